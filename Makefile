@@ -1,0 +1,40 @@
+# The Makefile is the contract: CI runs the same targets. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+GO ?= go
+BIN := bin/nudge
+# Every target that touches Postgres or Redis starts them first (scripts/services).
+SERVICES = eval "$$(scripts/services)"
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.PHONY: services
+services: ## Start Postgres and Redis if needed and print their URLs
+	@scripts/services
+
+.PHONY: build
+build: ## Build bin/nudge
+	$(GO) build -o $(BIN) ./cmd/nudge
+
+.PHONY: test
+test: ## Run every test against real Postgres and Redis (started if needed)
+	@$(SERVICES) && $(GO) vet ./... && $(GO) test -count=1 -timeout 20m ./...
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 30s)
+	@scripts/fuzz $${FUZZTIME:-30s}
+
+.PHONY: bench
+bench: ## Run the benchmarks and write bench/results/*.json
+	@$(SERVICES) && $(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+.PHONY: demo
+demo: build ## Run the engine on the bundled GrowFood example
+	@$(SERVICES) && $(BIN) demo

@@ -1,0 +1,225 @@
+package campaigns
+
+// This file is the campaign format: the Go shape of a campaign YAML file. The
+// loader fills it (with positions kept aside for lint), the runtime executes
+// it. Field names here are the YAML keys.
+
+// Topic says which consent a campaign needs.
+type Topic string
+
+const (
+	TopicService   Topic = "service"
+	TopicMarketing Topic = "marketing"
+)
+
+// Definition is one campaign file.
+type Definition struct {
+	ID        string              `yaml:"id" json:"id"`
+	Name      string              `yaml:"name" json:"name"`
+	Topic     Topic               `yaml:"topic" json:"topic"`
+	Audience  Audience            `yaml:"audience" json:"audience"`
+	Trigger   Trigger             `yaml:"trigger" json:"trigger"`
+	Settings  Settings            `yaml:"settings" json:"settings"`
+	Steps     []Step              `yaml:"steps" json:"steps"`
+	Templates map[string]Template `yaml:"templates" json:"templates"`
+}
+
+// Audience selects subscribers. All conditions must hold.
+type Audience struct {
+	// Consent is the consent topic the subscriber must have granted on at
+	// least one channel of Settings.Channels; defaults to the campaign topic.
+	Consent Topic `yaml:"consent,omitempty" json:"consent,omitempty"`
+	// Where filters on subscriber attributes (and locale, time_zone).
+	Where []Condition `yaml:"where,omitempty" json:"where,omitempty"`
+	// HasEvent / NoEvent filter on posted events within a window.
+	HasEvent []EventFilter `yaml:"has_event,omitempty" json:"has_event,omitempty"`
+	NoEvent  []EventFilter `yaml:"no_event,omitempty" json:"no_event,omitempty"`
+}
+
+// Condition compares an attribute with a value.
+// Op: eq, ne, in, not_in, gt, gte, lt, lte, exists, not_exists, contains.
+type Condition struct {
+	Attr  string `yaml:"attr" json:"attr"`
+	Op    string `yaml:"op" json:"op"`
+	Value any    `yaml:"value,omitempty" json:"value,omitempty"`
+}
+
+// EventFilter matches subscribers with (or without) an event in a window.
+type EventFilter struct {
+	Name   string   `yaml:"name" json:"name"`
+	Within Duration `yaml:"within,omitempty" json:"within,omitempty"` // 0 = ever
+}
+
+// Trigger says when runs start. Exactly one field is set.
+type Trigger struct {
+	Schedule *ScheduleTrigger `yaml:"schedule,omitempty" json:"schedule,omitempty"`
+	Event    *EventTrigger    `yaml:"event,omitempty" json:"event,omitempty"`
+	API      *APITrigger      `yaml:"api,omitempty" json:"api,omitempty"`
+}
+
+// ScheduleTrigger fires per cron spec (5 fields, robfig/cron syntax).
+// Timezone is "subscriber" (each subscriber's own zone) or an IANA zone.
+type ScheduleTrigger struct {
+	Cron     string `yaml:"cron" json:"cron"`
+	Timezone string `yaml:"timezone" json:"timezone"`
+}
+
+// EventTrigger starts a run Delay after an event with Name is posted.
+type EventTrigger struct {
+	Name  string   `yaml:"name" json:"name"`
+	Delay Duration `yaml:"delay,omitempty" json:"delay,omitempty"`
+}
+
+// APITrigger starts a run when POST /v1/campaigns/{id}/trigger is called.
+type APITrigger struct{}
+
+// Settings hold the campaign-wide policies.
+type Settings struct {
+	QuietHours   *QuietHours   `yaml:"quiet_hours,omitempty" json:"quiet_hours,omitempty"`
+	FrequencyCap *FrequencyCap `yaml:"frequency_cap,omitempty" json:"frequency_cap,omitempty"`
+	// Channels in preference order; the first one the subscriber has consent
+	// and an identity for is used.
+	Channels []string `yaml:"channels" json:"channels"`
+	// Fallback ladder after the chosen channel.
+	Fallback []FallbackRung `yaml:"fallback,omitempty" json:"fallback,omitempty"`
+	// HoldoutPercent of the audience gets no messages (goal uplift is measured against them).
+	HoldoutPercent float64 `yaml:"holdout_percent,omitempty" json:"holdout_percent,omitempty"`
+	// SendDuringHandoff lets this campaign's messages go out while a manager
+	// conversation is open (default: service yes, marketing no).
+	SendDuringHandoff *bool `yaml:"send_during_handoff,omitempty" json:"send_during_handoff,omitempty"`
+}
+
+// QuietHours in the subscriber's local time ("22:00" to "09:00"); sends are
+// deferred to the end, never dropped.
+type QuietHours struct {
+	Start string `yaml:"start" json:"start"`
+	End   string `yaml:"end" json:"end"`
+}
+
+// FrequencyCap: at most Max messages of this topic per Per.
+type FrequencyCap struct {
+	Max int      `yaml:"max" json:"max"`
+	Per Duration `yaml:"per" json:"per"`
+}
+
+// FallbackRung: send on Channel when the previous message has no IfNot status
+// (delivered | read) within Within, or failed permanently.
+type FallbackRung struct {
+	Channel string   `yaml:"channel" json:"channel"`
+	IfNot   string   `yaml:"if_not" json:"if_not"`
+	Within  Duration `yaml:"within" json:"within"`
+}
+
+// Step is one node of the flow. ID is required; exactly one action is set.
+// Next defaults to the following step in the list (the run ends after the last).
+type Step struct {
+	ID   string `yaml:"id" json:"id"`
+	Next string `yaml:"next,omitempty" json:"next,omitempty"`
+
+	Send      *SendStep      `yaml:"send,omitempty" json:"send,omitempty"`
+	Wait      *WaitStep      `yaml:"wait,omitempty" json:"wait,omitempty"`
+	WaitReply *WaitReplyStep `yaml:"wait_reply,omitempty" json:"wait_reply,omitempty"`
+	Branch    *BranchStep    `yaml:"branch,omitempty" json:"branch,omitempty"`
+	Handoff   *HandoffStep   `yaml:"handoff,omitempty" json:"handoff,omitempty"`
+	Set       *SetStep       `yaml:"set,omitempty" json:"set,omitempty"`
+	Goal      *GoalStep      `yaml:"goal,omitempty" json:"goal,omitempty"`
+	End       *EndStep       `yaml:"end,omitempty" json:"end,omitempty"`
+}
+
+// SendStep sends the named template.
+type SendStep struct {
+	Template string `yaml:"template" json:"template"`
+}
+
+// WaitStep pauses for a duration, or until a local time (optionally on a weekday):
+// until: "18:00" or "fri 18:00", in the subscriber's zone.
+type WaitStep struct {
+	For   Duration `yaml:"for,omitempty" json:"for,omitempty"`
+	Until string   `yaml:"until,omitempty" json:"until,omitempty"`
+}
+
+// WaitReplyStep waits for the subscriber's reply to the previous send.
+type WaitReplyStep struct {
+	Timeout   Duration      `yaml:"timeout" json:"timeout"`
+	Branches  []ReplyBranch `yaml:"branches" json:"branches"`
+	OnTimeout string        `yaml:"on_timeout,omitempty" json:"on_timeout,omitempty"` // step id; default: next
+	// OnOther is where an unmatched reply goes (default: hand-off to the inbox).
+	OnOther string `yaml:"on_other,omitempty" json:"on_other,omitempty"`
+}
+
+// ReplyBranch matches a reply by button id, keywords (whole words,
+// case-insensitive) or classified sentiment (positive | negative | neutral);
+// the first matching branch wins, and a button press decides before text.
+type ReplyBranch struct {
+	Button    string   `yaml:"button,omitempty" json:"button,omitempty"`
+	Keywords  []string `yaml:"keywords,omitempty" json:"keywords,omitempty"`
+	Sentiment string   `yaml:"sentiment,omitempty" json:"sentiment,omitempty"`
+	Goto      string   `yaml:"goto" json:"goto"`
+}
+
+// BranchStep goes to the first case whose conditions all hold, else Else.
+type BranchStep struct {
+	Cases []BranchCase `yaml:"cases" json:"cases"`
+	Else  string       `yaml:"else,omitempty" json:"else,omitempty"`
+}
+
+// BranchCase is one arm of a branch.
+type BranchCase struct {
+	Where    []Condition   `yaml:"where,omitempty" json:"where,omitempty"`
+	HasEvent []EventFilter `yaml:"has_event,omitempty" json:"has_event,omitempty"`
+	Goto     string        `yaml:"goto" json:"goto"`
+}
+
+// HandoffStep hands the conversation to a manager queue; the run waits until
+// a manager resolves it, then continues at Next (or ends with Then: end).
+type HandoffStep struct {
+	Queue string `yaml:"queue" json:"queue"`
+	Note  string `yaml:"note,omitempty" json:"note,omitempty"`
+}
+
+// SetStep sets subscriber attributes.
+type SetStep struct {
+	Attributes map[string]any `yaml:"attributes" json:"attributes"`
+}
+
+// GoalStep records a conversion when Event is posted within Within of reaching
+// this step; the run waits for it (or the window) before going on.
+type GoalStep struct {
+	Event  string   `yaml:"event" json:"event"`
+	Within Duration `yaml:"within" json:"within"`
+}
+
+// EndStep ends the run.
+type EndStep struct{}
+
+// Template is a message with a variant per channel and per locale:
+// channel ("telegram", …, or "default") → locale ("ru", "en") → Variant.
+type Template map[string]map[string]Variant
+
+// Variant is the content for one channel and locale. Text is a Go
+// text/template over the subscriber and run context.
+type Variant struct {
+	Text     string   `yaml:"text" json:"text"`
+	Subject  string   `yaml:"subject,omitempty" json:"subject,omitempty"` // email
+	HTML     string   `yaml:"html,omitempty" json:"html,omitempty"`       // email
+	Image    string   `yaml:"image,omitempty" json:"image,omitempty"`
+	Buttons  []Button `yaml:"buttons,omitempty" json:"buttons,omitempty"`
+	// WhatsAppTemplate / Tag: what to use outside a 24h window.
+	WhatsAppTemplate *WhatsAppTemplate `yaml:"whatsapp_template,omitempty" json:"whatsapp_template,omitempty"`
+	Tag              string            `yaml:"tag,omitempty" json:"tag,omitempty"`
+}
+
+// Button is a reply button (ID is the payload matched by wait_reply) or a link.
+type Button struct {
+	ID   string `yaml:"id,omitempty" json:"id,omitempty"`
+	Text string `yaml:"text" json:"text"`
+	URL  string `yaml:"url,omitempty" json:"url,omitempty"`
+}
+
+// WhatsAppTemplate names an approved WhatsApp template with its parameters
+// (each a text/template).
+type WhatsAppTemplate struct {
+	Name     string   `yaml:"name" json:"name"`
+	Language string   `yaml:"language" json:"language"`
+	Params   []string `yaml:"params,omitempty" json:"params,omitempty"`
+}

@@ -1,0 +1,192 @@
+package channels
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Kind names a channel.
+type Kind string
+
+const (
+	Telegram  Kind = "telegram"
+	Viber     Kind = "viber"
+	WhatsApp  Kind = "whatsapp"
+	Messenger Kind = "messenger"
+	VK        Kind = "vk"
+	SMS       Kind = "sms"
+	Email     Kind = "email"
+	Sandbox   Kind = "sandbox"
+)
+
+// Kinds lists every channel in a stable order.
+var Kinds = []Kind{Telegram, Viber, WhatsApp, Messenger, VK, SMS, Email, Sandbox}
+
+// Valid reports whether k is a known channel.
+func (k Kind) Valid() bool {
+	for _, x := range Kinds {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Format says how Message.Text is marked up; templates escape for it.
+type Format string
+
+const (
+	Plain Format = "plain"
+	HTML  Format = "html" // Telegram HTML parse mode; email HTML part
+)
+
+// Button is a reply button (ID comes back as the press payload) or a link (URL).
+type Button struct {
+	ID   string `json:"id,omitempty"`
+	Text string `json:"text"`
+	URL  string `json:"url,omitempty"`
+}
+
+// TemplateRef names a provider-approved template (WhatsApp) for sends outside
+// the 24h window.
+type TemplateRef struct {
+	Name     string   `json:"name"`
+	Language string   `json:"language"`
+	Params   []string `json:"params,omitempty"`
+}
+
+// Message is one rendered outbound message for one recipient.
+type Message struct {
+	// IdempotencyKey is deterministic per intent (run, step, channel attempt).
+	// Adapters pass it to the provider where it dedupes (VK random_id) and
+	// fakes use it to prove no duplicate was sent.
+	IdempotencyKey string
+	Channel        Kind
+	Account        string // which bot/page/number of this channel; "" = default
+	To             string // chat id, Viber id, E.164 phone, PSID, VK peer id, email address
+	Text           string
+	Format         Format
+	Subject        string // email
+	HTML           string // email HTML part (Text is the plain part)
+	ImageURL       string
+	Buttons        []Button
+	Template       *TemplateRef // WhatsApp outside the 24h window
+	Tag            string       // Messenger message tag outside the 24h window (HUMAN_AGENT, …)
+	Correlation    string       // opaque value the provider echoes back (WhatsApp biz_opaque_callback_data, Viber tracking_data)
+	UnsubscribeURL string       // email List-Unsubscribe (RFC 8058 one-click)
+}
+
+// Result is what a provider said when it accepted a message.
+type Result struct {
+	ProviderID string // provider message id; statuses refer to it
+	Segments   int    // SMS segments billed, 0 elsewhere
+	SentAt     time.Time
+}
+
+// ErrorKind classifies a send failure so the worker knows what to do.
+type ErrorKind string
+
+const (
+	Blocked      ErrorKind = "blocked"       // the user blocked us: revoke consent for that channel
+	NotReachable ErrorKind = "not_reachable" // no such user/number here: try the next channel
+	RateLimited  ErrorKind = "rate_limited"  // retry after Error.RetryAfter
+	WindowClosed ErrorKind = "window_closed" // needs a template or tag
+	Transient    ErrorKind = "transient"     // network, 5xx: retry with backoff
+	Invalid      ErrorKind = "invalid"       // permanent: record and stop
+)
+
+// Error is a classified send failure.
+type Error struct {
+	Kind       ErrorKind
+	Code       string        // provider code, e.g. "403", "131047", "21610"
+	Message    string        // provider description
+	RetryAfter time.Duration // for RateLimited
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s (%s): %s", e.Kind, e.Code, e.Message)
+}
+
+// KindOf returns the kind of a send error; unclassified errors are Transient.
+func KindOf(err error) ErrorKind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return Transient
+}
+
+// Sender sends one message through a provider.
+type Sender interface {
+	Kind() Kind
+	Send(ctx context.Context, m Message) (Result, error)
+}
+
+// EventType is what an inbound webhook event means to Nudge.
+type EventType string
+
+const (
+	EventText      EventType = "text"      // the user wrote something
+	EventButton    EventType = "button"    // the user pressed a reply button (Payload)
+	EventStart     EventType = "start"     // opt-in start: /start CODE, Viber context, ref (Code may be empty)
+	EventOptOut    EventType = "opt_out"   // provider-level unsubscribe (Viber unsubscribed, STOP via Twilio, VK message_deny)
+	EventDelivered EventType = "delivered" // status of an outbound message
+	EventRead      EventType = "read"
+	EventFailed    EventType = "failed"
+	EventBlocked   EventType = "blocked"   // Telegram my_chat_member kicked
+	EventUnblocked EventType = "unblocked"
+)
+
+// Event is one provider webhook event, normalised.
+type Event struct {
+	Type    EventType
+	Channel Kind
+	Account string
+	// ProviderEventID dedupes redeliveries of the same provider event
+	// (update_id, message_token, wamid+status, mid, …).
+	ProviderEventID string
+	From            string // sender address (same space as Message.To)
+	Name            string // sender display name when the provider gives one
+	Locale          string // sender language when the provider gives one
+	Text            string
+	Payload         string // button id
+	Code            string // opt-in code from a start
+	// For statuses: the outbound message's provider id, or a watermark time
+	// meaning "every message to From sent up to this time" (Messenger, VK).
+	ProviderMessageID string
+	Watermark         time.Time
+	Correlation       string
+	ErrorKind         ErrorKind
+	ErrorCode         string
+	ErrorMessage      string
+	At                time.Time
+	Raw               []byte // the provider's JSON for this event, for audit
+}
+
+// Ack is what the sink lets an adapter put in its synchronous webhook answer.
+type Ack struct {
+	// Welcome is a text for providers that accept one reply in the webhook
+	// response (Viber conversation_started).
+	Welcome string
+}
+
+// Sink receives parsed events and must persist them before returning nil;
+// webhooks answer 2xx only after that.
+type Sink interface {
+	Accept(ctx context.Context, events []Event) (Ack, error)
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(ctx context.Context, events []Event) (Ack, error)
+
+// Accept calls f.
+func (f SinkFunc) Accept(ctx context.Context, events []Event) (Ack, error) { return f(ctx, events) }
+
+// Webhook is an adapter's inbound side: it verifies authenticity before it
+// reads anything, parses, hands events to the sink, and answers the provider.
+type Webhook interface {
+	http.Handler
+}

@@ -1,0 +1,150 @@
+// Package cli is the nudge command line: one cobra command per file, all built
+// from an App that carries the output streams, the environment and the logger,
+// so tests run whole commands in-process.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/spf13/cobra"
+
+	"github.com/nudge-engine/nudge/internal/config"
+	"github.com/nudge-engine/nudge/internal/db"
+)
+
+// Version is set at build time with -ldflags "-X .../internal/cli.Version=…".
+var Version = "dev"
+
+// App is what every command is built from.
+type App struct {
+	Stdout io.Writer
+	Stderr io.Writer
+	Stdin  io.Reader
+	Env    *config.Env
+	Log    *slog.Logger
+
+	logFormat string
+	logLevel  string
+}
+
+// Main runs the nudge command line and returns the process exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &App{Stdout: stdout, Stderr: stderr, Stdin: stdin, Env: &config.Env{}}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		var ex *ExitError
+		if errors.As(err, &ex) {
+			if ex.Msg != "" {
+				fmt.Fprintln(stderr, ex.Msg)
+			}
+			return ex.Code
+		}
+		fmt.Fprintln(stderr, "nudge:", err)
+		return 1
+	}
+	return 0
+}
+
+// ExitError ends a command with a specific exit code (lint uses 1 for findings).
+type ExitError struct {
+	Code int
+	Msg  string
+}
+
+func (e *ExitError) Error() string { return fmt.Sprintf("exit %d: %s", e.Code, e.Msg) }
+
+func (a *App) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "nudge",
+		Short:         "Nudge runs subscription notification campaigns in messengers",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.setupLog()
+		},
+	}
+	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "", "log format: text or json (default $NUDGE_LOG_FORMAT or text)")
+	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "", "log level: debug, info, warn, error (default $NUDGE_LOG_LEVEL or info)")
+	root.AddCommand(
+		a.versionCmd(),
+		a.migrateCmd(),
+		a.serveCmd(),
+	)
+	return root
+}
+
+func (a *App) setupLog() error {
+	format := a.logFormat
+	if format == "" {
+		format = a.Env.String("NUDGE_LOG_FORMAT", "text")
+	}
+	level := a.logLevel
+	if level == "" {
+		level = a.Env.String("NUDGE_LOG_LEVEL", "info")
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
+		return fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		a.Log = slog.New(slog.NewTextHandler(a.Stderr, opts))
+	case "json":
+		a.Log = slog.New(slog.NewJSONHandler(a.Stderr, opts))
+	default:
+		return fmt.Errorf("--log-format: %q is not text or json", format)
+	}
+	return nil
+}
+
+// Core loads and validates the core configuration.
+func (a *App) Core() (config.Core, error) {
+	c := config.LoadCore(a.Env)
+	if err := a.Env.Err(); err != nil {
+		return c, fmt.Errorf("configuration:\n%w", err)
+	}
+	return c, nil
+}
+
+// OpenDB opens the configured database.
+func (a *App) OpenDB(ctx context.Context) (*sqlx.DB, error) {
+	c, err := a.Core()
+	if err != nil {
+		return nil, err
+	}
+	return db.Open(ctx, c.DatabaseURL)
+}
+
+// IsTerminal reports whether w is a terminal (progress bars only draw there).
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func (a *App) versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(a.Stdout, "nudge", Version)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,175 @@
+// Package config reads configuration from the environment. Every variable may
+// instead be given as NAME_FILE naming a file that holds the value (for secrets
+// mounted as files). Problems are collected and reported together, each naming
+// the variable at fault.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Env reads variables and collects problems. The zero value reads os.LookupEnv.
+type Env struct {
+	// Lookup overrides os.LookupEnv (tests).
+	Lookup func(string) (string, bool)
+	errs   []error
+}
+
+func (e *Env) lookup(name string) (string, bool) {
+	look := e.Lookup
+	if look == nil {
+		look = os.LookupEnv
+	}
+	if v, ok := look(name); ok {
+		return v, true
+	}
+	if path, ok := look(name + "_FILE"); ok && path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			e.Fail(name+"_FILE", "cannot read %s: %v", path, err)
+			return "", false
+		}
+		return strings.TrimRight(string(b), "\r\n"), true
+	}
+	return "", false
+}
+
+// Fail records a problem with variable name.
+func (e *Env) Fail(name, format string, args ...any) {
+	e.errs = append(e.errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+}
+
+// Err returns every problem recorded so far, or nil.
+func (e *Env) Err() error { return errors.Join(e.errs...) }
+
+// String returns the variable or def when unset.
+func (e *Env) String(name, def string) string {
+	if v, ok := e.lookup(name); ok {
+		return v
+	}
+	return def
+}
+
+// Required returns the variable, recording a problem when it is unset or empty.
+func (e *Env) Required(name string) string {
+	v, _ := e.lookup(name)
+	if v == "" {
+		e.Fail(name, "is required")
+	}
+	return v
+}
+
+// URL returns the variable parsed as a URL with one of schemes (any when none).
+func (e *Env) URL(name, def string, schemes ...string) string {
+	v := e.String(name, def)
+	if v == "" {
+		return v
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		e.Fail(name, "is not a URL: %q", redact(v))
+		return v
+	}
+	if len(schemes) > 0 {
+		for _, s := range schemes {
+			if u.Scheme == s {
+				return v
+			}
+		}
+		e.Fail(name, "scheme must be one of %s, got %q", strings.Join(schemes, ", "), u.Scheme)
+	}
+	return v
+}
+
+// Duration returns the variable parsed by time.ParseDuration.
+func (e *Env) Duration(name string, def time.Duration) time.Duration {
+	v, ok := e.lookup(name)
+	if !ok || v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		e.Fail(name, "is not a duration like 30s or 5m: %q", v)
+		return def
+	}
+	return d
+}
+
+// Int returns the variable parsed as an integer.
+func (e *Env) Int(name string, def int) int {
+	v, ok := e.lookup(name)
+	if !ok || v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		e.Fail(name, "is not an integer: %q", v)
+		return def
+	}
+	return n
+}
+
+// Bool returns the variable parsed as a boolean.
+func (e *Env) Bool(name string, def bool) bool {
+	v, ok := e.lookup(name)
+	if !ok || v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		e.Fail(name, "is not a boolean: %q", v)
+		return def
+	}
+	return b
+}
+
+// OneOf returns the variable, which must be one of allowed.
+func (e *Env) OneOf(name, def string, allowed ...string) string {
+	v := e.String(name, def)
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	e.Fail(name, "must be one of %s, got %q", strings.Join(allowed, ", "), v)
+	return def
+}
+
+// redact hides a password in a URL-ish string.
+func redact(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxx")
+			return u.String()
+		}
+	}
+	return s
+}
+
+// Core is the configuration every role needs.
+type Core struct {
+	DatabaseURL string
+	RedisURL    string
+	HTTPAddr    string
+	BaseURL     string // public URL of this install, for links and webhooks
+	LogFormat   string // text | json
+	LogLevel    string // debug | info | warn | error
+}
+
+// LoadCore reads the core variables.
+func LoadCore(e *Env) Core {
+	return Core{
+		DatabaseURL: e.URL("NUDGE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/nudge?sslmode=disable", "postgres", "postgresql"),
+		RedisURL:    e.URL("NUDGE_REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss"),
+		HTTPAddr:    e.String("NUDGE_HTTP_ADDR", "127.0.0.1:8080"),
+		BaseURL:     strings.TrimRight(e.URL("NUDGE_BASE_URL", "http://127.0.0.1:8080", "http", "https"), "/"),
+		LogFormat:   e.OneOf("NUDGE_LOG_FORMAT", "text", "text", "json"),
+		LogLevel:    e.OneOf("NUDGE_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+	}
+}

@@ -1,0 +1,44 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func envOf(m map[string]string) *Env {
+	return &Env{Lookup: func(k string) (string, bool) { v, ok := m[k]; return v, ok }}
+}
+
+func TestLoadCoreNamesBadVariables(t *testing.T) {
+	e := envOf(map[string]string{
+		"NUDGE_DATABASE_URL": "mysql://x/y",
+		"NUDGE_LOG_FORMAT":   "xml",
+	})
+	LoadCore(e)
+	err := e.Err()
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, want := range []string{"NUDGE_DATABASE_URL: scheme", "NUDGE_LOG_FORMAT: must be one of"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestFileVariant(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := envOf(map[string]string{"X_FILE": p, "Y_FILE": p + ".missing"})
+	if got := e.String("X", ""); got != "s3cret" {
+		t.Fatalf("got %q", got)
+	}
+	e.String("Y", "")
+	if err := e.Err(); err == nil || !strings.Contains(err.Error(), "Y_FILE") {
+		t.Fatalf("want Y_FILE error, got %v", err)
+	}
+}

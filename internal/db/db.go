@@ -1,0 +1,70 @@
+// Package db holds the Postgres plumbing every store shares: opening a pool,
+// the executor type that is either the pool or a transaction, and WithTx.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq" // the postgres driver
+)
+
+// Executor is what store methods take so that callers can run them on the
+// pool or inside a transaction (a consent change and its audit row commit together).
+type Executor interface {
+	sqlx.ExtContext
+	GetContext(ctx context.Context, dest any, query string, args ...any) error
+	SelectContext(ctx context.Context, dest any, query string, args ...any) error
+}
+
+var (
+	_ Executor = (*sqlx.DB)(nil)
+	_ Executor = (*sqlx.Tx)(nil)
+)
+
+// Open connects to url and checks the connection within ctx.
+func Open(ctx context.Context, url string) (*sqlx.DB, error) {
+	d, err := sqlx.Open("postgres", url)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	d.SetMaxOpenConns(20)
+	d.SetMaxIdleConns(10)
+	d.SetConnMaxIdleTime(5 * time.Minute)
+	if err := d.PingContext(ctx); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("ping postgres: %w", err)
+	}
+	return d, nil
+}
+
+// WithTx runs fn in a transaction, committing when fn returns nil.
+func WithTx(ctx context.Context, d *sqlx.DB, fn func(tx *sqlx.Tx) error) (err error) {
+	tx, err := d.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// IsNoRows reports whether err means a query found nothing.
+func IsNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -1,0 +1,133 @@
+// Package httpx holds the HTTP plumbing every handler shares: the JSON error
+// shape {"error":{"code","message","field"}}, the one table that maps error
+// codes to statuses, and size-limited strict JSON decoding that names the field
+// at fault.
+package httpx
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+)
+
+// MaxBody is the default request body limit.
+const MaxBody = 1 << 20
+
+// Code is a machine-readable error class; its HTTP status comes from statusOf.
+type Code string
+
+const (
+	CodeInvalid      Code = "invalid"
+	CodeNotFound     Code = "not_found"
+	CodeConflict     Code = "conflict"
+	CodeUnauthorized Code = "unauthorized"
+	CodeForbidden    Code = "forbidden"
+	CodeTooLarge     Code = "too_large"
+	CodeRateLimited  Code = "rate_limited"
+	CodeInternal     Code = "internal"
+)
+
+var statusOf = map[Code]int{
+	CodeInvalid:      http.StatusBadRequest,
+	CodeNotFound:     http.StatusNotFound,
+	CodeConflict:     http.StatusConflict,
+	CodeUnauthorized: http.StatusUnauthorized,
+	CodeForbidden:    http.StatusForbidden,
+	CodeTooLarge:     http.StatusRequestEntityTooLarge,
+	CodeRateLimited:  http.StatusTooManyRequests,
+	CodeInternal:     http.StatusInternalServerError,
+}
+
+// Error is an error a client can act on.
+type Error struct {
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s: %s", e.Field, e.Message)
+	}
+	return e.Message
+}
+
+// Errorf makes an *Error.
+func Errorf(code Code, field, format string, args ...any) *Error {
+	return &Error{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Status returns the HTTP status for code.
+func Status(code Code) int {
+	if s, ok := statusOf[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// WriteJSON writes v with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// WriteError writes err as the JSON error shape. Errors that are not *Error
+// become a 500 whose details are logged, never sent.
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		if log != nil {
+			log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		e = &Error{Code: CodeInternal, Message: "internal error"}
+	}
+	WriteJSON(w, Status(e.Code), map[string]*Error{"error": e})
+}
+
+// DecodeJSON reads a size-limited JSON body into v, rejecting unknown fields
+// and trailing data, and reports the offending field.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	if limit <= 0 {
+		limit = MaxBody
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err, limit)
+	}
+	if err := dec.Decode(&struct{}{}); err != io.EOF {
+		return Errorf(CodeInvalid, "", "request body must hold a single JSON value")
+	}
+	return nil
+}
+
+func jsonError(err error, limit int64) error {
+	var (
+		syn  *json.SyntaxError
+		typ  *json.UnmarshalTypeError
+		big  *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &big):
+		return Errorf(CodeTooLarge, "", "request body is larger than %d bytes", limit)
+	case errors.As(err, &syn):
+		return Errorf(CodeInvalid, "", "malformed JSON at byte %d: %v", syn.Offset, err)
+	case errors.As(err, &typ):
+		return Errorf(CodeInvalid, typ.Field, "must be %s, got JSON %s", typ.Type, typ.Value)
+	case errors.Is(err, io.EOF):
+		return Errorf(CodeInvalid, "", "request body is empty")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return Errorf(CodeInvalid, "", "request body ends in the middle of a JSON value")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return Errorf(CodeInvalid, f, "unknown field")
+	default:
+		return Errorf(CodeInvalid, "", "invalid JSON: %v", err)
+	}
+}

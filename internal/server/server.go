@@ -1,0 +1,121 @@
+// Package server runs the HTTP side of Nudge: one ServeMux onto which each
+// domain package registers its routes, health endpoints, request logging,
+// panic recovery and graceful shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/nudge-engine/nudge/internal/httpx"
+)
+
+// Routes is implemented by each package that serves HTTP.
+type Routes interface {
+	Register(mux *http.ServeMux)
+}
+
+// Check is a readiness probe (database ping, Redis ping).
+type Check func(ctx context.Context) error
+
+// Server is the HTTP server.
+type Server struct {
+	log    *slog.Logger
+	mux    *http.ServeMux
+	checks map[string]Check
+	srv    *http.Server
+}
+
+// New returns a server with /healthz and /readyz registered.
+func New(log *slog.Logger, checks map[string]Check, routes ...Routes) *Server {
+	s := &Server{log: log, mux: http.NewServeMux(), checks: checks}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /readyz", s.ready)
+	for _, r := range routes {
+		r.Register(s.mux)
+	}
+	return s
+}
+
+// Mux exposes the mux for late registration (tests, optional components).
+func (s *Server) Mux() *http.ServeMux { return s.mux }
+
+// Handler is the full handler chain.
+func (s *Server) Handler() http.Handler { return s.recoverer(s.mux) }
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	res := map[string]string{}
+	status := http.StatusOK
+	for name, c := range s.checks {
+		if err := c(ctx); err != nil {
+			res[name] = err.Error()
+			status = http.StatusServiceUnavailable
+		} else {
+			res[name] = "ok"
+		}
+	}
+	httpx.WriteJSON(w, status, res)
+}
+
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.ErrorContext(r.Context(), "handler panic", "method", r.Method, "path", r.URL.Path,
+					"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				httpx.WriteError(w, r, nil, &httpx.Error{Code: httpx.CodeInternal, Message: "internal error"})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Serve listens on addr until ctx ends, then shuts down gracefully. ready, if
+// not nil, receives the bound address (useful with ":0").
+func (s *Server) Serve(ctx context.Context, addr string, ready chan<- string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      0, // server-sent events stream for long
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.log.Info("http listening", "addr", ln.Addr().String())
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,270 @@
+// Package testenv gives tests real, isolated Postgres and Redis.
+//
+// Postgres: each call to DB creates a fresh database cloned from a template
+// that holds the current migrations (the template is built once per migration
+// set, under an advisory lock, so parallel packages share it). Redis: each call
+// to Redis claims one of the logical databases 1–15 with a lock key in
+// database 0 and flushes it before and after use.
+//
+// The servers come from NUDGE_DATABASE_URL and NUDGE_REDIS_URL, which `make
+// test` sets through scripts/services; without them the local defaults are tried.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq" // the postgres driver
+	"github.com/redis/go-redis/v9"
+
+	"github.com/nudge-engine/nudge/migrations"
+)
+
+// DatabaseURL is the server the tests use (any database on it; tests create their own).
+func DatabaseURL() string {
+	if u := os.Getenv("NUDGE_DATABASE_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+}
+
+// RedisURL is the Redis server the tests use.
+func RedisURL() string {
+	if u := os.Getenv("NUDGE_REDIS_URL"); u != "" {
+		return u
+	}
+	return "redis://127.0.0.1:6379/0"
+}
+
+func withDatabase(raw, name string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+var (
+	tplOnce sync.Once
+	tplName string
+	tplErr  error
+)
+
+func migrationsHash() (string, error) {
+	h := sha256.New()
+	err := fs.WalkDir(migrations.FS(), ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(migrations.FS(), path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s\x00%s\x00", path, b)
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil))[:12], err
+}
+
+// template returns the name of a migrated template database, building it once.
+func template(ctx context.Context) (string, error) {
+	tplOnce.Do(func() { tplName, tplErr = buildTemplate(ctx) })
+	return tplName, tplErr
+}
+
+func buildTemplate(ctx context.Context) (string, error) {
+	sum, err := migrationsHash()
+	if err != nil {
+		return "", err
+	}
+	name := "nudge_tpl_" + sum
+	admin, err := sql.Open("postgres", DatabaseURL())
+	if err != nil {
+		return "", err
+	}
+	defer admin.Close()
+	conn, err := admin.Conn(ctx)
+	if err != nil {
+		return "", fmt.Errorf("testenv: connect to postgres at %s: %w", DatabaseURL(), err)
+	}
+	defer conn.Close()
+	// One builder at a time across test processes.
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7424242)`); err != nil {
+		return "", err
+	}
+	defer conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(7424242)`)
+	var exists bool
+	if err := conn.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return "", err
+	}
+	if exists {
+		return name, nil
+	}
+	// Drop templates of older migration sets so they do not pile up.
+	rows, err := conn.QueryContext(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'nudge\_tpl\_%'`)
+	if err != nil {
+		return "", err
+	}
+	var old []string
+	for rows.Next() {
+		var n string
+		_ = rows.Scan(&n)
+		old = append(old, n)
+	}
+	rows.Close()
+	for _, n := range old {
+		_, _ = conn.ExecContext(ctx, `DROP DATABASE IF EXISTS `+quoteIdent(n)+` WITH (FORCE)`)
+	}
+	build := name + "_build"
+	_, _ = conn.ExecContext(ctx, `DROP DATABASE IF EXISTS `+quoteIdent(build)+` WITH (FORCE)`)
+	if _, err := conn.ExecContext(ctx, `CREATE DATABASE `+quoteIdent(build)); err != nil {
+		return "", fmt.Errorf("testenv: create template: %w", err)
+	}
+	mdb, err := sql.Open("postgres", withDatabase(DatabaseURL(), build))
+	if err != nil {
+		return "", err
+	}
+	err = migrations.Up(ctx, mdb)
+	mdb.Close()
+	if err != nil {
+		return "", fmt.Errorf("testenv: migrate template: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, `ALTER DATABASE `+quoteIdent(build)+` RENAME TO `+quoteIdent(name)); err != nil {
+		return "", fmt.Errorf("testenv: rename template: %w", err)
+	}
+	return name, nil
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func randomSuffix() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// DBURL creates a fresh migrated database for t, dropped at cleanup, and returns its URL.
+// Use it when a test starts another process that must reach the same database.
+func DBURL(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tpl, err := template(ctx)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	name := "nudge_t_" + randomSuffix()
+	admin, err := sql.Open("postgres", DatabaseURL())
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	defer admin.Close()
+	// CREATE DATABASE fails while another session is connected to the template;
+	// that only happens for an instant while another package builds it, so retry.
+	for i := 0; ; i++ {
+		_, err = admin.ExecContext(ctx, `CREATE DATABASE `+quoteIdent(name)+` TEMPLATE `+quoteIdent(tpl))
+		if err == nil || i > 50 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("testenv: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		a, err := sql.Open("postgres", DatabaseURL())
+		if err != nil {
+			return
+		}
+		defer a.Close()
+		_, _ = a.Exec(`DROP DATABASE IF EXISTS ` + quoteIdent(name) + ` WITH (FORCE)`)
+	})
+	return withDatabase(DatabaseURL(), name)
+}
+
+// DB returns a pool on a fresh migrated database for t.
+func DB(t testing.TB) *sqlx.DB {
+	t.Helper()
+	u := DBURL(t)
+	d, err := sqlx.Open("postgres", u)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	d.SetMaxOpenConns(20)
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// Redis claims an isolated, flushed logical Redis database for t and returns
+// its URL (redis://host:port/N). The database is flushed again at cleanup.
+func Redis(t testing.TB) string {
+	t.Helper()
+	base, err := redis.ParseURL(RedisURL())
+	if err != nil {
+		t.Fatalf("testenv: NUDGE_REDIS_URL: %v", err)
+	}
+	ctl := redis.NewClient(&redis.Options{Addr: base.Addr, Password: base.Password, DB: 0})
+	defer ctl.Close()
+	ctx := context.Background()
+	token := randomSuffix()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		for n := 1; n <= 15; n++ {
+			key := fmt.Sprintf("nudge:testenv:redis-db:%d", n)
+			ok, err := ctl.SetNX(ctx, key, token, 15*time.Minute).Result()
+			if err != nil {
+				t.Fatalf("testenv: redis at %s: %v", base.Addr, err)
+			}
+			if !ok {
+				continue
+			}
+			c := redis.NewClient(&redis.Options{Addr: base.Addr, Password: base.Password, DB: n})
+			c.FlushDB(ctx)
+			c.Close()
+			t.Cleanup(func() {
+				c := redis.NewClient(&redis.Options{Addr: base.Addr, Password: base.Password, DB: n})
+				c.FlushDB(context.Background())
+				c.Close()
+				ctl := redis.NewClient(&redis.Options{Addr: base.Addr, Password: base.Password, DB: 0})
+				if v, _ := ctl.Get(context.Background(), key).Result(); v == token {
+					ctl.Del(context.Background(), key)
+				}
+				ctl.Close()
+			})
+			u := &url.URL{Scheme: "redis", Host: base.Addr, Path: fmt.Sprintf("/%d", n)}
+			if base.Password != "" {
+				u.User = url.UserPassword(base.Username, base.Password)
+			}
+			return u.String()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testenv: no free Redis database (1-15) after 3 minutes")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// RedisClient returns a client on an isolated Redis database for t.
+func RedisClient(t testing.TB) *redis.Client {
+	t.Helper()
+	opt, err := redis.ParseURL(Redis(t))
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { c.Close() })
+	return c
+}

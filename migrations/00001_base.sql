@@ -1,0 +1,71 @@
+-- Base schema shared by every area: subscribers, their channel identities,
+-- their events, and the append-only consent ledger with its current-state view.
+
+-- +goose Up
+CREATE TABLE subscribers (
+    id           bigserial PRIMARY KEY,
+    external_id  text UNIQUE,                 -- the shop's customer id; NULL for anonymous
+    name         text NOT NULL DEFAULT '',
+    locale       text NOT NULL DEFAULT 'ru',
+    time_zone    text NOT NULL DEFAULT 'Europe/Moscow',
+    attributes   jsonb NOT NULL DEFAULT '{}'::jsonb,
+    erased_at    timestamptz,                 -- PII removed; row kept for consent proof
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now()
+);
+
+-- channel: telegram | viber | whatsapp | messenger | vk | sms | email | sandbox
+-- address: chat id, Viber user id, E.164 phone, PSID, VK peer id, email.
+CREATE TABLE channel_identities (
+    id             bigserial PRIMARY KEY,
+    subscriber_id  bigint NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+    channel        text NOT NULL,
+    address        text NOT NULL,
+    last_inbound_at timestamptz,              -- opens 24h windows (WhatsApp, Messenger)
+    blocked_at     timestamptz,               -- the user blocked the bot
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (channel, address)
+);
+CREATE INDEX channel_identities_subscriber ON channel_identities (subscriber_id);
+
+CREATE TABLE subscriber_events (
+    id             bigserial PRIMARY KEY,
+    subscriber_id  bigint NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+    name           text NOT NULL,
+    occurred_at    timestamptz NOT NULL,
+    payload        jsonb NOT NULL DEFAULT '{}'::jsonb,
+    idempotency_key text,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (subscriber_id, idempotency_key)
+);
+CREATE INDEX subscriber_events_name ON subscriber_events (subscriber_id, name, occurred_at DESC);
+
+-- Append-only: rows are never updated or deleted (erasure pseudonymises the
+-- proof's personal fields but keeps the row).
+CREATE TABLE consent_events (
+    id             bigserial PRIMARY KEY,
+    subscriber_id  bigint NOT NULL REFERENCES subscribers(id),
+    channel        text NOT NULL,             -- a channel, or '*' for all channels
+    topic          text NOT NULL CHECK (topic IN ('service', 'marketing')),
+    granted        boolean NOT NULL,
+    source         text NOT NULL,             -- widget | jwt_link | dialog | import | api
+    proof          jsonb NOT NULL DEFAULT '{}'::jsonb,
+    created_at     timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX consent_events_current ON consent_events (subscriber_id, channel, topic, id DESC);
+
+-- Current consent per (subscriber, channel, topic): the newest event wins
+-- (ids are assigned at insert; the later commit of two racing writers is read
+-- as the latest by id order within the lock taken by the writer).
+CREATE VIEW consent_state AS
+SELECT DISTINCT ON (subscriber_id, channel, topic)
+       subscriber_id, channel, topic, granted, source, created_at
+  FROM consent_events
+ ORDER BY subscriber_id, channel, topic, id DESC;
+
+-- +goose Down
+DROP VIEW consent_state;
+DROP TABLE consent_events;
+DROP TABLE subscriber_events;
+DROP TABLE channel_identities;
+DROP TABLE subscribers;
