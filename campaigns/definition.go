@@ -199,11 +199,11 @@ type Template map[string]map[string]Variant
 // Variant is the content for one channel and locale. Text is a Go
 // text/template over the subscriber and run context.
 type Variant struct {
-	Text     string   `yaml:"text" json:"text"`
-	Subject  string   `yaml:"subject,omitempty" json:"subject,omitempty"` // email
-	HTML     string   `yaml:"html,omitempty" json:"html,omitempty"`       // email
-	Image    string   `yaml:"image,omitempty" json:"image,omitempty"`
-	Buttons  []Button `yaml:"buttons,omitempty" json:"buttons,omitempty"`
+	Text    string   `yaml:"text" json:"text"`
+	Subject string   `yaml:"subject,omitempty" json:"subject,omitempty"` // email
+	HTML    string   `yaml:"html,omitempty" json:"html,omitempty"`       // email
+	Image   string   `yaml:"image,omitempty" json:"image,omitempty"`
+	Buttons []Button `yaml:"buttons,omitempty" json:"buttons,omitempty"`
 	// WhatsAppTemplate / Tag: what to use outside a 24h window.
 	WhatsAppTemplate *WhatsAppTemplate `yaml:"whatsapp_template,omitempty" json:"whatsapp_template,omitempty"`
 	Tag              string            `yaml:"tag,omitempty" json:"tag,omitempty"`

@@ -136,7 +136,7 @@ const (
 	EventDelivered EventType = "delivered" // status of an outbound message
 	EventRead      EventType = "read"
 	EventFailed    EventType = "failed"
-	EventBlocked   EventType = "blocked"   // Telegram my_chat_member kicked
+	EventBlocked   EventType = "blocked" // Telegram my_chat_member kicked
 	EventUnblocked EventType = "unblocked"
 )
 

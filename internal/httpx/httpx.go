@@ -109,9 +109,9 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 
 func jsonError(err error, limit int64) error {
 	var (
-		syn  *json.SyntaxError
-		typ  *json.UnmarshalTypeError
-		big  *http.MaxBytesError
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+		big *http.MaxBytesError
 	)
 	switch {
 	case errors.As(err, &big):
