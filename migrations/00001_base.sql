@@ -63,7 +63,42 @@ SELECT DISTINCT ON (subscriber_id, channel, topic)
   FROM consent_events
  ORDER BY subscriber_id, channel, topic, id DESC;
 
+
+-- One row per outbound message intent. idempotency_key is deterministic
+-- (run, step, channel attempt): a retry, a crash or a duplicate task can never
+-- create a second row, so never a second send.
+CREATE TABLE messages (
+    id              bigserial PRIMARY KEY,
+    idempotency_key text NOT NULL UNIQUE,
+    subscriber_id   bigint NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+    campaign_id     text NOT NULL DEFAULT '',  -- '' for manager replies
+    campaign_version text NOT NULL DEFAULT '',
+    run_id          bigint,
+    step_id         text NOT NULL DEFAULT '',
+    topic           text NOT NULL CHECK (topic IN ('service', 'marketing')),
+    channel         text NOT NULL,
+    account         text NOT NULL DEFAULT '',
+    address         text NOT NULL DEFAULT '',
+    attempt         int  NOT NULL DEFAULT 0,   -- 0 = first channel, n = n-th fallback rung
+    status          text NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending', 'sent', 'delivered', 'read', 'failed', 'skipped')),
+    provider_id     text,
+    content         jsonb NOT NULL DEFAULT '{}'::jsonb, -- rendered text, buttons, image
+    error_kind      text,
+    error_code      text,
+    error_message   text,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    sent_at         timestamptz,
+    delivered_at    timestamptz,
+    read_at         timestamptz,
+    failed_at       timestamptz
+);
+CREATE INDEX messages_cap ON messages (subscriber_id, topic, sent_at);
+CREATE INDEX messages_provider ON messages (channel, provider_id);
+CREATE INDEX messages_run ON messages (run_id);
+
 -- +goose Down
+DROP TABLE messages;
 DROP VIEW consent_state;
 DROP TABLE consent_events;
 DROP TABLE subscriber_events;
