@@ -64,6 +64,51 @@ SELECT DISTINCT ON (subscriber_id, channel, topic)
  ORDER BY subscriber_id, channel, topic, id DESC;
 
 
+-- Campaigns: a campaign id has immutable versions (one per content hash);
+-- definition is json.Marshal(campaigns.Definition), source the YAML as applied.
+CREATE TABLE campaigns (
+    id              text PRIMARY KEY,
+    current_version text,
+    archived_at     timestamptz,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE campaign_versions (
+    campaign_id  text NOT NULL REFERENCES campaigns(id),
+    version      text NOT NULL,               -- content hash (hex prefix)
+    number       int  NOT NULL,               -- 1, 2, 3 … per campaign
+    definition   jsonb NOT NULL,
+    source       text NOT NULL,
+    source_path  text NOT NULL DEFAULT '',
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (campaign_id, version),
+    UNIQUE (campaign_id, number)
+);
+
+-- A flow run: one subscriber going through one campaign version. trigger_key
+-- makes creation idempotent (schedule occurrence, event id, API idempotency key).
+CREATE TABLE flow_runs (
+    id               bigserial PRIMARY KEY,
+    campaign_id      text NOT NULL,
+    campaign_version text NOT NULL,
+    subscriber_id    bigint NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+    trigger_key      text NOT NULL,
+    state            text NOT NULL DEFAULT 'active'
+                     CHECK (state IN ('active', 'waiting', 'paused', 'done', 'cancelled', 'failed')),
+    step_id          text NOT NULL DEFAULT '',
+    step_seq         int  NOT NULL DEFAULT 0,  -- bumps on every transition; part of task ids
+    next_at          timestamptz,              -- when the run is due (NULL = waiting on an event)
+    holdout          boolean NOT NULL DEFAULT false,
+    context          jsonb NOT NULL DEFAULT '{}'::jsonb, -- trigger payload, reply, fallback state
+    started_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    ended_at         timestamptz,
+    UNIQUE (campaign_id, subscriber_id, trigger_key),
+    FOREIGN KEY (campaign_id, campaign_version) REFERENCES campaign_versions (campaign_id, version)
+);
+CREATE INDEX flow_runs_due ON flow_runs (next_at) WHERE state = 'active';
+CREATE INDEX flow_runs_subscriber ON flow_runs (subscriber_id, state);
+
 -- One row per outbound message intent. idempotency_key is deterministic
 -- (run, step, channel attempt): a retry, a crash or a duplicate task can never
 -- create a second row, so never a second send.
@@ -73,7 +118,7 @@ CREATE TABLE messages (
     subscriber_id   bigint NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
     campaign_id     text NOT NULL DEFAULT '',  -- '' for manager replies
     campaign_version text NOT NULL DEFAULT '',
-    run_id          bigint,
+    run_id          bigint REFERENCES flow_runs(id) ON DELETE SET NULL,
     step_id         text NOT NULL DEFAULT '',
     topic           text NOT NULL CHECK (topic IN ('service', 'marketing')),
     channel         text NOT NULL,
@@ -99,6 +144,9 @@ CREATE INDEX messages_run ON messages (run_id);
 
 -- +goose Down
 DROP TABLE messages;
+DROP TABLE flow_runs;
+DROP TABLE campaign_versions;
+DROP TABLE campaigns;
 DROP VIEW consent_state;
 DROP TABLE consent_events;
 DROP TABLE subscriber_events;
