@@ -1,0 +1,313 @@
+package subscribers
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nudge-engine/nudge/channels"
+)
+
+// RowError is one rejected import row.
+type RowError struct {
+	Line   int    `json:"line"`
+	Field  string `json:"field,omitempty"` // the CSV column at fault, if one
+	Reason string `json:"reason"`
+}
+
+func (e *RowError) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("line %d: %s: %s", e.Line, e.Field, e.Reason)
+	}
+	return fmt.Sprintf("line %d: %s", e.Line, e.Reason)
+}
+
+// importRow is one parsed, valid row waiting for its batch.
+type importRow struct {
+	line       int
+	externalID string  // "" = keyed by its identities
+	name       *string // nil = keep stored value
+	locale     *string
+	timeZone   *string
+	attrs      map[string]string
+	ids        []IdentityInput
+	marketing  *bool // nil = no consent statement
+	service    *bool
+	proof      map[string]any
+}
+
+type colKind int
+
+const (
+	colExternalID colKind = iota
+	colName
+	colLocale
+	colTimeZone
+	colIdentity // phone, email, telegram, …
+	colAttr
+	colConsentMarketing
+	colConsentService
+	colConsentSource
+	colConsentAt
+	colConsentProof
+)
+
+type column struct {
+	kind  colKind
+	name  string          // as in the header (lower case)
+	attr  string          // attr.<key>
+	chans []channels.Kind // identity column: phone → whatsapp and sms
+}
+
+// identityColumns maps identity columns to channels. A phone number is the
+// address of both WhatsApp and SMS.
+var identityColumns = map[string][]channels.Kind{
+	"phone":     {channels.WhatsApp, channels.SMS},
+	"email":     {channels.Email},
+	"telegram":  {channels.Telegram},
+	"viber":     {channels.Viber},
+	"messenger": {channels.Messenger},
+	"vk":        {channels.VK},
+}
+
+var fixedColumns = map[string]colKind{
+	"external_id":       colExternalID,
+	"name":              colName,
+	"locale":            colLocale,
+	"time_zone":         colTimeZone,
+	"consent_marketing": colConsentMarketing,
+	"consent_service":   colConsentService,
+	"consent_source":    colConsentSource,
+	"consent_at":        colConsentAt,
+	"consent_proof":     colConsentProof,
+}
+
+// KnownColumns lists the CSV columns the importer reads (besides attr.<key>).
+func KnownColumns() []string {
+	var out []string
+	for k := range fixedColumns {
+		out = append(out, k)
+	}
+	for k := range identityColumns {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// parseHeader reads the CSV header row.
+func parseHeader(rec []string) ([]column, error) {
+	cols := make([]column, len(rec))
+	seen := map[string]bool{}
+	keyed := false
+	for i, h := range rec {
+		if i == 0 {
+			h = strings.TrimPrefix(h, "\ufeff")
+		}
+		h = strings.ToLower(strings.TrimSpace(h))
+		if seen[h] {
+			return nil, &RowError{Line: 1, Field: h, Reason: "column appears twice in the header"}
+		}
+		seen[h] = true
+		switch {
+		case strings.HasPrefix(h, "attr."):
+			key := strings.TrimPrefix(h, "attr.")
+			if len(key) > MaxAttrKey || !reAttrKey.MatchString(key) {
+				return nil, &RowError{Line: 1, Field: h, Reason: fmt.Sprintf("attribute names are 1-%d letters, digits, _ or -", MaxAttrKey)}
+			}
+			cols[i] = column{kind: colAttr, name: h, attr: key}
+		case identityColumns[h] != nil:
+			cols[i] = column{kind: colIdentity, name: h, chans: identityColumns[h]}
+			keyed = true
+		default:
+			k, ok := fixedColumns[h]
+			if !ok {
+				return nil, &RowError{Line: 1, Field: h, Reason: fmt.Sprintf("unknown column; known columns are %s and attr.<name>", strings.Join(KnownColumns(), ", "))}
+			}
+			if k == colExternalID {
+				keyed = true
+			}
+			cols[i] = column{kind: k, name: h}
+		}
+	}
+	if len(seen) > 0 && !seen["consent_proof"] && (seen["consent_marketing"] || seen["consent_service"]) {
+		return nil, &RowError{Line: 1, Field: "consent_proof", Reason: "consent columns need a consent_proof column (what the person agreed to, and where)"}
+	}
+	if !keyed {
+		return nil, &RowError{Line: 1, Reason: "the header needs external_id or at least one of phone, email, telegram, viber, messenger, vk"}
+	}
+	return cols, nil
+}
+
+func parseBool(s string) (*bool, bool) {
+	switch strings.ToLower(s) {
+	case "":
+		return nil, true
+	case "true", "yes", "1", "y", "да":
+		t := true
+		return &t, true
+	case "false", "no", "0", "n", "нет":
+		f := false
+		return &f, true
+	}
+	return nil, false
+}
+
+// parseCSVRow turns one CSV record into a row (or the reason it is rejected).
+func parseCSVRow(cols []column, rec []string, line int) (importRow, *RowError) {
+	r := importRow{line: line}
+	if len(rec) != len(cols) {
+		return r, &RowError{Line: line, Reason: fmt.Sprintf("has %d fields, the header has %d", len(rec), len(cols))}
+	}
+	var source, at, proofText string
+	for i, c := range cols {
+		v := strings.TrimSpace(rec[i])
+		bad := func(format string, args ...any) (importRow, *RowError) {
+			return r, &RowError{Line: line, Field: c.name, Reason: fmt.Sprintf(format, args...)}
+		}
+		if !printable(v) {
+			return bad("must be printable text")
+		}
+		if v == "" {
+			continue
+		}
+		switch c.kind {
+		case colExternalID:
+			if err := ValidExternalID(c.name, v); err != nil {
+				return bad("%s", err.(*FieldError).Msg)
+			}
+			r.externalID = v
+		case colName:
+			if len(v) > MaxName {
+				return bad("is longer than %d bytes", MaxName)
+			}
+			r.name = &v
+		case colLocale:
+			if err := ValidLocale(c.name, v); err != nil {
+				return bad("%s", err.(*FieldError).Msg)
+			}
+			r.locale = &v
+		case colTimeZone:
+			if err := ValidTimeZone(c.name, v); err != nil {
+				return bad("%s", err.(*FieldError).Msg)
+			}
+			r.timeZone = &v
+		case colIdentity:
+			for _, ch := range c.chans {
+				a, err := NormalizeAddress(ch, v)
+				if err != nil {
+					return bad("%v", err)
+				}
+				r.ids = append(r.ids, IdentityInput{Channel: ch, Address: a})
+			}
+		case colAttr:
+			if len(v) > 1000 {
+				return bad("is longer than 1000 bytes")
+			}
+			if r.attrs == nil {
+				r.attrs = map[string]string{}
+			}
+			r.attrs[c.attr] = v
+		case colConsentMarketing, colConsentService:
+			b, ok := parseBool(v)
+			if !ok {
+				return bad("must be true or false, got %q", v)
+			}
+			if c.kind == colConsentMarketing {
+				r.marketing = b
+			} else {
+				r.service = b
+			}
+		case colConsentSource:
+			if len(v) > 200 {
+				return bad("is longer than 200 bytes")
+			}
+			source = v
+		case colConsentAt:
+			t, err := parseConsentTime(v)
+			if err != nil {
+				return bad("must be an RFC 3339 time (2024-05-01T10:00:00+03:00) or a date (2024-05-01)")
+			}
+			at = t.UTC().Format(time.RFC3339)
+		case colConsentProof:
+			if len(v) > 2000 {
+				return bad("is longer than 2000 bytes")
+			}
+			proofText = v
+		}
+	}
+	if r.externalID == "" && len(r.ids) == 0 {
+		return r, &RowError{Line: line, Reason: "has neither external_id nor any address"}
+	}
+	granted := (r.marketing != nil && *r.marketing) || (r.service != nil && *r.service)
+	if granted && proofText == "" {
+		return r, &RowError{Line: line, Field: "consent_proof", Reason: "is required when consent is granted"}
+	}
+	if r.marketing != nil || r.service != nil {
+		r.proof = map[string]any{"import_line": line}
+		if proofText != "" {
+			r.proof["text"] = proofText
+		}
+		if source != "" {
+			r.proof["origin"] = source
+		}
+		if at != "" {
+			r.proof["consented_at"] = at
+		}
+	}
+	return r, nil
+}
+
+func parseConsentTime(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	return time.Parse("2006-01-02", v)
+}
+
+// parseTXTLine reads one line of a TXT import: a phone number or an email
+// address. Blank lines and lines starting with # are skipped (ok = false, no error).
+func parseTXTLine(s string, line int) (importRow, bool, *RowError) {
+	v := strings.TrimSpace(strings.TrimPrefix(s, "\ufeff"))
+	r := importRow{line: line}
+	if v == "" || strings.HasPrefix(v, "#") {
+		return r, false, nil
+	}
+	if !printable(v) {
+		return r, false, &RowError{Line: line, Reason: "must be printable text"}
+	}
+	if strings.Contains(v, "@") {
+		a, err := NormalizeAddress(channels.Email, v)
+		if err != nil {
+			return r, false, &RowError{Line: line, Field: "email", Reason: err.Error()}
+		}
+		r.ids = []IdentityInput{{Channel: channels.Email, Address: a}}
+		return r, true, nil
+	}
+	for _, ch := range identityColumns["phone"] {
+		a, err := NormalizeAddress(ch, v)
+		if err != nil {
+			return r, false, &RowError{Line: line, Field: "phone", Reason: err.Error() + " (or an email address)"}
+		}
+		r.ids = append(r.ids, IdentityInput{Channel: ch, Address: a})
+	}
+	return r, true, nil
+}
+
+func (r *importRow) attrsJSON() string {
+	if len(r.attrs) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(r.attrs) // map[string]string always encodes
+	return string(b)
+}
+
+func (r *importRow) proofJSON() any {
+	if r.proof == nil {
+		return nil
+	}
+	b, _ := json.Marshal(r.proof) // strings and ints only
+	return string(b)
+}
