@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -122,6 +124,8 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, opt ImportOptions) 
 	if err == nil {
 		err = run.flush(ctx)
 	}
+	// Conflicts are found at commit time, after later lines were read.
+	sort.SliceStable(run.rep.Errors, func(i, j int) bool { return run.rep.Errors[i].Line < run.rep.Errors[j].Line })
 	return run.rep, err
 }
 
@@ -361,7 +365,7 @@ func (run *importRun) flush(ctx context.Context) error {
 			continue
 		}
 		seen[c.Line] = true
-		run.reject(RowError{Line: c.Line, Field: c.Channel, Reason: "this address is already bound to another subscriber"})
+		run.reject(RowError{Line: c.Line, Field: columnOf(channels.Kind(c.Channel)), Reason: "this address is already bound to another subscriber"})
 	}
 	return nil
 }

@@ -72,6 +72,18 @@ var identityColumns = map[string][]channels.Kind{
 	"vk":        {channels.VK},
 }
 
+// columnOf names the import column that holds addresses of channel ch.
+func columnOf(ch channels.Kind) string {
+	for col, chans := range identityColumns {
+		for _, c := range chans {
+			if c == ch {
+				return col
+			}
+		}
+	}
+	return string(ch)
+}
+
 var fixedColumns = map[string]colKind{
 	"external_id":       colExternalID,
 	"name":              colName,
