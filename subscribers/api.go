@@ -1,0 +1,326 @@
+package subscribers
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/internal/httpx"
+)
+
+// Body limits of the API (bytes).
+const (
+	DefaultMaxBody       = httpx.MaxBody // one subscriber or event
+	DefaultMaxEventsBody = 8 << 20       // a batch of up to MaxEventBatch events
+	DefaultMaxImportBody = 1 << 30       // a streamed CSV/TXT file
+)
+
+// APIConfig configures the /v1 subscriber API.
+type APIConfig struct {
+	Store    *Store
+	Importer *Importer
+	Log      *slog.Logger
+	// Auth wraps every route (the API key middleware); nil = no auth (tests).
+	Auth          func(http.Handler) http.Handler
+	MaxBody       int64 // 0 = DefaultMaxBody
+	MaxEventsBody int64 // 0 = DefaultMaxEventsBody
+	MaxImportBody int64 // 0 = DefaultMaxImportBody
+}
+
+// API serves the subscriber REST API under /v1 (see docs/api.md).
+type API struct{ cfg APIConfig }
+
+// NewAPI returns the API.
+func NewAPI(cfg APIConfig) *API {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.MaxEventsBody <= 0 {
+		cfg.MaxEventsBody = DefaultMaxEventsBody
+	}
+	if cfg.MaxImportBody <= 0 {
+		cfg.MaxImportBody = DefaultMaxImportBody
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &API{cfg: cfg}
+}
+
+// Register mounts the routes on mux.
+func (a *API) Register(mux *http.ServeMux) {
+	auth := a.cfg.Auth
+	if auth == nil {
+		auth = func(h http.Handler) http.Handler { return h }
+	}
+	route := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, auth(h)) }
+	route("POST /v1/subscribers", a.upsert)
+	route("GET /v1/subscribers", a.list)
+	route("GET /v1/subscribers/{external_id}", a.get)
+	route("DELETE /v1/subscribers/{external_id}", a.erase)
+	route("POST /v1/subscribers/{external_id}/events", a.postEvent)
+	route("POST /v1/events", a.postEvents)
+	route("POST /v1/subscribers/import", a.importFile)
+}
+
+// fail writes err as the JSON error shape with the field at fault.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var (
+		fe *FieldError
+		ce *ConflictError
+		be *BatchError
+		re *RowError
+		le *LineTooLongError
+		he *httpx.Error
+	)
+	switch {
+	case errors.As(err, &he):
+		httpx.WriteError(w, r, a.cfg.Log, he)
+	case errors.Is(err, ErrNotFound):
+		httpx.WriteError(w, r, a.cfg.Log, httpx.Errorf(httpx.CodeNotFound, "external_id", "no subscriber with this external_id"))
+	case errors.As(err, &be):
+		type item struct {
+			Code    httpx.Code `json:"code"`
+			Field   string     `json:"field"`
+			Message string     `json:"message"`
+		}
+		items := make([]item, len(be.Items))
+		for i, e := range be.Items {
+			items[i] = item{httpx.CodeInvalid, e.Field, e.Msg}
+		}
+		first := be.Items[0]
+		httpx.WriteJSON(w, http.StatusBadRequest, map[string]any{
+			"error":  &httpx.Error{Code: httpx.CodeInvalid, Field: first.Field, Message: fmt.Sprintf("%d of the events are invalid; none was stored: %s", len(items), first.Msg)},
+			"errors": items,
+		})
+	case errors.As(err, &fe):
+		httpx.WriteError(w, r, a.cfg.Log, httpx.Errorf(httpx.CodeInvalid, fe.Field, "%s", fe.Msg))
+	case errors.As(err, &ce):
+		httpx.WriteError(w, r, a.cfg.Log, httpx.Errorf(httpx.CodeConflict, ce.Field, "this %s identity is already bound to another subscriber", ce.Channel))
+	case errors.As(err, &re):
+		httpx.WriteError(w, r, a.cfg.Log, httpx.Errorf(httpx.CodeInvalid, re.Field, "line %d: %s", re.Line, re.Reason))
+	case errors.As(err, &le):
+		httpx.WriteError(w, r, a.cfg.Log, httpx.Errorf(httpx.CodeInvalid, "", "%s", le.Error()))
+	default:
+		httpx.WriteError(w, r, a.cfg.Log, err)
+	}
+}
+
+// decodeUpsert reads and validates an upsert body.
+func decodeUpsert(w http.ResponseWriter, r *http.Request, limit int64) (Input, error) {
+	var in Input
+	if err := httpx.DecodeJSON(w, r, limit, &in); err != nil {
+		return in, err
+	}
+	return in, in.Validate()
+}
+
+func (a *API) upsert(w http.ResponseWriter, r *http.Request) {
+	in, err := decodeUpsert(w, r, a.cfg.MaxBody)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	s, created, err := a.cfg.Store.Upsert(r.Context(), in)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	httpx.WriteJSON(w, status, s)
+}
+
+func (a *API) get(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("external_id")
+	if err := ValidExternalID("external_id", id); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	s, err := a.cfg.Store.Get(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, s)
+}
+
+// parseFilter reads list query parameters; unknown ones are an error.
+func parseFilter(q url.Values) (Filter, error) {
+	var f Filter
+	for k, vs := range q {
+		if len(vs) != 1 {
+			return f, fieldErr(k, "must be given once")
+		}
+		v := vs[0]
+		switch {
+		case k == "locale":
+			f.Locale = v
+		case k == "time_zone":
+			f.TimeZone = v
+		case k == "channel":
+			f.Channel = channels.Kind(v)
+		case k == "cursor":
+			f.Cursor = v
+		case k == "limit":
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return f, fieldErr("limit", "must be a number between 1 and %d", MaxPage)
+			}
+			f.Limit = n
+			if n == 0 {
+				f.Limit = -1 // explicit 0 is invalid, not "default"
+			}
+		case k == "created_after":
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return f, fieldErr("created_after", "must be an RFC 3339 time like 2026-03-01T00:00:00Z")
+			}
+			f.CreatedAfter = t
+		case strings.HasPrefix(k, "attr."):
+			if f.Attributes == nil {
+				f.Attributes = map[string]string{}
+			}
+			f.Attributes[strings.TrimPrefix(k, "attr.")] = v
+		default:
+			return f, fieldErr(k, "unknown parameter; use locale, time_zone, channel, created_after, attr.<name>, limit, cursor")
+		}
+	}
+	return f, f.Validate()
+}
+
+func (a *API) list(w http.ResponseWriter, r *http.Request) {
+	f, err := parseFilter(r.URL.Query())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	p, err := a.cfg.Store.List(r.Context(), f)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, p)
+}
+
+func (a *API) erase(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("external_id")
+	if _, err := a.cfg.Store.Erase(r.Context(), id); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) postEvent(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("external_id")
+	var e Event
+	if err := httpx.DecodeJSON(w, r, a.cfg.MaxBody, &e); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if e.ExternalID != "" && e.ExternalID != id {
+		a.fail(w, r, fieldErr("external_id", "differs from the external_id in the path"))
+		return
+	}
+	e.ExternalID = id
+	if err := e.Validate(""); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	res, err := a.cfg.Store.AddEvents(r.Context(), []Event{e})
+	var be *BatchError
+	if errors.As(err, &be) { // one event: report it without the events[0]. prefix
+		f := be.Items[0]
+		err = fieldErr(strings.TrimPrefix(f.Field, "events[0]."), "%s", f.Msg)
+		if strings.HasSuffix(f.Field, "external_id") {
+			err = ErrNotFound
+		}
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusAccepted, res)
+}
+
+// EventsRequest is the body of POST /v1/events.
+type EventsRequest struct {
+	Events []Event `json:"events"`
+}
+
+// decodeEvents reads and validates a batch body.
+func decodeEvents(w http.ResponseWriter, r *http.Request, limit int64) (EventsRequest, error) {
+	var req EventsRequest
+	if err := httpx.DecodeJSON(w, r, limit, &req); err != nil {
+		return req, err
+	}
+	if len(req.Events) == 0 {
+		return req, fieldErr("events", "must hold at least one event")
+	}
+	if len(req.Events) > MaxEventBatch {
+		return req, fieldErr("events", "must hold at most %d events, got %d", MaxEventBatch, len(req.Events))
+	}
+	return req, nil
+}
+
+func (a *API) postEvents(w http.ResponseWriter, r *http.Request) {
+	req, err := decodeEvents(w, r, a.cfg.MaxEventsBody)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	res, err := a.cfg.Store.AddEvents(r.Context(), req.Events)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusAccepted, res)
+}
+
+// importFile streams the request body through the importer. ?format=csv|txt
+// (default: txt for Content-Type text/plain, else csv).
+func (a *API) importFile(w http.ResponseWriter, r *http.Request) {
+	format := CSV
+	if ct := r.Header.Get("Content-Type"); strings.HasPrefix(ct, "text/plain") {
+		format = TXT
+	}
+	q := r.URL.Query()
+	for k := range q {
+		if k != "format" {
+			a.fail(w, r, fieldErr(k, "unknown parameter; use format=csv or format=txt"))
+			return
+		}
+	}
+	if v := q.Get("format"); v != "" {
+		f, err := ParseFormat(v)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		format = f
+	}
+	body := http.MaxBytesReader(w, r.Body, a.cfg.MaxImportBody)
+	rep, err := a.cfg.Importer.Import(r.Context(), body, ImportOptions{Format: format})
+	var big *http.MaxBytesError
+	if errors.As(err, &big) {
+		a.fail(w, r, httpx.Errorf(httpx.CodeTooLarge, "", "the file is larger than %d bytes; %d rows were committed before the limit (re-running is safe)",
+			a.cfg.MaxImportBody, rep.Imported+rep.Updated+rep.Unchanged))
+		return
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.cfg.Log.InfoContext(r.Context(), "subscribers imported", "rows", rep.Rows, "imported", rep.Imported,
+		"updated", rep.Updated, "rejected", rep.Rejected)
+	httpx.WriteJSON(w, http.StatusOK, rep)
+}
