@@ -1,0 +1,158 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/nudge-engine/nudge/subscribers"
+)
+
+func (a *App) subscribersCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "subscribers",
+		Short: "Import, show and erase subscribers",
+	}
+	cmd.AddCommand(a.subscribersImportCmd(), a.subscribersGetCmd(), a.subscribersEraseCmd())
+	return cmd
+}
+
+func (a *App) subscribersImportCmd() *cobra.Command {
+	var (
+		format string
+		batch  int
+	)
+	cmd := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Import subscribers from a CSV or TXT file (- for standard input)",
+		Long: `Import subscribers from FILE, streaming it in batches (bounded memory).
+
+CSV: a header row naming the columns external_id, name, locale, time_zone,
+phone (WhatsApp and SMS), email, telegram, viber, messenger, vk, attr.<name>,
+and optionally consent_marketing / consent_service (true/false) with
+consent_proof, consent_source and consent_at. Rows are upserts by external_id
+(rows without one are matched by their addresses), so running the same file
+again changes nothing. Imported contacts get NO consent unless the consent
+columns say so.
+
+TXT: one phone number (E.164, +79991234567) or email address per line.
+
+Every rejected row is printed with its line number and reason; the good rows
+are imported. The exit code is 1 when any row was rejected.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			f := subscribers.FormatOf(args[0])
+			if format != "" {
+				var err error
+				if f, err = subscribers.ParseFormat(format); err != nil {
+					return fmt.Errorf("--format: %w", err)
+				}
+			}
+			var (
+				in   io.Reader = a.Stdin
+				size int64     = -1
+			)
+			if args[0] != "-" {
+				file, err := os.Open(args[0])
+				if err != nil {
+					return err
+				}
+				defer file.Close()
+				if st, err := file.Stat(); err == nil {
+					size = st.Size()
+				}
+				in = file
+			}
+			d, err := a.OpenDB(ctx)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			// The bar only draws on a terminal, so logs and CI output stay clean.
+			var bar *progressbar.ProgressBar
+			if IsTerminal(a.Stderr) {
+				bar = progressbar.NewOptions64(size,
+					progressbar.OptionSetWriter(a.Stderr),
+					progressbar.OptionSetDescription("importing"),
+					progressbar.OptionShowBytes(true),
+					progressbar.OptionThrottle(100*time.Millisecond),
+					progressbar.OptionClearOnFinish(),
+				)
+				in = io.TeeReader(in, bar)
+			}
+			im := subscribers.NewImporter(d, nil)
+			rep, err := im.Import(ctx, in, subscribers.ImportOptions{
+				Format:     f,
+				BatchSize:  batch,
+				KeepErrors: -1,
+				OnReject: func(e subscribers.RowError) {
+					if bar != nil {
+						_ = bar.Clear()
+					}
+					fmt.Fprintf(a.Stderr, "%s: %s\n", args[0], e.Error())
+				},
+			})
+			if bar != nil {
+				_ = bar.Finish()
+			}
+			if err != nil {
+				fmt.Fprintln(a.Stdout, rep.Summary()+" before the import stopped")
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			fmt.Fprintln(a.Stdout, rep.Summary())
+			if rep.Rejected > 0 {
+				return &ExitError{Code: 1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "", "csv or txt (default: from the file name; .txt is txt, anything else csv)")
+	cmd.Flags().IntVar(&batch, "batch", subscribers.DefaultImportBatch, "rows per transaction")
+	return cmd
+}
+
+func (a *App) subscribersGetCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "get EXTERNAL_ID",
+		Short: "Print a subscriber as JSON",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := a.OpenDB(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			s, err := subscribers.NewStore(d, nil).Get(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return subscribersJSON(a.Stdout, s)
+		},
+	}
+}
+
+func (a *App) subscribersEraseCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "erase EXTERNAL_ID",
+		Short: "Erase a subscriber's personal data (consent rows are kept, pseudonymised)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := a.OpenDB(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			p, err := subscribers.NewStore(d, nil).Erase(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.Stdout, "erased; external_id is now", p)
+			return nil
+		},
+	}
+}
