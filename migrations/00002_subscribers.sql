@@ -1,5 +1,9 @@
--- Subscribers area: API keys for the shop's backend, and the indexes the
--- subscriber list filters and the event feed need.
+-- Subscribers area: API keys for the shop's backend.
+--
+-- No extra indexes on subscribers or channel_identities: list pages walk the
+-- primary key with the filters applied (keyset by id), the base schema's
+-- channel_identities (subscriber_id) index serves the "has channel" filter,
+-- and every further index is paid on each row of a million-row import.
 
 -- +goose Up
 -- An API key is shown once at creation; only its SHA-256 is stored. prefix
@@ -17,16 +21,5 @@ CREATE TABLE api_keys (
 -- A name names one live key (a revoked key's name may be reused).
 CREATE UNIQUE INDEX api_keys_live_name ON api_keys (name) WHERE revoked_at IS NULL;
 
--- List filters: locale / time zone equality with keyset order by id.
-CREATE INDEX subscribers_locale ON subscribers (locale, id);
-CREATE INDEX subscribers_time_zone ON subscribers (time_zone, id);
-CREATE INDEX subscribers_created ON subscribers (created_at);
--- "has channel" filter.
-CREATE INDEX channel_identities_channel ON channel_identities (channel, subscriber_id);
-
 -- +goose Down
-DROP INDEX channel_identities_channel;
-DROP INDEX subscribers_created;
-DROP INDEX subscribers_time_zone;
-DROP INDEX subscribers_locale;
 DROP TABLE api_keys;

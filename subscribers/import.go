@@ -325,6 +325,7 @@ func (run *importRun) flush(ctx context.Context) error {
 			return err
 		}
 		for _, st := range []struct{ what, q string }{
+			{"analyze", qImportAnalyze},
 			{"resolve keyed rows", qImportResolveKeyed},
 			{"resolve rows by identity", qImportResolveKeyless},
 		} {

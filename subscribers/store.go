@@ -117,11 +117,17 @@ CREATE TEMP TABLE IF NOT EXISTS import_rows (
     changed       boolean NOT NULL DEFAULT false,
     rejected      boolean NOT NULL DEFAULT false
 ) ON COMMIT DELETE ROWS;
+CREATE INDEX IF NOT EXISTS import_rows_subscriber ON import_rows (subscriber_id);
 CREATE TEMP TABLE IF NOT EXISTS import_ids (
     ord     int NOT NULL,
     channel text NOT NULL,
     address text NOT NULL
-) ON COMMIT DELETE ROWS`
+) ON COMMIT DELETE ROWS;
+CREATE INDEX IF NOT EXISTS import_ids_ord ON import_ids (ord)`
+
+	// Temporary tables get no statistics from autovacuum; without them the
+	// planner guesses badly for the joins below.
+	qImportAnalyze = `ANALYZE import_rows, import_ids`
 
 	// Keyed rows find their subscriber by external_id.
 	qImportResolveKeyed = `
