@@ -2,6 +2,7 @@ package subscribers_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nudge-engine/nudge/apikeys"
 	"github.com/nudge-engine/nudge/subscribers"
 )
 
@@ -187,5 +189,37 @@ func TestAPIFlow(t *testing.T) {
 	}
 	if status, _ = a.do(t, "GET", "/v1/subscribers/c-1", "", nil); status != http.StatusNotFound {
 		t.Fatalf("get after erase: %d", status)
+	}
+}
+
+func TestAPIWithAPIKeys(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	keys := apikeys.NewStore(b.db, nil)
+	_, secret, err := keys.Create(context.Background(), "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	subscribers.NewAPI(subscribers.APIConfig{Store: b.store, Importer: subscribers.NewImporter(b.db, nil),
+		Auth: apikeys.Middleware(keys, nil)}).Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for _, c := range []struct {
+		auth   string
+		status int
+	}{{"", 401}, {"Bearer nk_wrong", 401}, {"Bearer " + secret, 201}} {
+		req, _ := http.NewRequest("POST", srv.URL+"/v1/subscribers", strings.NewReader(`{"external_id":"c-1"}`))
+		if c.auth != "" {
+			req.Header.Set("Authorization", c.auth)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != c.status {
+			t.Fatalf("auth %q: status %d, want %d", c.auth, res.StatusCode, c.status)
+		}
 	}
 }
