@@ -139,9 +139,12 @@ UPDATE import_rows r SET subscriber_id = s.id
 	qImportResolveKeyless = `
 UPDATE import_rows r SET subscriber_id = m.sid
   FROM (SELECT i.ord, min(ci.subscriber_id) AS sid
-          FROM import_ids i JOIN channel_identities ci ON ci.channel = i.channel AND ci.address = i.address
+          FROM import_rows k
+          JOIN import_ids i ON i.ord = k.ord
+          JOIN channel_identities ci ON ci.channel = i.channel AND ci.address = i.address
+         WHERE k.external_id IS NULL
          GROUP BY i.ord) m
- WHERE r.external_id IS NULL AND r.ord = m.ord`
+ WHERE r.ord = m.ord`
 
 	// A row one of whose identities is bound to another subscriber is rejected.
 	qImportRejectConflicts = `

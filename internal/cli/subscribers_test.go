@@ -1,0 +1,57 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nudge-engine/nudge/internal/testenv"
+)
+
+func TestSubscribersImportCommand(t *testing.T) {
+	t.Setenv("NUDGE_DATABASE_URL", testenv.DBURL(t))
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.csv")
+	bad := filepath.Join(dir, "list.txt")
+	os.WriteFile(good, []byte("external_id,name,phone\nc-1,Анна,+79990000001\nc-2,Boris,+79990000002\n"), 0o644)
+	os.WriteFile(bad, []byte("+79990000003\nnot a phone\n"), 0o644)
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := Main(context.Background(), args, strings.NewReader(""), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	cases := []struct {
+		args    []string
+		code    int
+		stdout  string
+		stderrs string
+	}{
+		{[]string{"subscribers", "import", good}, 0, "imported 2, updated 0, rejected 0 rows (0 unchanged)\n", ""},
+		{[]string{"subscribers", "import", good}, 0, "imported 0, updated 0, rejected 0 rows (2 unchanged)\n", ""},
+		{[]string{"subscribers", "import", bad}, 1, "imported 1, updated 0, rejected 1 rows (0 unchanged)\n", "list.txt: line 2: phone: must be a phone number"},
+		{[]string{"subscribers", "import", "--format", "xls", good}, 1, "", "--format"},
+		{[]string{"subscribers", "import", filepath.Join(dir, "missing.csv")}, 1, "", "no such file"},
+	}
+	for _, c := range cases {
+		code, out, errs := run(c.args...)
+		if code != c.code || out != c.stdout || !strings.Contains(errs, c.stderrs) {
+			t.Errorf("%v: code %d, stdout %q, stderr %q", c.args, code, out, errs)
+		}
+	}
+	code, out, errs := run("apikeys", "create", "shop")
+	if code != 0 || !strings.HasPrefix(out, "nk_") || !strings.Contains(errs, "cannot be shown again") {
+		t.Fatalf("apikeys create: %d %q %q", code, out, errs)
+	}
+	if code, out, _ = run("apikeys", "list"); code != 0 || !strings.Contains(out, "shop") {
+		t.Fatalf("apikeys list: %d %q", code, out)
+	}
+	if code, _, _ = run("apikeys", "revoke", "shop"); code != 0 {
+		t.Fatalf("revoke: %d", code)
+	}
+	if code, _, errs = run("apikeys", "revoke", "shop"); code != 1 || !strings.Contains(errs, "not found") {
+		t.Fatalf("second revoke: %d %q", code, errs)
+	}
+}
