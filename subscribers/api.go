@@ -222,8 +222,13 @@ func (a *API) erase(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) postEvent(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("external_id")
-	var e Event
-	if err := httpx.DecodeJSON(w, r, a.cfg.MaxBody, &e); err != nil {
+	var body eventBody
+	if err := httpx.DecodeJSON(w, r, a.cfg.MaxBody, &body); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	e, err := body.event("")
+	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -252,33 +257,68 @@ func (a *API) postEvent(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusAccepted, res)
 }
 
-// EventsRequest is the body of POST /v1/events.
-type EventsRequest struct {
-	Events []Event `json:"events"`
+// eventBody is an event as JSON carries it; occurred_at is read here so that
+// a bad time is reported with its field.
+type eventBody struct {
+	ExternalID     string         `json:"external_id,omitempty"`
+	Name           string         `json:"name"`
+	OccurredAt     string         `json:"occurred_at,omitempty"`
+	Payload        map[string]any `json:"payload,omitempty"`
+	IdempotencyKey string         `json:"idempotency_key,omitempty"`
 }
 
-// decodeEvents reads and validates a batch body.
-func decodeEvents(w http.ResponseWriter, r *http.Request, limit int64) (EventsRequest, error) {
-	var req EventsRequest
+func (b eventBody) event(prefix string) (Event, error) {
+	e := Event{ExternalID: b.ExternalID, Name: b.Name, Payload: b.Payload, IdempotencyKey: b.IdempotencyKey}
+	if b.OccurredAt != "" {
+		t, err := time.Parse(time.RFC3339Nano, b.OccurredAt)
+		if err != nil {
+			return e, fieldErr(prefix+"occurred_at", "must be an RFC 3339 time like 2026-03-01T10:00:00+03:00")
+		}
+		e.OccurredAt = &t
+	}
+	return e, nil
+}
+
+// eventsBody is the body of POST /v1/events.
+type eventsBody struct {
+	Events []eventBody `json:"events"`
+}
+
+// decodeEvents reads a batch body; every item's time is checked, and all
+// bad items are reported together.
+func decodeEvents(w http.ResponseWriter, r *http.Request, limit int64) ([]Event, error) {
+	var req eventsBody
 	if err := httpx.DecodeJSON(w, r, limit, &req); err != nil {
-		return req, err
+		return nil, err
 	}
 	if len(req.Events) == 0 {
-		return req, fieldErr("events", "must hold at least one event")
+		return nil, fieldErr("events", "must hold at least one event")
 	}
 	if len(req.Events) > MaxEventBatch {
-		return req, fieldErr("events", "must hold at most %d events, got %d", MaxEventBatch, len(req.Events))
+		return nil, fieldErr("events", "must hold at most %d events, got %d", MaxEventBatch, len(req.Events))
 	}
-	return req, nil
+	evs := make([]Event, len(req.Events))
+	var bad BatchError
+	for i, b := range req.Events {
+		e, err := b.event(fmt.Sprintf("events[%d].", i))
+		if err != nil {
+			bad.Items = append(bad.Items, err.(*FieldError))
+		}
+		evs[i] = e
+	}
+	if len(bad.Items) > 0 {
+		return nil, &bad
+	}
+	return evs, nil
 }
 
 func (a *API) postEvents(w http.ResponseWriter, r *http.Request) {
-	req, err := decodeEvents(w, r, a.cfg.MaxEventsBody)
+	evs, err := decodeEvents(w, r, a.cfg.MaxEventsBody)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	res, err := a.cfg.Store.AddEvents(r.Context(), req.Events)
+	res, err := a.cfg.Store.AddEvents(r.Context(), evs)
 	if err != nil {
 		a.fail(w, r, err)
 		return

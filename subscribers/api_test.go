@@ -83,6 +83,8 @@ func TestAPIValidationNamesTheField(t *testing.T) {
 		{"list bad time", "GET", "/v1/subscribers?created_after=yesterday", ``, 400, "invalid", "created_after"},
 		{"event unknown subscriber", "POST", "/v1/subscribers/ghost/events", `{"name":"order.delivered"}`, 404, "not_found", "external_id"},
 		{"event bad name", "POST", "/v1/subscribers/ghost/events", `{"name":"order delivered"}`, 400, "invalid", "name"},
+		{"event bad time", "POST", "/v1/subscribers/ghost/events", `{"name":"a","occurred_at":"yesterday"}`, 400, "invalid", "occurred_at"},
+		{"events bad time", "POST", "/v1/events", `{"events":[{"external_id":"a","name":"x"},{"external_id":"a","name":"x","occurred_at":"1 May"}]}`, 400, "invalid", "events[1].occurred_at"},
 		{"events empty", "POST", "/v1/events", `{"events":[]}`, 400, "invalid", "events"},
 		{"events bad item", "POST", "/v1/events", `{"events":[{"external_id":"c-0","name":"a"},{"name":"b"}]}`, 400, "invalid", "events[0].external_id"},
 		{"erase unknown", "DELETE", "/v1/subscribers/ghost", ``, 404, "not_found", "external_id"},

@@ -113,12 +113,12 @@ func FuzzDecodeEvents(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		r := httptest.NewRequest(http.MethodPost, "/v1/events", strings.NewReader(body))
-		req, err := decodeEvents(httptest.NewRecorder(), r, 1<<16)
+		evs, err := decodeEvents(httptest.NewRecorder(), r, 1<<16)
 		if err != nil {
 			return
 		}
-		for i := range req.Events {
-			_ = req.Events[i].Validate("events[0].")
+		for i := range evs {
+			_ = evs[i].Validate("events[0].")
 		}
 	})
 }
