@@ -1,6 +1,7 @@
 package subscribers
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -136,6 +137,48 @@ func FuzzListQuery(f *testing.F) {
 		fl, err := parseFilter(v)
 		if err == nil && (fl.Limit < 1 || fl.Limit > MaxPage) {
 			t.Fatalf("accepted limit %d", fl.Limit)
+		}
+	})
+}
+
+// FuzzImportCSV runs whole files through the CSV reader, row parser and
+// batching (the database write is replaced by a check that no batch holds an
+// external id or an address twice).
+func FuzzImportCSV(f *testing.F) {
+	f.Add("external_id,phone\nc-1,+79990000001\n")
+	f.Add("external_id,name\n\"unterminated,1\n")
+	f.Add("\ufeffphone\n+7 999\n\n\"a\"\"b\"\n")
+	f.Add("external_id,phone,email\nc-1,+79990000001,\nc-1,,a@b.ru\n,+79990000001,\nc-2,,a@b.ru\n")
+	f.Fuzz(func(t *testing.T, data string) {
+		written := 0
+		run := &importRun{opt: ImportOptions{BatchSize: 3, KeepErrors: 10}, keys: map[string]struct{}{}}
+		run.write = func(context.Context) error { // stands in for the database
+			keys := map[string]bool{}
+			for _, r := range run.batch {
+				for _, k := range rowKeys(r) {
+					if keys[k] {
+						t.Fatalf("batch holds %q twice", k)
+					}
+					keys[k] = true
+				}
+			}
+			written += len(run.batch)
+			run.batch = run.batch[:0]
+			clear(run.keys)
+			return nil
+		}
+		err := run.readCSV(t.Context(), &lineLimitReader{r: strings.NewReader(data), max: MaxImportLine})
+		if err != nil {
+			return
+		}
+		_ = run.write(t.Context())
+		for _, e := range run.rep.Errors {
+			if e.Line < 1 || e.Reason == "" {
+				t.Fatalf("bad rejection %+v", e)
+			}
+		}
+		if run.rep.Rows != written+run.rep.Rejected {
+			t.Fatalf("rows %d != written %d + rejected %d", run.rep.Rows, written, run.rep.Rejected)
 		}
 	})
 }

@@ -111,6 +111,7 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, opt ImportOptions) 
 		opt.Format = CSV
 	}
 	run := &importRun{im: im, opt: opt, keys: map[string]struct{}{}}
+	run.write = run.flush
 	lr := &lineLimitReader{r: r, max: MaxImportLine}
 	var err error
 	switch opt.Format {
@@ -122,7 +123,7 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, opt ImportOptions) 
 		err = fieldErr("format", "must be csv or txt, got %q", opt.Format)
 	}
 	if err == nil {
-		err = run.flush(ctx)
+		err = run.write(ctx)
 	}
 	// Conflicts are found at commit time, after later lines were read.
 	sort.SliceStable(run.rep.Errors, func(i, j int) bool { return run.rep.Errors[i].Line < run.rep.Errors[j].Line })
@@ -134,7 +135,8 @@ type importRun struct {
 	opt   ImportOptions
 	rep   Report
 	batch []importRow
-	keys  map[string]struct{} // external ids and identities in the batch
+	keys  map[string]struct{}             // external ids and identities in the batch
+	write func(ctx context.Context) error // flush; replaced in parser fuzzing
 }
 
 func (run *importRun) reject(e RowError) {
@@ -163,7 +165,7 @@ func (run *importRun) add(ctx context.Context, row importRow) error {
 		}
 	}
 	if collide {
-		if err := run.flush(ctx); err != nil {
+		if err := run.write(ctx); err != nil {
 			return err
 		}
 	}

@@ -119,6 +119,9 @@ func parseHeader(rec []string) ([]column, error) {
 			h = strings.TrimPrefix(h, "\ufeff")
 		}
 		h = strings.ToLower(strings.TrimSpace(h))
+		if !printable(h) || len(h) > 100 {
+			return nil, &RowError{Line: 1, Reason: fmt.Sprintf("column %d: %.100q is not a column name", i+1, h)}
+		}
 		if seen[h] {
 			return nil, &RowError{Line: 1, Field: h, Reason: "column appears twice in the header"}
 		}
