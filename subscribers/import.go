@@ -338,13 +338,25 @@ func (run *importRun) flush(ctx context.Context) error {
 		if err := tx.SelectContext(ctx, &conflicts, qImportRejectConflicts); err != nil {
 			return fmt.Errorf("check identities: %w", err)
 		}
+		res, err := tx.ExecContext(ctx, qImportAssignIDs)
+		if err != nil {
+			return fmt.Errorf("import: assign ids: %w", err)
+		}
+		assigned, _ := res.RowsAffected()
+		var inserted int64
+		if err := tx.GetContext(ctx, &inserted, qImportInsertSubscribers, now); err != nil {
+			return fmt.Errorf("import: insert subscribers: %w", err)
+		}
+		if inserted < assigned {
+			if _, err := tx.ExecContext(ctx, qImportLostRaces); err != nil {
+				return fmt.Errorf("import: re-resolve subscribers: %w", err)
+			}
+		}
 		for _, st := range []struct {
 			what string
 			q    string
 			args []any
 		}{
-			{"assign ids", qImportAssignIDs, nil},
-			{"insert subscribers", qImportInsertSubscribers, []any{now}},
 			{"update subscribers", qImportUpdateSubscribers, []any{now}},
 			{"insert identities", qImportInsertIdentities, []any{now}},
 			{"lock consent", qImportLockConsent, nil},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/nudge-engine/nudge/subscribers"
@@ -140,5 +141,43 @@ func TestImportBadHeader(t *testing.T) {
 		if err == nil {
 			t.Errorf("%.40q: no error", data)
 		}
+	}
+}
+
+func TestImportConcurrentSameFile(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var data bytes.Buffer
+	data.WriteString("external_id,phone,attr.plan\n")
+	for i := 0; i < 3000; i++ {
+		fmt.Fprintf(&data, "c-%d,+7999%07d,weekly\n", i, i)
+	}
+	im := subscribers.NewImporter(b.db, b.clock.Now)
+	reps := make([]subscribers.Report, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range reps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reps[i], errs[i] = im.Import(context.Background(), bytes.NewReader(data.Bytes()), subscribers.ImportOptions{BatchSize: 500})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("import %d: %v", i, err)
+		}
+		if reps[i].Rejected != 0 {
+			t.Fatalf("import %d: %d rejected, first %+v", i, reps[i].Rejected, reps[i].Errors[0])
+		}
+	}
+	if got := reps[0].Imported + reps[1].Imported; got != 3000 {
+		t.Fatalf("imported %d in total: %s / %s", got, reps[0].Summary(), reps[1].Summary())
+	}
+	var n int
+	b.db.Get(&n, `SELECT count(*) FROM channel_identities`)
+	if n != 6000 {
+		t.Fatalf("%d identities", n)
 	}
 }

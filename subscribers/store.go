@@ -147,21 +147,39 @@ UPDATE import_rows r SET subscriber_id = m.sid
  WHERE r.ord = m.ord`
 
 	// A row one of whose identities is bound to another subscriber is rejected.
+	// "Another" is judged by external_id too: a concurrent import may have
+	// created this row's subscriber (and bound its identities) after the row
+	// was resolved; that row then becomes an update (see qImportLostRaces).
 	qImportRejectConflicts = `
 UPDATE import_rows r SET rejected = true
-  FROM import_ids i JOIN channel_identities ci ON ci.channel = i.channel AND ci.address = i.address
+  FROM import_ids i
+  JOIN channel_identities ci ON ci.channel = i.channel AND ci.address = i.address
+  JOIN subscribers s ON s.id = ci.subscriber_id
  WHERE i.ord = r.ord AND ci.subscriber_id IS DISTINCT FROM r.subscriber_id
+   AND (r.external_id IS NULL OR s.external_id IS DISTINCT FROM r.external_id)
 RETURNING r.line, i.channel`
 
 	qImportAssignIDs = `
 UPDATE import_rows SET subscriber_id = nextval(pg_get_serial_sequence('subscribers', 'id')), created = true
  WHERE subscriber_id IS NULL AND NOT rejected`
 
+	// Returns how many rows it inserted; fewer than assigned means another
+	// writer created some of these external ids since they were resolved.
 	qImportInsertSubscribers = `
-INSERT INTO subscribers (id, external_id, name, locale, time_zone, attributes, created_at, updated_at)
-SELECT subscriber_id, external_id, COALESCE(name, ''), COALESCE(locale, 'ru'), COALESCE(time_zone, 'Europe/Moscow'), attributes, $1, $1
-  FROM import_rows WHERE created
- ORDER BY ord`
+WITH ins AS (
+    INSERT INTO subscribers (id, external_id, name, locale, time_zone, attributes, created_at, updated_at)
+    SELECT subscriber_id, external_id, COALESCE(name, ''), COALESCE(locale, 'ru'), COALESCE(time_zone, 'Europe/Moscow'), attributes, $1, $1
+      FROM import_rows WHERE created
+     ORDER BY ord
+    ON CONFLICT (external_id) DO NOTHING
+    RETURNING 1)
+SELECT count(*) FROM ins`
+
+	// Rows that lost that race become updates of the subscriber that won.
+	qImportLostRaces = `
+UPDATE import_rows r SET subscriber_id = s.id, created = false
+  FROM subscribers s
+ WHERE r.created AND s.external_id = r.external_id AND s.id <> r.subscriber_id`
 
 	// Existing subscribers are written only when something differs, so a
 	// re-run of the same file changes nothing (not even updated_at).
