@@ -348,6 +348,9 @@ func (a *API) importFile(w http.ResponseWriter, r *http.Request) {
 		}
 		format = f
 	}
+	// A large file takes minutes to stream; lift the server's read deadline for
+	// this (authenticated) request. Servers that do not support it keep theirs.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	body := http.MaxBytesReader(w, r.Body, a.cfg.MaxImportBody)
 	rep, err := a.cfg.Importer.Import(r.Context(), body, ImportOptions{Format: format})
 	var big *http.MaxBytesError

@@ -125,6 +125,9 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, opt ImportOptions) 
 	if err == nil {
 		err = run.write(ctx)
 	}
+	if run.rep.Errors == nil {
+		run.rep.Errors = []RowError{}
+	}
 	// Conflicts are found at commit time, after later lines were read.
 	sort.SliceStable(run.rep.Errors, func(i, j int) bool { return run.rep.Errors[i].Line < run.rep.Errors[j].Line })
 	return run.rep, err
