@@ -2,6 +2,7 @@ package templates
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"text/template/parse"
 
@@ -29,6 +30,7 @@ const (
 	RuleButtonText      = "button_text"
 	RuleButtonID        = "button_id"
 	RuleButtonKind      = "button_kind"
+	RuleButtonURL       = "button_url"
 	RuleSubjectMissing  = "subject_missing"
 	RuleSMSSegments     = "sms_segments"
 	RuleWhatsAppTmpl    = "whatsapp_template"
@@ -139,6 +141,11 @@ func check(ch channels.Kind, m message, maxSegments int, static bool) []Problem 
 			add(p, RuleButtonKind, "a button needs an id (reply) or a url (link)")
 		case b.URL != "" && lim.noURL:
 			add(p+".url", RuleButtonKind, "%s reply buttons cannot carry links; put the link in the text", ch)
+		}
+		if b.URL != "" && !(static && strings.Contains(b.URL, "{{")) {
+			if u, err := url.Parse(b.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http" && !(ch == channels.Telegram && u.Scheme == "tg")) || (u.Scheme != "tg" && u.Host == "") {
+				add(p+".url", RuleButtonURL, "button url %q is not an absolute http(s) URL", b.URL)
+			}
 		}
 		if b.ID != "" {
 			if lim.idBytes > 0 && len(b.ID) > lim.idBytes {

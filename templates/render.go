@@ -237,7 +237,10 @@ func (r *Renderer) Render(version string, def *campaigns.Definition, name string
 		}
 		return buf.String(), nil
 	}
-	out := Rendered{Channel: ch, Locale: loc, Format: channels.Plain, Tag: v.Tag}
+	out := Rendered{Channel: ch, Locale: loc, Format: channels.Plain}
+	if ch == channels.Messenger || ch == channels.Sandbox {
+		out.Tag = v.Tag
+	}
 	if c.telegramHTML {
 		out.Format = channels.HTML
 	}
@@ -281,7 +284,7 @@ func (r *Renderer) Render(version string, def *campaigns.Definition, name string
 			out.Buttons[i].URL = strings.TrimSpace(u)
 		}
 	}
-	if wt := v.WhatsAppTemplate; wt != nil {
+	if wt := v.WhatsAppTemplate; wt != nil && (ch == channels.WhatsApp || ch == channels.Sandbox) {
 		ref := &channels.TemplateRef{Name: wt.Name, Language: wt.Language}
 		for i := range wt.Params {
 			p, err := exec(fmt.Sprintf("whatsapp_template.params[%d]", i))

@@ -234,7 +234,7 @@ func TestRenderFullVariant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Text != "Аня <3, как вам ужин?" || got.ImageURL != "https://cdn.growfood.pro/12.jpg" || got.Tag != "ACCOUNT_UPDATE" ||
+	if got.Text != "Аня <3, как вам ужин?" || got.ImageURL != "https://cdn.growfood.pro/12.jpg" || got.Tag != "" /* tags are Messenger's */ ||
 		len(got.Buttons) != 2 || got.Buttons[0] != (channels.Button{ID: "yes", Text: "👍 Да"}) || got.Buttons[1].ID != "no" ||
 		got.Template == nil || got.Template.Name != "feedback_v1" || strings.Join(got.Template.Params, "|") != "Аня <3|06.03.2026" {
 		t.Errorf("rendered = %+v (template %+v)", got, got.Template)
