@@ -27,10 +27,10 @@ var growfood = &campaigns.Definition{ID: "growfood", Templates: map[string]campa
 		},
 		"default": {
 			"ru": {Text: "{{default \"Здравствуйте\" .Subscriber.Name}}, как вам ужины этой недели? Ответьте ДА или НЕТ.",
-				Buttons: []campaigns.Button{{ID: "good", Text: "👍 Вкусно"}, {ID: "bad", Text: "👎 Не очень"}},
+				Buttons:          []campaigns.Button{{ID: "good", Text: "👍 Вкусно"}, {ID: "bad", Text: "👎 Не очень"}},
 				WhatsAppTemplate: &campaigns.WhatsAppTemplate{Name: "weekly_feedback", Language: "ru", Params: []string{"{{.Subscriber.Name}}"}}},
 			"en": {Text: "{{default \"Hi\" .Subscriber.Name}}, how were this week's dinners? Reply YES or NO.",
-				Buttons: []campaigns.Button{{ID: "good", Text: "👍 Tasty"}, {ID: "bad", Text: "👎 Not really"}},
+				Buttons:          []campaigns.Button{{ID: "good", Text: "👍 Tasty"}, {ID: "bad", Text: "👎 Not really"}},
 				WhatsAppTemplate: &campaigns.WhatsAppTemplate{Name: "weekly_feedback", Language: "en", Params: []string{"{{.Subscriber.Name}}"}}},
 		},
 		"email": {
