@@ -108,3 +108,30 @@ func TestTelegramVisible(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckTemplate(t *testing.T) {
+	tpl := campaigns.Template{
+		"telegram": {"ru": {Text: "x", Buttons: []campaigns.Button{{ID: strings.Repeat("a", 65), Text: "ok"}}}},
+		"default":  {"ru": {Text: "y", Buttons: []campaigns.Button{{ID: "1", Text: strings.Repeat("к", 21)}}}},
+		"telgram":  {"ru": {Text: "z"}},
+	}
+	got := CheckTemplate("ask", tpl, []channels.Kind{channels.Telegram, channels.WhatsApp, channels.SMS}, []string{"ru", "en"})
+	want := []Problem{
+		{Path: "templates.ask.telgram", Rule: RuleUnknownChannel},
+		{Path: "templates.ask.telegram.ru.buttons[0].id", Rule: RuleButtonID},
+		{Path: "templates.ask.telegram", Rule: RuleMissingLocale},
+		{Path: "templates.ask.default.ru.buttons[0].text", Rule: RuleButtonText},
+		{Path: "templates.ask.default", Rule: RuleMissingLocale},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("problems:\n%+v\nwant\n%+v", got, want)
+	}
+	for i := range want {
+		if got[i].Path != want[i].Path || got[i].Rule != want[i].Rule {
+			t.Errorf("problem %d = %+v, want %s %s", i, got[i], want[i].Path, want[i].Rule)
+		}
+	}
+	if ps := CheckTemplate("ask", campaigns.Template{"sms": {"ru": {Text: "x"}}}, []channels.Kind{channels.Email}, []string{"ru"}); len(ps) != 1 || ps[0].Rule != RuleMissingVariant {
+		t.Errorf("missing channel: %+v", ps)
+	}
+}

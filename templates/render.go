@@ -138,6 +138,10 @@ func Variant(def *campaigns.Definition, name string, ch channels.Kind, locale st
 	if !ok {
 		return v, "", "", fmt.Errorf("%w: %q", ErrNoTemplate, name)
 	}
+	return pick(tpl, name, ch, locale)
+}
+
+func pick(tpl campaigns.Template, name string, ch channels.Kind, locale string) (v campaigns.Variant, chanKey, loc string, err error) {
 	keys := []string{string(ch), "default"}
 	want := normLocale(locale)
 	base, _, _ := strings.Cut(want, "-")
