@@ -256,3 +256,15 @@ func (d Decision) String() string {
 	}
 	return b.String()
 }
+
+// Candidates returns the campaign's channel preference order as kinds,
+// leaving out names that are not channels (lint reports them).
+func Candidates(st campaigns.Settings) []channels.Kind {
+	out := make([]channels.Kind, 0, len(st.Channels))
+	for _, c := range st.Channels {
+		if k := channels.Kind(strings.TrimSpace(strings.ToLower(c))); k.Valid() {
+			out = append(out, k)
+		}
+	}
+	return out
+}
