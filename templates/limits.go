@@ -102,6 +102,12 @@ func check(ch channels.Kind, m message, maxSegments int, static bool) []Problem 
 		}
 	}
 	n := runeLen(text)
+	if lim.html {
+		// Telegram measures text in UTF-16 code units (as its entity
+		// offsets): an emoji outside the BMP counts 2. Counting so is
+		// the safe side of the limit.
+		n = utf16Len(text)
+	}
 	if !static && strings.TrimSpace(text) == "" && m.image == "" && !m.hasTemplate {
 		add("text", RuleEmptyText, "the message text is empty")
 	}
