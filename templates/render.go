@@ -228,9 +228,10 @@ func (r *Renderer) Render(version string, def *campaigns.Definition, name string
 	cl.st.loc = r.zone(d.Subscriber.TimeZone)
 	cl.st.lang = c.lang
 	var buf limitedBuffer
+	var dot any = &d // boxed once for every part
 	exec := func(part string) (string, error) {
 		buf.Reset()
-		if err := cl.text.ExecuteTemplate(&buf, part, d); err != nil {
+		if err := cl.text.ExecuteTemplate(&buf, part, dot); err != nil {
 			return "", err
 		}
 		return buf.String(), nil
@@ -258,7 +259,7 @@ func (r *Renderer) Render(version string, def *campaigns.Definition, name string
 	}
 	if cl.html != nil {
 		buf.Reset()
-		if err := cl.html.ExecuteTemplate(&buf, "html", d); err != nil {
+		if err := cl.html.ExecuteTemplate(&buf, "html", dot); err != nil {
 			return fail("html", "", fmt.Errorf("%w: %w", ErrExec, err))
 		}
 		out.HTML = buf.String()
