@@ -99,7 +99,7 @@ type Option func(*Renderer)
 func WithMaxSMSSegments(n int) Option { return func(r *Renderer) { r.maxSegments = n } }
 
 // Renderer caches parsed templates per (campaign, version, template,
-// channel, variant) and is safe for concurrent use. Versions are immutable,
+// channel, subscriber locale) and is safe for concurrent use. Versions are immutable,
 // so a cached entry never goes stale; an empty version (a preview of an
 // unapplied file) is parsed every time and not cached.
 type Renderer struct {
