@@ -126,8 +126,8 @@ func (s *Store) load(ctx context.Context, ids []int64, topic campaigns.Topic, st
 		erased[id] = gone
 		out[id] = Input{
 			Topic: topic, Settings: st, Now: now, Location: loc,
-			Consent:    map[channels.Kind]bool{},
-			Identities: map[channels.Kind]Identity{},
+			Consent:    make(map[channels.Kind]bool, len(channels.Kinds)),
+			Identities: make(map[channels.Kind]Identity, 2),
 		}
 	}
 	if err := closeRows(rows); err != nil {
@@ -165,10 +165,10 @@ func (s *Store) load(ctx context.Context, ids []int64, topic campaigns.Topic, st
 			continue
 		}
 		star, hasStar := evs["*"]
-		chans := append([]channels.Kind(nil), channels.Kinds...)
+		chans := channels.Kinds
 		for ch := range evs {
 			if k := channels.Kind(ch); ch != "*" && !k.Valid() {
-				chans = append(chans, k)
+				chans = append(chans[:len(chans):len(chans)], k) // copy on first unknown name
 			}
 		}
 		for _, k := range chans {
