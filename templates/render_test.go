@@ -346,3 +346,19 @@ func TestTelegramEscapesNestedActions(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", got.Text, want)
 	}
 }
+
+func TestEmailHTMLFromText(t *testing.T) {
+	d := one("email", "ru", campaigns.Variant{Subject: "Чек", Text: "Здравствуйте, {{.Subscriber.Name}}!\nИтого: 100 ₽\n\nСпасибо.", Image: "https://cdn/x.jpg?a=1&b=2"})
+	got, err := NewRenderer().Render("v", d, "t", channels.Email, data("<Аня>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "<!DOCTYPE html>\n<html><body>\n<p><img src=\"https://cdn/x.jpg?a=1&amp;b=2\" alt=\"\" style=\"max-width:100%\"></p>\n" +
+		"<p>Здравствуйте, &lt;Аня&gt;!<br>\nИтого: 100 ₽</p>\n<p>Спасибо.</p>\n</body></html>\n"
+	if got.HTML != want {
+		t.Errorf("HTML:\n%s\nwant\n%s", got.HTML, want)
+	}
+	if got.Text != "Здравствуйте, <Аня>!\nИтого: 100 ₽\n\nСпасибо." {
+		t.Errorf("text = %q", got.Text)
+	}
+}
