@@ -213,12 +213,16 @@ func BenchmarkLoadMany(b *testing.B) {
 	s := NewStore(f.db)
 	st := campaigns.Settings{FrequencyCap: &campaigns.FrequencyCap{Max: 2, Per: campaigns.Duration(7 * 24 * time.Hour)}}
 	now := time.Now()
-	b.ResetTimer()
-	for b.Loop() {
-		m, err := s.LoadMany(context.Background(), ids, campaigns.TopicMarketing, st, now)
-		if err != nil || len(m) != n {
-			b.Fatal(fmt.Sprint(len(m), err))
+	// The 10k-subscriber database is built once: the sub-benchmark is the
+	// one the framework calls repeatedly.
+	b.Run("10k", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m, err := s.LoadMany(context.Background(), ids, campaigns.TopicMarketing, st, now)
+			if err != nil || len(m) != n {
+				b.Fatal(fmt.Sprint(len(m), err))
+			}
 		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/subscriber")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/subscriber")
+	})
 }
