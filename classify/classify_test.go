@@ -125,11 +125,11 @@ func TestClassifyOrder(t *testing.T) {
 		in         Input
 		rule, goTo string
 	}{
-		{Input{Payload: "like", Text: "ужасно"}, "button", "menu"},                  // the button decides first
-		{Input{Payload: "other"}, "button", ""},                                      // unknown button: no branch
-		{Input{Text: "Всё ужасно, позвоните мне"}, "keyword", "call"},                // keywords before sentiment
-		{Input{Text: "Please CALL ME"}, "keyword", "call"},                           // case-insensitive phrase
-		{Input{Text: "позвонитеее"}, "none", ""},                                     // whole words only
+		{Input{Payload: "like", Text: "ужасно"}, "button", "menu"},    // the button decides first
+		{Input{Payload: "other"}, "button", ""},                       // unknown button: no branch
+		{Input{Text: "Всё ужасно, позвоните мне"}, "keyword", "call"}, // keywords before sentiment
+		{Input{Text: "Please CALL ME"}, "keyword", "call"},            // case-insensitive phrase
+		{Input{Text: "позвонитеее"}, "none", ""},                      // whole words only
 		{Input{Text: "очень вкусно"}, "sentiment", "menu"},
 		{Input{Text: "не понравилось"}, "sentiment", "care"},
 		{Input{Text: "когда следующая доставка?"}, "none", ""},
