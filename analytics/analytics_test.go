@@ -109,7 +109,7 @@ func TestFunnelAndUplift(t *testing.T) {
 		t.Fatalf("reactions %+v %v", r, err)
 	}
 	ch, err := s.Channels(ctx, "renewal", "v2")
-	if err != nil || len(ch) != 2 || ch[0].Channel != "telegram" || ch[0].First != 8 || ch[1].Channel != "sms" || ch[1].Fallback != 1 {
+	if err != nil || len(ch) != 2 || ch[0].Channel != "telegram" || ch[0].First != 9 || ch[1].Channel != "sms" || ch[1].Fallback != 1 {
 		t.Fatalf("channels %+v %v", ch, err)
 	}
 	cs, err := s.Campaigns(ctx)
