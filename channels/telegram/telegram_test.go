@@ -24,7 +24,7 @@ import (
 
 const secret = "s3cr3t_Token-1"
 
-func setup(t *testing.T) (*telegramfake.Server, *telegram.Client, telegram.Config) {
+func setup(t testing.TB) (*telegramfake.Server, *telegram.Client, telegram.Config) {
 	t.Helper()
 	fake := telegramfake.New()
 	t.Cleanup(fake.Close)

@@ -20,7 +20,7 @@ import (
 	"github.com/nudge-engine/nudge/internal/config"
 )
 
-func setup(t *testing.T) (*viberfake.Server, *viber.Client, viber.Config) {
+func setup(t testing.TB) (*viberfake.Server, *viber.Client, viber.Config) {
 	t.Helper()
 	fake := viberfake.New()
 	t.Cleanup(fake.Close)

@@ -21,7 +21,7 @@ import (
 	"github.com/nudge-engine/nudge/internal/config"
 )
 
-func setup(t *testing.T) (*vkfake.Server, *vk.Client, vk.Config) {
+func setup(t testing.TB) (*vkfake.Server, *vk.Client, vk.Config) {
 	t.Helper()
 	fake := vkfake.New()
 	t.Cleanup(fake.Close)
