@@ -413,3 +413,35 @@ func TestLoadConfig(t *testing.T) {
 		t.Errorf("no token: %+v %v", c, e.Err())
 	}
 }
+
+func TestFakeFloodControl(t *testing.T) {
+	t.Parallel()
+	fake, c, _ := setup(t)
+	now := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+	fake.Now = func() time.Time { return now }
+	fake.PerSecond, fake.PerChatPerSecond = 3, 1
+	send := func(chat string) error {
+		_, err := c.Send(context.Background(), channels.Message{To: chat, Text: "x"})
+		return err
+	}
+	if err := send("1"); err != nil {
+		t.Fatal(err)
+	}
+	var ce *channels.Error
+	if err := send("1"); !errors.As(err, &ce) || ce.Kind != channels.RateLimited || ce.RetryAfter != time.Second {
+		t.Errorf("second message to one chat in a second: %v", err)
+	}
+	if send("2") != nil || send("3") != nil {
+		t.Error("other chats limited too early")
+	}
+	if err := send("4"); channels.KindOf(err) != channels.RateLimited {
+		t.Errorf("4th message in a second: %v", err)
+	}
+	now = now.Add(time.Second)
+	if err := send("1"); err != nil {
+		t.Errorf("a second later: %v", err)
+	}
+	if n := len(fake.Sent()); n != 4 {
+		t.Errorf("%d recorded, want 4", n)
+	}
+}

@@ -122,6 +122,12 @@ type Server struct {
 	Now func() time.Time
 	// Client posts webhooks; defaults to a 10s-timeout client.
 	Client *http.Client
+	// PerSecond and PerChatPerSecond, when positive, make sends beyond that
+	// many in the last second (across chats / to one chat) fail with 429 and
+	// retry_after 1, like Telegram's flood control. Off by default: the real
+	// limits are soft and bursts are tolerated.
+	PerSecond        int
+	PerChatPerSecond int
 
 	srv      *httptest.Server
 	mu       sync.Mutex
@@ -132,6 +138,8 @@ type Server struct {
 	fails    map[int64][]Failure
 	failAll  []Failure
 	states   map[int64]Failure
+	window   []time.Time
+	chatWin  map[int64][]time.Time
 	hookURL  string
 	secret   string
 	allowed  []string
@@ -141,13 +149,14 @@ type Server struct {
 // New starts a fake accepting Token.
 func New() *Server {
 	s := &Server{
-		Token:  Token,
-		Now:    time.Now,
-		Client: &http.Client{Timeout: 10 * time.Second},
-		nextID: map[int64]int64{},
-		calls:  map[string]int{},
-		fails:  map[int64][]Failure{},
-		states: map[int64]Failure{},
+		Token:   Token,
+		Now:     time.Now,
+		Client:  &http.Client{Timeout: 10 * time.Second},
+		nextID:  map[int64]int64{},
+		calls:   map[string]int{},
+		fails:   map[int64][]Failure{},
+		states:  map[int64]Failure{},
+		chatWin: map[int64][]time.Time{},
 	}
 	s.updateID = 800000000
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
@@ -407,9 +416,15 @@ func (s *Server) send(w http.ResponseWriter, method, enc string, p map[string]st
 		fail(w, f)
 		return
 	}
+	now := s.Now()
+	if s.flooded(chat, now) {
+		s.mu.Unlock()
+		fail(w, TooManyRequests(1))
+		return
+	}
 	s.nextID[chat]++
 	sent.MessageID = s.nextID[chat]
-	sent.At = s.Now()
+	sent.At = now
 	s.sent = append(s.sent, sent)
 	s.mu.Unlock()
 
@@ -431,6 +446,38 @@ func (s *Server) send(w http.ResponseWriter, method, enc string, p map[string]st
 		res["reply_markup"] = map[string]any{"inline_keyboard": sent.Keyboard}
 	}
 	ok(w, res)
+}
+
+// flooded applies PerSecond and PerChatPerSecond; s.mu is held.
+func (s *Server) flooded(chat int64, now time.Time) bool {
+	recent := func(ts []time.Time) []time.Time {
+		var keep []time.Time
+		for _, t := range ts {
+			if now.Sub(t) < time.Second {
+				keep = append(keep, t)
+			}
+		}
+		return keep
+	}
+	if s.PerSecond > 0 {
+		s.window = recent(s.window)
+		if len(s.window) >= s.PerSecond {
+			return true
+		}
+	}
+	if s.PerChatPerSecond > 0 {
+		s.chatWin[chat] = recent(s.chatWin[chat])
+		if len(s.chatWin[chat]) >= s.PerChatPerSecond {
+			return true
+		}
+	}
+	if s.PerSecond > 0 {
+		s.window = append(s.window, now)
+	}
+	if s.PerChatPerSecond > 0 {
+		s.chatWin[chat] = append(s.chatWin[chat], now)
+	}
+	return false
 }
 
 func checkKeyboard(raw string) ([][]Button, string) {
