@@ -445,3 +445,28 @@ func TestFakeFloodControl(t *testing.T) {
 		t.Errorf("%d recorded, want 4", n)
 	}
 }
+
+func TestFakeUsersWriteFirst(t *testing.T) {
+	t.Parallel()
+	fake, c, _ := setup(t)
+	fake.RequireStart = true
+	send := func() error {
+		_, err := c.Send(context.Background(), channels.Message{To: "900", Text: "x"})
+		return err
+	}
+	if k := channels.KindOf(send()); k != channels.NotReachable {
+		t.Errorf("before /start: %s", k)
+	}
+	fake.TextUpdate(900, "/start")
+	if err := send(); err != nil {
+		t.Errorf("after /start: %v", err)
+	}
+	fake.ChatMemberUpdate(900, "kicked")
+	if k := channels.KindOf(send()); k != channels.Blocked {
+		t.Errorf("after block: %s", k)
+	}
+	fake.ChatMemberUpdate(900, "member")
+	if err := send(); err != nil {
+		t.Errorf("after unblock: %v", err)
+	}
+}

@@ -368,3 +368,29 @@ func TestLoadConfig(t *testing.T) {
 		t.Errorf("long sender name: %v", err)
 	}
 }
+
+func TestFakeSubscribersOnly(t *testing.T) {
+	t.Parallel()
+	fake, c, _ := setup(t)
+	fake.RequireSubscribed = true
+	u := viberfake.UserID(900)
+	send := func() error {
+		_, err := c.Send(context.Background(), channels.Message{To: u, Text: "x"})
+		return err
+	}
+	if k := channels.KindOf(send()); k != channels.NotReachable {
+		t.Errorf("before subscribing: %s", k)
+	}
+	fake.Subscribed(u)
+	if err := send(); err != nil {
+		t.Errorf("subscribed: %v", err)
+	}
+	fake.Unsubscribed(u)
+	if k := channels.KindOf(send()); k != channels.NotReachable {
+		t.Errorf("unsubscribed: %s", k)
+	}
+	fake.Message(u, "привет", "")
+	if err := send(); err != nil {
+		t.Errorf("after writing: %v", err)
+	}
+}

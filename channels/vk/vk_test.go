@@ -393,3 +393,28 @@ func TestLoadConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestFakeUsersAllowFirst(t *testing.T) {
+	t.Parallel()
+	fake, c, _ := setup(t)
+	fake.RequireAllowed = true
+	send := func(key string) error {
+		_, err := c.Send(context.Background(), channels.Message{IdempotencyKey: key, To: "900", Text: "x"})
+		return err
+	}
+	if k := channels.KindOf(send("a")); k != channels.NotReachable {
+		t.Errorf("before allowing: %s", k)
+	}
+	fake.MessageAllow(900, "")
+	if err := send("b"); err != nil {
+		t.Errorf("allowed: %v", err)
+	}
+	fake.MessageDeny(900)
+	if k := channels.KindOf(send("c")); k != channels.NotReachable {
+		t.Errorf("denied: %s", k)
+	}
+	fake.MessageNew(900, "снова я", "", "")
+	if err := send("d"); err != nil {
+		t.Errorf("after writing: %v", err)
+	}
+}

@@ -128,6 +128,10 @@ type Server struct {
 	// limits are soft and bursts are tolerated.
 	PerSecond        int
 	PerChatPerSecond int
+	// RequireStart makes sends to chats that never wrote to the bot (no
+	// TextUpdate/CallbackUpdate built for them, no StartChat) fail with 400
+	// "chat not found", as Telegram does: users write first.
+	RequireStart bool
 
 	srv      *httptest.Server
 	mu       sync.Mutex
@@ -138,6 +142,7 @@ type Server struct {
 	fails    map[int64][]Failure
 	failAll  []Failure
 	states   map[int64]Failure
+	started  map[int64]bool
 	window   []time.Time
 	chatWin  map[int64][]time.Time
 	hookURL  string
@@ -157,6 +162,7 @@ func New() *Server {
 		fails:   map[int64][]Failure{},
 		states:  map[int64]Failure{},
 		chatWin: map[int64][]time.Time{},
+		started: map[int64]bool{},
 	}
 	s.updateID = 800000000
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
@@ -414,6 +420,11 @@ func (s *Server) send(w http.ResponseWriter, method, enc string, p map[string]st
 	if f, bad := s.states[chat]; bad {
 		s.mu.Unlock()
 		fail(w, f)
+		return
+	}
+	if s.RequireStart && !s.started[chat] {
+		s.mu.Unlock()
+		fail(w, ChatNotFound)
 		return
 	}
 	now := s.Now()
@@ -709,7 +720,18 @@ func last(s []string) string {
 	return s[len(s)-1]
 }
 
+// StartChat marks chatID as a user who has started the bot.
+func (s *Server) StartChat(chatID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.started[chatID] = true
+}
+
 // --- webhooks --------------------------------------------------------------
+//
+// The update builders model the user's action on the fake's state too: a
+// message or button press starts the chat, a block (my_chat_member "kicked")
+// makes later sends fail with Blocked until the user unblocks ("member").
 
 func (s *Server) nextUpdate() int64 {
 	s.mu.Lock()
@@ -724,6 +746,7 @@ func user(chatID int64) map[string]any {
 
 // TextUpdate builds a private-chat message update, e.g. "/start CODE".
 func (s *Server) TextUpdate(chatID int64, text string) []byte {
+	s.StartChat(chatID)
 	id := s.nextUpdate()
 	u := map[string]any{"update_id": id, "message": map[string]any{
 		"message_id": 100000 + id%100000, "from": user(chatID),
@@ -740,6 +763,7 @@ func (s *Server) TextUpdate(chatID int64, text string) []byte {
 
 // CallbackUpdate builds an inline button press on message messageID.
 func (s *Server) CallbackUpdate(chatID, messageID int64, data string) []byte {
+	s.StartChat(chatID)
 	id := s.nextUpdate()
 	u := map[string]any{"update_id": id, "callback_query": map[string]any{
 		"id": fmt.Sprintf("%d%06d", chatID, id%1000000), "from": user(chatID),
@@ -756,6 +780,13 @@ func (s *Server) CallbackUpdate(chatID, messageID int64, data string) []byte {
 // ChatMemberUpdate builds my_chat_member with the bot's new status:
 // "kicked" when the user blocks the bot, "member" when they unblock it.
 func (s *Server) ChatMemberUpdate(chatID int64, status string) []byte {
+	switch status {
+	case "kicked":
+		s.SetChat(chatID, Blocked)
+	case "member":
+		s.ClearChat(chatID)
+		s.StartChat(chatID)
+	}
 	id := s.nextUpdate()
 	old := "member"
 	if status == "member" {

@@ -88,12 +88,17 @@ type Server struct {
 	Client *http.Client
 	// OnReceiptError receives errors posting receipts (default: ignored).
 	OnReceiptError func(error)
+	// RequireSubscribed makes sends to users who never subscribed or wrote
+	// (no Subscribed/Message built for them, no Subscribe) fail with status 6,
+	// as on Viber. Users who unsubscribed always get status 6.
+	RequireSubscribed bool
 
 	srv       *httptest.Server
 	mu        sync.Mutex
 	token     int64
 	sent      []Sent
 	fails     map[string][]int
+	subs      map[string]bool // true subscribed, false unsubscribed
 	states    map[string]int
 	recent    map[string][]time.Time
 	hookURL   string
@@ -112,6 +117,7 @@ func New() *Server {
 		Client: &http.Client{Timeout: 10 * time.Second},
 		token:  5741311803571721087,
 		fails:  map[string][]int{},
+		subs:   map[string]bool{},
 		states: map[string]int{},
 		recent: map[string][]time.Time{},
 		plans:  map[string]Plan{},
@@ -274,6 +280,11 @@ func (s *Server) send(w http.ResponseWriter, body []byte) {
 		s.answer(w, st, nil)
 		return
 	}
+	if sub, known := s.subs[m.Receiver]; (known && !sub) || (!known && s.RequireSubscribed) {
+		s.mu.Unlock()
+		s.answer(w, 6, nil)
+		return
+	}
 	var keep []time.Time
 	for _, t := range s.recent[m.Receiver] {
 		if now.Sub(t) < time.Hour {
@@ -405,6 +416,13 @@ func (s *Server) nextCallbackToken() int64 {
 	return 5000000000000000000 + s.callbacks
 }
 
+// Subscribe marks userID as subscribed (false: unsubscribed).
+func (s *Server) Subscribe(userID string, subscribed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.subs[userID] = subscribed
+}
+
 // UserID builds a realistic Viber user id for n.
 func UserID(n int) string { return fmt.Sprintf("01234567890A%03d+Q==", n%1000) }
 
@@ -421,12 +439,17 @@ func (s *Server) marshal(v map[string]any) []byte {
 	return b
 }
 
+// The callback builders model the user's action on the fake's state too:
+// Message and Subscribed subscribe the user, Unsubscribed makes later sends
+// fail with status 6.
+
 // Message builds a user's text message; trackingData is what the bot's last
 // message carried (a keyboard reply carries text = ActionBody). It also
 // resets the user's 100-an-hour counter, as a reply does on Viber.
 func (s *Server) Message(userID, text, trackingData string) []byte {
 	s.mu.Lock()
 	delete(s.recent, userID)
+	s.subs[userID] = true // a user's first message subscribes them
 	s.mu.Unlock()
 	msg := map[string]any{"type": "text", "text": text}
 	if trackingData != "" {
@@ -442,11 +465,13 @@ func (s *Server) ConversationStarted(userID, context string) []byte {
 
 // Subscribed builds a subscribed callback.
 func (s *Server) Subscribed(userID string) []byte {
+	s.Subscribe(userID, true)
 	return s.marshal(map[string]any{"event": "subscribed", "user": s.user(userID), "message_token": s.nextCallbackToken()})
 }
 
 // Unsubscribed builds an unsubscribed callback.
 func (s *Server) Unsubscribed(userID string) []byte {
+	s.Subscribe(userID, false)
 	return s.marshal(map[string]any{"event": "unsubscribed", "user_id": userID, "message_token": s.nextCallbackToken()})
 }
 

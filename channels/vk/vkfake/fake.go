@@ -92,6 +92,10 @@ type Server struct {
 	Client        *http.Client
 	// OnReceiptError receives errors posting scheduled receipts.
 	OnReceiptError func(error)
+	// RequireAllowed makes sends to users who never wrote or allowed
+	// messages (no MessageNew/MessageAllow built for them, no Allow) fail
+	// with 901, as on VK. Users who denied messages always get 901.
+	RequireAllowed bool
 
 	srv      *httptest.Server
 	mu       sync.Mutex
@@ -100,6 +104,7 @@ type Server struct {
 	dedupe   map[[2]int64]Sent
 	answers  []EventAnswer
 	fails    map[int64][]int
+	allowed  map[int64]bool // true allowed, false denied
 	states   map[int64]int
 	window   []time.Time
 	hookURL  string
@@ -118,6 +123,7 @@ func New() *Server {
 		nextID:        1000,
 		dedupe:        map[[2]int64]Sent{},
 		fails:         map[int64][]int{},
+		allowed:       map[int64]bool{},
 		states:        map[int64]int{},
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
@@ -321,6 +327,11 @@ func (s *Server) send(w http.ResponseWriter, p map[string]string, now time.Time)
 		vkError(w, code, p)
 		return
 	}
+	if ok, known := s.allowed[peer]; (known && !ok) || (!known && s.RequireAllowed) {
+		s.mu.Unlock()
+		vkError(w, 901, p)
+		return
+	}
 	key := [2]int64{peer, rid}
 	if prev, dup := s.dedupe[key]; dup && rid != 0 && now.Sub(prev.At) < DedupeWindow {
 		s.mu.Unlock()
@@ -431,9 +442,21 @@ func (s *Server) ConfirmationRequest() []byte {
 	return b
 }
 
+// Allow marks user as allowing messages from the community (false: denied).
+func (s *Server) Allow(user int64, allowed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.allowed[user] = allowed
+}
+
+// The event builders model the user's action on the fake's state too:
+// MessageNew and MessageAllow allow messages, MessageDeny makes later sends
+// fail with 901.
+
 // MessageNew builds an inbound message; payload is a button's payload ("" for
 // typed text), ref the vk.me ?ref= value of a first message.
 func (s *Server) MessageNew(peer int64, text, payload, ref string) []byte {
+	s.Allow(peer, true)
 	s.mu.Lock()
 	s.nextID++
 	id := s.nextID
@@ -455,11 +478,13 @@ func (s *Server) MessageEvent(peer int64, payload string, conversationMessageID 
 
 // MessageAllow builds message_allow with the widget key.
 func (s *Server) MessageAllow(user int64, key string) []byte {
+	s.Allow(user, true)
 	return s.Event("message_allow", map[string]any{"user_id": user, "key": key})
 }
 
 // MessageDeny builds message_deny.
 func (s *Server) MessageDeny(user int64) []byte {
+	s.Allow(user, false)
 	return s.Event("message_deny", map[string]any{"user_id": user})
 }
 
