@@ -392,3 +392,16 @@ func FuzzParseDSN(f *testing.F) {
 		}
 	})
 }
+
+func FuzzTrackerCheck(f *testing.F) {
+	tr := &email.Tracker{BaseURL: "https://n.example", Secret: []byte("s")}
+	tok := strings.TrimSuffix(strings.TrimPrefix(tr.OpenURL("news", "id@x"), "https://n.example/t/o/"), ".gif")
+	f.Add("o", tok, "")
+	f.Add("c", "bmV3cx9pZEB4.AAAA", "https://x.example/")
+	f.Fuzz(func(t *testing.T, kind, token, target string) {
+		acc, id, err := tr.Check(kind, token, target)
+		if err == nil && (id == "" || strings.Contains(acc, "\x1f")) {
+			t.Fatalf("%q %q", acc, id)
+		}
+	})
+}

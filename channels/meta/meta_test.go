@@ -88,3 +88,14 @@ func TestVar(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseError(f *testing.F) {
+	f.Add(400, []byte(`{"error":{"message":"(#131047) Re-engagement message","type":"OAuthException","code":131047,"error_data":{"messaging_product":"whatsapp","details":"x"},"fbtrace_id":"A"}}`))
+	f.Add(502, []byte(`<html>bad gateway</html>`))
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		e := meta.ParseError(status, body)
+		if e == nil || e.Status != status {
+			t.Fatalf("%+v", e)
+		}
+	})
+}
