@@ -90,6 +90,9 @@ func TestSendMultipartWithUnsubscribeAndTracking(t *testing.T) {
 	if len(msgs) != 1 || msgs[0].To[0] != "anna@mail.example" || msgs[0].From != "news@growfood.example" {
 		t.Fatalf("%+v", msgs)
 	}
+	if msgs[0].Return != "HDRS" || len(msgs[0].Notify) != 1 || msgs[0].Notify[0] != "FAILURE" {
+		t.Errorf("DSN envelope: RET=%q NOTIFY=%q", msgs[0].Return, msgs[0].Notify)
+	}
 	p, err := msgs[0].Parse()
 	if err != nil {
 		t.Fatal(err)

@@ -237,6 +237,38 @@ func TestWebhookRefusesBadSignatures(t *testing.T) {
 	}
 }
 
+func TestWebhookBehindProxyUsesPublicURL(t *testing.T) {
+	sink := &recorder{}
+	cfg := sms.Config{Account: "main", AuthToken: "tok", WebhookURL: "https://nudge.example/webhooks/sms/main"}
+	srv := httptest.NewServer(sms.NewWebhook(cfg, sink, nil))
+	defer srv.Close()
+	form := url.Values{"MessageSid": {"SM2"}, "MessageStatus": {"delivered"}, "To": {"+79160000000"}}
+	for _, tc := range []struct {
+		signed string
+		status int
+	}{
+		{"https://nudge.example/webhooks/sms/main?c=run%3A9", http.StatusOK},
+		{"https://nudge.example:443/webhooks/sms/main?c=run%3A9", http.StatusOK},
+		{srv.URL + "/webhooks/sms/main?c=run%3A9", http.StatusForbidden}, // the internal URL is not what Twilio signed
+	} {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/sms/main?c=run%3A9", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set(sms.SignatureHeader, sms.Sign("tok", tc.signed, form))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("signed for %s: %d, want %d", tc.signed, resp.StatusCode, tc.status)
+		}
+	}
+	evs, _ := sink.got()
+	if len(evs) != 2 || evs[0].Correlation != "run:9" {
+		t.Fatalf("%+v", evs)
+	}
+}
+
 func TestSignatureVector(t *testing.T) {
 	// The worked example of Twilio's webhook security documentation.
 	params := url.Values{"CallSid": {"CA1234567890ABCDE"}, "Caller": {"+14158675309"}, "Digits": {"1234"},
