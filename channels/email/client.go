@@ -184,7 +184,10 @@ func Classify(err error) *channels.Error {
 		return &channels.Error{Kind: channels.Transient, Code: "transport", Message: err.Error()}
 	}
 	code, esc := se.ErrorCode(), se.EnhancedStatusCode()
-	e := &channels.Error{Code: strconv.Itoa(code), Message: err.Error()}
+	// go-mail appends the recipient addresses; keep them out of errors
+	// that end up in logs and the messages table.
+	msg, _, _ := strings.Cut(err.Error(), ", affected recipient(s):")
+	e := &channels.Error{Code: strconv.Itoa(code), Message: msg}
 	if esc != "" {
 		e.Code += " " + esc
 	}

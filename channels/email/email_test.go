@@ -164,6 +164,9 @@ func TestSendErrors(t *testing.T) {
 			if !errors.As(err, &ce) || ce.Kind != tc.kind || ce.Code != tc.code {
 				t.Fatalf("got %v, want %s (%s)", err, tc.kind, tc.code)
 			}
+			if strings.Contains(ce.Message, "anna@mail.example") {
+				t.Errorf("address in error message: %q", ce.Message)
+			}
 			if n := len(s.fake.Messages()); n != 0 {
 				t.Fatalf("%d messages accepted", n)
 			}

@@ -56,6 +56,7 @@ func Handshake(w http.ResponseWriter, r *http.Request, verifyToken string) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, q.Get("hub.challenge"))
 }
