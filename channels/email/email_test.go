@@ -1,8 +1,10 @@
 package email_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -279,6 +281,27 @@ func TestBounceWebhook(t *testing.T) {
 	if len(evs) != 1 || evs[0].Type != channels.EventFailed || evs[0].ProviderMessageID != res.ProviderID ||
 		evs[0].ErrorKind != channels.NotReachable || evs[0].ErrorCode != "5.1.1" || evs[0].From != "anna@mail.example" {
 		t.Fatalf("%+v", evs)
+	}
+}
+
+func TestBounceWebhookForm(t *testing.T) {
+	s := newSetup(t, emailfake.Options{})
+	raw := mustRead(t, "postfix_failed.eml")
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	_ = mw.WriteField("to", "bounces@growfood.example")
+	_ = mw.WriteField("email", string(raw))
+	_ = mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, s.web.URL+"/webhooks/email/news?token=bounce-token", &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	evs, _ := s.sink.got()
+	if resp.StatusCode != 200 || len(evs) != 1 || evs[0].ProviderMessageID != "5f2b7c0e9a1d4e3f8b6a2c1d0e9f8a7b.nudge@growfood.example" {
+		t.Fatalf("%d %+v", resp.StatusCode, evs)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -22,7 +23,8 @@ type Webhook struct {
 }
 
 // NewWebhook returns the handler mounted at /webhooks/email/<account>: POST
-// a raw RFC 5322 bounce (as an inbound-mail relay forwards it) with
+// a raw RFC 5322 bounce (as an inbound-mail relay forwards it; or
+// multipart/form-data with the message in one of FormFields) with
 // "Authorization: Bearer <NUDGE_EMAIL_BOUNCE_TOKEN>" or ?token=…. The token
 // is checked before the body is read (401 missing, 403 wrong; no token
 // configured refuses everything). A DSN becomes failed/delivered events; any
@@ -53,9 +55,9 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad token", http.StatusForbidden)
 		return
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBounce))
+	raw, err := readBounce(w, r)
 	if err != nil {
-		http.Error(w, "bounce too large", http.StatusRequestEntityTooLarge)
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	d, err := ParseDSN(raw)
@@ -75,6 +77,41 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeCount(w, len(events))
+}
+
+// FormFields are the multipart/form-data fields that carry the raw message
+// in inbound-mail relays: "email" (SendGrid Inbound Parse, raw mode),
+// "body-mime" (Mailgun routes with a MIME URL), "message" (generic).
+var FormFields = []string{"email", "body-mime", "message"}
+
+// readBounce returns the raw message: the body itself, or for
+// multipart/form-data the first of FormFields.
+func readBounce(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBounce)
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		if err := r.ParseMultipartForm(MaxBounce); err != nil {
+			return nil, errors.New("unreadable form")
+		}
+		for _, f := range FormFields {
+			if v := r.MultipartForm.Value[f]; len(v) > 0 && v[0] != "" {
+				return []byte(v[0]), nil
+			}
+			if fh := r.MultipartForm.File[f]; len(fh) > 0 {
+				file, err := fh[0].Open()
+				if err != nil {
+					return nil, errors.New("unreadable form file")
+				}
+				defer file.Close()
+				return io.ReadAll(io.LimitReader(file, MaxBounce))
+			}
+		}
+		return nil, errors.New("form holds none of the fields " + strings.Join(FormFields, ", "))
+	}
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, errors.New("bounce too large or unreadable")
+	}
+	return raw, nil
 }
 
 func writeCount(w http.ResponseWriter, n int) {
