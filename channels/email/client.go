@@ -211,3 +211,5 @@ func insertBeforeBodyEnd(doc, frag string) string {
 	}
 	return doc + frag
 }
+
+var _ channels.Sender = (*Client)(nil)

@@ -243,3 +243,5 @@ func Classify(status, code, subcode int, msg string) *channels.Error {
 	}
 	return e
 }
+
+var _ channels.Sender = (*Client)(nil)

@@ -194,3 +194,5 @@ func ClassifyDelivery(code string) channels.ErrorKind {
 		return channels.NotReachable
 	}
 }
+
+var _ channels.Sender = (*Client)(nil)

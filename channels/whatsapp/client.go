@@ -250,3 +250,5 @@ func Classify(status, code int, msg string) *channels.Error {
 	}
 	return e
 }
+
+var _ channels.Sender = (*Client)(nil)
