@@ -1,0 +1,202 @@
+package campaigns
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/nudge-engine/nudge/channels"
+)
+
+// DefaultVariant is the template channel key used when a channel has no variant of its own.
+const DefaultVariant = "default"
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// variantFor returns the channel key whose variants a channel uses.
+func variantFor(t Template, ch string) (string, bool) {
+	if _, ok := t[ch]; ok {
+		return ch, true
+	}
+	if _, ok := t[DefaultVariant]; ok {
+		return DefaultVariant, true
+	}
+	return "", false
+}
+
+func (l *linter) templates() {
+	d := l.def
+	all := d.AllChannels()
+	names := append(channelNames(), DefaultVariant)
+
+	// Which templates are sent, and from which steps.
+	for i, s := range d.Steps {
+		if s.Send == nil {
+			continue
+		}
+		p := fmt.Sprintf("steps[%d].send.template", i)
+		if !l.f.Has(p) {
+			continue
+		}
+		if _, ok := d.Templates[s.Send.Template]; !ok {
+			l.add(p, "missing-template", suggestHint(s.Send.Template, sortedKeys(d.Templates)), "no template named %q", s.Send.Template)
+		}
+	}
+
+	// Every locale used anywhere in the campaign.
+	locales := map[string]bool{}
+	for _, t := range d.Templates {
+		for _, byLocale := range t {
+			for loc := range byLocale {
+				locales[loc] = true
+			}
+		}
+	}
+
+	for _, name := range sortedKeys(d.Templates) {
+		t := d.Templates[name]
+		tp := "templates." + name
+		for _, ch := range sortedKeys(t) {
+			cp := tp + "." + ch
+			if ch != DefaultVariant && !channels.Kind(ch).Valid() {
+				l.addKey(cp, "invalid-value", suggestHint(ch, names), "unknown channel %q in template %q", ch, name)
+				continue
+			}
+			byLocale := t[ch]
+			if len(byLocale) == 0 {
+				l.addKey(cp, "missing-locale", "add ru: and en: variants", "template %q has no locales for %s", name, ch)
+				continue
+			}
+			var missing []string
+			for _, loc := range sortedKeys(locales) {
+				if _, ok := byLocale[loc]; !ok {
+					missing = append(missing, loc)
+				}
+			}
+			if len(missing) > 0 {
+				l.addKey(cp, "missing-locale", "subscribers with that locale would get another language", "template %q (%s) has no %s variant", name, ch, strings.Join(missing, ", "))
+			}
+			_, ru := byLocale["ru"]
+			_, en := byLocale["en"]
+			if !ru && !en {
+				l.addKey(cp, "missing-locale", "every template needs at least ru or en", "template %q (%s) has neither ru nor en", name, ch)
+			}
+			for _, loc := range sortedKeys(byLocale) {
+				vp := cp + "." + loc
+				v := byLocale[loc]
+				if l.f.Has(vp) && strings.TrimSpace(v.Text) == "" && strings.TrimSpace(v.HTML) == "" && v.WhatsAppTemplate == nil && v.Image == "" {
+					l.addKey(vp, "required-field", "", "%s: a variant needs text (or html for email)", vp)
+				}
+				for bi, b := range v.Buttons {
+					bp := fmt.Sprintf("%s.buttons[%d]", vp, bi)
+					if (b.ID == "") == (b.URL == "") {
+						l.add(bp, "invalid-value", "a reply button has an id (matched by wait_reply), a link button has a url", "button needs exactly one of id, url")
+					}
+				}
+				// Limits apply to each channel that would use this variant.
+				for _, use := range all {
+					if k, ok := variantFor(t, use); ok && k == ch {
+						for _, pr := range checkVariant(channels.Kind(use), loc, v) {
+							l.add(vp+"."+pr.path, pr.rule, pr.hint, "%s", pr.msg)
+						}
+					}
+				}
+			}
+		}
+		for _, ch := range all {
+			if !channels.Kind(ch).Valid() {
+				continue
+			}
+			if _, ok := variantFor(t, ch); !ok {
+				l.addKey(tp, "missing-variant", fmt.Sprintf("add a %s: (or default:) variant to template %q", ch, name), "template %q has no variant for channel %s", name, ch)
+			}
+		}
+	}
+	l.windowTemplates()
+}
+
+// windowTemplates: a send that may reach WhatsApp or Messenger outside the
+// 24h customer-service window must have a whatsapp_template (WhatsApp) or a
+// message tag (Messenger) in the variants those channels use.
+func (l *linter) windowTemplates() {
+	d := l.def
+	if l.windowOpen == nil {
+		return
+	}
+	reported := map[string]bool{}
+	for i, s := range d.Steps {
+		if s.Send == nil || l.windowOpen[i] {
+			continue
+		}
+		t, ok := d.Templates[s.Send.Template]
+		if !ok {
+			continue
+		}
+		for _, ch := range d.AllChannels() {
+			if ch != string(channels.WhatsApp) && ch != string(channels.Messenger) {
+				continue
+			}
+			k, ok := variantFor(t, ch)
+			if !ok {
+				continue
+			}
+			for _, loc := range sortedKeys(t[k]) {
+				v := t[k][loc]
+				vp := "templates." + s.Send.Template + "." + k + "." + loc
+				if reported[vp+ch] {
+					continue
+				}
+				if ch == string(channels.WhatsApp) && v.WhatsAppTemplate == nil {
+					reported[vp+ch] = true
+					l.addKey(vp, "window-needs-template",
+						"add whatsapp_template: {name: ..., language: ...} with an approved template; free text is only allowed within 24h of the subscriber's last message",
+						"step %q sends %q to WhatsApp outside the 24h window, but the %s variant has no whatsapp_template", s.ID, s.Send.Template, k+"."+loc)
+				}
+				if ch == string(channels.Messenger) && v.Tag == "" {
+					reported[vp+ch] = true
+					l.addKey(vp, "window-needs-template",
+						"add tag: (e.g. ACCOUNT_UPDATE, POST_PURCHASE_UPDATE, CONFIRMED_EVENT_UPDATE); free text is only allowed within 24h of the subscriber's last message",
+						"step %q sends %q to Messenger outside the 24h window, but the %s variant has no tag", s.ID, s.Send.Template, k+"."+loc)
+				}
+			}
+		}
+	}
+}
+
+type variantProblem struct {
+	path, rule, msg, hint string
+}
+
+// checkVariant applies the per-channel button limits that lint enforces.
+func checkVariant(ch channels.Kind, locale string, v Variant) []variantProblem {
+	var out []variantProblem
+	switch ch {
+	case channels.Telegram:
+		for i, b := range v.Buttons {
+			if len(b.ID) > 64 {
+				out = append(out, variantProblem{fmt.Sprintf("buttons[%d].id", i), "button-limits",
+					fmt.Sprintf("telegram callback_data is %d bytes; the limit is 64", len(b.ID)), "use a short id such as like or dislike"})
+			}
+		}
+	case channels.WhatsApp:
+		if len(v.Buttons) > 3 {
+			out = append(out, variantProblem{"buttons", "button-limits",
+				fmt.Sprintf("whatsapp allows at most 3 reply buttons, this %s variant has %d", locale, len(v.Buttons)), "keep three buttons or give WhatsApp its own variant"})
+		}
+		for i, b := range v.Buttons {
+			if n := utf8.RuneCountInString(b.Text); n > 20 {
+				out = append(out, variantProblem{fmt.Sprintf("buttons[%d].text", i), "button-limits",
+					fmt.Sprintf("whatsapp button titles are at most 20 characters, this one has %d", n), "shorten it or give WhatsApp its own variant"})
+			}
+		}
+	}
+	return out
+}
