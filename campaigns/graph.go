@@ -222,8 +222,11 @@ func (l *linter) stepsGraph() {
 		return
 	}
 	l.reachability()
-	l.cycles()
-	l.window()
+	if !hasRule(l.errs, "duplicate-id") {
+		// With two steps of one id the graph is ambiguous; fix that first.
+		l.cycles()
+		l.window()
+	}
 }
 
 func (l *linter) reachability() {
