@@ -194,3 +194,13 @@ func TestColumnsCountCharacters(t *testing.T) {
 		t.Errorf("got %v want %v", got, want)
 	}
 }
+
+func TestAllFeaturesLintClean(t *testing.T) {
+	f, err := Load("testdata/schema/all-features.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := Lint([]*File{f}); len(errs) > 0 {
+		t.Fatalf("all-features.yaml: %v", errs)
+	}
+}
