@@ -71,12 +71,12 @@ func TestSchemaValidatesExamples(t *testing.T) {
 func TestSchemaRejectsBadFiles(t *testing.T) {
 	s := compileSchema(t)
 	tests := map[string][2]string{
-		"unknown field":     {"  channels:", "  chanels:"},
-		"bad topic":         {"topic: service", "topic: promo"},
-		"two actions":       {"    send: {template: t}\n", "    send: {template: t}\n    end: {}\n"},
-		"bad channel":       {"[telegram]", "[telegrm]"},
-		"bad duration":      {"  api: {}", "  event: {name: x, delay: 7days}"},
-		"two triggers":      {"  api: {}", "  api: {}\n  event: {name: x}"},
+		"unknown field":            {"  channels:", "  chanels:"},
+		"bad topic":                {"topic: service", "topic: promo"},
+		"two actions":              {"    send: {template: t}\n", "    send: {template: t}\n    end: {}\n"},
+		"bad channel":              {"[telegram]", "[telegrm]"},
+		"bad duration":             {"  api: {}", "  event: {name: x, delay: 7days}"},
+		"two triggers":             {"  api: {}", "  api: {}\n  event: {name: x}"},
 		"unknown template channel": {"    telegram:\n", "    telegramm:\n"},
 	}
 	for name, e := range tests {
