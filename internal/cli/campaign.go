@@ -1,12 +1,17 @@
 package cli
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,6 +25,12 @@ func (a *App) campaignCmd() *cobra.Command {
 	}
 	cmd.AddCommand(
 		a.campaignLintCmd(),
+		a.campaignSchemaCmd(),
+		a.campaignApplyCmd(),
+		a.campaignListCmd(),
+		a.campaignShowCmd(),
+		a.campaignDiffCmd(),
+		a.campaignArchiveCmd(),
 	)
 	return cmd
 }
@@ -118,4 +129,194 @@ func loadCampaignFiles(args []string) ([]*campaigns.File, []campaigns.LintError,
 		files = append(files, f)
 	}
 	return files, campaigns.Lint(files), nil
+}
+
+func (a *App) campaignSchemaCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "schema",
+		Short: "Print the JSON Schema of the campaign format (for editors)",
+		Long: "Print the JSON Schema (draft 2020-12) of campaign files. Save it and point\n" +
+			"yaml-language-server at it, e.g. with a first line\n" +
+			"  # yaml-language-server: $schema=./campaign.schema.json",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := a.Stdout.Write(campaigns.Schema())
+			return err
+		},
+	}
+}
+
+// campaignStore opens the database and returns a store and a closer.
+func (a *App) campaignStore(ctx context.Context) (*campaigns.Store, func(), error) {
+	d, err := a.OpenDB(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return campaigns.NewStore(d), func() { d.Close() }, nil
+}
+
+func notFound(err error, what string) error {
+	if errors.Is(err, campaigns.ErrNotFound) {
+		return &ExitError{Code: 1, Msg: fmt.Sprintf("nudge: %s not found", what)}
+	}
+	return err
+}
+
+func (a *App) campaignApplyCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "apply PATH...",
+		Short: "Lint and store campaign files as new immutable versions",
+		Long: "Lint every file first and refuse all of them on any problem. Then store each\n" +
+			"as a version keyed by its content hash: the same content is the same version\n" +
+			"(nothing new is written), changed content gets the next number and becomes\n" +
+			"current. Runs already started stay on the version they started with.",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return &ExitError{Code: 2, Msg: "usage: nudge campaign apply PATH..."}
+			}
+			files, errs, err := loadCampaignFiles(args)
+			if err != nil {
+				return err
+			}
+			if len(errs) > 0 {
+				sources := map[string][]byte{}
+				for _, f := range files {
+					sources[f.Path] = f.Source
+				}
+				_ = campaigns.WriteReport(a.Stdout, errs, sources)
+				return &ExitError{Code: 1, Msg: fmt.Sprintf("nothing applied: %d %s", len(errs), plural(len(errs), "problem", "problems"))}
+			}
+			st, closeDB, err := a.campaignStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer closeDB()
+			for _, f := range files {
+				v, created, err := st.Apply(cmd.Context(), f)
+				if err != nil {
+					return err
+				}
+				what := "unchanged"
+				if created {
+					what = "new version"
+				}
+				fmt.Fprintf(a.Stdout, "%s: %s v%d (%s) %s\n", f.Path, v.CampaignID, v.Number, v.Version, what)
+			}
+			return nil
+		},
+	}
+}
+
+func (a *App) campaignListCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List campaigns with their current version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, closeDB, err := a.campaignStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer closeDB()
+			list, err := st.List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(a.Stdout).Encode(list)
+			}
+			tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tVERSION\tHASH\tVERSIONS\tSTATUS\tTOPIC\tUPDATED\tNAME")
+			for _, c := range list {
+				status := "active"
+				if c.ArchivedAt != nil {
+					status = "archived"
+				}
+				fmt.Fprintf(tw, "%s\tv%d\t%s\t%d\t%s\t%s\t%s\t%s\n", c.ID, c.Number, c.Version, c.Versions, status, c.Topic, c.UpdatedAt.UTC().Format(time.RFC3339), c.Name)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func (a *App) campaignShowCmd() *cobra.Command {
+	var version string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Print a campaign version's YAML source (the current one by default)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, closeDB, err := a.campaignStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer closeDB()
+			v, err := st.Get(cmd.Context(), args[0], version)
+			if err != nil {
+				return notFound(err, fmt.Sprintf("campaign %q version %q", args[0], version))
+			}
+			if asJSON {
+				return json.NewEncoder(a.Stdout).Encode(v)
+			}
+			vs, err := st.Versions(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.Stdout, "# campaign %s v%d (%s), applied %s from %s", v.CampaignID, v.Number, v.Version.Version, v.CreatedAt.UTC().Format(time.RFC3339), v.SourcePath)
+			if v.Current {
+				fmt.Fprint(a.Stdout, ", current")
+			}
+			fmt.Fprintf(a.Stdout, "; %d %s\n", len(vs), plural(len(vs), "version", "versions"))
+			_, err = fmt.Fprint(a.Stdout, v.Source)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&version, "version", "", "version: number (3) or content hash; default current")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the version with its definition as JSON")
+	return cmd
+}
+
+func (a *App) campaignDiffCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "diff ID V1 V2",
+		Short: "Unified diff of the YAML sources of two versions (numbers or hashes)",
+		Args:  cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, closeDB, err := a.campaignStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer closeDB()
+			d, err := st.Diff(cmd.Context(), args[0], args[1], args[2])
+			if err != nil {
+				return notFound(err, fmt.Sprintf("campaign %q version %s or %s", args[0], args[1], args[2]))
+			}
+			_, err = fmt.Fprint(a.Stdout, d)
+			return err
+		},
+	}
+}
+
+func (a *App) campaignArchiveCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "archive ID",
+		Short: "Stop starting new runs of a campaign (started runs finish; apply brings it back)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, closeDB, err := a.campaignStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer closeDB()
+			if err := st.Archive(cmd.Context(), args[0]); err != nil {
+				return notFound(err, fmt.Sprintf("campaign %q", args[0]))
+			}
+			fmt.Fprintf(a.Stdout, "%s archived\n", args[0])
+			return nil
+		},
+	}
 }
