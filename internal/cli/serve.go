@@ -6,6 +6,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/migrations"
 )
@@ -42,7 +43,9 @@ func (a *App) serveCmd() *cobra.Command {
 				"postgres": func(ctx context.Context) error { return d.PingContext(ctx) },
 				"redis":    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 			}
-			srv := server.New(a.Log, checks)
+			srv := server.New(a.Log, checks,
+				campaigns.NewAPI(campaigns.APIConfig{Store: campaigns.NewStore(d), Log: a.Log}),
+			)
 			return srv.Serve(ctx, core.HTTPAddr, nil)
 		},
 	}
