@@ -34,7 +34,9 @@ var Rules = []struct{ ID, Doc string }{
 	{"invalid-time", "a local time is not HH:MM (quiet hours; wait until, optionally with a weekday)"},
 	{"marketing-without-consent", "a marketing campaign whose audience only requires service consent"},
 	{"window-needs-template", "a send that can reach WhatsApp/Messenger outside the 24h window has no whatsapp_template/tag"},
-	{"button-limits", "buttons or texts exceed a channel's limits (Telegram callback_data 64 bytes, WhatsApp 3 buttons of 20 chars, …)"},
+	{"button-limits", "buttons exceed a channel's limits (Telegram callback_data 64 bytes, WhatsApp 3 reply buttons of 20 characters, no links in WhatsApp reply buttons, …)"},
+	{"channel-limits", "a text exceeds a channel's limit (Telegram 4096 / caption 1024, SMS segments, …)"},
+	{"template-syntax", "a text is not a valid template (unknown function, unclosed action, bad Telegram HTML)"},
 	{"trigger-one-of", "trigger must set exactly one of schedule, event, api"},
 	{"step-one-action", "a step must set exactly one action (send, wait, wait_reply, branch, handoff, set, goal, end)"},
 }
@@ -45,15 +47,27 @@ var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 // ParseCron parses a schedule trigger's cron expression as the scheduler does.
 func ParseCron(spec string) (cron.Schedule, error) { return cronParser.Parse(spec) }
 
+// Linter runs the lint rules. CheckVariant, when set, adds the per-channel
+// template rules (template-syntax, button-limits, channel-limits); the CLI,
+// the API and Store.Apply use campaigns/channelcheck.Linter, which sets it to
+// templates.CheckVariant.
+type Linter struct {
+	CheckVariant VariantCheck
+}
+
+// Lint checks the format and the flow of files (without the per-channel
+// template rules: see Linter) and returns every problem.
+func Lint(files []*File) []LintError { return (&Linter{}).Lint(files) }
+
 // Lint checks files and returns every problem, sorted by file and position.
-func Lint(files []*File) []LintError {
+func (lt *Linter) Lint(files []*File) []LintError {
 	var out []LintError
 	ids := map[string]*File{}
 	for _, f := range files {
 		if f == nil {
 			continue
 		}
-		l := &linter{f: f, def: f.Def}
+		l := &linter{f: f, def: f.Def, check: lt.CheckVariant}
 		l.errs = append(l.errs, f.Problems...)
 		if f.Def != nil && !hasRule(f.Problems, "yaml-syntax") {
 			l.run()
@@ -109,6 +123,7 @@ type linter struct {
 	steps map[string]int
 	// windowOpen[i]: the 24h messaging window is surely open at step i.
 	windowOpen []bool
+	check      VariantCheck
 }
 
 func (l *linter) add(path, rule, hint, format string, args ...any) {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/nudge-engine/nudge/channels"
 )
@@ -92,20 +91,18 @@ func (l *linter) templates() {
 			for _, loc := range sortedKeys(byLocale) {
 				vp := cp + "." + loc
 				v := byLocale[loc]
-				if l.f.Has(vp) && strings.TrimSpace(v.Text) == "" && strings.TrimSpace(v.HTML) == "" && v.WhatsAppTemplate == nil && v.Image == "" {
-					l.addKey(vp, "required-field", "", "%s: a variant needs text (or html for email)", vp)
-				}
-				for bi, b := range v.Buttons {
-					bp := fmt.Sprintf("%s.buttons[%d]", vp, bi)
-					if (b.ID == "") == (b.URL == "") {
-						l.add(bp, "invalid-value", "a reply button has an id (matched by wait_reply), a link button has a url", "button needs exactly one of id, url")
-					}
+				if l.check == nil {
+					continue
 				}
 				// Limits apply to each channel that would use this variant.
 				for _, use := range all {
-					if k, ok := variantFor(t, use); ok && k == ch {
-						for _, pr := range checkVariant(channels.Kind(use), loc, v) {
-							l.add(vp+"."+pr.path, pr.rule, pr.hint, "%s", pr.msg)
+					if k, ok := variantFor(t, use); ok && k == ch && channels.Kind(use).Valid() {
+						for _, pr := range l.check(channels.Kind(use), loc, v) {
+							pp := vp
+							if pr.Path != "" {
+								pp += "." + pr.Path
+							}
+							l.add(pp, pr.Rule, pr.Hint, "%s", pr.Msg)
 						}
 					}
 				}
@@ -171,32 +168,16 @@ func (l *linter) windowTemplates() {
 	}
 }
 
-type variantProblem struct {
-	path, rule, msg, hint string
+// VariantProblem is one problem of a template variant, as a VariantCheck
+// reports it. Path is relative to the variant ("buttons[0].id", "" for the
+// variant itself); Rule is a lint rule id.
+type VariantProblem struct {
+	Path, Rule, Msg, Hint string
 }
 
-// checkVariant applies the per-channel button limits that lint enforces.
-func checkVariant(ch channels.Kind, locale string, v Variant) []variantProblem {
-	var out []variantProblem
-	switch ch {
-	case channels.Telegram:
-		for i, b := range v.Buttons {
-			if len(b.ID) > 64 {
-				out = append(out, variantProblem{fmt.Sprintf("buttons[%d].id", i), "button-limits",
-					fmt.Sprintf("telegram callback_data is %d bytes; the limit is 64", len(b.ID)), "use a short id such as like or dislike"})
-			}
-		}
-	case channels.WhatsApp:
-		if len(v.Buttons) > 3 {
-			out = append(out, variantProblem{"buttons", "button-limits",
-				fmt.Sprintf("whatsapp allows at most 3 reply buttons, this %s variant has %d", locale, len(v.Buttons)), "keep three buttons or give WhatsApp its own variant"})
-		}
-		for i, b := range v.Buttons {
-			if n := utf8.RuneCountInString(b.Text); n > 20 {
-				out = append(out, variantProblem{fmt.Sprintf("buttons[%d].text", i), "button-limits",
-					fmt.Sprintf("whatsapp button titles are at most 20 characters, this one has %d", n), "shorten it or give WhatsApp its own variant"})
-			}
-		}
-	}
-	return out
-}
+// VariantCheck checks one template variant for the channel that would send
+// it: template syntax and the channel's limits. The templates package owns
+// those rules (templates.CheckVariant); campaigns/channelcheck adapts it.
+// campaigns cannot import templates (templates imports campaigns), so the
+// check is injected.
+type VariantCheck func(ch channels.Kind, locale string, v Variant) []VariantProblem

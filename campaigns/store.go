@@ -51,12 +51,29 @@ type Stored struct {
 
 // Store keeps campaigns and their immutable versions in Postgres.
 type Store struct {
-	d   *sqlx.DB
-	now func() time.Time
+	d      *sqlx.DB
+	now    func() time.Time
+	linter *Linter
 }
 
+// StoreOption configures a Store.
+type StoreOption func(*Store)
+
+// WithLinter makes Apply lint with l (campaigns/channelcheck.Linter() adds
+// the template and channel-limit rules).
+func WithLinter(l *Linter) StoreOption { return func(s *Store) { s.linter = l } }
+
+// WithClock sets the clock used for created/updated times.
+func WithClock(now func() time.Time) StoreOption { return func(s *Store) { s.now = now } }
+
 // NewStore returns a store on d.
-func NewStore(d *sqlx.DB) *Store { return &Store{d: d, now: time.Now} }
+func NewStore(d *sqlx.DB, opts ...StoreOption) *Store {
+	s := &Store{d: d, now: time.Now, linter: &Linter{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // ContentVersion is the version id of a source: the first 12 hex digits of
 // its SHA-256 (line endings normalised, so a checkout on Windows is the same
@@ -106,7 +123,7 @@ const (
 // version they reference. Files with lint problems are refused with a
 // Problems error. created reports whether a new version row was written.
 func (s *Store) Apply(ctx context.Context, f *File) (Version, bool, error) {
-	if errs := Lint([]*File{f}); len(errs) > 0 {
+	if errs := s.linter.Lint([]*File{f}); len(errs) > 0 {
 		return Version{}, false, Problems(errs)
 	}
 	def, err := json.Marshal(f.Def)

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/campaigns/channelcheck"
 )
 
 func (a *App) campaignCmd() *cobra.Command {
@@ -128,7 +129,7 @@ func loadCampaignFiles(args []string) ([]*campaigns.File, []campaigns.LintError,
 		}
 		files = append(files, f)
 	}
-	return files, campaigns.Lint(files), nil
+	return files, channelcheck.Lint(files), nil
 }
 
 func (a *App) campaignSchemaCmd() *cobra.Command {
@@ -152,7 +153,7 @@ func (a *App) campaignStore(ctx context.Context) (*campaigns.Store, func(), erro
 	if err != nil {
 		return nil, nil, err
 	}
-	return campaigns.NewStore(d), func() { d.Close() }, nil
+	return campaigns.NewStore(d, campaigns.WithLinter(channelcheck.Linter())), func() { d.Close() }, nil
 }
 
 func notFound(err error, what string) error {

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/campaigns/channelcheck"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/migrations"
 )
@@ -44,7 +45,7 @@ func (a *App) serveCmd() *cobra.Command {
 				"redis":    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 			}
 			srv := server.New(a.Log, checks,
-				campaigns.NewAPI(campaigns.APIConfig{Store: campaigns.NewStore(d), Log: a.Log}),
+				campaigns.NewAPI(campaigns.APIConfig{Store: campaigns.NewStore(d, campaigns.WithLinter(channelcheck.Linter())), Log: a.Log}),
 			)
 			return srv.Serve(ctx, core.HTTPAddr, nil)
 		},
