@@ -17,6 +17,8 @@ import (
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/campaigns/channelcheck"
+	"github.com/nudge-engine/nudge/campaigns/preview"
+	"github.com/nudge-engine/nudge/channels"
 )
 
 func (a *App) campaignCmd() *cobra.Command {
@@ -32,6 +34,7 @@ func (a *App) campaignCmd() *cobra.Command {
 		a.campaignShowCmd(),
 		a.campaignDiffCmd(),
 		a.campaignArchiveCmd(),
+		a.campaignPreviewCmd(),
 	)
 	return cmd
 }
@@ -320,4 +323,69 @@ func (a *App) campaignArchiveCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func (a *App) campaignPreviewCmd() *cobra.Command {
+	var (
+		subscriber, channel, step, at, version, payload string
+		asJSON                                          bool
+	)
+	cmd := &cobra.Command{
+		Use:   "preview ID --subscriber EXT_ID",
+		Short: "Show exactly what a subscriber would receive from a campaign step, or why nothing",
+		Long: "Render a send step for one subscriber as the worker would: the channel the\n" +
+			"send-time gate picks and why (consent, identity, 24h window, quiet hours,\n" +
+			"frequency cap), the text, buttons and image. Nothing is sent or written.\n" +
+			"The payload of an event trigger is the subscriber's newest such event;\n" +
+			"give --payload for api triggers.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if subscriber == "" {
+				return &ExitError{Code: 2, Msg: "nudge: --subscriber EXT_ID is required"}
+			}
+			req := preview.Request{CampaignID: args[0], Version: version, Subscriber: subscriber, Channel: channels.Kind(channel), Step: step}
+			if channel != "" && !req.Channel.Valid() {
+				return &ExitError{Code: 2, Msg: fmt.Sprintf("nudge: --channel: unknown channel %q", channel)}
+			}
+			if at != "" {
+				t, err := time.Parse(time.RFC3339, at)
+				if err != nil {
+					return &ExitError{Code: 2, Msg: "nudge: --at must be an RFC 3339 time such as 2026-11-20T18:00:00+03:00"}
+				}
+				req.At = t
+			}
+			if payload != "" {
+				if err := json.Unmarshal([]byte(payload), &req.Payload); err != nil || req.Payload == nil {
+					return &ExitError{Code: 2, Msg: "nudge: --payload must be a JSON object"}
+				}
+			}
+			d, err := a.OpenDB(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			p := preview.New(campaigns.NewStore(d), d, nil, time.Now)
+			res, err := p.Preview(cmd.Context(), req)
+			if err != nil {
+				if errors.Is(err, preview.ErrNoSubscriber) || errors.Is(err, preview.ErrNoStep) {
+					return &ExitError{Code: 1, Msg: "nudge: " + err.Error()}
+				}
+				return notFound(err, fmt.Sprintf("campaign %q", args[0]))
+			}
+			if asJSON {
+				enc := json.NewEncoder(a.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(res)
+			}
+			return preview.WriteText(a.Stdout, res)
+		},
+	}
+	cmd.Flags().StringVar(&subscriber, "subscriber", "", "the subscriber's external id (required)")
+	cmd.Flags().StringVar(&channel, "channel", "", "preview this channel only (default: the campaign's preference order)")
+	cmd.Flags().StringVar(&step, "step", "", "send step id (default: the first send step)")
+	cmd.Flags().StringVar(&at, "at", "", "preview as of this time, RFC 3339 (default: now)")
+	cmd.Flags().StringVar(&version, "version", "", "campaign version: number or hash (default: current)")
+	cmd.Flags().StringVar(&payload, "payload", "", "trigger payload as a JSON object")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nudge-engine/nudge/internal/config"
+	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
@@ -123,5 +124,50 @@ func TestCampaignSchemaCLI(t *testing.T) {
 	code, out, _ := runCLI(t, nil, "campaign", "schema")
 	if code != 0 || !strings.Contains(out, `"$schema": "https://json-schema.org/draft/2020-12/schema"`) {
 		t.Fatalf("schema: %d %s", code, out[:min(len(out), 200)])
+	}
+}
+
+func TestCampaignPreviewCLI(t *testing.T) {
+	url := testenv.DBURL(t)
+	env := map[string]string{"NUDGE_DATABASE_URL": url}
+	if code, out, errOut := runCLI(t, env, "campaign", "apply", "../../examples/growfood"); code != 0 {
+		t.Fatalf("apply: %d %s %s", code, out, errOut)
+	}
+	d, err := db.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var id int64
+	if err := d.Get(&id, `INSERT INTO subscribers (external_id, name, locale) VALUES ('gf-1', 'Анна', 'ru') RETURNING id`); err != nil {
+		t.Fatal(err)
+	}
+	d.MustExec(`INSERT INTO channel_identities (subscriber_id, channel, address) VALUES ($1, 'telegram', '1001')`, id)
+	d.MustExec(`INSERT INTO consent_events (subscriber_id, channel, topic, granted, source) VALUES ($1, '*', 'service', true, 'widget')`, id)
+
+	tests := []struct {
+		args []string
+		code int
+		want []string
+	}{
+		{[]string{"campaign", "preview", "weekly-feedback", "--subscriber", "gf-1", "--at", "2026-11-20T12:00:00Z"}, 0,
+			[]string{"would send now on telegram", "Анна, прошла неделя с доставки 🥗", "[👍 Понравилось] (reply \"like\")", "[👎 Не очень] (reply \"dislike\")"}},
+		{[]string{"campaign", "preview", "weekly-feedback", "--subscriber", "gf-1", "--at", "2026-11-20T20:00:00Z"}, 0,
+			[]string{"would NOT send now", "quiet hours in the subscriber's local time until Sat 2026-11-21 09:00 MSK"}},
+		{[]string{"campaign", "preview", "weekly-renewal", "--subscriber", "gf-1"}, 0, []string{"would NOT send now", "no consent"}},
+		{[]string{"campaign", "preview", "weekly-feedback", "--subscriber", "nobody"}, 1, nil},
+		{[]string{"campaign", "preview", "weekly-feedback"}, 2, nil},
+	}
+	for _, tt := range tests {
+		code, out, errOut := runCLI(t, env, tt.args...)
+		if code != tt.code {
+			t.Errorf("%v: exit %d want %d\n%s\n%s", tt.args, code, tt.code, out, errOut)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: output lacks %q:\n%s", tt.args, w, out)
+			}
+		}
 	}
 }
