@@ -281,6 +281,14 @@ func why(req Request, candidates []channels.Kind, d policy.Decision, loc *time.L
 		b.WriteString("; ")
 	}
 	b.WriteString("nothing would be sent now: ")
+	if d.Channel == "" && len(d.Rejected) > 0 {
+		var parts []string
+		for _, r := range d.Rejected {
+			parts = append(parts, fmt.Sprintf("%s: %s", r.Channel, Explain(r.Reason)))
+		}
+		b.WriteString("no channel qualifies (" + strings.Join(parts, "; ") + ")")
+		return b.String()
+	}
 	b.WriteString(Explain(d.Reason))
 	if !d.DeferUntil.IsZero() {
 		l := loc
