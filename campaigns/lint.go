@@ -79,18 +79,15 @@ func (lt *Linter) Lint(files []*File) []LintError {
 				}
 			}
 		}
-		out = append(out, dedupe(l.errs)...)
+		errs := dedupe(l.errs)
+		sort.SliceStable(errs, func(i, j int) bool {
+			if errs[i].Line != errs[j].Line {
+				return errs[i].Line < errs[j].Line
+			}
+			return errs[i].Col < errs[j].Col
+		})
+		out = append(out, errs...)
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.File != b.File {
-			return false
-		}
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return a.Col < b.Col
-	})
 	return out
 }
 

@@ -204,3 +204,30 @@ func TestAllFeaturesLintClean(t *testing.T) {
 		t.Fatalf("all-features.yaml: %v", errs)
 	}
 }
+
+func TestDuplicateCampaignIDAcrossFiles(t *testing.T) {
+	a, _ := Parse("a.yaml", []byte(base))
+	b, _ := Parse("b.yaml", []byte(base))
+	got := short(Lint([]*File{a, b}))
+	if strings.Join(got, ",") != "b.yaml:1:5: duplicate-id" {
+		t.Errorf("got %v", got)
+	}
+}
+
+func BenchmarkLoadLintExamples(b *testing.B) {
+	paths, _ := filepath.Glob("../examples/growfood/*.yaml")
+	srcs := make([][]byte, len(paths))
+	for i, p := range paths {
+		srcs[i], _ = os.ReadFile(p)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		files := make([]*File, len(paths))
+		for j := range paths {
+			files[j], _ = Parse(paths[j], srcs[j])
+		}
+		if errs := Lint(files); len(errs) != 0 {
+			b.Fatal(errs)
+		}
+	}
+}
