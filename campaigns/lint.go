@@ -25,6 +25,7 @@ var Rules = []struct{ ID, Doc string }{
 	{"unknown-step", "next, goto, else, on_timeout or on_other names a step that does not exist"},
 	{"unreachable-step", "no path from the first step leads to this step"},
 	{"cycle-without-wait", "a loop of steps with no wait, wait_reply, goal or handoff would spin forever"},
+	{"unknown-button", "a wait_reply branch matches a button id that the send before it does not offer"},
 	{"missing-template", "a send names a template that is not defined"},
 	{"missing-variant", "a template has no variant for a channel of settings.channels or fallback, and no default"},
 	{"missing-locale", "a template variant lacks a locale other templates of the campaign have (or has neither ru nor en)"},

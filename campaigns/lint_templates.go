@@ -118,6 +118,67 @@ func (l *linter) templates() {
 		}
 	}
 	l.windowTemplates()
+	l.replyButtons()
+}
+
+// replyButtons: a wait_reply branch on a button id that no send leading to
+// it offers can never match (usually a typo).
+func (l *linter) replyButtons() {
+	d := l.def
+	if l.steps == nil {
+		return
+	}
+	preds := map[int][]int{}
+	for i := range d.Steps {
+		for _, e := range d.Edges(i) {
+			if j, ok := l.steps[e.To]; ok {
+				preds[j] = append(preds[j], i)
+			}
+		}
+	}
+	for i, s := range d.Steps {
+		if s.WaitReply == nil {
+			continue
+		}
+		offered := map[string]bool{}
+		sends := 0
+		for _, p := range preds[i] {
+			ps := d.Steps[p]
+			if ps.Send == nil {
+				continue
+			}
+			t, ok := d.Templates[ps.Send.Template]
+			if !ok {
+				continue
+			}
+			sends++
+			for _, byLocale := range t {
+				for _, v := range byLocale {
+					for _, b := range v.Buttons {
+						if b.ID != "" {
+							offered[b.ID] = true
+						}
+					}
+				}
+			}
+		}
+		if sends == 0 {
+			continue
+		}
+		for j, b := range s.WaitReply.Branches {
+			if b.Button == "" || offered[b.Button] {
+				continue
+			}
+			hint := "the button ids of the send before this step: " + strings.Join(sortedKeys(offered), ", ")
+			if x := suggest(b.Button, sortedKeys(offered)); x != "" {
+				hint = fmt.Sprintf("did you mean %q?", x)
+			} else if len(offered) == 0 {
+				hint = "the send before this step has no reply buttons"
+			}
+			l.add(fmt.Sprintf("steps[%d].wait_reply.branches[%d].button", i, j), "unknown-button", hint,
+				"no send before step %q offers a button with id %q", s.ID, b.Button)
+		}
+	}
 }
 
 // windowTemplates: a send that may reach WhatsApp or Messenger outside the

@@ -71,6 +71,8 @@ func TestLintRules(t *testing.T) {
 			want: []string{"c.yaml:12:9: unreachable-step"}},
 		{rule: "cycle-without-wait", edit: [][2]string{{"    send: {template: t}\n", "    send: {template: t}\n  - id: again\n    set: {attributes: {a: 1}}\n    next: s\n"}},
 			want: []string{"c.yaml:13:11: cycle-without-wait"}},
+		{rule: "unknown-button", edit: [][2]string{{"      ru: {text: hi}", "      ru: {text: hi, buttons: [{id: like, text: Yes}]}"}, {"    send: {template: t}\n", "    send: {template: t}\n  - id: r\n    wait_reply: {timeout: 1d, branches: [{button: lke, goto: s}]}\n"}},
+			want: []string{"c.yaml:12:51: unknown-button"}},
 		{rule: "missing-template", edit: [][2]string{{"{template: t}", "{template: x}"}}, want: []string{"c.yaml:10:22: missing-template"}},
 		{rule: "missing-variant", edit: [][2]string{{"[telegram]", "[telegram, viber]"}}, want: []string{"c.yaml:12:3: missing-variant"}},
 		{rule: "missing-locale", edit: [][2]string{{"      ru: {text: hi}\n", "      ru: {text: hi}\n  u:\n    telegram:\n      en: {text: hi}\n"}},
