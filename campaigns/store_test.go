@@ -99,3 +99,63 @@ func TestStoreRefusesLintProblems(t *testing.T) {
 		t.Fatalf("bad file stored: %v", list)
 	}
 }
+
+// A run that started on version 1 keeps it after version 2 is applied.
+func TestStoreStartedRunsKeepTheirVersion(t *testing.T) {
+	ctx := context.Background()
+	d := testenv.DB(t)
+	s := NewStore(d)
+	v1, _, err := s.Apply(ctx, mustParse(t, base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sub int64
+	if err := d.Get(&sub, `INSERT INTO subscribers (external_id) VALUES ('x') RETURNING id`); err != nil {
+		t.Fatal(err)
+	}
+	d.MustExec(`INSERT INTO flow_runs (campaign_id, campaign_version, subscriber_id, trigger_key) VALUES ('c', $1, $2, 'k')`, v1.Version, sub)
+	if _, _, err := s.Apply(ctx, mustParse(t, strings.Replace(base, "{text: hi}", "{text: hello}", 1))); err != nil {
+		t.Fatal(err)
+	}
+	var runVersion string
+	if err := d.Get(&runVersion, `SELECT campaign_version FROM flow_runs WHERE trigger_key = 'k'`); err != nil {
+		t.Fatal(err)
+	}
+	def, err := s.Version(ctx, "c", runVersion)
+	if err != nil || def.Templates["t"]["telegram"]["ru"].Text != "hi" {
+		t.Fatalf("run's version: %+v %v", def, err)
+	}
+	_, cur, _ := s.Current(ctx, "c")
+	if cur.Templates["t"]["telegram"]["ru"].Text != "hello" {
+		t.Fatalf("current: %+v", cur)
+	}
+}
+
+// Concurrent applies of the same content create one version.
+func TestStoreConcurrentApply(t *testing.T) {
+	ctx := context.Background()
+	s := NewStore(testenv.DB(t))
+	const n = 8
+	created := make(chan bool, n)
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		f := mustParse(t, base)
+		go func() {
+			_, c, err := s.Apply(ctx, f)
+			created <- c
+			errs <- err
+		}()
+	}
+	count := 0
+	for i := 0; i < n; i++ {
+		if <-created {
+			count++
+		}
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if count != 1 {
+		t.Errorf("%d applies created a version, want 1", count)
+	}
+}
