@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -173,6 +174,18 @@ func TestReportCaret(t *testing.T) {
 	}
 }
 
+func TestLineEndingsAndBOM(t *testing.T) {
+	for name, src := range map[string]string{
+		"crlf": strings.ReplaceAll(strings.Replace(base, "{template: t}", "{template: x}", 1), "\n", "\r\n"),
+		"bom":  "\ufeff" + strings.Replace(base, "{template: t}", "{template: x}", 1),
+	} {
+		got := short(lintString(t, src))
+		if strings.Join(got, ",") != "c.yaml:10:22: missing-template" {
+			t.Errorf("%s: %v", name, got)
+		}
+	}
+}
+
 func TestUnknownFieldSuggestion(t *testing.T) {
 	errs := lintString(t, strings.Replace(base, "  channels:", "  chanels:", 1))
 	var hint string
@@ -231,5 +244,18 @@ func BenchmarkLoadLintExamples(b *testing.B) {
 		if errs := Lint(files); len(errs) != 0 {
 			b.Fatal(errs)
 		}
+	}
+}
+
+func TestLoadAll(t *testing.T) {
+	files, err := LoadAll("../examples/growfood")
+	if err != nil || len(files) != 3 || files[0].Def.ID != "order-receipt" {
+		t.Fatalf("%v %v", len(files), err)
+	}
+	if _, err := LoadAll(t.TempDir()); !errors.Is(err, ErrNoFiles) {
+		t.Errorf("empty dir: %v", err)
+	}
+	if _, err := LoadAll("nope.yaml"); err == nil {
+		t.Error("missing file loaded")
 	}
 }

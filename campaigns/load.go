@@ -1,10 +1,14 @@
 package campaigns
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 
 	"github.com/goccy/go-yaml"
@@ -105,7 +109,9 @@ func (f *File) parse() {
 		f.Problems = []LintError{{File: f.Path, Line: 1, Col: 1, Rule: "yaml-syntax", Msg: "file contains a NUL byte; is it a text file?"}}
 		return
 	}
-	af, err := parser.ParseBytes(f.Source, 0, parser.AllowDuplicateMapKey())
+	// A UTF-8 byte order mark (some Windows editors write one) is not content.
+	src := bytes.TrimPrefix(f.Source, []byte("\xef\xbb\xbf"))
+	af, err := parser.ParseBytes(src, 0, parser.AllowDuplicateMapKey())
 	if err != nil {
 		f.Problems = []LintError{syntaxError(f.Path, err)}
 		return
@@ -186,4 +192,61 @@ func parentPath(p string) string {
 		return ""
 	}
 	return p[:i]
+}
+
+// ErrNoFiles is returned by Expand for a directory without campaign files.
+var ErrNoFiles = errors.New("no *.yaml or *.yml files")
+
+// Expand turns paths into campaign file paths: a directory expands to its
+// *.yaml and *.yml files (recursively, sorted); a file stays as it is.
+func Expand(paths ...string) ([]string, error) {
+	var out []string
+	for _, arg := range paths {
+		st, err := os.Stat(arg)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			out = append(out, arg)
+			continue
+		}
+		var found []string
+		err = filepath.WalkDir(arg, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
+				found = append(found, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(found) == 0 {
+			return nil, fmt.Errorf("%s: %w", arg, ErrNoFiles)
+		}
+		sort.Strings(found)
+		out = append(out, found...)
+	}
+	return out, nil
+}
+
+// LoadAll expands paths and loads every file. Files with problems are
+// returned with their Problems (lint them); err is only for files that
+// cannot be read.
+func LoadAll(paths ...string) ([]*File, error) {
+	names, err := Expand(paths...)
+	if err != nil {
+		return nil, err
+	}
+	files := make([]*File, 0, len(names))
+	for _, p := range names {
+		f, err := Load(p)
+		if f == nil {
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	return files, nil
 }

@@ -5,11 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -83,54 +78,11 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// expandPaths turns arguments into campaign file paths: directories expand
-// to their *.yaml and *.yml files (recursively), in a stable order.
-func expandPaths(args []string) ([]string, error) {
-	var out []string
-	for _, arg := range args {
-		st, err := os.Stat(arg)
-		if err != nil {
-			return nil, &ExitError{Code: 2, Msg: fmt.Sprintf("nudge: %v", err)}
-		}
-		if !st.IsDir() {
-			out = append(out, arg)
-			continue
-		}
-		var found []string
-		err = filepath.WalkDir(arg, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
-				found = append(found, p)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, &ExitError{Code: 2, Msg: fmt.Sprintf("nudge: %v", err)}
-		}
-		if len(found) == 0 {
-			return nil, &ExitError{Code: 2, Msg: fmt.Sprintf("nudge: no *.yaml or *.yml files in %s", arg)}
-		}
-		sort.Strings(found)
-		out = append(out, found...)
-	}
-	return out, nil
-}
-
 // loadCampaignFiles loads and lints every file named by args.
 func loadCampaignFiles(args []string) ([]*campaigns.File, []campaigns.LintError, error) {
-	paths, err := expandPaths(args)
+	files, err := campaigns.LoadAll(args...)
 	if err != nil {
-		return nil, nil, err
-	}
-	var files []*campaigns.File
-	for _, p := range paths {
-		f, err := campaigns.Load(p)
-		if f == nil {
-			return nil, nil, &ExitError{Code: 2, Msg: fmt.Sprintf("nudge: %v", err)}
-		}
-		files = append(files, f)
+		return nil, nil, &ExitError{Code: 2, Msg: fmt.Sprintf("nudge: %v", err)}
 	}
 	return files, channelcheck.Lint(files), nil
 }
