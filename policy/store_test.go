@@ -78,6 +78,12 @@ func TestStoreLoad(t *testing.T) {
 	gleb := f.subscriber("gleb", "Europe/Moscow")
 	f.consent(gleb, "telegram", mk, true)
 	f.identity(gleb, "telegram", "400", nil, &blockedAt)
+	// Egor: grant then revoke on the same channel; the '*' grant is older than both.
+	egor := f.subscriber("egor", "Europe/Moscow")
+	f.consent(egor, "*", mk, true)
+	f.consent(egor, "telegram", mk, true)
+	f.consent(egor, "telegram", mk, false)
+	f.identity(egor, "telegram", "500", nil, nil)
 	// Dasha: marketing messages in and out of the 7-day window, plus other kinds.
 	dasha := f.subscriber("dasha", "Europe/Moscow")
 	for _, at := range []time.Time{now.Add(-time.Hour), now.Add(-6 * 24 * time.Hour), now.Add(-8 * 24 * time.Hour), now.Add(time.Hour)} {
@@ -90,12 +96,12 @@ func TestStoreLoad(t *testing.T) {
 
 	st := campaigns.Settings{FrequencyCap: &campaigns.FrequencyCap{Max: 2, Per: campaigns.Duration(7 * 24 * time.Hour)}}
 	s := NewStore(f.db)
-	all, err := s.LoadMany(ctx, []int64{anna, boris, vera, gleb, dasha, 999999}, mk, st, now)
+	all, err := s.LoadMany(ctx, []int64{anna, boris, vera, gleb, dasha, egor, 999999}, mk, st, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(all) != 5 {
-		t.Fatalf("LoadMany returned %d inputs, want 5 (unknown ids left out)", len(all))
+	if len(all) != 6 {
+		t.Fatalf("LoadMany returned %d inputs, want 6 (unknown ids left out)", len(all))
 	}
 	type want struct {
 		consent map[channels.Kind]bool
@@ -118,6 +124,8 @@ func TestStoreLoad(t *testing.T) {
 		},
 		gleb:  {consent: map[channels.Kind]bool{channels.Telegram: true}, idents: map[channels.Kind]Identity{channels.Telegram: {Address: "400", Blocked: true}}, zone: "Europe/Moscow"},
 		dasha: {sent: 2, zone: "Europe/Moscow"},
+		egor: {consent: map[channels.Kind]bool{channels.Telegram: false, channels.SMS: true},
+			idents: map[channels.Kind]Identity{channels.Telegram: {Address: "500"}}, zone: "Europe/Moscow"},
 	}
 	for id, w := range cases {
 		in := all[id]

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -60,9 +61,11 @@ var (
 	ruWeekdays  = [...]string{"воскресенье", "понедельник", "вторник", "среда", "четверг", "пятница", "суббота"}
 )
 
-// toTime accepts time.Time, *time.Time, RFC 3339 and date-only strings, and
-// Unix seconds (JSON numbers arrive as float64).
-func toTime(v any) (time.Time, error) {
+// toTime accepts time.Time, *time.Time, RFC 3339 strings, strings without
+// a zone ("2006-01-02", "2006-01-02T15:04:05": a calendar date or wall time
+// in loc, the subscriber's zone) and Unix seconds (JSON numbers arrive as
+// float64).
+func toTime(v any, loc *time.Location) (time.Time, error) {
 	switch x := v.(type) {
 	case time.Time:
 		return x, nil
@@ -72,8 +75,11 @@ func toTime(v any) (time.Time, error) {
 		}
 		return *x, nil
 	case string:
-		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
-			if t, err := time.Parse(layout, x); err == nil {
+		if t, err := time.Parse(time.RFC3339Nano, x); err == nil {
+			return t, nil
+		}
+		for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
+			if t, err := time.ParseInLocation(layout, x, loc); err == nil {
 				return t, nil
 			}
 		}
@@ -90,11 +96,15 @@ func toTime(v any) (time.Time, error) {
 }
 
 func (st *execState) local(v any) (time.Time, error) {
-	t, err := toTime(v)
+	loc := st.loc
+	if loc == nil {
+		loc = time.UTC
+	}
+	t, err := toTime(v, loc)
 	if err != nil {
 		return t, err
 	}
-	return t.In(st.loc), nil
+	return t.In(loc), nil
 }
 
 func (st *execState) formatDate(v any, style ...string) (string, error) {
@@ -375,5 +385,14 @@ func get(m any, key string) any {
 	return nil
 }
 
-// runeLen counts Unicode code points, the unit the messengers' limits use.
+// runeLen counts Unicode code points, the unit most messengers' limits use.
 func runeLen(s string) int { return utf8.RuneCountInString(s) }
+
+// utf16Len counts UTF-16 code units.
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
+}

@@ -98,6 +98,9 @@ func TestDates(t *testing.T) {
 		{func() (string, error) { return ru.formatDate("2026-05-09") }, "9 мая 2026"},
 		{func() (string, error) { return ru.formatDate(float64(1767225600)) }, "1 января 2026"},
 		{func() (string, error) { return ru.formatDate(&at) }, "3 января 2026"},
+		// A date without a zone is a calendar date in the subscriber's zone, not UTC midnight.
+		{func() (string, error) { return en.formatDate("2026-03-09") }, "March 9, 2026"},
+		{func() (string, error) { return en.formatDateTime("2026-03-09T07:00:00") }, "March 9, 2026 at 7:00 AM"},
 	} {
 		got, err := c.got()
 		if err != nil || got != c.want {

@@ -234,7 +234,7 @@ func TestRenderFullVariant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Text != "Аня <3, как вам ужин?" || got.ImageURL != "https://cdn.growfood.pro/12.jpg" || got.Tag != "ACCOUNT_UPDATE" ||
+	if got.Text != "Аня <3, как вам ужин?" || got.ImageURL != "https://cdn.growfood.pro/12.jpg" || got.Tag != "" /* tags are Messenger's */ ||
 		len(got.Buttons) != 2 || got.Buttons[0] != (channels.Button{ID: "yes", Text: "👍 Да"}) || got.Buttons[1].ID != "no" ||
 		got.Template == nil || got.Template.Name != "feedback_v1" || strings.Join(got.Template.Params, "|") != "Аня <3|06.03.2026" {
 		t.Errorf("rendered = %+v (template %+v)", got, got.Template)
@@ -291,5 +291,42 @@ func TestOutsideWindow(t *testing.T) {
 	}
 	if got := OutsideWindow(d, "missing", "ru"); len(got) != 0 && (got[channels.WhatsApp] || got[channels.Messenger]) {
 		t.Errorf("missing template: %v", got)
+	}
+}
+
+func TestRenderedMessage(t *testing.T) {
+	r := Rendered{Channel: channels.WhatsApp, Text: "x", Format: channels.Plain, ImageURL: "https://x/p.jpg",
+		Buttons: []channels.Button{{ID: "a", Text: "A"}}, Template: &channels.TemplateRef{Name: "n", Language: "ru"}, Tag: "T"}
+	in := r.Message(false)
+	if in.Template != nil || in.Tag != "" || in.Text != "x" || in.Channel != channels.WhatsApp || len(in.Buttons) != 1 || in.ImageURL == "" {
+		t.Errorf("inside the window: %+v", in)
+	}
+	out := r.Message(true)
+	if out.Template == nil || out.Tag != "T" {
+		t.Errorf("outside the window: %+v", out)
+	}
+}
+
+// A cached variant is found again by the subscriber locale as given, and
+// distinct locales get distinct entries.
+func TestRenderCacheByLocale(t *testing.T) {
+	d := def(map[string]campaigns.Template{"t": {"default": {"ru": {Text: "ru"}, "en": {Text: "en"}}}})
+	r := NewRenderer()
+	for i := 0; i < 3; i++ {
+		for loc, want := range map[string]string{"ru-RU": "ru", "en": "en", "de": "en", "": "en", "ru": "ru"} {
+			dd := data("x")
+			dd.Subscriber.Locale = loc
+			got, err := r.Render("v1", d, "t", channels.SMS, dd)
+			if err != nil || got.Text != want {
+				t.Fatalf("locale %q: %q, %v; want %q", loc, got.Text, err, want)
+			}
+		}
+	}
+	if len(r.cache) != 5 {
+		t.Errorf("cache has %d entries, want 5", len(r.cache))
+	}
+	dd := data("x")
+	if _, err := r.Render("", d, "t", channels.SMS, dd); err != nil || len(r.cache) != 5 {
+		t.Errorf("an empty version must not be cached: %v, %d entries", err, len(r.cache))
 	}
 }
