@@ -216,13 +216,9 @@ func (p *Previewer) Preview(ctx context.Context, req Request) (*Result, error) {
 		res.LocalTime = at.In(in.Location).Format("Mon 2006-01-02 15:04 MST")
 	}
 	in.OutsideWindowOK = templates.OutsideWindow(def, step.Send.Template, sr.Locale)
-	candidates := make([]channels.Kind, 0, len(def.Settings.Channels))
+	candidates := policy.Candidates(def.Settings)
 	if req.Channel != "" {
-		candidates = append(candidates, req.Channel)
-	} else {
-		for _, c := range def.Settings.Channels {
-			candidates = append(candidates, channels.Kind(c))
-		}
+		candidates = []channels.Kind{req.Channel}
 	}
 	d := policy.Decide(in, candidates)
 	res.Send, res.Channel, res.Reason, res.OutsideWindow = d.Send, d.Channel, d.Reason, d.OutsideWindow
