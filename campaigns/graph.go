@@ -205,9 +205,13 @@ func (l *linter) stepsGraph() {
 		l.add("steps", "invalid-value", "", "a campaign needs at least one step")
 		return
 	}
+	l.edges = make([][]Edge, len(d.Steps))
+	for i := range d.Steps {
+		l.edges[i] = d.Edges(i)
+	}
 	// References.
 	for i := range d.Steps {
-		for _, e := range d.Edges(i) {
+		for _, e := range l.edges[i] {
 			if _, ok := l.steps[e.To]; !ok && e.Path != "" {
 				ids := make([]string, 0, len(l.steps))
 				for id := range l.steps {
@@ -237,7 +241,7 @@ func (l *linter) reachability() {
 	for len(stack) > 0 {
 		i := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		for _, e := range d.Edges(i) {
+		for _, e := range l.edges[i] {
 			j, ok := l.steps[e.To]
 			if ok && !seen[j] {
 				seen[j] = true
@@ -267,7 +271,7 @@ func (l *linter) cycles() {
 	counter := 0
 	adj := func(i int) []int {
 		var out []int
-		for _, e := range d.Edges(i) {
+		for _, e := range l.edges[i] {
 			if j, ok := l.steps[e.To]; ok {
 				out = append(out, j)
 			}
@@ -333,7 +337,7 @@ func (l *linter) checkCycle(comp []int, adj func(int) []int) {
 	// Point at the edge that closes the loop: the last step's jump back.
 	last := comp[len(comp)-1]
 	path := fmt.Sprintf("steps[%d].id", comp[0])
-	for _, e := range d.Edges(last) {
+	for _, e := range l.edges[last] {
 		if j, ok := l.steps[e.To]; ok && containsInt(comp, j) && e.Path != "" {
 			path = e.Path
 		}
@@ -361,31 +365,38 @@ func (l *linter) window() {
 	for i := range open {
 		open[i] = true
 	}
+	// Worklist: a step becomes closed when any way into it is closed; each
+	// step closes at most once, so this is linear in the edges.
 	open[0] = false // no trigger is a reply: the first message opens the dialogue
-	for changed := true; changed; {
-		changed = false
-		for i := 0; i < n; i++ {
-			for _, e := range d.Edges(i) {
-				j, ok := l.steps[e.To]
-				if !ok {
-					continue
-				}
-				out := open[i]
-				s := d.Steps[i]
-				switch {
-				case e.Kind == EdgeReply:
-					out = true
-				case e.Kind == EdgeTimeout:
-					out = false
-				case s.Wait != nil && (s.Wait.Until != "" || s.Wait.For.D() >= 23*time.Hour):
-					out = false
-				case s.Goal != nil || s.Handoff != nil:
-					out = false
-				}
-				if !out && open[j] {
-					open[j] = false
-					changed = true
-				}
+	// Every step is looked at once (a pausing step closes what follows it
+	// even when it is open itself), then again whenever it closes.
+	work := make([]int, 0, n)
+	for i := n - 1; i >= 0; i-- {
+		work = append(work, i)
+	}
+	for len(work) > 0 {
+		i := work[len(work)-1]
+		work = work[:len(work)-1]
+		s := d.Steps[i]
+		for _, e := range l.edges[i] {
+			j, ok := l.steps[e.To]
+			if !ok || !open[j] {
+				continue
+			}
+			closed := !open[i]
+			switch {
+			case e.Kind == EdgeReply:
+				closed = false
+			case e.Kind == EdgeTimeout:
+				closed = true
+			case s.Wait != nil && (s.Wait.Until != "" || s.Wait.For.D() >= 23*time.Hour):
+				closed = true
+			case s.Goal != nil || s.Handoff != nil:
+				closed = true
+			}
+			if closed {
+				open[j] = false
+				work = append(work, j)
 			}
 		}
 	}

@@ -121,6 +121,7 @@ type linter struct {
 	steps map[string]int
 	// windowOpen[i]: the 24h messaging window is surely open at step i.
 	windowOpen []bool
+	edges      [][]Edge // ways out of each step, computed once
 	check      VariantCheck
 }
 

@@ -129,8 +129,8 @@ func (l *linter) replyButtons() {
 		return
 	}
 	preds := map[int][]int{}
-	for i := range d.Steps {
-		for _, e := range d.Edges(i) {
+	for i := range l.edges {
+		for _, e := range l.edges[i] {
 			if j, ok := l.steps[e.To]; ok {
 				preds[j] = append(preds[j], i)
 			}

@@ -90,6 +90,29 @@ func TestLintRules(t *testing.T) {
 			want: []string{"c.yaml:5:12: marketing-without-consent"}},
 		{rule: "window-needs-template", edit: [][2]string{{"[telegram]", "[whatsapp]"}, {"    telegram:\n", "    whatsapp:\n"}},
 			want: []string{"c.yaml:14:7: window-needs-template"}},
+		{rule: "window-needs-template after a reply then a goal", src: `id: c
+name: C
+topic: service
+trigger: {api: {}}
+settings: {channels: [whatsapp]}
+steps:
+  - {id: ask, send: {template: ask}}
+  - id: answer
+    wait_reply: {timeout: 1d, branches: [{button: "yes", goto: thanks}]}
+  - {id: thanks, send: {template: free}}
+  - {id: goal, goal: {event: x, within: 3d}}
+  - {id: later, send: {template: free}}
+templates:
+  ask:
+    whatsapp:
+      ru:
+        text: hi
+        buttons: [{id: "yes", text: "Да"}]
+        whatsapp_template: {name: t, language: ru}
+  free:
+    whatsapp:
+      ru: {text: free}
+`, want: []string{"c.yaml:22:7: window-needs-template"}},
 		{rule: "window-needs-template messenger", edit: [][2]string{{"[telegram]", "[messenger]"}, {"    telegram:\n", "    default:\n"}},
 			want: []string{"c.yaml:14:7: window-needs-template"}},
 		{rule: "trigger-one-of", edit: [][2]string{{"  api: {}", "  api: {}\n  event: {name: x}"}}, want: []string{"c.yaml:4:1: trigger-one-of"}},
