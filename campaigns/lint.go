@@ -68,8 +68,11 @@ func (lt *Linter) Lint(files []*File) []LintError {
 		if f == nil {
 			continue
 		}
-		l := &linter{f: f, def: f.Def, check: lt.CheckVariant}
+		l := &linter{f: f, def: f.Def, check: lt.CheckVariant, decodedAt: map[Pos]bool{}}
 		l.errs = append(l.errs, f.Problems...)
+		for _, e := range f.Problems {
+			l.decodedAt[Pos{e.Line, e.Col}] = true
+		}
 		if f.Def != nil && !hasRule(f.Problems, "yaml-syntax") {
 			l.run()
 			if id := f.Def.ID; id != "" {
@@ -122,17 +125,28 @@ type linter struct {
 	// windowOpen[i]: the 24h messaging window is surely open at step i.
 	windowOpen []bool
 	edges      [][]Edge // ways out of each step, computed once
+	decodedAt  map[Pos]bool
 	check      VariantCheck
 }
 
 func (l *linter) add(path, rule, hint, format string, args ...any) {
-	p := l.f.At(path)
-	l.errs = append(l.errs, LintError{File: l.f.Path, Line: p.Line, Col: p.Col, Rule: rule, Msg: fmt.Sprintf(format, args...), Hint: hint})
+	l.report(l.f.At(path), rule, hint, fmt.Sprintf(format, args...))
 }
 
 func (l *linter) addKey(path, rule, hint, format string, args ...any) {
-	p := l.f.KeyAt(path)
-	l.errs = append(l.errs, LintError{File: l.f.Path, Line: p.Line, Col: p.Col, Rule: rule, Msg: fmt.Sprintf(format, args...), Hint: hint})
+	l.report(l.f.KeyAt(path), rule, hint, fmt.Sprintf(format, args...))
+}
+
+// report adds a problem unless the loader already reported one at that
+// position (a value that did not decode is not checked again) or this rule
+// already fired there.
+func (l *linter) report(p Pos, rule, hint, msg string) {
+	for _, e := range l.errs {
+		if e.Line == p.Line && e.Col == p.Col && (e.Rule == rule || l.decodedAt[p]) {
+			return
+		}
+	}
+	l.errs = append(l.errs, LintError{File: l.f.Path, Line: p.Line, Col: p.Col, Rule: rule, Msg: msg, Hint: hint})
 }
 
 func (l *linter) run() {

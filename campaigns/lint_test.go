@@ -197,6 +197,16 @@ func TestReportCaret(t *testing.T) {
 	}
 }
 
+// A value that did not decode is reported once, not again by the rule that
+// would check its decoded value.
+func TestOneProblemPerBadValue(t *testing.T) {
+	src := strings.Replace(base, "    send: {template: t}\n", "    send: {template: t}\n  - id: w\n    wait_reply: {timeout: 2 days, branches: [{sentiment: positive, goto: s}]}\n", 1)
+	got := short(lintString(t, src))
+	if strings.Join(got, ",") != "c.yaml:12:27: invalid-duration" {
+		t.Errorf("got %v", got)
+	}
+}
+
 func TestLineEndingsAndBOM(t *testing.T) {
 	for name, src := range map[string]string{
 		"crlf": strings.ReplaceAll(strings.Replace(base, "{template: t}", "{template: x}", 1), "\n", "\r\n"),
