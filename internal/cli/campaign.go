@@ -35,7 +35,7 @@ func (a *App) campaignCmd() *cobra.Command {
 }
 
 func (a *App) campaignLintCmd() *cobra.Command {
-	var rules bool
+	var rules, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "lint PATH...",
 		Short: "Check campaign files and report every problem with its position",
@@ -55,6 +55,18 @@ func (a *App) campaignLintCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				if errs == nil {
+					errs = []campaigns.LintError{}
+				}
+				if err := json.NewEncoder(a.Stdout).Encode(map[string]any{"files": len(files), "problems": errs}); err != nil {
+					return err
+				}
+				if len(errs) > 0 {
+					return &ExitError{Code: 1}
+				}
+				return nil
+			}
 			if len(errs) == 0 {
 				fmt.Fprintf(a.Stdout, "%d campaign %s: no problems\n", len(files), plural(len(files), "file", "files"))
 				return nil
@@ -68,6 +80,7 @@ func (a *App) campaignLintCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&rules, "rules", false, "list the lint rules and exit")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print {\"files\": N, \"problems\": [{file, line, col, rule, message, hint}]}")
 	return cmd
 }
 

@@ -65,6 +65,8 @@ func TestCampaignLintCLI(t *testing.T) {
 		{"no such file", []string{"campaign", "lint", filepath.Join(dir, "nope.yaml")}, 2, nil},
 		{"no args", []string{"campaign", "lint"}, 2, nil},
 		{"rules", []string{"campaign", "lint", "--rules"}, 0, []string{"cycle-without-wait", "window-needs-template"}},
+		{"json", []string{"campaign", "lint", "--json", dir}, 1, []string{`"line":42,"col":19,"rule":"unknown-step"`}},
+		{"json clean", []string{"campaign", "lint", "--json", "../../examples/growfood"}, 0, []string{`{"files":3,"problems":[]}`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
