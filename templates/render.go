@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"html"
 	htmltemplate "html/template"
 	"sort"
 	"strings"
@@ -99,7 +100,7 @@ type Option func(*Renderer)
 func WithMaxSMSSegments(n int) Option { return func(r *Renderer) { r.maxSegments = n } }
 
 // Renderer caches parsed templates per (campaign, version, template,
-// channel, variant) and is safe for concurrent use. Versions are immutable,
+// channel, subscriber locale) and is safe for concurrent use. Versions are immutable,
 // so a cached entry never goes stale; an empty version (a preview of an
 // unapplied file) is parsed every time and not cached.
 type Renderer struct {
@@ -263,6 +264,9 @@ func (r *Renderer) Render(version string, def *campaigns.Definition, name string
 			return fail("html", "", fmt.Errorf("%w: %w", ErrExec, err))
 		}
 		out.HTML = buf.String()
+	}
+	if ch == channels.Email && cl.html == nil && out.Text != "" {
+		out.HTML = textToHTML(out.Text, out.ImageURL)
 	}
 	out.ImageURL = strings.TrimSpace(out.ImageURL)
 	if len(v.Buttons) > 0 {
@@ -602,4 +606,28 @@ func (b *limitedBuffer) WriteString(s string) (int, error) {
 		return 0, errTooMuchOutput
 	}
 	return b.Buffer.WriteString(s)
+}
+
+// textToHTML makes the HTML part of an email whose variant has none, from
+// the rendered plain text: escaped, blank lines start paragraphs, single
+// newlines become <br>. Email needs an HTML part for open tracking (the
+// "read" status the fallback ladder may wait for).
+func textToHTML(text, image string) string {
+	var b strings.Builder
+	b.WriteString("<!DOCTYPE html>\n<html><body>\n")
+	if img := strings.TrimSpace(image); img != "" {
+		fmt.Fprintf(&b, "<p><img src=\"%s\" alt=\"\" style=\"max-width:100%%\"></p>\n", html.EscapeString(img))
+	}
+	for _, para := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n\n") {
+		if strings.TrimSpace(para) == "" {
+			continue
+		}
+		lines := strings.Split(strings.Trim(para, "\n"), "\n")
+		for i := range lines {
+			lines[i] = html.EscapeString(lines[i])
+		}
+		fmt.Fprintf(&b, "<p>%s</p>\n", strings.Join(lines, "<br>\n"))
+	}
+	b.WriteString("</body></html>\n")
+	return b.String()
 }

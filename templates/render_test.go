@@ -330,3 +330,35 @@ func TestRenderCacheByLocale(t *testing.T) {
 		t.Errorf("an empty version must not be cached: %v, %d entries", err, len(r.cache))
 	}
 }
+
+// Every printing action is escaped, wherever it sits; declarations print nothing.
+func TestTelegramEscapesNestedActions(t *testing.T) {
+	src := `{{$n := .Subscriber.Name}}{{if $n}}<b>{{$n}}</b>{{else}}-{{end}}{{range .Payload.items}}<i>{{.}}</i>{{end}}` +
+		`{{with .Payload.x}}{{.}}{{else with .Payload.y}}{{.}}{{end}}{{printf "%.2s" .Subscriber.Name}}{{- " & " -}}`
+	d := data("<&>")
+	d.Payload = map[string]any{"items": []any{"<a>", "b&c"}, "x": "", "y": `"q"`}
+	got, err := NewRenderer().Render("v", one("telegram", "ru", campaigns.Variant{Text: src}), "t", channels.Telegram, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `<b>&lt;&amp;&gt;</b><i>&lt;a&gt;</i><i>b&amp;c</i>&#34;q&#34;&lt;&amp; &amp; `
+	if got.Text != want {
+		t.Errorf("got  %s\nwant %s", got.Text, want)
+	}
+}
+
+func TestEmailHTMLFromText(t *testing.T) {
+	d := one("email", "ru", campaigns.Variant{Subject: "Чек", Text: "Здравствуйте, {{.Subscriber.Name}}!\nИтого: 100 ₽\n\nСпасибо.", Image: "https://cdn/x.jpg?a=1&b=2"})
+	got, err := NewRenderer().Render("v", d, "t", channels.Email, data("<Аня>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "<!DOCTYPE html>\n<html><body>\n<p><img src=\"https://cdn/x.jpg?a=1&amp;b=2\" alt=\"\" style=\"max-width:100%\"></p>\n" +
+		"<p>Здравствуйте, &lt;Аня&gt;!<br>\nИтого: 100 ₽</p>\n<p>Спасибо.</p>\n</body></html>\n"
+	if got.HTML != want {
+		t.Errorf("HTML:\n%s\nwant\n%s", got.HTML, want)
+	}
+	if got.Text != "Здравствуйте, <Аня>!\nИтого: 100 ₽\n\nСпасибо." {
+		t.Errorf("text = %q", got.Text)
+	}
+}

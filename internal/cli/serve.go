@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -12,6 +13,8 @@ import (
 	"github.com/nudge-engine/nudge/campaigns/preview"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/migrations"
+	"github.com/nudge-engine/nudge/users"
+	"github.com/nudge-engine/nudge/web"
 )
 
 func (a *App) serveCmd() *cobra.Command {
@@ -46,10 +49,15 @@ func (a *App) serveCmd() *cobra.Command {
 				"postgres": func(ctx context.Context) error { return d.PingContext(ctx) },
 				"redis":    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 			}
-			srv := server.New(a.Log, checks,
+			ui, err := web.New(users.NewStore(d, nil), a.Log, strings.HasPrefix(core.BaseURL, "https://"))
+			if err != nil {
+				return err
+			}
+			srv := server.New(a.Log, checks, ui,
 				campaigns.NewAPI(campaigns.APIConfig{Store: campaigns.NewStore(d, campaigns.WithLinter(channelcheck.Linter())), Log: a.Log}),
 				&preview.API{P: preview.New(campaigns.NewStore(d), d, nil, time.Now), Log: a.Log},
 			)
+			srv.Use(ui.Wrap)
 			return srv.Serve(ctx, core.HTTPAddr, nil)
 		},
 	}
