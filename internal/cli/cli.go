@@ -82,6 +82,7 @@ func (a *App) rootCmd() *cobra.Command {
 		a.serveCmd(),
 		a.usersCmd(),
 		a.channelsCmd(),
+		a.campaignCmd(),
 	)
 	return root
 }
