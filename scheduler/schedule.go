@@ -149,4 +149,3 @@ func (s *Scheduler) fire(ctx context.Context, now time.Time, c *campaignRow, zon
 	}
 	return n, fired, nil
 }
-

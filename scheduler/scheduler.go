@@ -222,7 +222,7 @@ func (s *Scheduler) loop(ctx context.Context) {
 
 // Stats counts what one pass did.
 type Stats struct {
-	Occurrences int // schedule occurrences fired
+	Occurrences  int // schedule occurrences fired
 	ScheduleRuns int
 	Events       int // events read past the cursor
 	EventRuns    int
@@ -277,4 +277,3 @@ func (s *Scheduler) location(name string) *time.Location {
 	s.locs[name] = l
 	return l
 }
-
