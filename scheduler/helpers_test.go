@@ -13,7 +13,6 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/campaigns"
-	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
 // clock is a test clock the tests move by hand.
@@ -45,13 +44,21 @@ func testLog(t testing.TB) *slog.Logger {
 
 // fixture writes test rows.
 type fixture struct {
-	t  testing.TB
-	db *sqlx.DB
+	t   testing.TB
+	db  *sqlx.DB
+	url string
 }
 
 func setup(t testing.TB) fixture {
 	t.Helper()
-	return fixture{t: t, db: testenv.DB(t)}
+	u := dbURL(t)
+	d, err := sqlx.Open("postgres", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.SetMaxOpenConns(20)
+	t.Cleanup(func() { d.Close() })
+	return fixture{t: t, db: d, url: u}
 }
 
 type sub struct {
