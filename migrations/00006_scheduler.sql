@@ -32,7 +32,7 @@ CREATE TABLE api_idempotency (
     campaign_id   text NOT NULL,
     request_hash  text NOT NULL,             -- sha256 of campaign id + canonical body
     status        int NOT NULL DEFAULT 0,
-    response      jsonb,
+    response      text,                      -- the JSON body exactly as first sent
     created_at    timestamptz NOT NULL
 );
 CREATE INDEX api_idempotency_created ON api_idempotency (created_at);

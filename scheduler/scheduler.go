@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -261,6 +262,10 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Stats, error) {
 	}
 	if err := s.events(ctx, now, events, &st); err != nil {
 		errs = append(errs, err)
+	}
+	// Idempotency keys of the trigger API older than a day are never honoured again.
+	if _, err := s.db.ExecContext(ctx, qIdemGC, now.Add(-24*time.Hour)); err != nil {
+		errs = append(errs, fmt.Errorf("expire idempotency keys: %w", err))
 	}
 	return st, errors.Join(errs...)
 }
