@@ -26,6 +26,7 @@ func audienceMembers(t *testing.T, f fixture, aud campaigns.Audience, tg Audienc
 }
 
 func TestAudienceConditions(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	add := func(s sub) int64 {
@@ -99,6 +100,7 @@ func TestAudienceConditions(t *testing.T) {
 }
 
 func TestAudienceConsent(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	now := time.Now()
 	// granted on telegram
@@ -149,6 +151,7 @@ func TestAudienceConsent(t *testing.T) {
 }
 
 func TestAudienceInjection(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	id := f.subscriber(sub{ext: "x", attrs: map[string]any{"a'b": "v", `x"); DROP TABLE subscribers; --`: "y", "plan": "p"}})
 	f.consent(id, "telegram", "marketing", true)
@@ -194,6 +197,7 @@ func TestAudienceInjection(t *testing.T) {
 }
 
 func TestAudienceErrors(t *testing.T) {
+	t.Parallel()
 	tg := AudienceTarget{Topic: "marketing", Now: time.Now()}
 	tests := []struct {
 		name string
@@ -223,6 +227,7 @@ func TestAudienceErrors(t *testing.T) {
 }
 
 func TestHoldoutMatchesSQL(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	var rows []struct {
 		ID int64 `db:"id"`

@@ -25,6 +25,7 @@ func weekly(id string, zone string) campaigns.Definition {
 // spanning the October (Berlin) and November (New York) changes: every
 // subscriber's run is due at Friday 18:00 in their own zone.
 func TestScheduleSubscriberZonesAcrossDST(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	zones := map[string]string{"ny": "America/New_York", "berlin": "Europe/Berlin", "kolkata": "Asia/Kolkata", "mars": "Mars/Olympus"}
 	for ext, z := range zones {
@@ -96,6 +97,7 @@ func TestScheduleSubscriberZonesAcrossDST(t *testing.T) {
 }
 
 func TestScheduleFixedZoneCatchUpAndLateness(t *testing.T) {
+	t.Parallel()
 	berlin := mustLoc(t, "Europe/Berlin")
 	friday18 := time.Date(2026, 11, 27, 18, 0, 0, 0, berlin)
 	tests := []struct {
@@ -143,6 +145,7 @@ func TestScheduleFixedZoneCatchUpAndLateness(t *testing.T) {
 }
 
 func TestHoldoutRuns(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	if _, err := f.db.Exec(`INSERT INTO subscribers (external_id, time_zone) SELECT 'h' || g, 'Europe/Berlin' FROM generate_series(1, 2000) g`); err != nil {
 		t.Fatal(err)
@@ -190,6 +193,7 @@ func TestHoldoutRuns(t *testing.T) {
 // times (as during a split moment with two leaders): one run per subscriber
 // and trigger.
 func TestConcurrentSchedulers(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	if _, err := f.db.Exec(`INSERT INTO subscribers (external_id, time_zone)
 		SELECT 'c' || g, (ARRAY['Europe/Berlin','America/New_York','Asia/Kolkata'])[1 + g % 3] FROM generate_series(1, 3000) g`); err != nil {
@@ -242,6 +246,7 @@ func TestConcurrentSchedulers(t *testing.T) {
 }
 
 func TestEventTriggers(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	applied := now.Add(-24 * time.Hour)
@@ -320,6 +325,7 @@ func TestEventTriggers(t *testing.T) {
 
 // An event whose insert commits after a later id must not be skipped.
 func TestEventCursorWaitsForInFlightIDs(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	f.campaign(campaigns.Definition{ID: "welcome", Trigger: campaigns.Trigger{Event: &campaigns.EventTrigger{Name: "signed_up"}}}, now)
@@ -371,6 +377,7 @@ func TestEventCursorWaitsForInFlightIDs(t *testing.T) {
 }
 
 func TestArchivedAndBrokenCampaignsAreSkipped(t *testing.T) {
+	t.Parallel()
 	f := setup(t)
 	now := time.Date(2026, 11, 27, 18, 0, 0, 0, time.UTC)
 	id := f.subscriber(sub{ext: "x", zone: "UTC"})
