@@ -53,6 +53,9 @@ RETURNING 1`
 
 	qOccurrenceRuns = `UPDATE scheduler_occurrences SET runs = $4 WHERE campaign_id = $1 AND time_zone = $2 AND wall_time = $3`
 
+	// JIT compilation costs ~0.4s on a 100k-row run insert and buys nothing.
+	qNoJIT = `SET LOCAL jit = off`
+
 	qNotify = `SELECT pg_notify('` + NotifyChannel + `', $1)`
 
 	qCursorInit = `INSERT INTO scheduler_cursors (name, last_id) VALUES ($1, 0) ON CONFLICT DO NOTHING`
@@ -151,8 +154,12 @@ RETURNING 1)
 SELECT count(*) FROM ins`
 }
 
+// insertRuns runs spec inside tx.
 func insertRuns(ctx context.Context, q db.Executor, sp runSpec) (int, error) {
 	query := insertRunsSQL(sp)
+	if _, err := q.ExecContext(ctx, qNoJIT); err != nil {
+		return 0, fmt.Errorf("create runs: %w", err)
+	}
 	var n int
 	if err := q.GetContext(ctx, &n, query, sp.Args.Values()...); err != nil {
 		return 0, fmt.Errorf("create runs for %s: %w", sp.Campaign, err)
