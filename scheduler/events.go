@@ -91,13 +91,13 @@ func (s *Scheduler) eventRuns(ctx context.Context, tx *sqlx.Tx, now time.Time, c
 	}
 	step, err := firstStep(c.Def)
 	if err != nil {
-		s.log.Error("scheduler skips campaign", "campaign_id", c.ID, "err", err)
+		s.skip(c, err)
 		return 0, nil
 	}
 	args := &Args{}
 	where, err := AudienceWhere(c.Def.Audience, AudienceTarget{Topic: topicOf(c.Def), Channels: c.Def.Settings.Channels, Now: now}, args)
 	if err != nil {
-		s.log.Error("scheduler skips campaign", "campaign_id", c.ID, "err", err)
+		s.skip(c, err)
 		return 0, nil
 	}
 	delay := fmt.Sprintf("%d microseconds", tr.Delay.D().Microseconds())

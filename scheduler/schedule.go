@@ -21,7 +21,15 @@ func (s *Scheduler) schedules(ctx context.Context, now time.Time, cs []*campaign
 		tr := c.Def.Trigger.Schedule
 		spec, err := ParseCron(tr.Cron)
 		if err != nil {
-			s.log.Error("scheduler skips campaign", "campaign_id", c.ID, "err", err)
+			s.skip(c, err)
+			continue
+		}
+		if _, err := firstStep(c.Def); err != nil {
+			s.skip(c, err)
+			continue
+		}
+		if _, err := AudienceWhere(c.Def.Audience, AudienceTarget{Topic: topicOf(c.Def), Channels: c.Def.Settings.Channels, Now: now}, &Args{}); err != nil {
+			s.skip(c, err)
 			continue
 		}
 		perZone := tr.Timezone == ZoneSubscriber
@@ -38,11 +46,11 @@ func (s *Scheduler) schedules(ctx context.Context, now time.Time, cs []*campaign
 			list = zones
 		} else {
 			if tr.Timezone == "" {
-				s.log.Error("scheduler skips campaign", "campaign_id", c.ID, "err", "schedule has no timezone")
+				s.skip(c, fmt.Errorf("%w: schedule has no timezone", ErrSchedule))
 				continue
 			}
 			if _, err := time.LoadLocation(tr.Timezone); err != nil {
-				s.log.Error("scheduler skips campaign", "campaign_id", c.ID, "err", fmt.Sprintf("timezone %q: %v", tr.Timezone, err))
+				s.skip(c, fmt.Errorf("%w: timezone %q: %v", ErrSchedule, tr.Timezone, err))
 				continue
 			}
 			list = []string{tr.Timezone}

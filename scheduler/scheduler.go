@@ -110,8 +110,9 @@ type Scheduler struct {
 	cfg   Config
 	elect *elector
 
-	mu       sync.Mutex // guards done, locs and serialises passes
+	mu       sync.Mutex // guards done, locs, skipped and serialises passes
 	done     map[string]time.Time
+	skipped  map[string]bool
 	locs     map[string]*time.Location
 	defLoc   *time.Location
 	lagNanos atomic.Int64
@@ -139,11 +140,12 @@ func New(d *sqlx.DB, now func() time.Time, log *slog.Logger, cfg Config) *Schedu
 	}
 	return &Scheduler{
 		db: d, now: now, log: log, cfg: cfg,
-		elect:  &elector{db: d.DB, key: cfg.LockKey, log: log},
-		done:   map[string]time.Time{},
-		locs:   map[string]*time.Location{},
-		defLoc: def,
-		kick:   make(chan struct{}, 1),
+		elect:   &elector{db: d.DB, key: cfg.LockKey, log: log},
+		done:    map[string]time.Time{},
+		skipped: map[string]bool{},
+		locs:    map[string]*time.Location{},
+		defLoc:  def,
+		kick:    make(chan struct{}, 1),
 	}
 }
 
@@ -244,7 +246,7 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Stats, error) {
 	var sched, events []*campaignRow
 	for _, c := range rows {
 		if err := c.decode(); err != nil {
-			s.log.Error("scheduler skips campaign", "campaign_id", c.ID, "err", err)
+			s.skip(c, err)
 			continue
 		}
 		switch {
@@ -281,4 +283,14 @@ func (s *Scheduler) location(name string) *time.Location {
 	}
 	s.locs[name] = l
 	return l
+}
+
+// skip logs, once per campaign version, why the scheduler ignores it.
+func (s *Scheduler) skip(c *campaignRow, err error) {
+	k := c.ID + "\x00" + c.Version
+	if s.skipped[k] {
+		return
+	}
+	s.skipped[k] = true
+	s.log.Error("scheduler skips campaign version", "campaign_id", c.ID, "campaign_version", c.Version, "err", err)
 }
