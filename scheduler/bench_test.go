@@ -6,13 +6,21 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/nudge-engine/nudge/campaigns"
 )
 
-const benchSubscribers = 100_000
+// benchSubscribers is the audience size; NUDGE_BENCH_SUBSCRIBERS overrides
+// it (e.g. 1000000 for the million-subscriber check).
+var benchSubscribers = func() int {
+	if n, err := strconv.Atoi(os.Getenv("NUDGE_BENCH_SUBSCRIBERS")); err == nil && n > 0 {
+		return n
+	}
+	return 100_000
+}()
 
 // benchAudience fills the database with n subscribers over five zones, each
 // with marketing consent on telegram and a few attributes.
@@ -49,7 +57,11 @@ func writeBench(b *testing.B, r benchResult) {
 		return
 	}
 	out, _ := json.MarshalIndent(r, "", "  ")
-	if err := os.WriteFile(filepath.Join(dir, "scheduler_"+r.Name+".json"), append(out, '\n'), 0o644); err != nil {
+	suffix := ""
+	if r.Subscribers != 100_000 {
+		suffix = "_" + strconv.Itoa(r.Subscribers)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "scheduler_"+r.Name+suffix+".json"), append(out, '\n'), 0o644); err != nil {
 		b.Logf("bench results: %v", err)
 	}
 }
