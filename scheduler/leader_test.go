@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/nudge-engine/nudge/campaigns"
 )
 
 // helperEnv makes the test binary run a scheduler process (see TestMain).
@@ -167,4 +169,51 @@ func TestHandOverWhenLeaderProcessIsKilled(t *testing.T) {
 	}
 	_ = cmd.Wait()
 	waitFor(t, "the in-process scheduler to take over", s.IsLeader)
+}
+
+// Two started schedulers that both believe they lead (different lock keys,
+// as in a split moment) keep passing over the same occurrences and events:
+// still one run per subscriber and trigger.
+func TestTwoLeadersAtOnce(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if _, err := f.db.Exec(`INSERT INTO subscribers (external_id, time_zone)
+		SELECT 'l' || g, (ARRAY['Europe/Berlin','America/New_York'])[1 + g % 2] FROM generate_series(1, 500) g`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.Exec(`INSERT INTO consent_events (subscriber_id, channel, topic, granted, source) SELECT id, '*', 'marketing', true, 'import' FROM subscribers`); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 28, 0, 30, 0, 0, time.UTC) // Friday 18:00 was 1.5h ago in New York, 7.5h ago in Berlin
+	f.campaign(weekly("renewal", ZoneSubscriber), now.Add(-7*24*time.Hour))
+	clk := newClock(now)
+	ctx := context.Background()
+	cfg := fastConfig()
+	cfg.MaxLateness = 8 * time.Hour
+	a := New(f.db, clk.Now, testLog(t), cfg)
+	cfg.LockKey = DefaultLockKey + 1
+	b := New(f.db, clk.Now, testLog(t), cfg)
+	for _, s := range []*Scheduler{a, b} {
+		if err := s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer s.Stop()
+	}
+	waitFor(t, "both to lead", func() bool { return a.IsLeader() && b.IsLeader() })
+	waitFor(t, "the runs", func() bool { return f.count(`SELECT count(*) FROM flow_runs`) == 500 })
+	// Several more passes by both, with events flowing (the campaign exists
+	// before its events: the cursor does not revisit events it passed).
+	f.campaign(campaigns.Definition{ID: "ev", Trigger: campaigns.Trigger{Event: &campaigns.EventTrigger{Name: "x"}}}, now)
+	if _, err := f.db.Exec(`INSERT INTO subscriber_events (subscriber_id, name, occurred_at) SELECT id, 'x', $1 FROM subscribers`, now); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the event runs", func() bool { return f.count(`SELECT count(*) FROM flow_runs WHERE campaign_id = 'ev'`) == 500 })
+	for i := 0; i < 5; i++ {
+		a.Kick()
+		b.Kick()
+		time.Sleep(30 * time.Millisecond)
+	}
+	if n := f.count(`SELECT count(*) FROM flow_runs`); n != 1000 {
+		t.Fatalf("%d runs, want 1000", n)
+	}
 }
