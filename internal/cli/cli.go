@@ -80,6 +80,8 @@ func (a *App) rootCmd() *cobra.Command {
 		a.versionCmd(),
 		a.migrateCmd(),
 		a.serveCmd(),
+		a.usersCmd(),
+		a.channelsCmd(),
 		a.schedulerCmd(),
 	)
 	return root
