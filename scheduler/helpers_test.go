@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
 // clock is a test clock the tests move by hand.
@@ -51,7 +52,7 @@ type fixture struct {
 
 func setup(t testing.TB) fixture {
 	t.Helper()
-	u := dbURL(t)
+	u := testenv.DBURL(t)
 	d, err := sqlx.Open("postgres", u)
 	if err != nil {
 		t.Fatal(err)
