@@ -115,6 +115,7 @@ func TestScheduleFixedZoneCatchUpAndLateness(t *testing.T) {
 		{"missed by 90m with 2h max lateness", friday18.Add(-time.Hour), friday18.Add(90 * time.Minute), Config{MaxLateness: 2 * time.Hour}, 3},
 		{"not yet due", friday18.Add(-time.Hour), friday18.Add(-time.Second), Config{}, 0},
 		{"campaign applied after the occurrence", friday18.Add(10 * time.Minute), friday18.Add(20 * time.Minute), Config{}, 0},
+		{"applied 'later' by a database clock far ahead of the scheduler's", friday18.Add(10 * 24 * time.Hour), friday18.Add(20 * time.Minute), Config{}, 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
