@@ -32,9 +32,11 @@ type APIConfig struct {
 	Log  *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
-	// IdempotencyTTL is how long an Idempotency-Key is honoured. Default 24h.
-	IdempotencyTTL time.Duration
 }
+
+// IdempotencyTTL is how long an Idempotency-Key is honoured; the scheduler
+// leader deletes older keys.
+const IdempotencyTTL = 24 * time.Hour
 
 // API serves POST /v1/campaigns/{id}/trigger.
 type API struct {
@@ -49,9 +51,6 @@ func NewAPI(d *sqlx.DB, cfg APIConfig) *API {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.IdempotencyTTL <= 0 {
-		cfg.IdempotencyTTL = 24 * time.Hour
 	}
 	return &API{db: d, cfg: cfg}
 }
@@ -178,7 +177,7 @@ func (a *API) Trigger(ctx context.Context, campaignID string, req TriggerRequest
 	}
 	err = db.WithTx(ctx, a.db, func(tx *sqlx.Tx) error {
 		if key != "" {
-			if _, err := tx.ExecContext(ctx, qIdemExpire, key, now.Add(-a.cfg.IdempotencyTTL)); err != nil {
+			if _, err := tx.ExecContext(ctx, qIdemExpire, key, now.Add(-IdempotencyTTL)); err != nil {
 				return fmt.Errorf("expire idempotency key: %w", err)
 			}
 			var claimed []int

@@ -266,7 +266,7 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Stats, error) {
 		errs = append(errs, err)
 	}
 	// Idempotency keys of the trigger API older than a day are never honoured again.
-	if _, err := s.db.ExecContext(ctx, qIdemGC, now.Add(-24*time.Hour)); err != nil {
+	if _, err := s.db.ExecContext(ctx, qIdemGC, now.Add(-IdempotencyTTL)); err != nil {
 		errs = append(errs, fmt.Errorf("expire idempotency keys: %w", err))
 	}
 	return st, errors.Join(errs...)
