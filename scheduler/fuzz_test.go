@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"encoding/json"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/internal/httpx"
 )
 
 // Cron specs come from campaign files: no spec may panic, and occurrences
@@ -126,4 +128,34 @@ func benignValue(v any) any {
 	default:
 		return v
 	}
+}
+
+// Trigger API input (body and Idempotency-Key): decoding and key checks never
+// panic, and the request hash ignores JSON formatting.
+func FuzzTriggerRequest(f *testing.F) {
+	f.Add(`{"subscriber":"cust-1","payload":{"order_id":"A-17","total":1290.5}}`, "order-A-17")
+	f.Add(`{"subscriber":"","payload":null}`, "")
+	f.Add(`{"subscriber":"x","payload":{"a":[1,{"b":"\u0000"}]}}`, "k k")
+	f.Add(`[]`, "\xff")
+	f.Fuzz(func(t *testing.T, body, key string) {
+		_ = checkKey(key)
+		r := httptest.NewRequest("POST", "/v1/campaigns/c/trigger", strings.NewReader(body))
+		var req TriggerRequest
+		if err := httpx.DecodeJSON(httptest.NewRecorder(), r, httpx.MaxBody, &req); err != nil {
+			return
+		}
+		h1, err := requestHash("c", req)
+		if err != nil {
+			return
+		}
+		re, _ := json.MarshalIndent(req, "", "   ")
+		var again TriggerRequest
+		if err := json.Unmarshal(re, &again); err != nil {
+			t.Fatalf("re-decode: %v", err)
+		}
+		h2, _ := requestHash("c", again)
+		if h1 != h2 {
+			t.Fatalf("hash changed after re-encoding %s", re)
+		}
+	})
 }
