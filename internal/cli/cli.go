@@ -83,6 +83,7 @@ func (a *App) rootCmd() *cobra.Command {
 		a.usersCmd(),
 		a.channelsCmd(),
 		a.campaignCmd(),
+		a.schedulerCmd(),
 	)
 	return root
 }
