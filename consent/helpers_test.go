@@ -3,8 +3,6 @@ package consent_test
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -54,16 +52,11 @@ var (
 func keys(t testing.TB) keyMaterial {
 	t.Helper()
 	kmOnce.Do(func() {
-		var err error
-		if km.rsa, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			panic(err)
-		}
-		if km.rsaOther, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			panic(err)
-		}
-		if km.ec, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
-			panic(err)
-		}
+		// Fixed throw-away keys (testdata/keys): generating RSA keys in every
+		// test and fuzz worker process is slow.
+		km.rsa = mustPrivate(jwt.ParseRSAPrivateKeyFromPEM, "rs1.key")
+		km.rsaOther = mustPrivate(jwt.ParseRSAPrivateKeyFromPEM, "rs-other.key")
+		km.ec = mustPrivate(jwt.ParseECPrivateKeyFromPEM, "es1.key")
 		km.rsaPEM = pubPEM(&km.rsa.PublicKey)
 		km.ecPEM = pubPEM(&km.ec.PublicKey)
 		km.hsOld = []byte("old-secret-old-secret-old-secret-0123")
@@ -71,6 +64,18 @@ func keys(t testing.TB) keyMaterial {
 		km.hsWrong = []byte("wrong-secret-wrong-secret-wrong-secret")
 	})
 	return km
+}
+
+func mustPrivate[K any](parse func([]byte) (K, error), name string) K {
+	b, err := os.ReadFile(filepath.Join("testdata", "keys", name))
+	if err != nil {
+		panic(err)
+	}
+	k, err := parse(b)
+	if err != nil {
+		panic(err)
+	}
+	return k
 }
 
 func pubPEM(pub any) []byte {
