@@ -80,6 +80,7 @@ func (a *App) rootCmd() *cobra.Command {
 		a.versionCmd(),
 		a.migrateCmd(),
 		a.serveCmd(),
+		a.usersCmd(),
 	)
 	return root
 }

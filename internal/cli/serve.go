@@ -2,12 +2,15 @@ package cli
 
 import (
 	"context"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/migrations"
+	"github.com/nudge-engine/nudge/users"
+	"github.com/nudge-engine/nudge/web"
 )
 
 func (a *App) serveCmd() *cobra.Command {
@@ -42,7 +45,12 @@ func (a *App) serveCmd() *cobra.Command {
 				"postgres": func(ctx context.Context) error { return d.PingContext(ctx) },
 				"redis":    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 			}
-			srv := server.New(a.Log, checks)
+			ui, err := web.New(users.NewStore(d, nil), a.Log, strings.HasPrefix(core.BaseURL, "https://"))
+			if err != nil {
+				return err
+			}
+			srv := server.New(a.Log, checks, ui)
+			srv.Use(ui.Wrap)
 			return srv.Serve(ctx, core.HTTPAddr, nil)
 		},
 	}
