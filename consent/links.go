@@ -101,7 +101,9 @@ func (c Config) DeepLink(ch channels.Kind, code string) (string, error) {
 		if len([]rune(text)) > MaxWhatsAppText {
 			return "", fmt.Errorf("%w: WhatsApp text is longer than %d characters", ErrBadCode, MaxWhatsAppText)
 		}
-		link = "https://wa.me/" + target + "?text=" + url.QueryEscape(text)
+		// %20 for spaces: wa.me documents URL-encoded text, and "+" is not
+		// decoded as a space by every client.
+		link = "https://wa.me/" + target + "?text=" + strings.ReplaceAll(url.QueryEscape(text), "+", "%20")
 	}
 	if len(link) > MaxLinkLen {
 		return "", fmt.Errorf("%w: link is longer than %d bytes", ErrBadCode, MaxLinkLen)

@@ -28,7 +28,7 @@ func TestDeepLinks(t *testing.T) {
 		{channels.Viber, code, "viber://pa?chatURI=growfood&context=" + code, nil},
 		{channels.Messenger, code, "https://m.me/growfood.ru?ref=" + code, nil},
 		{channels.VK, code, "https://vk.me/club123?ref=" + code, nil},
-		{channels.WhatsApp, code, "https://wa.me/79001234567?text=" + url.QueryEscape("Хочу получать уведомления / Subscribe me: "+code), nil},
+		{channels.WhatsApp, code, "https://wa.me/79001234567?text=" + strings.ReplaceAll(url.QueryEscape("Хочу получать уведомления / Subscribe me: "+code), "+", "%20"), nil},
 		{channels.Telegram, max, "https://t.me/GrowFoodBot?start=" + max, nil},
 		{channels.Telegram, max + "a", "", consent.ErrBadCode},
 		{channels.Viber, max + "a", "", consent.ErrBadCode},

@@ -81,6 +81,7 @@ func (a *App) rootCmd() *cobra.Command {
 		a.migrateCmd(),
 		a.serveCmd(),
 		a.usersCmd(),
+		a.demoCmd(),
 	)
 	return root
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/migrations"
 	"github.com/nudge-engine/nudge/users"
@@ -21,6 +22,7 @@ func (a *App) serveCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			ccfg := consent.LoadConfig(a.Env) // validated with the core variables below
 			core, err := a.Core()
 			if err != nil {
 				return err
@@ -49,7 +51,9 @@ func (a *App) serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			srv := server.New(a.Log, checks, ui)
+			// Opt-in pages only: /v1/consent joins once the API-key middleware is wired.
+			optin := consent.NewRoutes(consent.RoutesConfig{DB: d, Config: ccfg, Log: a.Log}).Public()
+			srv := server.New(a.Log, checks, ui, optin)
 			srv.Use(ui.Wrap)
 			return srv.Serve(ctx, core.HTTPAddr, nil)
 		},
