@@ -44,7 +44,9 @@ func TestDemoPrintsWorkingLinks(t *testing.T) {
 	defer cancel()
 	var out, errb syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- Main(ctx, []string{"demo", "--addr", "127.0.0.1:0"}, strings.NewReader(""), &out, &errb) }()
+	go func() {
+		done <- Main(ctx, []string{"demo", "--addr", "127.0.0.1:0"}, strings.NewReader(""), &out, &errb)
+	}()
 	deadline := time.Now().Add(2 * time.Minute)
 	for !strings.Contains(out.String(), "Serving until Ctrl-C") {
 		select {
