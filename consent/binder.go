@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
@@ -88,13 +89,40 @@ func (b *Binder) Start(ctx context.Context, ev channels.Event) (int64, error) {
 		switch {
 		case errors.As(err, &dup):
 			return dup.subscriberID, nil
-		case errors.Is(err, errRace) && attempt < 3:
+		case (errors.Is(err, errRace) || isDeadlock(err)) && attempt < 3:
+			// A concurrent start created the identity first, or two rebinds
+			// took subscriber locks in opposite order: run again.
 			continue
 		case err != nil:
 			return 0, fmt.Errorf("consent start: %w", err)
 		}
 		return id, nil
 	}
+}
+
+// MaybeStart treats an ordinary inbound text as an opt-in start when it
+// carries a known opt-in code (WhatsApp, where the code arrives inside the
+// prefilled message the customer sends). It reports whether it did.
+func (b *Binder) MaybeStart(ctx context.Context, ev channels.Event) (int64, bool, error) {
+	if ev.Type != channels.EventText {
+		return 0, false, nil
+	}
+	for _, c := range CodeCandidates(ev.Text) {
+		if _, err := b.codes.Get(ctx, b.db, c); errors.Is(err, ErrCodeNotFound) {
+			continue
+		} else if err != nil {
+			return 0, false, err
+		}
+		ev.Code = c
+		sub, err := b.Start(ctx, ev)
+		return sub, err == nil, err
+	}
+	return 0, false, nil
+}
+
+func isDeadlock(err error) bool {
+	var pe *pq.Error
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
 
 func (b *Binder) start(ctx context.Context, tx *sqlx.Tx, ev channels.Event, cands []string) (int64, error) {

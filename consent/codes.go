@@ -235,3 +235,19 @@ func (cs *Codes) get(ctx context.Context, q db.Executor, code, query string) (*C
 	}
 	return &c, nil
 }
+
+// Prune deletes codes and used JWT ids that expired before before, and
+// returns how many codes it removed. Call it with a margin beyond the JWT
+// leeway (e.g. now minus a day): a jti may only be forgotten once its token
+// can no longer verify. The ledger keeps each used code in its proof and
+// the opt-in event keeps its attribution, so nothing a report needs is lost.
+func (cs *Codes) Prune(ctx context.Context, q db.Executor, before time.Time) (int64, error) {
+	if _, err := q.ExecContext(ctx, sqlPruneJTI, before); err != nil {
+		return 0, fmt.Errorf("prune jwt ids: %w", err)
+	}
+	res, err := q.ExecContext(ctx, sqlPruneCodes, before)
+	if err != nil {
+		return 0, fmt.Errorf("prune codes: %w", err)
+	}
+	return res.RowsAffected()
+}

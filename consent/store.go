@@ -53,6 +53,13 @@ UPDATE consent_codes
        used_channels = CASE WHEN $2 = ANY(used_channels) THEN used_channels ELSE array_append(used_channels, $2) END
  WHERE code = $1`
 
+	sqlPruneJTI = `DELETE FROM consent_jwt_uses WHERE expires_at < $1`
+
+	// A code still referenced by a not-yet-prunable jti stays.
+	sqlPruneCodes = `
+DELETE FROM consent_codes c WHERE c.expires_at < $1
+   AND NOT EXISTS (SELECT 1 FROM consent_jwt_uses u WHERE u.code = c.code)`
+
 	sqlInsertJTI = `
 INSERT INTO consent_jwt_uses (issuer, jti, subscriber_id, code, expires_at, used_at)
 VALUES ($1, $2, $3, $4, $5, $6)
