@@ -60,6 +60,10 @@ func (rt *Routes) widgetPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	attr := AttributionFrom(q.Get)
+	if len(rt.cfg.Enabled()) == 0 { // no buttons to show: mint nothing
+		rt.render(w, r, http.StatusOK, "widget", pageData{T: t, Attr: attr})
+		return
+	}
 	_, links, err := rt.mintWidgetCode(r, topics, attr)
 	if err != nil {
 		rt.log.ErrorContext(r.Context(), "widget code", "err", err)
@@ -117,6 +121,10 @@ func (rt *Routes) widgetCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := pickLang(r, r.PostForm.Get("lang"))
+	if len(rt.cfg.Enabled()) == 0 {
+		httpx.WriteError(w, r, rt.log, httpx.Errorf(httpx.CodeNotFound, "", "no messenger is configured for opt-in"))
+		return
+	}
 	c, links, err := rt.mintWidgetCode(r, topics, AttributionFrom(r.PostForm.Get))
 	if err != nil {
 		httpx.WriteError(w, r, rt.log, err)

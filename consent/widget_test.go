@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/nudge-engine/nudge/consent"
+	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
 func TestWidgetPageEscapesHostileAttribution(t *testing.T) {
@@ -143,5 +145,27 @@ func TestWidgetRateLimit(t *testing.T) {
 	_ = h.db.Get(&n, `SELECT count(*) FROM consent_codes`)
 	if n != limit {
 		t.Errorf("%d codes minted, want %d", n, limit)
+	}
+}
+
+func TestWidgetWithoutChannels(t *testing.T) {
+	t.Parallel()
+	d := testenv.DB(t)
+	mux := http.NewServeMux()
+	consent.NewRoutes(consent.RoutesConfig{DB: d, Config: consent.Config{}, Now: clock}).Register(mux)
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, httptest.NewRequest("GET", "/widget?lang=en", nil))
+	if w.Code != 200 || !strings.Contains(w.Body.String(), "No messengers are connected yet.") {
+		t.Errorf("page: %d %s", w.Code, w.Body.String())
+	}
+	w = httptest.NewRecorder()
+	mux.ServeHTTP(w, httptest.NewRequest("POST", "/widget/code", strings.NewReader("")))
+	if w.Code != 404 {
+		t.Errorf("code: %d %s", w.Code, w.Body.String())
+	}
+	var n int
+	_ = d.Get(&n, `SELECT count(*) FROM consent_codes`)
+	if n != 0 {
+		t.Errorf("%d codes minted with no channel configured", n)
 	}
 }
