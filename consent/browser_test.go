@@ -1,9 +1,11 @@
 package consent_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +30,7 @@ func TestWidgetJSInChromium(t *testing.T) {
 	}))
 	defer shop.Close()
 
-	ctx := browsertest.New(t)
+	ctx := newBrowser(t)
 	var texts []string
 	var hrefs []string
 	browsertest.Run(t, ctx, 60*time.Second,
@@ -55,4 +57,34 @@ func TestWidgetJSInChromium(t *testing.T) {
 	if a.UTMSource != "chrome" || a.UTMCampaign != "<b>winter</b>" || a.Ref != "checkout" || a.Landing != shop.URL+"/order/done" {
 		t.Errorf("attribution %+v", a)
 	}
+}
+
+// newBrowser is browsertest.New with a profile directory removed best-effort:
+// Chromium's helper processes may still write into it for a moment after the
+// browser is stopped, which makes t.TempDir's strict cleanup fail the test.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := browsertest.ExecPath()
+	if err != nil {
+		t.Fatalf("no Chromium found (run scripts/chromium or set NUDGE_CHROMIUM): %v", err)
+	}
+	dir, err := os.MkdirTemp("", "nudge-consent-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
+		chromedp.UserDataDir(dir), chromedp.Flag("disable-dev-shm-usage", true))
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelB := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancelB()
+		cancelA()
+		for i := 0; i < 20 && os.RemoveAll(dir) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	if err := chromedp.Run(ctx); err != nil {
+		t.Fatalf("start %s: %v", path, err)
+	}
+	return ctx
 }
