@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nudge-engine/nudge/analytics"
+	"github.com/nudge-engine/nudge/inbox"
 	"github.com/nudge-engine/nudge/users"
 )
 
@@ -41,7 +43,8 @@ type Web struct {
 	secure bool
 	pages  map[string]*template.Template
 	nav    []NavItem
-	mux    *http.ServeMux
+	inbox  *inbox.Service
+	dash   *analytics.Store
 }
 
 // New returns the web UI; secure marks cookies Secure (https installs).
@@ -120,6 +123,8 @@ func (w *Web) Register(mux *http.ServeMux) {
 	mux.Handle("GET /{$}", w.Require(users.Manager, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w.Render(rw, r, "home", "Start", nil)
 	})))
+	w.registerInbox(mux)
+	w.registerDashboard(mux)
 }
 
 const loginCSRFCookie = "nudge_login_csrf"

@@ -35,6 +35,11 @@ func New(t testing.TB) context.Context {
 	if err != nil {
 		t.Fatalf("browsertest: no Chromium found (run scripts/chromium or set NUDGE_CHROMIUM): %v", err)
 	}
+	// Not t.TempDir: Chromium may still be writing its profile while it exits.
+	profile, err := os.MkdirTemp("", "nudge-chromium-")
+	if err != nil {
+		t.Fatalf("browsertest: %v", err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
 		chromedp.Headless,
@@ -42,7 +47,7 @@ func New(t testing.TB) context.Context {
 		chromedp.DisableGPU,
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-component-update", true),
@@ -57,9 +62,16 @@ func New(t testing.TB) context.Context {
 	if err := chromedp.Run(ctx); err != nil {
 		cancelB()
 		cancelA()
+		os.RemoveAll(profile)
 		t.Fatalf("browsertest: start %s: %v", path, err)
 	}
-	t.Cleanup(func() { cancelB(); cancelA() })
+	t.Cleanup(func() {
+		cancelB()
+		cancelA()
+		for i := 0; i < 20 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
 	return ctx
 }
 
@@ -77,7 +89,7 @@ func Run(t testing.TB, ctx context.Context, timeout time.Duration, actions ...ch
 func Screenshot(t testing.TB, ctx context.Context, path string) {
 	t.Helper()
 	var buf []byte
-	Run(t, ctx, 30*time.Second, chromedp.FullScreenshot(&buf, 90))
+	Run(t, ctx, 30*time.Second, chromedp.FullScreenshot(&buf, 100) /* 100 = lossless PNG */)
 	if err := os.WriteFile(path, buf, 0o644); err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}

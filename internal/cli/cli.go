@@ -81,6 +81,8 @@ func (a *App) rootCmd() *cobra.Command {
 		a.migrateCmd(),
 		a.serveCmd(),
 		a.usersCmd(),
+		a.channelsCmd(),
+		a.campaignCmd(),
 		a.demoCmd(),
 	)
 	return root

@@ -3,10 +3,14 @@ package cli
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/campaigns/channelcheck"
+	"github.com/nudge-engine/nudge/campaigns/preview"
 	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/migrations"
@@ -51,9 +55,12 @@ func (a *App) serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			// Opt-in pages only: /v1/consent joins once the API-key middleware is wired.
-			optin := consent.NewRoutes(consent.RoutesConfig{DB: d, Config: ccfg, Log: a.Log}).Public()
-			srv := server.New(a.Log, checks, ui, optin)
+			srv := server.New(a.Log, checks, ui,
+				campaigns.NewAPI(campaigns.APIConfig{Store: campaigns.NewStore(d, campaigns.WithLinter(channelcheck.Linter())), Log: a.Log}),
+				&preview.API{P: preview.New(campaigns.NewStore(d), d, nil, time.Now), Log: a.Log},
+				// Opt-in pages only: /v1/consent joins once the API-key middleware is wired.
+				consent.NewRoutes(consent.RoutesConfig{DB: d, Config: ccfg, Log: a.Log}).Public(),
+			)
 			srv.Use(ui.Wrap)
 			return srv.Serve(ctx, core.HTTPAddr, nil)
 		},

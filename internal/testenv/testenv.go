@@ -216,7 +216,15 @@ func DB(t testing.TB) *sqlx.DB {
 		t.Fatalf("testenv: %v", err)
 	}
 	d.SetMaxOpenConns(20)
-	t.Cleanup(func() { d.Close() })
+	urlsMu.Lock()
+	urls[d] = u
+	urlsMu.Unlock()
+	t.Cleanup(func() {
+		urlsMu.Lock()
+		delete(urls, d)
+		urlsMu.Unlock()
+		d.Close()
+	})
 	return d
 }
 
@@ -279,4 +287,17 @@ func RedisClient(t testing.TB) *redis.Client {
 	c := redis.NewClient(opt)
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+var (
+	urlsMu sync.Mutex
+	urls   = map[*sqlx.DB]string{}
+)
+
+// DBURLOf returns the URL of a database made by DB (for listeners and
+// subprocesses that need their own connection).
+func DBURLOf(d *sqlx.DB) string {
+	urlsMu.Lock()
+	defer urlsMu.Unlock()
+	return urls[d]
 }
