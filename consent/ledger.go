@@ -40,7 +40,6 @@ func (s Source) Valid() bool {
 type Proof struct {
 	Code              string            `json:"code,omitempty"`                // opt-in code the customer brought
 	JTI               string            `json:"jti,omitempty"`                 // JWT id that minted the code
-	Issuer            string            `json:"iss,omitempty"`                 // JWT issuer
 	ProviderEventID   string            `json:"provider_event_id,omitempty"`   // inbound webhook event (update_id, mid, …)
 	ProviderMessageID string            `json:"provider_message_id,omitempty"` // inbound message id when distinct
 	IP                string            `json:"ip,omitempty"`
