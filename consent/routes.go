@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -111,6 +112,16 @@ type pageData struct {
 	Attr      Attribution
 	Marketing bool
 	Message   string
+}
+
+// BackURL is the landing page as a "back to the site" link, only when it is
+// an http(s) URL (html/template would neutralise others anyway).
+func (d pageData) BackURL() string {
+	u, err := url.Parse(d.Attr.Landing)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	return u.String()
 }
 
 func (rt *Routes) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {

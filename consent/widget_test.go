@@ -28,13 +28,16 @@ func TestWidgetPageEscapesHostileAttribution(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("status %d\n%s", res.StatusCode, body)
 	}
-	for _, bad := range []string{"<script>alert", `onmouseover="alert`, "<img src=x", "javascript:alert"} {
+	for _, bad := range []string{"<script>alert", `onmouseover="alert`, "<img src=x", "javascript:alert", "Вернуться на сайт"} {
 		if strings.Contains(body, bad) {
 			t.Errorf("page contains unescaped %q", bad)
 		}
 	}
 	if !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
 		t.Errorf("utm_source not present escaped:\n%s", body)
+	}
+	if _, body := h.get(t, "/widget?landing="+url.QueryEscape("https://shop.example/done?a=1&b=<2>")); !strings.Contains(body, `href="https://shop.example/done?a=1&amp;b=%3c2%3e"`) {
+		t.Errorf("back link missing or unescaped:\n%s", body)
 	}
 	if !strings.Contains(body, "Получать в Telegram") {
 		t.Errorf("Russian buttons missing:\n%s", body)
