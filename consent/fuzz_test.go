@@ -14,8 +14,8 @@ import (
 )
 
 // FuzzJWTLinkHandler feeds arbitrary path tokens and channel parameters to
-// GET /s/{token}: nothing may panic or answer 5xx, and only a redirect or the
-// button page may write anything.
+// GET /s/{token}: nothing may panic or answer 5xx, a redirect always names
+// its target, and every page is valid UTF-8.
 func FuzzJWTLinkHandler(f *testing.F) {
 	k := keys(f)
 	f.Add(sign(f, jwt.SigningMethodHS256, "hs-new", k.hsNew, baseClaims("fuzz-seed")), "telegram")
