@@ -84,6 +84,7 @@ func (a *App) rootCmd() *cobra.Command {
 		a.channelsCmd(),
 		a.campaignCmd(),
 		a.schedulerCmd(),
+		a.demoCmd(),
 	)
 	return root
 }

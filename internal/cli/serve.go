@@ -11,6 +11,7 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/campaigns/channelcheck"
 	"github.com/nudge-engine/nudge/campaigns/preview"
+	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/migrations"
 	"github.com/nudge-engine/nudge/users"
@@ -25,6 +26,7 @@ func (a *App) serveCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			ccfg := consent.LoadConfig(a.Env) // validated with the core variables below
 			core, err := a.Core()
 			if err != nil {
 				return err
@@ -56,6 +58,8 @@ func (a *App) serveCmd() *cobra.Command {
 			srv := server.New(a.Log, checks, ui,
 				campaigns.NewAPI(campaigns.APIConfig{Store: campaigns.NewStore(d, campaigns.WithLinter(channelcheck.Linter())), Log: a.Log}),
 				&preview.API{P: preview.New(campaigns.NewStore(d), d, nil, time.Now), Log: a.Log},
+				// Opt-in pages only: /v1/consent joins once the API-key middleware is wired.
+				consent.NewRoutes(consent.RoutesConfig{DB: d, Config: ccfg, Log: a.Log}).Public(),
 			)
 			srv.Use(ui.Wrap)
 			return srv.Serve(ctx, core.HTTPAddr, nil)
