@@ -24,7 +24,9 @@ var files embed.FS
 func FS() embed.FS { return files }
 
 func provider(d *sql.DB) (*goose.Provider, error) {
-	p, err := goose.NewProvider(goose.DialectPostgres, d, files)
+	// Out-of-order files are allowed: areas own number ranges and land in
+	// any order, so a database may have a higher file before a lower one.
+	p, err := goose.NewProvider(goose.DialectPostgres, d, files, goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return nil, fmt.Errorf("migrations: %w", err)
 	}
