@@ -80,6 +80,11 @@ func (a *App) rootCmd() *cobra.Command {
 		a.versionCmd(),
 		a.migrateCmd(),
 		a.serveCmd(),
+		a.usersCmd(),
+		a.channelsCmd(),
+		a.campaignCmd(),
+		a.schedulerCmd(),
+		a.demoCmd(),
 		a.subscribersCmd(),
 		a.apikeysCmd(),
 	)

