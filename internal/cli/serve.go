@@ -8,12 +8,14 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/nudge-engine/nudge/apikeys"
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/campaigns/channelcheck"
 	"github.com/nudge-engine/nudge/campaigns/preview"
 	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/migrations"
+	"github.com/nudge-engine/nudge/subscribers"
 	"github.com/nudge-engine/nudge/users"
 	"github.com/nudge-engine/nudge/web"
 )
@@ -60,6 +62,8 @@ func (a *App) serveCmd() *cobra.Command {
 				&preview.API{P: preview.New(campaigns.NewStore(d), d, nil, time.Now), Log: a.Log},
 				// Opt-in pages only: /v1/consent joins once the API-key middleware is wired.
 				consent.NewRoutes(consent.RoutesConfig{DB: d, Config: ccfg, Log: a.Log}).Public(),
+				subscribers.NewAPI(subscribers.APIConfig{Store: subscribers.NewStore(d, nil), Importer: subscribers.NewImporter(d, nil),
+					Log: a.Log, Auth: apikeys.Middleware(apikeys.NewStore(d, nil), a.Log)}),
 			)
 			srv.Use(ui.Wrap)
 			return srv.Serve(ctx, core.HTTPAddr, nil)
