@@ -1,0 +1,201 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/lib/pq"
+)
+
+// Dispatcher turns due work in Postgres into Asynq tasks. It is also the
+// reconciler: a lapsed lease is enqueued again under the same task id.
+type Dispatcher struct {
+	e        *Engine
+	dbURL    string
+	kick     chan struct{}
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	maxLease int // rows leased per pass
+}
+
+// Dispatcher returns the engine's dispatcher. dbURL enables LISTEN nudge_due
+// (new runs, replies, finished steps wake it at once); "" polls only.
+func (e *Engine) Dispatcher(dbURL string) *Dispatcher {
+	return &Dispatcher{e: e, dbURL: dbURL, kick: make(chan struct{}, 1), stop: make(chan struct{}), maxLease: 20 * e.cfg.BatchSize}
+}
+
+// Kick asks for a pass now.
+func (d *Dispatcher) Kick() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs the loop until Stop.
+func (d *Dispatcher) Start() {
+	d.wg.Add(1)
+	go d.loop()
+	if d.dbURL != "" {
+		d.wg.Add(1)
+		go d.listen()
+	}
+}
+
+// Stop ends the loop and waits for it.
+func (d *Dispatcher) Stop() {
+	close(d.stop)
+	d.wg.Wait()
+}
+
+func (d *Dispatcher) listen() {
+	defer d.wg.Done()
+	l := pq.NewListener(d.dbURL, time.Second, time.Minute, func(ev pq.ListenerEventType, err error) {
+		if err != nil {
+			d.e.log.Warn("dispatcher listener", "error", err)
+		}
+	})
+	defer l.Close()
+	if err := l.Listen("nudge_due"); err != nil {
+		d.e.log.Warn("dispatcher: LISTEN nudge_due failed; polling only", "error", err)
+		return
+	}
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-l.Notify:
+			d.Kick()
+		case <-time.After(time.Minute):
+			go l.Ping()
+		}
+	}
+}
+
+func (d *Dispatcher) loop() {
+	defer d.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-d.stop; cancel() }()
+	t := time.NewTicker(d.e.cfg.Poll)
+	defer t.Stop()
+	for {
+		n, err := d.Pass(ctx)
+		if err != nil && ctx.Err() == nil {
+			d.e.log.Error("dispatcher pass", "error", err)
+		}
+		if n >= d.maxLease { // more is due: go on at once
+			continue
+		}
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+		case <-d.kick:
+		}
+	}
+}
+
+type leased struct {
+	ID       int64  `db:"id"`
+	Campaign string `db:"campaign_id"`
+	Version  string `db:"campaign_version"`
+	Step     string `db:"step_id"`
+	Seq      int    `db:"step_seq"`
+	State    string `db:"state"`
+	Key      string `db:"dispatch_key"`
+}
+
+// Pass leases due runs and fallback checks once and enqueues their tasks.
+// It returns how many rows it leased.
+func (d *Dispatcher) Pass(ctx context.Context) (int, error) {
+	e := d.e
+	now := e.clock.Now()
+	pass := time.Now().UnixNano()
+	var runs []leased
+	if err := e.db.SelectContext(ctx, &runs, qLeaseRuns, now, e.cfg.Lease.Seconds(), d.maxLease); err != nil {
+		return 0, fmt.Errorf("lease runs: %w", err)
+	}
+	if e.cfg.Metrics != nil {
+		e.cfg.Metrics.DueRuns.Set(float64(len(runs)))
+	}
+	type group struct{ c, v, s, st string }
+	groups := map[group][]leased{}
+	var order []group
+	byKey := map[string][]leased{}
+	var keyOrder []string
+	for _, r := range runs {
+		if r.Key != "" { // a lapsed lease: same task id again
+			if _, ok := byKey[r.Key]; !ok {
+				keyOrder = append(keyOrder, r.Key)
+			}
+			byKey[r.Key] = append(byKey[r.Key], r)
+			continue
+		}
+		g := group{r.Campaign, r.Version, r.Step, r.State}
+		if _, ok := groups[g]; !ok {
+			order = append(order, g)
+		}
+		groups[g] = append(groups[g], r)
+	}
+	var errs []error
+	for _, k := range keyOrder {
+		if err := d.enqueueRuns(ctx, k, byKey[k]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, g := range order {
+		rs := groups[g]
+		for start := 0; start < len(rs); start += e.cfg.BatchSize {
+			b := rs[start:min(start+e.cfg.BatchSize, len(rs))]
+			key := fmt.Sprintf("runs:%s:%d:%d:%d:%d", b[0].Step, b[0].ID, b[0].Seq, len(b), pass)
+			ids := make([]int64, len(b))
+			for i, r := range b {
+				ids[i] = r.ID
+			}
+			if _, err := e.db.ExecContext(ctx, qSetDispatchKey, key, pq.Array(ids)); err != nil {
+				errs = append(errs, fmt.Errorf("store dispatch key: %w", err))
+				continue
+			}
+			if err := d.enqueueRuns(ctx, key, b); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	var fb []int64
+	if err := e.db.SelectContext(ctx, &fb, qLeaseFallbacks, now, e.cfg.Lease.Seconds(), d.maxLease); err != nil {
+		errs = append(errs, fmt.Errorf("lease fallbacks: %w", err))
+	}
+	for start := 0; start < len(fb); start += e.cfg.BatchSize {
+		b := fb[start:min(start+e.cfg.BatchSize, len(fb))]
+		payload, _ := json.Marshal(fallbackPayload{IDs: b})
+		id := fmt.Sprintf("fallback:%d:%d:%d", b[0], b[len(b)-1], len(b))
+		if err := d.enqueue(ctx, asynq.NewTask(TypeFallback, payload), id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return len(runs) + len(fb), errors.Join(errs...)
+}
+
+func (d *Dispatcher) enqueueRuns(ctx context.Context, key string, rs []leased) error {
+	p := stepPayload{Campaign: rs[0].Campaign, Version: rs[0].Version, Step: rs[0].Step, State: rs[0].State}
+	for _, r := range rs {
+		p.Runs = append(p.Runs, [2]int64{r.ID, int64(r.Seq)})
+	}
+	payload, _ := json.Marshal(p)
+	return d.enqueue(ctx, asynq.NewTask(TypeStep, payload), key)
+}
+
+func (d *Dispatcher) enqueue(ctx context.Context, t *asynq.Task, id string) error {
+	_, err := d.e.client.EnqueueContext(ctx, t, asynq.TaskID(id), asynq.Queue(Queue),
+		asynq.MaxRetry(maxRetry), asynq.Timeout(taskTimeout))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue %s: %w", id, err)
+	}
+	return nil
+}
