@@ -21,12 +21,12 @@ import (
 
 // Task types, defined next to their handlers.
 const (
-	TypeStep     = "flow:step"     // a batch of runs at one step
-	TypeFallback = "msg:fallback"  // a batch of messages whose fallback check is due
-	Queue        = "nudge"         // the queue every worker task goes on
-	defaultBatch = 500             // runs per task
-	defaultChunk = 250             // runs per send transaction
-	maxRetry     = 8               // transient provider failures before a message is failed
+	TypeStep     = "flow:step"      // a batch of runs at one step
+	TypeFallback = "msg:fallback"   // a batch of messages whose fallback check is due
+	Queue        = "nudge"          // the queue every worker task goes on
+	defaultBatch = 500              // runs per task
+	defaultChunk = 250              // runs per send transaction
+	maxRetry     = 8                // transient provider failures before a message is failed
 	taskTimeout  = 10 * time.Minute // a rate-limited batch may take long
 )
 
@@ -191,4 +191,6 @@ func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "compon
 func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
 func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
 func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true) }
+func (a asynqLogger) Fatal(args ...any) {
+	a.l.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true)
+}

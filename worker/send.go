@@ -121,7 +121,7 @@ func (e *Engine) sendChunk(ctx context.Context, def *campaigns.Definition, p ste
 	step := def.Steps[idx]
 	next := nextOf(def, idx)
 	now := e.clock.Now()
-	var toSend []string        // message keys for phase 2
+	var toSend []string           // message keys for phase 2
 	keyRun := map[string]runRow{} // message key → run
 	// Phase 1: decide, render and record intents.
 	err := db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error {

@@ -81,4 +81,3 @@ func (s *Statuses) Accept(ctx context.Context, evs []channels.Event) (channels.A
 	}
 	return channels.Ack{}, nil
 }
-

@@ -63,7 +63,7 @@ SELECT id, idempotency_key, subscriber_id, coalesce(run_id, 0) AS run_id, step_i
 
 	// Consent re-read at send time, under the subscribers' shared advisory locks.
 	qLockSubscribersShared = `SELECT count(pg_advisory_xact_lock_shared(x)) FROM (SELECT DISTINCT unnest($1::bigint[]) AS x ORDER BY 1) s`
-	qRecheck                = `
+	qRecheck               = `
 SELECT u.i,
        coalesce((SELECT granted FROM consent_events ce
                   WHERE ce.subscriber_id = u.sub AND ce.channel IN (u.ch, '*') AND ce.topic = u.topic

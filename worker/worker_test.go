@@ -51,10 +51,10 @@ func TestPolicySkipsAndDefers(t *testing.T) {
 	def.Settings.QuietHours = &campaigns.QuietHours{Start: "22:00", End: "09:00"}
 	def.Settings.FrequencyCap = &campaigns.FrequencyCap{Max: 1, Per: dur("1d")}
 	v := h.campaign(def)
-	berlin := h.subscribers(1, "Europe/Berlin")      // 23:30 there: quiet
-	moscow := h.subscribers(3, "Europe/Moscow")      // 01:30 there: quiet too
-	tokyo := h.subscribers(1, "Asia/Tokyo")          // 07:30 next day: quiet
-	ny := h.subscribers(1, "America/New_York")       // 17:30: sends
+	berlin := h.subscribers(1, "Europe/Berlin")       // 23:30 there: quiet
+	moscow := h.subscribers(3, "Europe/Moscow")       // 01:30 there: quiet too
+	tokyo := h.subscribers(1, "Asia/Tokyo")           // 07:30 next day: quiet
+	ny := h.subscribers(1, "America/New_York")        // 17:30: sends
 	noConsent := h.subscribers(1, "America/New_York") // revoked
 	h.exec(`INSERT INTO consent_events (subscriber_id, channel, topic, granted, source) VALUES ($1, 'sandbox', 'marketing', false, 'api')`, noConsent[0])
 	capped := h.subscribers(1, "America/New_York")
