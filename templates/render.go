@@ -1,0 +1,565 @@
+package templates
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	htmltemplate "html/template"
+	"sort"
+	"strings"
+	"sync"
+	texttemplate "text/template"
+	"text/template/parse"
+	"time"
+
+	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/channels"
+)
+
+// Subscriber is what templates may read about the recipient.
+type Subscriber struct {
+	ID         int64
+	ExternalID string
+	Name       string
+	Locale     string
+	TimeZone   string
+	Attributes map[string]any
+}
+
+// Data is the dot of every template.
+type Data struct {
+	Subscriber Subscriber
+	Payload    map[string]any // trigger/event payload and run context
+	Now        time.Time
+	CampaignID string
+}
+
+// Rendered is one message ready for a channel adapter.
+type Rendered struct {
+	Channel  channels.Kind
+	Locale   string // the locale of the variant used
+	Text     string
+	Format   channels.Format
+	Subject  string
+	HTML     string
+	ImageURL string
+	Buttons  []channels.Button
+	Template *channels.TemplateRef
+	Tag      string
+	Segments int // SMS segments (GSM-7 / UCS-2), 0 elsewhere
+}
+
+// Sentinel errors (wrapped by *Error).
+var (
+	ErrNoTemplate = errors.New("no such template")
+	ErrNoVariant  = errors.New("no variant for the channel")
+	ErrSyntax     = errors.New("template syntax")
+	ErrExec       = errors.New("template execution")
+	ErrLimit      = errors.New("channel limit exceeded")
+)
+
+// Error is a render failure naming where it happened. Every render error is
+// permanent for that message: retrying cannot fix it.
+type Error struct {
+	Template string
+	Channel  channels.Kind
+	Variant  string // the channel key of the variant used ("telegram" or "default")
+	Locale   string
+	Part     string // "text", "subject", "html", "buttons[0].text", …
+	Rule     string // a Rule… constant for limit and syntax errors
+	Problems []Problem
+	Err      error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "template %q", e.Template)
+	if e.Variant != "" {
+		fmt.Fprintf(&b, " (%s variant %s/%s)", e.Channel, e.Variant, e.Locale)
+	} else {
+		fmt.Fprintf(&b, " (%s)", e.Channel)
+	}
+	if e.Part != "" {
+		fmt.Fprintf(&b, " %s", e.Part)
+	}
+	if e.Rule != "" {
+		fmt.Fprintf(&b, ": %s", e.Rule)
+	}
+	fmt.Fprintf(&b, ": %v", e.Err)
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Option configures a Renderer.
+type Option func(*Renderer)
+
+// WithMaxSMSSegments sets the most SMS segments a rendered text may take
+// (default 6); more is an error with Rule sms_segments.
+func WithMaxSMSSegments(n int) Option { return func(r *Renderer) { r.maxSegments = n } }
+
+// Renderer caches parsed templates per (campaign, version, template,
+// channel, variant) and is safe for concurrent use. Versions are immutable,
+// so a cached entry never goes stale; an empty version (a preview of an
+// unapplied file) is parsed every time and not cached.
+type Renderer struct {
+	maxSegments int
+	mu          sync.RWMutex
+	cache       map[cacheKey]*compiled
+	zones       sync.Map // string → *time.Location
+}
+
+type cacheKey struct {
+	campaign, version, name string
+	ch                      channels.Kind
+	variant, locale         string
+}
+
+// NewRenderer returns a Renderer with an empty cache.
+func NewRenderer(opts ...Option) *Renderer {
+	r := &Renderer{maxSegments: DefaultMaxSegments, cache: map[cacheKey]*compiled{}}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// maxOutput caps what one part may print.
+const maxOutput = 64 << 10
+
+// Variant returns the variant of template name that Render would use for ch
+// and a subscriber locale, with its channel key ("telegram" or "default")
+// and locale. See the package doc for the order.
+func Variant(def *campaigns.Definition, name string, ch channels.Kind, locale string) (v campaigns.Variant, chanKey, loc string, err error) {
+	if def == nil {
+		return v, "", "", fmt.Errorf("%w: %q (no campaign definition)", ErrNoTemplate, name)
+	}
+	tpl, ok := def.Templates[name]
+	if !ok {
+		return v, "", "", fmt.Errorf("%w: %q", ErrNoTemplate, name)
+	}
+	keys := []string{string(ch), "default"}
+	want := normLocale(locale)
+	base, _, _ := strings.Cut(want, "-")
+	try := func(k, l string) bool {
+		if l == "" {
+			return false
+		}
+		byLoc, ok := tpl[k]
+		if !ok {
+			return false
+		}
+		if x, ok := byLoc[l]; ok {
+			v, chanKey, loc = x, k, l
+			return true
+		}
+		return false
+	}
+	for _, l := range []string{want, base} {
+		for _, k := range keys {
+			if try(k, l) {
+				return v, chanKey, loc, nil
+			}
+		}
+	}
+	for _, k := range keys {
+		for _, l := range []string{"en", "ru"} {
+			if try(k, l) {
+				return v, chanKey, loc, nil
+			}
+		}
+	}
+	for _, k := range keys {
+		ls := make([]string, 0, len(tpl[k]))
+		for l := range tpl[k] {
+			ls = append(ls, l)
+		}
+		sort.Strings(ls)
+		if len(ls) > 0 && try(k, ls[0]) {
+			return v, chanKey, loc, nil
+		}
+	}
+	return v, "", "", fmt.Errorf("%w: template %q has no %s or default variant", ErrNoVariant, name, ch)
+}
+
+func normLocale(l string) string {
+	return strings.ToLower(strings.ReplaceAll(strings.TrimSpace(l), "_", "-"))
+}
+
+// OutsideWindow reports, per channel, whether the variant Render would use
+// for that channel and locale can be sent outside a 24h customer-service
+// window: a WhatsApp variant with a whatsapp_template, a Messenger variant
+// with a tag. It feeds policy.Input.OutsideWindowOK.
+func OutsideWindow(def *campaigns.Definition, name, locale string) map[channels.Kind]bool {
+	out := map[channels.Kind]bool{}
+	for _, ch := range []channels.Kind{channels.WhatsApp, channels.Messenger} {
+		v, _, _, err := Variant(def, name, ch, locale)
+		if err != nil {
+			continue
+		}
+		switch ch {
+		case channels.WhatsApp:
+			out[ch] = v.WhatsAppTemplate != nil && v.WhatsAppTemplate.Name != ""
+		case channels.Messenger:
+			out[ch] = v.Tag != ""
+		}
+	}
+	return out
+}
+
+// Render picks the variant for channel ch (or "default") and the subscriber
+// locale (see the package doc for the fallback order), executes it, escapes
+// subscriber data for the channel's format and checks the channel's limits.
+func (r *Renderer) Render(version string, def *campaigns.Definition, name string, ch channels.Kind, d Data) (Rendered, error) {
+	v, chanKey, loc, err := Variant(def, name, ch, d.Subscriber.Locale)
+	if err != nil {
+		return Rendered{}, &Error{Template: name, Channel: ch, Err: err}
+	}
+	fail := func(part, rule string, err error) (Rendered, error) {
+		return Rendered{}, &Error{Template: name, Channel: ch, Variant: chanKey, Locale: loc, Part: part, Rule: rule, Err: err}
+	}
+	c, part, err := r.compiled(version, def.ID, name, ch, chanKey, loc, v)
+	if err != nil {
+		return fail(part, RuleSyntax, fmt.Errorf("%w: %w", ErrSyntax, err))
+	}
+	cl := c.pool.Get().(*clone)
+	defer c.pool.Put(cl)
+	cl.st.loc = r.zone(d.Subscriber.TimeZone)
+	cl.st.lang = "en"
+	if base, _, _ := strings.Cut(loc, "-"); base == "ru" {
+		cl.st.lang = "ru"
+	}
+	var buf limitedBuffer
+	exec := func(part string) (string, error) {
+		buf.Reset()
+		if err := cl.text.ExecuteTemplate(&buf, part, d); err != nil {
+			return "", err
+		}
+		return buf.String(), nil
+	}
+	out := Rendered{Channel: ch, Locale: loc, Format: channels.Plain}
+	if ch == channels.Messenger || ch == channels.Sandbox {
+		out.Tag = v.Tag
+	}
+	if c.telegramHTML {
+		out.Format = channels.HTML
+	}
+	for _, p := range []struct {
+		name string
+		dst  *string
+		src  string
+	}{{"text", &out.Text, v.Text}, {"subject", &out.Subject, v.Subject}, {"image", &out.ImageURL, v.Image}} {
+		if p.src == "" {
+			continue
+		}
+		s, err := exec(p.name)
+		if err != nil {
+			return fail(p.name, "", fmt.Errorf("%w: %w", ErrExec, err))
+		}
+		*p.dst = s
+	}
+	if cl.html != nil {
+		buf.Reset()
+		if err := cl.html.ExecuteTemplate(&buf, "html", d); err != nil {
+			return fail("html", "", fmt.Errorf("%w: %w", ErrExec, err))
+		}
+		out.HTML = buf.String()
+	}
+	out.ImageURL = strings.TrimSpace(out.ImageURL)
+	if len(v.Buttons) > 0 {
+		out.Buttons = make([]channels.Button, len(v.Buttons))
+	}
+	for i, b := range v.Buttons {
+		out.Buttons[i].ID = b.ID
+		t, err := exec(fmt.Sprintf("buttons[%d].text", i))
+		if err != nil {
+			return fail(fmt.Sprintf("buttons[%d].text", i), "", fmt.Errorf("%w: %w", ErrExec, err))
+		}
+		out.Buttons[i].Text = strings.TrimSpace(t)
+		if b.URL != "" {
+			u, err := exec(fmt.Sprintf("buttons[%d].url", i))
+			if err != nil {
+				return fail(fmt.Sprintf("buttons[%d].url", i), "", fmt.Errorf("%w: %w", ErrExec, err))
+			}
+			out.Buttons[i].URL = strings.TrimSpace(u)
+		}
+	}
+	if wt := v.WhatsAppTemplate; wt != nil && (ch == channels.WhatsApp || ch == channels.Sandbox) {
+		ref := &channels.TemplateRef{Name: wt.Name, Language: wt.Language}
+		for i := range wt.Params {
+			p, err := exec(fmt.Sprintf("whatsapp_template.params[%d]", i))
+			if err != nil {
+				return fail(fmt.Sprintf("whatsapp_template.params[%d]", i), "", fmt.Errorf("%w: %w", ErrExec, err))
+			}
+			ref.Params = append(ref.Params, p)
+		}
+		out.Template = ref
+	}
+	m := message{text: out.Text, subject: out.Subject, image: out.ImageURL, hasTemplate: out.Template != nil}
+	for _, b := range out.Buttons {
+		m.buttons = append(m.buttons, campaigns.Button(b))
+	}
+	if ps := check(ch, m, r.maxSegments, false); len(ps) > 0 {
+		e := &Error{Template: name, Channel: ch, Variant: chanKey, Locale: loc, Part: ps[0].Path, Rule: ps[0].Rule, Problems: ps,
+			Err: fmt.Errorf("%w: %s", ErrLimit, ps[0].Msg)}
+		return Rendered{}, e
+	}
+	if ch == channels.SMS {
+		out.Segments = CountSMS(out.Text).Segments
+	}
+	return out, nil
+}
+
+func (r *Renderer) zone(name string) *time.Location {
+	if name == "" {
+		return time.UTC
+	}
+	if l, ok := r.zones.Load(name); ok {
+		return l.(*time.Location)
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		l = time.UTC // an unknown zone must not block a message: format in UTC
+	}
+	r.zones.Store(name, l)
+	return l
+}
+
+// compiled is a parsed variant; pool holds clones whose functions are bound
+// to their own execState.
+type compiled struct {
+	text         *texttemplate.Template
+	html         *htmltemplate.Template
+	telegramHTML bool
+	pool         sync.Pool
+}
+
+type clone struct {
+	text *texttemplate.Template
+	html *htmltemplate.Template
+	st   *execState
+}
+
+func (r *Renderer) compiled(version, campaign, name string, ch channels.Kind, chanKey, loc string, v campaigns.Variant) (*compiled, string, error) {
+	key := cacheKey{campaign: campaign, version: version, name: name, ch: ch, variant: chanKey, locale: loc}
+	if version != "" {
+		r.mu.RLock()
+		c := r.cache[key]
+		r.mu.RUnlock()
+		if c != nil {
+			return c, "", nil
+		}
+	}
+	c, part, err := compile(ch, v)
+	if err != nil {
+		return nil, part, err
+	}
+	if version != "" {
+		r.mu.Lock()
+		if old := r.cache[key]; old != nil {
+			c = old
+		} else {
+			r.cache[key] = c
+		}
+		r.mu.Unlock()
+	}
+	return c, "", nil
+}
+
+func compile(ch channels.Kind, v campaigns.Variant) (*compiled, string, error) {
+	c := &compiled{telegramHTML: ch == channels.Telegram}
+	c.text = texttemplate.New("").Funcs(funcMap(&execState{})).Option("missingkey=error")
+	add := func(part, src string, escape bool) error {
+		tr, err := parseCheck(part, src)
+		if err != nil {
+			return err
+		}
+		if escape {
+			escapeTree(tr.Root)
+		}
+		_, err = c.text.AddParseTree(part, tr)
+		return err
+	}
+	parts := []struct {
+		name, src string
+		escape    bool
+	}{{"text", v.Text, c.telegramHTML}, {"subject", v.Subject, false}, {"image", v.Image, false}}
+	for i, b := range v.Buttons {
+		parts = append(parts, struct {
+			name, src string
+			escape    bool
+		}{fmt.Sprintf("buttons[%d].text", i), b.Text, false}, struct {
+			name, src string
+			escape    bool
+		}{fmt.Sprintf("buttons[%d].url", i), b.URL, false})
+	}
+	if v.WhatsAppTemplate != nil {
+		for i, p := range v.WhatsAppTemplate.Params {
+			parts = append(parts, struct {
+				name, src string
+				escape    bool
+			}{fmt.Sprintf("whatsapp_template.params[%d]", i), p, false})
+		}
+	}
+	for _, p := range parts {
+		if err := add(p.name, p.src, p.escape); err != nil {
+			return nil, p.name, err
+		}
+	}
+	if v.HTML != "" && ch == channels.Email {
+		h, err := parseHTML("html", v.HTML, funcMap(&execState{}))
+		if err != nil {
+			return nil, "html", err
+		}
+		c.html = h
+	}
+	c.pool.New = func() any {
+		st := &execState{loc: time.UTC, lang: "en"}
+		cl := &clone{st: st}
+		t, err := c.text.Clone()
+		if err != nil {
+			panic(fmt.Sprintf("templates: clone of an unexecuted text template failed: %v", err))
+		}
+		cl.text = t.Funcs(funcMap(st))
+		if c.html != nil {
+			h, err := c.html.Clone()
+			if err != nil {
+				panic(fmt.Sprintf("templates: clone of an unexecuted html template failed: %v", err))
+			}
+			cl.html = h.Funcs(funcMap(st))
+		}
+		return cl
+	}
+	return c, "", nil
+}
+
+// builtins are text/template's functions that templates may call ("call"
+// is left out: data holds no functions to call).
+var builtins = func() map[string]any {
+	m := map[string]any{}
+	for _, n := range []string{"and", "or", "not", "len", "index", "slice", "print", "printf", "println", "html", "js", "urlquery", "eq", "ne", "lt", "le", "gt", "ge"} {
+		m[n] = fmt.Sprint
+	}
+	return m
+}()
+
+// parseCheck parses one part and rejects what templates may not do: define
+// or invoke templates, and range over a number literal.
+func parseCheck(name, src string) (*parse.Tree, error) {
+	trees, err := parse.Parse(name, src, "", "", funcMap(&execState{}), builtins)
+	if err != nil {
+		return nil, err
+	}
+	if len(trees) != 1 || trees[name] == nil {
+		return nil, fmt.Errorf("%s: {{define}} and {{block}} are not allowed in message templates", name)
+	}
+	tr := trees[name]
+	if err := checkNodes(tr.Root); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return tr, nil
+}
+
+func parseHTML(name, src string, fm map[string]any) (*htmltemplate.Template, error) {
+	tr, err := parseCheck(name, src)
+	if err != nil {
+		return nil, err
+	}
+	h := htmltemplate.New(name).Funcs(fm).Option("missingkey=error")
+	if _, err := h.AddParseTree(name, tr); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+func checkNodes(n parse.Node) error {
+	switch x := n.(type) {
+	case *parse.ListNode:
+		if x == nil {
+			return nil
+		}
+		for _, c := range x.Nodes {
+			if err := checkNodes(c); err != nil {
+				return err
+			}
+		}
+	case *parse.TemplateNode:
+		return fmt.Errorf("{{template %q}} is not allowed in message templates", x.Name)
+	case *parse.RangeNode:
+		for _, cmd := range x.Pipe.Cmds {
+			for _, a := range cmd.Args {
+				if _, ok := a.(*parse.NumberNode); ok {
+					return fmt.Errorf("range over a number is not allowed in message templates")
+				}
+			}
+		}
+		if err := checkNodes(x.List); err != nil {
+			return err
+		}
+		return checkNodes(x.ElseList)
+	case *parse.IfNode:
+		if err := checkNodes(x.List); err != nil {
+			return err
+		}
+		return checkNodes(x.ElseList)
+	case *parse.WithNode:
+		if err := checkNodes(x.List); err != nil {
+			return err
+		}
+		return checkNodes(x.ElseList)
+	}
+	return nil
+}
+
+// escapeTree appends the HTML escape function to every pipeline that prints,
+// so that each value reaches the text escaped while the literal markup of the
+// template stays as written.
+func escapeTree(n parse.Node) {
+	switch x := n.(type) {
+	case *parse.ListNode:
+		if x == nil {
+			return
+		}
+		for _, c := range x.Nodes {
+			escapeTree(c)
+		}
+	case *parse.ActionNode:
+		if len(x.Pipe.Decl) > 0 {
+			return // {{$x := …}} prints nothing
+		}
+		x.Pipe.Cmds = append(x.Pipe.Cmds, &parse.CommandNode{
+			NodeType: parse.NodeCommand,
+			Pos:      x.Pos,
+			Args:     []parse.Node{parse.NewIdentifier(escapeFunc).SetPos(x.Pos)},
+		})
+	case *parse.IfNode:
+		escapeTree(x.List)
+		escapeTree(x.ElseList)
+	case *parse.RangeNode:
+		escapeTree(x.List)
+		escapeTree(x.ElseList)
+	case *parse.WithNode:
+		escapeTree(x.List)
+		escapeTree(x.ElseList)
+	}
+}
+
+// limitedBuffer fails writes past maxOutput so a template cannot print
+// without bound.
+type limitedBuffer struct{ bytes.Buffer }
+
+var errTooMuchOutput = fmt.Errorf("output longer than %d bytes", maxOutput)
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > maxOutput {
+		return 0, errTooMuchOutput
+	}
+	return b.Buffer.Write(p)
+}
+
+func (b *limitedBuffer) WriteString(s string) (int, error) {
+	if b.Len()+len(s) > maxOutput {
+		return 0, errTooMuchOutput
+	}
+	return b.Buffer.WriteString(s)
+}
