@@ -17,6 +17,7 @@ import (
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/metrics"
 	"github.com/nudge-engine/nudge/internal/ratelimit"
+	"github.com/nudge-engine/nudge/templates"
 )
 
 // Task types, defined next to their handlers.
@@ -37,7 +38,7 @@ type Config struct {
 	Clock   clock.Clock
 	Log     *slog.Logger
 	Senders []channels.Sender
-	// Gate and Renderer default to SQLGate and TextRenderer.
+	// Gate and Renderer default to PolicyGate and templates.NewRenderer().
 	Gate     Gate
 	Renderer Renderer
 	Limiter  *ratelimit.Limiter // nil = unlimited
@@ -62,10 +63,10 @@ func (c Config) WithDefaults() Config {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
 	if c.Gate == nil {
-		c.Gate = SQLGate{}
+		c.Gate = PolicyGate{}
 	}
 	if c.Renderer == nil {
-		c.Renderer = &TextRenderer{}
+		c.Renderer = templates.NewRenderer()
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = defaultBatch

@@ -13,6 +13,7 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/templates"
 )
 
 type fallbackPayload struct {
@@ -70,7 +71,7 @@ func (e *Engine) handleFallback(ctx context.Context, t *asynq.Task) error {
 				continue
 			}
 			ch := channels.Kind(rung.Channel)
-			decs, err := e.cfg.Gate.Decide(ctx, tx, []int64{m.Sub}, def.Topic, def.Settings, []channels.Kind{ch}, now)
+			decs, err := e.cfg.Gate.Decide(ctx, tx, []int64{m.Sub}, def, def.Steps[idx].Send.Template, []channels.Kind{ch}, now)
 			if err != nil {
 				return err
 			}
@@ -84,12 +85,12 @@ func (e *Engine) handleFallback(ctx context.Context, t *asynq.Task) error {
 					return err
 				}
 				c, err := e.cfg.Renderer.Render(m.CampaignVersion, def, def.Steps[idx].Send.Template, ch,
-					RenderData{Subscriber: subs[m.Sub], Now: now, CampaignID: def.ID})
+					templates.Data{Subscriber: subs[m.Sub].templateSubscriber(), Now: now, CampaignID: def.ID})
 				if err != nil {
 					in.Status, in.ErrKind, in.ErrMsg = "failed", string(channels.Invalid), err.Error()
 					clear = append(clear, m.ID)
 				} else {
-					in.Status, in.Content = "pending", c
+					in.Status, in.Content = "pending", contentOf(c)
 					childKeys = append(childKeys, key)
 					parentOf[key] = m.ID
 				}

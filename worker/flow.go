@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/policy"
 )
 
 // Run states.
@@ -116,10 +117,11 @@ func waitTime(w *campaigns.WaitStep, now time.Time, loc *time.Location) (time.Ti
 	if len(fields) != 1 {
 		return time.Time{}, fmt.Errorf("wait until %q: want \"HH:MM\" or \"fri HH:MM\"", w.Until)
 	}
-	h, m, err := hhmm(fields[0])
+	mins, err := policy.ParseClock(fields[0])
 	if err != nil {
 		return time.Time{}, fmt.Errorf("wait until %q: %w", w.Until, err)
 	}
+	h, m := mins/60, mins%60
 	l := now.In(loc)
 	for i := 0; i <= 8; i++ {
 		d := l.AddDate(0, 0, i)

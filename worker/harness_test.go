@@ -202,7 +202,10 @@ func sendDef(id string, steps ...campaigns.Step) campaigns.Definition {
 		ID: id, Name: id, Topic: campaigns.TopicMarketing,
 		Settings: campaigns.Settings{Channels: []string{"sandbox"}},
 		Templates: map[string]campaigns.Template{
-			"hello":  {"default": {"ru": {Text: "Привет, {{.Subscriber.Name}}!"}, "en": {Text: "Hi, {{.Subscriber.Name}}!"}}},
+			"hello": {
+				"default": {"ru": {Text: "Привет, {{.Subscriber.Name}}!"}, "en": {Text: "Hi, {{.Subscriber.Name}}!"}},
+				"email":   {"ru": {Subject: "Меню недели", Text: "Привет, {{.Subscriber.Name}}!"}},
+			},
 			"ask":    {"default": {"ru": {Text: "Понравилась еда?", Buttons: []campaigns.Button{{ID: "yes", Text: "Да"}, {ID: "no", Text: "Нет"}}}}},
 			"thanks": {"default": {"ru": {Text: "Спасибо!"}}},
 			"sorry":  {"default": {"ru": {Text: "Нам жаль"}}},

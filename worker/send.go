@@ -17,6 +17,7 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/templates"
 )
 
 // errRetry marks a batch with transient failures: Asynq retries it with
@@ -157,7 +158,7 @@ func (e *Engine) sendChunk(ctx context.Context, def *campaigns.Definition, p ste
 			return err
 		}
 		cands := kinds(def.Settings.Channels)
-		decs, err := e.cfg.Gate.Decide(ctx, tx, subIDs, def.Topic, def.Settings, cands, now)
+		decs, err := e.cfg.Gate.Decide(ctx, tx, subIDs, def, step.Send.Template, cands, now)
 		if err != nil {
 			return err
 		}
@@ -181,13 +182,13 @@ func (e *Engine) sendChunk(ctx context.Context, def *campaigns.Definition, p ste
 				var rc map[string]any
 				_ = json.Unmarshal(r.Context, &rc)
 				c, err := e.cfg.Renderer.Render(p.Version, def, step.Send.Template, d.Channel,
-					RenderData{Subscriber: sub, Payload: rc, Now: now, CampaignID: def.ID})
+					templates.Data{Subscriber: sub.templateSubscriber(), Payload: rc, Now: now, CampaignID: def.ID})
 				if err != nil {
 					in.Status, in.ErrKind, in.ErrMsg = "failed", string(channels.Invalid), err.Error()
 					trs = append(trs, settle(def, r.ID, r.Seq, next, now, sub.Location()))
 					e.cfg.Metrics.Message(in.Channel, "failed")
 				} else {
-					in.Status, in.Content = "pending", c
+					in.Status, in.Content = "pending", contentOf(c)
 					toSend = append(toSend, key)
 					keyRun[key] = r
 				}

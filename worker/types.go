@@ -7,24 +7,46 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/policy"
+	"github.com/nudge-engine/nudge/templates"
 )
 
-// Decision is the send-time policy verdict for one subscriber (the shape of
-// policy.Decision).
-type Decision struct {
-	Send          bool
-	Channel       channels.Kind
-	Address       string
-	DeferUntil    time.Time // non-zero: try again then (quiet hours)
-	Reason        string    // when !Send: no_consent | no_identity | blocked | quiet_hours | frequency_cap | handoff_open | window_closed
-	OutsideWindow bool
+// Gate decides, on fresh data read through q, whether and where each
+// subscriber may be sent template of def now. PolicyGate is the production
+// implementation; tests may pass a hand-written fake.
+type Gate interface {
+	Decide(ctx context.Context, q db.Executor, subscriberIDs []int64, def *campaigns.Definition, template string,
+		candidates []channels.Kind, now time.Time) (map[int64]policy.Decision, error)
 }
 
-// Gate decides, on fresh data read through q, whether and where each
-// subscriber may be sent a message of the campaign now.
-type Gate interface {
-	Decide(ctx context.Context, q db.Executor, subscriberIDs []int64, topic campaigns.Topic,
-		st campaigns.Settings, candidates []channels.Kind, now time.Time) (map[int64]Decision, error)
+// PolicyGate is policy.Store.LoadMany + policy.Decide: one set-based load for
+// the whole chunk, then a pure decision per subscriber.
+type PolicyGate struct{}
+
+// Decide implements Gate.
+func (PolicyGate) Decide(ctx context.Context, q db.Executor, ids []int64, def *campaigns.Definition, template string,
+	candidates []channels.Kind, now time.Time) (map[int64]policy.Decision, error) {
+	ins, err := policy.NewStore(q).LoadMany(ctx, ids, def.Topic, def.Settings, now)
+	if err != nil {
+		return nil, err
+	}
+	okOutside := templates.OutsideWindow(def, template, "")
+	out := make(map[int64]policy.Decision, len(ids))
+	for _, id := range ids {
+		in, ok := ins[id]
+		if !ok {
+			out[id] = policy.Decision{Reason: policy.ReasonNoIdentity}
+			continue
+		}
+		in.OutsideWindowOK = okOutside
+		out[id] = policy.Decide(in, candidates)
+	}
+	return out, nil
+}
+
+// Renderer renders a template; *templates.Renderer implements it.
+type Renderer interface {
+	Render(version string, def *campaigns.Definition, name string, ch channels.Kind, d templates.Data) (templates.Rendered, error)
 }
 
 // Subscriber is what rendering and local-time steps need.
@@ -46,15 +68,13 @@ func (s Subscriber) Location() *time.Location {
 	return time.UTC
 }
 
-// RenderData is the input of a template.
-type RenderData struct {
-	Subscriber Subscriber
-	Payload    map[string]any
-	Now        time.Time
-	CampaignID string
+// templateSubscriber is the subscriber as templates see it.
+func (s Subscriber) templateSubscriber() templates.Subscriber {
+	return templates.Subscriber{ID: s.ID, ExternalID: s.ExternalID, Name: s.Name, Locale: s.Locale,
+		TimeZone: s.TimeZone, Attributes: s.Attributes}
 }
 
-// Content is a rendered message (the shape of templates.Rendered).
+// Content is a rendered message as stored in messages.content.
 type Content struct {
 	Text     string                `json:"text"`
 	Format   channels.Format       `json:"format,omitempty"`
@@ -64,11 +84,13 @@ type Content struct {
 	Buttons  []channels.Button     `json:"buttons,omitempty"`
 	Template *channels.TemplateRef `json:"template,omitempty"`
 	Tag      string                `json:"tag,omitempty"`
+	Locale   string                `json:"locale,omitempty"`
+	Segments int                   `json:"segments,omitempty"`
 }
 
-// Renderer renders template name of a campaign version for channel ch.
-type Renderer interface {
-	Render(version string, def *campaigns.Definition, name string, ch channels.Kind, d RenderData) (Content, error)
+func contentOf(r templates.Rendered) Content {
+	return Content{Text: r.Text, Format: r.Format, Subject: r.Subject, HTML: r.HTML, ImageURL: r.ImageURL,
+		Buttons: r.Buttons, Template: r.Template, Tag: r.Tag, Locale: r.Locale, Segments: r.Segments}
 }
 
 // BatchSender is implemented by senders that accept many messages in one

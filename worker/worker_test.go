@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -58,7 +59,7 @@ func TestPolicySkipsAndDefers(t *testing.T) {
 	noConsent := h.subscribers(1, "America/New_York") // revoked
 	h.exec(`INSERT INTO consent_events (subscriber_id, channel, topic, granted, source) VALUES ($1, 'sandbox', 'marketing', false, 'api')`, noConsent[0])
 	capped := h.subscribers(1, "America/New_York")
-	h.exec(`INSERT INTO messages (idempotency_key, subscriber_id, topic, channel, status, sent_at) VALUES ('prev', $1, 'marketing', 'sandbox', 'sent', $2)`, capped[0], t0.Add(22*time.Hour).Add(-time.Hour))
+	h.exec(`INSERT INTO messages (idempotency_key, subscriber_id, topic, channel, status, sent_at) VALUES ('prev', $1, 'marketing', 'sandbox', 'sent', $2)`, capped[0], time.Date(2026, 3, 2, 21, 30, 0, 0, time.UTC))
 	all := append(append(append(append(append(append([]int64{}, berlin...), moscow...), tokyo...), ny...), noConsent...), capped...)
 	now := time.Date(2026, 3, 2, 22, 30, 0, 0, time.UTC)
 	h.clock.Set(now)
@@ -134,7 +135,9 @@ func TestFallbackLadderExactlyOnce(t *testing.T) {
 	h.settle()
 	// The block falls back at once and revokes consent for the channel.
 	if n := h.count(`SELECT count(*) FROM sandbox_sends WHERE channel = 'email'`); n != 1 {
-		t.Fatalf("email sends right after the block = %d, want 1", n)
+		var rows []string
+		_ = h.db.Select(&rows, `SELECT concat_ws(' ', idempotency_key, channel, status, reason, error_kind, error_message, fallback_at) FROM messages ORDER BY id`)
+		t.Fatalf("email sends right after the block = %d, want 1; messages:\n%s", n, strings.Join(rows, "\n"))
 	}
 	if n := h.count(`SELECT count(*) FROM consent_events WHERE subscriber_id = $1 AND channel = 'sandbox' AND NOT granted AND source = 'dialog'`, blocked); n != 2 {
 		t.Fatalf("revocations for the blocked subscriber = %d, want 2 topics", n)
