@@ -112,6 +112,9 @@ func TestReplyRacingTimeoutTakesOneBranch(t *testing.T) {
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	wins := make([]bool, len(subs))
+	if _, err := h.disp.Pass(ctx); err != nil { // the timeouts are on their way
+		t.Fatal(err)
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
