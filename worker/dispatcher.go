@@ -21,12 +21,19 @@ type Dispatcher struct {
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	maxLease int // rows leased per pass
+
+	insp      *asynq.Inspector
+	lastDepth time.Time
 }
 
 // Dispatcher returns the engine's dispatcher. dbURL enables LISTEN nudge_due
 // (new runs, replies, finished steps wake it at once); "" polls only.
 func (e *Engine) Dispatcher(dbURL string) *Dispatcher {
-	return &Dispatcher{e: e, dbURL: dbURL, kick: make(chan struct{}, 1), stop: make(chan struct{}), maxLease: 20 * e.cfg.BatchSize}
+	d := &Dispatcher{e: e, dbURL: dbURL, kick: make(chan struct{}, 1), stop: make(chan struct{}), maxLease: 20 * e.cfg.BatchSize}
+	if e.cfg.Metrics != nil {
+		d.insp = asynq.NewInspector(e.cfg.Redis)
+	}
+	return d
 }
 
 // Kick asks for a pass now.
@@ -51,6 +58,27 @@ func (d *Dispatcher) Start() {
 func (d *Dispatcher) Stop() {
 	close(d.stop)
 	d.wg.Wait()
+	if d.insp != nil {
+		d.insp.Close()
+	}
+}
+
+// queueDepth refreshes the queue gauges at most every 5 seconds.
+func (d *Dispatcher) queueDepth() {
+	if d.insp == nil || time.Since(d.lastDepth) < 5*time.Second {
+		return
+	}
+	d.lastDepth = time.Now()
+	qi, err := d.insp.GetQueueInfo(Queue)
+	if err != nil {
+		return // the queue does not exist before its first task
+	}
+	m := d.e.cfg.Metrics
+	m.SetQueueDepth(Queue, "pending", qi.Pending)
+	m.SetQueueDepth(Queue, "active", qi.Active)
+	m.SetQueueDepth(Queue, "scheduled", qi.Scheduled)
+	m.SetQueueDepth(Queue, "retry", qi.Retry)
+	m.SetQueueDepth(Queue, "archived", qi.Archived)
 }
 
 func (d *Dispatcher) listen() {
@@ -89,6 +117,7 @@ func (d *Dispatcher) loop() {
 		if err != nil && ctx.Err() == nil {
 			d.e.log.Error("dispatcher pass", "error", err)
 		}
+		d.queueDepth()
 		if n >= d.maxLease { // more is due: go on at once
 			continue
 		}

@@ -23,9 +23,9 @@ func (h *Handoffs) Resolve(ctx context.Context, id int64) error {
 	now := e.clock.Now()
 	return db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error {
 		var ho struct {
-			Run  int64  `db:"coalesce"`
-			Step string `db:"step_id"`
-			Seq  int    `db:"?column?"`
+			Run  int64
+			Step string
+			Seq  int
 		}
 		row := tx.QueryRowxContext(ctx, qResolveHandoff, id, now)
 		if err := row.Scan(&ho.Run, &ho.Step, &ho.Seq); err != nil {
@@ -60,7 +60,7 @@ func (h *Handoffs) Resolve(ctx context.Context, id int64) error {
 			target = nextOf(def, idx)
 		}
 		var sub int64
-		if err := tx.GetContext(ctx, &sub, `SELECT subscriber_id FROM flow_runs WHERE id = $1`, ho.Run); err != nil {
+		if err := tx.GetContext(ctx, &sub, qRunSubscriber, ho.Run); err != nil {
 			return fmt.Errorf("load run: %w", err)
 		}
 		subs, err := loadSubscribers(ctx, tx, []int64{sub})

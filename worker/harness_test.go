@@ -43,14 +43,8 @@ type option func(*harness, *Config, *sandbox.Config)
 // and Redis database, with sandbox senders for "sandbox" and "email".
 func setup(t *testing.T, opts ...option) *harness {
 	t.Helper()
-	h := &harness{t: t, dbURL: testenv.DBURL(t), redisURL: testenv.Redis(t), clock: clock.NewManual(t0)}
-	d, err := sqlx.Open("postgres", h.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.SetMaxOpenConns(20)
-	t.Cleanup(func() { d.Close() })
-	h.db = d
+	h := setupDB(t)
+	d := h.db
 	ropt, err := asynq.ParseRedisURI(h.redisURL)
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +81,20 @@ func setup(t *testing.T, opts ...option) *harness {
 		h.insp.Close()
 		e.Close()
 	})
+	return h
+}
+
+// setupDB gives a fresh database and Redis database without an engine.
+func setupDB(t *testing.T) *harness {
+	t.Helper()
+	h := &harness{t: t, dbURL: testenv.DBURL(t), redisURL: testenv.Redis(t), clock: clock.NewManual(t0)}
+	d, err := sqlx.Open("postgres", h.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.SetMaxOpenConns(20)
+	t.Cleanup(func() { d.Close() })
+	h.db = d
 	return h
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -73,10 +74,7 @@ func (r *Replies) Handle(ctx context.Context, subscriberID int64, rep Reply) (Re
 				// Unmatched without on_other: hand the dialogue to a manager; the
 				// run resumes after this step when the hand-off is resolved.
 				var id int64
-				if err := tx.GetContext(ctx, &id, `
-INSERT INTO handoffs (run_id, subscriber_id, campaign_id, step_id, step_seq, queue, note, created_at)
-VALUES ($1, $2, $3, $4, $5, 'replies', 'unmatched reply', $6)
-ON CONFLICT (run_id, step_seq) DO UPDATE SET note = handoffs.note RETURNING id`,
+				if err := tx.GetContext(ctx, &id, qHandoffUnmatched,
 					run.ID, subscriberID, run.Campaign, run.Step, run.Seq, now); err != nil {
 					return fmt.Errorf("hand-off unmatched reply: %w", err)
 				}
@@ -152,3 +150,20 @@ func MatchReply(branches []campaigns.ReplyBranch, rep Reply) (string, bool) {
 }
 
 var spaces = regexp.MustCompile(`\s+`)
+
+// HandleEvent resumes a run from an inbound text or button event: the
+// subscriber is found by the event's channel identity. Events of other types,
+// or from unknown addresses, are ignored.
+func (r *Replies) HandleEvent(ctx context.Context, ev channels.Event) (ReplyResult, error) {
+	if ev.Type != channels.EventText && ev.Type != channels.EventButton {
+		return ReplyResult{}, nil
+	}
+	var sub int64
+	if err := r.e.db.GetContext(ctx, &sub, qSubscriberByIdentity, string(ev.Channel), ev.From); err != nil {
+		if db.IsNoRows(err) {
+			return ReplyResult{}, nil
+		}
+		return ReplyResult{}, fmt.Errorf("find subscriber: %w", err)
+	}
+	return r.Handle(ctx, sub, Reply{Button: ev.Payload, Text: ev.Text})
+}

@@ -80,6 +80,8 @@ func (a *App) rootCmd() *cobra.Command {
 		a.versionCmd(),
 		a.migrateCmd(),
 		a.serveCmd(),
+		a.workerCmd(),
+		a.runCmd(),
 	)
 	return root
 }
