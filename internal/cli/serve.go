@@ -3,9 +3,11 @@ package cli
 import (
 	"context"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/nudge-engine/nudge/internal/metrics"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/migrations"
 )
@@ -42,7 +44,11 @@ func (a *App) serveCmd() *cobra.Command {
 				"postgres": func(ctx context.Context) error { return d.PingContext(ctx) },
 				"redis":    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 			}
-			srv := server.New(a.Log, checks)
+			aopt, err := asynq.ParseRedisURI(core.RedisURL)
+			if err != nil {
+				return err
+			}
+			srv := server.New(a.Log, checks, metrics.New(), newAdminQueues(aopt, a.Env.String("NUDGE_ADMIN_PASSWORD", "")))
 			return srv.Serve(ctx, core.HTTPAddr, nil)
 		},
 	}
