@@ -10,6 +10,8 @@ ALTER TABLE flow_runs
     ADD COLUMN dispatch_key  text,
     ADD COLUMN dispatched_at timestamptz;
 CREATE INDEX flow_runs_due_all ON flow_runs (next_at) WHERE state IN ('active', 'waiting');
+-- Room on each page so lease updates (no indexed column changes) stay HOT.
+ALTER TABLE flow_runs SET (fillfactor = 80);
 
 -- fallback_at: when to check whether this message reached the status its
 -- fallback rung requires (NULL = no check pending). reason: why a message was
@@ -19,7 +21,6 @@ ALTER TABLE messages
     ADD COLUMN fallback_dispatched_at timestamptz,
     ADD COLUMN reason                 text;
 CREATE INDEX messages_fallback_due ON messages (fallback_at) WHERE fallback_at IS NOT NULL;
-CREATE INDEX messages_address ON messages (channel, address, sent_at);
 
 -- A run handed to a manager queue waits (state paused) until resolved.
 CREATE TABLE handoffs (
@@ -56,8 +57,8 @@ CREATE INDEX sandbox_sends_address ON sandbox_sends (address, created_at);
 -- +goose Down
 DROP TABLE sandbox_sends;
 DROP TABLE handoffs;
-DROP INDEX messages_address;
 DROP INDEX messages_fallback_due;
 ALTER TABLE messages DROP COLUMN reason, DROP COLUMN fallback_dispatched_at, DROP COLUMN fallback_at;
 DROP INDEX flow_runs_due_all;
+ALTER TABLE flow_runs RESET (fillfactor);
 ALTER TABLE flow_runs DROP COLUMN dispatched_at, DROP COLUMN dispatch_key;

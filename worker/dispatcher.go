@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -147,53 +148,25 @@ func (d *Dispatcher) Pass(ctx context.Context) (int, error) {
 	now := e.clock.Now()
 	pass := time.Now().UnixNano()
 	var runs []leased
-	if err := e.db.SelectContext(ctx, &runs, qLeaseRuns, now, e.cfg.Lease.Seconds(), d.maxLease); err != nil {
+	if err := e.db.SelectContext(ctx, &runs, qLeaseRuns, now, e.cfg.Lease.Seconds(), d.maxLease, e.cfg.BatchSize,
+		strconv.FormatInt(pass, 36)); err != nil {
 		return 0, fmt.Errorf("lease runs: %w", err)
 	}
 	if e.cfg.Metrics != nil {
 		e.cfg.Metrics.DueRuns.Set(float64(len(runs)))
 	}
-	type group struct{ c, v, s, st string }
-	groups := map[group][]leased{}
-	var order []group
 	byKey := map[string][]leased{}
 	var keyOrder []string
 	for _, r := range runs {
-		if r.Key != "" { // a lapsed lease: same task id again
-			if _, ok := byKey[r.Key]; !ok {
-				keyOrder = append(keyOrder, r.Key)
-			}
-			byKey[r.Key] = append(byKey[r.Key], r)
-			continue
+		if _, ok := byKey[r.Key]; !ok {
+			keyOrder = append(keyOrder, r.Key)
 		}
-		g := group{r.Campaign, r.Version, r.Step, r.State}
-		if _, ok := groups[g]; !ok {
-			order = append(order, g)
-		}
-		groups[g] = append(groups[g], r)
+		byKey[r.Key] = append(byKey[r.Key], r)
 	}
 	var errs []error
 	for _, k := range keyOrder {
 		if err := d.enqueueRuns(ctx, k, byKey[k]); err != nil {
 			errs = append(errs, err)
-		}
-	}
-	for _, g := range order {
-		rs := groups[g]
-		for start := 0; start < len(rs); start += e.cfg.BatchSize {
-			b := rs[start:min(start+e.cfg.BatchSize, len(rs))]
-			key := fmt.Sprintf("runs:%s:%d:%d:%d:%d", b[0].Step, b[0].ID, b[0].Seq, len(b), pass)
-			ids := make([]int64, len(b))
-			for i, r := range b {
-				ids[i] = r.ID
-			}
-			if _, err := e.db.ExecContext(ctx, qSetDispatchKey, key, pq.Array(ids)); err != nil {
-				errs = append(errs, fmt.Errorf("store dispatch key: %w", err))
-				continue
-			}
-			if err := d.enqueueRuns(ctx, key, b); err != nil {
-				errs = append(errs, err)
-			}
 		}
 	}
 	var fb []int64

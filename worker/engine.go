@@ -44,7 +44,7 @@ type Config struct {
 	Limiter  *ratelimit.Limiter // nil = unlimited
 	Metrics  *metrics.Metrics   // nil = none
 	// BatchSize is the number of runs per task (default 500); ChunkSize per
-	// send transaction (default 250).
+	// send transaction (default 500).
 	BatchSize, ChunkSize int
 	// Poll is how often the dispatcher looks for due work without a
 	// notification (default 1s); Lease how long a dispatched batch may stay

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -61,12 +62,13 @@ func lockRuns(ctx context.Context, q db.Executor, p stepPayload, states []string
 		want[r[0]] = int(r[1])
 	}
 	var rows []runRow
-	if err := q.SelectContext(ctx, &rows, qLockRuns, pq.Array(ids), pq.Array(states), now); err != nil {
+	if err := q.SelectContext(ctx, &rows, qLockRuns, pq.Array(ids)); err != nil {
 		return nil, fmt.Errorf("lock runs: %w", err)
 	}
 	out := rows[:0]
 	for _, r := range rows {
-		if seq, ok := want[r.ID]; ok && seq == r.Seq && r.StepID == p.Step {
+		if seq, ok := want[r.ID]; ok && seq == r.Seq && r.StepID == p.Step && slices.Contains(states, r.State) &&
+			r.NextAt != nil && !r.NextAt.After(now) {
 			out = append(out, r)
 		}
 	}

@@ -4,6 +4,9 @@ package worker
 // the injected clock ($-parameters); leases use the database's now() because
 // Asynq's own timing is wall time.
 const (
+	// The batch key is computed here: runs of one campaign version, step and
+	// state are numbered and cut into batches of $4; a run that already has a
+	// key (a lapsed lease) keeps it.
 	qLeaseRuns = `
 WITH due AS (
     SELECT id FROM flow_runs
@@ -11,12 +14,15 @@ WITH due AS (
        AND (dispatched_at IS NULL OR dispatched_at < now() - make_interval(secs => $2))
      ORDER BY next_at, id
      LIMIT $3
-     FOR UPDATE SKIP LOCKED)
-UPDATE flow_runs f SET dispatched_at = now()
-  FROM due WHERE f.id = due.id
-RETURNING f.id, f.campaign_id, f.campaign_version, f.step_id, f.step_seq, f.state, coalesce(f.dispatch_key, '') AS dispatch_key`
-
-	qSetDispatchKey = `UPDATE flow_runs SET dispatch_key = $1 WHERE id = ANY($2) AND dispatched_at IS NOT NULL`
+     FOR UPDATE SKIP LOCKED),
+keyed AS (
+    SELECT f.id, 'runs:' || $5::text || ':' || f.step_id || ':' || f.state || ':' ||
+           dense_rank() OVER (ORDER BY f.campaign_id, f.campaign_version, f.step_id, f.state) || ':' ||
+           ((row_number() OVER (PARTITION BY f.campaign_id, f.campaign_version, f.step_id, f.state ORDER BY f.id) - 1) / $4) AS k
+      FROM flow_runs f JOIN due ON due.id = f.id)
+UPDATE flow_runs f SET dispatched_at = now(), dispatch_key = coalesce(f.dispatch_key, keyed.k)
+  FROM keyed WHERE f.id = keyed.id
+RETURNING f.id, f.campaign_id, f.campaign_version, f.step_id, f.step_seq, f.state, f.dispatch_key`
 
 	qLeaseFallbacks = `
 WITH due AS (
@@ -36,7 +42,7 @@ RETURNING m.id`
 	qLockRuns = `
 SELECT id, subscriber_id, step_id, step_seq, state, holdout, context, next_at
   FROM flow_runs
- WHERE id = ANY($1) AND state = ANY($2) AND next_at <= $3
+ WHERE id = ANY($1)
  ORDER BY id
    FOR UPDATE SKIP LOCKED`
 
@@ -161,12 +167,14 @@ UPDATE messages SET
    AND (status IN ('sent', 'delivered') OR ($3 = 'read' AND status = 'delivered'))
    AND NOT ($3 = 'delivered' AND status = 'delivered')
 RETURNING id, subscriber_id, address`
+	// By the recipient's subscriber (messages_cap index), then channel and address.
 	qStatusByWatermark = `
 UPDATE messages SET
        status = CASE WHEN $4 = 'read' THEN 'read' WHEN status = 'read' THEN status ELSE 'delivered' END,
        delivered_at = coalesce(delivered_at, $3),
        read_at = CASE WHEN $4 = 'read' THEN coalesce(read_at, $3) ELSE read_at END
- WHERE channel = $1 AND address = $2 AND sent_at <= $3
+ WHERE subscriber_id IN (SELECT subscriber_id FROM channel_identities WHERE channel = $1 AND address = $2)
+   AND channel = $1 AND address = $2 AND sent_at <= $3
    AND (status = 'sent' OR ($4 = 'read' AND status = 'delivered'))`
 
 	qBlockIdentity = `
