@@ -9,8 +9,9 @@
 ALTER TABLE flow_runs
     ADD COLUMN dispatch_key  text,
     ADD COLUMN dispatched_at timestamptz;
-CREATE INDEX flow_runs_due_all ON flow_runs (next_at) WHERE state IN ('active', 'waiting');
--- Room on each page so lease updates (no indexed column changes) stay HOT.
+CREATE INDEX flow_runs_undispatched ON flow_runs (next_at, id)
+    WHERE state IN ('active', 'waiting') AND dispatched_at IS NULL;
+CREATE INDEX flow_runs_dispatched ON flow_runs (dispatched_at) WHERE dispatched_at IS NOT NULL;
 ALTER TABLE flow_runs SET (fillfactor = 80);
 
 -- fallback_at: when to check whether this message reached the status its
@@ -59,6 +60,7 @@ DROP TABLE sandbox_sends;
 DROP TABLE handoffs;
 DROP INDEX messages_fallback_due;
 ALTER TABLE messages DROP COLUMN reason, DROP COLUMN fallback_dispatched_at, DROP COLUMN fallback_at;
-DROP INDEX flow_runs_due_all;
+DROP INDEX flow_runs_dispatched;
+DROP INDEX flow_runs_undispatched;
 ALTER TABLE flow_runs RESET (fillfactor);
 ALTER TABLE flow_runs DROP COLUMN dispatched_at, DROP COLUMN dispatch_key;

@@ -21,7 +21,7 @@ type Dispatcher struct {
 	kick     chan struct{}
 	stop     chan struct{}
 	wg       sync.WaitGroup
-	maxLease int // rows leased per pass
+	maxLease int // runs outstanding in the queue at most (backpressure)
 
 	insp      *asynq.Inspector
 	lastDepth time.Time
@@ -30,11 +30,8 @@ type Dispatcher struct {
 // Dispatcher returns the engine's dispatcher. dbURL enables LISTEN nudge_due
 // (new runs, replies, finished steps wake it at once); "" polls only.
 func (e *Engine) Dispatcher(dbURL string) *Dispatcher {
-	d := &Dispatcher{e: e, dbURL: dbURL, kick: make(chan struct{}, 1), stop: make(chan struct{}), maxLease: 20 * e.cfg.BatchSize}
-	if e.cfg.Metrics != nil {
-		d.insp = asynq.NewInspector(e.cfg.Redis)
-	}
-	return d
+	return &Dispatcher{e: e, dbURL: dbURL, kick: make(chan struct{}, 1), stop: make(chan struct{}),
+		maxLease: 4 * e.cfg.Concurrency * e.cfg.BatchSize, insp: asynq.NewInspector(e.cfg.Redis)}
 }
 
 // Kick asks for a pass now.
@@ -59,14 +56,12 @@ func (d *Dispatcher) Start() {
 func (d *Dispatcher) Stop() {
 	close(d.stop)
 	d.wg.Wait()
-	if d.insp != nil {
-		d.insp.Close()
-	}
+	d.insp.Close()
 }
 
 // queueDepth refreshes the queue gauges at most every 5 seconds.
 func (d *Dispatcher) queueDepth() {
-	if d.insp == nil || time.Since(d.lastDepth) < 5*time.Second {
+	if d.e.cfg.Metrics == nil || time.Since(d.lastDepth) < 5*time.Second {
 		return
 	}
 	d.lastDepth = time.Now()
@@ -119,7 +114,12 @@ func (d *Dispatcher) loop() {
 			d.e.log.Error("dispatcher pass", "error", err)
 		}
 		d.queueDepth()
-		if n >= d.maxLease { // more is due: go on at once
+		if n >= d.e.cfg.BatchSize { // more may be due: go on soon
+			select {
+			case <-d.stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
 			continue
 		}
 		select {
@@ -147,10 +147,24 @@ func (d *Dispatcher) Pass(ctx context.Context) (int, error) {
 	e := d.e
 	now := e.clock.Now()
 	pass := time.Now().UnixNano()
+	// Backpressure: lease only what the queue can take soon, so leases do not
+	// lapse while their tasks wait and a 1M blast is not leased at once.
+	room := d.maxLease
+	if qi, err := d.insp.GetQueueInfo(Queue); err == nil {
+		room -= (qi.Pending + qi.Scheduled + qi.Retry) * e.cfg.BatchSize
+	}
 	var runs []leased
-	if err := e.db.SelectContext(ctx, &runs, qLeaseRuns, now, e.cfg.Lease.Seconds(), d.maxLease, e.cfg.BatchSize,
-		strconv.FormatInt(pass, 36)); err != nil {
-		return 0, fmt.Errorf("lease runs: %w", err)
+	if err := e.db.SelectContext(ctx, &runs, qReleaseRuns, now, e.cfg.Lease.Seconds(), d.maxLease, e.cfg.BatchSize,
+		strconv.FormatInt(pass, 36)+"r"); err != nil {
+		return 0, fmt.Errorf("re-lease runs: %w", err)
+	}
+	if room > 0 {
+		var fresh []leased
+		if err := e.db.SelectContext(ctx, &fresh, qLeaseRuns, now, e.cfg.Lease.Seconds(), room, e.cfg.BatchSize,
+			strconv.FormatInt(pass, 36)); err != nil {
+			return 0, fmt.Errorf("lease runs: %w", err)
+		}
+		runs = append(runs, fresh...)
 	}
 	if e.cfg.Metrics != nil {
 		e.cfg.Metrics.DueRuns.Set(float64(len(runs)))

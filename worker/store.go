@@ -6,15 +6,24 @@ package worker
 const (
 	// The batch key is computed here: runs of one campaign version, step and
 	// state are numbered and cut into batches of $4; a run that already has a
-	// key (a lapsed lease) keeps it.
+	// key (a lapsed lease) keeps it. qLeaseRuns takes fresh due runs (partial
+	// index flow_runs_undispatched), qReleaseRuns the lapsed leases
+	// (flow_runs_dispatched): neither scans the runs already leased.
 	qLeaseRuns = `
 WITH due AS (
     SELECT id FROM flow_runs
-     WHERE state IN ('active', 'waiting') AND next_at <= $1
-       AND (dispatched_at IS NULL OR dispatched_at < now() - make_interval(secs => $2))
+     WHERE state IN ('active', 'waiting') AND next_at <= $1 AND dispatched_at IS NULL AND $2::float8 >= 0
      ORDER BY next_at, id
      LIMIT $3
-     FOR UPDATE SKIP LOCKED),
+     FOR UPDATE SKIP LOCKED),` + leaseTail
+	qReleaseRuns = `
+WITH due AS (
+    SELECT id FROM flow_runs
+     WHERE dispatched_at < now() - make_interval(secs => $2) AND state IN ('active', 'waiting') AND next_at <= $1
+     ORDER BY dispatched_at, id
+     LIMIT $3
+     FOR UPDATE SKIP LOCKED),` + leaseTail
+	leaseTail = `
 keyed AS (
     SELECT f.id, 'runs:' || $5::text || ':' || f.step_id || ':' || f.state || ':' ||
            dense_rank() OVER (ORDER BY f.campaign_id, f.campaign_version, f.step_id, f.state) || ':' ||
