@@ -287,14 +287,11 @@ func BenchmarkMemory1M(b *testing.B) {
 		"messages_per_second": float64(n) / elapsed.Seconds(), "worker_peak_rss_bytes": rss, "target_bytes": 100_000_000})
 }
 
-// limitingFake is a provider that allows `rate` sends per second (token
-// bucket of capacity 1 refilled continuously, a little tolerance for clock
-// jitter) and answers 429 beyond it.
+// limitingFake is a provider that allows `rate` sends in any rolling second
+// (how providers state their limits) and answers 429 beyond it.
 type limitingFake struct {
 	mu      sync.Mutex
-	rate    float64
-	last    time.Time
-	tokens  float64
+	rate    int
 	sent    []time.Time
 	limited int
 }
@@ -305,17 +302,10 @@ func (f *limitingFake) Send(_ context.Context, m channels.Message) (channels.Res
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := time.Now()
-	if f.last.IsZero() {
-		f.tokens = 1
-	} else {
-		f.tokens = min(1.1, f.tokens+now.Sub(f.last).Seconds()*f.rate)
-	}
-	f.last = now
-	if f.tokens < 1 {
+	if k := len(f.sent); k >= f.rate && now.Sub(f.sent[k-f.rate]) < time.Second {
 		f.limited++
 		return channels.Result{}, &channels.Error{Kind: channels.RateLimited, Code: "429", Message: "Too Many Requests: retry after 1", RetryAfter: time.Second}
 	}
-	f.tokens--
 	f.sent = append(f.sent, now)
 	return channels.Result{ProviderID: m.IdempotencyKey, SentAt: now}, nil
 }
@@ -335,7 +325,7 @@ func BenchmarkRateFidelity(b *testing.B) {
 	gopt, _ := redis.ParseURL(redisURL)
 	rdb := redis.NewClient(gopt)
 	defer rdb.Close()
-	fake := &limitingFake{rate: limit}
+	fake := &limitingFake{rate: int(limit)}
 	eng, err := worker.New(worker.Config{DB: d, Redis: ropt, Senders: []channels.Sender{fake},
 		Limiter: ratelimit.New(rdb, map[string]ratelimit.Rate{"telegram": {PerSecond: limit}}), Poll: 100 * time.Millisecond})
 	if err != nil {

@@ -102,6 +102,25 @@ func messagesByKey(ctx context.Context, q db.Executor, keys []string) (map[strin
 	return out, nil
 }
 
+// payloadOf is what templates see as .Payload: the run context (reply,
+// goal, trigger) with the trigger payload's keys on top.
+func payloadOf(runCtx []byte) map[string]any {
+	var rc map[string]any
+	_ = json.Unmarshal(runCtx, &rc)
+	out := make(map[string]any, len(rc))
+	for k, v := range rc {
+		if k != "payload" {
+			out[k] = v
+		}
+	}
+	if p, ok := rc["payload"].(map[string]any); ok {
+		for k, v := range p {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // sendStep works a batch of runs at a send step in chunks.
 func (e *Engine) sendStep(ctx context.Context, def *campaigns.Definition, p stepPayload, idx int) error {
 	var retry error
@@ -179,10 +198,8 @@ func (e *Engine) sendChunk(ctx context.Context, def *campaigns.Definition, p ste
 			}
 			switch {
 			case d.Send:
-				var rc map[string]any
-				_ = json.Unmarshal(r.Context, &rc)
 				c, err := e.cfg.Renderer.Render(p.Version, def, step.Send.Template, d.Channel,
-					templates.Data{Subscriber: sub.templateSubscriber(), Payload: rc, Now: now, CampaignID: def.ID})
+					templates.Data{Subscriber: sub.templateSubscriber(), Payload: payloadOf(r.Context), Now: now, CampaignID: def.ID})
 				if err != nil {
 					in.Status, in.ErrKind, in.ErrMsg = "failed", string(channels.Invalid), err.Error()
 					trs = append(trs, settle(def, r.ID, r.Seq, next, now, sub.Location()))
@@ -217,9 +234,30 @@ func (e *Engine) sendChunk(ctx context.Context, def *campaigns.Definition, p ste
 	if err != nil || len(toSend) == 0 {
 		return err
 	}
-	// Phase 2: consent re-read under lock, send, record, move the runs.
+	// Phase 2: consent re-read under lock, send, record, move the runs — in
+	// transactions of at most sendTx messages, which bounds the advisory locks
+	// one transaction holds (the lock table is shared by the whole server).
 	var retry bool
-	err = db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error {
+	for start := 0; start < len(toSend); start += sendTx {
+		part := toSend[start:min(start+sendTx, len(toSend))]
+		if err := e.sendPart(ctx, def, p, idx, part, keyRun, now, &retry); err != nil {
+			return err
+		}
+	}
+	if retry {
+		return errRetry
+	}
+	return nil
+}
+
+// sendTx is the number of messages sent in one phase-2 transaction.
+const sendTx = 100
+
+func (e *Engine) sendPart(ctx context.Context, def *campaigns.Definition, p stepPayload, idx int, toSend []string,
+	keyRun map[string]runRow, now time.Time, retry *bool) error {
+	step := def.Steps[idx]
+	next := nextOf(def, idx)
+	return db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error {
 		p2 := p
 		p2.Runs = p2.Runs[:0:0]
 		for _, k := range toSend {
@@ -273,7 +311,7 @@ func (e *Engine) sendChunk(ctx context.Context, def *campaigns.Definition, p ste
 				t := now.Add(out.after)
 				defIDs, defSeqs, defAts = append(defIDs, r.ID), append(defSeqs, int64(r.Seq)), append(defAts, &t)
 			case out.kind == resultRetry:
-				retry = true
+				*retry = true
 			}
 		}
 		if len(defIDs) > 0 {
@@ -284,13 +322,6 @@ func (e *Engine) sendChunk(ctx context.Context, def *campaigns.Definition, p ste
 		_, err = e.applyTransitions(ctx, tx, trs)
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	if retry {
-		return errRetry
-	}
-	return nil
 }
 
 // nextNeedsZone reports whether settling into step id depends on the subscriber's zone.

@@ -277,3 +277,42 @@ func TestRateLimiterPacesSends(t *testing.T) {
 		t.Fatalf("30 sends at 20/s took %v, faster than the limit", span)
 	}
 }
+
+func TestPayloadOf(t *testing.T) {
+	got := payloadOf([]byte(`{"trigger":"event","payload":{"order_id":"A-17","trigger":"x"},"reply":{"button":"yes"}}`))
+	if got["order_id"] != "A-17" || got["trigger"] != "x" || got["reply"] == nil || got["payload"] != nil {
+		t.Fatalf("payloadOf = %v", got)
+	}
+	if len(payloadOf(nil)) != 0 {
+		t.Fatal("nil context")
+	}
+}
+
+// A transient provider failure leaves the message pending and the task is
+// retried by Asynq with backoff; the retry sends it exactly once.
+func TestTransientFailureRetriedOnce(t *testing.T) {
+	h := setup(t)
+	v := h.campaign(sendDef("flaky"))
+	subs := h.subscribers(2, "UTC")
+	flaky := "sb" + itoa(subs[0])
+	h.sandbox.Script(flaky, sandbox.Behavior{Fail: channels.Transient})
+	h.start("flaky", v, subs, t0)
+	if _, err := h.disp.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the first attempt", time.Minute, func() bool {
+		return h.count(`SELECT count(*) FROM sandbox_sends`) == 1 && h.count(`SELECT count(*) FROM messages WHERE status = 'pending'`) == 1
+	})
+	h.waitFor("the task in retry", time.Minute, func() bool {
+		qi, err := h.insp.GetQueueInfo(Queue)
+		return err == nil && qi.Retry == 1
+	})
+	h.sandbox.Script(flaky, sandbox.Behavior{})
+	h.settle()
+	if n := h.count(`SELECT count(*) FROM sandbox_sends WHERE address = $1`, flaky); n != 1 {
+		t.Fatalf("sends to the flaky address = %d, want 1", n)
+	}
+	if n := h.count(`SELECT count(*) FROM messages WHERE status = 'sent'`); n != 2 {
+		t.Fatalf("sent = %d, want 2", n)
+	}
+}

@@ -7,18 +7,25 @@ package ratelimit
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 )
 
-// Rate is a provider's limit. Zero fields mean unlimited.
+// Rate is a provider's limit. Zero fields mean unlimited. The limiter paces
+// at Headroom (98%) of it: sends leave Redis-timed slots but reach the
+// provider with network and scheduling jitter, and the margin keeps a
+// provider's own window from seeing one too many.
 type Rate struct {
 	PerSecond        float64 // per channel account
 	PerChatPerSecond float64 // per recipient chat
 	Burst            int     // tokens that may be taken at once (default 1)
 }
+
+// Headroom is the share of a provider's limit the limiter uses.
+const Headroom = 0.98
 
 // Limiter waits for tokens.
 type Limiter struct {
@@ -51,14 +58,11 @@ func limit(perSecond float64, burst int) redis_rate.Limit {
 	// redis_rate wants an integer rate per period: use a period that makes it whole.
 	period := time.Second
 	rate := perSecond
-	for rate < 1 || rate != float64(int(rate)) {
-		if period >= time.Hour {
-			break
-		}
+	for i := 0; i < 4 && (rate < 1 || math.Abs(rate-math.Round(rate)) > 1e-6); i++ {
 		period *= 10
 		rate *= 10
 	}
-	return redis_rate.Limit{Rate: int(rate), Burst: burst, Period: period}
+	return redis_rate.Limit{Rate: int(math.Round(rate)), Burst: burst, Period: period}
 }
 
 // Wait blocks until a token for channel/account (and for the chat when the
@@ -72,12 +76,12 @@ func (l *Limiter) Wait(ctx context.Context, channel, account, chat string) error
 		return nil
 	}
 	if r.PerChatPerSecond > 0 && chat != "" {
-		if err := l.take(ctx, fmt.Sprintf("nudge:rl:%s:%s:chat:%s", channel, account, chat), limit(r.PerChatPerSecond, 1)); err != nil {
+		if err := l.take(ctx, fmt.Sprintf("nudge:rl:%s:%s:chat:%s", channel, account, chat), limit(r.PerChatPerSecond*Headroom, 1)); err != nil {
 			return err
 		}
 	}
 	if r.PerSecond > 0 {
-		return l.take(ctx, fmt.Sprintf("nudge:rl:%s:%s", channel, account), limit(r.PerSecond, r.Burst))
+		return l.take(ctx, fmt.Sprintf("nudge:rl:%s:%s", channel, account), limit(r.PerSecond*Headroom, r.Burst))
 	}
 	return nil
 }
@@ -91,7 +95,13 @@ func (l *Limiter) take(ctx context.Context, key string, lim redis_rate.Limit) er
 		if res.Allowed > 0 {
 			return nil
 		}
-		if err := l.sleep(ctx, res.RetryAfter); err != nil {
+		// Wake a little early: a late retry loses its slot for good, an early
+		// one costs one more round trip.
+		wait := res.RetryAfter - time.Millisecond
+		if wait < 0 {
+			wait = 0
+		}
+		if err := l.sleep(ctx, wait); err != nil {
 			return err
 		}
 	}

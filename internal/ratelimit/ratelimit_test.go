@@ -17,6 +17,7 @@ func TestLimitConversion(t *testing.T) {
 		{30, 30, time.Second},
 		{0.5, 5, 10 * time.Second},
 		{1.5, 15, 10 * time.Second},
+		{30 * Headroom, 294, 10 * time.Second},
 	} {
 		l := limit(tc.in, 0)
 		if l.Rate != tc.rate || l.Period != tc.period || l.Burst != 1 {
