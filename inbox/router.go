@@ -236,17 +236,10 @@ type Handoff struct {
 // Open opens the subscriber's conversation or joins the open one, adding the
 // note and paused runs. q may be a transaction (the worker's hand-off step).
 func Open(ctx context.Context, q db.Executor, h Handoff) (int64, error) {
-	id, err := open(ctx, q, h)
-	if err != nil {
-		return 0, err
-	}
-	return id, notify(ctx, q, id, "opened")
+	return open(ctx, q, h)
 }
 
 func open(ctx context.Context, q db.Executor, h Handoff) (int64, error) {
-	if h.Queue == "" {
-		h.Queue = "general"
-	}
 	if h.At.IsZero() {
 		h.At = time.Now()
 	}
@@ -254,18 +247,9 @@ func open(ctx context.Context, q db.Executor, h Handoff) (int64, error) {
 		h.RunIDs = []int64{}
 	}
 	var id int64
-	if err := sqlx.GetContext(ctx, q, &id, qUpsertConv, h.SubscriberID, h.Channel, h.Queue, h.Reason, h.Note,
+	if err := sqlx.GetContext(ctx, q, &id, qOpen, h.SubscriberID, h.Channel, h.Queue, h.Reason, h.Note,
 		pq.Int64Array(h.RunIDs), h.At); err != nil {
 		return 0, fmt.Errorf("inbox: open conversation: %w", err)
-	}
-	if h.Note != "" || h.Reason == "handoff" {
-		text := "Handed off (" + h.Reason + ")"
-		if h.Note != "" {
-			text += ": " + h.Note
-		}
-		if _, err := q.ExecContext(ctx, qAddItem, id, "system", nil, text, nil, h.At); err != nil {
-			return 0, fmt.Errorf("inbox: add item: %w", err)
-		}
 	}
 	return id, nil
 }

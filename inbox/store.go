@@ -25,15 +25,9 @@ const (
 	                    answered_message_id, text, payload, sentiment, rule, detail, outcome, goto_step, reaction_ms, conversation_id, created_at)
 	                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 	                ON CONFLICT (channel, provider_event_id) DO NOTHING`
-	qUpsertConv = `INSERT INTO conversations (subscriber_id, channel, queue, reason, note, run_ids, opened_at)
-	               VALUES ($1, $2, $3, $4, $5, $6, $7)
-	               ON CONFLICT (subscriber_id) WHERE state = 'open' DO UPDATE
-	                  SET note = CASE WHEN EXCLUDED.note = '' THEN conversations.note
-	                                  WHEN conversations.note = '' THEN EXCLUDED.note
-	                                  ELSE conversations.note || E'\n' || EXCLUDED.note END,
-	                      run_ids = ARRAY(SELECT DISTINCT unnest(conversations.run_ids || EXCLUDED.run_ids)),
-	                      queue = CASE WHEN EXCLUDED.reason = 'handoff' THEN EXCLUDED.queue ELSE conversations.queue END
-	               RETURNING id`
+	// nudge_inbox_open (migration 00013) opens or joins the conversation,
+	// adds the hand-off note and notifies live pages.
+	qOpen    = `SELECT nudge_inbox_open($1, $2, $3, $4, $5, $6, $7)`
 	qAddItem = `INSERT INTO conversation_items (conversation_id, kind, author_id, text, message_id, created_at)
 	            VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`
 	qCustomerAt = `UPDATE conversations SET last_customer_at = $2 WHERE id = $1`

@@ -87,6 +87,8 @@ func (a *App) rootCmd() *cobra.Command {
 		a.demoCmd(),
 		a.subscribersCmd(),
 		a.apikeysCmd(),
+		a.workerCmd(),
+		a.runCmd(),
 	)
 	return root
 }

@@ -1,0 +1,370 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jmoiron/sqlx"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/internal/ratelimit"
+	"github.com/nudge-engine/nudge/internal/testenv"
+	"github.com/nudge-engine/nudge/worker"
+)
+
+func root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..")
+}
+
+func writeResult(b *testing.B, name string, v map[string]any) {
+	b.Helper()
+	v["name"] = name
+	v["at"] = time.Now().UTC().Format(time.RFC3339)
+	v["go"] = runtime.Version()
+	v["cpus"] = runtime.NumCPU()
+	out, _ := json.MarshalIndent(v, "", "  ")
+	dir := filepath.Join(root(), "bench", "results")
+	_ = os.MkdirAll(dir, 0o755)
+	if err := os.WriteFile(filepath.Join(dir, name+".json"), append(out, '\n'), 0o644); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func table(rows ...[2]string) {
+	fmt.Println("+----------------------------------+----------------------+")
+	for _, r := range rows {
+		fmt.Printf("| %-32s | %20s |\n", r[0], r[1])
+	}
+	fmt.Println("+----------------------------------+----------------------+")
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+)
+
+func nudge(b *testing.B) string {
+	binOnce.Do(func() {
+		dir, _ := os.MkdirTemp("", "nudge-bench-")
+		binPath = filepath.Join(dir, "nudge")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/nudge")
+		cmd.Dir = root()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("build: %v\n%s", err, out)
+		}
+	})
+	return binPath
+}
+
+func blastDef(id string, ch string) campaigns.Definition {
+	return campaigns.Definition{
+		ID: id, Name: id, Topic: campaigns.TopicMarketing,
+		Settings: campaigns.Settings{Channels: []string{ch}},
+		Steps: []campaigns.Step{
+			{ID: "menu", Send: &campaigns.SendStep{Template: "menu"}},
+			{ID: "end", End: &campaigns.EndStep{}},
+		},
+		Templates: map[string]campaigns.Template{"menu": {"default": {
+			"ru": {Text: "{{.Subscriber.Name}}, меню следующей недели готово!"},
+			"en": {Text: "{{.Subscriber.Name}}, next week's menu is ready!"},
+		}}},
+	}
+}
+
+// seed stores the campaign and n subscribers with an identity on ch and consent.
+func seed(b *testing.B, d *sqlx.DB, def campaigns.Definition, ch string, n int) {
+	b.Helper()
+	raw, _ := json.Marshal(def)
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO campaigns (id, current_version) VALUES ($1, 'v1')`, []any{def.ID}},
+		{`INSERT INTO campaign_versions (campaign_id, version, number, definition, source) VALUES ($1, 'v1', 1, $2, '')`, []any{def.ID, raw}},
+		{`INSERT INTO subscribers (external_id, name, locale, time_zone)
+		  SELECT 'c' || g, 'Покупатель ' || g, CASE WHEN g % 5 = 0 THEN 'en' ELSE 'ru' END, 'Europe/Moscow'
+		    FROM generate_series(1, $1) g`, []any{n}},
+		{`INSERT INTO channel_identities (subscriber_id, channel, address) SELECT id, $1, 'a' || id FROM subscribers`, []any{ch}},
+		{`INSERT INTO consent_events (subscriber_id, channel, topic, granted, source) SELECT id, '*', 'marketing', true, 'import' FROM subscribers`, nil},
+		{`ANALYZE`, nil},
+	} {
+		if _, err := d.Exec(q.sql, q.args...); err != nil {
+			b.Fatalf("seed: %v", err)
+		}
+	}
+}
+
+// createRuns is the audience → runs step of a blast (set-based, as the scheduler does it).
+const createRuns = `
+INSERT INTO flow_runs (campaign_id, campaign_version, subscriber_id, trigger_key, step_id, next_at)
+SELECT $1, 'v1', id, 'blast', '', now() - interval '1 second' FROM subscribers`
+
+func openDB(b *testing.B, url string) *sqlx.DB {
+	d, err := sqlx.Open("postgres", url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d.SetMaxOpenConns(10)
+	b.Cleanup(func() { d.Close() })
+	return d
+}
+
+// blastProcess runs a blast of n through a `nudge worker` process and returns
+// the elapsed time (runs created → every run done) and the worker's peak RSS.
+func blastProcess(b *testing.B, n int) (time.Duration, int64) {
+	dbURL, redisURL := testenv.DBURL(b), testenv.Redis(b)
+	d := openDB(b, dbURL)
+	seed(b, d, blastDef("blast", "sandbox"), "sandbox", n)
+	cmd := exec.Command(nudge(b), "worker")
+	cmd.Env = append(os.Environ(), "NUDGE_DATABASE_URL="+dbURL, "NUDGE_REDIS_URL="+redisURL,
+		"NUDGE_LOG_LEVEL=warn", "NUDGE_WORKER_POLL=100ms", "NUDGE_WORKER_LEASE=120s")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	time.Sleep(500 * time.Millisecond) // the worker is up
+	start := time.Now()
+	if _, err := d.Exec(createRuns, "blast"); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := d.Exec(`SELECT pg_notify('nudge_due', '')`); err != nil {
+		b.Fatal(err)
+	}
+	for {
+		var done int
+		if err := d.Get(&done, `SELECT count(*) FROM flow_runs WHERE state = 'done'`); err != nil {
+			b.Fatal(err)
+		}
+		if done == n {
+			break
+		}
+		if time.Since(start) > 30*time.Minute {
+			b.Fatalf("blast of %d not done after 30 minutes (%d done)", n, done)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	rss := peakRSS(cmd.Process.Pid)
+	var sent int
+	_ = d.Get(&sent, `SELECT count(*) FROM sandbox_sends`)
+	if sent != n {
+		b.Fatalf("sandbox sends = %d, want %d", sent, n)
+	}
+	return elapsed, rss
+}
+
+// peakRSS reads VmHWM (peak resident set) of a process, in bytes.
+func peakRSS(pid int) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return -1
+}
+
+// noopThroughput enqueues n no-op tasks one by one and processes them with
+// the same concurrency as the worker: the queue's own ceiling.
+func noopThroughput(b *testing.B, n int) float64 {
+	ropt, err := asynq.ParseRedisURI(testenv.Redis(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var done atomic.Int64
+	finished := make(chan struct{})
+	srv := asynq.NewServer(ropt, asynq.Config{Concurrency: 8, LogLevel: asynq.ErrorLevel})
+	mux := asynq.NewServeMux()
+	mux.HandleFunc("noop", func(context.Context, *asynq.Task) error {
+		if done.Add(1) == int64(n) {
+			close(finished)
+		}
+		return nil
+	})
+	if err := srv.Start(mux); err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Shutdown()
+	cl := asynq.NewClient(ropt)
+	defer cl.Close()
+	start := time.Now()
+	var wg sync.WaitGroup
+	const producers = 8
+	for p := 0; p < producers; p++ {
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			for i := p; i < n; i += producers {
+				if _, err := cl.Enqueue(asynq.NewTask("noop", nil), asynq.TaskID("noop:"+strconv.Itoa(i))); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}(p)
+	}
+	wg.Wait()
+	select {
+	case <-finished:
+	case <-time.After(10 * time.Minute):
+		b.Fatal("no-op tasks not done")
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// BenchmarkBlast100k: end to end, runs → policy → render → send → message
+// rows for 100k subscribers (BENCH_BLAST_N), against raw no-op Asynq.
+func BenchmarkBlast100k(b *testing.B) {
+	if b.N > 1 {
+		b.Skip("measured once")
+	}
+	n := envInt("BENCH_BLAST_N", 100_000)
+	noop := noopThroughput(b, envInt("BENCH_NOOP_N", 30_000))
+	elapsed, rss := blastProcess(b, n)
+	rate := float64(n) / elapsed.Seconds()
+	ratio := rate / noop
+	b.ReportMetric(rate, "msgs/s")
+	b.ReportMetric(noop, "noop-tasks/s")
+	b.ReportMetric(ratio, "ratio")
+	table([2]string{"blast subscribers", strconv.Itoa(n)},
+		[2]string{"blast elapsed", elapsed.Round(time.Millisecond).String()},
+		[2]string{"blast messages/s", fmt.Sprintf("%.0f", rate)},
+		[2]string{"asynq no-op tasks/s", fmt.Sprintf("%.0f", noop)},
+		[2]string{"ratio (target >= 2.0)", fmt.Sprintf("%.2f", ratio)},
+		[2]string{"worker peak RSS", fmt.Sprintf("%.1f MB", float64(rss)/1e6)})
+	writeResult(b, "blast", map[string]any{"subscribers": n, "elapsed_seconds": elapsed.Seconds(),
+		"messages_per_second": rate, "asynq_noop_tasks_per_second": noop, "ratio": ratio, "target_ratio": 2.0,
+		"worker_peak_rss_bytes": rss})
+}
+
+// BenchmarkMemory1M: peak RSS of the `nudge worker` process during a blast
+// to 1M subscribers (BENCH_MEMORY_N).
+func BenchmarkMemory1M(b *testing.B) {
+	if b.N > 1 {
+		b.Skip("measured once")
+	}
+	n := envInt("BENCH_MEMORY_N", 1_000_000)
+	elapsed, rss := blastProcess(b, n)
+	b.ReportMetric(float64(rss)/1e6, "peak-MB")
+	table([2]string{"memory blast subscribers", strconv.Itoa(n)},
+		[2]string{"elapsed", elapsed.Round(time.Millisecond).String()},
+		[2]string{"messages/s", fmt.Sprintf("%.0f", float64(n)/elapsed.Seconds())},
+		[2]string{"worker peak RSS (<= 100 MB)", fmt.Sprintf("%.1f MB", float64(rss)/1e6)})
+	writeResult(b, "memory", map[string]any{"subscribers": n, "elapsed_seconds": elapsed.Seconds(),
+		"messages_per_second": float64(n) / elapsed.Seconds(), "worker_peak_rss_bytes": rss, "target_bytes": 100_000_000})
+}
+
+// limitingFake is a provider that allows `rate` sends in any rolling second
+// (how providers state their limits) and answers 429 beyond it.
+type limitingFake struct {
+	mu      sync.Mutex
+	rate    int
+	sent    []time.Time
+	limited int
+}
+
+func (f *limitingFake) Kind() channels.Kind { return channels.Telegram }
+
+func (f *limitingFake) Send(_ context.Context, m channels.Message) (channels.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	if k := len(f.sent); k >= f.rate && now.Sub(f.sent[k-f.rate]) < time.Second {
+		f.limited++
+		return channels.Result{}, &channels.Error{Kind: channels.RateLimited, Code: "429", Message: "Too Many Requests: retry after 1", RetryAfter: time.Second}
+	}
+	f.sent = append(f.sent, now)
+	return channels.Result{ProviderID: m.IdempotencyKey, SentAt: now}, nil
+}
+
+// BenchmarkRateFidelity: 600 messages (BENCH_RATE_N) through a 30 msg/s
+// limit against the limiting fake: achieved rate and 429s.
+func BenchmarkRateFidelity(b *testing.B) {
+	if b.N > 1 {
+		b.Skip("measured once")
+	}
+	const limit = 30.0
+	n := envInt("BENCH_RATE_N", 600)
+	dbURL, redisURL := testenv.DBURL(b), testenv.Redis(b)
+	d := openDB(b, dbURL)
+	seed(b, d, blastDef("paced", "telegram"), "telegram", n)
+	ropt, _ := asynq.ParseRedisURI(redisURL)
+	gopt, _ := redis.ParseURL(redisURL)
+	rdb := redis.NewClient(gopt)
+	defer rdb.Close()
+	fake := &limitingFake{rate: int(limit)}
+	eng, err := worker.New(worker.Config{DB: d, Redis: ropt, Senders: []channels.Sender{fake},
+		Limiter: ratelimit.New(rdb, map[string]ratelimit.Rate{"telegram": {PerSecond: limit}}), Poll: 100 * time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer eng.Close()
+	disp := eng.Dispatcher(dbURL)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	disp.Start()
+	defer disp.Stop()
+	go func() { _ = eng.Run(ctx) }()
+	if _, err := d.Exec(createRuns, "paced"); err != nil {
+		b.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Duration(float64(n)/limit*2)*time.Second + time.Minute)
+	for {
+		var done int
+		_ = d.Get(&done, `SELECT count(*) FROM flow_runs WHERE state = 'done'`)
+		if done == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("paced blast not done (%d of %d)", done, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	fake.mu.Lock()
+	sent, limited := len(fake.sent), fake.limited
+	span := fake.sent[len(fake.sent)-1].Sub(fake.sent[0])
+	fake.mu.Unlock()
+	achieved := float64(sent-1) / span.Seconds()
+	pct := achieved / limit * 100
+	b.ReportMetric(achieved, "msgs/s")
+	b.ReportMetric(float64(limited), "429s")
+	table([2]string{"rate limit", fmt.Sprintf("%.0f msg/s", limit)},
+		[2]string{"messages", strconv.Itoa(sent)},
+		[2]string{"achieved", fmt.Sprintf("%.2f msg/s (%.1f%%)", achieved, pct)},
+		[2]string{"provider 429s (target 0)", strconv.Itoa(limited)})
+	writeResult(b, "rate", map[string]any{"limit_per_second": limit, "messages": sent, "achieved_per_second": achieved,
+		"achieved_percent": pct, "target_percent": 97, "provider_429s": limited})
+}

@@ -1,0 +1,231 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/nudge-engine/nudge/analytics"
+	"github.com/nudge-engine/nudge/apikeys"
+	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/campaigns/channelcheck"
+	"github.com/nudge-engine/nudge/campaigns/preview"
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/classify"
+	"github.com/nudge-engine/nudge/consent"
+	"github.com/nudge-engine/nudge/inbound"
+	"github.com/nudge-engine/nudge/inbox"
+	"github.com/nudge-engine/nudge/internal/config"
+	"github.com/nudge-engine/nudge/internal/ratelimit"
+	"github.com/nudge-engine/nudge/internal/server"
+	"github.com/nudge-engine/nudge/scheduler"
+	"github.com/nudge-engine/nudge/subscribers"
+	"github.com/nudge-engine/nudge/templates"
+	"github.com/nudge-engine/nudge/users"
+	"github.com/nudge-engine/nudge/web"
+	"github.com/nudge-engine/nudge/worker"
+)
+
+// stack is one process's engine: every component the roles share, built once
+// from configuration. serve, worker, run and demo start the parts they need.
+// The worker engine is always built: webhooks apply statuses and resume runs
+// through it even in a serve-only process.
+type stack struct {
+	a      *App
+	core   config.Core
+	st     worker.Settings
+	ccfg   consent.Config
+	db     *sqlx.DB
+	rt     *runtime
+	chans  *channelSet
+	sink   *inbound.Sink
+	binder *consent.Binder
+	router *inbox.Router
+	inbox  *inbox.Service
+	ui     *web.Web
+	keys   *apikeys.Store
+}
+
+// stackConfig is what a role reads from the environment.
+type stackConfig struct {
+	core    config.Core
+	st      worker.Settings
+	consent consent.Config
+	tpl     templates.Config
+	sched   scheduler.Config
+	lexicon string // extra sentiment lexicon file
+	sla     time.Duration
+}
+
+// loadStackConfig reads every variable and reports all problems at once.
+func (a *App) loadStackConfig() (stackConfig, error) {
+	c := stackConfig{
+		consent: consent.LoadConfig(a.Env),
+		st:      worker.LoadSettings(a.Env),
+		tpl:     templates.LoadConfig(a.Env),
+		sched:   scheduler.LoadConfig(a.Env),
+		lexicon: a.Env.String("NUDGE_LEXICON_FILE", ""),
+		sla:     a.Env.Duration("NUDGE_INBOX_SLA", 15*time.Minute),
+	}
+	core, err := a.Core() // also reports the problems recorded above
+	c.core = core
+	return c, err
+}
+
+// buildStack wires the components. hc is the HTTP client of channel adapters.
+func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, error) {
+	s := &stack{a: a, core: c.core, st: c.st, ccfg: c.consent, db: d, keys: apikeys.NewStore(d, nil)}
+	clk := c.st.Clock()
+	// Adapters hand webhook events to the sink, built below.
+	late := channels.SinkFunc(func(ctx context.Context, evs []channels.Event) (channels.Ack, error) {
+		return s.sink.Accept(ctx, evs)
+	})
+	s.chans = loadChannels(a.Env, late, a.Log, hc)
+	if err := a.Env.Err(); err != nil {
+		return nil, fmt.Errorf("configuration:\n%w", err)
+	}
+	rates := map[string]ratelimit.Rate{}
+	for k, r := range s.chans.Rates {
+		rates[string(k)] = ratelimit.Rate{PerSecond: r.PerSecond, PerChatPerSecond: r.PerChatPerSecond}
+	}
+	var senders []channels.Sender
+	for _, k := range s.chans.Registry.Kinds() {
+		snd, _ := s.chans.Registry.Sender(k)
+		senders = append(senders, snd)
+	}
+	rt, err := a.buildRuntime(c.core, c.st, d, runtimeExtras{
+		senders: senders, rates: rates, renderer: templates.NewRenderer(c.tpl.Options()...),
+		inbound: func(ctx context.Context, ev channels.Event) error {
+			_, err := s.sink.Accept(ctx, []channels.Event{ev})
+			return err
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.rt = rt
+	lex := classify.DefaultLexicon()
+	if c.lexicon != "" {
+		f, err := os.Open(c.lexicon)
+		if err != nil {
+			return nil, fmt.Errorf("NUDGE_LEXICON_FILE: %w", err)
+		}
+		lex, err = classify.ParseLexicon(f, c.lexicon, lex)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("NUDGE_LEXICON_FILE: %w", err)
+		}
+	}
+	s.binder = consent.NewBinder(d, a.Log, clk.Now)
+	s.router = inbox.NewRouter(d, classify.New(lex), rt.engine, a.Log)
+	s.inbox = inbox.NewService(d, s.sender, rt.engine, a.Log, clk.Now)
+	s.inbox.SLA = c.sla
+	s.sink = inbound.New(d, inbound.Handlers{
+		Start: func(ctx context.Context, ev channels.Event) error {
+			_, err := s.binder.Start(ctx, ev)
+			return err
+		},
+		OptOut:   s.binder.OptOut,
+		IsOptOut: consent.IsOptOut,
+		Status:   rt.engine.Statuses.Apply,
+		Reply: func(ctx context.Context, ev channels.Event) error {
+			// WhatsApp has no start payload: the opt-in code comes as text.
+			if ev.Channel == channels.WhatsApp && ev.Type == channels.EventText {
+				if _, ok, err := s.binder.MaybeStart(ctx, ev); ok || err != nil {
+					return err
+				}
+			}
+			return s.router.Reply(ctx, ev)
+		},
+		Welcome: welcome,
+	}, a.Log, clk.Now)
+	ui, err := web.New(users.NewStore(d, nil), a.Log, strings.HasPrefix(c.core.BaseURL, "https://"))
+	if err != nil {
+		return nil, err
+	}
+	if err := ui.EnableInbox(s.inbox); err != nil {
+		return nil, err
+	}
+	if err := ui.EnableDashboard(analytics.New(d)); err != nil {
+		return nil, err
+	}
+	ui.AddNav(web.NavItem{Href: "/admin/queues/", Label: "Queues", About: "Asynq queues, tasks and retries", Role: users.Admin})
+	s.ui = ui
+	return s, nil
+}
+
+// sender finds the sender of a channel for manager replies.
+func (s *stack) sender(k channels.Kind) (channels.Sender, bool) {
+	if snd, ok := s.chans.Registry.Sender(k); ok {
+		return snd, true
+	}
+	return s.rt.sandboxFor(k)
+}
+
+// welcome is the one reply Viber lets a bot give to conversation_started.
+func welcome(ev channels.Event) string {
+	if strings.HasPrefix(ev.Locale, "en") {
+		return "Thanks for subscribing! We will send order updates here. To unsubscribe, write STOP."
+	}
+	return "Спасибо за подписку! Будем присылать сюда новости о ваших заказах. Отписаться: напишите «стоп»."
+}
+
+// Close releases the runtime.
+func (s *stack) Close() { s.rt.Close() }
+
+// server returns the HTTP server with every route of the install.
+func (s *stack) server() *server.Server {
+	a, d := s.a, s.db
+	auth := apikeys.Middleware(s.keys, a.Log)
+	checks := map[string]server.Check{
+		"postgres": func(ctx context.Context) error { return d.PingContext(ctx) },
+		"redis":    func(ctx context.Context) error { return s.rt.rdb.Ping(ctx).Err() },
+	}
+	cstore := campaigns.NewStore(d, campaigns.WithLinter(channelcheck.Linter()))
+	manager := func(h http.Handler) http.Handler { return s.ui.Require(users.Manager, h) }
+	srv := server.New(a.Log, checks,
+		s.ui,
+		campaigns.NewAPI(campaigns.APIConfig{Store: cstore, Auth: auth, Log: a.Log}),
+		&preview.API{P: preview.New(cstore, d, nil, s.st.Clock().Now), Auth: auth, Log: a.Log},
+		consent.NewRoutes(consent.RoutesConfig{DB: d, Config: s.ccfg, Auth: auth, Log: a.Log}),
+		subscribers.NewAPI(subscribers.APIConfig{Store: subscribers.NewStore(d, nil), Importer: subscribers.NewImporter(d, nil), Log: a.Log, Auth: auth}),
+		scheduler.NewAPI(d, scheduler.APIConfig{Auth: auth, Log: a.Log, Now: s.st.Clock().Now}),
+		&inbox.API{Svc: s.inbox, Log: a.Log, Require: manager, Live: &inbox.Live{DatabaseURL: s.core.DatabaseURL, Log: a.Log},
+			UserID: func(r *http.Request) (int64, bool) {
+				sess, ok := users.FromContext(r.Context())
+				return sess.User.ID, ok
+			}},
+		s.chans,
+		s.rt.metrics,
+		adminQueues{h: newAsynqmon(s.rt.redisOpt), require: func(h http.Handler) http.Handler { return s.ui.Require(users.Admin, h) }},
+	)
+	srv.Use(s.ui.Wrap)
+	return srv
+}
+
+// loops runs the HTTP side's background work: retrying inbound events that
+// failed processing and flagging conversations past their SLA.
+func (s *stack) loops(ctx context.Context) error {
+	recon := &inbound.Reconciler{Sink: s.sink, Interval: 5 * time.Second}
+	recon.Start(ctx)
+	defer recon.Stop()
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if ids, err := s.inbox.FlagOverdue(ctx); err != nil {
+				s.a.Log.WarnContext(ctx, "inbox SLA", "err", err)
+			} else if len(ids) > 0 {
+				s.a.Log.WarnContext(ctx, "conversations past their SLA", "count", len(ids))
+			}
+		}
+	}
+}

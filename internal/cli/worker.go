@@ -1,0 +1,230 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+	"github.com/jmoiron/sqlx"
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/sandbox"
+	"github.com/nudge-engine/nudge/internal/config"
+	"github.com/nudge-engine/nudge/internal/metrics"
+	"github.com/nudge-engine/nudge/internal/ratelimit"
+	"github.com/nudge-engine/nudge/internal/server"
+	"github.com/nudge-engine/nudge/migrations"
+	"github.com/nudge-engine/nudge/scheduler"
+	"github.com/nudge-engine/nudge/templates"
+	"github.com/nudge-engine/nudge/worker"
+)
+
+// runtime is the flow engine of one process with what it was built from.
+type runtime struct {
+	engine     *worker.Engine
+	dispatcher *worker.Dispatcher
+	sandbox    *sandbox.Sandbox
+	metrics    *metrics.Metrics
+	redisOpt   asynq.RedisConnOpt
+	rdb        *redis.Client
+}
+
+func (r *runtime) Close() {
+	r.engine.Close()
+	r.rdb.Close()
+}
+
+// sandboxFor returns the sandbox sender when k is the sandbox channel.
+func (r *runtime) sandboxFor(k channels.Kind) (channels.Sender, bool) {
+	if r.sandbox != nil && r.sandbox.Kind() == k {
+		return r.sandbox, true
+	}
+	return nil, false
+}
+
+// runtimeExtras are the parts of the engine that come from the rest of the
+// stack: configured provider senders with their rates, the renderer, and
+// where the sandbox's simulated replies go (the inbound sink).
+type runtimeExtras struct {
+	senders  []channels.Sender
+	rates    map[string]ratelimit.Rate
+	renderer *templates.Renderer
+	inbound  func(ctx context.Context, ev channels.Event) error
+}
+
+// buildRuntime wires the engine: the provider senders plus the sandbox
+// channel, the Redis rate limiter, metrics and the injected clock.
+func (a *App) buildRuntime(core config.Core, st worker.Settings, d *sqlx.DB, x runtimeExtras) (*runtime, error) {
+	ropt, err := asynq.ParseRedisURI(core.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("NUDGE_REDIS_URL: %w", err)
+	}
+	gopt, err := redis.ParseURL(core.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("NUDGE_REDIS_URL: %w", err)
+	}
+	rt := &runtime{metrics: metrics.New(), redisOpt: ropt, rdb: redis.NewClient(gopt)}
+	clk := st.Clock()
+	var eng *worker.Engine
+	rt.sandbox = sandbox.New(sandbox.Config{DB: d, Now: clk.Now, Default: sandbox.Behavior{Delay: st.SandboxDelay},
+		Statuses: func(ctx context.Context, ev channels.Event) error { return eng.Statuses.Apply(ctx, ev) },
+		Inbound:  x.inbound})
+	senders := append([]channels.Sender{rt.sandbox}, x.senders...)
+	rates := x.rates
+	if rates == nil {
+		rates = map[string]ratelimit.Rate{}
+	}
+	cfg := worker.Config{
+		DB: d, Redis: ropt, Clock: clk, Log: a.Log,
+		Senders:   senders,
+		Limiter:   ratelimit.New(rt.rdb, rates),
+		Metrics:   rt.metrics,
+		BatchSize: st.BatchSize, Poll: st.Poll, Lease: st.Lease, Concurrency: st.Concurrency,
+	}
+	if x.renderer != nil {
+		cfg.Renderer = x.renderer
+	}
+	eng, err = worker.New(cfg)
+	if err != nil {
+		rt.rdb.Close()
+		return nil, err
+	}
+	rt.engine = eng
+	rt.dispatcher = eng.Dispatcher(core.DatabaseURL)
+	return rt, nil
+}
+
+// work runs the dispatcher and the Asynq server until ctx ends, then stops
+// taking tasks and waits for the ones in flight (graceful SIGTERM).
+func (r *runtime) work(ctx context.Context) error {
+	r.dispatcher.Start()
+	defer r.dispatcher.Stop()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	go func() { // sandbox statuses and simulated replies
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				_, _ = r.sandbox.Tick(ctx)
+			}
+		}
+	}()
+	return r.engine.Run(ctx)
+}
+
+func (a *App) workerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "worker",
+		Short: "Run flow steps: dispatch due runs from Postgres and process them from Asynq",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			c, err := a.loadStackConfig()
+			if err != nil {
+				return err
+			}
+			d, err := a.OpenDB(ctx)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			s, err := a.buildStack(c, d, http.DefaultClient)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			g, gctx := errgroup.WithContext(ctx)
+			if c.st.MetricsAddr != "" {
+				srv := server.New(a.Log, nil, s.rt.metrics)
+				g.Go(func() error { return srv.Serve(gctx, c.st.MetricsAddr, nil) })
+			}
+			g.Go(func() error { return s.rt.work(gctx) })
+			a.Log.Info("worker started", "concurrency", c.st.Concurrency, "batch", c.st.BatchSize)
+			return ignoreCanceled(g.Wait())
+		},
+	}
+}
+
+func ignoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// adminQueues serves asynqmon at /admin/queues to signed-in admins.
+type adminQueues struct {
+	h       http.Handler
+	require func(http.Handler) http.Handler
+}
+
+func newAsynqmon(ropt asynq.RedisConnOpt) http.Handler {
+	return asynqmon.New(asynqmon.Options{RootPath: "/admin/queues", RedisConnOpt: ropt})
+}
+
+func (q adminQueues) Register(mux *http.ServeMux) {
+	mux.Handle("/admin/queues/", q.require(q.h))
+	mux.Handle("/admin/queues", http.RedirectHandler("/admin/queues/", http.StatusMovedPermanently))
+}
+
+func (a *App) runCmd() *cobra.Command {
+	var migrate bool
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run every role in one process: HTTP API, scheduler and worker",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.runRoles(cmd.Context(), migrate, true, true)
+		},
+	}
+	cmd.Flags().BoolVar(&migrate, "migrate", false, "apply pending migrations before starting")
+	return cmd
+}
+
+// runRoles serves HTTP and, as asked, runs the worker and the scheduler in
+// this process until ctx ends.
+func (a *App) runRoles(ctx context.Context, migrate, work, schedule bool) error {
+	c, err := a.loadStackConfig()
+	if err != nil {
+		return err
+	}
+	d, err := a.OpenDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if migrate {
+		if err := migrations.Up(ctx, d.DB); err != nil {
+			return err
+		}
+	}
+	s, err := a.buildStack(c, d, http.DefaultClient)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	g, gctx := errgroup.WithContext(ctx)
+	srv := s.server()
+	g.Go(func() error { return srv.Serve(gctx, c.core.HTTPAddr, nil) })
+	g.Go(func() error { return s.loops(gctx) })
+	if work {
+		g.Go(func() error { return s.rt.work(gctx) })
+	}
+	if schedule {
+		sched := scheduler.New(d, c.st.Clock().Now, a.Log, c.sched)
+		if err := sched.Start(gctx); err != nil {
+			return err
+		}
+		defer sched.Stop()
+	}
+	return ignoreCanceled(g.Wait())
+}

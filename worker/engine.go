@@ -1,0 +1,197 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/internal/clock"
+	"github.com/nudge-engine/nudge/internal/metrics"
+	"github.com/nudge-engine/nudge/internal/ratelimit"
+	"github.com/nudge-engine/nudge/templates"
+)
+
+// Task types, defined next to their handlers.
+const (
+	TypeStep     = "flow:step"      // a batch of runs at one step
+	TypeFallback = "msg:fallback"   // a batch of messages whose fallback check is due
+	Queue        = "nudge"          // the queue every worker task goes on
+	defaultBatch = 500              // runs per task
+	defaultChunk = 250              // runs per send transaction
+	maxRetry     = 8                // transient provider failures before a message is failed
+	taskTimeout  = 10 * time.Minute // a rate-limited batch may take long
+)
+
+// Config configures an Engine.
+type Config struct {
+	DB      *sqlx.DB
+	Redis   asynq.RedisConnOpt
+	Clock   clock.Clock
+	Log     *slog.Logger
+	Senders []channels.Sender
+	// Gate and Renderer default to PolicyGate and templates.NewRenderer().
+	Gate     Gate
+	Renderer Renderer
+	Limiter  *ratelimit.Limiter // nil = unlimited
+	Metrics  *metrics.Metrics   // nil = none
+	// BatchSize is the number of runs per task (default 500); ChunkSize per
+	// send transaction (default 500).
+	BatchSize, ChunkSize int
+	// Poll is how often the dispatcher looks for due work without a
+	// notification (default 1s); Lease how long a dispatched batch may stay
+	// unfinished before it is enqueued again (default 30s).
+	Poll, Lease time.Duration
+	// Concurrency of the Asynq server (default 8).
+	Concurrency int
+}
+
+// WithDefaults returns c with zero fields defaulted.
+func (c Config) WithDefaults() Config {
+	if c.Clock == nil {
+		c.Clock = clock.Real{}
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Gate == nil {
+		c.Gate = PolicyGate{}
+	}
+	if c.Renderer == nil {
+		c.Renderer = templates.NewRenderer()
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = defaultBatch
+	}
+	if c.ChunkSize <= 0 {
+		c.ChunkSize = defaultChunk
+	}
+	if c.Poll <= 0 {
+		c.Poll = time.Second
+	}
+	if c.Lease <= 0 {
+		c.Lease = 30 * time.Second
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 8
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if c.DB == nil {
+		return errors.New("worker: Config.DB is required")
+	}
+	if c.Redis == nil {
+		return errors.New("worker: Config.Redis is required")
+	}
+	return nil
+}
+
+// Engine owns the handlers and the components around them.
+type Engine struct {
+	cfg     Config
+	db      *sqlx.DB
+	clock   clock.Clock
+	log     *slog.Logger
+	senders map[channels.Kind]channels.Sender
+	client  *asynq.Client
+
+	defs sync.Map // campaign/version → *campaigns.Definition (versions are immutable)
+
+	Statuses *Statuses
+	Replies  *Replies
+	Handoffs *Handoffs
+}
+
+// New builds an engine; Close releases its Asynq client.
+func New(cfg Config) (*Engine, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, db: cfg.DB, clock: cfg.Clock, log: cfg.Log,
+		senders: map[channels.Kind]channels.Sender{}, client: asynq.NewClient(cfg.Redis)}
+	for _, s := range cfg.Senders {
+		e.senders[s.Kind()] = s
+	}
+	e.Statuses = &Statuses{e: e}
+	e.Replies = &Replies{e: e}
+	e.Handoffs = &Handoffs{e: e}
+	return e, nil
+}
+
+// Close closes the Asynq client.
+func (e *Engine) Close() error { return e.client.Close() }
+
+// Register adds the task handlers to mux.
+func (e *Engine) Register(mux *asynq.ServeMux) {
+	mux.HandleFunc(TypeStep, e.handleStep)
+	mux.HandleFunc(TypeFallback, e.handleFallback)
+}
+
+// Server returns an Asynq server configured for the engine's tasks (graceful
+// shutdown waits for in-flight tasks up to ShutdownTimeout).
+func (e *Engine) Server() *asynq.Server {
+	return asynq.NewServer(e.cfg.Redis, asynq.Config{
+		Concurrency:     e.cfg.Concurrency,
+		Queues:          map[string]int{Queue: 1},
+		ShutdownTimeout: 30 * time.Second,
+		Logger:          asynqLogger{e.log},
+		LogLevel:        asynq.WarnLevel,
+		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
+			d := time.Duration(1<<min(n, 6)) * time.Second
+			return d
+		},
+	})
+}
+
+// Run serves tasks until ctx ends, then shuts the server down gracefully.
+func (e *Engine) Run(ctx context.Context) error {
+	srv := e.Server()
+	mux := asynq.NewServeMux()
+	e.Register(mux)
+	if err := srv.Start(mux); err != nil {
+		return fmt.Errorf("worker: start asynq server: %w", err)
+	}
+	<-ctx.Done()
+	srv.Shutdown()
+	return nil
+}
+
+// definition returns a campaign version's definition (cached: versions are immutable).
+func (e *Engine) definition(ctx context.Context, campaignID, version string) (*campaigns.Definition, error) {
+	key := campaignID + "\x00" + version
+	if d, ok := e.defs.Load(key); ok {
+		return d.(*campaigns.Definition), nil
+	}
+	var raw []byte
+	if err := e.db.GetContext(ctx, &raw, qDefinition, campaignID, version); err != nil {
+		return nil, fmt.Errorf("campaign %s version %s: %w", campaignID, version, err)
+	}
+	var def campaigns.Definition
+	if err := json.Unmarshal(raw, &def); err != nil {
+		return nil, fmt.Errorf("campaign %s version %s: decode definition: %w", campaignID, version, err)
+	}
+	e.defs.Store(key, &def)
+	return &def, nil
+}
+
+// asynqLogger adapts slog to asynq.Logger.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Fatal(args ...any) {
+	a.l.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true)
+}

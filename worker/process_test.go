@@ -1,0 +1,174 @@
+package worker
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// nudgeBinary builds cmd/nudge once per test process.
+func nudgeBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "nudge-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..")
+		binPath = filepath.Join(dir, "nudge")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/nudge")
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			binErr = err
+			t.Logf("%s", out)
+		}
+	})
+	if binErr != nil {
+		t.Fatalf("build nudge: %v", binErr)
+	}
+	return binPath
+}
+
+// startWorker starts `nudge worker` against the harness's databases.
+func (h *harness) startWorker(extra ...string) *exec.Cmd {
+	h.t.Helper()
+	cmd := exec.Command(nudgeBinary(h.t), "worker")
+	cmd.Env = append(os.Environ(),
+		"NUDGE_DATABASE_URL="+h.dbURL, "NUDGE_REDIS_URL="+h.redisURL,
+		"NUDGE_WORKER_LEASE=3s", "NUDGE_WORKER_POLL=200ms", "NUDGE_WORKER_BATCH=100",
+		"NUDGE_SANDBOX_DELAY=4ms", "NUDGE_LOG_LEVEL=warn")
+	cmd.Env = append(cmd.Env, extra...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return cmd
+}
+
+// waitFor polls cond every 100ms until it holds or the deadline passes.
+func (h *harness) waitFor(what string, d time.Duration, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (h *harness) assertExactlyOneEach(n int) {
+	h.t.Helper()
+	if got := h.count(`SELECT count(*) FROM sandbox_sends`); got != n {
+		h.t.Fatalf("sandbox sends = %d, want %d", got, n)
+	}
+	if got := h.count(`SELECT count(DISTINCT address) FROM sandbox_sends`); got != n {
+		h.t.Fatalf("distinct recipients = %d, want %d", got, n)
+	}
+	if got := h.count(`SELECT count(*) FROM messages WHERE status = 'sent'`); got != n {
+		h.t.Fatalf("sent message rows = %d, want %d", got, n)
+	}
+	if got := h.count(`SELECT count(*) FROM messages`); got != n {
+		h.t.Fatalf("message rows = %d, want %d", got, n)
+	}
+}
+
+// Kill -9 a worker process mid-blast, start another: every subscriber gets
+// exactly one message.
+func TestKill9MidBlastExactlyOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	h := setupDB(t)
+	v := h.campaign(sendDef("kill"))
+	const n = 3000
+	subs := h.subscribers(n, "UTC")
+	h.start("kill", v, subs, time.Now().Add(-time.Minute))
+	a := h.startWorker()
+	h.waitFor("the first 300 sends", time.Minute, func() bool { return h.count(`SELECT count(*) FROM sandbox_sends`) >= 300 })
+	if err := a.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.Wait()
+	atKill := h.count(`SELECT count(*) FROM sandbox_sends`)
+	if atKill >= n {
+		t.Fatalf("the blast finished before the kill (%d sends): make it slower", atKill)
+	}
+	pendingAtKill := h.count(`SELECT count(*) FROM messages WHERE status = 'pending'`)
+	t.Logf("killed with %d of %d sent, %d message rows pending", atKill, n, pendingAtKill)
+	b := h.startWorker()
+	h.waitFor("every run done", 4*time.Minute, func() bool {
+		return h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`) == n
+	})
+	if err := b.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Wait(); err != nil {
+		t.Fatalf("worker exit after SIGTERM: %v", err)
+	}
+	h.assertExactlyOneEach(n)
+}
+
+// FLUSHALL of the worker's Redis mid-campaign: every subscriber still gets
+// exactly one message (the dispatcher re-enqueues from Postgres). The test
+// flushes its own Redis database (FLUSHDB): FLUSHALL would wipe the other
+// tests' databases on the shared server.
+func TestRedisFlushMidBlastExactlyOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	h := setupDB(t)
+	v := h.campaign(sendDef("flush"))
+	const n = 3000
+	subs := h.subscribers(n, "UTC")
+	h.start("flush", v, subs, time.Now().Add(-time.Minute))
+	w := h.startWorker()
+	h.waitFor("the first 300 sends", time.Minute, func() bool { return h.count(`SELECT count(*) FROM sandbox_sends`) >= 300 })
+	opt, err := redis.ParseURL(h.redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	atFlush := h.count(`SELECT count(*) FROM sandbox_sends`)
+	if atFlush >= n {
+		t.Fatalf("the blast finished before the flush (%d sends)", atFlush)
+	}
+	t.Logf("flushed Redis with %d of %d sent", atFlush, n)
+	h.waitFor("every run done", 3*time.Minute, func() bool {
+		return h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`) == n
+	})
+	if err := w.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Wait(); err != nil {
+		t.Fatalf("worker exit after SIGTERM: %v", err)
+	}
+	h.assertExactlyOneEach(n)
+}

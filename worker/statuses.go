@@ -1,0 +1,83 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/internal/db"
+)
+
+// Statuses applies delivery statuses from channel webhooks to messages. A
+// status only moves forward (sent → delivered → read; failed from sent or
+// delivered), so duplicates and out-of-order redeliveries change nothing. A
+// permanent failure makes a pending fallback due at once; a block also marks
+// the identity blocked and revokes consent for that channel.
+type Statuses struct{ e *Engine }
+
+// Apply implements the status side of channels.Sink for one event. Events
+// that are not statuses are ignored.
+func (s *Statuses) Apply(ctx context.Context, ev channels.Event) error {
+	at := ev.At
+	if at.IsZero() {
+		at = s.e.clock.Now()
+	}
+	switch ev.Type {
+	case channels.EventDelivered, channels.EventRead, channels.EventFailed:
+	case channels.EventBlocked:
+		return db.WithTx(ctx, s.e.db, func(tx *sqlx.Tx) error {
+			return s.e.blockIdentity(ctx, tx, ev.Channel, ev.From, at,
+				map[string]any{"reason": "provider_blocked", "provider_event_id": ev.ProviderEventID})
+		})
+	case channels.EventUnblocked:
+		_, err := s.e.db.ExecContext(ctx, qUnblockIdentity, string(ev.Channel), ev.From)
+		return err
+	default:
+		return nil
+	}
+	if ev.ProviderMessageID == "" {
+		if ev.Watermark.IsZero() || ev.Type == channels.EventFailed {
+			return nil
+		}
+		if _, err := s.e.db.ExecContext(ctx, qStatusByWatermark, string(ev.Channel), ev.From, ev.Watermark, string(ev.Type)); err != nil {
+			return fmt.Errorf("apply watermark status: %w", err)
+		}
+		s.e.cfg.Metrics.Message(string(ev.Channel), string(ev.Type))
+		return nil
+	}
+	return db.WithTx(ctx, s.e.db, func(tx *sqlx.Tx) error {
+		var rows []struct {
+			ID      int64  `db:"id"`
+			Sub     int64  `db:"subscriber_id"`
+			Address string `db:"address"`
+		}
+		if err := tx.SelectContext(ctx, &rows, qStatusByProviderID, string(ev.Channel), ev.ProviderMessageID,
+			string(ev.Type), at, string(ev.ErrorKind), ev.ErrorCode, ev.ErrorMessage); err != nil {
+			return fmt.Errorf("apply status: %w", err)
+		}
+		if len(rows) > 0 {
+			s.e.cfg.Metrics.Message(string(ev.Channel), string(ev.Type))
+		}
+		if ev.Type == channels.EventFailed && ev.ErrorKind == channels.Blocked {
+			for _, r := range rows {
+				if err := s.e.blockIdentity(ctx, tx, ev.Channel, r.Address, at,
+					map[string]any{"reason": "status_blocked", "message_id": r.ID}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// Accept makes Statuses a channels.Sink for status events.
+func (s *Statuses) Accept(ctx context.Context, evs []channels.Event) (channels.Ack, error) {
+	for _, ev := range evs {
+		if err := s.Apply(ctx, ev); err != nil {
+			return channels.Ack{}, err
+		}
+	}
+	return channels.Ack{}, nil
+}

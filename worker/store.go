@@ -1,0 +1,217 @@
+package worker
+
+// All SQL of the worker. Times compared with next_at / fallback_at come from
+// the injected clock ($-parameters); leases use the database's now() because
+// Asynq's own timing is wall time.
+const (
+	// The batch key is computed here: runs of one campaign version, step and
+	// state are numbered and cut into batches of $4; a run that already has a
+	// key (a lapsed lease) keeps it. qLeaseRuns takes fresh due runs (partial
+	// index flow_runs_undispatched), qReleaseRuns the lapsed leases
+	// (flow_runs_dispatched): neither scans the runs already leased.
+	qLeaseRuns = `
+WITH due AS (
+    SELECT id FROM flow_runs
+     WHERE state IN ('active', 'waiting') AND next_at <= $1 AND dispatched_at IS NULL AND $2::float8 >= 0
+     ORDER BY next_at, id
+     LIMIT $3
+     FOR UPDATE SKIP LOCKED),` + leaseTail
+	qReleaseRuns = `
+WITH due AS (
+    SELECT id FROM flow_runs
+     WHERE dispatched_at < now() - make_interval(secs => $2) AND state IN ('active', 'waiting') AND next_at <= $1
+     ORDER BY dispatched_at, id
+     LIMIT $3
+     FOR UPDATE SKIP LOCKED),` + leaseTail
+	leaseTail = `
+keyed AS (
+    SELECT f.id, 'runs:' || $5::text || ':' || f.step_id || ':' || f.state || ':' ||
+           dense_rank() OVER (ORDER BY f.campaign_id, f.campaign_version, f.step_id, f.state) || ':' ||
+           ((row_number() OVER (PARTITION BY f.campaign_id, f.campaign_version, f.step_id, f.state ORDER BY f.id) - 1) / $4) AS k
+      FROM flow_runs f JOIN due ON due.id = f.id)
+UPDATE flow_runs f SET dispatched_at = now(), dispatch_key = coalesce(f.dispatch_key, keyed.k)
+  FROM keyed WHERE f.id = keyed.id
+RETURNING f.id, f.campaign_id, f.campaign_version, f.step_id, f.step_seq, f.state, f.dispatch_key`
+
+	qLeaseFallbacks = `
+WITH due AS (
+    SELECT id FROM messages
+     WHERE fallback_at <= $1
+       AND (fallback_dispatched_at IS NULL OR fallback_dispatched_at < now() - make_interval(secs => $2))
+     ORDER BY fallback_at, id
+     LIMIT $3
+     FOR UPDATE SKIP LOCKED)
+UPDATE messages m SET fallback_dispatched_at = now()
+  FROM due WHERE m.id = due.id
+RETURNING m.id`
+
+	qDefinition = `SELECT definition FROM campaign_versions WHERE campaign_id = $1 AND version = $2`
+
+	// Runs of a task that are still where the task found them.
+	qLockRuns = `
+SELECT id, subscriber_id, step_id, step_seq, state, holdout, context, next_at
+  FROM flow_runs
+ WHERE id = ANY($1)
+ ORDER BY id
+   FOR UPDATE SKIP LOCKED`
+
+	qSubscribers = `
+SELECT id, coalesce(external_id, '') AS external_id, name, locale, time_zone, attributes
+  FROM subscribers WHERE id = ANY($1)`
+
+	// Multi-row insert of message intents from parallel arrays.
+	qInsertMessages = `
+INSERT INTO messages (idempotency_key, subscriber_id, campaign_id, campaign_version, run_id, step_id,
+                      topic, channel, account, address, attempt, status, content, reason,
+                      error_kind, error_message, failed_at)
+SELECT k, s, $3, $4, r, $5, $6, ch, '', a, att, st, c::jsonb, nullif(rs, ''),
+       nullif(ek, ''), nullif(em, ''), CASE WHEN st = 'failed' THEN $7::timestamptz END
+  FROM unnest($1::text[], $2::bigint[], $8::bigint[], $9::text[], $10::text[], $11::int[], $12::text[],
+              $13::text[], $14::text[], $15::text[], $16::text[])
+       AS u(k, s, r, ch, a, att, st, c, rs, ek, em)
+ON CONFLICT (idempotency_key) DO NOTHING`
+
+	qMessagesByKey = `
+SELECT id, idempotency_key, subscriber_id, coalesce(run_id, 0) AS run_id, step_id, campaign_id, campaign_version,
+       topic, channel, account, address, attempt, status, content
+  FROM messages WHERE idempotency_key = ANY($1)`
+
+	// Consent re-read at send time, under the subscribers' shared advisory locks.
+	qLockSubscribersShared = `SELECT count(pg_advisory_xact_lock_shared(x)) FROM (SELECT DISTINCT unnest($1::bigint[]) AS x ORDER BY 1) s`
+	qRecheck               = `
+SELECT u.i,
+       coalesce((SELECT granted FROM consent_events ce
+                  WHERE ce.subscriber_id = u.sub AND ce.channel IN (u.ch, '*') AND ce.topic = u.topic
+                  ORDER BY ce.id DESC LIMIT 1), false)
+   AND NOT EXISTS (SELECT 1 FROM channel_identities ci
+                    WHERE ci.subscriber_id = u.sub AND ci.channel = u.ch AND ci.address = u.addr
+                      AND ci.blocked_at IS NOT NULL) AS ok
+  FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::text[]) AS u(i, sub, ch, addr, topic)`
+
+	// Set-based message outcome.
+	qUpdateMessages = `
+UPDATE messages m
+   SET status = u.st,
+       provider_id = coalesce(nullif(u.pid, ''), m.provider_id),
+       sent_at = CASE WHEN u.st = 'sent' THEN u.at ELSE m.sent_at END,
+       failed_at = CASE WHEN u.st = 'failed' THEN u.at ELSE m.failed_at END,
+       error_kind = nullif(u.ek, ''), error_code = nullif(u.ec, ''), error_message = nullif(u.em, ''),
+       reason = coalesce(nullif(u.rs, ''), m.reason),
+       fallback_at = u.fb, fallback_dispatched_at = NULL
+  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[],
+              $8::text[], $9::timestamptz[])
+       AS u(id, st, pid, at, ek, ec, em, rs, fb)
+ WHERE m.id = u.id AND m.status = 'pending'`
+
+	// Set-based run transitions, compare-and-set on step_seq.
+	qTransition = `
+UPDATE flow_runs f
+   SET state = u.state, step_id = u.step, step_seq = f.step_seq + 1, next_at = u.next_at,
+       context = f.context || u.ctx::jsonb,
+       dispatch_key = NULL, dispatched_at = NULL, updated_at = now(),
+       ended_at = CASE WHEN u.state IN ('done', 'failed', 'cancelled') THEN now() END
+  FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
+       AS u(id, seq, state, step, next_at, ctx)
+ WHERE f.id = u.id AND f.step_seq = u.seq
+RETURNING f.id`
+
+	// Deferral keeps the step and its seq (no message was created).
+	qDefer = `
+UPDATE flow_runs f SET next_at = u.next_at, dispatch_key = NULL, dispatched_at = NULL, updated_at = now()
+  FROM unnest($1::bigint[], $2::int[], $3::timestamptz[]) AS u(id, seq, next_at)
+ WHERE f.id = u.id AND f.step_seq = u.seq`
+
+	qNotifyDue = `SELECT pg_notify('nudge_due', '')`
+
+	qSetAttributes = `UPDATE subscribers SET attributes = attributes || $2::jsonb, updated_at = now() WHERE id = $1`
+
+	qHasEvent = `
+SELECT EXISTS (SELECT 1 FROM subscriber_events
+                WHERE subscriber_id = $1 AND name = $2 AND ($3::timestamptz IS NULL OR occurred_at >= $3)
+                  AND occurred_at <= $4)`
+
+	qInsertHandoff = `
+INSERT INTO handoffs (run_id, subscriber_id, campaign_id, step_id, step_seq, queue, note, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (run_id, step_seq) DO NOTHING`
+
+	qPauseRun = `
+UPDATE flow_runs SET state = 'paused', step_seq = step_seq + 1, next_at = NULL,
+       dispatch_key = NULL, dispatched_at = NULL, updated_at = now()
+ WHERE id = $1 AND step_seq = $2`
+
+	qResolveHandoff = `
+UPDATE handoffs SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL
+RETURNING coalesce(run_id, 0), step_id, step_seq + 1`
+
+	qRunForResume = `SELECT campaign_id, campaign_version, step_id, step_seq, state FROM flow_runs WHERE id = $1 FOR UPDATE`
+
+	// Fallback.
+	qLockFallbacks = `
+SELECT id, idempotency_key, subscriber_id, coalesce(run_id, 0) AS run_id, step_id, campaign_id, campaign_version,
+       topic, channel, account, address, attempt, status, content
+  FROM messages
+ WHERE id = ANY($1) AND fallback_at <= $2
+ ORDER BY id
+   FOR UPDATE SKIP LOCKED`
+	qClearFallback = `UPDATE messages SET fallback_at = NULL, fallback_dispatched_at = NULL WHERE id = ANY($1)`
+	qMoveFallback  = `
+UPDATE messages m SET fallback_at = u.at, fallback_dispatched_at = NULL
+  FROM unnest($1::bigint[], $2::timestamptz[]) AS u(id, at) WHERE m.id = u.id`
+
+	// Statuses.
+	qStatusByProviderID = `
+UPDATE messages SET
+       status = CASE WHEN $3 = 'failed' THEN 'failed'
+                     WHEN $3 = 'read' THEN 'read'
+                     WHEN status = 'read' THEN status ELSE 'delivered' END,
+       delivered_at = CASE WHEN $3 IN ('delivered', 'read') THEN coalesce(delivered_at, $4) ELSE delivered_at END,
+       read_at = CASE WHEN $3 = 'read' THEN coalesce(read_at, $4) ELSE read_at END,
+       failed_at = CASE WHEN $3 = 'failed' THEN $4 ELSE failed_at END,
+       error_kind = CASE WHEN $3 = 'failed' THEN nullif($5, '') ELSE error_kind END,
+       error_code = CASE WHEN $3 = 'failed' THEN nullif($6, '') ELSE error_code END,
+       error_message = CASE WHEN $3 = 'failed' THEN nullif($7, '') ELSE error_message END,
+       fallback_at = CASE WHEN $3 = 'failed' AND fallback_at IS NOT NULL THEN $4 ELSE fallback_at END
+ WHERE channel = $1 AND provider_id = $2
+   AND (status IN ('sent', 'delivered') OR ($3 = 'read' AND status = 'delivered'))
+   AND NOT ($3 = 'delivered' AND status = 'delivered')
+RETURNING id, subscriber_id, address`
+	// By the recipient's subscriber (messages_cap index), then channel and address.
+	qStatusByWatermark = `
+UPDATE messages SET
+       status = CASE WHEN $4 = 'read' THEN 'read' WHEN status = 'read' THEN status ELSE 'delivered' END,
+       delivered_at = coalesce(delivered_at, $3),
+       read_at = CASE WHEN $4 = 'read' THEN coalesce(read_at, $3) ELSE read_at END
+ WHERE subscriber_id IN (SELECT subscriber_id FROM channel_identities WHERE channel = $1 AND address = $2)
+   AND channel = $1 AND address = $2 AND sent_at <= $3
+   AND (status = 'sent' OR ($4 = 'read' AND status = 'delivered'))`
+
+	qBlockIdentity = `
+UPDATE channel_identities SET blocked_at = coalesce(blocked_at, $3)
+ WHERE channel = $1 AND address = $2
+RETURNING subscriber_id`
+	qUnblockIdentity    = `UPDATE channel_identities SET blocked_at = NULL WHERE channel = $1 AND address = $2`
+	qConsentLock        = `SELECT pg_advisory_xact_lock($1)`
+	qRevokeConsentTopic = `
+INSERT INTO consent_events (subscriber_id, channel, topic, granted, source, proof)
+SELECT $1, $2, t, false, 'dialog', $3::jsonb FROM unnest(ARRAY['service', 'marketing']) AS t`
+
+	// Replies.
+	qWaitingRuns = `
+SELECT id, campaign_id, campaign_version, step_id, step_seq
+  FROM flow_runs
+ WHERE subscriber_id = $1 AND state = 'waiting'
+ ORDER BY updated_at DESC, id DESC`
+	qResume = `
+UPDATE flow_runs SET state = 'active', step_id = $3, step_seq = step_seq + 1, next_at = $4,
+       context = context || $5::jsonb, dispatch_key = NULL, dispatched_at = NULL, updated_at = now(),
+       ended_at = CASE WHEN $3 = '' THEN now() END
+ WHERE id = $1 AND step_seq = $2 AND state IN ('waiting', 'paused')`
+
+	qHandoffUnmatched = `
+INSERT INTO handoffs (run_id, subscriber_id, campaign_id, step_id, step_seq, queue, note, created_at)
+VALUES ($1, $2, $3, $4, $5, 'replies', 'unmatched reply', $6)
+ON CONFLICT (run_id, step_seq) DO UPDATE SET note = handoffs.note RETURNING id`
+	qSubscriberByIdentity = `SELECT subscriber_id FROM channel_identities WHERE channel = $1 AND address = $2 ORDER BY id LIMIT 1`
+	qRunSubscriber        = `SELECT subscriber_id FROM flow_runs WHERE id = $1`
+)

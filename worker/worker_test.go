@@ -1,0 +1,318 @@
+package worker
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/sandbox"
+	"github.com/nudge-engine/nudge/internal/ratelimit"
+)
+
+func TestBlastSendsExactlyOnePerSubscriber(t *testing.T) {
+	h := setup(t)
+	v := h.campaign(sendDef("blast"))
+	subs := h.subscribers(730, "Europe/Moscow")
+	h.start("blast", v, subs, t0)
+	h.settle()
+	if n := h.count(`SELECT count(*) FROM sandbox_sends`); n != len(subs) {
+		t.Fatalf("sandbox sends = %d, want %d", n, len(subs))
+	}
+	if n := h.count(`SELECT count(DISTINCT address) FROM sandbox_sends`); n != len(subs) {
+		t.Fatalf("distinct recipients = %d, want %d", n, len(subs))
+	}
+	if n := h.count(`SELECT count(*) FROM messages WHERE status = 'sent' AND provider_id IS NOT NULL`); n != len(subs) {
+		t.Fatalf("sent messages = %d, want %d", n, len(subs))
+	}
+	if n := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done' AND ended_at IS NOT NULL`); n != len(subs) {
+		t.Fatalf("done runs = %d, want %d", n, len(subs))
+	}
+	var text string
+	if err := h.db.Get(&text, `SELECT text FROM sandbox_sends WHERE address = 'sb' || $1`, subs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if text != "Привет, Анна 1!" {
+		t.Fatalf("rendered text = %q", text)
+	}
+	// A second dispatch of everything (as after a crash) changes nothing.
+	h.exec(`UPDATE flow_runs SET state = 'active', step_id = 'hello', step_seq = step_seq - 1, next_at = $1`, t0)
+	h.settle()
+	if n := h.count(`SELECT count(*) FROM sandbox_sends`); n != len(subs) {
+		t.Fatalf("after replay sandbox sends = %d, want %d", n, len(subs))
+	}
+}
+
+func TestPolicySkipsAndDefers(t *testing.T) {
+	h := setup(t)
+	def := sendDef("quiet")
+	def.Settings.QuietHours = &campaigns.QuietHours{Start: "22:00", End: "09:00"}
+	def.Settings.FrequencyCap = &campaigns.FrequencyCap{Max: 1, Per: dur("1d")}
+	v := h.campaign(def)
+	berlin := h.subscribers(1, "Europe/Berlin")       // 23:30 there: quiet
+	moscow := h.subscribers(3, "Europe/Moscow")       // 01:30 there: quiet too
+	tokyo := h.subscribers(1, "Asia/Tokyo")           // 07:30 next day: quiet
+	ny := h.subscribers(1, "America/New_York")        // 17:30: sends
+	noConsent := h.subscribers(1, "America/New_York") // revoked
+	h.exec(`INSERT INTO consent_events (subscriber_id, channel, topic, granted, source) VALUES ($1, 'sandbox', 'marketing', false, 'api')`, noConsent[0])
+	capped := h.subscribers(1, "America/New_York")
+	h.exec(`INSERT INTO messages (idempotency_key, subscriber_id, topic, channel, status, sent_at) VALUES ('prev', $1, 'marketing', 'sandbox', 'sent', $2)`, capped[0], time.Date(2026, 3, 2, 21, 30, 0, 0, time.UTC))
+	all := append(append(append(append(append(append([]int64{}, berlin...), moscow...), tokyo...), ny...), noConsent...), capped...)
+	now := time.Date(2026, 3, 2, 22, 30, 0, 0, time.UTC)
+	h.clock.Set(now)
+	h.start("quiet", v, all, now)
+	h.settle()
+	if n := h.count(`SELECT count(*) FROM sandbox_sends`); n != 1 {
+		t.Fatalf("sends during quiet hours = %d, want 1 (New York)", n)
+	}
+	var reasons []string
+	if err := h.db.Select(&reasons, `SELECT reason FROM messages WHERE status = 'skipped' ORDER BY reason`); err != nil {
+		t.Fatal(err)
+	}
+	if len(reasons) != 2 || reasons[0] != "frequency_cap" || reasons[1] != "no_consent" {
+		t.Fatalf("skip reasons = %v, want [frequency_cap no_consent]", reasons)
+	}
+	var next time.Time
+	if err := h.db.Get(&next, `SELECT next_at FROM flow_runs WHERE subscriber_id = $1`, berlin[0]); err != nil {
+		t.Fatal(err)
+	}
+	berlinLoc, _ := time.LoadLocation("Europe/Berlin")
+	if want := time.Date(2026, 3, 3, 9, 0, 0, 0, berlinLoc); !next.Equal(want) {
+		t.Fatalf("Berlin run deferred to %v, want %v", next, want)
+	}
+	// Morning in Berlin: Berlin and Moscow go out, Tokyo is still quiet-free? (17:00 there: yes).
+	h.clock.Set(time.Date(2026, 3, 3, 8, 0, 0, 0, time.UTC))
+	h.settle()
+	if n := h.count(`SELECT count(*) FROM sandbox_sends`); n != 6 {
+		t.Fatalf("sends after quiet hours = %d, want 6", n)
+	}
+	if n := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`); n != len(all) {
+		t.Fatalf("done runs = %d, want %d", n, len(all))
+	}
+}
+
+func TestRateLimitedSendIsRetriedOnceWithoutDuplicate(t *testing.T) {
+	h := setup(t)
+	v := h.campaign(sendDef("rl"))
+	subs := h.subscribers(3, "UTC")
+	h.sandbox.Script("sb"+itoa(subs[1]), sandbox.Behavior{RateLimitOnce: true, RetryAfter: 30 * time.Second})
+	h.start("rl", v, subs, t0)
+	h.settle()
+	if n := h.count(`SELECT count(*) FROM sandbox_sends`); n != 2 {
+		t.Fatalf("sends = %d, want 2 (one rate-limited)", n)
+	}
+	if n := h.count(`SELECT count(*) FROM messages WHERE status = 'pending'`); n != 1 {
+		t.Fatalf("pending messages = %d, want 1", n)
+	}
+	h.clock.Advance(31 * time.Second)
+	h.settle()
+	if n := h.count(`SELECT count(*) FROM sandbox_sends`); n != 3 {
+		t.Fatalf("sends after retry-after = %d, want 3", n)
+	}
+	if n := h.count(`SELECT count(*) FROM messages`); n != 3 {
+		t.Fatalf("message rows = %d, want 3", n)
+	}
+	if n := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`); n != 3 {
+		t.Fatalf("done runs = %d", n)
+	}
+}
+
+func TestFallbackLadderExactlyOnce(t *testing.T) {
+	h := setup(t)
+	def := sendDef("fb")
+	def.Settings.Fallback = []campaigns.FallbackRung{{Channel: "email", IfNot: "delivered", Within: dur("1h")}}
+	v := h.campaign(def)
+	subs := h.subscribers(4, "UTC")
+	silent, delivered, blocked, readLate := subs[0], subs[1], subs[2], subs[3]
+	h.sandbox.Script("sb"+itoa(delivered), sandbox.Behavior{Report: channels.EventDelivered, ReportAfter: 10 * time.Minute})
+	h.sandbox.Script("sb"+itoa(blocked), sandbox.Behavior{Fail: channels.Blocked})
+	h.sandbox.Script("sb"+itoa(readLate), sandbox.Behavior{Report: channels.EventRead, ReportAfter: 2 * time.Hour})
+	// statuses flow back through Statuses.Apply
+	h.start("fb", v, subs, t0)
+	h.settle()
+	// The block falls back at once and revokes consent for the channel.
+	if n := h.count(`SELECT count(*) FROM sandbox_sends WHERE channel = 'email'`); n != 1 {
+		var rows []string
+		_ = h.db.Select(&rows, `SELECT concat_ws(' ', idempotency_key, channel, status, reason, error_kind, error_message, fallback_at) FROM messages ORDER BY id`)
+		t.Fatalf("email sends right after the block = %d, want 1; messages:\n%s", n, strings.Join(rows, "\n"))
+	}
+	if n := h.count(`SELECT count(*) FROM consent_events WHERE subscriber_id = $1 AND channel = 'sandbox' AND NOT granted AND source = 'dialog'`, blocked); n != 2 {
+		t.Fatalf("revocations for the blocked subscriber = %d, want 2 topics", n)
+	}
+	h.clock.Advance(15 * time.Minute)
+	deliverReports(t, h)
+	h.clock.Advance(50 * time.Minute) // 65 min after the send: the check is due
+	h.settle()
+	var emailTo []string
+	if err := h.db.Select(&emailTo, `SELECT address FROM sandbox_sends WHERE channel = 'email' ORDER BY address`); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"u" + itoa(blocked) + "@example.com", "u" + itoa(readLate) + "@example.com", "u" + itoa(silent) + "@example.com"}
+	sortStrings(want)
+	if len(emailTo) != 3 || emailTo[0] != want[0] || emailTo[1] != want[1] || emailTo[2] != want[2] {
+		t.Fatalf("email fallbacks to %v, want %v", emailTo, want)
+	}
+	// Later reads, more checks, replays: still exactly one fallback each.
+	h.clock.Advance(2 * time.Hour)
+	deliverReports(t, h)
+	h.exec(`UPDATE messages SET fallback_at = $1 WHERE attempt = 0 AND status <> 'skipped'`, h.clock.Now())
+	h.settle()
+	if n := h.count(`SELECT count(*) FROM sandbox_sends WHERE channel = 'email'`); n != 3 {
+		t.Fatalf("email sends after replay = %d, want 3", n)
+	}
+	if n := h.count(`SELECT count(*) FROM messages WHERE attempt = 1`); n != 3 {
+		t.Fatalf("attempt-1 rows = %d, want 3", n)
+	}
+	var st string
+	if err := h.db.Get(&st, `SELECT status FROM messages WHERE subscriber_id = $1 AND attempt = 0`, delivered); err != nil || st != "delivered" {
+		t.Fatalf("delivered subscriber's message status = %q (%v)", st, err)
+	}
+}
+
+func deliverReports(t *testing.T, h *harness) {
+	t.Helper()
+	for _, s := range []*sandbox.Sandbox{h.sandbox, h.email} {
+		if _, err := s.Tick(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestStatusesMoveForwardOnly(t *testing.T) {
+	h := setup(t)
+	v := h.campaign(sendDef("st"))
+	subs := h.subscribers(1, "UTC")
+	h.start("st", v, subs, t0)
+	h.settle()
+	var pid string
+	if err := h.db.Get(&pid, `SELECT provider_id FROM messages`); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, ev := range []channels.EventType{channels.EventRead, channels.EventDelivered, channels.EventRead} {
+		if err := h.engine.Statuses.Apply(ctx, channels.Event{Type: ev, Channel: channels.Sandbox, ProviderMessageID: pid, At: h.clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var st string
+	_ = h.db.Get(&st, `SELECT status FROM messages`)
+	if st != "read" {
+		t.Fatalf("status = %q, want read (delivered after read must not go back)", st)
+	}
+	// Watermark statuses (Messenger, VK) by address and time.
+	h2 := h.subscribers(1, "UTC")
+	h.start("st", v, h2, t0)
+	h.settle()
+	if err := h.engine.Statuses.Apply(ctx, channels.Event{Type: channels.EventRead, Channel: channels.Sandbox, From: "sb" + itoa(h2[0]), Watermark: h.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.count(`SELECT count(*) FROM messages WHERE status = 'read'`); n != 2 {
+		t.Fatalf("read after watermark = %d, want 2", n)
+	}
+}
+
+func TestOptOutsDuringBlastStopSends(t *testing.T) {
+	h := setup(t, withSandbox(sandbox.Behavior{Delay: 2 * time.Millisecond}))
+	v := h.campaign(sendDef("optout"))
+	subs := h.subscribers(1200, "UTC")
+	h.start("optout", v, subs, t0)
+	// Opt out every third subscriber while the blast runs, each as a consent
+	// writer does: advisory lock on the subscriber, then the revocation.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := len(subs) - 1; i >= 0; i -= 3 {
+			tx, err := h.db.Beginx()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			tx.MustExec(`SELECT pg_advisory_xact_lock($1)`, subs[i])
+			tx.MustExec(`INSERT INTO consent_events (subscriber_id, channel, topic, granted, source) VALUES ($1, '*', 'marketing', false, 'dialog')`, subs[i])
+			if err := tx.Commit(); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	h.settle()
+	wg.Wait()
+	h.settle()
+	// No send recorded after the subscriber's opt-out committed.
+	if n := h.count(`
+SELECT count(*) FROM sandbox_sends s
+  JOIN channel_identities ci ON ci.channel = 'sandbox' AND ci.address = s.address
+  JOIN consent_events ce ON ce.subscriber_id = ci.subscriber_id AND NOT ce.granted
+ WHERE s.created_at > ce.created_at`); n != 0 {
+		t.Fatalf("%d sends after the opt-out committed", n)
+	}
+	optedOut := h.count(`SELECT count(*) FROM consent_events WHERE NOT granted`)
+	skipped := h.count(`SELECT count(*) FROM messages WHERE status = 'skipped'`)
+	sent := h.count(`SELECT count(*) FROM sandbox_sends`)
+	if sent+skipped != len(subs) || optedOut != 400 {
+		t.Fatalf("sent %d + skipped %d != %d (opt-outs %d)", sent, skipped, len(subs), optedOut)
+	}
+	t.Logf("sent %d, skipped after opt-out %d", sent, skipped)
+}
+
+func TestRateLimiterPacesSends(t *testing.T) {
+	h := setup(t, withLimiter(map[string]ratelimit.Rate{"sandbox": {PerSecond: 20}}))
+	v := h.campaign(sendDef("paced"))
+	subs := h.subscribers(30, "UTC")
+	h.start("paced", v, subs, t0)
+	h.settle()
+	var span time.Duration
+	var first, last time.Time
+	_ = h.db.QueryRow(`SELECT min(created_at), max(created_at) FROM sandbox_sends`).Scan(&first, &last)
+	span = last.Sub(first)
+	if n := h.count(`SELECT count(*) FROM sandbox_sends`); n != 30 {
+		t.Fatalf("sends = %d", n)
+	}
+	// 30 sends at 20/s cannot be faster than 29 intervals of 50ms.
+	if span < 1400*time.Millisecond {
+		t.Fatalf("30 sends at 20/s took %v, faster than the limit", span)
+	}
+}
+
+func TestPayloadOf(t *testing.T) {
+	got := payloadOf([]byte(`{"trigger":"event","payload":{"order_id":"A-17","trigger":"x"},"reply":{"button":"yes"}}`))
+	if got["order_id"] != "A-17" || got["trigger"] != "x" || got["reply"] == nil || got["payload"] != nil {
+		t.Fatalf("payloadOf = %v", got)
+	}
+	if len(payloadOf(nil)) != 0 {
+		t.Fatal("nil context")
+	}
+}
+
+// A transient provider failure leaves the message pending and the task is
+// retried by Asynq with backoff; the retry sends it exactly once.
+func TestTransientFailureRetriedOnce(t *testing.T) {
+	h := setup(t)
+	v := h.campaign(sendDef("flaky"))
+	subs := h.subscribers(2, "UTC")
+	flaky := "sb" + itoa(subs[0])
+	h.sandbox.Script(flaky, sandbox.Behavior{Fail: channels.Transient})
+	h.start("flaky", v, subs, t0)
+	if _, err := h.disp.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the first attempt", time.Minute, func() bool {
+		return h.count(`SELECT count(*) FROM sandbox_sends`) == 1 && h.count(`SELECT count(*) FROM messages WHERE status = 'pending'`) == 1
+	})
+	h.waitFor("the task in retry", time.Minute, func() bool {
+		qi, err := h.insp.GetQueueInfo(Queue)
+		return err == nil && qi.Retry == 1
+	})
+	h.sandbox.Script(flaky, sandbox.Behavior{})
+	h.settle()
+	if n := h.count(`SELECT count(*) FROM sandbox_sends WHERE address = $1`, flaky); n != 1 {
+		t.Fatalf("sends to the flaky address = %d, want 1", n)
+	}
+	if n := h.count(`SELECT count(*) FROM messages WHERE status = 'sent'`); n != 2 {
+		t.Fatalf("sent = %d, want 2", n)
+	}
+}
