@@ -85,7 +85,16 @@ func TestFeedbackFlowRepliesHandoffAndTimeout(t *testing.T) {
 	if n := h.count(`SELECT count(*) FROM messages WHERE step_id = 'remind' AND subscriber_id = $1`, silent); n != 1 {
 		t.Fatalf("reminders to the silent subscriber = %d, want 1", n)
 	}
-	// The manager resolves: the run continues after the hand-off step.
+	// The hand-off opened an inbox conversation (trigger on handoffs), which
+	// pauses marketing for the subscriber until a manager resolves it.
+	if n := h.count(`SELECT count(*) FROM conversations WHERE subscriber_id = $1 AND state = 'open' AND queue = 'care'`, no); n != 1 {
+		t.Fatalf("open conversations for the hand-off = %d, want 1", n)
+	}
+	// The manager resolves (as inbox.Service.Resolve does: the conversation
+	// closes, then the run continues after the hand-off step).
+	if _, err := h.db.Exec(`UPDATE conversations SET state = 'resolved', resolved_at = now() WHERE subscriber_id = $1`, no); err != nil {
+		t.Fatal(err)
+	}
 	if err := h.engine.Handoffs.Resolve(ctx, hoID); err != nil {
 		t.Fatal(err)
 	}
