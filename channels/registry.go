@@ -34,3 +34,13 @@ func (r *Registry) Kinds() []Kind {
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
 }
+
+// HasDeliveryReceipts reports whether the provider tells when a message was
+// delivered (Telegram and VK do not: a successful send is all there is).
+func HasDeliveryReceipts(k Kind) bool {
+	switch k {
+	case Telegram, VK:
+		return false
+	}
+	return true
+}

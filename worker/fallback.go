@@ -21,12 +21,17 @@ type fallbackPayload struct {
 }
 
 // reached reports whether a message satisfied its rung (if_not: delivered | read).
-func reached(status string, rung campaigns.FallbackRung) bool {
+// Telegram and VK report no delivery at all: for them the provider accepting
+// the message for a reachable chat is the delivery signal (a blocked or
+// unknown chat fails the send at once and falls back as a failure).
+func reached(status string, ch channels.Kind, rung campaigns.FallbackRung) bool {
 	switch status {
 	case "read":
 		return true
 	case "delivered":
 		return rung.IfNot != "read"
+	case "sent":
+		return rung.IfNot != "read" && !channels.HasDeliveryReceipts(ch)
 	}
 	return false
 }
@@ -61,7 +66,7 @@ func (e *Engine) handleFallback(ctx context.Context, t *asynq.Task) error {
 				continue
 			}
 			rung := def.Settings.Fallback[m.Attempt]
-			if m.Status != "failed" && reached(m.Status, rung) {
+			if m.Status != "failed" && reached(m.Status, channels.Kind(m.Channel), rung) {
 				clear = append(clear, m.ID)
 				continue
 			}
