@@ -1,6 +1,10 @@
 package analytics
 
 // SQL of the dashboard. $1 is the campaign id and $2 the version ("" = all).
+// acceptedIsDelivered: Telegram and VK report no delivery; a message they
+// accepted for a reachable chat counts as delivered (as in the fallback ladder).
+const acceptedIsDelivered = `(sent_at IS NOT NULL AND status <> 'failed' AND channel IN ('telegram', 'vk'))`
+
 const (
 	runsOf = `FROM flow_runs r WHERE r.campaign_id = $1 AND ($2 = '' OR r.campaign_version = $2)`
 
@@ -19,7 +23,7 @@ const (
 	qFunnel = `WITH runs AS (SELECT r.id, r.holdout ` + runsOf + `),
 	  m AS (SELECT run_id,
 	               bool_or(sent_at IS NOT NULL) AS sent,
-	               bool_or(delivered_at IS NOT NULL OR read_at IS NOT NULL) AS delivered,
+	               bool_or(delivered_at IS NOT NULL OR read_at IS NOT NULL OR ` + acceptedIsDelivered + `) AS delivered,
 	               bool_or(read_at IS NOT NULL) AS read,
 	               bool_and(status = 'skipped') AS skipped
 	          FROM messages WHERE run_id IN (SELECT id FROM runs) GROUP BY run_id),
@@ -67,7 +71,7 @@ const (
 	qChannels = `SELECT channel,
 	                    count(*) FILTER (WHERE attempt = 0 AND status <> 'skipped') AS first,
 	                    count(*) FILTER (WHERE attempt > 0 AND status <> 'skipped') AS fallback,
-	                    count(*) FILTER (WHERE delivered_at IS NOT NULL OR read_at IS NOT NULL) AS delivered,
+	                    count(*) FILTER (WHERE delivered_at IS NOT NULL OR read_at IS NOT NULL OR ` + acceptedIsDelivered + `) AS delivered,
 	                    count(*) FILTER (WHERE status = 'failed') AS failed
 	               FROM messages WHERE campaign_id = $1 AND ($2 = '' OR campaign_version = $2)
 	              GROUP BY channel ORDER BY count(*) FILTER (WHERE status <> 'skipped') DESC, channel`

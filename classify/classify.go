@@ -44,6 +44,10 @@ func New(lex *Lexicon) *Classifier {
 // (whole words, case-insensitive, ё = е), then the sentiment classifier.
 func (c *Classifier) Classify(in Input) Result {
 	sc := c.lex.Sentiment(in.Text)
+	if strings.TrimSpace(in.Text) == "" && in.Payload != "" {
+		// A bare button press: its id often says it ("like", "dislike", "yes").
+		sc = c.lex.Sentiment(strings.NewReplacer("_", " ", "-", " ").Replace(in.Payload))
+	}
 	res := Result{Sentiment: sc.Sentiment, Score: sc.Value, Branch: -1}
 	if in.Payload != "" {
 		res.Rule, res.Detail = "button", in.Payload

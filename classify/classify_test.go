@@ -141,6 +141,15 @@ func TestClassifyOrder(t *testing.T) {
 	}
 }
 
+func TestButtonPressSentiment(t *testing.T) {
+	c := New(nil)
+	for payload, want := range map[string]Sentiment{"like": Positive, "dislike": Negative, "yes": Positive, "no": Negative, "menu_next": Neutral} {
+		if got := c.Classify(Input{Payload: payload}).Sentiment; got != want {
+			t.Errorf("press %q: %s, want %s", payload, got, want)
+		}
+	}
+}
+
 func TestParseLexiconExtendsAndOverrides(t *testing.T) {
 	lex, err := ParseLexicon(strings.NewReader("# ours\n- норм\n+ огонь\n"), "ours.txt", DefaultLexicon())
 	if err != nil {

@@ -22,6 +22,10 @@ const webhookAccount = "main"
 // ProviderRate is a provider's default send rate (0 = no documented limit).
 type ProviderRate struct{ PerSecond, PerChatPerSecond float64 }
 
+// chatBurst is the per-chat budget a provider's per-chat rate allows at
+// once: Viber counts 100 messages per user per hour without a reply.
+var chatBurst = map[channels.Kind]int{channels.Viber: 100}
+
 // channelSet is every configured provider: its sender, its signed webhook
 // and its default rate.
 type channelSet struct {

@@ -45,7 +45,7 @@ func TestDemoPrintsWorkingLinks(t *testing.T) {
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, []string{"demo", "--addr", "127.0.0.1:0"}, strings.NewReader(""), &out, &errb)
+		done <- Main(ctx, []string{"demo", "--addr", "127.0.0.1:0", "--days", "0"}, strings.NewReader(""), &out, &errb)
 	}()
 	deadline := time.Now().Add(2 * time.Minute)
 	for !strings.Contains(out.String(), "Serving until Ctrl-C") {
@@ -89,11 +89,57 @@ func TestDemoPrintsWorkingLinks(t *testing.T) {
 	if res.StatusCode != http.StatusFound || !strings.HasPrefix(res.Header.Get("Location"), "https://t.me/GrowFoodDemoBot?start=") {
 		t.Errorf("telegram link: %d %s", res.StatusCode, res.Header.Get("Location"))
 	}
-	if res, body := get(find(`Consent ledger of the demo customer: (\S+)`)); res.StatusCode != 200 || !strings.Contains(body, `"external_id":"growfood-demo-1"`) {
+	m := regexp.MustCompile(`curl -H 'Authorization: Bearer (\S+)' (\S+)`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("no API call in:\n%s", text)
+	}
+	req, _ := http.NewRequest("GET", m[2], nil)
+	req.Header.Set("Authorization", "Bearer "+m[1])
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), `"external_id":"growfood-demo-1"`) {
 		t.Errorf("ledger: %d %s", res.StatusCode, body)
 	}
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("demo exited %d after Ctrl-C: %s", code, errb.String())
+	}
+}
+
+// TestDemoWeek runs the GrowFood week on a very fast clock against the fake
+// providers and checks the funnel it prints: replies, hand-offs, fallbacks
+// from blocked Telegram chats to SMS and on to email, transactional receipts.
+func TestDemoWeek(t *testing.T) {
+	t.Setenv("NUDGE_DATABASE_URL", testenv.DBURL(t))
+	t.Setenv("NUDGE_REDIS_URL", testenv.Redis(t))
+	for _, v := range []string{"NUDGE_JWT_KEYS", "NUDGE_BASE_URL", "NUDGE_TELEGRAM_BOT", "NUDGE_VIBER_URI"} {
+		t.Setenv(v, "")
+	}
+	t.Chdir("../..") // the demo loads examples/growfood
+	var out, errb syncBuffer
+	code := Main(context.Background(), []string{"demo", "--addr", "127.0.0.1:0", "--days", "7", "--scale", "60000",
+		"--customers", "12", "--exit"}, strings.NewReader(""), &out, &errb)
+	text := out.String()
+	if code != 0 {
+		t.Fatalf("demo exited %d\n%s\n%s", code, text, errb.String())
+	}
+	for _, re := range []string{
+		`(?s)weekly-feedback — .*?Replied\s+([1-9]\d*)`,
+		`(?s)weekly-feedback — .*?Replied negative\s+([1-9]\d*)`,
+		`(?s)weekly-feedback — .*?Handed off\s+([1-9]\d*)`,
+		`(?s)weekly-feedback — .*?sms 0 first / ([1-9]\d*) fallback`,
+		`(?s)weekly-feedback — .*?email 0 first / ([1-9]\d*) fallback`,
+		`(?s)order-receipt — .*?Sent\s+([1-9]\d*)`,
+		`(?s)weekly-renewal — .*?Sent\s+([1-9]\d*)`,
+		`Login \(manager\): manager@growfood.example  password: (\S+)`,
+		`Dashboard:\s+(http://127.0.0.1:\d+/dashboard)`,
+	} {
+		if regexp.MustCompile(re).FindStringSubmatch(text) == nil {
+			t.Errorf("the demo output has no %s:\n%s", re, text)
+		}
 	}
 }

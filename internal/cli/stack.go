@@ -20,6 +20,7 @@ import (
 	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/inbound"
 	"github.com/nudge-engine/nudge/inbox"
+	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/config"
 	"github.com/nudge-engine/nudge/internal/ratelimit"
 	"github.com/nudge-engine/nudge/internal/server"
@@ -39,6 +40,7 @@ type stack struct {
 	a      *App
 	core   config.Core
 	st     worker.Settings
+	clock  clock.Clock
 	ccfg   consent.Config
 	db     *sqlx.DB
 	rt     *runtime
@@ -60,6 +62,8 @@ type stackConfig struct {
 	sched   scheduler.Config
 	lexicon string // extra sentiment lexicon file
 	sla     time.Duration
+	// clock is the one flow clock every component of the process shares.
+	clock clock.Clock
 }
 
 // loadStackConfig reads every variable and reports all problems at once.
@@ -74,13 +78,17 @@ func (a *App) loadStackConfig() (stackConfig, error) {
 	}
 	core, err := a.Core() // also reports the problems recorded above
 	c.core = core
+	c.clock = c.st.Clock()
 	return c, err
 }
 
 // buildStack wires the components. hc is the HTTP client of channel adapters.
 func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, error) {
-	s := &stack{a: a, core: c.core, st: c.st, ccfg: c.consent, db: d, keys: apikeys.NewStore(d, nil)}
-	clk := c.st.Clock()
+	if c.clock == nil {
+		c.clock = c.st.Clock()
+	}
+	s := &stack{a: a, core: c.core, st: c.st, clock: c.clock, ccfg: c.consent, db: d, keys: apikeys.NewStore(d, nil)}
+	clk := c.clock
 	// Adapters hand webhook events to the sink, built below.
 	late := channels.SinkFunc(func(ctx context.Context, evs []channels.Event) (channels.Ack, error) {
 		return s.sink.Accept(ctx, evs)
@@ -91,14 +99,14 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	}
 	rates := map[string]ratelimit.Rate{}
 	for k, r := range s.chans.Rates {
-		rates[string(k)] = ratelimit.Rate{PerSecond: r.PerSecond, PerChatPerSecond: r.PerChatPerSecond}
+		rates[string(k)] = ratelimit.Rate{PerSecond: r.PerSecond, PerChatPerSecond: r.PerChatPerSecond, ChatBurst: chatBurst[k]}
 	}
 	var senders []channels.Sender
 	for _, k := range s.chans.Registry.Kinds() {
 		snd, _ := s.chans.Registry.Sender(k)
 		senders = append(senders, snd)
 	}
-	rt, err := a.buildRuntime(c.core, c.st, d, runtimeExtras{
+	rt, err := a.buildRuntime(c.core, c.st, d, runtimeExtras{clock: clk,
 		senders: senders, rates: rates, renderer: templates.NewRenderer(c.tpl.Options()...),
 		inbound: func(ctx context.Context, ev channels.Event) error {
 			_, err := s.sink.Accept(ctx, []channels.Event{ev})
@@ -191,10 +199,10 @@ func (s *stack) server() *server.Server {
 	srv := server.New(a.Log, checks,
 		s.ui,
 		campaigns.NewAPI(campaigns.APIConfig{Store: cstore, Auth: auth, Log: a.Log}),
-		&preview.API{P: preview.New(cstore, d, nil, s.st.Clock().Now), Auth: auth, Log: a.Log},
+		&preview.API{P: preview.New(cstore, d, nil, s.clock.Now), Auth: auth, Log: a.Log},
 		consent.NewRoutes(consent.RoutesConfig{DB: d, Config: s.ccfg, Auth: auth, Log: a.Log}),
 		subscribers.NewAPI(subscribers.APIConfig{Store: subscribers.NewStore(d, nil), Importer: subscribers.NewImporter(d, nil), Log: a.Log, Auth: auth}),
-		scheduler.NewAPI(d, scheduler.APIConfig{Auth: auth, Log: a.Log, Now: s.st.Clock().Now}),
+		scheduler.NewAPI(d, scheduler.APIConfig{Auth: auth, Log: a.Log, Now: s.clock.Now}),
 		&inbox.API{Svc: s.inbox, Log: a.Log, Require: manager, Live: &inbox.Live{DatabaseURL: s.core.DatabaseURL, Log: a.Log},
 			UserID: func(r *http.Request) (int64, bool) {
 				sess, ok := users.FromContext(r.Context())

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/sandbox"
+	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/config"
 	"github.com/nudge-engine/nudge/internal/metrics"
 	"github.com/nudge-engine/nudge/internal/ratelimit"
@@ -53,6 +54,7 @@ func (r *runtime) sandboxFor(k channels.Kind) (channels.Sender, bool) {
 // stack: configured provider senders with their rates, the renderer, and
 // where the sandbox's simulated replies go (the inbound sink).
 type runtimeExtras struct {
+	clock    clock.Clock
 	senders  []channels.Sender
 	rates    map[string]ratelimit.Rate
 	renderer *templates.Renderer
@@ -71,7 +73,10 @@ func (a *App) buildRuntime(core config.Core, st worker.Settings, d *sqlx.DB, x r
 		return nil, fmt.Errorf("NUDGE_REDIS_URL: %w", err)
 	}
 	rt := &runtime{metrics: metrics.New(), redisOpt: ropt, rdb: redis.NewClient(gopt)}
-	clk := st.Clock()
+	clk := x.clock
+	if clk == nil {
+		clk = st.Clock()
+	}
 	var eng *worker.Engine
 	rt.sandbox = sandbox.New(sandbox.Config{DB: d, Now: clk.Now, Default: sandbox.Behavior{Delay: st.SandboxDelay},
 		Statuses: func(ctx context.Context, ev channels.Event) error { return eng.Statuses.Apply(ctx, ev) },
@@ -220,7 +225,7 @@ func (a *App) runRoles(ctx context.Context, migrate, work, schedule bool) error 
 		g.Go(func() error { return s.rt.work(gctx) })
 	}
 	if schedule {
-		sched := scheduler.New(d, c.st.Clock().Now, a.Log, c.sched)
+		sched := scheduler.New(d, c.clock.Now, a.Log, c.sched)
 		if err := sched.Start(gctx); err != nil {
 			return err
 		}

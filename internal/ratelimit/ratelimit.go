@@ -22,6 +22,10 @@ type Rate struct {
 	PerSecond        float64 // per channel account
 	PerChatPerSecond float64 // per recipient chat
 	Burst            int     // tokens that may be taken at once (default 1)
+	// ChatBurst is the per-chat budget that may be spent at once (default 1):
+	// Viber's "100 messages per user per hour without a reply" is a budget,
+	// not a pace of one message every 36 seconds.
+	ChatBurst int
 }
 
 // Headroom is the share of a provider's limit the limiter uses.
@@ -76,7 +80,7 @@ func (l *Limiter) Wait(ctx context.Context, channel, account, chat string) error
 		return nil
 	}
 	if r.PerChatPerSecond > 0 && chat != "" {
-		if err := l.take(ctx, fmt.Sprintf("nudge:rl:%s:%s:chat:%s", channel, account, chat), limit(r.PerChatPerSecond*Headroom, 1)); err != nil {
+		if err := l.take(ctx, fmt.Sprintf("nudge:rl:%s:%s:chat:%s", channel, account, chat), limit(r.PerChatPerSecond*Headroom, r.ChatBurst)); err != nil {
 			return err
 		}
 	}

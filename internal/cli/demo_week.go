@@ -1,0 +1,393 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/nudge-engine/nudge/analytics"
+	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/campaigns/channelcheck"
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/email/emailfake"
+	"github.com/nudge-engine/nudge/channels/sms/smsfake"
+	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
+	"github.com/nudge-engine/nudge/channels/viber/viberfake"
+	"github.com/nudge-engine/nudge/consent"
+	"github.com/nudge-engine/nudge/subscribers"
+)
+
+// demoFakes are the providers the demo talks to: real adapters against the
+// in-repo wire-protocol fakes, on loopback.
+type demoFakes struct {
+	tg   *telegramfake.Server
+	vb   *viberfake.Server
+	sms  *smsfake.Server
+	mail *emailfake.Server
+}
+
+func startDemoFakes(now func() time.Time, after func(time.Duration, func())) (*demoFakes, error) {
+	f := &demoFakes{tg: telegramfake.New(), vb: viberfake.New()}
+	f.tg.Now, f.vb.Now, f.vb.After = now, now, after
+	// Viber reports delivery within a minute and the customer reads within the hour.
+	f.vb.SetPlan(viberfake.Plan{DeliveredAfter: 30 * time.Second, SeenAfter: 40 * time.Minute, Enabled: true})
+	f.sms = smsfake.New(smsfake.Options{Now: now, After: after, PerSecond: -1})
+	f.sms.SetDefaultPlan(smsfake.Plan{Delivered: time.Minute})
+	var err error
+	if f.mail, err = emailfake.New(emailfake.Options{Now: now}); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *demoFakes) Close() {
+	f.tg.Close()
+	f.vb.Close()
+	f.sms.Close()
+	if f.mail != nil {
+		f.mail.Close()
+	}
+}
+
+// env is the configuration that points the adapters at the fakes.
+func (f *demoFakes) env(base string) map[string]string {
+	o := f.sms.Options()
+	return map[string]string{
+		"NUDGE_TELEGRAM_TOKEN": f.tg.Token, "NUDGE_TELEGRAM_API_URL": f.tg.URL, "NUDGE_TELEGRAM_WEBHOOK_SECRET": "demo-webhook-secret",
+		"NUDGE_VIBER_TOKEN": f.vb.Token, "NUDGE_VIBER_API_URL": f.vb.URL, "NUDGE_VIBER_SENDER_NAME": "GrowFood",
+		"NUDGE_TWILIO_ACCOUNT_SID": o.AccountSID, "NUDGE_TWILIO_AUTH_TOKEN": o.AuthToken, "NUDGE_TWILIO_FROM": o.From,
+		"NUDGE_TWILIO_API_URL": f.sms.URL(), "NUDGE_TWILIO_STATUS_CALLBACK_URL": base + "/webhooks/sms/" + webhookAccount,
+		"NUDGE_TWILIO_WEBHOOK_URL": base + "/webhooks/sms/" + webhookAccount, "NUDGE_TWILIO_RATE": "50",
+		"NUDGE_SMTP_HOST": f.mail.Host(), "NUDGE_SMTP_PORT": fmt.Sprint(f.mail.Port()), "NUDGE_SMTP_TLS": "none",
+		"NUDGE_SMTP_FROM":             "GrowFood <hello@growfood.example>",
+		"NUDGE_EMAIL_TRACKING_SECRET": "demo-tracking-secret", "NUDGE_EMAIL_TRACKING_URL": base,
+	}
+}
+
+// demoPerson is one simulated customer.
+type demoPerson struct {
+	ext, name, locale, tz string
+	channel               channels.Kind
+	chat                  int64
+	viberID               string
+	phone, email          string
+	persona               string // like | dislike | praise | complain | silent
+	blocks                bool   // blocks the Telegram bot after opting in
+	smsFails              bool   // the SMS never arrives (unreachable handset)
+	renews                bool   // renews after the Friday reminder
+	readsEmail            bool
+}
+
+var (
+	demoNamesRU = []string{"Анна", "Иван", "Мария", "Олег", "Елена", "Дмитрий", "Ольга", "Сергей", "Наталья", "Павел"}
+	demoNamesEN = []string{"Emma", "Liam", "Olivia", "Noah"}
+	demoZones   = []string{"Europe/Moscow", "Europe/Moscow", "Asia/Yekaterinburg", "Asia/Novosibirsk", "Europe/Kaliningrad"}
+	demoPersona = []string{"like", "like", "praise", "like", "dislike", "like", "silent", "complain", "like", "praise"}
+)
+
+func demoPeople(n int) []demoPerson {
+	r := rand.New(rand.NewPCG(7, 42))
+	out := make([]demoPerson, n)
+	for i := range out {
+		p := demoPerson{ext: fmt.Sprintf("gf-%04d", i+1), locale: "ru", persona: demoPersona[i%len(demoPersona)],
+			phone: fmt.Sprintf("+7999%07d", 1000000+i), email: fmt.Sprintf("customer%d@example.com", i+1),
+			renews: r.IntN(100) < 45, readsEmail: r.IntN(100) < 60}
+		if i%4 == 3 {
+			p.locale, p.name, p.tz = "en", demoNamesEN[i%len(demoNamesEN)], "Europe/Berlin"
+		} else {
+			p.name, p.tz = demoNamesRU[i%len(demoNamesRU)], demoZones[i%len(demoZones)]
+		}
+		if i%5 < 3 {
+			p.channel, p.chat = channels.Telegram, int64(500000+i)
+			p.blocks = i%10 == 1
+			p.smsFails = i%20 == 1
+		} else {
+			p.channel, p.viberID = channels.Viber, viberfake.UserID(i)
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// seedDemo applies the campaigns and brings the customers in the way a shop
+// would: its backend upserts them with the checkout's consent for SMS and
+// email, and each opens the messenger deep link (a code bound to them) and
+// presses Start, which reaches Nudge as the provider's webhook.
+func (a *App) seedDemo(ctx context.Context, d *sqlx.DB, f *demoFakes, people []demoPerson, now func() time.Time) error {
+	files, err := campaigns.LoadAll("examples/growfood")
+	if err != nil {
+		return fmt.Errorf("load examples/growfood (run the demo from the repository root): %w", err)
+	}
+	store := campaigns.NewStore(d, campaigns.WithLinter(channelcheck.Linter()))
+	for _, file := range files {
+		v, created, err := store.Apply(ctx, file)
+		if err != nil {
+			return fmt.Errorf("apply %s: %w", file.Path, err)
+		}
+		state := "unchanged"
+		if created {
+			state = "new version"
+		}
+		fmt.Fprintf(a.Stdout, "  campaign %-16s v%d %s (%s)\n", v.CampaignID, v.Number, v.Version, state)
+	}
+	subs := subscribers.NewStore(d, now)
+	ledger, codes := consent.NewLedger(), consent.NewCodes(now)
+	for _, p := range people {
+		sub, _, err := subs.Upsert(ctx, subscribers.Input{ExternalID: p.ext, Name: &p.name, Locale: &p.locale, TimeZone: &p.tz,
+			Attributes: map[string]any{"subscription_status": "active", "plan": "5 days"},
+			Identities: []subscribers.IdentityInput{{Channel: channels.SMS, Address: p.phone}, {Channel: channels.Email, Address: p.email}}})
+		if err != nil {
+			return fmt.Errorf("upsert %s: %w", p.ext, err)
+		}
+		for _, ch := range []channels.Kind{channels.SMS, channels.Email} {
+			for _, topic := range []campaigns.Topic{campaigns.TopicService, campaigns.TopicMarketing} {
+				if err := ledger.Grant(ctx, d, consent.Change{SubscriberID: sub.ID, Channel: ch, Topic: topic, Source: consent.SourceAPI,
+					Proof: consent.Proof{TextVersion: "checkout-2026-11", Note: "checkout checkbox",
+						Attribution: map[string]string{"utm_source": "checkout"}}}); err != nil {
+					return err
+				}
+			}
+		}
+		code, err := codes.Create(ctx, d, consent.NewCode{SubscriberID: sub.ID, Source: consent.SourceJWTLink,
+			Topics:      []campaigns.Topic{campaigns.TopicService, campaigns.TopicMarketing},
+			Attribution: consent.Attribution{UTMSource: "account", UTMCampaign: "growfood-week"}, TTL: 30 * 24 * time.Hour})
+		if err != nil {
+			return err
+		}
+		switch p.channel {
+		case channels.Telegram:
+			if _, err := f.tg.Post(ctx, f.tg.TextUpdate(p.chat, "/start "+code.Code)); err != nil {
+				return fmt.Errorf("telegram start: %w", err)
+			}
+			if p.blocks {
+				f.tg.SetChat(p.chat, telegramfake.Blocked)
+			}
+			if p.smsFails {
+				f.sms.SetPlan(p.phone, smsfake.Plan{ErrorCode: "30003"})
+			}
+		case channels.Viber:
+			if _, _, err := f.vb.Post(ctx, f.vb.ConversationStarted(p.viberID, code.Code)); err != nil {
+				return fmt.Errorf("viber start: %w", err)
+			}
+			if _, _, err := f.vb.Post(ctx, f.vb.Subscribed(p.viberID)); err != nil {
+				return fmt.Errorf("viber subscribe: %w", err)
+			}
+		}
+	}
+	// Last week's deliveries: each order's feedback question falls due during
+	// the first days of the demo week.
+	start := now()
+	var evs []subscribers.Event
+	for i, p := range people {
+		at := start.Add(-7*24*time.Hour + time.Duration(i*53)*time.Minute)
+		evs = append(evs, subscribers.Event{ExternalID: p.ext, Name: "order.delivered", OccurredAt: &at,
+			Payload: map[string]any{"order_id": fmt.Sprintf("GF-%06d", 300000+i)}, IdempotencyKey: "demo-order-" + p.ext})
+	}
+	_, err = subs.AddEvents(ctx, evs)
+	return err
+}
+
+// triggerReceipts pays a new order for some customers: the shop's backend
+// calls the transactional trigger API, and the e-receipt goes out at once.
+func triggerReceipts(ctx context.Context, base, apiKey string, people []demoPerson, now time.Time) error {
+	for i, p := range people {
+		if i%4 != 0 {
+			continue
+		}
+		order := fmt.Sprintf("GF-%06d", 400000+i)
+		body, _ := json.Marshal(map[string]any{"subscriber": p.ext, "payload": map[string]any{
+			"order_id": order, "paid_at": now.Format(time.RFC3339), "currency": "RUB", "total": 4590.5,
+			"items": []map[string]any{
+				{"name": "Рацион «Баланс», 5 дней", "qty": 1, "price": 4290.5},
+				{"name": "Смузи манго-маракуйя", "qty": 2, "price": 150},
+			},
+			"fiscal_sign": fmt.Sprintf("%010d", 3_000_000_000+i), "receipt_url": "https://growfood.example/receipts/" + order,
+		}})
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/campaigns/order-receipt/trigger", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", "demo-receipt-"+order)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("trigger receipt: %w", err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			return fmt.Errorf("trigger receipt for %s: %d %s", p.ext, resp.StatusCode, msg)
+		}
+	}
+	return nil
+}
+
+// demoCustomers answers what the bot sends, like the customers of the
+// GrowFood case: most like the food, some do not, some stay silent; some
+// renew after the Friday reminder; some open their email.
+type demoCustomers struct {
+	a                        *App
+	f                        *demoFakes
+	subs                     *subscribers.Store
+	now                      func() time.Time
+	after                    func(time.Duration, func())
+	byChat                   map[int64]demoPerson
+	byUser                   map[string]demoPerson
+	byMail                   map[string]demoPerson
+	seenTG, seenVB, seenMail int
+	mu                       sync.Mutex
+	errs                     []error
+	rnd                      *rand.Rand
+}
+
+func (c *demoCustomers) fail(err error) {
+	if err != nil {
+		c.mu.Lock()
+		c.errs = append(c.errs, err)
+		c.mu.Unlock()
+	}
+}
+
+// tick reacts to everything sent since the last tick.
+func (c *demoCustomers) tick(ctx context.Context) {
+	tg := c.f.tg.Sent()
+	for _, m := range tg[c.seenTG:] {
+		p, ok := c.byChat[m.ChatID]
+		if !ok {
+			continue
+		}
+		ask, renew := false, false
+		for _, row := range m.Keyboard {
+			for _, b := range row {
+				ask = ask || b.CallbackData == "like"
+				renew = renew || strings.Contains(b.URL, "/renew")
+			}
+		}
+		c.react(ctx, p, ask, renew, m.MessageID, "")
+	}
+	c.seenTG = len(tg)
+	vb := c.f.vb.Sent()
+	for _, m := range vb[c.seenVB:] {
+		p, ok := c.byUser[m.Receiver]
+		if !ok {
+			continue
+		}
+		ask, renew := false, false
+		for _, b := range m.Keyboard {
+			ask = ask || b.ActionBody == "like"
+			renew = renew || strings.Contains(b.ActionBody, "/renew")
+		}
+		c.react(ctx, p, ask, renew, 0, m.TrackingData)
+	}
+	c.seenVB = len(vb)
+	mail := c.f.mail.Messages()
+	for _, m := range mail[c.seenMail:] {
+		p, ok := c.byMail[strings.ToLower(strings.Trim(m.To[0], "<>"))]
+		if ok && p.readsEmail {
+			m := m
+			c.after(time.Duration(1+c.rnd.IntN(6))*time.Hour, func() { c.fail(emailfake.Open(ctx, http.DefaultClient, m)) })
+		}
+	}
+	c.seenMail = len(mail)
+}
+
+func (c *demoCustomers) react(ctx context.Context, p demoPerson, ask, renew bool, msgID int64, tracking string) {
+	// People take minutes to answer (at the demo's speed, a reply a few
+	// seconds after the send could even beat the run to its wait step).
+	delay := time.Duration(5+c.rnd.IntN(90)) * time.Minute
+	switch {
+	case renew && p.renews:
+		c.after(delay+time.Duration(c.rnd.IntN(20))*time.Hour, func() {
+			at := c.now()
+			_, err := c.subs.AddEvents(ctx, []subscribers.Event{{ExternalID: p.ext, Name: "subscription.renewed", OccurredAt: &at,
+				IdempotencyKey: "demo-renewed-" + p.ext + "-" + c.now().Format("2006-01-02")}})
+			c.fail(err)
+		})
+	case ask:
+		var press, text string
+		switch p.persona {
+		case "like":
+			press = "like"
+		case "dislike":
+			press = "dislike"
+		case "praise":
+			text = map[string]string{"ru": "Очень вкусно, спасибо! Особенно понравился суп", "en": "Loved it, the soup was great"}[p.locale]
+		case "complain":
+			text = map[string]string{"ru": "Не понравилось: курица была сухая, а салат завял", "en": "Not good: the chicken was dry and the salad wilted"}[p.locale]
+		default:
+			return // silent
+		}
+		c.after(delay, func() { c.fail(c.answer(ctx, p, press, text, msgID, tracking)) })
+	}
+}
+
+func (c *demoCustomers) answer(ctx context.Context, p demoPerson, press, text string, msgID int64, tracking string) error {
+	switch p.channel {
+	case channels.Telegram:
+		body := c.f.tg.TextUpdate(p.chat, text)
+		if press != "" {
+			body = c.f.tg.CallbackUpdate(p.chat, msgID, press)
+		}
+		_, err := c.f.tg.Post(ctx, body)
+		return err
+	case channels.Viber:
+		if press != "" {
+			text = press // a keyboard reply arrives as text = ActionBody, with the tracking data echoed
+		} else {
+			tracking = ""
+		}
+		_, _, err := c.f.vb.Post(ctx, c.f.vb.Message(p.viberID, text, tracking))
+		return err
+	}
+	return nil
+}
+
+// printFunnels prints each campaign's funnel and channel use.
+func printFunnels(ctx context.Context, w io.Writer, d *sqlx.DB) error {
+	an := analytics.New(d)
+	cs, err := an.Campaigns(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		f, err := an.Funnel(ctx, c.ID, "")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\n%s — %s\n", c.ID, f.Name)
+		for _, s := range f.Steps() {
+			fmt.Fprintf(w, "  %-17s %5d  %5.1f%%\n", s.Label, s.N, 100*s.Rate)
+		}
+		if f.Holdout > 0 {
+			fmt.Fprintf(w, "  %-17s %5d\n", "Holdout", f.Holdout)
+		}
+		if g := f.Goal; g != nil && g.Uplift != nil {
+			fmt.Fprintf(w, "  goal %s: treated %.0f%%, holdout %.0f%%\n", g.Event, 100*g.TreatedRate, 100*g.HoldoutRate)
+		}
+		ch, err := an.Channels(ctx, c.ID, "")
+		if err != nil {
+			return err
+		}
+		sort.Slice(ch, func(i, j int) bool { return ch[i].Channel < ch[j].Channel })
+		var parts []string
+		for _, u := range ch {
+			parts = append(parts, fmt.Sprintf("%s %d first / %d fallback / %d delivered / %d failed", u.Channel, u.First, u.Fallback, u.Delivered, u.Failed))
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(w, "  channels: %s\n", strings.Join(parts, "; "))
+		}
+	}
+	return nil
+}
