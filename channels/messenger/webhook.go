@@ -13,51 +13,11 @@ import (
 	"github.com/nudge-engine/nudge/channels/meta"
 )
 
-// Webhook is the inbound side of one page.
-type Webhook struct {
-	cfg  Config
-	sink channels.Sink
-	log  *slog.Logger
-}
-
-// NewWebhook returns the handler mounted at /webhooks/messenger/<account>:
-// GET answers the subscription handshake, POST verifies X-Hub-Signature-256
-// before parsing and answers 200 only after the sink has stored the events.
+// NewWebhook returns the handler mounted at /webhooks/messenger/<account> (see
+// meta.Webhook: handshake, signature before parsing, 200 after storing).
 func NewWebhook(cfg Config, sink channels.Sink, log *slog.Logger) http.Handler {
-	if log == nil {
-		log = slog.Default()
-	}
-	return &Webhook{cfg: cfg, sink: sink, log: log}
-}
-
-func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch r.Method {
-	case http.MethodGet:
-		meta.Handshake(w, r, h.cfg.VerifyToken)
-	case http.MethodPost:
-		body, err := meta.ReadVerified(w, r, h.cfg.AppSecret)
-		if err != nil {
-			h.log.WarnContext(r.Context(), "messenger webhook refused", "account", h.cfg.Account, "err", err)
-			return
-		}
-		events, err := Parse(body, h.cfg.Account)
-		if err != nil {
-			h.log.ErrorContext(r.Context(), "messenger webhook unparsable", "account", h.cfg.Account, "err", err)
-			w.WriteHeader(http.StatusOK) // signed but never parsable: do not ask for redelivery
-			return
-		}
-		if len(events) > 0 {
-			if _, err := h.sink.Accept(r.Context(), events); err != nil {
-				h.log.ErrorContext(r.Context(), "messenger events not stored", "account", h.cfg.Account, "events", len(events), "err", err)
-				http.Error(w, "try again", http.StatusInternalServerError)
-				return
-			}
-		}
-		w.WriteHeader(http.StatusOK)
-	default:
-		w.Header().Set("Allow", "GET, POST")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-	}
+	return &meta.Webhook{Name: "messenger", Account: cfg.Account, AppSecret: cfg.AppSecret, VerifyToken: cfg.VerifyToken,
+		Parse: func(body []byte) ([]channels.Event, error) { return Parse(body, cfg.Account) }, Sink: sink, Log: log}
 }
 
 type envelope struct {

@@ -13,54 +13,11 @@ import (
 	"github.com/nudge-engine/nudge/channels/meta"
 )
 
-// Webhook is the inbound side of one WhatsApp account.
-type Webhook struct {
-	cfg  Config
-	sink channels.Sink
-	log  *slog.Logger
-}
-
-// NewWebhook returns the handler mounted at /webhooks/whatsapp/<account>:
-// GET answers the subscription handshake, POST verifies X-Hub-Signature-256
-// before parsing and answers 200 only after the sink has stored the events
-// (Meta redelivers otherwise).
+// NewWebhook returns the handler mounted at /webhooks/whatsapp/<account> (see
+// meta.Webhook: handshake, signature before parsing, 200 after storing).
 func NewWebhook(cfg Config, sink channels.Sink, log *slog.Logger) http.Handler {
-	if log == nil {
-		log = slog.Default()
-	}
-	return &Webhook{cfg: cfg, sink: sink, log: log}
-}
-
-func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch r.Method {
-	case http.MethodGet:
-		meta.Handshake(w, r, h.cfg.VerifyToken)
-	case http.MethodPost:
-		body, err := meta.ReadVerified(w, r, h.cfg.AppSecret)
-		if err != nil {
-			h.log.WarnContext(r.Context(), "whatsapp webhook refused", "account", h.cfg.Account, "err", err)
-			return
-		}
-		events, err := Parse(body, h.cfg.Account)
-		if err != nil {
-			// Signed by Meta but not understood: answer 200 so Meta does not
-			// retry a payload that will never parse, and keep a trace.
-			h.log.ErrorContext(r.Context(), "whatsapp webhook unparsable", "account", h.cfg.Account, "err", err)
-			w.WriteHeader(http.StatusOK)
-			return
-		}
-		if len(events) > 0 {
-			if _, err := h.sink.Accept(r.Context(), events); err != nil {
-				h.log.ErrorContext(r.Context(), "whatsapp events not stored", "account", h.cfg.Account, "events", len(events), "err", err)
-				http.Error(w, "try again", http.StatusInternalServerError)
-				return
-			}
-		}
-		w.WriteHeader(http.StatusOK)
-	default:
-		w.Header().Set("Allow", "GET, POST")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-	}
+	return &meta.Webhook{Name: "whatsapp", Account: cfg.Account, AppSecret: cfg.AppSecret, VerifyToken: cfg.VerifyToken,
+		Parse: func(body []byte) ([]channels.Event, error) { return Parse(body, cfg.Account) }, Sink: sink, Log: log}
 }
 
 type envelope struct {
