@@ -21,7 +21,9 @@ build: ## Build bin/nudge
 .PHONY: test
 test: ## Run every test against real Postgres, Redis and Chromium (set up if needed)
 	@$(SERVICES) && export NUDGE_CHROMIUM="$$(scripts/chromium)" && \
-	  $(GO) vet ./... && $(GO) test -count=1 -timeout 20m ./...
+	  $(GO) vet ./... && $(GO) test -count=1 -timeout 25m ./... && \
+	  $(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 5s ./campaigns && \
+	  $(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime 5s ./templates
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s)
