@@ -19,8 +19,9 @@ build: ## Build bin/nudge
 	$(GO) build -o $(BIN) ./cmd/nudge
 
 .PHONY: test
-test: ## Run every test against real Postgres and Redis (started if needed)
-	@$(SERVICES) && $(GO) vet ./... && $(GO) test -count=1 -timeout 20m ./...
+test: ## Run every test against real Postgres, Redis and Chromium (set up if needed)
+	@$(SERVICES) && export NUDGE_CHROMIUM="$$(scripts/chromium)" && \
+	  $(GO) vet ./... && $(GO) test -count=1 -timeout 20m ./...
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s)

@@ -3,8 +3,8 @@
 // per-file transactions and a version table; no need to write our own).
 //
 // File numbers are owned per area so parallel work never collides:
-// 00001 base, 00002 subscribers, 00003 consent, 00004 campaigns,
-// 00005 runtime, 00006–00007 channels, 00008 inbox, 00009 users.
+// 00001 base, 00002 subscribers, 00003 consent, 00004 campaigns, 00005 worker,
+// 00006 scheduler, 00007–00008 channels, 00009 policy, 00010 inbox, 00011 users.
 package migrations
 
 import (
@@ -24,7 +24,9 @@ var files embed.FS
 func FS() embed.FS { return files }
 
 func provider(d *sql.DB) (*goose.Provider, error) {
-	p, err := goose.NewProvider(goose.DialectPostgres, d, files)
+	// Out-of-order files are allowed: areas own number ranges and land in
+	// any order, so a database may have a higher file before a lower one.
+	p, err := goose.NewProvider(goose.DialectPostgres, d, files, goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return nil, fmt.Errorf("migrations: %w", err)
 	}

@@ -230,3 +230,41 @@ func QuietUntil(q campaigns.QuietHours, now time.Time, loc *time.Location) (time
 	}
 	return time.Time{}, false, nil
 }
+
+// String explains d in one line, for preview and logs (no addresses: they
+// are personal data).
+func (d Decision) String() string {
+	var b strings.Builder
+	switch {
+	case d.Send && d.OutsideWindow:
+		fmt.Fprintf(&b, "send on %s outside the 24h window (template/tag)", d.Channel)
+	case d.Send:
+		fmt.Fprintf(&b, "send on %s", d.Channel)
+	case d.Reason == ReasonQuietHours:
+		fmt.Fprintf(&b, "deferred on %s until %s: quiet hours", d.Channel, d.DeferUntil.UTC().Format(time.RFC3339))
+	case d.Channel != "":
+		fmt.Fprintf(&b, "not sent on %s: %s", d.Channel, d.Reason)
+	default:
+		fmt.Fprintf(&b, "not sent: %s", d.Reason)
+	}
+	if len(d.Rejected) > 0 {
+		b.WriteString(" (passed over:")
+		for _, r := range d.Rejected {
+			fmt.Fprintf(&b, " %s=%s", r.Channel, r.Reason)
+		}
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// Candidates returns the campaign's channel preference order as kinds,
+// leaving out names that are not channels (lint reports them).
+func Candidates(st campaigns.Settings) []channels.Kind {
+	out := make([]channels.Kind, 0, len(st.Channels))
+	for _, c := range st.Channels {
+		if k := channels.Kind(strings.TrimSpace(strings.ToLower(c))); k.Valid() {
+			out = append(out, k)
+		}
+	}
+	return out
+}

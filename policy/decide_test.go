@@ -217,3 +217,33 @@ func TestParseClock(t *testing.T) {
 		}
 	}
 }
+
+func TestCandidates(t *testing.T) {
+	got := Candidates(campaigns.Settings{Channels: []string{"telegram", " SMS", "fax", "email"}})
+	want := []channels.Kind{channels.Telegram, channels.SMS, channels.Email}
+	if len(got) != len(want) {
+		t.Fatalf("Candidates = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("Candidates = %v, want %v", got, want)
+		}
+	}
+}
+
+func TestDecisionString(t *testing.T) {
+	for _, c := range []struct {
+		d    Decision
+		want string
+	}{
+		{Decision{Send: true, Channel: channels.Telegram, Address: "secret"}, "send on telegram"},
+		{Decision{Send: true, Channel: channels.WhatsApp, OutsideWindow: true}, "send on whatsapp outside the 24h window (template/tag)"},
+		{Decision{Channel: channels.SMS, Reason: ReasonFrequencyCap}, "not sent on sms: frequency_cap"},
+		{Decision{Reason: ReasonNoConsent, Rejected: []Rejection{{channels.Telegram, ReasonNoConsent}, {channels.SMS, ReasonNoConsent}}},
+			"not sent: no_consent (passed over: telegram=no_consent sms=no_consent)"},
+	} {
+		if got := c.d.String(); got != c.want {
+			t.Errorf("String = %q, want %q", got, c.want)
+		}
+	}
+}

@@ -7,13 +7,14 @@
 // "default") → locale ("ru", "en") → Variant. For channel ch and subscriber
 // locale L (e.g. "ru-RU"), the first of these that exists is used:
 //
-//	ch/L, ch/base(L), default/L, default/base(L),
+//	ch/L, default/L, ch/base(L), default/base(L),
 //	ch/en, ch/ru, default/en, default/ru,
 //	ch/<first locale in sorted order>, default/<first locale in sorted order>
 //
 // The subscriber's language matters more than a channel-specific variant:
 // a Russian subscriber on WhatsApp gets default/ru rather than whatsapp/en.
-// Lint checks every variant that can be chosen against the channel limits.
+// CheckTemplate (for lint) uses the same lookup, so it checks exactly the
+// variants that can be chosen. docs/templates.md is the author's guide.
 //
 // Functions. Templates see only the Data value (.Subscriber, .Payload, .Now,
 // .CampaignID) and these functions, besides text/template's builtins:

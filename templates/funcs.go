@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -384,5 +385,14 @@ func get(m any, key string) any {
 	return nil
 }
 
-// runeLen counts Unicode code points, the unit the messengers' limits use.
+// runeLen counts Unicode code points, the unit most messengers' limits use.
 func runeLen(s string) int { return utf8.RuneCountInString(s) }
+
+// utf16Len counts UTF-16 code units.
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
+}

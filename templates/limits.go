@@ -3,6 +3,7 @@ package templates
 import (
 	"fmt"
 	"net/url"
+	"sort"
 	"strings"
 	"text/template/parse"
 
@@ -101,6 +102,12 @@ func check(ch channels.Kind, m message, maxSegments int, static bool) []Problem 
 		}
 	}
 	n := runeLen(text)
+	if lim.html {
+		// Telegram measures text in UTF-16 code units (as its entity
+		// offsets): an emoji outside the BMP counts 2. Counting so is
+		// the safe side of the limit.
+		n = utf16Len(text)
+	}
 	if !static && strings.TrimSpace(text) == "" && m.image == "" && !m.hasTemplate {
 		add("text", RuleEmptyText, "the message text is empty")
 	}
@@ -235,4 +242,69 @@ func literalText(tr *parse.Tree) string {
 		}
 	}
 	return b.String()
+}
+
+// Rules of CheckTemplate beyond CheckVariant's.
+const (
+	RuleMissingVariant = "missing_variant"
+	RuleMissingLocale  = "missing_locale"
+	RuleUnknownChannel = "unknown_channel"
+)
+
+// CheckTemplate checks template name as it will be used: for every channel
+// in chans and every locale in locales it finds the variant Render would
+// pick (same lookup) and reports a channel with no variant at all, a locale
+// that would get another locale's variant, and every CheckVariant problem of
+// each variant that can be picked. Paths are complete:
+// "templates.ask.telegram.ru.buttons[0].id".
+func CheckTemplate(name string, t campaigns.Template, chans []channels.Kind, locales []string) []Problem {
+	var ps []Problem
+	base := "templates." + name
+	keys := make([]string, 0, len(t))
+	for k := range t {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k != "default" && !channels.Kind(k).Valid() {
+			ps = append(ps, Problem{Path: base + "." + k, Rule: RuleUnknownChannel,
+				Msg: fmt.Sprintf("unknown channel %q (use one of %v or default)", k, channels.Kinds)})
+		}
+	}
+	type picked struct {
+		ch       channels.Kind
+		key, loc string
+	}
+	seen := map[picked]bool{}
+	missing := map[string]bool{}
+	for _, ch := range chans {
+		for _, want := range locales {
+			v, key, loc, err := pick(t, name, ch, want)
+			if err != nil {
+				ps = append(ps, Problem{Path: base, Rule: RuleMissingVariant,
+					Msg: fmt.Sprintf("template %q has no %s or default variant, but the campaign may send on %s", name, ch, ch)})
+				break
+			}
+			if normLocale(want) != loc {
+				if m := key + "/" + want; !missing[m] {
+					missing[m] = true
+					ps = append(ps, Problem{Path: base + "." + key, Rule: RuleMissingLocale,
+						Msg: fmt.Sprintf("no %q variant for %s: %s subscribers would get the %q one", want, ch, want, loc)})
+				}
+			}
+			p := picked{ch, key, loc}
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
+			for _, pr := range CheckVariant(ch, loc, v) {
+				pr.Path = base + "." + key + "." + loc + "." + pr.Path
+				if key == "default" {
+					pr.Msg += fmt.Sprintf(" (default variant used on %s)", ch)
+				}
+				ps = append(ps, pr)
+			}
+		}
+	}
+	return ps
 }

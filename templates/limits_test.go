@@ -31,6 +31,9 @@ func TestCheckVariant(t *testing.T) {
 			[]pr{{"subject", RuleSyntax}, {"buttons[0].text", RuleSyntax}}},
 		{"html syntax", channels.Email, campaigns.Variant{Subject: "s", Text: "x", HTML: "<p>{{.X</p>"}, []pr{{"html", RuleSyntax}}},
 		{"telegram literal too long", channels.Telegram, campaigns.Variant{Text: strings.Repeat("я", 4097)}, []pr{{"text", RuleTextTooLong}}},
+		{"telegram counts UTF-16 units", channels.Telegram, campaigns.Variant{Text: strings.Repeat("👍", 2049)}, []pr{{"text", RuleTextTooLong}}},
+		{"telegram 2048 emoji fit", channels.Telegram, campaigns.Variant{Text: strings.Repeat("👍", 2048)}, nil},
+		{"viber counts code points", channels.Viber, campaigns.Variant{Text: strings.Repeat("👍", 7000)}, nil},
 		{"telegram markup not counted", channels.Telegram, campaigns.Variant{Text: "<b>" + strings.Repeat("я", 4096) + "</b>"}, nil},
 		{"telegram actions not counted", channels.Telegram, campaigns.Variant{Text: strings.Repeat("я", 4000) + "{{if .Payload.x}}" + strings.Repeat("я", 200) + "{{end}}"}, nil},
 		{"telegram caption", channels.Telegram, campaigns.Variant{Text: strings.Repeat("я", 1025), Image: "https://x/p.jpg"}, []pr{{"text", RuleCaptionTooLong}}},
@@ -106,5 +109,32 @@ func TestTelegramVisible(t *testing.T) {
 		if (err == nil) != c.ok || (c.ok && got != c.want) {
 			t.Errorf("telegramVisible(%q) = %q, %v; want %q ok=%v", c.in, got, err, c.want, c.ok)
 		}
+	}
+}
+
+func TestCheckTemplate(t *testing.T) {
+	tpl := campaigns.Template{
+		"telegram": {"ru": {Text: "x", Buttons: []campaigns.Button{{ID: strings.Repeat("a", 65), Text: "ok"}}}},
+		"default":  {"ru": {Text: "y", Buttons: []campaigns.Button{{ID: "1", Text: strings.Repeat("к", 21)}}}},
+		"telgram":  {"ru": {Text: "z"}},
+	}
+	got := CheckTemplate("ask", tpl, []channels.Kind{channels.Telegram, channels.WhatsApp, channels.SMS}, []string{"ru", "en"})
+	want := []Problem{
+		{Path: "templates.ask.telgram", Rule: RuleUnknownChannel},
+		{Path: "templates.ask.telegram.ru.buttons[0].id", Rule: RuleButtonID},
+		{Path: "templates.ask.telegram", Rule: RuleMissingLocale},
+		{Path: "templates.ask.default.ru.buttons[0].text", Rule: RuleButtonText},
+		{Path: "templates.ask.default", Rule: RuleMissingLocale},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("problems:\n%+v\nwant\n%+v", got, want)
+	}
+	for i := range want {
+		if got[i].Path != want[i].Path || got[i].Rule != want[i].Rule {
+			t.Errorf("problem %d = %+v, want %s %s", i, got[i], want[i].Path, want[i].Rule)
+		}
+	}
+	if ps := CheckTemplate("ask", campaigns.Template{"sms": {"ru": {Text: "x"}}}, []channels.Kind{channels.Email}, []string{"ru"}); len(ps) != 1 || ps[0].Rule != RuleMissingVariant {
+		t.Errorf("missing channel: %+v", ps)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"html"
 	htmltemplate "html/template"
 	"sort"
 	"strings"
@@ -99,7 +100,7 @@ type Option func(*Renderer)
 func WithMaxSMSSegments(n int) Option { return func(r *Renderer) { r.maxSegments = n } }
 
 // Renderer caches parsed templates per (campaign, version, template,
-// channel, variant) and is safe for concurrent use. Versions are immutable,
+// channel, subscriber locale) and is safe for concurrent use. Versions are immutable,
 // so a cached entry never goes stale; an empty version (a preview of an
 // unapplied file) is parsed every time and not cached.
 type Renderer struct {
@@ -112,7 +113,7 @@ type Renderer struct {
 type cacheKey struct {
 	campaign, version, name string
 	ch                      channels.Kind
-	variant, locale         string
+	locale                  string // the subscriber's, as given
 }
 
 // NewRenderer returns a Renderer with an empty cache.
@@ -138,6 +139,10 @@ func Variant(def *campaigns.Definition, name string, ch channels.Kind, locale st
 	if !ok {
 		return v, "", "", fmt.Errorf("%w: %q", ErrNoTemplate, name)
 	}
+	return pick(tpl, name, ch, locale)
+}
+
+func pick(tpl campaigns.Template, name string, ch channels.Kind, locale string) (v campaigns.Variant, chanKey, loc string, err error) {
 	keys := []string{string(ch), "default"}
 	want := normLocale(locale)
 	base, _, _ := strings.Cut(want, "-")
@@ -211,38 +216,33 @@ func OutsideWindow(def *campaigns.Definition, name, locale string) map[channels.
 // locale (see the package doc for the fallback order), executes it, escapes
 // subscriber data for the channel's format and checks the channel's limits.
 func (r *Renderer) Render(version string, def *campaigns.Definition, name string, ch channels.Kind, d Data) (Rendered, error) {
-	v, chanKey, loc, err := Variant(def, name, ch, d.Subscriber.Locale)
+	c, err := r.compiled(version, def, name, ch, d.Subscriber.Locale)
 	if err != nil {
-		return Rendered{}, &Error{Template: name, Channel: ch, Err: err}
+		return Rendered{}, err
 	}
+	v, chanKey, loc := c.v, c.chanKey, c.loc
 	fail := func(part, rule string, err error) (Rendered, error) {
 		return Rendered{}, &Error{Template: name, Channel: ch, Variant: chanKey, Locale: loc, Part: part, Rule: rule, Err: err}
-	}
-	c, part, err := r.compiled(version, def.ID, name, ch, chanKey, loc, v)
-	if err != nil {
-		return fail(part, RuleSyntax, fmt.Errorf("%w: %w", ErrSyntax, err))
 	}
 	cl := c.pool.Get().(*clone)
 	defer c.pool.Put(cl)
 	cl.st.loc = r.zone(d.Subscriber.TimeZone)
-	cl.st.lang = "en"
-	if base, _, _ := strings.Cut(loc, "-"); base == "ru" {
-		cl.st.lang = "ru"
-	}
+	cl.st.lang = c.lang
 	var buf limitedBuffer
+	var dot any = &d // boxed once for every part
 	exec := func(part string) (string, error) {
 		buf.Reset()
-		if err := cl.text.ExecuteTemplate(&buf, part, d); err != nil {
+		if err := cl.text.ExecuteTemplate(&buf, part, dot); err != nil {
 			return "", err
 		}
 		return buf.String(), nil
 	}
 	out := Rendered{Channel: ch, Locale: loc, Format: channels.Plain}
-	if ch == channels.Messenger || ch == channels.Sandbox {
-		out.Tag = v.Tag
-	}
 	if c.telegramHTML {
 		out.Format = channels.HTML
+	}
+	if ch == channels.Messenger || ch == channels.Sandbox {
+		out.Tag = v.Tag
 	}
 	for _, p := range []struct {
 		name string
@@ -260,10 +260,13 @@ func (r *Renderer) Render(version string, def *campaigns.Definition, name string
 	}
 	if cl.html != nil {
 		buf.Reset()
-		if err := cl.html.ExecuteTemplate(&buf, "html", d); err != nil {
+		if err := cl.html.ExecuteTemplate(&buf, "html", dot); err != nil {
 			return fail("html", "", fmt.Errorf("%w: %w", ErrExec, err))
 		}
 		out.HTML = buf.String()
+	}
+	if ch == channels.Email && cl.html == nil && out.Text != "" {
+		out.HTML = textToHTML(out.Text, out.ImageURL)
 	}
 	out.ImageURL = strings.TrimSpace(out.ImageURL)
 	if len(v.Buttons) > 0 {
@@ -271,15 +274,15 @@ func (r *Renderer) Render(version string, def *campaigns.Definition, name string
 	}
 	for i, b := range v.Buttons {
 		out.Buttons[i].ID = b.ID
-		t, err := exec(fmt.Sprintf("buttons[%d].text", i))
+		t, err := exec(c.parts.buttonText[i])
 		if err != nil {
-			return fail(fmt.Sprintf("buttons[%d].text", i), "", fmt.Errorf("%w: %w", ErrExec, err))
+			return fail(c.parts.buttonText[i], "", fmt.Errorf("%w: %w", ErrExec, err))
 		}
 		out.Buttons[i].Text = strings.TrimSpace(t)
 		if b.URL != "" {
-			u, err := exec(fmt.Sprintf("buttons[%d].url", i))
+			u, err := exec(c.parts.buttonURL[i])
 			if err != nil {
-				return fail(fmt.Sprintf("buttons[%d].url", i), "", fmt.Errorf("%w: %w", ErrExec, err))
+				return fail(c.parts.buttonURL[i], "", fmt.Errorf("%w: %w", ErrExec, err))
 			}
 			out.Buttons[i].URL = strings.TrimSpace(u)
 		}
@@ -287,17 +290,20 @@ func (r *Renderer) Render(version string, def *campaigns.Definition, name string
 	if wt := v.WhatsAppTemplate; wt != nil && (ch == channels.WhatsApp || ch == channels.Sandbox) {
 		ref := &channels.TemplateRef{Name: wt.Name, Language: wt.Language}
 		for i := range wt.Params {
-			p, err := exec(fmt.Sprintf("whatsapp_template.params[%d]", i))
+			p, err := exec(c.parts.params[i])
 			if err != nil {
-				return fail(fmt.Sprintf("whatsapp_template.params[%d]", i), "", fmt.Errorf("%w: %w", ErrExec, err))
+				return fail(c.parts.params[i], "", fmt.Errorf("%w: %w", ErrExec, err))
 			}
 			ref.Params = append(ref.Params, p)
 		}
 		out.Template = ref
 	}
 	m := message{text: out.Text, subject: out.Subject, image: out.ImageURL, hasTemplate: out.Template != nil}
-	for _, b := range out.Buttons {
-		m.buttons = append(m.buttons, campaigns.Button(b))
+	if len(out.Buttons) > 0 {
+		m.buttons = make([]campaigns.Button, len(out.Buttons))
+		for i, b := range out.Buttons {
+			m.buttons[i] = campaigns.Button(b)
+		}
 	}
 	if ps := check(ch, m, r.maxSegments, false); len(ps) > 0 {
 		e := &Error{Template: name, Channel: ch, Variant: chanKey, Locale: loc, Part: ps[0].Path, Rule: ps[0].Rule, Problems: ps,
@@ -308,6 +314,19 @@ func (r *Renderer) Render(version string, def *campaigns.Definition, name string
 		out.Segments = CountSMS(out.Text).Segments
 	}
 	return out, nil
+}
+
+// Message turns r into the channel message for an adapter; the caller adds
+// IdempotencyKey, To, Account, Correlation and UnsubscribeURL. The WhatsApp
+// template and the Messenger tag are included only outside the 24h window
+// (policy.Decision.OutsideWindow): inside it the free-form message is sent.
+func (r Rendered) Message(outsideWindow bool) channels.Message {
+	m := channels.Message{Channel: r.Channel, Text: r.Text, Format: r.Format, Subject: r.Subject, HTML: r.HTML,
+		ImageURL: r.ImageURL, Buttons: r.Buttons}
+	if outsideWindow {
+		m.Template, m.Tag = r.Template, r.Tag
+	}
+	return m
 }
 
 func (r *Renderer) zone(name string) *time.Location {
@@ -325,14 +344,21 @@ func (r *Renderer) zone(name string) *time.Location {
 	return l
 }
 
-// compiled is a parsed variant; pool holds clones whose functions are bound
-// to their own execState.
+// compiled is a parsed variant with where it came from; pool holds clones
+// whose functions are bound to their own execState.
 type compiled struct {
+	v            campaigns.Variant
+	chanKey, loc string
+	lang         string // "ru" or "en": the language of dates and money
 	text         *texttemplate.Template
 	html         *htmltemplate.Template
 	telegramHTML bool
+	parts        partNames
 	pool         sync.Pool
 }
+
+// partNames are the template names of the repeated parts, built once.
+type partNames struct{ buttonText, buttonURL, params []string }
 
 type clone struct {
 	text *texttemplate.Template
@@ -340,19 +366,34 @@ type clone struct {
 	st   *execState
 }
 
-func (r *Renderer) compiled(version, campaign, name string, ch channels.Kind, chanKey, loc string, v campaigns.Variant) (*compiled, string, error) {
-	key := cacheKey{campaign: campaign, version: version, name: name, ch: ch, variant: chanKey, locale: loc}
+// compiled returns the parsed variant for (version, campaign, name, ch,
+// subscriber locale), from the cache when version is set.
+func (r *Renderer) compiled(version string, def *campaigns.Definition, name string, ch channels.Kind, locale string) (*compiled, error) {
+	campaign := ""
+	if def != nil {
+		campaign = def.ID
+	}
+	key := cacheKey{campaign: campaign, version: version, name: name, ch: ch, locale: locale}
 	if version != "" {
 		r.mu.RLock()
 		c := r.cache[key]
 		r.mu.RUnlock()
 		if c != nil {
-			return c, "", nil
+			return c, nil
 		}
+	}
+	v, chanKey, loc, err := Variant(def, name, ch, locale)
+	if err != nil {
+		return nil, &Error{Template: name, Channel: ch, Err: err}
 	}
 	c, part, err := compile(ch, v)
 	if err != nil {
-		return nil, part, err
+		return nil, &Error{Template: name, Channel: ch, Variant: chanKey, Locale: loc, Part: part, Rule: RuleSyntax,
+			Err: fmt.Errorf("%w: %w", ErrSyntax, err)}
+	}
+	c.v, c.chanKey, c.loc, c.lang = v, chanKey, loc, "en"
+	if base, _, _ := strings.Cut(loc, "-"); base == "ru" {
+		c.lang = "ru"
 	}
 	if version != "" {
 		r.mu.Lock()
@@ -363,7 +404,7 @@ func (r *Renderer) compiled(version, campaign, name string, ch channels.Kind, ch
 		}
 		r.mu.Unlock()
 	}
-	return c, "", nil
+	return c, nil
 }
 
 func compile(ch channels.Kind, v campaigns.Variant) (*compiled, string, error) {
@@ -385,20 +426,23 @@ func compile(ch channels.Kind, v campaigns.Variant) (*compiled, string, error) {
 		escape    bool
 	}{{"text", v.Text, c.telegramHTML}, {"subject", v.Subject, false}, {"image", v.Image, false}}
 	for i, b := range v.Buttons {
+		c.parts.buttonText = append(c.parts.buttonText, fmt.Sprintf("buttons[%d].text", i))
+		c.parts.buttonURL = append(c.parts.buttonURL, fmt.Sprintf("buttons[%d].url", i))
 		parts = append(parts, struct {
 			name, src string
 			escape    bool
-		}{fmt.Sprintf("buttons[%d].text", i), b.Text, false}, struct {
+		}{c.parts.buttonText[i], b.Text, false}, struct {
 			name, src string
 			escape    bool
-		}{fmt.Sprintf("buttons[%d].url", i), b.URL, false})
+		}{c.parts.buttonURL[i], b.URL, false})
 	}
 	if v.WhatsAppTemplate != nil {
 		for i, p := range v.WhatsAppTemplate.Params {
+			c.parts.params = append(c.parts.params, fmt.Sprintf("whatsapp_template.params[%d]", i))
 			parts = append(parts, struct {
 				name, src string
 				escape    bool
-			}{fmt.Sprintf("whatsapp_template.params[%d]", i), p, false})
+			}{c.parts.params[i], p, false})
 		}
 	}
 	for _, p := range parts {
@@ -562,4 +606,28 @@ func (b *limitedBuffer) WriteString(s string) (int, error) {
 		return 0, errTooMuchOutput
 	}
 	return b.Buffer.WriteString(s)
+}
+
+// textToHTML makes the HTML part of an email whose variant has none, from
+// the rendered plain text: escaped, blank lines start paragraphs, single
+// newlines become <br>. Email needs an HTML part for open tracking (the
+// "read" status the fallback ladder may wait for).
+func textToHTML(text, image string) string {
+	var b strings.Builder
+	b.WriteString("<!DOCTYPE html>\n<html><body>\n")
+	if img := strings.TrimSpace(image); img != "" {
+		fmt.Fprintf(&b, "<p><img src=\"%s\" alt=\"\" style=\"max-width:100%%\"></p>\n", html.EscapeString(img))
+	}
+	for _, para := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n\n") {
+		if strings.TrimSpace(para) == "" {
+			continue
+		}
+		lines := strings.Split(strings.Trim(para, "\n"), "\n")
+		for i := range lines {
+			lines[i] = html.EscapeString(lines[i])
+		}
+		fmt.Fprintf(&b, "<p>%s</p>\n", strings.Join(lines, "<br>\n"))
+	}
+	b.WriteString("</body></html>\n")
+	return b.String()
 }

@@ -293,3 +293,72 @@ func TestOutsideWindow(t *testing.T) {
 		t.Errorf("missing template: %v", got)
 	}
 }
+
+func TestRenderedMessage(t *testing.T) {
+	r := Rendered{Channel: channels.WhatsApp, Text: "x", Format: channels.Plain, ImageURL: "https://x/p.jpg",
+		Buttons: []channels.Button{{ID: "a", Text: "A"}}, Template: &channels.TemplateRef{Name: "n", Language: "ru"}, Tag: "T"}
+	in := r.Message(false)
+	if in.Template != nil || in.Tag != "" || in.Text != "x" || in.Channel != channels.WhatsApp || len(in.Buttons) != 1 || in.ImageURL == "" {
+		t.Errorf("inside the window: %+v", in)
+	}
+	out := r.Message(true)
+	if out.Template == nil || out.Tag != "T" {
+		t.Errorf("outside the window: %+v", out)
+	}
+}
+
+// A cached variant is found again by the subscriber locale as given, and
+// distinct locales get distinct entries.
+func TestRenderCacheByLocale(t *testing.T) {
+	d := def(map[string]campaigns.Template{"t": {"default": {"ru": {Text: "ru"}, "en": {Text: "en"}}}})
+	r := NewRenderer()
+	for i := 0; i < 3; i++ {
+		for loc, want := range map[string]string{"ru-RU": "ru", "en": "en", "de": "en", "": "en", "ru": "ru"} {
+			dd := data("x")
+			dd.Subscriber.Locale = loc
+			got, err := r.Render("v1", d, "t", channels.SMS, dd)
+			if err != nil || got.Text != want {
+				t.Fatalf("locale %q: %q, %v; want %q", loc, got.Text, err, want)
+			}
+		}
+	}
+	if len(r.cache) != 5 {
+		t.Errorf("cache has %d entries, want 5", len(r.cache))
+	}
+	dd := data("x")
+	if _, err := r.Render("", d, "t", channels.SMS, dd); err != nil || len(r.cache) != 5 {
+		t.Errorf("an empty version must not be cached: %v, %d entries", err, len(r.cache))
+	}
+}
+
+// Every printing action is escaped, wherever it sits; declarations print nothing.
+func TestTelegramEscapesNestedActions(t *testing.T) {
+	src := `{{$n := .Subscriber.Name}}{{if $n}}<b>{{$n}}</b>{{else}}-{{end}}{{range .Payload.items}}<i>{{.}}</i>{{end}}` +
+		`{{with .Payload.x}}{{.}}{{else with .Payload.y}}{{.}}{{end}}{{printf "%.2s" .Subscriber.Name}}{{- " & " -}}`
+	d := data("<&>")
+	d.Payload = map[string]any{"items": []any{"<a>", "b&c"}, "x": "", "y": `"q"`}
+	got, err := NewRenderer().Render("v", one("telegram", "ru", campaigns.Variant{Text: src}), "t", channels.Telegram, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `<b>&lt;&amp;&gt;</b><i>&lt;a&gt;</i><i>b&amp;c</i>&#34;q&#34;&lt;&amp; &amp; `
+	if got.Text != want {
+		t.Errorf("got  %s\nwant %s", got.Text, want)
+	}
+}
+
+func TestEmailHTMLFromText(t *testing.T) {
+	d := one("email", "ru", campaigns.Variant{Subject: "Чек", Text: "Здравствуйте, {{.Subscriber.Name}}!\nИтого: 100 ₽\n\nСпасибо.", Image: "https://cdn/x.jpg?a=1&b=2"})
+	got, err := NewRenderer().Render("v", d, "t", channels.Email, data("<Аня>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "<!DOCTYPE html>\n<html><body>\n<p><img src=\"https://cdn/x.jpg?a=1&amp;b=2\" alt=\"\" style=\"max-width:100%\"></p>\n" +
+		"<p>Здравствуйте, &lt;Аня&gt;!<br>\nИтого: 100 ₽</p>\n<p>Спасибо.</p>\n</body></html>\n"
+	if got.HTML != want {
+		t.Errorf("HTML:\n%s\nwant\n%s", got.HTML, want)
+	}
+	if got.Text != "Здравствуйте, <Аня>!\nИтого: 100 ₽\n\nСпасибо." {
+		t.Errorf("text = %q", got.Text)
+	}
+}

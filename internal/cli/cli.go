@@ -82,6 +82,11 @@ func (a *App) rootCmd() *cobra.Command {
 		a.serveCmd(),
 		a.workerCmd(),
 		a.runCmd(),
+		a.usersCmd(),
+		a.channelsCmd(),
+		a.campaignCmd(),
+		a.schedulerCmd(),
+		a.demoCmd(),
 	)
 	return root
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,11 +16,13 @@ import (
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/sandbox"
+	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/config"
 	"github.com/nudge-engine/nudge/internal/metrics"
 	"github.com/nudge-engine/nudge/internal/ratelimit"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/migrations"
+	"github.com/nudge-engine/nudge/scheduler"
 	"github.com/nudge-engine/nudge/worker"
 )
 
@@ -60,10 +61,27 @@ func (a *App) buildRuntime(core config.Core, st worker.Settings, d *sqlx.DB) (*r
 			_, err := eng.Replies.HandleEvent(ctx, ev)
 			return err
 		}})
+	// The configured providers with their default rates; the worker only
+	// sends (webhooks are served by `nudge serve`, whose sink the lead wires).
+	cs := loadChannels(a.Env, channels.SinkFunc(func(context.Context, []channels.Event) (channels.Ack, error) {
+		return channels.Ack{}, errors.New("webhooks are not served by the worker")
+	}), a.Log, &http.Client{Timeout: 30 * time.Second})
+	if err := a.Env.Err(); err != nil {
+		rt.rdb.Close()
+		return nil, fmt.Errorf("configuration:\n%w", err)
+	}
+	senders := []channels.Sender{rt.sandbox}
+	rates := map[string]ratelimit.Rate{}
+	for _, k := range cs.Registry.Kinds() {
+		s, _ := cs.Registry.Sender(k)
+		senders = append(senders, s)
+		r := cs.Rates[k]
+		rates[string(k)] = ratelimit.Rate{PerSecond: r.PerSecond, PerChatPerSecond: r.PerChatPerSecond}
+	}
 	eng, err = worker.New(worker.Config{
 		DB: d, Redis: ropt, Clock: clk, Log: a.Log,
-		Senders:   []channels.Sender{rt.sandbox},
-		Limiter:   ratelimit.New(rt.rdb, map[string]ratelimit.Rate{}),
+		Senders:   senders,
+		Limiter:   ratelimit.New(rt.rdb, rates),
 		Metrics:   rt.metrics,
 		BatchSize: st.BatchSize, Poll: st.Poll, Lease: st.Lease, Concurrency: st.Concurrency,
 	})
@@ -133,37 +151,20 @@ func (a *App) workerCmd() *cobra.Command {
 	}
 }
 
-// adminQueues serves asynqmon at /admin/queues behind HTTP basic auth with
-// NUDGE_ADMIN_PASSWORD (user "admin"); without a password it is not mounted.
+// adminQueues serves asynqmon at /admin/queues behind guard (the UI's
+// admin-only check).
 type adminQueues struct {
-	password string
-	h        http.Handler
+	h http.Handler
 }
 
-func newAdminQueues(ropt asynq.RedisConnOpt, password string) *adminQueues {
-	if password == "" {
-		return &adminQueues{}
-	}
-	return &adminQueues{password: password, h: asynqmon.New(asynqmon.Options{RootPath: "/admin/queues", RedisConnOpt: ropt})}
+func newAdminQueues(ropt asynq.RedisConnOpt, guard func(http.Handler) http.Handler) *adminQueues {
+	return &adminQueues{h: guard(asynqmon.New(asynqmon.Options{RootPath: "/admin/queues", RedisConnOpt: ropt}))}
 }
 
+// Register mounts the UI (implements server.Routes).
 func (q *adminQueues) Register(mux *http.ServeMux) {
-	if q.h == nil {
-		return
-	}
-	mux.Handle("/admin/queues/", q)
+	mux.Handle("/admin/queues/", q.h)
 	mux.Handle("/admin/queues", http.RedirectHandler("/admin/queues/", http.StatusMovedPermanently))
-}
-
-func (q *adminQueues) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	u, p, ok := r.BasicAuth()
-	if !ok || subtle.ConstantTimeCompare([]byte(u), []byte("admin")) != 1 ||
-		subtle.ConstantTimeCompare([]byte(p), []byte(q.password)) != 1 {
-		w.Header().Set("WWW-Authenticate", `Basic realm="nudge admin"`)
-		http.Error(w, "authentication required", http.StatusUnauthorized)
-		return
-	}
-	q.h.ServeHTTP(w, r)
 }
 
 func (a *App) runCmd() *cobra.Command {
@@ -179,7 +180,8 @@ func (a *App) runCmd() *cobra.Command {
 				return err
 			}
 			st := worker.LoadSettings(a.Env)
-			password := a.Env.String("NUDGE_ADMIN_PASSWORD", "")
+			ccfg := consent.LoadConfig(a.Env)
+			scfg := scheduler.LoadConfig(a.Env)
 			if err := a.Env.Err(); err != nil {
 				return fmt.Errorf("configuration:\n%w", err)
 			}
@@ -198,19 +200,35 @@ func (a *App) runCmd() *cobra.Command {
 				return err
 			}
 			defer rt.Close()
-			if password == "" {
-				a.Log.Warn("NUDGE_ADMIN_PASSWORD is not set: /admin/queues is not served")
-			}
 			checks := map[string]server.Check{
 				"postgres": func(ctx context.Context) error { return d.PingContext(ctx) },
 				"redis":    func(ctx context.Context) error { return rt.rdb.Ping(ctx).Err() },
 			}
-			srv := server.New(a.Log, checks, rt.metrics, newAdminQueues(rt.redisOpt, password))
+			srv, err := a.httpServer(core, ccfg, d, checks, rt.metrics)
+			if err != nil {
+				return err
+			}
 			g, gctx := errgroup.WithContext(ctx)
 			g.Go(func() error { return srv.Serve(gctx, core.HTTPAddr, nil) })
 			g.Go(func() error { return rt.work(gctx) })
-			// Scheduler role: the scheduler helper adds scheduler.New(...) here,
-			// started with g.Go(func() error { return sched.Run(gctx) }).
+			// Scheduler role, on the same injected clock as the worker.
+			sched := scheduler.New(d, st.Clock().Now, a.Log, scfg)
+			if err := sched.Start(gctx); err != nil {
+				return err
+			}
+			g.Go(func() error {
+				t := time.NewTicker(5 * time.Second)
+				defer t.Stop()
+				for {
+					select {
+					case <-gctx.Done():
+						sched.Stop()
+						return nil
+					case <-t.C:
+						rt.metrics.SetSchedulerLag(sched.Lag())
+					}
+				}
+			})
 			err = g.Wait()
 			if errors.Is(err, context.Canceled) {
 				return nil

@@ -30,6 +30,7 @@ type Server struct {
 	mux    *http.ServeMux
 	checks map[string]Check
 	srv    *http.Server
+	wrap   []func(http.Handler) http.Handler
 }
 
 // New returns a server with /healthz and /readyz registered.
@@ -48,8 +49,17 @@ func New(log *slog.Logger, checks map[string]Check, routes ...Routes) *Server {
 // Mux exposes the mux for late registration (tests, optional components).
 func (s *Server) Mux() *http.ServeMux { return s.mux }
 
+// Use adds a middleware around the whole mux (sessions, request logging).
+func (s *Server) Use(mw func(http.Handler) http.Handler) { s.wrap = append(s.wrap, mw) }
+
 // Handler is the full handler chain.
-func (s *Server) Handler() http.Handler { return s.recoverer(s.mux) }
+func (s *Server) Handler() http.Handler {
+	var h http.Handler = s.mux
+	for i := len(s.wrap) - 1; i >= 0; i-- {
+		h = s.wrap[i](h)
+	}
+	return s.recoverer(h)
+}
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

@@ -113,8 +113,11 @@ func buildTemplate(ctx context.Context) (string, error) {
 	if exists {
 		return name, nil
 	}
-	// Drop templates of older migration sets so they do not pile up.
-	rows, err := conn.QueryContext(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'nudge\_tpl\_%'`)
+	// Drop templates of other migration sets once they are old, so they do not
+	// pile up; a young one may belong to another checkout's test run right now.
+	rows, err := conn.QueryContext(ctx, `SELECT d.datname FROM pg_database d
+		 WHERE d.datname LIKE 'nudge\_tpl\_%' AND d.datname NOT LIKE '%\_build'
+		   AND coalesce(shobj_description(d.oid, 'pg_database'), '0')::bigint < extract(epoch FROM now() - interval '6 hours')`)
 	if err != nil {
 		return "", err
 	}
@@ -144,6 +147,9 @@ func buildTemplate(ctx context.Context) (string, error) {
 	}
 	if _, err := conn.ExecContext(ctx, `ALTER DATABASE `+quoteIdent(build)+` RENAME TO `+quoteIdent(name)); err != nil {
 		return "", fmt.Errorf("testenv: rename template: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`COMMENT ON DATABASE %s IS '%d'`, quoteIdent(name), time.Now().Unix())); err != nil {
+		return "", fmt.Errorf("testenv: date template: %w", err)
 	}
 	return name, nil
 }
@@ -179,6 +185,12 @@ func DBURL(t testing.TB) string {
 		if err == nil || i > 50 {
 			break
 		}
+		if strings.Contains(err.Error(), "does not exist") { // dropped by a stale-template sweep: build it again
+			if tpl, err = buildTemplate(ctx); err != nil {
+				break
+			}
+			continue
+		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err != nil {
@@ -204,7 +216,15 @@ func DB(t testing.TB) *sqlx.DB {
 		t.Fatalf("testenv: %v", err)
 	}
 	d.SetMaxOpenConns(20)
-	t.Cleanup(func() { d.Close() })
+	urlsMu.Lock()
+	urls[d] = u
+	urlsMu.Unlock()
+	t.Cleanup(func() {
+		urlsMu.Lock()
+		delete(urls, d)
+		urlsMu.Unlock()
+		d.Close()
+	})
 	return d
 }
 
@@ -267,4 +287,17 @@ func RedisClient(t testing.TB) *redis.Client {
 	c := redis.NewClient(opt)
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+var (
+	urlsMu sync.Mutex
+	urls   = map[*sqlx.DB]string{}
+)
+
+// DBURLOf returns the URL of a database made by DB (for listeners and
+// subprocesses that need their own connection).
+func DBURLOf(d *sqlx.DB) string {
+	urlsMu.Lock()
+	defer urlsMu.Unlock()
+	return urls[d]
 }

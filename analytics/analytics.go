@@ -1,0 +1,254 @@
+package analytics
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/nudge-engine/nudge/campaigns"
+)
+
+// Funnel is one campaign version's numbers.
+type Funnel struct {
+	CampaignID string `json:"campaign_id"`
+	Version    string `json:"version"` // "" = all versions
+	Name       string `json:"name"`
+
+	Audience  int `db:"audience" json:"audience"` // treated runs
+	Holdout   int `db:"holdout" json:"holdout"`
+	Sent      int `db:"sent" json:"sent"` // runs with at least one message sent
+	Delivered int `db:"delivered" json:"delivered"`
+	Read      int `db:"read" json:"read"`
+	Replied   int `db:"replied" json:"replied"`
+	Positive  int `db:"positive" json:"positive"`
+	Negative  int `db:"negative" json:"negative"`
+	Neutral   int `db:"neutral" json:"neutral"`
+	HandedOff int `db:"handed_off" json:"handed_off"`
+	Skipped   int `db:"skipped" json:"skipped"` // runs whose sends were all skipped by policy
+
+	Goal *Goal `json:"goal,omitempty"`
+}
+
+// Goal compares the goal rate of treated runs with the holdout.
+type Goal struct {
+	Event          string  `json:"event"`
+	Window         string  `json:"window"`
+	TreatedRuns    int     `json:"treated_runs"`
+	TreatedReached int     `json:"treated_reached"`
+	HoldoutRuns    int     `json:"holdout_runs"`
+	HoldoutReached int     `json:"holdout_reached"`
+	TreatedRate    float64 `json:"treated_rate"`
+	HoldoutRate    float64 `json:"holdout_rate"`
+	// Uplift is TreatedRate − HoldoutRate with a 95% confidence interval
+	// (normal approximation of a difference of two proportions); nil when
+	// either group is empty.
+	Uplift   *float64 `json:"uplift,omitempty"`
+	UpliftLo *float64 `json:"uplift_lo,omitempty"`
+	UpliftHi *float64 `json:"uplift_hi,omitempty"`
+}
+
+// Step of the funnel, in order, for charts and CSV.
+type Step struct {
+	Label string
+	N     int
+	Rate  float64 // of the audience
+}
+
+// Steps lists the funnel stages in order.
+func (f Funnel) Steps() []Step {
+	rows := []Step{{"Audience", f.Audience, 0}, {"Sent", f.Sent, 0}, {"Delivered", f.Delivered, 0}, {"Read", f.Read, 0},
+		{"Replied", f.Replied, 0}, {"Replied positive", f.Positive, 0}, {"Replied negative", f.Negative, 0},
+		{"Replied neutral", f.Neutral, 0}, {"Handed off", f.HandedOff, 0}}
+	if f.Goal != nil {
+		rows = append(rows, Step{"Goal reached", f.Goal.TreatedReached, 0})
+	}
+	for i := range rows {
+		if f.Audience > 0 {
+			rows[i].Rate = float64(rows[i].N) / float64(f.Audience)
+		}
+	}
+	return rows
+}
+
+// Campaign is a row of the campaign list.
+type Campaign struct {
+	ID       string     `db:"id" json:"id"`
+	Current  string     `db:"current_version" json:"current_version"`
+	Versions int        `db:"versions" json:"versions"`
+	Runs     int        `db:"runs" json:"runs"`
+	Archived *time.Time `db:"archived_at" json:"archived_at,omitempty"`
+}
+
+// Version is a campaign version row.
+type Version struct {
+	Version   string    `db:"version" json:"version"`
+	Number    int       `db:"number" json:"number"`
+	CreatedAt time.Time `db:"created_at" json:"created_at"`
+	Runs      int       `db:"runs" json:"runs"`
+}
+
+// Reactions summarises how long customers took to reply.
+type Reactions struct {
+	N       int      `json:"n"`
+	MedianS *float64 `json:"median_s,omitempty"`
+	P90S    *float64 `json:"p90_s,omitempty"`
+	Buckets []Bucket `json:"buckets"`
+}
+
+// Bucket is a histogram bar.
+type Bucket struct {
+	Label string `db:"label" json:"label"`
+	N     int    `db:"n" json:"n"`
+}
+
+// ChannelUse is how often a channel carried the first message or a fallback.
+type ChannelUse struct {
+	Channel   string `db:"channel" json:"channel"`
+	First     int    `db:"first" json:"first"`
+	Fallback  int    `db:"fallback" json:"fallback"`
+	Delivered int    `db:"delivered" json:"delivered"`
+	Failed    int    `db:"failed" json:"failed"`
+}
+
+// Source is an opt-in source from consent proofs and deep-link attribution.
+type Source struct {
+	Source  string `db:"source" json:"source"`
+	Channel string `db:"channel" json:"channel"`
+	N       int    `db:"n" json:"n"`
+}
+
+// Store reads the analytics.
+type Store struct{ db *sqlx.DB }
+
+// New returns a store.
+func New(d *sqlx.DB) *Store { return &Store{db: d} }
+
+// Campaigns lists campaigns with their run counts.
+func (s *Store) Campaigns(ctx context.Context) ([]Campaign, error) {
+	out := []Campaign{}
+	if err := s.db.SelectContext(ctx, &out, qCampaigns); err != nil {
+		return nil, fmt.Errorf("analytics: campaigns: %w", err)
+	}
+	return out, nil
+}
+
+// Versions lists a campaign's versions, newest first.
+func (s *Store) Versions(ctx context.Context, campaignID string) ([]Version, error) {
+	out := []Version{}
+	if err := s.db.SelectContext(ctx, &out, qVersions, campaignID); err != nil {
+		return nil, fmt.Errorf("analytics: versions: %w", err)
+	}
+	return out, nil
+}
+
+// Funnel computes the funnel of a campaign version ("" = all versions).
+func (s *Store) Funnel(ctx context.Context, campaignID, version string) (Funnel, error) {
+	f := Funnel{CampaignID: campaignID, Version: version}
+	if err := s.db.GetContext(ctx, &f, qFunnel, campaignID, version); err != nil {
+		return f, fmt.Errorf("analytics: funnel: %w", err)
+	}
+	def, err := s.definition(ctx, campaignID, version)
+	if err != nil {
+		return f, err
+	}
+	if def == nil {
+		return f, nil
+	}
+	f.Name = def.Name
+	for _, st := range def.Steps {
+		if st.Goal == nil {
+			continue
+		}
+		g := Goal{Event: st.Goal.Event, Window: st.Goal.Within.String()}
+		var row struct {
+			TR int `db:"treated_runs"`
+			TH int `db:"treated_reached"`
+			HR int `db:"holdout_runs"`
+			HH int `db:"holdout_reached"`
+		}
+		secs := st.Goal.Within.D().Seconds()
+		if err := s.db.GetContext(ctx, &row, qGoal, campaignID, version, st.Goal.Event, secs); err != nil {
+			return f, fmt.Errorf("analytics: goal: %w", err)
+		}
+		g.TreatedRuns, g.TreatedReached, g.HoldoutRuns, g.HoldoutReached = row.TR, row.TH, row.HR, row.HH
+		g.TreatedRate, g.HoldoutRate = rate(row.TH, row.TR), rate(row.HH, row.HR)
+		g.Uplift, g.UpliftLo, g.UpliftHi = uplift(row.TH, row.TR, row.HH, row.HR)
+		f.Goal = &g
+		break
+	}
+	return f, nil
+}
+
+func rate(k, n int) float64 {
+	if n == 0 {
+		return 0
+	}
+	return float64(k) / float64(n)
+}
+
+// uplift is p1−p2 with the 95% Wald interval of a difference of proportions.
+func uplift(k1, n1, k2, n2 int) (d, lo, hi *float64) {
+	if n1 == 0 || n2 == 0 {
+		return nil, nil, nil
+	}
+	p1, p2 := rate(k1, n1), rate(k2, n2)
+	diff := p1 - p2
+	se := math.Sqrt(p1*(1-p1)/float64(n1) + p2*(1-p2)/float64(n2))
+	l, h := diff-1.96*se, diff+1.96*se
+	return &diff, &l, &h
+}
+
+func (s *Store) definition(ctx context.Context, campaignID, version string) (*campaigns.Definition, error) {
+	var raw []byte
+	err := s.db.GetContext(ctx, &raw, qDefinition, campaignID, version)
+	if err != nil {
+		return nil, nil //nolint:nilerr // an unknown campaign has no definition: an empty funnel
+	}
+	var def campaigns.Definition
+	if err := json.Unmarshal(raw, &def); err != nil {
+		return nil, fmt.Errorf("analytics: definition of %s: %w", campaignID, err)
+	}
+	return &def, nil
+}
+
+// Reactions returns reaction-time figures of a campaign's replies.
+func (s *Store) Reactions(ctx context.Context, campaignID, version string) (Reactions, error) {
+	var r Reactions
+	var row struct {
+		N   int      `db:"n"`
+		P50 *float64 `db:"p50"`
+		P90 *float64 `db:"p90"`
+	}
+	if err := s.db.GetContext(ctx, &row, qReactions, campaignID, version); err != nil {
+		return r, fmt.Errorf("analytics: reactions: %w", err)
+	}
+	r.N, r.MedianS, r.P90S = row.N, row.P50, row.P90
+	r.Buckets = []Bucket{}
+	if err := s.db.SelectContext(ctx, &r.Buckets, qReactionBuckets, campaignID, version); err != nil {
+		return r, fmt.Errorf("analytics: reaction buckets: %w", err)
+	}
+	return r, nil
+}
+
+// Channels returns channel use (first attempt and fallbacks) of a campaign.
+func (s *Store) Channels(ctx context.Context, campaignID, version string) ([]ChannelUse, error) {
+	out := []ChannelUse{}
+	if err := s.db.SelectContext(ctx, &out, qChannels, campaignID, version); err != nil {
+		return nil, fmt.Errorf("analytics: channels: %w", err)
+	}
+	return out, nil
+}
+
+// Sources returns opt-in sources (consent grants by source, with the deep
+// link's utm_source when the proof carries one) since a time.
+func (s *Store) Sources(ctx context.Context, since time.Time) ([]Source, error) {
+	out := []Source{}
+	if err := s.db.SelectContext(ctx, &out, qSources, since); err != nil {
+		return nil, fmt.Errorf("analytics: sources: %w", err)
+	}
+	return out, nil
+}

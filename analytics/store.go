@@ -1,0 +1,79 @@
+package analytics
+
+// SQL of the dashboard. $1 is the campaign id and $2 the version ("" = all).
+const (
+	runsOf = `FROM flow_runs r WHERE r.campaign_id = $1 AND ($2 = '' OR r.campaign_version = $2)`
+
+	qCampaigns = `SELECT c.id, coalesce(c.current_version, '') AS current_version, c.archived_at,
+	                     (SELECT count(*) FROM campaign_versions v WHERE v.campaign_id = c.id) AS versions,
+	                     (SELECT count(*) FROM flow_runs r WHERE r.campaign_id = c.id) AS runs
+	                FROM campaigns c ORDER BY c.archived_at NULLS FIRST, c.id`
+	qVersions = `SELECT v.version, v.number, v.created_at,
+	                    (SELECT count(*) FROM flow_runs r WHERE r.campaign_id = v.campaign_id AND r.campaign_version = v.version) AS runs
+	               FROM campaign_versions v WHERE v.campaign_id = $1 ORDER BY v.number DESC`
+	qDefinition = `SELECT v.definition FROM campaign_versions v
+	                 JOIN campaigns c ON c.id = v.campaign_id
+	                WHERE v.campaign_id = $1 AND v.version = coalesce(nullif($2, ''), c.current_version)`
+
+	// One row per run with what happened to it, then counted.
+	qFunnel = `WITH runs AS (SELECT r.id, r.holdout ` + runsOf + `),
+	  m AS (SELECT run_id,
+	               bool_or(sent_at IS NOT NULL) AS sent,
+	               bool_or(delivered_at IS NOT NULL OR read_at IS NOT NULL) AS delivered,
+	               bool_or(read_at IS NOT NULL) AS read,
+	               bool_and(status = 'skipped') AS skipped
+	          FROM messages WHERE run_id IN (SELECT id FROM runs) GROUP BY run_id),
+	  rp AS (SELECT run_id, bool_or(sentiment = 'positive') AS pos, bool_or(sentiment = 'negative') AS neg,
+	                bool_or(sentiment = 'neutral') AS neu
+	           FROM replies WHERE run_id IN (SELECT id FROM runs) GROUP BY run_id),
+	  ho AS (SELECT DISTINCT unnest(run_ids) AS run_id FROM conversations)
+	  SELECT count(*) FILTER (WHERE NOT runs.holdout) AS audience,
+	         count(*) FILTER (WHERE runs.holdout) AS holdout,
+	         count(*) FILTER (WHERE m.sent) AS sent,
+	         count(*) FILTER (WHERE m.delivered) AS delivered,
+	         count(*) FILTER (WHERE m.read) AS read,
+	         count(rp.run_id) AS replied,
+	         count(*) FILTER (WHERE rp.pos) AS positive,
+	         count(*) FILTER (WHERE rp.neg) AS negative,
+	         count(*) FILTER (WHERE rp.neu) AS neutral,
+	         count(*) FILTER (WHERE ho.run_id IS NOT NULL) AS handed_off,
+	         count(*) FILTER (WHERE m.skipped) AS skipped
+	    FROM runs LEFT JOIN m ON m.run_id = runs.id LEFT JOIN rp ON rp.run_id = runs.id
+	    LEFT JOIN ho ON ho.run_id = runs.id`
+
+	// $3 goal event, $4 window in seconds from the run's start.
+	qGoal = `WITH g AS (SELECT r.holdout, EXISTS (SELECT 1 FROM subscriber_events e
+	                       WHERE e.subscriber_id = r.subscriber_id AND e.name = $3
+	                         AND e.occurred_at >= r.started_at
+	                         AND e.occurred_at <= r.started_at + make_interval(secs => $4)) AS reached ` + runsOf + `)
+	  SELECT count(*) FILTER (WHERE NOT holdout) AS treated_runs,
+	         count(*) FILTER (WHERE NOT holdout AND reached) AS treated_reached,
+	         count(*) FILTER (WHERE holdout) AS holdout_runs,
+	         count(*) FILTER (WHERE holdout AND reached) AS holdout_reached
+	    FROM g`
+
+	qReactions = `SELECT count(*) AS n,
+	                     percentile_cont(0.5) WITHIN GROUP (ORDER BY reaction_ms) / 1000.0 AS p50,
+	                     percentile_cont(0.9) WITHIN GROUP (ORDER BY reaction_ms) / 1000.0 AS p90
+	                FROM replies WHERE campaign_id = $1 AND ($2 = '' OR campaign_version = $2) AND reaction_ms IS NOT NULL`
+	qReactionBuckets = `WITH b(label, lo, hi, ord) AS (VALUES
+	      ('< 5 min', 0, 300000, 1), ('5–30 min', 300000, 1800000, 2), ('30 min–2 h', 1800000, 7200000, 3),
+	      ('2–24 h', 7200000, 86400000, 4), ('> 24 h', 86400000, 9223372036854775807, 5))
+	    SELECT b.label, count(r.id) AS n FROM b
+	      LEFT JOIN replies r ON r.campaign_id = $1 AND ($2 = '' OR r.campaign_version = $2)
+	           AND r.reaction_ms >= b.lo AND r.reaction_ms < b.hi
+	     GROUP BY b.label, b.ord ORDER BY b.ord`
+
+	qChannels = `SELECT channel,
+	                    count(*) FILTER (WHERE attempt = 0 AND status <> 'skipped') AS first,
+	                    count(*) FILTER (WHERE attempt > 0 AND status <> 'skipped') AS fallback,
+	                    count(*) FILTER (WHERE delivered_at IS NOT NULL OR read_at IS NOT NULL) AS delivered,
+	                    count(*) FILTER (WHERE status = 'failed') AS failed
+	               FROM messages WHERE campaign_id = $1 AND ($2 = '' OR campaign_version = $2)
+	              GROUP BY channel ORDER BY count(*) FILTER (WHERE status <> 'skipped') DESC, channel`
+
+	qSources = `SELECT coalesce(nullif(proof->'attribution'->>'utm_source', ''), nullif(proof->>'utm_source', ''), source) AS source,
+	                   channel, count(DISTINCT subscriber_id) AS n
+	              FROM consent_events WHERE granted AND created_at >= $1
+	             GROUP BY 1, 2 ORDER BY n DESC, 1, 2`
+)

@@ -1,0 +1,156 @@
+package campaigns
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"path"
+
+	"github.com/nudge-engine/nudge/internal/httpx"
+)
+
+// APIConfig configures the campaigns REST API.
+type APIConfig struct {
+	Store *Store
+	// Auth wraps every route (API keys); nil = no authentication (tests).
+	Auth func(http.Handler) http.Handler
+	Log  *slog.Logger
+}
+
+// API serves /v1/campaigns.
+type API struct {
+	cfg APIConfig
+	log *slog.Logger
+}
+
+// NewAPI returns the campaigns API.
+func NewAPI(cfg APIConfig) *API {
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &API{cfg: cfg, log: log}
+}
+
+// Register mounts the routes. POST /v1/campaigns/{id}/trigger belongs to the
+// scheduler and GET /v1/campaigns/{id}/preview to package campaigns/preview;
+// neither is registered here.
+func (a *API) Register(mux *http.ServeMux) {
+	wrap := func(h http.HandlerFunc) http.Handler {
+		if a.cfg.Auth == nil {
+			return h
+		}
+		return a.cfg.Auth(h)
+	}
+	mux.Handle("GET /v1/campaigns", wrap(a.list))
+	mux.Handle("POST /v1/campaigns", wrap(a.apply))
+	mux.Handle("GET /v1/campaigns/{id}", wrap(a.current))
+	mux.Handle("GET /v1/campaigns/{id}/versions/{version}", wrap(a.version))
+	mux.Handle("POST /v1/campaigns/{id}/archive", wrap(a.archive))
+}
+
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, ErrNotFound) {
+		err = httpx.Errorf(httpx.CodeNotFound, "", "campaign not found")
+	}
+	httpx.WriteError(w, r, a.log, err)
+}
+
+func (a *API) list(w http.ResponseWriter, r *http.Request) {
+	list, err := a.cfg.Store.List(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"campaigns": list})
+}
+
+type storedResponse struct {
+	*Stored
+	Versions []Version `json:"versions,omitempty"`
+}
+
+func (a *API) current(w http.ResponseWriter, r *http.Request) {
+	st, err := a.cfg.Store.Get(r.Context(), r.PathValue("id"), "")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	vs, err := a.cfg.Store.Versions(r.Context(), st.CampaignID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, storedResponse{Stored: st, Versions: vs})
+}
+
+func (a *API) version(w http.ResponseWriter, r *http.Request) {
+	st, err := a.cfg.Store.Get(r.Context(), r.PathValue("id"), r.PathValue("version"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, storedResponse{Stored: st})
+}
+
+// problemsResponse is the body of a refused apply: the error shape plus the
+// positioned problems.
+type problemsResponse struct {
+	Error    *httpx.Error `json:"error"`
+	Problems []LintError  `json:"problems"`
+}
+
+type applyResponse struct {
+	Version
+	Created bool `json:"created"`
+}
+
+// apply takes a campaign YAML body. ?file= names it in problem positions.
+func (a *API) apply(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxFileSize)
+	src, err := io.ReadAll(r.Body)
+	if err != nil {
+		var big *http.MaxBytesError
+		if errors.As(err, &big) {
+			a.fail(w, r, httpx.Errorf(httpx.CodeTooLarge, "", "campaign file larger than %d bytes", MaxFileSize))
+			return
+		}
+		a.fail(w, r, httpx.Errorf(httpx.CodeInvalid, "", "cannot read body: %v", err))
+		return
+	}
+	name := path.Base(r.URL.Query().Get("file"))
+	if name == "." || name == "/" {
+		name = "campaign.yaml"
+	}
+	f, _ := Parse(name, src)
+	v, created, err := a.cfg.Store.Apply(r.Context(), f)
+	var probs Problems
+	if errors.As(err, &probs) {
+		httpx.WriteJSON(w, httpx.Status(httpx.CodeInvalid), problemsResponse{
+			Error:    &httpx.Error{Code: httpx.CodeInvalid, Message: probs.Error()},
+			Problems: probs,
+		})
+		return
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	a.log.InfoContext(r.Context(), "campaign applied", "campaign_id", v.CampaignID, "version", v.Version, "number", v.Number, "created", created)
+	httpx.WriteJSON(w, status, applyResponse{Version: v, Created: created})
+}
+
+func (a *API) archive(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := a.cfg.Store.Archive(r.Context(), id); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.log.InfoContext(r.Context(), "campaign archived", "campaign_id", id)
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"id": id, "archived": true})
+}

@@ -1,0 +1,124 @@
+package campaigns
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/nudge-engine/nudge/internal/testenv"
+)
+
+func TestAPI(t *testing.T) {
+	mux := http.NewServeMux()
+	authed := 0
+	NewAPI(APIConfig{Store: NewStore(testenv.DB(t)), Auth: func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			authed++
+			if r.Header.Get("Authorization") != "Bearer k" {
+				http.Error(w, "no", http.StatusUnauthorized)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}}).Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	do := func(method, path, body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer k")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		var v map[string]any
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, b)
+		}
+		return res.StatusCode, v
+	}
+
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		check                    func(t *testing.T, v map[string]any)
+	}{
+		{"apply new", "POST", "/v1/campaigns", base, 201, func(t *testing.T, v map[string]any) {
+			if v["campaign_id"] != "c" || v["number"] != 1.0 || v["created"] != true {
+				t.Errorf("%v", v)
+			}
+		}},
+		{"apply same", "POST", "/v1/campaigns", base, 200, func(t *testing.T, v map[string]any) {
+			if v["created"] != false {
+				t.Errorf("%v", v)
+			}
+		}},
+		{"apply with problems", "POST", "/v1/campaigns?file=bad.yaml", strings.Replace(base, "{template: t}", "{template: x}", 1), 400, func(t *testing.T, v map[string]any) {
+			ps, _ := v["problems"].([]any)
+			if len(ps) != 1 {
+				t.Fatalf("%v", v)
+			}
+			p := ps[0].(map[string]any)
+			if p["file"] != "bad.yaml" || p["line"] != 10.0 || p["col"] != 22.0 || p["rule"] != "missing-template" {
+				t.Errorf("%v", p)
+			}
+			if e, _ := v["error"].(map[string]any); e["code"] != "invalid" {
+				t.Errorf("%v", v)
+			}
+		}},
+		{"list", "GET", "/v1/campaigns", "", 200, func(t *testing.T, v map[string]any) {
+			cs, _ := v["campaigns"].([]any)
+			if len(cs) != 1 || cs[0].(map[string]any)["id"] != "c" {
+				t.Errorf("%v", v)
+			}
+		}},
+		{"get", "GET", "/v1/campaigns/c", "", 200, func(t *testing.T, v map[string]any) {
+			def, _ := v["definition"].(map[string]any)
+			if def["name"] != "C" || v["source"] != base || v["current"] != true {
+				t.Errorf("%v", v)
+			}
+		}},
+		{"version by number", "GET", "/v1/campaigns/c/versions/1", "", 200, func(t *testing.T, v map[string]any) {
+			if v["number"] != 1.0 {
+				t.Errorf("%v", v)
+			}
+		}},
+		{"unknown version", "GET", "/v1/campaigns/c/versions/ffffffffffff", "", 404, nil},
+		{"unknown campaign", "GET", "/v1/campaigns/nope", "", 404, nil},
+		{"archive", "POST", "/v1/campaigns/c/archive", "", 200, func(t *testing.T, v map[string]any) {
+			if v["archived"] != true {
+				t.Errorf("%v", v)
+			}
+		}},
+		{"archive unknown", "POST", "/v1/campaigns/nope/archive", "", 404, nil},
+		{"too large", "POST", "/v1/campaigns", strings.Repeat("#", MaxFileSize+1), 413, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, v := do(tt.method, tt.path, tt.body)
+			if status != tt.status {
+				t.Fatalf("status %d, want %d: %v", status, tt.status, v)
+			}
+			if tt.check != nil {
+				tt.check(t, v)
+			}
+		})
+	}
+	if authed != len(tests) {
+		t.Errorf("auth ran %d times for %d requests", authed, len(tests))
+	}
+	res, err := http.Get(srv.URL + "/v1/campaigns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("no key: %d", res.StatusCode)
+	}
+}

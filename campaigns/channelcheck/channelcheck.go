@@ -1,0 +1,57 @@
+// Package channelcheck connects the campaign linter to the templates
+// package's per-channel rules (template syntax, Telegram markup, text and
+// caption lengths, SMS segments, button limits). It exists because
+// templates imports campaigns, so campaigns cannot call templates itself.
+package channelcheck
+
+import (
+	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/templates"
+)
+
+// Linter returns a campaigns.Linter with the template rules enabled.
+func Linter() *campaigns.Linter { return &campaigns.Linter{CheckVariant: Variant} }
+
+// Lint lints files with every rule.
+func Lint(files []*campaigns.File) []campaigns.LintError { return Linter().Lint(files) }
+
+// ruleOf maps templates problem rules to lint rule ids.
+var ruleOf = map[string]string{
+	templates.RuleTooManyButtons: "button-limits",
+	templates.RuleButtonText:     "button-limits",
+	templates.RuleButtonID:       "button-limits",
+	templates.RuleButtonKind:     "button-limits",
+	templates.RuleTextTooLong:    "channel-limits",
+	templates.RuleCaptionTooLong: "channel-limits",
+	templates.RuleSMSSegments:    "channel-limits",
+	templates.RuleSyntax:         "template-syntax",
+	templates.RuleMarkup:         "template-syntax",
+	templates.RuleSubjectMissing: "required-field",
+	templates.RuleEmptyText:      "required-field",
+	templates.RuleWhatsAppTmpl:   "invalid-value",
+}
+
+var hints = map[string]string{
+	templates.RuleTooManyButtons: "keep fewer buttons or give this channel its own variant",
+	templates.RuleButtonText:     "shorten the label or give this channel its own variant",
+	templates.RuleButtonID:       "use a short literal id such as like or dislike",
+	templates.RuleButtonKind:     "a reply button has an id (matched by wait_reply), a link button has a url",
+	templates.RuleSMSSegments:    "shorten the SMS text; Cyrillic takes 70 characters per segment (67 when split)",
+	templates.RuleSyntax:         "functions: date, time, datetime, plural, money, upper, lower, title, default, get",
+	templates.RuleMarkup:         "Telegram HTML allows b, i, u, s, a, code, pre, tg-spoiler, blockquote; escape a literal < as &lt;",
+}
+
+// Variant checks one variant with templates.CheckVariant.
+func Variant(ch channels.Kind, locale string, v campaigns.Variant) []campaigns.VariantProblem {
+	ps := templates.CheckVariant(ch, locale, v)
+	out := make([]campaigns.VariantProblem, 0, len(ps))
+	for _, p := range ps {
+		rule, ok := ruleOf[p.Rule]
+		if !ok {
+			rule = "channel-limits"
+		}
+		out = append(out, campaigns.VariantProblem{Path: p.Path, Rule: rule, Msg: p.Msg, Hint: hints[p.Rule]})
+	}
+	return out
+}

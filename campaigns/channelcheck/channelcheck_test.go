@@ -1,0 +1,91 @@
+package channelcheck
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nudge-engine/nudge/campaigns"
+)
+
+const base = `id: c
+name: C
+topic: service
+trigger:
+  api: {}
+settings:
+  channels: [telegram]
+steps:
+  - id: s
+    send: {template: t}
+templates:
+  t:
+    telegram:
+      ru: {text: hi}
+`
+
+func lintString(t *testing.T, src string) []string {
+	t.Helper()
+	f, _ := campaigns.Parse("c.yaml", []byte(src))
+	var out []string
+	for _, e := range Lint([]*campaigns.File{f}) {
+		out = append(out, fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Rule))
+	}
+	return out
+}
+
+func TestTemplateRules(t *testing.T) {
+	tests := []struct {
+		rule string
+		edit [][2]string
+		want []string
+	}{
+		{rule: "button-limits telegram", edit: [][2]string{{"{text: hi}", "{text: hi, buttons: [{id: " + strings.Repeat("x", 65) + ", text: ok}]}"}},
+			want: []string{"c.yaml:14:37: button-limits"}},
+		{rule: "button-limits whatsapp", edit: [][2]string{{"[telegram]", "[whatsapp]"}, {"    telegram:\n      ru: {text: hi}", "    whatsapp:\n      ru:\n        text: hi\n        whatsapp_template: {name: x, language: ru}\n        buttons: [{id: a, text: a}, {id: b, text: b}, {id: c, text: c}, {id: d, text: Twenty-one characters}]"}},
+			want: []string{"c.yaml:17:18: button-limits", "c.yaml:17:87: button-limits"}},
+		{rule: "button-limits kind", edit: [][2]string{{"{text: hi}", "{text: hi, buttons: [{text: ok}]}"}},
+			want: []string{"c.yaml:14:32: button-limits"}},
+		{rule: "channel-limits", edit: [][2]string{{"{text: hi}", "{text: " + strings.Repeat("я", 4097) + "}"}},
+			want: []string{"c.yaml:14:18: channel-limits"}},
+		{rule: "template-syntax", edit: [][2]string{{"{text: hi}", "{text: \"{{frobnicate .Subscriber.Name}}\"}"}},
+			want: []string{"c.yaml:14:18: template-syntax"}},
+		{rule: "required-field subject", edit: [][2]string{{"[telegram]", "[email]"}, {"    telegram:\n", "    email:\n"}},
+			want: []string{"c.yaml:14:11: required-field"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.rule, func(t *testing.T) {
+			src := base
+			for _, e := range tt.edit {
+				if !strings.Contains(src, e[0]) {
+					t.Fatalf("edit %q does not apply", e[0])
+				}
+				src = strings.Replace(src, e[0], e[1], 1)
+			}
+			got := lintString(t, src)
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("got %q\nwant %q\n%s", got, tt.want, src)
+			}
+		})
+	}
+}
+
+func TestExamplesCleanWithTemplateRules(t *testing.T) {
+	paths, _ := filepath.Glob("../../examples/growfood/*.yaml")
+	paths = append(paths, "../testdata/schema/all-features.yaml")
+	var files []*campaigns.File
+	for _, p := range paths {
+		f, err := campaigns.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	if len(files) != 4 {
+		t.Fatalf("files: %v", paths)
+	}
+	for _, e := range Lint(files) {
+		t.Errorf("%v (hint: %s)", e, e.Hint)
+	}
+}

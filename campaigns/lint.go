@@ -1,0 +1,395 @@
+package campaigns
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/nudge-engine/nudge/channels"
+)
+
+// Rules lists every lint rule id with a one-line description (docs and
+// `nudge campaign lint --rules` print it).
+var Rules = []struct{ ID, Doc string }{
+	{"yaml-syntax", "the file is not valid YAML (or holds more than one document)"},
+	{"unknown-field", "a key the format does not know; the hint names the closest known one"},
+	{"duplicate-key", "the same key twice in one mapping"},
+	{"required-field", "a required key is missing"},
+	{"invalid-value", "a value of the wrong type or outside its allowed set"},
+	{"duplicate-id", "two steps with one id, or two files with one campaign id"},
+	{"unknown-step", "next, goto, else, on_timeout or on_other names a step that does not exist"},
+	{"unreachable-step", "no path from the first step leads to this step"},
+	{"cycle-without-wait", "a loop of steps with no wait, wait_reply, goal or handoff would spin forever"},
+	{"unknown-button", "a wait_reply branch matches a button id that the send before it does not offer"},
+	{"missing-template", "a send names a template that is not defined"},
+	{"missing-variant", "a template has no variant for a channel of settings.channels or fallback, and no default"},
+	{"missing-locale", "a template variant lacks a locale other templates of the campaign have (or has neither ru nor en)"},
+	{"invalid-cron", "the schedule is not a 5-field cron expression or @descriptor"},
+	{"invalid-duration", "a duration is not like 15m, 48h, 7d, or is zero where it must not be"},
+	{"invalid-timezone", "a time zone is neither \"subscriber\" nor an IANA zone name"},
+	{"invalid-time", "a local time is not HH:MM (quiet hours; wait until, optionally with a weekday)"},
+	{"marketing-without-consent", "a marketing campaign whose audience only requires service consent"},
+	{"window-needs-template", "a send that can reach WhatsApp/Messenger outside the 24h window has no whatsapp_template/tag"},
+	{"button-limits", "buttons exceed a channel's limits (Telegram callback_data 64 bytes, WhatsApp 3 reply buttons of 20 characters, no links in WhatsApp reply buttons, …)"},
+	{"channel-limits", "a text exceeds a channel's limit (Telegram 4096 / caption 1024, SMS segments, …)"},
+	{"template-syntax", "a text is not a valid template (unknown function, unclosed action, bad Telegram HTML)"},
+	{"trigger-one-of", "trigger must set exactly one of schedule, event, api"},
+	{"step-one-action", "a step must set exactly one action (send, wait, wait_reply, branch, handoff, set, goal, end)"},
+}
+
+// cronParser is the standard 5-field parser plus @descriptors (@daily, @every 1h).
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// ParseCron parses a schedule trigger's cron expression as the scheduler does.
+func ParseCron(spec string) (cron.Schedule, error) { return cronParser.Parse(spec) }
+
+// Linter runs the lint rules. CheckVariant, when set, adds the per-channel
+// template rules (template-syntax, button-limits, channel-limits); the CLI,
+// the API and Store.Apply use campaigns/channelcheck.Linter, which sets it to
+// templates.CheckVariant.
+type Linter struct {
+	CheckVariant VariantCheck
+}
+
+// Lint checks the format and the flow of files (without the per-channel
+// template rules: see Linter) and returns every problem.
+func Lint(files []*File) []LintError { return (&Linter{}).Lint(files) }
+
+// Lint checks files and returns every problem, sorted by file and position.
+func (lt *Linter) Lint(files []*File) []LintError {
+	var out []LintError
+	ids := map[string]*File{}
+	for _, f := range files {
+		if f == nil {
+			continue
+		}
+		l := &linter{f: f, def: f.Def, check: lt.CheckVariant, decodedAt: map[Pos]bool{}}
+		l.errs = append(l.errs, f.Problems...)
+		for _, e := range f.Problems {
+			l.decodedAt[Pos{e.Line, e.Col}] = true
+		}
+		if f.Def != nil && !hasRule(f.Problems, "yaml-syntax") {
+			l.run()
+			if id := f.Def.ID; id != "" {
+				if first, dup := ids[id]; dup {
+					l.add("id", "duplicate-id", "campaign ids must be unique across files", "campaign id %q is also used in %s", id, first.Path)
+				} else {
+					ids[id] = f
+				}
+			}
+		}
+		errs := dedupe(l.errs)
+		sort.SliceStable(errs, func(i, j int) bool {
+			if errs[i].Line != errs[j].Line {
+				return errs[i].Line < errs[j].Line
+			}
+			return errs[i].Col < errs[j].Col
+		})
+		out = append(out, errs...)
+	}
+	return out
+}
+
+func hasRule(errs []LintError, rule string) bool {
+	for _, e := range errs {
+		if e.Rule == rule {
+			return true
+		}
+	}
+	return false
+}
+
+func dedupe(errs []LintError) []LintError {
+	seen := map[LintError]bool{}
+	out := errs[:0]
+	for _, e := range errs {
+		if !seen[e] {
+			seen[e] = true
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+type linter struct {
+	f    *File
+	def  *Definition
+	errs []LintError
+	// index of each step id (first occurrence)
+	steps map[string]int
+	// windowOpen[i]: the 24h messaging window is surely open at step i.
+	windowOpen []bool
+	edges      [][]Edge // ways out of each step, computed once
+	decodedAt  map[Pos]bool
+	check      VariantCheck
+}
+
+func (l *linter) add(path, rule, hint, format string, args ...any) {
+	l.report(l.f.At(path), rule, hint, fmt.Sprintf(format, args...))
+}
+
+func (l *linter) addKey(path, rule, hint, format string, args ...any) {
+	l.report(l.f.KeyAt(path), rule, hint, fmt.Sprintf(format, args...))
+}
+
+// report adds a problem unless the loader already reported one at that
+// position (a value that did not decode is not checked again) or this rule
+// already fired there.
+func (l *linter) report(p Pos, rule, hint, msg string) {
+	for _, e := range l.errs {
+		if e.Line == p.Line && e.Col == p.Col && (e.Rule == rule || l.decodedAt[p]) {
+			return
+		}
+	}
+	l.errs = append(l.errs, LintError{File: l.f.Path, Line: p.Line, Col: p.Col, Rule: rule, Msg: msg, Hint: hint})
+}
+
+func (l *linter) run() {
+	d := l.def
+	if l.f.Has("id") && !idRe.MatchString(d.ID) {
+		l.add("id", "invalid-value", "use lowercase letters, digits, - and _, e.g. weekly-feedback", "id %q is not a valid campaign id", d.ID)
+	}
+	if l.f.Has("topic") && d.Topic != TopicService && d.Topic != TopicMarketing {
+		l.add("topic", "invalid-value", suggestHint(string(d.Topic), []string{"service", "marketing"}), "topic must be service or marketing, got %q", d.Topic)
+	}
+	l.audience()
+	l.trigger()
+	l.settings()
+	l.stepsGraph()
+	l.templates()
+}
+
+var idRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+func suggestHint(s string, opts []string) string {
+	if x := suggest(s, opts); x != "" {
+		return fmt.Sprintf("did you mean %q?", x)
+	}
+	return "one of: " + strings.Join(opts, ", ")
+}
+
+var ops = []string{"eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "not_exists", "contains"}
+
+func (l *linter) conditions(path string, cs []Condition) {
+	for i, c := range cs {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		if l.f.Has(p+".op") && !contains(ops, c.Op) {
+			l.add(p+".op", "invalid-value", suggestHint(c.Op, ops), "unknown operator %q", c.Op)
+		}
+		needsValue := c.Op != "exists" && c.Op != "not_exists"
+		if needsValue && c.Value == nil && contains(ops, c.Op) {
+			l.add(p, "required-field", "", "%s: operator %s needs a value", p, c.Op)
+		}
+		if (c.Op == "in" || c.Op == "not_in") && c.Value != nil {
+			if _, ok := c.Value.([]any); !ok {
+				l.add(p+".value", "invalid-value", "write a list, e.g. [ru, en]", "operator %s needs a list value", c.Op)
+			}
+		}
+	}
+}
+
+func (l *linter) eventFilters(path string, fs []EventFilter) {
+	for i, e := range fs {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		if l.f.Has(p+".name") && e.Name == "" {
+			l.add(p+".name", "invalid-value", "", "event name is empty")
+		}
+	}
+}
+
+func (l *linter) audience() {
+	a := l.def.Audience
+	if l.f.Has("audience.consent") && a.Consent != TopicService && a.Consent != TopicMarketing {
+		l.add("audience.consent", "invalid-value", suggestHint(string(a.Consent), []string{"service", "marketing"}), "consent must be service or marketing, got %q", a.Consent)
+	}
+	if l.def.Topic == TopicMarketing && a.Consent == TopicService {
+		l.add("audience.consent", "marketing-without-consent", "marketing messages need marketing consent: remove audience.consent or set it to marketing",
+			"topic is marketing but the audience only requires service consent")
+	}
+	l.conditions("audience.where", a.Where)
+	l.eventFilters("audience.has_event", a.HasEvent)
+	l.eventFilters("audience.no_event", a.NoEvent)
+}
+
+func (l *linter) trigger() {
+	t := l.def.Trigger
+	if !l.f.Has("trigger") {
+		return
+	}
+	n := 0
+	for _, set := range []bool{t.Schedule != nil, t.Event != nil, t.API != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		l.addKey("trigger", "trigger-one-of", "e.g. trigger: {event: {name: order.delivered, delay: 7d}}", "trigger must set exactly one of schedule, event, api (has %d)", n)
+	}
+	if s := t.Schedule; s != nil {
+		if l.f.Has("trigger.schedule.cron") {
+			if _, err := ParseCron(s.Cron); err != nil {
+				l.add("trigger.schedule.cron", "invalid-cron", "5 fields: minute hour day-of-month month day-of-week, e.g. \"0 18 * * FRI\", or @daily", "invalid cron %q: %v", s.Cron, err)
+			}
+		}
+		if l.f.Has("trigger.schedule.timezone") {
+			if err := checkZone(s.Timezone); err != nil {
+				l.add("trigger.schedule.timezone", "invalid-timezone", "use \"subscriber\" (each subscriber's own zone) or an IANA name such as Europe/Moscow", "%v", err)
+			}
+		}
+	}
+	if e := t.Event; e != nil && l.f.Has("trigger.event.name") && e.Name == "" {
+		l.add("trigger.event.name", "invalid-value", "", "event name is empty")
+	}
+}
+
+func checkZone(z string) error {
+	if z == "subscriber" {
+		return nil
+	}
+	if z == "" || z == "Local" || strings.ContainsAny(z, " \\") || strings.Contains(z, "..") {
+		return fmt.Errorf("invalid time zone %q", z)
+	}
+	if _, err := time.LoadLocation(z); err != nil {
+		return fmt.Errorf("unknown time zone %q", z)
+	}
+	return nil
+}
+
+var hhmm = regexp.MustCompile(`^([01]?[0-9]|2[0-3]):([0-5][0-9])$`)
+
+// ParseClock parses "HH:MM" into minutes after midnight.
+func ParseClock(s string) (int, error) {
+	m := hhmm.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a time of day like 09:00 or 22:30", s)
+	}
+	h, _ := strconv.Atoi(m[1])
+	mm, _ := strconv.Atoi(m[2])
+	return h*60 + mm, nil
+}
+
+var weekdays = map[string]time.Weekday{
+	"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
+	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
+	"sunday": time.Sunday, "monday": time.Monday, "tuesday": time.Tuesday, "wednesday": time.Wednesday,
+	"thursday": time.Thursday, "friday": time.Friday, "saturday": time.Saturday,
+}
+
+// ParseUntil parses a wait step's until: "18:00" or "fri 18:00". hasDay is
+// false when no weekday was given.
+func ParseUntil(s string) (day time.Weekday, hasDay bool, minutes int, err error) {
+	fields := strings.Fields(s)
+	switch len(fields) {
+	case 1:
+		minutes, err = ParseClock(fields[0])
+		return 0, false, minutes, err
+	case 2:
+		wd, ok := weekdays[strings.ToLower(fields[0])]
+		if !ok {
+			return 0, false, 0, fmt.Errorf("%q is not a weekday (mon, tue, wed, thu, fri, sat, sun)", fields[0])
+		}
+		minutes, err = ParseClock(fields[1])
+		return wd, true, minutes, err
+	}
+	return 0, false, 0, fmt.Errorf("%q is not a time like 18:00 or fri 18:00", s)
+}
+
+func (l *linter) settings() {
+	s := l.def.Settings
+	if q := s.QuietHours; q != nil {
+		var a, b int
+		var errA, errB error
+		if l.f.Has("settings.quiet_hours.start") {
+			if a, errA = ParseClock(q.Start); errA != nil {
+				l.add("settings.quiet_hours.start", "invalid-time", "", "quiet_hours.start: %v", errA)
+			}
+		}
+		if l.f.Has("settings.quiet_hours.end") {
+			if b, errB = ParseClock(q.End); errB != nil {
+				l.add("settings.quiet_hours.end", "invalid-time", "", "quiet_hours.end: %v", errB)
+			}
+		}
+		if errA == nil && errB == nil && l.f.Has("settings.quiet_hours.start") && l.f.Has("settings.quiet_hours.end") && a == b {
+			l.add("settings.quiet_hours.end", "invalid-time", "quiet hours run from start to end in the subscriber's local time, e.g. 22:00 to 09:00", "quiet_hours start and end are equal")
+		}
+	}
+	if c := s.FrequencyCap; c != nil {
+		if l.f.Has("settings.frequency_cap.max") && c.Max < 1 {
+			l.add("settings.frequency_cap.max", "invalid-value", "", "frequency_cap.max must be at least 1")
+		}
+		if l.f.Has("settings.frequency_cap.per") && c.Per <= 0 {
+			l.add("settings.frequency_cap.per", "invalid-duration", "", "frequency_cap.per must be longer than zero")
+		}
+	}
+	names := channelNames()
+	seen := map[string]bool{}
+	for i, ch := range s.Channels {
+		p := fmt.Sprintf("settings.channels[%d]", i)
+		if !channels.Kind(ch).Valid() {
+			l.add(p, "invalid-value", suggestHint(ch, names), "unknown channel %q", ch)
+		} else if seen[ch] {
+			l.add(p, "invalid-value", "", "channel %q listed twice", ch)
+		}
+		seen[ch] = true
+	}
+	if l.f.Has("settings.channels") && len(s.Channels) == 0 {
+		l.add("settings.channels", "invalid-value", "e.g. channels: [telegram, viber, whatsapp]", "settings.channels is empty")
+	}
+	for i, r := range s.Fallback {
+		p := fmt.Sprintf("settings.fallback[%d]", i)
+		if l.f.Has(p+".channel") && !channels.Kind(r.Channel).Valid() {
+			l.add(p+".channel", "invalid-value", suggestHint(r.Channel, names), "unknown channel %q", r.Channel)
+		}
+		if l.f.Has(p+".if_not") && r.IfNot != "delivered" && r.IfNot != "read" {
+			l.add(p+".if_not", "invalid-value", suggestHint(r.IfNot, []string{"delivered", "read"}), "if_not must be delivered or read, got %q", r.IfNot)
+		}
+		if l.f.Has(p+".within") && r.Within <= 0 {
+			l.add(p+".within", "invalid-duration", "", "fallback within must be longer than zero")
+		}
+	}
+	if l.f.Has("settings.holdout_percent") && (s.HoldoutPercent < 0 || s.HoldoutPercent >= 100) {
+		l.add("settings.holdout_percent", "invalid-value", "a share of the audience that gets nothing, e.g. 10", "holdout_percent must be at least 0 and below 100")
+	}
+}
+
+func channelNames() []string {
+	out := make([]string, 0, len(channels.Kinds))
+	for _, k := range channels.Kinds {
+		out = append(out, string(k))
+	}
+	return out
+}
+
+// AllChannels returns the channels a campaign may send on: settings.channels
+// then the fallback rungs, without repeats.
+func (d *Definition) AllChannels() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range d.Settings.Channels {
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	for _, r := range d.Settings.Fallback {
+		if !seen[r.Channel] {
+			seen[r.Channel] = true
+			out = append(out, r.Channel)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,285 @@
+package campaigns
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aymanbagabas/go-udiff"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/nudge-engine/nudge/internal/db"
+)
+
+// ErrNotFound: no such campaign or version.
+var ErrNotFound = errors.New("campaign not found")
+
+// Version identifies one immutable version of a campaign.
+type Version struct {
+	CampaignID string    `json:"campaign_id" db:"campaign_id"`
+	Version    string    `json:"version" db:"version"`
+	Number     int       `json:"number" db:"number"`
+	CreatedAt  time.Time `json:"created_at" db:"created_at"`
+}
+
+// Summary is one row of the campaign list.
+type Summary struct {
+	ID         string     `json:"id" db:"id"`
+	Name       string     `json:"name" db:"name"`
+	Topic      string     `json:"topic" db:"topic"`
+	Version    string     `json:"version" db:"version"`
+	Number     int        `json:"number" db:"number"`
+	Versions   int        `json:"versions" db:"versions"`
+	ArchivedAt *time.Time `json:"archived_at,omitempty" db:"archived_at"`
+	UpdatedAt  time.Time  `json:"updated_at" db:"updated_at"`
+}
+
+// Stored is a version with its definition and source.
+type Stored struct {
+	Version
+	Def        *Definition `json:"definition"`
+	Source     string      `json:"source"`
+	SourcePath string      `json:"source_path"`
+	Current    bool        `json:"current"`
+}
+
+// Store keeps campaigns and their immutable versions in Postgres.
+type Store struct {
+	d      *sqlx.DB
+	now    func() time.Time
+	linter *Linter
+}
+
+// StoreOption configures a Store.
+type StoreOption func(*Store)
+
+// WithLinter makes Apply lint with l (campaigns/channelcheck.Linter() adds
+// the template and channel-limit rules).
+func WithLinter(l *Linter) StoreOption { return func(s *Store) { s.linter = l } }
+
+// WithClock sets the clock used for created/updated times.
+func WithClock(now func() time.Time) StoreOption { return func(s *Store) { s.now = now } }
+
+// NewStore returns a store on d.
+func NewStore(d *sqlx.DB, opts ...StoreOption) *Store {
+	s := &Store{d: d, now: time.Now, linter: &Linter{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// ContentVersion is the version id of a source: the first 12 hex digits of
+// its SHA-256 (line endings normalised, so a checkout on Windows is the same
+// version).
+func ContentVersion(src []byte) string {
+	norm := strings.ReplaceAll(string(src), "\r\n", "\n")
+	sum := sha256.Sum256([]byte(norm))
+	return hex.EncodeToString(sum[:])[:12]
+}
+
+const (
+	qLockCampaign = `INSERT INTO campaigns (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`
+	qSelectForUpd = `SELECT id FROM campaigns WHERE id = $1 FOR UPDATE`
+	qFindVersion  = `SELECT campaign_id, version, number, created_at FROM campaign_versions WHERE campaign_id = $1 AND version = $2`
+	qNextNumber   = `SELECT COALESCE(MAX(number), 0) + 1 FROM campaign_versions WHERE campaign_id = $1`
+	qInsVersion   = `INSERT INTO campaign_versions (campaign_id, version, number, definition, source, source_path, created_at)
+	                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING campaign_id, version, number, created_at`
+	qSetCurrent = `UPDATE campaigns SET current_version = $2, archived_at = NULL, updated_at = $3
+	                WHERE id = $1 AND (current_version IS DISTINCT FROM $2 OR archived_at IS NOT NULL)`
+	qGetVersion = `SELECT v.campaign_id, v.version, v.number, v.created_at, v.definition, v.source, v.source_path,
+	                      (c.current_version = v.version) AS current
+	                 FROM campaign_versions v JOIN campaigns c ON c.id = v.campaign_id
+	                WHERE v.campaign_id = $1 AND v.version = $2`
+	qGetNumber = `SELECT v.campaign_id, v.version, v.number, v.created_at, v.definition, v.source, v.source_path,
+	                     (c.current_version = v.version) AS current
+	                FROM campaign_versions v JOIN campaigns c ON c.id = v.campaign_id
+	               WHERE v.campaign_id = $1 AND v.number = $2`
+	qGetCurrent = `SELECT v.campaign_id, v.version, v.number, v.created_at, v.definition, v.source, v.source_path, true AS current
+	                 FROM campaigns c JOIN campaign_versions v ON v.campaign_id = c.id AND v.version = c.current_version
+	                WHERE c.id = $1`
+	qActive = `SELECT v.campaign_id, v.version, v.number, v.created_at
+	             FROM campaigns c JOIN campaign_versions v ON v.campaign_id = c.id AND v.version = c.current_version
+	            WHERE c.archived_at IS NULL ORDER BY c.id`
+	qList = `SELECT c.id, COALESCE(v.definition->>'name', '') AS name, COALESCE(v.definition->>'topic', '') AS topic,
+	                COALESCE(c.current_version, '') AS version, COALESCE(v.number, 0) AS number,
+	                (SELECT count(*) FROM campaign_versions x WHERE x.campaign_id = c.id) AS versions,
+	                c.archived_at, c.updated_at
+	           FROM campaigns c LEFT JOIN campaign_versions v ON v.campaign_id = c.id AND v.version = c.current_version
+	          ORDER BY c.id`
+	qVersions = `SELECT campaign_id, version, number, created_at FROM campaign_versions WHERE campaign_id = $1 ORDER BY number`
+	qArchive  = `UPDATE campaigns SET archived_at = COALESCE(archived_at, $2), updated_at = $2 WHERE id = $1`
+)
+
+// Apply stores f as the current version of its campaign. The same content
+// is the same version (no new row; it becomes current again if it was not);
+// changed content gets the next number. Runs already started keep the
+// version they reference. Files with lint problems are refused with a
+// Problems error. created reports whether a new version row was written.
+func (s *Store) Apply(ctx context.Context, f *File) (Version, bool, error) {
+	if errs := s.linter.Lint([]*File{f}); len(errs) > 0 {
+		return Version{}, false, Problems(errs)
+	}
+	def, err := json.Marshal(f.Def)
+	if err != nil {
+		return Version{}, false, fmt.Errorf("apply %s: %w", f.Def.ID, err)
+	}
+	id, ver := f.Def.ID, ContentVersion(f.Source)
+	var out Version
+	created := false
+	err = db.WithTx(ctx, s.d, func(tx *sqlx.Tx) error {
+		now := s.now().UTC()
+		if _, err := tx.ExecContext(ctx, qLockCampaign, id); err != nil {
+			return err
+		}
+		var locked string
+		if err := tx.GetContext(ctx, &locked, qSelectForUpd, id); err != nil {
+			return err
+		}
+		err := tx.GetContext(ctx, &out, qFindVersion, id, ver)
+		switch {
+		case err == nil:
+		case db.IsNoRows(err):
+			var n int
+			if err := tx.GetContext(ctx, &n, qNextNumber, id); err != nil {
+				return err
+			}
+			if err := tx.GetContext(ctx, &out, qInsVersion, id, ver, n, def, string(f.Source), f.Path, now); err != nil {
+				return err
+			}
+			created = true
+		default:
+			return err
+		}
+		_, err = tx.ExecContext(ctx, qSetCurrent, id, ver, now)
+		return err
+	})
+	if err != nil {
+		return Version{}, false, fmt.Errorf("apply campaign %s: %w", id, err)
+	}
+	return out, created, nil
+}
+
+type storedRow struct {
+	Version
+	Definition []byte `db:"definition"`
+	Source     string `db:"source"`
+	SourcePath string `db:"source_path"`
+	Current    bool   `db:"current"`
+}
+
+func (r *storedRow) stored() (*Stored, error) {
+	var d Definition
+	if err := json.Unmarshal(r.Definition, &d); err != nil {
+		return nil, fmt.Errorf("decode campaign %s version %s: %w", r.CampaignID, r.Version.Version, err)
+	}
+	return &Stored{Version: r.Version, Def: &d, Source: r.Source, SourcePath: r.SourcePath, Current: r.Current}, nil
+}
+
+// Get returns one version: version is a content hash, a number ("3") or ""
+// for the current version.
+func (s *Store) Get(ctx context.Context, campaignID, version string) (*Stored, error) {
+	var r storedRow
+	var err error
+	switch n, nerr := strconv.Atoi(strings.TrimPrefix(version, "v")); {
+	case version == "":
+		err = s.d.GetContext(ctx, &r, qGetCurrent, campaignID)
+	case nerr == nil && len(version) < 8:
+		err = s.d.GetContext(ctx, &r, qGetNumber, campaignID, n)
+	default:
+		err = s.d.GetContext(ctx, &r, qGetVersion, campaignID, version)
+	}
+	if db.IsNoRows(err) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get campaign %s version %q: %w", campaignID, version, err)
+	}
+	return r.stored()
+}
+
+// Version returns the definition of one version (hash or number).
+func (s *Store) Version(ctx context.Context, campaignID, version string) (*Definition, error) {
+	if version == "" {
+		return nil, ErrNotFound
+	}
+	st, err := s.Get(ctx, campaignID, version)
+	if err != nil {
+		return nil, err
+	}
+	return st.Def, nil
+}
+
+// Current returns the current version of a campaign (archived ones too).
+func (s *Store) Current(ctx context.Context, campaignID string) (Version, *Definition, error) {
+	st, err := s.Get(ctx, campaignID, "")
+	if err != nil {
+		return Version{}, nil, err
+	}
+	return st.Version, st.Def, nil
+}
+
+// Active returns the current versions of campaigns that are not archived.
+func (s *Store) Active(ctx context.Context) ([]Version, error) {
+	var out []Version
+	if err := s.d.SelectContext(ctx, &out, qActive); err != nil {
+		return nil, fmt.Errorf("active campaigns: %w", err)
+	}
+	return out, nil
+}
+
+// List returns every campaign with its current version.
+func (s *Store) List(ctx context.Context) ([]Summary, error) {
+	out := []Summary{}
+	if err := s.d.SelectContext(ctx, &out, qList); err != nil {
+		return nil, fmt.Errorf("list campaigns: %w", err)
+	}
+	return out, nil
+}
+
+// Versions lists the versions of one campaign, oldest first.
+func (s *Store) Versions(ctx context.Context, campaignID string) ([]Version, error) {
+	var out []Version
+	if err := s.d.SelectContext(ctx, &out, qVersions, campaignID); err != nil {
+		return nil, fmt.Errorf("campaign versions: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, ErrNotFound
+	}
+	return out, nil
+}
+
+// Archive stops new runs of a campaign (runs already started go on).
+// Applying the campaign again brings it back.
+func (s *Store) Archive(ctx context.Context, campaignID string) error {
+	res, err := s.d.ExecContext(ctx, qArchive, campaignID, s.now().UTC())
+	if err != nil {
+		return fmt.Errorf("archive campaign %s: %w", campaignID, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Diff returns a unified diff of the YAML sources of two versions.
+func (s *Store) Diff(ctx context.Context, campaignID, from, to string) (string, error) {
+	a, err := s.Get(ctx, campaignID, from)
+	if err != nil {
+		return "", err
+	}
+	b, err := s.Get(ctx, campaignID, to)
+	if err != nil {
+		return "", err
+	}
+	label := func(st *Stored) string {
+		return fmt.Sprintf("%s@%d (%s)", campaignID, st.Number, st.Version.Version)
+	}
+	return udiff.Unified(label(a), label(b), a.Source, b.Source), nil
+}

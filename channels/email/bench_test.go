@@ -1,0 +1,53 @@
+package email_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nudge-engine/nudge/channels/email"
+	"github.com/nudge-engine/nudge/channels/email/emailfake"
+)
+
+// BenchmarkSend measures one SMTP session per message against the fake
+// (connect, EHLO, MAIL, RCPT, DATA, QUIT) with tracking rewrite.
+func BenchmarkSend(b *testing.B) {
+	f, err := emailfake.New(emailfake.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	c := email.New(email.Config{Host: f.Host(), Port: f.Port(), TLS: email.TLSNone, From: "news@growfood.example",
+		Timeout: 5 * time.Second, TrackingURL: "https://n.example", TrackingSecret: "s"}, nil)
+	m := weekly()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		m.IdempotencyKey = fmt.Sprint("k", i)
+		if _, err := c.Send(context.Background(), m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseDSN(b *testing.B) {
+	raw := mustReadB(b, "postfix_failed.eml")
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := email.ParseDSN(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func mustReadB(b *testing.B, name string) []byte {
+	b.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return raw
+}

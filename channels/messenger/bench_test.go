@@ -1,0 +1,41 @@
+package messenger_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/messenger"
+	"github.com/nudge-engine/nudge/channels/messenger/messengerfake"
+)
+
+func BenchmarkSend(b *testing.B) {
+	f := messengerfake.New(messengerfake.Options{PerSecond: -1})
+	defer f.Close()
+	c := messenger.New(messenger.Config{APIURL: f.URL(), PageToken: f.Options().PageToken}, nil)
+	m := channels.Message{Text: "Как вам ужин?", Buttons: []channels.Button{{ID: "yes", Text: "Да"}, {ID: "no", Text: "Нет"}}}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		m.To = "psid" + strconv.Itoa(i)
+		if _, err := c.Send(context.Background(), m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	body, err := os.ReadFile(filepath.Join("testdata", "delivery_read.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := messenger.Parse(body, "p"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,53 @@
+package messenger
+
+import (
+	"strings"
+
+	"github.com/nudge-engine/nudge/channels/meta"
+	"github.com/nudge-engine/nudge/internal/config"
+)
+
+// Config is one Facebook page.
+type Config struct {
+	Account     string // "" = the default page
+	APIURL      string // Graph base with version; a fake's URL in tests
+	PageToken   string // page access token
+	AppSecret   string // Meta app secret: webhook signatures
+	VerifyToken string // hub.verify_token of the subscription handshake
+}
+
+// Enabled reports whether the page is configured at all.
+func (c Config) Enabled() bool { return c.PageToken != "" }
+
+// LoadConfig reads the page's variables:
+//
+//	NUDGE_MESSENGER_API_URL     (default https://graph.facebook.com/v21.0)
+//	NUDGE_MESSENGER_PAGE_TOKEN  page access token (enables the channel);
+//	                            NUDGE_MESSENGER_<ACCOUNT>_PAGE_TOKEN for other pages
+//	NUDGE_META_APP_SECRET       required with a token (webhook signatures)
+//	NUDGE_META_VERIFY_TOKEN     hub.verify_token for the handshake
+func LoadConfig(e *config.Env, account string) Config {
+	c := Config{
+		Account:     account,
+		APIURL:      strings.TrimRight(e.URL("NUDGE_MESSENGER_API_URL", meta.DefaultAPIURL, "http", "https"), "/"),
+		PageToken:   e.String(meta.Var("MESSENGER", account, "PAGE_TOKEN"), ""),
+		AppSecret:   e.String("NUDGE_META_APP_SECRET", ""),
+		VerifyToken: e.String("NUDGE_META_VERIFY_TOKEN", ""),
+	}
+	if c.PageToken != "" && c.AppSecret == "" {
+		e.Fail("NUDGE_META_APP_SECRET", "is required when %s is set", meta.Var("MESSENGER", account, "PAGE_TOKEN"))
+	}
+	return c
+}
+
+// Rate is a provider's sending limit, the default of the limiter.
+type Rate struct {
+	PerSecond        float64 // per page (account)
+	PerChatPerSecond float64 // per recipient
+}
+
+// DefaultRate: Meta publishes no per-second Send API number (the page limit
+// is 200 calls × engaged people per 24 h, error 613 above it); 40/s per page
+// and one message per second per person keep far below it and match what
+// Meta support recommends for bursts.
+var DefaultRate = Rate{PerSecond: 40, PerChatPerSecond: 1}

@@ -1,0 +1,349 @@
+package messenger_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/messenger"
+	"github.com/nudge-engine/nudge/channels/messenger/messengerfake"
+	"github.com/nudge-engine/nudge/channels/meta"
+)
+
+type recorder struct {
+	mu     sync.Mutex
+	events []channels.Event
+	calls  int
+}
+
+func (r *recorder) Accept(_ context.Context, evs []channels.Event) (channels.Ack, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls++
+	r.events = append(r.events, evs...)
+	return channels.Ack{}, nil
+}
+
+func (r *recorder) got() ([]channels.Event, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]channels.Event(nil), r.events...), r.calls
+}
+
+type queue struct {
+	mu sync.Mutex
+	fs []func()
+}
+
+func (q *queue) After(_ time.Duration, f func()) { q.mu.Lock(); q.fs = append(q.fs, f); q.mu.Unlock() }
+func (q *queue) Run() {
+	q.mu.Lock()
+	fs := q.fs
+	q.fs = nil
+	q.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
+}
+
+type setup struct {
+	fake   *messengerfake.Server
+	client *messenger.Client
+	cfg    messenger.Config
+	sink   *recorder
+	hook   *httptest.Server
+	q      *queue
+}
+
+func newSetup(t *testing.T) *setup {
+	t.Helper()
+	q := &queue{}
+	f := messengerfake.New(messengerfake.Options{After: q.After})
+	t.Cleanup(f.Close)
+	o := f.Options()
+	cfg := messenger.Config{Account: "page1", APIURL: f.URL(), PageToken: o.PageToken, AppSecret: o.AppSecret, VerifyToken: "v"}
+	sink := &recorder{}
+	hook := httptest.NewServer(messenger.NewWebhook(cfg, sink, nil))
+	t.Cleanup(hook.Close)
+	f.SetWebhook(hook.URL)
+	return &setup{fake: f, client: messenger.New(cfg, nil), cfg: cfg, sink: sink, hook: hook, q: q}
+}
+
+func TestSendQuickReplies(t *testing.T) {
+	s := newSetup(t)
+	res, err := s.client.Send(context.Background(), channels.Message{To: "psid1", Text: "Как вам ужин?",
+		Buttons: []channels.Button{{ID: "yes", Text: "Да"}, {ID: "no", Text: "Нет"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := s.fake.Sent()
+	if len(sent) != 1 || sent[0].MID != res.ProviderID || sent[0].MessagingType != "UPDATE" {
+		t.Fatalf("%+v", sent)
+	}
+	qr := sent[0].Body["message"].(map[string]any)["quick_replies"].([]any)
+	if len(qr) != 2 || qr[0].(map[string]any)["payload"] != "yes" {
+		t.Fatalf("quick replies %v", qr)
+	}
+}
+
+func TestSendShapes(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		msg   channels.Message
+		parts int
+		check func(t *testing.T, sent []messengerfake.Sent)
+	}{
+		{"link and postback buttons use a button template", channels.Message{To: "p", Text: "Меню недели",
+			Buttons: []channels.Button{{Text: "Открыть", URL: "https://growfood.example/menu"}, {ID: "renew", Text: "Продлить"}}}, 1,
+			func(t *testing.T, sent []messengerfake.Sent) {
+				att := sent[0].Body["message"].(map[string]any)["attachment"].(map[string]any)
+				if att["type"] != "template" {
+					t.Errorf("%v", att)
+				}
+			}},
+		{"image with text is two messages, image first", channels.Message{To: "p", Text: "Меню", ImageURL: "https://cdn.example/m.jpg"}, 2,
+			func(t *testing.T, sent []messengerfake.Sent) {
+				if _, ok := sent[0].Body["message"].(map[string]any)["attachment"]; !ok {
+					t.Error("first part is not the image")
+				}
+			}},
+		{"tag outside window", channels.Message{To: "p", Text: "Менеджер ответил", Tag: "HUMAN_AGENT"}, 1,
+			func(t *testing.T, sent []messengerfake.Sent) {
+				if sent[0].MessagingType != "MESSAGE_TAG" || sent[0].Tag != "HUMAN_AGENT" {
+					t.Errorf("%+v", sent[0])
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSetup(t)
+			if _, err := s.client.Send(context.Background(), tc.msg); err != nil {
+				t.Fatal(err)
+			}
+			sent := s.fake.Sent()
+			if len(sent) != tc.parts {
+				t.Fatalf("%d parts: %+v", len(sent), sent)
+			}
+			tc.check(t, sent)
+		})
+	}
+}
+
+func TestSendRateLimitedThenSuccessNoDuplicate(t *testing.T) {
+	s := newSetup(t)
+	s.fake.FailNext(613, 0, "(#613) Calls to this api have exceeded the rate limit.")
+	m := channels.Message{To: "psid2", Text: "Напоминание"}
+	_, err := s.client.Send(context.Background(), m)
+	var ce *channels.Error
+	if !errors.As(err, &ce) || ce.Kind != channels.RateLimited || ce.RetryAfter <= 0 {
+		t.Fatalf("%v", err)
+	}
+	if _, err := s.client.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.fake.Sent()); n != 1 {
+		t.Fatalf("%d accepted, want 1", n)
+	}
+}
+
+func TestSendErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		script func(f *messengerfake.Server)
+		msg    channels.Message
+		kind   channels.ErrorKind
+		code   string
+	}{
+		{"blocked", func(f *messengerfake.Server) { f.Block("b") }, channels.Message{To: "b", Text: "x"}, channels.Blocked, "551/1545041"},
+		{"window closed", func(f *messengerfake.Server) { f.CloseWindow("w") }, channels.Message{To: "w", Text: "x"}, channels.WindowClosed, "10/2018278"},
+		{"no matching user", func(f *messengerfake.Server) { f.Unknown("u") }, channels.Message{To: "u", Text: "x"}, channels.NotReachable, "100/2018001"},
+		{"temporary", func(f *messengerfake.Server) { f.FailNext(2, 0, "Service temporarily unavailable") }, channels.Message{To: "t", Text: "x"}, channels.Transient, "2"},
+		{"http 502", func(f *messengerfake.Server) { f.FailNext(502, 0, "") }, channels.Message{To: "t", Text: "x"}, channels.Transient, "502"},
+		{"unknown tag", nil, channels.Message{To: "t", Text: "x", Tag: "PROMO"}, channels.Invalid, "nudge_limits"},
+		{"14 quick replies", nil, channels.Message{To: "t", Text: "x", Buttons: make14()}, channels.Invalid, "nudge_limits"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSetup(t)
+			if tc.script != nil {
+				tc.script(s.fake)
+			}
+			_, err := s.client.Send(context.Background(), tc.msg)
+			var ce *channels.Error
+			if !errors.As(err, &ce) || ce.Kind != tc.kind || ce.Code != tc.code {
+				t.Fatalf("got %v, want %s (%s)", err, tc.kind, tc.code)
+			}
+			if len(s.fake.Sent()) != 0 {
+				t.Fatal("recorded")
+			}
+		})
+	}
+}
+
+func make14() []channels.Button {
+	var bs []channels.Button
+	for i := 0; i < 14; i++ {
+		bs = append(bs, channels.Button{ID: string(rune('a' + i)), Text: string(rune('A' + i))})
+	}
+	return bs
+}
+
+func TestTagPassesClosedWindow(t *testing.T) {
+	s := newSetup(t)
+	s.fake.CloseWindow("w")
+	if _, err := s.client.Send(context.Background(), channels.Message{To: "w", Text: "Ответ менеджера", Tag: "HUMAN_AGENT"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReceiptsAndInboundThroughFake(t *testing.T) {
+	s := newSetup(t)
+	ctx := context.Background()
+	s.fake.SetPlan("p9", messengerfake.Plan{Delivered: time.Second, Read: time.Minute})
+	res, err := s.client.Send(ctx, channels.Message{To: "p9", Text: "Меню"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.q.Run()
+	if _, err := s.fake.Postback(ctx, "p10", "Начать", "GET_STARTED", "GF-7K2Q"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.fake.Referral(ctx, "p11", "GF-AAAA"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.fake.QuickReply(ctx, "p9", "Да", "yes"); err != nil {
+		t.Fatal(err)
+	}
+	if errs := s.fake.WebhookErrors(); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	evs, _ := s.sink.got()
+	type got struct {
+		typ                  channels.EventType
+		from, code, pl, pmid string
+	}
+	want := []got{
+		{channels.EventDelivered, "p9", "", "", res.ProviderID},
+		{channels.EventRead, "p9", "", "", ""},
+		{channels.EventStart, "p10", "GF-7K2Q", "", ""},
+		{channels.EventButton, "p10", "", "GET_STARTED", ""},
+		{channels.EventStart, "p11", "GF-AAAA", "", ""},
+		{channels.EventButton, "p9", "", "yes", ""},
+	}
+	if len(evs) != len(want) {
+		t.Fatalf("%d events: %+v", len(evs), evs)
+	}
+	for i, w := range want {
+		e := evs[i]
+		if g := (got{e.Type, e.From, e.Code, e.Payload, e.ProviderMessageID}); g != w {
+			t.Errorf("event %d: %+v, want %+v", i, g, w)
+		}
+	}
+	if evs[0].Watermark.IsZero() || evs[1].Watermark.IsZero() {
+		t.Error("receipts without watermark")
+	}
+}
+
+func TestWebhookRefusesBadSignatures(t *testing.T) {
+	s := newSetup(t)
+	body, _ := os.ReadFile(filepath.Join("testdata", "text.json"))
+	for _, tc := range []struct {
+		sig    string
+		status int
+	}{
+		{"", http.StatusUnauthorized},
+		{meta.Sign("wrong", body), http.StatusForbidden},
+		{meta.Sign(s.cfg.AppSecret, append([]byte(" "), body...)), http.StatusForbidden},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, s.hook.URL, bytes.NewReader(body))
+		if tc.sig != "" {
+			req.Header.Set(meta.SignatureHeader, tc.sig)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("status %d, want %d", resp.StatusCode, tc.status)
+		}
+	}
+	if _, calls := s.sink.got(); calls != 0 {
+		t.Fatalf("sink called %d times", calls)
+	}
+}
+
+func TestParseFixtures(t *testing.T) {
+	type want struct {
+		typ                    channels.EventType
+		from, text, payload    string
+		code, pmid, providerEv string
+	}
+	for _, tc := range []struct {
+		file string
+		want []want
+	}{
+		{"text.json", []want{{channels.EventText, "6251234567890123", "Когда доставка? / When is delivery?", "", "", "", "m_AG5Hz2Uq7tuwNEhXfYYKj8mJEM_QPpz5jdCK48PnKAjSdjfipqxqMvK8ma6AC8fplwlqLP_5cgXIbu7I3rBN0P"}}},
+		{"quick_reply.json", []want{{channels.EventButton, "6251234567890123", "Да", "like_yes", "", "", "m_QR1"}}},
+		{"postback_ref.json", []want{
+			{channels.EventStart, "6251234567890124", "", "", "GF-7K2Q", "", "m_PB1:ref"},
+			{channels.EventButton, "6251234567890124", "Начать", "GET_STARTED", "", "", "m_PB1"},
+		}},
+		{"referral.json", []want{{channels.EventStart, "6251234567890125", "", "", "GF-9ZZ1", "", "referral:6251234567890125:1732190300000"}}},
+		{"delivery_read.json", []want{
+			{channels.EventDelivered, "6251234567890123", "", "", "", "mid.1458668856218:ed81099e15d3f4f233", "delivery:6251234567890123:1458668856253:mid.1458668856218:ed81099e15d3f4f233"},
+			{channels.EventRead, "6251234567890123", "", "", "", "", "read:6251234567890123:1458668856253"},
+		}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("testdata", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs, err := messenger.Parse(b, "page1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) != len(tc.want) {
+				t.Fatalf("%d events: %+v", len(evs), evs)
+			}
+			for i, w := range tc.want {
+				e := evs[i]
+				if g := (want{e.Type, e.From, e.Text, e.Payload, e.Code, e.ProviderMessageID, e.ProviderEventID}); g != w {
+					t.Errorf("event %d: %+v, want %+v", i, g, w)
+				}
+			}
+		})
+	}
+	evs, _ := messenger.Parse([]byte(`{"object":"page","entry":[{"messaging":[{"sender":{"id":"1"},"delivery":{"watermark":1458668856253}}]}]}`), "")
+	if len(evs) != 1 || !evs[0].Watermark.Equal(time.UnixMilli(1458668856253)) {
+		t.Errorf("watermark-only delivery: %+v", evs)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, n := range []string{"text.json", "quick_reply.json", "postback_ref.json", "referral.json", "delivery_read.json"} {
+		b, err := os.ReadFile(filepath.Join("testdata", n))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		evs, err := messenger.Parse(body, "p")
+		if err != nil && len(evs) > 0 {
+			t.Fatal("events with error")
+		}
+		for _, e := range evs {
+			if e.Type == "" || e.From == "" || e.ProviderEventID == "" {
+				t.Fatalf("bad event %+v", e)
+			}
+		}
+	})
+}

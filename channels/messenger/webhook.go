@@ -1,0 +1,197 @@
+package messenger
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/meta"
+)
+
+// Webhook is the inbound side of one page.
+type Webhook struct {
+	cfg  Config
+	sink channels.Sink
+	log  *slog.Logger
+}
+
+// NewWebhook returns the handler mounted at /webhooks/messenger/<account>:
+// GET answers the subscription handshake, POST verifies X-Hub-Signature-256
+// before parsing and answers 200 only after the sink has stored the events.
+func NewWebhook(cfg Config, sink channels.Sink, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Webhook{cfg: cfg, sink: sink, log: log}
+}
+
+func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+		meta.Handshake(w, r, h.cfg.VerifyToken)
+	case http.MethodPost:
+		body, err := meta.ReadVerified(w, r, h.cfg.AppSecret)
+		if err != nil {
+			h.log.WarnContext(r.Context(), "messenger webhook refused", "account", h.cfg.Account, "err", err)
+			return
+		}
+		events, err := Parse(body, h.cfg.Account)
+		if err != nil {
+			h.log.ErrorContext(r.Context(), "messenger webhook unparsable", "account", h.cfg.Account, "err", err)
+			w.WriteHeader(http.StatusOK) // signed but never parsable: do not ask for redelivery
+			return
+		}
+		if len(events) > 0 {
+			if _, err := h.sink.Accept(r.Context(), events); err != nil {
+				h.log.ErrorContext(r.Context(), "messenger events not stored", "account", h.cfg.Account, "events", len(events), "err", err)
+				http.Error(w, "try again", http.StatusInternalServerError)
+				return
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+type envelope struct {
+	Object string `json:"object"`
+	Entry  []struct {
+		ID        string            `json:"id"`
+		Messaging []json.RawMessage `json:"messaging"`
+	} `json:"entry"`
+}
+
+type referral struct {
+	Ref    string `json:"ref"`
+	Source string `json:"source"`
+	Type   string `json:"type"`
+}
+
+type messaging struct {
+	Sender struct {
+		ID string `json:"id"`
+	} `json:"sender"`
+	Timestamp int64 `json:"timestamp"`
+	Message   *struct {
+		MID        string `json:"mid"`
+		Text       string `json:"text"`
+		IsEcho     bool   `json:"is_echo"`
+		QuickReply *struct {
+			Payload string `json:"payload"`
+		} `json:"quick_reply"`
+	} `json:"message"`
+	Postback *struct {
+		MID      string    `json:"mid"`
+		Title    string    `json:"title"`
+		Payload  string    `json:"payload"`
+		Referral *referral `json:"referral"`
+	} `json:"postback"`
+	Referral *referral `json:"referral"`
+	Delivery *struct {
+		MIDs      []string `json:"mids"`
+		Watermark int64    `json:"watermark"`
+	} `json:"delivery"`
+	Read *struct {
+		Watermark int64 `json:"watermark"`
+	} `json:"read"`
+}
+
+// ErrNotPage is returned for a signed body of another object type.
+var ErrNotPage = errors.New("not a page webhook")
+
+// Parse turns a webhook body into events: message text → EventText, a
+// quick-reply tap → EventButton, a postback → EventButton (preceded by
+// EventStart when it carries referral.ref, the m.me ?ref= of a new thread), a
+// messaging_referrals event → EventStart, message_deliveries →
+// EventDelivered (one per listed mid, all with the watermark), message_reads →
+// EventRead with the watermark. Echoes of the page's own messages are skipped.
+func Parse(body []byte, account string) ([]channels.Event, error) {
+	var env envelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil, fmt.Errorf("messenger webhook: %w", err)
+	}
+	if env.Object != "page" {
+		return nil, ErrNotPage
+	}
+	var out []channels.Event
+	for _, e := range env.Entry {
+		for _, raw := range e.Messaging {
+			var m messaging
+			if json.Unmarshal(raw, &m) != nil || m.Sender.ID == "" {
+				continue
+			}
+			ev := func(t channels.EventType, id string) channels.Event {
+				return channels.Event{Type: t, Channel: channels.Messenger, Account: account, ProviderEventID: id,
+					From: m.Sender.ID, At: millis(m.Timestamp), Raw: raw}
+			}
+			switch {
+			case m.Message != nil:
+				if m.Message.IsEcho {
+					continue
+				}
+				mid := m.Message.MID
+				if mid == "" {
+					mid = "message:" + m.Sender.ID + ":" + strconv.FormatInt(m.Timestamp, 10)
+				}
+				if m.Message.QuickReply != nil {
+					x := ev(channels.EventButton, mid)
+					x.Payload, x.Text = m.Message.QuickReply.Payload, m.Message.Text
+					out = append(out, x)
+				} else if m.Message.Text != "" {
+					x := ev(channels.EventText, mid)
+					x.Text = m.Message.Text
+					out = append(out, x)
+				}
+			case m.Postback != nil:
+				id := m.Postback.MID
+				if id == "" {
+					id = "postback:" + m.Sender.ID + ":" + strconv.FormatInt(m.Timestamp, 10)
+				}
+				if r := m.Postback.Referral; r != nil && r.Ref != "" {
+					x := ev(channels.EventStart, id+":ref")
+					x.Code = r.Ref
+					out = append(out, x)
+				}
+				x := ev(channels.EventButton, id)
+				x.Payload, x.Text = m.Postback.Payload, m.Postback.Title
+				out = append(out, x)
+			case m.Referral != nil:
+				x := ev(channels.EventStart, "referral:"+m.Sender.ID+":"+strconv.FormatInt(m.Timestamp, 10))
+				x.Code = m.Referral.Ref
+				out = append(out, x)
+			case m.Delivery != nil:
+				wm := millis(m.Delivery.Watermark)
+				base := "delivery:" + m.Sender.ID + ":" + strconv.FormatInt(m.Delivery.Watermark, 10)
+				if len(m.Delivery.MIDs) == 0 {
+					x := ev(channels.EventDelivered, base)
+					x.Watermark = wm
+					out = append(out, x)
+				}
+				for _, mid := range m.Delivery.MIDs {
+					x := ev(channels.EventDelivered, base+":"+mid)
+					x.Watermark, x.ProviderMessageID = wm, mid
+					out = append(out, x)
+				}
+			case m.Read != nil:
+				x := ev(channels.EventRead, "read:"+m.Sender.ID+":"+strconv.FormatInt(m.Read.Watermark, 10))
+				x.Watermark = millis(m.Read.Watermark)
+				out = append(out, x)
+			}
+		}
+	}
+	return out, nil
+}
+
+func millis(ms int64) time.Time {
+	if ms <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}

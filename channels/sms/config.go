@@ -1,0 +1,93 @@
+package sms
+
+import (
+	"strings"
+
+	"github.com/nudge-engine/nudge/channels/meta"
+	"github.com/nudge-engine/nudge/internal/config"
+)
+
+// DefaultAPIURL is Twilio's REST base.
+const DefaultAPIURL = "https://api.twilio.com"
+
+// Config is one Twilio account and sender.
+type Config struct {
+	Account             string // "" = the default account
+	APIURL              string // Twilio REST base; a fake's URL in tests
+	AccountSID          string
+	AuthToken           string // Basic auth password and webhook signature key
+	From                string // E.164 sender number (or alphanumeric id)
+	MessagingServiceSID string // used instead of From when set
+	// StatusCallbackURL is where Twilio posts statuses: the public URL of
+	// /webhooks/sms/<account>. Empty = no status callbacks.
+	StatusCallbackURL string
+	// WebhookURL is the public URL Twilio calls, used to check signatures
+	// when a proxy hides it from the request; default StatusCallbackURL
+	// without its query. Empty = rebuilt from the request.
+	WebhookURL string
+	// PerSecond is the sending rate of the number (1 for a long code; short
+	// codes and toll-free numbers allow more).
+	PerSecond float64
+}
+
+// Enabled reports whether the account is configured at all.
+func (c Config) Enabled() bool { return c.AccountSID != "" }
+
+// Rate returns the limiter default for this account.
+func (c Config) Rate() Rate {
+	r := DefaultRate
+	if c.PerSecond > 0 {
+		r.PerSecond = c.PerSecond
+	}
+	return r
+}
+
+// LoadConfig reads the account's variables (NUDGE_TWILIO_<ACCOUNT>_… for a
+// named account):
+//
+//	NUDGE_TWILIO_ACCOUNT_SID           AC… (enables the channel)
+//	NUDGE_TWILIO_AUTH_TOKEN            required with a SID
+//	NUDGE_TWILIO_FROM                  sender number, or
+//	NUDGE_TWILIO_MESSAGING_SERVICE_SID MG… instead of a number
+//	NUDGE_TWILIO_API_URL               default https://api.twilio.com
+//	NUDGE_TWILIO_STATUS_CALLBACK_URL   public URL of /webhooks/sms/<account>
+//	NUDGE_TWILIO_WEBHOOK_URL           public URL for signature checks behind a proxy
+//	NUDGE_TWILIO_RATE                  messages per second of the number (default 1)
+func LoadConfig(e *config.Env, account string) Config {
+	v := func(k string) string { return meta.Var("TWILIO", account, k) }
+	c := Config{
+		Account:             account,
+		APIURL:              strings.TrimRight(e.URL(v("API_URL"), DefaultAPIURL, "http", "https"), "/"),
+		AccountSID:          e.String(v("ACCOUNT_SID"), ""),
+		AuthToken:           e.String(v("AUTH_TOKEN"), ""),
+		From:                e.String(v("FROM"), ""),
+		MessagingServiceSID: e.String(v("MESSAGING_SERVICE_SID"), ""),
+		StatusCallbackURL:   e.URL(v("STATUS_CALLBACK_URL"), "", "http", "https"),
+		WebhookURL:          e.URL(v("WEBHOOK_URL"), "", "http", "https"),
+		PerSecond:           float64(e.Int(v("RATE"), 1)),
+	}
+	if c.AccountSID != "" {
+		if c.AuthToken == "" {
+			e.Fail(v("AUTH_TOKEN"), "is required when %s is set", v("ACCOUNT_SID"))
+		}
+		if c.From == "" && c.MessagingServiceSID == "" {
+			e.Fail(v("FROM"), "is required (or %s) when %s is set", v("MESSAGING_SERVICE_SID"), v("ACCOUNT_SID"))
+		}
+	}
+	if c.PerSecond <= 0 {
+		e.Fail(v("RATE"), "must be positive")
+		c.PerSecond = 1
+	}
+	return c
+}
+
+// Rate is a provider's sending limit, the default of the limiter.
+type Rate struct {
+	PerSecond        float64 // per sending number (account)
+	PerChatPerSecond float64 // per recipient
+}
+
+// DefaultRate: Twilio queues one message segment per second per US/CA long
+// code (Config.PerSecond raises it for short codes, toll-free and
+// Messaging Services); one message per recipient per second.
+var DefaultRate = Rate{PerSecond: 1, PerChatPerSecond: 1}

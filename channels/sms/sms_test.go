@@ -1,0 +1,401 @@
+package sms_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/sms"
+	"github.com/nudge-engine/nudge/channels/sms/smsfake"
+	"github.com/nudge-engine/nudge/internal/config"
+)
+
+type recorder struct {
+	mu     sync.Mutex
+	events []channels.Event
+	calls  int
+}
+
+func (r *recorder) Accept(_ context.Context, evs []channels.Event) (channels.Ack, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls++
+	r.events = append(r.events, evs...)
+	return channels.Ack{}, nil
+}
+
+func (r *recorder) got() ([]channels.Event, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]channels.Event(nil), r.events...), r.calls
+}
+
+type queue struct {
+	mu sync.Mutex
+	fs []func()
+}
+
+func (q *queue) After(_ time.Duration, f func()) { q.mu.Lock(); q.fs = append(q.fs, f); q.mu.Unlock() }
+func (q *queue) Run() {
+	q.mu.Lock()
+	fs := q.fs
+	q.fs = nil
+	q.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
+}
+
+type setup struct {
+	fake   *smsfake.Server
+	client *sms.Client
+	cfg    sms.Config
+	sink   *recorder
+	hook   *httptest.Server
+	q      *queue
+}
+
+func newSetup(t *testing.T) *setup {
+	t.Helper()
+	q := &queue{}
+	f := smsfake.New(smsfake.Options{After: q.After})
+	t.Cleanup(f.Close)
+	sink := &recorder{}
+	var h http.Handler
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	t.Cleanup(hook.Close)
+	o := f.Options()
+	cfg := sms.Config{Account: "main", APIURL: f.URL(), AccountSID: o.AccountSID, AuthToken: o.AuthToken, From: o.From,
+		StatusCallbackURL: hook.URL + "/webhooks/sms/main"}
+	h = sms.NewWebhook(cfg, sink, nil)
+	f.SetInboundURL(hook.URL + "/webhooks/sms/main")
+	return &setup{fake: f, client: sms.New(cfg, nil), cfg: cfg, sink: sink, hook: hook, q: q}
+}
+
+func TestSendWithLinkButton(t *testing.T) {
+	s := newSetup(t)
+	res, err := s.client.Send(context.Background(), channels.Message{To: "+79161234567", Text: "Ваше меню на следующую неделю уже готово — загляните!",
+		Correlation: "run:1/step:menu", Buttons: []channels.Button{{ID: "yes", Text: "Да"}, {Text: "Меню", URL: "https://gf.example/m"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := s.fake.Sent()
+	if len(sent) != 1 || sent[0].SID != res.ProviderID || !strings.HasSuffix(sent[0].Body, "\nМеню: https://gf.example/m") {
+		t.Fatalf("%+v", sent)
+	}
+	if res.Segments != 2 || sent[0].Segments != 2 { // 80 characters with Cyrillic: UCS-2, 67 per part
+		t.Errorf("segments %d / %d", res.Segments, sent[0].Segments)
+	}
+	if !strings.Contains(sent[0].StatusCallback, "c=run%3A1%2Fstep%3Amenu") {
+		t.Errorf("callback %q", sent[0].StatusCallback)
+	}
+}
+
+func TestSendRateLimitedThenSuccessNoDuplicate(t *testing.T) {
+	s := newSetup(t)
+	s.fake.FailNext(http.StatusTooManyRequests, 20429, "Too Many Requests")
+	m := channels.Message{To: "+79160000001", Text: "Напоминание"}
+	_, err := s.client.Send(context.Background(), m)
+	var ce *channels.Error
+	if !errors.As(err, &ce) || ce.Kind != channels.RateLimited || ce.RetryAfter != time.Second || ce.Code != "20429" {
+		t.Fatalf("%v", err)
+	}
+	if _, err := s.client.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.fake.Sent()); n != 1 {
+		t.Fatalf("%d accepted", n)
+	}
+}
+
+func TestSendErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		script func(f *smsfake.Server)
+		to     string
+		kind   channels.ErrorKind
+		code   string
+	}{
+		{"unsubscribed", func(f *smsfake.Server) { f.Unsubscribe("+79160000002") }, "+79160000002", channels.Blocked, "21610"},
+		{"landline", func(f *smsfake.Server) { f.Landline("+74950000000") }, "+74950000000", channels.NotReachable, "21614"},
+		{"invalid number", nil, "8-916-000", channels.Invalid, "21211"},
+		{"server error", func(f *smsfake.Server) { f.FailNext(503, 0, "") }, "+79160000003", channels.Transient, "503"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSetup(t)
+			if tc.script != nil {
+				tc.script(s.fake)
+			}
+			_, err := s.client.Send(context.Background(), channels.Message{To: tc.to, Text: "x"})
+			var ce *channels.Error
+			if !errors.As(err, &ce) || ce.Kind != tc.kind || ce.Code != tc.code {
+				t.Fatalf("got %v, want %s (%s)", err, tc.kind, tc.code)
+			}
+		})
+	}
+	s := newSetup(t)
+	_, err := s.client.Send(context.Background(), channels.Message{To: "+79160000004", Text: strings.Repeat("я", 1601)})
+	if channels.KindOf(err) != channels.Invalid || s.fake.Requests() != 0 {
+		t.Fatalf("over-long body: %v, %d requests", err, s.fake.Requests())
+	}
+	bad := sms.New(sms.Config{APIURL: s.cfg.APIURL, AccountSID: s.cfg.AccountSID, AuthToken: "wrong", From: s.cfg.From}, nil)
+	if _, err := bad.Send(context.Background(), channels.Message{To: "+79160000005", Text: "x"}); channels.KindOf(err) != channels.Invalid {
+		t.Fatalf("bad credentials: %v", err)
+	}
+}
+
+func TestStatusCallbacksThroughFake(t *testing.T) {
+	s := newSetup(t)
+	s.fake.SetPlan("+79160000010", smsfake.Plan{Delivered: time.Minute})
+	s.fake.SetPlan("+79160000011", smsfake.Plan{Delivered: time.Minute, ErrorCode: "30003"})
+	ctx := context.Background()
+	r1, err := s.client.Send(ctx, channels.Message{To: "+79160000010", Text: "a", Correlation: "k1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := s.client.Send(ctx, channels.Message{To: "+79160000011", Text: "b", IdempotencyKey: "run:2/step:x/sms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.q.Run()
+	if errs := s.fake.WebhookErrors(); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	evs, calls := s.sink.got()
+	if calls != 2 || len(evs) != 2 { // "sent" callbacks produce no events and do not reach the sink
+		t.Fatalf("%d calls, events %+v", calls, evs)
+	}
+	if e := evs[0]; e.Type != channels.EventDelivered || e.ProviderMessageID != r1.ProviderID || e.Correlation != "k1" {
+		t.Errorf("%+v", e)
+	}
+	if e := evs[1]; e.Type != channels.EventFailed || e.ProviderMessageID != r2.ProviderID || e.ErrorCode != "30003" ||
+		e.ErrorKind != channels.NotReachable || e.Correlation != "run:2/step:x/sms" {
+		t.Errorf("%+v", e)
+	}
+}
+
+func TestInboundStopThroughFake(t *testing.T) {
+	s := newSetup(t)
+	ctx := context.Background()
+	if _, err := s.fake.Inbound(ctx, "+79160000020", "Когда доставка?"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.fake.Inbound(ctx, "+79160000020", " stop "); err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := s.sink.got()
+	if len(evs) != 2 || evs[0].Type != channels.EventText || evs[0].Text != "Когда доставка?" || evs[1].Type != channels.EventOptOut || evs[1].From != "+79160000020" {
+		t.Fatalf("%+v", evs)
+	}
+	_, err := s.client.Send(ctx, channels.Message{To: "+79160000020", Text: "x"})
+	if channels.KindOf(err) != channels.Blocked {
+		t.Fatalf("send after STOP: %v", err)
+	}
+}
+
+func TestWebhookRefusesBadSignatures(t *testing.T) {
+	s := newSetup(t)
+	form := url.Values{"MessageSid": {"SM1"}, "MessageStatus": {"delivered"}, "To": {"+7916"}}
+	target := s.hook.URL + "/webhooks/sms/main?c=k"
+	for _, tc := range []struct {
+		name   string
+		sig    string
+		status int
+	}{
+		{"missing", "", http.StatusUnauthorized},
+		{"other token", sms.Sign("other", target, form), http.StatusForbidden},
+		{"other url", sms.Sign(s.cfg.AuthToken, target+"x", form), http.StatusForbidden},
+		{"garbage", "!!!", http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, target, strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if tc.sig != "" {
+				req.Header.Set(sms.SignatureHeader, tc.sig)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("%d, want %d", resp.StatusCode, tc.status)
+			}
+		})
+	}
+	if _, calls := s.sink.got(); calls != 0 {
+		t.Fatalf("sink called %d times", calls)
+	}
+}
+
+func TestWebhookBehindProxyUsesPublicURL(t *testing.T) {
+	sink := &recorder{}
+	cfg := sms.Config{Account: "main", AuthToken: "tok", WebhookURL: "https://nudge.example/webhooks/sms/main"}
+	srv := httptest.NewServer(sms.NewWebhook(cfg, sink, nil))
+	defer srv.Close()
+	form := url.Values{"MessageSid": {"SM2"}, "MessageStatus": {"delivered"}, "To": {"+79160000000"}}
+	for _, tc := range []struct {
+		signed string
+		status int
+	}{
+		{"https://nudge.example/webhooks/sms/main?c=run%3A9", http.StatusOK},
+		{"https://nudge.example:443/webhooks/sms/main?c=run%3A9", http.StatusOK},
+		{srv.URL + "/webhooks/sms/main?c=run%3A9", http.StatusForbidden}, // the internal URL is not what Twilio signed
+	} {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/sms/main?c=run%3A9", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set(sms.SignatureHeader, sms.Sign("tok", tc.signed, form))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("signed for %s: %d, want %d", tc.signed, resp.StatusCode, tc.status)
+		}
+	}
+	evs, _ := sink.got()
+	if len(evs) != 2 || evs[0].Correlation != "run:9" {
+		t.Fatalf("%+v", evs)
+	}
+}
+
+func TestSignatureVector(t *testing.T) {
+	// The worked example of Twilio's webhook security documentation.
+	params := url.Values{"CallSid": {"CA1234567890ABCDE"}, "Caller": {"+14158675309"}, "Digits": {"1234"},
+		"From": {"+14158675309"}, "To": {"+18005551212"}}
+	const u = "https://mycompany.com/myapp.php?foo=1&bar=2"
+	if got := sms.Sign("12345", u, params); got != "RSOYDt4T1cUTdK1PDd93/VVr8B8=" {
+		t.Fatalf("Sign = %q", got)
+	}
+	for _, tc := range []struct {
+		url string
+		ok  bool
+	}{
+		{u, true},
+		{"https://mycompany.com:443/myapp.php?foo=1&bar=2", true}, // signed without port, received with it
+		{"https://mycompany.com:8443/myapp.php?foo=1&bar=2", false},
+		{"https://mycompany.com/myapp.php?foo=1&bar=3", false},
+	} {
+		if got := sms.Verify("12345", tc.url, params, "RSOYDt4T1cUTdK1PDd93/VVr8B8="); got != tc.ok {
+			t.Errorf("Verify(%s) = %v", tc.url, got)
+		}
+	}
+	if sms.Verify("", u, params, sms.Sign("", u, params)) {
+		t.Error("empty token verified")
+	}
+}
+
+func TestParseFixtures(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 30, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		file                   string
+		typ                    channels.EventType
+		from, text, pmid, code string
+		kind                   channels.ErrorKind
+	}{
+		{"status_delivered.form", channels.EventDelivered, "+79161234567", "", "SM4f1c2b8a0d9e4c7fa3b2c1d0e9f8a7b6", "", ""},
+		{"status_undelivered.form", channels.EventFailed, "+79161234568", "", "SM9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d", "30003", channels.NotReachable},
+		{"inbound.form", channels.EventText, "+16505551199", "Когда доставка?", "", "", ""},
+		{"inbound_stop.form", channels.EventOptOut, "+16505551199", "Stop", "", "", ""},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("testdata", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			form, err := url.ParseQuery(string(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs := sms.Parse(form, "", "main", now)
+			if len(evs) != 1 {
+				t.Fatalf("%+v", evs)
+			}
+			e := evs[0]
+			if e.Type != tc.typ || e.From != tc.from || e.Text != tc.text || e.ProviderMessageID != tc.pmid ||
+				e.ErrorCode != tc.code || e.ErrorKind != tc.kind || e.ProviderEventID == "" || !e.At.Equal(now) {
+				t.Errorf("%+v", e)
+			}
+		})
+	}
+	if evs := sms.Parse(url.Values{"MessageSid": {"SM1"}, "MessageStatus": {"sent"}}, "", "", now); len(evs) != 0 {
+		t.Errorf("sent produced %+v", evs)
+	}
+}
+
+func TestSegments(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		want int
+	}{
+		{"", 0},
+		{strings.Repeat("a", 160), 1},
+		{strings.Repeat("a", 161), 2},
+		{strings.Repeat("a", 306), 2},
+		{strings.Repeat("a", 307), 3},
+		{strings.Repeat("€", 80), 1}, // extension table: two septets each
+		{strings.Repeat("€", 81), 2},
+		{strings.Repeat("я", 70), 1},
+		{strings.Repeat("я", 71), 2},
+		{strings.Repeat("я", 134), 2},
+		{strings.Repeat("я", 135), 3},
+		{"Привет 👋", 1},
+	} {
+		if got := sms.Segments(tc.text); got != tc.want {
+			t.Errorf("Segments(%d runes of %q) = %d, want %d", len([]rune(tc.text)), []rune(tc.text)[:min(1, len([]rune(tc.text)))], got, tc.want)
+		}
+	}
+}
+
+func TestIsOptOut(t *testing.T) {
+	for in, want := range map[string]bool{"STOP": true, "stop": true, " Unsubscribe! ": true, "quit": true, "stop it": false, "СТОП": false, "start": false} {
+		if got := sms.IsOptOut(in); got != want {
+			t.Errorf("IsOptOut(%q) = %v", in, got)
+		}
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	env := map[string]string{"NUDGE_TWILIO_ACCOUNT_SID": "AC1", "NUDGE_TWILIO_RATE": "10"}
+	e := &config.Env{Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	c := sms.LoadConfig(e, "")
+	err := e.Err()
+	if err == nil || !strings.Contains(err.Error(), "NUDGE_TWILIO_AUTH_TOKEN") || !strings.Contains(err.Error(), "NUDGE_TWILIO_FROM") {
+		t.Fatalf("%v", err)
+	}
+	if c.Rate().PerSecond != 10 || c.APIURL != sms.DefaultAPIURL {
+		t.Fatalf("%+v", c)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, n := range []string{"status_delivered.form", "status_undelivered.form", "inbound.form", "inbound_stop.form"} {
+		b, err := os.ReadFile(filepath.Join("testdata", n))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b), "c")
+	}
+	f.Fuzz(func(t *testing.T, body, corr string) {
+		form, err := url.ParseQuery(body)
+		if err != nil {
+			return
+		}
+		for _, e := range sms.Parse(form, corr, "a", time.Time{}) {
+			if e.Type == "" || e.ProviderEventID == "" {
+				t.Fatalf("bad event %+v", e)
+			}
+		}
+		_ = sms.Verify("tok", "https://x.example/"+corr, form, body)
+	})
+}

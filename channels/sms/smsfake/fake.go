@@ -1,0 +1,350 @@
+// Package smsfake is an in-process Twilio Messages API: an httptest server
+// that accepts the form POST to /2010-04-01/Accounts/{sid}/Messages.json with
+// Basic auth like Twilio (201 with the Message JSON, or Twilio error JSON:
+// 20003 auth, 21211 invalid To, 21610 unsubscribed, 21614 not mobile, 21617
+// body too long, 20429 with Retry-After), enforces a request rate, counts
+// segments, and posts status callbacks (sent, then delivered or undelivered
+// with an ErrorCode) and inbound messages signed with a real
+// X-Twilio-Signature on a scriptable timetable. An inbound STOP puts the
+// number on the unsubscribed list, as Twilio's Advanced Opt-Out does.
+package smsfake
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nudge-engine/nudge/channels/sms"
+)
+
+// Options configure a fake; zero values take the defaults shown.
+type Options struct {
+	AccountSID string // "AC" + 32 hex
+	AuthToken  string // "test-auth-token"
+	From       string // "+15005550006"
+	PerSecond  int    // 100 API requests per second before 20429 (<0 = unlimited)
+	RetryAfter int    // seconds in the Retry-After of a 429 (default 1)
+	Now        func() time.Time
+	After      func(d time.Duration, f func()) // default time.AfterFunc
+}
+
+// Plan scripts the status callbacks after a message to a number: "sent"
+// at once, then "delivered" after Delivered, or "undelivered" with ErrorCode
+// after Delivered when ErrorCode ≠ "" (e.g. "30003").
+type Plan struct {
+	Delivered time.Duration
+	ErrorCode string
+}
+
+// Sent is one accepted message.
+type Sent struct {
+	SID, To, From, Body, MediaURL, StatusCallback string
+	Segments                                      int
+	At                                            time.Time
+}
+
+type apiErr struct {
+	status, code, retry int
+	msg                 string
+}
+
+// Server is the fake.
+type Server struct {
+	opt      Options
+	srv      *httptest.Server
+	hc       *http.Client
+	mu       sync.Mutex
+	seq      int
+	sent     []Sent
+	failNext []apiErr
+	unsub    map[string]bool
+	landline map[string]bool
+	plans    map[string]Plan
+	dflt     *Plan
+	inbound  string
+	window   []time.Time
+	hookErrs []error
+	requests int
+}
+
+// New starts a fake; Close it when done.
+func New(opt Options) *Server {
+	if opt.AccountSID == "" {
+		opt.AccountSID = "AC00000000000000000000000000000001"
+	}
+	if opt.AuthToken == "" {
+		opt.AuthToken = "test-auth-token"
+	}
+	if opt.From == "" {
+		opt.From = "+15005550006"
+	}
+	if opt.PerSecond == 0 {
+		opt.PerSecond = 100
+	}
+	if opt.RetryAfter == 0 {
+		opt.RetryAfter = 1
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.After == nil {
+		opt.After = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
+	}
+	s := &Server{opt: opt, hc: &http.Client{Timeout: 10 * time.Second},
+		unsub: map[string]bool{}, landline: map[string]bool{}, plans: map[string]Plan{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /2010-04-01/Accounts/{sid}/Messages.json", s.create)
+	s.srv = httptest.NewServer(mux)
+	return s
+}
+
+// URL is the base to use as sms.Config.APIURL.
+func (s *Server) URL() string { return s.srv.URL }
+
+// Options returns the effective options.
+func (s *Server) Options() Options { return s.opt }
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Close() }
+
+// SetInboundURL sets where inbound messages are posted (the number's
+// "A message comes in" webhook).
+func (s *Server) SetInboundURL(u string) { s.mu.Lock(); s.inbound = u; s.mu.Unlock() }
+
+// FailNext makes the next create answer HTTP status with Twilio code (a 429
+// carries Retry-After).
+func (s *Server) FailNext(status, code int, msg string) {
+	s.mu.Lock()
+	s.failNext = append(s.failNext, apiErr{status: status, code: code, msg: msg, retry: s.opt.RetryAfter})
+	s.mu.Unlock()
+}
+
+// Unsubscribe puts to on the opt-out list: sends answer 21610.
+func (s *Server) Unsubscribe(to string) { s.mu.Lock(); s.unsub[to] = true; s.mu.Unlock() }
+
+// Landline makes sends to to answer 21614 (not a mobile number).
+func (s *Server) Landline(to string) { s.mu.Lock(); s.landline[to] = true; s.mu.Unlock() }
+
+// SetPlan scripts status callbacks for messages to to.
+func (s *Server) SetPlan(to string, p Plan) { s.mu.Lock(); s.plans[to] = p; s.mu.Unlock() }
+
+// SetDefaultPlan scripts status callbacks for numbers without their own plan.
+func (s *Server) SetDefaultPlan(p Plan) { s.mu.Lock(); s.dflt = &p; s.mu.Unlock() }
+
+// Sent returns the accepted messages in order.
+func (s *Server) Sent() []Sent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Sent(nil), s.sent...)
+}
+
+// Requests counts every create request.
+func (s *Server) Requests() int { s.mu.Lock(); defer s.mu.Unlock(); return s.requests }
+
+// WebhookErrors returns failures of scheduled callbacks.
+func (s *Server) WebhookErrors() []error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]error(nil), s.hookErrs...)
+}
+
+func writeErr(w http.ResponseWriter, e apiErr) {
+	w.Header().Set("Content-Type", "application/json")
+	if e.status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", strconv.Itoa(e.retry))
+	}
+	w.WriteHeader(e.status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"code": e.code, "message": e.msg, "more_info": fmt.Sprintf("https://www.twilio.com/docs/errors/%d", e.code), "status": e.status,
+	})
+}
+
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.requests++
+	s.mu.Unlock()
+	user, pass, ok := r.BasicAuth()
+	if !ok || user != s.opt.AccountSID || pass != s.opt.AuthToken || r.PathValue("sid") != s.opt.AccountSID {
+		writeErr(w, apiErr{status: http.StatusUnauthorized, code: 20003, msg: "Authenticate"})
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		writeErr(w, apiErr{status: http.StatusBadRequest, code: 21600, msg: "Bad form"})
+		return
+	}
+	to, from, body := r.PostForm.Get("To"), r.PostForm.Get("From"), r.PostForm.Get("Body")
+	if from == "" && r.PostForm.Get("MessagingServiceSid") == "" {
+		writeErr(w, apiErr{status: http.StatusBadRequest, code: 21603, msg: "A 'From' or 'MessagingServiceSid' parameter is required"})
+		return
+	}
+	if from != "" && from != s.opt.From {
+		writeErr(w, apiErr{status: http.StatusBadRequest, code: 21606, msg: "The 'From' phone number provided is not a valid message-capable Twilio phone number"})
+		return
+	}
+	if !e164.MatchString(to) {
+		writeErr(w, apiErr{status: http.StatusBadRequest, code: 21211, msg: fmt.Sprintf("The 'To' number %s is not a valid phone number.", to)})
+		return
+	}
+	if body == "" && r.PostForm.Get("MediaUrl") == "" {
+		writeErr(w, apiErr{status: http.StatusBadRequest, code: 21602, msg: "Message body is required."})
+		return
+	}
+	if utf8.RuneCountInString(body) > 1600 {
+		writeErr(w, apiErr{status: http.StatusBadRequest, code: 21617, msg: "The concatenated message body exceeds the 1600 character limit."})
+		return
+	}
+	cb := r.PostForm.Get("StatusCallback")
+	if cb != "" {
+		if u, err := url.Parse(cb); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			writeErr(w, apiErr{status: http.StatusBadRequest, code: 21609, msg: "Invalid StatusCallback URL"})
+			return
+		}
+	}
+	s.mu.Lock()
+	now := s.opt.Now()
+	var e *apiErr
+	switch {
+	case len(s.failNext) > 0:
+		e = &s.failNext[0]
+		s.failNext = s.failNext[1:]
+	case s.unsub[to]:
+		e = &apiErr{status: http.StatusBadRequest, code: 21610, msg: "Attempt to send to unsubscribed recipient"}
+	case s.landline[to]:
+		e = &apiErr{status: http.StatusBadRequest, code: 21614, msg: fmt.Sprintf("'To' number %s is not a valid mobile number", to)}
+	}
+	if e == nil && s.opt.PerSecond > 0 {
+		keep := s.window[:0]
+		for _, t := range s.window {
+			if now.Sub(t) < time.Second {
+				keep = append(keep, t)
+			}
+		}
+		s.window = keep
+		if len(s.window) >= s.opt.PerSecond {
+			e = &apiErr{status: http.StatusTooManyRequests, code: 20429, msg: "Too Many Requests", retry: s.opt.RetryAfter}
+		}
+	}
+	if e != nil {
+		s.mu.Unlock()
+		writeErr(w, *e)
+		return
+	}
+	s.window = append(s.window, now)
+	s.seq++
+	sid := fmt.Sprintf("SM%032x", s.seq)
+	seg := sms.Segments(body)
+	if seg == 0 {
+		seg = 1
+	}
+	if from == "" {
+		from = s.opt.From
+	}
+	s.sent = append(s.sent, Sent{SID: sid, To: to, From: from, Body: body, MediaURL: r.PostForm.Get("MediaUrl"), StatusCallback: cb, Segments: seg, At: now})
+	plan, has := s.plans[to]
+	if !has && s.dflt != nil {
+		plan, has = *s.dflt, true
+	}
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"sid": sid, "account_sid": s.opt.AccountSID, "to": to, "from": from, "body": body,
+		"status": "queued", "num_segments": strconv.Itoa(seg), "num_media": "0", "direction": "outbound-api",
+		"api_version": "2010-04-01", "price": nil, "error_code": nil, "error_message": nil,
+		"date_created": now.UTC().Format(time.RFC1123Z), "uri": "/2010-04-01/Accounts/" + s.opt.AccountSID + "/Messages/" + sid + ".json",
+	})
+	if has && cb != "" {
+		s.schedule(cb, sid, to, from, plan)
+	}
+}
+
+func (s *Server) schedule(cb, sid, to, from string, p Plan) {
+	emit := func(status, code string) func() {
+		return func() {
+			if err := s.Status(context.Background(), cb, sid, to, from, status, code); err != nil {
+				s.mu.Lock()
+				s.hookErrs = append(s.hookErrs, err)
+				s.mu.Unlock()
+			}
+		}
+	}
+	s.opt.After(0, emit("sent", ""))
+	if p.ErrorCode != "" {
+		s.opt.After(p.Delivered, emit("undelivered", p.ErrorCode))
+	} else if p.Delivered > 0 {
+		s.opt.After(p.Delivered, emit("delivered", ""))
+	}
+}
+
+// Status posts a signed status callback for message sid to callbackURL.
+func (s *Server) Status(ctx context.Context, callbackURL, sid, to, from, status, errorCode string) error {
+	f := url.Values{
+		"MessageSid": {sid}, "SmsSid": {sid}, "AccountSid": {s.opt.AccountSID}, "From": {from}, "To": {to},
+		"MessageStatus": {status}, "SmsStatus": {status}, "ApiVersion": {"2010-04-01"},
+	}
+	if errorCode != "" {
+		f.Set("ErrorCode", errorCode)
+	}
+	if status == "delivered" || status == "undelivered" {
+		f.Set("RawDlrDoneDate", s.opt.Now().UTC().Format("0601021504"))
+	}
+	return s.Post(ctx, callbackURL, f)
+}
+
+// Inbound posts a signed inbound message from a phone to the inbound URL; a
+// STOP word also unsubscribes the number, as Twilio does.
+func (s *Server) Inbound(ctx context.Context, from, body string) (string, error) {
+	s.mu.Lock()
+	s.seq++
+	sid := fmt.Sprintf("SM%032x", s.seq)
+	u := s.inbound
+	if sms.IsOptOut(body) {
+		s.unsub[from] = true
+	}
+	s.mu.Unlock()
+	if u == "" {
+		return "", fmt.Errorf("smsfake: no inbound URL set")
+	}
+	f := url.Values{
+		"MessageSid": {sid}, "SmsSid": {sid}, "SmsMessageSid": {sid}, "AccountSid": {s.opt.AccountSID},
+		"From": {from}, "To": {s.opt.From}, "Body": {body}, "NumMedia": {"0"}, "NumSegments": {"1"},
+		"SmsStatus": {"received"}, "ApiVersion": {"2010-04-01"},
+	}
+	if sms.IsOptOut(body) {
+		f.Set("OptOutType", "STOP")
+	}
+	return sid, s.Post(ctx, u, f)
+}
+
+// Post signs form for target with the auth token and POSTs it.
+func (s *Server) Post(ctx context.Context, target string, form url.Values) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set(sms.SignatureHeader, sms.Sign(s.opt.AuthToken, target, form))
+	req.Header.Set("I-Twilio-Idempotency-Token", fmt.Sprintf("fake-%d", time.Now().UnixNano()))
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("smsfake: callback: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("smsfake: callback answered %d", resp.StatusCode)
+	}
+	return nil
+}

@@ -1,0 +1,41 @@
+package telegram_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/telegram"
+)
+
+// BenchmarkSend measures one sendMessage with a keyboard through the client
+// and the fake over loopback HTTP.
+func BenchmarkSend(b *testing.B) {
+	_, c, _ := setup(b)
+	ctx := context.Background()
+	m := channels.Message{Text: "Понравилась еда? / Did you like the food?", Buttons: []channels.Button{{ID: "like_yes", Text: "Да"}, {ID: "like_no", Text: "Нет"}}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		m.To = strconv.Itoa(1 + i%1000)
+		if _, err := c.Send(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseUpdate(b *testing.B) {
+	body, err := os.ReadFile(filepath.Join("testdata", "callback_query.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := telegram.ParseUpdate("", body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

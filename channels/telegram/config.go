@@ -1,0 +1,84 @@
+package telegram
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/nudge-engine/nudge/internal/config"
+)
+
+// DefaultAPIURL is the public Bot API server.
+const DefaultAPIURL = "https://api.telegram.org"
+
+// MaxWebhookBody caps an inbound update; real updates are a few KB.
+const MaxWebhookBody = 1 << 20
+
+var (
+	tokenRe  = regexp.MustCompile(`^\d+:[A-Za-z0-9_-]{30,}$`)
+	secretRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
+)
+
+// Config is one Telegram bot.
+type Config struct {
+	Account       string // "" = default bot
+	Token         string // 123456789:AA…  (NUDGE_TELEGRAM_TOKEN)
+	WebhookSecret string // secret_token given to setWebhook and checked on every update
+	APIURL        string // Bot API base URL without /bot<token>; the fake's URL in tests
+}
+
+// Enabled reports whether a token is configured.
+func (c Config) Enabled() bool { return c.Token != "" }
+
+// EnvName is the variable holding setting for account: NUDGE_TELEGRAM_<SETTING>
+// for the default account, NUDGE_TELEGRAM_<ACCOUNT>_<SETTING> otherwise.
+func EnvName(account, setting string) string {
+	if account == "" || account == "default" {
+		return "NUDGE_TELEGRAM_" + setting
+	}
+	return "NUDGE_TELEGRAM_" + envPart(account) + "_" + setting
+}
+
+func envPart(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z':
+			return r - 'a' + 'A'
+		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// LoadConfig reads NUDGE_TELEGRAM_TOKEN, NUDGE_TELEGRAM_WEBHOOK_SECRET and
+// NUDGE_TELEGRAM_API_URL (or the NUDGE_TELEGRAM_<ACCOUNT>_… forms). The bot is
+// optional: with no token the config is disabled and nothing else is checked.
+func LoadConfig(e *config.Env, account string) Config {
+	c := Config{
+		Account:       account,
+		Token:         e.String(EnvName(account, "TOKEN"), ""),
+		WebhookSecret: e.String(EnvName(account, "WEBHOOK_SECRET"), ""),
+		APIURL:        strings.TrimRight(e.URL(EnvName(account, "API_URL"), DefaultAPIURL, "http", "https"), "/"),
+	}
+	if !c.Enabled() {
+		return c
+	}
+	if !tokenRe.MatchString(c.Token) {
+		e.Fail(EnvName(account, "TOKEN"), "does not look like a bot token (digits:secret from @BotFather)")
+	}
+	if !secretRe.MatchString(c.WebhookSecret) {
+		e.Fail(EnvName(account, "WEBHOOK_SECRET"), "is required: 1-256 characters of A-Z a-z 0-9 _ -")
+	}
+	return c
+}
+
+// Rate is a provider's sending limit: PerSecond across the account,
+// PerChatPerSecond towards one chat. Zero means no documented limit.
+type Rate struct {
+	PerSecond        float64
+	PerChatPerSecond float64
+}
+
+// DefaultRate follows the Bot FAQ: about 30 messages a second across users and
+// one message a second to one chat.
+var DefaultRate = Rate{PerSecond: 30, PerChatPerSecond: 1}

@@ -1,0 +1,46 @@
+package vk_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/vk"
+)
+
+// BenchmarkSend measures one messages.send with a keyboard through the
+// client and the fake over loopback HTTP (the fake's 20 req/s limit off).
+func BenchmarkSend(b *testing.B) {
+	fake, c, _ := setup(b)
+	fake.RatePerSecond = 0
+	ctx := context.Background()
+	m := channels.Message{Text: "Понравилась еда? / Did you like the food?", Buttons: []channels.Button{{ID: "like_yes", Text: "Да"}, {ID: "like_no", Text: "Нет"}}}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		m.To, m.IdempotencyKey = strconv.Itoa(1+i%1000), "bench:"+strconv.Itoa(i)
+		if _, err := c.Send(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyAndParse(b *testing.B) {
+	body, err := os.ReadFile(filepath.Join("testdata", "message_new_button.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := vk.Config{GroupID: 229876543, Secret: "nudgeSecret42"}
+	b.ReportAllocs()
+	for b.Loop() {
+		env, st := vk.Verify(cfg, body)
+		if st != 0 {
+			b.Fatal(st)
+		}
+		if _, _, err := vk.ParseCallback("", env, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,78 @@
+package vk
+
+import (
+	"strings"
+
+	"github.com/nudge-engine/nudge/internal/config"
+)
+
+// DefaultAPIURL is the VK API method endpoint base.
+const DefaultAPIURL = "https://api.vk.ru/method"
+
+// Version is the API version sent with every call.
+const Version = "5.199"
+
+// MaxWebhookBody caps an inbound callback.
+const MaxWebhookBody = 1 << 20
+
+// Config is one VK community.
+type Config struct {
+	Account      string
+	Token        string // community access token
+	GroupID      int64  // community id; callbacks for another group are refused
+	Secret       string // Callback API secret key
+	Confirmation string // string answered to the "confirmation" callback
+	APIURL       string // base URL without /messages.send; the fake's URL in tests
+}
+
+// Enabled reports whether a token is configured.
+func (c Config) Enabled() bool { return c.Token != "" }
+
+// EnvName is NUDGE_VK_<SETTING> for the default account and
+// NUDGE_VK_<ACCOUNT>_<SETTING> otherwise.
+func EnvName(account, setting string) string {
+	if account == "" || account == "default" {
+		return "NUDGE_VK_" + setting
+	}
+	return "NUDGE_VK_" + strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z':
+			return r - 'a' + 'A'
+		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+			return r
+		}
+		return '_'
+	}, account) + "_" + setting
+}
+
+// LoadConfig reads NUDGE_VK_TOKEN, NUDGE_VK_GROUP_ID, NUDGE_VK_SECRET,
+// NUDGE_VK_CONFIRMATION and NUDGE_VK_API_URL (or NUDGE_VK_<ACCOUNT>_…).
+// Without a token the community is disabled; with one, the others except
+// the API URL are required.
+func LoadConfig(e *config.Env, account string) Config {
+	c := Config{
+		Account: account,
+		Token:   e.String(EnvName(account, "TOKEN"), ""),
+		APIURL:  strings.TrimRight(e.URL(EnvName(account, "API_URL"), DefaultAPIURL, "http", "https"), "/"),
+	}
+	if !c.Enabled() {
+		return c
+	}
+	c.GroupID = int64(e.Int(EnvName(account, "GROUP_ID"), 0))
+	if c.GroupID <= 0 {
+		e.Fail(EnvName(account, "GROUP_ID"), "is required: the community id (a positive number)")
+	}
+	c.Secret = e.Required(EnvName(account, "SECRET"))
+	c.Confirmation = e.Required(EnvName(account, "CONFIRMATION"))
+	return c
+}
+
+// Rate is a provider's sending limit: PerSecond across the account,
+// PerChatPerSecond towards one user. Zero means no documented limit.
+type Rate struct {
+	PerSecond        float64
+	PerChatPerSecond float64
+}
+
+// DefaultRate: 20 API requests a second per community token.
+var DefaultRate = Rate{PerSecond: 20, PerChatPerSecond: 0}

@@ -1,0 +1,47 @@
+// Package vk is the VK (VKontakte) community bot adapter: an own client for
+// messages.send and messages.sendMessageEventAnswer (form-encoded, v=5.199,
+// token in the Authorization header) and a Callback API handler.
+//
+// An own client rather than github.com/SevereCloud/vksdk: two methods are
+// needed, and classifying errors exactly needs the raw error_code; the SDK's
+// built-in limiter would also hide 429-like waits that the worker's Redis
+// limiter should own.
+//
+// Idempotency: random_id = RandomID(Message.IdempotencyKey), a non-zero
+// positive int32 (FNV-1a), so a retried send of the same intent is deduped by
+// VK itself (VK answers with the first message's id).
+//
+// Images: VK messages carry images only as uploaded attachments
+// (photos.getMessagesUploadServer → upload → photos.saveMessagesPhoto). The
+// adapter does not upload: an ImageURL of the form photo<owner>_<id>[_key]
+// is sent as the attachment; any other URL is appended to the text on its own
+// line, where VK renders it as a link snippet.
+//
+// Buttons: an inline keyboard, one button per row (VK allows 6 rows): reply
+// buttons are "text" buttons with payload {"button":"<id>"} (a press arrives
+// as message_new with that payload: EventButton), links are "open_link".
+// Callback-button presses (message_event) are also understood and answered
+// with messages.sendMessageEventAnswer.
+//
+// Error classification (VK answers HTTP 200 with {"error":{…}}):
+//
+//	900 user is in the community's blacklist / blocked us  blocked
+//	901 no permission (never allowed, or denied)           not_reachable
+//	902 privacy settings                                    not_reachable
+//	6 too many requests per second                          rate_limited, 1s
+//	9 flood control                                         rate_limited, 1m
+//	29 method rate limit reached                            rate_limited, 1h
+//	1 unknown, 10 internal server error, HTTP 5xx, network  transient
+//	everything else (5 auth, 7, 15, 100, 911, 914, …)       invalid
+//
+// Callback API: authenticity is the "secret" field of the body, so the
+// handler decodes only the envelope (type, group_id, secret) first, checks
+// group_id and the secret in constant time, and only then reads "object". A
+// "confirmation" request is answered with the confirmation string, every
+// other request with plain "ok".
+//
+// Read receipts: message_read carries read_message_id, a watermark by id
+// (every message in that dialog with id ≤ it is read). The event carries it
+// as ProviderMessageID; VK message ids grow within a community, so the status
+// consumer may treat it as "read up to".
+package vk

@@ -1,0 +1,262 @@
+package vk
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/nudge-engine/nudge/channels"
+)
+
+// Envelope is the part of a callback read before authenticity is known.
+type Envelope struct {
+	Type    string          `json:"type"`
+	GroupID int64           `json:"group_id"`
+	EventID string          `json:"event_id"`
+	Secret  *string         `json:"secret"`
+	Object  json.RawMessage `json:"object"`
+}
+
+// Verify decodes the envelope of body and checks group id and secret:
+// 401 when the secret is missing, 403 when it or the group is wrong (or no
+// secret is configured), 400 when the envelope is unreadable.
+func Verify(cfg Config, body []byte) (Envelope, int) {
+	var env Envelope
+	if err := json.Unmarshal(body, &env); err != nil || env.Type == "" {
+		return env, http.StatusBadRequest
+	}
+	if env.Secret == nil || *env.Secret == "" {
+		return env, http.StatusUnauthorized
+	}
+	if cfg.Secret == "" || subtle.ConstantTimeCompare([]byte(*env.Secret), []byte(cfg.Secret)) != 1 {
+		return env, http.StatusForbidden
+	}
+	if cfg.GroupID != 0 && env.GroupID != cfg.GroupID {
+		return env, http.StatusForbidden
+	}
+	return env, 0
+}
+
+type inMessage struct {
+	ID        int64  `json:"id"`
+	Date      int64  `json:"date"`
+	PeerID    int64  `json:"peer_id"`
+	FromID    int64  `json:"from_id"`
+	Text      string `json:"text"`
+	Payload   string `json:"payload"`
+	Ref       string `json:"ref"`
+	RefSource string `json:"ref_source"`
+}
+
+type messageNew struct {
+	Message    *inMessage `json:"message"`
+	ClientInfo struct {
+		LangID int `json:"lang_id"`
+	} `json:"client_info"`
+}
+
+type messageEvent struct {
+	UserID                int64           `json:"user_id"`
+	PeerID                int64           `json:"peer_id"`
+	EventID               string          `json:"event_id"`
+	Payload               json.RawMessage `json:"payload"`
+	ConversationMessageID int64           `json:"conversation_message_id"`
+}
+
+type messageAllowDeny struct {
+	UserID int64  `json:"user_id"`
+	Key    string `json:"key"`
+}
+
+type messageRead struct {
+	FromID        int64 `json:"from_id"`
+	PeerID        int64 `json:"peer_id"`
+	ReadMessageID int64 `json:"read_message_id"`
+}
+
+// langs maps VK lang_id to a locale.
+var langs = map[int]string{0: "ru", 1: "uk", 2: "be", 3: "en", 4: "es", 6: "de", 7: "it", 12: "fr", 97: "kk"}
+
+// EventAnswer is a callback button press to acknowledge with
+// messages.sendMessageEventAnswer.
+type EventAnswer struct {
+	EventID        string
+	UserID, PeerID int64
+}
+
+// buttonID reads Nudge's {"button":"id"} payload.
+func buttonID(payload []byte) (string, bool) {
+	var p ButtonPayload
+	if json.Unmarshal(payload, &p) != nil || p.Button == "" {
+		return "", false
+	}
+	return p.Button, true
+}
+
+// ParseCallback turns a verified envelope into events (none for types Nudge
+// does not use) and, for message_event, the press to answer.
+func ParseCallback(account string, env Envelope, body []byte) ([]channels.Event, *EventAnswer, error) {
+	ev := channels.Event{Channel: channels.VK, Account: account, ProviderEventID: env.EventID, Raw: body}
+	if ev.ProviderEventID == "" { // API versions before 5.103 send no event_id; redeliveries are byte-identical
+		sum := sha256.Sum256(body)
+		ev.ProviderEventID = "sha256:" + hex.EncodeToString(sum[:16])
+	}
+	peer := func(ids ...int64) string {
+		for _, id := range ids {
+			if id != 0 {
+				return strconv.FormatInt(id, 10)
+			}
+		}
+		return ""
+	}
+	var answer *EventAnswer
+	switch env.Type {
+	case "message_new":
+		var o messageNew
+		if err := json.Unmarshal(env.Object, &o); err != nil || o.Message == nil {
+			return nil, nil, fmt.Errorf("vk message_new: bad object")
+		}
+		m := o.Message
+		ev.From, ev.Locale = peer(m.PeerID, m.FromID), langs[o.ClientInfo.LangID]
+		if m.Date > 0 {
+			ev.At = time.Unix(m.Date, 0).UTC()
+		}
+		var cmd struct {
+			Command string `json:"command"`
+		}
+		switch id, isButton := buttonID([]byte(m.Payload)); {
+		case m.Ref != "":
+			ev.Type, ev.Code = channels.EventStart, m.Ref
+		case isButton:
+			ev.Type, ev.Payload = channels.EventButton, id
+		case json.Unmarshal([]byte(m.Payload), &cmd) == nil && cmd.Command == "start":
+			ev.Type = channels.EventStart // the "Start" button of a new dialog
+		default:
+			ev.Type, ev.Text = channels.EventText, m.Text
+		}
+	case "message_event":
+		var o messageEvent
+		if err := json.Unmarshal(env.Object, &o); err != nil {
+			return nil, nil, fmt.Errorf("vk message_event: bad object")
+		}
+		ev.Type, ev.From = channels.EventButton, peer(o.PeerID, o.UserID)
+		if id, ok := buttonID(o.Payload); ok {
+			ev.Payload = id
+		} else {
+			ev.Payload = string(o.Payload)
+		}
+		if o.EventID != "" {
+			answer = &EventAnswer{EventID: o.EventID, UserID: o.UserID, PeerID: o.PeerID}
+		}
+	case "message_allow", "message_deny":
+		var o messageAllowDeny
+		if err := json.Unmarshal(env.Object, &o); err != nil {
+			return nil, nil, fmt.Errorf("vk %s: bad object", env.Type)
+		}
+		ev.From = peer(o.UserID)
+		if env.Type == "message_allow" {
+			ev.Type, ev.Code = channels.EventStart, o.Key
+		} else {
+			ev.Type = channels.EventOptOut
+		}
+	case "message_read":
+		var o messageRead
+		if err := json.Unmarshal(env.Object, &o); err != nil || o.ReadMessageID == 0 {
+			return nil, nil, fmt.Errorf("vk message_read: bad object")
+		}
+		ev.Type, ev.From, ev.ProviderMessageID = channels.EventRead, peer(o.PeerID, o.FromID), strconv.FormatInt(o.ReadMessageID, 10)
+	default:
+		return nil, nil, nil
+	}
+	if ev.From == "" {
+		return nil, nil, fmt.Errorf("vk %s: no user", env.Type)
+	}
+	return []channels.Event{ev}, answer, nil
+}
+
+// Webhook is the Callback API handler for one community.
+type Webhook struct {
+	cfg    Config
+	sink   channels.Sink
+	log    *slog.Logger
+	client *Client
+}
+
+// NewWebhook returns the handler for /webhooks/vk/<account>.
+func NewWebhook(cfg Config, sink channels.Sink, log *slog.Logger) http.Handler {
+	return NewWebhookWithClient(cfg, sink, log, New(cfg, &http.Client{Timeout: 10 * time.Second}))
+}
+
+// NewWebhookWithClient is NewWebhook with the client that answers callback
+// button presses.
+func NewWebhookWithClient(cfg Config, sink channels.Sink, log *slog.Logger, c *Client) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Webhook{cfg: cfg, sink: sink, log: log.With("channel", "vk", "account", cfg.Account), client: c}
+}
+
+func plain(w http.ResponseWriter, s string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, s)
+}
+
+var errNoConfirmation = errors.New("no confirmation string configured")
+
+func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBody))
+	if err != nil {
+		http.Error(w, "body too large or unreadable", http.StatusRequestEntityTooLarge)
+		return
+	}
+	env, st := Verify(h.cfg, body)
+	if st != 0 {
+		h.log.WarnContext(r.Context(), "vk callback rejected", "status", st, "remote_addr", r.RemoteAddr)
+		http.Error(w, http.StatusText(st), st)
+		return
+	}
+	if env.Type == "confirmation" {
+		if h.cfg.Confirmation == "" {
+			h.log.ErrorContext(r.Context(), "vk confirmation", "err", errNoConfirmation)
+			http.Error(w, errNoConfirmation.Error(), http.StatusInternalServerError)
+			return
+		}
+		plain(w, h.cfg.Confirmation)
+		return
+	}
+	events, answer, err := ParseCallback(h.cfg.Account, env, body)
+	if err != nil {
+		h.log.WarnContext(r.Context(), "vk callback unreadable", "err", err, "type", env.Type)
+		http.Error(w, "bad callback", http.StatusBadRequest)
+		return
+	}
+	if len(events) > 0 {
+		if _, err := h.sink.Accept(r.Context(), events); err != nil {
+			h.log.ErrorContext(r.Context(), "vk events not stored", "err", err, "type", env.Type)
+			http.Error(w, "not stored, retry", http.StatusInternalServerError)
+			return
+		}
+	}
+	if answer != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+		if err := h.client.AnswerEvent(ctx, answer.EventID, answer.UserID, answer.PeerID); err != nil {
+			h.log.WarnContext(ctx, "sendMessageEventAnswer failed", "err", err)
+		}
+		cancel()
+	}
+	plain(w, "ok")
+}

@@ -1,0 +1,56 @@
+package whatsapp_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/meta"
+	"github.com/nudge-engine/nudge/channels/whatsapp"
+	"github.com/nudge-engine/nudge/channels/whatsapp/whatsappfake"
+)
+
+// BenchmarkSend measures a full send through the fake (HTTP round trip,
+// JSON both ways) with the fake's limits off.
+func BenchmarkSend(b *testing.B) {
+	f := whatsappfake.New(whatsappfake.Options{PerSecond: -1, PairInterval: -1})
+	defer f.Close()
+	o := f.Options()
+	c := whatsapp.New(whatsapp.Config{APIURL: f.URL(), Token: o.Token, PhoneNumberID: o.PhoneNumberID}, nil)
+	m := channels.Message{Text: "Как вам ужин?", Buttons: []channels.Button{{ID: "yes", Text: "Да"}, {ID: "no", Text: "Нет"}}}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		m.To = strconv.Itoa(79160000000 + i)
+		if _, err := c.Send(context.Background(), m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkWebhook measures signature check + parse + sink for a status batch.
+func BenchmarkWebhook(b *testing.B) {
+	body, err := os.ReadFile(filepath.Join("testdata", "statuses.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := whatsapp.Config{AppSecret: "s"}
+	h := whatsapp.NewWebhook(cfg, channels.SinkFunc(func(context.Context, []channels.Event) (channels.Ack, error) { return channels.Ack{}, nil }), nil)
+	sig := meta.Sign("s", body)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+		req.Header.Set(meta.SignatureHeader, sig)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatal(w.Code)
+		}
+	}
+}

@@ -1,0 +1,61 @@
+package whatsapp
+
+import (
+	"strings"
+
+	"github.com/nudge-engine/nudge/channels/meta"
+	"github.com/nudge-engine/nudge/internal/config"
+)
+
+// Config is one WhatsApp business phone number.
+type Config struct {
+	Account       string // "" = the default account
+	APIURL        string // Graph base with version; a fake's URL in tests
+	Token         string // system-user access token
+	PhoneNumberID string // the sending number's Graph id
+	AppSecret     string // Meta app secret: webhook signatures
+	VerifyToken   string // hub.verify_token of the subscription handshake
+}
+
+// Enabled reports whether the account is configured at all.
+func (c Config) Enabled() bool { return c.Token != "" }
+
+// LoadConfig reads the account's variables. The account-specific names are
+// NUDGE_WHATSAPP_<ACCOUNT>_TOKEN and …_PHONE_NUMBER_ID; the API URL, app
+// secret and verify token are shared by accounts of one Meta app:
+//
+//	NUDGE_WHATSAPP_API_URL          (default https://graph.facebook.com/v21.0)
+//	NUDGE_WHATSAPP_TOKEN            access token (enables the channel)
+//	NUDGE_WHATSAPP_PHONE_NUMBER_ID  required with a token
+//	NUDGE_META_APP_SECRET           required with a token (webhook signatures)
+//	NUDGE_META_VERIFY_TOKEN         hub.verify_token for the handshake
+func LoadConfig(e *config.Env, account string) Config {
+	c := Config{
+		Account:       account,
+		APIURL:        strings.TrimRight(e.URL("NUDGE_WHATSAPP_API_URL", meta.DefaultAPIURL, "http", "https"), "/"),
+		Token:         e.String(meta.Var("WHATSAPP", account, "TOKEN"), ""),
+		PhoneNumberID: e.String(meta.Var("WHATSAPP", account, "PHONE_NUMBER_ID"), ""),
+		AppSecret:     e.String("NUDGE_META_APP_SECRET", ""),
+		VerifyToken:   e.String("NUDGE_META_VERIFY_TOKEN", ""),
+	}
+	if c.Token != "" {
+		if c.PhoneNumberID == "" {
+			e.Fail(meta.Var("WHATSAPP", account, "PHONE_NUMBER_ID"), "is required when %s is set", meta.Var("WHATSAPP", account, "TOKEN"))
+		}
+		if c.AppSecret == "" {
+			e.Fail("NUDGE_META_APP_SECRET", "is required when %s is set", meta.Var("WHATSAPP", account, "TOKEN"))
+		}
+	}
+	return c
+}
+
+// Rate is a provider's sending limit, the default of the limiter.
+type Rate struct {
+	PerSecond        float64 // per sending number (account)
+	PerChatPerSecond float64 // per recipient
+}
+
+// DefaultRate: 80 messages/s per business number (Cloud API default
+// throughput, error 130429 above it) and about one message per 6 s to one
+// recipient (pair rate limit, error 131056).
+var DefaultRate = Rate{PerSecond: 80, PerChatPerSecond: 1.0 / 6}

@@ -1,0 +1,15 @@
+// Package whatsapp is the WhatsApp Cloud API adapter: a hand-rolled Graph
+// client (one POST /{phone-number-id}/messages) that sends text, interactive
+// reply buttons, captioned images and approved templates (the only thing
+// allowed outside the 24-hour customer service window), and a webhook that
+// answers Meta's hub.challenge handshake, verifies X-Hub-Signature-256 before
+// reading anything, and turns messages and statuses into channels.Events.
+//
+// Message.Correlation travels as biz_opaque_callback_data and comes back on
+// every status of that message. Errors arrive synchronously (Graph error
+// JSON) or asynchronously (statuses[].errors of a failed status), sometimes
+// both; both are classified by the same table (Classify).
+//
+// The fake in whatsappfake speaks the same wire protocol for tests, the demo
+// and benchmarks.
+package whatsapp

@@ -1,0 +1,245 @@
+package whatsapp
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/meta"
+)
+
+// Webhook is the inbound side of one WhatsApp account.
+type Webhook struct {
+	cfg  Config
+	sink channels.Sink
+	log  *slog.Logger
+}
+
+// NewWebhook returns the handler mounted at /webhooks/whatsapp/<account>:
+// GET answers the subscription handshake, POST verifies X-Hub-Signature-256
+// before parsing and answers 200 only after the sink has stored the events
+// (Meta redelivers otherwise).
+func NewWebhook(cfg Config, sink channels.Sink, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Webhook{cfg: cfg, sink: sink, log: log}
+}
+
+func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+		meta.Handshake(w, r, h.cfg.VerifyToken)
+	case http.MethodPost:
+		body, err := meta.ReadVerified(w, r, h.cfg.AppSecret)
+		if err != nil {
+			h.log.WarnContext(r.Context(), "whatsapp webhook refused", "account", h.cfg.Account, "err", err)
+			return
+		}
+		events, err := Parse(body, h.cfg.Account)
+		if err != nil {
+			// Signed by Meta but not understood: answer 200 so Meta does not
+			// retry a payload that will never parse, and keep a trace.
+			h.log.ErrorContext(r.Context(), "whatsapp webhook unparsable", "account", h.cfg.Account, "err", err)
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		if len(events) > 0 {
+			if _, err := h.sink.Accept(r.Context(), events); err != nil {
+				h.log.ErrorContext(r.Context(), "whatsapp events not stored", "account", h.cfg.Account, "events", len(events), "err", err)
+				http.Error(w, "try again", http.StatusInternalServerError)
+				return
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+type envelope struct {
+	Object string `json:"object"`
+	Entry  []struct {
+		ID      string `json:"id"`
+		Changes []struct {
+			Field string `json:"field"`
+			Value struct {
+				Metadata struct {
+					PhoneNumberID string `json:"phone_number_id"`
+				} `json:"metadata"`
+				Contacts []struct {
+					WaID    string `json:"wa_id"`
+					Profile struct {
+						Name string `json:"name"`
+					} `json:"profile"`
+				} `json:"contacts"`
+				Messages []json.RawMessage `json:"messages"`
+				Statuses []json.RawMessage `json:"statuses"`
+			} `json:"value"`
+		} `json:"changes"`
+	} `json:"entry"`
+}
+
+type inbound struct {
+	From      string `json:"from"`
+	ID        string `json:"id"`
+	Timestamp string `json:"timestamp"`
+	Type      string `json:"type"`
+	Text      struct {
+		Body string `json:"body"`
+	} `json:"text"`
+	Interactive struct {
+		Type        string `json:"type"`
+		ButtonReply struct {
+			ID    string `json:"id"`
+			Title string `json:"title"`
+		} `json:"button_reply"`
+		ListReply struct {
+			ID    string `json:"id"`
+			Title string `json:"title"`
+		} `json:"list_reply"`
+	} `json:"interactive"`
+	Button struct {
+		Text    string `json:"text"`
+		Payload string `json:"payload"`
+	} `json:"button"`
+	Context struct {
+		ID string `json:"id"`
+	} `json:"context"`
+	Image    media `json:"image"`
+	Video    media `json:"video"`
+	Document media `json:"document"`
+}
+
+type media struct {
+	Caption string `json:"caption"`
+}
+
+type status struct {
+	ID          string `json:"id"`
+	Status      string `json:"status"`
+	Timestamp   string `json:"timestamp"`
+	RecipientID string `json:"recipient_id"`
+	Opaque      string `json:"biz_opaque_callback_data"`
+	Errors      []struct {
+		Code      int    `json:"code"`
+		Title     string `json:"title"`
+		Message   string `json:"message"`
+		ErrorData struct {
+			Details string `json:"details"`
+		} `json:"error_data"`
+	} `json:"errors"`
+}
+
+// ErrNotWhatsApp is returned for a signed body of another object type.
+var ErrNotWhatsApp = errors.New("not a whatsapp_business_account webhook")
+
+// Parse turns a webhook body into events: text (and media captions) →
+// EventText, interactive button/list replies and template quick replies →
+// EventButton, statuses delivered/read/failed → EventDelivered/Read/Failed
+// (sent is already known from the send answer and is skipped). A text that
+// carries an opt-in code stays EventText: consent decides what it means.
+func Parse(body []byte, account string) ([]channels.Event, error) {
+	var env envelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil, fmt.Errorf("whatsapp webhook: %w", err)
+	}
+	if env.Object != "whatsapp_business_account" {
+		return nil, ErrNotWhatsApp
+	}
+	var out []channels.Event
+	for _, e := range env.Entry {
+		for _, ch := range e.Changes {
+			if ch.Field != "" && ch.Field != "messages" {
+				continue
+			}
+			names := map[string]string{}
+			for _, c := range ch.Value.Contacts {
+				names[c.WaID] = c.Profile.Name
+			}
+			for _, raw := range ch.Value.Messages {
+				var m inbound
+				if json.Unmarshal(raw, &m) != nil || m.From == "" {
+					continue
+				}
+				ev := channels.Event{
+					Channel: channels.WhatsApp, Account: account, ProviderEventID: m.ID,
+					From: m.From, Name: names[m.From], At: unix(m.Timestamp), Raw: raw,
+				}
+				switch m.Type {
+				case "text":
+					ev.Type, ev.Text = channels.EventText, m.Text.Body
+				case "interactive":
+					ev.Type, ev.ProviderMessageID = channels.EventButton, m.Context.ID
+					switch m.Interactive.Type {
+					case "button_reply":
+						ev.Payload, ev.Text = m.Interactive.ButtonReply.ID, m.Interactive.ButtonReply.Title
+					case "list_reply":
+						ev.Payload, ev.Text = m.Interactive.ListReply.ID, m.Interactive.ListReply.Title
+					default:
+						continue
+					}
+				case "button":
+					ev.Type, ev.ProviderMessageID = channels.EventButton, m.Context.ID
+					ev.Payload, ev.Text = m.Button.Payload, m.Button.Text
+				case "image":
+					ev.Type, ev.Text = channels.EventText, m.Image.Caption
+				case "video":
+					ev.Type, ev.Text = channels.EventText, m.Video.Caption
+				case "document":
+					ev.Type, ev.Text = channels.EventText, m.Document.Caption
+				default: // reactions, stickers, locations, system notices
+					continue
+				}
+				out = append(out, ev)
+			}
+			for _, raw := range ch.Value.Statuses {
+				var s status
+				if json.Unmarshal(raw, &s) != nil || s.ID == "" {
+					continue
+				}
+				ev := channels.Event{
+					Channel: channels.WhatsApp, Account: account, ProviderEventID: s.ID + ":" + s.Status,
+					From: s.RecipientID, ProviderMessageID: s.ID, Correlation: s.Opaque,
+					At: unix(s.Timestamp), Raw: raw,
+				}
+				switch s.Status {
+				case "delivered":
+					ev.Type = channels.EventDelivered
+				case "read":
+					ev.Type = channels.EventRead
+				case "failed":
+					ev.Type = channels.EventFailed
+					ev.ErrorKind = channels.Transient
+					if len(s.Errors) > 0 {
+						x := s.Errors[0]
+						msg := x.Message
+						if msg == "" {
+							msg = x.Title
+						}
+						ce := Classify(0, x.Code, msg+detail(x.ErrorData.Details))
+						ev.ErrorKind, ev.ErrorCode, ev.ErrorMessage = ce.Kind, ce.Code, ce.Message
+					}
+				default:
+					continue
+				}
+				out = append(out, ev)
+			}
+		}
+	}
+	return out, nil
+}
+
+func unix(s string) time.Time {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(n, 0).UTC()
+}

@@ -1,0 +1,427 @@
+package whatsapp_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/meta"
+	"github.com/nudge-engine/nudge/channels/whatsapp"
+	"github.com/nudge-engine/nudge/channels/whatsapp/whatsappfake"
+	"github.com/nudge-engine/nudge/internal/config"
+)
+
+// recorder is a channels.Sink that keeps what it was given.
+type recorder struct {
+	mu     sync.Mutex
+	events []channels.Event
+	calls  int
+	Err    error
+}
+
+func (r *recorder) Accept(_ context.Context, evs []channels.Event) (channels.Ack, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls++
+	if r.Err != nil {
+		return channels.Ack{}, r.Err
+	}
+	r.events = append(r.events, evs...)
+	return channels.Ack{}, nil
+}
+
+func (r *recorder) got() ([]channels.Event, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]channels.Event(nil), r.events...), r.calls
+}
+
+// queue collects scheduled fake callbacks so tests run them when they choose.
+type queue struct {
+	mu sync.Mutex
+	fs []func()
+}
+
+func (q *queue) After(_ time.Duration, f func()) { q.mu.Lock(); q.fs = append(q.fs, f); q.mu.Unlock() }
+func (q *queue) Run() {
+	q.mu.Lock()
+	fs := q.fs
+	q.fs = nil
+	q.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
+}
+
+type setup struct {
+	fake   *whatsappfake.Server
+	client *whatsapp.Client
+	cfg    whatsapp.Config
+	sink   *recorder
+	hook   *httptest.Server
+	q      *queue
+}
+
+func newSetup(t *testing.T, opt whatsappfake.Options) *setup {
+	t.Helper()
+	q := &queue{}
+	if opt.After == nil {
+		opt.After = q.After
+	}
+	f := whatsappfake.New(opt)
+	t.Cleanup(f.Close)
+	o := f.Options()
+	cfg := whatsapp.Config{APIURL: f.URL(), Token: o.Token, PhoneNumberID: o.PhoneNumberID, AppSecret: o.AppSecret, VerifyToken: "verify-me", Account: "main"}
+	sink := &recorder{}
+	hook := httptest.NewServer(whatsapp.NewWebhook(cfg, sink, nil))
+	t.Cleanup(hook.Close)
+	f.SetWebhook(hook.URL)
+	return &setup{fake: f, client: whatsapp.New(cfg, nil), cfg: cfg, sink: sink, hook: hook, q: q}
+}
+
+func TestSendButtonsWithImage(t *testing.T) {
+	s := newSetup(t, whatsappfake.Options{})
+	res, err := s.client.Send(context.Background(), channels.Message{
+		To: "+79161234567", Text: "Как вам ужин? / Did you like dinner?", ImageURL: "https://cdn.example/menu.jpg",
+		Correlation: "run:1/step:ask",
+		Buttons:     []channels.Button{{ID: "yes", Text: "Да 👍"}, {ID: "no", Text: "Нет"}, {Text: "Меню", URL: "https://growfood.example/menu"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := s.fake.Sent()
+	if len(sent) != 1 || sent[0].ID != res.ProviderID || sent[0].To != "79161234567" || sent[0].Type != "interactive" {
+		t.Fatalf("sent %+v, result %+v", sent, res)
+	}
+	if sent[0].Correlation != "run:1/step:ask" {
+		t.Errorf("correlation %q", sent[0].Correlation)
+	}
+	in := sent[0].Body["interactive"].(map[string]any)
+	body := in["body"].(map[string]any)["text"].(string)
+	if !strings.Contains(body, "Меню: https://growfood.example/menu") {
+		t.Errorf("link button not appended to body: %q", body)
+	}
+	if h := in["header"].(map[string]any); h["type"] != "image" {
+		t.Errorf("header %v", h)
+	}
+	if n := len(in["action"].(map[string]any)["buttons"].([]any)); n != 2 {
+		t.Errorf("%d reply buttons", n)
+	}
+}
+
+func TestSendKinds(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		msg  channels.Message
+		typ  string
+	}{
+		{"text", channels.Message{To: "100", Text: "Привет"}, "text"},
+		{"image", channels.Message{To: "101", Text: "Меню недели", ImageURL: "https://cdn.example/a.jpg"}, "image"},
+		{"template", channels.Message{To: "102", Template: &channels.TemplateRef{Name: "renewal", Language: "ru", Params: []string{"Анна"}}, Buttons: []channels.Button{{ID: "renew", Text: "Продлить"}}}, "template"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSetup(t, whatsappfake.Options{})
+			if _, err := s.client.Send(context.Background(), tc.msg); err != nil {
+				t.Fatal(err)
+			}
+			sent := s.fake.Sent()
+			if len(sent) != 1 || sent[0].Type != tc.typ {
+				t.Fatalf("sent %+v", sent)
+			}
+		})
+	}
+}
+
+func TestSendRateLimitedThenSuccessNoDuplicate(t *testing.T) {
+	s := newSetup(t, whatsappfake.Options{})
+	s.fake.FailNext(130429, "Rate limit hit")
+	m := channels.Message{To: "79160000001", Text: "Напоминание о продлении"}
+	_, err := s.client.Send(context.Background(), m)
+	var ce *channels.Error
+	if !errors.As(err, &ce) || ce.Kind != channels.RateLimited || ce.RetryAfter <= 0 || ce.Code != "130429" {
+		t.Fatalf("first send: %v", err)
+	}
+	if len(s.fake.Sent()) != 0 {
+		t.Fatal("rate-limited send was recorded")
+	}
+	if _, err := s.client.Send(context.Background(), m); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if n := len(s.fake.Sent()); n != 1 {
+		t.Fatalf("%d messages accepted, want 1", n)
+	}
+}
+
+func TestSendErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		script func(f *whatsappfake.Server)
+		msg    channels.Message
+		kind   channels.ErrorKind
+		code   string
+	}{
+		{"blocked", func(f *whatsappfake.Server) { f.Block("200") }, channels.Message{To: "200", Text: "x"}, channels.Blocked, "131050"},
+		{"window closed", func(f *whatsappfake.Server) { f.CloseWindow("201") }, channels.Message{To: "201", Text: "x"}, channels.WindowClosed, "131047"},
+		{"token", func(f *whatsappfake.Server) { f.FailNext(190, "token expired") }, channels.Message{To: "202", Text: "x"}, channels.Invalid, "190"},
+		{"server error", func(f *whatsappfake.Server) { f.FailNext(503, "") }, channels.Message{To: "203", Text: "x"}, channels.Transient, "503"},
+		{"four buttons", nil, channels.Message{To: "204", Text: "x", Buttons: []channels.Button{{ID: "1", Text: "1"}, {ID: "2", Text: "2"}, {ID: "3", Text: "3"}, {ID: "4", Text: "4"}}}, channels.Invalid, "nudge_limits"},
+		{"long title", nil, channels.Message{To: "205", Text: "x", Buttons: []channels.Button{{ID: "1", Text: "Очень длинная надпись кнопки"}}}, channels.Invalid, "nudge_limits"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSetup(t, whatsappfake.Options{})
+			if tc.script != nil {
+				tc.script(s.fake)
+			}
+			_, err := s.client.Send(context.Background(), tc.msg)
+			var ce *channels.Error
+			if !errors.As(err, &ce) || ce.Kind != tc.kind || ce.Code != tc.code {
+				t.Fatalf("got %v, want %s (%s)", err, tc.kind, tc.code)
+			}
+			if len(s.fake.Sent()) != 0 {
+				t.Fatal("failed send recorded as accepted")
+			}
+		})
+	}
+}
+
+func TestTemplateAllowedOutsideWindow(t *testing.T) {
+	s := newSetup(t, whatsappfake.Options{})
+	s.fake.CloseWindow("300")
+	_, err := s.client.Send(context.Background(), channels.Message{To: "300", Template: &channels.TemplateRef{Name: "renewal", Language: "ru"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPairRateLimit(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	s := newSetup(t, whatsappfake.Options{Now: func() time.Time { return now }})
+	m := channels.Message{To: "400", Text: "one"}
+	if _, err := s.client.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.client.Send(context.Background(), m)
+	var ce *channels.Error
+	if !errors.As(err, &ce) || ce.Kind != channels.RateLimited || ce.Code != "131056" || ce.RetryAfter != 6*time.Second {
+		t.Fatalf("second send: %v", err)
+	}
+	now = now.Add(6 * time.Second)
+	if _, err := s.client.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStatusesThroughFake(t *testing.T) {
+	s := newSetup(t, whatsappfake.Options{})
+	s.fake.SetPlan("500", whatsappfake.Plan{Delivered: time.Second, Read: time.Minute})
+	s.fake.Unknown("501")
+	ctx := context.Background()
+	r1, err := s.client.Send(ctx, channels.Message{To: "500", Text: "a", Correlation: "c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := s.client.Send(ctx, channels.Message{To: "501", Text: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.q.Run()
+	if errs := s.fake.WebhookErrors(); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	evs, _ := s.sink.got()
+	want := map[string]channels.EventType{r1.ProviderID + ":delivered": channels.EventDelivered, r1.ProviderID + ":read": channels.EventRead, r2.ProviderID + ":failed": channels.EventFailed}
+	if len(evs) != len(want) {
+		t.Fatalf("events %+v", evs)
+	}
+	for _, ev := range evs {
+		if want[ev.ProviderEventID] != ev.Type || ev.Account != "main" {
+			t.Errorf("unexpected %+v", ev)
+		}
+		if ev.ProviderMessageID == r1.ProviderID && ev.Correlation != "c1" {
+			t.Errorf("correlation not echoed: %+v", ev)
+		}
+		if ev.Type == channels.EventFailed && (ev.ErrorKind != channels.NotReachable || ev.ErrorCode != "131026") {
+			t.Errorf("failed status %+v", ev)
+		}
+	}
+}
+
+func TestInboundThroughFake(t *testing.T) {
+	s := newSetup(t, whatsappfake.Options{})
+	ctx := context.Background()
+	if _, err := s.fake.Text(ctx, "79161234567", "Анна", "Подписаться GF-7K2Q"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.fake.PressButton(ctx, "79161234567", "wamid.X", "yes", "Да"); err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := s.sink.got()
+	if len(evs) != 2 || evs[0].Type != channels.EventText || evs[0].Text != "Подписаться GF-7K2Q" || evs[0].Name != "Анна" ||
+		evs[1].Type != channels.EventButton || evs[1].Payload != "yes" || evs[1].ProviderMessageID != "wamid.X" {
+		t.Fatalf("events %+v", evs)
+	}
+}
+
+func TestWebhookRefusesBadSignatures(t *testing.T) {
+	s := newSetup(t, whatsappfake.Options{})
+	body, _ := os.ReadFile(filepath.Join("testdata", "text.json"))
+	for _, tc := range []struct {
+		name   string
+		sig    string
+		status int
+	}{
+		{"missing", "", http.StatusUnauthorized},
+		{"wrong secret", meta.Sign("other-secret", body), http.StatusForbidden},
+		{"not hex", "sha256=zz", http.StatusForbidden},
+		{"sha1 style", "sha1=abc", http.StatusForbidden},
+		{"good", meta.Sign(s.cfg.AppSecret, body), http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, s.hook.URL, bytes.NewReader(body))
+			if tc.sig != "" {
+				req.Header.Set(meta.SignatureHeader, tc.sig)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+		})
+	}
+	if _, calls := s.sink.got(); calls != 1 {
+		t.Fatalf("sink called %d times, want 1 (only the good request)", calls)
+	}
+}
+
+func TestWebhookSinkFailureAsksForRedelivery(t *testing.T) {
+	s := newSetup(t, whatsappfake.Options{})
+	s.sink.Err = errors.New("db down")
+	if _, err := s.fake.Text(context.Background(), "1", "", "hi"); err == nil {
+		t.Fatal("webhook answered 2xx although the sink failed")
+	}
+}
+
+func TestHandshake(t *testing.T) {
+	s := newSetup(t, whatsappfake.Options{})
+	for _, tc := range []struct {
+		query  string
+		status int
+		body   string
+	}{
+		{"hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444", 200, "1158201444"},
+		{"hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1", 403, ""},
+		{"hub.mode=unsubscribe&hub.verify_token=verify-me&hub.challenge=1", 403, ""},
+	} {
+		resp, err := http.Get(s.hook.URL + "?" + tc.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		_, _ = b.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || (tc.body != "" && b.String() != tc.body) {
+			t.Errorf("%s: %d %q", tc.query, resp.StatusCode, b.String())
+		}
+	}
+}
+
+func TestParseFixtures(t *testing.T) {
+	type want struct {
+		typ                             channels.EventType
+		from, text, payload, pmid, corr string
+		kind                            channels.ErrorKind
+		code                            string
+	}
+	for _, tc := range []struct {
+		file string
+		want []want
+	}{
+		{"text.json", []want{{typ: channels.EventText, from: "79161234567", text: "Подписаться GF-7K2Q"}}},
+		{"button_reply.json", []want{{typ: channels.EventButton, from: "16505551234", text: "Да, вкусно", payload: "like_yes", pmid: "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUE4OTJBMTE4RTUA"}}},
+		{"template_button.json", []want{{typ: channels.EventButton, from: "16505551234", text: "Продлить", payload: "renew_yes", pmid: "wamid.HBgLMTY0NjcwNDM1OTUVAgARGBI1RjQyNUE3NEYxMzAzMzQ5MkEA"}}},
+		{"statuses.json", []want{
+			{typ: channels.EventDelivered, from: "16505551234", pmid: "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUE4OTJBMTE4RTUA", corr: "run:42/step:ask"},
+			{typ: channels.EventRead, from: "16505551234", pmid: "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUE4OTJBMTE4RTUA", corr: "run:42/step:ask"},
+		}},
+		{"status_failed.json", []want{
+			{typ: channels.EventFailed, from: "5511987654321", pmid: "wamid.HBgLNTUxMTk4NzY1NDMyMRUCABEYEjg5QkY1RkI0NDg0RTI3RjNGMwA=", kind: channels.NotReachable, code: "131026"},
+			{typ: channels.EventFailed, from: "5511987654322", pmid: "wamid.HBgLNTUxMTk4NzY1NDMyMhUCABEYEjg5QkY1RkI0NDg0RTI3RjNGMwA=", corr: "run:7/step:renew", kind: channels.WindowClosed, code: "131047"},
+		}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			body, err := os.ReadFile(filepath.Join("testdata", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs, err := whatsapp.Parse(body, "main")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) != len(tc.want) {
+				t.Fatalf("%d events, want %d: %+v", len(evs), len(tc.want), evs)
+			}
+			for i, w := range tc.want {
+				e := evs[i]
+				got := want{e.Type, e.From, e.Text, e.Payload, e.ProviderMessageID, e.Correlation, e.ErrorKind, e.ErrorCode}
+				if got != w {
+					t.Errorf("event %d = %+v, want %+v", i, got, w)
+				}
+				if e.ProviderEventID == "" || e.At.IsZero() || e.Channel != channels.WhatsApp || e.Account != "main" || len(e.Raw) == 0 {
+					t.Errorf("event %d incomplete: %+v", i, e)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	env := map[string]string{
+		"NUDGE_WHATSAPP_SHOP2_TOKEN": "tok", "NUDGE_WHATSAPP_API_URL": "http://127.0.0.1:9/v21.0/",
+		"NUDGE_META_APP_SECRET": "s",
+	}
+	e := &config.Env{Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	c := whatsapp.LoadConfig(e, "shop2")
+	if c.Token != "tok" || c.APIURL != "http://127.0.0.1:9/v21.0" || !c.Enabled() {
+		t.Fatalf("%+v", c)
+	}
+	if err := e.Err(); err == nil || !strings.Contains(err.Error(), "NUDGE_WHATSAPP_SHOP2_PHONE_NUMBER_ID") {
+		t.Fatalf("missing phone number id not reported: %v", err)
+	}
+	e2 := &config.Env{Lookup: func(string) (string, bool) { return "", false }}
+	if c := whatsapp.LoadConfig(e2, ""); c.Enabled() || e2.Err() != nil || c.APIURL != meta.DefaultAPIURL {
+		t.Fatalf("unconfigured account: %+v %v", c, e2.Err())
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"text.json", "button_reply.json", "template_button.json", "statuses.json", "status_failed.json"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		evs, err := whatsapp.Parse(body, "a")
+		if err != nil && len(evs) > 0 {
+			t.Fatal("events with an error")
+		}
+		for _, e := range evs {
+			if e.Type == "" || e.Channel != channels.WhatsApp {
+				t.Fatalf("bad event %+v", e)
+			}
+		}
+	})
+}

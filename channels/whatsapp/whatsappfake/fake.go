@@ -1,0 +1,460 @@
+// Package whatsappfake is an in-process WhatsApp Cloud API: an httptest
+// server that accepts what real clients POST to /{phone-number-id}/messages,
+// checks the token and the message limits like Graph does, enforces the
+// number's throughput (130429) and the per-recipient pair rate (131056),
+// answers with scriptable errors (rate limited once, user stopped marketing,
+// window closed, not a WhatsApp user), and sends status and inbound webhooks
+// signed with a real X-Hub-Signature-256 on a scriptable timetable.
+package whatsappfake
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nudge-engine/nudge/channels/meta"
+)
+
+// Options configure a fake; zero values take the defaults shown.
+type Options struct {
+	Token         string        // "test-token"
+	PhoneNumberID string        // "1000000001"
+	AppSecret     string        // "test-app-secret"
+	PerSecond     int           // 80 accepted messages per second (0 = default, <0 = unlimited)
+	PairInterval  time.Duration // 6s between messages to one recipient (<0 = unlimited)
+	Now           func() time.Time
+	// After schedules planned status webhooks (default time.AfterFunc); the
+	// demo passes its simulated clock's timer.
+	After func(d time.Duration, f func())
+}
+
+// Plan is what happens after a message to a recipient is accepted: a
+// delivered status after Delivered, read after Read (0 = never), or a failed
+// status with FailCode after Delivered.
+type Plan struct {
+	Delivered time.Duration
+	Read      time.Duration
+	FailCode  int
+}
+
+// Sent is one accepted message.
+type Sent struct {
+	ID          string
+	To          string
+	Type        string // text | interactive | image | template
+	Correlation string
+	Body        map[string]any // the request JSON
+	At          time.Time
+}
+
+// Server is the fake.
+type Server struct {
+	opt  Options
+	srv  *httptest.Server
+	hc   *http.Client
+	mu   sync.Mutex
+	seq  int
+	sent []Sent
+	// scripted answers
+	failNext []graphErr
+	blocked  map[string]bool // 131050
+	closed   map[string]bool // 131047 for free-form sends
+	unknown  map[string]bool // 131026 (async, as Meta does)
+	plans    map[string]Plan
+	dflt     *Plan
+	webhook  string
+	window   []time.Time // accepted times within the last second
+	lastTo   map[string]time.Time
+	hookErrs []error
+	requests int
+}
+
+type graphErr struct {
+	status int
+	code   int
+	msg    string
+}
+
+// New starts a fake; Close it when done.
+func New(opt Options) *Server {
+	if opt.Token == "" {
+		opt.Token = "test-token"
+	}
+	if opt.PhoneNumberID == "" {
+		opt.PhoneNumberID = "1000000001"
+	}
+	if opt.AppSecret == "" {
+		opt.AppSecret = "test-app-secret"
+	}
+	if opt.PerSecond == 0 {
+		opt.PerSecond = 80
+	}
+	if opt.PairInterval == 0 {
+		opt.PairInterval = 6 * time.Second
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.After == nil {
+		opt.After = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
+	}
+	s := &Server{
+		opt: opt, hc: &http.Client{Timeout: 10 * time.Second},
+		blocked: map[string]bool{}, closed: map[string]bool{}, unknown: map[string]bool{},
+		plans: map[string]Plan{}, lastTo: map[string]time.Time{},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /{phone}/messages", s.messages)
+	s.srv = httptest.NewServer(mux)
+	return s
+}
+
+// URL is the base to use as whatsapp.Config.APIURL.
+func (s *Server) URL() string { return s.srv.URL }
+
+// Options returns the effective options (token, ids, secret).
+func (s *Server) Options() Options { return s.opt }
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Close() }
+
+// SetWebhook sets where status and inbound webhooks go.
+func (s *Server) SetWebhook(url string) { s.mu.Lock(); s.webhook = url; s.mu.Unlock() }
+
+// FailNext makes the next send answer a Graph error with code (130429 and
+// 131056 come back as HTTP 429/400 like Graph; 5xx codes < 600 are sent as
+// that HTTP status with a non-Graph body).
+func (s *Server) FailNext(code int, msg string) {
+	st := http.StatusBadRequest
+	switch {
+	case code == 130429:
+		st = http.StatusTooManyRequests
+	case code >= 500 && code < 600:
+		st = code
+	case code == 190:
+		st = http.StatusUnauthorized
+	}
+	s.mu.Lock()
+	s.failNext = append(s.failNext, graphErr{status: st, code: code, msg: msg})
+	s.mu.Unlock()
+}
+
+// Block makes sends to to fail with 131050 (stopped marketing messages).
+func (s *Server) Block(to string) { s.mu.Lock(); s.blocked[to] = true; s.mu.Unlock() }
+
+// CloseWindow makes free-form (non-template) sends to to fail with 131047.
+func (s *Server) CloseWindow(to string) { s.mu.Lock(); s.closed[to] = true; s.mu.Unlock() }
+
+// Unknown makes to a number without WhatsApp: the send is accepted and a
+// failed status with 131026 follows (asynchronously, as Meta does).
+func (s *Server) Unknown(to string) { s.mu.Lock(); s.unknown[to] = true; s.mu.Unlock() }
+
+// SetPlan scripts the statuses that follow each message to to.
+func (s *Server) SetPlan(to string, p Plan) { s.mu.Lock(); s.plans[to] = p; s.mu.Unlock() }
+
+// SetDefaultPlan scripts statuses for recipients without their own plan.
+func (s *Server) SetDefaultPlan(p Plan) { s.mu.Lock(); s.dflt = &p; s.mu.Unlock() }
+
+// Sent returns the accepted messages in order.
+func (s *Server) Sent() []Sent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Sent(nil), s.sent...)
+}
+
+// Requests counts every send request, accepted or not.
+func (s *Server) Requests() int { s.mu.Lock(); defer s.mu.Unlock(); return s.requests }
+
+// WebhookErrors returns failures of scheduled webhooks.
+func (s *Server) WebhookErrors() []error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]error(nil), s.hookErrs...)
+}
+
+func writeGraphErr(w http.ResponseWriter, e graphErr) {
+	if e.code >= 500 && e.code < 600 {
+		http.Error(w, "upstream error", e.code)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
+		"message": fmt.Sprintf("(#%d) %s", e.code, e.msg), "type": "OAuthException", "code": e.code,
+		"error_data": map[string]any{"messaging_product": "whatsapp", "details": e.msg},
+		"fbtrace_id": "AbCdEfFake",
+	}})
+}
+
+func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.requests++
+	s.mu.Unlock()
+	if r.Header.Get("Authorization") != "Bearer "+s.opt.Token {
+		writeGraphErr(w, graphErr{http.StatusUnauthorized, 190, "Error validating access token"})
+		return
+	}
+	if r.PathValue("phone") != s.opt.PhoneNumberID {
+		writeGraphErr(w, graphErr{http.StatusBadRequest, 100, "Unsupported post request. Object does not exist"})
+		return
+	}
+	var body map[string]any
+	raw, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err := json.Unmarshal(raw, &body); err != nil {
+		writeGraphErr(w, graphErr{http.StatusBadRequest, 100, "Invalid JSON"})
+		return
+	}
+	if e, ok := validate(body); !ok {
+		writeGraphErr(w, graphErr{http.StatusBadRequest, 131009, e})
+		return
+	}
+	to, _ := body["to"].(string)
+	typ, _ := body["type"].(string)
+	corr, _ := body["biz_opaque_callback_data"].(string)
+
+	s.mu.Lock()
+	now := s.opt.Now()
+	if len(s.failNext) > 0 {
+		e := s.failNext[0]
+		s.failNext = s.failNext[1:]
+		s.mu.Unlock()
+		writeGraphErr(w, e)
+		return
+	}
+	if s.blocked[to] {
+		s.mu.Unlock()
+		writeGraphErr(w, graphErr{http.StatusBadRequest, 131050, "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business"})
+		return
+	}
+	if s.closed[to] && typ != "template" {
+		s.mu.Unlock()
+		writeGraphErr(w, graphErr{http.StatusBadRequest, 131047, "Re-engagement message: more than 24 hours have passed since the recipient last replied to the sender number"})
+		return
+	}
+	if s.opt.PerSecond > 0 {
+		keep := s.window[:0]
+		for _, t := range s.window {
+			if now.Sub(t) < time.Second {
+				keep = append(keep, t)
+			}
+		}
+		s.window = keep
+		if len(s.window) >= s.opt.PerSecond {
+			s.mu.Unlock()
+			writeGraphErr(w, graphErr{http.StatusTooManyRequests, 130429, "Rate limit hit: Cloud API message throughput has been reached"})
+			return
+		}
+	}
+	if last, ok := s.lastTo[to]; ok && s.opt.PairInterval > 0 && now.Sub(last) < s.opt.PairInterval {
+		s.mu.Unlock()
+		writeGraphErr(w, graphErr{http.StatusBadRequest, 131056, "(Business Account, Consumer Account) pair rate limit hit"})
+		return
+	}
+	s.window = append(s.window, now)
+	s.lastTo[to] = now
+	s.seq++
+	id := fmt.Sprintf("wamid.HBgL%026d", s.seq)
+	s.sent = append(s.sent, Sent{ID: id, To: to, Type: typ, Correlation: corr, Body: body, At: now})
+	plan, hasPlan := s.plans[to]
+	if !hasPlan && s.dflt != nil {
+		plan, hasPlan = *s.dflt, true
+	}
+	if s.unknown[to] {
+		plan, hasPlan = Plan{FailCode: 131026}, true
+	}
+	s.mu.Unlock()
+
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"messaging_product": "whatsapp",
+		"contacts":          []map[string]string{{"input": to, "wa_id": to}},
+		"messages":          []map[string]string{{"id": id}},
+	})
+	if hasPlan {
+		s.schedule(id, to, corr, plan)
+	}
+}
+
+func (s *Server) schedule(id, to, corr string, p Plan) {
+	emit := func(st string, code int) func() {
+		return func() {
+			if err := s.Status(context.Background(), id, to, corr, st, code); err != nil {
+				s.mu.Lock()
+				s.hookErrs = append(s.hookErrs, err)
+				s.mu.Unlock()
+			}
+		}
+	}
+	if p.FailCode != 0 {
+		s.opt.After(p.Delivered, emit("failed", p.FailCode))
+		return
+	}
+	if p.Delivered > 0 {
+		s.opt.After(p.Delivered, emit("delivered", 0))
+	}
+	if p.Read > 0 {
+		s.opt.After(p.Read, emit("read", 0))
+	}
+}
+
+// validate checks what Graph checks of a message object.
+func validate(b map[string]any) (string, bool) {
+	if b["messaging_product"] != "whatsapp" {
+		return "messaging_product must be whatsapp", false
+	}
+	if to, _ := b["to"].(string); to == "" || strings.HasPrefix(to, "+") {
+		return "to must be a phone number in international format without +", false
+	}
+	switch b["type"] {
+	case "text":
+		t, _ := b["text"].(map[string]any)
+		body, _ := t["body"].(string)
+		if body == "" || utf8.RuneCountInString(body) > 4096 {
+			return "text.body must be 1..4096 characters", false
+		}
+	case "image":
+		img, _ := b["image"].(map[string]any)
+		if l, _ := img["link"].(string); l == "" {
+			return "image.link is required", false
+		}
+	case "template":
+		t, _ := b["template"].(map[string]any)
+		if n, _ := t["name"].(string); n == "" {
+			return "template.name is required", false
+		}
+	case "interactive":
+		in, _ := b["interactive"].(map[string]any)
+		if in["type"] != "button" {
+			return "interactive.type must be button", false
+		}
+		body, _ := in["body"].(map[string]any)
+		if t, _ := body["text"].(string); t == "" || utf8.RuneCountInString(t) > 1024 {
+			return "interactive.body.text must be 1..1024 characters", false
+		}
+		act, _ := in["action"].(map[string]any)
+		btns, _ := act["buttons"].([]any)
+		if len(btns) == 0 || len(btns) > 3 {
+			return "interactive.action.buttons must hold 1..3 buttons", false
+		}
+		for _, x := range btns {
+			bm, _ := x.(map[string]any)
+			rep, _ := bm["reply"].(map[string]any)
+			title, _ := rep["title"].(string)
+			id, _ := rep["id"].(string)
+			if bm["type"] != "reply" || id == "" || title == "" || utf8.RuneCountInString(title) > 20 {
+				return "button reply needs an id and a title of 1..20 characters", false
+			}
+		}
+	default:
+		return fmt.Sprintf("unsupported message type %v", b["type"]), false
+	}
+	return "", true
+}
+
+func (s *Server) envelope(value map[string]any) []byte {
+	value["messaging_product"] = "whatsapp"
+	value["metadata"] = map[string]string{"display_phone_number": "15550000000", "phone_number_id": s.opt.PhoneNumberID}
+	b, _ := json.Marshal(map[string]any{
+		"object": "whatsapp_business_account",
+		"entry": []any{map[string]any{"id": "WABA-FAKE", "changes": []any{
+			map[string]any{"field": "messages", "value": value},
+		}}},
+	})
+	return b
+}
+
+// Status sends a signed status webhook for message id now; code ≠ 0 adds an
+// errors[] entry (failed).
+func (s *Server) Status(ctx context.Context, id, to, correlation, status string, code int) error {
+	st := map[string]any{
+		"id": id, "status": status, "timestamp": strconv.FormatInt(s.opt.Now().Unix(), 10), "recipient_id": to,
+		"pricing": map[string]any{"billable": true, "pricing_model": "PMP", "category": "marketing"},
+	}
+	if correlation != "" {
+		st["biz_opaque_callback_data"] = correlation
+	}
+	if code != 0 {
+		st["errors"] = []any{map[string]any{
+			"code": code, "title": errorTitle(code), "message": errorTitle(code),
+			"error_data": map[string]string{"details": errorTitle(code)},
+		}}
+	}
+	return s.Post(ctx, s.envelope(map[string]any{"statuses": []any{st}}))
+}
+
+func errorTitle(code int) string {
+	switch code {
+	case 131026:
+		return "Message undeliverable"
+	case 131047:
+		return "Re-engagement message"
+	case 131049:
+		return "This message was not delivered to maintain healthy ecosystem engagement."
+	}
+	return "Failure"
+}
+
+func (s *Server) nextInboundID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	return fmt.Sprintf("wamid.HBgLIN%024d", s.seq)
+}
+
+func (s *Server) inbound(ctx context.Context, from, name string, msg map[string]any) (string, error) {
+	id := s.nextInboundID()
+	msg["from"], msg["id"], msg["timestamp"] = from, id, strconv.FormatInt(s.opt.Now().Unix(), 10)
+	return id, s.Post(ctx, s.envelope(map[string]any{
+		"contacts": []any{map[string]any{"profile": map[string]string{"name": name}, "wa_id": from}},
+		"messages": []any{msg},
+	}))
+}
+
+// Text sends a signed inbound text message from a user; it returns the wamid.
+func (s *Server) Text(ctx context.Context, from, name, text string) (string, error) {
+	return s.inbound(ctx, from, name, map[string]any{"type": "text", "text": map[string]string{"body": text}})
+}
+
+// PressButton sends a signed interactive button_reply to the message replyTo.
+func (s *Server) PressButton(ctx context.Context, from, replyTo, id, title string) (string, error) {
+	return s.inbound(ctx, from, "", map[string]any{
+		"type":        "interactive",
+		"context":     map[string]string{"from": "15550000000", "id": replyTo},
+		"interactive": map[string]any{"type": "button_reply", "button_reply": map[string]string{"id": id, "title": title}},
+	})
+}
+
+// Post signs body with the app secret and POSTs it to the webhook.
+func (s *Server) Post(ctx context.Context, body []byte) error {
+	s.mu.Lock()
+	url := s.webhook
+	s.mu.Unlock()
+	if url == "" {
+		return fmt.Errorf("whatsappfake: no webhook set")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(meta.SignatureHeader, meta.Sign(s.opt.AppSecret, body))
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("whatsappfake: webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("whatsappfake: webhook answered %d", resp.StatusCode)
+	}
+	return nil
+}

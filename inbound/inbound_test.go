@@ -1,0 +1,169 @@
+package inbound
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/internal/testenv"
+)
+
+type calls struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (c *calls) record(kind string) func(context.Context, channels.Event) error {
+	return func(_ context.Context, ev channels.Event) error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.seen = append(c.seen, kind+":"+ev.ProviderEventID)
+		return nil
+	}
+}
+
+func (c *calls) list() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.Join(c.seen, " ")
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestDuplicateDeliveriesHaveOneEffect(t *testing.T) {
+	t.Parallel()
+	d := testenv.DB(t)
+	var c calls
+	s := New(d, Handlers{Reply: c.record("reply"), Status: c.record("status")}, quiet(), nil)
+	ev := channels.Event{Type: channels.EventText, Channel: channels.Telegram, ProviderEventID: "u1", From: "42", Text: "вкусно"}
+	ctx := context.Background()
+	// The same event three times, also concurrently.
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.Accept(ctx, []channels.Event{ev}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := c.list(); got != "reply:u1" {
+		t.Fatalf("effects: %q, want one reply", got)
+	}
+	var n int
+	d.Get(&n, `SELECT count(*) FROM inbound_events`)
+	if n != 1 {
+		t.Fatalf("%d rows stored", n)
+	}
+}
+
+func TestRouting(t *testing.T) {
+	t.Parallel()
+	d := testenv.DB(t)
+	var c calls
+	s := New(d, Handlers{
+		Start: c.record("start"), OptOut: c.record("opt_out"), Status: c.record("status"), Reply: c.record("reply"),
+		IsOptOut: func(s string) bool { return strings.EqualFold(s, "stop") },
+		Welcome:  func(channels.Event) string { return "Привет!" },
+	}, quiet(), nil)
+	evs := []channels.Event{
+		{Type: channels.EventStart, Code: "abc", ProviderEventID: "1"},
+		{Type: channels.EventText, Text: "STOP", ProviderEventID: "2"},
+		{Type: channels.EventButton, Payload: "unsubscribe", ProviderEventID: "3"},
+		{Type: channels.EventButton, Payload: "like", ProviderEventID: "4"},
+		{Type: channels.EventDelivered, ProviderMessageID: "m1", ProviderEventID: "5"},
+		{Type: channels.EventOptOut, ProviderEventID: "6"},
+	}
+	ack, err := s.Accept(context.Background(), evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack.Welcome != "Привет!" {
+		t.Errorf("welcome %q", ack.Welcome)
+	}
+	want := "start:1 opt_out:2 opt_out:3 reply:4 status:5 opt_out:6"
+	if got := c.list(); got != want {
+		t.Fatalf("routing:\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestFailedProcessingIsRetriedNotLost(t *testing.T) {
+	t.Parallel()
+	d := testenv.DB(t)
+	var fails atomic.Int32
+	fails.Store(2)
+	var c calls
+	rec := c.record("reply")
+	s := New(d, Handlers{Reply: func(ctx context.Context, ev channels.Event) error {
+		if fails.Add(-1) >= 0 {
+			return errors.New("database hiccup")
+		}
+		return rec(ctx, ev)
+	}}, quiet(), nil)
+	ctx := context.Background()
+	// Storing succeeds even though processing fails: the webhook answers 2xx.
+	if _, err := s.Accept(ctx, []channels.Event{{Type: channels.EventText, ProviderEventID: "x", Text: "hi"}}); err != nil {
+		t.Fatal(err)
+	}
+	if c.list() != "" {
+		t.Fatal("processed despite the failure")
+	}
+	for i := 0; i < 3 && c.list() == ""; i++ {
+		if _, err := s.Reconcile(ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := c.list(); got != "reply:x" {
+		t.Fatalf("after reconcile: %q", got)
+	}
+	// Nothing is left pending and a further reconcile does nothing.
+	if n, _ := s.Reconcile(ctx, 10); n != 0 {
+		t.Fatalf("reprocessed %d", n)
+	}
+	var result string
+	d.Get(&result, `SELECT result FROM inbound_events`)
+	if result != "reply" {
+		t.Fatalf("result %q", result)
+	}
+}
+
+func TestClaimExpiresAfterCrash(t *testing.T) {
+	t.Parallel()
+	d := testenv.DB(t)
+	now := time.Now()
+	var c calls
+	s := New(d, Handlers{Reply: c.record("reply")}, quiet(), func() time.Time { return now })
+	ctx := context.Background()
+	// Simulate a processor that claimed the event and died.
+	if _, err := d.Exec(`INSERT INTO inbound_events (channel, provider_event_id, type, event, claimed_until, attempts)
+		VALUES ('telegram', 'z', 'text', '{"Type":"text","ProviderEventID":"z"}', $1, 1)`, now.Add(20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Reconcile(ctx, 10); n != 0 || c.list() != "" {
+		t.Fatal("a live claim was taken over")
+	}
+	now = now.Add(time.Minute)
+	if _, err := s.Reconcile(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if c.list() != "reply:z" {
+		t.Fatalf("expired claim not retried: %q", c.list())
+	}
+}
+
+func TestEventWithoutIDIsRefused(t *testing.T) {
+	t.Parallel()
+	s := New(testenv.DB(t), Handlers{}, quiet(), nil)
+	if _, err := s.Accept(context.Background(), []channels.Event{{Type: channels.EventText}}); err == nil {
+		t.Fatal("want an error: the provider must retry rather than lose dedupe")
+	}
+}

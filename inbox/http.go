@@ -1,0 +1,266 @@
+package inbox
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/nudge-engine/nudge/internal/httpx"
+)
+
+// API is the managers' JSON API under /v1/inbox.
+type API struct {
+	Svc *Service
+	Log *slog.Logger
+	// Require wraps every route with manager authentication (sessions + CSRF).
+	Require func(http.Handler) http.Handler
+	// UserID returns the signed-in user of a request.
+	UserID func(*http.Request) (int64, bool)
+	// Live, if set, serves GET /v1/inbox/events.
+	Live *Live
+}
+
+// Register mounts the routes.
+func (a *API) Register(mux *http.ServeMux) {
+	h := func(pattern string, f func(http.ResponseWriter, *http.Request, int64) error) {
+		mux.Handle(pattern, a.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			uid, ok := a.UserID(r)
+			if !ok {
+				httpx.WriteError(w, r, a.Log, httpx.Errorf(httpx.CodeUnauthorized, "", "sign in first"))
+				return
+			}
+			if err := f(w, r, uid); err != nil {
+				httpx.WriteError(w, r, a.Log, apiError(err))
+			}
+		})))
+	}
+	h("GET /v1/inbox/conversations", a.list)
+	h("GET /v1/inbox/conversations/{id}", a.get)
+	h("POST /v1/inbox/conversations/{id}/claim", a.claim)
+	h("POST /v1/inbox/conversations/{id}/assign", a.assign)
+	h("POST /v1/inbox/conversations/{id}/reply", a.reply)
+	h("POST /v1/inbox/conversations/{id}/notes", a.note)
+	h("POST /v1/inbox/conversations/{id}/resolve", a.resolve)
+	h("GET /v1/inbox/stats", a.stats)
+	if a.Live != nil {
+		mux.Handle("GET /v1/inbox/events", a.Require(a.Live))
+	}
+}
+
+func apiError(err error) error {
+	var we *WindowError
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return httpx.Errorf(httpx.CodeNotFound, "id", "no such conversation")
+	case errors.Is(err, ErrClosed):
+		return httpx.Errorf(httpx.CodeConflict, "", "the conversation is resolved")
+	case errors.Is(err, ErrTaken):
+		return httpx.Errorf(httpx.CodeConflict, "", "the conversation is assigned to someone else")
+	case errors.Is(err, ErrEmpty):
+		return httpx.Errorf(httpx.CodeInvalid, "text", "must not be empty")
+	case errors.As(err, &we):
+		return httpx.Errorf(httpx.CodeConflict, "text", "%s; allowed: %s", we.Error(), orNothing(we.Allowed))
+	}
+	return err
+}
+
+func orNothing(s string) string {
+	if s == "" {
+		return "nothing"
+	}
+	return s
+}
+
+func pathID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, httpx.Errorf(httpx.CodeInvalid, "id", "must be a positive integer")
+	}
+	return id, nil
+}
+
+func (a *API) list(w http.ResponseWriter, r *http.Request, uid int64) error {
+	view := r.URL.Query().Get("view")
+	if view == "" {
+		view = ViewAll
+	}
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	list, err := a.Svc.List(r.Context(), view, uid, r.URL.Query().Get("queue"), limit)
+	if err != nil {
+		return httpx.Errorf(httpx.CodeInvalid, "view", "must be one of all, mine, unassigned, overdue, resolved")
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"conversations": list})
+	return nil
+}
+
+func (a *API) get(w http.ResponseWriter, r *http.Request, _ int64) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	d, err := a.Svc.Get(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, d)
+	return nil
+}
+
+func (a *API) claim(w http.ResponseWriter, r *http.Request, uid int64) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if err := a.Svc.Claim(r.Context(), id, uid); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) assign(w http.ResponseWriter, r *http.Request, _ int64) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		UserID int64 `json:"user_id"`
+	}
+	if err := httpx.DecodeJSON(w, r, 4<<10, &body); err != nil {
+		return err
+	}
+	if body.UserID <= 0 {
+		return httpx.Errorf(httpx.CodeInvalid, "user_id", "must be a user id")
+	}
+	if err := a.Svc.Assign(r.Context(), id, body.UserID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) reply(w http.ResponseWriter, r *http.Request, uid int64) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Text        string `json:"text"`
+		UseTemplate bool   `json:"use_template"`
+		RequestID   string `json:"request_id"`
+	}
+	if err := httpx.DecodeJSON(w, r, 16<<10, &body); err != nil {
+		return err
+	}
+	if err := a.Svc.Reply(r.Context(), id, uid, ReplyRequest{Text: body.Text, UseTemplate: body.UseTemplate, RequestID: body.RequestID}); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) note(w http.ResponseWriter, r *http.Request, uid int64) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Text string `json:"text"`
+	}
+	if err := httpx.DecodeJSON(w, r, 16<<10, &body); err != nil {
+		return err
+	}
+	if err := a.Svc.Note(r.Context(), id, uid, body.Text); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) resolve(w http.ResponseWriter, r *http.Request, uid int64) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		End bool `json:"end"`
+	}
+	if r.ContentLength != 0 {
+		if err := httpx.DecodeJSON(w, r, 4<<10, &body); err != nil {
+			return err
+		}
+	}
+	if err := a.Svc.Resolve(r.Context(), id, uid, body.End); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) stats(w http.ResponseWriter, r *http.Request, _ int64) error {
+	since := time.Now().Add(-30 * 24 * time.Hour)
+	if s := r.URL.Query().Get("since"); s != "" {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return httpx.Errorf(httpx.CodeInvalid, "since", "must be an RFC 3339 time")
+		}
+		since = t
+	}
+	f, err := a.Svc.Stats(r.Context(), since)
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, f)
+	return nil
+}
+
+// Live streams inbox changes (Postgres NOTIFY on channel nudge_inbox) to
+// browsers as server-sent events, so new hand-offs and replies appear
+// without a reload.
+type Live struct {
+	DatabaseURL string
+	Log         *slog.Logger
+}
+
+func (l *Live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	ln := pq.NewListener(l.DatabaseURL, time.Second, 10*time.Second, nil)
+	defer ln.Close()
+	if err := ln.Listen("nudge_inbox"); err != nil {
+		http.Error(w, "live updates unavailable", http.StatusServiceUnavailable)
+		l.Log.ErrorContext(r.Context(), "inbox listen", "err", err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	fmt.Fprint(w, ": connected\n\n")
+	fl.Flush()
+	ping := time.NewTicker(20 * time.Second)
+	defer ping.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case n := <-ln.Notify:
+			if n == nil { // reconnected: tell the page to refresh what it shows
+				fmt.Fprint(w, "event: inbox\ndata: {\"kind\":\"resync\"}\n\n")
+			} else {
+				fmt.Fprintf(w, "event: inbox\ndata: %s\n\n", n.Extra)
+			}
+			fl.Flush()
+		case <-ping.C:
+			fmt.Fprint(w, ": ping\n\n")
+			fl.Flush()
+		}
+	}
+}

@@ -1,0 +1,279 @@
+package inbox
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/classify"
+	"github.com/nudge-engine/nudge/internal/db"
+)
+
+// Reply is what the runtime learns about a reply that resumes a run.
+type Reply struct {
+	Text      string
+	Payload   string
+	Sentiment classify.Sentiment
+	Rule      string
+	At        time.Time
+}
+
+// Resumer is the flow runtime as the inbox needs it; the worker implements it.
+type Resumer interface {
+	// ResumeReply moves run, if it still waits in the wait_reply step with
+	// sequence seq, to gotoStep; gotoStep "" means the step's fallback for an
+	// unmatched reply, a hand-off to the inbox (the run pauses). It reports
+	// false when the run no longer waits there (its timeout won the race).
+	ResumeReply(ctx context.Context, runID int64, seq int, gotoStep string, r Reply) (bool, error)
+	// ResumeAfterHandoff continues a run paused by a hand-off, or ends it.
+	ResumeAfterHandoff(ctx context.Context, runID int64, end bool) error
+}
+
+// Router routes customer replies; its Reply method is the inbound sink's
+// reply handler.
+type Router struct {
+	db       *sqlx.DB
+	classify *classify.Classifier
+	resumer  Resumer
+	log      *slog.Logger
+	// HandoffQueue is where unmatched replies and late replies go.
+	HandoffQueue string
+}
+
+// NewRouter returns a router.
+func NewRouter(d *sqlx.DB, c *classify.Classifier, r Resumer, log *slog.Logger) *Router {
+	return &Router{db: d, classify: c, resumer: r, log: log, HandoffQueue: "general"}
+}
+
+type waitingRun struct {
+	ID         int64           `db:"id"`
+	CampaignID string          `db:"campaign_id"`
+	Version    string          `db:"campaign_version"`
+	StepID     string          `db:"step_id"`
+	StepSeq    int             `db:"step_seq"`
+	Definition json.RawMessage `db:"definition"`
+}
+
+// Reply handles one customer text or button press.
+func (r *Router) Reply(ctx context.Context, ev channels.Event) error {
+	if ev.At.IsZero() {
+		ev.At = time.Now()
+	}
+	subID, err := r.subscriber(ctx, ev)
+	if err != nil {
+		return err
+	}
+	rec := replyRow{ev: ev, subscriberID: subID}
+	// A customer already talking to a manager talks to the manager.
+	var convID int64
+	err = r.db.GetContext(ctx, &convID, qOpenConv, subID)
+	switch {
+	case err == nil:
+		rec.result = r.classify.Classify(classify.Input{Payload: ev.Payload, Text: ev.Text})
+		rec.outcome = "inbox"
+		return r.toConversation(ctx, rec, convID, "", "")
+	case !db.IsNoRows(err):
+		return fmt.Errorf("inbox: open conversation: %w", err)
+	}
+
+	runs := []waitingRun{}
+	if err := r.db.SelectContext(ctx, &runs, qWaitingRun, subID); err != nil {
+		return fmt.Errorf("inbox: waiting run: %w", err)
+	}
+	for _, run := range runs {
+		var def campaigns.Definition
+		if err := json.Unmarshal(run.Definition, &def); err != nil {
+			return fmt.Errorf("inbox: campaign %s version %s: %w", run.CampaignID, run.Version, err)
+		}
+		step := findStep(&def, run.StepID)
+		if step == nil || step.WaitReply == nil {
+			continue
+		}
+		res := r.classify.Classify(classify.Input{Payload: ev.Payload, Text: ev.Text, Branches: step.WaitReply.Branches})
+		rec.result, rec.run = res, &run
+		gotoStep := res.Goto
+		if res.Branch < 0 {
+			gotoStep = step.WaitReply.OnOther
+		}
+		ok, err := r.resumer.ResumeReply(ctx, run.ID, run.StepSeq, gotoStep, Reply{
+			Text: ev.Text, Payload: ev.Payload, Sentiment: res.Sentiment, Rule: res.Rule, At: ev.At})
+		if err != nil {
+			return fmt.Errorf("inbox: resume run %d: %w", run.ID, err)
+		}
+		if !ok { // the timeout (or another reply) moved the run on first
+			rec.outcome = "late"
+			return r.toConversation(ctx, rec, 0, "late_reply", "")
+		}
+		if gotoStep == "" {
+			rec.outcome = "on_other"
+			return r.toConversation(ctx, rec, 0, "unmatched", "Reply did not match any branch", run.ID)
+		}
+		rec.outcome, rec.gotoStep = "branch", gotoStep
+		return r.store(ctx, r.db, rec, nil)
+	}
+	// Nobody waits for this reply: a person will read it.
+	rec.result = r.classify.Classify(classify.Input{Payload: ev.Payload, Text: ev.Text})
+	rec.outcome = "inbox"
+	reason := "unmatched"
+	if rec.result.Sentiment == classify.Negative {
+		reason = "negative_reply"
+	}
+	return r.toConversation(ctx, rec, 0, reason, "")
+}
+
+func findStep(def *campaigns.Definition, id string) *campaigns.Step {
+	for i := range def.Steps {
+		if def.Steps[i].ID == id {
+			return &def.Steps[i]
+		}
+	}
+	return nil
+}
+
+// subscriber finds the sender, creating an anonymous subscriber for a sender
+// who wrote without an opt-in start (managers can still answer), and opens
+// the channel's 24h window.
+func (r *Router) subscriber(ctx context.Context, ev channels.Event) (int64, error) {
+	var id int64
+	err := r.db.GetContext(ctx, &id, qIdentity, ev.Channel, ev.From)
+	if db.IsNoRows(err) {
+		err = r.db.GetContext(ctx, &id, qNewAnon, ev.Channel, ev.From, ev.Name, ev.Locale)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("inbox: sender %s: %w", ev.Channel, err)
+	}
+	if _, err := r.db.ExecContext(ctx, qTouchInbound, ev.Channel, ev.From, ev.At); err != nil {
+		return 0, fmt.Errorf("inbox: window: %w", err)
+	}
+	return id, nil
+}
+
+type replyRow struct {
+	ev           channels.Event
+	subscriberID int64
+	run          *waitingRun
+	result       classify.Result
+	outcome      string
+	gotoStep     string
+}
+
+func (r *Router) store(ctx context.Context, q db.Executor, rec replyRow, convID *int64) error {
+	var runID sql.NullInt64
+	var campaignID, version, stepID string
+	if rec.run != nil {
+		runID = sql.NullInt64{Int64: rec.run.ID, Valid: true}
+		campaignID, version, stepID = rec.run.CampaignID, rec.run.Version, rec.run.StepID
+	}
+	var answered struct {
+		ID     int64     `db:"id"`
+		SentAt time.Time `db:"sent_at"`
+	}
+	var answeredID, reaction sql.NullInt64
+	err := sqlx.GetContext(ctx, q, &answered, qAnswered, rec.subscriberID, runID, rec.ev.At)
+	if err == nil {
+		answeredID = sql.NullInt64{Int64: answered.ID, Valid: true}
+		reaction = sql.NullInt64{Int64: rec.ev.At.Sub(answered.SentAt).Milliseconds(), Valid: true}
+	} else if !db.IsNoRows(err) {
+		return fmt.Errorf("inbox: answered message: %w", err)
+	}
+	_, err = q.ExecContext(ctx, qInsertReply, rec.ev.Channel, rec.ev.ProviderEventID, rec.subscriberID, runID,
+		campaignID, version, stepID, answeredID, rec.ev.Text, rec.ev.Payload, string(rec.result.Sentiment),
+		rec.result.Rule, rec.result.Detail, rec.outcome, rec.gotoStep, reaction, convID, rec.ev.At)
+	if err != nil {
+		return fmt.Errorf("inbox: store reply: %w", err)
+	}
+	return nil
+}
+
+// toConversation opens (or joins) the subscriber's conversation and adds the
+// customer's words to it, with the reply row, in one transaction.
+func (r *Router) toConversation(ctx context.Context, rec replyRow, convID int64, reason, note string, pausedRuns ...int64) error {
+	return db.WithTx(ctx, r.db, func(tx *sqlx.Tx) error {
+		if convID == 0 {
+			var err error
+			convID, err = open(ctx, tx, Handoff{SubscriberID: rec.subscriberID, Channel: rec.ev.Channel, Queue: r.HandoffQueue,
+				Reason: reason, Note: note, RunIDs: pausedRuns, At: rec.ev.At})
+			if err != nil {
+				return err
+			}
+		}
+		text := rec.ev.Text
+		if text == "" {
+			text = "[button: " + rec.ev.Payload + "]"
+		}
+		if _, err := tx.ExecContext(ctx, qAddItem, convID, "customer", nil, text, nil, rec.ev.At); err != nil {
+			return fmt.Errorf("inbox: add item: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, qCustomerAt, convID, rec.ev.At); err != nil {
+			return err
+		}
+		if err := r.store(ctx, tx, rec, &convID); err != nil {
+			return err
+		}
+		return notify(ctx, tx, convID, "customer")
+	})
+}
+
+// Handoff asks for a person: a handoff step, a negative or unmatched reply.
+type Handoff struct {
+	SubscriberID int64
+	Channel      channels.Kind
+	Queue        string
+	Reason       string // handoff | negative_reply | unmatched | late_reply
+	Note         string
+	RunIDs       []int64 // runs paused until the conversation is resolved
+	At           time.Time
+}
+
+// Open opens the subscriber's conversation or joins the open one, adding the
+// note and paused runs. q may be a transaction (the worker's hand-off step).
+func Open(ctx context.Context, q db.Executor, h Handoff) (int64, error) {
+	id, err := open(ctx, q, h)
+	if err != nil {
+		return 0, err
+	}
+	return id, notify(ctx, q, id, "opened")
+}
+
+func open(ctx context.Context, q db.Executor, h Handoff) (int64, error) {
+	if h.Queue == "" {
+		h.Queue = "general"
+	}
+	if h.At.IsZero() {
+		h.At = time.Now()
+	}
+	if h.RunIDs == nil {
+		h.RunIDs = []int64{}
+	}
+	var id int64
+	if err := sqlx.GetContext(ctx, q, &id, qUpsertConv, h.SubscriberID, h.Channel, h.Queue, h.Reason, h.Note,
+		pq.Int64Array(h.RunIDs), h.At); err != nil {
+		return 0, fmt.Errorf("inbox: open conversation: %w", err)
+	}
+	if h.Note != "" || h.Reason == "handoff" {
+		text := "Handed off (" + h.Reason + ")"
+		if h.Note != "" {
+			text += ": " + h.Note
+		}
+		if _, err := q.ExecContext(ctx, qAddItem, id, "system", nil, text, nil, h.At); err != nil {
+			return 0, fmt.Errorf("inbox: add item: %w", err)
+		}
+	}
+	return id, nil
+}
+
+func notify(ctx context.Context, q db.Executor, convID int64, kind string) error {
+	b, _ := json.Marshal(map[string]any{"conversation_id": convID, "kind": kind})
+	if _, err := q.ExecContext(ctx, qNotify, string(b)); err != nil {
+		return fmt.Errorf("inbox: notify: %w", err)
+	}
+	return nil
+}

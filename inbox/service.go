@@ -1,0 +1,396 @@
+package inbox
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/internal/db"
+)
+
+var (
+	ErrNotFound = errors.New("inbox: conversation not found")
+	ErrClosed   = errors.New("inbox: conversation is resolved")
+	ErrTaken    = errors.New("inbox: conversation is assigned to someone else")
+	ErrEmpty    = errors.New("inbox: text is empty")
+	ErrNoSender = errors.New("inbox: no sender configured for the channel")
+)
+
+// WindowError says the channel's rules forbid a free-form reply now, and
+// what is allowed instead.
+type WindowError struct {
+	Channel channels.Kind
+	Reason  string
+	Allowed string // "template:<name>" when a template may be sent, "" when nothing may
+}
+
+func (e *WindowError) Error() string {
+	return fmt.Sprintf("inbox: %s does not allow a free-form reply now: %s", e.Channel, e.Reason)
+}
+
+// Senders returns the sender of a channel.
+type Senders func(channels.Kind) (channels.Sender, bool)
+
+// Service is what managers do with conversations.
+type Service struct {
+	db      *sqlx.DB
+	senders Senders
+	resumer Resumer
+	log     *slog.Logger
+	now     func() time.Time
+	// SLA is how long a conversation may wait for a first manager response.
+	SLA time.Duration
+	// WhatsAppTemplate is the approved template offered when the 24h window is closed.
+	WhatsAppTemplate channels.TemplateRef
+}
+
+// NewService returns the manager service.
+func NewService(d *sqlx.DB, s Senders, r Resumer, log *slog.Logger, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{db: d, senders: s, resumer: r, log: log, now: now, SLA: 15 * time.Minute,
+		WhatsAppTemplate: channels.TemplateRef{Name: "manager_followup", Language: "ru"}}
+}
+
+// Summary is a conversation in a list.
+type Summary struct {
+	ID              int64         `db:"id" json:"id"`
+	SubscriberID    int64         `db:"subscriber_id" json:"subscriber_id"`
+	ExternalID      string        `db:"external_id" json:"external_id"`
+	Name            string        `db:"name" json:"name"`
+	Channel         string        `db:"channel" json:"channel"`
+	Queue           string        `db:"queue" json:"queue"`
+	Reason          string        `db:"reason" json:"reason"`
+	Note            string        `db:"note" json:"note"`
+	State           string        `db:"state" json:"state"`
+	AssigneeID      sql.NullInt64 `db:"assignee_id" json:"-"`
+	Assignee        string        `db:"assignee" json:"assignee"`
+	OpenedAt        time.Time     `db:"opened_at" json:"opened_at"`
+	LastCustomerAt  *time.Time    `db:"last_customer_at" json:"last_customer_at,omitempty"`
+	FirstResponseAt *time.Time    `db:"first_response_at" json:"first_response_at,omitempty"`
+	ResolvedAt      *time.Time    `db:"resolved_at" json:"resolved_at,omitempty"`
+	Overdue         bool          `db:"overdue" json:"overdue"`
+	LastText        string        `db:"last_text" json:"last_text"`
+}
+
+// Entry is one line of a conversation's history.
+type Entry struct {
+	At         time.Time `db:"at" json:"at"`
+	Ord        int       `db:"ord" json:"-"`
+	Kind       string    `db:"kind" json:"kind"` // bot | customer | manager | note | system
+	Channel    string    `db:"channel" json:"channel,omitempty"`
+	Text       string    `db:"text" json:"text"`
+	Status     string    `db:"status" json:"status,omitempty"`
+	Attempt    int       `db:"attempt" json:"attempt,omitempty"` // > 0: a fallback rung
+	CampaignID string    `db:"campaign_id" json:"campaign_id,omitempty"`
+	StepID     string    `db:"step_id" json:"step_id,omitempty"`
+	Sentiment  string    `db:"sentiment" json:"sentiment,omitempty"`
+	Rule       string    `db:"rule" json:"rule,omitempty"`
+	Detail     string    `db:"detail" json:"detail,omitempty"`
+}
+
+// Detail is a conversation with its history.
+type Detail struct {
+	Summary
+	History []Entry `json:"history"`
+	// ReplyRule says whether a free-form reply may go out now.
+	ReplyRule *WindowError `json:"reply_rule,omitempty"`
+}
+
+// Views of the queue.
+const (
+	ViewAll        = "all"
+	ViewMine       = "mine"
+	ViewUnassigned = "unassigned"
+	ViewOverdue    = "overdue"
+	ViewResolved   = "resolved"
+)
+
+// List returns conversations of a view (all, mine, unassigned, overdue, resolved).
+func (s *Service) List(ctx context.Context, view string, userID int64, queue string, limit int) ([]Summary, error) {
+	switch view {
+	case ViewAll, ViewMine, ViewUnassigned, ViewOverdue, ViewResolved:
+	default:
+		return nil, fmt.Errorf("inbox: unknown view %q", view)
+	}
+	if limit <= 0 || limit > 500 {
+		limit = 100
+	}
+	out := []Summary{}
+	if err := s.db.SelectContext(ctx, &out, qList, view, userID, queue, limit, s.now().Add(-s.SLA)); err != nil {
+		return nil, fmt.Errorf("inbox: list: %w", err)
+	}
+	return out, nil
+}
+
+// Get returns a conversation with the subscriber's full history.
+func (s *Service) Get(ctx context.Context, id int64) (Detail, error) {
+	var d Detail
+	err := s.db.GetContext(ctx, &d.Summary, qGet, id, s.now().Add(-s.SLA))
+	if db.IsNoRows(err) {
+		return d, ErrNotFound
+	}
+	if err != nil {
+		return d, fmt.Errorf("inbox: get: %w", err)
+	}
+	d.History = []Entry{}
+	if err := s.db.SelectContext(ctx, &d.History, qHistory, d.SubscriberID); err != nil {
+		return d, fmt.Errorf("inbox: history: %w", err)
+	}
+	if t, err := s.target(ctx, id); err == nil {
+		d.ReplyRule = s.replyRule(t)
+	}
+	return d, nil
+}
+
+// Claim assigns an unassigned conversation to the user.
+func (s *Service) Claim(ctx context.Context, id, userID int64) error {
+	res, err := s.db.ExecContext(ctx, qClaim, id, userID)
+	if err != nil {
+		return fmt.Errorf("inbox: claim: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrTaken
+	}
+	return notify(ctx, s.db, id, "assigned")
+}
+
+// Assign gives the conversation to a user.
+func (s *Service) Assign(ctx context.Context, id, userID int64) error {
+	res, err := s.db.ExecContext(ctx, qAssign, id, userID)
+	if err != nil {
+		return fmt.Errorf("inbox: assign: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return notify(ctx, s.db, id, "assigned")
+}
+
+// Note adds an internal note (never sent to the customer).
+func (s *Service) Note(ctx context.Context, id, userID int64, text string) error {
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return ErrEmpty
+	}
+	if _, err := s.db.ExecContext(ctx, qAddItem, id, "note", userID, text, nil, s.now()); err != nil {
+		return fmt.Errorf("inbox: note: %w", err)
+	}
+	return notify(ctx, s.db, id, "note")
+}
+
+type target struct {
+	SubscriberID  int64         `db:"subscriber_id"`
+	Channel       channels.Kind `db:"channel"`
+	State         string        `db:"state"`
+	Address       *string       `db:"address"`
+	LastInboundAt *time.Time    `db:"last_inbound_at"`
+	BlockedAt     *time.Time    `db:"blocked_at"`
+	Locale        string        `db:"locale"`
+}
+
+func (s *Service) target(ctx context.Context, id int64) (target, error) {
+	var t target
+	err := s.db.GetContext(ctx, &t, qConvTarget, id)
+	if db.IsNoRows(err) {
+		return t, ErrNotFound
+	}
+	return t, err
+}
+
+// replyRule applies the channel's rules for a free-form manager reply.
+// WhatsApp: only within 24h of the customer's last message, else an approved
+// template. Messenger: 24h, or up to 7 days with the HUMAN_AGENT tag.
+func (s *Service) replyRule(t target) *WindowError {
+	if t.Address == nil {
+		return &WindowError{Channel: t.Channel, Reason: "the customer has no identity on this channel"}
+	}
+	if t.BlockedAt != nil {
+		return &WindowError{Channel: t.Channel, Reason: "the customer blocked the bot"}
+	}
+	age := time.Duration(1<<63 - 1)
+	if t.LastInboundAt != nil {
+		age = s.now().Sub(*t.LastInboundAt)
+	}
+	switch t.Channel {
+	case channels.WhatsApp:
+		if age > 24*time.Hour {
+			return &WindowError{Channel: t.Channel, Reason: "more than 24 hours since the customer's last message",
+				Allowed: "template:" + s.WhatsAppTemplate.Name}
+		}
+	case channels.Messenger:
+		if age > 7*24*time.Hour {
+			return &WindowError{Channel: t.Channel, Reason: "more than 7 days since the customer's last message (HUMAN_AGENT limit)"}
+		}
+	}
+	return nil
+}
+
+// ReplyRequest is a manager's answer.
+type ReplyRequest struct {
+	Text string
+	// UseTemplate sends the approved template where the window is closed.
+	UseTemplate bool
+	// RequestID makes a retried submit send once (the form's token).
+	RequestID string
+}
+
+// Reply sends the manager's answer through the customer's channel, inside
+// that channel's rules, and records it as a message.
+func (s *Service) Reply(ctx context.Context, id, userID int64, req ReplyRequest) error {
+	req.Text = strings.TrimSpace(req.Text)
+	if req.Text == "" && !req.UseTemplate {
+		return ErrEmpty
+	}
+	t, err := s.target(ctx, id)
+	if err != nil {
+		return err
+	}
+	if t.State != "open" {
+		return ErrClosed
+	}
+	m := channels.Message{Channel: t.Channel, To: deref(t.Address), Text: req.Text, Format: channels.Plain}
+	if rule := s.replyRule(t); rule != nil {
+		if !(req.UseTemplate && strings.HasPrefix(rule.Allowed, "template:")) {
+			return rule
+		}
+		tpl := s.WhatsAppTemplate
+		tpl.Params = []string{req.Text}
+		m.Template = &tpl
+	}
+	if t.Channel == channels.Messenger && t.LastInboundAt != nil && s.now().Sub(*t.LastInboundAt) > 24*time.Hour {
+		m.Tag = "HUMAN_AGENT"
+	}
+	sender, ok := s.senders(t.Channel)
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNoSender, t.Channel)
+	}
+	if req.RequestID == "" {
+		req.RequestID = fmt.Sprintf("%d", s.now().UnixNano())
+	}
+	m.IdempotencyKey = fmt.Sprintf("manager:%d:%s", id, req.RequestID)
+	content, _ := json.Marshal(map[string]any{"text": req.Text, "template": m.Template, "tag": m.Tag})
+	var msgID int64
+	err = s.db.GetContext(ctx, &msgID, qInsertMsg, m.IdempotencyKey, t.SubscriberID, t.Channel, m.To, content, s.now())
+	if db.IsNoRows(err) {
+		return nil // the same submit again: it was sent already
+	}
+	if err != nil {
+		return fmt.Errorf("inbox: record reply: %w", err)
+	}
+	res, sendErr := sender.Send(ctx, m)
+	now := s.now()
+	if sendErr != nil {
+		var ce *channels.Error
+		kind, code := string(channels.KindOf(sendErr)), ""
+		if errors.As(sendErr, &ce) {
+			code = ce.Code
+		}
+		if _, err := s.db.ExecContext(ctx, qMsgFailed, msgID, kind, code, sendErr.Error(), now); err != nil {
+			s.log.ErrorContext(ctx, "record failed manager reply", "err", err)
+		}
+		return fmt.Errorf("inbox: send reply: %w", sendErr)
+	}
+	return db.WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, qMsgSent, msgID, res.ProviderID, now); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, qAddItem, id, "manager", userID, req.Text, msgID, now); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, qResponse, id, now, userID); err != nil {
+			return err
+		}
+		return notify(ctx, tx, id, "manager")
+	})
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// Resolve closes the conversation and resumes (or ends) the flows it paused.
+func (s *Service) Resolve(ctx context.Context, id, userID int64, end bool) error {
+	resolution := "resume"
+	if end {
+		resolution = "end"
+	}
+	var runs pq.Int64Array
+	err := s.db.GetContext(ctx, &runs, qResolve, id, s.now(), userID, resolution)
+	if db.IsNoRows(err) {
+		if _, gerr := s.target(ctx, id); errors.Is(gerr, ErrNotFound) {
+			return ErrNotFound
+		}
+		return ErrClosed
+	}
+	if err != nil {
+		return fmt.Errorf("inbox: resolve: %w", err)
+	}
+	for _, run := range runs {
+		if err := s.resumer.ResumeAfterHandoff(ctx, run, end); err != nil {
+			return fmt.Errorf("inbox: resume run %d: %w", run, err)
+		}
+	}
+	return notify(ctx, s.db, id, "resolved")
+}
+
+// FlagOverdue marks open conversations without a manager response within the
+// SLA, returning their ids (for alerts and live updates).
+func (s *Service) FlagOverdue(ctx context.Context) ([]int64, error) {
+	now := s.now()
+	ids := []int64{}
+	if err := s.db.SelectContext(ctx, &ids, qFlagSLA, now, now.Add(-s.SLA)); err != nil {
+		return nil, fmt.Errorf("inbox: flag overdue: %w", err)
+	}
+	for _, id := range ids {
+		if err := notify(ctx, s.db, id, "overdue"); err != nil {
+			return ids, err
+		}
+	}
+	return ids, nil
+}
+
+// Figures are the conversation numbers analytics reads.
+type Figures struct {
+	ReactionP50ms     *float64        `db:"reaction_p50_ms" json:"reaction_p50_ms"`
+	ReactionP90ms     *float64        `db:"reaction_p90_ms" json:"reaction_p90_ms"`
+	FirstResponseP50s *float64        `db:"first_response_p50_s" json:"first_response_p50_s"`
+	ResolutionP50s    *float64        `db:"resolution_p50_s" json:"resolution_p50_s"`
+	Conversations     int             `db:"conversations" json:"conversations"`
+	RepeatContacts    int             `db:"repeat_contacts" json:"repeat_contacts"`
+	SentimentByStep   []StepSentiment `json:"sentiment_by_step"`
+}
+
+// StepSentiment counts replies of one sentiment to one step.
+type StepSentiment struct {
+	CampaignID string `db:"campaign_id" json:"campaign_id"`
+	StepID     string `db:"step_id" json:"step_id"`
+	Sentiment  string `db:"sentiment" json:"sentiment"`
+	N          int    `db:"n" json:"n"`
+}
+
+// Stats computes the figures since a time.
+func (s *Service) Stats(ctx context.Context, since time.Time) (Figures, error) {
+	var f Figures
+	if err := s.db.GetContext(ctx, &f, qFigures, since); err != nil {
+		return f, fmt.Errorf("inbox: figures: %w", err)
+	}
+	f.SentimentByStep = []StepSentiment{}
+	if err := s.db.SelectContext(ctx, &f.SentimentByStep, qSentimentByStep, since); err != nil {
+		return f, fmt.Errorf("inbox: sentiment by step: %w", err)
+	}
+	return f, nil
+}

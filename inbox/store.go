@@ -1,0 +1,116 @@
+package inbox
+
+// SQL of the inbox, in one place.
+const (
+	qIdentity = `SELECT subscriber_id FROM channel_identities WHERE channel = $1 AND address = $2`
+	qNewAnon  = `WITH s AS (INSERT INTO subscribers (name, locale) VALUES ($3, coalesce(nullif($4, ''), 'ru')) RETURNING id)
+	             INSERT INTO channel_identities (subscriber_id, channel, address)
+	             SELECT id, $1, $2 FROM s
+	             ON CONFLICT (channel, address) DO UPDATE SET channel = EXCLUDED.channel
+	             RETURNING subscriber_id`
+	qTouchInbound = `UPDATE channel_identities SET last_inbound_at = greatest(coalesce(last_inbound_at, $3), $3)
+	                  WHERE channel = $1 AND address = $2`
+	qOpenConv = `SELECT id FROM conversations WHERE subscriber_id = $1 AND state = 'open'`
+	// The newest run of the subscriber that waits for a reply.
+	qWaitingRun = `SELECT r.id, r.campaign_id, r.campaign_version, r.step_id, r.step_seq, v.definition
+	                 FROM flow_runs r
+	                 JOIN campaign_versions v ON v.campaign_id = r.campaign_id AND v.version = r.campaign_version
+	                WHERE r.subscriber_id = $1 AND r.state = 'waiting'
+	                ORDER BY r.updated_at DESC LIMIT 5`
+	// The message a reply answers: the newest sent one of the run (or of the subscriber).
+	qAnswered = `SELECT id, sent_at FROM messages
+	              WHERE subscriber_id = $1 AND ($2::bigint IS NULL OR run_id = $2) AND sent_at IS NOT NULL AND sent_at <= $3
+	              ORDER BY sent_at DESC LIMIT 1`
+	qInsertReply = `INSERT INTO replies (channel, provider_event_id, subscriber_id, run_id, campaign_id, campaign_version, step_id,
+	                    answered_message_id, text, payload, sentiment, rule, detail, outcome, goto_step, reaction_ms, conversation_id, created_at)
+	                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+	                ON CONFLICT (channel, provider_event_id) DO NOTHING`
+	qUpsertConv = `INSERT INTO conversations (subscriber_id, channel, queue, reason, note, run_ids, opened_at)
+	               VALUES ($1, $2, $3, $4, $5, $6, $7)
+	               ON CONFLICT (subscriber_id) WHERE state = 'open' DO UPDATE
+	                  SET note = CASE WHEN EXCLUDED.note = '' THEN conversations.note
+	                                  WHEN conversations.note = '' THEN EXCLUDED.note
+	                                  ELSE conversations.note || E'\n' || EXCLUDED.note END,
+	                      run_ids = ARRAY(SELECT DISTINCT unnest(conversations.run_ids || EXCLUDED.run_ids)),
+	                      queue = CASE WHEN EXCLUDED.reason = 'handoff' THEN EXCLUDED.queue ELSE conversations.queue END
+	               RETURNING id`
+	qAddItem = `INSERT INTO conversation_items (conversation_id, kind, author_id, text, message_id, created_at)
+	            VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`
+	qCustomerAt = `UPDATE conversations SET last_customer_at = $2 WHERE id = $1`
+	qNotify     = `SELECT pg_notify('nudge_inbox', $1)`
+
+	qList = `SELECT c.id, c.subscriber_id, coalesce(s.external_id, '') AS external_id, s.name, c.channel, c.queue, c.reason,
+	                c.note, c.state, c.assignee_id, coalesce(u.email, '') AS assignee, c.opened_at, c.last_customer_at,
+	                c.first_response_at, c.resolved_at,
+	                (c.state = 'open' AND c.first_response_at IS NULL AND c.opened_at < $5) AS overdue,
+	                coalesce((SELECT text FROM conversation_items i WHERE i.conversation_id = c.id AND i.kind = 'customer'
+	                           ORDER BY i.id DESC LIMIT 1), '') AS last_text
+	           FROM conversations c
+	           JOIN subscribers s ON s.id = c.subscriber_id
+	           LEFT JOIN users u ON u.id = c.assignee_id
+	          WHERE ($1 = 'all' AND c.state = 'open'
+	              OR $1 = 'mine' AND c.state = 'open' AND c.assignee_id = $2
+	              OR $1 = 'unassigned' AND c.state = 'open' AND c.assignee_id IS NULL
+	              OR $1 = 'overdue' AND c.state = 'open' AND c.first_response_at IS NULL AND c.opened_at < $5
+	              OR $1 = 'resolved' AND c.state = 'resolved')
+	            AND ($3 = '' OR c.queue = $3)
+	          ORDER BY c.opened_at DESC, c.id DESC
+	          LIMIT $4`
+	qGet = `SELECT c.id, c.subscriber_id, coalesce(s.external_id, '') AS external_id, s.name, c.channel, c.queue, c.reason,
+	               c.note, c.state, c.assignee_id, coalesce(u.email, '') AS assignee, c.opened_at, c.last_customer_at,
+	               c.first_response_at, c.resolved_at,
+	               (c.state = 'open' AND c.first_response_at IS NULL AND c.opened_at < $2) AS overdue, '' AS last_text
+	          FROM conversations c
+	          JOIN subscribers s ON s.id = c.subscriber_id
+	          LEFT JOIN users u ON u.id = c.assignee_id
+	         WHERE c.id = $1`
+	// The full history of the subscriber: what the bot sent (with statuses),
+	// what the customer wrote (with classification), what managers did.
+	qHistory = `SELECT * FROM (
+	    SELECT coalesce(m.sent_at, m.created_at) AS at, 0 AS ord, CASE WHEN m.campaign_id = '' THEN 'manager' ELSE 'bot' END AS kind,
+	           m.channel, coalesce(m.content->>'text', '') AS text, m.status, m.attempt,
+	           m.campaign_id, m.step_id, '' AS sentiment, '' AS rule, coalesce(m.error_message, '') AS detail
+	      FROM messages m WHERE m.subscriber_id = $1
+	    UNION ALL
+	    SELECT r.created_at, 1, 'customer', r.channel, CASE WHEN r.text = '' THEN '[' || r.payload || ']' ELSE r.text END,
+	           '', 0, r.campaign_id, r.step_id, r.sentiment, r.rule, r.detail
+	      FROM replies r WHERE r.subscriber_id = $1
+	    UNION ALL
+	    SELECT i.created_at, CASE i.kind WHEN 'system' THEN 2 ELSE 3 END, i.kind, '', i.text, '', 0, '', '', '', '', coalesce(u.email, '')
+	      FROM conversation_items i JOIN conversations c ON c.id = i.conversation_id
+	      LEFT JOIN users u ON u.id = i.author_id
+	     WHERE c.subscriber_id = $1 AND i.kind IN ('note', 'system')
+	  ) h ORDER BY at, ord LIMIT 500`
+	qClaim    = `UPDATE conversations SET assignee_id = $2 WHERE id = $1 AND state = 'open' AND (assignee_id IS NULL OR assignee_id = $2)`
+	qAssign   = `UPDATE conversations SET assignee_id = $2 WHERE id = $1 AND state = 'open'`
+	qResponse = `UPDATE conversations SET first_response_at = coalesce(first_response_at, $2),
+	                    assignee_id = coalesce(assignee_id, $3) WHERE id = $1`
+	qResolve = `UPDATE conversations SET state = 'resolved', resolved_at = $2, resolved_by = $3, resolution = $4
+	             WHERE id = $1 AND state = 'open' RETURNING run_ids`
+	qConvTarget = `SELECT c.subscriber_id, c.channel, c.state, i.address, i.last_inbound_at, i.blocked_at, s.locale
+	                 FROM conversations c
+	                 JOIN subscribers s ON s.id = c.subscriber_id
+	                 LEFT JOIN channel_identities i ON i.subscriber_id = c.subscriber_id AND i.channel = c.channel
+	                WHERE c.id = $1`
+	qInsertMsg = `INSERT INTO messages (idempotency_key, subscriber_id, topic, channel, address, status, content, created_at)
+	              VALUES ($1, $2, 'service', $3, $4, 'pending', $5, $6)
+	              ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`
+	qMsgSent   = `UPDATE messages SET status = 'sent', provider_id = $2, sent_at = $3 WHERE id = $1`
+	qMsgFailed = `UPDATE messages SET status = 'failed', error_kind = $2, error_code = $3, error_message = $4, failed_at = $5 WHERE id = $1`
+	qFlagSLA   = `UPDATE conversations SET sla_breached_at = $1
+	               WHERE state = 'open' AND first_response_at IS NULL AND sla_breached_at IS NULL AND opened_at < $2
+	               RETURNING id`
+	qFigures = `SELECT
+	    (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY reaction_ms) FROM replies WHERE created_at >= $1 AND reaction_ms IS NOT NULL) AS reaction_p50_ms,
+	    (SELECT percentile_cont(0.9) WITHIN GROUP (ORDER BY reaction_ms) FROM replies WHERE created_at >= $1 AND reaction_ms IS NOT NULL) AS reaction_p90_ms,
+	    (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM first_response_at - opened_at))
+	       FROM conversations WHERE opened_at >= $1 AND first_response_at IS NOT NULL) AS first_response_p50_s,
+	    (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM resolved_at - opened_at))
+	       FROM conversations WHERE opened_at >= $1 AND resolved_at IS NOT NULL) AS resolution_p50_s,
+	    (SELECT count(*) FROM conversations WHERE opened_at >= $1) AS conversations,
+	    (SELECT count(*) FROM conversations c WHERE c.opened_at >= $1 AND EXISTS (
+	        SELECT 1 FROM conversations p WHERE p.subscriber_id = c.subscriber_id AND p.resolved_at IS NOT NULL
+	           AND p.resolved_at <= c.opened_at AND p.resolved_at > c.opened_at - interval '7 days')) AS repeat_contacts`
+	qSentimentByStep = `SELECT campaign_id, step_id, sentiment, count(*) AS n FROM replies
+	                     WHERE created_at >= $1 AND campaign_id <> '' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`
+)

@@ -1,0 +1,96 @@
+// Package browsertest drives a real headless Chromium (Debian's `chromium`,
+// installed by scripts/chromium, which `make test` runs) with chromedp. A
+// missing browser fails the test instead of skipping it: browser tests must
+// run in CI.
+package browsertest
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// ExecPath finds Chromium: $NUDGE_CHROMIUM, then chromium on PATH.
+func ExecPath() (string, error) {
+	if p := os.Getenv("NUDGE_CHROMIUM"); p != "" {
+		return p, nil
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", exec.ErrNotFound
+}
+
+// New starts a fresh browser (own profile directory) for t and returns a tab
+// context that ends at cleanup. Every action should use a timeout context.
+func New(t testing.TB) context.Context {
+	t.Helper()
+	path, err := ExecPath()
+	if err != nil {
+		t.Fatalf("browsertest: no Chromium found (run scripts/chromium or set NUDGE_CHROMIUM): %v", err)
+	}
+	// Not t.TempDir: Chromium may still be writing its profile while it exits.
+	profile, err := os.MkdirTemp("", "nudge-chromium-")
+	if err != nil {
+		t.Fatalf("browsertest: %v", err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(profile),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelB := chromedp.NewContext(actx)
+	// Start the browser now so a broken install fails here, clearly. The first
+	// Run must not carry a timeout: the browser lives as long as its context.
+	if err := chromedp.Run(ctx); err != nil {
+		cancelB()
+		cancelA()
+		os.RemoveAll(profile)
+		t.Fatalf("browsertest: start %s: %v", path, err)
+	}
+	t.Cleanup(func() {
+		cancelB()
+		cancelA()
+		for i := 0; i < 20 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	return ctx
+}
+
+// Run runs actions with a timeout.
+func Run(t testing.TB, ctx context.Context, timeout time.Duration, actions ...chromedp.Action) {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := chromedp.Run(c, actions...); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+}
+
+// Screenshot saves a full-page PNG to path.
+func Screenshot(t testing.TB, ctx context.Context, path string) {
+	t.Helper()
+	var buf []byte
+	Run(t, ctx, 30*time.Second, chromedp.FullScreenshot(&buf, 100) /* 100 = lossless PNG */)
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+}

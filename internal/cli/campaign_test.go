@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nudge-engine/nudge/internal/config"
+	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/internal/testenv"
+)
+
+// runCLI runs one nudge command in-process with env as its environment.
+func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	a := &App{Stdout: &out, Stderr: &errb, Stdin: strings.NewReader(""), Env: &config.Env{Lookup: func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	}}}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	code := 0
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		var ex *ExitError
+		if errors.As(err, &ex) {
+			code = ex.Code
+			errb.WriteString(ex.Msg)
+		} else {
+			code = 1
+			errb.WriteString(err.Error())
+		}
+	}
+	return code, out.String(), errb.String()
+}
+
+func TestCampaignLintCLI(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile("../../examples/growfood/weekly-feedback.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(src), "on_timeout: reminder", "on_timeout: remindr", 1)
+	broken = strings.Replace(broken, "    delay: 7d", "    dealy: 7d", 1)
+	if err := os.WriteFile(filepath.Join(dir, "broken.yaml"), []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		out  []string
+	}{
+		{"clean examples", []string{"campaign", "lint", "../../examples/growfood"}, 0, []string{"3 campaign files: no problems"}},
+		{"broken copy", []string{"campaign", "lint", dir}, 1, []string{
+			filepath.Join(dir, "broken.yaml") + ":19:5: unknown-field: unknown field \"dealy\" in trigger.event\n        dealy: 7d\n        ^\n    hint: did you mean \"delay\"?",
+			filepath.Join(dir, "broken.yaml") + ":42:19: unknown-step: no step with id \"remindr\"",
+		}},
+		{"no such file", []string{"campaign", "lint", filepath.Join(dir, "nope.yaml")}, 2, nil},
+		{"no args", []string{"campaign", "lint"}, 2, nil},
+		{"rules", []string{"campaign", "lint", "--rules"}, 0, []string{"cycle-without-wait", "window-needs-template"}},
+		{"json", []string{"campaign", "lint", "--json", dir}, 1, []string{`"line":42,"col":19,"rule":"unknown-step"`}},
+		{"json clean", []string{"campaign", "lint", "--json", "../../examples/growfood"}, 0, []string{`{"files":3,"problems":[]}`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, nil, tt.args...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, out, errOut)
+			}
+			for _, w := range tt.out {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+func TestCampaignApplyShowDiffArchive(t *testing.T) {
+	env := map[string]string{"NUDGE_DATABASE_URL": testenv.DBURL(t)}
+	dir := t.TempDir()
+	src, err := os.ReadFile("../../examples/growfood/weekly-renewal.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "weekly-renewal.yaml")
+	if err := os.WriteFile(path, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	step := func(want int, wantOut string, args ...string) string {
+		t.Helper()
+		code, out, errOut := runCLI(t, env, args...)
+		if code != want || !strings.Contains(out, wantOut) {
+			t.Fatalf("%v: exit %d (want %d)\nstdout:\n%s\nstderr:\n%s\nwant output containing %q", args, code, want, out, errOut, wantOut)
+		}
+		return out
+	}
+	step(0, "weekly-renewal v1", "campaign", "apply", path)
+	step(0, "unchanged", "campaign", "apply", path)
+	changed := strings.Replace(string(src), "within: 3d", "within: 4d", 1)
+	if err := os.WriteFile(path, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	step(0, "weekly-renewal v2", "campaign", "apply", path)
+	step(0, "-      within: 3d\n+      within: 4d", "campaign", "diff", "weekly-renewal", "1", "2")
+	step(0, "within: 3d", "campaign", "show", "weekly-renewal", "--version", "1")
+	step(0, "v2", "campaign", "list")
+	step(0, "archived", "campaign", "archive", "weekly-renewal")
+	step(1, "", "campaign", "archive", "nope")
+	// A broken file is refused and nothing is applied.
+	if err := os.WriteFile(path, []byte(strings.Replace(changed, "FRI", "FRY", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	step(1, "invalid-cron", "campaign", "apply", path)
+	step(0, "archived", "campaign", "list")
+}
+
+func TestCampaignSchemaCLI(t *testing.T) {
+	code, out, _ := runCLI(t, nil, "campaign", "schema")
+	if code != 0 || !strings.Contains(out, `"$schema": "https://json-schema.org/draft/2020-12/schema"`) {
+		t.Fatalf("schema: %d %s", code, out[:min(len(out), 200)])
+	}
+}
+
+func TestCampaignPreviewCLI(t *testing.T) {
+	url := testenv.DBURL(t)
+	env := map[string]string{"NUDGE_DATABASE_URL": url}
+	if code, out, errOut := runCLI(t, env, "campaign", "apply", "../../examples/growfood"); code != 0 {
+		t.Fatalf("apply: %d %s %s", code, out, errOut)
+	}
+	d, err := db.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var id int64
+	if err := d.Get(&id, `INSERT INTO subscribers (external_id, name, locale) VALUES ('gf-1', 'Анна', 'ru') RETURNING id`); err != nil {
+		t.Fatal(err)
+	}
+	d.MustExec(`INSERT INTO channel_identities (subscriber_id, channel, address) VALUES ($1, 'telegram', '1001')`, id)
+	d.MustExec(`INSERT INTO consent_events (subscriber_id, channel, topic, granted, source) VALUES ($1, '*', 'service', true, 'widget')`, id)
+
+	tests := []struct {
+		args []string
+		code int
+		want []string
+	}{
+		{[]string{"campaign", "preview", "weekly-feedback", "--subscriber", "gf-1", "--at", "2026-11-20T12:00:00Z"}, 0,
+			[]string{"would send now on telegram", "Анна, прошла неделя с доставки 🥗", "[👍 Понравилось] (reply \"like\")", "[👎 Не очень] (reply \"dislike\")"}},
+		{[]string{"campaign", "preview", "weekly-feedback", "--subscriber", "gf-1", "--at", "2026-11-20T20:00:00Z"}, 0,
+			[]string{"would NOT send now", "quiet hours in the subscriber's local time until Sat 2026-11-21 09:00 MSK"}},
+		{[]string{"campaign", "preview", "weekly-renewal", "--subscriber", "gf-1"}, 0, []string{"would NOT send now", "no consent"}},
+		{[]string{"campaign", "preview", "weekly-feedback", "--subscriber", "nobody"}, 1, nil},
+		{[]string{"campaign", "preview", "weekly-feedback"}, 2, nil},
+	}
+	for _, tt := range tests {
+		code, out, errOut := runCLI(t, env, tt.args...)
+		if code != tt.code {
+			t.Errorf("%v: exit %d want %d\n%s\n%s", tt.args, code, tt.code, out, errOut)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: output lacks %q:\n%s", tt.args, w, out)
+			}
+		}
+	}
+}

@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nudge-engine/nudge/channels/telegram"
+	"github.com/nudge-engine/nudge/channels/viber"
+)
+
+// channelsCmd is `nudge channels …`: provider-side setup of the channel
+// accounts configured in the environment.
+func (a *App) channelsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "channels",
+		Short: "Set up messenger channel accounts (webhooks)",
+	}
+	setup := &cobra.Command{
+		Use:   "setup",
+		Short: "Register Nudge's webhook with a provider",
+	}
+	setup.AddCommand(a.setupTelegramCmd(), a.setupViberCmd())
+	cmd.AddCommand(setup)
+	return cmd
+}
+
+// webhookURL is the public webhook address of channel/account.
+func (a *App) webhookURL(channel, account, override string) (string, error) {
+	if override != "" {
+		return override, nil
+	}
+	core, err := a.Core()
+	if err != nil {
+		return "", err
+	}
+	if account == "" {
+		account = "default"
+	}
+	return core.BaseURL + "/webhooks/" + channel + "/" + account, nil
+}
+
+func (a *App) setupTelegramCmd() *cobra.Command {
+	var account, url string
+	var drop bool
+	var maxConn int
+	cmd := &cobra.Command{
+		Use:   "telegram",
+		Short: "Call setWebhook with the secret token and the update types Nudge handles",
+		Long: `Registers $NUDGE_BASE_URL/webhooks/telegram/<account> (or --url) with the Bot API
+using NUDGE_TELEGRAM_TOKEN and NUDGE_TELEGRAM_WEBHOOK_SECRET (NUDGE_TELEGRAM_<ACCOUNT>_…
+for --account). Telegram then sends the secret in X-Telegram-Bot-Api-Secret-Token with
+every update, and only message, callback_query and my_chat_member updates.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := telegram.LoadConfig(a.Env, account)
+			if err := a.Env.Err(); err != nil {
+				return &ExitError{Code: 2, Msg: "configuration:\n" + err.Error()}
+			}
+			if !cfg.Enabled() {
+				return &ExitError{Code: 2, Msg: telegram.EnvName(account, "TOKEN") + " is not set"}
+			}
+			hook, err := a.webhookURL("telegram", account, url)
+			if err != nil {
+				return err
+			}
+			c := telegram.New(cfg, nil)
+			ctx := cmd.Context()
+			err = c.SetWebhook(ctx, telegram.WebhookOptions{URL: hook, SecretToken: cfg.WebhookSecret, AllowedUpdates: telegram.AllowedUpdates, MaxConnections: maxConn, DropPendingUpdates: drop})
+			if err != nil {
+				return fmt.Errorf("setWebhook: %w", err)
+			}
+			info, err := c.GetWebhookInfo(ctx)
+			if err != nil {
+				return fmt.Errorf("getWebhookInfo: %w", err)
+			}
+			fmt.Fprintf(a.Stdout, "telegram webhook set: %s\nallowed updates: %s\npending updates: %d\n", info.URL, strings.Join(info.AllowedUpdates, ", "), info.PendingUpdateCount)
+			if info.LastErrorMessage != "" {
+				fmt.Fprintf(a.Stdout, "last delivery error: %s\n", info.LastErrorMessage)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&account, "account", "", "bot account name (reads NUDGE_TELEGRAM_<ACCOUNT>_TOKEN …)")
+	cmd.Flags().StringVar(&url, "url", "", "webhook URL (default $NUDGE_BASE_URL/webhooks/telegram/<account>)")
+	cmd.Flags().BoolVar(&drop, "drop-pending", false, "drop updates queued while no webhook was set")
+	cmd.Flags().IntVar(&maxConn, "max-connections", 0, "parallel webhook connections, 1-100 (Telegram default 40)")
+	return cmd
+}
+
+func (a *App) setupViberCmd() *cobra.Command {
+	var account, url string
+	cmd := &cobra.Command{
+		Use:   "viber",
+		Short: "Call set_webhook with the event types Nudge handles",
+		Long: `Registers $NUDGE_BASE_URL/webhooks/viber/<account> (or --url) with Viber using
+NUDGE_VIBER_TOKEN. Viber probes the URL at once with a signed request, so
+"nudge serve" must already be reachable there.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := viber.LoadConfig(a.Env, account)
+			if err := a.Env.Err(); err != nil {
+				return &ExitError{Code: 2, Msg: "configuration:\n" + err.Error()}
+			}
+			if !cfg.Enabled() {
+				return &ExitError{Code: 2, Msg: viber.EnvName(account, "TOKEN") + " is not set"}
+			}
+			hook, err := a.webhookURL("viber", account, url)
+			if err != nil {
+				return err
+			}
+			if err := viber.New(cfg, nil).SetWebhook(cmd.Context(), hook); err != nil {
+				return fmt.Errorf("set_webhook: %w", err)
+			}
+			fmt.Fprintf(a.Stdout, "viber webhook set: %s\nevent types: %s\n", hook, strings.Join(viber.EventTypes, ", "))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&account, "account", "", "bot account name (reads NUDGE_VIBER_<ACCOUNT>_TOKEN …)")
+	cmd.Flags().StringVar(&url, "url", "", "webhook URL (default $NUDGE_BASE_URL/webhooks/viber/<account>)")
+	return cmd
+}

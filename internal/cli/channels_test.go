@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
+	"github.com/nudge-engine/nudge/channels/viber"
+	"github.com/nudge-engine/nudge/channels/viber/viberfake"
+	"github.com/nudge-engine/nudge/internal/config"
+)
+
+func runWith(t *testing.T, vars map[string]string, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	a := &App{Stdout: &out, Stderr: &out, Env: &config.Env{Lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	root.SetOut(&out)
+	root.SetErr(&out)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func TestChannelsSetupTelegram(t *testing.T) {
+	fake := telegramfake.New()
+	defer fake.Close()
+	vars := map[string]string{
+		"NUDGE_BASE_URL":                       "https://nudge.example.com",
+		"NUDGE_TELEGRAM_SHOP_TOKEN":            telegramfake.Token,
+		"NUDGE_TELEGRAM_SHOP_WEBHOOK_SECRET":   "hook-Secret_1",
+		"NUDGE_TELEGRAM_SHOP_API_URL":          fake.URL,
+		"NUDGE_TELEGRAM_BROKEN_TOKEN":          telegramfake.Token,
+		"NUDGE_TELEGRAM_BROKEN_API_URL":        fake.URL,
+		"NUDGE_TELEGRAM_BROKEN_WEBHOOK_SECRET": "",
+	}
+	out, err := runWith(t, vars, "channels", "setup", "telegram", "--account", "shop", "--drop-pending")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	u, secret, allowed := fake.Webhook()
+	if u != "https://nudge.example.com/webhooks/telegram/shop" || secret != "hook-Secret_1" || strings.Join(allowed, ",") != "message,callback_query,my_chat_member" {
+		t.Errorf("registered %q %q %v", u, secret, allowed)
+	}
+	if !strings.Contains(out, "telegram webhook set: https://nudge.example.com/webhooks/telegram/shop") {
+		t.Errorf("output %q", out)
+	}
+	_, err = runWith(t, vars, "channels", "setup", "telegram", "--account", "broken")
+	var ex *ExitError
+	if !errors.As(err, &ex) || ex.Code != 2 || !strings.Contains(ex.Msg, "NUDGE_TELEGRAM_BROKEN_WEBHOOK_SECRET") {
+		t.Errorf("missing secret: %v", err)
+	}
+	if _, err := runWith(t, vars, "channels", "setup", "telegram"); !errors.As(err, &ex) || !strings.Contains(ex.Msg, "NUDGE_TELEGRAM_TOKEN is not set") {
+		t.Errorf("no token: %v", err)
+	}
+}
+
+func TestChannelsSetupViber(t *testing.T) {
+	fake := viberfake.New()
+	defer fake.Close()
+	sink := channels.SinkFunc(func(context.Context, []channels.Event) (channels.Ack, error) { return channels.Ack{}, nil })
+	cfg := viber.Config{Token: viberfake.Token}
+	hook := httptest.NewServer(viber.NewWebhook(cfg, sink, nil))
+	defer hook.Close()
+	vars := map[string]string{"NUDGE_VIBER_TOKEN": viberfake.Token, "NUDGE_VIBER_API_URL": fake.URL}
+	out, err := runWith(t, vars, "channels", "setup", "viber", "--url", hook.URL)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if u, ev := fake.Webhook(); u != hook.URL || len(ev) != len(viber.EventTypes) {
+		t.Errorf("registered %q %v", u, ev)
+	}
+	// A webhook that refuses the probe (wrong token) is not registered.
+	bad := httptest.NewServer(viber.NewWebhook(viber.Config{Token: "other"}, sink, nil))
+	defer bad.Close()
+	if out, err := runWith(t, vars, "channels", "setup", "viber", "--url", bad.URL); err == nil || !strings.Contains(err.Error(), "set_webhook") {
+		t.Errorf("refused probe: %v %s", err, out)
+	}
+}

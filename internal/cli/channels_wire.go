@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/email"
+	"github.com/nudge-engine/nudge/channels/messenger"
+	"github.com/nudge-engine/nudge/channels/sms"
+	"github.com/nudge-engine/nudge/channels/telegram"
+	"github.com/nudge-engine/nudge/channels/viber"
+	"github.com/nudge-engine/nudge/channels/vk"
+	"github.com/nudge-engine/nudge/channels/whatsapp"
+	"github.com/nudge-engine/nudge/internal/config"
+)
+
+// webhookAccount is the account name of the default bot/page/number in
+// webhook URLs: /webhooks/<channel>/main.
+const webhookAccount = "main"
+
+// ProviderRate is a provider's default send rate (0 = no documented limit).
+type ProviderRate struct{ PerSecond, PerChatPerSecond float64 }
+
+// channelSet is every configured provider: its sender, its signed webhook
+// and its default rate.
+type channelSet struct {
+	Registry *channels.Registry
+	Rates    map[channels.Kind]ProviderRate
+	hooks    map[channels.Kind]http.Handler
+	tracking *email.Tracking
+}
+
+// loadChannels builds the providers whose credentials are configured. A
+// half-configured provider is reported through e (naming the variable).
+func loadChannels(e *config.Env, sink channels.Sink, log *slog.Logger, hc *http.Client) *channelSet {
+	cs := &channelSet{Registry: channels.NewRegistry(), Rates: map[channels.Kind]ProviderRate{}, hooks: map[channels.Kind]http.Handler{}}
+	add := func(k channels.Kind, enabled bool, s channels.Sender, hook http.Handler, r ProviderRate) {
+		if !enabled {
+			return
+		}
+		cs.Registry.Add(s)
+		cs.hooks[k] = hook
+		cs.Rates[k] = r
+	}
+	if c := telegram.LoadConfig(e, ""); c.Enabled() {
+		add(channels.Telegram, true, telegram.New(c, hc), telegram.NewWebhook(c, sink, log), ProviderRate(telegram.DefaultRate))
+	}
+	if c := viber.LoadConfig(e, ""); c.Enabled() {
+		add(channels.Viber, true, viber.New(c, hc), viber.NewWebhook(c, sink, log), ProviderRate(viber.DefaultRate))
+	}
+	if c := vk.LoadConfig(e, ""); c.Enabled() {
+		add(channels.VK, true, vk.New(c, hc), vk.NewWebhook(c, sink, log), ProviderRate(vk.DefaultRate))
+	}
+	if c := whatsapp.LoadConfig(e, ""); c.Enabled() {
+		add(channels.WhatsApp, true, whatsapp.New(c, hc), whatsapp.NewWebhook(c, sink, log), ProviderRate(whatsapp.DefaultRate))
+	}
+	if c := messenger.LoadConfig(e, ""); c.Enabled() {
+		add(channels.Messenger, true, messenger.New(c, hc), messenger.NewWebhook(c, sink, log), ProviderRate(messenger.DefaultRate))
+	}
+	if c := sms.LoadConfig(e, ""); c.Enabled() {
+		add(channels.SMS, true, sms.New(c, hc), sms.NewWebhook(c, sink, log), ProviderRate(c.Rate()))
+	}
+	if c := email.LoadConfig(e, ""); c.Enabled() {
+		add(channels.Email, true, email.New(c, hc), email.NewWebhook(c, sink, log), ProviderRate(email.DefaultRate))
+		if c.TrackingSecret != "" {
+			cs.tracking = email.NewTracking(c.TrackingSecret, sink, log)
+		}
+	}
+	return cs
+}
+
+// Register mounts the webhooks (every method: Meta verifies with GET) and
+// the email tracking routes.
+func (cs *channelSet) Register(mux *http.ServeMux) {
+	for k, h := range cs.hooks {
+		mux.Handle("/webhooks/"+string(k)+"/"+webhookAccount, h)
+	}
+	if cs.tracking != nil {
+		cs.tracking.Register(mux)
+	}
+}

@@ -1,0 +1,139 @@
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nudge-engine/nudge/campaigns"
+)
+
+// benchSubscribers is the audience size; NUDGE_BENCH_SUBSCRIBERS overrides
+// it (e.g. 1000000 for the million-subscriber check).
+var benchSubscribers = func() int {
+	if n, err := strconv.Atoi(os.Getenv("NUDGE_BENCH_SUBSCRIBERS")); err == nil && n > 0 {
+		return n
+	}
+	return 100_000
+}()
+
+// benchAudience fills the database with n subscribers over five zones, each
+// with marketing consent on telegram and a few attributes.
+func benchAudience(b *testing.B, f fixture, n int) {
+	b.Helper()
+	if _, err := f.db.Exec(`INSERT INTO subscribers (external_id, time_zone, attributes)
+		SELECT 'b' || g, (ARRAY['Europe/Moscow','Europe/Berlin','America/New_York','Asia/Kolkata','Asia/Yekaterinburg'])[1 + g % 5],
+		       jsonb_build_object('plan', CASE WHEN g % 2 = 0 THEN 'family' ELSE 'solo' END, 'orders', g % 10)
+		  FROM generate_series(1, $1) g`, n); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := f.db.Exec(`INSERT INTO consent_events (subscriber_id, channel, topic, granted, source)
+		SELECT id, 'telegram', 'marketing', true, 'import' FROM subscribers`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := f.db.Exec(`ANALYZE`); err != nil {
+		b.Fatal(err)
+	}
+}
+
+type benchResult struct {
+	Name        string  `json:"name"`
+	Subscribers int     `json:"subscribers"`
+	Runs        int     `json:"runs"`
+	Seconds     float64 `json:"seconds"`
+	RunsPerSec  float64 `json:"runs_per_second"`
+}
+
+func writeBench(b *testing.B, r benchResult) {
+	fmt.Printf("| %-32s | %9d subscribers | %9d runs | %7.2fs | %9.0f runs/s |\n", r.Name, r.Subscribers, r.Runs, r.Seconds, r.RunsPerSec)
+	dir := filepath.Join("..", "bench", "results")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Logf("bench results: %v", err)
+		return
+	}
+	out, _ := json.MarshalIndent(r, "", "  ")
+	suffix := ""
+	if r.Subscribers != 100_000 {
+		suffix = "_" + strconv.Itoa(r.Subscribers)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "scheduler_"+r.Name+suffix+".json"), append(out, '\n'), 0o644); err != nil {
+		b.Logf("bench results: %v", err)
+	}
+}
+
+// BenchmarkScheduleRuns creates the runs of one schedule occurrence for a
+// 100k-subscriber audience (consent + a where condition), set-based.
+func BenchmarkScheduleRuns(b *testing.B) {
+	for _, zone := range []string{"Europe/Berlin", ZoneSubscriber} {
+		b.Run(map[string]string{"Europe/Berlin": "fixed_zone", ZoneSubscriber: "subscriber_zones"}[zone], func(b *testing.B) {
+			f := setup(b)
+			benchAudience(b, f, benchSubscribers)
+			ctx := context.Background()
+			applied := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+			now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC) // after Friday 18:00 everywhere
+			s := New(f.db, func() time.Time { return now }, nil, Config{MaxLateness: 48 * time.Hour})
+			total, elapsed := 0, time.Duration(0)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				def := weekly(fmt.Sprintf("bench%d", i), zone)
+				def.Audience.Where = []campaigns.Condition{{Attr: "orders", Op: "gte", Value: 0}}
+				f.campaign(def, applied)
+				b.StartTimer()
+				start := time.Now()
+				st, err := s.RunOnce(ctx)
+				elapsed += time.Since(start)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if st.ScheduleRuns != benchSubscribers {
+					b.Fatalf("created %d runs", st.ScheduleRuns)
+				}
+				total += st.ScheduleRuns
+			}
+			rate := float64(total) / elapsed.Seconds()
+			b.ReportMetric(rate, "runs/s")
+			writeBench(b, benchResult{Name: "schedule_" + b.Name()[len("BenchmarkScheduleRuns/"):], Subscribers: benchSubscribers,
+				Runs: total, Seconds: elapsed.Seconds(), RunsPerSec: rate})
+		})
+	}
+}
+
+// BenchmarkEventRuns turns 100k posted events into delayed runs.
+func BenchmarkEventRuns(b *testing.B) {
+	f := setup(b)
+	benchAudience(b, f, benchSubscribers)
+	ctx := context.Background()
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	total, elapsed := 0, time.Duration(0)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		name := fmt.Sprintf("order.delivered.%d", i)
+		f.campaign(campaigns.Definition{ID: fmt.Sprintf("ev%d", i),
+			Trigger: campaigns.Trigger{Event: &campaigns.EventTrigger{Name: name, Delay: campaigns.Duration(7 * 24 * time.Hour)}}}, now)
+		if _, err := f.db.Exec(`INSERT INTO subscriber_events (subscriber_id, name, occurred_at) SELECT id, $1, $2 FROM subscribers`, name, now); err != nil {
+			b.Fatal(err)
+		}
+		s := New(f.db, func() time.Time { return now }, nil, Config{EventBatch: 10000})
+		b.StartTimer()
+		start := time.Now()
+		st, err := s.RunOnce(ctx)
+		elapsed += time.Since(start)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.EventRuns != benchSubscribers {
+			b.Fatalf("created %d runs", st.EventRuns)
+		}
+		total += st.EventRuns
+	}
+	rate := float64(total) / elapsed.Seconds()
+	b.ReportMetric(rate, "runs/s")
+	writeBench(b, benchResult{Name: "events", Subscribers: benchSubscribers, Runs: total, Seconds: elapsed.Seconds(), RunsPerSec: rate})
+}

@@ -1,0 +1,246 @@
+package users
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/nudge-engine/nudge/internal/db"
+)
+
+// Role is what a user may do: managers work the inbox; admins also see
+// campaigns, settings and the queue admin.
+type Role string
+
+const (
+	Admin   Role = "admin"
+	Manager Role = "manager"
+)
+
+// Allows reports whether r has at least the rights of want.
+func (r Role) Allows(want Role) bool { return r == Admin || r == want }
+
+var (
+	ErrNotFound     = errors.New("users: not found")
+	ErrExists       = errors.New("users: email already registered")
+	ErrBadLogin     = errors.New("users: wrong email or password")
+	ErrThrottled    = errors.New("users: too many failed logins, try again later")
+	ErrWeakPassword = errors.New("users: password must be at least 10 characters")
+	ErrInvalidEmail = errors.New("users: invalid email address")
+	ErrInvalidRole  = errors.New("users: role must be admin or manager")
+	ErrNoSession    = errors.New("users: no valid session")
+)
+
+// User is an account.
+type User struct {
+	ID        int64     `db:"id"`
+	Email     string    `db:"email"`
+	Role      Role      `db:"role"`
+	CreatedAt time.Time `db:"created_at"`
+}
+
+// Session is a signed-in user with the CSRF token forms must carry.
+type Session struct {
+	User      User
+	CSRF      string
+	ExpiresAt time.Time
+}
+
+// Store keeps users and sessions in Postgres.
+type Store struct {
+	db  *sqlx.DB
+	now func() time.Time
+	// SessionTTL is how long a session lasts; FailWindow and MaxFailures throttle logins.
+	SessionTTL  time.Duration
+	FailWindow  time.Duration
+	MaxFailures int
+	cost        int
+}
+
+// NewStore returns a store; now may be nil (time.Now).
+func NewStore(d *sqlx.DB, now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{db: d, now: now, SessionTTL: 12 * time.Hour, FailWindow: 15 * time.Minute, MaxFailures: 5, cost: bcrypt.DefaultCost}
+}
+
+const (
+	qInsertUser  = `INSERT INTO users (email, role, password_hash) VALUES ($1, $2, $3) RETURNING id, email, role, created_at`
+	qUserByEmail = `SELECT id, email, role, created_at, password_hash FROM users WHERE email = $1 AND disabled_at IS NULL`
+	qListUsers   = `SELECT id, email, role, created_at FROM users WHERE disabled_at IS NULL ORDER BY email`
+	qSetPassword = `UPDATE users SET password_hash = $2 WHERE email = $1 AND disabled_at IS NULL`
+	qCountFails  = `SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM login_failures WHERE key = ANY($1) AND at > $2 GROUP BY key) per_key`
+	qAddFail     = `INSERT INTO login_failures (key, at) SELECT unnest($1::text[]), $2`
+	qClearFails  = `DELETE FROM login_failures WHERE key = $1 OR at < $2`
+	qNewSession  = `INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at) VALUES ($1, $2, $3, $4)`
+	qSession     = `SELECT u.id, u.email, u.role, u.created_at, s.csrf_token, s.expires_at
+	                   FROM sessions s JOIN users u ON u.id = s.user_id
+	                  WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL`
+	qDelSession = `DELETE FROM sessions WHERE token_hash = $1`
+)
+
+func normalizeEmail(s string) (string, error) {
+	a, err := mail.ParseAddress(strings.TrimSpace(s))
+	if err != nil || a.Name != "" || !strings.Contains(a.Address, "@") {
+		return "", ErrInvalidEmail
+	}
+	return strings.ToLower(a.Address), nil
+}
+
+// RandomPassword returns a one-time password for a new account.
+func RandomPassword() string { return token(15) }
+
+func token(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // the kernel's random source failing is not recoverable
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Add creates a user.
+func (s *Store) Add(ctx context.Context, email string, role Role, password string) (User, error) {
+	email, err := normalizeEmail(email)
+	if err != nil {
+		return User{}, err
+	}
+	if role != Admin && role != Manager {
+		return User{}, ErrInvalidRole
+	}
+	if len(password) < 10 {
+		return User{}, ErrWeakPassword
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
+	if err != nil {
+		return User{}, fmt.Errorf("hash password: %w", err)
+	}
+	var u User
+	err = s.db.QueryRowxContext(ctx, qInsertUser, email, role, string(h)).StructScan(&u)
+	var pe *pq.Error
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		return User{}, ErrExists
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("add user: %w", err)
+	}
+	return u, nil
+}
+
+// SetPassword replaces a user's password.
+func (s *Store) SetPassword(ctx context.Context, email, password string) error {
+	email, err := normalizeEmail(email)
+	if err != nil {
+		return err
+	}
+	if len(password) < 10 {
+		return ErrWeakPassword
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	res, err := s.db.ExecContext(ctx, qSetPassword, email, string(h))
+	if err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// List returns active users.
+func (s *Store) List(ctx context.Context) ([]User, error) {
+	var us []User
+	if err := s.db.SelectContext(ctx, &us, qListUsers); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return us, nil
+}
+
+// dummyHash keeps the time of a login for an unknown email close to a known one.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password of anyone"), bcrypt.DefaultCost)
+
+// Login checks the password and opens a session, returning its cookie token.
+// Failures are throttled per email and per client address.
+func (s *Store) Login(ctx context.Context, email, password, client string) (string, Session, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	keys := pq.StringArray{"email:" + email, "client:" + client}
+	now := s.now()
+	var fails int
+	if err := s.db.GetContext(ctx, &fails, qCountFails, keys, now.Add(-s.FailWindow)); err != nil {
+		return "", Session{}, fmt.Errorf("count failures: %w", err)
+	}
+	if fails >= s.MaxFailures {
+		return "", Session{}, ErrThrottled
+	}
+	var row struct {
+		User
+		Hash string `db:"password_hash"`
+	}
+	err := s.db.QueryRowxContext(ctx, qUserByEmail, email).StructScan(&row)
+	if err != nil && !db.IsNoRows(err) {
+		return "", Session{}, fmt.Errorf("find user: %w", err)
+	}
+	hash := []byte(row.Hash)
+	if err != nil {
+		hash = dummyHash
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || row.ID == 0 {
+		if _, err := s.db.ExecContext(ctx, qAddFail, keys, now); err != nil {
+			return "", Session{}, fmt.Errorf("record failure: %w", err)
+		}
+		return "", Session{}, ErrBadLogin
+	}
+	if _, err := s.db.ExecContext(ctx, qClearFails, "email:"+email, now.Add(-24*time.Hour)); err != nil {
+		return "", Session{}, fmt.Errorf("clear failures: %w", err)
+	}
+	tok := token(32)
+	sess := Session{User: row.User, CSRF: token(24), ExpiresAt: now.Add(s.SessionTTL)}
+	if _, err := s.db.ExecContext(ctx, qNewSession, hashToken(tok), row.ID, sess.CSRF, sess.ExpiresAt); err != nil {
+		return "", Session{}, fmt.Errorf("create session: %w", err)
+	}
+	return tok, sess, nil
+}
+
+// Session returns the live session for a cookie token.
+func (s *Store) Session(ctx context.Context, tok string) (Session, error) {
+	if tok == "" {
+		return Session{}, ErrNoSession
+	}
+	var row struct {
+		User
+		CSRF      string    `db:"csrf_token"`
+		ExpiresAt time.Time `db:"expires_at"`
+	}
+	err := s.db.QueryRowxContext(ctx, qSession, hashToken(tok), s.now()).StructScan(&row)
+	if db.IsNoRows(err) {
+		return Session{}, ErrNoSession
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("session: %w", err)
+	}
+	return Session{User: row.User, CSRF: row.CSRF, ExpiresAt: row.ExpiresAt}, nil
+}
+
+// Logout ends a session.
+func (s *Store) Logout(ctx context.Context, tok string) error {
+	_, err := s.db.ExecContext(ctx, qDelSession, hashToken(tok))
+	return err
+}
+
+func hashToken(t string) []byte {
+	h := sha256.Sum256([]byte(t))
+	return h[:]
+}

@@ -1,0 +1,238 @@
+package web
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/nudge-engine/nudge/analytics"
+	"github.com/nudge-engine/nudge/users"
+)
+
+// EnableDashboard adds the campaign dashboard (admins).
+func (w *Web) EnableDashboard(a *analytics.Store) error {
+	for _, n := range []string{"dashboard", "campaign"} {
+		if err := w.Parse(n, templateFS, "templates/"+n+".html"); err != nil {
+			return err
+		}
+	}
+	w.dash = a
+	w.AddNav(NavItem{Href: "/dashboard", Label: "Dashboard", About: "Campaign funnels, reactions, fallbacks and uplift", Role: users.Admin})
+	return nil
+}
+
+func init() {
+	Funcs["pct"] = func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) }
+	Funcs["pctp"] = func(f *float64) string {
+		if f == nil {
+			return "—"
+		}
+		return fmt.Sprintf("%+.1f pp", 100**f)
+	}
+	Funcs["secs"] = func(f *float64) string {
+		if f == nil {
+			return "—"
+		}
+		return (time.Duration(*f) * time.Second).Round(time.Second).String()
+	}
+}
+
+func (w *Web) registerDashboard(mux *http.ServeMux) {
+	if w.dash == nil {
+		return
+	}
+	a := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, w.Require(users.Admin, h)) }
+	a("GET /dashboard", w.dashboard)
+	a("GET /dashboard.csv", w.dashboardCSV)
+	a("GET /dashboard/{id}", w.campaign)
+	a("GET /dashboard/{id}/csv", w.campaignCSV)
+}
+
+func (w *Web) fail(rw http.ResponseWriter, r *http.Request, err error) {
+	w.log.ErrorContext(r.Context(), "dashboard", "err", err)
+	http.Error(rw, "unavailable", http.StatusInternalServerError)
+}
+
+func (w *Web) dashboard(rw http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	cs, err := w.dash.Campaigns(ctx)
+	if err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	since := time.Now().Add(-30 * 24 * time.Hour)
+	src, err := w.dash.Sources(ctx, since)
+	if err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	var bars []Bar
+	for _, s := range src {
+		bars = append(bars, Bar{Label: s.Source + " · " + s.Channel, Value: float64(s.N), Note: fmt.Sprint(s.N)})
+	}
+	data := map[string]any{"Campaigns": cs, "Sources": src, "SourcesChart": hbarChart("Opt-ins by source", bars)}
+	if w.inbox != nil {
+		if f, err := w.inbox.Stats(ctx, since); err == nil {
+			data["Figures"] = f
+		}
+	}
+	w.Render(rw, r, "dashboard", "Dashboard", data)
+}
+
+type campaignPage struct {
+	ID, Version   string
+	Versions      []analytics.Version
+	F             analytics.Funnel
+	R             analytics.Reactions
+	Channels      []analytics.ChannelUse
+	FunnelChart   template.HTML
+	ReactionChart template.HTML
+	ChannelChart  template.HTML
+}
+
+func (w *Web) load(ctx context.Context, id, version string) (campaignPage, error) {
+	p := campaignPage{ID: id, Version: version}
+	var err error
+	if p.Versions, err = w.dash.Versions(ctx, id); err != nil {
+		return p, err
+	}
+	if p.F, err = w.dash.Funnel(ctx, id, version); err != nil {
+		return p, err
+	}
+	if p.R, err = w.dash.Reactions(ctx, id, version); err != nil {
+		return p, err
+	}
+	p.Channels, err = w.dash.Channels(ctx, id, version)
+	return p, err
+}
+
+func (w *Web) campaign(rw http.ResponseWriter, r *http.Request) {
+	p, err := w.load(r.Context(), r.PathValue("id"), r.URL.Query().Get("version"))
+	if err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	if len(p.Versions) == 0 {
+		http.NotFound(rw, r)
+		return
+	}
+	var fb []Bar
+	for _, s := range p.F.Steps() {
+		class := ""
+		switch s.Label {
+		case "Replied positive", "Goal reached":
+			class = "positive"
+		case "Replied negative", "Handed off":
+			class = "negative"
+		}
+		fb = append(fb, Bar{Label: s.Label, Value: float64(s.N), Note: fmt.Sprintf("%d · %.0f%%", s.N, 100*s.Rate), Class: class})
+	}
+	p.FunnelChart = hbarChart("Funnel", fb)
+	var rb []Bar
+	for _, b := range p.R.Buckets {
+		rb = append(rb, Bar{Label: b.Label, Value: float64(b.N), Note: fmt.Sprint(b.N)})
+	}
+	p.ReactionChart = vbarChart("Reaction time", rb)
+	var cb []Bar
+	for _, c := range p.Channels {
+		cb = append(cb, Bar{Label: c.Channel + " first", Value: float64(c.First), Note: fmt.Sprint(c.First)})
+		if c.Fallback > 0 {
+			cb = append(cb, Bar{Label: c.Channel + " fallback", Value: float64(c.Fallback), Note: fmt.Sprint(c.Fallback), Class: "muted"})
+		}
+	}
+	p.ChannelChart = hbarChart("Messages by channel", cb)
+	w.Render(rw, r, "campaign", p.F.Name, p)
+}
+
+// csvCell defuses spreadsheet formula injection: a cell that starts like a
+// formula is prefixed with an apostrophe.
+func csvCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+func writeCSV(rw http.ResponseWriter, name string, header []string, rows [][]string) {
+	rw.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	rw.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.csv"`, strings.Map(func(r rune) rune {
+		if r == '"' || r == '\\' || r < ' ' {
+			return '_'
+		}
+		return r
+	}, name)))
+	cw := csv.NewWriter(rw)
+	_ = cw.Write(header)
+	for _, row := range rows {
+		for i := range row {
+			row[i] = csvCell(row[i])
+		}
+		_ = cw.Write(row)
+	}
+	cw.Flush()
+}
+
+func (w *Web) dashboardCSV(rw http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	switch r.URL.Query().Get("table") {
+	case "campaigns":
+		cs, err := w.dash.Campaigns(ctx)
+		if err != nil {
+			w.fail(rw, r, err)
+			return
+		}
+		var rows [][]string
+		for _, c := range cs {
+			rows = append(rows, []string{c.ID, c.Current, fmt.Sprint(c.Versions), fmt.Sprint(c.Runs)})
+		}
+		writeCSV(rw, "campaigns", []string{"campaign", "current_version", "versions", "runs"}, rows)
+	case "sources":
+		src, err := w.dash.Sources(ctx, time.Now().Add(-30*24*time.Hour))
+		if err != nil {
+			w.fail(rw, r, err)
+			return
+		}
+		var rows [][]string
+		for _, s := range src {
+			rows = append(rows, []string{s.Source, s.Channel, fmt.Sprint(s.N)})
+		}
+		writeCSV(rw, "optin-sources", []string{"source", "channel", "subscribers"}, rows)
+	default:
+		http.Error(rw, "table must be campaigns or sources", http.StatusBadRequest)
+	}
+}
+
+func (w *Web) campaignCSV(rw http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	version := r.URL.Query().Get("version")
+	p, err := w.load(r.Context(), id, version)
+	if err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	var rows [][]string
+	switch table := r.URL.Query().Get("table"); table {
+	case "funnel":
+		for _, s := range p.F.Steps() {
+			rows = append(rows, []string{s.Label, fmt.Sprint(s.N), fmt.Sprintf("%.4f", s.Rate)})
+		}
+		rows = append(rows, []string{"Holdout", fmt.Sprint(p.F.Holdout), ""}, []string{"Skipped by policy", fmt.Sprint(p.F.Skipped), ""})
+		writeCSV(rw, id+"-funnel", []string{"stage", "runs", "rate"}, rows)
+	case "reactions":
+		for _, b := range p.R.Buckets {
+			rows = append(rows, []string{b.Label, fmt.Sprint(b.N)})
+		}
+		writeCSV(rw, id+"-reactions", []string{"reaction_time", "replies"}, rows)
+	case "channels":
+		for _, c := range p.Channels {
+			rows = append(rows, []string{c.Channel, fmt.Sprint(c.First), fmt.Sprint(c.Fallback), fmt.Sprint(c.Delivered), fmt.Sprint(c.Failed)})
+		}
+		writeCSV(rw, id+"-channels", []string{"channel", "first", "fallback", "delivered", "failed"}, rows)
+	default:
+		http.Error(rw, "table must be funnel, reactions or channels", http.StatusBadRequest)
+	}
+}

@@ -1,0 +1,276 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/nudge-engine/nudge/analytics"
+	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/classify"
+	"github.com/nudge-engine/nudge/inbox"
+	"github.com/nudge-engine/nudge/internal/browsertest"
+	"github.com/nudge-engine/nudge/internal/testenv"
+	"github.com/nudge-engine/nudge/users"
+)
+
+// runResumer moves runs like the runtime: compare-and-set on step_seq.
+type runResumer struct{ db *sqlx.DB }
+
+func (r runResumer) ResumeReply(ctx context.Context, runID int64, seq int, gotoStep string, _ inbox.Reply) (bool, error) {
+	res, err := r.db.ExecContext(ctx, `UPDATE flow_runs SET step_id = $3, step_seq = step_seq + 1, state = 'active'
+		WHERE id = $1 AND step_seq = $2 AND state = 'waiting'`, runID, seq, gotoStep)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+func (r runResumer) ResumeAfterHandoff(ctx context.Context, runID int64, end bool) error {
+	state := "active"
+	if end {
+		state = "done"
+	}
+	_, err := r.db.ExecContext(ctx, `UPDATE flow_runs SET state = $2, step_seq = step_seq + 1 WHERE id = $1 AND state = 'paused'`, runID, state)
+	return err
+}
+
+type recorder struct {
+	mu   sync.Mutex
+	sent []channels.Message
+}
+
+func (r *recorder) Kind() channels.Kind { return channels.Telegram }
+func (r *recorder) Send(_ context.Context, m channels.Message) (channels.Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent = append(r.sent, m)
+	return channels.Result{ProviderID: fmt.Sprint(len(r.sent))}, nil
+}
+
+type site struct {
+	srv    *httptest.Server
+	db     *sqlx.DB
+	router *inbox.Router
+	out    *recorder
+}
+
+func newFullSite(t *testing.T) site {
+	d := testenv.DB(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st := users.NewStore(d, nil)
+	w, err := New(st, log, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &recorder{}
+	res := runResumer{d}
+	svc := inbox.NewService(d, func(channels.Kind) (channels.Sender, bool) { return out, true }, res, log, nil)
+	if err := w.EnableInbox(svc); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.EnableDashboard(analytics.New(d)); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	w.Register(mux)
+	api := &inbox.API{Svc: svc, Log: log, Live: &inbox.Live{DatabaseURL: testenv.DBURLOf(d), Log: log},
+		Require: func(h http.Handler) http.Handler { return w.Require(users.Manager, h) },
+		UserID: func(r *http.Request) (int64, bool) {
+			s, ok := users.FromContext(r.Context())
+			return s.User.ID, ok
+		}}
+	api.Register(mux)
+	srv := httptest.NewServer(w.Wrap(mux))
+	t.Cleanup(srv.Close)
+	ctx := context.Background()
+	if _, err := st.Add(ctx, "manager@shop.example", users.Manager, "manager-password-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Add(ctx, "admin@shop.example", users.Admin, "admin-password-12"); err != nil {
+		t.Fatal(err)
+	}
+	return site{srv: srv, db: d, router: inbox.NewRouter(d, classify.New(nil), res, log), out: out}
+}
+
+func login(t *testing.T, ctx context.Context, base, email, pw string) {
+	browsertest.Run(t, ctx, 30*time.Second,
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(`#email`, chromedp.ByID),
+		chromedp.SendKeys(`#email`, email, chromedp.ByID),
+		chromedp.SendKeys(`#password`, pw, chromedp.ByID),
+		chromedp.Submit(`#password`, chromedp.ByID),
+		chromedp.WaitVisible(`header.top`, chromedp.ByQuery),
+	)
+}
+
+// screenshotDir is where the README's screenshots are kept.
+const screenshotDir = "../docs/screenshots"
+
+func TestBrowserInboxLiveReplyResolve(t *testing.T) {
+	s := newFullSite(t)
+	ctx := browsertest.New(t)
+	// A customer in a paused hand-off, so resolving resumes a run.
+	var sub, run int64
+	s.db.QueryRow(`INSERT INTO subscribers (external_id, name) VALUES ('c1', 'Мария <script>alert(1)</script>') RETURNING id`).Scan(&sub)
+	s.db.MustExec(`INSERT INTO channel_identities (subscriber_id, channel, address) VALUES ($1, 'telegram', '5001')`, sub)
+	def, _ := json.Marshal(campaigns.Definition{ID: "weekly-feedback"})
+	s.db.MustExec(`INSERT INTO campaigns (id, current_version) VALUES ('weekly-feedback', 'v1')`)
+	s.db.MustExec(`INSERT INTO campaign_versions (campaign_id, version, number, definition, source) VALUES ('weekly-feedback', 'v1', 1, $1, '')`, def)
+	s.db.QueryRow(`INSERT INTO flow_runs (campaign_id, campaign_version, subscriber_id, trigger_key, state, step_id)
+		VALUES ('weekly-feedback', 'v1', $1, 'k', 'paused', 'care') RETURNING id`, sub).Scan(&run)
+
+	login(t, ctx, s.srv.URL, "manager@shop.example", "manager-password-1")
+	var before string
+	browsertest.Run(t, ctx, 30*time.Second,
+		chromedp.Navigate(s.srv.URL+"/inbox"),
+		chromedp.WaitVisible(`#live`, chromedp.ByID),
+		chromedp.Text(`#live`, &before, chromedp.ByID),
+	)
+	if !strings.Contains(before, "No conversations") {
+		t.Fatalf("inbox not empty: %q", before)
+	}
+	// The hand-off and the customer's complaint arrive while the page is open.
+	time.Sleep(300 * time.Millisecond) // let the page's EventSource connect
+	if _, err := inbox.Open(context.Background(), s.db, inbox.Handoff{SubscriberID: sub, Channel: channels.Telegram, Queue: "care",
+		Reason: "handoff", Note: "Негативный отзыв", RunIDs: []int64{run}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.router.Reply(context.Background(), channels.Event{Type: channels.EventText, Channel: channels.Telegram, From: "5001",
+		ProviderEventID: "u1", Text: "Суп был холодный, не понравилось", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	var after string
+	browsertest.Run(t, ctx, 30*time.Second,
+		// No reload: the live region updates from the event stream.
+		chromedp.Poll(`document.getElementById('live').textContent.includes('Суп был холодный')`, nil),
+		chromedp.Text(`#live`, &after, chromedp.ByID),
+	)
+	if !strings.Contains(after, "Суп был холодный") || !strings.Contains(after, "<script>") {
+		t.Fatalf("live inbox: %q", after)
+	}
+	browsertest.Screenshot(t, ctx, screenshotDir+"/inbox.png")
+
+	// Open it, reply, resolve.
+	var history string
+	browsertest.Run(t, ctx, 30*time.Second,
+		chromedp.Click(`#live a`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#reply-text`, chromedp.ByID),
+		chromedp.SendKeys(`#reply-text`, "Извините! Вернём деньги за суп.", chromedp.ByID),
+		chromedp.Submit(`#reply-text`, chromedp.ByID),
+		chromedp.WaitVisible(`tr.h-manager`, chromedp.ByQuery),
+		chromedp.Text(`#live`, &history, chromedp.ByID),
+	)
+	if len(s.out.sent) != 1 || s.out.sent[0].To != "5001" || !strings.Contains(history, "Вернём деньги") {
+		t.Fatalf("reply: sent %+v, history %q", s.out.sent, history)
+	}
+	browsertest.Screenshot(t, ctx, screenshotDir+"/conversation.png")
+	browsertest.Run(t, ctx, 30*time.Second,
+		chromedp.Submit(`#resolution`, chromedp.ByID),
+		chromedp.WaitVisible(`.badge.positive`, chromedp.ByQuery),
+	)
+	var state string
+	s.db.QueryRow(`SELECT state FROM flow_runs WHERE id = $1`, run).Scan(&state)
+	if state != "active" {
+		t.Fatalf("run after resolve: %s", state)
+	}
+}
+
+func TestBrowserDashboardMatchesDatabase(t *testing.T) {
+	s := newFullSite(t)
+	ctx := browsertest.New(t)
+	def, _ := json.Marshal(campaigns.Definition{ID: "weekly-renewal", Name: "Weekly renewal", Steps: []campaigns.Step{
+		{ID: "remind", Send: &campaigns.SendStep{Template: "r"}},
+		{ID: "renewed", Goal: &campaigns.GoalStep{Event: "subscription.renewed", Within: campaigns.Duration(72 * time.Hour)}}}})
+	s.db.MustExec(`INSERT INTO campaigns (id, current_version) VALUES ('weekly-renewal', 'v1')`)
+	s.db.MustExec(`INSERT INTO campaign_versions (campaign_id, version, number, definition, source) VALUES ('weekly-renewal', 'v1', 1, $1, '')`, def)
+	start := time.Now().Add(-48 * time.Hour)
+	for i := 0; i < 40; i++ {
+		var sub, run int64
+		s.db.QueryRow(`INSERT INTO subscribers (external_id) VALUES ($1) RETURNING id`, fmt.Sprint("s", i)).Scan(&sub)
+		s.db.QueryRow(`INSERT INTO flow_runs (campaign_id, campaign_version, subscriber_id, trigger_key, holdout, started_at)
+			VALUES ('weekly-renewal', 'v1', $1, 'k', $2, $3) RETURNING id`, sub, i%10 == 0, start).Scan(&run)
+		if i%10 == 0 {
+			continue
+		}
+		ch, attempt := "telegram", 0
+		s.db.MustExec(`INSERT INTO messages (idempotency_key, subscriber_id, campaign_id, campaign_version, run_id, topic, channel, status, sent_at, delivered_at, read_at, attempt)
+			VALUES ($1, $2, 'weekly-renewal', 'v1', $3, 'marketing', $4, 'read', $5::timestamptz, $5::timestamptz, CASE WHEN $6 THEN $5::timestamptz END, $7)`,
+			fmt.Sprint("m", i), sub, run, ch, start, i%3 == 0, attempt)
+		if i%4 == 0 {
+			s.db.MustExec(`INSERT INTO subscriber_events (subscriber_id, name, occurred_at) VALUES ($1, 'subscription.renewed', $2)`, sub, start.Add(time.Hour))
+		}
+		if i%5 == 1 {
+			s.db.MustExec(`INSERT INTO replies (channel, provider_event_id, subscriber_id, run_id, campaign_id, campaign_version, step_id, sentiment, rule, outcome, reaction_ms, created_at)
+				VALUES ('telegram', $1, $2, $3, 'weekly-renewal', 'v1', 'remind', 'positive', 'sentiment', 'branch', $4, $5)`, fmt.Sprint("r", i), sub, run, i*60000, start)
+		}
+	}
+	want, err := analytics.New(s.db).Funnel(context.Background(), "weekly-renewal", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	login(t, ctx, s.srv.URL, "admin@shop.example", "admin-password-12")
+	var cells []string
+	browsertest.Run(t, ctx, 30*time.Second,
+		chromedp.Navigate(s.srv.URL+"/dashboard/weekly-renewal"),
+		chromedp.WaitVisible(`#funnel`, chromedp.ByID),
+		chromedp.Evaluate(`Array.from(document.querySelectorAll('#funnel td.n')).map(td => td.textContent)`, &cells),
+	)
+	var wantCells []string
+	for _, st := range want.Steps() {
+		wantCells = append(wantCells, fmt.Sprint(st.N))
+	}
+	wantCells = append(wantCells, fmt.Sprint(want.Holdout), fmt.Sprint(want.Skipped))
+	if strings.Join(cells, ",") != strings.Join(wantCells, ",") {
+		t.Fatalf("dashboard shows %v, database says %v", cells, wantCells)
+	}
+	if want.Audience != 36 || want.Holdout != 4 || want.Goal == nil || want.Goal.TreatedReached != 8 {
+		t.Fatalf("unexpected funnel %+v goal %+v", want, want.Goal)
+	}
+	browsertest.Screenshot(t, ctx, screenshotDir+"/dashboard.png")
+	// CSV export of the same table.
+	var csvText string
+	browsertest.Run(t, ctx, 30*time.Second,
+		chromedp.Evaluate(`fetch('/dashboard/weekly-renewal/csv?table=funnel').then(r => r.text())`, &csvText,
+			func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }),
+	)
+	if !strings.HasPrefix(csvText, "stage,runs,rate\nAudience,36,1.0000\n") {
+		t.Fatalf("csv: %q", csvText)
+	}
+	// A manager may not open the dashboard.
+	ctx2 := browsertest.New(t)
+	login(t, ctx2, s.srv.URL, "manager@shop.example", "manager-password-1")
+	var h1 string
+	browsertest.Run(t, ctx2, 30*time.Second, chromedp.Navigate(s.srv.URL+"/dashboard"), chromedp.Text(`h1`, &h1, chromedp.ByQuery))
+	if h1 != "Not for your role" {
+		t.Fatalf("manager on dashboard: %q", h1)
+	}
+}
+
+func TestCSVCellDefusesFormulas(t *testing.T) {
+	for in, want := range map[string]string{"=HYPERLINK(1)": "'=HYPERLINK(1)", "+1": "'+1", "@x": "'@x", "plain": "plain", "": ""} {
+		if got := csvCell(in); got != want {
+			t.Errorf("csvCell(%q) = %q", in, got)
+		}
+	}
+}
+
+func TestMain(m *testing.M) {
+	_ = os.MkdirAll(screenshotDir, 0o755)
+	os.Exit(m.Run())
+}

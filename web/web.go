@@ -1,0 +1,191 @@
+package web
+
+import (
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/nudge-engine/nudge/analytics"
+	"github.com/nudge-engine/nudge/inbox"
+	"github.com/nudge-engine/nudge/users"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// NavItem is a link in the top bar and on the start page.
+type NavItem struct {
+	Href, Label, About string
+	Role               users.Role
+}
+
+// Page is what every template gets.
+type Page struct {
+	Title   string
+	Lang    string
+	Session *users.Session
+	Nav     []NavItem
+	Data    any
+}
+
+// Web serves the pages. Sections (inbox, dashboard) add themselves with Section.
+type Web struct {
+	users  *users.Store
+	log    *slog.Logger
+	secure bool
+	pages  map[string]*template.Template
+	nav    []NavItem
+	inbox  *inbox.Service
+	dash   *analytics.Store
+}
+
+// New returns the web UI; secure marks cookies Secure (https installs).
+func New(st *users.Store, log *slog.Logger, secure bool) (*Web, error) {
+	w := &Web{users: st, log: log, secure: secure, pages: map[string]*template.Template{}}
+	for _, name := range []string{"login", "home", "forbidden"} {
+		if err := w.Parse(name, templateFS, "templates/"+name+".html"); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// Funcs are available in every page template.
+var Funcs = template.FuncMap{
+	"ago": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") },
+}
+
+// Parse registers page name from the files (plus the shared layout).
+func (w *Web) Parse(name string, fsys fs.FS, files ...string) error {
+	t, err := template.New(name).Funcs(Funcs).ParseFS(templateFS, "templates/layout.html")
+	if err != nil {
+		return err
+	}
+	if t, err = t.ParseFS(fsys, files...); err != nil {
+		return err
+	}
+	w.pages[name] = t
+	return nil
+}
+
+// AddNav adds a section link visible to role.
+func (w *Web) AddNav(n NavItem) { w.nav = append(w.nav, n) }
+
+// Render writes page name.
+func (w *Web) Render(rw http.ResponseWriter, r *http.Request, name, title string, data any) {
+	t, ok := w.pages[name]
+	if !ok {
+		http.Error(rw, "no such page", http.StatusInternalServerError)
+		return
+	}
+	p := Page{Title: title, Lang: "en", Data: data}
+	if s, ok := users.FromContext(r.Context()); ok {
+		p.Session = &s
+		for _, n := range w.nav {
+			if s.User.Role.Allows(n.Role) {
+				p.Nav = append(p.Nav, n)
+			}
+		}
+	}
+	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+	rw.Header().Set("X-Frame-Options", "DENY")
+	rw.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+	if err := t.ExecuteTemplate(rw, "layout", p); err != nil {
+		w.log.ErrorContext(r.Context(), "render page", "page", name, "err", err)
+	}
+}
+
+// Require wraps h so only role (or admins) may use it, with CSRF on writes.
+func (w *Web) Require(role users.Role, h http.Handler) http.Handler {
+	return users.Require(role, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w.Render(rw, r, "forbidden", "Forbidden", nil)
+	}), h)
+}
+
+// Wrap resolves sessions for every request; serve wraps the whole mux with it.
+func (w *Web) Wrap(h http.Handler) http.Handler { return w.users.Middleware(h) }
+
+// Register adds the login, logout, start page and static routes.
+func (w *Web) Register(mux *http.ServeMux) {
+	static, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /login", w.loginForm)
+	mux.HandleFunc("POST /login", w.login)
+	mux.Handle("POST /logout", w.Require(users.Manager, http.HandlerFunc(w.logout)))
+	mux.Handle("GET /{$}", w.Require(users.Manager, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w.Render(rw, r, "home", "Start", nil)
+	})))
+	w.registerInbox(mux)
+	w.registerDashboard(mux)
+}
+
+const loginCSRFCookie = "nudge_login_csrf"
+
+type loginData struct{ CSRF, Next, Email, Error string }
+
+func (w *Web) loginForm(rw http.ResponseWriter, r *http.Request) {
+	// Login CSRF: a double-submit token, since there is no session yet.
+	tok := users.RandomPassword()
+	http.SetCookie(rw, &http.Cookie{Name: loginCSRFCookie, Value: tok, Path: "/login", HttpOnly: true,
+		Secure: w.secure, SameSite: http.SameSiteStrictMode, MaxAge: 3600})
+	w.Render(rw, r, "login", "Sign in", loginData{CSRF: tok, Next: safeNext(r.URL.Query().Get("next"))})
+}
+
+func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(rw, r.Body, 16<<10)
+	c, err := r.Cookie(loginCSRFCookie)
+	if err != nil || !users.ValidCSRF(r, c.Value) {
+		http.Error(rw, "missing or wrong CSRF token: reload the sign-in page", http.StatusForbidden)
+		return
+	}
+	email, next := r.PostFormValue("email"), safeNext(r.PostFormValue("next"))
+	tok, sess, err := w.users.Login(r.Context(), email, r.PostFormValue("password"), clientIP(r))
+	if err != nil {
+		msg, status := "Wrong email or password.", http.StatusUnauthorized
+		switch {
+		case errors.Is(err, users.ErrThrottled):
+			msg, status = "Too many failed attempts. Try again in 15 minutes.", http.StatusTooManyRequests
+		case !errors.Is(err, users.ErrBadLogin):
+			w.log.ErrorContext(r.Context(), "login failed", "err", err)
+			msg, status = "Sign-in is unavailable right now.", http.StatusInternalServerError
+		}
+		rw.WriteHeader(status)
+		w.Render(rw, r, "login", "Sign in", loginData{CSRF: c.Value, Next: next, Email: email, Error: msg})
+		return
+	}
+	users.SetCookie(rw, tok, sess.ExpiresAt, w.secure)
+	w.log.InfoContext(r.Context(), "user signed in", "user_id", sess.User.ID)
+	http.Redirect(rw, r, next, http.StatusSeeOther)
+}
+
+func (w *Web) logout(rw http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(users.CookieName); err == nil {
+		_ = w.users.Logout(r.Context(), c.Value)
+	}
+	users.ClearCookie(rw, w.secure)
+	http.Redirect(rw, r, "/login", http.StatusSeeOther)
+}
+
+// safeNext allows only local paths, so the login form is no open redirect.
+func safeNext(n string) string {
+	if n == "" || !strings.HasPrefix(n, "/") || strings.HasPrefix(n, "//") || strings.HasPrefix(n, "/\\") {
+		return "/"
+	}
+	return n
+}
+
+func clientIP(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i > 0 {
+		host = host[:i]
+	}
+	return host
+}
