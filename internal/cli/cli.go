@@ -82,6 +82,7 @@ func (a *App) rootCmd() *cobra.Command {
 		a.serveCmd(),
 		a.workerCmd(),
 		a.runCmd(),
+		a.demoWeekCmd(),
 		a.usersCmd(),
 		a.channelsCmd(),
 		a.campaignCmd(),
