@@ -85,9 +85,13 @@ func (d *Dispatcher) listen() {
 		}
 	})
 	defer l.Close()
-	if err := l.Listen("nudge_due"); err != nil {
-		d.e.log.Warn("dispatcher: LISTEN nudge_due failed; polling only", "error", err)
-		return
+	// nudge_due: the worker's own transitions and replies; nudge_runs: the
+	// scheduler's new runs.
+	for _, ch := range []string{"nudge_due", "nudge_runs"} {
+		if err := l.Listen(ch); err != nil {
+			d.e.log.Warn("dispatcher: LISTEN failed; polling only", "channel", ch, "error", err)
+			return
+		}
 	}
 	for {
 		select {

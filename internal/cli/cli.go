@@ -80,15 +80,15 @@ func (a *App) rootCmd() *cobra.Command {
 		a.versionCmd(),
 		a.migrateCmd(),
 		a.serveCmd(),
-		a.usersCmd(),
-		a.channelsCmd(),
-		a.campaignCmd(),
+		a.workerCmd(),
 		a.schedulerCmd(),
+		a.runCmd(),
 		a.demoCmd(),
+		a.campaignCmd(),
 		a.subscribersCmd(),
 		a.apikeysCmd(),
-		a.workerCmd(),
-		a.runCmd(),
+		a.usersCmd(),
+		a.channelsCmd(),
 	)
 	return root
 }

@@ -230,6 +230,21 @@ func (a *App) runRoles(ctx context.Context, migrate, work, schedule bool) error 
 			return err
 		}
 		defer sched.Stop()
+		g.Go(func() error { return reportLag(gctx, s.rt.metrics, sched) })
 	}
 	return ignoreCanceled(g.Wait())
+}
+
+// reportLag publishes how late the scheduler processed its last occurrence.
+func reportLag(ctx context.Context, m *metrics.Metrics, sched *scheduler.Scheduler) error {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			m.SetSchedulerLag(sched.Lag())
+		}
+	}
 }
