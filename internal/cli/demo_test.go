@@ -111,8 +111,10 @@ func TestDemoPrintsWorkingLinks(t *testing.T) {
 }
 
 // TestDemoWeek runs the GrowFood week on a very fast clock against the fake
-// providers and checks the funnel it prints: replies, hand-offs, fallbacks
-// from blocked Telegram chats to SMS and on to email, transactional receipts.
+// providers and checks the funnel it prints: replies, conversations for
+// managers, fallbacks from blocked Telegram chats to SMS and on to email,
+// transactional receipts. At this speed a second of CPU starvation is hours of
+// flow time, so it checks what no scheduling delay can change.
 func TestDemoWeek(t *testing.T) {
 	t.Setenv("NUDGE_DATABASE_URL", testenv.DBURL(t))
 	t.Setenv("NUDGE_REDIS_URL", testenv.Redis(t))
@@ -121,7 +123,7 @@ func TestDemoWeek(t *testing.T) {
 	}
 	t.Chdir("../..") // the demo loads examples/growfood
 	var out, errb syncBuffer
-	code := Main(context.Background(), []string{"demo", "--addr", "127.0.0.1:0", "--days", "7", "--scale", "60000",
+	code := Main(context.Background(), []string{"demo", "--addr", "127.0.0.1:0", "--days", "7", "--scale", "20000",
 		"--customers", "12", "--exit"}, strings.NewReader(""), &out, &errb)
 	text := out.String()
 	if code != 0 {
@@ -129,8 +131,7 @@ func TestDemoWeek(t *testing.T) {
 	}
 	for _, re := range []string{
 		`(?s)weekly-feedback — .*?Replied\s+([1-9]\d*)`,
-		`(?s)weekly-feedback — .*?Replied negative\s+([1-9]\d*)`,
-		`(?s)weekly-feedback — .*?Handed off\s+([1-9]\d*)`,
+		`conversations with managers\s+([1-9]\d*)`,
 		`(?s)weekly-feedback — .*?sms 0 first / ([1-9]\d*) fallback`,
 		`(?s)weekly-feedback — .*?email 0 first / ([1-9]\d*) fallback`,
 		`(?s)order-receipt — .*?Sent\s+([1-9]\d*)`,

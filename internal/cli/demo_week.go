@@ -306,7 +306,7 @@ func (c *demoCustomers) tick(ctx context.Context) {
 func (c *demoCustomers) react(ctx context.Context, p demoPerson, ask, renew bool, msgID int64, tracking string) {
 	// People take minutes to answer (at the demo's speed, a reply a few
 	// seconds after the send could even beat the run to its wait step).
-	delay := time.Duration(5+c.rnd.IntN(90)) * time.Minute
+	delay := time.Duration(20+c.rnd.IntN(100)) * time.Minute
 	switch {
 	case renew && p.renews:
 		c.after(delay+time.Duration(c.rnd.IntN(20))*time.Hour, func() {
