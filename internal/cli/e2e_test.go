@@ -1,0 +1,270 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
+	"github.com/nudge-engine/nudge/channels/viber/viberfake"
+	"github.com/nudge-engine/nudge/internal/browsertest"
+	"github.com/nudge-engine/nudge/internal/clock"
+	"github.com/nudge-engine/nudge/internal/config"
+	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/internal/testenv"
+	"github.com/nudge-engine/nudge/scheduler"
+	"github.com/nudge-engine/nudge/users"
+)
+
+// e2e is the whole engine against the provider fakes on a fast clock: real
+// adapters, webhooks, inbound sink, worker, inbox and web UI.
+type e2e struct {
+	t     *testing.T
+	ctx   context.Context
+	a     *App
+	s     *stack
+	d     *sqlx.DB
+	f     *demoFakes
+	base  string
+	now   func() time.Time
+	after func(time.Duration, func())
+	sched *scheduler.Scheduler
+}
+
+// scale: 15 minutes of flow time take 0.3 s.
+const e2eScale = 3000
+
+func newE2E(t *testing.T) *e2e {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	msk, _ := time.LoadLocation("Europe/Moscow")
+	start := time.Date(2026, 11, 23, 10, 0, 0, 0, msk) // a Monday morning: no quiet hours for a while
+	clk := clock.NewScaled(start, e2eScale)
+	after := func(d time.Duration, f func()) { time.AfterFunc(d/e2eScale, f) }
+	f, err := startDemoFakes(clk.Now, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	dbURL := testenv.DBURL(t)
+	vars := f.env(base)
+	for k, v := range map[string]string{"NUDGE_DATABASE_URL": dbURL, "NUDGE_REDIS_URL": testenv.Redis(t), "NUDGE_BASE_URL": base,
+		"NUDGE_WORKER_POLL": "50ms", "NUDGE_LOG_LEVEL": "error"} {
+		vars[k] = v
+	}
+	a := &App{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError})),
+		Env: &config.Env{Lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}}
+	c, err := a.loadStackConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.clock = clk
+	d, err := db.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	s, err := a.buildStack(c, d, http.DefaultClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: s.server().Handler()}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	go s.rt.work(ctx)
+	go s.loops(ctx)
+	f.tg.SetWebhook(base+"/webhooks/telegram/"+webhookAccount, vars["NUDGE_TELEGRAM_WEBHOOK_SECRET"])
+	f.vb.SetWebhook(base + "/webhooks/viber/" + webhookAccount)
+	e := &e2e{t: t, ctx: ctx, a: a, s: s, d: d, f: f, base: base, now: clk.Now, after: after,
+		sched: scheduler.New(d, clk.Now, a.Log, c.sched)}
+	return e
+}
+
+// seed brings people in as the demo does (campaigns, consent, deep-link
+// starts, last week's deliveries) and creates their feedback runs.
+func (e *e2e) seed(people []demoPerson) {
+	e.t.Helper()
+	e.t.Chdir("../..") // examples/growfood
+	if err := e.a.seedDemo(e.ctx, e.d, e.f, people, e.now); err != nil {
+		e.t.Fatal(err)
+	}
+	e.waitFor("feedback runs", func() bool {
+		if _, err := e.sched.RunOnce(e.ctx); err != nil {
+			e.t.Fatal(err)
+		}
+		return e.count(`SELECT count(*) FROM flow_runs WHERE campaign_id = 'weekly-feedback'`) == len(people)
+	})
+}
+
+func (e *e2e) count(q string, args ...any) int {
+	var n int
+	if err := e.d.GetContext(e.ctx, &n, q, args...); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+func (e *e2e) waitFor(what string, ok func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestFallbackLadderThroughFakes: a blocked Telegram chat falls back to SMS at
+// once; the SMS is reported undelivered and falls back to email; a Viber
+// message never reported delivered falls back to SMS after 15 minutes. One
+// message per rung, and the providers received exactly one each.
+func TestFallbackLadderThroughFakes(t *testing.T) {
+	e := newE2E(t)
+	people := []demoPerson{
+		{ext: "ladder-tg", name: "Анна", locale: "ru", tz: "Europe/Moscow", channel: "telegram", chat: 700001, persona: "silent",
+			phone: "+79990000001", email: "ladder-tg@example.com", blocks: true, smsFails: true},
+		{ext: "ladder-vb", name: "Олег", locale: "ru", tz: "Europe/Moscow", channel: "viber", viberID: viberfake.UserID(7), persona: "silent",
+			phone: "+79990000002", email: "ladder-vb@example.com"},
+	}
+	e.f.vb.SetReceiverPlan(people[1].viberID, viberfake.Plan{DeliveredAfter: 1000 * time.Hour}) // never delivered
+	e.seed(people)
+	rung := func(ext string, attempt int, channel string) int {
+		return e.count(`SELECT count(*) FROM messages m JOIN subscribers s ON s.id = m.subscriber_id
+			WHERE s.external_id = $1 AND m.campaign_id = 'weekly-feedback' AND m.step_id = 'ask' AND m.attempt = $2 AND m.channel = $3`, ext, attempt, channel)
+	}
+	e.waitFor("the whole ladder", func() bool {
+		return rung("ladder-tg", 2, "email") == 1 && rung("ladder-vb", 1, "sms") == 1
+	})
+	time.Sleep(time.Second) // more flow time: nothing more may happen for these rungs
+	for _, c := range []struct {
+		ext, channel  string
+		attempt, want int
+	}{
+		{"ladder-tg", "telegram", 0, 1}, {"ladder-tg", "sms", 1, 1}, {"ladder-tg", "email", 2, 1},
+		{"ladder-vb", "viber", 0, 1}, {"ladder-vb", "sms", 1, 1},
+	} {
+		if got := rung(c.ext, c.attempt, c.channel); got != c.want {
+			t.Errorf("%s rung %d (%s): %d messages, want %d", c.ext, c.attempt, c.channel, got, c.want)
+		}
+	}
+	var toTG, toVB int
+	for _, m := range e.f.tg.Sent() {
+		if m.ChatID == 700001 {
+			toTG++
+		}
+	}
+	for _, m := range e.f.vb.Sent() {
+		if m.Receiver == people[1].viberID {
+			toVB++
+		}
+	}
+	sms := map[string]int{}
+	for _, m := range e.f.sms.Sent() {
+		sms[m.To]++
+	}
+	mails := 0
+	for _, m := range e.f.mail.Messages() {
+		if strings.Contains(strings.Join(m.To, ","), "ladder-tg@example.com") {
+			mails++
+		}
+	}
+	if toTG != 0 || toVB != 1 || sms["+79990000001"] != 1 || sms["+79990000002"] != 1 || mails != 1 {
+		t.Fatalf("providers received: telegram %d (blocked), viber %d, sms %v, email %d", toTG, toVB, sms, mails)
+	}
+	// The block revoked Telegram consent for that customer.
+	if n := e.count(`SELECT count(*) FROM consent_state c JOIN subscribers s ON s.id = c.subscriber_id
+		WHERE s.external_id = 'ladder-tg' AND c.channel = 'telegram' AND NOT c.granted`); n == 0 {
+		t.Error("blocked chat: Telegram consent not revoked")
+	}
+}
+
+// TestBrowserEngineHandoffToManager: a 👎 pressed in the Telegram fake reaches
+// the engine, which hands the customer to the care queue; the manager, signed
+// in with the inbox open, sees it appear without a reload, answers (the
+// Telegram fake receives it) and resolves, and the paused flow resumes.
+func TestBrowserEngineHandoffToManager(t *testing.T) {
+	e := newE2E(t)
+	if _, err := users.NewStore(e.d, nil).Add(e.ctx, "care@growfood.example", users.Manager, "care-manager-pass"); err != nil {
+		t.Fatal(err)
+	}
+	const chat = 710001
+	e.seed([]demoPerson{{ext: "unhappy", name: "Мария", locale: "ru", tz: "Europe/Moscow", channel: "telegram", chat: chat,
+		persona: "silent", phone: "+79990000003", email: "unhappy@example.com"}})
+	var ask telegramfake.Sent
+	e.waitFor("the feedback question in Telegram", func() bool {
+		for _, m := range e.f.tg.SentTo(chat) {
+			if len(m.Keyboard) > 0 {
+				ask = m
+				return true
+			}
+		}
+		return false
+	})
+	ctx := browsertest.New(t)
+	login(t, ctx, e.base, "care@growfood.example", "care-manager-pass")
+	browsertest.Run(t, ctx, 30*time.Second, chromedp.Navigate(e.base+"/inbox"), chromedp.WaitVisible(`#live`, chromedp.ByID))
+	time.Sleep(300 * time.Millisecond) // let the page's event stream connect
+	// The customer presses 👎.
+	if code, err := e.f.tg.Post(e.ctx, e.f.tg.CallbackUpdate(chat, ask.MessageID, "dislike")); err != nil || code != 200 {
+		t.Fatalf("webhook: %d %v", code, err)
+	}
+	var live string
+	browsertest.Run(t, ctx, 60*time.Second,
+		chromedp.Poll(`document.getElementById('live').textContent.includes('Мария')`, nil),
+		chromedp.Text(`#live`, &live, chromedp.ByID))
+	if !strings.Contains(live, "care") {
+		t.Fatalf("inbox: %q", live)
+	}
+	before := len(e.f.tg.SentTo(chat))
+	browsertest.Run(t, ctx, 30*time.Second,
+		chromedp.Click(`#live a`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#reply-text`, chromedp.ByID),
+		chromedp.SendKeys(`#reply-text`, "Мария, простите! Заменим блюдо бесплатно.", chromedp.ByID),
+		chromedp.Submit(`#reply-text`, chromedp.ByID),
+		chromedp.WaitVisible(`tr.h-manager`, chromedp.ByQuery),
+	)
+	sent := e.f.tg.SentTo(chat)
+	if len(sent) != before+1 || !strings.Contains(sent[len(sent)-1].Text, "Заменим блюдо") {
+		t.Fatalf("the Telegram fake did not receive the manager's reply: %+v", sent)
+	}
+	var state string
+	if err := e.d.Get(&state, `SELECT r.state FROM flow_runs r JOIN subscribers s ON s.id = r.subscriber_id WHERE s.external_id = 'unhappy'`); err != nil || state != "paused" {
+		t.Fatalf("run while handed off: %q %v", state, err)
+	}
+	browsertest.Run(t, ctx, 30*time.Second,
+		chromedp.Submit(`#resolution`, chromedp.ByID),
+		chromedp.WaitVisible(`.badge.positive`, chromedp.ByQuery))
+	e.waitFor("the flow to resume after resolve", func() bool {
+		return e.count(`SELECT count(*) FROM flow_runs r JOIN subscribers s ON s.id = r.subscriber_id
+			WHERE s.external_id = 'unhappy' AND r.state <> 'paused'`) == 1
+	})
+}
+
+func login(t *testing.T, ctx context.Context, base, email, pw string) {
+	t.Helper()
+	browsertest.Run(t, ctx, 30*time.Second,
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(`#email`, chromedp.ByID),
+		chromedp.SendKeys(`#email`, email, chromedp.ByID),
+		chromedp.SendKeys(`#password`, pw, chromedp.ByID),
+		chromedp.Submit(`#password`, chromedp.ByID),
+		chromedp.WaitVisible(`header.top`, chromedp.ByQuery),
+	)
+}
