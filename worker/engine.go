@@ -52,12 +52,17 @@ type Config struct {
 	Poll, Lease time.Duration
 	// Concurrency of the Asynq server (default 8).
 	Concurrency int
+	// TaskCheck is how often an idle Asynq worker polls for tasks (default 20ms).
+	TaskCheck time.Duration
 }
 
 // WithDefaults returns c with zero fields defaulted.
 func (c Config) WithDefaults() Config {
 	if c.Clock == nil {
 		c.Clock = clock.Real{}
+	}
+	if c.TaskCheck <= 0 {
+		c.TaskCheck = 20 * time.Millisecond
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -142,11 +147,14 @@ func (e *Engine) Register(mux *asynq.ServeMux) {
 // shutdown waits for in-flight tasks up to ShutdownTimeout).
 func (e *Engine) Server() *asynq.Server {
 	return asynq.NewServer(e.cfg.Redis, asynq.Config{
-		Concurrency:     e.cfg.Concurrency,
-		Queues:          map[string]int{Queue: 1},
-		ShutdownTimeout: 30 * time.Second,
-		Logger:          asynqLogger{e.log},
-		LogLevel:        asynq.WarnLevel,
+		Concurrency: e.cfg.Concurrency,
+		Queues:      map[string]int{Queue: 1},
+		// An idle worker looks for new tasks this often (asynq's default is 1s,
+		// which alone would put a reply's next message a second away).
+		TaskCheckInterval: e.cfg.TaskCheck,
+		ShutdownTimeout:   30 * time.Second,
+		Logger:            asynqLogger{e.log},
+		LogLevel:          asynq.WarnLevel,
 		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
 			d := time.Duration(1<<min(n, 6)) * time.Second
 			return d

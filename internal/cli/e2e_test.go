@@ -28,7 +28,7 @@ import (
 // e2e is the whole engine against the provider fakes on a fast clock: real
 // adapters, webhooks, inbound sink, worker, inbox and web UI.
 type e2e struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	a     *App
 	s     *stack
@@ -43,14 +43,20 @@ type e2e struct {
 // scale: 15 minutes of flow time take 0.3 s.
 const e2eScale = 3000
 
-func newE2E(t *testing.T) *e2e {
+func newE2E(t testing.TB) *e2e { return newE2EAt(t, e2eScale) }
+
+// newE2EAt builds the engine with flow time running scale times faster.
+func newE2EAt(t testing.TB, scale float64) *e2e {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	msk, _ := time.LoadLocation("Europe/Moscow")
 	start := time.Date(2026, 11, 23, 10, 0, 0, 0, msk) // a Monday morning: no quiet hours for a while
-	clk := clock.NewScaled(start, e2eScale)
-	after := func(d time.Duration, f func()) { time.AfterFunc(d/e2eScale, f) }
+	var clk clock.Clock = clock.NewScaled(start, scale)
+	if scale == 1 {
+		clk = clock.Real{}
+	}
+	after := func(d time.Duration, f func()) { time.AfterFunc(time.Duration(float64(d)/scale), f) }
 	f, err := startDemoFakes(clk.Now, after)
 	if err != nil {
 		t.Fatal(err)
@@ -120,9 +126,11 @@ func (e *e2e) count(q string, args ...any) int {
 	return n
 }
 
-func (e *e2e) waitFor(what string, ok func() bool) {
+func (e *e2e) waitFor(what string, ok func() bool) { e.waitForLong(what, 60*time.Second, ok) }
+
+func (e *e2e) waitForLong(what string, limit time.Duration, ok func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(limit)
 	for !ok() {
 		if time.Now().After(deadline) {
 			e.t.Fatalf("timed out waiting for %s", what)
