@@ -111,6 +111,9 @@ func (c *Client) Build(m channels.Message) (*gomail.Msg, string, error) {
 	msg.SetDateWithValue(c.now())
 	msg.Subject(m.Subject)
 	msg.SetUserAgent("Nudge")
+	if m.UnsubscribeURL == "" && c.tracker != nil {
+		m.UnsubscribeURL = c.tracker.UnsubscribeURL(c.cfg.Account, m.To)
+	}
 	if m.UnsubscribeURL != "" {
 		var extra []string
 		if c.cfg.UnsubscribeMailto != "" {

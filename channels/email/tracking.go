@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,6 +48,13 @@ func (t *Tracker) OpenURL(account, messageID string) string {
 // ClickURL is the tracked redirect to target.
 func (t *Tracker) ClickURL(account, messageID, target string) string {
 	return t.BaseURL + "/t/c/" + t.token("c", account, messageID, target) + "?u=" + url.QueryEscape(target)
+}
+
+// UnsubscribeURL is the one-click unsubscribe link of a recipient address
+// (RFC 8058): the token signs the account and the address, so it cannot be
+// forged to unsubscribe someone else.
+func (t *Tracker) UnsubscribeURL(account, address string) string {
+	return t.BaseURL + "/u/" + t.token("u", account, strings.ToLower(address), "")
 }
 
 // ErrBadToken is a tracking token that does not verify.
@@ -130,10 +138,51 @@ func NewTracking(secret string, sink channels.Sink, log *slog.Logger) *Tracking 
 	return &Tracking{t: &Tracker{Secret: []byte(secret)}, sink: sink, log: log, now: time.Now}
 }
 
-// Register mounts the two routes.
+// Register mounts the tracking and unsubscribe routes.
 func (h *Tracking) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /t/o/{file}", h.open)
 	mux.HandleFunc("GET /t/c/{token}", h.click)
+	mux.HandleFunc("GET /u/{token}", h.unsubscribePage)
+	mux.HandleFunc("POST /u/{token}", h.unsubscribe)
+}
+
+// unsubscribePage asks for a confirmation: mail scanners follow links with
+// GET, so only a POST unsubscribes (the one-click POST of RFC 8058, or this
+// page's button).
+func (h *Tracking) unsubscribePage(w http.ResponseWriter, r *http.Request) {
+	if _, _, err := h.t.Check("u", r.PathValue("token"), ""); err != nil {
+		http.Error(w, "bad link", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store, private")
+	_, _ = w.Write([]byte(`<!doctype html><html lang="ru"><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
+		`<title>Отписка / Unsubscribe</title><body style="font-family:system-ui,sans-serif;max-width:32rem;margin:10vh auto;padding:1rem">` +
+		`<h1>Отписаться от писем? / Unsubscribe from emails?</h1><form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">` +
+		`<button type="submit" style="font:inherit;padding:.5rem 1rem">Отписаться / Unsubscribe</button></form></body></html>`))
+}
+
+// unsubscribe revokes email consent for the token's address: an opt-out
+// event goes through the same durable sink as a STOP in a messenger.
+func (h *Tracking) unsubscribe(w http.ResponseWriter, r *http.Request) {
+	tok := r.PathValue("token")
+	acc, addr, err := h.t.Check("u", tok, "")
+	if err != nil {
+		http.Error(w, "bad link", http.StatusBadRequest)
+		return
+	}
+	now := h.now()
+	ev := channels.Event{Type: channels.EventOptOut, Channel: channels.Email, Account: acc, From: addr,
+		ProviderEventID: "unsubscribe:" + tok + ":" + strconv.FormatInt(now.Unix(), 10), Payload: "list-unsubscribe", At: now}
+	if _, err := h.sink.Accept(r.Context(), []channels.Event{ev}); err != nil {
+		h.log.ErrorContext(r.Context(), "unsubscribe not stored", "account", acc, "err", err)
+		http.Error(w, "please try again", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write([]byte(`<!doctype html><html lang="ru"><meta charset="utf-8"><title>Готово / Done</title>` +
+		`<body style="font-family:system-ui,sans-serif;max-width:32rem;margin:10vh auto;padding:1rem">` +
+		`<h1>Вы отписаны от писем. / You are unsubscribed from emails.</h1></body></html>`))
 }
 
 func (h *Tracking) open(w http.ResponseWriter, r *http.Request) {

@@ -276,3 +276,58 @@ func login(t *testing.T, ctx context.Context, base, email, pw string) {
 		chromedp.WaitVisible(`header.top`, chromedp.ByQuery),
 	)
 }
+
+// TestEmailOneClickUnsubscribe: an email carries List-Unsubscribe with a
+// signed link; the one-click POST (RFC 8058) revokes email consent through
+// the inbound sink, and a GET (a mail scanner) does not.
+func TestEmailOneClickUnsubscribe(t *testing.T) {
+	e := newE2E(t)
+	e.seed([]demoPerson{{ext: "mail-only", name: "Ольга", locale: "ru", tz: "Europe/Moscow", channel: "telegram", chat: 720001,
+		persona: "silent", phone: "+79990000004", email: "olga@example.com", blocks: true, smsFails: true}})
+	e.waitFor("the email rung", func() bool { return len(e.f.mail.Messages()) > 0 })
+	p, err := e.f.mail.Messages()[0].Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := p.Header.Get("List-Unsubscribe")
+	link := strings.Trim(strings.Split(header, ",")[0], "<> ")
+	if !strings.HasPrefix(link, e.base+"/u/") {
+		t.Fatalf("List-Unsubscribe: %q", header)
+	}
+	granted := func() int {
+		return e.count(`SELECT count(*) FROM consent_state c JOIN subscribers s ON s.id = c.subscriber_id
+			WHERE s.external_id = 'mail-only' AND c.channel IN ('email', '*') AND c.granted`)
+	}
+	if granted() == 0 {
+		t.Fatal("no email consent to begin with")
+	}
+	resp, err := http.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || granted() == 0 {
+		t.Fatalf("GET must only ask: %d, consent rows %d", resp.StatusCode, granted())
+	}
+	resp, err = http.Post(link, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("one-click POST: %d", resp.StatusCode)
+	}
+	e.waitFor("email consent revoked", func() bool {
+		return e.count(`SELECT count(*) FROM consent_state c JOIN subscribers s ON s.id = c.subscriber_id
+			WHERE s.external_id = 'mail-only' AND c.channel = 'email' AND NOT c.granted`) > 0
+	})
+	// A forged token is refused.
+	resp, err = http.Post(e.base+"/u/Zm9yZ2Vk.AAAA", "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("forged token: %d", resp.StatusCode)
+	}
+}
