@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -46,6 +47,28 @@ type Router struct {
 	log      *slog.Logger
 	// HandoffQueue is where unmatched replies and late replies go.
 	HandoffQueue string
+
+	defsMu sync.Mutex
+	defs   map[string]*campaigns.Definition // by campaign id and version: versions are immutable
+}
+
+// definition decodes a campaign version once.
+func (r *Router) definition(campaignID, version string, raw json.RawMessage) (*campaigns.Definition, error) {
+	key := campaignID + "\x00" + version
+	r.defsMu.Lock()
+	defer r.defsMu.Unlock()
+	if d, ok := r.defs[key]; ok {
+		return d, nil
+	}
+	var d campaigns.Definition
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return nil, fmt.Errorf("inbox: campaign %s version %s: %w", campaignID, version, err)
+	}
+	if r.defs == nil {
+		r.defs = map[string]*campaigns.Definition{}
+	}
+	r.defs[key] = &d
+	return &d, nil
 }
 
 // NewRouter returns a router.
@@ -89,11 +112,11 @@ func (r *Router) Reply(ctx context.Context, ev channels.Event) error {
 		return fmt.Errorf("inbox: waiting run: %w", err)
 	}
 	for _, run := range runs {
-		var def campaigns.Definition
-		if err := json.Unmarshal(run.Definition, &def); err != nil {
-			return fmt.Errorf("inbox: campaign %s version %s: %w", run.CampaignID, run.Version, err)
+		def, err := r.definition(run.CampaignID, run.Version, run.Definition)
+		if err != nil {
+			return err
 		}
-		step := findStep(&def, run.StepID)
+		step := findStep(def, run.StepID)
 		if step == nil || step.WaitReply == nil {
 			continue
 		}
