@@ -39,5 +39,5 @@ lint: ## gofmt and go vet
 	$(GO) vet ./...
 
 .PHONY: demo
-demo: build ## Run the engine on the bundled GrowFood example
-	@$(SERVICES) && $(BIN) demo
+demo: build ## Run the engine on the bundled GrowFood example (fresh nudge_demo database)
+	@scripts/demo

@@ -436,10 +436,9 @@ func (e *Engine) deliver(ctx context.Context, tx *sqlx.Tx, keys []string) (map[s
 	}
 	record := func(m msgRow, r channels.Result, err error) {
 		if err == nil {
-			at := r.SentAt
-			if at.IsZero() {
-				at = now
-			}
+			// The engine's clock, not the provider's: fallback checks are
+			// timed from sent_at on the same clock.
+			at := now
 			o := outcome{id: m.ID, status: "sent", pid: r.ProviderID, at: at}
 			o.fb = e.fallbackAt(ctx, m, at)
 			outs = append(outs, o)

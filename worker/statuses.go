@@ -2,7 +2,9 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -20,6 +22,29 @@ type Statuses struct{ e *Engine }
 // Apply implements the status side of channels.Sink for one event. Events
 // that are not statuses are ignored.
 func (s *Statuses) Apply(ctx context.Context, ev channels.Event) error {
+	// A provider may report delivery before the send's commit has recorded
+	// the provider id (Viber answers within milliseconds). Retry briefly here;
+	// past that, ErrUnknownMessage leaves the stored webhook event to the
+	// inbound reconciler, so the status is applied late rather than lost.
+	for wait := 20 * time.Millisecond; ; wait *= 2 {
+		err := s.apply(ctx, ev)
+		if !errors.Is(err, ErrUnknownMessage) || wait > 200*time.Millisecond {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+const qKnownProviderID = `SELECT EXISTS (SELECT 1 FROM messages WHERE channel = $1 AND provider_id = $2)`
+
+// ErrUnknownMessage is a status for a provider message id no message carries (yet).
+var ErrUnknownMessage = errors.New("status for a message that is not recorded (yet)")
+
+func (s *Statuses) apply(ctx context.Context, ev channels.Event) error {
 	at := ev.At
 	if at.IsZero() {
 		at = s.e.clock.Now()
@@ -57,9 +82,19 @@ func (s *Statuses) Apply(ctx context.Context, ev channels.Event) error {
 			string(ev.Type), at, string(ev.ErrorKind), ev.ErrorCode, ev.ErrorMessage); err != nil {
 			return fmt.Errorf("apply status: %w", err)
 		}
-		if len(rows) > 0 {
-			s.e.cfg.Metrics.Message(string(ev.Channel), string(ev.Type))
+		if len(rows) == 0 {
+			// Nothing moved: a stale status (delivered after read), or no
+			// message with that id yet.
+			var known bool
+			if err := tx.GetContext(ctx, &known, qKnownProviderID, string(ev.Channel), ev.ProviderMessageID); err != nil {
+				return fmt.Errorf("find message: %w", err)
+			}
+			if !known {
+				return fmt.Errorf("%w: %s %s", ErrUnknownMessage, ev.Channel, ev.ProviderMessageID)
+			}
+			return nil
 		}
+		s.e.cfg.Metrics.Message(string(ev.Channel), string(ev.Type))
 		if ev.Type == channels.EventFailed && ev.ErrorKind == channels.Blocked {
 			for _, r := range rows {
 				if err := s.e.blockIdentity(ctx, tx, ev.Channel, r.Address, at,

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -201,6 +202,27 @@ func TestStatusesMoveForwardOnly(t *testing.T) {
 	_ = h.db.Get(&st, `SELECT status FROM messages`)
 	if st != "read" {
 		t.Fatalf("status = %q, want read (delivered after read must not go back)", st)
+	}
+	// A status before its message is recorded is not lost: Apply reports it
+	// (the inbound sink keeps the event for its reconciler) and a later retry
+	// applies it.
+	early := channels.Event{Type: channels.EventDelivered, Channel: channels.Sandbox, ProviderMessageID: "not-yet", At: h.clock.Now()}
+	if err := h.engine.Statuses.Apply(ctx, early); !errors.Is(err, ErrUnknownMessage) {
+		t.Fatalf("early status: %v, want ErrUnknownMessage", err)
+	}
+	if _, err := h.db.Exec(`UPDATE messages SET provider_id = 'not-yet', status = 'sent', delivered_at = NULL, read_at = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.engine.Statuses.Apply(ctx, early); err != nil {
+		t.Fatal(err)
+	}
+	_ = h.db.Get(&st, `SELECT status FROM messages`)
+	if st != "delivered" {
+		t.Fatalf("status after the late retry = %q, want delivered", st)
+	}
+	early.Type = channels.EventRead
+	if err := h.engine.Statuses.Apply(ctx, early); err != nil {
+		t.Fatal(err)
 	}
 	// Watermark statuses (Messenger, VK) by address and time.
 	h2 := h.subscribers(1, "UTC")
