@@ -22,10 +22,19 @@ type Statuses struct{ e *Engine }
 // Apply implements the status side of channels.Sink for one event. Events
 // that are not statuses are ignored.
 func (s *Statuses) Apply(ctx context.Context, ev channels.Event) error {
-	// A provider may report delivery before the send's commit has recorded
-	// the provider id (Viber answers within milliseconds). Retry briefly here;
-	// past that, ErrUnknownMessage leaves the stored webhook event to the
-	// inbound reconciler, so the status is applied late rather than lost.
+	if err := s.apply(ctx, ev); err != nil && !errors.Is(err, ErrUnknownMessage) {
+		return err
+	}
+	return nil
+}
+
+// ApplyWebhook is Apply for statuses that came through a provider webhook
+// (and so are stored in inbound_events). A provider may report delivery
+// before the send's commit has recorded the provider id (Viber answers within
+// milliseconds): it retries briefly, then returns ErrUnknownMessage so the
+// inbound reconciler retries the stored event later; the status is applied
+// late rather than lost. It must not be called from the send path.
+func (s *Statuses) ApplyWebhook(ctx context.Context, ev channels.Event) error {
 	for wait := 20 * time.Millisecond; ; wait *= 2 {
 		err := s.apply(ctx, ev)
 		if !errors.Is(err, ErrUnknownMessage) || wait > 200*time.Millisecond {

@@ -140,7 +140,7 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 		},
 		OptOut:   s.binder.OptOut,
 		IsOptOut: consent.IsOptOut,
-		Status:   rt.engine.Statuses.Apply,
+		Status:   rt.engine.Statuses.ApplyWebhook,
 		Reply: func(ctx context.Context, ev channels.Event) error {
 			// WhatsApp has no start payload: the opt-in code comes as text.
 			if ev.Channel == channels.WhatsApp && ev.Type == channels.EventText {
