@@ -232,7 +232,13 @@ func (w *Web) campaignCSV(rw http.ResponseWriter, r *http.Request) {
 			rows = append(rows, []string{c.Channel, fmt.Sprint(c.First), fmt.Sprint(c.Fallback), fmt.Sprint(c.Delivered), fmt.Sprint(c.Failed)})
 		}
 		writeCSV(rw, id+"-channels", []string{"channel", "first", "fallback", "delivered", "failed"}, rows)
+	case "goal":
+		if g := p.F.Goal; g != nil {
+			rows = append(rows, []string{"treated", fmt.Sprint(g.TreatedRuns), fmt.Sprint(g.TreatedReached), fmt.Sprintf("%.4f", g.TreatedRate)},
+				[]string{"holdout", fmt.Sprint(g.HoldoutRuns), fmt.Sprint(g.HoldoutReached), fmt.Sprintf("%.4f", g.HoldoutRate)})
+		}
+		writeCSV(rw, id+"-goal", []string{"group", "runs", "reached", "rate"}, rows)
 	default:
-		http.Error(rw, "table must be funnel, reactions or channels", http.StatusBadRequest)
+		http.Error(rw, "table must be funnel, goal, reactions or channels", http.StatusBadRequest)
 	}
 }

@@ -252,6 +252,13 @@ func TestBrowserDashboardMatchesDatabase(t *testing.T) {
 	if !strings.HasPrefix(csvText, "stage,runs,rate\nAudience,36,1.0000\n") {
 		t.Fatalf("csv: %q", csvText)
 	}
+	browsertest.Run(t, ctx, 30*time.Second,
+		chromedp.Evaluate(`fetch('/dashboard/weekly-renewal/csv?table=goal').then(r => r.text())`, &csvText,
+			func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }),
+	)
+	if csvText != "group,runs,reached,rate\ntreated,36,8,0.2222\nholdout,4,0,0.0000\n" {
+		t.Fatalf("goal csv: %q", csvText)
+	}
 	// A manager may not open the dashboard.
 	ctx2 := browsertest.New(t)
 	login(t, ctx2, s.srv.URL, "manager@shop.example", "manager-password-1")

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"html/template"
@@ -38,13 +39,14 @@ type Page struct {
 
 // Web serves the pages. Sections (inbox, dashboard) add themselves with Section.
 type Web struct {
-	users  *users.Store
-	log    *slog.Logger
-	secure bool
-	pages  map[string]*template.Template
-	nav    []NavItem
-	inbox  *inbox.Service
-	dash   *analytics.Store
+	users    *users.Store
+	log      *slog.Logger
+	secure   bool
+	pages    map[string]*template.Template
+	nav      []NavItem
+	inbox    *inbox.Service
+	dash     *analytics.Store
+	settings func(ctx context.Context) (Settings, error)
 }
 
 // New returns the web UI; secure marks cookies Secure (https installs).
@@ -125,6 +127,7 @@ func (w *Web) Register(mux *http.ServeMux) {
 	})))
 	w.registerInbox(mux)
 	w.registerDashboard(mux)
+	w.registerSettings(mux)
 }
 
 const loginCSRFCookie = "nudge_login_csrf"

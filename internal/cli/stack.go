@@ -163,8 +163,30 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 		return nil, err
 	}
 	ui.AddNav(web.NavItem{Href: "/admin/queues/", Label: "Queues", About: "Asynq queues, tasks and retries", Role: users.Admin})
+	if err := ui.EnableSettings(s.settings); err != nil {
+		return nil, err
+	}
 	s.ui = ui
 	return s, nil
+}
+
+// settings is what the admins' settings page shows.
+func (s *stack) settings(ctx context.Context) (web.Settings, error) {
+	var out web.Settings
+	for _, k := range channels.Kinds {
+		if k == channels.Sandbox {
+			continue
+		}
+		_, on := s.chans.Registry.Sender(k)
+		out.Channels = append(out.Channels, web.ChannelSetting{Kind: string(k), Configured: on,
+			Webhook: s.core.BaseURL + "/webhooks/" + string(k) + "/" + webhookAccount})
+	}
+	var err error
+	if out.Keys, err = s.keys.List(ctx); err != nil {
+		return out, err
+	}
+	out.Users, err = users.NewStore(s.db, nil).List(ctx)
+	return out, err
 }
 
 // sender finds the sender of a channel for manager replies.

@@ -112,6 +112,8 @@ func TestServeWiring(t *testing.T) {
 		{"admin sees queues", admin, "GET", "/admin/queues/", nil, 200},
 		{"admin sees the dashboard", admin, "GET", "/dashboard", nil, 200},
 		{"manager sees the inbox", manager, "GET", "/inbox", nil, 200},
+		{"admin sees settings", admin, "GET", "/settings", nil, 200},
+		{"settings are for admins", manager, "GET", "/settings", nil, http.StatusForbidden},
 		{"API needs a key", anon, "GET", "/v1/subscribers", nil, 401},
 		{"campaign API needs a key", anon, "GET", "/v1/campaigns", nil, 401},
 		{"trigger API needs a key", anon, "POST", "/v1/campaigns/x/trigger", nil, 401},
@@ -124,6 +126,17 @@ func TestServeWiring(t *testing.T) {
 		if got := status(tc.c, tc.method, tc.path, strings.NewReader("{}"), tc.hdr); got != tc.want {
 			t.Errorf("%s: %s %s = %d, want %d", tc.name, tc.method, tc.path, got, tc.want)
 		}
+	}
+	// Settings show the configured channel with the webhook URL to register.
+	req, _ := http.NewRequest("GET", srv.URL+"/settings", nil)
+	resp, err := admin.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "/webhooks/telegram/main") || !strings.Contains(string(page), "manager@shop.example") {
+		t.Errorf("settings page lacks the telegram webhook or the users:\n%s", page)
 	}
 	// With a key the API answers.
 	_, key, err := s.keys.Create(ctx, "shop")

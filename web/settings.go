@@ -1,0 +1,47 @@
+package web
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/nudge-engine/nudge/apikeys"
+	"github.com/nudge-engine/nudge/users"
+)
+
+// ChannelSetting is one provider on the settings page.
+type ChannelSetting struct {
+	Kind       string
+	Configured bool
+	Webhook    string
+}
+
+// Settings is what the settings page shows; the stack supplies it.
+type Settings struct {
+	Channels []ChannelSetting
+	Keys     []apikeys.Key
+	Users    []users.User
+}
+
+// EnableSettings adds the admins' read-only settings page.
+func (w *Web) EnableSettings(load func(ctx context.Context) (Settings, error)) error {
+	if err := w.Parse("settings", templateFS, "templates/settings.html"); err != nil {
+		return err
+	}
+	w.settings = load
+	w.AddNav(NavItem{Href: "/settings", Label: "Settings", About: "Channels and their webhooks, API keys, users", Role: users.Admin})
+	return nil
+}
+
+func (w *Web) registerSettings(mux *http.ServeMux) {
+	if w.settings == nil {
+		return
+	}
+	mux.Handle("GET /settings", w.Require(users.Admin, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		s, err := w.settings(r.Context())
+		if err != nil {
+			w.fail(rw, r, err)
+			return
+		}
+		w.Render(rw, r, "settings", "Settings", s)
+	})))
+}
