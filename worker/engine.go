@@ -14,7 +14,6 @@ import (
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
-	"github.com/nudge-engine/nudge/classify"
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/metrics"
 	"github.com/nudge-engine/nudge/internal/ratelimit"
@@ -130,7 +129,7 @@ func New(cfg Config) (*Engine, error) {
 		e.senders[s.Kind()] = s
 	}
 	e.Statuses = &Statuses{e: e}
-	e.Replies = &Replies{e: e, c: classify.New(nil)}
+	e.Replies = &Replies{e: e}
 	e.Handoffs = &Handoffs{e: e}
 	return e, nil
 }
