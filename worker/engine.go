@@ -14,6 +14,7 @@ import (
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/classify"
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/metrics"
 	"github.com/nudge-engine/nudge/internal/ratelimit"
@@ -129,7 +130,7 @@ func New(cfg Config) (*Engine, error) {
 		e.senders[s.Kind()] = s
 	}
 	e.Statuses = &Statuses{e: e}
-	e.Replies = &Replies{e: e}
+	e.Replies = &Replies{e: e, c: classify.New(nil)}
 	e.Handoffs = &Handoffs{e: e}
 	return e, nil
 }

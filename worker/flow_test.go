@@ -249,28 +249,3 @@ func TestWaitTimeAcrossDST(t *testing.T) {
 		t.Error("unknown weekday accepted")
 	}
 }
-
-func TestMatchReply(t *testing.T) {
-	br := []campaigns.ReplyBranch{
-		{Button: "yes", Goto: "a"},
-		{Keywords: []string{"стоп", "not good"}, Goto: "b"},
-		{Sentiment: "positive", Goto: "c"},
-	}
-	for _, c := range []struct {
-		rep  Reply
-		want string
-		ok   bool
-	}{
-		{Reply{Button: "yes", Text: "стоп"}, "a", true},
-		{Reply{Text: "СТОП!"}, "b", true},
-		{Reply{Text: "стопка"}, "", false},
-		{Reply{Text: "it was Not  good"}, "b", true},
-		{Reply{Text: "супер", Sentiment: "positive"}, "c", true},
-		{Reply{Text: "hm"}, "", false},
-	} {
-		got, ok := MatchReply(br, c.rep)
-		if got != c.want || ok != c.ok {
-			t.Errorf("MatchReply(%+v) = %q %v, want %q %v", c.rep, got, ok, c.want, c.ok)
-		}
-	}
-}

@@ -212,6 +212,5 @@ UPDATE flow_runs SET state = 'active', step_id = $3, step_seq = step_seq + 1, ne
 INSERT INTO handoffs (run_id, subscriber_id, campaign_id, step_id, step_seq, queue, note, created_at)
 VALUES ($1, $2, $3, $4, $5, 'replies', 'unmatched reply', $6)
 ON CONFLICT (run_id, step_seq) DO UPDATE SET note = handoffs.note RETURNING id`
-	qSubscriberByIdentity = `SELECT subscriber_id FROM channel_identities WHERE channel = $1 AND address = $2 ORDER BY id LIMIT 1`
-	qRunSubscriber        = `SELECT subscriber_id FROM flow_runs WHERE id = $1`
+	qRunSubscriber = `SELECT subscriber_id FROM flow_runs WHERE id = $1`
 )
