@@ -53,7 +53,8 @@ type Config struct {
 	Poll, Lease time.Duration
 	// Concurrency of the Asynq server (default 8).
 	Concurrency int
-	// TaskCheck is how often an idle Asynq worker polls for tasks (default 20ms).
+	// TaskCheck is how often an idle Asynq worker polls for tasks (default 1s,
+	// as Asynq; NUDGE_WORKER_TASK_CHECK lowers it for reply latency).
 	TaskCheck time.Duration
 }
 
@@ -63,7 +64,7 @@ func (c Config) WithDefaults() Config {
 		c.Clock = clock.Real{}
 	}
 	if c.TaskCheck <= 0 {
-		c.TaskCheck = 20 * time.Millisecond
+		c.TaskCheck = time.Second
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)

@@ -14,6 +14,7 @@ type Settings struct {
 	BatchSize    int           // NUDGE_WORKER_BATCH: runs per task (500)
 	Poll         time.Duration // NUDGE_WORKER_POLL: dispatcher poll without notifications (1s)
 	Lease        time.Duration // NUDGE_WORKER_LEASE: re-enqueue unfinished batches after (30s)
+	TaskCheck    time.Duration // NUDGE_WORKER_TASK_CHECK: how often an idle worker polls Asynq (1s)
 	MetricsAddr  string        // NUDGE_WORKER_METRICS_ADDR: /metrics listener of `nudge worker` ("" = none)
 	SandboxDelay time.Duration // NUDGE_SANDBOX_DELAY: latency of the sandbox channel (0)
 	ClockScale   float64       // NUDGE_CLOCK_SCALE: flow time runs this many times faster (1 = real time; demo)
@@ -27,6 +28,7 @@ func LoadSettings(e *config.Env) Settings {
 		BatchSize:    e.Int("NUDGE_WORKER_BATCH", defaultBatch),
 		Poll:         e.Duration("NUDGE_WORKER_POLL", time.Second),
 		Lease:        e.Duration("NUDGE_WORKER_LEASE", 30*time.Second),
+		TaskCheck:    e.Duration("NUDGE_WORKER_TASK_CHECK", time.Second),
 		MetricsAddr:  e.String("NUDGE_WORKER_METRICS_ADDR", ""),
 		SandboxDelay: e.Duration("NUDGE_SANDBOX_DELAY", 0),
 		ClockScale:   1,

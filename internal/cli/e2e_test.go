@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -70,7 +71,7 @@ func newE2EAt(t testing.TB, scale float64) *e2e {
 	dbURL := testenv.DBURL(t)
 	vars := f.env(base)
 	for k, v := range map[string]string{"NUDGE_DATABASE_URL": dbURL, "NUDGE_REDIS_URL": testenv.Redis(t), "NUDGE_BASE_URL": base,
-		"NUDGE_WORKER_POLL": "50ms", "NUDGE_LOG_LEVEL": "error"} {
+		"NUDGE_WORKER_POLL": "50ms", "NUDGE_LOG_LEVEL": "error", "NUDGE_WORKER_TASK_CHECK": os.Getenv("NUDGE_WORKER_TASK_CHECK")} {
 		vars[k] = v
 	}
 	a := &App{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError})),

@@ -91,7 +91,7 @@ func (a *App) buildRuntime(core config.Core, st worker.Settings, d *sqlx.DB, x r
 		Senders:   senders,
 		Limiter:   ratelimit.New(rt.rdb, rates),
 		Metrics:   rt.metrics,
-		BatchSize: st.BatchSize, Poll: st.Poll, Lease: st.Lease, Concurrency: st.Concurrency,
+		BatchSize: st.BatchSize, Poll: st.Poll, Lease: st.Lease, Concurrency: st.Concurrency, TaskCheck: st.TaskCheck,
 	}
 	if x.renderer != nil {
 		cfg.Renderer = x.renderer
