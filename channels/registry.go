@@ -44,3 +44,13 @@ func HasDeliveryReceipts(k Kind) bool {
 	}
 	return true
 }
+
+// Rate is a provider's sending limit, the default of the Redis limiter:
+// PerSecond across the account, PerChatPerSecond towards one recipient, and
+// ChatBurst, the per-recipient budget that may be spent at once (default 1).
+// Zero rates mean no documented limit.
+type Rate struct {
+	PerSecond        float64
+	PerChatPerSecond float64
+	ChatBurst        int
+}

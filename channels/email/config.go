@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nudge-engine/nudge/channels"
+
 	"github.com/nudge-engine/nudge/channels/meta"
 	"github.com/nudge-engine/nudge/internal/config"
 )
@@ -107,11 +109,8 @@ func LoadConfig(e *config.Env, account string) Config {
 	return c
 }
 
-// Rate is a provider's sending limit, the default of the limiter.
-type Rate struct {
-	PerSecond        float64 // per SMTP account
-	PerChatPerSecond float64 // per recipient
-}
+// Rate is the provider's sending limit (see channels.Rate).
+type Rate = channels.Rate
 
 // DefaultRate: 14 messages/s is the common starting quota of hosted relays
 // (Amazon SES's default sending rate); one message per second per address.

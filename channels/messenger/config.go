@@ -3,6 +3,8 @@ package messenger
 import (
 	"strings"
 
+	"github.com/nudge-engine/nudge/channels"
+
 	"github.com/nudge-engine/nudge/channels/meta"
 	"github.com/nudge-engine/nudge/internal/config"
 )
@@ -40,11 +42,8 @@ func LoadConfig(e *config.Env, account string) Config {
 	return c
 }
 
-// Rate is a provider's sending limit, the default of the limiter.
-type Rate struct {
-	PerSecond        float64 // per page (account)
-	PerChatPerSecond float64 // per recipient
-}
+// Rate is the provider's sending limit (see channels.Rate).
+type Rate = channels.Rate
 
 // DefaultRate: Meta publishes no per-second Send API number (the page limit
 // is 200 calls × engaged people per 24 h, error 613 above it); 40/s per page

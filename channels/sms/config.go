@@ -3,6 +3,8 @@ package sms
 import (
 	"strings"
 
+	"github.com/nudge-engine/nudge/channels"
+
 	"github.com/nudge-engine/nudge/channels/meta"
 	"github.com/nudge-engine/nudge/internal/config"
 )
@@ -81,11 +83,8 @@ func LoadConfig(e *config.Env, account string) Config {
 	return c
 }
 
-// Rate is a provider's sending limit, the default of the limiter.
-type Rate struct {
-	PerSecond        float64 // per sending number (account)
-	PerChatPerSecond float64 // per recipient
-}
+// Rate is the provider's sending limit (see channels.Rate).
+type Rate = channels.Rate
 
 // DefaultRate: Twilio queues one message segment per second per US/CA long
 // code (Config.PerSecond raises it for short codes, toll-free and

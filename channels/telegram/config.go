@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/nudge-engine/nudge/channels"
+
 	"github.com/nudge-engine/nudge/internal/config"
 )
 
@@ -72,12 +74,8 @@ func LoadConfig(e *config.Env, account string) Config {
 	return c
 }
 
-// Rate is a provider's sending limit: PerSecond across the account,
-// PerChatPerSecond towards one chat. Zero means no documented limit.
-type Rate struct {
-	PerSecond        float64
-	PerChatPerSecond float64
-}
+// Rate is the provider's sending limit (see channels.Rate).
+type Rate = channels.Rate
 
 // DefaultRate follows the Bot FAQ: about 30 messages a second across users and
 // one message a second to one chat.

@@ -5,6 +5,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/nudge-engine/nudge/channels"
+
 	"github.com/nudge-engine/nudge/internal/config"
 )
 
@@ -65,13 +67,10 @@ func LoadConfig(e *config.Env, account string) Config {
 	return c
 }
 
-// Rate is a provider's sending limit: PerSecond across the account,
-// PerChatPerSecond towards one user. Zero means no documented limit.
-type Rate struct {
-	PerSecond        float64
-	PerChatPerSecond float64
-}
+// Rate is the provider's sending limit (see channels.Rate).
+type Rate = channels.Rate
 
 // DefaultRate: Viber documents no account-wide rate, only 100 messages an
-// hour to one user who has not replied.
-var DefaultRate = Rate{PerSecond: 0, PerChatPerSecond: 100.0 / 3600}
+// hour to one user who has not replied: a budget (ChatBurst), not a pace of
+// one message every 36 seconds.
+var DefaultRate = Rate{PerSecond: 0, PerChatPerSecond: 100.0 / 3600, ChatBurst: 100}

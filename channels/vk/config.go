@@ -3,6 +3,8 @@ package vk
 import (
 	"strings"
 
+	"github.com/nudge-engine/nudge/channels"
+
 	"github.com/nudge-engine/nudge/internal/config"
 )
 
@@ -67,12 +69,8 @@ func LoadConfig(e *config.Env, account string) Config {
 	return c
 }
 
-// Rate is a provider's sending limit: PerSecond across the account,
-// PerChatPerSecond towards one user. Zero means no documented limit.
-type Rate struct {
-	PerSecond        float64
-	PerChatPerSecond float64
-}
+// Rate is the provider's sending limit (see channels.Rate).
+type Rate = channels.Rate
 
 // DefaultRate: 20 API requests a second per community token.
 var DefaultRate = Rate{PerSecond: 20, PerChatPerSecond: 0}

@@ -3,6 +3,8 @@ package whatsapp
 import (
 	"strings"
 
+	"github.com/nudge-engine/nudge/channels"
+
 	"github.com/nudge-engine/nudge/channels/meta"
 	"github.com/nudge-engine/nudge/internal/config"
 )
@@ -49,11 +51,8 @@ func LoadConfig(e *config.Env, account string) Config {
 	return c
 }
 
-// Rate is a provider's sending limit, the default of the limiter.
-type Rate struct {
-	PerSecond        float64 // per sending number (account)
-	PerChatPerSecond float64 // per recipient
-}
+// Rate is the provider's sending limit (see channels.Rate).
+type Rate = channels.Rate
 
 // DefaultRate: 80 messages/s per business number (Cloud API default
 // throughput, error 130429 above it) and about one message per 6 s to one

@@ -19,18 +19,11 @@ import (
 // webhook URLs: /webhooks/<channel>/main.
 const webhookAccount = "main"
 
-// ProviderRate is a provider's default send rate (0 = no documented limit).
-type ProviderRate struct{ PerSecond, PerChatPerSecond float64 }
-
-// chatBurst is the per-chat budget a provider's per-chat rate allows at
-// once: Viber counts 100 messages per user per hour without a reply.
-var chatBurst = map[channels.Kind]int{channels.Viber: 100}
-
 // channelSet is every configured provider: its sender, its signed webhook
 // and its default rate.
 type channelSet struct {
 	Registry *channels.Registry
-	Rates    map[channels.Kind]ProviderRate
+	Rates    map[channels.Kind]channels.Rate
 	hooks    map[channels.Kind]http.Handler
 	tracking *email.Tracking
 }
@@ -38,35 +31,32 @@ type channelSet struct {
 // loadChannels builds the providers whose credentials are configured. A
 // half-configured provider is reported through e (naming the variable).
 func loadChannels(e *config.Env, sink channels.Sink, log *slog.Logger, hc *http.Client) *channelSet {
-	cs := &channelSet{Registry: channels.NewRegistry(), Rates: map[channels.Kind]ProviderRate{}, hooks: map[channels.Kind]http.Handler{}}
-	add := func(k channels.Kind, enabled bool, s channels.Sender, hook http.Handler, r ProviderRate) {
-		if !enabled {
-			return
-		}
+	cs := &channelSet{Registry: channels.NewRegistry(), Rates: map[channels.Kind]channels.Rate{}, hooks: map[channels.Kind]http.Handler{}}
+	add := func(k channels.Kind, s channels.Sender, hook http.Handler, r channels.Rate) {
 		cs.Registry.Add(s)
 		cs.hooks[k] = hook
 		cs.Rates[k] = r
 	}
 	if c := telegram.LoadConfig(e, ""); c.Enabled() {
-		add(channels.Telegram, true, telegram.New(c, hc), telegram.NewWebhook(c, sink, log), ProviderRate(telegram.DefaultRate))
+		add(channels.Telegram, telegram.New(c, hc), telegram.NewWebhook(c, sink, log), telegram.DefaultRate)
 	}
 	if c := viber.LoadConfig(e, ""); c.Enabled() {
-		add(channels.Viber, true, viber.New(c, hc), viber.NewWebhook(c, sink, log), ProviderRate(viber.DefaultRate))
+		add(channels.Viber, viber.New(c, hc), viber.NewWebhook(c, sink, log), viber.DefaultRate)
 	}
 	if c := vk.LoadConfig(e, ""); c.Enabled() {
-		add(channels.VK, true, vk.New(c, hc), vk.NewWebhook(c, sink, log), ProviderRate(vk.DefaultRate))
+		add(channels.VK, vk.New(c, hc), vk.NewWebhook(c, sink, log), vk.DefaultRate)
 	}
 	if c := whatsapp.LoadConfig(e, ""); c.Enabled() {
-		add(channels.WhatsApp, true, whatsapp.New(c, hc), whatsapp.NewWebhook(c, sink, log), ProviderRate(whatsapp.DefaultRate))
+		add(channels.WhatsApp, whatsapp.New(c, hc), whatsapp.NewWebhook(c, sink, log), whatsapp.DefaultRate)
 	}
 	if c := messenger.LoadConfig(e, ""); c.Enabled() {
-		add(channels.Messenger, true, messenger.New(c, hc), messenger.NewWebhook(c, sink, log), ProviderRate(messenger.DefaultRate))
+		add(channels.Messenger, messenger.New(c, hc), messenger.NewWebhook(c, sink, log), messenger.DefaultRate)
 	}
 	if c := sms.LoadConfig(e, ""); c.Enabled() {
-		add(channels.SMS, true, sms.New(c, hc), sms.NewWebhook(c, sink, log), ProviderRate(c.Rate()))
+		add(channels.SMS, sms.New(c, hc), sms.NewWebhook(c, sink, log), c.Rate())
 	}
 	if c := email.LoadConfig(e, ""); c.Enabled() {
-		add(channels.Email, true, email.New(c, hc), email.NewWebhook(c, sink, log), ProviderRate(email.DefaultRate))
+		add(channels.Email, email.New(c, hc), email.NewWebhook(c, sink, log), email.DefaultRate)
 		if c.TrackingSecret != "" {
 			cs.tracking = email.NewTracking(c.TrackingSecret, sink, log)
 		}

@@ -99,7 +99,7 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	}
 	rates := map[string]ratelimit.Rate{}
 	for k, r := range s.chans.Rates {
-		rates[string(k)] = ratelimit.Rate{PerSecond: r.PerSecond, PerChatPerSecond: r.PerChatPerSecond, ChatBurst: chatBurst[k]}
+		rates[string(k)] = ratelimit.Rate{PerSecond: r.PerSecond, PerChatPerSecond: r.PerChatPerSecond, ChatBurst: r.ChatBurst}
 	}
 	var senders []channels.Sender
 	for _, k := range s.chans.Registry.Kinds() {
