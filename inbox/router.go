@@ -52,13 +52,17 @@ type Router struct {
 	defs   map[string]*campaigns.Definition // by campaign id and version: versions are immutable
 }
 
-// definition decodes a campaign version once.
-func (r *Router) definition(campaignID, version string, raw json.RawMessage) (*campaigns.Definition, error) {
+// definition loads and decodes a campaign version once.
+func (r *Router) definition(ctx context.Context, campaignID, version string) (*campaigns.Definition, error) {
 	key := campaignID + "\x00" + version
 	r.defsMu.Lock()
 	defer r.defsMu.Unlock()
 	if d, ok := r.defs[key]; ok {
 		return d, nil
+	}
+	var raw []byte
+	if err := r.db.GetContext(ctx, &raw, qDefinition, campaignID, version); err != nil {
+		return nil, fmt.Errorf("inbox: campaign %s version %s: %w", campaignID, version, err)
 	}
 	var d campaigns.Definition
 	if err := json.Unmarshal(raw, &d); err != nil {
@@ -77,12 +81,11 @@ func NewRouter(d *sqlx.DB, c *classify.Classifier, r Resumer, log *slog.Logger) 
 }
 
 type waitingRun struct {
-	ID         int64           `db:"id"`
-	CampaignID string          `db:"campaign_id"`
-	Version    string          `db:"campaign_version"`
-	StepID     string          `db:"step_id"`
-	StepSeq    int             `db:"step_seq"`
-	Definition json.RawMessage `db:"definition"`
+	ID         int64  `db:"id"`
+	CampaignID string `db:"campaign_id"`
+	Version    string `db:"campaign_version"`
+	StepID     string `db:"step_id"`
+	StepSeq    int    `db:"step_seq"`
 }
 
 // Reply handles one customer text or button press.
@@ -112,7 +115,7 @@ func (r *Router) Reply(ctx context.Context, ev channels.Event) error {
 		return fmt.Errorf("inbox: waiting run: %w", err)
 	}
 	for _, run := range runs {
-		def, err := r.definition(run.CampaignID, run.Version, run.Definition)
+		def, err := r.definition(ctx, run.CampaignID, run.Version)
 		if err != nil {
 			return err
 		}

@@ -12,11 +12,12 @@ const (
 	                  WHERE channel = $1 AND address = $2`
 	qOpenConv = `SELECT id FROM conversations WHERE subscriber_id = $1 AND state = 'open'`
 	// The newest run of the subscriber that waits for a reply.
-	qWaitingRun = `SELECT r.id, r.campaign_id, r.campaign_version, r.step_id, r.step_seq, v.definition
+	qWaitingRun = `SELECT r.id, r.campaign_id, r.campaign_version, r.step_id, r.step_seq
 	                 FROM flow_runs r
-	                 JOIN campaign_versions v ON v.campaign_id = r.campaign_id AND v.version = r.campaign_version
 	                WHERE r.subscriber_id = $1 AND r.state = 'waiting'
 	                ORDER BY r.updated_at DESC LIMIT 5`
+	// Read once per version: versions are immutable and the router keeps them.
+	qDefinition = `SELECT definition FROM campaign_versions WHERE campaign_id = $1 AND version = $2`
 	// The message a reply answers: the newest sent one of the run (or of the subscriber).
 	qAnswered = `SELECT id, sent_at FROM messages
 	              WHERE subscriber_id = $1 AND ($2::bigint IS NULL OR run_id = $2) AND sent_at IS NOT NULL AND sent_at <= $3
