@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/internal/db"
 )
 
 // Funnel is one campaign version's numbers.
@@ -205,8 +206,11 @@ func uplift(k1, n1, k2, n2 int) (d, lo, hi *float64) {
 func (s *Store) definition(ctx context.Context, campaignID, version string) (*campaigns.Definition, error) {
 	var raw []byte
 	err := s.db.GetContext(ctx, &raw, qDefinition, campaignID, version)
+	if db.IsNoRows(err) {
+		return nil, nil // an unknown campaign has no definition: an empty funnel
+	}
 	if err != nil {
-		return nil, nil //nolint:nilerr // an unknown campaign has no definition: an empty funnel
+		return nil, fmt.Errorf("analytics: definition of %s: %w", campaignID, err)
 	}
 	var def campaigns.Definition
 	if err := json.Unmarshal(raw, &def); err != nil {
