@@ -7,31 +7,34 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/lib/pq"
+	"github.com/redis/go-redis/v9"
 )
 
-// Dispatcher turns due work in Postgres into Asynq tasks. It is also the
-// reconciler: a lapsed lease is enqueued again under the same task id.
+// Dispatcher keeps claim tasks on the queue while runs are due, and leases
+// due fallback checks. It is also the reconciler: after Redis lost the queue
+// (FLUSHALL, restart) its next pass finds the runs still due in Postgres and
+// enqueues claims for them.
 type Dispatcher struct {
-	e        *Engine
-	dbURL    string
-	kick     chan struct{}
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	maxLease int // runs outstanding in the queue at most (backpressure)
+	e     *Engine
+	dbURL string
+	kick  chan struct{}
+	stop  chan struct{}
+	wg    sync.WaitGroup
 
 	insp      *asynq.Inspector
 	lastDepth time.Time
 }
 
 // Dispatcher returns the engine's dispatcher. dbURL enables LISTEN nudge_due
-// (new runs, replies, finished steps wake it at once); "" polls only.
+// and nudge_runs (replies, new runs wake it at once); "" polls only.
 func (e *Engine) Dispatcher(dbURL string) *Dispatcher {
 	return &Dispatcher{e: e, dbURL: dbURL, kick: make(chan struct{}, 1), stop: make(chan struct{}),
-		maxLease: 4 * e.cfg.Concurrency * e.cfg.BatchSize, insp: asynq.NewInspector(e.cfg.Redis)}
+		insp: asynq.NewInspector(e.cfg.Redis)}
 }
 
 // Kick asks for a pass now.
@@ -59,7 +62,8 @@ func (d *Dispatcher) Stop() {
 	d.insp.Close()
 }
 
-// queueDepth refreshes the queue gauges at most every 5 seconds.
+// queueDepth refreshes the queue gauges at most every 5 seconds (the
+// inspector's queue info samples memory usage: too heavy for every pass).
 func (d *Dispatcher) queueDepth() {
 	if d.e.cfg.Metrics == nil || time.Since(d.lastDepth) < 5*time.Second {
 		return
@@ -85,8 +89,8 @@ func (d *Dispatcher) listen() {
 		}
 	})
 	defer l.Close()
-	// nudge_due: the worker's own transitions and replies; nudge_runs: the
-	// scheduler's new runs.
+	// nudge_due: runs made due by another process (replies, resolved
+	// hand-offs); nudge_runs: the scheduler's new runs.
 	for _, ch := range []string{"nudge_due", "nudge_runs"} {
 		if err := l.Listen(ch); err != nil {
 			d.e.log.Warn("dispatcher: LISTEN failed; polling only", "channel", ch, "error", err)
@@ -118,101 +122,86 @@ func (d *Dispatcher) loop() {
 			d.e.log.Error("dispatcher pass", "error", err)
 		}
 		d.queueDepth()
-		if n >= d.e.cfg.BatchSize { // more may be due: go on soon
-			select {
-			case <-d.stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			continue
+		wait := (<-chan time.Time)(t.C)
+		if n > 0 { // a backlog: look again soon, claims may need company
+			wait = time.After(100 * time.Millisecond)
 		}
 		select {
 		case <-d.stop:
 			return
-		case <-t.C:
+		case <-wait:
 		case <-d.kick:
 		}
 	}
 }
 
-type leased struct {
-	ID       int64  `db:"id"`
-	Campaign string `db:"campaign_id"`
-	Version  string `db:"campaign_version"`
-	Step     string `db:"step_id"`
-	Seq      int    `db:"step_seq"`
-	State    string `db:"state"`
-	Key      string `db:"dispatch_key"`
-}
-
-// Pass leases due runs and fallback checks once and enqueues their tasks.
-// It returns how many rows it leased.
+// Pass makes sure claims are queued for the due runs and leases due fallback
+// checks. It returns how many runs and checks it found due.
 func (d *Dispatcher) Pass(ctx context.Context) (int, error) {
 	e := d.e
 	now := e.clock.Now()
-	pass := time.Now().UnixNano()
-	// Backpressure: lease only what the queue can take soon, so leases do not
-	// lapse while their tasks wait and a 1M blast is not leased at once.
-	room := d.maxLease
-	if qi, err := d.insp.GetQueueInfo(Queue); err == nil {
-		room -= (qi.Pending + qi.Scheduled + qi.Retry) * e.cfg.BatchSize
-	}
-	var runs []leased
-	if err := e.db.SelectContext(ctx, &runs, qReleaseRuns, now, e.cfg.Lease.Seconds(), d.maxLease, e.cfg.BatchSize,
-		strconv.FormatInt(pass, 36)+"r"); err != nil {
-		return 0, fmt.Errorf("re-lease runs: %w", err)
-	}
-	if room > 0 {
-		var fresh []leased
-		if err := e.db.SelectContext(ctx, &fresh, qLeaseRuns, now, e.cfg.Lease.Seconds(), room, e.cfg.BatchSize,
-			strconv.FormatInt(pass, 36)); err != nil {
-			return 0, fmt.Errorf("lease runs: %w", err)
-		}
-		runs = append(runs, fresh...)
+	var due int
+	if err := e.db.GetContext(ctx, &due, qCountDue, now, e.cfg.Concurrency*e.cfg.BatchSize); err != nil {
+		return 0, fmt.Errorf("count due runs: %w", err)
 	}
 	if e.cfg.Metrics != nil {
-		e.cfg.Metrics.DueRuns.Set(float64(len(runs)))
-	}
-	byKey := map[string][]leased{}
-	var keyOrder []string
-	for _, r := range runs {
-		if _, ok := byKey[r.Key]; !ok {
-			keyOrder = append(keyOrder, r.Key)
-		}
-		byKey[r.Key] = append(byKey[r.Key], r)
+		e.cfg.Metrics.DueRuns.Set(float64(due))
 	}
 	var errs []error
-	for _, k := range keyOrder {
-		if err := d.enqueueRuns(ctx, k, byKey[k]); err != nil {
+	if due > 0 {
+		want := min(e.cfg.Concurrency, (due+e.cfg.BatchSize-1)/e.cfg.BatchSize)
+		if err := e.ensureClaims(ctx, want); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	var fb []int64
-	if err := e.db.SelectContext(ctx, &fb, qLeaseFallbacks, now, e.cfg.Lease.Seconds(), d.maxLease); err != nil {
+	if err := e.db.SelectContext(ctx, &fb, qLeaseFallbacks, now, e.cfg.Lease.Seconds(), e.cfg.Concurrency*e.cfg.BatchSize); err != nil {
 		errs = append(errs, fmt.Errorf("lease fallbacks: %w", err))
 	}
 	for start := 0; start < len(fb); start += e.cfg.BatchSize {
 		b := fb[start:min(start+e.cfg.BatchSize, len(fb))]
 		payload, _ := json.Marshal(fallbackPayload{IDs: b})
 		id := fmt.Sprintf("fallback:%d:%d:%d", b[0], b[len(b)-1], len(b))
-		if err := d.enqueue(ctx, asynq.NewTask(TypeFallback, payload), id); err != nil {
+		if err := e.enqueue(ctx, asynq.NewTask(TypeFallback, payload), id); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	return len(runs) + len(fb), errors.Join(errs...)
+	return due + len(fb), errors.Join(errs...)
 }
 
-func (d *Dispatcher) enqueueRuns(ctx context.Context, key string, rs []leased) error {
-	p := stepPayload{Campaign: rs[0].Campaign, Version: rs[0].Version, Step: rs[0].Step, State: rs[0].State}
-	for _, r := range rs {
-		p.Runs = append(p.Runs, [2]int64{r.ID, int64(r.Seq)})
+// claimSeq numbers claim tasks within a process.
+var claimSeq atomic.Int64
+
+// claimPrefix keeps claim task ids of different processes apart.
+var claimPrefix = strconv.FormatInt(time.Now().UnixNano(), 36)
+
+// ensureClaims enqueues claim tasks until `want` are waiting on the queue.
+// A claim task that has not started yet will see every run committed before
+// it starts, so one waiting claim is enough to never lose a wake-up.
+func (e *Engine) ensureClaims(ctx context.Context, want int) error {
+	waiting, err := e.rdb.LLen(ctx, pendingKey).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("queue length: %w", err)
 	}
-	payload, _ := json.Marshal(p)
-	return d.enqueue(ctx, asynq.NewTask(TypeStep, payload), key)
+	for i := int(waiting); i < want; i++ {
+		id := "claim:" + claimPrefix + ":" + strconv.FormatInt(claimSeq.Add(1), 36)
+		if err := e.enqueue(ctx, asynq.NewTask(TypeClaim, nil), id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-func (d *Dispatcher) enqueue(ctx context.Context, t *asynq.Task, id string) error {
-	_, err := d.e.client.EnqueueContext(ctx, t, asynq.TaskID(id), asynq.Queue(Queue),
+// Wake asks for a claim after the caller committed runs that are due now
+// (a reply, a resolved hand-off). Calls are cheap and may be repeated.
+func (e *Engine) Wake(ctx context.Context) {
+	if err := e.ensureClaims(ctx, 1); err != nil {
+		e.log.WarnContext(ctx, "wake workers", "error", err)
+	}
+}
+
+func (e *Engine) enqueue(ctx context.Context, t *asynq.Task, id string) error {
+	_, err := e.client.EnqueueContext(ctx, t, asynq.TaskID(id), asynq.Queue(Queue),
 		asynq.MaxRetry(maxRetry), asynq.Timeout(taskTimeout))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue %s: %w", id, err)

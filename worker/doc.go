@@ -1,52 +1,54 @@
-// Package worker runs campaign flows: it turns due flow runs in Postgres into
-// Asynq tasks, executes their steps, sends messages exactly once per intent,
-// applies provider statuses, runs the fallback ladder, resumes runs on
-// replies and hand-off resolution.
+// Package worker runs campaign flows: it works due flow runs from Postgres
+// through Asynq tasks, sends messages exactly once per intent, applies
+// provider statuses, runs the fallback ladder, and resumes runs on replies
+// and hand-off resolution.
 //
 // # Shape
 //
-// Postgres is the truth, Asynq carries work. The Dispatcher (dispatcher.go)
-// is one loop, woken by its poll interval and by LISTEN nudge_due (whoever
-// creates or resumes runs may run SELECT pg_notify('nudge_due', 'x') after
-// commit; the worker does so itself). Each pass leases due runs (state
-// active/waiting, next_at <= clock) in one set-based UPDATE that also numbers
-// them into batches of up to Config.BatchSize per campaign version, step and
-// state and stores the batch key on the runs; one task per batch is enqueued
-// with that key as the Asynq task id. A lease that lapses (Config.Lease) is
-// re-enqueued under the same key: Asynq answers "conflict" while the task
-// still exists, and accepts it after Redis lost it (FLUSHALL, restart) — so
-// the dispatcher is also the reconciler. Fresh and lapsed leases come from two
-// partial indexes, so a pass never rescans leased runs, and a pass leases
-// only what the queue can take soon (4 x concurrency batches): a 1M blast is
-// fed, not leased at once. Fallback checks are leased the same way from
-// messages.fallback_at.
+// Postgres is the truth, Asynq carries the work. A run is due when its
+// state is active or waiting and next_at has come. Workers claim due runs
+// themselves: a claim task (TypeClaim) runs SELECT … FOR UPDATE SKIP LOCKED
+// on the oldest due runs (SQL function nudge_claim_runs, up to
+// Config.BatchSize) and works them in that same transaction, grouped by
+// campaign version, step and state; then it claims again, until nothing is
+// due. Locked rows are the lease: a crashed worker's transaction aborts, its
+// runs are due again at once, and no run is ever marked "dispatched" only to
+// wait for a lease to lapse. While claims come back full a claim asks for a
+// companion task, so a blast spreads over every worker of every process.
 //
-// After a kill -9 the dead process's active tasks stay "active" in Redis
-// until Asynq's recoverer sees their 30s lease expire (it runs every minute):
-// their runs are finished by the next worker within about 90 seconds.
+// The Dispatcher (dispatcher.go) keeps claims on the queue: woken by its poll
+// interval and by LISTEN nudge_runs (the scheduler's new runs) and nudge_due,
+// it counts due runs and enqueues claims while none is waiting in Asynq's
+// pending list. It is also the reconciler: after Redis lost the queue
+// (FLUSHALL, restart) the runs are still due in Postgres and its next pass
+// queues claims for them. A reply or a resolved hand-off that makes a run due
+// wakes the workers after its commit (Engine.Wake) without a round trip
+// through the dispatcher. Claim tasks carry no run ids, so their task ids
+// need not be deterministic: two claims can never work the same run.
+// Fallback checks are leased from messages.fallback_at and enqueued with
+// deterministic task ids (fallback.go).
 //
 // # Exactly one effect per intent
 //
-// A send step (send.go) works a batch in chunks with two transactions:
+// A send step (send.go) works the claimed runs of one campaign step in the
+// claim's transaction: it takes a shared advisory lock per subscriber
+// (consent writers take the exclusive one, so an opt-out committed before
+// this point is seen by the policy gate and one committed later waits for the
+// sends), decides policy for all subscribers at once, renders, sends, and
+// inserts each message row with its outcome together with the run
+// transitions — one commit, no pending row updated after the fact. Quiet
+// hours and provider rate limits defer the run (never drop); a transient
+// provider failure records the message pending with its try counted and
+// defers the run by a backoff, until maxRetry tries fail it for good.
 //
-//  1. lock the runs (FOR UPDATE SKIP LOCKED, step_seq must match the task),
-//     decide policy for all subscribers at once, render, and insert the
-//     message rows as pending (multi-row INSERT … ON CONFLICT
-//     (idempotency_key) DO NOTHING). Quiet hours move next_at (defer, never
-//     drop); other refusals record a skipped row with its reason.
-//  2. per 100 messages: lock the runs again, take a shared advisory lock
-//     per subscriber (consent writers take the exclusive one), re-read consent — an opt-out committed
-//     before this point means no send, one committed after waits for the
-//     send — then rate-limit, send, and record statuses and run transitions
-//     set-based in the same commit.
+// The idempotency key is "r<run>:<step>:<step_seq>:<attempt>", unique in
+// messages, and the run moves by compare-and-set on step_seq. A crash before
+// the commit rolls back both: the next claim sends the same key again.
+// Providers that dedupe on a client key (VK random_id, the sandbox) make that
+// exactly once; for the others the residual window is a crash between the
+// provider's accept and the commit: at most one claim's messages may be sent
+// twice.
 //
-// The idempotency key is "r<run>:<step>:<step_seq>:<attempt>". A crash after
-// commit 1 leaves a pending row and an unadvanced run; the retry sends the
-// same key again. Providers that dedupe on a client key (VK random_id, the
-// sandbox) make that exactly once; for providers without dedupe the residual
-// window is a crash between the provider's accept and commit 2 of the chunk:
-// those messages (at most one chunk per crashed task) may be sent twice.
-//
-// Replies (replies.go) and timeouts race through the same compare-and-set on
+// Replies (resume.go) and timeouts race through the same compare-and-set on
 // step_seq, so exactly one branch is taken.
 package worker

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
@@ -23,14 +24,18 @@ import (
 
 // Task types, defined next to their handlers.
 const (
-	TypeStep     = "flow:step"      // a batch of runs at one step
+	TypeClaim    = "flow:claim"     // claim due runs and work them until none are left
 	TypeFallback = "msg:fallback"   // a batch of messages whose fallback check is due
 	Queue        = "nudge"          // the queue every worker task goes on
-	defaultBatch = 500              // runs per task
-	defaultChunk = 250              // runs per send transaction
+	defaultBatch = 250              // runs per claim (one transaction)
 	maxRetry     = 8                // transient provider failures before a message is failed
 	taskTimeout  = 10 * time.Minute // a rate-limited batch may take long
 )
+
+// pendingKey is Asynq's list of the queue's waiting tasks (its key layout,
+// asynq:{queue}:pending, is part of Asynq's Redis schema): its length says
+// whether a claim is already waiting, far cheaper than Inspector.GetQueueInfo.
+const pendingKey = "asynq:{" + Queue + "}:pending"
 
 // Config configures an Engine.
 type Config struct {
@@ -44,17 +49,17 @@ type Config struct {
 	Renderer Renderer
 	Limiter  *ratelimit.Limiter // nil = unlimited
 	Metrics  *metrics.Metrics   // nil = none
-	// BatchSize is the number of runs per task (default 500); ChunkSize per
-	// send transaction (default 500).
-	BatchSize, ChunkSize int
+	// BatchSize is the number of runs one claim takes (one transaction;
+	// default 250).
+	BatchSize int
 	// Poll is how often the dispatcher looks for due work without a
-	// notification (default 1s); Lease how long a dispatched batch may stay
-	// unfinished before it is enqueued again (default 30s).
+	// notification (default 1s); Lease how long a leased fallback check may
+	// stay unfinished before it is enqueued again (default 30s).
 	Poll, Lease time.Duration
 	// Concurrency of the Asynq server (default 8).
 	Concurrency int
-	// TaskCheck is how often an idle Asynq worker polls for tasks (default 1s,
-	// as Asynq; NUDGE_WORKER_TASK_CHECK lowers it for reply latency).
+	// TaskCheck is how often an idle Asynq worker polls for tasks (default
+	// 20ms; Asynq's own 1s would put a reply's next message a second away).
 	TaskCheck time.Duration
 }
 
@@ -64,7 +69,7 @@ func (c Config) WithDefaults() Config {
 		c.Clock = clock.Real{}
 	}
 	if c.TaskCheck <= 0 {
-		c.TaskCheck = time.Second
+		c.TaskCheck = defaultTaskCheck
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -77,9 +82,6 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = defaultBatch
-	}
-	if c.ChunkSize <= 0 {
-		c.ChunkSize = defaultChunk
 	}
 	if c.Poll <= 0 {
 		c.Poll = time.Second
@@ -111,6 +113,7 @@ type Engine struct {
 	log     *slog.Logger
 	senders map[channels.Kind]channels.Sender
 	client  *asynq.Client
+	rdb     redis.UniversalClient
 
 	defs sync.Map // campaign/version → *campaigns.Definition (versions are immutable)
 
@@ -127,6 +130,11 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, db: cfg.DB, clock: cfg.Clock, log: cfg.Log,
 		senders: map[channels.Kind]channels.Sender{}, client: asynq.NewClient(cfg.Redis)}
+	rdb, ok := cfg.Redis.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, errors.New("worker: Config.Redis does not make a go-redis client")
+	}
+	e.rdb = rdb
 	for _, s := range cfg.Senders {
 		e.senders[s.Kind()] = s
 	}
@@ -136,12 +144,12 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// Close closes the Asynq client.
-func (e *Engine) Close() error { return e.client.Close() }
+// Close closes the Asynq and Redis clients.
+func (e *Engine) Close() error { return errors.Join(e.client.Close(), e.rdb.Close()) }
 
 // Register adds the task handlers to mux.
 func (e *Engine) Register(mux *asynq.ServeMux) {
-	mux.HandleFunc(TypeStep, e.handleStep)
+	mux.HandleFunc(TypeClaim, e.handleClaim)
 	mux.HandleFunc(TypeFallback, e.handleFallback)
 }
 
@@ -151,8 +159,7 @@ func (e *Engine) Server() *asynq.Server {
 	return asynq.NewServer(e.cfg.Redis, asynq.Config{
 		Concurrency: e.cfg.Concurrency,
 		Queues:      map[string]int{Queue: 1},
-		// An idle worker looks for new tasks this often (asynq's default is 1s,
-		// which alone would put a reply's next message a second away).
+		// An idle worker looks for new tasks this often.
 		TaskCheckInterval: e.cfg.TaskCheck,
 		ShutdownTimeout:   30 * time.Second,
 		Logger:            asynqLogger{e.log},

@@ -21,7 +21,8 @@ type Handoffs struct{ e *Engine }
 func (h *Handoffs) Resolve(ctx context.Context, id int64) error {
 	e := h.e
 	now := e.clock.Now()
-	return db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error {
+	wake := false
+	err := db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error {
 		var ho struct {
 			Run  int64
 			Step string
@@ -69,7 +70,12 @@ func (h *Handoffs) Resolve(ctx context.Context, id int64) error {
 		}
 		tr := settle(def, ho.Run, run.Seq, target, now, subs[sub].Location())
 		tr.Ctx = mergeCtx(tr.Ctx, map[string]any{"handoff": map[string]any{"id": id, "resolved_at": now}})
-		_, err = e.applyTransitions(ctx, tx, []transition{tr})
+		m, err := e.applyTransitions(ctx, tx, []transition{tr})
+		wake = len(m) > 0 && tr.dueBy(now)
 		return err
 	})
+	if err == nil && wake {
+		e.Wake(ctx)
+	}
+	return err
 }

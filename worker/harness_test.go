@@ -51,7 +51,7 @@ func setup(t *testing.T, opts ...option) *harness {
 	}
 	h.redis = ropt
 	cfg := Config{DB: d, Redis: ropt, Clock: h.clock, Lease: 2 * time.Second, Poll: time.Hour, Concurrency: 4,
-		BatchSize: 100, ChunkSize: 50}
+		BatchSize: 50}
 	scfg := sandbox.Config{DB: d, Now: h.clock.Now,
 		Statuses: func(ctx context.Context, ev channels.Event) error { return h.engine.Statuses.Apply(ctx, ev) }}
 	for _, o := range opts {

@@ -18,56 +18,61 @@ var _ inbox.Resumer = (*Engine)(nil)
 // sequence seq, to target; target "" hands the dialogue to a manager (the run
 // pauses until the hand-off is resolved). It reports false when the run no
 // longer waits there: its timeout, or another reply, moved it first.
+//
+// The move is one compare-and-set UPDATE on step_seq, without a transaction
+// around it: a claim working the run's timeout holds the row, so the UPDATE
+// waits for that commit and then finds the seq moved.
 func (e *Engine) ResumeReply(ctx context.Context, runID int64, seq int, target string, r inbox.Reply) (bool, error) {
 	now := e.clock.Now()
-	moved := false
-	err := db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error {
-		var run struct {
-			Campaign string `db:"campaign_id"`
-			Version  string `db:"campaign_version"`
-			Step     string `db:"step_id"`
-			Seq      int    `db:"step_seq"`
-			State    string `db:"state"`
-		}
-		if err := tx.GetContext(ctx, &run, qRunForResume, runID); err != nil {
-			return fmt.Errorf("load run %d: %w", runID, err)
-		}
-		if run.State != StateWaiting || run.Seq != seq {
-			return nil
-		}
-		var sub int64
-		if err := tx.GetContext(ctx, &sub, qRunSubscriber, runID); err != nil {
-			return fmt.Errorf("load run %d: %w", runID, err)
-		}
-		if target == "" {
-			var id int64
-			if err := tx.GetContext(ctx, &id, qHandoffUnmatched, runID, sub, run.Campaign, run.Step, run.Seq, now); err != nil {
-				return fmt.Errorf("hand-off unmatched reply: %w", err)
-			}
+	var run struct {
+		Campaign string `db:"campaign_id"`
+		Version  string `db:"campaign_version"`
+		Sub      int64  `db:"subscriber_id"`
+		Step     string `db:"step_id"`
+		Seq      int    `db:"step_seq"`
+		State    string `db:"state"`
+		TimeZone string `db:"time_zone"`
+	}
+	if err := e.db.GetContext(ctx, &run, qRunForReply, runID); err != nil {
+		return false, fmt.Errorf("load run %d: %w", runID, err)
+	}
+	if run.State != StateWaiting || run.Seq != seq {
+		return false, nil
+	}
+	if target == "" {
+		moved := false
+		err := db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error {
 			res, err := tx.ExecContext(ctx, qPauseRun, runID, run.Seq)
 			if err != nil {
 				return fmt.Errorf("pause run: %w", err)
 			}
-			n, _ := res.RowsAffected()
-			moved = n == 1
+			if n, _ := res.RowsAffected(); n != 1 {
+				return nil // the timeout or another reply won
+			}
+			moved = true
+			var id int64
+			if err := tx.GetContext(ctx, &id, qHandoffUnmatched, runID, run.Sub, run.Campaign, run.Step, run.Seq, now); err != nil {
+				return fmt.Errorf("hand-off unmatched reply: %w", err)
+			}
 			return nil
-		}
-		def, err := e.definition(ctx, run.Campaign, run.Version)
-		if err != nil {
-			return err
-		}
-		subs, err := loadSubscribers(ctx, tx, []int64{sub})
-		if err != nil {
-			return err
-		}
-		tr := settle(def, runID, run.Seq, target, now, subs[sub].Location())
-		tr.Ctx = mergeCtx(tr.Ctx, map[string]any{"reply": map[string]any{"step": run.Step, "button": r.Payload,
-			"sentiment": string(r.Sentiment), "rule": r.Rule, "at": r.At}})
-		m, err := e.applyTransitions(ctx, tx, []transition{tr})
-		moved = len(m) > 0
-		return err
-	})
-	return moved, err
+		})
+		return moved, err
+	}
+	def, err := e.definition(ctx, run.Campaign, run.Version)
+	if err != nil {
+		return false, err
+	}
+	tr := settle(def, runID, run.Seq, target, now, Subscriber{TimeZone: run.TimeZone}.Location())
+	tr.Ctx = mergeCtx(tr.Ctx, map[string]any{"reply": map[string]any{"step": run.Step, "button": r.Payload,
+		"sentiment": string(r.Sentiment), "rule": r.Rule, "at": r.At}})
+	m, err := e.applyTransitions(ctx, e.db, []transition{tr})
+	if err != nil {
+		return false, err
+	}
+	if len(m) > 0 && tr.dueBy(now) {
+		e.Wake(ctx)
+	}
+	return len(m) > 0, nil
 }
 
 // ResumeAfterHandoff resolves the run's open hand-offs: the run continues
@@ -98,8 +103,11 @@ func (e *Engine) ResumeAfterHandoff(ctx context.Context, runID int64, end bool) 
 }
 
 const (
+	qRunForReply = `
+SELECT f.campaign_id, f.campaign_version, f.subscriber_id, f.step_id, f.step_seq, f.state, s.time_zone
+  FROM flow_runs f JOIN subscribers s ON s.id = f.subscriber_id WHERE f.id = $1`
 	qOpenHandoffsOfRun = `SELECT id FROM handoffs WHERE run_id = $1 AND resolved_at IS NULL ORDER BY id`
 	qEndPausedRun      = `UPDATE flow_runs SET state = 'done', ended_at = $2, next_at = NULL, step_seq = step_seq + 1,
-	                             dispatch_key = NULL, dispatched_at = NULL, updated_at = now()
+	                             updated_at = now()
 	                       WHERE id = $1 AND state = 'paused'`
 )

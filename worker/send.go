@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -35,12 +34,15 @@ func rungKey(key string, attempt int) string {
 	return key[:i+1] + strconv.Itoa(attempt)
 }
 
-// intent is a message row to insert.
+// intent is a message row to insert: its outcome when it was sent in the
+// same transaction, or pending / skipped / failed.
 type intent struct {
-	Key, Channel, Address, Status, Reason, ErrKind, ErrMsg string
-	Sub, Run                                               int64
-	Attempt                                                int
-	Content                                                Content
+	Key, Channel, Address, Status, Reason, ErrKind, ErrCode, ErrMsg, ProviderID string
+	Sub, Run                                                                    int64
+	Attempt, Tries                                                              int
+	Content                                                                     Content
+	At                                                                          time.Time  // sent_at or failed_at
+	FallbackAt                                                                  *time.Time // when to check the fallback rung
 }
 
 type msgRow struct {
@@ -58,6 +60,7 @@ type msgRow struct {
 	Attempt         int    `db:"attempt"`
 	Status          string `db:"status"`
 	Content         []byte `db:"content"`
+	Tries           int    `db:"tries"`
 }
 
 func kinds(names []string) []channels.Kind {
@@ -73,17 +76,25 @@ func insertIntents(ctx context.Context, q db.Executor, def *campaigns.Definition
 		return nil
 	}
 	n := len(ins)
-	keys, chs, addrs, sts, cs, rs, eks, ems := make([]string, n), make([]string, n), make([]string, n),
-		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	subs, runs, atts := make([]int64, n), make([]int64, n), make([]int64, n)
+	keys, chs, addrs, sts, cs, rs, eks, ecs, ems, pids := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	subs, runs, atts, tries := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	ats, fbs := make([]*time.Time, n), make([]*time.Time, n)
 	for i, in := range ins {
 		b, _ := json.Marshal(in.Content)
 		keys[i], subs[i], runs[i], chs[i], addrs[i], atts[i], sts[i], cs[i], rs[i], eks[i], ems[i] =
 			in.Key, in.Sub, in.Run, in.Channel, in.Address, int64(in.Attempt), in.Status, string(b), in.Reason, in.ErrKind, in.ErrMsg
+		ecs[i], pids[i], tries[i], fbs[i] = in.ErrCode, in.ProviderID, int64(in.Tries), in.FallbackAt
+		at := in.At
+		if at.IsZero() {
+			at = now
+		}
+		ats[i] = &at
 	}
 	_, err := q.ExecContext(ctx, qInsertMessages, pq.Array(keys), pq.Array(subs), def.ID, version, stepID,
-		string(def.Topic), now, pq.Array(runs), pq.Array(chs), pq.Array(addrs), pq.Array(atts), pq.Array(sts),
-		pq.Array(cs), pq.Array(rs), pq.Array(eks), pq.Array(ems))
+		string(def.Topic), pq.Array(runs), pq.Array(chs), pq.Array(addrs), pq.Array(atts), pq.Array(sts),
+		pq.Array(cs), pq.Array(rs), pq.Array(eks), pq.Array(ems), pq.Array(ecs), pq.Array(pids), pq.Array(tries),
+		pq.Array(timeArray(ats)), pq.Array(timeArray(fbs)))
 	if err != nil {
 		return fmt.Errorf("insert messages: %w", err)
 	}
@@ -121,75 +132,69 @@ func payloadOf(runCtx []byte) map[string]any {
 	return out
 }
 
-// sendStep works a batch of runs at a send step in chunks.
-func (e *Engine) sendStep(ctx context.Context, def *campaigns.Definition, p stepPayload, idx int) error {
-	var retry error
-	for start := 0; start < len(p.Runs); start += e.cfg.ChunkSize {
-		chunk := p
-		chunk.Runs = p.Runs[start:min(start+e.cfg.ChunkSize, len(p.Runs))]
-		if err := e.sendChunk(ctx, def, chunk, idx); err != nil {
-			if !errors.Is(err, errRetry) {
-				return err
-			}
-			retry = err
-		}
-	}
-	return retry
-}
-
-func (e *Engine) sendChunk(ctx context.Context, def *campaigns.Definition, p stepPayload, idx int) error {
+// sendRuns works claimed runs at a send step inside the claim's transaction:
+// policy (the subscribers' consent locks are held), render, send, and record
+// each message with its outcome and the run's move in one commit. A message
+// row is written once, after its send: no pending row, no second update.
+// Messages recorded pending by an earlier try (rate limit, transient
+// failure) are sent again from their row by deliver.
+func (e *Engine) sendRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Definition, version string, idx int, runs []runRow, now time.Time) error {
 	step := def.Steps[idx]
 	next := nextOf(def, idx)
-	now := e.clock.Now()
-	var toSend []string           // message keys for phase 2
-	keyRun := map[string]runRow{} // message key → run
-	// Phase 1: decide, render and record intents.
-	err := db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error {
-		runs, err := lockRuns(ctx, tx, p, []string{StateActive}, now)
-		if err != nil || len(runs) == 0 {
-			return err
+	keys := make([]string, len(runs))
+	allSubs := make([]int64, len(runs))
+	for i, r := range runs {
+		keys[i] = MessageKey(r.ID, step.ID, r.Seq, 0)
+		allSubs[i] = r.Sub
+	}
+	existing, err := messagesByKey(ctx, tx, keys)
+	if err != nil {
+		return err
+	}
+	subs, err := loadSubscribers(ctx, tx, allSubs)
+	if err != nil {
+		return err
+	}
+	loc := func(sub int64) *time.Location { return subs[sub].Location() }
+	var (
+		trs    []transition
+		defers deferrals
+		fresh  []runRow
+		subIDs []int64
+		old    []string
+	)
+	keyRun := make(map[string]runRow, len(runs))
+	for i, r := range runs {
+		keyRun[keys[i]] = r
+		switch {
+		case existing[keys[i]].ID != 0: // recorded by an earlier try
+			old = append(old, keys[i])
+		case r.Holdout:
+			trs = append(trs, settle(def, r.ID, r.Seq, next, now, time.UTC))
+		default:
+			fresh = append(fresh, r)
+			subIDs = append(subIDs, r.Sub)
 		}
-		keys := make([]string, len(runs))
-		for i, r := range runs {
-			keys[i] = MessageKey(r.ID, step.ID, r.Seq, 0)
+	}
+	// moveAfter applies a send outcome to the message's run.
+	moveAfter := func(r runRow, kind resultKind, after time.Duration) {
+		switch kind {
+		case resultDone:
+			trs = append(trs, settle(def, r.ID, r.Seq, next, now, loc(r.Sub)))
+		case resultLater, resultRetry:
+			defers.add(r.ID, r.Seq, now.Add(after))
 		}
-		existing, err := messagesByKey(ctx, tx, keys)
-		if err != nil {
-			return err
-		}
-		var fresh []runRow
-		var subIDs []int64
-		var trs []transition
-		for i, r := range runs {
-			switch {
-			case existing[keys[i]].ID != 0: // recorded by an earlier attempt: send it (again) in phase 2
-				toSend = append(toSend, keys[i])
-				keyRun[keys[i]] = r
-			case r.Holdout:
-				trs = append(trs, settle(def, r.ID, r.Seq, next, now, time.UTC))
-			default:
-				fresh = append(fresh, r)
-				subIDs = append(subIDs, r.Sub)
-			}
-		}
-		if len(fresh) == 0 {
-			_, err := e.applyTransitions(ctx, tx, trs)
-			return err
-		}
+	}
+	if len(fresh) > 0 {
 		cands := kinds(def.Settings.Channels)
 		decs, err := e.cfg.Gate.Decide(ctx, tx, subIDs, def, step.Send.Template, cands, now)
 		if err != nil {
 			return err
 		}
-		subs, err := loadSubscribers(ctx, tx, subIDs)
-		if err != nil {
-			return err
-		}
 		var ins []intent
-		var defIDs, defSeqs []int64
-		var defAts []*time.Time
+		var jobs []job
+		var jobIntent []int // index into ins of each job
 		for _, r := range fresh {
-			sub := subs[r.Sub]
 			key := MessageKey(r.ID, step.ID, r.Seq, 0)
 			d := decs[r.Sub]
 			in := intent{Key: key, Sub: r.Sub, Run: r.ID, Channel: string(d.Channel), Address: d.Address}
@@ -198,130 +203,83 @@ func (e *Engine) sendChunk(ctx context.Context, def *campaigns.Definition, p ste
 			}
 			switch {
 			case d.Send:
-				c, err := e.cfg.Renderer.Render(p.Version, def, step.Send.Template, d.Channel,
-					templates.Data{Subscriber: sub.templateSubscriber(), Payload: payloadOf(r.Context), Now: now, CampaignID: def.ID})
+				c, err := e.cfg.Renderer.Render(version, def, step.Send.Template, d.Channel,
+					templates.Data{Subscriber: subs[r.Sub].templateSubscriber(), Payload: payloadOf(r.Context), Now: now, CampaignID: def.ID})
 				if err != nil {
-					in.Status, in.ErrKind, in.ErrMsg = "failed", string(channels.Invalid), err.Error()
-					trs = append(trs, settle(def, r.ID, r.Seq, next, now, sub.Location()))
+					in.Status, in.ErrKind, in.ErrMsg, in.At = "failed", string(channels.Invalid), err.Error(), now
+					trs = append(trs, settle(def, r.ID, r.Seq, next, now, loc(r.Sub)))
 					e.cfg.Metrics.Message(in.Channel, "failed")
 				} else {
 					in.Status, in.Content = "pending", contentOf(c)
-					toSend = append(toSend, key)
-					keyRun[key] = r
+					jobs = append(jobs, job{m: msgRow{Key: key, Sub: r.Sub, RunID: r.ID, StepID: step.ID, CampaignID: def.ID,
+						CampaignVersion: version, Topic: string(def.Topic), Channel: in.Channel, Address: in.Address},
+						msg: message(key, in.Channel, "", in.Address, in.Content)})
+					jobIntent = append(jobIntent, len(ins))
 				}
 				ins = append(ins, in)
 			case !d.DeferUntil.IsZero():
-				t := d.DeferUntil
-				defIDs, defSeqs, defAts = append(defIDs, r.ID), append(defSeqs, int64(r.Seq)), append(defAts, &t)
+				defers.add(r.ID, r.Seq, d.DeferUntil)
 			default:
 				in.Status, in.Reason = "skipped", d.Reason
 				ins = append(ins, in)
-				trs = append(trs, settle(def, r.ID, r.Seq, next, now, sub.Location()))
+				trs = append(trs, settle(def, r.ID, r.Seq, next, now, loc(r.Sub)))
 				e.cfg.Metrics.Message(in.Channel, "skipped")
 			}
 		}
-		if err := insertIntents(ctx, tx, def, p.Version, step.ID, ins, now); err != nil {
-			return err
-		}
-		if len(defIDs) > 0 {
-			if _, err := tx.ExecContext(ctx, qDefer, pq.Array(defIDs), pq.Array(defSeqs), pq.Array(timeArray(defAts))); err != nil {
-				return fmt.Errorf("defer runs: %w", err)
-			}
-		}
-		_, err = e.applyTransitions(ctx, tx, trs)
-		return err
-	})
-	if err != nil || len(toSend) == 0 {
-		return err
-	}
-	// Phase 2: consent re-read under lock, send, record, move the runs — in
-	// transactions of at most sendTx messages, which bounds the advisory locks
-	// one transaction holds (the lock table is shared by the whole server).
-	var retry bool
-	for start := 0; start < len(toSend); start += sendTx {
-		part := toSend[start:min(start+sendTx, len(toSend))]
-		if err := e.sendPart(ctx, def, p, idx, part, keyRun, now, &retry); err != nil {
-			return err
-		}
-	}
-	if retry {
-		return errRetry
-	}
-	return nil
-}
-
-// sendTx is the number of messages sent in one phase-2 transaction.
-const sendTx = 100
-
-func (e *Engine) sendPart(ctx context.Context, def *campaigns.Definition, p stepPayload, idx int, toSend []string,
-	keyRun map[string]runRow, now time.Time, retry *bool) error {
-	step := def.Steps[idx]
-	next := nextOf(def, idx)
-	return db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error {
-		p2 := p
-		p2.Runs = p2.Runs[:0:0]
-		for _, k := range toSend {
-			r := keyRun[k]
-			p2.Runs = append(p2.Runs, [2]int64{r.ID, int64(r.Seq)})
-		}
-		runs, err := lockRuns(ctx, tx, p2, []string{StateActive}, now)
-		if err != nil || len(runs) == 0 {
-			return err
-		}
-		keys := make([]string, len(runs))
-		byKey := map[string]runRow{}
-		for i, r := range runs {
-			keys[i] = MessageKey(r.ID, step.ID, r.Seq, 0)
-			byKey[keys[i]] = r
-		}
-		res, err := e.deliver(ctx, tx, keys)
+		outs, err := e.sendJobs(ctx, jobs, now, false)
 		if err != nil {
 			return err
 		}
-		locs := map[int64]*time.Location{}
-		if nextNeedsZone(def, next) {
-			subIDs := make([]int64, len(runs))
-			for i, r := range runs {
-				subIDs[i] = r.Sub
-			}
-			subs, err := loadSubscribers(ctx, tx, subIDs)
-			if err != nil {
-				return err
-			}
-			for id, s := range subs {
-				locs[id] = s.Location()
+		for i, o := range outs {
+			in := &ins[jobIntent[i]]
+			in.Status, in.ProviderID, in.At, in.FallbackAt = o.status, o.pid, o.at, o.fb
+			in.ErrKind, in.ErrCode, in.ErrMsg, in.Tries = o.ek, o.ec, o.em, o.tries
+			moveAfter(keyRun[in.Key], o.kind, o.after)
+		}
+		if err := insertIntents(ctx, tx, def, version, step.ID, ins, now); err != nil {
+			return err
+		}
+		if err := e.blockIdentities(ctx, tx, outs, now); err != nil {
+			return err
+		}
+	}
+	if len(old) > 0 {
+		res, err := e.deliver(ctx, tx, old)
+		if err != nil {
+			return err
+		}
+		for _, k := range old {
+			if out, ok := res[k]; ok { // absent: locked by another worker, which finishes it
+				moveAfter(keyRun[k], out.kind, out.after)
 			}
 		}
-		var trs []transition
-		var defIDs, defSeqs []int64
-		var defAts []*time.Time
-		for _, k := range keys {
-			r := byKey[k]
-			out, ok := res[k]
-			switch {
-			case !ok:
-				// locked by another worker, which will finish it
-			case out.kind == resultDone:
-				loc := locs[r.Sub]
-				if loc == nil {
-					loc = time.UTC
-				}
-				trs = append(trs, settle(def, r.ID, r.Seq, next, now, loc))
-			case out.kind == resultLater:
-				t := now.Add(out.after)
-				defIDs, defSeqs, defAts = append(defIDs, r.ID), append(defSeqs, int64(r.Seq)), append(defAts, &t)
-			case out.kind == resultRetry:
-				*retry = true
-			}
-		}
-		if len(defIDs) > 0 {
-			if _, err := tx.ExecContext(ctx, qDefer, pq.Array(defIDs), pq.Array(defSeqs), pq.Array(timeArray(defAts))); err != nil {
-				return fmt.Errorf("defer runs: %w", err)
-			}
-		}
-		_, err = e.applyTransitions(ctx, tx, trs)
+	}
+	if err := defers.apply(ctx, tx); err != nil {
 		return err
-	})
+	}
+	_, err = e.applyTransitions(ctx, tx, trs)
+	return err
+}
+
+// deferrals move runs' next_at without changing their step (quiet hours,
+// rate limits, retries): no message was completed.
+type deferrals struct {
+	ids, seqs []int64
+	ats       []*time.Time
+}
+
+func (d *deferrals) add(id int64, seq int, at time.Time) {
+	d.ids, d.seqs, d.ats = append(d.ids, id), append(d.seqs, int64(seq)), append(d.ats, &at)
+}
+
+func (d *deferrals) apply(ctx context.Context, q db.Executor) error {
+	if len(d.ids) == 0 {
+		return nil
+	}
+	if _, err := q.ExecContext(ctx, qDefer, pq.Array(d.ids), pq.Array(d.seqs), pq.Array(timeArray(d.ats))); err != nil {
+		return fmt.Errorf("defer runs: %w", err)
+	}
+	return nil
 }
 
 // nextNeedsZone reports whether settling into step id depends on the subscriber's zone.
@@ -335,21 +293,25 @@ type resultKind int
 const (
 	resultDone  resultKind = iota // sent, failed for good, or skipped: move on
 	resultLater                   // provider rate limit: try again after
-	resultRetry                   // transient: retry the task with backoff
+	resultRetry                   // transient: try again after a backoff
 )
 
 type deliverResult struct {
 	kind  resultKind
 	after time.Duration
-	msg   msgRow
-	sent  bool
 }
 
+// outcome is what became of one message: its new row values and what its run does.
 type outcome struct {
+	kind                       resultKind
+	after                      time.Duration
 	id                         int64
 	status, pid, ek, ec, em, r string
 	at                         time.Time
 	fb                         *time.Time
+	tries                      int
+	blocked                    bool
+	m                          msgRow
 }
 
 // lastAttempt reports whether this is the task's final try.
@@ -359,15 +321,140 @@ func lastAttempt(ctx context.Context) bool {
 	return ok1 && ok2 && n >= m
 }
 
+// retryBackoff is the wait before try n+1 of a message after a transient failure.
+func retryBackoff(tries int) time.Duration { return time.Duration(1<<min(tries, 6)) * time.Second }
+
+// job is one message for a provider.
+type job struct {
+	m   msgRow
+	msg channels.Message
+}
+
+// message builds the provider message of a message row. The idempotency key
+// doubles as the correlation the provider echoes back (Viber tracking_data,
+// WhatsApp biz_opaque_callback_data): it is known before the row exists.
+func message(key, ch, account, address string, c Content) channels.Message {
+	return channels.Message{IdempotencyKey: key, Channel: channels.Kind(ch), Account: account, To: address,
+		Text: c.Text, Format: c.Format, Subject: c.Subject, HTML: c.HTML, ImageURL: c.ImageURL, Buttons: c.Buttons,
+		Template: c.Template, Tag: c.Tag, Correlation: key}
+}
+
+// sendJobs hands the jobs to their channels — a batch sender at once when its
+// channel is not rate-limited, otherwise one by one through the limiter — and
+// returns each job's outcome, in order. final forces transient failures to
+// count as the last try.
+func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final bool) ([]outcome, error) {
+	outs := make([]outcome, len(jobs))
+	record := func(i int, r channels.Result, err error) {
+		m := jobs[i].m
+		o := outcome{id: m.ID, m: m, tries: m.Tries, at: now}
+		defer func() { outs[i] = o }()
+		if err == nil {
+			// The engine's clock, not the provider's: fallback checks are
+			// timed from sent_at on the same clock.
+			o.status, o.pid, o.fb = "sent", r.ProviderID, e.fallbackAt(ctx, m, now)
+			e.cfg.Metrics.Message(m.Channel, "sent")
+			return
+		}
+		var ce *channels.Error
+		if !errors.As(err, &ce) {
+			ce = &channels.Error{Kind: channels.Transient, Message: err.Error()}
+		}
+		switch ce.Kind {
+		case channels.RateLimited:
+			o.kind, o.status, o.after = resultLater, "pending", ce.RetryAfter
+			if o.after <= 0 {
+				o.after = time.Second
+			}
+			return
+		case channels.Transient:
+			if o.tries+1 < maxRetry && !final {
+				o.tries++
+				o.kind, o.status, o.after = resultRetry, "pending", retryBackoff(o.tries)
+				o.ek, o.ec, o.em = string(ce.Kind), ce.Code, ce.Message
+				e.log.WarnContext(ctx, "send failed, will retry", "message_key", m.Key, "channel", m.Channel,
+					"error_code", ce.Code, "tries", o.tries)
+				return
+			}
+		}
+		o.status, o.ek, o.ec, o.em = "failed", string(ce.Kind), ce.Code, ce.Message
+		if ce.Kind == channels.Blocked || ce.Kind == channels.NotReachable {
+			if e.fallbackAt(ctx, m, now) != nil { // the next rung is due at once
+				t := now
+				o.fb = &t
+			}
+		}
+		o.blocked = ce.Kind == channels.Blocked
+		e.cfg.Metrics.Message(m.Channel, "failed")
+	}
+	byChannel := map[string][]int{}
+	var order []string
+	for i, j := range jobs {
+		if _, ok := byChannel[j.m.Channel]; !ok {
+			order = append(order, j.m.Channel)
+		}
+		byChannel[j.m.Channel] = append(byChannel[j.m.Channel], i)
+	}
+	for _, ch := range order {
+		idx := byChannel[ch]
+		s, ok := e.senders[channels.Kind(ch)]
+		if !ok {
+			for _, i := range idx {
+				record(i, channels.Result{}, &channels.Error{Kind: channels.Invalid, Code: "no_sender", Message: "no sender configured for channel " + ch})
+			}
+			continue
+		}
+		if bs, ok := s.(BatchSender); ok && !e.cfg.Limiter.Limited(ch) {
+			msgs := make([]channels.Message, len(idx))
+			for k, i := range idx {
+				msgs[k] = jobs[i].msg
+			}
+			start := time.Now()
+			rs, errs := bs.SendBatch(ctx, msgs)
+			e.cfg.Metrics.Sent(ch, time.Since(start))
+			for k, i := range idx {
+				record(i, rs[k], errs[k])
+			}
+			continue
+		}
+		for _, i := range idx {
+			m := jobs[i].m
+			if err := e.cfg.Limiter.Wait(ctx, ch, m.Account, m.Address); err != nil {
+				return nil, err
+			}
+			start := time.Now()
+			r, err := s.Send(ctx, jobs[i].msg)
+			e.cfg.Metrics.Sent(ch, time.Since(start))
+			record(i, r, err)
+		}
+	}
+	return outs, nil
+}
+
+// blockIdentities blocks the identities whose sends failed as blocked.
+func (e *Engine) blockIdentities(ctx context.Context, q db.Executor, outs []outcome, now time.Time) error {
+	for _, o := range outs {
+		if !o.blocked {
+			continue
+		}
+		proof := map[string]any{"reason": "send_blocked", "message_key": o.m.Key}
+		if err := e.blockIdentity(ctx, q, channels.Kind(o.m.Channel), o.m.Address, now, proof); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 const qLockPending = `
 SELECT id, idempotency_key, subscriber_id, coalesce(run_id, 0) AS run_id, step_id, campaign_id, campaign_version,
-       topic, channel, account, address, attempt, status, content
+       topic, channel, account, address, attempt, status, content, tries
   FROM messages WHERE idempotency_key = ANY($1) ORDER BY id FOR UPDATE SKIP LOCKED`
 
-// deliver sends the pending messages with keys inside tx: it locks them,
-// takes the subscribers' shared consent locks, re-reads consent, sends, and
-// records each outcome (and the fallback check time). Messages locked by
-// another worker are absent from the result.
+// deliver sends the pending messages recorded under keys inside tx: it locks
+// them, takes the subscribers' shared consent locks, re-reads consent, sends,
+// and records each outcome (and the fallback check time). Messages locked by
+// another worker are absent from the result; messages no longer pending are
+// done.
 func (e *Engine) deliver(ctx context.Context, tx *sqlx.Tx, keys []string) (map[string]deliverResult, error) {
 	var msgs []msgRow
 	if err := tx.SelectContext(ctx, &msgs, qLockPending, pq.Array(keys)); err != nil {
@@ -377,7 +464,7 @@ func (e *Engine) deliver(ctx context.Context, tx *sqlx.Tx, keys []string) (map[s
 	var pending []msgRow
 	for _, m := range msgs {
 		if m.Status != "pending" {
-			res[m.Key] = deliverResult{kind: resultDone, msg: m}
+			res[m.Key] = deliverResult{kind: resultDone}
 			continue
 		}
 		pending = append(pending, m)
@@ -390,10 +477,8 @@ func (e *Engine) deliver(ctx context.Context, tx *sqlx.Tx, keys []string) (map[s
 	for i, m := range pending {
 		idx[i], subs[i], chs[i], addrs[i], topics[i] = int64(i), m.Sub, m.Channel, m.Address, m.Topic
 	}
-	sorted := append([]int64(nil), subs...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
-	if _, err := tx.ExecContext(ctx, qLockSubscribersShared, pq.Array(sorted)); err != nil {
-		return nil, fmt.Errorf("consent locks: %w", err)
+	if err := lockSubscribersShared(ctx, tx, subs); err != nil {
+		return nil, err
 	}
 	var checks []struct {
 		I  int  `db:"i"`
@@ -408,116 +493,31 @@ func (e *Engine) deliver(ctx context.Context, tx *sqlx.Tx, keys []string) (map[s
 	}
 	now := e.clock.Now()
 	var outs []outcome
-	var blocked []msgRow
-	final := lastAttempt(ctx)
-	// Build the provider messages.
-	type job struct {
-		m   msgRow
-		msg channels.Message
-	}
-	byChannel := map[string][]job{}
-	var order []string
+	var jobs []job
 	for i, m := range pending {
 		if !allowed[i] {
-			outs = append(outs, outcome{id: m.ID, status: "skipped", r: "no_consent", at: now})
-			res[m.Key] = deliverResult{kind: resultDone, msg: m}
+			outs = append(outs, outcome{id: m.ID, m: m, status: "skipped", r: "no_consent", at: now, tries: m.Tries})
+			res[m.Key] = deliverResult{kind: resultDone}
 			e.cfg.Metrics.Message(m.Channel, "skipped")
 			continue
 		}
 		var c Content
 		_ = json.Unmarshal(m.Content, &c)
-		cm := channels.Message{IdempotencyKey: m.Key, Channel: channels.Kind(m.Channel), Account: m.Account, To: m.Address,
-			Text: c.Text, Format: c.Format, Subject: c.Subject, HTML: c.HTML, ImageURL: c.ImageURL, Buttons: c.Buttons,
-			Template: c.Template, Tag: c.Tag, Correlation: strconv.FormatInt(m.ID, 10)}
-		if _, ok := byChannel[m.Channel]; !ok {
-			order = append(order, m.Channel)
-		}
-		byChannel[m.Channel] = append(byChannel[m.Channel], job{m, cm})
+		jobs = append(jobs, job{m: m, msg: message(m.Key, m.Channel, m.Account, m.Address, c)})
 	}
-	record := func(m msgRow, r channels.Result, err error) {
-		if err == nil {
-			// The engine's clock, not the provider's: fallback checks are
-			// timed from sent_at on the same clock.
-			at := now
-			o := outcome{id: m.ID, status: "sent", pid: r.ProviderID, at: at}
-			o.fb = e.fallbackAt(ctx, m, at)
-			outs = append(outs, o)
-			res[m.Key] = deliverResult{kind: resultDone, msg: m, sent: true}
-			e.cfg.Metrics.Message(m.Channel, "sent")
-			return
-		}
-		var ce *channels.Error
-		if !errors.As(err, &ce) {
-			ce = &channels.Error{Kind: channels.Transient, Message: err.Error()}
-		}
-		switch ce.Kind {
-		case channels.RateLimited:
-			after := ce.RetryAfter
-			if after <= 0 {
-				after = time.Second
-			}
-			res[m.Key] = deliverResult{kind: resultLater, after: after, msg: m}
-			return
-		case channels.Transient:
-			if !final {
-				res[m.Key] = deliverResult{kind: resultRetry, msg: m}
-				e.log.WarnContext(ctx, "send failed, will retry", "message_id", m.ID, "channel", m.Channel, "error_code", ce.Code)
-				return
-			}
-		}
-		o := outcome{id: m.ID, status: "failed", at: now, ek: string(ce.Kind), ec: ce.Code, em: ce.Message}
-		if ce.Kind == channels.Blocked || ce.Kind == channels.NotReachable {
-			if e.fallbackAt(ctx, m, now) != nil { // the next rung is due at once
-				t := now
-				o.fb = &t
-			}
-		}
-		if ce.Kind == channels.Blocked {
-			blocked = append(blocked, m)
-		}
-		outs = append(outs, o)
-		res[m.Key] = deliverResult{kind: resultDone, msg: m}
-		e.cfg.Metrics.Message(m.Channel, "failed")
+	sent, err := e.sendJobs(ctx, jobs, now, lastAttempt(ctx))
+	if err != nil {
+		return nil, err
 	}
-	for _, ch := range order {
-		jobs := byChannel[ch]
-		s, ok := e.senders[channels.Kind(ch)]
-		if !ok {
-			for _, j := range jobs {
-				record(j.m, channels.Result{}, &channels.Error{Kind: channels.Invalid, Code: "no_sender", Message: "no sender configured for channel " + ch})
-			}
-			continue
-		}
-		if bs, ok := s.(BatchSender); ok && !e.cfg.Limiter.Limited(ch) {
-			msgs := make([]channels.Message, len(jobs))
-			for i, j := range jobs {
-				msgs[i] = j.msg
-			}
-			start := time.Now()
-			rs, errs := bs.SendBatch(ctx, msgs)
-			e.cfg.Metrics.Sent(ch, time.Since(start))
-			for i, j := range jobs {
-				record(j.m, rs[i], errs[i])
-			}
-			continue
-		}
-		for _, j := range jobs {
-			if err := e.cfg.Limiter.Wait(ctx, ch, j.m.Account, j.m.Address); err != nil {
-				return nil, err
-			}
-			start := time.Now()
-			r, err := s.Send(ctx, j.msg)
-			e.cfg.Metrics.Sent(ch, time.Since(start))
-			record(j.m, r, err)
-		}
+	for _, o := range sent {
+		res[o.m.Key] = deliverResult{kind: o.kind, after: o.after}
 	}
+	outs = append(outs, sent...)
 	if err := updateMessages(ctx, tx, outs); err != nil {
 		return nil, err
 	}
-	for _, m := range blocked {
-		if err := e.blockIdentity(ctx, tx, channels.Kind(m.Channel), m.Address, now, map[string]any{"reason": "send_blocked", "message_id": m.ID}); err != nil {
-			return nil, err
-		}
+	if err := e.blockIdentities(ctx, tx, outs, now); err != nil {
+		return nil, err
 	}
 	return res, nil
 }
@@ -541,15 +541,16 @@ func updateMessages(ctx context.Context, q db.Executor, outs []outcome) error {
 		return nil
 	}
 	n := len(outs)
-	ids := make([]int64, n)
+	ids, tries := make([]int64, n), make([]int64, n)
 	st, pid, ek, ec, em, rs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	at, fb := make([]*time.Time, n), make([]*time.Time, n)
 	for i, o := range outs {
 		t := o.at
 		ids[i], st[i], pid[i], at[i], ek[i], ec[i], em[i], rs[i], fb[i] = o.id, o.status, o.pid, &t, o.ek, o.ec, o.em, o.r, o.fb
+		tries[i] = int64(o.tries)
 	}
 	if _, err := q.ExecContext(ctx, qUpdateMessages, pq.Array(ids), pq.Array(st), pq.Array(pid), pq.Array(timeArray(at)),
-		pq.Array(ek), pq.Array(ec), pq.Array(em), pq.Array(rs), pq.Array(timeArray(fb))); err != nil {
+		pq.Array(ek), pq.Array(ec), pq.Array(em), pq.Array(rs), pq.Array(timeArray(fb)), pq.Array(tries)); err != nil {
 		return fmt.Errorf("record message outcomes: %w", err)
 	}
 	return nil

@@ -11,15 +11,20 @@ import (
 // Settings is the worker's configuration from the environment.
 type Settings struct {
 	Concurrency  int           // NUDGE_WORKER_CONCURRENCY: tasks in parallel per process (8)
-	BatchSize    int           // NUDGE_WORKER_BATCH: runs per task (500)
+	BatchSize    int           // NUDGE_WORKER_BATCH: runs per claim transaction (250)
 	Poll         time.Duration // NUDGE_WORKER_POLL: dispatcher poll without notifications (1s)
-	Lease        time.Duration // NUDGE_WORKER_LEASE: re-enqueue unfinished batches after (30s)
-	TaskCheck    time.Duration // NUDGE_WORKER_TASK_CHECK: how often an idle worker polls Asynq (1s)
+	Lease        time.Duration // NUDGE_WORKER_LEASE: re-enqueue unfinished fallback checks after (30s)
+	TaskCheck    time.Duration // NUDGE_WORKER_TASK_CHECK: how often an idle worker polls Asynq (20ms)
 	MetricsAddr  string        // NUDGE_WORKER_METRICS_ADDR: /metrics listener of `nudge worker` ("" = none)
 	SandboxDelay time.Duration // NUDGE_SANDBOX_DELAY: latency of the sandbox channel (0)
 	ClockScale   float64       // NUDGE_CLOCK_SCALE: flow time runs this many times faster (1 = real time; demo)
 	ClockStart   time.Time     // NUDGE_CLOCK_START: flow time at start with a scaled clock (RFC 3339; now)
 }
+
+// defaultTaskCheck is how often an idle worker asks Asynq for a task: the
+// wait of a reply's next message when the workers are idle (a Redis call
+// each, ~50 per second per process).
+const defaultTaskCheck = 20 * time.Millisecond
 
 // LoadSettings reads Settings, recording problems in e.
 func LoadSettings(e *config.Env) Settings {
@@ -28,7 +33,7 @@ func LoadSettings(e *config.Env) Settings {
 		BatchSize:    e.Int("NUDGE_WORKER_BATCH", defaultBatch),
 		Poll:         e.Duration("NUDGE_WORKER_POLL", time.Second),
 		Lease:        e.Duration("NUDGE_WORKER_LEASE", 30*time.Second),
-		TaskCheck:    e.Duration("NUDGE_WORKER_TASK_CHECK", time.Second),
+		TaskCheck:    e.Duration("NUDGE_WORKER_TASK_CHECK", defaultTaskCheck),
 		MetricsAddr:  e.String("NUDGE_WORKER_METRICS_ADDR", ""),
 		SandboxDelay: e.Duration("NUDGE_SANDBOX_DELAY", 0),
 		ClockScale:   1,

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -15,64 +16,148 @@ import (
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
-// stepPayload is a batch of runs at one step of one campaign version.
-type stepPayload struct {
-	Campaign string     `json:"c"`
-	Version  string     `json:"v"`
-	Step     string     `json:"s"`
-	State    string     `json:"st"`
-	Runs     [][2]int64 `json:"r"` // run id, step_seq
-}
-
 type runRow struct {
-	ID      int64      `db:"id"`
-	Sub     int64      `db:"subscriber_id"`
-	StepID  string     `db:"step_id"`
-	Seq     int        `db:"step_seq"`
-	State   string     `db:"state"`
-	Holdout bool       `db:"holdout"`
-	Context []byte     `db:"context"`
-	NextAt  *time.Time `db:"next_at"`
+	ID       int64      `db:"id"`
+	Campaign string     `db:"campaign_id"`
+	Version  string     `db:"campaign_version"`
+	Sub      int64      `db:"subscriber_id"`
+	StepID   string     `db:"step_id"`
+	Seq      int        `db:"step_seq"`
+	State    string     `db:"state"`
+	Holdout  bool       `db:"holdout"`
+	Context  []byte     `db:"context"`
+	NextAt   *time.Time `db:"next_at"`
 }
 
-func (e *Engine) handleStep(ctx context.Context, t *asynq.Task) error {
-	var p stepPayload
-	if err := json.Unmarshal(t.Payload(), &p); err != nil {
-		return fmt.Errorf("decode %s payload: %v: %w", TypeStep, err, asynq.SkipRetry)
-	}
-	def, err := e.definition(ctx, p.Campaign, p.Version)
-	if err != nil {
-		return err
-	}
-	idx := stepIndex(def, p.Step)
-	switch {
-	case idx >= 0 && p.State == StateActive && def.Steps[idx].Send != nil:
-		return e.sendStep(ctx, def, p, idx)
-	default:
-		return e.otherSteps(ctx, def, p, idx)
-	}
-}
+// claimFor is how long one claim task keeps claiming before it hands over
+// to a fresh task (tasks have a timeout; the queue stays fair).
+const claimFor = 20 * time.Second
 
-// lockRuns locks the payload's runs that are still at the payload's seq.
-func lockRuns(ctx context.Context, q db.Executor, p stepPayload, states []string, now time.Time) ([]runRow, error) {
-	ids := make([]int64, len(p.Runs))
-	want := make(map[int64]int, len(p.Runs))
-	for i, r := range p.Runs {
-		ids[i] = r[0]
-		want[r[0]] = int(r[1])
-	}
-	var rows []runRow
-	if err := q.SelectContext(ctx, &rows, qLockRuns, pq.Array(ids)); err != nil {
-		return nil, fmt.Errorf("lock runs: %w", err)
-	}
-	out := rows[:0]
-	for _, r := range rows {
-		if seq, ok := want[r.ID]; ok && seq == r.Seq && r.StepID == p.Step && slices.Contains(states, r.State) &&
-			r.NextAt != nil && !r.NextAt.After(now) {
-			out = append(out, r)
+// handleClaim claims due runs and works them, one transaction per claim,
+// until nothing is due or claimFor has passed. While the claims come back
+// full it asks for a companion task, so a blast spreads over every worker.
+func (e *Engine) handleClaim(ctx context.Context, _ *asynq.Task) error {
+	deadline := time.Now().Add(claimFor)
+	for {
+		n, err := e.workDue(ctx)
+		if err != nil {
+			return err
+		}
+		full := n >= e.cfg.BatchSize
+		if full {
+			if err := e.ensureClaims(ctx, 1); err != nil {
+				e.log.WarnContext(ctx, "ask for a companion claim", "error", err)
+			}
+		}
+		if n == 0 || ctx.Err() != nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if full {
+				return e.ensureClaims(ctx, 1) // hand over
+			}
+			return nil
 		}
 	}
-	return out, nil
+}
+
+// workDue claims up to BatchSize due runs (FOR UPDATE SKIP LOCKED: claims of
+// other workers are skipped, never waited for) and works them in the same
+// transaction, grouped by campaign version, step and state. Runs of a failed
+// transaction are still due; they are deferred briefly so one bad batch
+// cannot hold every worker.
+func (e *Engine) workDue(ctx context.Context) (int, error) {
+	now := e.clock.Now()
+	var claimed []runRow
+	err := db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error {
+		claimed = claimed[:0]
+		if err := tx.SelectContext(ctx, &claimed, qClaimRuns, now, e.cfg.BatchSize); err != nil {
+			return fmt.Errorf("claim runs: %w", err)
+		}
+		if len(claimed) == 0 {
+			return nil
+		}
+		return e.workRuns(ctx, tx, claimed, now)
+	})
+	if err != nil && len(claimed) > 0 && ctx.Err() == nil {
+		e.log.ErrorContext(ctx, "work due runs; deferring them", "runs", len(claimed), "error", err)
+		ids, seqs, ats := make([]int64, len(claimed)), make([]int64, len(claimed)), make([]*time.Time, len(claimed))
+		t := now.Add(failedClaimDelay)
+		for i, r := range claimed {
+			ids[i], seqs[i], ats[i] = r.ID, int64(r.Seq), &t
+		}
+		if _, derr := e.db.ExecContext(ctx, qDefer, pq.Array(ids), pq.Array(seqs), pq.Array(timeArray(ats))); derr != nil {
+			return 0, errors.Join(err, derr)
+		}
+		return len(claimed), nil
+	}
+	return len(claimed), err
+}
+
+// failedClaimDelay is how long runs whose claim failed wait before the next try.
+const failedClaimDelay = 5 * time.Second
+
+type groupKey struct{ campaign, version, step, state string }
+
+// workRuns works claimed runs inside tx.
+func (e *Engine) workRuns(ctx context.Context, tx *sqlx.Tx, runs []runRow, now time.Time) error {
+	groups := map[groupKey][]runRow{}
+	var order []groupKey
+	for _, r := range runs {
+		k := groupKey{r.Campaign, r.Version, r.StepID, r.State}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	defs := make(map[groupKey]*campaigns.Definition, len(order))
+	var senders []int64
+	for _, k := range order {
+		def, err := e.definition(ctx, k.campaign, k.version)
+		if err != nil {
+			return err
+		}
+		defs[k] = def
+		if idx := stepIndex(def, k.step); idx >= 0 && k.state == StateActive && def.Steps[idx].Send != nil {
+			for _, r := range groups[k] {
+				senders = append(senders, r.Sub)
+			}
+		}
+	}
+	// Consent writers take the subscriber's advisory lock exclusively: with
+	// the shared locks held from here to commit, an opt-out committed before
+	// this point is seen by the policy gate, and one committed later waits
+	// for the sends. Taken once, in order, for every send of the claim.
+	if err := lockSubscribersShared(ctx, tx, senders); err != nil {
+		return err
+	}
+	for _, k := range order {
+		def := defs[k]
+		idx := stepIndex(def, k.step)
+		var err error
+		if idx >= 0 && k.state == StateActive && def.Steps[idx].Send != nil {
+			err = e.sendRuns(ctx, tx, def, k.version, idx, groups[k], now)
+		} else {
+			err = e.otherRuns(ctx, tx, def, k.version, idx, groups[k], now)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func lockSubscribersShared(ctx context.Context, q db.Executor, subs []int64) error {
+	if len(subs) == 0 {
+		return nil
+	}
+	sorted := slices.Clone(subs)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	if _, err := q.ExecContext(ctx, qLockSubscribersShared, pq.Array(sorted)); err != nil {
+		return fmt.Errorf("consent locks: %w", err)
+	}
+	return nil
 }
 
 func loadSubscribers(ctx context.Context, q db.Executor, ids []int64) (map[int64]Subscriber, error) {
@@ -90,8 +175,10 @@ func loadSubscribers(ctx context.Context, q db.Executor, ids []int64) (map[int64
 	return out, nil
 }
 
-// applyTransitions writes transitions set-based and wakes the dispatchers
-// when a run became due now. It returns the ids that moved.
+// applyTransitions writes transitions set-based. It returns the ids that
+// moved. A run it makes due now is claimed by the claim task that is running
+// (it claims again until nothing is due); callers outside a claim Wake the
+// workers after their commit.
 func (e *Engine) applyTransitions(ctx context.Context, q db.Executor, trs []transition) ([]int64, error) {
 	if len(trs) == 0 {
 		return nil, nil
@@ -102,8 +189,6 @@ func (e *Engine) applyTransitions(ctx context.Context, q db.Executor, trs []tran
 	steps := make([]string, len(trs))
 	nexts := make([]*time.Time, len(trs))
 	ctxs := make([]string, len(trs))
-	now := e.clock.Now()
-	dueNow := false
 	for i, tr := range trs {
 		ids[i], seqs[i], states[i], steps[i], nexts[i] = tr.ID, int64(tr.Seq), tr.State, tr.Step, tr.NextAt
 		b, _ := json.Marshal(tr.Ctx)
@@ -111,22 +196,17 @@ func (e *Engine) applyTransitions(ctx context.Context, q db.Executor, trs []tran
 			b = []byte("{}")
 		}
 		ctxs[i] = string(b)
-		if tr.NextAt != nil && !tr.NextAt.After(now) {
-			dueNow = true
-		}
 	}
 	var moved []int64
 	if err := q.SelectContext(ctx, &moved, qTransition, pq.Array(ids), pq.Array(seqs), pq.Array(states),
 		pq.Array(steps), pq.Array(timeArray(nexts)), pq.Array(ctxs)); err != nil {
 		return nil, fmt.Errorf("transition runs: %w", err)
 	}
-	if dueNow {
-		if _, err := q.ExecContext(ctx, qNotifyDue); err != nil {
-			return nil, fmt.Errorf("notify: %w", err)
-		}
-	}
 	return moved, nil
 }
+
+// dueBy reports whether tr leaves its run due at or before now.
+func (tr transition) dueBy(now time.Time) bool { return tr.NextAt != nil && !tr.NextAt.After(now) }
 
 // timeArray renders times for a timestamptz[] parameter (NULL for nil).
 func timeArray(ts []*time.Time) []any {
@@ -139,15 +219,10 @@ func timeArray(ts []*time.Time) []any {
 	return out
 }
 
-// otherSteps runs every step but send for a batch, and the timeouts of
+// otherRuns works claimed runs at any step but send, and the timeouts of
 // waiting runs (wait_reply, goal), each run moving with compare-and-set.
-func (e *Engine) otherSteps(ctx context.Context, def *campaigns.Definition, p stepPayload, idx int) error {
-	now := e.clock.Now()
-	return db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error {
-		runs, err := lockRuns(ctx, tx, p, []string{p.State}, now)
-		if err != nil || len(runs) == 0 {
-			return err
-		}
+func (e *Engine) otherRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Definition, version string, idx int, runs []runRow, now time.Time) error {
+	{
 		subIDs := make([]int64, len(runs))
 		for i, r := range runs {
 			subIDs[i] = r.Sub
@@ -162,7 +237,7 @@ func (e *Engine) otherSteps(ctx context.Context, def *campaigns.Definition, p st
 			loc := sub.Location()
 			if idx < 0 {
 				trs = append(trs, transition{ID: r.ID, Seq: r.Seq, State: StateFailed, Step: r.StepID,
-					Ctx: map[string]any{"error": fmt.Sprintf("step %q not in version %s", p.Step, p.Version)}})
+					Ctx: map[string]any{"error": fmt.Sprintf("step %q not in version %s", r.StepID, version)}})
 				continue
 			}
 			s := def.Steps[idx]
@@ -205,7 +280,7 @@ func (e *Engine) otherSteps(ctx context.Context, def *campaigns.Definition, p st
 				trs = append(trs, transition{ID: r.ID, Seq: r.Seq, State: StateWaiting, Step: s.ID, NextAt: &t,
 					Ctx: map[string]any{"goal_since": now.UTC().Format(time.RFC3339Nano)}})
 			case s.Handoff != nil:
-				if _, err := tx.ExecContext(ctx, qInsertHandoff, r.ID, r.Sub, p.Campaign, s.ID, r.Seq,
+				if _, err := tx.ExecContext(ctx, qInsertHandoff, r.ID, r.Sub, r.Campaign, s.ID, r.Seq,
 					s.Handoff.Queue, s.Handoff.Note, now); err != nil {
 					return fmt.Errorf("create hand-off: %w", err)
 				}
@@ -224,7 +299,7 @@ func (e *Engine) otherSteps(ctx context.Context, def *campaigns.Definition, p st
 		}
 		_, err = e.applyTransitions(ctx, tx, trs)
 		return err
-	})
+	}
 }
 
 // timeout handles a waiting run whose next_at came: wait_reply timed out, or

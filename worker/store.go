@@ -4,34 +4,18 @@ package worker
 // the injected clock ($-parameters); leases use the database's now() because
 // Asynq's own timing is wall time.
 const (
-	// The batch key is computed here: runs of one campaign version, step and
-	// state are numbered and cut into batches of $4; a run that already has a
-	// key (a lapsed lease) keeps it. qLeaseRuns takes fresh due runs (partial
-	// index flow_runs_undispatched), qReleaseRuns the lapsed leases
-	// (flow_runs_dispatched): neither scans the runs already leased.
-	qLeaseRuns = `
-WITH due AS (
-    SELECT id FROM flow_runs
-     WHERE state IN ('active', 'waiting') AND next_at <= $1 AND dispatched_at IS NULL AND $2::float8 >= 0
-     ORDER BY next_at, id
-     LIMIT $3
-     FOR UPDATE SKIP LOCKED),` + leaseTail
-	qReleaseRuns = `
-WITH due AS (
-    SELECT id FROM flow_runs
-     WHERE dispatched_at < now() - make_interval(secs => $2) AND state IN ('active', 'waiting') AND next_at <= $1
-     ORDER BY dispatched_at, id
-     LIMIT $3
-     FOR UPDATE SKIP LOCKED),` + leaseTail
-	leaseTail = `
-keyed AS (
-    SELECT f.id, 'runs:' || $5::text || ':' || f.step_id || ':' || f.state || ':' ||
-           dense_rank() OVER (ORDER BY f.campaign_id, f.campaign_version, f.step_id, f.state) || ':' ||
-           ((row_number() OVER (PARTITION BY f.campaign_id, f.campaign_version, f.step_id, f.state ORDER BY f.id) - 1) / $4) AS k
-      FROM flow_runs f JOIN due ON due.id = f.id)
-UPDATE flow_runs f SET dispatched_at = now(), dispatch_key = coalesce(f.dispatch_key, keyed.k)
-  FROM keyed WHERE f.id = keyed.id
-RETURNING f.id, f.campaign_id, f.campaign_version, f.step_id, f.step_seq, f.state, f.dispatch_key`
+	// Due runs, counted up to $2 (the dispatcher only needs to know how many
+	// claims to queue).
+	qCountDue = `
+SELECT count(*) FROM (SELECT 1 FROM flow_runs
+                       WHERE state IN ('active', 'waiting') AND next_at <= $1 LIMIT $2) d`
+
+	// A claim (SQL function nudge_claim_runs, migration 00007): the oldest
+	// due runs not claimed by another worker, locked until the claiming
+	// transaction ends.
+	qClaimRuns = `
+SELECT id, campaign_id, campaign_version, subscriber_id, step_id, step_seq, state, holdout, context, next_at
+  FROM nudge_claim_runs($1, $2)`
 
 	qLeaseFallbacks = `
 WITH due AS (
@@ -47,33 +31,28 @@ RETURNING m.id`
 
 	qDefinition = `SELECT definition FROM campaign_versions WHERE campaign_id = $1 AND version = $2`
 
-	// Runs of a task that are still where the task found them.
-	qLockRuns = `
-SELECT id, subscriber_id, step_id, step_seq, state, holdout, context, next_at
-  FROM flow_runs
- WHERE id = ANY($1)
- ORDER BY id
-   FOR UPDATE SKIP LOCKED`
-
 	qSubscribers = `
 SELECT id, coalesce(external_id, '') AS external_id, name, locale, time_zone, attributes
   FROM subscribers WHERE id = ANY($1)`
 
-	// Multi-row insert of message intents from parallel arrays.
+	// Multi-row insert of messages from parallel arrays, each with its
+	// outcome when it was sent in the same transaction.
 	qInsertMessages = `
 INSERT INTO messages (idempotency_key, subscriber_id, campaign_id, campaign_version, run_id, step_id,
                       topic, channel, account, address, attempt, status, content, reason,
-                      error_kind, error_message, failed_at)
+                      error_kind, error_message, error_code, provider_id, tries, sent_at, failed_at, fallback_at)
 SELECT k, s, $3, $4, r, $5, $6, ch, '', a, att, st, c::jsonb, nullif(rs, ''),
-       nullif(ek, ''), nullif(em, ''), CASE WHEN st = 'failed' THEN $7::timestamptz END
-  FROM unnest($1::text[], $2::bigint[], $8::bigint[], $9::text[], $10::text[], $11::int[], $12::text[],
-              $13::text[], $14::text[], $15::text[], $16::text[])
-       AS u(k, s, r, ch, a, att, st, c, rs, ek, em)
+       nullif(ek, ''), nullif(em, ''), nullif(ec, ''), nullif(pid, ''), tr,
+       CASE WHEN st = 'sent' THEN at END, CASE WHEN st = 'failed' THEN at END, fb
+  FROM unnest($1::text[], $2::bigint[], $7::bigint[], $8::text[], $9::text[], $10::int[], $11::text[],
+              $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::int[],
+              $19::timestamptz[], $20::timestamptz[])
+       AS u(k, s, r, ch, a, att, st, c, rs, ek, em, ec, pid, tr, at, fb)
 ON CONFLICT (idempotency_key) DO NOTHING`
 
 	qMessagesByKey = `
 SELECT id, idempotency_key, subscriber_id, coalesce(run_id, 0) AS run_id, step_id, campaign_id, campaign_version,
-       topic, channel, account, address, attempt, status, content
+       topic, channel, account, address, attempt, status, content, tries
   FROM messages WHERE idempotency_key = ANY($1)`
 
 	// Consent re-read at send time, under the subscribers' shared advisory locks.
@@ -97,18 +76,17 @@ UPDATE messages m
        failed_at = CASE WHEN u.st = 'failed' THEN u.at ELSE m.failed_at END,
        error_kind = nullif(u.ek, ''), error_code = nullif(u.ec, ''), error_message = nullif(u.em, ''),
        reason = coalesce(nullif(u.rs, ''), m.reason),
-       fallback_at = u.fb, fallback_dispatched_at = NULL
+       fallback_at = u.fb, fallback_dispatched_at = NULL, tries = u.tr
   FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[],
-              $8::text[], $9::timestamptz[])
-       AS u(id, st, pid, at, ek, ec, em, rs, fb)
+              $8::text[], $9::timestamptz[], $10::int[])
+       AS u(id, st, pid, at, ek, ec, em, rs, fb, tr)
  WHERE m.id = u.id AND m.status = 'pending'`
 
 	// Set-based run transitions, compare-and-set on step_seq.
 	qTransition = `
 UPDATE flow_runs f
    SET state = u.state, step_id = u.step, step_seq = f.step_seq + 1, next_at = u.next_at,
-       context = f.context || u.ctx::jsonb,
-       dispatch_key = NULL, dispatched_at = NULL, updated_at = now(),
+       context = f.context || u.ctx::jsonb, updated_at = now(),
        ended_at = CASE WHEN u.state IN ('done', 'failed', 'cancelled') THEN now() END
   FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
        AS u(id, seq, state, step, next_at, ctx)
@@ -117,11 +95,9 @@ RETURNING f.id`
 
 	// Deferral keeps the step and its seq (no message was created).
 	qDefer = `
-UPDATE flow_runs f SET next_at = u.next_at, dispatch_key = NULL, dispatched_at = NULL, updated_at = now()
+UPDATE flow_runs f SET next_at = u.next_at, updated_at = now()
   FROM unnest($1::bigint[], $2::int[], $3::timestamptz[]) AS u(id, seq, next_at)
  WHERE f.id = u.id AND f.step_seq = u.seq`
-
-	qNotifyDue = `SELECT pg_notify('nudge_due', '')`
 
 	qSetAttributes = `UPDATE subscribers SET attributes = attributes || $2::jsonb, updated_at = now() WHERE id = $1`
 
@@ -136,8 +112,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (run_id, step_seq) DO NOTHING`
 
 	qPauseRun = `
-UPDATE flow_runs SET state = 'paused', step_seq = step_seq + 1, next_at = NULL,
-       dispatch_key = NULL, dispatched_at = NULL, updated_at = now()
+UPDATE flow_runs SET state = 'paused', step_seq = step_seq + 1, next_at = NULL, updated_at = now()
  WHERE id = $1 AND step_seq = $2`
 
 	qResolveHandoff = `
@@ -149,7 +124,7 @@ RETURNING coalesce(run_id, 0), step_id, step_seq + 1`
 	// Fallback.
 	qLockFallbacks = `
 SELECT id, idempotency_key, subscriber_id, coalesce(run_id, 0) AS run_id, step_id, campaign_id, campaign_version,
-       topic, channel, account, address, attempt, status, content
+       topic, channel, account, address, attempt, status, content, tries
   FROM messages
  WHERE id = ANY($1) AND fallback_at <= $2
  ORDER BY id
@@ -204,7 +179,7 @@ SELECT id, campaign_id, campaign_version, step_id, step_seq
  ORDER BY updated_at DESC, id DESC`
 	qResume = `
 UPDATE flow_runs SET state = 'active', step_id = $3, step_seq = step_seq + 1, next_at = $4,
-       context = context || $5::jsonb, dispatch_key = NULL, dispatched_at = NULL, updated_at = now(),
+       context = context || $5::jsonb, updated_at = now(),
        ended_at = CASE WHEN $3 = '' THEN now() END
  WHERE id = $1 AND step_seq = $2 AND state IN ('waiting', 'paused')`
 

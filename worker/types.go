@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/nudge-engine/nudge/campaigns"
@@ -61,11 +62,25 @@ type Subscriber struct {
 }
 
 // Location returns the subscriber's zone (UTC when unknown).
-func (s Subscriber) Location() *time.Location {
-	if loc, err := time.LoadLocation(s.TimeZone); err == nil && s.TimeZone != "" {
-		return loc
+func (s Subscriber) Location() *time.Location { return zone(s.TimeZone) }
+
+// zones caches loaded locations: time.LoadLocation reads the zone database
+// on every call, and a claim asks once per run.
+var zones sync.Map // name → *time.Location
+
+func zone(name string) *time.Location {
+	if name == "" {
+		return time.UTC
 	}
-	return time.UTC
+	if l, ok := zones.Load(name); ok {
+		return l.(*time.Location)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		loc = time.UTC
+	}
+	zones.Store(name, loc)
+	return loc
 }
 
 // templateSubscriber is the subscriber as templates see it.

@@ -313,31 +313,40 @@ func TestPayloadOf(t *testing.T) {
 	}
 }
 
-// A transient provider failure leaves the message pending and the task is
-// retried by Asynq with backoff; the retry sends it exactly once.
+// A transient provider failure leaves the message pending with its try
+// counted and the run deferred by a backoff on the engine clock; the next try
+// sends it exactly once. A message that keeps failing fails for good after
+// maxRetry tries and the run moves on.
 func TestTransientFailureRetriedOnce(t *testing.T) {
 	h := setup(t)
 	v := h.campaign(sendDef("flaky"))
-	subs := h.subscribers(2, "UTC")
-	flaky := "sb" + itoa(subs[0])
+	subs := h.subscribers(3, "UTC")
+	flaky, broken := "sb"+itoa(subs[0]), "sb"+itoa(subs[1])
 	h.sandbox.Script(flaky, sandbox.Behavior{Fail: channels.Transient})
+	h.sandbox.Script(broken, sandbox.Behavior{Fail: channels.Transient})
 	h.start("flaky", v, subs, t0)
-	if _, err := h.disp.Pass(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	h.waitFor("the first attempt", time.Minute, func() bool {
-		return h.count(`SELECT count(*) FROM sandbox_sends`) == 1 && h.count(`SELECT count(*) FROM messages WHERE status = 'pending'`) == 1
-	})
-	h.waitFor("the task in retry", time.Minute, func() bool {
-		qi, err := h.insp.GetQueueInfo(Queue)
-		return err == nil && qi.Retry == 1
-	})
-	h.sandbox.Script(flaky, sandbox.Behavior{})
 	h.settle()
+	if n := h.count(`SELECT count(*) FROM messages WHERE status = 'pending' AND tries = 1 AND error_kind = 'transient'`); n != 2 {
+		t.Fatalf("pending after one failed try = %d, want 2", n)
+	}
+	if n := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'active' AND next_at = $1`, t0.Add(retryBackoff(1))); n != 2 {
+		t.Fatalf("runs deferred by the backoff = %d, want 2", n)
+	}
+	h.sandbox.Script(flaky, sandbox.Behavior{})
+	for i := 0; i < maxRetry; i++ {
+		h.clock.Advance(retryBackoff(maxRetry) + time.Second)
+		h.settle()
+	}
 	if n := h.count(`SELECT count(*) FROM sandbox_sends WHERE address = $1`, flaky); n != 1 {
 		t.Fatalf("sends to the flaky address = %d, want 1", n)
 	}
 	if n := h.count(`SELECT count(*) FROM messages WHERE status = 'sent'`); n != 2 {
 		t.Fatalf("sent = %d, want 2", n)
+	}
+	if n := h.count(`SELECT count(*) FROM messages WHERE status = 'failed' AND tries = $1 - 1 AND address = $2`, maxRetry, broken); n != 1 {
+		t.Fatalf("messages failed for good after %d tries = %d, want 1", maxRetry, n)
+	}
+	if n := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`); n != 3 {
+		t.Fatalf("runs done = %d, want 3", n)
 	}
 }

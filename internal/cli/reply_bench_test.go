@@ -67,9 +67,6 @@ func envInt(name string, def int) int {
 // bench/results/reply_path.json. Target: p99 ≤ 100 ms.
 func BenchmarkReplyPath(b *testing.B) {
 	rate, secs := envInt("NUDGE_BENCH_REPLY_RATE", 500), envInt("NUDGE_BENCH_REPLY_SECONDS", 60)
-	// Idle workers poll Asynq every 20ms instead of the default 1s (see the
-	// closing note of issue 5 for the dispatcher race this exposes).
-	b.Setenv("NUDGE_WORKER_TASK_CHECK", "20ms")
 	n := rate * secs
 	e := newE2EAt(b, 1)
 	ctx := e.ctx
