@@ -133,7 +133,12 @@ func (a *App) OpenDB(ctx context.Context) (*sqlx.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return db.Open(ctx, c.DatabaseURL)
+	d, err := db.Open(ctx, c.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	db.SetPool(d, c.DBMaxConns)
+	return d, nil
 }
 
 // IsTerminal reports whether w is a terminal (progress bars only draw there).

@@ -160,16 +160,22 @@ type Core struct {
 	BaseURL     string // public URL of this install, for links and webhooks
 	LogFormat   string // text | json
 	LogLevel    string // debug | info | warn | error
+	DBMaxConns  int    // Postgres pool size per process
 }
 
 // LoadCore reads the core variables.
 func LoadCore(e *Env) Core {
-	return Core{
+	c := Core{
 		DatabaseURL: e.URL("NUDGE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/nudge?sslmode=disable", "postgres", "postgresql"),
 		RedisURL:    e.URL("NUDGE_REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss"),
 		HTTPAddr:    e.String("NUDGE_HTTP_ADDR", "127.0.0.1:8080"),
 		BaseURL:     strings.TrimRight(e.URL("NUDGE_BASE_URL", "http://127.0.0.1:8080", "http", "https"), "/"),
 		LogFormat:   e.OneOf("NUDGE_LOG_FORMAT", "text", "text", "json"),
 		LogLevel:    e.OneOf("NUDGE_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+		DBMaxConns:  e.Int("NUDGE_DB_MAX_CONNS", 50), // db.DefaultMaxConns
 	}
+	if c.DBMaxConns < 4 {
+		e.Fail("NUDGE_DB_MAX_CONNS", "must be at least 4")
+	}
+	return c
 }

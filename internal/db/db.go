@@ -32,14 +32,26 @@ func Open(ctx context.Context, url string) (*sqlx.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	d.SetMaxOpenConns(20)
-	d.SetMaxIdleConns(10)
+	SetPool(d, DefaultMaxConns)
 	d.SetConnMaxIdleTime(5 * time.Minute)
 	if err := d.PingContext(ctx); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("ping postgres: %w", err)
 	}
 	return d, nil
+}
+
+// DefaultMaxConns is the pool size of Open (NUDGE_DB_MAX_CONNS). A worker's
+// claim holds a connection for its transaction and the sandbox channel takes
+// another to record its sends; webhooks need their own headroom.
+const DefaultMaxConns = 50
+
+// SetPool sizes d's pool: as many idle connections as open ones, since a pool
+// that closes connections above its idle limit reconnects (a new backend,
+// milliseconds) on every burst.
+func SetPool(d *sqlx.DB, n int) {
+	d.SetMaxOpenConns(n)
+	d.SetMaxIdleConns(n)
 }
 
 // WithTx runs fn in a transaction, committing when fn returns nil.

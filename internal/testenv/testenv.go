@@ -216,6 +216,7 @@ func DB(t testing.TB) *sqlx.DB {
 		t.Fatalf("testenv: %v", err)
 	}
 	d.SetMaxOpenConns(20)
+	d.SetMaxIdleConns(20)
 	urlsMu.Lock()
 	urls[d] = u
 	urlsMu.Unlock()
