@@ -1,0 +1,172 @@
+package inbox
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/inbound"
+	"github.com/nudge-engine/nudge/internal/testenv"
+)
+
+// statementLog counts what a pool sends to Postgres: statements, BEGINs and
+// COMMITs/ROLLBACKs, each at least one network round trip.
+type statementLog struct {
+	mu   sync.Mutex
+	sent []string
+}
+
+func (l *statementLog) add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sent = append(l.sent, s)
+}
+
+func (l *statementLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.sent
+	l.sent = nil
+	return out
+}
+
+type countingConnector struct {
+	driver.Connector
+	log *statementLog
+}
+
+func (c countingConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	cn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: cn, log: c.log}, nil
+}
+
+// countingConn forwards to lib/pq's connection; it implements the optional
+// interfaces lib/pq does so database/sql takes the same paths.
+type countingConn struct {
+	driver.Conn
+	log *statementLog
+}
+
+func firstLine(q string) string {
+	q = strings.TrimSpace(q)
+	if i := strings.IndexByte(q, '\n'); i >= 0 {
+		q = q[:i]
+	}
+	if len(q) > 70 {
+		q = q[:70]
+	}
+	return q
+}
+
+func (c *countingConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	c.log.add(firstLine(q))
+	return c.Conn.(driver.QueryerContext).QueryContext(ctx, q, args)
+}
+
+func (c *countingConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	c.log.add(firstLine(q))
+	return c.Conn.(driver.ExecerContext).ExecContext(ctx, q, args)
+}
+
+func (c *countingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	c.log.add("BEGIN")
+	tx, err := c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return countingTx{tx, c.log}, nil
+}
+
+func (c *countingConn) CheckNamedValue(nv *driver.NamedValue) error {
+	return c.Conn.(driver.NamedValueChecker).CheckNamedValue(nv)
+}
+
+func (c *countingConn) ResetSession(ctx context.Context) error {
+	return c.Conn.(driver.SessionResetter).ResetSession(ctx)
+}
+
+func (c *countingConn) IsValid() bool { return c.Conn.(driver.Validator).IsValid() }
+
+type countingTx struct {
+	driver.Tx
+	log *statementLog
+}
+
+func (t countingTx) Commit() error   { t.log.add("COMMIT"); return t.Tx.Commit() }
+func (t countingTx) Rollback() error { t.log.add("ROLLBACK"); return t.Tx.Rollback() }
+
+// countingDB is a second pool on d's database that logs what it sends.
+func countingDB(t *testing.T, d *sqlx.DB) (*sqlx.DB, *statementLog) {
+	t.Helper()
+	pc, err := pq.NewConnector(testenv.DBURLOf(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &statementLog{}
+	cd := sqlx.NewDb(sql.OpenDB(countingConnector{Connector: pc, log: log}), "postgres")
+	t.Cleanup(func() { cd.Close() })
+	return cd, log
+}
+
+// TestStatementsPerReply counts what the sink and the router send to Postgres
+// for one inbound reply (the resumer, the worker's part, is not counted).
+func TestStatementsPerReply(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	cd, log := countingDB(t, e.db)
+	router := NewRouter(cd, e.router.classify, e.resumer, e.router.log)
+	sink := inbound.New(cd, inbound.Handlers{Reply: router.Reply}, e.router.log, func() time.Time { return *e.now })
+
+	asked := e.now.Add(-time.Hour)
+	_, run := e.waitingSubscriber(t, "100", asked)
+	_, _ = e.waitingSubscriber(t, "200", asked)
+	e.db.MustExec(`UPDATE flow_runs SET state = 'done' WHERE subscriber_id = (SELECT subscriber_id FROM channel_identities WHERE address = '200')`)
+	// Warm the definition cache: it is read once per campaign version.
+	if _, err := router.definition(ctx, "weekly-feedback", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	log.take()
+
+	cases := []struct {
+		name string
+		ev   channels.Event
+		max  int
+	}{
+		{"button resumes a waiting run", channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: "100",
+			ProviderEventID: "1", Payload: "like"}, 11},
+		{"text with nobody waiting opens a conversation", text("200", "2", "где мой заказ?", time.Time{}), 17},
+		{"text joins the open conversation", text("200", "3", "алло", time.Time{}), 15},
+		{"text from an unknown sender", text("999", "4", "здравствуйте", time.Time{}), 18},
+		{"a redelivery", text("999", "4", "здравствуйте", time.Time{}), 3},
+	}
+	for _, c := range cases {
+		if _, err := sink.Accept(ctx, []channels.Event{c.ev}); err != nil {
+			t.Fatal(err)
+		}
+		sent := log.take()
+		t.Logf("%s: %d statements\n\t%s", c.name, len(sent), strings.Join(sent, "\n\t"))
+		if len(sent) > c.max {
+			t.Errorf("%s: %d statements, want at most %d", c.name, len(sent), c.max)
+		}
+	}
+	var step string
+	e.db.QueryRow(`SELECT step_id FROM flow_runs WHERE id = $1`, run).Scan(&step)
+	var done, replies int
+	e.db.QueryRow(`SELECT count(*) FROM inbound_events WHERE result = 'reply'`).Scan(&done)
+	e.db.QueryRow(`SELECT count(*) FROM replies`).Scan(&replies)
+	if step != "menu" || done != 4 || replies != 4 {
+		t.Fatalf("run step %q, %d events processed, %d replies", step, done, replies)
+	}
+}
