@@ -170,3 +170,72 @@ func TestStatementsPerReply(t *testing.T) {
 		t.Fatalf("run step %q, %d events processed, %d replies", step, done, replies)
 	}
 }
+
+func TestReplyTakesTheNewestWaitingRun(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	sub, older := e.waitingSubscriber(t, "100", e.now.Add(-2*time.Hour))
+	var newer, newest int64
+	e.db.QueryRow(`INSERT INTO flow_runs (campaign_id, campaign_version, subscriber_id, trigger_key, state, step_id, step_seq, updated_at)
+		VALUES ('weekly-feedback', 'v1', $1, 'event:2', 'waiting', 'wait', 7, $2) RETURNING id`, sub, e.now.Add(-time.Hour)).Scan(&newer)
+	// The newest waits somewhere that is not a wait_reply step: it is skipped.
+	e.db.QueryRow(`INSERT INTO flow_runs (campaign_id, campaign_version, subscriber_id, trigger_key, state, step_id, step_seq, updated_at)
+		VALUES ('weekly-feedback', 'v1', $1, 'event:3', 'waiting', 'menu', 2, $2) RETURNING id`, sub, e.now.Add(-time.Minute)).Scan(&newest)
+	e.db.MustExec(`UPDATE flow_runs SET updated_at = $2 WHERE id = $1`, older, e.now.Add(-3*time.Hour))
+	e.db.MustExec(`INSERT INTO messages (idempotency_key, subscriber_id, campaign_id, campaign_version, run_id, step_id, topic, channel, status, sent_at)
+		VALUES ('k-newer', $1, 'weekly-feedback', 'v1', $2, 'ask', 'service', 'telegram', 'delivered', $3)`, sub, newer, e.now.Add(-90*time.Minute))
+	// Postgres would round this to a whole millisecond; the reaction time is
+	// truncated like time.Duration.Milliseconds.
+	at := e.now.Add(1999999600 * time.Nanosecond)
+	if err := e.router.Reply(ctx, channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: "100",
+		ProviderEventID: "b", Payload: "like", At: at}); err != nil {
+		t.Fatal(err)
+	}
+	for run, want := range map[int64]string{older: "waiting/wait", newer: "active/menu", newest: "waiting/menu"} {
+		var state, step string
+		e.db.QueryRow(`SELECT state, step_id FROM flow_runs WHERE id = $1`, run).Scan(&state, &step)
+		if state+"/"+step != want {
+			t.Errorf("run %d: %s/%s, want %s", run, state, step, want)
+		}
+	}
+	var rep struct {
+		RunID    int64 `db:"run_id"`
+		Answered int64 `db:"answered_message_id"`
+		Reaction int64 `db:"reaction_ms"`
+	}
+	if err := e.db.Get(&rep, `SELECT run_id, answered_message_id, reaction_ms FROM replies`); err != nil {
+		t.Fatal(err)
+	}
+	var answered int64
+	var sentAt time.Time
+	e.db.QueryRow(`SELECT id, sent_at FROM messages WHERE idempotency_key = 'k-newer'`).Scan(&answered, &sentAt)
+	if rep.RunID != newer || rep.Answered != answered || rep.Reaction != at.Sub(sentAt).Milliseconds() {
+		t.Fatalf("reply %+v, want run %d, message %d, reaction %d", rep, newer, answered, at.Sub(sentAt).Milliseconds())
+	}
+}
+
+func TestUnknownSenderGetsASubscriberAndAWindow(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	ev := text("555", "a", "добрый день", *e.now)
+	ev.Name, ev.Locale = "Гость", "en"
+	if err := e.router.Reply(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	// An older event arriving late does not move the window back.
+	if err := e.router.Reply(ctx, text("555", "b", "ещё", e.now.Add(-time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	var name, locale string
+	var last time.Time
+	var convs, replies int
+	e.db.QueryRow(`SELECT s.name, s.locale, i.last_inbound_at FROM channel_identities i JOIN subscribers s ON s.id = i.subscriber_id
+		WHERE i.channel = 'telegram' AND i.address = '555'`).Scan(&name, &locale, &last)
+	e.db.QueryRow(`SELECT count(*) FROM conversations`).Scan(&convs)
+	e.db.QueryRow(`SELECT count(*) FROM replies WHERE outcome = 'inbox' AND answered_message_id IS NULL AND reaction_ms IS NULL`).Scan(&replies)
+	if name != "Гость" || locale != "en" || !last.Equal(*e.now) || convs != 1 || replies != 2 {
+		t.Fatalf("subscriber %s/%s, window %v, %d conversations, %d replies", name, locale, last, convs, replies)
+	}
+}
