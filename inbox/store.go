@@ -2,20 +2,27 @@ package inbox
 
 // SQL of the inbox, in one place.
 const (
-	qIdentity = `SELECT subscriber_id FROM channel_identities WHERE channel = $1 AND address = $2`
-	qNewAnon  = `WITH s AS (INSERT INTO subscribers (name, locale) VALUES ($3, coalesce(nullif($4, ''), 'ru')) RETURNING id)
+	// The sender of a reply in one round trip: it opens the channel's 24h
+	// window (last_inbound_at) and returns the subscriber, their open
+	// conversation, and the newest runs (at most 5) that wait for a reply,
+	// newest first. No row: the address is unknown (see qNewAnon).
+	qSender = `WITH i AS (
+	               UPDATE channel_identities SET last_inbound_at = greatest(coalesce(last_inbound_at, $3), $3)
+	                WHERE channel = $1 AND address = $2
+	               RETURNING subscriber_id)
+	           SELECT i.subscriber_id,
+	                  (SELECT c.id FROM conversations c WHERE c.subscriber_id = i.subscriber_id AND c.state = 'open') AS conversation_id,
+	                  (SELECT coalesce(json_agg(w ORDER BY w.updated_at DESC), '[]')
+	                     FROM (SELECT r.id, r.campaign_id, r.campaign_version, r.step_id, r.step_seq, r.updated_at
+	                             FROM flow_runs r
+	                            WHERE r.subscriber_id = i.subscriber_id AND r.state = 'waiting'
+	                            ORDER BY r.updated_at DESC LIMIT 5) w) AS waiting_runs
+	             FROM i`
+	qNewAnon = `WITH s AS (INSERT INTO subscribers (name, locale) VALUES ($3, coalesce(nullif($4, ''), 'ru')) RETURNING id)
 	             INSERT INTO channel_identities (subscriber_id, channel, address)
 	             SELECT id, $1, $2 FROM s
 	             ON CONFLICT (channel, address) DO UPDATE SET channel = EXCLUDED.channel
 	             RETURNING subscriber_id`
-	qTouchInbound = `UPDATE channel_identities SET last_inbound_at = greatest(coalesce(last_inbound_at, $3), $3)
-	                  WHERE channel = $1 AND address = $2`
-	qOpenConv = `SELECT id FROM conversations WHERE subscriber_id = $1 AND state = 'open'`
-	// The newest run of the subscriber that waits for a reply.
-	qWaitingRun = `SELECT r.id, r.campaign_id, r.campaign_version, r.step_id, r.step_seq
-	                 FROM flow_runs r
-	                WHERE r.subscriber_id = $1 AND r.state = 'waiting'
-	                ORDER BY r.updated_at DESC LIMIT 5`
 	// Read once per version: versions are immutable and the router keeps them.
 	qDefinition = `SELECT definition FROM campaign_versions WHERE campaign_id = $1 AND version = $2`
 	// The message a reply answers: the newest sent one of the run (or of the subscriber).
