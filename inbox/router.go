@@ -200,21 +200,9 @@ func (r *Router) store(ctx context.Context, q db.Executor, rec replyRow, convID 
 		runID = sql.NullInt64{Int64: rec.run.ID, Valid: true}
 		campaignID, version, stepID = rec.run.CampaignID, rec.run.Version, rec.run.StepID
 	}
-	var answered struct {
-		ID     int64     `db:"id"`
-		SentAt time.Time `db:"sent_at"`
-	}
-	var answeredID, reaction sql.NullInt64
-	err := sqlx.GetContext(ctx, q, &answered, qAnswered, rec.subscriberID, runID, rec.ev.At)
-	if err == nil {
-		answeredID = sql.NullInt64{Int64: answered.ID, Valid: true}
-		reaction = sql.NullInt64{Int64: rec.ev.At.Sub(answered.SentAt).Milliseconds(), Valid: true}
-	} else if !db.IsNoRows(err) {
-		return fmt.Errorf("inbox: answered message: %w", err)
-	}
-	_, err = q.ExecContext(ctx, qInsertReply, rec.ev.Channel, rec.ev.ProviderEventID, rec.subscriberID, runID,
-		campaignID, version, stepID, answeredID, rec.ev.Text, rec.ev.Payload, string(rec.result.Sentiment),
-		rec.result.Rule, rec.result.Detail, rec.outcome, rec.gotoStep, reaction, convID, rec.ev.At)
+	_, err := q.ExecContext(ctx, qInsertReply, rec.ev.Channel, rec.ev.ProviderEventID, rec.subscriberID, runID,
+		campaignID, version, stepID, rec.ev.Text, rec.ev.Payload, string(rec.result.Sentiment),
+		rec.result.Rule, rec.result.Detail, rec.outcome, rec.gotoStep, convID, rec.ev.At, rec.ev.At.Truncate(time.Microsecond))
 	if err != nil {
 		return fmt.Errorf("inbox: store reply: %w", err)
 	}

@@ -25,13 +25,18 @@ const (
 	             RETURNING subscriber_id`
 	// Read once per version: versions are immutable and the router keeps them.
 	qDefinition = `SELECT definition FROM campaign_versions WHERE campaign_id = $1 AND version = $2`
-	// The message a reply answers: the newest sent one of the run (or of the subscriber).
-	qAnswered = `SELECT id, sent_at FROM messages
-	              WHERE subscriber_id = $1 AND ($2::bigint IS NULL OR run_id = $2) AND sent_at IS NOT NULL AND sent_at <= $3
-	              ORDER BY sent_at DESC LIMIT 1`
-	qInsertReply = `INSERT INTO replies (channel, provider_event_id, subscriber_id, run_id, campaign_id, campaign_version, step_id,
+	// A reply with the message it answers: the newest sent one of the run (or
+	// of the subscriber), and the reaction time in whole milliseconds,
+	// truncated like time.Duration.Milliseconds ($17 is $16 truncated to
+	// microseconds, so the difference is exact).
+	qInsertReply = `WITH answered AS (
+	                    SELECT id, sent_at FROM messages
+	                     WHERE subscriber_id = $3 AND ($4::bigint IS NULL OR run_id = $4) AND sent_at IS NOT NULL AND sent_at <= $16
+	                     ORDER BY sent_at DESC LIMIT 1)
+	                INSERT INTO replies (channel, provider_event_id, subscriber_id, run_id, campaign_id, campaign_version, step_id,
 	                    answered_message_id, text, payload, sentiment, rule, detail, outcome, goto_step, reaction_ms, conversation_id, created_at)
-	                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+	                VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT id FROM answered), $8, $9, $10, $11, $12, $13, $14,
+	                    (SELECT (extract(epoch FROM $17::timestamptz - sent_at) * 1000000)::bigint / 1000 FROM answered), $15, $16)
 	                ON CONFLICT (channel, provider_event_id) DO NOTHING`
 	// nudge_inbox_open (migration 00013) opens or joins the conversation,
 	// adds the hand-off note and notifies live pages.
