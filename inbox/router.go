@@ -225,16 +225,11 @@ func (r *Router) toConversation(ctx context.Context, rec replyRow, convID int64,
 		if text == "" {
 			text = "[button: " + rec.ev.Payload + "]"
 		}
-		if _, err := tx.ExecContext(ctx, qAddItem, convID, "customer", nil, text, nil, rec.ev.At); err != nil {
+		b, _ := json.Marshal(map[string]any{"conversation_id": convID, "kind": "customer"})
+		if _, err := tx.ExecContext(ctx, qCustomerItem, convID, text, rec.ev.At, string(b)); err != nil {
 			return fmt.Errorf("inbox: add item: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, qCustomerAt, convID, rec.ev.At); err != nil {
-			return err
-		}
-		if err := r.store(ctx, tx, rec, &convID); err != nil {
-			return err
-		}
-		return notify(ctx, tx, convID, "customer")
+		return r.store(ctx, tx, rec, &convID)
 	})
 }
 

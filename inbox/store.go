@@ -43,8 +43,13 @@ const (
 	qOpen    = `SELECT nudge_inbox_open($1, $2, $3, $4, $5, $6, $7)`
 	qAddItem = `INSERT INTO conversation_items (conversation_id, kind, author_id, text, message_id, created_at)
 	            VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`
-	qCustomerAt = `UPDATE conversations SET last_customer_at = $2 WHERE id = $1`
-	qNotify     = `SELECT pg_notify('nudge_inbox', $1)`
+	// The customer's words in their conversation, its last_customer_at and the
+	// live pages' notification, in one statement.
+	qCustomerItem = `WITH item AS (
+	                     INSERT INTO conversation_items (conversation_id, kind, text, created_at) VALUES ($1, 'customer', $2, $3)),
+	                      conv AS (UPDATE conversations SET last_customer_at = $3 WHERE id = $1)
+	                 SELECT pg_notify('nudge_inbox', $4)`
+	qNotify = `SELECT pg_notify('nudge_inbox', $1)`
 
 	qList = `SELECT c.id, c.subscriber_id, coalesce(s.external_id, '') AS external_id, s.name, c.channel, c.queue, c.reason,
 	                c.note, c.state, c.assignee_id, coalesce(u.email, '') AS assignee, c.opened_at, c.last_customer_at,
