@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -145,11 +146,11 @@ func TestStatementsPerReply(t *testing.T) {
 		max  int
 	}{
 		{"button resumes a waiting run", channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: "100",
-			ProviderEventID: "1", Payload: "like"}, 11},
-		{"text with nobody waiting opens a conversation", text("200", "2", "где мой заказ?", time.Time{}), 17},
-		{"text joins the open conversation", text("200", "3", "алло", time.Time{}), 15},
-		{"text from an unknown sender", text("999", "4", "здравствуйте", time.Time{}), 18},
-		{"a redelivery", text("999", "4", "здравствуйте", time.Time{}), 3},
+			ProviderEventID: "1", Payload: "like"}, 4},
+		{"text with nobody waiting opens a conversation", text("200", "2", "где мой заказ?", time.Time{}), 8},
+		{"text joins the open conversation", text("200", "3", "алло", time.Time{}), 7},
+		{"text from an unknown sender", text("999", "4", "здравствуйте", time.Time{}), 10},
+		{"a redelivery", text("999", "4", "здравствуйте", time.Time{}), 1},
 	}
 	for _, c := range cases {
 		if _, err := sink.Accept(ctx, []channels.Event{c.ev}); err != nil {
@@ -237,5 +238,40 @@ func TestUnknownSenderGetsASubscriberAndAWindow(t *testing.T) {
 	e.db.QueryRow(`SELECT count(*) FROM replies WHERE outcome = 'inbox' AND answered_message_id IS NULL AND reaction_ms IS NULL`).Scan(&replies)
 	if name != "Гость" || locale != "en" || !last.Equal(*e.now) || convs != 1 || replies != 2 {
 		t.Fatalf("subscriber %s/%s, window %v, %d conversations, %d replies", name, locale, last, convs, replies)
+	}
+}
+
+func TestCustomerReplyNotifiesLivePages(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	ln := pq.NewListener(testenv.DBURLOf(e.db), time.Second, time.Second, nil)
+	defer ln.Close()
+	if err := ln.Listen("nudge_inbox"); err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := e.waitingSubscriber(t, "100", e.now.Add(-time.Hour))
+	conv, err := Open(ctx, e.db, Handoff{SubscriberID: sub, Channel: channels.Telegram, Reason: "handoff", At: *e.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.router.Reply(ctx, text("100", "n", "спасибо", e.now.Add(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`{"conversation_id":%d,"kind":"customer"}`, conv)
+	for {
+		select {
+		case n := <-ln.Notify:
+			if n != nil && n.Extra == want {
+				var last time.Time
+				e.db.QueryRow(`SELECT last_customer_at FROM conversations WHERE id = $1`, conv).Scan(&last)
+				if !last.Equal(e.now.Add(time.Minute)) {
+					t.Fatalf("last_customer_at %v", last)
+				}
+				return
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %s notification", want)
+		}
 	}
 }
