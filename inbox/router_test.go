@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"os"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -273,5 +276,58 @@ func TestCustomerReplyNotifiesLivePages(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("no %s notification", want)
 		}
+	}
+}
+
+// TestReplyLoad offers replies at a fixed rate through the sink and the
+// router and reports latency. It runs only with NUDGE_REPLY_LOAD=<replies/s>,
+// e.g. NUDGE_REPLY_LOAD=500 GOMAXPROCS=2 go test ./inbox -run TestReplyLoad -v.
+// The resumer is the test's one-statement stand-in, not the worker's.
+func TestReplyLoad(t *testing.T) {
+	rate, _ := strconv.Atoi(os.Getenv("NUDGE_REPLY_LOAD"))
+	if rate <= 0 {
+		t.Skip("set NUDGE_REPLY_LOAD=<replies per second>")
+	}
+	e := setup(t)
+	ctx := context.Background()
+	n := rate * 5
+	e.db.MustExec(`INSERT INTO subscribers (external_id, name) SELECT 'l' || g, 'x' FROM generate_series(1, $1) g`, n)
+	e.db.MustExec(`INSERT INTO channel_identities (subscriber_id, channel, address) SELECT id, 'telegram', external_id FROM subscribers`)
+	e.db.MustExec(`INSERT INTO flow_runs (campaign_id, campaign_version, subscriber_id, trigger_key, state, step_id, step_seq)
+		SELECT 'weekly-feedback', 'v1', id, 'event:1', 'waiting', 'wait', 3 FROM subscribers`)
+	e.db.MustExec(`INSERT INTO messages (idempotency_key, subscriber_id, campaign_id, campaign_version, run_id, step_id, topic, channel, status, sent_at)
+		SELECT 'k' || r.id, r.subscriber_id, 'weekly-feedback', 'v1', r.id, 'ask', 'service', 'telegram', 'delivered', now() - interval '1 hour'
+		  FROM flow_runs r`)
+	e.db.MustExec(`ANALYZE`)
+	sink := inbound.New(e.db, inbound.Handlers{Reply: e.router.Reply}, e.router.log, nil)
+	lat := make([]time.Duration, n)
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		<-tick.C
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			ev := channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: fmt.Sprintf("l%d", i+1),
+				ProviderEventID: fmt.Sprint(i), Payload: "like"}
+			t0 := time.Now()
+			if _, err := sink.Accept(ctx, []channels.Event{ev}); err != nil {
+				t.Error(err)
+			}
+			lat[i] = time.Since(t0)
+		}(i)
+	}
+	wg.Wait()
+	took := time.Since(start)
+	var done int
+	e.db.QueryRow(`SELECT count(*) FROM replies WHERE outcome = 'branch'`).Scan(&done)
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	t.Logf("%d replies offered at %d/s: %d branched in %v (%.0f/s); latency p50 %v p99 %v max %v",
+		n, rate, done, took.Round(time.Millisecond), float64(n)/took.Seconds(),
+		lat[n/2].Round(time.Microsecond), lat[n*99/100].Round(time.Microsecond), lat[n-1].Round(time.Microsecond))
+	if done != n {
+		t.Fatalf("%d of %d replies branched", done, n)
 	}
 }
