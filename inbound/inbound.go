@@ -54,13 +54,18 @@ func New(d *sqlx.DB, h Handlers, log *slog.Logger, now func() time.Time) *Sink {
 }
 
 const (
-	qInsert = `INSERT INTO inbound_events (channel, account, provider_event_id, type, sender, event, received_at)
-	           VALUES ($1, $2, $3, $4, $5, $6, $7)
+	// A fresh event is stored already claimed by the Accept that stores it, so
+	// processing it needs no separate claim.
+	qInsert = `INSERT INTO inbound_events (channel, account, provider_event_id, type, sender, event, received_at, claimed_until, attempts)
+	           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1)
 	           ON CONFLICT (channel, account, provider_event_id) DO NOTHING
 	           RETURNING id`
 	qClaim = `UPDATE inbound_events SET claimed_until = $2, attempts = attempts + 1
 	           WHERE id = $1 AND processed_at IS NULL AND (claimed_until IS NULL OR claimed_until < $3)
 	           RETURNING event`
+	// Extends a claim this sink still holds (claimed_until is what it set).
+	qRenew = `UPDATE inbound_events SET claimed_until = $2
+	           WHERE id = $1 AND processed_at IS NULL AND claimed_until = $3`
 	qDone = `UPDATE inbound_events SET processed_at = $2, claimed_until = NULL, result = $3 WHERE id = $1`
 	qFail = `UPDATE inbound_events SET claimed_until = NULL, result = $2 WHERE id = $1`
 	// Oldest unprocessed events that are not claimed and have attempts left.
@@ -69,38 +74,61 @@ const (
 	             ORDER BY id LIMIT $3`
 )
 
-// Accept stores the events (one transaction) and then processes the new ones.
+// claimed is an event this sink stored and holds the claim on.
+type claimed struct {
+	id    int64
+	ev    channels.Event
+	until time.Time
+}
+
+// Accept stores the events, all or none, and then processes the new ones.
 // It returns an error only when storing failed: the provider must then retry.
 // Processing errors are logged and retried by Reconcile.
 func (s *Sink) Accept(ctx context.Context, events []channels.Event) (channels.Ack, error) {
-	var fresh []int64
 	var ack channels.Ack
-	err := db.WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
+	bodies := make([][]byte, len(events))
+	for i := range events {
+		ev := &events[i]
+		if ev.ProviderEventID == "" {
+			return ack, fmt.Errorf("inbound: %s %s event without a provider event id", ev.Channel, ev.Type)
+		}
+		if ev.At.IsZero() {
+			ev.At = s.now()
+		}
+		body, err := json.Marshal(ev)
+		if err != nil {
+			return ack, fmt.Errorf("inbound: encode event: %w", err)
+		}
+		bodies[i] = body
+	}
+	var fresh []claimed
+	store := func(q db.Executor) error {
 		fresh = fresh[:0]
 		for i := range events {
 			ev := &events[i]
-			if ev.ProviderEventID == "" {
-				return fmt.Errorf("inbound: %s %s event without a provider event id", ev.Channel, ev.Type)
-			}
-			if ev.At.IsZero() {
-				ev.At = s.now()
-			}
-			body, err := json.Marshal(ev)
-			if err != nil {
-				return fmt.Errorf("inbound: encode event: %w", err)
-			}
+			now := s.now()
+			// Postgres keeps microseconds; truncating makes the stored value
+			// equal to this one, so the claim can be renewed by comparing it.
+			until := now.Add(s.ClaimFor).Truncate(time.Microsecond)
 			var id int64
-			err = tx.QueryRowxContext(ctx, qInsert, ev.Channel, ev.Account, ev.ProviderEventID, ev.Type, ev.From, body, s.now()).Scan(&id)
+			err := q.QueryRowxContext(ctx, qInsert, ev.Channel, ev.Account, ev.ProviderEventID, ev.Type, ev.From,
+				bodies[i], now, until).Scan(&id)
 			if db.IsNoRows(err) {
 				continue // a redelivery: already stored, maybe already processed
 			}
 			if err != nil {
 				return fmt.Errorf("inbound: store event: %w", err)
 			}
-			fresh = append(fresh, id)
+			fresh = append(fresh, claimed{id: id, ev: *ev, until: until})
 		}
 		return nil
-	})
+	}
+	var err error
+	if len(events) <= 1 {
+		err = store(s.db) // one statement is atomic on its own
+	} else {
+		err = db.WithTx(ctx, s.db, func(tx *sqlx.Tx) error { return store(tx) })
+	}
 	if err != nil {
 		return ack, err
 	}
@@ -109,16 +137,35 @@ func (s *Sink) Accept(ctx context.Context, events []channels.Event) (channels.Ac
 			ack.Welcome = s.h.Welcome(events[i])
 		}
 	}
-	for _, id := range fresh {
-		if err := s.process(ctx, id); err != nil {
-			s.log.WarnContext(ctx, "inbound event processing failed; will retry", "inbound_id", id, "err", err)
+	for _, c := range fresh {
+		if err := s.processClaimed(ctx, c); err != nil {
+			s.log.WarnContext(ctx, "inbound event processing failed; will retry", "inbound_id", c.id, "err", err)
 		}
 	}
 	return ack, nil
 }
 
-// process claims one event and routes it. It returns nil when the event was
-// processed or is being processed elsewhere.
+// processClaimed routes an event stored by Accept. Events late in a slow
+// batch renew their claim first so that Reconcile does not take them over.
+func (s *Sink) processClaimed(ctx context.Context, c claimed) error {
+	if now := s.now(); now.After(c.until.Add(-s.ClaimFor / 2)) {
+		res, err := s.db.ExecContext(ctx, qRenew, c.id, now.Add(s.ClaimFor), c.until)
+		if err != nil {
+			return fmt.Errorf("renew claim: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("renew claim: %w", err)
+		}
+		if n == 0 {
+			return nil // the claim expired and Reconcile took the event
+		}
+	}
+	return s.handle(ctx, c.id, c.ev)
+}
+
+// process claims one stored event and routes it. It returns nil when the
+// event was processed or is being processed elsewhere.
 func (s *Sink) process(ctx context.Context, id int64) error {
 	now := s.now()
 	var body []byte
@@ -133,6 +180,11 @@ func (s *Sink) process(ctx context.Context, id int64) error {
 	if err := json.Unmarshal(body, &ev); err != nil {
 		return s.finish(ctx, id, "undecodable: "+err.Error())
 	}
+	return s.handle(ctx, id, ev)
+}
+
+// handle routes a claimed event and records the outcome.
+func (s *Sink) handle(ctx context.Context, id int64, ev channels.Event) error {
 	result, err := s.route(ctx, ev)
 	if err != nil {
 		if _, ferr := s.db.ExecContext(context.WithoutCancel(ctx), qFail, id, "error: "+err.Error()); ferr != nil {

@@ -167,3 +167,95 @@ func TestEventWithoutIDIsRefused(t *testing.T) {
 		t.Fatal("want an error: the provider must retry rather than lose dedupe")
 	}
 }
+
+func TestBatchIsStoredAllOrNothing(t *testing.T) {
+	t.Parallel()
+	d := testenv.DB(t)
+	// Make storing the second event fail.
+	d.MustExec(`CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN IF NEW.provider_event_id = 'boom' THEN RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; END $$`)
+	d.MustExec(`CREATE TRIGGER refuse BEFORE INSERT ON inbound_events FOR EACH ROW EXECUTE FUNCTION refuse()`)
+	var c calls
+	s := New(d, Handlers{Reply: c.record("reply")}, quiet(), nil)
+	_, err := s.Accept(context.Background(), []channels.Event{
+		{Type: channels.EventText, ProviderEventID: "ok", Text: "a"},
+		{Type: channels.EventText, ProviderEventID: "boom", Text: "b"},
+	})
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	var n int
+	d.Get(&n, `SELECT count(*) FROM inbound_events`)
+	if n != 0 || c.list() != "" {
+		t.Fatalf("%d rows stored, effects %q", n, c.list())
+	}
+}
+
+func TestReconcileLeavesAnEventBeingProcessed(t *testing.T) {
+	t.Parallel()
+	d := testenv.DB(t)
+	ctx := context.Background()
+	var c calls
+	rec := c.record("reply")
+	var s *Sink
+	s = New(d, Handlers{Reply: func(ctx context.Context, ev channels.Event) error {
+		// The reconciler runs while Accept is still processing the event.
+		if n, err := s.Reconcile(ctx, 10); n != 0 || err != nil {
+			t.Errorf("reconcile took %d events, %v", n, err)
+		}
+		return rec(ctx, ev)
+	}}, quiet(), nil)
+	if _, err := s.Accept(ctx, []channels.Event{{Type: channels.EventText, ProviderEventID: "p", Text: "hi"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.list(); got != "reply:p" {
+		t.Fatalf("effects %q", got)
+	}
+	var attempts int
+	var result string
+	d.QueryRow(`SELECT attempts, result FROM inbound_events`).Scan(&attempts, &result)
+	if attempts != 1 || result != "reply" {
+		t.Fatalf("attempts %d, result %q", attempts, result)
+	}
+}
+
+func TestSlowBatchKeepsItsClaims(t *testing.T) {
+	t.Parallel()
+	d := testenv.DB(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
+	var c calls
+	rec := c.record("reply")
+	var s *Sink
+	s = New(d, Handlers{Reply: func(ctx context.Context, ev channels.Event) error {
+		switch ev.ProviderEventID {
+		case "1": // slow: the claim of event 2 is renewed before it is processed
+			advance(20 * time.Second)
+		case "2": // slow too: the claim event 3 got when stored expires and the reconciler takes it
+			advance(20 * time.Second)
+			if n, err := s.Reconcile(ctx, 10); n != 1 || err != nil {
+				t.Errorf("reconcile took %d events, %v", n, err)
+			}
+		}
+		return rec(ctx, ev)
+	}}, quiet(), clock)
+	evs := []channels.Event{
+		{Type: channels.EventText, ProviderEventID: "1"},
+		{Type: channels.EventText, ProviderEventID: "2"},
+		{Type: channels.EventText, ProviderEventID: "3"},
+	}
+	if _, err := s.Accept(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.list(); got != "reply:1 reply:3 reply:2" {
+		t.Fatalf("effects %q", got)
+	}
+	var pending int
+	d.Get(&pending, `SELECT count(*) FROM inbound_events WHERE processed_at IS NULL`)
+	if pending != 0 {
+		t.Fatalf("%d events left", pending)
+	}
+}

@@ -81,11 +81,18 @@ func NewRouter(d *sqlx.DB, c *classify.Classifier, r Resumer, log *slog.Logger) 
 }
 
 type waitingRun struct {
-	ID         int64  `db:"id"`
-	CampaignID string `db:"campaign_id"`
-	Version    string `db:"campaign_version"`
-	StepID     string `db:"step_id"`
-	StepSeq    int    `db:"step_seq"`
+	ID         int64  `json:"id"`
+	CampaignID string `json:"campaign_id"`
+	Version    string `json:"campaign_version"`
+	StepID     string `json:"step_id"`
+	StepSeq    int    `json:"step_seq"`
+}
+
+// sender is the subscriber behind a reply, as qSender finds them.
+type sender struct {
+	SubscriberID   int64         `db:"subscriber_id"`
+	ConversationID sql.NullInt64 `db:"conversation_id"` // the open one
+	WaitingRuns    []byte        `db:"waiting_runs"`    // JSON array of waitingRun, newest first
 }
 
 // Reply handles one customer text or button press.
@@ -93,26 +100,21 @@ func (r *Router) Reply(ctx context.Context, ev channels.Event) error {
 	if ev.At.IsZero() {
 		ev.At = time.Now()
 	}
-	subID, err := r.subscriber(ctx, ev)
+	snd, err := r.sender(ctx, ev)
 	if err != nil {
 		return err
 	}
-	rec := replyRow{ev: ev, subscriberID: subID}
+	rec := replyRow{ev: ev, subscriberID: snd.SubscriberID}
 	// A customer already talking to a manager talks to the manager.
-	var convID int64
-	err = r.db.GetContext(ctx, &convID, qOpenConv, subID)
-	switch {
-	case err == nil:
+	if snd.ConversationID.Valid {
 		rec.result = r.classify.Classify(classify.Input{Payload: ev.Payload, Text: ev.Text})
 		rec.outcome = "inbox"
-		return r.toConversation(ctx, rec, convID, "", "")
-	case !db.IsNoRows(err):
-		return fmt.Errorf("inbox: open conversation: %w", err)
+		return r.toConversation(ctx, rec, snd.ConversationID.Int64, "", "")
 	}
 
 	runs := []waitingRun{}
-	if err := r.db.SelectContext(ctx, &runs, qWaitingRun, subID); err != nil {
-		return fmt.Errorf("inbox: waiting run: %w", err)
+	if err := json.Unmarshal(snd.WaitingRuns, &runs); err != nil {
+		return fmt.Errorf("inbox: waiting runs: %w", err)
 	}
 	for _, run := range runs {
 		def, err := r.definition(ctx, run.CampaignID, run.Version)
@@ -164,22 +166,22 @@ func findStep(def *campaigns.Definition, id string) *campaigns.Step {
 	return nil
 }
 
-// subscriber finds the sender, creating an anonymous subscriber for a sender
+// sender finds the sender, creating an anonymous subscriber for a sender
 // who wrote without an opt-in start (managers can still answer), and opens
 // the channel's 24h window.
-func (r *Router) subscriber(ctx context.Context, ev channels.Event) (int64, error) {
-	var id int64
-	err := r.db.GetContext(ctx, &id, qIdentity, ev.Channel, ev.From)
+func (r *Router) sender(ctx context.Context, ev channels.Event) (sender, error) {
+	var s sender
+	err := r.db.GetContext(ctx, &s, qSender, ev.Channel, ev.From, ev.At)
 	if db.IsNoRows(err) {
-		err = r.db.GetContext(ctx, &id, qNewAnon, ev.Channel, ev.From, ev.Name, ev.Locale)
+		if _, err := r.db.ExecContext(ctx, qNewAnon, ev.Channel, ev.From, ev.Name, ev.Locale); err != nil {
+			return s, fmt.Errorf("inbox: sender %s: %w", ev.Channel, err)
+		}
+		err = r.db.GetContext(ctx, &s, qSender, ev.Channel, ev.From, ev.At)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("inbox: sender %s: %w", ev.Channel, err)
+		return s, fmt.Errorf("inbox: sender %s: %w", ev.Channel, err)
 	}
-	if _, err := r.db.ExecContext(ctx, qTouchInbound, ev.Channel, ev.From, ev.At); err != nil {
-		return 0, fmt.Errorf("inbox: window: %w", err)
-	}
-	return id, nil
+	return s, nil
 }
 
 type replyRow struct {
@@ -198,21 +200,9 @@ func (r *Router) store(ctx context.Context, q db.Executor, rec replyRow, convID 
 		runID = sql.NullInt64{Int64: rec.run.ID, Valid: true}
 		campaignID, version, stepID = rec.run.CampaignID, rec.run.Version, rec.run.StepID
 	}
-	var answered struct {
-		ID     int64     `db:"id"`
-		SentAt time.Time `db:"sent_at"`
-	}
-	var answeredID, reaction sql.NullInt64
-	err := sqlx.GetContext(ctx, q, &answered, qAnswered, rec.subscriberID, runID, rec.ev.At)
-	if err == nil {
-		answeredID = sql.NullInt64{Int64: answered.ID, Valid: true}
-		reaction = sql.NullInt64{Int64: rec.ev.At.Sub(answered.SentAt).Milliseconds(), Valid: true}
-	} else if !db.IsNoRows(err) {
-		return fmt.Errorf("inbox: answered message: %w", err)
-	}
-	_, err = q.ExecContext(ctx, qInsertReply, rec.ev.Channel, rec.ev.ProviderEventID, rec.subscriberID, runID,
-		campaignID, version, stepID, answeredID, rec.ev.Text, rec.ev.Payload, string(rec.result.Sentiment),
-		rec.result.Rule, rec.result.Detail, rec.outcome, rec.gotoStep, reaction, convID, rec.ev.At)
+	_, err := q.ExecContext(ctx, qInsertReply, rec.ev.Channel, rec.ev.ProviderEventID, rec.subscriberID, runID,
+		campaignID, version, stepID, rec.ev.Text, rec.ev.Payload, string(rec.result.Sentiment),
+		rec.result.Rule, rec.result.Detail, rec.outcome, rec.gotoStep, convID, rec.ev.At, rec.ev.At.Truncate(time.Microsecond))
 	if err != nil {
 		return fmt.Errorf("inbox: store reply: %w", err)
 	}
@@ -235,16 +225,11 @@ func (r *Router) toConversation(ctx context.Context, rec replyRow, convID int64,
 		if text == "" {
 			text = "[button: " + rec.ev.Payload + "]"
 		}
-		if _, err := tx.ExecContext(ctx, qAddItem, convID, "customer", nil, text, nil, rec.ev.At); err != nil {
+		b, _ := json.Marshal(map[string]any{"conversation_id": convID, "kind": "customer"})
+		if _, err := tx.ExecContext(ctx, qCustomerItem, convID, text, rec.ev.At, string(b)); err != nil {
 			return fmt.Errorf("inbox: add item: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, qCustomerAt, convID, rec.ev.At); err != nil {
-			return err
-		}
-		if err := r.store(ctx, tx, rec, &convID); err != nil {
-			return err
-		}
-		return notify(ctx, tx, convID, "customer")
+		return r.store(ctx, tx, rec, &convID)
 	})
 }
 

@@ -2,37 +2,54 @@ package inbox
 
 // SQL of the inbox, in one place.
 const (
-	qIdentity = `SELECT subscriber_id FROM channel_identities WHERE channel = $1 AND address = $2`
-	qNewAnon  = `WITH s AS (INSERT INTO subscribers (name, locale) VALUES ($3, coalesce(nullif($4, ''), 'ru')) RETURNING id)
+	// The sender of a reply in one round trip: it opens the channel's 24h
+	// window (last_inbound_at) and returns the subscriber, their open
+	// conversation, and the newest runs (at most 5) that wait for a reply,
+	// newest first. No row: the address is unknown (see qNewAnon).
+	qSender = `WITH i AS (
+	               UPDATE channel_identities SET last_inbound_at = greatest(coalesce(last_inbound_at, $3), $3)
+	                WHERE channel = $1 AND address = $2
+	               RETURNING subscriber_id)
+	           SELECT i.subscriber_id,
+	                  (SELECT c.id FROM conversations c WHERE c.subscriber_id = i.subscriber_id AND c.state = 'open') AS conversation_id,
+	                  (SELECT coalesce(json_agg(w ORDER BY w.updated_at DESC), '[]')
+	                     FROM (SELECT r.id, r.campaign_id, r.campaign_version, r.step_id, r.step_seq, r.updated_at
+	                             FROM flow_runs r
+	                            WHERE r.subscriber_id = i.subscriber_id AND r.state = 'waiting'
+	                            ORDER BY r.updated_at DESC LIMIT 5) w) AS waiting_runs
+	             FROM i`
+	qNewAnon = `WITH s AS (INSERT INTO subscribers (name, locale) VALUES ($3, coalesce(nullif($4, ''), 'ru')) RETURNING id)
 	             INSERT INTO channel_identities (subscriber_id, channel, address)
 	             SELECT id, $1, $2 FROM s
 	             ON CONFLICT (channel, address) DO UPDATE SET channel = EXCLUDED.channel
 	             RETURNING subscriber_id`
-	qTouchInbound = `UPDATE channel_identities SET last_inbound_at = greatest(coalesce(last_inbound_at, $3), $3)
-	                  WHERE channel = $1 AND address = $2`
-	qOpenConv = `SELECT id FROM conversations WHERE subscriber_id = $1 AND state = 'open'`
-	// The newest run of the subscriber that waits for a reply.
-	qWaitingRun = `SELECT r.id, r.campaign_id, r.campaign_version, r.step_id, r.step_seq
-	                 FROM flow_runs r
-	                WHERE r.subscriber_id = $1 AND r.state = 'waiting'
-	                ORDER BY r.updated_at DESC LIMIT 5`
 	// Read once per version: versions are immutable and the router keeps them.
 	qDefinition = `SELECT definition FROM campaign_versions WHERE campaign_id = $1 AND version = $2`
-	// The message a reply answers: the newest sent one of the run (or of the subscriber).
-	qAnswered = `SELECT id, sent_at FROM messages
-	              WHERE subscriber_id = $1 AND ($2::bigint IS NULL OR run_id = $2) AND sent_at IS NOT NULL AND sent_at <= $3
-	              ORDER BY sent_at DESC LIMIT 1`
-	qInsertReply = `INSERT INTO replies (channel, provider_event_id, subscriber_id, run_id, campaign_id, campaign_version, step_id,
+	// A reply with the message it answers: the newest sent one of the run (or
+	// of the subscriber), and the reaction time in whole milliseconds,
+	// truncated like time.Duration.Milliseconds ($17 is $16 truncated to
+	// microseconds, so the difference is exact).
+	qInsertReply = `WITH answered AS (
+	                    SELECT id, sent_at FROM messages
+	                     WHERE subscriber_id = $3 AND ($4::bigint IS NULL OR run_id = $4) AND sent_at IS NOT NULL AND sent_at <= $16
+	                     ORDER BY sent_at DESC LIMIT 1)
+	                INSERT INTO replies (channel, provider_event_id, subscriber_id, run_id, campaign_id, campaign_version, step_id,
 	                    answered_message_id, text, payload, sentiment, rule, detail, outcome, goto_step, reaction_ms, conversation_id, created_at)
-	                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+	                VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT id FROM answered), $8, $9, $10, $11, $12, $13, $14,
+	                    (SELECT (extract(epoch FROM $17::timestamptz - sent_at) * 1000000)::bigint / 1000 FROM answered), $15, $16)
 	                ON CONFLICT (channel, provider_event_id) DO NOTHING`
 	// nudge_inbox_open (migration 00013) opens or joins the conversation,
 	// adds the hand-off note and notifies live pages.
 	qOpen    = `SELECT nudge_inbox_open($1, $2, $3, $4, $5, $6, $7)`
 	qAddItem = `INSERT INTO conversation_items (conversation_id, kind, author_id, text, message_id, created_at)
 	            VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`
-	qCustomerAt = `UPDATE conversations SET last_customer_at = $2 WHERE id = $1`
-	qNotify     = `SELECT pg_notify('nudge_inbox', $1)`
+	// The customer's words in their conversation, its last_customer_at and the
+	// live pages' notification, in one statement.
+	qCustomerItem = `WITH item AS (
+	                     INSERT INTO conversation_items (conversation_id, kind, text, created_at) VALUES ($1, 'customer', $2, $3)),
+	                      conv AS (UPDATE conversations SET last_customer_at = $3 WHERE id = $1)
+	                 SELECT pg_notify('nudge_inbox', $4)`
+	qNotify = `SELECT pg_notify('nudge_inbox', $1)`
 
 	qList = `SELECT c.id, c.subscriber_id, coalesce(s.external_id, '') AS external_id, s.name, c.channel, c.queue, c.reason,
 	                c.note, c.state, c.assignee_id, coalesce(u.email, '') AS assignee, c.opened_at, c.last_customer_at,

@@ -1,0 +1,333 @@
+package inbox
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/inbound"
+	"github.com/nudge-engine/nudge/internal/testenv"
+)
+
+// statementLog counts what a pool sends to Postgres: statements, BEGINs and
+// COMMITs/ROLLBACKs, each at least one network round trip.
+type statementLog struct {
+	mu   sync.Mutex
+	sent []string
+}
+
+func (l *statementLog) add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sent = append(l.sent, s)
+}
+
+func (l *statementLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.sent
+	l.sent = nil
+	return out
+}
+
+type countingConnector struct {
+	driver.Connector
+	log *statementLog
+}
+
+func (c countingConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	cn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: cn, log: c.log}, nil
+}
+
+// countingConn forwards to lib/pq's connection; it implements the optional
+// interfaces lib/pq does so database/sql takes the same paths.
+type countingConn struct {
+	driver.Conn
+	log *statementLog
+}
+
+func firstLine(q string) string {
+	q = strings.TrimSpace(q)
+	if i := strings.IndexByte(q, '\n'); i >= 0 {
+		q = q[:i]
+	}
+	if len(q) > 70 {
+		q = q[:70]
+	}
+	return q
+}
+
+func (c *countingConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	c.log.add(firstLine(q))
+	return c.Conn.(driver.QueryerContext).QueryContext(ctx, q, args)
+}
+
+func (c *countingConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	c.log.add(firstLine(q))
+	return c.Conn.(driver.ExecerContext).ExecContext(ctx, q, args)
+}
+
+func (c *countingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	c.log.add("BEGIN")
+	tx, err := c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return countingTx{tx, c.log}, nil
+}
+
+func (c *countingConn) CheckNamedValue(nv *driver.NamedValue) error {
+	return c.Conn.(driver.NamedValueChecker).CheckNamedValue(nv)
+}
+
+func (c *countingConn) ResetSession(ctx context.Context) error {
+	return c.Conn.(driver.SessionResetter).ResetSession(ctx)
+}
+
+func (c *countingConn) IsValid() bool { return c.Conn.(driver.Validator).IsValid() }
+
+type countingTx struct {
+	driver.Tx
+	log *statementLog
+}
+
+func (t countingTx) Commit() error   { t.log.add("COMMIT"); return t.Tx.Commit() }
+func (t countingTx) Rollback() error { t.log.add("ROLLBACK"); return t.Tx.Rollback() }
+
+// countingDB is a second pool on d's database that logs what it sends.
+func countingDB(t *testing.T, d *sqlx.DB) (*sqlx.DB, *statementLog) {
+	t.Helper()
+	pc, err := pq.NewConnector(testenv.DBURLOf(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &statementLog{}
+	cd := sqlx.NewDb(sql.OpenDB(countingConnector{Connector: pc, log: log}), "postgres")
+	t.Cleanup(func() { cd.Close() })
+	return cd, log
+}
+
+// TestStatementsPerReply counts what the sink and the router send to Postgres
+// for one inbound reply (the resumer, the worker's part, is not counted).
+func TestStatementsPerReply(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	cd, log := countingDB(t, e.db)
+	router := NewRouter(cd, e.router.classify, e.resumer, e.router.log)
+	sink := inbound.New(cd, inbound.Handlers{Reply: router.Reply}, e.router.log, func() time.Time { return *e.now })
+
+	asked := e.now.Add(-time.Hour)
+	_, run := e.waitingSubscriber(t, "100", asked)
+	_, _ = e.waitingSubscriber(t, "200", asked)
+	e.db.MustExec(`UPDATE flow_runs SET state = 'done' WHERE subscriber_id = (SELECT subscriber_id FROM channel_identities WHERE address = '200')`)
+	// Warm the definition cache: it is read once per campaign version.
+	if _, err := router.definition(ctx, "weekly-feedback", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	log.take()
+
+	cases := []struct {
+		name string
+		ev   channels.Event
+		max  int
+	}{
+		{"button resumes a waiting run", channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: "100",
+			ProviderEventID: "1", Payload: "like"}, 4},
+		{"text with nobody waiting opens a conversation", text("200", "2", "где мой заказ?", time.Time{}), 8},
+		{"text joins the open conversation", text("200", "3", "алло", time.Time{}), 7},
+		{"text from an unknown sender", text("999", "4", "здравствуйте", time.Time{}), 10},
+		{"a redelivery", text("999", "4", "здравствуйте", time.Time{}), 1},
+	}
+	for _, c := range cases {
+		if _, err := sink.Accept(ctx, []channels.Event{c.ev}); err != nil {
+			t.Fatal(err)
+		}
+		sent := log.take()
+		t.Logf("%s: %d statements\n\t%s", c.name, len(sent), strings.Join(sent, "\n\t"))
+		if len(sent) > c.max {
+			t.Errorf("%s: %d statements, want at most %d", c.name, len(sent), c.max)
+		}
+	}
+	var step string
+	e.db.QueryRow(`SELECT step_id FROM flow_runs WHERE id = $1`, run).Scan(&step)
+	var done, replies int
+	e.db.QueryRow(`SELECT count(*) FROM inbound_events WHERE result = 'reply'`).Scan(&done)
+	e.db.QueryRow(`SELECT count(*) FROM replies`).Scan(&replies)
+	if step != "menu" || done != 4 || replies != 4 {
+		t.Fatalf("run step %q, %d events processed, %d replies", step, done, replies)
+	}
+}
+
+func TestReplyTakesTheNewestWaitingRun(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	sub, older := e.waitingSubscriber(t, "100", e.now.Add(-2*time.Hour))
+	var newer, newest int64
+	e.db.QueryRow(`INSERT INTO flow_runs (campaign_id, campaign_version, subscriber_id, trigger_key, state, step_id, step_seq, updated_at)
+		VALUES ('weekly-feedback', 'v1', $1, 'event:2', 'waiting', 'wait', 7, $2) RETURNING id`, sub, e.now.Add(-time.Hour)).Scan(&newer)
+	// The newest waits somewhere that is not a wait_reply step: it is skipped.
+	e.db.QueryRow(`INSERT INTO flow_runs (campaign_id, campaign_version, subscriber_id, trigger_key, state, step_id, step_seq, updated_at)
+		VALUES ('weekly-feedback', 'v1', $1, 'event:3', 'waiting', 'menu', 2, $2) RETURNING id`, sub, e.now.Add(-time.Minute)).Scan(&newest)
+	e.db.MustExec(`UPDATE flow_runs SET updated_at = $2 WHERE id = $1`, older, e.now.Add(-3*time.Hour))
+	e.db.MustExec(`INSERT INTO messages (idempotency_key, subscriber_id, campaign_id, campaign_version, run_id, step_id, topic, channel, status, sent_at)
+		VALUES ('k-newer', $1, 'weekly-feedback', 'v1', $2, 'ask', 'service', 'telegram', 'delivered', $3)`, sub, newer, e.now.Add(-90*time.Minute))
+	// Postgres would round this to a whole millisecond; the reaction time is
+	// truncated like time.Duration.Milliseconds.
+	at := e.now.Add(1999999600 * time.Nanosecond)
+	if err := e.router.Reply(ctx, channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: "100",
+		ProviderEventID: "b", Payload: "like", At: at}); err != nil {
+		t.Fatal(err)
+	}
+	for run, want := range map[int64]string{older: "waiting/wait", newer: "active/menu", newest: "waiting/menu"} {
+		var state, step string
+		e.db.QueryRow(`SELECT state, step_id FROM flow_runs WHERE id = $1`, run).Scan(&state, &step)
+		if state+"/"+step != want {
+			t.Errorf("run %d: %s/%s, want %s", run, state, step, want)
+		}
+	}
+	var rep struct {
+		RunID    int64 `db:"run_id"`
+		Answered int64 `db:"answered_message_id"`
+		Reaction int64 `db:"reaction_ms"`
+	}
+	if err := e.db.Get(&rep, `SELECT run_id, answered_message_id, reaction_ms FROM replies`); err != nil {
+		t.Fatal(err)
+	}
+	var answered int64
+	var sentAt time.Time
+	e.db.QueryRow(`SELECT id, sent_at FROM messages WHERE idempotency_key = 'k-newer'`).Scan(&answered, &sentAt)
+	if rep.RunID != newer || rep.Answered != answered || rep.Reaction != at.Sub(sentAt).Milliseconds() {
+		t.Fatalf("reply %+v, want run %d, message %d, reaction %d", rep, newer, answered, at.Sub(sentAt).Milliseconds())
+	}
+}
+
+func TestUnknownSenderGetsASubscriberAndAWindow(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	ev := text("555", "a", "добрый день", *e.now)
+	ev.Name, ev.Locale = "Гость", "en"
+	if err := e.router.Reply(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	// An older event arriving late does not move the window back.
+	if err := e.router.Reply(ctx, text("555", "b", "ещё", e.now.Add(-time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	var name, locale string
+	var last time.Time
+	var convs, replies int
+	e.db.QueryRow(`SELECT s.name, s.locale, i.last_inbound_at FROM channel_identities i JOIN subscribers s ON s.id = i.subscriber_id
+		WHERE i.channel = 'telegram' AND i.address = '555'`).Scan(&name, &locale, &last)
+	e.db.QueryRow(`SELECT count(*) FROM conversations`).Scan(&convs)
+	e.db.QueryRow(`SELECT count(*) FROM replies WHERE outcome = 'inbox' AND answered_message_id IS NULL AND reaction_ms IS NULL`).Scan(&replies)
+	if name != "Гость" || locale != "en" || !last.Equal(*e.now) || convs != 1 || replies != 2 {
+		t.Fatalf("subscriber %s/%s, window %v, %d conversations, %d replies", name, locale, last, convs, replies)
+	}
+}
+
+func TestCustomerReplyNotifiesLivePages(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	ln := pq.NewListener(testenv.DBURLOf(e.db), time.Second, time.Second, nil)
+	defer ln.Close()
+	if err := ln.Listen("nudge_inbox"); err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := e.waitingSubscriber(t, "100", e.now.Add(-time.Hour))
+	conv, err := Open(ctx, e.db, Handoff{SubscriberID: sub, Channel: channels.Telegram, Reason: "handoff", At: *e.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.router.Reply(ctx, text("100", "n", "спасибо", e.now.Add(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`{"conversation_id":%d,"kind":"customer"}`, conv)
+	for {
+		select {
+		case n := <-ln.Notify:
+			if n != nil && n.Extra == want {
+				var last time.Time
+				e.db.QueryRow(`SELECT last_customer_at FROM conversations WHERE id = $1`, conv).Scan(&last)
+				if !last.Equal(e.now.Add(time.Minute)) {
+					t.Fatalf("last_customer_at %v", last)
+				}
+				return
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %s notification", want)
+		}
+	}
+}
+
+// TestReplyLoad offers replies at a fixed rate through the sink and the
+// router and reports latency. It runs only with NUDGE_REPLY_LOAD=<replies/s>,
+// e.g. NUDGE_REPLY_LOAD=500 GOMAXPROCS=2 go test ./inbox -run TestReplyLoad -v.
+// The resumer is the test's one-statement stand-in, not the worker's.
+func TestReplyLoad(t *testing.T) {
+	rate, _ := strconv.Atoi(os.Getenv("NUDGE_REPLY_LOAD"))
+	if rate <= 0 {
+		t.Skip("set NUDGE_REPLY_LOAD=<replies per second>")
+	}
+	e := setup(t)
+	ctx := context.Background()
+	n := rate * 5
+	e.db.MustExec(`INSERT INTO subscribers (external_id, name) SELECT 'l' || g, 'x' FROM generate_series(1, $1) g`, n)
+	e.db.MustExec(`INSERT INTO channel_identities (subscriber_id, channel, address) SELECT id, 'telegram', external_id FROM subscribers`)
+	e.db.MustExec(`INSERT INTO flow_runs (campaign_id, campaign_version, subscriber_id, trigger_key, state, step_id, step_seq)
+		SELECT 'weekly-feedback', 'v1', id, 'event:1', 'waiting', 'wait', 3 FROM subscribers`)
+	e.db.MustExec(`INSERT INTO messages (idempotency_key, subscriber_id, campaign_id, campaign_version, run_id, step_id, topic, channel, status, sent_at)
+		SELECT 'k' || r.id, r.subscriber_id, 'weekly-feedback', 'v1', r.id, 'ask', 'service', 'telegram', 'delivered', now() - interval '1 hour'
+		  FROM flow_runs r`)
+	e.db.MustExec(`ANALYZE`)
+	sink := inbound.New(e.db, inbound.Handlers{Reply: e.router.Reply}, e.router.log, nil)
+	lat := make([]time.Duration, n)
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		<-tick.C
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			ev := channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: fmt.Sprintf("l%d", i+1),
+				ProviderEventID: fmt.Sprint(i), Payload: "like"}
+			t0 := time.Now()
+			if _, err := sink.Accept(ctx, []channels.Event{ev}); err != nil {
+				t.Error(err)
+			}
+			lat[i] = time.Since(t0)
+		}(i)
+	}
+	wg.Wait()
+	took := time.Since(start)
+	var done int
+	e.db.QueryRow(`SELECT count(*) FROM replies WHERE outcome = 'branch'`).Scan(&done)
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	t.Logf("%d replies offered at %d/s: %d branched in %v (%.0f/s); latency p50 %v p99 %v max %v",
+		n, rate, done, took.Round(time.Millisecond), float64(n)/took.Seconds(),
+		lat[n/2].Round(time.Microsecond), lat[n*99/100].Round(time.Microsecond), lat[n-1].Round(time.Microsecond))
+	if done != n {
+		t.Fatalf("%d of %d replies branched", done, n)
+	}
+}
