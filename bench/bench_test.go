@@ -198,15 +198,15 @@ func peakRSS(pid int) int64 {
 }
 
 // noopThroughput enqueues n no-op tasks one by one and processes them with
-// the same concurrency as the worker: the queue's own ceiling.
-func noopThroughput(b *testing.B, n int) float64 {
+// the worker's default concurrency: the queue's own ceiling.
+func noopThroughput(b *testing.B, n, concurrency int) float64 {
 	ropt, err := asynq.ParseRedisURI(testenv.Redis(b))
 	if err != nil {
 		b.Fatal(err)
 	}
 	var done atomic.Int64
 	finished := make(chan struct{})
-	srv := asynq.NewServer(ropt, asynq.Config{Concurrency: 8, LogLevel: asynq.ErrorLevel})
+	srv := asynq.NewServer(ropt, asynq.Config{Concurrency: concurrency, LogLevel: asynq.ErrorLevel})
 	mux := asynq.NewServeMux()
 	mux.HandleFunc("noop", func(context.Context, *asynq.Task) error {
 		if done.Add(1) == int64(n) {
@@ -258,7 +258,11 @@ func BenchmarkBlast100k(b *testing.B) {
 		b.Skip("measured once")
 	}
 	n := envInt("BENCH_BLAST_N", 100_000)
-	noop := noopThroughput(b, envInt("BENCH_NOOP_N", 30_000))
+	// The baseline runs at the worker's concurrency (its default on this
+	// machine); at 8 it is shown for reference.
+	conc := worker.DefaultConcurrency()
+	noop := noopThroughput(b, envInt("BENCH_NOOP_N", 30_000), conc)
+	noop8 := noopThroughput(b, envInt("BENCH_NOOP_N", 30_000), 8)
 	elapsed, rss := blastProcess(b, n)
 	rate := float64(n) / elapsed.Seconds()
 	ratio := rate / noop
@@ -268,11 +272,14 @@ func BenchmarkBlast100k(b *testing.B) {
 	table([2]string{"blast subscribers", strconv.Itoa(n)},
 		[2]string{"blast elapsed", elapsed.Round(time.Millisecond).String()},
 		[2]string{"blast messages/s", fmt.Sprintf("%.0f", rate)},
-		[2]string{"asynq no-op tasks/s", fmt.Sprintf("%.0f", noop)},
+		[2]string{fmt.Sprintf("asynq no-op tasks/s (conc. %d)", conc), fmt.Sprintf("%.0f", noop)},
 		[2]string{"ratio (target >= 2.0)", fmt.Sprintf("%.2f", ratio)},
+		[2]string{"asynq no-op tasks/s (conc. 8)", fmt.Sprintf("%.0f", noop8)},
+		[2]string{"ratio to conc. 8 no-op", fmt.Sprintf("%.2f", rate/noop8)},
 		[2]string{"worker peak RSS", fmt.Sprintf("%.1f MB", float64(rss)/1e6)})
 	writeResult(b, "blast", map[string]any{"subscribers": n, "elapsed_seconds": elapsed.Seconds(),
 		"messages_per_second": rate, "asynq_noop_tasks_per_second": noop, "ratio": ratio, "target_ratio": 2.0,
+		"concurrency": conc, "asynq_noop_tasks_per_second_concurrency_8": noop8, "ratio_to_concurrency_8": rate / noop8,
 		"worker_peak_rss_bytes": rss})
 }
 

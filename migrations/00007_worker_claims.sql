@@ -1,4 +1,4 @@
--- Workers claim due runs themselves (SELECT … FOR UPDATE SKIP LOCKED inside
+-- Workers claim due runs themselves (SELECT … FOR NO KEY UPDATE SKIP LOCKED inside
 -- the transaction that works them) instead of the dispatcher leasing each run
 -- with an UPDATE first: the lease columns and their indexes go, and one
 -- partial index serves the claim. Fewer indexes also make every transition
@@ -25,21 +25,27 @@ ALTER TABLE messages DROP CONSTRAINT messages_run_id_fkey;
 ALTER TABLE sandbox_sends DROP CONSTRAINT sandbox_sends_provider_id_key;
 
 -- A claim: the oldest due runs not claimed by another worker, locked until
--- the claiming transaction ends. Planned with sorts and bitmap scans off so
+-- the claiming transaction ends. NO KEY UPDATE, as the transitions need: a
+-- claim must not block the foreign-key checks of rows that reference the run
+-- (a reply stored while its run's next step is being sent). Planned with sorts and bitmap scans off so
 -- it always walks flow_runs_work in order and stops after n rows: right after
 -- a blast's runs are inserted the statistics still say the table is small,
 -- and the planner would sort every due run (60 ms per claim at 100k).
 -- +goose StatementBegin
 CREATE FUNCTION nudge_claim_runs(due_by timestamptz, n int) RETURNS SETOF flow_runs
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET enable_sort = off
 SET enable_bitmapscan = off
 AS $$
+BEGIN
+    -- PL/pgSQL keeps the plan across calls; a SQL function would plan every claim.
+    RETURN QUERY
     SELECT * FROM flow_runs
      WHERE state IN ('active', 'waiting') AND next_at <= due_by
      ORDER BY next_at, id
      LIMIT n
-       FOR UPDATE SKIP LOCKED
+       FOR NO KEY UPDATE SKIP LOCKED;
+END
 $$;
 -- +goose StatementEnd
 

@@ -7,7 +7,7 @@
 //
 // Postgres is the truth, Asynq carries the work. A run is due when its
 // state is active or waiting and next_at has come. Workers claim due runs
-// themselves: a claim task (TypeClaim) runs SELECT … FOR UPDATE SKIP LOCKED
+// themselves: a claim task (TypeClaim) runs SELECT … FOR NO KEY UPDATE SKIP LOCKED
 // on the oldest due runs (SQL function nudge_claim_runs, up to
 // Config.BatchSize) and works them in that same transaction, grouped by
 // campaign version, step and state; then it claims again, until nothing is

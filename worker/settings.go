@@ -10,8 +10,8 @@ import (
 
 // Settings is the worker's configuration from the environment.
 type Settings struct {
-	Concurrency  int           // NUDGE_WORKER_CONCURRENCY: tasks in parallel per process (8)
-	BatchSize    int           // NUDGE_WORKER_BATCH: runs per claim transaction (250)
+	Concurrency  int           // NUDGE_WORKER_CONCURRENCY: tasks in parallel per process (2 x CPUs, at least 4)
+	BatchSize    int           // NUDGE_WORKER_BATCH: runs per claim transaction (500)
 	Poll         time.Duration // NUDGE_WORKER_POLL: dispatcher poll without notifications (1s)
 	Lease        time.Duration // NUDGE_WORKER_LEASE: re-enqueue unfinished fallback checks after (30s)
 	TaskCheck    time.Duration // NUDGE_WORKER_TASK_CHECK: how often an idle worker polls Asynq (20ms)
@@ -29,7 +29,7 @@ const defaultTaskCheck = 20 * time.Millisecond
 // LoadSettings reads Settings, recording problems in e.
 func LoadSettings(e *config.Env) Settings {
 	s := Settings{
-		Concurrency:  e.Int("NUDGE_WORKER_CONCURRENCY", 8),
+		Concurrency:  e.Int("NUDGE_WORKER_CONCURRENCY", DefaultConcurrency()),
 		BatchSize:    e.Int("NUDGE_WORKER_BATCH", defaultBatch),
 		Poll:         e.Duration("NUDGE_WORKER_POLL", time.Second),
 		Lease:        e.Duration("NUDGE_WORKER_LEASE", 30*time.Second),

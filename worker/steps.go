@@ -13,6 +13,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -61,7 +62,7 @@ func (e *Engine) handleClaim(ctx context.Context, _ *asynq.Task) error {
 	}
 }
 
-// workDue claims up to BatchSize due runs (FOR UPDATE SKIP LOCKED: claims of
+// workDue claims up to BatchSize due runs (FOR NO KEY UPDATE SKIP LOCKED: claims of
 // other workers are skipped, never waited for) and works them in the same
 // transaction, grouped by campaign version, step and state. Runs of a failed
 // transaction are still due; they are deferred briefly so one bad batch
@@ -99,6 +100,21 @@ const failedClaimDelay = 5 * time.Second
 
 type groupKey struct{ campaign, version, step, state string }
 
+// paceLimit is the most runs of a rate-limited channel one claim sends.
+const paceLimit = 100
+
+// paced reports whether any channel of def is rate-limited or sends one
+// message per call.
+func (e *Engine) paced(def *campaigns.Definition) bool {
+	for _, ch := range def.Settings.Channels {
+		s, ok := e.senders[channels.Kind(ch)]
+		if _, batch := s.(BatchSender); !ok || !batch || e.cfg.Limiter.Limited(ch) {
+			return true
+		}
+	}
+	return false
+}
+
 // workRuns works claimed runs inside tx.
 func (e *Engine) workRuns(ctx context.Context, tx *sqlx.Tx, runs []runRow, now time.Time) error {
 	groups := map[groupKey][]runRow{}
@@ -119,6 +135,13 @@ func (e *Engine) workRuns(ctx context.Context, tx *sqlx.Tx, runs []runRow, now t
 		}
 		defs[k] = def
 		if idx := stepIndex(def, k.step); idx >= 0 && k.state == StateActive && def.Steps[idx].Send != nil {
+			// Paced channels send one message at a time inside this
+			// transaction, holding consent locks: work at most paceLimit runs
+			// (the others stay due and go to the next claim), so an opt-out
+			// waits seconds, not minutes.
+			if len(groups[k]) > paceLimit && e.paced(def) {
+				groups[k] = groups[k][:paceLimit]
+			}
 			for _, r := range groups[k] {
 				senders = append(senders, r.Sub)
 			}

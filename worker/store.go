@@ -119,7 +119,7 @@ UPDATE flow_runs SET state = 'paused', step_seq = step_seq + 1, next_at = NULL, 
 UPDATE handoffs SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL
 RETURNING coalesce(run_id, 0), step_id, step_seq + 1`
 
-	qRunForResume = `SELECT campaign_id, campaign_version, step_id, step_seq, state FROM flow_runs WHERE id = $1 FOR UPDATE`
+	qRunForResume = `SELECT campaign_id, campaign_version, step_id, step_seq, state FROM flow_runs WHERE id = $1 FOR NO KEY UPDATE`
 
 	// Fallback.
 	qLockFallbacks = `

@@ -28,7 +28,7 @@ var (
 
 // Open connects to url and checks the connection within ctx.
 func Open(ctx context.Context, url string) (*sqlx.DB, error) {
-	d, err := sqlx.Open("postgres", url)
+	d, err := sqlx.Open(DriverName, url)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}

@@ -29,6 +29,7 @@ import (
 	_ "github.com/lib/pq" // the postgres driver
 	"github.com/redis/go-redis/v9"
 
+	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/migrations"
 )
 
@@ -211,7 +212,7 @@ func DBURL(t testing.TB) string {
 func DB(t testing.TB) *sqlx.DB {
 	t.Helper()
 	u := DBURL(t)
-	d, err := sqlx.Open("postgres", u)
+	d, err := sqlx.Open(db.DriverName, u)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}

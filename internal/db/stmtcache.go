@@ -1,0 +1,183 @@
+package db
+
+import (
+	"container/list"
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// DriverName is lib/pq with a cache of prepared statements per connection.
+//
+// lib/pq runs a query with parameters as an unnamed statement: Parse and
+// Describe, wait, then Bind and Execute, wait — two round trips, and the
+// server parses and plans the text every time. The engine runs a few dozen
+// fixed statements at high rates (a claim, a message insert, a reply), so
+// this driver prepares each statement text once per connection and executes
+// it with one round trip afterwards. Statements without parameters keep
+// lib/pq's simple protocol (one round trip already), and the cache is an
+// LRU of stmtCacheSize texts, so generated SQL (audience filters) cannot
+// grow it without bound.
+const DriverName = "nudge-postgres"
+
+// stmtCacheSize is the number of prepared statements a connection keeps.
+const stmtCacheSize = 256
+
+func init() {
+	sql.Register(DriverName, cachingDriver{})
+	sqlx.BindDriver(DriverName, sqlx.DOLLAR)
+}
+
+type cachingDriver struct{}
+
+func (cachingDriver) Open(name string) (driver.Conn, error) {
+	c, err := pq.Driver{}.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return &cachedConn{Conn: c, stmts: map[string]*list.Element{}, lru: list.New()}, nil
+}
+
+// cachedConn is used by one goroutine at a time (database/sql's contract).
+type cachedConn struct {
+	driver.Conn
+	stmts map[string]*list.Element
+	lru   *list.List // of *cachedStmt, most recently used first
+}
+
+type cachedStmt struct {
+	query string
+	st    driver.Stmt
+}
+
+var errNoContext = errors.New("db: lib/pq connection lacks a context method")
+
+func (c *cachedConn) stmt(ctx context.Context, query string) (driver.Stmt, error) {
+	if e, ok := c.stmts[query]; ok {
+		c.lru.MoveToFront(e)
+		return e.Value.(*cachedStmt).st, nil
+	}
+	st, err := c.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.stmts[query] = c.lru.PushFront(&cachedStmt{query: query, st: st})
+	if c.lru.Len() > stmtCacheSize {
+		old := c.lru.Remove(c.lru.Back()).(*cachedStmt)
+		delete(c.stmts, old.query)
+		_ = old.st.Close()
+	}
+	return st, nil
+}
+
+// QueryContext implements driver.QueryerContext.
+func (c *cachedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if len(args) == 0 {
+		q, ok := c.Conn.(driver.QueryerContext)
+		if !ok {
+			return nil, errNoContext
+		}
+		return q.QueryContext(ctx, query, args)
+	}
+	st, err := c.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	q, ok := st.(driver.StmtQueryContext)
+	if !ok {
+		return nil, errNoContext
+	}
+	rows, err := q.QueryContext(ctx, args)
+	c.forgetIfStale(query, err)
+	return rows, err
+}
+
+// ExecContext implements driver.ExecerContext.
+func (c *cachedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if len(args) == 0 {
+		x, ok := c.Conn.(driver.ExecerContext)
+		if !ok {
+			return nil, errNoContext
+		}
+		return x.ExecContext(ctx, query, args)
+	}
+	st, err := c.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	x, ok := st.(driver.StmtExecContext)
+	if !ok {
+		return nil, errNoContext
+	}
+	res, err := x.ExecContext(ctx, args)
+	c.forgetIfStale(query, err)
+	return res, err
+}
+
+// forgetIfStale drops a statement the server no longer accepts: its table
+// changed shape under it (a migration), or the server lost it.
+func (c *cachedConn) forgetIfStale(query string, err error) {
+	var pe *pq.Error
+	if !errors.As(err, &pe) || (pe.Code != "0A000" && pe.Code != "26000") {
+		return
+	}
+	if e, ok := c.stmts[query]; ok {
+		c.lru.Remove(e)
+		delete(c.stmts, query)
+		_ = e.Value.(*cachedStmt).st.Close()
+	}
+}
+
+// PrepareContext implements driver.ConnPrepareContext (COPY goes through here).
+func (c *cachedConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	p, ok := c.Conn.(driver.ConnPrepareContext)
+	if !ok {
+		return nil, errNoContext
+	}
+	return p.PrepareContext(ctx, query)
+}
+
+// BeginTx implements driver.ConnBeginTx.
+func (c *cachedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	b, ok := c.Conn.(driver.ConnBeginTx)
+	if !ok {
+		return nil, errNoContext
+	}
+	return b.BeginTx(ctx, opts)
+}
+
+// Ping implements driver.Pinger.
+func (c *cachedConn) Ping(ctx context.Context) error {
+	if p, ok := c.Conn.(driver.Pinger); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}
+
+// ResetSession implements driver.SessionResetter.
+func (c *cachedConn) ResetSession(ctx context.Context) error {
+	if r, ok := c.Conn.(driver.SessionResetter); ok {
+		return r.ResetSession(ctx)
+	}
+	return nil
+}
+
+// IsValid implements driver.Validator.
+func (c *cachedConn) IsValid() bool {
+	if v, ok := c.Conn.(driver.Validator); ok {
+		return v.IsValid()
+	}
+	return true
+}
+
+// CheckNamedValue implements driver.NamedValueChecker.
+func (c *cachedConn) CheckNamedValue(nv *driver.NamedValue) error {
+	if ch, ok := c.Conn.(driver.NamedValueChecker); ok {
+		return ch.CheckNamedValue(nv)
+	}
+	return driver.ErrSkip
+}

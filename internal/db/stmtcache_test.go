@@ -1,0 +1,61 @@
+package db_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/internal/testenv"
+)
+
+// A statement with parameters is prepared once per connection and reused;
+// one whose table changed shape is prepared again instead of failing forever.
+func TestStatementCache(t *testing.T) {
+	d := testenv.DB(t)
+	db.SetPool(d, 1) // one connection: every call sees the same cache
+	ctx := context.Background()
+	if _, err := d.ExecContext(ctx, `CREATE TABLE sc (id int PRIMARY KEY, v text)`); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if _, err := d.ExecContext(ctx, `INSERT INTO sc (id, v) VALUES ($1, $2)`, i, "x"); err != nil {
+			t.Fatal(err)
+		}
+		var v string
+		if err := d.GetContext(ctx, &v, `SELECT v FROM sc WHERE id = $1`, i); err != nil || v != "x" {
+			t.Fatalf("select %d: %q, %v", i, v, err)
+		}
+	}
+	var prepared int
+	if err := d.GetContext(ctx, &prepared, `SELECT count(*) FROM pg_prepared_statements`); err != nil {
+		t.Fatal(err)
+	}
+	if prepared != 2 {
+		t.Fatalf("prepared statements on the connection = %d, want 2 (insert, select)", prepared)
+	}
+	const all = `SELECT * FROM sc WHERE id = $1`
+	var row struct {
+		ID int    `db:"id"`
+		V  string `db:"v"`
+	}
+	if err := d.GetContext(ctx, &row, all, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.ExecContext(ctx, `ALTER TABLE sc ADD COLUMN w int`); err != nil {
+		t.Fatal(err)
+	}
+	var row2 struct {
+		ID int    `db:"id"`
+		V  string `db:"v"`
+		W  *int   `db:"w"`
+	}
+	err := d.GetContext(ctx, &row2, all, 1) // the cached plan's row type changed: one failure at most
+	if err != nil {
+		if err = d.GetContext(ctx, &row2, all, 1); err != nil {
+			t.Fatalf("after the table changed: %v", err)
+		}
+	}
+	if row2.V != "x" {
+		t.Fatalf("row after ALTER = %+v", row2)
+	}
+}
