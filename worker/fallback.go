@@ -107,7 +107,7 @@ func (e *Engine) handleFallback(ctx context.Context, t *asynq.Task) error {
 				in.Status, in.Reason = "skipped", d.Reason
 				clear = append(clear, m.ID)
 			}
-			if err := insertIntents(ctx, tx, def, m.CampaignVersion, m.StepID, []intent{in}, now); err != nil {
+			if err := insertIntents(ctx, tx, def, m.CampaignVersion, m.StepID, []intent{in}, now, true); err != nil {
 				return err
 			}
 		}

@@ -71,7 +71,8 @@ func kinds(names []string) []channels.Kind {
 	return out
 }
 
-func insertIntents(ctx context.Context, q db.Executor, def *campaigns.Definition, version, stepID string, ins []intent, now time.Time) error {
+// insertIntents inserts message rows; once makes a key already present a no-op.
+func insertIntents(ctx context.Context, q db.Executor, def *campaigns.Definition, version, stepID string, ins []intent, now time.Time, once bool) error {
 	if len(ins) == 0 {
 		return nil
 	}
@@ -91,7 +92,11 @@ func insertIntents(ctx context.Context, q db.Executor, def *campaigns.Definition
 		}
 		ats[i] = &at
 	}
-	_, err := q.ExecContext(ctx, qInsertMessages, pq.Array(keys), pq.Array(subs), def.ID, version, stepID,
+	query := qInsertMessages
+	if once {
+		query = qInsertMessagesOnce
+	}
+	_, err := q.ExecContext(ctx, query, pq.Array(keys), pq.Array(subs), def.ID, version, stepID,
 		string(def.Topic), pq.Array(runs), pq.Array(chs), pq.Array(addrs), pq.Array(atts), pq.Array(sts),
 		pq.Array(cs), pq.Array(rs), pq.Array(eks), pq.Array(ems), pq.Array(ecs), pq.Array(pids), pq.Array(tries),
 		pq.Array(timeArray(ats)), pq.Array(timeArray(fbs)))
@@ -236,7 +241,7 @@ func (e *Engine) sendRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Defin
 			in.ErrKind, in.ErrCode, in.ErrMsg, in.Tries = o.ek, o.ec, o.em, o.tries
 			moveAfter(keyRun[in.Key], o.kind, o.after)
 		}
-		if err := insertIntents(ctx, tx, def, version, step.ID, ins, now); err != nil {
+		if err := insertIntents(ctx, tx, def, version, step.ID, ins, now, false); err != nil {
 			return err
 		}
 		if err := e.blockIdentities(ctx, tx, outs, now); err != nil {

@@ -47,7 +47,13 @@ SELECT k, s, $3, $4, r, $5, $6, ch, '', a, att, st, c::jsonb, nullif(rs, ''),
   FROM unnest($1::text[], $2::bigint[], $7::bigint[], $8::text[], $9::text[], $10::int[], $11::text[],
               $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::int[],
               $19::timestamptz[], $20::timestamptz[])
-       AS u(k, s, r, ch, a, att, st, c, rs, ek, em, ec, pid, tr, at, fb)
+       AS u(k, s, r, ch, a, att, st, c, rs, ek, em, ec, pid, tr, at, fb)`
+
+	// Fallback rungs may be decided twice for one parent (a lapsed lease):
+	// the second insert of a key is a no-op. The step path inserts under its
+	// runs' locks after reading the keys, where a conflict is a bug, and
+	// skips the speculative insertion ON CONFLICT costs.
+	qInsertMessagesOnce = qInsertMessages + `
 ON CONFLICT (idempotency_key) DO NOTHING`
 
 	qMessagesByKey = `
@@ -86,7 +92,7 @@ UPDATE messages m
 	qTransition = `
 UPDATE flow_runs f
    SET state = u.state, step_id = u.step, step_seq = f.step_seq + 1, next_at = u.next_at,
-       context = f.context || u.ctx::jsonb, updated_at = now(),
+       context = CASE WHEN u.ctx = '{}' THEN f.context ELSE f.context || u.ctx::jsonb END, updated_at = now(),
        ended_at = CASE WHEN u.state IN ('done', 'failed', 'cancelled') THEN now() END
   FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
        AS u(id, seq, state, step, next_at, ctx)
