@@ -20,9 +20,18 @@ ALTER TABLE messages ADD COLUMN tries int NOT NULL DEFAULT 0;
 ALTER TABLE messages DROP CONSTRAINT messages_subscriber_id_fkey;
 ALTER TABLE messages DROP CONSTRAINT messages_run_id_fkey;
 
+-- Runs are looked up by subscriber only while they live (waiting for a
+-- reply, paused by a hand-off): finished runs leave the index, and the last
+-- move of every run writes one index entry less.
+DROP INDEX flow_runs_subscriber;
+CREATE INDEX flow_runs_subscriber ON flow_runs (subscriber_id, state)
+    WHERE state IN ('active', 'waiting', 'paused');
+
 -- The sandbox's provider id is "sbx-" + the idempotency key, which is unique
--- already: one index less on the demo and benchmark channel.
+-- already, and nothing looks its sends up by address: two indexes less on
+-- the demo and benchmark channel.
 ALTER TABLE sandbox_sends DROP CONSTRAINT sandbox_sends_provider_id_key;
+DROP INDEX sandbox_sends_address;
 
 -- A claim: the oldest due runs not claimed by another worker, locked until
 -- the claiming transaction ends. NO KEY UPDATE, as the transitions need: a
@@ -51,7 +60,10 @@ $$;
 
 -- +goose Down
 DROP FUNCTION nudge_claim_runs(timestamptz, int);
+CREATE INDEX sandbox_sends_address ON sandbox_sends (address, created_at);
 ALTER TABLE sandbox_sends ADD CONSTRAINT sandbox_sends_provider_id_key UNIQUE (provider_id);
+DROP INDEX flow_runs_subscriber;
+CREATE INDEX flow_runs_subscriber ON flow_runs (subscriber_id, state);
 ALTER TABLE messages ADD CONSTRAINT messages_run_id_fkey
     FOREIGN KEY (run_id) REFERENCES flow_runs(id) ON DELETE SET NULL;
 ALTER TABLE messages ADD CONSTRAINT messages_subscriber_id_fkey

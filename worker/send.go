@@ -106,6 +106,57 @@ func insertIntents(ctx context.Context, q db.Executor, def *campaigns.Definition
 	return nil
 }
 
+// messageColumns are the columns copyIntents writes.
+var messageColumns = []string{"idempotency_key", "subscriber_id", "campaign_id", "campaign_version", "run_id",
+	"step_id", "topic", "channel", "account", "address", "attempt", "status", "content", "reason",
+	"error_kind", "error_message", "error_code", "provider_id", "tries", "sent_at", "failed_at", "fallback_at"}
+
+// copyIntents writes message rows with COPY: the step path reads its keys
+// under its runs' locks first, so it needs no conflict handling, and COPY
+// parses rows for a fraction of what array parameters and unnest cost.
+func copyIntents(ctx context.Context, tx *sqlx.Tx, def *campaigns.Definition, version, stepID string, ins []intent, now time.Time) error {
+	if len(ins) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, pq.CopyIn("messages", messageColumns...))
+	if err != nil {
+		return fmt.Errorf("copy messages: %w", err)
+	}
+	defer st.Close()
+	null := func(s string) any {
+		if s == "" {
+			return nil
+		}
+		return s
+	}
+	for _, in := range ins {
+		b, _ := json.Marshal(in.Content)
+		at := in.At
+		if at.IsZero() {
+			at = now
+		}
+		var sentAt, failedAt, fb any
+		switch in.Status {
+		case "sent":
+			sentAt = at
+		case "failed":
+			failedAt = at
+		}
+		if in.FallbackAt != nil {
+			fb = *in.FallbackAt
+		}
+		if _, err := st.ExecContext(ctx, in.Key, in.Sub, def.ID, version, in.Run, stepID, string(def.Topic), in.Channel, "",
+			in.Address, in.Attempt, in.Status, string(b), null(in.Reason), null(in.ErrKind), null(in.ErrMsg),
+			null(in.ErrCode), null(in.ProviderID), in.Tries, sentAt, failedAt, fb); err != nil {
+			return fmt.Errorf("copy messages: %w", err)
+		}
+	}
+	if _, err := st.ExecContext(ctx); err != nil {
+		return fmt.Errorf("copy messages: %w", err)
+	}
+	return nil
+}
+
 func messagesByKey(ctx context.Context, q db.Executor, keys []string) (map[string]msgRow, error) {
 	var rows []msgRow
 	if err := q.SelectContext(ctx, &rows, qMessagesByKey, pq.Array(keys)); err != nil {
@@ -241,7 +292,7 @@ func (e *Engine) sendRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Defin
 			in.ErrKind, in.ErrCode, in.ErrMsg, in.Tries = o.ek, o.ec, o.em, o.tries
 			moveAfter(keyRun[in.Key], o.kind, o.after)
 		}
-		if err := insertIntents(ctx, tx, def, version, step.ID, ins, now, false); err != nil {
+		if err := copyIntents(ctx, tx, def, version, step.ID, ins, now); err != nil {
 			return err
 		}
 		if err := e.blockIdentities(ctx, tx, outs, now); err != nil {
