@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -124,6 +125,10 @@ type Engine struct {
 
 	defs sync.Map // campaign/version → *campaigns.Definition (versions are immutable)
 
+	// draining is set when Run's context ends: claims finish the batch they
+	// hold and take no more, so a SIGTERM is not held up by a long drain.
+	draining atomic.Bool
+
 	Statuses *Statuses
 	Replies  *Replies
 	Handoffs *Handoffs
@@ -187,6 +192,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		return fmt.Errorf("worker: start asynq server: %w", err)
 	}
 	<-ctx.Done()
+	e.draining.Store(true)
 	srv.Shutdown()
 	return nil
 }

@@ -50,7 +50,7 @@ func (e *Engine) handleClaim(ctx context.Context, _ *asynq.Task) error {
 				e.log.WarnContext(ctx, "ask for a companion claim", "error", err)
 			}
 		}
-		if n == 0 || ctx.Err() != nil {
+		if n == 0 || ctx.Err() != nil || e.draining.Load() {
 			return nil
 		}
 		if time.Now().After(deadline) {
