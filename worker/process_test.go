@@ -119,10 +119,12 @@ func TestKill9MidBlastExactlyOnce(t *testing.T) {
 	}
 	pendingAtKill := h.count(`SELECT count(*) FROM messages WHERE status = 'pending'`)
 	t.Logf("killed with %d of %d sent, %d message rows pending", atKill, n, pendingAtKill)
+	restarted := time.Now()
 	b := h.startWorker()
 	h.waitFor("every run done", 4*time.Minute, func() bool {
 		return h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`) == n
 	})
+	t.Logf("the second worker finished the blast %v after it started", time.Since(restarted).Round(10*time.Millisecond))
 	if err := b.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
