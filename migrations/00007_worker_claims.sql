@@ -36,18 +36,21 @@ DROP INDEX sandbox_sends_address;
 -- A claim: the oldest due runs not claimed by another worker, locked until
 -- the claiming transaction ends. NO KEY UPDATE, as the transitions need: a
 -- claim must not block the foreign-key checks of rows that reference the run
--- (a reply stored while its run's next step is being sent). Planned with sorts and bitmap scans off so
--- it always walks flow_runs_work in order and stops after n rows: right after
--- a blast's runs are inserted the statistics still say the table is small,
--- and the planner would sort every due run (60 ms per claim at 100k).
+-- (a reply stored while its run's next step is being sent).
+--
+-- Both functions are planned with sequential scans (and the claim with sorts
+-- and bitmap scans) off, so their plans never depend on statistics: right
+-- after a blast's runs and messages are inserted the statistics still say
+-- both tables are empty, and the planner sorted every due run (60 ms per
+-- claim at 100k) and scanned messages for each lookup of earlier tries.
 -- +goose StatementBegin
 CREATE FUNCTION nudge_claim_runs(due_by timestamptz, n int) RETURNS SETOF flow_runs
 LANGUAGE plpgsql VOLATILE
 SET enable_sort = off
 SET enable_bitmapscan = off
+SET enable_seqscan = off
 AS $$
 BEGIN
-    -- PL/pgSQL keeps the plan across calls; a SQL function would plan every claim.
     RETURN QUERY
     SELECT * FROM flow_runs
      WHERE state IN ('active', 'waiting') AND next_at <= due_by
@@ -58,7 +61,20 @@ END
 $$;
 -- +goose StatementEnd
 
+-- The messages already recorded under keys (earlier tries of a claim's runs).
+-- +goose StatementBegin
+CREATE FUNCTION nudge_messages_by_key(keys text[]) RETURNS SETOF messages
+LANGUAGE plpgsql STABLE
+SET enable_seqscan = off
+AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM messages WHERE idempotency_key = ANY(keys);
+END
+$$;
+-- +goose StatementEnd
+
 -- +goose Down
+DROP FUNCTION nudge_messages_by_key(text[]);
 DROP FUNCTION nudge_claim_runs(timestamptz, int);
 CREATE INDEX sandbox_sends_address ON sandbox_sends (address, created_at);
 ALTER TABLE sandbox_sends ADD CONSTRAINT sandbox_sends_provider_id_key UNIQUE (provider_id);

@@ -62,13 +62,18 @@ func (d *Dispatcher) Stop() {
 	d.insp.Close()
 }
 
-// queueDepth refreshes the queue gauges at most every 5 seconds (the
-// inspector's queue info samples memory usage: too heavy for every pass).
-func (d *Dispatcher) queueDepth() {
+// queueDepth refreshes the queue and due-run gauges at most every 5 seconds
+// (the inspector's queue info samples memory usage, and counting due runs
+// reads them: too heavy for every pass).
+func (d *Dispatcher) queueDepth(ctx context.Context) {
 	if d.e.cfg.Metrics == nil || time.Since(d.lastDepth) < 5*time.Second {
 		return
 	}
 	d.lastDepth = time.Now()
+	var due int
+	if err := d.e.db.GetContext(ctx, &due, qCountDue, d.e.clock.Now(), dueGaugeCap); err == nil {
+		d.e.cfg.Metrics.DueRuns.Set(float64(due))
+	}
 	qi, err := d.insp.GetQueueInfo(Queue)
 	if err != nil {
 		return // the queue does not exist before its first task
@@ -121,7 +126,7 @@ func (d *Dispatcher) loop() {
 		if err != nil && ctx.Err() == nil {
 			d.e.log.Error("dispatcher pass", "error", err)
 		}
-		d.queueDepth()
+		d.queueDepth(ctx)
 		wait := (<-chan time.Time)(t.C)
 		if n > 0 { // a backlog: look again soon, claims may need company
 			wait = time.After(100 * time.Millisecond)
@@ -135,22 +140,23 @@ func (d *Dispatcher) loop() {
 	}
 }
 
-// Pass makes sure claims are queued for the due runs and leases due fallback
-// checks. It returns how many runs and checks it found due.
+// Pass makes sure claims are queued while runs are due and leases due
+// fallback checks. It returns 1 when runs are due, plus the checks leased.
 func (d *Dispatcher) Pass(ctx context.Context) (int, error) {
 	e := d.e
 	now := e.clock.Now()
-	var due int
-	if err := e.db.GetContext(ctx, &due, qCountDue, now, e.cfg.Concurrency*e.cfg.BatchSize); err != nil {
-		return 0, fmt.Errorf("count due runs: %w", err)
-	}
-	if e.cfg.Metrics != nil {
-		e.cfg.Metrics.DueRuns.Set(float64(due))
+	// Whether anything is due, not how much: counting thousands of due runs
+	// on every pass cost more than the claims it sized. Claims that come
+	// back full ask for companions themselves.
+	var due bool
+	if err := e.db.GetContext(ctx, &due, qDueExists, now); err != nil {
+		return 0, fmt.Errorf("due runs: %w", err)
 	}
 	var errs []error
-	if due > 0 {
-		want := min(e.cfg.Concurrency, (due+e.cfg.BatchSize-1)/e.cfg.BatchSize)
-		if err := e.ensureClaims(ctx, want); err != nil {
+	n := 0
+	if due {
+		n = 1
+		if err := e.ensureClaims(ctx, e.cfg.Concurrency); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -166,8 +172,11 @@ func (d *Dispatcher) Pass(ctx context.Context) (int, error) {
 			errs = append(errs, err)
 		}
 	}
-	return due + len(fb), errors.Join(errs...)
+	return n + len(fb), errors.Join(errs...)
 }
+
+// dueGaugeCap bounds the due-run count of the metrics gauge.
+const dueGaugeCap = 100_000
 
 // claimSeq numbers claim tasks within a process.
 var claimSeq atomic.Int64

@@ -237,7 +237,7 @@ func (e *Engine) sendRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Defin
 		switch kind {
 		case resultDone:
 			trs = append(trs, settle(def, r.ID, r.Seq, next, now, loc(r.Sub)))
-		case resultLater, resultRetry:
+		case resultLater, resultRetry: // the message is recorded pending
 			defers.add(r.ID, r.Seq, now.Add(after))
 		}
 	}

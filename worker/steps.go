@@ -82,12 +82,11 @@ func (e *Engine) workDue(ctx context.Context) (int, error) {
 	})
 	if err != nil && len(claimed) > 0 && ctx.Err() == nil {
 		e.log.ErrorContext(ctx, "work due runs; deferring them", "runs", len(claimed), "error", err)
-		ids, seqs, ats := make([]int64, len(claimed)), make([]int64, len(claimed)), make([]*time.Time, len(claimed))
-		t := now.Add(failedClaimDelay)
-		for i, r := range claimed {
-			ids[i], seqs[i], ats[i] = r.ID, int64(r.Seq), &t
+		var d deferrals
+		for _, r := range claimed {
+			d.add(r.ID, r.Seq, now.Add(failedClaimDelay))
 		}
-		if _, derr := e.db.ExecContext(ctx, qDefer, pq.Array(ids), pq.Array(seqs), pq.Array(timeArray(ats))); derr != nil {
+		if derr := d.apply(ctx, e.db); derr != nil {
 			return 0, errors.Join(err, derr)
 		}
 		return len(claimed), nil

@@ -4,8 +4,11 @@ package worker
 // the injected clock ($-parameters); leases use the database's now() because
 // Asynq's own timing is wall time.
 const (
-	// Due runs, counted up to $2 (the dispatcher only needs to know how many
-	// claims to queue).
+	// Whether any run is due (the first entry of flow_runs_work decides).
+	qDueExists = `
+SELECT EXISTS (SELECT 1 FROM flow_runs WHERE state IN ('active', 'waiting') AND next_at <= $1)`
+
+	// Due runs, counted up to $2, for the metrics gauge.
 	qCountDue = `
 SELECT count(*) FROM (SELECT 1 FROM flow_runs
                        WHERE state IN ('active', 'waiting') AND next_at <= $1 LIMIT $2) d`
@@ -59,7 +62,7 @@ ON CONFLICT (idempotency_key) DO NOTHING`
 	qMessagesByKey = `
 SELECT id, idempotency_key, subscriber_id, coalesce(run_id, 0) AS run_id, step_id, campaign_id, campaign_version,
        topic, channel, account, address, attempt, status, content, tries
-  FROM messages WHERE idempotency_key = ANY($1)`
+  FROM nudge_messages_by_key($1)`
 
 	// Consent re-read at send time, under the subscribers' shared advisory locks.
 	qLockSubscribersShared = `SELECT count(pg_advisory_xact_lock_shared(x)) FROM (SELECT DISTINCT unnest($1::bigint[]) AS x ORDER BY 1) s`
@@ -100,6 +103,7 @@ UPDATE flow_runs f
 RETURNING f.id`
 
 	// Deferral keeps the step and its seq (no message was created).
+	// Deferral keeps the step and its seq (the message, if any, stays recorded).
 	qDefer = `
 UPDATE flow_runs f SET next_at = u.next_at, updated_at = now()
   FROM unnest($1::bigint[], $2::int[], $3::timestamptz[]) AS u(id, seq, next_at)

@@ -341,12 +341,50 @@ func TestTransientFailureRetriedOnce(t *testing.T) {
 		t.Fatalf("sends to the flaky address = %d, want 1", n)
 	}
 	if n := h.count(`SELECT count(*) FROM messages WHERE status = 'sent'`); n != 2 {
-		t.Fatalf("sent = %d, want 2", n)
+		var dump []string
+		_ = h.db.Select(&dump, `SELECT idempotency_key || ' ' || status || ' ' || tries || ' ' || coalesce(error_message, '') FROM messages`)
+		t.Fatalf("sent = %d, want 2: %v", n, dump)
 	}
 	if n := h.count(`SELECT count(*) FROM messages WHERE status = 'failed' AND tries = $1 - 1 AND address = $2`, maxRetry, broken); n != 1 {
 		t.Fatalf("messages failed for good after %d tries = %d, want 1", maxRetry, n)
 	}
 	if n := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`); n != 3 {
 		t.Fatalf("runs done = %d, want 3", n)
+	}
+}
+
+// A run whose message is already recorded pending (by a deferred try, or by
+// the two-commit send path of earlier versions) is not decided afresh: the
+// claim sees the row and sends it, once, as recorded. This also holds the
+// key format the claim function builds in SQL to worker.MessageKey.
+func TestRecordedMessageWithoutFlagIsSentOnce(t *testing.T) {
+	h := setup(t)
+	v := h.campaign(sendDef("legacy"))
+	subs := h.subscribers(2, "UTC")
+	h.start("legacy", v, subs, t0)
+	var run int64
+	if err := h.db.Get(&run, `SELECT id FROM flow_runs WHERE subscriber_id = $1`, subs[0]); err != nil {
+		t.Fatal(err)
+	}
+	h.exec(`UPDATE flow_runs SET step_id = 'hello' WHERE campaign_id = 'legacy'`)
+	h.exec(`INSERT INTO messages (idempotency_key, subscriber_id, campaign_id, campaign_version, run_id, step_id, topic,
+	        channel, address, status, content)
+	        VALUES ($1, $2, 'legacy', $3, $4, 'hello', 'marketing', 'sandbox', $5, 'pending', '{"text": "recorded"}')`,
+		MessageKey(run, "hello", 0, 0), subs[0], v, run, "sb"+itoa(subs[0]))
+	h.settle()
+	if n := h.count(`SELECT count(*) FROM sandbox_sends`); n != 2 {
+		t.Fatalf("sends = %d, want 2", n)
+	}
+	var dump []string
+	_ = h.db.Select(&dump, `SELECT idempotency_key || ' ' || status || ' ' || content::text FROM messages UNION ALL SELECT idempotency_key || ' sbx ' || text FROM sandbox_sends`)
+	t.Log(dump)
+	if n := h.count(`SELECT count(*) FROM sandbox_sends WHERE text = 'recorded'`); n != 1 {
+		t.Fatalf("the recorded message was sent %d times, want 1", n)
+	}
+	if n := h.count(`SELECT count(*) FROM messages WHERE status = 'sent'`); n != 2 {
+		t.Fatalf("sent rows = %d, want 2", n)
+	}
+	if n := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`); n != 2 {
+		t.Fatalf("runs done = %d, want 2", n)
 	}
 }

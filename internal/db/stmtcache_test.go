@@ -59,3 +59,16 @@ func TestStatementCache(t *testing.T) {
 		t.Fatalf("row after ALTER = %+v", row2)
 	}
 }
+
+// Prepared statements are planned with their parameters: a generic plan
+// would not see that a range on a parameter selects few rows.
+func TestStatementCacheCustomPlans(t *testing.T) {
+	d := testenv.DB(t)
+	var mode string
+	if err := d.GetContext(context.Background(), &mode, `SELECT current_setting($1)`, "plan_cache_mode"); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "force_custom_plan" {
+		t.Fatalf("plan_cache_mode = %q, want force_custom_plan", mode)
+	}
+}

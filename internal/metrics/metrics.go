@@ -41,7 +41,7 @@ func New() *Metrics {
 			Name: "nudge_scheduler_lag_seconds", Help: "How far behind its due triggers the scheduler is.",
 		}),
 		DueRuns: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "nudge_due_runs", Help: "Flow runs selected as due by the last dispatcher pass.",
+			Name: "nudge_due_runs", Help: "Flow runs due now (counted every 5s, up to 100000).",
 		}),
 	}
 	r.MustRegister(m.Messages, m.SendLatency, m.QueueDepth, m.SchedulerLag, m.DueRuns,
