@@ -1,15 +1,19 @@
 package worker
 
-// All SQL of the worker. Times compared with next_at / fallback_at come from
+import "github.com/nudge-engine/nudge/internal/db"
+
+// All SQL of the worker. Ranges over a parameter (due runs, due fallback
+// checks) are db.Unprepared: a generic plan cannot tell ten due rows from a
+// million. Times compared with next_at / fallback_at come from
 // the injected clock ($-parameters); leases use the database's now() because
 // Asynq's own timing is wall time.
 const (
 	// Whether any run is due (the first entry of flow_runs_work decides).
-	qDueExists = `
+	qDueExists = db.Unprepared + `
 SELECT EXISTS (SELECT 1 FROM flow_runs WHERE state IN ('active', 'waiting') AND next_at <= $1)`
 
 	// Due runs, counted up to $2, for the metrics gauge.
-	qCountDue = `
+	qCountDue = db.Unprepared + `
 SELECT count(*) FROM (SELECT 1 FROM flow_runs
                        WHERE state IN ('active', 'waiting') AND next_at <= $1 LIMIT $2) d`
 
@@ -20,7 +24,7 @@ SELECT count(*) FROM (SELECT 1 FROM flow_runs
 SELECT id, campaign_id, campaign_version, subscriber_id, step_id, step_seq, state, holdout, context, next_at
   FROM nudge_claim_runs($1, $2)`
 
-	qLeaseFallbacks = `
+	qLeaseFallbacks = db.Unprepared + `
 WITH due AS (
     SELECT id FROM messages
      WHERE fallback_at <= $1

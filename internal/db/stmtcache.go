@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
-	"net/url"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
@@ -21,9 +20,10 @@ import (
 // fixed statements at high rates (a claim, a message insert, a reply), so
 // this driver prepares each statement text once per connection and executes
 // it with one round trip afterwards. Statements without parameters keep
-// lib/pq's simple protocol (one round trip already), and the cache is an
-// LRU of stmtCacheSize texts, so generated SQL (audience filters) cannot
-// grow it without bound.
+// lib/pq's simple protocol (one round trip already), statements that start
+// with Unprepared keep lib/pq's unnamed path, and the cache is an LRU of
+// stmtCacheSize texts, so generated SQL (audience filters) cannot grow it
+// without bound.
 const DriverName = "nudge-postgres"
 
 // stmtCacheSize is the number of prepared statements a connection keeps.
@@ -36,27 +36,17 @@ func init() {
 
 type cachingDriver struct{}
 
-// customPlans asks the server to plan every execution of a prepared
-// statement with its parameters (plan_cache_mode=force_custom_plan, a
-// run-time parameter lib/pq passes on). The cache saves the round trip and
-// the parse, not the planning: a generic plan cannot see that "next_at <= $1"
-// selects ten rows of a million, and chose a sequential scan for the
-// dispatcher's due-run count.
-func customPlans(dsn string) string {
-	if strings.Contains(dsn, "plan_cache_mode") {
-		return dsn
-	}
-	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		q := u.Query()
-		q.Set("plan_cache_mode", "force_custom_plan")
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	return dsn + " plan_cache_mode=force_custom_plan"
-}
+// Unprepared marks a statement the cache must not prepare: lib/pq runs it
+// as an unnamed statement, planned for its parameters every time. A cached
+// statement may get a generic plan after five runs, which is right for the
+// point lookups and writes of the hot paths and wrong for a range over a
+// parameter ("next_at <= $1" selects ten rows of a million, or all of them):
+// a generic plan chose a sequential scan of flow_runs for the dispatcher's
+// due-run check. Put it at the start of such statements.
+const Unprepared = "/* unprepared */ "
 
 func (cachingDriver) Open(name string) (driver.Conn, error) {
-	c, err := pq.Driver{}.Open(customPlans(name))
+	c, err := pq.Driver{}.Open(name)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +87,7 @@ func (c *cachedConn) stmt(ctx context.Context, query string) (driver.Stmt, error
 
 // QueryContext implements driver.QueryerContext.
 func (c *cachedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	if len(args) == 0 {
+	if len(args) == 0 || strings.HasPrefix(query, Unprepared) {
 		q, ok := c.Conn.(driver.QueryerContext)
 		if !ok {
 			return nil, errNoContext
@@ -119,7 +109,7 @@ func (c *cachedConn) QueryContext(ctx context.Context, query string, args []driv
 
 // ExecContext implements driver.ExecerContext.
 func (c *cachedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	if len(args) == 0 {
+	if len(args) == 0 || strings.HasPrefix(query, Unprepared) {
 		x, ok := c.Conn.(driver.ExecerContext)
 		if !ok {
 			return nil, errNoContext

@@ -60,15 +60,23 @@ func TestStatementCache(t *testing.T) {
 	}
 }
 
-// Prepared statements are planned with their parameters: a generic plan
-// would not see that a range on a parameter selects few rows.
-func TestStatementCacheCustomPlans(t *testing.T) {
+// A statement marked Unprepared is not prepared: it is planned for its
+// parameters every time.
+func TestStatementCacheUnprepared(t *testing.T) {
 	d := testenv.DB(t)
-	var mode string
-	if err := d.GetContext(context.Background(), &mode, `SELECT current_setting($1)`, "plan_cache_mode"); err != nil {
+	db.SetPool(d, 1)
+	ctx := context.Background()
+	for i := 0; i < 10; i++ {
+		var n int
+		if err := d.GetContext(ctx, &n, db.Unprepared+`SELECT count(*) FROM pg_class WHERE relpages > $1`, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var prepared int
+	if err := d.GetContext(ctx, &prepared, `SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%relpages%'`); err != nil {
 		t.Fatal(err)
 	}
-	if mode != "force_custom_plan" {
-		t.Fatalf("plan_cache_mode = %q, want force_custom_plan", mode)
+	if prepared != 0 {
+		t.Fatalf("unprepared statement was prepared %d times", prepared)
 	}
 }
