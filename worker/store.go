@@ -191,11 +191,6 @@ SELECT id, campaign_id, campaign_version, step_id, step_seq
   FROM flow_runs
  WHERE subscriber_id = $1 AND state = 'waiting'
  ORDER BY updated_at DESC, id DESC`
-	qResume = `
-UPDATE flow_runs SET state = 'active', step_id = $3, step_seq = step_seq + 1, next_at = $4,
-       context = context || $5::jsonb, updated_at = now(),
-       ended_at = CASE WHEN $3 = '' THEN now() END
- WHERE id = $1 AND step_seq = $2 AND state IN ('waiting', 'paused')`
 
 	qHandoffUnmatched = `
 INSERT INTO handoffs (run_id, subscriber_id, campaign_id, step_id, step_seq, queue, note, created_at)
