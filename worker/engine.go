@@ -176,10 +176,7 @@ func (e *Engine) Server() *asynq.Server {
 		ShutdownTimeout:   30 * time.Second,
 		Logger:            asynqLogger{e.log},
 		LogLevel:          asynq.WarnLevel,
-		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
-			d := time.Duration(1<<min(n, 6)) * time.Second
-			return d
-		},
+		RetryDelayFunc:    func(n int, _ error, _ *asynq.Task) time.Duration { return retryBackoff(n) },
 	})
 }
 

@@ -38,14 +38,8 @@ func (h *Handoffs) Resolve(ctx context.Context, id int64) error {
 		if ho.Run == 0 {
 			return nil
 		}
-		var run struct {
-			Campaign string `db:"campaign_id"`
-			Version  string `db:"campaign_version"`
-			Step     string `db:"step_id"`
-			Seq      int    `db:"step_seq"`
-			State    string `db:"state"`
-		}
-		if err := tx.GetContext(ctx, &run, qRunForResume, ho.Run); err != nil {
+		var run runToMove
+		if err := tx.GetContext(ctx, &run, qRunToMove, ho.Run); err != nil {
 			return fmt.Errorf("load run: %w", err)
 		}
 		if run.State != StatePaused || run.Seq != ho.Seq {
@@ -60,15 +54,7 @@ func (h *Handoffs) Resolve(ctx context.Context, id int64) error {
 		if idx >= 0 {
 			target = nextOf(def, idx)
 		}
-		var sub int64
-		if err := tx.GetContext(ctx, &sub, qRunSubscriber, ho.Run); err != nil {
-			return fmt.Errorf("load run: %w", err)
-		}
-		subs, err := loadSubscribers(ctx, tx, []int64{sub})
-		if err != nil {
-			return err
-		}
-		tr := settle(def, ho.Run, run.Seq, target, now, subs[sub].Location())
+		tr := settle(def, ho.Run, run.Seq, target, now, zone(run.TimeZone))
 		tr.Ctx = mergeCtx(tr.Ctx, map[string]any{"handoff": map[string]any{"id": id, "resolved_at": now}})
 		m, err := e.applyTransitions(ctx, tx, []transition{tr})
 		wake = len(m) > 0 && tr.dueBy(now)

@@ -24,16 +24,8 @@ var _ inbox.Resumer = (*Engine)(nil)
 // waits for that commit and then finds the seq moved.
 func (e *Engine) ResumeReply(ctx context.Context, runID int64, seq int, target string, r inbox.Reply) (bool, error) {
 	now := e.clock.Now()
-	var run struct {
-		Campaign string `db:"campaign_id"`
-		Version  string `db:"campaign_version"`
-		Sub      int64  `db:"subscriber_id"`
-		Step     string `db:"step_id"`
-		Seq      int    `db:"step_seq"`
-		State    string `db:"state"`
-		TimeZone string `db:"time_zone"`
-	}
-	if err := e.db.GetContext(ctx, &run, qRunForReply, runID); err != nil {
+	var run runToMove
+	if err := e.db.GetContext(ctx, &run, qRunToMove, runID); err != nil {
 		return false, fmt.Errorf("load run %d: %w", runID, err)
 	}
 	if run.State != StateWaiting || run.Seq != seq {
@@ -62,7 +54,7 @@ func (e *Engine) ResumeReply(ctx context.Context, runID int64, seq int, target s
 	if err != nil {
 		return false, err
 	}
-	tr := settle(def, runID, run.Seq, target, now, Subscriber{TimeZone: run.TimeZone}.Location())
+	tr := settle(def, runID, run.Seq, target, now, zone(run.TimeZone))
 	tr.Ctx = mergeCtx(tr.Ctx, map[string]any{"reply": map[string]any{"step": run.Step, "button": r.Payload,
 		"sentiment": string(r.Sentiment), "rule": r.Rule, "at": r.At}})
 	m, err := e.applyTransitions(ctx, e.db, []transition{tr})
@@ -103,9 +95,6 @@ func (e *Engine) ResumeAfterHandoff(ctx context.Context, runID int64, end bool) 
 }
 
 const (
-	qRunForReply = `
-SELECT f.campaign_id, f.campaign_version, f.subscriber_id, f.step_id, f.step_seq, f.state, s.time_zone
-  FROM flow_runs f JOIN subscribers s ON s.id = f.subscriber_id WHERE f.id = $1`
 	qOpenHandoffsOfRun = `SELECT id FROM handoffs WHERE run_id = $1 AND resolved_at IS NULL ORDER BY id`
 	qEndPausedRun      = `UPDATE flow_runs SET state = 'done', ended_at = $2, next_at = NULL, step_seq = step_seq + 1,
 	                             updated_at = now()

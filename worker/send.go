@@ -460,7 +460,7 @@ func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final 
 			}
 			continue
 		}
-		if bs, ok := s.(BatchSender); ok && !e.cfg.Limiter.Limited(ch) {
+		if bs, ok := e.batchSender(ch); ok {
 			msgs := make([]channels.Message, len(idx))
 			for k, i := range idx {
 				msgs[k] = jobs[i].msg

@@ -54,10 +54,7 @@ func (e *Engine) handleClaim(ctx context.Context, _ *asynq.Task) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			if full {
-				return e.ensureClaims(ctx, 1) // hand over
-			}
-			return nil
+			return nil // a full claim has already asked for a successor
 		}
 	}
 }
@@ -106,12 +103,19 @@ const paceLimit = 100
 // message per call.
 func (e *Engine) paced(def *campaigns.Definition) bool {
 	for _, ch := range def.Settings.Channels {
-		s, ok := e.senders[channels.Kind(ch)]
-		if _, batch := s.(BatchSender); !ok || !batch || e.cfg.Limiter.Limited(ch) {
+		if _, ok := e.batchSender(ch); !ok {
 			return true
 		}
 	}
 	return false
+}
+
+// batchSender returns ch's sender when it takes a batch in one call and
+// the channel is not rate-limited (a limited channel goes message by
+// message through the limiter).
+func (e *Engine) batchSender(ch string) (BatchSender, bool) {
+	bs, ok := e.senders[channels.Kind(ch)].(BatchSender)
+	return bs, ok && !e.cfg.Limiter.Limited(ch)
 }
 
 // workRuns works claimed runs inside tx.
@@ -244,84 +248,82 @@ func timeArray(ts []*time.Time) []any {
 // otherRuns works claimed runs at any step but send, and the timeouts of
 // waiting runs (wait_reply, goal), each run moving with compare-and-set.
 func (e *Engine) otherRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Definition, version string, idx int, runs []runRow, now time.Time) error {
-	{
-		subIDs := make([]int64, len(runs))
-		for i, r := range runs {
-			subIDs[i] = r.Sub
+	subIDs := make([]int64, len(runs))
+	for i, r := range runs {
+		subIDs[i] = r.Sub
+	}
+	subs, err := loadSubscribers(ctx, tx, subIDs)
+	if err != nil {
+		return err
+	}
+	var trs []transition
+	for _, r := range runs {
+		sub := subs[r.Sub]
+		loc := sub.Location()
+		if idx < 0 {
+			trs = append(trs, transition{ID: r.ID, Seq: r.Seq, State: StateFailed, Step: r.StepID,
+				Ctx: map[string]any{"error": fmt.Sprintf("step %q not in version %s", r.StepID, version)}})
+			continue
 		}
-		subs, err := loadSubscribers(ctx, tx, subIDs)
-		if err != nil {
-			return err
-		}
-		var trs []transition
-		for _, r := range runs {
-			sub := subs[r.Sub]
-			loc := sub.Location()
-			if idx < 0 {
-				trs = append(trs, transition{ID: r.ID, Seq: r.Seq, State: StateFailed, Step: r.StepID,
-					Ctx: map[string]any{"error": fmt.Sprintf("step %q not in version %s", r.StepID, version)}})
-				continue
+		s := def.Steps[idx]
+		if r.State == StateWaiting {
+			tr, err := e.timeout(ctx, tx, def, idx, r, sub, now)
+			if err != nil {
+				return err
 			}
-			s := def.Steps[idx]
-			if r.State == StateWaiting {
-				tr, err := e.timeout(ctx, tx, def, idx, r, sub, now)
+			trs = append(trs, tr)
+			continue
+		}
+		switch {
+		case s.Branch != nil:
+			target := s.Branch.Else
+			if target == "" {
+				target = nextOf(def, idx)
+			}
+			for _, c := range s.Branch.Cases {
+				ok, err := caseHolds(ctx, tx, sub, c, now)
 				if err != nil {
 					return err
 				}
-				trs = append(trs, tr)
-				continue
+				if ok {
+					target = c.Goto
+					break
+				}
 			}
-			switch {
-			case s.Branch != nil:
-				target := s.Branch.Else
-				if target == "" {
-					target = nextOf(def, idx)
-				}
-				for _, c := range s.Branch.Cases {
-					ok, err := caseHolds(ctx, tx, sub, c, now)
-					if err != nil {
-						return err
-					}
-					if ok {
-						target = c.Goto
-						break
-					}
-				}
-				trs = append(trs, settle(def, r.ID, r.Seq, target, now, loc))
-			case s.Set != nil:
-				b, err := json.Marshal(s.Set.Attributes)
-				if err != nil {
-					return fmt.Errorf("set attributes: %w", err)
-				}
-				if _, err := tx.ExecContext(ctx, qSetAttributes, r.Sub, b); err != nil {
-					return fmt.Errorf("set attributes: %w", err)
-				}
-				trs = append(trs, settle(def, r.ID, r.Seq, nextOf(def, idx), now, loc))
-			case s.Goal != nil:
-				t := now.Add(s.Goal.Within.D())
-				trs = append(trs, transition{ID: r.ID, Seq: r.Seq, State: StateWaiting, Step: s.ID, NextAt: &t,
-					Ctx: map[string]any{"goal_since": now.UTC().Format(time.RFC3339Nano)}})
-			case s.Handoff != nil:
-				if _, err := tx.ExecContext(ctx, qInsertHandoff, r.ID, r.Sub, r.Campaign, s.ID, r.Seq,
-					s.Handoff.Queue, s.Handoff.Note, now); err != nil {
-					return fmt.Errorf("create hand-off: %w", err)
-				}
-				if _, err := tx.ExecContext(ctx, qPauseRun, r.ID, r.Seq); err != nil {
-					return fmt.Errorf("pause run: %w", err)
-				}
-			case s.Send != nil: // a send step reached in waiting state: treat as due again
-				trs = append(trs, settle(def, r.ID, r.Seq, s.ID, now, loc))
-			default: // end, wait, wait_reply entered directly
-				tr := settle(def, r.ID, r.Seq, s.ID, now, loc)
-				if s.Wait == nil && s.WaitReply == nil && s.End == nil {
-					tr = settle(def, r.ID, r.Seq, nextOf(def, idx), now, loc)
-				}
-				trs = append(trs, tr)
+			trs = append(trs, settle(def, r.ID, r.Seq, target, now, loc))
+		case s.Set != nil:
+			b, err := json.Marshal(s.Set.Attributes)
+			if err != nil {
+				return fmt.Errorf("set attributes: %w", err)
 			}
+			if _, err := tx.ExecContext(ctx, qSetAttributes, r.Sub, b); err != nil {
+				return fmt.Errorf("set attributes: %w", err)
+			}
+			trs = append(trs, settle(def, r.ID, r.Seq, nextOf(def, idx), now, loc))
+		case s.Goal != nil:
+			t := now.Add(s.Goal.Within.D())
+			trs = append(trs, transition{ID: r.ID, Seq: r.Seq, State: StateWaiting, Step: s.ID, NextAt: &t,
+				Ctx: map[string]any{"goal_since": now.UTC().Format(time.RFC3339Nano)}})
+		case s.Handoff != nil:
+			if _, err := tx.ExecContext(ctx, qInsertHandoff, r.ID, r.Sub, r.Campaign, s.ID, r.Seq,
+				s.Handoff.Queue, s.Handoff.Note, now); err != nil {
+				return fmt.Errorf("create hand-off: %w", err)
+			}
+			if _, err := tx.ExecContext(ctx, qPauseRun, r.ID, r.Seq); err != nil {
+				return fmt.Errorf("pause run: %w", err)
+			}
+		case s.Send != nil: // a send step reached in waiting state: treat as due again
+			trs = append(trs, settle(def, r.ID, r.Seq, s.ID, now, loc))
+		default: // end, wait, wait_reply entered directly
+			tr := settle(def, r.ID, r.Seq, s.ID, now, loc)
+			if s.Wait == nil && s.WaitReply == nil && s.End == nil {
+				tr = settle(def, r.ID, r.Seq, nextOf(def, idx), now, loc)
+			}
+			trs = append(trs, tr)
 		}
-		_, err = e.applyTransitions(ctx, tx, trs)
-		return err
 	}
+	_, err = e.applyTransitions(ctx, tx, trs)
+	return err
 }
 
 // timeout handles a waiting run whose next_at came: wait_reply timed out, or

@@ -133,7 +133,11 @@ UPDATE flow_runs SET state = 'paused', step_seq = step_seq + 1, next_at = NULL, 
 UPDATE handoffs SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL
 RETURNING coalesce(run_id, 0), step_id, step_seq + 1`
 
-	qRunForResume = `SELECT campaign_id, campaign_version, step_id, step_seq, state FROM flow_runs WHERE id = $1 FOR NO KEY UPDATE`
+	// A run about to be moved by a reply or a resolved hand-off, with its
+	// subscriber's zone; the move itself is a compare-and-set on step_seq.
+	qRunToMove = `
+SELECT f.campaign_id, f.campaign_version, f.subscriber_id, f.step_id, f.step_seq, f.state, s.time_zone
+  FROM flow_runs f JOIN subscribers s ON s.id = f.subscriber_id WHERE f.id = $1`
 
 	// Fallback.
 	qLockFallbacks = `
@@ -196,5 +200,4 @@ SELECT id, campaign_id, campaign_version, step_id, step_seq
 INSERT INTO handoffs (run_id, subscriber_id, campaign_id, step_id, step_seq, queue, note, created_at)
 VALUES ($1, $2, $3, $4, $5, 'replies', 'unmatched reply', $6)
 ON CONFLICT (run_id, step_seq) DO UPDATE SET note = handoffs.note RETURNING id`
-	qRunSubscriber = `SELECT subscriber_id FROM flow_runs WHERE id = $1`
 )

@@ -64,6 +64,17 @@ type Subscriber struct {
 // Location returns the subscriber's zone (UTC when unknown).
 func (s Subscriber) Location() *time.Location { return zone(s.TimeZone) }
 
+// runToMove is a run as a reply or a resolved hand-off finds it (qRunToMove).
+type runToMove struct {
+	Campaign string `db:"campaign_id"`
+	Version  string `db:"campaign_version"`
+	Sub      int64  `db:"subscriber_id"`
+	Step     string `db:"step_id"`
+	Seq      int    `db:"step_seq"`
+	State    string `db:"state"`
+	TimeZone string `db:"time_zone"`
+}
+
 // zones caches loaded locations: time.LoadLocation reads the zone database
 // on every call, and a claim asks once per run.
 var zones sync.Map // name → *time.Location
