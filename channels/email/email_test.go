@@ -11,41 +11,21 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/email"
 	"github.com/nudge-engine/nudge/channels/email/emailfake"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/internal/config"
 )
-
-type recorder struct {
-	mu     sync.Mutex
-	events []channels.Event
-	calls  int
-}
-
-func (r *recorder) Accept(_ context.Context, evs []channels.Event) (channels.Ack, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls++
-	r.events = append(r.events, evs...)
-	return channels.Ack{}, nil
-}
-
-func (r *recorder) got() ([]channels.Event, int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]channels.Event(nil), r.events...), r.calls
-}
 
 type setup struct {
 	fake   *emailfake.Server
 	cfg    email.Config
 	client *email.Client
-	sink   *recorder
+	sink   *channeltest.Sink
 	web    *httptest.Server // tracking routes + bounce webhook
 }
 
@@ -56,10 +36,9 @@ func newSetup(t *testing.T, opt emailfake.Options) *setup {
 		t.Fatal(err)
 	}
 	t.Cleanup(f.Close)
-	sink := &recorder{}
+	sink := &channeltest.Sink{}
 	mux := http.NewServeMux()
-	web := httptest.NewServer(mux)
-	t.Cleanup(web.Close)
+	web := channeltest.Serve(t, mux)
 	cfg := email.Config{
 		Account: "news", Host: f.Host(), Port: f.Port(), TLS: email.TLSNone, From: "GrowFood <news@growfood.example>",
 		Username: opt.Username, Password: opt.Password, Auth: "plain", Timeout: 5 * time.Second,
@@ -231,7 +210,7 @@ func TestOpenAndClickTracking(t *testing.T) {
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "https://growfood.example/menu?w=48&src=mail" {
 		t.Fatalf("click: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	evs, _ := s.sink.got()
+	evs, _ := s.sink.Got()
 	if len(evs) != 2 || evs[0].Type != channels.EventRead || evs[0].ProviderMessageID != res.ProviderID || evs[0].Account != "news" ||
 		evs[1].Type != channels.EventRead || evs[1].Payload != "https://growfood.example/menu?w=48&src=mail" {
 		t.Fatalf("%+v", evs)
@@ -252,7 +231,7 @@ func TestOpenAndClickTracking(t *testing.T) {
 			t.Errorf("%s: %d", bad, resp.StatusCode)
 		}
 	}
-	if _, calls := s.sink.got(); calls != 2 {
+	if _, calls := s.sink.Got(); calls != 2 {
 		t.Fatalf("sink called %d times", calls)
 	}
 }
@@ -271,13 +250,13 @@ func TestBounceWebhook(t *testing.T) {
 			t.Fatalf("token %q accepted", tok)
 		}
 	}
-	if _, calls := s.sink.got(); calls != 0 {
+	if _, calls := s.sink.Got(); calls != 0 {
 		t.Fatalf("sink called %d times before a good token", calls)
 	}
 	if err := emailfake.PostBounce(context.Background(), http.DefaultClient, hook, "bounce-token", bounce); err != nil {
 		t.Fatal(err)
 	}
-	evs, _ := s.sink.got()
+	evs, _ := s.sink.Got()
 	if len(evs) != 1 || evs[0].Type != channels.EventFailed || evs[0].ProviderMessageID != res.ProviderID ||
 		evs[0].ErrorKind != channels.NotReachable || evs[0].ErrorCode != "5.1.1" || evs[0].From != "anna@mail.example" {
 		t.Fatalf("%+v", evs)
@@ -299,7 +278,7 @@ func TestBounceWebhookForm(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	evs, _ := s.sink.got()
+	evs, _ := s.sink.Got()
 	if resp.StatusCode != 200 || len(evs) != 1 || evs[0].ProviderMessageID != "5f2b7c0e9a1d4e3f8b6a2c1d0e9f8a7b.nudge@growfood.example" {
 		t.Fatalf("%d %+v", resp.StatusCode, evs)
 	}

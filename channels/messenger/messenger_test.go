@@ -8,71 +8,34 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/messenger"
 	"github.com/nudge-engine/nudge/channels/messenger/messengerfake"
 	"github.com/nudge-engine/nudge/channels/meta"
 )
 
-type recorder struct {
-	mu     sync.Mutex
-	events []channels.Event
-	calls  int
-}
-
-func (r *recorder) Accept(_ context.Context, evs []channels.Event) (channels.Ack, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls++
-	r.events = append(r.events, evs...)
-	return channels.Ack{}, nil
-}
-
-func (r *recorder) got() ([]channels.Event, int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]channels.Event(nil), r.events...), r.calls
-}
-
-type queue struct {
-	mu sync.Mutex
-	fs []func()
-}
-
-func (q *queue) After(_ time.Duration, f func()) { q.mu.Lock(); q.fs = append(q.fs, f); q.mu.Unlock() }
-func (q *queue) Run() {
-	q.mu.Lock()
-	fs := q.fs
-	q.fs = nil
-	q.mu.Unlock()
-	for _, f := range fs {
-		f()
-	}
-}
-
 type setup struct {
 	fake   *messengerfake.Server
 	client *messenger.Client
 	cfg    messenger.Config
-	sink   *recorder
+	sink   *channeltest.Sink
 	hook   *httptest.Server
-	q      *queue
+	q      *channeltest.Timers
 }
 
 func newSetup(t *testing.T) *setup {
 	t.Helper()
-	q := &queue{}
+	q := &channeltest.Timers{}
 	f := messengerfake.New(messengerfake.Options{After: q.After})
 	t.Cleanup(f.Close)
 	o := f.Options()
 	cfg := messenger.Config{Account: "page1", APIURL: f.URL(), PageToken: o.PageToken, AppSecret: o.AppSecret, VerifyToken: "v"}
-	sink := &recorder{}
-	hook := httptest.NewServer(messenger.NewWebhook(cfg, sink, nil))
-	t.Cleanup(hook.Close)
+	sink := &channeltest.Sink{}
+	hook := channeltest.Serve(t, messenger.NewWebhook(cfg, sink, nil))
 	f.SetWebhook(hook.URL)
 	return &setup{fake: f, client: messenger.New(cfg, nil), cfg: cfg, sink: sink, hook: hook, q: q}
 }
@@ -223,7 +186,7 @@ func TestReceiptsAndInboundThroughFake(t *testing.T) {
 	if errs := s.fake.WebhookErrors(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	evs, _ := s.sink.got()
+	evs, _ := s.sink.Got()
 	type got struct {
 		typ                  channels.EventType
 		from, code, pl, pmid string
@@ -274,7 +237,7 @@ func TestWebhookRefusesBadSignatures(t *testing.T) {
 			t.Errorf("status %d, want %d", resp.StatusCode, tc.status)
 		}
 	}
-	if _, calls := s.sink.got(); calls != 0 {
+	if _, calls := s.sink.Got(); calls != 0 {
 		t.Fatalf("sink called %d times", calls)
 	}
 }

@@ -6,15 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/viber"
 	"github.com/nudge-engine/nudge/channels/viber/viberfake"
 	"github.com/nudge-engine/nudge/internal/config"
@@ -26,31 +25,6 @@ func setup(t testing.TB) (*viberfake.Server, *viber.Client, viber.Config) {
 	t.Cleanup(fake.Close)
 	cfg := viber.Config{Token: viberfake.Token, APIURL: fake.URL, SenderName: "GrowFood"}
 	return fake, viber.New(cfg, nil), cfg
-}
-
-type recordingSink struct {
-	mu      sync.Mutex
-	events  []channels.Event
-	calls   int
-	welcome string
-	err     error
-}
-
-func (s *recordingSink) Accept(_ context.Context, evs []channels.Event) (channels.Ack, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls++
-	if s.err != nil {
-		return channels.Ack{}, s.err
-	}
-	s.events = append(s.events, evs...)
-	return channels.Ack{Welcome: s.welcome}, nil
-}
-
-func (s *recordingSink) all() []channels.Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]channels.Event(nil), s.events...)
 }
 
 func TestSendWithButtons(t *testing.T) {
@@ -123,8 +97,7 @@ func TestHundredPerHourWithoutReply(t *testing.T) {
 		t.Fatalf("101st: %v", err)
 	}
 	// A reply resets the counter.
-	hook := httptest.NewServer(viber.NewWebhook(cfg, &recordingSink{}, nil))
-	defer hook.Close()
+	hook := channeltest.Serve(t, viber.NewWebhook(cfg, &channeltest.Sink{}, nil))
 	if st, _, _ := fake.PostTo(context.Background(), hook.URL, fake.Message(user, "ok", "")); st != 200 {
 		t.Fatal(st)
 	}
@@ -163,8 +136,7 @@ func TestErrorClassification(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
-	defer down.Close()
+	down := channeltest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
 	if _, err := viber.New(viber.Config{Token: "t", APIURL: down.URL}, nil).Send(context.Background(), channels.Message{To: "u", Text: "x"}); channels.KindOf(err) != channels.Transient {
 		t.Errorf("503: %v", err)
 	}
@@ -216,9 +188,8 @@ func TestFakeValidates(t *testing.T) {
 func TestWebhookRejectsBadSignature(t *testing.T) {
 	t.Parallel()
 	fake, _, cfg := setup(t)
-	sink := &recordingSink{}
-	hook := httptest.NewServer(viber.NewWebhook(cfg, sink, nil))
-	defer hook.Close()
+	sink := &channeltest.Sink{}
+	hook := channeltest.Serve(t, viber.NewWebhook(cfg, sink, nil))
 	body := fake.Subscribed(viberfake.UserID(1))
 	ctx := context.Background()
 	for sig, want := range map[string]int{"": 401, "zz": 403, viberfake.Sign("other-token", body): 403, viberfake.Sign(viberfake.Token, append(body, ' ')): 403} {
@@ -229,11 +200,10 @@ func TestWebhookRejectsBadSignature(t *testing.T) {
 	if st, _, _ := fake.PostSigned(ctx, hook.URL+"?sig="+viberfake.Sign(viberfake.Token, body), "", body); st != 200 {
 		t.Errorf("?sig= form: %d", st)
 	}
-	if sink.calls != 1 {
-		t.Errorf("sink called %d times, want once (for the ?sig= request)", sink.calls)
+	if sink.Calls() != 1 {
+		t.Errorf("sink called %d times, want once (for the ?sig= request)", sink.Calls())
 	}
-	noToken := httptest.NewServer(viber.NewWebhook(viber.Config{}, sink, nil))
-	defer noToken.Close()
+	noToken := channeltest.Serve(t, viber.NewWebhook(viber.Config{}, sink, nil))
 	if st, _, _ := fake.PostSigned(ctx, noToken.URL, viberfake.Sign("", body), body); st != 403 {
 		t.Errorf("unconfigured token accepted: %d", st)
 	}
@@ -243,9 +213,8 @@ func TestWebhookFlow(t *testing.T) {
 	t.Parallel()
 	fake, c, cfg := setup(t)
 	cfg.Account = "growfood"
-	sink := &recordingSink{welcome: "Привет! Hello!"}
-	hook := httptest.NewServer(viber.NewWebhook(cfg, sink, nil))
-	defer hook.Close()
+	sink := &channeltest.Sink{Welcome: "Привет! Hello!"}
+	hook := channeltest.Serve(t, viber.NewWebhook(cfg, sink, nil))
 	ctx := context.Background()
 	if err := c.SetWebhook(ctx, hook.URL); err != nil {
 		t.Fatal(err)
@@ -289,7 +258,7 @@ func TestWebhookFlow(t *testing.T) {
 			t.Fatal(st, err)
 		}
 	}
-	ev := sink.all()
+	ev := sink.Events()
 	want := []channels.EventType{channels.EventStart, channels.EventDelivered, channels.EventRead, channels.EventFailed, channels.EventButton, channels.EventText, channels.EventOptOut}
 	if len(ev) != len(want) {
 		t.Fatalf("%d events: %+v", len(ev), ev)

@@ -9,71 +9,29 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/meta"
 	"github.com/nudge-engine/nudge/channels/whatsapp"
 	"github.com/nudge-engine/nudge/channels/whatsapp/whatsappfake"
 	"github.com/nudge-engine/nudge/internal/config"
 )
 
-// recorder is a channels.Sink that keeps what it was given.
-type recorder struct {
-	mu     sync.Mutex
-	events []channels.Event
-	calls  int
-	Err    error
-}
-
-func (r *recorder) Accept(_ context.Context, evs []channels.Event) (channels.Ack, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls++
-	if r.Err != nil {
-		return channels.Ack{}, r.Err
-	}
-	r.events = append(r.events, evs...)
-	return channels.Ack{}, nil
-}
-
-func (r *recorder) got() ([]channels.Event, int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]channels.Event(nil), r.events...), r.calls
-}
-
-// queue collects scheduled fake callbacks so tests run them when they choose.
-type queue struct {
-	mu sync.Mutex
-	fs []func()
-}
-
-func (q *queue) After(_ time.Duration, f func()) { q.mu.Lock(); q.fs = append(q.fs, f); q.mu.Unlock() }
-func (q *queue) Run() {
-	q.mu.Lock()
-	fs := q.fs
-	q.fs = nil
-	q.mu.Unlock()
-	for _, f := range fs {
-		f()
-	}
-}
-
 type setup struct {
 	fake   *whatsappfake.Server
 	client *whatsapp.Client
 	cfg    whatsapp.Config
-	sink   *recorder
+	sink   *channeltest.Sink
 	hook   *httptest.Server
-	q      *queue
+	q      *channeltest.Timers
 }
 
 func newSetup(t *testing.T, opt whatsappfake.Options) *setup {
 	t.Helper()
-	q := &queue{}
+	q := &channeltest.Timers{}
 	if opt.After == nil {
 		opt.After = q.After
 	}
@@ -81,9 +39,8 @@ func newSetup(t *testing.T, opt whatsappfake.Options) *setup {
 	t.Cleanup(f.Close)
 	o := f.Options()
 	cfg := whatsapp.Config{APIURL: f.URL(), Token: o.Token, PhoneNumberID: o.PhoneNumberID, AppSecret: o.AppSecret, VerifyToken: "verify-me", Account: "main"}
-	sink := &recorder{}
-	hook := httptest.NewServer(whatsapp.NewWebhook(cfg, sink, nil))
-	t.Cleanup(hook.Close)
+	sink := &channeltest.Sink{}
+	hook := channeltest.Serve(t, whatsapp.NewWebhook(cfg, sink, nil))
 	f.SetWebhook(hook.URL)
 	return &setup{fake: f, client: whatsapp.New(cfg, nil), cfg: cfg, sink: sink, hook: hook, q: q}
 }
@@ -237,7 +194,7 @@ func TestStatusesThroughFake(t *testing.T) {
 	if errs := s.fake.WebhookErrors(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	evs, _ := s.sink.got()
+	evs, _ := s.sink.Got()
 	want := map[string]channels.EventType{r1.ProviderID + ":delivered": channels.EventDelivered, r1.ProviderID + ":read": channels.EventRead, r2.ProviderID + ":failed": channels.EventFailed}
 	if len(evs) != len(want) {
 		t.Fatalf("events %+v", evs)
@@ -264,7 +221,7 @@ func TestInboundThroughFake(t *testing.T) {
 	if _, err := s.fake.PressButton(ctx, "79161234567", "wamid.X", "yes", "Да"); err != nil {
 		t.Fatal(err)
 	}
-	evs, _ := s.sink.got()
+	evs, _ := s.sink.Got()
 	if len(evs) != 2 || evs[0].Type != channels.EventText || evs[0].Text != "Подписаться GF-7K2Q" || evs[0].Name != "Анна" ||
 		evs[1].Type != channels.EventButton || evs[1].Payload != "yes" || evs[1].ProviderMessageID != "wamid.X" {
 		t.Fatalf("events %+v", evs)
@@ -300,7 +257,7 @@ func TestWebhookRefusesBadSignatures(t *testing.T) {
 			}
 		})
 	}
-	if _, calls := s.sink.got(); calls != 1 {
+	if _, calls := s.sink.Got(); calls != 1 {
 		t.Fatalf("sink called %d times, want 1 (only the good request)", calls)
 	}
 }

@@ -40,7 +40,7 @@ func startDemoFakes(now func() time.Time, after func(time.Duration, func())) (*d
 	f := &demoFakes{tg: telegramfake.New(), vb: viberfake.New()}
 	f.tg.Now, f.vb.Now, f.vb.After = now, now, after
 	// Viber reports delivery within a minute and the customer reads within the hour.
-	f.vb.SetPlan(viberfake.Plan{DeliveredAfter: 30 * time.Second, SeenAfter: 40 * time.Minute, Enabled: true})
+	f.vb.SetPlan(viberfake.Plan{DeliveredAfter: 30 * time.Second, SeenAfter: 40 * time.Minute})
 	f.sms = smsfake.New(smsfake.Options{Now: now, After: after, PerSecond: -1})
 	f.sms.SetDefaultPlan(smsfake.Plan{Delivered: time.Minute})
 	var err error

@@ -28,6 +28,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/nudge-engine/nudge/channels/internal/fakekit"
 )
 
 // Options configure a fake; zero values take the defaults shown.
@@ -61,8 +63,8 @@ type Server struct {
 	opt      Options
 	srv      *smtp.Server
 	ln       net.Listener
+	msgs     fakekit.Log[Received]
 	mu       sync.Mutex
-	msgs     []Received
 	rejected map[string]Reply
 	nextRcpt []Reply
 	done     chan struct{}
@@ -129,11 +131,7 @@ func (s *Server) FailNextRcpt(r Reply) {
 }
 
 // Messages returns the accepted messages in order.
-func (s *Server) Messages() []Received {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Received(nil), s.msgs...)
-}
+func (s *Server) Messages() []Received { return s.msgs.All() }
 
 type session struct {
 	s      *Server
@@ -197,9 +195,7 @@ func (x *session) Data(r io.Reader) error {
 		return err
 	}
 	x.cur.Data, x.cur.At = b, x.s.opt.Now()
-	x.s.mu.Lock()
-	x.s.msgs = append(x.s.msgs, x.cur)
-	x.s.mu.Unlock()
+	x.s.msgs.Add(x.cur)
 	x.cur = Received{}
 	return nil
 }
@@ -349,22 +345,7 @@ func (s *Server) Bounce(r Received, rcpt, action, status, diagnostic string) []b
 
 // PostBounce posts a raw bounce to a bounce webhook with a bearer token.
 func PostBounce(ctx context.Context, hc *http.Client, url, token string, raw []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(raw))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "message/rfc822")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("emailfake: bounce webhook answered %d", resp.StatusCode)
-	}
-	return nil
+	return fakekit.Deliver(ctx, hc, "emailfake: bounce webhook", url, "message/rfc822", raw, map[string]string{"Authorization": "Bearer " + token})
 }
 
 func decodeB64(b []byte) ([]byte, error) {

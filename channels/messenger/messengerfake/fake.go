@@ -9,7 +9,6 @@
 package messengerfake
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,9 +16,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
+	"github.com/nudge-engine/nudge/channels/internal/fakekit"
 	"github.com/nudge-engine/nudge/channels/meta"
 )
 
@@ -60,19 +61,18 @@ type Server struct {
 	opt      Options
 	srv      *httptest.Server
 	hc       *http.Client
+	sent     fakekit.Log[Sent]
+	hookErrs fakekit.Log[error]
+	plans    fakekit.Plans[string, Plan]
+	requests atomic.Int64
 	mu       sync.Mutex
 	seq      int
-	sent     []Sent
 	failNext []graphErr
 	blocked  map[string]bool
 	closed   map[string]bool
 	unknown  map[string]bool
-	plans    map[string]Plan
-	dflt     *Plan
 	webhook  string
-	window   []time.Time
-	hookErrs []error
-	requests int
+	window   fakekit.Window
 }
 
 // New starts a fake; Close it when done.
@@ -93,10 +93,10 @@ func New(opt Options) *Server {
 		opt.Now = time.Now
 	}
 	if opt.After == nil {
-		opt.After = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
+		opt.After = fakekit.AfterFunc
 	}
-	s := &Server{opt: opt, hc: &http.Client{Timeout: 10 * time.Second},
-		blocked: map[string]bool{}, closed: map[string]bool{}, unknown: map[string]bool{}, plans: map[string]Plan{}}
+	s := &Server{opt: opt, hc: fakekit.NewClient(),
+		blocked: map[string]bool{}, closed: map[string]bool{}, unknown: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /me/messages", s.messages)
 	mux.HandleFunc("POST /{page}/messages", s.messages)
@@ -139,48 +139,36 @@ func (s *Server) CloseWindow(psid string) { s.mu.Lock(); s.closed[psid] = true; 
 func (s *Server) Unknown(psid string) { s.mu.Lock(); s.unknown[psid] = true; s.mu.Unlock() }
 
 // SetPlan scripts receipts for messages to psid.
-func (s *Server) SetPlan(psid string, p Plan) { s.mu.Lock(); s.plans[psid] = p; s.mu.Unlock() }
+func (s *Server) SetPlan(psid string, p Plan) { s.plans.Set(psid, p) }
 
 // SetDefaultPlan scripts receipts for people without their own plan.
-func (s *Server) SetDefaultPlan(p Plan) { s.mu.Lock(); s.dflt = &p; s.mu.Unlock() }
+func (s *Server) SetDefaultPlan(p Plan) { s.plans.SetDefault(p) }
 
 // Sent returns the accepted messages in order.
-func (s *Server) Sent() []Sent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Sent(nil), s.sent...)
-}
+func (s *Server) Sent() []Sent { return s.sent.All() }
 
 // Requests counts every send request.
-func (s *Server) Requests() int { s.mu.Lock(); defer s.mu.Unlock(); return s.requests }
+func (s *Server) Requests() int { return int(s.requests.Load()) }
 
 // WebhookErrors returns failures of scheduled webhooks.
-func (s *Server) WebhookErrors() []error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]error(nil), s.hookErrs...)
-}
+func (s *Server) WebhookErrors() []error { return s.hookErrs.All() }
 
 func writeErr(w http.ResponseWriter, e graphErr) {
 	if e.status >= 500 {
 		http.Error(w, "upstream error", e.status)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(e.status)
 	body := map[string]any{"message": e.msg, "type": "OAuthException", "code": e.code, "fbtrace_id": "AbCdEfFake"}
 	if e.sub != 0 {
 		body["error_subcode"] = e.sub
 	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": body})
+	fakekit.WriteJSON(w, e.status, map[string]any{"error": body})
 }
 
 var tags = map[string]bool{"ACCOUNT_UPDATE": true, "CONFIRMED_EVENT_UPDATE": true, "POST_PURCHASE_UPDATE": true, "HUMAN_AGENT": true}
 
 func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.requests++
-	s.mu.Unlock()
+	s.requests.Add(1)
 	tok := r.URL.Query().Get("access_token")
 	if tok == "" {
 		tok, _ = cutBearer(r.Header.Get("Authorization"))
@@ -218,35 +206,21 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 	case s.closed[to] && mt != "MESSAGE_TAG":
 		e = &graphErr{http.StatusBadRequest, 10, 2018278, "(#10) This message is sent outside of allowed window."}
 	}
-	if e == nil && s.opt.PerSecond > 0 {
-		keep := s.window[:0]
-		for _, t := range s.window {
-			if now.Sub(t) < time.Second {
-				keep = append(keep, t)
-			}
-		}
-		s.window = keep
-		if len(s.window) >= s.opt.PerSecond {
-			e = &graphErr{http.StatusBadRequest, 613, 0, "(#613) Calls to this api have exceeded the rate limit."}
-		}
+	if e == nil && s.opt.PerSecond > 0 && s.window.Full(now, time.Second, s.opt.PerSecond) {
+		e = &graphErr{http.StatusBadRequest, 613, 0, "(#613) Calls to this api have exceeded the rate limit."}
 	}
 	if e != nil {
 		s.mu.Unlock()
 		writeErr(w, *e)
 		return
 	}
-	s.window = append(s.window, now)
+	s.window.Add(now)
 	s.seq++
 	mid := fmt.Sprintf("m_FAKE%020d", s.seq)
-	s.sent = append(s.sent, Sent{MID: mid, To: to, MessagingType: mt, Tag: tag, Body: body, At: now})
-	plan, has := s.plans[to]
-	if !has && s.dflt != nil {
-		plan, has = *s.dflt, true
-	}
+	s.sent.Add(Sent{MID: mid, To: to, MessagingType: mt, Tag: tag, Body: body, At: now})
 	s.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]string{"recipient_id": to, "message_id": mid})
-	if has {
+	fakekit.WriteJSON(w, http.StatusOK, map[string]string{"recipient_id": to, "message_id": mid})
+	if plan, has := s.plans.For(to); has {
 		s.schedule(to, mid, now, plan)
 	}
 }
@@ -263,9 +237,7 @@ func (s *Server) schedule(psid, mid string, sentAt time.Time, p Plan) {
 	wm := sentAt.UnixMilli()
 	record := func(err error) {
 		if err != nil {
-			s.mu.Lock()
-			s.hookErrs = append(s.hookErrs, err)
-			s.mu.Unlock()
+			s.hookErrs.Add(err)
 		}
 	}
 	if p.Delivered > 0 {
@@ -411,20 +383,6 @@ func (s *Server) Post(ctx context.Context, body []byte) error {
 	if url == "" {
 		return fmt.Errorf("messengerfake: no webhook set")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(meta.SignatureHeader, meta.Sign(s.opt.AppSecret, body))
-	resp, err := s.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("messengerfake: webhook: %w", err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("messengerfake: webhook answered %d", resp.StatusCode)
-	}
-	return nil
+	return fakekit.Deliver(ctx, s.hc, "messengerfake: webhook", url, "application/json", body,
+		map[string]string{meta.SignatureHeader: meta.Sign(s.opt.AppSecret, body)})
 }

@@ -11,19 +11,18 @@ package smsfake
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
+	"github.com/nudge-engine/nudge/channels/internal/fakekit"
 	"github.com/nudge-engine/nudge/channels/sms"
 )
 
@@ -63,18 +62,17 @@ type Server struct {
 	opt      Options
 	srv      *httptest.Server
 	hc       *http.Client
+	sent     fakekit.Log[Sent]
+	hookErrs fakekit.Log[error]
+	plans    fakekit.Plans[string, Plan]
+	requests atomic.Int64
 	mu       sync.Mutex
 	seq      int
-	sent     []Sent
 	failNext []apiErr
 	unsub    map[string]bool
 	landline map[string]bool
-	plans    map[string]Plan
-	dflt     *Plan
 	inbound  string
-	window   []time.Time
-	hookErrs []error
-	requests int
+	window   fakekit.Window
 }
 
 // New starts a fake; Close it when done.
@@ -98,10 +96,9 @@ func New(opt Options) *Server {
 		opt.Now = time.Now
 	}
 	if opt.After == nil {
-		opt.After = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
+		opt.After = fakekit.AfterFunc
 	}
-	s := &Server{opt: opt, hc: &http.Client{Timeout: 10 * time.Second},
-		unsub: map[string]bool{}, landline: map[string]bool{}, plans: map[string]Plan{}}
+	s := &Server{opt: opt, hc: fakekit.NewClient(), unsub: map[string]bool{}, landline: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2010-04-01/Accounts/{sid}/Messages.json", s.create)
 	s.srv = httptest.NewServer(mux)
@@ -136,35 +133,25 @@ func (s *Server) Unsubscribe(to string) { s.mu.Lock(); s.unsub[to] = true; s.mu.
 func (s *Server) Landline(to string) { s.mu.Lock(); s.landline[to] = true; s.mu.Unlock() }
 
 // SetPlan scripts status callbacks for messages to to.
-func (s *Server) SetPlan(to string, p Plan) { s.mu.Lock(); s.plans[to] = p; s.mu.Unlock() }
+func (s *Server) SetPlan(to string, p Plan) { s.plans.Set(to, p) }
 
 // SetDefaultPlan scripts status callbacks for numbers without their own plan.
-func (s *Server) SetDefaultPlan(p Plan) { s.mu.Lock(); s.dflt = &p; s.mu.Unlock() }
+func (s *Server) SetDefaultPlan(p Plan) { s.plans.SetDefault(p) }
 
 // Sent returns the accepted messages in order.
-func (s *Server) Sent() []Sent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Sent(nil), s.sent...)
-}
+func (s *Server) Sent() []Sent { return s.sent.All() }
 
 // Requests counts every create request.
-func (s *Server) Requests() int { s.mu.Lock(); defer s.mu.Unlock(); return s.requests }
+func (s *Server) Requests() int { return int(s.requests.Load()) }
 
 // WebhookErrors returns failures of scheduled callbacks.
-func (s *Server) WebhookErrors() []error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]error(nil), s.hookErrs...)
-}
+func (s *Server) WebhookErrors() []error { return s.hookErrs.All() }
 
 func writeErr(w http.ResponseWriter, e apiErr) {
-	w.Header().Set("Content-Type", "application/json")
 	if e.status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", strconv.Itoa(e.retry))
 	}
-	w.WriteHeader(e.status)
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	fakekit.WriteJSON(w, e.status, map[string]any{
 		"code": e.code, "message": e.msg, "more_info": fmt.Sprintf("https://www.twilio.com/docs/errors/%d", e.code), "status": e.status,
 	})
 }
@@ -172,9 +159,7 @@ func writeErr(w http.ResponseWriter, e apiErr) {
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.requests++
-	s.mu.Unlock()
+	s.requests.Add(1)
 	user, pass, ok := r.BasicAuth()
 	if !ok || user != s.opt.AccountSID || pass != s.opt.AuthToken || r.PathValue("sid") != s.opt.AccountSID {
 		writeErr(w, apiErr{status: http.StatusUnauthorized, code: 20003, msg: "Authenticate"})
@@ -224,24 +209,15 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	case s.landline[to]:
 		e = &apiErr{status: http.StatusBadRequest, code: 21614, msg: fmt.Sprintf("'To' number %s is not a valid mobile number", to)}
 	}
-	if e == nil && s.opt.PerSecond > 0 {
-		keep := s.window[:0]
-		for _, t := range s.window {
-			if now.Sub(t) < time.Second {
-				keep = append(keep, t)
-			}
-		}
-		s.window = keep
-		if len(s.window) >= s.opt.PerSecond {
-			e = &apiErr{status: http.StatusTooManyRequests, code: 20429, msg: "Too Many Requests", retry: s.opt.RetryAfter}
-		}
+	if e == nil && s.opt.PerSecond > 0 && s.window.Full(now, time.Second, s.opt.PerSecond) {
+		e = &apiErr{status: http.StatusTooManyRequests, code: 20429, msg: "Too Many Requests", retry: s.opt.RetryAfter}
 	}
 	if e != nil {
 		s.mu.Unlock()
 		writeErr(w, *e)
 		return
 	}
-	s.window = append(s.window, now)
+	s.window.Add(now)
 	s.seq++
 	sid := fmt.Sprintf("SM%032x", s.seq)
 	seg := sms.Segments(body)
@@ -251,21 +227,15 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	if from == "" {
 		from = s.opt.From
 	}
-	s.sent = append(s.sent, Sent{SID: sid, To: to, From: from, Body: body, MediaURL: r.PostForm.Get("MediaUrl"), StatusCallback: cb, Segments: seg, At: now})
-	plan, has := s.plans[to]
-	if !has && s.dflt != nil {
-		plan, has = *s.dflt, true
-	}
+	s.sent.Add(Sent{SID: sid, To: to, From: from, Body: body, MediaURL: r.PostForm.Get("MediaUrl"), StatusCallback: cb, Segments: seg, At: now})
 	s.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusCreated)
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	fakekit.WriteJSON(w, http.StatusCreated, map[string]any{
 		"sid": sid, "account_sid": s.opt.AccountSID, "to": to, "from": from, "body": body,
 		"status": "queued", "num_segments": strconv.Itoa(seg), "num_media": "0", "direction": "outbound-api",
 		"api_version": "2010-04-01", "price": nil, "error_code": nil, "error_message": nil,
 		"date_created": now.UTC().Format(time.RFC1123Z), "uri": "/2010-04-01/Accounts/" + s.opt.AccountSID + "/Messages/" + sid + ".json",
 	})
-	if has && cb != "" {
+	if plan, has := s.plans.For(to); has && cb != "" {
 		s.schedule(cb, sid, to, from, plan)
 	}
 }
@@ -274,9 +244,7 @@ func (s *Server) schedule(cb, sid, to, from string, p Plan) {
 	emit := func(status, code string) func() {
 		return func() {
 			if err := s.Status(context.Background(), cb, sid, to, from, status, code); err != nil {
-				s.mu.Lock()
-				s.hookErrs = append(s.hookErrs, err)
-				s.mu.Unlock()
+				s.hookErrs.Add(err)
 			}
 		}
 	}
@@ -330,21 +298,8 @@ func (s *Server) Inbound(ctx context.Context, from, body string) (string, error)
 
 // Post signs form for target with the auth token and POSTs it.
 func (s *Server) Post(ctx context.Context, target string, form url.Values) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(form.Encode()))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set(sms.SignatureHeader, sms.Sign(s.opt.AuthToken, target, form))
-	req.Header.Set("I-Twilio-Idempotency-Token", fmt.Sprintf("fake-%d", time.Now().UnixNano()))
-	resp, err := s.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("smsfake: callback: %w", err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("smsfake: callback answered %d", resp.StatusCode)
-	}
-	return nil
+	return fakekit.Deliver(ctx, s.hc, "smsfake: callback", target, "application/x-www-form-urlencoded", []byte(form.Encode()), map[string]string{
+		sms.SignatureHeader:          sms.Sign(s.opt.AuthToken, target, form),
+		"I-Twilio-Idempotency-Token": fmt.Sprintf("fake-%d", time.Now().UnixNano()),
+	})
 }

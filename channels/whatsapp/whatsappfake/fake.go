@@ -8,7 +8,6 @@
 package whatsappfake
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,9 +17,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
+	"github.com/nudge-engine/nudge/channels/internal/fakekit"
 	"github.com/nudge-engine/nudge/channels/meta"
 )
 
@@ -58,24 +59,23 @@ type Sent struct {
 
 // Server is the fake.
 type Server struct {
-	opt  Options
-	srv  *httptest.Server
-	hc   *http.Client
-	mu   sync.Mutex
-	seq  int
-	sent []Sent
+	opt      Options
+	srv      *httptest.Server
+	hc       *http.Client
+	sent     fakekit.Log[Sent]
+	hookErrs fakekit.Log[error]
+	plans    fakekit.Plans[string, Plan]
+	requests atomic.Int64
+	mu       sync.Mutex
+	seq      int
 	// scripted answers
 	failNext []graphErr
 	blocked  map[string]bool // 131050
 	closed   map[string]bool // 131047 for free-form sends
 	unknown  map[string]bool // 131026 (async, as Meta does)
-	plans    map[string]Plan
-	dflt     *Plan
 	webhook  string
-	window   []time.Time // accepted times within the last second
+	window   fakekit.Window // accepted sends within the last second
 	lastTo   map[string]time.Time
-	hookErrs []error
-	requests int
 }
 
 type graphErr struct {
@@ -105,12 +105,12 @@ func New(opt Options) *Server {
 		opt.Now = time.Now
 	}
 	if opt.After == nil {
-		opt.After = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
+		opt.After = fakekit.AfterFunc
 	}
 	s := &Server{
-		opt: opt, hc: &http.Client{Timeout: 10 * time.Second},
+		opt: opt, hc: fakekit.NewClient(),
 		blocked: map[string]bool{}, closed: map[string]bool{}, unknown: map[string]bool{},
-		plans: map[string]Plan{}, lastTo: map[string]time.Time{},
+		lastTo: map[string]time.Time{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /{phone}/messages", s.messages)
@@ -159,36 +159,26 @@ func (s *Server) CloseWindow(to string) { s.mu.Lock(); s.closed[to] = true; s.mu
 func (s *Server) Unknown(to string) { s.mu.Lock(); s.unknown[to] = true; s.mu.Unlock() }
 
 // SetPlan scripts the statuses that follow each message to to.
-func (s *Server) SetPlan(to string, p Plan) { s.mu.Lock(); s.plans[to] = p; s.mu.Unlock() }
+func (s *Server) SetPlan(to string, p Plan) { s.plans.Set(to, p) }
 
 // SetDefaultPlan scripts statuses for recipients without their own plan.
-func (s *Server) SetDefaultPlan(p Plan) { s.mu.Lock(); s.dflt = &p; s.mu.Unlock() }
+func (s *Server) SetDefaultPlan(p Plan) { s.plans.SetDefault(p) }
 
 // Sent returns the accepted messages in order.
-func (s *Server) Sent() []Sent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Sent(nil), s.sent...)
-}
+func (s *Server) Sent() []Sent { return s.sent.All() }
 
 // Requests counts every send request, accepted or not.
-func (s *Server) Requests() int { s.mu.Lock(); defer s.mu.Unlock(); return s.requests }
+func (s *Server) Requests() int { return int(s.requests.Load()) }
 
 // WebhookErrors returns failures of scheduled webhooks.
-func (s *Server) WebhookErrors() []error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]error(nil), s.hookErrs...)
-}
+func (s *Server) WebhookErrors() []error { return s.hookErrs.All() }
 
 func writeGraphErr(w http.ResponseWriter, e graphErr) {
 	if e.code >= 500 && e.code < 600 {
 		http.Error(w, "upstream error", e.code)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(e.status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
+	fakekit.WriteJSON(w, e.status, map[string]any{"error": map[string]any{
 		"message": fmt.Sprintf("(#%d) %s", e.code, e.msg), "type": "OAuthException", "code": e.code,
 		"error_data": map[string]any{"messaging_product": "whatsapp", "details": e.msg},
 		"fbtrace_id": "AbCdEfFake",
@@ -196,9 +186,7 @@ func writeGraphErr(w http.ResponseWriter, e graphErr) {
 }
 
 func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.requests++
-	s.mu.Unlock()
+	s.requests.Add(1)
 	if r.Header.Get("Authorization") != "Bearer "+s.opt.Token {
 		writeGraphErr(w, graphErr{http.StatusUnauthorized, 190, "Error validating access token"})
 		return
@@ -240,41 +228,28 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		writeGraphErr(w, graphErr{http.StatusBadRequest, 131047, "Re-engagement message: more than 24 hours have passed since the recipient last replied to the sender number"})
 		return
 	}
-	if s.opt.PerSecond > 0 {
-		keep := s.window[:0]
-		for _, t := range s.window {
-			if now.Sub(t) < time.Second {
-				keep = append(keep, t)
-			}
-		}
-		s.window = keep
-		if len(s.window) >= s.opt.PerSecond {
-			s.mu.Unlock()
-			writeGraphErr(w, graphErr{http.StatusTooManyRequests, 130429, "Rate limit hit: Cloud API message throughput has been reached"})
-			return
-		}
+	if s.opt.PerSecond > 0 && s.window.Full(now, time.Second, s.opt.PerSecond) {
+		s.mu.Unlock()
+		writeGraphErr(w, graphErr{http.StatusTooManyRequests, 130429, "Rate limit hit: Cloud API message throughput has been reached"})
+		return
 	}
 	if last, ok := s.lastTo[to]; ok && s.opt.PairInterval > 0 && now.Sub(last) < s.opt.PairInterval {
 		s.mu.Unlock()
 		writeGraphErr(w, graphErr{http.StatusBadRequest, 131056, "(Business Account, Consumer Account) pair rate limit hit"})
 		return
 	}
-	s.window = append(s.window, now)
+	s.window.Add(now)
 	s.lastTo[to] = now
 	s.seq++
 	id := fmt.Sprintf("wamid.HBgL%026d", s.seq)
-	s.sent = append(s.sent, Sent{ID: id, To: to, Type: typ, Correlation: corr, Body: body, At: now})
-	plan, hasPlan := s.plans[to]
-	if !hasPlan && s.dflt != nil {
-		plan, hasPlan = *s.dflt, true
-	}
+	s.sent.Add(Sent{ID: id, To: to, Type: typ, Correlation: corr, Body: body, At: now})
+	plan, hasPlan := s.plans.For(to)
 	if s.unknown[to] {
 		plan, hasPlan = Plan{FailCode: 131026}, true
 	}
 	s.mu.Unlock()
 
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	fakekit.WriteJSON(w, http.StatusOK, map[string]any{
 		"messaging_product": "whatsapp",
 		"contacts":          []map[string]string{{"input": to, "wa_id": to}},
 		"messages":          []map[string]string{{"id": id}},
@@ -288,9 +263,7 @@ func (s *Server) schedule(id, to, corr string, p Plan) {
 	emit := func(st string, code int) func() {
 		return func() {
 			if err := s.Status(context.Background(), id, to, corr, st, code); err != nil {
-				s.mu.Lock()
-				s.hookErrs = append(s.hookErrs, err)
-				s.mu.Unlock()
+				s.hookErrs.Add(err)
 			}
 		}
 	}
@@ -441,20 +414,6 @@ func (s *Server) Post(ctx context.Context, body []byte) error {
 	if url == "" {
 		return fmt.Errorf("whatsappfake: no webhook set")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(meta.SignatureHeader, meta.Sign(s.opt.AppSecret, body))
-	resp, err := s.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("whatsappfake: webhook: %w", err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("whatsappfake: webhook answered %d", resp.StatusCode)
-	}
-	return nil
+	return fakekit.Deliver(ctx, s.hc, "whatsappfake: webhook", url, "application/json", body,
+		map[string]string{meta.SignatureHeader: meta.Sign(s.opt.AppSecret, body)})
 }
