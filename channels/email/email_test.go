@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -265,22 +263,16 @@ func TestBounceWebhook(t *testing.T) {
 
 func TestBounceWebhookForm(t *testing.T) {
 	s := newSetup(t, emailfake.Options{})
-	raw := mustRead(t, "postfix_failed.eml")
+	raw := channeltest.Testdata(t, "postfix_failed.eml")
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	_ = mw.WriteField("to", "bounces@growfood.example")
 	_ = mw.WriteField("email", string(raw))
 	_ = mw.Close()
-	req, _ := http.NewRequest(http.MethodPost, s.web.URL+"/webhooks/email/news?token=bounce-token", &body)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	st, _ := channeltest.Post(t, s.web.URL+"/webhooks/email/news?token=bounce-token", mw.FormDataContentType(), body.Bytes(), nil)
 	evs, _ := s.sink.Got()
-	if resp.StatusCode != 200 || len(evs) != 1 || evs[0].ProviderMessageID != "5f2b7c0e9a1d4e3f8b6a2c1d0e9f8a7b.nudge@growfood.example" {
-		t.Fatalf("%d %+v", resp.StatusCode, evs)
+	if st != 200 || len(evs) != 1 || evs[0].ProviderMessageID != "5f2b7c0e9a1d4e3f8b6a2c1d0e9f8a7b.nudge@growfood.example" {
+		t.Fatalf("%d %+v", st, evs)
 	}
 }
 
@@ -302,10 +294,7 @@ func TestParseDSNFixtures(t *testing.T) {
 		{file: "autoreply.eml", err: email.ErrNotDSN},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			raw, err := os.ReadFile(filepath.Join("testdata", tc.file))
-			if err != nil {
-				t.Fatal(err)
-			}
+			raw := channeltest.Testdata(t, tc.file)
 			d, err := email.ParseDSN(raw)
 			if tc.err != nil {
 				if !errors.Is(err, tc.err) {
@@ -329,18 +318,9 @@ func TestParseDSNFixtures(t *testing.T) {
 			}
 		})
 	}
-	if d, _ := email.ParseDSN(mustRead(t, "postfix_failed.eml")); !strings.Contains(d.Recipients[0].DiagnosticCode, "User unknown in virtual mailbox table") {
+	if d, _ := email.ParseDSN(channeltest.Testdata(t, "postfix_failed.eml")); !strings.Contains(d.Recipients[0].DiagnosticCode, "User unknown in virtual mailbox table") {
 		t.Errorf("folded Diagnostic-Code not unfolded: %q", d.Recipients[0].DiagnosticCode)
 	}
-}
-
-func mustRead(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func TestInstrument(t *testing.T) {
@@ -379,10 +359,7 @@ func TestLoadConfig(t *testing.T) {
 
 func FuzzParseDSN(f *testing.F) {
 	for _, n := range []string{"postfix_failed.eml", "delivered_base64.eml", "delayed.eml", "autoreply.eml"} {
-		b, err := os.ReadFile(filepath.Join("testdata", n))
-		if err != nil {
-			f.Fatal(err)
-		}
+		b := channeltest.Testdata(f, n)
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {

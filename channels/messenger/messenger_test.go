@@ -1,13 +1,10 @@
 package messenger_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -215,7 +212,7 @@ func TestReceiptsAndInboundThroughFake(t *testing.T) {
 
 func TestWebhookRefusesBadSignatures(t *testing.T) {
 	s := newSetup(t)
-	body, _ := os.ReadFile(filepath.Join("testdata", "text.json"))
+	body := channeltest.Testdata(t, "text.json")
 	for _, tc := range []struct {
 		sig    string
 		status int
@@ -224,17 +221,8 @@ func TestWebhookRefusesBadSignatures(t *testing.T) {
 		{meta.Sign("wrong", body), http.StatusForbidden},
 		{meta.Sign(s.cfg.AppSecret, append([]byte(" "), body...)), http.StatusForbidden},
 	} {
-		req, _ := http.NewRequest(http.MethodPost, s.hook.URL, bytes.NewReader(body))
-		if tc.sig != "" {
-			req.Header.Set(meta.SignatureHeader, tc.sig)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != tc.status {
-			t.Errorf("status %d, want %d", resp.StatusCode, tc.status)
+		if st, _ := channeltest.Post(t, s.hook.URL, "", body, map[string]string{meta.SignatureHeader: tc.sig}); st != tc.status {
+			t.Errorf("status %d, want %d", st, tc.status)
 		}
 	}
 	if _, calls := s.sink.Got(); calls != 0 {
@@ -265,10 +253,7 @@ func TestParseFixtures(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("testdata", tc.file))
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := channeltest.Testdata(t, tc.file)
 			evs, err := messenger.Parse(b, "page1")
 			if err != nil {
 				t.Fatal(err)
@@ -292,10 +277,7 @@ func TestParseFixtures(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	for _, n := range []string{"text.json", "quick_reply.json", "postback_ref.json", "referral.json", "delivery_read.json"} {
-		b, err := os.ReadFile(filepath.Join("testdata", n))
-		if err != nil {
-			f.Fatal(err)
-		}
+		b := channeltest.Testdata(f, n)
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -271,10 +269,7 @@ func TestParseFixtures(t *testing.T) {
 		{"inbound_stop.form", channels.EventOptOut, "+16505551199", "Stop", "", "", ""},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("testdata", tc.file))
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := channeltest.Testdata(t, tc.file)
 			form, err := url.ParseQuery(string(b))
 			if err != nil {
 				t.Fatal(err)
@@ -342,10 +337,7 @@ func TestLoadConfig(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	for _, n := range []string{"status_delivered.form", "status_undelivered.form", "inbound.form", "inbound_stop.form"} {
-		b, err := os.ReadFile(filepath.Join("testdata", n))
-		if err != nil {
-			f.Fatal(err)
-		}
+		b := channeltest.Testdata(f, n)
 		f.Add(string(b), "c")
 	}
 	f.Fuzz(func(t *testing.T, body, corr string) {

@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -331,10 +329,7 @@ func TestParseUpdateFixtures(t *testing.T) {
 		{"edited_message.json", "", "", "", "", "", "", ""},
 	}
 	for _, tc := range cases {
-		body, err := os.ReadFile(filepath.Join("testdata", tc.file))
-		if err != nil {
-			t.Fatal(err)
-		}
+		body := channeltest.Testdata(t, tc.file)
 		evs, cb, err := telegram.ParseUpdate("", body)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.file, err)

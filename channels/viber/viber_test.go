@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -146,20 +144,12 @@ func TestFakeValidates(t *testing.T) {
 	t.Parallel()
 	fake, _, _ := setup(t)
 	post := func(token, body string) int {
-		req, _ := http.NewRequest("POST", fake.URL+"/send_message", strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("X-Viber-Auth-Token", token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Errorf("HTTP %d: Viber always answers 200", resp.StatusCode)
+		code, ans := channeltest.Post(t, fake.URL+"/send_message", "", []byte(body), map[string]string{"X-Viber-Auth-Token": token})
+		if code != 200 {
+			t.Errorf("HTTP %d: Viber always answers 200", code)
 		}
 		var st struct{ Status int }
-		_ = json.NewDecoder(resp.Body).Decode(&st)
+		_ = json.Unmarshal(ans, &st)
 		return st.Status
 	}
 	okBody := `{"receiver":"u","min_api_version":1,"sender":{"name":"GrowFood"},"type":"text","text":"hi"}`
@@ -297,10 +287,7 @@ func TestParseFixtures(t *testing.T) {
 		{"webhook_probe.json", "", "", "", "", "", "", "", ""},
 	}
 	for _, tc := range cases {
-		body, err := os.ReadFile(filepath.Join("testdata", tc.file))
-		if err != nil {
-			t.Fatal(err)
-		}
+		body := channeltest.Testdata(t, tc.file)
 		evs, _, err := viber.ParseCallback("", body)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.file, err)

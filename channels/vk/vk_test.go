@@ -6,8 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -319,10 +317,7 @@ func TestParseFixtures(t *testing.T) {
 		{"message_typing_state.json", "", "", "", "", "", "", "", ""},
 	}
 	for _, tc := range cases {
-		body, err := os.ReadFile(filepath.Join("testdata", tc.file))
-		if err != nil {
-			t.Fatal(err)
-		}
+		body := channeltest.Testdata(t, tc.file)
 		env, st := vk.Verify(cfg, body)
 		if st != 0 {
 			t.Fatalf("%s: verify %d", tc.file, st)
@@ -342,7 +337,7 @@ func TestParseFixtures(t *testing.T) {
 			t.Errorf("%s: %+v", tc.file, e)
 		}
 	}
-	body, _ := os.ReadFile(filepath.Join("testdata", "confirmation.json"))
+	body := channeltest.Testdata(t, "confirmation.json")
 	if env, st := vk.Verify(cfg, body); st != 0 || env.Type != "confirmation" {
 		t.Errorf("confirmation: %d %+v", st, env)
 	}

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -230,7 +228,7 @@ func TestInboundThroughFake(t *testing.T) {
 
 func TestWebhookRefusesBadSignatures(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{})
-	body, _ := os.ReadFile(filepath.Join("testdata", "text.json"))
+	body := channeltest.Testdata(t, "text.json")
 	for _, tc := range []struct {
 		name   string
 		sig    string
@@ -243,17 +241,8 @@ func TestWebhookRefusesBadSignatures(t *testing.T) {
 		{"good", meta.Sign(s.cfg.AppSecret, body), http.StatusOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodPost, s.hook.URL, bytes.NewReader(body))
-			if tc.sig != "" {
-				req.Header.Set(meta.SignatureHeader, tc.sig)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tc.status {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			if st, _ := channeltest.Post(t, s.hook.URL, "", body, map[string]string{meta.SignatureHeader: tc.sig}); st != tc.status {
+				t.Fatalf("status %d, want %d", st, tc.status)
 			}
 		})
 	}
@@ -318,10 +307,7 @@ func TestParseFixtures(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			body, err := os.ReadFile(filepath.Join("testdata", tc.file))
-			if err != nil {
-				t.Fatal(err)
-			}
+			body := channeltest.Testdata(t, tc.file)
 			evs, err := whatsapp.Parse(body, "main")
 			if err != nil {
 				t.Fatal(err)
@@ -364,10 +350,7 @@ func TestLoadConfig(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	for _, name := range []string{"text.json", "button_reply.json", "template_button.json", "statuses.json", "status_failed.json"} {
-		b, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			f.Fatal(err)
-		}
+		b := channeltest.Testdata(f, name)
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {

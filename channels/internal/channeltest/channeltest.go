@@ -7,11 +7,14 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/fakekit"
 )
 
 // Sink is a channels.Sink that records what it is given.
@@ -89,4 +92,27 @@ func Serve(t testing.TB, h http.Handler) *httptest.Server {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// Post POSTs body to url as a provider would (contentType "" sends none;
+// empty header values are not sent) and returns the status and the answer;
+// a transport error fails the test.
+func Post(t testing.TB, url, contentType string, body []byte, header map[string]string) (int, []byte) {
+	t.Helper()
+	st, ans, err := fakekit.Post(context.Background(), http.DefaultClient, url, contentType, body, header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, ans
+}
+
+// Testdata reads the fixture name from the package's testdata folder; a
+// missing fixture fails the test.
+func Testdata(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -24,15 +24,17 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// Post POSTs body to url as contentType with header (empty values are not
-// sent), as a provider delivers a webhook, and returns the status and up to
-// 1 MiB of the answer.
+// Post POSTs body to url as contentType ("" = no Content-Type) with header
+// (empty values are not sent), as a provider delivers a webhook, and returns
+// the status and up to 1 MiB of the answer.
 func Post(ctx context.Context, c *http.Client, url, contentType string, body []byte, header map[string]string) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
-	req.Header.Set("Content-Type", contentType)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
 	for k, v := range header {
 		if v != "" {
 			req.Header.Set(k, v)
