@@ -42,4 +42,3 @@ func BenchmarkParseDSN(b *testing.B) {
 		}
 	}
 }
-
