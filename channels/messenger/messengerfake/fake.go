@@ -14,9 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -58,13 +56,9 @@ type graphErr struct {
 
 // Server is the fake.
 type Server struct {
+	fakekit.Core[Plan, Sent]
 	opt      Options
-	srv      *httptest.Server
 	hc       *http.Client
-	sent     fakekit.Log[Sent]
-	hookErrs fakekit.Log[error]
-	plans    fakekit.Plans[string, Plan]
-	requests atomic.Int64
 	mu       sync.Mutex
 	seq      int
 	failNext []graphErr
@@ -100,18 +94,12 @@ func New(opt Options) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /me/messages", s.messages)
 	mux.HandleFunc("POST /{page}/messages", s.messages)
-	s.srv = httptest.NewServer(mux)
+	s.Serve(mux)
 	return s
 }
 
-// URL is the base to use as messenger.Config.APIURL.
-func (s *Server) URL() string { return s.srv.URL }
-
 // Options returns the effective options.
 func (s *Server) Options() Options { return s.opt }
-
-// Close stops the server.
-func (s *Server) Close() { s.srv.Close() }
 
 // SetWebhook sets where webhooks go.
 func (s *Server) SetWebhook(url string) { s.mu.Lock(); s.webhook = url; s.mu.Unlock() }
@@ -138,21 +126,6 @@ func (s *Server) CloseWindow(psid string) { s.mu.Lock(); s.closed[psid] = true; 
 // Unknown makes sends to psid fail with 100/2018001 (no matching user).
 func (s *Server) Unknown(psid string) { s.mu.Lock(); s.unknown[psid] = true; s.mu.Unlock() }
 
-// SetPlan scripts receipts for messages to psid.
-func (s *Server) SetPlan(psid string, p Plan) { s.plans.Set(psid, p) }
-
-// SetDefaultPlan scripts receipts for people without their own plan.
-func (s *Server) SetDefaultPlan(p Plan) { s.plans.SetDefault(p) }
-
-// Sent returns the accepted messages in order.
-func (s *Server) Sent() []Sent { return s.sent.All() }
-
-// Requests counts every send request.
-func (s *Server) Requests() int { return int(s.requests.Load()) }
-
-// WebhookErrors returns failures of scheduled webhooks.
-func (s *Server) WebhookErrors() []error { return s.hookErrs.All() }
-
 func writeErr(w http.ResponseWriter, e graphErr) {
 	if e.status >= 500 {
 		http.Error(w, "upstream error", e.status)
@@ -168,7 +141,7 @@ func writeErr(w http.ResponseWriter, e graphErr) {
 var tags = map[string]bool{"ACCOUNT_UPDATE": true, "CONFIRMED_EVENT_UPDATE": true, "POST_PURCHASE_UPDATE": true, "HUMAN_AGENT": true}
 
 func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
-	s.requests.Add(1)
+	s.CountRequest()
 	tok := r.URL.Query().Get("access_token")
 	if tok == "" {
 		tok, _ = cutBearer(r.Header.Get("Authorization"))
@@ -217,10 +190,10 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 	s.window.Add(now)
 	s.seq++
 	mid := fmt.Sprintf("m_FAKE%020d", s.seq)
-	s.sent.Add(Sent{MID: mid, To: to, MessagingType: mt, Tag: tag, Body: body, At: now})
+	plan, has := s.Accept(to, Sent{MID: mid, To: to, MessagingType: mt, Tag: tag, Body: body, At: now})
 	s.mu.Unlock()
 	fakekit.WriteJSON(w, http.StatusOK, map[string]string{"recipient_id": to, "message_id": mid})
-	if plan, has := s.plans.For(to); has {
+	if has {
 		s.schedule(to, mid, now, plan)
 	}
 }
@@ -235,16 +208,11 @@ func cutBearer(h string) (string, bool) {
 
 func (s *Server) schedule(psid, mid string, sentAt time.Time, p Plan) {
 	wm := sentAt.UnixMilli()
-	record := func(err error) {
-		if err != nil {
-			s.hookErrs.Add(err)
-		}
-	}
 	if p.Delivered > 0 {
-		s.opt.After(p.Delivered, func() { record(s.Delivery(context.Background(), psid, wm, mid)) })
+		s.opt.After(p.Delivered, func() { s.HookFailed(s.Delivery(context.Background(), psid, wm, mid)) })
 	}
 	if p.Read > 0 {
-		s.opt.After(p.Read, func() { record(s.Read(context.Background(), psid, wm)) })
+		s.opt.After(p.Read, func() { s.HookFailed(s.Read(context.Background(), psid, wm)) })
 	}
 }
 

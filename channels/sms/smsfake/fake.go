@@ -13,12 +13,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -59,13 +57,9 @@ type apiErr struct {
 
 // Server is the fake.
 type Server struct {
+	fakekit.Core[Plan, Sent]
 	opt      Options
-	srv      *httptest.Server
 	hc       *http.Client
-	sent     fakekit.Log[Sent]
-	hookErrs fakekit.Log[error]
-	plans    fakekit.Plans[string, Plan]
-	requests atomic.Int64
 	mu       sync.Mutex
 	seq      int
 	failNext []apiErr
@@ -101,18 +95,12 @@ func New(opt Options) *Server {
 	s := &Server{opt: opt, hc: fakekit.NewClient(), unsub: map[string]bool{}, landline: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2010-04-01/Accounts/{sid}/Messages.json", s.create)
-	s.srv = httptest.NewServer(mux)
+	s.Serve(mux)
 	return s
 }
 
-// URL is the base to use as sms.Config.APIURL.
-func (s *Server) URL() string { return s.srv.URL }
-
 // Options returns the effective options.
 func (s *Server) Options() Options { return s.opt }
-
-// Close stops the server.
-func (s *Server) Close() { s.srv.Close() }
 
 // SetInboundURL sets where inbound messages are posted (the number's
 // "A message comes in" webhook).
@@ -132,21 +120,6 @@ func (s *Server) Unsubscribe(to string) { s.mu.Lock(); s.unsub[to] = true; s.mu.
 // Landline makes sends to to answer 21614 (not a mobile number).
 func (s *Server) Landline(to string) { s.mu.Lock(); s.landline[to] = true; s.mu.Unlock() }
 
-// SetPlan scripts status callbacks for messages to to.
-func (s *Server) SetPlan(to string, p Plan) { s.plans.Set(to, p) }
-
-// SetDefaultPlan scripts status callbacks for numbers without their own plan.
-func (s *Server) SetDefaultPlan(p Plan) { s.plans.SetDefault(p) }
-
-// Sent returns the accepted messages in order.
-func (s *Server) Sent() []Sent { return s.sent.All() }
-
-// Requests counts every create request.
-func (s *Server) Requests() int { return int(s.requests.Load()) }
-
-// WebhookErrors returns failures of scheduled callbacks.
-func (s *Server) WebhookErrors() []error { return s.hookErrs.All() }
-
 func writeErr(w http.ResponseWriter, e apiErr) {
 	if e.status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", strconv.Itoa(e.retry))
@@ -159,7 +132,7 @@ func writeErr(w http.ResponseWriter, e apiErr) {
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request) {
-	s.requests.Add(1)
+	s.CountRequest()
 	user, pass, ok := r.BasicAuth()
 	if !ok || user != s.opt.AccountSID || pass != s.opt.AuthToken || r.PathValue("sid") != s.opt.AccountSID {
 		writeErr(w, apiErr{status: http.StatusUnauthorized, code: 20003, msg: "Authenticate"})
@@ -227,7 +200,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	if from == "" {
 		from = s.opt.From
 	}
-	s.sent.Add(Sent{SID: sid, To: to, From: from, Body: body, MediaURL: r.PostForm.Get("MediaUrl"), StatusCallback: cb, Segments: seg, At: now})
+	plan, has := s.Accept(to, Sent{SID: sid, To: to, From: from, Body: body, MediaURL: r.PostForm.Get("MediaUrl"), StatusCallback: cb, Segments: seg, At: now})
 	s.mu.Unlock()
 	fakekit.WriteJSON(w, http.StatusCreated, map[string]any{
 		"sid": sid, "account_sid": s.opt.AccountSID, "to": to, "from": from, "body": body,
@@ -235,7 +208,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		"api_version": "2010-04-01", "price": nil, "error_code": nil, "error_message": nil,
 		"date_created": now.UTC().Format(time.RFC1123Z), "uri": "/2010-04-01/Accounts/" + s.opt.AccountSID + "/Messages/" + sid + ".json",
 	})
-	if plan, has := s.plans.For(to); has && cb != "" {
+	if has && cb != "" {
 		s.schedule(cb, sid, to, from, plan)
 	}
 }
@@ -243,9 +216,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 func (s *Server) schedule(cb, sid, to, from string, p Plan) {
 	emit := func(status, code string) func() {
 		return func() {
-			if err := s.Status(context.Background(), cb, sid, to, from, status, code); err != nil {
-				s.hookErrs.Add(err)
-			}
+			s.HookFailed(s.Status(context.Background(), cb, sid, to, from, status, code))
 		}
 	}
 	s.opt.After(0, emit("sent", ""))

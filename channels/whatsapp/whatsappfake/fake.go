@@ -13,11 +13,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -59,15 +57,11 @@ type Sent struct {
 
 // Server is the fake.
 type Server struct {
-	opt      Options
-	srv      *httptest.Server
-	hc       *http.Client
-	sent     fakekit.Log[Sent]
-	hookErrs fakekit.Log[error]
-	plans    fakekit.Plans[string, Plan]
-	requests atomic.Int64
-	mu       sync.Mutex
-	seq      int
+	fakekit.Core[Plan, Sent]
+	opt Options
+	hc  *http.Client
+	mu  sync.Mutex
+	seq int
 	// scripted answers
 	failNext []graphErr
 	blocked  map[string]bool // 131050
@@ -114,18 +108,12 @@ func New(opt Options) *Server {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /{phone}/messages", s.messages)
-	s.srv = httptest.NewServer(mux)
+	s.Serve(mux)
 	return s
 }
 
-// URL is the base to use as whatsapp.Config.APIURL.
-func (s *Server) URL() string { return s.srv.URL }
-
 // Options returns the effective options (token, ids, secret).
 func (s *Server) Options() Options { return s.opt }
-
-// Close stops the server.
-func (s *Server) Close() { s.srv.Close() }
 
 // SetWebhook sets where status and inbound webhooks go.
 func (s *Server) SetWebhook(url string) { s.mu.Lock(); s.webhook = url; s.mu.Unlock() }
@@ -158,21 +146,6 @@ func (s *Server) CloseWindow(to string) { s.mu.Lock(); s.closed[to] = true; s.mu
 // failed status with 131026 follows (asynchronously, as Meta does).
 func (s *Server) Unknown(to string) { s.mu.Lock(); s.unknown[to] = true; s.mu.Unlock() }
 
-// SetPlan scripts the statuses that follow each message to to.
-func (s *Server) SetPlan(to string, p Plan) { s.plans.Set(to, p) }
-
-// SetDefaultPlan scripts statuses for recipients without their own plan.
-func (s *Server) SetDefaultPlan(p Plan) { s.plans.SetDefault(p) }
-
-// Sent returns the accepted messages in order.
-func (s *Server) Sent() []Sent { return s.sent.All() }
-
-// Requests counts every send request, accepted or not.
-func (s *Server) Requests() int { return int(s.requests.Load()) }
-
-// WebhookErrors returns failures of scheduled webhooks.
-func (s *Server) WebhookErrors() []error { return s.hookErrs.All() }
-
 func writeGraphErr(w http.ResponseWriter, e graphErr) {
 	if e.code >= 500 && e.code < 600 {
 		http.Error(w, "upstream error", e.code)
@@ -186,7 +159,7 @@ func writeGraphErr(w http.ResponseWriter, e graphErr) {
 }
 
 func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
-	s.requests.Add(1)
+	s.CountRequest()
 	if r.Header.Get("Authorization") != "Bearer "+s.opt.Token {
 		writeGraphErr(w, graphErr{http.StatusUnauthorized, 190, "Error validating access token"})
 		return
@@ -242,8 +215,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 	s.lastTo[to] = now
 	s.seq++
 	id := fmt.Sprintf("wamid.HBgL%026d", s.seq)
-	s.sent.Add(Sent{ID: id, To: to, Type: typ, Correlation: corr, Body: body, At: now})
-	plan, hasPlan := s.plans.For(to)
+	plan, hasPlan := s.Accept(to, Sent{ID: id, To: to, Type: typ, Correlation: corr, Body: body, At: now})
 	if s.unknown[to] {
 		plan, hasPlan = Plan{FailCode: 131026}, true
 	}
@@ -262,9 +234,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 func (s *Server) schedule(id, to, corr string, p Plan) {
 	emit := func(st string, code int) func() {
 		return func() {
-			if err := s.Status(context.Background(), id, to, corr, st, code); err != nil {
-				s.hookErrs.Add(err)
-			}
+			s.HookFailed(s.Status(context.Background(), id, to, corr, st, code))
 		}
 	}
 	if p.FailCode != 0 {
