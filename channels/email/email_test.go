@@ -139,10 +139,7 @@ func TestSendErrors(t *testing.T) {
 			s := newSetup(t, emailfake.Options{})
 			tc.script(s.fake)
 			_, err := s.client.Send(context.Background(), weekly())
-			var ce *channels.Error
-			if !errors.As(err, &ce) || ce.Kind != tc.kind || ce.Code != tc.code {
-				t.Fatalf("got %v, want %s (%s)", err, tc.kind, tc.code)
-			}
+			ce := channeltest.WantError(t, err, tc.kind, tc.code)
 			if strings.Contains(ce.Message, "anna@mail.example") {
 				t.Errorf("address in error message: %q", ce.Message)
 			}

@@ -135,10 +135,7 @@ func TestSendErrors(t *testing.T) {
 				tc.script(s.fake)
 			}
 			_, err := s.client.Send(context.Background(), tc.msg)
-			var ce *channels.Error
-			if !errors.As(err, &ce) || ce.Kind != tc.kind || ce.Code != tc.code {
-				t.Fatalf("got %v, want %s (%s)", err, tc.kind, tc.code)
-			}
+			channeltest.WantError(t, err, tc.kind, tc.code)
 			if len(s.fake.Sent()) != 0 {
 				t.Fatal("recorded")
 			}

@@ -97,10 +97,7 @@ func TestSendErrors(t *testing.T) {
 				tc.script(s.fake)
 			}
 			_, err := s.client.Send(context.Background(), channels.Message{To: tc.to, Text: "x"})
-			var ce *channels.Error
-			if !errors.As(err, &ce) || ce.Kind != tc.kind || ce.Code != tc.code {
-				t.Fatalf("got %v, want %s (%s)", err, tc.kind, tc.code)
-			}
+			channeltest.WantError(t, err, tc.kind, tc.code)
 		})
 	}
 	s := newSetup(t)

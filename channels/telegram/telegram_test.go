@@ -102,8 +102,7 @@ func TestRateLimitedThenSuccessNoDuplicate(t *testing.T) {
 	fake.FailNext(555, telegramfake.TooManyRequests(7))
 	m := channels.Message{IdempotencyKey: "k1", To: "555", Text: "Напоминание о продлении / renewal reminder"}
 	_, err := c.Send(context.Background(), m)
-	var ce *channels.Error
-	if !errors.As(err, &ce) || ce.Kind != channels.RateLimited || ce.RetryAfter != 7*time.Second || ce.Code != "429" {
+	if ce := channeltest.WantError(t, err, channels.RateLimited, "429"); ce.RetryAfter != 7*time.Second {
 		t.Fatalf("first send: %v", err)
 	}
 	if len(fake.Sent()) != 0 {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -67,8 +66,7 @@ func TestRateLimitedThenSuccessNoDuplicate(t *testing.T) {
 	fake.FailNext(user, viber.StatusTooManyRequests)
 	m := channels.Message{To: user, Text: "Напоминание / reminder"}
 	_, err := c.Send(context.Background(), m)
-	var ce *channels.Error
-	if !errors.As(err, &ce) || ce.Kind != channels.RateLimited || ce.RetryAfter != 10*time.Minute || ce.Code != "12" {
+	if ce := channeltest.WantError(t, err, channels.RateLimited, "12"); ce.RetryAfter != 10*time.Minute {
 		t.Fatalf("first send: %v", err)
 	}
 	if _, err := c.Send(context.Background(), m); err != nil {

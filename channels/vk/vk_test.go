@@ -77,8 +77,7 @@ func TestRetryIsDedupedByRandomID(t *testing.T) {
 	fake.FailNext(77, 6)
 	m := channels.Message{IdempotencyKey: "run7:remind:0", To: "77", Text: "Продлите подписку / renew"}
 	_, err := c.Send(context.Background(), m)
-	var ce *channels.Error
-	if !errors.As(err, &ce) || ce.Kind != channels.RateLimited || ce.RetryAfter != time.Second || ce.Code != "6" {
+	if ce := channeltest.WantError(t, err, channels.RateLimited, "6"); ce.RetryAfter != time.Second {
 		t.Fatalf("first: %v", err)
 	}
 	r1, err := c.Send(context.Background(), m)

@@ -101,8 +101,7 @@ func TestSendRateLimitedThenSuccessNoDuplicate(t *testing.T) {
 	s.fake.FailNext(130429, "Rate limit hit")
 	m := channels.Message{To: "79160000001", Text: "Напоминание о продлении"}
 	_, err := s.client.Send(context.Background(), m)
-	var ce *channels.Error
-	if !errors.As(err, &ce) || ce.Kind != channels.RateLimited || ce.RetryAfter <= 0 || ce.Code != "130429" {
+	if ce := channeltest.WantError(t, err, channels.RateLimited, "130429"); ce.RetryAfter <= 0 {
 		t.Fatalf("first send: %v", err)
 	}
 	if len(s.fake.Sent()) != 0 {
@@ -137,10 +136,7 @@ func TestSendErrors(t *testing.T) {
 				tc.script(s.fake)
 			}
 			_, err := s.client.Send(context.Background(), tc.msg)
-			var ce *channels.Error
-			if !errors.As(err, &ce) || ce.Kind != tc.kind || ce.Code != tc.code {
-				t.Fatalf("got %v, want %s (%s)", err, tc.kind, tc.code)
-			}
+			channeltest.WantError(t, err, tc.kind, tc.code)
 			if len(s.fake.Sent()) != 0 {
 				t.Fatal("failed send recorded as accepted")
 			}

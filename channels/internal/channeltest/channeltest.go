@@ -5,6 +5,7 @@ package channeltest
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -115,4 +116,15 @@ func Testdata(t testing.TB, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// WantError fails the test unless err is a *channels.Error of kind with
+// code, and returns it.
+func WantError(t testing.TB, err error, kind channels.ErrorKind, code string) *channels.Error {
+	t.Helper()
+	var ce *channels.Error
+	if !errors.As(err, &ce) || ce.Kind != kind || ce.Code != code {
+		t.Fatalf("got %v, want %s (%s)", err, kind, code)
+	}
+	return ce
 }
