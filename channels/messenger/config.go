@@ -32,12 +32,12 @@ func LoadConfig(e *config.Env, account string) Config {
 	c := Config{
 		Account:     account,
 		APIURL:      strings.TrimRight(e.URL("NUDGE_MESSENGER_API_URL", meta.DefaultAPIURL, "http", "https"), "/"),
-		PageToken:   e.String(meta.Var("MESSENGER", account, "PAGE_TOKEN"), ""),
+		PageToken:   e.String(channels.EnvVar("MESSENGER", account, "PAGE_TOKEN"), ""),
 		AppSecret:   e.String("NUDGE_META_APP_SECRET", ""),
 		VerifyToken: e.String("NUDGE_META_VERIFY_TOKEN", ""),
 	}
 	if c.PageToken != "" && c.AppSecret == "" {
-		e.Fail("NUDGE_META_APP_SECRET", "is required when %s is set", meta.Var("MESSENGER", account, "PAGE_TOKEN"))
+		e.Fail("NUDGE_META_APP_SECRET", "is required when %s is set", channels.EnvVar("MESSENGER", account, "PAGE_TOKEN"))
 	}
 	return c
 }

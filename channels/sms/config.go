@@ -4,8 +4,6 @@ import (
 	"strings"
 
 	"github.com/nudge-engine/nudge/channels"
-
-	"github.com/nudge-engine/nudge/channels/meta"
 	"github.com/nudge-engine/nudge/internal/config"
 )
 
@@ -56,7 +54,7 @@ func (c Config) Rate() Rate {
 //	NUDGE_TWILIO_WEBHOOK_URL           public URL for signature checks behind a proxy
 //	NUDGE_TWILIO_RATE                  messages per second of the number (default 1)
 func LoadConfig(e *config.Env, account string) Config {
-	v := func(k string) string { return meta.Var("TWILIO", account, k) }
+	v := func(k string) string { return channels.EnvVar("TWILIO", account, k) }
 	c := Config{
 		Account:             account,
 		APIURL:              strings.TrimRight(e.URL(v("API_URL"), DefaultAPIURL, "http", "https"), "/"),

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/nudge-engine/nudge/channels"
-
 	"github.com/nudge-engine/nudge/internal/config"
 )
 
@@ -34,22 +33,10 @@ func (c Config) Enabled() bool { return c.Token != "" }
 // EnvName is the variable holding setting for account: NUDGE_TELEGRAM_<SETTING>
 // for the default account, NUDGE_TELEGRAM_<ACCOUNT>_<SETTING> otherwise.
 func EnvName(account, setting string) string {
-	if account == "" || account == "default" {
-		return "NUDGE_TELEGRAM_" + setting
+	if account == "default" {
+		account = ""
 	}
-	return "NUDGE_TELEGRAM_" + envPart(account) + "_" + setting
-}
-
-func envPart(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z':
-			return r - 'a' + 'A'
-		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
-			return r
-		}
-		return '_'
-	}, s)
+	return channels.EnvVar("TELEGRAM", account, setting)
 }
 
 // LoadConfig reads NUDGE_TELEGRAM_TOKEN, NUDGE_TELEGRAM_WEBHOOK_SECRET and

@@ -6,7 +6,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/nudge-engine/nudge/channels"
-
 	"github.com/nudge-engine/nudge/internal/config"
 )
 
@@ -34,18 +33,10 @@ func (c Config) Enabled() bool { return c.Token != "" }
 // EnvName is NUDGE_VIBER_<SETTING> for the default account and
 // NUDGE_VIBER_<ACCOUNT>_<SETTING> otherwise.
 func EnvName(account, setting string) string {
-	if account == "" || account == "default" {
-		return "NUDGE_VIBER_" + setting
+	if account == "default" {
+		account = ""
 	}
-	return "NUDGE_VIBER_" + strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z':
-			return r - 'a' + 'A'
-		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
-			return r
-		}
-		return '_'
-	}, account) + "_" + setting
+	return channels.EnvVar("VIBER", account, setting)
 }
 
 // LoadConfig reads NUDGE_VIBER_TOKEN, NUDGE_VIBER_SENDER_NAME (default

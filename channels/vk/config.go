@@ -4,7 +4,6 @@ import (
 	"strings"
 
 	"github.com/nudge-engine/nudge/channels"
-
 	"github.com/nudge-engine/nudge/internal/config"
 )
 
@@ -33,18 +32,10 @@ func (c Config) Enabled() bool { return c.Token != "" }
 // EnvName is NUDGE_VK_<SETTING> for the default account and
 // NUDGE_VK_<ACCOUNT>_<SETTING> otherwise.
 func EnvName(account, setting string) string {
-	if account == "" || account == "default" {
-		return "NUDGE_VK_" + setting
+	if account == "default" {
+		account = ""
 	}
-	return "NUDGE_VK_" + strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z':
-			return r - 'a' + 'A'
-		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
-			return r
-		}
-		return '_'
-	}, account) + "_" + setting
+	return channels.EnvVar("VK", account, setting)
 }
 
 // LoadConfig reads NUDGE_VK_TOKEN, NUDGE_VK_GROUP_ID, NUDGE_VK_SECRET,
