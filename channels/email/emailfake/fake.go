@@ -9,6 +9,7 @@ package emailfake
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -66,15 +67,13 @@ type Server struct {
 	msgs     fakekit.Log[Received]
 	mu       sync.Mutex
 	rejected map[string]Reply
-	nextRcpt []Reply
+	nextRcpt fakekit.Once[Reply]
 	done     chan struct{}
 }
 
 // New starts a fake on 127.0.0.1 with a free port; Close it when done.
 func New(opt Options) (*Server, error) {
-	if opt.Domain == "" {
-		opt.Domain = "mx.fake.test"
-	}
+	opt.Domain = cmp.Or(opt.Domain, "mx.fake.test")
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
@@ -125,9 +124,7 @@ func (s *Server) Reject(addr string, r Reply) {
 
 // FailNextRcpt makes the next RCPT TO fail once with reply (e.g. 451 4.7.1).
 func (s *Server) FailNextRcpt(r Reply) {
-	s.mu.Lock()
-	s.nextRcpt = append(s.nextRcpt, r)
-	s.mu.Unlock()
+	s.nextRcpt.Add(r)
 }
 
 // Messages returns the accepted messages in order.
@@ -170,9 +167,8 @@ func (x *session) Mail(from string, opts *smtp.MailOptions) error {
 func (x *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	x.s.mu.Lock()
 	var r *Reply
-	if len(x.s.nextRcpt) > 0 {
-		r = &x.s.nextRcpt[0]
-		x.s.nextRcpt = x.s.nextRcpt[1:]
+	if next, scripted := x.s.nextRcpt.Next(); scripted {
+		r = &next
 	} else if rr, ok := x.s.rejected[strings.ToLower(to)]; ok {
 		r = &rr
 	}

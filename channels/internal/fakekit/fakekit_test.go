@@ -67,3 +67,21 @@ func TestDeliverSendsHeadersAndReportsRefusals(t *testing.T) {
 		t.Errorf("server gone: %v", err)
 	}
 }
+
+func TestOncePlaysEachAnswerOnceInOrder(t *testing.T) {
+	var o OnceBy[string, int]
+	o.Add("a", 1)
+	o.Add("a", 2)
+	o.Add("b", 3)
+	for _, want := range []int{1, 2} {
+		if got, ok := o.Next("a"); !ok || got != want {
+			t.Fatalf("a: %d %v, want %d", got, ok, want)
+		}
+	}
+	if _, ok := o.Next("a"); ok {
+		t.Fatal("a: played more than was queued")
+	}
+	if got, ok := o.Next("b"); !ok || got != 3 {
+		t.Fatalf("b: %d %v", got, ok)
+	}
+}

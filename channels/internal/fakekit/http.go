@@ -61,3 +61,15 @@ func Deliver(ctx context.Context, c *http.Client, what, url, contentType string,
 	}
 	return nil
 }
+
+// Clock fills in a fake's timing options: now defaults to time.Now and
+// after, which schedules receipts, to AfterFunc.
+func Clock(now func() time.Time, after func(time.Duration, func())) (func() time.Time, func(time.Duration, func())) {
+	if now == nil {
+		now = time.Now
+	}
+	if after == nil {
+		after = AfterFunc
+	}
+	return now, after
+}

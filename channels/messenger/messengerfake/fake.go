@@ -9,6 +9,7 @@
 package messengerfake
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -61,7 +62,7 @@ type Server struct {
 	hc       *http.Client
 	mu       sync.Mutex
 	seq      int
-	failNext []graphErr
+	failNext fakekit.Once[graphErr]
 	blocked  map[string]bool
 	closed   map[string]bool
 	unknown  map[string]bool
@@ -71,24 +72,11 @@ type Server struct {
 
 // New starts a fake; Close it when done.
 func New(opt Options) *Server {
-	if opt.PageToken == "" {
-		opt.PageToken = "test-page-token"
-	}
-	if opt.PageID == "" {
-		opt.PageID = "200000000000001"
-	}
-	if opt.AppSecret == "" {
-		opt.AppSecret = "test-app-secret"
-	}
-	if opt.PerSecond == 0 {
-		opt.PerSecond = 40
-	}
-	if opt.Now == nil {
-		opt.Now = time.Now
-	}
-	if opt.After == nil {
-		opt.After = fakekit.AfterFunc
-	}
+	opt.PageToken = cmp.Or(opt.PageToken, "test-page-token")
+	opt.PageID = cmp.Or(opt.PageID, "200000000000001")
+	opt.AppSecret = cmp.Or(opt.AppSecret, "test-app-secret")
+	opt.PerSecond = cmp.Or(opt.PerSecond, 40)
+	opt.Now, opt.After = fakekit.Clock(opt.Now, opt.After)
 	s := &Server{opt: opt, hc: fakekit.NewClient(),
 		blocked: map[string]bool{}, closed: map[string]bool{}, unknown: map[string]bool{}}
 	mux := http.NewServeMux()
@@ -112,9 +100,7 @@ func (s *Server) FailNext(code, subcode int, msg string) {
 	if code >= 500 && code < 600 && code != 551 {
 		st = code
 	}
-	s.mu.Lock()
-	s.failNext = append(s.failNext, graphErr{st, code, subcode, msg})
-	s.mu.Unlock()
+	s.failNext.Add(graphErr{st, code, subcode, msg})
 }
 
 // Block makes sends to psid fail with 551 "This person isn't available right now".
@@ -168,10 +154,9 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	now := s.opt.Now()
 	var e *graphErr
-	switch {
-	case len(s.failNext) > 0:
-		e = &s.failNext[0]
-		s.failNext = s.failNext[1:]
+	switch f, scripted := s.failNext.Next(); {
+	case scripted:
+		e = &f
 	case s.unknown[to]:
 		e = &graphErr{http.StatusBadRequest, 100, 2018001, "(#100) No matching user found"}
 	case s.blocked[to]:

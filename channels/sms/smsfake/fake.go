@@ -10,6 +10,7 @@
 package smsfake
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -62,7 +63,7 @@ type Server struct {
 	hc       *http.Client
 	mu       sync.Mutex
 	seq      int
-	failNext []apiErr
+	failNext fakekit.Once[apiErr]
 	unsub    map[string]bool
 	landline map[string]bool
 	inbound  string
@@ -71,27 +72,12 @@ type Server struct {
 
 // New starts a fake; Close it when done.
 func New(opt Options) *Server {
-	if opt.AccountSID == "" {
-		opt.AccountSID = "AC00000000000000000000000000000001"
-	}
-	if opt.AuthToken == "" {
-		opt.AuthToken = "test-auth-token"
-	}
-	if opt.From == "" {
-		opt.From = "+15005550006"
-	}
-	if opt.PerSecond == 0 {
-		opt.PerSecond = 100
-	}
-	if opt.RetryAfter == 0 {
-		opt.RetryAfter = 1
-	}
-	if opt.Now == nil {
-		opt.Now = time.Now
-	}
-	if opt.After == nil {
-		opt.After = fakekit.AfterFunc
-	}
+	opt.AccountSID = cmp.Or(opt.AccountSID, "AC00000000000000000000000000000001")
+	opt.AuthToken = cmp.Or(opt.AuthToken, "test-auth-token")
+	opt.From = cmp.Or(opt.From, "+15005550006")
+	opt.PerSecond = cmp.Or(opt.PerSecond, 100)
+	opt.RetryAfter = cmp.Or(opt.RetryAfter, 1)
+	opt.Now, opt.After = fakekit.Clock(opt.Now, opt.After)
 	s := &Server{opt: opt, hc: fakekit.NewClient(), unsub: map[string]bool{}, landline: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2010-04-01/Accounts/{sid}/Messages.json", s.create)
@@ -109,9 +95,7 @@ func (s *Server) SetInboundURL(u string) { s.mu.Lock(); s.inbound = u; s.mu.Unlo
 // FailNext makes the next create answer HTTP status with Twilio code (a 429
 // carries Retry-After).
 func (s *Server) FailNext(status, code int, msg string) {
-	s.mu.Lock()
-	s.failNext = append(s.failNext, apiErr{status: status, code: code, msg: msg, retry: s.opt.RetryAfter})
-	s.mu.Unlock()
+	s.failNext.Add(apiErr{status: status, code: code, msg: msg, retry: s.opt.RetryAfter})
 }
 
 // Unsubscribe puts to on the opt-out list: sends answer 21610.
@@ -173,10 +157,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	now := s.opt.Now()
 	var e *apiErr
-	switch {
-	case len(s.failNext) > 0:
-		e = &s.failNext[0]
-		s.failNext = s.failNext[1:]
+	switch f, scripted := s.failNext.Next(); {
+	case scripted:
+		e = &f
 	case s.unsub[to]:
 		e = &apiErr{status: http.StatusBadRequest, code: 21610, msg: "Attempt to send to unsubscribed recipient"}
 	case s.landline[to]:

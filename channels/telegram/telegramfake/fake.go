@@ -113,8 +113,8 @@ type Server struct {
 	mu       sync.Mutex
 	nextID   map[int64]int64
 	calls    map[string]int
-	fails    map[int64][]Failure
-	failAll  []Failure
+	fails    fakekit.OnceBy[int64, Failure]
+	failAll  fakekit.Once[Failure]
 	states   map[int64]Failure
 	started  map[int64]bool
 	window   fakekit.Window
@@ -133,7 +133,6 @@ func New() *Server {
 		Client:  fakekit.NewClient(),
 		nextID:  map[int64]int64{},
 		calls:   map[string]int{},
-		fails:   map[int64][]Failure{},
 		states:  map[int64]Failure{},
 		chatWin: fakekit.Windows[int64]{},
 		started: map[int64]bool{},
@@ -167,16 +166,12 @@ func (s *Server) Calls(method string) int {
 
 // FailNext makes the next send to chatID fail with f, once. Several calls queue.
 func (s *Server) FailNext(chatID int64, f Failure) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fails[chatID] = append(s.fails[chatID], f)
+	s.fails.Add(chatID, f)
 }
 
 // FailNextAny makes the next send to any chat fail with f, once.
 func (s *Server) FailNextAny(f Failure) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failAll = append(s.failAll, f)
+	s.failAll.Add(f)
 }
 
 // SetChat makes every send to chatID fail with f until ClearChat (Blocked,
@@ -356,17 +351,14 @@ func (s *Server) send(w http.ResponseWriter, method, enc string, p map[string]st
 		sent.Keyboard = kb
 	}
 	s.mu.Lock()
-	if len(s.failAll) > 0 {
-		f := s.failAll[0]
-		s.failAll = s.failAll[1:]
+	if f, scripted := s.failAll.Next(); scripted {
 		s.mu.Unlock()
 		fail(w, f)
 		return
 	}
-	if q := s.fails[chat]; len(q) > 0 {
-		s.fails[chat] = q[1:]
+	if f, scripted := s.fails.Next(chat); scripted {
 		s.mu.Unlock()
-		fail(w, q[0])
+		fail(w, f)
 		return
 	}
 	if f, bad := s.states[chat]; bad {

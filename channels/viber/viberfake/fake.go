@@ -99,7 +99,7 @@ type Server struct {
 	plans     fakekit.Plans[string, Plan]
 	mu        sync.Mutex
 	token     int64
-	fails     map[string][]int
+	fails     fakekit.OnceBy[string, int]
 	subs      map[string]bool // true subscribed, false unsubscribed
 	states    map[string]int
 	recent    fakekit.Windows[string] // sends since the user last wrote
@@ -116,7 +116,6 @@ func New() *Server {
 		After:  fakekit.AfterFunc,
 		Client: fakekit.NewClient(),
 		token:  5741311803571721087,
-		fails:  map[string][]int{},
 		subs:   map[string]bool{},
 		states: map[string]int{},
 		recent: fakekit.Windows[string]{},
@@ -139,9 +138,7 @@ func (s *Server) SentTo(receiver string) []Sent {
 
 // FailNext makes the next send to receiver answer status, once.
 func (s *Server) FailNext(receiver string, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fails[receiver] = append(s.fails[receiver], status)
+	s.fails.Add(receiver, status)
 }
 
 // SetReceiver makes every send to receiver answer status (5, 6, 11, …) until
@@ -248,10 +245,9 @@ func (s *Server) send(w http.ResponseWriter, body []byte) {
 	}
 	now := s.Now()
 	s.mu.Lock()
-	if q := s.fails[m.Receiver]; len(q) > 0 {
-		s.fails[m.Receiver] = q[1:]
+	if st, scripted := s.fails.Next(m.Receiver); scripted {
 		s.mu.Unlock()
-		s.answer(w, q[0], nil)
+		s.answer(w, st, nil)
 		return
 	}
 	if st, bad := s.states[m.Receiver]; bad {

@@ -103,7 +103,7 @@ type Server struct {
 	mu       sync.Mutex
 	nextID   int64
 	dedupe   map[[2]int64]Sent
-	fails    map[int64][]int
+	fails    fakekit.OnceBy[int64, int]
 	allowed  map[int64]bool // true allowed, false denied
 	states   map[int64]int
 	window   fakekit.Window
@@ -122,7 +122,6 @@ func New() *Server {
 		Client:        fakekit.NewClient(),
 		nextID:        1000,
 		dedupe:        map[[2]int64]Sent{},
-		fails:         map[int64][]int{},
 		allowed:       map[int64]bool{},
 		states:        map[int64]int{},
 	}
@@ -150,9 +149,7 @@ func (s *Server) Answers() []EventAnswer { return s.answers.All() }
 
 // FailNext makes the next send to peer fail with code, once.
 func (s *Server) FailNext(peer int64, code int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fails[peer] = append(s.fails[peer], code)
+	s.fails.Add(peer, code)
 }
 
 // SetPeer makes every send to peer fail with code (900, 901, 902) until 0.
@@ -293,10 +290,9 @@ func (s *Server) send(w http.ResponseWriter, p map[string]string, now time.Time)
 		m.Keyboard, m.Inline = rows, inline
 	}
 	s.mu.Lock()
-	if q := s.fails[peer]; len(q) > 0 {
-		s.fails[peer] = q[1:]
+	if code, scripted := s.fails.Next(peer); scripted {
 		s.mu.Unlock()
-		vkError(w, q[0], p)
+		vkError(w, code, p)
 		return
 	}
 	if code, bad := s.states[peer]; bad {

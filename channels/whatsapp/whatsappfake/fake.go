@@ -8,6 +8,7 @@
 package whatsappfake
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -63,7 +64,7 @@ type Server struct {
 	mu  sync.Mutex
 	seq int
 	// scripted answers
-	failNext []graphErr
+	failNext fakekit.Once[graphErr]
 	blocked  map[string]bool // 131050
 	closed   map[string]bool // 131047 for free-form sends
 	unknown  map[string]bool // 131026 (async, as Meta does)
@@ -80,27 +81,12 @@ type graphErr struct {
 
 // New starts a fake; Close it when done.
 func New(opt Options) *Server {
-	if opt.Token == "" {
-		opt.Token = "test-token"
-	}
-	if opt.PhoneNumberID == "" {
-		opt.PhoneNumberID = "1000000001"
-	}
-	if opt.AppSecret == "" {
-		opt.AppSecret = "test-app-secret"
-	}
-	if opt.PerSecond == 0 {
-		opt.PerSecond = 80
-	}
-	if opt.PairInterval == 0 {
-		opt.PairInterval = 6 * time.Second
-	}
-	if opt.Now == nil {
-		opt.Now = time.Now
-	}
-	if opt.After == nil {
-		opt.After = fakekit.AfterFunc
-	}
+	opt.Token = cmp.Or(opt.Token, "test-token")
+	opt.PhoneNumberID = cmp.Or(opt.PhoneNumberID, "1000000001")
+	opt.AppSecret = cmp.Or(opt.AppSecret, "test-app-secret")
+	opt.PerSecond = cmp.Or(opt.PerSecond, 80)
+	opt.PairInterval = cmp.Or(opt.PairInterval, 6*time.Second)
+	opt.Now, opt.After = fakekit.Clock(opt.Now, opt.After)
 	s := &Server{
 		opt: opt, hc: fakekit.NewClient(),
 		blocked: map[string]bool{}, closed: map[string]bool{}, unknown: map[string]bool{},
@@ -131,9 +117,7 @@ func (s *Server) FailNext(code int, msg string) {
 	case code == 190:
 		st = http.StatusUnauthorized
 	}
-	s.mu.Lock()
-	s.failNext = append(s.failNext, graphErr{status: st, code: code, msg: msg})
-	s.mu.Unlock()
+	s.failNext.Add(graphErr{status: st, code: code, msg: msg})
 }
 
 // Block makes sends to to fail with 131050 (stopped marketing messages).
@@ -184,9 +168,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	now := s.opt.Now()
-	if len(s.failNext) > 0 {
-		e := s.failNext[0]
-		s.failNext = s.failNext[1:]
+	if e, scripted := s.failNext.Next(); scripted {
 		s.mu.Unlock()
 		writeGraphErr(w, e)
 		return
