@@ -3,28 +3,18 @@ package fakekit
 import "sync"
 
 // Once is a queue of scripted answers (failures a test asks for), each
-// played once, in order. Safe for concurrent use.
-type Once[T any] struct {
-	mu sync.Mutex
-	q  []T
-}
-
-// Add queues v.
-func (o *Once[T]) Add(v T) {
-	o.mu.Lock()
-	o.q = append(o.q, v)
-	o.mu.Unlock()
-}
+// played once, in order: Add queues one. Safe for concurrent use.
+type Once[T any] struct{ Log[T] }
 
 // Next takes the oldest queued answer; false when none is left.
 func (o *Once[T]) Next() (T, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var v T
-	if len(o.q) == 0 {
+	if len(o.items) == 0 {
 		return v, false
 	}
-	v, o.q = o.q[0], o.q[1:]
+	v, o.items = o.items[0], o.items[1:]
 	return v, true
 }
 

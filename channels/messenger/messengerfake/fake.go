@@ -63,9 +63,9 @@ type Server struct {
 	mu       sync.Mutex
 	seq      int
 	failNext fakekit.Once[graphErr]
-	blocked  map[string]bool
-	closed   map[string]bool
-	unknown  map[string]bool
+	blocked  fakekit.Set[string]
+	closed   fakekit.Set[string]
+	unknown  fakekit.Set[string]
 	webhook  string
 	window   fakekit.Window
 }
@@ -77,8 +77,7 @@ func New(opt Options) *Server {
 	opt.AppSecret = cmp.Or(opt.AppSecret, "test-app-secret")
 	opt.PerSecond = cmp.Or(opt.PerSecond, 40)
 	opt.Now, opt.After = fakekit.Clock(opt.Now, opt.After)
-	s := &Server{opt: opt, hc: fakekit.NewClient(),
-		blocked: map[string]bool{}, closed: map[string]bool{}, unknown: map[string]bool{}}
+	s := &Server{opt: opt, hc: fakekit.NewClient()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /me/messages", s.messages)
 	mux.HandleFunc("POST /{page}/messages", s.messages)
@@ -104,13 +103,13 @@ func (s *Server) FailNext(code, subcode int, msg string) {
 }
 
 // Block makes sends to psid fail with 551 "This person isn't available right now".
-func (s *Server) Block(psid string) { s.mu.Lock(); s.blocked[psid] = true; s.mu.Unlock() }
+func (s *Server) Block(psid string) { s.blocked.Add(psid) }
 
 // CloseWindow makes sends to psid without a message tag fail with 10/2018278.
-func (s *Server) CloseWindow(psid string) { s.mu.Lock(); s.closed[psid] = true; s.mu.Unlock() }
+func (s *Server) CloseWindow(psid string) { s.closed.Add(psid) }
 
 // Unknown makes sends to psid fail with 100/2018001 (no matching user).
-func (s *Server) Unknown(psid string) { s.mu.Lock(); s.unknown[psid] = true; s.mu.Unlock() }
+func (s *Server) Unknown(psid string) { s.unknown.Add(psid) }
 
 func writeErr(w http.ResponseWriter, e graphErr) {
 	if e.status >= 500 {
@@ -157,11 +156,11 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 	switch f, scripted := s.failNext.Next(); {
 	case scripted:
 		e = &f
-	case s.unknown[to]:
+	case s.unknown.Has(to):
 		e = &graphErr{http.StatusBadRequest, 100, 2018001, "(#100) No matching user found"}
-	case s.blocked[to]:
+	case s.blocked.Has(to):
 		e = &graphErr{http.StatusBadRequest, 551, 1545041, "(#551) This person isn't available right now."}
-	case s.closed[to] && mt != "MESSAGE_TAG":
+	case s.closed.Has(to) && mt != "MESSAGE_TAG":
 		e = &graphErr{http.StatusBadRequest, 10, 2018278, "(#10) This message is sent outside of allowed window."}
 	}
 	if e == nil && s.opt.PerSecond > 0 && s.window.Full(now, time.Second, s.opt.PerSecond) {

@@ -64,8 +64,8 @@ type Server struct {
 	mu       sync.Mutex
 	seq      int
 	failNext fakekit.Once[apiErr]
-	unsub    map[string]bool
-	landline map[string]bool
+	unsub    fakekit.Set[string]
+	landline fakekit.Set[string]
 	inbound  string
 	window   fakekit.Window
 }
@@ -78,7 +78,7 @@ func New(opt Options) *Server {
 	opt.PerSecond = cmp.Or(opt.PerSecond, 100)
 	opt.RetryAfter = cmp.Or(opt.RetryAfter, 1)
 	opt.Now, opt.After = fakekit.Clock(opt.Now, opt.After)
-	s := &Server{opt: opt, hc: fakekit.NewClient(), unsub: map[string]bool{}, landline: map[string]bool{}}
+	s := &Server{opt: opt, hc: fakekit.NewClient()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2010-04-01/Accounts/{sid}/Messages.json", s.create)
 	s.Serve(mux)
@@ -99,10 +99,10 @@ func (s *Server) FailNext(status, code int, msg string) {
 }
 
 // Unsubscribe puts to on the opt-out list: sends answer 21610.
-func (s *Server) Unsubscribe(to string) { s.mu.Lock(); s.unsub[to] = true; s.mu.Unlock() }
+func (s *Server) Unsubscribe(to string) { s.unsub.Add(to) }
 
 // Landline makes sends to to answer 21614 (not a mobile number).
-func (s *Server) Landline(to string) { s.mu.Lock(); s.landline[to] = true; s.mu.Unlock() }
+func (s *Server) Landline(to string) { s.landline.Add(to) }
 
 func writeErr(w http.ResponseWriter, e apiErr) {
 	if e.status == http.StatusTooManyRequests {
@@ -160,9 +160,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	switch f, scripted := s.failNext.Next(); {
 	case scripted:
 		e = &f
-	case s.unsub[to]:
+	case s.unsub.Has(to):
 		e = &apiErr{status: http.StatusBadRequest, code: 21610, msg: "Attempt to send to unsubscribed recipient"}
-	case s.landline[to]:
+	case s.landline.Has(to):
 		e = &apiErr{status: http.StatusBadRequest, code: 21614, msg: fmt.Sprintf("'To' number %s is not a valid mobile number", to)}
 	}
 	if e == nil && s.opt.PerSecond > 0 && s.window.Full(now, time.Second, s.opt.PerSecond) {
@@ -233,7 +233,7 @@ func (s *Server) Inbound(ctx context.Context, from, body string) (string, error)
 	sid := fmt.Sprintf("SM%032x", s.seq)
 	u := s.inbound
 	if sms.IsOptOut(body) {
-		s.unsub[from] = true
+		s.unsub.Add(from)
 	}
 	s.mu.Unlock()
 	if u == "" {

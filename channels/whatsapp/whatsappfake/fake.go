@@ -65,9 +65,9 @@ type Server struct {
 	seq int
 	// scripted answers
 	failNext fakekit.Once[graphErr]
-	blocked  map[string]bool // 131050
-	closed   map[string]bool // 131047 for free-form sends
-	unknown  map[string]bool // 131026 (async, as Meta does)
+	blocked  fakekit.Set[string] // 131050
+	closed   fakekit.Set[string] // 131047 for free-form sends
+	unknown  fakekit.Set[string] // 131026 (async, as Meta does)
 	webhook  string
 	window   fakekit.Window // accepted sends within the last second
 	lastTo   map[string]time.Time
@@ -89,7 +89,7 @@ func New(opt Options) *Server {
 	opt.Now, opt.After = fakekit.Clock(opt.Now, opt.After)
 	s := &Server{
 		opt: opt, hc: fakekit.NewClient(),
-		blocked: map[string]bool{}, closed: map[string]bool{}, unknown: map[string]bool{},
+
 		lastTo: map[string]time.Time{},
 	}
 	mux := http.NewServeMux()
@@ -121,14 +121,14 @@ func (s *Server) FailNext(code int, msg string) {
 }
 
 // Block makes sends to to fail with 131050 (stopped marketing messages).
-func (s *Server) Block(to string) { s.mu.Lock(); s.blocked[to] = true; s.mu.Unlock() }
+func (s *Server) Block(to string) { s.blocked.Add(to) }
 
 // CloseWindow makes free-form (non-template) sends to to fail with 131047.
-func (s *Server) CloseWindow(to string) { s.mu.Lock(); s.closed[to] = true; s.mu.Unlock() }
+func (s *Server) CloseWindow(to string) { s.closed.Add(to) }
 
 // Unknown makes to a number without WhatsApp: the send is accepted and a
 // failed status with 131026 follows (asynchronously, as Meta does).
-func (s *Server) Unknown(to string) { s.mu.Lock(); s.unknown[to] = true; s.mu.Unlock() }
+func (s *Server) Unknown(to string) { s.unknown.Add(to) }
 
 func writeGraphErr(w http.ResponseWriter, e graphErr) {
 	if e.code >= 500 && e.code < 600 {
@@ -173,12 +173,12 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		writeGraphErr(w, e)
 		return
 	}
-	if s.blocked[to] {
+	if s.blocked.Has(to) {
 		s.mu.Unlock()
 		writeGraphErr(w, graphErr{http.StatusBadRequest, 131050, "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business"})
 		return
 	}
-	if s.closed[to] && typ != "template" {
+	if s.closed.Has(to) && typ != "template" {
 		s.mu.Unlock()
 		writeGraphErr(w, graphErr{http.StatusBadRequest, 131047, "Re-engagement message: more than 24 hours have passed since the recipient last replied to the sender number"})
 		return
@@ -198,7 +198,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 	s.seq++
 	id := fmt.Sprintf("wamid.HBgL%026d", s.seq)
 	plan, hasPlan := s.Accept(to, Sent{ID: id, To: to, Type: typ, Correlation: corr, Body: body, At: now})
-	if s.unknown[to] {
+	if s.unknown.Has(to) {
 		plan, hasPlan = Plan{FailCode: 131026}, true
 	}
 	s.mu.Unlock()
