@@ -115,7 +115,7 @@ type Server struct {
 	calls    map[string]int
 	fails    fakekit.OnceBy[int64, Failure]
 	failAll  fakekit.Once[Failure]
-	states   map[int64]Failure
+	states   fakekit.States[int64, Failure]
 	started  map[int64]bool
 	window   fakekit.Window
 	chatWin  fakekit.Windows[int64]
@@ -133,7 +133,6 @@ func New() *Server {
 		Client:  fakekit.NewClient(),
 		nextID:  map[int64]int64{},
 		calls:   map[string]int{},
-		states:  map[int64]Failure{},
 		chatWin: fakekit.Windows[int64]{},
 		started: map[int64]bool{},
 	}
@@ -176,18 +175,10 @@ func (s *Server) FailNextAny(f Failure) {
 
 // SetChat makes every send to chatID fail with f until ClearChat (Blocked,
 // Deactivated, ChatNotFound, CantInitiate).
-func (s *Server) SetChat(chatID int64, f Failure) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.states[chatID] = f
-}
+func (s *Server) SetChat(chatID int64, f Failure) { s.states.Set(chatID, f) }
 
 // ClearChat makes chatID reachable again.
-func (s *Server) ClearChat(chatID int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.states, chatID)
-}
+func (s *Server) ClearChat(chatID int64) { s.states.Clear(chatID) }
 
 // Webhook returns what setWebhook registered.
 func (s *Server) Webhook() (url, secret string, allowed []string) {
@@ -361,7 +352,7 @@ func (s *Server) send(w http.ResponseWriter, method, enc string, p map[string]st
 		fail(w, f)
 		return
 	}
-	if f, bad := s.states[chat]; bad {
+	if f, bad := s.states.Of(chat); bad {
 		s.mu.Unlock()
 		fail(w, f)
 		return

@@ -101,7 +101,7 @@ type Server struct {
 	token     int64
 	fails     fakekit.OnceBy[string, int]
 	subs      map[string]bool // true subscribed, false unsubscribed
-	states    map[string]int
+	states    fakekit.States[string, int]
 	recent    fakekit.Windows[string] // sends since the user last wrote
 	hookURL   string
 	events    []string
@@ -117,7 +117,6 @@ func New() *Server {
 		Client: fakekit.NewClient(),
 		token:  5741311803571721087,
 		subs:   map[string]bool{},
-		states: map[string]int{},
 		recent: fakekit.Windows[string]{},
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
@@ -144,13 +143,11 @@ func (s *Server) FailNext(receiver string, status int) {
 // SetReceiver makes every send to receiver answer status (5, 6, 11, …) until
 // it is set to 0.
 func (s *Server) SetReceiver(receiver string, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if status == 0 {
-		delete(s.states, receiver)
+		s.states.Clear(receiver)
 		return
 	}
-	s.states[receiver] = status
+	s.states.Set(receiver, status)
 }
 
 // SetPlan sets the receipt plan for every receiver without its own.
@@ -250,7 +247,7 @@ func (s *Server) send(w http.ResponseWriter, body []byte) {
 		s.answer(w, st, nil)
 		return
 	}
-	if st, bad := s.states[m.Receiver]; bad {
+	if st, bad := s.states.Of(m.Receiver); bad {
 		s.mu.Unlock()
 		s.answer(w, st, nil)
 		return

@@ -105,7 +105,7 @@ type Server struct {
 	dedupe   map[[2]int64]Sent
 	fails    fakekit.OnceBy[int64, int]
 	allowed  map[int64]bool // true allowed, false denied
-	states   map[int64]int
+	states   fakekit.States[int64, int]
 	window   fakekit.Window
 	hookURL  string
 	readPlan time.Duration
@@ -123,7 +123,6 @@ func New() *Server {
 		nextID:        1000,
 		dedupe:        map[[2]int64]Sent{},
 		allowed:       map[int64]bool{},
-		states:        map[int64]int{},
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
@@ -154,13 +153,11 @@ func (s *Server) FailNext(peer int64, code int) {
 
 // SetPeer makes every send to peer fail with code (900, 901, 902) until 0.
 func (s *Server) SetPeer(peer int64, code int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if code == 0 {
-		delete(s.states, peer)
+		s.states.Clear(peer)
 		return
 	}
-	s.states[peer] = code
+	s.states.Set(peer, code)
 }
 
 // SetCallback registers the Callback API server URL.
@@ -295,7 +292,7 @@ func (s *Server) send(w http.ResponseWriter, p map[string]string, now time.Time)
 		vkError(w, code, p)
 		return
 	}
-	if code, bad := s.states[peer]; bad {
+	if code, bad := s.states.Of(peer); bad {
 		s.mu.Unlock()
 		vkError(w, code, p)
 		return
