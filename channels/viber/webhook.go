@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -174,19 +173,12 @@ func NewWebhook(cfg Config, sink channels.Sink, log *slog.Logger) http.Handler {
 }
 
 func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBody))
-	if err != nil {
-		http.Error(w, "body too large or unreadable", http.StatusRequestEntityTooLarge)
+	body, ok := channels.ReadPost(w, r, MaxWebhookBody)
+	if !ok {
 		return
 	}
 	if st := Verify(h.cfg.Token, r, body); st != 0 {
-		h.log.WarnContext(r.Context(), "viber webhook rejected", "status", st, "remote_addr", r.RemoteAddr)
-		http.Error(w, http.StatusText(st), st)
+		channels.Refuse(w, r, h.log, "viber webhook rejected", st)
 		return
 	}
 	events, event, err := ParseCallback(h.cfg.Account, body)
@@ -195,13 +187,9 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad callback", http.StatusBadRequest)
 		return
 	}
-	var ack channels.Ack
-	if len(events) > 0 {
-		if ack, err = h.sink.Accept(r.Context(), events); err != nil {
-			h.log.ErrorContext(r.Context(), "viber events not stored", "err", err, "event", event)
-			http.Error(w, "not stored, retry", http.StatusInternalServerError)
-			return
-		}
+	ack, ok := channels.Store(w, r, h.sink, h.log, events, "viber events not stored", "event", event)
+	if !ok {
+		return
 	}
 	if event == "conversation_started" && ack.Welcome != "" {
 		w.Header().Set("Content-Type", "application/json")
