@@ -45,3 +45,12 @@ func Store(w http.ResponseWriter, r *http.Request, sink Sink, log *slog.Logger, 
 	}
 	return ack, true
 }
+
+// WebhookLog is the logger of a webhook handler: log (nil discards) with
+// the channel and account attached.
+func WebhookLog(log *slog.Logger, ch Kind, account string) *slog.Logger {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return log.With("channel", string(ch), "account", account)
+}

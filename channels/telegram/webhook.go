@@ -170,10 +170,7 @@ func NewWebhook(cfg Config, sink channels.Sink, log *slog.Logger) http.Handler {
 
 // NewWebhookWithClient is NewWebhook with the client used for answerCallbackQuery.
 func NewWebhookWithClient(cfg Config, sink channels.Sink, log *slog.Logger, c *Client) http.Handler {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Webhook{cfg: cfg, sink: sink, log: log.With("channel", "telegram", "account", cfg.Account), client: c}
+	return &Webhook{cfg: cfg, sink: sink, log: channels.WebhookLog(log, channels.Telegram, cfg.Account), client: c}
 }
 
 // Verify checks the secret header in constant time: 401 when missing, 403

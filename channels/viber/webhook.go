@@ -163,13 +163,10 @@ type Webhook struct {
 
 // NewWebhook returns the handler for /webhooks/viber/<account>.
 func NewWebhook(cfg Config, sink channels.Sink, log *slog.Logger) http.Handler {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	if cfg.SenderName == "" {
 		cfg.SenderName = "Nudge"
 	}
-	return &Webhook{cfg: cfg, sink: sink, log: log.With("channel", "viber", "account", cfg.Account)}
+	return &Webhook{cfg: cfg, sink: sink, log: channels.WebhookLog(log, channels.Viber, cfg.Account)}
 }
 
 func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {

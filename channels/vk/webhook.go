@@ -199,10 +199,7 @@ func NewWebhook(cfg Config, sink channels.Sink, log *slog.Logger) http.Handler {
 // NewWebhookWithClient is NewWebhook with the client that answers callback
 // button presses.
 func NewWebhookWithClient(cfg Config, sink channels.Sink, log *slog.Logger, c *Client) http.Handler {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Webhook{cfg: cfg, sink: sink, log: log.With("channel", "vk", "account", cfg.Account), client: c}
+	return &Webhook{cfg: cfg, sink: sink, log: channels.WebhookLog(log, channels.VK, cfg.Account), client: c}
 }
 
 func plain(w http.ResponseWriter, s string) {
