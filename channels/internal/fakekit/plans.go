@@ -6,20 +6,13 @@ import "sync"
 // sends and when): a plan per recipient, and a default for the others. Safe
 // for concurrent use.
 type Plans[K comparable, P any] struct {
+	per  States[K, P]
 	mu   sync.Mutex
-	per  map[K]P
 	dflt *P
 }
 
 // Set scripts p for messages to k.
-func (ps *Plans[K, P]) Set(k K, p P) {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	if ps.per == nil {
-		ps.per = map[K]P{}
-	}
-	ps.per[k] = p
-}
+func (ps *Plans[K, P]) Set(k K, p P) { ps.per.Set(k, p) }
 
 // SetDefault scripts p for recipients without their own plan.
 func (ps *Plans[K, P]) SetDefault(p P) {
@@ -30,11 +23,11 @@ func (ps *Plans[K, P]) SetDefault(p P) {
 
 // For returns k's plan, else the default; false when there is neither.
 func (ps *Plans[K, P]) For(k K) (P, bool) {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	if p, ok := ps.per[k]; ok {
+	if p, ok := ps.per.Of(k); ok {
 		return p, true
 	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
 	if ps.dflt != nil {
 		return *ps.dflt, true
 	}
