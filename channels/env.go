@@ -1,13 +1,17 @@
 package channels
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/nudge-engine/nudge/internal/config"
+)
 
 // EnvVar names an environment variable of a channel account: EnvVar("VIBER",
 // "", "TOKEN") is NUDGE_VIBER_TOKEN and EnvVar("VIBER", "shop-2", "TOKEN") is
-// NUDGE_VIBER_SHOP_2_TOKEN. The account is upper-cased and every character
-// but A-Z and 0-9 becomes "_".
+// NUDGE_VIBER_SHOP_2_TOKEN. "" and "default" name the default account. The
+// account is upper-cased and every character but A-Z and 0-9 becomes "_".
 func EnvVar(channel, account, key string) string {
-	if account == "" {
+	if account == "" || account == "default" {
 		return "NUDGE_" + channel + "_" + key
 	}
 	acc := strings.Map(func(r rune) rune {
@@ -20,4 +24,11 @@ func EnvVar(channel, account, key string) string {
 		return '_'
 	}, account)
 	return "NUDGE_" + channel + "_" + acc + "_" + key
+}
+
+// LoadAPIURL reads a provider's API base URL from the variable name: an
+// http or https URL, dflt when unset, without a trailing slash. Tests and
+// the demo point it at the provider's fake.
+func LoadAPIURL(e *config.Env, name, dflt string) string {
+	return strings.TrimRight(e.URL(name, dflt, "http", "https"), "/")
 }

@@ -1,8 +1,6 @@
 package messenger
 
 import (
-	"strings"
-
 	"github.com/nudge-engine/nudge/channels"
 
 	"github.com/nudge-engine/nudge/channels/meta"
@@ -31,7 +29,7 @@ func (c Config) Enabled() bool { return c.PageToken != "" }
 func LoadConfig(e *config.Env, account string) Config {
 	c := Config{
 		Account:     account,
-		APIURL:      strings.TrimRight(e.URL("NUDGE_MESSENGER_API_URL", meta.DefaultAPIURL, "http", "https"), "/"),
+		APIURL:      channels.LoadAPIURL(e, "NUDGE_MESSENGER_API_URL", meta.DefaultAPIURL),
 		PageToken:   e.String(channels.EnvVar("MESSENGER", account, "PAGE_TOKEN"), ""),
 		AppSecret:   e.String("NUDGE_META_APP_SECRET", ""),
 		VerifyToken: e.String("NUDGE_META_VERIFY_TOKEN", ""),

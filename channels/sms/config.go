@@ -1,8 +1,6 @@
 package sms
 
 import (
-	"strings"
-
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/config"
 )
@@ -57,7 +55,7 @@ func LoadConfig(e *config.Env, account string) Config {
 	v := func(k string) string { return channels.EnvVar("TWILIO", account, k) }
 	c := Config{
 		Account:             account,
-		APIURL:              strings.TrimRight(e.URL(v("API_URL"), DefaultAPIURL, "http", "https"), "/"),
+		APIURL:              channels.LoadAPIURL(e, v("API_URL"), DefaultAPIURL),
 		AccountSID:          e.String(v("ACCOUNT_SID"), ""),
 		AuthToken:           e.String(v("AUTH_TOKEN"), ""),
 		From:                e.String(v("FROM"), ""),

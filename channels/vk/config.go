@@ -1,8 +1,6 @@
 package vk
 
 import (
-	"strings"
-
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/config"
 )
@@ -31,12 +29,7 @@ func (c Config) Enabled() bool { return c.Token != "" }
 
 // EnvName is NUDGE_VK_<SETTING> for the default account and
 // NUDGE_VK_<ACCOUNT>_<SETTING> otherwise.
-func EnvName(account, setting string) string {
-	if account == "default" {
-		account = ""
-	}
-	return channels.EnvVar("VK", account, setting)
-}
+func EnvName(account, setting string) string { return channels.EnvVar("VK", account, setting) }
 
 // LoadConfig reads NUDGE_VK_TOKEN, NUDGE_VK_GROUP_ID, NUDGE_VK_SECRET,
 // NUDGE_VK_CONFIRMATION and NUDGE_VK_API_URL (or NUDGE_VK_<ACCOUNT>_…).
@@ -46,7 +39,7 @@ func LoadConfig(e *config.Env, account string) Config {
 	c := Config{
 		Account: account,
 		Token:   e.String(EnvName(account, "TOKEN"), ""),
-		APIURL:  strings.TrimRight(e.URL(EnvName(account, "API_URL"), DefaultAPIURL, "http", "https"), "/"),
+		APIURL:  channels.LoadAPIURL(e, EnvName(account, "API_URL"), DefaultAPIURL),
 	}
 	if !c.Enabled() {
 		return c

@@ -1,8 +1,6 @@
 package whatsapp
 
 import (
-	"strings"
-
 	"github.com/nudge-engine/nudge/channels"
 
 	"github.com/nudge-engine/nudge/channels/meta"
@@ -34,7 +32,7 @@ func (c Config) Enabled() bool { return c.Token != "" }
 func LoadConfig(e *config.Env, account string) Config {
 	c := Config{
 		Account:       account,
-		APIURL:        strings.TrimRight(e.URL("NUDGE_WHATSAPP_API_URL", meta.DefaultAPIURL, "http", "https"), "/"),
+		APIURL:        channels.LoadAPIURL(e, "NUDGE_WHATSAPP_API_URL", meta.DefaultAPIURL),
 		Token:         e.String(channels.EnvVar("WHATSAPP", account, "TOKEN"), ""),
 		PhoneNumberID: e.String(channels.EnvVar("WHATSAPP", account, "PHONE_NUMBER_ID"), ""),
 		AppSecret:     e.String("NUDGE_META_APP_SECRET", ""),
