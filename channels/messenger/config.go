@@ -2,7 +2,6 @@ package messenger
 
 import (
 	"github.com/nudge-engine/nudge/channels"
-
 	"github.com/nudge-engine/nudge/channels/meta"
 	"github.com/nudge-engine/nudge/internal/config"
 )
