@@ -83,8 +83,8 @@ func TestEmbeddedModelIsCurrent(t *testing.T) {
 
 func TestReadExamplesErrors(t *testing.T) {
 	for in, want := range map[string]string{
-		"positive good\n":        `x.tsv:1: want label<TAB>reply, got "positive good"`,
-		"# c\nhappy\tgood\n":     `x.tsv:2: label "happy" is not positive, negative or neutral`,
+		"positive good\n":                   `x.tsv:1: want label<TAB>reply, got "positive good"`,
+		"# c\nhappy\tgood\n":                `x.tsv:2: label "happy" is not positive, negative or neutral`,
 		"positive\tgood\r\nnegative\tbad\n": "",
 	} {
 		_, err := ReadExamples(strings.NewReader(in), "x.tsv")

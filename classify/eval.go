@@ -19,10 +19,10 @@ type Report struct {
 	// Unsure counts replies below the confidence threshold (they take a
 	// step's on_unsure path); UnsureNegativeAsPositive is NegativeAsPositive
 	// counting only confident predictions, as routing does.
-	Unsure                   int       `json:"unsure"`
-	ConfidentNegAsPositive   float64   `json:"confident_negative_as_positive"`
-	Errors                   []Example `json:"-"` // misclassified, with the predicted label
-	Predicted                []Sentiment `json:"-"`
+	Unsure                 int         `json:"unsure"`
+	ConfidentNegAsPositive float64     `json:"confident_negative_as_positive"`
+	Errors                 []Example   `json:"-"` // misclassified, with the predicted label
+	Predicted              []Sentiment `json:"-"`
 }
 
 // Evaluate classifies every example's text and compares it with its label.
