@@ -49,8 +49,8 @@ type Result struct {
 	// to the inbox.
 	Goto string
 	// Rule is what decided: "button", "keyword", "sentiment", "unsure"
-	// (a sentiment below the threshold), "other" (Route: no branch matched)
-	// or "none".
+	// (a sentiment below the threshold) or "other" (Route: no branch took
+	// the reply, so on_other did).
 	Rule string
 	// Detail is the evidence: the payload, the keyword, or the lexicon terms.
 	Detail string
@@ -162,14 +162,14 @@ func (c *Classifier) Classify(in Input) Result {
 		return res
 	}
 	res.Rule = "sentiment"
+	if res.Detail == "" {
+		res.Detail = "model" // words and n-grams the lexicon has no entry for
+	}
 	for i, b := range in.Branches {
 		if b.Sentiment != "" && Sentiment(b.Sentiment) == p.Sentiment {
 			res.Branch, res.Goto = i, b.Goto
 			return res
 		}
-	}
-	if res.Detail == "" {
-		res.Rule = "none"
 	}
 	return res
 }

