@@ -160,7 +160,7 @@ func TestClassifyOrder(t *testing.T) {
 		{Input{Payload: "other"}, "button", ""},                       // unknown button: no branch
 		{Input{Text: "Всё ужасно, позвоните мне"}, "keyword", "call"}, // keywords before sentiment
 		{Input{Text: "Please CALL ME"}, "keyword", "call"},            // case-insensitive phrase
-		{Input{Text: "позвонитеее"}, "sentiment", ""},                      // whole words only
+		{Input{Text: "позвонитеее"}, "sentiment", ""},                 // whole words only
 		{Input{Text: "очень вкусно"}, "sentiment", "menu"},
 		{Input{Text: "не понравилось"}, "sentiment", "care"},
 		{Input{Text: "когда следующая доставка?"}, "sentiment", ""},
