@@ -14,9 +14,12 @@ help: ## List the targets
 services: ## Start Postgres and Redis if needed and print their URLs
 	@scripts/services
 
+# `nudge --version` prints this (else the Go build information).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+
 .PHONY: build
 build: ## Build bin/nudge
-	$(GO) build -o $(BIN) ./cmd/nudge
+	$(GO) build -ldflags "-X github.com/nudge-engine/nudge/internal/cli.Version=$(VERSION)" -o $(BIN) ./cmd/nudge
 
 .PHONY: test
 test: ## Run every test against real Postgres, Redis and Chromium (set up if needed)
