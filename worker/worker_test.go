@@ -388,3 +388,35 @@ func TestRecordedMessageWithoutFlagIsSentOnce(t *testing.T) {
 		t.Fatalf("runs done = %d, want 2", n)
 	}
 }
+
+// A fallback rung renders its step's template with the run's trigger
+// payload, as the step did (examples/growfood/order-receipt.yaml's SMS and
+// email rungs use .Payload.order_id).
+func TestFallbackRungRendersWithTheRunPayload(t *testing.T) {
+	h := setup(t)
+	def := sendDef("receipt", campaigns.Step{ID: "receipt", Send: &campaigns.SendStep{Template: "receipt"}},
+		campaigns.Step{ID: "end", End: &campaigns.EndStep{}})
+	def.Templates["receipt"] = campaigns.Template{
+		"default": {"ru": {Text: "Заказ {{.Payload.order_id}} принят"}},
+		"email":   {"ru": {Subject: "Заказ {{.Payload.order_id}}", Text: "Заказ {{.Payload.order_id}} принят, {{.Subscriber.Name}}"}},
+	}
+	def.Settings.Fallback = []campaigns.FallbackRung{{Channel: "email", IfNot: "delivered", Within: dur("1h")}}
+	v := h.campaign(def)
+	subs := h.subscribers(1, "UTC")
+	h.sandbox.Script("sb"+itoa(subs[0]), sandbox.Behavior{Fail: channels.Blocked}) // falls back at once
+	h.start("receipt", v, subs, t0)
+	h.exec(`UPDATE flow_runs SET context = '{"payload": {"order_id": "A-17"}}' WHERE subscriber_id = $1`, subs[0])
+	h.settle()
+	var text string
+	if err := h.db.Get(&text, `SELECT text FROM sandbox_sends WHERE channel = 'email'`); err != nil {
+		var rows []string
+		_ = h.db.Select(&rows, `SELECT concat_ws(' ', idempotency_key, channel, status, error_kind, error_message) FROM messages ORDER BY id`)
+		t.Fatalf("email fallback not sent (%v); messages:\n%s", err, strings.Join(rows, "\n"))
+	}
+	if !strings.Contains(text, "Заказ A-17 принят") {
+		t.Fatalf("email fallback text %q, want the order id from the run's payload", text)
+	}
+	if n := h.count(`SELECT count(*) FROM messages WHERE attempt = 1 AND status = 'sent'`); n != 1 {
+		t.Fatalf("sent attempt-1 messages = %d, want 1", n)
+	}
+}
