@@ -104,12 +104,7 @@ const (
 	                 JOIN subscribers s ON s.id = c.subscriber_id
 	                 LEFT JOIN channel_identities i ON i.subscriber_id = c.subscriber_id AND i.channel = c.channel
 	                WHERE c.id = $1`
-	qInsertMsg = `INSERT INTO messages (idempotency_key, subscriber_id, topic, channel, address, status, content, created_at)
-	              VALUES ($1, $2, 'service', $3, $4, 'pending', $5, $6)
-	              ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`
-	qMsgSent   = `UPDATE messages SET status = 'sent', provider_id = $2, sent_at = $3 WHERE id = $1`
-	qMsgFailed = `UPDATE messages SET status = 'failed', error_kind = $2, error_code = $3, error_message = $4, failed_at = $5 WHERE id = $1`
-	qFlagSLA   = `UPDATE conversations SET sla_breached_at = $1
+	qFlagSLA = `UPDATE conversations SET sla_breached_at = $1
 	               WHERE state = 'open' AND first_response_at IS NULL AND sla_breached_at IS NULL AND opened_at < $2
 	               RETURNING id`
 	qFigures = `SELECT

@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/templates"
 )
 
@@ -210,4 +213,55 @@ func (e *Engine) fallbackAt(ctx context.Context, m msgRow, at time.Time) *time.T
 	}
 	t := at.Add(def.Settings.Fallback[m.Attempt].Within.D())
 	return &t
+}
+
+// SendText sends a person's words (a manager's reply) through the outbox and
+// records it as a message of topic service without a campaign; it implements
+// inbox.Outbox. The row is recorded pending before the provider call, so a
+// resubmitted form (the same key) sends nothing. A reply is not queued behind
+// a provider's rate limit: a limited or failed send is recorded failed and
+// returned as a *channels.Error.
+func (e *Engine) SendText(ctx context.Context, subscriberID int64, m channels.Message) (int64, bool, error) {
+	if m.IdempotencyKey == "" || m.Channel == "" || m.To == "" {
+		return 0, false, errors.New("worker: a person's message needs an idempotency key, a channel and an address")
+	}
+	now := e.clock.Now()
+	c, err := e.compose(draft{text: m.Text, tpl: m.Template, tag: m.Tag}, m.Channel, now)
+	if err != nil {
+		return 0, false, err
+	}
+	content, err := json.Marshal(c)
+	if err != nil {
+		return 0, false, fmt.Errorf("worker: encode message: %w", err)
+	}
+	var id int64
+	err = e.db.GetContext(ctx, &id, qInsertPersonMessage, m.IdempotencyKey, subscriberID, string(m.Channel), m.To, content, now)
+	if db.IsNoRows(err) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("worker: record message: %w", err)
+	}
+	row := msgRow{ID: id, Key: m.IdempotencyKey, Sub: subscriberID, Topic: string(campaigns.TopicService),
+		Channel: string(m.Channel), Account: m.Account, Address: m.To}
+	outs, err := e.sendJobs(ctx, []job{{m: row, msg: message(row.Key, row.Channel, row.Account, row.Address, c)}}, now, true)
+	if err != nil {
+		return id, false, err
+	}
+	o := &outs[0]
+	if o.status == "pending" { // rate limited
+		o.status, o.ek, o.em = "failed", string(channels.RateLimited), "rate limited by the provider"
+	}
+	if err := db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error {
+		if err := updateMessages(ctx, tx, outs); err != nil {
+			return err
+		}
+		return e.blockIdentities(ctx, tx, outs, now)
+	}); err != nil {
+		return id, false, err
+	}
+	if o.status != "sent" {
+		return id, true, &channels.Error{Kind: channels.ErrorKind(o.ek), Code: o.ec, Message: o.em}
+	}
+	return id, true, nil
 }

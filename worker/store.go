@@ -64,6 +64,13 @@ SELECT id, idempotency_key, subscriber_id, coalesce(run_id, 0) AS run_id, step_i
        topic, channel, account, address, attempt, status, content, tries
   FROM nudge_messages_by_key($1)`
 
+	// A person's message (a manager's reply), recorded pending before its
+	// send; no row returned: the key was recorded before.
+	qInsertPersonMessage = `
+INSERT INTO messages (idempotency_key, subscriber_id, topic, channel, address, status, content, created_at)
+VALUES ($1, $2, 'service', $3, $4, 'pending', $5, $6)
+ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`
+
 	// Pending messages to send again, locked; rows another worker holds are skipped.
 	qLockPending = `
 SELECT id, idempotency_key, subscriber_id, coalesce(run_id, 0) AS run_id, step_id, campaign_id, campaign_version,

@@ -420,3 +420,38 @@ func TestFallbackRungRendersWithTheRunPayload(t *testing.T) {
 		t.Fatalf("sent attempt-1 messages = %d, want 1", n)
 	}
 }
+
+// A manager's reply (inbox.Outbox) goes through the outbox: recorded once
+// per key, sent once, and a block is handled as for any send.
+func TestPersonMessageThroughTheOutbox(t *testing.T) {
+	h := setup(t)
+	subs := h.subscribers(2, "UTC")
+	ctx := context.Background()
+	m := channels.Message{IdempotencyKey: "manager:1:a", Channel: channels.Sandbox, To: "sb" + itoa(subs[0]), Text: "Здравствуйте"}
+	for i := 0; i < 2; i++ {
+		_, sent, err := h.engine.SendText(ctx, subs[0], m)
+		if err != nil || sent != (i == 0) {
+			t.Fatalf("send %d: sent %v, %v", i+1, sent, err)
+		}
+	}
+	if n := h.count(`SELECT count(*) FROM sandbox_sends WHERE idempotency_key = 'manager:1:a'`); n != 1 {
+		t.Fatalf("provider sends = %d, want 1", n)
+	}
+	var st, text string
+	if err := h.db.QueryRow(`SELECT status, content->>'text' FROM messages WHERE idempotency_key = 'manager:1:a'`).Scan(&st, &text); err != nil ||
+		st != "sent" || text != "Здравствуйте" {
+		t.Fatalf("message %q %q (%v)", st, text, err)
+	}
+	h.sandbox.Script("sb"+itoa(subs[1]), sandbox.Behavior{Fail: channels.Blocked})
+	_, _, err := h.engine.SendText(ctx, subs[1], channels.Message{IdempotencyKey: "manager:2:a", Channel: channels.Sandbox,
+		To: "sb" + itoa(subs[1]), Text: "Алло"})
+	if channels.KindOf(err) != channels.Blocked {
+		t.Fatalf("blocked send: %v", err)
+	}
+	if n := h.count(`SELECT count(*) FROM channel_identities WHERE subscriber_id = $1 AND blocked_at IS NOT NULL`, subs[1]); n != 1 {
+		t.Fatalf("blocked identities = %d, want 1", n)
+	}
+	if _, _, err := h.engine.SendText(ctx, subs[1], channels.Message{Channel: channels.Sandbox, To: "x"}); err == nil {
+		t.Fatal("a message without a key was accepted")
+	}
+}
