@@ -23,8 +23,6 @@ const (
 	             SELECT id, $1, $2 FROM s
 	             ON CONFLICT (channel, address) DO UPDATE SET channel = EXCLUDED.channel
 	             RETURNING subscriber_id`
-	// Read once per version: versions are immutable and the router keeps them.
-	qDefinition = `SELECT definition FROM campaign_versions WHERE campaign_id = $1 AND version = $2`
 	// A reply with the message it answers: the newest sent one of the run (or
 	// of the subscriber), and the reaction time in whole milliseconds,
 	// truncated like time.Duration.Milliseconds ($17 is $16 truncated to

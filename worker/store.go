@@ -36,8 +36,6 @@ UPDATE messages m SET fallback_dispatched_at = now()
   FROM due WHERE m.id = due.id
 RETURNING m.id`
 
-	qDefinition = `SELECT definition FROM campaign_versions WHERE campaign_id = $1 AND version = $2`
-
 	// Multi-row insert of messages from parallel arrays, each with its
 	// outcome when it was sent in the same transaction.
 	qInsertMessages = `
