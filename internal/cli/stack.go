@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -93,7 +92,7 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	late := channels.SinkFunc(func(ctx context.Context, evs []channels.Event) (channels.Ack, error) {
 		return s.sink.Accept(ctx, evs)
 	})
-	s.chans = loadChannels(a.Env, late, a.Log, hc)
+	s.chans = loadChannels(a.Env, c.core.BaseURL, late, a.Log, hc)
 	if err := a.Env.Err(); err != nil {
 		return nil, fmt.Errorf("configuration:\n%w", err)
 	}
@@ -117,21 +116,13 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 		return nil, err
 	}
 	s.rt = rt
-	lex := classify.DefaultLexicon()
-	if c.lexicon != "" {
-		f, err := os.Open(c.lexicon)
-		if err != nil {
-			return nil, fmt.Errorf("NUDGE_LEXICON_FILE: %w", err)
-		}
-		lex, err = classify.ParseLexicon(f, c.lexicon, lex)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("NUDGE_LEXICON_FILE: %w", err)
-		}
+	lex, err := classify.LexiconFile(c.lexicon)
+	if err != nil {
+		return nil, fmt.Errorf("NUDGE_LEXICON_FILE: %w", err)
 	}
 	s.binder = consent.NewBinder(d, a.Log, clk.Now)
 	s.router = inbox.NewRouter(d, classify.New(lex), rt.engine, a.Log)
-	s.inbox = inbox.NewService(d, s.sender, rt.engine, a.Log, clk.Now)
+	s.inbox = inbox.NewService(d, rt.engine, rt.engine, a.Log, clk.Now)
 	s.inbox.SLA = c.sla
 	s.sink = inbound.New(d, inbound.Handlers{
 		Start: func(ctx context.Context, ev channels.Event) error {
@@ -179,7 +170,7 @@ func (s *stack) settings(ctx context.Context) (web.Settings, error) {
 		}
 		_, on := s.chans.Registry.Sender(k)
 		out.Channels = append(out.Channels, web.ChannelSetting{Kind: string(k), Configured: on,
-			Webhook: s.core.BaseURL + "/webhooks/" + string(k) + "/" + webhookAccount})
+			Webhook: channels.WebhookURL(s.core.BaseURL, k, channels.DefaultAccount)})
 	}
 	var err error
 	if out.Keys, err = s.keys.List(ctx); err != nil {
@@ -187,14 +178,6 @@ func (s *stack) settings(ctx context.Context) (web.Settings, error) {
 	}
 	out.Users, err = users.NewStore(s.db, nil).List(ctx)
 	return out, err
-}
-
-// sender finds the sender of a channel for manager replies.
-func (s *stack) sender(k channels.Kind) (channels.Sender, bool) {
-	if snd, ok := s.chans.Registry.Sender(k); ok {
-		return snd, true
-	}
-	return s.rt.sandboxFor(k)
 }
 
 // welcome is the one reply Viber lets a bot give to conversation_started.
