@@ -62,7 +62,8 @@ type stackConfig struct {
 	sched   scheduler.Config
 	lexicon string // extra sentiment lexicon file
 	sla     time.Duration
-	// clock is the one flow clock every component of the process shares.
+	// clock is the one flow clock every component of the process shares
+	// (NUDGE_CLOCK_SCALE, NUDGE_CLOCK_START, NUDGE_CLOCK_ORIGIN).
 	clock clock.Clock
 }
 
@@ -75,17 +76,17 @@ func (a *App) loadStackConfig() (stackConfig, error) {
 		sched:   scheduler.LoadConfig(a.Env),
 		lexicon: a.Env.String("NUDGE_LEXICON_FILE", ""),
 		sla:     a.Env.Duration("NUDGE_INBOX_SLA", 15*time.Minute),
+		clock:   clock.LoadConfig(a.Env).Clock(),
 	}
 	core, err := a.Core() // also reports the problems recorded above
 	c.core = core
-	c.clock = c.st.Clock()
 	return c, err
 }
 
 // buildStack wires the components. hc is the HTTP client of channel adapters.
 func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, error) {
 	if c.clock == nil {
-		c.clock = c.st.Clock()
+		return nil, fmt.Errorf("buildStack: no clock")
 	}
 	s := &stack{a: a, core: c.core, st: c.st, clock: c.clock, ccfg: c.consent, db: d, keys: apikeys.NewStore(d, nil)}
 	clk := c.clock
