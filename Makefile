@@ -15,8 +15,10 @@ services: ## Start Postgres and Redis if needed and print their URLs
 	@scripts/services
 
 .PHONY: build
-build: ## Build bin/nudge
+build: ## Build bin/nudge, bin/nudge-fakes (provider fakes) and bin/nudge-demo
 	$(GO) build -o $(BIN) ./cmd/nudge
+	$(GO) build -o bin/nudge-fakes ./cmd/nudge-fakes
+	$(GO) build -o bin/nudge-demo ./cmd/nudge-demo
 
 .PHONY: test
 test: ## Run every test against real Postgres, Redis and Chromium (set up if needed)
