@@ -487,6 +487,7 @@ func (r *rehearsal) wait(what string, ok func() bool) {
 	deadline := time.Now().Add(40 * time.Second)
 	for !ok() {
 		if time.Now().After(deadline) {
+			r.dumpState()
 			r.t.Fatalf("timed out waiting for %s (flow time %s)", what, r.now().Format(time.RFC3339))
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -519,4 +520,31 @@ func moduleRoot(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return filepath.Join(wd, "..", "..")
+}
+
+// dumpState logs the engine's tables a failed wait is about.
+func (r *rehearsal) dumpState() {
+	if r.d == nil {
+		return
+	}
+	for _, q := range []string{
+		`SELECT id, subscriber_id, name, occurred_at, created_at FROM subscriber_events ORDER BY id`,
+		`SELECT name, last_id FROM scheduler_cursors`,
+		`SELECT id, campaign_id, subscriber_id, state, step_id, next_at FROM flow_runs ORDER BY id`,
+		`SELECT id, subscriber_id, step_id, attempt, channel, status FROM messages ORDER BY id`,
+		`SELECT subscriber_id, channel, topic, granted FROM consent_state ORDER BY subscriber_id`,
+	} {
+		rows, err := r.d.QueryxContext(context.Background(), q)
+		if err != nil {
+			r.t.Logf("%s: %v", q, err)
+			continue
+		}
+		var out []string
+		for rows.Next() {
+			v, _ := rows.SliceScan()
+			out = append(out, fmt.Sprint(v...))
+		}
+		rows.Close()
+		r.t.Logf("%s:\n  %s", q, strings.Join(out, "\n  "))
+	}
 }
