@@ -384,19 +384,18 @@ func freeAddr(addr string) (string, error) {
 // target is configured, writing both into overlay.
 func (a *demo) demoKeys(look func(string) (string, bool), overlay map[string]string) (*jwtlink.Key, error) {
 	var signer *jwtlink.Key
-	if v, _ := look("NUDGE_JWT_KEYS"); v == "" {
-		if v, _ := look("NUDGE_JWT_KEYS_FILE"); v == "" {
-			secret := make([]byte, 32)
-			_, _ = rand.Read(secret)
-			k, err := jwtlink.NewHS256Key("demo-dev", secret)
-			if err != nil {
-				return nil, err
-			}
-			signer = &k
-			overlay["NUDGE_JWT_KEYS"] = "demo-dev:HS256:base64:" + base64.StdEncoding.EncodeToString(secret)
-			overlay["NUDGE_JWT_ISSUER"] = "nudge-demo"
-			fmt.Fprintln(a.stdout, "NUDGE_JWT_KEYS is not set: using a development HS256 key (kid demo-dev) made for this demo run only.")
+	// config.Env also reads NUDGE_JWT_KEYS_FILE.
+	if (&config.Env{Lookup: look}).String("NUDGE_JWT_KEYS", "") == "" {
+		secret := make([]byte, 32)
+		_, _ = rand.Read(secret)
+		k, err := jwtlink.NewHS256Key("demo-dev", secret)
+		if err != nil {
+			return nil, err
 		}
+		signer = &k
+		overlay["NUDGE_JWT_KEYS"] = "demo-dev:HS256:base64:" + base64.StdEncoding.EncodeToString(secret)
+		overlay["NUDGE_JWT_ISSUER"] = "nudge-demo"
+		fmt.Fprintln(a.stdout, "NUDGE_JWT_KEYS is not set: using a development HS256 key (kid demo-dev) made for this demo run only.")
 	}
 	configured := false
 	for k := range demoTargets {
