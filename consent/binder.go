@@ -12,7 +12,6 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
-	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
 )
@@ -169,7 +168,7 @@ func (b *Binder) start(ctx context.Context, tx *sqlx.Tx, ev channels.Event, cand
 		}
 	}
 
-	topics := []campaigns.Topic{campaigns.TopicService}
+	topics := []Topic{TopicService}
 	source := SourceDialog
 	proof := Proof{ProviderEventID: ev.ProviderEventID, ProviderMessageID: ev.ProviderMessageID}
 	payload := map[string]any{"channel": ev.Channel}
