@@ -26,12 +26,12 @@ type Config struct {
 	JWTIssuer   string        // NUDGE_JWT_ISSUER (required when keys are set)
 	JWTLeeway   time.Duration // NUDGE_JWT_LEEWAY: clock skew tolerated on exp/nbf (default 30s)
 
-	WidgetTopics   []Topic // NUDGE_WIDGET_TOPICS: topics a widget code asks for by default (default service)
-	WidgetCodeTTL  time.Duration     // NUDGE_WIDGET_CODE_TTL (default 720h)
-	LinkCodeTTL    time.Duration     // NUDGE_LINK_CODE_TTL: code minted from a JWT (default 24h)
-	WidgetRate     int               // NUDGE_WIDGET_RATE: codes per IP per minute (default 30)
-	TrustForwarded bool              // NUDGE_TRUST_FORWARDED: take the client IP from X-Forwarded-For
-	TextVersion    string            // NUDGE_CONSENT_TEXT_VERSION: version of the consent wording shown
+	WidgetTopics   []Topic       // NUDGE_WIDGET_TOPICS: topics a widget code asks for by default (default service)
+	WidgetCodeTTL  time.Duration // NUDGE_WIDGET_CODE_TTL (default 720h)
+	LinkCodeTTL    time.Duration // NUDGE_LINK_CODE_TTL: code minted from a JWT (default 24h)
+	WidgetRate     int           // NUDGE_WIDGET_RATE: codes per IP per minute (default 30)
+	TrustForwarded bool          // NUDGE_TRUST_FORWARDED: take the client IP from X-Forwarded-For
+	TextVersion    string        // NUDGE_CONSENT_TEXT_VERSION: version of the consent wording shown
 }
 
 // DefaultWhatsAppText is the prefilled WhatsApp message.

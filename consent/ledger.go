@@ -64,7 +64,7 @@ type Event struct {
 	ID           int64           `db:"id" json:"id"`
 	SubscriberID int64           `db:"subscriber_id" json:"subscriber_id"`
 	Channel      channels.Kind   `db:"channel" json:"channel"`
-	Topic        Topic `db:"topic" json:"topic"`
+	Topic        Topic           `db:"topic" json:"topic"`
 	Granted      bool            `db:"granted" json:"granted"`
 	Source       Source          `db:"source" json:"source"`
 	Proof        json.RawMessage `db:"proof" json:"proof"`
@@ -73,12 +73,12 @@ type Event struct {
 
 // State is the current consent for one (channel, topic) of a subscriber.
 type State struct {
-	SubscriberID int64           `db:"subscriber_id" json:"-"`
-	Channel      channels.Kind   `db:"channel" json:"channel"`
-	Topic        Topic `db:"topic" json:"topic"`
-	Granted      bool            `db:"granted" json:"granted"`
-	Source       Source          `db:"source" json:"source"`
-	At           time.Time       `db:"created_at" json:"at"`
+	SubscriberID int64         `db:"subscriber_id" json:"-"`
+	Channel      channels.Kind `db:"channel" json:"channel"`
+	Topic        Topic         `db:"topic" json:"topic"`
+	Granted      bool          `db:"granted" json:"granted"`
+	Source       Source        `db:"source" json:"source"`
+	At           time.Time     `db:"created_at" json:"at"`
 }
 
 // ErrSubscriberNotFound is returned for an unknown external id.
@@ -180,7 +180,7 @@ func (l *Ledger) History(ctx context.Context, q db.Executor, subscriberID int64)
 func (l *Ledger) grantedOn(ctx context.Context, q db.Executor, subscriberID int64, channel channels.Kind) ([]Topic, error) {
 	var rows []struct {
 		Topic   Topic `db:"topic"`
-		Granted bool            `db:"granted"`
+		Granted bool  `db:"granted"`
 	}
 	if err := q.SelectContext(ctx, &rows, sqlGrantedOn, subscriberID, string(channel)); err != nil {
 		return nil, fmt.Errorf("consent on channel: %w", err)
