@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lib/pq"
+
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
 )
@@ -46,6 +48,9 @@ type Proof struct {
 	TextVersion       string            `json:"text_version,omitempty"` // version of the consent text shown
 	Keyword           string            `json:"keyword,omitempty"`      // opt-out keyword or button payload
 	Note              string            `json:"note,omitempty"`         // e.g. identity_rebound
+	Reason            string            `json:"reason,omitempty"`       // why a block revoked: send_blocked, provider_blocked, status_blocked
+	MessageKey        string            `json:"message_key,omitempty"`  // the send that failed as blocked
+	MessageID         int64             `json:"message_id,omitempty"`   // the message whose status said blocked
 	OtherSubscriberID int64             `json:"other_subscriber_id,omitempty"`
 	Attribution       map[string]string `json:"attribution,omitempty"`
 }
@@ -178,18 +183,9 @@ func (l *Ledger) History(ctx context.Context, q db.Executor, subscriberID int64)
 
 // grantedOn returns the topics subscriberID currently consents to on channel.
 func (l *Ledger) grantedOn(ctx context.Context, q db.Executor, subscriberID int64, channel channels.Kind) ([]Topic, error) {
-	var rows []struct {
-		Topic   Topic `db:"topic"`
-		Granted bool  `db:"granted"`
-	}
-	if err := q.SelectContext(ctx, &rows, sqlGrantedOn, subscriberID, string(channel)); err != nil {
-		return nil, fmt.Errorf("consent on channel: %w", err)
-	}
 	var ts []Topic
-	for _, r := range rows {
-		if r.Granted {
-			ts = append(ts, r.Topic)
-		}
+	if err := q.SelectContext(ctx, &ts, sqlGrantedOn, subscriberID, string(channel), pq.Array(topicNames())); err != nil {
+		return nil, fmt.Errorf("consent on channel: %w", err)
 	}
 	return ts, nil
 }

@@ -16,3 +16,12 @@ var Topics = []Topic{TopicService, TopicMarketing}
 
 // ValidTopic reports whether t is service or marketing.
 func ValidTopic(t Topic) bool { return t == TopicService || t == TopicMarketing }
+
+// topicNames is Topics for a text[] parameter.
+func topicNames() []string {
+	s := make([]string, len(Topics))
+	for i, t := range Topics {
+		s[i] = string(t)
+	}
+	return s
+}
