@@ -51,8 +51,7 @@ func newE2EAt(t testing.TB, scale float64) *e2e {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	msk, _ := time.LoadLocation("Europe/Moscow")
-	start := time.Date(2026, 11, 23, 10, 0, 0, 0, msk) // a Monday morning: no quiet hours for a while
+	start := testenv.ClockStart(t)
 	var clk clock.Clock = clock.NewScaled(start, scale)
 	if scale == 1 {
 		clk = clock.Real{}

@@ -303,3 +303,23 @@ func DBURLOf(d *sqlx.DB) string {
 	defer urlsMu.Unlock()
 	return urls[d]
 }
+
+// ClockStartVar names the variable that fixes where end-to-end tests start
+// their simulated flow time (RFC 3339).
+const ClockStartVar = "NUDGE_TEST_CLOCK_START"
+
+// ClockStart is the simulated start of an end-to-end test: NUDGE_TEST_CLOCK_START
+// when set, otherwise now. No test may depend on a calendar date: run them
+// with the variable set to dates in the past, the future and across midnight.
+func ClockStart(t testing.TB) time.Time {
+	t.Helper()
+	v := os.Getenv(ClockStartVar)
+	if v == "" {
+		return time.Now()
+	}
+	at, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		t.Fatalf("%s: not an RFC 3339 time: %q", ClockStartVar, v)
+	}
+	return at
+}
