@@ -208,6 +208,30 @@ func DBURL(t testing.TB) string {
 	return withDatabase(DatabaseURL(), name)
 }
 
+// EmptyDBURL creates a fresh database with no schema for t (what a new
+// install has before `nudge migrate up`), dropped at cleanup, and returns its URL.
+func EmptyDBURL(t testing.TB) string {
+	t.Helper()
+	name := "nudge_e_" + randomSuffix()
+	admin, err := sql.Open("postgres", DatabaseURL())
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	defer admin.Close()
+	if _, err := admin.Exec(`CREATE DATABASE ` + quoteIdent(name)); err != nil {
+		t.Fatalf("testenv: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		a, err := sql.Open("postgres", DatabaseURL())
+		if err != nil {
+			return
+		}
+		defer a.Close()
+		_, _ = a.Exec(`DROP DATABASE IF EXISTS ` + quoteIdent(name) + ` WITH (FORCE)`)
+	})
+	return withDatabase(DatabaseURL(), name)
+}
+
 // DB returns a pool on a fresh migrated database for t.
 func DB(t testing.TB) *sqlx.DB {
 	t.Helper()
