@@ -18,6 +18,7 @@ import (
 
 	"github.com/nudge-engine/nudge/internal/config"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/subscribers"
 )
 
 // Version is set at build time with -ldflags "-X
@@ -168,6 +169,10 @@ func (a *App) Core() (config.Core, error) {
 	c := config.LoadCore(a.Env)
 	if err := a.Env.Err(); err != nil {
 		return c, fmt.Errorf("configuration:\n%w", err)
+	}
+	// Every role reads phones (the API, the import, inbound webhooks).
+	if err := subscribers.SetPhoneRegion(c.PhoneRegion); err != nil {
+		return c, fmt.Errorf("configuration: NUDGE_PHONE_REGION: %w", err)
 	}
 	return c, nil
 }
