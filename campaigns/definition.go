@@ -1,15 +1,17 @@
 package campaigns
 
+import "github.com/nudge-engine/nudge/consent"
+
 // This file is the campaign format: the Go shape of a campaign YAML file. The
 // loader fills it (with positions kept aside for lint), the runtime executes
 // it. Field names here are the YAML keys.
 
-// Topic says which consent a campaign needs.
-type Topic string
+// Topic says which consent a campaign needs; package consent owns it.
+type Topic = consent.Topic
 
 const (
-	TopicService   Topic = "service"
-	TopicMarketing Topic = "marketing"
+	TopicService   = consent.TopicService
+	TopicMarketing = consent.TopicMarketing
 )
 
 // Definition is one campaign file.

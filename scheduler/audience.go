@@ -12,6 +12,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/consent"
 )
 
 // ErrAudience is wrapped by every audience definition error.
@@ -77,22 +78,14 @@ func AudienceWhere(aud campaigns.Audience, t AudienceTarget, args *Args) (string
 	return "(" + strings.Join(parts, "\n   AND ") + ")", nil
 }
 
-// consentSQL: for at least one channel of chans, the newest consent event of
-// topic on that channel or on '*' (all channels) is a grant. With no channels
-// listed, the same holds for any channel the subscriber has events for.
+// consentSQL: the subscriber consents to topic on at least one channel of
+// chans, or on any channel when none is listed (consent.AudienceSQL).
 func consentSQL(topic campaigns.Topic, chans []string, args *Args) string {
-	tp := args.Add(string(topic))
-	if len(chans) == 0 {
-		return "EXISTS (SELECT 1 FROM consent_state cs WHERE cs.subscriber_id = s.id AND cs.topic = " + tp +
-			" AND (SELECT ce.granted FROM consent_events ce" +
-			" WHERE ce.subscriber_id = s.id AND ce.topic = " + tp + " AND ce.channel IN (cs.channel, '*')" +
-			" ORDER BY ce.id DESC LIMIT 1))"
+	tp, anyOf := args.Add(string(topic)), ""
+	if len(chans) > 0 {
+		anyOf = args.Add(pq.Array(chans))
 	}
-	ch := args.Add(pq.Array(chans))
-	return "EXISTS (SELECT 1 FROM unnest(" + ch + "::text[]) AS want(channel)" +
-		" WHERE (SELECT ce.granted FROM consent_events ce" +
-		" WHERE ce.subscriber_id = s.id AND ce.topic = " + tp + " AND ce.channel IN (want.channel, '*')" +
-		" ORDER BY ce.id DESC LIMIT 1))"
+	return consent.AudienceSQL("s.id", anyOf, tp)
 }
 
 func eventSQL(f campaigns.EventFilter, now time.Time, args *Args) (string, error) {

@@ -31,6 +31,9 @@ type Options struct {
 	PerSecond int    // 40 accepted messages per second per page (<0 = unlimited)
 	Now       func() time.Time
 	After     func(d time.Duration, f func()) // default time.AfterFunc
+	// Client posts webhooks (default: a 10s-timeout client); give it the
+	// trust of an https webhook URL.
+	Client *http.Client
 }
 
 // Plan scripts the receipts after a message to a person: a delivery
@@ -77,7 +80,8 @@ func New(opt Options) *Server {
 	opt.AppSecret = cmp.Or(opt.AppSecret, "test-app-secret")
 	opt.PerSecond = cmp.Or(opt.PerSecond, 40)
 	opt.Now, opt.After = fakekit.Clock(opt.Now, opt.After)
-	s := &Server{opt: opt, hc: fakekit.NewClient()}
+	opt.Client = cmp.Or(opt.Client, fakekit.NewClient())
+	s := &Server{opt: opt, hc: opt.Client}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /me/messages", s.messages)
 	mux.HandleFunc("POST /{page}/messages", s.messages)

@@ -34,6 +34,9 @@ type Options struct {
 	RetryAfter int    // seconds in the Retry-After of a 429 (default 1)
 	Now        func() time.Time
 	After      func(d time.Duration, f func()) // default time.AfterFunc
+	// Client posts webhooks (default: a 10s-timeout client); give it the
+	// trust of an https webhook URL.
+	Client *http.Client
 }
 
 // Plan scripts the status callbacks after a message to a number: "sent"
@@ -78,7 +81,8 @@ func New(opt Options) *Server {
 	opt.PerSecond = cmp.Or(opt.PerSecond, 100)
 	opt.RetryAfter = cmp.Or(opt.RetryAfter, 1)
 	opt.Now, opt.After = fakekit.Clock(opt.Now, opt.After)
-	s := &Server{opt: opt, hc: fakekit.NewClient()}
+	opt.Client = cmp.Or(opt.Client, fakekit.NewClient())
+	s := &Server{opt: opt, hc: opt.Client}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2010-04-01/Accounts/{sid}/Messages.json", s.create)
 	s.Serve(mux)

@@ -35,6 +35,9 @@ type Options struct {
 	// After schedules planned status webhooks (default time.AfterFunc); the
 	// demo passes its simulated clock's timer.
 	After func(d time.Duration, f func())
+	// Client posts webhooks (default: a 10s-timeout client); give it the
+	// trust of an https webhook URL.
+	Client *http.Client
 }
 
 // Plan is what happens after a message to a recipient is accepted: a
@@ -87,9 +90,9 @@ func New(opt Options) *Server {
 	opt.PerSecond = cmp.Or(opt.PerSecond, 80)
 	opt.PairInterval = cmp.Or(opt.PairInterval, 6*time.Second)
 	opt.Now, opt.After = fakekit.Clock(opt.Now, opt.After)
+	opt.Client = cmp.Or(opt.Client, fakekit.NewClient())
 	s := &Server{
-		opt: opt, hc: fakekit.NewClient(),
-
+		opt: opt, hc: opt.Client,
 		lastTo: map[string]time.Time{},
 	}
 	mux := http.NewServeMux()
