@@ -62,14 +62,17 @@ func Deliver(ctx context.Context, c *http.Client, what, url, contentType string,
 	return nil
 }
 
-// Clock fills in a fake's timing options: now defaults to time.Now and
-// after, which schedules receipts, to AfterFunc.
-func Clock(now func() time.Time, after func(time.Duration, func())) (func() time.Time, func(time.Duration, func())) {
-	if now == nil {
-		now = time.Now
+// Defaults fills in the options every fake with receipts shares: now
+// (time.Now), after, which schedules receipts (AfterFunc), and client, which
+// delivers webhooks (NewClient).
+func Defaults(now *func() time.Time, after *func(time.Duration, func()), client **http.Client) {
+	if *now == nil {
+		*now = time.Now
 	}
-	if after == nil {
-		after = AfterFunc
+	if *after == nil {
+		*after = AfterFunc
 	}
-	return now, after
+	if *client == nil {
+		*client = NewClient()
+	}
 }

@@ -62,7 +62,6 @@ type graphErr struct {
 type Server struct {
 	fakekit.Core[Plan, Sent]
 	opt      Options
-	hc       *http.Client
 	mu       sync.Mutex
 	seq      int
 	failNext fakekit.Once[graphErr]
@@ -79,9 +78,8 @@ func New(opt Options) *Server {
 	opt.PageID = cmp.Or(opt.PageID, "200000000000001")
 	opt.AppSecret = cmp.Or(opt.AppSecret, "test-app-secret")
 	opt.PerSecond = cmp.Or(opt.PerSecond, 40)
-	opt.Now, opt.After = fakekit.Clock(opt.Now, opt.After)
-	opt.Client = cmp.Or(opt.Client, fakekit.NewClient())
-	s := &Server{opt: opt, hc: opt.Client}
+	fakekit.Defaults(&opt.Now, &opt.After, &opt.Client)
+	s := &Server{opt: opt}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /me/messages", s.messages)
 	mux.HandleFunc("POST /{page}/messages", s.messages)
@@ -339,6 +337,6 @@ func (s *Server) Post(ctx context.Context, body []byte) error {
 	if url == "" {
 		return fmt.Errorf("messengerfake: no webhook set")
 	}
-	return fakekit.Deliver(ctx, s.hc, "messengerfake: webhook", url, "application/json", body,
+	return fakekit.Deliver(ctx, s.opt.Client, "messengerfake: webhook", url, "application/json", body,
 		map[string]string{meta.SignatureHeader: meta.Sign(s.opt.AppSecret, body)})
 }

@@ -63,7 +63,6 @@ type apiErr struct {
 type Server struct {
 	fakekit.Core[Plan, Sent]
 	opt      Options
-	hc       *http.Client
 	mu       sync.Mutex
 	seq      int
 	failNext fakekit.Once[apiErr]
@@ -80,9 +79,8 @@ func New(opt Options) *Server {
 	opt.From = cmp.Or(opt.From, "+15005550006")
 	opt.PerSecond = cmp.Or(opt.PerSecond, 100)
 	opt.RetryAfter = cmp.Or(opt.RetryAfter, 1)
-	opt.Now, opt.After = fakekit.Clock(opt.Now, opt.After)
-	opt.Client = cmp.Or(opt.Client, fakekit.NewClient())
-	s := &Server{opt: opt, hc: opt.Client}
+	fakekit.Defaults(&opt.Now, &opt.After, &opt.Client)
+	s := &Server{opt: opt}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2010-04-01/Accounts/{sid}/Messages.json", s.create)
 	s.Serve(mux)
@@ -256,7 +254,7 @@ func (s *Server) Inbound(ctx context.Context, from, body string) (string, error)
 
 // Post signs form for target with the auth token and POSTs it.
 func (s *Server) Post(ctx context.Context, target string, form url.Values) error {
-	return fakekit.Deliver(ctx, s.hc, "smsfake: callback", target, "application/x-www-form-urlencoded", []byte(form.Encode()), map[string]string{
+	return fakekit.Deliver(ctx, s.opt.Client, "smsfake: callback", target, "application/x-www-form-urlencoded", []byte(form.Encode()), map[string]string{
 		sms.SignatureHeader:          sms.Sign(s.opt.AuthToken, target, form),
 		"I-Twilio-Idempotency-Token": fmt.Sprintf("fake-%d", time.Now().UnixNano()),
 	})

@@ -63,7 +63,6 @@ type Sent struct {
 type Server struct {
 	fakekit.Core[Plan, Sent]
 	opt Options
-	hc  *http.Client
 	mu  sync.Mutex
 	seq int
 	// scripted answers
@@ -89,10 +88,9 @@ func New(opt Options) *Server {
 	opt.AppSecret = cmp.Or(opt.AppSecret, "test-app-secret")
 	opt.PerSecond = cmp.Or(opt.PerSecond, 80)
 	opt.PairInterval = cmp.Or(opt.PairInterval, 6*time.Second)
-	opt.Now, opt.After = fakekit.Clock(opt.Now, opt.After)
-	opt.Client = cmp.Or(opt.Client, fakekit.NewClient())
+	fakekit.Defaults(&opt.Now, &opt.After, &opt.Client)
 	s := &Server{
-		opt: opt, hc: opt.Client,
+		opt:    opt,
 		lastTo: map[string]time.Time{},
 	}
 	mux := http.NewServeMux()
@@ -369,6 +367,6 @@ func (s *Server) Post(ctx context.Context, body []byte) error {
 	if url == "" {
 		return fmt.Errorf("whatsappfake: no webhook set")
 	}
-	return fakekit.Deliver(ctx, s.hc, "whatsappfake: webhook", url, "application/json", body,
+	return fakekit.Deliver(ctx, s.opt.Client, "whatsappfake: webhook", url, "application/json", body,
 		map[string]string{meta.SignatureHeader: meta.Sign(s.opt.AppSecret, body)})
 }
