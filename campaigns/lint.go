@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
-
 	"github.com/nudge-engine/nudge/channels"
 )
 
@@ -29,7 +27,7 @@ var Rules = []struct{ ID, Doc string }{
 	{"missing-template", "a send names a template that is not defined"},
 	{"missing-variant", "a template has no variant for a channel of settings.channels or fallback, and no default"},
 	{"missing-locale", "a template variant lacks a locale other templates of the campaign have (or has neither ru nor en)"},
-	{"invalid-cron", "the schedule is not a 5-field cron expression or @descriptor"},
+	{"invalid-cron", "the schedule is not a 5-field cron expression or @descriptor (@every and TZ= prefixes are refused)"},
 	{"invalid-duration", "a duration is not like 15m, 48h, 7d, or is zero where it must not be"},
 	{"invalid-timezone", "a time zone is neither \"subscriber\" nor an IANA zone name"},
 	{"invalid-time", "a local time is not HH:MM (quiet hours; wait until, optionally with a weekday)"},
@@ -41,12 +39,6 @@ var Rules = []struct{ ID, Doc string }{
 	{"trigger-one-of", "trigger must set exactly one of schedule, event, api"},
 	{"step-one-action", "a step must set exactly one action (send, wait, wait_reply, branch, handoff, set, goal, end)"},
 }
-
-// cronParser is the standard 5-field parser plus @descriptors (@daily, @every 1h).
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
-// ParseCron parses a schedule trigger's cron expression as the scheduler does.
-func ParseCron(spec string) (cron.Schedule, error) { return cronParser.Parse(spec) }
 
 // Linter runs the lint rules. CheckVariant, when set, adds the per-channel
 // template rules (template-syntax, button-limits, channel-limits); the CLI,
@@ -233,7 +225,7 @@ func (l *linter) trigger() {
 	if s := t.Schedule; s != nil {
 		if l.f.Has("trigger.schedule.cron") {
 			if _, err := ParseCron(s.Cron); err != nil {
-				l.add("trigger.schedule.cron", "invalid-cron", "5 fields: minute hour day-of-month month day-of-week, e.g. \"0 18 * * FRI\", or @daily", "invalid cron %q: %v", s.Cron, err)
+				l.add("trigger.schedule.cron", "invalid-cron", "5 fields: minute hour day-of-month month day-of-week, e.g. \"0 18 * * FRI\", or @daily; the zone goes in timezone", "%v", err)
 			}
 		}
 		if l.f.Has("trigger.schedule.timezone") {

@@ -31,7 +31,7 @@ var docs = map[string]string{
 	"Trigger.schedule":             "Start runs on a cron schedule.",
 	"Trigger.event":                "Start a run after the subscriber posts an event.",
 	"Trigger.api":                  "Start runs by POST /v1/campaigns/{id}/trigger (transactional sends). Write api: {}",
-	"ScheduleTrigger.cron":         "5-field cron (minute hour day-of-month month day-of-week), e.g. \"0 18 * * FRI\", or @daily / @weekly / @every 1h.",
+	"ScheduleTrigger.cron":         "5-field cron (minute hour day-of-month month day-of-week), e.g. \"0 18 * * FRI\", or @daily / @weekly / @hourly (no @every, no TZ= prefix: the zone goes in timezone).",
 	"ScheduleTrigger.timezone":     "\"subscriber\" (each subscriber's own local time) or an IANA zone such as Europe/Moscow.",
 	"EventTrigger.name":            "Event name, e.g. order.delivered.",
 	"EventTrigger.delay":           "Wait this long after the event, e.g. 7d.",

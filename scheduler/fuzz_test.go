@@ -21,7 +21,7 @@ func FuzzParseCron(f *testing.F) {
 	}
 	zones := []string{"America/New_York", "Europe/Berlin", "Asia/Kolkata", "Australia/Lord_Howe", "UTC", "Pacific/Chatham"}
 	f.Fuzz(func(t *testing.T, spec string, startUnix int64, zone uint8) {
-		sched, err := ParseCron(spec)
+		sched, err := campaigns.ParseCron(spec)
 		if err != nil {
 			return
 		}
