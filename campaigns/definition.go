@@ -36,11 +36,12 @@ type Audience struct {
 	NoEvent  []EventFilter `yaml:"no_event,omitempty" json:"no_event,omitempty"`
 }
 
-// Condition compares an attribute with a value.
-// Op: eq, ne, in, not_in, gt, gte, lt, lte, exists, not_exists, contains.
+// Condition compares a subscriber field (locale, time_zone, name,
+// external_id) or attribute ("plan", "address.city", "attributes.locale")
+// with a value. condition.go holds the operators and their meaning.
 type Condition struct {
 	Attr  string `yaml:"attr" json:"attr"`
-	Op    string `yaml:"op" json:"op"`
+	Op    Op     `yaml:"op" json:"op"`
 	Value any    `yaml:"value,omitempty" json:"value,omitempty"`
 }
 

@@ -165,22 +165,19 @@ func suggestHint(s string, opts []string) string {
 	return "one of: " + strings.Join(opts, ", ")
 }
 
-var ops = []string{"eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "not_exists", "contains"}
-
 func (l *linter) conditions(path string, cs []Condition) {
 	for i, c := range cs {
 		p := fmt.Sprintf("%s[%d]", path, i)
-		if l.f.Has(p+".op") && !contains(ops, c.Op) {
-			l.add(p+".op", "invalid-value", suggestHint(c.Op, ops), "unknown operator %q", c.Op)
-		}
-		needsValue := c.Op != "exists" && c.Op != "not_exists"
-		if needsValue && c.Value == nil && contains(ops, c.Op) {
+		switch err := c.Validate(); {
+		case err == nil:
+		case l.f.Has(p+".op") && !c.Op.Valid():
+			l.add(p+".op", "invalid-value", suggestHint(string(c.Op), opNames()), "unknown operator %q", c.Op)
+		case c.Value == nil && c.Op != OpExists && c.Op != OpNotExists:
 			l.add(p, "required-field", "", "%s: operator %s needs a value", p, c.Op)
-		}
-		if (c.Op == "in" || c.Op == "not_in") && c.Value != nil {
-			if _, ok := c.Value.([]any); !ok {
-				l.add(p+".value", "invalid-value", "write a list, e.g. [ru, en]", "operator %s needs a list value", c.Op)
-			}
+		case l.f.Has(p + ".value"):
+			l.add(p+".value", "invalid-value", "", "%v", err)
+		default:
+			l.add(p, "invalid-value", "", "%v", err)
 		}
 	}
 }

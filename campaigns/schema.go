@@ -98,7 +98,7 @@ var docs = map[string]string{
 var enums = map[string][]string{
 	"Definition.topic":      {"service", "marketing"},
 	"Audience.consent":      {"service", "marketing"},
-	"Condition.op":          ops,
+	"Condition.op":          opNames(),
 	"ReplyBranch.sentiment": sentiments,
 	"FallbackRung.if_not":   {"delivered", "read"},
 	"FallbackRung.channel":  channelNames(),

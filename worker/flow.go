@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -133,121 +132,8 @@ func waitTime(w *campaigns.WaitStep, now time.Time, loc *time.Location) (time.Ti
 	return time.Time{}, fmt.Errorf("wait until %q: no time found", w.Until)
 }
 
-// attrValue looks up a condition attribute: name, locale, time_zone,
-// external_id, or a key of attributes (optionally written "attributes.key").
-func attrValue(s Subscriber, attr string) (any, bool) {
-	switch attr {
-	case "name":
-		return s.Name, true
-	case "locale":
-		return s.Locale, true
-	case "time_zone":
-		return s.TimeZone, true
-	case "external_id":
-		return s.ExternalID, true
-	}
-	var cur any = s.Attributes
-	for _, part := range strings.Split(strings.TrimPrefix(attr, "attributes."), ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = m[part]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
-}
-
-// Match evaluates one condition against a subscriber.
-func Match(s Subscriber, c campaigns.Condition) bool {
-	v, ok := attrValue(s, c.Attr)
-	switch c.Op {
-	case "exists":
-		return ok && v != nil
-	case "not_exists":
-		return !ok || v == nil
-	}
-	if !ok {
-		return c.Op == "ne" || c.Op == "not_in"
-	}
-	switch c.Op {
-	case "eq":
-		return equal(v, c.Value)
-	case "ne":
-		return !equal(v, c.Value)
-	case "in", "not_in":
-		list, _ := c.Value.([]any)
-		in := false
-		for _, x := range list {
-			if equal(v, x) {
-				in = true
-				break
-			}
-		}
-		return in == (c.Op == "in")
-	case "gt", "gte", "lt", "lte":
-		a, okA := number(v)
-		b, okB := number(c.Value)
-		if !okA || !okB {
-			as, bs := fmt.Sprint(v), fmt.Sprint(c.Value)
-			switch c.Op {
-			case "gt":
-				return as > bs
-			case "gte":
-				return as >= bs
-			case "lt":
-				return as < bs
-			default:
-				return as <= bs
-			}
-		}
-		switch c.Op {
-		case "gt":
-			return a > b
-		case "gte":
-			return a >= b
-		case "lt":
-			return a < b
-		default:
-			return a <= b
-		}
-	case "contains":
-		switch x := v.(type) {
-		case []any:
-			for _, e := range x {
-				if equal(e, c.Value) {
-					return true
-				}
-			}
-			return false
-		default:
-			return strings.Contains(fmt.Sprint(v), fmt.Sprint(c.Value))
-		}
-	}
-	return false
-}
-
-func number(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case int:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	case json.Number:
-		f, err := x.Float64()
-		return f, err == nil
-	}
-	return 0, false
-}
-
-func equal(a, b any) bool {
-	if x, ok := number(a); ok {
-		if y, ok := number(b); ok {
-			return x == y
-		}
-	}
-	return fmt.Sprint(a) == fmt.Sprint(b)
+// subject is what a branch condition reads about s; campaigns owns the
+// operators (Condition.Match), as it owns their SQL for audiences.
+func (s Subscriber) subject() campaigns.Subject {
+	return campaigns.Subject{Locale: s.Locale, TimeZone: s.TimeZone, Name: s.Name, ExternalID: s.ExternalID, Attributes: s.Attributes}
 }
