@@ -14,14 +14,18 @@ const (
 
 // Definition is one campaign file.
 type Definition struct {
-	ID        string              `yaml:"id" json:"id"`
-	Name      string              `yaml:"name" json:"name"`
-	Topic     Topic               `yaml:"topic" json:"topic"`
-	Audience  Audience            `yaml:"audience" json:"audience"`
-	Trigger   Trigger             `yaml:"trigger" json:"trigger"`
-	Settings  Settings            `yaml:"settings" json:"settings"`
-	Steps     []Step              `yaml:"steps" json:"steps"`
-	Templates map[string]Template `yaml:"templates" json:"templates"`
+	ID    string `yaml:"id" json:"id"`
+	Name  string `yaml:"name" json:"name"`
+	Topic Topic  `yaml:"topic" json:"topic"`
+	// Attributes declares the subscriber attributes the templates read, by
+	// name and type (see Fields); lint renders every template against a
+	// sample of them.
+	Attributes Fields              `yaml:"attributes,omitempty" json:"attributes,omitempty"`
+	Audience   Audience            `yaml:"audience" json:"audience"`
+	Trigger    Trigger             `yaml:"trigger" json:"trigger"`
+	Settings   Settings            `yaml:"settings" json:"settings"`
+	Steps      []Step              `yaml:"steps" json:"steps"`
+	Templates  map[string]Template `yaml:"templates" json:"templates"`
 }
 
 // Audience selects subscribers. All conditions must hold.
@@ -69,10 +73,15 @@ type ScheduleTrigger struct {
 type EventTrigger struct {
 	Name  string   `yaml:"name" json:"name"`
 	Delay Duration `yaml:"delay,omitempty" json:"delay,omitempty"`
+	// Payload declares the event payload fields the templates read.
+	Payload Fields `yaml:"payload,omitempty" json:"payload,omitempty"`
 }
 
 // APITrigger starts a run when POST /v1/campaigns/{id}/trigger is called.
-type APITrigger struct{}
+type APITrigger struct {
+	// Payload declares the request payload fields the templates read.
+	Payload Fields `yaml:"payload,omitempty" json:"payload,omitempty"`
+}
 
 // Settings hold the campaign-wide policies.
 type Settings struct {

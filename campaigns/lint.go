@@ -35,7 +35,8 @@ var Rules = []struct{ ID, Doc string }{
 	{"window-needs-template", "a send that can reach WhatsApp/Messenger outside the 24h window has no whatsapp_template/tag"},
 	{"button-limits", "buttons exceed a channel's limits (Telegram callback_data 64 bytes, WhatsApp 3 reply buttons of 20 characters, no links in WhatsApp reply buttons, …)"},
 	{"channel-limits", "a text exceeds a channel's limit (Telegram 4096 / caption 1024, SMS segments, …)"},
-	{"template-syntax", "a text is not a valid template (unknown function, unclosed action, bad Telegram HTML)"},
+	{"template-syntax", "a text is not a valid template (unknown function, unclosed action, bad Telegram HTML, an unclosed tag in email HTML)"},
+	{"template-render", "a variant fails to render against a sample subscriber, the declared attributes and the trigger's declared payload (a misspelt field, an undeclared key, a value of the wrong type)"},
 	{"trigger-one-of", "trigger must set exactly one of schedule, event, api"},
 	{"step-one-action", "a step must set exactly one action (send, wait, wait_reply, branch, handoff, set, goal, end)"},
 }
@@ -46,6 +47,10 @@ var Rules = []struct{ ID, Doc string }{
 // templates.CheckVariant.
 type Linter struct {
 	CheckVariant VariantCheck
+	// CheckRender, when set, renders every template variant against the
+	// campaign's Sample (rule template-render); channelcheck sets it to
+	// templates.CheckRender.
+	CheckRender RenderCheck
 }
 
 // Lint checks the format and the flow of files (without the per-channel
@@ -60,7 +65,7 @@ func (lt *Linter) Lint(files []*File) []LintError {
 		if f == nil {
 			continue
 		}
-		l := &linter{f: f, def: f.Def, check: lt.CheckVariant, decodedAt: map[Pos]bool{}}
+		l := &linter{f: f, def: f.Def, check: lt.CheckVariant, render: lt.CheckRender, decodedAt: map[Pos]bool{}}
 		l.errs = append(l.errs, f.Problems...)
 		for _, e := range f.Problems {
 			l.decodedAt[Pos{e.Line, e.Col}] = true
@@ -119,6 +124,7 @@ type linter struct {
 	edges      [][]Edge // ways out of each step, computed once
 	decodedAt  map[Pos]bool
 	check      VariantCheck
+	render     RenderCheck
 }
 
 func (l *linter) add(path, rule, hint, format string, args ...any) {
@@ -149,6 +155,7 @@ func (l *linter) run() {
 	if l.f.Has("topic") && d.Topic != TopicService && d.Topic != TopicMarketing {
 		l.add("topic", "invalid-value", suggestHint(string(d.Topic), []string{"service", "marketing"}), "topic must be service or marketing, got %q", d.Topic)
 	}
+	l.declarations()
 	l.audience()
 	l.trigger()
 	l.settings()
