@@ -245,8 +245,10 @@ func (c Condition) Match(s Subject) (bool, error) {
 	}
 }
 
-// lookup returns the normalised value c names, and whether it is present
-// (not missing, not null, not an empty text field).
+// Lookup returns the value c reads from s (numbers as float64), and
+// whether it is present: not missing, not null, not an empty field.
+func (c Condition) Lookup(s Subject) (any, bool) { return c.lookup(s) }
+
 func (c Condition) lookup(s Subject) (any, bool) {
 	field, path, _ := c.subject()
 	if field != "" {
