@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -119,9 +118,6 @@ func login(t *testing.T, ctx context.Context, base, email, pw string) {
 	)
 }
 
-// screenshotDir is where the README's screenshots are kept.
-const screenshotDir = "../docs/screenshots"
-
 func TestBrowserInboxLiveReplyResolve(t *testing.T) {
 	s := newFullSite(t)
 	ctx := browsertest.New(t)
@@ -164,7 +160,7 @@ func TestBrowserInboxLiveReplyResolve(t *testing.T) {
 	if !strings.Contains(after, "Суп был холодный") || !strings.Contains(after, "<script>") {
 		t.Fatalf("live inbox: %q", after)
 	}
-	browsertest.Screenshot(t, ctx, screenshotDir+"/inbox.png")
+	browsertest.Screenshot(t, ctx, "inbox.png")
 
 	// Open it, reply, resolve.
 	var history string
@@ -179,7 +175,7 @@ func TestBrowserInboxLiveReplyResolve(t *testing.T) {
 	if len(s.out.sent) != 1 || s.out.sent[0].To != "5001" || !strings.Contains(history, "Вернём деньги") {
 		t.Fatalf("reply: sent %+v, history %q", s.out.sent, history)
 	}
-	browsertest.Screenshot(t, ctx, screenshotDir+"/conversation.png")
+	browsertest.Screenshot(t, ctx, "conversation.png")
 	browsertest.Run(t, ctx, 30*time.Second,
 		chromedp.Submit(`#resolution`, chromedp.ByID),
 		chromedp.WaitVisible(`.badge.positive`, chromedp.ByQuery),
@@ -242,7 +238,7 @@ func TestBrowserDashboardMatchesDatabase(t *testing.T) {
 	if want.Audience != 36 || want.Holdout != 4 || want.Goal == nil || want.Goal.TreatedReached != 8 {
 		t.Fatalf("unexpected funnel %+v goal %+v", want, want.Goal)
 	}
-	browsertest.Screenshot(t, ctx, screenshotDir+"/dashboard.png")
+	browsertest.Screenshot(t, ctx, "dashboard.png")
 	// CSV export of the same table.
 	var csvText string
 	browsertest.Run(t, ctx, 30*time.Second,
@@ -275,9 +271,4 @@ func TestCSVCellDefusesFormulas(t *testing.T) {
 			t.Errorf("csvCell(%q) = %q", in, got)
 		}
 	}
-}
-
-func TestMain(m *testing.M) {
-	_ = os.MkdirAll(screenshotDir, 0o755)
-	os.Exit(m.Run())
 }

@@ -388,3 +388,39 @@ func TestRecordedMessageWithoutFlagIsSentOnce(t *testing.T) {
 		t.Fatalf("runs done = %d, want 2", n)
 	}
 }
+
+// TestFailedStatusFallsBackOnEngineClock: a provider reports a failure with
+// its own timestamp (here a wall-clock date far from the simulated engine
+// time): the fallback becomes due on the engine's clock at once, not at the
+// provider's time.
+func TestFailedStatusFallsBackOnEngineClock(t *testing.T) {
+	h := setup(t)
+	def := sendDef("fbclock")
+	def.Settings.Fallback = []campaigns.FallbackRung{{Channel: "email", IfNot: "delivered", Within: dur("1h")}}
+	v := h.campaign(def)
+	subs := h.subscribers(1, "UTC")
+	h.start("fbclock", v, subs, t0)
+	h.settle()
+	var pid string
+	if err := h.db.Get(&pid, `SELECT provider_id FROM messages WHERE subscriber_id = $1 AND attempt = 0`, subs[0]); err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []time.Time{t0.AddDate(3, 0, 0), t0.AddDate(-3, 0, 0)} {
+		ev := channels.Event{Type: channels.EventFailed, Channel: channels.Sandbox, ProviderMessageID: pid,
+			ErrorKind: channels.NotReachable, At: at, ProviderAt: at}
+		if err := h.engine.Statuses.Apply(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var fb time.Time
+	if err := h.db.Get(&fb, `SELECT failed_at FROM messages WHERE subscriber_id = $1 AND attempt = 0`, subs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if !fb.Equal(h.clock.Now()) {
+		t.Fatalf("failed_at = %v, want the engine's now %v", fb, h.clock.Now())
+	}
+	h.settle()
+	if n := h.count(`SELECT count(*) FROM sandbox_sends WHERE channel = 'email'`); n != 1 {
+		t.Fatalf("email fallbacks after a failure reported with a provider time = %d, want 1 at once", n)
+	}
+}

@@ -93,7 +93,7 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	late := channels.SinkFunc(func(ctx context.Context, evs []channels.Event) (channels.Ack, error) {
 		return s.sink.Accept(ctx, evs)
 	})
-	s.chans = loadChannels(a.Env, late, a.Log, hc)
+	s.chans = loadChannels(a.Env, c.core.BaseURL, late, a.Log, hc)
 	if err := a.Env.Err(); err != nil {
 		return nil, fmt.Errorf("configuration:\n%w", err)
 	}
@@ -179,7 +179,7 @@ func (s *stack) settings(ctx context.Context) (web.Settings, error) {
 		}
 		_, on := s.chans.Registry.Sender(k)
 		out.Channels = append(out.Channels, web.ChannelSetting{Kind: string(k), Configured: on,
-			Webhook: s.core.BaseURL + "/webhooks/" + string(k) + "/" + webhookAccount})
+			Webhook: channels.WebhookURL(s.core.BaseURL, k, channels.DefaultAccount)})
 	}
 	var err error
 	if out.Keys, err = s.keys.List(ctx); err != nil {
