@@ -2,7 +2,9 @@ package web
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -50,16 +52,28 @@ func (r runResumer) ResumeAfterHandoff(ctx context.Context, runID int64, end boo
 }
 
 type recorder struct {
+	db   *sqlx.DB
 	mu   sync.Mutex
 	sent []channels.Message
 }
 
-func (r *recorder) Kind() channels.Kind { return channels.Telegram }
-func (r *recorder) Send(_ context.Context, m channels.Message) (channels.Result, error) {
+// SendText records a manager's reply as worker.Engine.SendText does (once
+// per key) and keeps it.
+func (r *recorder) SendText(ctx context.Context, sub int64, m channels.Message) (int64, bool, error) {
+	var id int64
+	err := r.db.GetContext(ctx, &id, `INSERT INTO messages (idempotency_key, subscriber_id, topic, channel, address, status, content)
+		VALUES ($1, $2, 'service', $3, $4, 'sent', json_build_object('text', $5::text)) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
+		m.IdempotencyKey, sub, m.Channel, m.To, m.Text)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.sent = append(r.sent, m)
-	return channels.Result{ProviderID: fmt.Sprint(len(r.sent))}, nil
+	return id, true, nil
 }
 
 type site struct {
@@ -77,9 +91,9 @@ func newFullSite(t *testing.T) site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &recorder{}
+	out := &recorder{db: d}
 	res := runResumer{d}
-	svc := inbox.NewService(d, func(channels.Kind) (channels.Sender, bool) { return out, true }, res, log, nil)
+	svc := inbox.NewService(d, out, res, log, nil)
 	if err := w.EnableInbox(svc); err != nil {
 		t.Fatal(err)
 	}

@@ -131,7 +131,7 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	}
 	s.binder = consent.NewBinder(d, a.Log, clk.Now)
 	s.router = inbox.NewRouter(d, classify.New(lex), rt.engine, a.Log)
-	s.inbox = inbox.NewService(d, s.sender, rt.engine, a.Log, clk.Now)
+	s.inbox = inbox.NewService(d, rt.engine, rt.engine, a.Log, clk.Now)
 	s.inbox.SLA = c.sla
 	s.sink = inbound.New(d, inbound.Handlers{
 		Start: func(ctx context.Context, ev channels.Event) error {
@@ -187,14 +187,6 @@ func (s *stack) settings(ctx context.Context) (web.Settings, error) {
 	}
 	out.Users, err = users.NewStore(s.db, nil).List(ctx)
 	return out, err
-}
-
-// sender finds the sender of a channel for manager replies.
-func (s *stack) sender(k channels.Kind) (channels.Sender, bool) {
-	if snd, ok := s.chans.Registry.Sender(k); ok {
-		return snd, true
-	}
-	return s.rt.sandboxFor(k)
 }
 
 // welcome is the one reply Viber lets a bot give to conversation_started.
