@@ -131,9 +131,3 @@ func waitTime(w *campaigns.WaitStep, now time.Time, loc *time.Location) (time.Ti
 	}
 	return time.Time{}, fmt.Errorf("wait until %q: no time found", w.Until)
 }
-
-// subject is what a branch condition reads about s; campaigns owns the
-// operators (Condition.Match), as it owns their SQL for audiences.
-func (s Subscriber) subject() campaigns.Subject {
-	return campaigns.Subject{Locale: s.Locale, TimeZone: s.TimeZone, Name: s.Name, ExternalID: s.ExternalID, Attributes: s.Attributes}
-}

@@ -364,7 +364,7 @@ func mergeCtx(a, b map[string]any) map[string]any {
 // caseHolds evaluates one branch arm: every attribute condition and every event filter.
 func caseHolds(ctx context.Context, q db.Executor, sub Subscriber, c campaigns.BranchCase, now time.Time) (bool, error) {
 	for i, w := range c.Where {
-		ok, err := w.Match(sub.subject())
+		ok, err := w.Match(sub.Subject())
 		if err != nil {
 			return false, fmt.Errorf("branch where[%d]: %w", i, err)
 		}

@@ -1,8 +1,10 @@
 // Package preview shows what one subscriber would receive from a campaign
-// step right now (or at a given time): the channel the send-time gate would
-// pick and why, the rendered text, buttons and image, or why nothing would
-// be sent. It runs the same code as the worker: policy.Store.Load,
-// policy.Decide and templates.Renderer.Render, without sending or writing.
+// step right now (or at a given time): whether the subscriber is in the
+// campaign's audience, the channel the send-time gate would pick and why,
+// the rendered text, buttons and image, or why nothing would be sent. It
+// runs the same code as the scheduler and the worker:
+// scheduler.AudienceWhere, policy.Store.Load, policy.Decide and
+// templates.Renderer.Render, without sending or writing.
 package preview
 
 import (
@@ -215,8 +217,8 @@ func (p *Previewer) Preview(ctx context.Context, req Request) (*Result, error) {
 		res.Fallback = append(res.Fallback, fmt.Sprintf("%s if not %s within %s", r.Channel, r.IfNot, r.Within))
 	}
 
-	subject := campaigns.Subject{ExternalID: sr.ExternalID, Name: sr.Name, Locale: sr.Locale, TimeZone: sr.TimeZone, Attributes: attrs}
-	res.InAudience, res.Audience, err = p.audience(ctx, def, sr.ID, subject, at)
+	sub := templates.Subscriber{ID: sr.ID, ExternalID: sr.ExternalID, Name: sr.Name, Locale: sr.Locale, TimeZone: sr.TimeZone, Attributes: attrs}
+	res.InAudience, res.Audience, err = p.audience(ctx, def, sr.ID, sub.Subject(), at)
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +251,7 @@ func (p *Previewer) Preview(ctx context.Context, req Request) (*Result, error) {
 	}
 	if renderOn != "" {
 		data := templates.Data{
-			Subscriber: templates.Subscriber{ID: sr.ID, ExternalID: sr.ExternalID, Name: sr.Name, Locale: sr.Locale, TimeZone: sr.TimeZone, Attributes: attrs},
+			Subscriber: sub,
 			Payload:    payload, Now: at, CampaignID: st.CampaignID,
 		}
 		res.RenderedFor = renderOn
