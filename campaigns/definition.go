@@ -155,7 +155,15 @@ type WaitReplyStep struct {
 	OnTimeout string        `yaml:"on_timeout,omitempty" json:"on_timeout,omitempty"` // step id; default: next
 	// OnOther is where an unmatched reply goes (default: hand-off to the inbox).
 	OnOther string `yaml:"on_other,omitempty" json:"on_other,omitempty"`
+	// OnUnsure is where a reply goes whose sentiment the classifier is not
+	// sure of, when no button or keyword branch took it: a step id, or
+	// OnUnsureHandoff for the inbox (default: on_other).
+	OnUnsure string `yaml:"on_unsure,omitempty" json:"on_unsure,omitempty"`
 }
+
+// OnUnsureHandoff as a wait_reply's on_unsure hands an unsure reply to a
+// manager instead of a step.
+const OnUnsureHandoff = "handoff"
 
 // ReplyBranch matches a reply by button id, keywords (whole words,
 // case-insensitive) or classified sentiment (positive | negative | neutral);

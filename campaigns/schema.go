@@ -68,6 +68,7 @@ var docs = map[string]string{
 	"WaitReplyStep.branches":       "Checked in order; a button press decides before text.",
 	"WaitReplyStep.on_timeout":     "Step when no reply comes in time (default: next).",
 	"WaitReplyStep.on_other":       "Step for a reply no branch matched (default: hand-off to the inbox).",
+	"WaitReplyStep.on_unsure":      "Step (or handoff) for a reply whose sentiment the classifier is unsure of, when no button or keyword branch took it (default: on_other).",
 	"ReplyBranch.button":           "Button id pressed.",
 	"ReplyBranch.keywords":         "Whole words, case-insensitive.",
 	"ReplyBranch.sentiment":        "Classified sentiment of a text reply.",

@@ -127,6 +127,7 @@ func (a *App) rootCmd() *cobra.Command {
 		a.apikeysCmd(),
 		a.usersCmd(),
 		a.channelsCmd(),
+		a.classifyCmd(),
 	)
 	return root
 }

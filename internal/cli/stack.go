@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -117,17 +116,9 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 		return nil, err
 	}
 	s.rt = rt
-	lex := classify.DefaultLexicon()
-	if c.lexicon != "" {
-		f, err := os.Open(c.lexicon)
-		if err != nil {
-			return nil, fmt.Errorf("NUDGE_LEXICON_FILE: %w", err)
-		}
-		lex, err = classify.ParseLexicon(f, c.lexicon, lex)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("NUDGE_LEXICON_FILE: %w", err)
-		}
+	lex, err := classify.LexiconFile(c.lexicon)
+	if err != nil {
+		return nil, fmt.Errorf("NUDGE_LEXICON_FILE: %w", err)
 	}
 	s.binder = consent.NewBinder(d, a.Log, clk.Now)
 	s.router = inbox.NewRouter(d, classify.New(lex), rt.engine, a.Log)
