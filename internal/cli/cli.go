@@ -71,7 +71,14 @@ type App struct {
 
 // Main runs the nudge command line and returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &App{Stdout: stdout, Stderr: stderr, Stdin: stdin, Env: &config.Env{}}
+	return MainEnv(ctx, args, nil, stdin, stdout, stderr)
+}
+
+// MainEnv is Main reading its configuration through lookup instead of the
+// process environment (nil: the environment). nudge-demo runs `nudge run`
+// in its own process so, with the variables it composed for the fakes.
+func MainEnv(ctx context.Context, args []string, lookup func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &App{Stdout: stdout, Stderr: stderr, Stdin: stdin, Env: &config.Env{Lookup: lookup}}
 	root := a.rootCmd()
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -121,7 +128,6 @@ func (a *App) rootCmd() *cobra.Command {
 		a.workerCmd(),
 		a.schedulerCmd(),
 		a.runCmd(),
-		a.demoCmd(),
 		a.campaignCmd(),
 		a.subscribersCmd(),
 		a.apikeysCmd(),
