@@ -355,8 +355,12 @@ func mergeCtx(a, b map[string]any) map[string]any {
 
 // caseHolds evaluates one branch arm: every attribute condition and every event filter.
 func caseHolds(ctx context.Context, q db.Executor, sub Subscriber, c campaigns.BranchCase, now time.Time) (bool, error) {
-	for _, w := range c.Where {
-		if !Match(sub, w) {
+	for i, w := range c.Where {
+		ok, err := w.Match(sub.Subject())
+		if err != nil {
+			return false, fmt.Errorf("branch where[%d]: %w", i, err)
+		}
+		if !ok {
 			return false, nil
 		}
 	}
