@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/consent"
 )
@@ -32,7 +31,7 @@ func TestMaybeStartWhatsAppText(t *testing.T) {
 			t.Errorf("%s: started %v, %v", c.name, started, err)
 			continue
 		}
-		if started && !e.current(t, sub, channels.WhatsApp, campaigns.TopicMarketing) {
+		if started && !e.current(t, sub, channels.WhatsApp, consent.TopicMarketing) {
 			t.Errorf("%s: marketing not granted", c.name)
 		}
 	}

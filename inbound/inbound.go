@@ -13,6 +13,7 @@ import (
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/subscribers"
 )
 
 // Handlers are what the sink routes events to. Any may be nil (the event is
@@ -95,6 +96,9 @@ func (s *Sink) Accept(ctx context.Context, events []channels.Event) (channels.Ac
 		// Receipt time on the engine's clock, whatever the provider stamped
 		// (its timestamp stays in ProviderAt).
 		ev.At = s.now()
+		// The sender in the form identities are stored in, so consent,
+		// statuses and replies find it (Meta sends phones without the "+").
+		ev.From = subscribers.ProviderAddress(ev.Channel, ev.From)
 		body, err := json.Marshal(ev)
 		if err != nil {
 			return ack, fmt.Errorf("inbound: encode event: %w", err)

@@ -68,7 +68,7 @@ func (a *App) buildRuntime(core config.Core, st worker.Settings, d *sqlx.DB, x r
 	rt := &runtime{metrics: metrics.New(), redisOpt: ropt, rdb: redis.NewClient(gopt)}
 	clk := x.clock
 	if clk == nil {
-		clk = st.Clock()
+		return nil, fmt.Errorf("buildRuntime: no clock")
 	}
 	var eng *worker.Engine
 	rt.sandbox = sandbox.New(sandbox.Config{DB: d, Now: clk.Now, Default: sandbox.Behavior{Delay: st.SandboxDelay},
