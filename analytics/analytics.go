@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -32,6 +33,10 @@ type Funnel struct {
 	Skipped   int `db:"skipped" json:"skipped"` // runs whose sends were all skipped by policy
 
 	Goal *Goal `json:"goal,omitempty"`
+	// NoReads lists the channels that carried the campaign's messages but
+	// report no reads (channels.HasReadReceipts): their runs can reply
+	// without counting as read, so Read may trail Replied.
+	NoReads []string `json:"no_reads,omitempty"`
 }
 
 // Goal compares the goal rate of treated runs with the holdout.
@@ -140,6 +145,42 @@ func (s *Store) Campaigns(ctx context.Context) ([]Campaign, error) {
 	return out, nil
 }
 
+// Headline is a campaign's name and the funnel of its runs in a period.
+type Headline struct {
+	Campaign
+	Name   string `json:"name"` // from the current version's definition; "" if it has none
+	Funnel Funnel `json:"funnel"`
+}
+
+// GoalRate is the share of treated runs that reached the goal, nil when the
+// campaign has no goal step or no treated run.
+func (h Headline) GoalRate() *float64 {
+	g := h.Funnel.Goal
+	if g == nil || g.TreatedRuns == 0 {
+		return nil
+	}
+	return &g.TreatedRate
+}
+
+// Headlines lists every campaign with its name and the funnel of the runs
+// that started at or after since (the dashboard passes a week ago on the
+// engine clock).
+func (s *Store) Headlines(ctx context.Context, since time.Time) ([]Headline, error) {
+	cs, err := s.Campaigns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Headline, 0, len(cs))
+	for _, c := range cs {
+		f, err := s.FunnelSince(ctx, c.ID, "", since)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Headline{Campaign: c, Name: f.Name, Funnel: f})
+	}
+	return out, nil
+}
+
 // Versions lists a campaign's versions, newest first.
 func (s *Store) Versions(ctx context.Context, campaignID string) ([]Version, error) {
 	out := []Version{}
@@ -151,9 +192,24 @@ func (s *Store) Versions(ctx context.Context, campaignID string) ([]Version, err
 
 // Funnel computes the funnel of a campaign version ("" = all versions).
 func (s *Store) Funnel(ctx context.Context, campaignID, version string) (Funnel, error) {
+	return s.FunnelSince(ctx, campaignID, version, time.Time{})
+}
+
+// FunnelSince computes the funnel of the runs of a campaign version ("" =
+// all versions) that started at or after since (zero: every run).
+func (s *Store) FunnelSince(ctx context.Context, campaignID, version string, since time.Time) (Funnel, error) {
 	f := Funnel{CampaignID: campaignID, Version: version}
-	if err := s.db.GetContext(ctx, &f, qFunnel, campaignID, version); err != nil {
+	if err := s.db.GetContext(ctx, &f, qFunnel, campaignID, version, since); err != nil {
 		return f, fmt.Errorf("analytics: funnel: %w", err)
+	}
+	var used []string
+	if err := s.db.SelectContext(ctx, &used, qSentChannels, campaignID, version); err != nil {
+		return f, fmt.Errorf("analytics: channels of %s: %w", campaignID, err)
+	}
+	for _, ch := range used {
+		if !channels.HasReadReceipts(channels.Kind(ch)) {
+			f.NoReads = append(f.NoReads, ch)
+		}
 	}
 	def, err := s.definition(ctx, campaignID, version)
 	if err != nil {
@@ -175,7 +231,7 @@ func (s *Store) Funnel(ctx context.Context, campaignID, version string) (Funnel,
 			HH int `db:"holdout_reached"`
 		}
 		secs := st.Goal.Within.D().Seconds()
-		if err := s.db.GetContext(ctx, &row, qGoal, campaignID, version, st.Goal.Event, secs); err != nil {
+		if err := s.db.GetContext(ctx, &row, qGoal, campaignID, version, since, st.Goal.Event, secs); err != nil {
 			return f, fmt.Errorf("analytics: goal: %w", err)
 		}
 		g.TreatedRuns, g.TreatedReached, g.HoldoutRuns, g.HoldoutReached = row.TR, row.TH, row.HR, row.HH
@@ -256,8 +312,10 @@ func (s *Store) Channels(ctx context.Context, campaignID, version string) ([]Cha
 	return out, nil
 }
 
-// Sources returns opt-in sources (consent grants by source, with the deep
-// link's utm_source when the proof carries one) since a time.
+// Sources counts subscribers by the source of their first opt-in (the
+// deep link's utm_source when the proof carries one, else the consent
+// source), for subscribers whose first opt-in came at or after since. Each
+// subscriber counts once, however many channels and topics they granted.
 func (s *Store) Sources(ctx context.Context, since time.Time) ([]Source, error) {
 	out := []Source{}
 	if err := s.db.SelectContext(ctx, &out, qSources, since); err != nil {

@@ -1,12 +1,13 @@
 package analytics
 
-// SQL of the dashboard. $1 is the campaign id and $2 the version ("" = all).
+// SQL of the dashboard. $1 is the campaign id, $2 the version ("" = all)
+// and, in the funnel and goal queries, $3 the earliest run start counted.
 // acceptedIsDelivered: Telegram and VK report no delivery; a message they
 // accepted for a reachable chat counts as delivered (as in the fallback ladder).
 const acceptedIsDelivered = `(sent_at IS NOT NULL AND status <> 'failed' AND channel IN ('telegram', 'vk'))`
 
 const (
-	runsOf = `FROM flow_runs r WHERE r.campaign_id = $1 AND ($2 = '' OR r.campaign_version = $2)`
+	runsOf = `FROM flow_runs r WHERE r.campaign_id = $1 AND ($2 = '' OR r.campaign_version = $2) AND r.started_at >= $3`
 
 	qCampaigns = `SELECT c.id, coalesce(c.current_version, '') AS current_version, c.archived_at,
 	                     (SELECT count(*) FROM campaign_versions v WHERE v.campaign_id = c.id) AS versions,
@@ -43,11 +44,11 @@ const (
 	    FROM runs LEFT JOIN m ON m.run_id = runs.id LEFT JOIN rp ON rp.run_id = runs.id
 	    LEFT JOIN ho ON ho.run_id = runs.id`
 
-	// $3 goal event, $4 window in seconds from the run's start.
+	// $4 goal event, $5 window in seconds from the run's start.
 	qGoal = `WITH g AS (SELECT r.holdout, EXISTS (SELECT 1 FROM subscriber_events e
-	                       WHERE e.subscriber_id = r.subscriber_id AND e.name = $3
+	                       WHERE e.subscriber_id = r.subscriber_id AND e.name = $4
 	                         AND e.occurred_at >= r.started_at
-	                         AND e.occurred_at <= r.started_at + make_interval(secs => $4)) AS reached ` + runsOf + `)
+	                         AND e.occurred_at <= r.started_at + make_interval(secs => $5)) AS reached ` + runsOf + `)
 	  SELECT count(*) FILTER (WHERE NOT holdout) AS treated_runs,
 	         count(*) FILTER (WHERE NOT holdout AND reached) AS treated_reached,
 	         count(*) FILTER (WHERE holdout) AS holdout_runs,
@@ -74,8 +75,16 @@ const (
 	               FROM messages WHERE campaign_id = $1 AND ($2 = '' OR campaign_version = $2)
 	              GROUP BY channel ORDER BY count(*) FILTER (WHERE status <> 'skipped') DESC, channel`
 
-	qSources = `SELECT coalesce(nullif(proof->'attribution'->>'utm_source', ''), nullif(proof->>'utm_source', ''), source) AS source,
-	                   channel, count(DISTINCT subscriber_id) AS n
-	              FROM consent_events WHERE granted AND created_at >= $1
-	             GROUP BY 1, 2 ORDER BY n DESC, 1, 2`
+	// A subscriber's opt-in source is the source of their first opt-in (a
+	// Viber customer who came from the account page grants again from the
+	// dialog: counted once, as the account's). $1: first opt-ins since.
+	qSources = `WITH first AS (SELECT DISTINCT ON (subscriber_id) subscriber_id, channel, created_at,
+	                   coalesce(nullif(proof->'attribution'->>'utm_source', ''), nullif(proof->>'utm_source', ''), source) AS source
+	              FROM consent_events WHERE granted ORDER BY subscriber_id, id)
+	  SELECT source, channel, count(*) AS n FROM first WHERE created_at >= $1
+	   GROUP BY 1, 2 ORDER BY n DESC, 1, 2`
+
+	// Channels that carried a sent message of the campaign.
+	qSentChannels = `SELECT DISTINCT channel FROM messages
+	                  WHERE campaign_id = $1 AND ($2 = '' OR campaign_version = $2) AND sent_at IS NOT NULL ORDER BY channel`
 )

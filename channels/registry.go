@@ -45,6 +45,17 @@ func HasDeliveryReceipts(k Kind) bool {
 	return true
 }
 
+// HasReadReceipts reports whether the provider tells when a message was read.
+// Telegram never does; Twilio reports "read" only for RCS senders, never for
+// a plain SMS. A run on such a channel can be replied to without being read.
+func HasReadReceipts(k Kind) bool {
+	switch k {
+	case Telegram, SMS:
+		return false
+	}
+	return true
+}
+
 // Rate is a provider's sending limit, the default of the Redis limiter:
 // PerSecond across the account, PerChatPerSecond towards one recipient, and
 // ChatBurst, the per-recipient budget that may be spent at once (default 1).

@@ -13,9 +13,10 @@ import (
 	"github.com/nudge-engine/nudge/users"
 )
 
-// EnableDashboard adds the campaign dashboard (admins).
+// EnableDashboard adds the campaign dashboard. It is read-only, so managers
+// see it as well as admins: the figures are what their work produces.
 func (w *Web) EnableDashboard(a *analytics.Store) error {
-	if err := w.enable(NavItem{Href: "/dashboard", Label: "Dashboard", About: "Campaign funnels, reactions, fallbacks and uplift", Role: users.Admin},
+	if err := w.enable(NavItem{Href: "/dashboard", Label: "Dashboard", About: "Campaign funnels, reactions, fallbacks and uplift", Role: users.Manager},
 		"dashboard", "campaign"); err != nil {
 		return err
 	}
@@ -43,7 +44,7 @@ func (w *Web) registerDashboard(mux *http.ServeMux) {
 	if w.dash == nil {
 		return
 	}
-	a := w.handle(mux, users.Admin)
+	a := w.handle(mux, users.Manager)
 	a("GET /dashboard", w.dashboard)
 	a("GET /dashboard.csv", w.dashboardCSV)
 	a("GET /dashboard/{id}", w.campaign)
@@ -55,14 +56,21 @@ func (w *Web) fail(rw http.ResponseWriter, r *http.Request, err error) {
 	http.Error(rw, "unavailable", http.StatusInternalServerError)
 }
 
+// Periods of the dashboard, counted back from now on the engine clock.
+const (
+	headlinePeriod = 7 * 24 * time.Hour
+	sourcesPeriod  = 30 * 24 * time.Hour
+)
+
 func (w *Web) dashboard(rw http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	cs, err := w.dash.Campaigns(ctx)
+	now := w.clock.Now()
+	cs, err := w.dash.Headlines(ctx, now.Add(-headlinePeriod))
 	if err != nil {
 		w.fail(rw, r, err)
 		return
 	}
-	since := time.Now().Add(-30 * 24 * time.Hour)
+	since := now.Add(-sourcesPeriod)
 	src, err := w.dash.Sources(ctx, since)
 	if err != nil {
 		w.fail(rw, r, err)
@@ -72,7 +80,8 @@ func (w *Web) dashboard(rw http.ResponseWriter, r *http.Request) {
 	for _, s := range src {
 		bars = append(bars, Bar{Label: s.Source + " · " + s.Channel, Value: float64(s.N), Note: fmt.Sprint(s.N)})
 	}
-	data := map[string]any{"Campaigns": cs, "Sources": src, "SourcesChart": hbarChart("Opt-ins by source", bars)}
+	data := map[string]any{"Campaigns": cs, "Sources": src, "SourcesChart": hbarChart("Subscribers by first opt-in source", bars),
+		"Since": now.Add(-headlinePeriod)}
 	if w.inbox != nil {
 		if f, err := w.inbox.Stats(ctx, since); err == nil {
 			data["Figures"] = f
@@ -142,7 +151,7 @@ func (w *Web) campaign(rw http.ResponseWriter, r *http.Request) {
 			cb = append(cb, Bar{Label: c.Channel + " fallback", Value: float64(c.Fallback), Note: fmt.Sprint(c.Fallback), Class: "muted"})
 		}
 	}
-	p.ChannelChart = hbarChart("Messages by channel", cb)
+	p.ChannelChart = hbarChart("Messages by channel (not runs)", cb)
 	w.Render(rw, r, "campaign", p.F.Name, p)
 }
 
@@ -178,18 +187,25 @@ func (w *Web) dashboardCSV(rw http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	switch r.URL.Query().Get("table") {
 	case "campaigns":
-		cs, err := w.dash.Campaigns(ctx)
+		cs, err := w.dash.Headlines(ctx, w.clock.Now().Add(-headlinePeriod))
 		if err != nil {
 			w.fail(rw, r, err)
 			return
 		}
 		var rows [][]string
 		for _, c := range cs {
-			rows = append(rows, []string{c.ID, c.Current, fmt.Sprint(c.Versions), fmt.Sprint(c.Runs)})
+			goal := ""
+			if g := c.GoalRate(); g != nil {
+				goal = fmt.Sprintf("%.4f", *g)
+			}
+			f := c.Funnel
+			rows = append(rows, []string{c.ID, c.Name, c.Current, fmt.Sprint(c.Versions), fmt.Sprint(c.Runs),
+				fmt.Sprint(f.Audience), fmt.Sprint(f.Sent), fmt.Sprint(f.Read), fmt.Sprint(f.Replied), goal})
 		}
-		writeCSV(rw, "campaigns", []string{"campaign", "current_version", "versions", "runs"}, rows)
+		writeCSV(rw, "campaigns", []string{"campaign", "name", "current_version", "versions", "runs",
+			"audience_7d", "sent_7d", "read_7d", "replied_7d", "goal_rate_7d"}, rows)
 	case "sources":
-		src, err := w.dash.Sources(ctx, time.Now().Add(-30*24*time.Hour))
+		src, err := w.dash.Sources(ctx, w.clock.Now().Add(-sourcesPeriod))
 		if err != nil {
 			w.fail(rw, r, err)
 			return

@@ -25,6 +25,7 @@ import (
 	"github.com/nudge-engine/nudge/classify"
 	"github.com/nudge-engine/nudge/inbox"
 	"github.com/nudge-engine/nudge/internal/browsertest"
+	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/internal/testenv"
 	"github.com/nudge-engine/nudge/users"
@@ -80,6 +81,10 @@ func (r *recorder) SendText(ctx context.Context, sub int64, m channels.Message) 
 	return id, true, nil
 }
 
+// testNow is the engine clock of the test site: the dashboard's "last 7
+// days" count back from it, never from today.
+var testNow = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
 type site struct {
 	srv    *httptest.Server
 	db     *sqlx.DB
@@ -104,6 +109,8 @@ func newFullSite(t *testing.T) site {
 	if err := w.EnableDashboard(analytics.New(d)); err != nil {
 		t.Fatal(err)
 	}
+	clk := clock.NewManual(testNow)
+	w.UseClock(clk)
 	mux := http.NewServeMux()
 	w.Register(mux)
 	api := &inbox.API{Svc: svc, Log: log, Live: &inbox.Live{DatabaseURL: testenv.DBURLOf(d), Log: log},
@@ -215,7 +222,22 @@ func TestBrowserDashboardMatchesDatabase(t *testing.T) {
 		{ID: "renewed", Goal: &campaigns.GoalStep{Event: "subscription.renewed", Within: campaigns.Duration(72 * time.Hour)}}}})
 	s.db.MustExec(`INSERT INTO campaigns (id, current_version) VALUES ('weekly-renewal', 'v1')`)
 	s.db.MustExec(`INSERT INTO campaign_versions (campaign_id, version, number, definition, source) VALUES ('weekly-renewal', 'v1', 1, $1, '')`, def)
-	start := time.Now().Add(-48 * time.Hour)
+	start := testNow.Add(-48 * time.Hour)
+	// An older campaign whose only run started 10 days ago: listed by name,
+	// with nothing in the last 7 days.
+	oldDef, _ := json.Marshal(campaigns.Definition{ID: "spring-promo", Name: "Spring promo", Steps: []campaigns.Step{{ID: "s", Send: &campaigns.SendStep{Template: "s"}}}})
+	s.db.MustExec(`INSERT INTO campaigns (id, current_version) VALUES ('spring-promo', 'v1')`)
+	s.db.MustExec(`INSERT INTO campaign_versions (campaign_id, version, number, definition, source) VALUES ('spring-promo', 'v1', 1, $1, '')`, oldDef)
+	var oldSub int64
+	s.db.QueryRow(`INSERT INTO subscribers (external_id) VALUES ('old') RETURNING id`).Scan(&oldSub)
+	s.db.MustExec(`INSERT INTO flow_runs (campaign_id, campaign_version, subscriber_id, trigger_key, started_at) VALUES ('spring-promo', 'v1', $1, 'k', $2)`,
+		oldSub, testNow.Add(-10*24*time.Hour))
+	// A Viber customer who opted in on the account page, then again in the
+	// dialog, and a Telegram one: two subscribers, by their first source.
+	s.db.MustExec(`INSERT INTO consent_events (subscriber_id, channel, topic, granted, source, proof, created_at) VALUES
+		($1, 'viber', 'marketing', true, 'jwt_link', '{"attribution": {"utm_source": "account"}}', $2),
+		($1, 'viber', 'service', true, 'jwt_link', '{"attribution": {"utm_source": "account"}}', $2),
+		($1, 'viber', 'marketing', true, 'dialog', '{}', $3)`, oldSub, testNow.Add(-3*time.Hour), testNow.Add(-2*time.Hour))
 	for i := 0; i < 40; i++ {
 		var sub, run int64
 		s.db.QueryRow(`INSERT INTO subscribers (external_id) VALUES ($1) RETURNING id`, fmt.Sprint("s", i)).Scan(&sub)
@@ -241,6 +263,27 @@ func TestBrowserDashboardMatchesDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	login(t, ctx, s.srv.URL, "admin@shop.example", "admin-password-12")
+	// The campaign list: names and the last 7 days' headline numbers.
+	var rows [][]string
+	browsertest.Run(t, ctx, 30*time.Second,
+		chromedp.Navigate(s.srv.URL+"/dashboard"),
+		chromedp.WaitVisible(`#campaigns`, chromedp.ByID),
+		chromedp.Evaluate(`Array.from(document.querySelectorAll('#campaigns tbody tr')).map(tr => Array.from(tr.cells).slice(0, 6).map(td => td.textContent.trim()))`, &rows),
+	)
+	wantRows := [][]string{
+		{"Spring promo", "0", "0", "0", "0", "—"},
+		{"Weekly renewal", fmt.Sprint(want.Audience), fmt.Sprint(want.Sent), fmt.Sprint(want.Read), fmt.Sprint(want.Replied), "22.2%"},
+	}
+	if fmt.Sprint(rows) != fmt.Sprint(wantRows) {
+		t.Fatalf("campaign list shows %q, want %q", rows, wantRows)
+	}
+	var sources [][]string
+	browsertest.Run(t, ctx, 30*time.Second,
+		chromedp.Evaluate(`Array.from(document.querySelectorAll('#sources tbody tr')).map(tr => Array.from(tr.cells).map(td => td.textContent.trim()))`, &sources),
+	)
+	if fmt.Sprint(sources) != "[[account viber 1]]" {
+		t.Fatalf("opt-in sources: %q", sources)
+	}
 	var cells []string
 	browsertest.Run(t, ctx, 30*time.Second,
 		chromedp.Navigate(s.srv.URL+"/dashboard/weekly-renewal"),
@@ -254,6 +297,14 @@ func TestBrowserDashboardMatchesDatabase(t *testing.T) {
 	wantCells = append(wantCells, fmt.Sprint(want.Holdout), fmt.Sprint(want.Skipped))
 	if strings.Join(cells, ",") != strings.Join(wantCells, ",") {
 		t.Fatalf("dashboard shows %v, database says %v", cells, wantCells)
+	}
+	var noReads, channelsTitle string
+	browsertest.Run(t, ctx, 30*time.Second,
+		chromedp.Text(`#no-reads`, &noReads, chromedp.ByID),
+		chromedp.Evaluate(`document.querySelector('#channels').closest('.card').querySelector('h2').textContent`, &channelsTitle),
+	)
+	if !strings.Contains(noReads, "telegram report no reads") || !strings.Contains(channelsTitle, "(messages)") {
+		t.Fatalf("funnel note %q, channels title %q", noReads, channelsTitle)
 	}
 	if want.Audience != 36 || want.Holdout != 4 || want.Goal == nil || want.Goal.TreatedReached != 8 {
 		t.Fatalf("unexpected funnel %+v goal %+v", want, want.Goal)
@@ -275,13 +326,16 @@ func TestBrowserDashboardMatchesDatabase(t *testing.T) {
 	if csvText != "group,runs,reached,rate\ntreated,36,8,0.2222\nholdout,4,0,0.0000\n" {
 		t.Fatalf("goal csv: %q", csvText)
 	}
-	// A manager may not open the dashboard.
+	// A manager reads the dashboard too: it is read-only.
 	ctx2 := browsertest.New(t)
 	login(t, ctx2, s.srv.URL, "manager@shop.example", "manager-password-1")
-	var h1 string
-	browsertest.Run(t, ctx2, 30*time.Second, chromedp.Navigate(s.srv.URL+"/dashboard"), chromedp.Text(`h1`, &h1, chromedp.ByQuery))
-	if h1 != "Not for your role" {
-		t.Fatalf("manager on dashboard: %q", h1)
+	var h1, h1c, nav string
+	browsertest.Run(t, ctx2, 30*time.Second,
+		chromedp.Navigate(s.srv.URL+"/dashboard"), chromedp.Text(`h1`, &h1, chromedp.ByQuery),
+		chromedp.Text(`header.top nav`, &nav, chromedp.ByQuery),
+		chromedp.Navigate(s.srv.URL+"/dashboard/weekly-renewal"), chromedp.Text(`h1`, &h1c, chromedp.ByQuery))
+	if h1 != "Campaigns" || h1c != "Weekly renewal" || !strings.Contains(nav, "Dashboard") {
+		t.Fatalf("manager on dashboard: %q, campaign %q, nav %q", h1, h1c, nav)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/nudge-engine/nudge/analytics"
 	"github.com/nudge-engine/nudge/inbox"
+	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/users"
 )
 
@@ -35,6 +37,10 @@ type Page struct {
 	Session *users.Session
 	Nav     []NavItem
 	Data    any
+	// Clock describes a simulated engine clock (the demo's), "" for the
+	// wall clock; every page says so, since its figures are in that time.
+	Clock string
+	Now   time.Time // engine time
 }
 
 // Web serves the pages. Sections (inbox, dashboard) add themselves with Section.
@@ -47,15 +53,27 @@ type Web struct {
 	inbox    *inbox.Service
 	dash     *analytics.Store
 	settings func(ctx context.Context) (Settings, error)
+	clock    clock.Clock
+	about    string
 }
 
 // New returns the web UI; secure marks cookies Secure (https installs).
 func New(st *users.Store, log *slog.Logger, secure bool) (*Web, error) {
-	w := &Web{users: st, log: log, secure: secure, pages: map[string]*template.Template{}}
+	w := &Web{users: st, log: log, secure: secure, pages: map[string]*template.Template{}, clock: clock.Real{}}
 	if err := w.parsePages("login", "home", "forbidden"); err != nil {
 		return nil, err
 	}
 	return w, nil
+}
+
+// UseClock sets the engine clock the pages count time in ("this week"). A
+// clock that describes itself (fmt.Stringer: the demo's scaled clock) is
+// named in a banner on every page, so nobody reads simulated times as real.
+func (w *Web) UseClock(c clock.Clock) {
+	w.clock, w.about = c, ""
+	if s, ok := c.(fmt.Stringer); ok {
+		w.about = s.String()
+	}
 }
 
 // parsePages registers the embedded pages templates/<name>.html.
@@ -110,7 +128,7 @@ func (w *Web) Render(rw http.ResponseWriter, r *http.Request, name, title string
 		http.Error(rw, "no such page", http.StatusInternalServerError)
 		return
 	}
-	p := Page{Title: title, Lang: "en", Data: data}
+	p := Page{Title: title, Lang: "en", Data: data, Clock: w.about, Now: w.clock.Now()}
 	if s, ok := users.FromContext(r.Context()); ok {
 		p.Session = &s
 		for _, n := range w.nav {

@@ -148,6 +148,7 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	if err != nil {
 		return nil, err
 	}
+	ui.UseClock(clk)
 	if err := ui.EnableInbox(s.inbox); err != nil {
 		return nil, err
 	}

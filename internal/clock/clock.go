@@ -4,6 +4,7 @@
 package clock
 
 import (
+	"fmt"
 	"sync"
 	"time"
 )
@@ -57,11 +58,13 @@ func (m *Manual) Advance(d time.Duration) time.Time {
 }
 
 // Scaled runs Factor times faster than the wall clock from Start: after one
-// wall second, Factor seconds of flow time have passed.
+// wall second, Factor seconds of flow time have passed. Past Until (when
+// set) it runs at real speed, so a finished demo week stops racing.
 type Scaled struct {
 	Start  time.Time // flow time at Origin
 	Origin time.Time // wall time when the scaled clock started
 	Factor float64
+	Until  time.Time // flow time from which the clock runs at real speed (zero: never)
 	wall   func() time.Time
 }
 
@@ -72,7 +75,36 @@ func NewScaled(start time.Time, factor float64) *Scaled {
 }
 
 // Now returns the scaled flow time.
-func (s *Scaled) Now() time.Time {
-	el := s.wall().Sub(s.Origin)
-	return s.Start.Add(time.Duration(float64(el) * s.Factor))
+func (s *Scaled) Now() time.Time { return s.at(s.wall()) }
+
+// String describes the clock for people: how fast it runs and, with Until,
+// when it slows to real speed.
+func (s *Scaled) String() string {
+	const layout = "Mon 02 Jan 15:04 MST"
+	out := fmt.Sprintf("%g× real time", s.Factor)
+	if !s.Until.IsZero() {
+		if s.Now().Before(s.Until) {
+			out += ", until " + s.Until.Format(layout) + ", then real time"
+		} else {
+			out += " until " + s.Until.Format(layout) + ", real time since"
+		}
+	}
+	return out
+}
+
+// at is the flow time at wall time w.
+func (s *Scaled) at(w time.Time) time.Time {
+	t := s.Start.Add(time.Duration(float64(w.Sub(s.Origin)) * s.Factor))
+	if !s.Until.IsZero() && t.After(s.Until) {
+		return s.Until.Add(w.Sub(s.wallAt(s.Until)))
+	}
+	return t
+}
+
+// wallAt is the wall time at which the clock shows flow time t.
+func (s *Scaled) wallAt(t time.Time) time.Time {
+	if !s.Until.IsZero() && t.After(s.Until) {
+		return s.wallAt(s.Until).Add(t.Sub(s.Until))
+	}
+	return s.Origin.Add(time.Duration(float64(t.Sub(s.Start)) / s.Factor))
 }

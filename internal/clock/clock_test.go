@@ -85,3 +85,26 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestScaledUntil: past Until the clock runs at real speed, so the demo's
+// figures stop racing once its week is over.
+func TestScaledUntil(t *testing.T) {
+	start := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
+	wall := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	until := start.Add(7 * 24 * time.Hour)
+	el := 0 * time.Second
+	s := &Scaled{Start: start, Origin: wall, Factor: 6000, Until: until, wall: func() time.Time { return wall.Add(el) }}
+	el = 60 * time.Second
+	if got, want := s.Now(), start.Add(100*time.Hour); !got.Equal(want) {
+		t.Fatalf("before Until: Now = %v, want %v", got, want)
+	}
+	// The week takes 604800/6000 = 100.8 s of wall time; 10 s after that
+	// the clock is 10 s past Until, not 16.7 h.
+	el = 110800 * time.Millisecond
+	if got, want := s.Now(), until.Add(10*time.Second); !got.Equal(want) {
+		t.Fatalf("after Until: Now = %v, want %v", got, want)
+	}
+	if got, want := s.wallAt(until.Add(10*time.Second)), wall.Add(el); !got.Equal(want) {
+		t.Fatalf("wallAt = %v, want %v", got, want)
+	}
+}

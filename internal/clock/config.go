@@ -18,6 +18,7 @@ type Config struct {
 	Scale  float64   // NUDGE_CLOCK_SCALE (1 = the wall clock)
 	Start  time.Time // NUDGE_CLOCK_START: flow time at Origin (zero = Origin)
 	Origin time.Time // NUDGE_CLOCK_ORIGIN: wall time at which flow time is Start (zero = when Clock is called)
+	Until  time.Time // NUDGE_CLOCK_UNTIL: flow time from which the clock runs at real speed (zero = never)
 }
 
 // Names of the clock variables.
@@ -25,11 +26,12 @@ const (
 	EnvScale  = "NUDGE_CLOCK_SCALE"
 	EnvStart  = "NUDGE_CLOCK_START"
 	EnvOrigin = "NUDGE_CLOCK_ORIGIN"
+	EnvUntil  = "NUDGE_CLOCK_UNTIL"
 )
 
-// LoadConfig reads NUDGE_CLOCK_SCALE, NUDGE_CLOCK_START and
-// NUDGE_CLOCK_ORIGIN (both RFC 3339, fractional seconds allowed), recording
-// problems in e.
+// LoadConfig reads NUDGE_CLOCK_SCALE, NUDGE_CLOCK_START, NUDGE_CLOCK_ORIGIN
+// and NUDGE_CLOCK_UNTIL (the times RFC 3339, fractional seconds allowed),
+// recording problems in e.
 func LoadConfig(e *config.Env) Config {
 	c := Config{Scale: 1}
 	if v := e.String(EnvScale, ""); v != "" {
@@ -40,7 +42,7 @@ func LoadConfig(e *config.Env) Config {
 			c.Scale = f
 		}
 	}
-	for name, dst := range map[string]*time.Time{EnvStart: &c.Start, EnvOrigin: &c.Origin} {
+	for name, dst := range map[string]*time.Time{EnvStart: &c.Start, EnvOrigin: &c.Origin, EnvUntil: &c.Until} {
 		v := e.String(name, "")
 		if v == "" {
 			continue
@@ -77,8 +79,12 @@ func (c Config) Clock() Clock {
 	if c.Scale == 1 || c.Scale == 0 {
 		return Real{}
 	}
+	return c.scaled()
+}
+
+func (c Config) scaled() *Scaled {
 	c = c.Fixed()
-	return &Scaled{Start: c.Start, Origin: c.Origin, Factor: c.Scale, wall: time.Now}
+	return &Scaled{Start: c.Start, Origin: c.Origin, Factor: c.Scale, Until: c.Until, wall: time.Now}
 }
 
 // Env returns the variables that give another process this clock (none for
@@ -88,21 +94,27 @@ func (c Config) Env() map[string]string {
 		return map[string]string{}
 	}
 	c = c.Fixed()
-	return map[string]string{
+	env := map[string]string{
 		EnvScale:  strconv.FormatFloat(c.Scale, 'g', -1, 64),
 		EnvStart:  c.Start.Format(time.RFC3339Nano),
 		EnvOrigin: c.Origin.Format(time.RFC3339Nano),
 	}
+	if !c.Until.IsZero() {
+		env[EnvUntil] = c.Until.Format(time.RFC3339Nano)
+	}
+	return env
 }
 
 // After runs f once d of flow time has passed, on the wall clock: d divided
-// by Scale. Fakes schedule their delivery receipts with it.
+// by Scale (d itself past Until). Fakes schedule their delivery receipts with it.
 func (c Config) After(d time.Duration, f func()) {
-	s := c.Scale
-	if s == 0 {
-		s = 1
+	if c.Scale == 1 || c.Scale == 0 {
+		time.AfterFunc(d, f)
+		return
 	}
-	time.AfterFunc(time.Duration(float64(d)/s), f)
+	s := c.scaled()
+	now := time.Now()
+	time.AfterFunc(s.wallAt(s.at(now).Add(d)).Sub(now), f)
 }
 
 // String describes the clock for logs.
@@ -110,5 +122,9 @@ func (c Config) String() string {
 	if c.Scale == 1 || c.Scale == 0 {
 		return "wall clock"
 	}
-	return fmt.Sprintf("%gx from %s at %s", c.Scale, c.Start.Format(time.RFC3339), c.Origin.Format(time.RFC3339))
+	out := fmt.Sprintf("%gx from %s at %s", c.Scale, c.Start.Format(time.RFC3339), c.Origin.Format(time.RFC3339))
+	if !c.Until.IsZero() {
+		out += ", real time from " + c.Until.Format(time.RFC3339)
+	}
+	return out
 }
