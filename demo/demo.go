@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -41,10 +42,10 @@ import (
 )
 
 // Engine runs every role of nudge (`nudge run --migrate`) with the
-// configuration lookup gives, until ctx ends. cmd/nudge-demo passes
-// internal/cli's; this package does not import it, so the cli's own tests can
-// use the demo's fakes and customers.
-type Engine func(ctx context.Context, lookup func(string) (string, bool)) error
+// configuration lookup gives, writing its output to logs, until ctx ends.
+// cmd/nudge-demo passes internal/cli's; this package does not import it, so
+// the cli's own tests can use the demo's fakes and customers.
+type Engine func(ctx context.Context, lookup func(string) (string, bool), logs io.Writer) error
 
 // demoCustomer is the customer the demo seeds and signs links for.
 var demoCustomer = consent.Customer{ExternalID: "growfood-demo-1", Name: "Анна", Locale: "ru", TimeZone: "Europe/Moscow"}
@@ -68,10 +69,15 @@ type demoEnv struct {
 // Options are the flags of the demo.
 type Options struct {
 	Addr      string
+	Port      int
 	Days      int
 	Scale     float64
 	Customers int
 	Exit      bool
+	LogFile   string // "" = nudge-demo-<port>.log in the temporary directory
+	Fresh     bool   // make a fresh database and empty a Redis DB for this run
+	Database  string // with Fresh: the database name ("" = nudge_demo_<port>)
+	RedisDB   int    // with Fresh: the Redis DB (-1 = 1 + port mod 15)
 }
 
 // demo is one run: where its output goes and what it reads.
@@ -110,16 +116,25 @@ simulated customers answer: most like the food, some do not (handed to the
 care queue), some stay silent, some renew after the Friday reminder; blocked
 chats fall back to SMS and unreachable phones to email. It then prints the
 funnel per campaign, the dashboard URL and the logins, and serves until
-Ctrl-C. With --days 0 it only serves and prints the opt-in links.`,
+Ctrl-C, its clock now at real speed so the figures hold still (every page
+names the clock). The engine's log goes to a file (--log), not between the
+figures. With --days 0 it only serves and prints the opt-in links.
+
+make demo adds --fresh: a new database and Redis DB named after the port.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d := &demo{stdout: stdout, log: slog.New(slog.NewTextHandler(stderr, nil)), env: env, engine: engine}
+			d := &demo{stdout: stdout, env: env, engine: engine}
 			return d.run(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().StringVar(&o.Addr, "addr", "", "listen address (default $NUDGE_HTTP_ADDR)")
+	cmd.Flags().StringVar(&o.Addr, "addr", "", "listen address (default $NUDGE_HTTP_ADDR, or a free port when that one is taken)")
+	cmd.Flags().IntVar(&o.Port, "port", 0, "listen port (default: that of $NUDGE_HTTP_ADDR, or a free one when it is taken)")
+	cmd.Flags().StringVar(&o.LogFile, "log", "", "file for the engine's log (default nudge-demo-<port>.log in the temporary directory)")
+	cmd.Flags().BoolVar(&o.Fresh, "fresh", false, "start from a fresh database nudge_demo_<port> beside $NUDGE_DATABASE_URL's and an emptied Redis DB (1 + port mod 15)")
+	cmd.Flags().StringVar(&o.Database, "database", "", "with --fresh: the database name (default nudge_demo_<port>)")
+	cmd.Flags().IntVar(&o.RedisDB, "redis-db", -1, "with --fresh: the Redis database number (default 1 + port mod 15)")
 	cmd.Flags().IntVar(&o.Days, "days", 7, "days of flow time to run (0: only serve and print links)")
 	cmd.Flags().Float64Var(&o.Scale, "scale", 6000, "how many times faster than real time the week runs")
 	cmd.Flags().IntVar(&o.Customers, "customers", 40, "simulated customers")
@@ -135,12 +150,39 @@ func (a *demo) run(ctx context.Context, o Options) error {
 	if err := a.env.Err(); err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	if o.Addr == "" {
-		o.Addr = core.HTTPAddr
+	if !o.Fresh && (o.Database != "" || o.RedisDB >= 0) {
+		return fmt.Errorf("--database and --redis-db name what --fresh makes: add --fresh")
 	}
-	addr, err := freeAddr(o.Addr)
+	addr, note, err := listenAddr(o, core.HTTPAddr)
 	if err != nil {
 		return err
+	}
+	if note != "" {
+		fmt.Fprintln(a.stdout, note)
+	}
+	logPath := o.LogFile
+	if logPath == "" {
+		logPath = filepath.Join(os.TempDir(), fmt.Sprintf("nudge-demo-%d.log", port(addr)))
+	}
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return fmt.Errorf("log file: %w", err)
+	}
+	defer logFile.Close()
+	a.log = slog.New(slog.NewTextHandler(logFile, nil))
+	fmt.Fprintf(a.stdout, "Engine log: %s\n", logPath)
+	var storeURLs map[string]string
+	if o.Fresh {
+		st, err := defaultStore(o, addr)
+		if err != nil {
+			return err
+		}
+		dbURL, redisURL, err := st.prepare(ctx, core.DatabaseURL, core.RedisURL)
+		if err != nil {
+			return err
+		}
+		storeURLs = map[string]string{"NUDGE_DATABASE_URL": dbURL, "NUDGE_REDIS_URL": redisURL}
+		fmt.Fprintf(a.stdout, "Fresh database %s and Redis DB %d (%s, %s).\n", st.Database, st.RedisDB, hidePassword(dbURL), hidePassword(redisURL))
 	}
 	base := core.BaseURL
 	if a.env.String("NUDGE_BASE_URL", "") == "" {
@@ -152,7 +194,10 @@ func (a *demo) run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("time zone data: %w", err)
 	}
-	ccfg := clock.Config{Scale: o.Scale, Start: nextMonday(time.Now().In(msk))}.Fixed()
+	// After the week the clock runs at real speed, so the figures stop
+	// changing while someone reads them.
+	start := nextMonday(time.Now().In(msk))
+	ccfg := clock.Config{Scale: o.Scale, Start: start, Until: start.Add(time.Duration(o.Days) * 24 * time.Hour)}.Fixed()
 	if o.Days == 0 {
 		ccfg = clock.Config{Scale: 1}
 	}
@@ -164,6 +209,9 @@ func (a *demo) run(ctx context.Context, o Options) error {
 	defer f.Close()
 	overlay := Env(f, base)
 	for k, v := range ccfg.Env() {
+		overlay[k] = v
+	}
+	for k, v := range storeURLs {
 		overlay[k] = v
 	}
 	for k, v := range map[string]string{
@@ -182,7 +230,7 @@ func (a *demo) run(ctx context.Context, o Options) error {
 	}
 	lookup := func(k string) (string, bool) {
 		if v, ok := overlay[k]; ok {
-			if cur, set := look(k); set && cur != "" && !strings.HasPrefix(k, "NUDGE_CLOCK") && k != "NUDGE_HTTP_ADDR" {
+			if cur, set := look(k); set && cur != "" && !strings.HasPrefix(k, "NUDGE_CLOCK") && k != "NUDGE_HTTP_ADDR" && storeURLs[k] == "" {
 				return cur, true // the operator's own settings win
 			}
 			return v, true
@@ -198,7 +246,12 @@ func (a *demo) run(ctx context.Context, o Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return a.engine(gctx, lookup) })
+	g.Go(func() error {
+		if err := a.engine(gctx, lookup, logFile); err != nil {
+			return fmt.Errorf("%w (see %s)", err, logPath)
+		}
+		return nil
+	})
 	if err := waitReady(gctx, "http://"+addr+"/readyz"); err != nil {
 		cancel()
 		if werr := g.Wait(); werr != nil && !errors.Is(werr, context.Canceled) {
@@ -228,9 +281,13 @@ func (a *demo) run(ctx context.Context, o Options) error {
 		return err
 	}
 	if o.Days > 0 {
-		if err := a.demoWeek(gctx, d, f, o, clk.Now, ccfg.After, base, env.apiKey); err != nil {
+		if err := a.demoWeek(gctx, d, f, o, clk.Now, ccfg.After, ccfg.Until, base, env.apiKey); err != nil {
 			return err
 		}
+	}
+	if o.Days > 0 {
+		fmt.Fprintf(a.stdout, "\nThe simulated week is over: from %s the engine clock runs at real speed (no longer %gx),\nso these figures change only when someone acts, e.g. a manager answering in the inbox. Every page says so.\n",
+			ccfg.Until.Format("Mon 02 Jan 15:04 MST"), o.Scale)
 	}
 	fmt.Fprintf(a.stdout, "\nDashboard:  %s/dashboard\nInbox:      %s/inbox\nQueues:     %s/admin/queues/\n", base, base, base)
 	for _, l := range logins {
@@ -290,11 +347,12 @@ func ignoreCanceled(err error) error {
 	return err
 }
 
-// demoWeek seeds the shop and runs the days, printing a line per day.
-func (a *demo) demoWeek(ctx context.Context, d *sqlx.DB, f *fakes.Set, o Options, now func() time.Time, after func(time.Duration, func()), base, apiKey string) error {
+// demoWeek seeds the shop and runs the days until end (flow time, when the
+// clock slows to real speed), printing a line per day.
+func (a *demo) demoWeek(ctx context.Context, d *sqlx.DB, f *fakes.Set, o Options, now func() time.Time, after func(time.Duration, func()), end time.Time, base, apiKey string) error {
 	w := a.stdout
 	fmt.Fprintf(w, "\nThe GrowFood week: %d customers, %s to %s flow time, %gx real time.\n",
-		o.Customers, now().Format("Mon 02 Jan 15:04 MST"), now().Add(time.Duration(o.Days)*24*time.Hour).Format("Mon 02 Jan"), o.Scale)
+		o.Customers, now().Format("Mon 02 Jan 15:04 MST"), end.Format("Mon 02 Jan 15:04"), o.Scale)
 	people := People(o.Customers)
 	if err := Seed(ctx, d, f, people, now, a.stdout); err != nil {
 		return err
@@ -307,7 +365,6 @@ func (a *demo) demoWeek(ctx context.Context, d *sqlx.DB, f *fakes.Set, o Options
 	for _, p := range people {
 		sim.byChat[p.Chat], sim.byUser[p.ViberID], sim.byMail[p.Email] = p, p, p
 	}
-	end := now().Add(time.Duration(o.Days) * 24 * time.Hour)
 	day := now().Truncate(24 * time.Hour)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -366,17 +423,6 @@ func nextMonday(t time.Time) time.Time {
 	}
 	y, m, dd := t.AddDate(0, 0, days).Date()
 	return time.Date(y, m, dd, 8, 0, 0, 0, t.Location())
-}
-
-// freeAddr resolves a ":0" port to a free one, so links can name it before
-// the server starts.
-func freeAddr(addr string) (string, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", fmt.Errorf("listen %s: %w", addr, err)
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // demoKeys makes a development JWT key when the operator configured none

@@ -5,12 +5,20 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/nudge-engine/nudge/demo"
 	"github.com/nudge-engine/nudge/internal/cli"
@@ -39,8 +47,8 @@ func (s *syncBuffer) String() string {
 // runDemo runs nudge-demo in-process as cmd/nudge-demo does: the engine is
 // `nudge run --migrate` with the demo's configuration.
 func runDemo(ctx context.Context, args []string, stdout, stderr *syncBuffer) int {
-	engine := func(ctx context.Context, lookup func(string) (string, bool)) error {
-		if code := cli.MainEnv(ctx, []string{"run", "--migrate"}, lookup, nil, io.Discard, stderr); code != 0 {
+	engine := func(ctx context.Context, lookup func(string) (string, bool), logs io.Writer) error {
+		if code := cli.MainEnv(ctx, []string{"run", "--migrate"}, lookup, nil, logs, logs); code != 0 {
 			return fmt.Errorf("nudge run exited %d", code)
 		}
 		return nil
@@ -138,13 +146,17 @@ func TestDemoWeek(t *testing.T) {
 		t.Setenv(v, "")
 	}
 	t.Chdir("..") // the demo loads examples/growfood
+	logPath := filepath.Join(t.TempDir(), "demo.log")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	var out, errb syncBuffer
-	code := runDemo(context.Background(), []string{"--addr", "127.0.0.1:0", "--days", "7", "--scale", "20000",
-		"--customers", "12", "--exit"}, &out, &errb)
+	done := make(chan int, 1)
+	go func() {
+		done <- runDemo(ctx, []string{"--addr", "127.0.0.1:0", "--days", "7", "--scale", "20000",
+			"--customers", "12", "--log", logPath}, &out, &errb)
+	}()
+	waitFor(t, "Serving until Ctrl-C", &out, &errb, done)
 	text := out.String()
-	if code != 0 {
-		t.Fatalf("demo exited %d\n%s\n%s", code, text, errb.String())
-	}
 	for _, re := range []string{
 		`(?s)weekly-feedback — .*?Replied\s+([1-9]\d*)`,
 		`conversations with managers\s+([1-9]\d*)`,
@@ -154,9 +166,129 @@ func TestDemoWeek(t *testing.T) {
 		`(?s)weekly-renewal — .*?Sent\s+([1-9]\d*)`,
 		`Login \(manager\): manager@growfood.example  password: (\S+)`,
 		`Dashboard:\s+(http://127.0.0.1:\d+/dashboard)`,
+		`Engine log: (` + regexp.QuoteMeta(logPath) + `)`,
+		`The simulated week is over: from (.+) the engine clock runs at real speed`,
 	} {
 		if regexp.MustCompile(re).FindStringSubmatch(text) == nil {
 			t.Errorf("the demo output has no %s:\n%s", re, text)
+		}
+	}
+	// The engine's log lines went to the file, not between the figures.
+	logs, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(text, "level=INFO") || strings.Contains(errb.String(), "level=INFO") || !strings.Contains(string(logs), "level=INFO") {
+		t.Errorf("log lines: stdout has %d, stderr %d, the log file %d", strings.Count(text, "level=INFO"),
+			strings.Count(errb.String(), "level=INFO"), strings.Count(string(logs), "level=INFO"))
+	}
+	// After the week the engine clock runs at real speed, and the pages say so.
+	base := regexp.MustCompile(`Dashboard:\s+(http://\S+)/dashboard`).FindStringSubmatch(text)[1]
+	// The engine's clock may trail the demo's by a few milliseconds of wall
+	// time (a minute of flow at this speed): give it a moment.
+	banner := regexp.MustCompile(`Simulated engine clock: 20000× real time until [^,]+, real time since`)
+	var page []byte
+	for i := 0; i < 50 && !banner.Match(page); i++ {
+		res, err := http.Get(base + "/login")
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ = io.ReadAll(res.Body)
+		res.Body.Close()
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !banner.Match(page) {
+		t.Errorf("the sign-in page does not name the clock:\n%s", page)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("demo exited %d after Ctrl-C: %s", code, errb.String())
+	}
+}
+
+// waitFor waits until the demo prints want, failing if it exits first.
+func waitFor(t *testing.T, want string, out, errb *syncBuffer, done chan int) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for !strings.Contains(out.String(), want) {
+		select {
+		case code := <-done:
+			t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo printed no %q:\n%s\n%s", want, out.String(), errb.String())
+		}
+	}
+}
+
+// TestDemoPicksAFreePortAndItsOwnStore: with NUDGE_HTTP_ADDR taken by
+// another program, the demo serves on a free port; with --fresh it runs on
+// a database named after that port and the Redis DB it was given.
+func TestDemoPicksAFreePortAndItsOwnStore(t *testing.T) {
+	t.Setenv("NUDGE_DATABASE_URL", testenv.DBURL(t))
+	redisURL := testenv.Redis(t)
+	t.Setenv("NUDGE_REDIS_URL", redisURL)
+	ro, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	t.Setenv("NUDGE_HTTP_ADDR", busy.Addr().String())
+	t.Setenv("NUDGE_BASE_URL", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runDemo(ctx, []string{"--days", "0", "--fresh", "--redis-db", fmt.Sprint(ro.DB), "--log", filepath.Join(t.TempDir(), "demo.log")}, &out, &errb)
+	}()
+	waitFor(t, "Serving until Ctrl-C", &out, &errb, done)
+	text := out.String()
+	m := regexp.MustCompile(`is taken: serving on 127\.0\.0\.1:(\d+) instead`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("no note on the taken port:\n%s", text)
+	}
+	dbName := "nudge_demo_" + m[1]
+	t.Cleanup(func() {
+		admin := sqlx.MustConnect("postgres", os.Getenv("NUDGE_DATABASE_URL"))
+		defer admin.Close()
+		admin.MustExec(`DROP DATABASE IF EXISTS ` + dbName + ` WITH (FORCE)`)
+	})
+	if !strings.Contains(text, fmt.Sprintf("Fresh database %s and Redis DB %d", dbName, ro.DB)) {
+		t.Errorf("no fresh store named:\n%s", text)
+	}
+	// The engine migrated and serves from that database.
+	u, _ := url.Parse(os.Getenv("NUDGE_DATABASE_URL"))
+	u.Path = "/" + dbName
+	d := sqlx.MustConnect("postgres", u.String())
+	defer d.Close()
+	var n int
+	if err := d.Get(&n, `SELECT count(*) FROM users WHERE email = 'manager@growfood.example'`); err != nil || n != 1 {
+		t.Errorf("demo database %s: %d managers, %v", dbName, n, err)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("demo exited %d after Ctrl-C: %s", code, errb.String())
+	}
+}
+
+// TestDemoFlagErrors: contradictory or impossible flags stop the demo with a
+// message naming them, before it touches anything.
+func TestDemoFlagErrors(t *testing.T) {
+	for args, want := range map[string]string{
+		"--addr 127.0.0.1:0 --port 9999": "give --addr or --port, not both",
+		"--port 70000":                   "--port 70000 is not a TCP port",
+		"--database nudge_x":             "add --fresh",
+		"--redis-db 3":                   "add --fresh",
+	} {
+		var out, errb syncBuffer
+		if code := runDemo(context.Background(), strings.Fields(args), &out, &errb); code == 0 || !strings.Contains(errb.String(), want) {
+			t.Errorf("%s: exit %d, stderr %q, want %q", args, code, errb.String(), want)
 		}
 	}
 }

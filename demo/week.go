@@ -326,6 +326,9 @@ func printFunnels(ctx context.Context, w io.Writer, d *sqlx.DB) error {
 		if f.Holdout > 0 {
 			fmt.Fprintf(w, "  %-17s %5d\n", "Holdout", f.Holdout)
 		}
+		if len(f.NoReads) > 0 {
+			fmt.Fprintf(w, "  (%s report no reads: Read can trail Replied)\n", strings.Join(f.NoReads, ", "))
+		}
 		if g := f.Goal; g != nil && g.Uplift != nil {
 			fmt.Fprintf(w, "  goal %s: treated %.0f%%, holdout %.0f%%\n", g.Event, 100*g.TreatedRate, 100*g.HoldoutRate)
 		}

@@ -54,7 +54,7 @@ type Web struct {
 	dash     *analytics.Store
 	settings func(ctx context.Context) (Settings, error)
 	clock    clock.Clock
-	about    string
+	about    fmt.Stringer // the clock, when it describes itself
 }
 
 // New returns the web UI; secure marks cookies Secure (https installs).
@@ -70,10 +70,8 @@ func New(st *users.Store, log *slog.Logger, secure bool) (*Web, error) {
 // clock that describes itself (fmt.Stringer: the demo's scaled clock) is
 // named in a banner on every page, so nobody reads simulated times as real.
 func (w *Web) UseClock(c clock.Clock) {
-	w.clock, w.about = c, ""
-	if s, ok := c.(fmt.Stringer); ok {
-		w.about = s.String()
-	}
+	w.clock = c
+	w.about, _ = c.(fmt.Stringer)
 }
 
 // parsePages registers the embedded pages templates/<name>.html.
@@ -128,7 +126,10 @@ func (w *Web) Render(rw http.ResponseWriter, r *http.Request, name, title string
 		http.Error(rw, "no such page", http.StatusInternalServerError)
 		return
 	}
-	p := Page{Title: title, Lang: "en", Data: data, Clock: w.about, Now: w.clock.Now()}
+	p := Page{Title: title, Lang: "en", Data: data, Now: w.clock.Now()}
+	if w.about != nil {
+		p.Clock = w.about.String()
+	}
 	if s, ok := users.FromContext(r.Context()); ok {
 		p.Session = &s
 		for _, n := range w.nav {

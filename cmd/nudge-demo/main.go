@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,9 +23,10 @@ func main() {
 	os.Exit(code)
 }
 
-// engine is `nudge run --migrate` with the demo's configuration.
-func engine(ctx context.Context, lookup func(string) (string, bool)) error {
-	if code := cli.MainEnv(ctx, []string{"run", "--migrate"}, lookup, nil, os.Stdout, os.Stderr); code != 0 {
+// engine is `nudge run --migrate` with the demo's configuration, its output
+// in the demo's log file.
+func engine(ctx context.Context, lookup func(string) (string, bool), logs io.Writer) error {
+	if code := cli.MainEnv(ctx, []string{"run", "--migrate"}, lookup, nil, logs, logs); code != 0 {
 		return fmt.Errorf("nudge run exited %d", code)
 	}
 	return nil

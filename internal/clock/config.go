@@ -65,7 +65,9 @@ func (c Config) Fixed() Config {
 		c.Scale = 1
 	}
 	if c.Origin.IsZero() {
-		c.Origin = time.Now()
+		// Without the monotonic reading, as other processes parse it: every
+		// clock made from the Config then measures on the same wall clock.
+		c.Origin = time.Now().Round(0)
 	}
 	if c.Start.IsZero() {
 		c.Start = c.Origin
