@@ -30,13 +30,12 @@ test: ## Run every test against real Postgres, Redis and Chromium (set up if nee
 	  $(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 5s ./campaigns && \
 	  $(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime 5s ./templates
 
-# The browser tests that photograph the pages the README shows.
-SCREENSHOT_TESTS = ^TestBrowser(InboxLiveReplyResolve|DashboardMatchesDatabase)$$
-
+# The README's screenshots: the demo's week (40 customers), then a manager
+# reading its pages in headless Chromium (demo.TestDemoWeek).
 .PHONY: screenshots
-screenshots: ## Refresh docs/screenshots/*.png from the browser tests
+screenshots: ## Refresh docs/screenshots/*.png from a demo run
 	@$(SERVICES) && export NUDGE_CHROMIUM="$$(scripts/chromium)" && \
-	  NUDGE_SCREENSHOTS_DIR="$(CURDIR)/docs/screenshots" $(GO) test -count=1 -run '$(SCREENSHOT_TESTS)' ./web/
+	  NUDGE_SCREENSHOTS_DIR="$(CURDIR)/docs/screenshots" $(GO) test -count=1 -run '^TestDemoWeek$$' ./demo/
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s)

@@ -16,11 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/nudge-engine/nudge/demo"
+	"github.com/nudge-engine/nudge/internal/browsertest"
 	"github.com/nudge-engine/nudge/internal/cli"
 	"github.com/nudge-engine/nudge/internal/config"
 	"github.com/nudge-engine/nudge/internal/testenv"
@@ -138,7 +140,10 @@ func TestDemoPrintsWorkingLinks(t *testing.T) {
 // providers and checks the funnel it prints: replies, conversations for
 // managers, fallbacks from blocked Telegram chats to SMS and on to email,
 // transactional receipts. At this speed a second of CPU starvation is hours of
-// flow time, so it checks what no scheduling delay can change.
+// flow time, so it checks what no scheduling delay can change. Then a
+// manager reads the pages in Chromium as the demo left them; these are the
+// README's screenshots (`make screenshots` runs this test with
+// NUDGE_SCREENSHOTS_DIR=docs/screenshots, and the demo's 40 customers).
 func TestDemoWeek(t *testing.T) {
 	t.Setenv("NUDGE_DATABASE_URL", testenv.DBURL(t))
 	t.Setenv("NUDGE_REDIS_URL", testenv.Redis(t))
@@ -147,13 +152,23 @@ func TestDemoWeek(t *testing.T) {
 	}
 	t.Chdir("..") // the demo loads examples/growfood
 	logPath := filepath.Join(t.TempDir(), "demo.log")
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs, _ := os.ReadFile(logPath)
+			t.Logf("engine log:\n%s", logs)
+		}
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	customers := "12"
+	if os.Getenv(browsertest.ScreenshotsDirEnv) != "" {
+		customers = "40"
+	}
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- runDemo(ctx, []string{"--addr", "127.0.0.1:0", "--days", "7", "--scale", "20000",
-			"--customers", "12", "--log", logPath}, &out, &errb)
+			"--customers", customers, "--log", logPath}, &out, &errb)
 	}()
 	waitFor(t, "Serving until Ctrl-C", &out, &errb, done)
 	text := out.String()
@@ -200,9 +215,67 @@ func TestDemoWeek(t *testing.T) {
 	if !banner.Match(page) {
 		t.Errorf("the sign-in page does not name the clock:\n%s", page)
 	}
+	browseDemo(t, base, text)
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("demo exited %d after Ctrl-C: %s", code, errb.String())
+	}
+}
+
+// browseDemo signs in as the demo's manager and reads the dashboard, a
+// campaign's funnel, the inbox and a conversation, photographing each.
+func browseDemo(t *testing.T, base, text string) {
+	t.Helper()
+	m := regexp.MustCompile(`Login \(manager\): (\S+)  password: (\S+)`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("no manager login in:\n%s", text)
+	}
+	ctx := browsertest.New(t)
+	var list, noReads, inbox string
+	browsertest.Run(t, ctx, 60*time.Second,
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(`#email`, chromedp.ByID),
+		chromedp.SendKeys(`#email`, m[1], chromedp.ByID),
+		chromedp.SendKeys(`#password`, m[2], chromedp.ByID),
+		chromedp.Submit(`#password`, chromedp.ByID),
+		chromedp.WaitVisible(`header.top`, chromedp.ByQuery),
+		chromedp.Navigate(base+"/dashboard"),
+		chromedp.WaitVisible(`#campaigns`, chromedp.ByID),
+		chromedp.Text(`#campaigns`, &list, chromedp.ByID),
+	)
+	for _, name := range []string{"Weekly feedback after delivery", "Friday renewal reminder"} {
+		if !strings.Contains(list, name) {
+			t.Errorf("the campaign list has no %q:\n%s", name, list)
+		}
+	}
+	browsertest.Screenshot(t, ctx, "dashboard.png")
+	browsertest.Run(t, ctx, 60*time.Second,
+		chromedp.Navigate(base+"/dashboard/weekly-feedback"),
+		chromedp.WaitVisible(`#funnel`, chromedp.ByID),
+		chromedp.Text(`#no-reads`, &noReads, chromedp.ByID),
+	)
+	if !strings.Contains(noReads, "telegram") {
+		t.Errorf("the funnel does not say Telegram reports no reads: %q", noReads)
+	}
+	browsertest.Screenshot(t, ctx, "campaign.png")
+	browsertest.Run(t, ctx, 60*time.Second,
+		chromedp.Navigate(base+"/inbox"),
+		chromedp.WaitVisible(`#live a`, chromedp.ByQuery),
+		chromedp.Text(`#live`, &inbox, chromedp.ByID),
+	)
+	if !strings.Contains(inbox, "care") {
+		t.Errorf("the inbox has no conversation of the care queue:\n%s", inbox)
+	}
+	browsertest.Screenshot(t, ctx, "inbox.png")
+	browsertest.Run(t, ctx, 60*time.Second,
+		chromedp.Click(`#live a`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#reply-text`, chromedp.ByID),
+	)
+	browsertest.Screenshot(t, ctx, "conversation.png")
+	// Close the browser before the demo stops: its open inbox holds an
+	// event stream.
+	if err := chromedp.Cancel(ctx); err != nil {
+		t.Errorf("close the browser: %v", err)
 	}
 }
 

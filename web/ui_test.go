@@ -309,7 +309,6 @@ func TestBrowserDashboardMatchesDatabase(t *testing.T) {
 	if want.Audience != 36 || want.Holdout != 4 || want.Goal == nil || want.Goal.TreatedReached != 8 {
 		t.Fatalf("unexpected funnel %+v goal %+v", want, want.Goal)
 	}
-	browsertest.Screenshot(t, ctx, "dashboard.png")
 	// CSV export of the same table.
 	var csvText string
 	browsertest.Run(t, ctx, 30*time.Second,
