@@ -24,8 +24,8 @@ import (
 // section. Every table in that section counts; a row names its variables in
 // full, in backticks, in its first column.
 const (
-	configDocFile    = "README.md"
-	configDocHeading = "## Configuration"
+	configDocFile    = "docs/configuration.md"
+	configDocHeading = "# Configuration"
 )
 
 const repoRoot = "../.."
