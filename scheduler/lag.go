@@ -1,0 +1,38 @@
+package scheduler
+
+import (
+	"context"
+	"time"
+
+	iclock "github.com/nudge-engine/nudge/internal/clock"
+)
+
+// DefaultLagEvery is how often the lag reporter publishes the lag.
+const DefaultLagEvery = 5 * time.Second
+
+// LagGauge records how late the scheduler fired its last occurrence
+// (metrics.Metrics).
+type LagGauge interface {
+	SetSchedulerLag(time.Duration)
+}
+
+// LagReporter publishes the scheduler's Lag to a gauge every period of the
+// clock, between Start and Stop.
+type LagReporter struct {
+	s     *Scheduler
+	gauge LagGauge
+	iclock.Loop
+}
+
+// NewLagReporter returns a reporter of s's lag to g ticking every period of
+// clk (DefaultLagEvery when not positive).
+func NewLagReporter(s *Scheduler, g LagGauge, clk iclock.Clock, every time.Duration) *LagReporter {
+	if every <= 0 {
+		every = DefaultLagEvery
+	}
+	r := &LagReporter{s: s, gauge: g}
+	r.Loop = iclock.Loop{Clock: clk, Every: every, Tick: r.tick}
+	return r
+}
+
+func (r *LagReporter) tick(context.Context) { r.gauge.SetSchedulerLag(r.s.Lag()) }
