@@ -8,15 +8,18 @@ SERVICES = eval "$$(scripts/services)"
 
 .PHONY: help
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 .PHONY: services
 services: ## Start Postgres and Redis if needed and print their URLs
 	@scripts/services
 
+# `nudge --version` prints this (else the Go build information).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+
 .PHONY: build
 build: ## Build bin/nudge
-	$(GO) build -o $(BIN) ./cmd/nudge
+	$(GO) build -ldflags "-X github.com/nudge-engine/nudge/internal/cli.Version=$(VERSION)" -o $(BIN) ./cmd/nudge
 
 .PHONY: test
 test: ## Run every test against real Postgres, Redis and Chromium (set up if needed)
@@ -24,6 +27,14 @@ test: ## Run every test against real Postgres, Redis and Chromium (set up if nee
 	  $(GO) vet ./... && $(GO) test -count=1 -timeout 25m ./... && \
 	  $(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 5s ./campaigns && \
 	  $(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime 5s ./templates
+
+# The browser tests that photograph the pages the README shows.
+SCREENSHOT_TESTS = ^TestBrowser(InboxLiveReplyResolve|DashboardMatchesDatabase)$$
+
+.PHONY: screenshots
+screenshots: ## Refresh docs/screenshots/*.png from the browser tests
+	@$(SERVICES) && export NUDGE_CHROMIUM="$$(scripts/chromium)" && \
+	  NUDGE_SCREENSHOTS_DIR="$(CURDIR)/docs/screenshots" $(GO) test -count=1 -run '$(SCREENSHOT_TESTS)' ./web/
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s)

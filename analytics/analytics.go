@@ -2,7 +2,7 @@ package analytics
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -123,10 +123,13 @@ type Source struct {
 }
 
 // Store reads the analytics.
-type Store struct{ db *sqlx.DB }
+type Store struct {
+	db       *sqlx.DB
+	versions *campaigns.Versions
+}
 
 // New returns a store.
-func New(d *sqlx.DB) *Store { return &Store{db: d} }
+func New(d *sqlx.DB) *Store { return &Store{db: d, versions: campaigns.NewVersions(d)} }
 
 // Campaigns lists campaigns with their run counts.
 func (s *Store) Campaigns(ctx context.Context) ([]Campaign, error) {
@@ -203,20 +206,26 @@ func uplift(k1, n1, k2, n2 int) (d, lo, hi *float64) {
 	return &diff, &l, &h
 }
 
+// definition returns a campaign version's definition ("" = the current
+// version), nil for an unknown campaign or version (an empty funnel).
 func (s *Store) definition(ctx context.Context, campaignID, version string) (*campaigns.Definition, error) {
-	var raw []byte
-	err := s.db.GetContext(ctx, &raw, qDefinition, campaignID, version)
-	if db.IsNoRows(err) {
-		return nil, nil // an unknown campaign has no definition: an empty funnel
+	if version == "" {
+		err := s.db.GetContext(ctx, &version, qCurrentVersion, campaignID)
+		if db.IsNoRows(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("analytics: current version of %s: %w", campaignID, err)
+		}
+	}
+	def, err := s.versions.Get(ctx, campaignID, version)
+	if errors.Is(err, campaigns.ErrNotFound) {
+		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("analytics: definition of %s: %w", campaignID, err)
+		return nil, fmt.Errorf("analytics: %w", err)
 	}
-	var def campaigns.Definition
-	if err := json.Unmarshal(raw, &def); err != nil {
-		return nil, fmt.Errorf("analytics: definition of %s: %w", campaignID, err)
-	}
-	return &def, nil
+	return def, nil
 }
 
 // Reactions returns reaction-time figures of a campaign's replies.

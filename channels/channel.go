@@ -162,8 +162,14 @@ type Event struct {
 	ErrorKind         ErrorKind
 	ErrorCode         string
 	ErrorMessage      string
-	At                time.Time
-	Raw               []byte // the provider's JSON for this event, for audit
+	// At is when the engine received the event, on its injected clock: the
+	// inbound sink stamps it, and every decision (windows, fallbacks, reply
+	// times) uses it. ProviderAt is the provider's own timestamp, recorded
+	// as a fact and never used to decide: providers' clocks and the
+	// engine's (simulated in tests and the demo) need not agree.
+	At         time.Time
+	ProviderAt time.Time
+	Raw        []byte // the provider's JSON for this event, for audit
 }
 
 // Ack is what the sink lets an adapter put in its synchronous webhook answer.

@@ -119,9 +119,9 @@ func (s *Sink) Accept(ctx context.Context, events []channels.Event) (channels.Ac
 		if ev.ProviderEventID == "" {
 			return ack, fmt.Errorf("inbound: %s %s event without a provider event id", ev.Channel, ev.Type)
 		}
-		if ev.At.IsZero() {
-			ev.At = s.now()
-		}
+		// Receipt time on the engine's clock, whatever the provider stamped
+		// (its timestamp stays in ProviderAt).
+		ev.At = s.now()
 		body, err := json.Marshal(ev)
 		if err != nil {
 			return ack, fmt.Errorf("inbound: encode event: %w", err)

@@ -2,6 +2,7 @@ package inbox
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"io"
@@ -81,11 +82,25 @@ type env struct {
 	now     *time.Time
 }
 
-type senderFunc func(context.Context, channels.Message) (channels.Result, error)
+// outboxFunc is the engine's outbox as the inbox sees it: it records the
+// message as worker.Engine.SendText does (once per key) and hands it to f.
+type outboxFunc struct {
+	db *sqlx.DB
+	f  func(context.Context, channels.Message) error
+}
 
-func (f senderFunc) Kind() channels.Kind { return "" }
-func (f senderFunc) Send(ctx context.Context, m channels.Message) (channels.Result, error) {
-	return f(ctx, m)
+func (o outboxFunc) SendText(ctx context.Context, sub int64, m channels.Message) (int64, bool, error) {
+	var id int64
+	err := o.db.GetContext(ctx, &id, `INSERT INTO messages (idempotency_key, subscriber_id, topic, channel, address, status, content)
+		VALUES ($1, $2, 'service', $3, $4, 'sent', json_build_object('text', $5::text)) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
+		m.IdempotencyKey, sub, m.Channel, m.To, m.Text)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return id, true, o.f(ctx, m)
 }
 
 func setup(t *testing.T) env {
@@ -96,19 +111,17 @@ func setup(t *testing.T) env {
 	res := &sqlResumer{db: d}
 	var sent []channels.Message
 	var mu sync.Mutex
-	senders := func(k channels.Kind) (channels.Sender, bool) {
-		return senderFunc(func(_ context.Context, m channels.Message) (channels.Result, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			sent = append(sent, m)
-			return channels.Result{ProviderID: "p" + m.IdempotencyKey}, nil
-		}), true
-	}
+	out := outboxFunc{db: d, f: func(_ context.Context, m channels.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		sent = append(sent, m)
+		return nil
+	}}
 	def, _ := json.Marshal(feedback)
 	d.MustExec(`INSERT INTO campaigns (id, current_version) VALUES ('weekly-feedback', 'v1')`)
 	d.MustExec(`INSERT INTO campaign_versions (campaign_id, version, number, definition, source) VALUES ('weekly-feedback', 'v1', 1, $1, '')`, def)
 	return env{db: d, router: NewRouter(d, classify.New(nil), res, log),
-		svc: NewService(d, senders, res, log, func() time.Time { return now }), resumer: res, sent: &sent, now: &now}
+		svc: NewService(d, out, res, log, func() time.Time { return now }), resumer: res, sent: &sent, now: &now}
 }
 
 // subscriber with a Telegram identity and a run waiting in "wait", plus the

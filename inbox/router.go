@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -48,36 +47,21 @@ type Router struct {
 	// HandoffQueue is where unmatched replies and late replies go.
 	HandoffQueue string
 
-	defsMu sync.Mutex
-	defs   map[string]*campaigns.Definition // by campaign id and version: versions are immutable
+	versions *campaigns.Versions
 }
 
-// definition loads and decodes a campaign version once.
+// definition returns a campaign version (cached: versions are immutable).
 func (r *Router) definition(ctx context.Context, campaignID, version string) (*campaigns.Definition, error) {
-	key := campaignID + "\x00" + version
-	r.defsMu.Lock()
-	defer r.defsMu.Unlock()
-	if d, ok := r.defs[key]; ok {
-		return d, nil
+	d, err := r.versions.Get(ctx, campaignID, version)
+	if err != nil {
+		return nil, fmt.Errorf("inbox: %w", err)
 	}
-	var raw []byte
-	if err := r.db.GetContext(ctx, &raw, qDefinition, campaignID, version); err != nil {
-		return nil, fmt.Errorf("inbox: campaign %s version %s: %w", campaignID, version, err)
-	}
-	var d campaigns.Definition
-	if err := json.Unmarshal(raw, &d); err != nil {
-		return nil, fmt.Errorf("inbox: campaign %s version %s: %w", campaignID, version, err)
-	}
-	if r.defs == nil {
-		r.defs = map[string]*campaigns.Definition{}
-	}
-	r.defs[key] = &d
-	return &d, nil
+	return d, nil
 }
 
 // NewRouter returns a router.
 func NewRouter(d *sqlx.DB, c *classify.Classifier, r Resumer, log *slog.Logger) *Router {
-	return &Router{db: d, classify: c, resumer: r, log: log, HandoffQueue: "general"}
+	return &Router{db: d, classify: c, resumer: r, log: log, HandoffQueue: "general", versions: campaigns.NewVersions(d)}
 }
 
 type waitingRun struct {

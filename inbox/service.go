@@ -3,7 +3,6 @@ package inbox
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/policy"
 )
 
 var (
@@ -22,7 +22,6 @@ var (
 	ErrClosed   = errors.New("inbox: conversation is resolved")
 	ErrTaken    = errors.New("inbox: conversation is assigned to someone else")
 	ErrEmpty    = errors.New("inbox: text is empty")
-	ErrNoSender = errors.New("inbox: no sender configured for the channel")
 )
 
 // WindowError says the channel's rules forbid a free-form reply now, and
@@ -37,13 +36,22 @@ func (e *WindowError) Error() string {
 	return fmt.Sprintf("inbox: %s does not allow a free-form reply now: %s", e.Channel, e.Reason)
 }
 
-// Senders returns the sender of a channel.
-type Senders func(channels.Kind) (channels.Sender, bool)
+// Outbox is the engine's outbox as the inbox needs it; the worker's Engine
+// implements it, so a manager's reply takes the path of every message the
+// engine sends (rate limits, metrics, idempotency, blocked identities).
+type Outbox interface {
+	// SendText sends m (a person's words: Text, and Template or Tag outside a
+	// 24h window) to the subscriber at m.To on m.Channel and records it as a
+	// message under m.IdempotencyKey. sent is false, with no error, when the
+	// key was recorded before (a resubmitted form): nothing is sent again. A
+	// provider's refusal is recorded on the message and returned.
+	SendText(ctx context.Context, subscriberID int64, m channels.Message) (messageID int64, sent bool, err error)
+}
 
 // Service is what managers do with conversations.
 type Service struct {
 	db      *sqlx.DB
-	senders Senders
+	outbox  Outbox
 	resumer Resumer
 	log     *slog.Logger
 	now     func() time.Time
@@ -54,11 +62,11 @@ type Service struct {
 }
 
 // NewService returns the manager service.
-func NewService(d *sqlx.DB, s Senders, r Resumer, log *slog.Logger, now func() time.Time) *Service {
+func NewService(d *sqlx.DB, o Outbox, r Resumer, log *slog.Logger, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{db: d, senders: s, resumer: r, log: log, now: now, SLA: 15 * time.Minute,
+	return &Service{db: d, outbox: o, resumer: r, log: log, now: now, SLA: 15 * time.Minute,
 		WhatsAppTemplate: channels.TemplateRef{Name: "manager_followup", Language: "ru"}}
 }
 
@@ -208,9 +216,10 @@ func (s *Service) target(ctx context.Context, id int64) (target, error) {
 	return t, err
 }
 
-// replyRule applies the channel's rules for a free-form manager reply.
-// WhatsApp: only within 24h of the customer's last message, else an approved
-// template. Messenger: 24h, or up to 7 days with the HUMAN_AGENT tag.
+// replyRule applies the channel's rules for a free-form manager reply
+// (policy.ForPerson): WhatsApp only within 24h of the customer's last
+// message, else an approved template; Messenger 24h, or up to 7 days with
+// the HUMAN_AGENT tag.
 func (s *Service) replyRule(t target) *WindowError {
 	if t.Address == nil {
 		return &WindowError{Channel: t.Channel, Reason: "the customer has no identity on this channel"}
@@ -218,20 +227,11 @@ func (s *Service) replyRule(t target) *WindowError {
 	if t.BlockedAt != nil {
 		return &WindowError{Channel: t.Channel, Reason: "the customer blocked the bot"}
 	}
-	age := time.Duration(1<<63 - 1)
-	if t.LastInboundAt != nil {
-		age = s.now().Sub(*t.LastInboundAt)
-	}
-	switch t.Channel {
-	case channels.WhatsApp:
-		if age > 24*time.Hour {
-			return &WindowError{Channel: t.Channel, Reason: "more than 24 hours since the customer's last message",
-				Allowed: "template:" + s.WhatsAppTemplate.Name}
-		}
-	case channels.Messenger:
-		if age > 7*24*time.Hour {
-			return &WindowError{Channel: t.Channel, Reason: "more than 7 days since the customer's last message (HUMAN_AGENT limit)"}
-		}
+	switch r := policy.ForPerson(t.Channel, t.LastInboundAt, s.now()); {
+	case r.NeedsTemplate:
+		return &WindowError{Channel: t.Channel, Reason: r.Reason, Allowed: "template:" + s.WhatsAppTemplate.Name}
+	case !r.Allowed:
+		return &WindowError{Channel: t.Channel, Reason: r.Reason}
 	}
 	return nil
 }
@@ -268,43 +268,20 @@ func (s *Service) Reply(ctx context.Context, id, userID int64, req ReplyRequest)
 		tpl.Params = []string{req.Text}
 		m.Template = &tpl
 	}
-	if t.Channel == channels.Messenger && t.LastInboundAt != nil && s.now().Sub(*t.LastInboundAt) > 24*time.Hour {
-		m.Tag = "HUMAN_AGENT"
-	}
-	sender, ok := s.senders(t.Channel)
-	if !ok {
-		return fmt.Errorf("%w: %s", ErrNoSender, t.Channel)
-	}
+	m.Tag = policy.ForPerson(t.Channel, t.LastInboundAt, s.now()).Tag
 	if req.RequestID == "" {
 		req.RequestID = fmt.Sprintf("%d", s.now().UnixNano())
 	}
 	m.IdempotencyKey = fmt.Sprintf("manager:%d:%s", id, req.RequestID)
-	content, _ := json.Marshal(map[string]any{"text": req.Text, "template": m.Template, "tag": m.Tag})
-	var msgID int64
-	err = s.db.GetContext(ctx, &msgID, qInsertMsg, m.IdempotencyKey, t.SubscriberID, t.Channel, m.To, content, s.now())
-	if db.IsNoRows(err) {
+	msgID, sent, err := s.outbox.SendText(ctx, t.SubscriberID, m)
+	if err != nil {
+		return fmt.Errorf("inbox: send reply: %w", err)
+	}
+	if !sent {
 		return nil // the same submit again: it was sent already
 	}
-	if err != nil {
-		return fmt.Errorf("inbox: record reply: %w", err)
-	}
-	res, sendErr := sender.Send(ctx, m)
 	now := s.now()
-	if sendErr != nil {
-		var ce *channels.Error
-		kind, code := string(channels.KindOf(sendErr)), ""
-		if errors.As(sendErr, &ce) {
-			code = ce.Code
-		}
-		if _, err := s.db.ExecContext(ctx, qMsgFailed, msgID, kind, code, sendErr.Error(), now); err != nil {
-			s.log.ErrorContext(ctx, "record failed manager reply", "err", err)
-		}
-		return fmt.Errorf("inbox: send reply: %w", sendErr)
-	}
 	return db.WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, qMsgSent, msgID, res.ProviderID, now); err != nil {
-			return err
-		}
 		if _, err := tx.ExecContext(ctx, qAddItem, id, "manager", userID, req.Text, msgID, now); err != nil {
 			return err
 		}

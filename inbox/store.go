@@ -23,8 +23,6 @@ const (
 	             SELECT id, $1, $2 FROM s
 	             ON CONFLICT (channel, address) DO UPDATE SET channel = EXCLUDED.channel
 	             RETURNING subscriber_id`
-	// Read once per version: versions are immutable and the router keeps them.
-	qDefinition = `SELECT definition FROM campaign_versions WHERE campaign_id = $1 AND version = $2`
 	// A reply with the message it answers: the newest sent one of the run (or
 	// of the subscriber), and the reaction time in whole milliseconds,
 	// truncated like time.Duration.Milliseconds ($17 is $16 truncated to
@@ -104,12 +102,7 @@ const (
 	                 JOIN subscribers s ON s.id = c.subscriber_id
 	                 LEFT JOIN channel_identities i ON i.subscriber_id = c.subscriber_id AND i.channel = c.channel
 	                WHERE c.id = $1`
-	qInsertMsg = `INSERT INTO messages (idempotency_key, subscriber_id, topic, channel, address, status, content, created_at)
-	              VALUES ($1, $2, 'service', $3, $4, 'pending', $5, $6)
-	              ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`
-	qMsgSent   = `UPDATE messages SET status = 'sent', provider_id = $2, sent_at = $3 WHERE id = $1`
-	qMsgFailed = `UPDATE messages SET status = 'failed', error_kind = $2, error_code = $3, error_message = $4, failed_at = $5 WHERE id = $1`
-	qFlagSLA   = `UPDATE conversations SET sla_breached_at = $1
+	qFlagSLA = `UPDATE conversations SET sla_breached_at = $1
 	               WHERE state = 'open' AND first_response_at IS NULL AND sla_breached_at IS NULL AND opened_at < $2
 	               RETURNING id`
 	qFigures = `SELECT

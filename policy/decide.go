@@ -140,7 +140,7 @@ func channelReason(in Input, ch channels.Kind) (reason string, outside bool) {
 	if id.Blocked {
 		return ReasonBlocked, false
 	}
-	if HasWindow(ch) && (id.LastInboundAt == nil || !in.Now.Before(id.LastInboundAt.Add(Window))) {
+	if !InWindow(ch, id.LastInboundAt, in.Now) {
 		if !in.OutsideWindowOK[ch] {
 			return ReasonWindowClosed, false
 		}

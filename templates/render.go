@@ -35,19 +35,20 @@ type Data struct {
 	CampaignID string
 }
 
-// Rendered is one message ready for a channel adapter.
+// Rendered is one message ready for a channel adapter. Its JSON form is what
+// the worker stores in messages.content (the channel is a column there).
 type Rendered struct {
-	Channel  channels.Kind
-	Locale   string // the locale of the variant used
-	Text     string
-	Format   channels.Format
-	Subject  string
-	HTML     string
-	ImageURL string
-	Buttons  []channels.Button
-	Template *channels.TemplateRef
-	Tag      string
-	Segments int // SMS segments (GSM-7 / UCS-2), 0 elsewhere
+	Channel  channels.Kind         `json:"-"`
+	Locale   string                `json:"locale,omitempty"` // the locale of the variant used
+	Text     string                `json:"text"`
+	Format   channels.Format       `json:"format,omitempty"`
+	Subject  string                `json:"subject,omitempty"`
+	HTML     string                `json:"html,omitempty"`
+	ImageURL string                `json:"image,omitempty"`
+	Buttons  []channels.Button     `json:"buttons,omitempty"`
+	Template *channels.TemplateRef `json:"template,omitempty"`
+	Tag      string                `json:"tag,omitempty"`
+	Segments int                   `json:"segments,omitempty"` // SMS segments (GSM-7 / UCS-2), 0 elsewhere
 }
 
 // Sentinel errors (wrapped by *Error).
@@ -107,7 +108,6 @@ type Renderer struct {
 	maxSegments int
 	mu          sync.RWMutex
 	cache       map[cacheKey]*compiled
-	zones       sync.Map // string → *time.Location
 }
 
 type cacheKey struct {
@@ -329,20 +329,7 @@ func (r Rendered) Message(outsideWindow bool) channels.Message {
 	return m
 }
 
-func (r *Renderer) zone(name string) *time.Location {
-	if name == "" {
-		return time.UTC
-	}
-	if l, ok := r.zones.Load(name); ok {
-		return l.(*time.Location)
-	}
-	l, err := time.LoadLocation(name)
-	if err != nil {
-		l = time.UTC // an unknown zone must not block a message: format in UTC
-	}
-	r.zones.Store(name, l)
-	return l
-}
+func (r *Renderer) zone(name string) *time.Location { return Zone(name) }
 
 // compiled is a parsed variant with where it came from; pool holds clones
 // whose functions are bound to their own execState.

@@ -2,13 +2,14 @@ package web
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -51,16 +52,28 @@ func (r runResumer) ResumeAfterHandoff(ctx context.Context, runID int64, end boo
 }
 
 type recorder struct {
+	db   *sqlx.DB
 	mu   sync.Mutex
 	sent []channels.Message
 }
 
-func (r *recorder) Kind() channels.Kind { return channels.Telegram }
-func (r *recorder) Send(_ context.Context, m channels.Message) (channels.Result, error) {
+// SendText records a manager's reply as worker.Engine.SendText does (once
+// per key) and keeps it.
+func (r *recorder) SendText(ctx context.Context, sub int64, m channels.Message) (int64, bool, error) {
+	var id int64
+	err := r.db.GetContext(ctx, &id, `INSERT INTO messages (idempotency_key, subscriber_id, topic, channel, address, status, content)
+		VALUES ($1, $2, 'service', $3, $4, 'sent', json_build_object('text', $5::text)) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
+		m.IdempotencyKey, sub, m.Channel, m.To, m.Text)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.sent = append(r.sent, m)
-	return channels.Result{ProviderID: fmt.Sprint(len(r.sent))}, nil
+	return id, true, nil
 }
 
 type site struct {
@@ -78,9 +91,9 @@ func newFullSite(t *testing.T) site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &recorder{}
+	out := &recorder{db: d}
 	res := runResumer{d}
-	svc := inbox.NewService(d, func(channels.Kind) (channels.Sender, bool) { return out, true }, res, log, nil)
+	svc := inbox.NewService(d, out, res, log, nil)
 	if err := w.EnableInbox(svc); err != nil {
 		t.Fatal(err)
 	}
@@ -118,9 +131,6 @@ func login(t *testing.T, ctx context.Context, base, email, pw string) {
 		chromedp.WaitVisible(`header.top`, chromedp.ByQuery),
 	)
 }
-
-// screenshotDir is where the README's screenshots are kept.
-const screenshotDir = "../docs/screenshots"
 
 func TestBrowserInboxLiveReplyResolve(t *testing.T) {
 	s := newFullSite(t)
@@ -164,7 +174,7 @@ func TestBrowserInboxLiveReplyResolve(t *testing.T) {
 	if !strings.Contains(after, "Суп был холодный") || !strings.Contains(after, "<script>") {
 		t.Fatalf("live inbox: %q", after)
 	}
-	browsertest.Screenshot(t, ctx, screenshotDir+"/inbox.png")
+	browsertest.Screenshot(t, ctx, "inbox.png")
 
 	// Open it, reply, resolve.
 	var history string
@@ -179,7 +189,7 @@ func TestBrowserInboxLiveReplyResolve(t *testing.T) {
 	if len(s.out.sent) != 1 || s.out.sent[0].To != "5001" || !strings.Contains(history, "Вернём деньги") {
 		t.Fatalf("reply: sent %+v, history %q", s.out.sent, history)
 	}
-	browsertest.Screenshot(t, ctx, screenshotDir+"/conversation.png")
+	browsertest.Screenshot(t, ctx, "conversation.png")
 	browsertest.Run(t, ctx, 30*time.Second,
 		chromedp.Submit(`#resolution`, chromedp.ByID),
 		chromedp.WaitVisible(`.badge.positive`, chromedp.ByQuery),
@@ -242,7 +252,7 @@ func TestBrowserDashboardMatchesDatabase(t *testing.T) {
 	if want.Audience != 36 || want.Holdout != 4 || want.Goal == nil || want.Goal.TreatedReached != 8 {
 		t.Fatalf("unexpected funnel %+v goal %+v", want, want.Goal)
 	}
-	browsertest.Screenshot(t, ctx, screenshotDir+"/dashboard.png")
+	browsertest.Screenshot(t, ctx, "dashboard.png")
 	// CSV export of the same table.
 	var csvText string
 	browsertest.Run(t, ctx, 30*time.Second,
@@ -275,9 +285,4 @@ func TestCSVCellDefusesFormulas(t *testing.T) {
 			t.Errorf("csvCell(%q) = %q", in, got)
 		}
 	}
-}
-
-func TestMain(m *testing.M) {
-	_ = os.MkdirAll(screenshotDir, 0o755)
-	os.Exit(m.Run())
 }

@@ -2,12 +2,10 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -123,7 +121,7 @@ type Engine struct {
 	client  *asynq.Client
 	rdb     redis.UniversalClient
 
-	defs sync.Map // campaign/version → *campaigns.Definition (versions are immutable)
+	versions *campaigns.Versions
 
 	// draining is set when Run's context ends: claims finish the batch they
 	// hold and take no more, so a SIGTERM is not held up by a long drain.
@@ -141,7 +139,8 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, db: cfg.DB, clock: cfg.Clock, log: cfg.Log,
-		senders: map[channels.Kind]channels.Sender{}, client: asynq.NewClient(cfg.Redis)}
+		senders: map[channels.Kind]channels.Sender{}, client: asynq.NewClient(cfg.Redis),
+		versions: campaigns.NewVersions(cfg.DB)}
 	rdb, ok := cfg.Redis.MakeRedisClient().(redis.UniversalClient)
 	if !ok {
 		return nil, errors.New("worker: Config.Redis does not make a go-redis client")
@@ -196,20 +195,7 @@ func (e *Engine) Run(ctx context.Context) error {
 
 // definition returns a campaign version's definition (cached: versions are immutable).
 func (e *Engine) definition(ctx context.Context, campaignID, version string) (*campaigns.Definition, error) {
-	key := campaignID + "\x00" + version
-	if d, ok := e.defs.Load(key); ok {
-		return d.(*campaigns.Definition), nil
-	}
-	var raw []byte
-	if err := e.db.GetContext(ctx, &raw, qDefinition, campaignID, version); err != nil {
-		return nil, fmt.Errorf("campaign %s version %s: %w", campaignID, version, err)
-	}
-	var def campaigns.Definition
-	if err := json.Unmarshal(raw, &def); err != nil {
-		return nil, fmt.Errorf("campaign %s version %s: decode definition: %w", campaignID, version, err)
-	}
-	e.defs.Store(key, &def)
-	return &def, nil
+	return e.versions.Get(ctx, campaignID, version)
 }
 
 // asynqLogger adapts slog to asynq.Logger.

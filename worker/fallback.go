@@ -13,7 +13,6 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
-	"github.com/nudge-engine/nudge/templates"
 )
 
 type fallbackPayload struct {
@@ -89,13 +88,13 @@ func (e *Engine) handleFallback(ctx context.Context, t *asynq.Task) error {
 				if err != nil {
 					return err
 				}
-				c, err := e.cfg.Renderer.Render(m.CampaignVersion, def, def.Steps[idx].Send.Template, ch,
-					templates.Data{Subscriber: subs[m.Sub].templateSubscriber(), Now: now, CampaignID: def.ID})
+				c, err := e.compose(draft{def: def, version: m.CampaignVersion, template: def.Steps[idx].Send.Template,
+					sub: subs[m.Sub], runCtx: m.RunContext}, ch, now)
 				if err != nil {
 					in.Status, in.ErrKind, in.ErrMsg = "failed", string(channels.Invalid), err.Error()
 					clear = append(clear, m.ID)
 				} else {
-					in.Status, in.Content = "pending", contentOf(c)
+					in.Status, in.Content = "pending", c
 					childKeys = append(childKeys, key)
 					parentOf[key] = m.ID
 				}

@@ -54,10 +54,10 @@ const qKnownProviderID = `SELECT EXISTS (SELECT 1 FROM messages WHERE channel = 
 var ErrUnknownMessage = errors.New("status for a message that is not recorded (yet)")
 
 func (s *Statuses) apply(ctx context.Context, ev channels.Event) error {
-	at := ev.At
-	if at.IsZero() {
-		at = s.e.clock.Now()
-	}
+	// Every time written here is the engine's: a status moves a fallback
+	// check, and that must be on the same clock as sent_at (a provider's
+	// clock, or the wall clock under a simulated one, would put it days away).
+	at := s.e.clock.Now()
 	switch ev.Type {
 	case channels.EventDelivered, channels.EventRead, channels.EventFailed:
 	case channels.EventBlocked:
@@ -75,7 +75,9 @@ func (s *Statuses) apply(ctx context.Context, ev channels.Event) error {
 		if ev.Watermark.IsZero() || ev.Type == channels.EventFailed {
 			return nil
 		}
-		if _, err := s.e.db.ExecContext(ctx, qStatusByWatermark, string(ev.Channel), ev.From, ev.Watermark, string(ev.Type)); err != nil {
+		// The watermark is the provider's time; messages are compared by the
+		// engine's: every message to From sent until now counts.
+		if _, err := s.e.db.ExecContext(ctx, qStatusByWatermark, string(ev.Channel), ev.From, at, string(ev.Type)); err != nil {
 			return fmt.Errorf("apply watermark status: %w", err)
 		}
 		s.e.cfg.Metrics.Message(string(ev.Channel), string(ev.Type))

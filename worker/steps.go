@@ -15,6 +15,7 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/subscribers"
 )
 
 type runRow struct {
@@ -186,19 +187,9 @@ func lockSubscribersShared(ctx context.Context, q db.Executor, subs []int64) err
 	return nil
 }
 
+// loadSubscribers loads the subscribers of runs as templates and conditions see them.
 func loadSubscribers(ctx context.Context, q db.Executor, ids []int64) (map[int64]Subscriber, error) {
-	var subs []Subscriber
-	if err := q.SelectContext(ctx, &subs, qSubscribers, pq.Array(ids)); err != nil {
-		return nil, fmt.Errorf("load subscribers: %w", err)
-	}
-	out := make(map[int64]Subscriber, len(subs))
-	for _, s := range subs {
-		s.Attributes = map[string]any{}
-		_ = json.Unmarshal(s.AttrsJSON, &s.Attributes)
-		s.AttrsJSON = nil
-		out[s.ID] = s
-	}
-	return out, nil
+	return subscribers.ForTemplates(ctx, q, ids)
 }
 
 // applyTransitions writes transitions set-based. It returns the ids that

@@ -36,12 +36,6 @@ UPDATE messages m SET fallback_dispatched_at = now()
   FROM due WHERE m.id = due.id
 RETURNING m.id`
 
-	qDefinition = `SELECT definition FROM campaign_versions WHERE campaign_id = $1 AND version = $2`
-
-	qSubscribers = `
-SELECT id, coalesce(external_id, '') AS external_id, name, locale, time_zone, attributes
-  FROM subscribers WHERE id = ANY($1)`
-
 	// Multi-row insert of messages from parallel arrays, each with its
 	// outcome when it was sent in the same transaction.
 	qInsertMessages = `
@@ -67,6 +61,19 @@ ON CONFLICT (idempotency_key) DO NOTHING`
 SELECT id, idempotency_key, subscriber_id, coalesce(run_id, 0) AS run_id, step_id, campaign_id, campaign_version,
        topic, channel, account, address, attempt, status, content, tries
   FROM nudge_messages_by_key($1)`
+
+	// A person's message (a manager's reply), recorded pending before its
+	// send; no row returned: the key was recorded before.
+	qInsertPersonMessage = `
+INSERT INTO messages (idempotency_key, subscriber_id, topic, channel, address, status, content, created_at)
+VALUES ($1, $2, 'service', $3, $4, 'pending', $5, $6)
+ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`
+
+	// Pending messages to send again, locked; rows another worker holds are skipped.
+	qLockPending = `
+SELECT id, idempotency_key, subscriber_id, coalesce(run_id, 0) AS run_id, step_id, campaign_id, campaign_version,
+       topic, channel, account, address, attempt, status, content, tries
+  FROM messages WHERE idempotency_key = ANY($1) ORDER BY id FOR UPDATE SKIP LOCKED`
 
 	// Consent re-read at send time, under the subscribers' shared advisory locks.
 	qLockSubscribersShared = `SELECT count(pg_advisory_xact_lock_shared(x)) FROM (SELECT DISTINCT unnest($1::bigint[]) AS x ORDER BY 1) s`
@@ -140,13 +147,16 @@ SELECT f.campaign_id, f.campaign_version, f.subscriber_id, f.step_id, f.step_seq
   FROM flow_runs f JOIN subscribers s ON s.id = f.subscriber_id WHERE f.id = $1`
 
 	// Fallback.
+	// Fallback parents, locked, with their run's context (a rung renders
+	// with the run's payload, as the step did).
 	qLockFallbacks = `
-SELECT id, idempotency_key, subscriber_id, coalesce(run_id, 0) AS run_id, step_id, campaign_id, campaign_version,
-       topic, channel, account, address, attempt, status, content, tries
-  FROM messages
- WHERE id = ANY($1) AND fallback_at <= $2
- ORDER BY id
-   FOR UPDATE SKIP LOCKED`
+SELECT m.id, m.idempotency_key, m.subscriber_id, coalesce(m.run_id, 0) AS run_id, m.step_id, m.campaign_id,
+       m.campaign_version, m.topic, m.channel, m.account, m.address, m.attempt, m.status, m.content, m.tries,
+       coalesce(f.context, '{}') AS run_context
+  FROM messages m LEFT JOIN flow_runs f ON f.id = m.run_id
+ WHERE m.id = ANY($1) AND m.fallback_at <= $2
+ ORDER BY m.id
+   FOR UPDATE OF m SKIP LOCKED`
 	qClearFallback = `UPDATE messages SET fallback_at = NULL, fallback_dispatched_at = NULL WHERE id = ANY($1)`
 	qMoveFallback  = `
 UPDATE messages m SET fallback_at = u.at, fallback_dispatched_at = NULL

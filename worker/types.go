@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/nudge-engine/nudge/campaigns"
@@ -50,19 +49,9 @@ type Renderer interface {
 	Render(version string, def *campaigns.Definition, name string, ch channels.Kind, d templates.Data) (templates.Rendered, error)
 }
 
-// Subscriber is what rendering and local-time steps need.
-type Subscriber struct {
-	ID         int64          `db:"id"`
-	ExternalID string         `db:"external_id"`
-	Name       string         `db:"name"`
-	Locale     string         `db:"locale"`
-	TimeZone   string         `db:"time_zone"`
-	Attributes map[string]any `db:"-"`
-	AttrsJSON  []byte         `db:"attributes"`
-}
-
-// Location returns the subscriber's zone (UTC when unknown).
-func (s Subscriber) Location() *time.Location { return zone(s.TimeZone) }
+// Subscriber is the subscriber as templates and branch conditions see it
+// (loaded by subscribers.ForTemplates).
+type Subscriber = templates.Subscriber
 
 // runToMove is a run as a reply or a resolved hand-off finds it (qRunToMove).
 type runToMove struct {
@@ -75,49 +64,8 @@ type runToMove struct {
 	TimeZone string `db:"time_zone"`
 }
 
-// zones caches loaded locations: time.LoadLocation reads the zone database
-// on every call, and a claim asks once per run.
-var zones sync.Map // name → *time.Location
-
-func zone(name string) *time.Location {
-	if name == "" {
-		return time.UTC
-	}
-	if l, ok := zones.Load(name); ok {
-		return l.(*time.Location)
-	}
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		loc = time.UTC
-	}
-	zones.Store(name, loc)
-	return loc
-}
-
-// templateSubscriber is the subscriber as templates see it.
-func (s Subscriber) templateSubscriber() templates.Subscriber {
-	return templates.Subscriber{ID: s.ID, ExternalID: s.ExternalID, Name: s.Name, Locale: s.Locale,
-		TimeZone: s.TimeZone, Attributes: s.Attributes}
-}
-
-// Content is a rendered message as stored in messages.content.
-type Content struct {
-	Text     string                `json:"text"`
-	Format   channels.Format       `json:"format,omitempty"`
-	Subject  string                `json:"subject,omitempty"`
-	HTML     string                `json:"html,omitempty"`
-	ImageURL string                `json:"image,omitempty"`
-	Buttons  []channels.Button     `json:"buttons,omitempty"`
-	Template *channels.TemplateRef `json:"template,omitempty"`
-	Tag      string                `json:"tag,omitempty"`
-	Locale   string                `json:"locale,omitempty"`
-	Segments int                   `json:"segments,omitempty"`
-}
-
-func contentOf(r templates.Rendered) Content {
-	return Content{Text: r.Text, Format: r.Format, Subject: r.Subject, HTML: r.HTML, ImageURL: r.ImageURL,
-		Buttons: r.Buttons, Template: r.Template, Tag: r.Tag, Locale: r.Locale, Segments: r.Segments}
-}
+// zone is the named location (UTC when empty or unknown), cached.
+func zone(name string) *time.Location { return templates.Zone(name) }
 
 // BatchSender is implemented by senders that accept many messages in one
 // call (the sandbox; bulk email/SMS APIs). errs[i] is the error for msgs[i].

@@ -388,3 +388,106 @@ func TestRecordedMessageWithoutFlagIsSentOnce(t *testing.T) {
 		t.Fatalf("runs done = %d, want 2", n)
 	}
 }
+
+// A fallback rung renders its step's template with the run's trigger
+// payload, as the step did (examples/growfood/order-receipt.yaml's SMS and
+// email rungs use .Payload.order_id).
+func TestFallbackRungRendersWithTheRunPayload(t *testing.T) {
+	h := setup(t)
+	def := sendDef("receipt", campaigns.Step{ID: "receipt", Send: &campaigns.SendStep{Template: "receipt"}},
+		campaigns.Step{ID: "end", End: &campaigns.EndStep{}})
+	def.Templates["receipt"] = campaigns.Template{
+		"default": {"ru": {Text: "Заказ {{.Payload.order_id}} принят"}},
+		"email":   {"ru": {Subject: "Заказ {{.Payload.order_id}}", Text: "Заказ {{.Payload.order_id}} принят, {{.Subscriber.Name}}"}},
+	}
+	def.Settings.Fallback = []campaigns.FallbackRung{{Channel: "email", IfNot: "delivered", Within: dur("1h")}}
+	v := h.campaign(def)
+	subs := h.subscribers(1, "UTC")
+	h.sandbox.Script("sb"+itoa(subs[0]), sandbox.Behavior{Fail: channels.Blocked}) // falls back at once
+	h.start("receipt", v, subs, t0)
+	h.exec(`UPDATE flow_runs SET context = '{"payload": {"order_id": "A-17"}}' WHERE subscriber_id = $1`, subs[0])
+	h.settle()
+	var text string
+	if err := h.db.Get(&text, `SELECT text FROM sandbox_sends WHERE channel = 'email'`); err != nil {
+		var rows []string
+		_ = h.db.Select(&rows, `SELECT concat_ws(' ', idempotency_key, channel, status, error_kind, error_message) FROM messages ORDER BY id`)
+		t.Fatalf("email fallback not sent (%v); messages:\n%s", err, strings.Join(rows, "\n"))
+	}
+	if !strings.Contains(text, "Заказ A-17 принят") {
+		t.Fatalf("email fallback text %q, want the order id from the run's payload", text)
+	}
+	if n := h.count(`SELECT count(*) FROM messages WHERE attempt = 1 AND status = 'sent'`); n != 1 {
+		t.Fatalf("sent attempt-1 messages = %d, want 1", n)
+	}
+}
+
+// A manager's reply (inbox.Outbox) goes through the outbox: recorded once
+// per key, sent once, and a block is handled as for any send.
+func TestPersonMessageThroughTheOutbox(t *testing.T) {
+	h := setup(t)
+	subs := h.subscribers(2, "UTC")
+	ctx := context.Background()
+	m := channels.Message{IdempotencyKey: "manager:1:a", Channel: channels.Sandbox, To: "sb" + itoa(subs[0]), Text: "Здравствуйте"}
+	for i := 0; i < 2; i++ {
+		_, sent, err := h.engine.SendText(ctx, subs[0], m)
+		if err != nil || sent != (i == 0) {
+			t.Fatalf("send %d: sent %v, %v", i+1, sent, err)
+		}
+	}
+	if n := h.count(`SELECT count(*) FROM sandbox_sends WHERE idempotency_key = 'manager:1:a'`); n != 1 {
+		t.Fatalf("provider sends = %d, want 1", n)
+	}
+	var st, text string
+	if err := h.db.QueryRow(`SELECT status, content->>'text' FROM messages WHERE idempotency_key = 'manager:1:a'`).Scan(&st, &text); err != nil ||
+		st != "sent" || text != "Здравствуйте" {
+		t.Fatalf("message %q %q (%v)", st, text, err)
+	}
+	h.sandbox.Script("sb"+itoa(subs[1]), sandbox.Behavior{Fail: channels.Blocked})
+	_, _, err := h.engine.SendText(ctx, subs[1], channels.Message{IdempotencyKey: "manager:2:a", Channel: channels.Sandbox,
+		To: "sb" + itoa(subs[1]), Text: "Алло"})
+	if channels.KindOf(err) != channels.Blocked {
+		t.Fatalf("blocked send: %v", err)
+	}
+	if n := h.count(`SELECT count(*) FROM channel_identities WHERE subscriber_id = $1 AND blocked_at IS NOT NULL`, subs[1]); n != 1 {
+		t.Fatalf("blocked identities = %d, want 1", n)
+	}
+	if _, _, err := h.engine.SendText(ctx, subs[1], channels.Message{Channel: channels.Sandbox, To: "x"}); err == nil {
+		t.Fatal("a message without a key was accepted")
+	}
+}
+
+// TestFailedStatusFallsBackOnEngineClock: a provider reports a failure with
+// its own timestamp (here a wall-clock date far from the simulated engine
+// time): the fallback becomes due on the engine's clock at once, not at the
+// provider's time.
+func TestFailedStatusFallsBackOnEngineClock(t *testing.T) {
+	h := setup(t)
+	def := sendDef("fbclock")
+	def.Settings.Fallback = []campaigns.FallbackRung{{Channel: "email", IfNot: "delivered", Within: dur("1h")}}
+	v := h.campaign(def)
+	subs := h.subscribers(1, "UTC")
+	h.start("fbclock", v, subs, t0)
+	h.settle()
+	var pid string
+	if err := h.db.Get(&pid, `SELECT provider_id FROM messages WHERE subscriber_id = $1 AND attempt = 0`, subs[0]); err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []time.Time{t0.AddDate(3, 0, 0), t0.AddDate(-3, 0, 0)} {
+		ev := channels.Event{Type: channels.EventFailed, Channel: channels.Sandbox, ProviderMessageID: pid,
+			ErrorKind: channels.NotReachable, At: at, ProviderAt: at}
+		if err := h.engine.Statuses.Apply(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var fb time.Time
+	if err := h.db.Get(&fb, `SELECT failed_at FROM messages WHERE subscriber_id = $1 AND attempt = 0`, subs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if !fb.Equal(h.clock.Now()) {
+		t.Fatalf("failed_at = %v, want the engine's now %v", fb, h.clock.Now())
+	}
+	h.settle()
+	if n := h.count(`SELECT count(*) FROM sandbox_sends WHERE channel = 'email'`); n != 1 {
+		t.Fatalf("email fallbacks after a failure reported with a provider time = %d, want 1 at once", n)
+	}
+}

@@ -89,7 +89,7 @@ func Parse(body []byte, account string) ([]channels.Event, error) {
 			}
 			ev := func(t channels.EventType, id string) channels.Event {
 				return channels.Event{Type: t, Channel: channels.Messenger, Account: account, ProviderEventID: id,
-					From: m.Sender.ID, At: millis(m.Timestamp), Raw: raw}
+					From: m.Sender.ID, ProviderAt: millis(m.Timestamp), Raw: raw}
 			}
 			switch {
 			case m.Message != nil:

@@ -21,11 +21,12 @@ type Config struct {
 	From                string // E.164 sender number (or alphanumeric id)
 	MessagingServiceSID string // used instead of From when set
 	// StatusCallbackURL is where Twilio posts statuses: the public URL of
-	// /webhooks/sms/<account>. Empty = no status callbacks.
+	// this account's webhook (see WithBaseURL). Empty = no status callbacks.
 	StatusCallbackURL string
-	// WebhookURL is the public URL Twilio calls, used to check signatures
-	// when a proxy hides it from the request; default StatusCallbackURL
-	// without its query. Empty = rebuilt from the request.
+	// WebhookURL is the public URL Twilio calls, which signatures are
+	// computed over: behind a proxy the request's own address is not it.
+	// Default StatusCallbackURL without its query; empty = rebuilt from the
+	// request.
 	WebhookURL string
 	// PerSecond is the sending rate of the number (1 for a long code; short
 	// codes and toll-free numbers allow more).
@@ -44,16 +45,17 @@ func (c Config) Rate() Rate {
 	return r
 }
 
-// LoadConfig reads the account's variables (NUDGE_TWILIO_<ACCOUNT>_… for a
-// named account):
+// LoadConfig reads the account's variables (the package takes an account
+// name for NUDGE_TWILIO_<ACCOUNT>_… names; `nudge` wires only the default
+// account, ""):
 //
 //	NUDGE_TWILIO_ACCOUNT_SID           AC… (enables the channel)
 //	NUDGE_TWILIO_AUTH_TOKEN            required with a SID
 //	NUDGE_TWILIO_FROM                  sender number, or
 //	NUDGE_TWILIO_MESSAGING_SERVICE_SID MG… instead of a number
 //	NUDGE_TWILIO_API_URL               default https://api.twilio.com
-//	NUDGE_TWILIO_STATUS_CALLBACK_URL   public URL of /webhooks/sms/<account>
-//	NUDGE_TWILIO_WEBHOOK_URL           public URL for signature checks behind a proxy
+//	NUDGE_TWILIO_STATUS_CALLBACK_URL   overrides the status callback of WithBaseURL
+//	NUDGE_TWILIO_WEBHOOK_URL           overrides the URL signatures are checked against
 //	NUDGE_TWILIO_RATE                  messages per second of the number (default 1)
 func LoadConfig(e *config.Env, account string) Config {
 	v := func(k string) string { return meta.Var("TWILIO", account, k) }
@@ -79,6 +81,19 @@ func LoadConfig(e *config.Env, account string) Config {
 	if c.PerSecond <= 0 {
 		e.Fail(v("RATE"), "must be positive")
 		c.PerSecond = 1
+	}
+	return c
+}
+
+// WithBaseURL derives what the explicit variables left unset from the
+// install's public URL (NUDGE_BASE_URL): the status callback, and with it
+// the URL inbound signatures are checked against, is the account's webhook,
+// channels.WebhookURL(base, channels.SMS, account). Twilio signs the public
+// URL it called, so checking the address a proxy forwarded to would refuse
+// genuine callbacks and accept forged ones.
+func (c Config) WithBaseURL(base string) Config {
+	if c.StatusCallbackURL == "" && base != "" {
+		c.StatusCallbackURL = channels.WebhookURL(base, channels.SMS, c.Account)
 	}
 	return c
 }

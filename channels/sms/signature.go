@@ -36,10 +36,12 @@ func Sign(authToken, fullURL string, params url.Values) string {
 	return base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
 
-// Verify reports whether sig signs the POST to fullURL. Like twilio-go it
-// also tries the URL with the default port added or removed, because Twilio
-// signs the URL as configured, which may or may not name :443 or :80. An
-// empty token never verifies.
+// Verify reports whether sig signs the POST to fullURL. Like Twilio's own
+// request validators (twilio-python's RequestValidator, twilio-go), it accepts
+// a signature over the URL with its port and over the URL without it:
+// Twilio signs the URL as configured, which may name a port (":443", or an
+// explicit ":8443" that the signature leaves out) or not. An empty token
+// never verifies.
 func Verify(authToken, fullURL string, params url.Values, sig string) bool {
 	if authToken == "" || sig == "" {
 		return false
@@ -57,23 +59,26 @@ func Verify(authToken, fullURL string, params url.Values, sig string) bool {
 	return false
 }
 
+// portVariants is fullURL with its port and without it, as Twilio's
+// validators try them: an explicit port is kept in one and dropped in the
+// other; a URL without one gains the scheme's default (443, else 80).
 func portVariants(raw string) []string {
 	u, err := url.Parse(raw)
-	if err != nil {
+	if err != nil || u.Host == "" {
 		return []string{raw}
 	}
-	out := []string{raw}
-	def := map[string]string{"https": "443", "http": "80"}[u.Scheme]
-	if def == "" {
-		return out
-	}
-	v := *u
+	with, without := *u, *u
 	if u.Port() == "" {
-		v.Host = u.Host + ":" + def
-	} else if u.Port() == def {
-		v.Host = u.Hostname()
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		with.Host = u.Host + ":" + port
 	} else {
-		return out
+		without.Host = u.Hostname()
+		if strings.Contains(without.Host, ":") { // IPv6 literal
+			without.Host = "[" + without.Host + "]"
+		}
 	}
-	return append(out, v.String())
+	return []string{with.String(), without.String()}
 }

@@ -282,12 +282,23 @@ func TestSignatureVector(t *testing.T) {
 		ok  bool
 	}{
 		{u, true},
-		{"https://mycompany.com:443/myapp.php?foo=1&bar=2", true}, // signed without port, received with it
-		{"https://mycompany.com:8443/myapp.php?foo=1&bar=2", false},
+		{"https://mycompany.com:443/myapp.php?foo=1&bar=2", true},  // signed without port, received with it
+		{"https://mycompany.com:8443/myapp.php?foo=1&bar=2", true}, // Twilio's variant: an explicit port left out of the signature
+		{"http://mycompany.com/myapp.php?foo=1&bar=2", false},
 		{"https://mycompany.com/myapp.php?foo=1&bar=3", false},
 	} {
 		if got := sms.Verify("12345", tc.url, params, "RSOYDt4T1cUTdK1PDd93/VVr8B8="); got != tc.ok {
 			t.Errorf("Verify(%s) = %v", tc.url, got)
+		}
+	}
+	// The reverse: signed with a port, checked against the URL without it.
+	// Only the scheme's default port is added back.
+	for signed, ok := range map[string]bool{
+		"https://mycompany.com:443/myapp.php?foo=1&bar=2":  true,
+		"https://mycompany.com:8443/myapp.php?foo=1&bar=2": false,
+	} {
+		if got := sms.Verify("12345", u, params, sms.Sign("12345", signed, params)); got != ok {
+			t.Errorf("signed over %s, Verify(%s) = %v", signed, u, got)
 		}
 	}
 	if sms.Verify("", u, params, sms.Sign("", u, params)) {
@@ -398,4 +409,19 @@ func FuzzParse(f *testing.F) {
 		}
 		_ = sms.Verify("tok", "https://x.example/"+corr, form, body)
 	})
+}
+
+func TestWithBaseURL(t *testing.T) {
+	env := func(m map[string]string) *config.Env {
+		return &config.Env{Lookup: func(k string) (string, bool) { v, ok := m[k]; return v, ok }}
+	}
+	vars := map[string]string{"NUDGE_TWILIO_ACCOUNT_SID": "AC1", "NUDGE_TWILIO_AUTH_TOKEN": "t", "NUDGE_TWILIO_FROM": "+15005550006"}
+	c := sms.LoadConfig(env(vars), "").WithBaseURL("https://nudge.example/")
+	if c.StatusCallbackURL != "https://nudge.example/webhooks/sms/main" {
+		t.Errorf("derived callback %q", c.StatusCallbackURL)
+	}
+	vars["NUDGE_TWILIO_STATUS_CALLBACK_URL"] = "https://hooks.example/twilio"
+	if c := sms.LoadConfig(env(vars), "").WithBaseURL("https://nudge.example"); c.StatusCallbackURL != "https://hooks.example/twilio" {
+		t.Errorf("explicit callback overridden: %q", c.StatusCallbackURL)
+	}
 }

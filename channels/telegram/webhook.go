@@ -94,7 +94,7 @@ func ParseUpdate(account string, body []byte) ([]channels.Event, string, error) 
 			ev.Locale = from.LanguageCode
 		}
 		if date > 0 {
-			ev.At = time.Unix(date, 0).UTC()
+			ev.ProviderAt = time.Unix(date, 0).UTC()
 		}
 	}
 	switch {

@@ -344,7 +344,7 @@ func TestParseFixtures(t *testing.T) {
 		}
 		e := evs[0]
 		if len(evs) != 1 || e.Type != tc.typ || e.From != "01234567890A=" || e.Text != tc.text || e.Payload != tc.payload || e.Code != tc.code ||
-			e.ProviderMessageID != tc.msgID || e.ProviderEventID != tc.id || e.Correlation != tc.corr || e.ErrorMessage != tc.err || e.At.IsZero() || !bytes.Equal(e.Raw, body) {
+			e.ProviderMessageID != tc.msgID || e.ProviderEventID != tc.id || e.Correlation != tc.corr || e.ErrorMessage != tc.err || e.ProviderAt.IsZero() || !bytes.Equal(e.Raw, body) {
 			t.Errorf("%s: %+v", tc.file, e)
 		}
 	}

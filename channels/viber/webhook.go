@@ -94,7 +94,7 @@ func ParseCallback(account string, body []byte) ([]channels.Event, string, error
 	}
 	ev := channels.Event{Channel: channels.Viber, Account: account, Raw: body}
 	if cb.Timestamp > 0 {
-		ev.At = time.UnixMilli(cb.Timestamp).UTC()
+		ev.ProviderAt = time.UnixMilli(cb.Timestamp).UTC()
 	}
 	token := cb.MessageToken.String()
 	if token != "" {

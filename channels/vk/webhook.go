@@ -128,7 +128,7 @@ func ParseCallback(account string, env Envelope, body []byte) ([]channels.Event,
 		m := o.Message
 		ev.From, ev.Locale = peer(m.PeerID, m.FromID), langs[o.ClientInfo.LangID]
 		if m.Date > 0 {
-			ev.At = time.Unix(m.Date, 0).UTC()
+			ev.ProviderAt = time.Unix(m.Date, 0).UTC()
 		}
 		var cmd struct {
 			Command string `json:"command"`

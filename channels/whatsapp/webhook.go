@@ -132,7 +132,7 @@ func Parse(body []byte, account string) ([]channels.Event, error) {
 				}
 				ev := channels.Event{
 					Channel: channels.WhatsApp, Account: account, ProviderEventID: m.ID,
-					From: m.From, Name: names[m.From], At: unix(m.Timestamp), Raw: raw,
+					From: m.From, Name: names[m.From], ProviderAt: unix(m.Timestamp), Raw: raw,
 				}
 				switch m.Type {
 				case "text":
@@ -172,7 +172,7 @@ func Parse(body []byte, account string) ([]channels.Event, error) {
 				ev := channels.Event{
 					Channel: channels.WhatsApp, Account: account, ProviderEventID: s.ID + ":" + s.Status,
 					From: s.RecipientID, ProviderMessageID: s.ID, Correlation: s.Opaque,
-					At: unix(s.Timestamp), Raw: raw,
+					ProviderAt: unix(s.Timestamp), Raw: raw,
 				}
 				switch s.Status {
 				case "delivered":

@@ -384,7 +384,7 @@ func TestParseFixtures(t *testing.T) {
 				if got != w {
 					t.Errorf("event %d = %+v, want %+v", i, got, w)
 				}
-				if e.ProviderEventID == "" || e.At.IsZero() || e.Channel != channels.WhatsApp || e.Account != "main" || len(e.Raw) == 0 {
+				if e.ProviderEventID == "" || e.ProviderAt.IsZero() || e.Channel != channels.WhatsApp || e.Account != "main" || len(e.Raw) == 0 {
 					t.Errorf("event %d incomplete: %+v", i, e)
 				}
 			}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -85,12 +86,25 @@ func Run(t testing.TB, ctx context.Context, timeout time.Duration, actions ...ch
 	}
 }
 
-// Screenshot saves a full-page PNG to path.
-func Screenshot(t testing.TB, ctx context.Context, path string) {
+// ScreenshotsDirEnv names the directory screenshots are saved to. Unset,
+// they go to the test's temporary directory, so a test run never rewrites
+// the docs; `make screenshots` sets it to docs/screenshots.
+const ScreenshotsDirEnv = "NUDGE_SCREENSHOTS_DIR"
+
+// Screenshot saves a full-page PNG named name (e.g. "inbox.png") to
+// $NUDGE_SCREENSHOTS_DIR, or to t's temporary directory when it is unset.
+func Screenshot(t testing.TB, ctx context.Context, name string) {
 	t.Helper()
+	if name == "" || filepath.Base(name) != name {
+		t.Fatalf("screenshot: %q must be a file name", name)
+	}
+	dir := os.Getenv(ScreenshotsDirEnv)
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	var buf []byte
 	Run(t, ctx, 30*time.Second, chromedp.FullScreenshot(&buf, 100) /* 100 = lossless PNG */)
-	if err := os.WriteFile(path, buf, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name), buf, 0o644); err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
 }

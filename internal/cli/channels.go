@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/telegram"
 	"github.com/nudge-engine/nudge/channels/viber"
 )
@@ -26,8 +27,9 @@ func (a *App) channelsCmd() *cobra.Command {
 	return cmd
 }
 
-// webhookURL is the public webhook address of channel/account.
-func (a *App) webhookURL(channel, account, override string) (string, error) {
+// webhookURL is the public webhook address of channel k: override (--url)
+// or $NUDGE_BASE_URL followed by the path serve mounts.
+func (a *App) webhookURL(k channels.Kind, override string) (string, error) {
 	if override != "" {
 		return override, nil
 	}
@@ -35,33 +37,30 @@ func (a *App) webhookURL(channel, account, override string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if account == "" {
-		account = "default"
-	}
-	return core.BaseURL + "/webhooks/" + channel + "/" + account, nil
+	return channels.WebhookURL(core.BaseURL, k, channels.DefaultAccount), nil
 }
 
 func (a *App) setupTelegramCmd() *cobra.Command {
-	var account, url string
+	var url string
 	var drop bool
 	var maxConn int
 	cmd := &cobra.Command{
 		Use:   "telegram",
 		Short: "Call setWebhook with the secret token and the update types Nudge handles",
-		Long: `Registers $NUDGE_BASE_URL/webhooks/telegram/<account> (or --url) with the Bot API
-using NUDGE_TELEGRAM_TOKEN and NUDGE_TELEGRAM_WEBHOOK_SECRET (NUDGE_TELEGRAM_<ACCOUNT>_…
-for --account). Telegram then sends the secret in X-Telegram-Bot-Api-Secret-Token with
+		Long: `Registers $NUDGE_BASE_URL` + channels.WebhookPath(channels.Telegram, channels.DefaultAccount) + ` (or --url) with the Bot API
+using NUDGE_TELEGRAM_TOKEN and NUDGE_TELEGRAM_WEBHOOK_SECRET, the bot "nudge serve"
+runs. Telegram then sends the secret in X-Telegram-Bot-Api-Secret-Token with
 every update, and only message, callback_query and my_chat_member updates.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := telegram.LoadConfig(a.Env, account)
+			cfg := telegram.LoadConfig(a.Env, envAccount)
 			if err := a.Env.Err(); err != nil {
 				return &ExitError{Code: 2, Msg: "configuration:\n" + err.Error()}
 			}
 			if !cfg.Enabled() {
-				return &ExitError{Code: 2, Msg: telegram.EnvName(account, "TOKEN") + " is not set"}
+				return &ExitError{Code: 2, Msg: telegram.EnvName(envAccount, "TOKEN") + " is not set"}
 			}
-			hook, err := a.webhookURL("telegram", account, url)
+			hook, err := a.webhookURL(channels.Telegram, url)
 			if err != nil {
 				return err
 			}
@@ -82,31 +81,30 @@ every update, and only message, callback_query and my_chat_member updates.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&account, "account", "", "bot account name (reads NUDGE_TELEGRAM_<ACCOUNT>_TOKEN …)")
-	cmd.Flags().StringVar(&url, "url", "", "webhook URL (default $NUDGE_BASE_URL/webhooks/telegram/<account>)")
+	cmd.Flags().StringVar(&url, "url", "", "webhook URL (default $NUDGE_BASE_URL"+channels.WebhookPath(channels.Telegram, channels.DefaultAccount)+")")
 	cmd.Flags().BoolVar(&drop, "drop-pending", false, "drop updates queued while no webhook was set")
 	cmd.Flags().IntVar(&maxConn, "max-connections", 0, "parallel webhook connections, 1-100 (Telegram default 40)")
 	return cmd
 }
 
 func (a *App) setupViberCmd() *cobra.Command {
-	var account, url string
+	var url string
 	cmd := &cobra.Command{
 		Use:   "viber",
 		Short: "Call set_webhook with the event types Nudge handles",
-		Long: `Registers $NUDGE_BASE_URL/webhooks/viber/<account> (or --url) with Viber using
-NUDGE_VIBER_TOKEN. Viber probes the URL at once with a signed request, so
-"nudge serve" must already be reachable there.`,
+		Long: `Registers $NUDGE_BASE_URL` + channels.WebhookPath(channels.Viber, channels.DefaultAccount) + ` (or --url) with Viber using
+NUDGE_VIBER_TOKEN, the bot "nudge serve" runs. Viber probes the URL at once
+with a signed request, so "nudge serve" must already be reachable there.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := viber.LoadConfig(a.Env, account)
+			cfg := viber.LoadConfig(a.Env, envAccount)
 			if err := a.Env.Err(); err != nil {
 				return &ExitError{Code: 2, Msg: "configuration:\n" + err.Error()}
 			}
 			if !cfg.Enabled() {
-				return &ExitError{Code: 2, Msg: viber.EnvName(account, "TOKEN") + " is not set"}
+				return &ExitError{Code: 2, Msg: viber.EnvName(envAccount, "TOKEN") + " is not set"}
 			}
-			hook, err := a.webhookURL("viber", account, url)
+			hook, err := a.webhookURL(channels.Viber, url)
 			if err != nil {
 				return err
 			}
@@ -117,7 +115,6 @@ NUDGE_VIBER_TOKEN. Viber probes the URL at once with a signed request, so
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&account, "account", "", "bot account name (reads NUDGE_VIBER_<ACCOUNT>_TOKEN …)")
-	cmd.Flags().StringVar(&url, "url", "", "webhook URL (default $NUDGE_BASE_URL/webhooks/viber/<account>)")
+	cmd.Flags().StringVar(&url, "url", "", "webhook URL (default $NUDGE_BASE_URL"+channels.WebhookPath(channels.Viber, channels.DefaultAccount)+")")
 	return cmd
 }

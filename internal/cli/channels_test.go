@@ -31,32 +31,34 @@ func TestChannelsSetupTelegram(t *testing.T) {
 	fake := telegramfake.New()
 	defer fake.Close()
 	vars := map[string]string{
-		"NUDGE_BASE_URL":                       "https://nudge.example.com",
-		"NUDGE_TELEGRAM_SHOP_TOKEN":            telegramfake.Token,
-		"NUDGE_TELEGRAM_SHOP_WEBHOOK_SECRET":   "hook-Secret_1",
-		"NUDGE_TELEGRAM_SHOP_API_URL":          fake.URL,
-		"NUDGE_TELEGRAM_BROKEN_TOKEN":          telegramfake.Token,
-		"NUDGE_TELEGRAM_BROKEN_API_URL":        fake.URL,
-		"NUDGE_TELEGRAM_BROKEN_WEBHOOK_SECRET": "",
+		"NUDGE_BASE_URL":                "https://nudge.example.com",
+		"NUDGE_TELEGRAM_TOKEN":          telegramfake.Token,
+		"NUDGE_TELEGRAM_WEBHOOK_SECRET": "hook-Secret_1",
+		"NUDGE_TELEGRAM_API_URL":        fake.URL,
 	}
-	out, err := runWith(t, vars, "channels", "setup", "telegram", "--account", "shop", "--drop-pending")
+	out, err := runWith(t, vars, "channels", "setup", "telegram", "--drop-pending")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	u, secret, allowed := fake.Webhook()
-	if u != "https://nudge.example.com/webhooks/telegram/shop" || secret != "hook-Secret_1" || strings.Join(allowed, ",") != "message,callback_query,my_chat_member" {
+	if u != "https://nudge.example.com/webhooks/telegram/main" || secret != "hook-Secret_1" || strings.Join(allowed, ",") != "message,callback_query,my_chat_member" {
 		t.Errorf("registered %q %q %v", u, secret, allowed)
 	}
-	if !strings.Contains(out, "telegram webhook set: https://nudge.example.com/webhooks/telegram/shop") {
+	if !strings.Contains(out, "telegram webhook set: https://nudge.example.com/webhooks/telegram/main") {
 		t.Errorf("output %q", out)
 	}
-	_, err = runWith(t, vars, "channels", "setup", "telegram", "--account", "broken")
 	var ex *ExitError
-	if !errors.As(err, &ex) || ex.Code != 2 || !strings.Contains(ex.Msg, "NUDGE_TELEGRAM_BROKEN_WEBHOOK_SECRET") {
+	vars["NUDGE_TELEGRAM_WEBHOOK_SECRET"] = ""
+	if _, err = runWith(t, vars, "channels", "setup", "telegram"); !errors.As(err, &ex) || ex.Code != 2 || !strings.Contains(ex.Msg, "NUDGE_TELEGRAM_WEBHOOK_SECRET") {
 		t.Errorf("missing secret: %v", err)
 	}
-	if _, err := runWith(t, vars, "channels", "setup", "telegram"); !errors.As(err, &ex) || !strings.Contains(ex.Msg, "NUDGE_TELEGRAM_TOKEN is not set") {
+	// Setup reads what serve reads: a named account's variables are not it.
+	named := map[string]string{"NUDGE_TELEGRAM_SHOP_TOKEN": telegramfake.Token, "NUDGE_TELEGRAM_SHOP_WEBHOOK_SECRET": "s", "NUDGE_TELEGRAM_SHOP_API_URL": fake.URL}
+	if _, err := runWith(t, named, "channels", "setup", "telegram"); !errors.As(err, &ex) || !strings.Contains(ex.Msg, "NUDGE_TELEGRAM_TOKEN is not set") {
 		t.Errorf("no token: %v", err)
+	}
+	if _, err := runWith(t, named, "channels", "setup", "telegram", "--account", "shop"); err == nil || !strings.Contains(err.Error(), "unknown flag: --account") {
+		t.Errorf("--account: %v", err)
 	}
 }
 

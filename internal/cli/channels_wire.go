@@ -15,9 +15,11 @@ import (
 	"github.com/nudge-engine/nudge/internal/config"
 )
 
-// webhookAccount is the account name of the default bot/page/number in
-// webhook URLs: /webhooks/<channel>/main.
-const webhookAccount = "main"
+// envAccount selects the variables every role reads for a channel: "" is
+// the unprefixed NUDGE_<CHANNEL>_… names. Only this one account per channel
+// is wired, mounted at channels.WebhookPath(kind, channels.DefaultAccount);
+// serve, worker, run and `nudge channels setup` all read it.
+const envAccount = ""
 
 // channelSet is every configured provider: its sender, its signed webhook
 // and its default rate.
@@ -30,32 +32,34 @@ type channelSet struct {
 
 // loadChannels builds the providers whose credentials are configured. A
 // half-configured provider is reported through e (naming the variable).
-func loadChannels(e *config.Env, sink channels.Sink, log *slog.Logger, hc *http.Client) *channelSet {
+// baseURL is the install's public URL (NUDGE_BASE_URL), from which the SMS
+// status callback and signature URL are derived unless set explicitly.
+func loadChannels(e *config.Env, baseURL string, sink channels.Sink, log *slog.Logger, hc *http.Client) *channelSet {
 	cs := &channelSet{Registry: channels.NewRegistry(), Rates: map[channels.Kind]channels.Rate{}, hooks: map[channels.Kind]http.Handler{}}
 	add := func(k channels.Kind, s channels.Sender, hook http.Handler, r channels.Rate) {
 		cs.Registry.Add(s)
 		cs.hooks[k] = hook
 		cs.Rates[k] = r
 	}
-	if c := telegram.LoadConfig(e, ""); c.Enabled() {
+	if c := telegram.LoadConfig(e, envAccount); c.Enabled() {
 		add(channels.Telegram, telegram.New(c, hc), telegram.NewWebhook(c, sink, log), telegram.DefaultRate)
 	}
-	if c := viber.LoadConfig(e, ""); c.Enabled() {
+	if c := viber.LoadConfig(e, envAccount); c.Enabled() {
 		add(channels.Viber, viber.New(c, hc), viber.NewWebhook(c, sink, log), viber.DefaultRate)
 	}
-	if c := vk.LoadConfig(e, ""); c.Enabled() {
+	if c := vk.LoadConfig(e, envAccount); c.Enabled() {
 		add(channels.VK, vk.New(c, hc), vk.NewWebhook(c, sink, log), vk.DefaultRate)
 	}
-	if c := whatsapp.LoadConfig(e, ""); c.Enabled() {
+	if c := whatsapp.LoadConfig(e, envAccount); c.Enabled() {
 		add(channels.WhatsApp, whatsapp.New(c, hc), whatsapp.NewWebhook(c, sink, log), whatsapp.DefaultRate)
 	}
-	if c := messenger.LoadConfig(e, ""); c.Enabled() {
+	if c := messenger.LoadConfig(e, envAccount); c.Enabled() {
 		add(channels.Messenger, messenger.New(c, hc), messenger.NewWebhook(c, sink, log), messenger.DefaultRate)
 	}
-	if c := sms.LoadConfig(e, ""); c.Enabled() {
+	if c := sms.LoadConfig(e, envAccount).WithBaseURL(baseURL); c.Enabled() {
 		add(channels.SMS, sms.New(c, hc), sms.NewWebhook(c, sink, log), c.Rate())
 	}
-	if c := email.LoadConfig(e, ""); c.Enabled() {
+	if c := email.LoadConfig(e, envAccount); c.Enabled() {
 		add(channels.Email, email.New(c, hc), email.NewWebhook(c, sink, log), email.DefaultRate)
 		if c.TrackingSecret != "" {
 			cs.tracking = email.NewTracking(c.TrackingSecret, sink, log)
@@ -68,7 +72,7 @@ func loadChannels(e *config.Env, sink channels.Sink, log *slog.Logger, hc *http.
 // the email tracking routes.
 func (cs *channelSet) Register(mux *http.ServeMux) {
 	for k, h := range cs.hooks {
-		mux.Handle("/webhooks/"+string(k)+"/"+webhookAccount, h)
+		mux.Handle(channels.WebhookPath(k, channels.DefaultAccount), h)
 	}
 	if cs.tracking != nil {
 		cs.tracking.Register(mux)

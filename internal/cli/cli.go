@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
@@ -19,8 +20,42 @@ import (
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
-// Version is set at build time with -ldflags "-X .../internal/cli.Version=…".
-var Version = "dev"
+// Version is set at build time with -ldflags "-X
+// github.com/nudge-engine/nudge/internal/cli.Version=…"; empty, the
+// version comes from the build information the Go toolchain records.
+var Version = ""
+
+// version is Version, else the module version (a tag when built with `go
+// install …@v1.2.3`) with the VCS revision `go build` records in a checkout.
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := info.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if rev != "" && !strings.Contains(v, rev[:min(12, len(rev))]) {
+		v += " " + rev[:min(12, len(rev))]
+		if modified == "true" {
+			v += "-dirty"
+		}
+	}
+	return v
+}
 
 // App is what every command is built from.
 type App struct {
@@ -43,6 +78,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
+		err = db.Explain(err)
 		var ex *ExitError
 		if errors.As(err, &ex) {
 			if ex.Msg != "" {
@@ -68,12 +104,14 @@ func (a *App) rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "nudge",
 		Short:         "Nudge runs subscription notification campaigns in messengers",
+		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return a.setupLog()
 		},
 	}
+	root.SetVersionTemplate("nudge {{.Version}}\n")
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "", "log format: text or json (default $NUDGE_LOG_FORMAT or text)")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "", "log level: debug, info, warn, error (default $NUDGE_LOG_LEVEL or info)")
 	root.AddCommand(
@@ -157,7 +195,7 @@ func (a *App) versionCmd() *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintln(a.Stdout, "nudge", Version)
+			fmt.Fprintln(a.Stdout, "nudge", version())
 			return nil
 		},
 	}

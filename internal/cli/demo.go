@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/consent/jwtlink"
 	"github.com/nudge-engine/nudge/internal/clock"
@@ -180,8 +181,8 @@ func (a *App) runDemo(ctx context.Context, o demoOptions) error {
 		return err
 	}
 	defer sched.Stop()
-	fakes.tg.SetWebhook(base+"/webhooks/telegram/"+webhookAccount, overlay["NUDGE_TELEGRAM_WEBHOOK_SECRET"])
-	fakes.vb.SetWebhook(base + "/webhooks/viber/" + webhookAccount)
+	fakes.tg.SetWebhook(channels.WebhookURL(base, channels.Telegram, channels.DefaultAccount), overlay["NUDGE_TELEGRAM_WEBHOOK_SECRET"])
+	fakes.vb.SetWebhook(channels.WebhookURL(base, channels.Viber, channels.DefaultAccount))
 
 	logins, err := a.demoLogins(ctx, d)
 	if err != nil {

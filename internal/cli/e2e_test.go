@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
 	"github.com/nudge-engine/nudge/channels/viber/viberfake"
 	"github.com/nudge-engine/nudge/internal/browsertest"
@@ -51,8 +52,7 @@ func newE2EAt(t testing.TB, scale float64) *e2e {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	msk, _ := time.LoadLocation("Europe/Moscow")
-	start := time.Date(2026, 11, 23, 10, 0, 0, 0, msk) // a Monday morning: no quiet hours for a while
+	start := testenv.ClockStart(t)
 	var clk clock.Clock = clock.NewScaled(start, scale)
 	if scale == 1 {
 		clk = clock.Real{}
@@ -96,8 +96,8 @@ func newE2EAt(t testing.TB, scale float64) *e2e {
 	t.Cleanup(srv.Close)
 	go s.rt.work(ctx)
 	go s.loops(ctx)
-	f.tg.SetWebhook(base+"/webhooks/telegram/"+webhookAccount, vars["NUDGE_TELEGRAM_WEBHOOK_SECRET"])
-	f.vb.SetWebhook(base + "/webhooks/viber/" + webhookAccount)
+	f.tg.SetWebhook(channels.WebhookURL(base, channels.Telegram, channels.DefaultAccount), vars["NUDGE_TELEGRAM_WEBHOOK_SECRET"])
+	f.vb.SetWebhook(channels.WebhookURL(base, channels.Viber, channels.DefaultAccount))
 	e := &e2e{t: t, ctx: ctx, a: a, s: s, d: d, f: f, base: base, now: clk.Now, after: after,
 		sched: scheduler.New(d, clk.Now, a.Log, c.sched)}
 	return e

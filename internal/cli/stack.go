@@ -93,7 +93,7 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	// (consent, the engine's statuses, the inbox router) exist only once the
 	// engine is built from the adapters' senders; Connect below.
 	s.sink = inbound.New(d, a.Log, clk.Now)
-	s.chans = loadChannels(a.Env, s.sink, a.Log, hc)
+	s.chans = loadChannels(a.Env, c.core.BaseURL, s.sink, a.Log, hc)
 	if err := a.Env.Err(); err != nil {
 		return nil, fmt.Errorf("configuration:\n%w", err)
 	}
@@ -128,7 +128,7 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	}
 	s.binder = consent.NewBinder(d, a.Log, clk.Now)
 	s.router = inbox.NewRouter(d, classify.New(lex), rt.engine, a.Log)
-	s.inbox = inbox.NewService(d, s.sender, rt.engine, a.Log, clk.Now)
+	s.inbox = inbox.NewService(d, rt.engine, rt.engine, a.Log, clk.Now)
 	s.inbox.SLA = c.sla
 	s.sink.Connect(inbound.Routes{Consent: s.binder, Statuses: rt.engine.Statuses, Replies: s.router})
 	ui, err := web.New(users.NewStore(d, nil), a.Log, strings.HasPrefix(c.core.BaseURL, "https://"))
@@ -158,7 +158,7 @@ func (s *stack) settings(ctx context.Context) (web.Settings, error) {
 		}
 		_, on := s.chans.Registry.Sender(k)
 		out.Channels = append(out.Channels, web.ChannelSetting{Kind: string(k), Configured: on,
-			Webhook: s.core.BaseURL + "/webhooks/" + string(k) + "/" + webhookAccount})
+			Webhook: channels.WebhookURL(s.core.BaseURL, k, channels.DefaultAccount)})
 	}
 	var err error
 	if out.Keys, err = s.keys.List(ctx); err != nil {
@@ -166,14 +166,6 @@ func (s *stack) settings(ctx context.Context) (web.Settings, error) {
 	}
 	out.Users, err = users.NewStore(s.db, nil).List(ctx)
 	return out, err
-}
-
-// sender finds the sender of a channel for manager replies.
-func (s *stack) sender(k channels.Kind) (channels.Sender, bool) {
-	if snd, ok := s.chans.Registry.Sender(k); ok {
-		return snd, true
-	}
-	return s.rt.sandboxFor(k)
 }
 
 // Close releases the runtime.

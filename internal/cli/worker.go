@@ -44,14 +44,6 @@ func (r *runtime) Close() {
 	r.rdb.Close()
 }
 
-// sandboxFor returns the sandbox sender when k is the sandbox channel.
-func (r *runtime) sandboxFor(k channels.Kind) (channels.Sender, bool) {
-	if r.sandbox != nil && r.sandbox.Kind() == k {
-		return r.sandbox, true
-	}
-	return nil, false
-}
-
 // runtimeExtras are the parts of the engine that come from the rest of the
 // stack: configured provider senders with their rates, the renderer, and
 // where the sandbox's simulated replies go (the inbound sink).

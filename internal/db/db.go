@@ -10,8 +10,24 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	_ "github.com/lib/pq" // the postgres driver
+	"github.com/lib/pq" // also the postgres driver
 )
+
+// ErrNoSchema means a query found a table missing: the database has not
+// been migrated.
+var ErrNoSchema = errors.New("the database has no Nudge schema yet: run `nudge migrate up`")
+
+// Explain turns Postgres errors a user can act on into ones that say what
+// to do: undefined_table (42P01, `relation "campaigns" does not exist`)
+// becomes ErrNoSchema, still wrapping the original. Other errors are
+// returned as they are.
+func Explain(err error) error {
+	var pe *pq.Error
+	if errors.As(err, &pe) && pe.Code == "42P01" && !errors.Is(err, ErrNoSchema) {
+		return fmt.Errorf("%w (%w)", ErrNoSchema, err)
+	}
+	return err
+}
 
 // Executor is what store methods take so that callers can run them on the
 // pool or inside a transaction (a consent change and its audit row commit together).

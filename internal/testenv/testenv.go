@@ -208,6 +208,30 @@ func DBURL(t testing.TB) string {
 	return withDatabase(DatabaseURL(), name)
 }
 
+// EmptyDBURL creates a fresh database with no schema for t (what a new
+// install has before `nudge migrate up`), dropped at cleanup, and returns its URL.
+func EmptyDBURL(t testing.TB) string {
+	t.Helper()
+	name := "nudge_e_" + randomSuffix()
+	admin, err := sql.Open("postgres", DatabaseURL())
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	defer admin.Close()
+	if _, err := admin.Exec(`CREATE DATABASE ` + quoteIdent(name)); err != nil {
+		t.Fatalf("testenv: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		a, err := sql.Open("postgres", DatabaseURL())
+		if err != nil {
+			return
+		}
+		defer a.Close()
+		_, _ = a.Exec(`DROP DATABASE IF EXISTS ` + quoteIdent(name) + ` WITH (FORCE)`)
+	})
+	return withDatabase(DatabaseURL(), name)
+}
+
 // DB returns a pool on a fresh migrated database for t.
 func DB(t testing.TB) *sqlx.DB {
 	t.Helper()
@@ -302,4 +326,24 @@ func DBURLOf(d *sqlx.DB) string {
 	urlsMu.Lock()
 	defer urlsMu.Unlock()
 	return urls[d]
+}
+
+// ClockStartVar names the variable that fixes where end-to-end tests start
+// their simulated flow time (RFC 3339).
+const ClockStartVar = "NUDGE_TEST_CLOCK_START"
+
+// ClockStart is the simulated start of an end-to-end test: NUDGE_TEST_CLOCK_START
+// when set, otherwise now. No test may depend on a calendar date: run them
+// with the variable set to dates in the past, the future and across midnight.
+func ClockStart(t testing.TB) time.Time {
+	t.Helper()
+	v := os.Getenv(ClockStartVar)
+	if v == "" {
+		return time.Now()
+	}
+	at, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		t.Fatalf("%s: not an RFC 3339 time: %q", ClockStartVar, v)
+	}
+	return at
 }

@@ -1,0 +1,26 @@
+package channels_test
+
+import (
+	"testing"
+
+	"github.com/nudge-engine/nudge/channels"
+)
+
+func TestWebhookPath(t *testing.T) {
+	for _, c := range []struct {
+		k       channels.Kind
+		account string
+		want    string
+	}{
+		{channels.Telegram, "", "/webhooks/telegram/main"},
+		{channels.Telegram, channels.DefaultAccount, "/webhooks/telegram/main"},
+		{channels.SMS, "shop 2", "/webhooks/sms/shop%202"},
+	} {
+		if got := channels.WebhookPath(c.k, c.account); got != c.want {
+			t.Errorf("WebhookPath(%q, %q) = %q, want %q", c.k, c.account, got, c.want)
+		}
+	}
+	if got := channels.WebhookURL("https://nudge.example/", channels.Viber, ""); got != "https://nudge.example/webhooks/viber/main" {
+		t.Errorf("WebhookURL = %q", got)
+	}
+}
