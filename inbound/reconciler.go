@@ -16,7 +16,8 @@ const DefaultReconcileEvery = 5 * time.Second
 const reconcileBatch = 500
 
 // Reconciler retries stored events that were not processed (a crash, a route
-// error) every period of the clock, between Start and Stop.
+// error) every period of the clock, between Start and Stop; on a scaled clock
+// not more often than every period of wall time.
 type Reconciler struct {
 	sink *Sink
 	log  *slog.Logger
@@ -30,7 +31,10 @@ func NewReconciler(sink *Sink, clk clock.Clock, every time.Duration) *Reconciler
 		every = DefaultReconcileEvery
 	}
 	r := &Reconciler{sink: sink, log: sink.log}
-	r.Loop = clock.Loop{Clock: clk, Every: every, Tick: r.tick}
+	// Claims are leases on real processing: on a scaled clock they last
+	// milliseconds of wall time, and a reconciler ticking at flow speed would
+	// take over events still being processed. It keeps a real-time pace.
+	r.Loop = clock.Loop{Clock: clk, Every: every, MinWall: every, Tick: r.tick}
 	return r
 }
 

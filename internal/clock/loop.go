@@ -15,7 +15,12 @@ import (
 type Loop struct {
 	Clock Clock
 	Every time.Duration
-	Tick  func(ctx context.Context)
+	// MinWall is the shortest wall-time period on a Scaled clock, for work
+	// whose pace is real rather than flow time: retrying failed processing
+	// against leases that a scaled clock shrinks to milliseconds, or
+	// publishing a metric. Real and Manual clocks ignore it.
+	MinWall time.Duration
+	Tick    func(ctx context.Context)
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -36,7 +41,7 @@ func (l *Loop) Start(ctx context.Context) error {
 	if l.done != nil {
 		return ErrStarted
 	}
-	t, err := NewTicker(l.Clock, l.Every)
+	t, err := newTicker(l.Clock, l.Every, l.MinWall)
 	if err != nil {
 		return err
 	}

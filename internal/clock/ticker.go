@@ -13,21 +13,24 @@ type Ticker interface {
 }
 
 // ticking is a clock that makes its own tickers: Real, Manual and Scaled.
+// minWall matters only to Scaled (see Loop.MinWall).
 type ticking interface {
-	newTicker(d time.Duration) Ticker
+	newTicker(d, minWall time.Duration) Ticker
 }
 
 // NewTicker returns a ticker firing every d of c's time: on the wall clock
 // for Real (and for a Func, which has no other time base), every d/Factor of
 // wall time for Scaled, and on Advance or Set for Manual.
-func NewTicker(c Clock, d time.Duration) (Ticker, error) {
+func NewTicker(c Clock, d time.Duration) (Ticker, error) { return newTicker(c, d, 0) }
+
+func newTicker(c Clock, d, minWall time.Duration) (Ticker, error) {
 	if d <= 0 {
 		return nil, fmt.Errorf("clock: ticker period must be positive, got %s", d)
 	}
 	if t, ok := c.(ticking); ok {
-		return t.newTicker(d), nil
+		return t.newTicker(d, minWall), nil
 	}
-	return Real{}.newTicker(d), nil
+	return Real{}.newTicker(d, minWall), nil
 }
 
 // wallTicker adapts time.Ticker.
@@ -36,7 +39,7 @@ type wallTicker struct{ t *time.Ticker }
 func (w wallTicker) C() <-chan time.Time { return w.t.C }
 func (w wallTicker) Stop()               { w.t.Stop() }
 
-func (Real) newTicker(d time.Duration) Ticker { return wallTicker{time.NewTicker(d)} }
+func (Real) newTicker(d, _ time.Duration) Ticker { return wallTicker{time.NewTicker(d)} }
 
 // MinScaledTick is the shortest wall-time period of a Scaled ticker: at demo
 // speeds a minute of flow time lasts milliseconds, and a loop polling
@@ -44,16 +47,13 @@ func (Real) newTicker(d time.Duration) Ticker { return wallTicker{time.NewTicker
 const MinScaledTick = 100 * time.Millisecond
 
 // newTicker fires every d of flow time, that is every d/Factor of wall time,
-// but not more often than MinScaledTick.
-func (s *Scaled) newTicker(d time.Duration) Ticker {
-	return wallTicker{time.NewTicker(s.wallPeriod(d))}
+// but not more often than MinScaledTick or minWall.
+func (s *Scaled) newTicker(d, minWall time.Duration) Ticker {
+	return wallTicker{time.NewTicker(s.wallPeriod(d, minWall))}
 }
 
-func (s *Scaled) wallPeriod(d time.Duration) time.Duration {
-	if wall := time.Duration(float64(d) / s.Factor); wall > MinScaledTick {
-		return wall
-	}
-	return MinScaledTick
+func (s *Scaled) wallPeriod(d, minWall time.Duration) time.Duration {
+	return max(time.Duration(float64(d)/s.Factor), MinScaledTick, minWall)
 }
 
 // manualTicker fires when its Manual clock is moved past its next tick.
@@ -82,7 +82,7 @@ func (t *manualTicker) Stop() {
 // or past its next tick, d after the previous one. Like time.Ticker it holds
 // one tick: ticks the reader has not taken yet are dropped, and one Advance
 // over several periods fires once.
-func (m *Manual) newTicker(d time.Duration) Ticker {
+func (m *Manual) newTicker(d, _ time.Duration) Ticker {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t := &manualTicker{m: m, d: d, next: m.now.Add(d), c: make(chan time.Time, 1)}

@@ -75,11 +75,14 @@ func TestNewTickerRefusesNonPositivePeriod(t *testing.T) {
 
 func TestScaledTickerRunsOnFlowTime(t *testing.T) {
 	s := NewScaled(t0, 3600)
-	if got := s.wallPeriod(2 * time.Hour); got != 2*time.Second {
+	if got := s.wallPeriod(2*time.Hour, 0); got != 2*time.Second {
 		t.Errorf("2h of flow at 3600x = %v of wall time, want 2s", got)
 	}
-	if got := s.wallPeriod(time.Minute); got != MinScaledTick {
+	if got := s.wallPeriod(time.Minute, 0); got != MinScaledTick {
 		t.Errorf("1m of flow at 3600x = %v, want the floor %v", got, MinScaledTick)
+	}
+	if got := s.wallPeriod(5*time.Second, 5*time.Second); got != 5*time.Second {
+		t.Errorf("5s of flow with a 5s wall minimum = %v, want 5s", got)
 	}
 }
 
