@@ -18,8 +18,10 @@ services: ## Start Postgres and Redis if needed and print their URLs
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 
 .PHONY: build
-build: ## Build bin/nudge
+build: ## Build bin/nudge, bin/nudge-fakes (provider fakes) and bin/nudge-demo
 	$(GO) build -ldflags "-X github.com/nudge-engine/nudge/internal/cli.Version=$(VERSION)" -o $(BIN) ./cmd/nudge
+	$(GO) build -o bin/nudge-fakes ./cmd/nudge-fakes
+	$(GO) build -o bin/nudge-demo ./cmd/nudge-demo
 
 .PHONY: test
 test: ## Run every test against real Postgres, Redis and Chromium (set up if needed)

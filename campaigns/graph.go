@@ -75,6 +75,9 @@ func (d *Definition) Edges(i int) []Edge {
 		if w.OnOther != "" {
 			add(Edge{To: w.OnOther, Kind: EdgeReply, Path: p + ".wait_reply.on_other"})
 		}
+		if w.OnUnsure != "" && w.OnUnsure != OnUnsureHandoff {
+			add(Edge{To: w.OnUnsure, Kind: EdgeReply, Path: p + ".wait_reply.on_unsure"})
+		}
 		if w.OnTimeout != "" {
 			add(Edge{To: w.OnTimeout, Kind: EdgeTimeout, Path: p + ".wait_reply.on_timeout"})
 		} else {

@@ -1,8 +1,6 @@
 package classify
 
 import (
-	"bufio"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -10,70 +8,103 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 )
 
-type labelled struct {
-	line  int
-	want  Sentiment
-	reply string
-}
-
-func readLabelled(t testing.TB, path string) []labelled {
+func corpus(t testing.TB) []Example {
 	t.Helper()
-	f, err := os.Open(path)
+	f, err := os.Open("testdata/corpus.tsv")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var out []labelled
-	sc := bufio.NewScanner(f)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		label, reply, ok := strings.Cut(line, "\t")
-		if !ok {
-			t.Fatalf("%s:%d: want label<TAB>reply", path, n)
-		}
-		out = append(out, labelled{n, Sentiment(label), reply})
+	ex, err := ReadExamples(f, "testdata/corpus.tsv")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return ex
 }
 
-// accuracy runs the classifier over a labelled file and fails below min.
-func accuracy(t *testing.T, path string, min float64) {
-	set := readLabelled(t, path)
-	lex := DefaultLexicon()
-	right := 0
-	confusion := map[string]int{}
-	for _, l := range set {
-		got := lex.Sentiment(l.reply)
-		if got.Sentiment == l.want {
-			right++
-		} else {
-			confusion[fmt.Sprintf("%s→%s", l.want, got.Sentiment)]++
-			t.Logf("%s:%d: %q: want %s, got %s (%v)", path, l.line, l.reply, l.want, got.Sentiment, got.Terms)
-		}
+// The held-out split is never trained or tuned on; the embedded model must
+// reach 95% on it and send at most 1% of unhappy customers the menu.
+func TestHeldOutAccuracy(t *testing.T) {
+	_, held := Split(corpus(t))
+	if len(held) < 150 {
+		t.Fatalf("held-out split has %d replies, want at least 150", len(held))
 	}
-	acc := float64(right) / float64(len(set))
-	t.Logf("%s: accuracy %.1f%% (%d/%d); errors %v", path, 100*acc, right, len(set), confusion)
-	if len(set) < 30 {
-		t.Fatalf("%s: only %d labelled replies", path, len(set))
+	r := New(nil).Evaluate(held)
+	for i, e := range r.Errors {
+		t.Logf("line %d: %q: want %s, got %s", e.Line, e.Text, e.Label, r.Predicted[i])
 	}
-	if acc < min {
-		t.Fatalf("%s: accuracy %.1f%% is below the %.0f%% target", path, 100*acc, 100*min)
+	t.Logf("held-out: accuracy %.4f (%d/%d), negative→positive %.4f, unsure %d, confusion %v",
+		r.Accuracy, r.Correct, r.Total, r.NegativeAsPositive, r.Unsure, r.Confusion)
+	if r.Accuracy < 0.95 {
+		t.Errorf("held-out accuracy %.4f is below 0.95", r.Accuracy)
+	}
+	if r.NegativeAsPositive > 0.01 {
+		t.Errorf("%.4f of negative replies classified positive, want at most 0.01", r.NegativeAsPositive)
 	}
 }
 
-// The set the lexicon was tuned on (≥200 replies) and a held-out set written
-// after tuning; both must reach the 90% target.
-func TestAccuracyTuningSet(t *testing.T) { accuracy(t, "testdata/replies.tsv", 0.90) }
-func TestAccuracyHeldOut(t *testing.T)   { accuracy(t, "testdata/heldout.tsv", 0.90) }
+func TestCorpus(t *testing.T) {
+	ex := corpus(t)
+	if len(ex) < 600 {
+		t.Fatalf("corpus has %d replies, want at least 600", len(ex))
+	}
+	seen := map[string]int{}
+	for _, e := range ex {
+		k := strings.TrimSpace(normalize(e.Text))
+		if first, dup := seen[k]; dup {
+			t.Errorf("line %d repeats line %d: %q", e.Line, first, e.Text)
+		}
+		seen[k] = e.Line
+	}
+	train, held := Split(ex)
+	if len(train)+len(held) != len(ex) || len(held) == 0 || len(train) == 0 {
+		t.Fatalf("split %d + %d of %d", len(train), len(held), len(ex))
+	}
+}
 
-func TestTuningSetSize(t *testing.T) {
-	if n := len(readLabelled(t, "testdata/replies.tsv")); n < 200 {
-		t.Fatalf("labelled set has %d replies, want at least 200", n)
+// The embedded model is the one go generate trains from the training split:
+// a stale model.bin (corpus, lexicon or features changed) fails here.
+func TestEmbeddedModelIsCurrent(t *testing.T) {
+	want, err := defaultModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, _ := Split(corpus(t))
+	got, err := Train(train, DefaultLexicon(), TrainOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := got.MarshalBinary()
+	b, _ := want.MarshalBinary()
+	if string(a) != string(b) {
+		t.Fatal("model.bin is stale: run go generate ./classify")
+	}
+}
+
+func TestReadExamplesErrors(t *testing.T) {
+	for in, want := range map[string]string{
+		"positive good\n":                   `x.tsv:1: want label<TAB>reply, got "positive good"`,
+		"# c\nhappy\tgood\n":                `x.tsv:2: label "happy" is not positive, negative or neutral`,
+		"positive\tgood\r\nnegative\tbad\n": "",
+	} {
+		_, err := ReadExamples(strings.NewReader(in), "x.tsv")
+		if (err == nil) != (want == "") || err != nil && err.Error() != want {
+			t.Errorf("%q: got %v, want %q", in, err, want)
+		}
+	}
+}
+
+func TestModelRefusesForeignBytes(t *testing.T) {
+	var m Model
+	if err := m.UnmarshalBinary([]byte("not a model")); err == nil {
+		t.Fatal("decoded garbage")
+	}
+	good, _ := (&Model{w: map[uint32][3]float32{7: {1, 2, 3}}}).MarshalBinary()
+	if err := m.UnmarshalBinary(good[:len(good)-1]); err == nil {
+		t.Fatal("decoded a truncated model")
+	}
+	if err := m.UnmarshalBinary(good); err != nil || m.w[7] != [3]float32{1, 2, 3} {
+		t.Fatalf("round trip: %v %v", err, m.w)
 	}
 }
 
@@ -129,10 +160,10 @@ func TestClassifyOrder(t *testing.T) {
 		{Input{Payload: "other"}, "button", ""},                       // unknown button: no branch
 		{Input{Text: "Всё ужасно, позвоните мне"}, "keyword", "call"}, // keywords before sentiment
 		{Input{Text: "Please CALL ME"}, "keyword", "call"},            // case-insensitive phrase
-		{Input{Text: "позвонитеее"}, "none", ""},                      // whole words only
+		{Input{Text: "позвонитеее"}, "sentiment", ""},                 // whole words only
 		{Input{Text: "очень вкусно"}, "sentiment", "menu"},
 		{Input{Text: "не понравилось"}, "sentiment", "care"},
-		{Input{Text: "когда следующая доставка?"}, "none", ""},
+		{Input{Text: "когда следующая доставка?"}, "sentiment", ""},
 	} {
 		got := c.Classify(Input{Payload: tc.in.Payload, Text: tc.in.Text, Branches: branches})
 		if got.Rule != tc.rule || got.Goto != tc.goTo {
@@ -151,17 +182,17 @@ func TestButtonPressSentiment(t *testing.T) {
 }
 
 func TestParseLexiconExtendsAndOverrides(t *testing.T) {
-	lex, err := ParseLexicon(strings.NewReader("# ours\n- норм\n+ огонь\n"), "ours.txt", DefaultLexicon())
+	lex, err := ParseLexicon(strings.NewReader("# ours\n- норм\n+ зачетище\n"), "ours.txt", DefaultLexicon())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := lex.Sentiment("норм").Sentiment; got != Negative {
 		t.Errorf("override: got %s", got)
 	}
-	if got := lex.Sentiment("огонь").Sentiment; got != Positive {
+	if got := lex.Sentiment("зачётище").Sentiment; got != Positive {
 		t.Errorf("addition: got %s", got)
 	}
-	if got := DefaultLexicon().Sentiment("норм").Sentiment; got != Neutral {
+	if got := DefaultLexicon().Sentiment("норм").Sentiment; got != Positive {
 		t.Errorf("the default lexicon changed: %s", got)
 	}
 	_, err = ParseLexicon(strings.NewReader("+ ok\n? what\n"), "bad.txt", nil)

@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 )
@@ -188,4 +189,19 @@ func matchPhrase(ps []phrase, toks []token, i int) (phrase, bool) {
 		}
 	}
 	return phrase{}, false
+}
+
+// LexiconFile returns the default lexicon extended by the file at path (an
+// install's NUDGE_LEXICON_FILE); an empty path is the default lexicon.
+func LexiconFile(path string) (*Lexicon, error) {
+	lex := DefaultLexicon()
+	if path == "" {
+		return lex, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ParseLexicon(f, path, lex)
 }

@@ -15,12 +15,14 @@ const (
 	Neutral  Sentiment = "neutral"
 )
 
-// negationScope is how many words after a negator it can flip.
-const negationScope = 3
+// negationScope is how many plain words after a negator it reaches: enough
+// for "никак не могу сказать, что понравилось" without the comma.
+const negationScope = 5
 
 type token struct {
 	text        string
 	clauseBreak bool // a punctuation mark that ends a clause
+	quoted      bool // inside quotation marks
 }
 
 // normalize lower-cases, reads ё as е and drops emoji variation selectors.
@@ -48,9 +50,10 @@ func isEmoji(r rune) bool {
 func tokenize(s string) []token {
 	var toks []token
 	var cur strings.Builder
+	quoted := false
 	flush := func() {
 		if cur.Len() > 0 {
-			toks = append(toks, token{text: strings.Trim(cur.String(), "'")})
+			toks = append(toks, token{text: strings.Trim(cur.String(), "'"), quoted: quoted})
 			cur.Reset()
 		}
 	}
@@ -61,6 +64,9 @@ func tokenize(s string) []token {
 		case isEmoji(r):
 			flush()
 			toks = append(toks, token{text: string(r)})
+		case r == '"' || r == '«' || r == '»' || r == '“' || r == '”':
+			flush()
+			quoted = r != '»' && r != '”' && (r == '«' || r == '“' || !quoted)
 		case strings.ContainsRune(",.!?;:()—–\n", r):
 			flush()
 			if len(toks) > 0 && !toks[len(toks)-1].clauseBreak {
@@ -74,7 +80,7 @@ func tokenize(s string) []token {
 	return toks
 }
 
-// Score is the outcome of the sentiment classifier.
+// Score is the outcome of the lexicon.
 type Score struct {
 	Sentiment Sentiment
 	Value     float64
@@ -82,17 +88,28 @@ type Score struct {
 	Terms []string
 }
 
-// Sentiment classifies text. Polar terms add their weight; a negator flips the
-// next polar term within a few words of its clause (several negators in a row
-// are one negation, as in Russian "ничего не понравилось"); a clause after a
-// contrast word ("но", "but") and the last clause of several weigh 1.5.
+// Sentiment scores text with the lexicon alone.
 func (l *Lexicon) Sentiment(text string) Score {
-	toks := tokenize(text)
+	sc, _ := l.analyze(l.tokens(text))
+	return sc
+}
+
+// analyze scores toks and reports which tokens a negation covers. Polar terms
+// add their weight; a negator flips the polar terms after it until its clause
+// ends (a comma, a contrast word) or negationScope plain words pass. Negators
+// next to each other are one negation ("ничего не понравилось"); a second
+// negator after other words cancels the first ("не могу не похвалить",
+// "can't say I didn't like it"). A clause after a contrast word ("но", "but")
+// and the last clause of several weigh 1.5.
+func (l *Lexicon) analyze(toks []token) (Score, []bool) {
 	var (
 		sc        Score
+		negated   = make([]bool, len(toks))
 		negator   string  // active negator text
 		negWeight float64 // its own weight if it ends up negating nothing
-		negLeft   int     // words left in its scope
+		negLeft   int     // plain words left in its scope
+		since     int     // words since the last negator
+		followOn  bool    // the negation is a phrase's ("не очень"): it flips only praise
 		clause    = 0
 		boost     = 1.0
 	)
@@ -107,7 +124,64 @@ func (l *Lexicon) Sentiment(text string) Score {
 			sc.Value += negWeight * boost
 			sc.Terms = append(sc.Terms, fmt.Sprintf("%s(%+g)", negator, negWeight*boost))
 		}
-		negator, negWeight, negLeft = "", 0, 0
+		negator, negWeight, negLeft, followOn = "", 0, 0, false
+	}
+	startNegation := func(text string, w float64) {
+		// Russian negative pronouns agree with "не" ("ни капли не", "никак не"):
+		// one negation. Elsewhere a second negator after other words cancels.
+		if negator != "" && since > 0 && !followOn && !strings.HasPrefix(negator, "ни") {
+			// A second negation after other words: the two cancel.
+			sc.Terms = append(sc.Terms, fmt.Sprintf("%q cancels %q", text, negator))
+			negator, negWeight, negLeft = "", 0, 0
+			return
+		}
+		if negator == "" || followOn {
+			negator, negWeight = text, w
+		}
+		negLeft, since, followOn = negationScope, 0, false
+	}
+	polar := func(term string, w float64, from, to int, quoted bool) {
+		if quoted && w > 0 && negator == "" {
+			// Praise in quotes is sarcasm: «вкусно», "fresh".
+			for k := from; k < to; k++ {
+				negated[k] = true
+			}
+			sc.Value -= w * boost
+			sc.Terms = append(sc.Terms, fmt.Sprintf("%s(%+g) in quotes", term, w))
+			return
+		}
+		if _, ok := l.negators[toks[from].text]; ok && to-from > 1 && negator != "" && (since == 0 || strings.HasPrefix(negator, "ни")) {
+			// "ничего не понравилось": the phrase's negator agrees with the one before.
+			negator, negWeight, negLeft = "", 0, 0
+		}
+		if followOn && w < 0 {
+			negator, negWeight, negLeft, followOn = "", 0, 0, false
+		}
+		if w == 0 { // a neutral term: it only uses up the scope
+			if negator != "" {
+				negLeft--
+				since++
+			}
+			return
+		}
+		if negator != "" {
+			for k := from; k < to; k++ {
+				negated[k] = true
+			}
+			sc.Value += -w * boost
+			sc.Terms = append(sc.Terms, fmt.Sprintf("%s(%+g) negated by %q", term, w, negator))
+			negator, negWeight, negLeft = "", 0, 0
+			return
+		}
+		sc.Value += w * boost
+		sc.Terms = append(sc.Terms, fmt.Sprintf("%s(%+g)", term, w*boost))
+		// A negative phrase led by a negator ("не очень", "not really") also
+		// negates the term right after it: "не очень вкусно".
+		if w < 0 && to-from > 1 {
+			if _, ok := l.negators[toks[from].text]; ok {
+				negator, negWeight, negLeft, since, followOn = toks[from].text, 0, 1, 0, true
+			}
+		}
 	}
 	for i := 0; i < len(toks); i++ {
 		t := toks[i]
@@ -124,32 +198,28 @@ func (l *Lexicon) Sentiment(text string) Score {
 			boost = 1.5
 			continue
 		}
-		// Polar phrases first (they may contain a negator: "не очень", "couldn't be happier").
+		// Polar phrases first (they may contain a negator: "не очень", "no complaints").
 		if p, ok := matchPhrase(l.phrases, toks, i); ok {
-			l.apply(&sc, p.text, p.weight, &negator, &negWeight, &negLeft, boost)
+			polar(p.text, p.weight, i, i+len(p.words), t.quoted)
 			i += len(p.words) - 1
 			continue
 		}
 		if p, ok := matchPhrase(l.negPhr, toks, i); ok {
-			if negator == "" {
-				negator, negWeight = p.text, p.weight
-			}
-			negLeft = negationScope
+			startNegation(p.text, p.weight)
 			i += len(p.words) - 1
 			continue
 		}
 		if w, ok := l.negators[t.text]; ok {
-			if negator == "" {
-				negator, negWeight = t.text, w
-			}
-			negLeft = negationScope
+			startNegation(t.text, w)
 			continue
 		}
 		if w, ok := l.lookup(t.text); ok {
-			l.apply(&sc, t.text, w, &negator, &negWeight, &negLeft, boost)
+			polar(t.text, w, i, i+1, t.quoted)
 			continue
 		}
 		if negator != "" {
+			negated[i] = true
+			since++
 			negLeft--
 			if negLeft <= 0 {
 				endNegation()
@@ -165,22 +235,5 @@ func (l *Lexicon) Sentiment(text string) Score {
 	default:
 		sc.Sentiment = Neutral
 	}
-	return sc
-}
-
-func (l *Lexicon) apply(sc *Score, term string, w float64, negator *string, negWeight *float64, negLeft *int, boost float64) {
-	if w == 0 { // a neutral term: it only consumes words
-		if *negator != "" {
-			*negLeft--
-		}
-		return
-	}
-	if *negator != "" {
-		sc.Value += -w * boost
-		sc.Terms = append(sc.Terms, fmt.Sprintf("%s(%+g) negated by %q", term, w, *negator))
-		*negator, *negWeight, *negLeft = "", 0, 0
-		return
-	}
-	sc.Value += w * boost
-	sc.Terms = append(sc.Terms, fmt.Sprintf("%s(%+g)", term, w*boost))
+	return sc, negated
 }

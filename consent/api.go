@@ -8,7 +8,6 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/internal/httpx"
@@ -35,7 +34,7 @@ type StateResponse struct {
 	History      []Event `json:"history"`
 }
 
-func (req *ChangeRequest) validate() (channels.Kind, []campaigns.Topic, error) {
+func (req *ChangeRequest) validate() (channels.Kind, []Topic, error) {
 	if strings.TrimSpace(req.ExternalID) == "" || len(req.ExternalID) > 255 {
 		return "", nil, httpx.Errorf(httpx.CodeInvalid, "external_id", "is required (1-255 bytes)")
 	}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/consent/jwtlink"
@@ -45,7 +44,7 @@ func BenchmarkLedgerGrant(b *testing.B) {
 	l := consent.NewLedger()
 	sub := newSubscriber(b, d, "bench")
 	for b.Loop() {
-		if err := l.Grant(ctx(), d, consent.Change{SubscriberID: sub, Channel: channels.Telegram, Topic: campaigns.TopicMarketing, Source: consent.SourceAPI}); err != nil {
+		if err := l.Grant(ctx(), d, consent.Change{SubscriberID: sub, Channel: channels.Telegram, Topic: consent.TopicMarketing, Source: consent.SourceAPI}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
-	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
 )
@@ -164,7 +163,7 @@ func (b *Binder) start(ctx context.Context, tx *sqlx.Tx, ev channels.Event, cand
 		}
 	}
 
-	topics := []campaigns.Topic{campaigns.TopicService}
+	topics := []Topic{TopicService}
 	source := SourceDialog
 	proof := Proof{ProviderEventID: ev.ProviderEventID, ProviderMessageID: ev.ProviderMessageID}
 	payload := map[string]any{"channel": ev.Channel}
@@ -279,11 +278,9 @@ func (b *Binder) OptOut(ctx context.Context, ev channels.Event) error {
 		if err != nil {
 			return fmt.Errorf("read identity: %w", err)
 		}
-		for _, t := range Topics {
-			if err := b.ledger.Revoke(ctx, tx, Change{SubscriberID: sub, Channel: ev.Channel, Topic: t, Source: SourceDialog,
-				Proof: Proof{ProviderEventID: ev.ProviderEventID, ProviderMessageID: ev.ProviderMessageID, Keyword: keyword}}); err != nil {
-				return err
-			}
+		if err := RevokeChannel(ctx, tx, sub, ev.Channel, SourceDialog,
+			Proof{ProviderEventID: ev.ProviderEventID, ProviderMessageID: ev.ProviderMessageID, Keyword: keyword}); err != nil {
+			return err
 		}
 		b.log.InfoContext(ctx, "opt-out", "channel", ev.Channel, "subscriber_id", sub)
 		return nil

@@ -8,7 +8,6 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/testenv"
@@ -26,7 +25,7 @@ func newBinderEnv(t *testing.T) *binderEnv {
 	return &binderEnv{db: d, b: consent.NewBinder(d, nil, clock), codes: consent.NewCodes(clock), ledger: consent.NewLedger()}
 }
 
-func (e *binderEnv) current(t *testing.T, sub int64, ch channels.Kind, topic campaigns.Topic) bool {
+func (e *binderEnv) current(t *testing.T, sub int64, ch channels.Kind, topic consent.Topic) bool {
 	t.Helper()
 	ok, err := e.ledger.Current(ctx(), e.db, sub, ch, topic)
 	if err != nil {
@@ -55,7 +54,7 @@ func TestBinderStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	widget, err := e.codes.Create(ctx(), e.db, consent.NewCode{Topics: []campaigns.Topic{campaigns.TopicService}, Source: consent.SourceWidget,
+	widget, err := e.codes.Create(ctx(), e.db, consent.NewCode{Topics: []consent.Topic{consent.TopicService}, Source: consent.SourceWidget,
 		Attribution: consent.Attribution{UTMSource: "checkout", UTMCampaign: "week-menu"}, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +76,7 @@ func TestBinderStart(t *testing.T) {
 				t.Errorf("%s not granted", topic)
 			}
 		}
-		if e.current(t, cust, channels.Viber, campaigns.TopicService) {
+		if e.current(t, cust, channels.Viber, consent.TopicService) {
 			t.Error("consent leaked to another channel")
 		}
 		h, _ := e.ledger.History(ctx(), e.db, cust)
@@ -108,7 +107,7 @@ func TestBinderStart(t *testing.T) {
 		if sub == cust {
 			t.Fatal("a second identity took over the customer with a used code")
 		}
-		if e.current(t, sub, channels.Telegram, campaigns.TopicMarketing) {
+		if e.current(t, sub, channels.Telegram, consent.TopicMarketing) {
 			t.Error("marketing granted without a usable code")
 		}
 	})
@@ -119,7 +118,7 @@ func TestBinderStart(t *testing.T) {
 		if err != nil || sub != cust {
 			t.Fatalf("%d %v", sub, err)
 		}
-		if !e.current(t, cust, channels.WhatsApp, campaigns.TopicMarketing) {
+		if !e.current(t, cust, channels.WhatsApp, consent.TopicMarketing) {
 			t.Error("whatsapp marketing not granted")
 		}
 	})
@@ -137,7 +136,7 @@ func TestBinderStart(t *testing.T) {
 		if ext != nil || locale != "en" {
 			t.Errorf("anonymous subscriber: external_id %v locale %q", ext, locale)
 		}
-		if !e.current(t, sub, channels.Viber, campaigns.TopicService) || e.current(t, sub, channels.Viber, campaigns.TopicMarketing) {
+		if !e.current(t, sub, channels.Viber, consent.TopicService) || e.current(t, sub, channels.Viber, consent.TopicMarketing) {
 			t.Error("widget code asked for service only")
 		}
 		var payload string
@@ -159,7 +158,7 @@ func TestBinderStart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if sub == cust || !e.current(t, sub, channels.Telegram, campaigns.TopicService) || e.current(t, sub, channels.Telegram, campaigns.TopicMarketing) {
+		if sub == cust || !e.current(t, sub, channels.Telegram, consent.TopicService) || e.current(t, sub, channels.Telegram, consent.TopicMarketing) {
 			t.Errorf("sub %d", sub)
 		}
 		h, _ := e.ledger.History(ctx(), e.db, sub)
@@ -188,7 +187,7 @@ func TestBinderStart(t *testing.T) {
 		if e.identity(t, channels.Telegram, "2002") != cust {
 			t.Error("identity not rebound")
 		}
-		if e.current(t, anon, channels.Telegram, campaigns.TopicService) {
+		if e.current(t, anon, channels.Telegram, consent.TopicService) {
 			t.Error("old subscriber still has consent on the rebound channel")
 		}
 		h, _ := e.ledger.History(ctx(), e.db, anon)
@@ -238,7 +237,7 @@ func TestBinderOptOut(t *testing.T) {
 		}
 	}
 	// An all-channel service grant from the API must not survive a channel opt-out either.
-	if err := e.ledger.Grant(ctx(), e.db, consent.Change{SubscriberID: cust, Channel: consent.AllChannels, Topic: campaigns.TopicService, Source: consent.SourceAPI}); err != nil {
+	if err := e.ledger.Grant(ctx(), e.db, consent.Change{SubscriberID: cust, Channel: consent.AllChannels, Topic: consent.TopicService, Source: consent.SourceAPI}); err != nil {
 		t.Fatal(err)
 	}
 	ev := channels.Event{Type: channels.EventText, Channel: channels.Telegram, From: "u-telegram", Text: "Стоп!", ProviderEventID: "u9"}
@@ -264,7 +263,7 @@ func TestBinderOptOut(t *testing.T) {
 	if err := e.b.OptOut(ctx(), btn); err != nil {
 		t.Fatal(err)
 	}
-	if e.current(t, cust, channels.Viber, campaigns.TopicMarketing) {
+	if e.current(t, cust, channels.Viber, consent.TopicMarketing) {
 		t.Error("viber marketing still granted")
 	}
 	// Re-opt-in needs a new consent event: a new start with a code.
@@ -272,7 +271,7 @@ func TestBinderOptOut(t *testing.T) {
 	if _, err := e.b.Start(ctx(), channels.Event{Type: channels.EventStart, Channel: channels.Telegram, From: "u-telegram", Code: code2.Code}); err != nil {
 		t.Fatal(err)
 	}
-	if !e.current(t, cust, channels.Telegram, campaigns.TopicMarketing) {
+	if !e.current(t, cust, channels.Telegram, consent.TopicMarketing) {
 		t.Error("re-opt-in did not grant")
 	}
 	// Unknown identity: nothing to revoke.

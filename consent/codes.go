@@ -14,7 +14,6 @@ import (
 
 	"github.com/lib/pq"
 
-	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
 )
@@ -126,10 +125,10 @@ func (c *Code) Attribution() Attribution {
 }
 
 // TopicList returns the code's topics.
-func (c *Code) TopicList() []campaigns.Topic {
-	ts := make([]campaigns.Topic, 0, len(c.Topics))
+func (c *Code) TopicList() []Topic {
+	ts := make([]Topic, 0, len(c.Topics))
 	for _, t := range c.Topics {
-		ts = append(ts, campaigns.Topic(t))
+		ts = append(ts, Topic(t))
 	}
 	return ts
 }
@@ -147,7 +146,7 @@ func (c *Code) usedOn(ch channels.Kind) bool {
 // NewCode describes a code to mint.
 type NewCode struct {
 	SubscriberID int64 // 0: anonymous
-	Topics       []campaigns.Topic
+	Topics       []Topic
 	Source       Source // widget | jwt_link | api
 	Attribution  Attribution
 	TextVersion  string

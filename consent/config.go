@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/consent/jwtlink"
 	"github.com/nudge-engine/nudge/internal/config"
 )
@@ -27,12 +26,12 @@ type Config struct {
 	JWTIssuer   string        // NUDGE_JWT_ISSUER (required when keys are set)
 	JWTLeeway   time.Duration // NUDGE_JWT_LEEWAY: clock skew tolerated on exp/nbf (default 30s)
 
-	WidgetTopics   []campaigns.Topic // NUDGE_WIDGET_TOPICS: topics a widget code asks for by default (default service)
-	WidgetCodeTTL  time.Duration     // NUDGE_WIDGET_CODE_TTL (default 720h)
-	LinkCodeTTL    time.Duration     // NUDGE_LINK_CODE_TTL: code minted from a JWT (default 24h)
-	WidgetRate     int               // NUDGE_WIDGET_RATE: codes per IP per minute (default 30)
-	TrustForwarded bool              // NUDGE_TRUST_FORWARDED: take the client IP from X-Forwarded-For
-	TextVersion    string            // NUDGE_CONSENT_TEXT_VERSION: version of the consent wording shown
+	WidgetTopics   []Topic       // NUDGE_WIDGET_TOPICS: topics a widget code asks for by default (default service)
+	WidgetCodeTTL  time.Duration // NUDGE_WIDGET_CODE_TTL (default 720h)
+	LinkCodeTTL    time.Duration // NUDGE_LINK_CODE_TTL: code minted from a JWT (default 24h)
+	WidgetRate     int           // NUDGE_WIDGET_RATE: codes per IP per minute (default 30)
+	TrustForwarded bool          // NUDGE_TRUST_FORWARDED: take the client IP from X-Forwarded-For
+	TextVersion    string        // NUDGE_CONSENT_TEXT_VERSION: version of the consent wording shown
 }
 
 // DefaultWhatsAppText is the prefilled WhatsApp message.
@@ -138,7 +137,7 @@ func (c Config) WithDefaults() Config {
 		c.WidgetRate = 30
 	}
 	if len(c.WidgetTopics) == 0 {
-		c.WidgetTopics = []campaigns.Topic{campaigns.TopicService}
+		c.WidgetTopics = []Topic{TopicService}
 	}
 	if c.TextVersion == "" {
 		c.TextVersion = "2026-01"
@@ -147,11 +146,11 @@ func (c Config) WithDefaults() Config {
 }
 
 // ParseTopics reads a comma-separated topic list (service, marketing).
-func ParseTopics(s string) ([]campaigns.Topic, error) {
-	var ts []campaigns.Topic
-	seen := map[campaigns.Topic]bool{}
+func ParseTopics(s string) ([]Topic, error) {
+	var ts []Topic
+	seen := map[Topic]bool{}
 	for _, p := range strings.Split(s, ",") {
-		t := campaigns.Topic(strings.TrimSpace(p))
+		t := Topic(strings.TrimSpace(p))
 		if t == "" {
 			continue
 		}
@@ -169,7 +168,7 @@ func ParseTopics(s string) ([]campaigns.Topic, error) {
 	return ts, nil
 }
 
-type errTopic campaigns.Topic
+type errTopic Topic
 
 func (e errTopic) Error() string {
 	if e == "" {

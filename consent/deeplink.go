@@ -9,7 +9,6 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/consent/jwtlink"
 	"github.com/nudge-engine/nudge/internal/db"
@@ -86,16 +85,16 @@ func (rt *Routes) jwtLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.render(w, r, http.StatusOK, "widget", pageData{
-		T: t, Links: toPageLinks(links), Marketing: slices.Contains(code.TopicList(), campaigns.TopicMarketing),
+		T: t, Links: toPageLinks(links), Marketing: slices.Contains(code.TopicList(), TopicMarketing),
 	})
 }
 
 // redeemJWT upserts the token's customer, mints a code bound to them and
 // stores the jti with it, in one transaction: a replayed jti rolls it all back.
 func (rt *Routes) redeemJWT(ctx context.Context, c *jwtlink.Claims, attr Attribution) (*Code, error) {
-	topics := make([]campaigns.Topic, 0, len(c.Topics))
+	topics := make([]Topic, 0, len(c.Topics))
 	for _, t := range c.Topics {
-		topics = append(topics, campaigns.Topic(t))
+		topics = append(topics, Topic(t))
 	}
 	var code *Code
 	err := db.WithTx(ctx, rt.db, func(tx *sqlx.Tx) error {

@@ -19,5 +19,13 @@
 // topics. Opt-out (STOP, стоп, отписаться, unsubscribe, the unsubscribe
 // button, a provider unsubscribe) revokes every topic on the channel at once.
 //
+// The package is the one home of the ledger: every read of "is consent
+// current" (CurrentSQL, AudienceSQL for the scheduler's audience query,
+// Current for the policy gate, Sendable for the worker's re-read at send
+// time), every write (Ledger, RevokeChannel, Block, Import, Pseudonymise) and
+// the per-subscriber lock (Lock for writers, LockShared for senders) live
+// here; current.go states the rule and current_test.go tests it through each
+// of those paths.
+//
 // See docs/consent.md for the HTTP endpoints and configuration.
 package consent

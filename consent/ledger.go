@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/lib/pq"
+
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
 )
@@ -47,6 +48,9 @@ type Proof struct {
 	TextVersion       string            `json:"text_version,omitempty"` // version of the consent text shown
 	Keyword           string            `json:"keyword,omitempty"`      // opt-out keyword or button payload
 	Note              string            `json:"note,omitempty"`         // e.g. identity_rebound
+	Reason            string            `json:"reason,omitempty"`       // why a block revoked: send_blocked, provider_blocked, status_blocked
+	MessageKey        string            `json:"message_key,omitempty"`  // the send that failed as blocked
+	MessageID         int64             `json:"message_id,omitempty"`   // the message whose status said blocked
 	OtherSubscriberID int64             `json:"other_subscriber_id,omitempty"`
 	Attribution       map[string]string `json:"attribution,omitempty"`
 }
@@ -55,7 +59,7 @@ type Proof struct {
 type Change struct {
 	SubscriberID int64
 	Channel      channels.Kind // a channel or AllChannels
-	Topic        campaigns.Topic
+	Topic        Topic
 	Source       Source
 	Proof        Proof
 }
@@ -65,7 +69,7 @@ type Event struct {
 	ID           int64           `db:"id" json:"id"`
 	SubscriberID int64           `db:"subscriber_id" json:"subscriber_id"`
 	Channel      channels.Kind   `db:"channel" json:"channel"`
-	Topic        campaigns.Topic `db:"topic" json:"topic"`
+	Topic        Topic           `db:"topic" json:"topic"`
 	Granted      bool            `db:"granted" json:"granted"`
 	Source       Source          `db:"source" json:"source"`
 	Proof        json.RawMessage `db:"proof" json:"proof"`
@@ -74,12 +78,12 @@ type Event struct {
 
 // State is the current consent for one (channel, topic) of a subscriber.
 type State struct {
-	SubscriberID int64           `db:"subscriber_id" json:"-"`
-	Channel      channels.Kind   `db:"channel" json:"channel"`
-	Topic        campaigns.Topic `db:"topic" json:"topic"`
-	Granted      bool            `db:"granted" json:"granted"`
-	Source       Source          `db:"source" json:"source"`
-	At           time.Time       `db:"created_at" json:"at"`
+	SubscriberID int64         `db:"subscriber_id" json:"-"`
+	Channel      channels.Kind `db:"channel" json:"channel"`
+	Topic        Topic         `db:"topic" json:"topic"`
+	Granted      bool          `db:"granted" json:"granted"`
+	Source       Source        `db:"source" json:"source"`
+	At           time.Time     `db:"created_at" json:"at"`
 }
 
 // ErrSubscriberNotFound is returned for an unknown external id.
@@ -87,14 +91,6 @@ var ErrSubscriberNotFound = errors.New("subscriber not found")
 
 // ErrInvalidChange is returned (wrapped) for a change that cannot be recorded.
 var ErrInvalidChange = errors.New("invalid consent change")
-
-// ValidTopic reports whether t is service or marketing.
-func ValidTopic(t campaigns.Topic) bool {
-	return t == campaigns.TopicService || t == campaigns.TopicMarketing
-}
-
-// Topics lists both topics.
-var Topics = []campaigns.Topic{campaigns.TopicService, campaigns.TopicMarketing}
 
 // Ledger is the append-only consent ledger. Rows are only ever inserted;
 // the current state of (subscriber, channel, topic) is its newest row, where
@@ -155,7 +151,7 @@ func (l *Ledger) record(ctx context.Context, q db.Executor, g Change, granted bo
 
 // Current reports whether subscriberID currently consents to topic on
 // channel (its newest event for that channel or for all channels).
-func (l *Ledger) Current(ctx context.Context, q db.Executor, subscriberID int64, channel channels.Kind, topic campaigns.Topic) (bool, error) {
+func (l *Ledger) Current(ctx context.Context, q db.Executor, subscriberID int64, channel channels.Kind, topic Topic) (bool, error) {
 	var granted bool
 	err := q.GetContext(ctx, &granted, sqlCurrent, subscriberID, string(topic), string(channel))
 	if db.IsNoRows(err) {
@@ -186,19 +182,10 @@ func (l *Ledger) History(ctx context.Context, q db.Executor, subscriberID int64)
 }
 
 // grantedOn returns the topics subscriberID currently consents to on channel.
-func (l *Ledger) grantedOn(ctx context.Context, q db.Executor, subscriberID int64, channel channels.Kind) ([]campaigns.Topic, error) {
-	var rows []struct {
-		Topic   campaigns.Topic `db:"topic"`
-		Granted bool            `db:"granted"`
-	}
-	if err := q.SelectContext(ctx, &rows, sqlGrantedOn, subscriberID, string(channel)); err != nil {
+func (l *Ledger) grantedOn(ctx context.Context, q db.Executor, subscriberID int64, channel channels.Kind) ([]Topic, error) {
+	var ts []Topic
+	if err := q.SelectContext(ctx, &ts, sqlGrantedOn, subscriberID, string(channel), pq.Array(topicNames())); err != nil {
 		return nil, fmt.Errorf("consent on channel: %w", err)
-	}
-	var ts []campaigns.Topic
-	for _, r := range rows {
-		if r.Granted {
-			ts = append(ts, r.Topic)
-		}
 	}
 	return ts, nil
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/db"
@@ -32,7 +31,7 @@ func TestLedgerCurrentAndHistory(t *testing.T) {
 	l := consent.NewLedger()
 	sub := newSubscriber(t, d, "c-1")
 
-	change := func(ch channels.Kind, topic campaigns.Topic) consent.Change {
+	change := func(ch channels.Kind, topic consent.Topic) consent.Change {
 		return consent.Change{SubscriberID: sub, Channel: ch, Topic: topic, Source: consent.SourceAPI,
 			Proof: consent.Proof{IP: "203.0.113.7", UserAgent: "test", TextVersion: "v1"}}
 	}
@@ -41,18 +40,18 @@ func TestLedgerCurrentAndHistory(t *testing.T) {
 		grant   bool
 		change  consent.Change
 		ch      channels.Kind
-		topic   campaigns.Topic
+		topic   consent.Topic
 		current bool
 	}{
-		{"nothing yet", false, consent.Change{}, channels.Telegram, campaigns.TopicMarketing, false},
-		{"grant telegram marketing", true, change(channels.Telegram, campaigns.TopicMarketing), channels.Telegram, campaigns.TopicMarketing, true},
-		{"service stays separate", false, consent.Change{}, channels.Telegram, campaigns.TopicService, false},
-		{"other channel untouched", false, consent.Change{}, channels.Viber, campaigns.TopicMarketing, false},
-		{"all-channel grant reaches viber", true, change(consent.AllChannels, campaigns.TopicService), channels.Viber, campaigns.TopicService, true},
-		{"revoke viber service only", false, change(channels.Viber, campaigns.TopicService), channels.Viber, campaigns.TopicService, false},
-		{"telegram service still from *", false, consent.Change{}, channels.Telegram, campaigns.TopicService, true},
-		{"all-channel revoke wins over older channel grant", false, change(consent.AllChannels, campaigns.TopicMarketing), channels.Telegram, campaigns.TopicMarketing, false},
-		{"re-grant needs a new event", true, change(channels.Telegram, campaigns.TopicMarketing), channels.Telegram, campaigns.TopicMarketing, true},
+		{"nothing yet", false, consent.Change{}, channels.Telegram, consent.TopicMarketing, false},
+		{"grant telegram marketing", true, change(channels.Telegram, consent.TopicMarketing), channels.Telegram, consent.TopicMarketing, true},
+		{"service stays separate", false, consent.Change{}, channels.Telegram, consent.TopicService, false},
+		{"other channel untouched", false, consent.Change{}, channels.Viber, consent.TopicMarketing, false},
+		{"all-channel grant reaches viber", true, change(consent.AllChannels, consent.TopicService), channels.Viber, consent.TopicService, true},
+		{"revoke viber service only", false, change(channels.Viber, consent.TopicService), channels.Viber, consent.TopicService, false},
+		{"telegram service still from *", false, consent.Change{}, channels.Telegram, consent.TopicService, true},
+		{"all-channel revoke wins over older channel grant", false, change(consent.AllChannels, consent.TopicMarketing), channels.Telegram, consent.TopicMarketing, false},
+		{"re-grant needs a new event", true, change(channels.Telegram, consent.TopicMarketing), channels.Telegram, consent.TopicMarketing, true},
 	}
 	n := 0
 	for _, s := range steps {
@@ -102,10 +101,10 @@ func TestLedgerRejectsBadChanges(t *testing.T) {
 	sub := newSubscriber(t, d, "c-1")
 	l := consent.NewLedger()
 	for _, c := range []consent.Change{
-		{SubscriberID: 0, Channel: channels.Telegram, Topic: campaigns.TopicService, Source: consent.SourceAPI},
-		{SubscriberID: sub, Channel: "icq", Topic: campaigns.TopicService, Source: consent.SourceAPI},
+		{SubscriberID: 0, Channel: channels.Telegram, Topic: consent.TopicService, Source: consent.SourceAPI},
+		{SubscriberID: sub, Channel: "icq", Topic: consent.TopicService, Source: consent.SourceAPI},
 		{SubscriberID: sub, Channel: channels.Telegram, Topic: "spam", Source: consent.SourceAPI},
-		{SubscriberID: sub, Channel: channels.Telegram, Topic: campaigns.TopicService, Source: "guess"},
+		{SubscriberID: sub, Channel: channels.Telegram, Topic: consent.TopicService, Source: "guess"},
 	} {
 		if err := l.Grant(context.Background(), d, c); !errors.Is(err, consent.ErrInvalidChange) {
 			t.Errorf("Grant(%+v) = %v, want ErrInvalidChange", c, err)
@@ -138,7 +137,7 @@ func TestConsentRace(t *testing.T) {
 				defer wg.Done()
 				<-start
 				err := db.WithTx(ctx, d, func(tx *sqlx.Tx) error {
-					c := consent.Change{SubscriberID: sub, Channel: channels.Telegram, Topic: campaigns.TopicMarketing, Source: consent.SourceAPI}
+					c := consent.Change{SubscriberID: sub, Channel: channels.Telegram, Topic: consent.TopicMarketing, Source: consent.SourceAPI}
 					var err error
 					if grant {
 						err = l.Grant(ctx, tx, c)
@@ -168,7 +167,7 @@ func TestConsentRace(t *testing.T) {
 		if len(failures) > 0 {
 			t.Fatal(failures)
 		}
-		got, err := l.Current(ctx, d, sub, channels.Telegram, campaigns.TopicMarketing)
+		got, err := l.Current(ctx, d, sub, channels.Telegram, consent.TopicMarketing)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/consent"
 )
@@ -38,7 +37,7 @@ func TestStartFromCustomerText(t *testing.T) {
 			t.Errorf("%s: subscriber %d, %v", c.name, sub, err)
 			continue
 		}
-		if c.started && !e.current(t, sub, channels.WhatsApp, campaigns.TopicMarketing) {
+		if c.started && !e.current(t, sub, channels.WhatsApp, consent.TopicMarketing) {
 			t.Errorf("%s: marketing not granted", c.name)
 		}
 	}

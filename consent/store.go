@@ -13,10 +13,45 @@ INSERT INTO consent_events (subscriber_id, channel, topic, granted, source, proo
 SELECT $1, $2, $3, $4, $5, $6 FROM l
 RETURNING id, created_at`
 
-	sqlCurrent = `
-SELECT granted FROM consent_events
- WHERE subscriber_id = $1 AND topic = $2 AND channel IN ($3, '*')
- ORDER BY id DESC LIMIT 1`
+	// Every topic of a channel revoked at once (an opt-out, a block), under
+	// the lock as in sqlInsertEvent; $5 is Topics, in its order.
+	sqlRevokeChannel = `
+WITH l AS (SELECT pg_advisory_xact_lock($1::bigint))
+INSERT INTO consent_events (subscriber_id, channel, topic, granted, source, proof)
+SELECT $1, $2, t.topic, false, $3, $4::jsonb
+  FROM l, unnest($5::text[]) WITH ORDINALITY AS t(topic, n)
+ ORDER BY t.n`
+
+	// The writers' and the senders' locks, per subscriber in id order.
+	sqlLock       = `SELECT count(pg_advisory_xact_lock(x)) FROM (SELECT DISTINCT unnest($1::bigint[]) AS x ORDER BY 1) s`
+	sqlLockShared = `SELECT count(pg_advisory_xact_lock_shared(x)) FROM (SELECT DISTINCT unnest($1::bigint[]) AS x ORDER BY 1) s`
+
+	// The newest event per (subscriber, channel) of topic $2, '*' rows as
+	// their own channel (Grants applies the rule). The lateral subquery per id
+	// walks consent_events_current (subscriber_id, channel, topic, id DESC),
+	// so the cost follows the batch, not the table.
+	sqlNewestPerChannel = `
+SELECT u.id, e.channel, e.granted, e.id
+  FROM unnest($1::bigint[]) AS u(id)
+ CROSS JOIN LATERAL (
+       SELECT DISTINCT ON (channel) channel, granted, id FROM consent_events
+        WHERE subscriber_id = u.id AND topic = $2
+        ORDER BY channel, id DESC) e`
+
+	sqlBlockIdentity = `
+UPDATE channel_identities SET blocked_at = coalesce(blocked_at, $3)
+ WHERE channel = $1 AND address = $2
+RETURNING subscriber_id`
+
+	sqlUnblockIdentity = `UPDATE channel_identities SET blocked_at = NULL WHERE channel = $1 AND address = $2`
+
+	// The one allowed UPDATE of the append-only ledger: only the personal
+	// keys present in proof are replaced by the pseudonym; every other key,
+	// the row, its time, source and state stay as they were.
+	sqlPseudonymise = `
+UPDATE consent_events
+   SET proof = proof || (SELECT jsonb_object_agg(k, to_jsonb($2::text)) FROM unnest($3::text[]) AS k WHERE proof ? k)
+ WHERE subscriber_id = $1 AND proof ?| $3::text[]`
 
 	sqlState = `
 SELECT subscriber_id, channel, topic, granted, source, created_at
@@ -27,11 +62,6 @@ SELECT subscriber_id, channel, topic, granted, source, created_at
 SELECT id, subscriber_id, channel, topic, granted, source, proof, created_at
   FROM consent_events WHERE subscriber_id = $1
  ORDER BY id`
-
-	sqlGrantedOn = `
-SELECT DISTINCT ON (topic) topic, granted FROM consent_events
- WHERE subscriber_id = $1 AND channel IN ($2, '*')
- ORDER BY topic, id DESC`
 
 	sqlInsertCode = `
 INSERT INTO consent_codes (code, subscriber_id, topics, source, attribution, text_version, jti, expires_at, created_at)
@@ -107,4 +137,33 @@ INSERT INTO subscriber_events (subscriber_id, name, occurred_at, payload, idempo
 VALUES ($1, 'consent.opt_in', $2, $3, $4)
 ON CONFLICT (subscriber_id, idempotency_key) DO NOTHING
 RETURNING id`
+)
+
+// Statements built from the rule's SQL (current.go), once.
+var (
+	sqlCurrent = `SELECT ` + CurrentSQL("$1", "$3", "$2")
+
+	// The topics of $3 subscriber $1 currently consents to on channel $2.
+	sqlGrantedOn = `
+SELECT x.t FROM unnest($3::text[]) WITH ORDINALITY AS x(t, n)
+ WHERE ` + CurrentSQL("$1", "$2", "x.t") + `
+ ORDER BY x.n`
+
+	// Per recipient, 1-based: consent current and the address not blocked.
+	sqlSendable = `
+SELECT u.i, ` + CurrentSQL("u.sub", "u.ch", "u.topic") + `
+   AND NOT EXISTS (SELECT 1 FROM channel_identities ci
+                    WHERE ci.subscriber_id = u.sub AND ci.channel = u.ch AND ci.address = u.addr
+                      AND ci.blocked_at IS NOT NULL) AS ok
+  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(sub, ch, addr, topic, i)`
+
+	// An imported statement is recorded only when it differs from the
+	// subscriber's newest '*' event of the topic (none counts as different).
+	sqlImport = `
+INSERT INTO consent_events (subscriber_id, channel, topic, granted, source, proof)
+SELECT u.sub, '*', u.topic, u.granted, 'import', u.proof::jsonb
+  FROM unnest($1::bigint[], $2::text[], $3::boolean[], $4::text[]) WITH ORDINALITY AS u(sub, topic, granted, proof, n)
+ WHERE ` + latestSQL("u.sub", "'*'", "u.topic") + ` IS DISTINCT FROM u.granted
+ ORDER BY u.n
+RETURNING subscriber_id`
 )

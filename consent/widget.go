@@ -5,7 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/internal/httpx"
 )
 
@@ -26,7 +25,7 @@ func (rt *Routes) widgetJS(w http.ResponseWriter, r *http.Request) {
 }
 
 // widgetTopics reads the requested topics, falling back to the configured default.
-func (rt *Routes) widgetTopics(v string) ([]campaigns.Topic, error) {
+func (rt *Routes) widgetTopics(v string) ([]Topic, error) {
 	if v == "" {
 		return rt.cfg.WidgetTopics, nil
 	}
@@ -34,7 +33,7 @@ func (rt *Routes) widgetTopics(v string) ([]campaigns.Topic, error) {
 }
 
 // mintWidgetCode creates an anonymous code with the request's attribution.
-func (rt *Routes) mintWidgetCode(r *http.Request, topics []campaigns.Topic, attr Attribution) (*Code, []Link, error) {
+func (rt *Routes) mintWidgetCode(r *http.Request, topics []Topic, attr Attribution) (*Code, []Link, error) {
 	c, err := rt.codes.Create(r.Context(), rt.db, NewCode{
 		Topics: topics, Source: SourceWidget, Attribution: attr, TextVersion: rt.cfg.TextVersion, TTL: rt.cfg.WidgetCodeTTL,
 	})
@@ -71,7 +70,7 @@ func (rt *Routes) widgetPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.render(w, r, http.StatusOK, "widget", pageData{
-		T: t, Links: toPageLinks(links), Attr: attr, Marketing: slices.Contains(topics, campaigns.TopicMarketing),
+		T: t, Links: toPageLinks(links), Attr: attr, Marketing: slices.Contains(topics, TopicMarketing),
 	})
 }
 
@@ -132,7 +131,7 @@ func (rt *Routes) widgetCode(w http.ResponseWriter, r *http.Request) {
 	}
 	res := widgetCodeResponse{Code: c.Code, ExpiresAt: c.ExpiresAt, Title: t.Title, Links: []widgetLink{}}
 	res.Consent = t.Consent
-	if slices.Contains(topics, campaigns.TopicMarketing) {
+	if slices.Contains(topics, TopicMarketing) {
 		res.Consent += t.Marketing
 	}
 	res.Consent += ". " + t.OptOut

@@ -14,6 +14,7 @@ import (
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/subscribers"
 )
 
 // Consent binds opt-in starts and revokes consent on opt-outs
@@ -122,6 +123,9 @@ func (s *Sink) Accept(ctx context.Context, events []channels.Event) (channels.Ac
 		// Receipt time on the engine's clock, whatever the provider stamped
 		// (its timestamp stays in ProviderAt).
 		ev.At = s.now()
+		// The sender in the form identities are stored in, so consent,
+		// statuses and replies find it (Meta sends phones without the "+").
+		ev.From = subscribers.ProviderAddress(ev.Channel, ev.From)
 		body, err := json.Marshal(ev)
 		if err != nil {
 			return ack, fmt.Errorf("inbound: encode event: %w", err)

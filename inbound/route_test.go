@@ -84,7 +84,7 @@ func TestWhatsAppOptInThroughTheSink(t *testing.T) {
 	if err := d.Select(&bound, `SELECT address FROM channel_identities WHERE channel = 'whatsapp'`); err != nil {
 		t.Fatal(err)
 	}
-	if len(bound) != 1 || bound[0] != "79161234567" {
+	if len(bound) != 1 || bound[0] != "+79161234567" { // stored in E.164
 		t.Errorf("bound identities %q, want only the sender of the code", bound)
 	}
 	if got := c.list(); got != "reply:wamid.2" {

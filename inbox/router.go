@@ -109,12 +109,9 @@ func (r *Router) Reply(ctx context.Context, ev channels.Event) error {
 		if step == nil || step.WaitReply == nil {
 			continue
 		}
-		res := r.classify.Classify(classify.Input{Payload: ev.Payload, Text: ev.Text, Branches: step.WaitReply.Branches})
+		res := r.classify.Route(step.WaitReply, ev.Payload, ev.Text)
 		rec.result, rec.run = res, &run
 		gotoStep := res.Goto
-		if res.Branch < 0 {
-			gotoStep = step.WaitReply.OnOther
-		}
 		ok, err := r.resumer.ResumeReply(ctx, run.ID, run.StepSeq, gotoStep, Reply{
 			Text: ev.Text, Payload: ev.Payload, Sentiment: res.Sentiment, Rule: res.Rule, At: ev.At})
 		if err != nil {

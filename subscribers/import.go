@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -267,7 +270,7 @@ func (run *importRun) readTXT(ctx context.Context, r io.Reader) error {
 }
 
 var (
-	importRowCols = []string{"ord", "line", "external_id", "name", "locale", "time_zone", "attributes", "marketing", "service", "proof"}
+	importRowCols = []string{"ord", "line", "external_id", "name", "locale", "time_zone", "attributes", "marketing", "service"}
 	importIDCols  = []string{"ord", "channel", "address"}
 )
 
@@ -316,7 +319,7 @@ func (run *importRun) flush(ctx context.Context) error {
 				ext = r.externalID
 			}
 			return []any{i, r.line, ext, strOrNil(r.name), strOrNil(r.locale), strOrNil(r.timeZone), r.attrsJSON(),
-				boolOrNil(r.marketing), boolOrNil(r.service), r.proofJSON()}
+				boolOrNil(r.marketing), boolOrNil(r.service)}
 		}); err != nil {
 			return err
 		}
@@ -362,12 +365,13 @@ func (run *importRun) flush(ctx context.Context) error {
 		}{
 			{"update subscribers", qImportUpdateSubscribers, []any{now}},
 			{"insert identities", qImportInsertIdentities, []any{now}},
-			{"lock consent", qImportLockConsent, nil},
-			{"record consent", qImportConsent, nil},
 		} {
 			if _, err := tx.ExecContext(ctx, st.q, st.args...); err != nil {
 				return fmt.Errorf("import: %s: %w", st.what, err)
 			}
+		}
+		if err := importConsent(ctx, tx, batch); err != nil {
+			return err
 		}
 		return tx.GetContext(ctx, &counts, qImportCounts)
 	})
@@ -384,6 +388,45 @@ func (run *importRun) flush(ctx context.Context) error {
 		}
 		seen[c.Line] = true
 		run.reject(RowError{Line: c.Line, Field: columnOf(channels.Kind(c.Channel)), Reason: "this address is already bound to another subscriber"})
+	}
+	return nil
+}
+
+// importConsent records the batch's consent statements through
+// consent.Import, once the rows know their subscribers, and marks the rows
+// whose subscriber got a new event as changed.
+func importConsent(ctx context.Context, tx *sqlx.Tx, batch []importRow) error {
+	if !slices.ContainsFunc(batch, func(r importRow) bool { return r.marketing != nil || r.service != nil }) {
+		return nil
+	}
+	var rows []struct {
+		Ord int   `db:"ord"`
+		Sub int64 `db:"subscriber_id"`
+	}
+	if err := tx.SelectContext(ctx, &rows, qImportConsentRows); err != nil {
+		return fmt.Errorf("import: read consent rows: %w", err)
+	}
+	var st []consent.Imported
+	for _, r := range rows {
+		b := &batch[r.Ord]
+		proof, _ := b.proofJSON().(string)
+		for _, t := range []struct {
+			topic consent.Topic
+			v     *bool
+		}{{consent.TopicMarketing, b.marketing}, {consent.TopicService, b.service}} {
+			if t.v != nil {
+				st = append(st, consent.Imported{SubscriberID: r.Sub, Topic: t.topic, Granted: *t.v, Proof: json.RawMessage(proof)})
+			}
+		}
+	}
+	changed, err := consent.Import(ctx, tx, st)
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	if len(changed) > 0 {
+		if _, err := tx.ExecContext(ctx, qImportConsentChanged, pq.Array(changed)); err != nil {
+			return fmt.Errorf("import: mark consent changes: %w", err)
+		}
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -69,23 +70,12 @@ SELECT ` + subscriberCols + `
  ORDER BY s.id
  LIMIT $7`
 
-	qIDByExternalID = `SELECT id FROM subscribers WHERE external_id = $1`
-	// Consent writers take the same lock (contracts: serialise per subscriber).
-	// Erase takes it before any row lock, in the order consent writers do.
-	qAdvisoryLock    = `SELECT pg_advisory_xact_lock($1)`
+	qIDByExternalID  = `SELECT id FROM subscribers WHERE external_id = $1`
 	qEraseSubscriber = `
 UPDATE subscribers SET external_id = $2, name = '', attributes = '{}'::jsonb, erased_at = $3, updated_at = $3
  WHERE id = $1 AND external_id = $4`
-	qEraseIdentities = `DELETE FROM channel_identities WHERE subscriber_id = $1`
-	qEraseEvents     = `DELETE FROM subscriber_events WHERE subscriber_id = $1`
-	// The one allowed UPDATE of the append-only consent ledger: only the personal
-	// keys present in proof are replaced by the pseudonym; every other key, the
-	// row, its time, source and state stay as they were.
-	qPseudonymiseConsent = `
-UPDATE consent_events
-   SET proof = proof || (SELECT jsonb_object_agg(k, to_jsonb($2::text)) FROM unnest($3::text[]) AS k WHERE proof ? k)
- WHERE subscriber_id = $1 AND proof ?| $3::text[]`
-
+	qEraseIdentities    = `DELETE FROM channel_identities WHERE subscriber_id = $1`
+	qEraseEvents        = `DELETE FROM subscriber_events WHERE subscriber_id = $1`
 	qResolveExternalIDs = `
 SELECT s.external_id, s.id FROM subscribers s
  WHERE s.external_id = ANY($1::text[]) AND s.erased_at IS NULL`
@@ -111,7 +101,6 @@ CREATE TEMP TABLE IF NOT EXISTS import_rows (
     attributes    jsonb NOT NULL,
     marketing     boolean,
     service       boolean,
-    proof         jsonb,
     subscriber_id bigint,
     created       boolean NOT NULL DEFAULT false,
     changed       boolean NOT NULL DEFAULT false,
@@ -209,32 +198,13 @@ WITH ins AS (
     RETURNING subscriber_id)
 UPDATE import_rows r SET changed = true FROM ins WHERE r.subscriber_id = ins.subscriber_id AND NOT r.created`
 
-	// Consent writers serialise per subscriber (contracts); locks in id order.
-	qImportLockConsent = `
-SELECT count(pg_advisory_xact_lock(t.subscriber_id)) FROM (
-    SELECT DISTINCT subscriber_id FROM import_rows
-     WHERE NOT rejected AND (marketing IS NOT NULL OR service IS NOT NULL)
-     ORDER BY subscriber_id) t`
+	// The rows with a consent statement, for consent.Import.
+	qImportConsentRows = `
+SELECT ord, subscriber_id FROM import_rows
+ WHERE NOT rejected AND (marketing IS NOT NULL OR service IS NOT NULL)
+ ORDER BY ord`
 
-	// A consent statement of the file is recorded (channel '*', source import)
-	// only when it differs from the subscriber's current '*' state for the
-	// topic, so a re-run adds nothing.
-	qImportConsent = `
-WITH c AS (
-    SELECT r.subscriber_id, t.topic, t.granted, r.proof, r.ord
-      FROM import_rows r
-     CROSS JOIN LATERAL (VALUES ('marketing', r.marketing), ('service', r.service)) AS t(topic, granted)
-     WHERE NOT r.rejected AND t.granted IS NOT NULL),
-ins AS (
-    INSERT INTO consent_events (subscriber_id, channel, topic, granted, source, proof)
-    SELECT c.subscriber_id, '*', c.topic, c.granted, 'import', COALESCE(c.proof, '{}'::jsonb)
-      FROM c
-     WHERE (SELECT e.granted FROM consent_events e
-             WHERE e.subscriber_id = c.subscriber_id AND e.channel = '*' AND e.topic = c.topic
-             ORDER BY e.id DESC LIMIT 1) IS DISTINCT FROM c.granted
-     ORDER BY c.ord, c.topic
-    RETURNING subscriber_id)
-UPDATE import_rows r SET changed = true FROM ins WHERE r.subscriber_id = ins.subscriber_id AND NOT r.created`
+	qImportConsentChanged = `UPDATE import_rows SET changed = true WHERE subscriber_id = ANY($1) AND NOT created`
 
 	qImportCounts = `
 SELECT count(*) FILTER (WHERE created) AS created,
@@ -242,9 +212,6 @@ SELECT count(*) FILTER (WHERE created) AS created,
        count(*) FILTER (WHERE NOT changed AND NOT created AND NOT rejected) AS unchanged
   FROM import_rows`
 )
-
-// ProofPersonalKeys are the keys of consent proof JSON that erasure pseudonymises.
-var ProofPersonalKeys = []string{"ip", "user_agent", "phone", "email", "name"}
 
 // Store reads and writes subscribers.
 type Store struct {
@@ -522,7 +489,7 @@ func (s *Store) List(ctx context.Context, f Filter) (Page, error) {
 
 // Erase removes the personal data of the subscriber externalID: name,
 // attributes, identities and events go, external_id becomes a pseudonym, and
-// the personal keys of its consent proofs (ProofPersonalKeys) are replaced by
+// the personal keys of its consent proofs (consent.ProofPersonalKeys) are replaced by
 // the same pseudonym. The subscriber row and every consent row stay, so the
 // ledger still proves what was consented and when. It returns the pseudonym.
 func (s *Store) Erase(ctx context.Context, externalID string) (string, error) {
@@ -543,8 +510,10 @@ func (s *Store) Erase(ctx context.Context, externalID string) (string, error) {
 			}
 			return fmt.Errorf("find subscriber: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, qAdvisoryLock, id); err != nil {
-			return fmt.Errorf("lock subscriber: %w", err)
+		// Consent writers' lock first, before any row lock, in the order
+		// consent writers take them.
+		if err := consent.Lock(ctx, tx, []int64{id}); err != nil {
+			return err
 		}
 		res, err := tx.ExecContext(ctx, qEraseSubscriber, id, pseudonym, now, externalID)
 		if err != nil {
@@ -560,14 +529,13 @@ func (s *Store) Erase(ctx context.Context, externalID string) (string, error) {
 		}{
 			{"erase identities", qEraseIdentities, []any{id}},
 			{"erase events", qEraseEvents, []any{id}},
-			{"pseudonymise consent proof", qPseudonymiseConsent, []any{id, pseudonym, pq.Array(ProofPersonalKeys)}},
 		}
 		for _, st := range steps {
 			if _, err := tx.ExecContext(ctx, st.query, st.args...); err != nil {
 				return fmt.Errorf("%s: %w", st.what, err)
 			}
 		}
-		return nil
+		return consent.Pseudonymise(ctx, tx, id, pseudonym)
 	})
 	if err != nil {
 		return "", err

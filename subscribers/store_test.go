@@ -132,7 +132,7 @@ func TestUpsertValidation(t *testing.T) {
 		{"bad attr key", subscribers.Input{ExternalID: "x", Attributes: map[string]any{"a b": 1}}, "attributes.a b"},
 		{"bad channel", subscribers.Input{ExternalID: "x", Identities: []subscribers.IdentityInput{{Channel: "icq", Address: "1"}}}, "identities[0].channel"},
 		{"bad phone", subscribers.Input{ExternalID: "x", Identities: []subscribers.IdentityInput{
-			{Channel: channels.Telegram, Address: "1"}, {Channel: channels.SMS, Address: "89991234567"}}}, "identities[1].address"},
+			{Channel: channels.Telegram, Address: "1"}, {Channel: channels.SMS, Address: "+7 12"}}}, "identities[1].address"},
 		{"bad email", subscribers.Input{ExternalID: "x", Identities: []subscribers.IdentityInput{{Channel: channels.Email, Address: "Anna <a@b.c>"}}}, "identities[0].address"},
 		{"bad telegram", subscribers.Input{ExternalID: "x", Identities: []subscribers.IdentityInput{{Channel: channels.Telegram, Address: "@anna"}}}, "identities[0].address"},
 		{"bad vk", subscribers.Input{ExternalID: "x", Identities: []subscribers.IdentityInput{{Channel: channels.VK, Address: "id1"}}}, "identities[0].address"},

@@ -8,8 +8,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	_ "time/tzdata" // time zones validate even where the OS has no zoneinfo
+	"unicode"
+
+	"github.com/nyaruka/phonenumbers"
 
 	"github.com/nudge-engine/nudge/channels"
 )
@@ -99,7 +103,6 @@ const (
 var (
 	reLocale  = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
 	reAttrKey = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]*$`)
-	reE164    = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 )
 
 // ValidExternalID checks a customer id: 1–200 printable characters.
@@ -137,8 +140,11 @@ func ValidTimeZone(field, tz string) error {
 }
 
 // NormalizeAddress checks addr for channel ch and returns its canonical form:
-// E.164 for phones (spaces, dashes, dots and parentheses dropped, a leading
-// 00 read as +), lower case for email, the decimal id for Telegram and VK.
+// E.164 for phones (read with nyaruka/phonenumbers: "+7 999 123-45-67",
+// "0079991234567" and, in the default region RU, "8 999 123 45 67" are all
+// +79991234567), lower case for email, the decimal id for Telegram and VK.
+// It is the one normalisation of addresses: the API, the import and every
+// inbound event (ProviderAddress) go through it.
 func NormalizeAddress(ch channels.Kind, addr string) (string, error) {
 	a := strings.TrimSpace(addr)
 	if a == "" {
@@ -149,20 +155,7 @@ func NormalizeAddress(ch channels.Kind, addr string) (string, error) {
 	}
 	switch ch {
 	case channels.WhatsApp, channels.SMS:
-		p := strings.Map(func(r rune) rune {
-			switch r {
-			case ' ', '-', '(', ')', '.', '\u00a0':
-				return -1
-			}
-			return r
-		}, a)
-		if strings.HasPrefix(p, "00") {
-			p = "+" + p[2:]
-		}
-		if !reE164.MatchString(p) {
-			return "", fmt.Errorf("must be a phone number in E.164 form like +79991234567")
-		}
-		return p, nil
+		return normalizePhone(a)
 	case channels.Email:
 		m, err := mail.ParseAddress(a)
 		if err != nil || m.Name != "" || m.Address != a || !strings.Contains(a[strings.LastIndexByte(a, '@')+1:], ".") {
@@ -278,4 +271,68 @@ func sortFieldErrors(errs []*FieldError) {
 		return n
 	}
 	sort.SliceStable(errs, func(a, b int) bool { return idx(errs[a].Field) < idx(errs[b].Field) })
+}
+
+// DefaultPhoneRegion is the region a phone number without a country code is
+// read in, unless SetPhoneRegion says otherwise (NUDGE_PHONE_REGION).
+const DefaultPhoneRegion = "RU"
+
+var phoneRegion atomic.Pointer[string]
+
+// SetPhoneRegion sets the region (ISO 3166 code such as RU, KZ, DE) phones
+// without a country code are read in, for the whole process; "" restores
+// DefaultPhoneRegion. Call it once at start-up.
+func SetPhoneRegion(region string) error {
+	r := strings.ToUpper(strings.TrimSpace(region))
+	if r == "" {
+		r = DefaultPhoneRegion
+	}
+	if phonenumbers.GetCountryCodeForRegion(r) == 0 {
+		return fmt.Errorf("phone region %q is not a region code like RU or KZ", region)
+	}
+	phoneRegion.Store(&r)
+	return nil
+}
+
+// PhoneRegion returns the region set by SetPhoneRegion.
+func PhoneRegion() string {
+	if r := phoneRegion.Load(); r != nil {
+		return *r
+	}
+	return DefaultPhoneRegion
+}
+
+func normalizePhone(a string) (string, error) {
+	if strings.HasPrefix(a, "00") {
+		a = "+" + a[2:]
+	}
+	bad := fmt.Errorf("must be a phone number like +79991234567 (or a national number of region %s)", PhoneRegion())
+	if strings.IndexFunc(a, unicode.IsLetter) >= 0 { // phonenumbers reads vanity letters as digits
+		return "", bad
+	}
+	n, err := phonenumbers.Parse(a, PhoneRegion())
+	if err != nil || !phonenumbers.IsPossibleNumber(n) {
+		return "", bad
+	}
+	return phonenumbers.Format(n, phonenumbers.E164), nil
+}
+
+// ProviderAddress is the sender of an inbound event in the form identities
+// are stored in. Providers report phones internationally, with or without
+// the "+" (Meta's WhatsApp webhooks send "79991234567", Twilio
+// "+79991234567"), so a phone of digits only gets its "+" before
+// NormalizeAddress. Anything that does not normalise (an alphanumeric SMS
+// sender) is returned as it came; other channels are returned unchanged.
+func ProviderAddress(ch channels.Kind, addr string) string {
+	if ch != channels.WhatsApp && ch != channels.SMS {
+		return addr
+	}
+	a := strings.TrimSpace(addr)
+	if a != "" && a[0] != '0' && strings.Trim(a, "0123456789") == "" {
+		a = "+" + a
+	}
+	if n, err := NormalizeAddress(ch, a); err == nil {
+		return n
+	}
+	return addr
 }

@@ -58,11 +58,8 @@ func (r *Replies) Handle(ctx context.Context, subscriberID int64, rep Reply) (Re
 			continue
 		}
 		wr := def.Steps[idx].WaitReply
-		res := r.c.Classify(classify.Input{Payload: rep.Button, Text: rep.Text, Branches: wr.Branches})
+		res := r.c.Route(wr, rep.Button, rep.Text)
 		target := res.Goto
-		if res.Branch < 0 {
-			target = wr.OnOther
-		}
 		moved, err := e.ResumeReply(ctx, run.ID, run.Seq, target, inbox.Reply{Text: rep.Text, Payload: rep.Button,
 			Sentiment: res.Sentiment, Rule: res.Rule, At: e.clock.Now()})
 		if err != nil || !moved {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/templates"
 )
@@ -182,7 +183,7 @@ func (e *Engine) blockIdentities(ctx context.Context, q db.Executor, outs []outc
 		if !o.blocked {
 			continue
 		}
-		proof := map[string]any{"reason": "send_blocked", "message_key": o.m.Key}
+		proof := consent.Proof{Reason: "send_blocked", MessageKey: o.m.Key}
 		if err := e.blockIdentity(ctx, q, channels.Kind(o.m.Channel), o.m.Address, now, proof); err != nil {
 			return err
 		}
@@ -212,24 +213,18 @@ func (e *Engine) deliver(ctx context.Context, tx *sqlx.Tx, keys []string) (map[s
 	if len(pending) == 0 {
 		return res, nil
 	}
-	n := len(pending)
-	idx, subs, chs, addrs, topics := make([]int64, n), make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
+	subs := make([]int64, len(pending))
+	rcpts := make([]consent.Recipient, len(pending))
 	for i, m := range pending {
-		idx[i], subs[i], chs[i], addrs[i], topics[i] = int64(i), m.Sub, m.Channel, m.Address, m.Topic
+		subs[i] = m.Sub
+		rcpts[i] = consent.Recipient{SubscriberID: m.Sub, Channel: channels.Kind(m.Channel), Address: m.Address, Topic: consent.Topic(m.Topic)}
 	}
 	if err := lockSubscribersShared(ctx, tx, subs); err != nil {
 		return nil, err
 	}
-	var checks []struct {
-		I  int  `db:"i"`
-		OK bool `db:"ok"`
-	}
-	if err := tx.SelectContext(ctx, &checks, qRecheck, pq.Array(idx), pq.Array(subs), pq.Array(chs), pq.Array(addrs), pq.Array(topics)); err != nil {
-		return nil, fmt.Errorf("consent re-read: %w", err)
-	}
-	allowed := make([]bool, n)
-	for _, c := range checks {
-		allowed[c.I] = c.OK
+	allowed, err := consent.Sendable(ctx, tx, rcpts)
+	if err != nil {
+		return nil, err
 	}
 	now := e.clock.Now()
 	var outs []outcome
@@ -263,20 +258,7 @@ func (e *Engine) deliver(ctx context.Context, tx *sqlx.Tx, keys []string) (map[s
 }
 
 // blockIdentity marks the identity blocked and revokes consent for that
-// channel (both topics), serialised per subscriber like every consent writer.
-func (e *Engine) blockIdentity(ctx context.Context, q db.Executor, ch channels.Kind, address string, at time.Time, proof map[string]any) error {
-	var subs []int64
-	if err := q.SelectContext(ctx, &subs, qBlockIdentity, string(ch), address, at); err != nil {
-		return fmt.Errorf("block identity: %w", err)
-	}
-	pb, _ := json.Marshal(proof)
-	for _, s := range subs {
-		if _, err := q.ExecContext(ctx, qConsentLock, s); err != nil {
-			return fmt.Errorf("consent lock: %w", err)
-		}
-		if _, err := q.ExecContext(ctx, qRevokeConsentTopic, s, string(ch), pb); err != nil {
-			return fmt.Errorf("revoke consent: %w", err)
-		}
-	}
-	return nil
+// channel (consent.Block).
+func (e *Engine) blockIdentity(ctx context.Context, q db.Executor, ch channels.Kind, address string, at time.Time, proof consent.Proof) error {
+	return consent.Block(ctx, q, ch, address, at, proof)
 }

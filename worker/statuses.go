@@ -9,6 +9,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -63,11 +64,10 @@ func (s *Statuses) apply(ctx context.Context, ev channels.Event) error {
 	case channels.EventBlocked:
 		return db.WithTx(ctx, s.e.db, func(tx *sqlx.Tx) error {
 			return s.e.blockIdentity(ctx, tx, ev.Channel, ev.From, at,
-				map[string]any{"reason": "provider_blocked", "provider_event_id": ev.ProviderEventID})
+				consent.Proof{Reason: "provider_blocked", ProviderEventID: ev.ProviderEventID})
 		})
 	case channels.EventUnblocked:
-		_, err := s.e.db.ExecContext(ctx, qUnblockIdentity, string(ev.Channel), ev.From)
-		return err
+		return consent.Unblock(ctx, s.e.db, ev.Channel, ev.From)
 	default:
 		return nil
 	}
@@ -109,7 +109,7 @@ func (s *Statuses) apply(ctx context.Context, ev channels.Event) error {
 		if ev.Type == channels.EventFailed && ev.ErrorKind == channels.Blocked {
 			for _, r := range rows {
 				if err := s.e.blockIdentity(ctx, tx, ev.Channel, r.Address, at,
-					map[string]any{"reason": "status_blocked", "message_id": r.ID}); err != nil {
+					consent.Proof{Reason: "status_blocked", MessageID: r.ID}); err != nil {
 					return err
 				}
 			}

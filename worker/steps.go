@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/subscribers"
 )
@@ -174,17 +174,9 @@ func (e *Engine) workRuns(ctx context.Context, tx *sqlx.Tx, runs []runRow, now t
 	return nil
 }
 
+// lockSubscribersShared takes the senders' consent locks (consent.LockShared).
 func lockSubscribersShared(ctx context.Context, q db.Executor, subs []int64) error {
-	if len(subs) == 0 {
-		return nil
-	}
-	sorted := slices.Clone(subs)
-	slices.Sort(sorted)
-	sorted = slices.Compact(sorted)
-	if _, err := q.ExecContext(ctx, qLockSubscribersShared, pq.Array(sorted)); err != nil {
-		return fmt.Errorf("consent locks: %w", err)
-	}
-	return nil
+	return consent.LockShared(ctx, q, subs)
 }
 
 // loadSubscribers loads the subscribers of runs as templates and conditions see them.
@@ -363,8 +355,12 @@ func mergeCtx(a, b map[string]any) map[string]any {
 
 // caseHolds evaluates one branch arm: every attribute condition and every event filter.
 func caseHolds(ctx context.Context, q db.Executor, sub Subscriber, c campaigns.BranchCase, now time.Time) (bool, error) {
-	for _, w := range c.Where {
-		if !Match(sub, w) {
+	for i, w := range c.Where {
+		ok, err := w.Match(sub.Subject())
+		if err != nil {
+			return false, fmt.Errorf("branch where[%d]: %w", i, err)
+		}
+		if !ok {
 			return false, nil
 		}
 	}

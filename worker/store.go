@@ -75,18 +75,6 @@ SELECT id, idempotency_key, subscriber_id, coalesce(run_id, 0) AS run_id, step_i
        topic, channel, account, address, attempt, status, content, tries
   FROM messages WHERE idempotency_key = ANY($1) ORDER BY id FOR UPDATE SKIP LOCKED`
 
-	// Consent re-read at send time, under the subscribers' shared advisory locks.
-	qLockSubscribersShared = `SELECT count(pg_advisory_xact_lock_shared(x)) FROM (SELECT DISTINCT unnest($1::bigint[]) AS x ORDER BY 1) s`
-	qRecheck               = `
-SELECT u.i,
-       coalesce((SELECT granted FROM consent_events ce
-                  WHERE ce.subscriber_id = u.sub AND ce.channel IN (u.ch, '*') AND ce.topic = u.topic
-                  ORDER BY ce.id DESC LIMIT 1), false)
-   AND NOT EXISTS (SELECT 1 FROM channel_identities ci
-                    WHERE ci.subscriber_id = u.sub AND ci.channel = u.ch AND ci.address = u.addr
-                      AND ci.blocked_at IS NOT NULL) AS ok
-  FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::text[]) AS u(i, sub, ch, addr, topic)`
-
 	// Set-based message outcome.
 	qUpdateMessages = `
 UPDATE messages m
@@ -188,16 +176,6 @@ UPDATE messages SET
  WHERE subscriber_id IN (SELECT subscriber_id FROM channel_identities WHERE channel = $1 AND address = $2)
    AND channel = $1 AND address = $2 AND sent_at <= $3
    AND (status = 'sent' OR ($4 = 'read' AND status = 'delivered'))`
-
-	qBlockIdentity = `
-UPDATE channel_identities SET blocked_at = coalesce(blocked_at, $3)
- WHERE channel = $1 AND address = $2
-RETURNING subscriber_id`
-	qUnblockIdentity    = `UPDATE channel_identities SET blocked_at = NULL WHERE channel = $1 AND address = $2`
-	qConsentLock        = `SELECT pg_advisory_xact_lock($1)`
-	qRevokeConsentTopic = `
-INSERT INTO consent_events (subscriber_id, channel, topic, granted, source, proof)
-SELECT $1, $2, t, false, 'dialog', $3::jsonb FROM unnest(ARRAY['service', 'marketing']) AS t`
 
 	// Replies.
 	qWaitingRuns = `

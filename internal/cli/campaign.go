@@ -301,6 +301,8 @@ func (a *App) campaignPreviewCmd() *cobra.Command {
 		Long: "Render a send step for one subscriber as the worker would: the channel the\n" +
 			"send-time gate picks and why (consent, identity, 24h window, quiet hours,\n" +
 			"frequency cap), the text, buttons and image. Nothing is sent or written.\n" +
+			"It evaluates the campaign's audience as the scheduler does and says which\n" +
+			"condition leaves the subscriber out. Exits 1 when the message does not render.\n" +
 			"The payload of an event trigger is the subscriber's newest such event;\n" +
 			"give --payload for api triggers.",
 		Args: cobra.ExactArgs(1),
@@ -340,9 +342,19 @@ func (a *App) campaignPreviewCmd() *cobra.Command {
 			if asJSON {
 				enc := json.NewEncoder(a.Stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(res)
+				err = enc.Encode(res)
+			} else {
+				err = preview.WriteText(a.Stdout, res)
 			}
-			return preview.WriteText(a.Stdout, res)
+			if err != nil {
+				return err
+			}
+			// A message that does not render is an error of the campaign
+			// (or the --payload): not an answer to "what would be sent".
+			if res.RenderError != "" {
+				return &ExitError{Code: 1, Msg: fmt.Sprintf("nudge: campaign %s: the message does not render on %s: %s", res.CampaignID, res.RenderedFor, res.RenderError)}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&subscriber, "subscriber", "", "the subscriber's external id (required)")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nudge-engine/nudge/internal/config"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/subscribers"
 )
 
 // Version is set at build time with -ldflags "-X
@@ -71,7 +72,14 @@ type App struct {
 
 // Main runs the nudge command line and returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &App{Stdout: stdout, Stderr: stderr, Stdin: stdin, Env: &config.Env{}}
+	return MainEnv(ctx, args, nil, stdin, stdout, stderr)
+}
+
+// MainEnv is Main reading its configuration through lookup instead of the
+// process environment (nil: the environment). nudge-demo runs `nudge run`
+// in its own process so, with the variables it composed for the fakes.
+func MainEnv(ctx context.Context, args []string, lookup func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &App{Stdout: stdout, Stderr: stderr, Stdin: stdin, Env: &config.Env{Lookup: lookup}}
 	root := a.rootCmd()
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -121,12 +129,12 @@ func (a *App) rootCmd() *cobra.Command {
 		a.workerCmd(),
 		a.schedulerCmd(),
 		a.runCmd(),
-		a.demoCmd(),
 		a.campaignCmd(),
 		a.subscribersCmd(),
 		a.apikeysCmd(),
 		a.usersCmd(),
 		a.channelsCmd(),
+		a.classifyCmd(),
 	)
 	return root
 }
@@ -161,6 +169,10 @@ func (a *App) Core() (config.Core, error) {
 	c := config.LoadCore(a.Env)
 	if err := a.Env.Err(); err != nil {
 		return c, fmt.Errorf("configuration:\n%w", err)
+	}
+	// Every role reads phones (the API, the import, inbound webhooks).
+	if err := subscribers.SetPhoneRegion(c.PhoneRegion); err != nil {
+		return c, fmt.Errorf("configuration: NUDGE_PHONE_REGION: %w", err)
 	}
 	return c, nil
 }

@@ -16,8 +16,10 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/fakes"
 	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
 	"github.com/nudge-engine/nudge/channels/viber/viberfake"
+	"github.com/nudge-engine/nudge/demo"
 	"github.com/nudge-engine/nudge/internal/browsertest"
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/config"
@@ -35,7 +37,7 @@ type e2e struct {
 	a     *App
 	s     *stack
 	d     *sqlx.DB
-	f     *demoFakes
+	f     *fakes.Set
 	base  string
 	now   func() time.Time
 	after func(time.Duration, func())
@@ -58,7 +60,7 @@ func newE2EAt(t testing.TB, scale float64) *e2e {
 		clk = clock.Real{}
 	}
 	after := func(d time.Duration, f func()) { time.AfterFunc(time.Duration(float64(d)/scale), f) }
-	f, err := startDemoFakes(clk.Now, after)
+	f, err := fakes.Start(fakes.Options{Now: clk.Now, After: after})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +71,7 @@ func newE2EAt(t testing.TB, scale float64) *e2e {
 	}
 	base := "http://" + ln.Addr().String()
 	dbURL := testenv.DBURL(t)
-	vars := f.env(base)
+	vars := demo.Env(f, base)
 	for k, v := range map[string]string{"NUDGE_DATABASE_URL": dbURL, "NUDGE_REDIS_URL": testenv.Redis(t), "NUDGE_BASE_URL": base,
 		"NUDGE_WORKER_POLL": "50ms", "NUDGE_LOG_LEVEL": "error", "NUDGE_WORKER_TASK_CHECK": os.Getenv("NUDGE_WORKER_TASK_CHECK")} {
 		vars[k] = v
@@ -96,8 +98,8 @@ func newE2EAt(t testing.TB, scale float64) *e2e {
 	t.Cleanup(srv.Close)
 	go s.rt.work(ctx)
 	go s.loops(ctx)
-	f.tg.SetWebhook(channels.WebhookURL(base, channels.Telegram, channels.DefaultAccount), vars["NUDGE_TELEGRAM_WEBHOOK_SECRET"])
-	f.vb.SetWebhook(channels.WebhookURL(base, channels.Viber, channels.DefaultAccount))
+	f.Telegram.SetWebhook(channels.WebhookURL(base, channels.Telegram, channels.DefaultAccount), vars["NUDGE_TELEGRAM_WEBHOOK_SECRET"])
+	f.Viber.SetWebhook(channels.WebhookURL(base, channels.Viber, channels.DefaultAccount))
 	e := &e2e{t: t, ctx: ctx, a: a, s: s, d: d, f: f, base: base, now: clk.Now, after: after,
 		sched: scheduler.New(d, clk.Now, a.Log, c.sched)}
 	return e
@@ -105,10 +107,10 @@ func newE2EAt(t testing.TB, scale float64) *e2e {
 
 // seed brings people in as the demo does (campaigns, consent, deep-link
 // starts, last week's deliveries) and creates their feedback runs.
-func (e *e2e) seed(people []demoPerson) {
+func (e *e2e) seed(people []demo.Person) {
 	e.t.Helper()
 	e.t.Chdir("../..") // examples/growfood
-	if err := e.a.seedDemo(e.ctx, e.d, e.f, people, e.now); err != nil {
+	if err := demo.Seed(e.ctx, e.d, e.f, people, e.now, io.Discard); err != nil {
 		e.t.Fatal(err)
 	}
 	e.waitFor("feedback runs", func() bool {
@@ -146,13 +148,13 @@ func (e *e2e) waitForLong(what string, limit time.Duration, ok func() bool) {
 // message per rung, and the providers received exactly one each.
 func TestFallbackLadderThroughFakes(t *testing.T) {
 	e := newE2E(t)
-	people := []demoPerson{
-		{ext: "ladder-tg", name: "Анна", locale: "ru", tz: "Europe/Moscow", channel: "telegram", chat: 700001, persona: "silent",
-			phone: "+79990000001", email: "ladder-tg@example.com", blocks: true, smsFails: true},
-		{ext: "ladder-vb", name: "Олег", locale: "ru", tz: "Europe/Moscow", channel: "viber", viberID: viberfake.UserID(7), persona: "silent",
-			phone: "+79990000002", email: "ladder-vb@example.com"},
+	people := []demo.Person{
+		{Ext: "ladder-tg", Name: "Анна", Locale: "ru", TZ: "Europe/Moscow", Channel: "telegram", Chat: 700001, Persona: "silent",
+			Phone: "+79990000001", Email: "ladder-tg@example.com", Blocks: true, SMSFails: true},
+		{Ext: "ladder-vb", Name: "Олег", Locale: "ru", TZ: "Europe/Moscow", Channel: "viber", ViberID: viberfake.UserID(7), Persona: "silent",
+			Phone: "+79990000002", Email: "ladder-vb@example.com"},
 	}
-	e.f.vb.SetReceiverPlan(people[1].viberID, viberfake.Plan{DeliveredAfter: 1000 * time.Hour}) // never delivered
+	e.f.Viber.SetReceiverPlan(people[1].ViberID, viberfake.Plan{DeliveredAfter: 1000 * time.Hour}) // never delivered
 	e.seed(people)
 	rung := func(ext string, attempt int, channel string) int {
 		return e.count(`SELECT count(*) FROM messages m JOIN subscribers s ON s.id = m.subscriber_id
@@ -174,22 +176,22 @@ func TestFallbackLadderThroughFakes(t *testing.T) {
 		}
 	}
 	var toTG, toVB int
-	for _, m := range e.f.tg.Sent() {
+	for _, m := range e.f.Telegram.Sent() {
 		if m.ChatID == 700001 {
 			toTG++
 		}
 	}
-	for _, m := range e.f.vb.Sent() {
-		if m.Receiver == people[1].viberID {
+	for _, m := range e.f.Viber.Sent() {
+		if m.Receiver == people[1].ViberID {
 			toVB++
 		}
 	}
 	sms := map[string]int{}
-	for _, m := range e.f.sms.Sent() {
+	for _, m := range e.f.SMS.Sent() {
 		sms[m.To]++
 	}
 	mails := 0
-	for _, m := range e.f.mail.Messages() {
+	for _, m := range e.f.Email.Messages() {
 		if strings.Contains(strings.Join(m.To, ","), "ladder-tg@example.com") {
 			mails++
 		}
@@ -214,11 +216,11 @@ func TestBrowserEngineHandoffToManager(t *testing.T) {
 		t.Fatal(err)
 	}
 	const chat = 710001
-	e.seed([]demoPerson{{ext: "unhappy", name: "Мария", locale: "ru", tz: "Europe/Moscow", channel: "telegram", chat: chat,
-		persona: "silent", phone: "+79990000003", email: "unhappy@example.com"}})
+	e.seed([]demo.Person{{Ext: "unhappy", Name: "Мария", Locale: "ru", TZ: "Europe/Moscow", Channel: "telegram", Chat: chat,
+		Persona: "silent", Phone: "+79990000003", Email: "unhappy@example.com"}})
 	var ask telegramfake.Sent
 	e.waitFor("the feedback question in Telegram", func() bool {
-		for _, m := range e.f.tg.SentTo(chat) {
+		for _, m := range e.f.Telegram.SentTo(chat) {
 			if len(m.Keyboard) > 0 {
 				ask = m
 				return true
@@ -231,7 +233,7 @@ func TestBrowserEngineHandoffToManager(t *testing.T) {
 	browsertest.Run(t, ctx, 30*time.Second, chromedp.Navigate(e.base+"/inbox"), chromedp.WaitVisible(`#live`, chromedp.ByID))
 	time.Sleep(300 * time.Millisecond) // let the page's event stream connect
 	// The customer presses 👎.
-	if code, err := e.f.tg.Post(e.ctx, e.f.tg.CallbackUpdate(chat, ask.MessageID, "dislike")); err != nil || code != 200 {
+	if code, err := e.f.Telegram.Post(e.ctx, e.f.Telegram.CallbackUpdate(chat, ask.MessageID, "dislike")); err != nil || code != 200 {
 		t.Fatalf("webhook: %d %v", code, err)
 	}
 	var live string
@@ -241,7 +243,7 @@ func TestBrowserEngineHandoffToManager(t *testing.T) {
 	if !strings.Contains(live, "care") {
 		t.Fatalf("inbox: %q", live)
 	}
-	before := len(e.f.tg.SentTo(chat))
+	before := len(e.f.Telegram.SentTo(chat))
 	browsertest.Run(t, ctx, 30*time.Second,
 		chromedp.Click(`#live a`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#reply-text`, chromedp.ByID),
@@ -249,7 +251,7 @@ func TestBrowserEngineHandoffToManager(t *testing.T) {
 		chromedp.Submit(`#reply-text`, chromedp.ByID),
 		chromedp.WaitVisible(`tr.h-manager`, chromedp.ByQuery),
 	)
-	sent := e.f.tg.SentTo(chat)
+	sent := e.f.Telegram.SentTo(chat)
 	if len(sent) != before+1 || !strings.Contains(sent[len(sent)-1].Text, "Заменим блюдо") {
 		t.Fatalf("the Telegram fake did not receive the manager's reply: %+v", sent)
 	}
@@ -283,10 +285,10 @@ func login(t *testing.T, ctx context.Context, base, email, pw string) {
 // the inbound sink, and a GET (a mail scanner) does not.
 func TestEmailOneClickUnsubscribe(t *testing.T) {
 	e := newE2E(t)
-	e.seed([]demoPerson{{ext: "mail-only", name: "Ольга", locale: "ru", tz: "Europe/Moscow", channel: "telegram", chat: 720001,
-		persona: "silent", phone: "+79990000004", email: "olga@example.com", blocks: true, smsFails: true}})
-	e.waitFor("the email rung", func() bool { return len(e.f.mail.Messages()) > 0 })
-	p, err := e.f.mail.Messages()[0].Parse()
+	e.seed([]demo.Person{{Ext: "mail-only", Name: "Ольга", Locale: "ru", TZ: "Europe/Moscow", Channel: "telegram", Chat: 720001,
+		Persona: "silent", Phone: "+79990000004", Email: "olga@example.com", Blocks: true, SMSFails: true}})
+	e.waitFor("the email rung", func() bool { return len(e.f.Email.Messages()) > 0 })
+	p, err := e.f.Email.Messages()[0].Parse()
 	if err != nil {
 		t.Fatal(err)
 	}

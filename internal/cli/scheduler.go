@@ -1,9 +1,9 @@
 package cli
 
 import (
-	"time"
-
 	"github.com/spf13/cobra"
+
+	"github.com/nudge-engine/nudge/internal/clock"
 
 	"github.com/nudge-engine/nudge/migrations"
 	"github.com/nudge-engine/nudge/scheduler"
@@ -22,6 +22,9 @@ workers with NOTIFY nudge_runs. Stops gracefully on SIGINT/SIGTERM.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			cfg := scheduler.LoadConfig(a.Env)
+			// The flow clock every role shares: event due times and cron
+			// occurrences are decided on it, not on this process's wall clock.
+			clk := clock.LoadConfig(a.Env).Clock()
 			if _, err := a.Core(); err != nil {
 				return err
 			}
@@ -35,7 +38,7 @@ workers with NOTIFY nudge_runs. Stops gracefully on SIGINT/SIGTERM.`,
 					return err
 				}
 			}
-			s := scheduler.New(d, time.Now, a.Log, cfg)
+			s := scheduler.New(d, clk.Now, a.Log, cfg)
 			if err := s.Start(ctx); err != nil {
 				return err
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -62,7 +61,8 @@ type stackConfig struct {
 	sched   scheduler.Config
 	lexicon string // extra sentiment lexicon file
 	sla     time.Duration
-	// clock is the one flow clock every component of the process shares.
+	// clock is the one flow clock every component of the process shares
+	// (NUDGE_CLOCK_SCALE, NUDGE_CLOCK_START, NUDGE_CLOCK_ORIGIN).
 	clock clock.Clock
 }
 
@@ -75,17 +75,17 @@ func (a *App) loadStackConfig() (stackConfig, error) {
 		sched:   scheduler.LoadConfig(a.Env),
 		lexicon: a.Env.String("NUDGE_LEXICON_FILE", ""),
 		sla:     a.Env.Duration("NUDGE_INBOX_SLA", 15*time.Minute),
+		clock:   clock.LoadConfig(a.Env).Clock(),
 	}
 	core, err := a.Core() // also reports the problems recorded above
 	c.core = core
-	c.clock = c.st.Clock()
 	return c, err
 }
 
 // buildStack wires the components. hc is the HTTP client of channel adapters.
 func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, error) {
 	if c.clock == nil {
-		c.clock = c.st.Clock()
+		return nil, fmt.Errorf("buildStack: no clock")
 	}
 	s := &stack{a: a, core: c.core, st: c.st, clock: c.clock, ccfg: c.consent, db: d, keys: apikeys.NewStore(d, nil)}
 	clk := c.clock
@@ -114,17 +114,9 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 		return nil, err
 	}
 	s.rt = rt
-	lex := classify.DefaultLexicon()
-	if c.lexicon != "" {
-		f, err := os.Open(c.lexicon)
-		if err != nil {
-			return nil, fmt.Errorf("NUDGE_LEXICON_FILE: %w", err)
-		}
-		lex, err = classify.ParseLexicon(f, c.lexicon, lex)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("NUDGE_LEXICON_FILE: %w", err)
-		}
+	lex, err := classify.LexiconFile(c.lexicon)
+	if err != nil {
+		return nil, fmt.Errorf("NUDGE_LEXICON_FILE: %w", err)
 	}
 	s.binder = consent.NewBinder(d, a.Log, clk.Now)
 	s.router = inbox.NewRouter(d, classify.New(lex), rt.engine, a.Log)
@@ -185,7 +177,7 @@ func (s *stack) server() *server.Server {
 		s.ui,
 		campaigns.NewAPI(campaigns.APIConfig{Store: cstore, Auth: auth, Log: a.Log}),
 		&preview.API{P: preview.New(cstore, d, nil, s.clock.Now), Auth: auth, Log: a.Log},
-		consent.NewRoutes(consent.RoutesConfig{DB: d, Config: s.ccfg, Auth: auth, Log: a.Log}),
+		consent.NewRoutes(consent.RoutesConfig{DB: d, Config: s.ccfg, Auth: auth, Log: a.Log, Now: s.clock.Now}),
 		subscribers.NewAPI(subscribers.APIConfig{Store: subscribers.NewStore(d, nil), Importer: subscribers.NewImporter(d, nil), Log: a.Log, Auth: auth}),
 		scheduler.NewAPI(d, scheduler.APIConfig{Auth: auth, Log: a.Log, Now: s.clock.Now}),
 		&inbox.API{Svc: s.inbox, Log: a.Log, Require: manager, Live: &inbox.Live{DatabaseURL: s.core.DatabaseURL, Log: a.Log},

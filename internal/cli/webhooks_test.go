@@ -10,9 +10,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/fakes"
 	"github.com/nudge-engine/nudge/channels/sms"
 	"github.com/nudge-engine/nudge/channels/sms/smsfake"
 	"github.com/nudge-engine/nudge/internal/config"
@@ -66,21 +66,20 @@ func serveStack(t *testing.T, vars map[string]string) *servedStack {
 // mounts and the settings page shows: an update Telegram delivers to the URL
 // it was given is accepted and stored.
 func TestChannelsSetupRegistersTheServedWebhook(t *testing.T) {
-	f, err := startDemoFakes(time.Now, func(d time.Duration, fn func()) { time.AfterFunc(d, fn) })
+	f, err := fakes.Start(fakes.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(f.Close)
-	vars := f.env("")
-	delete(vars, "NUDGE_EMAIL_TRACKING_URL")
+	vars := f.Env()
 	ss := serveStack(t, vars)
 	ctx := context.Background()
 
 	if out, err := runWith(t, vars, "channels", "setup", "telegram"); err != nil {
 		t.Fatalf("setup telegram: %v\n%s", err, out)
 	}
-	hook, secret, _ := f.tg.Webhook()
-	status, err := f.tg.PostTo(ctx, hook, secret, f.tg.TextUpdate(4242, "Когда привезут заказ?"))
+	hook, secret, _ := f.Telegram.Webhook()
+	status, err := f.Telegram.PostTo(ctx, hook, secret, f.Telegram.TextUpdate(4242, "Когда привезут заказ?"))
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("update to the registered %s: %d %v", hook, status, err)
 	}
@@ -89,7 +88,7 @@ func TestChannelsSetupRegistersTheServedWebhook(t *testing.T) {
 		t.Fatalf("stored updates: %d %v", stored, err)
 	}
 	// The path of the bug this guards against is not served.
-	if status, _ := f.tg.PostTo(ctx, ss.base+"/webhooks/telegram/default", secret, f.tg.TextUpdate(4242, "x")); status != http.StatusNotFound {
+	if status, _ := f.Telegram.PostTo(ctx, ss.base+"/webhooks/telegram/default", secret, f.Telegram.TextUpdate(4242, "x")); status != http.StatusNotFound {
 		t.Errorf("/webhooks/telegram/default: %d", status)
 	}
 
@@ -97,7 +96,7 @@ func TestChannelsSetupRegistersTheServedWebhook(t *testing.T) {
 	if out, err := runWith(t, vars, "channels", "setup", "viber"); err != nil {
 		t.Fatalf("setup viber: %v\n%s", err, out)
 	}
-	vhook, _ := f.vb.Webhook()
+	vhook, _ := f.Viber.Webhook()
 
 	set, err := ss.s.settings(ctx)
 	if err != nil {

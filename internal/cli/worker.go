@@ -68,7 +68,7 @@ func (a *App) buildRuntime(core config.Core, st worker.Settings, d *sqlx.DB, x r
 	}
 	clk := x.clock
 	if clk == nil {
-		clk = st.Clock()
+		return nil, fmt.Errorf("buildRuntime: no clock")
 	}
 	rt := &runtime{metrics: metrics.New(), redisOpt: ropt, rdb: redis.NewClient(gopt), clock: clk, log: a.Log}
 	// The engine that applies the sandbox's statuses sends through it: its

@@ -70,7 +70,8 @@ type Scaled struct {
 	wall   func() time.Time
 }
 
-// NewScaled returns a clock at start that runs factor times faster than real time.
+// NewScaled returns a clock at start that runs factor times faster than real
+// time from now on. Processes that must agree use Config with one Origin.
 func NewScaled(start time.Time, factor float64) *Scaled {
 	return &Scaled{Start: start, Origin: time.Now(), Factor: factor, wall: time.Now}
 }

@@ -161,6 +161,7 @@ type Core struct {
 	LogFormat   string // text | json
 	LogLevel    string // debug | info | warn | error
 	DBMaxConns  int    // Postgres pool size per process
+	PhoneRegion string // region of phone numbers written without a country code
 }
 
 // LoadCore reads the core variables.
@@ -172,7 +173,8 @@ func LoadCore(e *Env) Core {
 		BaseURL:     strings.TrimRight(e.URL("NUDGE_BASE_URL", "http://127.0.0.1:8080", "http", "https"), "/"),
 		LogFormat:   e.OneOf("NUDGE_LOG_FORMAT", "text", "text", "json"),
 		LogLevel:    e.OneOf("NUDGE_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
-		DBMaxConns:  e.Int("NUDGE_DB_MAX_CONNS", 50), // db.DefaultMaxConns
+		DBMaxConns:  e.Int("NUDGE_DB_MAX_CONNS", 50),      // db.DefaultMaxConns
+		PhoneRegion: e.String("NUDGE_PHONE_REGION", "RU"), // subscribers.DefaultPhoneRegion
 	}
 	if c.DBMaxConns < 4 {
 		e.Fail("NUDGE_DB_MAX_CONNS", "must be at least 4")

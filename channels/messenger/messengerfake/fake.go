@@ -31,6 +31,9 @@ type Options struct {
 	PerSecond int    // 40 accepted messages per second per page (<0 = unlimited)
 	Now       func() time.Time
 	After     func(d time.Duration, f func()) // default time.AfterFunc
+	// Client posts webhooks (default: a 10s-timeout client); give it the
+	// trust of an https webhook URL.
+	Client *http.Client
 }
 
 // Plan scripts the receipts after a message to a person: a delivery
@@ -92,10 +95,13 @@ func New(opt Options) *Server {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	if opt.Client == nil {
+		opt.Client = &http.Client{Timeout: 10 * time.Second}
+	}
 	if opt.After == nil {
 		opt.After = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
 	}
-	s := &Server{opt: opt, hc: &http.Client{Timeout: 10 * time.Second},
+	s := &Server{opt: opt, hc: opt.Client,
 		blocked: map[string]bool{}, closed: map[string]bool{}, unknown: map[string]bool{}, plans: map[string]Plan{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /me/messages", s.messages)

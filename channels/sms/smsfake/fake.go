@@ -36,6 +36,9 @@ type Options struct {
 	RetryAfter int    // seconds in the Retry-After of a 429 (default 1)
 	Now        func() time.Time
 	After      func(d time.Duration, f func()) // default time.AfterFunc
+	// Client posts webhooks (default: a 10s-timeout client); give it the
+	// trust of an https webhook URL.
+	Client *http.Client
 }
 
 // Plan scripts the status callbacks after a message to a number: "sent"
@@ -97,10 +100,13 @@ func New(opt Options) *Server {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	if opt.Client == nil {
+		opt.Client = &http.Client{Timeout: 10 * time.Second}
+	}
 	if opt.After == nil {
 		opt.After = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
 	}
-	s := &Server{opt: opt, hc: &http.Client{Timeout: 10 * time.Second},
+	s := &Server{opt: opt, hc: opt.Client,
 		unsub: map[string]bool{}, landline: map[string]bool{}, plans: map[string]Plan{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2010-04-01/Accounts/{sid}/Messages.json", s.create)

@@ -35,6 +35,9 @@ type Options struct {
 	// After schedules planned status webhooks (default time.AfterFunc); the
 	// demo passes its simulated clock's timer.
 	After func(d time.Duration, f func())
+	// Client posts webhooks (default: a 10s-timeout client); give it the
+	// trust of an https webhook URL.
+	Client *http.Client
 }
 
 // Plan is what happens after a message to a recipient is accepted: a
@@ -104,11 +107,14 @@ func New(opt Options) *Server {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	if opt.Client == nil {
+		opt.Client = &http.Client{Timeout: 10 * time.Second}
+	}
 	if opt.After == nil {
 		opt.After = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
 	}
 	s := &Server{
-		opt: opt, hc: &http.Client{Timeout: 10 * time.Second},
+		opt: opt, hc: opt.Client,
 		blocked: map[string]bool{}, closed: map[string]bool{}, unknown: map[string]bool{},
 		plans: map[string]Plan{}, lastTo: map[string]time.Time{},
 	}

@@ -1,8 +1,9 @@
-package cli
+package demo_test
 
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -11,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nudge-engine/nudge/demo"
+	"github.com/nudge-engine/nudge/internal/cli"
+	"github.com/nudge-engine/nudge/internal/config"
 	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
@@ -32,7 +36,19 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestDemoPrintsWorkingLinks runs `nudge demo` in-process on a fresh database
+// runDemo runs nudge-demo in-process as cmd/nudge-demo does: the engine is
+// `nudge run --migrate` with the demo's configuration.
+func runDemo(ctx context.Context, args []string, stdout, stderr *syncBuffer) int {
+	engine := func(ctx context.Context, lookup func(string) (string, bool)) error {
+		if code := cli.MainEnv(ctx, []string{"run", "--migrate"}, lookup, nil, io.Discard, stderr); code != 0 {
+			return fmt.Errorf("nudge run exited %d", code)
+		}
+		return nil
+	}
+	return demo.Main(ctx, args, &config.Env{}, stdout, stderr, engine)
+}
+
+// TestDemoPrintsWorkingLinks runs nudge-demo in-process on a fresh database
 // and follows the links it prints.
 func TestDemoPrintsWorkingLinks(t *testing.T) {
 	t.Setenv("NUDGE_DATABASE_URL", testenv.DBURL(t))
@@ -45,7 +61,7 @@ func TestDemoPrintsWorkingLinks(t *testing.T) {
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, []string{"demo", "--addr", "127.0.0.1:0", "--days", "0"}, strings.NewReader(""), &out, &errb)
+		done <- runDemo(ctx, []string{"--addr", "127.0.0.1:0", "--days", "0"}, &out, &errb)
 	}()
 	deadline := time.Now().Add(2 * time.Minute)
 	for !strings.Contains(out.String(), "Serving until Ctrl-C") {
@@ -121,10 +137,10 @@ func TestDemoWeek(t *testing.T) {
 	for _, v := range []string{"NUDGE_JWT_KEYS", "NUDGE_BASE_URL", "NUDGE_TELEGRAM_BOT", "NUDGE_VIBER_URI"} {
 		t.Setenv(v, "")
 	}
-	t.Chdir("../..") // the demo loads examples/growfood
+	t.Chdir("..") // the demo loads examples/growfood
 	var out, errb syncBuffer
-	code := Main(context.Background(), []string{"demo", "--addr", "127.0.0.1:0", "--days", "7", "--scale", "20000",
-		"--customers", "12", "--exit"}, strings.NewReader(""), &out, &errb)
+	code := runDemo(context.Background(), []string{"--addr", "127.0.0.1:0", "--days", "7", "--scale", "20000",
+		"--customers", "12", "--exit"}, &out, &errb)
 	text := out.String()
 	if code != 0 {
 		t.Fatalf("demo exited %d\n%s\n%s", code, text, errb.String())

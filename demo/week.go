@@ -1,4 +1,4 @@
-package cli
+package demo
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"github.com/nudge-engine/nudge/campaigns/channelcheck"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/email/emailfake"
+	"github.com/nudge-engine/nudge/channels/fakes"
 	"github.com/nudge-engine/nudge/channels/sms/smsfake"
 	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
 	"github.com/nudge-engine/nudge/channels/viber/viberfake"
@@ -27,103 +28,57 @@ import (
 	"github.com/nudge-engine/nudge/subscribers"
 )
 
-// demoFakes are the providers the demo talks to: real adapters against the
-// in-repo wire-protocol fakes, on loopback.
-type demoFakes struct {
-	tg   *telegramfake.Server
-	vb   *viberfake.Server
-	sms  *smsfake.Server
-	mail *emailfake.Server
-}
-
-func startDemoFakes(now func() time.Time, after func(time.Duration, func())) (*demoFakes, error) {
-	f := &demoFakes{tg: telegramfake.New(), vb: viberfake.New()}
-	f.tg.Now, f.vb.Now, f.vb.After = now, now, after
-	// Viber reports delivery within a minute and the customer reads within the hour.
-	f.vb.SetPlan(viberfake.Plan{DeliveredAfter: 30 * time.Second, SeenAfter: 40 * time.Minute, Enabled: true})
-	f.sms = smsfake.New(smsfake.Options{Now: now, After: after, PerSecond: -1})
-	f.sms.SetDefaultPlan(smsfake.Plan{Delivered: time.Minute})
-	var err error
-	if f.mail, err = emailfake.New(emailfake.Options{Now: now}); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
-}
-
-func (f *demoFakes) Close() {
-	f.tg.Close()
-	f.vb.Close()
-	f.sms.Close()
-	if f.mail != nil {
-		f.mail.Close()
-	}
-}
-
-// env is the configuration that points the adapters at the fakes.
-func (f *demoFakes) env(base string) map[string]string {
-	o := f.sms.Options()
-	return map[string]string{
-		"NUDGE_TELEGRAM_TOKEN": f.tg.Token, "NUDGE_TELEGRAM_API_URL": f.tg.URL, "NUDGE_TELEGRAM_WEBHOOK_SECRET": "demo-webhook-secret",
-		"NUDGE_VIBER_TOKEN": f.vb.Token, "NUDGE_VIBER_API_URL": f.vb.URL, "NUDGE_VIBER_SENDER_NAME": "GrowFood",
-		"NUDGE_TWILIO_ACCOUNT_SID": o.AccountSID, "NUDGE_TWILIO_AUTH_TOKEN": o.AuthToken, "NUDGE_TWILIO_FROM": o.From,
-		"NUDGE_TWILIO_API_URL": f.sms.URL(), "NUDGE_TWILIO_RATE": "50",
-		"NUDGE_SMTP_HOST": f.mail.Host(), "NUDGE_SMTP_PORT": fmt.Sprint(f.mail.Port()), "NUDGE_SMTP_TLS": "none",
-		"NUDGE_SMTP_FROM":             "GrowFood <hello@growfood.example>",
-		"NUDGE_EMAIL_TRACKING_SECRET": "demo-tracking-secret", "NUDGE_EMAIL_TRACKING_URL": base,
-	}
-}
-
-// demoPerson is one simulated customer.
-type demoPerson struct {
-	ext, name, locale, tz string
-	channel               channels.Kind
-	chat                  int64
-	viberID               string
-	phone, email          string
-	persona               string // like | dislike | praise | complain | silent
-	blocks                bool   // blocks the Telegram bot after opting in
-	smsFails              bool   // the SMS never arrives (unreachable handset)
-	renews                bool   // renews after the Friday reminder
-	readsEmail            bool
+// Person is one simulated customer.
+type Person struct {
+	Ext, Name, Locale, TZ string
+	Channel               channels.Kind
+	Chat                  int64
+	ViberID               string
+	Phone, Email          string
+	Persona               string // like | dislike | praise | complain | silent
+	Blocks                bool   // blocks the Telegram bot after opting in
+	SMSFails              bool   // the SMS never arrives (unreachable handset)
+	Renews                bool   // renews after the Friday reminder
+	ReadsEmail            bool
 }
 
 var (
 	demoNamesRU = []string{"Анна", "Иван", "Мария", "Олег", "Елена", "Дмитрий", "Ольга", "Сергей", "Наталья", "Павел"}
 	demoNamesEN = []string{"Emma", "Liam", "Olivia", "Noah"}
 	demoZones   = []string{"Europe/Moscow", "Europe/Moscow", "Asia/Yekaterinburg", "Asia/Novosibirsk", "Europe/Kaliningrad"}
-	demoPersona = []string{"like", "like", "praise", "like", "dislike", "like", "silent", "complain", "like", "praise"}
+	Persona     = []string{"like", "like", "praise", "like", "dislike", "like", "silent", "complain", "like", "praise"}
 )
 
-func demoPeople(n int) []demoPerson {
+// People makes n simulated customers, the same for the same n.
+func People(n int) []Person {
 	r := rand.New(rand.NewPCG(7, 42))
-	out := make([]demoPerson, n)
+	out := make([]Person, n)
 	for i := range out {
-		p := demoPerson{ext: fmt.Sprintf("gf-%04d", i+1), locale: "ru", persona: demoPersona[i%len(demoPersona)],
-			phone: fmt.Sprintf("+7999%07d", 1000000+i), email: fmt.Sprintf("customer%d@example.com", i+1),
-			renews: r.IntN(100) < 45, readsEmail: r.IntN(100) < 60}
+		p := Person{Ext: fmt.Sprintf("gf-%04d", i+1), Locale: "ru", Persona: Persona[i%len(Persona)],
+			Phone: fmt.Sprintf("+7999%07d", 1000000+i), Email: fmt.Sprintf("customer%d@example.com", i+1),
+			Renews: r.IntN(100) < 45, ReadsEmail: r.IntN(100) < 60}
 		if i%4 == 3 {
-			p.locale, p.name, p.tz = "en", demoNamesEN[i%len(demoNamesEN)], "Europe/Berlin"
+			p.Locale, p.Name, p.TZ = "en", demoNamesEN[i%len(demoNamesEN)], "Europe/Berlin"
 		} else {
-			p.name, p.tz = demoNamesRU[i%len(demoNamesRU)], demoZones[i%len(demoZones)]
+			p.Name, p.TZ = demoNamesRU[i%len(demoNamesRU)], demoZones[i%len(demoZones)]
 		}
 		if i%5 < 3 {
-			p.channel, p.chat = channels.Telegram, int64(500000+i)
-			p.blocks = i%10 == 1
-			p.smsFails = i%20 == 1
+			p.Channel, p.Chat = channels.Telegram, int64(500000+i)
+			p.Blocks = i%10 == 1
+			p.SMSFails = i%20 == 1
 		} else {
-			p.channel, p.viberID = channels.Viber, viberfake.UserID(i)
+			p.Channel, p.ViberID = channels.Viber, viberfake.UserID(i)
 		}
 		out[i] = p
 	}
 	return out
 }
 
-// seedDemo applies the campaigns and brings the customers in the way a shop
+// Seed applies the campaigns and brings the customers in the way a shop
 // would: its backend upserts them with the checkout's consent for SMS and
 // email, and each opens the messenger deep link (a code bound to them) and
 // presses Start, which reaches Nudge as the provider's webhook.
-func (a *App) seedDemo(ctx context.Context, d *sqlx.DB, f *demoFakes, people []demoPerson, now func() time.Time) error {
+func Seed(ctx context.Context, d *sqlx.DB, f *fakes.Set, people []Person, now func() time.Time, w io.Writer) error {
 	files, err := campaigns.LoadAll("examples/growfood")
 	if err != nil {
 		return fmt.Errorf("load examples/growfood (run the demo from the repository root): %w", err)
@@ -138,16 +93,16 @@ func (a *App) seedDemo(ctx context.Context, d *sqlx.DB, f *demoFakes, people []d
 		if created {
 			state = "new version"
 		}
-		fmt.Fprintf(a.Stdout, "  campaign %-16s v%d %s (%s)\n", v.CampaignID, v.Number, v.Version, state)
+		fmt.Fprintf(w, "  campaign %-16s v%d %s (%s)\n", v.CampaignID, v.Number, v.Version, state)
 	}
 	subs := subscribers.NewStore(d, now)
 	ledger, codes := consent.NewLedger(), consent.NewCodes(now)
 	for _, p := range people {
-		sub, _, err := subs.Upsert(ctx, subscribers.Input{ExternalID: p.ext, Name: &p.name, Locale: &p.locale, TimeZone: &p.tz,
+		sub, _, err := subs.Upsert(ctx, subscribers.Input{ExternalID: p.Ext, Name: &p.Name, Locale: &p.Locale, TimeZone: &p.TZ,
 			Attributes: map[string]any{"subscription_status": "active", "plan": "5 days"},
-			Identities: []subscribers.IdentityInput{{Channel: channels.SMS, Address: p.phone}, {Channel: channels.Email, Address: p.email}}})
+			Identities: []subscribers.IdentityInput{{Channel: channels.SMS, Address: p.Phone}, {Channel: channels.Email, Address: p.Email}}})
 		if err != nil {
-			return fmt.Errorf("upsert %s: %w", p.ext, err)
+			return fmt.Errorf("upsert %s: %w", p.Ext, err)
 		}
 		for _, ch := range []channels.Kind{channels.SMS, channels.Email} {
 			for _, topic := range []campaigns.Topic{campaigns.TopicService, campaigns.TopicMarketing} {
@@ -164,22 +119,22 @@ func (a *App) seedDemo(ctx context.Context, d *sqlx.DB, f *demoFakes, people []d
 		if err != nil {
 			return err
 		}
-		switch p.channel {
+		switch p.Channel {
 		case channels.Telegram:
-			if _, err := f.tg.Post(ctx, f.tg.TextUpdate(p.chat, "/start "+code.Code)); err != nil {
+			if _, err := f.Telegram.Post(ctx, f.Telegram.TextUpdate(p.Chat, "/start "+code.Code)); err != nil {
 				return fmt.Errorf("telegram start: %w", err)
 			}
-			if p.blocks {
-				f.tg.SetChat(p.chat, telegramfake.Blocked)
+			if p.Blocks {
+				f.Telegram.SetChat(p.Chat, telegramfake.Blocked)
 			}
-			if p.smsFails {
-				f.sms.SetPlan(p.phone, smsfake.Plan{ErrorCode: "30003"})
+			if p.SMSFails {
+				f.SMS.SetPlan(p.Phone, smsfake.Plan{ErrorCode: "30003"})
 			}
 		case channels.Viber:
-			if _, _, err := f.vb.Post(ctx, f.vb.ConversationStarted(p.viberID, code.Code)); err != nil {
+			if _, _, err := f.Viber.Post(ctx, f.Viber.ConversationStarted(p.ViberID, code.Code)); err != nil {
 				return fmt.Errorf("viber start: %w", err)
 			}
-			if _, _, err := f.vb.Post(ctx, f.vb.Subscribed(p.viberID)); err != nil {
+			if _, _, err := f.Viber.Post(ctx, f.Viber.Subscribed(p.ViberID)); err != nil {
 				return fmt.Errorf("viber subscribe: %w", err)
 			}
 		}
@@ -190,8 +145,8 @@ func (a *App) seedDemo(ctx context.Context, d *sqlx.DB, f *demoFakes, people []d
 	var evs []subscribers.Event
 	for i, p := range people {
 		at := start.Add(-7*24*time.Hour + time.Duration(i*53)*time.Minute)
-		evs = append(evs, subscribers.Event{ExternalID: p.ext, Name: "order.delivered", OccurredAt: &at,
-			Payload: map[string]any{"order_id": fmt.Sprintf("GF-%06d", 300000+i)}, IdempotencyKey: "demo-order-" + p.ext})
+		evs = append(evs, subscribers.Event{ExternalID: p.Ext, Name: "order.delivered", OccurredAt: &at,
+			Payload: map[string]any{"order_id": fmt.Sprintf("GF-%06d", 300000+i)}, IdempotencyKey: "demo-order-" + p.Ext})
 	}
 	_, err = subs.AddEvents(ctx, evs)
 	return err
@@ -199,13 +154,13 @@ func (a *App) seedDemo(ctx context.Context, d *sqlx.DB, f *demoFakes, people []d
 
 // triggerReceipts pays a new order for some customers: the shop's backend
 // calls the transactional trigger API, and the e-receipt goes out at once.
-func triggerReceipts(ctx context.Context, base, apiKey string, people []demoPerson, now time.Time) error {
+func triggerReceipts(ctx context.Context, base, apiKey string, people []Person, now time.Time) error {
 	for i, p := range people {
 		if i%4 != 0 {
 			continue
 		}
 		order := fmt.Sprintf("GF-%06d", 400000+i)
-		body, _ := json.Marshal(map[string]any{"subscriber": p.ext, "payload": map[string]any{
+		body, _ := json.Marshal(map[string]any{"subscriber": p.Ext, "payload": map[string]any{
 			"order_id": order, "paid_at": now.Format(time.RFC3339), "currency": "RUB", "total": 4590.5,
 			"items": []map[string]any{
 				{"name": "Рацион «Баланс», 5 дней", "qty": 1, "price": 4290.5},
@@ -227,7 +182,7 @@ func triggerReceipts(ctx context.Context, base, apiKey string, people []demoPers
 		msg, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode >= 300 {
-			return fmt.Errorf("trigger receipt for %s: %d %s", p.ext, resp.StatusCode, msg)
+			return fmt.Errorf("trigger receipt for %s: %d %s", p.Ext, resp.StatusCode, msg)
 		}
 	}
 	return nil
@@ -237,14 +192,13 @@ func triggerReceipts(ctx context.Context, base, apiKey string, people []demoPers
 // GrowFood case: most like the food, some do not, some stay silent; some
 // renew after the Friday reminder; some open their email.
 type demoCustomers struct {
-	a                        *App
-	f                        *demoFakes
+	f                        *fakes.Set
 	subs                     *subscribers.Store
 	now                      func() time.Time
 	after                    func(time.Duration, func())
-	byChat                   map[int64]demoPerson
-	byUser                   map[string]demoPerson
-	byMail                   map[string]demoPerson
+	byChat                   map[int64]Person
+	byUser                   map[string]Person
+	byMail                   map[string]Person
 	seenTG, seenVB, seenMail int
 	mu                       sync.Mutex
 	errs                     []error
@@ -261,7 +215,7 @@ func (c *demoCustomers) fail(err error) {
 
 // tick reacts to everything sent since the last tick.
 func (c *demoCustomers) tick(ctx context.Context) {
-	tg := c.f.tg.Sent()
+	tg := c.f.Telegram.Sent()
 	for _, m := range tg[c.seenTG:] {
 		p, ok := c.byChat[m.ChatID]
 		if !ok {
@@ -277,7 +231,7 @@ func (c *demoCustomers) tick(ctx context.Context) {
 		c.react(ctx, p, ask, renew, m.MessageID, "")
 	}
 	c.seenTG = len(tg)
-	vb := c.f.vb.Sent()
+	vb := c.f.Viber.Sent()
 	for _, m := range vb[c.seenVB:] {
 		p, ok := c.byUser[m.Receiver]
 		if !ok {
@@ -291,10 +245,10 @@ func (c *demoCustomers) tick(ctx context.Context) {
 		c.react(ctx, p, ask, renew, 0, m.TrackingData)
 	}
 	c.seenVB = len(vb)
-	mail := c.f.mail.Messages()
+	mail := c.f.Email.Messages()
 	for _, m := range mail[c.seenMail:] {
 		p, ok := c.byMail[strings.ToLower(strings.Trim(m.To[0], "<>"))]
-		if ok && p.readsEmail {
+		if ok && p.ReadsEmail {
 			m := m
 			c.after(time.Duration(1+c.rnd.IntN(6))*time.Hour, func() { c.fail(emailfake.Open(ctx, http.DefaultClient, m)) })
 		}
@@ -302,29 +256,29 @@ func (c *demoCustomers) tick(ctx context.Context) {
 	c.seenMail = len(mail)
 }
 
-func (c *demoCustomers) react(ctx context.Context, p demoPerson, ask, renew bool, msgID int64, tracking string) {
+func (c *demoCustomers) react(ctx context.Context, p Person, ask, renew bool, msgID int64, tracking string) {
 	// People take minutes to answer (at the demo's speed, a reply a few
 	// seconds after the send could even beat the run to its wait step).
 	delay := time.Duration(20+c.rnd.IntN(100)) * time.Minute
 	switch {
-	case renew && p.renews:
+	case renew && p.Renews:
 		c.after(delay+time.Duration(c.rnd.IntN(20))*time.Hour, func() {
 			at := c.now()
-			_, err := c.subs.AddEvents(ctx, []subscribers.Event{{ExternalID: p.ext, Name: "subscription.renewed", OccurredAt: &at,
-				IdempotencyKey: "demo-renewed-" + p.ext + "-" + c.now().Format("2006-01-02")}})
+			_, err := c.subs.AddEvents(ctx, []subscribers.Event{{ExternalID: p.Ext, Name: "subscription.renewed", OccurredAt: &at,
+				IdempotencyKey: "demo-renewed-" + p.Ext + "-" + c.now().Format("2006-01-02")}})
 			c.fail(err)
 		})
 	case ask:
 		var press, text string
-		switch p.persona {
+		switch p.Persona {
 		case "like":
 			press = "like"
 		case "dislike":
 			press = "dislike"
 		case "praise":
-			text = map[string]string{"ru": "Очень вкусно, спасибо! Особенно понравился суп", "en": "Loved it, the soup was great"}[p.locale]
+			text = map[string]string{"ru": "Очень вкусно, спасибо! Особенно понравился суп", "en": "Loved it, the soup was great"}[p.Locale]
 		case "complain":
-			text = map[string]string{"ru": "Не понравилось: курица была сухая, а салат завял", "en": "Not good: the chicken was dry and the salad wilted"}[p.locale]
+			text = map[string]string{"ru": "Не понравилось: курица была сухая, а салат завял", "en": "Not good: the chicken was dry and the salad wilted"}[p.Locale]
 		default:
 			return // silent
 		}
@@ -332,14 +286,14 @@ func (c *demoCustomers) react(ctx context.Context, p demoPerson, ask, renew bool
 	}
 }
 
-func (c *demoCustomers) answer(ctx context.Context, p demoPerson, press, text string, msgID int64, tracking string) error {
-	switch p.channel {
+func (c *demoCustomers) answer(ctx context.Context, p Person, press, text string, msgID int64, tracking string) error {
+	switch p.Channel {
 	case channels.Telegram:
-		body := c.f.tg.TextUpdate(p.chat, text)
+		body := c.f.Telegram.TextUpdate(p.Chat, text)
 		if press != "" {
-			body = c.f.tg.CallbackUpdate(p.chat, msgID, press)
+			body = c.f.Telegram.CallbackUpdate(p.Chat, msgID, press)
 		}
-		_, err := c.f.tg.Post(ctx, body)
+		_, err := c.f.Telegram.Post(ctx, body)
 		return err
 	case channels.Viber:
 		if press != "" {
@@ -347,7 +301,7 @@ func (c *demoCustomers) answer(ctx context.Context, p demoPerson, press, text st
 		} else {
 			tracking = ""
 		}
-		_, _, err := c.f.vb.Post(ctx, c.f.vb.Message(p.viberID, text, tracking))
+		_, _, err := c.f.Viber.Post(ctx, c.f.Viber.Message(p.ViberID, text, tracking))
 		return err
 	}
 	return nil

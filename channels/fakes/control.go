@@ -1,0 +1,453 @@
+package fakes
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/email/emailfake"
+	"github.com/nudge-engine/nudge/channels/messenger/messengerfake"
+	"github.com/nudge-engine/nudge/channels/sms/smsfake"
+	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
+	"github.com/nudge-engine/nudge/channels/viber/viberfake"
+	"github.com/nudge-engine/nudge/channels/whatsapp/whatsappfake"
+)
+
+// Message is one message a fake accepted, in one shape for every channel.
+type Message struct {
+	Channel string    `json:"channel"`
+	To      string    `json:"to"`
+	ID      string    `json:"id"`
+	Text    string    `json:"text"`
+	Subject string    `json:"subject,omitempty"`
+	Buttons []string  `json:"buttons,omitempty"` // what a press sends back (callback data, action body, payload)
+	At      time.Time `json:"at"`
+	Raw     any       `json:"raw,omitempty"` // the request body (WhatsApp, Messenger)
+}
+
+// Action is the body of the customer actions: POST /{channel}/start, /text,
+// /press and /plan.
+type Action struct {
+	User      string `json:"user"`                 // chat id, Viber id, phone, PSID, VK peer, email
+	Code      string `json:"code,omitempty"`       // start: the opt-in code of the deep link
+	Text      string `json:"text,omitempty"`       // text
+	Data      string `json:"data,omitempty"`       // press: the button's callback data / payload
+	MessageID string `json:"message_id,omitempty"` // press: the message (default the last one with buttons)
+	Plan      string `json:"plan,omitempty"`       // plan: delivered | never_delivered | undelivered | blocked
+}
+
+// ActionResult is what a customer action answers: the HTTP status Nudge's
+// webhook returned.
+type ActionResult struct {
+	Status int `json:"status"`
+}
+
+// Plans for POST /{channel}/plan.
+const (
+	PlanDelivered      = "delivered"       // the default receipts
+	PlanNeverDelivered = "never_delivered" // accepted, no receipt ever (Telegram: the chat blocked the bot)
+	PlanUndelivered    = "undelivered"     // accepted, then reported failed (Twilio 30003, Viber failed, WhatsApp 131026)
+	PlanBlocked        = "blocked"         // refused at send: the customer blocked the bot
+)
+
+const usage = `nudge-fakes control API (JSON)
+  GET  /env                     the NUDGE_* variables that point nudge at the fakes
+  GET  /sent[?channel=telegram]  what the fakes accepted, oldest first
+  POST /{channel}/start {"user","code"}        a customer opens a deep link and starts the bot
+  POST /{channel}/text  {"user","text"}        a customer writes
+  POST /{channel}/press {"user","data"[,"message_id"]} a customer presses a button
+  POST /{channel}/plan  {"user","plan"}        delivered | never_delivered | undelivered | blocked
+channels: telegram viber whatsapp messenger vk sms email
+`
+
+// Handler is the control API.
+func (s *Set) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprint(w, usage)
+	})
+	mux.HandleFunc("GET /env", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Env()) })
+	mux.HandleFunc("GET /sent", func(w http.ResponseWriter, r *http.Request) {
+		ch := channels.Kind(r.URL.Query().Get("channel"))
+		if ch != "" && !ch.Valid() {
+			writeErr(w, http.StatusBadRequest, fmt.Errorf("channel %q: not one of telegram, viber, whatsapp, messenger, vk, sms, email", ch))
+			return
+		}
+		out := []Message{}
+		for _, m := range s.Sent() {
+			if ch == "" || m.Channel == string(ch) {
+				out = append(out, m)
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("POST /{channel}/{action}", func(w http.ResponseWriter, r *http.Request) {
+		var a Action
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&a); err != nil {
+			writeErr(w, http.StatusBadRequest, fmt.Errorf("body: %w", err))
+			return
+		}
+		if a.User == "" {
+			writeErr(w, http.StatusBadRequest, errors.New(`"user" is required`))
+			return
+		}
+		status, err := s.Do(r.Context(), channels.Kind(r.PathValue("channel")), r.PathValue("action"), a)
+		var bad *BadAction
+		switch {
+		case errors.As(err, &bad):
+			writeErr(w, http.StatusBadRequest, err)
+		case err != nil:
+			writeErr(w, http.StatusBadGateway, err)
+		default:
+			writeJSON(w, http.StatusOK, ActionResult{Status: status})
+		}
+	})
+	return mux
+}
+
+// BadAction is a control request the fakes cannot play.
+type BadAction struct{ Msg string }
+
+func (e *BadAction) Error() string { return e.Msg }
+
+func bad(format string, args ...any) error { return &BadAction{Msg: fmt.Sprintf(format, args...)} }
+
+// Do plays a customer action (start, text, press, plan) on channel ch and
+// returns the status Nudge's webhook answered (0 for plans).
+func (s *Set) Do(ctx context.Context, ch channels.Kind, action string, a Action) (int, error) {
+	switch action {
+	case "start", "text", "press", "plan":
+	default:
+		return 0, bad("action %q: not one of start, text, press, plan", action)
+	}
+	if action == "plan" {
+		return 0, s.plan(ch, a)
+	}
+	switch ch {
+	case channels.Telegram:
+		return s.telegram(ctx, action, a)
+	case channels.Viber:
+		return s.viber(ctx, action, a)
+	case channels.VK:
+		return s.vk(ctx, action, a)
+	case channels.WhatsApp, channels.Messenger, channels.SMS:
+		if s.opt.BaseURL == "" {
+			return 0, errNoBaseURL
+		}
+		return http.StatusOK, s.meta(ctx, ch, action, a)
+	case channels.Email:
+		return 0, bad("email: customers do not write back through the SMTP fake; only plan is supported")
+	}
+	return 0, bad("channel %q: not one of telegram, viber, whatsapp, messenger, vk, sms, email", ch)
+}
+
+func (s *Set) telegram(ctx context.Context, action string, a Action) (int, error) {
+	chat, err := strconv.ParseInt(a.User, 10, 64)
+	if err != nil {
+		return 0, bad("telegram user %q: not a numeric chat id", a.User)
+	}
+	var body []byte
+	switch action {
+	case "start":
+		body = s.Telegram.TextUpdate(chat, strings.TrimSpace("/start "+a.Code))
+	case "text":
+		body = s.Telegram.TextUpdate(chat, a.Text)
+	case "press":
+		id, err := s.pressTarget(channels.Telegram, a)
+		if err != nil {
+			return 0, err
+		}
+		n, _ := strconv.ParseInt(id, 10, 64)
+		body = s.Telegram.CallbackUpdate(chat, n, a.Data)
+	}
+	return s.Telegram.Post(ctx, body)
+}
+
+func (s *Set) viber(ctx context.Context, action string, a Action) (int, error) {
+	var st int
+	var err error
+	switch action {
+	case "start":
+		if st, _, err = s.Viber.Post(ctx, s.Viber.ConversationStarted(a.User, a.Code)); err != nil || st != http.StatusOK {
+			return st, err
+		}
+		st, _, err = s.Viber.Post(ctx, s.Viber.Subscribed(a.User))
+	case "text":
+		st, _, err = s.Viber.Post(ctx, s.Viber.Message(a.User, a.Text, ""))
+	case "press":
+		// A keyboard reply arrives as text = ActionBody with the message's
+		// tracking data echoed.
+		var tracking string
+		for _, m := range s.Viber.SentTo(a.User) {
+			tracking = m.TrackingData
+		}
+		st, _, err = s.Viber.Post(ctx, s.Viber.Message(a.User, a.Data, tracking))
+	}
+	return st, err
+}
+
+func (s *Set) vk(ctx context.Context, action string, a Action) (int, error) {
+	if s.opt.BaseURL == "" {
+		return 0, errNoBaseURL
+	}
+	peer, err := strconv.ParseInt(a.User, 10, 64)
+	if err != nil {
+		return 0, bad("vk user %q: not a numeric peer id", a.User)
+	}
+	var body []byte
+	switch action {
+	case "start":
+		body = s.VK.MessageNew(peer, "Start", "", a.Code)
+	case "text":
+		body = s.VK.MessageNew(peer, a.Text, "", "")
+	case "press":
+		id, err := s.pressTarget(channels.VK, a)
+		if err != nil {
+			return 0, err
+		}
+		n, _ := strconv.ParseInt(id, 10, 64)
+		body = s.VK.MessageEvent(peer, a.Data, n)
+	}
+	st, _, err := s.VK.Post(ctx, body)
+	return st, err
+}
+
+// meta plays WhatsApp, Messenger and inbound SMS, whose fakes answer with
+// an error for a non-2xx webhook answer.
+func (s *Set) meta(ctx context.Context, ch channels.Kind, action string, a Action) error {
+	var err error
+	switch {
+	case ch == channels.WhatsApp && action == "start":
+		_, err = s.WhatsApp.Text(ctx, a.User, "", "Subscribe me: "+a.Code)
+	case ch == channels.WhatsApp && action == "text":
+		_, err = s.WhatsApp.Text(ctx, a.User, "", a.Text)
+	case ch == channels.WhatsApp && action == "press":
+		id, perr := s.pressTarget(ch, a)
+		if perr != nil {
+			return perr
+		}
+		_, err = s.WhatsApp.PressButton(ctx, a.User, id, a.Data, a.Data)
+	case ch == channels.Messenger && action == "start":
+		err = s.Messenger.Referral(ctx, a.User, a.Code)
+	case ch == channels.Messenger && action == "text":
+		_, err = s.Messenger.Text(ctx, a.User, a.Text)
+	case ch == channels.Messenger && action == "press":
+		_, err = s.Messenger.Postback(ctx, a.User, a.Data, a.Data, "")
+	case ch == channels.SMS && action == "text":
+		_, err = s.SMS.Inbound(ctx, a.User, a.Text)
+	case ch == channels.SMS:
+		return bad("sms: only text and plan are supported (SMS has no start or buttons)")
+	}
+	return err
+}
+
+// pressTarget is the message a press answers: the one named, or the last
+// one sent to the user with buttons.
+func (s *Set) pressTarget(ch channels.Kind, a Action) (string, error) {
+	if a.MessageID != "" {
+		return a.MessageID, nil
+	}
+	id := ""
+	for _, m := range s.Sent() {
+		if m.Channel == string(ch) && m.To == a.User && len(m.Buttons) > 0 {
+			id = m.ID
+		}
+	}
+	if id == "" {
+		return "", bad("%s: no message with buttons was sent to %s", ch, a.User)
+	}
+	return id, nil
+}
+
+// plan sets what happens to messages sent to a.User.
+func (s *Set) plan(ch channels.Kind, a Action) error {
+	p := a.Plan
+	switch {
+	case ch == channels.Telegram:
+		chat, err := strconv.ParseInt(a.User, 10, 64)
+		if err != nil {
+			return bad("telegram user %q: not a numeric chat id", a.User)
+		}
+		switch p {
+		case PlanDelivered:
+			s.Telegram.ClearChat(chat)
+		case PlanNeverDelivered, PlanBlocked:
+			// Telegram reports no delivery: a message that never arrives is
+			// one refused because the customer blocked the bot.
+			s.Telegram.SetChat(chat, telegramfake.Blocked)
+		default:
+			return badPlan(ch, p)
+		}
+	case ch == channels.Viber:
+		switch p {
+		case PlanDelivered:
+			s.Viber.SetReceiverPlan(a.User, viberfake.Plan{DeliveredAfter: deliveredAfter, SeenAfter: readAfter, Enabled: true})
+		case PlanNeverDelivered:
+			s.Viber.SetReceiverPlan(a.User, viberfake.Plan{DeliveredAfter: 1000 * time.Hour})
+		case PlanUndelivered:
+			s.Viber.SetReceiverPlan(a.User, viberfake.Plan{DeliveredAfter: time.Minute, Fail: "undeliverable", Enabled: true})
+		case PlanBlocked:
+			s.Viber.Subscribe(a.User, false)
+		default:
+			return badPlan(ch, p)
+		}
+	case ch == channels.SMS:
+		switch p {
+		case PlanDelivered:
+			s.SMS.SetPlan(a.User, smsfake.Plan{Delivered: time.Minute})
+		case PlanNeverDelivered:
+			s.SMS.SetPlan(a.User, smsfake.Plan{})
+		case PlanUndelivered:
+			s.SMS.SetPlan(a.User, smsfake.Plan{Delivered: time.Minute, ErrorCode: "30003"})
+		case PlanBlocked:
+			s.SMS.Unsubscribe(a.User)
+		default:
+			return badPlan(ch, p)
+		}
+	case ch == channels.WhatsApp:
+		switch p {
+		case PlanDelivered:
+			s.WhatsApp.SetPlan(a.User, whatsappfake.Plan{Delivered: deliveredAfter, Read: readAfter})
+		case PlanNeverDelivered:
+			s.WhatsApp.SetPlan(a.User, whatsappfake.Plan{})
+		case PlanUndelivered:
+			s.WhatsApp.SetPlan(a.User, whatsappfake.Plan{Delivered: time.Minute, FailCode: 131026})
+		case PlanBlocked:
+			s.WhatsApp.Block(a.User)
+		default:
+			return badPlan(ch, p)
+		}
+	case ch == channels.Messenger:
+		switch p {
+		case PlanDelivered:
+			s.Messenger.SetPlan(a.User, messengerfake.Plan{Delivered: deliveredAfter, Read: readAfter})
+		case PlanNeverDelivered:
+			s.Messenger.SetPlan(a.User, messengerfake.Plan{})
+		case PlanBlocked:
+			s.Messenger.Block(a.User)
+		default:
+			return badPlan(ch, p)
+		}
+	case ch == channels.VK:
+		peer, err := strconv.ParseInt(a.User, 10, 64)
+		if err != nil {
+			return bad("vk user %q: not a numeric peer id", a.User)
+		}
+		switch p {
+		case PlanBlocked, PlanNeverDelivered:
+			s.VK.Allow(peer, false)
+		case PlanDelivered:
+			s.VK.Allow(peer, true)
+		default:
+			return badPlan(ch, p)
+		}
+	case ch == channels.Email:
+		switch p {
+		case PlanUndelivered, PlanBlocked:
+			s.Email.Reject(a.User, emailfake.Reply{Code: 550, Enhanced: [3]int{5, 1, 1}, Message: "mailbox unavailable"})
+		default:
+			return badPlan(ch, p)
+		}
+	default:
+		return bad("channel %q: not one of telegram, viber, whatsapp, messenger, vk, sms, email", ch)
+	}
+	return nil
+}
+
+func badPlan(ch channels.Kind, p string) error {
+	return bad("%s: plan %q is not supported (delivered, never_delivered, undelivered, blocked as the channel allows)", ch, p)
+}
+
+// Sent lists what every fake accepted, channel by channel, oldest first.
+func (s *Set) Sent() []Message {
+	var out []Message
+	for _, m := range s.Telegram.Sent() {
+		msg := Message{Channel: string(channels.Telegram), To: strconv.FormatInt(m.ChatID, 10), ID: strconv.FormatInt(m.MessageID, 10), Text: m.Text, At: m.At}
+		for _, row := range m.Keyboard {
+			for _, b := range row {
+				if b.CallbackData != "" {
+					msg.Buttons = append(msg.Buttons, b.CallbackData)
+				}
+			}
+		}
+		out = append(out, msg)
+	}
+	for _, m := range s.Viber.Sent() {
+		msg := Message{Channel: string(channels.Viber), To: m.Receiver, ID: strconv.FormatInt(m.MessageToken, 10), Text: m.Text, At: m.At}
+		for _, b := range m.Keyboard {
+			msg.Buttons = append(msg.Buttons, b.ActionBody)
+		}
+		out = append(out, msg)
+	}
+	for _, m := range s.VK.Sent() {
+		msg := Message{Channel: string(channels.VK), To: strconv.FormatInt(m.PeerID, 10), ID: strconv.FormatInt(m.MessageID, 10), Text: m.Text, At: m.At}
+		for _, row := range m.Keyboard {
+			for _, b := range row {
+				if b.Payload != "" {
+					msg.Buttons = append(msg.Buttons, b.Payload)
+				}
+			}
+		}
+		out = append(out, msg)
+	}
+	for _, m := range s.WhatsApp.Sent() {
+		out = append(out, Message{Channel: string(channels.WhatsApp), To: m.To, ID: m.ID, Text: bodyText(m.Body), At: m.At, Raw: m.Body})
+	}
+	for _, m := range s.Messenger.Sent() {
+		out = append(out, Message{Channel: string(channels.Messenger), To: m.To, ID: m.MID, Text: bodyText(m.Body), At: m.At, Raw: m.Body})
+	}
+	for _, m := range s.SMS.Sent() {
+		out = append(out, Message{Channel: string(channels.SMS), To: m.To, ID: m.SID, Text: m.Body, At: m.At})
+	}
+	for i, m := range s.Email.Messages() {
+		to := make([]string, len(m.To))
+		for j, rcpt := range m.To {
+			to[j] = strings.ToLower(strings.Trim(rcpt, "<>"))
+		}
+		msg := Message{Channel: string(channels.Email), To: strings.Join(to, ","), ID: strconv.Itoa(i + 1), At: m.At}
+		if p, err := m.Parse(); err == nil {
+			msg.Subject, msg.Text = p.Header.Get("Subject"), p.Text
+		}
+		out = append(out, msg)
+	}
+	return out
+}
+
+// bodyText finds the visible text of a Graph API message body.
+func bodyText(b map[string]any) string {
+	for _, path := range [][]string{{"text", "body"}, {"interactive", "body", "text"}, {"message", "text"}, {"message", "attachment", "payload", "text"}} {
+		var cur any = b
+		for _, k := range path {
+			m, ok := cur.(map[string]any)
+			if !ok {
+				cur = nil
+				break
+			}
+			cur = m[k]
+		}
+		if s, ok := cur.(string); ok {
+			return s
+		}
+	}
+	return ""
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, status int, err error) {
+	writeJSON(w, status, map[string]string{"error": err.Error()})
+}

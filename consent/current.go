@@ -1,0 +1,303 @@
+package consent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/internal/db"
+)
+
+// This file is the rule "is consent current" and the lock that makes it
+// hold, for every caller: the policy gate, the worker's re-read at send time,
+// the scheduler's audience query, the importer and erasure.
+//
+// The rule: a subscriber consents to a topic on a channel when the newest
+// ledger event of that topic on that channel or on every channel ('*') is a
+// grant; with no event there is no consent. "Newest" is the largest id, and
+// writers take the subscriber's advisory lock (Lock) before the id is drawn,
+// so the later commit is the newer row. Senders take the shared variant
+// (LockShared) for their re-read, so no revocation commits between the
+// re-read and the send.
+
+// latestSQL is the rule as an SQL expression: the granted value of the newest
+// event of topic on channel or '*' for subscriber, or NULL when there is
+// none. The arguments are SQL expressions: placeholders or column references.
+func latestSQL(subscriber, channel, topic string) string {
+	return "(SELECT ce.granted FROM consent_events ce WHERE ce.subscriber_id = " + subscriber +
+		" AND ce.topic = " + topic + " AND ce.channel IN (" + channel + ", '*') ORDER BY ce.id DESC LIMIT 1)"
+}
+
+// CurrentSQL returns a boolean SQL expression that holds when subscriber
+// currently consents to topic on channel. The arguments are SQL expressions
+// (placeholders such as "$2", or columns such as "s.id"), never values.
+func CurrentSQL(subscriber, channel, topic string) string {
+	return "coalesce(" + latestSQL(subscriber, channel, topic) + ", false)"
+}
+
+// AudienceSQL returns a boolean SQL expression for an audience query: the
+// subscriber consents to topic on at least one of anyOf (an SQL text[]
+// expression, e.g. "$3"), or, when anyOf is "", on at least one channel it
+// has events for ('*' included).
+func AudienceSQL(subscriber, anyOf, topic string) string {
+	if anyOf == "" {
+		return "EXISTS (SELECT 1 FROM consent_state cs WHERE cs.subscriber_id = " + subscriber +
+			" AND cs.topic = " + topic + " AND " + CurrentSQL(subscriber, "cs.channel", topic) + ")"
+	}
+	return "EXISTS (SELECT 1 FROM unnest(" + anyOf + "::text[]) AS want(channel) WHERE " +
+		CurrentSQL(subscriber, "want.channel", topic) + ")"
+}
+
+// Lock takes the consent writers' lock of each subscriber (an exclusive
+// transaction-level advisory lock keyed by the subscriber id) in id order, so
+// two writers of overlapping sets cannot deadlock. q must be a transaction
+// for the lock to outlive the statement.
+func Lock(ctx context.Context, q db.Executor, subscriberIDs []int64) error {
+	if len(subscriberIDs) == 0 {
+		return nil
+	}
+	if _, err := q.ExecContext(ctx, sqlLock, pq.Array(subscriberIDs)); err != nil {
+		return fmt.Errorf("consent lock: %w", err)
+	}
+	return nil
+}
+
+// LockShared takes the senders' variant of Lock: senders do not block each
+// other, and a consent writer waits for the sends that read consent before it.
+func LockShared(ctx context.Context, q db.Executor, subscriberIDs []int64) error {
+	if len(subscriberIDs) == 0 {
+		return nil
+	}
+	if _, err := q.ExecContext(ctx, sqlLockShared, pq.Array(subscriberIDs)); err != nil {
+		return fmt.Errorf("consent lock (shared): %w", err)
+	}
+	return nil
+}
+
+// Grants is one subscriber's newest event per channel for one topic, the
+// all-channels row ('*') among them. On applies the rule to them.
+type Grants map[channels.Kind]Mark
+
+// Mark is the newest event of a channel: its id orders it against '*'.
+type Mark struct {
+	Granted bool
+	ID      int64
+}
+
+// On reports whether the subscriber consents on ch: the newer of ch's own
+// event and the '*' event decides.
+func (g Grants) On(ch channels.Kind) bool {
+	v, _ := g.decide(ch)
+	return v
+}
+
+func (g Grants) decide(ch channels.Kind) (granted, decided bool) {
+	own, hasOwn := g[ch]
+	star, hasStar := g[AllChannels]
+	switch {
+	case hasOwn && (!hasStar || own.ID > star.ID):
+		return own.Granted, true
+	case hasStar:
+		return star.Granted, true
+	}
+	return false, false
+}
+
+// Map returns On for each channel of kinds and each other channel g names,
+// leaving out the channels no event decides.
+func (g Grants) Map(kinds []channels.Kind) map[channels.Kind]bool {
+	m := make(map[channels.Kind]bool, len(kinds))
+	put := func(k channels.Kind) {
+		if v, ok := g.decide(k); ok {
+			m[k] = v
+		}
+	}
+	for _, k := range kinds {
+		put(k)
+	}
+	for k := range g {
+		if _, done := m[k]; !done && k != AllChannels {
+			put(k)
+		}
+	}
+	return m
+}
+
+// Current returns the Grants for topic of each subscriber among ids that has
+// any event of it, with one statement. It reads the newest event per channel
+// and applies the '*' rule in Go (Grants.On): one index walk per subscriber,
+// where evaluating CurrentSQL for every (subscriber, channel) pair made nine
+// times as many index probes (500 subscribers × 8 channels: 3.5 ms against
+// 31 ms on a 400k-event ledger).
+func Current(ctx context.Context, q db.Executor, ids []int64, topic Topic) (map[int64]Grants, error) {
+	out := make(map[int64]Grants)
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := q.QueryxContext(ctx, sqlNewestPerChannel, pq.Array(ids), string(topic))
+	if err != nil {
+		return nil, fmt.Errorf("current consent: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var sid int64
+		var ch string
+		var m Mark
+		if err := rows.Scan(&sid, &ch, &m.Granted, &m.ID); err != nil {
+			return nil, fmt.Errorf("current consent: %w", err)
+		}
+		if out[sid] == nil {
+			out[sid] = Grants{}
+		}
+		out[sid][channels.Kind(ch)] = m
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("current consent: %w", err)
+	}
+	return out, nil
+}
+
+// Recipient is the addressee of one message about to be sent.
+type Recipient struct {
+	SubscriberID int64
+	Channel      channels.Kind
+	Address      string
+	Topic        Topic
+}
+
+// Sendable reports for each recipient, in order, whether a message may go to
+// it now: consent is current (CurrentSQL) and its address on the channel is
+// not blocked (Block). One statement for the whole batch; callers re-reading
+// at send time hold LockShared on the subscribers.
+func Sendable(ctx context.Context, q db.Executor, rs []Recipient) ([]bool, error) {
+	ok := make([]bool, len(rs))
+	if len(rs) == 0 {
+		return ok, nil
+	}
+	n := len(rs)
+	subs, chs, addrs, topics := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
+	for i, r := range rs {
+		subs[i], chs[i], addrs[i], topics[i] = r.SubscriberID, string(r.Channel), r.Address, string(r.Topic)
+	}
+	var rows []struct {
+		I  int  `db:"i"`
+		OK bool `db:"ok"`
+	}
+	if err := q.SelectContext(ctx, &rows, sqlSendable, pq.Array(subs), pq.Array(chs), pq.Array(addrs), pq.Array(topics)); err != nil {
+		return nil, fmt.Errorf("consent re-read: %w", err)
+	}
+	for _, r := range rows {
+		if r.I >= 1 && r.I <= n {
+			ok[r.I-1] = r.OK
+		}
+	}
+	return ok, nil
+}
+
+// RevokeChannel revokes every topic (Topics) of subscriberID on channel ch
+// (or AllChannels) at once, under the subscriber's lock, in q's transaction.
+func RevokeChannel(ctx context.Context, q db.Executor, subscriberID int64, ch channels.Kind, source Source, proof Proof) error {
+	for _, t := range Topics { // validate as one Change per topic would
+		if err := (Change{SubscriberID: subscriberID, Channel: ch, Topic: t, Source: source}).validate(); err != nil {
+			return err
+		}
+	}
+	pb, err := json.Marshal(proof)
+	if err != nil {
+		return fmt.Errorf("consent proof: %w", err)
+	}
+	if _, err := q.ExecContext(ctx, sqlRevokeChannel, subscriberID, string(ch), string(source), pb, pq.Array(topicNames())); err != nil {
+		return fmt.Errorf("revoke consent on %s: %w", ch, err)
+	}
+	return nil
+}
+
+// Block marks the identity (ch, address) blocked from at (a provider said the
+// user blocked the business, or a send failed as blocked) and revokes every
+// topic on ch for the subscribers it belongs to, as an opt-out would:
+// messages resume only after a new consent event. Sendable refuses a blocked
+// address even then, until Unblock.
+func Block(ctx context.Context, q db.Executor, ch channels.Kind, address string, at time.Time, proof Proof) error {
+	var subs []int64
+	if err := q.SelectContext(ctx, &subs, sqlBlockIdentity, string(ch), address, at); err != nil {
+		return fmt.Errorf("block identity: %w", err)
+	}
+	for _, s := range subs {
+		if err := RevokeChannel(ctx, q, s, ch, SourceDialog, proof); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Unblock lifts Block from the identity (the provider reported it
+// unblocked); consent stays revoked until granted again.
+func Unblock(ctx context.Context, q db.Executor, ch channels.Kind, address string) error {
+	if _, err := q.ExecContext(ctx, sqlUnblockIdentity, string(ch), address); err != nil {
+		return fmt.Errorf("unblock identity: %w", err)
+	}
+	return nil
+}
+
+// Imported is one consent statement of an imported file: it applies to every
+// channel, with the file's proof.
+type Imported struct {
+	SubscriberID int64
+	Topic        Topic
+	Granted      bool
+	Proof        json.RawMessage // nil = {}
+}
+
+// Import records the statements of an import batch (source import, channel
+// '*') under the subscribers' locks, each only when it differs from the
+// subscriber's current '*' state of its topic, so importing a file again
+// adds nothing. It returns the subscribers that got a new event (with
+// repeats), and runs as two statements in q's transaction.
+func Import(ctx context.Context, q db.Executor, rows []Imported) ([]int64, error) {
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	n := len(rows)
+	subs, topics, granted, proofs := make([]int64, n), make([]string, n), make([]bool, n), make([]string, n)
+	for i, r := range rows {
+		if err := (Change{SubscriberID: r.SubscriberID, Channel: AllChannels, Topic: r.Topic, Source: SourceImport}).validate(); err != nil {
+			return nil, err
+		}
+		p := string(r.Proof)
+		if p == "" || p == "null" {
+			p = "{}"
+		}
+		subs[i], topics[i], granted[i], proofs[i] = r.SubscriberID, string(r.Topic), r.Granted, p
+	}
+	if err := Lock(ctx, q, subs); err != nil {
+		return nil, err
+	}
+	var changed []int64
+	if err := q.SelectContext(ctx, &changed, sqlImport, pq.Array(subs), pq.Array(topics), pq.Array(granted), pq.Array(proofs)); err != nil {
+		return nil, fmt.Errorf("record imported consent: %w", err)
+	}
+	return changed, nil
+}
+
+// ProofPersonalKeys are the keys of proof JSON that Pseudonymise replaces:
+// what identifies a person rather than how consent was given.
+var ProofPersonalKeys = []string{"ip", "user_agent", "phone", "email", "name"}
+
+// Pseudonymise replaces the personal keys (ProofPersonalKeys) of every proof
+// of subscriberID by pseudonym, for erasure. It is the one change the
+// append-only ledger allows: the rows, their times, sources and states stay,
+// so the ledger still proves what was consented and when. It takes the
+// subscriber's lock; q should be the erasing transaction.
+func Pseudonymise(ctx context.Context, q db.Executor, subscriberID int64, pseudonym string) error {
+	if err := Lock(ctx, q, []int64{subscriberID}); err != nil {
+		return err
+	}
+	if _, err := q.ExecContext(ctx, sqlPseudonymise, subscriberID, pseudonym, pq.Array(ProofPersonalKeys)); err != nil {
+		return fmt.Errorf("pseudonymise consent proof: %w", err)
+	}
+	return nil
+}
