@@ -124,13 +124,15 @@ func countingDB(t *testing.T, d *sqlx.DB) (*sqlx.DB, *statementLog) {
 }
 
 // TestStatementsPerReply counts what the sink and the router send to Postgres
-// for one inbound reply (the resumer, the worker's part, is not counted).
+// for one inbound reply. The run's move runs on the router's executor, so it
+// is counted: the test's stand-in is one statement (the worker's MoveRun is
+// two, its load and its compare-and-set, as ResumeReply's were before).
 func TestStatementsPerReply(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	ctx := context.Background()
 	cd, log := countingDB(t, e.db)
-	router := NewRouter(cd, e.router.classify, e.resumer, e.router.log)
+	router := NewRouter(cd, e.router.classify, e.runs, e.router.log, e.router.now)
 	sink := inbound.New(cd, e.router.log, func() time.Time { return *e.now })
 	sink.Connect(inbound.Routes{Replies: router})
 
@@ -150,7 +152,7 @@ func TestStatementsPerReply(t *testing.T) {
 		max  int
 	}{
 		{"button resumes a waiting run", channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: "100",
-			ProviderEventID: "1", Payload: "like"}, 4},
+			ProviderEventID: "1", Payload: "like"}, 5},
 		{"text with nobody waiting opens a conversation", text("200", "2", "где мой заказ?", time.Time{}), 8},
 		{"text joins the open conversation", text("200", "3", "алло", time.Time{}), 7},
 		{"text from an unknown sender", text("999", "4", "здравствуйте", time.Time{}), 10},

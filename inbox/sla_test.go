@@ -14,7 +14,7 @@ func TestSLAFlaggerRunsOnTheClock(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
 	clk := clock.NewManual(*e.now)
-	svc := NewService(e.db, nil, e.resumer, e.router.log, clk.Now)
+	svc := NewService(e.db, nil, e.runs, e.router.log, clk.Now)
 	sub, _ := e.waitingSubscriber(t, "1", clk.Now())
 	conv, err := Open(ctx, e.db, Handoff{SubscriberID: sub, Channel: channels.Telegram, Reason: "handoff", At: clk.Now()})
 	if err != nil {

@@ -49,6 +49,18 @@ const (
 	                 SELECT pg_notify('nudge_inbox', $4)`
 	qNotify = `SELECT pg_notify('nudge_inbox', $1)`
 
+	// A run's hand-off: the run's own subscriber and campaign, the step and
+	// seq it handed off at. The handoffs_to_inbox trigger opens the conversation.
+	qHandOff = `INSERT INTO handoffs (run_id, subscriber_id, campaign_id, step_id, step_seq, queue, note, created_at)
+	            SELECT id, subscriber_id, campaign_id, $2, $3, $4, $5, $6 FROM flow_runs WHERE id = $1
+	            ON CONFLICT (run_id, step_seq) DO NOTHING`
+	// Resolves a run's open hand-offs, returning where each paused the run:
+	// the step, and the seq the pause left (the hand-off's seq + 1).
+	qResolveRunHandoffs = `UPDATE handoffs h SET resolved_at = $2
+	                         FROM flow_runs f
+	                        WHERE h.run_id = $1 AND h.resolved_at IS NULL AND f.id = h.run_id
+	                    RETURNING h.id, h.step_id, h.step_seq + 1 AS seq, f.campaign_id, f.campaign_version`
+
 	qList = `SELECT c.id, c.subscriber_id, coalesce(s.external_id, '') AS external_id, s.name, c.channel, c.queue, c.reason,
 	                c.note, c.state, c.assignee_id, coalesce(u.email, '') AS assignee, c.opened_at, c.last_customer_at,
 	                c.first_response_at, c.resolved_at,

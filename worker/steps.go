@@ -288,8 +288,7 @@ func (e *Engine) otherRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Defi
 			trs = append(trs, transition{ID: r.ID, Seq: r.Seq, State: StateWaiting, Step: s.ID, NextAt: &t,
 				Ctx: map[string]any{"goal_since": now.UTC().Format(time.RFC3339Nano)}})
 		case s.Handoff != nil:
-			if _, err := tx.ExecContext(ctx, qInsertHandoff, r.ID, r.Sub, r.Campaign, s.ID, r.Seq,
-				s.Handoff.Queue, s.Handoff.Note, now); err != nil {
+			if err := e.cfg.Handoffs.HandOff(ctx, tx, r.ID, s.ID, r.Seq, s.Handoff.Queue, s.Handoff.Note, now); err != nil {
 				return fmt.Errorf("create hand-off: %w", err)
 			}
 			if _, err := tx.ExecContext(ctx, qPauseRun, r.ID, r.Seq); err != nil {

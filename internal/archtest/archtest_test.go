@@ -53,7 +53,6 @@ var rules = archtest.Rules{
 	// as the branches merge; the test fails on an entry that is no longer
 	// needed, so it cannot go stale.
 	Pending: map[string]map[string]string{
-		"handoffs": {"worker": "replies branch: hand-offs move to inbox (issue 12 item 3)"},
 		"subscribers": {
 			"consent": "follow-up, no branch yet: the JWT customer upsert and the anonymous subscriber of an opt-in should call subscribers",
 			"inbox":   "follow-up, no branch yet: the anonymous subscriber of an unknown sender should come from subscribers",
