@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	iclock "github.com/nudge-engine/nudge/internal/clock"
+	"github.com/nudge-engine/nudge/internal/clock"
 )
 
 // DefaultLagEvery is how often the lag reporter publishes the lag.
@@ -21,18 +21,18 @@ type LagGauge interface {
 type LagReporter struct {
 	s     *Scheduler
 	gauge LagGauge
-	iclock.Loop
+	clock.Loop
 }
 
 // NewLagReporter returns a reporter of s's lag to g ticking every period of
 // clk (DefaultLagEvery when not positive).
-func NewLagReporter(s *Scheduler, g LagGauge, clk iclock.Clock, every time.Duration) *LagReporter {
+func NewLagReporter(s *Scheduler, g LagGauge, clk clock.Clock, every time.Duration) *LagReporter {
 	if every <= 0 {
 		every = DefaultLagEvery
 	}
 	r := &LagReporter{s: s, gauge: g}
 	// A gauge is scraped in real time: no faster on a scaled clock.
-	r.Loop = iclock.Loop{Clock: clk, Every: every, MinWall: every, Tick: r.tick}
+	r.Loop = clock.Loop{Clock: clk, Every: every, MinWall: every, Tick: r.tick}
 	return r
 }
 

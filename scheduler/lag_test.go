@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	iclock "github.com/nudge-engine/nudge/internal/clock"
+	"github.com/nudge-engine/nudge/internal/clock"
 )
 
 type gaugeFunc func(time.Duration)
@@ -13,7 +13,7 @@ type gaugeFunc func(time.Duration)
 func (f gaugeFunc) SetSchedulerLag(d time.Duration) { f(d) }
 
 func TestLagReporterPublishesOnTheClock(t *testing.T) {
-	clk := iclock.NewManual(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	clk := clock.NewManual(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	s := &Scheduler{}
 	lags := make(chan time.Duration, 1)
 	r := NewLagReporter(s, gaugeFunc(func(d time.Duration) { lags <- d }), clk, 5*time.Second)
