@@ -15,6 +15,7 @@ import (
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/classify"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/subscribers"
 )
 
 // Runs is the flow runtime as the inbox needs it: the worker's Engine
@@ -158,7 +159,7 @@ func (r *Router) sender(ctx context.Context, ev channels.Event) (sender, error) 
 	var s sender
 	err := r.db.GetContext(ctx, &s, qSender, ev.Channel, ev.From, ev.At)
 	if db.IsNoRows(err) {
-		if _, err := r.db.ExecContext(ctx, qNewAnon, ev.Channel, ev.From, ev.Name, ev.Locale); err != nil {
+		if _, err := subscribers.Anonymous(ctx, r.db, ev.Channel, ev.From, ev.Name, ev.Locale); err != nil {
 			return s, fmt.Errorf("inbox: sender %s: %w", ev.Channel, err)
 		}
 		err = r.db.GetContext(ctx, &s, qSender, ev.Channel, ev.From, ev.At)

@@ -5,7 +5,7 @@ const (
 	// The sender of a reply in one round trip: it opens the channel's 24h
 	// window (last_inbound_at) and returns the subscriber, their open
 	// conversation, and the newest runs (at most 5) that wait for a reply,
-	// newest first. No row: the address is unknown (see qNewAnon).
+	// newest first. No row: the address is unknown (subscribers.Anonymous).
 	qSender = `WITH i AS (
 	               UPDATE channel_identities SET last_inbound_at = greatest(coalesce(last_inbound_at, $3), $3)
 	                WHERE channel = $1 AND address = $2
@@ -18,11 +18,6 @@ const (
 	                            WHERE r.subscriber_id = i.subscriber_id AND r.state = 'waiting'
 	                            ORDER BY r.updated_at DESC LIMIT 5) w) AS waiting_runs
 	             FROM i`
-	qNewAnon = `WITH s AS (INSERT INTO subscribers (name, locale) VALUES ($3, coalesce(nullif($4, ''), 'ru')) RETURNING id)
-	             INSERT INTO channel_identities (subscriber_id, channel, address)
-	             SELECT id, $1, $2 FROM s
-	             ON CONFLICT (channel, address) DO UPDATE SET channel = EXCLUDED.channel
-	             RETURNING subscriber_id`
 	// A reply with the message it answers: the newest sent one of the run (or
 	// of the subscriber), and the reaction time in whole milliseconds,
 	// truncated like time.Duration.Milliseconds ($17 is $16 truncated to
