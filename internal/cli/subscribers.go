@@ -29,7 +29,7 @@ func (a *App) subscribersImportCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "import FILE",
 		Short: "Import subscribers from a CSV or TXT file (- for standard input)",
-		Long: `Import subscribers from FILE, streaming it in batches (bounded memory).
+		Long: `Import subscribers from FILE, streaming it (bounded memory).
 
 CSV: a header row naming the columns external_id, name, locale, time_zone,
 phone (WhatsApp and SMS), email, telegram, viber, messenger, vk, attr.<name>,
@@ -41,8 +41,11 @@ columns say so.
 
 TXT: one phone number (E.164, +79991234567) or email address per line.
 
-Every rejected row is printed with its line number and reason; the good rows
-are imported. The exit code is 1 when any row was rejected.`,
+The whole file is read and checked before anything is written: an error in
+the file itself (an unterminated quote, an unreadable header) writes nothing.
+Every rejected row is printed with its line number and reason (two rows with
+the same external_id are both rejected); the good rows are imported. The exit
+code is 1 when any row was rejected.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -101,7 +104,11 @@ are imported. The exit code is 1 when any row was rejected.`,
 				_ = bar.Finish()
 			}
 			if err != nil {
-				fmt.Fprintln(a.Stdout, rep.Summary()+" before the import stopped")
+				if rep.WrittenThrough > 0 {
+					fmt.Fprintf(a.Stdout, "%s; rows up to line %d were written, none after it\n", rep.Summary(), rep.WrittenThrough)
+				} else {
+					fmt.Fprintln(a.Stdout, "nothing was imported")
+				}
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			fmt.Fprintln(a.Stdout, rep.Summary())
@@ -112,7 +119,7 @@ are imported. The exit code is 1 when any row was rejected.`,
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "csv or txt (default: from the file name; .txt is txt, anything else csv)")
-	cmd.Flags().IntVar(&batch, "batch", subscribers.DefaultImportBatch, "rows per transaction")
+	cmd.Flags().IntVar(&batch, "batch", subscribers.DefaultImportBatch, "rows per write transaction, once the whole file is checked")
 	return cmd
 }
 

@@ -29,9 +29,9 @@ func TestSubscribersImportCommand(t *testing.T) {
 		stdout  string
 		stderrs string
 	}{
-		{[]string{"subscribers", "import", good}, 0, "imported 2, updated 0, rejected 0 rows (0 unchanged)\n", ""},
-		{[]string{"subscribers", "import", good}, 0, "imported 0, updated 0, rejected 0 rows (2 unchanged)\n", ""},
-		{[]string{"subscribers", "import", bad}, 1, "imported 1, updated 0, rejected 1 rows (0 unchanged)\n", "list.txt: line 2: phone: must be a phone number"},
+		{[]string{"subscribers", "import", good}, 0, "imported 2, updated 0, unchanged 0, rejected 0 rows\n", ""},
+		{[]string{"subscribers", "import", good}, 0, "imported 0, updated 0, unchanged 2, rejected 0 rows\n", ""},
+		{[]string{"subscribers", "import", bad}, 1, "imported 1, updated 0, unchanged 0, rejected 1 rows\n", "list.txt: line 2: phone: must be a phone number"},
 		{[]string{"subscribers", "import", "--format", "xls", good}, 1, "", "--format"},
 		{[]string{"subscribers", "import", filepath.Join(dir, "missing.csv")}, 1, "", "no such file"},
 	}
@@ -53,5 +53,31 @@ func TestSubscribersImportCommand(t *testing.T) {
 	}
 	if code, _, errs = run("apikeys", "revoke", "shop"); code != 1 || !strings.Contains(errs, "not found") {
 		t.Fatalf("second revoke: %d %q", code, errs)
+	}
+}
+
+// importCLI runs `nudge subscribers import` with args on a fresh database.
+func importCLI(t *testing.T) func(args ...string) (int, string, string) {
+	t.Helper()
+	t.Setenv("NUDGE_DATABASE_URL", testenv.DBURL(t))
+	return func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := Main(context.Background(), args, strings.NewReader(""), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+}
+
+func TestSubscribersImportUnterminatedQuote(t *testing.T) {
+	run := importCLI(t)
+	// Line 3 opens a quote that line 4 closes: the record has the right number
+	// of fields, so only the line break inside it gives it away.
+	code, out, errs := run("subscribers", "import", "testdata/import/unterminated.csv")
+	if code != 1 || out != "nothing was imported\n" ||
+		!strings.Contains(errs, "line 3: a quoted field is not closed on this line (it runs on to line 4)") {
+		t.Fatalf("code %d, stdout %q, stderr %q", code, out, errs)
+	}
+	// All or nothing: line 2 was valid, and it is not in the store either.
+	if code, _, errs := run("subscribers", "get", "c-1"); code != 1 || !strings.Contains(errs, "not found") {
+		t.Fatalf("c-1 was written: code %d, stderr %q", code, errs)
 	}
 }
