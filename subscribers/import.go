@@ -2,12 +2,14 @@ package subscribers
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,6 +47,49 @@ type ImportOptions struct {
 	// CLI prints them all); Report.Errors keeps only the first KeepErrors.
 	OnReject   func(RowError)
 	KeepErrors int // 0 = DefaultKeptErrors; < 0 = none
+	// Delimiter separates CSV fields: ',', ';' or '\t'; 0 = detect it from
+	// the header line (Excel in Russian locales saves with ';').
+	Delimiter rune
+}
+
+// Delimiters are the CSV field separators the importer accepts.
+var Delimiters = []rune{',', ';', '\t'}
+
+// ParseDelimiter reads a delimiter name: ",", ";", "tab" or a tab character.
+func ParseDelimiter(s string) (rune, error) {
+	switch strings.ToLower(s) {
+	case ",", "comma":
+		return ',', nil
+	case ";", "semicolon":
+		return ';', nil
+	case "\t", `\t`, "tab":
+		return '\t', nil
+	}
+	return 0, fieldErr("delimiter", "must be ',', ';' or tab, got %q", s)
+}
+
+// detectDelimiter picks the separator that occurs most often outside quotes
+// in the header line; a one-column header is comma-separated.
+func detectDelimiter(header []byte) rune {
+	if i := bytes.IndexByte(header, '\n'); i >= 0 {
+		header = header[:i]
+	}
+	counts := map[rune]int{}
+	quoted := false
+	for _, c := range string(header) {
+		if c == '"' {
+			quoted = !quoted
+		} else if !quoted {
+			counts[c]++
+		}
+	}
+	best := ','
+	for _, d := range Delimiters {
+		if counts[d] > counts[best] {
+			best = d
+		}
+	}
+	return best
 }
 
 // Report is the outcome of an import.
@@ -190,7 +235,16 @@ func (run *importRun) read(ctx context.Context, r io.Reader) error {
 }
 
 func (run *importRun) readCSV(ctx context.Context, r io.Reader) error {
+	delim := run.opt.Delimiter
+	if delim == 0 {
+		br := bufio.NewReaderSize(r, MaxImportLine+1)
+		head, _ := br.Peek(MaxImportLine) // a short or failed read comes back to the CSV reader
+		delim, r = detectDelimiter(head), br
+	} else if !slices.Contains(Delimiters, delim) {
+		return fieldErr("delimiter", "must be ',', ';' or tab, got %q", delim)
+	}
 	cr := csv.NewReader(r)
+	cr.Comma = delim
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	head, err := cr.Read()

@@ -119,6 +119,10 @@ func parseHeader(rec []string) ([]column, error) {
 			h = strings.TrimPrefix(h, "\ufeff")
 		}
 		h = strings.ToLower(strings.TrimSpace(h))
+		if j := strings.IndexAny(h, ",;\t"); j >= 0 && len(h) <= 100 {
+			return nil, &RowError{Line: 1, Reason: fmt.Sprintf(
+				"column %d: %q is not a column name; it holds a %q, so the file may be separated by it (pass --delimiter)", i+1, h, h[j])}
+		}
 		if !printable(h) || len(h) > 100 {
 			return nil, &RowError{Line: 1, Reason: fmt.Sprintf("column %d: %.100q is not a column name", i+1, h)}
 		}

@@ -24,6 +24,7 @@ func (a *App) subscribersCmd() *cobra.Command {
 func (a *App) subscribersImportCmd() *cobra.Command {
 	var (
 		format string
+		delim  string
 		batch  int
 	)
 	cmd := &cobra.Command{
@@ -34,7 +35,9 @@ func (a *App) subscribersImportCmd() *cobra.Command {
 CSV: a header row naming the columns external_id, name, locale, time_zone,
 phone (WhatsApp and SMS), email, telegram, viber, messenger, vk, attr.<name>,
 and optionally consent_marketing / consent_service (true/false) with
-consent_proof, consent_source and consent_at. Rows are upserts by external_id
+consent_proof, consent_source and consent_at. Fields are separated by ',',
+';' (Excel in Russian locales) or tab, whichever the header line uses most;
+--delimiter overrides. Rows are upserts by external_id
 (rows without one are matched by their addresses), so running the same file
 again changes nothing. Imported contacts get NO consent unless the consent
 columns say so.
@@ -54,6 +57,13 @@ code is 1 when any row was rejected.`,
 				var err error
 				if f, err = subscribers.ParseFormat(format); err != nil {
 					return fmt.Errorf("--format: %w", err)
+				}
+			}
+			var sep rune
+			if delim != "" {
+				var err error
+				if sep, err = subscribers.ParseDelimiter(delim); err != nil {
+					return fmt.Errorf("--delimiter: %w", err)
 				}
 			}
 			var (
@@ -91,6 +101,7 @@ code is 1 when any row was rejected.`,
 			im := subscribers.NewImporter(d, nil)
 			rep, err := im.Import(ctx, in, subscribers.ImportOptions{
 				Format:     f,
+				Delimiter:  sep,
 				BatchSize:  batch,
 				KeepErrors: -1,
 				OnReject: func(e subscribers.RowError) {
@@ -119,6 +130,7 @@ code is 1 when any row was rejected.`,
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "csv or txt (default: from the file name; .txt is txt, anything else csv)")
+	cmd.Flags().StringVar(&delim, "delimiter", "", "CSV field separator: ',', ';' or tab (default: detected from the header line)")
 	cmd.Flags().IntVar(&batch, "batch", subscribers.DefaultImportBatch, "rows per write transaction, once the whole file is checked")
 	return cmd
 }

@@ -81,3 +81,28 @@ func TestSubscribersImportUnterminatedQuote(t *testing.T) {
 		t.Fatalf("c-1 was written: code %d, stderr %q", code, errs)
 	}
 }
+
+func TestSubscribersImportDelimiter(t *testing.T) {
+	run := importCLI(t)
+	// Excel in a Russian locale: BOM, ';', CRLF, a quoted field holding a ';'.
+	code, out, errs := run("subscribers", "import", "--delimiter", ",", "testdata/import/excel-semicolon.csv")
+	if code != 1 || !strings.Contains(errs, `line 1: column 1: "external_id;name;phone;attr.city" is not a column name; it holds a ';'`) ||
+		!strings.Contains(errs, "--delimiter") {
+		t.Fatalf("forced comma: code %d, stdout %q, stderr %q", code, out, errs)
+	}
+	code, out, errs = run("subscribers", "import", "testdata/import/excel-semicolon.csv")
+	if code != 0 || out != "imported 2, updated 0, unchanged 0, rejected 0 rows\n" {
+		t.Fatalf("detected: code %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if code, out, _ = run("subscribers", "get", "c-2"); code != 0 || !strings.Contains(out, `"Борис; мл."`) || !strings.Contains(out, "Казань") {
+		t.Fatalf("c-2: %d %s", code, out)
+	}
+	tsv := filepath.Join(t.TempDir(), "list.tsv")
+	os.WriteFile(tsv, []byte("external_id\tname\nc-3\tВера, Ивановна\n"), 0o644)
+	if code, out, errs = run("subscribers", "import", tsv); code != 0 || out != "imported 1, updated 0, unchanged 0, rejected 0 rows\n" {
+		t.Fatalf("tab: code %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if code, _, errs = run("subscribers", "import", "--delimiter", "|", tsv); code != 1 || !strings.Contains(errs, "--delimiter: delimiter: must be") {
+		t.Fatalf("bad flag: code %d, stderr %q", code, errs)
+	}
+}
