@@ -106,3 +106,24 @@ func TestSubscribersImportDelimiter(t *testing.T) {
 		t.Fatalf("bad flag: code %d, stderr %q", code, errs)
 	}
 }
+
+func TestSubscribersImportDuplicates(t *testing.T) {
+	run := importCLI(t)
+	code, out, errs := run("subscribers", "import", "testdata/import/duplicates.csv")
+	want := []string{
+		`duplicates.csv: line 2: external_id: "c-1" is also on line 4; a file holds one row per subscriber, so none of these rows was imported`,
+		`duplicates.csv: line 4: external_id: "c-1" is also on line 2;`,
+		`duplicates.csv: line 5: phone: the same address is on line 3;`,
+	}
+	if code != 1 || out != "imported 1, updated 0, unchanged 0, rejected 3 rows\n" {
+		t.Fatalf("code %d, stdout %q, stderr %q", code, out, errs)
+	}
+	for _, w := range want {
+		if !strings.Contains(errs, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, errs)
+		}
+	}
+	if code, _, _ := run("subscribers", "get", "c-1"); code != 1 {
+		t.Fatalf("c-1 was imported from one of its two rows")
+	}
+}
