@@ -39,7 +39,8 @@ consent_proof, consent_source and consent_at. Fields are separated by ',',
 ';' (Excel in Russian locales) or tab, whichever the header line uses most;
 --delimiter overrides. Rows are upserts by external_id
 (rows without one are matched by their addresses), so running the same file
-again changes nothing. Imported contacts get NO consent unless the consent
+again changes nothing: "updated" counts only rows whose stored values
+changed, "unchanged" the rows the store already matched. Imported contacts get NO consent unless the consent
 columns say so.
 
 TXT: one phone number (E.164, +79991234567) or email address per line.

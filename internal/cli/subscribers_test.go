@@ -127,3 +127,32 @@ func TestSubscribersImportDuplicates(t *testing.T) {
 		t.Fatalf("c-1 was imported from one of its two rows")
 	}
 }
+
+func TestSubscribersImportRerun(t *testing.T) {
+	run := importCLI(t)
+	// Consent with proof, normalised addresses, rows keyed only by an address.
+	code, out, errs := run("subscribers", "import", "testdata/import/rerun.csv")
+	if code != 0 || out != "imported 4, updated 0, unchanged 0, rejected 0 rows\n" {
+		t.Fatalf("first run: code %d, stdout %q, stderr %q", code, out, errs)
+	}
+	for i := 0; i < 2; i++ {
+		code, out, errs = run("subscribers", "import", "testdata/import/rerun.csv")
+		if code != 0 || out != "imported 0, updated 0, unchanged 4, rejected 0 rows\n" {
+			t.Fatalf("re-run %d: code %d, stdout %q, stderr %q", i+1, code, out, errs)
+		}
+	}
+	// A TXT list with a number twice: the repeat changes nothing either.
+	list := filepath.Join(t.TempDir(), "list.txt")
+	os.WriteFile(list, []byte("+79990000009\n+7 999 000-00-09\n"), 0o644)
+	for i, want := range []string{"imported 1, updated 0, unchanged 1, rejected 0 rows\n", "imported 0, updated 0, unchanged 2, rejected 0 rows\n"} {
+		if code, out, errs = run("subscribers", "import", list); code != 0 || out != want {
+			t.Fatalf("txt run %d: code %d, stdout %q, stderr %q", i+1, code, out, errs)
+		}
+	}
+	// One changed value is one updated row.
+	changed := filepath.Join(t.TempDir(), "changed.csv")
+	os.WriteFile(changed, []byte("external_id,attr.plan\nc-1,weekly\nc-2,monthly\n"), 0o644)
+	if code, out, errs = run("subscribers", "import", changed); code != 0 || out != "imported 0, updated 1, unchanged 1, rejected 0 rows\n" {
+		t.Fatalf("changed: code %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
