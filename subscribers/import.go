@@ -14,9 +14,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/transform"
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/consent"
@@ -47,9 +50,34 @@ type ImportOptions struct {
 	// CLI prints them all); Report.Errors keeps only the first KeepErrors.
 	OnReject   func(RowError)
 	KeepErrors int // 0 = DefaultKeptErrors; < 0 = none
+	// Encoding is the file's character set: "utf-8" (the default, with or
+	// without a byte order mark), "windows-1251" or "koi8-r".
+	Encoding string
 	// Delimiter separates CSV fields: ',', ';' or '\t'; 0 = detect it from
 	// the header line (Excel in Russian locales saves with ';').
 	Delimiter rune
+}
+
+// Encodings are the names ImportOptions.Encoding accepts.
+var Encodings = []string{"utf-8", "windows-1251", "koi8-r"}
+
+// decoder returns the reader that turns r from the named encoding into UTF-8.
+func decoder(name string, r io.Reader) (io.Reader, error) {
+	switch strings.ToLower(strings.ReplaceAll(name, "_", "-")) {
+	case "", "utf-8", "utf8":
+		return r, nil
+	case "windows-1251", "cp1251":
+		return transform.NewReader(r, charmap.Windows1251.NewDecoder()), nil
+	case "koi8-r", "koi8r":
+		return transform.NewReader(r, charmap.KOI8R.NewDecoder()), nil
+	}
+	return nil, fieldErr("encoding", "must be one of %s, got %q", strings.Join(Encodings, ", "), name)
+}
+
+// notUTF8 is the file-level error for bytes that are not UTF-8.
+func notUTF8(line int, field string) error {
+	return &RowError{Line: line, Field: field, Reason: "is not UTF-8 text, so the file is in another encoding; " +
+		"if Excel or 1C saved it in a Russian locale, run again with --encoding windows-1251 (or koi8-r). Nothing was imported"}
 }
 
 // Delimiters are the CSV field separators the importer accepts.
@@ -224,6 +252,10 @@ func (run *importRun) add(ctx context.Context, row importRow) error {
 
 // read parses the file by format, handing valid rows to run.emit.
 func (run *importRun) read(ctx context.Context, r io.Reader) error {
+	r, err := decoder(run.opt.Encoding, r)
+	if err != nil {
+		return err
+	}
 	lr := &lineLimitReader{r: r, max: MaxImportLine}
 	switch run.opt.Format {
 	case CSV:
@@ -258,6 +290,11 @@ func (run *importRun) readCSV(ctx context.Context, r io.Reader) error {
 		}
 		return &RowError{Line: 1, Reason: fmt.Sprintf("unreadable header: %v", err)}
 	}
+	for _, h := range head {
+		if !utf8.ValidString(h) {
+			return notUTF8(1, "")
+		}
+	}
 	cols, err := parseHeader(head)
 	if err != nil {
 		return err
@@ -288,6 +325,11 @@ func (run *importRun) readCSV(ctx context.Context, r io.Reader) error {
 		// A field holding a line break can only come from a quote that was
 		// not closed on its line; the record then swallowed the lines after.
 		for i, f := range rec {
+			if !utf8.ValidString(f) && i < len(cols) {
+				return notUTF8(line, cols[i].name)
+			} else if !utf8.ValidString(f) {
+				return notUTF8(line, "")
+			}
 			if strings.ContainsAny(f, "\r\n") {
 				fl, _ := cr.FieldPos(i)
 				return unterminatedQuote(fl, fl+strings.Count(f, "\n"))
@@ -322,6 +364,9 @@ func (run *importRun) readTXT(ctx context.Context, r io.Reader) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+		}
+		if !utf8.Valid(sc.Bytes()) {
+			return notUTF8(line, "")
 		}
 		row, ok, rerr := parseTXTLine(sc.Text(), line)
 		if rerr != nil {

@@ -25,6 +25,7 @@ func (a *App) subscribersImportCmd() *cobra.Command {
 	var (
 		format string
 		delim  string
+		enc    string
 		batch  int
 	)
 	cmd := &cobra.Command{
@@ -37,7 +38,8 @@ phone (WhatsApp and SMS), email, telegram, viber, messenger, vk, attr.<name>,
 and optionally consent_marketing / consent_service (true/false) with
 consent_proof, consent_source and consent_at. Fields are separated by ',',
 ';' (Excel in Russian locales) or tab, whichever the header line uses most;
---delimiter overrides. Rows are upserts by external_id
+--delimiter overrides. The file is UTF-8 (with or without a byte order mark)
+unless --encoding says windows-1251 or koi8-r. Rows are upserts by external_id
 (rows without one are matched by their addresses), so running the same file
 again changes nothing: "updated" counts only rows whose stored values
 changed, "unchanged" the rows the store already matched. Imported contacts get NO consent unless the consent
@@ -103,6 +105,7 @@ code is 1 when any row was rejected.`,
 			rep, err := im.Import(ctx, in, subscribers.ImportOptions{
 				Format:     f,
 				Delimiter:  sep,
+				Encoding:   enc,
 				BatchSize:  batch,
 				KeepErrors: -1,
 				OnReject: func(e subscribers.RowError) {
@@ -132,6 +135,7 @@ code is 1 when any row was rejected.`,
 	}
 	cmd.Flags().StringVar(&format, "format", "", "csv or txt (default: from the file name; .txt is txt, anything else csv)")
 	cmd.Flags().StringVar(&delim, "delimiter", "", "CSV field separator: ',', ';' or tab (default: detected from the header line)")
+	cmd.Flags().StringVar(&enc, "encoding", "utf-8", "the file's character set: utf-8 (with or without BOM), windows-1251 or koi8-r")
 	cmd.Flags().IntVar(&batch, "batch", subscribers.DefaultImportBatch, "rows per write transaction, once the whole file is checked")
 	return cmd
 }

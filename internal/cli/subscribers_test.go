@@ -156,3 +156,28 @@ func TestSubscribersImportRerun(t *testing.T) {
 		t.Fatalf("changed: code %d, stdout %q, stderr %q", code, out, errs)
 	}
 }
+
+func TestSubscribersImportEncoding(t *testing.T) {
+	run := importCLI(t)
+	// Excel's "CSV" in a Russian locale: windows-1251 and ';'.
+	code, out, errs := run("subscribers", "import", "testdata/import/cp1251.csv")
+	if code != 1 || out != "nothing was imported\n" ||
+		!strings.Contains(errs, "cp1251.csv: line 2: name: is not UTF-8 text") || !strings.Contains(errs, "--encoding windows-1251") {
+		t.Fatalf("utf-8: code %d, stdout %q, stderr %q", code, out, errs)
+	}
+	code, out, errs = run("subscribers", "import", "--encoding", "windows-1251", "testdata/import/cp1251.csv")
+	if code != 0 || out != "imported 2, updated 0, unchanged 0, rejected 0 rows\n" {
+		t.Fatalf("windows-1251: code %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if code, out, _ = run("subscribers", "get", "c-2"); code != 0 || !strings.Contains(out, `"Борис Ёлкин"`) || !strings.Contains(out, "Казань") {
+		t.Fatalf("c-2: %d %s", code, out)
+	}
+	koi := filepath.Join(t.TempDir(), "koi8.txt")
+	os.WriteFile(koi, []byte("# \xf3\xf0\xe9\xf3\xef\xeb\n+79990000003\n"), 0o644) // "# СПИСОК" in KOI8-R
+	if code, out, errs = run("subscribers", "import", "--encoding", "koi8-r", koi); code != 0 || out != "imported 1, updated 0, unchanged 0, rejected 0 rows\n" {
+		t.Fatalf("koi8-r: code %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if code, _, errs = run("subscribers", "import", "--encoding", "latin-1", koi); code != 1 || !strings.Contains(errs, "encoding: must be one of utf-8, windows-1251, koi8-r") {
+		t.Fatalf("bad encoding: code %d, stderr %q", code, errs)
+	}
+}
