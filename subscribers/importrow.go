@@ -62,7 +62,8 @@ type column struct {
 }
 
 // identityColumns maps identity columns to channels. A phone number is the
-// address of both WhatsApp and SMS.
+// address of both WhatsApp and SMS; a column's channels must share one
+// NormalizeAddress rule (the parser normalises once per column).
 var identityColumns = map[string][]channels.Kind{
 	"phone":     {channels.WhatsApp, channels.SMS},
 	"email":     {channels.Email},
@@ -214,11 +215,13 @@ func parseCSVRow(cols []column, rec []string, line int) (importRow, *RowError) {
 			}
 			r.timeZone = &v
 		case colIdentity:
+			// A column's channels share one address rule (phone: WhatsApp and
+			// SMS), so it is normalised once; phone parsing is the costly part.
+			a, err := NormalizeAddress(c.chans[0], v)
+			if err != nil {
+				return bad("%v", err)
+			}
 			for _, ch := range c.chans {
-				a, err := NormalizeAddress(ch, v)
-				if err != nil {
-					return bad("%v", err)
-				}
 				r.ids = append(r.ids, IdentityInput{Channel: ch, Address: a})
 			}
 		case colAttr:
@@ -305,11 +308,12 @@ func parseTXTLine(s string, line int) (importRow, bool, *RowError) {
 		r.ids = []IdentityInput{{Channel: channels.Email, Address: a}}
 		return r, true, nil
 	}
-	for _, ch := range identityColumns["phone"] {
-		a, err := NormalizeAddress(ch, v)
-		if err != nil {
-			return r, false, &RowError{Line: line, Field: "phone", Reason: err.Error() + " (or an email address)"}
-		}
+	phone := identityColumns["phone"]
+	a, err := NormalizeAddress(phone[0], v)
+	if err != nil {
+		return r, false, &RowError{Line: line, Field: "phone", Reason: err.Error() + " (or an email address)"}
+	}
+	for _, ch := range phone {
 		r.ids = append(r.ids, IdentityInput{Channel: ch, Address: a})
 	}
 	return r, true, nil

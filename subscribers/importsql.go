@@ -37,6 +37,7 @@ CREATE TEMP TABLE import_ids AS
 SELECT r.ord, u.channel, u.address
   FROM import_rows r, unnest(r.channels, r.addresses) AS u(channel, address);
 CREATE INDEX ON import_ids (ord);
+CREATE INDEX ON import_rows (subscriber_id);
 ANALYZE import_rows, import_ids`
 
 	// Two rows of one file with the same external_id: every one is rejected,
