@@ -24,6 +24,7 @@ import (
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/inbox"
 	"github.com/nudge-engine/nudge/internal/ratelimit"
 	"github.com/nudge-engine/nudge/internal/testenv"
 	"github.com/nudge-engine/nudge/worker"
@@ -378,7 +379,7 @@ func BenchmarkRateFidelity(b *testing.B) {
 	rdb := redis.NewClient(gopt)
 	defer rdb.Close()
 	fake := &limitingFake{rate: int(limit)}
-	eng, err := worker.New(worker.Config{DB: d, Redis: ropt, Senders: []channels.Sender{fake},
+	eng, err := worker.New(worker.Config{DB: d, Redis: ropt, Senders: []channels.Sender{fake}, Handoffs: inbox.Handoffs{},
 		Limiter: ratelimit.New(rdb, map[string]ratelimit.Rate{"telegram": {PerSecond: limit}}), Poll: 100 * time.Millisecond})
 	if err != nil {
 		b.Fatal(err)

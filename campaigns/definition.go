@@ -16,14 +16,18 @@ const (
 
 // Definition is one campaign file.
 type Definition struct {
-	ID        string              `yaml:"id" json:"id"`
-	Name      string              `yaml:"name" json:"name"`
-	Topic     Topic               `yaml:"topic" json:"topic"`
-	Audience  Audience            `yaml:"audience" json:"audience"`
-	Trigger   Trigger             `yaml:"trigger" json:"trigger"`
-	Settings  Settings            `yaml:"settings" json:"settings"`
-	Steps     []Step              `yaml:"steps" json:"steps"`
-	Templates map[string]Template `yaml:"templates" json:"templates"`
+	ID    string `yaml:"id" json:"id"`
+	Name  string `yaml:"name" json:"name"`
+	Topic Topic  `yaml:"topic" json:"topic"`
+	// Attributes declares the subscriber attributes the templates read, by
+	// name and type (see Fields); lint renders every template against a
+	// sample of them.
+	Attributes Fields              `yaml:"attributes,omitempty" json:"attributes,omitempty"`
+	Audience   Audience            `yaml:"audience" json:"audience"`
+	Trigger    Trigger             `yaml:"trigger" json:"trigger"`
+	Settings   Settings            `yaml:"settings" json:"settings"`
+	Steps      []Step              `yaml:"steps" json:"steps"`
+	Templates  map[string]Template `yaml:"templates" json:"templates"`
 }
 
 // Audience selects subscribers. All conditions must hold.
@@ -38,11 +42,12 @@ type Audience struct {
 	NoEvent  []EventFilter `yaml:"no_event,omitempty" json:"no_event,omitempty"`
 }
 
-// Condition compares an attribute with a value.
-// Op: eq, ne, in, not_in, gt, gte, lt, lte, exists, not_exists, contains.
+// Condition compares a subscriber field (locale, time_zone, name,
+// external_id) or attribute ("plan", "address.city", "attributes.locale")
+// with a value. condition.go holds the operators and their meaning.
 type Condition struct {
 	Attr  string `yaml:"attr" json:"attr"`
-	Op    string `yaml:"op" json:"op"`
+	Op    Op     `yaml:"op" json:"op"`
 	Value any    `yaml:"value,omitempty" json:"value,omitempty"`
 }
 
@@ -70,10 +75,15 @@ type ScheduleTrigger struct {
 type EventTrigger struct {
 	Name  string   `yaml:"name" json:"name"`
 	Delay Duration `yaml:"delay,omitempty" json:"delay,omitempty"`
+	// Payload declares the event payload fields the templates read.
+	Payload Fields `yaml:"payload,omitempty" json:"payload,omitempty"`
 }
 
 // APITrigger starts a run when POST /v1/campaigns/{id}/trigger is called.
-type APITrigger struct{}
+type APITrigger struct {
+	// Payload declares the request payload fields the templates read.
+	Payload Fields `yaml:"payload,omitempty" json:"payload,omitempty"`
+}
 
 // Settings hold the campaign-wide policies.
 type Settings struct {

@@ -18,6 +18,21 @@
 // limits) live in package templates, which imports this package, so they
 // are injected through Linter.CheckVariant; campaigns/channelcheck wires them.
 //
+// Conditions. condition.go is the one home of audience and branch
+// conditions: the typed operator set (Op), Condition.Match in Go (the
+// worker's branch steps) and Condition.SQL over the subscribers row (the
+// scheduler's audiences); one table test runs both against Postgres.
+//
+// Cron. ParseCron is the one parser of schedule triggers, for lint and the
+// scheduler alike.
+//
+// Declared fields and the sample render. A campaign declares the attributes
+// and its trigger the payload fields its templates read (Fields). With
+// Linter.CheckRender set (campaigns/channelcheck sets it to
+// templates.CheckRender, the production renderer), lint renders every
+// variant against Definition.Sample and reports a misspelt field or an
+// undeclared key at its line and column in the template text (File.TextPos).
+//
 // Flow. A run starts at the first step. A step's next defaults to the
 // following step; end steps and the last step end the run. Edges lists the
 // ways out of a step (next, reply branches, timeout, branch cases) for the

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
-
 	"github.com/nudge-engine/nudge/channels"
 )
 
@@ -29,7 +27,7 @@ var Rules = []struct{ ID, Doc string }{
 	{"missing-template", "a send names a template that is not defined"},
 	{"missing-variant", "a template has no variant for a channel of settings.channels or fallback, and no default"},
 	{"missing-locale", "a template variant lacks a locale other templates of the campaign have (or has neither ru nor en)"},
-	{"invalid-cron", "the schedule is not a 5-field cron expression or @descriptor"},
+	{"invalid-cron", "the schedule is not a 5-field cron expression or @descriptor (@every and TZ= prefixes are refused)"},
 	{"invalid-duration", "a duration is not like 15m, 48h, 7d, or is zero where it must not be"},
 	{"invalid-timezone", "a time zone is neither \"subscriber\" nor an IANA zone name"},
 	{"invalid-time", "a local time is not HH:MM (quiet hours; wait until, optionally with a weekday)"},
@@ -37,16 +35,11 @@ var Rules = []struct{ ID, Doc string }{
 	{"window-needs-template", "a send that can reach WhatsApp/Messenger outside the 24h window has no whatsapp_template/tag"},
 	{"button-limits", "buttons exceed a channel's limits (Telegram callback_data 64 bytes, WhatsApp 3 reply buttons of 20 characters, no links in WhatsApp reply buttons, …)"},
 	{"channel-limits", "a text exceeds a channel's limit (Telegram 4096 / caption 1024, SMS segments, …)"},
-	{"template-syntax", "a text is not a valid template (unknown function, unclosed action, bad Telegram HTML)"},
+	{"template-syntax", "a text is not a valid template (unknown function, unclosed action, bad Telegram HTML, an unclosed tag in email HTML)"},
+	{"template-render", "a variant fails to render against a sample subscriber, the declared attributes and the trigger's declared payload (a misspelt field, an undeclared key, a value of the wrong type)"},
 	{"trigger-one-of", "trigger must set exactly one of schedule, event, api"},
 	{"step-one-action", "a step must set exactly one action (send, wait, wait_reply, branch, handoff, set, goal, end)"},
 }
-
-// cronParser is the standard 5-field parser plus @descriptors (@daily, @every 1h).
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
-// ParseCron parses a schedule trigger's cron expression as the scheduler does.
-func ParseCron(spec string) (cron.Schedule, error) { return cronParser.Parse(spec) }
 
 // Linter runs the lint rules. CheckVariant, when set, adds the per-channel
 // template rules (template-syntax, button-limits, channel-limits); the CLI,
@@ -54,6 +47,10 @@ func ParseCron(spec string) (cron.Schedule, error) { return cronParser.Parse(spe
 // templates.CheckVariant.
 type Linter struct {
 	CheckVariant VariantCheck
+	// CheckRender, when set, renders every template variant against the
+	// campaign's Sample (rule template-render); channelcheck sets it to
+	// templates.CheckRender.
+	CheckRender RenderCheck
 }
 
 // Lint checks the format and the flow of files (without the per-channel
@@ -68,7 +65,7 @@ func (lt *Linter) Lint(files []*File) []LintError {
 		if f == nil {
 			continue
 		}
-		l := &linter{f: f, def: f.Def, check: lt.CheckVariant, decodedAt: map[Pos]bool{}}
+		l := &linter{f: f, def: f.Def, check: lt.CheckVariant, render: lt.CheckRender, decodedAt: map[Pos]bool{}}
 		l.errs = append(l.errs, f.Problems...)
 		for _, e := range f.Problems {
 			l.decodedAt[Pos{e.Line, e.Col}] = true
@@ -127,6 +124,7 @@ type linter struct {
 	edges      [][]Edge // ways out of each step, computed once
 	decodedAt  map[Pos]bool
 	check      VariantCheck
+	render     RenderCheck
 }
 
 func (l *linter) add(path, rule, hint, format string, args ...any) {
@@ -157,6 +155,7 @@ func (l *linter) run() {
 	if l.f.Has("topic") && d.Topic != TopicService && d.Topic != TopicMarketing {
 		l.add("topic", "invalid-value", suggestHint(string(d.Topic), []string{"service", "marketing"}), "topic must be service or marketing, got %q", d.Topic)
 	}
+	l.declarations()
 	l.audience()
 	l.trigger()
 	l.settings()
@@ -173,22 +172,19 @@ func suggestHint(s string, opts []string) string {
 	return "one of: " + strings.Join(opts, ", ")
 }
 
-var ops = []string{"eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "not_exists", "contains"}
-
 func (l *linter) conditions(path string, cs []Condition) {
 	for i, c := range cs {
 		p := fmt.Sprintf("%s[%d]", path, i)
-		if l.f.Has(p+".op") && !contains(ops, c.Op) {
-			l.add(p+".op", "invalid-value", suggestHint(c.Op, ops), "unknown operator %q", c.Op)
-		}
-		needsValue := c.Op != "exists" && c.Op != "not_exists"
-		if needsValue && c.Value == nil && contains(ops, c.Op) {
+		switch err := c.Validate(); {
+		case err == nil:
+		case l.f.Has(p+".op") && !c.Op.Valid():
+			l.add(p+".op", "invalid-value", suggestHint(string(c.Op), opNames()), "unknown operator %q", c.Op)
+		case c.Value == nil && c.Op != OpExists && c.Op != OpNotExists:
 			l.add(p, "required-field", "", "%s: operator %s needs a value", p, c.Op)
-		}
-		if (c.Op == "in" || c.Op == "not_in") && c.Value != nil {
-			if _, ok := c.Value.([]any); !ok {
-				l.add(p+".value", "invalid-value", "write a list, e.g. [ru, en]", "operator %s needs a list value", c.Op)
-			}
+		case l.f.Has(p + ".value"):
+			l.add(p+".value", "invalid-value", "", "%v", err)
+		default:
+			l.add(p, "invalid-value", "", "%v", err)
 		}
 	}
 }
@@ -233,7 +229,7 @@ func (l *linter) trigger() {
 	if s := t.Schedule; s != nil {
 		if l.f.Has("trigger.schedule.cron") {
 			if _, err := ParseCron(s.Cron); err != nil {
-				l.add("trigger.schedule.cron", "invalid-cron", "5 fields: minute hour day-of-month month day-of-week, e.g. \"0 18 * * FRI\", or @daily", "invalid cron %q: %v", s.Cron, err)
+				l.add("trigger.schedule.cron", "invalid-cron", "5 fields: minute hour day-of-month month day-of-week, e.g. \"0 18 * * FRI\", or @daily; the zone goes in timezone", "%v", err)
 			}
 		}
 		if l.f.Has("trigger.schedule.timezone") {

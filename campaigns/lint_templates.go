@@ -119,6 +119,7 @@ func (l *linter) templates() {
 	}
 	l.windowTemplates()
 	l.replyButtons()
+	l.renderTemplates()
 }
 
 // replyButtons: a wait_reply branch on a button id that no send leading to
@@ -234,6 +235,9 @@ func (l *linter) windowTemplates() {
 // variant itself); Rule is a lint rule id.
 type VariantProblem struct {
 	Path, Rule, Msg, Hint string
+	// Line and Col locate the problem in the part's source (from 1, Col in
+	// bytes); 0 for the part as a whole.
+	Line, Col int
 }
 
 // VariantCheck checks one template variant for the channel that would send

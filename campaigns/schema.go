@@ -18,6 +18,7 @@ var docs = map[string]string{
 	"Definition.trigger":           "When runs start: exactly one of schedule, event, api.",
 	"Definition.settings":          "Channels, fallback ladder, quiet hours, frequency cap, holdout.",
 	"Definition.steps":             "The flow. A run starts at the first step; next defaults to the following step.",
+	"Definition.attributes":        "Subscriber attributes the templates read, name → type (string, number, boolean, time, url, a mapping of fields, or a one-item list); lint renders every template against a sample of them.",
 	"Definition.templates":         "Messages by name → channel (or default) → locale (ru, en) → variant.",
 	"Audience.consent":             "Consent topic required on at least one channel (default: the campaign topic).",
 	"Audience.where":               "Conditions on subscriber attributes (and locale, time_zone).",
@@ -31,10 +32,12 @@ var docs = map[string]string{
 	"Trigger.schedule":             "Start runs on a cron schedule.",
 	"Trigger.event":                "Start a run after the subscriber posts an event.",
 	"Trigger.api":                  "Start runs by POST /v1/campaigns/{id}/trigger (transactional sends). Write api: {}",
-	"ScheduleTrigger.cron":         "5-field cron (minute hour day-of-month month day-of-week), e.g. \"0 18 * * FRI\", or @daily / @weekly / @every 1h.",
+	"ScheduleTrigger.cron":         "5-field cron (minute hour day-of-month month day-of-week), e.g. \"0 18 * * FRI\", or @daily / @weekly / @hourly (no @every, no TZ= prefix: the zone goes in timezone).",
 	"ScheduleTrigger.timezone":     "\"subscriber\" (each subscriber's own local time) or an IANA zone such as Europe/Moscow.",
 	"EventTrigger.name":            "Event name, e.g. order.delivered.",
 	"EventTrigger.delay":           "Wait this long after the event, e.g. 7d.",
+	"EventTrigger.payload":         "Event payload fields the templates read (.Payload.<name>), name → type, as attributes.",
+	"APITrigger.payload":           "Request payload fields the templates read (.Payload.<name>), name → type, as attributes.",
 	"Settings.quiet_hours":         "No sends in this local-time window; sends are deferred to its end, never dropped.",
 	"Settings.frequency_cap":       "At most max messages of this topic per period.",
 	"Settings.channels":            "Channels in preference order; the first with consent and an identity is used.",
@@ -99,7 +102,7 @@ var docs = map[string]string{
 var enums = map[string][]string{
 	"Definition.topic":      {"service", "marketing"},
 	"Audience.consent":      {"service", "marketing"},
-	"Condition.op":          ops,
+	"Condition.op":          opNames(),
 	"ReplyBranch.sentiment": sentiments,
 	"FallbackRung.if_not":   {"delivered", "read"},
 	"FallbackRung.channel":  channelNames(),
@@ -141,6 +144,20 @@ func (g *schemaGen) typeSchema(t reflect.Type, key string) map[string]any {
 	}
 	if t == anyType {
 		return map[string]any{}
+	}
+	if t == reflect.TypeOf(Fields{}) {
+		if _, ok := g.defs["FieldType"]; !ok {
+			ref := map[string]any{"$ref": "#/$defs/FieldType"}
+			g.defs["FieldType"] = map[string]any{
+				"description": "A field type: a name, a mapping of named fields, or a one-item list of the items' type.",
+				"anyOf": []any{
+					map[string]any{"type": "string", "enum": fieldTypeNames()},
+					map[string]any{"type": "object", "minProperties": 1, "additionalProperties": ref},
+					map[string]any{"type": "array", "minItems": 1, "maxItems": 1, "items": ref},
+				},
+			}
+		}
+		return map[string]any{"type": "object", "additionalProperties": map[string]any{"$ref": "#/$defs/FieldType"}}
 	}
 	if t == reflect.TypeOf(Template{}) {
 		names := append(channelNames(), DefaultVariant)
@@ -189,7 +206,7 @@ func (g *schemaGen) typeSchema(t reflect.Type, key string) map[string]any {
 			g.defs[name] = g.structSchema(t)
 		}
 		ref := map[string]any{"$ref": "#/$defs/" + name}
-		if t.NumField() == 0 {
+		if t.NumField() == 0 || t == reflect.TypeOf(APITrigger{}) {
 			// end: and api: may be written with no value.
 			return map[string]any{"anyOf": []any{ref, map[string]any{"type": "null"}}}
 		}

@@ -7,4 +7,10 @@
 // assign, reply through the customer's channel within its rules, notes, and
 // resolve, which resumes or ends the paused flow. While a conversation is
 // open the policy gate pauses marketing for that subscriber.
+//
+// The inbox owns replies, conversations and hand-offs (the replies,
+// conversations, conversation_items and handoffs tables). It decides where a
+// run goes and asks the flow runtime to move it through Runs, which the
+// worker's Engine implements with no inbox types; the worker's hand-off step
+// records its hand-off through Handoffs.
 package inbox

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -16,24 +17,41 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/classify"
+	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
-// sqlResumer moves runs the way the runtime does: a compare-and-set on the
-// run's step sequence, so a reply and a timeout can never both win.
-type sqlResumer struct {
-	db      *sqlx.DB
-	mu      sync.Mutex
-	resumed []int64
+// sqlRuns moves runs the way the runtime does: a compare-and-set on the
+// run's step sequence in the caller's executor, so a reply and a timeout can
+// never both win. It records the moves and wakes.
+type sqlRuns struct {
+	mu    sync.Mutex
+	moves []string // "run>step"
+	woken int
 }
 
-func (r *sqlResumer) ResumeReply(ctx context.Context, runID int64, seq int, gotoStep string, _ Reply) (bool, error) {
-	state := "active"
-	if gotoStep == "" {
-		state = "paused"
+func (r *sqlRuns) MoveRun(ctx context.Context, q db.Executor, runID int64, seq int, to string, note map[string]any) (bool, bool, error) {
+	b, err := json.Marshal(note)
+	if err != nil {
+		return false, false, err
 	}
-	res, err := r.db.ExecContext(ctx, `UPDATE flow_runs SET step_id = coalesce(nullif($3, ''), step_id), step_seq = step_seq + 1, state = $4
-		WHERE id = $1 AND step_seq = $2 AND state = 'waiting'`, runID, seq, gotoStep, state)
+	res, err := q.ExecContext(ctx, `UPDATE flow_runs SET step_id = $3, step_seq = step_seq + 1,
+		state = CASE WHEN $3 = '' THEN 'done' ELSE 'active' END, context = context || $4::jsonb
+		WHERE id = $1 AND step_seq = $2`, runID, seq, to, string(b))
+	if err != nil {
+		return false, false, err
+	}
+	n, _ := res.RowsAffected()
+	if n == 1 {
+		r.mu.Lock()
+		r.moves = append(r.moves, fmt.Sprintf("%d>%s", runID, to))
+		r.mu.Unlock()
+	}
+	return n == 1, n == 1 && to != "", nil
+}
+
+func (r *sqlRuns) PauseRun(ctx context.Context, q db.Executor, runID int64, seq int) (bool, error) {
+	res, err := q.ExecContext(ctx, `UPDATE flow_runs SET state = 'paused', step_seq = step_seq + 1 WHERE id = $1 AND step_seq = $2`, runID, seq)
 	if err != nil {
 		return false, err
 	}
@@ -41,11 +59,10 @@ func (r *sqlResumer) ResumeReply(ctx context.Context, runID int64, seq int, goto
 	return n == 1, nil
 }
 
-func (r *sqlResumer) ResumeAfterHandoff(_ context.Context, runID int64, _ bool) error {
+func (r *sqlRuns) Wake(context.Context) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.resumed = append(r.resumed, runID)
-	return nil
+	r.woken++
 }
 
 func timeout(t *testing.T, d *sqlx.DB, runID int64, seq int) bool {
@@ -74,12 +91,12 @@ var feedback = campaigns.Definition{
 }
 
 type env struct {
-	db      *sqlx.DB
-	router  *Router
-	svc     *Service
-	resumer *sqlResumer
-	sent    *[]channels.Message
-	now     *time.Time
+	db     *sqlx.DB
+	router *Router
+	svc    *Service
+	runs   *sqlRuns
+	sent   *[]channels.Message
+	now    *time.Time
 }
 
 // outboxFunc is the engine's outbox as the inbox sees it: it records the
@@ -108,7 +125,7 @@ func setup(t *testing.T) env {
 	d := testenv.DB(t)
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	res := &sqlResumer{db: d}
+	res := &sqlRuns{}
 	var sent []channels.Message
 	var mu sync.Mutex
 	out := outboxFunc{db: d, f: func(_ context.Context, m channels.Message) error {
@@ -120,8 +137,8 @@ func setup(t *testing.T) env {
 	def, _ := json.Marshal(feedback)
 	d.MustExec(`INSERT INTO campaigns (id, current_version) VALUES ('weekly-feedback', 'v1')`)
 	d.MustExec(`INSERT INTO campaign_versions (campaign_id, version, number, definition, source) VALUES ('weekly-feedback', 'v1', 1, $1, '')`, def)
-	return env{db: d, router: NewRouter(d, classify.New(nil), res, log),
-		svc: NewService(d, out, res, log, func() time.Time { return now }), resumer: res, sent: &sent, now: &now}
+	return env{db: d, router: NewRouter(d, classify.New(nil), res, log, func() time.Time { return now }),
+		svc: NewService(d, out, res, log, func() time.Time { return now }), runs: res, sent: &sent, now: &now}
 }
 
 // subscriber with a Telegram identity and a run waiting in "wait", plus the
@@ -267,12 +284,19 @@ func TestManagerWorkflow(t *testing.T) {
 	var mgr int64
 	e.db.QueryRow(`INSERT INTO users (email, role, password_hash) VALUES ('m@x.example', 'manager', 'x') RETURNING id`).Scan(&mgr)
 	subID, run := e.waitingSubscriber(t, "100", e.now.Add(-time.Hour))
-	e.db.MustExec(`UPDATE flow_runs SET state = 'paused', step_id = 'care' WHERE id = $1`, run)
-	conv, err := Open(ctx, e.db, Handoff{SubscriberID: subID, Channel: channels.Telegram, Queue: "care", Reason: "handoff",
-		Note: "Негативный отзыв", RunIDs: []int64{run}, At: *e.now})
-	if err != nil {
+	// The run reached its hand-off step "care" at seq 3: the worker pauses it
+	// and records the hand-off, whose trigger opens the conversation.
+	e.db.MustExec(`UPDATE flow_runs SET state = 'active', step_id = 'care' WHERE id = $1`, run)
+	if err := db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error {
+		if ok, err := e.runs.PauseRun(ctx, tx, run, 3); err != nil || !ok {
+			return fmt.Errorf("pause: %v %w", ok, err)
+		}
+		return Handoffs{}.HandOff(ctx, tx, run, "care", 3, "care", "Негативный отзыв", *e.now)
+	}); err != nil {
 		t.Fatal(err)
 	}
+	var conv int64
+	e.db.QueryRow(`SELECT id FROM conversations WHERE subscriber_id = $1 AND state = 'open' AND queue = 'care'`, subID).Scan(&conv)
 	if err := e.svc.Claim(ctx, conv, mgr); err != nil {
 		t.Fatal(err)
 	}
@@ -307,8 +331,14 @@ func TestManagerWorkflow(t *testing.T) {
 	if err := e.svc.Resolve(ctx, conv, mgr, false); err != nil {
 		t.Fatal(err)
 	}
-	if len(e.resumer.resumed) != 1 || e.resumer.resumed[0] != run {
-		t.Fatalf("resumed %v", e.resumer.resumed)
+	// The run continues after its hand-off step, "care": "reminder".
+	if want := fmt.Sprintf("%d>reminder", run); len(e.runs.moves) != 1 || e.runs.moves[0] != want || e.runs.woken != 1 {
+		t.Fatalf("moves %v (woken %d), want [%s]", e.runs.moves, e.runs.woken, want)
+	}
+	var resolved time.Time
+	e.db.QueryRow(`SELECT resolved_at FROM handoffs WHERE run_id = $1`, run).Scan(&resolved)
+	if !resolved.Equal(*e.now) {
+		t.Fatalf("hand-off resolved at %v, want %v", resolved, *e.now)
 	}
 	if err := e.svc.Resolve(ctx, conv, mgr, false); !errors.Is(err, ErrClosed) {
 		t.Fatalf("second resolve: %v", err)

@@ -15,26 +15,25 @@ import (
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/classify"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/subscribers"
 )
 
-// Reply is what the runtime learns about a reply that resumes a run.
-type Reply struct {
-	Text      string
-	Payload   string
-	Sentiment classify.Sentiment
-	Rule      string
-	At        time.Time
-}
-
-// Resumer is the flow runtime as the inbox needs it; the worker implements it.
-type Resumer interface {
-	// ResumeReply moves run, if it still waits in the wait_reply step with
-	// sequence seq, to gotoStep; gotoStep "" means the step's fallback for an
-	// unmatched reply, a hand-off to the inbox (the run pauses). It reports
-	// false when the run no longer waits there (its timeout won the race).
-	ResumeReply(ctx context.Context, runID int64, seq int, gotoStep string, r Reply) (bool, error)
-	// ResumeAfterHandoff continues a run paused by a hand-off, or ends it.
-	ResumeAfterHandoff(ctx context.Context, runID int64, end bool) error
+// Runs is the flow runtime as the inbox needs it: the worker's Engine
+// implements it, and the inbox decides where a run goes (a reply's branch, a
+// hand-off, a resolve). Each move is one compare-and-set on the run's
+// step_seq in q, the pool or the caller's transaction: a run that moved on
+// first (its timeout, another reply) stays where it is and the move reports
+// false.
+type Runs interface {
+	// MoveRun moves the run that is at seq to step to, entered as the engine
+	// enters any step ("" ends the run), and adds note to the run's context.
+	// due says the run is due now: call Wake once q has committed.
+	MoveRun(ctx context.Context, q db.Executor, runID int64, seq int, to string, note map[string]any) (moved, due bool, err error)
+	// PauseRun pauses the run that is at seq, at its step, until a person
+	// resolves its hand-off.
+	PauseRun(ctx context.Context, q db.Executor, runID int64, seq int) (bool, error)
+	// Wake asks the workers to take runs that became due.
+	Wake(ctx context.Context)
 }
 
 // Router routes customer replies; its Reply method is the inbound sink's
@@ -42,8 +41,9 @@ type Resumer interface {
 type Router struct {
 	db       *sqlx.DB
 	classify *classify.Classifier
-	resumer  Resumer
+	runs     Runs
 	log      *slog.Logger
+	now      func() time.Time
 	// HandoffQueue is where unmatched replies and late replies go.
 	HandoffQueue string
 
@@ -59,9 +59,12 @@ func (r *Router) definition(ctx context.Context, campaignID, version string) (*c
 	return d, nil
 }
 
-// NewRouter returns a router.
-func NewRouter(d *sqlx.DB, c *classify.Classifier, r Resumer, log *slog.Logger) *Router {
-	return &Router{db: d, classify: c, resumer: r, log: log, HandoffQueue: "general", versions: campaigns.NewVersions(d)}
+// NewRouter returns a router on the engine's clock (now).
+func NewRouter(d *sqlx.DB, c *classify.Classifier, r Runs, log *slog.Logger, now func() time.Time) *Router {
+	if now == nil {
+		now = time.Now
+	}
+	return &Router{db: d, classify: c, runs: r, log: log, now: now, HandoffQueue: "general", versions: campaigns.NewVersions(d)}
 }
 
 type waitingRun struct {
@@ -81,8 +84,8 @@ type sender struct {
 
 // Reply handles one customer text or button press.
 func (r *Router) Reply(ctx context.Context, ev channels.Event) error {
-	if ev.At.IsZero() {
-		ev.At = time.Now()
+	if ev.At.IsZero() { // the inbound sink stamps every event; a direct caller may not
+		ev.At = r.now()
 	}
 	snd, err := r.sender(ctx, ev)
 	if err != nil {
@@ -112,18 +115,20 @@ func (r *Router) Reply(ctx context.Context, ev channels.Event) error {
 		res := r.classify.Route(step.WaitReply, ev.Payload, ev.Text)
 		rec.result, rec.run = res, &run
 		gotoStep := res.Goto
-		ok, err := r.resumer.ResumeReply(ctx, run.ID, run.StepSeq, gotoStep, Reply{
-			Text: ev.Text, Payload: ev.Payload, Sentiment: res.Sentiment, Rule: res.Rule, At: ev.At})
+		if gotoStep == "" { // no branch and no on_other: a person answers
+			return r.handOff(ctx, rec)
+		}
+		moved, due, err := r.runs.MoveRun(ctx, r.db, run.ID, run.StepSeq, gotoStep, map[string]any{"reply": map[string]any{
+			"step": run.StepID, "button": ev.Payload, "sentiment": string(res.Sentiment), "rule": res.Rule, "at": ev.At}})
 		if err != nil {
 			return fmt.Errorf("inbox: resume run %d: %w", run.ID, err)
 		}
-		if !ok { // the timeout (or another reply) moved the run on first
+		if !moved { // the timeout (or another reply) moved the run on first
 			rec.outcome = "late"
 			return r.toConversation(ctx, rec, 0, "late_reply", "")
 		}
-		if gotoStep == "" {
-			rec.outcome = "on_other"
-			return r.toConversation(ctx, rec, 0, "unmatched", "Reply did not match any branch", run.ID)
+		if due {
+			r.runs.Wake(ctx)
 		}
 		rec.outcome, rec.gotoStep = "branch", gotoStep
 		return r.store(ctx, r.db, rec, nil)
@@ -154,7 +159,7 @@ func (r *Router) sender(ctx context.Context, ev channels.Event) (sender, error) 
 	var s sender
 	err := r.db.GetContext(ctx, &s, qSender, ev.Channel, ev.From, ev.At)
 	if db.IsNoRows(err) {
-		if _, err := r.db.ExecContext(ctx, qNewAnon, ev.Channel, ev.From, ev.Name, ev.Locale); err != nil {
+		if _, err := subscribers.Anonymous(ctx, r.db, ev.Channel, ev.From, ev.Name, ev.Locale); err != nil {
 			return s, fmt.Errorf("inbox: sender %s: %w", ev.Channel, err)
 		}
 		err = r.db.GetContext(ctx, &s, qSender, ev.Channel, ev.From, ev.At)
@@ -192,26 +197,53 @@ func (r *Router) store(ctx context.Context, q db.Executor, rec replyRow, convID 
 
 // toConversation opens (or joins) the subscriber's conversation and adds the
 // customer's words to it, with the reply row, in one transaction.
-func (r *Router) toConversation(ctx context.Context, rec replyRow, convID int64, reason, note string, pausedRuns ...int64) error {
+func (r *Router) toConversation(ctx context.Context, rec replyRow, convID int64, reason, note string) error {
 	return db.WithTx(ctx, r.db, func(tx *sqlx.Tx) error {
-		if convID == 0 {
-			var err error
-			convID, err = open(ctx, tx, Handoff{SubscriberID: rec.subscriberID, Channel: rec.ev.Channel, Queue: r.HandoffQueue,
-				Reason: reason, Note: note, RunIDs: pausedRuns, At: rec.ev.At})
-			if err != nil {
-				return err
-			}
-		}
-		text := rec.ev.Text
-		if text == "" {
-			text = "[button: " + rec.ev.Payload + "]"
-		}
-		b, _ := json.Marshal(map[string]any{"conversation_id": convID, "kind": "customer"})
-		if _, err := tx.ExecContext(ctx, qCustomerItem, convID, text, rec.ev.At, string(b)); err != nil {
-			return fmt.Errorf("inbox: add item: %w", err)
-		}
-		return r.store(ctx, tx, rec, &convID)
+		return r.addToConversation(ctx, tx, rec, convID, reason, note)
 	})
+}
+
+// handOff gives the dialogue of rec's run, which no branch matched, to a
+// person: the run pauses (compare-and-set: if its timeout moved it first the
+// reply is late), the hand-off is recorded against it, and the reply opens
+// the conversation, all in one transaction.
+func (r *Router) handOff(ctx context.Context, rec replyRow) error {
+	run := rec.run
+	return db.WithTx(ctx, r.db, func(tx *sqlx.Tx) error {
+		paused, err := r.runs.PauseRun(ctx, tx, run.ID, run.StepSeq)
+		if err != nil {
+			return fmt.Errorf("inbox: pause run %d: %w", run.ID, err)
+		}
+		if !paused {
+			rec.outcome = "late"
+			return r.addToConversation(ctx, tx, rec, 0, "late_reply", "")
+		}
+		if err := (Handoffs{}).HandOff(ctx, tx, run.ID, run.StepID, run.StepSeq, "replies", unmatchedNote, rec.ev.At); err != nil {
+			return err
+		}
+		rec.outcome = "on_other"
+		return r.addToConversation(ctx, tx, rec, 0, "unmatched", "Reply did not match any branch", run.ID)
+	})
+}
+
+func (r *Router) addToConversation(ctx context.Context, tx *sqlx.Tx, rec replyRow, convID int64, reason, note string, pausedRuns ...int64) error {
+	if convID == 0 {
+		var err error
+		convID, err = open(ctx, tx, Handoff{SubscriberID: rec.subscriberID, Channel: rec.ev.Channel, Queue: r.HandoffQueue,
+			Reason: reason, Note: note, RunIDs: pausedRuns, At: rec.ev.At})
+		if err != nil {
+			return err
+		}
+	}
+	text := rec.ev.Text
+	if text == "" {
+		text = "[button: " + rec.ev.Payload + "]"
+	}
+	b, _ := json.Marshal(map[string]any{"conversation_id": convID, "kind": "customer"})
+	if _, err := tx.ExecContext(ctx, qCustomerItem, convID, text, rec.ev.At, string(b)); err != nil {
+		return fmt.Errorf("inbox: add item: %w", err)
+	}
+	return r.store(ctx, tx, rec, &convID)
 }
 
 // Handoff asks for a person: a handoff step, a negative or unmatched reply.
@@ -233,7 +265,7 @@ func Open(ctx context.Context, q db.Executor, h Handoff) (int64, error) {
 
 func open(ctx context.Context, q db.Executor, h Handoff) (int64, error) {
 	if h.At.IsZero() {
-		h.At = time.Now()
+		return 0, fmt.Errorf("inbox: hand-off of subscriber %d has no time (Handoff.At)", h.SubscriberID)
 	}
 	if h.RunIDs == nil {
 		h.RunIDs = []int64{}

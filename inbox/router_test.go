@@ -124,13 +124,15 @@ func countingDB(t *testing.T, d *sqlx.DB) (*sqlx.DB, *statementLog) {
 }
 
 // TestStatementsPerReply counts what the sink and the router send to Postgres
-// for one inbound reply (the resumer, the worker's part, is not counted).
+// for one inbound reply. The run's move runs on the router's executor, so it
+// is counted: the test's stand-in is one statement (the worker's MoveRun is
+// two, its load and its compare-and-set, as ResumeReply's were before).
 func TestStatementsPerReply(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	ctx := context.Background()
 	cd, log := countingDB(t, e.db)
-	router := NewRouter(cd, e.router.classify, e.resumer, e.router.log)
+	router := NewRouter(cd, e.router.classify, e.runs, e.router.log, e.router.now)
 	sink := inbound.New(cd, inbound.Handlers{Reply: router.Reply}, e.router.log, func() time.Time { return *e.now })
 
 	asked := e.now.Add(-time.Hour)
@@ -149,10 +151,12 @@ func TestStatementsPerReply(t *testing.T) {
 		max  int
 	}{
 		{"button resumes a waiting run", channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: "100",
-			ProviderEventID: "1", Payload: "like"}, 4},
+			ProviderEventID: "1", Payload: "like"}, 5},
 		{"text with nobody waiting opens a conversation", text("200", "2", "где мой заказ?", time.Time{}), 8},
 		{"text joins the open conversation", text("200", "3", "алло", time.Time{}), 7},
-		{"text from an unknown sender", text("999", "4", "здравствуйте", time.Time{}), 10},
+		// A new subscriber and its identity commit together or not at all
+		// (subscribers.Anonymous): a transaction of its own, once per sender.
+		{"text from an unknown sender", text("999", "4", "здравствуйте", time.Time{}), 12},
 		{"a redelivery", text("999", "4", "здравствуйте", time.Time{}), 1},
 	}
 	for _, c := range cases {
@@ -329,5 +333,41 @@ func TestReplyLoad(t *testing.T) {
 		lat[n/2].Round(time.Microsecond), lat[n*99/100].Round(time.Microsecond), lat[n-1].Round(time.Microsecond))
 	if done != n {
 		t.Fatalf("%d of %d replies branched", done, n)
+	}
+}
+
+// TestUnknownSenderRaceMakesOneSubscriber: first messages from one unknown
+// sender arriving at once get one subscriber, and no subscriber is left
+// without an identity.
+func TestUnknownSenderRaceMakesOneSubscriber(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	const n = 16
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs <- e.router.Reply(ctx, text("777", "race-"+strconv.Itoa(i), "здравствуйте", *e.now))
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var subs, orphans, replies int
+	e.db.QueryRow(`SELECT count(DISTINCT subscriber_id) FROM channel_identities WHERE channel = 'telegram' AND address = '777'`).Scan(&subs)
+	e.db.QueryRow(`SELECT count(*) FROM subscribers s WHERE NOT EXISTS (SELECT 1 FROM channel_identities i WHERE i.subscriber_id = s.id)`).Scan(&orphans)
+	e.db.QueryRow(`SELECT count(DISTINCT subscriber_id) FROM replies`).Scan(&replies)
+	if subs != 1 || orphans != 0 || replies != 1 {
+		t.Fatalf("%d subscribers own the address, %d subscribers without identity, replies from %d subscribers; want 1, 0, 1", subs, orphans, replies)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/policy"
@@ -50,11 +51,12 @@ type Outbox interface {
 
 // Service is what managers do with conversations.
 type Service struct {
-	db      *sqlx.DB
-	outbox  Outbox
-	resumer Resumer
-	log     *slog.Logger
-	now     func() time.Time
+	db       *sqlx.DB
+	outbox   Outbox
+	runs     Runs
+	versions *campaigns.Versions
+	log      *slog.Logger
+	now      func() time.Time
 	// SLA is how long a conversation may wait for a first manager response.
 	SLA time.Duration
 	// WhatsAppTemplate is the approved template offered when the 24h window is closed.
@@ -62,11 +64,11 @@ type Service struct {
 }
 
 // NewService returns the manager service.
-func NewService(d *sqlx.DB, o Outbox, r Resumer, log *slog.Logger, now func() time.Time) *Service {
+func NewService(d *sqlx.DB, o Outbox, r Runs, log *slog.Logger, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{db: d, outbox: o, resumer: r, log: log, now: now, SLA: 15 * time.Minute,
+	return &Service{db: d, outbox: o, runs: r, versions: campaigns.NewVersions(d), log: log, now: now, SLA: 15 * time.Minute,
 		WhatsAppTemplate: channels.TemplateRef{Name: "manager_followup", Language: "ru"}}
 }
 
@@ -317,7 +319,7 @@ func (s *Service) Resolve(ctx context.Context, id, userID int64, end bool) error
 		return fmt.Errorf("inbox: resolve: %w", err)
 	}
 	for _, run := range runs {
-		if err := s.resumer.ResumeAfterHandoff(ctx, run, end); err != nil {
+		if err := s.resumeRun(ctx, run, end); err != nil {
 			return fmt.Errorf("inbox: resume run %d: %w", run, err)
 		}
 	}

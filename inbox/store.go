@@ -5,7 +5,7 @@ const (
 	// The sender of a reply in one round trip: it opens the channel's 24h
 	// window (last_inbound_at) and returns the subscriber, their open
 	// conversation, and the newest runs (at most 5) that wait for a reply,
-	// newest first. No row: the address is unknown (see qNewAnon).
+	// newest first. No row: the address is unknown (subscribers.Anonymous).
 	qSender = `WITH i AS (
 	               UPDATE channel_identities SET last_inbound_at = greatest(coalesce(last_inbound_at, $3), $3)
 	                WHERE channel = $1 AND address = $2
@@ -18,11 +18,6 @@ const (
 	                            WHERE r.subscriber_id = i.subscriber_id AND r.state = 'waiting'
 	                            ORDER BY r.updated_at DESC LIMIT 5) w) AS waiting_runs
 	             FROM i`
-	qNewAnon = `WITH s AS (INSERT INTO subscribers (name, locale) VALUES ($3, coalesce(nullif($4, ''), 'ru')) RETURNING id)
-	             INSERT INTO channel_identities (subscriber_id, channel, address)
-	             SELECT id, $1, $2 FROM s
-	             ON CONFLICT (channel, address) DO UPDATE SET channel = EXCLUDED.channel
-	             RETURNING subscriber_id`
 	// A reply with the message it answers: the newest sent one of the run (or
 	// of the subscriber), and the reaction time in whole milliseconds,
 	// truncated like time.Duration.Milliseconds ($17 is $16 truncated to
@@ -48,6 +43,18 @@ const (
 	                      conv AS (UPDATE conversations SET last_customer_at = $3 WHERE id = $1)
 	                 SELECT pg_notify('nudge_inbox', $4)`
 	qNotify = `SELECT pg_notify('nudge_inbox', $1)`
+
+	// A run's hand-off: the run's own subscriber and campaign, the step and
+	// seq it handed off at. The handoffs_to_inbox trigger opens the conversation.
+	qHandOff = `INSERT INTO handoffs (run_id, subscriber_id, campaign_id, step_id, step_seq, queue, note, created_at)
+	            SELECT id, subscriber_id, campaign_id, $2, $3, $4, $5, $6 FROM flow_runs WHERE id = $1
+	            ON CONFLICT (run_id, step_seq) DO NOTHING`
+	// Resolves a run's open hand-offs, returning where each paused the run:
+	// the step, and the seq the pause left (the hand-off's seq + 1).
+	qResolveRunHandoffs = `UPDATE handoffs h SET resolved_at = $2
+	                         FROM flow_runs f
+	                        WHERE h.run_id = $1 AND h.resolved_at IS NULL AND f.id = h.run_id
+	                    RETURNING h.id, h.step_id, h.step_seq + 1 AS seq, f.campaign_id, f.campaign_version`
 
 	qList = `SELECT c.id, c.subscriber_id, coalesce(s.external_id, '') AS external_id, s.name, c.channel, c.queue, c.reason,
 	                c.note, c.state, c.assignee_id, coalesce(u.email, '') AS assignee, c.opened_at, c.last_customer_at,

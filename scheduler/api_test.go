@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/internal/clock"
 )
 
 type apiCall struct {
@@ -31,7 +32,7 @@ func (c apiCall) do(t *testing.T, h http.Handler) (*httptest.ResponseRecorder, m
 	return w, m
 }
 
-func apiSetup(t *testing.T) (fixture, http.Handler, *clock) {
+func apiSetup(t *testing.T) (fixture, http.Handler, *clock.Manual) {
 	f := setup(t)
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	f.campaign(campaigns.Definition{ID: "receipt", Topic: campaigns.TopicService,
@@ -41,7 +42,7 @@ func apiSetup(t *testing.T) (fixture, http.Handler, *clock) {
 	f.consent(id, "telegram", "service", true)
 	f.subscriber(sub{ext: "no-consent"})
 	f.subscriber(sub{ext: "erased", erased: true})
-	clk := newClock(now)
+	clk := clock.NewManual(now)
 	mux := http.NewServeMux()
 	NewAPI(f.db, APIConfig{Now: clk.Now, Log: testLog(t)}).Register(mux)
 	return f, mux, clk

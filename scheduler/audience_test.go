@@ -46,7 +46,7 @@ func TestAudienceConditions(t *testing.T) {
 	f.event(b, "app.opened", now.Add(-time.Hour), "")
 
 	tg := AudienceTarget{Topic: campaigns.TopicMarketing, Channels: []string{"telegram", "sms"}, Now: now}
-	w := func(attr, op string, v any) campaigns.Audience {
+	w := func(attr string, op campaigns.Op, v any) campaigns.Audience {
 		return campaigns.Audience{Where: []campaigns.Condition{{Attr: attr, Op: op, Value: v}}}
 	}
 	tests := []struct {
@@ -163,7 +163,7 @@ func TestAudienceInjection(t *testing.T) {
 		`$1`, `' OR '1'='1`, "\x00", `\`, `attributes.'--`,
 	}
 	for _, name := range evil {
-		for _, op := range []string{"eq", "exists", "contains", "gt", "in"} {
+		for _, op := range []campaigns.Op{"eq", "exists", "contains", "gt", "in"} {
 			var v any = `' OR '1'='1`
 			switch op {
 			case "exists":

@@ -2,8 +2,6 @@ package scheduler
 
 import (
 	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -17,30 +15,6 @@ const ZoneSubscriber = "subscriber"
 
 // WallLayout formats an occurrence's local wall time in its trigger_key.
 const WallLayout = "2006-01-02T15:04"
-
-var parser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
-// ParseCron parses a 5-field cron spec or a descriptor (@yearly, @monthly,
-// @weekly, @daily, @hourly). @every is refused: its occurrences are not
-// anchored to the wall clock, so two scheduler runs would disagree on them
-// and idempotency by trigger_key would not hold.
-func ParseCron(spec string) (cron.Schedule, error) {
-	s := strings.TrimSpace(spec)
-	if s == "" {
-		return nil, fmt.Errorf("%w: cron is empty", ErrSchedule)
-	}
-	if strings.HasPrefix(s, "@every") {
-		return nil, fmt.Errorf("%w: cron %q: @every is not supported, write a 5-field spec such as */15 * * * *", ErrSchedule, spec)
-	}
-	if strings.HasPrefix(strings.ToUpper(s), "TZ=") || strings.HasPrefix(strings.ToUpper(s), "CRON_TZ=") {
-		return nil, fmt.Errorf("%w: cron %q: put the zone in timezone, not in the spec", ErrSchedule, spec)
-	}
-	sched, err := parser.Parse(s)
-	if err != nil {
-		return nil, fmt.Errorf("%w: cron %q: %v", ErrSchedule, spec, err)
-	}
-	return sched, nil
-}
 
 // Occurrence is one firing of a schedule in one zone.
 type Occurrence struct {

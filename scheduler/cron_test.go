@@ -1,23 +1,11 @@
 package scheduler
 
 import (
-	"errors"
 	"testing"
 	"time"
-)
 
-func TestParseCron(t *testing.T) {
-	for _, ok := range []string{"0 18 * * 5", "*/15 9-17 * * mon-fri", "@daily", "@weekly", "@hourly", "30 2 * * *"} {
-		if _, err := ParseCron(ok); err != nil {
-			t.Errorf("%q: %v", ok, err)
-		}
-	}
-	for _, bad := range []string{"", "@every 1h", "0 18 * *", "0 0 18 * * 5", "61 * * * *", "TZ=UTC 0 18 * * 5", "CRON_TZ=Europe/Berlin 0 1 * * *", "@fortnightly"} {
-		if _, err := ParseCron(bad); !errors.Is(err, ErrSchedule) {
-			t.Errorf("%q: err = %v, want ErrSchedule", bad, err)
-		}
-	}
-}
+	"github.com/nudge-engine/nudge/campaigns"
+)
 
 // TestOccurrencesDST checks the wall-time rule across the 2026 and 2027 DST
 // changes: a weekly "Friday 18:00" fires at 18:00 local on both sides of each
@@ -96,7 +84,7 @@ func TestOccurrencesDST(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			sched, err := ParseCron(tc.spec)
+			sched, err := campaigns.ParseCron(tc.spec)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,7 +115,7 @@ func TestOccurrencesDST(t *testing.T) {
 
 // Consecutive windows see each occurrence exactly once, whatever the tick size.
 func TestOccurrencesWindowsPartition(t *testing.T) {
-	sched, _ := ParseCron("*/30 * * * *")
+	sched, _ := campaigns.ParseCron("*/30 * * * *")
 	for _, zone := range []string{"America/New_York", "Europe/Berlin", "Australia/Lord_Howe"} {
 		loc := mustLoc(t, zone)
 		start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)

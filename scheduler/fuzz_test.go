@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ func FuzzParseCron(f *testing.F) {
 	}
 	zones := []string{"America/New_York", "Europe/Berlin", "Asia/Kolkata", "Australia/Lord_Howe", "UTC", "Pacific/Chatham"}
 	f.Fuzz(func(t *testing.T, spec string, startUnix int64, zone uint8) {
-		sched, err := ParseCron(spec)
+		sched, err := campaigns.ParseCron(spec)
 		if err != nil {
 			return
 		}
@@ -64,7 +65,7 @@ func FuzzAudienceWhere(f *testing.F) {
 		build := func(attr string, v any) (string, *Args, error) {
 			args := &Args{}
 			where, err := AudienceWhere(campaigns.Audience{
-				Where:    []campaigns.Condition{{Attr: attr, Op: op, Value: v}},
+				Where:    []campaigns.Condition{{Attr: attr, Op: campaigns.Op(op), Value: v}},
 				HasEvent: []campaigns.EventFilter{{Name: attr}},
 			}, AudienceTarget{Topic: campaigns.TopicMarketing, Channels: []string{attr}, Now: time.Unix(1793000000, 0)}, args)
 			return where, args, err
@@ -97,16 +98,25 @@ func FuzzAudienceWhere(f *testing.F) {
 }
 
 func benignAttr(a string) string {
-	switch {
-	case a == "", a == "attributes.":
+	if slices.Contains(campaigns.FieldNames(), a) {
 		return a
-	case columns[a] != "":
-		return a
-	case strings.HasPrefix(a, "attributes."):
-		return "attributes.a"
-	default:
-		return "a"
 	}
+	// Keep the path's shape (parts, empty parts, list indexes): only the
+	// names may differ.
+	prefix, rest := "", a
+	if strings.HasPrefix(a, campaigns.AttrPrefix) {
+		prefix, rest = campaigns.AttrPrefix, strings.TrimPrefix(a, campaigns.AttrPrefix)
+	}
+	if rest == "" {
+		return a
+	}
+	parts := strings.Split(rest, ".")
+	for i, p := range parts {
+		if _, err := strconv.Atoi(p); p != "" && err != nil {
+			parts[i] = "a"
+		}
+	}
+	return prefix + strings.Join(parts, ".")
 }
 
 func benignValue(v any) any {

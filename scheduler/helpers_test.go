@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,26 +14,6 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/internal/testenv"
 )
-
-// clock is a test clock the tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *clock { return &clock{t: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
 
 func testLog(t testing.TB) *slog.Logger {
 	if os.Getenv("NUDGE_TEST_LOG") != "" {

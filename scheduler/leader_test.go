@@ -15,6 +15,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/internal/clock"
 )
 
 // helperEnv makes the test binary run a scheduler process (see TestMain).
@@ -186,7 +187,7 @@ func TestTwoLeadersAtOnce(t *testing.T) {
 	}
 	now := time.Date(2026, 11, 28, 0, 30, 0, 0, time.UTC) // Friday 18:00 was 1.5h ago in New York, 7.5h ago in Berlin
 	f.campaign(weekly("renewal", ZoneSubscriber), now.Add(-7*24*time.Hour))
-	clk := newClock(now)
+	clk := clock.NewManual(now)
 	ctx := context.Background()
 	cfg := fastConfig()
 	cfg.MaxLateness = 8 * time.Hour

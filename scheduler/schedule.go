@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -23,9 +24,9 @@ func (s *Scheduler) schedules(ctx context.Context, now time.Time, cs []*campaign
 	var errs []error
 	for _, c := range cs {
 		tr := c.Def.Trigger.Schedule
-		spec, err := ParseCron(tr.Cron)
+		spec, err := campaigns.ParseCron(tr.Cron)
 		if err != nil {
-			s.skip(c, err)
+			s.skip(c, fmt.Errorf("%w: %w", ErrSchedule, err))
 			continue
 		}
 		if _, err := firstStep(c.Def); err != nil {

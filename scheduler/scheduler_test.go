@@ -14,6 +14,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/internal/clock"
 )
 
 func weekly(id string, zone string) campaigns.Definition {
@@ -38,7 +39,7 @@ func TestScheduleSubscriberZonesAcrossDST(t *testing.T) {
 	f.consent(noConsent, "telegram", "service", true)
 	start := time.Date(2026, 10, 19, 0, 0, 0, 0, time.UTC)
 	version := f.campaign(weekly("renewal", ZoneSubscriber), start.Add(-24*time.Hour))
-	clk := newClock(start)
+	clk := clock.NewManual(start)
 	s := New(f.db, clk.Now, testLog(t), Config{})
 	ctx := context.Background()
 	step := 30 * time.Minute
@@ -209,7 +210,7 @@ func TestConcurrentSchedulers(t *testing.T) {
 	f.campaign(weekly("renewal", ZoneSubscriber), applied)
 	f.campaign(campaigns.Definition{ID: "feedback", Trigger: campaigns.Trigger{Event: &campaigns.EventTrigger{Name: "order.delivered", Delay: campaigns.Duration(7 * 24 * time.Hour)}}}, applied)
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC) // after Friday 18:00 in every zone… within lateness for none
-	clk := newClock(now)
+	clk := clock.NewManual(now)
 	if _, err := f.db.Exec(`INSERT INTO subscriber_events (subscriber_id, name, occurred_at) SELECT id, 'order.delivered', $1 FROM subscribers`, now.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +269,7 @@ func TestEventTriggers(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	clk := newClock(now)
+	clk := clock.NewManual(now)
 	s := New(f.db, clk.Now, testLog(t), Config{EventMaxLateness: 48 * time.Hour})
 	ctx := context.Background()
 	occurred := now.Add(-2 * time.Hour)

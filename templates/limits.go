@@ -18,6 +18,9 @@ type Problem struct {
 	Path string
 	Rule string
 	Msg  string
+	// Line and Col locate the problem in the part's source (from 1; Col in
+	// bytes); 0 when it concerns the part as a whole.
+	Line, Col int
 }
 
 // Problem rules (stable strings, also used as Error.Rule at Render).

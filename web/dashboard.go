@@ -15,13 +15,11 @@ import (
 
 // EnableDashboard adds the campaign dashboard (admins).
 func (w *Web) EnableDashboard(a *analytics.Store) error {
-	for _, n := range []string{"dashboard", "campaign"} {
-		if err := w.Parse(n, templateFS, "templates/"+n+".html"); err != nil {
-			return err
-		}
+	if err := w.enable(NavItem{Href: "/dashboard", Label: "Dashboard", About: "Campaign funnels, reactions, fallbacks and uplift", Role: users.Admin},
+		"dashboard", "campaign"); err != nil {
+		return err
 	}
 	w.dash = a
-	w.AddNav(NavItem{Href: "/dashboard", Label: "Dashboard", About: "Campaign funnels, reactions, fallbacks and uplift", Role: users.Admin})
 	return nil
 }
 
@@ -45,7 +43,7 @@ func (w *Web) registerDashboard(mux *http.ServeMux) {
 	if w.dash == nil {
 		return
 	}
-	a := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, w.Require(users.Admin, h)) }
+	a := w.handle(mux, users.Admin)
 	a("GET /dashboard", w.dashboard)
 	a("GET /dashboard.csv", w.dashboardCSV)
 	a("GET /dashboard/{id}", w.campaign)

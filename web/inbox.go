@@ -24,13 +24,11 @@ var inboxViews = []inboxView{{"all", "All open"}, {"mine", "Mine"}, {"unassigned
 
 // EnableInbox adds the inbox pages.
 func (w *Web) EnableInbox(svc *inbox.Service) error {
-	for _, n := range []string{"inbox", "conversation"} {
-		if err := w.Parse(n, templateFS, "templates/"+n+".html"); err != nil {
-			return err
-		}
+	if err := w.enable(NavItem{Href: "/inbox", Label: "Inbox", About: "Conversations handed to managers", Role: users.Manager},
+		"inbox", "conversation"); err != nil {
+		return err
 	}
 	w.inbox = svc
-	w.AddNav(NavItem{Href: "/inbox", Label: "Inbox", About: "Conversations handed to managers", Role: users.Manager})
 	return nil
 }
 
@@ -38,7 +36,7 @@ func (w *Web) registerInbox(mux *http.ServeMux) {
 	if w.inbox == nil {
 		return
 	}
-	m := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, w.Require(users.Manager, h)) }
+	m := w.handle(mux, users.Manager)
 	m("GET /inbox", w.inboxList)
 	m("GET /inbox/{id}", w.conversation)
 	m("POST /inbox/{id}/reply", w.convAction)

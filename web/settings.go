@@ -24,11 +24,11 @@ type Settings struct {
 
 // EnableSettings adds the admins' read-only settings page.
 func (w *Web) EnableSettings(load func(ctx context.Context) (Settings, error)) error {
-	if err := w.Parse("settings", templateFS, "templates/settings.html"); err != nil {
+	if err := w.enable(NavItem{Href: "/settings", Label: "Settings", About: "Channels and their webhooks, API keys, users", Role: users.Admin},
+		"settings"); err != nil {
 		return err
 	}
 	w.settings = load
-	w.AddNav(NavItem{Href: "/settings", Label: "Settings", About: "Channels and their webhooks, API keys, users", Role: users.Admin})
 	return nil
 }
 

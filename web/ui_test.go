@@ -25,16 +25,27 @@ import (
 	"github.com/nudge-engine/nudge/classify"
 	"github.com/nudge-engine/nudge/inbox"
 	"github.com/nudge-engine/nudge/internal/browsertest"
+	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/internal/testenv"
 	"github.com/nudge-engine/nudge/users"
 )
 
-// runResumer moves runs like the runtime: compare-and-set on step_seq.
-type runResumer struct{ db *sqlx.DB }
+// runMover moves runs like the runtime: compare-and-set on step_seq, in the
+// caller's executor.
+type runMover struct{}
 
-func (r runResumer) ResumeReply(ctx context.Context, runID int64, seq int, gotoStep string, _ inbox.Reply) (bool, error) {
-	res, err := r.db.ExecContext(ctx, `UPDATE flow_runs SET step_id = $3, step_seq = step_seq + 1, state = 'active'
-		WHERE id = $1 AND step_seq = $2 AND state = 'waiting'`, runID, seq, gotoStep)
+func (runMover) MoveRun(ctx context.Context, q db.Executor, runID int64, seq int, to string, _ map[string]any) (bool, bool, error) {
+	res, err := q.ExecContext(ctx, `UPDATE flow_runs SET step_id = $3, step_seq = step_seq + 1,
+		state = CASE WHEN $3 = '' THEN 'done' ELSE 'active' END WHERE id = $1 AND step_seq = $2`, runID, seq, to)
+	if err != nil {
+		return false, false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, false, nil
+}
+
+func (runMover) PauseRun(ctx context.Context, q db.Executor, runID int64, seq int) (bool, error) {
+	res, err := q.ExecContext(ctx, `UPDATE flow_runs SET state = 'paused', step_seq = step_seq + 1 WHERE id = $1 AND step_seq = $2`, runID, seq)
 	if err != nil {
 		return false, err
 	}
@@ -42,14 +53,7 @@ func (r runResumer) ResumeReply(ctx context.Context, runID int64, seq int, gotoS
 	return n == 1, nil
 }
 
-func (r runResumer) ResumeAfterHandoff(ctx context.Context, runID int64, end bool) error {
-	state := "active"
-	if end {
-		state = "done"
-	}
-	_, err := r.db.ExecContext(ctx, `UPDATE flow_runs SET state = $2, step_seq = step_seq + 1 WHERE id = $1 AND state = 'paused'`, runID, state)
-	return err
-}
+func (runMover) Wake(context.Context) {}
 
 type recorder struct {
 	db   *sqlx.DB
@@ -92,7 +96,7 @@ func newFullSite(t *testing.T) site {
 		t.Fatal(err)
 	}
 	out := &recorder{db: d}
-	res := runResumer{d}
+	res := runMover{}
 	svc := inbox.NewService(d, out, res, log, nil)
 	if err := w.EnableInbox(svc); err != nil {
 		t.Fatal(err)
@@ -118,7 +122,7 @@ func newFullSite(t *testing.T) site {
 	if _, err := st.Add(ctx, "admin@shop.example", users.Admin, "admin-password-12"); err != nil {
 		t.Fatal(err)
 	}
-	return site{srv: srv, db: d, router: inbox.NewRouter(d, classify.New(nil), res, log), out: out}
+	return site{srv: srv, db: d, router: inbox.NewRouter(d, classify.New(nil), res, log, nil), out: out}
 }
 
 func login(t *testing.T, ctx context.Context, base, email, pw string) {
@@ -139,11 +143,14 @@ func TestBrowserInboxLiveReplyResolve(t *testing.T) {
 	var sub, run int64
 	s.db.QueryRow(`INSERT INTO subscribers (external_id, name) VALUES ('c1', 'Мария <script>alert(1)</script>') RETURNING id`).Scan(&sub)
 	s.db.MustExec(`INSERT INTO channel_identities (subscriber_id, channel, address) VALUES ($1, 'telegram', '5001')`, sub)
-	def, _ := json.Marshal(campaigns.Definition{ID: "weekly-feedback"})
+	def, _ := json.Marshal(campaigns.Definition{ID: "weekly-feedback", Steps: []campaigns.Step{
+		{ID: "care", Handoff: &campaigns.HandoffStep{Queue: "care"}}, {ID: "sorry", Send: &campaigns.SendStep{Template: "sorry"}}}})
 	s.db.MustExec(`INSERT INTO campaigns (id, current_version) VALUES ('weekly-feedback', 'v1')`)
 	s.db.MustExec(`INSERT INTO campaign_versions (campaign_id, version, number, definition, source) VALUES ('weekly-feedback', 'v1', 1, $1, '')`, def)
-	s.db.QueryRow(`INSERT INTO flow_runs (campaign_id, campaign_version, subscriber_id, trigger_key, state, step_id)
-		VALUES ('weekly-feedback', 'v1', $1, 'k', 'paused', 'care') RETURNING id`, sub).Scan(&run)
+	// Paused by its hand-off at seq 0 (the pause bumped it to 1); the hand-off
+	// itself is recorded below, while the page is open.
+	s.db.QueryRow(`INSERT INTO flow_runs (campaign_id, campaign_version, subscriber_id, trigger_key, state, step_id, step_seq)
+		VALUES ('weekly-feedback', 'v1', $1, 'k', 'paused', 'care', 1) RETURNING id`, sub).Scan(&run)
 
 	login(t, ctx, s.srv.URL, "manager@shop.example", "manager-password-1")
 	var before string
@@ -157,8 +164,7 @@ func TestBrowserInboxLiveReplyResolve(t *testing.T) {
 	}
 	// The hand-off and the customer's complaint arrive while the page is open.
 	time.Sleep(300 * time.Millisecond) // let the page's EventSource connect
-	if _, err := inbox.Open(context.Background(), s.db, inbox.Handoff{SubscriberID: sub, Channel: channels.Telegram, Queue: "care",
-		Reason: "handoff", Note: "Негативный отзыв", RunIDs: []int64{run}}); err != nil {
+	if err := (inbox.Handoffs{}).HandOff(context.Background(), s.db, run, "care", 0, "care", "Негативный отзыв", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.router.Reply(context.Background(), channels.Event{Type: channels.EventText, Channel: channels.Telegram, From: "5001",

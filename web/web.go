@@ -52,12 +52,34 @@ type Web struct {
 // New returns the web UI; secure marks cookies Secure (https installs).
 func New(st *users.Store, log *slog.Logger, secure bool) (*Web, error) {
 	w := &Web{users: st, log: log, secure: secure, pages: map[string]*template.Template{}}
-	for _, name := range []string{"login", "home", "forbidden"} {
-		if err := w.Parse(name, templateFS, "templates/"+name+".html"); err != nil {
-			return nil, err
-		}
+	if err := w.parsePages("login", "home", "forbidden"); err != nil {
+		return nil, err
 	}
 	return w, nil
+}
+
+// parsePages registers the embedded pages templates/<name>.html.
+func (w *Web) parsePages(names ...string) error {
+	for _, name := range names {
+		if err := w.Parse(name, templateFS, "templates/"+name+".html"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// enable registers a feature's embedded pages and its entry in the navigation.
+func (w *Web) enable(nav NavItem, pages ...string) error {
+	if err := w.parsePages(pages...); err != nil {
+		return err
+	}
+	w.AddNav(nav)
+	return nil
+}
+
+// handle returns a function that mounts handlers on mux for role and up.
+func (w *Web) handle(mux *http.ServeMux, role users.Role) func(pattern string, h http.HandlerFunc) {
+	return func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, w.Require(role, h)) }
 }
 
 // Funcs are available in every page template.

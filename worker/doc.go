@@ -1,7 +1,7 @@
 // Package worker runs campaign flows: it works due flow runs from Postgres
 // through Asynq tasks, sends messages exactly once per intent, applies
-// provider statuses, runs the fallback ladder, and resumes runs on replies
-// and hand-off resolution.
+// provider statuses, runs the fallback ladder, and moves runs where the inbox
+// says after a reply or a resolved hand-off.
 //
 // # Shape
 //
@@ -49,6 +49,9 @@
 // provider's accept and the commit: at most one claim's messages may be sent
 // twice.
 //
-// Replies (resume.go) and timeouts race through the same compare-and-set on
-// step_seq, so exactly one branch is taken.
+// The inbox owns replies and hand-offs: it classifies a reply and asks the
+// engine to move the run (resume.go, Engine.MoveRun and PauseRun, which
+// implement inbox.Runs), and a hand-off step records its hand-off through
+// Config.Handoffs (inbox.Handoffs). Replies and timeouts race through the same
+// compare-and-set on step_seq, so exactly one branch is taken.
 package worker

@@ -15,7 +15,6 @@ import (
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
-	"github.com/nudge-engine/nudge/classify"
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/metrics"
 	"github.com/nudge-engine/nudge/internal/ratelimit"
@@ -47,6 +46,8 @@ type Config struct {
 	// Gate and Renderer default to PolicyGate and templates.NewRenderer().
 	Gate     Gate
 	Renderer Renderer
+	// Handoffs records hand-off steps (required: inbox.Handoffs).
+	Handoffs Handoffs
 	Limiter  *ratelimit.Limiter // nil = unlimited
 	Metrics  *metrics.Metrics   // nil = none
 	// BatchSize is the number of runs one claim takes (one transaction;
@@ -108,6 +109,9 @@ func (c Config) validate() error {
 	if c.Redis == nil {
 		return errors.New("worker: Config.Redis is required")
 	}
+	if c.Handoffs == nil {
+		return errors.New("worker: Config.Handoffs is required (the inbox records hand-offs)")
+	}
 	return nil
 }
 
@@ -128,8 +132,6 @@ type Engine struct {
 	draining atomic.Bool
 
 	Statuses *Statuses
-	Replies  *Replies
-	Handoffs *Handoffs
 }
 
 // New builds an engine; Close releases its Asynq client.
@@ -150,8 +152,6 @@ func New(cfg Config) (*Engine, error) {
 		e.senders[s.Kind()] = s
 	}
 	e.Statuses = &Statuses{e: e}
-	e.Replies = &Replies{e: e, c: classify.New(nil)}
-	e.Handoffs = &Handoffs{e: e}
 	return e, nil
 }
 

@@ -3,11 +3,18 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/classify"
+	"github.com/nudge-engine/nudge/inbox"
 )
 
 func feedbackDef() campaigns.Definition {
@@ -32,8 +39,61 @@ func feedbackDef() campaigns.Definition {
 	)
 }
 
+// replies is the inbox wired to the engine as internal/cli/stack.go wires
+// it: the router classifies a reply and moves the run through the engine,
+// the service resolves hand-offs.
+type replies struct {
+	h      *harness
+	router *inbox.Router
+	svc    *inbox.Service
+	events atomic.Int64
+}
+
+func (h *harness) inbox() *replies {
+	log := slog.New(slog.DiscardHandler)
+	return &replies{h: h, router: inbox.NewRouter(h.db, classify.New(nil), h.engine, log, h.clock.Now),
+		svc: inbox.NewService(h.db, h.engine, h.engine, log, h.clock.Now)}
+}
+
+// reply hands the router a subscriber's answer on their sandbox identity, as
+// the inbound sink does, and returns what the reply did (replies.outcome:
+// branch, late, on_other, inbox) and the step its run went to.
+func (r *replies) reply(sub int64, button, text string) (outcome, gotoStep string) {
+	r.h.t.Helper()
+	id := fmt.Sprint(r.events.Add(1))
+	ev := channels.Event{Type: channels.EventText, Channel: channels.Sandbox, From: fmt.Sprintf("sb%d", sub),
+		ProviderEventID: id, Payload: button, Text: text, At: r.h.clock.Now()}
+	if button != "" {
+		ev.Type = channels.EventButton
+	}
+	if err := r.router.Reply(context.Background(), ev); err != nil {
+		r.h.t.Error(err)
+		return "", ""
+	}
+	if err := r.h.db.QueryRow(`SELECT outcome, goto_step FROM replies WHERE channel = 'sandbox' AND provider_event_id = $1`, id).
+		Scan(&outcome, &gotoStep); err != nil {
+		r.h.t.Error(err)
+	}
+	return outcome, gotoStep
+}
+
+// resolve resolves the subscriber's open conversation as a manager does.
+func (r *replies) resolve(sub int64, end bool) error {
+	r.h.t.Helper()
+	var conv, mgr int64
+	if err := r.h.db.Get(&conv, `SELECT id FROM conversations WHERE subscriber_id = $1 AND state = 'open'`, sub); err != nil {
+		r.h.t.Fatalf("open conversation of %d: %v", sub, err)
+	}
+	if err := r.h.db.Get(&mgr, `INSERT INTO users (email, role, password_hash) VALUES ($1, 'manager', 'x')
+		ON CONFLICT (email) DO UPDATE SET role = 'manager' RETURNING id`, "m@example.com"); err != nil {
+		r.h.t.Fatal(err)
+	}
+	return r.svc.Resolve(context.Background(), conv, mgr, end)
+}
+
 func TestFeedbackFlowRepliesHandoffAndTimeout(t *testing.T) {
 	h := setup(t)
+	in := h.inbox()
 	v := h.campaign(feedbackDef())
 	subs := h.subscribers(4, "Europe/Moscow")
 	yes, no, words, silent := subs[0], subs[1], subs[2], subs[3]
@@ -42,27 +102,18 @@ func TestFeedbackFlowRepliesHandoffAndTimeout(t *testing.T) {
 	if n := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'waiting' AND step_id = 'answer'`); n != 4 {
 		t.Fatalf("runs waiting for a reply = %d, want 4", n)
 	}
-	ctx := context.Background()
 	for _, c := range []struct {
-		sub  int64
-		rep  Reply
-		want string
+		sub          int64
+		button, text string
+		want         string
 	}{
-		{yes, Reply{Button: "yes"}, "liked"},
-		{no, Reply{Button: "no", Text: "вкусно"}, "care"}, // the button decides before text
-		{words, Reply{Text: "Очень   понравилось, спасибо"}, "liked"},
+		{yes, "yes", "", "liked"},
+		{no, "no", "вкусно", "care"}, // the button decides before text
+		{words, "", "Очень   понравилось, спасибо", "liked"},
 	} {
-		res, err := h.engine.Replies.Handle(ctx, c.sub, c.rep)
-		if err != nil {
-			t.Fatal(err)
+		if outcome, to := in.reply(c.sub, c.button, c.text); outcome != "branch" || to != c.want {
+			t.Fatalf("reply %q/%q: %s to %q, want branch to %s", c.button, c.text, outcome, to, c.want)
 		}
-		if !res.Matched || res.Goto != c.want {
-			t.Fatalf("reply %+v: %+v, want goto %s", c.rep, res, c.want)
-		}
-	}
-	// A reply with no waiting run does nothing.
-	if res, err := h.engine.Replies.Handle(ctx, yes, Reply{Button: "yes"}); err != nil || res.Matched {
-		t.Fatalf("second reply: %+v %v", res, err)
 	}
 	h.settle()
 	if n := h.count(`SELECT count(*) FROM messages WHERE step_id = 'thanks' AND status = 'sent'`); n != 2 {
@@ -72,9 +123,15 @@ func TestFeedbackFlowRepliesHandoffAndTimeout(t *testing.T) {
 	if err := h.db.Get(&liked, `SELECT (attributes->>'liked')::bool FROM subscribers WHERE id = $1`, yes); err != nil || !liked {
 		t.Fatalf("set step: liked = %v (%v)", liked, err)
 	}
-	var hoID int64
-	if err := h.db.Get(&hoID, `SELECT id FROM handoffs WHERE subscriber_id = $1 AND queue = 'care' AND resolved_at IS NULL`, no); err != nil {
-		t.Fatalf("hand-off for the negative answer: %v", err)
+	// A reply with no waiting run resumes nothing: a person reads it.
+	if outcome, _ := in.reply(yes, "yes", ""); outcome != "inbox" {
+		t.Fatalf("second reply: %s, want inbox", outcome)
+	}
+	if n := h.count(`SELECT count(*) FROM flow_runs WHERE subscriber_id = $1 AND state = 'done'`, yes); n != 1 {
+		t.Fatalf("second reply moved the finished run")
+	}
+	if n := h.count(`SELECT count(*) FROM handoffs WHERE subscriber_id = $1 AND queue = 'care' AND resolved_at IS NULL`, no); n != 1 {
+		t.Fatalf("open hand-offs for the negative answer = %d, want 1", n)
 	}
 	if n := h.count(`SELECT count(*) FROM flow_runs WHERE subscriber_id = $1 AND state = 'paused'`, no); n != 1 {
 		t.Fatalf("handed-off run not paused")
@@ -90,16 +147,18 @@ func TestFeedbackFlowRepliesHandoffAndTimeout(t *testing.T) {
 	if n := h.count(`SELECT count(*) FROM conversations WHERE subscriber_id = $1 AND state = 'open' AND queue = 'care'`, no); n != 1 {
 		t.Fatalf("open conversations for the hand-off = %d, want 1", n)
 	}
-	// The manager resolves (as inbox.Service.Resolve does: the conversation
-	// closes, then the run continues after the hand-off step).
-	if _, err := h.db.Exec(`UPDATE conversations SET state = 'resolved', resolved_at = now() WHERE subscriber_id = $1`, no); err != nil {
+	// The manager resolves: the conversation closes, the hand-off is
+	// resolved and the run continues after the hand-off step.
+	if err := in.resolve(no, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.engine.Handoffs.Resolve(ctx, hoID); err != nil {
-		t.Fatal(err)
+	if n := h.count(`SELECT count(*) FROM handoffs WHERE subscriber_id = $1 AND resolved_at = $2`, no, h.clock.Now()); n != 1 {
+		t.Fatalf("resolved hand-offs = %d, want 1 (on the engine's clock)", n)
 	}
-	if err := h.engine.Handoffs.Resolve(ctx, hoID); err != ErrHandoffNotOpen {
-		t.Fatalf("second resolve: %v, want ErrHandoffNotOpen", err)
+	var conv int64
+	h.db.Get(&conv, `SELECT id FROM conversations WHERE subscriber_id = $1`, no)
+	if err := in.svc.Resolve(context.Background(), conv, 0, false); !errors.Is(err, inbox.ErrClosed) {
+		t.Fatalf("second resolve: %v, want inbox.ErrClosed", err)
 	}
 	h.settle()
 	if n := h.count(`SELECT count(*) FROM messages WHERE step_id = 'sorry' AND subscriber_id = $1 AND status = 'sent'`, no); n != 1 {
@@ -110,10 +169,61 @@ func TestFeedbackFlowRepliesHandoffAndTimeout(t *testing.T) {
 	}
 }
 
+// A reply no branch matches (and no on_other) hands the dialogue to a person:
+// the run pauses until the conversation is resolved, then continues after the
+// wait; a resolve with end finishes a handed-off run instead.
+func TestUnmatchedReplyAndResolveWithEnd(t *testing.T) {
+	h := setup(t)
+	in := h.inbox()
+	v := h.campaign(feedbackDef())
+	subs := h.subscribers(2, "UTC")
+	unmatched, ended := subs[0], subs[1]
+	h.start("feedback", v, subs, t0)
+	h.settle()
+	if outcome, to := in.reply(unmatched, "", "а когда доставка?"); outcome != "on_other" || to != "" {
+		t.Fatalf("unmatched reply: %s to %q, want on_other", outcome, to)
+	}
+	if n := h.count(`SELECT count(*) FROM flow_runs WHERE subscriber_id = $1 AND state = 'paused' AND step_id = 'answer'`, unmatched); n != 1 {
+		t.Fatalf("run of the unmatched reply not paused at its wait")
+	}
+	if n := h.count(`SELECT count(*) FROM conversations c JOIN flow_runs f ON f.id = ANY(c.run_ids)
+		WHERE c.subscriber_id = $1 AND c.state = 'open' AND c.reason = 'unmatched' AND c.queue = 'replies'`, unmatched); n != 1 {
+		t.Fatalf("no open conversation holding the paused run")
+	}
+	if outcome, _ := in.reply(ended, "no", ""); outcome != "branch" {
+		t.Fatalf("negative reply: %s", outcome)
+	}
+	h.settle()
+	h.clock.Advance(time.Hour)
+	if err := in.resolve(unmatched, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.resolve(ended, true); err != nil {
+		t.Fatal(err)
+	}
+	h.settle()
+	// Resumed after the wait_reply step: liked, then thanks.
+	if n := h.count(`SELECT count(*) FROM messages WHERE subscriber_id = $1 AND step_id = 'thanks' AND status = 'sent'`, unmatched); n != 1 {
+		t.Fatalf("resumed run: thanks = %d, want 1", n)
+	}
+	if n := h.count(`SELECT count(*) FROM messages WHERE subscriber_id = $1 AND step_id = 'sorry'`, ended); n != 0 {
+		t.Fatalf("ended run sent %d messages after the hand-off", n)
+	}
+	if n := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done' AND context ? 'handoff'`); n != 2 {
+		t.Fatalf("done runs with their hand-off recorded = %d, want 2", n)
+	}
+}
+
 // A reply racing its own timeout takes exactly one branch.
 func TestReplyRacingTimeoutTakesOneBranch(t *testing.T) {
 	h := setup(t)
-	v := h.campaign(feedbackDef())
+	in := h.inbox()
+	def := feedbackDef()
+	// A late reply opens a conversation, which holds marketing: as a service
+	// flow the timeout's reminder still goes out, so each subscriber shows
+	// exactly the branch that won.
+	def.Topic = campaigns.TopicService
+	v := h.campaign(def)
 	subs := h.subscribers(60, "UTC")
 	h.start("feedback", v, subs, t0)
 	h.settle()
@@ -128,12 +238,13 @@ func TestReplyRacingTimeoutTakesOneBranch(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i, s := range subs {
-			res, err := h.engine.Replies.Handle(ctx, s, Reply{Button: "yes"})
-			if err != nil {
-				t.Error(err)
-				return
+			// late: the timeout moved the run while the reply was on its way;
+			// inbox: the timeout had moved it before the reply looked.
+			outcome, _ := in.reply(s, "yes", "")
+			if outcome != "branch" && outcome != "late" && outcome != "inbox" {
+				t.Errorf("subscriber %d: reply %q, want branch, late or inbox", s, outcome)
 			}
-			wins[i] = res.Matched
+			wins[i] = outcome == "branch"
 		}
 	}()
 	h.settle()
@@ -148,6 +259,11 @@ func TestReplyRacingTimeoutTakesOneBranch(t *testing.T) {
 		}
 		if wins[i] != (thanks == 1) {
 			t.Fatalf("subscriber %d: reply said matched=%v but thanks=%d", s, wins[i], thanks)
+		}
+		// A reply that lost is read by a person.
+		convs := h.count(`SELECT count(*) FROM conversations WHERE subscriber_id = $1`, s)
+		if convs != map[bool]int{true: 0, false: 1}[wins[i]] {
+			t.Fatalf("subscriber %d: %d conversations, reply matched=%v", s, convs, wins[i])
 		}
 		if wins[i] {
 			replied++

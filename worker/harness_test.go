@@ -15,6 +15,7 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/sandbox"
+	"github.com/nudge-engine/nudge/inbox"
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/ratelimit"
 	"github.com/nudge-engine/nudge/internal/testenv"
@@ -51,7 +52,7 @@ func setup(t *testing.T, opts ...option) *harness {
 	}
 	h.redis = ropt
 	cfg := Config{DB: d, Redis: ropt, Clock: h.clock, Lease: 2 * time.Second, Poll: time.Hour, Concurrency: 4,
-		BatchSize: 50}
+		BatchSize: 50, Handoffs: inbox.Handoffs{}}
 	scfg := sandbox.Config{DB: d, Now: h.clock.Now,
 		Statuses: func(ctx context.Context, ev channels.Event) error { return h.engine.Statuses.Apply(ctx, ev) }}
 	for _, o := range opts {

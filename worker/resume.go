@@ -4,99 +4,57 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/jmoiron/sqlx"
-
-	"github.com/nudge-engine/nudge/inbox"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
-// The engine implements inbox.Resumer: the inbox classifies a reply (button,
-// keywords, sentiment) and tells the engine where the run goes.
-var _ inbox.Resumer = (*Engine)(nil)
+// The engine moves runs for the inbox (inbox.Runs): the inbox decides where a
+// run goes after a reply or a resolved hand-off; the engine enters that step
+// as it enters any step. The inbox declares the interface with no inbox
+// types, so the worker does not import it.
 
-// ResumeReply moves run, if it still waits in the wait_reply step with
-// sequence seq, to target; target "" hands the dialogue to a manager (the run
-// pauses until the hand-off is resolved). It reports false when the run no
-// longer waits there: its timeout, or another reply, moved it first.
+// MoveRun moves run, if its step_seq is still seq, to step to ("" ends the
+// run), merging note into its context, in q. It reports false when the run
+// moved on first (its timeout, another reply), and due when the run is due
+// now: call Wake after q commits.
 //
-// The move is one compare-and-set UPDATE on step_seq, without a transaction
-// around it: a claim working the run's timeout holds the row, so the UPDATE
-// waits for that commit and then finds the seq moved.
-func (e *Engine) ResumeReply(ctx context.Context, runID int64, seq int, target string, r inbox.Reply) (bool, error) {
+// The move is one compare-and-set UPDATE on step_seq: a claim working the
+// run's timeout holds the row, so the UPDATE waits for that commit and then
+// finds the seq moved.
+func (e *Engine) MoveRun(ctx context.Context, q db.Executor, runID int64, seq int, to string, note map[string]any) (moved, due bool, err error) {
 	now := e.clock.Now()
 	var run runToMove
-	if err := e.db.GetContext(ctx, &run, qRunToMove, runID); err != nil {
-		return false, fmt.Errorf("load run %d: %w", runID, err)
+	if err := q.GetContext(ctx, &run, qRunToMove, runID); err != nil {
+		if db.IsNoRows(err) {
+			return false, false, nil // the run is gone
+		}
+		return false, false, fmt.Errorf("load run %d: %w", runID, err)
 	}
-	if run.State != StateWaiting || run.Seq != seq {
-		return false, nil
-	}
-	if target == "" {
-		moved := false
-		err := db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error {
-			res, err := tx.ExecContext(ctx, qPauseRun, runID, run.Seq)
-			if err != nil {
-				return fmt.Errorf("pause run: %w", err)
-			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				return nil // the timeout or another reply won
-			}
-			moved = true
-			var id int64
-			if err := tx.GetContext(ctx, &id, qHandoffUnmatched, runID, run.Sub, run.Campaign, run.Step, run.Seq, now); err != nil {
-				return fmt.Errorf("hand-off unmatched reply: %w", err)
-			}
-			return nil
-		})
-		return moved, err
+	if run.Seq != seq {
+		return false, false, nil
 	}
 	def, err := e.definition(ctx, run.Campaign, run.Version)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
-	tr := settle(def, runID, run.Seq, target, now, zone(run.TimeZone))
-	tr.Ctx = mergeCtx(tr.Ctx, map[string]any{"reply": map[string]any{"step": run.Step, "button": r.Payload,
-		"sentiment": string(r.Sentiment), "rule": r.Rule, "at": r.At}})
-	m, err := e.applyTransitions(ctx, e.db, []transition{tr})
+	tr := settle(def, runID, seq, to, now, zone(run.TimeZone))
+	tr.Ctx = mergeCtx(tr.Ctx, note)
+	m, err := e.applyTransitions(ctx, q, []transition{tr})
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
-	if len(m) > 0 && tr.dueBy(now) {
-		e.Wake(ctx)
-	}
-	return len(m) > 0, nil
+	return len(m) > 0, len(m) > 0 && tr.dueBy(now), nil
 }
 
-// ResumeAfterHandoff resolves the run's open hand-offs: the run continues
-// after the step that handed off, or, with end, finishes.
-func (e *Engine) ResumeAfterHandoff(ctx context.Context, runID int64, end bool) error {
-	var ids []int64
-	if err := e.db.SelectContext(ctx, &ids, qOpenHandoffsOfRun, runID); err != nil {
-		return fmt.Errorf("open hand-offs of run %d: %w", runID, err)
+// PauseRun pauses run, if its step_seq is still seq, at its step until a
+// person resolves its hand-off (the hand-off step does the same).
+func (e *Engine) PauseRun(ctx context.Context, q db.Executor, runID int64, seq int) (bool, error) {
+	res, err := q.ExecContext(ctx, qPauseRun, runID, seq)
+	if err != nil {
+		return false, fmt.Errorf("pause run %d: %w", runID, err)
 	}
-	if end {
-		return db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error {
-			now := e.clock.Now()
-			for _, id := range ids {
-				if _, err := tx.ExecContext(ctx, qResolveHandoff, id, now); err != nil {
-					return fmt.Errorf("resolve hand-off %d: %w", id, err)
-				}
-			}
-			_, err := tx.ExecContext(ctx, qEndPausedRun, runID, now)
-			return err
-		})
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("pause run %d: %w", runID, err)
 	}
-	for _, id := range ids {
-		if err := e.Handoffs.Resolve(ctx, id); err != nil && err != ErrHandoffNotOpen {
-			return err
-		}
-	}
-	return nil
+	return n == 1, nil
 }
-
-const (
-	qOpenHandoffsOfRun = `SELECT id FROM handoffs WHERE run_id = $1 AND resolved_at IS NULL ORDER BY id`
-	qEndPausedRun      = `UPDATE flow_runs SET state = 'done', ended_at = $2, next_at = NULL, step_seq = step_seq + 1,
-	                             updated_at = now()
-	                       WHERE id = $1 AND state = 'paused'`
-)

@@ -288,8 +288,7 @@ func (e *Engine) otherRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Defi
 			trs = append(trs, transition{ID: r.ID, Seq: r.Seq, State: StateWaiting, Step: s.ID, NextAt: &t,
 				Ctx: map[string]any{"goal_since": now.UTC().Format(time.RFC3339Nano)}})
 		case s.Handoff != nil:
-			if _, err := tx.ExecContext(ctx, qInsertHandoff, r.ID, r.Sub, r.Campaign, s.ID, r.Seq,
-				s.Handoff.Queue, s.Handoff.Note, now); err != nil {
+			if err := e.cfg.Handoffs.HandOff(ctx, tx, r.ID, s.ID, r.Seq, s.Handoff.Queue, s.Handoff.Note, now); err != nil {
 				return fmt.Errorf("create hand-off: %w", err)
 			}
 			if _, err := tx.ExecContext(ctx, qPauseRun, r.ID, r.Seq); err != nil {
@@ -355,8 +354,12 @@ func mergeCtx(a, b map[string]any) map[string]any {
 
 // caseHolds evaluates one branch arm: every attribute condition and every event filter.
 func caseHolds(ctx context.Context, q db.Executor, sub Subscriber, c campaigns.BranchCase, now time.Time) (bool, error) {
-	for _, w := range c.Where {
-		if !Match(sub, w) {
+	for i, w := range c.Where {
+		ok, err := w.Match(sub.Subject())
+		if err != nil {
+			return false, fmt.Errorf("branch where[%d]: %w", i, err)
+		}
+		if !ok {
 			return false, nil
 		}
 	}

@@ -115,18 +115,9 @@ SELECT EXISTS (SELECT 1 FROM subscriber_events
                 WHERE subscriber_id = $1 AND name = $2 AND ($3::timestamptz IS NULL OR occurred_at >= $3)
                   AND occurred_at <= $4)`
 
-	qInsertHandoff = `
-INSERT INTO handoffs (run_id, subscriber_id, campaign_id, step_id, step_seq, queue, note, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-ON CONFLICT (run_id, step_seq) DO NOTHING`
-
 	qPauseRun = `
 UPDATE flow_runs SET state = 'paused', step_seq = step_seq + 1, next_at = NULL, updated_at = now()
  WHERE id = $1 AND step_seq = $2`
-
-	qResolveHandoff = `
-UPDATE handoffs SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL
-RETURNING coalesce(run_id, 0), step_id, step_seq + 1`
 
 	// A run about to be moved by a reply or a resolved hand-off, with its
 	// subscriber's zone; the move itself is a compare-and-set on step_seq.
@@ -176,16 +167,4 @@ UPDATE messages SET
  WHERE subscriber_id IN (SELECT subscriber_id FROM channel_identities WHERE channel = $1 AND address = $2)
    AND channel = $1 AND address = $2 AND sent_at <= $3
    AND (status = 'sent' OR ($4 = 'read' AND status = 'delivered'))`
-
-	// Replies.
-	qWaitingRuns = `
-SELECT id, campaign_id, campaign_version, step_id, step_seq
-  FROM flow_runs
- WHERE subscriber_id = $1 AND state = 'waiting'
- ORDER BY updated_at DESC, id DESC`
-
-	qHandoffUnmatched = `
-INSERT INTO handoffs (run_id, subscriber_id, campaign_id, step_id, step_seq, queue, note, created_at)
-VALUES ($1, $2, $3, $4, $5, 'replies', 'unmatched reply', $6)
-ON CONFLICT (run_id, step_seq) DO UPDATE SET note = handoffs.note RETURNING id`
 )

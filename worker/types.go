@@ -44,6 +44,13 @@ func (PolicyGate) Decide(ctx context.Context, q db.Executor, ids []int64, def *c
 	return out, nil
 }
 
+// Handoffs records a run's hand-off to a person in q, the step's
+// transaction, which pauses the run; the inbox owns hand-offs and implements
+// it (inbox.Handoffs), so the worker need not import the inbox.
+type Handoffs interface {
+	HandOff(ctx context.Context, q db.Executor, runID int64, stepID string, seq int, queue, note string, at time.Time) error
+}
+
 // Renderer renders a template; *templates.Renderer implements it.
 type Renderer interface {
 	Render(version string, def *campaigns.Definition, name string, ch channels.Kind, d templates.Data) (templates.Rendered, error)

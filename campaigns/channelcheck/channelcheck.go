@@ -11,7 +11,7 @@ import (
 )
 
 // Linter returns a campaigns.Linter with the template rules enabled.
-func Linter() *campaigns.Linter { return &campaigns.Linter{CheckVariant: Variant} }
+func Linter() *campaigns.Linter { return &campaigns.Linter{CheckVariant: Variant, CheckRender: Render} }
 
 // Lint lints files with every rule.
 func Lint(files []*campaigns.File) []campaigns.LintError { return Linter().Lint(files) }
@@ -30,6 +30,9 @@ var ruleOf = map[string]string{
 	templates.RuleSubjectMissing: "required-field",
 	templates.RuleEmptyText:      "required-field",
 	templates.RuleWhatsAppTmpl:   "invalid-value",
+	templates.RuleExec:           "template-render",
+	templates.RuleButtonURL:      "template-render",
+	templates.RuleHTML:           "template-syntax",
 }
 
 var hints = map[string]string{
@@ -40,6 +43,8 @@ var hints = map[string]string{
 	templates.RuleSMSSegments:    "shorten the SMS text; Cyrillic takes 70 characters per segment (67 when split)",
 	templates.RuleSyntax:         "functions: date, time, datetime, plural, money, upper, lower, title, default, get",
 	templates.RuleMarkup:         "Telegram HTML allows b, i, u, s, a, code, pre, tg-spoiler, blockquote; escape a literal < as &lt;",
+	templates.RuleHTML:           "close every tag you open (<b>…</b>); escape a literal < as &lt;",
+	templates.RuleButtonURL:      "declare the field as url (receipt_url: url), or write an absolute https:// link",
 }
 
 // Variant checks one variant with templates.CheckVariant.
@@ -54,4 +59,22 @@ func Variant(ch channels.Kind, locale string, v campaigns.Variant) []campaigns.V
 		out = append(out, campaigns.VariantProblem{Path: p.Path, Rule: rule, Msg: p.Msg, Hint: hints[p.Rule]})
 	}
 	return out
+}
+
+// Render renders template name for ch and locale against the campaign's
+// sample with templates.CheckRender, the production renderer.
+func Render(def *campaigns.Definition, name string, ch channels.Kind, locale string, s campaigns.Sample) (key, loc string, out []campaigns.VariantProblem) {
+	d := templates.Data{
+		Subscriber: templates.Subscriber{ID: 1, ExternalID: "sample", Name: "Sample", Locale: locale, TimeZone: "Europe/Moscow", Attributes: s.Attributes},
+		Payload:    s.Payload, Now: s.Now, CampaignID: def.ID,
+	}
+	key, loc, ps := templates.CheckRender(def, name, ch, d)
+	for _, p := range ps {
+		rule, ok := ruleOf[p.Rule]
+		if !ok {
+			rule = "template-render"
+		}
+		out = append(out, campaigns.VariantProblem{Path: p.Path, Rule: rule, Msg: p.Msg, Hint: hints[p.Rule], Line: p.Line, Col: p.Col})
+	}
+	return key, loc, out
 }

@@ -53,6 +53,32 @@ func TestTemplateRules(t *testing.T) {
 			want: []string{"c.yaml:14:18: template-syntax"}},
 		{rule: "required-field subject", edit: [][2]string{{"[telegram]", "[email]"}, {"    telegram:\n", "    email:\n"}},
 			want: []string{"c.yaml:14:11: required-field"}},
+		// The sample render: a misspelt subscriber field, an undeclared
+		// payload key or attribute, each at the field in the template text.
+		{rule: "template-render misspelt field", edit: [][2]string{{"{text: hi}", "{text: \"Hi {{.Subscriber.Nme}}\"}"}},
+			want: []string{"c.yaml:14:24: template-render"}},
+		{rule: "template-render undeclared payload", edit: [][2]string{{"      ru: {text: hi}", "      ru:\n        text: |-\n          Order\n          №{{.Payload.order_id}} paid"}},
+			want: []string{"c.yaml:17:14: template-render"}},
+		{rule: "template-render declared payload is clean", edit: [][2]string{{"api: {}", "api: {payload: {order_id: string, total: number, paid_at: time, items: [{name: string}]}}"},
+			{"{text: hi}", "{text: \"{{.Payload.order_id}} {{money .Payload.total \\\"RUB\\\"}} {{date .Payload.paid_at}}{{range .Payload.items}} {{.name}}{{end}} {{.Payload.trigger}}\"}"}},
+			want: nil},
+		{rule: "template-render wrong type", edit: [][2]string{{"api: {}", "api: {payload: {total: string}}"}, {"{text: hi}", "{text: \"{{money .Payload.total \\\"RUB\\\"}}\"}"}},
+			want: []string{"c.yaml:14:21: template-render"}},
+		{rule: "template-render undeclared attribute", edit: [][2]string{{"topic: service\n", "topic: service\nattributes: {plan: string}\n"}, {"{text: hi}", "{text: \"{{.Subscriber.Attributes.plan}} {{.Subscriber.Attributes.city}}\"}"}},
+			want: []string{"c.yaml:15:53: template-render"}},
+		{rule: "template-render link button needs a url field", edit: [][2]string{{"api: {}", "api: {payload: {link: string, ok: url}}"},
+			{"{text: hi}", "{text: hi, buttons: [{text: a, url: \"{{.Payload.link}}\"}, {text: b, url: \"{{.Payload.ok}}\"}]}"}},
+			want: []string{"c.yaml:14:47: template-render"}},
+		{rule: "template-syntax unclosed <b> in Telegram HTML", edit: [][2]string{{"{text: hi}", "{text: \"<b>Hi</b> <i>{{.Subscriber.Name}}\"}"}},
+			want: []string{"c.yaml:14:29: template-syntax"}},
+		{rule: "template-render and template-syntax in one variant", edit: [][2]string{{"      ru: {text: hi}", "      ru:\n        text: |-\n          Привет, {{.Subscriber.Nme}}!\n          <b>Меню недели"}},
+			want: []string{"c.yaml:16:21: template-render", "c.yaml:17:11: template-syntax"}},
+		{rule: "template-syntax unclosed <b> in email HTML", edit: [][2]string{{"[telegram]", "[email]"}, {"    telegram:\n      ru: {text: hi}", "    email:\n      ru:\n        subject: s\n        text: hi\n        html: |-\n          <p>Hi <b>{{.Subscriber.Name}}</p>"}},
+			want: []string{"c.yaml:18:17: template-syntax"}},
+		{rule: "template-syntax balanced email HTML with void and optional tags", edit: [][2]string{{"[telegram]", "[email]"}, {"    telegram:\n      ru: {text: hi}", "    email:\n      ru:\n        subject: s\n        text: hi\n        html: '<p>Hi<br><img src=\"https://x/y.png\"/><ul><li>a<li>b</ul><b>{{.Subscriber.Name}}</b>'"}},
+			want: nil},
+		{rule: "invalid-value declared type", edit: [][2]string{{"api: {}", "api: {payload: {order_id: strng}}"}},
+			want: []string{"c.yaml:5:29: invalid-value"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {

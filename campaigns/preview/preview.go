@@ -1,8 +1,10 @@
 // Package preview shows what one subscriber would receive from a campaign
-// step right now (or at a given time): the channel the send-time gate would
-// pick and why, the rendered text, buttons and image, or why nothing would
-// be sent. It runs the same code as the worker: policy.Store.Load,
-// policy.Decide and templates.Renderer.Render, without sending or writing.
+// step right now (or at a given time): whether the subscriber is in the
+// campaign's audience, the channel the send-time gate would pick and why,
+// the rendered text, buttons and image, or why nothing would be sent. It
+// runs the same code as the scheduler and the worker:
+// scheduler.AudienceWhere, policy.Store.Load, policy.Decide and
+// templates.Renderer.Render, without sending or writing.
 package preview
 
 import (
@@ -107,6 +109,13 @@ type Result struct {
 	LocalTime  string     `json:"local_time"`
 	Subscriber Subscriber `json:"subscriber"`
 
+	// InAudience: the subscriber is in the campaign's audience as the
+	// scheduler evaluates it; Audience lists each part.
+	InAudience bool            `json:"in_audience"`
+	Audience   []AudienceCheck `json:"audience,omitempty"`
+
+	// Send: in the audience, the send-time gate lets the message go now,
+	// and it renders.
 	Send          bool          `json:"send"`
 	Channel       channels.Kind `json:"channel,omitempty"`
 	Why           string        `json:"why"`
@@ -208,6 +217,12 @@ func (p *Previewer) Preview(ctx context.Context, req Request) (*Result, error) {
 		res.Fallback = append(res.Fallback, fmt.Sprintf("%s if not %s within %s", r.Channel, r.IfNot, r.Within))
 	}
 
+	sub := templates.Subscriber{ID: sr.ID, ExternalID: sr.ExternalID, Name: sr.Name, Locale: sr.Locale, TimeZone: sr.TimeZone, Attributes: attrs}
+	res.InAudience, res.Audience, err = p.audience(ctx, def, sr.ID, sub.Subject(), at)
+	if err != nil {
+		return nil, err
+	}
+
 	in, err := policy.NewStore(p.DB).Load(ctx, sr.ID, def.Topic, def.Settings, at)
 	if err != nil {
 		return nil, fmt.Errorf("preview: %w", err)
@@ -229,7 +244,6 @@ func (p *Previewer) Preview(ctx context.Context, req Request) (*Result, error) {
 	for _, r := range d.Rejected {
 		res.Rejected = append(res.Rejected, Rejection{Channel: r.Channel, Reason: r.Reason, Why: Explain(r.Reason)})
 	}
-	res.Why = why(req, candidates, d, in.Location)
 
 	renderOn := d.Channel
 	if renderOn == "" && len(candidates) > 0 {
@@ -237,22 +251,59 @@ func (p *Previewer) Preview(ctx context.Context, req Request) (*Result, error) {
 	}
 	if renderOn != "" {
 		data := templates.Data{
-			Subscriber: templates.Subscriber{ID: sr.ID, ExternalID: sr.ExternalID, Name: sr.Name, Locale: sr.Locale, TimeZone: sr.TimeZone, Attributes: attrs},
+			Subscriber: sub,
 			Payload:    payload, Now: at, CampaignID: st.CampaignID,
 		}
 		res.RenderedFor = renderOn
 		m, err := p.Renderer.Render(st.Version.Version, def, step.Send.Template, renderOn, data)
 		if err != nil {
 			res.RenderError = err.Error()
+			res.Send = false
 		} else {
 			res.Message = &Message{Locale: m.Locale, Text: m.Text, Format: m.Format, Subject: m.Subject, HTML: m.HTML,
 				ImageURL: m.ImageURL, Buttons: m.Buttons, Template: m.Template, Tag: m.Tag, Segments: m.Segments}
 		}
 	}
+	if !res.InAudience {
+		res.Send = false
+	}
+	res.Why = why(req, candidates, d, in.Location, res)
 	return res, nil
 }
 
-func why(req Request, candidates []channels.Kind, d policy.Decision, loc *time.Location) string {
+// notInAudience says which parts of the audience exclude the subscriber.
+func notInAudience(checks []AudienceCheck) string {
+	var parts []string
+	for _, c := range checks {
+		if !c.Holds && !strings.HasPrefix(c.Detail, "not evaluated") {
+			parts = append(parts, fmt.Sprintf("%s %s does not hold (%s)", c.Part, c.Rule, c.Detail))
+		}
+	}
+	if len(parts) == 0 {
+		return "the subscriber is not in the campaign's audience"
+	}
+	return "the subscriber is not in the campaign's audience: " + strings.Join(parts, "; ")
+}
+
+// why explains the preview: the audience, the send-time gate (policy) and
+// the render, each when it stops the message.
+func why(req Request, candidates []channels.Kind, d policy.Decision, loc *time.Location, res *Result) string {
+	gate := policyWhy(req, candidates, d, loc)
+	var stops []string
+	if !res.InAudience {
+		stops = append(stops, notInAudience(res.Audience))
+	}
+	if res.RenderError != "" {
+		stops = append(stops, fmt.Sprintf("the message does not render on %s: %s", res.RenderedFor, res.RenderError))
+	}
+	if len(stops) == 0 {
+		return gate
+	}
+	return "nothing would be sent: " + strings.Join(stops, "; ") + "; send-time gate: " + gate
+}
+
+// policyWhy explains the send-time gate's decision.
+func policyWhy(req Request, candidates []channels.Kind, d policy.Decision, loc *time.Location) string {
 	var b strings.Builder
 	if d.Channel != "" {
 		if req.Channel != "" {

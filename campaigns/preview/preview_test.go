@@ -103,6 +103,10 @@ func TestPreviewReasons(t *testing.T) {
 			"k"+string(rune('a'+i)), capped, friday.Add(-time.Duration(i+1)*24*time.Hour))
 	}
 	fx.subscriber(t, "wa", "Maria", "ru", map[channels.Kind]time.Time{channels.WhatsApp: friday.Add(-72 * time.Hour)}, map[string]bool{"service": true})
+	paused := fx.subscriber(t, "paused", "Petr", "ru", map[channels.Kind]time.Time{channels.Telegram: {}}, map[string]bool{"service": true})
+	fx.d.MustExec(`UPDATE subscribers SET attributes = '{"subscription_status": "paused"}' WHERE id = $1`, paused)
+	bare := fx.subscriber(t, "bare", "Nina", "ru", map[channels.Kind]time.Time{channels.Telegram: {}}, map[string]bool{"service": true})
+	fx.d.MustExec(`UPDATE subscribers SET attributes = '{}' WHERE id = $1`, bare)
 
 	tests := []struct {
 		name    string
@@ -140,6 +144,38 @@ func TestPreviewReasons(t *testing.T) {
 		{"step and payload", Request{CampaignID: "weekly-feedback", Subscriber: "service-only", Step: "menu"}, true, channels.Telegram, "", func(t *testing.T, r *Result) {
 			if r.Message.ImageURL == "" || !strings.Contains(r.Message.Text, "меню на следующую неделю") {
 				t.Errorf("%+v", r.Message)
+			}
+		}},
+		// The gate would send on telegram, but the scheduler never creates
+		// a run for a subscriber outside the audience.
+		{"outside the audience", Request{CampaignID: "weekly-feedback", Subscriber: "paused"}, false, channels.Telegram, "", func(t *testing.T, r *Result) {
+			if r.InAudience || len(r.Audience) != 2 || !r.Audience[0].Holds || r.Audience[1].Holds || r.Audience[1].Detail != `subscription_status is "paused"` {
+				t.Errorf("audience: %v %+v", r.InAudience, r.Audience)
+			}
+			if !strings.Contains(r.Why, `where[0] subscription_status eq "active" does not hold (subscription_status is "paused")`) {
+				t.Errorf("why: %s", r.Why)
+			}
+		}},
+		{"outside the audience: attribute missing", Request{CampaignID: "weekly-feedback", Subscriber: "bare"}, false, channels.Telegram, "", func(t *testing.T, r *Result) {
+			if r.InAudience || !strings.Contains(r.Why, "(the subscriber has no subscription_status)") {
+				t.Errorf("why: %s", r.Why)
+			}
+		}},
+		{"outside the audience and no consent", Request{CampaignID: "weekly-renewal", Subscriber: "paused"}, false, "", "no_consent", func(t *testing.T, r *Result) {
+			if r.InAudience || !strings.Contains(r.Why, "consent marketing consent on one of telegram, viber, whatsapp does not hold") ||
+				!strings.Contains(r.Why, "where[0]") || len(r.Audience) != 3 || r.Audience[2].Rule != `did not post "subscription.renewed" within 1w` ||
+				!strings.HasPrefix(r.Audience[2].Detail, "not evaluated") {
+				t.Errorf("why: %s\n%+v", r.Why, r.Audience)
+			}
+		}},
+		{"in the audience", Request{CampaignID: "weekly-feedback", Subscriber: "service-only"}, true, channels.Telegram, "", func(t *testing.T, r *Result) {
+			if !r.InAudience || len(r.Audience) != 2 || !r.Audience[1].Holds {
+				t.Errorf("audience: %+v", r.Audience)
+			}
+		}},
+		{"render error", Request{CampaignID: "order-receipt", Subscriber: "service-only"}, false, channels.Telegram, "", func(t *testing.T, r *Result) {
+			if r.RenderError == "" || !strings.Contains(r.RenderError, `"order_id"`) || !strings.Contains(r.Why, "does not render on telegram") {
+				t.Errorf("render error %q, why %s", r.RenderError, r.Why)
 			}
 		}},
 		{"receipt with payload money", Request{CampaignID: "order-receipt", Subscriber: "service-only", Payload: map[string]any{

@@ -22,6 +22,17 @@ func WriteText(w io.Writer, r *Result) error {
 		b.WriteString("would NOT send now\n")
 	}
 	fmt.Fprintf(&b, "why       %s\n", r.Why)
+	for _, c := range r.Audience {
+		mark := "yes"
+		if !c.Holds {
+			mark = "NO "
+		}
+		line := fmt.Sprintf("audience  %s %s: %s", mark, c.Part, c.Rule)
+		if c.Detail != "" {
+			line += " (" + c.Detail + ")"
+		}
+		b.WriteString(line + "\n")
+	}
 	if len(r.Fallback) > 0 {
 		fmt.Fprintf(&b, "fallback  %s\n", strings.Join(r.Fallback, " → "))
 	}

@@ -3,13 +3,13 @@ package email_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/nudge-engine/nudge/channels/email"
 	"github.com/nudge-engine/nudge/channels/email/emailfake"
+
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 )
 
 // BenchmarkSend measures one SMTP session per message against the fake
@@ -33,7 +33,7 @@ func BenchmarkSend(b *testing.B) {
 }
 
 func BenchmarkParseDSN(b *testing.B) {
-	raw := mustReadB(b, "postfix_failed.eml")
+	raw := channeltest.Testdata(b, "postfix_failed.eml")
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -41,13 +41,4 @@ func BenchmarkParseDSN(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-func mustReadB(b *testing.B, name string) []byte {
-	b.Helper()
-	raw, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return raw
 }

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/nudge-engine/nudge/channels"
-
-	"github.com/nudge-engine/nudge/channels/meta"
 	"github.com/nudge-engine/nudge/internal/config"
 )
 
@@ -72,7 +70,7 @@ func (c Config) Tracker() *Tracker {
 //	NUDGE_EMAIL_TRACKING_SECRET    enables open/click tracking
 //	NUDGE_EMAIL_BOUNCE_TOKEN       secret of the bounce webhook
 func LoadConfig(e *config.Env, account string) Config {
-	v := func(k string) string { return meta.Var("SMTP", account, k) }
+	v := func(k string) string { return channels.EnvVar("SMTP", account, k) }
 	c := Config{
 		Account:           account,
 		Host:              e.String(v("HOST"), ""),

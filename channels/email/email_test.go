@@ -8,44 +8,22 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/email"
 	"github.com/nudge-engine/nudge/channels/email/emailfake"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/internal/config"
 )
-
-type recorder struct {
-	mu     sync.Mutex
-	events []channels.Event
-	calls  int
-}
-
-func (r *recorder) Accept(_ context.Context, evs []channels.Event) (channels.Ack, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls++
-	r.events = append(r.events, evs...)
-	return channels.Ack{}, nil
-}
-
-func (r *recorder) got() ([]channels.Event, int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]channels.Event(nil), r.events...), r.calls
-}
 
 type setup struct {
 	fake   *emailfake.Server
 	cfg    email.Config
 	client *email.Client
-	sink   *recorder
+	sink   *channeltest.Sink
 	web    *httptest.Server // tracking routes + bounce webhook
 }
 
@@ -56,10 +34,9 @@ func newSetup(t *testing.T, opt emailfake.Options) *setup {
 		t.Fatal(err)
 	}
 	t.Cleanup(f.Close)
-	sink := &recorder{}
+	sink := &channeltest.Sink{}
 	mux := http.NewServeMux()
-	web := httptest.NewServer(mux)
-	t.Cleanup(web.Close)
+	web := channeltest.Serve(t, mux)
 	cfg := email.Config{
 		Account: "news", Host: f.Host(), Port: f.Port(), TLS: email.TLSNone, From: "GrowFood <news@growfood.example>",
 		Username: opt.Username, Password: opt.Password, Auth: "plain", Timeout: 5 * time.Second,
@@ -162,10 +139,7 @@ func TestSendErrors(t *testing.T) {
 			s := newSetup(t, emailfake.Options{})
 			tc.script(s.fake)
 			_, err := s.client.Send(context.Background(), weekly())
-			var ce *channels.Error
-			if !errors.As(err, &ce) || ce.Kind != tc.kind || ce.Code != tc.code {
-				t.Fatalf("got %v, want %s (%s)", err, tc.kind, tc.code)
-			}
+			ce := channeltest.WantError(t, err, tc.kind, tc.code)
 			if strings.Contains(ce.Message, "anna@mail.example") {
 				t.Errorf("address in error message: %q", ce.Message)
 			}
@@ -231,7 +205,7 @@ func TestOpenAndClickTracking(t *testing.T) {
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "https://growfood.example/menu?w=48&src=mail" {
 		t.Fatalf("click: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	evs, _ := s.sink.got()
+	evs, _ := s.sink.Got()
 	if len(evs) != 2 || evs[0].Type != channels.EventRead || evs[0].ProviderMessageID != res.ProviderID || evs[0].Account != "news" ||
 		evs[1].Type != channels.EventRead || evs[1].Payload != "https://growfood.example/menu?w=48&src=mail" {
 		t.Fatalf("%+v", evs)
@@ -252,7 +226,7 @@ func TestOpenAndClickTracking(t *testing.T) {
 			t.Errorf("%s: %d", bad, resp.StatusCode)
 		}
 	}
-	if _, calls := s.sink.got(); calls != 2 {
+	if _, calls := s.sink.Got(); calls != 2 {
 		t.Fatalf("sink called %d times", calls)
 	}
 }
@@ -271,13 +245,13 @@ func TestBounceWebhook(t *testing.T) {
 			t.Fatalf("token %q accepted", tok)
 		}
 	}
-	if _, calls := s.sink.got(); calls != 0 {
+	if _, calls := s.sink.Got(); calls != 0 {
 		t.Fatalf("sink called %d times before a good token", calls)
 	}
 	if err := emailfake.PostBounce(context.Background(), http.DefaultClient, hook, "bounce-token", bounce); err != nil {
 		t.Fatal(err)
 	}
-	evs, _ := s.sink.got()
+	evs, _ := s.sink.Got()
 	if len(evs) != 1 || evs[0].Type != channels.EventFailed || evs[0].ProviderMessageID != res.ProviderID ||
 		evs[0].ErrorKind != channels.NotReachable || evs[0].ErrorCode != "5.1.1" || evs[0].From != "anna@mail.example" {
 		t.Fatalf("%+v", evs)
@@ -286,22 +260,16 @@ func TestBounceWebhook(t *testing.T) {
 
 func TestBounceWebhookForm(t *testing.T) {
 	s := newSetup(t, emailfake.Options{})
-	raw := mustRead(t, "postfix_failed.eml")
+	raw := channeltest.Testdata(t, "postfix_failed.eml")
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	_ = mw.WriteField("to", "bounces@growfood.example")
 	_ = mw.WriteField("email", string(raw))
 	_ = mw.Close()
-	req, _ := http.NewRequest(http.MethodPost, s.web.URL+"/webhooks/email/news?token=bounce-token", &body)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	evs, _ := s.sink.got()
-	if resp.StatusCode != 200 || len(evs) != 1 || evs[0].ProviderMessageID != "5f2b7c0e9a1d4e3f8b6a2c1d0e9f8a7b.nudge@growfood.example" {
-		t.Fatalf("%d %+v", resp.StatusCode, evs)
+	st, _ := channeltest.Post(t, s.web.URL+"/webhooks/email/news?token=bounce-token", mw.FormDataContentType(), body.Bytes(), nil)
+	evs, _ := s.sink.Got()
+	if st != 200 || len(evs) != 1 || evs[0].ProviderMessageID != "5f2b7c0e9a1d4e3f8b6a2c1d0e9f8a7b.nudge@growfood.example" {
+		t.Fatalf("%d %+v", st, evs)
 	}
 }
 
@@ -323,10 +291,7 @@ func TestParseDSNFixtures(t *testing.T) {
 		{file: "autoreply.eml", err: email.ErrNotDSN},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			raw, err := os.ReadFile(filepath.Join("testdata", tc.file))
-			if err != nil {
-				t.Fatal(err)
-			}
+			raw := channeltest.Testdata(t, tc.file)
 			d, err := email.ParseDSN(raw)
 			if tc.err != nil {
 				if !errors.Is(err, tc.err) {
@@ -350,18 +315,9 @@ func TestParseDSNFixtures(t *testing.T) {
 			}
 		})
 	}
-	if d, _ := email.ParseDSN(mustRead(t, "postfix_failed.eml")); !strings.Contains(d.Recipients[0].DiagnosticCode, "User unknown in virtual mailbox table") {
+	if d, _ := email.ParseDSN(channeltest.Testdata(t, "postfix_failed.eml")); !strings.Contains(d.Recipients[0].DiagnosticCode, "User unknown in virtual mailbox table") {
 		t.Errorf("folded Diagnostic-Code not unfolded: %q", d.Recipients[0].DiagnosticCode)
 	}
-}
-
-func mustRead(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func TestInstrument(t *testing.T) {
@@ -400,10 +356,7 @@ func TestLoadConfig(t *testing.T) {
 
 func FuzzParseDSN(f *testing.F) {
 	for _, n := range []string{"postfix_failed.eml", "delivered_base64.eml", "delayed.eml", "autoreply.eml"} {
-		b, err := os.ReadFile(filepath.Join("testdata", n))
-		if err != nil {
-			f.Fatal(err)
-		}
+		b := channeltest.Testdata(f, n)
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {

@@ -291,11 +291,11 @@ func (s *Set) plan(ch channels.Kind, a Action) error {
 	case ch == channels.Viber:
 		switch p {
 		case PlanDelivered:
-			s.Viber.SetReceiverPlan(a.User, viberfake.Plan{DeliveredAfter: deliveredAfter, SeenAfter: readAfter, Enabled: true})
+			s.Viber.SetReceiverPlan(a.User, viberfake.Plan{DeliveredAfter: deliveredAfter, SeenAfter: readAfter})
 		case PlanNeverDelivered:
 			s.Viber.SetReceiverPlan(a.User, viberfake.Plan{DeliveredAfter: 1000 * time.Hour})
 		case PlanUndelivered:
-			s.Viber.SetReceiverPlan(a.User, viberfake.Plan{DeliveredAfter: time.Minute, Fail: "undeliverable", Enabled: true})
+			s.Viber.SetReceiverPlan(a.User, viberfake.Plan{DeliveredAfter: time.Minute, Fail: "undeliverable"})
 		case PlanBlocked:
 			s.Viber.Subscribe(a.User, false)
 		default:

@@ -74,7 +74,7 @@ func Start(o Options) (*Set, error) {
 	s := &Set{opt: o, Telegram: telegramfake.New(), Viber: viberfake.New(), VK: vkfake.New()}
 	s.Telegram.Now, s.Telegram.Client = o.Now, o.Client
 	s.Viber.Now, s.Viber.After, s.Viber.Client = o.Now, o.After, o.Client
-	s.Viber.SetPlan(viberfake.Plan{DeliveredAfter: deliveredAfter, SeenAfter: readAfter, Enabled: true})
+	s.Viber.SetPlan(viberfake.Plan{DeliveredAfter: deliveredAfter, SeenAfter: readAfter})
 	s.VK.Now, s.VK.After, s.VK.Client = o.Now, o.After, o.Client
 	s.VK.SetReadPlan(readAfter)
 	s.WhatsApp = whatsappfake.New(whatsappfake.Options{Now: o.Now, After: o.After, Client: o.Client})

@@ -2,12 +2,11 @@ package messenger_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/messenger"
 	"github.com/nudge-engine/nudge/channels/messenger/messengerfake"
 )
@@ -27,10 +26,7 @@ func BenchmarkSend(b *testing.B) {
 }
 
 func BenchmarkParse(b *testing.B) {
-	body, err := os.ReadFile(filepath.Join("testdata", "delivery_read.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	body := channeltest.Testdata(b, "delivery_read.json")
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {

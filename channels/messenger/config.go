@@ -1,10 +1,7 @@
 package messenger
 
 import (
-	"strings"
-
 	"github.com/nudge-engine/nudge/channels"
-
 	"github.com/nudge-engine/nudge/channels/meta"
 	"github.com/nudge-engine/nudge/internal/config"
 )
@@ -31,13 +28,13 @@ func (c Config) Enabled() bool { return c.PageToken != "" }
 func LoadConfig(e *config.Env, account string) Config {
 	c := Config{
 		Account:     account,
-		APIURL:      strings.TrimRight(e.URL("NUDGE_MESSENGER_API_URL", meta.DefaultAPIURL, "http", "https"), "/"),
-		PageToken:   e.String(meta.Var("MESSENGER", account, "PAGE_TOKEN"), ""),
+		APIURL:      channels.LoadAPIURL(e, "NUDGE_MESSENGER_API_URL", meta.DefaultAPIURL),
+		PageToken:   e.String(channels.EnvVar("MESSENGER", account, "PAGE_TOKEN"), ""),
 		AppSecret:   e.String("NUDGE_META_APP_SECRET", ""),
 		VerifyToken: e.String("NUDGE_META_VERIFY_TOKEN", ""),
 	}
 	if c.PageToken != "" && c.AppSecret == "" {
-		e.Fail("NUDGE_META_APP_SECRET", "is required when %s is set", meta.Var("MESSENGER", account, "PAGE_TOKEN"))
+		e.Fail("NUDGE_META_APP_SECRET", "is required when %s is set", channels.EnvVar("MESSENGER", account, "PAGE_TOKEN"))
 	}
 	return c
 }

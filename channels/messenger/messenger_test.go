@@ -1,78 +1,38 @@
 package messenger_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/messenger"
 	"github.com/nudge-engine/nudge/channels/messenger/messengerfake"
 	"github.com/nudge-engine/nudge/channels/meta"
 )
 
-type recorder struct {
-	mu     sync.Mutex
-	events []channels.Event
-	calls  int
-}
-
-func (r *recorder) Accept(_ context.Context, evs []channels.Event) (channels.Ack, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls++
-	r.events = append(r.events, evs...)
-	return channels.Ack{}, nil
-}
-
-func (r *recorder) got() ([]channels.Event, int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]channels.Event(nil), r.events...), r.calls
-}
-
-type queue struct {
-	mu sync.Mutex
-	fs []func()
-}
-
-func (q *queue) After(_ time.Duration, f func()) { q.mu.Lock(); q.fs = append(q.fs, f); q.mu.Unlock() }
-func (q *queue) Run() {
-	q.mu.Lock()
-	fs := q.fs
-	q.fs = nil
-	q.mu.Unlock()
-	for _, f := range fs {
-		f()
-	}
-}
-
 type setup struct {
 	fake   *messengerfake.Server
 	client *messenger.Client
 	cfg    messenger.Config
-	sink   *recorder
+	sink   *channeltest.Sink
 	hook   *httptest.Server
-	q      *queue
+	q      *channeltest.Timers
 }
 
 func newSetup(t *testing.T) *setup {
 	t.Helper()
-	q := &queue{}
+	q := &channeltest.Timers{}
 	f := messengerfake.New(messengerfake.Options{After: q.After})
 	t.Cleanup(f.Close)
 	o := f.Options()
 	cfg := messenger.Config{Account: "page1", APIURL: f.URL(), PageToken: o.PageToken, AppSecret: o.AppSecret, VerifyToken: "v"}
-	sink := &recorder{}
-	hook := httptest.NewServer(messenger.NewWebhook(cfg, sink, nil))
-	t.Cleanup(hook.Close)
+	sink := &channeltest.Sink{}
+	hook := channeltest.Serve(t, messenger.NewWebhook(cfg, sink, nil))
 	f.SetWebhook(hook.URL)
 	return &setup{fake: f, client: messenger.New(cfg, nil), cfg: cfg, sink: sink, hook: hook, q: q}
 }
@@ -175,10 +135,7 @@ func TestSendErrors(t *testing.T) {
 				tc.script(s.fake)
 			}
 			_, err := s.client.Send(context.Background(), tc.msg)
-			var ce *channels.Error
-			if !errors.As(err, &ce) || ce.Kind != tc.kind || ce.Code != tc.code {
-				t.Fatalf("got %v, want %s (%s)", err, tc.kind, tc.code)
-			}
+			channeltest.WantError(t, err, tc.kind, tc.code)
 			if len(s.fake.Sent()) != 0 {
 				t.Fatal("recorded")
 			}
@@ -223,7 +180,7 @@ func TestReceiptsAndInboundThroughFake(t *testing.T) {
 	if errs := s.fake.WebhookErrors(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	evs, _ := s.sink.got()
+	evs, _ := s.sink.Got()
 	type got struct {
 		typ                  channels.EventType
 		from, code, pl, pmid string
@@ -252,7 +209,7 @@ func TestReceiptsAndInboundThroughFake(t *testing.T) {
 
 func TestWebhookRefusesBadSignatures(t *testing.T) {
 	s := newSetup(t)
-	body, _ := os.ReadFile(filepath.Join("testdata", "text.json"))
+	body := channeltest.Testdata(t, "text.json")
 	for _, tc := range []struct {
 		sig    string
 		status int
@@ -261,20 +218,11 @@ func TestWebhookRefusesBadSignatures(t *testing.T) {
 		{meta.Sign("wrong", body), http.StatusForbidden},
 		{meta.Sign(s.cfg.AppSecret, append([]byte(" "), body...)), http.StatusForbidden},
 	} {
-		req, _ := http.NewRequest(http.MethodPost, s.hook.URL, bytes.NewReader(body))
-		if tc.sig != "" {
-			req.Header.Set(meta.SignatureHeader, tc.sig)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != tc.status {
-			t.Errorf("status %d, want %d", resp.StatusCode, tc.status)
+		if st, _ := channeltest.Post(t, s.hook.URL, "", body, map[string]string{meta.SignatureHeader: tc.sig}); st != tc.status {
+			t.Errorf("status %d, want %d", st, tc.status)
 		}
 	}
-	if _, calls := s.sink.got(); calls != 0 {
+	if _, calls := s.sink.Got(); calls != 0 {
 		t.Fatalf("sink called %d times", calls)
 	}
 }
@@ -302,10 +250,7 @@ func TestParseFixtures(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("testdata", tc.file))
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := channeltest.Testdata(t, tc.file)
 			evs, err := messenger.Parse(b, "page1")
 			if err != nil {
 				t.Fatal(err)
@@ -329,10 +274,7 @@ func TestParseFixtures(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	for _, n := range []string{"text.json", "quick_reply.json", "postback_ref.json", "referral.json", "delivery_read.json"} {
-		b, err := os.ReadFile(filepath.Join("testdata", n))
-		if err != nil {
-			f.Fatal(err)
-		}
+		b := channeltest.Testdata(f, n)
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {

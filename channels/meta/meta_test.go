@@ -77,18 +77,6 @@ func TestPost(t *testing.T) {
 	}
 }
 
-func TestVar(t *testing.T) {
-	for in, want := range map[[2]string]string{
-		{"WHATSAPP", ""}:          "NUDGE_WHATSAPP_TOKEN",
-		{"WHATSAPP", "shop-2"}:    "NUDGE_WHATSAPP_SHOP_2_TOKEN",
-		{"MESSENGER", "GrowFood"}: "NUDGE_MESSENGER_GROWFOOD_TOKEN",
-	} {
-		if got := meta.Var(in[0], in[1], "TOKEN"); got != want {
-			t.Errorf("Var(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func FuzzParseError(f *testing.F) {
 	f.Add(400, []byte(`{"error":{"message":"(#131047) Re-engagement message","type":"OAuthException","code":131047,"error_data":{"messaging_product":"whatsapp","details":"x"},"fbtrace_id":"A"}}`))
 	f.Add(502, []byte(`<html>bad gateway</html>`))

@@ -1,11 +1,7 @@
 package sms
 
 import (
-	"strings"
-
 	"github.com/nudge-engine/nudge/channels"
-
-	"github.com/nudge-engine/nudge/channels/meta"
 	"github.com/nudge-engine/nudge/internal/config"
 )
 
@@ -58,10 +54,10 @@ func (c Config) Rate() Rate {
 //	NUDGE_TWILIO_WEBHOOK_URL           overrides the URL signatures are checked against
 //	NUDGE_TWILIO_RATE                  messages per second of the number (default 1)
 func LoadConfig(e *config.Env, account string) Config {
-	v := func(k string) string { return meta.Var("TWILIO", account, k) }
+	v := func(k string) string { return channels.EnvVar("TWILIO", account, k) }
 	c := Config{
 		Account:             account,
-		APIURL:              strings.TrimRight(e.URL(v("API_URL"), DefaultAPIURL, "http", "https"), "/"),
+		APIURL:              channels.LoadAPIURL(e, v("API_URL"), DefaultAPIURL),
 		AccountSID:          e.String(v("ACCOUNT_SID"), ""),
 		AuthToken:           e.String(v("AUTH_TOKEN"), ""),
 		From:                e.String(v("FROM"), ""),

@@ -6,73 +6,34 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/sms"
 	"github.com/nudge-engine/nudge/channels/sms/smsfake"
 	"github.com/nudge-engine/nudge/internal/config"
 )
 
-type recorder struct {
-	mu     sync.Mutex
-	events []channels.Event
-	calls  int
-}
-
-func (r *recorder) Accept(_ context.Context, evs []channels.Event) (channels.Ack, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls++
-	r.events = append(r.events, evs...)
-	return channels.Ack{}, nil
-}
-
-func (r *recorder) got() ([]channels.Event, int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]channels.Event(nil), r.events...), r.calls
-}
-
-type queue struct {
-	mu sync.Mutex
-	fs []func()
-}
-
-func (q *queue) After(_ time.Duration, f func()) { q.mu.Lock(); q.fs = append(q.fs, f); q.mu.Unlock() }
-func (q *queue) Run() {
-	q.mu.Lock()
-	fs := q.fs
-	q.fs = nil
-	q.mu.Unlock()
-	for _, f := range fs {
-		f()
-	}
-}
-
 type setup struct {
 	fake   *smsfake.Server
 	client *sms.Client
 	cfg    sms.Config
-	sink   *recorder
+	sink   *channeltest.Sink
 	hook   *httptest.Server
-	q      *queue
+	q      *channeltest.Timers
 }
 
 func newSetup(t *testing.T) *setup {
 	t.Helper()
-	q := &queue{}
+	q := &channeltest.Timers{}
 	f := smsfake.New(smsfake.Options{After: q.After})
 	t.Cleanup(f.Close)
-	sink := &recorder{}
+	sink := &channeltest.Sink{}
 	var h http.Handler
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
-	t.Cleanup(hook.Close)
+	hook := channeltest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	o := f.Options()
 	cfg := sms.Config{Account: "main", APIURL: f.URL(), AccountSID: o.AccountSID, AuthToken: o.AuthToken, From: o.From,
 		StatusCallbackURL: hook.URL + "/webhooks/sms/main"}
@@ -136,10 +97,7 @@ func TestSendErrors(t *testing.T) {
 				tc.script(s.fake)
 			}
 			_, err := s.client.Send(context.Background(), channels.Message{To: tc.to, Text: "x"})
-			var ce *channels.Error
-			if !errors.As(err, &ce) || ce.Kind != tc.kind || ce.Code != tc.code {
-				t.Fatalf("got %v, want %s (%s)", err, tc.kind, tc.code)
-			}
+			channeltest.WantError(t, err, tc.kind, tc.code)
 		})
 	}
 	s := newSetup(t)
@@ -170,7 +128,7 @@ func TestStatusCallbacksThroughFake(t *testing.T) {
 	if errs := s.fake.WebhookErrors(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	evs, calls := s.sink.got()
+	evs, calls := s.sink.Got()
 	if calls != 2 || len(evs) != 2 { // "sent" callbacks produce no events and do not reach the sink
 		t.Fatalf("%d calls, events %+v", calls, evs)
 	}
@@ -192,7 +150,7 @@ func TestInboundStopThroughFake(t *testing.T) {
 	if _, err := s.fake.Inbound(ctx, "+79160000020", " stop "); err != nil {
 		t.Fatal(err)
 	}
-	evs, _ := s.sink.got()
+	evs, _ := s.sink.Got()
 	if len(evs) != 2 || evs[0].Type != channels.EventText || evs[0].Text != "Когда доставка?" || evs[1].Type != channels.EventOptOut || evs[1].From != "+79160000020" {
 		t.Fatalf("%+v", evs)
 	}
@@ -232,16 +190,15 @@ func TestWebhookRefusesBadSignatures(t *testing.T) {
 			}
 		})
 	}
-	if _, calls := s.sink.got(); calls != 0 {
+	if _, calls := s.sink.Got(); calls != 0 {
 		t.Fatalf("sink called %d times", calls)
 	}
 }
 
 func TestWebhookBehindProxyUsesPublicURL(t *testing.T) {
-	sink := &recorder{}
+	sink := &channeltest.Sink{}
 	cfg := sms.Config{Account: "main", AuthToken: "tok", WebhookURL: "https://nudge.example/webhooks/sms/main"}
-	srv := httptest.NewServer(sms.NewWebhook(cfg, sink, nil))
-	defer srv.Close()
+	srv := channeltest.Serve(t, sms.NewWebhook(cfg, sink, nil))
 	form := url.Values{"MessageSid": {"SM2"}, "MessageStatus": {"delivered"}, "To": {"+79160000000"}}
 	for _, tc := range []struct {
 		signed string
@@ -263,7 +220,7 @@ func TestWebhookBehindProxyUsesPublicURL(t *testing.T) {
 			t.Errorf("signed for %s: %d, want %d", tc.signed, resp.StatusCode, tc.status)
 		}
 	}
-	evs, _ := sink.got()
+	evs, _ := sink.Got()
 	if len(evs) != 2 || evs[0].Correlation != "run:9" {
 		t.Fatalf("%+v", evs)
 	}
@@ -320,10 +277,7 @@ func TestParseFixtures(t *testing.T) {
 		{"inbound_stop.form", channels.EventOptOut, "+16505551199", "Stop", "", "", ""},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("testdata", tc.file))
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := channeltest.Testdata(t, tc.file)
 			form, err := url.ParseQuery(string(b))
 			if err != nil {
 				t.Fatal(err)
@@ -391,10 +345,7 @@ func TestLoadConfig(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	for _, n := range []string{"status_delivered.form", "status_undelivered.form", "inbound.form", "inbound_stop.form"} {
-		b, err := os.ReadFile(filepath.Join("testdata", n))
-		if err != nil {
-			f.Fatal(err)
-		}
+		b := channeltest.Testdata(f, n)
 		f.Add(string(b), "c")
 	}
 	f.Fuzz(func(t *testing.T, body, corr string) {

@@ -2,12 +2,11 @@ package telegram_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/telegram"
 )
 
@@ -28,10 +27,7 @@ func BenchmarkSend(b *testing.B) {
 }
 
 func BenchmarkParseUpdate(b *testing.B) {
-	body, err := os.ReadFile(filepath.Join("testdata", "callback_query.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	body := channeltest.Testdata(b, "callback_query.json")
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, _, err := telegram.ParseUpdate("", body); err != nil {

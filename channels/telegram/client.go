@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -33,14 +30,8 @@ type Client struct {
 
 // New returns a client; hc nil means a client with a 30s timeout.
 func New(cfg Config, hc *http.Client) *Client {
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
-	}
-	if cfg.APIURL == "" {
-		cfg.APIURL = DefaultAPIURL
-	}
-	cfg.APIURL = strings.TrimRight(cfg.APIURL, "/")
-	return &Client{cfg: cfg, hc: hc, now: time.Now}
+	cfg.APIURL = channels.BaseURL(cfg.APIURL, DefaultAPIURL)
+	return &Client{cfg: cfg, hc: channels.HTTPClient(hc), now: time.Now}
 }
 
 // WithClock returns a copy of c that stamps results with now.
@@ -223,19 +214,10 @@ func (c *Client) Call(ctx context.Context, method string, params any, out any) e
 		return fmt.Errorf("telegram %s: %w", method, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.hc.Do(req)
+	// The token is part of the URL: Exchange keeps it out of the error.
+	resp, raw, err := channels.Exchange(c.hc, req, method, 4<<20)
 	if err != nil {
-		// The token is part of the URL: never let it into logs.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return &channels.Error{Kind: channels.Transient, Code: "network", Message: method + ": " + err.Error()}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return &channels.Error{Kind: channels.Transient, Code: "network", Message: method + ": " + err.Error()}
+		return err
 	}
 	var ar apiResponse
 	if err := json.Unmarshal(raw, &ar); err != nil || (!ar.OK && ar.ErrorCode == 0) {

@@ -2,10 +2,8 @@ package telegram
 
 import (
 	"regexp"
-	"strings"
 
 	"github.com/nudge-engine/nudge/channels"
-
 	"github.com/nudge-engine/nudge/internal/config"
 )
 
@@ -33,24 +31,7 @@ func (c Config) Enabled() bool { return c.Token != "" }
 
 // EnvName is the variable holding setting for account: NUDGE_TELEGRAM_<SETTING>
 // for the default account, NUDGE_TELEGRAM_<ACCOUNT>_<SETTING> otherwise.
-func EnvName(account, setting string) string {
-	if account == "" || account == "default" {
-		return "NUDGE_TELEGRAM_" + setting
-	}
-	return "NUDGE_TELEGRAM_" + envPart(account) + "_" + setting
-}
-
-func envPart(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z':
-			return r - 'a' + 'A'
-		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
-			return r
-		}
-		return '_'
-	}, s)
-}
+func EnvName(account, setting string) string { return channels.EnvVar("TELEGRAM", account, setting) }
 
 // LoadConfig reads NUDGE_TELEGRAM_TOKEN, NUDGE_TELEGRAM_WEBHOOK_SECRET and
 // NUDGE_TELEGRAM_API_URL (or the NUDGE_TELEGRAM_<ACCOUNT>_… forms). The bot is
@@ -60,7 +41,7 @@ func LoadConfig(e *config.Env, account string) Config {
 		Account:       account,
 		Token:         e.String(EnvName(account, "TOKEN"), ""),
 		WebhookSecret: e.String(EnvName(account, "WEBHOOK_SECRET"), ""),
-		APIURL:        strings.TrimRight(e.URL(EnvName(account, "API_URL"), DefaultAPIURL, "http", "https"), "/"),
+		APIURL:        channels.LoadAPIURL(e, EnvName(account, "API_URL"), DefaultAPIURL),
 	}
 	if !c.Enabled() {
 		return c

@@ -8,15 +8,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/telegram"
 	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
 	"github.com/nudge-engine/nudge/internal/config"
@@ -104,8 +102,7 @@ func TestRateLimitedThenSuccessNoDuplicate(t *testing.T) {
 	fake.FailNext(555, telegramfake.TooManyRequests(7))
 	m := channels.Message{IdempotencyKey: "k1", To: "555", Text: "Напоминание о продлении / renewal reminder"}
 	_, err := c.Send(context.Background(), m)
-	var ce *channels.Error
-	if !errors.As(err, &ce) || ce.Kind != channels.RateLimited || ce.RetryAfter != 7*time.Second || ce.Code != "429" {
+	if ce := channeltest.WantError(t, err, channels.RateLimited, "429"); ce.RetryAfter != 7*time.Second {
 		t.Fatalf("first send: %v", err)
 	}
 	if len(fake.Sent()) != 0 {
@@ -231,30 +228,11 @@ func TestFakeEncodingsAndLimits(t *testing.T) {
 	}
 }
 
-type recordingSink struct {
-	mu     sync.Mutex
-	events []channels.Event
-	calls  int
-	err    error
-}
-
-func (s *recordingSink) Accept(_ context.Context, evs []channels.Event) (channels.Ack, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls++
-	if s.err != nil {
-		return channels.Ack{}, s.err
-	}
-	s.events = append(s.events, evs...)
-	return channels.Ack{}, nil
-}
-
 func TestWebhookRejectsBadSecret(t *testing.T) {
 	t.Parallel()
 	fake, _, cfg := setup(t)
-	sink := &recordingSink{}
-	hook := httptest.NewServer(telegram.NewWebhook(cfg, sink, nil))
-	defer hook.Close()
+	sink := &channeltest.Sink{}
+	hook := channeltest.Serve(t, telegram.NewWebhook(cfg, sink, nil))
 	body := fake.TextUpdate(1, "/start abc")
 	for _, tc := range []struct {
 		secret string
@@ -266,13 +244,12 @@ func TestWebhookRejectsBadSecret(t *testing.T) {
 		}
 	}
 	// No secret configured: nothing is accepted, even a request without the header.
-	open := httptest.NewServer(telegram.NewWebhook(telegram.Config{Token: telegramfake.Token, APIURL: fake.URL}, sink, nil))
-	defer open.Close()
+	open := channeltest.Serve(t, telegram.NewWebhook(telegram.Config{Token: telegramfake.Token, APIURL: fake.URL}, sink, nil))
 	if st, _ := fake.PostTo(context.Background(), open.URL, "anything", body); st != 403 {
 		t.Errorf("unconfigured secret: %d", st)
 	}
-	if sink.calls != 0 {
-		t.Errorf("sink called %d times", sink.calls)
+	if sink.Calls() != 0 {
+		t.Errorf("sink called %d times", sink.Calls())
 	}
 }
 
@@ -280,9 +257,8 @@ func TestWebhookEvents(t *testing.T) {
 	t.Parallel()
 	fake, c, cfg := setup(t)
 	cfg.Account = "growfood"
-	sink := &recordingSink{}
-	hook := httptest.NewServer(telegram.NewWebhook(cfg, sink, nil))
-	defer hook.Close()
+	sink := &channeltest.Sink{}
+	hook := channeltest.Serve(t, telegram.NewWebhook(cfg, sink, nil))
 	ctx := context.Background()
 	if err := c.SetWebhook(ctx, telegram.WebhookOptions{URL: hook.URL, SecretToken: secret, AllowedUpdates: telegram.AllowedUpdates}); err != nil {
 		t.Fatal(err)
@@ -293,7 +269,7 @@ func TestWebhookEvents(t *testing.T) {
 			t.Fatalf("post: %d %v", st, err)
 		}
 	}
-	ev := sink.events
+	ev := sink.Events()
 	if len(ev) != 6 {
 		t.Fatalf("%d events", len(ev))
 	}
@@ -317,9 +293,8 @@ func TestWebhookEvents(t *testing.T) {
 func TestWebhookSinkFailureAsksForRetry(t *testing.T) {
 	t.Parallel()
 	fake, _, cfg := setup(t)
-	sink := &recordingSink{err: errors.New("db down")}
-	hook := httptest.NewServer(telegram.NewWebhook(cfg, sink, nil))
-	defer hook.Close()
+	sink := &channeltest.Sink{Err: errors.New("db down")}
+	hook := channeltest.Serve(t, telegram.NewWebhook(cfg, sink, nil))
 	st, _ := fake.PostTo(context.Background(), hook.URL, secret, fake.CallbackUpdate(1, 1, "x"))
 	if st != 500 {
 		t.Errorf("status %d, want 500", st)
@@ -353,10 +328,7 @@ func TestParseUpdateFixtures(t *testing.T) {
 		{"edited_message.json", "", "", "", "", "", "", ""},
 	}
 	for _, tc := range cases {
-		body, err := os.ReadFile(filepath.Join("testdata", tc.file))
-		if err != nil {
-			t.Fatal(err)
-		}
+		body := channeltest.Testdata(t, tc.file)
 		evs, cb, err := telegram.ParseUpdate("", body)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.file, err)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -171,10 +170,7 @@ func NewWebhook(cfg Config, sink channels.Sink, log *slog.Logger) http.Handler {
 
 // NewWebhookWithClient is NewWebhook with the client used for answerCallbackQuery.
 func NewWebhookWithClient(cfg Config, sink channels.Sink, log *slog.Logger, c *Client) http.Handler {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Webhook{cfg: cfg, sink: sink, log: log.With("channel", "telegram", "account", cfg.Account), client: c}
+	return &Webhook{cfg: cfg, sink: sink, log: channels.WebhookLog(log, channels.Telegram, cfg.Account), client: c}
 }
 
 // Verify checks the secret header in constant time: 401 when missing, 403
@@ -191,19 +187,15 @@ func Verify(secret string, r *http.Request) int {
 }
 
 func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
+	if r.Method == http.MethodPost {
+		// The secret header is checked before the body is read.
+		if st := Verify(h.cfg.WebhookSecret, r); st != 0 {
+			channels.Refuse(w, r, h.log, "telegram webhook rejected", st)
+			return
+		}
 	}
-	if st := Verify(h.cfg.WebhookSecret, r); st != 0 {
-		h.log.WarnContext(r.Context(), "telegram webhook rejected", "status", st, "remote_addr", r.RemoteAddr)
-		http.Error(w, http.StatusText(st), st)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBody))
-	if err != nil {
-		http.Error(w, "body too large or unreadable", http.StatusRequestEntityTooLarge)
+	body, ok := channels.ReadPost(w, r, MaxWebhookBody)
+	if !ok {
 		return
 	}
 	events, callbackID, err := ParseUpdate(h.cfg.Account, body)
@@ -213,9 +205,7 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(events) > 0 {
-		if _, err := h.sink.Accept(r.Context(), events); err != nil {
-			h.log.ErrorContext(r.Context(), "telegram events not stored", "err", err, "update_id", events[0].ProviderEventID)
-			http.Error(w, "not stored, retry", http.StatusInternalServerError)
+		if _, ok := channels.Store(w, r, h.sink, h.log, events, "telegram events not stored", "update_id", events[0].ProviderEventID); !ok {
 			return
 		}
 	}

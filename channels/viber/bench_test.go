@@ -2,11 +2,10 @@ package viber_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/viber"
 	"github.com/nudge-engine/nudge/channels/viber/viberfake"
 )
@@ -28,10 +27,7 @@ func BenchmarkSend(b *testing.B) {
 
 // BenchmarkVerifyAndParse measures signature check + parse of a delivered receipt.
 func BenchmarkVerifyAndParse(b *testing.B) {
-	body, err := os.ReadFile(filepath.Join("testdata", "delivered.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	body := channeltest.Testdata(b, "delivered.json")
 	sig := viberfake.Sign(viberfake.Token, body)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -53,20 +52,14 @@ type Client struct {
 
 // New returns a client; hc nil means a client with a 30s timeout.
 func New(cfg Config, hc *http.Client) *Client {
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
-	}
-	if cfg.APIURL == "" {
-		cfg.APIURL = DefaultAPIURL
-	}
-	cfg.APIURL = strings.TrimRight(cfg.APIURL, "/")
+	cfg.APIURL = channels.BaseURL(cfg.APIURL, DefaultAPIURL)
 	if cfg.SenderName == "" {
 		cfg.SenderName = "Nudge"
 	}
 	if cfg.RateLimitBackoff <= 0 {
 		cfg.RateLimitBackoff = 10 * time.Minute
 	}
-	return &Client{cfg: cfg, hc: hc, now: time.Now}
+	return &Client{cfg: cfg, hc: channels.HTTPClient(hc), now: time.Now}
 }
 
 // WithClock returns a copy of c that stamps results with now.
@@ -226,21 +219,12 @@ func (c *Client) Call(ctx context.Context, endpoint string, body any, out any) e
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Viber-Auth-Token", c.cfg.Token)
-	resp, err := c.hc.Do(req)
+	resp, raw, err := channels.Exchange(c.hc, req, endpoint, 1<<20)
 	if err != nil {
-		return &channels.Error{Kind: channels.Transient, Code: "network", Message: endpoint + ": " + err.Error()}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return &channels.Error{Kind: channels.Transient, Code: "network", Message: endpoint + ": " + err.Error()}
+		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		kind := channels.Invalid
-		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
-			kind = channels.Transient
-		}
-		return &channels.Error{Kind: kind, Code: "http_" + strconv.Itoa(resp.StatusCode), Message: endpoint + ": " + http.StatusText(resp.StatusCode)}
+		return channels.HTTPStatusError(endpoint, resp.StatusCode)
 	}
 	var st statusResponse
 	if err := json.Unmarshal(raw, &st); err != nil || st.Status == nil {

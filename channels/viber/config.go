@@ -1,12 +1,10 @@
 package viber
 
 import (
-	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/nudge-engine/nudge/channels"
-
 	"github.com/nudge-engine/nudge/internal/config"
 )
 
@@ -33,20 +31,7 @@ func (c Config) Enabled() bool { return c.Token != "" }
 
 // EnvName is NUDGE_VIBER_<SETTING> for the default account and
 // NUDGE_VIBER_<ACCOUNT>_<SETTING> otherwise.
-func EnvName(account, setting string) string {
-	if account == "" || account == "default" {
-		return "NUDGE_VIBER_" + setting
-	}
-	return "NUDGE_VIBER_" + strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z':
-			return r - 'a' + 'A'
-		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
-			return r
-		}
-		return '_'
-	}, account) + "_" + setting
-}
+func EnvName(account, setting string) string { return channels.EnvVar("VIBER", account, setting) }
 
 // LoadConfig reads NUDGE_VIBER_TOKEN, NUDGE_VIBER_SENDER_NAME (default
 // "Nudge"), NUDGE_VIBER_SENDER_AVATAR, NUDGE_VIBER_API_URL and
@@ -56,7 +41,7 @@ func LoadConfig(e *config.Env, account string) Config {
 	c := Config{
 		Account:          account,
 		Token:            e.String(EnvName(account, "TOKEN"), ""),
-		APIURL:           strings.TrimRight(e.URL(EnvName(account, "API_URL"), DefaultAPIURL, "http", "https"), "/"),
+		APIURL:           channels.LoadAPIURL(e, EnvName(account, "API_URL"), DefaultAPIURL),
 		SenderName:       e.String(EnvName(account, "SENDER_NAME"), "Nudge"),
 		SenderAvatar:     e.URL(EnvName(account, "SENDER_AVATAR"), "", "http", "https"),
 		RateLimitBackoff: e.Duration(EnvName(account, "RATE_LIMIT_BACKOFF"), 10*time.Minute),

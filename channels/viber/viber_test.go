@@ -4,17 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/viber"
 	"github.com/nudge-engine/nudge/channels/viber/viberfake"
 	"github.com/nudge-engine/nudge/internal/config"
@@ -26,31 +22,6 @@ func setup(t testing.TB) (*viberfake.Server, *viber.Client, viber.Config) {
 	t.Cleanup(fake.Close)
 	cfg := viber.Config{Token: viberfake.Token, APIURL: fake.URL, SenderName: "GrowFood"}
 	return fake, viber.New(cfg, nil), cfg
-}
-
-type recordingSink struct {
-	mu      sync.Mutex
-	events  []channels.Event
-	calls   int
-	welcome string
-	err     error
-}
-
-func (s *recordingSink) Accept(_ context.Context, evs []channels.Event) (channels.Ack, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls++
-	if s.err != nil {
-		return channels.Ack{}, s.err
-	}
-	s.events = append(s.events, evs...)
-	return channels.Ack{Welcome: s.welcome}, nil
-}
-
-func (s *recordingSink) all() []channels.Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]channels.Event(nil), s.events...)
 }
 
 func TestSendWithButtons(t *testing.T) {
@@ -95,8 +66,7 @@ func TestRateLimitedThenSuccessNoDuplicate(t *testing.T) {
 	fake.FailNext(user, viber.StatusTooManyRequests)
 	m := channels.Message{To: user, Text: "Напоминание / reminder"}
 	_, err := c.Send(context.Background(), m)
-	var ce *channels.Error
-	if !errors.As(err, &ce) || ce.Kind != channels.RateLimited || ce.RetryAfter != 10*time.Minute || ce.Code != "12" {
+	if ce := channeltest.WantError(t, err, channels.RateLimited, "12"); ce.RetryAfter != 10*time.Minute {
 		t.Fatalf("first send: %v", err)
 	}
 	if _, err := c.Send(context.Background(), m); err != nil {
@@ -123,8 +93,7 @@ func TestHundredPerHourWithoutReply(t *testing.T) {
 		t.Fatalf("101st: %v", err)
 	}
 	// A reply resets the counter.
-	hook := httptest.NewServer(viber.NewWebhook(cfg, &recordingSink{}, nil))
-	defer hook.Close()
+	hook := channeltest.Serve(t, viber.NewWebhook(cfg, &channeltest.Sink{}, nil))
 	if st, _, _ := fake.PostTo(context.Background(), hook.URL, fake.Message(user, "ok", "")); st != 200 {
 		t.Fatal(st)
 	}
@@ -163,8 +132,7 @@ func TestErrorClassification(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
-	defer down.Close()
+	down := channeltest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
 	if _, err := viber.New(viber.Config{Token: "t", APIURL: down.URL}, nil).Send(context.Background(), channels.Message{To: "u", Text: "x"}); channels.KindOf(err) != channels.Transient {
 		t.Errorf("503: %v", err)
 	}
@@ -174,20 +142,12 @@ func TestFakeValidates(t *testing.T) {
 	t.Parallel()
 	fake, _, _ := setup(t)
 	post := func(token, body string) int {
-		req, _ := http.NewRequest("POST", fake.URL+"/send_message", strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("X-Viber-Auth-Token", token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Errorf("HTTP %d: Viber always answers 200", resp.StatusCode)
+		code, ans := channeltest.Post(t, fake.URL+"/send_message", "", []byte(body), map[string]string{"X-Viber-Auth-Token": token})
+		if code != 200 {
+			t.Errorf("HTTP %d: Viber always answers 200", code)
 		}
 		var st struct{ Status int }
-		_ = json.NewDecoder(resp.Body).Decode(&st)
+		_ = json.Unmarshal(ans, &st)
 		return st.Status
 	}
 	okBody := `{"receiver":"u","min_api_version":1,"sender":{"name":"GrowFood"},"type":"text","text":"hi"}`
@@ -216,9 +176,8 @@ func TestFakeValidates(t *testing.T) {
 func TestWebhookRejectsBadSignature(t *testing.T) {
 	t.Parallel()
 	fake, _, cfg := setup(t)
-	sink := &recordingSink{}
-	hook := httptest.NewServer(viber.NewWebhook(cfg, sink, nil))
-	defer hook.Close()
+	sink := &channeltest.Sink{}
+	hook := channeltest.Serve(t, viber.NewWebhook(cfg, sink, nil))
 	body := fake.Subscribed(viberfake.UserID(1))
 	ctx := context.Background()
 	for sig, want := range map[string]int{"": 401, "zz": 403, viberfake.Sign("other-token", body): 403, viberfake.Sign(viberfake.Token, append(body, ' ')): 403} {
@@ -229,11 +188,10 @@ func TestWebhookRejectsBadSignature(t *testing.T) {
 	if st, _, _ := fake.PostSigned(ctx, hook.URL+"?sig="+viberfake.Sign(viberfake.Token, body), "", body); st != 200 {
 		t.Errorf("?sig= form: %d", st)
 	}
-	if sink.calls != 1 {
-		t.Errorf("sink called %d times, want once (for the ?sig= request)", sink.calls)
+	if sink.Calls() != 1 {
+		t.Errorf("sink called %d times, want once (for the ?sig= request)", sink.Calls())
 	}
-	noToken := httptest.NewServer(viber.NewWebhook(viber.Config{}, sink, nil))
-	defer noToken.Close()
+	noToken := channeltest.Serve(t, viber.NewWebhook(viber.Config{}, sink, nil))
 	if st, _, _ := fake.PostSigned(ctx, noToken.URL, viberfake.Sign("", body), body); st != 403 {
 		t.Errorf("unconfigured token accepted: %d", st)
 	}
@@ -243,9 +201,8 @@ func TestWebhookFlow(t *testing.T) {
 	t.Parallel()
 	fake, c, cfg := setup(t)
 	cfg.Account = "growfood"
-	sink := &recordingSink{welcome: "Привет! Hello!"}
-	hook := httptest.NewServer(viber.NewWebhook(cfg, sink, nil))
-	defer hook.Close()
+	sink := &channeltest.Sink{Welcome: "Привет! Hello!"}
+	hook := channeltest.Serve(t, viber.NewWebhook(cfg, sink, nil))
 	ctx := context.Background()
 	if err := c.SetWebhook(ctx, hook.URL); err != nil {
 		t.Fatal(err)
@@ -289,7 +246,7 @@ func TestWebhookFlow(t *testing.T) {
 			t.Fatal(st, err)
 		}
 	}
-	ev := sink.all()
+	ev := sink.Events()
 	want := []channels.EventType{channels.EventStart, channels.EventDelivered, channels.EventRead, channels.EventFailed, channels.EventButton, channels.EventText, channels.EventOptOut}
 	if len(ev) != len(want) {
 		t.Fatalf("%d events: %+v", len(ev), ev)
@@ -328,10 +285,7 @@ func TestParseFixtures(t *testing.T) {
 		{"webhook_probe.json", "", "", "", "", "", "", "", ""},
 	}
 	for _, tc := range cases {
-		body, err := os.ReadFile(filepath.Join("testdata", tc.file))
-		if err != nil {
-			t.Fatal(err)
-		}
+		body := channeltest.Testdata(t, tc.file)
 		evs, _, err := viber.ParseCallback("", body)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.file, err)

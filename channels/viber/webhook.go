@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -164,29 +163,19 @@ type Webhook struct {
 
 // NewWebhook returns the handler for /webhooks/viber/<account>.
 func NewWebhook(cfg Config, sink channels.Sink, log *slog.Logger) http.Handler {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	if cfg.SenderName == "" {
 		cfg.SenderName = "Nudge"
 	}
-	return &Webhook{cfg: cfg, sink: sink, log: log.With("channel", "viber", "account", cfg.Account)}
+	return &Webhook{cfg: cfg, sink: sink, log: channels.WebhookLog(log, channels.Viber, cfg.Account)}
 }
 
 func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBody))
-	if err != nil {
-		http.Error(w, "body too large or unreadable", http.StatusRequestEntityTooLarge)
+	body, ok := channels.ReadPost(w, r, MaxWebhookBody)
+	if !ok {
 		return
 	}
 	if st := Verify(h.cfg.Token, r, body); st != 0 {
-		h.log.WarnContext(r.Context(), "viber webhook rejected", "status", st, "remote_addr", r.RemoteAddr)
-		http.Error(w, http.StatusText(st), st)
+		channels.Refuse(w, r, h.log, "viber webhook rejected", st)
 		return
 	}
 	events, event, err := ParseCallback(h.cfg.Account, body)
@@ -195,13 +184,9 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad callback", http.StatusBadRequest)
 		return
 	}
-	var ack channels.Ack
-	if len(events) > 0 {
-		if ack, err = h.sink.Accept(r.Context(), events); err != nil {
-			h.log.ErrorContext(r.Context(), "viber events not stored", "err", err, "event", event)
-			http.Error(w, "not stored, retry", http.StatusInternalServerError)
-			return
-		}
+	ack, ok := channels.Store(w, r, h.sink, h.log, events, "viber events not stored", "event", event)
+	if !ok {
+		return
 	}
 	if event == "conversation_started" && ack.Welcome != "" {
 		w.Header().Set("Content-Type", "application/json")

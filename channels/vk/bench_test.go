@@ -2,12 +2,11 @@ package vk_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/vk"
 )
 
@@ -28,10 +27,7 @@ func BenchmarkSend(b *testing.B) {
 }
 
 func BenchmarkVerifyAndParse(b *testing.B) {
-	body, err := os.ReadFile(filepath.Join("testdata", "message_new_button.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	body := channeltest.Testdata(b, "message_new_button.json")
 	cfg := vk.Config{GroupID: 229876543, Secret: "nudgeSecret42"}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -36,14 +35,8 @@ type Client struct {
 
 // New returns a client; hc nil means a client with a 30s timeout.
 func New(cfg Config, hc *http.Client) *Client {
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
-	}
-	if cfg.APIURL == "" {
-		cfg.APIURL = DefaultAPIURL
-	}
-	cfg.APIURL = strings.TrimRight(cfg.APIURL, "/")
-	return &Client{cfg: cfg, hc: hc, now: time.Now}
+	cfg.APIURL = channels.BaseURL(cfg.APIURL, DefaultAPIURL)
+	return &Client{cfg: cfg, hc: channels.HTTPClient(hc), now: time.Now}
 }
 
 // WithClock returns a copy of c that stamps results with now.
@@ -209,21 +202,12 @@ func (c *Client) Call(ctx context.Context, method string, params url.Values, out
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
-	resp, err := c.hc.Do(req)
+	resp, raw, err := channels.Exchange(c.hc, req, method, 1<<20)
 	if err != nil {
-		return &channels.Error{Kind: channels.Transient, Code: "network", Message: method + ": " + err.Error()}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return &channels.Error{Kind: channels.Transient, Code: "network", Message: method + ": " + err.Error()}
+		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		kind := channels.Invalid
-		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
-			kind = channels.Transient
-		}
-		return &channels.Error{Kind: kind, Code: "http_" + strconv.Itoa(resp.StatusCode), Message: method + ": " + http.StatusText(resp.StatusCode)}
+		return channels.HTTPStatusError(method, resp.StatusCode)
 	}
 	var ar struct {
 		Response json.RawMessage `json:"response"`

@@ -1,10 +1,7 @@
 package vk
 
 import (
-	"strings"
-
 	"github.com/nudge-engine/nudge/channels"
-
 	"github.com/nudge-engine/nudge/internal/config"
 )
 
@@ -32,20 +29,7 @@ func (c Config) Enabled() bool { return c.Token != "" }
 
 // EnvName is NUDGE_VK_<SETTING> for the default account and
 // NUDGE_VK_<ACCOUNT>_<SETTING> otherwise.
-func EnvName(account, setting string) string {
-	if account == "" || account == "default" {
-		return "NUDGE_VK_" + setting
-	}
-	return "NUDGE_VK_" + strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z':
-			return r - 'a' + 'A'
-		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
-			return r
-		}
-		return '_'
-	}, account) + "_" + setting
-}
+func EnvName(account, setting string) string { return channels.EnvVar("VK", account, setting) }
 
 // LoadConfig reads NUDGE_VK_TOKEN, NUDGE_VK_GROUP_ID, NUDGE_VK_SECRET,
 // NUDGE_VK_CONFIRMATION and NUDGE_VK_API_URL (or NUDGE_VK_<ACCOUNT>_…).
@@ -55,7 +39,7 @@ func LoadConfig(e *config.Env, account string) Config {
 	c := Config{
 		Account: account,
 		Token:   e.String(EnvName(account, "TOKEN"), ""),
-		APIURL:  strings.TrimRight(e.URL(EnvName(account, "API_URL"), DefaultAPIURL, "http", "https"), "/"),
+		APIURL:  channels.LoadAPIURL(e, EnvName(account, "API_URL"), DefaultAPIURL),
 	}
 	if !c.Enabled() {
 		return c

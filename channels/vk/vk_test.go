@@ -5,17 +5,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/vk"
 	"github.com/nudge-engine/nudge/channels/vk/vkfake"
 	"github.com/nudge-engine/nudge/internal/config"
@@ -27,24 +24,6 @@ func setup(t testing.TB) (*vkfake.Server, *vk.Client, vk.Config) {
 	t.Cleanup(fake.Close)
 	cfg := vk.Config{Token: vkfake.Token, GroupID: vkfake.GroupID, Secret: fake.Secret, Confirmation: fake.Confirmation, APIURL: fake.APIURL()}
 	return fake, vk.New(cfg, nil), cfg
-}
-
-type recordingSink struct {
-	mu     sync.Mutex
-	events []channels.Event
-	calls  int
-	err    error
-}
-
-func (s *recordingSink) Accept(_ context.Context, evs []channels.Event) (channels.Ack, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls++
-	if s.err != nil {
-		return channels.Ack{}, s.err
-	}
-	s.events = append(s.events, evs...)
-	return channels.Ack{}, nil
 }
 
 func TestSendWithButtons(t *testing.T) {
@@ -98,8 +77,7 @@ func TestRetryIsDedupedByRandomID(t *testing.T) {
 	fake.FailNext(77, 6)
 	m := channels.Message{IdempotencyKey: "run7:remind:0", To: "77", Text: "Продлите подписку / renew"}
 	_, err := c.Send(context.Background(), m)
-	var ce *channels.Error
-	if !errors.As(err, &ce) || ce.Kind != channels.RateLimited || ce.RetryAfter != time.Second || ce.Code != "6" {
+	if ce := channeltest.WantError(t, err, channels.RateLimited, "6"); ce.RetryAfter != time.Second {
 		t.Fatalf("first: %v", err)
 	}
 	r1, err := c.Send(context.Background(), m)
@@ -224,9 +202,8 @@ func TestFakeRateLimitAndValidation(t *testing.T) {
 func TestCallbackRejectsBadSecret(t *testing.T) {
 	t.Parallel()
 	fake, _, cfg := setup(t)
-	sink := &recordingSink{}
-	hook := httptest.NewServer(vk.NewWebhook(cfg, sink, nil))
-	defer hook.Close()
+	sink := &channeltest.Sink{}
+	hook := channeltest.Serve(t, vk.NewWebhook(cfg, sink, nil))
 	ctx := context.Background()
 	good := fake.MessageNew(1, "hi", "", "")
 	for name, tc := range map[string]struct {
@@ -243,8 +220,7 @@ func TestCallbackRejectsBadSecret(t *testing.T) {
 	} {
 		url := hook.URL
 		if name == "no secret cfg" {
-			open := httptest.NewServer(vk.NewWebhook(vk.Config{GroupID: vkfake.GroupID}, sink, nil))
-			defer open.Close()
+			open := channeltest.Serve(t, vk.NewWebhook(vk.Config{GroupID: vkfake.GroupID}, sink, nil))
 			url, tc.want = open.URL, 403
 		}
 		st, body, err := fake.PostTo(ctx, url, tc.body)
@@ -252,8 +228,8 @@ func TestCallbackRejectsBadSecret(t *testing.T) {
 			t.Errorf("%s: %d %q %v, want %d", name, st, body, err, tc.want)
 		}
 	}
-	if sink.calls != 0 {
-		t.Errorf("sink called %d times", sink.calls)
+	if sink.Calls() != 0 {
+		t.Errorf("sink called %d times", sink.Calls())
 	}
 }
 
@@ -261,9 +237,8 @@ func TestCallbackFlow(t *testing.T) {
 	t.Parallel()
 	fake, c, cfg := setup(t)
 	cfg.Account = "growfood"
-	sink := &recordingSink{}
-	hook := httptest.NewServer(vk.NewWebhook(cfg, sink, nil))
-	defer hook.Close()
+	sink := &channeltest.Sink{}
+	hook := channeltest.Serve(t, vk.NewWebhook(cfg, sink, nil))
 	fake.SetCallback(hook.URL)
 	ctx := context.Background()
 	st, body, err := fake.Post(ctx, fake.ConfirmationRequest())
@@ -296,7 +271,7 @@ func TestCallbackFlow(t *testing.T) {
 			t.Fatalf("post: %d %q %v", st, body, err)
 		}
 	}
-	ev := sink.events
+	ev := sink.Events()
 	want := []channels.EventType{channels.EventRead, channels.EventStart, channels.EventButton, channels.EventText, channels.EventButton, channels.EventStart, channels.EventOptOut, channels.EventStart}
 	if len(ev) != len(want) {
 		t.Fatalf("%d events %+v", len(ev), ev)
@@ -315,7 +290,7 @@ func TestCallbackFlow(t *testing.T) {
 	if a := fake.Answers(); len(a) != 1 || a[0].UserID != 42 || a[0].PeerID != 42 || a[0].EventID == "" {
 		t.Errorf("answers %+v", a)
 	}
-	sink.err = errors.New("db down")
+	sink.Err = errors.New("db down")
 	if st, _, _ := fake.Post(ctx, fake.MessageDeny(42)); st != 500 {
 		t.Errorf("sink failure: %d, want 500 so VK retries", st)
 	}
@@ -341,10 +316,7 @@ func TestParseFixtures(t *testing.T) {
 		{"message_typing_state.json", "", "", "", "", "", "", "", ""},
 	}
 	for _, tc := range cases {
-		body, err := os.ReadFile(filepath.Join("testdata", tc.file))
-		if err != nil {
-			t.Fatal(err)
-		}
+		body := channeltest.Testdata(t, tc.file)
 		env, st := vk.Verify(cfg, body)
 		if st != 0 {
 			t.Fatalf("%s: verify %d", tc.file, st)
@@ -364,7 +336,7 @@ func TestParseFixtures(t *testing.T) {
 			t.Errorf("%s: %+v", tc.file, e)
 		}
 	}
-	body, _ := os.ReadFile(filepath.Join("testdata", "confirmation.json"))
+	body := channeltest.Testdata(t, "confirmation.json")
 	if env, st := vk.Verify(cfg, body); st != 0 || env.Type != "confirmation" {
 		t.Errorf("confirmation: %d %+v", st, env)
 	}

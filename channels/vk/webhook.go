@@ -199,10 +199,7 @@ func NewWebhook(cfg Config, sink channels.Sink, log *slog.Logger) http.Handler {
 // NewWebhookWithClient is NewWebhook with the client that answers callback
 // button presses.
 func NewWebhookWithClient(cfg Config, sink channels.Sink, log *slog.Logger, c *Client) http.Handler {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Webhook{cfg: cfg, sink: sink, log: log.With("channel", "vk", "account", cfg.Account), client: c}
+	return &Webhook{cfg: cfg, sink: sink, log: channels.WebhookLog(log, channels.VK, cfg.Account), client: c}
 }
 
 func plain(w http.ResponseWriter, s string) {
@@ -213,20 +210,13 @@ func plain(w http.ResponseWriter, s string) {
 var errNoConfirmation = errors.New("no confirmation string configured")
 
 func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBody))
-	if err != nil {
-		http.Error(w, "body too large or unreadable", http.StatusRequestEntityTooLarge)
+	body, ok := channels.ReadPost(w, r, MaxWebhookBody)
+	if !ok {
 		return
 	}
 	env, st := Verify(h.cfg, body)
 	if st != 0 {
-		h.log.WarnContext(r.Context(), "vk callback rejected", "status", st, "remote_addr", r.RemoteAddr)
-		http.Error(w, http.StatusText(st), st)
+		channels.Refuse(w, r, h.log, "vk callback rejected", st)
 		return
 	}
 	if env.Type == "confirmation" {
@@ -244,12 +234,8 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad callback", http.StatusBadRequest)
 		return
 	}
-	if len(events) > 0 {
-		if _, err := h.sink.Accept(r.Context(), events); err != nil {
-			h.log.ErrorContext(r.Context(), "vk events not stored", "err", err, "type", env.Type)
-			http.Error(w, "not stored, retry", http.StatusInternalServerError)
-			return
-		}
+	if _, ok := channels.Store(w, r, h.sink, h.log, events, "vk events not stored", "type", env.Type); !ok {
+		return
 	}
 	if answer != nil {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)

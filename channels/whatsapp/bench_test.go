@@ -5,12 +5,11 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/meta"
 	"github.com/nudge-engine/nudge/channels/whatsapp"
 	"github.com/nudge-engine/nudge/channels/whatsapp/whatsappfake"
@@ -35,10 +34,7 @@ func BenchmarkSend(b *testing.B) {
 
 // BenchmarkWebhook measures signature check + parse + sink for a status batch.
 func BenchmarkWebhook(b *testing.B) {
-	body, err := os.ReadFile(filepath.Join("testdata", "statuses.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	body := channeltest.Testdata(b, "statuses.json")
 	cfg := whatsapp.Config{AppSecret: "s"}
 	h := whatsapp.NewWebhook(cfg, channels.SinkFunc(func(context.Context, []channels.Event) (channels.Ack, error) { return channels.Ack{}, nil }), nil)
 	sig := meta.Sign("s", body)

@@ -1,10 +1,7 @@
 package whatsapp
 
 import (
-	"strings"
-
 	"github.com/nudge-engine/nudge/channels"
-
 	"github.com/nudge-engine/nudge/channels/meta"
 	"github.com/nudge-engine/nudge/internal/config"
 )
@@ -34,18 +31,18 @@ func (c Config) Enabled() bool { return c.Token != "" }
 func LoadConfig(e *config.Env, account string) Config {
 	c := Config{
 		Account:       account,
-		APIURL:        strings.TrimRight(e.URL("NUDGE_WHATSAPP_API_URL", meta.DefaultAPIURL, "http", "https"), "/"),
-		Token:         e.String(meta.Var("WHATSAPP", account, "TOKEN"), ""),
-		PhoneNumberID: e.String(meta.Var("WHATSAPP", account, "PHONE_NUMBER_ID"), ""),
+		APIURL:        channels.LoadAPIURL(e, "NUDGE_WHATSAPP_API_URL", meta.DefaultAPIURL),
+		Token:         e.String(channels.EnvVar("WHATSAPP", account, "TOKEN"), ""),
+		PhoneNumberID: e.String(channels.EnvVar("WHATSAPP", account, "PHONE_NUMBER_ID"), ""),
 		AppSecret:     e.String("NUDGE_META_APP_SECRET", ""),
 		VerifyToken:   e.String("NUDGE_META_VERIFY_TOKEN", ""),
 	}
 	if c.Token != "" {
 		if c.PhoneNumberID == "" {
-			e.Fail(meta.Var("WHATSAPP", account, "PHONE_NUMBER_ID"), "is required when %s is set", meta.Var("WHATSAPP", account, "TOKEN"))
+			e.Fail(channels.EnvVar("WHATSAPP", account, "PHONE_NUMBER_ID"), "is required when %s is set", channels.EnvVar("WHATSAPP", account, "TOKEN"))
 		}
 		if c.AppSecret == "" {
-			e.Fail("NUDGE_META_APP_SECRET", "is required when %s is set", meta.Var("WHATSAPP", account, "TOKEN"))
+			e.Fail("NUDGE_META_APP_SECRET", "is required when %s is set", channels.EnvVar("WHATSAPP", account, "TOKEN"))
 		}
 	}
 	return c

@@ -6,74 +6,30 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/meta"
 	"github.com/nudge-engine/nudge/channels/whatsapp"
 	"github.com/nudge-engine/nudge/channels/whatsapp/whatsappfake"
 	"github.com/nudge-engine/nudge/internal/config"
 )
 
-// recorder is a channels.Sink that keeps what it was given.
-type recorder struct {
-	mu     sync.Mutex
-	events []channels.Event
-	calls  int
-	Err    error
-}
-
-func (r *recorder) Accept(_ context.Context, evs []channels.Event) (channels.Ack, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls++
-	if r.Err != nil {
-		return channels.Ack{}, r.Err
-	}
-	r.events = append(r.events, evs...)
-	return channels.Ack{}, nil
-}
-
-func (r *recorder) got() ([]channels.Event, int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]channels.Event(nil), r.events...), r.calls
-}
-
-// queue collects scheduled fake callbacks so tests run them when they choose.
-type queue struct {
-	mu sync.Mutex
-	fs []func()
-}
-
-func (q *queue) After(_ time.Duration, f func()) { q.mu.Lock(); q.fs = append(q.fs, f); q.mu.Unlock() }
-func (q *queue) Run() {
-	q.mu.Lock()
-	fs := q.fs
-	q.fs = nil
-	q.mu.Unlock()
-	for _, f := range fs {
-		f()
-	}
-}
-
 type setup struct {
 	fake   *whatsappfake.Server
 	client *whatsapp.Client
 	cfg    whatsapp.Config
-	sink   *recorder
+	sink   *channeltest.Sink
 	hook   *httptest.Server
-	q      *queue
+	q      *channeltest.Timers
 }
 
 func newSetup(t *testing.T, opt whatsappfake.Options) *setup {
 	t.Helper()
-	q := &queue{}
+	q := &channeltest.Timers{}
 	if opt.After == nil {
 		opt.After = q.After
 	}
@@ -81,9 +37,8 @@ func newSetup(t *testing.T, opt whatsappfake.Options) *setup {
 	t.Cleanup(f.Close)
 	o := f.Options()
 	cfg := whatsapp.Config{APIURL: f.URL(), Token: o.Token, PhoneNumberID: o.PhoneNumberID, AppSecret: o.AppSecret, VerifyToken: "verify-me", Account: "main"}
-	sink := &recorder{}
-	hook := httptest.NewServer(whatsapp.NewWebhook(cfg, sink, nil))
-	t.Cleanup(hook.Close)
+	sink := &channeltest.Sink{}
+	hook := channeltest.Serve(t, whatsapp.NewWebhook(cfg, sink, nil))
 	f.SetWebhook(hook.URL)
 	return &setup{fake: f, client: whatsapp.New(cfg, nil), cfg: cfg, sink: sink, hook: hook, q: q}
 }
@@ -146,8 +101,7 @@ func TestSendRateLimitedThenSuccessNoDuplicate(t *testing.T) {
 	s.fake.FailNext(130429, "Rate limit hit")
 	m := channels.Message{To: "79160000001", Text: "Напоминание о продлении"}
 	_, err := s.client.Send(context.Background(), m)
-	var ce *channels.Error
-	if !errors.As(err, &ce) || ce.Kind != channels.RateLimited || ce.RetryAfter <= 0 || ce.Code != "130429" {
+	if ce := channeltest.WantError(t, err, channels.RateLimited, "130429"); ce.RetryAfter <= 0 {
 		t.Fatalf("first send: %v", err)
 	}
 	if len(s.fake.Sent()) != 0 {
@@ -182,10 +136,7 @@ func TestSendErrors(t *testing.T) {
 				tc.script(s.fake)
 			}
 			_, err := s.client.Send(context.Background(), tc.msg)
-			var ce *channels.Error
-			if !errors.As(err, &ce) || ce.Kind != tc.kind || ce.Code != tc.code {
-				t.Fatalf("got %v, want %s (%s)", err, tc.kind, tc.code)
-			}
+			channeltest.WantError(t, err, tc.kind, tc.code)
 			if len(s.fake.Sent()) != 0 {
 				t.Fatal("failed send recorded as accepted")
 			}
@@ -237,7 +188,7 @@ func TestStatusesThroughFake(t *testing.T) {
 	if errs := s.fake.WebhookErrors(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	evs, _ := s.sink.got()
+	evs, _ := s.sink.Got()
 	want := map[string]channels.EventType{r1.ProviderID + ":delivered": channels.EventDelivered, r1.ProviderID + ":read": channels.EventRead, r2.ProviderID + ":failed": channels.EventFailed}
 	if len(evs) != len(want) {
 		t.Fatalf("events %+v", evs)
@@ -264,7 +215,7 @@ func TestInboundThroughFake(t *testing.T) {
 	if _, err := s.fake.PressButton(ctx, "79161234567", "wamid.X", "yes", "Да"); err != nil {
 		t.Fatal(err)
 	}
-	evs, _ := s.sink.got()
+	evs, _ := s.sink.Got()
 	if len(evs) != 2 || evs[0].Type != channels.EventText || evs[0].Text != "Подписаться GF-7K2Q" || evs[0].Name != "Анна" ||
 		evs[1].Type != channels.EventButton || evs[1].Payload != "yes" || evs[1].ProviderMessageID != "wamid.X" {
 		t.Fatalf("events %+v", evs)
@@ -273,7 +224,7 @@ func TestInboundThroughFake(t *testing.T) {
 
 func TestWebhookRefusesBadSignatures(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{})
-	body, _ := os.ReadFile(filepath.Join("testdata", "text.json"))
+	body := channeltest.Testdata(t, "text.json")
 	for _, tc := range []struct {
 		name   string
 		sig    string
@@ -286,21 +237,12 @@ func TestWebhookRefusesBadSignatures(t *testing.T) {
 		{"good", meta.Sign(s.cfg.AppSecret, body), http.StatusOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodPost, s.hook.URL, bytes.NewReader(body))
-			if tc.sig != "" {
-				req.Header.Set(meta.SignatureHeader, tc.sig)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tc.status {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			if st, _ := channeltest.Post(t, s.hook.URL, "", body, map[string]string{meta.SignatureHeader: tc.sig}); st != tc.status {
+				t.Fatalf("status %d, want %d", st, tc.status)
 			}
 		})
 	}
-	if _, calls := s.sink.got(); calls != 1 {
+	if _, calls := s.sink.Got(); calls != 1 {
 		t.Fatalf("sink called %d times, want 1 (only the good request)", calls)
 	}
 }
@@ -361,10 +303,7 @@ func TestParseFixtures(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			body, err := os.ReadFile(filepath.Join("testdata", tc.file))
-			if err != nil {
-				t.Fatal(err)
-			}
+			body := channeltest.Testdata(t, tc.file)
 			evs, err := whatsapp.Parse(body, "main")
 			if err != nil {
 				t.Fatal(err)
@@ -407,10 +346,7 @@ func TestLoadConfig(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	for _, name := range []string{"text.json", "button_reply.json", "template_button.json", "statuses.json", "status_failed.json"} {
-		b, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			f.Fatal(err)
-		}
+		b := channeltest.Testdata(f, name)
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {

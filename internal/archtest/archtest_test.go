@@ -53,13 +53,11 @@ var rules = archtest.Rules{
 	// as the branches merge; the test fails on an entry that is no longer
 	// needed, so it cannot go stale.
 	Pending: map[string]map[string]string{
-		"handoffs": {"worker": "replies branch: hand-offs move to inbox (issue 12 item 3)"},
 		"subscribers": {
 			"consent": "follow-up, no branch yet: the JWT customer upsert and the anonymous subscriber of an opt-in should call subscribers",
-			"inbox":   "follow-up, no branch yet: the anonymous subscriber of an unknown sender should come from subscribers",
 			"worker":  "follow-up, no branch yet: a flow step's set_attributes should call subscribers",
 		},
-		"channel_identities": {"inbox": "follow-up, no branch yet: the unknown sender's identity should come from subscribers"},
+		"channel_identities": {"inbox": "follow-up: the router's one-statement sender lookup also opens the 24h window (last_inbound_at); a subscribers-owned SQL fragment would keep it one statement"},
 		"subscriber_events":  {"consent": "follow-up, no branch yet: the opt-in start event (also the webhook dedupe record) should be written by subscribers"},
 	},
 }

@@ -115,15 +115,6 @@ func (a *App) campaignSchemaCmd() *cobra.Command {
 	}
 }
 
-// campaignStore opens the database and returns a store and a closer.
-func (a *App) campaignStore(ctx context.Context) (*campaigns.Store, func(), error) {
-	d, err := a.OpenDB(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	return campaigns.NewStore(d, campaigns.WithLinter(channelcheck.Linter())), func() { d.Close() }, nil
-}
-
 func notFound(err error, what string) error {
 	if errors.Is(err, campaigns.ErrNotFound) {
 		return &ExitError{Code: 1, Msg: fmt.Sprintf("nudge: %s not found", what)}
@@ -155,23 +146,20 @@ func (a *App) campaignApplyCmd() *cobra.Command {
 				_ = campaigns.WriteReport(a.Stdout, errs, sources)
 				return &ExitError{Code: 1, Msg: fmt.Sprintf("nothing applied: %d %s", len(errs), plural(len(errs), "problem", "problems"))}
 			}
-			st, closeDB, err := a.campaignStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeDB()
-			for _, f := range files {
-				v, created, err := st.Apply(cmd.Context(), f)
-				if err != nil {
-					return err
+			return a.withCampaigns(func(ctx context.Context, st *campaigns.Store, _ []string) error {
+				for _, f := range files {
+					v, created, err := st.Apply(ctx, f)
+					if err != nil {
+						return err
+					}
+					what := "unchanged"
+					if created {
+						what = "new version"
+					}
+					fmt.Fprintf(a.Stdout, "%s: %s v%d (%s) %s\n", f.Path, v.CampaignID, v.Number, v.Version, what)
 				}
-				what := "unchanged"
-				if created {
-					what = "new version"
-				}
-				fmt.Fprintf(a.Stdout, "%s: %s v%d (%s) %s\n", f.Path, v.CampaignID, v.Number, v.Version, what)
-			}
-			return nil
+				return nil
+			})(cmd, args)
 		},
 	}
 }
@@ -182,13 +170,8 @@ func (a *App) campaignListCmd() *cobra.Command {
 		Use:   "list",
 		Short: "List campaigns with their current version",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, closeDB, err := a.campaignStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeDB()
-			list, err := st.List(cmd.Context())
+		RunE: a.withCampaigns(func(ctx context.Context, st *campaigns.Store, _ []string) error {
+			list, err := st.List(ctx)
 			if err != nil {
 				return err
 			}
@@ -205,7 +188,7 @@ func (a *App) campaignListCmd() *cobra.Command {
 				fmt.Fprintf(tw, "%s\tv%d\t%s\t%d\t%s\t%s\t%s\t%s\n", c.ID, c.Number, c.Version, c.Versions, status, c.Topic, c.UpdatedAt.UTC().Format(time.RFC3339), c.Name)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
@@ -218,20 +201,15 @@ func (a *App) campaignShowCmd() *cobra.Command {
 		Use:   "show ID",
 		Short: "Print a campaign version's YAML source (the current one by default)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, closeDB, err := a.campaignStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeDB()
-			v, err := st.Get(cmd.Context(), args[0], version)
+		RunE: a.withCampaigns(func(ctx context.Context, st *campaigns.Store, args []string) error {
+			v, err := st.Get(ctx, args[0], version)
 			if err != nil {
 				return notFound(err, fmt.Sprintf("campaign %q version %q", args[0], version))
 			}
 			if asJSON {
 				return json.NewEncoder(a.Stdout).Encode(v)
 			}
-			vs, err := st.Versions(cmd.Context(), args[0])
+			vs, err := st.Versions(ctx, args[0])
 			if err != nil {
 				return err
 			}
@@ -242,7 +220,7 @@ func (a *App) campaignShowCmd() *cobra.Command {
 			fmt.Fprintf(a.Stdout, "; %d %s\n", len(vs), plural(len(vs), "version", "versions"))
 			_, err = fmt.Fprint(a.Stdout, v.Source)
 			return err
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&version, "version", "", "version: number (3) or content hash; default current")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the version with its definition as JSON")
@@ -254,19 +232,14 @@ func (a *App) campaignDiffCmd() *cobra.Command {
 		Use:   "diff ID V1 V2",
 		Short: "Unified diff of the YAML sources of two versions (numbers or hashes)",
 		Args:  cobra.ExactArgs(3),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, closeDB, err := a.campaignStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeDB()
-			d, err := st.Diff(cmd.Context(), args[0], args[1], args[2])
+		RunE: a.withCampaigns(func(ctx context.Context, st *campaigns.Store, args []string) error {
+			d, err := st.Diff(ctx, args[0], args[1], args[2])
 			if err != nil {
 				return notFound(err, fmt.Sprintf("campaign %q version %s or %s", args[0], args[1], args[2]))
 			}
 			_, err = fmt.Fprint(a.Stdout, d)
 			return err
-		},
+		}),
 	}
 }
 
@@ -275,18 +248,13 @@ func (a *App) campaignArchiveCmd() *cobra.Command {
 		Use:   "archive ID",
 		Short: "Stop starting new runs of a campaign (started runs finish; apply brings it back)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, closeDB, err := a.campaignStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer closeDB()
-			if err := st.Archive(cmd.Context(), args[0]); err != nil {
+		RunE: a.withCampaigns(func(ctx context.Context, st *campaigns.Store, args []string) error {
+			if err := st.Archive(ctx, args[0]); err != nil {
 				return notFound(err, fmt.Sprintf("campaign %q", args[0]))
 			}
 			fmt.Fprintf(a.Stdout, "%s archived\n", args[0])
 			return nil
-		},
+		}),
 	}
 }
 
@@ -301,6 +269,8 @@ func (a *App) campaignPreviewCmd() *cobra.Command {
 		Long: "Render a send step for one subscriber as the worker would: the channel the\n" +
 			"send-time gate picks and why (consent, identity, 24h window, quiet hours,\n" +
 			"frequency cap), the text, buttons and image. Nothing is sent or written.\n" +
+			"It evaluates the campaign's audience as the scheduler does and says which\n" +
+			"condition leaves the subscriber out. Exits 1 when the message does not render.\n" +
 			"The payload of an event trigger is the subscriber's newest such event;\n" +
 			"give --payload for api triggers.",
 		Args: cobra.ExactArgs(1),
@@ -338,11 +308,19 @@ func (a *App) campaignPreviewCmd() *cobra.Command {
 				return notFound(err, fmt.Sprintf("campaign %q", args[0]))
 			}
 			if asJSON {
-				enc := json.NewEncoder(a.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(res)
+				err = printJSON(a.Stdout, res)
+			} else {
+				err = preview.WriteText(a.Stdout, res)
 			}
-			return preview.WriteText(a.Stdout, res)
+			if err != nil {
+				return err
+			}
+			// A message that does not render is an error of the campaign
+			// (or the --payload): not an answer to "what would be sent".
+			if res.RenderError != "" {
+				return &ExitError{Code: 1, Msg: fmt.Sprintf("nudge: campaign %s: the message does not render on %s: %s", res.CampaignID, res.RenderedFor, res.RenderError)}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&subscriber, "subscriber", "", "the subscriber's external id (required)")

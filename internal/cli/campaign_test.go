@@ -59,13 +59,13 @@ func TestCampaignLintCLI(t *testing.T) {
 	}{
 		{"clean examples", []string{"campaign", "lint", "../../examples/growfood"}, 0, []string{"3 campaign files: no problems"}},
 		{"broken copy", []string{"campaign", "lint", dir}, 1, []string{
-			filepath.Join(dir, "broken.yaml") + ":19:5: unknown-field: unknown field \"dealy\" in trigger.event\n        dealy: 7d\n        ^\n    hint: did you mean \"delay\"?",
-			filepath.Join(dir, "broken.yaml") + ":42:19: unknown-step: no step with id \"remindr\"",
+			filepath.Join(dir, "broken.yaml") + ":23:5: unknown-field: unknown field \"dealy\" in trigger.event\n        dealy: 7d\n        ^\n    hint: did you mean \"delay\"?",
+			filepath.Join(dir, "broken.yaml") + ":46:19: unknown-step: no step with id \"remindr\"",
 		}},
 		{"no such file", []string{"campaign", "lint", filepath.Join(dir, "nope.yaml")}, 2, nil},
 		{"no args", []string{"campaign", "lint"}, 2, nil},
 		{"rules", []string{"campaign", "lint", "--rules"}, 0, []string{"cycle-without-wait", "window-needs-template"}},
-		{"json", []string{"campaign", "lint", "--json", dir}, 1, []string{`"line":42,"col":19,"rule":"unknown-step"`}},
+		{"json", []string{"campaign", "lint", "--json", dir}, 1, []string{`"line":46,"col":19,"rule":"unknown-step"`}},
 		{"json clean", []string{"campaign", "lint", "--json", "../../examples/growfood"}, 0, []string{`{"files":3,"problems":[]}`}},
 	}
 	for _, tt := range tests {
@@ -141,11 +141,13 @@ func TestCampaignPreviewCLI(t *testing.T) {
 	}
 	defer d.Close()
 	var id int64
-	if err := d.Get(&id, `INSERT INTO subscribers (external_id, name, locale) VALUES ('gf-1', 'Анна', 'ru') RETURNING id`); err != nil {
-		t.Fatal(err)
+	for _, s := range []struct{ ext, status string }{{"gf-1", "active"}, {"gf-paused", "paused"}} {
+		if err := d.Get(&id, `INSERT INTO subscribers (external_id, name, locale, attributes) VALUES ($1, 'Анна', 'ru', jsonb_build_object('subscription_status', $2::text)) RETURNING id`, s.ext, s.status); err != nil {
+			t.Fatal(err)
+		}
+		d.MustExec(`INSERT INTO channel_identities (subscriber_id, channel, address) VALUES ($1, 'telegram', $2)`, id, s.ext)
+		d.MustExec(`INSERT INTO consent_events (subscriber_id, channel, topic, granted, source) VALUES ($1, '*', 'service', true, 'widget')`, id)
 	}
-	d.MustExec(`INSERT INTO channel_identities (subscriber_id, channel, address) VALUES ($1, 'telegram', '1001')`, id)
-	d.MustExec(`INSERT INTO consent_events (subscriber_id, channel, topic, granted, source) VALUES ($1, '*', 'service', true, 'widget')`, id)
 
 	tests := []struct {
 		args []string
@@ -157,6 +159,16 @@ func TestCampaignPreviewCLI(t *testing.T) {
 		{[]string{"campaign", "preview", "weekly-feedback", "--subscriber", "gf-1", "--at", "2026-11-20T20:00:00Z"}, 0,
 			[]string{"would NOT send now", "quiet hours in the subscriber's local time until Sat 2026-11-21 09:00 MSK"}},
 		{[]string{"campaign", "preview", "weekly-renewal", "--subscriber", "gf-1"}, 0, []string{"would NOT send now", "no consent"}},
+		// Outside the audience: the gate alone would send, the scheduler never would.
+		{[]string{"campaign", "preview", "weekly-feedback", "--subscriber", "gf-paused", "--at", "2026-11-20T12:00:00Z"}, 0,
+			[]string{"would NOT send now", `where[0] subscription_status eq "active" does not hold (subscription_status is "paused")`,
+				"audience  yes consent: service consent on one of telegram, viber, whatsapp", "audience  NO  where[0]"}},
+		// A render error is an error: printed, and exit 1.
+		{[]string{"campaign", "preview", "order-receipt", "--subscriber", "gf-1", "--at", "2026-11-20T12:00:00Z"}, 1,
+			[]string{"would NOT send now", "render error on telegram", `"order_id"`}},
+		{[]string{"campaign", "preview", "order-receipt", "--subscriber", "gf-1", "--at", "2026-11-20T12:00:00Z", "--payload",
+			`{"order_id": "A-1", "paid_at": "2026-11-20T12:00:00Z", "total": 10, "currency": "RUB", "items": [], "receipt_url": "https://x.example/r", "fiscal_sign": "1"}`}, 0,
+			[]string{"would send now on telegram", "A-1"}},
 		{[]string{"campaign", "preview", "weekly-feedback", "--subscriber", "nobody"}, 1, nil},
 		{[]string{"campaign", "preview", "weekly-feedback"}, 2, nil},
 	}

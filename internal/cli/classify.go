@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -59,28 +60,27 @@ func (a *App) classifyCmd() *cobra.Command {
 }
 
 // replyStep loads the applied version of a campaign and finds its wait_reply step.
-func (a *App) replyStep(cmd *cobra.Command, campaignID, stepID string) (*campaigns.WaitReplyStep, error) {
-	store, closeDB, err := a.campaignStore(cmd.Context())
-	if err != nil {
-		return nil, err
-	}
-	defer closeDB()
-	_, def, err := store.Current(cmd.Context(), campaignID)
-	if err != nil {
-		return nil, notFound(err, "campaign "+campaignID)
-	}
-	var ids []string
-	for _, s := range def.Steps {
-		if s.ID != stepID {
-			ids = append(ids, s.ID)
-			continue
+func (a *App) replyStep(cmd *cobra.Command, campaignID, stepID string) (step *campaigns.WaitReplyStep, err error) {
+	err = a.withCampaigns(func(ctx context.Context, store *campaigns.Store, _ []string) error {
+		_, def, err := store.Current(ctx, campaignID)
+		if err != nil {
+			return notFound(err, "campaign "+campaignID)
 		}
-		if s.WaitReply == nil {
-			return nil, &ExitError{Code: 2, Msg: fmt.Sprintf("nudge: step %q of campaign %s is not a wait_reply step", stepID, campaignID)}
+		var ids []string
+		for _, s := range def.Steps {
+			if s.ID != stepID {
+				ids = append(ids, s.ID)
+				continue
+			}
+			if s.WaitReply == nil {
+				return &ExitError{Code: 2, Msg: fmt.Sprintf("nudge: step %q of campaign %s is not a wait_reply step", stepID, campaignID)}
+			}
+			step = s.WaitReply
+			return nil
 		}
-		return s.WaitReply, nil
-	}
-	return nil, &ExitError{Code: 2, Msg: fmt.Sprintf("nudge: campaign %s has no step %q (steps: %s)", campaignID, stepID, strings.Join(ids, ", "))}
+		return &ExitError{Code: 2, Msg: fmt.Sprintf("nudge: campaign %s has no step %q (steps: %s)", campaignID, stepID, strings.Join(ids, ", "))}
+	})(cmd, nil)
+	return step, err
 }
 
 // classifyLines classifies (or routes) each non-blank stdin line.

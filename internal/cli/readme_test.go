@@ -39,7 +39,7 @@ var envNameRe = regexp.MustCompile(`NUDGE_[A-Z0-9_]*`)
 // every non-test Go file (a literal used as a prefix, the left side of + or
 // an argument of strings.HasPrefix, must prefix a documented variable), and
 // the names the production loaders look up, recorded through config.Env
-// (the channel adapters build theirs from parts, e.g. meta.Var).
+// (the channel adapters build theirs from parts, e.g. channels.EnvVar).
 func TestConfigTableIsTrue(t *testing.T) {
 	documented := readConfigTable(t, filepath.Join(repoRoot, configDocFile), configDocHeading)
 	names, prefixes := scanEnvLiterals(t, repoRoot)
@@ -56,7 +56,7 @@ func TestConfigTableIsTrue(t *testing.T) {
 		}
 	}
 	for p, where := range prefixes {
-		if p == "NUDGE_" { // meta.Var's builder: its names are checked through the loaders
+		if p == "NUDGE_" { // channels.EnvVar builds these: its names are checked through the loaders
 			continue
 		}
 		found := false

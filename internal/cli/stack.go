@@ -122,7 +122,7 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 		return nil, fmt.Errorf("NUDGE_LEXICON_FILE: %w", err)
 	}
 	s.binder = consent.NewBinder(d, a.Log, clk.Now)
-	s.router = inbox.NewRouter(d, classify.New(lex), rt.engine, a.Log)
+	s.router = inbox.NewRouter(d, classify.New(lex), rt.engine, a.Log, clk.Now)
 	s.inbox = inbox.NewService(d, rt.engine, rt.engine, a.Log, clk.Now)
 	s.inbox.SLA = c.sla
 	s.sink = inbound.New(d, inbound.Handlers{

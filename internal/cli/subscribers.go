@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/nudge-engine/nudge/subscribers"
 )
 
@@ -145,18 +147,13 @@ func (a *App) subscribersGetCmd() *cobra.Command {
 		Use:   "get EXTERNAL_ID",
 		Short: "Print a subscriber as JSON",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := a.OpenDB(cmd.Context())
+		RunE: a.withDB(func(ctx context.Context, d *sqlx.DB, args []string) error {
+			s, err := subscribers.NewStore(d, nil).Get(ctx, args[0])
 			if err != nil {
 				return err
 			}
-			defer d.Close()
-			s, err := subscribers.NewStore(d, nil).Get(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return subscribersJSON(a.Stdout, s)
-		},
+			return printJSON(a.Stdout, s)
+		}),
 	}
 }
 
@@ -165,18 +162,13 @@ func (a *App) subscribersEraseCmd() *cobra.Command {
 		Use:   "erase EXTERNAL_ID",
 		Short: "Erase a subscriber's personal data (consent rows are kept, pseudonymised)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := a.OpenDB(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			p, err := subscribers.NewStore(d, nil).Erase(cmd.Context(), args[0])
+		RunE: a.withDB(func(ctx context.Context, d *sqlx.DB, args []string) error {
+			p, err := subscribers.NewStore(d, nil).Erase(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(a.Stdout, "erased; external_id is now", p)
 			return nil
-		},
+		}),
 	}
 }

@@ -2,11 +2,13 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/nudge-engine/nudge/users"
 )
 
@@ -18,17 +20,12 @@ func (a *App) usersCmd() *cobra.Command {
 		Use:   "add EMAIL",
 		Short: "Create an account; prints a one-time password unless --password-stdin is given",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := a.OpenDB(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer d.Close()
+		RunE: a.withDB(func(ctx context.Context, d *sqlx.DB, args []string) error {
 			pw, generated, err := a.password(fromStdin)
 			if err != nil {
 				return err
 			}
-			u, err := users.NewStore(d, nil).Add(cmd.Context(), args[0], users.Role(role), pw)
+			u, err := users.NewStore(d, nil).Add(ctx, args[0], users.Role(role), pw)
 			if err != nil {
 				return err
 			}
@@ -37,7 +34,7 @@ func (a *App) usersCmd() *cobra.Command {
 				fmt.Fprintf(a.Stdout, "one-time password: %s\n", pw)
 			}
 			return nil
-		},
+		}),
 	}
 	add.Flags().StringVar(&role, "role", "manager", "admin or manager")
 	add.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from standard input")
@@ -45,37 +42,27 @@ func (a *App) usersCmd() *cobra.Command {
 		Use:   "passwd EMAIL",
 		Short: "Set a new password; prints a one-time password unless --password-stdin is given",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := a.OpenDB(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer d.Close()
+		RunE: a.withDB(func(ctx context.Context, d *sqlx.DB, args []string) error {
 			pw, generated, err := a.password(fromStdin)
 			if err != nil {
 				return err
 			}
-			if err := users.NewStore(d, nil).SetPassword(cmd.Context(), args[0], pw); err != nil {
+			if err := users.NewStore(d, nil).SetPassword(ctx, args[0], pw); err != nil {
 				return err
 			}
 			if generated {
 				fmt.Fprintf(a.Stdout, "one-time password: %s\n", pw)
 			}
 			return nil
-		},
+		}),
 	}
 	passwd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from standard input")
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List accounts",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := a.OpenDB(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			us, err := users.NewStore(d, nil).List(cmd.Context())
+		RunE: a.withDB(func(ctx context.Context, d *sqlx.DB, _ []string) error {
+			us, err := users.NewStore(d, nil).List(ctx)
 			if err != nil {
 				return err
 			}
@@ -83,7 +70,7 @@ func (a *App) usersCmd() *cobra.Command {
 				fmt.Fprintf(a.Stdout, "%-40s %-8s %s\n", u.Email, u.Role, u.CreatedAt.UTC().Format("2006-01-02"))
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.AddCommand(add, passwd, list)
 	return cmd

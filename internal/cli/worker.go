@@ -16,6 +16,7 @@ import (
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/sandbox"
+	"github.com/nudge-engine/nudge/inbox"
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/config"
 	"github.com/nudge-engine/nudge/internal/metrics"
@@ -81,6 +82,7 @@ func (a *App) buildRuntime(core config.Core, st worker.Settings, d *sqlx.DB, x r
 	cfg := worker.Config{
 		DB: d, Redis: ropt, Clock: clk, Log: a.Log,
 		Senders:   senders,
+		Handoffs:  inbox.Handoffs{},
 		Limiter:   ratelimit.New(rt.rdb, rates),
 		Metrics:   rt.metrics,
 		BatchSize: st.BatchSize, Poll: st.Poll, Lease: st.Lease, Concurrency: st.Concurrency, TaskCheck: st.TaskCheck,

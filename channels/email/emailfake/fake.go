@@ -9,6 +9,7 @@ package emailfake
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -28,6 +29,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/nudge-engine/nudge/channels/internal/fakekit"
 )
 
 // Options configure a fake; zero values take the defaults shown.
@@ -61,18 +64,16 @@ type Server struct {
 	opt      Options
 	srv      *smtp.Server
 	ln       net.Listener
+	msgs     fakekit.Log[Received]
 	mu       sync.Mutex
-	msgs     []Received
 	rejected map[string]Reply
-	nextRcpt []Reply
+	nextRcpt fakekit.Once[Reply]
 	done     chan struct{}
 }
 
 // New starts a fake on 127.0.0.1 with a free port; Close it when done.
 func New(opt Options) (*Server, error) {
-	if opt.Domain == "" {
-		opt.Domain = "mx.fake.test"
-	}
+	opt.Domain = cmp.Or(opt.Domain, "mx.fake.test")
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
@@ -123,17 +124,11 @@ func (s *Server) Reject(addr string, r Reply) {
 
 // FailNextRcpt makes the next RCPT TO fail once with reply (e.g. 451 4.7.1).
 func (s *Server) FailNextRcpt(r Reply) {
-	s.mu.Lock()
-	s.nextRcpt = append(s.nextRcpt, r)
-	s.mu.Unlock()
+	s.nextRcpt.Add(r)
 }
 
 // Messages returns the accepted messages in order.
-func (s *Server) Messages() []Received {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Received(nil), s.msgs...)
-}
+func (s *Server) Messages() []Received { return s.msgs.All() }
 
 type session struct {
 	s      *Server
@@ -172,9 +167,8 @@ func (x *session) Mail(from string, opts *smtp.MailOptions) error {
 func (x *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	x.s.mu.Lock()
 	var r *Reply
-	if len(x.s.nextRcpt) > 0 {
-		r = &x.s.nextRcpt[0]
-		x.s.nextRcpt = x.s.nextRcpt[1:]
+	if next, scripted := x.s.nextRcpt.Next(); scripted {
+		r = &next
 	} else if rr, ok := x.s.rejected[strings.ToLower(to)]; ok {
 		r = &rr
 	}
@@ -197,9 +191,7 @@ func (x *session) Data(r io.Reader) error {
 		return err
 	}
 	x.cur.Data, x.cur.At = b, x.s.opt.Now()
-	x.s.mu.Lock()
-	x.s.msgs = append(x.s.msgs, x.cur)
-	x.s.mu.Unlock()
+	x.s.msgs.Add(x.cur)
 	x.cur = Received{}
 	return nil
 }
@@ -349,22 +341,7 @@ func (s *Server) Bounce(r Received, rcpt, action, status, diagnostic string) []b
 
 // PostBounce posts a raw bounce to a bounce webhook with a bearer token.
 func PostBounce(ctx context.Context, hc *http.Client, url, token string, raw []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(raw))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "message/rfc822")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("emailfake: bounce webhook answered %d", resp.StatusCode)
-	}
-	return nil
+	return fakekit.Deliver(ctx, hc, "emailfake: bounce webhook", url, "message/rfc822", raw, map[string]string{"Authorization": "Bearer " + token})
 }
 
 func decodeB64(b []byte) ([]byte, error) {

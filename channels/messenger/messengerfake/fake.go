@@ -9,17 +9,17 @@
 package messengerfake
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/nudge-engine/nudge/channels/internal/fakekit"
 	"github.com/nudge-engine/nudge/channels/meta"
 )
 
@@ -60,64 +60,35 @@ type graphErr struct {
 
 // Server is the fake.
 type Server struct {
+	fakekit.Core[Plan, Sent]
 	opt      Options
-	srv      *httptest.Server
-	hc       *http.Client
 	mu       sync.Mutex
 	seq      int
-	sent     []Sent
-	failNext []graphErr
-	blocked  map[string]bool
-	closed   map[string]bool
-	unknown  map[string]bool
-	plans    map[string]Plan
-	dflt     *Plan
+	failNext fakekit.Once[graphErr]
+	blocked  fakekit.Set[string]
+	closed   fakekit.Set[string]
+	unknown  fakekit.Set[string]
 	webhook  string
-	window   []time.Time
-	hookErrs []error
-	requests int
+	window   fakekit.Window
 }
 
 // New starts a fake; Close it when done.
 func New(opt Options) *Server {
-	if opt.PageToken == "" {
-		opt.PageToken = "test-page-token"
-	}
-	if opt.PageID == "" {
-		opt.PageID = "200000000000001"
-	}
-	if opt.AppSecret == "" {
-		opt.AppSecret = "test-app-secret"
-	}
-	if opt.PerSecond == 0 {
-		opt.PerSecond = 40
-	}
-	if opt.Now == nil {
-		opt.Now = time.Now
-	}
-	if opt.Client == nil {
-		opt.Client = &http.Client{Timeout: 10 * time.Second}
-	}
-	if opt.After == nil {
-		opt.After = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
-	}
-	s := &Server{opt: opt, hc: opt.Client,
-		blocked: map[string]bool{}, closed: map[string]bool{}, unknown: map[string]bool{}, plans: map[string]Plan{}}
+	opt.PageToken = cmp.Or(opt.PageToken, "test-page-token")
+	opt.PageID = cmp.Or(opt.PageID, "200000000000001")
+	opt.AppSecret = cmp.Or(opt.AppSecret, "test-app-secret")
+	opt.PerSecond = cmp.Or(opt.PerSecond, 40)
+	fakekit.Defaults(&opt.Now, &opt.After, &opt.Client)
+	s := &Server{opt: opt}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /me/messages", s.messages)
 	mux.HandleFunc("POST /{page}/messages", s.messages)
-	s.srv = httptest.NewServer(mux)
+	s.Serve(mux)
 	return s
 }
 
-// URL is the base to use as messenger.Config.APIURL.
-func (s *Server) URL() string { return s.srv.URL }
-
 // Options returns the effective options.
 func (s *Server) Options() Options { return s.opt }
-
-// Close stops the server.
-func (s *Server) Close() { s.srv.Close() }
 
 // SetWebhook sets where webhooks go.
 func (s *Server) SetWebhook(url string) { s.mu.Lock(); s.webhook = url; s.mu.Unlock() }
@@ -130,63 +101,34 @@ func (s *Server) FailNext(code, subcode int, msg string) {
 	if code >= 500 && code < 600 && code != 551 {
 		st = code
 	}
-	s.mu.Lock()
-	s.failNext = append(s.failNext, graphErr{st, code, subcode, msg})
-	s.mu.Unlock()
+	s.failNext.Add(graphErr{st, code, subcode, msg})
 }
 
 // Block makes sends to psid fail with 551 "This person isn't available right now".
-func (s *Server) Block(psid string) { s.mu.Lock(); s.blocked[psid] = true; s.mu.Unlock() }
+func (s *Server) Block(psid string) { s.blocked.Add(psid) }
 
 // CloseWindow makes sends to psid without a message tag fail with 10/2018278.
-func (s *Server) CloseWindow(psid string) { s.mu.Lock(); s.closed[psid] = true; s.mu.Unlock() }
+func (s *Server) CloseWindow(psid string) { s.closed.Add(psid) }
 
 // Unknown makes sends to psid fail with 100/2018001 (no matching user).
-func (s *Server) Unknown(psid string) { s.mu.Lock(); s.unknown[psid] = true; s.mu.Unlock() }
-
-// SetPlan scripts receipts for messages to psid.
-func (s *Server) SetPlan(psid string, p Plan) { s.mu.Lock(); s.plans[psid] = p; s.mu.Unlock() }
-
-// SetDefaultPlan scripts receipts for people without their own plan.
-func (s *Server) SetDefaultPlan(p Plan) { s.mu.Lock(); s.dflt = &p; s.mu.Unlock() }
-
-// Sent returns the accepted messages in order.
-func (s *Server) Sent() []Sent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Sent(nil), s.sent...)
-}
-
-// Requests counts every send request.
-func (s *Server) Requests() int { s.mu.Lock(); defer s.mu.Unlock(); return s.requests }
-
-// WebhookErrors returns failures of scheduled webhooks.
-func (s *Server) WebhookErrors() []error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]error(nil), s.hookErrs...)
-}
+func (s *Server) Unknown(psid string) { s.unknown.Add(psid) }
 
 func writeErr(w http.ResponseWriter, e graphErr) {
 	if e.status >= 500 {
 		http.Error(w, "upstream error", e.status)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(e.status)
 	body := map[string]any{"message": e.msg, "type": "OAuthException", "code": e.code, "fbtrace_id": "AbCdEfFake"}
 	if e.sub != 0 {
 		body["error_subcode"] = e.sub
 	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": body})
+	fakekit.WriteJSON(w, e.status, map[string]any{"error": body})
 }
 
 var tags = map[string]bool{"ACCOUNT_UPDATE": true, "CONFIRMED_EVENT_UPDATE": true, "POST_PURCHASE_UPDATE": true, "HUMAN_AGENT": true}
 
 func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.requests++
-	s.mu.Unlock()
+	s.CountRequest()
 	tok := r.URL.Query().Get("access_token")
 	if tok == "" {
 		tok, _ = cutBearer(r.Header.Get("Authorization"))
@@ -213,45 +155,30 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	now := s.opt.Now()
 	var e *graphErr
-	switch {
-	case len(s.failNext) > 0:
-		e = &s.failNext[0]
-		s.failNext = s.failNext[1:]
-	case s.unknown[to]:
+	switch f, scripted := s.failNext.Next(); {
+	case scripted:
+		e = &f
+	case s.unknown.Has(to):
 		e = &graphErr{http.StatusBadRequest, 100, 2018001, "(#100) No matching user found"}
-	case s.blocked[to]:
+	case s.blocked.Has(to):
 		e = &graphErr{http.StatusBadRequest, 551, 1545041, "(#551) This person isn't available right now."}
-	case s.closed[to] && mt != "MESSAGE_TAG":
+	case s.closed.Has(to) && mt != "MESSAGE_TAG":
 		e = &graphErr{http.StatusBadRequest, 10, 2018278, "(#10) This message is sent outside of allowed window."}
 	}
-	if e == nil && s.opt.PerSecond > 0 {
-		keep := s.window[:0]
-		for _, t := range s.window {
-			if now.Sub(t) < time.Second {
-				keep = append(keep, t)
-			}
-		}
-		s.window = keep
-		if len(s.window) >= s.opt.PerSecond {
-			e = &graphErr{http.StatusBadRequest, 613, 0, "(#613) Calls to this api have exceeded the rate limit."}
-		}
+	if e == nil && s.opt.PerSecond > 0 && s.window.Full(now, time.Second, s.opt.PerSecond) {
+		e = &graphErr{http.StatusBadRequest, 613, 0, "(#613) Calls to this api have exceeded the rate limit."}
 	}
 	if e != nil {
 		s.mu.Unlock()
 		writeErr(w, *e)
 		return
 	}
-	s.window = append(s.window, now)
+	s.window.Add(now)
 	s.seq++
 	mid := fmt.Sprintf("m_FAKE%020d", s.seq)
-	s.sent = append(s.sent, Sent{MID: mid, To: to, MessagingType: mt, Tag: tag, Body: body, At: now})
-	plan, has := s.plans[to]
-	if !has && s.dflt != nil {
-		plan, has = *s.dflt, true
-	}
+	plan, has := s.Accept(to, Sent{MID: mid, To: to, MessagingType: mt, Tag: tag, Body: body, At: now})
 	s.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]string{"recipient_id": to, "message_id": mid})
+	fakekit.WriteJSON(w, http.StatusOK, map[string]string{"recipient_id": to, "message_id": mid})
 	if has {
 		s.schedule(to, mid, now, plan)
 	}
@@ -267,18 +194,11 @@ func cutBearer(h string) (string, bool) {
 
 func (s *Server) schedule(psid, mid string, sentAt time.Time, p Plan) {
 	wm := sentAt.UnixMilli()
-	record := func(err error) {
-		if err != nil {
-			s.mu.Lock()
-			s.hookErrs = append(s.hookErrs, err)
-			s.mu.Unlock()
-		}
-	}
 	if p.Delivered > 0 {
-		s.opt.After(p.Delivered, func() { record(s.Delivery(context.Background(), psid, wm, mid)) })
+		s.opt.After(p.Delivered, func() { s.HookFailed(s.Delivery(context.Background(), psid, wm, mid)) })
 	}
 	if p.Read > 0 {
-		s.opt.After(p.Read, func() { record(s.Read(context.Background(), psid, wm)) })
+		s.opt.After(p.Read, func() { s.HookFailed(s.Read(context.Background(), psid, wm)) })
 	}
 }
 
@@ -417,20 +337,6 @@ func (s *Server) Post(ctx context.Context, body []byte) error {
 	if url == "" {
 		return fmt.Errorf("messengerfake: no webhook set")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(meta.SignatureHeader, meta.Sign(s.opt.AppSecret, body))
-	resp, err := s.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("messengerfake: webhook: %w", err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("messengerfake: webhook answered %d", resp.StatusCode)
-	}
-	return nil
+	return fakekit.Deliver(ctx, s.opt.Client, "messengerfake: webhook", url, "application/json", body,
+		map[string]string{meta.SignatureHeader: meta.Sign(s.opt.AppSecret, body)})
 }

@@ -10,20 +10,18 @@
 package smsfake
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/nudge-engine/nudge/channels/internal/fakekit"
 	"github.com/nudge-engine/nudge/channels/sms"
 )
 
@@ -63,65 +61,34 @@ type apiErr struct {
 
 // Server is the fake.
 type Server struct {
+	fakekit.Core[Plan, Sent]
 	opt      Options
-	srv      *httptest.Server
-	hc       *http.Client
 	mu       sync.Mutex
 	seq      int
-	sent     []Sent
-	failNext []apiErr
-	unsub    map[string]bool
-	landline map[string]bool
-	plans    map[string]Plan
-	dflt     *Plan
+	failNext fakekit.Once[apiErr]
+	unsub    fakekit.Set[string]
+	landline fakekit.Set[string]
 	inbound  string
-	window   []time.Time
-	hookErrs []error
-	requests int
+	window   fakekit.Window
 }
 
 // New starts a fake; Close it when done.
 func New(opt Options) *Server {
-	if opt.AccountSID == "" {
-		opt.AccountSID = "AC00000000000000000000000000000001"
-	}
-	if opt.AuthToken == "" {
-		opt.AuthToken = "test-auth-token"
-	}
-	if opt.From == "" {
-		opt.From = "+15005550006"
-	}
-	if opt.PerSecond == 0 {
-		opt.PerSecond = 100
-	}
-	if opt.RetryAfter == 0 {
-		opt.RetryAfter = 1
-	}
-	if opt.Now == nil {
-		opt.Now = time.Now
-	}
-	if opt.Client == nil {
-		opt.Client = &http.Client{Timeout: 10 * time.Second}
-	}
-	if opt.After == nil {
-		opt.After = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
-	}
-	s := &Server{opt: opt, hc: opt.Client,
-		unsub: map[string]bool{}, landline: map[string]bool{}, plans: map[string]Plan{}}
+	opt.AccountSID = cmp.Or(opt.AccountSID, "AC00000000000000000000000000000001")
+	opt.AuthToken = cmp.Or(opt.AuthToken, "test-auth-token")
+	opt.From = cmp.Or(opt.From, "+15005550006")
+	opt.PerSecond = cmp.Or(opt.PerSecond, 100)
+	opt.RetryAfter = cmp.Or(opt.RetryAfter, 1)
+	fakekit.Defaults(&opt.Now, &opt.After, &opt.Client)
+	s := &Server{opt: opt}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2010-04-01/Accounts/{sid}/Messages.json", s.create)
-	s.srv = httptest.NewServer(mux)
+	s.Serve(mux)
 	return s
 }
 
-// URL is the base to use as sms.Config.APIURL.
-func (s *Server) URL() string { return s.srv.URL }
-
 // Options returns the effective options.
 func (s *Server) Options() Options { return s.opt }
-
-// Close stops the server.
-func (s *Server) Close() { s.srv.Close() }
 
 // SetInboundURL sets where inbound messages are posted (the number's
 // "A message comes in" webhook).
@@ -130,47 +97,20 @@ func (s *Server) SetInboundURL(u string) { s.mu.Lock(); s.inbound = u; s.mu.Unlo
 // FailNext makes the next create answer HTTP status with Twilio code (a 429
 // carries Retry-After).
 func (s *Server) FailNext(status, code int, msg string) {
-	s.mu.Lock()
-	s.failNext = append(s.failNext, apiErr{status: status, code: code, msg: msg, retry: s.opt.RetryAfter})
-	s.mu.Unlock()
+	s.failNext.Add(apiErr{status: status, code: code, msg: msg, retry: s.opt.RetryAfter})
 }
 
 // Unsubscribe puts to on the opt-out list: sends answer 21610.
-func (s *Server) Unsubscribe(to string) { s.mu.Lock(); s.unsub[to] = true; s.mu.Unlock() }
+func (s *Server) Unsubscribe(to string) { s.unsub.Add(to) }
 
 // Landline makes sends to to answer 21614 (not a mobile number).
-func (s *Server) Landline(to string) { s.mu.Lock(); s.landline[to] = true; s.mu.Unlock() }
-
-// SetPlan scripts status callbacks for messages to to.
-func (s *Server) SetPlan(to string, p Plan) { s.mu.Lock(); s.plans[to] = p; s.mu.Unlock() }
-
-// SetDefaultPlan scripts status callbacks for numbers without their own plan.
-func (s *Server) SetDefaultPlan(p Plan) { s.mu.Lock(); s.dflt = &p; s.mu.Unlock() }
-
-// Sent returns the accepted messages in order.
-func (s *Server) Sent() []Sent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Sent(nil), s.sent...)
-}
-
-// Requests counts every create request.
-func (s *Server) Requests() int { s.mu.Lock(); defer s.mu.Unlock(); return s.requests }
-
-// WebhookErrors returns failures of scheduled callbacks.
-func (s *Server) WebhookErrors() []error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]error(nil), s.hookErrs...)
-}
+func (s *Server) Landline(to string) { s.landline.Add(to) }
 
 func writeErr(w http.ResponseWriter, e apiErr) {
-	w.Header().Set("Content-Type", "application/json")
 	if e.status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", strconv.Itoa(e.retry))
 	}
-	w.WriteHeader(e.status)
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	fakekit.WriteJSON(w, e.status, map[string]any{
 		"code": e.code, "message": e.msg, "more_info": fmt.Sprintf("https://www.twilio.com/docs/errors/%d", e.code), "status": e.status,
 	})
 }
@@ -178,9 +118,7 @@ func writeErr(w http.ResponseWriter, e apiErr) {
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.requests++
-	s.mu.Unlock()
+	s.CountRequest()
 	user, pass, ok := r.BasicAuth()
 	if !ok || user != s.opt.AccountSID || pass != s.opt.AuthToken || r.PathValue("sid") != s.opt.AccountSID {
 		writeErr(w, apiErr{status: http.StatusUnauthorized, code: 20003, msg: "Authenticate"})
@@ -221,33 +159,23 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	now := s.opt.Now()
 	var e *apiErr
-	switch {
-	case len(s.failNext) > 0:
-		e = &s.failNext[0]
-		s.failNext = s.failNext[1:]
-	case s.unsub[to]:
+	switch f, scripted := s.failNext.Next(); {
+	case scripted:
+		e = &f
+	case s.unsub.Has(to):
 		e = &apiErr{status: http.StatusBadRequest, code: 21610, msg: "Attempt to send to unsubscribed recipient"}
-	case s.landline[to]:
+	case s.landline.Has(to):
 		e = &apiErr{status: http.StatusBadRequest, code: 21614, msg: fmt.Sprintf("'To' number %s is not a valid mobile number", to)}
 	}
-	if e == nil && s.opt.PerSecond > 0 {
-		keep := s.window[:0]
-		for _, t := range s.window {
-			if now.Sub(t) < time.Second {
-				keep = append(keep, t)
-			}
-		}
-		s.window = keep
-		if len(s.window) >= s.opt.PerSecond {
-			e = &apiErr{status: http.StatusTooManyRequests, code: 20429, msg: "Too Many Requests", retry: s.opt.RetryAfter}
-		}
+	if e == nil && s.opt.PerSecond > 0 && s.window.Full(now, time.Second, s.opt.PerSecond) {
+		e = &apiErr{status: http.StatusTooManyRequests, code: 20429, msg: "Too Many Requests", retry: s.opt.RetryAfter}
 	}
 	if e != nil {
 		s.mu.Unlock()
 		writeErr(w, *e)
 		return
 	}
-	s.window = append(s.window, now)
+	s.window.Add(now)
 	s.seq++
 	sid := fmt.Sprintf("SM%032x", s.seq)
 	seg := sms.Segments(body)
@@ -257,15 +185,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	if from == "" {
 		from = s.opt.From
 	}
-	s.sent = append(s.sent, Sent{SID: sid, To: to, From: from, Body: body, MediaURL: r.PostForm.Get("MediaUrl"), StatusCallback: cb, Segments: seg, At: now})
-	plan, has := s.plans[to]
-	if !has && s.dflt != nil {
-		plan, has = *s.dflt, true
-	}
+	plan, has := s.Accept(to, Sent{SID: sid, To: to, From: from, Body: body, MediaURL: r.PostForm.Get("MediaUrl"), StatusCallback: cb, Segments: seg, At: now})
 	s.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusCreated)
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	fakekit.WriteJSON(w, http.StatusCreated, map[string]any{
 		"sid": sid, "account_sid": s.opt.AccountSID, "to": to, "from": from, "body": body,
 		"status": "queued", "num_segments": strconv.Itoa(seg), "num_media": "0", "direction": "outbound-api",
 		"api_version": "2010-04-01", "price": nil, "error_code": nil, "error_message": nil,
@@ -279,11 +201,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 func (s *Server) schedule(cb, sid, to, from string, p Plan) {
 	emit := func(status, code string) func() {
 		return func() {
-			if err := s.Status(context.Background(), cb, sid, to, from, status, code); err != nil {
-				s.mu.Lock()
-				s.hookErrs = append(s.hookErrs, err)
-				s.mu.Unlock()
-			}
+			s.HookFailed(s.Status(context.Background(), cb, sid, to, from, status, code))
 		}
 	}
 	s.opt.After(0, emit("sent", ""))
@@ -317,7 +235,7 @@ func (s *Server) Inbound(ctx context.Context, from, body string) (string, error)
 	sid := fmt.Sprintf("SM%032x", s.seq)
 	u := s.inbound
 	if sms.IsOptOut(body) {
-		s.unsub[from] = true
+		s.unsub.Add(from)
 	}
 	s.mu.Unlock()
 	if u == "" {
@@ -336,21 +254,8 @@ func (s *Server) Inbound(ctx context.Context, from, body string) (string, error)
 
 // Post signs form for target with the auth token and POSTs it.
 func (s *Server) Post(ctx context.Context, target string, form url.Values) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(form.Encode()))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set(sms.SignatureHeader, sms.Sign(s.opt.AuthToken, target, form))
-	req.Header.Set("I-Twilio-Idempotency-Token", fmt.Sprintf("fake-%d", time.Now().UnixNano()))
-	resp, err := s.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("smsfake: callback: %w", err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("smsfake: callback answered %d", resp.StatusCode)
-	}
-	return nil
+	return fakekit.Deliver(ctx, s.opt.Client, "smsfake: callback", target, "application/x-www-form-urlencoded", []byte(form.Encode()), map[string]string{
+		sms.SignatureHeader:          sms.Sign(s.opt.AuthToken, target, form),
+		"I-Twilio-Idempotency-Token": fmt.Sprintf("fake-%d", time.Now().UnixNano()),
+	})
 }

@@ -10,23 +10,19 @@
 package telegramfake
 
 import (
-	"bytes"
-	"context"
-	_ "embed"
 	"encoding/json"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf16"
+
+	"github.com/nudge-engine/nudge/channels/internal/fakekit"
 )
 
 // Token is a realistic bot token (digits:35 characters) the fake accepts by default.
@@ -34,28 +30,6 @@ const Token = "7012345678:AAFh3kQ9xYvZ2mN8pL4rT6sW1uE5oI7cB0d"
 
 // BotID is the bot's user id (the digits of Token).
 const BotID = 7012345678
-
-//go:embed methods.json
-var methodsJSON []byte
-
-type field struct {
-	Types    []string `json:"types"`
-	Required bool     `json:"required"`
-}
-
-var methods = func() map[string]map[string]field {
-	var spec struct {
-		Methods map[string]map[string]field `json:"methods"`
-	}
-	if err := json.Unmarshal(methodsJSON, &spec); err != nil {
-		panic("telegramfake: methods.json: " + err.Error())
-	}
-	out := map[string]map[string]field{}
-	for name, f := range spec.Methods {
-		out[strings.ToLower(name)] = f
-	}
-	return out
-}()
 
 // Limits of the real Bot API.
 const (
@@ -134,17 +108,17 @@ type Server struct {
 	RequireStart bool
 
 	srv      *httptest.Server
+	sent     fakekit.Log[Sent]
+	answers  fakekit.Log[Answer]
 	mu       sync.Mutex
 	nextID   map[int64]int64
-	sent     []Sent
-	answers  []Answer
 	calls    map[string]int
-	fails    map[int64][]Failure
-	failAll  []Failure
-	states   map[int64]Failure
+	fails    fakekit.OnceBy[int64, Failure]
+	failAll  fakekit.Once[Failure]
+	states   fakekit.States[int64, Failure]
 	started  map[int64]bool
-	window   []time.Time
-	chatWin  map[int64][]time.Time
+	window   fakekit.Window
+	chatWin  fakekit.Windows[int64]
 	hookURL  string
 	secret   string
 	allowed  []string
@@ -156,12 +130,10 @@ func New() *Server {
 	s := &Server{
 		Token:   Token,
 		Now:     time.Now,
-		Client:  &http.Client{Timeout: 10 * time.Second},
+		Client:  fakekit.NewClient(),
 		nextID:  map[int64]int64{},
 		calls:   map[string]int{},
-		fails:   map[int64][]Failure{},
-		states:  map[int64]Failure{},
-		chatWin: map[int64][]time.Time{},
+		chatWin: fakekit.Windows[int64]{},
 		started: map[int64]bool{},
 	}
 	s.updateID = 800000000
@@ -174,29 +146,15 @@ func New() *Server {
 func (s *Server) Close() { s.srv.Close() }
 
 // Sent returns the accepted messages in order.
-func (s *Server) Sent() []Sent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Sent(nil), s.sent...)
-}
+func (s *Server) Sent() []Sent { return s.sent.All() }
 
 // SentTo returns the accepted messages for one chat.
 func (s *Server) SentTo(chatID int64) []Sent {
-	var out []Sent
-	for _, m := range s.Sent() {
-		if m.ChatID == chatID {
-			out = append(out, m)
-		}
-	}
-	return out
+	return s.sent.Where(func(m Sent) bool { return m.ChatID == chatID })
 }
 
 // Answers returns the answerCallbackQuery calls.
-func (s *Server) Answers() []Answer {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Answer(nil), s.answers...)
-}
+func (s *Server) Answers() []Answer { return s.answers.All() }
 
 // Calls returns how many requests reached method (any outcome).
 func (s *Server) Calls(method string) int {
@@ -207,32 +165,20 @@ func (s *Server) Calls(method string) int {
 
 // FailNext makes the next send to chatID fail with f, once. Several calls queue.
 func (s *Server) FailNext(chatID int64, f Failure) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fails[chatID] = append(s.fails[chatID], f)
+	s.fails.Add(chatID, f)
 }
 
 // FailNextAny makes the next send to any chat fail with f, once.
 func (s *Server) FailNextAny(f Failure) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failAll = append(s.failAll, f)
+	s.failAll.Add(f)
 }
 
 // SetChat makes every send to chatID fail with f until ClearChat (Blocked,
 // Deactivated, ChatNotFound, CantInitiate).
-func (s *Server) SetChat(chatID int64, f Failure) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.states[chatID] = f
-}
+func (s *Server) SetChat(chatID int64, f Failure) { s.states.Set(chatID, f) }
 
 // ClearChat makes chatID reachable again.
-func (s *Server) ClearChat(chatID int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.states, chatID)
-}
+func (s *Server) ClearChat(chatID int64) { s.states.Clear(chatID) }
 
 // Webhook returns what setWebhook registered.
 func (s *Server) Webhook() (url, secret string, allowed []string) {
@@ -255,18 +201,12 @@ type apiError struct {
 	Parameters  map[string]any `json:"parameters,omitempty"`
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 func fail(w http.ResponseWriter, f Failure) {
 	e := apiError{ErrorCode: f.Code, Description: f.Description}
 	if f.RetryAfter > 0 {
 		e.Parameters = map[string]any{"retry_after": f.RetryAfter}
 	}
-	writeJSON(w, f.Code, e)
+	fakekit.WriteJSON(w, f.Code, e)
 }
 
 func badRequest(w http.ResponseWriter, format string, args ...any) {
@@ -274,7 +214,7 @@ func badRequest(w http.ResponseWriter, format string, args ...any) {
 }
 
 func ok(w http.ResponseWriter, result any) {
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "result": result})
+	fakekit.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "result": result})
 }
 
 var pathRe = regexp.MustCompile(`^/bot([^/]+)/(?:test/)?([A-Za-z]+)$`)
@@ -323,9 +263,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			badRequest(w, "MESSAGE_TOO_LONG")
 			return
 		}
-		s.mu.Lock()
-		s.answers = append(s.answers, Answer{CallbackQueryID: p["callback_query_id"], Text: p["text"]})
-		s.mu.Unlock()
+		s.answers.Add(Answer{CallbackQueryID: p["callback_query_id"], Text: p["text"]})
 		ok(w, true)
 	case "sendmessage", "sendphoto":
 		s.send(w, method, enc, p)
@@ -404,20 +342,17 @@ func (s *Server) send(w http.ResponseWriter, method, enc string, p map[string]st
 		sent.Keyboard = kb
 	}
 	s.mu.Lock()
-	if len(s.failAll) > 0 {
-		f := s.failAll[0]
-		s.failAll = s.failAll[1:]
+	if f, scripted := s.failAll.Next(); scripted {
 		s.mu.Unlock()
 		fail(w, f)
 		return
 	}
-	if q := s.fails[chat]; len(q) > 0 {
-		s.fails[chat] = q[1:]
+	if f, scripted := s.fails.Next(chat); scripted {
 		s.mu.Unlock()
-		fail(w, q[0])
+		fail(w, f)
 		return
 	}
-	if f, bad := s.states[chat]; bad {
+	if f, bad := s.states.Of(chat); bad {
 		s.mu.Unlock()
 		fail(w, f)
 		return
@@ -436,7 +371,7 @@ func (s *Server) send(w http.ResponseWriter, method, enc string, p map[string]st
 	s.nextID[chat]++
 	sent.MessageID = s.nextID[chat]
 	sent.At = now
-	s.sent = append(s.sent, sent)
+	s.sent.Add(sent)
 	s.mu.Unlock()
 
 	res := map[string]any{
@@ -461,375 +396,17 @@ func (s *Server) send(w http.ResponseWriter, method, enc string, p map[string]st
 
 // flooded applies PerSecond and PerChatPerSecond; s.mu is held.
 func (s *Server) flooded(chat int64, now time.Time) bool {
-	recent := func(ts []time.Time) []time.Time {
-		var keep []time.Time
-		for _, t := range ts {
-			if now.Sub(t) < time.Second {
-				keep = append(keep, t)
-			}
-		}
-		return keep
+	if s.PerSecond > 0 && s.window.Full(now, time.Second, s.PerSecond) {
+		return true
+	}
+	if s.PerChatPerSecond > 0 && s.chatWin.Of(chat).Full(now, time.Second, s.PerChatPerSecond) {
+		return true
 	}
 	if s.PerSecond > 0 {
-		s.window = recent(s.window)
-		if len(s.window) >= s.PerSecond {
-			return true
-		}
+		s.window.Add(now)
 	}
 	if s.PerChatPerSecond > 0 {
-		s.chatWin[chat] = recent(s.chatWin[chat])
-		if len(s.chatWin[chat]) >= s.PerChatPerSecond {
-			return true
-		}
-	}
-	if s.PerSecond > 0 {
-		s.window = append(s.window, now)
-	}
-	if s.PerChatPerSecond > 0 {
-		s.chatWin[chat] = append(s.chatWin[chat], now)
+		s.chatWin.Of(chat).Add(now)
 	}
 	return false
-}
-
-func checkKeyboard(raw string) ([][]Button, string) {
-	var rm struct {
-		InlineKeyboard *[][]map[string]json.RawMessage `json:"inline_keyboard"`
-	}
-	if err := json.Unmarshal([]byte(raw), &rm); err != nil {
-		return nil, "can't parse reply keyboard markup JSON object"
-	}
-	if rm.InlineKeyboard == nil {
-		return nil, "" // reply keyboards and removals are not recorded
-	}
-	var out [][]Button
-	total := 0
-	for _, row := range *rm.InlineKeyboard {
-		var r []Button
-		for _, raw := range row {
-			total++
-			var b Button
-			kinds := 0
-			for k, v := range raw {
-				var str string
-				switch k {
-				case "text":
-					_ = json.Unmarshal(v, &b.Text)
-				case "callback_data":
-					_ = json.Unmarshal(v, &b.CallbackData)
-					kinds++
-				case "url":
-					_ = json.Unmarshal(v, &b.URL)
-					kinds++
-				case "login_url", "switch_inline_query", "switch_inline_query_current_chat", "switch_inline_query_chosen_chat", "callback_game", "pay", "web_app", "copy_text":
-					kinds++
-				case "style", "icon_custom_emoji_id":
-					_ = json.Unmarshal(v, &str)
-				}
-			}
-			if b.Text == "" {
-				return nil, "inline keyboard button text must be non-empty"
-			}
-			if kinds == 0 {
-				return nil, "text buttons are unallowed in the inline keyboard"
-			}
-			if kinds > 1 {
-				return nil, "can't parse inline keyboard button: exactly one of the optional fields must be used"
-			}
-			if _, has := raw["callback_data"]; has && (len(b.CallbackData) < 1 || len(b.CallbackData) > MaxCallbackData) {
-				return nil, "BUTTON_DATA_INVALID"
-			}
-			if _, has := raw["url"]; has {
-				u, err := url.Parse(b.URL)
-				if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "tg") {
-					return nil, fmt.Sprintf("inline keyboard button URL '%s' is invalid: Wrong HTTP URL", b.URL)
-				}
-			}
-			r = append(r, b)
-		}
-		out = append(out, r)
-	}
-	if total > MaxButtons {
-		return nil, "reply markup is too long"
-	}
-	return out, ""
-}
-
-// readParams reads parameters from the query and from a JSON, urlencoded or
-// multipart body. JSON strings are unquoted; other JSON values keep their JSON
-// text, which is how form encodings carry objects too.
-func readParams(r *http.Request) (map[string]string, string, error) {
-	p := map[string]string{}
-	for k, v := range r.URL.Query() {
-		p[k] = v[0]
-	}
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	switch ct {
-	case "application/json":
-		body, err := io.ReadAll(io.LimitReader(r.Body, 10<<20))
-		if err != nil {
-			return nil, "", err
-		}
-		var m map[string]json.RawMessage
-		if len(bytes.TrimSpace(body)) > 0 {
-			if err := json.Unmarshal(body, &m); err != nil {
-				return nil, "", fmt.Errorf("can't parse JSON object")
-			}
-		}
-		for k, v := range m {
-			var s string
-			if json.Unmarshal(v, &s) == nil {
-				p[k] = s
-			} else if string(v) != "null" {
-				p[k] = string(v)
-			}
-		}
-		return p, "json", nil
-	case "application/x-www-form-urlencoded":
-		if err := r.ParseForm(); err != nil {
-			return nil, "", err
-		}
-		for k, v := range r.PostForm {
-			p[k] = v[0]
-		}
-		return p, "form", nil
-	case "multipart/form-data":
-		if err := r.ParseMultipartForm(20 << 20); err != nil {
-			return nil, "", err
-		}
-		for k, v := range r.MultipartForm.Value {
-			p[k] = v[0]
-		}
-		for k, fh := range r.MultipartForm.File {
-			if fh[0].Size > 10<<20 {
-				return nil, "", fmt.Errorf("file is too big")
-			}
-			p[k] = "upload:" + fh[0].Filename
-		}
-		return p, "multipart", nil
-	case "":
-		return p, "query", nil
-	}
-	return nil, "", fmt.Errorf("unsupported Content-Type %q", ct)
-}
-
-// checkParams applies the spec table: required fields present, integers and
-// booleans well-formed.
-func checkParams(spec map[string]field, p map[string]string) string {
-	names := make([]string, 0, len(spec))
-	for n := range spec {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		f := spec[n]
-		v, has := p[n]
-		if !has || v == "" {
-			if f.Required {
-				if n == "text" {
-					return "message text is empty"
-				}
-				return n + " is empty"
-			}
-			continue
-		}
-		if len(f.Types) == 1 {
-			switch f.Types[0] {
-			case "Integer":
-				if _, err := strconv.ParseInt(v, 10, 64); err != nil {
-					return "invalid " + n + " specified"
-				}
-			case "Boolean":
-				if _, err := strconv.ParseBool(v); err != nil {
-					return "invalid " + n + " specified"
-				}
-			}
-		}
-		if n == "chat_id" && !strings.HasPrefix(v, "@") {
-			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
-				return "chat not found"
-			}
-		}
-	}
-	return ""
-}
-
-var htmlTags = map[string]bool{"b": true, "strong": true, "i": true, "em": true, "u": true, "ins": true, "s": true, "strike": true, "del": true, "a": true, "code": true, "pre": true, "tg-spoiler": true, "span": true, "blockquote": true, "tg-emoji": true}
-
-// visibleLen returns the UTF-16 length of text after entity parsing, or a
-// parse error in the words Telegram uses.
-func visibleLen(text, parseMode string) (int, string) {
-	if !strings.EqualFold(parseMode, "HTML") {
-		return len(utf16.Encode([]rune(text))), ""
-	}
-	var b strings.Builder
-	var stack []string
-	for i := 0; i < len(text); {
-		switch text[i] {
-		case '<':
-			j := strings.IndexByte(text[i:], '>')
-			if j < 0 {
-				return 0, fmt.Sprintf("Unclosed start tag at byte offset %d", i)
-			}
-			tag := text[i+1 : i+j]
-			closing := strings.HasPrefix(tag, "/")
-			name := strings.ToLower(strings.Fields(strings.TrimPrefix(tag, "/") + " ")[0])
-			if !htmlTags[name] {
-				return 0, fmt.Sprintf("Unsupported start tag \"%s\" at byte offset %d", name, i)
-			}
-			if closing {
-				if len(stack) == 0 || stack[len(stack)-1] != name {
-					return 0, fmt.Sprintf("Unmatched end tag at byte offset %d, expected \"</%s>\", found \"</%s>\"", i, last(stack), name)
-				}
-				stack = stack[:len(stack)-1]
-			} else {
-				stack = append(stack, name)
-			}
-			i += j + 1
-		case '&':
-			j := strings.IndexByte(text[i:], ';')
-			ent := ""
-			if j > 0 {
-				ent = text[i+1 : i+j]
-			}
-			switch {
-			case ent == "lt" || ent == "gt" || ent == "amp" || ent == "quot":
-				b.WriteByte('x')
-				i += j + 1
-			case strings.HasPrefix(ent, "#"):
-				b.WriteByte('x')
-				i += j + 1
-			default:
-				b.WriteByte('&') // Telegram leaves unknown entities as text
-				i++
-			}
-		default:
-			b.WriteByte(text[i])
-			i++
-		}
-	}
-	if len(stack) > 0 {
-		return 0, fmt.Sprintf("Can't find end tag corresponding to start tag \"%s\"", last(stack))
-	}
-	return len(utf16.Encode([]rune(b.String()))), ""
-}
-
-func last(s []string) string {
-	if len(s) == 0 {
-		return ""
-	}
-	return s[len(s)-1]
-}
-
-// StartChat marks chatID as a user who has started the bot.
-func (s *Server) StartChat(chatID int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.started[chatID] = true
-}
-
-// --- webhooks --------------------------------------------------------------
-//
-// The update builders model the user's action on the fake's state too: a
-// message or button press starts the chat, a block (my_chat_member "kicked")
-// makes later sends fail with Blocked until the user unblocks ("member").
-
-func (s *Server) nextUpdate() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.updateID++
-	return s.updateID
-}
-
-func user(chatID int64) map[string]any {
-	return map[string]any{"id": chatID, "is_bot": false, "first_name": "Анна", "last_name": "Петрова", "username": "anna_p", "language_code": "ru"}
-}
-
-// TextUpdate builds a private-chat message update, e.g. "/start CODE".
-func (s *Server) TextUpdate(chatID int64, text string) []byte {
-	s.StartChat(chatID)
-	id := s.nextUpdate()
-	u := map[string]any{"update_id": id, "message": map[string]any{
-		"message_id": 100000 + id%100000, "from": user(chatID),
-		"chat": map[string]any{"id": chatID, "first_name": "Анна", "last_name": "Петрова", "username": "anna_p", "type": "private"},
-		"date": s.Now().Unix(), "text": text,
-	}}
-	if strings.HasPrefix(text, "/") {
-		n := strings.IndexByte(text+" ", ' ')
-		u["message"].(map[string]any)["entities"] = []map[string]any{{"offset": 0, "length": n, "type": "bot_command"}}
-	}
-	b, _ := json.Marshal(u)
-	return b
-}
-
-// CallbackUpdate builds an inline button press on message messageID.
-func (s *Server) CallbackUpdate(chatID, messageID int64, data string) []byte {
-	s.StartChat(chatID)
-	id := s.nextUpdate()
-	u := map[string]any{"update_id": id, "callback_query": map[string]any{
-		"id": fmt.Sprintf("%d%06d", chatID, id%1000000), "from": user(chatID),
-		"message": map[string]any{
-			"message_id": messageID, "from": map[string]any{"id": BotID, "is_bot": true, "first_name": "Nudge Fake", "username": "nudge_fake_bot"},
-			"chat": map[string]any{"id": chatID, "first_name": "Анна", "type": "private"}, "date": s.Now().Unix() - 60, "text": "…",
-		},
-		"chat_instance": "-5286301238283771513", "data": data,
-	}}
-	b, _ := json.Marshal(u)
-	return b
-}
-
-// ChatMemberUpdate builds my_chat_member with the bot's new status:
-// "kicked" when the user blocks the bot, "member" when they unblock it.
-func (s *Server) ChatMemberUpdate(chatID int64, status string) []byte {
-	switch status {
-	case "kicked":
-		s.SetChat(chatID, Blocked)
-	case "member":
-		s.ClearChat(chatID)
-		s.StartChat(chatID)
-	}
-	id := s.nextUpdate()
-	old := "member"
-	if status == "member" {
-		old = "kicked"
-	}
-	bot := map[string]any{"id": BotID, "is_bot": true, "first_name": "Nudge Fake", "username": "nudge_fake_bot"}
-	nm := map[string]any{"user": bot, "status": status}
-	if status == "kicked" {
-		nm["until_date"] = 0
-	}
-	u := map[string]any{"update_id": id, "my_chat_member": map[string]any{
-		"chat": map[string]any{"id": chatID, "first_name": "Анна", "type": "private"}, "from": user(chatID),
-		"date": s.Now().Unix(), "old_chat_member": map[string]any{"user": bot, "status": old}, "new_chat_member": nm,
-	}}
-	b, _ := json.Marshal(u)
-	return b
-}
-
-// Post delivers an update body to the registered webhook with its secret
-// header, as Telegram does, and returns the HTTP status.
-func (s *Server) Post(ctx context.Context, body []byte) (int, error) {
-	u, secret, _ := s.Webhook()
-	if u == "" {
-		return 0, fmt.Errorf("telegramfake: no webhook registered")
-	}
-	return s.PostTo(ctx, u, secret, body)
-}
-
-// PostTo delivers an update body to url with secret ("" = no header).
-func (s *Server) PostTo(ctx context.Context, url, secret string, body []byte) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if secret != "" {
-		req.Header.Set("X-Telegram-Bot-Api-Secret-Token", secret)
-	}
-	resp, err := s.Client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, nil
 }

@@ -9,7 +9,6 @@
 package viberfake
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -23,6 +22,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/nudge-engine/nudge/channels/internal/fakekit"
 )
 
 // Token is a realistic auth token (the format Viber's admin panel shows).
@@ -69,12 +70,12 @@ type Sent struct {
 
 // Plan scripts the receipts of messages to a receiver: delivered after
 // DeliveredAfter, seen after SeenAfter (0 = never), or failed with Fail as
-// "desc" after DeliveredAfter when Fail is set.
+// "desc" after DeliveredAfter when Fail is set. Without a plan no receipts
+// are sent.
 type Plan struct {
 	DeliveredAfter time.Duration
 	SeenAfter      time.Duration
 	Fail           string
-	Enabled        bool
 }
 
 // Server is the fake.
@@ -94,17 +95,16 @@ type Server struct {
 	RequireSubscribed bool
 
 	srv       *httptest.Server
+	sent      fakekit.Log[Sent]
+	plans     fakekit.Plans[string, Plan]
 	mu        sync.Mutex
 	token     int64
-	sent      []Sent
-	fails     map[string][]int
+	fails     fakekit.OnceBy[string, int]
 	subs      map[string]bool // true subscribed, false unsubscribed
-	states    map[string]int
-	recent    map[string][]time.Time
+	states    fakekit.States[string, int]
+	recent    fakekit.Windows[string] // sends since the user last wrote
 	hookURL   string
 	events    []string
-	plan      Plan
-	plans     map[string]Plan
 	callbacks int64
 }
 
@@ -113,14 +113,11 @@ func New() *Server {
 	s := &Server{
 		Token:  Token,
 		Now:    time.Now,
-		After:  func(d time.Duration, f func()) { time.AfterFunc(d, f) },
-		Client: &http.Client{Timeout: 10 * time.Second},
+		After:  fakekit.AfterFunc,
+		Client: fakekit.NewClient(),
 		token:  5741311803571721087,
-		fails:  map[string][]int{},
 		subs:   map[string]bool{},
-		states: map[string]int{},
-		recent: map[string][]time.Time{},
-		plans:  map[string]Plan{},
+		recent: fakekit.Windows[string]{},
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
@@ -131,57 +128,33 @@ func New() *Server {
 func (s *Server) Close() { s.srv.Close() }
 
 // Sent returns accepted messages in order.
-func (s *Server) Sent() []Sent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Sent(nil), s.sent...)
-}
+func (s *Server) Sent() []Sent { return s.sent.All() }
 
 // SentTo returns accepted messages to one receiver.
 func (s *Server) SentTo(receiver string) []Sent {
-	var out []Sent
-	for _, m := range s.Sent() {
-		if m.Receiver == receiver {
-			out = append(out, m)
-		}
-	}
-	return out
+	return s.sent.Where(func(m Sent) bool { return m.Receiver == receiver })
 }
 
 // FailNext makes the next send to receiver answer status, once.
 func (s *Server) FailNext(receiver string, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fails[receiver] = append(s.fails[receiver], status)
+	s.fails.Add(receiver, status)
 }
 
 // SetReceiver makes every send to receiver answer status (5, 6, 11, …) until
 // it is set to 0.
 func (s *Server) SetReceiver(receiver string, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if status == 0 {
-		delete(s.states, receiver)
+		s.states.Clear(receiver)
 		return
 	}
-	s.states[receiver] = status
+	s.states.Set(receiver, status)
 }
 
 // SetPlan sets the receipt plan for every receiver without its own.
-func (s *Server) SetPlan(p Plan) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p.Enabled = true
-	s.plan = p
-}
+func (s *Server) SetPlan(p Plan) { s.plans.SetDefault(p) }
 
 // SetReceiverPlan sets the receipt plan for one receiver.
-func (s *Server) SetReceiverPlan(receiver string, p Plan) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p.Enabled = true
-	s.plans[receiver] = p
-}
+func (s *Server) SetReceiverPlan(receiver string, p Plan) { s.plans.Set(receiver, p) }
 
 // Webhook returns the registered webhook URL and event types.
 func (s *Server) Webhook() (string, []string) {
@@ -269,13 +242,12 @@ func (s *Server) send(w http.ResponseWriter, body []byte) {
 	}
 	now := s.Now()
 	s.mu.Lock()
-	if q := s.fails[m.Receiver]; len(q) > 0 {
-		s.fails[m.Receiver] = q[1:]
+	if st, scripted := s.fails.Next(m.Receiver); scripted {
 		s.mu.Unlock()
-		s.answer(w, q[0], nil)
+		s.answer(w, st, nil)
 		return
 	}
-	if st, bad := s.states[m.Receiver]; bad {
+	if st, bad := s.states.Of(m.Receiver); bad {
 		s.mu.Unlock()
 		s.answer(w, st, nil)
 		return
@@ -285,19 +257,13 @@ func (s *Server) send(w http.ResponseWriter, body []byte) {
 		s.answer(w, 6, nil)
 		return
 	}
-	var keep []time.Time
-	for _, t := range s.recent[m.Receiver] {
-		if now.Sub(t) < time.Hour {
-			keep = append(keep, t)
-		}
-	}
-	if len(keep) >= PerUserPerHour {
-		s.recent[m.Receiver] = keep
+	recent := s.recent.Of(m.Receiver)
+	if recent.Full(now, time.Hour, PerUserPerHour) {
 		s.mu.Unlock()
 		s.answer(w, 12, nil)
 		return
 	}
-	s.recent[m.Receiver] = append(keep, now)
+	recent.Add(now)
 	s.token++
 	sent := Sent{MessageToken: s.token, Receiver: m.Receiver, Type: m.Type, Text: m.Text, Media: m.Media, TrackingData: m.TrackingData, SenderName: m.Sender.Name, At: now}
 	if m.Keyboard != nil {
@@ -307,14 +273,10 @@ func (s *Server) send(w http.ResponseWriter, body []byte) {
 			sent.Keyboard = append(sent.Keyboard, b)
 		}
 	}
-	s.sent = append(s.sent, sent)
-	plan, ok := s.plans[m.Receiver]
-	if !ok {
-		plan = s.plan
-	}
+	s.sent.Add(sent)
 	s.mu.Unlock()
 	s.answer(w, 0, map[string]any{"message_token": sent.MessageToken, "chat_hostname": "SN-CHAT-01_"})
-	if plan.Enabled {
+	if plan, ok := s.plans.For(m.Receiver); ok {
 		s.schedule(plan, sent)
 	}
 }
@@ -514,21 +476,7 @@ func (s *Server) PostTo(ctx context.Context, url string, body []byte) (int, []by
 
 // PostSigned sends a callback with an explicit signature ("" = none).
 func (s *Server) PostSigned(ctx context.Context, url, signature string, body []byte) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if signature != "" {
-		req.Header.Set("X-Viber-Content-Signature", signature)
-	}
-	resp, err := s.Client.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, b, nil
+	return fakekit.Post(ctx, s.Client, url, "application/json", body, map[string]string{"X-Viber-Content-Signature": signature})
 }
 
 // TokenString formats a message token as the adapter's ProviderID.

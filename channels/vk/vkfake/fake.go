@@ -11,13 +11,11 @@
 package vkfake
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -26,6 +24,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/nudge-engine/nudge/channels/internal/fakekit"
 )
 
 // Token is a realistic community token (vk1.a. + 200+ characters).
@@ -98,15 +98,15 @@ type Server struct {
 	RequireAllowed bool
 
 	srv      *httptest.Server
+	sent     fakekit.Log[Sent]
+	answers  fakekit.Log[EventAnswer]
 	mu       sync.Mutex
 	nextID   int64
-	sent     []Sent
 	dedupe   map[[2]int64]Sent
-	answers  []EventAnswer
-	fails    map[int64][]int
+	fails    fakekit.OnceBy[int64, int]
 	allowed  map[int64]bool // true allowed, false denied
-	states   map[int64]int
-	window   []time.Time
+	states   fakekit.States[int64, int]
+	window   fakekit.Window
 	hookURL  string
 	readPlan time.Duration
 	events   int64
@@ -118,13 +118,11 @@ func New() *Server {
 		Token: Token, GroupID: GroupID, Secret: "nudgeSecret42", Confirmation: "3b7e1c9a",
 		RatePerSecond: 20,
 		Now:           time.Now,
-		After:         func(d time.Duration, f func()) { time.AfterFunc(d, f) },
-		Client:        &http.Client{Timeout: 10 * time.Second},
+		After:         fakekit.AfterFunc,
+		Client:        fakekit.NewClient(),
 		nextID:        1000,
 		dedupe:        map[[2]int64]Sent{},
-		fails:         map[int64][]int{},
 		allowed:       map[int64]bool{},
-		states:        map[int64]int{},
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
@@ -138,46 +136,28 @@ func (s *Server) APIURL() string { return s.URL + "/method" }
 func (s *Server) Close() { s.srv.Close() }
 
 // Sent returns accepted (not deduplicated) messages in order.
-func (s *Server) Sent() []Sent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Sent(nil), s.sent...)
-}
+func (s *Server) Sent() []Sent { return s.sent.All() }
 
 // SentTo returns accepted messages to one peer.
 func (s *Server) SentTo(peer int64) []Sent {
-	var out []Sent
-	for _, m := range s.Sent() {
-		if m.PeerID == peer {
-			out = append(out, m)
-		}
-	}
-	return out
+	return s.sent.Where(func(m Sent) bool { return m.PeerID == peer })
 }
 
 // Answers returns sendMessageEventAnswer calls.
-func (s *Server) Answers() []EventAnswer {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]EventAnswer(nil), s.answers...)
-}
+func (s *Server) Answers() []EventAnswer { return s.answers.All() }
 
 // FailNext makes the next send to peer fail with code, once.
 func (s *Server) FailNext(peer int64, code int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fails[peer] = append(s.fails[peer], code)
+	s.fails.Add(peer, code)
 }
 
 // SetPeer makes every send to peer fail with code (900, 901, 902) until 0.
 func (s *Server) SetPeer(peer int64, code int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if code == 0 {
-		delete(s.states, peer)
+		s.states.Clear(peer)
 		return
 	}
-	s.states[peer] = code
+	s.states.Set(peer, code)
 }
 
 // SetCallback registers the Callback API server URL.
@@ -239,19 +219,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	now := s.Now()
 	s.mu.Lock()
 	if s.RatePerSecond > 0 {
-		var keep []time.Time
-		for _, t := range s.window {
-			if now.Sub(t) < time.Second {
-				keep = append(keep, t)
-			}
-		}
-		s.window = keep
-		if len(keep) >= s.RatePerSecond {
+		if s.window.Full(now, time.Second, s.RatePerSecond) {
 			s.mu.Unlock()
 			vkError(w, 6, p)
 			return
 		}
-		s.window = append(s.window, now)
+		s.window.Add(now)
 	}
 	s.mu.Unlock()
 	switch method {
@@ -264,9 +237,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			vkError(w, 100, p)
 			return
 		}
-		s.mu.Lock()
-		s.answers = append(s.answers, EventAnswer{EventID: p["event_id"], UserID: uid, PeerID: pid})
-		s.mu.Unlock()
+		s.answers.Add(EventAnswer{EventID: p["event_id"], UserID: uid, PeerID: pid})
 		writeJSON(w, map[string]any{"response": 1})
 	case "groups.getCallbackConfirmationCode":
 		writeJSON(w, map[string]any{"response": map[string]string{"code": s.Confirmation}})
@@ -316,13 +287,12 @@ func (s *Server) send(w http.ResponseWriter, p map[string]string, now time.Time)
 		m.Keyboard, m.Inline = rows, inline
 	}
 	s.mu.Lock()
-	if q := s.fails[peer]; len(q) > 0 {
-		s.fails[peer] = q[1:]
+	if code, scripted := s.fails.Next(peer); scripted {
 		s.mu.Unlock()
-		vkError(w, q[0], p)
+		vkError(w, code, p)
 		return
 	}
-	if code, bad := s.states[peer]; bad {
+	if code, bad := s.states.Of(peer); bad {
 		s.mu.Unlock()
 		vkError(w, code, p)
 		return
@@ -340,7 +310,7 @@ func (s *Server) send(w http.ResponseWriter, p map[string]string, now time.Time)
 	}
 	s.nextID++
 	m.MessageID = s.nextID
-	s.sent = append(s.sent, m)
+	s.sent.Add(m)
 	if rid != 0 {
 		s.dedupe[key] = m
 	}
@@ -507,17 +477,6 @@ func (s *Server) Post(ctx context.Context, body []byte) (int, string, error) {
 
 // PostTo sends a callback body to url.
 func (s *Server) PostTo(ctx context.Context, url string, body []byte) (int, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return 0, "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "VKCallbackAPI/1.0")
-	resp, err := s.Client.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, string(b), nil
+	st, b, err := fakekit.Post(ctx, s.Client, url, "application/json", body, map[string]string{"User-Agent": "VKCallbackAPI/1.0"})
+	return st, string(b), err
 }

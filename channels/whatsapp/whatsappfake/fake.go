@@ -8,19 +8,19 @@
 package whatsappfake
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/nudge-engine/nudge/channels/internal/fakekit"
 	"github.com/nudge-engine/nudge/channels/meta"
 )
 
@@ -61,24 +61,18 @@ type Sent struct {
 
 // Server is the fake.
 type Server struct {
-	opt  Options
-	srv  *httptest.Server
-	hc   *http.Client
-	mu   sync.Mutex
-	seq  int
-	sent []Sent
+	fakekit.Core[Plan, Sent]
+	opt Options
+	mu  sync.Mutex
+	seq int
 	// scripted answers
-	failNext []graphErr
-	blocked  map[string]bool // 131050
-	closed   map[string]bool // 131047 for free-form sends
-	unknown  map[string]bool // 131026 (async, as Meta does)
-	plans    map[string]Plan
-	dflt     *Plan
+	failNext fakekit.Once[graphErr]
+	blocked  fakekit.Set[string] // 131050
+	closed   fakekit.Set[string] // 131047 for free-form sends
+	unknown  fakekit.Set[string] // 131026 (async, as Meta does)
 	webhook  string
-	window   []time.Time // accepted times within the last second
+	window   fakekit.Window // accepted sends within the last second
 	lastTo   map[string]time.Time
-	hookErrs []error
-	requests int
 }
 
 type graphErr struct {
@@ -89,49 +83,24 @@ type graphErr struct {
 
 // New starts a fake; Close it when done.
 func New(opt Options) *Server {
-	if opt.Token == "" {
-		opt.Token = "test-token"
-	}
-	if opt.PhoneNumberID == "" {
-		opt.PhoneNumberID = "1000000001"
-	}
-	if opt.AppSecret == "" {
-		opt.AppSecret = "test-app-secret"
-	}
-	if opt.PerSecond == 0 {
-		opt.PerSecond = 80
-	}
-	if opt.PairInterval == 0 {
-		opt.PairInterval = 6 * time.Second
-	}
-	if opt.Now == nil {
-		opt.Now = time.Now
-	}
-	if opt.Client == nil {
-		opt.Client = &http.Client{Timeout: 10 * time.Second}
-	}
-	if opt.After == nil {
-		opt.After = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
-	}
+	opt.Token = cmp.Or(opt.Token, "test-token")
+	opt.PhoneNumberID = cmp.Or(opt.PhoneNumberID, "1000000001")
+	opt.AppSecret = cmp.Or(opt.AppSecret, "test-app-secret")
+	opt.PerSecond = cmp.Or(opt.PerSecond, 80)
+	opt.PairInterval = cmp.Or(opt.PairInterval, 6*time.Second)
+	fakekit.Defaults(&opt.Now, &opt.After, &opt.Client)
 	s := &Server{
-		opt: opt, hc: opt.Client,
-		blocked: map[string]bool{}, closed: map[string]bool{}, unknown: map[string]bool{},
-		plans: map[string]Plan{}, lastTo: map[string]time.Time{},
+		opt:    opt,
+		lastTo: map[string]time.Time{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /{phone}/messages", s.messages)
-	s.srv = httptest.NewServer(mux)
+	s.Serve(mux)
 	return s
 }
 
-// URL is the base to use as whatsapp.Config.APIURL.
-func (s *Server) URL() string { return s.srv.URL }
-
 // Options returns the effective options (token, ids, secret).
 func (s *Server) Options() Options { return s.opt }
-
-// Close stops the server.
-func (s *Server) Close() { s.srv.Close() }
 
 // SetWebhook sets where status and inbound webhooks go.
 func (s *Server) SetWebhook(url string) { s.mu.Lock(); s.webhook = url; s.mu.Unlock() }
@@ -149,52 +118,25 @@ func (s *Server) FailNext(code int, msg string) {
 	case code == 190:
 		st = http.StatusUnauthorized
 	}
-	s.mu.Lock()
-	s.failNext = append(s.failNext, graphErr{status: st, code: code, msg: msg})
-	s.mu.Unlock()
+	s.failNext.Add(graphErr{status: st, code: code, msg: msg})
 }
 
 // Block makes sends to to fail with 131050 (stopped marketing messages).
-func (s *Server) Block(to string) { s.mu.Lock(); s.blocked[to] = true; s.mu.Unlock() }
+func (s *Server) Block(to string) { s.blocked.Add(to) }
 
 // CloseWindow makes free-form (non-template) sends to to fail with 131047.
-func (s *Server) CloseWindow(to string) { s.mu.Lock(); s.closed[to] = true; s.mu.Unlock() }
+func (s *Server) CloseWindow(to string) { s.closed.Add(to) }
 
 // Unknown makes to a number without WhatsApp: the send is accepted and a
 // failed status with 131026 follows (asynchronously, as Meta does).
-func (s *Server) Unknown(to string) { s.mu.Lock(); s.unknown[to] = true; s.mu.Unlock() }
-
-// SetPlan scripts the statuses that follow each message to to.
-func (s *Server) SetPlan(to string, p Plan) { s.mu.Lock(); s.plans[to] = p; s.mu.Unlock() }
-
-// SetDefaultPlan scripts statuses for recipients without their own plan.
-func (s *Server) SetDefaultPlan(p Plan) { s.mu.Lock(); s.dflt = &p; s.mu.Unlock() }
-
-// Sent returns the accepted messages in order.
-func (s *Server) Sent() []Sent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Sent(nil), s.sent...)
-}
-
-// Requests counts every send request, accepted or not.
-func (s *Server) Requests() int { s.mu.Lock(); defer s.mu.Unlock(); return s.requests }
-
-// WebhookErrors returns failures of scheduled webhooks.
-func (s *Server) WebhookErrors() []error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]error(nil), s.hookErrs...)
-}
+func (s *Server) Unknown(to string) { s.unknown.Add(to) }
 
 func writeGraphErr(w http.ResponseWriter, e graphErr) {
 	if e.code >= 500 && e.code < 600 {
 		http.Error(w, "upstream error", e.code)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(e.status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
+	fakekit.WriteJSON(w, e.status, map[string]any{"error": map[string]any{
 		"message": fmt.Sprintf("(#%d) %s", e.code, e.msg), "type": "OAuthException", "code": e.code,
 		"error_data": map[string]any{"messaging_product": "whatsapp", "details": e.msg},
 		"fbtrace_id": "AbCdEfFake",
@@ -202,9 +144,7 @@ func writeGraphErr(w http.ResponseWriter, e graphErr) {
 }
 
 func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.requests++
-	s.mu.Unlock()
+	s.CountRequest()
 	if r.Header.Get("Authorization") != "Bearer "+s.opt.Token {
 		writeGraphErr(w, graphErr{http.StatusUnauthorized, 190, "Error validating access token"})
 		return
@@ -229,58 +169,42 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	now := s.opt.Now()
-	if len(s.failNext) > 0 {
-		e := s.failNext[0]
-		s.failNext = s.failNext[1:]
+	if e, scripted := s.failNext.Next(); scripted {
 		s.mu.Unlock()
 		writeGraphErr(w, e)
 		return
 	}
-	if s.blocked[to] {
+	if s.blocked.Has(to) {
 		s.mu.Unlock()
 		writeGraphErr(w, graphErr{http.StatusBadRequest, 131050, "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business"})
 		return
 	}
-	if s.closed[to] && typ != "template" {
+	if s.closed.Has(to) && typ != "template" {
 		s.mu.Unlock()
 		writeGraphErr(w, graphErr{http.StatusBadRequest, 131047, "Re-engagement message: more than 24 hours have passed since the recipient last replied to the sender number"})
 		return
 	}
-	if s.opt.PerSecond > 0 {
-		keep := s.window[:0]
-		for _, t := range s.window {
-			if now.Sub(t) < time.Second {
-				keep = append(keep, t)
-			}
-		}
-		s.window = keep
-		if len(s.window) >= s.opt.PerSecond {
-			s.mu.Unlock()
-			writeGraphErr(w, graphErr{http.StatusTooManyRequests, 130429, "Rate limit hit: Cloud API message throughput has been reached"})
-			return
-		}
+	if s.opt.PerSecond > 0 && s.window.Full(now, time.Second, s.opt.PerSecond) {
+		s.mu.Unlock()
+		writeGraphErr(w, graphErr{http.StatusTooManyRequests, 130429, "Rate limit hit: Cloud API message throughput has been reached"})
+		return
 	}
 	if last, ok := s.lastTo[to]; ok && s.opt.PairInterval > 0 && now.Sub(last) < s.opt.PairInterval {
 		s.mu.Unlock()
 		writeGraphErr(w, graphErr{http.StatusBadRequest, 131056, "(Business Account, Consumer Account) pair rate limit hit"})
 		return
 	}
-	s.window = append(s.window, now)
+	s.window.Add(now)
 	s.lastTo[to] = now
 	s.seq++
 	id := fmt.Sprintf("wamid.HBgL%026d", s.seq)
-	s.sent = append(s.sent, Sent{ID: id, To: to, Type: typ, Correlation: corr, Body: body, At: now})
-	plan, hasPlan := s.plans[to]
-	if !hasPlan && s.dflt != nil {
-		plan, hasPlan = *s.dflt, true
-	}
-	if s.unknown[to] {
+	plan, hasPlan := s.Accept(to, Sent{ID: id, To: to, Type: typ, Correlation: corr, Body: body, At: now})
+	if s.unknown.Has(to) {
 		plan, hasPlan = Plan{FailCode: 131026}, true
 	}
 	s.mu.Unlock()
 
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	fakekit.WriteJSON(w, http.StatusOK, map[string]any{
 		"messaging_product": "whatsapp",
 		"contacts":          []map[string]string{{"input": to, "wa_id": to}},
 		"messages":          []map[string]string{{"id": id}},
@@ -293,11 +217,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 func (s *Server) schedule(id, to, corr string, p Plan) {
 	emit := func(st string, code int) func() {
 		return func() {
-			if err := s.Status(context.Background(), id, to, corr, st, code); err != nil {
-				s.mu.Lock()
-				s.hookErrs = append(s.hookErrs, err)
-				s.mu.Unlock()
-			}
+			s.HookFailed(s.Status(context.Background(), id, to, corr, st, code))
 		}
 	}
 	if p.FailCode != 0 {
@@ -447,20 +367,6 @@ func (s *Server) Post(ctx context.Context, body []byte) error {
 	if url == "" {
 		return fmt.Errorf("whatsappfake: no webhook set")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(meta.SignatureHeader, meta.Sign(s.opt.AppSecret, body))
-	resp, err := s.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("whatsappfake: webhook: %w", err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("whatsappfake: webhook answered %d", resp.StatusCode)
-	}
-	return nil
+	return fakekit.Deliver(ctx, s.opt.Client, "whatsappfake: webhook", url, "application/json", body,
+		map[string]string{meta.SignatureHeader: meta.Sign(s.opt.AppSecret, body)})
 }

@@ -1,0 +1,61 @@
+package channels
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// HTTPClient is hc, or for nil the client REST adapters use by default: one
+// with a 30-second timeout, so a hung provider fails the send instead of
+// holding a worker.
+func HTTPClient(hc *http.Client) *http.Client {
+	if hc == nil {
+		return &http.Client{Timeout: 30 * time.Second}
+	}
+	return hc
+}
+
+// BaseURL is apiURL, or dflt when it is empty, without a trailing slash.
+func BaseURL(apiURL, dflt string) string {
+	if apiURL == "" {
+		apiURL = dflt
+	}
+	return strings.TrimRight(apiURL, "/")
+}
+
+// Exchange sends an adapter's request and reads up to limit bytes of the
+// answer. A request that gets no answer is a Transient error with code
+// "network" naming op; the request's URL is left out of it, since some
+// providers carry the token in the URL.
+func Exchange(hc *http.Client, req *http.Request, op string, limit int64) (*http.Response, []byte, error) {
+	resp, err := hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, nil, &Error{Kind: Transient, Code: "network", Message: op + ": " + err.Error()}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return nil, nil, &Error{Kind: Transient, Code: "network", Message: op + ": " + err.Error()}
+	}
+	return resp, raw, nil
+}
+
+// HTTPStatusError is the error of an answer whose HTTP status is not the
+// provider's own success and which carries no provider error: 5xx and 429
+// are Transient, anything else Invalid, with code "http_<status>".
+func HTTPStatusError(op string, status int) *Error {
+	kind := Invalid
+	if status >= 500 || status == http.StatusTooManyRequests {
+		kind = Transient
+	}
+	return &Error{Kind: kind, Code: "http_" + strconv.Itoa(status), Message: op + ": " + http.StatusText(status)}
+}

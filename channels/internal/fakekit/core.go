@@ -1,0 +1,60 @@
+package fakekit
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+)
+
+// Core is what the fakes of the Graph and Twilio APIs share: their server,
+// the messages they accepted (S), receipt plans per recipient (P), a count of
+// send requests and the failures of scheduled webhooks. A fake embeds it and
+// its accessors become the fake's.
+type Core[P, S any] struct {
+	srv      *httptest.Server
+	sent     Log[S]
+	hookErrs Log[error]
+	plans    Plans[string, P]
+	requests atomic.Int64
+}
+
+// Serve starts the fake's API on 127.0.0.1 with a free port.
+func (c *Core[P, S]) Serve(h http.Handler) { c.srv = httptest.NewServer(h) }
+
+// URL is the base to give the adapter as its API URL.
+func (c *Core[P, S]) URL() string { return c.srv.URL }
+
+// Close stops the server.
+func (c *Core[P, S]) Close() { c.srv.Close() }
+
+// SetPlan scripts the receipts that follow each message to to.
+func (c *Core[P, S]) SetPlan(to string, p P) { c.plans.Set(to, p) }
+
+// SetDefaultPlan scripts receipts for recipients without their own plan.
+func (c *Core[P, S]) SetDefaultPlan(p P) { c.plans.SetDefault(p) }
+
+// Sent returns the accepted messages in order.
+func (c *Core[P, S]) Sent() []S { return c.sent.All() }
+
+// Requests counts every send request, accepted or not.
+func (c *Core[P, S]) Requests() int { return int(c.requests.Load()) }
+
+// WebhookErrors returns failures of scheduled webhooks.
+func (c *Core[P, S]) WebhookErrors() []error { return c.hookErrs.All() }
+
+// CountRequest counts a send request.
+func (c *Core[P, S]) CountRequest() { c.requests.Add(1) }
+
+// Accept records an accepted message and returns the plan for its
+// recipient, if there is one.
+func (c *Core[P, S]) Accept(to string, m S) (P, bool) {
+	c.sent.Add(m)
+	return c.plans.For(to)
+}
+
+// HookFailed records a scheduled webhook's failure (nil is ignored).
+func (c *Core[P, S]) HookFailed(err error) {
+	if err != nil {
+		c.hookErrs.Add(err)
+	}
+}

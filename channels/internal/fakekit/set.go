@@ -1,0 +1,48 @@
+package fakekit
+
+import "sync"
+
+// States holds the state a test has put recipients in until it clears it:
+// a failure every send to them answers. Safe for concurrent use.
+type States[K comparable, V any] struct {
+	mu sync.Mutex
+	m  map[K]V
+}
+
+// Set puts k in state v.
+func (s *States[K, V]) Set(k K, v V) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[K]V{}
+	}
+	s.m[k] = v
+}
+
+// Clear takes k out of any state.
+func (s *States[K, V]) Clear(k K) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, k)
+}
+
+// Of returns k's state; false when it has none.
+func (s *States[K, V]) Of(k K) (V, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.m[k]
+	return v, ok
+}
+
+// Set holds the recipients a test has flagged (blocked, window closed,
+// unsubscribed).
+type Set[K comparable] struct{ States[K, struct{}] }
+
+// Add flags k.
+func (s *Set[K]) Add(k K) { s.Set(k, struct{}{}) }
+
+// Has reports whether k is flagged.
+func (s *Set[K]) Has(k K) bool {
+	_, ok := s.Of(k)
+	return ok
+}
