@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -153,7 +154,50 @@ func TestEraseLeavesNoTrace(t *testing.T) {
 	}
 	figs := figures(t, e)
 
+	// Access: the export over HTTP and by the CLI holds every section.
+	req, _ = http.NewRequest("GET", e.base+"/v1/subscribers/privacy-marker/export", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET export: %v %v", res, err)
+	}
+	httpExport, _ := io.ReadAll(res.Body)
+	res.Body.Close()
 	t.Setenv("NUDGE_DATABASE_URL", url)
+	code, cliExport, stderr := runMain(t, "subscribers", "export", "privacy-marker")
+	if code != 0 {
+		t.Fatalf("export: %d %s", code, stderr)
+	}
+	for _, export := range []string{string(httpExport), cliExport} {
+		var x struct {
+			Subscriber struct {
+				Name       string
+				Identities []struct{ Address string }
+			}
+			Consent struct{ History, Codes []map[string]any }
+			Parts   struct {
+				Messages struct {
+					Messages []struct{ Content json.RawMessage }
+				}
+				Inbox   struct{ Conversations, Replies []map[string]any }
+				Inbound []map[string]any `json:"inbound_events"`
+			}
+		}
+		if err := json.Unmarshal([]byte(export), &x); err != nil {
+			t.Fatalf("export: %v\n%s", err, export)
+		}
+		if x.Subscriber.Name != name || len(x.Subscriber.Identities) < 3 || len(x.Consent.History) == 0 ||
+			len(x.Consent.Codes) == 0 || len(x.Parts.Messages.Messages) < 2 || len(x.Parts.Inbox.Conversations) != 1 ||
+			len(x.Parts.Inbox.Replies) == 0 || len(x.Parts.Inbound) == 0 {
+			t.Errorf("export lacks a section: %+v", x)
+		}
+		for _, m := range []string{"MARKERWORDSq7", "MARKERMANAGERz3", note, email, `"proof"`} {
+			if !strings.Contains(export, m) {
+				t.Errorf("export lacks %q", m)
+			}
+		}
+	}
+
 	code, out, stderr := runMain(t, "subscribers", "erase", "privacy-marker")
 	if code != 0 || !strings.Contains(out, "erased; external_id is now erased:") {
 		t.Fatalf("erase: %d %s %s", code, out, stderr)
