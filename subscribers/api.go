@@ -64,6 +64,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	route("GET /v1/subscribers", a.list)
 	route("GET /v1/subscribers/{external_id}", a.get)
 	route("DELETE /v1/subscribers/{external_id}", a.erase)
+	route("GET /v1/subscribers/{external_id}/export", a.export)
 	route("POST /v1/subscribers/{external_id}/events", a.postEvent)
 	route("POST /v1/events", a.postEvents)
 	route("POST /v1/subscribers/import", a.importFile)
@@ -218,6 +219,16 @@ func (a *API) erase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// export answers an access request: everything held about the subscriber.
+func (a *API) export(w http.ResponseWriter, r *http.Request) {
+	e, err := a.cfg.Store.Export(r.Context(), r.PathValue("external_id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, e)
 }
 
 func (a *API) postEvent(w http.ResponseWriter, r *http.Request) {

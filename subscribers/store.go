@@ -3,9 +3,7 @@ package subscribers
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -16,7 +14,6 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/nudge-engine/nudge/channels"
-	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -74,8 +71,10 @@ SELECT ` + subscriberCols + `
 	qEraseSubscriber = `
 UPDATE subscribers SET external_id = $2, name = '', attributes = '{}'::jsonb, erased_at = $3, updated_at = $3
  WHERE id = $1 AND external_id = $4`
-	qEraseIdentities    = `DELETE FROM channel_identities WHERE subscriber_id = $1`
-	qEraseEvents        = `DELETE FROM subscriber_events WHERE subscriber_id = $1`
+	qEraseIdentities = `DELETE FROM channel_identities WHERE subscriber_id = $1`
+	// Events keep their name and time (campaign goals count them); the
+	// payload and the shop's idempotency key (an order id) go.
+	qEraseEvents        = `UPDATE subscriber_events SET payload = '{}'::jsonb, idempotency_key = NULL WHERE subscriber_id = $1`
 	qResolveExternalIDs = `
 SELECT s.external_id, s.id FROM subscribers s
  WHERE s.external_id = ANY($1::text[]) AND s.erased_at IS NULL`
@@ -89,8 +88,9 @@ ON CONFLICT (subscriber_id, idempotency_key) DO NOTHING`
 
 // Store reads and writes subscribers.
 type Store struct {
-	db  *sqlx.DB
-	now func() time.Time
+	db    *sqlx.DB
+	now   func() time.Time
+	parts []Part
 }
 
 // NewStore returns a store on d; now is the clock (nil = time.Now).
@@ -359,60 +359,4 @@ func (s *Store) List(ctx context.Context, f Filter) (Page, error) {
 		return Page{}, err
 	}
 	return p, nil
-}
-
-// Erase removes the personal data of the subscriber externalID: name,
-// attributes, identities and events go, external_id becomes a pseudonym, and
-// the personal keys of its consent proofs (consent.ProofPersonalKeys) are replaced by
-// the same pseudonym. The subscriber row and every consent row stay, so the
-// ledger still proves what was consented and when. It returns the pseudonym.
-func (s *Store) Erase(ctx context.Context, externalID string) (string, error) {
-	if err := ValidExternalID("external_id", externalID); err != nil {
-		return "", err
-	}
-	b := make([]byte, 12)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("pseudonym: %w", err)
-	}
-	pseudonym := "erased:" + hex.EncodeToString(b)
-	now := s.now()
-	err := db.WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		var id int64
-		if err := tx.GetContext(ctx, &id, qIDByExternalID, externalID); err != nil {
-			if db.IsNoRows(err) {
-				return ErrNotFound
-			}
-			return fmt.Errorf("find subscriber: %w", err)
-		}
-		// Consent writers' lock first, before any row lock, in the order
-		// consent writers take them.
-		if err := consent.Lock(ctx, tx, []int64{id}); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, qEraseSubscriber, id, pseudonym, now, externalID)
-		if err != nil {
-			return fmt.Errorf("erase subscriber: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound // erased concurrently
-		}
-		steps := []struct {
-			what  string
-			query string
-			args  []any
-		}{
-			{"erase identities", qEraseIdentities, []any{id}},
-			{"erase events", qEraseEvents, []any{id}},
-		}
-		for _, st := range steps {
-			if _, err := tx.ExecContext(ctx, st.query, st.args...); err != nil {
-				return fmt.Errorf("%s: %w", st.what, err)
-			}
-		}
-		return consent.Pseudonymise(ctx, tx, id, pseudonym)
-	})
-	if err != nil {
-		return "", err
-	}
-	return pseudonym, nil
 }

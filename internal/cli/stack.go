@@ -178,7 +178,7 @@ func (s *stack) server() *server.Server {
 		campaigns.NewAPI(campaigns.APIConfig{Store: cstore, Auth: auth, Log: a.Log}),
 		&preview.API{P: preview.New(cstore, d, nil, s.clock.Now), Auth: auth, Log: a.Log},
 		consent.NewRoutes(consent.RoutesConfig{DB: d, Config: s.ccfg, Auth: auth, Log: a.Log, Now: s.clock.Now}),
-		subscribers.NewAPI(subscribers.APIConfig{Store: subscribers.NewStore(d, nil), Importer: subscribers.NewImporter(d, nil), Log: a.Log, Auth: auth}),
+		subscribers.NewAPI(subscribers.APIConfig{Store: subscriberStore(d, s.clock.Now), Importer: subscribers.NewImporter(d, nil), Log: a.Log, Auth: auth}),
 		scheduler.NewAPI(d, scheduler.APIConfig{Auth: auth, Log: a.Log, Now: s.clock.Now}),
 		&inbox.API{Svc: s.inbox, Log: a.Log, Require: manager, Live: &inbox.Live{DatabaseURL: s.core.DatabaseURL, Log: a.Log},
 			UserID: func(r *http.Request) (int64, bool) {

@@ -11,15 +11,16 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/subscribers"
 )
 
 func (a *App) subscribersCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "subscribers",
-		Short: "Import, show and erase subscribers",
+		Short: "Import, show, export and erase subscribers",
 	}
-	cmd.AddCommand(a.subscribersImportCmd(), a.subscribersGetCmd(), a.subscribersEraseCmd())
+	cmd.AddCommand(a.subscribersImportCmd(), a.subscribersGetCmd(), a.subscribersExportCmd(), a.subscribersEraseCmd())
 	return cmd
 }
 
@@ -160,15 +161,30 @@ func (a *App) subscribersGetCmd() *cobra.Command {
 func (a *App) subscribersEraseCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "erase EXTERNAL_ID",
-		Short: "Erase a subscriber's personal data (consent rows are kept, pseudonymised)",
+		Short: "Erase a subscriber's personal data and words (figures and consent rows stay, pseudonymised)",
 		Args:  cobra.ExactArgs(1),
 		RunE: a.withDB(func(ctx context.Context, d *sqlx.DB, args []string) error {
-			p, err := subscribers.NewStore(d, nil).Erase(ctx, args[0])
+			p, err := subscriberStore(d, clock.LoadConfig(a.Env).Clock().Now).Erase(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(a.Stdout, "erased; external_id is now", p)
 			return nil
+		}),
+	}
+}
+
+func (a *App) subscribersExportCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "export EXTERNAL_ID",
+		Short: "Print everything held about a subscriber as JSON (an access request)",
+		Args:  cobra.ExactArgs(1),
+		RunE: a.withDB(func(ctx context.Context, d *sqlx.DB, args []string) error {
+			e, err := subscriberStore(d, clock.LoadConfig(a.Env).Clock().Now).Export(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			return printJSON(a.Stdout, e)
 		}),
 	}
 }
