@@ -285,7 +285,9 @@ func Import(ctx context.Context, q db.Executor, rows []Imported) ([]int64, error
 
 // ProofPersonalKeys are the keys of proof JSON that Pseudonymise replaces:
 // what identifies a person rather than how consent was given.
-var ProofPersonalKeys = []string{"ip", "user_agent", "phone", "email", "name"}
+// The opt-in code, the JWT id, the keyword and the provider's message id are
+// among them: each leads back to the person or is words they wrote.
+var ProofPersonalKeys = []string{"ip", "user_agent", "phone", "email", "name", "code", "jti", "keyword", "provider_message_id"}
 
 // Pseudonymise replaces the personal keys (ProofPersonalKeys) of every proof
 // of subscriberID by pseudonym, for erasure. It is the one change the

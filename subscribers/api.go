@@ -64,6 +64,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	route("GET /v1/subscribers", a.list)
 	route("GET /v1/subscribers/{external_id}", a.get)
 	route("DELETE /v1/subscribers/{external_id}", a.erase)
+	route("GET /v1/subscribers/{external_id}/export", a.export)
 	route("POST /v1/subscribers/{external_id}/events", a.postEvent)
 	route("POST /v1/events", a.postEvents)
 	route("POST /v1/subscribers/import", a.importFile)
@@ -220,6 +221,16 @@ func (a *API) erase(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// export answers an access request: everything held about the subscriber.
+func (a *API) export(w http.ResponseWriter, r *http.Request) {
+	e, err := a.cfg.Store.Export(r.Context(), r.PathValue("external_id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, e)
+}
+
 func (a *API) postEvent(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("external_id")
 	var body eventBody
@@ -355,8 +366,8 @@ func (a *API) importFile(w http.ResponseWriter, r *http.Request) {
 	rep, err := a.cfg.Importer.Import(r.Context(), body, ImportOptions{Format: format})
 	var big *http.MaxBytesError
 	if errors.As(err, &big) {
-		a.fail(w, r, httpx.Errorf(httpx.CodeTooLarge, "", "the file is larger than %d bytes; %d rows were committed before the limit (re-running is safe)",
-			a.cfg.MaxImportBody, rep.Imported+rep.Updated+rep.Unchanged))
+		// The whole file is read before anything is written, so nothing was.
+		a.fail(w, r, httpx.Errorf(httpx.CodeTooLarge, "", "the file is larger than %d bytes; nothing was imported", a.cfg.MaxImportBody))
 		return
 	}
 	if err != nil {

@@ -3,9 +3,7 @@ package subscribers
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -16,7 +14,6 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/nudge-engine/nudge/channels"
-	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -74,8 +71,10 @@ SELECT ` + subscriberCols + `
 	qEraseSubscriber = `
 UPDATE subscribers SET external_id = $2, name = '', attributes = '{}'::jsonb, erased_at = $3, updated_at = $3
  WHERE id = $1 AND external_id = $4`
-	qEraseIdentities    = `DELETE FROM channel_identities WHERE subscriber_id = $1`
-	qEraseEvents        = `DELETE FROM subscriber_events WHERE subscriber_id = $1`
+	qEraseIdentities = `DELETE FROM channel_identities WHERE subscriber_id = $1`
+	// Events keep their name and time (campaign goals count them); the
+	// payload and the shop's idempotency key (an order id) go.
+	qEraseEvents        = `UPDATE subscriber_events SET payload = '{}'::jsonb, idempotency_key = NULL WHERE subscriber_id = $1`
 	qResolveExternalIDs = `
 SELECT s.external_id, s.id FROM subscribers s
  WHERE s.external_id = ANY($1::text[]) AND s.erased_at IS NULL`
@@ -87,136 +86,11 @@ SELECT t.s, t.n, t.o, t.p, NULLIF(t.k, ''), $6
 ON CONFLICT (subscriber_id, idempotency_key) DO NOTHING`
 )
 
-// Import: each batch is COPYed into two temporary tables (rows and their
-// identities, emptied at commit) and applied with the set-based statements below.
-const (
-	qImportTempTables = `
-CREATE TEMP TABLE IF NOT EXISTS import_rows (
-    ord           int PRIMARY KEY,
-    line          bigint NOT NULL,
-    external_id   text,
-    name          text,
-    locale        text,
-    time_zone     text,
-    attributes    jsonb NOT NULL,
-    marketing     boolean,
-    service       boolean,
-    subscriber_id bigint,
-    created       boolean NOT NULL DEFAULT false,
-    changed       boolean NOT NULL DEFAULT false,
-    rejected      boolean NOT NULL DEFAULT false
-) ON COMMIT DELETE ROWS;
-CREATE INDEX IF NOT EXISTS import_rows_subscriber ON import_rows (subscriber_id);
-CREATE TEMP TABLE IF NOT EXISTS import_ids (
-    ord     int NOT NULL,
-    channel text NOT NULL,
-    address text NOT NULL
-) ON COMMIT DELETE ROWS;
-CREATE INDEX IF NOT EXISTS import_ids_ord ON import_ids (ord)`
-
-	// Temporary tables get no statistics from autovacuum; without them the
-	// planner guesses badly for the joins below.
-	qImportAnalyze = `ANALYZE import_rows, import_ids`
-
-	// Keyed rows find their subscriber by external_id.
-	qImportResolveKeyed = `
-UPDATE import_rows r SET subscriber_id = s.id
-  FROM subscribers s
- WHERE r.external_id IS NOT NULL AND s.external_id = r.external_id`
-
-	// Rows without external_id find their subscriber by any of their identities.
-	qImportResolveKeyless = `
-UPDATE import_rows r SET subscriber_id = m.sid
-  FROM (SELECT i.ord, min(ci.subscriber_id) AS sid
-          FROM import_rows k
-          JOIN import_ids i ON i.ord = k.ord
-          JOIN channel_identities ci ON ci.channel = i.channel AND ci.address = i.address
-         WHERE k.external_id IS NULL
-         GROUP BY i.ord) m
- WHERE r.ord = m.ord`
-
-	// A row one of whose identities is bound to another subscriber is rejected.
-	// "Another" is judged by external_id too: a concurrent import may have
-	// created this row's subscriber (and bound its identities) after the row
-	// was resolved; that row then becomes an update (see qImportLostRaces).
-	qImportRejectConflicts = `
-UPDATE import_rows r SET rejected = true
-  FROM import_ids i
-  JOIN channel_identities ci ON ci.channel = i.channel AND ci.address = i.address
-  JOIN subscribers s ON s.id = ci.subscriber_id
- WHERE i.ord = r.ord AND ci.subscriber_id IS DISTINCT FROM r.subscriber_id
-   AND (r.external_id IS NULL OR s.external_id IS DISTINCT FROM r.external_id)
-RETURNING r.line, i.channel`
-
-	qImportAssignIDs = `
-UPDATE import_rows SET subscriber_id = nextval(pg_get_serial_sequence('subscribers', 'id')), created = true
- WHERE subscriber_id IS NULL AND NOT rejected`
-
-	// Returns how many rows it inserted; fewer than assigned means another
-	// writer created some of these external ids since they were resolved.
-	qImportInsertSubscribers = `
-WITH ins AS (
-    INSERT INTO subscribers (id, external_id, name, locale, time_zone, attributes, created_at, updated_at)
-    SELECT subscriber_id, external_id, COALESCE(name, ''), COALESCE(locale, 'ru'), COALESCE(time_zone, 'Europe/Moscow'), attributes, $1, $1
-      FROM import_rows WHERE created
-     ORDER BY ord
-    ON CONFLICT (external_id) DO NOTHING
-    RETURNING 1)
-SELECT count(*) FROM ins`
-
-	// Rows that lost that race become updates of the subscriber that won.
-	qImportLostRaces = `
-UPDATE import_rows r SET subscriber_id = s.id, created = false
-  FROM subscribers s
- WHERE r.created AND s.external_id = r.external_id AND s.id <> r.subscriber_id`
-
-	// Existing subscribers are written only when something differs, so a
-	// re-run of the same file changes nothing (not even updated_at).
-	qImportUpdateSubscribers = `
-WITH u AS (
-    UPDATE subscribers s SET
-        name       = COALESCE(r.name, s.name),
-        locale     = COALESCE(r.locale, s.locale),
-        time_zone  = COALESCE(r.time_zone, s.time_zone),
-        attributes = s.attributes || r.attributes,
-        updated_at = $1
-      FROM import_rows r
-     WHERE r.subscriber_id = s.id AND NOT r.created AND NOT r.rejected
-       AND (COALESCE(r.name, s.name), COALESCE(r.locale, s.locale), COALESCE(r.time_zone, s.time_zone), s.attributes || r.attributes)
-           IS DISTINCT FROM (s.name, s.locale, s.time_zone, s.attributes)
-    RETURNING s.id)
-UPDATE import_rows r SET changed = true FROM u WHERE r.subscriber_id = u.id AND NOT r.created`
-
-	qImportInsertIdentities = `
-WITH ins AS (
-    INSERT INTO channel_identities (subscriber_id, channel, address, created_at)
-    SELECT r.subscriber_id, i.channel, i.address, $1
-      FROM import_ids i JOIN import_rows r ON r.ord = i.ord
-     WHERE NOT r.rejected
-     ORDER BY i.ord
-    ON CONFLICT (channel, address) DO NOTHING
-    RETURNING subscriber_id)
-UPDATE import_rows r SET changed = true FROM ins WHERE r.subscriber_id = ins.subscriber_id AND NOT r.created`
-
-	// The rows with a consent statement, for consent.Import.
-	qImportConsentRows = `
-SELECT ord, subscriber_id FROM import_rows
- WHERE NOT rejected AND (marketing IS NOT NULL OR service IS NOT NULL)
- ORDER BY ord`
-
-	qImportConsentChanged = `UPDATE import_rows SET changed = true WHERE subscriber_id = ANY($1) AND NOT created`
-
-	qImportCounts = `
-SELECT count(*) FILTER (WHERE created) AS created,
-       count(*) FILTER (WHERE changed AND NOT created AND NOT rejected) AS updated,
-       count(*) FILTER (WHERE NOT changed AND NOT created AND NOT rejected) AS unchanged
-  FROM import_rows`
-)
-
 // Store reads and writes subscribers.
 type Store struct {
-	db  *sqlx.DB
-	now func() time.Time
+	db    *sqlx.DB
+	now   func() time.Time
+	parts []Part
 }
 
 // NewStore returns a store on d; now is the clock (nil = time.Now).
@@ -485,60 +359,4 @@ func (s *Store) List(ctx context.Context, f Filter) (Page, error) {
 		return Page{}, err
 	}
 	return p, nil
-}
-
-// Erase removes the personal data of the subscriber externalID: name,
-// attributes, identities and events go, external_id becomes a pseudonym, and
-// the personal keys of its consent proofs (consent.ProofPersonalKeys) are replaced by
-// the same pseudonym. The subscriber row and every consent row stay, so the
-// ledger still proves what was consented and when. It returns the pseudonym.
-func (s *Store) Erase(ctx context.Context, externalID string) (string, error) {
-	if err := ValidExternalID("external_id", externalID); err != nil {
-		return "", err
-	}
-	b := make([]byte, 12)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("pseudonym: %w", err)
-	}
-	pseudonym := "erased:" + hex.EncodeToString(b)
-	now := s.now()
-	err := db.WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		var id int64
-		if err := tx.GetContext(ctx, &id, qIDByExternalID, externalID); err != nil {
-			if db.IsNoRows(err) {
-				return ErrNotFound
-			}
-			return fmt.Errorf("find subscriber: %w", err)
-		}
-		// Consent writers' lock first, before any row lock, in the order
-		// consent writers take them.
-		if err := consent.Lock(ctx, tx, []int64{id}); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, qEraseSubscriber, id, pseudonym, now, externalID)
-		if err != nil {
-			return fmt.Errorf("erase subscriber: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound // erased concurrently
-		}
-		steps := []struct {
-			what  string
-			query string
-			args  []any
-		}{
-			{"erase identities", qEraseIdentities, []any{id}},
-			{"erase events", qEraseEvents, []any{id}},
-		}
-		for _, st := range steps {
-			if _, err := tx.ExecContext(ctx, st.query, st.args...); err != nil {
-				return fmt.Errorf("%s: %w", st.what, err)
-			}
-		}
-		return consent.Pseudonymise(ctx, tx, id, pseudonym)
-	})
-	if err != nil {
-		return "", err
-	}
-	return pseudonym, nil
 }

@@ -253,17 +253,19 @@ func TestEraseKeepsConsentPseudonymised(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		fmt.Sprintf(`{"ip": %q, "jti": "abc", "user_agent": %q, "text_version": "v3"}`, pseudo, pseudo),
+		// The JWT id goes too: the shop's logs tie it to the customer.
+		fmt.Sprintf(`{"ip": %q, "jti": %q, "user_agent": %q, "text_version": "v3"}`, pseudo, pseudo, pseudo),
 		`{"text": "checkout box"}`,
 		fmt.Sprintf(`{"phone": %q, "message_id": "m1"}`, pseudo),
 	}
 	if fmt.Sprint(proofs) != fmt.Sprint(want) {
 		t.Fatalf("proofs:\n%q\nwant\n%q", proofs, want)
 	}
+	// Events stay for campaign goals, with name and time only.
 	var events int
-	b.db.Get(&events, `SELECT count(*) FROM subscriber_events WHERE subscriber_id = $1`, s.ID)
+	b.db.Get(&events, `SELECT count(*) FROM subscriber_events WHERE subscriber_id = $1 AND (payload <> '{}' OR idempotency_key IS NOT NULL)`, s.ID)
 	if events != 0 {
-		t.Fatalf("%d events left after erase", events)
+		t.Fatalf("%d events with payload or key left after erase", events)
 	}
 	if _, err := b.store.Erase(ctx, "c-9"); !errors.Is(err, subscribers.ErrNotFound) {
 		t.Fatalf("second erase: %v", err)

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +43,9 @@ type e2e struct {
 	now   func() time.Time
 	after func(time.Duration, func())
 	sched *scheduler.Scheduler
+	// stop ends the worker and the background loops and waits for them; the
+	// HTTP server keeps serving.
+	stop func()
 }
 
 // scale: 15 minutes of flow time take 0.3 s.
@@ -96,12 +100,15 @@ func newE2EAt(t testing.TB, scale float64) *e2e {
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: s.server().Handler()}}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	go s.rt.work(ctx)
-	go s.loops(ctx)
+	engineCtx, stopEngine := context.WithCancel(ctx)
+	var engine sync.WaitGroup
+	engine.Add(2)
+	go func() { defer engine.Done(); s.rt.work(engineCtx) }()
+	go func() { defer engine.Done(); s.loops(engineCtx) }()
 	f.Telegram.SetWebhook(channels.WebhookURL(base, channels.Telegram, channels.DefaultAccount), vars["NUDGE_TELEGRAM_WEBHOOK_SECRET"])
 	f.Viber.SetWebhook(channels.WebhookURL(base, channels.Viber, channels.DefaultAccount))
 	e := &e2e{t: t, ctx: ctx, a: a, s: s, d: d, f: f, base: base, now: clk.Now, after: after,
-		sched: scheduler.New(d, clk.Now, a.Log, c.sched)}
+		sched: scheduler.New(d, clk.Now, a.Log, c.sched), stop: func() { stopEngine(); engine.Wait() }}
 	return e
 }
 

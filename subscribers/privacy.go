@@ -1,0 +1,172 @@
+package subscribers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/nudge-engine/nudge/consent"
+	"github.com/nudge-engine/nudge/internal/db"
+)
+
+const qExportEvents = `
+SELECT coalesce(json_agg(json_build_object('name', name, 'occurred_at', occurred_at, 'payload', payload,
+       'idempotency_key', idempotency_key) ORDER BY occurred_at, id), '[]')
+  FROM subscriber_events WHERE subscriber_id = $1`
+
+// Subject is the subscriber an erasure or an export is about, with the
+// identities they had when it started.
+type Subject struct {
+	ID         int64
+	Identities []Identity
+}
+
+// Part is one package's share of a subscriber's data: the tables it owns,
+// scrubbed on erasure and read for an export. Packages that depend on this
+// one (the worker, the inbox, inbound) cannot be called from here, so the
+// process wiring hands their parts to the store (WithParts).
+type Part struct {
+	Name string // the export's section
+	// Erase scrubs the part's tables inside the erasing transaction q. It
+	// runs before the subscriber's identities are deleted.
+	Erase func(ctx context.Context, q db.Executor, s Subject, pseudonym string, at time.Time) error
+	// Export returns the part's data as JSON-encodable; nil = nothing to export.
+	Export func(ctx context.Context, q db.Executor, s Subject) (any, error)
+}
+
+// WithParts returns the store erasing and exporting parts too, in order.
+func (s *Store) WithParts(parts ...Part) *Store {
+	c := *s
+	c.parts = append(append([]Part(nil), s.parts...), parts...)
+	return &c
+}
+
+// Erase irreversibly removes the personal data of the subscriber
+// externalID in one transaction: every part scrubs its tables (the worker's
+// messages, the inbox's conversations, inbound's webhook payloads, …), the
+// consent ledger's proofs are pseudonymised and their opt-in codes deleted,
+// name and attributes are emptied, events lose their payloads, identities
+// are deleted (so the same phone later makes a new subscriber) and
+// external_id becomes a random pseudonym. What stays are the rows the
+// figures count, keyed by the pseudonym. It returns the pseudonym.
+func (s *Store) Erase(ctx context.Context, externalID string) (string, error) {
+	if err := ValidExternalID("external_id", externalID); err != nil {
+		return "", err
+	}
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("pseudonym: %w", err)
+	}
+	pseudonym := "erased:" + hex.EncodeToString(b)
+	now := s.now()
+	err := db.WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		var id int64
+		if err := tx.GetContext(ctx, &id, qIDByExternalID, externalID); err != nil {
+			if db.IsNoRows(err) {
+				return ErrNotFound
+			}
+			return fmt.Errorf("find subscriber: %w", err)
+		}
+		// Consent writers' lock first, before any row lock, in the order
+		// consent writers take them.
+		if err := consent.Lock(ctx, tx, []int64{id}); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, qEraseSubscriber, id, pseudonym, now, externalID)
+		if err != nil {
+			return fmt.Errorf("erase subscriber: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound // erased concurrently
+		}
+		subject := Subject{ID: id}
+		if subject.Identities, err = identitiesOf(ctx, tx, id); err != nil {
+			return err
+		}
+		for _, p := range s.parts {
+			if p.Erase == nil {
+				continue
+			}
+			if err := p.Erase(ctx, tx, subject, pseudonym, now); err != nil {
+				return fmt.Errorf("erase %s: %w", p.Name, err)
+			}
+		}
+		if err := consent.EraseSubscriber(ctx, tx, id, pseudonym); err != nil {
+			return err
+		}
+		for _, st := range []struct{ what, query string }{
+			{"identities", qEraseIdentities},
+			{"events", qEraseEvents},
+		} {
+			if _, err := tx.ExecContext(ctx, st.query, id); err != nil {
+				return fmt.Errorf("erase %s: %w", st.what, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return pseudonym, nil
+}
+
+// identitiesOf returns the identities of subscriber id.
+func identitiesOf(ctx context.Context, q db.Executor, id int64) ([]Identity, error) {
+	subs := []Subscriber{{ID: id}}
+	if err := attachIdentities(ctx, q, subs); err != nil {
+		return nil, err
+	}
+	return subs[0].Identities, nil
+}
+
+// Export is everything held about one subscriber, for an access request.
+type Export struct {
+	Subscriber Subscriber      `json:"subscriber"` // profile, attributes and identities
+	Events     json.RawMessage `json:"events"`
+	Consent    consent.Export  `json:"consent"` // ledger with proof, opt-in codes
+	// Parts are the sections of the other packages (messages, conversations,
+	// replies, webhook events), by Part.Name.
+	Parts map[string]any `json:"parts"`
+}
+
+// Export reads everything held about the live subscriber externalID, each
+// section by the package that owns it, in one transaction.
+func (s *Store) Export(ctx context.Context, externalID string) (Export, error) {
+	var out Export
+	if err := ValidExternalID("external_id", externalID); err != nil {
+		return out, err
+	}
+	err := db.WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		sub, err := s.load(ctx, tx, qGetByExternalID, externalID)
+		if err != nil {
+			return err
+		}
+		out = Export{Subscriber: sub, Parts: map[string]any{}}
+		if err := tx.GetContext(ctx, &out.Events, qExportEvents, sub.ID); err != nil {
+			return fmt.Errorf("export events: %w", err)
+		}
+		if out.Consent, err = consent.ExportSubscriber(ctx, tx, sub.ID); err != nil {
+			return err
+		}
+		subject := Subject{ID: sub.ID, Identities: sub.Identities}
+		for _, p := range s.parts {
+			if p.Export == nil {
+				continue
+			}
+			v, err := p.Export(ctx, tx, subject)
+			if err != nil {
+				return fmt.Errorf("export %s: %w", p.Name, err)
+			}
+			if v != nil {
+				out.Parts[p.Name] = v
+			}
+		}
+		return nil
+	})
+	return out, err
+}

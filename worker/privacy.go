@@ -1,0 +1,75 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nudge-engine/nudge/internal/db"
+)
+
+const (
+	// Runs not yet ended end now, without sending; every run's context (the
+	// trigger payload, replies, fallback state) is emptied. Campaign, step,
+	// state and times stay for the funnel.
+	qEraseRuns = `
+UPDATE flow_runs
+   SET state = CASE WHEN state IN ('active', 'waiting', 'paused') THEN 'cancelled' ELSE state END,
+       ended_at = CASE WHEN state IN ('active', 'waiting', 'paused') THEN $2 ELSE ended_at END,
+       next_at = NULL, context = '{}'::jsonb
+ WHERE subscriber_id = $1`
+
+	// Messages keep campaign, step, channel, attempt, status and times for
+	// the figures; the rendered content, the address, the provider's id
+	// (Telegram's holds the chat id) and the provider's error text go, and no
+	// fallback follows.
+	qEraseMessages = `
+UPDATE messages
+   SET content = '{}'::jsonb, address = '', provider_id = NULL, error_message = NULL,
+       fallback_at = NULL
+ WHERE subscriber_id = $1`
+
+	qExportMessages = `
+SELECT coalesce(json_agg(json_build_object('id', id, 'campaign_id', campaign_id, 'step_id', step_id, 'topic', topic,
+       'channel', channel, 'address', address, 'attempt', attempt, 'status', status, 'content', content,
+       'created_at', created_at, 'sent_at', sent_at, 'delivered_at', delivered_at, 'read_at', read_at,
+       'failed_at', failed_at, 'error_message', error_message) ORDER BY id), '[]')
+  FROM messages WHERE subscriber_id = $1`
+	qExportRuns = `
+SELECT coalesce(json_agg(json_build_object('id', id, 'campaign_id', campaign_id, 'campaign_version', campaign_version,
+       'state', state, 'step_id', step_id, 'context', context, 'started_at', started_at, 'ended_at', ended_at) ORDER BY id), '[]')
+  FROM flow_runs WHERE subscriber_id = $1`
+)
+
+// EraseSubscriber is the worker's share of erasing a subscriber: their runs
+// still in flight end at `at` without sending, and the texts, addresses and
+// provider ids of their messages are scrubbed. q is the erasing transaction.
+func EraseSubscriber(ctx context.Context, q db.Executor, subscriberID int64, at time.Time) error {
+	if _, err := q.ExecContext(ctx, qEraseRuns, subscriberID, at); err != nil {
+		return fmt.Errorf("erase flow runs: %w", err)
+	}
+	if _, err := q.ExecContext(ctx, qEraseMessages, subscriberID); err != nil {
+		return fmt.Errorf("erase messages: %w", err)
+	}
+	return nil
+}
+
+// Export is what the worker holds about one subscriber.
+type Export struct {
+	Messages json.RawMessage `json:"messages"` // every message sent or attempted, with its content
+	Runs     json.RawMessage `json:"runs"`     // campaign runs with their context
+}
+
+// ExportSubscriber returns the subscriber's messages and runs, for an access
+// request.
+func ExportSubscriber(ctx context.Context, q db.Executor, subscriberID int64) (Export, error) {
+	var e Export
+	if err := q.GetContext(ctx, &e.Messages, qExportMessages, subscriberID); err != nil {
+		return e, fmt.Errorf("export messages: %w", err)
+	}
+	if err := q.GetContext(ctx, &e.Runs, qExportRuns, subscriberID); err != nil {
+		return e, fmt.Errorf("export runs: %w", err)
+	}
+	return e, nil
+}
