@@ -132,9 +132,9 @@ make demo adds --fresh: a new database and Redis DB named after the port.`,
 	cmd.Flags().StringVar(&o.Addr, "addr", "", "listen address (default $NUDGE_HTTP_ADDR, or a free port when that one is taken)")
 	cmd.Flags().IntVar(&o.Port, "port", 0, "listen port (default: that of $NUDGE_HTTP_ADDR, or a free one when it is taken)")
 	cmd.Flags().StringVar(&o.LogFile, "log", "", "file for the engine's log (default nudge-demo-<port>.log in the temporary directory)")
-	cmd.Flags().BoolVar(&o.Fresh, "fresh", false, "start from a fresh database nudge_demo_<port> beside $NUDGE_DATABASE_URL's and an emptied Redis DB (1 + port mod 15)")
+	cmd.Flags().BoolVar(&o.Fresh, "fresh", false, "start from a fresh database nudge_demo_<port> beside $NUDGE_DATABASE_URL's and an emptied Redis DB (1 + port mod 15, or the next one no test run or demo holds); both are removed at the end")
 	cmd.Flags().StringVar(&o.Database, "database", "", "with --fresh: the database name (default nudge_demo_<port>)")
-	cmd.Flags().IntVar(&o.RedisDB, "redis-db", -1, "with --fresh: the Redis database number (default 1 + port mod 15)")
+	cmd.Flags().IntVar(&o.RedisDB, "redis-db", -1, "with --fresh: the Redis database, 1–15 (default: 1 + port mod 15, or the next free one)")
 	cmd.Flags().IntVar(&o.Days, "days", 7, "days of flow time to run (0: only serve and print links)")
 	cmd.Flags().Float64Var(&o.Scale, "scale", 6000, "how many times faster than real time the week runs")
 	cmd.Flags().IntVar(&o.Customers, "customers", 40, "simulated customers")
@@ -157,6 +157,12 @@ func (a *demo) run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	var st *store
+	if o.Fresh {
+		if st, err = defaultStore(o, addr); err != nil {
+			return err
+		}
+	}
 	if note != "" {
 		fmt.Fprintln(a.stdout, note)
 	}
@@ -173,16 +179,21 @@ func (a *demo) run(ctx context.Context, o Options) error {
 	fmt.Fprintf(a.stdout, "Engine log: %s\n", logPath)
 	var storeURLs map[string]string
 	if o.Fresh {
-		st, err := defaultStore(o, addr)
-		if err != nil {
-			return err
-		}
 		dbURL, redisURL, err := st.prepare(ctx, core.DatabaseURL, core.RedisURL)
 		if err != nil {
 			return err
 		}
 		storeURLs = map[string]string{"NUDGE_DATABASE_URL": dbURL, "NUDGE_REDIS_URL": redisURL}
-		fmt.Fprintf(a.stdout, "Fresh database %s and Redis DB %d (%s, %s).\n", st.Database, st.RedisDB, hidePassword(dbURL), hidePassword(redisURL))
+		fmt.Fprintf(a.stdout, "Fresh database %s and Redis DB %d (%s, %s), removed when the demo ends.\n",
+			st.Database, st.RedisDB, hidePassword(dbURL), hidePassword(redisURL))
+		defer func() {
+			// ctx has ended by now; the clean-up gets its own short one.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if err := st.drop(dctx, core.DatabaseURL, core.RedisURL); err != nil {
+				fmt.Fprintln(a.stdout, "nudge-demo:", err)
+			}
+		}()
 	}
 	base := core.BaseURL
 	if a.env.String("NUDGE_BASE_URL", "") == "" {
@@ -286,7 +297,7 @@ func (a *demo) run(ctx context.Context, o Options) error {
 		}
 	}
 	if o.Days > 0 {
-		fmt.Fprintf(a.stdout, "\nThe simulated week is over: from %s the engine clock runs at real speed (no longer %gx),\nso these figures change only when someone acts, e.g. a manager answering in the inbox. Every page says so.\n",
+		fmt.Fprintf(a.stdout, "\nThe simulation is over: from %s the engine clock runs at real speed (no longer %gx),\nso these figures change only when someone acts, e.g. a manager answering in the inbox. Every page says so.\n",
 			ccfg.Until.Format("Mon 02 Jan 15:04 MST"), o.Scale)
 	}
 	fmt.Fprintf(a.stdout, "\nDashboard:  %s/dashboard\nInbox:      %s/inbox\nQueues:     %s/admin/queues/\n", base, base, base)

@@ -182,7 +182,7 @@ func TestDemoWeek(t *testing.T) {
 		`Login \(manager\): manager@growfood.example  password: (\S+)`,
 		`Dashboard:\s+(http://127.0.0.1:\d+/dashboard)`,
 		`Engine log: (` + regexp.QuoteMeta(logPath) + `)`,
-		`The simulated week is over: from (.+) the engine clock runs at real speed`,
+		`The simulation is over: from (.+) the engine clock runs at real speed`,
 	} {
 		if regexp.MustCompile(re).FindStringSubmatch(text) == nil {
 			t.Errorf("the demo output has no %s:\n%s", re, text)
@@ -297,7 +297,8 @@ func waitFor(t *testing.T, want string, out, errb *syncBuffer, done chan int) {
 
 // TestDemoPicksAFreePortAndItsOwnStore: with NUDGE_HTTP_ADDR taken by
 // another program, the demo serves on a free port; with --fresh it runs on
-// a database named after that port and the Redis DB it was given.
+// a database named after that port and a Redis DB no test run holds (this
+// test's own is held), and removes both at the end.
 func TestDemoPicksAFreePortAndItsOwnStore(t *testing.T) {
 	t.Setenv("NUDGE_DATABASE_URL", testenv.DBURL(t))
 	redisURL := testenv.Redis(t)
@@ -306,6 +307,8 @@ func TestDemoPicksAFreePortAndItsOwnStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctl := redis.NewClient(&redis.Options{Addr: ro.Addr, Password: ro.Password})
+	defer ctl.Close()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -318,7 +321,7 @@ func TestDemoPicksAFreePortAndItsOwnStore(t *testing.T) {
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- runDemo(ctx, []string{"--days", "0", "--fresh", "--redis-db", fmt.Sprint(ro.DB), "--log", filepath.Join(t.TempDir(), "demo.log")}, &out, &errb)
+		done <- runDemo(ctx, []string{"--days", "0", "--fresh", "--log", filepath.Join(t.TempDir(), "demo.log")}, &out, &errb)
 	}()
 	waitFor(t, "Serving until Ctrl-C", &out, &errb, done)
 	text := out.String()
@@ -332,8 +335,16 @@ func TestDemoPicksAFreePortAndItsOwnStore(t *testing.T) {
 		defer admin.Close()
 		admin.MustExec(`DROP DATABASE IF EXISTS ` + dbName + ` WITH (FORCE)`)
 	})
-	if !strings.Contains(text, fmt.Sprintf("Fresh database %s and Redis DB %d", dbName, ro.DB)) {
-		t.Errorf("no fresh store named:\n%s", text)
+	rm := regexp.MustCompile(`Fresh database ` + dbName + ` and Redis DB (\d+)`).FindStringSubmatch(text)
+	if rm == nil {
+		t.Fatalf("no fresh store named:\n%s", text)
+	}
+	if rm[1] == fmt.Sprint(ro.DB) {
+		t.Errorf("the demo took Redis DB %s, which this test holds", rm[1])
+	}
+	lease := "nudge:testenv:redis-db:" + rm[1]
+	if v, _ := ctl.Get(ctx, lease).Result(); !strings.HasPrefix(v, "nudge-demo:") {
+		t.Errorf("lease %s: %q", lease, v)
 	}
 	// The engine migrated and serves from that database.
 	u, _ := url.Parse(os.Getenv("NUDGE_DATABASE_URL"))
@@ -344,9 +355,19 @@ func TestDemoPicksAFreePortAndItsOwnStore(t *testing.T) {
 	if err := d.Get(&n, `SELECT count(*) FROM users WHERE email = 'manager@growfood.example'`); err != nil || n != 1 {
 		t.Errorf("demo database %s: %d managers, %v", dbName, n, err)
 	}
+	d.Close()
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("demo exited %d after Ctrl-C: %s", code, errb.String())
+	}
+	// It removes its database when it ends.
+	admin := sqlx.MustConnect("postgres", os.Getenv("NUDGE_DATABASE_URL"))
+	defer admin.Close()
+	if err := admin.Get(&n, `SELECT count(*) FROM pg_database WHERE datname = $1`, dbName); err != nil || n != 0 {
+		t.Errorf("after the demo: %d databases %s, %v", n, dbName, err)
+	}
+	if v, err := ctl.Get(context.Background(), lease).Result(); err != redis.Nil {
+		t.Errorf("after the demo the lease %s is %q, %v", lease, v, err)
 	}
 }
 
@@ -358,6 +379,7 @@ func TestDemoFlagErrors(t *testing.T) {
 		"--port 70000":                   "--port 70000 is not a TCP port",
 		"--database nudge_x":             "add --fresh",
 		"--redis-db 3":                   "add --fresh",
+		"--fresh --redis-db 0":           "--redis-db 0: the demo uses Redis databases 1–15",
 	} {
 		var out, errb syncBuffer
 		if code := runDemo(context.Background(), strings.Fields(args), &out, &errb); code == 0 || !strings.Contains(errb.String(), want) {

@@ -10,10 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/internal/redislease"
 )
 
 // listenAddr picks the address the demo serves on: --addr or --port as
@@ -72,32 +74,59 @@ var dbName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 type store struct {
 	Database string // database name
 	RedisDB  int
+	explicit bool   // RedisDB was asked for: no other will do
+	token    string // holds the lease of RedisDB (package redislease)
 }
 
+// leaseTTL bounds how long a demo that died without releasing its Redis DB
+// keeps others off it.
+const leaseTTL = 24 * time.Hour
+
 // defaultStore is nudge_demo_<port> and Redis DB 1 + port mod 15 (DB 0 is
-// the development default).
-func defaultStore(o Options, addr string) (store, error) {
+// the development default), or the next one another program (a test run,
+// another demo) does not hold.
+func defaultStore(o Options, addr string) (*store, error) {
 	p := port(addr)
-	s := store{Database: o.Database, RedisDB: o.RedisDB}
+	s := &store{Database: o.Database, RedisDB: o.RedisDB, explicit: o.RedisDB >= 0, token: fmt.Sprintf("nudge-demo:%d:%d", p, time.Now().UnixNano())}
 	if s.Database == "" {
 		s.Database = fmt.Sprintf("nudge_demo_%d", p)
 	}
-	if s.RedisDB < 0 {
-		s.RedisDB = 1 + p%15
+	if !s.explicit {
+		s.RedisDB = redislease.First + p%(redislease.Last-redislease.First+1)
 	}
 	if !dbName.MatchString(s.Database) {
 		return s, fmt.Errorf("--database %q: use lower-case letters, digits and _ (at most 63)", s.Database)
 	}
-	if s.RedisDB > 15 {
-		return s, fmt.Errorf("--redis-db %d: Redis has databases 0–15", s.RedisDB)
+	if s.RedisDB < redislease.First || s.RedisDB > redislease.Last {
+		return s, fmt.Errorf("--redis-db %d: the demo uses Redis databases %d–%d (0 is the development default)", s.RedisDB, redislease.First, redislease.Last)
 	}
 	return s, nil
 }
 
+// lease claims the Redis DB, or with no --redis-db the next free one.
+func (s *store) lease(ctx context.Context, ctl *redis.Client) error {
+	n := redislease.Last - redislease.First + 1
+	for i := 0; i < n; i++ {
+		db := redislease.First + (s.RedisDB-redislease.First+i)%n
+		ok, err := redislease.Claim(ctx, ctl, db, s.token, leaseTTL)
+		if err != nil {
+			return err
+		}
+		if ok {
+			s.RedisDB = db
+			return nil
+		}
+		if s.explicit {
+			return fmt.Errorf("--redis-db %d is in use by another demo or test run (key %s in DB 0)", db, redislease.Key(db))
+		}
+	}
+	return fmt.Errorf("every Redis database %d–%d is in use by demos or test runs: pass --redis-db when one is free", redislease.First, redislease.Last)
+}
+
 // prepare drops and recreates the database on the server of databaseURL
-// and empties the Redis database on the server of redisURL, returning the
-// URLs of both.
-func (s store) prepare(ctx context.Context, databaseURL, redisURL string) (string, string, error) {
+// and leases and empties a Redis database on the server of redisURL,
+// returning the URLs of both.
+func (s *store) prepare(ctx context.Context, databaseURL, redisURL string) (string, string, error) {
 	pu, err := url.Parse(databaseURL)
 	if err != nil || pu.Scheme == "" {
 		return "", "", fmt.Errorf("NUDGE_DATABASE_URL is not a URL (postgres://…): a fresh demo makes its database beside it")
@@ -117,6 +146,12 @@ func (s store) prepare(ctx context.Context, databaseURL, redisURL string) (strin
 	if err != nil {
 		return "", "", fmt.Errorf("NUDGE_REDIS_URL: %w", err)
 	}
+	ro.DB = 0
+	ctl := redis.NewClient(ro)
+	defer ctl.Close()
+	if err := s.lease(ctx, ctl); err != nil {
+		return "", "", err
+	}
 	ro.DB = s.RedisDB
 	rc := redis.NewClient(ro)
 	defer rc.Close()
@@ -129,6 +164,33 @@ func (s store) prepare(ctx context.Context, databaseURL, redisURL string) (strin
 	}
 	ru.Path = "/" + strconv.Itoa(s.RedisDB)
 	return pu.String(), ru.String(), nil
+}
+
+// drop removes what prepare made, once the demo is over: a demo on a
+// port picked at random would otherwise leave a database behind per run.
+func (s *store) drop(ctx context.Context, databaseURL, redisURL string) error {
+	admin, err := db.Open(ctx, databaseURL)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+s.Database+` WITH (FORCE)`); err != nil {
+		return fmt.Errorf("drop demo database %s: %w", s.Database, err)
+	}
+	ro, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return fmt.Errorf("NUDGE_REDIS_URL: %w", err)
+	}
+	ro.DB = s.RedisDB
+	rc := redis.NewClient(ro)
+	defer rc.Close()
+	if err := rc.FlushDB(ctx).Err(); err != nil {
+		return fmt.Errorf("empty Redis DB %d: %w", s.RedisDB, err)
+	}
+	ro.DB = 0
+	ctl := redis.NewClient(ro)
+	defer ctl.Close()
+	return redislease.Release(ctx, ctl, s.RedisDB, s.token)
 }
 
 // hidePassword is a URL for output, without its password.

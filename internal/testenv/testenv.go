@@ -30,6 +30,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/internal/redislease"
 	"github.com/nudge-engine/nudge/migrations"
 )
 
@@ -269,7 +270,7 @@ func Redis(t testing.TB) string {
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		for n := 1; n <= 15; n++ {
-			key := fmt.Sprintf("nudge:testenv:redis-db:%d", n)
+			key := redislease.Key(n) // shared with nudge-demo --fresh
 			ok, err := ctl.SetNX(ctx, key, token, 15*time.Minute).Result()
 			if err != nil {
 				t.Fatalf("testenv: redis at %s: %v", base.Addr, err)

@@ -1,0 +1,39 @@
+package redislease_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/nudge-engine/nudge/internal/redislease"
+	"github.com/nudge-engine/nudge/internal/testenv"
+)
+
+// TestClaimRelease: a database leased by one holder (here the test's own,
+// leased by testenv) is refused to another; release by a stranger is a
+// no-op, by the holder frees it.
+func TestClaimRelease(t *testing.T) {
+	ro, err := redis.ParseURL(testenv.Redis(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := ro.DB
+	ro.DB = 0
+	ctl := redis.NewClient(ro)
+	defer ctl.Close()
+	ctx := context.Background()
+	if ok, err := redislease.Claim(ctx, ctl, held, "other", time.Minute); err != nil || ok {
+		t.Fatalf("claim of a held database: %v, %v", ok, err)
+	}
+	if err := redislease.Release(ctx, ctl, held, "other"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := ctl.Exists(ctx, redislease.Key(held)).Result(); n != 1 {
+		t.Fatal("a stranger released the lease")
+	}
+	if _, err := redislease.Claim(ctx, ctl, 0, "x", time.Minute); err == nil {
+		t.Fatal("DB 0 (the leases' own) was leased")
+	}
+}
