@@ -23,6 +23,10 @@ CREATE TABLE reply_media (
 );
 CREATE INDEX reply_media_subscriber ON reply_media (subscriber_id);
 
+-- The text of the button a customer pressed, as they saw it (the campaign's
+-- button definition, else the provider's), so managers read labels, not ids.
+ALTER TABLE replies ADD COLUMN label text NOT NULL DEFAULT '';
+
 -- A manager on shift (a row) takes new conversations of their queues (none
 -- listed: every queue) in turn: the one assigned longest ago goes next.
 CREATE TABLE inbox_shifts (
@@ -102,4 +106,5 @@ BEGIN
 END $$;
 -- +goose StatementEnd
 DROP TABLE inbox_shifts;
+ALTER TABLE replies DROP COLUMN label;
 DROP TABLE reply_media;
