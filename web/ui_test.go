@@ -98,7 +98,7 @@ func newFullSite(t *testing.T) site {
 	out := &recorder{db: d}
 	res := runMover{}
 	svc := inbox.NewService(d, out, res, log, nil)
-	if err := w.EnableInbox(svc); err != nil {
+	if err := w.EnableInbox(svc, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.EnableDashboard(analytics.New(d)); err != nil {
