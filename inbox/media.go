@@ -108,8 +108,12 @@ func (r *Router) saveMedia(ctx context.Context, ev channels.Event, subscriberID 
 			if f.Name != "" {
 				name = f.Name
 			}
-			if mimeType == "" {
-				mimeType = http.DetectContentType(data)
+			// The bytes decide whether it is a picture: a declared image
+			// that is not one is served as a download, never inline.
+			if sniffed := http.DetectContentType(data); strings.HasPrefix(sniffed, "image/") || mimeType == "" {
+				mimeType = sniffed
+			} else if strings.HasPrefix(mimeType, "image/") {
+				mimeType = "application/octet-stream"
 			}
 		}
 		if data == nil && note == "" {
