@@ -183,6 +183,11 @@ func (l *linter) stepsGraph() {
 					l.add(bp, "invalid-value", "write one branch per match: button, keywords or sentiment", "a reply branch needs exactly one of button, keywords, sentiment (has %d)", n)
 				}
 			}
+			if l.replies != nil {
+				for _, pr := range l.replies(w) {
+					l.warn(p+".wait_reply."+pr.Path, "keyword-overlap", pr.Hint, pr.Msg)
+				}
+			}
 		}
 		if g := s.Goal; g != nil && l.f.Has(p+".goal.within") && g.Within <= 0 {
 			l.add(p+".goal.within", "invalid-duration", "", "goal.within must be longer than zero")

@@ -20,6 +20,7 @@ var Rules = []struct{ ID, Doc string }{
 	{"required-field", "a required key is missing"},
 	{"invalid-value", "a value of the wrong type or outside its allowed set"},
 	{"duplicate-id", "two steps with one id, or two files with one campaign id"},
+	{"keyword-overlap", "warning: keyword branches of opposite meaning share a word (\"понравилось\" and \"не понравилось\"); the reply's whole meaning decides"},
 	{"unknown-step", "next, goto, else, on_timeout or on_other names a step that does not exist"},
 	{"unreachable-step", "no path from the first step leads to this step"},
 	{"cycle-without-wait", "a loop of steps with no wait, wait_reply, goal or handoff would spin forever"},
@@ -51,7 +52,15 @@ type Linter struct {
 	// campaign's Sample (rule template-render); channelcheck sets it to
 	// templates.CheckRender.
 	CheckRender RenderCheck
+	// CheckReplies, when set, looks at a wait_reply step's branches as the
+	// reply classifier will read them (rule keyword-overlap, a warning);
+	// channelcheck sets it to classify's check.
+	CheckReplies ReplyCheck
 }
+
+// ReplyCheck reports problems of a wait_reply step's branches; each Path is
+// relative to the step's wait_reply (e.g. "branches[1].keywords[0]").
+type ReplyCheck func(w *WaitReplyStep) []VariantProblem
 
 // Lint checks the format and the flow of files (without the per-channel
 // template rules: see Linter) and returns every problem.
@@ -65,7 +74,7 @@ func (lt *Linter) Lint(files []*File) []LintError {
 		if f == nil {
 			continue
 		}
-		l := &linter{f: f, def: f.Def, check: lt.CheckVariant, render: lt.CheckRender, decodedAt: map[Pos]bool{}}
+		l := &linter{f: f, def: f.Def, check: lt.CheckVariant, render: lt.CheckRender, replies: lt.CheckReplies, decodedAt: map[Pos]bool{}}
 		l.errs = append(l.errs, f.Problems...)
 		for _, e := range f.Problems {
 			l.decodedAt[Pos{e.Line, e.Col}] = true
@@ -125,6 +134,7 @@ type linter struct {
 	decodedAt  map[Pos]bool
 	check      VariantCheck
 	render     RenderCheck
+	replies    ReplyCheck
 }
 
 func (l *linter) add(path, rule, hint, format string, args ...any) {
@@ -138,13 +148,20 @@ func (l *linter) addKey(path, rule, hint, format string, args ...any) {
 // report adds a problem unless the loader already reported one at that
 // position (a value that did not decode is not checked again) or this rule
 // already fired there.
-func (l *linter) report(p Pos, rule, hint, msg string) {
+func (l *linter) report(p Pos, rule, hint, msg string) { l.reportAs(p, rule, hint, msg, "") }
+
+// warn adds a warning: reported like a problem, but it does not refuse the file.
+func (l *linter) warn(path, rule, hint, msg string) {
+	l.reportAs(l.f.At(path), rule, hint, msg, SeverityWarning)
+}
+
+func (l *linter) reportAs(p Pos, rule, hint, msg, severity string) {
 	for _, e := range l.errs {
 		if e.Line == p.Line && e.Col == p.Col && (e.Rule == rule || l.decodedAt[p]) {
 			return
 		}
 	}
-	l.errs = append(l.errs, LintError{File: l.f.Path, Line: p.Line, Col: p.Col, Rule: rule, Msg: msg, Hint: hint})
+	l.errs = append(l.errs, LintError{File: l.f.Path, Line: p.Line, Col: p.Col, Rule: rule, Msg: msg, Hint: hint, Severity: severity})
 }
 
 func (l *linter) run() {

@@ -42,10 +42,30 @@ type LintError struct {
 	Rule string `json:"rule"`
 	Msg  string `json:"message"`
 	Hint string `json:"hint,omitempty"`
+	// Severity is "" for an error, which refuses the file, or SeverityWarning
+	// for a problem the author should look at but may keep.
+	Severity string `json:"severity,omitempty"`
 }
 
+// SeverityWarning marks a lint problem that does not refuse a file.
+const SeverityWarning = "warning"
+
 func (e LintError) Error() string {
+	if e.Severity == SeverityWarning {
+		return fmt.Sprintf("%s:%d:%d: warning: %s: %s", e.File, e.Line, e.Col, e.Rule, e.Msg)
+	}
 	return fmt.Sprintf("%s:%d:%d: %s: %s", e.File, e.Line, e.Col, e.Rule, e.Msg)
+}
+
+// Errors returns the problems that refuse a file: all but the warnings.
+func Errors(ps []LintError) []LintError {
+	var out []LintError
+	for _, e := range ps {
+		if e.Severity != SeverityWarning {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Problems is a list of lint errors used as an error value.

@@ -13,7 +13,11 @@ import (
 // there is one. sources maps a file path to its content.
 func WriteReport(w io.Writer, errs []LintError, sources map[string][]byte) error {
 	for _, e := range errs {
-		if _, err := fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", e.File, e.Line, e.Col, e.Rule, oneLine(e.Msg)); err != nil {
+		rule := e.Rule
+		if e.Severity == SeverityWarning {
+			rule = "warning: " + rule
+		}
+		if _, err := fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", e.File, e.Line, e.Col, rule, oneLine(e.Msg)); err != nil {
 			return err
 		}
 		if line, ok := sourceLine(sources[e.File], e.Line); ok {

@@ -123,7 +123,7 @@ const (
 // version they reference. Files with lint problems are refused with a
 // Problems error. created reports whether a new version row was written.
 func (s *Store) Apply(ctx context.Context, f *File) (Version, bool, error) {
-	if errs := s.linter.Lint([]*File{f}); len(errs) > 0 {
+	if errs := Errors(s.linter.Lint([]*File{f})); len(errs) > 0 {
 		return Version{}, false, Problems(errs)
 	}
 	def, err := json.Marshal(f.Def)

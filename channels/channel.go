@@ -131,7 +131,7 @@ type EventType string
 const (
 	EventText      EventType = "text"      // the user wrote something
 	EventButton    EventType = "button"    // the user pressed a reply button (Payload)
-	EventStart     EventType = "start"     // opt-in start: /start CODE, Viber context, ref (Code may be empty)
+	EventStart     EventType = "start"     // opt-in start: /start CODE, Viber context, ref (Code may be empty), or a WhatsApp text with a code in it (Text)
 	EventOptOut    EventType = "opt_out"   // provider-level unsubscribe (Viber unsubscribed, STOP via Twilio, VK message_deny)
 	EventDelivered EventType = "delivered" // status of an outbound message
 	EventRead      EventType = "read"

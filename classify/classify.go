@@ -3,6 +3,8 @@ package classify
 import (
 	_ "embed"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -244,4 +246,55 @@ func containsWords(toks []token, negated []bool, want []token, wantNeg []bool) b
 		}
 	}
 	return false
+}
+
+// Overlaps reports keyword branches of a wait_reply step that go different
+// ways, whose keywords share a word of sentiment and mean opposite things
+// ("понравилось" → menu, "не понравилось" → care). Routing handles them (a
+// keyword never matches inside a negation, and the reply's whole meaning
+// decides), but the author should know that the plain word does not catch
+// the negated phrase. It is campaigns.Linter's CheckReplies.
+func (c *Classifier) Overlaps(w *campaigns.WaitReplyStep) []campaigns.VariantProblem {
+	type kw struct {
+		branch, i int
+		text      string
+		sent      Sentiment
+		words     map[string]bool
+	}
+	var kws []kw
+	for bi, b := range w.Branches {
+		for ki, k := range b.Keywords {
+			s := c.lex.Sentiment(k).Sentiment
+			if s == Neutral {
+				continue
+			}
+			words := map[string]bool{}
+			for _, t := range c.lex.tokens(k) {
+				if _, ok := c.lex.lookup(t.text); ok {
+					words[t.text] = true
+				}
+			}
+			kws = append(kws, kw{bi, ki, k, s, words})
+		}
+	}
+	var out []campaigns.VariantProblem
+	for i, a := range kws {
+		for _, b := range kws[i+1:] {
+			if a.branch == b.branch || a.sent == b.sent || w.Branches[a.branch].Goto == w.Branches[b.branch].Goto {
+				continue
+			}
+			for _, word := range slices.Sorted(maps.Keys(a.words)) {
+				if b.words[word] {
+					out = append(out, campaigns.VariantProblem{
+						Path: fmt.Sprintf("branches[%d].keywords[%d]", b.branch, b.i),
+						Msg: fmt.Sprintf("keyword %q (%s, goto %s) shares %q with keyword %q of branch %d (%s, goto %s)",
+							b.text, b.sent, w.Branches[b.branch].Goto, word, a.text, a.branch, a.sent, w.Branches[a.branch].Goto),
+						Hint: "a keyword never matches inside a negation and the reply's whole meaning decides; a sentiment branch often says it better",
+					})
+					break
+				}
+			}
+		}
+	}
+	return out
 }

@@ -59,6 +59,11 @@ func checkEvent(ev channels.Event) error {
 	return nil
 }
 
+// ErrNotStart is returned by Start for a start found in a customer's message
+// (WhatsApp's prefilled text) when no code-shaped token in it is a known
+// opt-in code: the message is an ordinary text, not an opt-in.
+var ErrNotStart = errors.New("message carries no known opt-in code")
+
 // Start handles an inbound opt-in start (Telegram /start CODE, Viber
 // conversation_started context, Messenger/VK ref, WhatsApp text with the
 // code). It binds the channel identity to the code's subscriber (a known
@@ -69,11 +74,16 @@ func checkEvent(ev channels.Event) error {
 // service topic from the dialog when the customer wrote first without a code
 // (marketing always needs a code that asked for it). A provider event seen
 // before (same ProviderEventID) changes nothing. Returns the subscriber id.
+//
+// A start without Code whose Text carries code-shaped tokens came inside a
+// customer's message: when none of them is a known code (expired or used ones
+// are known), Start changes nothing and returns ErrNotStart.
 func (b *Binder) Start(ctx context.Context, ev channels.Event) (int64, error) {
 	if err := checkEvent(ev); err != nil {
 		return 0, err
 	}
 	cands := CodeCandidates(ev.Text)
+	inText := ev.Code == "" && len(cands) > 0
 	if ev.Code != "" {
 		cands = []string{ev.Code}
 	}
@@ -81,13 +91,15 @@ func (b *Binder) Start(ctx context.Context, ev channels.Event) (int64, error) {
 		var id int64
 		err := db.WithTx(ctx, b.db, func(tx *sqlx.Tx) error {
 			var err error
-			id, err = b.start(ctx, tx, ev, cands)
+			id, err = b.start(ctx, tx, ev, cands, inText)
 			return err
 		})
 		var dup *errDuplicate
 		switch {
 		case errors.As(err, &dup):
 			return dup.subscriberID, nil
+		case errors.Is(err, ErrNotStart):
+			return 0, err
 		case (errors.Is(err, errRace) || isDeadlock(err)) && attempt < 3:
 			// A concurrent start created the identity first, or two rebinds
 			// took subscriber locks in opposite order: run again.
@@ -99,32 +111,12 @@ func (b *Binder) Start(ctx context.Context, ev channels.Event) (int64, error) {
 	}
 }
 
-// MaybeStart treats an ordinary inbound text as an opt-in start when it
-// carries a known opt-in code (WhatsApp, where the code arrives inside the
-// prefilled message the customer sends). It reports whether it did.
-func (b *Binder) MaybeStart(ctx context.Context, ev channels.Event) (int64, bool, error) {
-	if ev.Type != channels.EventText {
-		return 0, false, nil
-	}
-	for _, c := range CodeCandidates(ev.Text) {
-		if _, err := b.codes.Get(ctx, b.db, c); errors.Is(err, ErrCodeNotFound) {
-			continue
-		} else if err != nil {
-			return 0, false, err
-		}
-		ev.Code = c
-		sub, err := b.Start(ctx, ev)
-		return sub, err == nil, err
-	}
-	return 0, false, nil
-}
-
 func isDeadlock(err error) bool {
 	var pe *pq.Error
 	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
 
-func (b *Binder) start(ctx context.Context, tx *sqlx.Tx, ev channels.Event, cands []string) (int64, error) {
+func (b *Binder) start(ctx context.Context, tx *sqlx.Tx, ev channels.Event, cands []string, inText bool) (int64, error) {
 	now := b.now().UTC()
 	var code *Code
 	for _, c := range cands {
@@ -137,6 +129,9 @@ func (b *Binder) start(ctx context.Context, tx *sqlx.Tx, ev channels.Event, cand
 		}
 		code = got
 		break
+	}
+	if code == nil && inText {
+		return 0, ErrNotStart
 	}
 	if code != nil && !now.Before(code.ExpiresAt) {
 		b.log.DebugContext(ctx, "opt-in code expired", "channel", ev.Channel)

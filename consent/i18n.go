@@ -24,6 +24,9 @@ type texts struct {
 	Reasons     map[jwtlink.Reason]string
 	BadChannel  string
 	Internal    string
+	// Welcome answers an opt-in start where the provider lets a bot reply
+	// once in the webhook response (Viber conversation_started).
+	Welcome string
 }
 
 var textsByLang = map[string]*texts{
@@ -41,6 +44,7 @@ var textsByLang = map[string]*texts{
 		RateLimited: "Слишком много запросов. Попробуйте через минуту.",
 		BadChannel:  "Этот мессенджер не подключён.",
 		Internal:    "Что-то пошло не так. Попробуйте позже.",
+		Welcome:     "Спасибо за подписку! Будем присылать сюда новости о ваших заказах. Отписаться: напишите «стоп».",
 		Reasons: map[jwtlink.Reason]string{
 			jwtlink.ReasonMalformed:    "Ссылка повреждена.",
 			jwtlink.ReasonUnknownKey:   "Ссылка подписана неизвестным ключом.",
@@ -70,6 +74,7 @@ var textsByLang = map[string]*texts{
 		RateLimited: "Too many requests. Please try again in a minute.",
 		BadChannel:  "This messenger is not connected.",
 		Internal:    "Something went wrong. Please try again later.",
+		Welcome:     "Thanks for subscribing! We will send order updates here. To unsubscribe, write STOP.",
 		Reasons: map[jwtlink.Reason]string{
 			jwtlink.ReasonMalformed:    "The link is damaged.",
 			jwtlink.ReasonUnknownKey:   "The link is signed with an unknown key.",
@@ -85,6 +90,15 @@ var textsByLang = map[string]*texts{
 			jwtlink.ReasonNoKeys:       "Signed links are not configured.",
 		},
 	},
+}
+
+// Welcome is the text that answers an opt-in start in the sender's language
+// (a provider locale such as "en-US"), Russian unless it is English.
+func Welcome(locale string) string {
+	if t, ok := textsByLang[localeOf(locale)]; ok {
+		return t.Welcome
+	}
+	return textsByLang["ru"].Welcome
 }
 
 // pickLang chooses ru or en: ?lang= first, then the Accept-Language entry

@@ -1,12 +1,17 @@
-// Package inbound makes provider webhooks durable: Sink stores every parsed
-// channels.Event in Postgres before the webhook acknowledges it, recognises
-// redeliveries by the provider's event id, and routes each new event once:
-// starts to consent binding, opt-outs to consent revocation, statuses to the
-// message ledger (and so the fallback ladder), replies and button presses to
-// the flow waiting for them or the inbox. Events whose processing failed are
-// retried by a reconciler loop, so an acknowledged event is never lost.
+// Package inbound makes provider webhooks durable and owns where inbound
+// events go. Sink stores every parsed channels.Event in Postgres before the
+// webhook acknowledges it, recognises redeliveries by the provider's event
+// id, and routes each new event once through the interfaces declared here:
+// starts to Consent.Start (a start that came in a customer's message without
+// a known code is routed as that text), opt-outs (consent.IsOptOutEvent
+// decides which texts and buttons are) to Consent.OptOut, statuses to
+// Statuses (the message ledger and so the fallback ladder), replies and
+// button presses to Replies (the flow waiting for them or the inbox). A start
+// is answered with consent's welcome text where the provider allows one
+// synchronous reply. Events whose processing failed are retried by the
+// Reconciler loop, so an acknowledged event is never lost.
 //
-// Handlers may see an event twice (a crash between their effect and the
+// Routes may see an event twice (a crash between their effect and the
 // processed mark), so each must be idempotent: consent writes are harmless to
 // repeat, statuses only move forward, and replies resume a run by
 // compare-and-set on its step sequence.

@@ -6,53 +6,80 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/subscribers"
 )
 
-// Handlers are what the sink routes events to. Any may be nil (the event is
-// then stored and marked with the reason it was not handled).
-type Handlers struct {
-	// Start binds an opt-in start to a subscriber and records consent.
-	Start func(ctx context.Context, ev channels.Event) error
-	// OptOut revokes consent for the sender's channel.
-	OptOut func(ctx context.Context, ev channels.Event) error
-	// IsOptOut says whether a text message is an opt-out keyword.
-	IsOptOut func(text string) bool
-	// Status applies delivered / read / failed / blocked / unblocked.
-	Status func(ctx context.Context, ev channels.Event) error
-	// Reply hands a text or button press to the waiting flow or the inbox.
-	Reply func(ctx context.Context, ev channels.Event) error
-	// Welcome returns the text for providers that accept one synchronous reply
-	// to a start (Viber conversation_started); "" for none.
-	Welcome func(ev channels.Event) string
+// Consent binds opt-in starts and revokes consent on opt-outs
+// (consent.Binder).
+type Consent interface {
+	// Start binds the sender to the start's code and records consent. It
+	// returns an error wrapping consent.ErrNotStart for a start that came in
+	// a customer's message without a known code: that message is a text.
+	Start(ctx context.Context, ev channels.Event) (int64, error)
+	// OptOut revokes consent on the sender's channel.
+	OptOut(ctx context.Context, ev channels.Event) error
+}
+
+// Statuses applies delivered / read / failed / blocked / unblocked to the
+// message ledger (worker.Statuses).
+type Statuses interface {
+	ApplyWebhook(ctx context.Context, ev channels.Event) error
+}
+
+// Replies hands a text or button press to the flow waiting for it or to the
+// inbox (inbox.Router).
+type Replies interface {
+	Reply(ctx context.Context, ev channels.Event) error
+}
+
+// Routes are where the sink sends events. A nil route leaves its events
+// stored and marked with the reason they were not handled.
+type Routes struct {
+	Consent  Consent
+	Statuses Statuses
+	Replies  Replies
 }
 
 // Sink implements channels.Sink.
 type Sink struct {
-	db  *sqlx.DB
-	h   Handlers
-	log *slog.Logger
-	now func() time.Time
+	db     *sqlx.DB
+	routes atomic.Pointer[Routes]
+	log    *slog.Logger
+	now    func() time.Time
 	// ClaimFor is how long one processing attempt may hold an event.
 	ClaimFor time.Duration
 	// MaxAttempts is how often an event is retried before it is left for an operator.
 	MaxAttempts int
 }
 
-// New returns a sink.
-func New(d *sqlx.DB, h Handlers, log *slog.Logger, now func() time.Time) *Sink {
+// New returns a sink on d; now is the clock (nil = time.Now). It stores
+// events at once but routes them only once Connect has given it routes.
+func New(d *sqlx.DB, log *slog.Logger, now func() time.Time) *Sink {
 	if now == nil {
 		now = time.Now
 	}
-	return &Sink{db: d, h: h, log: log, now: now, ClaimFor: 30 * time.Second, MaxAttempts: 10}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Sink{db: d, log: log, now: now, ClaimFor: 30 * time.Second, MaxAttempts: 10}
 }
+
+// Connect gives the sink its routes. Wiring is two steps because the routes
+// are built after the sink: channel adapters need the sink, and the engine
+// that applies statuses needs the adapters. An event accepted before Connect
+// is stored, fails processing and is retried by the reconciler.
+func (s *Sink) Connect(r Routes) { s.routes.Store(&r) }
+
+// errNotConnected fails processing before Connect.
+var errNotConnected = errors.New("inbound: sink has no routes yet")
 
 const (
 	// A fresh event is stored already claimed by the Accept that stores it, so
@@ -137,8 +164,8 @@ func (s *Sink) Accept(ctx context.Context, events []channels.Event) (channels.Ac
 		return ack, err
 	}
 	for i := range events {
-		if events[i].Type == channels.EventStart && s.h.Welcome != nil && ack.Welcome == "" {
-			ack.Welcome = s.h.Welcome(events[i])
+		if events[i].Type == channels.EventStart && ack.Welcome == "" {
+			ack.Welcome = consent.Welcome(events[i].Locale)
 		}
 	}
 	for _, c := range fresh {
@@ -204,38 +231,67 @@ func (s *Sink) finish(ctx context.Context, id int64, result string) error {
 	return err
 }
 
-// route calls the handler for ev and says what it did.
+// Deliver stores and routes one event from an in-process source (the
+// sandbox's simulated replies) exactly as a webhook's events are.
+func (s *Sink) Deliver(ctx context.Context, ev channels.Event) error {
+	_, err := s.Accept(ctx, []channels.Event{ev})
+	return err
+}
+
+// route sends ev where it belongs and says what it did. Which texts and
+// buttons are opt-outs is consent's rule (consent.IsOptOutEvent).
 func (s *Sink) route(ctx context.Context, ev channels.Event) (string, error) {
-	call := func(name string, f func(context.Context, channels.Event) error) (string, error) {
-		if f == nil {
-			return "unhandled: no " + name + " handler", nil
-		}
-		if err := f(ctx, ev); err != nil {
-			return "", fmt.Errorf("%s: %w", name, err)
-		}
-		return name, nil
+	r := s.routes.Load()
+	if r == nil {
+		return "", errNotConnected
 	}
 	switch ev.Type {
 	case channels.EventStart:
-		return call("start", s.h.Start)
+		if r.Consent == nil {
+			return unhandled("consent")
+		}
+		_, err := r.Consent.Start(ctx, ev)
+		if errors.Is(err, consent.ErrNotStart) {
+			ev.Type = channels.EventText // a customer's text with no known code in it
+			return s.route(ctx, ev)
+		}
+		return done("start", err)
 	case channels.EventOptOut:
-		return call("opt_out", s.h.OptOut)
+		return s.optOut(ctx, r, ev)
 	case channels.EventDelivered, channels.EventRead, channels.EventFailed, channels.EventBlocked, channels.EventUnblocked:
-		return call("status", s.h.Status)
-	case channels.EventText:
-		if s.h.IsOptOut != nil && s.h.IsOptOut(ev.Text) {
-			return call("opt_out", s.h.OptOut)
+		if r.Statuses == nil {
+			return unhandled("status")
 		}
-		return call("reply", s.h.Reply)
-	case channels.EventButton:
-		if ev.Payload == "unsubscribe" {
-			return call("opt_out", s.h.OptOut)
+		return done("status", r.Statuses.ApplyWebhook(ctx, ev))
+	case channels.EventText, channels.EventButton:
+		if consent.IsOptOutEvent(ev) {
+			return s.optOut(ctx, r, ev)
 		}
-		return call("reply", s.h.Reply)
+		if r.Replies == nil {
+			return unhandled("reply")
+		}
+		return done("reply", r.Replies.Reply(ctx, ev))
 	default:
 		return "ignored: unknown event type " + string(ev.Type), nil
 	}
 }
+
+func (s *Sink) optOut(ctx context.Context, r *Routes, ev channels.Event) (string, error) {
+	if r.Consent == nil {
+		return unhandled("consent")
+	}
+	return done("opt_out", r.Consent.OptOut(ctx, ev))
+}
+
+// done names a handled event's result, or wraps its error.
+func done(name string, err error) (string, error) {
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
+	}
+	return name, nil
+}
+
+func unhandled(route string) (string, error) { return "unhandled: no " + route + " route", nil }
 
 // Reconcile processes events that were stored but not processed (a crash, a
 // handler error), oldest first, up to limit. It returns how many it processed.
@@ -253,46 +309,4 @@ func (s *Sink) Reconcile(ctx context.Context, limit int) (int, error) {
 		n++
 	}
 	return n, nil
-}
-
-// Reconciler runs Reconcile every Interval until stopped.
-type Reconciler struct {
-	Sink     *Sink
-	Interval time.Duration
-	stop     chan struct{}
-	wg       sync.WaitGroup
-}
-
-// Start begins the loop.
-func (r *Reconciler) Start(ctx context.Context) {
-	if r.Interval <= 0 {
-		r.Interval = 5 * time.Second
-	}
-	r.stop = make(chan struct{})
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		t := time.NewTicker(r.Interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-r.stop:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if _, err := r.Sink.Reconcile(ctx, 500); err != nil {
-					r.Sink.log.WarnContext(ctx, "inbound reconcile", "err", err)
-				}
-			}
-		}
-	}()
-}
-
-// Stop ends the loop and waits for it.
-func (r *Reconciler) Stop() {
-	if r.stop != nil {
-		close(r.stop)
-		r.wg.Wait()
-	}
 }

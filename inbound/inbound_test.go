@@ -11,28 +11,65 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
-type calls struct {
-	mu   sync.Mutex
-	seen []string
+// routes is a fake of every route that records the events reaching it;
+// replyFunc, when set, replaces the recording reply.
+type routes struct {
+	mu        sync.Mutex
+	seen      []string
+	startErr  error
+	replyFunc func(ctx context.Context, ev channels.Event) error
 }
 
-func (c *calls) record(kind string) func(context.Context, channels.Event) error {
-	return func(_ context.Context, ev channels.Event) error {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.seen = append(c.seen, kind+":"+ev.ProviderEventID)
-		return nil
+func (r *routes) record(kind string, ev channels.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = append(r.seen, kind+":"+ev.ProviderEventID)
+}
+
+func (r *routes) Start(_ context.Context, ev channels.Event) (int64, error) {
+	if r.startErr != nil {
+		return 0, r.startErr
 	}
+	r.record("start", ev)
+	return 1, nil
 }
 
-func (c *calls) list() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return strings.Join(c.seen, " ")
+func (r *routes) OptOut(_ context.Context, ev channels.Event) error {
+	r.record("opt_out", ev)
+	return nil
+}
+
+func (r *routes) ApplyWebhook(_ context.Context, ev channels.Event) error {
+	r.record("status", ev)
+	return nil
+}
+
+func (r *routes) Reply(ctx context.Context, ev channels.Event) error {
+	if r.replyFunc != nil {
+		return r.replyFunc(ctx, ev)
+	}
+	r.record("reply", ev)
+	return nil
+}
+
+func (r *routes) list() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.seen, " ")
+}
+
+// connected returns a sink routing everything to r.
+func connected(t *testing.T, d *sqlx.DB, r *routes, now func() time.Time) *Sink {
+	s := New(d, quiet(), now)
+	s.Connect(Routes{Consent: r, Statuses: r, Replies: r})
+	return s
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -40,8 +77,8 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 func TestDuplicateDeliveriesHaveOneEffect(t *testing.T) {
 	t.Parallel()
 	d := testenv.DB(t)
-	var c calls
-	s := New(d, Handlers{Reply: c.record("reply"), Status: c.record("status")}, quiet(), nil)
+	c := &routes{}
+	s := connected(t, d, c, nil)
 	ev := channels.Event{Type: channels.EventText, Channel: channels.Telegram, ProviderEventID: "u1", From: "42", Text: "вкусно"}
 	ctx := context.Background()
 	// The same event three times, also concurrently.
@@ -69,14 +106,10 @@ func TestDuplicateDeliveriesHaveOneEffect(t *testing.T) {
 func TestRouting(t *testing.T) {
 	t.Parallel()
 	d := testenv.DB(t)
-	var c calls
-	s := New(d, Handlers{
-		Start: c.record("start"), OptOut: c.record("opt_out"), Status: c.record("status"), Reply: c.record("reply"),
-		IsOptOut: func(s string) bool { return strings.EqualFold(s, "stop") },
-		Welcome:  func(channels.Event) string { return "Привет!" },
-	}, quiet(), nil)
+	c := &routes{}
+	s := connected(t, d, c, nil)
 	evs := []channels.Event{
-		{Type: channels.EventStart, Code: "abc", ProviderEventID: "1"},
+		{Type: channels.EventStart, Code: "abc", ProviderEventID: "1", Locale: "en"},
 		{Type: channels.EventText, Text: "STOP", ProviderEventID: "2"},
 		{Type: channels.EventButton, Payload: "unsubscribe", ProviderEventID: "3"},
 		{Type: channels.EventButton, Payload: "like", ProviderEventID: "4"},
@@ -87,7 +120,7 @@ func TestRouting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ack.Welcome != "Привет!" {
+	if ack.Welcome != consent.Welcome("en") {
 		t.Errorf("welcome %q", ack.Welcome)
 	}
 	want := "start:1 opt_out:2 opt_out:3 reply:4 status:5 opt_out:6"
@@ -101,14 +134,15 @@ func TestFailedProcessingIsRetriedNotLost(t *testing.T) {
 	d := testenv.DB(t)
 	var fails atomic.Int32
 	fails.Store(2)
-	var c calls
-	rec := c.record("reply")
-	s := New(d, Handlers{Reply: func(ctx context.Context, ev channels.Event) error {
+	c := &routes{}
+	c.replyFunc = func(ctx context.Context, ev channels.Event) error {
 		if fails.Add(-1) >= 0 {
 			return errors.New("database hiccup")
 		}
-		return rec(ctx, ev)
-	}}, quiet(), nil)
+		c.record("reply", ev)
+		return nil
+	}
+	s := connected(t, d, c, nil)
 	ctx := context.Background()
 	// Storing succeeds even though processing fails: the webhook answers 2xx.
 	if _, err := s.Accept(ctx, []channels.Event{{Type: channels.EventText, ProviderEventID: "x", Text: "hi"}}); err != nil {
@@ -140,8 +174,8 @@ func TestClaimExpiresAfterCrash(t *testing.T) {
 	t.Parallel()
 	d := testenv.DB(t)
 	now := time.Now()
-	var c calls
-	s := New(d, Handlers{Reply: c.record("reply")}, quiet(), func() time.Time { return now })
+	c := &routes{}
+	s := connected(t, d, c, func() time.Time { return now })
 	ctx := context.Background()
 	// Simulate a processor that claimed the event and died.
 	if _, err := d.Exec(`INSERT INTO inbound_events (channel, provider_event_id, type, event, claimed_until, attempts)
@@ -162,7 +196,7 @@ func TestClaimExpiresAfterCrash(t *testing.T) {
 
 func TestEventWithoutIDIsRefused(t *testing.T) {
 	t.Parallel()
-	s := New(testenv.DB(t), Handlers{}, quiet(), nil)
+	s := New(testenv.DB(t), quiet(), nil)
 	if _, err := s.Accept(context.Background(), []channels.Event{{Type: channels.EventText}}); err == nil {
 		t.Fatal("want an error: the provider must retry rather than lose dedupe")
 	}
@@ -175,8 +209,8 @@ func TestBatchIsStoredAllOrNothing(t *testing.T) {
 	d.MustExec(`CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
 		BEGIN IF NEW.provider_event_id = 'boom' THEN RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; END $$`)
 	d.MustExec(`CREATE TRIGGER refuse BEFORE INSERT ON inbound_events FOR EACH ROW EXECUTE FUNCTION refuse()`)
-	var c calls
-	s := New(d, Handlers{Reply: c.record("reply")}, quiet(), nil)
+	c := &routes{}
+	s := connected(t, d, c, nil)
 	_, err := s.Accept(context.Background(), []channels.Event{
 		{Type: channels.EventText, ProviderEventID: "ok", Text: "a"},
 		{Type: channels.EventText, ProviderEventID: "boom", Text: "b"},
@@ -195,16 +229,16 @@ func TestReconcileLeavesAnEventBeingProcessed(t *testing.T) {
 	t.Parallel()
 	d := testenv.DB(t)
 	ctx := context.Background()
-	var c calls
-	rec := c.record("reply")
-	var s *Sink
-	s = New(d, Handlers{Reply: func(ctx context.Context, ev channels.Event) error {
+	c := &routes{}
+	s := connected(t, d, c, nil)
+	c.replyFunc = func(ctx context.Context, ev channels.Event) error {
 		// The reconciler runs while Accept is still processing the event.
 		if n, err := s.Reconcile(ctx, 10); n != 0 || err != nil {
 			t.Errorf("reconcile took %d events, %v", n, err)
 		}
-		return rec(ctx, ev)
-	}}, quiet(), nil)
+		c.record("reply", ev)
+		return nil
+	}
 	if _, err := s.Accept(ctx, []channels.Event{{Type: channels.EventText, ProviderEventID: "p", Text: "hi"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -227,10 +261,9 @@ func TestSlowBatchKeepsItsClaims(t *testing.T) {
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
-	var c calls
-	rec := c.record("reply")
-	var s *Sink
-	s = New(d, Handlers{Reply: func(ctx context.Context, ev channels.Event) error {
+	c := &routes{}
+	s := connected(t, d, c, clock)
+	c.replyFunc = func(ctx context.Context, ev channels.Event) error {
 		switch ev.ProviderEventID {
 		case "1": // slow: the claim of event 2 is renewed before it is processed
 			advance(20 * time.Second)
@@ -240,8 +273,9 @@ func TestSlowBatchKeepsItsClaims(t *testing.T) {
 				t.Errorf("reconcile took %d events, %v", n, err)
 			}
 		}
-		return rec(ctx, ev)
-	}}, quiet(), clock)
+		c.record("reply", ev)
+		return nil
+	}
 	evs := []channels.Event{
 		{Type: channels.EventText, ProviderEventID: "1"},
 		{Type: channels.EventText, ProviderEventID: "2"},

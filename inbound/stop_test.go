@@ -55,7 +55,8 @@ func TestWhatsAppStopReachesImportedAndAPISubscribers(t *testing.T) {
 		t.Fatal(err)
 	}
 	binder := consent.NewBinder(d, log, now)
-	sink := inbound.New(d, inbound.Handlers{OptOut: binder.OptOut, IsOptOut: consent.IsOptOut}, log, now)
+	sink := inbound.New(d, log, now)
+	sink.Connect(inbound.Routes{Consent: binder})
 	for i, c := range []struct {
 		sub  int64
 		from string

@@ -133,7 +133,8 @@ func TestStatementsPerReply(t *testing.T) {
 	ctx := context.Background()
 	cd, log := countingDB(t, e.db)
 	router := NewRouter(cd, e.router.classify, e.runs, e.router.log, e.router.now)
-	sink := inbound.New(cd, inbound.Handlers{Reply: router.Reply}, e.router.log, func() time.Time { return *e.now })
+	sink := inbound.New(cd, e.router.log, func() time.Time { return *e.now })
+	sink.Connect(inbound.Routes{Replies: router})
 
 	asked := e.now.Add(-time.Hour)
 	_, run := e.waitingSubscriber(t, "100", asked)
@@ -303,7 +304,8 @@ func TestReplyLoad(t *testing.T) {
 		SELECT 'k' || r.id, r.subscriber_id, 'weekly-feedback', 'v1', r.id, 'ask', 'service', 'telegram', 'delivered', now() - interval '1 hour'
 		  FROM flow_runs r`)
 	e.db.MustExec(`ANALYZE`)
-	sink := inbound.New(e.db, inbound.Handlers{Reply: e.router.Reply}, e.router.log, nil)
+	sink := inbound.New(e.db, e.router.log, nil)
+	sink.Connect(inbound.Routes{Replies: e.router})
 	lat := make([]time.Duration, n)
 	var wg sync.WaitGroup
 	tick := time.NewTicker(time.Second / time.Duration(rate))

@@ -355,8 +355,8 @@ func (a *API) importFile(w http.ResponseWriter, r *http.Request) {
 	rep, err := a.cfg.Importer.Import(r.Context(), body, ImportOptions{Format: format})
 	var big *http.MaxBytesError
 	if errors.As(err, &big) {
-		a.fail(w, r, httpx.Errorf(httpx.CodeTooLarge, "", "the file is larger than %d bytes; %d rows were committed before the limit (re-running is safe)",
-			a.cfg.MaxImportBody, rep.Imported+rep.Updated+rep.Unchanged))
+		// The whole file is read before anything is written, so nothing was.
+		a.fail(w, r, httpx.Errorf(httpx.CodeTooLarge, "", "the file is larger than %d bytes; nothing was imported", a.cfg.MaxImportBody))
 		return
 	}
 	if err != nil {

@@ -2,6 +2,7 @@ package subscribers
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -141,37 +142,32 @@ func FuzzListQuery(f *testing.F) {
 	})
 }
 
-// FuzzImportCSV runs whole files through the CSV reader, row parser and
-// batching (the database write is replaced by a check that no batch holds an
-// external id or an address twice).
+// FuzzImportCSV runs whole files through the CSV reader and row parser (the
+// COPY is replaced by a check that every staged row is valid and keyed).
 func FuzzImportCSV(f *testing.F) {
 	f.Add("external_id,phone\nc-1,+79990000001\n")
 	f.Add("external_id,name\n\"unterminated,1\n")
+	f.Add("external_id,name\nc-1,\"open\nc-2,x\"\n")
 	f.Add("\ufeffphone\n+7 999\n\n\"a\"\"b\"\n")
 	f.Add("external_id,phone,email\nc-1,+79990000001,\nc-1,,a@b.ru\n,+79990000001,\nc-2,,a@b.ru\n")
 	f.Fuzz(func(t *testing.T, data string) {
 		written := 0
-		run := &importRun{opt: ImportOptions{BatchSize: 3, KeepErrors: 10}, keys: map[string]struct{}{}}
-		run.write = func(context.Context) error { // stands in for the database
-			keys := map[string]bool{}
-			for _, r := range run.batch {
-				for _, k := range rowKeys(r) {
-					if keys[k] {
-						t.Fatalf("batch holds %q twice", k)
-					}
-					keys[k] = true
-				}
+		run := &importRun{opt: ImportOptions{Format: CSV, KeepErrors: 10}}
+		run.emit = func(_ context.Context, r importRow) error { // stands in for the COPY
+			if r.line < 2 || (r.externalID == "" && len(r.ids) == 0) {
+				t.Fatalf("staged bad row %+v", r)
 			}
-			written += len(run.batch)
-			run.batch = run.batch[:0]
-			clear(run.keys)
+			written++
 			return nil
 		}
-		err := run.readCSV(t.Context(), &lineLimitReader{r: strings.NewReader(data), max: MaxImportLine})
-		if err != nil {
+		if err := run.read(t.Context(), strings.NewReader(data)); err != nil {
+			var re *RowError
+			var le *LineTooLongError
+			if !errors.As(err, &re) && !errors.As(err, &le) {
+				t.Fatalf("file error of type %T: %v", err, err)
+			}
 			return
 		}
-		_ = run.write(t.Context())
 		for _, e := range run.rep.Errors {
 			if e.Line < 1 || e.Reason == "" {
 				t.Fatalf("bad rejection %+v", e)

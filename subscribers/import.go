@@ -2,6 +2,7 @@ package subscribers
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -10,15 +11,18 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/transform"
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/consent"
-	"github.com/nudge-engine/nudge/internal/db"
 )
 
 // Format is an import file format.
@@ -31,7 +35,9 @@ const (
 
 // Import limits.
 const (
-	DefaultImportBatch = 2000
+	// DefaultImportBatch is the number of rows merged per transaction once
+	// the whole file has been read and checked.
+	DefaultImportBatch = 50_000
 	MaxImportLine      = 64 << 10 // bytes between two newlines
 	DefaultKeptErrors  = 1000
 )
@@ -39,28 +45,100 @@ const (
 // ImportOptions tune one import.
 type ImportOptions struct {
 	Format    Format
-	BatchSize int // rows per transaction; 0 = DefaultImportBatch
+	BatchSize int // rows per merge transaction; 0 = DefaultImportBatch
 	// OnReject, if set, is called for every rejected row as it is found (the
 	// CLI prints them all); Report.Errors keeps only the first KeepErrors.
 	OnReject   func(RowError)
 	KeepErrors int // 0 = DefaultKeptErrors; < 0 = none
+	// Encoding is the file's character set: "utf-8" (the default, with or
+	// without a byte order mark), "windows-1251" or "koi8-r".
+	Encoding string
+	// Delimiter separates CSV fields: ',', ';' or '\t'; 0 = detect it from
+	// the header line (Excel in Russian locales saves with ';').
+	Delimiter rune
+}
+
+// Encodings are the names ImportOptions.Encoding accepts.
+var Encodings = []string{"utf-8", "windows-1251", "koi8-r"}
+
+// decoder returns the reader that turns r from the named encoding into UTF-8.
+func decoder(name string, r io.Reader) (io.Reader, error) {
+	switch strings.ToLower(strings.ReplaceAll(name, "_", "-")) {
+	case "", "utf-8", "utf8":
+		return r, nil
+	case "windows-1251", "cp1251":
+		return transform.NewReader(r, charmap.Windows1251.NewDecoder()), nil
+	case "koi8-r", "koi8r":
+		return transform.NewReader(r, charmap.KOI8R.NewDecoder()), nil
+	}
+	return nil, fieldErr("encoding", "must be one of %s, got %q", strings.Join(Encodings, ", "), name)
+}
+
+// notUTF8 is the file-level error for bytes that are not UTF-8.
+func notUTF8(line int, field string) error {
+	return &RowError{Line: line, Field: field, Reason: "is not UTF-8 text, so the file is in another encoding; " +
+		"if Excel or 1C saved it in a Russian locale, run again with --encoding windows-1251 (or koi8-r). Nothing was imported"}
+}
+
+// Delimiters are the CSV field separators the importer accepts.
+var Delimiters = []rune{',', ';', '\t'}
+
+// ParseDelimiter reads a delimiter name: ",", ";", "tab" or a tab character.
+func ParseDelimiter(s string) (rune, error) {
+	switch strings.ToLower(s) {
+	case ",", "comma":
+		return ',', nil
+	case ";", "semicolon":
+		return ';', nil
+	case "\t", `\t`, "tab":
+		return '\t', nil
+	}
+	return 0, fieldErr("delimiter", "must be ',', ';' or tab, got %q", s)
+}
+
+// detectDelimiter picks the separator that occurs most often outside quotes
+// in the header line; a one-column header is comma-separated.
+func detectDelimiter(header []byte) rune {
+	if i := bytes.IndexByte(header, '\n'); i >= 0 {
+		header = header[:i]
+	}
+	counts := map[rune]int{}
+	quoted := false
+	for _, c := range string(header) {
+		if c == '"' {
+			quoted = !quoted
+		} else if !quoted {
+			counts[c]++
+		}
+	}
+	best := ','
+	for _, d := range Delimiters {
+		if counts[d] > counts[best] {
+			best = d
+		}
+	}
+	return best
 }
 
 // Report is the outcome of an import.
 type Report struct {
 	Rows      int        `json:"rows"`      // data rows read (blank lines and comments not counted)
 	Imported  int        `json:"imported"`  // new subscribers
-	Updated   int        `json:"updated"`   // existing subscribers that changed
-	Unchanged int        `json:"unchanged"` // existing subscribers the row already matched
+	Updated   int        `json:"updated"`   // existing subscribers whose stored values changed
+	Unchanged int        `json:"unchanged"` // rows the store already matched (and repeats of an earlier row)
 	Rejected  int        `json:"rejected"`
 	Errors    []RowError `json:"errors"`
 	// ErrorsTruncated is true when more rows were rejected than Errors holds.
 	ErrorsTruncated bool `json:"errors_truncated,omitempty"`
+	// WrittenThrough is the last line of the file whose batch was committed:
+	// every row up to it, except the rejected ones, is in the store, and
+	// nothing after it. 0 when nothing was written.
+	WrittenThrough int `json:"written_through"`
 }
 
 // Summary is the one-line result the CLI prints.
 func (r Report) Summary() string {
-	return fmt.Sprintf("imported %d, updated %d, rejected %d rows (%d unchanged)", r.Imported, r.Updated, r.Rejected, r.Unchanged)
+	return fmt.Sprintf("imported %d, updated %d, unchanged %d, rejected %d rows", r.Imported, r.Updated, r.Unchanged, r.Rejected)
 }
 
 // Importer streams CSV and TXT files of subscribers into the store.
@@ -96,13 +174,22 @@ func FormatOf(name string) Format {
 	return CSV
 }
 
-// Import reads r to the end in batches, each committed in its own
-// transaction. Bad rows are rejected and reported with their line number; the
-// good rows are imported. Rows are upserts, so importing a file again changes
-// nothing. Imported contacts get no consent unless the CSV carries
-// consent_marketing / consent_service with consent_proof. The error is
-// non-nil only when the import could not go on (unreadable header, I/O or
-// database failure); the report then counts what was committed before.
+// Import reads r to the end, then writes it. The guarantee:
+//
+//   - The whole file is read and checked before anything is written. A
+//     file-level error (unreadable header, an unterminated quote, a line too
+//     long, I/O failure, cancellation) returns an error and writes nothing.
+//   - Bad rows are rejected and reported with their line number (two rows with
+//     the same external_id are both rejected, each naming the other); the good
+//     rows are imported.
+//   - The good rows are then merged in file order, BatchSize rows per
+//     transaction. If the database fails part-way, the error is returned and
+//     Report.WrittenThrough names the last line committed.
+//
+// Rows are upserts, so importing a file again changes nothing and counts its
+// rows unchanged. Imported contacts get no consent unless the CSV carries
+// consent_marketing / consent_service with consent_proof; consent is written
+// by consent.Import.
 func (im *Importer) Import(ctx context.Context, r io.Reader, opt ImportOptions) (Report, error) {
 	if opt.BatchSize <= 0 {
 		opt.BatchSize = DefaultImportBatch
@@ -113,36 +200,37 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, opt ImportOptions) 
 	if opt.Format == "" {
 		opt.Format = CSV
 	}
-	run := &importRun{im: im, opt: opt, keys: map[string]struct{}{}}
-	run.write = run.flush
-	lr := &lineLimitReader{r: r, max: MaxImportLine}
-	var err error
-	switch opt.Format {
-	case CSV:
-		err = run.readCSV(ctx, lr)
-	case TXT:
-		err = run.readTXT(ctx, lr)
-	default:
-		err = fieldErr("format", "must be csv or txt, got %q", opt.Format)
+	run := &importRun{opt: opt}
+	conn, err := im.db.Connx(ctx)
+	if err != nil {
+		return run.rep, fmt.Errorf("import: %w", err)
+	}
+	defer conn.Close()
+	// The staging tables live in this connection's session; drop them even
+	// when ctx is done, so the pooled connection comes back clean.
+	defer conn.ExecContext(context.WithoutCancel(ctx), qImportDropTables) //nolint:errcheck // best effort; the next import drops them first
+	err = im.stage(ctx, conn, run, r)
+	if err == nil {
+		err = im.check(ctx, conn, run)
 	}
 	if err == nil {
-		err = run.write(ctx)
+		err = im.merge(ctx, conn, run)
 	}
 	if run.rep.Errors == nil {
 		run.rep.Errors = []RowError{}
 	}
-	// Conflicts are found at commit time, after later lines were read.
+	// Set-based checks find rows after later lines were read.
 	sort.SliceStable(run.rep.Errors, func(i, j int) bool { return run.rep.Errors[i].Line < run.rep.Errors[j].Line })
 	return run.rep, err
 }
 
+// importRun is one import's parser state and report.
 type importRun struct {
-	im    *Importer
-	opt   ImportOptions
-	rep   Report
-	batch []importRow
-	keys  map[string]struct{}             // external ids and identities in the batch
-	write func(ctx context.Context) error // flush; replaced in parser fuzzing
+	opt    ImportOptions
+	rep    Report
+	staged int
+	// emit stages a valid row (the COPY; a counter in parser fuzzing).
+	emit func(ctx context.Context, row importRow) error
 }
 
 func (run *importRun) reject(e RowError) {
@@ -152,49 +240,43 @@ func (run *importRun) reject(e RowError) {
 	}
 	if run.opt.KeepErrors > 0 && len(run.rep.Errors) < run.opt.KeepErrors {
 		run.rep.Errors = append(run.rep.Errors, e)
-	} else {
+	} else if run.opt.KeepErrors > 0 {
 		run.rep.ErrorsTruncated = true
 	}
 }
 
-// add queues a row. A batch never holds two rows with the same external id or
-// the same identity (the database statements need that); such a row starts a
-// new batch, so later rows of a file win over earlier ones as they would
-// one by one.
 func (run *importRun) add(ctx context.Context, row importRow) error {
 	run.rep.Rows++
-	keys := rowKeys(row)
-	collide := len(run.batch) >= run.opt.BatchSize
-	for _, k := range keys {
-		if _, dup := run.keys[k]; dup {
-			collide = true
-		}
-	}
-	if collide {
-		if err := run.write(ctx); err != nil {
-			return err
-		}
-	}
-	for _, k := range keys {
-		run.keys[k] = struct{}{}
-	}
-	run.batch = append(run.batch, row)
-	return nil
+	return run.emit(ctx, row)
 }
 
-func rowKeys(r importRow) []string {
-	keys := make([]string, 0, len(r.ids)+1)
-	if r.externalID != "" {
-		keys = append(keys, "x\x00"+r.externalID)
+// read parses the file by format, handing valid rows to run.emit.
+func (run *importRun) read(ctx context.Context, r io.Reader) error {
+	r, err := decoder(run.opt.Encoding, r)
+	if err != nil {
+		return err
 	}
-	for _, id := range r.ids {
-		keys = append(keys, "i\x00"+string(id.Channel)+"\x00"+id.Address)
+	lr := &lineLimitReader{r: r, max: MaxImportLine}
+	switch run.opt.Format {
+	case CSV:
+		return run.readCSV(ctx, lr)
+	case TXT:
+		return run.readTXT(ctx, lr)
 	}
-	return keys
+	return fieldErr("format", "must be csv or txt, got %q", run.opt.Format)
 }
 
 func (run *importRun) readCSV(ctx context.Context, r io.Reader) error {
+	delim := run.opt.Delimiter
+	if delim == 0 {
+		br := bufio.NewReaderSize(r, MaxImportLine+1)
+		head, _ := br.Peek(MaxImportLine) // a short or failed read comes back to the CSV reader
+		delim, r = detectDelimiter(head), br
+	} else if !slices.Contains(Delimiters, delim) {
+		return fieldErr("delimiter", "must be ',', ';' or tab, got %q", delim)
+	}
 	cr := csv.NewReader(r)
+	cr.Comma = delim
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	head, err := cr.Read()
@@ -208,13 +290,20 @@ func (run *importRun) readCSV(ctx context.Context, r io.Reader) error {
 		}
 		return &RowError{Line: 1, Reason: fmt.Sprintf("unreadable header: %v", err)}
 	}
+	for _, h := range head {
+		if !utf8.ValidString(h) {
+			return notUTF8(1, "")
+		}
+	}
 	cols, err := parseHeader(head)
 	if err != nil {
 		return err
 	}
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
+	for n := 0; ; n++ {
+		if n%1000 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 		}
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -222,6 +311,9 @@ func (run *importRun) readCSV(ctx context.Context, r io.Reader) error {
 		}
 		var perr *csv.ParseError
 		if errors.As(err, &perr) {
+			if perr.Line > perr.StartLine {
+				return unterminatedQuote(perr.StartLine, perr.Line)
+			}
 			run.rep.Rows++
 			run.reject(RowError{Line: perr.StartLine, Reason: fmt.Sprintf("malformed CSV: %v", perr.Err)})
 			continue
@@ -230,6 +322,19 @@ func (run *importRun) readCSV(ctx context.Context, r io.Reader) error {
 			return err
 		}
 		line, _ := cr.FieldPos(0)
+		// A field holding a line break can only come from a quote that was
+		// not closed on its line; the record then swallowed the lines after.
+		for i, f := range rec {
+			if !utf8.ValidString(f) && i < len(cols) {
+				return notUTF8(line, cols[i].name)
+			} else if !utf8.ValidString(f) {
+				return notUTF8(line, "")
+			}
+			if strings.ContainsAny(f, "\r\n") {
+				fl, _ := cr.FieldPos(i)
+				return unterminatedQuote(fl, fl+strings.Count(f, "\n"))
+			}
+		}
 		row, rerr := parseCSVRow(cols, rec, line)
 		if rerr != nil {
 			run.rep.Rows++
@@ -242,6 +347,13 @@ func (run *importRun) readCSV(ctx context.Context, r io.Reader) error {
 	}
 }
 
+// unterminatedQuote is the file-level error for a quote opened on line start
+// and not closed on it.
+func unterminatedQuote(start, end int) error {
+	return &RowError{Line: start, Reason: fmt.Sprintf(
+		"a quoted field is not closed on this line (it runs on to line %d); fix the quote — nothing was imported", end)}
+}
+
 func (run *importRun) readTXT(ctx context.Context, r io.Reader) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), MaxImportLine+1)
@@ -252,6 +364,9 @@ func (run *importRun) readTXT(ctx context.Context, r io.Reader) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+		}
+		if !utf8.Valid(sc.Bytes()) {
+			return notUTF8(line, "")
 		}
 		row, ok, rerr := parseTXTLine(sc.Text(), line)
 		if rerr != nil {
@@ -269,10 +384,8 @@ func (run *importRun) readTXT(ctx context.Context, r io.Reader) error {
 	return sc.Err()
 }
 
-var (
-	importRowCols = []string{"ord", "line", "external_id", "name", "locale", "time_zone", "attributes", "marketing", "service"}
-	importIDCols  = []string{"ord", "channel", "address"}
-)
+var importRowCols = []string{"ord", "line", "external_id", "name", "locale", "time_zone", "attributes",
+	"marketing", "service", "proof", "channels", "addresses"}
 
 func strOrNil(s *string) any {
 	if s == nil {
@@ -288,99 +401,185 @@ func boolOrNil(b *bool) any {
 	return *b
 }
 
-// flush writes the queued batch in one transaction.
-func (run *importRun) flush(ctx context.Context) error {
-	if len(run.batch) == 0 {
+// stage reads the whole file and COPYs its valid rows into import_rows, in
+// one transaction; an error leaves no staged rows.
+func (im *Importer) stage(ctx context.Context, conn *sqlx.Conn, run *importRun, r io.Reader) (err error) {
+	if _, err := conn.ExecContext(ctx, qImportDropTables); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("import: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if _, err := tx.ExecContext(ctx, qImportCreateRows); err != nil {
+		return fmt.Errorf("import: staging table: %w", err)
+	}
+	stmt, err := tx.PrepareContext(ctx, pq.CopyIn("import_rows", importRowCols...))
+	if err != nil {
+		return fmt.Errorf("import: copy: %w", err)
+	}
+	defer stmt.Close()
+	chans, addrs := make([]string, 0, 8), make([]string, 0, 8)
+	run.emit = func(ctx context.Context, row importRow) error {
+		chans, addrs = chans[:0], addrs[:0]
+		for _, id := range row.ids {
+			chans = append(chans, string(id.Channel))
+			addrs = append(addrs, id.Address)
+		}
+		var ext any
+		if row.externalID != "" {
+			ext = row.externalID
+		}
+		if _, err := stmt.ExecContext(ctx, run.staged, row.line, ext, strOrNil(row.name), strOrNil(row.locale),
+			strOrNil(row.timeZone), row.attrsJSON(), boolOrNil(row.marketing), boolOrNil(row.service), row.proofJSON(),
+			pq.Array(chans), pq.Array(addrs)); err != nil {
+			return fmt.Errorf("import: copy: %w", err)
+		}
+		run.staged++
 		return nil
 	}
-	batch := run.batch
-	run.batch = run.batch[:0]
-	clear(run.keys)
-	now := run.im.now()
+	if err := run.read(ctx, r); err != nil {
+		return err
+	}
+	if _, err := stmt.ExecContext(ctx); err != nil {
+		return fmt.Errorf("import: copy: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("import: commit staging: %w", err)
+	}
+	return nil
+}
+
+// check runs the whole-file checks on the staged rows: duplicate external
+// ids and addresses within the file.
+func (im *Importer) check(ctx context.Context, conn *sqlx.Conn, run *importRun) error {
+	if _, err := conn.ExecContext(ctx, qImportPrepare); err != nil {
+		return fmt.Errorf("import: index staging table: %w", err)
+	}
+	var keys []struct {
+		Line  int           `db:"line"`
+		Key   string        `db:"external_id"`
+		Lines pq.Int64Array `db:"lines"`
+	}
+	if err := conn.SelectContext(ctx, &keys, qImportDuplicateKeys); err != nil {
+		return fmt.Errorf("import: check external ids: %w", err)
+	}
+	for _, k := range keys {
+		var others []string
+		for _, l := range k.Lines {
+			if int(l) != k.Line {
+				others = append(others, strconv.FormatInt(l, 10))
+			}
+		}
+		if len(others) > 5 {
+			others = append(others[:5], "…")
+		}
+		run.reject(RowError{Line: k.Line, Field: "external_id", Reason: fmt.Sprintf(
+			"%q is also on line %s; a file holds one row per subscriber, so none of these rows was imported", k.Key, strings.Join(others, ", "))})
+	}
+	var addrs []struct {
+		Line   int    `db:"line"`
+		Repeat bool   `db:"repeat"`
+		Chan   string `db:"channel"`
+		First  int    `db:"first_line"`
+	}
+	if err := conn.SelectContext(ctx, &addrs, qImportDuplicateAddresses); err != nil {
+		return fmt.Errorf("import: check addresses: %w", err)
+	}
+	for _, a := range addrs {
+		if !a.Repeat {
+			run.reject(RowError{Line: a.Line, Field: columnOf(channels.Kind(a.Chan)), Reason: fmt.Sprintf(
+				"the same address is on line %d; a file holds one row per subscriber", a.First)})
+		}
+	}
+	return nil
+}
+
+// merge writes the staged rows in batches of opt.BatchSize, one transaction each.
+func (im *Importer) merge(ctx context.Context, conn *sqlx.Conn, run *importRun) error {
+	for lo := 0; lo < run.staged; lo += run.opt.BatchSize {
+		hi := min(lo+run.opt.BatchSize, run.staged)
+		if err := im.mergeBatch(ctx, conn, run, lo, hi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (im *Importer) mergeBatch(ctx context.Context, conn *sqlx.Conn, run *importRun, lo, hi int) (err error) {
+	now := im.now()
 	var (
 		counts struct {
 			Created   int `db:"created"`
 			Updated   int `db:"updated"`
 			Unchanged int `db:"unchanged"`
+			LastLine  int `db:"last_line"`
 		}
 		conflicts []struct {
 			Line    int    `db:"line"`
 			Channel string `db:"channel"`
 		}
 	)
-	err := db.WithTx(ctx, run.im.db, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, qImportTempTables); err != nil {
-			return fmt.Errorf("import tables: %w", err)
-		}
-		if err := copyRows(ctx, tx, "import_rows", importRowCols, len(batch), func(i int) []any {
-			r := &batch[i]
-			var ext any
-			if r.externalID != "" {
-				ext = r.externalID
-			}
-			return []any{i, r.line, ext, strOrNil(r.name), strOrNil(r.locale), strOrNil(r.timeZone), r.attrsJSON(),
-				boolOrNil(r.marketing), boolOrNil(r.service)}
-		}); err != nil {
-			return err
-		}
-		var ids [][]any
-		for i, r := range batch {
-			for _, id := range r.ids {
-				ids = append(ids, []any{i, string(id.Channel), id.Address})
-			}
-		}
-		if err := copyRows(ctx, tx, "import_ids", importIDCols, len(ids), func(i int) []any { return ids[i] }); err != nil {
-			return err
-		}
-		for _, st := range []struct{ what, q string }{
-			{"analyze", qImportAnalyze},
-			{"resolve keyed rows", qImportResolveKeyed},
-			{"resolve rows by identity", qImportResolveKeyless},
-		} {
-			if _, err := tx.ExecContext(ctx, st.q); err != nil {
-				return fmt.Errorf("%s: %w", st.what, err)
-			}
-		}
-		if err := tx.SelectContext(ctx, &conflicts, qImportRejectConflicts); err != nil {
-			return fmt.Errorf("check identities: %w", err)
-		}
-		res, err := tx.ExecContext(ctx, qImportAssignIDs)
-		if err != nil {
-			return fmt.Errorf("import: assign ids: %w", err)
-		}
-		assigned, _ := res.RowsAffected()
-		var inserted int64
-		if err := tx.GetContext(ctx, &inserted, qImportInsertSubscribers, now); err != nil {
-			return fmt.Errorf("import: insert subscribers: %w", err)
-		}
-		if inserted < assigned {
-			if _, err := tx.ExecContext(ctx, qImportLostRaces); err != nil {
-				return fmt.Errorf("import: re-resolve subscribers: %w", err)
-			}
-		}
-		for _, st := range []struct {
-			what string
-			q    string
-			args []any
-		}{
-			{"update subscribers", qImportUpdateSubscribers, []any{now}},
-			{"insert identities", qImportInsertIdentities, []any{now}},
-		} {
-			if _, err := tx.ExecContext(ctx, st.q, st.args...); err != nil {
-				return fmt.Errorf("import: %s: %w", st.what, err)
-			}
-		}
-		if err := importConsent(ctx, tx, batch); err != nil {
-			return err
-		}
-		return tx.GetContext(ctx, &counts, qImportCounts)
-	})
+	tx, err := conn.BeginTxx(ctx, nil)
 	if err != nil {
+		return fmt.Errorf("import: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	for _, st := range []struct{ what, q string }{
+		{"resolve keyed rows", qImportResolveKeyed},
+		{"resolve rows by identity", qImportResolveKeyless},
+	} {
+		if _, err := tx.ExecContext(ctx, st.q, lo, hi); err != nil {
+			return fmt.Errorf("import: %s: %w", st.what, err)
+		}
+	}
+	if err := tx.SelectContext(ctx, &conflicts, qImportRejectConflicts, lo, hi); err != nil {
+		return fmt.Errorf("import: check identities: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, qImportAssignIDs, lo, hi)
+	if err != nil {
+		return fmt.Errorf("import: assign ids: %w", err)
+	}
+	assigned, _ := res.RowsAffected()
+	var inserted int64
+	if err := tx.GetContext(ctx, &inserted, qImportInsertSubscribers, lo, hi, now); err != nil {
+		return fmt.Errorf("import: insert subscribers: %w", err)
+	}
+	if inserted < assigned {
+		if _, err := tx.ExecContext(ctx, qImportLostRaces, lo, hi); err != nil {
+			return fmt.Errorf("import: re-resolve subscribers: %w", err)
+		}
+	}
+	for _, st := range []struct{ what, q string }{
+		{"update subscribers", qImportUpdateSubscribers},
+		{"insert identities", qImportInsertIdentities},
+	} {
+		if _, err := tx.ExecContext(ctx, st.q, lo, hi, now); err != nil {
+			return fmt.Errorf("import: %s: %w", st.what, err)
+		}
+	}
+	if err := importConsent(ctx, tx, lo, hi); err != nil {
 		return err
+	}
+	if err := tx.GetContext(ctx, &counts, qImportCounts, lo, hi); err != nil {
+		return fmt.Errorf("import: count: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("import: commit: %w", err)
 	}
 	run.rep.Imported += counts.Created
 	run.rep.Updated += counts.Updated
 	run.rep.Unchanged += counts.Unchanged
+	run.rep.WrittenThrough = counts.LastLine
 	seen := map[int]bool{}
 	for _, c := range conflicts {
 		if seen[c.Line] {
@@ -395,27 +594,27 @@ func (run *importRun) flush(ctx context.Context) error {
 // importConsent records the batch's consent statements through
 // consent.Import, once the rows know their subscribers, and marks the rows
 // whose subscriber got a new event as changed.
-func importConsent(ctx context.Context, tx *sqlx.Tx, batch []importRow) error {
-	if !slices.ContainsFunc(batch, func(r importRow) bool { return r.marketing != nil || r.service != nil }) {
-		return nil
-	}
+func importConsent(ctx context.Context, tx *sqlx.Tx, lo, hi int) error {
 	var rows []struct {
-		Ord int   `db:"ord"`
-		Sub int64 `db:"subscriber_id"`
+		Sub       int64  `db:"subscriber_id"`
+		Marketing *bool  `db:"marketing"`
+		Service   *bool  `db:"service"`
+		Proof     string `db:"proof"`
 	}
-	if err := tx.SelectContext(ctx, &rows, qImportConsentRows); err != nil {
+	if err := tx.SelectContext(ctx, &rows, qImportConsentRows, lo, hi); err != nil {
 		return fmt.Errorf("import: read consent rows: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil
 	}
 	var st []consent.Imported
 	for _, r := range rows {
-		b := &batch[r.Ord]
-		proof, _ := b.proofJSON().(string)
 		for _, t := range []struct {
 			topic consent.Topic
 			v     *bool
-		}{{consent.TopicMarketing, b.marketing}, {consent.TopicService, b.service}} {
+		}{{consent.TopicMarketing, r.Marketing}, {consent.TopicService, r.Service}} {
 			if t.v != nil {
-				st = append(st, consent.Imported{SubscriberID: r.Sub, Topic: t.topic, Granted: *t.v, Proof: json.RawMessage(proof)})
+				st = append(st, consent.Imported{SubscriberID: r.Sub, Topic: t.topic, Granted: *t.v, Proof: json.RawMessage(r.Proof)})
 			}
 		}
 	}
@@ -424,30 +623,9 @@ func importConsent(ctx context.Context, tx *sqlx.Tx, batch []importRow) error {
 		return fmt.Errorf("import: %w", err)
 	}
 	if len(changed) > 0 {
-		if _, err := tx.ExecContext(ctx, qImportConsentChanged, pq.Array(changed)); err != nil {
+		if _, err := tx.ExecContext(ctx, qImportConsentChanged, lo, hi, pq.Array(changed)); err != nil {
 			return fmt.Errorf("import: mark consent changes: %w", err)
 		}
-	}
-	return nil
-}
-
-// copyRows COPYs n rows into table inside tx.
-func copyRows(ctx context.Context, tx *sqlx.Tx, table string, cols []string, n int, row func(i int) []any) error {
-	if n == 0 {
-		return nil
-	}
-	stmt, err := tx.PrepareContext(ctx, pq.CopyIn(table, cols...))
-	if err != nil {
-		return fmt.Errorf("copy %s: %w", table, err)
-	}
-	defer stmt.Close()
-	for i := 0; i < n; i++ {
-		if _, err := stmt.ExecContext(ctx, row(i)...); err != nil {
-			return fmt.Errorf("copy %s: %w", table, err)
-		}
-	}
-	if _, err := stmt.ExecContext(ctx); err != nil {
-		return fmt.Errorf("copy %s: %w", table, err)
 	}
 	return nil
 }

@@ -117,11 +117,12 @@ func TestImportUpdatesExisting(t *testing.T) {
 	if s.Name != "Анна" || s.Attributes["plan"] != "monthly" {
 		t.Fatalf("c-1 = %+v", s)
 	}
-	// A later row of the same file wins over an earlier one.
-	rep = importFile(t, b, subscribers.CSV, []byte("external_id,name\nc-1,A\nc-1,B\n"), 0)
+	// Two rows with the same external_id: both rejected, each naming the other.
+	rep = importFile(t, b, subscribers.CSV, []byte("external_id,name\nc-1,A\nc-2,B\nc-1,C\n"), 0)
 	s, _ = b.store.Get(context.Background(), "c-1")
-	if s.Name != "B" || rep.Updated != 2 {
-		t.Fatalf("%s; c-1 = %+v", rep.Summary(), s)
+	if s.Name != "Анна" || rep.Rejected != 2 || rep.Updated != 1 || len(rep.Errors) != 2 ||
+		!strings.Contains(rep.Errors[0].Reason, "also on line 4") || !strings.Contains(rep.Errors[1].Reason, "also on line 2") {
+		t.Fatalf("%s %+v; c-1 = %+v", rep.Summary(), rep.Errors, s)
 	}
 }
 

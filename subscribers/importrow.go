@@ -62,7 +62,8 @@ type column struct {
 }
 
 // identityColumns maps identity columns to channels. A phone number is the
-// address of both WhatsApp and SMS.
+// address of both WhatsApp and SMS; a column's channels must share one
+// NormalizeAddress rule (the parser normalises once per column).
 var identityColumns = map[string][]channels.Kind{
 	"phone":     {channels.WhatsApp, channels.SMS},
 	"email":     {channels.Email},
@@ -119,6 +120,10 @@ func parseHeader(rec []string) ([]column, error) {
 			h = strings.TrimPrefix(h, "\ufeff")
 		}
 		h = strings.ToLower(strings.TrimSpace(h))
+		if j := strings.IndexAny(h, ",;\t"); j >= 0 && len(h) <= 100 {
+			return nil, &RowError{Line: 1, Reason: fmt.Sprintf(
+				"column %d: %q is not a column name; it holds a %q, so the file may be separated by it (pass --delimiter)", i+1, h, h[j])}
+		}
 		if !printable(h) || len(h) > 100 {
 			return nil, &RowError{Line: 1, Reason: fmt.Sprintf("column %d: %.100q is not a column name", i+1, h)}
 		}
@@ -210,11 +215,13 @@ func parseCSVRow(cols []column, rec []string, line int) (importRow, *RowError) {
 			}
 			r.timeZone = &v
 		case colIdentity:
+			// A column's channels share one address rule (phone: WhatsApp and
+			// SMS), so it is normalised once; phone parsing is the costly part.
+			a, err := NormalizeAddress(c.chans[0], v)
+			if err != nil {
+				return bad("%v", err)
+			}
 			for _, ch := range c.chans {
-				a, err := NormalizeAddress(ch, v)
-				if err != nil {
-					return bad("%v", err)
-				}
 				r.ids = append(r.ids, IdentityInput{Channel: ch, Address: a})
 			}
 		case colAttr:
@@ -301,11 +308,12 @@ func parseTXTLine(s string, line int) (importRow, bool, *RowError) {
 		r.ids = []IdentityInput{{Channel: channels.Email, Address: a}}
 		return r, true, nil
 	}
-	for _, ch := range identityColumns["phone"] {
-		a, err := NormalizeAddress(ch, v)
-		if err != nil {
-			return r, false, &RowError{Line: line, Field: "phone", Reason: err.Error() + " (or an email address)"}
-		}
+	phone := identityColumns["phone"]
+	a, err := NormalizeAddress(phone[0], v)
+	if err != nil {
+		return r, false, &RowError{Line: line, Field: "phone", Reason: err.Error() + " (or an email address)"}
+	}
+	for _, ch := range phone {
 		r.ids = append(r.ids, IdentityInput{Channel: ch, Address: a})
 	}
 	return r, true, nil

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	_ "time/tzdata" // time zones validate even where the OS has no zoneinfo
@@ -133,11 +134,20 @@ func ValidTimeZone(field, tz string) error {
 	if tz == "" || tz == "Local" || len(tz) > 64 || strings.Contains(tz, "..") || strings.HasPrefix(tz, "/") {
 		return fieldErr(field, "must be an IANA time zone like Europe/Moscow, got %q", tz)
 	}
+	if _, ok := validZones.Load(tz); ok {
+		return nil
+	}
 	if _, err := time.LoadLocation(tz); err != nil {
 		return fieldErr(field, "must be an IANA time zone like Europe/Moscow, got %q", tz)
 	}
+	validZones.Store(tz, struct{}{})
 	return nil
 }
+
+// validZones caches the zone names LoadLocation accepted (it reads the zone
+// file on every call, the costliest check of an import row). Only valid
+// names are kept, so the cache is bounded by the zone database.
+var validZones sync.Map
 
 // NormalizeAddress checks addr for channel ch and returns its canonical form:
 // E.164 for phones (read with nyaruka/phonenumbers: "+7 999 123-45-67",

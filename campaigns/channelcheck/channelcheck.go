@@ -1,17 +1,21 @@
 // Package channelcheck connects the campaign linter to the templates
 // package's per-channel rules (template syntax, Telegram markup, text and
-// caption lengths, SMS segments, button limits). It exists because
-// templates imports campaigns, so campaigns cannot call templates itself.
+// caption lengths, SMS segments, button limits) and to the reply
+// classifier's reading of keyword branches. It exists because templates and
+// classify import campaigns, so campaigns cannot call them itself.
 package channelcheck
 
 import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/classify"
 	"github.com/nudge-engine/nudge/templates"
 )
 
 // Linter returns a campaigns.Linter with the template rules enabled.
-func Linter() *campaigns.Linter { return &campaigns.Linter{CheckVariant: Variant, CheckRender: Render} }
+func Linter() *campaigns.Linter {
+	return &campaigns.Linter{CheckVariant: Variant, CheckRender: Render, CheckReplies: classify.New(nil).Overlaps}
+}
 
 // Lint lints files with every rule.
 func Lint(files []*campaigns.File) []campaigns.LintError { return Linter().Lint(files) }

@@ -69,6 +69,13 @@ func TestTemplateRules(t *testing.T) {
 		{rule: "template-render link button needs a url field", edit: [][2]string{{"api: {}", "api: {payload: {link: string, ok: url}}"},
 			{"{text: hi}", "{text: hi, buttons: [{text: a, url: \"{{.Payload.link}}\"}, {text: b, url: \"{{.Payload.ok}}\"}]}"}},
 			want: []string{"c.yaml:14:47: template-render"}},
+		// Keyword branches of opposite meaning sharing a word: a warning at
+		// the later keyword; the same word going the same way, or a neutral
+		// keyword, is no overlap.
+		{rule: "keyword-overlap", edit: [][2]string{{"    send: {template: t}\n", "    send: {template: t}\n  - id: r\n    wait_reply: {timeout: 1d, branches: [{keywords: [понравилось], goto: s}, {keywords: [позвоните, не понравилось], goto: r}]}\n"}},
+			want: []string{"c.yaml:12:101: keyword-overlap"}},
+		{rule: "keyword-overlap same way is clean", edit: [][2]string{{"    send: {template: t}\n", "    send: {template: t}\n  - id: r\n    wait_reply: {timeout: 1d, branches: [{keywords: [понравилось], goto: s}, {keywords: [очень понравилось], goto: s}, {keywords: [позвоните], goto: r}]}\n"}},
+			want: nil},
 		{rule: "template-syntax unclosed <b> in Telegram HTML", edit: [][2]string{{"{text: hi}", "{text: \"<b>Hi</b> <i>{{.Subscriber.Name}}\"}"}},
 			want: []string{"c.yaml:14:29: template-syntax"}},
 		{rule: "template-render and template-syntax in one variant", edit: [][2]string{{"      ru: {text: hi}", "      ru:\n        text: |-\n          Привет, {{.Subscriber.Nme}}!\n          <b>Меню недели"}},

@@ -53,7 +53,8 @@ type Config struct {
 	Now     func() time.Time
 	Default Behavior // for addresses without a script
 	Replies *ReplyModel
-	// Statuses receives delivered/read reports, Inbound receives simulated replies.
+	// Statuses receives delivered/read reports (or set it later with
+	// ReportStatusesTo), Inbound receives simulated replies.
 	Statuses func(ctx context.Context, ev channels.Event) error
 	Inbound  func(ctx context.Context, ev channels.Event) error
 }
@@ -82,6 +83,16 @@ func New(cfg Config) *Sandbox {
 func (s *Sandbox) Script(address string, b Behavior) {
 	s.mu.Lock()
 	s.scripts[address] = b
+	s.mu.Unlock()
+}
+
+// ReportStatusesTo sets where delivered/read reports go. It is the second
+// step of wiring in which the receiver is built after the sandbox: the
+// engine that applies statuses also sends through the sandbox. Call it
+// before the first send: reports with no receiver are dropped when due.
+func (s *Sandbox) ReportStatusesTo(f func(ctx context.Context, ev channels.Event) error) {
+	s.mu.Lock()
+	s.cfg.Statuses = f
 	s.mu.Unlock()
 }
 
@@ -207,12 +218,13 @@ func (s *Sandbox) Tick(ctx context.Context) (int, error) {
 		due = append(due, s.pending[i])
 	}
 	s.pending = append([]channels.Event(nil), s.pending[i:]...)
+	statuses, inbound := s.cfg.Statuses, s.cfg.Inbound
 	s.mu.Unlock()
 	n := 0
 	for k, ev := range due {
-		sink := s.cfg.Statuses
+		sink := statuses
 		if ev.Type == channels.EventButton || ev.Type == channels.EventText {
-			sink = s.cfg.Inbound
+			sink = inbound
 		}
 		if sink == nil {
 			n++

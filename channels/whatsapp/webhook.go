@@ -11,6 +11,7 @@ import (
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/meta"
+	"github.com/nudge-engine/nudge/consent"
 )
 
 // NewWebhook returns the handler mounted at /webhooks/whatsapp/<account> (see
@@ -100,8 +101,12 @@ var ErrNotWhatsApp = errors.New("not a whatsapp_business_account webhook")
 // Parse turns a webhook body into events: text (and media captions) →
 // EventText, interactive button/list replies and template quick replies →
 // EventButton, statuses delivered/read/failed → EventDelivered/Read/Failed
-// (sent is already known from the send answer and is skipped). A text that
-// carries an opt-in code stays EventText: consent decides what it means.
+// (sent is already known from the send answer and is skipped). WhatsApp has
+// no start payload: the opt-in code arrives in the prefilled message the
+// customer sends, so a text (or caption) with a code-shaped token in it
+// (consent.CodeCandidates) becomes EventStart carrying the whole message in
+// Text. Whether the token is a known code only consent can say; when it is
+// not, the inbound router handles the message as the text it is.
 func Parse(body []byte, account string) ([]channels.Event, error) {
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {
@@ -153,6 +158,9 @@ func Parse(body []byte, account string) ([]channels.Event, error) {
 					ev.Type, ev.Text = channels.EventText, m.Document.Caption
 				default: // reactions, stickers, locations, system notices
 					continue
+				}
+				if ev.Type == channels.EventText && len(consent.CodeCandidates(ev.Text)) > 0 {
+					ev.Type = channels.EventStart
 				}
 				out = append(out, ev)
 			}

@@ -291,6 +291,12 @@ func TestParseFixtures(t *testing.T) {
 		want []want
 	}{
 		{"text.json", []want{{typ: channels.EventText, from: "79161234567", text: "Подписаться GF-7K2Q"}}},
+		// The prefilled opt-in message (and a caption carrying a code): starts
+		// that keep the customer's text for consent to find the code in.
+		{"opt_in.json", []want{
+			{typ: channels.EventStart, from: "79161234567", text: "Хочу получать уведомления / Subscribe me: q3Vx0_fJ8kYpL2mZt9Rb-w"},
+			{typ: channels.EventStart, from: "79161234567", text: "q3Vx0_fJ8kYpL2mZt9Rb-w"},
+		}},
 		{"button_reply.json", []want{{typ: channels.EventButton, from: "16505551234", text: "Да, вкусно", payload: "like_yes", pmid: "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUE4OTJBMTE4RTUA"}}},
 		{"template_button.json", []want{{typ: channels.EventButton, from: "16505551234", text: "Продлить", payload: "renew_yes", pmid: "wamid.HBgLMTY0NjcwNDM1OTUVAgARGBI1RjQyNUE3NEYxMzAzMzQ5MkEA"}}},
 		{"statuses.json", []want{

@@ -40,7 +40,7 @@ func (a *App) campaignLintCmd() *cobra.Command {
 		Use:   "lint PATH...",
 		Short: "Check campaign files and report every problem with its position",
 		Long: "Check campaign files (directories expand to their *.yaml and *.yml files).\n" +
-			"Exit status: 0 clean, 1 problems found, 2 usage error (no such file).",
+			"Exit status: 0 clean or only warnings, 1 problems found, 2 usage error (no such file).",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if rules {
 				for _, r := range campaigns.Rules {
@@ -62,7 +62,7 @@ func (a *App) campaignLintCmd() *cobra.Command {
 				if err := json.NewEncoder(a.Stdout).Encode(map[string]any{"files": len(files), "problems": errs}); err != nil {
 					return err
 				}
-				if len(errs) > 0 {
+				if len(campaigns.Errors(errs)) > 0 {
 					return &ExitError{Code: 1}
 				}
 				return nil
@@ -76,7 +76,12 @@ func (a *App) campaignLintCmd() *cobra.Command {
 				sources[f.Path] = f.Source
 			}
 			_ = campaigns.WriteReport(a.Stdout, errs, sources)
-			return &ExitError{Code: 1, Msg: fmt.Sprintf("%d %s in %d %s", len(errs), plural(len(errs), "problem", "problems"), len(files), plural(len(files), "file", "files"))}
+			hard := campaigns.Errors(errs)
+			if len(hard) == 0 { // warnings only: the files may be applied
+				fmt.Fprintf(a.Stdout, "%d %s in %d %s\n", len(errs), plural(len(errs), "warning", "warnings"), len(files), plural(len(files), "file", "files"))
+				return nil
+			}
+			return &ExitError{Code: 1, Msg: fmt.Sprintf("%d %s in %d %s", len(hard), plural(len(hard), "problem", "problems"), len(files), plural(len(files), "file", "files"))}
 		},
 	}
 	cmd.Flags().BoolVar(&rules, "rules", false, "list the lint rules and exit")

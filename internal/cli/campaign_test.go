@@ -51,12 +51,27 @@ func TestCampaignLintCLI(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "broken.yaml"), []byte(broken), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Keyword branches of opposite meaning that share a word: a warning only.
+	warned := filepath.Join(t.TempDir(), "warned")
+	if err := os.MkdirAll(warned, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	overlap := strings.Replace(string(src), `[нет, невкусно, плохо, "no", bad]`, `[нет, невкусно, не понравилось, плохо, "no", bad]`, 1)
+	if overlap == string(src) {
+		t.Fatal("the example's keyword branch changed: update the test")
+	}
+	if err := os.WriteFile(filepath.Join(warned, "overlap.yaml"), []byte(overlap), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
 		code int
 		out  []string
 	}{
+		{"warnings only", []string{"campaign", "lint", warned}, 0, []string{
+			`warning: keyword-overlap: keyword "не понравилось" (negative, goto care) shares "понравилось" with keyword "понравилось"`,
+			"1 warning in 1 file"}},
 		{"clean examples", []string{"campaign", "lint", "../../examples/growfood"}, 0, []string{"3 campaign files: no problems"}},
 		{"broken copy", []string{"campaign", "lint", dir}, 1, []string{
 			filepath.Join(dir, "broken.yaml") + ":23:5: unknown-field: unknown field \"dealy\" in trigger.event\n        dealy: 7d\n        ^\n    hint: did you mean \"delay\"?",

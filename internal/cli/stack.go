@@ -101,11 +101,11 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	}
 	s := &stack{a: a, core: c.core, st: c.st, clock: c.clock, ccfg: c.consent, db: d, keys: apikeys.NewStore(d, nil)}
 	clk := c.clock
-	// Adapters hand webhook events to the sink, built below.
-	late := channels.SinkFunc(func(ctx context.Context, evs []channels.Event) (channels.Ack, error) {
-		return s.sink.Accept(ctx, evs)
-	})
-	s.chans = loadChannels(a.Env, c.core.BaseURL, late, a.Log, hc)
+	// Wiring in two steps: the adapters need the sink now, its routes
+	// (consent, the engine's statuses, the inbox router) exist only once the
+	// engine is built from the adapters' senders; Connect below.
+	s.sink = inbound.New(d, a.Log, clk.Now)
+	s.chans = loadChannels(a.Env, c.core.BaseURL, s.sink, a.Log, hc)
 	if err := a.Env.Err(); err != nil {
 		return nil, fmt.Errorf("configuration:\n%w", err)
 	}
@@ -120,10 +120,7 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	}
 	rt, err := a.buildRuntime(c.core, c.st, d, runtimeExtras{clock: clk,
 		senders: senders, rates: rates, renderer: templates.NewRenderer(c.tpl.Options()...),
-		inbound: func(ctx context.Context, ev channels.Event) error {
-			_, err := s.sink.Accept(ctx, []channels.Event{ev})
-			return err
-		},
+		inbound: s.sink.Deliver,
 	})
 	if err != nil {
 		return nil, err
@@ -138,25 +135,7 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	s.router.Media, s.router.MediaMax = s.chans, c.mediaMax
 	s.inbox = inbox.NewService(d, rt.engine, rt.engine, a.Log, clk.Now)
 	s.inbox.SLA = c.sla
-	s.sink = inbound.New(d, inbound.Handlers{
-		Start: func(ctx context.Context, ev channels.Event) error {
-			_, err := s.binder.Start(ctx, ev)
-			return err
-		},
-		OptOut:   s.binder.OptOut,
-		IsOptOut: consent.IsOptOut,
-		Status:   rt.engine.Statuses.ApplyWebhook,
-		Reply: func(ctx context.Context, ev channels.Event) error {
-			// WhatsApp has no start payload: the opt-in code comes as text.
-			if ev.Channel == channels.WhatsApp && ev.Type == channels.EventText {
-				if _, ok, err := s.binder.MaybeStart(ctx, ev); ok || err != nil {
-					return err
-				}
-			}
-			return s.router.Reply(ctx, ev)
-		},
-		Welcome: welcome,
-	}, a.Log, clk.Now)
+	s.sink.Connect(inbound.Routes{Consent: s.binder, Statuses: rt.engine.Statuses, Replies: s.router})
 	ui, err := web.New(users.NewStore(d, nil), a.Log, strings.HasPrefix(c.core.BaseURL, "https://"))
 	if err != nil {
 		return nil, err
@@ -194,14 +173,6 @@ func (s *stack) settings(ctx context.Context) (web.Settings, error) {
 	return out, err
 }
 
-// welcome is the one reply Viber lets a bot give to conversation_started.
-func welcome(ev channels.Event) string {
-	if strings.HasPrefix(ev.Locale, "en") {
-		return "Thanks for subscribing! We will send order updates here. To unsubscribe, write STOP."
-	}
-	return "Спасибо за подписку! Будем присылать сюда новости о ваших заказах. Отписаться: напишите «стоп»."
-}
-
 // Close releases the runtime.
 func (s *stack) Close() { s.rt.Close() }
 
@@ -235,24 +206,20 @@ func (s *stack) server() *server.Server {
 	return srv
 }
 
-// loops runs the HTTP side's background work: retrying inbound events that
-// failed processing and flagging conversations past their SLA.
+// loops runs the HTTP side's background work on the flow clock until ctx
+// ends: retrying inbound events whose processing failed and flagging
+// conversations past their SLA.
 func (s *stack) loops(ctx context.Context) error {
-	recon := &inbound.Reconciler{Sink: s.sink, Interval: 5 * time.Second}
-	recon.Start(ctx)
-	defer recon.Stop()
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if ids, err := s.inbox.FlagOverdue(ctx); err != nil {
-				s.a.Log.WarnContext(ctx, "inbox SLA", "err", err)
-			} else if len(ids) > 0 {
-				s.a.Log.WarnContext(ctx, "conversations past their SLA", "count", len(ids))
-			}
-		}
+	recon := inbound.NewReconciler(s.sink, s.clock, inbound.DefaultReconcileEvery)
+	if err := recon.Start(ctx); err != nil {
+		return err
 	}
+	defer recon.Stop()
+	sla := inbox.NewSLAFlagger(s.inbox, s.clock, inbox.DefaultSLAEvery)
+	if err := sla.Start(ctx); err != nil {
+		return err
+	}
+	defer sla.Stop()
+	<-ctx.Done()
+	return nil
 }

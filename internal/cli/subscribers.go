@@ -26,25 +26,34 @@ func (a *App) subscribersCmd() *cobra.Command {
 func (a *App) subscribersImportCmd() *cobra.Command {
 	var (
 		format string
+		delim  string
+		enc    string
 		batch  int
 	)
 	cmd := &cobra.Command{
 		Use:   "import FILE",
 		Short: "Import subscribers from a CSV or TXT file (- for standard input)",
-		Long: `Import subscribers from FILE, streaming it in batches (bounded memory).
+		Long: `Import subscribers from FILE, streaming it (bounded memory).
 
 CSV: a header row naming the columns external_id, name, locale, time_zone,
 phone (WhatsApp and SMS), email, telegram, viber, messenger, vk, attr.<name>,
 and optionally consent_marketing / consent_service (true/false) with
-consent_proof, consent_source and consent_at. Rows are upserts by external_id
+consent_proof, consent_source and consent_at. Fields are separated by ',',
+';' (Excel in Russian locales) or tab, whichever the header line uses most;
+--delimiter overrides. The file is UTF-8 (with or without a byte order mark)
+unless --encoding says windows-1251 or koi8-r. Rows are upserts by external_id
 (rows without one are matched by their addresses), so running the same file
-again changes nothing. Imported contacts get NO consent unless the consent
+again changes nothing: "updated" counts only rows whose stored values
+changed, "unchanged" the rows the store already matched. Imported contacts get NO consent unless the consent
 columns say so.
 
 TXT: one phone number (E.164, +79991234567) or email address per line.
 
-Every rejected row is printed with its line number and reason; the good rows
-are imported. The exit code is 1 when any row was rejected.`,
+The whole file is read and checked before anything is written: an error in
+the file itself (an unterminated quote, an unreadable header) writes nothing.
+Every rejected row is printed with its line number and reason (two rows with
+the same external_id are both rejected); the good rows are imported. The exit
+code is 1 when any row was rejected.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -53,6 +62,13 @@ are imported. The exit code is 1 when any row was rejected.`,
 				var err error
 				if f, err = subscribers.ParseFormat(format); err != nil {
 					return fmt.Errorf("--format: %w", err)
+				}
+			}
+			var sep rune
+			if delim != "" {
+				var err error
+				if sep, err = subscribers.ParseDelimiter(delim); err != nil {
+					return fmt.Errorf("--delimiter: %w", err)
 				}
 			}
 			var (
@@ -90,6 +106,8 @@ are imported. The exit code is 1 when any row was rejected.`,
 			im := subscribers.NewImporter(d, nil)
 			rep, err := im.Import(ctx, in, subscribers.ImportOptions{
 				Format:     f,
+				Delimiter:  sep,
+				Encoding:   enc,
 				BatchSize:  batch,
 				KeepErrors: -1,
 				OnReject: func(e subscribers.RowError) {
@@ -103,7 +121,11 @@ are imported. The exit code is 1 when any row was rejected.`,
 				_ = bar.Finish()
 			}
 			if err != nil {
-				fmt.Fprintln(a.Stdout, rep.Summary()+" before the import stopped")
+				if rep.WrittenThrough > 0 {
+					fmt.Fprintf(a.Stdout, "%s; rows up to line %d were written, none after it\n", rep.Summary(), rep.WrittenThrough)
+				} else {
+					fmt.Fprintln(a.Stdout, "nothing was imported")
+				}
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			fmt.Fprintln(a.Stdout, rep.Summary())
@@ -114,7 +136,9 @@ are imported. The exit code is 1 when any row was rejected.`,
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "csv or txt (default: from the file name; .txt is txt, anything else csv)")
-	cmd.Flags().IntVar(&batch, "batch", subscribers.DefaultImportBatch, "rows per transaction")
+	cmd.Flags().StringVar(&delim, "delimiter", "", "CSV field separator: ',', ';' or tab (default: detected from the header line)")
+	cmd.Flags().StringVar(&enc, "encoding", "utf-8", "the file's character set: utf-8 (with or without BOM), windows-1251 or koi8-r")
+	cmd.Flags().IntVar(&batch, "batch", subscribers.DefaultImportBatch, "rows per write transaction, once the whole file is checked")
 	return cmd
 }
 

@@ -29,9 +29,9 @@ func TestSubscribersImportCommand(t *testing.T) {
 		stdout  string
 		stderrs string
 	}{
-		{[]string{"subscribers", "import", good}, 0, "imported 2, updated 0, rejected 0 rows (0 unchanged)\n", ""},
-		{[]string{"subscribers", "import", good}, 0, "imported 0, updated 0, rejected 0 rows (2 unchanged)\n", ""},
-		{[]string{"subscribers", "import", bad}, 1, "imported 1, updated 0, rejected 1 rows (0 unchanged)\n", "list.txt: line 2: phone: must be a phone number"},
+		{[]string{"subscribers", "import", good}, 0, "imported 2, updated 0, unchanged 0, rejected 0 rows\n", ""},
+		{[]string{"subscribers", "import", good}, 0, "imported 0, updated 0, unchanged 2, rejected 0 rows\n", ""},
+		{[]string{"subscribers", "import", bad}, 1, "imported 1, updated 0, unchanged 0, rejected 1 rows\n", "list.txt: line 2: phone: must be a phone number"},
 		{[]string{"subscribers", "import", "--format", "xls", good}, 1, "", "--format"},
 		{[]string{"subscribers", "import", filepath.Join(dir, "missing.csv")}, 1, "", "no such file"},
 	}
@@ -53,5 +53,131 @@ func TestSubscribersImportCommand(t *testing.T) {
 	}
 	if code, _, errs = run("apikeys", "revoke", "shop"); code != 1 || !strings.Contains(errs, "not found") {
 		t.Fatalf("second revoke: %d %q", code, errs)
+	}
+}
+
+// importCLI runs `nudge subscribers import` with args on a fresh database.
+func importCLI(t *testing.T) func(args ...string) (int, string, string) {
+	t.Helper()
+	t.Setenv("NUDGE_DATABASE_URL", testenv.DBURL(t))
+	return func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := Main(context.Background(), args, strings.NewReader(""), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+}
+
+func TestSubscribersImportUnterminatedQuote(t *testing.T) {
+	run := importCLI(t)
+	// Line 3 opens a quote that line 4 closes: the record has the right number
+	// of fields, so only the line break inside it gives it away.
+	code, out, errs := run("subscribers", "import", "testdata/import/unterminated.csv")
+	if code != 1 || out != "nothing was imported\n" ||
+		!strings.Contains(errs, "line 3: a quoted field is not closed on this line (it runs on to line 4)") {
+		t.Fatalf("code %d, stdout %q, stderr %q", code, out, errs)
+	}
+	// All or nothing: line 2 was valid, and it is not in the store either.
+	if code, _, errs := run("subscribers", "get", "c-1"); code != 1 || !strings.Contains(errs, "not found") {
+		t.Fatalf("c-1 was written: code %d, stderr %q", code, errs)
+	}
+}
+
+func TestSubscribersImportDelimiter(t *testing.T) {
+	run := importCLI(t)
+	// Excel in a Russian locale: BOM, ';', CRLF, a quoted field holding a ';'.
+	code, out, errs := run("subscribers", "import", "--delimiter", ",", "testdata/import/excel-semicolon.csv")
+	if code != 1 || !strings.Contains(errs, `line 1: column 1: "external_id;name;phone;attr.city" is not a column name; it holds a ';'`) ||
+		!strings.Contains(errs, "--delimiter") {
+		t.Fatalf("forced comma: code %d, stdout %q, stderr %q", code, out, errs)
+	}
+	code, out, errs = run("subscribers", "import", "testdata/import/excel-semicolon.csv")
+	if code != 0 || out != "imported 2, updated 0, unchanged 0, rejected 0 rows\n" {
+		t.Fatalf("detected: code %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if code, out, _ = run("subscribers", "get", "c-2"); code != 0 || !strings.Contains(out, `"Борис; мл."`) || !strings.Contains(out, "Казань") {
+		t.Fatalf("c-2: %d %s", code, out)
+	}
+	tsv := filepath.Join(t.TempDir(), "list.tsv")
+	os.WriteFile(tsv, []byte("external_id\tname\nc-3\tВера, Ивановна\n"), 0o644)
+	if code, out, errs = run("subscribers", "import", tsv); code != 0 || out != "imported 1, updated 0, unchanged 0, rejected 0 rows\n" {
+		t.Fatalf("tab: code %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if code, _, errs = run("subscribers", "import", "--delimiter", "|", tsv); code != 1 || !strings.Contains(errs, "--delimiter: delimiter: must be") {
+		t.Fatalf("bad flag: code %d, stderr %q", code, errs)
+	}
+}
+
+func TestSubscribersImportDuplicates(t *testing.T) {
+	run := importCLI(t)
+	code, out, errs := run("subscribers", "import", "testdata/import/duplicates.csv")
+	want := []string{
+		`duplicates.csv: line 2: external_id: "c-1" is also on line 4; a file holds one row per subscriber, so none of these rows was imported`,
+		`duplicates.csv: line 4: external_id: "c-1" is also on line 2;`,
+		`duplicates.csv: line 5: phone: the same address is on line 3;`,
+	}
+	if code != 1 || out != "imported 1, updated 0, unchanged 0, rejected 3 rows\n" {
+		t.Fatalf("code %d, stdout %q, stderr %q", code, out, errs)
+	}
+	for _, w := range want {
+		if !strings.Contains(errs, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, errs)
+		}
+	}
+	if code, _, _ := run("subscribers", "get", "c-1"); code != 1 {
+		t.Fatalf("c-1 was imported from one of its two rows")
+	}
+}
+
+func TestSubscribersImportRerun(t *testing.T) {
+	run := importCLI(t)
+	// Consent with proof, normalised addresses, rows keyed only by an address.
+	code, out, errs := run("subscribers", "import", "testdata/import/rerun.csv")
+	if code != 0 || out != "imported 4, updated 0, unchanged 0, rejected 0 rows\n" {
+		t.Fatalf("first run: code %d, stdout %q, stderr %q", code, out, errs)
+	}
+	for i := 0; i < 2; i++ {
+		code, out, errs = run("subscribers", "import", "testdata/import/rerun.csv")
+		if code != 0 || out != "imported 0, updated 0, unchanged 4, rejected 0 rows\n" {
+			t.Fatalf("re-run %d: code %d, stdout %q, stderr %q", i+1, code, out, errs)
+		}
+	}
+	// A TXT list with a number twice: the repeat changes nothing either.
+	list := filepath.Join(t.TempDir(), "list.txt")
+	os.WriteFile(list, []byte("+79990000009\n+7 999 000-00-09\n"), 0o644)
+	for i, want := range []string{"imported 1, updated 0, unchanged 1, rejected 0 rows\n", "imported 0, updated 0, unchanged 2, rejected 0 rows\n"} {
+		if code, out, errs = run("subscribers", "import", list); code != 0 || out != want {
+			t.Fatalf("txt run %d: code %d, stdout %q, stderr %q", i+1, code, out, errs)
+		}
+	}
+	// One changed value is one updated row.
+	changed := filepath.Join(t.TempDir(), "changed.csv")
+	os.WriteFile(changed, []byte("external_id,attr.plan\nc-1,weekly\nc-2,monthly\n"), 0o644)
+	if code, out, errs = run("subscribers", "import", changed); code != 0 || out != "imported 0, updated 1, unchanged 1, rejected 0 rows\n" {
+		t.Fatalf("changed: code %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+func TestSubscribersImportEncoding(t *testing.T) {
+	run := importCLI(t)
+	// Excel's "CSV" in a Russian locale: windows-1251 and ';'.
+	code, out, errs := run("subscribers", "import", "testdata/import/cp1251.csv")
+	if code != 1 || out != "nothing was imported\n" ||
+		!strings.Contains(errs, "cp1251.csv: line 2: name: is not UTF-8 text") || !strings.Contains(errs, "--encoding windows-1251") {
+		t.Fatalf("utf-8: code %d, stdout %q, stderr %q", code, out, errs)
+	}
+	code, out, errs = run("subscribers", "import", "--encoding", "windows-1251", "testdata/import/cp1251.csv")
+	if code != 0 || out != "imported 2, updated 0, unchanged 0, rejected 0 rows\n" {
+		t.Fatalf("windows-1251: code %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if code, out, _ = run("subscribers", "get", "c-2"); code != 0 || !strings.Contains(out, `"Борис Ёлкин"`) || !strings.Contains(out, "Казань") {
+		t.Fatalf("c-2: %d %s", code, out)
+	}
+	koi := filepath.Join(t.TempDir(), "koi8.txt")
+	os.WriteFile(koi, []byte("# \xf3\xf0\xe9\xf3\xef\xeb\n+79990000003\n"), 0o644) // "# СПИСОК" in KOI8-R
+	if code, out, errs = run("subscribers", "import", "--encoding", "koi8-r", koi); code != 0 || out != "imported 1, updated 0, unchanged 0, rejected 0 rows\n" {
+		t.Fatalf("koi8-r: code %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if code, _, errs = run("subscribers", "import", "--encoding", "latin-1", koi); code != 1 || !strings.Contains(errs, "encoding: must be one of utf-8, windows-1251, koi8-r") {
+		t.Fatalf("bad encoding: code %d, stderr %q", code, errs)
 	}
 }

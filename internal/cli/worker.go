@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
@@ -36,6 +36,8 @@ type runtime struct {
 	metrics    *metrics.Metrics
 	redisOpt   asynq.RedisConnOpt
 	rdb        *redis.Client
+	clock      clock.Clock
+	log        *slog.Logger
 }
 
 func (r *runtime) Close() {
@@ -65,15 +67,15 @@ func (a *App) buildRuntime(core config.Core, st worker.Settings, d *sqlx.DB, x r
 	if err != nil {
 		return nil, fmt.Errorf("NUDGE_REDIS_URL: %w", err)
 	}
-	rt := &runtime{metrics: metrics.New(), redisOpt: ropt, rdb: redis.NewClient(gopt)}
 	clk := x.clock
 	if clk == nil {
 		return nil, fmt.Errorf("buildRuntime: no clock")
 	}
-	var eng *worker.Engine
+	rt := &runtime{metrics: metrics.New(), redisOpt: ropt, rdb: redis.NewClient(gopt), clock: clk, log: a.Log}
+	// The engine that applies the sandbox's statuses sends through it: its
+	// status receiver is connected once the engine exists.
 	rt.sandbox = sandbox.New(sandbox.Config{DB: d, Now: clk.Now, Default: sandbox.Behavior{Delay: st.SandboxDelay},
-		Statuses: func(ctx context.Context, ev channels.Event) error { return eng.Statuses.Apply(ctx, ev) },
-		Inbound:  x.inbound})
+		Inbound: x.inbound})
 	senders := append([]channels.Sender{rt.sandbox}, x.senders...)
 	rates := x.rates
 	if rates == nil {
@@ -90,33 +92,28 @@ func (a *App) buildRuntime(core config.Core, st worker.Settings, d *sqlx.DB, x r
 	if x.renderer != nil {
 		cfg.Renderer = x.renderer
 	}
-	eng, err = worker.New(cfg)
+	eng, err := worker.New(cfg)
 	if err != nil {
 		rt.rdb.Close()
 		return nil, err
 	}
+	rt.sandbox.ReportStatusesTo(eng.Statuses.Apply)
 	rt.engine = eng
 	rt.dispatcher = eng.Dispatcher(core.DatabaseURL)
 	return rt, nil
 }
 
-// work runs the dispatcher and the Asynq server until ctx ends, then stops
-// taking tasks and waits for the ones in flight (graceful SIGTERM).
+// work runs the dispatcher, the sandbox's reports and the Asynq server until
+// ctx ends, then stops taking tasks and waits for the ones in flight
+// (graceful SIGTERM).
 func (r *runtime) work(ctx context.Context) error {
 	r.dispatcher.Start()
 	defer r.dispatcher.Stop()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	go func() { // sandbox statuses and simulated replies
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				_, _ = r.sandbox.Tick(ctx)
-			}
-		}
-	}()
+	rep := sandbox.NewReporter(r.sandbox, r.clock, sandbox.DefaultReportEvery, r.log)
+	if err := rep.Start(ctx); err != nil {
+		return err
+	}
+	defer rep.Stop()
 	return r.engine.Run(ctx)
 }
 
@@ -224,21 +221,11 @@ func (a *App) runRoles(ctx context.Context, migrate, work, schedule bool) error 
 			return err
 		}
 		defer sched.Stop()
-		g.Go(func() error { return reportLag(gctx, s.rt.metrics, sched) })
+		lag := scheduler.NewLagReporter(sched, s.rt.metrics, c.clock, scheduler.DefaultLagEvery)
+		if err := lag.Start(gctx); err != nil {
+			return err
+		}
+		defer lag.Stop()
 	}
 	return ignoreCanceled(g.Wait())
-}
-
-// reportLag publishes how late the scheduler processed its last occurrence.
-func reportLag(ctx context.Context, m *metrics.Metrics, sched *scheduler.Scheduler) error {
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			m.SetSchedulerLag(sched.Lag())
-		}
-	}
 }

@@ -1,6 +1,8 @@
 // Package clock is the injected time source: Real for production, Manual for
 // tests that drive days of flow time without sleeping, and Scaled for the demo
-// (a week of flow time in a couple of minutes of wall time).
+// (a week of flow time in a couple of minutes of wall time). Background loops
+// wait on the same clock through NewTicker and Loop, so a test moves them with
+// Manual.Advance instead of sleeping.
 package clock
 
 import (
@@ -27,8 +29,9 @@ func (f Func) Now() time.Time { return f() }
 
 // Manual is a clock that moves only when told to. Safe for concurrent use.
 type Manual struct {
-	mu  sync.Mutex
-	now time.Time
+	mu      sync.Mutex
+	now     time.Time
+	tickers []*manualTicker
 }
 
 // NewManual returns a manual clock set to t.
@@ -45,6 +48,7 @@ func (m *Manual) Now() time.Time {
 func (m *Manual) Set(t time.Time) {
 	m.mu.Lock()
 	m.now = t
+	m.fire()
 	m.mu.Unlock()
 }
 
@@ -53,6 +57,7 @@ func (m *Manual) Advance(d time.Duration) time.Time {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.now = m.now.Add(d)
+	m.fire()
 	return m.now
 }
 

@@ -1,6 +1,8 @@
 package consent_test
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -8,31 +10,47 @@ import (
 	"github.com/nudge-engine/nudge/consent"
 )
 
-func TestMaybeStartWhatsAppText(t *testing.T) {
+// A WhatsApp opt-in arrives as a start carrying the customer's message: it
+// binds when a token in the text is a known code, and is no start otherwise.
+func TestStartFromCustomerText(t *testing.T) {
 	t.Parallel()
 	e := newBinderEnv(t)
 	code, err := e.codes.Create(ctx(), e.db, consent.NewCode{Topics: consent.Topics, Source: consent.SourceWidget, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
+	start := func(id, text string) channels.Event {
+		return channels.Event{Type: channels.EventStart, Channel: channels.WhatsApp, From: "79001110000", Text: text, ProviderEventID: id}
+	}
 	cases := []struct {
 		name    string
 		ev      channels.Event
 		started bool
 	}{
-		{"plain question", channels.Event{Type: channels.EventText, Channel: channels.WhatsApp, From: "79001110000", Text: "Когда доставка?"}, false},
-		{"code-shaped but unknown", channels.Event{Type: channels.EventText, Channel: channels.WhatsApp, From: "79001110000", Text: "order ABCDEFGHIJKLMNOPQRSTUV"}, false},
-		{"status is not a start", channels.Event{Type: channels.EventDelivered, Channel: channels.WhatsApp, From: "79001110000", Text: code.Code}, false},
-		{"edited prefilled text", channels.Event{Type: channels.EventText, Channel: channels.WhatsApp, From: "79001110000", Text: "Привет! " + code.Code + " хочу меню", ProviderEventID: "wamid.7"}, true},
+		{"code-shaped but unknown", start("wamid.1", "order ABCDEFGHIJKLMNOPQRSTUV"), false},
+		{"edited prefilled text", start("wamid.7", "Привет! "+code.Code+" хочу меню"), true},
+		{"the code after an unknown token", start("wamid.8", "ABCDEFGHIJKLMNOPQRSTUV "+code.Code), true},
 	}
 	for _, c := range cases {
-		sub, started, err := e.b.MaybeStart(ctx(), c.ev)
-		if err != nil || started != c.started {
-			t.Errorf("%s: started %v, %v", c.name, started, err)
+		sub, err := e.b.Start(ctx(), c.ev)
+		if started := err == nil; started != c.started || err != nil && !errors.Is(err, consent.ErrNotStart) {
+			t.Errorf("%s: subscriber %d, %v", c.name, sub, err)
 			continue
 		}
-		if started && !e.current(t, sub, channels.WhatsApp, consent.TopicMarketing) {
+		if c.started && !e.current(t, sub, channels.WhatsApp, consent.TopicMarketing) {
 			t.Errorf("%s: marketing not granted", c.name)
+		}
+	}
+	var identities int
+	if err := e.db.Get(&identities, `SELECT count(*) FROM channel_identities WHERE channel = 'whatsapp'`); err != nil || identities != 1 {
+		t.Errorf("whatsapp identities %d (%v): an unknown code must bind nobody", identities, err)
+	}
+}
+
+func TestWelcomeSpeaksTheSendersLanguage(t *testing.T) {
+	for locale, want := range map[string]string{"en-US": "Thanks", "EN": "Thanks", "ru": "Спасибо", "": "Спасибо", "de-DE": "Спасибо"} {
+		if got := consent.Welcome(locale); !strings.HasPrefix(got, want) {
+			t.Errorf("Welcome(%q) = %q", locale, got)
 		}
 	}
 }

@@ -1,0 +1,178 @@
+package subscribers
+
+// Import SQL. A file is COPYed whole into the session's temporary table
+// import_rows (one row per data row, its identities as two parallel arrays),
+// checked set-based as a whole, and then merged into the store in
+// transactions of ImportOptions.BatchSize rows: $1 and $2 bound a batch by
+// ord (lo inclusive, hi exclusive).
+const (
+	qImportDropTables = `DROP TABLE IF EXISTS pg_temp.import_rows, pg_temp.import_ids`
+
+	qImportCreateRows = `
+CREATE TEMP TABLE import_rows (
+    ord           int NOT NULL,
+    line          bigint NOT NULL,
+    external_id   text,
+    name          text,
+    locale        text,
+    time_zone     text,
+    attributes    jsonb NOT NULL,
+    marketing     boolean,
+    service       boolean,
+    proof         jsonb,
+    channels      text[] NOT NULL,
+    addresses     text[] NOT NULL,
+    subscriber_id bigint,
+    created       boolean NOT NULL DEFAULT false,
+    changed       boolean NOT NULL DEFAULT false,
+    rejected      boolean NOT NULL DEFAULT false,
+    repeat        boolean NOT NULL DEFAULT false
+)`
+
+	// Indexes are built after the COPY (cheaper than maintaining them row by
+	// row), and temporary tables get no statistics from autovacuum.
+	qImportPrepare = `
+ALTER TABLE import_rows ADD PRIMARY KEY (ord);
+CREATE TEMP TABLE import_ids AS
+SELECT r.ord, u.channel, u.address
+  FROM import_rows r, unnest(r.channels, r.addresses) AS u(channel, address);
+CREATE INDEX ON import_ids (ord);
+CREATE INDEX ON import_rows (subscriber_id);
+ANALYZE import_rows, import_ids`
+
+	// Two rows of one file with the same external_id: every one is rejected,
+	// since the file does not say which is right.
+	qImportDuplicateKeys = `
+WITH d AS (
+    SELECT external_id, array_agg(line ORDER BY line) AS lines
+      FROM import_rows WHERE external_id IS NOT NULL
+     GROUP BY external_id HAVING count(*) > 1)
+UPDATE import_rows r SET rejected = true
+  FROM d
+ WHERE r.external_id = d.external_id
+RETURNING r.line, r.external_id, d.lines`
+
+	// A row sharing an address with an earlier row of the file is a repeat
+	// (skipped, counted unchanged) when it has no external_id and says exactly
+	// what the earlier row says, as a TXT list with a number twice; otherwise it
+	// is rejected, naming the earlier row.
+	qImportDuplicateAddresses = `
+WITH first AS (
+    SELECT i.channel, i.address, min(i.ord) AS ord
+      FROM import_ids i JOIN import_rows r ON r.ord = i.ord
+     WHERE NOT r.rejected
+     GROUP BY i.channel, i.address HAVING count(*) > 1),
+later AS (
+    SELECT DISTINCT ON (i.ord) i.ord, i.channel, f.ord AS first
+      FROM import_ids i JOIN first f ON f.channel = i.channel AND f.address = i.address AND i.ord > f.ord
+     ORDER BY i.ord, f.ord)
+UPDATE import_rows r SET rejected = true,
+       repeat = r.external_id IS NULL
+            AND (r.name, r.locale, r.time_zone, r.attributes, r.marketing, r.service, r.channels, r.addresses)
+                IS NOT DISTINCT FROM (f.name, f.locale, f.time_zone, f.attributes, f.marketing, f.service, f.channels, f.addresses)
+  FROM later l JOIN import_rows f ON f.ord = l.first
+ WHERE r.ord = l.ord AND NOT r.rejected
+RETURNING r.line, r.repeat, l.channel, f.line AS first_line`
+
+	// Keyed rows find their subscriber by external_id.
+	qImportResolveKeyed = `
+UPDATE import_rows r SET subscriber_id = s.id
+  FROM subscribers s
+ WHERE r.ord >= $1 AND r.ord < $2 AND NOT r.rejected
+   AND r.external_id IS NOT NULL AND s.external_id = r.external_id`
+
+	// Rows without external_id find their subscriber by any of their identities.
+	qImportResolveKeyless = `
+UPDATE import_rows r SET subscriber_id = m.sid
+  FROM (SELECT i.ord, min(ci.subscriber_id) AS sid
+          FROM import_rows k
+          JOIN import_ids i ON i.ord = k.ord
+          JOIN channel_identities ci ON ci.channel = i.channel AND ci.address = i.address
+         WHERE k.ord >= $1 AND k.ord < $2 AND NOT k.rejected AND k.external_id IS NULL
+         GROUP BY i.ord) m
+ WHERE r.ord = m.ord`
+
+	// A row one of whose identities is bound to another subscriber is rejected.
+	// "Another" is judged by external_id too: a concurrent import may have
+	// created this row's subscriber (and bound its identities) after the row
+	// was resolved; that row then becomes an update (see qImportLostRaces).
+	qImportRejectConflicts = `
+UPDATE import_rows r SET rejected = true
+  FROM import_ids i
+  JOIN channel_identities ci ON ci.channel = i.channel AND ci.address = i.address
+  JOIN subscribers s ON s.id = ci.subscriber_id
+ WHERE r.ord >= $1 AND r.ord < $2 AND NOT r.rejected
+   AND i.ord = r.ord AND ci.subscriber_id IS DISTINCT FROM r.subscriber_id
+   AND (r.external_id IS NULL OR s.external_id IS DISTINCT FROM r.external_id)
+RETURNING r.line, i.channel`
+
+	qImportAssignIDs = `
+UPDATE import_rows SET subscriber_id = nextval(pg_get_serial_sequence('subscribers', 'id')), created = true
+ WHERE ord >= $1 AND ord < $2 AND subscriber_id IS NULL AND NOT rejected`
+
+	// Returns how many rows it inserted; fewer than assigned means another
+	// writer created some of these external ids since they were resolved.
+	qImportInsertSubscribers = `
+WITH ins AS (
+    INSERT INTO subscribers (id, external_id, name, locale, time_zone, attributes, created_at, updated_at)
+    SELECT subscriber_id, external_id, COALESCE(name, ''), COALESCE(locale, 'ru'), COALESCE(time_zone, 'Europe/Moscow'), attributes, $3, $3
+      FROM import_rows WHERE ord >= $1 AND ord < $2 AND created
+     ORDER BY ord
+    ON CONFLICT (external_id) DO NOTHING
+    RETURNING 1)
+SELECT count(*) FROM ins`
+
+	// Rows that lost that race become updates of the subscriber that won.
+	qImportLostRaces = `
+UPDATE import_rows r SET subscriber_id = s.id, created = false
+  FROM subscribers s
+ WHERE r.ord >= $1 AND r.ord < $2 AND r.created AND s.external_id = r.external_id AND s.id <> r.subscriber_id`
+
+	// Existing subscribers are written only when something differs, so a
+	// re-run of the same file changes nothing (not even updated_at).
+	qImportUpdateSubscribers = `
+WITH u AS (
+    UPDATE subscribers s SET
+        name       = COALESCE(r.name, s.name),
+        locale     = COALESCE(r.locale, s.locale),
+        time_zone  = COALESCE(r.time_zone, s.time_zone),
+        attributes = s.attributes || r.attributes,
+        updated_at = $3
+      FROM import_rows r
+     WHERE r.ord >= $1 AND r.ord < $2 AND r.subscriber_id = s.id AND NOT r.created AND NOT r.rejected
+       AND (COALESCE(r.name, s.name), COALESCE(r.locale, s.locale), COALESCE(r.time_zone, s.time_zone), s.attributes || r.attributes)
+           IS DISTINCT FROM (s.name, s.locale, s.time_zone, s.attributes)
+    RETURNING s.id)
+UPDATE import_rows r SET changed = true FROM u
+ WHERE r.ord >= $1 AND r.ord < $2 AND r.subscriber_id = u.id AND NOT r.created AND NOT r.rejected`
+
+	qImportInsertIdentities = `
+WITH ins AS (
+    INSERT INTO channel_identities (subscriber_id, channel, address, created_at)
+    SELECT r.subscriber_id, i.channel, i.address, $3
+      FROM import_ids i JOIN import_rows r ON r.ord = i.ord
+     WHERE r.ord >= $1 AND r.ord < $2 AND NOT r.rejected
+     ORDER BY i.ord
+    ON CONFLICT (channel, address) DO NOTHING
+    RETURNING subscriber_id)
+UPDATE import_rows r SET changed = true FROM ins
+ WHERE r.ord >= $1 AND r.ord < $2 AND r.subscriber_id = ins.subscriber_id AND NOT r.created AND NOT r.rejected`
+
+	// The batch's rows with a consent statement, for consent.Import.
+	qImportConsentRows = `
+SELECT subscriber_id, marketing, service, COALESCE(proof::text, '') AS proof FROM import_rows
+ WHERE ord >= $1 AND ord < $2 AND NOT rejected AND (marketing IS NOT NULL OR service IS NOT NULL)
+ ORDER BY ord`
+
+	qImportConsentChanged = `
+UPDATE import_rows SET changed = true
+ WHERE ord >= $1 AND ord < $2 AND subscriber_id = ANY($3) AND NOT created AND NOT rejected`
+
+	// Repeats (see qImportDuplicateAddresses) count as unchanged.
+	qImportCounts = `
+SELECT count(*) FILTER (WHERE created) AS created,
+       count(*) FILTER (WHERE changed AND NOT created AND NOT rejected) AS updated,
+       count(*) FILTER (WHERE repeat OR NOT (changed OR created OR rejected)) AS unchanged,
+       coalesce(max(line), 0) AS last_line
+  FROM import_rows WHERE ord >= $1 AND ord < $2`
+)
