@@ -69,7 +69,8 @@ func TestBrowserConversationShowsPhotoAndButtonLabel(t *testing.T) {
 	cfg := telegram.Config{Token: telegramfake.Token, WebhookSecret: "hook-secret", APIURL: fake.URL}
 	client := telegram.New(cfg, nil)
 	s.router.Media = telegramFetcher{client}
-	sink := inbound.New(s.db, inbound.Handlers{Reply: s.router.Reply}, log, nil)
+	sink := inbound.New(s.db, log, nil)
+	sink.Connect(inbound.Routes{Replies: s.router})
 	hook := httptest.NewServer(telegram.NewWebhookWithClient(cfg, sink, log, client))
 	t.Cleanup(hook.Close)
 	fake.SetWebhook(hook.URL, "hook-secret")
