@@ -1,6 +1,10 @@
 package campaigns
 
-import "github.com/nudge-engine/nudge/consent"
+import (
+	"sort"
+
+	"github.com/nudge-engine/nudge/consent"
+)
 
 // This file is the campaign format: the Go shape of a campaign YAML file. The
 // loader fills it (with positions kept aside for lint), the runtime executes
@@ -242,4 +246,64 @@ type WhatsAppTemplate struct {
 	Name     string   `yaml:"name" json:"name"`
 	Language string   `yaml:"language" json:"language"`
 	Params   []string `yaml:"params,omitempty" json:"params,omitempty"`
+}
+
+// ButtonLabel is the text of the reply button id that the customer pressed
+// at step stepID (a send, or the wait_reply after one): the variant of the
+// nearest send at or before the step, on channel in locale if it has one,
+// else the channel's or the default variant in any locale. "" when no send
+// offers such a button.
+func (d *Definition) ButtonLabel(stepID, id, channel, locale string) string {
+	if d == nil || id == "" {
+		return ""
+	}
+	at := d.StepIndex(stepID)
+	if at < 0 {
+		at = len(d.Steps) - 1
+	}
+	order := make([]int, 0, len(d.Steps))
+	for i := at; i >= 0; i-- {
+		order = append(order, i)
+	}
+	for i := at + 1; i < len(d.Steps); i++ {
+		order = append(order, i)
+	}
+	for _, i := range order {
+		s := d.Steps[i]
+		if s.Send == nil {
+			continue
+		}
+		if l := d.Templates[s.Send.Template].buttonLabel(id, channel, locale); l != "" {
+			return l
+		}
+	}
+	return ""
+}
+
+func (t Template) buttonLabel(id, channel, locale string) string {
+	find := func(v Variant) string {
+		for _, b := range v.Buttons {
+			if b.ID == id {
+				return b.Text
+			}
+		}
+		return ""
+	}
+	for _, ch := range []string{channel, "default"} {
+		byLocale := t[ch]
+		if l := find(byLocale[locale]); l != "" {
+			return l
+		}
+		locales := make([]string, 0, len(byLocale))
+		for l := range byLocale {
+			locales = append(locales, l)
+		}
+		sort.Strings(locales)
+		for _, l := range locales {
+			if s := find(byLocale[l]); s != "" {
+				return s
+			}
+		}
+	}
+	return ""
 }

@@ -153,7 +153,13 @@ type Event struct {
 	Locale          string // sender language when the provider gives one
 	Text            string
 	Payload         string // button id
-	Code            string // opt-in code from a start
+	// Label is the pressed button's text when the provider sends it with
+	// the press (Telegram's callback_query carries the message's keyboard).
+	Label string `json:",omitempty"`
+	// Attachments are the files the user sent (photos, voice notes,
+	// documents); the inbox fetches them through the provider.
+	Attachments []Attachment `json:",omitempty"`
+	Code        string       // opt-in code from a start
 	// For statuses: the outbound message's provider id, or a watermark time
 	// meaning "every message to From sent up to this time" (Messenger, VK).
 	ProviderMessageID string

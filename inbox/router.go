@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -46,6 +47,10 @@ type Router struct {
 	now      func() time.Time
 	// HandoffQueue is where unmatched replies and late replies go.
 	HandoffQueue string
+	// Media fetches the files customers send; nil keeps a note instead.
+	Media Fetcher
+	// MediaMax is the largest file kept (DefaultMediaMax when 0).
+	MediaMax int64
 
 	versions *campaigns.Versions
 }
@@ -91,6 +96,9 @@ func (r *Router) Reply(ctx context.Context, ev channels.Event) error {
 	if err != nil {
 		return err
 	}
+	if err := r.saveMedia(ctx, ev, snd.SubscriberID); err != nil {
+		return err
+	}
 	rec := replyRow{ev: ev, subscriberID: snd.SubscriberID}
 	// A customer already talking to a manager talks to the manager.
 	if snd.ConversationID.Valid {
@@ -113,7 +121,7 @@ func (r *Router) Reply(ctx context.Context, ev channels.Event) error {
 			continue
 		}
 		res := r.classify.Route(step.WaitReply, ev.Payload, ev.Text)
-		rec.result, rec.run = res, &run
+		rec.result, rec.run, rec.def = res, &run, def
 		gotoStep := res.Goto
 		if gotoStep == "" { // no branch and no on_other: a person answers
 			return r.handOff(ctx, rec)
@@ -177,6 +185,35 @@ type replyRow struct {
 	result       classify.Result
 	outcome      string
 	gotoStep     string
+	def          *campaigns.Definition // the waiting run's campaign version
+}
+
+// label is the text of the pressed button as the customer saw it: the
+// campaign's button definition, else what the provider sent with the press.
+func (rec replyRow) label() string {
+	if rec.ev.Payload == "" {
+		return ""
+	}
+	if rec.def != nil && rec.run != nil {
+		if l := rec.def.ButtonLabel(rec.run.StepID, rec.ev.Payload, string(rec.ev.Channel), rec.ev.Locale); l != "" {
+			return l
+		}
+	}
+	return rec.ev.Label
+}
+
+// itemText is the reply in one line for the conversation list.
+func (rec replyRow) itemText() string {
+	text := rec.ev.Text
+	if text == "" && rec.ev.Payload != "" {
+		if text = rec.label(); text == "" {
+			text = "[" + rec.ev.Payload + "]"
+		}
+	}
+	for _, a := range rec.ev.Attachments {
+		text = strings.TrimSpace(a.Describe() + " " + text)
+	}
+	return text
 }
 
 func (r *Router) store(ctx context.Context, q db.Executor, rec replyRow, convID *int64) error {
@@ -188,7 +225,7 @@ func (r *Router) store(ctx context.Context, q db.Executor, rec replyRow, convID 
 	}
 	_, err := q.ExecContext(ctx, qInsertReply, rec.ev.Channel, rec.ev.ProviderEventID, rec.subscriberID, runID,
 		campaignID, version, stepID, rec.ev.Text, rec.ev.Payload, string(rec.result.Sentiment),
-		rec.result.Rule, rec.result.Detail, rec.outcome, rec.gotoStep, convID, rec.ev.At, rec.ev.At.Truncate(time.Microsecond))
+		rec.result.Rule, rec.result.Detail, rec.outcome, rec.gotoStep, convID, rec.ev.At, rec.ev.At.Truncate(time.Microsecond), rec.label())
 	if err != nil {
 		return fmt.Errorf("inbox: store reply: %w", err)
 	}
@@ -235,10 +272,7 @@ func (r *Router) addToConversation(ctx context.Context, tx *sqlx.Tx, rec replyRo
 			return err
 		}
 	}
-	text := rec.ev.Text
-	if text == "" {
-		text = "[button: " + rec.ev.Payload + "]"
-	}
+	text := rec.itemText()
 	b, _ := json.Marshal(map[string]any{"conversation_id": convID, "kind": "customer"})
 	if _, err := tx.ExecContext(ctx, qCustomerItem, convID, text, rec.ev.At, string(b)); err != nil {
 		return fmt.Errorf("inbox: add item: %w", err)

@@ -91,6 +91,8 @@ type Summary struct {
 	ResolvedAt      *time.Time    `db:"resolved_at" json:"resolved_at,omitempty"`
 	Overdue         bool          `db:"overdue" json:"overdue"`
 	LastText        string        `db:"last_text" json:"last_text"`
+	// PhoneTail is the last four digits of the customer's phone, if known.
+	PhoneTail string `db:"phone_tail" json:"phone_tail,omitempty"`
 }
 
 // Entry is one line of a conversation's history.
@@ -107,6 +109,10 @@ type Entry struct {
 	Sentiment  string    `db:"sentiment" json:"sentiment,omitempty"`
 	Rule       string    `db:"rule" json:"rule,omitempty"`
 	Detail     string    `db:"detail" json:"detail,omitempty"`
+	// Button is the id of a pressed button (Text is its label).
+	Button    string     `db:"button" json:"button,omitempty"`
+	MediaJSON []byte     `db:"media" json:"-"`
+	Media     []MediaRef `json:"media,omitempty"`
 }
 
 // Detail is a conversation with its history.
@@ -156,6 +162,11 @@ func (s *Service) Get(ctx context.Context, id int64) (Detail, error) {
 	d.History = []Entry{}
 	if err := s.db.SelectContext(ctx, &d.History, qHistory, d.SubscriberID); err != nil {
 		return d, fmt.Errorf("inbox: history: %w", err)
+	}
+	for i := range d.History {
+		if d.History[i].Media, err = decodeMedia(d.History[i].MediaJSON); err != nil {
+			return d, err
+		}
 	}
 	if t, err := s.target(ctx, id); err == nil {
 		d.ReplyRule = s.replyRule(t)

@@ -1,6 +1,21 @@
 package inbox
 
 // SQL of the inbox, in one place.
+
+// replyText is how a reply r reads in a conversation, in the list and in the
+// history alike: its text, else the pressed button's label (its id when no
+// label is known), else what it carried ("[photo]").
+const replyText = `CASE WHEN r.text <> '' THEN r.text WHEN r.label <> '' THEN r.label
+	                WHEN r.payload <> '' THEN '[' || r.payload || ']'
+	                ELSE coalesce((SELECT '[' || string_agg(x.kind, ', ' ORDER BY x.idx) || ']' FROM reply_media x
+	                                WHERE x.channel = r.channel AND x.provider_event_id = r.provider_event_id), '') END`
+
+// who tells apart customers of the same name: the last four digits of a
+// phone they are reachable on (c is the conversation row).
+const phoneTail = `coalesce((SELECT right(ci.address, 4) FROM channel_identities ci
+	                 WHERE ci.subscriber_id = c.subscriber_id AND ci.channel IN ('sms', 'whatsapp') AND ci.address LIKE '+%'
+	                 ORDER BY ci.id LIMIT 1), '') AS phone_tail`
+
 const (
 	// The sender of a reply in one round trip: it opens the channel's 24h
 	// window (last_inbound_at) and returns the subscriber, their open
@@ -27,9 +42,9 @@ const (
 	                     WHERE subscriber_id = $3 AND ($4::bigint IS NULL OR run_id = $4) AND sent_at IS NOT NULL AND sent_at <= $16
 	                     ORDER BY sent_at DESC LIMIT 1)
 	                INSERT INTO replies (channel, provider_event_id, subscriber_id, run_id, campaign_id, campaign_version, step_id,
-	                    answered_message_id, text, payload, sentiment, rule, detail, outcome, goto_step, reaction_ms, conversation_id, created_at)
+	                    answered_message_id, text, payload, sentiment, rule, detail, outcome, goto_step, reaction_ms, conversation_id, created_at, label)
 	                VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT id FROM answered), $8, $9, $10, $11, $12, $13, $14,
-	                    (SELECT (extract(epoch FROM $17::timestamptz - sent_at) * 1000000)::bigint / 1000 FROM answered), $15, $16)
+	                    (SELECT (extract(epoch FROM $17::timestamptz - sent_at) * 1000000)::bigint / 1000 FROM answered), $15, $16, $18)
 	                ON CONFLICT (channel, provider_event_id) DO NOTHING`
 	// nudge_inbox_open (migration 00013) opens or joins the conversation,
 	// adds the hand-off note and notifies live pages.
@@ -60,8 +75,8 @@ const (
 	                c.note, c.state, c.assignee_id, coalesce(u.email, '') AS assignee, c.opened_at, c.last_customer_at,
 	                c.first_response_at, c.resolved_at,
 	                (c.state = 'open' AND c.first_response_at IS NULL AND c.opened_at < $5) AS overdue,
-	                coalesce((SELECT text FROM conversation_items i WHERE i.conversation_id = c.id AND i.kind = 'customer'
-	                           ORDER BY i.id DESC LIMIT 1), '') AS last_text
+	                coalesce((SELECT ` + replyText + ` FROM replies r WHERE r.subscriber_id = c.subscriber_id
+	                           ORDER BY r.created_at DESC, r.id DESC LIMIT 1), '') AS last_text, ` + phoneTail + `
 	           FROM conversations c
 	           JOIN subscribers s ON s.id = c.subscriber_id
 	           LEFT JOIN users u ON u.id = c.assignee_id
@@ -76,7 +91,7 @@ const (
 	qGet = `SELECT c.id, c.subscriber_id, coalesce(s.external_id, '') AS external_id, s.name, c.channel, c.queue, c.reason,
 	               c.note, c.state, c.assignee_id, coalesce(u.email, '') AS assignee, c.opened_at, c.last_customer_at,
 	               c.first_response_at, c.resolved_at,
-	               (c.state = 'open' AND c.first_response_at IS NULL AND c.opened_at < $2) AS overdue, '' AS last_text
+	               (c.state = 'open' AND c.first_response_at IS NULL AND c.opened_at < $2) AS overdue, '' AS last_text, ` + phoneTail + `
 	          FROM conversations c
 	          JOIN subscribers s ON s.id = c.subscriber_id
 	          LEFT JOIN users u ON u.id = c.assignee_id
@@ -86,18 +101,37 @@ const (
 	qHistory = `SELECT * FROM (
 	    SELECT coalesce(m.sent_at, m.created_at) AS at, 0 AS ord, CASE WHEN m.campaign_id = '' THEN 'manager' ELSE 'bot' END AS kind,
 	           m.channel, coalesce(m.content->>'text', '') AS text, m.status, m.attempt,
-	           m.campaign_id, m.step_id, '' AS sentiment, '' AS rule, coalesce(m.error_message, '') AS detail
+	           m.campaign_id, m.step_id, '' AS sentiment, '' AS rule,
+	           coalesce(m.error_message, CASE WHEN m.status = 'skipped' THEN m.reason END, '') AS detail,
+	           '' AS button, NULL::json AS media
 	      FROM messages m WHERE m.subscriber_id = $1
 	    UNION ALL
-	    SELECT r.created_at, 1, 'customer', r.channel, CASE WHEN r.text = '' THEN '[' || r.payload || ']' ELSE r.text END,
-	           '', 0, r.campaign_id, r.step_id, r.sentiment, r.rule, r.detail
+	    SELECT r.created_at, 1, 'customer', r.channel, ` + replyText + `,
+	           '', 0, r.campaign_id, r.step_id, r.sentiment, r.rule, r.detail, r.payload,
+	           (SELECT json_agg(json_build_object('id', x.id, 'kind', x.kind, 'mime', x.mime, 'name', x.name, 'size', x.size,
+	                                              'stored', x.data IS NOT NULL, 'note', x.note) ORDER BY x.idx)
+	              FROM reply_media x WHERE x.channel = r.channel AND x.provider_event_id = r.provider_event_id)
 	      FROM replies r WHERE r.subscriber_id = $1
 	    UNION ALL
-	    SELECT i.created_at, CASE i.kind WHEN 'system' THEN 2 ELSE 3 END, i.kind, '', i.text, '', 0, '', '', '', '', coalesce(u.email, '')
+	    SELECT i.created_at, CASE i.kind WHEN 'system' THEN 2 ELSE 3 END, i.kind, '', i.text, '', 0, '', '', '', '', coalesce(u.email, ''),
+	           '', NULL
 	      FROM conversation_items i JOIN conversations c ON c.id = i.conversation_id
 	      LEFT JOIN users u ON u.id = i.author_id
 	     WHERE c.subscriber_id = $1 AND i.kind IN ('note', 'system')
 	  ) h ORDER BY at, ord LIMIT 500`
+	// A reply's attachment, kept or noted (ON CONFLICT: a redelivered or
+	// reprocessed event keeps the first row).
+	qInsertMedia = `INSERT INTO reply_media (subscriber_id, channel, provider_event_id, idx, kind, mime, name, size, data, note, created_at)
+	                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+	                ON CONFLICT (channel, provider_event_id, idx) DO NOTHING`
+	qMediaStored = `SELECT count(*) FROM reply_media WHERE channel = $1 AND provider_event_id = $2`
+	qMedia       = `SELECT id, kind, mime, name, size, data, note FROM reply_media WHERE id = $1`
+	// Shifts: a manager goes on (queues, none = all) or off.
+	qShiftOn = `INSERT INTO inbox_shifts (user_id, queues, since) VALUES ($1, $2, $3)
+	            ON CONFLICT (user_id) DO UPDATE SET queues = EXCLUDED.queues`
+	qShiftOff = `DELETE FROM inbox_shifts WHERE user_id = $1`
+	qShift    = `SELECT queues, since FROM inbox_shifts WHERE user_id = $1`
+	qOnShift  = `SELECT s.user_id, u.email, s.queues, s.since FROM inbox_shifts s JOIN users u ON u.id = s.user_id ORDER BY u.email`
 	qClaim    = `UPDATE conversations SET assignee_id = $2 WHERE id = $1 AND state = 'open' AND (assignee_id IS NULL OR assignee_id = $2)`
 	qAssign   = `UPDATE conversations SET assignee_id = $2 WHERE id = $1 AND state = 'open'`
 	qResponse = `UPDATE conversations SET first_response_at = coalesce(first_response_at, $2),

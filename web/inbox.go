@@ -2,33 +2,27 @@ package web
 
 import (
 	"errors"
+	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/nudge-engine/nudge/inbox"
 	"github.com/nudge-engine/nudge/users"
 )
 
-// CannedReplies are offered in the reply box.
-var CannedReplies = []string{
-	"Спасибо, что написали! Сейчас разберёмся.",
-	"Нам очень жаль. Вернём деньги за блюдо в ближайшее время.",
-	"Передали ваш отзыв повару, спасибо!",
-	"Thank you for writing! We are looking into it.",
-	"We are sorry. We will refund the dish shortly.",
-}
-
 type inboxView struct{ Name, Label string }
 
 var inboxViews = []inboxView{{"all", "All open"}, {"mine", "Mine"}, {"unassigned", "Unassigned"}, {"overdue", "Overdue SLA"}, {"resolved", "Resolved"}}
 
-// EnableInbox adds the inbox pages.
-func (w *Web) EnableInbox(svc *inbox.Service) error {
+// EnableInbox adds the inbox pages; canned (NUDGE_INBOX_CANNED, may be nil)
+// are the replies offered in each queue's reply box.
+func (w *Web) EnableInbox(svc *inbox.Service, canned *inbox.Canned) error {
 	if err := w.enable(NavItem{Href: "/inbox", Label: "Inbox", About: "Conversations handed to managers", Role: users.Manager},
 		"inbox", "conversation"); err != nil {
 		return err
 	}
-	w.inbox = svc
+	w.inbox, w.canned = svc, canned
 	return nil
 }
 
@@ -43,6 +37,8 @@ func (w *Web) registerInbox(mux *http.ServeMux) {
 	m("POST /inbox/{id}/claim", w.convAction)
 	m("POST /inbox/{id}/note", w.convAction)
 	m("POST /inbox/{id}/resolve", w.convAction)
+	m("GET /inbox/media/{id}", w.media)
+	m("POST /inbox/shift", w.shift)
 }
 
 func (w *Web) inboxList(rw http.ResponseWriter, r *http.Request) {
@@ -64,7 +60,76 @@ func (w *Web) inboxList(rw http.ResponseWriter, r *http.Request) {
 	for _, x := range inboxViews {
 		views = append(views, v{x.Name, x.Label, x.Name == view})
 	}
-	w.Render(rw, r, "inbox", "Inbox", map[string]any{"Views": views, "Conversations": list})
+	shift, onShift, err := w.inbox.ShiftOf(r.Context(), sess.User.ID)
+	if err != nil {
+		w.log.ErrorContext(r.Context(), "inbox shift", "err", err)
+		http.Error(rw, "unavailable", http.StatusInternalServerError)
+		return
+	}
+	team, err := w.inbox.OnShift(r.Context())
+	if err != nil {
+		w.log.ErrorContext(r.Context(), "inbox shifts", "err", err)
+		http.Error(rw, "unavailable", http.StatusInternalServerError)
+		return
+	}
+	w.Render(rw, r, "inbox", "Inbox", map[string]any{"Views": views, "Conversations": list,
+		"Shift": shift, "OnShift": onShift, "Team": team, "Queues": strings.Join(shift.Queues, ", ")})
+}
+
+// shift puts the signed-in manager on shift (for the queues given, comma
+// separated; none: every queue) or, with off=1, takes them off.
+func (w *Web) shift(rw http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(rw, r.Body, 16<<10)
+	sess, _ := users.FromContext(r.Context())
+	var err error
+	if r.PostFormValue("off") == "1" {
+		err = w.inbox.EndShift(r.Context(), sess.User.ID)
+	} else {
+		err = w.inbox.StartShift(r.Context(), sess.User.ID, strings.Split(r.PostFormValue("queues"), ","))
+	}
+	if err != nil {
+		w.log.ErrorContext(r.Context(), "inbox shift", "user_id", sess.User.ID, "err", err)
+		http.Error(rw, "could not change the shift", http.StatusInternalServerError)
+		return
+	}
+	http.Redirect(rw, r, "/inbox", http.StatusSeeOther)
+}
+
+// media serves a file a customer sent. Only types a browser renders safely
+// are served inline; everything else is a download, never sniffed, and the
+// sandbox keeps a hostile file from running as a page of this site.
+func (w *Web) media(rw http.ResponseWriter, r *http.Request) {
+	id, ok := convID(r)
+	if !ok {
+		http.NotFound(rw, r)
+		return
+	}
+	m, err := w.inbox.Media(r.Context(), id)
+	if errors.Is(err, inbox.ErrNotFound) || (err == nil && m.Data == nil) {
+		http.Error(rw, "no such file", http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		w.log.ErrorContext(r.Context(), "inbox media", "media_id", id, "err", err)
+		http.Error(rw, "unavailable", http.StatusInternalServerError)
+		return
+	}
+	ct, disp := m.MIME, "inline"
+	if !m.Inline() {
+		ct, disp = "application/octet-stream", "attachment"
+	}
+	name := m.Name
+	if name == "" {
+		name = m.Kind + "-" + strconv.FormatInt(m.ID, 10)
+	}
+	h := rw.Header()
+	h.Set("Content-Type", ct)
+	h.Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": name}))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	h.Set("Cache-Control", "private, max-age=3600")
+	h.Set("Content-Length", strconv.Itoa(len(m.Data)))
+	_, _ = rw.Write(m.Data)
 }
 
 func convID(r *http.Request) (int64, bool) {
@@ -96,7 +161,7 @@ func (w *Web) renderConversation(rw http.ResponseWriter, r *http.Request, errMsg
 		rw.WriteHeader(http.StatusUnprocessableEntity)
 	}
 	w.Render(rw, r, "conversation", "Conversation", map[string]any{
-		"C": d, "Canned": CannedReplies, "RequestID": users.RandomPassword(), "Error": errMsg})
+		"C": d, "Canned": w.canned.For(d.Queue), "RequestID": users.RandomPassword(), "Error": errMsg})
 }
 
 func (w *Web) convAction(rw http.ResponseWriter, r *http.Request) {

@@ -92,7 +92,7 @@ type site struct {
 	out    *recorder
 }
 
-func newFullSite(t *testing.T) site {
+func newFullSite(t *testing.T, canned ...*inbox.Canned) site {
 	d := testenv.DB(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st := users.NewStore(d, nil)
@@ -103,7 +103,11 @@ func newFullSite(t *testing.T) site {
 	out := &recorder{db: d}
 	res := runMover{}
 	svc := inbox.NewService(d, out, res, log, nil)
-	if err := w.EnableInbox(svc); err != nil {
+	var c *inbox.Canned
+	if len(canned) > 0 {
+		c = canned[0]
+	}
+	if err := w.EnableInbox(svc, c); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.EnableDashboard(analytics.New(d)); err != nil {

@@ -51,6 +51,7 @@ type Web struct {
 	pages    map[string]*template.Template
 	nav      []NavItem
 	inbox    *inbox.Service
+	canned   *inbox.Canned
 	dash     *analytics.Store
 	settings func(ctx context.Context) (Settings, error)
 	clock    clock.Clock

@@ -109,7 +109,7 @@ func insertIntents(ctx context.Context, q db.Executor, def *campaigns.Definition
 // messageColumns are the columns copyIntents writes.
 var messageColumns = []string{"idempotency_key", "subscriber_id", "campaign_id", "campaign_version", "run_id",
 	"step_id", "topic", "channel", "account", "address", "attempt", "status", "content", "reason",
-	"error_kind", "error_message", "error_code", "provider_id", "tries", "sent_at", "failed_at", "fallback_at"}
+	"error_kind", "error_message", "error_code", "provider_id", "tries", "sent_at", "failed_at", "fallback_at", "created_at"}
 
 // copyIntents writes message rows with COPY: the step path reads its keys
 // under its runs' locks first, so it needs no conflict handling, and COPY
@@ -147,7 +147,7 @@ func copyIntents(ctx context.Context, tx *sqlx.Tx, def *campaigns.Definition, ve
 		}
 		if _, err := st.ExecContext(ctx, in.Key, in.Sub, def.ID, version, in.Run, stepID, string(def.Topic), in.Channel, "",
 			in.Address, in.Attempt, in.Status, string(b), null(in.Reason), null(in.ErrKind), null(in.ErrMsg),
-			null(in.ErrCode), null(in.ProviderID), in.Tries, sentAt, failedAt, fb); err != nil {
+			null(in.ErrCode), null(in.ProviderID), in.Tries, sentAt, failedAt, fb, at); err != nil {
 			return fmt.Errorf("copy messages: %w", err)
 		}
 	}

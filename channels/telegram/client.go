@@ -286,3 +286,46 @@ func Classify(code int, description string, retryAfterSec int, migrated bool) *c
 	}
 	return e
 }
+
+// FileInfo is the Bot API's File object.
+type FileInfo struct {
+	FileID   string `json:"file_id"`
+	FileSize int64  `json:"file_size"`
+	FilePath string `json:"file_path"`
+}
+
+// MaxDownload is the largest file the Bot API lets a bot download.
+const MaxDownload = 20 << 20
+
+// Fetch downloads an attachment a user sent: getFile for its path, then
+// GET <api>/file/bot<token>/<path>. A file over max (by the size Telegram
+// reports, or by the bytes that arrive) is a *channels.TooLargeError.
+func (c *Client) Fetch(ctx context.Context, a channels.Attachment, max int64) (channels.File, error) {
+	if a.ProviderFileID == "" {
+		return channels.File{}, fmt.Errorf("telegram getFile: attachment has no file_id")
+	}
+	if a.Size > max {
+		return channels.File{}, &channels.TooLargeError{Size: a.Size, Max: max}
+	}
+	var fi FileInfo
+	if err := c.Call(ctx, "getFile", map[string]string{"file_id": a.ProviderFileID}, &fi); err != nil {
+		return channels.File{}, err
+	}
+	if fi.FileSize > max {
+		return channels.File{}, &channels.TooLargeError{Size: fi.FileSize, Max: max}
+	}
+	if fi.FilePath == "" {
+		return channels.File{}, &channels.Error{Kind: channels.Invalid, Code: "no_file_path", Message: "getFile: no file_path (file too big for the Bot API?)"}
+	}
+	f, err := channels.Download(ctx, c.hc, c.cfg.APIURL+"/file/bot"+c.cfg.Token+"/"+fi.FilePath, nil, max, "telegram file download")
+	if err != nil {
+		return f, err
+	}
+	if f.MIME == "" {
+		f.MIME = a.MIME
+	}
+	if f.Name == "" {
+		f.Name = a.Name
+	}
+	return f, nil
+}

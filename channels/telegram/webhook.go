@@ -50,6 +50,63 @@ type Message struct {
 	Chat      Chat   `json:"chat"`
 	Text      string `json:"text"`
 	Caption   string `json:"caption"`
+	// Files the user sent. Photo lists the sizes of one picture, smallest first.
+	Photo       []FileRef       `json:"photo"`
+	Voice       *FileRef        `json:"voice"`
+	Audio       *FileRef        `json:"audio"`
+	Video       *FileRef        `json:"video"`
+	VideoNote   *FileRef        `json:"video_note"`
+	Document    *FileRef        `json:"document"`
+	Sticker     *FileRef        `json:"sticker"`
+	ReplyMarkup *InlineKeyboard `json:"reply_markup"`
+}
+
+// FileRef is the part of PhotoSize, Voice, Audio, Video, VideoNote,
+// Document and Sticker that Nudge reads.
+type FileRef struct {
+	FileID   string `json:"file_id"`
+	FileSize int64  `json:"file_size"`
+	MimeType string `json:"mime_type"`
+	FileName string `json:"file_name"`
+}
+
+// attachments lists the files of m, the largest size of a photo.
+func (m *Message) attachments() []channels.Attachment {
+	var out []channels.Attachment
+	add := func(k channels.AttachmentKind, f *FileRef, mime string) {
+		if f == nil || f.FileID == "" {
+			return
+		}
+		if f.MimeType != "" {
+			mime = f.MimeType
+		}
+		out = append(out, channels.Attachment{Kind: k, ProviderFileID: f.FileID, MIME: mime, Name: f.FileName, Size: f.FileSize})
+	}
+	if n := len(m.Photo); n > 0 {
+		add(channels.Photo, &m.Photo[n-1], "image/jpeg") // Telegram re-encodes photos as JPEG
+	}
+	add(channels.Voice, m.Voice, "audio/ogg")
+	add(channels.Audio, m.Audio, "")
+	add(channels.Video, m.Video, "")
+	add(channels.Video, m.VideoNote, "video/mp4")
+	add(channels.Document, m.Document, "")
+	add(channels.Sticker, m.Sticker, "image/webp")
+	return out
+}
+
+// label is the text of the button on m whose callback_data is data.
+func (m *Message) label(data string) string {
+	if m == nil || m.ReplyMarkup == nil {
+		return ""
+	}
+	for _, row := range m.ReplyMarkup.InlineKeyboard {
+		for _, b := range row {
+			if b.CallbackData == data {
+				return b.Text
+			}
+		}
+	}
+	return ""
 }
 
 // CallbackQuery is an inline button press.
@@ -108,6 +165,7 @@ func ParseUpdate(account string, body []byte) ([]channels.Event, string, error) 
 			ev.Type, ev.Code = channels.EventStart, code
 		} else {
 			ev.Type, ev.Text = channels.EventText, text
+			ev.Attachments = m.attachments()
 		}
 		return []channels.Event{ev}, "", nil
 	case u.CallbackQuery != nil:
@@ -117,7 +175,7 @@ func ParseUpdate(account string, body []byte) ([]channels.Event, string, error) 
 			c = q.Message.Chat
 		}
 		who(c, &q.From, 0) // the press time is not sent; At stays zero and the sink stamps it
-		ev.Type, ev.Payload = channels.EventButton, q.Data
+		ev.Type, ev.Payload, ev.Label = channels.EventButton, q.Data, q.Message.label(q.Data)
 		return []channels.Event{ev}, q.ID, nil
 	case u.MyChatMember != nil:
 		cm := u.MyChatMember

@@ -41,6 +41,8 @@ var rules = archtest.Rules{
 		"conversation_items": {"inbox"},
 		"handoffs":           {"inbox"},
 		"replies":            {"inbox"},
+		"reply_media":        {"inbox"},
+		"inbox_shifts":       {"inbox"},
 
 		"inbound_events": {"inbound"},
 		"users":          {"users"},

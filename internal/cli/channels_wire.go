@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -28,6 +30,22 @@ type channelSet struct {
 	Rates    map[channels.Kind]channels.Rate
 	hooks    map[channels.Kind]http.Handler
 	tracking *email.Tracking
+	// fetchers download the files customers send, per provider.
+	fetchers map[channels.Kind]fileFetcher
+}
+
+// fileFetcher is a provider client that downloads an inbound attachment.
+type fileFetcher interface {
+	Fetch(ctx context.Context, a channels.Attachment, max int64) (channels.File, error)
+}
+
+// Fetch implements inbox.Fetcher with the configured provider's client.
+func (cs *channelSet) Fetch(ctx context.Context, ch channels.Kind, _ string, a channels.Attachment, max int64) (channels.File, error) {
+	f, ok := cs.fetchers[ch]
+	if !ok {
+		return channels.File{}, fmt.Errorf("%s attachments are not fetched yet", ch)
+	}
+	return f.Fetch(ctx, a, max)
 }
 
 // loadChannels builds the providers whose credentials are configured. A
@@ -35,14 +53,17 @@ type channelSet struct {
 // baseURL is the install's public URL (NUDGE_BASE_URL), from which the SMS
 // status callback and signature URL are derived unless set explicitly.
 func loadChannels(e *config.Env, baseURL string, sink channels.Sink, log *slog.Logger, hc *http.Client) *channelSet {
-	cs := &channelSet{Registry: channels.NewRegistry(), Rates: map[channels.Kind]channels.Rate{}, hooks: map[channels.Kind]http.Handler{}}
+	cs := &channelSet{Registry: channels.NewRegistry(), Rates: map[channels.Kind]channels.Rate{}, hooks: map[channels.Kind]http.Handler{},
+		fetchers: map[channels.Kind]fileFetcher{}}
 	add := func(k channels.Kind, s channels.Sender, hook http.Handler, r channels.Rate) {
 		cs.Registry.Add(s)
 		cs.hooks[k] = hook
 		cs.Rates[k] = r
 	}
 	if c := telegram.LoadConfig(e, envAccount); c.Enabled() {
-		add(channels.Telegram, telegram.New(c, hc), telegram.NewWebhook(c, sink, log), telegram.DefaultRate)
+		client := telegram.New(c, hc)
+		add(channels.Telegram, client, telegram.NewWebhook(c, sink, log), telegram.DefaultRate)
+		cs.fetchers[channels.Telegram] = client
 	}
 	if c := viber.LoadConfig(e, envAccount); c.Enabled() {
 		add(channels.Viber, viber.New(c, hc), viber.NewWebhook(c, sink, log), viber.DefaultRate)

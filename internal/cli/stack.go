@@ -61,6 +61,9 @@ type stackConfig struct {
 	sched   scheduler.Config
 	lexicon string // extra sentiment lexicon file
 	sla     time.Duration
+	canned  *inbox.Canned // NUDGE_INBOX_CANNED
+	// mediaMax caps a customer's file kept in the inbox (NUDGE_INBOX_MEDIA_MAX_BYTES).
+	mediaMax int64
 	// clock is the one flow clock every component of the process shares
 	// (NUDGE_CLOCK_SCALE, NUDGE_CLOCK_START, NUDGE_CLOCK_ORIGIN).
 	clock clock.Clock
@@ -77,6 +80,15 @@ func (a *App) loadStackConfig() (stackConfig, error) {
 		sla:     a.Env.Duration("NUDGE_INBOX_SLA", 15*time.Minute),
 		clock:   clock.LoadConfig(a.Env).Clock(),
 	}
+	c.mediaMax = int64(a.Env.Int("NUDGE_INBOX_MEDIA_MAX_BYTES", inbox.DefaultMediaMax))
+	if c.mediaMax <= 0 {
+		a.Env.Fail("NUDGE_INBOX_MEDIA_MAX_BYTES", "must be a positive number of bytes")
+	}
+	canned, cerr := inbox.LoadCanned(a.Env.String("NUDGE_INBOX_CANNED", ""))
+	if cerr != nil {
+		a.Env.Fail("NUDGE_INBOX_CANNED", "%v", cerr)
+	}
+	c.canned = canned
 	core, err := a.Core() // also reports the problems recorded above
 	c.core = core
 	return c, err
@@ -120,6 +132,7 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	}
 	s.binder = consent.NewBinder(d, a.Log, clk.Now)
 	s.router = inbox.NewRouter(d, classify.New(lex), rt.engine, a.Log, clk.Now)
+	s.router.Media, s.router.MediaMax = s.chans, c.mediaMax
 	s.inbox = inbox.NewService(d, rt.engine, rt.engine, a.Log, clk.Now)
 	s.inbox.SLA = c.sla
 	s.sink.Connect(inbound.Routes{Consent: s.binder, Statuses: rt.engine.Statuses, Replies: s.router})
@@ -128,7 +141,7 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 		return nil, err
 	}
 	ui.UseClock(clk)
-	if err := ui.EnableInbox(s.inbox); err != nil {
+	if err := ui.EnableInbox(s.inbox, c.canned); err != nil {
 		return nil, err
 	}
 	if err := ui.EnableDashboard(analytics.New(d)); err != nil {

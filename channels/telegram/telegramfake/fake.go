@@ -123,6 +123,7 @@ type Server struct {
 	secret   string
 	allowed  []string
 	updateID int64
+	files    map[string]*file
 }
 
 // New starts a fake accepting Token.
@@ -219,7 +220,13 @@ func ok(w http.ResponseWriter, result any) {
 
 var pathRe = regexp.MustCompile(`^/bot([^/]+)/(?:test/)?([A-Za-z]+)$`)
 
+var filePathRe = regexp.MustCompile(`^/file/bot([^/]+)/(.+)$`)
+
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if m := filePathRe.FindStringSubmatch(r.URL.Path); m != nil {
+		s.serveFile(w, r, m[1], m[2])
+		return
+	}
 	m := pathRe.FindStringSubmatch(r.URL.Path)
 	if m == nil {
 		fail(w, Failure{404, "Not Found", 0})
@@ -265,6 +272,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		s.answers.Add(Answer{CallbackQueryID: p["callback_query_id"], Text: p["text"]})
 		ok(w, true)
+	case "getfile":
+		s.getFile(w, p)
 	case "sendmessage", "sendphoto":
 		s.send(w, method, enc, p)
 	}

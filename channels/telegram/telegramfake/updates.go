@@ -52,12 +52,21 @@ func (s *Server) TextUpdate(chatID int64, text string) []byte {
 func (s *Server) CallbackUpdate(chatID, messageID int64, data string) []byte {
 	s.StartChat(chatID)
 	id := s.nextUpdate()
+	msg := map[string]any{
+		"message_id": messageID, "from": map[string]any{"id": BotID, "is_bot": true, "first_name": "Nudge Fake", "username": "nudge_fake_bot"},
+		"chat": map[string]any{"id": chatID, "first_name": "Анна", "type": "private"}, "date": s.Now().Unix() - 60, "text": "…",
+	}
+	// Telegram sends the pressed message as it is, with its keyboard.
+	for _, m := range s.SentTo(chatID) {
+		if m.MessageID == messageID {
+			msg["text"], msg["date"] = m.Text, m.At.Unix()
+			if len(m.Keyboard) > 0 {
+				msg["reply_markup"] = map[string]any{"inline_keyboard": m.Keyboard}
+			}
+		}
+	}
 	u := map[string]any{"update_id": id, "callback_query": map[string]any{
-		"id": fmt.Sprintf("%d%06d", chatID, id%1000000), "from": user(chatID),
-		"message": map[string]any{
-			"message_id": messageID, "from": map[string]any{"id": BotID, "is_bot": true, "first_name": "Nudge Fake", "username": "nudge_fake_bot"},
-			"chat": map[string]any{"id": chatID, "first_name": "Анна", "type": "private"}, "date": s.Now().Unix() - 60, "text": "…",
-		},
+		"id": fmt.Sprintf("%d%06d", chatID, id%1000000), "from": user(chatID), "message": msg,
 		"chat_instance": "-5286301238283771513", "data": data,
 	}}
 	b, _ := json.Marshal(u)
