@@ -71,7 +71,7 @@ func TestDemoPrintsWorkingLinks(t *testing.T) {
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- runDemo(ctx, []string{"--addr", "127.0.0.1:0", "--days", "0"}, &out, &errb)
+		done <- runDemo(ctx, []string{"--addr", "127.0.0.1:0", "--days", "0", "--log", filepath.Join(t.TempDir(), "demo.log")}, &out, &errb)
 	}()
 	deadline := time.Now().Add(2 * time.Minute)
 	for !strings.Contains(out.String(), "Serving until Ctrl-C") {
