@@ -198,14 +198,7 @@ func DBURL(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("testenv: create database: %v", err)
 	}
-	t.Cleanup(func() {
-		a, err := sql.Open("postgres", DatabaseURL())
-		if err != nil {
-			return
-		}
-		defer a.Close()
-		_, _ = a.Exec(`DROP DATABASE IF EXISTS ` + quoteIdent(name) + ` WITH (FORCE)`)
-	})
+	dropAtCleanup(t, name)
 	return withDatabase(DatabaseURL(), name)
 }
 
@@ -222,14 +215,7 @@ func EmptyDBURL(t testing.TB) string {
 	if _, err := admin.Exec(`CREATE DATABASE ` + quoteIdent(name)); err != nil {
 		t.Fatalf("testenv: create database: %v", err)
 	}
-	t.Cleanup(func() {
-		a, err := sql.Open("postgres", DatabaseURL())
-		if err != nil {
-			return
-		}
-		defer a.Close()
-		_, _ = a.Exec(`DROP DATABASE IF EXISTS ` + quoteIdent(name) + ` WITH (FORCE)`)
-	})
+	dropAtCleanup(t, name)
 	return withDatabase(DatabaseURL(), name)
 }
 
@@ -347,4 +333,17 @@ func ClockStart(t testing.TB) time.Time {
 		t.Fatalf("%s: not an RFC 3339 time: %q", ClockStartVar, v)
 	}
 	return at
+}
+
+// dropAtCleanup drops database name when t ends, even while connections to
+// it are still open.
+func dropAtCleanup(t testing.TB, name string) {
+	t.Cleanup(func() {
+		a, err := sql.Open("postgres", DatabaseURL())
+		if err != nil {
+			return
+		}
+		defer a.Close()
+		_, _ = a.Exec(`DROP DATABASE IF EXISTS ` + quoteIdent(name) + ` WITH (FORCE)`)
+	})
 }
