@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -24,7 +23,6 @@ import (
 	"github.com/nudge-engine/nudge/internal/browsertest"
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/config"
-	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/internal/testenv"
 	"github.com/nudge-engine/nudge/scheduler"
 	"github.com/nudge-engine/nudge/users"
@@ -87,19 +85,7 @@ func newE2EAt(t testing.TB, scale float64) *e2e {
 		t.Fatal(err)
 	}
 	c.clock = clk
-	d, err := db.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	s, err := a.buildStack(c, d, http.DefaultClient)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: s.server().Handler()}}
-	srv.Start()
-	t.Cleanup(srv.Close)
+	s, d := a.startServing(t, c, dbURL, ln)
 	engineCtx, stopEngine := context.WithCancel(ctx)
 	var engine sync.WaitGroup
 	engine.Add(2)

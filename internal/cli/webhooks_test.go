@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/fakes"
 	"github.com/nudge-engine/nudge/channels/sms"
@@ -46,7 +48,15 @@ func serveStack(t *testing.T, vars map[string]string) *servedStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := db.Open(context.Background(), vars["NUDGE_DATABASE_URL"])
+	s, _ := a.startServing(t, c, vars["NUDGE_DATABASE_URL"], ln)
+	return &servedStack{s: s, base: base}
+}
+
+// startServing opens the database, builds the stack from c as `nudge serve`
+// does and serves its routes on ln until t ends.
+func (a *App) startServing(t testing.TB, c stackConfig, dbURL string, ln net.Listener) (*stack, *sqlx.DB) {
+	t.Helper()
+	d, err := db.Open(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +69,7 @@ func serveStack(t *testing.T, vars map[string]string) *servedStack {
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: s.server().Handler()}}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &servedStack{s: s, base: base}
+	return s, d
 }
 
 // The webhook `nudge channels setup` registers is the one `nudge serve`
