@@ -58,6 +58,30 @@ func (s *Store) Erase(ctx context.Context, externalID string) (string, error) {
 	if err := ValidExternalID("external_id", externalID); err != nil {
 		return "", err
 	}
+	return s.erase(ctx, func(tx *sqlx.Tx) (int64, error) {
+		var id int64
+		if err := tx.GetContext(ctx, &id, qIDByExternalID, externalID); err != nil {
+			if db.IsNoRows(err) {
+				return 0, ErrNotFound
+			}
+			return 0, fmt.Errorf("find subscriber: %w", err)
+		}
+		return id, nil
+	})
+}
+
+// EraseByID is Erase for the subscriber with internal id, for callers that
+// know only that (the admin UI, which also shows customers who came in
+// without an external id).
+func (s *Store) EraseByID(ctx context.Context, id int64) (string, error) {
+	if id <= 0 {
+		return "", fmt.Errorf("subscriber id %d: %w", id, ErrNotFound)
+	}
+	return s.erase(ctx, func(*sqlx.Tx) (int64, error) { return id, nil })
+}
+
+// erase is Erase of the subscriber find returns inside the transaction.
+func (s *Store) erase(ctx context.Context, find func(tx *sqlx.Tx) (int64, error)) (string, error) {
 	b := make([]byte, 12)
 	if _, err := rand.Read(b); err != nil {
 		return "", fmt.Errorf("pseudonym: %w", err)
@@ -65,24 +89,21 @@ func (s *Store) Erase(ctx context.Context, externalID string) (string, error) {
 	pseudonym := "erased:" + hex.EncodeToString(b)
 	now := s.now()
 	err := db.WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		var id int64
-		if err := tx.GetContext(ctx, &id, qIDByExternalID, externalID); err != nil {
-			if db.IsNoRows(err) {
-				return ErrNotFound
-			}
-			return fmt.Errorf("find subscriber: %w", err)
+		id, err := find(tx)
+		if err != nil {
+			return err
 		}
 		// Consent writers' lock first, before any row lock, in the order
 		// consent writers take them.
 		if err := consent.Lock(ctx, tx, []int64{id}); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, qEraseSubscriber, id, pseudonym, now, externalID)
+		res, err := tx.ExecContext(ctx, qEraseSubscriber, id, pseudonym, now)
 		if err != nil {
 			return fmt.Errorf("erase subscriber: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound // erased concurrently
+			return ErrNotFound // no such subscriber, or erased already (concurrently)
 		}
 		subject := Subject{ID: id}
 		if subject.Identities, err = identitiesOf(ctx, tx, id); err != nil {

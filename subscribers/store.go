@@ -70,7 +70,7 @@ SELECT ` + subscriberCols + `
 	qIDByExternalID  = `SELECT id FROM subscribers WHERE external_id = $1`
 	qEraseSubscriber = `
 UPDATE subscribers SET external_id = $2, name = '', attributes = '{}'::jsonb, erased_at = $3, updated_at = $3
- WHERE id = $1 AND external_id = $4`
+ WHERE id = $1 AND erased_at IS NULL`
 	qEraseIdentities = `DELETE FROM channel_identities WHERE subscriber_id = $1`
 	// Events keep their name and time (campaign goals count them); the
 	// payload and the shop's idempotency key (an order id) go.

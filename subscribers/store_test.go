@@ -270,6 +270,19 @@ func TestEraseKeepsConsentPseudonymised(t *testing.T) {
 	if _, err := b.store.Erase(ctx, "c-9"); !errors.Is(err, subscribers.ErrNotFound) {
 		t.Fatalf("second erase: %v", err)
 	}
+	// Neither by the pseudonym nor by id: an erased subscriber is not erased again.
+	if _, err := b.store.Erase(ctx, pseudo); !errors.Is(err, subscribers.ErrNotFound) {
+		t.Fatalf("erase by the pseudonym: %v", err)
+	}
+	if _, err := b.store.EraseByID(ctx, s.ID); !errors.Is(err, subscribers.ErrNotFound) {
+		t.Fatalf("second erase by id: %v", err)
+	}
+	if _, err := b.store.EraseByID(ctx, s.ID+1000); !errors.Is(err, subscribers.ErrNotFound) {
+		t.Fatalf("erase of no such id: %v", err)
+	}
+	if again, _ := b.store.GetByID(ctx, s.ID); again.ExternalID != pseudo {
+		t.Fatalf("a second erase changed the pseudonym: %q, want %q", again.ExternalID, pseudo)
+	}
 	// The erased identity is free for a new subscriber.
 	if _, _, err := b.store.Upsert(ctx, subscribers.Input{ExternalID: "c-10",
 		Identities: []subscribers.IdentityInput{{Channel: channels.SMS, Address: "+79990001122"}}}); err != nil {

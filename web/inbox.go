@@ -160,8 +160,10 @@ func (w *Web) renderConversation(rw http.ResponseWriter, r *http.Request, errMsg
 	if errMsg != "" {
 		rw.WriteHeader(http.StatusUnprocessableEntity)
 	}
+	sess, _ := users.FromContext(r.Context())
 	w.Render(rw, r, "conversation", "Conversation", map[string]any{
-		"C": d, "Canned": w.canned.For(d.Queue), "RequestID": users.RandomPassword(), "Error": errMsg})
+		"C": d, "Canned": w.canned.For(d.Queue), "RequestID": users.RandomPassword(), "Error": errMsg,
+		"CanErase": w.eraser != nil && sess.User.Role.Allows(users.Admin)})
 }
 
 func (w *Web) convAction(rw http.ResponseWriter, r *http.Request) {

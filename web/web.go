@@ -54,6 +54,7 @@ type Web struct {
 	canned   *inbox.Canned
 	dash     *analytics.Store
 	settings func(ctx context.Context) (Settings, error)
+	eraser   Eraser
 	clock    clock.Clock
 	about    fmt.Stringer // the clock, when it describes itself
 }
@@ -170,6 +171,7 @@ func (w *Web) Register(mux *http.ServeMux) {
 	w.registerInbox(mux)
 	w.registerDashboard(mux)
 	w.registerSettings(mux)
+	w.registerPrivacy(mux)
 }
 
 const loginCSRFCookie = "nudge_login_csrf"

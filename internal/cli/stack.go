@@ -151,6 +151,9 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	if err := ui.EnableSettings(s.settings); err != nil {
 		return nil, err
 	}
+	if err := ui.EnablePrivacy(subscriberStore(d, clk.Now)); err != nil {
+		return nil, err
+	}
 	s.ui = ui
 	return s, nil
 }
