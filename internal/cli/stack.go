@@ -50,6 +50,8 @@ type stack struct {
 	inbox  *inbox.Service
 	ui     *web.Web
 	keys   *apikeys.Store
+	// retention purges old raw webhook payloads and message bodies.
+	retention *retention
 }
 
 // stackConfig is what a role reads from the environment.
@@ -64,6 +66,9 @@ type stackConfig struct {
 	canned  *inbox.Canned // NUDGE_INBOX_CANNED
 	// mediaMax caps a customer's file kept in the inbox (NUDGE_INBOX_MEDIA_MAX_BYTES).
 	mediaMax int64
+	// retentionRaw and retentionBodies are how long raw webhook payloads and
+	// message bodies are kept (NUDGE_RETENTION_RAW, NUDGE_RETENTION_BODIES).
+	retentionRaw, retentionBodies time.Duration
 	// clock is the one flow clock every component of the process shares
 	// (NUDGE_CLOCK_SCALE, NUDGE_CLOCK_START, NUDGE_CLOCK_ORIGIN).
 	clock clock.Clock
@@ -89,6 +94,16 @@ func (a *App) loadStackConfig() (stackConfig, error) {
 		a.Env.Fail("NUDGE_INBOX_CANNED", "%v", cerr)
 	}
 	c.canned = canned
+	c.retentionRaw = a.Env.Duration("NUDGE_RETENTION_RAW", defaultRetentionRaw)
+	c.retentionBodies = a.Env.Duration("NUDGE_RETENTION_BODIES", defaultRetentionBodies)
+	for _, v := range []struct {
+		name string
+		d    time.Duration
+	}{{"NUDGE_RETENTION_RAW", c.retentionRaw}, {"NUDGE_RETENTION_BODIES", c.retentionBodies}} {
+		if v.d < 0 {
+			a.Env.Fail(v.name, "must not be negative (0 keeps the data until erasure)")
+		}
+	}
 	core, err := a.Core() // also reports the problems recorded above
 	c.core = core
 	return c, err
@@ -100,6 +115,7 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 		return nil, fmt.Errorf("buildStack: no clock")
 	}
 	s := &stack{a: a, core: c.core, st: c.st, clock: c.clock, ccfg: c.consent, db: d, keys: apikeys.NewStore(d, nil)}
+	s.retention = newRetention(d, a.Log, c.clock, c.retentionRaw, c.retentionBodies)
 	clk := c.clock
 	// Wiring in two steps: the adapters need the sink now, its routes
 	// (consent, the engine's statuses, the inbox router) exist only once the
@@ -211,8 +227,8 @@ func (s *stack) server() *server.Server {
 }
 
 // loops runs the HTTP side's background work on the flow clock until ctx
-// ends: retrying inbound events whose processing failed and flagging
-// conversations past their SLA.
+// ends: retrying inbound events whose processing failed, flagging
+// conversations past their SLA and purging data past its retention period.
 func (s *stack) loops(ctx context.Context) error {
 	recon := inbound.NewReconciler(s.sink, s.clock, inbound.DefaultReconcileEvery)
 	if err := recon.Start(ctx); err != nil {
@@ -224,6 +240,10 @@ func (s *stack) loops(ctx context.Context) error {
 		return err
 	}
 	defer sla.Stop()
+	if err := s.retention.Start(ctx); err != nil {
+		return err
+	}
+	defer s.retention.Stop()
 	<-ctx.Done()
 	return nil
 }

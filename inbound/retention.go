@@ -1,0 +1,36 @@
+package inbound
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nudge-engine/nudge/internal/db"
+)
+
+// The provider's JSON (channels.Event.Raw) goes; the normalised event, its
+// type, sender and result stay, so dedup and every figure are unchanged.
+// Only processed events: an unprocessed one may still be retried.
+const qPurgeRaw = `
+UPDATE inbound_events SET event = event - 'Raw'
+ WHERE id IN (SELECT id FROM inbound_events
+               WHERE received_at < $1 AND processed_at IS NOT NULL AND event ? 'Raw'
+               ORDER BY id LIMIT $2)`
+
+// PurgeRaw removes the raw provider payload of at most limit processed
+// events received before before, in one short statement, and returns how
+// many it purged (fewer than limit: nothing older is left).
+func PurgeRaw(ctx context.Context, q db.Executor, before time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		return 0, fmt.Errorf("purge raw webhook payloads: batch size %d is not positive", limit)
+	}
+	res, err := q.ExecContext(ctx, qPurgeRaw, before, limit)
+	if err != nil {
+		return 0, fmt.Errorf("purge raw webhook payloads: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("purge raw webhook payloads: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,36 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nudge-engine/nudge/internal/db"
+)
+
+// The rendered content goes; campaign, step, channel, status and times stay
+// for the figures. A pending message still needs its content to be sent,
+// and one awaiting its fallback rung still needs it to be composed again.
+const qPurgeBodies = `
+UPDATE messages SET content = '{}'::jsonb
+ WHERE id IN (SELECT id FROM messages
+               WHERE created_at < $1 AND content <> '{}'::jsonb AND status <> 'pending' AND fallback_at IS NULL
+               ORDER BY id LIMIT $2)`
+
+// PurgeBodies removes the content of at most limit messages created before
+// before, in one short statement, and returns how many it purged (fewer
+// than limit: nothing older is left).
+func PurgeBodies(ctx context.Context, q db.Executor, before time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		return 0, fmt.Errorf("purge message bodies: batch size %d is not positive", limit)
+	}
+	res, err := q.ExecContext(ctx, qPurgeBodies, before, limit)
+	if err != nil {
+		return 0, fmt.Errorf("purge message bodies: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("purge message bodies: %w", err)
+	}
+	return n, nil
+}
