@@ -72,7 +72,9 @@ func loadChannels(e *config.Env, baseURL string, sink channels.Sink, log *slog.L
 		add(channels.VK, vk.New(c, hc), vk.NewWebhook(c, sink, log), vk.DefaultRate)
 	}
 	if c := whatsapp.LoadConfig(e, envAccount); c.Enabled() {
-		add(channels.WhatsApp, whatsapp.New(c, hc), whatsapp.NewWebhook(c, sink, log), whatsapp.DefaultRate)
+		client := whatsapp.New(c, hc)
+		add(channels.WhatsApp, client, whatsapp.NewWebhook(c, sink, log), whatsapp.DefaultRate)
+		cs.fetchers[channels.WhatsApp] = client
 	}
 	if c := messenger.LoadConfig(e, envAccount); c.Enabled() {
 		add(channels.Messenger, messenger.New(c, hc), messenger.NewWebhook(c, sink, log), messenger.DefaultRate)
