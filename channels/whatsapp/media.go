@@ -42,9 +42,6 @@ func (c *Client) Fetch(ctx context.Context, a channels.Attachment, max int64) (c
 	if err != nil {
 		return f, err
 	}
-	f.MIME = cmp.Or(f.MIME, n.MIMEType, a.MIME)
-	if f.Name == "" {
-		f.Name = a.Name
-	}
-	return f, nil
+	f.MIME = cmp.Or(f.MIME, n.MIMEType)
+	return f.Described(a), nil
 }

@@ -77,7 +77,9 @@ func loadChannels(e *config.Env, baseURL string, sink channels.Sink, log *slog.L
 		cs.fetchers[channels.WhatsApp] = client
 	}
 	if c := messenger.LoadConfig(e, envAccount); c.Enabled() {
-		add(channels.Messenger, messenger.New(c, hc), messenger.NewWebhook(c, sink, log), messenger.DefaultRate)
+		client := messenger.New(c, hc)
+		add(channels.Messenger, client, messenger.NewWebhook(c, sink, log), messenger.DefaultRate)
+		cs.fetchers[channels.Messenger] = client
 	}
 	if c := sms.LoadConfig(e, envAccount).WithBaseURL(baseURL); c.Enabled() {
 		add(channels.SMS, sms.New(c, hc), sms.NewWebhook(c, sink, log), c.Rate())
