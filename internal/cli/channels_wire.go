@@ -66,7 +66,9 @@ func loadChannels(e *config.Env, baseURL string, sink channels.Sink, log *slog.L
 		cs.fetchers[channels.Telegram] = client
 	}
 	if c := viber.LoadConfig(e, envAccount); c.Enabled() {
-		add(channels.Viber, viber.New(c, hc), viber.NewWebhook(c, sink, log), viber.DefaultRate)
+		client := viber.New(c, hc)
+		add(channels.Viber, client, viber.NewWebhook(c, sink, log), viber.DefaultRate)
+		cs.fetchers[channels.Viber] = client
 	}
 	if c := vk.LoadConfig(e, envAccount); c.Enabled() {
 		add(channels.VK, vk.New(c, hc), vk.NewWebhook(c, sink, log), vk.DefaultRate)
