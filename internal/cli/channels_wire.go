@@ -43,7 +43,9 @@ type fileFetcher interface {
 func (cs *channelSet) Fetch(ctx context.Context, ch channels.Kind, _ string, a channels.Attachment, max int64) (channels.File, error) {
 	f, ok := cs.fetchers[ch]
 	if !ok {
-		return channels.File{}, fmt.Errorf("%s attachments are not fetched yet", ch)
+		// SMS and email bring no attachments; any other kind here has no
+		// configured provider.
+		return channels.File{}, fmt.Errorf("no %s provider configured to fetch attachments from", ch)
 	}
 	return f.Fetch(ctx, a, max)
 }
@@ -71,7 +73,9 @@ func loadChannels(e *config.Env, baseURL string, sink channels.Sink, log *slog.L
 		cs.fetchers[channels.Viber] = client
 	}
 	if c := vk.LoadConfig(e, envAccount); c.Enabled() {
-		add(channels.VK, vk.New(c, hc), vk.NewWebhook(c, sink, log), vk.DefaultRate)
+		client := vk.New(c, hc)
+		add(channels.VK, client, vk.NewWebhook(c, sink, log), vk.DefaultRate)
+		cs.fetchers[channels.VK] = client
 	}
 	if c := whatsapp.LoadConfig(e, envAccount); c.Enabled() {
 		client := whatsapp.New(c, hc)
