@@ -11,6 +11,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/nudge-engine/nudge/internal/httpx"
+	"github.com/nudge-engine/nudge/internal/server"
 )
 
 // API is the managers' JSON API under /v1/inbox.
@@ -247,9 +248,12 @@ func (l *Live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fl.Flush()
 	ping := time.NewTicker(20 * time.Second)
 	defer ping.Stop()
+	stopping := server.Stopping(r.Context())
 	for {
 		select {
 		case <-r.Context().Done():
+			return
+		case <-stopping: // the page reconnects to another server or after the restart
 			return
 		case n := <-ln.Notify:
 			if n == nil { // reconnected: tell the page to refresh what it shows

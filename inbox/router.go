@@ -111,6 +111,26 @@ func (r *Router) Reply(ctx context.Context, ev channels.Event) error {
 	if err := json.Unmarshal(snd.WaitingRuns, &runs); err != nil {
 		return fmt.Errorf("inbox: waiting runs: %w", err)
 	}
+	if len(runs) == 0 {
+		// A claim may be sending this subscriber's question right now: its
+		// run reaches the wait_reply step when the claim commits, and a
+		// button press can arrive before that (a rate-limited claim sends
+		// for seconds). Wait for the runs a claim holds, then look again.
+		again, err := r.afterClaims(ctx, ev, snd.SubscriberID)
+		if err != nil {
+			return err
+		}
+		if again != nil {
+			if again.ConversationID.Valid {
+				rec.result = r.classify.Classify(classify.Input{Payload: ev.Payload, Text: ev.Text})
+				rec.outcome = "inbox"
+				return r.toConversation(ctx, rec, again.ConversationID.Int64, "", "")
+			}
+			if err := json.Unmarshal(again.WaitingRuns, &runs); err != nil {
+				return fmt.Errorf("inbox: waiting runs: %w", err)
+			}
+		}
+	}
 	for _, run := range runs {
 		def, err := r.definition(ctx, run.CampaignID, run.Version)
 		if err != nil {
@@ -149,6 +169,34 @@ func (r *Router) Reply(ctx context.Context, ev channels.Event) error {
 		reason = "negative_reply"
 	}
 	return r.toConversation(ctx, rec, 0, reason, "")
+}
+
+// claimWait bounds how long a reply waits for a claim that holds its
+// subscriber's runs; past it the reply goes to a person as before.
+const claimWait = 10 * time.Second
+
+// afterClaims waits until no claim holds the subscriber's active runs (a
+// share lock conflicts with the claim's row lock) and, when there were any,
+// reads the sender again; nil when the subscriber has no active run.
+func (r *Router) afterClaims(ctx context.Context, ev channels.Event, subscriberID int64) (*sender, error) {
+	wctx, cancel := context.WithTimeout(ctx, claimWait)
+	defer cancel()
+	var active int
+	if err := r.db.GetContext(wctx, &active, qWaitForClaims, subscriberID); err != nil {
+		if ctx.Err() == nil && wctx.Err() != nil {
+			r.log.WarnContext(ctx, "reply waited too long for a claim", "subscriber_id", subscriberID)
+			return nil, nil
+		}
+		return nil, fmt.Errorf("inbox: wait for claims: %w", err)
+	}
+	if active == 0 {
+		return nil, nil
+	}
+	var s sender
+	if err := r.db.GetContext(ctx, &s, qSender, ev.Channel, ev.From, ev.At); err != nil {
+		return nil, fmt.Errorf("inbox: sender %s: %w", ev.Channel, err)
+	}
+	return &s, nil
 }
 
 func findStep(def *campaigns.Definition, id string) *campaigns.Step {

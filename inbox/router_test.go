@@ -153,11 +153,13 @@ func TestStatementsPerReply(t *testing.T) {
 	}{
 		{"button resumes a waiting run", channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: "100",
 			ProviderEventID: "1", Payload: "like"}, 5},
-		{"text with nobody waiting opens a conversation", text("200", "2", "где мой заказ?", time.Time{}), 8},
+		// One more: a reply nobody waits for first waits out a claim that may
+		// be sending the question it answers (afterClaims).
+		{"text with nobody waiting opens a conversation", text("200", "2", "где мой заказ?", time.Time{}), 9},
 		{"text joins the open conversation", text("200", "3", "алло", time.Time{}), 7},
 		// A new subscriber and its identity commit together or not at all
 		// (subscribers.Anonymous): a transaction of its own, once per sender.
-		{"text from an unknown sender", text("999", "4", "здравствуйте", time.Time{}), 12},
+		{"text from an unknown sender", text("999", "4", "здравствуйте", time.Time{}), 13},
 		{"a redelivery", text("999", "4", "здравствуйте", time.Time{}), 1},
 	}
 	for _, c := range cases {
@@ -371,5 +373,48 @@ func TestUnknownSenderRaceMakesOneSubscriber(t *testing.T) {
 	e.db.QueryRow(`SELECT count(DISTINCT subscriber_id) FROM replies`).Scan(&replies)
 	if subs != 1 || orphans != 0 || replies != 1 {
 		t.Fatalf("%d subscribers own the address, %d subscribers without identity, replies from %d subscribers; want 1, 0, 1", subs, orphans, replies)
+	}
+}
+
+// TestPressDuringTheClaimThatSentTheQuestion: a claim sends the question and
+// commits the run's move to its wait_reply step after; a button press that
+// arrives in between waits for that commit and resumes the run, instead of
+// handing the customer to a person.
+func TestPressDuringTheClaimThatSentTheQuestion(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	sub, run := e.waitingSubscriber(t, "400", e.now.Add(-time.Minute))
+	e.db.MustExec(`UPDATE flow_runs SET state = 'active', step_id = 'ask', step_seq = 2 WHERE id = $1`, run)
+	claim, err := e.db.Beginx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer claim.Rollback()
+	claim.MustExec(`SELECT id FROM flow_runs WHERE id = $1 FOR NO KEY UPDATE`, run)
+	done := make(chan error, 1)
+	go func() {
+		done <- e.router.Reply(ctx, channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: "400",
+			ProviderEventID: "press", Payload: "like", At: *e.now})
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("the reply did not wait for the claim: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	claim.MustExec(`UPDATE flow_runs SET state = 'waiting', step_id = 'wait', step_seq = 3 WHERE id = $1`, run)
+	if err := claim.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var step, outcome string
+	var convs int
+	e.db.QueryRow(`SELECT step_id FROM flow_runs WHERE id = $1`, run).Scan(&step)
+	e.db.QueryRow(`SELECT outcome FROM replies WHERE subscriber_id = $1`, sub).Scan(&outcome)
+	e.db.QueryRow(`SELECT count(*) FROM conversations WHERE subscriber_id = $1`, sub).Scan(&convs)
+	if step != "menu" || outcome != "branch" || convs != 0 {
+		t.Fatalf("run at %q, reply outcome %q, %d conversations; want menu, branch, 0", step, outcome, convs)
 	}
 }

@@ -33,6 +33,10 @@ const (
 	                            WHERE r.subscriber_id = i.subscriber_id AND r.state = 'waiting'
 	                            ORDER BY r.updated_at DESC LIMIT 5) w) AS waiting_runs
 	             FROM i`
+	// The subscriber's live runs, waiting while a claim holds them (FOR
+	// SHARE conflicts with the claim's FOR NO KEY UPDATE). 'waiting' counts
+	// too: after the wait, Postgres re-checks the row as the claim left it.
+	qWaitForClaims = `SELECT count(*) FROM (SELECT 1 FROM flow_runs WHERE subscriber_id = $1 AND state IN ('active', 'waiting') FOR SHARE) r`
 	// A reply with the message it answers: the newest sent one of the run (or
 	// of the subscriber), and the reaction time in whole milliseconds,
 	// truncated like time.Duration.Milliseconds ($17 is $16 truncated to

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/nudge-engine/nudge/internal/httpx"
@@ -31,11 +32,26 @@ type Server struct {
 	checks map[string]Check
 	srv    *http.Server
 	wrap   []func(http.Handler) http.Handler
+	// stopping closes when a graceful shutdown begins: streams that would
+	// otherwise never end (server-sent events) watch it through Stopping.
+	stopping chan struct{}
+	stopOnce sync.Once
+}
+
+type stoppingKey struct{}
+
+// Stopping returns a channel that closes when the server serving the request
+// begins to shut down (nil, never closing, outside a Server). A handler that
+// streams until the client leaves selects on it too, or graceful shutdown
+// waits for it until its timeout.
+func Stopping(ctx context.Context) <-chan struct{} {
+	ch, _ := ctx.Value(stoppingKey{}).(chan struct{})
+	return ch
 }
 
 // New returns a server with /healthz and /readyz registered.
 func New(log *slog.Logger, checks map[string]Check, routes ...Routes) *Server {
-	s := &Server{log: log, mux: http.NewServeMux(), checks: checks}
+	s := &Server{log: log, mux: http.NewServeMux(), checks: checks, stopping: make(chan struct{})}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -58,7 +74,10 @@ func (s *Server) Handler() http.Handler {
 	for i := len(s.wrap) - 1; i >= 0; i-- {
 		h = s.wrap[i](h)
 	}
-	return s.recoverer(h)
+	inner := s.recoverer(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inner.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stoppingKey{}, s.stopping)))
+	})
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
@@ -119,6 +138,7 @@ func (s *Server) Serve(ctx context.Context, addr string, ready chan<- string) er
 		return err
 	case <-ctx.Done():
 	}
+	s.stopOnce.Do(func() { close(s.stopping) })
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := s.srv.Shutdown(sctx); err != nil {

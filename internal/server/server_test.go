@@ -1,0 +1,56 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+)
+
+type streamRoute struct{}
+
+func (streamRoute) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /stream", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, ": connected\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-Stopping(r.Context()):
+		}
+	})
+}
+
+// A stream that lasts until its client leaves must not hold up a graceful
+// shutdown: Serve closes Stopping first, and returns without error (a
+// timed-out Shutdown returns one, and `nudge serve` would exit 1).
+func TestShutdownEndsStreams(t *testing.T) {
+	s := New(slog.New(slog.DiscardHandler), nil, streamRoute{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, "127.0.0.1:0", ready) }()
+	addr := <-ready
+	resp, err := http.Get("http://" + addr + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if line, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil || line != ": connected\n" {
+		t.Fatalf("stream: %q %v", line, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve after shutdown: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+}
+
+func TestStoppingOutsideAServerNeverCloses(t *testing.T) {
+	if ch := Stopping(context.Background()); ch != nil {
+		t.Fatalf("Stopping outside a server = %v, want nil", ch)
+	}
+}
