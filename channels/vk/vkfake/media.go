@@ -41,11 +41,12 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 	key := strings.TrimPrefix(r.URL.Path, mediaPrefix)
 	s.mu.Lock()
 	f := s.media[key]
-	if f != nil {
+	ok := f != nil && r.URL.Query().Get("sign") == key[:min(12, len(key))]
+	if ok {
 		s.downloads++
 	}
 	s.mu.Unlock()
-	if f == nil || r.URL.Query().Get("sign") != key[:min(12, len(key))] {
+	if !ok {
 		http.NotFound(w, r)
 		return
 	}
