@@ -43,6 +43,18 @@ type File struct {
 	Name string
 }
 
+// Described fills what the download did not say (MIME type, name) from
+// what the provider's message said about the attachment.
+func (f File) Described(a Attachment) File {
+	if f.MIME == "" {
+		f.MIME = a.MIME
+	}
+	if f.Name == "" {
+		f.Name = a.Name
+	}
+	return f
+}
+
 // TooLargeError says a file is bigger than the caller's cap; it was not
 // downloaded (or not kept). Size is the provider's figure, or the cap + 1
 // when the provider gave none and the download ran past the cap.
@@ -99,6 +111,24 @@ func Download(ctx context.Context, hc *http.Client, url string, headers map[stri
 		f.Name = p["filename"]
 	}
 	return f, nil
+}
+
+// FetchURL downloads an attachment named by a download URL (Viber, VK,
+// Messenger): refused by the provider's stated size before any request when
+// that is over max, then Download, then the provider's MIME type and name
+// where the answer gave none.
+func FetchURL(ctx context.Context, hc *http.Client, a Attachment, max int64, op string) (File, error) {
+	if a.URL == "" {
+		return File{}, fmt.Errorf("%s: attachment has no url", op)
+	}
+	if a.Size > max {
+		return File{}, &TooLargeError{Size: a.Size, Max: max}
+	}
+	f, err := Download(ctx, hc, a.URL, nil, max, op)
+	if err != nil {
+		return f, err
+	}
+	return f.Described(a), nil
 }
 
 // SizeString is n bytes for people: "512 B", "3.4 MiB".

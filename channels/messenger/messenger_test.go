@@ -273,7 +273,7 @@ func TestParseFixtures(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, n := range []string{"text.json", "quick_reply.json", "postback_ref.json", "referral.json", "delivery_read.json"} {
+	for _, n := range []string{"text.json", "quick_reply.json", "postback_ref.json", "referral.json", "delivery_read.json", "attachments.json"} {
 		b := channeltest.Testdata(f, n)
 		f.Add(b)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"path"
 	"strconv"
 	"time"
 
@@ -34,6 +36,56 @@ type referral struct {
 	Type   string `json:"type"`
 }
 
+// attachment is a file in a message: the payload URL is a signed CDN link
+// that needs no token (Client.Fetch).
+type attachment struct {
+	Type    string `json:"type"`
+	Payload struct {
+		URL       string `json:"url"`
+		StickerID int64  `json:"sticker_id"`
+	} `json:"payload"`
+}
+
+// attachmentKinds maps the Send API's attachment types to files; fallback
+// (shared links), location and template attachments carry no file.
+var attachmentKinds = map[string]channels.AttachmentKind{
+	"image": channels.Photo, "video": channels.Video, "audio": channels.Audio, "file": channels.Document,
+}
+
+// files lists the downloadable attachments of a message. Messenger states
+// no name or size; a file's name is the last segment of its CDN path.
+func files(in []attachment) []channels.Attachment {
+	var out []channels.Attachment
+	for _, a := range in {
+		k, ok := attachmentKinds[a.Type]
+		if !ok || a.Payload.URL == "" {
+			continue
+		}
+		x := channels.Attachment{Kind: k, URL: a.Payload.URL}
+		if a.Payload.StickerID != 0 {
+			x.Kind = channels.Sticker
+		}
+		if k == channels.Document {
+			x.Name = urlFileName(a.Payload.URL)
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// urlFileName is the unescaped last path segment of u, or "".
+func urlFileName(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	name := path.Base(p.Path)
+	if name == "." || name == "/" {
+		return ""
+	}
+	return name
+}
+
 type messaging struct {
 	Sender struct {
 		ID string `json:"id"`
@@ -46,6 +98,7 @@ type messaging struct {
 		QuickReply *struct {
 			Payload string `json:"payload"`
 		} `json:"quick_reply"`
+		Attachments []attachment `json:"attachments"`
 	} `json:"message"`
 	Postback *struct {
 		MID      string    `json:"mid"`
@@ -66,7 +119,8 @@ type messaging struct {
 // ErrNotPage is returned for a signed body of another object type.
 var ErrNotPage = errors.New("not a page webhook")
 
-// Parse turns a webhook body into events: message text → EventText, a
+// Parse turns a webhook body into events: message text and files (images,
+// video, audio, files and stickers as Attachments) → EventText, a
 // quick-reply tap → EventButton, a postback → EventButton (preceded by
 // EventStart when it carries referral.ref, the m.me ?ref= of a new thread), a
 // messaging_referrals event → EventStart, message_deliveries →
@@ -104,9 +158,9 @@ func Parse(body []byte, account string) ([]channels.Event, error) {
 					x := ev(channels.EventButton, mid)
 					x.Payload, x.Text = m.Message.QuickReply.Payload, m.Message.Text
 					out = append(out, x)
-				} else if m.Message.Text != "" {
+				} else if att := files(m.Message.Attachments); m.Message.Text != "" || len(att) > 0 {
 					x := ev(channels.EventText, mid)
-					x.Text = m.Message.Text
+					x.Text, x.Attachments = m.Message.Text, att
 					out = append(out, x)
 				}
 			case m.Postback != nil:

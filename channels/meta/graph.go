@@ -56,7 +56,7 @@ func ParseError(status int, body []byte) *GraphError {
 	return env.Error
 }
 
-// Graph posts JSON to one Graph API base URL with a bearer token.
+// Graph calls one Graph API base URL with a bearer token.
 type Graph struct {
 	BaseURL string // e.g. DefaultAPIURL or a fake's URL
 	Token   string
@@ -75,11 +75,23 @@ func (g *Graph) Post(ctx context.Context, path string, in, out any) error {
 	if err != nil {
 		return fmt.Errorf("graph: encode: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(g.BaseURL, "/")+path, bytes.NewReader(body))
+	return g.do(ctx, http.MethodPost, path, bytes.NewReader(body), out)
+}
+
+// Get reads BaseURL+path (a node such as /{media-id}) and decodes a 2xx
+// answer into out; errors are as for Post.
+func (g *Graph) Get(ctx context.Context, path string, out any) error {
+	return g.do(ctx, http.MethodGet, path, nil, out)
+}
+
+func (g *Graph) do(ctx context.Context, method, path string, body io.Reader, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(g.BaseURL, "/")+path, body)
 	if err != nil {
 		return fmt.Errorf("graph: request: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Authorization", "Bearer "+g.Token)
 	hc := g.HC
 	if hc == nil {

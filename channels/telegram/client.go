@@ -321,11 +321,5 @@ func (c *Client) Fetch(ctx context.Context, a channels.Attachment, max int64) (c
 	if err != nil {
 		return f, err
 	}
-	if f.MIME == "" {
-		f.MIME = a.MIME
-	}
-	if f.Name == "" {
-		f.Name = a.Name
-	}
-	return f, nil
+	return f.Described(a), nil
 }

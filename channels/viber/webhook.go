@@ -33,6 +33,28 @@ type InMessage struct {
 	Text         string `json:"text"`
 	Media        string `json:"media"`
 	TrackingData string `json:"tracking_data"`
+	FileName     string `json:"file_name"`
+	FileSize     int64  `json:"file_size"`
+	Size         int64  `json:"size"` // what send_message calls file_size
+}
+
+// mediaKinds are the message types whose media URL is a file the user sent
+// (a text message may carry a media link too, which is no file).
+var mediaKinds = map[string]channels.AttachmentKind{
+	"picture": channels.Photo, "video": channels.Video, "file": channels.Document, "sticker": channels.Sticker,
+}
+
+// attachments lists the file of m: Viber names it by a public download URL.
+func (m *InMessage) attachments() []channels.Attachment {
+	k, ok := mediaKinds[m.Type]
+	if !ok || m.Media == "" {
+		return nil
+	}
+	size := m.FileSize
+	if size == 0 {
+		size = m.Size
+	}
+	return []channels.Attachment{{Kind: k, URL: m.Media, Name: m.FileName, Size: size}}
 }
 
 // Callback is one webhook body.
@@ -110,7 +132,7 @@ func ParseCallback(account string, body []byte) ([]channels.Event, string, error
 			return nil, cb.Event, errors.New("viber message: no message or sender")
 		}
 		who(cb.Sender)
-		ev.Type, ev.Text = channels.EventText, cb.Message.Text
+		ev.Type, ev.Text, ev.Attachments = channels.EventText, cb.Message.Text, cb.Message.attachments()
 		if tr, ok := ParseTracking(cb.Message.TrackingData); ok {
 			ev.Correlation = tr.Correlation
 			if cb.Message.Type == "text" {

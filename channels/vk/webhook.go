@@ -47,14 +47,70 @@ func Verify(cfg Config, body []byte) (Envelope, int) {
 }
 
 type inMessage struct {
-	ID        int64  `json:"id"`
-	Date      int64  `json:"date"`
-	PeerID    int64  `json:"peer_id"`
-	FromID    int64  `json:"from_id"`
-	Text      string `json:"text"`
-	Payload   string `json:"payload"`
-	Ref       string `json:"ref"`
-	RefSource string `json:"ref_source"`
+	ID          int64          `json:"id"`
+	Date        int64          `json:"date"`
+	PeerID      int64          `json:"peer_id"`
+	FromID      int64          `json:"from_id"`
+	Text        string         `json:"text"`
+	Payload     string         `json:"payload"`
+	Ref         string         `json:"ref"`
+	RefSource   string         `json:"ref_source"`
+	Attachments []inAttachment `json:"attachments"`
+}
+
+// inAttachment is one entry of a message's attachments. Only photos,
+// documents and voice messages carry a file URL; videos, stickers, links
+// and the like are skipped.
+type inAttachment struct {
+	Type  string `json:"type"`
+	Photo *struct {
+		Sizes []photoSize `json:"sizes"`
+	} `json:"photo"`
+	Doc *struct {
+		Title string `json:"title"`
+		Size  int64  `json:"size"`
+		URL   string `json:"url"`
+	} `json:"doc"`
+	AudioMessage *struct {
+		LinkOGG string `json:"link_ogg"`
+		LinkMP3 string `json:"link_mp3"`
+	} `json:"audio_message"`
+}
+
+type photoSize struct {
+	Type   string `json:"type"`
+	URL    string `json:"url"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+}
+
+// files lists the downloadable attachments of m: a photo's largest size,
+// a document's URL, a voice message's OGG (else MP3) link.
+func (m *inMessage) files() []channels.Attachment {
+	var out []channels.Attachment
+	for _, a := range m.Attachments {
+		switch {
+		case a.Type == "photo" && a.Photo != nil:
+			var best photoSize
+			for _, sz := range a.Photo.Sizes {
+				if sz.URL != "" && (best.URL == "" || sz.Width*sz.Height >= best.Width*best.Height) {
+					best = sz
+				}
+			}
+			if best.URL != "" {
+				out = append(out, channels.Attachment{Kind: channels.Photo, URL: best.URL})
+			}
+		case a.Type == "doc" && a.Doc != nil && a.Doc.URL != "":
+			out = append(out, channels.Attachment{Kind: channels.Document, URL: a.Doc.URL, Name: a.Doc.Title, Size: a.Doc.Size})
+		case a.Type == "audio_message" && a.AudioMessage != nil:
+			if a.AudioMessage.LinkOGG != "" {
+				out = append(out, channels.Attachment{Kind: channels.Voice, URL: a.AudioMessage.LinkOGG, MIME: "audio/ogg"})
+			} else if a.AudioMessage.LinkMP3 != "" {
+				out = append(out, channels.Attachment{Kind: channels.Voice, URL: a.AudioMessage.LinkMP3, MIME: "audio/mpeg"})
+			}
+		}
+	}
+	return out
 }
 
 type messageNew struct {
@@ -141,7 +197,7 @@ func ParseCallback(account string, env Envelope, body []byte) ([]channels.Event,
 		case json.Unmarshal([]byte(m.Payload), &cmd) == nil && cmd.Command == "start":
 			ev.Type = channels.EventStart // the "Start" button of a new dialog
 		default:
-			ev.Type, ev.Text = channels.EventText, m.Text
+			ev.Type, ev.Text, ev.Attachments = channels.EventText, m.Text, m.files()
 		}
 	case "message_event":
 		var o messageEvent

@@ -73,10 +73,28 @@ type inbound struct {
 	Image    media `json:"image"`
 	Video    media `json:"video"`
 	Document media `json:"document"`
+	Audio    media `json:"audio"`
+	Voice    media `json:"voice"`
 }
 
+// media is the Cloud API media object of an inbound message: the file is
+// named by a media id, resolved through GET /{media-id} (Client.Fetch).
 type media struct {
-	Caption string `json:"caption"`
+	ID       string `json:"id"`
+	MIMEType string `json:"mime_type"`
+	Caption  string `json:"caption"`
+	Filename string `json:"filename"`
+	// Voice marks an audio message recorded in the app (a voice note).
+	Voice bool `json:"voice"`
+}
+
+// attachment is m as a channels.Attachment; the Cloud API states no size
+// in the webhook, so Fetch learns it from the media node.
+func (m media) attachment(k channels.AttachmentKind) []channels.Attachment {
+	if m.ID == "" {
+		return nil
+	}
+	return []channels.Attachment{{Kind: k, ProviderFileID: m.ID, MIME: m.MIMEType, Name: m.Filename}}
 }
 
 type status struct {
@@ -98,8 +116,9 @@ type status struct {
 // ErrNotWhatsApp is returned for a signed body of another object type.
 var ErrNotWhatsApp = errors.New("not a whatsapp_business_account webhook")
 
-// Parse turns a webhook body into events: text (and media captions) →
-// EventText, interactive button/list replies and template quick replies →
+// Parse turns a webhook body into events: text, and photos, videos,
+// documents, audio and voice notes (their captions as text, their media ids
+// as Attachments) → EventText, interactive button/list replies and template quick replies →
 // EventButton, statuses delivered/read/failed → EventDelivered/Read/Failed
 // (sent is already known from the send answer and is skipped). WhatsApp has
 // no start payload: the opt-in code arrives in the prefilled message the
@@ -151,11 +170,19 @@ func Parse(body []byte, account string) ([]channels.Event, error) {
 					ev.Type, ev.ProviderMessageID = channels.EventButton, m.Context.ID
 					ev.Payload, ev.Text = m.Button.Payload, m.Button.Text
 				case "image":
-					ev.Type, ev.Text = channels.EventText, m.Image.Caption
+					ev.Type, ev.Text, ev.Attachments = channels.EventText, m.Image.Caption, m.Image.attachment(channels.Photo)
 				case "video":
-					ev.Type, ev.Text = channels.EventText, m.Video.Caption
+					ev.Type, ev.Text, ev.Attachments = channels.EventText, m.Video.Caption, m.Video.attachment(channels.Video)
 				case "document":
-					ev.Type, ev.Text = channels.EventText, m.Document.Caption
+					ev.Type, ev.Text, ev.Attachments = channels.EventText, m.Document.Caption, m.Document.attachment(channels.Document)
+				case "audio":
+					k := channels.Audio
+					if m.Audio.Voice {
+						k = channels.Voice
+					}
+					ev.Type, ev.Attachments = channels.EventText, m.Audio.attachment(k)
+				case "voice": // older API versions name voice notes apart
+					ev.Type, ev.Attachments = channels.EventText, m.Voice.attachment(channels.Voice)
 				default: // reactions, stickers, locations, system notices
 					continue
 				}

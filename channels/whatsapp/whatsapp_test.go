@@ -351,7 +351,7 @@ func TestLoadConfig(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"text.json", "button_reply.json", "template_button.json", "statuses.json", "status_failed.json"} {
+	for _, name := range []string{"text.json", "button_reply.json", "template_button.json", "statuses.json", "status_failed.json", "media.json"} {
 		b := channeltest.Testdata(f, name)
 		f.Add(b)
 	}

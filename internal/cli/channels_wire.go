@@ -43,7 +43,9 @@ type fileFetcher interface {
 func (cs *channelSet) Fetch(ctx context.Context, ch channels.Kind, _ string, a channels.Attachment, max int64) (channels.File, error) {
 	f, ok := cs.fetchers[ch]
 	if !ok {
-		return channels.File{}, fmt.Errorf("%s attachments are not fetched yet", ch)
+		// SMS and email bring no attachments; any other kind here has no
+		// configured provider.
+		return channels.File{}, fmt.Errorf("no %s provider configured to fetch attachments from", ch)
 	}
 	return f.Fetch(ctx, a, max)
 }
@@ -66,16 +68,24 @@ func loadChannels(e *config.Env, baseURL string, sink channels.Sink, log *slog.L
 		cs.fetchers[channels.Telegram] = client
 	}
 	if c := viber.LoadConfig(e, envAccount); c.Enabled() {
-		add(channels.Viber, viber.New(c, hc), viber.NewWebhook(c, sink, log), viber.DefaultRate)
+		client := viber.New(c, hc)
+		add(channels.Viber, client, viber.NewWebhook(c, sink, log), viber.DefaultRate)
+		cs.fetchers[channels.Viber] = client
 	}
 	if c := vk.LoadConfig(e, envAccount); c.Enabled() {
-		add(channels.VK, vk.New(c, hc), vk.NewWebhook(c, sink, log), vk.DefaultRate)
+		client := vk.New(c, hc)
+		add(channels.VK, client, vk.NewWebhook(c, sink, log), vk.DefaultRate)
+		cs.fetchers[channels.VK] = client
 	}
 	if c := whatsapp.LoadConfig(e, envAccount); c.Enabled() {
-		add(channels.WhatsApp, whatsapp.New(c, hc), whatsapp.NewWebhook(c, sink, log), whatsapp.DefaultRate)
+		client := whatsapp.New(c, hc)
+		add(channels.WhatsApp, client, whatsapp.NewWebhook(c, sink, log), whatsapp.DefaultRate)
+		cs.fetchers[channels.WhatsApp] = client
 	}
 	if c := messenger.LoadConfig(e, envAccount); c.Enabled() {
-		add(channels.Messenger, messenger.New(c, hc), messenger.NewWebhook(c, sink, log), messenger.DefaultRate)
+		client := messenger.New(c, hc)
+		add(channels.Messenger, client, messenger.NewWebhook(c, sink, log), messenger.DefaultRate)
+		cs.fetchers[channels.Messenger] = client
 	}
 	if c := sms.LoadConfig(e, envAccount).WithBaseURL(baseURL); c.Enabled() {
 		add(channels.SMS, sms.New(c, hc), sms.NewWebhook(c, sink, log), c.Rate())

@@ -5,7 +5,8 @@
 // limited once, person unavailable 551, outside the window 10/2018278, no
 // matching user), and sends webhooks — messages, quick replies, postbacks,
 // referrals, delivery and read watermarks — signed with a real
-// X-Hub-Signature-256 on a scriptable timetable.
+// X-Hub-Signature-256 on a scriptable timetable. Files a person sends
+// (AddFile, Attachment) are served from signed CDN URLs.
 package messengerfake
 
 import (
@@ -70,6 +71,9 @@ type Server struct {
 	unknown  fakekit.Set[string]
 	webhook  string
 	window   fakekit.Window
+	// files people send (media.go)
+	files     map[string]*cdnFile
+	downloads int
 }
 
 // New starts a fake; Close it when done.
@@ -83,6 +87,7 @@ func New(opt Options) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /me/messages", s.messages)
 	mux.HandleFunc("POST /{page}/messages", s.messages)
+	mux.HandleFunc("GET /v/t59.2708-21/{n}/{name}", s.serveFile)
 	s.Serve(mux)
 	return s
 }

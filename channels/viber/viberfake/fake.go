@@ -6,6 +6,7 @@
 // scripted statuses per receiver, and posts signed callbacks (message,
 // conversation_started, subscribed, unsubscribed, delivered, seen, failed) to
 // the registered webhook, with delivered/seen/failed on a scriptable timer.
+// Files users send (AddFile, MediaMessage) are served at public media URLs.
 package viberfake
 
 import (
@@ -19,6 +20,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -106,6 +108,9 @@ type Server struct {
 	hookURL   string
 	events    []string
 	callbacks int64
+	// files users send (media.go)
+	media     map[string]*mediaFile
+	downloads int
 }
 
 // New starts a fake accepting Token.
@@ -199,6 +204,10 @@ type message struct {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, mediaPrefix) {
+		s.serveMedia(w, r)
+		return
+	}
 	if r.Method != http.MethodPost {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return

@@ -7,7 +7,8 @@
 // text, keyboard, label and payload limits and 20 requests a second per
 // token (error 6), plays scripted errors per peer (900/901/902, 6/9/29), and
 // posts Callback API events with the group's secret, including message_read
-// receipts on a scriptable timer.
+// receipts on a scriptable timer. Photos, documents and voice messages
+// users send (MessageNewWith) are served at their userapi-style URLs.
 package vkfake
 
 import (
@@ -110,6 +111,9 @@ type Server struct {
 	hookURL  string
 	readPlan time.Duration
 	events   int64
+	// files users send (media.go)
+	media     map[string]*mediaFile
+	downloads int
 }
 
 // New starts a fake accepting Token for GroupID.
@@ -191,6 +195,10 @@ func vkError(w http.ResponseWriter, code int, params map[string]string) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, mediaPrefix) {
+		s.serveMedia(w, r)
+		return
+	}
 	method, found := strings.CutPrefix(r.URL.Path, "/method/")
 	if !found {
 		http.NotFound(w, r)
@@ -426,12 +434,26 @@ func (s *Server) Allow(user int64, allowed bool) {
 // MessageNew builds an inbound message; payload is a button's payload ("" for
 // typed text), ref the vk.me ?ref= value of a first message.
 func (s *Server) MessageNew(peer int64, text, payload, ref string) []byte {
+	return s.messageNew(peer, text, payload, ref, []any{})
+}
+
+// MessageNewWith builds an inbound message carrying attachments (from
+// PhotoAttachment, DocAttachment, VoiceAttachment) and an optional text.
+func (s *Server) MessageNewWith(peer int64, text string, attachments ...map[string]any) []byte {
+	atts := make([]any, len(attachments))
+	for i, a := range attachments {
+		atts[i] = a
+	}
+	return s.messageNew(peer, text, "", "", atts)
+}
+
+func (s *Server) messageNew(peer int64, text, payload, ref string, attachments []any) []byte {
 	s.Allow(peer, true)
 	s.mu.Lock()
 	s.nextID++
 	id := s.nextID
 	s.mu.Unlock()
-	m := map[string]any{"date": s.Now().Unix(), "from_id": peer, "id": id, "out": 0, "peer_id": peer, "text": text, "conversation_message_id": id - 1000, "fwd_messages": []any{}, "important": false, "random_id": 0, "attachments": []any{}, "is_hidden": false}
+	m := map[string]any{"date": s.Now().Unix(), "from_id": peer, "id": id, "out": 0, "peer_id": peer, "text": text, "conversation_message_id": id - 1000, "fwd_messages": []any{}, "important": false, "random_id": 0, "attachments": attachments, "is_hidden": false}
 	if payload != "" {
 		m["payload"] = payload
 	}

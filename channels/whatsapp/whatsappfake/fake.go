@@ -4,7 +4,9 @@
 // number's throughput (130429) and the per-recipient pair rate (131056),
 // answers with scriptable errors (rate limited once, user stopped marketing,
 // window closed, not a WhatsApp user), and sends status and inbound webhooks
-// signed with a real X-Hub-Signature-256 on a scriptable timetable.
+// signed with a real X-Hub-Signature-256 on a scriptable timetable. Media a
+// user sends (AddMedia, Media) is served through the media node and its
+// download URL.
 package whatsappfake
 
 import (
@@ -73,6 +75,9 @@ type Server struct {
 	webhook  string
 	window   fakekit.Window // accepted sends within the last second
 	lastTo   map[string]time.Time
+	// files users send (media.go)
+	media      map[string]*mediaFile
+	mediaCalls int
 }
 
 type graphErr struct {
@@ -95,6 +100,8 @@ func New(opt Options) *Server {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /{phone}/messages", s.messages)
+	mux.HandleFunc("GET /{id}", s.mediaNode)
+	mux.HandleFunc("GET /whatsapp_business/attachments/", s.mediaDownload)
 	s.Serve(mux)
 	return s
 }

@@ -1,0 +1,77 @@
+package messengerfake
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// cdnFile is a file a person can send; it is served at a signed CDN path,
+// /v/t59.2708-21/<n>/<name>?oh=<sig>, as Meta's scontent/cdn.fbsbx.com
+// links are: public, no token, a wrong signature is a 403.
+type cdnFile struct {
+	mime, name, sig string
+	data            []byte
+}
+
+// AddFile stores data as a file a person can send and returns its CDN URL.
+// name is the file's name in the URL path ("" = "<n>_n.<ext>"-style).
+func (s *Server) AddFile(mime, name string, data []byte) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	n := strconv.Itoa(4100000000 + s.seq)
+	if name == "" {
+		name = n + "_n.bin"
+	}
+	if s.files == nil {
+		s.files = map[string]*cdnFile{}
+	}
+	f := &cdnFile{mime: mime, name: name, sig: fmt.Sprintf("00_AYF%08x", s.seq*2654435761), data: data}
+	s.files[n] = f
+	return s.URL() + "/v/t59.2708-21/" + n + "/" + url.PathEscape(name) + "?_nc_cat=1&oh=" + f.sig + "&oe=6760A1B2"
+}
+
+// FileDownloads is how many files were served.
+func (s *Server) FileDownloads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.downloads
+}
+
+// serveFile answers GET /v/t59.2708-21/{n}/{name}.
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
+	s.CountRequest()
+	s.mu.Lock()
+	f := s.files[r.PathValue("n")]
+	if f != nil && r.URL.Query().Get("oh") == f.sig {
+		s.downloads++
+	}
+	s.mu.Unlock()
+	switch {
+	case f == nil:
+		http.NotFound(w, r)
+		return
+	case r.URL.Query().Get("oh") != f.sig:
+		http.Error(w, "URL signature mismatch", http.StatusForbidden)
+		return
+	}
+	w.Header().Set("Content-Type", f.mime)
+	w.Header().Set("Content-Length", strconv.Itoa(len(f.data)))
+	_, _ = w.Write(f.data)
+}
+
+// Attachment sends an inbound message carrying one attachment of type typ
+// ("image", "video", "audio", "file") at url (from AddFile); sticker ≠ 0
+// marks an image as a sticker. It returns the mid.
+func (s *Server) Attachment(ctx context.Context, psid, typ, url string, sticker int64) (string, error) {
+	mid := s.nextMID()
+	payload := map[string]any{"url": url}
+	if sticker != 0 {
+		payload["sticker_id"] = sticker
+	}
+	return mid, s.Post(ctx, s.entry(map[string]any{"sender": map[string]string{"id": psid}, "message": map[string]any{
+		"mid": mid, "attachments": []any{map[string]any{"type": typ, "payload": payload}}}}))
+}

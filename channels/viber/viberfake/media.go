@@ -1,0 +1,80 @@
+package viberfake
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+)
+
+// mediaPrefix is where the fake serves the files users send, like Viber's
+// public dl-media links: no token, the path is the secret.
+const mediaPrefix = "/5/share/2/long/bots/media/"
+
+type mediaFile struct {
+	mime, name string
+	data       []byte
+}
+
+// AddFile stores data as a file a user can send and returns its media URL.
+func (s *Server) AddFile(mime, name string, data []byte) string {
+	h := sha256.Sum256(append([]byte(name+"\x00"), data...))
+	key := hex.EncodeToString(h[:]) + path.Ext(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.media == nil {
+		s.media = map[string]*mediaFile{}
+	}
+	s.media[key] = &mediaFile{mime: mime, name: name, data: data}
+	return s.URL + mediaPrefix + key
+}
+
+// Downloads is how many media files were served.
+func (s *Server) Downloads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.downloads
+}
+
+func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	f := s.media[strings.TrimPrefix(r.URL.Path, mediaPrefix)]
+	if f != nil {
+		s.downloads++
+	}
+	s.mu.Unlock()
+	if f == nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", f.mime)
+	w.Header().Set("Content-Length", strconv.Itoa(len(f.data)))
+	_, _ = w.Write(f.data)
+}
+
+// MediaMessage builds a user's message of type typ ("picture", "video",
+// "file", "sticker") carrying the file at url (from AddFile) and an
+// optional caption, with its file_name and size as Viber sends them.
+func (s *Server) MediaMessage(userID, typ, url, caption string) []byte {
+	s.mu.Lock()
+	delete(s.recent, userID)
+	s.subs[userID] = true
+	f := s.media[strings.TrimPrefix(url, s.URL+mediaPrefix)]
+	s.mu.Unlock()
+	msg := map[string]any{"type": typ, "media": url}
+	if caption != "" {
+		msg["text"] = caption
+	}
+	if f != nil {
+		msg["size"] = len(f.data)
+		if f.name != "" {
+			msg["file_name"] = f.name
+		}
+	}
+	if typ == "picture" {
+		msg["thumbnail"] = url
+	}
+	return s.marshal(map[string]any{"event": "message", "message_token": s.nextCallbackToken(), "sender": s.user(userID), "message": msg, "silent": false})
+}

@@ -1,0 +1,104 @@
+package vk_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
+	"github.com/nudge-engine/nudge/channels/vk"
+)
+
+// Attachments in VK's own message_new format: a photo's largest size, a
+// document with its title and size, a voice message's OGG link; a sticker
+// is no file.
+func TestParseAttachmentsFixture(t *testing.T) {
+	body := channeltest.Testdata(t, "message_new_attachments.json")
+	env, st := vk.Verify(vk.Config{Secret: "nudgeSecret42"}, body)
+	if st != 0 {
+		t.Fatalf("verify: %d", st)
+	}
+	evs, _, err := vk.ParseCallback("a", env, body)
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("parse: %v %v", evs, err)
+	}
+	want := []channels.Attachment{
+		{Kind: channels.Photo, URL: "https://sun9-21.userapi.com/impg/AbCdEf0123/x1.jpg?size=1280x960&quality=96&sign=9f8e7d6c5b4a&type=album"},
+		{Kind: channels.Document, Name: "чек.pdf", Size: 20480, URL: "https://vk.com/doc493756402_657123456?hash=Zx9Yw8Vu7Ts6&dl=GEYTAMJQGE3TA:1763741020:Qr5Pn4Mm3&api=1&no_preview=1"},
+		{Kind: channels.Voice, MIME: "audio/ogg", URL: "https://psv4.userapi.com/s/v1/amsg/c1b2a3/voice.ogg"},
+	}
+	e := evs[0]
+	if e.Type != channels.EventText || e.Text != "Котлета сгорела" || len(e.Attachments) != len(want) {
+		t.Fatalf("event %q %+v", e.Text, e.Attachments)
+	}
+	for i, w := range want {
+		if e.Attachments[i] != w {
+			t.Errorf("attachment %d = %+v, want %+v", i, e.Attachments[i], w)
+		}
+	}
+}
+
+// A photo, a document and a voice message a user sends arrive through the
+// Callback API and are downloaded from their URLs, within the cap.
+func TestAttachmentsWebhookAndFetch(t *testing.T) {
+	t.Parallel()
+	fake, c, cfg := setup(t)
+	sink := &channeltest.Sink{}
+	hook := channeltest.Serve(t, vk.NewWebhook(cfg, sink, nil))
+	fake.SetCallback(hook.URL)
+	ctx := context.Background()
+	const user = 493756402
+	jpeg := append([]byte{0xff, 0xd8, 0xff, 0xe0}, bytes.Repeat([]byte{7}, 2000)...)
+	pdf := []byte("%PDF-1.4 receipt")
+	ogg := []byte("OggS voice")
+	body := fake.MessageNewWith(user, "Котлета сгорела",
+		fake.PhotoAttachment(user, jpeg), fake.DocAttachment(user, "чек.pdf", "application/pdf", pdf), fake.VoiceAttachment(user, 3, ogg))
+	if st, _, err := fake.Post(ctx, body); err != nil || st != 200 {
+		t.Fatalf("callback: %d %v", st, err)
+	}
+	evs := sink.Events()
+	if len(evs) != 1 || evs[0].Text != "Котлета сгорела" || len(evs[0].Attachments) != 3 {
+		t.Fatalf("events %+v", evs)
+	}
+	want := []struct {
+		kind       channels.AttachmentKind
+		data       []byte
+		mime, name string
+	}{
+		{channels.Photo, jpeg, "image/jpeg", ""},
+		{channels.Document, pdf, "application/pdf", "чек.pdf"},
+		{channels.Voice, ogg, "audio/ogg", ""},
+	}
+	for i, w := range want {
+		a := evs[0].Attachments[i]
+		if a.Kind != w.kind || a.Name != w.name {
+			t.Errorf("attachment %d %+v", i, a)
+		}
+		f, err := c.Fetch(ctx, a, 1<<20)
+		if err != nil {
+			t.Fatalf("fetch %s: %v", w.kind, err)
+		}
+		if !bytes.Equal(f.Data, w.data) || f.MIME != w.mime || f.Name != w.name {
+			t.Errorf("fetched %s: %q %q %q", w.kind, f.Data[:min(10, len(f.Data))], f.MIME, f.Name)
+		}
+	}
+	if n := fake.Downloads(); n != len(want) {
+		t.Errorf("downloads = %d, want %d", n, len(want))
+	}
+	// Over the cap by the document's stated size: nothing downloaded.
+	doc := evs[0].Attachments[1]
+	_, err := c.Fetch(ctx, doc, 10)
+	if tl, ok := channels.IsTooLarge(err); !ok || tl.Size != int64(len(pdf)) || tl.Max != 10 {
+		t.Errorf("over the cap: %v", err)
+	}
+	if n := fake.Downloads(); n != len(want) {
+		t.Errorf("an oversize file was downloaded: %d downloads", n)
+	}
+	// A photo states no size: the download stops at the cap.
+	if _, err := c.Fetch(ctx, evs[0].Attachments[0], 100); err == nil {
+		t.Error("a download past the cap was kept")
+	} else if _, ok := channels.IsTooLarge(err); !ok {
+		t.Errorf("past the cap: %v", err)
+	}
+}

@@ -1,0 +1,106 @@
+package whatsapp_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
+	"github.com/nudge-engine/nudge/channels/whatsapp"
+	"github.com/nudge-engine/nudge/channels/whatsapp/whatsappfake"
+)
+
+// Media messages in the Cloud API's own webhook format become text events
+// (the caption) carrying the media id as an attachment.
+func TestParseMediaFixture(t *testing.T) {
+	evs, err := whatsapp.Parse(channeltest.Testdata(t, "media.json"), "main")
+	if err != nil || len(evs) != 3 {
+		t.Fatalf("parse: %d events, %v", len(evs), err)
+	}
+	want := []struct {
+		text string
+		a    channels.Attachment
+	}{
+		{"Котлета сгорела", channels.Attachment{Kind: channels.Photo, ProviderFileID: "1104480873777230", MIME: "image/jpeg"}},
+		{"", channels.Attachment{Kind: channels.Document, ProviderFileID: "2293846120571004", MIME: "application/pdf", Name: "чек.pdf"}},
+		{"", channels.Attachment{Kind: channels.Voice, ProviderFileID: "1873620953402218", MIME: "audio/ogg; codecs=opus"}},
+	}
+	for i, w := range want {
+		e := evs[i]
+		if e.Type != channels.EventText || e.Text != w.text || len(e.Attachments) != 1 || e.Attachments[0] != w.a {
+			t.Errorf("event %d = %q %+v, want %q %+v", i, e.Text, e.Attachments, w.text, w.a)
+		}
+	}
+}
+
+// A photo, a document and a voice note a customer sends arrive through the
+// signed webhook and are fetched through the media node and its URL, as
+// from the Cloud API.
+func TestMediaWebhookAndFetch(t *testing.T) {
+	s := newSetup(t, whatsappfake.Options{})
+	ctx := context.Background()
+	jpeg := append([]byte{0xff, 0xd8, 0xff, 0xe0}, bytes.Repeat([]byte{7}, 2000)...)
+	cases := []struct {
+		typ, caption string
+		voice        bool
+		mime, name   string
+		data         []byte
+		kind         channels.AttachmentKind
+	}{
+		{"image", "Котлета сгорела", false, "image/jpeg", "", jpeg, channels.Photo},
+		{"document", "", false, "application/pdf", "чек.pdf", []byte("%PDF-1.4 receipt"), channels.Document},
+		{"audio", "", true, "audio/ogg", "", []byte("OggS voice"), channels.Voice},
+		{"video", "", false, "video/mp4", "", []byte("....ftypmp42"), channels.Video},
+	}
+	for i, tc := range cases {
+		id := s.fake.AddMedia(tc.mime, tc.name, tc.data)
+		if _, err := s.fake.Media(ctx, "79161234567", "Анна", tc.typ, id, tc.caption, tc.voice); err != nil {
+			t.Fatalf("%s webhook: %v", tc.typ, err)
+		}
+		evs := s.sink.Events()
+		if len(evs) != i+1 {
+			t.Fatalf("%d events after %s", len(evs), tc.typ)
+		}
+		ev := evs[i]
+		if ev.Type != channels.EventText || ev.Text != tc.caption || len(ev.Attachments) != 1 {
+			t.Fatalf("%s event %+v", tc.typ, ev)
+		}
+		a := ev.Attachments[0]
+		if a.Kind != tc.kind || a.ProviderFileID != id || a.Name != tc.name {
+			t.Errorf("%s attachment %+v", tc.typ, a)
+		}
+		f, err := s.client.Fetch(ctx, a, 1<<20)
+		if err != nil {
+			t.Fatalf("fetch %s: %v", tc.typ, err)
+		}
+		if !bytes.Equal(f.Data, tc.data) || f.MIME != tc.mime || f.Name != tc.name {
+			t.Errorf("fetched %s: %d bytes %q %q", tc.typ, len(f.Data), f.MIME, f.Name)
+		}
+	}
+	if n := s.fake.MediaCalls(); n != len(cases) {
+		t.Errorf("media node calls = %d, want %d", n, len(cases))
+	}
+
+	photo := s.sink.Events()[0].Attachments[0]
+	// Over the cap: refused by the size on the media node, nothing downloaded.
+	before := s.fake.Requests()
+	_, err := s.client.Fetch(ctx, photo, 100)
+	if tl, ok := channels.IsTooLarge(err); !ok || tl.Size != int64(len(jpeg)) || tl.Max != 100 {
+		t.Errorf("over the cap: %v", err)
+	}
+	if n := s.fake.Requests() - before; n != 1 {
+		t.Errorf("an oversize file was downloaded: %d requests", n)
+	}
+	// An unknown media id is Graph's 400 (code 100): not worth a retry.
+	_, err = s.client.Fetch(ctx, channels.Attachment{Kind: channels.Photo, ProviderFileID: "999"}, 100)
+	if channels.KindOf(err) != channels.Invalid {
+		t.Errorf("unknown media: %v", err)
+	}
+	// A wrong token is refused before any bytes are served.
+	cfg := s.cfg
+	cfg.Token = "wrong"
+	if _, err := whatsapp.New(cfg, nil).Fetch(ctx, photo, 1<<20); channels.KindOf(err) != channels.Invalid {
+		t.Errorf("wrong token: %v", err)
+	}
+}
