@@ -102,6 +102,7 @@ func (r *Router) Reply(ctx context.Context, ev channels.Event) error {
 	rec := replyRow{ev: ev, subscriberID: snd.SubscriberID}
 	// A customer already talking to a manager talks to the manager.
 	if snd.ConversationID.Valid {
+		rec.ev.Label = r.pressLabel(ctx, rec.ev, snd.SubscriberID)
 		rec.result = r.classify.Classify(classify.Input{Payload: ev.Payload, Text: ev.Text})
 		rec.outcome = "inbox"
 		return r.toConversation(ctx, rec, snd.ConversationID.Int64, "", "")
@@ -162,6 +163,7 @@ func (r *Router) Reply(ctx context.Context, ev channels.Event) error {
 		return r.store(ctx, r.db, rec, nil)
 	}
 	// Nobody waits for this reply: a person will read it.
+	rec.ev.Label = r.pressLabel(ctx, rec.ev, snd.SubscriberID)
 	rec.result = r.classify.Classify(classify.Input{Payload: ev.Payload, Text: ev.Text})
 	rec.outcome = "inbox"
 	reason := "unmatched"
@@ -234,6 +236,21 @@ type replyRow struct {
 	outcome      string
 	gotoStep     string
 	def          *campaigns.Definition // the waiting run's campaign version
+}
+
+// pressLabel is the label of a pressed button no waiting run explains (a
+// press in an open conversation, a late press): what the provider sent, else
+// the button's text in the newest message sent to the subscriber that
+// offered it. Viber and VK send only the id.
+func (r *Router) pressLabel(ctx context.Context, ev channels.Event, subscriberID int64) string {
+	if ev.Payload == "" || ev.Label != "" {
+		return ev.Label
+	}
+	var label string
+	if err := r.db.GetContext(ctx, &label, qPressLabel, subscriberID, ev.Payload); err != nil && !db.IsNoRows(err) {
+		r.log.WarnContext(ctx, "button label", "subscriber_id", subscriberID, "err", err)
+	}
+	return label
 }
 
 // label is the text of the pressed button as the customer saw it: the

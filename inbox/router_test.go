@@ -418,3 +418,31 @@ func TestPressDuringTheClaimThatSentTheQuestion(t *testing.T) {
 		t.Fatalf("run at %q, reply outcome %q, %d conversations; want menu, branch, 0", step, outcome, convs)
 	}
 }
+
+// TestPressInAnOpenConversationShowsItsLabel: a press no waiting run
+// explains (here: the customer is already talking to a manager) and whose
+// provider sends only the id is shown with the text of the button the
+// customer saw.
+func TestPressInAnOpenConversationShowsItsLabel(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	sub, _ := e.waitingSubscriber(t, "500", e.now.Add(-time.Hour))
+	e.db.MustExec(`INSERT INTO messages (idempotency_key, subscriber_id, topic, channel, status, sent_at, content)
+		VALUES ('ask-500', $1, 'service', 'telegram', 'sent', $2, '{"text":"Как вам еда?","buttons":[{"id":"like","text":"👍 Вкусно"},{"id":"dislike","text":"👎 Не очень"}]}')`,
+		sub, e.now.Add(-time.Hour))
+	if err := e.router.Reply(ctx, text("500", "t1", "позовите человека", *e.now)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.router.Reply(ctx, channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: "500",
+		ProviderEventID: "p1", Payload: "dislike", At: *e.now}); err != nil {
+		t.Fatal(err)
+	}
+	var label, item string
+	e.db.QueryRow(`SELECT label FROM replies WHERE provider_event_id = 'p1'`).Scan(&label)
+	e.db.QueryRow(`SELECT i.text FROM conversation_items i JOIN conversations c ON c.id = i.conversation_id
+		WHERE c.subscriber_id = $1 AND i.kind = 'customer' ORDER BY i.id DESC LIMIT 1`, sub).Scan(&item)
+	if label != "👎 Не очень" || !strings.Contains(item, "👎 Не очень") {
+		t.Fatalf("label %q, conversation item %q; want the button's text", label, item)
+	}
+}

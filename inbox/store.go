@@ -37,6 +37,11 @@ const (
 	// SHARE conflicts with the claim's FOR NO KEY UPDATE). 'waiting' counts
 	// too: after the wait, Postgres re-checks the row as the claim left it.
 	qWaitForClaims = `SELECT count(*) FROM (SELECT 1 FROM flow_runs WHERE subscriber_id = $1 AND state IN ('active', 'waiting') FOR SHARE) r`
+	// The text of button $2 in the newest message sent to subscriber $1 that
+	// offered it (messages.content.buttons, as the outbox stored them).
+	qPressLabel = `SELECT b->>'text' FROM messages m, jsonb_array_elements(m.content->'buttons') b
+	                WHERE m.subscriber_id = $1 AND m.sent_at IS NOT NULL AND b->>'id' = $2
+	                ORDER BY m.sent_at DESC LIMIT 1`
 	// A reply with the message it answers: the newest sent one of the run (or
 	// of the subscriber), and the reaction time in whole milliseconds,
 	// truncated like time.Duration.Milliseconds ($17 is $16 truncated to
