@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/internal/redisconn"
 	"github.com/nudge-engine/nudge/internal/redislease"
 )
 
@@ -104,7 +105,7 @@ func defaultStore(o Options, addr string) (*store, error) {
 }
 
 // lease claims the Redis DB, or with no --redis-db the next free one.
-func (s *store) lease(ctx context.Context, ctl *redis.Client) error {
+func (s *store) lease(ctx context.Context, ctl redis.Cmdable) error {
 	n := redislease.Last - redislease.First + 1
 	for i := 0; i < n; i++ {
 		db := redislease.First + (s.RedisDB-redislease.First+i)%n
@@ -142,28 +143,43 @@ func (s *store) prepare(ctx context.Context, databaseURL, redisURL string) (stri
 		}
 	}
 	pu.Path = "/" + s.Database
-	ro, err := redis.ParseURL(redisURL)
+	rc, err := demoRedis(redisURL)
 	if err != nil {
-		return "", "", fmt.Errorf("NUDGE_REDIS_URL: %w", err)
-	}
-	ro.DB = 0
-	ctl := redis.NewClient(ro)
-	defer ctl.Close()
-	if err := s.lease(ctx, ctl); err != nil {
 		return "", "", err
 	}
-	ro.DB = s.RedisDB
-	rc := redis.NewClient(ro)
-	defer rc.Close()
-	if err := rc.FlushDB(ctx).Err(); err != nil {
+	ctl, err := rc.WithDB(0)
+	if err != nil {
+		return "", "", err
+	}
+	ctlc := ctl.Client()
+	defer ctlc.Close()
+	if err := s.lease(ctx, ctlc); err != nil {
+		return "", "", err
+	}
+	mine, err := rc.WithDB(s.RedisDB)
+	if err != nil {
+		return "", "", err
+	}
+	c := mine.Client()
+	defer c.Close()
+	if err := c.FlushDB(ctx).Err(); err != nil {
 		return "", "", fmt.Errorf("empty Redis DB %d: %w", s.RedisDB, err)
 	}
-	ru, err := url.Parse(redisURL)
+	return pu.String(), mine.URL(), nil
+}
+
+// demoRedis reads NUDGE_REDIS_URL for a fresh demo, which needs a Redis
+// database of its own: one server or a Sentinel master, not a Cluster
+// (that has only database 0).
+func demoRedis(redisURL string) (redisconn.Conn, error) {
+	rc, err := redisconn.Parse(redisURL)
 	if err != nil {
-		return "", "", fmt.Errorf("NUDGE_REDIS_URL: %w", err)
+		return rc, fmt.Errorf("NUDGE_REDIS_URL: %w", err)
 	}
-	ru.Path = "/" + strconv.Itoa(s.RedisDB)
-	return pu.String(), ru.String(), nil
+	if rc.Topology == redisconn.Cluster {
+		return rc, errors.New("NUDGE_REDIS_URL is a Redis Cluster, which has only database 0: a fresh demo needs a database of its own (use a single server or Sentinel, or run without --fresh)")
+	}
+	return rc, nil
 }
 
 // drop removes what prepare made, once the demo is over: a demo on a
@@ -177,24 +193,41 @@ func (s *store) drop(ctx context.Context, databaseURL, redisURL string) error {
 	if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+s.Database+` WITH (FORCE)`); err != nil {
 		return fmt.Errorf("drop demo database %s: %w", s.Database, err)
 	}
-	ro, err := redis.ParseURL(redisURL)
+	rc, err := demoRedis(redisURL)
 	if err != nil {
-		return fmt.Errorf("NUDGE_REDIS_URL: %w", err)
+		return err
 	}
-	ro.DB = s.RedisDB
-	rc := redis.NewClient(ro)
-	defer rc.Close()
-	if err := rc.FlushDB(ctx).Err(); err != nil {
-		return fmt.Errorf("empty Redis DB %d: %w", s.RedisDB, err)
+	for _, step := range []struct {
+		db int
+		do func(redis.UniversalClient) error
+	}{
+		{s.RedisDB, func(c redis.UniversalClient) error {
+			if err := c.FlushDB(ctx).Err(); err != nil {
+				return fmt.Errorf("empty Redis DB %d: %w", s.RedisDB, err)
+			}
+			return nil
+		}},
+		{0, func(c redis.UniversalClient) error { return redislease.Release(ctx, c, s.RedisDB, s.token) }},
+	} {
+		on, err := rc.WithDB(step.db)
+		if err != nil {
+			return err
+		}
+		c := on.Client()
+		err = step.do(c)
+		c.Close()
+		if err != nil {
+			return err
+		}
 	}
-	ro.DB = 0
-	ctl := redis.NewClient(ro)
-	defer ctl.Close()
-	return redislease.Release(ctx, ctl, s.RedisDB, s.token)
+	return nil
 }
 
 // hidePassword is a URL for output, without its password.
 func hidePassword(u string) string {
+	if rc, err := redisconn.Parse(u); err == nil {
+		return rc.Redacted()
+	}
 	p, err := url.Parse(u)
 	if err != nil {
 		return "(unparsable URL)"

@@ -21,6 +21,7 @@ import (
 	"github.com/nudge-engine/nudge/internal/config"
 	"github.com/nudge-engine/nudge/internal/metrics"
 	"github.com/nudge-engine/nudge/internal/ratelimit"
+	"github.com/nudge-engine/nudge/internal/redisconn"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/migrations"
 	"github.com/nudge-engine/nudge/scheduler"
@@ -35,7 +36,7 @@ type runtime struct {
 	sandbox    *sandbox.Sandbox
 	metrics    *metrics.Metrics
 	redisOpt   asynq.RedisConnOpt
-	rdb        *redis.Client
+	rdb        redis.UniversalClient
 	clock      clock.Clock
 	log        *slog.Logger
 }
@@ -59,19 +60,16 @@ type runtimeExtras struct {
 // buildRuntime wires the engine: the provider senders plus the sandbox
 // channel, the Redis rate limiter, metrics and the injected clock.
 func (a *App) buildRuntime(core config.Core, st worker.Settings, d *sqlx.DB, x runtimeExtras) (*runtime, error) {
-	ropt, err := asynq.ParseRedisURI(core.RedisURL)
+	rc, err := redisconn.Parse(core.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("NUDGE_REDIS_URL: %w", err)
 	}
-	gopt, err := redis.ParseURL(core.RedisURL)
-	if err != nil {
-		return nil, fmt.Errorf("NUDGE_REDIS_URL: %w", err)
-	}
+	ropt := rc.Asynq()
 	clk := x.clock
 	if clk == nil {
 		return nil, fmt.Errorf("buildRuntime: no clock")
 	}
-	rt := &runtime{metrics: metrics.New(), redisOpt: ropt, rdb: redis.NewClient(gopt), clock: clk, log: a.Log}
+	rt := &runtime{metrics: metrics.New(), redisOpt: ropt, rdb: rc.Client(), clock: clk, log: a.Log}
 	// The engine that applies the sandbox's statuses sends through it: its
 	// status receiver is connected once the engine exists.
 	rt.sandbox = sandbox.New(sandbox.Config{DB: d, Now: clk.Now, Default: sandbox.Behavior{Delay: st.SandboxDelay},

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nudge-engine/nudge/internal/redisconn"
 )
 
 // Env reads variables and collects problems. The zero value reads os.LookupEnv.
@@ -83,6 +85,17 @@ func (e *Env) URL(name, def string, schemes ...string) string {
 			}
 		}
 		e.Fail(name, "scheme must be one of %s, got %q", strings.Join(schemes, ", "), u.Scheme)
+	}
+	return v
+}
+
+// Redis returns the variable checked as a Redis URL by redisconn.Parse (one
+// server, Sentinel or Cluster); the problem it records never holds the
+// password.
+func (e *Env) Redis(name, def string) string {
+	v := e.String(name, def)
+	if _, err := redisconn.Parse(v); err != nil {
+		e.Fail(name, "%v", err)
 	}
 	return v
 }
@@ -168,7 +181,7 @@ type Core struct {
 func LoadCore(e *Env) Core {
 	c := Core{
 		DatabaseURL: e.URL("NUDGE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/nudge?sslmode=disable", "postgres", "postgresql"),
-		RedisURL:    e.URL("NUDGE_REDIS_URL", "redis://127.0.0.1:6379/0", "redis", "rediss"),
+		RedisURL:    e.Redis("NUDGE_REDIS_URL", "redis://127.0.0.1:6379/0"),
 		HTTPAddr:    e.String("NUDGE_HTTP_ADDR", "127.0.0.1:8080"),
 		BaseURL:     strings.TrimRight(e.URL("NUDGE_BASE_URL", "http://127.0.0.1:8080", "http", "https"), "/"),
 		LogFormat:   e.OneOf("NUDGE_LOG_FORMAT", "text", "text", "json"),

@@ -25,8 +25,9 @@ const (
 func Key(n int) string { return fmt.Sprintf("nudge:testenv:redis-db:%d", n) }
 
 // Claim takes the lease of database n for ttl under token, reporting false
-// when another holder has it. ctl is a client of DB 0.
-func Claim(ctx context.Context, ctl *redis.Client, n int, token string, ttl time.Duration) (bool, error) {
+// when another holder has it. ctl is a client of DB 0 (one server or a
+// Sentinel master).
+func Claim(ctx context.Context, ctl redis.Cmdable, n int, token string, ttl time.Duration) (bool, error) {
 	if n < First || n > Last {
 		return false, fmt.Errorf("redis database %d: leases cover %d–%d", n, First, Last)
 	}
@@ -38,7 +39,7 @@ func Claim(ctx context.Context, ctl *redis.Client, n int, token string, ttl time
 }
 
 // Release gives the lease of database n back if token still holds it.
-func Release(ctx context.Context, ctl *redis.Client, n int, token string) error {
+func Release(ctx context.Context, ctl redis.Cmdable, n int, token string) error {
 	v, err := ctl.Get(ctx, Key(n)).Result()
 	if errors.Is(err, redis.Nil) || (err == nil && v != token) {
 		return nil

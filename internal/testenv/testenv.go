@@ -30,6 +30,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/internal/redisconn"
 	"github.com/nudge-engine/nudge/internal/redislease"
 	"github.com/nudge-engine/nudge/migrations"
 )
@@ -242,46 +243,51 @@ func DB(t testing.TB) *sqlx.DB {
 }
 
 // Redis claims an isolated, flushed logical Redis database for t and returns
-// its URL (redis://host:port/N). The database is flushed again at cleanup.
+// its URL (redis://host:port/N, or the Sentinel form when NUDGE_REDIS_URL is
+// one). The database is flushed again at cleanup.
 func Redis(t testing.TB) string {
 	t.Helper()
-	base, err := redis.ParseURL(RedisURL())
+	base, err := redisconn.Parse(RedisURL())
 	if err != nil {
 		t.Fatalf("testenv: NUDGE_REDIS_URL: %v", err)
 	}
-	ctl := redis.NewClient(&redis.Options{Addr: base.Addr, Password: base.Password, DB: 0})
+	on := func(n int) redis.UniversalClient {
+		c, err := base.WithDB(n)
+		if err != nil {
+			t.Fatalf("testenv: NUDGE_REDIS_URL: %v", err)
+		}
+		return c.Client()
+	}
+	ctl := on(0)
 	defer ctl.Close()
 	ctx := context.Background()
 	token := randomSuffix()
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		for n := 1; n <= 15; n++ {
+		for n := redislease.First; n <= redislease.Last; n++ {
 			key := redislease.Key(n) // shared with nudge-demo --fresh
-			ok, err := ctl.SetNX(ctx, key, token, 15*time.Minute).Result()
+			ok, err := redislease.Claim(ctx, ctl, n, token, 15*time.Minute)
 			if err != nil {
-				t.Fatalf("testenv: redis at %s: %v", base.Addr, err)
+				t.Fatalf("testenv: redis at %s: %v", base.Redacted(), err)
 			}
 			if !ok {
 				continue
 			}
-			c := redis.NewClient(&redis.Options{Addr: base.Addr, Password: base.Password, DB: n})
+			c := on(n)
 			c.FlushDB(ctx)
 			c.Close()
 			t.Cleanup(func() {
-				c := redis.NewClient(&redis.Options{Addr: base.Addr, Password: base.Password, DB: n})
+				c := on(n)
 				c.FlushDB(context.Background())
 				c.Close()
-				ctl := redis.NewClient(&redis.Options{Addr: base.Addr, Password: base.Password, DB: 0})
+				ctl := on(0)
 				if v, _ := ctl.Get(context.Background(), key).Result(); v == token {
 					ctl.Del(context.Background(), key)
 				}
 				ctl.Close()
 			})
-			u := &url.URL{Scheme: "redis", Host: base.Addr, Path: fmt.Sprintf("/%d", n)}
-			if base.Password != "" {
-				u.User = url.UserPassword(base.Username, base.Password)
-			}
-			return u.String()
+			mine, _ := base.WithDB(n)
+			return mine.URL()
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("testenv: no free Redis database (1-15) after 3 minutes")
@@ -291,13 +297,13 @@ func Redis(t testing.TB) string {
 }
 
 // RedisClient returns a client on an isolated Redis database for t.
-func RedisClient(t testing.TB) *redis.Client {
+func RedisClient(t testing.TB) redis.UniversalClient {
 	t.Helper()
-	opt, err := redis.ParseURL(Redis(t))
+	rc, err := redisconn.Parse(Redis(t))
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	c := redis.NewClient(opt)
+	c := rc.Client()
 	t.Cleanup(func() { c.Close() })
 	return c
 }
