@@ -1,0 +1,230 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisProc is a private redis-server (or Sentinel) process of one test, on
+// a free port of 127.0.0.1, with its files in the test's temporary
+// directory. Tests that kill, stop or fail over Redis use these rather than
+// the shared server, which other packages' tests are using at the same time.
+type RedisProc struct {
+	t    testing.TB
+	Addr string // 127.0.0.1:port
+	Port int
+	dir  string
+	args []string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// RedisServerBinary is the redis-server executable the helpers start; a
+// test that needs one skips when it is not installed (scripts/services
+// installs it with the Debian redis package, which also provides Sentinel
+// as `redis-server --sentinel`).
+func RedisServerBinary(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server is not installed")
+	}
+	return p
+}
+
+// StartRedisServer starts a redis-server without persistence; directives
+// are extra configuration given as command-line pairs, e.g.
+// "--replicaof", "127.0.0.1 6380".
+func StartRedisServer(t testing.TB, directives ...string) *RedisProc {
+	t.Helper()
+	dir := t.TempDir()
+	port := freePort(t)
+	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log")}, directives...)
+	r := &RedisProc{t: t, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, dir: dir, args: args}
+	r.Start()
+	return r
+}
+
+// StartSentinel starts a Sentinel monitoring master (host:port) under name
+// with quorum 1, a master declared down after downAfter and the failover
+// timeout short, so a test sees a failover within a few seconds.
+func StartSentinel(t testing.TB, name, master string, downAfter time.Duration) *RedisProc {
+	t.Helper()
+	dir := t.TempDir()
+	port := freePort(t)
+	host, mport, err := net.SplitHostPort(master)
+	if err != nil {
+		t.Fatalf("testenv: sentinel master %q: %v", master, err)
+	}
+	conf := fmt.Sprintf(`port %d
+bind 127.0.0.1
+dir %s
+logfile %s
+sentinel monitor %s %s %s 1
+sentinel down-after-milliseconds %s %d
+sentinel failover-timeout %s 10000
+sentinel parallel-syncs %s 1
+`, port, dir, filepath.Join(dir, "sentinel.log"), name, host, mport, name, downAfter.Milliseconds(), name, name)
+	// Sentinel rewrites its configuration file, so it must be writable.
+	path := filepath.Join(dir, "sentinel.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	r := &RedisProc{t: t, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, dir: dir,
+		args: []string{path, "--sentinel"}}
+	r.Start()
+	return r
+}
+
+// Start (re)starts the process with its arguments and waits until it
+// answers PING. A restarted server keeps its port and starts empty.
+func (r *RedisProc) Start() {
+	r.t.Helper()
+	cmd := exec.Command(RedisServerBinary(r.t), r.args...)
+	// Its own process group: a ^C of the test run does not reach it first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		r.t.Fatalf("testenv: start redis-server: %v", err)
+	}
+	r.cmd, r.done = cmd, make(chan struct{})
+	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(r.done)
+	r.t.Cleanup(r.Kill)
+	c := redis.NewClient(&redis.Options{Addr: r.Addr, MaxRetries: -1})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := c.Ping(context.Background()).Err()
+		if err == nil {
+			return
+		}
+		select {
+		case <-r.done:
+			r.t.Fatalf("testenv: redis-server %v exited at start:\n%s", r.args, r.Log())
+		default:
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("testenv: redis-server on %s does not answer: %v\n%s", r.Addr, err, r.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Kill ends the process with SIGKILL (nothing flushed, no goodbye to
+// replicas or sentinels) and waits for it; it does nothing when the
+// process has already ended.
+func (r *RedisProc) Kill() {
+	if r.cmd == nil {
+		return
+	}
+	select {
+	case <-r.done:
+		return
+	default:
+	}
+	_ = r.cmd.Process.Kill()
+	<-r.done
+}
+
+// Client is a plain client of this process (for the test's own checks).
+func (r *RedisProc) Client() *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: r.Addr})
+	r.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Log is the process's log so far (for failure messages).
+func (r *RedisProc) Log() string {
+	for _, f := range []string{"redis.log", "sentinel.log"} {
+		if b, err := os.ReadFile(filepath.Join(r.dir, f)); err == nil {
+			return strings.TrimSpace(string(b))
+		}
+	}
+	return "(no log)"
+}
+
+// freePort asks the kernel for a free TCP port on 127.0.0.1.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testenv: free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// SentinelSet is a master, one replica and a Sentinel watching them: the
+// smallest set that can fail over.
+type SentinelSet struct {
+	t                         testing.TB
+	Name                      string // the master's name at the Sentinel
+	Master, Replica, Sentinel *RedisProc
+}
+
+// StartSentinelSet starts the set and waits until the replica is in sync and
+// the Sentinel knows it, so killing the master leads to a failover.
+func StartSentinelSet(t testing.TB) *SentinelSet {
+	t.Helper()
+	s := &SentinelSet{t: t, Name: "nudgemaster"}
+	s.Master = StartRedisServer(t)
+	s.Replica = StartRedisServer(t, "--replicaof", "127.0.0.1 "+strconv.Itoa(s.Master.Port))
+	s.Sentinel = StartSentinel(t, s.Name, s.Master.Addr, time.Second)
+	ctx := context.Background()
+	replica, sentinel := s.Replica.Client(), redis.NewSentinelClient(&redis.Options{Addr: s.Sentinel.Addr})
+	defer sentinel.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		info, _ := replica.Info(ctx, "replication").Result()
+		known, _ := sentinel.Replicas(ctx, s.Name).Result()
+		if strings.Contains(info, "master_link_status:up") && len(known) == 1 {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testenv: the sentinel set is not ready (replica: %q, replicas known to the sentinel: %v)\nsentinel log:\n%s",
+				info, known, s.Sentinel.Log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// URL is the set's redis-sentinel:// URL on database db.
+func (s *SentinelSet) URL(db int) string {
+	return fmt.Sprintf("redis-sentinel://%s/%s/%d", s.Sentinel.Addr, s.Name, db)
+}
+
+// MasterAddr is the master's address as the Sentinel reports it now.
+func (s *SentinelSet) MasterAddr() string {
+	s.t.Helper()
+	c := redis.NewSentinelClient(&redis.Options{Addr: s.Sentinel.Addr})
+	defer c.Close()
+	hp, err := c.GetMasterAddrByName(context.Background(), s.Name).Result()
+	if err != nil {
+		s.t.Fatalf("testenv: sentinel master of %s: %v", s.Name, err)
+	}
+	return net.JoinHostPort(hp[0], hp[1])
+}
+
+// WaitFailover waits until the Sentinel names the replica as the master.
+func (s *SentinelSet) WaitFailover(limit time.Duration) time.Duration {
+	s.t.Helper()
+	start := time.Now()
+	for s.MasterAddr() != s.Replica.Addr {
+		if time.Since(start) > limit {
+			s.t.Fatalf("testenv: no failover to %s after %v\nsentinel log:\n%s", s.Replica.Addr, limit, s.Sentinel.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Since(start)
+}
