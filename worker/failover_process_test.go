@@ -55,6 +55,36 @@ func TestSentinelFailoverMidBlastExactlyOnce(t *testing.T) {
 	}
 }
 
+// A `nudge worker` configured with a redis-cluster:// URL over a real
+// three-node Redis Cluster works a blast through Asynq's cluster client:
+// every subscriber gets exactly one message.
+func TestClusterBlastExactlyOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker and redis-server processes")
+	}
+	url, _ := testenv.StartCluster(t, 3)
+	h := setupDB(t)
+	h.redisURL = url
+	v := h.campaign(sendDef("cluster"))
+	const n = 1000
+	h.start("cluster", v, h.subscribers(n, "UTC"), time.Now().Add(-time.Minute))
+	h.countProviderCalls()
+	w := h.startWorker()
+	h.waitFor("every run done", 2*time.Minute, func() bool {
+		return h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`) == n
+	})
+	if err := w.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Wait(); err != nil {
+		t.Fatalf("worker exit after SIGTERM: %v", err)
+	}
+	h.assertExactlyOneEach(n)
+	if calls := h.count(`SELECT count(*) FROM test_provider_calls`); calls != n {
+		t.Errorf("the sandbox was called %d times for %d messages", calls, n)
+	}
+}
+
 // countProviderCalls records every message handed to the sandbox, including
 // a repeat that its unique idempotency key then absorbs (a BEFORE INSERT
 // trigger fires for each proposed row, conflict or not), so a test sees the

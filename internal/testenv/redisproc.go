@@ -228,3 +228,43 @@ func (s *SentinelSet) WaitFailover(limit time.Duration) time.Duration {
 	}
 	return time.Since(start)
 }
+
+// StartCluster starts a Redis Cluster of n masters (no replicas) with the
+// 16384 slots split evenly, and returns its redis-cluster:// URL once every
+// node reports the cluster ok.
+func StartCluster(t testing.TB, n int) (string, []*RedisProc) {
+	t.Helper()
+	const slots = 16384
+	ctx := context.Background()
+	nodes := make([]*RedisProc, n)
+	addrs := make([]string, n)
+	for i := range nodes {
+		nodes[i] = StartRedisServer(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "2000")
+		addrs[i] = nodes[i].Addr
+		first, last := i*slots/n, (i+1)*slots/n-1
+		if err := nodes[i].Client().Do(ctx, "CLUSTER", "ADDSLOTSRANGE", first, last).Err(); err != nil {
+			t.Fatalf("testenv: cluster slots %d-%d on %s: %v", first, last, nodes[i].Addr, err)
+		}
+	}
+	for _, nd := range nodes[1:] {
+		if err := nodes[0].Client().ClusterMeet(ctx, "127.0.0.1", strconv.Itoa(nd.Port)).Err(); err != nil {
+			t.Fatalf("testenv: cluster meet %s: %v", nd.Addr, err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, nd := range nodes {
+		for {
+			info, err := nd.Client().ClusterInfo(ctx).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") &&
+				strings.Contains(info, fmt.Sprintf("cluster_known_nodes:%d", n)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("testenv: the cluster is not ok on %s: %q, %v\n%s", nd.Addr, info, err, nd.Log())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return "redis-cluster://" + strings.Join(addrs, ","), nodes
+}
