@@ -28,6 +28,7 @@ type Dispatcher struct {
 
 	insp      *asynq.Inspector
 	lastDepth time.Time
+	direct    direct // claimers working without Redis (direct.go)
 }
 
 // Dispatcher returns the engine's dispatcher. dbURL enables LISTEN nudge_due
@@ -154,10 +155,14 @@ func (d *Dispatcher) Pass(ctx context.Context) (int, error) {
 	}
 	var errs []error
 	n := 0
-	if due {
+	// While direct claimers run (Redis was unreachable) they watch for its
+	// return themselves; asking Redis here as well would only add errors.
+	if due && d.direct.running.Load() == 0 {
 		n = 1
 		if err := e.ensureClaims(ctx, e.cfg.Concurrency); err != nil {
-			errs = append(errs, err)
+			// The runs are in Postgres: claim them here, without the queue
+			// (claimDirectly logs the cause once).
+			d.claimDirectly(err)
 		}
 	}
 	var fb []int64

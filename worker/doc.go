@@ -21,7 +21,9 @@
 // it counts due runs and enqueues claims while none is waiting in Asynq's
 // pending list. It is also the reconciler: after Redis lost the queue
 // (FLUSHALL, restart) the runs are still due in Postgres and its next pass
-// queues claims for them. A reply or a resolved hand-off that makes a run due
+// queues claims for them. While Redis is unreachable the dispatcher claims
+// due runs itself, straight from Postgres, until Redis answers again
+// (direct.go). A reply or a resolved hand-off that makes a run due
 // wakes the workers after its commit (Engine.Wake) without a round trip
 // through the dispatcher. Claim tasks carry no run ids, so their task ids
 // need not be deterministic: two claims can never work the same run.

@@ -20,6 +20,7 @@ type Metrics struct {
 	QueueDepth   *prometheus.GaugeVec     // queue, state
 	SchedulerLag prometheus.Gauge         // seconds the scheduler is behind its due work
 	DueRuns      prometheus.Gauge         // flow runs due now and not yet finished
+	DirectClaims prometheus.Gauge         // 1 while Redis is unreachable and the dispatcher claims runs itself
 }
 
 // New registers the collectors (and the Go and process collectors) on a fresh registry.
@@ -43,8 +44,11 @@ func New() *Metrics {
 		DueRuns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "nudge_due_runs", Help: "Flow runs due now (counted every 5s, up to 100000).",
 		}),
+		DirectClaims: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "nudge_direct_claims", Help: "1 while Redis is unreachable and the worker claims due runs straight from Postgres.",
+		}),
 	}
-	r.MustRegister(m.Messages, m.SendLatency, m.QueueDepth, m.SchedulerLag, m.DueRuns,
+	r.MustRegister(m.Messages, m.SendLatency, m.QueueDepth, m.SchedulerLag, m.DueRuns, m.DirectClaims,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -1,0 +1,84 @@
+package worker
+
+import (
+	"context"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/nudge-engine/nudge/internal/testenv"
+)
+
+// Redis down for 30 s mid-blast: a `nudge worker` on a private redis-server
+// keeps sending while the server is gone (its dispatcher claims due runs
+// straight from Postgres) at no less than half its rate before, and when
+// Redis comes back (restarted empty, as after a crash without persistence)
+// Asynq carries the claims again. Every subscriber gets exactly one message
+// and the sandbox is handed each message once.
+func TestRedisOutageMidBlastKeepsSending(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker and redis-server processes")
+	}
+	const outage = 30 * time.Second
+	r := testenv.StartRedisServer(t)
+	h := setupDB(t)
+	h.redisURL = "redis://" + r.Addr + "/0"
+	v := h.campaign(sendDef("outage"))
+	// 20ms a send and four claims at a time: about 200 messages a second,
+	// so 12,000 outlast the outage with work left for Asynq after it.
+	const n = 12000
+	h.start("outage", v, h.subscribers(n, "UTC"), time.Now().Add(-time.Minute))
+	h.countProviderCalls()
+	w := h.startWorker("NUDGE_SANDBOX_DELAY=20ms", "NUDGE_WORKER_CONCURRENCY=4", "NUDGE_WORKER_POLL=500ms")
+	sends := func() int { return h.count(`SELECT count(*) FROM sandbox_sends`) }
+	h.waitFor("the first 300 sends", time.Minute, func() bool { return sends() >= 300 })
+	const window = 5 * time.Second
+	a := sends()
+	time.Sleep(window)
+	before := float64(sends()-a) / window.Seconds()
+
+	r.Kill()
+	down := time.Now()
+	atKill := sends()
+	// The rate is taken over the outage's last 8 seconds: claim tasks
+	// Asynq handed out before it run on for up to claimFor (20s) and would
+	// hide a worker that stops claiming once they end.
+	time.Sleep(outage - 8*time.Second)
+	late, lateAt := sends(), time.Now()
+	time.Sleep(time.Until(down.Add(outage)))
+	atReturn := sends()
+	during := float64(atReturn-late) / time.Since(lateAt).Seconds()
+	if atReturn >= n {
+		t.Fatalf("the blast finished during the outage (%d sends): make it longer", atReturn)
+	}
+	r.Start()
+	back := time.Now()
+	t.Logf("before the outage %.0f msg/s; in its last 8s %.0f msg/s (%d sent in %v without Redis)",
+		before, during, atReturn-atKill, outage)
+	if during < before/2 {
+		t.Errorf("sending without Redis ran at %.0f msg/s, less than half of %.0f before", during, before)
+	}
+	h.waitFor("every run done", 4*time.Minute, func() bool {
+		return h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`) == n
+	})
+	t.Logf("the blast finished %v after Redis returned", time.Since(back).Round(10*time.Millisecond))
+	// Asynq carried claims again once Redis was back: it counts what it processed.
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rdb.Close()
+	keys, err := rdb.Keys(context.Background(), "asynq:{"+Queue+"}:processed*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Errorf("no claim task was processed through Asynq after Redis returned (keys %v, %v)", keys, err)
+	}
+	if err := w.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Wait(); err != nil {
+		t.Fatalf("worker exit after SIGTERM: %v", err)
+	}
+	h.assertExactlyOneEach(n)
+	if calls := h.count(`SELECT count(*) FROM test_provider_calls`); calls != n {
+		t.Errorf("the sandbox was called %d times for %d messages: a send was repeated", calls, n)
+	}
+}
