@@ -137,6 +137,20 @@ func (r *RedisProc) Kill() {
 	<-r.done
 }
 
+// Pause stops the process with SIGSTOP: its port still accepts connections
+// but nothing answers, as when a host hangs or a network drops packets.
+func (r *RedisProc) Pause() { r.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused process (SIGCONT).
+func (r *RedisProc) Resume() { r.signal(syscall.SIGCONT) }
+
+func (r *RedisProc) signal(sig syscall.Signal) {
+	r.t.Helper()
+	if err := r.cmd.Process.Signal(sig); err != nil {
+		r.t.Fatalf("testenv: signal %v to redis-server: %v", sig, err)
+	}
+}
+
 // Client is a plain client of this process (for the test's own checks).
 func (r *RedisProc) Client() *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: r.Addr})
