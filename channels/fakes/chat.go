@@ -185,6 +185,17 @@ var chatTemplates = template.Must(template.New("").Funcs(template.FuncMap{
 		return map[string]string{"telegram": "Telegram", "viber": "Viber", "whatsapp": "WhatsApp", "messenger": "Messenger",
 			"vk": "VK", "sms": "SMS", "email": "Email"}[ch]
 	},
+	// rows groups a message's buttons by keyboard row.
+	"rows": func(keys []Key) [][]Key {
+		var out [][]Key
+		for i, k := range keys {
+			if i == 0 || k.Row != keys[i-1].Row {
+				out = append(out, nil)
+			}
+			out[len(out)-1] = append(out[len(out)-1], k)
+		}
+		return out
+	},
 	// visible is the text as the messenger shows it: Telegram HTML markup
 	// without its tags and entities (html/template escapes the result).
 	"visible": func(m Message) string {

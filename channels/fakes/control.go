@@ -40,6 +40,7 @@ type Key struct {
 	Label string `json:"label"`
 	Data  string `json:"data,omitempty"`
 	URL   string `json:"url,omitempty"`
+	Row   int    `json:"row,omitempty"` // the keyboard row, from 0, where the provider has rows
 }
 
 // Action is the body of the customer actions: POST /{channel}/start, /text,
@@ -409,12 +410,12 @@ func (s *Set) Sent() []Message {
 		if strings.EqualFold(m.ParseMode, "HTML") {
 			msg.Format = "html"
 		}
-		for _, row := range m.Keyboard {
+		for i, row := range m.Keyboard {
 			for _, b := range row {
 				if b.CallbackData != "" {
 					msg.Buttons = append(msg.Buttons, b.CallbackData)
 				}
-				msg.Keys = append(msg.Keys, Key{Label: b.Text, Data: b.CallbackData, URL: b.URL})
+				msg.Keys = append(msg.Keys, Key{Label: b.Text, Data: b.CallbackData, URL: b.URL, Row: i})
 			}
 		}
 		out = append(out, msg)
@@ -433,12 +434,12 @@ func (s *Set) Sent() []Message {
 	}
 	for _, m := range s.VK.Sent() {
 		msg := Message{Channel: string(channels.VK), To: strconv.FormatInt(m.PeerID, 10), ID: strconv.FormatInt(m.MessageID, 10), Text: m.Text, At: m.At}
-		for _, row := range m.Keyboard {
+		for i, row := range m.Keyboard {
 			for _, b := range row {
 				if b.Payload != "" {
 					msg.Buttons = append(msg.Buttons, b.Payload)
 				}
-				msg.Keys = append(msg.Keys, Key{Label: b.Label, Data: b.Payload, URL: b.Link})
+				msg.Keys = append(msg.Keys, Key{Label: b.Label, Data: b.Payload, URL: b.Link, Row: i})
 			}
 		}
 		out = append(out, msg)
