@@ -2,6 +2,7 @@ package cli
 
 import (
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/nudge-engine/nudge/channels/viber/viberfake"
 	"github.com/nudge-engine/nudge/demo"
 	"github.com/nudge-engine/nudge/internal/browsertest"
+	"github.com/nudge-engine/nudge/users"
 )
 
 // TestBrowserChatPagePressReachesTheEngine: on the fakes' customer chat page
@@ -19,7 +21,8 @@ import (
 // press reaches the engine as Viber's own callback, signed with the bot
 // token, and the engine (which refuses a callback whose signature does not
 // match) routes it: the run takes the dislike branch and the customer is
-// handed to the care queue.
+// handed to the care queue. A second press, inside the open conversation,
+// shows in the inbox by its button's label (Viber sends only the id).
 func TestBrowserChatPagePressReachesTheEngine(t *testing.T) {
 	e := newE2E(t)
 	user := viberfake.UserID(901)
@@ -62,6 +65,33 @@ func TestBrowserChatPagePressReachesTheEngine(t *testing.T) {
 	// The customer's side shows the press by the button's label.
 	browsertest.Run(t, ctx, 30*time.Second,
 		chromedp.Poll(`[...document.querySelectorAll('.msg.customer.press')].some(m => m.textContent.includes('pressed'))`, nil))
+	// A second press, now inside the open conversation: the manager reads
+	// the button's label, not its id.
+	browsertest.Run(t, ctx, 30*time.Second,
+		chromedp.Evaluate(`document.getElementById('status').textContent = ''`, nil),
+		chromedp.Click(`button[data-press="like"]`, chromedp.ByQuery),
+		chromedp.Poll(`document.getElementById('status').textContent.startsWith('Nudge answered')`, nil),
+	)
+	e.waitFor("the second press in the conversation", func() bool {
+		return e.count(`SELECT count(*) FROM replies WHERE channel = 'viber' AND outcome = 'inbox'`) == 1
+	})
+	var conv int64
+	if err := e.d.Get(&conv, `SELECT id FROM conversations`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := users.NewStore(e.d, nil).Add(e.ctx, "care@growfood.example", users.Manager, "care-manager-pass"); err != nil {
+		t.Fatal(err)
+	}
+	login(t, ctx, e.base, "care@growfood.example", "care-manager-pass")
+	var history string
+	browsertest.Run(t, ctx, 30*time.Second,
+		chromedp.Navigate(e.base+"/inbox/"+strconv.FormatInt(conv, 10)),
+		chromedp.WaitVisible(`#live table`, chromedp.ByQuery),
+		chromedp.Text(`#live tbody`, &history, chromedp.ByQuery),
+	)
+	if !strings.Contains(history, "👍 Понравилось") || strings.Contains(history, "[like]") {
+		t.Errorf("the press inside the conversation is not shown by its label:\n%s", history)
+	}
 	// The webhook the page's press went to checks the signature: the same
 	// press with a wrong one is refused and routes nothing.
 	st, _, err := e.f.Viber.PostSigned(e.ctx, channels.WebhookURL(e.base, channels.Viber, channels.DefaultAccount), "0badc0de",
@@ -72,7 +102,7 @@ func TestBrowserChatPagePressReachesTheEngine(t *testing.T) {
 	if st < 400 || st >= 500 {
 		t.Errorf("a press with a forged signature: %d, want a 4xx", st)
 	}
-	if n := e.count(`SELECT count(*) FROM replies WHERE channel = 'viber'`); n != 1 {
+	if n := e.count(`SELECT count(*) FROM replies WHERE channel = 'viber'`); n != 2 {
 		t.Errorf("%d Viber replies after the forged press, want 1", n)
 	}
 }
