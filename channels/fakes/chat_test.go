@@ -78,6 +78,15 @@ func TestChatPagesPlayTheCustomer(t *testing.T) {
 		t.Errorf("subscriber data unescaped:\n%s\n%s", list, conv)
 	}
 
+	// A name that is not this machine's (DNS rebinding) is refused.
+	req, _ := http.NewRequest("GET", ctl.URL+"/chat", nil)
+	req.Host = "attacker.example:80"
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("GET /chat for Host attacker.example: %v %v", res, err)
+	} else {
+		res.Body.Close()
+	}
+
 	press := `{"user":"4242","data":"dislike"}`
 	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", ""} {
 		req, _ := http.NewRequest("POST", ctl.URL+"/telegram/press", strings.NewReader(press))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -135,7 +136,25 @@ func (s *Set) Handler() http.Handler {
 			writeJSON(w, http.StatusOK, ActionResult{Status: status})
 		}
 	})
-	return mux
+	return hostGuard(mux)
+}
+
+// hostGuard answers only requests addressed to an IP address or localhost:
+// a web page whose own name was re-pointed at this address (DNS rebinding)
+// would otherwise be same-origin with the API and could play customers.
+func hostGuard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.Trim(host, "[]")
+		if net.ParseIP(host) == nil && !strings.EqualFold(host, "localhost") {
+			writeErr(w, http.StatusMisdirectedRequest, fmt.Errorf("host %q: the control API answers only an IP address or localhost", r.Host))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // BadAction is a control request the fakes cannot play.

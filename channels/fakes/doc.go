@@ -11,7 +11,8 @@
 // action, from a test, the demo's simulation or a person on the page, goes
 // through Set.Do. The API plays any customer unauthenticated, so it listens
 // on loopback unless told otherwise, and its POSTs need a JSON content type
-// (a cross-site form cannot send one).
+// (a cross-site form cannot send one), and it answers only requests addressed
+// to an IP address or localhost (DNS rebinding).
 //
 // The fakes post to Nudge as the providers do: Telegram and Viber to the
 // webhook registered with them (`nudge channels setup`), the others to
