@@ -116,7 +116,9 @@ deliveries, and runs a week of flow time on a fast clock (--scale) while
 simulated customers answer: most like the food, some do not (handed to the
 care queue), some stay silent, some renew after the Friday reminder; blocked
 chats fall back to SMS and unreachable phones to email. It then prints the
-funnel per campaign, the dashboard URL and the logins, and serves until
+funnel per campaign, the dashboard URL, the logins and the customer chat
+pages (each simulated customer's messenger: press a button or reply as
+them, --fakes-addr), and serves until
 Ctrl-C, its clock now at real speed so the figures hold still (every page
 names the clock). The engine's log goes to a file (--log), not between the
 figures. With --days 0 it only serves and prints the opt-in links.
