@@ -78,6 +78,7 @@ type Options struct {
 	Fresh     bool   // make a fresh database and empty a Redis DB for this run
 	Database  string // with Fresh: the database name ("" = nudge_demo_<port>)
 	RedisDB   int    // with Fresh: the Redis DB (-1 = 1 + port mod 15)
+	FakesAddr string // the fakes' control API and customer chat pages
 }
 
 // demo is one run: where its output goes and what it reads.
@@ -115,7 +116,9 @@ deliveries, and runs a week of flow time on a fast clock (--scale) while
 simulated customers answer: most like the food, some do not (handed to the
 care queue), some stay silent, some renew after the Friday reminder; blocked
 chats fall back to SMS and unreachable phones to email. It then prints the
-funnel per campaign, the dashboard URL and the logins, and serves until
+funnel per campaign, the dashboard URL, the logins and the customer chat
+pages (each simulated customer's messenger: press a button or reply as
+them, --fakes-addr), and serves until
 Ctrl-C, its clock now at real speed so the figures hold still (every page
 names the clock). The engine's log goes to a file (--log), not between the
 figures. With --days 0 it only serves and prints the opt-in links.
@@ -135,6 +138,7 @@ make demo adds --fresh: a new database and Redis DB named after the port.`,
 	cmd.Flags().BoolVar(&o.Fresh, "fresh", false, "start from a fresh database nudge_demo_<port> beside $NUDGE_DATABASE_URL's and an emptied Redis DB (1 + port mod 15, or the next one no test run or demo holds); both are removed at the end")
 	cmd.Flags().StringVar(&o.Database, "database", "", "with --fresh: the database name (default nudge_demo_<port>)")
 	cmd.Flags().IntVar(&o.RedisDB, "redis-db", -1, "with --fresh: the Redis database, 1–15 (default: 1 + port mod 15, or the next free one)")
+	cmd.Flags().StringVar(&o.FakesAddr, "fakes-addr", "127.0.0.1:0", "listen address of the fakes' control API and customer chat pages (loopback: they play any customer, unauthenticated)")
 	cmd.Flags().IntVar(&o.Days, "days", 7, "days of flow time to run (0: only serve and print links)")
 	cmd.Flags().Float64Var(&o.Scale, "scale", 6000, "how many times faster than real time the week runs")
 	cmd.Flags().IntVar(&o.Customers, "customers", 40, "simulated customers")
@@ -218,6 +222,16 @@ func (a *demo) run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer f.Close()
+	// The customer chat pages: the fakes' control API on its own listener.
+	fln, err := net.Listen("tcp", o.FakesAddr)
+	if err != nil {
+		return fmt.Errorf("--fakes-addr: %w", err)
+	}
+	chatURL := "http://" + fln.Addr().String() + "/chat"
+	fakesSrv := &http.Server{Handler: f.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = fakesSrv.Serve(fln) }()
+	defer fakesSrv.Close()
+	fmt.Fprintf(a.stdout, "Customer chats: %s (press a button or reply as a simulated customer)\n", chatURL)
 	overlay := Env(f, base)
 	for k, v := range ccfg.Env() {
 		overlay[k] = v
@@ -300,7 +314,7 @@ func (a *demo) run(ctx context.Context, o Options) error {
 		fmt.Fprintf(a.stdout, "\nThe simulation is over: from %s the engine clock runs at real speed (no longer %gx),\nso these figures change only when someone acts, e.g. a manager answering in the inbox. Every page says so.\n",
 			ccfg.Until.Format("Mon 02 Jan 15:04 MST"), o.Scale)
 	}
-	fmt.Fprintf(a.stdout, "\nDashboard:  %s/dashboard\nInbox:      %s/inbox\nQueues:     %s/admin/queues/\n", base, base, base)
+	fmt.Fprintf(a.stdout, "\nDashboard:  %s/dashboard\nInbox:      %s/inbox\nQueues:     %s/admin/queues/\nCustomers:  %s (each customer's chat: press 👎 and watch the inbox)\n", base, base, base, chatURL)
 	for _, l := range logins {
 		fmt.Fprintf(a.stdout, "Login (%s): %s  password: %s\n", l[0], l[1], l[2])
 	}

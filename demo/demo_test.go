@@ -272,11 +272,80 @@ func browseDemo(t *testing.T, base, text string) {
 		chromedp.WaitVisible(`#reply-text`, chromedp.ByID),
 	)
 	browsertest.Screenshot(t, ctx, "conversation.png")
+	tryAsTheCustomer(t, ctx, base, text, inbox)
 	// Close the browser before the demo stops: its open inbox holds an
 	// event stream.
 	if err := chromedp.Cancel(ctx); err != nil {
 		t.Errorf("close the browser: %v", err)
 	}
+}
+
+// tryAsTheCustomer opens the chat page the demo prints, picks a customer
+// who never answered the feedback question, presses 👎 under it as they
+// would in Telegram, and finds them handed to a manager in the inbox.
+func tryAsTheCustomer(t *testing.T, ctx context.Context, base, text, inboxBefore string) {
+	t.Helper()
+	m := regexp.MustCompile(`Customers:\s+(http://127\.0\.0\.1:\d+/chat)\s`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("the demo printed no customer chat page:\n%s", text)
+	}
+	var who *demo.Person
+	for _, p := range demo.People(customersOf(text)) {
+		if p.Persona == "silent" && p.Channel == "telegram" && !p.Blocks {
+			who = &p
+			break
+		}
+	}
+	if who == nil {
+		t.Fatal("no silent Telegram customer in the demo")
+	}
+	if strings.Contains(inboxBefore, who.Name) {
+		t.Fatalf("%s is in the inbox before pressing anything:\n%s", who.Name, inboxBefore)
+	}
+	label := who.Name + " (" + who.Ext + ")"
+	var list, status string
+	browsertest.Run(t, ctx, 60*time.Second,
+		chromedp.Navigate(m[1]),
+		chromedp.WaitVisible(`#customers`, chromedp.ByID),
+		chromedp.Text(`#customers`, &list, chromedp.ByID),
+	)
+	if !strings.Contains(list, label) {
+		t.Fatalf("the chat list has no %s:\n%s", label, list)
+	}
+	browsertest.Run(t, ctx, 60*time.Second,
+		chromedp.Click(fmt.Sprintf(`//tr[contains(., "Telegram")]//a[normalize-space()=%q]`, label), chromedp.BySearch),
+		chromedp.WaitVisible(`body.ch-telegram button[data-press="dislike"]`, chromedp.ByQuery),
+		// The newest question: the reminder, or the question itself.
+		chromedp.Evaluate(`[...document.querySelectorAll('button[data-press="dislike"]')].pop().click()`, nil),
+		chromedp.Poll(`document.getElementById('status').textContent.startsWith('Nudge answered')`, nil),
+		chromedp.Text(`#status`, &status, chromedp.ByID),
+		chromedp.WaitVisible(`.msg.customer.press`, chromedp.ByQuery),
+	)
+	if status != "Nudge answered 200" {
+		t.Fatalf("after the press the chat page says %q", status)
+	}
+	browsertest.Screenshot(t, ctx, "chat.png")
+	var live string
+	browsertest.Run(t, ctx, 60*time.Second,
+		chromedp.Navigate(base+"/inbox"),
+		chromedp.WaitVisible(`#live`, chromedp.ByID),
+		chromedp.Poll(fmt.Sprintf(`document.getElementById('live').textContent.includes(%q)`, who.Name), nil),
+		chromedp.Text(`#live`, &live, chromedp.ByID),
+	)
+	if !strings.Contains(live, "👎") {
+		t.Errorf("the inbox does not show %s's press by its label:\n%s", who.Name, live)
+	}
+}
+
+// customersOf is the number of customers the demo's week ran with.
+func customersOf(text string) int {
+	m := regexp.MustCompile(`The GrowFood week: (\d+) customers`).FindStringSubmatch(text)
+	if m == nil {
+		return 0
+	}
+	var n int
+	fmt.Sscan(m[1], &n)
+	return n
 }
 
 // waitFor waits until the demo prints want, failing if it exits first.

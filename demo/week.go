@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,7 +23,6 @@ import (
 	"github.com/nudge-engine/nudge/channels/email/emailfake"
 	"github.com/nudge-engine/nudge/channels/fakes"
 	"github.com/nudge-engine/nudge/channels/sms/smsfake"
-	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
 	"github.com/nudge-engine/nudge/channels/viber/viberfake"
 	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/subscribers"
@@ -48,6 +48,15 @@ var (
 	demoZones   = []string{"Europe/Moscow", "Europe/Moscow", "Asia/Yekaterinburg", "Asia/Novosibirsk", "Europe/Kaliningrad"}
 	Persona     = []string{"like", "like", "praise", "like", "dislike", "like", "silent", "complain", "like", "praise"}
 )
+
+// Address is the customer's address on their messenger: the Telegram chat
+// id or the Viber user id.
+func (p Person) Address() string {
+	if p.Channel == channels.Viber {
+		return p.ViberID
+	}
+	return strconv.FormatInt(p.Chat, 10)
+}
 
 // People makes n simulated customers, the same for the same n.
 func People(n int) []Person {
@@ -119,24 +128,22 @@ func Seed(ctx context.Context, d *sqlx.DB, f *fakes.Set, people []Person, now fu
 		if err != nil {
 			return err
 		}
-		switch p.Channel {
-		case channels.Telegram:
-			if _, err := f.Telegram.Post(ctx, f.Telegram.TextUpdate(p.Chat, "/start "+code.Code)); err != nil {
-				return fmt.Errorf("telegram start: %w", err)
+		// The customer opens the deep link and starts the bot: the same
+		// control call the fakes' chat pages and nudge-fakes make.
+		user := p.Address()
+		f.Name(p.Channel, user, p.Name+" ("+p.Ext+")")
+		f.Name(channels.SMS, p.Phone, p.Name+" ("+p.Ext+")")
+		f.Name(channels.Email, p.Email, p.Name+" ("+p.Ext+")")
+		if _, err := f.Do(ctx, p.Channel, "start", fakes.Action{User: user, Code: code.Code}); err != nil {
+			return fmt.Errorf("%s start: %w", p.Channel, err)
+		}
+		if p.Blocks {
+			if _, err := f.Do(ctx, p.Channel, "plan", fakes.Action{User: user, Plan: fakes.PlanBlocked}); err != nil {
+				return err
 			}
-			if p.Blocks {
-				f.Telegram.SetChat(p.Chat, telegramfake.Blocked)
-			}
-			if p.SMSFails {
-				f.SMS.SetPlan(p.Phone, smsfake.Plan{ErrorCode: "30003"})
-			}
-		case channels.Viber:
-			if _, _, err := f.Viber.Post(ctx, f.Viber.ConversationStarted(p.ViberID, code.Code)); err != nil {
-				return fmt.Errorf("viber start: %w", err)
-			}
-			if _, _, err := f.Viber.Post(ctx, f.Viber.Subscribed(p.ViberID)); err != nil {
-				return fmt.Errorf("viber subscribe: %w", err)
-			}
+		}
+		if p.SMSFails {
+			f.SMS.SetPlan(p.Phone, smsfake.Plan{ErrorCode: "30003"})
 		}
 	}
 	// Last week's deliveries: each order's feedback question falls due during
@@ -228,7 +235,7 @@ func (c *demoCustomers) tick(ctx context.Context) {
 				renew = renew || strings.Contains(b.URL, "/renew")
 			}
 		}
-		c.react(ctx, p, ask, renew, m.MessageID, "")
+		c.react(ctx, p, ask, renew, strconv.FormatInt(m.MessageID, 10))
 	}
 	c.seenTG = len(tg)
 	vb := c.f.Viber.Sent()
@@ -242,7 +249,7 @@ func (c *demoCustomers) tick(ctx context.Context) {
 			ask = ask || b.ActionBody == "like"
 			renew = renew || strings.Contains(b.ActionBody, "/renew")
 		}
-		c.react(ctx, p, ask, renew, 0, m.TrackingData)
+		c.react(ctx, p, ask, renew, strconv.FormatInt(m.MessageToken, 10))
 	}
 	c.seenVB = len(vb)
 	mail := c.f.Email.Messages()
@@ -256,7 +263,7 @@ func (c *demoCustomers) tick(ctx context.Context) {
 	c.seenMail = len(mail)
 }
 
-func (c *demoCustomers) react(ctx context.Context, p Person, ask, renew bool, msgID int64, tracking string) {
+func (c *demoCustomers) react(ctx context.Context, p Person, ask, renew bool, msgID string) {
 	// People take minutes to answer (at the demo's speed, a reply a few
 	// seconds after the send could even beat the run to its wait step).
 	delay := time.Duration(20+c.rnd.IntN(100)) * time.Minute
@@ -282,29 +289,23 @@ func (c *demoCustomers) react(ctx context.Context, p Person, ask, renew bool, ms
 		default:
 			return // silent
 		}
-		c.after(delay, func() { c.fail(c.answer(ctx, p, press, text, msgID, tracking)) })
+		c.after(delay, func() { c.fail(c.answer(ctx, p, press, text, msgID)) })
 	}
 }
 
-func (c *demoCustomers) answer(ctx context.Context, p Person, press, text string, msgID int64, tracking string) error {
-	switch p.Channel {
-	case channels.Telegram:
-		body := c.f.Telegram.TextUpdate(p.Chat, text)
-		if press != "" {
-			body = c.f.Telegram.CallbackUpdate(p.Chat, msgID, press)
-		}
-		_, err := c.f.Telegram.Post(ctx, body)
-		return err
-	case channels.Viber:
-		if press != "" {
-			text = press // a keyboard reply arrives as text = ActionBody, with the tracking data echoed
-		} else {
-			tracking = ""
-		}
-		_, _, err := c.f.Viber.Post(ctx, c.f.Viber.Message(p.ViberID, text, tracking))
-		return err
+// answer plays the customer's press of a button of message msgID, or a
+// text, through the fakes' control call (as the chat pages do).
+func (c *demoCustomers) answer(ctx context.Context, p Person, press, text, msgID string) error {
+	a := fakes.Action{User: p.Address(), Text: text}
+	action := "text"
+	if press != "" {
+		action, a = "press", fakes.Action{User: p.Address(), Data: press, MessageID: msgID}
 	}
-	return nil
+	st, err := c.f.Do(ctx, p.Channel, action, a)
+	if err == nil && st != http.StatusOK {
+		err = fmt.Errorf("%s %s of %s: the webhook answered %d", p.Channel, action, p.Ext, st)
+	}
+	return err
 }
 
 // printFunnels prints each campaign's funnel and channel use.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -26,9 +28,20 @@ type Message struct {
 	ID      string    `json:"id"`
 	Text    string    `json:"text"`
 	Subject string    `json:"subject,omitempty"`
+	Format  string    `json:"format,omitempty"`  // "html" when Text is Telegram HTML markup
 	Buttons []string  `json:"buttons,omitempty"` // what a press sends back (callback data, action body, payload)
+	Keys    []Key     `json:"keys,omitempty"`    // every button as the customer sees it, links included
 	At      time.Time `json:"at"`
 	Raw     any       `json:"raw,omitempty"` // the request body (WhatsApp, Messenger)
+}
+
+// Key is one button of a message as the customer sees it: a label and
+// either the data a press sends back or the link it opens.
+type Key struct {
+	Label string `json:"label"`
+	Data  string `json:"data,omitempty"`
+	URL   string `json:"url,omitempty"`
+	Row   int    `json:"row,omitempty"` // the keyboard row, from 0, where the provider has rows
 }
 
 // Action is the body of the customer actions: POST /{channel}/start, /text,
@@ -59,11 +72,14 @@ const (
 const usage = `nudge-fakes control API (JSON)
   GET  /env                     the NUDGE_* variables that point nudge at the fakes
   GET  /sent[?channel=telegram]  what the fakes accepted, oldest first
+  GET  /chat                    every customer's chat as their messenger shows it (HTML)
+  GET  /chat/{channel}/{user}   one conversation: press its buttons, write a reply
   POST /{channel}/start {"user","code"}        a customer opens a deep link and starts the bot
   POST /{channel}/text  {"user","text"}        a customer writes
   POST /{channel}/press {"user","data"[,"message_id"]} a customer presses a button
   POST /{channel}/plan  {"user","plan"}        delivered | never_delivered | undelivered | blocked
 channels: telegram viber whatsapp messenger vk sms email
+POST bodies must be Content-Type: application/json.
 `
 
 // Handler is the control API.
@@ -88,7 +104,15 @@ func (s *Set) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
+	s.chatRoutes(mux)
 	mux.HandleFunc("POST /{channel}/{action}", func(w http.ResponseWriter, r *http.Request) {
+		// A JSON content type is not one a cross-site form can send, nor
+		// fetch without a preflight this API never answers: another web
+		// page cannot play a customer (CSRF).
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+			writeErr(w, http.StatusUnsupportedMediaType, errors.New("Content-Type must be application/json"))
+			return
+		}
 		var a Action
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		dec := json.NewDecoder(r.Body)
@@ -112,7 +136,25 @@ func (s *Set) Handler() http.Handler {
 			writeJSON(w, http.StatusOK, ActionResult{Status: status})
 		}
 	})
-	return mux
+	return hostGuard(mux)
+}
+
+// hostGuard answers only requests addressed to an IP address or localhost:
+// a web page whose own name was re-pointed at this address (DNS rebinding)
+// would otherwise be same-origin with the API and could play customers.
+func hostGuard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.Trim(host, "[]")
+		if net.ParseIP(host) == nil && !strings.EqualFold(host, "localhost") {
+			writeErr(w, http.StatusMisdirectedRequest, fmt.Errorf("host %q: the control API answers only an IP address or localhost", r.Host))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // BadAction is a control request the fakes cannot play.
@@ -133,6 +175,15 @@ func (s *Set) Do(ctx context.Context, ch channels.Kind, action string, a Action)
 	if action == "plan" {
 		return 0, s.plan(ch, a)
 	}
+	st, err := s.play(ctx, ch, action, a)
+	if err == nil {
+		s.record(ch, action, a, st)
+	}
+	return st, err
+}
+
+// play posts the webhook of one customer action in the provider's format.
+func (s *Set) play(ctx context.Context, ch channels.Kind, action string, a Action) (int, error) {
 	switch ch {
 	case channels.Telegram:
 		return s.telegram(ctx, action, a)
@@ -189,7 +240,9 @@ func (s *Set) viber(ctx context.Context, action string, a Action) (int, error) {
 		// tracking data echoed.
 		var tracking string
 		for _, m := range s.Viber.SentTo(a.User) {
-			tracking = m.TrackingData
+			if a.MessageID == "" || strconv.FormatInt(m.MessageToken, 10) == a.MessageID {
+				tracking = m.TrackingData
+			}
 		}
 		st, _, err = s.Viber.Post(ctx, s.Viber.Message(a.User, a.Data, tracking))
 	}
@@ -236,13 +289,13 @@ func (s *Set) meta(ctx context.Context, ch channels.Kind, action string, a Actio
 		if perr != nil {
 			return perr
 		}
-		_, err = s.WhatsApp.PressButton(ctx, a.User, id, a.Data, a.Data)
+		_, err = s.WhatsApp.PressButton(ctx, a.User, id, a.Data, s.label(ch, a))
 	case ch == channels.Messenger && action == "start":
 		err = s.Messenger.Referral(ctx, a.User, a.Code)
 	case ch == channels.Messenger && action == "text":
 		_, err = s.Messenger.Text(ctx, a.User, a.Text)
 	case ch == channels.Messenger && action == "press":
-		_, err = s.Messenger.Postback(ctx, a.User, a.Data, a.Data, "")
+		_, err = s.Messenger.Postback(ctx, a.User, s.label(ch, a), a.Data, "")
 	case ch == channels.SMS && action == "text":
 		_, err = s.SMS.Inbound(ctx, a.User, a.Text)
 	case ch == channels.SMS:
@@ -373,11 +426,15 @@ func (s *Set) Sent() []Message {
 	var out []Message
 	for _, m := range s.Telegram.Sent() {
 		msg := Message{Channel: string(channels.Telegram), To: strconv.FormatInt(m.ChatID, 10), ID: strconv.FormatInt(m.MessageID, 10), Text: m.Text, At: m.At}
-		for _, row := range m.Keyboard {
+		if strings.EqualFold(m.ParseMode, "HTML") {
+			msg.Format = "html"
+		}
+		for i, row := range m.Keyboard {
 			for _, b := range row {
 				if b.CallbackData != "" {
 					msg.Buttons = append(msg.Buttons, b.CallbackData)
 				}
+				msg.Keys = append(msg.Keys, Key{Label: b.Text, Data: b.CallbackData, URL: b.URL, Row: i})
 			}
 		}
 		out = append(out, msg)
@@ -386,25 +443,31 @@ func (s *Set) Sent() []Message {
 		msg := Message{Channel: string(channels.Viber), To: m.Receiver, ID: strconv.FormatInt(m.MessageToken, 10), Text: m.Text, At: m.At}
 		for _, b := range m.Keyboard {
 			msg.Buttons = append(msg.Buttons, b.ActionBody)
+			if b.ActionType == "open-url" {
+				msg.Keys = append(msg.Keys, Key{Label: b.Text, URL: b.ActionBody})
+			} else {
+				msg.Keys = append(msg.Keys, Key{Label: b.Text, Data: b.ActionBody})
+			}
 		}
 		out = append(out, msg)
 	}
 	for _, m := range s.VK.Sent() {
 		msg := Message{Channel: string(channels.VK), To: strconv.FormatInt(m.PeerID, 10), ID: strconv.FormatInt(m.MessageID, 10), Text: m.Text, At: m.At}
-		for _, row := range m.Keyboard {
+		for i, row := range m.Keyboard {
 			for _, b := range row {
 				if b.Payload != "" {
 					msg.Buttons = append(msg.Buttons, b.Payload)
 				}
+				msg.Keys = append(msg.Keys, Key{Label: b.Label, Data: b.Payload, URL: b.Link, Row: i})
 			}
 		}
 		out = append(out, msg)
 	}
 	for _, m := range s.WhatsApp.Sent() {
-		out = append(out, Message{Channel: string(channels.WhatsApp), To: m.To, ID: m.ID, Text: bodyText(m.Body), At: m.At, Raw: m.Body})
+		out = append(out, Message{Channel: string(channels.WhatsApp), To: m.To, ID: m.ID, Text: bodyText(m.Body), Keys: graphKeys(m.Body), At: m.At, Raw: m.Body})
 	}
 	for _, m := range s.Messenger.Sent() {
-		out = append(out, Message{Channel: string(channels.Messenger), To: m.To, ID: m.MID, Text: bodyText(m.Body), At: m.At, Raw: m.Body})
+		out = append(out, Message{Channel: string(channels.Messenger), To: m.To, ID: m.MID, Text: bodyText(m.Body), Keys: graphKeys(m.Body), At: m.At, Raw: m.Body})
 	}
 	for _, m := range s.SMS.Sent() {
 		out = append(out, Message{Channel: string(channels.SMS), To: m.To, ID: m.SID, Text: m.Body, At: m.At})
@@ -440,6 +503,38 @@ func bodyText(b map[string]any) string {
 		}
 	}
 	return ""
+}
+
+// graphKeys finds the buttons of a Graph API message body: WhatsApp reply
+// buttons, Messenger quick replies and button-template buttons.
+func graphKeys(b map[string]any) []Key {
+	var out []Key
+	str := func(m map[string]any, k string) string { s, _ := m[k].(string); return s }
+	each := func(v any, f func(map[string]any)) {
+		list, _ := v.([]any)
+		for _, x := range list {
+			if m, ok := x.(map[string]any); ok {
+				f(m)
+			}
+		}
+	}
+	obj := func(m map[string]any, k string) map[string]any { o, _ := m[k].(map[string]any); return o }
+	if act := obj(obj(b, "interactive"), "action"); act != nil {
+		each(act["buttons"], func(m map[string]any) {
+			if r := obj(m, "reply"); r != nil {
+				out = append(out, Key{Label: str(r, "title"), Data: str(r, "id")})
+			}
+		})
+	}
+	if msg := obj(b, "message"); msg != nil {
+		each(msg["quick_replies"], func(m map[string]any) {
+			out = append(out, Key{Label: str(m, "title"), Data: str(m, "payload")})
+		})
+		each(obj(obj(msg, "attachment"), "payload")["buttons"], func(m map[string]any) {
+			out = append(out, Key{Label: str(m, "title"), Data: str(m, "payload"), URL: str(m, "url")})
+		})
+	}
+	return out
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

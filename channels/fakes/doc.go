@@ -5,7 +5,14 @@
 // `nudge` at them; Handler is a small JSON control API that plays the
 // customers (a /start with an opt-in code, a text, a button press), sets what
 // happens to messages sent to one of them (delivered, never delivered,
-// undelivered, blocked) and lists what each fake received.
+// undelivered, blocked) and lists what each fake received. Its /chat pages
+// show each customer's conversation as their messenger would, with buttons
+// and a reply box that post to the same control calls: every customer
+// action, from a test, the demo's simulation or a person on the page, goes
+// through Set.Do. The API plays any customer unauthenticated, so it listens
+// on loopback unless told otherwise, and its POSTs need a JSON content type
+// (a cross-site form cannot send one), and it answers only requests addressed
+// to an IP address or localhost (DNS rebinding).
 //
 // The fakes post to Nudge as the providers do: Telegram and Viber to the
 // webhook registered with them (`nudge channels setup`), the others to

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nudge-engine/nudge/channels"
@@ -43,6 +44,10 @@ type Set struct {
 	Email     *emailfake.Server
 
 	opt Options
+
+	mu    sync.Mutex
+	said  []Said            // what customers did through Do, for the chat pages
+	names map[string]string // channel + "\x00" + user → a name for the chat pages
 }
 
 // Fixed credentials Env hands to Nudge beside the fakes' own.

@@ -26,7 +26,7 @@ import (
 func Main(ctx context.Context, args []string, env *config.Env, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("nudge-fakes", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8099", "listen address of the control API")
+	addr := fs.String("addr", "127.0.0.1:8099", "listen address of the control API and the customer chat pages (keep it on loopback: they play any customer without authentication)")
 	base := fs.String("base-url", env.String("NUDGE_BASE_URL", "http://127.0.0.1:8080"), "Nudge's public URL, where WhatsApp, Messenger, VK and inbound SMS post (default $NUDGE_BASE_URL)")
 	caFile := fs.String("ca-file", "", "PEM certificates to trust for https webhook URLs, beside the system roots")
 	insecure := fs.Bool("insecure", false, "do not verify the TLS certificate of webhook URLs (a self-signed test proxy)")
@@ -89,6 +89,7 @@ func run(ctx context.Context, env *config.Env, addr, base, caFile string, insecu
 	}
 	sort.Strings(keys)
 	fmt.Fprintf(stdout, "# nudge-fakes: control API http://%s (GET / lists the calls); Nudge at %s\n", ln.Addr(), base)
+	fmt.Fprintf(stdout, "# Customer chats: http://%s/chat (press buttons and reply as the simulated customers)\n", ln.Addr())
 	fmt.Fprintln(stdout, "# Point nudge at the fakes, then run `nudge channels setup telegram` and `… viber`:")
 	for _, k := range keys {
 		fmt.Fprintf(stdout, "export %s='%s'\n", k, strings.ReplaceAll(vars[k], "'", `'\''`))

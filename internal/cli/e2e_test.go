@@ -62,6 +62,13 @@ func newE2EAt(t testing.TB, scale float64) *e2e {
 		clk = clock.Real{}
 	}
 	after := func(d time.Duration, f func()) { time.AfterFunc(time.Duration(float64(d)/scale), f) }
+	return newE2EClock(t, ctx, clk, after)
+}
+
+// newE2EClock builds the engine on clk; the fakes schedule their receipts
+// with after.
+func newE2EClock(t testing.TB, ctx context.Context, clk clock.Clock, after func(time.Duration, func())) *e2e {
+	t.Helper()
 	f, err := fakes.Start(fakes.Options{Now: clk.Now, After: after})
 	if err != nil {
 		t.Fatal(err)
