@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"os/exec"
 	"syscall"
 	"testing"
 	"time"
@@ -43,16 +44,7 @@ func TestSentinelFailoverMidBlastExactlyOnce(t *testing.T) {
 	if w.ProcessState != nil {
 		t.Fatalf("the worker exited during the failover: %v", w.ProcessState)
 	}
-	if err := w.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Wait(); err != nil {
-		t.Fatalf("worker exit after SIGTERM: %v", err)
-	}
-	h.assertExactlyOneEach(n)
-	if calls := h.count(`SELECT count(*) FROM test_provider_calls`); calls != n {
-		t.Errorf("the sandbox was called %d times for %d messages: a send was repeated", calls, n)
-	}
+	h.stopAndCheckOnce(w, n)
 }
 
 // A `nudge worker` configured with a redis-cluster:// URL over a real
@@ -73,15 +65,23 @@ func TestClusterBlastExactlyOnce(t *testing.T) {
 	h.waitFor("every run done", 2*time.Minute, func() bool {
 		return h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`) == n
 	})
+	h.stopAndCheckOnce(w, n)
+}
+
+// stopAndCheckOnce stops worker w with SIGTERM (it must exit cleanly) and
+// checks that each of n subscribers got one message and the sandbox was
+// handed each message once (countProviderCalls).
+func (h *harness) stopAndCheckOnce(w *exec.Cmd, n int) {
+	h.t.Helper()
 	if err := w.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
 	if err := w.Wait(); err != nil {
-		t.Fatalf("worker exit after SIGTERM: %v", err)
+		h.t.Fatalf("worker exit after SIGTERM: %v", err)
 	}
 	h.assertExactlyOneEach(n)
 	if calls := h.count(`SELECT count(*) FROM test_provider_calls`); calls != n {
-		t.Errorf("the sandbox was called %d times for %d messages", calls, n)
+		h.t.Errorf("the sandbox was called %d times for %d messages: a send was repeated", calls, n)
 	}
 }
 

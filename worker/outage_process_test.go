@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"regexp"
-	"syscall"
 	"testing"
 	"time"
 
@@ -130,14 +129,5 @@ func redisOutage(t *testing.T, pause bool) {
 	if after := processed(); after <= handedBack {
 		t.Errorf("Asynq processed no claim after Redis returned (%d tasks when the direct claimers stopped, %d at the end)", handedBack, after)
 	}
-	if err := w.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Wait(); err != nil {
-		t.Fatalf("worker exit after SIGTERM: %v", err)
-	}
-	h.assertExactlyOneEach(n)
-	if calls := h.count(`SELECT count(*) FROM test_provider_calls`); calls != n {
-		t.Errorf("the sandbox was called %d times for %d messages: a send was repeated", calls, n)
-	}
+	h.stopAndCheckOnce(w, n)
 }

@@ -3,11 +3,8 @@ package redisconn_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/hibiken/asynq"
 
 	"github.com/nudge-engine/nudge/internal/ratelimit"
 	"github.com/nudge-engine/nudge/internal/redisconn"
@@ -28,48 +25,16 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	var mu sync.Mutex
-	ran := map[string]int{}
-	srv := asynq.NewServer(conn.Asynq(), asynq.Config{Concurrency: 2, Queues: map[string]int{"nudge": 1},
-		TaskCheckInterval: 20 * time.Millisecond, LogLevel: asynq.FatalLevel})
-	mux := asynq.NewServeMux()
-	mux.HandleFunc("t", func(_ context.Context, task *asynq.Task) error {
-		mu.Lock()
-		ran[string(task.Payload())]++
-		mu.Unlock()
-		return nil
-	})
-	if err := srv.Start(mux); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	cl := asynq.NewClient(conn.Asynq())
-	defer cl.Close()
-	const n = 50
-	for i := 0; i < n; i++ {
+	q := startQueue(t, conn)
+	var ids []string
+	for i := 0; i < 50; i++ {
 		id := fmt.Sprint(i)
-		if _, err := cl.EnqueueContext(ctx, asynq.NewTask("t", []byte(id)), asynq.TaskID(id), asynq.Queue("nudge")); err != nil {
+		if err := q.enqueue(id); err != nil {
 			t.Fatal(err)
 		}
+		ids = append(ids, id)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		mu.Lock()
-		done := len(ran)
-		mu.Unlock()
-		if done == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d tasks ran on the cluster", done, n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	for id, k := range ran {
-		if k != 1 {
-			t.Errorf("task %s ran %d times", id, k)
-		}
-	}
+	q.waitRan(ids...)
 
 	rdb := conn.Client()
 	defer rdb.Close()

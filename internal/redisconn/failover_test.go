@@ -2,11 +2,8 @@ package redisconn_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/hibiken/asynq"
 
 	"github.com/nudge-engine/nudge/internal/redisconn"
 	"github.com/nudge-engine/nudge/internal/testenv"
@@ -29,53 +26,18 @@ func TestSentinelFailover(t *testing.T) {
 	rdb := conn.Client()
 	defer rdb.Close()
 
-	// An Asynq server and client on the same URL; the handler records what ran.
-	var mu sync.Mutex
-	ran := map[string]int{}
-	srv := asynq.NewServer(conn.Asynq(), asynq.Config{Concurrency: 2, TaskCheckInterval: 20 * time.Millisecond, LogLevel: asynq.FatalLevel})
-	mux := asynq.NewServeMux()
-	mux.HandleFunc("t", func(_ context.Context, task *asynq.Task) error {
-		mu.Lock()
-		ran[string(task.Payload())]++
-		mu.Unlock()
-		return nil
-	})
-	if err := srv.Start(mux); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	cl := asynq.NewClient(conn.Asynq())
-	defer cl.Close()
-	enqueue := func(id string) error {
-		_, err := cl.EnqueueContext(ctx, asynq.NewTask("t", []byte(id)), asynq.TaskID(id))
-		return err
-	}
-	waitRan := func(id string) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			mu.Lock()
-			n := ran[id]
-			mu.Unlock()
-			if n == 1 {
-				return
-			}
-			if n > 1 || time.Now().After(deadline) {
-				t.Fatalf("task %s ran %d times", id, n)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	// An Asynq server and client on the same URL, as the worker has them.
+	q := startQueue(t, conn)
 
 	for i := 0; i < 100; i++ {
 		if err := rdb.Incr(ctx, "counter").Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := enqueue("before"); err != nil {
+	if err := q.enqueue("before"); err != nil {
 		t.Fatal(err)
 	}
-	waitRan("before")
+	q.waitRan("before")
 	// WAIT: the replica has every write so far, so the failover may not lose them.
 	if n, err := rdb.Do(ctx, "WAIT", 1, 5000).Int(); err != nil || n != 1 {
 		t.Fatalf("WAIT 1 = %d, %v", n, err)
@@ -107,14 +69,14 @@ func TestSentinelFailover(t *testing.T) {
 	}
 	// Asynq, started before the failover, enqueues and works on the new master.
 	for i := 0; ; i++ {
-		if err := enqueue("after"); err == nil {
+		if err := q.enqueue("after"); err == nil {
 			break
 		} else if i > 100 {
 			t.Fatalf("enqueue after failover: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	waitRan("after")
+	q.waitRan("after")
 	if n, err := set.Replica.Client().Get(ctx, "counter").Int(); err != nil || n != 101 {
 		t.Errorf("the promoted replica holds counter = %d, %v", n, err)
 	}
