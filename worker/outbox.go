@@ -114,6 +114,12 @@ type job struct {
 // returns each job's outcome, in order. final forces transient failures to
 // count as the last try.
 func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final bool) ([]outcome, error) {
+	// The claim's transaction waits while providers answer: its lease's
+	// keepalive may use it meanwhile, and each group of calls first checks
+	// that the lease still holds (lease.go).
+	l := leaseOf(ctx)
+	l.release()
+	defer l.acquire()
 	outs := make([]outcome, len(jobs))
 	record := func(i int, r channels.Result, err error) {
 		m := jobs[i].m
@@ -175,6 +181,9 @@ func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final 
 			continue
 		}
 		if bs, ok := e.batchSender(ch); ok {
+			if err := l.check(ctx); err != nil {
+				return nil, err
+			}
 			msgs := make([]channels.Message, len(idx))
 			for k, i := range idx {
 				msgs[k] = jobs[i].msg
@@ -190,6 +199,9 @@ func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final 
 		for _, i := range idx {
 			m := jobs[i].m
 			if err := e.cfg.Limiter.Wait(ctx, ch, m.Account, m.Address); err != nil {
+				return nil, err
+			}
+			if err := l.check(ctx); err != nil {
 				return nil, err
 			}
 			start := time.Now()

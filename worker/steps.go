@@ -68,7 +68,7 @@ func (e *Engine) handleClaim(ctx context.Context, _ *asynq.Task) error {
 func (e *Engine) workDue(ctx context.Context) (int, error) {
 	now := e.clock.Now()
 	var claimed []runRow
-	err := db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error {
+	err := e.withLeasedTx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		claimed = claimed[:0]
 		if err := tx.SelectContext(ctx, &claimed, qClaimRuns, now, e.cfg.BatchSize); err != nil {
 			return fmt.Errorf("claim runs: %w", err)
@@ -78,6 +78,12 @@ func (e *Engine) workDue(ctx context.Context) (int, error) {
 		}
 		return e.workRuns(ctx, tx, claimed, now)
 	})
+	if errors.Is(err, errLeaseLost) {
+		// The runs are due again and may be another worker's claim already:
+		// deferring them would wait for its locks.
+		e.log.WarnContext(ctx, "claim lost its lease; its runs are due again", "runs", len(claimed), "error", err)
+		return len(claimed), nil
+	}
 	if err != nil && len(claimed) > 0 && ctx.Err() == nil {
 		e.log.ErrorContext(ctx, "work due runs; deferring them", "runs", len(claimed), "error", err)
 		var d deferrals
