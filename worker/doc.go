@@ -48,8 +48,17 @@
 // the commit rolls back both: the next claim sends the same key again.
 // Providers that dedupe on a client key (VK random_id, the sandbox) make that
 // exactly once; for the others the residual window is a crash between the
-// provider's accept and the commit: at most one claim's messages may be sent
-// twice.
+// provider's accept and the commit: every claim in flight (up to the
+// concurrency times BatchSize messages per worker) may be sent twice.
+//
+// # Leases
+//
+// A claim's locks last as long as its transaction's session. The engine's
+// pool runs with idle_in_transaction_session_timeout (Config.IdleTxTimeout),
+// so a worker frozen mid-claim loses its session after that long and an
+// opt-out waiting on one of its subscribers goes through; a claim that is
+// only slow keeps its session with a keepalive while it waits on providers,
+// and one that lost it makes no further provider call (lease.go).
 //
 // The inbox owns replies and hand-offs: it classifies a reply and asks the
 // engine to move the run (resume.go, Engine.MoveRun and PauseRun, which
