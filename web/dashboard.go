@@ -235,6 +235,9 @@ func (w *Web) campaignCSV(rw http.ResponseWriter, r *http.Request) {
 			rows = append(rows, []string{s.Label, fmt.Sprint(s.N), fmt.Sprintf("%.4f", s.Rate)})
 		}
 		rows = append(rows, []string{"Holdout", fmt.Sprint(p.F.Holdout), ""}, []string{"Skipped by policy", fmt.Sprint(p.F.Skipped), ""})
+		if p.F.Unknown > 0 {
+			rows = append(rows, []string{"Unknown", fmt.Sprint(p.F.Unknown), ""})
+		}
 		writeCSV(rw, id+"-funnel", []string{"stage", "runs", "rate"}, rows)
 	case "reactions":
 		for _, b := range p.R.Buckets {

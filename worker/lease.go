@@ -134,6 +134,17 @@ func (l *lease) acquire() {
 	}
 }
 
+// checkHeld is check for a claim that holds the transaction (outside sendJobs).
+func (l *lease) checkHeld(ctx context.Context) error {
+	if l == nil {
+		return nil
+	}
+	if l.lost == nil && time.Since(l.last) >= l.every {
+		l.ping(ctx)
+	}
+	return l.lost
+}
+
 // check is called (the claim having released the transaction) before each
 // group of provider calls: it pings when the last ping is older than
 // l.every — a worker resumed after a freeze finds out here, before it sends

@@ -1,0 +1,109 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/internal/db"
+)
+
+// The in-flight ledger.
+//
+// A claim sends, then commits its messages with its runs' moves. A worker
+// that dies between a provider's accept and that commit leaves the runs due
+// with no message recorded, and the next claim sends the same keys again:
+// harmless where the provider deduplicates on the key (channels.
+// DeduplicatesByKey: VK, the sandbox), a second message to the customer
+// everywhere else. So messages to those other providers are recorded outside
+// the claim's transaction, on the pool, in groups of inFlightGroup: committed
+// in_flight before their provider calls and with their outcome (sent with the
+// provider's id, failed, pending) right after. A claim that later finds an
+// in_flight row of one of its runs — it holds the run, so the worker that
+// wrote the row is gone or has lost its lease — does not know whether the
+// customer got it: it records the message unknown (counted in the funnel and
+// in nudge_messages_total{status="unknown"}) and moves the run on, unless the
+// campaign says on_unknown: resend. A crash thus costs at most the groups in
+// flight, not every claim's worth of messages.
+//
+// Rows recorded pending for a later try (rate limits, transient failures) are
+// sent again by deliver in the claim's transaction, outside the ledger.
+
+// inFlightGroup is the most messages of one claim in flight to a provider that
+// does not deduplicate: what a crash can leave unknown per claim.
+const inFlightGroup = 10
+
+// unknownReason is the reason of a message found in flight after a crash.
+const unknownReason = "in_flight_at_crash"
+
+// ledgered reports whether messages on ch go through the in-flight ledger.
+func ledgered(ch string) bool { return !channels.DeduplicatesByKey(channels.Kind(ch)) }
+
+// sendLedgered sends jobs, whose intents are ins (in order), through the
+// ledger: each group is committed in_flight, sent, and committed with its
+// outcome. The claim's transaction is not used: the rows must outlive it.
+func (e *Engine) sendLedgered(ctx context.Context, def *campaigns.Definition, version, stepID string, ins []intent, jobs []job, now time.Time) ([]outcome, error) {
+	outs := make([]outcome, 0, len(jobs))
+	l := leaseOf(ctx)
+	for start := 0; start < len(jobs); start += inFlightGroup {
+		end := min(start+inFlightGroup, len(jobs))
+		// A claim that lost its lease must not put rows in flight: the runs
+		// are another claim's now.
+		if err := l.checkHeld(ctx); err != nil {
+			return nil, err
+		}
+		group := make([]intent, end-start)
+		for i, in := range ins[start:end] {
+			in.Status = "in_flight"
+			group[i] = in
+		}
+		if err := insertIntents(ctx, e.db, def, version, stepID, group, now, false); err != nil {
+			return nil, fmt.Errorf("record messages in flight: %w", err)
+		}
+		o, err := e.sendJobs(ctx, jobs[start:end], now, false)
+		if err != nil {
+			return nil, err // the group stays in flight: the next claim marks it unknown
+		}
+		if err := settleInFlight(ctx, e.db, o); err != nil {
+			return nil, err
+		}
+		outs = append(outs, o...)
+	}
+	return outs, nil
+}
+
+// settleInFlight records the outcomes of messages committed in flight.
+func settleInFlight(ctx context.Context, q db.Executor, outs []outcome) error {
+	n := len(outs)
+	keys, st, pid, ek, ec, em, rs := make([]string, n), make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n)
+	tries := make([]int64, n)
+	at, fb := make([]*time.Time, n), make([]*time.Time, n)
+	for i, o := range outs {
+		t := o.at
+		keys[i], st[i], pid[i], at[i], ek[i], ec[i], em[i], rs[i], fb[i] = o.m.Key, o.status, o.pid, &t, o.ek, o.ec, o.em, o.r, o.fb
+		tries[i] = int64(o.tries)
+	}
+	if _, err := q.ExecContext(ctx, qSettleInFlight, pq.Array(keys), pq.Array(st), pq.Array(pid), pq.Array(timeArray(at)),
+		pq.Array(ek), pq.Array(ec), pq.Array(em), pq.Array(rs), pq.Array(timeArray(fb)), pq.Array(tries)); err != nil {
+		return fmt.Errorf("record outcomes of messages in flight: %w", err)
+	}
+	return nil
+}
+
+// resendInFlight reports whether a message found in flight after a crash is
+// sent again: its provider deduplicates, or its campaign says on_unknown: resend.
+func (e *Engine) resendInFlight(ctx context.Context, m msgRow) bool {
+	if !ledgered(m.Channel) {
+		return true
+	}
+	if m.CampaignID == "" {
+		return false
+	}
+	def, err := e.definition(ctx, m.CampaignID, m.CampaignVersion)
+	return err == nil && def.Settings.OnUnknown == campaigns.OnUnknownResend
+}
