@@ -20,22 +20,40 @@ import (
 // harmless where the provider deduplicates on the key (channels.
 // DeduplicatesByKey: VK, the sandbox), a second message to the customer
 // everywhere else. So messages to those other providers are recorded outside
-// the claim's transaction, on the pool, in groups of inFlightGroup: committed
+// the claim's transaction, on the pool, one by one or in small groups: committed
 // in_flight before their provider calls and with their outcome (sent with the
 // provider's id, failed, pending) right after. A claim that later finds an
 // in_flight row of one of its runs — it holds the run, so the worker that
 // wrote the row is gone or has lost its lease — does not know whether the
 // customer got it: it records the message unknown (counted in the funnel and
 // in nudge_messages_total{status="unknown"}) and moves the run on, unless the
-// campaign says on_unknown: resend. A crash thus costs at most the groups in
-// flight, not every claim's worth of messages.
+// campaign says on_unknown: resend. A crash thus costs at most the requests
+// in flight, not every claim's worth of messages.
 //
 // Rows recorded pending for a later try (rate limits, transient failures) are
 // sent again by deliver in the claim's transaction, outside the ledger.
 
-// inFlightGroup is the most messages of one claim in flight to a provider that
-// does not deduplicate: what a crash can leave unknown per claim.
+// inFlightGroup is the most messages of one claim in flight to a provider
+// that does not deduplicate and takes a batch in one call. Providers called
+// message by message (every real one: each is rate-limited) have one in
+// flight per claim: what a crash can leave unknown is the requests it
+// interrupted, and two short writes per message are nothing beside a
+// provider's rate.
 const inFlightGroup = 10
+
+// groupEnd is where the ledger group starting at jobs[start] ends: up to
+// inFlightGroup messages of one batch channel, or the one message.
+func (e *Engine) groupEnd(jobs []job, start int) int {
+	ch := jobs[start].m.Channel
+	if _, ok := e.batchSender(ch); !ok {
+		return start + 1
+	}
+	end := start + 1
+	for end < len(jobs) && end-start < inFlightGroup && jobs[end].m.Channel == ch {
+		end++
+	}
+	return end
+}
 
 // unknownReason is the reason of a message found in flight after a crash.
 const unknownReason = "in_flight_at_crash"
@@ -49,8 +67,8 @@ func ledgered(ch string) bool { return !channels.DeduplicatesByKey(channels.Kind
 func (e *Engine) sendLedgered(ctx context.Context, def *campaigns.Definition, version, stepID string, ins []intent, jobs []job, now time.Time) ([]outcome, error) {
 	outs := make([]outcome, 0, len(jobs))
 	l := leaseOf(ctx)
-	for start := 0; start < len(jobs); start += inFlightGroup {
-		end := min(start+inFlightGroup, len(jobs))
+	for start, end := 0, 0; start < len(jobs); start = end {
+		end = e.groupEnd(jobs, start)
 		// A claim that lost its lease must not put rows in flight: the runs
 		// are another claim's now.
 		if err := l.checkHeld(ctx); err != nil {
