@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -84,7 +85,9 @@ func (e *Engine) sendLedgered(ctx context.Context, def *campaigns.Definition, ve
 		}
 		o, err := e.sendJobs(ctx, jobs[start:end], now, false)
 		if err != nil {
-			return nil, err // the group stays in flight: the next claim marks it unknown
+			// sendJobs fails only before a provider call (the rate limiter,
+			// e.g. Redis down; a lost lease): nothing of the group went out.
+			return nil, errors.Join(err, e.forgetInFlight(ctx, jobs[start:end]))
 		}
 		if err := settleInFlight(ctx, e.db, o); err != nil {
 			return nil, err
@@ -92,6 +95,22 @@ func (e *Engine) sendLedgered(ctx context.Context, def *campaigns.Definition, ve
 		outs = append(outs, o...)
 	}
 	return outs, nil
+}
+
+// forgetInFlight deletes the in-flight rows of jobs that were not handed to
+// a provider, so a later claim sends them rather than calling them unknown.
+// It runs even when ctx has ended (a lost lease cancels it).
+func (e *Engine) forgetInFlight(ctx context.Context, jobs []job) error {
+	keys := make([]string, len(jobs))
+	for i, j := range jobs {
+		keys[i] = j.m.Key
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := e.db.ExecContext(ctx, qForgetInFlight, pq.Array(keys)); err != nil {
+		return fmt.Errorf("forget messages not sent: %w", err)
+	}
+	return nil
 }
 
 // settleInFlight records the outcomes of messages committed in flight.

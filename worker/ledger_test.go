@@ -6,8 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels/sandbox"
+	"github.com/nudge-engine/nudge/internal/ratelimit"
 )
 
 // emailDef sends "hello" by email: the harness's email sender stands for a
@@ -97,5 +100,35 @@ func TestInFlightGroupResentWhenTheCampaignSaysSo(t *testing.T) {
 	}
 	if got := h.count(`SELECT count(*) FROM sandbox_sends WHERE address = $1`, fmt.Sprintf("u%d@example.com", hang)); got != 1 {
 		t.Fatalf("the message in flight at the crash was not sent again")
+	}
+}
+
+// A claim that cannot call the provider (the rate limiter's Redis is gone)
+// leaves nothing in flight: the message is sent later, not called unknown.
+func TestInFlightRowOfAMessageNeverSentIsForgotten(t *testing.T) {
+	var rdb *redis.Client
+	h := setup(t, func(h *harness, c *Config, _ *sandbox.Config) {
+		opt, err := redis.ParseURL(h.redisURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdb = redis.NewClient(opt)
+		c.Limiter = ratelimit.New(rdb, map[string]ratelimit.Rate{"email": {PerSecond: 1000}})
+	})
+	v := h.campaign(emailDef("nolimiter", ""))
+	subs := h.subscribers(3, "UTC")
+	h.start("nolimiter", v, subs, t0.Add(-time.Minute))
+	rdb.Close()
+	if _, err := h.engine.workDue(context.Background()); err != nil {
+		t.Fatalf("claim: %v", err)
+	}
+	if got := h.count(`SELECT count(*) FROM messages`); got != 0 {
+		t.Fatalf("%d message rows left by a claim that called no provider", got)
+	}
+	if got := h.count(`SELECT count(*) FROM sandbox_sends`); got != 0 {
+		t.Fatalf("%d provider calls without the rate limiter", got)
+	}
+	if got := h.count(`SELECT count(*) FROM flow_runs WHERE next_at > $1`, t0); got != 3 {
+		t.Fatalf("%d runs deferred, want 3", got)
 	}
 }

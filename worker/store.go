@@ -105,6 +105,9 @@ UPDATE messages m
        AS u(k, st, pid, at, ek, ec, em, rs, fb, tr)
  WHERE m.idempotency_key = u.k AND m.status = 'in_flight'`
 
+	// In-flight rows of messages no provider was called for.
+	qForgetInFlight = `DELETE FROM messages WHERE idempotency_key = ANY($1) AND status = 'in_flight'`
+
 	// Set-based run transitions, compare-and-set on step_seq.
 	qTransition = `
 UPDATE flow_runs f
