@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/nudge-engine/nudge/analytics"
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels/sandbox"
 	"github.com/nudge-engine/nudge/internal/ratelimit"
@@ -89,6 +90,13 @@ func TestInFlightGroupOfACrashIsUnknown(t *testing.T) {
 	if got := h.count(`SELECT count(*) FROM messages m JOIN sandbox_sends s ON s.idempotency_key = m.idempotency_key
 WHERE m.status = 'sent' AND m.provider_id = s.provider_id`); got != 30-inFlightGroup {
 		t.Fatalf("sent rows with the provider's id = %d, want %d", got, 30-inFlightGroup)
+	}
+	f, err := analytics.New(h.db).Funnel(context.Background(), "inflight", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Unknown != inFlightGroup || f.Sent != 30-inFlightGroup {
+		t.Fatalf("funnel: %d unknown, %d sent; want %d, %d", f.Unknown, f.Sent, inFlightGroup, 30-inFlightGroup)
 	}
 }
 
