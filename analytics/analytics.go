@@ -71,9 +71,12 @@ type Split struct {
 // confidence interval computed as the holdout uplift is (nil for the first
 // variant and when either has no run).
 type Variant struct {
-	ID     string   `json:"id"`
-	Goto   string   `json:"goto"`
-	Weight float64  `json:"weight"`
+	ID     string  `json:"id"`
+	Goto   string  `json:"goto"`
+	Weight float64 `json:"weight"`
+	// Share is Weight over the sum of the split's weights: the share of
+	// runs the variant is meant to get.
+	Share  float64  `json:"share"`
 	Funnel Funnel   `json:"funnel"`
 	Diff   *float64 `json:"diff,omitempty"`
 	DiffLo *float64 `json:"diff_lo,omitempty"`
@@ -258,12 +261,16 @@ func (s *Store) FunnelSince(ctx context.Context, campaignID, version string, sin
 			continue
 		}
 		sp := Split{Step: st.ID}
+		total := 0.0
+		for _, v := range st.Split.Variants {
+			total += v.Weight
+		}
 		for i, v := range st.Split.Variants {
 			vf, err := s.funnel(ctx, campaignID, version, since, def, runsOfVariant{st.ID, v.ID})
 			if err != nil {
 				return f, err
 			}
-			out := Variant{ID: v.ID, Goto: v.Goto, Weight: v.Weight, Funnel: vf}
+			out := Variant{ID: v.ID, Goto: v.Goto, Weight: v.Weight, Share: share(v.Weight, total), Funnel: vf}
 			if first := sp.Variants; i > 0 && vf.Goal != nil && first[0].Funnel.Goal != nil {
 				a, b := first[0].Funnel.Goal, vf.Goal
 				out.Diff, out.DiffLo, out.DiffHi = uplift(b.TreatedReached, b.TreatedRuns, a.TreatedReached, a.TreatedRuns)
@@ -319,6 +326,13 @@ func rate(k, n int) float64 {
 		return 0
 	}
 	return float64(k) / float64(n)
+}
+
+func share(part, total float64) float64 {
+	if total <= 0 {
+		return 0
+	}
+	return part / total
 }
 
 // uplift is p1−p2 with the 95% Wald interval of a difference of proportions:
