@@ -138,3 +138,26 @@ func TestSplitEndToEnd(t *testing.T) {
 		t.Errorf("discount − menu = %v [%v, %v], want %.4f ± %.4f", vd.Diff, vd.DiffLo, vd.DiffHi, p1-p0, 1.96*se)
 	}
 }
+
+// TestSplitRunKeepsEarlierSplits: a run that passes a second split keeps the
+// variant of the first in its context (the transition merges only top-level
+// keys), and a context without a usable split record starts one.
+func TestSplitRunKeepsEarlierSplits(t *testing.T) {
+	def := sendDef("two-splits",
+		campaigns.Step{ID: "second", Split: &campaigns.SplitStep{Variants: []campaigns.SplitVariant{
+			{ID: "x", Weight: 1, Goto: "hello"}, {ID: "y", Weight: 1, Goto: "hello"}}}},
+		campaigns.Step{ID: "hello", Send: &campaigns.SendStep{Template: "hello"}})
+	want := def.Steps[0].Split.Variants[def.Steps[0].Split.Pick("two-splits", "v1", "second", 7)].ID
+	for _, c := range []struct{ ctx, first string }{
+		{`{"payload": {"order_id": "A-1"}, "split": {"first": "b"}}`, "b"},
+		{`{"split": null}`, ""},
+		{`{"split": "garbage"}`, ""},
+		{``, ""},
+	} {
+		tr := splitRun(&def, "v1", 0, runRow{ID: 1, Seq: 3, Campaign: "two-splits", Sub: 7, Context: []byte(c.ctx)}, t0, time.UTC)
+		got, _ := tr.Ctx[campaigns.SplitContextKey].(map[string]string)
+		if tr.State != StateActive || tr.Step != "hello" || got["second"] != want || got["first"] != c.first {
+			t.Errorf("context %s: %+v", c.ctx, tr)
+		}
+	}
+}
