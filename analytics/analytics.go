@@ -83,16 +83,6 @@ type Variant struct {
 	DiffHi *float64 `json:"diff_hi,omitempty"`
 }
 
-// GoalRate is the share of the variant's runs that reached the goal, nil
-// without a goal or a run.
-func (v Variant) GoalRate() *float64 {
-	g := v.Funnel.Goal
-	if g == nil || g.TreatedRuns == 0 {
-		return nil
-	}
-	return &g.TreatedRate
-}
-
 // Step of the funnel, in order, for charts and CSV.
 type Step struct {
 	Label string
