@@ -137,10 +137,10 @@ func writeResults(t *testing.T, size int) {
 		return
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-22s %7s %9s %6s %6s %7s %4s %8s %8s %7s %9s\n", "scenario", "intend", "delivered", "dups", "dupsub",
+	fmt.Fprintf(&b, "%-26s %7s %9s %6s %6s %7s %4s %8s %8s %7s %9s\n", "scenario", "intend", "delivered", "dups", "dupsub",
 		"unknown", "lost", "recover", "finish", "optouts", "optwait")
 	for _, r := range results {
-		fmt.Fprintf(&b, "%-22s %7d %9d %6d %6d %7d %4d %7.2fs %7.2fs %7d %8.2fs\n", r.Scenario, r.Intended, r.Delivered,
+		fmt.Fprintf(&b, "%-26s %7d %9d %6d %6d %7d %4d %7.2fs %7.2fs %7d %8.2fs\n", r.Scenario, r.Intended, r.Delivered,
 			r.Duplicates, r.DuplicateRecipients, r.Unknown, r.Lost, r.RecoverSeconds, r.FinishSeconds, r.OptOuts, r.OptOutWaitMaxSecs)
 	}
 	t.Logf("chaos suite at size %d:\n%s", size, b.String())
