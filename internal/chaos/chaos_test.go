@@ -48,7 +48,8 @@ type scenario struct {
 	// waitExtra is added to the opt-out wait bound: how long the fault may
 	// hold an opt-out (a paused worker's locks, Postgres down).
 	waitExtra time.Duration
-	// optOuts is the share of subscribers the racer stops (default 1/20).
+	// optOutShare: the racer stops up to one subscriber in this many
+	// (default 20); a scenario that sets it races from 4 goroutines, not 2.
 	optOutShare int
 	// schedulers: the runs come from events through two `nudge scheduler`
 	// processes, whose leader the fault kills.
