@@ -9,6 +9,7 @@ import (
 
 	"github.com/lib/pq"
 
+	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
@@ -51,6 +52,10 @@ type scenario struct {
 	// optOutShare: the racer stops up to one subscriber in this many
 	// (default 20); a scenario that sets it races from 4 goroutines, not 2.
 	optOutShare int
+	// telegram: the blast goes through the Telegram adapter to its fake,
+	// which deduplicates nothing, at most telegramSize messages (its rate
+	// limit, 30 a second, paces it).
+	telegram bool
 	// schedulers: the runs come from events through two `nudge scheduler`
 	// processes, whose leader the fault kills.
 	schedulers bool
@@ -62,6 +67,11 @@ const optOutBound = 10 * time.Second
 
 var scenarios = []scenario{
 	{name: "kill9-worker", small: true, workers: 1, delay: 4 * time.Millisecond, dupClaims: 1,
+		fault: func(t *testing.T, s *stack, _ bool) {
+			s.workers[0].Kill()
+			s.startWorker()
+		}},
+	{name: "kill9-worker-telegram", small: true, workers: 1, telegram: true, dupClaims: 1,
 		fault: func(t *testing.T, s *stack, _ bool) {
 			s.workers[0].Kill()
 			s.startWorker()
@@ -137,8 +147,20 @@ func TestChaos(t *testing.T) {
 	writeResults(t, n)
 }
 
+// telegramSize caps a Telegram blast: 10 s at the small size, 40 s in full.
+func telegramSize(n int, full bool) int {
+	if full {
+		return min(n, 1200)
+	}
+	return min(n, 300)
+}
+
 func runScenario(t *testing.T, sc scenario, n int, full bool) {
-	s := newStack(t, n, sc.privatePG, sc.delay)
+	ch := channels.Sandbox
+	if sc.telegram {
+		ch, n = channels.Telegram, telegramSize(n, full)
+	}
+	s := newStack(t, n, sc.privatePG, sc.delay, ch)
 	s.subscribers()
 	var leader, follower *testenv.NudgeProc
 	if sc.schedulers {
@@ -165,7 +187,7 @@ func runScenario(t *testing.T, sc scenario, n int, full bool) {
 	}
 	limit := 2*time.Minute + time.Duration(n)*5*time.Millisecond
 	s.waitFor("a fifth of the blast", limit, func() bool { return s.calls() >= n/5 })
-	r := result{Scenario: sc.name}
+	r := result{Scenario: sc.name, Channel: string(ch)}
 	faultAt := time.Now()
 	r.SentAtFault = s.calls()
 	if s.finished() {
@@ -176,6 +198,9 @@ func runScenario(t *testing.T, sc scenario, n int, full bool) {
 	r.FinishSeconds = time.Since(faultAt).Seconds()
 	outs := race.stopRacing()
 	s.stopWorkers()
+	if s.syncCalls != nil {
+		s.syncCalls()
+	}
 	r.RecoverSeconds = s.longestSilence(faultAt)
 	r.DuplicateBound = sc.dupClaims * concurrency * batch
 	r.OptOutWaitBoundSec = (optOutBound + sc.waitExtra).Seconds()

@@ -78,16 +78,16 @@ func (r *racer) next() (int64, bool) {
 SELECT subscriber_id FROM (
 	SELECT r.subscriber_id, r.id FROM flow_runs r
 	 WHERE r.state IN ('active', 'waiting')
-	   AND NOT EXISTS (SELECT 1 FROM chaos_provider_calls c WHERE c.address = 'sb' || r.subscriber_id)
+	   AND NOT EXISTS (SELECT 1 FROM chaos_provider_calls c WHERE c.address = $1 || r.subscriber_id)
 	 ORDER BY r.next_at, r.id LIMIT 200) n
- ORDER BY random() LIMIT 1`)
+ ORDER BY random() LIMIT 1`, r.s.prefix)
 	return sub, err == nil
 }
 
 // optOut sends subscriber sub's STOP, retrying while the database does not
 // answer, and records when it committed.
 func (r *racer) optOut(b *consent.Binder, sub int64) {
-	ev := channels.Event{Type: channels.EventOptOut, Channel: channels.Sandbox, From: address(sub),
+	ev := channels.Event{Type: channels.EventOptOut, Channel: r.s.channel, From: r.s.address(sub),
 		ProviderEventID: fmt.Sprintf("chaos-stop-%d", sub)}
 	start := time.Now()
 	for {
@@ -132,7 +132,7 @@ func (s *stack) overtaken(outs []optOut) int {
 	addrs := make([]string, len(outs))
 	ats := make([]string, len(outs))
 	for i, o := range outs {
-		addrs[i], ats[i] = address(o.sub), o.committed.Format(time.RFC3339Nano)
+		addrs[i], ats[i] = s.address(o.sub), o.committed.Format(time.RFC3339Nano)
 	}
 	var n int
 	if err := s.d.Get(&n, `SELECT count(*) FROM chaos_provider_calls c

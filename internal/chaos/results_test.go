@@ -15,6 +15,7 @@ import (
 // result is one scenario's line of bench/results/chaos.json.
 type result struct {
 	Scenario string `json:"scenario"`
+	Channel  string `json:"channel"` // the provider: sandbox (calls counted by trigger) or telegram (its fake)
 	Workers  int    `json:"workers"`
 	// Intended: subscribers who should get the message (every subscriber
 	// but those whose STOP committed before any send to them).
@@ -74,10 +75,10 @@ func (s *stack) measure(r *result, outs []optOut) {
 	}
 	stopped := map[string]bool{}
 	for _, o := range outs {
-		stopped[address(o.sub)] = true
+		stopped[s.address(o.sub)] = true
 	}
 	for _, id := range s.subs {
-		a := address(id)
+		a := s.address(id)
 		switch {
 		case got[a]:
 			r.Intended++

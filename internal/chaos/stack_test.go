@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +13,8 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
 	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
@@ -35,11 +38,18 @@ type stack struct {
 	delay   time.Duration // the sandbox's latency per message
 	workers []*testenv.NudgeProc
 	subs    []int64
+	// channel is the campaign's: the sandbox, or Telegram through its fake
+	// (tg) in this process; prefix makes a subscriber id its address.
+	channel channels.Kind
+	prefix  string
+	tg      *telegramfake.Server
+	// syncCalls brings the calls table up to date (Telegram's copier).
+	syncCalls func()
 }
 
-func newStack(t *testing.T, n int, privatePG bool, delay time.Duration) *stack {
+func newStack(t *testing.T, n int, privatePG bool, delay time.Duration, channel channels.Kind) *stack {
 	t.Helper()
-	s := &stack{t: t, n: n, delay: delay}
+	s := &stack{t: t, n: n, delay: delay, channel: channel, prefix: "sb"}
 	if privatePG {
 		s.pg = testenv.StartPostgres(t)
 		s.dbURL = s.pg.MigratedDB("nudge_chaos")
@@ -55,7 +65,56 @@ func newStack(t *testing.T, n int, privatePG bool, delay time.Duration) *stack {
 	t.Cleanup(func() { d.Close() })
 	s.d = d
 	s.countProviderCalls()
+	if channel == channels.Telegram {
+		s.prefix = "" // chat ids: the subscriber ids themselves
+		s.tg = telegramfake.New()
+		t.Cleanup(s.tg.Close)
+		s.copyTelegramSends()
+	}
 	return s
+}
+
+// copyTelegramSends copies every message the Telegram fake accepts into
+// the calls table, so one log serves both providers. The fake records each
+// sendMessage it accepts, a repeat included: Telegram has no idempotency
+// key, so the key of a call is its chat (one message per chat here).
+func (s *stack) copyTelegramSends() {
+	copied := 0
+	var mu sync.Mutex
+	flush := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		sent := s.tg.Sent()
+		if len(sent) == copied {
+			return
+		}
+		var chats, ats []string
+		for _, m := range sent[copied:] {
+			chats = append(chats, strconv.FormatInt(m.ChatID, 10))
+			ats = append(ats, m.At.Format(time.RFC3339Nano))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := s.d.ExecContext(ctx, `INSERT INTO chaos_provider_calls (idempotency_key, address, at)
+SELECT c, c, a::timestamptz FROM unnest($1::text[], $2::text[]) u(c, a)`, pq.Array(chats), pq.Array(ats)); err == nil {
+			copied = len(sent)
+		}
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				flush()
+			}
+		}
+	}()
+	s.syncCalls = flush
+	s.t.Cleanup(func() { close(stop); <-done })
 }
 
 // env is the configuration of every nudge process of the stack.
@@ -66,6 +125,10 @@ func (s *stack) env(extra ...string) map[string]string {
 		"NUDGE_WORKER_BATCH": strconv.Itoa(batch), "NUDGE_WORKER_CONCURRENCY": strconv.Itoa(concurrency),
 		"NUDGE_SANDBOX_DELAY": s.delay.String(), "NUDGE_DB_MAX_CONNS": "12", "NUDGE_LOG_LEVEL": "warn",
 		"NUDGE_SCHEDULER_INTERVAL": "100ms", "NUDGE_SCHEDULER_LEADER_RETRY": "200ms",
+	}
+	if s.tg != nil {
+		env["NUDGE_TELEGRAM_TOKEN"], env["NUDGE_TELEGRAM_API_URL"] = s.tg.Token, s.tg.URL
+		env["NUDGE_TELEGRAM_WEBHOOK_SECRET"] = "chaos-secret"
 	}
 	for i := 0; i+1 < len(extra); i += 2 {
 		env[extra[i]] = extra[i+1]
@@ -153,17 +216,17 @@ END $$`)
 	s.exec(`CREATE TRIGGER chaos_count_call BEFORE INSERT ON sandbox_sends FOR EACH ROW EXECUTE FUNCTION chaos_count_call()`)
 }
 
-// address is subscriber id's sandbox address.
-func address(id int64) string { return "sb" + strconv.FormatInt(id, 10) }
+// address is subscriber id's address on the stack's channel.
+func (s *stack) address(id int64) string { return s.prefix + strconv.FormatInt(id, 10) }
 
-// campaign stores the one-message campaign (marketing, sandbox channel) as
+// campaign stores the one-message campaign (marketing, the stack's channel) as
 // version v1; event names the event that starts it ("" = runs are inserted
 // by the test).
 func (s *stack) campaign(event string) {
 	s.t.Helper()
 	def := campaigns.Definition{
 		ID: "chaos", Name: "chaos", Topic: campaigns.TopicMarketing,
-		Settings: campaigns.Settings{Channels: []string{"sandbox"}},
+		Settings: campaigns.Settings{Channels: []string{string(s.channel)}},
 		Templates: map[string]campaigns.Template{
 			"hello": {"default": {"ru": {Text: "Привет, {{.Subscriber.Name}}! Меню недели готово."}}},
 		},
@@ -180,8 +243,8 @@ func (s *stack) campaign(event string) {
 	s.exec(`INSERT INTO campaign_versions (campaign_id, version, number, definition, source) VALUES ('chaos', 'v1', 1, $1, '')`, b)
 }
 
-// subscribers creates the n subscribers, each with a sandbox identity and
-// consent for every topic.
+// subscribers creates the n subscribers, each with an identity on the
+// stack's channel and consent for every topic.
 func (s *stack) subscribers() {
 	s.t.Helper()
 	if err := s.d.Select(&s.subs, `
@@ -190,7 +253,7 @@ SELECT 'chaos-' || g, 'Анна ' || g, 'UTC', 'ru' FROM generate_series(1, $1) 
 		s.t.Fatal(err)
 	}
 	s.exec(`INSERT INTO channel_identities (subscriber_id, channel, address)
-SELECT id, 'sandbox', 'sb' || id FROM unnest($1::bigint[]) id`, pq.Array(s.subs))
+SELECT id, $2, $3 || id FROM unnest($1::bigint[]) id`, pq.Array(s.subs), string(s.channel), s.prefix)
 	s.exec(`INSERT INTO consent_events (subscriber_id, channel, topic, granted, source)
 SELECT id, '*', t, true, 'import' FROM unnest($1::bigint[]) id, unnest(ARRAY['service', 'marketing']) t`, pq.Array(s.subs))
 }
