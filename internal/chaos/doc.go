@@ -10,7 +10,9 @@
 // every call handed to it (idempotency key, address, wall time) before the
 // sandbox's own idempotency key absorbs a repeat: the calls table is what a
 // provider that does not deduplicate (Telegram, Viber, WhatsApp, Twilio,
-// SMTP) would have delivered. Each scenario reports messages intended,
+// SMTP) would have delivered. One scenario checks the stand-in against a
+// real provider fake: kill -9 through the Telegram adapter and its fake,
+// whose accepted sends are copied into the same table. Each scenario reports messages intended,
 // delivered at that provider, duplicates, unknown, lost, seconds to recover
 // and the longest opt-out wait, and asserts nothing lost, no opt-out
 // overtaken, bounded opt-out waits and duplicates under today's bound.
