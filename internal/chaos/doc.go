@@ -12,10 +12,11 @@
 // provider that does not deduplicate (Telegram, Viber, WhatsApp, Twilio,
 // SMTP) would have delivered. One scenario checks the stand-in against a
 // real provider fake: kill -9 through the Telegram adapter and its fake,
-// whose accepted sends are copied into the same table. Each scenario reports messages intended,
-// delivered at that provider, duplicates, unknown, lost, seconds to recover
-// and the longest opt-out wait, and asserts nothing lost, no opt-out
-// overtaken, bounded opt-out waits and duplicates under today's bound.
+// whose accepted sends are copied into the same table. Each scenario
+// reports messages intended, delivered at that provider, duplicates,
+// unknown, lost, seconds to recover and the longest opt-out wait, and
+// asserts nothing lost, no opt-out overtaken, bounded opt-out waits and
+// duplicates under today's bound.
 //
 // `make test` runs the suite at a small size (NUDGE_CHAOS_SIZE unset) with
 // the cheaper scenarios; `make chaos` runs every scenario at
