@@ -126,7 +126,7 @@ func (r *racer) stopRacing() []optOut {
 }
 
 // overtaken counts provider calls to an opted-out subscriber stamped after
-// their STOP committed.
+// their STOP committed, and logs each with how long after the commit it came.
 func (s *stack) overtaken(outs []optOut) int {
 	s.t.Helper()
 	addrs := make([]string, len(outs))
@@ -134,11 +134,20 @@ func (s *stack) overtaken(outs []optOut) int {
 	for i, o := range outs {
 		addrs[i], ats[i] = s.address(o.sub), o.committed.Format(time.RFC3339Nano)
 	}
-	var n int
-	if err := s.d.Get(&n, `SELECT count(*) FROM chaos_provider_calls c
-	JOIN unnest($1::text[], $2::text[]) o(address, committed) ON o.address = c.address
-	WHERE c.at > o.committed::timestamptz`, pq.Array(addrs), pq.Array(ats)); err != nil {
+	var late []struct {
+		Address string    `db:"address"`
+		At      time.Time `db:"at"`
+		After   float64   `db:"after"`
+	}
+	if err := s.d.Select(&late, `SELECT c.address, c.at, EXTRACT(EPOCH FROM c.at - o.committed::timestamptz)::float8 AS after
+	  FROM chaos_provider_calls c
+	  JOIN unnest($1::text[], $2::text[]) o(address, committed) ON o.address = c.address
+	 WHERE c.at > o.committed::timestamptz`, pq.Array(addrs), pq.Array(ats)); err != nil {
 		s.t.Fatal(err)
 	}
-	return n
+	for _, l := range late {
+		s.t.Logf("a message to %s reached the provider at %s, %.3fs after the STOP committed",
+			l.Address, l.At.Format("15:04:05.000"), l.After)
+	}
+	return len(late)
 }
