@@ -12,33 +12,30 @@ import (
 
 	"github.com/nudge-engine/nudge/internal/httpx"
 	"github.com/nudge-engine/nudge/internal/server"
+	"github.com/nudge-engine/nudge/users"
 )
 
 // API is the managers' JSON API under /v1/inbox.
 type API struct {
 	Svc *Service
 	Log *slog.Logger
-	// Require wraps every route with manager authentication (sessions + CSRF).
-	Require func(http.Handler) http.Handler
-	// UserID returns the signed-in user of a request.
-	UserID func(*http.Request) (int64, bool)
 	// Live, if set, serves GET /v1/inbox/events.
 	Live *Live
 }
 
-// Register mounts the routes.
-func (a *API) Register(mux *http.ServeMux) {
+// Register mounts the routes; each needs users.InboxWork.
+func (a *API) Register(mux *server.Mux) {
 	h := func(pattern string, f func(http.ResponseWriter, *http.Request, int64) error) {
-		mux.Handle(pattern, a.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			uid, ok := a.UserID(r)
-			if !ok {
-				httpx.WriteError(w, r, a.Log, httpx.Errorf(httpx.CodeUnauthorized, "", "sign in first"))
+		mux.HandleFunc(pattern, users.InboxWork, func(w http.ResponseWriter, r *http.Request) {
+			act, ok := users.ActorFrom(r.Context())
+			if !ok || act.Kind != "user" {
+				httpx.WriteError(w, r, a.Log, httpx.Errorf(httpx.CodeForbidden, "", "the inbox is for signed-in people, not API keys"))
 				return
 			}
-			if err := f(w, r, uid); err != nil {
+			if err := f(w, r, act.ID); err != nil {
 				httpx.WriteError(w, r, a.Log, apiError(err))
 			}
-		})))
+		})
 	}
 	h("GET /v1/inbox/conversations", a.list)
 	h("GET /v1/inbox/conversations/{id}", a.get)
@@ -49,7 +46,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	h("POST /v1/inbox/conversations/{id}/resolve", a.resolve)
 	h("GET /v1/inbox/stats", a.stats)
 	if a.Live != nil {
-		mux.Handle("GET /v1/inbox/events", a.Require(a.Live))
+		mux.Handle("GET /v1/inbox/events", users.InboxWork, a.Live)
 	}
 }
 

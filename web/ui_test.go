@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -27,6 +26,7 @@ import (
 	"github.com/nudge-engine/nudge/internal/browsertest"
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/internal/testenv"
 	"github.com/nudge-engine/nudge/users"
 )
@@ -115,22 +115,17 @@ func newFullSite(t *testing.T, canned ...*inbox.Canned) site {
 	}
 	clk := clock.NewManual(testNow)
 	w.UseClock(clk)
-	mux := http.NewServeMux()
+	mux := server.NewMux()
 	w.Register(mux)
-	api := &inbox.API{Svc: svc, Log: log, Live: &inbox.Live{DatabaseURL: testenv.DBURLOf(d), Log: log},
-		Require: func(h http.Handler) http.Handler { return w.Require(users.Manager, h) },
-		UserID: func(r *http.Request) (int64, bool) {
-			s, ok := users.FromContext(r.Context())
-			return s.User.ID, ok
-		}}
+	api := &inbox.API{Svc: svc, Log: log, Live: &inbox.Live{DatabaseURL: testenv.DBURLOf(d), Log: log}}
 	api.Register(mux)
 	srv := httptest.NewServer(w.Wrap(mux))
 	t.Cleanup(srv.Close)
 	ctx := context.Background()
-	if _, err := st.Add(ctx, "manager@shop.example", users.Manager, "manager-password-1"); err != nil {
+	if _, err := st.Add(ctx, "manager@shop.example", users.Manager, "manager-password-1", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Add(ctx, "admin@shop.example", users.Admin, "admin-password-12"); err != nil {
+	if _, err := st.Add(ctx, "admin@shop.example", users.Admin, "admin-password-12", nil); err != nil {
 		t.Fatal(err)
 	}
 	return site{srv: srv, db: d, router: inbox.NewRouter(d, classify.New(nil), res, log, nil), out: out}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nudge-engine/nudge/apikeys"
+	"github.com/nudge-engine/nudge/users"
 )
 
 func (a *App) apikeysCmd() *cobra.Command {
@@ -22,21 +23,24 @@ func (a *App) apikeysCmd() *cobra.Command {
 			return run(ctx, apikeys.NewStore(d, nil), args)
 		})
 	}
+	var role string
+	create := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a key and print it once (only its hash is stored)",
+		Args:  cobra.ExactArgs(1),
+		RunE: withStore(func(ctx context.Context, s *apikeys.Store, args []string) error {
+			_, secret, err := s.Create(ctx, args[0], users.Role(role))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.Stdout, secret)
+			fmt.Fprintln(a.Stderr, "Store this key now: it cannot be shown again. Send it as Authorization: Bearer <key>.")
+			return nil
+		}),
+	}
+	create.Flags().StringVar(&role, "role", string(users.Admin), "what the key may do: admin, marketer, manager or viewer (see README, Roles)")
 	cmd.AddCommand(
-		&cobra.Command{
-			Use:   "create NAME",
-			Short: "Create a key and print it once (only its hash is stored)",
-			Args:  cobra.ExactArgs(1),
-			RunE: withStore(func(ctx context.Context, s *apikeys.Store, args []string) error {
-				_, secret, err := s.Create(ctx, args[0])
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(a.Stdout, secret)
-				fmt.Fprintln(a.Stderr, "Store this key now: it cannot be shown again. Send it as Authorization: Bearer <key>.")
-				return nil
-			}),
-		},
+		create,
 		&cobra.Command{
 			Use:   "list",
 			Short: "List keys (name, prefix, created, last used, revoked)",
@@ -47,9 +51,9 @@ func (a *App) apikeysCmd() *cobra.Command {
 					return err
 				}
 				tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tPREFIX\tCREATED\tLAST USED\tREVOKED")
+				fmt.Fprintln(tw, "NAME\tROLE\tPREFIX\tCREATED\tLAST USED\tREVOKED")
 				for _, k := range ks {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.Name, k.Prefix, apikeyStamp(&k.CreatedAt), apikeyStamp(k.LastUsedAt), apikeyStamp(k.RevokedAt))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.Name, k.Role, k.Prefix, apikeyStamp(&k.CreatedAt), apikeyStamp(k.LastUsedAt), apikeyStamp(k.RevokedAt))
 				}
 				return tw.Flush()
 			}),

@@ -15,6 +15,8 @@ import (
 	"github.com/nudge-engine/nudge/channels/vk"
 	"github.com/nudge-engine/nudge/channels/whatsapp"
 	"github.com/nudge-engine/nudge/internal/config"
+	"github.com/nudge-engine/nudge/internal/server"
+	"github.com/nudge-engine/nudge/users"
 )
 
 // envAccount selects the variables every role reads for a channel: "" is
@@ -101,9 +103,9 @@ func loadChannels(e *config.Env, baseURL string, sink channels.Sink, log *slog.L
 
 // Register mounts the webhooks (every method: Meta verifies with GET) and
 // the email tracking routes.
-func (cs *channelSet) Register(mux *http.ServeMux) {
+func (cs *channelSet) Register(mux *server.Mux) {
 	for k, h := range cs.hooks {
-		mux.Handle(channels.WebhookPath(k, channels.DefaultAccount), h)
+		mux.Handle(channels.WebhookPath(k, channels.DefaultAccount), users.Public, h) // signed by the provider
 	}
 	if cs.tracking != nil {
 		cs.tracking.Register(mux)

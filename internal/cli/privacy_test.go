@@ -83,7 +83,7 @@ func TestEraseLeavesNoTrace(t *testing.T) {
 		note     = "she said MARKERWORDSq7, refund"
 		answer   = "MARKERMANAGERz3, we will replace it"
 	)
-	mgr, err := users.NewStore(e.d, nil).Add(e.ctx, "care@growfood.example", users.Manager, "care-manager-pass")
+	mgr, err := users.NewStore(e.d, nil).Add(e.ctx, "care@growfood.example", users.Manager, "care-manager-pass", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestEraseLeavesNoTrace(t *testing.T) {
 			Phone: "+79995550199", Email: "late@example.com"},
 	})
 	// The late customer is erased over the API before their question is due.
-	_, key, err := e.s.keys.Create(e.ctx, "shop")
+	_, key, err := e.s.keys.Create(e.ctx, "shop", users.Admin)
 	if err != nil {
 		t.Fatal(err)
 	}
