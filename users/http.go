@@ -54,6 +54,10 @@ func ClearCookie(w http.ResponseWriter, secure bool) {
 // in or no key) or 403 (the role may not, or a form without its CSRF token).
 type Denied func(w http.ResponseWriter, r *http.Request, status int, msg string)
 
+// DeniedHeader marks a response as Require's refusal (value: the action
+// refused), so clients and tests tell it from a handler's own 401 or 403.
+const DeniedHeader = "Nudge-Denied"
+
 // Require is the one role check: it lets through only requests whose actor
 // (a signed-in user or an API key, see ActorFrom) may do a, and refuses the
 // others through deny. A state-changing request of a session must also
@@ -63,6 +67,7 @@ func Require(a Action, deny Denied, next http.Handler) http.Handler {
 	if a == Public {
 		return next
 	}
+	deny = markDenied(a, deny)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		act, ok := ActorFrom(r.Context())
 		if !ok {
@@ -79,6 +84,13 @@ func Require(a Action, deny Denied, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+func markDenied(a Action, deny Denied) Denied {
+	return func(w http.ResponseWriter, r *http.Request, status int, msg string) {
+		w.Header().Set(DeniedHeader, string(a))
+		deny(w, r, status, msg)
+	}
 }
 
 func safeMethod(m string) bool {
