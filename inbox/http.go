@@ -1,6 +1,8 @@
 package inbox
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -223,6 +225,9 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request, _ int64) error {
 type Live struct {
 	DatabaseURL string
 	Log         *slog.Logger
+	// Svc, when set, keeps a manager given queues from hearing of
+	// conversations outside them (Service.Visible).
+	Svc *Service
 }
 
 func (l *Live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -255,6 +260,8 @@ func (l *Live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case n := <-ln.Notify:
 			if n == nil { // reconnected: tell the page to refresh what it shows
 				fmt.Fprint(w, "event: inbox\ndata: {\"kind\":\"resync\"}\n\n")
+			} else if !l.visible(r.Context(), n.Extra) {
+				continue
 			} else {
 				fmt.Fprintf(w, "event: inbox\ndata: %s\n\n", n.Extra)
 			}
@@ -264,4 +271,19 @@ func (l *Live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fl.Flush()
 		}
 	}
+}
+
+// visible reports whether the event payload (notify's JSON) is about a
+// conversation the request's actor may see.
+func (l *Live) visible(ctx context.Context, payload string) bool {
+	if l.Svc == nil || queueLimit(ctx) == nil {
+		return true
+	}
+	var ev struct {
+		ConversationID int64 `json:"conversation_id"`
+	}
+	if err := json.Unmarshal([]byte(payload), &ev); err != nil {
+		return false
+	}
+	return l.Svc.Visible(ctx, ev.ConversationID)
 }

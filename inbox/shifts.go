@@ -3,11 +3,13 @@ package inbox
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lib/pq"
 
+	"github.com/nudge-engine/nudge/audit"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -33,7 +35,8 @@ func (s *Service) StartShift(ctx context.Context, userID int64, queues []string)
 	if _, err := s.db.ExecContext(ctx, qShiftOn, userID, pq.StringArray(clean), s.now()); err != nil {
 		return fmt.Errorf("inbox: start shift: %w", err)
 	}
-	return nil
+	return audit.Record(ctx, s.db, s.now(), audit.Event{Action: "inbox.shift_start", Subject: "user:" + strconv.FormatInt(userID, 10),
+		Detail: map[string]any{"queues": clean}})
 }
 
 // EndShift takes the user off shift.
@@ -41,7 +44,7 @@ func (s *Service) EndShift(ctx context.Context, userID int64) error {
 	if _, err := s.db.ExecContext(ctx, qShiftOff, userID); err != nil {
 		return fmt.Errorf("inbox: end shift: %w", err)
 	}
-	return nil
+	return audit.Record(ctx, s.db, s.now(), audit.Event{Action: "inbox.shift_end", Subject: "user:" + strconv.FormatInt(userID, 10)})
 }
 
 // ShiftOf returns the user's shift; ok is false when they are off shift.

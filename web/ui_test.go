@@ -117,7 +117,7 @@ func newFullSite(t *testing.T, canned ...*inbox.Canned) site {
 	w.UseClock(clk)
 	mux := server.NewMux()
 	w.Register(mux)
-	api := &inbox.API{Svc: svc, Log: log, Live: &inbox.Live{DatabaseURL: testenv.DBURLOf(d), Log: log}}
+	api := &inbox.API{Svc: svc, Log: log, Live: &inbox.Live{DatabaseURL: testenv.DBURLOf(d), Log: log, Svc: svc}}
 	api.Register(mux)
 	srv := httptest.NewServer(w.Wrap(mux))
 	t.Cleanup(srv.Close)

@@ -211,7 +211,7 @@ func (s *stack) server() *server.Server {
 		consent.NewRoutes(consent.RoutesConfig{DB: d, Config: s.ccfg, Log: a.Log, Now: s.clock.Now}),
 		subscribers.NewAPI(subscribers.APIConfig{Store: subscriberStore(d, s.clock.Now), Importer: subscribers.NewImporter(d, nil), Log: a.Log}),
 		scheduler.NewAPI(d, scheduler.APIConfig{Log: a.Log, Now: s.clock.Now}),
-		&inbox.API{Svc: s.inbox, Log: a.Log, Live: &inbox.Live{DatabaseURL: s.core.DatabaseURL, Log: a.Log}},
+		&inbox.API{Svc: s.inbox, Log: a.Log, Live: &inbox.Live{DatabaseURL: s.core.DatabaseURL, Log: a.Log, Svc: s.inbox}},
 		s.chans,
 		s.rt.metrics,
 		adminQueues{h: newAsynqmon(s.rt.redisOpt)},
