@@ -97,12 +97,15 @@ type Filter struct {
 	Limit        int       // default 100, at most 1000
 }
 
+func (f Filter) limit() int {
+	if f.Limit <= 0 {
+		return 100
+	}
+	return min(f.Limit, 1000)
+}
+
 // List returns the entries matching f, newest first.
 func List(ctx context.Context, q db.Executor, f Filter) ([]Entry, error) {
-	if f.Limit <= 0 {
-		f.Limit = 100
-	}
-	f.Limit = min(f.Limit, 1000)
 	var since, until any
 	if !f.Since.IsZero() {
 		since = f.Since
@@ -111,7 +114,7 @@ func List(ctx context.Context, q db.Executor, f Filter) ([]Entry, error) {
 		until = f.Until
 	}
 	out := []Entry{}
-	if err := q.SelectContext(ctx, &out, qList, f.Actor, f.Action, f.Subject, f.SubscriberID, since, until, f.Before, f.Limit); err != nil {
+	if err := q.SelectContext(ctx, &out, qList, f.Actor, f.Action, f.Subject, f.SubscriberID, since, until, f.Before, f.limit()); err != nil {
 		return nil, fmt.Errorf("list audit log: %w", err)
 	}
 	return out, nil

@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/nudge-engine/nudge/analytics"
+	"github.com/nudge-engine/nudge/audit"
 	"github.com/nudge-engine/nudge/inbox"
 	"github.com/nudge-engine/nudge/internal/clock"
+	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/internal/httpx"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/users"
@@ -57,6 +59,7 @@ type Web struct {
 	dash     *analytics.Store
 	settings func(ctx context.Context) (Settings, error)
 	eraser   Eraser
+	db       db.Executor // the audit log's database (EnableAudit)
 	clock    clock.Clock
 	about    fmt.Stringer // the clock, when it describes itself
 }
@@ -180,6 +183,7 @@ func (w *Web) Register(mux *server.Mux) {
 	w.registerDashboard(mux)
 	w.registerSettings(mux)
 	w.registerPrivacy(mux)
+	w.registerAudit(mux)
 }
 
 const loginCSRFCookie = "nudge_login_csrf"
@@ -216,6 +220,11 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 		w.Render(rw, r, "login", "Sign in", loginData{CSRF: c.Value, Next: next, Email: email, Error: msg})
 		return
 	}
+	u := sess.User
+	actx := users.WithActor(r.Context(), users.Actor{Kind: "user", ID: u.ID, Name: u.Email, Role: u.Role, From: httpx.ClientIP(r)})
+	if err := w.record(actx, audit.Event{Action: "user.sign_in", Subject: "user:" + u.Email}); err != nil {
+		w.log.ErrorContext(r.Context(), "audit sign-in", "err", err) // the sign-in stands: the password was right
+	}
 	users.SetCookie(rw, tok, sess.ExpiresAt, w.secure)
 	w.log.InfoContext(r.Context(), "user signed in", "user_id", sess.User.ID)
 	http.Redirect(rw, r, next, http.StatusSeeOther)
@@ -225,8 +234,19 @@ func (w *Web) logout(rw http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(users.CookieName); err == nil {
 		_ = w.users.Logout(r.Context(), c.Value)
 	}
+	if err := w.record(r.Context(), audit.Event{Action: "user.sign_out", Subject: audit.By(r.Context())}); err != nil {
+		w.log.ErrorContext(r.Context(), "audit sign-out", "err", err)
+	}
 	users.ClearCookie(rw, w.secure)
 	http.Redirect(rw, r, "/login", http.StatusSeeOther)
+}
+
+// record appends e to the audit log, when the log is enabled.
+func (w *Web) record(ctx context.Context, e audit.Event) error {
+	if w.db == nil {
+		return nil
+	}
+	return audit.Record(ctx, w.db, w.clock.Now(), e)
 }
 
 // safeNext allows only local paths, so the login form is no open redirect.

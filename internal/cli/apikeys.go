@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nudge-engine/nudge/apikeys"
+	"github.com/nudge-engine/nudge/audit"
 	"github.com/nudge-engine/nudge/users"
 )
 
@@ -18,9 +19,9 @@ func (a *App) apikeysCmd() *cobra.Command {
 		Use:   "apikeys",
 		Short: "Create, list and revoke API keys for the shop's backend",
 	}
-	withStore := func(run func(ctx context.Context, s *apikeys.Store, args []string) error) func(*cobra.Command, []string) error {
+	withStore := func(run func(ctx context.Context, d *sqlx.DB, s *apikeys.Store, args []string) error) func(*cobra.Command, []string) error {
 		return a.withDB(func(ctx context.Context, d *sqlx.DB, args []string) error {
-			return run(ctx, apikeys.NewStore(d, nil), args)
+			return run(ctx, d, apikeys.NewStore(d, nil), args)
 		})
 	}
 	var role string
@@ -28,9 +29,13 @@ func (a *App) apikeysCmd() *cobra.Command {
 		Use:   "create NAME",
 		Short: "Create a key and print it once (only its hash is stored)",
 		Args:  cobra.ExactArgs(1),
-		RunE: withStore(func(ctx context.Context, s *apikeys.Store, args []string) error {
-			_, secret, err := s.Create(ctx, args[0], users.Role(role))
+		RunE: withStore(func(ctx context.Context, d *sqlx.DB, s *apikeys.Store, args []string) error {
+			k, secret, err := s.Create(ctx, args[0], users.Role(role))
 			if err != nil {
+				return err
+			}
+			if err := audit.Record(ctx, d, time.Now(), audit.Event{Action: "apikey.create", Subject: "key:" + k.Name,
+				Detail: map[string]any{"role": k.Role, "prefix": k.Prefix}}); err != nil {
 				return err
 			}
 			fmt.Fprintln(a.Stdout, secret)
@@ -45,7 +50,7 @@ func (a *App) apikeysCmd() *cobra.Command {
 			Use:   "list",
 			Short: "List keys (name, prefix, created, last used, revoked)",
 			Args:  cobra.NoArgs,
-			RunE: withStore(func(ctx context.Context, s *apikeys.Store, _ []string) error {
+			RunE: withStore(func(ctx context.Context, d *sqlx.DB, s *apikeys.Store, _ []string) error {
 				ks, err := s.List(ctx)
 				if err != nil {
 					return err
@@ -62,9 +67,12 @@ func (a *App) apikeysCmd() *cobra.Command {
 			Use:   "revoke NAME|PREFIX",
 			Short: "Revoke a live key at once",
 			Args:  cobra.ExactArgs(1),
-			RunE: withStore(func(ctx context.Context, s *apikeys.Store, args []string) error {
+			RunE: withStore(func(ctx context.Context, d *sqlx.DB, s *apikeys.Store, args []string) error {
 				if err := s.Revoke(ctx, args[0]); err != nil {
 					return fmt.Errorf("%s: %w", args[0], err)
+				}
+				if err := audit.Record(ctx, d, time.Now(), audit.Event{Action: "apikey.revoke", Subject: "key:" + args[0]}); err != nil {
+					return err
 				}
 				fmt.Fprintln(a.Stdout, "revoked", args[0])
 				return nil

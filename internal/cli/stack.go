@@ -11,6 +11,7 @@ import (
 
 	"github.com/nudge-engine/nudge/analytics"
 	"github.com/nudge-engine/nudge/apikeys"
+	"github.com/nudge-engine/nudge/audit"
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/campaigns/channelcheck"
 	"github.com/nudge-engine/nudge/campaigns/preview"
@@ -170,6 +171,9 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	if err := ui.EnablePrivacy(subscriberStore(d, clk.Now)); err != nil {
 		return nil, err
 	}
+	if err := ui.EnableAudit(d); err != nil {
+		return nil, err
+	}
 	s.ui = ui
 	return s, nil
 }
@@ -214,6 +218,7 @@ func (s *stack) server() *server.Server {
 		&inbox.API{Svc: s.inbox, Log: a.Log, Live: &inbox.Live{DatabaseURL: s.core.DatabaseURL, Log: a.Log, Svc: s.inbox}},
 		s.chans,
 		s.rt.metrics,
+		&audit.API{DB: d, Log: a.Log},
 		adminQueues{h: newAsynqmon(s.rt.redisOpt)},
 	)
 	// Who asks: a session cookie or an API key; each route's action decides

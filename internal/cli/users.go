@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/nudge-engine/nudge/audit"
 	"github.com/nudge-engine/nudge/users"
 )
 
@@ -27,6 +29,10 @@ func (a *App) usersCmd() *cobra.Command {
 			}
 			u, err := users.NewStore(d, nil).Add(ctx, args[0], users.Role(role), pw, users.ParseQueues(queues))
 			if err != nil {
+				return err
+			}
+			if err := audit.Record(ctx, d, time.Now(), audit.Event{Action: "user.add", Subject: "user:" + u.Email,
+				Detail: map[string]any{"role": u.Role, "queues": u.Queues}}); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.Stdout, "created %s (%s)\n", u.Email, u.Role)
@@ -60,6 +66,10 @@ func (a *App) usersCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if err := audit.Record(ctx, d, time.Now(), audit.Event{Action: "user.set", Subject: "user:" + u.Email,
+					Detail: map[string]any{"role": u.Role, "queues": u.Queues}}); err != nil {
+					return err
+				}
 				fmt.Fprintf(a.Stdout, "%s: %s %s\n", u.Email, u.Role, queueList(u.Queues))
 				return nil
 			})(cmd, args)
@@ -78,6 +88,9 @@ func (a *App) usersCmd() *cobra.Command {
 				return err
 			}
 			if err := users.NewStore(d, nil).SetPassword(ctx, args[0], pw); err != nil {
+				return err
+			}
+			if err := audit.Record(ctx, d, time.Now(), audit.Event{Action: "user.passwd", Subject: "user:" + strings.ToLower(args[0])}); err != nil {
 				return err
 			}
 			if generated {
