@@ -3,12 +3,15 @@ package cli
 import (
 	"context"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nudge-engine/nudge/audit"
 	"github.com/nudge-engine/nudge/channels/fakes"
+	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/users"
 )
 
@@ -190,5 +193,68 @@ func TestEveryRouteChecksItsRole(t *testing.T) {
 		if !seen[p] {
 			t.Errorf("the table names %q, which `nudge serve` does not mount", p)
 		}
+	}
+}
+
+// The commands that give roles: users add/set with --role and --queues,
+// apikeys create --role (admin by default); each change is audited as the
+// CLI's.
+func TestRoleCommands(t *testing.T) {
+	run := importCLI(t)
+	for _, c := range []struct {
+		args   []string
+		code   int
+		stdout string
+	}{
+		{[]string{"users", "add", "anna@shop.example", "--role", "manager", "--queues", "care, billing", "--password-stdin"}, 1, ""}, // empty stdin
+		{[]string{"users", "add", "anna@shop.example", "--role", "manager", "--queues", "care, billing"}, 0, "created anna@shop.example (manager)\n"},
+		{[]string{"users", "add", "mark@shop.example", "--role", "marketer"}, 0, "created mark@shop.example (marketer)\n"},
+		{[]string{"users", "add", "root@shop.example", "--role", "root"}, 1, ""},
+		{[]string{"users", "set", "anna@shop.example", "--queues", "care"}, 0, "anna@shop.example: manager queues=care\n"},
+		{[]string{"users", "set", "mark@shop.example", "--role", "viewer"}, 0, "mark@shop.example: viewer\n"},
+		{[]string{"users", "set", "mark@shop.example"}, 1, ""},
+		{[]string{"users", "set", "nobody@shop.example", "--role", "viewer"}, 1, ""},
+		{[]string{"apikeys", "create", "figures", "--role", "superuser"}, 1, ""},
+	} {
+		code, out, errs := run(c.args...)
+		if code != c.code || c.stdout != "" && !strings.HasPrefix(out, c.stdout) {
+			t.Errorf("%v: code %d, stdout %q, stderr %q", c.args, code, out, errs)
+		}
+	}
+	for _, k := range []string{"backend", "figures"} {
+		args := []string{"apikeys", "create", k}
+		if k == "figures" {
+			args = append(args, "--role", "viewer")
+		}
+		if code, _, errs := run(args...); code != 0 {
+			t.Fatalf("%v: %s", args, errs)
+		}
+	}
+	_, out, _ := run("apikeys", "list")
+	if !regexp.MustCompile(`(?m)^backend\s+admin\s`).MatchString(out) || !regexp.MustCompile(`(?m)^figures\s+viewer\s`).MatchString(out) {
+		t.Errorf("apikeys list:\n%s", out)
+	}
+	_, out, _ = run("users", "list")
+	if !regexp.MustCompile(`(?m)^anna@shop.example\s+manager\s+\S+ queues=care$`).MatchString(out) {
+		t.Errorf("users list:\n%s", out)
+	}
+	url, _ := os.LookupEnv("NUDGE_DATABASE_URL")
+	d, err := db.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	es, err := audit.List(context.Background(), d, audit.Filter{Actor: audit.CLI})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range es {
+		got = append(got, e.Action+" "+e.Subject)
+	}
+	want := "apikey.create key:figures,apikey.create key:backend,user.set user:mark@shop.example,user.set user:anna@shop.example," +
+		"user.add user:mark@shop.example,user.add user:anna@shop.example"
+	if strings.Join(got, ",") != want {
+		t.Errorf("audited %q, want %q", strings.Join(got, ","), want)
 	}
 }

@@ -70,7 +70,7 @@ func (a *App) usersCmd() *cobra.Command {
 					Detail: map[string]any{"role": u.Role, "queues": u.Queues}}); err != nil {
 					return err
 				}
-				fmt.Fprintf(a.Stdout, "%s: %s %s\n", u.Email, u.Role, queueList(u.Queues))
+				fmt.Fprintln(a.Stdout, strings.TrimSpace(fmt.Sprintf("%s: %s %s", u.Email, u.Role, queueList(u.Queues))))
 				return nil
 			})(cmd, args)
 		},
@@ -110,7 +110,7 @@ func (a *App) usersCmd() *cobra.Command {
 				return err
 			}
 			for _, u := range us {
-				fmt.Fprintf(a.Stdout, "%-40s %-8s %s %s\n", u.Email, u.Role, u.CreatedAt.UTC().Format("2006-01-02"), queueList(u.Queues))
+				fmt.Fprintln(a.Stdout, strings.TrimSpace(fmt.Sprintf("%-40s %-8s %s %s", u.Email, u.Role, u.CreatedAt.UTC().Format("2006-01-02"), queueList(u.Queues))))
 			}
 			return nil
 		}),
