@@ -1,5 +1,6 @@
-// Package server runs the HTTP side of Nudge: one ServeMux onto which each
-// domain package registers its routes, health endpoints, request logging,
+// Package server runs the HTTP side of Nudge: one Mux onto which each domain
+// package registers its routes, each with the action it lets its caller do
+// (so none escapes the role check), health endpoints, request logging,
 // panic recovery and graceful shutdown.
 package server
 
