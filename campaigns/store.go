@@ -14,8 +14,8 @@ import (
 	"github.com/aymanbagabas/go-udiff"
 	"github.com/jmoiron/sqlx"
 
-	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/audit"
+	"github.com/nudge-engine/nudge/internal/db"
 )
 
 // ErrNotFound: no such campaign or version.
