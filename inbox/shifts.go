@@ -3,6 +3,7 @@ package inbox
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,10 +28,14 @@ type Shift struct {
 // manager already on shift changes their queues and keeps their turn.
 func (s *Service) StartShift(ctx context.Context, userID int64, queues []string) error {
 	clean := []string{}
+	lim := queueLimit(ctx)
 	for _, q := range queues {
-		if q = strings.TrimSpace(q); q != "" {
+		if q = strings.TrimSpace(q); q != "" && (lim == nil || slices.Contains(lim, q)) {
 			clean = append(clean, q)
 		}
+	}
+	if len(clean) == 0 && lim != nil {
+		clean = lim // a manager given queues takes only those, never every queue
 	}
 	if _, err := s.db.ExecContext(ctx, qShiftOn, userID, pq.StringArray(clean), s.now()); err != nil {
 		return fmt.Errorf("inbox: start shift: %w", err)

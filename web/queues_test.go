@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,20 @@ func TestManagerSeesOnlyTheirQueuesOverHTTP(t *testing.T) {
 	page := getBody(t, care, s.srv.URL+"/inbox")
 	if !strings.Contains(page, `href="/inbox/`+itoa(conv["care"])+`"`) || strings.Contains(page, `href="/inbox/`+itoa(conv["billing"])+`"`) {
 		t.Errorf("care manager's inbox page lists the wrong conversations")
+	}
+
+	// On shift, the care manager is given only care's new conversations,
+	// whatever queues the form names.
+	for _, asked := range []string{"billing", ""} {
+		form := url.Values{"queues": {asked}, "csrf": {csrfOf(t, care, s.srv.URL+"/inbox")}}
+		if res, err := care.PostForm(s.srv.URL+"/inbox/shift", form); err != nil || res.StatusCode != 200 {
+			t.Fatalf("shift: %v %v", res, err)
+		}
+		var qs string
+		if err := s.db.QueryRow(`SELECT array_to_string(sh.queues, ',') FROM inbox_shifts sh JOIN users u ON u.id = sh.user_id
+			WHERE u.email = 'care@shop.example'`).Scan(&qs); err != nil || qs != "care" {
+			t.Errorf("shift for %q: queues %q (%v), want care", asked, qs, err)
+		}
 	}
 
 	// The live stream: a note on billing, then one on care; the care
