@@ -131,6 +131,9 @@ func newFullSite(t *testing.T, canned ...*inbox.Canned) site {
 	if _, err := st.Add(ctx, "viewer@shop.example", users.Viewer, "viewer-password-1", nil); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := st.Add(ctx, "marketer@shop.example", users.Marketer, "marketer-password-1", nil); err != nil {
+		t.Fatal(err)
+	}
 	return site{srv: srv, db: d, router: inbox.NewRouter(d, classify.New(nil), res, log, nil), out: out}
 }
 
