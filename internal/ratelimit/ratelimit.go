@@ -25,9 +25,11 @@ type Rate struct {
 // N-per-second limit span 1s+Margin. Sends leave at their slot but reach the
 // provider with network and scheduling jitter; a send that is late by less
 // than Margin cannot make the provider's window see one too many. A fixed
-// time rather than a share of the rate: at 30/s it costs 0.5%, at 1,000/s
-// the same 0.5%, where a 2% share cost 2% everywhere.
-const Margin = 5 * time.Millisecond
+// time rather than a share of the rate, so it costs 0.8% at 30/s and at
+// 1,000/s alike (a 2% share cost 2% everywhere). On the 2-core bench box at
+// load 9, sends left their slot late by 0.5 ms (median), 2-4 ms (p99) and
+// 5-13 ms (p99.9): see docs/performance.md.
+const Margin = 8 * time.Millisecond
 
 // interval is the spacing of slots at perSecond: N slots span 1s+Margin
 // for a rate of N a second, and one slot is 1/rate+Margin apart below one

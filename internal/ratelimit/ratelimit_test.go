@@ -36,10 +36,10 @@ func TestIntervalAddsMarginPerWindow(t *testing.T) {
 		rate float64
 		want time.Duration
 	}{
-		{1000, 1005 * time.Microsecond}, // 1,000 slots span 1.005 s
-		{30, 33500 * time.Microsecond},  // 30 slots span 1.005 s
-		{1, 1005 * time.Millisecond},    // one a second
-		{0.5, 2005 * time.Millisecond},  // one every two seconds, 5 ms apart more
+		{1000, 1008 * time.Microsecond}, // 1,000 slots span 1.008 s
+		{30, 33600 * time.Microsecond},  // 30 slots span 1.008 s
+		{1, 1008 * time.Millisecond},    // one a second
+		{0.5, 2008 * time.Millisecond},  // one every two seconds, 8 ms more
 		{0, 0},
 	} {
 		if got := interval(tc.rate); got != tc.want {
