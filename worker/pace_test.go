@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/sandbox"
 	"github.com/nudge-engine/nudge/internal/ratelimit"
 )
 
@@ -71,5 +72,27 @@ func TestPacedBusyChatStaysPending(t *testing.T) {
 	}
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("the refused reply took %v", took)
+	}
+}
+
+// A claim of a paced channel works the runs its account sends in about a
+// second, at least paceLimit and at most a batch.
+func TestPaceRunsFollowsTheRate(t *testing.T) {
+	def := sendDef("paced")
+	for _, tc := range []struct {
+		rate ratelimit.Rate
+		want int
+	}{
+		{ratelimit.Rate{PerSecond: 1000, PerChatPerSecond: 1}, 500},
+		{ratelimit.Rate{PerSecond: 200, PerChatPerSecond: 1}, 200},
+		{ratelimit.Rate{PerSecond: 30, PerChatPerSecond: 1}, paceLimit},
+		{ratelimit.Rate{PerChatPerSecond: 1}, paceLimit}, // per chat only: one by one
+		{ratelimit.Rate{}, 500},                          // unlimited: one batch call
+	} {
+		e := &Engine{cfg: Config{BatchSize: 500, Limiter: ratelimit.New(nil, map[string]ratelimit.Rate{"sandbox": tc.rate})},
+			senders: map[channels.Kind]channels.Sender{"sandbox": sandbox.New(sandbox.Config{})}}
+		if got := e.paceRuns(&def); got != tc.want {
+			t.Errorf("rate %+v: %d runs per claim, want %d", tc.rate, got, tc.want)
+		}
 	}
 }

@@ -81,6 +81,14 @@ func (l *Limiter) Limited(channel string) bool {
 	return ok && (r.PerSecond > 0 || r.PerChatPerSecond > 0)
 }
 
+// Rate returns channel's rate (zero when it has none).
+func (l *Limiter) Rate(channel string) Rate {
+	if l == nil {
+		return Rate{}
+	}
+	return l.rates[channel]
+}
+
 // Keys returns the Redis keys of an account and of one chat of it. They
 // share the hash tag {nudge:rl:channel:account}, so one script call may
 // touch all of them on Redis Cluster.
