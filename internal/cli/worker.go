@@ -131,7 +131,7 @@ func (a *App) workerCmd() *cobra.Command {
 				return err
 			}
 			defer d.Close()
-			s, err := a.buildStack(c, d, http.DefaultClient)
+			s, err := a.buildStack(c, d, channels.NewHTTPClient())
 			if err != nil {
 				return err
 			}
@@ -201,7 +201,7 @@ func (a *App) runRoles(ctx context.Context, migrate, work, schedule bool) error 
 			return err
 		}
 	}
-	s, err := a.buildStack(c, d, http.DefaultClient)
+	s, err := a.buildStack(c, d, channels.NewHTTPClient())
 	if err != nil {
 		return err
 	}
