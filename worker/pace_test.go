@@ -11,9 +11,9 @@ import (
 	"github.com/nudge-engine/nudge/internal/ratelimit"
 )
 
-// A chat whose next slot is further than a claim may wait keeps its
-// message pending and its run due around that slot; the claim sends the
-// others and does not sleep for it. A manager's reply waits for a slot a
+// A chat busy past the account's next slot keeps its message pending and
+// its run due around the chat's slot; the claim sends the others and does
+// not sleep for it (the account is not idled for one chat). A manager's reply waits for a slot a
 // few seconds away, and fails at once when the chat's slot is further.
 func TestPacedBusyChatStaysPending(t *testing.T) {
 	h := setup(t, withLimiter(map[string]ratelimit.Rate{"sandbox": {PerSecond: 50, PerChatPerSecond: 0.5}}))
