@@ -3,6 +3,7 @@ package subscribers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -330,6 +331,9 @@ func (im *Importer) mergeBatch(ctx context.Context, conn *sqlx.Conn, run *import
 			_ = tx.Rollback()
 		}
 	}()
+	if _, err := tx.ExecContext(ctx, qImportWorkMem); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
 	for _, st := range []struct{ what, q string }{
 		{"resolve keyed rows", qImportResolveKeyed},
 		{"resolve rows by identity", qImportResolveKeyless},
@@ -346,14 +350,8 @@ func (im *Importer) mergeBatch(ctx context.Context, conn *sqlx.Conn, run *import
 		return fmt.Errorf("import: assign ids: %w", err)
 	}
 	assigned, _ := res.RowsAffected()
-	var inserted int64
-	if err := tx.GetContext(ctx, &inserted, qImportInsertSubscribers, lo, hi, now); err != nil {
-		return fmt.Errorf("import: insert subscribers: %w", err)
-	}
-	if inserted < assigned {
-		if _, err := tx.ExecContext(ctx, qImportLostRaces, lo, hi); err != nil {
-			return fmt.Errorf("import: re-resolve subscribers: %w", err)
-		}
+	if err := insertNew(ctx, tx, lo, hi, now, assigned); err != nil {
+		return err
 	}
 	for _, st := range []struct{ what, q string }{
 		{"update subscribers", qImportUpdateSubscribers},
@@ -383,6 +381,54 @@ func (im *Importer) mergeBatch(ctx context.Context, conn *sqlx.Conn, run *import
 		}
 		seen[c.Line] = true
 		run.reject(RowError{Line: c.Line, Field: columnOf(channels.Kind(c.Channel)), Reason: "this address is already bound to another subscriber"})
+	}
+	return nil
+}
+
+// insertNew writes the batch's new subscribers (assigned of them) and their
+// identities: plain inserts first; if a concurrent writer took one of their
+// external ids or addresses since the batch was resolved, the
+// conflict-tolerant statements, which turn a lost external id into an update.
+func insertNew(ctx context.Context, tx *sqlx.Tx, lo, hi int, now time.Time, assigned int64) error {
+	if assigned == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, qImportSavepoint); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	err := execAll(ctx, tx, lo, hi, now,
+		"insert subscribers", qImportInsertNewSubscribers,
+		"insert identities", qImportInsertNewIdentities)
+	var pqErr *pq.Error
+	if err == nil {
+		if _, err := tx.ExecContext(ctx, qImportReleaseSavepoint); err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		return nil
+	} else if !errors.As(err, &pqErr) || pqErr.Code != "23505" { // unique_violation
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, qImportRollbackSavepoint); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	var inserted int64
+	if err := tx.GetContext(ctx, &inserted, qImportInsertSubscribers, lo, hi, now); err != nil {
+		return fmt.Errorf("import: insert subscribers: %w", err)
+	}
+	if inserted < assigned {
+		if _, err := tx.ExecContext(ctx, qImportLostRaces, lo, hi); err != nil {
+			return fmt.Errorf("import: re-resolve subscribers: %w", err)
+		}
+	}
+	return execAll(ctx, tx, lo, hi, now, "insert identities", qImportInsertNewIdentitiesOnConflict)
+}
+
+// execAll runs pairs of (what, statement) with the batch's bounds and time.
+func execAll(ctx context.Context, tx *sqlx.Tx, lo, hi int, now time.Time, pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if _, err := tx.ExecContext(ctx, pairs[i+1], lo, hi, now); err != nil {
+			return fmt.Errorf("import: %s: %w", pairs[i], err)
+		}
 	}
 	return nil
 }
