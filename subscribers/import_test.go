@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nudge-engine/nudge/subscribers"
 )
@@ -180,5 +181,86 @@ func TestImportConcurrentSameFile(t *testing.T) {
 	b.db.Get(&n, `SELECT count(*) FROM channel_identities`)
 	if n != 6000 {
 		t.Fatalf("%d identities", n)
+	}
+}
+
+// TestImportRaceWithWriter holds a writer's transaction open on an external
+// id or an address the file has, so the import resolves the batch without
+// seeing it and its plain insert waits on the writer's uncommitted row; the
+// writer then commits. The import must take the conflict-tolerant path: the
+// taken external id becomes an update of the writer's subscriber, the taken
+// address is skipped for its row, and everything else is imported.
+func TestImportRaceWithWriter(t *testing.T) {
+	t.Parallel()
+	const file = "external_id,name,phone\nc-1,A,+79990000001\nc-2,B,+79990000002\nc-3,C,+79990000003\n"
+	for _, tc := range []struct {
+		name   string
+		writer []string // statements of the writer's transaction
+		want   func(subscribers.Report) bool
+		check  string // a query that must return true afterwards
+	}{{
+		name:   "external id",
+		writer: []string{`INSERT INTO subscribers (external_id, name) VALUES ('c-2', 'Writer')`},
+		want:   func(r subscribers.Report) bool { return r.Imported == 2 && r.Updated == 1 && r.Rejected == 0 },
+		check: `SELECT (SELECT count(*) FROM subscribers) = 3
+		           AND (SELECT name FROM subscribers WHERE external_id = 'c-2') = 'B'
+		           AND (SELECT count(*) FROM channel_identities ci JOIN subscribers s ON s.id = ci.subscriber_id
+		                 WHERE s.external_id = 'c-2' AND ci.address = '+79990000002') = 2`,
+	}, {
+		name: "address",
+		writer: []string{`WITH s AS (INSERT INTO subscribers (external_id) VALUES ('w-1') RETURNING id)
+		                  INSERT INTO channel_identities (subscriber_id, channel, address) SELECT id, 'sms', '+79990000002' FROM s`},
+		want: func(r subscribers.Report) bool { return r.Imported == 3 && r.Rejected == 0 },
+		check: `SELECT (SELECT s.external_id FROM channel_identities ci JOIN subscribers s ON s.id = ci.subscriber_id
+		                 WHERE ci.channel = 'sms' AND ci.address = '+79990000002') = 'w-1'
+		           AND (SELECT s.external_id FROM channel_identities ci JOIN subscribers s ON s.id = ci.subscriber_id
+		                 WHERE ci.channel = 'whatsapp' AND ci.address = '+79990000002') = 'c-2'
+		           AND (SELECT count(*) FROM channel_identities) = 6`,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			ctx := context.Background()
+			writer, err := b.db.BeginTxx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer writer.Rollback() //nolint:errcheck // committed below
+			for _, q := range tc.writer {
+				writer.MustExecContext(ctx, q)
+			}
+			type result struct {
+				rep subscribers.Report
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				rep, err := subscribers.NewImporter(b.db, b.clock.Now).Import(ctx, strings.NewReader(file), subscribers.ImportOptions{})
+				done <- result{rep, err}
+			}()
+			// Wait until the import waits on the writer's row.
+			for waiting := false; !waiting; {
+				select {
+				case r := <-done:
+					t.Fatalf("the import finished without waiting for the writer: %s, %v", r.rep.Summary(), r.err)
+				case <-time.After(20 * time.Millisecond):
+				}
+				if err := b.db.GetContext(ctx, &waiting, `SELECT count(*) > 0 FROM pg_stat_activity
+					WHERE datname = current_database() AND wait_event_type = 'Lock'`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := writer.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			r := <-done
+			if r.err != nil || !tc.want(r.rep) {
+				t.Fatalf("%s, errors %+v, err %v", r.rep.Summary(), r.rep.Errors, r.err)
+			}
+			var ok bool
+			if err := b.db.GetContext(ctx, &ok, tc.check); err != nil || !ok {
+				t.Fatalf("store after the race: %v, %v", ok, err)
+			}
+		})
 	}
 }
