@@ -317,10 +317,7 @@ func (im *Importer) mergeBatch(ctx context.Context, conn *sqlx.Conn, run *import
 			Unchanged int `db:"unchanged"`
 			LastLine  int `db:"last_line"`
 		}
-		conflicts []struct {
-			Line    int    `db:"line"`
-			Channel string `db:"channel"`
-		}
+		conflicts []importConflict
 	)
 	tx, err := conn.BeginTxx(ctx, nil)
 	if err != nil {
@@ -342,7 +339,7 @@ func (im *Importer) mergeBatch(ctx context.Context, conn *sqlx.Conn, run *import
 			return fmt.Errorf("import: %s: %w", st.what, err)
 		}
 	}
-	if err := tx.SelectContext(ctx, &conflicts, qImportRejectConflicts, lo, hi); err != nil {
+	if err := tx.SelectContext(ctx, &conflicts, qImportRejectConflicts, lo, hi, false); err != nil {
 		return fmt.Errorf("import: check identities: %w", err)
 	}
 	res, err := tx.ExecContext(ctx, qImportAssignIDs, lo, hi)
@@ -350,7 +347,7 @@ func (im *Importer) mergeBatch(ctx context.Context, conn *sqlx.Conn, run *import
 		return fmt.Errorf("import: assign ids: %w", err)
 	}
 	assigned, _ := res.RowsAffected()
-	if err := insertNew(ctx, tx, lo, hi, now, assigned); err != nil {
+	if err := insertNew(ctx, tx, lo, hi, now, assigned, &conflicts); err != nil {
 		return err
 	}
 	for _, st := range []struct{ what, q string }{
@@ -385,11 +382,21 @@ func (im *Importer) mergeBatch(ctx context.Context, conn *sqlx.Conn, run *import
 	return nil
 }
 
+// importConflict is a row rejected because one of its addresses is bound to
+// another subscriber.
+type importConflict struct {
+	Line    int    `db:"line"`
+	Channel string `db:"channel"`
+}
+
 // insertNew writes the batch's new subscribers (assigned of them) and their
-// identities: plain inserts first; if a concurrent writer took one of their
-// external ids or addresses since the batch was resolved, the
-// conflict-tolerant statements, which turn a lost external id into an update.
-func insertNew(ctx context.Context, tx *sqlx.Tx, lo, hi int, now time.Time, assigned int64) error {
+// identities: plain inserts first. A unique violation means that one of
+// their addresses is bound to another subscriber, or that a concurrent
+// writer took one of their external ids since the batch was resolved; the
+// batch's new rows are then checked for bound addresses (appended to
+// conflicts) and written by the conflict-tolerant statements, which turn a
+// lost external id into an update.
+func insertNew(ctx context.Context, tx *sqlx.Tx, lo, hi int, now time.Time, assigned int64, conflicts *[]importConflict) error {
 	if assigned == 0 {
 		return nil
 	}
@@ -411,6 +418,12 @@ func insertNew(ctx context.Context, tx *sqlx.Tx, lo, hi int, now time.Time, assi
 	if _, err := tx.ExecContext(ctx, qImportRollbackSavepoint); err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
+	var bound []importConflict
+	if err := tx.SelectContext(ctx, &bound, qImportRejectConflicts, lo, hi, true); err != nil {
+		return fmt.Errorf("import: check identities: %w", err)
+	}
+	*conflicts = append(*conflicts, bound...)
+	assigned -= int64(len(bound)) // each rejected row once (RETURNING names one of its addresses)
 	var inserted int64
 	if err := tx.GetContext(ctx, &inserted, qImportInsertSubscribers, lo, hi, now); err != nil {
 		return fmt.Errorf("import: insert subscribers: %w", err)

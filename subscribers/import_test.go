@@ -188,8 +188,9 @@ func TestImportConcurrentSameFile(t *testing.T) {
 // id or an address the file has, so the import resolves the batch without
 // seeing it and its plain insert waits on the writer's uncommitted row; the
 // writer then commits. The import must take the conflict-tolerant path: the
-// taken external id becomes an update of the writer's subscriber, the taken
-// address is skipped for its row, and everything else is imported.
+// taken external id becomes an update of the writer's subscriber, the row
+// with the taken address is rejected and named, and everything else is
+// imported.
 func TestImportRaceWithWriter(t *testing.T) {
 	t.Parallel()
 	const file = "external_id,name,phone\nc-1,A,+79990000001\nc-2,B,+79990000002\nc-3,C,+79990000003\n"
@@ -210,12 +211,13 @@ func TestImportRaceWithWriter(t *testing.T) {
 		name: "address",
 		writer: []string{`WITH s AS (INSERT INTO subscribers (external_id) VALUES ('w-1') RETURNING id)
 		                  INSERT INTO channel_identities (subscriber_id, channel, address) SELECT id, 'sms', '+79990000002' FROM s`},
-		want: func(r subscribers.Report) bool { return r.Imported == 3 && r.Rejected == 0 },
+		want: func(r subscribers.Report) bool {
+			return r.Imported == 2 && r.Rejected == 1 && len(r.Errors) == 1 && r.Errors[0].Line == 3 && r.Errors[0].Field == "phone"
+		},
 		check: `SELECT (SELECT s.external_id FROM channel_identities ci JOIN subscribers s ON s.id = ci.subscriber_id
 		                 WHERE ci.channel = 'sms' AND ci.address = '+79990000002') = 'w-1'
-		           AND (SELECT s.external_id FROM channel_identities ci JOIN subscribers s ON s.id = ci.subscriber_id
-		                 WHERE ci.channel = 'whatsapp' AND ci.address = '+79990000002') = 'c-2'
-		           AND (SELECT count(*) FROM channel_identities) = 6`,
+		           AND NOT EXISTS (SELECT 1 FROM subscribers WHERE external_id = 'c-2')
+		           AND (SELECT count(*) FROM channel_identities) = 5`,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -262,5 +264,41 @@ func TestImportRaceWithWriter(t *testing.T) {
 				t.Fatalf("store after the race: %v, %v", ok, err)
 			}
 		})
+	}
+}
+
+// TestImportBoundAddress imports rows whose address is already bound to
+// another subscriber: a new row (found when its plain insert fails, then
+// checked) and a row of an existing subscriber (checked before anything is
+// written). Both are rejected by line and column; the other rows of their
+// batch are imported.
+func TestImportBoundAddress(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	if rep := importFile(t, b, subscribers.CSV, []byte("external_id,phone,email\nx-1,+79990000005,x1@example.com\nx-2,,\n"), 0); rep.Imported != 2 {
+		t.Fatalf("setup: %s", rep.Summary())
+	}
+	file := "external_id,name,phone,email\n" +
+		"c-1,A,+79990000001,\n" +
+		"c-2,B,+79990000005,\n" + // x-1's phone
+		"x-2,X,,x1@example.com\n" + // x-1's email on an existing subscriber
+		"c-3,C,,c3@example.com\n"
+	for _, batch := range []int{0, 2} {
+		rep := importFile(t, b, subscribers.CSV, []byte(file), batch)
+		got := fmt.Sprint(rep.Errors)
+		if rep.Rejected != 2 || len(rep.Errors) != 2 || rep.Errors[0].Line != 3 || rep.Errors[0].Field != "phone" ||
+			rep.Errors[1].Line != 4 || rep.Errors[1].Field != "email" {
+			t.Fatalf("batch %d: %s %s", batch, rep.Summary(), got)
+		}
+		if batch == 0 && rep.Imported != 2 || batch == 2 && rep.Unchanged != 2 {
+			t.Fatalf("batch %d: %s", batch, rep.Summary())
+		}
+	}
+	var ok bool
+	if err := b.db.Get(&ok, `SELECT NOT EXISTS (SELECT 1 FROM subscribers WHERE external_id = 'c-2')
+		AND (SELECT name FROM subscribers WHERE external_id = 'x-2') = ''
+		AND (SELECT count(*) FROM channel_identities ci JOIN subscribers s ON s.id = ci.subscriber_id WHERE s.external_id = 'x-1') = 3
+		AND (SELECT count(*) FROM channel_identities) = 6`); err != nil || !ok {
+		t.Fatalf("store: %v %v", ok, err)
 	}
 }
