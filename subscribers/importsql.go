@@ -110,7 +110,7 @@ UPDATE import_rows r SET rejected = true, created = false
   FROM import_ids i
   JOIN channel_identities ci ON ci.channel = i.channel AND ci.address = i.address
   JOIN subscribers s ON s.id = ci.subscriber_id
- WHERE i.ord >= $1 AND i.ord < $2 AND r.ord = i.ord
+ WHERE i.ord >= $1 AND i.ord < $2 AND r.ord = i.ord AND r.ord >= $1 AND r.ord < $2
    AND r.created = $3 AND r.subscriber_id IS NOT NULL AND NOT r.rejected
    AND ci.subscriber_id <> r.subscriber_id
    AND (r.external_id IS NULL OR s.external_id IS DISTINCT FROM r.external_id)
