@@ -255,15 +255,22 @@ func (im *Importer) stage(ctx context.Context, conn *sqlx.Conn, run *importRun, 
 // check runs the whole-file checks on the staged rows: duplicate external
 // ids and addresses within the file.
 func (im *Importer) check(ctx context.Context, conn *sqlx.Conn, run *importRun) error {
-	if _, err := conn.ExecContext(ctx, qImportPrepare); err != nil {
-		return fmt.Errorf("import: index staging table: %w", err)
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("import: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	for _, q := range []string{qImportWorkMem, qImportPrepare} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("import: index staging table: %w", err)
+		}
 	}
 	var keys []struct {
 		Line  int           `db:"line"`
 		Key   string        `db:"external_id"`
 		Lines pq.Int64Array `db:"lines"`
 	}
-	if err := conn.SelectContext(ctx, &keys, qImportDuplicateKeys); err != nil {
+	if err := tx.SelectContext(ctx, &keys, qImportDuplicateKeys); err != nil {
 		return fmt.Errorf("import: check external ids: %w", err)
 	}
 	for _, k := range keys {
@@ -285,7 +292,7 @@ func (im *Importer) check(ctx context.Context, conn *sqlx.Conn, run *importRun) 
 		Chan   string `db:"channel"`
 		First  int    `db:"first_line"`
 	}
-	if err := conn.SelectContext(ctx, &addrs, qImportDuplicateAddresses); err != nil {
+	if err := tx.SelectContext(ctx, &addrs, qImportDuplicateAddresses); err != nil {
 		return fmt.Errorf("import: check addresses: %w", err)
 	}
 	for _, a := range addrs {
@@ -293,6 +300,9 @@ func (im *Importer) check(ctx context.Context, conn *sqlx.Conn, run *importRun) 
 			run.reject(RowError{Line: a.Line, Field: columnOf(channels.Kind(a.Chan)), Reason: fmt.Sprintf(
 				"the same address is on line %d; a file holds one row per subscriber", a.First)})
 		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("import: commit checks: %w", err)
 	}
 	return nil
 }

@@ -120,8 +120,9 @@ RETURNING r.line, i.channel`
 UPDATE import_rows SET subscriber_id = nextval(pg_get_serial_sequence('subscribers', 'id')), created = true
  WHERE ord >= $1 AND ord < $2 AND subscriber_id IS NULL AND NOT rejected`
 
-	// The import's transactions sort and hash whole batches (50,000 rows,
-	// 150,000 identities): the default 4 MB spills them to disk.
+	// The whole-file checks group every staged row and identity, and the
+	// merge sorts and hashes whole batches (50,000 rows, 150,000
+	// identities): the default 4 MB spills them to disk.
 	qImportWorkMem = `SET LOCAL work_mem = '64MB'`
 
 	// The fast path for a batch's new subscribers and their identities: plain
