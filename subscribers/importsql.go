@@ -6,7 +6,7 @@ package subscribers
 // transactions of ImportOptions.BatchSize rows: $1 and $2 bound a batch by
 // ord (lo inclusive, hi exclusive).
 const (
-	qImportDropTables = `DROP TABLE IF EXISTS pg_temp.import_rows, pg_temp.import_ids`
+	qImportDropTables = `DROP TABLE IF EXISTS pg_temp.import_rows`
 
 	// Half of each page is left free so that setting a row's subscriber_id
 	// and flags is a HOT update (no indexed column changes): the merge
@@ -32,16 +32,14 @@ CREATE TEMP TABLE import_rows (
     repeat        boolean NOT NULL DEFAULT false
 ) WITH (fillfactor = 50)`
 
-	// Indexes are built after the COPY (cheaper than maintaining them row by
+	// The key is built after the COPY (cheaper than maintaining it row by
 	// row), and temporary tables get no statistics from autovacuum (the
 	// planner needs row counts and the key columns, not the jsonb and arrays).
+	// A row's identities are unnested where they are used, which costs less
+	// than a table of them with its own index and statistics.
 	qImportPrepare = `
 ALTER TABLE import_rows ADD PRIMARY KEY (ord);
-CREATE TEMP TABLE import_ids AS
-SELECT r.ord, u.channel, u.address
-  FROM import_rows r, unnest(r.channels, r.addresses) AS u(channel, address);
-CREATE INDEX ON import_ids (ord);
-ANALYZE import_rows (ord, external_id, subscriber_id), import_ids`
+ANALYZE import_rows (ord, external_id, subscriber_id)`
 
 	// Two rows of one file with the same external_id: every one is rejected,
 	// since the file does not say which is right.
@@ -60,14 +58,17 @@ RETURNING r.line, r.external_id, d.lines`
 	// what the earlier row says, as a TXT list with a number twice; otherwise it
 	// is rejected, naming the earlier row.
 	qImportDuplicateAddresses = `
-WITH first AS (
-    SELECT i.channel, i.address, min(i.ord) AS ord
-      FROM import_ids i JOIN import_rows r ON r.ord = i.ord
-     WHERE NOT r.rejected
-     GROUP BY i.channel, i.address HAVING count(*) > 1),
+WITH ids AS (
+    SELECT r.ord, u.channel, u.address
+      FROM import_rows r CROSS JOIN LATERAL unnest(r.channels, r.addresses) AS u(channel, address)
+     WHERE NOT r.rejected),
+first AS (
+    SELECT channel, address, min(ord) AS ord
+      FROM ids
+     GROUP BY channel, address HAVING count(*) > 1),
 later AS (
     SELECT DISTINCT ON (i.ord) i.ord, i.channel, f.ord AS first
-      FROM import_ids i JOIN first f ON f.channel = i.channel AND f.address = i.address AND i.ord > f.ord
+      FROM ids i JOIN first f ON f.channel = i.channel AND f.address = i.address AND i.ord > f.ord
      ORDER BY i.ord, f.ord)
 UPDATE import_rows r SET rejected = true,
        repeat = r.external_id IS NULL
@@ -87,12 +88,12 @@ UPDATE import_rows r SET subscriber_id = s.id
 	// Rows without external_id find their subscriber by any of their identities.
 	qImportResolveKeyless = `
 UPDATE import_rows r SET subscriber_id = m.sid
-  FROM (SELECT i.ord, min(ci.subscriber_id) AS sid
+  FROM (SELECT k.ord, min(ci.subscriber_id) AS sid
           FROM import_rows k
-          JOIN import_ids i ON i.ord = k.ord
+         CROSS JOIN LATERAL unnest(k.channels, k.addresses) AS i(channel, address)
           JOIN channel_identities ci ON ci.channel = i.channel AND ci.address = i.address
          WHERE k.ord >= $1 AND k.ord < $2 AND NOT k.rejected AND k.external_id IS NULL
-         GROUP BY i.ord) m
+         GROUP BY k.ord) m
  WHERE r.ord = m.ord`
 
 	// A row one of whose identities is bound to another subscriber is rejected.
@@ -103,18 +104,20 @@ UPDATE import_rows r SET subscriber_id = m.sid
 	// are assigned; the rows that will create subscribers are checked
 	// ($3 = true) only when their plain insert met a unique violation, since
 	// an address bound to anyone makes that insert fail (see
-	// qImportSavepoint). Driven by the batch's identities, one index probe
-	// each, not by a join over the whole store.
+	// qImportSavepoint). Driven by the batch's rows, one index probe per
+	// identity, not by a join over the whole store.
 	qImportRejectConflicts = `
 UPDATE import_rows r SET rejected = true, created = false
-  FROM import_ids i
-  JOIN channel_identities ci ON ci.channel = i.channel AND ci.address = i.address
-  JOIN subscribers s ON s.id = ci.subscriber_id
- WHERE i.ord >= $1 AND i.ord < $2 AND r.ord = i.ord AND r.ord >= $1 AND r.ord < $2
-   AND r.created = $3 AND r.subscriber_id IS NOT NULL AND NOT r.rejected
-   AND ci.subscriber_id <> r.subscriber_id
-   AND (r.external_id IS NULL OR s.external_id IS DISTINCT FROM r.external_id)
-RETURNING r.line, i.channel`
+  FROM (SELECT k.ord, i.channel
+          FROM import_rows k
+         CROSS JOIN LATERAL unnest(k.channels, k.addresses) AS i(channel, address)
+          JOIN channel_identities ci ON ci.channel = i.channel AND ci.address = i.address
+          JOIN subscribers s ON s.id = ci.subscriber_id
+         WHERE k.ord >= $1 AND k.ord < $2 AND k.created = $3 AND k.subscriber_id IS NOT NULL AND NOT k.rejected
+           AND ci.subscriber_id <> k.subscriber_id
+           AND (k.external_id IS NULL OR s.external_id IS DISTINCT FROM k.external_id)) c
+ WHERE r.ord = c.ord
+RETURNING r.line, c.channel`
 
 	qImportAssignIDs = `
 UPDATE import_rows SET subscriber_id = nextval(pg_get_serial_sequence('subscribers', 'id')), created = true
@@ -145,7 +148,7 @@ SELECT subscriber_id, external_id, COALESCE(name, ''), COALESCE(locale, 'ru'), C
 	qImportInsertNewIdentities = `
 INSERT INTO channel_identities (subscriber_id, channel, address, created_at)
 SELECT r.subscriber_id, i.channel, i.address, $3
-  FROM import_ids i JOIN import_rows r ON r.ord = i.ord
+  FROM import_rows r CROSS JOIN LATERAL unnest(r.channels, r.addresses) AS i(channel, address)
  WHERE r.ord >= $1 AND r.ord < $2 AND r.created
  ORDER BY i.channel, i.address`
 
@@ -196,7 +199,7 @@ UPDATE import_rows r SET changed = true FROM u
 WITH ins AS (
     INSERT INTO channel_identities (subscriber_id, channel, address, created_at)
     SELECT r.subscriber_id, i.channel, i.address, $3
-      FROM import_ids i JOIN import_rows r ON r.ord = i.ord
+      FROM import_rows r CROSS JOIN LATERAL unnest(r.channels, r.addresses) AS i(channel, address)
      WHERE r.ord >= $1 AND r.ord < $2 AND NOT r.rejected AND NOT r.created
      ORDER BY i.channel, i.address
     ON CONFLICT (channel, address) DO NOTHING
