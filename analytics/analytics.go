@@ -33,6 +33,9 @@ type Funnel struct {
 	Skipped   int `db:"skipped" json:"skipped"` // runs whose sends were all skipped by policy
 
 	Goal *Goal `json:"goal,omitempty"`
+	// Splits compares the variants of each split step of the version (of
+	// the current version when Version is ""), in the order of the steps.
+	Splits []Split `json:"splits,omitempty"`
 	// NoReads lists the channels that carried the campaign's messages but
 	// report no reads (channels.HasReadReceipts): their runs can reply
 	// without counting as read, so Read may trail Replied.
@@ -55,6 +58,29 @@ type Goal struct {
 	Uplift   *float64 `json:"uplift,omitempty"`
 	UpliftLo *float64 `json:"uplift_lo,omitempty"`
 	UpliftHi *float64 `json:"uplift_hi,omitempty"`
+}
+
+// Split is the A/B comparison of one split step: a funnel per variant.
+type Split struct {
+	Step     string    `json:"step"`
+	Variants []Variant `json:"variants"`
+}
+
+// Variant is the funnel of the runs a split sent down one variant. With a
+// goal, Diff is its goal rate minus the first variant's, with a 95%
+// confidence interval computed as the holdout uplift is (nil for the first
+// variant and when either has no run).
+type Variant struct {
+	ID     string  `json:"id"`
+	Goto   string  `json:"goto"`
+	Weight float64 `json:"weight"`
+	// Share is Weight over the sum of the split's weights: the share of
+	// runs the variant is meant to get.
+	Share  float64  `json:"share"`
+	Funnel Funnel   `json:"funnel"`
+	Diff   *float64 `json:"diff,omitempty"`
+	DiffLo *float64 `json:"diff_lo,omitempty"`
+	DiffHi *float64 `json:"diff_hi,omitempty"`
 }
 
 // Step of the funnel, in order, for charts and CSV.
@@ -196,11 +222,16 @@ func (s *Store) Funnel(ctx context.Context, campaignID, version string) (Funnel,
 }
 
 // FunnelSince computes the funnel of the runs of a campaign version ("" =
-// all versions) that started at or after since (zero: every run).
+// all versions) that started at or after since (zero: every run), and the
+// funnel of each variant of its split steps.
 func (s *Store) FunnelSince(ctx context.Context, campaignID, version string, since time.Time) (Funnel, error) {
-	f := Funnel{CampaignID: campaignID, Version: version}
-	if err := s.db.GetContext(ctx, &f, qFunnel, campaignID, version, since); err != nil {
-		return f, fmt.Errorf("analytics: funnel: %w", err)
+	def, err := s.definition(ctx, campaignID, version)
+	if err != nil {
+		return Funnel{CampaignID: campaignID, Version: version}, err
+	}
+	f, err := s.funnel(ctx, campaignID, version, since, def, runsOfVariant{})
+	if err != nil {
+		return f, err
 	}
 	var used []string
 	if err := s.db.SelectContext(ctx, &used, qSentChannels, campaignID, version); err != nil {
@@ -211,14 +242,51 @@ func (s *Store) FunnelSince(ctx context.Context, campaignID, version string, sin
 			f.NoReads = append(f.NoReads, ch)
 		}
 	}
-	def, err := s.definition(ctx, campaignID, version)
-	if err != nil {
-		return f, err
-	}
 	if def == nil {
 		return f, nil
 	}
 	f.Name = def.Name
+	for _, st := range def.Steps {
+		if st.Split == nil {
+			continue
+		}
+		sp := Split{Step: st.ID}
+		total := 0.0
+		for _, v := range st.Split.Variants {
+			total += v.Weight
+		}
+		for i, v := range st.Split.Variants {
+			vf, err := s.funnel(ctx, campaignID, version, since, def, runsOfVariant{st.ID, v.ID})
+			if err != nil {
+				return f, err
+			}
+			out := Variant{ID: v.ID, Goto: v.Goto, Weight: v.Weight, Share: share(v.Weight, total), Funnel: vf}
+			if first := sp.Variants; i > 0 && vf.Goal != nil && first[0].Funnel.Goal != nil {
+				a, b := first[0].Funnel.Goal, vf.Goal
+				out.Diff, out.DiffLo, out.DiffHi = uplift(b.TreatedReached, b.TreatedRuns, a.TreatedReached, a.TreatedRuns)
+			}
+			sp.Variants = append(sp.Variants, out)
+		}
+		f.Splits = append(f.Splits, sp)
+	}
+	return f, nil
+}
+
+// runsOfVariant restricts a funnel to the runs a split step sent down one
+// variant; the zero value counts every run.
+type runsOfVariant struct{ step, variant string }
+
+// funnel counts the runs of a campaign version that started at or after
+// since (of one split variant, or all) and, when def has a goal step, how
+// many of them reached the goal, treated and held out.
+func (s *Store) funnel(ctx context.Context, campaignID, version string, since time.Time, def *campaigns.Definition, only runsOfVariant) (Funnel, error) {
+	f := Funnel{CampaignID: campaignID, Version: version}
+	if err := s.db.GetContext(ctx, &f, qFunnel, campaignID, version, since, only.step, only.variant); err != nil {
+		return f, fmt.Errorf("analytics: funnel: %w", err)
+	}
+	if def == nil {
+		return f, nil
+	}
 	for _, st := range def.Steps {
 		if st.Goal == nil {
 			continue
@@ -231,7 +299,7 @@ func (s *Store) FunnelSince(ctx context.Context, campaignID, version string, sin
 			HH int `db:"holdout_reached"`
 		}
 		secs := st.Goal.Within.D().Seconds()
-		if err := s.db.GetContext(ctx, &row, qGoal, campaignID, version, since, st.Goal.Event, secs); err != nil {
+		if err := s.db.GetContext(ctx, &row, qGoal, campaignID, version, since, only.step, only.variant, st.Goal.Event, secs); err != nil {
 			return f, fmt.Errorf("analytics: goal: %w", err)
 		}
 		g.TreatedRuns, g.TreatedReached, g.HoldoutRuns, g.HoldoutReached = row.TR, row.TH, row.HR, row.HH
@@ -250,7 +318,16 @@ func rate(k, n int) float64 {
 	return float64(k) / float64(n)
 }
 
-// uplift is p1−p2 with the 95% Wald interval of a difference of proportions.
+func share(part, total float64) float64 {
+	if total <= 0 {
+		return 0
+	}
+	return part / total
+}
+
+// uplift is p1−p2 with the 95% Wald interval of a difference of proportions:
+// the one computation of both the holdout uplift and a split variant's
+// difference from the first variant.
 func uplift(k1, n1, k2, n2 int) (d, lo, hi *float64) {
 	if n1 == 0 || n2 == 0 {
 		return nil, nil, nil

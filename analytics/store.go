@@ -1,13 +1,18 @@
 package analytics
 
+import "github.com/nudge-engine/nudge/campaigns"
+
 // SQL of the dashboard. $1 is the campaign id, $2 the version ("" = all)
-// and, in the funnel and goal queries, $3 the earliest run start counted.
+// and, in the funnel and goal queries, $3 the earliest run start counted and
+// $4, $5 a split step and variant: only the runs that the split sent down
+// that variant ("" = every run).
 // acceptedIsDelivered: Telegram and VK report no delivery; a message they
 // accepted for a reachable chat counts as delivered (as in the fallback ladder).
 const acceptedIsDelivered = `(sent_at IS NOT NULL AND status <> 'failed' AND channel IN ('telegram', 'vk'))`
 
 const (
-	runsOf = `FROM flow_runs r WHERE r.campaign_id = $1 AND ($2 = '' OR r.campaign_version = $2) AND r.started_at >= $3`
+	runsOf = `FROM flow_runs r WHERE r.campaign_id = $1 AND ($2 = '' OR r.campaign_version = $2) AND r.started_at >= $3
+	            AND ($4::text = '' OR r.context->'` + campaigns.SplitContextKey + `'->>$4::text = $5::text)`
 
 	qCampaigns = `SELECT c.id, coalesce(c.current_version, '') AS current_version, c.archived_at,
 	                     (SELECT count(*) FROM campaign_versions v WHERE v.campaign_id = c.id) AS versions,
@@ -44,11 +49,11 @@ const (
 	    FROM runs LEFT JOIN m ON m.run_id = runs.id LEFT JOIN rp ON rp.run_id = runs.id
 	    LEFT JOIN ho ON ho.run_id = runs.id`
 
-	// $4 goal event, $5 window in seconds from the run's start.
+	// $6 goal event, $7 window in seconds from the run's start.
 	qGoal = `WITH g AS (SELECT r.holdout, EXISTS (SELECT 1 FROM subscriber_events e
-	                       WHERE e.subscriber_id = r.subscriber_id AND e.name = $4
+	                       WHERE e.subscriber_id = r.subscriber_id AND e.name = $6
 	                         AND e.occurred_at >= r.started_at
-	                         AND e.occurred_at <= r.started_at + make_interval(secs => $5)) AS reached ` + runsOf + `)
+	                         AND e.occurred_at <= r.started_at + make_interval(secs => $7)) AS reached ` + runsOf + `)
 	  SELECT count(*) FILTER (WHERE NOT holdout) AS treated_runs,
 	         count(*) FILTER (WHERE NOT holdout AND reached) AS treated_reached,
 	         count(*) FILTER (WHERE holdout) AS holdout_runs,

@@ -47,6 +47,8 @@ var required = map[reflect.Type][]string{
 	reflect.TypeOf(ReplyBranch{}):      {"goto"},
 	reflect.TypeOf(BranchStep{}):       {"cases"},
 	reflect.TypeOf(BranchCase{}):       {"goto"},
+	reflect.TypeOf(SplitStep{}):        {"variants"},
+	reflect.TypeOf(SplitVariant{}):     {"id", "weight", "goto"},
 	reflect.TypeOf(HandoffStep{}):      {"queue"},
 	reflect.TypeOf(SetStep{}):          {"attributes"},
 	reflect.TypeOf(GoalStep{}):         {"event", "within"},

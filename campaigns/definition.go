@@ -136,6 +136,7 @@ type Step struct {
 	Wait      *WaitStep      `yaml:"wait,omitempty" json:"wait,omitempty"`
 	WaitReply *WaitReplyStep `yaml:"wait_reply,omitempty" json:"wait_reply,omitempty"`
 	Branch    *BranchStep    `yaml:"branch,omitempty" json:"branch,omitempty"`
+	Split     *SplitStep     `yaml:"split,omitempty" json:"split,omitempty"`
 	Handoff   *HandoffStep   `yaml:"handoff,omitempty" json:"handoff,omitempty"`
 	Set       *SetStep       `yaml:"set,omitempty" json:"set,omitempty"`
 	Goal      *GoalStep      `yaml:"goal,omitempty" json:"goal,omitempty"`
@@ -192,6 +193,23 @@ type BranchCase struct {
 	Where    []Condition   `yaml:"where,omitempty" json:"where,omitempty"`
 	HasEvent []EventFilter `yaml:"has_event,omitempty" json:"has_event,omitempty"`
 	Goto     string        `yaml:"goto" json:"goto"`
+}
+
+// SplitStep sends each subscriber down one of weighted variants (an A/B
+// test). The choice is a hash of the campaign version, the step and the
+// subscriber (SplitStep.Pick), not a stored coin toss: a subscriber takes
+// the same variant every time within one version. The run records it in its
+// context under "split" (step id → variant id) for the funnel per variant.
+type SplitStep struct {
+	Variants []SplitVariant `yaml:"variants" json:"variants"`
+}
+
+// SplitVariant is one arm of a split: its share is Weight over the sum of
+// the split's weights.
+type SplitVariant struct {
+	ID     string  `yaml:"id" json:"id"`
+	Weight float64 `yaml:"weight" json:"weight"`
+	Goto   string  `yaml:"goto" json:"goto"`
 }
 
 // HandoffStep hands the conversation to a manager queue; the run waits until

@@ -35,8 +35,9 @@
 //
 // Flow. A run starts at the first step. A step's next defaults to the
 // following step; end steps and the last step end the run. Edges lists the
-// ways out of a step (next, reply branches, timeout, branch cases) for the
-// runtime and the graph rules.
+// ways out of a step (next, reply branches, timeout, branch cases, split
+// variants) for the runtime and the graph rules. SplitStep.Pick is the one
+// home of which variant of a split a subscriber takes.
 //
 // Versions. Store.Apply lints, then stores the file as a version keyed by
 // the content hash of its source (ContentVersion): the same content is the

@@ -12,6 +12,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("steps:\n  - id: a\n    next: a\n    set: {attributes: {k: [1, {b: c}]}}\n"))
 	f.Add([]byte("%YAML 1.2\n---\nid: x\n...\n---\nid: y\n"))
 	f.Add([]byte("<<: {a: 1}\nid: !!str 5\n"))
+	f.Add([]byte("steps:\n  - id: s\n    split: {variants: [{id: a, weight: .nan, goto: s}, {id: a, weight: -1e400, goto: x}]}\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		file, _ := Parse("f.yaml", src)
 		if file == nil {

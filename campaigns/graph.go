@@ -94,6 +94,10 @@ func (d *Definition) Edges(i int) []Edge {
 		} else {
 			add(next())
 		}
+	case s.Split != nil:
+		for j, v := range s.Split.Variants {
+			add(Edge{To: v.Goto, Kind: EdgeBranch, Path: fmt.Sprintf("%s.split.variants[%d].goto", p, j)})
+		}
 	default:
 		add(next())
 	}
@@ -112,7 +116,7 @@ func (s *Step) actions() []string {
 		set  bool
 	}{
 		{"send", s.Send != nil}, {"wait", s.Wait != nil}, {"wait_reply", s.WaitReply != nil},
-		{"branch", s.Branch != nil}, {"handoff", s.Handoff != nil}, {"set", s.Set != nil},
+		{"branch", s.Branch != nil}, {"split", s.Split != nil}, {"handoff", s.Handoff != nil}, {"set", s.Set != nil},
 		{"goal", s.Goal != nil}, {"end", s.End != nil},
 	} {
 		if a.set {
@@ -201,6 +205,9 @@ func (l *linter) stepsGraph() {
 					l.add(cp, "invalid-value", "a case without conditions always matches: use else", "branch case has no conditions")
 				}
 			}
+		}
+		if sp := s.Split; sp != nil {
+			l.split(p, s)
 		}
 		if s.End != nil && s.Next != "" {
 			l.add(p+".next", "invalid-value", "", "an end step has no next")

@@ -21,7 +21,7 @@ var Rules = []struct{ ID, Doc string }{
 	{"invalid-value", "a value of the wrong type or outside its allowed set"},
 	{"duplicate-id", "two steps with one id, or two files with one campaign id"},
 	{"keyword-overlap", "warning: keyword branches of opposite meaning share a word (\"понравилось\" and \"не понравилось\"); the reply's whole meaning decides"},
-	{"unknown-step", "next, goto, else, on_timeout or on_other names a step that does not exist"},
+	{"unknown-step", "next, goto (of a reply branch, a branch case or a split variant), else, on_timeout or on_other names a step that does not exist"},
 	{"unreachable-step", "no path from the first step leads to this step"},
 	{"cycle-without-wait", "a loop of steps with no wait, wait_reply, goal or handoff would spin forever"},
 	{"unknown-button", "a wait_reply branch matches a button id that the send before it does not offer"},
@@ -39,7 +39,7 @@ var Rules = []struct{ ID, Doc string }{
 	{"template-syntax", "a text is not a valid template (unknown function, unclosed action, bad Telegram HTML, an unclosed tag in email HTML)"},
 	{"template-render", "a variant fails to render against a sample subscriber, the declared attributes and the trigger's declared payload (a misspelt field, an undeclared key, a value of the wrong type)"},
 	{"trigger-one-of", "trigger must set exactly one of schedule, event, api"},
-	{"step-one-action", "a step must set exactly one action (send, wait, wait_reply, branch, handoff, set, goal, end)"},
+	{"step-one-action", "a step must set exactly one action (send, wait, wait_reply, branch, split, handoff, set, goal, end)"},
 }
 
 // Linter runs the lint rules. CheckVariant, when set, adds the per-channel

@@ -57,6 +57,7 @@ var docs = map[string]string{
 	"Step.wait":                    "Pause for a duration or until a local time.",
 	"Step.wait_reply":              "Wait for the subscriber's reply and branch on it.",
 	"Step.branch":                  "Go to the first case whose conditions hold.",
+	"Step.split":                   "A/B test: send each subscriber down one of weighted variants, the same one every time within a campaign version.",
 	"Step.handoff":                 "Hand the conversation to a manager queue; the run resumes when resolved.",
 	"Step.set":                     "Set subscriber attributes.",
 	"Step.goal":                    "Record a conversion when the event is posted within the window.",
@@ -78,6 +79,10 @@ var docs = map[string]string{
 	"BranchCase.where":             "Attribute conditions (all must hold).",
 	"BranchCase.has_event":         "Event conditions (all must hold).",
 	"BranchCase.goto":              "Step to go to.",
+	"SplitStep.variants":           "At least two variants; each subscriber takes one, with a chance of its weight over the sum of the weights.",
+	"SplitVariant.id":              "Variant id, unique in the split, shown in the funnel per variant (e.g. discount).",
+	"SplitVariant.weight":          "Positive share relative to the other variants, e.g. 50 and 50, or 90 and 10.",
+	"SplitVariant.goto":            "Step the variant's runs go to.",
 	"HandoffStep.queue":            "Manager queue, e.g. care.",
 	"HandoffStep.note":             "Note shown to the manager.",
 	"SetStep.attributes":           "Attributes to set on the subscriber.",
@@ -111,12 +116,13 @@ var enums = map[string][]string{
 
 var patterns = map[string]string{
 	"Definition.id":    idRe.String(),
+	"SplitVariant.id":  idRe.String(),
 	"QuietHours.start": hhmm.String(),
 	"QuietHours.end":   hhmm.String(),
 	"WaitStep.until":   `^((?i:mon|tue|wed|thu|fri|sat|sun|monday|tuesday|wednesday|thursday|friday|saturday|sunday) +)?([01]?[0-9]|2[0-3]):[0-5][0-9]$`,
 }
 
-var actionFields = []string{"send", "wait", "wait_reply", "branch", "handoff", "set", "goal", "end"}
+var actionFields = []string{"send", "wait", "wait_reply", "branch", "split", "handoff", "set", "goal", "end"}
 
 // Schema returns the JSON Schema (draft 2020-12) of the campaign format,
 // generated from the Definition types so it cannot drift from the loader.
@@ -188,6 +194,9 @@ func (g *schemaGen) typeSchema(t reflect.Type, key string) map[string]any {
 	case reflect.Int:
 		return map[string]any{"type": "integer"}
 	case reflect.Float64:
+		if key == "SplitVariant.weight" {
+			return map[string]any{"type": "number", "exclusiveMinimum": 0}
+		}
 		return map[string]any{"type": "number"}
 	case reflect.Bool:
 		return map[string]any{"type": "boolean"}
@@ -247,6 +256,8 @@ func (g *schemaGen) structSchema(t reflect.Type) map[string]any {
 		s["oneOf"] = one
 	case reflect.TypeOf(Button{}):
 		s["oneOf"] = []any{map[string]any{"required": []string{"id"}}, map[string]any{"required": []string{"url"}}}
+	case reflect.TypeOf(SplitStep{}):
+		s["properties"].(map[string]any)["variants"].(map[string]any)["minItems"] = 2
 	case reflect.TypeOf(WaitStep{}):
 		s["oneOf"] = []any{map[string]any{"required": []string{"for"}}, map[string]any{"required": []string{"until"}}}
 	}

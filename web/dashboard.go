@@ -155,6 +155,14 @@ func (w *Web) campaign(rw http.ResponseWriter, r *http.Request) {
 	w.Render(rw, r, "campaign", p.F.Name, p)
 }
 
+// ratio formats an optional ratio for CSV ("" when nil).
+func ratio(f *float64) string {
+	if f == nil {
+		return ""
+	}
+	return fmt.Sprintf("%.4f", *f)
+}
+
 // csvCell defuses spreadsheet formula injection: a cell that starts like a
 // formula is prefixed with an apostrophe.
 func csvCell(s string) string {
@@ -252,7 +260,21 @@ func (w *Web) campaignCSV(rw http.ResponseWriter, r *http.Request) {
 				[]string{"holdout", fmt.Sprint(g.HoldoutRuns), fmt.Sprint(g.HoldoutReached), fmt.Sprintf("%.4f", g.HoldoutRate)})
 		}
 		writeCSV(rw, id+"-goal", []string{"group", "runs", "reached", "rate"}, rows)
+	case "variants":
+		for _, sp := range p.F.Splits {
+			for _, v := range sp.Variants {
+				f := v.Funnel
+				reached, goalRate := "", ""
+				if g := f.Goal; g != nil {
+					reached, goalRate = fmt.Sprint(g.TreatedReached), fmt.Sprintf("%.4f", g.TreatedRate)
+				}
+				rows = append(rows, []string{sp.Step, v.ID, fmt.Sprintf("%.4f", v.Share), v.Goto, fmt.Sprint(f.Audience), fmt.Sprint(f.Sent),
+					fmt.Sprint(f.Delivered), fmt.Sprint(f.Read), fmt.Sprint(f.Replied), reached, goalRate, ratio(v.Diff), ratio(v.DiffLo), ratio(v.DiffHi)})
+			}
+		}
+		writeCSV(rw, id+"-variants", []string{"split_step", "variant", "share", "goto", "runs", "sent", "delivered", "read", "replied",
+			"goal_reached", "goal_rate", "diff", "diff_lo", "diff_hi"}, rows)
 	default:
-		http.Error(rw, "table must be funnel, goal, reactions or channels", http.StatusBadRequest)
+		http.Error(rw, "table must be funnel, goal, variants, reactions or channels", http.StatusBadRequest)
 	}
 }

@@ -274,6 +274,8 @@ func (e *Engine) otherRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Defi
 				}
 			}
 			trs = append(trs, settle(def, r.ID, r.Seq, target, now, loc))
+		case s.Split != nil:
+			trs = append(trs, splitRun(def, version, idx, r, now, loc))
 		case s.Set != nil:
 			b, err := json.Marshal(s.Set.Attributes)
 			if err != nil {
@@ -306,6 +308,29 @@ func (e *Engine) otherRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Defi
 	}
 	_, err = e.applyTransitions(ctx, tx, trs)
 	return err
+}
+
+// splitRun sends a run down the variant its subscriber takes at split step
+// idx (campaigns.SplitStep.Pick) and records the variant in the run's
+// context, beside those of splits it passed before.
+func splitRun(def *campaigns.Definition, version string, idx int, r runRow, now time.Time, loc *time.Location) transition {
+	s := def.Steps[idx]
+	i := s.Split.Pick(r.Campaign, version, s.ID, r.Sub)
+	if i < 0 {
+		return transition{ID: r.ID, Seq: r.Seq, State: StateFailed, Step: s.ID,
+			Ctx: map[string]any{"error": fmt.Sprintf("split %q has no variant with a positive weight", s.ID)}}
+	}
+	v := s.Split.Variants[i]
+	var rc map[string]json.RawMessage
+	_ = json.Unmarshal(r.Context, &rc)
+	taken := map[string]string{}
+	if err := json.Unmarshal(rc[campaigns.SplitContextKey], &taken); err != nil || taken == nil {
+		taken = map[string]string{} // the first split of this run
+	}
+	taken[s.ID] = v.ID
+	tr := settle(def, r.ID, r.Seq, v.Goto, now, loc)
+	tr.Ctx = mergeCtx(tr.Ctx, map[string]any{campaigns.SplitContextKey: taken})
+	return tr
 }
 
 // timeout handles a waiting run whose next_at came: wait_reply timed out, or

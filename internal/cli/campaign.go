@@ -30,6 +30,7 @@ func (a *App) campaignCmd() *cobra.Command {
 		a.campaignDiffCmd(),
 		a.campaignArchiveCmd(),
 		a.campaignPreviewCmd(),
+		a.campaignFunnelCmd(),
 	)
 	return cmd
 }
