@@ -132,7 +132,7 @@ func (a *App) workerCmd() *cobra.Command {
 				return err
 			}
 			defer d.Close()
-			s, err := a.buildStack(c, d, http.DefaultClient)
+			s, err := a.buildStack(c, d, channels.NewHTTPClient())
 			if err != nil {
 				return err
 			}
@@ -199,7 +199,7 @@ func (a *App) runRoles(ctx context.Context, migrate, work, schedule bool) error 
 			return err
 		}
 	}
-	s, err := a.buildStack(c, d, http.DefaultClient)
+	s, err := a.buildStack(c, d, channels.NewHTTPClient())
 	if err != nil {
 		return err
 	}
