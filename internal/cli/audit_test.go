@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -98,6 +99,23 @@ func TestAuditLogOverAPIAndPage(t *testing.T) {
 		chromedp.Text(`#audit tbody tr:first-child`, &first, chromedp.ByQuery),
 		chromedp.SendKeys(`#f-action`, "campaign", chromedp.ByID),
 		chromedp.Submit(`#f-action`, chromedp.ByID),
+		// WaitVisible alone can match the page before the submit
+		// navigates: wait until the filtered page is the one shown
+		// (reads fail while the navigation swaps documents).
+		chromedp.ActionFunc(func(ctx context.Context) error {
+			for {
+				var ok bool
+				err := chromedp.Evaluate(`location.search.includes('action=campaign') && document.readyState === 'complete'`, &ok).Do(ctx)
+				if err == nil && ok {
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}),
 		chromedp.WaitVisible(`#audit`, chromedp.ByID),
 		chromedp.Evaluate(`[...document.querySelectorAll('#audit td.action')].map(td => td.textContent).join(' ')`, &actions),
 	)
