@@ -115,7 +115,7 @@ func (e *Engine) sendRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Defin
 				e.cfg.Metrics.Message(in.Channel, "skipped")
 			}
 		}
-		outs, err := e.sendJobs(ctx, jobs, now, false)
+		outs, err := e.sendJobs(ctx, jobs, now, false, claimPacing)
 		if err != nil {
 			return err
 		}
@@ -240,7 +240,7 @@ func (e *Engine) deliver(ctx context.Context, tx *sqlx.Tx, keys []string) (map[s
 		_ = json.Unmarshal(m.Content, &c)
 		jobs = append(jobs, job{m: m, msg: message(m.Key, m.Channel, m.Account, m.Address, c)})
 	}
-	sent, err := e.sendJobs(ctx, jobs, now, lastAttempt(ctx))
+	sent, err := e.sendJobs(ctx, jobs, now, lastAttempt(ctx), claimPacing)
 	if err != nil {
 		return nil, err
 	}
