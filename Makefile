@@ -45,6 +45,14 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 30s)
 bench: ## Run the benchmarks and write bench/results/*.json
 	@$(SERVICES) && $(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
+# The chaos suite (internal/chaos): faults during a blast through real
+# worker, scheduler, redis-server and postgres processes. `make test` runs
+# it at a small size; this runs every scenario at NUDGE_CHAOS_SIZE.
+.PHONY: chaos
+chaos: ## Run every chaos scenario at NUDGE_CHAOS_SIZE (default 20000), write bench/results/chaos.json
+	@$(SERVICES) && NUDGE_CHAOS_SIZE=$${NUDGE_CHAOS_SIZE:-20000} NUDGE_CHAOS_RESULTS="$(CURDIR)/bench/results/chaos.json" \
+	  $(GO) test -count=1 -timeout 90m -v -run '^TestChaos$$' ./internal/chaos/
+
 .PHONY: lint
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

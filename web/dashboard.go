@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/nudge-engine/nudge/analytics"
+	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/users"
 )
 
 // EnableDashboard adds the campaign dashboard. It is read-only, so managers
 // see it as well as admins: the figures are what their work produces.
 func (w *Web) EnableDashboard(a *analytics.Store) error {
-	if err := w.enable(NavItem{Href: "/dashboard", Label: "Dashboard", About: "Campaign funnels, reactions, fallbacks and uplift", Role: users.Manager},
+	if err := w.enable(NavItem{Href: "/dashboard", Label: "Dashboard", About: "Campaign funnels, reactions, fallbacks and uplift", Action: users.DashboardRead},
 		"dashboard", "campaign"); err != nil {
 		return err
 	}
@@ -40,15 +41,14 @@ func init() {
 	}
 }
 
-func (w *Web) registerDashboard(mux *http.ServeMux) {
+func (w *Web) registerDashboard(mux *server.Mux) {
 	if w.dash == nil {
 		return
 	}
-	a := w.handle(mux, users.Manager)
-	a("GET /dashboard", w.dashboard)
-	a("GET /dashboard.csv", w.dashboardCSV)
-	a("GET /dashboard/{id}", w.campaign)
-	a("GET /dashboard/{id}/csv", w.campaignCSV)
+	mux.HandleFunc("GET /dashboard", users.DashboardRead, w.dashboard)
+	mux.HandleFunc("GET /dashboard.csv", users.FiguresExport, w.dashboardCSV)
+	mux.HandleFunc("GET /dashboard/{id}", users.DashboardRead, w.campaign)
+	mux.HandleFunc("GET /dashboard/{id}/csv", users.FiguresExport, w.campaignCSV)
 }
 
 func (w *Web) fail(rw http.ResponseWriter, r *http.Request, err error) {

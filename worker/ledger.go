@@ -83,7 +83,7 @@ func (e *Engine) sendLedgered(ctx context.Context, def *campaigns.Definition, ve
 		if err := insertIntents(ctx, e.db, def, version, stepID, group, now, false); err != nil {
 			return nil, fmt.Errorf("record messages in flight: %w", err)
 		}
-		o, err := e.sendJobs(ctx, jobs[start:end], now, false)
+		o, err := e.sendJobs(ctx, jobs[start:end], now, false, claimPacing)
 		if err != nil {
 			// sendJobs fails only before a provider call (the rate limiter,
 			// e.g. Redis down; a lost lease): nothing of the group went out.

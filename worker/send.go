@@ -173,7 +173,7 @@ func (e *Engine) sendStep(ctx context.Context, def *campaigns.Definition, versio
 		}
 	}
 	if len(viaLedger) == 0 {
-		outs, err := e.sendJobs(ctx, jobs, now, false)
+		outs, err := e.sendJobs(ctx, jobs, now, false, claimPacing)
 		return outs, nil, err
 	}
 	outs := make([]outcome, len(jobs))
@@ -185,7 +185,7 @@ func (e *Engine) sendStep(ctx context.Context, def *campaigns.Definition, versio
 		return out
 	}
 	if len(plain) > 0 {
-		o, err := e.sendJobs(ctx, pick(plain), now, false)
+		o, err := e.sendJobs(ctx, pick(plain), now, false, claimPacing)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -313,7 +313,7 @@ func (e *Engine) deliver(ctx context.Context, tx *sqlx.Tx, keys []string) (map[s
 		_ = json.Unmarshal(m.Content, &c)
 		jobs = append(jobs, job{m: m, msg: message(m.Key, m.Channel, m.Account, m.Address, c)})
 	}
-	sent, err := e.sendJobs(ctx, jobs, now, lastAttempt(ctx))
+	sent, err := e.sendJobs(ctx, jobs, now, lastAttempt(ctx), claimPacing)
 	if err != nil {
 		return nil, err
 	}

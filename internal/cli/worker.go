@@ -28,6 +28,7 @@ import (
 	"github.com/nudge-engine/nudge/migrations"
 	"github.com/nudge-engine/nudge/scheduler"
 	"github.com/nudge-engine/nudge/templates"
+	"github.com/nudge-engine/nudge/users"
 	"github.com/nudge-engine/nudge/worker"
 )
 
@@ -159,7 +160,7 @@ func (a *App) workerCmd() *cobra.Command {
 				return err
 			}
 			defer d.Close()
-			s, err := a.buildStack(c, d, http.DefaultClient)
+			s, err := a.buildStack(c, d, channels.NewHTTPClient())
 			if err != nil {
 				return err
 			}
@@ -184,18 +185,15 @@ func ignoreCanceled(err error) error {
 }
 
 // adminQueues serves asynqmon at /admin/queues to signed-in admins.
-type adminQueues struct {
-	h       http.Handler
-	require func(http.Handler) http.Handler
-}
+type adminQueues struct{ h http.Handler }
 
 func newAsynqmon(ropt asynq.RedisConnOpt) http.Handler {
 	return asynqmon.New(asynqmon.Options{RootPath: "/admin/queues", RedisConnOpt: ropt})
 }
 
-func (q adminQueues) Register(mux *http.ServeMux) {
-	mux.Handle("/admin/queues/", q.require(q.h))
-	mux.Handle("/admin/queues", http.RedirectHandler("/admin/queues/", http.StatusMovedPermanently))
+func (q adminQueues) Register(mux *server.Mux) {
+	mux.Handle("/admin/queues/", users.Settings, q.h)
+	mux.Handle("/admin/queues", users.Settings, http.RedirectHandler("/admin/queues/", http.StatusMovedPermanently))
 }
 
 func (a *App) runCmd() *cobra.Command {
@@ -229,7 +227,7 @@ func (a *App) runRoles(ctx context.Context, migrate, work, schedule bool) error 
 			return err
 		}
 	}
-	s, err := a.buildStack(c, d, http.DefaultClient)
+	s, err := a.buildStack(c, d, channels.NewHTTPClient())
 	if err != nil {
 		return err
 	}

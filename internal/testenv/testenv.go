@@ -8,6 +8,11 @@
 //
 // The servers come from NUDGE_DATABASE_URL and NUDGE_REDIS_URL, which `make
 // test` sets through scripts/services; without them the local defaults are tried.
+//
+// Tests that kill, pause or restart servers start private ones instead:
+// StartRedisServer (redisproc.go) and StartPostgres (postgresproc.go); tests
+// of real `nudge` processes build and start them with NudgeBinary and
+// StartNudge (nudgeproc.go).
 package testenv
 
 import (

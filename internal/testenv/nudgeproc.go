@@ -1,0 +1,166 @@
+package testenv
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	nudgeOnce sync.Once
+	nudgePath string
+	nudgeErr  error
+)
+
+// NudgeBinary builds cmd/nudge once per test process and returns its path.
+// Tests that start `nudge worker`, `nudge scheduler` or `nudge serve` as
+// real processes use it, so a kill -9 hits the production binary.
+func NudgeBinary(t testing.TB) string {
+	t.Helper()
+	nudgeOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "nudge-bin-")
+		if err != nil {
+			nudgeErr = err
+			return
+		}
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		nudgePath = filepath.Join(dir, "nudge")
+		cmd := exec.Command("go", "build", "-o", nudgePath, "./cmd/nudge")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			nudgeErr = &buildError{err: err, out: string(out)}
+		}
+	})
+	if nudgeErr != nil {
+		t.Fatalf("testenv: build nudge: %v", nudgeErr)
+	}
+	return nudgePath
+}
+
+type buildError struct {
+	err error
+	out string
+}
+
+func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
+
+// NudgeProc is one `nudge <role>` process of a test. Its output is kept and
+// logged when the test fails; the process is killed at cleanup.
+type NudgeProc struct {
+	t    testing.TB
+	Name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	mu   sync.Mutex
+	out  bytes.Buffer
+}
+
+// StartNudge starts `nudge args…` with exactly env (plus PATH and HOME): a
+// process sees nothing of the test's own environment, as in a deployment
+// configured only by its variables.
+func StartNudge(t testing.TB, name string, env map[string]string, args ...string) *NudgeProc {
+	t.Helper()
+	p := &NudgeProc{t: t, Name: name, done: make(chan struct{})}
+	cmd := exec.Command(NudgeBinary(t), args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdout, cmd.Stderr = (*procWriter)(p), (*procWriter)(p)
+	// Its own process group: a ^C of the test run does not reach it first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("testenv: start %s: %v", name, err)
+	}
+	p.cmd = cmd
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.Kill()
+		if t.Failed() {
+			t.Logf("==== %s output ====\n%s", name, p.Output())
+		}
+	})
+	return p
+}
+
+type procWriter NudgeProc
+
+func (w *procWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.out.Len() > 1<<20 { // keep the start, where the first problem shows
+		return len(b), nil
+	}
+	return w.out.Write(b)
+}
+
+// Output is what the process printed so far.
+func (p *NudgeProc) Output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// Printed reports whether the process's output contains s.
+func (p *NudgeProc) Printed(s string) bool { return strings.Contains(p.Output(), s) }
+
+// Exited reports whether the process has ended.
+func (p *NudgeProc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Kill ends the process with SIGKILL (no shutdown, nothing committed) and
+// waits for it; it does nothing when the process has already ended.
+func (p *NudgeProc) Kill() {
+	if p.Exited() {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// Pause stops the process with SIGSTOP: its connections stay open and its
+// locks held, as when a host hangs.
+func (p *NudgeProc) Pause() { p.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused process (SIGCONT).
+func (p *NudgeProc) Resume() { p.signal(syscall.SIGCONT) }
+
+func (p *NudgeProc) signal(sig syscall.Signal) {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatalf("testenv: signal %v to %s: %v", sig, p.Name, err)
+	}
+}
+
+// Stop asks the process to end with SIGTERM and fails the test when it does
+// not exit cleanly within limit.
+func (p *NudgeProc) Stop(limit time.Duration) {
+	p.t.Helper()
+	if p.Exited() {
+		p.t.Fatalf("testenv: %s had already exited: %v\n%s", p.Name, p.cmd.ProcessState, p.Output())
+	}
+	p.signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(limit):
+		p.Kill()
+		p.t.Fatalf("testenv: %s did not exit within %v of SIGTERM", p.Name, limit)
+	}
+	if !p.cmd.ProcessState.Success() {
+		p.t.Fatalf("testenv: %s exited with %v after SIGTERM\n%s", p.Name, p.cmd.ProcessState, p.Output())
+	}
+}
