@@ -94,8 +94,15 @@ func (e *Engine) sendLedgered(ctx context.Context, def *campaigns.Definition, ve
 		}
 		o, err := e.sendJobs(ctx, jobs[start:end], now, false, claimPacing)
 		if err != nil {
-			// sendJobs fails only before a provider call (the rate limiter,
-			// e.g. Redis down; a lost lease): nothing of the group went out.
+			if ctx.Err() != nil {
+				// Cancelled (a lost lease, a shutdown) while the paced
+				// sender waited for slots: some of the group may have gone
+				// out. Its rows stay in flight, so a later claim records
+				// them unknown rather than sending any twice.
+				return nil, err
+			}
+			// The rate limiter failed (Redis down) before any provider
+			// call: nothing of the group went out.
 			return nil, errors.Join(err, e.forgetInFlight(ctx, jobs[start:end]))
 		}
 		if err := settleInFlight(ctx, e.db, o); err != nil {
