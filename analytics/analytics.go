@@ -31,6 +31,9 @@ type Funnel struct {
 	Neutral   int `db:"neutral" json:"neutral"`
 	HandedOff int `db:"handed_off" json:"handed_off"`
 	Skipped   int `db:"skipped" json:"skipped"` // runs whose sends were all skipped by policy
+	// Unknown counts runs with a message a crashed worker left in flight to a
+	// provider that does not deduplicate: it may or may not have arrived.
+	Unknown int `db:"unknown" json:"unknown"`
 
 	Goal *Goal `json:"goal,omitempty"`
 	// Splits compares the variants of each split step of the version (of

@@ -29,7 +29,8 @@ const (
 	               bool_or(sent_at IS NOT NULL) AS sent,
 	               bool_or(delivered_at IS NOT NULL OR read_at IS NOT NULL OR ` + acceptedIsDelivered + `) AS delivered,
 	               bool_or(read_at IS NOT NULL) AS read,
-	               bool_and(status = 'skipped') AS skipped
+	               bool_and(status = 'skipped') AS skipped,
+	               bool_or(status = 'unknown') AS unknown
 	          FROM messages WHERE run_id IN (SELECT id FROM runs) GROUP BY run_id),
 	  rp AS (SELECT run_id, bool_or(sentiment = 'positive') AS pos, bool_or(sentiment = 'negative') AS neg,
 	                bool_or(sentiment = 'neutral') AS neu
@@ -45,7 +46,8 @@ const (
 	         count(*) FILTER (WHERE rp.neg) AS negative,
 	         count(*) FILTER (WHERE rp.neu) AS neutral,
 	         count(*) FILTER (WHERE ho.run_id IS NOT NULL) AS handed_off,
-	         count(*) FILTER (WHERE m.skipped) AS skipped
+	         count(*) FILTER (WHERE m.skipped) AS skipped,
+	         count(*) FILTER (WHERE m.unknown) AS unknown
 	    FROM runs LEFT JOIN m ON m.run_id = runs.id LEFT JOIN rp ON rp.run_id = runs.id
 	    LEFT JOIN ho ON ho.run_id = runs.id`
 

@@ -15,19 +15,20 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+	"github.com/nudge-engine/nudge/users"
 )
 
 // All SQL of the package.
 const (
 	qCreate = `
-INSERT INTO api_keys (name, prefix, hash, created_at) VALUES ($1, $2, $3, $4)
-RETURNING id, name, prefix, created_at, revoked_at, last_used_at`
+INSERT INTO api_keys (name, prefix, hash, created_at, role) VALUES ($1, $2, $3, $4, $5)
+RETURNING id, name, role, prefix, created_at, revoked_at, last_used_at`
 	qList = `
-SELECT id, name, prefix, created_at, revoked_at, last_used_at FROM api_keys ORDER BY id`
+SELECT id, name, role, prefix, created_at, revoked_at, last_used_at FROM api_keys ORDER BY id`
 	qRevoke = `
 UPDATE api_keys SET revoked_at = $2 WHERE (name = $1 OR prefix = $1) AND revoked_at IS NULL`
 	qByPrefix = `
-SELECT id, name, hash, revoked_at FROM api_keys WHERE prefix = $1`
+SELECT id, name, role, hash, revoked_at FROM api_keys WHERE prefix = $1`
 	// last_used_at is written at most once a minute per key, not per request.
 	qTouch = `
 UPDATE api_keys SET last_used_at = $2
@@ -54,6 +55,7 @@ var reName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 type Key struct {
 	ID         int64      `db:"id" json:"id"`
 	Name       string     `db:"name" json:"name"`
+	Role       users.Role `db:"role" json:"role"`
 	Prefix     string     `db:"prefix" json:"prefix"`
 	CreatedAt  time.Time  `db:"created_at" json:"created_at"`
 	RevokedAt  *time.Time `db:"revoked_at" json:"revoked_at,omitempty"`
@@ -79,11 +81,14 @@ func hash(secret string) []byte {
 	return h[:]
 }
 
-// Create makes a key named name and returns it with its secret, which is
-// not stored and cannot be shown again.
-func (s *Store) Create(ctx context.Context, name string) (Key, string, error) {
+// Create makes a key named name with role (what its requests may do) and
+// returns it with its secret, which is not stored and cannot be shown again.
+func (s *Store) Create(ctx context.Context, name string, role users.Role) (Key, string, error) {
 	if !reName.MatchString(name) {
 		return Key{}, "", fmt.Errorf("name %q: use 1-64 letters, digits, _, . or - (starting with a letter or digit)", name)
+	}
+	if !role.Valid() {
+		return Key{}, "", fmt.Errorf("role %q: %w", role, users.ErrInvalidRole)
 	}
 	b := make([]byte, secretLen)
 	if _, err := rand.Read(b); err != nil {
@@ -91,13 +96,13 @@ func (s *Store) Create(ctx context.Context, name string) (Key, string, error) {
 	}
 	secret := Scheme + base64.RawURLEncoding.EncodeToString(b)
 	var k Key
-	err := s.db.GetContext(ctx, &k, qCreate, name, secret[:prefixLen], hash(secret), s.now())
+	err := s.db.GetContext(ctx, &k, qCreate, name, secret[:prefixLen], hash(secret), s.now(), role)
 	var pe *pq.Error
 	if errors.As(err, &pe) && pe.Code == "23505" {
 		if pe.Constraint == "api_keys_live_name" {
 			return Key{}, "", ErrExists
 		}
-		return s.Create(ctx, name) // prefix collision (1 in 2^48): draw again
+		return s.Create(ctx, name, role) // prefix collision (1 in 2^48): draw again
 	}
 	if err != nil {
 		return Key{}, "", fmt.Errorf("create api key: %w", err)
@@ -134,6 +139,7 @@ func (s *Store) Verify(ctx context.Context, secret string) (Key, error) {
 	var row struct {
 		ID        int64      `db:"id"`
 		Name      string     `db:"name"`
+		Role      users.Role `db:"role"`
 		Hash      []byte     `db:"hash"`
 		RevokedAt *time.Time `db:"revoked_at"`
 	}
@@ -153,5 +159,5 @@ func (s *Store) Verify(ctx context.Context, secret string) (Key, error) {
 	if _, err := s.db.ExecContext(ctx, qTouch, row.ID, now); err != nil {
 		return Key{}, fmt.Errorf("touch api key: %w", err)
 	}
-	return Key{ID: row.ID, Name: row.Name, Prefix: secret[:prefixLen]}, nil
+	return Key{ID: row.ID, Name: row.Name, Role: row.Role, Prefix: secret[:prefixLen]}, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nudge-engine/nudge/apikeys"
 	"github.com/nudge-engine/nudge/internal/testenv"
+	"github.com/nudge-engine/nudge/users"
 )
 
 func TestCreateListRevoke(t *testing.T) {
@@ -20,7 +21,7 @@ func TestCreateListRevoke(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	s := apikeys.NewStore(d, func() time.Time { return now })
 	ctx := context.Background()
-	k, secret, err := s.Create(ctx, "shop-backend")
+	k, secret, err := s.Create(ctx, "shop-backend", users.Admin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,10 +33,10 @@ func TestCreateListRevoke(t *testing.T) {
 	if stored != 0 {
 		t.Fatal("the secret is stored in clear")
 	}
-	if _, _, err := s.Create(ctx, "shop-backend"); !errors.Is(err, apikeys.ErrExists) {
+	if _, _, err := s.Create(ctx, "shop-backend", users.Admin); !errors.Is(err, apikeys.ErrExists) {
 		t.Fatalf("duplicate live name: %v", err)
 	}
-	if _, _, err := s.Create(ctx, "bad name"); err == nil {
+	if _, _, err := s.Create(ctx, "bad name", users.Admin); err == nil {
 		t.Fatal("bad name accepted")
 	}
 	got, err := s.Verify(ctx, secret)
@@ -56,7 +57,7 @@ func TestCreateListRevoke(t *testing.T) {
 		t.Fatalf("revoked key verified: %v", err)
 	}
 	// The name is free again once revoked.
-	if _, _, err := s.Create(ctx, "shop-backend"); err != nil {
+	if _, _, err := s.Create(ctx, "shop-backend", users.Admin); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -66,20 +67,25 @@ func TestMiddleware(t *testing.T) {
 	d := testenv.DB(t)
 	s := apikeys.NewStore(d, nil)
 	ctx := context.Background()
-	_, good, err := s.Create(ctx, "live")
+	_, good, err := s.Create(ctx, "live", users.Admin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, revoked, _ := s.Create(ctx, "old")
+	_, revoked, _ := s.Create(ctx, "old", users.Admin)
+	_, viewer, err := s.Create(ctx, "figures", users.Viewer)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Revoke(ctx, "old"); err != nil {
 		t.Fatal(err)
 	}
 	h := apikeys.Middleware(s, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		k, ok := apikeys.FromContext(r.Context())
-		if !ok {
-			t.Error("no key in context")
+		a, ok := users.ActorFrom(r.Context())
+		if !ok { // no key: on to the session, then users.Require
+			w.WriteHeader(http.StatusNoContent)
+			return
 		}
-		w.Write([]byte(k.Name))
+		w.Write([]byte(a.Ref() + " " + string(a.Role)))
 	}))
 	tampered := []byte(good)
 	tampered[20] ^= 1
@@ -89,7 +95,8 @@ func TestMiddleware(t *testing.T) {
 	}{
 		{"valid", "Bearer " + good, 200},
 		{"lower-case scheme", "bearer " + good, 200},
-		{"missing", "", 401},
+		{"viewer", "Bearer " + viewer, 200},
+		{"missing", "", 204},
 		{"basic", "Basic " + good, 401},
 		{"revoked", "Bearer " + revoked, 401},
 		{"tampered", "Bearer " + string(tampered), 401},
@@ -107,8 +114,15 @@ func TestMiddleware(t *testing.T) {
 			if w.Code != c.status {
 				t.Fatalf("status %d, want %d: %s", w.Code, c.status, w.Body)
 			}
+			if c.status == 204 {
+				return
+			}
 			if c.status == 200 {
-				if w.Body.String() != "live" {
+				want := "key:live admin"
+				if c.name == "viewer" {
+					want = "key:figures viewer"
+				}
+				if w.Body.String() != want {
 					t.Fatalf("body %q", w.Body)
 				}
 				return

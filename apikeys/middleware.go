@@ -1,30 +1,29 @@
 package apikeys
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
 
 	"github.com/nudge-engine/nudge/internal/httpx"
+	"github.com/nudge-engine/nudge/users"
 )
 
-type ctxKey struct{}
-
-// FromContext returns the key that authenticated the request.
-func FromContext(ctx context.Context) (Key, bool) {
-	k, ok := ctx.Value(ctxKey{}).(Key)
-	return k, ok
-}
-
-// Middleware lets through requests with "Authorization: Bearer nk_…" naming a
-// live key (the key is then in the request context, see FromContext) and
-// answers every other request 401 with the JSON error shape.
+// Middleware identifies requests that carry "Authorization: Bearer nk_…":
+// a live key becomes the request's actor (users.ActorFrom) with the key's
+// role; an unknown or revoked key is answered 401 with the JSON error
+// shape. Requests without the header pass on unidentified (a session may
+// identify them); whether a route needs an actor is users.Require's call.
 func Middleware(s *Store, log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			secret, ok := bearer(r.Header.Get("Authorization"))
+			h := r.Header.Get("Authorization")
+			if h == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			secret, ok := bearer(h)
 			if !ok {
 				unauthorized(w, r, log, "send the API key as Authorization: Bearer nk_…")
 				return
@@ -41,7 +40,8 @@ func Middleware(s *Store, log *slog.Logger) func(http.Handler) http.Handler {
 				unauthorized(w, r, log, "the API key is unknown or revoked")
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, k)))
+			act := users.Actor{Kind: "key", ID: k.ID, Name: k.Name, Role: k.Role, From: httpx.ClientIP(r)}
+			next.ServeHTTP(w, r.WithContext(users.WithActor(r.Context(), act)))
 		})
 	}
 }

@@ -23,9 +23,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/nudge-engine/nudge/campaigns"
-	"github.com/nudge-engine/nudge/channels"
-	"github.com/nudge-engine/nudge/inbox"
-	"github.com/nudge-engine/nudge/internal/ratelimit"
 	"github.com/nudge-engine/nudge/internal/testenv"
 	"github.com/nudge-engine/nudge/worker"
 )
@@ -338,86 +335,4 @@ func BenchmarkMemory1M(b *testing.B) {
 		[2]string{"worker peak RSS (<= 100 MB)", fmt.Sprintf("%.1f MB", float64(rss)/1e6)})
 	writeResult(b, "memory", map[string]any{"subscribers": n, "elapsed_seconds": elapsed.Seconds(),
 		"messages_per_second": float64(n) / elapsed.Seconds(), "worker_peak_rss_bytes": rss, "target_bytes": 100_000_000})
-}
-
-// limitingFake is a provider that allows `rate` sends in any rolling second
-// (how providers state their limits) and answers 429 beyond it.
-type limitingFake struct {
-	mu      sync.Mutex
-	rate    int
-	sent    []time.Time
-	limited int
-}
-
-func (f *limitingFake) Kind() channels.Kind { return channels.Telegram }
-
-func (f *limitingFake) Send(_ context.Context, m channels.Message) (channels.Result, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	now := time.Now()
-	if k := len(f.sent); k >= f.rate && now.Sub(f.sent[k-f.rate]) < time.Second {
-		f.limited++
-		return channels.Result{}, &channels.Error{Kind: channels.RateLimited, Code: "429", Message: "Too Many Requests: retry after 1", RetryAfter: time.Second}
-	}
-	f.sent = append(f.sent, now)
-	return channels.Result{ProviderID: m.IdempotencyKey, SentAt: now}, nil
-}
-
-// BenchmarkRateFidelity: 600 messages (BENCH_RATE_N) through a 30 msg/s
-// limit against the limiting fake: achieved rate and 429s.
-func BenchmarkRateFidelity(b *testing.B) {
-	if b.N > 1 {
-		b.Skip("measured once")
-	}
-	const limit = 30.0
-	n := envInt("BENCH_RATE_N", 600)
-	dbURL, redisURL := testenv.DBURL(b), testenv.Redis(b)
-	d := openDB(b, dbURL)
-	seed(b, d, blastDef("paced", "telegram"), "telegram", n)
-	ropt, _ := asynq.ParseRedisURI(redisURL)
-	gopt, _ := redis.ParseURL(redisURL)
-	rdb := redis.NewClient(gopt)
-	defer rdb.Close()
-	fake := &limitingFake{rate: int(limit)}
-	eng, err := worker.New(worker.Config{DB: d, Redis: ropt, Senders: []channels.Sender{fake}, Handoffs: inbox.Handoffs{},
-		Limiter: ratelimit.New(rdb, map[string]ratelimit.Rate{"telegram": {PerSecond: limit}}), Poll: 100 * time.Millisecond})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer eng.Close()
-	disp := eng.Dispatcher(dbURL)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	disp.Start()
-	defer disp.Stop()
-	go func() { _ = eng.Run(ctx) }()
-	if _, err := d.Exec(createRuns, "paced"); err != nil {
-		b.Fatal(err)
-	}
-	deadline := time.Now().Add(time.Duration(float64(n)/limit*2)*time.Second + time.Minute)
-	for {
-		var done int
-		_ = d.Get(&done, `SELECT count(*) FROM flow_runs WHERE state = 'done'`)
-		if done == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("paced blast not done (%d of %d)", done, n)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	fake.mu.Lock()
-	sent, limited := len(fake.sent), fake.limited
-	span := fake.sent[len(fake.sent)-1].Sub(fake.sent[0])
-	fake.mu.Unlock()
-	achieved := float64(sent-1) / span.Seconds()
-	pct := achieved / limit * 100
-	b.ReportMetric(achieved, "msgs/s")
-	b.ReportMetric(float64(limited), "429s")
-	table([2]string{"rate limit", fmt.Sprintf("%.0f msg/s", limit)},
-		[2]string{"messages", strconv.Itoa(sent)},
-		[2]string{"achieved", fmt.Sprintf("%.2f msg/s (%.1f%%)", achieved, pct)},
-		[2]string{"provider 429s (target 0)", strconv.Itoa(limited)})
-	writeResult(b, "rate", map[string]any{"limit_per_second": limit, "messages": sent, "achieved_per_second": achieved,
-		"achieved_percent": pct, "target_percent": 97, "provider_429s": limited})
 }

@@ -8,14 +8,14 @@ import (
 	"path"
 
 	"github.com/nudge-engine/nudge/internal/httpx"
+	"github.com/nudge-engine/nudge/internal/server"
+	"github.com/nudge-engine/nudge/users"
 )
 
 // APIConfig configures the campaigns REST API.
 type APIConfig struct {
 	Store *Store
-	// Auth wraps every route (API keys); nil = no authentication (tests).
-	Auth func(http.Handler) http.Handler
-	Log  *slog.Logger
+	Log   *slog.Logger
 }
 
 // API serves /v1/campaigns.
@@ -36,18 +36,12 @@ func NewAPI(cfg APIConfig) *API {
 // Register mounts the routes. POST /v1/campaigns/{id}/trigger belongs to the
 // scheduler and GET /v1/campaigns/{id}/preview to package campaigns/preview;
 // neither is registered here.
-func (a *API) Register(mux *http.ServeMux) {
-	wrap := func(h http.HandlerFunc) http.Handler {
-		if a.cfg.Auth == nil {
-			return h
-		}
-		return a.cfg.Auth(h)
-	}
-	mux.Handle("GET /v1/campaigns", wrap(a.list))
-	mux.Handle("POST /v1/campaigns", wrap(a.apply))
-	mux.Handle("GET /v1/campaigns/{id}", wrap(a.current))
-	mux.Handle("GET /v1/campaigns/{id}/versions/{version}", wrap(a.version))
-	mux.Handle("POST /v1/campaigns/{id}/archive", wrap(a.archive))
+func (a *API) Register(mux *server.Mux) {
+	mux.HandleFunc("GET /v1/campaigns", users.CampaignsRead, a.list)
+	mux.HandleFunc("POST /v1/campaigns", users.CampaignsWrite, a.apply)
+	mux.HandleFunc("GET /v1/campaigns/{id}", users.CampaignsRead, a.current)
+	mux.HandleFunc("GET /v1/campaigns/{id}/versions/{version}", users.CampaignsRead, a.version)
+	mux.HandleFunc("POST /v1/campaigns/{id}/archive", users.CampaignsWrite, a.archive)
 }
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {

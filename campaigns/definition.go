@@ -103,7 +103,18 @@ type Settings struct {
 	// SendDuringHandoff lets this campaign's messages go out while a manager
 	// conversation is open (default: service yes, marketing no).
 	SendDuringHandoff *bool `yaml:"send_during_handoff,omitempty" json:"send_during_handoff,omitempty"`
+	// OnUnknown is what a worker does with a message a crashed worker left in
+	// flight to a provider that does not deduplicate (Telegram, Viber, …):
+	// OnUnknownMark (the default) records it unknown and sends nothing, as a
+	// second copy may reach the customer; OnUnknownResend sends it again.
+	OnUnknown string `yaml:"on_unknown,omitempty" json:"on_unknown,omitempty"`
 }
+
+// The values of Settings.OnUnknown.
+const (
+	OnUnknownMark   = "mark"
+	OnUnknownResend = "resend"
+)
 
 // QuietHours in the subscriber's local time ("22:00" to "09:00"); sends are
 // deferred to the end, never dropped.

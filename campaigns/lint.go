@@ -365,6 +365,10 @@ func (l *linter) settings() {
 			l.add(p+".within", "invalid-duration", "", "fallback within must be longer than zero")
 		}
 	}
+	if l.f.Has("settings.on_unknown") && s.OnUnknown != OnUnknownMark && s.OnUnknown != OnUnknownResend {
+		l.add("settings.on_unknown", "invalid-value", suggestHint(s.OnUnknown, []string{OnUnknownMark, OnUnknownResend}),
+			"on_unknown must be mark or resend, got %q", s.OnUnknown)
+	}
 	if l.f.Has("settings.holdout_percent") && (s.HoldoutPercent < 0 || s.HoldoutPercent >= 100) {
 		l.add("settings.holdout_percent", "invalid-value", "a share of the audience that gets nothing, e.g. 10", "holdout_percent must be at least 0 and below 100")
 	}

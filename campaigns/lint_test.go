@@ -63,6 +63,7 @@ func TestLintRules(t *testing.T) {
 		{rule: "duplicate-key", edit: [][2]string{{"name: C\n", "name: C\nname: D\n"}}, want: []string{"c.yaml:3:1: duplicate-key"}},
 		{rule: "required-field", edit: [][2]string{{"name: C\n", ""}}, want: []string{"c.yaml:1:1: required-field"}},
 		{rule: "invalid-value", edit: [][2]string{{"topic: service", "topic: servise"}}, want: []string{"c.yaml:3:8: invalid-value"}},
+		{rule: "invalid-value on_unknown", edit: [][2]string{{"  channels: [telegram]", "  channels: [telegram]\n  on_unknown: retry"}}, want: []string{"c.yaml:8:15: invalid-value"}},
 		{rule: "invalid-value type", edit: [][2]string{{"  channels: [telegram]", "  channels: [telegram]\n  holdout_percent: lots"}}, want: []string{"c.yaml:8:20: invalid-value"}},
 		{rule: "duplicate-id", edit: [][2]string{{"    send: {template: t}\n", "    send: {template: t}\n  - id: s\n    end: {}\n"}},
 			want: []string{"c.yaml:11:9: duplicate-id"}},

@@ -44,6 +44,7 @@ var docs = map[string]string{
 	"Settings.fallback":            "Fallback ladder: the next channel when a message is not delivered / read in time.",
 	"Settings.holdout_percent":     "Share of the audience (0–99) that gets nothing, to measure the goal's uplift.",
 	"Settings.send_during_handoff": "Send while a manager conversation is open (default: service yes, marketing no).",
+	"Settings.on_unknown":          "A message a crashed worker left in flight to a provider that does not deduplicate (Telegram, Viber, WhatsApp, Messenger, SMS, email): mark (default) records it unknown and sends nothing; resend sends it again, and the customer may get it twice.",
 	"QuietHours.start":             "Local time the quiet hours start, e.g. \"22:00\".",
 	"QuietHours.end":               "Local time the quiet hours end, e.g. \"09:00\".",
 	"FrequencyCap.max":             "Maximum messages of this topic per period.",
@@ -112,6 +113,7 @@ var enums = map[string][]string{
 	"FallbackRung.if_not":   {"delivered", "read"},
 	"FallbackRung.channel":  channelNames(),
 	"Settings.channels":     channelNames(),
+	"Settings.on_unknown":   {OnUnknownMark, OnUnknownResend},
 }
 
 var patterns = map[string]string{

@@ -14,6 +14,7 @@ import (
 	"github.com/aymanbagabas/go-udiff"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/nudge-engine/nudge/audit"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -26,6 +27,9 @@ type Version struct {
 	Version    string    `json:"version" db:"version"`
 	Number     int       `json:"number" db:"number"`
 	CreatedAt  time.Time `json:"created_at" db:"created_at"`
+	// AppliedBy is who applied it: "user:EMAIL", "key:NAME" or "cli"
+	// (audit.By); "" for versions applied before it was recorded.
+	AppliedBy string `json:"applied_by" db:"applied_by"`
 }
 
 // Summary is one row of the campaign list.
@@ -87,21 +91,21 @@ func ContentVersion(src []byte) string {
 const (
 	qLockCampaign = `INSERT INTO campaigns (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`
 	qSelectForUpd = `SELECT id FROM campaigns WHERE id = $1 FOR UPDATE`
-	qFindVersion  = `SELECT campaign_id, version, number, created_at FROM campaign_versions WHERE campaign_id = $1 AND version = $2`
+	qFindVersion  = `SELECT campaign_id, version, number, created_at, applied_by FROM campaign_versions WHERE campaign_id = $1 AND version = $2`
 	qNextNumber   = `SELECT COALESCE(MAX(number), 0) + 1 FROM campaign_versions WHERE campaign_id = $1`
-	qInsVersion   = `INSERT INTO campaign_versions (campaign_id, version, number, definition, source, source_path, created_at)
-	                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING campaign_id, version, number, created_at`
+	qInsVersion   = `INSERT INTO campaign_versions (campaign_id, version, number, definition, source, source_path, created_at, applied_by)
+	                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING campaign_id, version, number, created_at, applied_by`
 	qSetCurrent = `UPDATE campaigns SET current_version = $2, archived_at = NULL, updated_at = $3
 	                WHERE id = $1 AND (current_version IS DISTINCT FROM $2 OR archived_at IS NOT NULL)`
-	qGetVersion = `SELECT v.campaign_id, v.version, v.number, v.created_at, v.definition, v.source, v.source_path,
+	qGetVersion = `SELECT v.campaign_id, v.version, v.number, v.created_at, v.applied_by, v.definition, v.source, v.source_path,
 	                      (c.current_version = v.version) AS current
 	                 FROM campaign_versions v JOIN campaigns c ON c.id = v.campaign_id
 	                WHERE v.campaign_id = $1 AND v.version = $2`
-	qGetNumber = `SELECT v.campaign_id, v.version, v.number, v.created_at, v.definition, v.source, v.source_path,
+	qGetNumber = `SELECT v.campaign_id, v.version, v.number, v.created_at, v.applied_by, v.definition, v.source, v.source_path,
 	                     (c.current_version = v.version) AS current
 	                FROM campaign_versions v JOIN campaigns c ON c.id = v.campaign_id
 	               WHERE v.campaign_id = $1 AND v.number = $2`
-	qGetCurrent = `SELECT v.campaign_id, v.version, v.number, v.created_at, v.definition, v.source, v.source_path, true AS current
+	qGetCurrent = `SELECT v.campaign_id, v.version, v.number, v.created_at, v.applied_by, v.definition, v.source, v.source_path, true AS current
 	                 FROM campaigns c JOIN campaign_versions v ON v.campaign_id = c.id AND v.version = c.current_version
 	                WHERE c.id = $1`
 	qActive = `SELECT v.campaign_id, v.version, v.number, v.created_at
@@ -113,7 +117,7 @@ const (
 	                c.archived_at, c.updated_at
 	           FROM campaigns c LEFT JOIN campaign_versions v ON v.campaign_id = c.id AND v.version = c.current_version
 	          ORDER BY c.id`
-	qVersions = `SELECT campaign_id, version, number, created_at FROM campaign_versions WHERE campaign_id = $1 ORDER BY number`
+	qVersions = `SELECT campaign_id, version, number, created_at, applied_by FROM campaign_versions WHERE campaign_id = $1 ORDER BY number`
 	qArchive  = `UPDATE campaigns SET archived_at = COALESCE(archived_at, $2), updated_at = $2 WHERE id = $1`
 )
 
@@ -150,15 +154,22 @@ func (s *Store) Apply(ctx context.Context, f *File) (Version, bool, error) {
 			if err := tx.GetContext(ctx, &n, qNextNumber, id); err != nil {
 				return err
 			}
-			if err := tx.GetContext(ctx, &out, qInsVersion, id, ver, n, def, string(f.Source), f.Path, now); err != nil {
+			if err := tx.GetContext(ctx, &out, qInsVersion, id, ver, n, def, string(f.Source), f.Path, now, audit.By(ctx)); err != nil {
 				return err
 			}
 			created = true
 		default:
 			return err
 		}
-		_, err = tx.ExecContext(ctx, qSetCurrent, id, ver, now)
-		return err
+		res, err := tx.ExecContext(ctx, qSetCurrent, id, ver, now)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 && !created {
+			return nil // already the current version: nothing changed
+		}
+		return audit.Record(ctx, tx, now, audit.Event{Action: "campaign.apply", Subject: id,
+			Detail: map[string]any{"version": out.Version, "number": out.Number, "new_version": created}})
 	})
 	if err != nil {
 		return Version{}, false, fmt.Errorf("apply campaign %s: %w", id, err)
@@ -258,14 +269,21 @@ func (s *Store) Versions(ctx context.Context, campaignID string) ([]Version, err
 // Archive stops new runs of a campaign (runs already started go on).
 // Applying the campaign again brings it back.
 func (s *Store) Archive(ctx context.Context, campaignID string) error {
-	res, err := s.d.ExecContext(ctx, qArchive, campaignID, s.now().UTC())
-	if err != nil {
+	err := db.WithTx(ctx, s.d, func(tx *sqlx.Tx) error {
+		now := s.now().UTC()
+		res, err := tx.ExecContext(ctx, qArchive, campaignID, now)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			return ErrNotFound
+		}
+		return audit.Record(ctx, tx, now, audit.Event{Action: "campaign.archive", Subject: campaignID})
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("archive campaign %s: %w", campaignID, err)
 	}
-	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return err
 }
 
 // Diff returns a unified diff of the YAML sources of two versions.

@@ -15,10 +15,28 @@ import (
 // holding a worker.
 func HTTPClient(hc *http.Client) *http.Client {
 	if hc == nil {
-		return &http.Client{Timeout: 30 * time.Second}
+		return &http.Client{Timeout: 30 * time.Second, Transport: transport}
 	}
 	return hc
 }
+
+// MaxIdlePerHost is how many idle connections to one provider host the
+// adapters' transport keeps: as many as the worker has sends in flight to a
+// paced account (worker/pace.go). Go's default keeps 2, so at hundreds of
+// sends a second most sends would open a new connection (a TCP and TLS
+// handshake) and leave one in TIME_WAIT.
+const MaxIdlePerHost = 128
+
+var transport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = MaxIdlePerHost
+	return t
+}()
+
+// NewHTTPClient is the client `nudge` gives its channel adapters: Go's
+// default client (no overall timeout) over a transport that keeps
+// MaxIdlePerHost idle connections per provider.
+func NewHTTPClient() *http.Client { return &http.Client{Transport: transport} }
 
 // BaseURL is apiURL, or dflt when it is empty, without a trailing slash.
 func BaseURL(apiURL, dflt string) string {

@@ -45,6 +45,20 @@ func HasDeliveryReceipts(k Kind) bool {
 	return true
 }
 
+// DeduplicatesByKey reports whether the provider drops a second message with
+// the same Message.IdempotencyKey: VK answers a repeated random_id (RandomID
+// of the key) with the first message's id, the sandbox records sends under
+// the key. A message to such a provider may be sent again after a crash; to
+// the others the worker's in-flight ledger never sends twice, and reports
+// what it cannot know.
+func DeduplicatesByKey(k Kind) bool {
+	switch k {
+	case VK, Sandbox:
+		return true
+	}
+	return false
+}
+
 // HasReadReceipts reports whether the provider tells when a message was read.
 // Telegram never does; Twilio reports "read" only for RCS senders, never for
 // a plain SMS. A run on such a channel can be replied to without being read.

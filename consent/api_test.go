@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/nudge-engine/nudge/consent"
+	"github.com/nudge-engine/nudge/internal/server"
 )
 
 func TestConsentAPI(t *testing.T) {
@@ -106,11 +107,8 @@ func TestConsentAPIValidation(t *testing.T) {
 func TestConsentAPIAuth(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	mux := http.NewServeMux()
-	deny := func(http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusUnauthorized) })
-	}
-	consent.NewRoutes(consent.RoutesConfig{DB: h.db, Config: h.cfg, Auth: deny}).Register(mux)
+	mux := server.NewMux()
+	consent.NewRoutes(consent.RoutesConfig{DB: h.db, Config: h.cfg}).Register(mux)
 	for _, r := range []*http.Request{
 		mustReq("GET", "/v1/consent/x"), mustReq("POST", "/v1/consent"),
 	} {
@@ -121,7 +119,7 @@ func TestConsentAPIAuth(t *testing.T) {
 		}
 	}
 	// Public() leaves the API out entirely.
-	pub := http.NewServeMux()
+	pub := server.NewMux()
 	consent.NewRoutes(consent.RoutesConfig{DB: h.db, Config: h.cfg}).Public().Register(pub)
 	w := httptest.NewRecorder()
 	pub.ServeHTTP(w, mustReq("GET", "/v1/consent/x"))

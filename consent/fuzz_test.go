@@ -10,6 +10,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/nudge-engine/nudge/consent"
+	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
@@ -25,7 +26,7 @@ func FuzzJWTLinkHandler(f *testing.F) {
 	f.Add("a.b.c", "icq")
 	f.Add("", "")
 	d := testenv.DB(f)
-	mux := http.NewServeMux()
+	mux := server.NewMux()
 	consent.NewRoutes(consent.RoutesConfig{DB: d, Config: testConfig(f), Now: clock}).Register(mux)
 	f.Fuzz(func(t *testing.T, token, channel string) {
 		u := "/s/" + url.PathEscape(token) + "?channel=" + url.QueryEscape(channel)

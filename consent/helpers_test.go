@@ -20,7 +20,9 @@ import (
 	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/consent/jwtlink"
 	"github.com/nudge-engine/nudge/internal/config"
+	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/internal/testenv"
+	"github.com/nudge-engine/nudge/users"
 )
 
 var testNow = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
@@ -135,9 +137,9 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	d := testenv.DB(t)
 	cfg := testConfig(t)
-	mux := http.NewServeMux()
+	mux := server.NewMux()
 	consent.NewRoutes(consent.RoutesConfig{DB: d, Config: cfg, Now: clock}).Register(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(asAdmin(mux))
 	t.Cleanup(srv.Close)
 	return &harness{db: d, cfg: cfg, srv: srv, client: &http.Client{
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -187,3 +189,10 @@ func sign(t testing.TB, m jwt.SigningMethod, kid string, key any, c jwt.Claims) 
 }
 
 func ctx() context.Context { return context.Background() }
+
+// asAdmin serves h to an admin API key, as the key middleware would.
+func asAdmin(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(users.WithActor(r.Context(), users.Actor{Kind: "key", Name: "test", Role: users.Admin})))
+	})
+}

@@ -11,6 +11,8 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/consent/jwtlink"
+	"github.com/nudge-engine/nudge/internal/server"
+	"github.com/nudge-engine/nudge/users"
 )
 
 //go:embed web/pages.html web/widget.js
@@ -22,18 +24,14 @@ var pages = template.Must(template.ParseFS(webFS, "web/pages.html"))
 type RoutesConfig struct {
 	DB     *sqlx.DB
 	Config Config
-	// Auth wraps the /v1 API (the shop's API keys). nil = no authentication,
-	// for tests; `nudge serve` registers only Public() until it has one.
-	Auth func(http.Handler) http.Handler
-	Log  *slog.Logger
-	Now  func() time.Time // nil = time.Now
+	Log    *slog.Logger
+	Now    func() time.Time // nil = time.Now
 }
 
 // Routes serves the opt-in pages (widget, JWT deep links) and the consent API.
 type Routes struct {
 	db       *sqlx.DB
 	cfg      Config
-	auth     func(http.Handler) http.Handler
 	log      *slog.Logger
 	now      func() time.Time
 	ledger   *Ledger
@@ -53,12 +51,8 @@ func NewRoutes(rc RoutesConfig) *Routes {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	auth := rc.Auth
-	if auth == nil {
-		auth = func(h http.Handler) http.Handler { return h }
-	}
 	return &Routes{
-		db: rc.DB, cfg: cfg, auth: auth, log: log, now: now,
+		db: rc.DB, cfg: cfg, log: log, now: now,
 		ledger:   NewLedger(),
 		codes:    NewCodes(now),
 		verifier: jwtlink.NewVerifier(cfg.JWTKeys, cfg.JWTAudience, cfg.JWTIssuer, cfg.JWTLeeway, now),
@@ -67,26 +61,26 @@ func NewRoutes(rc RoutesConfig) *Routes {
 }
 
 // Register mounts every consent route.
-func (rt *Routes) Register(mux *http.ServeMux) {
+func (rt *Routes) Register(mux *server.Mux) {
 	rt.registerPublic(mux)
-	mux.Handle("POST /v1/consent", rt.auth(http.HandlerFunc(rt.postConsent)))
-	mux.Handle("GET /v1/consent/{external_id}", rt.auth(http.HandlerFunc(rt.getConsent)))
+	mux.HandleFunc("POST /v1/consent", users.SubscribersWrite, rt.postConsent)
+	mux.HandleFunc("GET /v1/consent/{external_id}", users.SubscribersRead, rt.getConsent)
 }
 
 // Public returns the routes a customer's browser uses (widget, deep links),
 // without the /v1 API.
-func (rt *Routes) Public() interface{ Register(*http.ServeMux) } { return publicRoutes{rt} }
+func (rt *Routes) Public() server.Routes { return publicRoutes{rt} }
 
 type publicRoutes struct{ rt *Routes }
 
-func (p publicRoutes) Register(mux *http.ServeMux) { p.rt.registerPublic(mux) }
+func (p publicRoutes) Register(mux *server.Mux) { p.rt.registerPublic(mux) }
 
-func (rt *Routes) registerPublic(mux *http.ServeMux) {
-	mux.HandleFunc("GET /widget.js", rt.widgetJS)
-	mux.HandleFunc("GET /widget", rt.widgetPage)
-	mux.HandleFunc("POST /widget/code", rt.widgetCode)
-	mux.HandleFunc("OPTIONS /widget/code", rt.widgetPreflight)
-	mux.HandleFunc("GET /s/{token}", rt.jwtLink)
+func (rt *Routes) registerPublic(mux *server.Mux) {
+	mux.HandleFunc("GET /widget.js", users.Public, rt.widgetJS)
+	mux.HandleFunc("GET /widget", users.Public, rt.widgetPage)
+	mux.HandleFunc("POST /widget/code", users.Public, rt.widgetCode)
+	mux.HandleFunc("OPTIONS /widget/code", users.Public, rt.widgetPreflight)
+	mux.HandleFunc("GET /s/{token}", users.Public, rt.jwtLink)
 }
 
 // pageLink is a button on a page; its URL was built by DeepLink from

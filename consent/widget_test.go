@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nudge-engine/nudge/consent"
+	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
@@ -154,7 +155,7 @@ func TestWidgetRateLimit(t *testing.T) {
 func TestWidgetWithoutChannels(t *testing.T) {
 	t.Parallel()
 	d := testenv.DB(t)
-	mux := http.NewServeMux()
+	mux := server.NewMux()
 	consent.NewRoutes(consent.RoutesConfig{DB: d, Config: consent.Config{}, Now: clock}).Register(mux)
 	w := httptest.NewRecorder()
 	mux.ServeHTTP(w, httptest.NewRequest("GET", "/widget?lang=en", nil))

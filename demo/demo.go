@@ -296,7 +296,7 @@ func (a *demo) run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if _, key, err := apikeys.NewStore(d, nil).Create(ctx, fmt.Sprintf("demo-%d", time.Now().Unix())); err == nil {
+	if _, key, err := apikeys.NewStore(d, nil).Create(ctx, fmt.Sprintf("demo-%d", time.Now().Unix()), users.Admin); err == nil {
 		env.apiKey = key
 	}
 	if _, err := consent.EnsureSubscriber(ctx, d, demoCustomer); err != nil {
@@ -418,16 +418,17 @@ func (a *demo) demoWeek(ctx context.Context, d *sqlx.DB, f *fakes.Set, o Options
 	return printFunnels(ctx, w, d)
 }
 
-// demoLogins makes (or resets) the demo's manager and admin accounts.
+// demoLogins makes (or resets) the demo's accounts, one per role.
 func demoLogins(ctx context.Context, d *sqlx.DB) ([][3]string, error) {
 	st := users.NewStore(d, nil)
 	var out [][3]string
 	for _, u := range []struct {
 		email string
 		role  users.Role
-	}{{"manager@growfood.example", users.Manager}, {"admin@growfood.example", users.Admin}} {
+	}{{"manager@growfood.example", users.Manager}, {"marketer@growfood.example", users.Marketer},
+		{"viewer@growfood.example", users.Viewer}, {"admin@growfood.example", users.Admin}} {
 		pw := users.RandomPassword()
-		if _, err := st.Add(ctx, u.email, u.role, pw); errors.Is(err, users.ErrExists) {
+		if _, err := st.Add(ctx, u.email, u.role, pw, nil); errors.Is(err, users.ErrExists) {
 			err = st.SetPassword(ctx, u.email, pw)
 			if err != nil {
 				return nil, err

@@ -180,6 +180,8 @@ func TestDemoWeek(t *testing.T) {
 		`(?s)order-receipt — .*?Sent\s+([1-9]\d*)`,
 		`(?s)weekly-renewal — .*?Sent\s+([1-9]\d*)`,
 		`Login \(manager\): manager@growfood.example  password: (\S+)`,
+		`Login \(marketer\): marketer@growfood.example  password: (\S+)`,
+		`Login \(viewer\): viewer@growfood.example  password: (\S+)`,
 		`Dashboard:\s+(http://127.0.0.1:\d+/dashboard)`,
 		`Engine log: (` + regexp.QuoteMeta(logPath) + `)`,
 		`The simulation is over: from (.+) the engine clock runs at real speed`,
@@ -222,16 +224,14 @@ func TestDemoWeek(t *testing.T) {
 	}
 }
 
-// browseDemo signs in as the demo's manager and reads the dashboard, a
-// campaign's funnel, the inbox and a conversation, photographing each.
-func browseDemo(t *testing.T, base, text string) {
+// signIn signs in a new browser with the demo's printed login for role.
+func signIn(t *testing.T, base, text, role string) context.Context {
 	t.Helper()
-	m := regexp.MustCompile(`Login \(manager\): (\S+)  password: (\S+)`).FindStringSubmatch(text)
+	m := regexp.MustCompile(`Login \(` + role + `\): (\S+)  password: (\S+)`).FindStringSubmatch(text)
 	if m == nil {
-		t.Fatalf("no manager login in:\n%s", text)
+		t.Fatalf("no %s login in:\n%s", role, text)
 	}
 	ctx := browsertest.New(t)
-	var list, noReads, inbox string
 	browsertest.Run(t, ctx, 60*time.Second,
 		chromedp.Navigate(base+"/login"),
 		chromedp.WaitVisible(`#email`, chromedp.ByID),
@@ -239,6 +239,18 @@ func browseDemo(t *testing.T, base, text string) {
 		chromedp.SendKeys(`#password`, m[2], chromedp.ByID),
 		chromedp.Submit(`#password`, chromedp.ByID),
 		chromedp.WaitVisible(`header.top`, chromedp.ByQuery),
+	)
+	return ctx
+}
+
+// browseDemo signs in as the demo's marketer and reads the dashboard and a
+// campaign's funnel, then as its manager the inbox and a conversation,
+// photographing each.
+func browseDemo(t *testing.T, base, text string) {
+	t.Helper()
+	ctx := signIn(t, base, text, "marketer")
+	var list, noReads, inbox string
+	browsertest.Run(t, ctx, 60*time.Second,
 		chromedp.Navigate(base+"/dashboard"),
 		chromedp.WaitVisible(`#campaigns`, chromedp.ByID),
 		chromedp.Text(`#campaigns`, &list, chromedp.ByID),
@@ -258,6 +270,10 @@ func browseDemo(t *testing.T, base, text string) {
 		t.Errorf("the funnel does not say Telegram reports no reads: %q", noReads)
 	}
 	browsertest.Screenshot(t, ctx, "campaign.png")
+	if err := chromedp.Cancel(ctx); err != nil {
+		t.Errorf("close the browser: %v", err)
+	}
+	ctx = signIn(t, base, text, "manager")
 	browsertest.Run(t, ctx, 60*time.Second,
 		chromedp.Navigate(base+"/inbox"),
 		chromedp.WaitVisible(`#live a`, chromedp.ByQuery),

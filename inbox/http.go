@@ -1,6 +1,8 @@
 package inbox
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,33 +14,30 @@ import (
 
 	"github.com/nudge-engine/nudge/internal/httpx"
 	"github.com/nudge-engine/nudge/internal/server"
+	"github.com/nudge-engine/nudge/users"
 )
 
 // API is the managers' JSON API under /v1/inbox.
 type API struct {
 	Svc *Service
 	Log *slog.Logger
-	// Require wraps every route with manager authentication (sessions + CSRF).
-	Require func(http.Handler) http.Handler
-	// UserID returns the signed-in user of a request.
-	UserID func(*http.Request) (int64, bool)
 	// Live, if set, serves GET /v1/inbox/events.
 	Live *Live
 }
 
-// Register mounts the routes.
-func (a *API) Register(mux *http.ServeMux) {
+// Register mounts the routes; each needs users.InboxWork.
+func (a *API) Register(mux *server.Mux) {
 	h := func(pattern string, f func(http.ResponseWriter, *http.Request, int64) error) {
-		mux.Handle(pattern, a.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			uid, ok := a.UserID(r)
-			if !ok {
-				httpx.WriteError(w, r, a.Log, httpx.Errorf(httpx.CodeUnauthorized, "", "sign in first"))
+		mux.HandleFunc(pattern, users.InboxWork, func(w http.ResponseWriter, r *http.Request) {
+			act, ok := users.ActorFrom(r.Context())
+			if !ok || act.Kind != "user" {
+				httpx.WriteError(w, r, a.Log, httpx.Errorf(httpx.CodeForbidden, "", "the inbox is for signed-in people, not API keys"))
 				return
 			}
-			if err := f(w, r, uid); err != nil {
+			if err := f(w, r, act.ID); err != nil {
 				httpx.WriteError(w, r, a.Log, apiError(err))
 			}
-		})))
+		})
 	}
 	h("GET /v1/inbox/conversations", a.list)
 	h("GET /v1/inbox/conversations/{id}", a.get)
@@ -49,7 +48,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	h("POST /v1/inbox/conversations/{id}/resolve", a.resolve)
 	h("GET /v1/inbox/stats", a.stats)
 	if a.Live != nil {
-		mux.Handle("GET /v1/inbox/events", a.Require(a.Live))
+		mux.Handle("GET /v1/inbox/events", users.InboxWork, a.Live)
 	}
 }
 
@@ -226,6 +225,9 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request, _ int64) error {
 type Live struct {
 	DatabaseURL string
 	Log         *slog.Logger
+	// Svc, when set, keeps a manager given queues from hearing of
+	// conversations outside them (Service.Visible).
+	Svc *Service
 }
 
 func (l *Live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -258,6 +260,8 @@ func (l *Live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case n := <-ln.Notify:
 			if n == nil { // reconnected: tell the page to refresh what it shows
 				fmt.Fprint(w, "event: inbox\ndata: {\"kind\":\"resync\"}\n\n")
+			} else if !l.visible(r.Context(), n.Extra) {
+				continue
 			} else {
 				fmt.Fprintf(w, "event: inbox\ndata: %s\n\n", n.Extra)
 			}
@@ -267,4 +271,19 @@ func (l *Live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fl.Flush()
 		}
 	}
+}
+
+// visible reports whether the event payload (notify's JSON) is about a
+// conversation the request's actor may see.
+func (l *Live) visible(ctx context.Context, payload string) bool {
+	if l.Svc == nil || queueLimit(ctx) == nil {
+		return true
+	}
+	var ev struct {
+		ConversationID int64 `json:"conversation_id"`
+	}
+	if err := json.Unmarshal([]byte(payload), &ev); err != nil {
+		return false
+	}
+	return l.Svc.Visible(ctx, ev.ConversationID)
 }

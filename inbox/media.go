@@ -151,6 +151,9 @@ func cleanMIME(s string) string {
 // Media returns a stored attachment; ErrNotFound when there is none.
 func (s *Service) Media(ctx context.Context, id int64) (Media, error) {
 	var m Media
+	if err := s.mediaAccess(ctx, id); err != nil {
+		return m, err
+	}
 	err := s.db.GetContext(ctx, &m, qMedia, id)
 	if db.IsNoRows(err) {
 		return m, ErrNotFound

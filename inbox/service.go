@@ -143,7 +143,7 @@ func (s *Service) List(ctx context.Context, view string, userID int64, queue str
 		limit = 100
 	}
 	out := []Summary{}
-	if err := s.db.SelectContext(ctx, &out, qList, view, userID, queue, limit, s.now().Add(-s.SLA)); err != nil {
+	if err := s.db.SelectContext(ctx, &out, qList, view, userID, queue, limit, s.now().Add(-s.SLA), queuesArg(ctx)); err != nil {
 		return nil, fmt.Errorf("inbox: list: %w", err)
 	}
 	return out, nil
@@ -152,6 +152,9 @@ func (s *Service) List(ctx context.Context, view string, userID int64, queue str
 // Get returns a conversation with the subscriber's full history.
 func (s *Service) Get(ctx context.Context, id int64) (Detail, error) {
 	var d Detail
+	if _, err := s.access(ctx, id); err != nil {
+		return d, err
+	}
 	err := s.db.GetContext(ctx, &d.Summary, qGet, id, s.now().Add(-s.SLA))
 	if db.IsNoRows(err) {
 		return d, ErrNotFound
@@ -176,26 +179,44 @@ func (s *Service) Get(ctx context.Context, id int64) (Detail, error) {
 
 // Claim assigns an unassigned conversation to the user.
 func (s *Service) Claim(ctx context.Context, id, userID int64) error {
-	res, err := s.db.ExecContext(ctx, qClaim, id, userID)
+	sub, err := s.access(ctx, id)
 	if err != nil {
-		return fmt.Errorf("inbox: claim: %w", err)
+		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrTaken
-	}
-	return notify(ctx, s.db, id, "assigned")
+	return db.WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, qClaim, id, userID)
+		if err != nil {
+			return fmt.Errorf("inbox: claim: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrTaken
+		}
+		if err := record(ctx, tx, s.now(), "inbox.claim", id, sub, nil); err != nil {
+			return err
+		}
+		return notify(ctx, tx, id, "assigned")
+	})
 }
 
 // Assign gives the conversation to a user.
 func (s *Service) Assign(ctx context.Context, id, userID int64) error {
-	res, err := s.db.ExecContext(ctx, qAssign, id, userID)
+	sub, err := s.access(ctx, id)
 	if err != nil {
-		return fmt.Errorf("inbox: assign: %w", err)
+		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
-	}
-	return notify(ctx, s.db, id, "assigned")
+	return db.WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, qAssign, id, userID)
+		if err != nil {
+			return fmt.Errorf("inbox: assign: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		if err := record(ctx, tx, s.now(), "inbox.assign", id, sub, map[string]any{"assignee_id": userID}); err != nil {
+			return err
+		}
+		return notify(ctx, tx, id, "assigned")
+	})
 }
 
 // Note adds an internal note (never sent to the customer).
@@ -204,10 +225,20 @@ func (s *Service) Note(ctx context.Context, id, userID int64, text string) error
 	if text == "" {
 		return ErrEmpty
 	}
-	if _, err := s.db.ExecContext(ctx, qAddItem, id, "note", userID, text, nil, s.now()); err != nil {
-		return fmt.Errorf("inbox: note: %w", err)
+	sub, err := s.access(ctx, id)
+	if err != nil {
+		return err
 	}
-	return notify(ctx, s.db, id, "note")
+	now := s.now()
+	return db.WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, qAddItem, id, "note", userID, text, nil, now); err != nil {
+			return fmt.Errorf("inbox: note: %w", err)
+		}
+		if err := record(ctx, tx, now, "inbox.note", id, sub, nil); err != nil { // never the text
+			return err
+		}
+		return notify(ctx, tx, id, "note")
+	})
 }
 
 type target struct {
@@ -265,6 +296,9 @@ func (s *Service) Reply(ctx context.Context, id, userID int64, req ReplyRequest)
 	if req.Text == "" && !req.UseTemplate {
 		return ErrEmpty
 	}
+	if _, err := s.access(ctx, id); err != nil {
+		return err
+	}
 	t, err := s.target(ctx, id)
 	if err != nil {
 		return err
@@ -301,6 +335,9 @@ func (s *Service) Reply(ctx context.Context, id, userID int64, req ReplyRequest)
 		if _, err := tx.ExecContext(ctx, qResponse, id, now, userID); err != nil {
 			return err
 		}
+		if err := record(ctx, tx, now, "inbox.reply", id, t.SubscriberID, map[string]any{"message_id": msgID}); err != nil {
+			return err
+		}
 		return notify(ctx, tx, id, "manager")
 	})
 }
@@ -318,8 +355,12 @@ func (s *Service) Resolve(ctx context.Context, id, userID int64, end bool) error
 	if end {
 		resolution = "end"
 	}
+	sub, err := s.access(ctx, id)
+	if err != nil {
+		return err
+	}
 	var runs pq.Int64Array
-	err := s.db.GetContext(ctx, &runs, qResolve, id, s.now(), userID, resolution)
+	err = s.db.GetContext(ctx, &runs, qResolve, id, s.now(), userID, resolution)
 	if db.IsNoRows(err) {
 		if _, gerr := s.target(ctx, id); errors.Is(gerr, ErrNotFound) {
 			return ErrNotFound
@@ -333,6 +374,9 @@ func (s *Service) Resolve(ctx context.Context, id, userID int64, end bool) error
 		if err := s.resumeRun(ctx, run, end); err != nil {
 			return fmt.Errorf("inbox: resume run %d: %w", run, err)
 		}
+	}
+	if err := record(ctx, s.db, s.now(), "inbox.resolve", id, sub, map[string]any{"resolution": resolution}); err != nil {
+		return err
 	}
 	return notify(ctx, s.db, id, "resolved")
 }

@@ -3,11 +3,14 @@ package inbox
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lib/pq"
 
+	"github.com/nudge-engine/nudge/audit"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -25,15 +28,20 @@ type Shift struct {
 // manager already on shift changes their queues and keeps their turn.
 func (s *Service) StartShift(ctx context.Context, userID int64, queues []string) error {
 	clean := []string{}
+	lim := queueLimit(ctx)
 	for _, q := range queues {
-		if q = strings.TrimSpace(q); q != "" {
+		if q = strings.TrimSpace(q); q != "" && (lim == nil || slices.Contains(lim, q)) {
 			clean = append(clean, q)
 		}
+	}
+	if len(clean) == 0 && lim != nil {
+		clean = lim // a manager given queues takes only those, never every queue
 	}
 	if _, err := s.db.ExecContext(ctx, qShiftOn, userID, pq.StringArray(clean), s.now()); err != nil {
 		return fmt.Errorf("inbox: start shift: %w", err)
 	}
-	return nil
+	return audit.Record(ctx, s.db, s.now(), audit.Event{Action: "inbox.shift_start", Subject: "user:" + strconv.FormatInt(userID, 10),
+		Detail: map[string]any{"queues": clean}})
 }
 
 // EndShift takes the user off shift.
@@ -41,7 +49,7 @@ func (s *Service) EndShift(ctx context.Context, userID int64) error {
 	if _, err := s.db.ExecContext(ctx, qShiftOff, userID); err != nil {
 		return fmt.Errorf("inbox: end shift: %w", err)
 	}
-	return nil
+	return audit.Record(ctx, s.db, s.now(), audit.Event{Action: "inbox.shift_end", Subject: "user:" + strconv.FormatInt(userID, 10)})
 }
 
 // ShiftOf returns the user's shift; ok is false when they are off shift.

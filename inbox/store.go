@@ -95,6 +95,7 @@ const (
 	              OR $1 = 'overdue' AND c.state = 'open' AND c.first_response_at IS NULL AND c.opened_at < $5
 	              OR $1 = 'resolved' AND c.state = 'resolved')
 	            AND ($3 = '' OR c.queue = $3)
+	            AND (cardinality($6::text[]) = 0 OR c.queue = ANY($6))
 	          ORDER BY c.opened_at DESC, c.id DESC
 	          LIMIT $4`
 	qGet = `SELECT c.id, c.subscriber_id, coalesce(s.external_id, '') AS external_id, s.name, c.channel, c.queue, c.reason,

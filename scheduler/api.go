@@ -16,6 +16,8 @@ import (
 
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/internal/httpx"
+	"github.com/nudge-engine/nudge/internal/server"
+	"github.com/nudge-engine/nudge/users"
 )
 
 // IdempotencyHeader is the request header that makes a trigger call safe to retry.
@@ -27,9 +29,7 @@ const CodeIdempotencyMismatch httpx.Code = "idempotency_key_reused"
 
 // APIConfig configures the transactional trigger API.
 type APIConfig struct {
-	// Auth wraps the routes (API keys); nil serves them unauthenticated (tests).
-	Auth func(http.Handler) http.Handler
-	Log  *slog.Logger
+	Log *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -56,12 +56,8 @@ func NewAPI(d *sqlx.DB, cfg APIConfig) *API {
 }
 
 // Register mounts the routes on mux.
-func (a *API) Register(mux *http.ServeMux) {
-	var h http.Handler = http.HandlerFunc(a.trigger)
-	if a.cfg.Auth != nil {
-		h = a.cfg.Auth(h)
-	}
-	mux.Handle("POST /v1/campaigns/{id}/trigger", h)
+func (a *API) Register(mux *server.Mux) {
+	mux.HandleFunc("POST /v1/campaigns/{id}/trigger", users.CampaignsTrigger, a.trigger)
 }
 
 // TriggerRequest is the body of POST /v1/campaigns/{id}/trigger.

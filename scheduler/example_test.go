@@ -3,13 +3,13 @@ package scheduler_test
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"os"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/internal/config"
+	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/scheduler"
 )
 
@@ -30,10 +30,10 @@ func ExampleNew() {
 	_ = s.Lag() // scheduler lag, for the metrics
 }
 
-// Mounting the transactional trigger API behind an authentication middleware.
+// Mounting the transactional trigger API: the mux checks each route's
+// action (users.CampaignsTrigger here) against the caller's role.
 func ExampleAPI_Register() {
 	var d *sqlx.DB
-	requireKey := func(next http.Handler) http.Handler { return next } // apikeys.Middleware in the real wiring
-	mux := http.NewServeMux()
-	scheduler.NewAPI(d, scheduler.APIConfig{Auth: requireKey}).Register(mux)
+	mux := server.NewMux()
+	scheduler.NewAPI(d, scheduler.APIConfig{}).Register(mux)
 }

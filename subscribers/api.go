@@ -12,6 +12,8 @@ import (
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/httpx"
+	"github.com/nudge-engine/nudge/internal/server"
+	"github.com/nudge-engine/nudge/users"
 )
 
 // Body limits of the API (bytes).
@@ -23,11 +25,9 @@ const (
 
 // APIConfig configures the /v1 subscriber API.
 type APIConfig struct {
-	Store    *Store
-	Importer *Importer
-	Log      *slog.Logger
-	// Auth wraps every route (the API key middleware); nil = no auth (tests).
-	Auth          func(http.Handler) http.Handler
+	Store         *Store
+	Importer      *Importer
+	Log           *slog.Logger
 	MaxBody       int64 // 0 = DefaultMaxBody
 	MaxEventsBody int64 // 0 = DefaultMaxEventsBody
 	MaxImportBody int64 // 0 = DefaultMaxImportBody
@@ -54,20 +54,15 @@ func NewAPI(cfg APIConfig) *API {
 }
 
 // Register mounts the routes on mux.
-func (a *API) Register(mux *http.ServeMux) {
-	auth := a.cfg.Auth
-	if auth == nil {
-		auth = func(h http.Handler) http.Handler { return h }
-	}
-	route := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, auth(h)) }
-	route("POST /v1/subscribers", a.upsert)
-	route("GET /v1/subscribers", a.list)
-	route("GET /v1/subscribers/{external_id}", a.get)
-	route("DELETE /v1/subscribers/{external_id}", a.erase)
-	route("GET /v1/subscribers/{external_id}/export", a.export)
-	route("POST /v1/subscribers/{external_id}/events", a.postEvent)
-	route("POST /v1/events", a.postEvents)
-	route("POST /v1/subscribers/import", a.importFile)
+func (a *API) Register(mux *server.Mux) {
+	mux.HandleFunc("POST /v1/subscribers", users.SubscribersWrite, a.upsert)
+	mux.HandleFunc("GET /v1/subscribers", users.SubscribersRead, a.list)
+	mux.HandleFunc("GET /v1/subscribers/{external_id}", users.SubscribersRead, a.get)
+	mux.HandleFunc("DELETE /v1/subscribers/{external_id}", users.SubscribersErase, a.erase)
+	mux.HandleFunc("GET /v1/subscribers/{external_id}/export", users.SubscribersErase, a.export)
+	mux.HandleFunc("POST /v1/subscribers/{external_id}/events", users.SubscribersWrite, a.postEvent)
+	mux.HandleFunc("POST /v1/events", users.SubscribersWrite, a.postEvents)
+	mux.HandleFunc("POST /v1/subscribers/import", users.SubscribersWrite, a.importFile)
 }
 
 // fail writes err as the JSON error shape with the field at fault.

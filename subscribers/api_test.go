@@ -12,7 +12,9 @@ import (
 	"testing"
 
 	"github.com/nudge-engine/nudge/apikeys"
+	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/subscribers"
+	"github.com/nudge-engine/nudge/users"
 )
 
 type apiBundle struct {
@@ -23,13 +25,13 @@ type apiBundle struct {
 func setupAPI(t *testing.T) apiBundle {
 	t.Helper()
 	b := setup(t)
-	mux := http.NewServeMux()
+	mux := server.NewMux()
 	subscribers.NewAPI(subscribers.APIConfig{
 		Store:         b.store,
 		Importer:      subscribers.NewImporter(b.db, b.clock.Now),
 		MaxImportBody: 4 << 10,
 	}).Register(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(asAdmin(mux))
 	t.Cleanup(srv.Close)
 	return apiBundle{bundle: b, srv: srv}
 }
@@ -198,19 +200,22 @@ func TestAPIWithAPIKeys(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	keys := apikeys.NewStore(b.db, nil)
-	_, secret, err := keys.Create(context.Background(), "shop")
+	_, secret, err := keys.Create(context.Background(), "shop", users.Admin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	subscribers.NewAPI(subscribers.APIConfig{Store: b.store, Importer: subscribers.NewImporter(b.db, nil),
-		Auth: apikeys.Middleware(keys, nil)}).Register(mux)
-	srv := httptest.NewServer(mux)
+	_, viewer, err := keys.Create(context.Background(), "figures", users.Viewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := server.NewMux()
+	subscribers.NewAPI(subscribers.APIConfig{Store: b.store, Importer: subscribers.NewImporter(b.db, nil)}).Register(mux)
+	srv := httptest.NewServer(apikeys.Middleware(keys, nil)(mux))
 	defer srv.Close()
 	for _, c := range []struct {
 		auth   string
 		status int
-	}{{"", 401}, {"Bearer nk_wrong", 401}, {"Bearer " + secret, 201}} {
+	}{{"", 401}, {"Bearer nk_wrong", 401}, {"Bearer " + viewer, 403}, {"Bearer " + secret, 201}} {
 		req, _ := http.NewRequest("POST", srv.URL+"/v1/subscribers", strings.NewReader(`{"external_id":"c-1"}`))
 		if c.auth != "" {
 			req.Header.Set("Authorization", c.auth)
@@ -224,4 +229,11 @@ func TestAPIWithAPIKeys(t *testing.T) {
 			t.Fatalf("auth %q: status %d, want %d", c.auth, res.StatusCode, c.status)
 		}
 	}
+}
+
+// asAdmin serves h to an admin API key, as the key middleware would.
+func asAdmin(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(users.WithActor(r.Context(), users.Actor{Kind: "key", Name: "test", Role: users.Admin})))
+	})
 }

@@ -3,6 +3,7 @@ package subscribers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -143,7 +144,8 @@ func FuzzListQuery(f *testing.F) {
 }
 
 // FuzzImportCSV runs whole files through the CSV reader and row parser (the
-// COPY is replaced by a check that every staged row is valid and keyed).
+// COPY is replaced by a check that every staged row is valid and keyed, and
+// comes after the row staged before it).
 func FuzzImportCSV(f *testing.F) {
 	f.Add("external_id,phone\nc-1,+79990000001\n")
 	f.Add("external_id,name\n\"unterminated,1\n")
@@ -151,13 +153,16 @@ func FuzzImportCSV(f *testing.F) {
 	f.Add("\ufeffphone\n+7 999\n\n\"a\"\"b\"\n")
 	f.Add("external_id,phone,email\nc-1,+79990000001,\nc-1,,a@b.ru\n,+79990000001,\nc-2,,a@b.ru\n")
 	f.Fuzz(func(t *testing.T, data string) {
-		written := 0
+		written, last := 0, 0
 		run := &importRun{opt: ImportOptions{Format: CSV, KeepErrors: 10}}
 		run.emit = func(_ context.Context, r importRow) error { // stands in for the COPY
 			if r.line < 2 || (r.externalID == "" && len(r.ids) == 0) {
 				t.Fatalf("staged bad row %+v", r)
 			}
-			written++
+			if r.line <= last { // rows are parsed in parallel and staged in file order
+				t.Fatalf("staged line %d after line %d", r.line, last)
+			}
+			written, last = written+1, r.line
 			return nil
 		}
 		if err := run.read(t.Context(), strings.NewReader(data)); err != nil {
@@ -177,4 +182,51 @@ func FuzzImportCSV(f *testing.F) {
 			t.Fatalf("rows %d != written %d + rejected %d", run.rep.Rows, written, run.rep.Rejected)
 		}
 	})
+}
+
+// TestReadCSVKeepsFileOrder reads a file of many parse chunks, with bad rows
+// among the good ones, through the parallel parsers: every row is staged or
+// rejected once, in file order, and a staging error stops the read.
+func TestReadCSVKeepsFileOrder(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("external_id,phone\n")
+	const rows = 10 * parseChunk
+	for i := range rows {
+		if i%7 == 3 {
+			fmt.Fprintf(&b, "c-%d,not a phone\n", i)
+		} else {
+			fmt.Fprintf(&b, "c-%d,+7999%07d\n", i, i)
+		}
+	}
+	var lines []int
+	run := &importRun{opt: ImportOptions{Format: CSV, KeepErrors: -1, OnReject: func(e RowError) { lines = append(lines, e.Line) }}}
+	run.emit = func(_ context.Context, r importRow) error {
+		if want := fmt.Sprintf("c-%d", r.line-2); r.externalID != want {
+			t.Fatalf("line %d holds %s, want %s", r.line, r.externalID, want)
+		}
+		lines = append(lines, r.line)
+		return nil
+	}
+	if err := run.read(t.Context(), strings.NewReader(b.String())); err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != rows || run.rep.Rows != rows || run.rep.Rejected != (rows+3)/7 {
+		t.Fatalf("%d rows handed on, report %+v", len(lines), run.rep)
+	}
+	for i, l := range lines {
+		if l != i+2 {
+			t.Fatalf("row %d handed on as line %d", i, l)
+		}
+	}
+	stop := errors.New("copy failed")
+	run = &importRun{opt: ImportOptions{Format: CSV}}
+	run.emit = func(_ context.Context, r importRow) error {
+		if r.line == 1000 {
+			return stop
+		}
+		return nil
+	}
+	if err := run.read(t.Context(), strings.NewReader(b.String())); !errors.Is(err, stop) || run.rep.Rows > 1000 {
+		t.Fatalf("err %v after %d rows", err, run.rep.Rows)
+	}
 }

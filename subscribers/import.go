@@ -3,6 +3,7 @@ package subscribers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -254,15 +255,22 @@ func (im *Importer) stage(ctx context.Context, conn *sqlx.Conn, run *importRun, 
 // check runs the whole-file checks on the staged rows: duplicate external
 // ids and addresses within the file.
 func (im *Importer) check(ctx context.Context, conn *sqlx.Conn, run *importRun) error {
-	if _, err := conn.ExecContext(ctx, qImportPrepare); err != nil {
-		return fmt.Errorf("import: index staging table: %w", err)
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("import: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	for _, q := range []string{qImportWorkMem, qImportPrepare} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("import: index staging table: %w", err)
+		}
 	}
 	var keys []struct {
 		Line  int           `db:"line"`
 		Key   string        `db:"external_id"`
 		Lines pq.Int64Array `db:"lines"`
 	}
-	if err := conn.SelectContext(ctx, &keys, qImportDuplicateKeys); err != nil {
+	if err := tx.SelectContext(ctx, &keys, qImportDuplicateKeys); err != nil {
 		return fmt.Errorf("import: check external ids: %w", err)
 	}
 	for _, k := range keys {
@@ -284,7 +292,7 @@ func (im *Importer) check(ctx context.Context, conn *sqlx.Conn, run *importRun) 
 		Chan   string `db:"channel"`
 		First  int    `db:"first_line"`
 	}
-	if err := conn.SelectContext(ctx, &addrs, qImportDuplicateAddresses); err != nil {
+	if err := tx.SelectContext(ctx, &addrs, qImportDuplicateAddresses); err != nil {
 		return fmt.Errorf("import: check addresses: %w", err)
 	}
 	for _, a := range addrs {
@@ -292,6 +300,9 @@ func (im *Importer) check(ctx context.Context, conn *sqlx.Conn, run *importRun) 
 			run.reject(RowError{Line: a.Line, Field: columnOf(channels.Kind(a.Chan)), Reason: fmt.Sprintf(
 				"the same address is on line %d; a file holds one row per subscriber", a.First)})
 		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("import: commit checks: %w", err)
 	}
 	return nil
 }
@@ -316,10 +327,7 @@ func (im *Importer) mergeBatch(ctx context.Context, conn *sqlx.Conn, run *import
 			Unchanged int `db:"unchanged"`
 			LastLine  int `db:"last_line"`
 		}
-		conflicts []struct {
-			Line    int    `db:"line"`
-			Channel string `db:"channel"`
-		}
+		conflicts []importConflict
 	)
 	tx, err := conn.BeginTxx(ctx, nil)
 	if err != nil {
@@ -330,6 +338,9 @@ func (im *Importer) mergeBatch(ctx context.Context, conn *sqlx.Conn, run *import
 			_ = tx.Rollback()
 		}
 	}()
+	if _, err := tx.ExecContext(ctx, qImportWorkMem); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
 	for _, st := range []struct{ what, q string }{
 		{"resolve keyed rows", qImportResolveKeyed},
 		{"resolve rows by identity", qImportResolveKeyless},
@@ -338,7 +349,7 @@ func (im *Importer) mergeBatch(ctx context.Context, conn *sqlx.Conn, run *import
 			return fmt.Errorf("import: %s: %w", st.what, err)
 		}
 	}
-	if err := tx.SelectContext(ctx, &conflicts, qImportRejectConflicts, lo, hi); err != nil {
+	if err := tx.SelectContext(ctx, &conflicts, qImportRejectConflicts, lo, hi, false); err != nil {
 		return fmt.Errorf("import: check identities: %w", err)
 	}
 	res, err := tx.ExecContext(ctx, qImportAssignIDs, lo, hi)
@@ -346,14 +357,8 @@ func (im *Importer) mergeBatch(ctx context.Context, conn *sqlx.Conn, run *import
 		return fmt.Errorf("import: assign ids: %w", err)
 	}
 	assigned, _ := res.RowsAffected()
-	var inserted int64
-	if err := tx.GetContext(ctx, &inserted, qImportInsertSubscribers, lo, hi, now); err != nil {
-		return fmt.Errorf("import: insert subscribers: %w", err)
-	}
-	if inserted < assigned {
-		if _, err := tx.ExecContext(ctx, qImportLostRaces, lo, hi); err != nil {
-			return fmt.Errorf("import: re-resolve subscribers: %w", err)
-		}
+	if err := insertNew(ctx, tx, lo, hi, now, assigned, &conflicts); err != nil {
+		return err
 	}
 	for _, st := range []struct{ what, q string }{
 		{"update subscribers", qImportUpdateSubscribers},
@@ -383,6 +388,70 @@ func (im *Importer) mergeBatch(ctx context.Context, conn *sqlx.Conn, run *import
 		}
 		seen[c.Line] = true
 		run.reject(RowError{Line: c.Line, Field: columnOf(channels.Kind(c.Channel)), Reason: "this address is already bound to another subscriber"})
+	}
+	return nil
+}
+
+// importConflict is a row rejected because one of its addresses is bound to
+// another subscriber.
+type importConflict struct {
+	Line    int    `db:"line"`
+	Channel string `db:"channel"`
+}
+
+// insertNew writes the batch's new subscribers (assigned of them) and their
+// identities: plain inserts first. A unique violation means that one of
+// their addresses is bound to another subscriber, or that a concurrent
+// writer took one of their external ids since the batch was resolved; the
+// batch's new rows are then checked for bound addresses (appended to
+// conflicts) and written by the conflict-tolerant statements, which turn a
+// lost external id into an update.
+func insertNew(ctx context.Context, tx *sqlx.Tx, lo, hi int, now time.Time, assigned int64, conflicts *[]importConflict) error {
+	if assigned == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, qImportSavepoint); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	err := execAll(ctx, tx, lo, hi, now,
+		"insert subscribers", qImportInsertNewSubscribers,
+		"insert identities", qImportInsertNewIdentities)
+	var pqErr *pq.Error
+	if err == nil {
+		if _, err := tx.ExecContext(ctx, qImportReleaseSavepoint); err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		return nil
+	} else if !errors.As(err, &pqErr) || pqErr.Code != "23505" { // unique_violation
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, qImportRollbackSavepoint); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	var bound []importConflict
+	if err := tx.SelectContext(ctx, &bound, qImportRejectConflicts, lo, hi, true); err != nil {
+		return fmt.Errorf("import: check identities: %w", err)
+	}
+	*conflicts = append(*conflicts, bound...)
+	assigned -= int64(len(bound)) // each rejected row once (RETURNING names one of its addresses)
+	var inserted int64
+	if err := tx.GetContext(ctx, &inserted, qImportInsertSubscribers, lo, hi, now); err != nil {
+		return fmt.Errorf("import: insert subscribers: %w", err)
+	}
+	if inserted < assigned {
+		if _, err := tx.ExecContext(ctx, qImportLostRaces, lo, hi); err != nil {
+			return fmt.Errorf("import: re-resolve subscribers: %w", err)
+		}
+	}
+	return execAll(ctx, tx, lo, hi, now, "insert identities", qImportInsertNewIdentitiesOnConflict)
+}
+
+// execAll runs pairs of (what, statement) with the batch's bounds and time.
+func execAll(ctx context.Context, tx *sqlx.Tx, lo, hi int, now time.Time, pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if _, err := tx.ExecContext(ctx, pairs[i+1], lo, hi, now); err != nil {
+			return fmt.Errorf("import: %s: %w", pairs[i], err)
+		}
 	}
 	return nil
 }

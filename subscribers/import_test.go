@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nudge-engine/nudge/subscribers"
 )
@@ -180,5 +181,124 @@ func TestImportConcurrentSameFile(t *testing.T) {
 	b.db.Get(&n, `SELECT count(*) FROM channel_identities`)
 	if n != 6000 {
 		t.Fatalf("%d identities", n)
+	}
+}
+
+// TestImportRaceWithWriter holds a writer's transaction open on an external
+// id or an address the file has, so the import resolves the batch without
+// seeing it and its plain insert waits on the writer's uncommitted row; the
+// writer then commits. The import must take the conflict-tolerant path: the
+// taken external id becomes an update of the writer's subscriber, the row
+// with the taken address is rejected and named, and everything else is
+// imported.
+func TestImportRaceWithWriter(t *testing.T) {
+	t.Parallel()
+	const file = "external_id,name,phone\nc-1,A,+79990000001\nc-2,B,+79990000002\nc-3,C,+79990000003\n"
+	for _, tc := range []struct {
+		name   string
+		writer []string // statements of the writer's transaction
+		want   func(subscribers.Report) bool
+		check  string // a query that must return true afterwards
+	}{{
+		name:   "external id",
+		writer: []string{`INSERT INTO subscribers (external_id, name) VALUES ('c-2', 'Writer')`},
+		want:   func(r subscribers.Report) bool { return r.Imported == 2 && r.Updated == 1 && r.Rejected == 0 },
+		check: `SELECT (SELECT count(*) FROM subscribers) = 3
+		           AND (SELECT name FROM subscribers WHERE external_id = 'c-2') = 'B'
+		           AND (SELECT count(*) FROM channel_identities ci JOIN subscribers s ON s.id = ci.subscriber_id
+		                 WHERE s.external_id = 'c-2' AND ci.address = '+79990000002') = 2`,
+	}, {
+		name: "address",
+		writer: []string{`WITH s AS (INSERT INTO subscribers (external_id) VALUES ('w-1') RETURNING id)
+		                  INSERT INTO channel_identities (subscriber_id, channel, address) SELECT id, 'sms', '+79990000002' FROM s`},
+		want: func(r subscribers.Report) bool {
+			return r.Imported == 2 && r.Rejected == 1 && len(r.Errors) == 1 && r.Errors[0].Line == 3 && r.Errors[0].Field == "phone"
+		},
+		check: `SELECT (SELECT s.external_id FROM channel_identities ci JOIN subscribers s ON s.id = ci.subscriber_id
+		                 WHERE ci.channel = 'sms' AND ci.address = '+79990000002') = 'w-1'
+		           AND NOT EXISTS (SELECT 1 FROM subscribers WHERE external_id = 'c-2')
+		           AND (SELECT count(*) FROM channel_identities) = 5`,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			ctx := context.Background()
+			writer, err := b.db.BeginTxx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer writer.Rollback() //nolint:errcheck // committed below
+			for _, q := range tc.writer {
+				writer.MustExecContext(ctx, q)
+			}
+			type result struct {
+				rep subscribers.Report
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				rep, err := subscribers.NewImporter(b.db, b.clock.Now).Import(ctx, strings.NewReader(file), subscribers.ImportOptions{})
+				done <- result{rep, err}
+			}()
+			// Wait until the import waits on the writer's row.
+			for waiting := false; !waiting; {
+				select {
+				case r := <-done:
+					t.Fatalf("the import finished without waiting for the writer: %s, %v", r.rep.Summary(), r.err)
+				case <-time.After(20 * time.Millisecond):
+				}
+				if err := b.db.GetContext(ctx, &waiting, `SELECT count(*) > 0 FROM pg_stat_activity
+					WHERE datname = current_database() AND wait_event_type = 'Lock'`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := writer.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			r := <-done
+			if r.err != nil || !tc.want(r.rep) {
+				t.Fatalf("%s, errors %+v, err %v", r.rep.Summary(), r.rep.Errors, r.err)
+			}
+			var ok bool
+			if err := b.db.GetContext(ctx, &ok, tc.check); err != nil || !ok {
+				t.Fatalf("store after the race: %v, %v", ok, err)
+			}
+		})
+	}
+}
+
+// TestImportBoundAddress imports rows whose address is already bound to
+// another subscriber: a new row (found when its plain insert fails, then
+// checked) and a row of an existing subscriber (checked before anything is
+// written). Both are rejected by line and column; the other rows of their
+// batch are imported.
+func TestImportBoundAddress(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	if rep := importFile(t, b, subscribers.CSV, []byte("external_id,phone,email\nx-1,+79990000005,x1@example.com\nx-2,,\n"), 0); rep.Imported != 2 {
+		t.Fatalf("setup: %s", rep.Summary())
+	}
+	file := "external_id,name,phone,email\n" +
+		"c-1,A,+79990000001,\n" +
+		"c-2,B,+79990000005,\n" + // x-1's phone
+		"x-2,X,,x1@example.com\n" + // x-1's email on an existing subscriber
+		"c-3,C,,c3@example.com\n"
+	for _, batch := range []int{0, 2} {
+		rep := importFile(t, b, subscribers.CSV, []byte(file), batch)
+		got := fmt.Sprint(rep.Errors)
+		if rep.Rejected != 2 || len(rep.Errors) != 2 || rep.Errors[0].Line != 3 || rep.Errors[0].Field != "phone" ||
+			rep.Errors[1].Line != 4 || rep.Errors[1].Field != "email" {
+			t.Fatalf("batch %d: %s %s", batch, rep.Summary(), got)
+		}
+		if batch == 0 && rep.Imported != 2 || batch == 2 && rep.Unchanged != 2 {
+			t.Fatalf("batch %d: %s", batch, rep.Summary())
+		}
+	}
+	var ok bool
+	if err := b.db.Get(&ok, `SELECT NOT EXISTS (SELECT 1 FROM subscribers WHERE external_id = 'c-2')
+		AND (SELECT name FROM subscribers WHERE external_id = 'x-2') = ''
+		AND (SELECT count(*) FROM channel_identities ci JOIN subscribers s ON s.id = ci.subscriber_id WHERE s.external_id = 'x-1') = 3
+		AND (SELECT count(*) FROM channel_identities) = 6`); err != nil || !ok {
+		t.Fatalf("store: %v %v", ok, err)
 	}
 }

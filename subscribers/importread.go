@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding/charmap"
@@ -108,8 +110,7 @@ func (run *importRun) readCSV(ctx context.Context, r io.Reader) error {
 	}
 	cr := csv.NewReader(r)
 	cr.Comma = delim
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
+	cr.FieldsPerRecord = -1 // records are kept until parsed: no ReuseRecord
 	head, err := cr.Read()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -130,11 +131,105 @@ func (run *importRun) readCSV(ctx context.Context, r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	return run.parseRecords(ctx, cr, cols)
+}
+
+// Parsing a row (a phone number above all) costs more than reading it, so
+// rows are parsed by up to maxParsers goroutines, in chunks of parseChunk
+// records, and handed on in file order. A few chunks are in flight at once,
+// so memory stays bounded whatever the file's size.
+const (
+	maxParsers = 4
+	parseChunk = 512
+)
+
+// csvItem is one record on its way through the parsers: a row, or the
+// reason it is rejected.
+type csvItem struct {
+	line int
+	rec  []string
+	row  importRow
+	rerr *RowError
+}
+
+type csvChunk struct {
+	items []csvItem
+	done  chan struct{} // closed once every item is parsed
+}
+
+// parseRecords reads cr's records (the header is read), parses them in
+// parallel and stages them in file order. Only this goroutine touches run.
+func (run *importRun) parseRecords(ctx context.Context, cr *csv.Reader, cols []column) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workers := min(maxParsers, runtime.GOMAXPROCS(0))
+	work := make(chan *csvChunk, workers)
+	order := make(chan *csvChunk, 2*workers)
+	var readErr error
+	go func() {
+		defer close(order)
+		defer close(work)
+		readErr = readRecords(ctx, cr, cols, func(c *csvChunk) {
+			order <- c // the loop below drains order until it is closed
+			work <- c  // the parsers drain work until it is closed
+		})
+	}()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range work {
+				for i := range c.items {
+					if it := &c.items[i]; it.rerr == nil {
+						it.row, it.rerr = parseCSVRow(cols, it.rec, it.line)
+					}
+				}
+				close(c.done)
+			}
+		}()
+	}
+	var err error
+	for c := range order {
+		<-c.done
+		for i := 0; i < len(c.items) && err == nil; i++ {
+			it := &c.items[i]
+			if it.rerr != nil {
+				run.rep.Rows++
+				run.reject(*it.rerr)
+				continue
+			}
+			if err = run.add(ctx, it.row); err != nil {
+				cancel() // stops the reader; the chunks in flight are drained
+			}
+		}
+	}
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	return readErr
+}
+
+// readRecords reads records into chunks and hands each to send; a file-level
+// error is returned after the chunk of the rows before it.
+func readRecords(ctx context.Context, cr *csv.Reader, cols []column, send func(*csvChunk)) error {
+	c := &csvChunk{done: make(chan struct{})}
+	flush := func() {
+		if len(c.items) > 0 {
+			send(c)
+			c = &csvChunk{items: make([]csvItem, 0, parseChunk), done: make(chan struct{})}
+		}
+	}
+	defer flush()
 	for n := 0; ; n++ {
 		if n%1000 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+		}
+		if len(c.items) == parseChunk {
+			flush()
 		}
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -145,8 +240,7 @@ func (run *importRun) readCSV(ctx context.Context, r io.Reader) error {
 			if perr.Line > perr.StartLine {
 				return unterminatedQuote(perr.StartLine, perr.Line)
 			}
-			run.rep.Rows++
-			run.reject(RowError{Line: perr.StartLine, Reason: fmt.Sprintf("malformed CSV: %v", perr.Err)})
+			c.items = append(c.items, csvItem{line: perr.StartLine, rerr: &RowError{Line: perr.StartLine, Reason: fmt.Sprintf("malformed CSV: %v", perr.Err)}})
 			continue
 		}
 		if err != nil {
@@ -166,15 +260,7 @@ func (run *importRun) readCSV(ctx context.Context, r io.Reader) error {
 				return unterminatedQuote(fl, fl+strings.Count(f, "\n"))
 			}
 		}
-		row, rerr := parseCSVRow(cols, rec, line)
-		if rerr != nil {
-			run.rep.Rows++
-			run.reject(*rerr)
-			continue
-		}
-		if err := run.add(ctx, row); err != nil {
-			return err
-		}
+		c.items = append(c.items, csvItem{line: line, rec: rec})
 	}
 }
 

@@ -6,8 +6,11 @@ package subscribers
 // transactions of ImportOptions.BatchSize rows: $1 and $2 bound a batch by
 // ord (lo inclusive, hi exclusive).
 const (
-	qImportDropTables = `DROP TABLE IF EXISTS pg_temp.import_rows, pg_temp.import_ids`
+	qImportDropTables = `DROP TABLE IF EXISTS pg_temp.import_rows`
 
+	// Half of each page is left free so that setting a row's subscriber_id
+	// and flags is a HOT update (no indexed column changes): the merge
+	// updates every row once.
 	qImportCreateRows = `
 CREATE TEMP TABLE import_rows (
     ord           int NOT NULL,
@@ -27,18 +30,16 @@ CREATE TEMP TABLE import_rows (
     changed       boolean NOT NULL DEFAULT false,
     rejected      boolean NOT NULL DEFAULT false,
     repeat        boolean NOT NULL DEFAULT false
-)`
+) WITH (fillfactor = 50)`
 
-	// Indexes are built after the COPY (cheaper than maintaining them row by
-	// row), and temporary tables get no statistics from autovacuum.
+	// The key is built after the COPY (cheaper than maintaining it row by
+	// row), and temporary tables get no statistics from autovacuum (the
+	// planner needs row counts and the key columns, not the jsonb and arrays).
+	// A row's identities are unnested where they are used, which costs less
+	// than a table of them with its own index and statistics.
 	qImportPrepare = `
 ALTER TABLE import_rows ADD PRIMARY KEY (ord);
-CREATE TEMP TABLE import_ids AS
-SELECT r.ord, u.channel, u.address
-  FROM import_rows r, unnest(r.channels, r.addresses) AS u(channel, address);
-CREATE INDEX ON import_ids (ord);
-CREATE INDEX ON import_rows (subscriber_id);
-ANALYZE import_rows, import_ids`
+ANALYZE import_rows (ord, external_id, subscriber_id)`
 
 	// Two rows of one file with the same external_id: every one is rejected,
 	// since the file does not say which is right.
@@ -57,14 +58,17 @@ RETURNING r.line, r.external_id, d.lines`
 	// what the earlier row says, as a TXT list with a number twice; otherwise it
 	// is rejected, naming the earlier row.
 	qImportDuplicateAddresses = `
-WITH first AS (
-    SELECT i.channel, i.address, min(i.ord) AS ord
-      FROM import_ids i JOIN import_rows r ON r.ord = i.ord
-     WHERE NOT r.rejected
-     GROUP BY i.channel, i.address HAVING count(*) > 1),
+WITH ids AS (
+    SELECT r.ord, u.channel, u.address
+      FROM import_rows r CROSS JOIN LATERAL unnest(r.channels, r.addresses) AS u(channel, address)
+     WHERE NOT r.rejected),
+first AS (
+    SELECT channel, address, min(ord) AS ord
+      FROM ids
+     GROUP BY channel, address HAVING count(*) > 1),
 later AS (
     SELECT DISTINCT ON (i.ord) i.ord, i.channel, f.ord AS first
-      FROM import_ids i JOIN first f ON f.channel = i.channel AND f.address = i.address AND i.ord > f.ord
+      FROM ids i JOIN first f ON f.channel = i.channel AND f.address = i.address AND i.ord > f.ord
      ORDER BY i.ord, f.ord)
 UPDATE import_rows r SET rejected = true,
        repeat = r.external_id IS NULL
@@ -84,34 +88,73 @@ UPDATE import_rows r SET subscriber_id = s.id
 	// Rows without external_id find their subscriber by any of their identities.
 	qImportResolveKeyless = `
 UPDATE import_rows r SET subscriber_id = m.sid
-  FROM (SELECT i.ord, min(ci.subscriber_id) AS sid
+  FROM (SELECT k.ord, min(ci.subscriber_id) AS sid
           FROM import_rows k
-          JOIN import_ids i ON i.ord = k.ord
+         CROSS JOIN LATERAL unnest(k.channels, k.addresses) AS i(channel, address)
           JOIN channel_identities ci ON ci.channel = i.channel AND ci.address = i.address
          WHERE k.ord >= $1 AND k.ord < $2 AND NOT k.rejected AND k.external_id IS NULL
-         GROUP BY i.ord) m
+         GROUP BY k.ord) m
  WHERE r.ord = m.ord`
 
 	// A row one of whose identities is bound to another subscriber is rejected.
 	// "Another" is judged by external_id too: a concurrent import may have
 	// created this row's subscriber (and bound its identities) after the row
 	// was resolved; that row then becomes an update (see qImportLostRaces).
+	// $3 = false checks the rows resolved to existing subscribers, before ids
+	// are assigned; the rows that will create subscribers are checked
+	// ($3 = true) only when their plain insert met a unique violation, since
+	// an address bound to anyone makes that insert fail (see
+	// qImportSavepoint). Driven by the batch's rows, one index probe per
+	// identity, not by a join over the whole store.
 	qImportRejectConflicts = `
-UPDATE import_rows r SET rejected = true
-  FROM import_ids i
-  JOIN channel_identities ci ON ci.channel = i.channel AND ci.address = i.address
-  JOIN subscribers s ON s.id = ci.subscriber_id
- WHERE r.ord >= $1 AND r.ord < $2 AND NOT r.rejected
-   AND i.ord = r.ord AND ci.subscriber_id IS DISTINCT FROM r.subscriber_id
-   AND (r.external_id IS NULL OR s.external_id IS DISTINCT FROM r.external_id)
-RETURNING r.line, i.channel`
+UPDATE import_rows r SET rejected = true, created = false
+  FROM (SELECT k.ord, i.channel
+          FROM import_rows k
+         CROSS JOIN LATERAL unnest(k.channels, k.addresses) AS i(channel, address)
+          JOIN channel_identities ci ON ci.channel = i.channel AND ci.address = i.address
+          JOIN subscribers s ON s.id = ci.subscriber_id
+         WHERE k.ord >= $1 AND k.ord < $2 AND k.created = $3 AND k.subscriber_id IS NOT NULL AND NOT k.rejected
+           AND ci.subscriber_id <> k.subscriber_id
+           AND (k.external_id IS NULL OR s.external_id IS DISTINCT FROM k.external_id)) c
+ WHERE r.ord = c.ord
+RETURNING r.line, c.channel`
 
 	qImportAssignIDs = `
 UPDATE import_rows SET subscriber_id = nextval(pg_get_serial_sequence('subscribers', 'id')), created = true
  WHERE ord >= $1 AND ord < $2 AND subscriber_id IS NULL AND NOT rejected`
 
-	// Returns how many rows it inserted; fewer than assigned means another
-	// writer created some of these external ids since they were resolved.
+	// The whole-file checks group every staged row and identity, and the
+	// merge sorts and hashes whole batches (50,000 rows, 150,000
+	// identities): the default 4 MB spills them to disk.
+	qImportWorkMem = `SET LOCAL work_mem = '64MB'`
+
+	// The fast path for a batch's new subscribers and their identities: plain
+	// inserts, cheaper than ON CONFLICT's speculative insertion, inside a
+	// savepoint. A unique violation means another writer created one of these
+	// external ids or bound one of these addresses since the batch was
+	// resolved; the batch then rolls back to the savepoint and takes the
+	// conflict-tolerant statements below.
+	qImportSavepoint         = `SAVEPOINT import_new`
+	qImportRollbackSavepoint = `ROLLBACK TO SAVEPOINT import_new`
+	qImportReleaseSavepoint  = `RELEASE SAVEPOINT import_new`
+
+	qImportInsertNewSubscribers = `
+INSERT INTO subscribers (id, external_id, name, locale, time_zone, attributes, created_at, updated_at)
+SELECT subscriber_id, external_id, COALESCE(name, ''), COALESCE(locale, 'ru'), COALESCE(time_zone, 'Europe/Moscow'), attributes, $3, $3
+  FROM import_rows WHERE ord >= $1 AND ord < $2 AND created
+ ORDER BY ord`
+
+	// In the unique index's order, so each index page is visited once.
+	qImportInsertNewIdentities = `
+INSERT INTO channel_identities (subscriber_id, channel, address, created_at)
+SELECT r.subscriber_id, i.channel, i.address, $3
+  FROM import_rows r CROSS JOIN LATERAL unnest(r.channels, r.addresses) AS i(channel, address)
+ WHERE r.ord >= $1 AND r.ord < $2 AND r.created
+ ORDER BY i.channel, i.address`
+
+	// The conflict-tolerant path. Returns how many rows it inserted; fewer
+	// than assigned means another writer created some of these external ids
+	// since they were resolved.
 	qImportInsertSubscribers = `
 WITH ins AS (
     INSERT INTO subscribers (id, external_id, name, locale, time_zone, attributes, created_at, updated_at)
@@ -121,6 +164,11 @@ WITH ins AS (
     ON CONFLICT (external_id) DO NOTHING
     RETURNING 1)
 SELECT count(*) FROM ins`
+
+	// An address a concurrent writer bound meanwhile is skipped for that row
+	// (see qImportRejectConflicts for the addresses bound before).
+	qImportInsertNewIdentitiesOnConflict = qImportInsertNewIdentities + `
+ON CONFLICT (channel, address) DO NOTHING`
 
 	// Rows that lost that race become updates of the subscriber that won.
 	qImportLostRaces = `
@@ -146,13 +194,14 @@ WITH u AS (
 UPDATE import_rows r SET changed = true FROM u
  WHERE r.ord >= $1 AND r.ord < $2 AND r.subscriber_id = u.id AND NOT r.created AND NOT r.rejected`
 
+	// New identities of existing subscribers mark their rows changed.
 	qImportInsertIdentities = `
 WITH ins AS (
     INSERT INTO channel_identities (subscriber_id, channel, address, created_at)
     SELECT r.subscriber_id, i.channel, i.address, $3
-      FROM import_ids i JOIN import_rows r ON r.ord = i.ord
-     WHERE r.ord >= $1 AND r.ord < $2 AND NOT r.rejected
-     ORDER BY i.ord
+      FROM import_rows r CROSS JOIN LATERAL unnest(r.channels, r.addresses) AS i(channel, address)
+     WHERE r.ord >= $1 AND r.ord < $2 AND NOT r.rejected AND NOT r.created
+     ORDER BY i.channel, i.address
     ON CONFLICT (channel, address) DO NOTHING
     RETURNING subscriber_id)
 UPDATE import_rows r SET changed = true FROM ins

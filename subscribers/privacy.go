@@ -10,6 +10,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/nudge-engine/nudge/audit"
 	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/db"
 )
@@ -120,6 +121,13 @@ func (s *Store) erase(ctx context.Context, find func(tx *sqlx.Tx) (int64, error)
 		if err := consent.EraseSubscriber(ctx, tx, id, pseudonym); err != nil {
 			return err
 		}
+		// Who erased is kept; whom, only as the pseudonym.
+		if err := audit.Pseudonymise(ctx, tx, id, pseudonym); err != nil {
+			return err
+		}
+		if err := audit.Record(ctx, tx, now, audit.Event{Action: "subscriber.erase", Subject: pseudonym, SubscriberID: id}); err != nil {
+			return err
+		}
 		for _, st := range []struct{ what, query string }{
 			{"identities", qEraseIdentities},
 			{"events", qEraseEvents},
@@ -187,7 +195,7 @@ func (s *Store) Export(ctx context.Context, externalID string) (Export, error) {
 				out.Parts[p.Name] = v
 			}
 		}
-		return nil
+		return audit.Record(ctx, tx, s.now(), audit.Event{Action: "subscriber.export", Subject: externalID, SubscriberID: sub.ID})
 	})
 	return out, err
 }

@@ -4,8 +4,9 @@ import (
 	"context"
 	"crypto/subtle"
 	"net/http"
-	"net/url"
 	"time"
+
+	"github.com/nudge-engine/nudge/internal/httpx"
 )
 
 // CookieName is the session cookie.
@@ -19,12 +20,17 @@ func FromContext(ctx context.Context) (Session, bool) {
 	return s, ok
 }
 
-// Middleware resolves the session cookie (if any) into the request context.
+// Middleware resolves the session cookie (if any) into the request
+// context: the Session (FromContext) and its Actor (ActorFrom).
 func (s *Store) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c, err := r.Cookie(CookieName); err == nil {
 			if sess, err := s.Session(r.Context(), c.Value); err == nil {
-				r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, sess))
+				ctx := context.WithValue(r.Context(), ctxKey{}, sess)
+				u := sess.User
+				ctx = WithActor(ctx, Actor{Kind: "user", ID: u.ID, Name: u.Email, Role: u.Role,
+					Queues: u.Queues, From: httpx.ClientIP(r), CSRF: sess.CSRF})
+				r = r.WithContext(ctx)
 			}
 		}
 		next.ServeHTTP(w, r)
@@ -44,32 +50,47 @@ func ClearCookie(w http.ResponseWriter, secure bool) {
 		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 }
 
-// Require lets through only signed-in users whose role allows want; others
-// are sent to the login page (GET) or refused. Every state-changing request
-// must also carry the session's CSRF token (form field "csrf" or header
-// X-CSRF-Token), or it is refused with 403.
-func Require(want Role, forbidden http.Handler, next http.Handler) http.Handler {
+// Denied answers a request Require refuses: status is 401 (nobody signed
+// in or no key) or 403 (the role may not, or a form without its CSRF token).
+type Denied func(w http.ResponseWriter, r *http.Request, status int, msg string)
+
+// DeniedHeader marks a response as Require's refusal (value: the action
+// refused), so clients and tests tell it from a handler's own 401 or 403.
+const DeniedHeader = "Nudge-Denied"
+
+// Require is the one role check: it lets through only requests whose actor
+// (a signed-in user or an API key, see ActorFrom) may do a, and refuses the
+// others through deny. A state-changing request of a session must also
+// carry the session's CSRF token (form field "csrf" or header
+// X-CSRF-Token); API keys need none, since browsers do not send them.
+func Require(a Action, deny Denied, next http.Handler) http.Handler {
+	if a == Public {
+		return next
+	}
+	deny = markDenied(a, deny)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sess, ok := FromContext(r.Context())
+		act, ok := ActorFrom(r.Context())
 		if !ok {
-			if r.Method == http.MethodGet || r.Method == http.MethodHead {
-				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
-				return
-			}
-			http.Error(w, "sign in first", http.StatusUnauthorized)
+			deny(w, r, http.StatusUnauthorized, "sign in first, or send an API key as Authorization: Bearer nk_…")
 			return
 		}
-		if !sess.User.Role.Allows(want) {
-			w.WriteHeader(http.StatusForbidden)
-			forbidden.ServeHTTP(w, r)
+		if !act.Role.Can(a) {
+			deny(w, r, http.StatusForbidden, "your role ("+string(act.Role)+") may not do this ("+string(a)+")")
 			return
 		}
-		if !safeMethod(r.Method) && !ValidCSRF(r, sess.CSRF) {
-			http.Error(w, "missing or wrong CSRF token: reload the page and try again", http.StatusForbidden)
+		if act.Kind == "user" && !safeMethod(r.Method) && !ValidCSRF(r, act.CSRF) {
+			deny(w, r, http.StatusForbidden, "missing or wrong CSRF token: reload the page and try again")
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+func markDenied(a Action, deny Denied) Denied {
+	return func(w http.ResponseWriter, r *http.Request, status int, msg string) {
+		w.Header().Set(DeniedHeader, string(a))
+		deny(w, r, status, msg)
+	}
 }
 
 func safeMethod(m string) bool {

@@ -18,18 +18,6 @@ import (
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
-// Role is what a user may do: managers work the inbox; admins also see
-// campaigns, settings and the queue admin.
-type Role string
-
-const (
-	Admin   Role = "admin"
-	Manager Role = "manager"
-)
-
-// Allows reports whether r has at least the rights of want.
-func (r Role) Allows(want Role) bool { return r == Admin || r == want }
-
 var (
 	ErrNotFound     = errors.New("users: not found")
 	ErrExists       = errors.New("users: email already registered")
@@ -37,16 +25,18 @@ var (
 	ErrThrottled    = errors.New("users: too many failed logins, try again later")
 	ErrWeakPassword = errors.New("users: password must be at least 10 characters")
 	ErrInvalidEmail = errors.New("users: invalid email address")
-	ErrInvalidRole  = errors.New("users: role must be admin or manager")
+	ErrInvalidRole  = errors.New("users: role must be admin, marketer, manager or viewer")
 	ErrNoSession    = errors.New("users: no valid session")
 )
 
 // User is an account.
 type User struct {
-	ID        int64     `db:"id"`
-	Email     string    `db:"email"`
-	Role      Role      `db:"role"`
-	CreatedAt time.Time `db:"created_at"`
+	ID    int64  `db:"id"`
+	Email string `db:"email"`
+	Role  Role   `db:"role"`
+	// Queues are the inbox queues of a manager; empty = every queue.
+	Queues    pq.StringArray `db:"queues"`
+	CreatedAt time.Time      `db:"created_at"`
 }
 
 // Session is a signed-in user with the CSRF token forms must carry.
@@ -76,18 +66,23 @@ func NewStore(d *sqlx.DB, now func() time.Time) *Store {
 }
 
 const (
-	qInsertUser  = `INSERT INTO users (email, role, password_hash) VALUES ($1, $2, $3) RETURNING id, email, role, created_at`
-	qUserByEmail = `SELECT id, email, role, created_at, password_hash FROM users WHERE email = $1 AND disabled_at IS NULL`
-	qListUsers   = `SELECT id, email, role, created_at FROM users WHERE disabled_at IS NULL ORDER BY email`
+	qInsertUser  = `INSERT INTO users (email, role, password_hash, queues) VALUES ($1, $2, $3, $4) RETURNING id, email, role, queues, created_at`
+	qUserByEmail = `SELECT id, email, role, queues, created_at, password_hash FROM users WHERE email = $1 AND disabled_at IS NULL`
+	qListUsers   = `SELECT id, email, role, queues, created_at FROM users WHERE disabled_at IS NULL ORDER BY email`
 	qSetPassword = `UPDATE users SET password_hash = $2 WHERE email = $1 AND disabled_at IS NULL`
 	qCountFails  = `SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM login_failures WHERE key = ANY($1) AND at > $2 GROUP BY key) per_key`
 	qAddFail     = `INSERT INTO login_failures (key, at) SELECT unnest($1::text[]), $2`
 	qClearFails  = `DELETE FROM login_failures WHERE key = $1 OR at < $2`
 	qNewSession  = `INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at) VALUES ($1, $2, $3, $4)`
-	qSession     = `SELECT u.id, u.email, u.role, u.created_at, s.csrf_token, s.expires_at
+	qSession     = `SELECT u.id, u.email, u.role, u.queues, u.created_at, s.csrf_token, s.expires_at
 	                   FROM sessions s JOIN users u ON u.id = s.user_id
 	                  WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL`
 	qDelSession = `DELETE FROM sessions WHERE token_hash = $1`
+	// A changed role or queue list takes effect at the next request: the
+	// session reads the user's row each time.
+	qSetAccess = `UPDATE users SET role = coalesce($2, role), queues = coalesce($3, queues)
+	               WHERE email = $1 AND disabled_at IS NULL
+	           RETURNING id, email, role, queues, created_at`
 )
 
 func normalizeEmail(s string) (string, error) {
@@ -109,14 +104,17 @@ func token(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// Add creates a user.
-func (s *Store) Add(ctx context.Context, email string, role Role, password string) (User, error) {
+// Add creates a user; queues limit a manager's inbox (nil: every queue).
+func (s *Store) Add(ctx context.Context, email string, role Role, password string, queues []string) (User, error) {
 	email, err := normalizeEmail(email)
 	if err != nil {
 		return User{}, err
 	}
-	if role != Admin && role != Manager {
+	if !role.Valid() {
 		return User{}, ErrInvalidRole
+	}
+	if queues == nil {
+		queues = []string{}
 	}
 	if len(password) < 10 {
 		return User{}, ErrWeakPassword
@@ -126,13 +124,37 @@ func (s *Store) Add(ctx context.Context, email string, role Role, password strin
 		return User{}, fmt.Errorf("hash password: %w", err)
 	}
 	var u User
-	err = s.db.QueryRowxContext(ctx, qInsertUser, email, role, string(h)).StructScan(&u)
+	err = s.db.QueryRowxContext(ctx, qInsertUser, email, role, string(h), pq.StringArray(queues)).StructScan(&u)
 	var pe *pq.Error
 	if errors.As(err, &pe) && pe.Code == "23505" {
 		return User{}, ErrExists
 	}
 	if err != nil {
 		return User{}, fmt.Errorf("add user: %w", err)
+	}
+	return u, nil
+}
+
+// SetAccess changes a user's role and/or queues (nil leaves it as it is).
+func (s *Store) SetAccess(ctx context.Context, email string, role *Role, queues []string) (User, error) {
+	email, err := normalizeEmail(email)
+	if err != nil {
+		return User{}, err
+	}
+	if role != nil && !role.Valid() {
+		return User{}, ErrInvalidRole
+	}
+	var q any
+	if queues != nil {
+		q = pq.StringArray(queues)
+	}
+	var u User
+	err = s.db.QueryRowxContext(ctx, qSetAccess, email, role, q).StructScan(&u)
+	if db.IsNoRows(err) {
+		return User{}, ErrNotFound
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("set access: %w", err)
 	}
 	return u, nil
 }

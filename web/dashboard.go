@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/nudge-engine/nudge/analytics"
+	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/users"
 )
 
 // EnableDashboard adds the campaign dashboard. It is read-only, so managers
 // see it as well as admins: the figures are what their work produces.
 func (w *Web) EnableDashboard(a *analytics.Store) error {
-	if err := w.enable(NavItem{Href: "/dashboard", Label: "Dashboard", About: "Campaign funnels, reactions, fallbacks and uplift", Role: users.Manager},
+	if err := w.enable(NavItem{Href: "/dashboard", Label: "Dashboard", About: "Campaign funnels, reactions, fallbacks and uplift", Action: users.DashboardRead},
 		"dashboard", "campaign"); err != nil {
 		return err
 	}
@@ -40,15 +41,14 @@ func init() {
 	}
 }
 
-func (w *Web) registerDashboard(mux *http.ServeMux) {
+func (w *Web) registerDashboard(mux *server.Mux) {
 	if w.dash == nil {
 		return
 	}
-	a := w.handle(mux, users.Manager)
-	a("GET /dashboard", w.dashboard)
-	a("GET /dashboard.csv", w.dashboardCSV)
-	a("GET /dashboard/{id}", w.campaign)
-	a("GET /dashboard/{id}/csv", w.campaignCSV)
+	mux.HandleFunc("GET /dashboard", users.DashboardRead, w.dashboard)
+	mux.HandleFunc("GET /dashboard.csv", users.FiguresExport, w.dashboardCSV)
+	mux.HandleFunc("GET /dashboard/{id}", users.DashboardRead, w.campaign)
+	mux.HandleFunc("GET /dashboard/{id}/csv", users.FiguresExport, w.campaignCSV)
 }
 
 func (w *Web) fail(rw http.ResponseWriter, r *http.Request, err error) {
@@ -243,6 +243,9 @@ func (w *Web) campaignCSV(rw http.ResponseWriter, r *http.Request) {
 			rows = append(rows, []string{s.Label, fmt.Sprint(s.N), fmt.Sprintf("%.4f", s.Rate)})
 		}
 		rows = append(rows, []string{"Holdout", fmt.Sprint(p.F.Holdout), ""}, []string{"Skipped by policy", fmt.Sprint(p.F.Skipped), ""})
+		if p.F.Unknown > 0 {
+			rows = append(rows, []string{"Unknown", fmt.Sprint(p.F.Unknown), ""})
+		}
 		writeCSV(rw, id+"-funnel", []string{"stage", "runs", "rate"}, rows)
 	case "reactions":
 		for _, b := range p.R.Buckets {

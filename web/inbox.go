@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/nudge-engine/nudge/inbox"
+	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/users"
 )
 
@@ -18,7 +19,7 @@ var inboxViews = []inboxView{{"all", "All open"}, {"mine", "Mine"}, {"unassigned
 // EnableInbox adds the inbox pages; canned (NUDGE_INBOX_CANNED, may be nil)
 // are the replies offered in each queue's reply box.
 func (w *Web) EnableInbox(svc *inbox.Service, canned *inbox.Canned) error {
-	if err := w.enable(NavItem{Href: "/inbox", Label: "Inbox", About: "Conversations handed to managers", Role: users.Manager},
+	if err := w.enable(NavItem{Href: "/inbox", Label: "Inbox", About: "Conversations handed to managers", Action: users.InboxWork},
 		"inbox", "conversation"); err != nil {
 		return err
 	}
@@ -26,19 +27,22 @@ func (w *Web) EnableInbox(svc *inbox.Service, canned *inbox.Canned) error {
 	return nil
 }
 
-func (w *Web) registerInbox(mux *http.ServeMux) {
+func (w *Web) registerInbox(mux *server.Mux) {
 	if w.inbox == nil {
 		return
 	}
-	m := w.handle(mux, users.Manager)
-	m("GET /inbox", w.inboxList)
-	m("GET /inbox/{id}", w.conversation)
-	m("POST /inbox/{id}/reply", w.convAction)
-	m("POST /inbox/{id}/claim", w.convAction)
-	m("POST /inbox/{id}/note", w.convAction)
-	m("POST /inbox/{id}/resolve", w.convAction)
-	m("GET /inbox/media/{id}", w.media)
-	m("POST /inbox/shift", w.shift)
+	for p, h := range map[string]http.HandlerFunc{
+		"GET /inbox":               w.inboxList,
+		"GET /inbox/{id}":          w.conversation,
+		"POST /inbox/{id}/reply":   w.convAction,
+		"POST /inbox/{id}/claim":   w.convAction,
+		"POST /inbox/{id}/note":    w.convAction,
+		"POST /inbox/{id}/resolve": w.convAction,
+		"GET /inbox/media/{id}":    w.media,
+		"POST /inbox/shift":        w.shift,
+	} {
+		mux.HandleFunc(p, users.InboxWork, w.person(h))
+	}
 }
 
 func (w *Web) inboxList(rw http.ResponseWriter, r *http.Request) {
@@ -163,7 +167,7 @@ func (w *Web) renderConversation(rw http.ResponseWriter, r *http.Request, errMsg
 	sess, _ := users.FromContext(r.Context())
 	w.Render(rw, r, "conversation", "Conversation", map[string]any{
 		"C": d, "Canned": w.canned.For(d.Queue), "RequestID": users.RandomPassword(), "Error": errMsg,
-		"CanErase": w.eraser != nil && sess.User.Role.Allows(users.Admin)})
+		"CanErase": w.eraser != nil && sess.User.Role.Can(users.SubscribersErase)})
 }
 
 func (w *Web) convAction(rw http.ResponseWriter, r *http.Request) {

@@ -265,7 +265,7 @@ func TestRoundRobinOverHTTP(t *testing.T) {
 	s := newFullSite(t)
 	ctx := context.Background()
 	st := users.NewStore(s.db, nil)
-	if _, err := st.Add(ctx, "second@shop.example", users.Manager, "second-password-1"); err != nil {
+	if _, err := st.Add(ctx, "second@shop.example", users.Manager, "second-password-1", nil); err != nil {
 		t.Fatal(err)
 	}
 	shift := func(c *http.Client, form url.Values) {

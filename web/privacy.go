@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/subscribers"
 	"github.com/nudge-engine/nudge/users"
 )
@@ -27,13 +28,12 @@ func (w *Web) EnablePrivacy(e Eraser) error {
 	return nil
 }
 
-func (w *Web) registerPrivacy(mux *http.ServeMux) {
+func (w *Web) registerPrivacy(mux *server.Mux) {
 	if w.eraser == nil {
 		return
 	}
-	a := w.handle(mux, users.Admin)
-	a("GET /subscribers/{id}/erase", w.eraseForm)
-	a("POST /subscribers/{id}/erase", w.erase)
+	mux.HandleFunc("GET /subscribers/{id}/erase", users.SubscribersErase, w.eraseForm)
+	mux.HandleFunc("POST /subscribers/{id}/erase", users.SubscribersErase, w.erase)
 }
 
 // eraseForm asks for confirmation, or says the customer is erased already.

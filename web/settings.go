@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/nudge-engine/nudge/apikeys"
+	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/users"
 )
 
@@ -24,7 +25,7 @@ type Settings struct {
 
 // EnableSettings adds the admins' read-only settings page.
 func (w *Web) EnableSettings(load func(ctx context.Context) (Settings, error)) error {
-	if err := w.enable(NavItem{Href: "/settings", Label: "Settings", About: "Channels and their webhooks, API keys, users", Role: users.Admin},
+	if err := w.enable(NavItem{Href: "/settings", Label: "Settings", About: "Channels and their webhooks, API keys, users", Action: users.Settings},
 		"settings"); err != nil {
 		return err
 	}
@@ -32,16 +33,16 @@ func (w *Web) EnableSettings(load func(ctx context.Context) (Settings, error)) e
 	return nil
 }
 
-func (w *Web) registerSettings(mux *http.ServeMux) {
+func (w *Web) registerSettings(mux *server.Mux) {
 	if w.settings == nil {
 		return
 	}
-	mux.Handle("GET /settings", w.Require(users.Admin, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /settings", users.Settings, func(rw http.ResponseWriter, r *http.Request) {
 		s, err := w.settings(r.Context())
 		if err != nil {
 			w.fail(rw, r, err)
 			return
 		}
 		w.Render(rw, r, "settings", "Settings", s)
-	})))
+	})
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -27,6 +26,7 @@ import (
 	"github.com/nudge-engine/nudge/internal/browsertest"
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/internal/testenv"
 	"github.com/nudge-engine/nudge/users"
 )
@@ -115,22 +115,23 @@ func newFullSite(t *testing.T, canned ...*inbox.Canned) site {
 	}
 	clk := clock.NewManual(testNow)
 	w.UseClock(clk)
-	mux := http.NewServeMux()
+	mux := server.NewMux()
 	w.Register(mux)
-	api := &inbox.API{Svc: svc, Log: log, Live: &inbox.Live{DatabaseURL: testenv.DBURLOf(d), Log: log},
-		Require: func(h http.Handler) http.Handler { return w.Require(users.Manager, h) },
-		UserID: func(r *http.Request) (int64, bool) {
-			s, ok := users.FromContext(r.Context())
-			return s.User.ID, ok
-		}}
+	api := &inbox.API{Svc: svc, Log: log, Live: &inbox.Live{DatabaseURL: testenv.DBURLOf(d), Log: log, Svc: svc}}
 	api.Register(mux)
 	srv := httptest.NewServer(w.Wrap(mux))
 	t.Cleanup(srv.Close)
 	ctx := context.Background()
-	if _, err := st.Add(ctx, "manager@shop.example", users.Manager, "manager-password-1"); err != nil {
+	if _, err := st.Add(ctx, "manager@shop.example", users.Manager, "manager-password-1", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Add(ctx, "admin@shop.example", users.Admin, "admin-password-12"); err != nil {
+	if _, err := st.Add(ctx, "admin@shop.example", users.Admin, "admin-password-12", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Add(ctx, "viewer@shop.example", users.Viewer, "viewer-password-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Add(ctx, "marketer@shop.example", users.Marketer, "marketer-password-1", nil); err != nil {
 		t.Fatal(err)
 	}
 	return site{srv: srv, db: d, router: inbox.NewRouter(d, classify.New(nil), res, log, nil), out: out}
@@ -329,16 +330,28 @@ func TestBrowserDashboardMatchesDatabase(t *testing.T) {
 	if csvText != "group,runs,reached,rate\ntreated,36,8,0.2222\nholdout,4,0,0.0000\n" {
 		t.Fatalf("goal csv: %q", csvText)
 	}
-	// A manager reads the dashboard too: it is read-only.
+	// A viewer reads the dashboard, but exports of figures are the
+	// marketers'; a manager works the inbox only.
 	ctx2 := browsertest.New(t)
-	login(t, ctx2, s.srv.URL, "manager@shop.example", "manager-password-1")
+	login(t, ctx2, s.srv.URL, "viewer@shop.example", "viewer-password-1")
 	var h1, h1c, nav string
+	var csvStatus int
 	browsertest.Run(t, ctx2, 30*time.Second,
 		chromedp.Navigate(s.srv.URL+"/dashboard"), chromedp.Text(`h1`, &h1, chromedp.ByQuery),
 		chromedp.Text(`header.top nav`, &nav, chromedp.ByQuery),
-		chromedp.Navigate(s.srv.URL+"/dashboard/weekly-renewal"), chromedp.Text(`h1`, &h1c, chromedp.ByQuery))
-	if h1 != "Campaigns" || h1c != "Weekly renewal" || !strings.Contains(nav, "Dashboard") {
-		t.Fatalf("manager on dashboard: %q, campaign %q, nav %q", h1, h1c, nav)
+		chromedp.Navigate(s.srv.URL+"/dashboard/weekly-renewal"), chromedp.Text(`h1`, &h1c, chromedp.ByQuery),
+		chromedp.Evaluate(`fetch('/dashboard/weekly-renewal/csv?table=goal').then(r => r.status)`, &csvStatus,
+			func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	if h1 != "Campaigns" || h1c != "Weekly renewal" || !strings.Contains(nav, "Dashboard") || strings.Contains(nav, "Inbox") || csvStatus != 403 {
+		t.Fatalf("viewer on dashboard: %q, campaign %q, nav %q, csv %d", h1, h1c, nav, csvStatus)
+	}
+	ctx3 := browsertest.New(t)
+	login(t, ctx3, s.srv.URL, "manager@shop.example", "manager-password-1")
+	browsertest.Run(t, ctx3, 30*time.Second,
+		chromedp.Navigate(s.srv.URL+"/dashboard"), chromedp.Text(`h1`, &h1, chromedp.ByQuery),
+		chromedp.Text(`header.top nav`, &nav, chromedp.ByQuery))
+	if h1 != "Not for your role" || strings.Contains(nav, "Dashboard") || !strings.Contains(nav, "Inbox") {
+		t.Fatalf("manager on dashboard: %q, nav %q", h1, nav)
 	}
 }
 

@@ -13,8 +13,12 @@ import (
 	"time"
 
 	"github.com/nudge-engine/nudge/analytics"
+	"github.com/nudge-engine/nudge/audit"
 	"github.com/nudge-engine/nudge/inbox"
 	"github.com/nudge-engine/nudge/internal/clock"
+	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/internal/httpx"
+	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/users"
 )
 
@@ -27,7 +31,7 @@ var staticFS embed.FS
 // NavItem is a link in the top bar and on the start page.
 type NavItem struct {
 	Href, Label, About string
-	Role               users.Role
+	Action             users.Action // shown to roles that may
 }
 
 // Page is what every template gets.
@@ -55,6 +59,7 @@ type Web struct {
 	dash     *analytics.Store
 	settings func(ctx context.Context) (Settings, error)
 	eraser   Eraser
+	db       db.Executor // the audit log's database (EnableAudit)
 	clock    clock.Clock
 	about    fmt.Stringer // the clock, when it describes itself
 }
@@ -95,11 +100,6 @@ func (w *Web) enable(nav NavItem, pages ...string) error {
 	return nil
 }
 
-// handle returns a function that mounts handlers on mux for role and up.
-func (w *Web) handle(mux *http.ServeMux, role users.Role) func(pattern string, h http.HandlerFunc) {
-	return func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, w.Require(role, h)) }
-}
-
 // Funcs are available in every page template.
 var Funcs = template.FuncMap{
 	"ago": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") },
@@ -135,7 +135,7 @@ func (w *Web) Render(rw http.ResponseWriter, r *http.Request, name, title string
 	if s, ok := users.FromContext(r.Context()); ok {
 		p.Session = &s
 		for _, n := range w.nav {
-			if s.User.Role.Allows(n.Role) {
+			if s.User.Role.Can(n.Action) {
 				p.Nav = append(p.Nav, n)
 			}
 		}
@@ -148,30 +148,42 @@ func (w *Web) Render(rw http.ResponseWriter, r *http.Request, name, title string
 	}
 }
 
-// Require wraps h so only role (or admins) may use it, with CSRF on writes.
-func (w *Web) Require(role users.Role, h http.Handler) http.Handler {
-	return users.Require(role, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		w.Render(rw, r, "forbidden", "Forbidden", nil)
-	}), h)
+// forbidden is the page for a signed-in user whose role may not.
+func (w *Web) forbidden(rw http.ResponseWriter, r *http.Request) {
+	w.Render(rw, r, "forbidden", "Forbidden", nil)
+}
+
+// person refuses API keys on pages that act as the signed-in person (the
+// inbox claims, replies and notes in their name).
+func (w *Web) person(h http.HandlerFunc) http.HandlerFunc {
+	return func(rw http.ResponseWriter, r *http.Request) {
+		if _, ok := users.FromContext(r.Context()); !ok {
+			http.Error(rw, "the inbox is for signed-in people, not API keys", http.StatusForbidden)
+			return
+		}
+		h(rw, r)
+	}
 }
 
 // Wrap resolves sessions for every request; serve wraps the whole mux with it.
 func (w *Web) Wrap(h http.Handler) http.Handler { return w.users.Middleware(h) }
 
 // Register adds the login, logout, start page and static routes.
-func (w *Web) Register(mux *http.ServeMux) {
+func (w *Web) Register(mux *server.Mux) {
+	mux.Forbidden = http.HandlerFunc(w.forbidden)
 	static, _ := fs.Sub(staticFS, "static")
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	mux.HandleFunc("GET /login", w.loginForm)
-	mux.HandleFunc("POST /login", w.login)
-	mux.Handle("POST /logout", w.Require(users.Manager, http.HandlerFunc(w.logout)))
-	mux.Handle("GET /{$}", w.Require(users.Manager, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /static/", users.Public, http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /login", users.Public, w.loginForm)
+	mux.HandleFunc("POST /login", users.Public, w.login)
+	mux.HandleFunc("POST /logout", users.SignedIn, w.logout)
+	mux.HandleFunc("GET /{$}", users.SignedIn, func(rw http.ResponseWriter, r *http.Request) {
 		w.Render(rw, r, "home", "Start", nil)
-	})))
+	})
 	w.registerInbox(mux)
 	w.registerDashboard(mux)
 	w.registerSettings(mux)
 	w.registerPrivacy(mux)
+	w.registerAudit(mux)
 }
 
 const loginCSRFCookie = "nudge_login_csrf"
@@ -194,7 +206,7 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email, next := r.PostFormValue("email"), safeNext(r.PostFormValue("next"))
-	tok, sess, err := w.users.Login(r.Context(), email, r.PostFormValue("password"), clientIP(r))
+	tok, sess, err := w.users.Login(r.Context(), email, r.PostFormValue("password"), httpx.ClientIP(r))
 	if err != nil {
 		msg, status := "Wrong email or password.", http.StatusUnauthorized
 		switch {
@@ -208,6 +220,11 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 		w.Render(rw, r, "login", "Sign in", loginData{CSRF: c.Value, Next: next, Email: email, Error: msg})
 		return
 	}
+	u := sess.User
+	actx := users.WithActor(r.Context(), users.Actor{Kind: "user", ID: u.ID, Name: u.Email, Role: u.Role, From: httpx.ClientIP(r)})
+	if err := w.record(actx, audit.Event{Action: "user.sign_in", Subject: "user:" + u.Email}); err != nil {
+		w.log.ErrorContext(r.Context(), "audit sign-in", "err", err) // the sign-in stands: the password was right
+	}
 	users.SetCookie(rw, tok, sess.ExpiresAt, w.secure)
 	w.log.InfoContext(r.Context(), "user signed in", "user_id", sess.User.ID)
 	http.Redirect(rw, r, next, http.StatusSeeOther)
@@ -217,8 +234,19 @@ func (w *Web) logout(rw http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(users.CookieName); err == nil {
 		_ = w.users.Logout(r.Context(), c.Value)
 	}
+	if err := w.record(r.Context(), audit.Event{Action: "user.sign_out", Subject: audit.By(r.Context())}); err != nil {
+		w.log.ErrorContext(r.Context(), "audit sign-out", "err", err)
+	}
 	users.ClearCookie(rw, w.secure)
 	http.Redirect(rw, r, "/login", http.StatusSeeOther)
+}
+
+// record appends e to the audit log, when the log is enabled.
+func (w *Web) record(ctx context.Context, e audit.Event) error {
+	if w.db == nil {
+		return nil
+	}
+	return audit.Record(ctx, w.db, w.clock.Now(), e)
 }
 
 // safeNext allows only local paths, so the login form is no open redirect.
@@ -227,12 +255,4 @@ func safeNext(n string) string {
 		return "/"
 	}
 	return n
-}
-
-func clientIP(r *http.Request) string {
-	host := r.RemoteAddr
-	if i := strings.LastIndexByte(host, ':'); i > 0 {
-		host = host[:i]
-	}
-	return host
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/nudge-engine/nudge/internal/browsertest"
+	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/internal/testenv"
 	"github.com/nudge-engine/nudge/users"
 )
@@ -24,16 +25,16 @@ func newSite(t *testing.T) (*httptest.Server, *users.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.AddNav(NavItem{Href: "/settings", Label: "Settings", About: "Admins only", Role: users.Admin})
-	mux := http.NewServeMux()
+	w.AddNav(NavItem{Href: "/settings", Label: "Settings", About: "Admins only", Action: users.Settings})
+	mux := server.NewMux()
 	w.Register(mux)
-	mux.Handle("GET /settings", w.Require(users.Admin, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /settings", users.Settings, func(rw http.ResponseWriter, r *http.Request) {
 		rw.Write([]byte("<h1>settings</h1>"))
-	})))
+	})
 	srv := httptest.NewServer(w.Wrap(mux))
 	t.Cleanup(srv.Close)
 	ctx := context.Background()
-	if _, err := st.Add(ctx, "manager@shop.example", users.Manager, "manager-password-1"); err != nil {
+	if _, err := st.Add(ctx, "manager@shop.example", users.Manager, "manager-password-1", nil); err != nil {
 		t.Fatal(err)
 	}
 	return srv, st

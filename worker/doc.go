@@ -38,18 +38,32 @@
 // this point is seen by the policy gate and one committed later waits for the
 // sends), decides policy for all subscribers at once, renders, sends, and
 // inserts each message row with its outcome together with the run
-// transitions — one commit, no pending row updated after the fact. Quiet
+// transitions — one commit (messages to providers that do not deduplicate
+// are the exception: the in-flight ledger below). Quiet
 // hours and provider rate limits defer the run (never drop); a transient
 // provider failure records the message pending with its try counted and
 // defers the run by a backoff, until maxRetry tries fail it for good.
 //
 // The idempotency key is "r<run>:<step>:<step_seq>:<attempt>", unique in
 // messages, and the run moves by compare-and-set on step_seq. A crash before
-// the commit rolls back both: the next claim sends the same key again.
-// Providers that dedupe on a client key (VK random_id, the sandbox) make that
-// exactly once; for the others the residual window is a crash between the
-// provider's accept and the commit: at most one claim's messages may be sent
-// twice.
+// the commit rolls back the moves: the next claim meets the same keys again.
+// Providers that dedupe on a client key (VK random_id, the sandbox) get the
+// message again and keep one. Messages to the others go through the in-flight
+// ledger (ledger.go): committed in_flight before the provider call and with
+// the outcome after it, outside the claim's transaction, so a later claim
+// knows which messages a crash interrupted and records them unknown instead
+// of sending a second copy (on_unknown: resend sends them again). So a
+// step's messages to those providers are not in the claim's one commit;
+// their runs still move in it.
+//
+// # Leases
+//
+// A claim's locks last as long as its transaction's session. The engine's
+// pool runs with idle_in_transaction_session_timeout (Config.IdleTxTimeout),
+// so a worker frozen mid-claim loses its session after that long and an
+// opt-out waiting on one of its subscribers goes through; a claim that is
+// only slow keeps its session with a keepalive while it waits on providers,
+// and one that lost it makes no further provider call (lease.go).
 //
 // The inbox owns replies and hand-offs: it classifies a reply and asks the
 // engine to move the run (resume.go, Engine.MoveRun and PauseRun, which

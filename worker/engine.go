@@ -59,6 +59,11 @@ type Config struct {
 	Poll, Lease time.Duration
 	// Concurrency of the Asynq server (default DefaultConcurrency).
 	Concurrency int
+	// IdleTxTimeout is the idle_in_transaction_session_timeout of DB's
+	// sessions (db.WithSessionTimeouts; 0 = none): a claim pings its
+	// transaction at a quarter of it while it waits on providers, so only a
+	// frozen worker loses its claim (lease.go).
+	IdleTxTimeout time.Duration
 	// TaskCheck is how often an idle Asynq worker polls for tasks (default
 	// 20ms; Asynq's own 1s would put a reply's next message a second away).
 	TaskCheck time.Duration

@@ -127,7 +127,7 @@ func (e *Engine) handleFallback(ctx context.Context, t *asynq.Task) error {
 	}
 	// Phase 2: send the next rung and settle the parents in the same commit.
 	retry := false
-	err = db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error {
+	err = e.withLeasedTx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		ids := make([]int64, 0, len(childKeys))
 		for _, k := range childKeys {
 			ids = append(ids, parentOf[k])

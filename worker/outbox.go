@@ -110,10 +110,16 @@ type job struct {
 }
 
 // sendJobs hands the jobs to their channels — a batch sender at once when its
-// channel is not rate-limited, otherwise one by one through the limiter — and
-// returns each job's outcome, in order. final forces transient failures to
-// count as the last try.
-func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final bool) ([]outcome, error) {
+// channel is not rate-limited, otherwise each at its slot from the limiter
+// (sendPaced), as p allows — and returns each job's outcome, in order. final
+// forces transient failures to count as the last try.
+func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final bool, p pacing) ([]outcome, error) {
+	// The claim's transaction waits while providers answer: its lease's
+	// keepalive may use it meanwhile, and each group of calls first checks
+	// that the lease still holds (lease.go).
+	l := leaseOf(ctx)
+	l.release()
+	defer l.acquire()
 	outs := make([]outcome, len(jobs))
 	record := func(i int, r channels.Result, err error) {
 		m := jobs[i].m
@@ -175,6 +181,9 @@ func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final 
 			continue
 		}
 		if bs, ok := e.batchSender(ch); ok {
+			if err := l.check(ctx); err != nil {
+				return nil, err
+			}
 			msgs := make([]channels.Message, len(idx))
 			for k, i := range idx {
 				msgs[k] = jobs[i].msg
@@ -187,15 +196,15 @@ func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final 
 			}
 			continue
 		}
-		for _, i := range idx {
-			m := jobs[i].m
-			if err := e.cfg.Limiter.Wait(ctx, ch, m.Account, m.Address); err != nil {
-				return nil, err
-			}
-			start := time.Now()
-			r, err := s.Send(ctx, jobs[i].msg)
-			e.cfg.Metrics.Sent(ch, time.Since(start))
-			record(i, r, err)
+		if err := l.check(ctx); err != nil {
+			return nil, err
+		}
+		rs, err := e.sendPaced(ctx, s, ch, jobs, idx, p)
+		if err != nil {
+			return nil, err
+		}
+		for k, i := range idx {
+			record(i, rs[k].r, rs[k].err)
 		}
 	}
 	return outs, nil
@@ -220,7 +229,8 @@ func (e *Engine) fallbackAt(ctx context.Context, m msgRow, at time.Time) *time.T
 // inbox.Outbox. The row is recorded pending before the provider call, so a
 // resubmitted form (the same key) sends nothing. A reply is not queued behind
 // a provider's rate limit: a limited or failed send is recorded failed and
-// returned as a *channels.Error.
+// returned as a *channels.Error. A reply waits at most replyWait for its
+// slot in the provider's rate limit (replyPacing).
 func (e *Engine) SendText(ctx context.Context, subscriberID int64, m channels.Message) (int64, bool, error) {
 	if m.IdempotencyKey == "" || m.Channel == "" || m.To == "" {
 		return 0, false, errors.New("worker: a person's message needs an idempotency key, a channel and an address")
@@ -244,13 +254,13 @@ func (e *Engine) SendText(ctx context.Context, subscriberID int64, m channels.Me
 	}
 	row := msgRow{ID: id, Key: m.IdempotencyKey, Sub: subscriberID, Topic: string(campaigns.TopicService),
 		Channel: string(m.Channel), Account: m.Account, Address: m.To}
-	outs, err := e.sendJobs(ctx, []job{{m: row, msg: message(row.Key, row.Channel, row.Account, row.Address, c)}}, now, true)
+	outs, err := e.sendJobs(ctx, []job{{m: row, msg: message(row.Key, row.Channel, row.Account, row.Address, c)}}, now, true, replyPacing)
 	if err != nil {
 		return id, false, err
 	}
 	o := &outs[0]
-	if o.status == "pending" { // rate limited
-		o.status, o.ek, o.em = "failed", string(channels.RateLimited), "rate limited by the provider"
+	if o.status == "pending" { // rate limited: no slot within replyWait, or the provider's 429
+		o.status, o.ek, o.em = "failed", string(channels.RateLimited), "rate limited: try again in a few seconds"
 	}
 	if err := db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error {
 		if err := updateMessages(ctx, tx, outs); err != nil {

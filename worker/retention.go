@@ -14,7 +14,7 @@ import (
 const qPurgeBodies = `
 UPDATE messages SET content = '{}'::jsonb
  WHERE id IN (SELECT id FROM messages
-               WHERE created_at < $1 AND content <> '{}'::jsonb AND status <> 'pending' AND fallback_at IS NULL
+               WHERE created_at < $1 AND content <> '{}'::jsonb AND status NOT IN ('pending', 'in_flight') AND fallback_at IS NULL
                ORDER BY id LIMIT $2)`
 
 // PurgeBodies removes the content of at most limit messages created before

@@ -115,7 +115,7 @@ func (e *Engine) sendRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Defin
 				e.cfg.Metrics.Message(in.Channel, "skipped")
 			}
 		}
-		outs, err := e.sendJobs(ctx, jobs, now, false)
+		outs, recorded, err := e.sendStep(ctx, def, version, step.ID, ins, jobs, jobIntent, now)
 		if err != nil {
 			return err
 		}
@@ -124,6 +124,15 @@ func (e *Engine) sendRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Defin
 			in.Status, in.ProviderID, in.At, in.FallbackAt = o.status, o.pid, o.at, o.fb
 			in.ErrKind, in.ErrCode, in.ErrMsg, in.Tries = o.ek, o.ec, o.em, o.tries
 			moveAfter(keyRun[in.Key], o.kind, o.after)
+		}
+		if len(recorded) > 0 {
+			rest := ins[:0:0]
+			for i, in := range ins {
+				if !recorded[i] {
+					rest = append(rest, in)
+				}
+			}
+			ins = rest
 		}
 		if err := copyIntents(ctx, tx, def, version, step.ID, ins, now); err != nil {
 			return err
@@ -148,6 +157,56 @@ func (e *Engine) sendRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Defin
 	}
 	_, err = e.applyTransitions(ctx, tx, trs)
 	return err
+}
+
+// sendStep sends a step's jobs (jobIntent[i] is the index in ins of job i)
+// and returns their outcomes in order, with the indexes of ins whose rows
+// the in-flight ledger has already written (ledger.go). Providers that
+// deduplicate get theirs at once; the others go through the ledger.
+func (e *Engine) sendStep(ctx context.Context, def *campaigns.Definition, version, stepID string, ins []intent, jobs []job, jobIntent []int, now time.Time) ([]outcome, map[int]bool, error) {
+	var plain, viaLedger []int // indexes into jobs
+	for i, j := range jobs {
+		if ledgered(j.m.Channel) {
+			viaLedger = append(viaLedger, i)
+		} else {
+			plain = append(plain, i)
+		}
+	}
+	if len(viaLedger) == 0 {
+		outs, err := e.sendJobs(ctx, jobs, now, false, claimPacing)
+		return outs, nil, err
+	}
+	outs := make([]outcome, len(jobs))
+	pick := func(idx []int) []job {
+		out := make([]job, len(idx))
+		for k, i := range idx {
+			out[k] = jobs[i]
+		}
+		return out
+	}
+	if len(plain) > 0 {
+		o, err := e.sendJobs(ctx, pick(plain), now, false, claimPacing)
+		if err != nil {
+			return nil, nil, err
+		}
+		for k, i := range plain {
+			outs[i] = o[k]
+		}
+	}
+	lins := make([]intent, len(viaLedger))
+	recorded := make(map[int]bool, len(viaLedger))
+	for k, i := range viaLedger {
+		lins[k] = ins[jobIntent[i]]
+		recorded[jobIntent[i]] = true
+	}
+	o, err := e.sendLedgered(ctx, def, version, stepID, lins, pick(viaLedger), now)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, i := range viaLedger {
+		outs[i] = o[k]
+	}
+	return outs, recorded, nil
 }
 
 // deferrals move runs' next_at without changing their step (quiet hours,
@@ -202,13 +261,28 @@ func (e *Engine) deliver(ctx context.Context, tx *sqlx.Tx, keys []string) (map[s
 		return nil, fmt.Errorf("lock messages: %w", err)
 	}
 	res := make(map[string]deliverResult, len(msgs))
+	now := e.clock.Now()
 	var pending []msgRow
+	var unknown []outcome
 	for _, m := range msgs {
-		if m.Status != "pending" {
+		switch {
+		case m.Status == "in_flight" && !e.resendInFlight(ctx, m):
+			// Left in flight by a worker that died (ledger.go): the
+			// customer may have it; a second copy is worse than a gap.
+			unknown = append(unknown, outcome{id: m.ID, m: m, status: "unknown", r: unknownReason, at: now, tries: m.Tries})
 			res[m.Key] = deliverResult{kind: resultDone}
-			continue
+			e.cfg.Metrics.Message(m.Channel, "unknown")
+		case m.Status == "pending" || m.Status == "in_flight":
+			pending = append(pending, m)
+		default:
+			res[m.Key] = deliverResult{kind: resultDone}
 		}
-		pending = append(pending, m)
+	}
+	if len(unknown) > 0 {
+		e.log.WarnContext(ctx, "messages left in flight by a crashed worker recorded unknown", "messages", len(unknown))
+		if err := updateMessages(ctx, tx, unknown); err != nil {
+			return nil, err
+		}
 	}
 	if len(pending) == 0 {
 		return res, nil
@@ -226,7 +300,6 @@ func (e *Engine) deliver(ctx context.Context, tx *sqlx.Tx, keys []string) (map[s
 	if err != nil {
 		return nil, err
 	}
-	now := e.clock.Now()
 	var outs []outcome
 	var jobs []job
 	for i, m := range pending {
@@ -240,7 +313,7 @@ func (e *Engine) deliver(ctx context.Context, tx *sqlx.Tx, keys []string) (map[s
 		_ = json.Unmarshal(m.Content, &c)
 		jobs = append(jobs, job{m: m, msg: message(m.Key, m.Channel, m.Account, m.Address, c)})
 	}
-	sent, err := e.sendJobs(ctx, jobs, now, lastAttempt(ctx))
+	sent, err := e.sendJobs(ctx, jobs, now, lastAttempt(ctx), claimPacing)
 	if err != nil {
 		return nil, err
 	}

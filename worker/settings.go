@@ -15,7 +15,17 @@ type Settings struct {
 	TaskCheck    time.Duration // NUDGE_WORKER_TASK_CHECK: how often an idle worker polls Asynq (20ms)
 	MetricsAddr  string        // NUDGE_WORKER_METRICS_ADDR: /metrics listener of `nudge worker` ("" = none)
 	SandboxDelay time.Duration // NUDGE_SANDBOX_DELAY: latency of the sandbox channel (0)
+	// The worker's own pool runs with these session timeouts (db.WithSessionTimeouts).
+	StatementTimeout time.Duration // NUDGE_WORKER_STATEMENT_TIMEOUT: statement_timeout (60s; 0 = the server's)
+	IdleTxTimeout    time.Duration // NUDGE_WORKER_IDLE_TX_TIMEOUT: idle_in_transaction_session_timeout (30s; 0 = the server's)
 }
+
+// Default session timeouts of the worker's pool: a frozen worker's claims are
+// ended after defaultIdleTx, which bounds how long an opt-out can wait on one.
+const (
+	defaultStatementTimeout = 60 * time.Second
+	defaultIdleTx           = 30 * time.Second
+)
 
 // defaultTaskCheck is how often an idle worker asks Asynq for a task: the
 // wait of a reply's next message when the workers are idle (a Redis call
@@ -32,6 +42,17 @@ func LoadSettings(e *config.Env) Settings {
 		TaskCheck:    e.Duration("NUDGE_WORKER_TASK_CHECK", defaultTaskCheck),
 		MetricsAddr:  e.String("NUDGE_WORKER_METRICS_ADDR", ""),
 		SandboxDelay: e.Duration("NUDGE_SANDBOX_DELAY", 0),
+
+		StatementTimeout: e.Duration("NUDGE_WORKER_STATEMENT_TIMEOUT", defaultStatementTimeout),
+		IdleTxTimeout:    e.Duration("NUDGE_WORKER_IDLE_TX_TIMEOUT", defaultIdleTx),
+	}
+	if s.StatementTimeout < 0 {
+		e.Fail("NUDGE_WORKER_STATEMENT_TIMEOUT", "must not be negative")
+	}
+	// A quarter of it is the keepalive of a claim: below 100ms it would ping
+	// more than it sends.
+	if s.IdleTxTimeout < 0 || (s.IdleTxTimeout > 0 && s.IdleTxTimeout < 100*time.Millisecond) {
+		e.Fail("NUDGE_WORKER_IDLE_TX_TIMEOUT", "must be 0 (the server's setting) or at least 100ms")
 	}
 	if s.Concurrency < 1 {
 		e.Fail("NUDGE_WORKER_CONCURRENCY", "must be at least 1")

@@ -68,7 +68,7 @@ func (e *Engine) handleClaim(ctx context.Context, _ *asynq.Task) error {
 func (e *Engine) workDue(ctx context.Context) (int, error) {
 	now := e.clock.Now()
 	var claimed []runRow
-	err := db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error {
+	err := e.withLeasedTx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		claimed = claimed[:0]
 		if err := tx.SelectContext(ctx, &claimed, qClaimRuns, now, e.cfg.BatchSize); err != nil {
 			return fmt.Errorf("claim runs: %w", err)
@@ -78,6 +78,12 @@ func (e *Engine) workDue(ctx context.Context) (int, error) {
 		}
 		return e.workRuns(ctx, tx, claimed, now)
 	})
+	if errors.Is(err, errLeaseLost) {
+		// The runs are due again and may be another worker's claim already:
+		// deferring them would wait for its locks.
+		e.log.WarnContext(ctx, "claim lost its lease; its runs are due again", "runs", len(claimed), "error", err)
+		return len(claimed), nil
+	}
 	if err != nil && len(claimed) > 0 && ctx.Err() == nil {
 		e.log.ErrorContext(ctx, "work due runs; deferring them", "runs", len(claimed), "error", err)
 		var d deferrals
@@ -97,18 +103,36 @@ const failedClaimDelay = 5 * time.Second
 
 type groupKey struct{ campaign, version, step, state string }
 
-// paceLimit is the most runs of a rate-limited channel one claim sends.
+// paceLimit is the most runs of a rate-limited channel one claim sends,
+// unless its account's rate sends more in paceSpan.
 const paceLimit = 100
 
-// paced reports whether any channel of def is rate-limited or sends one
-// message per call.
-func (e *Engine) paced(def *campaigns.Definition) bool {
+// paceSpan is how long a claim's sends to a fast account may take: at
+// 1,000/s a claim of 100 runs spends more on its Postgres work than on its
+// 0.1 s of sends.
+const paceSpan = time.Second
+
+// paceRuns is the most runs at a send step of def one claim works: all
+// (BatchSize) when every channel takes batches unlimited; otherwise those
+// that the slowest account rate of def's paced channels sends in paceSpan,
+// at least paceLimit.
+func (e *Engine) paceRuns(def *campaigns.Definition) int {
+	n, paced := e.cfg.BatchSize, false
 	for _, ch := range def.Settings.Channels {
-		if _, ok := e.batchSender(ch); !ok {
-			return true
+		if _, ok := e.batchSender(ch); ok {
+			continue
 		}
+		paced = true
+		perSpan := int(e.cfg.Limiter.Rate(ch).PerSecond * paceSpan.Seconds())
+		if perSpan <= 0 { // no account rate: sent one by one, keep the claim short
+			perSpan = paceLimit
+		}
+		n = min(n, max(perSpan, paceLimit))
 	}
-	return false
+	if !paced {
+		return e.cfg.BatchSize
+	}
+	return n
 }
 
 // batchSender returns ch's sender when it takes a batch in one call and
@@ -140,11 +164,11 @@ func (e *Engine) workRuns(ctx context.Context, tx *sqlx.Tx, runs []runRow, now t
 		defs[k] = def
 		if idx := stepIndex(def, k.step); idx >= 0 && k.state == StateActive && def.Steps[idx].Send != nil {
 			// Paced channels send one message at a time inside this
-			// transaction, holding consent locks: work at most paceLimit runs
+			// transaction, holding consent locks: work at most paceRuns
 			// (the others stay due and go to the next claim), so an opt-out
 			// waits seconds, not minutes.
-			if len(groups[k]) > paceLimit && e.paced(def) {
-				groups[k] = groups[k][:paceLimit]
+			if n := e.paceRuns(def); len(groups[k]) > n {
+				groups[k] = groups[k][:n]
 			}
 			for _, r := range groups[k] {
 				senders = append(senders, r.Sub)

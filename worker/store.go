@@ -69,7 +69,8 @@ INSERT INTO messages (idempotency_key, subscriber_id, topic, channel, address, s
 VALUES ($1, $2, 'service', $3, $4, 'pending', $5, $6)
 ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`
 
-	// Pending messages to send again, locked; rows another worker holds are skipped.
+	// Messages recorded by an earlier try, locked; rows another worker holds
+	// are skipped.
 	qLockPending = `
 SELECT id, idempotency_key, subscriber_id, coalesce(run_id, 0) AS run_id, step_id, campaign_id, campaign_version,
        topic, channel, account, address, attempt, status, content, tries
@@ -88,7 +89,24 @@ UPDATE messages m
   FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[],
               $8::text[], $9::timestamptz[], $10::int[])
        AS u(id, st, pid, at, ek, ec, em, rs, fb, tr)
- WHERE m.id = u.id AND m.status = 'pending'`
+ WHERE m.id = u.id AND m.status IN ('pending', 'in_flight')`
+
+	// Outcomes of messages the in-flight ledger committed before their sends
+	// (ledger.go), by key; a row another claim has since marked unknown stays so.
+	qSettleInFlight = `
+UPDATE messages m
+   SET status = u.st, provider_id = nullif(u.pid, ''),
+       sent_at = CASE WHEN u.st = 'sent' THEN u.at END,
+       failed_at = CASE WHEN u.st = 'failed' THEN u.at END,
+       error_kind = nullif(u.ek, ''), error_code = nullif(u.ec, ''), error_message = nullif(u.em, ''),
+       reason = nullif(u.rs, ''), fallback_at = u.fb, tries = u.tr
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[],
+              $8::text[], $9::timestamptz[], $10::int[])
+       AS u(k, st, pid, at, ek, ec, em, rs, fb, tr)
+ WHERE m.idempotency_key = u.k AND m.status = 'in_flight'`
+
+	// In-flight rows of messages no provider was called for.
+	qForgetInFlight = `DELETE FROM messages WHERE idempotency_key = ANY($1) AND status = 'in_flight'`
 
 	// Set-based run transitions, compare-and-set on step_seq.
 	qTransition = `

@@ -10,22 +10,19 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/httpx"
+	"github.com/nudge-engine/nudge/internal/server"
+	"github.com/nudge-engine/nudge/users"
 )
 
 // API serves GET /v1/campaigns/{id}/preview?subscriber=EXT_ID[&channel=&step=&at=RFC3339&version=&payload=JSON].
 type API struct {
-	P    *Previewer
-	Auth func(http.Handler) http.Handler // nil = no authentication (tests)
-	Log  *slog.Logger
+	P   *Previewer
+	Log *slog.Logger
 }
 
 // Register mounts the route.
-func (a *API) Register(mux *http.ServeMux) {
-	var h http.Handler = http.HandlerFunc(a.preview)
-	if a.Auth != nil {
-		h = a.Auth(h)
-	}
-	mux.Handle("GET /v1/campaigns/{id}/preview", h)
+func (a *API) Register(mux *server.Mux) {
+	mux.HandleFunc("GET /v1/campaigns/{id}/preview", users.CampaignsRead, a.preview)
 }
 
 func (a *API) preview(w http.ResponseWriter, r *http.Request) {

@@ -16,7 +16,9 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/campaigns/channelcheck"
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/internal/testenv"
+	"github.com/nudge-engine/nudge/users"
 )
 
 // Friday 2026-11-20 15:00 UTC = 18:00 in Moscow.
@@ -212,8 +214,9 @@ func TestPreviewReasons(t *testing.T) {
 func TestPreviewAPI(t *testing.T) {
 	fx := setup(t)
 	fx.subscriber(t, "ext-anna", "Анна <b>", "ru", map[channels.Kind]time.Time{channels.Telegram: {}}, map[string]bool{"service": true})
-	mux := http.NewServeMux()
+	mux := server.NewMux()
 	(&API{P: fx.p}).Register(mux)
+	h := asAdmin(mux)
 	tests := []struct {
 		path   string
 		status int
@@ -226,7 +229,7 @@ func TestPreviewAPI(t *testing.T) {
 	}
 	for _, tt := range tests {
 		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, httptest.NewRequest("GET", tt.path, nil))
+		h.ServeHTTP(rec, httptest.NewRequest("GET", tt.path, nil))
 		if rec.Code != tt.status {
 			t.Errorf("%s: %d %s", tt.path, rec.Code, rec.Body)
 			continue
@@ -242,4 +245,11 @@ func TestPreviewAPI(t *testing.T) {
 			}
 		}
 	}
+}
+
+// asAdmin serves h to an admin API key, as the key middleware would.
+func asAdmin(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(users.WithActor(r.Context(), users.Actor{Kind: "key", Name: "test", Role: users.Admin})))
+	})
 }

@@ -39,6 +39,9 @@ type Config struct {
 	TrackingSecret string
 	// BounceToken authenticates the bounce webhook (Bearer or ?token=).
 	BounceToken string
+	// Rate is the account's sending limit: DefaultRate with the account-wide
+	// rate from NUDGE_SMTP_RATE (channels.LoadRate).
+	Rate Rate
 }
 
 // Enabled reports whether the account is configured at all.
@@ -69,6 +72,7 @@ func (c Config) Tracker() *Tracker {
 //	NUDGE_EMAIL_TRACKING_URL       public base for /t/o and /t/c (default NUDGE_BASE_URL)
 //	NUDGE_EMAIL_TRACKING_SECRET    enables open/click tracking
 //	NUDGE_EMAIL_BOUNCE_TOKEN       secret of the bounce webhook
+//	NUDGE_SMTP_RATE                messages a second the relay takes (default 14)
 func LoadConfig(e *config.Env, account string) Config {
 	v := func(k string) string { return channels.EnvVar("SMTP", account, k) }
 	c := Config{
@@ -85,6 +89,7 @@ func LoadConfig(e *config.Env, account string) Config {
 		TrackingURL:       e.URL("NUDGE_EMAIL_TRACKING_URL", e.String("NUDGE_BASE_URL", ""), "http", "https"),
 		TrackingSecret:    e.String("NUDGE_EMAIL_TRACKING_SECRET", ""),
 		BounceToken:       e.String("NUDGE_EMAIL_BOUNCE_TOKEN", ""),
+		Rate:              channels.LoadRate(e, v("RATE"), DefaultRate),
 	}
 	defPort := 587
 	if c.TLS == TLSImplicit {

@@ -17,6 +17,7 @@ import (
 	"github.com/nudge-engine/nudge/channels/email/emailfake"
 	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/internal/config"
+	"github.com/nudge-engine/nudge/internal/server"
 )
 
 type setup struct {
@@ -43,7 +44,9 @@ func newSetup(t *testing.T, opt emailfake.Options) *setup {
 		UnsubscribeMailto: "unsubscribe@growfood.example",
 		TrackingURL:       web.URL, TrackingSecret: "tracking-secret", BounceToken: "bounce-token",
 	}
-	email.NewTracking(cfg.TrackingSecret, sink, nil).Register(mux)
+	tmux := server.NewMux()
+	email.NewTracking(cfg.TrackingSecret, sink, nil).Register(tmux)
+	mux.Handle("/", tmux)
 	mux.Handle("POST /webhooks/email/news", email.NewWebhook(cfg, sink, nil))
 	return &setup{fake: f, cfg: cfg, client: email.New(cfg, nil), sink: sink, web: web}
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/internal/server"
+	"github.com/nudge-engine/nudge/users"
 )
 
 // Tracker signs open-pixel and click-redirect URLs. Tokens carry the account
@@ -139,11 +141,11 @@ func NewTracking(secret string, sink channels.Sink, log *slog.Logger) *Tracking 
 }
 
 // Register mounts the tracking and unsubscribe routes.
-func (h *Tracking) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /t/o/{file}", h.open)
-	mux.HandleFunc("GET /t/c/{token}", h.click)
-	mux.HandleFunc("GET /u/{token}", h.unsubscribePage)
-	mux.HandleFunc("POST /u/{token}", h.unsubscribe)
+func (h *Tracking) Register(mux *server.Mux) {
+	mux.HandleFunc("GET /t/o/{file}", users.Public, h.open)
+	mux.HandleFunc("GET /t/c/{token}", users.Public, h.click)
+	mux.HandleFunc("GET /u/{token}", users.Public, h.unsubscribePage)
+	mux.HandleFunc("POST /u/{token}", users.Public, h.unsubscribe)
 }
 
 // unsubscribePage asks for a confirmation: mail scanners follow links with

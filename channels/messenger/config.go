@@ -13,6 +13,9 @@ type Config struct {
 	PageToken   string // page access token
 	AppSecret   string // Meta app secret: webhook signatures
 	VerifyToken string // hub.verify_token of the subscription handshake
+	// Rate is the account's sending limit: DefaultRate with the account-wide
+	// rate from NUDGE_MESSENGER_RATE (channels.LoadRate).
+	Rate Rate
 }
 
 // Enabled reports whether the page is configured at all.
@@ -25,11 +28,13 @@ func (c Config) Enabled() bool { return c.PageToken != "" }
 //	                            NUDGE_MESSENGER_<ACCOUNT>_PAGE_TOKEN for other pages
 //	NUDGE_META_APP_SECRET       required with a token (webhook signatures)
 //	NUDGE_META_VERIFY_TOKEN     hub.verify_token for the handshake
+//	NUDGE_MESSENGER_RATE        Send API calls a second (default 40)
 func LoadConfig(e *config.Env, account string) Config {
 	c := Config{
 		Account:     account,
 		APIURL:      channels.LoadAPIURL(e, "NUDGE_MESSENGER_API_URL", meta.DefaultAPIURL),
 		PageToken:   e.String(channels.EnvVar("MESSENGER", account, "PAGE_TOKEN"), ""),
+		Rate:        channels.LoadRate(e, channels.EnvVar("MESSENGER", account, "RATE"), DefaultRate),
 		AppSecret:   e.String("NUDGE_META_APP_SECRET", ""),
 		VerifyToken: e.String("NUDGE_META_VERIFY_TOKEN", ""),
 	}

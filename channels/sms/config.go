@@ -24,22 +24,14 @@ type Config struct {
 	// Default StatusCallbackURL without its query; empty = rebuilt from the
 	// request.
 	WebhookURL string
-	// PerSecond is the sending rate of the number (1 for a long code; short
-	// codes and toll-free numbers allow more).
-	PerSecond float64
+	// Rate is the account's sending limit: DefaultRate with the rate of the
+	// number from NUDGE_TWILIO_RATE (channels.LoadRate; 1 a second for a long
+	// code, short codes and toll-free numbers allow more).
+	Rate Rate
 }
 
 // Enabled reports whether the account is configured at all.
 func (c Config) Enabled() bool { return c.AccountSID != "" }
-
-// Rate returns the limiter default for this account.
-func (c Config) Rate() Rate {
-	r := DefaultRate
-	if c.PerSecond > 0 {
-		r.PerSecond = c.PerSecond
-	}
-	return r
-}
 
 // LoadConfig reads the account's variables (the package takes an account
 // name for NUDGE_TWILIO_<ACCOUNT>_… names; `nudge` wires only the default
@@ -52,7 +44,7 @@ func (c Config) Rate() Rate {
 //	NUDGE_TWILIO_API_URL               default https://api.twilio.com
 //	NUDGE_TWILIO_STATUS_CALLBACK_URL   overrides the status callback of WithBaseURL
 //	NUDGE_TWILIO_WEBHOOK_URL           overrides the URL signatures are checked against
-//	NUDGE_TWILIO_RATE                  messages per second of the number (default 1)
+//	NUDGE_TWILIO_RATE                  messages a second of the number (default 1; 20/m, 0 = unlimited)
 func LoadConfig(e *config.Env, account string) Config {
 	v := func(k string) string { return channels.EnvVar("TWILIO", account, k) }
 	c := Config{
@@ -64,7 +56,7 @@ func LoadConfig(e *config.Env, account string) Config {
 		MessagingServiceSID: e.String(v("MESSAGING_SERVICE_SID"), ""),
 		StatusCallbackURL:   e.URL(v("STATUS_CALLBACK_URL"), "", "http", "https"),
 		WebhookURL:          e.URL(v("WEBHOOK_URL"), "", "http", "https"),
-		PerSecond:           float64(e.Int(v("RATE"), 1)),
+		Rate:                channels.LoadRate(e, v("RATE"), DefaultRate),
 	}
 	if c.AccountSID != "" {
 		if c.AuthToken == "" {
@@ -73,10 +65,6 @@ func LoadConfig(e *config.Env, account string) Config {
 		if c.From == "" && c.MessagingServiceSID == "" {
 			e.Fail(v("FROM"), "is required (or %s) when %s is set", v("MESSAGING_SERVICE_SID"), v("ACCOUNT_SID"))
 		}
-	}
-	if c.PerSecond <= 0 {
-		e.Fail(v("RATE"), "must be positive")
-		c.PerSecond = 1
 	}
 	return c
 }
@@ -98,6 +86,6 @@ func (c Config) WithBaseURL(base string) Config {
 type Rate = channels.Rate
 
 // DefaultRate: Twilio queues one message segment per second per US/CA long
-// code (Config.PerSecond raises it for short codes, toll-free and
+// code (NUDGE_TWILIO_RATE raises it for short codes, toll-free and
 // Messaging Services); one message per recipient per second.
 var DefaultRate = Rate{PerSecond: 1, PerChatPerSecond: 1}

@@ -338,7 +338,7 @@ func TestLoadConfig(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "NUDGE_TWILIO_AUTH_TOKEN") || !strings.Contains(err.Error(), "NUDGE_TWILIO_FROM") {
 		t.Fatalf("%v", err)
 	}
-	if c.Rate().PerSecond != 10 || c.APIURL != sms.DefaultAPIURL {
+	if c.Rate.PerSecond != 10 || c.APIURL != sms.DefaultAPIURL {
 		t.Fatalf("%+v", c)
 	}
 }

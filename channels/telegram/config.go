@@ -24,6 +24,9 @@ type Config struct {
 	Token         string // 123456789:AA…  (NUDGE_TELEGRAM_TOKEN)
 	WebhookSecret string // secret_token given to setWebhook and checked on every update
 	APIURL        string // Bot API base URL without /bot<token>; the fake's URL in tests
+	// Rate is the account's sending limit: DefaultRate with the account-wide
+	// rate from NUDGE_TELEGRAM_RATE (channels.LoadRate).
+	Rate Rate
 }
 
 // Enabled reports whether a token is configured.
@@ -34,7 +37,8 @@ func (c Config) Enabled() bool { return c.Token != "" }
 func EnvName(account, setting string) string { return channels.EnvVar("TELEGRAM", account, setting) }
 
 // LoadConfig reads NUDGE_TELEGRAM_TOKEN, NUDGE_TELEGRAM_WEBHOOK_SECRET and
-// NUDGE_TELEGRAM_API_URL (or the NUDGE_TELEGRAM_<ACCOUNT>_… forms). The bot is
+// NUDGE_TELEGRAM_API_URL and NUDGE_TELEGRAM_RATE (or the
+// NUDGE_TELEGRAM_<ACCOUNT>_… forms). The bot is
 // optional: with no token the config is disabled and nothing else is checked.
 func LoadConfig(e *config.Env, account string) Config {
 	c := Config{
@@ -42,6 +46,7 @@ func LoadConfig(e *config.Env, account string) Config {
 		Token:         e.String(EnvName(account, "TOKEN"), ""),
 		WebhookSecret: e.String(EnvName(account, "WEBHOOK_SECRET"), ""),
 		APIURL:        channels.LoadAPIURL(e, EnvName(account, "API_URL"), DefaultAPIURL),
+		Rate:          channels.LoadRate(e, EnvName(account, "RATE"), DefaultRate),
 	}
 	if !c.Enabled() {
 		return c

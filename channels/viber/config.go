@@ -24,6 +24,9 @@ type Config struct {
 	// RateLimitBackoff is the RetryAfter of status 12 (Viber gives none; the
 	// per-user counter resets when the user replies or after an hour).
 	RateLimitBackoff time.Duration
+	// Rate is the account's sending limit: DefaultRate with the account-wide
+	// rate from NUDGE_VIBER_RATE (channels.LoadRate).
+	Rate Rate
 }
 
 // Enabled reports whether a token is configured.
@@ -45,6 +48,7 @@ func LoadConfig(e *config.Env, account string) Config {
 		SenderName:       e.String(EnvName(account, "SENDER_NAME"), "Nudge"),
 		SenderAvatar:     e.URL(EnvName(account, "SENDER_AVATAR"), "", "http", "https"),
 		RateLimitBackoff: e.Duration(EnvName(account, "RATE_LIMIT_BACKOFF"), 10*time.Minute),
+		Rate:             channels.LoadRate(e, EnvName(account, "RATE"), DefaultRate),
 	}
 	if n := utf8.RuneCountInString(c.SenderName); c.Enabled() && (n == 0 || n > MaxSenderName) {
 		e.Fail(EnvName(account, "SENDER_NAME"), "must be 1-%d characters", MaxSenderName)

@@ -22,6 +22,9 @@ type Config struct {
 	Secret       string // Callback API secret key
 	Confirmation string // string answered to the "confirmation" callback
 	APIURL       string // base URL without /messages.send; the fake's URL in tests
+	// Rate is the account's sending limit: DefaultRate with the account-wide
+	// rate from NUDGE_VK_RATE (channels.LoadRate).
+	Rate Rate
 }
 
 // Enabled reports whether a token is configured.
@@ -40,6 +43,7 @@ func LoadConfig(e *config.Env, account string) Config {
 		Account: account,
 		Token:   e.String(EnvName(account, "TOKEN"), ""),
 		APIURL:  channels.LoadAPIURL(e, EnvName(account, "API_URL"), DefaultAPIURL),
+		Rate:    channels.LoadRate(e, EnvName(account, "RATE"), DefaultRate),
 	}
 	if !c.Enabled() {
 		return c

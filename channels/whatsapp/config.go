@@ -14,6 +14,9 @@ type Config struct {
 	PhoneNumberID string // the sending number's Graph id
 	AppSecret     string // Meta app secret: webhook signatures
 	VerifyToken   string // hub.verify_token of the subscription handshake
+	// Rate is the account's sending limit: DefaultRate with the account-wide
+	// rate from NUDGE_WHATSAPP_RATE (channels.LoadRate).
+	Rate Rate
 }
 
 // Enabled reports whether the account is configured at all.
@@ -28,6 +31,7 @@ func (c Config) Enabled() bool { return c.Token != "" }
 //	NUDGE_WHATSAPP_PHONE_NUMBER_ID  required with a token
 //	NUDGE_META_APP_SECRET           required with a token (webhook signatures)
 //	NUDGE_META_VERIFY_TOKEN         hub.verify_token for the handshake
+//	NUDGE_WHATSAPP_RATE             messages a second of the number (default 80)
 func LoadConfig(e *config.Env, account string) Config {
 	c := Config{
 		Account:       account,
@@ -36,6 +40,7 @@ func LoadConfig(e *config.Env, account string) Config {
 		PhoneNumberID: e.String(channels.EnvVar("WHATSAPP", account, "PHONE_NUMBER_ID"), ""),
 		AppSecret:     e.String("NUDGE_META_APP_SECRET", ""),
 		VerifyToken:   e.String("NUDGE_META_VERIFY_TOKEN", ""),
+		Rate:          channels.LoadRate(e, channels.EnvVar("WHATSAPP", account, "RATE"), DefaultRate),
 	}
 	if c.Token != "" {
 		if c.PhoneNumberID == "" {

@@ -29,7 +29,8 @@ type result struct {
 	DuplicateRecipients int `json:"duplicate_recipients"`
 	// Unknown: messages in status 'unknown' (sent or not, nobody knows).
 	Unknown int `json:"unknown"`
-	// Lost: intended subscribers no call reached.
+	// Lost: intended subscribers no call reached and whose message is not
+	// recorded unknown.
 	Lost int `json:"lost"`
 	// SentAtFault: calls made when the fault began.
 	SentAtFault int `json:"sent_at_fault"`
@@ -73,6 +74,15 @@ func (s *stack) measure(r *result, outs []optOut) {
 	got := make(map[string]bool, len(reached))
 	for _, a := range reached {
 		got[a] = true
+	}
+	// A subscriber whose message is recorded unknown is not lost: the
+	// ledger says who may lack it (the worker died mid-call, or before it).
+	var unknownSubs []int64
+	if err := s.d.Select(&unknownSubs, `SELECT DISTINCT subscriber_id FROM messages WHERE status = 'unknown'`); err != nil {
+		s.t.Fatal(err)
+	}
+	for _, id := range unknownSubs {
+		got[s.address(id)] = true
 	}
 	stopped := map[string]bool{}
 	for _, o := range outs {

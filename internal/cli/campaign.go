@@ -220,6 +220,9 @@ func (a *App) campaignShowCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(a.Stdout, "# campaign %s v%d (%s), applied %s from %s", v.CampaignID, v.Number, v.Version.Version, v.CreatedAt.UTC().Format(time.RFC3339), v.SourcePath)
+			if v.AppliedBy != "" {
+				fmt.Fprintf(a.Stdout, " by %s", v.AppliedBy)
+			}
 			if v.Current {
 				fmt.Fprint(a.Stdout, ", current")
 			}

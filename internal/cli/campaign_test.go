@@ -126,6 +126,7 @@ func TestCampaignApplyShowDiffArchive(t *testing.T) {
 	step(0, "weekly-renewal v2", "campaign", "apply", path)
 	step(0, "-      within: 3d\n+      within: 4d", "campaign", "diff", "weekly-renewal", "1", "2")
 	step(0, "within: 3d", "campaign", "show", "weekly-renewal", "--version", "1")
+	step(0, "weekly-renewal.yaml by cli", "campaign", "show", "weekly-renewal") // applied from the command line
 	step(0, "v2", "campaign", "list")
 	step(0, "archived", "campaign", "archive", "weekly-renewal")
 	step(1, "", "campaign", "archive", "nope")

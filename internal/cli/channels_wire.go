@@ -15,6 +15,8 @@ import (
 	"github.com/nudge-engine/nudge/channels/vk"
 	"github.com/nudge-engine/nudge/channels/whatsapp"
 	"github.com/nudge-engine/nudge/internal/config"
+	"github.com/nudge-engine/nudge/internal/server"
+	"github.com/nudge-engine/nudge/users"
 )
 
 // envAccount selects the variables every role reads for a channel: "" is
@@ -24,7 +26,7 @@ import (
 const envAccount = ""
 
 // channelSet is every configured provider: its sender, its signed webhook
-// and its default rate.
+// and its rate (the provider's default, or NUDGE_<PROVIDER>_RATE).
 type channelSet struct {
 	Registry *channels.Registry
 	Rates    map[channels.Kind]channels.Rate
@@ -64,34 +66,34 @@ func loadChannels(e *config.Env, baseURL string, sink channels.Sink, log *slog.L
 	}
 	if c := telegram.LoadConfig(e, envAccount); c.Enabled() {
 		client := telegram.New(c, hc)
-		add(channels.Telegram, client, telegram.NewWebhook(c, sink, log), telegram.DefaultRate)
+		add(channels.Telegram, client, telegram.NewWebhook(c, sink, log), c.Rate)
 		cs.fetchers[channels.Telegram] = client
 	}
 	if c := viber.LoadConfig(e, envAccount); c.Enabled() {
 		client := viber.New(c, hc)
-		add(channels.Viber, client, viber.NewWebhook(c, sink, log), viber.DefaultRate)
+		add(channels.Viber, client, viber.NewWebhook(c, sink, log), c.Rate)
 		cs.fetchers[channels.Viber] = client
 	}
 	if c := vk.LoadConfig(e, envAccount); c.Enabled() {
 		client := vk.New(c, hc)
-		add(channels.VK, client, vk.NewWebhook(c, sink, log), vk.DefaultRate)
+		add(channels.VK, client, vk.NewWebhook(c, sink, log), c.Rate)
 		cs.fetchers[channels.VK] = client
 	}
 	if c := whatsapp.LoadConfig(e, envAccount); c.Enabled() {
 		client := whatsapp.New(c, hc)
-		add(channels.WhatsApp, client, whatsapp.NewWebhook(c, sink, log), whatsapp.DefaultRate)
+		add(channels.WhatsApp, client, whatsapp.NewWebhook(c, sink, log), c.Rate)
 		cs.fetchers[channels.WhatsApp] = client
 	}
 	if c := messenger.LoadConfig(e, envAccount); c.Enabled() {
 		client := messenger.New(c, hc)
-		add(channels.Messenger, client, messenger.NewWebhook(c, sink, log), messenger.DefaultRate)
+		add(channels.Messenger, client, messenger.NewWebhook(c, sink, log), c.Rate)
 		cs.fetchers[channels.Messenger] = client
 	}
 	if c := sms.LoadConfig(e, envAccount).WithBaseURL(baseURL); c.Enabled() {
-		add(channels.SMS, sms.New(c, hc), sms.NewWebhook(c, sink, log), c.Rate())
+		add(channels.SMS, sms.New(c, hc), sms.NewWebhook(c, sink, log), c.Rate)
 	}
 	if c := email.LoadConfig(e, envAccount); c.Enabled() {
-		add(channels.Email, email.New(c, hc), email.NewWebhook(c, sink, log), email.DefaultRate)
+		add(channels.Email, email.New(c, hc), email.NewWebhook(c, sink, log), c.Rate)
 		if c.TrackingSecret != "" {
 			cs.tracking = email.NewTracking(c.TrackingSecret, sink, log)
 		}
@@ -101,9 +103,9 @@ func loadChannels(e *config.Env, baseURL string, sink channels.Sink, log *slog.L
 
 // Register mounts the webhooks (every method: Meta verifies with GET) and
 // the email tracking routes.
-func (cs *channelSet) Register(mux *http.ServeMux) {
+func (cs *channelSet) Register(mux *server.Mux) {
 	for k, h := range cs.hooks {
-		mux.Handle(channels.WebhookPath(k, channels.DefaultAccount), h)
+		mux.Handle(channels.WebhookPath(k, channels.DefaultAccount), users.Public, h) // signed by the provider
 	}
 	if cs.tracking != nil {
 		cs.tracking.Register(mux)

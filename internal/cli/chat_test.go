@@ -79,7 +79,7 @@ func TestBrowserChatPagePressReachesTheEngine(t *testing.T) {
 	if err := e.d.Get(&conv, `SELECT id FROM conversations`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := users.NewStore(e.d, nil).Add(e.ctx, "care@growfood.example", users.Manager, "care-manager-pass"); err != nil {
+	if _, err := users.NewStore(e.d, nil).Add(e.ctx, "care@growfood.example", users.Manager, "care-manager-pass", nil); err != nil {
 		t.Fatal(err)
 	}
 	login(t, ctx, e.base, "care@growfood.example", "care-manager-pass")

@@ -212,7 +212,7 @@ func TestFallbackLadderThroughFakes(t *testing.T) {
 // Telegram fake receives it) and resolves, and the paused flow resumes.
 func TestBrowserEngineHandoffToManager(t *testing.T) {
 	e := newE2E(t)
-	if _, err := users.NewStore(e.d, nil).Add(e.ctx, "care@growfood.example", users.Manager, "care-manager-pass"); err != nil {
+	if _, err := users.NewStore(e.d, nil).Add(e.ctx, "care@growfood.example", users.Manager, "care-manager-pass", nil); err != nil {
 		t.Fatal(err)
 	}
 	const chat = 710001

@@ -17,6 +17,7 @@ import (
 	"github.com/nudge-engine/nudge/channels/vk/vkfake"
 	"github.com/nudge-engine/nudge/channels/whatsapp/whatsappfake"
 	"github.com/nudge-engine/nudge/internal/config"
+	"github.com/nudge-engine/nudge/internal/server"
 )
 
 // The channel set the roles build fetches what customers send through each
@@ -54,7 +55,7 @@ func TestChannelSetFetchesAttachmentsPerProvider(t *testing.T) {
 	if err := e.Err(); err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
+	mux := server.NewMux()
 	cs.Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)

@@ -83,7 +83,7 @@ func TestEraseLeavesNoTrace(t *testing.T) {
 		note     = "she said MARKERWORDSq7, refund"
 		answer   = "MARKERMANAGERz3, we will replace it"
 	)
-	mgr, err := users.NewStore(e.d, nil).Add(e.ctx, "care@growfood.example", users.Manager, "care-manager-pass")
+	mgr, err := users.NewStore(e.d, nil).Add(e.ctx, "care@growfood.example", users.Manager, "care-manager-pass", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestEraseLeavesNoTrace(t *testing.T) {
 			Phone: "+79995550199", Email: "late@example.com"},
 	})
 	// The late customer is erased over the API before their question is due.
-	_, key, err := e.s.keys.Create(e.ctx, "shop")
+	_, key, err := e.s.keys.Create(e.ctx, "shop", users.Admin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,9 +198,30 @@ func TestEraseLeavesNoTrace(t *testing.T) {
 		}
 	}
 
+	// Until erasure the audit log names the customer: the two exports
+	// (by the API key, by the CLI), the manager's note and reply.
+	var subID int64
+	if err := e.d.GetContext(e.ctx, &subID, `SELECT id FROM subscribers WHERE external_id = 'privacy-marker'`); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE subject = 'privacy-marker' AND action = 'subscriber.export'
+		AND actor IN ('key:shop', 'cli')`); n != 2 {
+		t.Fatalf("%d audit rows of the exports, want 2", n)
+	}
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE subscriber_id = $1 AND action IN ('inbox.note', 'inbox.reply')`, subID); n != 2 {
+		t.Fatalf("%d audit rows of the note and the reply, want 2", n)
+	}
 	code, out, stderr := runMain(t, "subscribers", "erase", "privacy-marker")
 	if code != 0 || !strings.Contains(out, "erased; external_id is now erased:") {
 		t.Fatalf("erase: %d %s %s", code, out, stderr)
+	}
+	pseudonym := "erased:" + strings.Fields(strings.SplitN(out, "erased:", 2)[1])[0]
+	// Who did what stays, about the pseudonym, with the erasure itself.
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE subscriber_id = $1 AND subject <> $2`, subID, pseudonym); n != 0 {
+		t.Errorf("%d audit rows about the erased customer not rewritten to %s", n, pseudonym)
+	}
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE subject = $1 AND action IN ('subscriber.export', 'inbox.note', 'inbox.reply', 'subscriber.erase')`, pseudonym); n != 5 {
+		t.Errorf("%d audit rows about %s, want 5 (2 exports, note, reply, erase)", n, pseudonym)
 	}
 	after := pgDump(t, url)
 	// The late customer was erased over the API before the first dump.

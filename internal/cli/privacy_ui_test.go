@@ -28,10 +28,10 @@ func TestBrowserAdminErasesCustomer(t *testing.T) {
 		words = "MARKERUIWORDSk4 the soup was cold"
 	)
 	us := users.NewStore(e.d, nil)
-	if _, err := us.Add(e.ctx, "care@growfood.example", users.Manager, "care-manager-pass"); err != nil {
+	if _, err := us.Add(e.ctx, "care@growfood.example", users.Manager, "care-manager-pass", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := us.Add(e.ctx, "boss@growfood.example", users.Admin, "boss-admin-password"); err != nil {
+	if _, err := us.Add(e.ctx, "boss@growfood.example", users.Admin, "boss-admin-password", nil); err != nil {
 		t.Fatal(err)
 	}
 	e.seed([]demo.Person{{Ext: "erase-ui", Name: name, Locale: "ru", TZ: "Europe/Moscow", Channel: "telegram", Chat: chat,

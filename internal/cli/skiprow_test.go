@@ -57,7 +57,7 @@ func TestBrowserInboxSkipRowOnEngineClock(t *testing.T) {
 	start := time.Date(2031, 6, 2, 8, 0, 0, 0, time.UTC) // a Monday, 11:00 in Moscow
 	clk := clock.NewManual(start)
 	e := newE2EClock(t, ctx, clk, nil)
-	if _, err := users.NewStore(e.d, nil).Add(e.ctx, "care@growfood.example", users.Manager, "care-manager-pass"); err != nil {
+	if _, err := users.NewStore(e.d, nil).Add(e.ctx, "care@growfood.example", users.Manager, "care-manager-pass", nil); err != nil {
 		t.Fatal(err)
 	}
 	const chat = 720001

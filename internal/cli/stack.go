@@ -11,6 +11,7 @@ import (
 
 	"github.com/nudge-engine/nudge/analytics"
 	"github.com/nudge-engine/nudge/apikeys"
+	"github.com/nudge-engine/nudge/audit"
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/campaigns/channelcheck"
 	"github.com/nudge-engine/nudge/campaigns/preview"
@@ -163,11 +164,14 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	if err := ui.EnableDashboard(analytics.New(d)); err != nil {
 		return nil, err
 	}
-	ui.AddNav(web.NavItem{Href: "/admin/queues/", Label: "Queues", About: "Asynq queues, tasks and retries", Role: users.Admin})
+	ui.AddNav(web.NavItem{Href: "/admin/queues/", Label: "Queues", About: "Asynq queues, tasks and retries", Action: users.Settings})
 	if err := ui.EnableSettings(s.settings); err != nil {
 		return nil, err
 	}
 	if err := ui.EnablePrivacy(subscriberStore(d, clk.Now)); err != nil {
+		return nil, err
+	}
+	if err := ui.EnableAudit(d); err != nil {
 		return nil, err
 	}
 	s.ui = ui
@@ -199,30 +203,28 @@ func (s *stack) Close() { s.rt.Close() }
 // server returns the HTTP server with every route of the install.
 func (s *stack) server() *server.Server {
 	a, d := s.a, s.db
-	auth := apikeys.Middleware(s.keys, a.Log)
 	checks := map[string]server.Check{
 		"postgres": func(ctx context.Context) error { return d.PingContext(ctx) },
 		"redis":    func(ctx context.Context) error { return s.rt.rdb.Ping(ctx).Err() },
 	}
 	cstore := campaigns.NewStore(d, campaigns.WithLinter(channelcheck.Linter()))
-	manager := func(h http.Handler) http.Handler { return s.ui.Require(users.Manager, h) }
 	srv := server.New(a.Log, checks,
 		s.ui,
-		campaigns.NewAPI(campaigns.APIConfig{Store: cstore, Auth: auth, Log: a.Log}),
-		&preview.API{P: preview.New(cstore, d, nil, s.clock.Now), Auth: auth, Log: a.Log},
-		consent.NewRoutes(consent.RoutesConfig{DB: d, Config: s.ccfg, Auth: auth, Log: a.Log, Now: s.clock.Now}),
-		subscribers.NewAPI(subscribers.APIConfig{Store: subscriberStore(d, s.clock.Now), Importer: subscribers.NewImporter(d, nil), Log: a.Log, Auth: auth}),
-		scheduler.NewAPI(d, scheduler.APIConfig{Auth: auth, Log: a.Log, Now: s.clock.Now}),
-		&inbox.API{Svc: s.inbox, Log: a.Log, Require: manager, Live: &inbox.Live{DatabaseURL: s.core.DatabaseURL, Log: a.Log},
-			UserID: func(r *http.Request) (int64, bool) {
-				sess, ok := users.FromContext(r.Context())
-				return sess.User.ID, ok
-			}},
+		campaigns.NewAPI(campaigns.APIConfig{Store: cstore, Log: a.Log}),
+		&preview.API{P: preview.New(cstore, d, nil, s.clock.Now), Log: a.Log},
+		consent.NewRoutes(consent.RoutesConfig{DB: d, Config: s.ccfg, Log: a.Log, Now: s.clock.Now}),
+		subscribers.NewAPI(subscribers.APIConfig{Store: subscriberStore(d, s.clock.Now), Importer: subscribers.NewImporter(d, nil), Log: a.Log}),
+		scheduler.NewAPI(d, scheduler.APIConfig{Log: a.Log, Now: s.clock.Now}),
+		&inbox.API{Svc: s.inbox, Log: a.Log, Live: &inbox.Live{DatabaseURL: s.core.DatabaseURL, Log: a.Log, Svc: s.inbox}},
 		s.chans,
 		s.rt.metrics,
-		adminQueues{h: newAsynqmon(s.rt.redisOpt), require: func(h http.Handler) http.Handler { return s.ui.Require(users.Admin, h) }},
+		&audit.API{DB: d, Log: a.Log},
+		adminQueues{h: newAsynqmon(s.rt.redisOpt)},
 	)
+	// Who asks: a session cookie or an API key; each route's action decides
+	// whether they may (users.Require, mounted by server.Mux).
 	srv.Use(s.ui.Wrap)
+	srv.Use(apikeys.Middleware(s.keys, a.Log))
 	return srv
 }
 

@@ -5,16 +5,18 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/nudge-engine/nudge/audit"
 	"github.com/nudge-engine/nudge/users"
 )
 
 func (a *App) usersCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "users", Short: "Manage manager and admin accounts"}
-	var role string
+	cmd := &cobra.Command{Use: "users", Short: "Manage the accounts of people: admins, marketers, managers and viewers"}
+	var role, queues string
 	var fromStdin bool
 	add := &cobra.Command{
 		Use:   "add EMAIL",
@@ -25,8 +27,12 @@ func (a *App) usersCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			u, err := users.NewStore(d, nil).Add(ctx, args[0], users.Role(role), pw)
+			u, err := users.NewStore(d, nil).Add(ctx, args[0], users.Role(role), pw, users.ParseQueues(queues))
 			if err != nil {
+				return err
+			}
+			if err := audit.Record(ctx, d, time.Now(), audit.Event{Action: "user.add", Subject: "user:" + u.Email,
+				Detail: map[string]any{"role": u.Role, "queues": u.Queues}}); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.Stdout, "created %s (%s)\n", u.Email, u.Role)
@@ -36,7 +42,41 @@ func (a *App) usersCmd() *cobra.Command {
 			return nil
 		}),
 	}
-	add.Flags().StringVar(&role, "role", "manager", "admin or manager")
+	add.Flags().StringVar(&role, "role", "manager", "admin, marketer, manager or viewer")
+	add.Flags().StringVar(&queues, "queues", "", "a manager's inbox queues, comma-separated (default: every queue)")
+	set := &cobra.Command{
+		Use:   "set EMAIL",
+		Short: "Change an account's role or a manager's queues (effective at its next request)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var r *users.Role
+			var q []string
+			if cmd.Flags().Changed("role") {
+				rr := users.Role(role)
+				r = &rr
+			}
+			if cmd.Flags().Changed("queues") {
+				q = users.ParseQueues(queues)
+			}
+			if r == nil && q == nil {
+				return fmt.Errorf("nothing to change: give --role and/or --queues")
+			}
+			return a.withDB(func(ctx context.Context, d *sqlx.DB, args []string) error {
+				u, err := users.NewStore(d, nil).SetAccess(ctx, args[0], r, q)
+				if err != nil {
+					return err
+				}
+				if err := audit.Record(ctx, d, time.Now(), audit.Event{Action: "user.set", Subject: "user:" + u.Email,
+					Detail: map[string]any{"role": u.Role, "queues": u.Queues}}); err != nil {
+					return err
+				}
+				fmt.Fprintln(a.Stdout, strings.TrimSpace(fmt.Sprintf("%s: %s %s", u.Email, u.Role, queueList(u.Queues))))
+				return nil
+			})(cmd, args)
+		},
+	}
+	set.Flags().StringVar(&role, "role", "", "admin, marketer, manager or viewer")
+	set.Flags().StringVar(&queues, "queues", "", "a manager's inbox queues, comma-separated (\"\" = every queue)")
 	add.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from standard input")
 	passwd := &cobra.Command{
 		Use:   "passwd EMAIL",
@@ -48,6 +88,9 @@ func (a *App) usersCmd() *cobra.Command {
 				return err
 			}
 			if err := users.NewStore(d, nil).SetPassword(ctx, args[0], pw); err != nil {
+				return err
+			}
+			if err := audit.Record(ctx, d, time.Now(), audit.Event{Action: "user.passwd", Subject: "user:" + strings.ToLower(args[0])}); err != nil {
 				return err
 			}
 			if generated {
@@ -67,12 +110,12 @@ func (a *App) usersCmd() *cobra.Command {
 				return err
 			}
 			for _, u := range us {
-				fmt.Fprintf(a.Stdout, "%-40s %-8s %s\n", u.Email, u.Role, u.CreatedAt.UTC().Format("2006-01-02"))
+				fmt.Fprintln(a.Stdout, strings.TrimSpace(fmt.Sprintf("%-40s %-8s %s %s", u.Email, u.Role, u.CreatedAt.UTC().Format("2006-01-02"), queueList(u.Queues))))
 			}
 			return nil
 		}),
 	}
-	cmd.AddCommand(add, passwd, list)
+	cmd.AddCommand(add, set, passwd, list)
 	return cmd
 }
 
@@ -85,4 +128,12 @@ func (a *App) password(fromStdin bool) (pw string, generated bool, err error) {
 		return "", false, fmt.Errorf("read password from stdin: %w", err)
 	}
 	return strings.TrimRight(line, "\r\n"), false, nil
+}
+
+// queueList shows a manager's queues ("" for every queue).
+func queueList(qs []string) string {
+	if len(qs) == 0 {
+		return ""
+	}
+	return "queues=" + strings.Join(qs, ",")
 }

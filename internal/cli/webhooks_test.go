@@ -19,6 +19,7 @@ import (
 	"github.com/nudge-engine/nudge/channels/sms/smsfake"
 	"github.com/nudge-engine/nudge/internal/config"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
@@ -157,7 +158,7 @@ func TestTwilioBehindProxyUsesBaseURL(t *testing.T) {
 		t.Fatalf("StatusCallback: %+v", sent)
 	}
 
-	mux := http.NewServeMux()
+	mux := server.NewMux()
 	cs.Register(mux)
 	internal := httptest.NewServer(mux) // where the proxy forwards to
 	t.Cleanup(internal.Close)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
@@ -19,6 +20,7 @@ import (
 	"github.com/nudge-engine/nudge/inbox"
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/config"
+	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/internal/metrics"
 	"github.com/nudge-engine/nudge/internal/ratelimit"
 	"github.com/nudge-engine/nudge/internal/redisconn"
@@ -26,6 +28,7 @@ import (
 	"github.com/nudge-engine/nudge/migrations"
 	"github.com/nudge-engine/nudge/scheduler"
 	"github.com/nudge-engine/nudge/templates"
+	"github.com/nudge-engine/nudge/users"
 	"github.com/nudge-engine/nudge/worker"
 )
 
@@ -37,6 +40,7 @@ type runtime struct {
 	metrics    *metrics.Metrics
 	redisOpt   asynq.RedisConnOpt
 	rdb        redis.UniversalClient
+	db         *sqlx.DB // the engine's pool (openWorkerDB)
 	clock      clock.Clock
 	log        *slog.Logger
 }
@@ -44,6 +48,26 @@ type runtime struct {
 func (r *runtime) Close() {
 	r.engine.Close()
 	r.rdb.Close()
+	r.db.Close()
+}
+
+// openWorkerDB opens the engine's own pool, its sessions bounded by the
+// worker's statement and idle-in-transaction timeouts; the process's other
+// pool (API, consent, sandbox) keeps the server's settings. It has the size
+// of the other: a claim holds one connection and may need a second.
+func openWorkerDB(core config.Core, st worker.Settings) (*sqlx.DB, error) {
+	dsn, err := db.WithSessionTimeouts(core.DatabaseURL, st.StatementTimeout, st.IdleTxTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("NUDGE_DATABASE_URL: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wd, err := db.Open(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("worker database pool: %w", err)
+	}
+	db.SetPool(wd, core.DBMaxConns)
+	return wd, nil
 }
 
 // runtimeExtras are the parts of the engine that come from the rest of the
@@ -69,7 +93,11 @@ func (a *App) buildRuntime(core config.Core, st worker.Settings, d *sqlx.DB, x r
 	if clk == nil {
 		return nil, fmt.Errorf("buildRuntime: no clock")
 	}
-	rt := &runtime{metrics: metrics.New(), redisOpt: ropt, rdb: rc.Client(), clock: clk, log: a.Log}
+	wd, err := openWorkerDB(core, st)
+	if err != nil {
+		return nil, err
+	}
+	rt := &runtime{metrics: metrics.New(), redisOpt: ropt, rdb: rc.Client(), db: wd, clock: clk, log: a.Log}
 	// The engine that applies the sandbox's statuses sends through it: its
 	// status receiver is connected once the engine exists.
 	rt.sandbox = sandbox.New(sandbox.Config{DB: d, Now: clk.Now, Default: sandbox.Behavior{Delay: st.SandboxDelay},
@@ -80,7 +108,7 @@ func (a *App) buildRuntime(core config.Core, st worker.Settings, d *sqlx.DB, x r
 		rates = map[string]ratelimit.Rate{}
 	}
 	cfg := worker.Config{
-		DB: d, Redis: ropt, Clock: clk, Log: a.Log,
+		DB: wd, IdleTxTimeout: st.IdleTxTimeout, Redis: ropt, Clock: clk, Log: a.Log,
 		Senders:   senders,
 		Handoffs:  inbox.Handoffs{},
 		Limiter:   ratelimit.New(rt.rdb, rates),
@@ -93,6 +121,7 @@ func (a *App) buildRuntime(core config.Core, st worker.Settings, d *sqlx.DB, x r
 	eng, err := worker.New(cfg)
 	if err != nil {
 		rt.rdb.Close()
+		wd.Close()
 		return nil, err
 	}
 	rt.sandbox.ReportStatusesTo(eng.Statuses.Apply)
@@ -131,7 +160,7 @@ func (a *App) workerCmd() *cobra.Command {
 				return err
 			}
 			defer d.Close()
-			s, err := a.buildStack(c, d, http.DefaultClient)
+			s, err := a.buildStack(c, d, channels.NewHTTPClient())
 			if err != nil {
 				return err
 			}
@@ -156,18 +185,15 @@ func ignoreCanceled(err error) error {
 }
 
 // adminQueues serves asynqmon at /admin/queues to signed-in admins.
-type adminQueues struct {
-	h       http.Handler
-	require func(http.Handler) http.Handler
-}
+type adminQueues struct{ h http.Handler }
 
 func newAsynqmon(ropt asynq.RedisConnOpt) http.Handler {
 	return asynqmon.New(asynqmon.Options{RootPath: "/admin/queues", RedisConnOpt: ropt})
 }
 
-func (q adminQueues) Register(mux *http.ServeMux) {
-	mux.Handle("/admin/queues/", q.require(q.h))
-	mux.Handle("/admin/queues", http.RedirectHandler("/admin/queues/", http.StatusMovedPermanently))
+func (q adminQueues) Register(mux *server.Mux) {
+	mux.Handle("/admin/queues/", users.Settings, q.h)
+	mux.Handle("/admin/queues", users.Settings, http.RedirectHandler("/admin/queues/", http.StatusMovedPermanently))
 }
 
 func (a *App) runCmd() *cobra.Command {
@@ -201,7 +227,7 @@ func (a *App) runRoles(ctx context.Context, migrate, work, schedule bool) error 
 			return err
 		}
 	}
-	s, err := a.buildStack(c, d, http.DefaultClient)
+	s, err := a.buildStack(c, d, channels.NewHTTPClient())
 	if err != nil {
 		return err
 	}

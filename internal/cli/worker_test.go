@@ -54,8 +54,8 @@ func TestServeWiring(t *testing.T) {
 	})
 	ctx := context.Background()
 	st := users.NewStore(s.db, nil)
-	st.Add(ctx, "admin@shop.example", users.Admin, "admin-password-1")
-	st.Add(ctx, "manager@shop.example", users.Manager, "manager-password-1")
+	st.Add(ctx, "admin@shop.example", users.Admin, "admin-password-1", nil)
+	st.Add(ctx, "manager@shop.example", users.Manager, "manager-password-1", nil)
 	noRedirect := func(jar http.CookieJar) *http.Client {
 		return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
@@ -139,7 +139,7 @@ func TestServeWiring(t *testing.T) {
 		t.Errorf("settings page lacks the telegram webhook or the users:\n%s", page)
 	}
 	// With a key the API answers.
-	_, key, err := s.keys.Create(ctx, "shop")
+	_, key, err := s.keys.Create(ctx, "shop", users.Admin)
 	if err != nil {
 		t.Fatal(err)
 	}

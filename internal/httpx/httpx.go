@@ -131,3 +131,13 @@ func jsonError(err error, limit int64) error {
 		return Errorf(CodeInvalid, "", "invalid JSON: %v", err)
 	}
 }
+
+// ClientIP is the address the request came from (RemoteAddr without the
+// port): what login throttling counts and the audit log records.
+func ClientIP(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i > 0 {
+		host = host[:i]
+	}
+	return host
+}

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/nudge-engine/nudge/internal/server"
+	"github.com/nudge-engine/nudge/users"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -91,4 +93,6 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Register mounts GET /metrics (implements server.Routes).
-func (m *Metrics) Register(mux *http.ServeMux) { mux.Handle("GET /metrics", m.Handler()) }
+// Register mounts GET /metrics, public as Prometheus scrapes it (serve it
+// on a private network or behind the proxy's access rules).
+func (m *Metrics) Register(mux *server.Mux) { mux.Handle("GET /metrics", users.Public, m.Handler()) }

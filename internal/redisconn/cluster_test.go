@@ -38,17 +38,15 @@ func TestCluster(t *testing.T) {
 
 	rdb := conn.Client()
 	defer rdb.Close()
-	// Ten sends at 20/s with a burst of one take about half a second: the
-	// limiter's script keeps its token bucket on the cluster.
-	lim := ratelimit.New(rdb, map[string]ratelimit.Rate{"sandbox": {PerSecond: 20, Burst: 1}})
-	start := time.Now()
-	for i := 0; i < 10; i++ {
-		if err := lim.Wait(ctx, "sandbox", "acct", ""); err != nil {
-			t.Fatal(err)
-		}
+	// The limiter's script keeps its schedule on the cluster: ten messages to
+	// ten chats (ten keys, one hash tag, one slot) get slots 1/20 s apart.
+	lim := ratelimit.New(rdb, map[string]ratelimit.Rate{"sandbox": {PerSecond: 20, PerChatPerSecond: 1}})
+	chats := []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
+	slots, err := lim.Reserve(ctx, "sandbox", "acct", chats, time.Minute, false)
+	if err != nil {
+		t.Fatal(err)
 	}
-	headroom := ratelimit.Headroom
-	if took, least := time.Since(start), time.Duration(float64(9*time.Second/20)/headroom); took < least*9/10 {
-		t.Errorf("ten sends at 20/s took %v, want at least %v", took, least)
+	if span, least := slots[9].At.Sub(slots[0].At), 9*time.Second/20; !slots[9].OK || span < least {
+		t.Errorf("ten slots at 20/s span %v (reserved %v), want at least %v", span, slots[9].OK, least)
 	}
 }

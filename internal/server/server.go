@@ -1,5 +1,6 @@
-// Package server runs the HTTP side of Nudge: one ServeMux onto which each
-// domain package registers its routes, health endpoints, request logging,
+// Package server runs the HTTP side of Nudge: one Mux onto which each domain
+// package registers its routes, each with the action it lets its caller do
+// (so none escapes the role check), health endpoints, request logging,
 // panic recovery and graceful shutdown.
 package server
 
@@ -15,11 +16,13 @@ import (
 	"time"
 
 	"github.com/nudge-engine/nudge/internal/httpx"
+	"github.com/nudge-engine/nudge/users"
 )
 
-// Routes is implemented by each package that serves HTTP.
+// Routes is implemented by each package that serves HTTP: it mounts its
+// routes, each with its action, on the mux.
 type Routes interface {
-	Register(mux *http.ServeMux)
+	Register(mux *Mux)
 }
 
 // Check is a readiness probe (database ping, Redis ping).
@@ -28,7 +31,7 @@ type Check func(ctx context.Context) error
 // Server is the HTTP server.
 type Server struct {
 	log    *slog.Logger
-	mux    *http.ServeMux
+	mux    *Mux
 	checks map[string]Check
 	srv    *http.Server
 	wrap   []func(http.Handler) http.Handler
@@ -51,11 +54,11 @@ func Stopping(ctx context.Context) <-chan struct{} {
 
 // New returns a server with /healthz and /readyz registered.
 func New(log *slog.Logger, checks map[string]Check, routes ...Routes) *Server {
-	s := &Server{log: log, mux: http.NewServeMux(), checks: checks, stopping: make(chan struct{})}
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	s := &Server{log: log, mux: NewMux(), checks: checks, stopping: make(chan struct{})}
+	s.mux.HandleFunc("GET /healthz", users.Public, func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	s.mux.HandleFunc("GET /readyz", s.ready)
+	s.mux.HandleFunc("GET /readyz", users.Public, s.ready)
 	for _, r := range routes {
 		r.Register(s.mux)
 	}
@@ -63,7 +66,10 @@ func New(log *slog.Logger, checks map[string]Check, routes ...Routes) *Server {
 }
 
 // Mux exposes the mux for late registration (tests, optional components).
-func (s *Server) Mux() *http.ServeMux { return s.mux }
+func (s *Server) Mux() *Mux { return s.mux }
+
+// Routes lists every route with its action (TestEveryRouteChecksItsRole).
+func (s *Server) Routes() []Route { return s.mux.Routes() }
 
 // Use adds a middleware around the whole mux (sessions, request logging).
 func (s *Server) Use(mw func(http.Handler) http.Handler) { s.wrap = append(s.wrap, mw) }

@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net/http"
 	"testing"
+
+	"github.com/nudge-engine/nudge/users"
 )
 
 type streamRoute struct{}
 
-func (streamRoute) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /stream", func(w http.ResponseWriter, r *http.Request) {
+func (streamRoute) Register(mux *Mux) {
+	mux.HandleFunc("GET /stream", users.Public, func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, ": connected\n\n")
 		w.(http.Flusher).Flush()
 		select {

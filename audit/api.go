@@ -1,0 +1,82 @@
+package audit
+
+import (
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/internal/httpx"
+	"github.com/nudge-engine/nudge/internal/server"
+	"github.com/nudge-engine/nudge/users"
+)
+
+// ParseFilter reads a Filter from a query string (the API's and the page's):
+// actor, action, subject, subscriber_id, since and until (RFC 3339),
+// before (an entry id) and limit.
+func ParseFilter(q url.Values) (Filter, error) {
+	f := Filter{Actor: q.Get("actor"), Action: q.Get("action"), Subject: q.Get("subject")}
+	for _, p := range []struct {
+		name string
+		dst  *int64
+	}{{"subscriber_id", &f.SubscriberID}, {"before", &f.Before}} {
+		if v := q.Get(p.name); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return f, httpx.Errorf(httpx.CodeInvalid, p.name, "must be a positive integer")
+			}
+			*p.dst = n
+		}
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if v := q.Get(p.name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return f, httpx.Errorf(httpx.CodeInvalid, p.name, "must be an RFC 3339 time")
+			}
+			*p.dst = t
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > 1000 {
+			return f, httpx.Errorf(httpx.CodeInvalid, "limit", "must be 1 to 1000")
+		}
+		f.Limit = n
+	}
+	return f, nil
+}
+
+// API serves GET /v1/audit to admins.
+type API struct {
+	DB  db.Executor
+	Log *slog.Logger
+}
+
+// Register mounts the route.
+func (a *API) Register(mux *server.Mux) {
+	mux.HandleFunc("GET /v1/audit", users.AuditRead, a.list)
+}
+
+func (a *API) list(w http.ResponseWriter, r *http.Request) {
+	f, err := ParseFilter(r.URL.Query())
+	if err != nil {
+		httpx.WriteError(w, r, a.Log, err)
+		return
+	}
+	es, err := List(r.Context(), a.DB, f)
+	if err != nil {
+		httpx.WriteError(w, r, a.Log, err)
+		return
+	}
+	body := map[string]any{"entries": es}
+	if n := len(es); n > 0 && n == f.limit() {
+		body["next_before"] = es[n-1].ID // more may follow: ?before= this
+	}
+	httpx.WriteJSON(w, http.StatusOK, body)
+}

@@ -1,0 +1,117 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/consent"
+)
+
+// lockedSubscriber returns a subscriber whose consent lock a claim holds
+// (the shared advisory lock senders take), or 0.
+func (h *harness) lockedSubscriber() int64 {
+	h.t.Helper()
+	var ids []int64
+	if err := h.db.Select(&ids, `
+SELECT objid::bigint FROM pg_locks
+ WHERE locktype = 'advisory' AND mode = 'ShareLock' AND granted AND classid = 0 AND objsubid = 1
+   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+ LIMIT 1`); err != nil {
+		h.t.Fatal(err)
+	}
+	if len(ids) == 0 {
+		return 0
+	}
+	return ids[0]
+}
+
+// optOutWait freezes a worker process (SIGSTOP) mid-claim, opts out one of
+// the subscribers its claim holds, and returns how long the opt-out took,
+// or `limit` when it had not finished by then. The worker is resumed before
+// it returns and the blast must finish.
+func optOutWait(t *testing.T, idleTimeout string, limit time.Duration) time.Duration {
+	h := setupDB(t)
+	v := h.campaign(sendDef("hang"))
+	const n = 1500
+	subs := h.subscribers(n, "UTC")
+	h.start("hang", v, subs, time.Now().Add(-time.Minute))
+	w := h.startWorker("NUDGE_WORKER_IDLE_TX_TIMEOUT="+idleTimeout, "NUDGE_SANDBOX_DELAY=20ms", "NUDGE_WORKER_BATCH=50")
+	h.waitFor("the first 100 sends", time.Minute, func() bool { return h.count(`SELECT count(*) FROM sandbox_sends`) >= 100 })
+	var sub int64
+	for try := 0; sub == 0; try++ {
+		if try == 5 {
+			t.Fatal("no claim held a subscriber at any of 5 freezes")
+		}
+		if err := w.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		if sub = h.lockedSubscriber(); sub == 0 {
+			_ = w.Process.Signal(syscall.SIGCONT)
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			if err := w.Process.Signal(syscall.SIGCONT); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	defer resume()
+	b := consent.NewBinder(h.db, nil, time.Now)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		done <- b.OptOut(context.Background(), channels.Event{Type: channels.EventOptOut, Channel: "sandbox",
+			From: fmt.Sprintf("sb%d", sub), ProviderEventID: "stop-1"})
+	}()
+	waited := limit
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("opt-out: %v", err)
+		}
+		waited = time.Since(start)
+	case <-time.After(limit):
+		resume()
+		if err := <-done; err != nil {
+			t.Fatalf("opt-out after the worker resumed: %v", err)
+		}
+	}
+	resume()
+	h.waitFor("every run done after the worker resumed", 2*time.Minute, func() bool {
+		return h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`) == n
+	})
+	if got := h.count(`SELECT count(*) FROM messages WHERE subscriber_id = $1 AND status = 'sent' AND sent_at > $2`, sub, start); got != 0 {
+		t.Fatalf("subscriber %d was sent a message after its opt-out", sub)
+	}
+	return waited
+}
+
+// A worker frozen mid-claim (SIGSTOP) holds its subscribers' consent locks
+// only until the server ends its idle session: an opt-out of one of them
+// completes in about NUDGE_WORKER_IDLE_TX_TIMEOUT, and without the timeout
+// it waits for the worker to come back.
+func TestFrozenWorkerDoesNotHoldOptOuts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	t.Run("idle timeout 1s", func(t *testing.T) {
+		waited := optOutWait(t, "1s", 10*time.Second)
+		t.Logf("opt-out waited %v for the frozen worker", waited.Round(time.Millisecond))
+		if waited > 2500*time.Millisecond {
+			t.Fatalf("opt-out waited %v for a frozen worker, want about 1s", waited)
+		}
+	})
+	t.Run("no idle timeout", func(t *testing.T) {
+		if waited := optOutWait(t, "0", 4*time.Second); waited < 4*time.Second {
+			t.Fatalf("opt-out finished in %v with the worker frozen and no timeout: the test does not freeze a claim", waited)
+		}
+	})
+}

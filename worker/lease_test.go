@@ -1,0 +1,155 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/nudge-engine/nudge/channels/sandbox"
+	"github.com/nudge-engine/nudge/internal/db"
+)
+
+// withIdleTimeout gives the engine its own pool whose sessions end after
+// idle in a transaction for d, as `nudge worker` opens it.
+func withIdleTimeout(d time.Duration) option {
+	return func(h *harness, c *Config, _ *sandbox.Config) {
+		dsn, err := db.WithSessionTimeouts(h.dbURL, time.Minute, d)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		wd, err := sqlx.Open(db.DriverName, dsn)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		h.t.Cleanup(func() { wd.Close() })
+		c.DB, c.IdleTxTimeout = wd, d
+	}
+}
+
+// claimBackend waits for a claim waiting on providers (its session idle in
+// a transaction) and returns its backend pid.
+func (h *harness) claimBackend() int {
+	h.t.Helper()
+	var pid int
+	h.waitFor("a claim waiting on the provider", 20*time.Second, func() bool {
+		err := h.db.Get(&pid, `SELECT pid FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle in transaction' LIMIT 1`)
+		return err == nil
+	})
+	return pid
+}
+
+// A claim whose sends take longer than the idle-in-transaction timeout
+// keeps its lease (its keepalive pings) and commits every message once.
+func TestSlowClaimKeepsItsLease(t *testing.T) {
+	h := setup(t, withIdleTimeout(500*time.Millisecond), withSandbox(sandbox.Behavior{Delay: 120 * time.Millisecond}),
+		func(_ *harness, c *Config, _ *sandbox.Config) { c.BatchSize = 10 })
+	v := h.campaign(sendDef("slow"))
+	subs := h.subscribers(10, "UTC")
+	h.start("slow", v, subs, t0.Add(-time.Minute))
+	start := time.Now()
+	n, err := h.engine.workDue(context.Background())
+	if err != nil || n != 10 {
+		t.Fatalf("claim: %d runs, %v; want 10, nil", n, err)
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Fatalf("the claim took %v: not longer than twice the idle timeout, the test proves nothing", took)
+	}
+	if got := h.count(`SELECT count(*) FROM messages WHERE status = 'sent'`); got != 10 {
+		t.Fatalf("sent messages = %d, want 10", got)
+	}
+	if got := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`); got != 10 {
+		t.Fatalf("done runs = %d, want 10", got)
+	}
+	if got := h.count(`SELECT count(*) FROM sandbox_sends`); got != 10 {
+		t.Fatalf("provider calls = %d, want 10", got)
+	}
+}
+
+// A claim whose session ends under it (the server's idle timeout after a
+// freeze, a terminated backend) stops sending: the runs it has not sent are
+// another claim's now.
+func TestLostLeaseStopsTheClaimsSends(t *testing.T) {
+	h := setup(t, withIdleTimeout(2*time.Second), withSandbox(sandbox.Behavior{Delay: 100 * time.Millisecond}),
+		func(_ *harness, c *Config, _ *sandbox.Config) { c.BatchSize = 30 })
+	v := h.campaign(sendDef("lost"))
+	subs := h.subscribers(30, "UTC")
+	h.start("lost", v, subs, t0.Add(-time.Minute))
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := h.engine.workDue(context.Background())
+		done <- result{n, err}
+	}()
+	pid := h.claimBackend()
+	h.waitFor("the first sends", 10*time.Second, func() bool { return h.count(`SELECT count(*) FROM sandbox_sends`) >= 3 })
+	h.exec(`SELECT pg_terminate_backend($1)`, pid)
+	atEnd := h.count(`SELECT count(*) FROM sandbox_sends`)
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the claim went on after its session ended")
+	}
+	if r.err != nil {
+		t.Fatalf("a lost lease is not the claim's failure: %v", r.err)
+	}
+	sent := h.count(`SELECT count(*) FROM sandbox_sends`)
+	// The lease is checked before each send, pinging when the last ping is
+	// older than a quarter of the timeout (500ms, five sends here).
+	if sent-atEnd > 6 || sent >= 30 {
+		t.Fatalf("%d provider calls after the session ended (%d in all of 30)", sent-atEnd, sent)
+	}
+	if got := h.count(`SELECT count(*) FROM messages`); got != 0 {
+		t.Fatalf("%d message rows committed by a claim without its lease", got)
+	}
+	t.Logf("%d sends before the session ended, %d after", atEnd, sent-atEnd)
+}
+
+// A claim whose context is cancelled (task timeout, shutdown) rolls back at
+// once: its runs are free for another worker while the provider still hangs.
+func TestCancelledClaimReleasesItsRunsAtOnce(t *testing.T) {
+	h := setup(t, withIdleTimeout(30*time.Second), withSandbox(sandbox.Behavior{Delay: 30 * time.Second}),
+		func(_ *harness, c *Config, _ *sandbox.Config) { c.BatchSize = 5 })
+	v := h.campaign(sendDef("cancel"))
+	subs := h.subscribers(5, "UTC")
+	h.start("cancel", v, subs, t0.Add(-time.Minute))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.engine.workDue(ctx)
+		done <- err
+	}()
+	h.claimBackend()
+	free := `SELECT count(*) FROM (SELECT id FROM flow_runs FOR NO KEY UPDATE SKIP LOCKED) f`
+	if got := h.count(free); got != 0 {
+		t.Fatalf("%d of 5 runs free while the claim holds them", got)
+	}
+	cancel()
+	start := time.Now()
+	for h.count(free) != 5 {
+		if time.Since(start) > 2*time.Second {
+			t.Fatal("the cancelled claim still holds its runs after 2s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	released := time.Since(start)
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("claim returned %v, want context.Canceled", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the cancelled claim did not return")
+	}
+	if released > 500*time.Millisecond {
+		t.Fatalf("runs released %v after the cancel, want at once", released)
+	}
+	t.Logf("runs released %v after the cancel", released)
+}

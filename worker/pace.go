@@ -1,0 +1,120 @@
+package worker
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nudge-engine/nudge/channels"
+)
+
+// Pacing of rate-limited channels: sendJobs reserves a slot for each of a
+// batch's messages in one limiter call per account, then sends each at its
+// slot with at most maxInFlight provider calls open, so a slow provider
+// reply does not hold the next slot back.
+
+// maxInFlight bounds the provider calls one batch has open at once.
+const maxInFlight = 128
+
+// pacing is how long a batch's messages may wait for their slots.
+type pacing struct {
+	wait time.Duration // the furthest slot a message takes
+	// hold lets a message wait for its chat beyond the account's next slot,
+	// idling the account until then (see ratelimit.Limiter.Reserve).
+	hold bool
+}
+
+var (
+	// claimPacing: a claim holds its transaction and consent locks until its
+	// last send. A message whose slot is further, or whose chat is busy past
+	// the account's next slot, stays pending and its run is due again
+	// around that slot.
+	claimPacing = pacing{wait: 5 * time.Second}
+	// replyPacing: a manager waits for the page to answer, a few seconds at
+	// most; a second reply to the same chat may wait for the chat.
+	replyPacing = pacing{wait: 3 * time.Second, hold: true}
+)
+
+// sendResult is a provider's answer to one message.
+type sendResult struct {
+	r   channels.Result
+	err error
+}
+
+// sendPaced sends jobs[idx] of channel ch through s at the slots the
+// limiter reserves, as p allows. Results are in idx's
+// order. A message without a slot gets a RateLimited error whose
+// RetryAfter is when its slot would have been. It returns an error only
+// when the limiter fails or ctx ends (after the sends under way return).
+func (e *Engine) sendPaced(ctx context.Context, s channels.Sender, ch string, jobs []job, idx []int, p pacing) ([]sendResult, error) {
+	res := make([]sendResult, len(idx))
+	type planned struct {
+		k  int // position in idx
+		at time.Time
+	}
+	var plan []planned
+	byAccount := map[string][]int{}
+	var accounts []string
+	for k, i := range idx {
+		a := jobs[i].m.Account
+		if _, ok := byAccount[a]; !ok {
+			accounts = append(accounts, a)
+		}
+		byAccount[a] = append(byAccount[a], k)
+	}
+	for _, a := range accounts {
+		ks := byAccount[a]
+		chats := make([]string, len(ks))
+		for n, k := range ks {
+			chats[n] = jobs[idx[k]].m.Address
+		}
+		slots, err := e.cfg.Limiter.Reserve(ctx, ch, a, chats, p.wait, p.hold)
+		if err != nil {
+			return nil, err
+		}
+		for n, k := range ks {
+			if slots[n].OK {
+				plan = append(plan, planned{k: k, at: slots[n].At})
+				continue
+			}
+			res[k].err = &channels.Error{Kind: channels.RateLimited, Code: "no_slot",
+				Message: "no send slot within " + p.wait.String(), RetryAfter: time.Until(slots[n].At)}
+		}
+	}
+	sort.SliceStable(plan, func(a, b int) bool { return plan[a].at.Before(plan[b].at) })
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	inFlight := make(chan struct{}, maxInFlight)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	for _, next := range plan {
+		// Slots are wall-clock times (the provider counts real seconds).
+		if d := time.Until(next.at); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-timer.C:
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case inFlight <- struct{}{}:
+		}
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			defer func() { <-inFlight }()
+			start := time.Now()
+			r, err := s.Send(ctx, jobs[idx[k]].msg)
+			e.cfg.Metrics.Sent(ch, time.Since(start))
+			res[k] = sendResult{r: r, err: err}
+		}(next.k)
+	}
+	wg.Wait()
+	return res, nil
+}

@@ -1,0 +1,98 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/sandbox"
+	"github.com/nudge-engine/nudge/internal/ratelimit"
+)
+
+// A chat busy past the account's next slot keeps its message pending and
+// its run due around the chat's slot; the claim sends the others and does
+// not sleep for it (the account is not idled for one chat). A manager's reply waits for a slot a
+// few seconds away, and fails at once when the chat's slot is further.
+func TestPacedBusyChatStaysPending(t *testing.T) {
+	h := setup(t, withLimiter(map[string]ratelimit.Rate{"sandbox": {PerSecond: 50, PerChatPerSecond: 0.5}}))
+	ctx := context.Background()
+	v := h.campaign(sendDef("paced"))
+	subs := h.subscribers(5, "UTC")
+	busy, soon := "sb"+itoa(subs[0]), "sb"+itoa(subs[1])
+	// Another worker has just sent to the busy chat: its next slot is 2 s
+	// away, past the account's next one.
+	lim := h.engine.cfg.Limiter
+	if _, err := lim.Reserve(ctx, "sandbox", "", []string{busy}, time.Minute, false); err != nil {
+		t.Fatal(err)
+	}
+	h.start("paced", v, subs, t0)
+	start := time.Now()
+	h.settle()
+	if took := time.Since(start); took > claimPacing.wait {
+		t.Errorf("the claim took %v: it waited for the busy chat", took)
+	}
+	if n := h.count(`SELECT count(*) FROM sandbox_sends WHERE address <> $1`, busy); n != 4 {
+		t.Fatalf("sends to the free chats = %d, want 4", n)
+	}
+	if n := h.count(`SELECT count(*) FROM sandbox_sends WHERE address = $1`, busy); n != 0 {
+		t.Fatalf("the busy chat got %d sends before its slot", n)
+	}
+	if n := h.count(`SELECT count(*) FROM messages WHERE address = $1 AND status = 'pending'`, busy); n != 1 {
+		t.Fatalf("the busy chat's message is not pending (%d)", n)
+	}
+	// Its run is due again around the slot (after is wall time, added to
+	// the engine clock).
+	if n := h.count(`SELECT count(*) FROM flow_runs WHERE subscriber_id = $1 AND state = 'active' AND next_at BETWEEN $2 AND $3`,
+		subs[0], t0.Add(time.Second), t0.Add(2100*time.Millisecond)); n != 1 {
+		t.Fatalf("the busy chat's run is not deferred to its slot")
+	}
+
+	// The reply to the chat just sent to waits for its next slot (2 s).
+	start = time.Now()
+	if _, _, err := h.engine.SendText(ctx, subs[1], channels.Message{IdempotencyKey: "reply-1",
+		Channel: "sandbox", To: soon, Text: "Здравствуйте!"}); err != nil {
+		t.Fatalf("reply a slot away: %v", err)
+	}
+	if took := time.Since(start); took < time.Second || took > replyPacing.wait {
+		t.Errorf("the reply took %v, want its slot about 2 s away", took)
+	}
+	// The busy chat's next slot is beyond the reply's wait (others took
+	// slots 2 and 4 s out): the reply fails at once.
+	if _, err := lim.Reserve(ctx, "sandbox", "", []string{busy, busy, busy}, time.Minute, true); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	_, _, err := h.engine.SendText(ctx, subs[0], channels.Message{IdempotencyKey: "reply-2",
+		Channel: "sandbox", To: busy, Text: "Здравствуйте!"})
+	var ce *channels.Error
+	if !errors.As(err, &ce) || ce.Kind != channels.RateLimited {
+		t.Fatalf("reply to the busy chat: %v, want rate limited", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("the refused reply took %v", took)
+	}
+}
+
+// A claim of a paced channel works the runs its account sends in about a
+// second, at least paceLimit and at most a batch.
+func TestPaceRunsFollowsTheRate(t *testing.T) {
+	def := sendDef("paced")
+	for _, tc := range []struct {
+		rate ratelimit.Rate
+		want int
+	}{
+		{ratelimit.Rate{PerSecond: 1000, PerChatPerSecond: 1}, 500},
+		{ratelimit.Rate{PerSecond: 200, PerChatPerSecond: 1}, 200},
+		{ratelimit.Rate{PerSecond: 30, PerChatPerSecond: 1}, paceLimit},
+		{ratelimit.Rate{PerChatPerSecond: 1}, paceLimit}, // per chat only: one by one
+		{ratelimit.Rate{}, 500},                          // unlimited: one batch call
+	} {
+		e := &Engine{cfg: Config{BatchSize: 500, Limiter: ratelimit.New(nil, map[string]ratelimit.Rate{"sandbox": tc.rate})},
+			senders: map[channels.Kind]channels.Sender{"sandbox": sandbox.New(sandbox.Config{})}}
+		if got := e.paceRuns(&def); got != tc.want {
+			t.Errorf("rate %+v: %d runs per claim, want %d", tc.rate, got, tc.want)
+		}
+	}
+}
