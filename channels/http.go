@@ -33,10 +33,16 @@ var transport = func() *http.Transport {
 	return t
 }()
 
-// NewHTTPClient is the client `nudge` gives its channel adapters: Go's
-// default client (no overall timeout) over a transport that keeps
-// MaxIdlePerHost idle connections per provider.
-func NewHTTPClient() *http.Client { return &http.Client{Transport: transport} }
+// CallTimeout bounds one provider request, answer included. Without it a
+// provider that accepts the connection and never answers holds the claim
+// (whose keepalive keeps its lease) and its consent locks for ever; a call
+// that times out is a Transient "network" error like any other lost answer.
+const CallTimeout = 30 * time.Second
+
+// NewHTTPClient is the client `nudge` gives its channel adapters: at most
+// CallTimeout per request, over a transport that keeps MaxIdlePerHost idle
+// connections per provider.
+func NewHTTPClient() *http.Client { return &http.Client{Transport: transport, Timeout: CallTimeout} }
 
 // BaseURL is apiURL, or dflt when it is empty, without a trailing slash.
 func BaseURL(apiURL, dflt string) string {
