@@ -78,6 +78,29 @@ func LockShared(ctx context.Context, q db.Executor, subscriberIDs []int64) error
 	return nil
 }
 
+// TryLockShared takes LockShared on each subscriber it can have at once and
+// reports which it took. A shared lock is refused while a consent writer
+// holds the lock or waits for it: a sender that tries rather than waits
+// yields to an opt-out under way (it sends later, after re-reading), and
+// cannot deadlock with a writer waiting on a lock its own claim holds.
+func TryLockShared(ctx context.Context, q db.Executor, subscriberIDs []int64) (map[int64]bool, error) {
+	got := make(map[int64]bool, len(subscriberIDs))
+	if len(subscriberIDs) == 0 {
+		return got, nil
+	}
+	var rows []struct {
+		ID int64 `db:"id"`
+		OK bool  `db:"ok"`
+	}
+	if err := q.SelectContext(ctx, &rows, sqlTryLockShared, pq.Array(subscriberIDs)); err != nil {
+		return nil, fmt.Errorf("consent lock (try shared): %w", err)
+	}
+	for _, r := range rows {
+		got[r.ID] = r.OK
+	}
+	return got, nil
+}
+
 // Grants is one subscriber's newest event per channel for one topic, the
 // all-channels row ('*') among them. On applies the rule to them.
 type Grants map[channels.Kind]Mark

@@ -230,3 +230,73 @@ func TestRevokeChannelAndImportWrites(t *testing.T) {
 		}
 	}
 }
+
+// TryLockShared takes a subscriber's shared lock beside other senders, and
+// refuses it — without waiting — while a consent writer holds the lock or
+// waits for it (the writer waits on a sender that took the lock first).
+func TestTryLockSharedYieldsToWriters(t *testing.T) {
+	t.Parallel()
+	d := testenv.DB(t)
+	ctx := context.Background()
+	tx := func() *sqlx.Tx {
+		x, err := d.BeginTxx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = x.Rollback() })
+		return x
+	}
+	try := func(q *sqlx.Tx, ids ...int64) map[int64]bool {
+		t.Helper()
+		got, err := consent.TryLockShared(ctx, q, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	sender := tx()
+	if got := try(sender, 1, 2); !got[1] || !got[2] {
+		t.Fatalf("free locks refused: %v", got)
+	}
+	other := tx()
+	if got := try(other, 1); !got[1] {
+		t.Fatal("a second sender was refused the shared lock")
+	}
+	if err := other.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	// A writer on 1 waits for the sender.
+	writer := tx()
+	locked := make(chan error, 1)
+	go func() { locked <- consent.Lock(ctx, writer, []int64{1}) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var waiting int
+		if err := d.GetContext(ctx, &waiting, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the writer never waited")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	if got := try(tx(), 1, 2); got[1] || !got[2] {
+		t.Fatalf("with a writer waiting on 1: %v, want 1 refused and 2 taken", got)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("the try waited %v", took)
+	}
+	if err := sender.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-locked; err != nil {
+		t.Fatal(err)
+	}
+	if got := try(tx(), 1); got[1] {
+		t.Fatal("a sender took the lock a writer holds")
+	}
+}

@@ -25,6 +25,8 @@ SELECT $1, $2, t.topic, false, $3, $4::jsonb
 	// The writers' and the senders' locks, per subscriber in id order.
 	sqlLock       = `SELECT count(pg_advisory_xact_lock(x)) FROM (SELECT DISTINCT unnest($1::bigint[]) AS x ORDER BY 1) s`
 	sqlLockShared = `SELECT count(pg_advisory_xact_lock_shared(x)) FROM (SELECT DISTINCT unnest($1::bigint[]) AS x ORDER BY 1) s`
+	// A try never waits, so its order does not matter for deadlocks.
+	sqlTryLockShared = `SELECT x AS id, pg_try_advisory_xact_lock_shared(x) AS ok FROM (SELECT DISTINCT unnest($1::bigint[]) AS x ORDER BY 1) s`
 
 	// The newest event per (subscriber, channel) of topic $2, '*' rows as
 	// their own channel (Grants applies the rule). The lateral subquery per id

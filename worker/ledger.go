@@ -10,6 +10,7 @@ import (
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -71,9 +72,32 @@ const unknownReason = "in_flight_at_crash"
 // ledgered reports whether messages on ch go through the in-flight ledger.
 func ledgered(ch string) bool { return !channels.DeduplicatesByKey(channels.Kind(ch)) }
 
+// viaGroups reports whether messages on ch go through the ledger's groups,
+// each with its own consent locks: providers that do not deduplicate (the
+// ledger proper), and channels sent message by message (at an account's
+// rate a claim's sends take seconds, which its consent locks would make an
+// opt-out wait). A crash leaves a group of a deduplicating provider in flight
+// to be sent again (resendInFlight).
+func (e *Engine) viaGroups(ch string) bool {
+	_, batch := e.batchSender(ch)
+	return ledgered(ch) || !batch
+}
+
+// claimLocks reports whether a claim takes its consent locks for def's
+// sends: only when one of its channels is sent in one batch call under the
+// claim's transaction (the others lock per group).
+func (e *Engine) claimLocks(def *campaigns.Definition) bool {
+	for _, ch := range def.Settings.Channels {
+		if !e.viaGroups(ch) {
+			return true
+		}
+	}
+	return false
+}
+
 // sendLedgered sends jobs, whose intents are ins (in order), through the
-// ledger: each group is committed in_flight, sent, and committed with its
-// outcome. The claim's transaction is not used: the rows must outlive it.
+// ledger, group by group (sendGroup). The claim's transaction is not used:
+// the rows must outlive it.
 func (e *Engine) sendLedgered(ctx context.Context, def *campaigns.Definition, version, stepID string, ins []intent, jobs []job, now time.Time) ([]outcome, error) {
 	outs := make([]outcome, 0, len(jobs))
 	l := leaseOf(ctx)
@@ -84,31 +108,114 @@ func (e *Engine) sendLedgered(ctx context.Context, def *campaigns.Definition, ve
 		if err := l.checkHeld(ctx); err != nil {
 			return nil, err
 		}
-		group := make([]intent, end-start)
-		for i, in := range ins[start:end] {
-			in.Status = "in_flight"
-			group[i] = in
-		}
-		if err := insertIntents(ctx, e.db, def, version, stepID, group, now, false); err != nil {
-			return nil, fmt.Errorf("record messages in flight: %w", err)
-		}
-		o, err := e.sendJobs(ctx, jobs[start:end], now, false, claimPacing)
+		o, err := e.sendGroup(ctx, def, version, stepID, ins[start:end], jobs[start:end], now)
 		if err != nil {
-			if ctx.Err() != nil {
-				// Cancelled (a lost lease, a shutdown) while the paced
-				// sender waited for slots: some of the group may have gone
-				// out. Its rows stay in flight, so a later claim records
-				// them unknown rather than sending any twice.
-				return nil, err
-			}
-			// The rate limiter failed (Redis down) before any provider
-			// call: nothing of the group went out.
-			return nil, errors.Join(err, e.forgetInFlight(ctx, jobs[start:end]))
-		}
-		if err := settleInFlight(ctx, e.db, o); err != nil {
 			return nil, err
 		}
 		outs = append(outs, o...)
+	}
+	return outs, nil
+}
+
+// optOutYield is how long a message waits that yielded to a consent writer
+// holding or awaiting its subscriber's lock.
+const optOutYield = time.Second
+
+// sendGroup sends one ledger group. The consent re-read and its shared locks
+// live in a transaction of the group's own, from before its rows go in
+// flight until its provider calls return, so an opt-out waits for one
+// group's sends (what the account sends in inFlightSpan), not for the claim's;
+// the claim takes no consent lock for these messages (claimLocks). The locks
+// are tried, never waited for: a subscriber whose opt-out is under way is
+// not sent to now; its message is recorded pending and its run comes back
+// after optOutYield, when the re-read sees the opt-out. Each message is then
+// committed in flight (or skipped, or pending), sent, and committed with its
+// outcome.
+func (e *Engine) sendGroup(ctx context.Context, def *campaigns.Definition, version, stepID string, ins []intent, jobs []job, now time.Time) ([]outcome, error) {
+	gtx, err := e.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin send group: %w", err)
+	}
+	defer func() { _ = gtx.Rollback() }()
+	subs := make([]int64, len(jobs))
+	for i, j := range jobs {
+		subs[i] = j.m.Sub
+	}
+	held, err := consent.TryLockShared(ctx, gtx, subs)
+	if err != nil {
+		return nil, err
+	}
+	var rcpts []consent.Recipient
+	var heldIdx []int
+	for i, j := range jobs {
+		if held[j.m.Sub] {
+			heldIdx = append(heldIdx, i)
+			rcpts = append(rcpts, consent.Recipient{SubscriberID: j.m.Sub, Channel: channels.Kind(j.m.Channel),
+				Address: j.m.Address, Topic: consent.Topic(j.m.Topic)})
+		}
+	}
+	allowed, err := consent.Sendable(ctx, gtx, rcpts)
+	if err != nil {
+		return nil, err
+	}
+	may := make([]bool, len(jobs))
+	for k, i := range heldIdx {
+		may[i] = allowed[k]
+	}
+	outs := make([]outcome, len(jobs))
+	group := make([]intent, len(jobs))
+	var sendIdx []int
+	var sendJobs []job
+	for i, in := range ins {
+		j := jobs[i]
+		o := outcome{m: j.m, at: now, tries: j.m.Tries}
+		switch {
+		case !held[j.m.Sub]:
+			in.Status = "pending"
+			o.kind, o.status, o.after = resultLater, "pending", optOutYield
+		case !may[i]:
+			in.Status, in.Reason, in.At = "skipped", "no_consent", now
+			o.status, o.r = "skipped", "no_consent"
+			e.cfg.Metrics.Message(j.m.Channel, "skipped")
+		default:
+			in.Status = "in_flight"
+			sendIdx = append(sendIdx, i)
+			sendJobs = append(sendJobs, j)
+		}
+		group[i], outs[i] = in, o
+	}
+	if err := insertIntents(ctx, e.db, def, version, stepID, group, now, false); err != nil {
+		return nil, fmt.Errorf("record messages in flight: %w", err)
+	}
+	if len(sendJobs) == 0 {
+		return outs, nil
+	}
+	sent, err := e.sendJobs(ctx, sendJobs, now, false, claimPacing)
+	if err != nil {
+		if ctx.Err() != nil {
+			// Cancelled (a lost lease, a shutdown) while the paced
+			// sender waited for slots: some of the group may have gone
+			// out. Its rows stay in flight, so a later claim records
+			// them unknown rather than sending any twice.
+			return nil, err
+		}
+		// The rate limiter failed (Redis down) before any provider
+		// call: nothing of the group went out.
+		return nil, errors.Join(err, e.forgetInFlight(ctx, sendJobs))
+	}
+	// The sends are over: let a waiting opt-out through before the
+	// outcomes are written.
+	if err := gtx.Commit(); err != nil {
+		// The session ended (the idle timeout of a frozen worker): the
+		// locks went with it after the calls began; the outcomes still
+		// go on the pool.
+		e.log.WarnContext(ctx, "send group's consent locks ended before its sends returned", "error", err)
+	}
+	if err := settleInFlight(ctx, e.db, sent); err != nil {
+		return nil, err
+	}
+	for k, i := range sendIdx {
+		outs[i] = sent[k]
 	}
 	return outs, nil
 }

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,5 +95,65 @@ func TestPaceRunsFollowsTheRate(t *testing.T) {
 		if got := e.paceRuns(&def); got != tc.want {
 			t.Errorf("rate %+v: %d runs per claim, want %d", tc.rate, got, tc.want)
 		}
+	}
+}
+
+// An opt-out racing a paced blast waits for the one send group in progress
+// (what the account sends in inFlightSpan), not for the claim: at 30/s a
+// claim of paceLimit runs sends for more than 3 s. No message goes out
+// after the opt-out commits, and every run ends sent or skipped.
+func TestOptOutWaitsForOneSendGroupNotTheClaim(t *testing.T) {
+	h := setup(t, withLimiter(map[string]ratelimit.Rate{"sandbox": {PerSecond: 30}}))
+	v := h.campaign(sendDef("paced"))
+	subs := h.subscribers(150, "UTC")
+	h.start("paced", v, subs, t0)
+	var (
+		wg      sync.WaitGroup
+		longest time.Duration
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		time.Sleep(500 * time.Millisecond) // the first claim is sending
+		// Opt out every fifth subscriber from the end, as a consent writer
+		// does: the subscriber's lock, then the revocation.
+		for i := len(subs) - 1; i >= 0; i -= 5 {
+			start := time.Now()
+			tx, err := h.db.Beginx()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			tx.MustExec(`SELECT pg_advisory_xact_lock($1)`, subs[i])
+			tx.MustExec(`INSERT INTO consent_events (subscriber_id, channel, topic, granted, source) VALUES ($1, '*', 'marketing', false, 'dialog')`, subs[i])
+			if err := tx.Commit(); err != nil {
+				t.Error(err)
+				return
+			}
+			longest = max(longest, time.Since(start))
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	h.settle()
+	wg.Wait()
+	h.settle()
+	if n := h.count(`
+SELECT count(*) FROM sandbox_sends s
+  JOIN channel_identities ci ON ci.channel = 'sandbox' AND ci.address = s.address
+  JOIN consent_events ce ON ce.subscriber_id = ci.subscriber_id AND NOT ce.granted
+ WHERE s.created_at > ce.created_at`); n != 0 {
+		t.Fatalf("%d sends after the opt-out committed", n)
+	}
+	sent := h.count(`SELECT count(*) FROM sandbox_sends`)
+	skipped := h.count(`SELECT count(*) FROM messages WHERE status = 'skipped'`)
+	if sent+skipped != len(subs) || skipped == 0 {
+		t.Fatalf("sent %d + skipped %d, want %d with some skipped", sent, skipped, len(subs))
+	}
+	if n := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'active'`); n != 0 {
+		t.Fatalf("%d runs still active", n)
+	}
+	t.Logf("sent %d, skipped %d, longest opt-out wait %v", sent, skipped, longest)
+	if longest > time.Second {
+		t.Errorf("an opt-out waited %v for the sends, want at most 1 s", longest)
 	}
 }

@@ -161,12 +161,13 @@ func (e *Engine) sendRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Defin
 
 // sendStep sends a step's jobs (jobIntent[i] is the index in ins of job i)
 // and returns their outcomes in order, with the indexes of ins whose rows
-// the in-flight ledger has already written (ledger.go). Providers that
-// deduplicate get theirs at once; the others go through the ledger.
+// the in-flight ledger has already written (ledger.go). Batch senders that
+// deduplicate get theirs at once, under the claim's consent locks; the others
+// go through the ledger's groups (viaGroups).
 func (e *Engine) sendStep(ctx context.Context, def *campaigns.Definition, version, stepID string, ins []intent, jobs []job, jobIntent []int, now time.Time) ([]outcome, map[int]bool, error) {
 	var plain, viaLedger []int // indexes into jobs
 	for i, j := range jobs {
-		if ledgered(j.m.Channel) {
+		if e.viaGroups(j.m.Channel) {
 			viaLedger = append(viaLedger, i)
 		} else {
 			plain = append(plain, i)

@@ -164,21 +164,24 @@ func (e *Engine) workRuns(ctx context.Context, tx *sqlx.Tx, runs []runRow, now t
 		defs[k] = def
 		if idx := stepIndex(def, k.step); idx >= 0 && k.state == StateActive && def.Steps[idx].Send != nil {
 			// Paced channels send one message at a time inside this
-			// transaction, holding consent locks: work at most paceRuns
-			// (the others stay due and go to the next claim), so an opt-out
-			// waits seconds, not minutes.
+			// transaction: work at most paceRuns (the others stay due and
+			// go to the next claim), so the claim ends in about paceSpan.
 			if n := e.paceRuns(def); len(groups[k]) > n {
 				groups[k] = groups[k][:n]
 			}
-			for _, r := range groups[k] {
-				senders = append(senders, r.Sub)
+			if e.claimLocks(def) {
+				for _, r := range groups[k] {
+					senders = append(senders, r.Sub)
+				}
 			}
 		}
 	}
 	// Consent writers take the subscriber's advisory lock exclusively: with
 	// the shared locks held from here to commit, an opt-out committed before
 	// this point is seen by the policy gate, and one committed later waits
-	// for the sends. Taken once, in order, for every send of the claim.
+	// for the sends. Taken once, in order, for every batch send of the
+	// claim; messages sent one by one or through the in-flight ledger take
+	// theirs per group and re-read consent then (ledger.go sendGroup).
 	if err := lockSubscribersShared(ctx, tx, senders); err != nil {
 		return err
 	}
