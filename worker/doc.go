@@ -38,8 +38,11 @@
 // this point is seen by the policy gate and one committed later waits for the
 // sends), decides policy for all subscribers at once, renders, sends, and
 // inserts each message row with its outcome together with the run
-// transitions — one commit (messages to providers that do not deduplicate
-// are the exception: the in-flight ledger below). Quiet
+// transitions — one commit (messages sent one by one, at a provider's rate,
+// and messages to providers that do not deduplicate are the exception: the
+// in-flight ledger below sends them in groups, each group under consent
+// locks of its own, tried so that a message yields to an opt-out under way;
+// an opt-out waits for one group's sends, not the claim's). Quiet
 // hours and provider rate limits defer the run (never drop); a transient
 // provider failure records the message pending with its try counted and
 // defers the run by a backoff, until maxRetry tries fail it for good.

@@ -34,9 +34,12 @@ func withIdleTimeout(d time.Duration) option {
 func (h *harness) claimBackend() int {
 	h.t.Helper()
 	var pid int
+	// Idle for a while, not between two of its statements (a loaded box
+	// shows that too).
 	h.waitFor("a claim waiting on the provider", 20*time.Second, func() bool {
 		err := h.db.Get(&pid, `SELECT pid FROM pg_stat_activity
-WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle in transaction' LIMIT 1`)
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle in transaction'
+  AND now() - state_change > interval '200 milliseconds' LIMIT 1`)
 		return err == nil
 	})
 	return pid
