@@ -21,13 +21,22 @@ import (
 // opt-out waiting on one of its subscribers goes through. A worker that is
 // only slow — a provider taking seconds, a rate limiter making it wait —
 // must not lose its claim that way: while the claim waits on providers, a
-// keepalive pings the transaction every quarter of the timeout. Before each
+// keepalive pings the transaction every quarter of the timeout, and at least
+// every leaseProbe. Before each
 // group of provider calls the claim checks its lease (pinging when the last
 // ping is older than that); a lost lease cancels the claim's context, so the
 // sends it has not made are not made: another worker owns those runs now.
 //
 // The lease runs on wall time, not the engine's clock: the server's timeout
 // is wall time.
+
+// leaseProbe is the longest a claim calling providers goes without learning
+// that its session has ended. A Postgres restart ends the session and the
+// consent locks with it while the claim goes on sending what it read before;
+// an opt-out can commit as soon as the server is back (a second or more
+// later), so the claim must have stopped by then. A ping costs one round trip
+// per claim per probe, and none while the claim runs statements itself.
+const leaseProbe = 200 * time.Millisecond
 
 // errLeaseLost is the cause of a claim's context cancelled because its
 // session ended (the server's idle timeout, a terminated backend).
@@ -61,7 +70,7 @@ func leaseOf(ctx context.Context) *lease {
 // providers (see above). ctx given to fn ends when the lease is lost. Without
 // an idle timeout there is nothing to keep and fn runs in a plain transaction.
 func (e *Engine) withLeasedTx(ctx context.Context, fn func(ctx context.Context, tx *sqlx.Tx) error) error {
-	every := e.cfg.IdleTxTimeout / 4
+	every := min(e.cfg.IdleTxTimeout/4, leaseProbe)
 	if every <= 0 {
 		return db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error { return fn(ctx, tx) })
 	}

@@ -34,12 +34,13 @@ func withIdleTimeout(d time.Duration) option {
 func (h *harness) claimBackend() int {
 	h.t.Helper()
 	var pid int
-	// Idle for a while, not between two of its statements (a loaded box
-	// shows that too).
+	// A transaction open for a while, not one between two of its first
+	// statements (a loaded box shows that too); its idle spells last no
+	// longer than the keepalive's probe (leaseProbe).
 	h.waitFor("a claim waiting on the provider", 20*time.Second, func() bool {
 		err := h.db.Get(&pid, `SELECT pid FROM pg_stat_activity
 WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle in transaction'
-  AND now() - state_change > interval '200 milliseconds' LIMIT 1`)
+  AND now() - xact_start > interval '300 milliseconds' LIMIT 1`)
 		return err == nil
 	})
 	return pid
@@ -104,8 +105,8 @@ func TestLostLeaseStopsTheClaimsSends(t *testing.T) {
 		t.Fatalf("a lost lease is not the claim's failure: %v", r.err)
 	}
 	sent := h.count(`SELECT count(*) FROM sandbox_sends`)
-	// The lease is checked before each send, pinging when the last ping is
-	// older than a quarter of the timeout (500ms, five sends here).
+	// The keepalive pings every leaseProbe (200ms, two sends here) while
+	// the claim calls the provider; a failed ping cancels the sends.
 	if sent-atEnd > 6 || sent >= 30 {
 		t.Fatalf("%d provider calls after the session ended (%d in all of 30)", sent-atEnd, sent)
 	}

@@ -49,13 +49,6 @@ type scenario struct {
 	// waitExtra is added to the opt-out wait bound: how long the fault may
 	// hold an opt-out (a paused worker's locks, Postgres down).
 	waitExtra time.Duration
-	// overtakeClaims: a Postgres restart ends the claims' transactions,
-	// and with them the consent locks, while the workers go on calling the
-	// provider for the rest of those claims (issue 13 item 3: a lost lease
-	// should cancel them): today a STOP committed then can be overtaken by
-	// one of those sends. The bound is those claims' runs, as for duplicates;
-	// everywhere else it is 0.
-	overtakeClaims int
 	// optOutShare: the racer stops up to one subscriber in this many
 	// (default 20); a scenario that sets it races from 4 goroutines, not 2.
 	optOutShare int
@@ -113,13 +106,13 @@ var scenarios = []scenario{
 			time.Sleep(outage(full))
 			s.redis.Start()
 		}},
-	{name: "postgres-fast-restart", workers: 2, privatePG: true, delay: 4 * time.Millisecond, dupClaims: 2, overtakeClaims: 2,
+	{name: "postgres-fast-restart", workers: 2, privatePG: true, delay: 4 * time.Millisecond, dupClaims: 2,
 		waitExtra: 20 * time.Second,
 		fault: func(t *testing.T, s *stack, _ bool) {
 			s.pg.Stop("fast")
 			s.pg.Start()
 		}},
-	{name: "postgres-crash-restart", small: true, workers: 2, privatePG: true, delay: 4 * time.Millisecond, dupClaims: 2, overtakeClaims: 2,
+	{name: "postgres-crash-restart", small: true, workers: 2, privatePG: true, delay: 4 * time.Millisecond, dupClaims: 2,
 		waitExtra: 20 * time.Second,
 		fault: func(t *testing.T, s *stack, _ bool) {
 			s.pg.Stop("immediate")
@@ -218,7 +211,6 @@ func runScenario(t *testing.T, sc scenario, n int, full bool) {
 	}
 	r.RecoverSeconds = s.longestSilence(faultAt)
 	r.DuplicateBound = sc.dupClaims * concurrency * batch
-	r.OvertakenBound = sc.overtakeClaims * concurrency * batch
 	r.OptOutWaitBoundSec = (optOutBound + sc.waitExtra).Seconds()
 	s.measure(&r, outs)
 	t.Logf("%s: %d calls at the fault; %d delivered, %d duplicates (%d subscribers), %d unknown, %d lost; longest silence %.2fs, done %.2fs after the fault; %d opt-outs, longest wait %.2fs",

@@ -15,9 +15,8 @@
 // whose accepted sends are copied into the same table. Each scenario
 // reports messages intended, delivered at that provider, duplicates,
 // unknown, lost, seconds to recover and the longest opt-out wait, and
-// asserts nothing lost, no opt-out overtaken (but after a Postgres
-// restart, within today's bound: see overtakeClaims), bounded opt-out waits
-// and duplicates under today's bound.
+// asserts nothing lost, no opt-out overtaken, bounded opt-out waits and
+// duplicates under today's bound.
 //
 // `make test` runs the suite at a small size (NUDGE_CHAOS_SIZE unset) with
 // the cheaper scenarios; `make chaos` runs every scenario at
