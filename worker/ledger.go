@@ -165,7 +165,7 @@ func (e *Engine) sendGroup(ctx context.Context, def *campaigns.Definition, versi
 	outs := make([]outcome, len(jobs))
 	group := make([]intent, len(jobs))
 	var sendIdx []int
-	var sendJobs []job
+	var toSend []job
 	for i, in := range ins {
 		j := jobs[i]
 		o := outcome{m: j.m, at: now, tries: j.m.Tries}
@@ -180,17 +180,17 @@ func (e *Engine) sendGroup(ctx context.Context, def *campaigns.Definition, versi
 		default:
 			in.Status = "in_flight"
 			sendIdx = append(sendIdx, i)
-			sendJobs = append(sendJobs, j)
+			toSend = append(toSend, j)
 		}
 		group[i], outs[i] = in, o
 	}
 	if err := insertIntents(ctx, e.db, def, version, stepID, group, now, false); err != nil {
 		return nil, fmt.Errorf("record messages in flight: %w", err)
 	}
-	if len(sendJobs) == 0 {
+	if len(toSend) == 0 {
 		return outs, nil
 	}
-	sent, err := e.sendJobs(ctx, sendJobs, now, false, claimPacing)
+	sent, err := e.sendJobs(ctx, toSend, now, false, claimPacing)
 	if err != nil {
 		if ctx.Err() != nil {
 			// Cancelled (a lost lease, a shutdown) while the paced
@@ -201,7 +201,7 @@ func (e *Engine) sendGroup(ctx context.Context, def *campaigns.Definition, versi
 		}
 		// The rate limiter failed (Redis down) before any provider
 		// call: nothing of the group went out.
-		return nil, errors.Join(err, e.forgetInFlight(ctx, sendJobs))
+		return nil, errors.Join(err, e.forgetInFlight(ctx, toSend))
 	}
 	// The sends are over: let a waiting opt-out through before the
 	// outcomes are written.
