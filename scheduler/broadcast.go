@@ -125,7 +125,7 @@ RETURNING ` + qBroadcastCols
 	// before a local wall time.
 	qBroadcastsDue = `
 SELECT id FROM broadcasts
- WHERE state IN ('scheduled', 'running') AND send_at <= $1 + CASE WHEN local_time THEN interval '14 hours' ELSE interval '0' END
+ WHERE state IN ('scheduled', 'running') AND send_at <= $1::timestamptz + CASE WHEN local_time THEN interval '14 hours' ELSE interval '0' END
  ORDER BY id`
 	qBroadcastLock    = `SELECT state FROM broadcasts WHERE id = $1 FOR UPDATE`
 	qBroadcastStarted = `UPDATE broadcasts SET state = 'running', started_at = $2, updated_at = $2 WHERE id = $1 AND state = 'scheduled'`
