@@ -180,6 +180,7 @@ type plan struct {
 	camp   campaignRow
 	sendAt time.Time
 	local  bool
+	asap   bool // no send_at: now, whenever the request is repeated
 }
 
 // validate checks req against the campaign's current version; errors are
@@ -206,7 +207,7 @@ func (b *Broadcasts) validate(ctx context.Context, req BroadcastRequest, now tim
 	case req.SendAt == "" && req.LocalTime:
 		return p, httpx.Errorf(httpx.CodeInvalid, "send_at", "is required with local_time: a wall time such as 2026-12-24T18:00")
 	case req.SendAt == "":
-		p.sendAt = now
+		p.sendAt, p.asap = now, true
 	case req.LocalTime:
 		t, err := time.Parse(LocalLayout, req.SendAt)
 		if err != nil {
@@ -230,9 +231,14 @@ func (b *Broadcasts) validate(ctx context.Context, req BroadcastRequest, now tim
 }
 
 // broadcastHash identifies a request for idempotency: its fields as
-// validated (so "+03:00" and the same instant in UTC are one request).
+// validated (so "+03:00" and the same instant in UTC are one request; "now"
+// is one request whenever repeated).
 func broadcastHash(p plan) string {
-	h := sha256.Sum256([]byte(p.camp.ID + "\x00" + p.sendAt.UTC().Format(time.RFC3339Nano) + "\x00" + strconv.FormatBool(p.local)))
+	when := "now"
+	if !p.asap {
+		when = p.sendAt.UTC().Format(time.RFC3339Nano)
+	}
+	h := sha256.Sum256([]byte(p.camp.ID + "\x00" + when + "\x00" + strconv.FormatBool(p.local)))
 	return hex.EncodeToString(h[:])
 }
 
