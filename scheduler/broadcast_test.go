@@ -201,7 +201,9 @@ func TestBroadcastCancelPauseResume(t *testing.T) {
 	if st := pass(); st.BroadcastRuns != 0 {
 		t.Fatalf("window full: %+v", st)
 	}
-	work := func() { f.db.MustExec(`UPDATE flow_runs SET state = 'done', next_at = NULL WHERE trigger_key LIKE 'broadcast:%'`) }
+	work := func() {
+		f.db.MustExec(`UPDATE flow_runs SET state = 'done', next_at = NULL WHERE trigger_key LIKE 'broadcast:%'`)
+	}
 	work()
 	if code, _ := steer(id, "pause"); code != http.StatusOK {
 		t.Fatalf("pause: %d", code)
