@@ -360,6 +360,12 @@ func TestBroadcastDryRunCountsPolicyReasons(t *testing.T) {
 	if fmt.Sprint(m) != want {
 		t.Fatalf("dry run\n%v\nwant\n%s", m, want)
 	}
+	// At 23:00 in each subscriber's own zone everyone is in quiet hours:
+	// those who would get it and the capped one (quiet hours come first).
+	code, m, _ = bcCall{"POST", "/v1/broadcasts/dry-run", "", `{"campaign": "promo2", "send_at": "2026-12-10T23:00", "local_time": true}`, ""}.do(t, mux)
+	if code != http.StatusOK || fmt.Sprint(m["send"], m["skipped"]) != "0 map[handoff_open:1 no_consent:1 no_identity:1 quiet_hours:6 window_closed:1]" {
+		t.Fatalf("local dry run: %d %v", code, m)
+	}
 	if n := f.count(`SELECT count(*) FROM broadcasts`); n != 0 {
 		t.Fatal("a dry run created a broadcast")
 	}
