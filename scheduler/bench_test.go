@@ -153,6 +153,9 @@ func BenchmarkBroadcast(b *testing.B) {
 	if _, err := f.db.Exec(`INSERT INTO channel_identities (subscriber_id, channel, address) SELECT id, 'telegram', external_id FROM subscribers`); err != nil {
 		b.Fatal(err)
 	}
+	if _, err := f.db.Exec(`ANALYZE channel_identities`); err != nil {
+		b.Fatal(err)
+	}
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	ctx := context.Background()
 	var dry, create time.Duration

@@ -141,7 +141,11 @@ func (s *Scheduler) broadcastBatch(ctx context.Context, b Broadcast, def *campai
 			where += " AND s.time_zone = " + args.Add(z.zone)
 		}
 		// The batch's last id first, then the runs up to it: both read the
-		// same range whatever commits in between.
+		// same range whatever commits in between. JIT off before the first
+		// audience query, as insertRuns does for its own.
+		if _, err := tx.ExecContext(ctx, qNoJIT); err != nil {
+			return fmt.Errorf("batch: %w", err)
+		}
 		var last sql.NullInt64
 		if err := tx.GetContext(ctx, &last, `SELECT max(id) FROM (SELECT s.id FROM subscribers s WHERE `+where+
 			` ORDER BY s.id LIMIT `+args.Add(s.cfg.BroadcastBatch)+`) b`, args.Values()...); err != nil {
