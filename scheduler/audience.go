@@ -34,6 +34,9 @@ type AudienceTarget struct {
 	Topic    campaigns.Topic
 	Channels []string
 	Now      time.Time
+	// AnyConsent leaves consent out of the predicate: a broadcast's dry run
+	// counts the audience's conditions and lets policy say who lacks consent.
+	AnyConsent bool
 }
 
 // AudienceWhere returns a boolean SQL predicate over the subscribers row
@@ -51,7 +54,9 @@ func AudienceWhere(aud campaigns.Audience, t AudienceTarget, args *Args) (string
 	default:
 		return "", fmt.Errorf("%w: consent topic %q is not service or marketing", ErrAudience, topic)
 	}
-	parts = append(parts, consentSQL(topic, t.Channels, args))
+	if !t.AnyConsent {
+		parts = append(parts, consentSQL(topic, t.Channels, args))
+	}
 	for i, c := range aud.Where {
 		p, err := c.SQL("s", args)
 		if err != nil {

@@ -137,3 +137,65 @@ func BenchmarkEventRuns(b *testing.B) {
 	b.ReportMetric(rate, "runs/s")
 	writeBench(b, benchResult{Name: "events", Subscribers: benchSubscribers, Runs: total, Seconds: elapsed.Seconds(), RunsPerSec: rate})
 }
+
+// BenchmarkBroadcast measures a broadcast to NUDGE_BENCH_BROADCAST_SUBSCRIBERS
+// (default 10,000) subscribers with a telegram identity: the dry run (the
+// audience streamed through policy.DecideMany), then the creation of every
+// run by the scheduler in batches of the default size, with a window that
+// does not hold it back (no worker runs here).
+func BenchmarkBroadcast(b *testing.B) {
+	n := 10_000
+	if v, err := strconv.Atoi(os.Getenv("NUDGE_BENCH_BROADCAST_SUBSCRIBERS")); err == nil && v > 0 {
+		n = v
+	}
+	f := setup(b)
+	benchAudience(b, f, n)
+	if _, err := f.db.Exec(`INSERT INTO channel_identities (subscriber_id, channel, address) SELECT id, 'telegram', external_id FROM subscribers`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := f.db.Exec(`ANALYZE channel_identities`); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	var dry, create time.Duration
+	total := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		id := fmt.Sprintf("bc%d", i)
+		f.campaign(campaigns.Definition{ID: id, Trigger: campaigns.Trigger{API: &campaigns.APITrigger{}}}, now.Add(-time.Hour))
+		bs := NewBroadcasts(f.db, func() time.Time { return now }, nil, "")
+		b.StartTimer()
+		start := time.Now()
+		d, err := bs.DryRun(ctx, BroadcastRequest{Campaign: id})
+		dry += time.Since(start)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if d.Audience != n || d.Send != n {
+			b.Fatalf("dry run %+v", d)
+		}
+		b.StopTimer()
+		if _, _, err := bs.Create(ctx, BroadcastRequest{Campaign: id}, ""); err != nil {
+			b.Fatal(err)
+		}
+		s := New(f.db, func() time.Time { return now }, nil, Config{BroadcastWindow: n + 1})
+		b.StartTimer()
+		start = time.Now()
+		st, err := s.RunOnce(ctx)
+		create += time.Since(start)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.BroadcastRuns != n {
+			b.Fatalf("created %d runs", st.BroadcastRuns)
+		}
+		total += st.BroadcastRuns
+	}
+	b.ReportMetric(dry.Seconds()*1000/float64(b.N), "dry-run-ms")
+	rate := float64(total) / create.Seconds()
+	b.ReportMetric(rate, "runs/s")
+	writeBench(b, benchResult{Name: "broadcast_dry_run", Subscribers: n, Runs: n * b.N, Seconds: dry.Seconds(), RunsPerSec: float64(n*b.N) / dry.Seconds()})
+	writeBench(b, benchResult{Name: "broadcast_create", Subscribers: n, Runs: total, Seconds: create.Seconds(), RunsPerSec: rate})
+}

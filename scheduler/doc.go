@@ -10,7 +10,13 @@
 //   - event triggers: subscriber_events read after a cursor stored in
 //     Postgres, advanced in the same transaction as the runs it created;
 //   - the transactional trigger API (API), POST /v1/campaigns/{id}/trigger
-//     with an Idempotency-Key honoured for 24 hours.
+//     with an Idempotency-Key honoured for 24 hours;
+//   - one-off broadcasts (Broadcasts, BroadcastAPI): a campaign sent once to
+//     its audience at an instant or at a wall time per subscriber zone, in
+//     batches whose progress (broadcast_zones) commits with their runs, no
+//     more while BroadcastWindow of its runs wait for the worker or while it
+//     is paused. Their dry run counts through policy.DecideMany, the
+//     worker's own gate.
 //
 // Audiences compile to one parameterised SQL predicate (AudienceWhere), so
 // an audience of a million subscribers never enters memory. Runs in the

@@ -41,6 +41,13 @@ type Config struct {
 	DefaultTimeZone string
 	// LockKey is the advisory lock leaders hold. Default DefaultLockKey.
 	LockKey int64
+	// BroadcastBatch is how many subscribers one transaction of a
+	// broadcast covers. Default 1000.
+	BroadcastBatch int
+	// BroadcastWindow: a broadcast gets no new batch while this many of its
+	// runs are due and not yet worked, so a pause holds back all but these.
+	// Default 5000.
+	BroadcastWindow int
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -69,6 +76,12 @@ func (c Config) WithDefaults() Config {
 	if c.LockKey == 0 {
 		c.LockKey = DefaultLockKey
 	}
+	if c.BroadcastBatch <= 0 {
+		c.BroadcastBatch = 1000
+	}
+	if c.BroadcastWindow <= 0 {
+		c.BroadcastWindow = 5000
+	}
 	return c
 }
 
@@ -82,9 +95,17 @@ func LoadConfig(e *config.Env) Config {
 		EventBatch:       e.Int("NUDGE_SCHEDULER_EVENT_BATCH", 5000),
 		EventGapGrace:    e.Duration("NUDGE_SCHEDULER_EVENT_GAP_GRACE", time.Minute),
 		DefaultTimeZone:  e.String("NUDGE_SCHEDULER_DEFAULT_TIME_ZONE", "Europe/Moscow"),
+		BroadcastBatch:   e.Int("NUDGE_SCHEDULER_BROADCAST_BATCH", 1000),
+		BroadcastWindow:  e.Int("NUDGE_SCHEDULER_BROADCAST_WINDOW", 5000),
 	}
 	if _, err := time.LoadLocation(c.DefaultTimeZone); err != nil {
 		e.Fail("NUDGE_SCHEDULER_DEFAULT_TIME_ZONE", "is not an IANA time zone: %q", c.DefaultTimeZone)
+	}
+	if c.BroadcastBatch < 1 {
+		e.Fail("NUDGE_SCHEDULER_BROADCAST_BATCH", "must be at least 1, got %d", c.BroadcastBatch)
+	}
+	if c.BroadcastWindow < 1 {
+		e.Fail("NUDGE_SCHEDULER_BROADCAST_WINDOW", "must be at least 1, got %d", c.BroadcastWindow)
 	}
 	if c.EventBatch < 1 {
 		e.Fail("NUDGE_SCHEDULER_EVENT_BATCH", "must be at least 1, got %d", c.EventBatch)
@@ -229,10 +250,12 @@ type Stats struct {
 	ScheduleRuns int
 	Events       int // events read past the cursor
 	EventRuns    int
+	// BroadcastRuns: runs created for broadcasts
+	BroadcastRuns int
 }
 
 // RunOnce makes one pass: schedule occurrences due by the clock, then new
-// events. It does not check leadership (Start does); run concurrently from
+// events, then batches of due broadcasts. It does not check leadership (Start does); run concurrently from
 // two instances it still creates one run per subscriber and trigger.
 func (s *Scheduler) RunOnce(ctx context.Context) (Stats, error) {
 	s.mu.Lock()
@@ -263,6 +286,9 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Stats, error) {
 		}
 	}
 	if err := s.events(ctx, now, events, &st); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.broadcasts(ctx, now, &st); err != nil {
 		errs = append(errs, err)
 	}
 	// Idempotency keys of the trigger API older than a day are never honoured again.

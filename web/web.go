@@ -60,6 +60,7 @@ type Web struct {
 	settings func(ctx context.Context) (Settings, error)
 	eraser   Eraser
 	db       db.Executor // the audit log's database (EnableAudit)
+	casts    Broadcasts
 	clock    clock.Clock
 	about    fmt.Stringer // the clock, when it describes itself
 }
@@ -184,6 +185,7 @@ func (w *Web) Register(mux *server.Mux) {
 	w.registerSettings(mux)
 	w.registerPrivacy(mux)
 	w.registerAudit(mux)
+	w.registerBroadcasts(mux)
 }
 
 const loginCSRFCookie = "nudge_login_csrf"

@@ -19,29 +19,15 @@ type Gate interface {
 		candidates []channels.Kind, now time.Time) (map[int64]policy.Decision, error)
 }
 
-// PolicyGate is policy.Store.LoadMany + policy.Decide: one set-based load for
-// the whole chunk, then a pure decision per subscriber.
+// PolicyGate is policy.DecideMany: one set-based load for the whole chunk,
+// then a pure decision per subscriber (the same function a broadcast's dry
+// run counts with).
 type PolicyGate struct{}
 
 // Decide implements Gate.
 func (PolicyGate) Decide(ctx context.Context, q db.Executor, ids []int64, def *campaigns.Definition, template string,
 	candidates []channels.Kind, now time.Time) (map[int64]policy.Decision, error) {
-	ins, err := policy.NewStore(q).LoadMany(ctx, ids, def.Topic, def.Settings, now)
-	if err != nil {
-		return nil, err
-	}
-	okOutside := templates.OutsideWindow(def, template, "")
-	out := make(map[int64]policy.Decision, len(ids))
-	for _, id := range ids {
-		in, ok := ins[id]
-		if !ok {
-			out[id] = policy.Decision{Reason: policy.ReasonNoIdentity}
-			continue
-		}
-		in.OutsideWindowOK = okOutside
-		out[id] = policy.Decide(in, candidates)
-	}
-	return out, nil
+	return policy.DecideMany(ctx, q, ids, def, template, candidates, now)
 }
 
 // Handoffs records a run's hand-off to a person in q, the step's

@@ -34,6 +34,8 @@ var rules = archtest.Rules{
 		"scheduler_cursors":     {"scheduler"},
 		"scheduler_occurrences": {"scheduler"},
 		"api_idempotency":       {"scheduler"}, // idempotency keys of the trigger API the scheduler serves
+		"broadcasts":            {"scheduler"}, // one-off sends: the scheduler creates their runs
+		"broadcast_zones":       {"scheduler"},
 
 		"messages": {"worker"},
 

@@ -135,6 +135,7 @@ func (a *App) rootCmd() *cobra.Command {
 		a.usersCmd(),
 		a.channelsCmd(),
 		a.classifyCmd(),
+		a.broadcastCmd(),
 	)
 	return root
 }

@@ -84,6 +84,19 @@ var allowed = map[string]string{
 	"GET /v1/inbox/events":                      "admin manager",
 	"GET /v1/audit":                             "admin",
 	"GET /audit":                                "admin",
+	"GET /v1/broadcasts":                        "admin marketer",
+	"POST /v1/broadcasts":                       "admin marketer",
+	"POST /v1/broadcasts/dry-run":               "admin marketer",
+	"GET /v1/broadcasts/{id}":                   "admin marketer",
+	"POST /v1/broadcasts/{id}/cancel":           "admin marketer",
+	"POST /v1/broadcasts/{id}/pause":            "admin marketer",
+	"POST /v1/broadcasts/{id}/resume":           "admin marketer",
+	"GET /broadcasts":                           "admin marketer",
+	"POST /broadcasts/dry-run":                  "admin marketer",
+	"POST /broadcasts":                          "admin marketer",
+	"POST /broadcasts/{id}/cancel":              "admin marketer",
+	"POST /broadcasts/{id}/pause":               "admin marketer",
+	"POST /broadcasts/{id}/resume":              "admin marketer",
 }
 
 var pathParam = regexp.MustCompile(`\{[^}]*\}`)

@@ -51,6 +51,7 @@ type stack struct {
 	inbox  *inbox.Service
 	ui     *web.Web
 	keys   *apikeys.Store
+	casts  *scheduler.Broadcasts
 	// retention purges old raw webhook payloads and message bodies.
 	retention *retention
 }
@@ -174,6 +175,10 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	if err := ui.EnableAudit(d); err != nil {
 		return nil, err
 	}
+	s.casts = scheduler.NewBroadcasts(d, clk.Now, a.Log, c.sched.DefaultTimeZone)
+	if err := ui.EnableBroadcasts(s.casts); err != nil {
+		return nil, err
+	}
 	s.ui = ui
 	return s, nil
 }
@@ -215,6 +220,7 @@ func (s *stack) server() *server.Server {
 		consent.NewRoutes(consent.RoutesConfig{DB: d, Config: s.ccfg, Log: a.Log, Now: s.clock.Now}),
 		subscribers.NewAPI(subscribers.APIConfig{Store: subscriberStore(d, s.clock.Now), Importer: subscribers.NewImporter(d, nil), Log: a.Log}),
 		scheduler.NewAPI(d, scheduler.APIConfig{Log: a.Log, Now: s.clock.Now}),
+		&scheduler.BroadcastAPI{B: s.casts, Log: a.Log},
 		&inbox.API{Svc: s.inbox, Log: a.Log, Live: &inbox.Live{DatabaseURL: s.core.DatabaseURL, Log: a.Log, Svc: s.inbox}},
 		s.chans,
 		s.rt.metrics,

@@ -1,0 +1,119 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/nudge-engine/nudge/internal/httpx"
+	"github.com/nudge-engine/nudge/internal/server"
+	"github.com/nudge-engine/nudge/users"
+)
+
+// BroadcastAPI serves /v1/broadcasts.
+type BroadcastAPI struct {
+	B   *Broadcasts
+	Log *slog.Logger
+}
+
+// Register mounts the routes on mux: reading and dry runs are campaigns.read,
+// creating and steering are campaigns.write.
+func (a *BroadcastAPI) Register(mux *server.Mux) {
+	mux.HandleFunc("GET /v1/broadcasts", users.CampaignsRead, a.list)
+	mux.HandleFunc("POST /v1/broadcasts", users.CampaignsWrite, a.create)
+	mux.HandleFunc("POST /v1/broadcasts/dry-run", users.CampaignsRead, a.dryRun)
+	mux.HandleFunc("GET /v1/broadcasts/{id}", users.CampaignsRead, a.get)
+	mux.HandleFunc("POST /v1/broadcasts/{id}/cancel", users.CampaignsWrite, a.steer((*Broadcasts).Cancel))
+	mux.HandleFunc("POST /v1/broadcasts/{id}/pause", users.CampaignsWrite, a.steer((*Broadcasts).Pause))
+	mux.HandleFunc("POST /v1/broadcasts/{id}/resume", users.CampaignsWrite, a.steer((*Broadcasts).Resume))
+}
+
+func (a *BroadcastAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, ErrBroadcastNotFound):
+		err = httpx.Errorf(httpx.CodeNotFound, "id", "no such broadcast")
+	case errors.Is(err, ErrIdempotencyConflict):
+		err = httpx.Errorf(httpx.CodeConflict, IdempotencyHeader,
+			"this Idempotency-Key was already used with a different request; use a new key for a new broadcast")
+	}
+	httpx.WriteError(w, r, a.Log, err)
+}
+
+func (a *BroadcastAPI) list(w http.ResponseWriter, r *http.Request) {
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	list, err := a.B.List(r.Context(), limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"broadcasts": list})
+}
+
+func (a *BroadcastAPI) create(w http.ResponseWriter, r *http.Request) {
+	var req BroadcastRequest
+	if err := httpx.DecodeJSON(w, r, httpx.MaxBody, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	b, created, err := a.B.Create(r.Context(), req, r.Header.Get(IdempotencyHeader))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	status := http.StatusCreated
+	if !created {
+		w.Header().Set("Idempotent-Replayed", "true")
+		status = http.StatusOK
+	}
+	httpx.WriteJSON(w, status, b)
+}
+
+func (a *BroadcastAPI) dryRun(w http.ResponseWriter, r *http.Request) {
+	var req BroadcastRequest
+	if err := httpx.DecodeJSON(w, r, httpx.MaxBody, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	d, err := a.B.DryRun(r.Context(), req)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, d)
+}
+
+func broadcastID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, httpx.Errorf(httpx.CodeInvalid, "id", "must be a broadcast id (a positive integer)")
+	}
+	return id, nil
+}
+
+func (a *BroadcastAPI) get(w http.ResponseWriter, r *http.Request) {
+	id, err := broadcastID(r)
+	if err == nil {
+		var b Broadcast
+		if b, err = a.B.Get(r.Context(), id); err == nil {
+			httpx.WriteJSON(w, http.StatusOK, b)
+			return
+		}
+	}
+	a.fail(w, r, err)
+}
+
+func (a *BroadcastAPI) steer(op func(*Broadcasts, context.Context, int64) (Broadcast, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := broadcastID(r)
+		if err == nil {
+			var b Broadcast
+			if b, err = op(a.B, r.Context(), id); err == nil {
+				httpx.WriteJSON(w, http.StatusOK, b)
+				return
+			}
+		}
+		a.fail(w, r, err)
+	}
+}
