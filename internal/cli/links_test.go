@@ -2,6 +2,8 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -11,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/nudge-engine/nudge/analytics"
 	"github.com/nudge-engine/nudge/apikeys"
 	"github.com/nudge-engine/nudge/campaigns"
@@ -18,6 +22,7 @@ import (
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
 	"github.com/nudge-engine/nudge/demo"
+	"github.com/nudge-engine/nudge/internal/browsertest"
 	"github.com/nudge-engine/nudge/links"
 	"github.com/nudge-engine/nudge/subscribers"
 	"github.com/nudge-engine/nudge/users"
@@ -246,6 +251,29 @@ func TestTrackedLinksEndToEnd(t *testing.T) {
 	}
 	if res := get("/v1/clicks/"+tampered, "shop-backend", "Authorization", "Bearer "+secret); res.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /v1/clicks of a tampered code: %d", res.StatusCode)
+	}
+
+	// The dashboard: the Clicked stage of the funnel and the table by step
+	// and channel, on the page and in its CSV.
+	res = get("/dashboard/menu-links/csv?table=clicks", "shop-backend", "Authorization", "Bearer "+secret)
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "step,channel,sent,with_links,clicked,click_rate,clicks,link_previews\nmenu,telegram,1,1,1,1.0000,2,1\n") {
+		t.Fatalf("clicks CSV: %d %q", res.StatusCode, body)
+	}
+	if _, err := users.NewStore(e.d, nil).Add(e.ctx, "ana@growfood.example", users.Marketer, "marketer-pass-123", nil); err != nil {
+		t.Fatal(err)
+	}
+	b := browsertest.New(t)
+	login(t, b, e.base, "ana@growfood.example", "marketer-pass-123")
+	var stages, rows [][]string
+	browsertest.Run(t, b, 30*time.Second,
+		chromedp.Navigate(e.base+"/dashboard/menu-links"),
+		chromedp.WaitVisible(`#clicks`, chromedp.ByID),
+		chromedp.Evaluate(`Array.from(document.querySelectorAll('#funnel tbody tr')).map(tr => Array.from(tr.cells).map(td => td.textContent.trim()))`, &stages),
+		chromedp.Evaluate(`Array.from(document.querySelectorAll('#clicks tbody tr')).map(tr => Array.from(tr.cells).map(td => td.textContent.trim()))`, &rows),
+	)
+	if !strings.Contains(fmt.Sprint(stages), "[Read 0 0.0%] [Clicked 1 100.0%]") || fmt.Sprint(rows) != "[[menu telegram 1 1 1 100.0% 2 1]]" {
+		t.Fatalf("dashboard funnel %v, clicks %v", stages, rows)
 	}
 
 	// Erasure: the link no longer leads anywhere or names anyone; the count stays.
