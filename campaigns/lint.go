@@ -20,6 +20,7 @@ var Rules = []struct{ ID, Doc string }{
 	{"required-field", "a required key is missing"},
 	{"invalid-value", "a value of the wrong type or outside its allowed set"},
 	{"duplicate-id", "two steps with one id, or two files with one campaign id"},
+	{"unused-setting", "warning: links.utm or links.attribution while links.track is false, so links are sent as written"},
 	{"keyword-overlap", "warning: keyword branches of opposite meaning share a word (\"понравилось\" and \"не понравилось\"); the reply's whole meaning decides"},
 	{"unknown-step", "next, goto (of a reply branch, a branch case or a split variant), else, on_timeout or on_other names a step that does not exist"},
 	{"unreachable-step", "no path from the first step leads to this step"},
