@@ -25,6 +25,9 @@ type Funnel struct {
 	Sent      int `db:"sent" json:"sent"` // runs with at least one message sent
 	Delivered int `db:"delivered" json:"delivered"`
 	Read      int `db:"read" json:"read"`
+	// Clicked counts runs with a tracked link a person opened (package
+	// links; link-preview bots do not count).
+	Clicked   int `db:"clicked" json:"clicked"`
 	Replied   int `db:"replied" json:"replied"`
 	Positive  int `db:"positive" json:"positive"`
 	Negative  int `db:"negative" json:"negative"`
@@ -43,7 +46,26 @@ type Funnel struct {
 	// report no reads (channels.HasReadReceipts): their runs can reply
 	// without counting as read, so Read may trail Replied.
 	NoReads []string `json:"no_reads,omitempty"`
+	// Clicks breaks the tracked links' clicks down by step and channel
+	// (messages, not runs), for the steps whose messages had links.
+	Clicks []ClickUse `json:"clicks,omitempty"`
 }
+
+// ClickUse is what the tracked links of one step's messages on one channel
+// got: messages sent, those with a tracked link, those a person clicked,
+// the clicks, and the link-preview bots' fetches counted apart.
+type ClickUse struct {
+	Step      string `db:"step" json:"step"`
+	Channel   string `db:"channel" json:"channel"`
+	Sent      int    `db:"sent" json:"sent"`
+	WithLinks int    `db:"with_links" json:"with_links"`
+	Clicked   int    `db:"clicked" json:"clicked"`
+	Clicks    int    `db:"clicks" json:"clicks"`
+	BotClicks int    `db:"bot_clicks" json:"bot_clicks"`
+}
+
+// Rate is the share of the sent messages with links that a person clicked.
+func (c ClickUse) Rate() float64 { return rate(c.Clicked, c.WithLinks) }
 
 // Goal compares the goal rate of treated runs with the holdout.
 type Goal struct {
@@ -96,7 +118,7 @@ type Step struct {
 // Steps lists the funnel stages in order.
 func (f Funnel) Steps() []Step {
 	rows := []Step{{"Audience", f.Audience, 0}, {"Sent", f.Sent, 0}, {"Delivered", f.Delivered, 0}, {"Read", f.Read, 0},
-		{"Replied", f.Replied, 0}, {"Replied positive", f.Positive, 0}, {"Replied negative", f.Negative, 0},
+		{"Clicked", f.Clicked, 0}, {"Replied", f.Replied, 0}, {"Replied positive", f.Positive, 0}, {"Replied negative", f.Negative, 0},
 		{"Replied neutral", f.Neutral, 0}, {"Handed off", f.HandedOff, 0}}
 	if f.Goal != nil {
 		rows = append(rows, Step{"Goal reached", f.Goal.TreatedReached, 0})
@@ -244,6 +266,9 @@ func (s *Store) FunnelSince(ctx context.Context, campaignID, version string, sin
 		if !channels.HasReadReceipts(channels.Kind(ch)) {
 			f.NoReads = append(f.NoReads, ch)
 		}
+	}
+	if err := s.db.SelectContext(ctx, &f.Clicks, qClicks, campaignID, version, since); err != nil {
+		return f, fmt.Errorf("analytics: clicks of %s: %w", campaignID, err)
 	}
 	if def == nil {
 		return f, nil

@@ -35,12 +35,15 @@ const (
 	  rp AS (SELECT run_id, bool_or(sentiment = 'positive') AS pos, bool_or(sentiment = 'negative') AS neg,
 	                bool_or(sentiment = 'neutral') AS neu
 	           FROM replies WHERE run_id IN (SELECT id FROM runs) GROUP BY run_id),
-	  ho AS (SELECT DISTINCT unnest(run_ids) AS run_id FROM conversations)
+	  ho AS (SELECT DISTINCT unnest(run_ids) AS run_id FROM conversations),
+	  cl AS (SELECT DISTINCT m.run_id FROM links l JOIN messages m ON m.idempotency_key = l.message_key
+	          WHERE l.campaign_id = $1 AND l.clicks > 0 AND m.run_id IN (SELECT id FROM runs))
 	  SELECT count(*) FILTER (WHERE NOT runs.holdout) AS audience,
 	         count(*) FILTER (WHERE runs.holdout) AS holdout,
 	         count(*) FILTER (WHERE m.sent) AS sent,
 	         count(*) FILTER (WHERE m.delivered) AS delivered,
 	         count(*) FILTER (WHERE m.read) AS read,
+	         count(cl.run_id) AS clicked,
 	         count(rp.run_id) AS replied,
 	         count(*) FILTER (WHERE rp.pos) AS positive,
 	         count(*) FILTER (WHERE rp.neg) AS negative,
@@ -49,7 +52,7 @@ const (
 	         count(*) FILTER (WHERE m.skipped) AS skipped,
 	         count(*) FILTER (WHERE m.unknown) AS unknown
 	    FROM runs LEFT JOIN m ON m.run_id = runs.id LEFT JOIN rp ON rp.run_id = runs.id
-	    LEFT JOIN ho ON ho.run_id = runs.id`
+	    LEFT JOIN ho ON ho.run_id = runs.id LEFT JOIN cl ON cl.run_id = runs.id`
 
 	// $6 goal event, $7 window in seconds from the run's start.
 	qGoal = `WITH g AS (SELECT r.holdout, EXISTS (SELECT 1 FROM subscriber_events e
@@ -90,6 +93,20 @@ const (
 	              FROM consent_events WHERE granted ORDER BY subscriber_id, id)
 	  SELECT source, channel, count(*) AS n FROM first WHERE created_at >= $1
 	   GROUP BY 1, 2 ORDER BY n DESC, 1, 2`
+
+	// Tracked links by step and channel: the sent messages of the runs that
+	// started at or after $3, and what their links got (links.clicks are a
+	// person's, bot_clicks link-preview fetches).
+	qClicks = `WITH m AS (SELECT m.step_id, m.channel, m.idempotency_key FROM messages m
+	                      JOIN flow_runs r ON r.id = m.run_id AND r.started_at >= $3
+	                     WHERE m.campaign_id = $1 AND ($2 = '' OR m.campaign_version = $2) AND m.sent_at IS NOT NULL),
+	  l AS (SELECT message_key, sum(clicks) AS clicks, sum(bot_clicks) AS bots FROM links
+	         WHERE campaign_id = $1 AND ($2 = '' OR campaign_version = $2) GROUP BY message_key)
+	  SELECT m.step_id AS step, m.channel, count(*) AS sent, count(l.message_key) AS with_links,
+	         count(*) FILTER (WHERE l.clicks > 0) AS clicked, coalesce(sum(l.clicks), 0) AS clicks,
+	         coalesce(sum(l.bots), 0) AS bot_clicks
+	    FROM m LEFT JOIN l ON l.message_key = m.idempotency_key
+	   GROUP BY 1, 2 HAVING count(l.message_key) > 0 ORDER BY 1, 2`
 
 	// Channels that carried a sent message of the campaign.
 	qSentChannels = `SELECT DISTINCT channel FROM messages

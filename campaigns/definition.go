@@ -32,6 +32,39 @@ type Definition struct {
 	Settings   Settings            `yaml:"settings" json:"settings"`
 	Steps      []Step              `yaml:"steps" json:"steps"`
 	Templates  map[string]Template `yaml:"templates" json:"templates"`
+	// Links says how the links in the campaign's messages are tracked
+	// (package links); nil = tracked with the default UTM parameters.
+	Links *Links `yaml:"links,omitempty" json:"links,omitempty"`
+}
+
+// Links is a campaign's link tracking: whether the http(s) links of its
+// messages become signed /l/<code> redirects, and what the redirect adds.
+type Links struct {
+	// Track false sends links as written: no redirect, no click, no UTM.
+	Track *bool `yaml:"track,omitempty" json:"track,omitempty"`
+	// UTM overrides the default UTM parameters; an empty field keeps its default.
+	UTM UTM `yaml:"utm,omitempty" json:"utm,omitempty"`
+	// Attribution false leaves nudge_click=<code> off the redirect's target.
+	Attribution *bool `yaml:"attribution,omitempty" json:"attribution,omitempty"`
+}
+
+// UTM parameters a tracked link's redirect adds to its target (a parameter
+// the link already has is kept as written).
+type UTM struct {
+	Source   string `yaml:"source,omitempty" json:"source,omitempty"`     // default nudge
+	Medium   string `yaml:"medium,omitempty" json:"medium,omitempty"`     // default the channel
+	Campaign string `yaml:"campaign,omitempty" json:"campaign,omitempty"` // default the campaign id
+	Content  string `yaml:"content,omitempty" json:"content,omitempty"`   // default the step id
+}
+
+// TrackLinks reports whether the campaign's links are tracked (the default).
+func (d *Definition) TrackLinks() bool {
+	return d.Links == nil || d.Links.Track == nil || *d.Links.Track
+}
+
+// LinkAttribution reports whether a tracked link's target carries nudge_click.
+func (d *Definition) LinkAttribution() bool {
+	return d.Links == nil || d.Links.Attribution == nil || *d.Links.Attribution
 }
 
 // Audience selects subscribers. All conditions must hold.

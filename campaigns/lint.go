@@ -20,6 +20,7 @@ var Rules = []struct{ ID, Doc string }{
 	{"required-field", "a required key is missing"},
 	{"invalid-value", "a value of the wrong type or outside its allowed set"},
 	{"duplicate-id", "two steps with one id, or two files with one campaign id"},
+	{"unused-setting", "warning: links.utm or links.attribution while links.track is false, so links are sent as written"},
 	{"keyword-overlap", "warning: keyword branches of opposite meaning share a word (\"понравилось\" and \"не понравилось\"); the reply's whole meaning decides"},
 	{"unknown-step", "next, goto (of a reply branch, a branch case or a split variant), else, on_timeout or on_other names a step that does not exist"},
 	{"unreachable-step", "no path from the first step leads to this step"},
@@ -176,6 +177,7 @@ func (l *linter) run() {
 	l.audience()
 	l.trigger()
 	l.settings()
+	l.links()
 	l.stepsGraph()
 	l.templates()
 }
@@ -371,6 +373,30 @@ func (l *linter) settings() {
 	}
 	if l.f.Has("settings.holdout_percent") && (s.HoldoutPercent < 0 || s.HoldoutPercent >= 100) {
 		l.add("settings.holdout_percent", "invalid-value", "a share of the audience that gets nothing, e.g. 10", "holdout_percent must be at least 0 and below 100")
+	}
+}
+
+// links checks the link tracking settings: UTM values are query values
+// without spaces, and settings that only tracked links use are flagged when
+// tracking is off.
+func (l *linter) links() {
+	lk := l.def.Links
+	if lk == nil {
+		return
+	}
+	for _, f := range []struct{ key, v string }{{"source", lk.UTM.Source}, {"medium", lk.UTM.Medium},
+		{"campaign", lk.UTM.Campaign}, {"content", lk.UTM.Content}} {
+		p := "links.utm." + f.key
+		if l.f.Has(p) && (strings.TrimSpace(f.v) == "" || strings.ContainsAny(f.v, " \t\r\n")) {
+			l.add(p, "invalid-value", "a short token such as telegram_bot or spring_sale", "utm %s must be a value without spaces, got %q", f.key, f.v)
+		}
+	}
+	if !l.def.TrackLinks() {
+		for _, p := range []string{"links.utm", "links.attribution"} {
+			if l.f.Has(p) {
+				l.warn(p, "unused-setting", "remove it, or drop track: false", p+" has no effect: links.track is false, so links are sent as written")
+			}
+		}
 	}
 }
 

@@ -208,10 +208,10 @@ func (w *Web) dashboardCSV(rw http.ResponseWriter, r *http.Request) {
 			}
 			f := c.Funnel
 			rows = append(rows, []string{c.ID, c.Name, c.Current, fmt.Sprint(c.Versions), fmt.Sprint(c.Runs),
-				fmt.Sprint(f.Audience), fmt.Sprint(f.Sent), fmt.Sprint(f.Read), fmt.Sprint(f.Replied), goal})
+				fmt.Sprint(f.Audience), fmt.Sprint(f.Sent), fmt.Sprint(f.Read), fmt.Sprint(f.Clicked), fmt.Sprint(f.Replied), goal})
 		}
 		writeCSV(rw, "campaigns", []string{"campaign", "name", "current_version", "versions", "runs",
-			"audience_7d", "sent_7d", "read_7d", "replied_7d", "goal_rate_7d"}, rows)
+			"audience_7d", "sent_7d", "read_7d", "clicked_7d", "replied_7d", "goal_rate_7d"}, rows)
 	case "sources":
 		src, err := w.dash.Sources(ctx, w.clock.Now().Add(-sourcesPeriod))
 		if err != nil {
@@ -257,6 +257,12 @@ func (w *Web) campaignCSV(rw http.ResponseWriter, r *http.Request) {
 			rows = append(rows, []string{c.Channel, fmt.Sprint(c.First), fmt.Sprint(c.Fallback), fmt.Sprint(c.Delivered), fmt.Sprint(c.Failed)})
 		}
 		writeCSV(rw, id+"-channels", []string{"channel", "first", "fallback", "delivered", "failed"}, rows)
+	case "clicks":
+		for _, c := range p.F.Clicks {
+			rows = append(rows, []string{c.Step, c.Channel, fmt.Sprint(c.Sent), fmt.Sprint(c.WithLinks), fmt.Sprint(c.Clicked),
+				fmt.Sprintf("%.4f", c.Rate()), fmt.Sprint(c.Clicks), fmt.Sprint(c.BotClicks)})
+		}
+		writeCSV(rw, id+"-clicks", []string{"step", "channel", "sent", "with_links", "clicked", "click_rate", "clicks", "link_previews"}, rows)
 	case "goal":
 		if g := p.F.Goal; g != nil {
 			rows = append(rows, []string{"treated", fmt.Sprint(g.TreatedRuns), fmt.Sprint(g.TreatedReached), fmt.Sprintf("%.4f", g.TreatedRate)},
@@ -278,6 +284,6 @@ func (w *Web) campaignCSV(rw http.ResponseWriter, r *http.Request) {
 		writeCSV(rw, id+"-variants", []string{"split_step", "variant", "share", "goto", "runs", "sent", "delivered", "read", "replied",
 			"goal_reached", "goal_rate", "diff", "diff_lo", "diff_hi"}, rows)
 	default:
-		http.Error(rw, "table must be funnel, goal, variants, reactions or channels", http.StatusBadRequest)
+		http.Error(rw, "table must be funnel, goal, variants, clicks, reactions or channels", http.StatusBadRequest)
 	}
 }

@@ -46,6 +46,9 @@ type Config struct {
 	// Gate and Renderer default to PolicyGate and templates.NewRenderer().
 	Gate     Gate
 	Renderer Renderer
+	// Links turns the links of campaign messages into tracked redirects
+	// (links.Service); nil sends them as written.
+	Links Linker
 	// Handoffs records hand-off steps (required: inbox.Handoffs).
 	Handoffs Handoffs
 	Limiter  *ratelimit.Limiter // nil = unlimited

@@ -88,8 +88,8 @@ func (e *Engine) handleFallback(ctx context.Context, t *asynq.Task) error {
 				if err != nil {
 					return err
 				}
-				c, err := e.compose(draft{def: def, version: m.CampaignVersion, template: def.Steps[idx].Send.Template,
-					sub: subs[m.Sub], runCtx: m.RunContext}, ch, now)
+				c, err := e.compose(ctx, draft{def: def, version: m.CampaignVersion, template: def.Steps[idx].Send.Template,
+					sub: subs[m.Sub], runCtx: m.RunContext, key: key, step: m.StepID}, ch, now)
 				if err != nil {
 					in.Status, in.ErrKind, in.ErrMsg = "failed", string(channels.Invalid), err.Error()
 					clear = append(clear, m.ID)

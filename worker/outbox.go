@@ -13,6 +13,7 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/links"
 	"github.com/nudge-engine/nudge/templates"
 )
 
@@ -29,6 +30,8 @@ type draft struct {
 	template string
 	sub      templates.Subscriber
 	runCtx   []byte // the run's context (see payloadOf)
+	// key and step name the message, for its tracked links.
+	key, step string
 
 	text string // a manager's words
 	// tpl and tag carry a manager's reply outside a 24h window (an approved
@@ -39,13 +42,20 @@ type draft struct {
 
 // compose makes the content of a message on ch. Steps and fallback rungs
 // render the same template with the same data (subscriber, the run's
-// payload), so a rung can use every field its step uses.
-func (e *Engine) compose(d draft, ch channels.Kind, now time.Time) (templates.Rendered, error) {
+// payload), so a rung can use every field its step uses; their links become
+// tracked redirects (Config.Links). A manager's words are sent as written:
+// a person's reply is not a campaign's, and has no step to count a click for.
+func (e *Engine) compose(ctx context.Context, d draft, ch channels.Kind, now time.Time) (templates.Rendered, error) {
 	if d.def == nil {
 		return templates.Rendered{Channel: ch, Text: d.text, Format: channels.Plain, Template: d.tpl, Tag: d.tag}, nil
 	}
-	return e.cfg.Renderer.Render(d.version, d.def, d.template, ch, templates.Data{Subscriber: d.sub,
+	r, err := e.cfg.Renderer.Render(d.version, d.def, d.template, ch, templates.Data{Subscriber: d.sub,
 		Payload: payloadOf(d.runCtx), Now: now, CampaignID: d.def.ID})
+	if err != nil || e.cfg.Links == nil {
+		return r, err
+	}
+	return e.cfg.Links.Rewrite(ctx, d.def, links.Message{Key: d.key, SubscriberID: d.sub.ID, Version: d.version,
+		StepID: d.step, Channel: ch}, r)
 }
 
 // payloadOf is what templates see as .Payload: the run context (reply,
@@ -236,7 +246,7 @@ func (e *Engine) SendText(ctx context.Context, subscriberID int64, m channels.Me
 		return 0, false, errors.New("worker: a person's message needs an idempotency key, a channel and an address")
 	}
 	now := e.clock.Now()
-	c, err := e.compose(draft{text: m.Text, tpl: m.Template, tag: m.Tag}, m.Channel, now)
+	c, err := e.compose(ctx, draft{text: m.Text, tpl: m.Template, tag: m.Tag}, m.Channel, now)
 	if err != nil {
 		return 0, false, err
 	}

@@ -92,8 +92,8 @@ func (e *Engine) sendRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Defin
 			}
 			switch {
 			case d.Send:
-				c, err := e.compose(draft{def: def, version: version, template: step.Send.Template,
-					sub: subs[r.Sub], runCtx: r.Context}, d.Channel, now)
+				c, err := e.compose(ctx, draft{def: def, version: version, template: step.Send.Template,
+					sub: subs[r.Sub], runCtx: r.Context, key: key, step: step.ID}, d.Channel, now)
 				if err != nil {
 					in.Status, in.ErrKind, in.ErrMsg, in.At = "failed", string(channels.Invalid), err.Error(), now
 					trs = append(trs, settle(def, r.ID, r.Seq, next, now, loc(r.Sub)))

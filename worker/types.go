@@ -7,6 +7,7 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/links"
 	"github.com/nudge-engine/nudge/policy"
 	"github.com/nudge-engine/nudge/templates"
 )
@@ -40,6 +41,12 @@ type Handoffs interface {
 // Renderer renders a template; *templates.Renderer implements it.
 type Renderer interface {
 	Render(version string, def *campaigns.Definition, name string, ch channels.Kind, d templates.Data) (templates.Rendered, error)
+}
+
+// Linker turns the links of a composed campaign message into tracked
+// redirects; *links.Service implements it.
+type Linker interface {
+	Rewrite(ctx context.Context, def *campaigns.Definition, m links.Message, r templates.Rendered) (templates.Rendered, error)
 }
 
 // Subscriber is the subscriber as templates and branch conditions see it

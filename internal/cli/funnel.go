@@ -20,7 +20,7 @@ func (a *App) campaignFunnelCmd() *cobra.Command {
 		Use:   "funnel ID",
 		Short: "Print a campaign's funnel, its goal against the holdout and its split variants",
 		Long: "Print the funnel of a campaign version (every version by default) as the dashboard\n" +
-			"computes it: sent, delivered, read, replied, handed off, the goal rate with its uplift\n" +
+			"computes it: sent, delivered, read, clicked, replied, handed off, the goal rate with its uplift\n" +
 			"over the holdout, and for each split step the funnel of each variant with the\n" +
 			"difference of its goal rate from the first variant's (95% confidence interval).",
 		Args: cobra.ExactArgs(1),
@@ -79,6 +79,18 @@ func writeFunnel(w io.Writer, f analytics.Funnel) error {
 			fmt.Fprintf(w, ", uplift %s", interval(g.Uplift, g.UpliftLo, g.UpliftHi))
 		}
 		fmt.Fprintln(w)
+	}
+	if len(f.Clicks) > 0 {
+		fmt.Fprintln(w, "tracked links by step and channel (messages; bots are link previews, not counted as clicks):")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "STEP\tCHANNEL\tSENT\tWITH LINKS\tCLICKED\tRATE\tCLICKS\tBOTS")
+		for _, c := range f.Clicks {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.1f%%\t%d\t%d\n", c.Step, c.Channel, c.Sent, c.WithLinks, c.Clicked,
+				100*c.Rate(), c.Clicks, c.BotClicks)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	for _, sp := range f.Splits {
 		fmt.Fprintf(w, "split %s:\n", sp.Step)

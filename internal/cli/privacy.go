@@ -10,6 +10,7 @@ import (
 	"github.com/nudge-engine/nudge/inbound"
 	"github.com/nudge-engine/nudge/inbox"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/links"
 	"github.com/nudge-engine/nudge/subscribers"
 	"github.com/nudge-engine/nudge/worker"
 )
@@ -41,6 +42,13 @@ func subscriberParts() []subscribers.Part {
 			},
 			Export: func(ctx context.Context, q db.Executor, s subscribers.Subject) (any, error) {
 				return inbox.ExportSubscriber(ctx, q, s.ID)
+			}},
+		{Name: "links",
+			Erase: func(ctx context.Context, q db.Executor, s subscribers.Subject, _ string, _ time.Time) error {
+				return links.EraseSubscriber(ctx, q, s.ID)
+			},
+			Export: func(ctx context.Context, q db.Executor, s subscribers.Subject) (any, error) {
+				return links.ExportSubscriber(ctx, q, s.ID)
 			}},
 		{Name: "messages",
 			Erase: func(ctx context.Context, q db.Executor, s subscribers.Subject, _ string, at time.Time) error {

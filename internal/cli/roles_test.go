@@ -37,6 +37,7 @@ var allowed = map[string]string{
 	"GET /t/c/{token}":     "public",
 	"GET /u/{token}":       "public",
 	"POST /u/{token}":      "public",
+	"GET /l/{code}":        "public",
 
 	"GET /inbox":                   "admin manager",
 	"GET /inbox/{id}":              "admin manager",
@@ -82,6 +83,7 @@ var allowed = map[string]string{
 	"POST /v1/inbox/conversations/{id}/resolve": "admin manager",
 	"GET /v1/inbox/stats":                       "admin manager",
 	"GET /v1/inbox/events":                      "admin manager",
+	"GET /v1/clicks/{code}":                     "admin marketer",
 	"GET /v1/audit":                             "admin",
 	"GET /audit":                                "admin",
 	"GET /v1/broadcasts":                        "admin marketer",

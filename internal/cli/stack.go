@@ -24,6 +24,7 @@ import (
 	"github.com/nudge-engine/nudge/internal/config"
 	"github.com/nudge-engine/nudge/internal/ratelimit"
 	"github.com/nudge-engine/nudge/internal/server"
+	"github.com/nudge-engine/nudge/links"
 	"github.com/nudge-engine/nudge/scheduler"
 	"github.com/nudge-engine/nudge/subscribers"
 	"github.com/nudge-engine/nudge/templates"
@@ -52,6 +53,7 @@ type stack struct {
 	ui     *web.Web
 	keys   *apikeys.Store
 	casts  *scheduler.Broadcasts
+	links  *links.Service
 	// retention purges old raw webhook payloads and message bodies.
 	retention *retention
 }
@@ -71,6 +73,9 @@ type stackConfig struct {
 	// retentionRaw and retentionBodies are how long raw webhook payloads and
 	// message bodies are kept (NUDGE_RETENTION_RAW, NUDGE_RETENTION_BODIES).
 	retentionRaw, retentionBodies time.Duration
+	// linkSecret signs tracked links (NUDGE_LINK_SECRET; empty: the
+	// install's generated secret).
+	linkSecret string
 	// clock is the one flow clock every component of the process shares
 	// (NUDGE_CLOCK_SCALE, NUDGE_CLOCK_START, NUDGE_CLOCK_ORIGIN).
 	clock clock.Clock
@@ -96,6 +101,10 @@ func (a *App) loadStackConfig() (stackConfig, error) {
 		a.Env.Fail("NUDGE_INBOX_CANNED", "%v", cerr)
 	}
 	c.canned = canned
+	c.linkSecret = a.Env.String("NUDGE_LINK_SECRET", "")
+	if c.linkSecret != "" && len(c.linkSecret) < 16 {
+		a.Env.Fail("NUDGE_LINK_SECRET", "must be at least 16 characters (or unset: a secret is generated once and kept in Postgres)")
+	}
 	c.retentionRaw = a.Env.Duration("NUDGE_RETENTION_RAW", defaultRetentionRaw)
 	c.retentionBodies = a.Env.Duration("NUDGE_RETENTION_BODIES", defaultRetentionBodies)
 	for _, v := range []struct {
@@ -131,6 +140,7 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	for k, r := range s.chans.Rates {
 		rates[string(k)] = ratelimit.Rate{PerSecond: r.PerSecond, PerChatPerSecond: r.PerChatPerSecond, ChatBurst: r.ChatBurst}
 	}
+	s.links = links.New(links.Config{DB: d, BaseURL: c.core.BaseURL, Secret: []byte(c.linkSecret), Log: a.Log, Now: clk.Now})
 	var senders []channels.Sender
 	for _, k := range s.chans.Registry.Kinds() {
 		snd, _ := s.chans.Registry.Sender(k)
@@ -138,7 +148,7 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	}
 	rt, err := a.buildRuntime(c.core, c.st, d, runtimeExtras{clock: clk,
 		senders: senders, rates: rates, renderer: templates.NewRenderer(c.tpl.Options()...),
-		inbound: s.sink.Deliver,
+		inbound: s.sink.Deliver, links: s.links,
 	})
 	if err != nil {
 		return nil, err
@@ -225,6 +235,7 @@ func (s *stack) server() *server.Server {
 		s.chans,
 		s.rt.metrics,
 		&audit.API{DB: d, Log: a.Log},
+		s.links,
 		adminQueues{h: newAsynqmon(s.rt.redisOpt)},
 	)
 	// Who asks: a session cookie or an API key; each route's action decides

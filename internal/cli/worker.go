@@ -25,6 +25,7 @@ import (
 	"github.com/nudge-engine/nudge/internal/ratelimit"
 	"github.com/nudge-engine/nudge/internal/redisconn"
 	"github.com/nudge-engine/nudge/internal/server"
+	"github.com/nudge-engine/nudge/links"
 	"github.com/nudge-engine/nudge/migrations"
 	"github.com/nudge-engine/nudge/scheduler"
 	"github.com/nudge-engine/nudge/templates"
@@ -79,6 +80,7 @@ type runtimeExtras struct {
 	rates    map[string]ratelimit.Rate
 	renderer *templates.Renderer
 	inbound  func(ctx context.Context, ev channels.Event) error
+	links    *links.Service // tracked links of campaign messages; nil = none
 }
 
 // buildRuntime wires the engine: the provider senders plus the sandbox
@@ -117,6 +119,9 @@ func (a *App) buildRuntime(core config.Core, st worker.Settings, d *sqlx.DB, x r
 	}
 	if x.renderer != nil {
 		cfg.Renderer = x.renderer
+	}
+	if x.links != nil {
+		cfg.Links = x.links
 	}
 	eng, err := worker.New(cfg)
 	if err != nil {
