@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/nudge-engine/nudge/analytics"
 	"github.com/nudge-engine/nudge/audit"
 	"github.com/nudge-engine/nudge/inbox"
@@ -60,6 +62,7 @@ type Web struct {
 	settings func(ctx context.Context) (Settings, error)
 	eraser   Eraser
 	db       db.Executor // the audit log's database (EnableAudit)
+	segDB    *sqlx.DB    // the segments' database (EnableSegments)
 	clock    clock.Clock
 	about    fmt.Stringer // the clock, when it describes itself
 }
@@ -184,6 +187,7 @@ func (w *Web) Register(mux *server.Mux) {
 	w.registerSettings(mux)
 	w.registerPrivacy(mux)
 	w.registerAudit(mux)
+	w.registerSegments(mux)
 }
 
 const loginCSRFCookie = "nudge_login_csrf"
