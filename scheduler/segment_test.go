@@ -257,7 +257,9 @@ func TestSegmentCountAt100k(t *testing.T) {
 		q, args, _ := CountSQL(v.Def, now)
 		var plan []string
 		tx := f.db.MustBegin()
-		tx.MustExec(`SET LOCAL enable_nestloop = off`)
+		for _, set := range countSettings {
+			tx.MustExec(set)
+		}
 		if err := tx.Select(&plan, "EXPLAIN (ANALYZE, BUFFERS) "+q, args...); err != nil {
 			t.Fatal(err)
 		}
