@@ -48,6 +48,9 @@ func BenchmarkSegmentCount(b *testing.B) {
 		bare += time.Since(start)
 	}
 	b.StopTimer()
+	if os.Getenv("NUDGE_EXPLAIN") != "" {
+		fmt.Println(explainCount(b, f, now))
+	}
 	per := count / time.Duration(b.N)
 	perBare := bare / time.Duration(b.N)
 	ratio := float64(count) / float64(bare)
