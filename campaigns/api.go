@@ -42,6 +42,7 @@ func (a *API) Register(mux *server.Mux) {
 	mux.HandleFunc("GET /v1/campaigns/{id}", users.CampaignsRead, a.current)
 	mux.HandleFunc("GET /v1/campaigns/{id}/versions/{version}", users.CampaignsRead, a.version)
 	mux.HandleFunc("POST /v1/campaigns/{id}/archive", users.CampaignsWrite, a.archive)
+	mux.HandleFunc("POST /v1/segments", users.CampaignsWrite, a.applySegment)
 }
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -100,6 +101,68 @@ type applyResponse struct {
 	Created bool `json:"created"`
 }
 
+// readFile reads a YAML body named by ?file= (default def) and parses it.
+func (a *API) readFile(w http.ResponseWriter, r *http.Request, def string) (*File, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxFileSize)
+	src, err := io.ReadAll(r.Body)
+	if err != nil {
+		var big *http.MaxBytesError
+		if errors.As(err, &big) {
+			a.fail(w, r, httpx.Errorf(httpx.CodeTooLarge, "", "file larger than %d bytes", MaxFileSize))
+			return nil, false
+		}
+		a.fail(w, r, httpx.Errorf(httpx.CodeInvalid, "", "cannot read body: %v", err))
+		return nil, false
+	}
+	name := path.Base(r.URL.Query().Get("file"))
+	if name == "." || name == "/" {
+		name = def
+	}
+	f, _ := Parse(name, src)
+	return f, true
+}
+
+func (a *API) writeProblems(w http.ResponseWriter, err error) bool {
+	var probs Problems
+	if !errors.As(err, &probs) {
+		return false
+	}
+	httpx.WriteJSON(w, httpx.Status(httpx.CodeInvalid), problemsResponse{
+		Error:    &httpx.Error{Code: httpx.CodeInvalid, Message: probs.Error()},
+		Problems: probs,
+	})
+	return true
+}
+
+// applySegment takes a segment YAML body (kind: segment).
+func (a *API) applySegment(w http.ResponseWriter, r *http.Request) {
+	f, ok := a.readFile(w, r, "segment.yaml")
+	if !ok {
+		return
+	}
+	if !f.IsSegment() && len(f.Problems) == 0 {
+		a.fail(w, r, httpx.Errorf(httpx.CodeInvalid, "kind", "not a segment: the file needs kind: segment"))
+		return
+	}
+	v, created, err := a.cfg.Store.ApplySegment(r.Context(), f)
+	if errors.Is(err, ErrNotASegment) {
+		err = httpx.Errorf(httpx.CodeInvalid, "kind", "not a segment: the file needs kind: segment")
+	}
+	if a.writeProblems(w, err) {
+		return
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	a.log.InfoContext(r.Context(), "segment applied", "segment_id", v.ID, "version", v.Version, "number", v.Number, "created", created)
+	httpx.WriteJSON(w, status, map[string]any{"id": v.ID, "version": v.Version, "number": v.Number, "created": created})
+}
+
 // apply takes a campaign YAML body. ?file= names it in problem positions.
 func (a *API) apply(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxFileSize)
@@ -119,6 +182,9 @@ func (a *API) apply(w http.ResponseWriter, r *http.Request) {
 	}
 	f, _ := Parse(name, src)
 	v, created, err := a.cfg.Store.Apply(r.Context(), f)
+	if errors.Is(err, ErrNotASegment) {
+		err = httpx.Errorf(httpx.CodeInvalid, "kind", "a segment file: POST it to /v1/segments")
+	}
 	var probs Problems
 	if errors.As(err, &probs) {
 		httpx.WriteJSON(w, httpx.Status(httpx.CodeInvalid), problemsResponse{

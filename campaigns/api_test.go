@@ -90,6 +90,31 @@ func TestAPI(t *testing.T) {
 		}},
 		{"archive unknown", "POST", "/v1/campaigns/nope/archive", "", 404, nil},
 		{"too large", "POST", "/v1/campaigns", strings.Repeat("#", MaxFileSize+1), 413, nil},
+		{"segment new", "POST", "/v1/segments", segmentBase, 201, func(t *testing.T, v map[string]any) {
+			if v["id"] != "weekly-eaters" || v["number"] != 1.0 || v["created"] != true {
+				t.Errorf("%v", v)
+			}
+		}},
+		{"segment same", "POST", "/v1/segments", segmentBase, 200, func(t *testing.T, v map[string]any) {
+			if v["created"] != false {
+				t.Errorf("%v", v)
+			}
+		}},
+		{"segment with problems", "POST", "/v1/segments?file=seg.yaml", strings.Replace(segmentBase, "[telegram, sms]", "[telegram, smss]", 1), 400, func(t *testing.T, v map[string]any) {
+			ps, _ := v["problems"].([]any)
+			if len(ps) != 1 || ps[0].(map[string]any)["file"] != "seg.yaml" || ps[0].(map[string]any)["line"] != 5.0 {
+				t.Errorf("%v", v)
+			}
+		}},
+		{"campaign to segments", "POST", "/v1/segments", base, 400, nil},
+		{"segment to campaigns", "POST", "/v1/campaigns", segmentBase, 400, nil},
+		{"campaign naming an unknown segment", "POST", "/v1/campaigns", strings.Replace(base, "settings:", "audience: {segment: nobody}\nsettings:", 1), 400, func(t *testing.T, v map[string]any) {
+			ps, _ := v["problems"].([]any)
+			if len(ps) != 1 || ps[0].(map[string]any)["rule"] != "unknown-segment" {
+				t.Errorf("%v", v)
+			}
+		}},
+		{"campaign naming the segment", "POST", "/v1/campaigns", strings.Replace(strings.Replace(base, "settings:", "audience: {segment: weekly-eaters}\nsettings:", 1), "id: c", "id: c2", 1), 201, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -312,6 +312,27 @@ func (c Condition) SQL(row string, p Params) (string, error) {
 		// A JSON null is missing, as in Match.
 		a = "(CASE WHEN jsonb_typeof(" + a + ") <> 'null' THEN " + a + " END)"
 	}
+	return c.opSQL(a, p)
+}
+
+// PayloadSQL compiles c to a boolean predicate over the jsonb SQL expression
+// doc (an event's payload): attr is a path into it, a field name such as
+// locale being a payload key too. The operators are SQL's, the same ones.
+func (c Condition) PayloadSQL(doc string, p Params) (string, error) {
+	if err := c.Validate(); err != nil {
+		return "", err
+	}
+	field, path, _ := c.subject()
+	if field != "" {
+		path = []string{field}
+	}
+	a := "(" + doc + " #> " + p.Add(pq.Array(path)) + "::text[])"
+	a = "(CASE WHEN jsonb_typeof(" + a + ") <> 'null' THEN " + a + " END)"
+	return c.opSQL(a, p)
+}
+
+// opSQL applies c's operator to a, the subject as jsonb (NULL when missing).
+func (c Condition) opSQL(a string, p Params) (string, error) {
 	switch c.Op {
 	case OpExists:
 		return "(" + a + " IS NOT NULL)", nil

@@ -33,6 +33,7 @@ var (
 // required lists the keys that must be present per struct type.
 var required = map[reflect.Type][]string{
 	reflect.TypeOf(Definition{}):       {"id", "name", "topic", "trigger", "settings", "steps"},
+	reflect.TypeOf(Segment{}):          {"kind", "id", "name"},
 	reflect.TypeOf(Condition{}):        {"attr", "op"},
 	reflect.TypeOf(EventFilter{}):      {"name"},
 	reflect.TypeOf(ScheduleTrigger{}):  {"cron", "timezone"},

@@ -20,6 +20,8 @@ const (
 
 // Definition is one campaign file.
 type Definition struct {
+	// Kind is "campaign" or absent; a segment file says kind: segment (Segment).
+	Kind  string `yaml:"kind,omitempty" json:"kind,omitempty"`
 	ID    string `yaml:"id" json:"id"`
 	Name  string `yaml:"name" json:"name"`
 	Topic Topic  `yaml:"topic" json:"topic"`
@@ -77,6 +79,14 @@ type Audience struct {
 	// HasEvent / NoEvent filter on posted events within a window.
 	HasEvent []EventFilter `yaml:"has_event,omitempty" json:"has_event,omitempty"`
 	NoEvent  []EventFilter `yaml:"no_event,omitempty" json:"no_event,omitempty"`
+	// Segment names a saved segment (kind: segment) whose members the
+	// audience keeps; the other conditions narrow it further.
+	Segment string `yaml:"segment,omitempty" json:"segment,omitempty"`
+	// Reachable: an identity not blocked on at least one of these channels.
+	Reachable []string `yaml:"reachable,omitempty" json:"reachable,omitempty"`
+	// OptInSource: the consent was granted by one of these sources (widget,
+	// jwt_link, dialog, import, api) on at least one channel.
+	OptInSource []string `yaml:"opt_in_source,omitempty" json:"opt_in_source,omitempty"`
 }
 
 // Condition compares a subscriber field (locale, time_zone, name,
@@ -92,6 +102,12 @@ type Condition struct {
 type EventFilter struct {
 	Name   string   `yaml:"name" json:"name"`
 	Within Duration `yaml:"within,omitempty" json:"within,omitempty"` // 0 = ever
+	// MinCount: at least this many such events in the window (audiences and
+	// segments; has_event only).
+	MinCount int `yaml:"min_count,omitempty" json:"min_count,omitempty"`
+	// Last: conditions on the payload of the newest such event in the window
+	// (attr is a path into the payload; audiences and segments, has_event only).
+	Last []Condition `yaml:"last,omitempty" json:"last,omitempty"`
 }
 
 // Trigger says when runs start. Exactly one field is set.

@@ -201,6 +201,11 @@ func (l *linter) stepsGraph() {
 				cp := fmt.Sprintf("%s.branch.cases[%d]", p, j)
 				l.conditions(cp+".where", c.Where)
 				l.eventFilters(cp+".has_event", c.HasEvent)
+				for k, e := range c.HasEvent {
+					if e.MinCount > 0 || len(e.Last) > 0 {
+						l.add(fmt.Sprintf("%s.has_event[%d]", cp, k), "invalid-value", "count and last value are for audiences and segments", "a branch case's has_event takes no min_count or last")
+					}
+				}
 				if len(c.Where) == 0 && len(c.HasEvent) == 0 {
 					l.add(cp, "invalid-value", "a case without conditions always matches: use else", "branch case has no conditions")
 				}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/consent"
 )
 
 // Rules lists every lint rule id with a one-line description (docs and
@@ -70,7 +71,7 @@ func Lint(files []*File) []LintError { return (&Linter{}).Lint(files) }
 // Lint checks files and returns every problem, sorted by file and position.
 func (lt *Linter) Lint(files []*File) []LintError {
 	var out []LintError
-	ids := map[string]*File{}
+	ids, segs := map[string]*File{}, map[string]*File{}
 	for _, f := range files {
 		if f == nil {
 			continue
@@ -80,7 +81,16 @@ func (lt *Linter) Lint(files []*File) []LintError {
 		for _, e := range f.Problems {
 			l.decodedAt[Pos{e.Line, e.Col}] = true
 		}
-		if f.Def != nil && !hasRule(f.Problems, "yaml-syntax") {
+		if f.Segment != nil && !hasRule(f.Problems, "yaml-syntax") {
+			l.segment()
+			if id := f.Segment.ID; id != "" {
+				if first, dup := segs[id]; dup {
+					l.add("id", "duplicate-id", "segment ids must be unique across files", "segment id %q is also used in %s", id, first.Path)
+				} else {
+					segs[id] = f
+				}
+			}
+		} else if f.Def != nil && !hasRule(f.Problems, "yaml-syntax") {
 			l.run()
 			if id := f.Def.ID; id != "" {
 				if first, dup := ids[id]; dup {
@@ -167,6 +177,9 @@ func (l *linter) reportAs(p Pos, rule, hint, msg, severity string) {
 
 func (l *linter) run() {
 	d := l.def
+	if l.f.Has("kind") && d.Kind != KindCampaign {
+		l.add("kind", "invalid-value", "kind is campaign (the default) or segment", "unknown kind %q", d.Kind)
+	}
 	if l.f.Has("id") && !idRe.MatchString(d.ID) {
 		l.add("id", "invalid-value", "use lowercase letters, digits, - and _, e.g. weekly-feedback", "id %q is not a valid campaign id", d.ID)
 	}
@@ -214,6 +227,10 @@ func (l *linter) eventFilters(path string, fs []EventFilter) {
 		if l.f.Has(p+".name") && e.Name == "" {
 			l.add(p+".name", "invalid-value", "", "event name is empty")
 		}
+		if e.MinCount < 0 {
+			l.add(p+".min_count", "invalid-value", "", "min_count must be at least 1")
+		}
+		l.conditions(p+".last", e.Last)
 	}
 }
 
@@ -229,6 +246,20 @@ func (l *linter) audience() {
 	l.conditions("audience.where", a.Where)
 	l.eventFilters("audience.has_event", a.HasEvent)
 	l.eventFilters("audience.no_event", a.NoEvent)
+	if l.f.Has("audience.segment") && !idRe.MatchString(a.Segment) {
+		l.add("audience.segment", "invalid-value", "the id of a kind: segment file, e.g. weekly-eaters", "segment %q is not a valid segment id", a.Segment)
+	}
+	l.channelList("audience.reachable", a.Reachable)
+	for i, src := range a.OptInSource {
+		if !consent.Source(src).Valid() {
+			l.add(fmt.Sprintf("audience.opt_in_source[%d]", i), "invalid-value", suggestHint(src, sourceNames()), "unknown opt-in source %q", src)
+		}
+	}
+	for i, e := range a.NoEvent {
+		if e.MinCount > 0 || len(e.Last) > 0 {
+			l.add(fmt.Sprintf("audience.no_event[%d]", i), "invalid-value", "use has_event for a count or a last value", "no_event takes no min_count or last")
+		}
+	}
 }
 
 func (l *linter) trigger() {

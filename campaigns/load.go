@@ -25,6 +25,8 @@ type File struct {
 	Path   string
 	Def    *Definition
 	Source []byte
+	// Segment is set, and Def empty, for a kind: segment file.
+	Segment *Segment
 
 	// Problems found while parsing and decoding (syntax, unknown fields,
 	// type errors, duplicate keys, missing required fields). Lint reports them.
@@ -157,9 +159,35 @@ func (f *File) parse() {
 		f.Problems = d.errs
 		return
 	}
-	d.decode(body, reflect.ValueOf(f.Def).Elem(), "", Pos{1, 1}, 0)
+	if kindOf(body) == KindSegment {
+		f.Segment = &Segment{}
+		d.decode(body, reflect.ValueOf(f.Segment).Elem(), "", Pos{1, 1}, 0)
+	} else {
+		d.decode(body, reflect.ValueOf(f.Def).Elem(), "", Pos{1, 1}, 0)
+	}
 	f.Problems = d.errs
 }
+
+// kindOf returns the top-level kind: of a document ("" when absent).
+func kindOf(body ast.Node) string {
+	m, ok := body.(*ast.MappingNode)
+	if !ok {
+		return ""
+	}
+	for _, v := range m.Values {
+		if v == nil || v.Key == nil {
+			continue
+		}
+		if k, ok := scalarText(v.Key); ok && k == "kind" {
+			s, _ := scalarText(v.Value)
+			return s
+		}
+	}
+	return ""
+}
+
+// IsSegment reports whether f is a kind: segment file.
+func (f *File) IsSegment() bool { return f != nil && f.Segment != nil }
 
 func syntaxError(path string, err error) LintError {
 	le := LintError{File: path, Line: 1, Col: 1, Rule: "yaml-syntax", Msg: err.Error()}

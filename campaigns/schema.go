@@ -10,6 +10,23 @@ const SchemaID = "https://github.com/nudge-engine/nudge/docs/campaign.schema.jso
 
 // docs are the descriptions editors show on hover, by "Type.field".
 var docs = map[string]string{
+	"Definition.kind":              "campaign (the default); a saved segment says kind: segment.",
+	"Audience.segment":             "A saved segment (the id of a kind: segment file) whose members the audience keeps; the other conditions narrow it.",
+	"Audience.reachable":           "Subscribers with an identity not blocked on at least one of these channels.",
+	"Audience.opt_in_source":       "Subscribers whose consent was granted by one of these sources on at least one channel.",
+	"EventFilter.min_count":        "At least this many such events in the window (has_event of audiences and segments).",
+	"EventFilter.last":             "Conditions on the payload of the newest such event in the window; attr is a path into the payload (has_event of audiences and segments).",
+	"Segment":                      "A saved segment: a named audience campaigns name with audience.segment, counted live by nudge segment count.",
+	"Segment.kind":                 "Always segment.",
+	"Segment.id":                   "Stable segment id: lowercase letters, digits, - and _. Campaigns name it in audience.segment.",
+	"Segment.name":                 "Human-readable name shown on the segments page.",
+	"Segment.consent":              "Consent topic members hold on at least one of channels (default marketing).",
+	"Segment.channels":             "Consent on at least one of these channels (default: any); the count splits members by the first they are reachable on.",
+	"Segment.where":                "Conditions on subscriber attributes (and locale, time_zone, name, external_id).",
+	"Segment.has_event":            "Subscribers who posted these events (within the window; at least min_count; the newest matching last).",
+	"Segment.no_event":             "Subscribers who did not post these events (within the window).",
+	"Segment.reachable":            "Subscribers with an identity not blocked on at least one of these channels.",
+	"Segment.opt_in_source":        "Subscribers whose consent was granted by one of these sources (widget, jwt_link, dialog, import, api).",
 	"Definition":                   "A Nudge campaign: who gets it (audience), when it starts (trigger), how it is sent (settings), what happens (steps) and what is said (templates).",
 	"Definition.id":                "Stable campaign id: lowercase letters, digits, - and _. Versions are kept per id.",
 	"Definition.name":              "Human-readable name shown in lists and the dashboard.",
@@ -114,18 +131,28 @@ var docs = map[string]string{
 
 // enums restrict string fields, by "Type.field" (a list field restricts its items).
 var enums = map[string][]string{
-	"Definition.topic":      {"service", "marketing"},
-	"Audience.consent":      {"service", "marketing"},
-	"Condition.op":          opNames(),
-	"ReplyBranch.sentiment": sentiments,
-	"FallbackRung.if_not":   {"delivered", "read"},
-	"FallbackRung.channel":  channelNames(),
-	"Settings.channels":     channelNames(),
-	"Settings.on_unknown":   {OnUnknownMark, OnUnknownResend},
+	"Definition.topic":       {"service", "marketing"},
+	"Audience.consent":       {"service", "marketing"},
+	"Condition.op":           opNames(),
+	"ReplyBranch.sentiment":  sentiments,
+	"FallbackRung.if_not":    {"delivered", "read"},
+	"FallbackRung.channel":   channelNames(),
+	"Settings.channels":      channelNames(),
+	"Settings.on_unknown":    {OnUnknownMark, OnUnknownResend},
+	"Definition.kind":        {KindCampaign},
+	"Segment.kind":           {KindSegment},
+	"Segment.consent":        {"service", "marketing"},
+	"Segment.channels":       channelNames(),
+	"Segment.reachable":      channelNames(),
+	"Segment.opt_in_source":  sourceNames(),
+	"Audience.reachable":     channelNames(),
+	"Audience.opt_in_source": sourceNames(),
 }
 
 var patterns = map[string]string{
 	"Definition.id":    idRe.String(),
+	"Segment.id":       idRe.String(),
+	"Audience.segment": idRe.String(),
 	"SplitVariant.id":  idRe.String(),
 	"QuietHours.start": hhmm.String(),
 	"QuietHours.end":   hhmm.String(),
@@ -135,10 +162,19 @@ var patterns = map[string]string{
 var actionFields = []string{"send", "wait", "wait_reply", "branch", "split", "handoff", "set", "goal", "end"}
 
 // Schema returns the JSON Schema (draft 2020-12) of the campaign format,
-// generated from the Definition types so it cannot drift from the loader.
+// generated from the Definition and Segment types so it cannot drift from
+// the loader: a document with kind: segment is a Segment, any other a
+// campaign Definition.
 func Schema() []byte {
 	g := &schemaGen{defs: map[string]any{}}
 	root := g.structSchema(reflect.TypeOf(Definition{}))
+	g.defs["Segment"] = g.structSchema(reflect.TypeOf(Segment{}))
+	root = map[string]any{
+		"description": "A Nudge campaign, or with kind: segment a saved segment.",
+		"if":          map[string]any{"type": "object", "required": []string{"kind"}, "properties": map[string]any{"kind": map[string]any{"const": KindSegment}}},
+		"then":        map[string]any{"$ref": "#/$defs/Segment"},
+		"else":        root,
+	}
 	root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
 	root["$id"] = SchemaID
 	root["title"] = "Nudge campaign"
@@ -294,5 +330,6 @@ func SchemaFields() []string {
 		}
 	}
 	walk(reflect.TypeOf(Definition{}))
+	walk(reflect.TypeOf(Segment{}))
 	return out
 }

@@ -57,6 +57,11 @@ func TestSchemaValidatesExamples(t *testing.T) {
 	if len(paths) == 0 {
 		t.Fatal("no examples")
 	}
+	segs, _ := filepath.Glob("../examples/segments/*.yaml")
+	if len(segs) == 0 {
+		t.Fatal("no segment examples")
+	}
+	paths = append(paths, segs...)
 	for _, p := range append(paths, "testdata/schema/all-features.yaml") {
 		src, err := os.ReadFile(p)
 		if err != nil {
@@ -71,13 +76,15 @@ func TestSchemaValidatesExamples(t *testing.T) {
 func TestSchemaRejectsBadFiles(t *testing.T) {
 	s := compileSchema(t)
 	tests := map[string][2]string{
-		"unknown field":            {"  channels:", "  chanels:"},
-		"bad topic":                {"topic: service", "topic: promo"},
-		"two actions":              {"    send: {template: t}\n", "    send: {template: t}\n    end: {}\n"},
-		"bad channel":              {"[telegram]", "[telegrm]"},
-		"bad duration":             {"  api: {}", "  event: {name: x, delay: 7days}"},
-		"two triggers":             {"  api: {}", "  api: {}\n  event: {name: x}"},
-		"unknown template channel": {"    telegram:\n", "    telegramm:\n"},
+		"unknown field":             {"  channels:", "  chanels:"},
+		"bad topic":                 {"topic: service", "topic: promo"},
+		"two actions":               {"    send: {template: t}\n", "    send: {template: t}\n    end: {}\n"},
+		"bad channel":               {"[telegram]", "[telegrm]"},
+		"bad duration":              {"  api: {}", "  event: {name: x, delay: 7days}"},
+		"two triggers":              {"  api: {}", "  api: {}\n  event: {name: x}"},
+		"unknown template channel":  {"    telegram:\n", "    telegramm:\n"},
+		"segment field in campaign": {"topic: service", "topic: service\nreachable: [telegram]"},
+		"segment kind typo":         {"id: c", "kind: segmnt\nid: c"},
 	}
 	for name, e := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -117,5 +124,28 @@ func TestSchemaGolden(t *testing.T) {
 	}
 	if !bytes.Equal(got, Schema()) {
 		t.Errorf("%s is stale: run go test ./campaigns -run TestSchemaGolden -update", path)
+	}
+}
+
+// A segment document validates against the Segment branch of the schema,
+// and a campaign key in it does not.
+func TestSchemaSegments(t *testing.T) {
+	s := compileSchema(t)
+	src, err := os.ReadFile("../examples/segments/weekly-eaters.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Validate(yamlToJSONValue(t, src)); err != nil {
+		t.Fatalf("segment does not validate: %v", err)
+	}
+	for _, bad := range []string{
+		strings.Replace(string(src), "channels: [telegram, sms]", "channels: [telegram, smss]", 1),
+		strings.Replace(string(src), "opt_in_source: [widget, jwt_link]", "opt_in_source: [shop]", 1),
+		string(src) + "steps: []\n",
+		strings.Replace(string(src), "name: Weekly eaters\n", "", 1),
+	} {
+		if err := s.Validate(yamlToJSONValue(t, []byte(bad))); err == nil {
+			t.Errorf("bad segment validates:\n%s", bad)
+		}
 	}
 }

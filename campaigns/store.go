@@ -127,8 +127,24 @@ const (
 // version they reference. Files with lint problems are refused with a
 // Problems error. created reports whether a new version row was written.
 func (s *Store) Apply(ctx context.Context, f *File) (Version, bool, error) {
+	if f.IsSegment() {
+		return Version{}, false, fmt.Errorf("apply %s: a kind: segment file is applied with ApplySegment: %w", f.Path, ErrNotASegment)
+	}
 	if errs := Errors(s.linter.Lint([]*File{f})); len(errs) > 0 {
 		return Version{}, false, Problems(errs)
+	}
+	if seg := f.Def.Audience.Segment; seg != "" {
+		// A campaign may only name a segment that exists (apply segments
+		// first); the scheduler reads its current version at each run.
+		ok, err := segmentExists(ctx, s.d, seg)
+		if err != nil {
+			return Version{}, false, err
+		}
+		if !ok {
+			p := f.At("audience.segment")
+			return Version{}, false, Problems{{File: f.Path, Line: p.Line, Col: p.Col, Rule: "unknown-segment",
+				Msg: fmt.Sprintf("no segment %q has been applied", seg), Hint: "apply its kind: segment file first"}}
+		}
 	}
 	def, err := json.Marshal(f.Def)
 	if err != nil {

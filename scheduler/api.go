@@ -38,7 +38,8 @@ type APIConfig struct {
 // leader deletes older keys.
 const IdempotencyTTL = 24 * time.Hour
 
-// API serves POST /v1/campaigns/{id}/trigger.
+// API serves POST /v1/campaigns/{id}/trigger and the segments' live counts
+// (GET /v1/segments, GET /v1/segments/{name}/count).
 type API struct {
 	db  *sqlx.DB
 	cfg APIConfig
@@ -58,6 +59,8 @@ func NewAPI(d *sqlx.DB, cfg APIConfig) *API {
 // Register mounts the routes on mux.
 func (a *API) Register(mux *server.Mux) {
 	mux.HandleFunc("POST /v1/campaigns/{id}/trigger", users.CampaignsTrigger, a.trigger)
+	mux.HandleFunc("GET /v1/segments", users.CampaignsRead, a.segments)
+	mux.HandleFunc("GET /v1/segments/{name}/count", users.CampaignsRead, a.segmentCount)
 }
 
 // TriggerRequest is the body of POST /v1/campaigns/{id}/trigger.
@@ -248,7 +251,11 @@ func (a *API) createRun(ctx context.Context, tx *sqlx.Tx, now time.Time, campaig
 		return resp, false, fmt.Errorf("find subscriber: %w", err)
 	}
 	args := &Args{}
-	where, err := AudienceWhere(c.Def.Audience, AudienceTarget{Topic: topicOf(c.Def), Channels: c.Def.Settings.Channels, Now: now}, args)
+	target, err := ResolveTarget(ctx, tx, c.Def, now)
+	if err != nil {
+		return resp, false, fmt.Errorf("campaign %s: %w", campaignID, err)
+	}
+	where, err := AudienceWhere(c.Def.Audience, target, args)
 	if err != nil {
 		return resp, false, fmt.Errorf("campaign %s: %w", campaignID, err)
 	}

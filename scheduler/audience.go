@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/consent"
+	"github.com/nudge-engine/nudge/internal/db"
 )
 
 // ErrAudience is wrapped by every audience definition error.
@@ -37,6 +39,30 @@ type AudienceTarget struct {
 	// AnyConsent leaves consent out of the predicate: a broadcast's dry run
 	// counts the audience's conditions and lets policy say who lacks consent.
 	AnyConsent bool
+	// Segment is the current version of the segment the audience names
+	// (audience.segment); ResolveTarget reads it.
+	Segment *campaigns.Segment
+}
+
+// ResolveTarget returns the target of campaign def's audience at now: its
+// topic and channels, and the current version of the segment it names, read
+// with q.
+func ResolveTarget(ctx context.Context, q db.Executor, def *campaigns.Definition, now time.Time) (AudienceTarget, error) {
+	t := AudienceTarget{Topic: topicOf(def), Channels: def.Settings.Channels, Now: now}
+	if id := def.Audience.Segment; id != "" {
+		v, err := campaigns.CurrentSegment(ctx, q, id)
+		if err != nil {
+			return t, fmt.Errorf("%w: %w", ErrAudience, err)
+		}
+		t.Segment = v.Def
+	}
+	return t, nil
+}
+
+// SegmentWhere returns the predicate over "s" for the members of seg: its
+// audience with consent on one of its channels (any when it lists none).
+func SegmentWhere(seg *campaigns.Segment, now time.Time, args *Args) (string, error) {
+	return AudienceWhere(seg.Audience(), AudienceTarget{Topic: seg.Topic(), Channels: seg.Channels, Now: now}, args)
 }
 
 // AudienceWhere returns a boolean SQL predicate over the subscribers row
@@ -57,6 +83,26 @@ func AudienceWhere(aud campaigns.Audience, t AudienceTarget, args *Args) (string
 	if !t.AnyConsent {
 		parts = append(parts, consentSQL(topic, t.Channels, args))
 	}
+	if aud.Segment != "" {
+		if t.Segment == nil || t.Segment.ID != aud.Segment {
+			return "", fmt.Errorf("%w: segment %q is not resolved (ResolveTarget)", ErrAudience, aud.Segment)
+		}
+		if t.Segment.Audience().Segment != "" {
+			return "", fmt.Errorf("%w: segment %q names a segment", ErrAudience, aud.Segment)
+		}
+		p, err := SegmentWhere(t.Segment, t.Now, args)
+		if err != nil {
+			return "", fmt.Errorf("segment %s: %w", aud.Segment, err)
+		}
+		parts = append(parts, p)
+	}
+	if len(aud.Reachable) > 0 {
+		parts = append(parts, "EXISTS (SELECT 1 FROM channel_identities ri WHERE ri.subscriber_id = s.id AND ri.blocked_at IS NULL AND ri.channel = ANY("+
+			args.Add(pq.Array(aud.Reachable))+"::text[]))")
+	}
+	if len(aud.OptInSource) > 0 {
+		parts = append(parts, consent.SourceSQL("s.id", args.Add(string(topic)), args.Add(pq.Array(aud.OptInSource))))
+	}
 	for i, c := range aud.Where {
 		p, err := c.SQL("s", args)
 		if err != nil {
@@ -65,13 +111,16 @@ func AudienceWhere(aud campaigns.Audience, t AudienceTarget, args *Args) (string
 		parts = append(parts, p)
 	}
 	for i, f := range aud.HasEvent {
-		p, err := eventSQL(f, t.Now, args)
+		p, err := hasEventSQL(f, t.Now, args)
 		if err != nil {
 			return "", fmt.Errorf("%w: has_event[%d]: %v", ErrAudience, i, err)
 		}
-		parts = append(parts, "EXISTS ("+p+")")
+		parts = append(parts, p)
 	}
 	for i, f := range aud.NoEvent {
+		if f.MinCount > 0 || len(f.Last) > 0 {
+			return "", fmt.Errorf("%w: no_event[%d]: takes no min_count or last", ErrAudience, i)
+		}
 		p, err := eventSQL(f, t.Now, args)
 		if err != nil {
 			return "", fmt.Errorf("%w: no_event[%d]: %v", ErrAudience, i, err)
@@ -89,6 +138,51 @@ func consentSQL(topic campaigns.Topic, chans []string, args *Args) string {
 		anyOf = args.Add(pq.Array(chans))
 	}
 	return consent.AudienceSQL("s.id", anyOf, tp)
+}
+
+// hasEventSQL: the subscriber posted f (in its window). With a count or a
+// last value it is a semi-join on the grouped events, so a count over a
+// million subscribers groups the events once instead of once per member.
+func hasEventSQL(f campaigns.EventFilter, now time.Time, args *Args) (string, error) {
+	if f.MinCount <= 1 && len(f.Last) == 0 {
+		p, err := eventSQL(f, now, args)
+		if err != nil {
+			return "", err
+		}
+		return "EXISTS (" + p + ")", nil
+	}
+	if f.Name == "" {
+		return "", errors.New("name is required")
+	}
+	window := ""
+	if f.Within > 0 {
+		if now.IsZero() {
+			return "", errors.New("within needs the current time")
+		}
+		window = " AND ev.occurred_at >= " + args.Add(now.Add(-f.Within.D()))
+	}
+	name := args.Add(f.Name)
+	if len(f.Last) == 0 {
+		return "s.id IN (SELECT ev.subscriber_id FROM subscriber_events ev WHERE ev.name = " + name + window +
+			" GROUP BY ev.subscriber_id HAVING count(*) >= " + args.Add(f.MinCount) + ")", nil
+	}
+	// The newest event in the window (ties by id), with the count beside it.
+	var conds []string
+	for i, c := range f.Last {
+		p, err := c.PayloadSQL("lv.payload", args)
+		if err != nil {
+			return "", fmt.Errorf("last[%d]: %v", i, err)
+		}
+		conds = append(conds, p)
+	}
+	q := "s.id IN (SELECT lv.subscriber_id FROM (SELECT ev.subscriber_id, ev.payload," +
+		" row_number() OVER (PARTITION BY ev.subscriber_id ORDER BY ev.occurred_at DESC, ev.id DESC) AS n," +
+		" count(*) OVER (PARTITION BY ev.subscriber_id) AS total" +
+		" FROM subscriber_events ev WHERE ev.name = " + name + window + ") lv WHERE lv.n = 1"
+	if f.MinCount > 1 {
+		q += " AND lv.total >= " + args.Add(f.MinCount)
+	}
+	return q + " AND " + strings.Join(conds, " AND ") + ")", nil
 }
 
 func eventSQL(f campaigns.EventFilter, now time.Time, args *Args) (string, error) {

@@ -95,7 +95,12 @@ func (s *Scheduler) eventRuns(ctx context.Context, tx *sqlx.Tx, now time.Time, c
 		return 0, nil
 	}
 	args := &Args{}
-	where, err := AudienceWhere(c.Def.Audience, AudienceTarget{Topic: topicOf(c.Def), Channels: c.Def.Settings.Channels, Now: now}, args)
+	target, err := ResolveTarget(ctx, tx, c.Def, now)
+	if err != nil {
+		s.skip(c, err)
+		return 0, nil
+	}
+	where, err := AudienceWhere(c.Def.Audience, target, args)
 	if err != nil {
 		s.skip(c, err)
 		return 0, nil

@@ -33,7 +33,11 @@ func (s *Scheduler) schedules(ctx context.Context, now time.Time, cs []*campaign
 			s.skip(c, err)
 			continue
 		}
-		if _, err := AudienceWhere(c.Def.Audience, AudienceTarget{Topic: topicOf(c.Def), Channels: c.Def.Settings.Channels, Now: now}, &Args{}); err != nil {
+		target, err := ResolveTarget(ctx, s.db, c.Def, now)
+		if err == nil {
+			_, err = AudienceWhere(c.Def.Audience, target, &Args{})
+		}
+		if err != nil {
 			s.skip(c, err)
 			continue
 		}
@@ -125,7 +129,11 @@ func (s *Scheduler) fire(ctx context.Context, now time.Time, c *campaignRow, zon
 		}
 		fired = true
 		args := &Args{}
-		where, err := AudienceWhere(c.Def.Audience, AudienceTarget{Topic: topicOf(c.Def), Channels: c.Def.Settings.Channels, Now: now}, args)
+		target, err := ResolveTarget(ctx, tx, c.Def, now)
+		if err != nil {
+			return fmt.Errorf("campaign %s: %w", c.ID, err)
+		}
+		where, err := AudienceWhere(c.Def.Audience, target, args)
 		if err != nil {
 			return fmt.Errorf("campaign %s: %w", c.ID, err)
 		}

@@ -113,6 +113,9 @@ func newFullSite(t *testing.T, canned ...*inbox.Canned) site {
 	if err := w.EnableDashboard(analytics.New(d)); err != nil {
 		t.Fatal(err)
 	}
+	if err := w.EnableSegments(d); err != nil {
+		t.Fatal(err)
+	}
 	clk := clock.NewManual(testNow)
 	w.UseClock(clk)
 	mux := server.NewMux()

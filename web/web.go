@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/nudge-engine/nudge/analytics"
 	"github.com/nudge-engine/nudge/audit"
 	"github.com/nudge-engine/nudge/inbox"
@@ -61,6 +63,7 @@ type Web struct {
 	eraser   Eraser
 	db       db.Executor // the audit log's database (EnableAudit)
 	casts    Broadcasts
+	segDB    *sqlx.DB // the segments' database (EnableSegments)
 	clock    clock.Clock
 	about    fmt.Stringer // the clock, when it describes itself
 }
@@ -186,6 +189,7 @@ func (w *Web) Register(mux *server.Mux) {
 	w.registerPrivacy(mux)
 	w.registerAudit(mux)
 	w.registerBroadcasts(mux)
+	w.registerSegments(mux)
 }
 
 const loginCSRFCookie = "nudge_login_csrf"

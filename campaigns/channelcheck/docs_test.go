@@ -11,7 +11,7 @@ import (
 
 var yamlBlock = regexp.MustCompile("(?s)```yaml\n(.*?)```")
 
-// Every complete campaign in docs/campaigns.md lints clean, so the reference
+// Every complete campaign (and segment) in docs/campaigns.md lints clean, so the reference
 // cannot show an invalid example.
 func TestDocsExamplesLintClean(t *testing.T) {
 	src, err := os.ReadFile("../../docs/campaigns.md")
@@ -21,17 +21,21 @@ func TestDocsExamplesLintClean(t *testing.T) {
 	n := 0
 	ids := map[string]bool{}
 	for _, m := range yamlBlock.FindAllStringSubmatch(string(src), -1) {
-		if !strings.HasPrefix(m[1], "id: ") {
+		if !strings.HasPrefix(m[1], "id: ") && !strings.HasPrefix(m[1], "kind: segment") {
 			continue
 		}
 		n++
 		f, _ := campaigns.Parse("docs/campaigns.md", []byte(m[1]))
-		if ids[f.Def.ID] {
-			t.Errorf("two examples with id %s", f.Def.ID)
+		id := f.Def.ID
+		if f.IsSegment() {
+			id = "segment " + f.Segment.ID
 		}
-		ids[f.Def.ID] = true
+		if ids[id] {
+			t.Errorf("two examples with id %s", id)
+		}
+		ids[id] = true
 		for _, e := range Lint([]*campaigns.File{f}) {
-			t.Errorf("example %s: %v (hint: %s)", f.Def.ID, e, e.Hint)
+			t.Errorf("example %s: %v (hint: %s)", id, e, e.Hint)
 		}
 	}
 	if n < 7 {

@@ -32,7 +32,10 @@ func (p *Previewer) audience(ctx context.Context, def *campaigns.Definition, sub
 	if topic == "" {
 		topic = def.Topic
 	}
-	target := scheduler.AudienceTarget{Topic: def.Topic, Channels: def.Settings.Channels, Now: at}
+	target, err := scheduler.ResolveTarget(ctx, p.DB, def, at)
+	if err != nil {
+		return false, nil, fmt.Errorf("preview: audience: %w", err)
+	}
 	member := func(aud campaigns.Audience) (bool, error) {
 		args := &scheduler.Args{}
 		where, err := scheduler.AudienceWhere(aud, target, args)
@@ -56,6 +59,22 @@ func (p *Previewer) audience(ctx context.Context, def *campaigns.Definition, sub
 		c.Detail = "no current " + string(topic) + " consent on those channels"
 	}
 	checks = append(checks, c)
+	if target.Segment != nil {
+		args := &scheduler.Args{}
+		pred, err := scheduler.SegmentWhere(target.Segment, at, args)
+		if err != nil {
+			return false, nil, fmt.Errorf("preview: audience segment: %w", err)
+		}
+		ok, err := p.holds(ctx, pred, args, sub)
+		if err != nil {
+			return false, nil, fmt.Errorf("preview: audience segment: %w", err)
+		}
+		c := AudienceCheck{Part: "segment", Rule: "a member of segment " + target.Segment.ID, Holds: ok}
+		if !ok {
+			c.Detail = "not a member of segment " + target.Segment.ID
+		}
+		checks = append(checks, c)
+	}
 	for i, w := range def.Audience.Where {
 		args := &scheduler.Args{}
 		pred, err := w.SQL("s", args)

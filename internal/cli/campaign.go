@@ -131,7 +131,7 @@ func notFound(err error, what string) error {
 func (a *App) campaignApplyCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "apply PATH...",
-		Short: "Lint and store campaign files as new immutable versions",
+		Short: "Lint and store campaign (and segment) files as new immutable versions",
 		Long: "Lint every file first and refuse all of them on any problem. Then store each\n" +
 			"as a version keyed by its content hash: the same content is the same version\n" +
 			"(nothing new is written), changed content gets the next number and becomes\n" +
@@ -153,7 +153,25 @@ func (a *App) campaignApplyCmd() *cobra.Command {
 				return &ExitError{Code: 1, Msg: fmt.Sprintf("nothing applied: %d %s", len(errs), plural(len(errs), "problem", "problems"))}
 			}
 			return a.withCampaigns(func(ctx context.Context, st *campaigns.Store, _ []string) error {
+				// Segments first: a campaign may name one of them.
 				for _, f := range files {
+					if !f.IsSegment() {
+						continue
+					}
+					v, created, err := st.ApplySegment(ctx, f)
+					if err != nil {
+						return err
+					}
+					what := "unchanged"
+					if created {
+						what = "new version"
+					}
+					fmt.Fprintf(a.Stdout, "%s: segment %s v%d (%s) %s\n", f.Path, v.ID, v.Number, v.Version, what)
+				}
+				for _, f := range files {
+					if f.IsSegment() {
+						continue
+					}
 					v, created, err := st.Apply(ctx, f)
 					if err != nil {
 						return err

@@ -130,6 +130,7 @@ func (a *App) rootCmd() *cobra.Command {
 		a.schedulerCmd(),
 		a.runCmd(),
 		a.campaignCmd(),
+		a.segmentCmd(),
 		a.subscribersCmd(),
 		a.apikeysCmd(),
 		a.usersCmd(),

@@ -189,6 +189,9 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	if err := ui.EnableBroadcasts(s.casts); err != nil {
 		return nil, err
 	}
+	if err := ui.EnableSegments(d); err != nil {
+		return nil, err
+	}
 	s.ui = ui
 	return s, nil
 }
