@@ -16,9 +16,6 @@ import (
 // not replicated are re-enqueued from Postgres), and every subscriber gets
 // exactly one message.
 func TestSentinelFailoverMidBlastExactlyOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts worker and redis-server processes")
-	}
 	set := testenv.StartSentinelSet(t)
 	h := setupDB(t)
 	h.redisURL = set.URL(0)
@@ -51,9 +48,6 @@ func TestSentinelFailoverMidBlastExactlyOnce(t *testing.T) {
 // three-node Redis Cluster works a blast through Asynq's cluster client:
 // every subscriber gets exactly one message.
 func TestClusterBlastExactlyOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts worker and redis-server processes")
-	}
 	url, _ := testenv.StartCluster(t, 3)
 	h := setupDB(t)
 	h.redisURL = url

@@ -99,9 +99,6 @@ func optOutWait(t *testing.T, idleTimeout string, limit time.Duration) time.Dura
 // completes in about NUDGE_WORKER_IDLE_TX_TIMEOUT, and without the timeout
 // it waits for the worker to come back.
 func TestFrozenWorkerDoesNotHoldOptOuts(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts worker processes")
-	}
 	t.Run("idle timeout 1s", func(t *testing.T) {
 		waited := optOutWait(t, "1s", 10*time.Second)
 		t.Logf("opt-out waited %v for the frozen worker", waited.Round(time.Millisecond))

@@ -15,6 +15,7 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/sandbox"
+	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/inbox"
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/ratelimit"
@@ -234,4 +235,45 @@ func dur(s string) campaigns.Duration {
 		panic(err)
 	}
 	return d
+}
+
+// optOutWhileSending opts out subs[len-1], subs[len-1-every], … from another
+// goroutine after wait, pausing between opt-outs, while the engine settles
+// the blast already started; it returns when both are done, with the longest
+// an opt-out took to commit. Each opt-out is what a consent writer does
+// (consent.Ledger: the subscriber's lock, then the revocation).
+func (h *harness) optOutWhileSending(subs []int64, every int, wait, pause time.Duration) (longest time.Duration) {
+	h.t.Helper()
+	ledger := consent.NewLedger()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(wait)
+		for i := len(subs) - 1; i >= 0; i -= every {
+			start := time.Now()
+			err := ledger.Revoke(context.Background(), h.db, consent.Change{SubscriberID: subs[i], Channel: consent.AllChannels,
+				Topic: consent.TopicMarketing, Source: consent.SourceDialog})
+			if err != nil {
+				h.t.Error(err)
+				return
+			}
+			longest = max(longest, time.Since(start))
+			time.Sleep(pause)
+		}
+	}()
+	h.settle()
+	<-done
+	h.settle()
+	return longest
+}
+
+// sendsAfterOptOut counts the sandbox sends recorded after their
+// subscriber's opt-out committed: the rule is that there are none.
+func (h *harness) sendsAfterOptOut() int {
+	h.t.Helper()
+	return h.count(`
+SELECT count(*) FROM sandbox_sends s
+  JOIN channel_identities ci ON ci.channel = 'sandbox' AND ci.address = s.address
+  JOIN consent_events ce ON ce.subscriber_id = ci.subscriber_id AND NOT ce.granted
+ WHERE s.created_at > ce.created_at`)
 }

@@ -16,9 +16,6 @@ import (
 // may have no message or one are exactly those of the messages recorded
 // unknown, at most one ledger group in flight per claim.
 func TestKill9MidTelegramBlastSendsNoDuplicate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts worker processes")
-	}
 	h := setupDB(t)
 	tg := telegramfake.New()
 	defer tg.Close()

@@ -23,9 +23,6 @@ import (
 // again Asynq carries the claims. Every subscriber gets exactly one message
 // and the sandbox is handed each message once.
 func TestRedisOutageMidBlastKeepsSending(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts worker and redis-server processes")
-	}
 	for _, mode := range []string{"killed", "paused"} {
 		t.Run(mode, func(t *testing.T) { redisOutage(t, mode == "paused") })
 	}

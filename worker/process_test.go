@@ -4,52 +4,19 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-)
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
+	"github.com/nudge-engine/nudge/internal/testenv"
 )
-
-// nudgeBinary builds cmd/nudge once per test process.
-func nudgeBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "nudge-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..")
-		binPath = filepath.Join(dir, "nudge")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/nudge")
-		cmd.Dir = root
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			binErr = err
-			t.Logf("%s", out)
-		}
-	})
-	if binErr != nil {
-		t.Fatalf("build nudge: %v", binErr)
-	}
-	return binPath
-}
 
 // startWorker starts `nudge worker` against the harness's databases.
 func (h *harness) startWorker(extra ...string) *exec.Cmd {
 	h.t.Helper()
-	cmd := exec.Command(nudgeBinary(h.t), "worker")
+	cmd := exec.Command(testenv.NudgeBinary(h.t), "worker")
 	cmd.Env = append(os.Environ(),
 		"NUDGE_DATABASE_URL="+h.dbURL, "NUDGE_REDIS_URL="+h.redisURL,
 		"NUDGE_WORKER_LEASE=3s", "NUDGE_WORKER_POLL=200ms", "NUDGE_WORKER_BATCH=100",
@@ -99,9 +66,6 @@ func (h *harness) assertExactlyOneEach(n int) {
 // Kill -9 a worker process mid-blast, start another: every subscriber gets
 // exactly one message.
 func TestKill9MidBlastExactlyOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts worker processes")
-	}
 	h := setupDB(t)
 	v := h.campaign(sendDef("kill"))
 	const n = 3000
@@ -139,9 +103,6 @@ func TestKill9MidBlastExactlyOnce(t *testing.T) {
 // flushes its own Redis database (FLUSHDB): FLUSHALL would wipe the other
 // tests' databases on the shared server.
 func TestRedisFlushMidBlastExactlyOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts worker processes")
-	}
 	h := setupDB(t)
 	v := h.campaign(sendDef("flush"))
 	const n = 3000
