@@ -169,6 +169,16 @@ func (h *harness) start(campaignID, version string, subs []int64, at time.Time) 
 SELECT $1, $2, s, 'test', '', $4 FROM unnest($3::bigint[]) s`, campaignID, version, pq.Array(subs), at)
 }
 
+// blast starts campaign id, one send step (sendDef), for n new subscribers
+// in UTC with their runs due at at, and returns the subscribers.
+func (h *harness) blast(id string, n int, at time.Time) []int64 {
+	h.t.Helper()
+	v := h.campaign(sendDef(id))
+	subs := h.subscribers(n, "UTC")
+	h.start(id, v, subs, at)
+	return subs
+}
+
 // settle dispatches and waits until nothing is due and the queue is empty.
 func (h *harness) settle() {
 	h.t.Helper()

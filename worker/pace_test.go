@@ -103,9 +103,7 @@ func TestPaceRunsFollowsTheRate(t *testing.T) {
 // after the opt-out commits, and every run ends sent or skipped.
 func TestOptOutWaitsForOneSendGroupNotTheClaim(t *testing.T) {
 	h := setup(t, withLimiter(map[string]ratelimit.Rate{"sandbox": {PerSecond: 30}}))
-	v := h.campaign(sendDef("paced"))
-	subs := h.subscribers(150, "UTC")
-	h.start("paced", v, subs, t0)
+	subs := h.blast("paced", 150, t0)
 	// Opt out every fifth subscriber from the end once the first claim is
 	// sending.
 	longest := h.optOutWhileSending(subs, 5, 500*time.Millisecond, 50*time.Millisecond)

@@ -240,9 +240,7 @@ func TestStatusesMoveForwardOnly(t *testing.T) {
 
 func TestOptOutsDuringBlastStopSends(t *testing.T) {
 	h := setup(t, withSandbox(sandbox.Behavior{Delay: 2 * time.Millisecond}))
-	v := h.campaign(sendDef("optout"))
-	subs := h.subscribers(1200, "UTC")
-	h.start("optout", v, subs, t0)
+	subs := h.blast("optout", 1200, t0)
 	// Opt out every third subscriber while the blast runs.
 	h.optOutWhileSending(subs, 3, 0, 0)
 	if n := h.sendsAfterOptOut(); n != 0 {
@@ -259,9 +257,7 @@ func TestOptOutsDuringBlastStopSends(t *testing.T) {
 
 func TestRateLimiterPacesSends(t *testing.T) {
 	h := setup(t, withLimiter(map[string]ratelimit.Rate{"sandbox": {PerSecond: 20}}))
-	v := h.campaign(sendDef("paced"))
-	subs := h.subscribers(30, "UTC")
-	h.start("paced", v, subs, t0)
+	h.blast("paced", 30, t0)
 	h.settle()
 	var span time.Duration
 	var first, last time.Time
