@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,7 +94,7 @@ func rateRun(b *testing.B, limit float64, n int) rateResult {
 	}
 	rdb := redis.NewClient(gopt)
 	defer rdb.Close()
-	calls := &callCounter{}
+	calls := &testenv.RedisCalls{}
 	rdb.AddHook(calls) // the limiter's own client: every call it makes is pacing
 	lim := ratelimit.New(rdb, map[string]ratelimit.Rate{"telegram": {PerSecond: limit, PerChatPerSecond: 1}})
 	eng, err := worker.New(worker.Config{DB: d, Redis: ropt, Senders: []channels.Sender{tg}, Handoffs: inbox.Handoffs{},
@@ -131,24 +130,7 @@ func rateRun(b *testing.B, limit float64, n int) rateResult {
 	}
 	span := sent[len(sent)-1].At.Sub(sent[0].At)
 	return rateResult{limit: limit, achieved: float64(len(sent)-1) / span.Seconds(), sent: len(sent),
-		limited: fake.Calls("sendMessage") - len(sent), calls: calls.n.Load()}
-}
-
-// callCounter is a go-redis hook counting the commands a client sends.
-type callCounter struct{ n atomic.Int64 }
-
-func (c *callCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (c *callCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-func (c *callCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.n.Add(int64(len(cmds)))
-		return next(ctx, cmds)
-	}
+		limited: fake.Calls("sendMessage") - len(sent), calls: calls.N()}
 }
 
 // loadAverage is the 1-, 5- and 15-minute load as uptime prints it.

@@ -1,7 +1,10 @@
 package channels
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -50,6 +53,34 @@ func BaseURL(apiURL, dflt string) string {
 		apiURL = dflt
 	}
 	return strings.TrimRight(apiURL, "/")
+}
+
+// API is a REST adapter's provider endpoint (Telegram, Viber, VK): its base
+// URL, the HTTP client that calls it and the clock that stamps results.
+type API struct {
+	BaseURL string // without a trailing slash
+	HC      *http.Client
+	Now     func() time.Time
+}
+
+// NewAPI is the endpoint at baseURL, or dflt when it is empty (BaseURL),
+// called through hc, or HTTPClient's default for nil, on the wall clock.
+func NewAPI(baseURL, dflt string, hc *http.Client) API {
+	return API{BaseURL: BaseURL(baseURL, dflt), HC: HTTPClient(hc), Now: time.Now}
+}
+
+// Post POSTs body as contentType to BaseURL+path with header and reads up to
+// limit bytes of the answer; errors are Exchange's, naming op.
+func (a API) Post(ctx context.Context, path, contentType string, body []byte, header map[string]string, op string, limit int64) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.BaseURL+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", op, err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	return Exchange(a.HC, req, op, limit)
 }
 
 // Exchange sends an adapter's request and reads up to limit bytes of the

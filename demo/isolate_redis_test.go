@@ -15,9 +15,6 @@ import (
 // A fresh demo on a Sentinel-monitored Redis leases, empties and hands on
 // a database of the master behind the Sentinel, and gives it back.
 func TestFreshStoreOnSentinel(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts redis-server processes")
-	}
 	set := testenv.StartSentinelSet(t)
 	ctx := context.Background()
 	st := &store{Database: fmt.Sprintf("nudge_demo_sentinel_%d", time.Now().UnixNano()%1e9), RedisDB: 3, explicit: true, token: "demo-test"}

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"os/exec"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,19 +15,14 @@ import (
 // not replicated are re-enqueued from Postgres), and every subscriber gets
 // exactly one message.
 func TestSentinelFailoverMidBlastExactlyOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts worker and redis-server processes")
-	}
 	set := testenv.StartSentinelSet(t)
 	h := setupDB(t)
 	h.redisURL = set.URL(0)
-	v := h.campaign(sendDef("failover"))
 	const n = 3000
-	subs := h.subscribers(n, "UTC")
-	h.start("failover", v, subs, time.Now().Add(-time.Minute))
+	h.blast("failover", n, time.Now().Add(-time.Minute))
 	h.countProviderCalls()
 	w := h.startWorker()
-	h.waitFor("the first 300 sends", time.Minute, func() bool { return h.count(`SELECT count(*) FROM sandbox_sends`) >= 300 })
+	h.waitSends(300)
 	set.Master.Kill()
 	killed := time.Now()
 	atKill := h.count(`SELECT count(*) FROM sandbox_sends`)
@@ -36,9 +30,7 @@ func TestSentinelFailoverMidBlastExactlyOnce(t *testing.T) {
 		t.Fatalf("the blast finished before the kill (%d sends): make it slower", atKill)
 	}
 	took := set.WaitFailover(30 * time.Second)
-	h.waitFor("every run done", 3*time.Minute, func() bool {
-		return h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`) == n
-	})
+	h.waitDone(n, 3*time.Minute)
 	t.Logf("killed the master with %d of %d sent; the sentinel promoted the replica after %v; the blast finished %v after the kill",
 		atKill, n, took.Round(time.Millisecond), time.Since(killed).Round(10*time.Millisecond))
 	if w.ProcessState != nil {
@@ -51,20 +43,14 @@ func TestSentinelFailoverMidBlastExactlyOnce(t *testing.T) {
 // three-node Redis Cluster works a blast through Asynq's cluster client:
 // every subscriber gets exactly one message.
 func TestClusterBlastExactlyOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts worker and redis-server processes")
-	}
 	url, _ := testenv.StartCluster(t, 3)
 	h := setupDB(t)
 	h.redisURL = url
-	v := h.campaign(sendDef("cluster"))
 	const n = 1000
-	h.start("cluster", v, h.subscribers(n, "UTC"), time.Now().Add(-time.Minute))
+	h.blast("cluster", n, time.Now().Add(-time.Minute))
 	h.countProviderCalls()
 	w := h.startWorker()
-	h.waitFor("every run done", 2*time.Minute, func() bool {
-		return h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`) == n
-	})
+	h.waitDone(n, 2*time.Minute)
 	h.stopAndCheckOnce(w, n)
 }
 
@@ -73,12 +59,7 @@ func TestClusterBlastExactlyOnce(t *testing.T) {
 // handed each message once (countProviderCalls).
 func (h *harness) stopAndCheckOnce(w *exec.Cmd, n int) {
 	h.t.Helper()
-	if err := w.Process.Signal(syscall.SIGTERM); err != nil {
-		h.t.Fatal(err)
-	}
-	if err := w.Wait(); err != nil {
-		h.t.Fatalf("worker exit after SIGTERM: %v", err)
-	}
+	h.stopWorker(w)
 	h.assertExactlyOneEach(n)
 	if calls := h.count(`SELECT count(*) FROM test_provider_calls`); calls != n {
 		h.t.Errorf("the sandbox was called %d times for %d messages: a send was repeated", calls, n)

@@ -35,12 +35,10 @@ SELECT objid::bigint FROM pg_locks
 // it returns and the blast must finish.
 func optOutWait(t *testing.T, idleTimeout string, limit time.Duration) time.Duration {
 	h := setupDB(t)
-	v := h.campaign(sendDef("hang"))
 	const n = 1500
-	subs := h.subscribers(n, "UTC")
-	h.start("hang", v, subs, time.Now().Add(-time.Minute))
+	h.blast("hang", n, time.Now().Add(-time.Minute))
 	w := h.startWorker("NUDGE_WORKER_IDLE_TX_TIMEOUT="+idleTimeout, "NUDGE_SANDBOX_DELAY=20ms", "NUDGE_WORKER_BATCH=50")
-	h.waitFor("the first 100 sends", time.Minute, func() bool { return h.count(`SELECT count(*) FROM sandbox_sends`) >= 100 })
+	h.waitSends(100)
 	var sub int64
 	for try := 0; sub == 0; try++ {
 		if try == 5 {
@@ -85,9 +83,7 @@ func optOutWait(t *testing.T, idleTimeout string, limit time.Duration) time.Dura
 		}
 	}
 	resume()
-	h.waitFor("every run done after the worker resumed", 2*time.Minute, func() bool {
-		return h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`) == n
-	})
+	h.waitDone(n, 2*time.Minute)
 	if got := h.count(`SELECT count(*) FROM messages WHERE subscriber_id = $1 AND status = 'sent' AND sent_at > $2`, sub, start); got != 0 {
 		t.Fatalf("subscriber %d was sent a message after its opt-out", sub)
 	}
@@ -99,9 +95,6 @@ func optOutWait(t *testing.T, idleTimeout string, limit time.Duration) time.Dura
 // completes in about NUDGE_WORKER_IDLE_TX_TIMEOUT, and without the timeout
 // it waits for the worker to come back.
 func TestFrozenWorkerDoesNotHoldOptOuts(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts worker processes")
-	}
 	t.Run("idle timeout 1s", func(t *testing.T) {
 		waited := optOutWait(t, "1s", 10*time.Second)
 		t.Logf("opt-out waited %v for the frozen worker", waited.Round(time.Millisecond))

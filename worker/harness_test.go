@@ -15,6 +15,7 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/sandbox"
+	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/inbox"
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/ratelimit"
@@ -168,6 +169,16 @@ func (h *harness) start(campaignID, version string, subs []int64, at time.Time) 
 SELECT $1, $2, s, 'test', '', $4 FROM unnest($3::bigint[]) s`, campaignID, version, pq.Array(subs), at)
 }
 
+// blast starts campaign id, one send step (sendDef), for n new subscribers
+// in UTC with their runs due at at, and returns the subscribers.
+func (h *harness) blast(id string, n int, at time.Time) []int64 {
+	h.t.Helper()
+	v := h.campaign(sendDef(id))
+	subs := h.subscribers(n, "UTC")
+	h.start(id, v, subs, at)
+	return subs
+}
+
 // settle dispatches and waits until nothing is due and the queue is empty.
 func (h *harness) settle() {
 	h.t.Helper()
@@ -234,4 +245,49 @@ func dur(s string) campaigns.Duration {
 		panic(err)
 	}
 	return d
+}
+
+// optOutWhileSending opts out subs[len-1], subs[len-1-every], … from another
+// goroutine after wait, pausing between opt-outs, while the engine settles
+// the blast already started; it returns when both are done, with the longest
+// an opt-out took to commit. Each opt-out is what a consent writer does
+// (consent.Ledger: the subscriber's lock, then the revocation).
+func (h *harness) optOutWhileSending(subs []int64, every int, wait, pause time.Duration) (longest time.Duration) {
+	h.t.Helper()
+	ledger := consent.NewLedger()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(wait)
+		for i := len(subs) - 1; i >= 0; i -= every {
+			start := time.Now()
+			err := ledger.Revoke(context.Background(), h.db, consent.Change{SubscriberID: subs[i], Channel: consent.AllChannels,
+				Topic: consent.TopicMarketing, Source: consent.SourceDialog})
+			if err != nil {
+				h.t.Error(err)
+				return
+			}
+			longest = max(longest, time.Since(start))
+			time.Sleep(pause)
+		}
+	}()
+	h.settle()
+	<-done
+	h.settle()
+	// A message that yielded to an opt-out in progress was recorded pending
+	// and its run put off by optOutYield on the engine's clock.
+	h.clock.Advance(optOutYield)
+	h.settle()
+	return longest
+}
+
+// sendsAfterOptOut counts the sandbox sends recorded after their
+// subscriber's opt-out committed: the rule is that there are none.
+func (h *harness) sendsAfterOptOut() int {
+	h.t.Helper()
+	return h.count(`
+SELECT count(*) FROM sandbox_sends s
+  JOIN channel_identities ci ON ci.channel = 'sandbox' AND ci.address = s.address
+  JOIN consent_events ce ON ce.subscriber_id = ci.subscriber_id AND NOT ce.granted
+ WHERE s.created_at > ce.created_at`)
 }

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,9 +15,6 @@ import (
 // may have no message or one are exactly those of the messages recorded
 // unknown, at most one ledger group in flight per claim.
 func TestKill9MidTelegramBlastSendsNoDuplicate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts worker processes")
-	}
 	h := setupDB(t)
 	tg := telegramfake.New()
 	defer tg.Close()
@@ -34,25 +30,15 @@ SELECT id, 'telegram', (100000 + id)::text FROM unnest($1::bigint[]) id`, pq.Arr
 		"NUDGE_TELEGRAM_API_URL=" + tg.URL, "NUDGE_WORKER_CONCURRENCY=4"}
 	a := h.startWorker(env...)
 	h.waitFor("the first 120 sends", time.Minute, func() bool { return len(tg.Sent()) >= 120 })
-	if err := a.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = a.Wait()
+	h.killWorker(a)
 	atKill := len(tg.Sent())
 	if atKill >= n {
 		t.Fatalf("the blast finished before the kill (%d sends)", atKill)
 	}
 	inFlight := h.count(`SELECT count(*) FROM messages WHERE status = 'in_flight'`)
 	b := h.startWorker(env...)
-	h.waitFor("every run done", 3*time.Minute, func() bool {
-		return h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`) == n
-	})
-	if err := b.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Wait(); err != nil {
-		t.Fatalf("worker exit after SIGTERM: %v", err)
-	}
+	h.waitDone(n, 3*time.Minute)
+	h.stopWorker(b)
 	got := map[int64]int{}
 	for _, s := range tg.Sent() {
 		got[s.ChatID]++

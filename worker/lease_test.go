@@ -51,9 +51,7 @@ WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle
 func TestSlowClaimKeepsItsLease(t *testing.T) {
 	h := setup(t, withIdleTimeout(500*time.Millisecond), withSandbox(sandbox.Behavior{Delay: 120 * time.Millisecond}),
 		func(_ *harness, c *Config, _ *sandbox.Config) { c.BatchSize = 10 })
-	v := h.campaign(sendDef("slow"))
-	subs := h.subscribers(10, "UTC")
-	h.start("slow", v, subs, t0.Add(-time.Minute))
+	h.blast("slow", 10, t0.Add(-time.Minute))
 	start := time.Now()
 	n, err := h.engine.workDue(context.Background())
 	if err != nil || n != 10 {
@@ -79,9 +77,7 @@ func TestSlowClaimKeepsItsLease(t *testing.T) {
 func TestLostLeaseStopsTheClaimsSends(t *testing.T) {
 	h := setup(t, withIdleTimeout(2*time.Second), withSandbox(sandbox.Behavior{Delay: 100 * time.Millisecond}),
 		func(_ *harness, c *Config, _ *sandbox.Config) { c.BatchSize = 30 })
-	v := h.campaign(sendDef("lost"))
-	subs := h.subscribers(30, "UTC")
-	h.start("lost", v, subs, t0.Add(-time.Minute))
+	h.blast("lost", 30, t0.Add(-time.Minute))
 	type result struct {
 		n   int
 		err error
@@ -121,9 +117,7 @@ func TestLostLeaseStopsTheClaimsSends(t *testing.T) {
 func TestCancelledClaimReleasesItsRunsAtOnce(t *testing.T) {
 	h := setup(t, withIdleTimeout(30*time.Second), withSandbox(sandbox.Behavior{Delay: 30 * time.Second}),
 		func(_ *harness, c *Config, _ *sandbox.Config) { c.BatchSize = 5 })
-	v := h.campaign(sendDef("cancel"))
-	subs := h.subscribers(5, "UTC")
-	h.start("cancel", v, subs, t0.Add(-time.Minute))
+	h.blast("cancel", 5, t0.Add(-time.Minute))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -104,49 +103,11 @@ func TestPaceRunsFollowsTheRate(t *testing.T) {
 // after the opt-out commits, and every run ends sent or skipped.
 func TestOptOutWaitsForOneSendGroupNotTheClaim(t *testing.T) {
 	h := setup(t, withLimiter(map[string]ratelimit.Rate{"sandbox": {PerSecond: 30}}))
-	v := h.campaign(sendDef("paced"))
-	subs := h.subscribers(150, "UTC")
-	h.start("paced", v, subs, t0)
-	var (
-		wg      sync.WaitGroup
-		longest time.Duration
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		time.Sleep(500 * time.Millisecond) // the first claim is sending
-		// Opt out every fifth subscriber from the end, as a consent writer
-		// does: the subscriber's lock, then the revocation.
-		for i := len(subs) - 1; i >= 0; i -= 5 {
-			start := time.Now()
-			tx, err := h.db.Beginx()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			tx.MustExec(`SELECT pg_advisory_xact_lock($1)`, subs[i])
-			tx.MustExec(`INSERT INTO consent_events (subscriber_id, channel, topic, granted, source) VALUES ($1, '*', 'marketing', false, 'dialog')`, subs[i])
-			if err := tx.Commit(); err != nil {
-				t.Error(err)
-				return
-			}
-			longest = max(longest, time.Since(start))
-			time.Sleep(50 * time.Millisecond)
-		}
-	}()
-	h.settle()
-	wg.Wait()
-	h.settle()
-	// A message that yielded to an opt-out in progress was recorded pending
-	// and its run put off by optOutYield on the engine's clock.
-	yielded := h.count(`SELECT count(*) FROM messages WHERE status = 'pending'`)
-	h.clock.Advance(optOutYield)
-	h.settle()
-	if n := h.count(`
-SELECT count(*) FROM sandbox_sends s
-  JOIN channel_identities ci ON ci.channel = 'sandbox' AND ci.address = s.address
-  JOIN consent_events ce ON ce.subscriber_id = ci.subscriber_id AND NOT ce.granted
- WHERE s.created_at > ce.created_at`); n != 0 {
+	subs := h.blast("paced", 150, t0)
+	// Opt out every fifth subscriber from the end once the first claim is
+	// sending.
+	longest := h.optOutWhileSending(subs, 5, 500*time.Millisecond, 50*time.Millisecond)
+	if n := h.sendsAfterOptOut(); n != 0 {
 		t.Fatalf("%d sends after the opt-out committed", n)
 	}
 	sent := h.count(`SELECT count(*) FROM sandbox_sends`)
@@ -157,7 +118,7 @@ SELECT count(*) FROM sandbox_sends s
 	if n := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'active'`); n != 0 {
 		t.Fatalf("%d runs still active", n)
 	}
-	t.Logf("sent %d, skipped %d (%d after yielding), longest opt-out wait %v", sent, skipped, yielded, longest)
+	t.Logf("sent %d, skipped %d, longest opt-out wait %v", sent, skipped, longest)
 	if longest > time.Second {
 		t.Errorf("an opt-out waited %v for the sends, want at most 1 s", longest)
 	}

@@ -2,54 +2,22 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-)
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
+	"github.com/nudge-engine/nudge/internal/testenv"
 )
-
-// nudgeBinary builds cmd/nudge once per test process.
-func nudgeBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "nudge-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..")
-		binPath = filepath.Join(dir, "nudge")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/nudge")
-		cmd.Dir = root
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			binErr = err
-			t.Logf("%s", out)
-		}
-	})
-	if binErr != nil {
-		t.Fatalf("build nudge: %v", binErr)
-	}
-	return binPath
-}
 
 // startWorker starts `nudge worker` against the harness's databases.
 func (h *harness) startWorker(extra ...string) *exec.Cmd {
 	h.t.Helper()
-	cmd := exec.Command(nudgeBinary(h.t), "worker")
+	cmd := exec.Command(testenv.NudgeBinary(h.t), "worker")
 	cmd.Env = append(os.Environ(),
 		"NUDGE_DATABASE_URL="+h.dbURL, "NUDGE_REDIS_URL="+h.redisURL,
 		"NUDGE_WORKER_LEASE=3s", "NUDGE_WORKER_POLL=200ms", "NUDGE_WORKER_BATCH=100",
@@ -99,20 +67,12 @@ func (h *harness) assertExactlyOneEach(n int) {
 // Kill -9 a worker process mid-blast, start another: every subscriber gets
 // exactly one message.
 func TestKill9MidBlastExactlyOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts worker processes")
-	}
 	h := setupDB(t)
-	v := h.campaign(sendDef("kill"))
 	const n = 3000
-	subs := h.subscribers(n, "UTC")
-	h.start("kill", v, subs, time.Now().Add(-time.Minute))
+	h.blast("kill", n, time.Now().Add(-time.Minute))
 	a := h.startWorker()
-	h.waitFor("the first 300 sends", time.Minute, func() bool { return h.count(`SELECT count(*) FROM sandbox_sends`) >= 300 })
-	if err := a.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = a.Wait()
+	h.waitSends(300)
+	h.killWorker(a)
 	atKill := h.count(`SELECT count(*) FROM sandbox_sends`)
 	if atKill >= n {
 		t.Fatalf("the blast finished before the kill (%d sends): make it slower", atKill)
@@ -121,16 +81,9 @@ func TestKill9MidBlastExactlyOnce(t *testing.T) {
 	t.Logf("killed with %d of %d sent, %d message rows pending", atKill, n, pendingAtKill)
 	restarted := time.Now()
 	b := h.startWorker()
-	h.waitFor("every run done", 4*time.Minute, func() bool {
-		return h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`) == n
-	})
+	h.waitDone(n, 4*time.Minute)
 	t.Logf("the second worker finished the blast %v after it started", time.Since(restarted).Round(10*time.Millisecond))
-	if err := b.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Wait(); err != nil {
-		t.Fatalf("worker exit after SIGTERM: %v", err)
-	}
+	h.stopWorker(b)
 	h.assertExactlyOneEach(n)
 }
 
@@ -139,16 +92,11 @@ func TestKill9MidBlastExactlyOnce(t *testing.T) {
 // flushes its own Redis database (FLUSHDB): FLUSHALL would wipe the other
 // tests' databases on the shared server.
 func TestRedisFlushMidBlastExactlyOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts worker processes")
-	}
 	h := setupDB(t)
-	v := h.campaign(sendDef("flush"))
 	const n = 3000
-	subs := h.subscribers(n, "UTC")
-	h.start("flush", v, subs, time.Now().Add(-time.Minute))
+	h.blast("flush", n, time.Now().Add(-time.Minute))
 	w := h.startWorker()
-	h.waitFor("the first 300 sends", time.Minute, func() bool { return h.count(`SELECT count(*) FROM sandbox_sends`) >= 300 })
+	h.waitSends(300)
 	opt, err := redis.ParseURL(h.redisURL)
 	if err != nil {
 		t.Fatal(err)
@@ -163,14 +111,39 @@ func TestRedisFlushMidBlastExactlyOnce(t *testing.T) {
 		t.Fatalf("the blast finished before the flush (%d sends)", atFlush)
 	}
 	t.Logf("flushed Redis with %d of %d sent", atFlush, n)
-	h.waitFor("every run done", 3*time.Minute, func() bool {
-		return h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`) == n
-	})
+	h.waitDone(n, 3*time.Minute)
+	h.stopWorker(w)
+	h.assertExactlyOneEach(n)
+}
+
+// waitSends waits up to a minute until the sandbox has sent n messages.
+func (h *harness) waitSends(n int) {
+	h.t.Helper()
+	h.waitFor(fmt.Sprintf("the first %d sends", n), time.Minute, func() bool { return h.count(`SELECT count(*) FROM sandbox_sends`) >= n })
+}
+
+// waitDone waits up to d until all n runs are done.
+func (h *harness) waitDone(n int, d time.Duration) {
+	h.t.Helper()
+	h.waitFor("every run done", d, func() bool { return h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`) == n })
+}
+
+// killWorker kills w with SIGKILL, as a crash would, and reaps it.
+func (h *harness) killWorker(w *exec.Cmd) {
+	h.t.Helper()
+	if err := w.Process.Signal(syscall.SIGKILL); err != nil {
+		h.t.Fatal(err)
+	}
+	_ = w.Wait()
+}
+
+// stopWorker stops w with SIGTERM; it must exit cleanly.
+func (h *harness) stopWorker(w *exec.Cmd) {
+	h.t.Helper()
 	if err := w.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
 	if err := w.Wait(); err != nil {
-		t.Fatalf("worker exit after SIGTERM: %v", err)
+		h.t.Fatalf("worker exit after SIGTERM: %v", err)
 	}
-	h.assertExactlyOneEach(n)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -241,38 +240,10 @@ func TestStatusesMoveForwardOnly(t *testing.T) {
 
 func TestOptOutsDuringBlastStopSends(t *testing.T) {
 	h := setup(t, withSandbox(sandbox.Behavior{Delay: 2 * time.Millisecond}))
-	v := h.campaign(sendDef("optout"))
-	subs := h.subscribers(1200, "UTC")
-	h.start("optout", v, subs, t0)
-	// Opt out every third subscriber while the blast runs, each as a consent
-	// writer does: advisory lock on the subscriber, then the revocation.
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := len(subs) - 1; i >= 0; i -= 3 {
-			tx, err := h.db.Beginx()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			tx.MustExec(`SELECT pg_advisory_xact_lock($1)`, subs[i])
-			tx.MustExec(`INSERT INTO consent_events (subscriber_id, channel, topic, granted, source) VALUES ($1, '*', 'marketing', false, 'dialog')`, subs[i])
-			if err := tx.Commit(); err != nil {
-				t.Error(err)
-				return
-			}
-		}
-	}()
-	h.settle()
-	wg.Wait()
-	h.settle()
-	// No send recorded after the subscriber's opt-out committed.
-	if n := h.count(`
-SELECT count(*) FROM sandbox_sends s
-  JOIN channel_identities ci ON ci.channel = 'sandbox' AND ci.address = s.address
-  JOIN consent_events ce ON ce.subscriber_id = ci.subscriber_id AND NOT ce.granted
- WHERE s.created_at > ce.created_at`); n != 0 {
+	subs := h.blast("optout", 1200, t0)
+	// Opt out every third subscriber while the blast runs.
+	h.optOutWhileSending(subs, 3, 0, 0)
+	if n := h.sendsAfterOptOut(); n != 0 {
 		t.Fatalf("%d sends after the opt-out committed", n)
 	}
 	optedOut := h.count(`SELECT count(*) FROM consent_events WHERE NOT granted`)
@@ -286,9 +257,7 @@ SELECT count(*) FROM sandbox_sends s
 
 func TestRateLimiterPacesSends(t *testing.T) {
 	h := setup(t, withLimiter(map[string]ratelimit.Rate{"sandbox": {PerSecond: 20}}))
-	v := h.campaign(sendDef("paced"))
-	subs := h.subscribers(30, "UTC")
-	h.start("paced", v, subs, t0)
+	h.blast("paced", 30, t0)
 	h.settle()
 	var span time.Duration
 	var first, last time.Time

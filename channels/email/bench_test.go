@@ -1,14 +1,13 @@
 package email_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/email"
 	"github.com/nudge-engine/nudge/channels/email/emailfake"
-
 	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 )
 
@@ -22,14 +21,7 @@ func BenchmarkSend(b *testing.B) {
 	defer f.Close()
 	c := email.New(email.Config{Host: f.Host(), Port: f.Port(), TLS: email.TLSNone, From: "news@growfood.example",
 		Timeout: 5 * time.Second, TrackingURL: "https://n.example", TrackingSecret: "s"}, nil)
-	m := weekly()
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		m.IdempotencyKey = fmt.Sprint("k", i)
-		if _, err := c.Send(context.Background(), m); err != nil {
-			b.Fatal(err)
-		}
-	}
+	channeltest.BenchSend(b, c, weekly(), func(m *channels.Message, i int) { m.IdempotencyKey = fmt.Sprint("k", i) })
 }
 
 func BenchmarkParseDSN(b *testing.B) {

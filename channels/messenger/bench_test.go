@@ -1,7 +1,6 @@
 package messenger_test
 
 import (
-	"context"
 	"strconv"
 	"testing"
 
@@ -16,13 +15,7 @@ func BenchmarkSend(b *testing.B) {
 	defer f.Close()
 	c := messenger.New(messenger.Config{APIURL: f.URL(), PageToken: f.Options().PageToken}, nil)
 	m := channels.Message{Text: "Как вам ужин?", Buttons: []channels.Button{{ID: "yes", Text: "Да"}, {ID: "no", Text: "Нет"}}}
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		m.To = "psid" + strconv.Itoa(i)
-		if _, err := c.Send(context.Background(), m); err != nil {
-			b.Fatal(err)
-		}
-	}
+	channeltest.BenchSend(b, c, m, func(m *channels.Message, i int) { m.To = "psid" + strconv.Itoa(i) })
 }
 
 func BenchmarkParse(b *testing.B) {

@@ -2,7 +2,6 @@ package messenger_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -36,6 +35,9 @@ func newSetup(t *testing.T) *setup {
 	f.SetWebhook(hook.URL)
 	return &setup{fake: f, client: messenger.New(cfg, nil), cfg: cfg, sink: sink, hook: hook, q: q}
 }
+
+// sent counts the messages the fake accepted.
+func (s *setup) sent() int { return len(s.fake.Sent()) }
 
 func TestSendQuickReplies(t *testing.T) {
 	s := newSetup(t)
@@ -99,48 +101,22 @@ func TestSendShapes(t *testing.T) {
 func TestSendRateLimitedThenSuccessNoDuplicate(t *testing.T) {
 	s := newSetup(t)
 	s.fake.FailNext(613, 0, "(#613) Calls to this api have exceeded the rate limit.")
-	m := channels.Message{To: "psid2", Text: "Напоминание"}
-	_, err := s.client.Send(context.Background(), m)
-	var ce *channels.Error
-	if !errors.As(err, &ce) || ce.Kind != channels.RateLimited || ce.RetryAfter <= 0 {
-		t.Fatalf("%v", err)
-	}
-	if _, err := s.client.Send(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(s.fake.Sent()); n != 1 {
-		t.Fatalf("%d accepted, want 1", n)
-	}
+	channeltest.RateLimitedThenSent(t, s.client, channels.Message{To: "psid2", Text: "Напоминание"}, "613", 0, s.sent)
 }
 
 func TestSendErrors(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		script func(f *messengerfake.Server)
-		msg    channels.Message
-		kind   channels.ErrorKind
-		code   string
-	}{
-		{"blocked", func(f *messengerfake.Server) { f.Block("b") }, channels.Message{To: "b", Text: "x"}, channels.Blocked, "551/1545041"},
-		{"window closed", func(f *messengerfake.Server) { f.CloseWindow("w") }, channels.Message{To: "w", Text: "x"}, channels.WindowClosed, "10/2018278"},
-		{"no matching user", func(f *messengerfake.Server) { f.Unknown("u") }, channels.Message{To: "u", Text: "x"}, channels.NotReachable, "100/2018001"},
-		{"temporary", func(f *messengerfake.Server) { f.FailNext(2, 0, "Service temporarily unavailable") }, channels.Message{To: "t", Text: "x"}, channels.Transient, "2"},
-		{"http 502", func(f *messengerfake.Server) { f.FailNext(502, 0, "") }, channels.Message{To: "t", Text: "x"}, channels.Transient, "502"},
-		{"unknown tag", nil, channels.Message{To: "t", Text: "x", Tag: "PROMO"}, channels.Invalid, "nudge_limits"},
-		{"14 quick replies", nil, channels.Message{To: "t", Text: "x", Buttons: make14()}, channels.Invalid, "nudge_limits"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newSetup(t)
-			if tc.script != nil {
-				tc.script(s.fake)
-			}
-			_, err := s.client.Send(context.Background(), tc.msg)
-			channeltest.WantError(t, err, tc.kind, tc.code)
-			if len(s.fake.Sent()) != 0 {
-				t.Fatal("recorded")
-			}
-		})
-	}
+	channeltest.SendErrors(t, func(t *testing.T) (*messengerfake.Server, channels.Sender, func() int) {
+		s := newSetup(t)
+		return s.fake, s.client, s.sent
+	}, []channeltest.SendError[*messengerfake.Server]{
+		{Name: "blocked", Script: func(f *messengerfake.Server) { f.Block("b") }, Msg: channels.Message{To: "b", Text: "x"}, Kind: channels.Blocked, Code: "551/1545041"},
+		{Name: "window closed", Script: func(f *messengerfake.Server) { f.CloseWindow("w") }, Msg: channels.Message{To: "w", Text: "x"}, Kind: channels.WindowClosed, Code: "10/2018278"},
+		{Name: "no matching user", Script: func(f *messengerfake.Server) { f.Unknown("u") }, Msg: channels.Message{To: "u", Text: "x"}, Kind: channels.NotReachable, Code: "100/2018001"},
+		{Name: "temporary", Script: func(f *messengerfake.Server) { f.FailNext(2, 0, "Service temporarily unavailable") }, Msg: channels.Message{To: "t", Text: "x"}, Kind: channels.Transient, Code: "2"},
+		{Name: "http 502", Script: func(f *messengerfake.Server) { f.FailNext(502, 0, "") }, Msg: channels.Message{To: "t", Text: "x"}, Kind: channels.Transient, Code: "502"},
+		{Name: "unknown tag", Msg: channels.Message{To: "t", Text: "x", Tag: "PROMO"}, Kind: channels.Invalid, Code: "nudge_limits"},
+		{Name: "14 quick replies", Msg: channels.Message{To: "t", Text: "x", Buttons: make14()}, Kind: channels.Invalid, Code: "nudge_limits"},
+	})
 }
 
 func make14() []channels.Button {

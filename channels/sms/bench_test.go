@@ -1,12 +1,12 @@
 package sms_test
 
 import (
-	"context"
 	"fmt"
 	"net/url"
 	"testing"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/sms"
 	"github.com/nudge-engine/nudge/channels/sms/smsfake"
 )
@@ -16,12 +16,7 @@ func BenchmarkSend(b *testing.B) {
 	defer f.Close()
 	o := f.Options()
 	c := sms.New(sms.Config{APIURL: f.URL(), AccountSID: o.AccountSID, AuthToken: o.AuthToken, From: o.From}, nil)
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		if _, err := c.Send(context.Background(), channels.Message{To: fmt.Sprintf("+7916%07d", i), Text: "Ваше меню готово"}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	channeltest.BenchSend(b, c, channels.Message{Text: "Ваше меню готово"}, func(m *channels.Message, i int) { m.To = fmt.Sprintf("+7916%07d", i) })
 }
 
 func BenchmarkVerify(b *testing.B) {

@@ -2,7 +2,6 @@ package sms_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -42,6 +41,9 @@ func newSetup(t *testing.T) *setup {
 	return &setup{fake: f, client: sms.New(cfg, nil), cfg: cfg, sink: sink, hook: hook, q: q}
 }
 
+// sent counts the messages the fake accepted.
+func (s *setup) sent() int { return len(s.fake.Sent()) }
+
 func TestSendWithLinkButton(t *testing.T) {
 	s := newSetup(t)
 	res, err := s.client.Send(context.Background(), channels.Message{To: "+79161234567", Text: "Ваше меню на следующую неделю уже готово — загляните!",
@@ -64,42 +66,19 @@ func TestSendWithLinkButton(t *testing.T) {
 func TestSendRateLimitedThenSuccessNoDuplicate(t *testing.T) {
 	s := newSetup(t)
 	s.fake.FailNext(http.StatusTooManyRequests, 20429, "Too Many Requests")
-	m := channels.Message{To: "+79160000001", Text: "Напоминание"}
-	_, err := s.client.Send(context.Background(), m)
-	var ce *channels.Error
-	if !errors.As(err, &ce) || ce.Kind != channels.RateLimited || ce.RetryAfter != time.Second || ce.Code != "20429" {
-		t.Fatalf("%v", err)
-	}
-	if _, err := s.client.Send(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(s.fake.Sent()); n != 1 {
-		t.Fatalf("%d accepted", n)
-	}
+	channeltest.RateLimitedThenSent(t, s.client, channels.Message{To: "+79160000001", Text: "Напоминание"}, "20429", time.Second, s.sent)
 }
 
 func TestSendErrors(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		script func(f *smsfake.Server)
-		to     string
-		kind   channels.ErrorKind
-		code   string
-	}{
-		{"unsubscribed", func(f *smsfake.Server) { f.Unsubscribe("+79160000002") }, "+79160000002", channels.Blocked, "21610"},
-		{"landline", func(f *smsfake.Server) { f.Landline("+74950000000") }, "+74950000000", channels.NotReachable, "21614"},
-		{"invalid number", nil, "8-916-000", channels.Invalid, "21211"},
-		{"server error", func(f *smsfake.Server) { f.FailNext(503, 0, "") }, "+79160000003", channels.Transient, "503"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newSetup(t)
-			if tc.script != nil {
-				tc.script(s.fake)
-			}
-			_, err := s.client.Send(context.Background(), channels.Message{To: tc.to, Text: "x"})
-			channeltest.WantError(t, err, tc.kind, tc.code)
-		})
-	}
+	channeltest.SendErrors(t, func(t *testing.T) (*smsfake.Server, channels.Sender, func() int) {
+		s := newSetup(t)
+		return s.fake, s.client, s.sent
+	}, []channeltest.SendError[*smsfake.Server]{
+		{Name: "unsubscribed", Script: func(f *smsfake.Server) { f.Unsubscribe("+79160000002") }, Msg: channels.Message{To: "+79160000002", Text: "x"}, Kind: channels.Blocked, Code: "21610"},
+		{Name: "landline", Script: func(f *smsfake.Server) { f.Landline("+74950000000") }, Msg: channels.Message{To: "+74950000000", Text: "x"}, Kind: channels.NotReachable, Code: "21614"},
+		{Name: "invalid number", Msg: channels.Message{To: "8-916-000", Text: "x"}, Kind: channels.Invalid, Code: "21211"},
+		{Name: "server error", Script: func(f *smsfake.Server) { f.FailNext(503, 0, "") }, Msg: channels.Message{To: "+79160000003", Text: "x"}, Kind: channels.Transient, Code: "503"},
+	})
 	s := newSetup(t)
 	_, err := s.client.Send(context.Background(), channels.Message{To: "+79160000004", Text: strings.Repeat("я", 1601)})
 	if channels.KindOf(err) != channels.Invalid || s.fake.Requests() != 0 {

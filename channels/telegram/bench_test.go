@@ -1,7 +1,6 @@
 package telegram_test
 
 import (
-	"context"
 	"strconv"
 	"testing"
 
@@ -14,16 +13,8 @@ import (
 // and the fake over loopback HTTP.
 func BenchmarkSend(b *testing.B) {
 	_, c, _ := setup(b)
-	ctx := context.Background()
 	m := channels.Message{Text: "Понравилась еда? / Did you like the food?", Buttons: []channels.Button{{ID: "like_yes", Text: "Да"}, {ID: "like_no", Text: "Нет"}}}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		m.To = strconv.Itoa(1 + i%1000)
-		if _, err := c.Send(ctx, m); err != nil {
-			b.Fatal(err)
-		}
-	}
+	channeltest.BenchSend(b, c, m, func(m *channels.Message, i int) { m.To = strconv.Itoa(1 + i%1000) })
 }
 
 func BenchmarkParseUpdate(b *testing.B) {

@@ -1,7 +1,6 @@
 package telegram
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,21 +23,12 @@ const (
 // Client talks to the Bot API for one bot. It is safe for concurrent use.
 type Client struct {
 	cfg Config
-	hc  *http.Client
-	now func() time.Time
+	api channels.API
 }
 
 // New returns a client; hc nil means a client with a 30s timeout.
 func New(cfg Config, hc *http.Client) *Client {
-	cfg.APIURL = channels.BaseURL(cfg.APIURL, DefaultAPIURL)
-	return &Client{cfg: cfg, hc: channels.HTTPClient(hc), now: time.Now}
-}
-
-// WithClock returns a copy of c that stamps results with now.
-func (c *Client) WithClock(now func() time.Time) *Client {
-	cp := *c
-	cp.now = now
-	return &cp
+	return &Client{cfg: cfg, api: channels.NewAPI(cfg.APIURL, DefaultAPIURL, hc)}
 }
 
 // Kind is channels.Telegram.
@@ -136,7 +126,7 @@ func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result,
 	}
 	return channels.Result{
 		ProviderID: strconv.FormatInt(msg.Chat.ID, 10) + ":" + strconv.FormatInt(msg.MessageID, 10),
-		SentAt:     c.now(),
+		SentAt:     c.api.Now(),
 	}, nil
 }
 
@@ -209,13 +199,8 @@ func (c *Client) Call(ctx context.Context, method string, params any, out any) e
 	if err != nil {
 		return fmt.Errorf("telegram %s: encode: %w", method, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.APIURL+"/bot"+c.cfg.Token+"/"+method, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("telegram %s: %w", method, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
 	// The token is part of the URL: Exchange keeps it out of the error.
-	resp, raw, err := channels.Exchange(c.hc, req, method, 4<<20)
+	resp, raw, err := c.api.Post(ctx, "/bot"+c.cfg.Token+"/"+method, "application/json", body, nil, method, 4<<20)
 	if err != nil {
 		return err
 	}
@@ -317,7 +302,7 @@ func (c *Client) Fetch(ctx context.Context, a channels.Attachment, max int64) (c
 	if fi.FilePath == "" {
 		return channels.File{}, &channels.Error{Kind: channels.Invalid, Code: "no_file_path", Message: "getFile: no file_path (file too big for the Bot API?)"}
 	}
-	f, err := channels.Download(ctx, c.hc, c.cfg.APIURL+"/file/bot"+c.cfg.Token+"/"+fi.FilePath, nil, max, "telegram file download")
+	f, err := channels.Download(ctx, c.api.HC, c.api.BaseURL+"/file/bot"+c.cfg.Token+"/"+fi.FilePath, nil, max, "telegram file download")
 	if err != nil {
 		return f, err
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/telegram"
 )
 
@@ -45,13 +46,7 @@ func TestAttachmentsParsedAndFetched(t *testing.T) {
 		if a.Kind != tc.kind || a.Size != int64(len(tc.want)) || a.Name != tc.name {
 			t.Errorf("attachment %+v", a)
 		}
-		f, err := c.Fetch(context.Background(), a, 1<<20)
-		if err != nil {
-			t.Fatalf("fetch %s: %v", tc.kind, err)
-		}
-		if !bytes.Equal(f.Data, tc.want) || f.MIME != tc.mime || f.Name != tc.name {
-			t.Errorf("fetched %s: %d bytes %q %q", tc.kind, len(f.Data), f.MIME, f.Name)
-		}
+		channeltest.WantFile(t, c, a, tc.want, tc.mime, tc.name)
 	}
 	if n := fake.Calls("getFile"); n != 3 {
 		t.Errorf("getFile calls = %d, want 3", n)
@@ -59,21 +54,14 @@ func TestAttachmentsParsedAndFetched(t *testing.T) {
 
 	// Over the cap: refused by the size in the update, nothing downloaded.
 	evs, _, _ := telegram.ParseUpdate("", fake.PhotoUpdate(42, photo, ""))
-	_, err := c.Fetch(context.Background(), evs[0].Attachments[0], 100)
-	if tl, ok := channels.IsTooLarge(err); !ok || tl.Size != int64(len(jpeg)) || tl.Max != 100 {
-		t.Errorf("over the cap: %v", err)
-	}
+	channeltest.WantTooLarge(t, c, evs[0].Attachments[0], 100, int64(len(jpeg)))
 	if n := fake.Calls("getFile"); n != 3 {
 		t.Errorf("an oversize file was resolved: getFile calls = %d", n)
 	}
 	// Without a size in the update, the download stops at the cap.
 	a := evs[0].Attachments[0]
 	a.Size = 0
-	if _, err := c.Fetch(context.Background(), a, 100); err == nil {
-		t.Error("a download past the cap was kept")
-	} else if _, ok := channels.IsTooLarge(err); !ok {
-		t.Errorf("past the cap: %v", err)
-	}
+	channeltest.WantTooLarge(t, c, a, 100, 0)
 	// An unknown file id is the Bot API's 400.
 	if _, err := c.Fetch(context.Background(), channels.Attachment{Kind: channels.Photo, ProviderFileID: "nope"}, 100); channels.KindOf(err) != channels.Invalid {
 		t.Errorf("unknown file: %v", err)

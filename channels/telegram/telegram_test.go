@@ -101,20 +101,7 @@ func TestRateLimitedThenSuccessNoDuplicate(t *testing.T) {
 	fake, c, _ := setup(t)
 	fake.FailNext(555, telegramfake.TooManyRequests(7))
 	m := channels.Message{IdempotencyKey: "k1", To: "555", Text: "Напоминание о продлении / renewal reminder"}
-	_, err := c.Send(context.Background(), m)
-	if ce := channeltest.WantError(t, err, channels.RateLimited, "429"); ce.RetryAfter != 7*time.Second {
-		t.Fatalf("first send: %v", err)
-	}
-	if len(fake.Sent()) != 0 {
-		t.Fatal("a rate-limited message was recorded")
-	}
-	// The worker retries after RetryAfter; here the retry happens at once.
-	if _, err := c.Send(context.Background(), m); err != nil {
-		t.Fatalf("retry: %v", err)
-	}
-	if n := len(fake.SentTo(555)); n != 1 {
-		t.Errorf("%d messages delivered, want exactly 1", n)
-	}
+	channeltest.RateLimitedThenSent(t, c, m, "429", 7*time.Second, func() int { return len(fake.Sent()) })
 }
 
 func TestErrorClassification(t *testing.T) {

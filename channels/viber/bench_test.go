@@ -1,7 +1,6 @@
 package viber_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/nudge-engine/nudge/channels"
@@ -14,15 +13,10 @@ import (
 // and the fake over loopback HTTP.
 func BenchmarkSend(b *testing.B) {
 	_, c, _ := setup(b)
-	ctx := context.Background()
 	m := channels.Message{Text: "Понравилась еда? / Did you like the food?", Buttons: []channels.Button{{ID: "like_yes", Text: "Да"}, {ID: "like_no", Text: "Нет"}}}
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
+	channeltest.BenchSend(b, c, m, func(m *channels.Message, i int) {
 		m.To = viberfake.UserID(i) + string(rune('a'+i/1000%26)) + string(rune('a'+i/26000%26))
-		if _, err := c.Send(ctx, m); err != nil {
-			b.Fatal(err)
-		}
-	}
+	})
 }
 
 // BenchmarkVerifyAndParse measures signature check + parse of a delivered receipt.

@@ -1,7 +1,6 @@
 package viber
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -46,27 +45,18 @@ const (
 // Client talks to the REST Bot API for one bot. Safe for concurrent use.
 type Client struct {
 	cfg Config
-	hc  *http.Client
-	now func() time.Time
+	api channels.API
 }
 
 // New returns a client; hc nil means a client with a 30s timeout.
 func New(cfg Config, hc *http.Client) *Client {
-	cfg.APIURL = channels.BaseURL(cfg.APIURL, DefaultAPIURL)
 	if cfg.SenderName == "" {
 		cfg.SenderName = "Nudge"
 	}
 	if cfg.RateLimitBackoff <= 0 {
 		cfg.RateLimitBackoff = 10 * time.Minute
 	}
-	return &Client{cfg: cfg, hc: channels.HTTPClient(hc), now: time.Now}
-}
-
-// WithClock returns a copy of c that stamps results with now.
-func (c *Client) WithClock(now func() time.Time) *Client {
-	cp := *c
-	cp.now = now
-	return &cp
+	return &Client{cfg: cfg, api: channels.NewAPI(cfg.APIURL, DefaultAPIURL, hc)}
 }
 
 // Kind is channels.Viber.
@@ -186,7 +176,7 @@ func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result,
 	if err := c.Call(ctx, "send_message", out, &resp); err != nil {
 		return channels.Result{}, err
 	}
-	return channels.Result{ProviderID: resp.MessageToken.String(), SentAt: c.now()}, nil
+	return channels.Result{ProviderID: resp.MessageToken.String(), SentAt: c.api.Now()}, nil
 }
 
 // EventTypes are the callbacks Nudge subscribes to with set_webhook.
@@ -213,13 +203,7 @@ func (c *Client) Call(ctx context.Context, endpoint string, body any, out any) e
 	if len(b) > MaxRequestBytes {
 		return invalid("request is %d bytes, Viber allows %d", len(b), MaxRequestBytes)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.APIURL+"/"+endpoint, bytes.NewReader(b))
-	if err != nil {
-		return fmt.Errorf("viber %s: %w", endpoint, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Viber-Auth-Token", c.cfg.Token)
-	resp, raw, err := channels.Exchange(c.hc, req, endpoint, 1<<20)
+	resp, raw, err := c.api.Post(ctx, "/"+endpoint, "application/json", b, map[string]string{"X-Viber-Auth-Token": c.cfg.Token}, endpoint, 1<<20)
 	if err != nil {
 		return err
 	}

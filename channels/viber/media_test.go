@@ -71,33 +71,20 @@ func TestMediaWebhookAndFetch(t *testing.T) {
 		if a.Kind != tc.kind || a.URL != u || a.Name != tc.name || a.Size != int64(len(tc.data)) {
 			t.Errorf("%s attachment %+v", tc.typ, a)
 		}
-		f, err := c.Fetch(ctx, a, 1<<20)
-		if err != nil {
-			t.Fatalf("fetch %s: %v", tc.typ, err)
-		}
-		if !bytes.Equal(f.Data, tc.data) || f.MIME != tc.mime || f.Name != tc.name {
-			t.Errorf("fetched %s: %d bytes %q %q", tc.typ, len(f.Data), f.MIME, f.Name)
-		}
+		channeltest.WantFile(t, c, a, tc.data, tc.mime, tc.name)
 	}
 	if n := fake.Downloads(); n != len(cases) {
 		t.Errorf("downloads = %d, want %d", n, len(cases))
 	}
 	photo := sink.Events()[0].Attachments[0]
 	// Over the cap by the size in the callback: nothing downloaded.
-	_, err := c.Fetch(ctx, photo, 100)
-	if tl, ok := channels.IsTooLarge(err); !ok || tl.Size != int64(len(jpeg)) || tl.Max != 100 {
-		t.Errorf("over the cap: %v", err)
-	}
+	channeltest.WantTooLarge(t, c, photo, 100, int64(len(jpeg)))
 	if n := fake.Downloads(); n != len(cases) {
 		t.Errorf("an oversize file was downloaded: %d downloads", n)
 	}
 	// Without a size, the download stops at the cap.
 	photo.Size = 0
-	if _, err := c.Fetch(ctx, photo, 100); err == nil {
-		t.Error("a download past the cap was kept")
-	} else if _, ok := channels.IsTooLarge(err); !ok {
-		t.Errorf("past the cap: %v", err)
-	}
+	channeltest.WantTooLarge(t, c, photo, 100, 0)
 	// A link that no longer resolves is a 404: not worth a retry.
 	photo.URL += "x"
 	if _, err := c.Fetch(ctx, photo, 1<<20); channels.KindOf(err) != channels.Invalid {

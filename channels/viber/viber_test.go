@@ -65,16 +65,7 @@ func TestRateLimitedThenSuccessNoDuplicate(t *testing.T) {
 	user := viberfake.UserID(2)
 	fake.FailNext(user, viber.StatusTooManyRequests)
 	m := channels.Message{To: user, Text: "Напоминание / reminder"}
-	_, err := c.Send(context.Background(), m)
-	if ce := channeltest.WantError(t, err, channels.RateLimited, "12"); ce.RetryAfter != 10*time.Minute {
-		t.Fatalf("first send: %v", err)
-	}
-	if _, err := c.Send(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(fake.SentTo(user)); n != 1 {
-		t.Errorf("%d delivered, want 1", n)
-	}
+	channeltest.RateLimitedThenSent(t, c, m, "12", 10*time.Minute, func() int { return len(fake.SentTo(user)) })
 }
 
 func TestHundredPerHourWithoutReply(t *testing.T) {

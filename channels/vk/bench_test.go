@@ -1,7 +1,6 @@
 package vk_test
 
 import (
-	"context"
 	"strconv"
 	"testing"
 
@@ -15,15 +14,10 @@ import (
 func BenchmarkSend(b *testing.B) {
 	fake, c, _ := setup(b)
 	fake.RatePerSecond = 0
-	ctx := context.Background()
 	m := channels.Message{Text: "Понравилась еда? / Did you like the food?", Buttons: []channels.Button{{ID: "like_yes", Text: "Да"}, {ID: "like_no", Text: "Нет"}}}
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
+	channeltest.BenchSend(b, c, m, func(m *channels.Message, i int) {
 		m.To, m.IdempotencyKey = strconv.Itoa(1+i%1000), "bench:"+strconv.Itoa(i)
-		if _, err := c.Send(ctx, m); err != nil {
-			b.Fatal(err)
-		}
-	}
+	})
 }
 
 func BenchmarkVerifyAndParse(b *testing.B) {

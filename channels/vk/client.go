@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -29,21 +28,12 @@ const (
 // Client calls the VK API for one community. Safe for concurrent use.
 type Client struct {
 	cfg Config
-	hc  *http.Client
-	now func() time.Time
+	api channels.API
 }
 
 // New returns a client; hc nil means a client with a 30s timeout.
 func New(cfg Config, hc *http.Client) *Client {
-	cfg.APIURL = channels.BaseURL(cfg.APIURL, DefaultAPIURL)
-	return &Client{cfg: cfg, hc: channels.HTTPClient(hc), now: time.Now}
-}
-
-// WithClock returns a copy of c that stamps results with now.
-func (c *Client) WithClock(now func() time.Time) *Client {
-	cp := *c
-	cp.now = now
-	return &cp
+	return &Client{cfg: cfg, api: channels.NewAPI(cfg.APIURL, DefaultAPIURL, hc)}
 }
 
 // Kind is channels.VK.
@@ -178,7 +168,7 @@ func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result,
 	if err := c.Call(ctx, "messages.send", v, &id); err != nil {
 		return channels.Result{}, err
 	}
-	return channels.Result{ProviderID: strconv.FormatInt(id, 10), SentAt: c.now()}, nil
+	return channels.Result{ProviderID: strconv.FormatInt(id, 10), SentAt: c.api.Now()}, nil
 }
 
 // AnswerEvent stops the spinner of a callback button press.
@@ -196,13 +186,8 @@ type APIError struct {
 // Call posts params to method and decodes "response" into out (may be nil).
 func (c *Client) Call(ctx context.Context, method string, params url.Values, out any) error {
 	params.Set("v", Version)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.APIURL+"/"+method, strings.NewReader(params.Encode()))
-	if err != nil {
-		return fmt.Errorf("vk %s: %w", method, err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
-	resp, raw, err := channels.Exchange(c.hc, req, method, 1<<20)
+	resp, raw, err := c.api.Post(ctx, "/"+method, "application/x-www-form-urlencoded", []byte(params.Encode()),
+		map[string]string{"Authorization": "Bearer " + c.cfg.Token}, method, 1<<20)
 	if err != nil {
 		return err
 	}

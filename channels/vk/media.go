@@ -11,5 +11,5 @@ import (
 // by the document's stated size or by the bytes that arrive, is a
 // *channels.TooLargeError.
 func (c *Client) Fetch(ctx context.Context, a channels.Attachment, max int64) (channels.File, error) {
-	return channels.FetchURL(ctx, c.hc, a, max, "vk attachment download")
+	return channels.FetchURL(ctx, c.api.HC, a, max, "vk attachment download")
 }

@@ -75,30 +75,17 @@ func TestAttachmentsWebhookAndFetch(t *testing.T) {
 		if a.Kind != w.kind || a.Name != w.name {
 			t.Errorf("attachment %d %+v", i, a)
 		}
-		f, err := c.Fetch(ctx, a, 1<<20)
-		if err != nil {
-			t.Fatalf("fetch %s: %v", w.kind, err)
-		}
-		if !bytes.Equal(f.Data, w.data) || f.MIME != w.mime || f.Name != w.name {
-			t.Errorf("fetched %s: %q %q %q", w.kind, f.Data[:min(10, len(f.Data))], f.MIME, f.Name)
-		}
+		channeltest.WantFile(t, c, a, w.data, w.mime, w.name)
 	}
 	if n := fake.Downloads(); n != len(want) {
 		t.Errorf("downloads = %d, want %d", n, len(want))
 	}
 	// Over the cap by the document's stated size: nothing downloaded.
 	doc := evs[0].Attachments[1]
-	_, err := c.Fetch(ctx, doc, 10)
-	if tl, ok := channels.IsTooLarge(err); !ok || tl.Size != int64(len(pdf)) || tl.Max != 10 {
-		t.Errorf("over the cap: %v", err)
-	}
+	channeltest.WantTooLarge(t, c, doc, 10, int64(len(pdf)))
 	if n := fake.Downloads(); n != len(want) {
 		t.Errorf("an oversize file was downloaded: %d downloads", n)
 	}
 	// A photo states no size: the download stops at the cap.
-	if _, err := c.Fetch(ctx, evs[0].Attachments[0], 100); err == nil {
-		t.Error("a download past the cap was kept")
-	} else if _, ok := channels.IsTooLarge(err); !ok {
-		t.Errorf("past the cap: %v", err)
-	}
+	channeltest.WantTooLarge(t, c, evs[0].Attachments[0], 100, 0)
 }

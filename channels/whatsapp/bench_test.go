@@ -23,13 +23,7 @@ func BenchmarkSend(b *testing.B) {
 	o := f.Options()
 	c := whatsapp.New(whatsapp.Config{APIURL: f.URL(), Token: o.Token, PhoneNumberID: o.PhoneNumberID}, nil)
 	m := channels.Message{Text: "Как вам ужин?", Buttons: []channels.Button{{ID: "yes", Text: "Да"}, {ID: "no", Text: "Нет"}}}
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		m.To = strconv.Itoa(79160000000 + i)
-		if _, err := c.Send(context.Background(), m); err != nil {
-			b.Fatal(err)
-		}
-	}
+	channeltest.BenchSend(b, c, m, func(m *channels.Message, i int) { m.To = strconv.Itoa(79160000000 + i) })
 }
 
 // BenchmarkWebhook measures signature check + parse + sink for a status batch.

@@ -70,13 +70,7 @@ func TestMediaWebhookAndFetch(t *testing.T) {
 		if a.Kind != tc.kind || a.ProviderFileID != id || a.Name != tc.name {
 			t.Errorf("%s attachment %+v", tc.typ, a)
 		}
-		f, err := s.client.Fetch(ctx, a, 1<<20)
-		if err != nil {
-			t.Fatalf("fetch %s: %v", tc.typ, err)
-		}
-		if !bytes.Equal(f.Data, tc.data) || f.MIME != tc.mime || f.Name != tc.name {
-			t.Errorf("fetched %s: %d bytes %q %q", tc.typ, len(f.Data), f.MIME, f.Name)
-		}
+		channeltest.WantFile(t, s.client, a, tc.data, tc.mime, tc.name)
 	}
 	if n := s.fake.MediaCalls(); n != len(cases) {
 		t.Errorf("media node calls = %d, want %d", n, len(cases))
@@ -85,15 +79,12 @@ func TestMediaWebhookAndFetch(t *testing.T) {
 	photo := s.sink.Events()[0].Attachments[0]
 	// Over the cap: refused by the size on the media node, nothing downloaded.
 	before := s.fake.Requests()
-	_, err := s.client.Fetch(ctx, photo, 100)
-	if tl, ok := channels.IsTooLarge(err); !ok || tl.Size != int64(len(jpeg)) || tl.Max != 100 {
-		t.Errorf("over the cap: %v", err)
-	}
+	channeltest.WantTooLarge(t, s.client, photo, 100, int64(len(jpeg)))
 	if n := s.fake.Requests() - before; n != 1 {
 		t.Errorf("an oversize file was downloaded: %d requests", n)
 	}
 	// An unknown media id is Graph's 400 (code 100): not worth a retry.
-	_, err = s.client.Fetch(ctx, channels.Attachment{Kind: channels.Photo, ProviderFileID: "999"}, 100)
+	_, err := s.client.Fetch(ctx, channels.Attachment{Kind: channels.Photo, ProviderFileID: "999"}, 100)
 	if channels.KindOf(err) != channels.Invalid {
 		t.Errorf("unknown media: %v", err)
 	}

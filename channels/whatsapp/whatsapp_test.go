@@ -43,6 +43,9 @@ func newSetup(t *testing.T, opt whatsappfake.Options) *setup {
 	return &setup{fake: f, client: whatsapp.New(cfg, nil), cfg: cfg, sink: sink, hook: hook, q: q}
 }
 
+// sent counts the messages the fake accepted.
+func (s *setup) sent() int { return len(s.fake.Sent()) }
+
 func TestSendButtonsWithImage(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{})
 	res, err := s.client.Send(context.Background(), channels.Message{
@@ -99,49 +102,21 @@ func TestSendKinds(t *testing.T) {
 func TestSendRateLimitedThenSuccessNoDuplicate(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{})
 	s.fake.FailNext(130429, "Rate limit hit")
-	m := channels.Message{To: "79160000001", Text: "Напоминание о продлении"}
-	_, err := s.client.Send(context.Background(), m)
-	if ce := channeltest.WantError(t, err, channels.RateLimited, "130429"); ce.RetryAfter <= 0 {
-		t.Fatalf("first send: %v", err)
-	}
-	if len(s.fake.Sent()) != 0 {
-		t.Fatal("rate-limited send was recorded")
-	}
-	if _, err := s.client.Send(context.Background(), m); err != nil {
-		t.Fatalf("retry: %v", err)
-	}
-	if n := len(s.fake.Sent()); n != 1 {
-		t.Fatalf("%d messages accepted, want 1", n)
-	}
+	channeltest.RateLimitedThenSent(t, s.client, channels.Message{To: "79160000001", Text: "Напоминание о продлении"}, "130429", 0, s.sent)
 }
 
 func TestSendErrors(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		script func(f *whatsappfake.Server)
-		msg    channels.Message
-		kind   channels.ErrorKind
-		code   string
-	}{
-		{"blocked", func(f *whatsappfake.Server) { f.Block("200") }, channels.Message{To: "200", Text: "x"}, channels.Blocked, "131050"},
-		{"window closed", func(f *whatsappfake.Server) { f.CloseWindow("201") }, channels.Message{To: "201", Text: "x"}, channels.WindowClosed, "131047"},
-		{"token", func(f *whatsappfake.Server) { f.FailNext(190, "token expired") }, channels.Message{To: "202", Text: "x"}, channels.Invalid, "190"},
-		{"server error", func(f *whatsappfake.Server) { f.FailNext(503, "") }, channels.Message{To: "203", Text: "x"}, channels.Transient, "503"},
-		{"four buttons", nil, channels.Message{To: "204", Text: "x", Buttons: []channels.Button{{ID: "1", Text: "1"}, {ID: "2", Text: "2"}, {ID: "3", Text: "3"}, {ID: "4", Text: "4"}}}, channels.Invalid, "nudge_limits"},
-		{"long title", nil, channels.Message{To: "205", Text: "x", Buttons: []channels.Button{{ID: "1", Text: "Очень длинная надпись кнопки"}}}, channels.Invalid, "nudge_limits"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newSetup(t, whatsappfake.Options{})
-			if tc.script != nil {
-				tc.script(s.fake)
-			}
-			_, err := s.client.Send(context.Background(), tc.msg)
-			channeltest.WantError(t, err, tc.kind, tc.code)
-			if len(s.fake.Sent()) != 0 {
-				t.Fatal("failed send recorded as accepted")
-			}
-		})
-	}
+	channeltest.SendErrors(t, func(t *testing.T) (*whatsappfake.Server, channels.Sender, func() int) {
+		s := newSetup(t, whatsappfake.Options{})
+		return s.fake, s.client, s.sent
+	}, []channeltest.SendError[*whatsappfake.Server]{
+		{Name: "blocked", Script: func(f *whatsappfake.Server) { f.Block("200") }, Msg: channels.Message{To: "200", Text: "x"}, Kind: channels.Blocked, Code: "131050"},
+		{Name: "window closed", Script: func(f *whatsappfake.Server) { f.CloseWindow("201") }, Msg: channels.Message{To: "201", Text: "x"}, Kind: channels.WindowClosed, Code: "131047"},
+		{Name: "token", Script: func(f *whatsappfake.Server) { f.FailNext(190, "token expired") }, Msg: channels.Message{To: "202", Text: "x"}, Kind: channels.Invalid, Code: "190"},
+		{Name: "server error", Script: func(f *whatsappfake.Server) { f.FailNext(503, "") }, Msg: channels.Message{To: "203", Text: "x"}, Kind: channels.Transient, Code: "503"},
+		{Name: "four buttons", Msg: channels.Message{To: "204", Text: "x", Buttons: []channels.Button{{ID: "1", Text: "1"}, {ID: "2", Text: "2"}, {ID: "3", Text: "3"}, {ID: "4", Text: "4"}}}, Kind: channels.Invalid, Code: "nudge_limits"},
+		{Name: "long title", Msg: channels.Message{To: "205", Text: "x", Buttons: []channels.Button{{ID: "1", Text: "Очень длинная надпись кнопки"}}}, Kind: channels.Invalid, Code: "nudge_limits"},
+	})
 }
 
 func TestTemplateAllowedOutsideWindow(t *testing.T) {

@@ -86,6 +86,20 @@ func Run(t testing.TB, ctx context.Context, timeout time.Duration, actions ...ch
 	}
 }
 
+// Login signs in at base's login page as a user would (the form, with its
+// CSRF token) and waits for the signed-in layout; ctx keeps the session.
+func Login(t testing.TB, ctx context.Context, base, email, password string) {
+	t.Helper()
+	Run(t, ctx, 30*time.Second,
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(`#email`, chromedp.ByID),
+		chromedp.SendKeys(`#email`, email, chromedp.ByID),
+		chromedp.SendKeys(`#password`, password, chromedp.ByID),
+		chromedp.Submit(`#password`, chromedp.ByID),
+		chromedp.WaitVisible(`header.top`, chromedp.ByQuery),
+	)
+}
+
 // ScreenshotsDirEnv names the directory screenshots are saved to. Unset,
 // they go to the test's temporary directory, so a test run never rewrites
 // the docs; `make screenshots` sets it to docs/screenshots.

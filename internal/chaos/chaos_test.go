@@ -139,9 +139,6 @@ func outage(full bool) time.Duration {
 // TestChaos runs each scenario in turn (never in parallel: the box's two
 // cores are the blast's) and writes the table.
 func TestChaos(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts worker, scheduler, redis-server and postgres processes")
-	}
 	n, full := size(t)
 	testenv.NudgeBinary(t) // build once, before any timing
 	for _, sc := range scenarios {

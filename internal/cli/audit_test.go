@@ -91,7 +91,7 @@ func TestAuditLogOverAPIAndPage(t *testing.T) {
 	// The page, in Chromium: the admin's sign-in is the newest row; the
 	// filter form narrows to the campaign's rows.
 	bctx := browsertest.New(t)
-	login(t, bctx, ss.base, "boss@shop.example", "boss-password-1")
+	browsertest.Login(t, bctx, ss.base, "boss@shop.example", "boss-password-1")
 	var first, nav, actions string
 	browsertest.Run(t, bctx, 30*time.Second,
 		chromedp.Navigate(ss.base+"/audit"),

@@ -82,7 +82,7 @@ func TestBrowserChatPagePressReachesTheEngine(t *testing.T) {
 	if _, err := users.NewStore(e.d, nil).Add(e.ctx, "care@growfood.example", users.Manager, "care-manager-pass", nil); err != nil {
 		t.Fatal(err)
 	}
-	login(t, ctx, e.base, "care@growfood.example", "care-manager-pass")
+	browsertest.Login(t, ctx, e.base, "care@growfood.example", "care-manager-pass")
 	var history string
 	browsertest.Run(t, ctx, 30*time.Second,
 		chromedp.Navigate(e.base+"/inbox/"+strconv.FormatInt(conv, 10)),

@@ -229,7 +229,7 @@ func TestBrowserEngineHandoffToManager(t *testing.T) {
 		return false
 	})
 	ctx := browsertest.New(t)
-	login(t, ctx, e.base, "care@growfood.example", "care-manager-pass")
+	browsertest.Login(t, ctx, e.base, "care@growfood.example", "care-manager-pass")
 	browsertest.Run(t, ctx, 30*time.Second, chromedp.Navigate(e.base+"/inbox"), chromedp.WaitVisible(`#live`, chromedp.ByID))
 	time.Sleep(300 * time.Millisecond) // let the page's event stream connect
 	// The customer presses 👎.
@@ -266,18 +266,6 @@ func TestBrowserEngineHandoffToManager(t *testing.T) {
 		return e.count(`SELECT count(*) FROM flow_runs r JOIN subscribers s ON s.id = r.subscriber_id
 			WHERE s.external_id = 'unhappy' AND r.state <> 'paused'`) == 1
 	})
-}
-
-func login(t *testing.T, ctx context.Context, base, email, pw string) {
-	t.Helper()
-	browsertest.Run(t, ctx, 30*time.Second,
-		chromedp.Navigate(base+"/login"),
-		chromedp.WaitVisible(`#email`, chromedp.ByID),
-		chromedp.SendKeys(`#email`, email, chromedp.ByID),
-		chromedp.SendKeys(`#password`, pw, chromedp.ByID),
-		chromedp.Submit(`#password`, chromedp.ByID),
-		chromedp.WaitVisible(`header.top`, chromedp.ByQuery),
-	)
 }
 
 // TestEmailOneClickUnsubscribe: an email carries List-Unsubscribe with a

@@ -49,7 +49,7 @@ func TestBrowserAdminErasesCustomer(t *testing.T) {
 
 	// The manager: no link, the forbidden page, and a 403 for a forged post.
 	mctx := browsertest.New(t)
-	login(t, mctx, e.base, "care@growfood.example", "care-manager-pass")
+	browsertest.Login(t, mctx, e.base, "care@growfood.example", "care-manager-pass")
 	var noLink bool
 	var forbidden string
 	var status int
@@ -77,7 +77,7 @@ func TestBrowserAdminErasesCustomer(t *testing.T) {
 
 	// The admin: from the conversation to the confirmation, then erased.
 	actx := browsertest.New(t)
-	login(t, actx, e.base, "boss@growfood.example", "boss-admin-password")
+	browsertest.Login(t, actx, e.base, "boss@growfood.example", "boss-admin-password")
 	var confirm, done string
 	browsertest.Run(t, actx, 30*time.Second,
 		chromedp.Navigate(convURL), chromedp.WaitVisible(`#erase-customer`, chromedp.ByID),

@@ -121,7 +121,7 @@ func TestBrowserInboxSkipRowOnEngineClock(t *testing.T) {
 	}
 
 	b := browsertest.New(t)
-	login(t, b, e.base, "care@growfood.example", "care-manager-pass")
+	browsertest.Login(t, b, e.base, "care@growfood.example", "care-manager-pass")
 	var rows []string
 	browsertest.Run(t, b, 30*time.Second,
 		chromedp.Navigate(e.base+"/inbox/"+strconv.FormatInt(conv, 10)),

@@ -3,64 +3,30 @@ package cli
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/nudge-engine/nudge/internal/config"
-	"github.com/nudge-engine/nudge/internal/db"
-	"github.com/nudge-engine/nudge/internal/testenv"
 	"github.com/nudge-engine/nudge/users"
 )
 
-// testStack boots the whole HTTP side as `nudge serve` wires it.
-func testStack(t *testing.T, env map[string]string) (*stack, *httptest.Server) {
-	t.Helper()
-	dbURL, redisURL := testenv.DBURL(t), testenv.Redis(t)
-	vars := map[string]string{"NUDGE_DATABASE_URL": dbURL, "NUDGE_REDIS_URL": redisURL}
-	for k, v := range env {
-		vars[k] = v
-	}
-	a := &App{Stdout: io.Discard, Stderr: io.Discard, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Env: &config.Env{Lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}}
-	c, err := a.loadStackConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := db.Open(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	s, err := a.buildStack(c, d, http.DefaultClient)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	srv := httptest.NewServer(s.server().Handler())
-	t.Cleanup(srv.Close)
-	return s, srv
-}
-
 func TestServeWiring(t *testing.T) {
-	s, srv := testStack(t, map[string]string{
+	served := serveStack(t, map[string]string{
 		"NUDGE_TELEGRAM_TOKEN":          "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0",
 		"NUDGE_TELEGRAM_WEBHOOK_SECRET": "hook-secret",
 	})
 	ctx := context.Background()
-	st := users.NewStore(s.db, nil)
+	st := users.NewStore(served.s.db, nil)
 	st.Add(ctx, "admin@shop.example", users.Admin, "admin-password-1", nil)
 	st.Add(ctx, "manager@shop.example", users.Manager, "manager-password-1", nil)
 	noRedirect := func(jar http.CookieJar) *http.Client {
 		return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	status := func(c *http.Client, method, path string, body io.Reader, hdr map[string]string) int {
-		req, _ := http.NewRequest(method, srv.URL+path, body)
+		req, _ := http.NewRequest(method, served.base+path, body)
 		for k, v := range hdr {
 			req.Header.Set(k, v)
 		}
@@ -74,7 +40,7 @@ func TestServeWiring(t *testing.T) {
 	login := func(email, pw string) *http.Client {
 		jar, _ := cookiejar.New(nil)
 		c := noRedirect(jar)
-		resp, err := c.Get(srv.URL + "/login")
+		resp, err := c.Get(served.base + "/login")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +50,7 @@ func TestServeWiring(t *testing.T) {
 		if csrf == nil {
 			t.Fatal("no csrf on the login page")
 		}
-		resp, err = c.PostForm(srv.URL+"/login", url.Values{"email": {email}, "password": {pw}, "csrf": {string(csrf[1])}})
+		resp, err = c.PostForm(served.base+"/login", url.Values{"email": {email}, "password": {pw}, "csrf": {string(csrf[1])}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +94,7 @@ func TestServeWiring(t *testing.T) {
 		}
 	}
 	// Settings show the configured channel with the webhook URL to register.
-	req, _ := http.NewRequest("GET", srv.URL+"/settings", nil)
+	req, _ := http.NewRequest("GET", served.base+"/settings", nil)
 	resp, err := admin.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +105,7 @@ func TestServeWiring(t *testing.T) {
 		t.Errorf("settings page lacks the telegram webhook or the users:\n%s", page)
 	}
 	// With a key the API answers.
-	_, key, err := s.keys.Create(ctx, "shop", users.Admin)
+	_, key, err := served.s.keys.Create(ctx, "shop", users.Admin)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,11 +2,8 @@ package ratelimit
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/nudge-engine/nudge/internal/testenv"
 )
@@ -163,7 +160,7 @@ func TestReserveKeysExpireAndUnlimitedIsFree(t *testing.T) {
 			t.Errorf("%s ttl %v (%v), want a few seconds", k, ttl, err)
 		}
 	}
-	calls := &counter{}
+	calls := &testenv.RedisCalls{}
 	l.rdb.AddHook(calls)
 	s, err := l.Reserve(ctx, "sandbox", "", []string{"1", "1", "1"}, 0, false)
 	if err != nil {
@@ -172,33 +169,16 @@ func TestReserveKeysExpireAndUnlimitedIsFree(t *testing.T) {
 	if got := offsets(s, *now); !equal(got, []time.Duration{0, 0, 0}) {
 		t.Fatalf("unlimited %v", got)
 	}
-	if calls.n.Load() != 0 {
-		t.Fatalf("unlimited channel made %d Redis calls", calls.n.Load())
+	if calls.N() != 0 {
+		t.Fatalf("unlimited channel made %d Redis calls", calls.N())
 	}
 	// A limited batch is one call (EVALSHA; EVAL only when the script was
 	// not loaded yet).
 	if _, err := l.Reserve(ctx, "telegram", "bot", []string{"3", "4", "5", "6"}, time.Minute, false); err != nil {
 		t.Fatal(err)
 	}
-	if calls.n.Load() != 1 {
-		t.Fatalf("a batch of 4 made %d Redis calls, want 1", calls.n.Load())
-	}
-}
-
-// counter is a go-redis hook counting commands sent.
-type counter struct{ n atomic.Int64 }
-
-func (c *counter) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (c *counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-func (c *counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.n.Add(int64(len(cmds)))
-		return next(ctx, cmds)
+	if calls.N() != 1 {
+		t.Fatalf("a batch of 4 made %d Redis calls, want 1", calls.N())
 	}
 }
 

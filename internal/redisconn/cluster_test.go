@@ -16,9 +16,6 @@ import (
 // queue's hash tag, so Asynq's scripts stay on one slot) and a go-redis
 // client the rate limiter works with.
 func TestCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts redis-server processes")
-	}
 	url, _ := testenv.StartCluster(t, 3)
 	conn, err := redisconn.Parse(url)
 	if err != nil {

@@ -14,9 +14,6 @@ import (
 // built from the same Conn carry on against the new master without being
 // rebuilt. Writes acknowledged by the replica before the kill survive it.
 func TestSentinelFailover(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts redis-server processes")
-	}
 	set := testenv.StartSentinelSet(t)
 	conn, err := redisconn.Parse(set.URL(0))
 	if err != nil {

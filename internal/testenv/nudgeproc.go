@@ -21,9 +21,11 @@ var (
 
 // NudgeBinary builds cmd/nudge once per test process and returns its path.
 // Tests that start `nudge worker`, `nudge scheduler` or `nudge serve` as
-// real processes use it, so a kill -9 hits the production binary.
+// real processes use it, so a kill -9 hits the production binary. Under
+// -short the test is skipped (SkipProcesses).
 func NudgeBinary(t testing.TB) string {
 	t.Helper()
+	SkipProcesses(t, "nudge")
 	nudgeOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "nudge-bin-")
 		if err != nil {
@@ -43,6 +45,16 @@ func NudgeBinary(t testing.TB) string {
 		t.Fatalf("testenv: build nudge: %v", nudgeErr)
 	}
 	return nudgePath
+}
+
+// SkipProcesses skips t under -short: the helpers that start real server or
+// nudge processes (what names them) call it, so a test that starts one skips
+// there without saying so itself.
+func SkipProcesses(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("starts %s processes", what)
+	}
 }
 
 type buildError struct {

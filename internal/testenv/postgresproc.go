@@ -32,9 +32,11 @@ type PostgresProc struct {
 
 // PostgresBinDir is the newest /usr/lib/postgresql/*/bin holding pg_ctl; a
 // test that needs one skips when none is installed (scripts/services
-// installs the Debian postgresql package).
+// installs the Debian postgresql package). Under -short the test is
+// skipped (SkipProcesses).
 func PostgresBinDir(t testing.TB) string {
 	t.Helper()
+	SkipProcesses(t, "postgres")
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
 	sort.Slice(dirs, func(i, j int) bool { return pgVersion(dirs[i]) < pgVersion(dirs[j]) })
 	for i := len(dirs) - 1; i >= 0; i-- {

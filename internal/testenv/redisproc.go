@@ -33,9 +33,11 @@ type RedisProc struct {
 // RedisServerBinary is the redis-server executable the helpers start; a
 // test that needs one skips when it is not installed (scripts/services
 // installs it with the Debian redis package, which also provides Sentinel
-// as `redis-server --sentinel`).
+// as `redis-server --sentinel`). Under -short the test is skipped
+// (SkipProcesses).
 func RedisServerBinary(t testing.TB) string {
 	t.Helper()
+	SkipProcesses(t, "redis-server")
 	p, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Skip("redis-server is not installed")

@@ -1,9 +1,12 @@
 // Package channeltest holds what the adapters' tests share: a Sink that
 // records the events a webhook hands on, Timers that hold a fake's scheduled
-// receipts until the test runs them, and a webhook server per test.
+// receipts until the test runs them, a webhook server per test, and the
+// checks every adapter must pass alike (refused and rate-limited sends,
+// attachment downloads) and its send benchmark.
 package channeltest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -127,4 +130,109 @@ func WantError(t testing.TB, err error, kind channels.ErrorKind, code string) *c
 		t.Fatalf("got %v, want %s (%s)", err, kind, code)
 	}
 	return ce
+}
+
+// WantRefused sends m through c and fails the test unless the send fails
+// with kind and code and the fake accepted nothing (sent counts the messages
+// it accepted). It returns the error for further checks.
+func WantRefused(t testing.TB, c channels.Sender, m channels.Message, kind channels.ErrorKind, code string, sent func() int) *channels.Error {
+	t.Helper()
+	_, err := c.Send(context.Background(), m)
+	ce := WantError(t, err, kind, code)
+	if n := sent(); n != 0 {
+		t.Fatalf("refused send recorded: %d accepted", n)
+	}
+	return ce
+}
+
+// SendError is one refused send of a table: Script (optional) prepares the
+// fake F, then Msg must fail with Kind and Code.
+type SendError[F any] struct {
+	Name   string
+	Script func(F)
+	Msg    channels.Message
+	Kind   channels.ErrorKind
+	Code   string
+}
+
+// SendErrors runs each case as a subtest with WantRefused, on a fresh fake
+// and client from setup (sent counts what that fake accepted).
+func SendErrors[F any](t *testing.T, setup func(t *testing.T) (fake F, c channels.Sender, sent func() int), cases []SendError[F]) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			fake, c, sent := setup(t)
+			if tc.Script != nil {
+				tc.Script(fake)
+			}
+			WantRefused(t, c, tc.Msg, tc.Kind, tc.Code, sent)
+		})
+	}
+}
+
+// RateLimitedThenSent checks what every adapter promises of a rate-limited
+// send, the fake having been told to refuse the next one: the send of m
+// fails RateLimited with code and a RetryAfter of retryAfter (any positive
+// one when 0) and nothing is accepted; the retry goes through and exactly one
+// message is accepted (sent counts them).
+func RateLimitedThenSent(t testing.TB, c channels.Sender, m channels.Message, code string, retryAfter time.Duration, sent func() int) {
+	t.Helper()
+	ce := WantRefused(t, c, m, channels.RateLimited, code, sent)
+	if ce.RetryAfter <= 0 || (retryAfter != 0 && ce.RetryAfter != retryAfter) {
+		t.Fatalf("RetryAfter %v, want %v", ce.RetryAfter, retryAfter)
+	}
+	// The worker retries after RetryAfter; here the retry happens at once.
+	if _, err := c.Send(context.Background(), m); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if n := sent(); n != 1 {
+		t.Fatalf("%d messages accepted, want exactly 1", n)
+	}
+}
+
+// BenchSend measures c.Send of m, which vary changes for iteration i (a new
+// recipient, a new idempotency key) before it is sent.
+func BenchSend(b *testing.B, c channels.Sender, m channels.Message, vary func(m *channels.Message, i int)) {
+	b.Helper()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		vary(&m, i)
+		if _, err := c.Send(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// Fetcher is an adapter that downloads the attachments users send.
+type Fetcher interface {
+	Fetch(ctx context.Context, a channels.Attachment, max int64) (channels.File, error)
+}
+
+// WantFile fetches a with a 1 MiB cap and fails the test unless it gets
+// data, typed mime and named name.
+func WantFile(t testing.TB, c Fetcher, a channels.Attachment, data []byte, mime, name string) {
+	t.Helper()
+	f, err := c.Fetch(context.Background(), a, 1<<20)
+	if err != nil {
+		t.Fatalf("fetch %s: %v", a.Kind, err)
+	}
+	if !bytes.Equal(f.Data, data) || f.MIME != mime || f.Name != name {
+		t.Errorf("fetched %s: %q %q %q", a.Kind, f.Data[:min(10, len(f.Data))], f.MIME, f.Name)
+	}
+}
+
+// WantTooLarge fetches a with the cap max and fails the test unless it is
+// refused as too large. A size other than 0 is the one the provider stated
+// and the refusal must name; with 0 the download itself stops at the cap.
+func WantTooLarge(t testing.TB, c Fetcher, a channels.Attachment, max, size int64) {
+	t.Helper()
+	_, err := c.Fetch(context.Background(), a, max)
+	tl, ok := channels.IsTooLarge(err)
+	switch {
+	case !ok:
+		t.Errorf("past the cap of %d: %v", max, err)
+	case size != 0 && (tl.Size != size || tl.Max != max):
+		t.Errorf("over the cap: %v, want size %d max %d", err, size, max)
+	}
 }
