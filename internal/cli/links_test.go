@@ -264,7 +264,7 @@ func TestTrackedLinksEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := browsertest.New(t)
-	login(t, b, e.base, "ana@growfood.example", "marketer-pass-123")
+	browsertest.Login(t, b, e.base, "ana@growfood.example", "marketer-pass-123")
 	var stages, rows [][]string
 	browsertest.Run(t, b, 30*time.Second,
 		chromedp.Navigate(e.base+"/dashboard/menu-links"),
