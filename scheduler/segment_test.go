@@ -212,8 +212,9 @@ func seedSegmentAudience(t testing.TB, f fixture, n int, now time.Time) (members
 	return members, byChannel
 }
 
-// TestSegmentCountAt100k measures nudge segment count's query at 100,000
-// subscribers against a bare count(*) of them in the same database.
+// TestSegmentCountAt100k checks nudge segment count's query at 100,000
+// subscribers (total, split by channel, sample) and logs its time against a
+// bare count(*) of them in the same database.
 func TestSegmentCountAt100k(t *testing.T) {
 	if testing.Short() {
 		t.Skip("seeds 100,000 subscribers")
@@ -256,11 +257,8 @@ func TestSegmentCountAt100k(t *testing.T) {
 		t.Log(explainCount(t, f, now))
 	}
 	t.Logf("segment count at %d subscribers: %d members in %v; count(*) %v; ratio %.1f", n, members, best.Took, bestBare, float64(best.Took)/float64(bestBare))
-	// Well under a second for a million means a fraction of that here,
-	// with room for a loaded machine.
-	if best.Took > time.Second {
-		t.Errorf("segment count took %v at %d subscribers", best.Took, n)
-	}
+	// The speed target lives in BenchmarkSegmentCount (1M, as a ratio to
+	// count(*) in the same run): a timed assertion here fails on a loaded box.
 }
 
 // explainCount returns the plan of weekly-eaters' count with its timings
