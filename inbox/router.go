@@ -15,6 +15,7 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/classify"
+	"github.com/nudge-engine/nudge/hooks"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/subscribers"
 )
@@ -160,7 +161,7 @@ func (r *Router) Reply(ctx context.Context, ev channels.Event) error {
 			r.runs.Wake(ctx)
 		}
 		rec.outcome, rec.gotoStep = "branch", gotoStep
-		return r.store(ctx, r.db, rec, nil)
+		return db.WithTx(ctx, r.db, func(tx *sqlx.Tx) error { return r.store(ctx, tx, rec, nil) })
 	}
 	// Nobody waits for this reply: a person will read it.
 	rec.ev.Label = r.pressLabel(ctx, rec.ev, snd.SubscriberID)
@@ -294,7 +295,15 @@ func (r *Router) store(ctx context.Context, q db.Executor, rec replyRow, convID 
 	if err != nil {
 		return fmt.Errorf("inbox: store reply: %w", err)
 	}
-	return nil
+	// The reply event commits with the reply row (q is its transaction).
+	data := map[string]any{"channel": string(rec.ev.Channel), "text": rec.ev.Text, "button": rec.ev.Payload,
+		"label": rec.label(), "outcome": rec.outcome, "campaign_id": campaignID, "step_id": stepID, "goto": rec.gotoStep,
+		"classification": map[string]any{"sentiment": string(rec.result.Sentiment), "rule": rec.result.Rule,
+			"confidence": rec.result.Confidence, "unsure": rec.result.Unsure}}
+	if convID != nil {
+		data["conversation_id"] = *convID
+	}
+	return hooks.Emit(ctx, q, rec.subscriberID, hooks.Reply, data, rec.ev.At)
 }
 
 // toConversation opens (or joins) the subscriber's conversation and adds the

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nudge-engine/nudge/analytics"
 	"github.com/nudge-engine/nudge/audit"
+	"github.com/nudge-engine/nudge/hooks"
 	"github.com/nudge-engine/nudge/inbox"
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/db"
@@ -59,7 +60,8 @@ type Web struct {
 	dash     *analytics.Store
 	settings func(ctx context.Context) (Settings, error)
 	eraser   Eraser
-	db       db.Executor // the audit log's database (EnableAudit)
+	hooks    *hooks.Store // outgoing webhooks (EnableWebhooks)
+	db       db.Executor  // the audit log's database (EnableAudit)
 	clock    clock.Clock
 	about    fmt.Stringer // the clock, when it describes itself
 }
@@ -184,6 +186,7 @@ func (w *Web) Register(mux *server.Mux) {
 	w.registerSettings(mux)
 	w.registerPrivacy(mux)
 	w.registerAudit(mux)
+	w.registerWebhooks(mux)
 }
 
 const loginCSRFCookie = "nudge_login_csrf"
