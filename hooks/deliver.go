@@ -45,7 +45,7 @@ const (
 	                 FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
 	                WHERE d.state = 'pending'
 	                ORDER BY d.endpoint_id, d.subscriber_id, d.id) h
-	              WHERE next_at <= $1 ORDER BY id LIMIT $2`
+	              WHERE next_at IS NULL OR next_at <= $1 ORDER BY id LIMIT $2`
 	// The line's head, locked; SKIP LOCKED: another task is posting it. The
 	// state is checked again on the locked row, so a head delivered
 	// meanwhile is not posted twice.
@@ -86,6 +86,11 @@ type Config struct {
 	// instead of waiting for its next tick.
 	DatabaseURL string
 	Every       time.Duration // the dispatcher's tick on Clock (default 1 s)
+	// Wall stamps the signatures (default clock.Real). A receiver checks
+	// the stamp against its own clock, so it stays the wall clock while the
+	// engine runs on a scaled flow clock (the demo); backoff, the 24 h rule
+	// and the log use Clock.
+	Wall clock.Clock
 	// FirstWait and MaxWait bound the backoff: FirstWait after the first
 	// failure, doubling, at most MaxWait.
 	FirstWait, MaxWait time.Duration
@@ -110,6 +115,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()
+	}
+	if c.Wall == nil {
+		c.Wall = clock.Real{}
 	}
 	return c
 }
@@ -288,7 +296,7 @@ func (d *Deliverer) postHead(ctx context.Context, l line) (bool, error) {
 			ID         int64           `db:"id"`
 			EventID    int64           `db:"event_id"`
 			Attempts   int             `db:"attempts"`
-			NextAt     time.Time       `db:"next_at"`
+			NextAt     *time.Time      `db:"next_at"`
 			URL        string          `db:"url"`
 			Secret     string          `db:"secret"`
 			Enabled    bool            `db:"enabled"`
@@ -305,7 +313,7 @@ func (d *Deliverer) postHead(ctx context.Context, l line) (bool, error) {
 			return fmt.Errorf("hooks: lock head: %w", err)
 		}
 		now := d.cfg.Clock.Now()
-		if !h.Enabled || h.NextAt.After(now) {
+		if !h.Enabled || h.NextAt != nil && h.NextAt.After(now) {
 			return nil
 		}
 		body, err := envelope(h.EventID, h.Type, h.At, l.Subscriber, h.ExternalID, h.Data)
@@ -313,7 +321,7 @@ func (d *Deliverer) postHead(ctx context.Context, l line) (bool, error) {
 			return err
 		}
 		start := time.Now()
-		status, perr := d.post(ctx, h.URL, h.Secret, h.ID, h.Type, body, now)
+		status, perr := d.post(ctx, h.URL, h.Secret, h.ID, h.Type, body)
 		ms := int(time.Since(start).Milliseconds())
 		if perr == nil {
 			if _, err := tx.ExecContext(ctx, qDelivered, h.ID, now, status, ms); err != nil {
@@ -368,7 +376,7 @@ func (d *Deliverer) failing(ctx context.Context, tx *sqlx.Tx, endpoint int64, no
 }
 
 // post sends one signed request; any status but 2xx is a failure.
-func (d *Deliverer) post(ctx context.Context, url, secret string, deliveryID int64, typ string, body []byte, now time.Time) (int, error) {
+func (d *Deliverer) post(ctx context.Context, url, secret string, deliveryID int64, typ string, body []byte) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
@@ -377,7 +385,7 @@ func (d *Deliverer) post(ctx context.Context, url, secret string, deliveryID int
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Nudge-Webhooks/1")
-	req.Header.Set(SignatureHeader, Sign(secret, now, body))
+	req.Header.Set(SignatureHeader, Sign(secret, d.cfg.Wall.Now(), body))
 	req.Header.Set("Nudge-Event-Type", typ)
 	req.Header.Set("Nudge-Delivery-Id", strconv.FormatInt(deliveryID, 10))
 	resp, err := d.cfg.HTTP.Do(req)

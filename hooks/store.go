@@ -303,7 +303,7 @@ type Delivery struct {
 	Type          string     `db:"type" json:"type"`
 	State         string     `db:"state" json:"state"` // pending, delivered
 	Attempts      int        `db:"attempts" json:"attempts"`
-	NextAt        time.Time  `db:"next_at" json:"next_at"`
+	NextAt        *time.Time `db:"next_at" json:"next_at,omitempty"` // nil: due at once
 	LastAttemptAt *time.Time `db:"last_attempt_at" json:"last_attempt_at,omitempty"`
 	LastStatus    *int       `db:"last_status" json:"last_status,omitempty"`
 	LastError     string     `db:"last_error" json:"last_error,omitempty"`

@@ -34,7 +34,7 @@ CREATE TABLE webhook_deliveries (
     subscriber_id   bigint NOT NULL,
     state           text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered')),
     attempts        int NOT NULL DEFAULT 0,
-    next_at         timestamptz NOT NULL,
+    next_at         timestamptz,           -- NULL: due at once, whatever the clock
     last_attempt_at timestamptz,
     last_status     int,
     last_error      text NOT NULL DEFAULT '',
@@ -59,13 +59,13 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled AND p_type = ANY(events)) THEN
         RETURN;
     END IF;
-    -- A new delivery is due at once, whatever the clock (-infinity).
+    -- A new delivery is due at once (next_at NULL), whatever the clock.
     INSERT INTO webhook_events (subscriber_id, external_id, type, data, created_at)
     SELECT p_subscriber, coalesce((SELECT external_id FROM subscribers WHERE id = p_subscriber), ''), p_type, p_data,
            coalesce(p_at, now())
     RETURNING id INTO ev;
-    INSERT INTO webhook_deliveries (endpoint_id, event_id, subscriber_id, next_at, created_at)
-    SELECT id, ev, p_subscriber, '-infinity', coalesce(p_at, now()) FROM webhook_endpoints WHERE enabled AND p_type = ANY(events);
+    INSERT INTO webhook_deliveries (endpoint_id, event_id, subscriber_id, created_at)
+    SELECT id, ev, p_subscriber, coalesce(p_at, now()) FROM webhook_endpoints WHERE enabled AND p_type = ANY(events);
     PERFORM pg_notify('nudge_hooks', '');
 END $$;
 -- +goose StatementEnd

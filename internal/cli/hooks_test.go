@@ -1,0 +1,373 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nudge-engine/nudge/demo"
+	"github.com/nudge-engine/nudge/hooks"
+	"github.com/nudge-engine/nudge/users"
+)
+
+// hookEvent is one request the shop's receiver accepted.
+type hookEvent struct {
+	ID         string `json:"id"`
+	Type       string `json:"type"`
+	CreatedAt  string `json:"created_at"`
+	Subscriber struct {
+		ID         int64  `json:"id"`
+		ExternalID string `json:"external_id"`
+	} `json:"subscriber"`
+	Data     map[string]any `json:"data"`
+	Delivery string         `json:"-"`
+	Arrived  time.Time      `json:"-"`
+}
+
+func (e hookEvent) seq() int64 {
+	n, _ := strconv.ParseInt(e.ID[len("evt_"):], 10, 64)
+	return n
+}
+
+// receiver is the shop's side of the webhooks: a real HTTP server that
+// checks every request's signature as docs/api.md tells receivers to
+// (hooks.Verify, 5 minutes' tolerance) and records what it accepted.
+type receiver struct {
+	t   testing.TB
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	secret   string
+	got      []hookEvent // answered 2xx, in arrival order
+	refused  int         // answered with an error on purpose (answer)
+	badSig   int
+	requests int
+	// answer, when set, gives the status for a request (0 or 2xx accepts).
+	answer func(ev hookEvent, n int) int
+}
+
+func newReceiver(t testing.TB) *receiver {
+	r := &receiver{t: t}
+	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.requests++
+	if err := hooks.Verify(r.secret, req.Header.Get(hooks.SignatureHeader), body, time.Now(), hooks.DefaultTolerance); err != nil {
+		r.badSig++
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	var ev hookEvent
+	if err := json.Unmarshal(body, &ev); err != nil {
+		r.badSig++
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	ev.Delivery, ev.Arrived = req.Header.Get("Nudge-Delivery-Id"), time.Now()
+	if r.answer != nil {
+		if st := r.answer(ev, r.requests); st != 0 && st/100 != 2 {
+			r.refused++
+			w.WriteHeader(st)
+			return
+		}
+	}
+	r.got = append(r.got, ev)
+}
+
+func (r *receiver) events() []hookEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]hookEvent(nil), r.got...)
+}
+
+func (r *receiver) ofType(typ string) []hookEvent {
+	var out []hookEvent
+	for _, e := range r.events() {
+		if e.Type == typ {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// adminAPI calls the API with an admin key of the stack.
+type adminAPI struct {
+	t    testing.TB
+	base string
+	key  string
+}
+
+func newAdminAPI(t testing.TB, e *e2e) *adminAPI {
+	_, key, err := e.s.keys.Create(e.ctx, "hooks-admin", users.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &adminAPI{t: t, base: e.base, key: key}
+}
+
+func (a *adminAPI) do(method, path string, in any, want int, out any) {
+	a.t.Helper()
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, a.base+path, body)
+	req.Header.Set("Authorization", "Bearer "+a.key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if want != 0 && resp.StatusCode != want || want == 0 && resp.StatusCode/100 != 2 {
+		a.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			a.t.Fatalf("%s %s: %v: %s", method, path, err, b)
+		}
+	}
+}
+
+// endpoint adds the receiver as an endpoint for events through the API and
+// gives it the secret the API returned.
+func (a *adminAPI) endpoint(r *receiver, events ...string) int64 {
+	var out struct {
+		ID     int64  `json:"id"`
+		Secret string `json:"secret"`
+	}
+	a.do("POST", "/v1/webhooks/endpoints", map[string]any{"url": r.srv.URL, "events": events}, http.StatusCreated, &out)
+	r.mu.Lock()
+	r.secret = out.Secret
+	r.mu.Unlock()
+	return out.ID
+}
+
+// TestWebhookOptOutThroughTheInboundRoute: a STOP the customer sends in
+// Telegram, through the real webhook route and the inbound sink, reaches the
+// shop as exactly one signed optout; a replay through the API sends the same
+// event again.
+func TestWebhookOptOutThroughTheInboundRoute(t *testing.T) {
+	e := newE2E(t)
+	const chat = 730001
+	e.seed([]demo.Person{{Ext: "stopper", Name: "Олег", Locale: "ru", TZ: "Europe/Moscow", Channel: "telegram", Chat: chat,
+		Persona: "silent", Phone: "+79990000031", Email: "stopper@example.com"}})
+	rcv := newReceiver(t)
+	api := newAdminAPI(t, e)
+	api.endpoint(rcv, "optout", "optin")
+	if code, err := e.f.Telegram.Post(e.ctx, e.f.Telegram.TextUpdate(chat, "STOP")); err != nil || code != 200 {
+		t.Fatalf("webhook: %d %v", code, err)
+	}
+	e.waitFor("the optout at the shop", func() bool { return len(rcv.events()) > 0 })
+	time.Sleep(time.Second) // a second copy would come now
+	got := rcv.events()
+	if len(got) != 1 || got[0].Type != "optout" || got[0].Subscriber.ExternalID != "stopper" ||
+		got[0].Data["channel"] != "telegram" || got[0].Data["source"] != "dialog" {
+		t.Fatalf("want one optout of stopper on telegram, got %+v", got)
+	}
+	if rcv.badSig != 0 {
+		t.Fatalf("%d requests failed the signature check", rcv.badSig)
+	}
+	// Replay: the same event (same id) in a new delivery.
+	did, _ := strconv.ParseInt(got[0].Delivery, 10, 64)
+	var rep struct {
+		DeliveryID int64 `json:"delivery_id"`
+	}
+	api.do("POST", fmt.Sprintf("/v1/webhooks/deliveries/%d/replay", did), nil, http.StatusAccepted, &rep)
+	e.waitFor("the replay", func() bool { return len(rcv.events()) == 2 })
+	if again := rcv.events()[1]; again.ID != got[0].ID || again.Delivery != strconv.FormatInt(rep.DeliveryID, 10) {
+		t.Fatalf("replay: %+v, want event %s in delivery %d", again, got[0].ID, rep.DeliveryID)
+	}
+	var log struct {
+		Deliveries []hooks.Delivery `json:"deliveries"`
+	}
+	api.do("GET", "/v1/webhooks/deliveries", nil, http.StatusOK, &log)
+	if len(log.Deliveries) != 2 || log.Deliveries[0].ReplayOf == nil || *log.Deliveries[0].ReplayOf != did ||
+		log.Deliveries[1].State != "delivered" || log.Deliveries[1].Attempts != 1 {
+		t.Fatalf("delivery log: %+v", log.Deliveries)
+	}
+}
+
+// TestWebhooksReportRepliesHandoffsAndFailures: a 👎 through Telegram's
+// webhook and the inbox router reaches the shop as a reply with its
+// classification, then the hand-off it causes, then its resolution through
+// the API, in that order; a customer whose Telegram is blocked and whose SMS
+// never arrives gives one message.failed per failed channel.
+func TestWebhooksReportRepliesHandoffsAndFailures(t *testing.T) {
+	e := newE2E(t)
+	rcv := newReceiver(t)
+	api := newAdminAPI(t, e)
+	api.endpoint(rcv, "*")
+	const chat = 740001
+	e.seed([]demo.Person{
+		{Ext: "unhappy", Name: "Мария", Locale: "ru", TZ: "Europe/Moscow", Channel: "telegram", Chat: chat,
+			Persona: "silent", Phone: "+79990000041", Email: "unhappy@example.com"},
+		{Ext: "unreachable", Name: "Ольга", Locale: "ru", TZ: "Europe/Moscow", Channel: "telegram", Chat: 740002,
+			Persona: "silent", Phone: "+79990000042", Email: "unreachable@example.com", Blocks: true, SMSFails: true},
+	})
+	var msgID int64
+	e.waitFor("the feedback question in Telegram", func() bool {
+		for _, m := range e.f.Telegram.SentTo(chat) {
+			if len(m.Keyboard) > 0 {
+				msgID = m.MessageID
+				return true
+			}
+		}
+		return false
+	})
+	if code, err := e.f.Telegram.Post(e.ctx, e.f.Telegram.CallbackUpdate(chat, msgID, "dislike")); err != nil || code != 200 {
+		t.Fatalf("webhook: %d %v", code, err)
+	}
+	mine := func() []hookEvent {
+		var out []hookEvent
+		for _, ev := range rcv.events() {
+			if ev.Subscriber.ExternalID == "unhappy" && ev.Type != "optin" {
+				out = append(out, ev)
+			}
+		}
+		return out
+	}
+	e.waitFor("the reply and the hand-off", func() bool { return len(mine()) >= 2 })
+	// A manager resolves (the inbox API is for signed-in people; this is
+	// the service its handler calls).
+	var conv int64
+	if err := e.d.GetContext(e.ctx, &conv, `SELECT c.id FROM conversations c JOIN subscribers s ON s.id = c.subscriber_id
+		WHERE s.external_id = 'unhappy' AND c.state = 'open'`); err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := users.NewStore(e.d, nil).Add(e.ctx, "care@growfood.example", users.Manager, "care-manager-pass", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.inbox.Resolve(e.ctx, conv, mgr.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the resolution", func() bool { return len(mine()) >= 3 })
+	got := mine()
+	var types []string
+	for _, ev := range got {
+		types = append(types, ev.Type)
+	}
+	if !slices.Equal(types[:3], []string{"reply", "handoff.opened", "handoff.resolved"}) {
+		t.Fatalf("events of the unhappy customer: %v", types)
+	}
+	cls, _ := got[0].Data["classification"].(map[string]any)
+	if got[0].Data["button"] != "dislike" || cls["rule"] != "button" || got[0].Data["goto"] != "care" || got[0].Data["channel"] != "telegram" {
+		t.Fatalf("reply: %+v", got[0].Data)
+	}
+	if got[1].Data["reason"] != "handoff" || got[2].Data["resolution"] != "resume" {
+		t.Fatalf("hand-off: %+v, resolution %+v", got[1].Data, got[2].Data)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].seq() <= got[i-1].seq() {
+			t.Fatalf("out of order: %s before %s", got[i-1].ID, got[i].ID)
+		}
+	}
+	e.waitFor("message.failed on Telegram and SMS", func() bool {
+		chans := map[any]bool{}
+		for _, ev := range rcv.ofType("message.failed") {
+			if ev.Subscriber.ExternalID == "unreachable" {
+				chans[ev.Data["channel"]] = true
+			}
+		}
+		return chans["telegram"] && chans["sms"]
+	})
+	if rcv.badSig != 0 {
+		t.Fatalf("%d requests failed the signature check", rcv.badSig)
+	}
+}
+
+// consentChange posts a consent change through the API, as the shop's
+// backend does.
+func (a *adminAPI) consentChange(ext, action string) {
+	a.t.Helper()
+	a.do("POST", "/v1/consent", map[string]any{"external_id": ext, "action": action, "channel": "*", "topics": []string{"marketing"}},
+		http.StatusOK, nil)
+}
+
+// TestWebhookRetriesKeepOrderPerSubscriber: the receiver refuses every
+// third request; each refused delivery is retried with backoff until it is
+// taken, and each subscriber's events arrive in the order they were
+// committed, none skipped, none twice.
+func TestWebhookRetriesKeepOrderPerSubscriber(t *testing.T) {
+	e := newE2E(t)
+	rcv := newReceiver(t)
+	rcv.answer = func(_ hookEvent, n int) int {
+		if n%3 == 0 {
+			return http.StatusServiceUnavailable
+		}
+		return 0
+	}
+	api := newAdminAPI(t, e)
+	api.endpoint(rcv, "optin", "optout")
+	const subs, changes = 6, 8
+	for s := 0; s < subs; s++ {
+		api.do("POST", "/v1/subscribers", map[string]any{"external_id": fmt.Sprintf("order-%d", s)}, 0, nil)
+	}
+	// Interleaved, so every subscriber's line holds several events while
+	// earlier ones are refused and retried.
+	for c := 0; c < changes; c++ {
+		for s := 0; s < subs; s++ {
+			api.consentChange(fmt.Sprintf("order-%d", s), []string{"grant", "revoke"}[c%2])
+		}
+	}
+	e.waitForLong("every event delivered", 90*time.Second, func() bool { return len(rcv.events()) >= subs*changes })
+	time.Sleep(500 * time.Millisecond)
+	per := map[string][]int64{}
+	for _, ev := range rcv.events() {
+		per[ev.Subscriber.ExternalID] = append(per[ev.Subscriber.ExternalID], ev.seq())
+	}
+	var emitted []struct {
+		ID  int64  `db:"id"`
+		Ext string `db:"external_id"`
+	}
+	if err := e.d.SelectContext(e.ctx, &emitted, `SELECT id, external_id FROM webhook_events ORDER BY id`); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]int64{}
+	for _, ev := range emitted {
+		want[ev.Ext] = append(want[ev.Ext], ev.ID)
+	}
+	if len(want) != subs {
+		t.Fatalf("events of %d subscribers, want %d", len(want), subs)
+	}
+	for ext, ids := range want {
+		if len(ids) != changes || !slices.Equal(per[ext], ids) {
+			t.Errorf("%s: committed %v, the shop got %v", ext, ids, per[ext])
+		}
+	}
+	retries := e.count(`SELECT coalesce(sum(attempts - 1), 0) FROM webhook_deliveries WHERE state = 'delivered'`)
+	if pending := e.count(`SELECT count(*) FROM webhook_deliveries WHERE state <> 'delivered'`); rcv.refused == 0 || retries != rcv.refused || pending != 0 {
+		t.Fatalf("refused %d requests, %d retries recorded, %d not delivered", rcv.refused, retries, pending)
+	}
+	t.Logf("%d events, %d refused and retried", subs*changes, rcv.refused)
+}
+
+// percentile of sorted durations.
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[min(len(ds)-1, int(float64(len(ds))*p))]
+}
+
+var _ = context.Background
