@@ -11,12 +11,18 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/nudge-engine/nudge/demo"
 	"github.com/nudge-engine/nudge/hooks"
+	"github.com/nudge-engine/nudge/internal/browsertest"
+	"github.com/nudge-engine/nudge/internal/clock"
+	"github.com/nudge-engine/nudge/internal/testenv"
 	"github.com/nudge-engine/nudge/users"
 )
 
@@ -370,4 +376,75 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return ds[min(len(ds)-1, int(float64(len(ds))*p))]
 }
 
-var _ = context.Background
+// TestBrowserWebhookFailingADayIsDisabled: on the injected clock, an
+// endpoint that refuses every request is retried with growing waits and
+// disabled once it has failed for 24 hours, with an audit entry; the admin's
+// page shows the notice, and enabling it there (a CSRF-checked form) delivers
+// the waiting event; the Replay button sends it again.
+func TestBrowserWebhookFailingADayIsDisabled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	clk := clock.NewManual(testenv.ClockStart(t))
+	e := newE2EClock(t, ctx, clk, func(time.Duration, func()) {})
+	rcv := newReceiver(t)
+	rcv.answer = func(hookEvent, int) int { return http.StatusBadGateway }
+	api := newAdminAPI(t, e)
+	id := api.endpoint(rcv, "optout")
+	api.do("POST", "/v1/subscribers", map[string]any{"external_id": "down-1"}, 0, nil)
+	api.consentChange("down-1", "revoke")
+	start := clk.Now()
+	var ep hooks.Endpoint
+	for step := 0; step < 80; step++ {
+		e.waitFor("a retry", func() bool { rcv.mu.Lock(); defer rcv.mu.Unlock(); return rcv.requests > 0 })
+		api.do("GET", fmt.Sprintf("/v1/webhooks/endpoints/%d", id), nil, http.StatusOK, &ep)
+		if !ep.Enabled {
+			break
+		}
+		clk.Advance(30 * time.Minute)
+		time.Sleep(150 * time.Millisecond)
+	}
+	if ep.Enabled || ep.FailingSince == nil || ep.DisabledAt == nil {
+		t.Fatalf("after %s of failures: %+v", clk.Now().Sub(start), ep)
+	}
+	if d := ep.DisabledAt.Sub(*ep.FailingSince); d < hooks.DisableAfter || d > hooks.DisableAfter+2*time.Hour {
+		t.Fatalf("disabled after failing for %s", d)
+	}
+	attempts := e.count(`SELECT attempts FROM webhook_deliveries`)
+	if attempts < 5 || attempts > 40 {
+		t.Fatalf("%d attempts in a day: the backoff should space them out", attempts)
+	}
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE action = 'webhook.disabled' AND subject = $1`, fmt.Sprintf("webhook:%d", id)); n != 1 {
+		t.Fatalf("audit entries: %d", n)
+	}
+	t.Logf("disabled after %d attempts over %s", attempts, ep.DisabledAt.Sub(*ep.FailingSince))
+
+	if _, err := users.NewStore(e.d, nil).Add(e.ctx, "admin@growfood.example", users.Admin, "admin-pass-1234", nil); err != nil {
+		t.Fatal(err)
+	}
+	bctx := browsertest.New(t)
+	login(t, bctx, e.base, "admin@growfood.example", "admin-pass-1234")
+	var notice string
+	browsertest.Run(t, bctx, 30*time.Second, chromedp.Navigate(e.base+"/settings/webhooks"),
+		chromedp.Text(`.disabled-notice`, &notice, chromedp.ByQuery))
+	if !strings.Contains(notice, rcv.srv.URL) || !strings.Contains(notice, "24 hours") {
+		t.Fatalf("notice: %q", notice)
+	}
+	rcv.mu.Lock()
+	rcv.answer = nil
+	rcv.mu.Unlock()
+	browsertest.Run(t, bctx, 30*time.Second, chromedp.Click(`button.enable`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#done`, chromedp.ByID))
+	for len(rcv.events()) == 0 && clk.Now().Sub(start) < 40*time.Hour {
+		clk.Advance(10 * time.Minute)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := rcv.events(); len(got) != 1 || got[0].Type != "optout" || got[0].Subscriber.ExternalID != "down-1" {
+		t.Fatalf("after enabling: %+v", got)
+	}
+	browsertest.Run(t, bctx, 30*time.Second, chromedp.Navigate(e.base+"/settings/webhooks"),
+		chromedp.Click(`#deliveries button.replay`, chromedp.ByQuery), chromedp.WaitVisible(`#done`, chromedp.ByID))
+	e.waitFor("the replay", func() bool { return len(rcv.events()) == 2 })
+	if got := rcv.events(); got[1].ID != got[0].ID {
+		t.Fatalf("replay sent %s, want %s", got[1].ID, got[0].ID)
+	}
+}
