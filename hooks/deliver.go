@@ -279,6 +279,11 @@ func (d *Deliverer) handle(ctx context.Context, t *asynq.Task) error {
 			return err
 		}
 		if !more {
+			// An event committed while this task ran was not queued (its
+			// line's task id was taken): look again now, not at the tick.
+			if i > 0 {
+				d.Kick()
+			}
 			return nil
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -447,4 +448,67 @@ func TestBrowserWebhookFailingADayIsDisabled(t *testing.T) {
 	if got := rcv.events(); got[1].ID != got[0].ID {
 		t.Fatalf("replay sent %s, want %s", got[1].ID, got[0].ID)
 	}
+}
+
+// TestWebhookLatency measures the time from an event's commit to the shop's
+// receiver at a steady rate of opt-ins and opt-outs through the consent API
+// (NUDGE_HOOKS_RATE events a second, default 200, for 5 s) on the wall clock.
+// It asserts every event arrives in order and reports p50/p99; performance.md
+// keeps the figures.
+func TestWebhookLatency(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures for 5 s")
+	}
+	rate := 200
+	if v, err := strconv.Atoi(os.Getenv("NUDGE_HOOKS_RATE")); err == nil && v > 0 {
+		rate = v
+	}
+	e := newE2EAt(t, 1)
+	rcv := newReceiver(t)
+	api := newAdminAPI(t, e)
+	api.endpoint(rcv, "optin", "optout")
+	const subs = 50
+	for s := 0; s < subs; s++ {
+		api.do("POST", "/v1/subscribers", map[string]any{"external_id": fmt.Sprintf("lat-%d", s)}, 0, nil)
+	}
+	total := rate * 5
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for i := 0; i < total; i++ {
+		<-tick.C
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			// Each subscriber's changes alternate; one in flight per subscriber keeps their order.
+			ext := fmt.Sprintf("lat-%d", i%subs)
+			b, _ := json.Marshal(map[string]any{"external_id": ext, "action": []string{"grant", "revoke"}[(i/subs)%2], "channel": "*", "topics": []string{"marketing"}})
+			req, _ := http.NewRequest("POST", api.base+"/v1/consent", bytes.NewReader(b))
+			req.Header.Set("Authorization", "Bearer "+api.key)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	want := e.count(`SELECT count(*) FROM webhook_events`)
+	e.waitForLong("every event delivered", 60*time.Second, func() bool { return len(rcv.events()) >= want })
+	var lat []time.Duration
+	last := map[int64]int64{}
+	for _, ev := range rcv.events() {
+		at, err := time.Parse(time.RFC3339Nano, ev.CreatedAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lat = append(lat, ev.Arrived.Sub(at))
+		if ev.seq() <= last[ev.Subscriber.ID] {
+			t.Fatalf("subscriber %d: %d after %d", ev.Subscriber.ID, ev.seq(), last[ev.Subscriber.ID])
+		}
+		last[ev.Subscriber.ID] = ev.seq()
+	}
+	t.Logf("%d events at %d/s: latency p50 %s, p99 %s, max %s", len(lat), rate,
+		percentile(lat, 0.5).Round(time.Millisecond), percentile(lat, 0.99).Round(time.Millisecond), percentile(lat, 1).Round(time.Millisecond))
 }
