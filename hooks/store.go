@@ -41,9 +41,9 @@ var Types = []Type{OptIn, OptOut, Reply, HandoffOpened, HandoffResolved, GoalRea
 var ErrNotFound = errors.New("hooks: not found")
 
 // All SQL of the package.
-const (
-	qEmit = `SELECT nudge_hook_emit($1, $2, $3::jsonb, $4)`
+var qEmit = "SELECT " + EmitSQL("$1", "$2", "$3::jsonb", "$4")
 
+const (
 	qEndpointCols   = `id, url, secret, events, description, enabled, failing_since, disabled_at, disabled_reason, created_at, updated_at`
 	qInsertEndpoint = `INSERT INTO webhook_endpoints (url, secret, events, description, enabled, created_at, updated_at)
 	                   VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ` + qEndpointCols
@@ -102,6 +102,16 @@ func Emit(ctx context.Context, q db.Executor, subscriberID int64, typ Type, data
 		return fmt.Errorf("hooks: emit %s: %w", typ, err)
 	}
 	return nil
+}
+
+// EmitSQL is Emit as an SQL expression, for an owner that reports an event
+// from the statement that makes the change (one statement, so it holds on
+// the pool too): the arguments are SQL expressions (placeholders or
+// columns) for the subscriber id, the type, the jsonb data and the time
+// (NULL: now()). Select it FROM the change's RETURNING rows, so a change
+// that did nothing reports nothing.
+func EmitSQL(subscriber, typ, data, at string) string {
+	return "nudge_hook_emit(" + subscriber + ", " + typ + ", " + data + ", " + at + ")"
 }
 
 // Pseudonymise scrubs the subscriber's events, queued and delivered, inside

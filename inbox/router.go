@@ -15,7 +15,6 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/classify"
-	"github.com/nudge-engine/nudge/hooks"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/subscribers"
 )
@@ -161,7 +160,7 @@ func (r *Router) Reply(ctx context.Context, ev channels.Event) error {
 			r.runs.Wake(ctx)
 		}
 		rec.outcome, rec.gotoStep = "branch", gotoStep
-		return db.WithTx(ctx, r.db, func(tx *sqlx.Tx) error { return r.store(ctx, tx, rec, nil) })
+		return r.store(ctx, r.db, rec, nil)
 	}
 	// Nobody waits for this reply: a person will read it.
 	rec.ev.Label = r.pressLabel(ctx, rec.ev, snd.SubscriberID)
@@ -289,13 +288,7 @@ func (r *Router) store(ctx context.Context, q db.Executor, rec replyRow, convID 
 		runID = sql.NullInt64{Int64: rec.run.ID, Valid: true}
 		campaignID, version, stepID = rec.run.CampaignID, rec.run.Version, rec.run.StepID
 	}
-	_, err := q.ExecContext(ctx, qInsertReply, rec.ev.Channel, rec.ev.ProviderEventID, rec.subscriberID, runID,
-		campaignID, version, stepID, rec.ev.Text, rec.ev.Payload, string(rec.result.Sentiment),
-		rec.result.Rule, rec.result.Detail, rec.outcome, rec.gotoStep, convID, rec.ev.At, rec.ev.At.Truncate(time.Microsecond), rec.label())
-	if err != nil {
-		return fmt.Errorf("inbox: store reply: %w", err)
-	}
-	// The reply event commits with the reply row (q is its transaction).
+	// The webhook event's data (hooks reports it with the row).
 	data := map[string]any{"channel": string(rec.ev.Channel), "text": rec.ev.Text, "button": rec.ev.Payload,
 		"label": rec.label(), "outcome": rec.outcome, "campaign_id": campaignID, "step_id": stepID, "goto": rec.gotoStep,
 		"classification": map[string]any{"sentiment": string(rec.result.Sentiment), "rule": rec.result.Rule,
@@ -303,7 +296,17 @@ func (r *Router) store(ctx context.Context, q db.Executor, rec replyRow, convID 
 	if convID != nil {
 		data["conversation_id"] = *convID
 	}
-	return hooks.Emit(ctx, q, rec.subscriberID, hooks.Reply, data, rec.ev.At)
+	ev, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("inbox: reply event: %w", err)
+	}
+	_, err = q.ExecContext(ctx, qInsertReply, rec.ev.Channel, rec.ev.ProviderEventID, rec.subscriberID, runID,
+		campaignID, version, stepID, rec.ev.Text, rec.ev.Payload, string(rec.result.Sentiment),
+		rec.result.Rule, rec.result.Detail, rec.outcome, rec.gotoStep, convID, rec.ev.At, rec.ev.At.Truncate(time.Microsecond), rec.label(), string(ev))
+	if err != nil {
+		return fmt.Errorf("inbox: store reply: %w", err)
+	}
+	return nil
 }
 
 // toConversation opens (or joins) the subscriber's conversation and adds the

@@ -512,3 +512,31 @@ func TestWebhookLatency(t *testing.T) {
 	t.Logf("%d events at %d/s: latency p50 %s, p99 %s, max %s", len(lat), rate,
 		percentile(lat, 0.5).Round(time.Millisecond), percentile(lat, 0.99).Round(time.Millisecond), percentile(lat, 1).Round(time.Millisecond))
 }
+
+// TestWebhookErasurePseudonymisesQueuedEvents: erasing a customer whose
+// events still wait for a refusing receiver rewrites them; what the receiver
+// finally gets names only the pseudonym.
+func TestWebhookErasurePseudonymisesQueuedEvents(t *testing.T) {
+	e := newE2E(t)
+	rcv := newReceiver(t)
+	rcv.answer = func(hookEvent, int) int { return http.StatusServiceUnavailable }
+	api := newAdminAPI(t, e)
+	api.endpoint(rcv, "optin", "optout")
+	api.do("POST", "/v1/subscribers", map[string]any{"external_id": "forget-me"}, 0, nil)
+	api.consentChange("forget-me", "grant")
+	api.consentChange("forget-me", "revoke")
+	e.waitFor("a refused attempt", func() bool { rcv.mu.Lock(); defer rcv.mu.Unlock(); return rcv.refused > 0 })
+	api.do("DELETE", "/v1/subscribers/forget-me", nil, 0, nil)
+	if n := e.count(`SELECT count(*) FROM webhook_events WHERE external_id = 'forget-me' OR data <> '{"erased": true}'::jsonb`); n != 0 {
+		t.Fatalf("%d events still hold the customer's data", n)
+	}
+	rcv.mu.Lock()
+	rcv.answer = nil
+	rcv.mu.Unlock()
+	e.waitFor("the queued events", func() bool { return len(rcv.events()) >= 2 })
+	for _, ev := range rcv.events() {
+		if !strings.HasPrefix(ev.Subscriber.ExternalID, "erased:") || len(ev.Data) != 1 || ev.Data["erased"] != true {
+			t.Fatalf("after erasure the shop got %+v", ev)
+		}
+	}
+}
