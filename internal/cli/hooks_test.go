@@ -540,3 +540,55 @@ func TestWebhookErasurePseudonymisesQueuedEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookGoalReached: a run whose goal event comes within the window
+// reports goal.reached when the window closes, from the worker's claim.
+func TestWebhookGoalReached(t *testing.T) {
+	e := newE2E(t)
+	rcv := newReceiver(t)
+	api := newAdminAPI(t, e)
+	api.endpoint(rcv, "goal.reached")
+	camp := `id: hook-goal
+name: Goal for webhooks
+topic: service
+audience:
+  consent: service
+trigger:
+  event:
+    name: trial.started
+settings:
+  channels: [telegram]
+steps:
+  - id: bought
+    goal:
+      event: order.placed
+      within: 3h
+  - id: done
+    end:
+`
+	req, _ := http.NewRequest("POST", e.base+"/v1/campaigns", strings.NewReader(camp))
+	req.Header.Set("Authorization", "Bearer "+api.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode/100 != 2 {
+		t.Fatalf("apply: %d %s", resp.StatusCode, b)
+	}
+	resp.Body.Close()
+	api.do("POST", "/v1/subscribers", map[string]any{"external_id": "buyer"}, 0, nil)
+	api.do("POST", "/v1/consent", map[string]any{"external_id": "buyer", "action": "grant", "channel": "*", "topics": []string{"service"}}, http.StatusOK, nil)
+	api.do("POST", "/v1/subscribers/buyer/events", map[string]any{"name": "trial.started"}, 0, nil)
+	e.waitFor("the run", func() bool {
+		if _, err := e.sched.RunOnce(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		return e.count(`SELECT count(*) FROM flow_runs WHERE campaign_id = 'hook-goal' AND context ? 'goal_since'`) == 1
+	})
+	api.do("POST", "/v1/subscribers/buyer/events", map[string]any{"name": "order.placed"}, 0, nil)
+	e.waitFor("goal.reached", func() bool { return len(rcv.events()) > 0 })
+	if got := rcv.events(); len(got) != 1 || got[0].Type != "goal.reached" || got[0].Subscriber.ExternalID != "buyer" ||
+		got[0].Data["campaign_id"] != "hook-goal" || got[0].Data["event"] != "order.placed" {
+		t.Fatalf("got %+v", got)
+	}
+}
