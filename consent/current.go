@@ -9,6 +9,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/hooks"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -278,7 +279,10 @@ func RevokeChannel(ctx context.Context, q db.Executor, subscriberID int64, ch ch
 	if _, err := q.ExecContext(ctx, sqlRevokeChannel, subscriberID, string(ch), string(source), pb, pq.Array(topicNames())); err != nil {
 		return fmt.Errorf("revoke consent on %s: %w", ch, err)
 	}
-	return nil
+	// One opt-out event for the channel, in q's transaction, at the
+	// ledger rows' time.
+	return hooks.Emit(ctx, q, subscriberID, hooks.OptOut, map[string]any{"channel": string(ch),
+		"topics": topicNames(), "source": string(source)}, time.Time{})
 }
 
 // Block marks the identity (ch, address) blocked from at (a provider said the

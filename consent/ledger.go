@@ -10,6 +10,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/hooks"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -145,6 +146,15 @@ func (l *Ledger) record(ctx context.Context, q db.Executor, g Change, granted bo
 	if err := q.QueryRowxContext(ctx, sqlInsertEvent, g.SubscriberID, string(g.Channel), string(g.Topic), granted, string(g.Source), proof).
 		Scan(&ev.ID, &ev.At); err != nil {
 		return Event{}, fmt.Errorf("record consent: %w", err)
+	}
+	// Reported in q's transaction: the event commits with the ledger row.
+	typ := hooks.OptOut
+	if granted {
+		typ = hooks.OptIn
+	}
+	if err := hooks.Emit(ctx, q, g.SubscriberID, typ, map[string]any{"channel": string(g.Channel),
+		"topics": []string{string(g.Topic)}, "source": string(g.Source)}, ev.At); err != nil {
+		return Event{}, err
 	}
 	return ev, nil
 }

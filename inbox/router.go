@@ -288,9 +288,21 @@ func (r *Router) store(ctx context.Context, q db.Executor, rec replyRow, convID 
 		runID = sql.NullInt64{Int64: rec.run.ID, Valid: true}
 		campaignID, version, stepID = rec.run.CampaignID, rec.run.Version, rec.run.StepID
 	}
-	_, err := q.ExecContext(ctx, qInsertReply, rec.ev.Channel, rec.ev.ProviderEventID, rec.subscriberID, runID,
+	// The webhook event's data (hooks reports it with the row).
+	data := map[string]any{"channel": string(rec.ev.Channel), "text": rec.ev.Text, "button": rec.ev.Payload,
+		"label": rec.label(), "outcome": rec.outcome, "campaign_id": campaignID, "step_id": stepID, "goto": rec.gotoStep,
+		"classification": map[string]any{"sentiment": string(rec.result.Sentiment), "rule": rec.result.Rule,
+			"confidence": rec.result.Confidence, "unsure": rec.result.Unsure}}
+	if convID != nil {
+		data["conversation_id"] = *convID
+	}
+	ev, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("inbox: reply event: %w", err)
+	}
+	_, err = q.ExecContext(ctx, qInsertReply, rec.ev.Channel, rec.ev.ProviderEventID, rec.subscriberID, runID,
 		campaignID, version, stepID, rec.ev.Text, rec.ev.Payload, string(rec.result.Sentiment),
-		rec.result.Rule, rec.result.Detail, rec.outcome, rec.gotoStep, convID, rec.ev.At, rec.ev.At.Truncate(time.Microsecond), rec.label())
+		rec.result.Rule, rec.result.Detail, rec.outcome, rec.gotoStep, convID, rec.ev.At, rec.ev.At.Truncate(time.Microsecond), rec.label(), string(ev))
 	if err != nil {
 		return fmt.Errorf("inbox: store reply: %w", err)
 	}

@@ -1,6 +1,22 @@
 package inbox
 
+import "github.com/nudge-engine/nudge/hooks"
+
 // SQL of the inbox, in one place.
+
+// The reply and its webhook event (hooks), in one statement: a
+// redelivered reply (the conflict) reports nothing.
+var qInsertReply = `WITH answered AS (
+	                    SELECT id, sent_at FROM messages
+	                     WHERE subscriber_id = $3 AND ($4::bigint IS NULL OR run_id = $4) AND sent_at IS NOT NULL AND sent_at <= $16
+	                     ORDER BY sent_at DESC LIMIT 1),
+	                ins AS (INSERT INTO replies (channel, provider_event_id, subscriber_id, run_id, campaign_id, campaign_version, step_id,
+	                    answered_message_id, text, payload, sentiment, rule, detail, outcome, goto_step, reaction_ms, conversation_id, created_at, label)
+	                VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT id FROM answered), $8, $9, $10, $11, $12, $13, $14,
+	                    (SELECT (extract(epoch FROM $17::timestamptz - sent_at) * 1000000)::bigint / 1000 FROM answered), $15, $16, $18)
+	                ON CONFLICT (channel, provider_event_id) DO NOTHING
+	                RETURNING subscriber_id)
+	                SELECT ` + hooks.EmitSQL("ins.subscriber_id", "'"+string(hooks.Reply)+"'", "$19::jsonb", "$16") + ` FROM ins`
 
 // replyText is how a reply r reads in a conversation, in the list and in the
 // history alike: its text, else the pressed button's label (its id when no
@@ -46,15 +62,6 @@ const (
 	// of the subscriber), and the reaction time in whole milliseconds,
 	// truncated like time.Duration.Milliseconds ($17 is $16 truncated to
 	// microseconds, so the difference is exact).
-	qInsertReply = `WITH answered AS (
-	                    SELECT id, sent_at FROM messages
-	                     WHERE subscriber_id = $3 AND ($4::bigint IS NULL OR run_id = $4) AND sent_at IS NOT NULL AND sent_at <= $16
-	                     ORDER BY sent_at DESC LIMIT 1)
-	                INSERT INTO replies (channel, provider_event_id, subscriber_id, run_id, campaign_id, campaign_version, step_id,
-	                    answered_message_id, text, payload, sentiment, rule, detail, outcome, goto_step, reaction_ms, conversation_id, created_at, label)
-	                VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT id FROM answered), $8, $9, $10, $11, $12, $13, $14,
-	                    (SELECT (extract(epoch FROM $17::timestamptz - sent_at) * 1000000)::bigint / 1000 FROM answered), $15, $16, $18)
-	                ON CONFLICT (channel, provider_event_id) DO NOTHING`
 	// nudge_inbox_open (migration 00013) opens or joins the conversation,
 	// adds the hand-off note and notifies live pages.
 	qOpen    = `SELECT nudge_inbox_open($1, $2, $3, $4, $5, $6, $7)`

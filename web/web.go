@@ -16,6 +16,7 @@ import (
 
 	"github.com/nudge-engine/nudge/analytics"
 	"github.com/nudge-engine/nudge/audit"
+	"github.com/nudge-engine/nudge/hooks"
 	"github.com/nudge-engine/nudge/inbox"
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/db"
@@ -63,7 +64,8 @@ type Web struct {
 	eraser   Eraser
 	db       db.Executor // the audit log's database (EnableAudit)
 	casts    Broadcasts
-	segDB    *sqlx.DB // the segments' database (EnableSegments)
+	segDB    *sqlx.DB     // the segments' database (EnableSegments)
+	hooks    *hooks.Store // outgoing webhooks (EnableWebhooks)
 	clock    clock.Clock
 	about    fmt.Stringer // the clock, when it describes itself
 }
@@ -190,6 +192,7 @@ func (w *Web) Register(mux *server.Mux) {
 	w.registerAudit(mux)
 	w.registerBroadcasts(mux)
 	w.registerSegments(mux)
+	w.registerWebhooks(mux)
 }
 
 const loginCSRFCookie = "nudge_login_csrf"

@@ -70,7 +70,13 @@ type Config struct {
 	// TaskCheck is how often an idle Asynq worker polls for tasks (default
 	// 20ms; Asynq's own 1s would put a reply's next message a second away).
 	TaskCheck time.Duration
+	// Tasks are more task handlers the engine's Asynq server serves on
+	// Queue (the outgoing webhooks' deliveries).
+	Tasks []TaskHandler
 }
+
+// TaskHandler registers a package's Asynq task handlers.
+type TaskHandler interface{ Register(mux *asynq.ServeMux) }
 
 // DefaultConcurrency is twice the CPUs, at least 4: a claim alternates
 // between Postgres and the provider, and more claims than that on a small
@@ -170,6 +176,9 @@ func (e *Engine) Close() error { return errors.Join(e.client.Close(), e.rdb.Clos
 func (e *Engine) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypeClaim, e.handleClaim)
 	mux.HandleFunc(TypeFallback, e.handleFallback)
+	for _, t := range e.cfg.Tasks {
+		t.Register(mux)
+	}
 }
 
 // Server returns an Asynq server configured for the engine's tasks (graceful

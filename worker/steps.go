@@ -14,6 +14,7 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/consent"
+	"github.com/nudge-engine/nudge/hooks"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/subscribers"
 )
@@ -386,6 +387,12 @@ func (e *Engine) timeout(ctx context.Context, q db.Executor, def *campaigns.Defi
 		var hit bool
 		if err := q.GetContext(ctx, &hit, qHasEvent, r.Sub, s.Goal.Event, since, since.Add(s.Goal.Within.D())); err != nil {
 			return transition{}, fmt.Errorf("goal event: %w", err)
+		}
+		if hit { // reported in the claim's transaction, with the run's move
+			if err := hooks.Emit(ctx, q, r.Sub, hooks.GoalReached, map[string]any{"campaign_id": def.ID, "run_id": r.ID,
+				"step_id": s.ID, "event": s.Goal.Event, "since": since}, now); err != nil {
+				return transition{}, err
+			}
 		}
 		tr := settle(def, r.ID, r.Seq, nextOf(def, idx), now, loc)
 		tr.Ctx = mergeCtx(tr.Ctx, map[string]any{"goal": map[string]any{"step": s.ID, "event": s.Goal.Event, "converted": hit}})

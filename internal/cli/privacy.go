@@ -7,6 +7,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/channels/sandbox"
+	"github.com/nudge-engine/nudge/hooks"
 	"github.com/nudge-engine/nudge/inbound"
 	"github.com/nudge-engine/nudge/inbox"
 	"github.com/nudge-engine/nudge/internal/db"
@@ -56,6 +57,15 @@ func subscriberParts() []subscribers.Part {
 			},
 			Export: func(ctx context.Context, q db.Executor, s subscribers.Subject) (any, error) {
 				return worker.ExportSubscriber(ctx, q, s.ID)
+			}},
+		// Last: events reported while the parts above were scrubbed are
+		// pseudonymised too.
+		{Name: "webhook_events",
+			Erase: func(ctx context.Context, q db.Executor, s subscribers.Subject, pseudonym string, _ time.Time) error {
+				return hooks.Pseudonymise(ctx, q, s.ID, pseudonym)
+			},
+			Export: func(ctx context.Context, q db.Executor, s subscribers.Subject) (any, error) {
+				return hooks.Export(ctx, q, s.ID)
 			}},
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/classify"
 	"github.com/nudge-engine/nudge/consent"
+	"github.com/nudge-engine/nudge/hooks"
 	"github.com/nudge-engine/nudge/inbound"
 	"github.com/nudge-engine/nudge/inbox"
 	"github.com/nudge-engine/nudge/internal/clock"
@@ -54,6 +55,7 @@ type stack struct {
 	keys   *apikeys.Store
 	casts  *scheduler.Broadcasts
 	links  *links.Service
+	hooks  *hooks.Store // outgoing webhooks' endpoints and log
 	// retention purges old raw webhook payloads and message bodies.
 	retention *retention
 }
@@ -192,6 +194,10 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	if err := ui.EnableSegments(d); err != nil {
 		return nil, err
 	}
+	s.hooks = hooks.NewStore(d, clk.Now)
+	if err := ui.EnableWebhooks(s.hooks); err != nil {
+		return nil, err
+	}
 	s.ui = ui
 	return s, nil
 }
@@ -239,6 +245,7 @@ func (s *stack) server() *server.Server {
 		s.rt.metrics,
 		&audit.API{DB: d, Log: a.Log},
 		s.links,
+		&hooks.API{Store: s.hooks, Log: a.Log},
 		adminQueues{h: newAsynqmon(s.rt.redisOpt)},
 	)
 	// Who asks: a session cookie or an API key; each route's action decides

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/sandbox"
+	"github.com/nudge-engine/nudge/hooks"
 	"github.com/nudge-engine/nudge/inbox"
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/config"
@@ -38,6 +39,8 @@ type runtime struct {
 	engine     *worker.Engine
 	dispatcher *worker.Dispatcher
 	sandbox    *sandbox.Sandbox
+	hooks      *hooks.Deliverer // outgoing webhooks: dispatcher and task handler
+	hooksQ     *asynq.Client
 	metrics    *metrics.Metrics
 	redisOpt   asynq.RedisConnOpt
 	rdb        redis.UniversalClient
@@ -48,6 +51,7 @@ type runtime struct {
 
 func (r *runtime) Close() {
 	r.engine.Close()
+	r.hooksQ.Close()
 	r.rdb.Close()
 	r.db.Close()
 }
@@ -109,8 +113,20 @@ func (a *App) buildRuntime(core config.Core, st worker.Settings, d *sqlx.DB, x r
 	if rates == nil {
 		rates = map[string]ratelimit.Rate{}
 	}
+	// Webhook deliveries post on the process's main pool (a request is
+	// made inside its delivery's transaction) and run as the engine's tasks.
+	rt.hooksQ = asynq.NewClient(ropt)
+	rt.hooks, err = hooks.New(hooks.Config{DB: d, Clock: clk, Log: a.Log, Queue: worker.Queue, Client: rt.hooksQ,
+		DatabaseURL: core.DatabaseURL})
+	if err != nil {
+		rt.hooksQ.Close()
+		rt.rdb.Close()
+		wd.Close()
+		return nil, err
+	}
 	cfg := worker.Config{
-		DB: wd, IdleTxTimeout: st.IdleTxTimeout, Redis: ropt, Clock: clk, Log: a.Log,
+		Tasks: []worker.TaskHandler{rt.hooks},
+		DB:    wd, IdleTxTimeout: st.IdleTxTimeout, Redis: ropt, Clock: clk, Log: a.Log,
 		Senders:   senders,
 		Handoffs:  inbox.Handoffs{},
 		Limiter:   ratelimit.New(rt.rdb, rates),
@@ -125,6 +141,7 @@ func (a *App) buildRuntime(core config.Core, st worker.Settings, d *sqlx.DB, x r
 	}
 	eng, err := worker.New(cfg)
 	if err != nil {
+		rt.hooksQ.Close()
 		rt.rdb.Close()
 		wd.Close()
 		return nil, err
@@ -146,6 +163,10 @@ func (r *runtime) work(ctx context.Context) error {
 		return err
 	}
 	defer rep.Stop()
+	if err := r.hooks.Start(ctx); err != nil {
+		return err
+	}
+	defer r.hooks.Stop()
 	return r.engine.Run(ctx)
 }
 

@@ -1,0 +1,206 @@
+package hooks
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/nudge-engine/nudge/internal/httpx"
+	"github.com/nudge-engine/nudge/internal/server"
+	"github.com/nudge-engine/nudge/users"
+)
+
+// API serves /v1/webhooks to admins (users.Settings).
+type API struct {
+	Store *Store
+	Log   *slog.Logger
+}
+
+// Register mounts the routes.
+func (a *API) Register(mux *server.Mux) {
+	mux.HandleFunc("GET /v1/webhooks/endpoints", users.Settings, a.list)
+	mux.HandleFunc("POST /v1/webhooks/endpoints", users.Settings, a.create)
+	mux.HandleFunc("GET /v1/webhooks/endpoints/{id}", users.Settings, a.get)
+	mux.HandleFunc("PUT /v1/webhooks/endpoints/{id}", users.Settings, a.update)
+	mux.HandleFunc("DELETE /v1/webhooks/endpoints/{id}", users.Settings, a.delete)
+	mux.HandleFunc("GET /v1/webhooks/deliveries", users.Settings, a.deliveries)
+	mux.HandleFunc("GET /v1/webhooks/deliveries/{id}", users.Settings, a.delivery)
+	mux.HandleFunc("POST /v1/webhooks/deliveries/{id}/replay", users.Settings, a.replay)
+}
+
+// apiError maps the package's errors to the API's.
+func apiError(err error) error {
+	var inv *InvalidError
+	switch {
+	case errors.As(err, &inv):
+		return httpx.Errorf(httpx.CodeInvalid, inv.Field, "%s", inv.Msg)
+	case errors.Is(err, ErrNotFound):
+		return httpx.Errorf(httpx.CodeNotFound, "", "no such webhook endpoint or delivery")
+	}
+	return err
+}
+
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	httpx.WriteError(w, r, a.Log, apiError(err))
+}
+
+func pathID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, httpx.Errorf(httpx.CodeInvalid, "id", "must be a positive integer")
+	}
+	return id, nil
+}
+
+func (a *API) list(w http.ResponseWriter, r *http.Request) {
+	es, err := a.Store.List(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"endpoints": es})
+}
+
+// created is an endpoint as its creation returns it: the only time the
+// secret is shown.
+type created struct {
+	Endpoint
+	Secret string `json:"secret"`
+}
+
+func (a *API) create(w http.ResponseWriter, r *http.Request) {
+	var in EndpointInput
+	if err := httpx.DecodeJSON(w, r, 0, &in); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	e, err := a.Store.Create(r.Context(), in)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusCreated, created{e, e.Secret})
+}
+
+func (a *API) get(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	e, err := a.Store.Get(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, e)
+}
+
+func (a *API) update(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var in EndpointInput
+	if err := httpx.DecodeJSON(w, r, 0, &in); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	e, err := a.Store.Update(r.Context(), id, in)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, e)
+}
+
+func (a *API) delete(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.Store.Delete(r.Context(), id); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ParseDeliveryFilter reads endpoint_id, state (pending, delivered), before
+// and limit from a query (the API's and the page's).
+func ParseDeliveryFilter(r *http.Request) (DeliveryFilter, error) {
+	q := r.URL.Query()
+	f := DeliveryFilter{State: q.Get("state")}
+	if f.State != "" && f.State != "pending" && f.State != "delivered" {
+		return f, httpx.Errorf(httpx.CodeInvalid, "state", "must be pending or delivered")
+	}
+	for _, p := range []struct {
+		name string
+		dst  *int64
+	}{{"endpoint_id", &f.EndpointID}, {"before", &f.Before}} {
+		if v := q.Get(p.name); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n <= 0 {
+				return f, httpx.Errorf(httpx.CodeInvalid, p.name, "must be a positive integer")
+			}
+			*p.dst = n
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > 500 {
+			return f, httpx.Errorf(httpx.CodeInvalid, "limit", "must be 1 to 500")
+		}
+		f.Limit = n
+	}
+	return f, nil
+}
+
+func (a *API) deliveries(w http.ResponseWriter, r *http.Request) {
+	f, err := ParseDeliveryFilter(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ds, err := a.Store.Deliveries(r.Context(), f)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	body := map[string]any{"deliveries": ds}
+	if n := len(ds); n > 0 && (f.Limit == 0 && n == 50 || n == f.Limit) {
+		body["next_before"] = ds[n-1].ID
+	}
+	httpx.WriteJSON(w, http.StatusOK, body)
+}
+
+func (a *API) delivery(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	d, err := a.Store.Delivery(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, d)
+}
+
+func (a *API) replay(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	nid, err := a.Store.Replay(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusAccepted, map[string]any{"delivery_id": nid})
+}
