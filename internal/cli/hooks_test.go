@@ -444,9 +444,14 @@ func TestBrowserWebhookFailingADayIsDisabled(t *testing.T) {
 	}
 	browsertest.Run(t, bctx, 30*time.Second, chromedp.Navigate(e.base+"/settings/webhooks"),
 		chromedp.Click(`#deliveries button.replay`, chromedp.ByQuery), chromedp.WaitVisible(`#done`, chromedp.ByID))
-	e.waitFor("the replay", func() bool { return len(rcv.events()) == 2 })
-	if got := rcv.events(); got[1].ID != got[0].ID {
-		t.Fatalf("replay sent %s, want %s", got[1].ID, got[0].ID)
+	// The commit's notification wakes the dispatcher; on a loaded box it may
+	// be its tick on the engine's clock that finds the replay.
+	for replayed := clk.Now(); len(rcv.events()) < 2 && clk.Now().Sub(replayed) < 2*time.Hour; {
+		clk.Advance(time.Minute)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := rcv.events(); len(got) != 2 || got[1].ID != got[0].ID {
+		t.Fatalf("after the replay: %+v, want the first event twice", got)
 	}
 }
 
