@@ -64,7 +64,7 @@ func TestBrowserBroadcastDryRunConfirmCancel(t *testing.T) {
 	}
 
 	ctx := browsertest.New(t)
-	login(t, ctx, srv.URL, "marketer@shop.example", "marketer-password-1")
+	browsertest.Login(t, ctx, srv.URL, "marketer@shop.example", "marketer-password-1")
 	sendAt := testNow.Add(24 * time.Hour).Format("2006-01-02T15:04")
 	var audience, send, channelsTable, skippedTable, state, row string
 	browsertest.Run(t, ctx, 30*time.Second,

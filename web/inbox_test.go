@@ -118,7 +118,7 @@ func TestBrowserConversationShowsPhotoAndButtonLabel(t *testing.T) {
 	s.db.QueryRow(`SELECT id FROM reply_media WHERE subscriber_id = $1`, sub).Scan(&mediaID)
 
 	b := browsertest.New(t)
-	login(t, b, s.srv.URL, "manager@shop.example", "manager-password-1")
+	browsertest.Login(t, b, s.srv.URL, "manager@shop.example", "manager-password-1")
 	var list, history string
 	var width int
 	browsertest.Run(t, b, 30*time.Second,

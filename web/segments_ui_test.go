@@ -55,7 +55,7 @@ func TestBrowserSegmentsPage(t *testing.T) {
 			s.db.MustExec(`INSERT INTO channel_identities (subscriber_id, channel, address) VALUES ($1, 'sms', $2)`, id, fmt.Sprint("+7", i))
 		}
 	}
-	login(t, ctx, s.srv.URL, "marketer@shop.example", "marketer-password-1")
+	browsertest.Login(t, ctx, s.srv.URL, "marketer@shop.example", "marketer-password-1")
 	var rows [][]string
 	var nav bool
 	browsertest.Run(t, ctx, 30*time.Second,

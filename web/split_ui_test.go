@@ -69,7 +69,7 @@ func TestBrowserDashboardShowsSplitVariants(t *testing.T) {
 	if m.Funnel.Audience != 30 || m.Funnel.Goal.TreatedReached != 6 || d.Funnel.Audience != 10 || d.Funnel.Goal.TreatedReached != 6 || d.Diff == nil {
 		t.Fatalf("menu %+v %+v, discount %+v %+v", m.Funnel, m.Funnel.Goal, d.Funnel, d.Funnel.Goal)
 	}
-	login(t, ctx, s.srv.URL, "marketer@shop.example", "marketer-password-1") // figures and their CSV are the marketers'
+	browsertest.Login(t, ctx, s.srv.URL, "marketer@shop.example", "marketer-password-1") // figures and their CSV are the marketers'
 	var rows [][]string
 	var csvText string
 	browsertest.Run(t, ctx, 30*time.Second,

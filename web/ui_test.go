@@ -140,17 +140,6 @@ func newFullSite(t *testing.T, canned ...*inbox.Canned) site {
 	return site{srv: srv, db: d, router: inbox.NewRouter(d, classify.New(nil), res, log, nil), out: out}
 }
 
-func login(t *testing.T, ctx context.Context, base, email, pw string) {
-	browsertest.Run(t, ctx, 30*time.Second,
-		chromedp.Navigate(base+"/login"),
-		chromedp.WaitVisible(`#email`, chromedp.ByID),
-		chromedp.SendKeys(`#email`, email, chromedp.ByID),
-		chromedp.SendKeys(`#password`, pw, chromedp.ByID),
-		chromedp.Submit(`#password`, chromedp.ByID),
-		chromedp.WaitVisible(`header.top`, chromedp.ByQuery),
-	)
-}
-
 func TestBrowserInboxLiveReplyResolve(t *testing.T) {
 	s := newFullSite(t)
 	ctx := browsertest.New(t)
@@ -167,7 +156,7 @@ func TestBrowserInboxLiveReplyResolve(t *testing.T) {
 	s.db.QueryRow(`INSERT INTO flow_runs (campaign_id, campaign_version, subscriber_id, trigger_key, state, step_id, step_seq)
 		VALUES ('weekly-feedback', 'v1', $1, 'k', 'paused', 'care', 1) RETURNING id`, sub).Scan(&run)
 
-	login(t, ctx, s.srv.URL, "manager@shop.example", "manager-password-1")
+	browsertest.Login(t, ctx, s.srv.URL, "manager@shop.example", "manager-password-1")
 	var before string
 	browsertest.Run(t, ctx, 30*time.Second,
 		chromedp.Navigate(s.srv.URL+"/inbox"),
@@ -270,7 +259,7 @@ func TestBrowserDashboardMatchesDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	login(t, ctx, s.srv.URL, "admin@shop.example", "admin-password-12")
+	browsertest.Login(t, ctx, s.srv.URL, "admin@shop.example", "admin-password-12")
 	// The campaign list: names and the last 7 days' headline numbers.
 	var rows [][]string
 	browsertest.Run(t, ctx, 30*time.Second,
@@ -336,7 +325,7 @@ func TestBrowserDashboardMatchesDatabase(t *testing.T) {
 	// A viewer reads the dashboard, but exports of figures are the
 	// marketers'; a manager works the inbox only.
 	ctx2 := browsertest.New(t)
-	login(t, ctx2, s.srv.URL, "viewer@shop.example", "viewer-password-1")
+	browsertest.Login(t, ctx2, s.srv.URL, "viewer@shop.example", "viewer-password-1")
 	var h1, h1c, nav string
 	var csvStatus int
 	browsertest.Run(t, ctx2, 30*time.Second,
@@ -349,7 +338,7 @@ func TestBrowserDashboardMatchesDatabase(t *testing.T) {
 		t.Fatalf("viewer on dashboard: %q, campaign %q, nav %q, csv %d", h1, h1c, nav, csvStatus)
 	}
 	ctx3 := browsertest.New(t)
-	login(t, ctx3, s.srv.URL, "manager@shop.example", "manager-password-1")
+	browsertest.Login(t, ctx3, s.srv.URL, "manager@shop.example", "manager-password-1")
 	browsertest.Run(t, ctx3, 30*time.Second,
 		chromedp.Navigate(s.srv.URL+"/dashboard"), chromedp.Text(`h1`, &h1, chromedp.ByQuery),
 		chromedp.Text(`header.top nav`, &nav, chromedp.ByQuery))
