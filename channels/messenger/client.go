@@ -35,7 +35,7 @@ type Client struct {
 	now   func() time.Time
 }
 
-// New returns a client; hc nil means http.DefaultClient.
+// New returns a client; hc nil means the adapters' client (channels.HTTPClient).
 func New(cfg Config, hc *http.Client) *Client {
 	return &Client{cfg: cfg, graph: &meta.Graph{BaseURL: cfg.APIURL, Token: cfg.PageToken, HC: hc}, now: time.Now}
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/nudge-engine/nudge/channels"
 )
 
 // DefaultAPIURL is the Graph API base with the version Nudge is written
@@ -93,11 +95,7 @@ func (g *Graph) do(ctx context.Context, method, path string, body io.Reader, out
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Authorization", "Bearer "+g.Token)
-	hc := g.HC
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	resp, err := channels.HTTPClient(g.HC).Do(req)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrTransport, err)
 	}

@@ -25,12 +25,10 @@ type Client struct {
 	now func() time.Time
 }
 
-// New returns a client; hc nil means http.DefaultClient.
+// New returns a client; hc nil means the adapters' client (channels.HTTPClient:
+// a timeout, the shared transport).
 func New(cfg Config, hc *http.Client) *Client {
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	return &Client{cfg: cfg, hc: hc, now: time.Now}
+	return &Client{cfg: cfg, hc: channels.HTTPClient(hc), now: time.Now}
 }
 
 // Kind is channels.SMS.
