@@ -40,8 +40,13 @@ import (
 // transaction, since an update on the pool would then wait on the claim
 // itself: the claim holds the row's run (a step's retry) or its fallback
 // parent (a rung), and every path to a pending row goes through one of those
-// locks first, so the row needs none of its own. Rows of channels sent in
-// one batch under the claim's consent locks (not viaGroups) are still locked
+// locks first, so the row needs none of its own. The one other writer of
+// such a row, an erasure, takes the subscriber's consent lock exclusively,
+// then their runs, then their messages in id order: it waits at the run or
+// at the rung's parent (an earlier row) before it can hold the row the
+// ledger writes, and a group that could not take the consent lock (it
+// yields) leaves its retried rows untouched. Rows of channels sent in one
+// batch under the claim's consent locks (not viaGroups) are still locked
 // and updated in the claim's transaction.
 
 // inFlightGroup is the most messages of one claim in flight to a provider
