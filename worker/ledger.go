@@ -32,8 +32,22 @@ import (
 // campaign says on_unknown: resend. A crash thus costs at most the requests
 // in flight, not every claim's worth of messages.
 //
-// Rows recorded pending for a later try (rate limits, transient failures) are
-// sent again by deliver in the claim's transaction, outside the ledger.
+// Rows recorded pending for a later try (rate limits, transient failures,
+// an opt-out's yield) and fallback rungs are sent by deliver through the same
+// groups: the row, already there, is updated in flight on the pool (not
+// inserted), settled after its calls, or set pending again when no provider
+// was called. deliver does not row-lock these rows in the claim's
+// transaction, since an update on the pool would then wait on the claim
+// itself: the claim holds the row's run (a step's retry) or its fallback
+// parent (a rung), and every path to a pending row goes through one of those
+// locks first, so the row needs none of its own. The one other writer of
+// such a row, an erasure, takes the subscriber's consent lock exclusively,
+// then their runs, then their messages in id order: it waits at the run or
+// at the rung's parent (an earlier row) before it can hold the row the
+// ledger writes, and a group that could not take the consent lock (it
+// yields) leaves its retried rows untouched. Rows of channels sent in one
+// batch under the claim's consent locks (not viaGroups) are still locked
+// and updated in the claim's transaction.
 
 // inFlightGroup is the most messages of one claim in flight to a provider
 // that does not deduplicate and takes a batch in one call.
@@ -97,8 +111,10 @@ func (e *Engine) claimLocks(def *campaigns.Definition) bool {
 
 // sendLedgered sends jobs, whose intents are ins (in order), through the
 // ledger, group by group (sendGroup). The claim's transaction is not used:
-// the rows must outlive it.
-func (e *Engine) sendLedgered(ctx context.Context, def *campaigns.Definition, version, stepID string, ins []intent, jobs []job, now time.Time) ([]outcome, error) {
+// the rows must outlive it. A job with a row id is a retry of a recorded
+// row (deliver); def, version and stepID are only used to insert the fresh
+// ones' rows, and final is sendJobs's (the task's last try).
+func (e *Engine) sendLedgered(ctx context.Context, def *campaigns.Definition, version, stepID string, ins []intent, jobs []job, now time.Time, final bool) ([]outcome, error) {
 	outs := make([]outcome, 0, len(jobs))
 	l := leaseOf(ctx)
 	for start, end := 0, 0; start < len(jobs); start = end {
@@ -108,7 +124,7 @@ func (e *Engine) sendLedgered(ctx context.Context, def *campaigns.Definition, ve
 		if err := l.checkHeld(ctx); err != nil {
 			return nil, err
 		}
-		o, err := e.sendGroup(ctx, def, version, stepID, ins[start:end], jobs[start:end], now)
+		o, err := e.sendGroup(ctx, def, version, stepID, ins[start:end], jobs[start:end], now, final)
 		if err != nil {
 			return nil, err
 		}
@@ -131,7 +147,7 @@ const optOutYield = time.Second
 // after optOutYield, when the re-read sees the opt-out. Each message is then
 // committed in flight (or skipped, or pending), sent, and committed with its
 // outcome.
-func (e *Engine) sendGroup(ctx context.Context, def *campaigns.Definition, version, stepID string, ins []intent, jobs []job, now time.Time) ([]outcome, error) {
+func (e *Engine) sendGroup(ctx context.Context, def *campaigns.Definition, version, stepID string, ins []intent, jobs []job, now time.Time, final bool) ([]outcome, error) {
 	gtx, err := e.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin send group: %w", err)
@@ -168,7 +184,7 @@ func (e *Engine) sendGroup(ctx context.Context, def *campaigns.Definition, versi
 	var toSend []job
 	for i, in := range ins {
 		j := jobs[i]
-		o := outcome{m: j.m, at: now, tries: j.m.Tries}
+		o := outcome{id: j.m.ID, m: j.m, at: now, tries: j.m.Tries}
 		switch {
 		case !held[j.m.Sub]:
 			in.Status = "pending"
@@ -184,13 +200,13 @@ func (e *Engine) sendGroup(ctx context.Context, def *campaigns.Definition, versi
 		}
 		group[i], outs[i] = in, o
 	}
-	if err := insertIntents(ctx, e.db, def, version, stepID, group, now, false); err != nil {
-		return nil, fmt.Errorf("record messages in flight: %w", err)
+	if err := e.recordGroup(ctx, def, version, stepID, group, jobs, now); err != nil {
+		return nil, err
 	}
 	if len(toSend) == 0 {
 		return outs, nil
 	}
-	sent, err := e.sendJobs(ctx, toSend, now, false, claimPacing)
+	sent, err := e.sendJobs(ctx, toSend, now, final, claimPacing)
 	if err != nil {
 		if ctx.Err() != nil {
 			// Cancelled (a lost lease, a shutdown) while the paced
@@ -220,17 +236,54 @@ func (e *Engine) sendGroup(ctx context.Context, def *campaigns.Definition, versi
 	return outs, nil
 }
 
-// forgetInFlight deletes the in-flight rows of jobs that were not handed to
-// a provider, so a later claim sends them rather than calling them unknown.
-// It runs even when ctx has ended (a lost lease cancels it).
+// recordGroup commits a group's rows on the pool before its sends: fresh
+// intents inserted, retried rows (jobs with a row id) updated to their
+// intent's status. A retried row is only written with its subscriber's
+// consent lock held (an erasure takes it exclusively before any row lock).
+func (e *Engine) recordGroup(ctx context.Context, def *campaigns.Definition, version, stepID string, group []intent, jobs []job, now time.Time) error {
+	var fresh []intent
+	var keys, sts, rs []string
+	for i, in := range group {
+		switch {
+		case jobs[i].m.ID == 0:
+			fresh = append(fresh, in)
+		case in.Status == "pending":
+			// Yielded to a consent writer, which may hold this row
+			// (an erasure): the row is left as it is, pending, or in
+			// flight and resendable (deliver sends it as pending).
+		default:
+			keys, sts, rs = append(keys, in.Key), append(sts, in.Status), append(rs, in.Reason)
+		}
+	}
+	if len(fresh) > 0 {
+		if err := insertIntents(ctx, e.db, def, version, stepID, fresh, now, false); err != nil {
+			return fmt.Errorf("record messages in flight: %w", err)
+		}
+	}
+	if len(keys) > 0 {
+		if _, err := e.db.ExecContext(ctx, qMarkRetries, pq.Array(keys), pq.Array(sts), pq.Array(rs)); err != nil {
+			return fmt.Errorf("record retried messages in flight: %w", err)
+		}
+	}
+	return nil
+}
+
+// forgetInFlight undoes the in-flight marks of jobs that were not handed to
+// a provider, so a later claim sends them rather than calling them unknown:
+// a fresh row is deleted, a retried one is pending again. It runs even when
+// ctx has ended (a lost lease cancels it).
 func (e *Engine) forgetInFlight(ctx context.Context, jobs []job) error {
-	keys := make([]string, len(jobs))
-	for i, j := range jobs {
-		keys[i] = j.m.Key
+	var fresh, retried []string
+	for _, j := range jobs {
+		if j.m.ID == 0 {
+			fresh = append(fresh, j.m.Key)
+		} else {
+			retried = append(retried, j.m.Key)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if _, err := e.db.ExecContext(ctx, qForgetInFlight, pq.Array(keys)); err != nil {
+	if _, err := e.db.ExecContext(ctx, qForgetInFlight, pq.Array(fresh), pq.Array(retried)); err != nil {
 		return fmt.Errorf("forget messages not sent: %w", err)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nudge-engine/nudge/analytics"
 	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/sandbox"
 	"github.com/nudge-engine/nudge/internal/ratelimit"
 )
@@ -138,5 +139,112 @@ func TestInFlightRowOfAMessageNeverSentIsForgotten(t *testing.T) {
 	}
 	if got := h.count(`SELECT count(*) FROM flow_runs WHERE next_at > $1`, t0); got != 3 {
 		t.Fatalf("%d runs deferred, want 3", got)
+	}
+}
+
+// A message recorded pending after a transient failure is retried through
+// the ledger like a fresh send: its row is committed in flight on the pool
+// before the provider call (while the claim that retries it is still open),
+// and a worker that dies during that call leaves it unknown, not sent again.
+func TestRetriedMessageGoesInFlightAndIsUnknownAfterACrash(t *testing.T) {
+	h := setup(t)
+	v := h.campaign(emailDef("retryflight", ""))
+	subs := h.subscribers(1, "UTC")
+	addr := fmt.Sprintf("u%d@example.com", subs[0])
+	h.email.Script(addr, sandbox.Behavior{Fail: channels.Transient})
+	h.start("retryflight", v, subs, t0.Add(-time.Minute))
+	_, _ = h.engine.workDue(context.Background()) // the transient failure asks for a retry
+	if got := h.count(`SELECT count(*) FROM messages WHERE status = 'pending' AND tries = 1`); got != 1 {
+		t.Fatalf("pending messages after a transient failure = %d, want 1", got)
+	}
+	h.email.Script(addr, sandbox.Behavior{Delay: time.Minute})
+	h.clock.Advance(retryBackoff(1) + time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.engine.workDue(ctx)
+		done <- err
+	}()
+	h.waitFor("the retried message in flight", 20*time.Second, func() bool {
+		return h.count(`SELECT count(*) FROM messages WHERE status = 'in_flight' AND address = $1`, addr) == 1
+	})
+	// The claim is still open (its provider call hangs) and holds the run.
+	if got := h.count(`SELECT count(*) FROM (SELECT id FROM flow_runs FOR NO KEY UPDATE SKIP LOCKED) f`); got != 0 {
+		t.Fatalf("%d runs unlocked while their claim's retry is in flight", got)
+	}
+	cancel()
+	<-done
+	h.waitFor("the run released", 5*time.Second, func() bool {
+		return h.count(`SELECT count(*) FROM (SELECT id FROM flow_runs FOR NO KEY UPDATE SKIP LOCKED) f`) == 1
+	})
+	h.email.Script(addr, sandbox.Behavior{})
+	if n, err := h.engine.workDue(context.Background()); err != nil || n != 1 {
+		t.Fatalf("claim after the crash: %d runs, %v", n, err)
+	}
+	if got := h.count(`SELECT count(*) FROM messages WHERE status = 'unknown' AND reason = $1`, unknownReason); got != 1 {
+		t.Fatal("the retry in flight at the crash is not unknown")
+	}
+	if got := h.count(`SELECT count(*) FROM sandbox_sends WHERE address = $1`, addr); got != 0 {
+		t.Fatalf("the retry in flight at the crash was sent again (%d calls)", got)
+	}
+	if got := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`); got != 1 {
+		t.Fatalf("done runs = %d, want 1", got)
+	}
+}
+
+// A retried message whose send goes through is settled sent with the
+// provider's id, and a rate-limited one is pending again.
+func TestRetriedMessageThroughTheLedgerIsSettled(t *testing.T) {
+	h := setup(t)
+	v := h.campaign(emailDef("retrysettle", ""))
+	subs := h.subscribers(2, "UTC")
+	ok, limited := fmt.Sprintf("u%d@example.com", subs[0]), fmt.Sprintf("u%d@example.com", subs[1])
+	h.email.Script(ok, sandbox.Behavior{Fail: channels.Transient})
+	h.email.Script(limited, sandbox.Behavior{Fail: channels.Transient})
+	h.start("retrysettle", v, subs, t0.Add(-time.Minute))
+	_, _ = h.engine.workDue(context.Background())
+	h.email.Script(ok, sandbox.Behavior{})
+	h.email.Script(limited, sandbox.Behavior{RateLimitOnce: true, RetryAfter: time.Hour})
+	h.clock.Advance(retryBackoff(1) + time.Second)
+	_, _ = h.engine.workDue(context.Background())
+	if got := h.count(`SELECT count(*) FROM messages m JOIN sandbox_sends s ON s.idempotency_key = m.idempotency_key
+WHERE m.status = 'sent' AND m.provider_id = s.provider_id AND m.address = $1`, ok); got != 1 {
+		t.Fatal("the retried message is not settled sent with the provider's id")
+	}
+	if got := h.count(`SELECT count(*) FROM messages WHERE status = 'pending' AND address = $1`, limited); got != 1 {
+		t.Fatal("the rate-limited retry is not pending again")
+	}
+	if got := h.count(`SELECT count(*) FROM messages WHERE status = 'in_flight'`); got != 0 {
+		t.Fatalf("%d rows left in flight by a claim that finished", got)
+	}
+}
+
+// A fallback rung to a provider that does not deduplicate goes through the
+// ledger too: committed in flight before its provider call, sent after.
+func TestFallbackRungGoesInFlightBeforeItsSend(t *testing.T) {
+	h := setup(t)
+	def := sendDef("fbflight")
+	def.Settings.Fallback = []campaigns.FallbackRung{{Channel: "email", IfNot: "delivered", Within: dur("1h")}}
+	v := h.campaign(def)
+	subs := h.subscribers(1, "UTC")
+	addr := fmt.Sprintf("u%d@example.com", subs[0])
+	h.sandbox.Script("sb"+itoa(subs[0]), sandbox.Behavior{Fail: channels.Blocked}) // falls back at once
+	h.email.Script(addr, sandbox.Behavior{Delay: 3 * time.Second})
+	h.start("fbflight", v, subs, t0)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.settle()
+	}()
+	h.waitFor("the rung in flight", 20*time.Second, func() bool {
+		return h.count(`SELECT count(*) FROM messages WHERE attempt = 1 AND status = 'in_flight' AND address = $1`, addr) == 1
+	})
+	if got := h.count(`SELECT count(*) FROM sandbox_sends WHERE address = $1`, addr); got != 0 {
+		t.Fatal("the rung's send was recorded before its row went in flight")
+	}
+	<-done
+	if got := h.count(`SELECT count(*) FROM messages m JOIN sandbox_sends s ON s.idempotency_key = m.idempotency_key
+WHERE m.attempt = 1 AND m.status = 'sent' AND m.provider_id = s.provider_id`); got != 1 {
+		t.Fatal("the rung is not settled sent with the provider's id")
 	}
 }

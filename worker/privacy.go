@@ -24,11 +24,14 @@ UPDATE flow_runs
 	// the figures; the rendered content, the address, the provider's id
 	// (Telegram's holds the chat id) and the provider's error text go, and no
 	// fallback follows.
+	// The rows are locked in id order: a fallback check holds a rung's
+	// parent while the ledger writes the rung (a later row) on the pool
+	// (ledger.go), so the erasure must wait at the parent, not hold the rung.
 	qEraseMessages = `
 UPDATE messages
    SET content = '{}'::jsonb, address = '', provider_id = NULL, error_message = NULL,
        fallback_at = NULL
- WHERE subscriber_id = $1`
+ WHERE id IN (SELECT id FROM messages WHERE subscriber_id = $1 ORDER BY id FOR UPDATE)`
 
 	qExportMessages = `
 SELECT coalesce(json_agg(json_build_object('id', id, 'campaign_id', campaign_id, 'step_id', step_id, 'topic', topic,

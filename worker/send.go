@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -200,7 +201,7 @@ func (e *Engine) sendStep(ctx context.Context, def *campaigns.Definition, versio
 		lins[k] = ins[jobIntent[i]]
 		recorded[jobIntent[i]] = true
 	}
-	o, err := e.sendLedgered(ctx, def, version, stepID, lins, pick(viaLedger), now)
+	o, err := e.sendLedgered(ctx, def, version, stepID, lins, pick(viaLedger), now, false)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -251,19 +252,39 @@ func (e *Engine) blockIdentities(ctx context.Context, q db.Executor, outs []outc
 	return nil
 }
 
-// deliver sends the pending messages recorded under keys inside tx: it locks
-// them, takes the subscribers' shared consent locks, re-reads consent, sends,
-// and records each outcome (and the fallback check time). Messages locked by
-// another worker are absent from the result; messages no longer pending are
-// done.
+// deliver sends the pending messages recorded under keys (and in-flight ones
+// a crash left that may be resent). Those of channels the ledger's groups
+// send (viaGroups) go through them like fresh sends: read without a row lock
+// (the claim holds their runs or fallback parents; ledger.go), marked in
+// flight on the pool before their calls and settled after. The others are
+// locked in tx, sent under the subscribers' shared consent locks after a
+// consent re-read, and their outcomes (and fallback check times) recorded in
+// tx. Messages locked by another worker are absent from the result; messages
+// no longer pending are done.
 func (e *Engine) deliver(ctx context.Context, tx *sqlx.Tx, keys []string) (map[string]deliverResult, error) {
+	var all []msgRow
+	if err := tx.SelectContext(ctx, &all, qPendingByKey, pq.Array(keys)); err != nil {
+		return nil, fmt.Errorf("load messages: %w", err)
+	}
 	var msgs []msgRow
-	if err := tx.SelectContext(ctx, &msgs, qLockPending, pq.Array(keys)); err != nil {
-		return nil, fmt.Errorf("lock messages: %w", err)
+	var lockKeys []string
+	for _, m := range all {
+		if e.viaGroups(m.Channel) {
+			msgs = append(msgs, m)
+		} else {
+			lockKeys = append(lockKeys, m.Key)
+		}
+	}
+	if len(lockKeys) > 0 {
+		var locked []msgRow
+		if err := tx.SelectContext(ctx, &locked, qLockPending, pq.Array(lockKeys)); err != nil {
+			return nil, fmt.Errorf("lock messages: %w", err)
+		}
+		msgs = append(msgs, locked...)
 	}
 	res := make(map[string]deliverResult, len(msgs))
 	now := e.clock.Now()
-	var pending []msgRow
+	var pending, grouped []msgRow
 	var unknown []outcome
 	for _, m := range msgs {
 		switch {
@@ -273,6 +294,8 @@ func (e *Engine) deliver(ctx context.Context, tx *sqlx.Tx, keys []string) (map[s
 			unknown = append(unknown, outcome{id: m.ID, m: m, status: "unknown", r: unknownReason, at: now, tries: m.Tries})
 			res[m.Key] = deliverResult{kind: resultDone}
 			e.cfg.Metrics.Message(m.Channel, "unknown")
+		case (m.Status == "pending" || m.Status == "in_flight") && e.viaGroups(m.Channel):
+			grouped = append(grouped, m)
 		case m.Status == "pending" || m.Status == "in_flight":
 			pending = append(pending, m)
 		default:
@@ -285,8 +308,42 @@ func (e *Engine) deliver(ctx context.Context, tx *sqlx.Tx, keys []string) (map[s
 			return nil, err
 		}
 	}
+	outs, err := e.deliverLocked(ctx, tx, pending, now, res)
+	if err != nil {
+		return nil, err
+	}
+	if len(grouped) > 0 {
+		// A ledger group is of one channel: keep each channel's rows together.
+		sort.SliceStable(grouped, func(i, j int) bool { return grouped[i].Channel < grouped[j].Channel })
+		ins := make([]intent, len(grouped))
+		jobs := make([]job, len(grouped))
+		for i, m := range grouped {
+			var c templates.Rendered
+			_ = json.Unmarshal(m.Content, &c)
+			ins[i] = intent{Key: m.Key, Sub: m.Sub, Run: m.RunID, Channel: m.Channel, Address: m.Address, Attempt: m.Attempt}
+			jobs[i] = job{m: m, msg: message(m.Key, m.Channel, m.Account, m.Address, c)}
+		}
+		sent, err := e.sendLedgered(ctx, nil, "", "", ins, jobs, now, lastAttempt(ctx))
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range sent {
+			res[o.m.Key] = deliverResult{kind: o.kind, after: o.after}
+		}
+		outs = append(outs, sent...)
+	}
+	if err := e.blockIdentities(ctx, tx, outs, now); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// deliverLocked sends pending, rows locked in tx, under the subscribers'
+// shared consent locks after a consent re-read, and records their outcomes
+// in tx (and in res).
+func (e *Engine) deliverLocked(ctx context.Context, tx *sqlx.Tx, pending []msgRow, now time.Time, res map[string]deliverResult) ([]outcome, error) {
 	if len(pending) == 0 {
-		return res, nil
+		return nil, nil
 	}
 	subs := make([]int64, len(pending))
 	rcpts := make([]consent.Recipient, len(pending))
@@ -325,10 +382,7 @@ func (e *Engine) deliver(ctx context.Context, tx *sqlx.Tx, keys []string) (map[s
 	if err := updateMessages(ctx, tx, outs); err != nil {
 		return nil, err
 	}
-	if err := e.blockIdentities(ctx, tx, outs, now); err != nil {
-		return nil, err
-	}
-	return res, nil
+	return outs, nil
 }
 
 // blockIdentity marks the identity blocked and revokes consent for that

@@ -105,8 +105,28 @@ UPDATE messages m
        AS u(k, st, pid, at, ek, ec, em, rs, fb, tr)
  WHERE m.idempotency_key = u.k AND m.status = 'in_flight'`
 
-	// In-flight rows of messages no provider was called for.
-	qForgetInFlight = `DELETE FROM messages WHERE idempotency_key = ANY($1) AND status = 'in_flight'`
+	// In-flight rows of messages no provider was called for: fresh ones
+	// ($1) go, retried ones ($2) are pending again.
+	qForgetInFlight = `
+WITH gone AS (DELETE FROM messages WHERE idempotency_key = ANY($1) AND status = 'in_flight')
+UPDATE messages SET status = 'pending' WHERE idempotency_key = ANY($2) AND status = 'in_flight'`
+
+	// Pending (or crash-left in-flight) rows read without a row lock: the
+	// ledger's retries, whose runs (or fallback parents) the claim holds
+	// (ledger.go).
+	qPendingByKey = `
+SELECT id, idempotency_key, subscriber_id, coalesce(run_id, 0) AS run_id, step_id, campaign_id, campaign_version,
+       topic, channel, account, address, attempt, status, content, tries
+  FROM messages WHERE idempotency_key = ANY($1) ORDER BY id`
+
+	// A ledger group's retried rows before their sends: in_flight, skipped
+	// (no consent) or pending (yielded to an opt-out), as fresh rows are
+	// inserted.
+	qMarkRetries = `
+UPDATE messages m
+   SET status = u.st, reason = coalesce(nullif(u.rs, ''), m.reason), fallback_dispatched_at = NULL
+  FROM unnest($1::text[], $2::text[], $3::text[]) AS u(k, st, rs)
+ WHERE m.idempotency_key = u.k AND m.status IN ('pending', 'in_flight')`
 
 	// Set-based run transitions, compare-and-set on step_seq.
 	qTransition = `
