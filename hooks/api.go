@@ -45,14 +45,6 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	httpx.WriteError(w, r, a.Log, apiError(err))
 }
 
-func pathID(r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, httpx.Errorf(httpx.CodeInvalid, "id", "must be a positive integer")
-	}
-	return id, nil
-}
-
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	es, err := a.Store.List(r.Context())
 	if err != nil {
@@ -84,7 +76,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) get(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
+	id, err := httpx.PathID(r, "a positive integer")
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -98,7 +90,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) update(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
+	id, err := httpx.PathID(r, "a positive integer")
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -117,7 +109,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) delete(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
+	id, err := httpx.PathID(r, "a positive integer")
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -178,7 +170,7 @@ func (a *API) deliveries(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) delivery(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
+	id, err := httpx.PathID(r, "a positive integer")
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -192,7 +184,7 @@ func (a *API) delivery(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) replay(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
+	id, err := httpx.PathID(r, "a positive integer")
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -76,14 +76,6 @@ func orNothing(s string) string {
 	return s
 }
 
-func pathID(r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, httpx.Errorf(httpx.CodeInvalid, "id", "must be a positive integer")
-	}
-	return id, nil
-}
-
 func (a *API) list(w http.ResponseWriter, r *http.Request, uid int64) error {
 	view := r.URL.Query().Get("view")
 	if view == "" {
@@ -99,7 +91,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, uid int64) error {
 }
 
 func (a *API) get(w http.ResponseWriter, r *http.Request, _ int64) error {
-	id, err := pathID(r)
+	id, err := httpx.PathID(r, "a positive integer")
 	if err != nil {
 		return err
 	}
@@ -112,7 +104,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request, _ int64) error {
 }
 
 func (a *API) claim(w http.ResponseWriter, r *http.Request, uid int64) error {
-	id, err := pathID(r)
+	id, err := httpx.PathID(r, "a positive integer")
 	if err != nil {
 		return err
 	}
@@ -124,7 +116,7 @@ func (a *API) claim(w http.ResponseWriter, r *http.Request, uid int64) error {
 }
 
 func (a *API) assign(w http.ResponseWriter, r *http.Request, _ int64) error {
-	id, err := pathID(r)
+	id, err := httpx.PathID(r, "a positive integer")
 	if err != nil {
 		return err
 	}
@@ -145,7 +137,7 @@ func (a *API) assign(w http.ResponseWriter, r *http.Request, _ int64) error {
 }
 
 func (a *API) reply(w http.ResponseWriter, r *http.Request, uid int64) error {
-	id, err := pathID(r)
+	id, err := httpx.PathID(r, "a positive integer")
 	if err != nil {
 		return err
 	}
@@ -165,7 +157,7 @@ func (a *API) reply(w http.ResponseWriter, r *http.Request, uid int64) error {
 }
 
 func (a *API) note(w http.ResponseWriter, r *http.Request, uid int64) error {
-	id, err := pathID(r)
+	id, err := httpx.PathID(r, "a positive integer")
 	if err != nil {
 		return err
 	}
@@ -183,7 +175,7 @@ func (a *API) note(w http.ResponseWriter, r *http.Request, uid int64) error {
 }
 
 func (a *API) resolve(w http.ResponseWriter, r *http.Request, uid int64) error {
-	id, err := pathID(r)
+	id, err := httpx.PathID(r, "a positive integer")
 	if err != nil {
 		return err
 	}

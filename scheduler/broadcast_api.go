@@ -84,16 +84,8 @@ func (a *BroadcastAPI) dryRun(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, d)
 }
 
-func broadcastID(r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, httpx.Errorf(httpx.CodeInvalid, "id", "must be a broadcast id (a positive integer)")
-	}
-	return id, nil
-}
-
 func (a *BroadcastAPI) get(w http.ResponseWriter, r *http.Request) {
-	id, err := broadcastID(r)
+	id, err := httpx.PathID(r, "a broadcast id (a positive integer)")
 	if err == nil {
 		var b Broadcast
 		if b, err = a.B.Get(r.Context(), id); err == nil {
@@ -106,7 +98,7 @@ func (a *BroadcastAPI) get(w http.ResponseWriter, r *http.Request) {
 
 func (a *BroadcastAPI) steer(op func(*Broadcasts, context.Context, int64) (Broadcast, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := broadcastID(r)
+		id, err := httpx.PathID(r, "a broadcast id (a positive integer)")
 		if err == nil {
 			var b Broadcast
 			if b, err = op(a.B, r.Context(), id); err == nil {

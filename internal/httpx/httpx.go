@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -140,4 +141,15 @@ func ClientIP(r *http.Request) string {
 		host = host[:i]
 	}
 	return host
+}
+
+// PathID parses the path value "id" as a positive integer; otherwise it
+// returns an invalid-field error on "id" saying what the id must be (what,
+// e.g. "a positive integer").
+func PathID(r *http.Request, what string) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, Errorf(CodeInvalid, "id", "must be %s", what)
+	}
+	return id, nil
 }
