@@ -159,3 +159,49 @@ func (w pgWork) perMessage(before pgWork, n int) map[string]float64 {
 }
 
 func fmtPer(m map[string]float64, k string) string { return fmt.Sprintf("%.2f", m[k]) }
+
+// claimStats is what pg_stat_user_functions says of nudge_claim_runs, the
+// worker's claim of due runs.
+type claimStats struct {
+	Calls   int64   `db:"calls" json:"calls"`
+	TotalMS float64 `db:"total_time" json:"total_ms"`
+}
+
+// MeanMS is the mean time of one claim inside Postgres.
+func (c claimStats) MeanMS() float64 {
+	if c.Calls == 0 {
+		return 0
+	}
+	return c.TotalMS / float64(c.Calls)
+}
+
+func (c claimStats) since(before claimStats) claimStats {
+	return claimStats{Calls: c.Calls - before.Calls, TotalMS: c.TotalMS - before.TotalMS}
+}
+
+// trackClaims makes the database's new sessions time PL/pgSQL functions
+// (track_functions is off by default), so the workers started afterwards
+// report their claims in pg_stat_user_functions.
+func trackClaims(b *testing.B, d *sqlx.DB) {
+	b.Helper()
+	var name string
+	if err := d.Get(&name, `SELECT current_database()`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := d.Exec(`ALTER DATABASE ` + pq.QuoteIdentifier(name) + ` SET track_functions = 'pl'`); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func readClaims(b *testing.B, d *sqlx.DB) claimStats {
+	b.Helper()
+	var c claimStats
+	if _, err := d.Exec(`SELECT pg_stat_clear_snapshot()`); err != nil {
+		b.Fatal(err)
+	}
+	if err := d.Get(&c, `SELECT coalesce(sum(calls), 0) AS calls, coalesce(sum(total_time), 0) AS total_time
+  FROM pg_stat_user_functions WHERE funcname = 'nudge_claim_runs'`); err != nil {
+		b.Fatal(err)
+	}
+	return c
+}

@@ -126,11 +126,19 @@ func openDB(b *testing.B, url string) *sqlx.DB {
 	return d
 }
 
-// blastResult is what one blast through a `nudge worker` process measured.
+// blastResult is what one blast through `nudge worker` processes measured.
 type blastResult struct {
 	Elapsed time.Duration
-	RSS     int64              // the worker's peak RSS
+	RSS     int64              // the first worker's peak RSS
 	PG      map[string]float64 // Postgres work per message (pgWork.perMessage)
+	Claims  claimStats         // nudge_claim_runs calls and time
+}
+
+// blastOpts shapes a blast: the worker processes and the VK account's rate
+// (0 = unlimited), shared by the workers through the Redis limiter.
+type blastOpts struct {
+	Workers int
+	Rate    int
 }
 
 // blastProcess runs a blast of n through a `nudge worker` process and the
@@ -139,6 +147,11 @@ type blastResult struct {
 // figures are the engine's own cost. It measures from the runs created to
 // every run done.
 func blastProcess(b *testing.B, n int, redisURL string) blastResult {
+	return blastWith(b, n, redisURL, blastOpts{Workers: 1})
+}
+
+// blastWith is blastProcess with opt.Workers worker processes and a rate.
+func blastWith(b *testing.B, n int, redisURL string, opt blastOpts) blastResult {
 	dbURL := testenv.DBURL(b)
 	flushRedis(b, redisURL)
 	d := openDB(b, dbURL)
@@ -146,22 +159,31 @@ func blastProcess(b *testing.B, n int, redisURL string) blastResult {
 	vkf := vkfake.New()
 	vkf.RatePerSecond = 0
 	defer vkf.Close()
-	cmd := exec.Command(nudge(b), "worker")
-	cmd.Env = append(os.Environ(), "NUDGE_DATABASE_URL="+dbURL, "NUDGE_REDIS_URL="+redisURL,
-		"NUDGE_LOG_LEVEL=warn", "NUDGE_WORKER_POLL=100ms", "NUDGE_WORKER_LEASE=120s",
-		"NUDGE_VK_TOKEN="+vkfake.Token, "NUDGE_VK_GROUP_ID="+strconv.Itoa(vkfake.GroupID),
-		"NUDGE_VK_SECRET="+vkf.Secret, "NUDGE_VK_CONFIRMATION="+vkf.Confirmation,
-		"NUDGE_VK_API_URL="+vkf.APIURL(), "NUDGE_VK_RATE=0")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
+	trackClaims(b, d)
+	var cmds []*exec.Cmd
+	for i := 0; i < max(opt.Workers, 1); i++ {
+		cmd := exec.Command(nudge(b), "worker")
+		cmd.Env = append(os.Environ(), "NUDGE_DATABASE_URL="+dbURL, "NUDGE_REDIS_URL="+redisURL,
+			"NUDGE_LOG_LEVEL=warn", "NUDGE_WORKER_POLL=100ms", "NUDGE_WORKER_LEASE=120s",
+			"NUDGE_VK_TOKEN="+vkfake.Token, "NUDGE_VK_GROUP_ID="+strconv.Itoa(vkfake.GroupID),
+			"NUDGE_VK_SECRET="+vkf.Secret, "NUDGE_VK_CONFIRMATION="+vkf.Confirmation,
+			"NUDGE_VK_API_URL="+vkf.APIURL(), "NUDGE_VK_RATE="+strconv.Itoa(opt.Rate))
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
 	}
 	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
+		for _, cmd := range cmds {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+		}
+		for _, cmd := range cmds {
+			_ = cmd.Wait()
+		}
 	}()
 	time.Sleep(500 * time.Millisecond) // the worker is up
-	before := readPGWork(b, d)
+	before, claimsBefore := readPGWork(b, d), readClaims(b, d)
 	start := time.Now()
 	if _, err := d.Exec(createRuns, "blast"); err != nil {
 		b.Fatal(err)
@@ -184,9 +206,10 @@ func blastProcess(b *testing.B, n int, redisURL string) blastResult {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	res := blastResult{Elapsed: time.Since(start), RSS: peakRSS(cmd.Process.Pid)}
+	res := blastResult{Elapsed: time.Since(start), RSS: peakRSS(cmds[0].Process.Pid)}
 	time.Sleep(1100 * time.Millisecond) // backends flush their counters at most once a second
 	res.PG = readPGWork(b, d).perMessage(before, n)
+	res.Claims = readClaims(b, d).since(claimsBefore)
 	var done int
 	_ = d.Get(&done, `SELECT count(*) FROM flow_runs WHERE state = 'done'`)
 	if done != n {

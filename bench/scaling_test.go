@@ -1,0 +1,62 @@
+package bench
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+
+	"github.com/nudge-engine/nudge/internal/testenv"
+)
+
+// BenchmarkWorkers4 is the scaling check of docs/scaling.md: the same blast
+// (BENCH_SCALE_N subscribers, default 30,000) at the same total rate
+// (BENCH_SCALE_RATE msg/s, default 2,000, one VK account shared through the
+// Redis limiter) worked by one `nudge worker` process and then by four. The
+// claim of due runs is the one statement every worker contends on; its mean
+// time inside Postgres (pg_stat_user_functions) must not grow with the
+// workers, and neither may the achieved rate fall.
+func BenchmarkWorkers4(b *testing.B) {
+	if b.N > 1 {
+		b.Skip("measured once")
+	}
+	n, rate := envInt("BENCH_SCALE_N", 30_000), envInt("BENCH_SCALE_RATE", 2_000)
+	redisURL := testenv.Redis(b)
+	type side struct {
+		Workers                     int
+		Seconds, Rate, ClaimMeanMS  float64
+		Claims                      int64
+		RunsPerClaim, ClaimMSPerRun float64
+	}
+	measure := func(workers int) side {
+		r := blastWith(b, n, redisURL, blastOpts{Workers: workers, Rate: rate})
+		s := side{Workers: workers, Seconds: r.Elapsed.Seconds(), Rate: float64(n) / r.Elapsed.Seconds(),
+			ClaimMeanMS: r.Claims.MeanMS(), Claims: r.Claims.Calls}
+		if r.Claims.Calls > 0 {
+			s.RunsPerClaim = float64(n) / float64(r.Claims.Calls)
+			s.ClaimMSPerRun = r.Claims.TotalMS / float64(n)
+		}
+		fmt.Printf("%d worker(s): %.0f msg/s in %.2fs; %d claims, %.2f ms mean, %.1f runs per claim\n",
+			workers, s.Rate, s.Seconds, s.Claims, s.ClaimMeanMS, s.RunsPerClaim)
+		return s
+	}
+	one, four := measure(1), measure(4)
+	ratio := 0.0
+	if one.ClaimMeanMS > 0 {
+		ratio = four.ClaimMeanMS / one.ClaimMeanMS
+	}
+	b.ReportMetric(ratio, "claim-ms-4/1")
+	b.ReportMetric(four.Rate/one.Rate, "rate-4/1")
+	table([2]string{"scale subscribers", strconv.Itoa(n)},
+		[2]string{"account rate", fmt.Sprintf("%d msg/s", rate)},
+		[2]string{"1 worker: msg/s", fmt.Sprintf("%.0f", one.Rate)},
+		[2]string{"4 workers: msg/s", fmt.Sprintf("%.0f", four.Rate)},
+		[2]string{"1 worker: claim mean", fmt.Sprintf("%.2f ms", one.ClaimMeanMS)},
+		[2]string{"4 workers: claim mean", fmt.Sprintf("%.2f ms", four.ClaimMeanMS)},
+		[2]string{"claim time 4/1 (target <= 1.1)", fmt.Sprintf("%.2f", ratio)},
+		[2]string{"claim ms per run, 1 / 4", fmt.Sprintf("%.3f / %.3f", one.ClaimMSPerRun, four.ClaimMSPerRun)},
+		[2]string{"runs per claim, 1 / 4", fmt.Sprintf("%.1f / %.1f", one.RunsPerClaim, four.RunsPerClaim)},
+		[2]string{"rate 4/1 (target >= 0.97)", fmt.Sprintf("%.2f", four.Rate/one.Rate)})
+	writeResult(b, "workers4", map[string]any{"subscribers": n, "rate_per_second": rate, "one": one, "four": four,
+		"claim_mean_ratio_4_to_1": ratio, "target_claim_mean_ratio": 1.1,
+		"rate_ratio_4_to_1": four.Rate / one.Rate, "target_rate_ratio": 0.97})
+}
