@@ -147,6 +147,21 @@ SELECT count(*) FROM flow_runs
  WHERE campaign_id = $1 AND trigger_key = $2 AND state = 'active' AND next_at <= $3`
 
 	qVersionDef = `SELECT definition FROM campaign_versions WHERE campaign_id = $1 AND version = $2`
+
+	// A pause holds the broadcast's runs created and not yet worked (still
+	// at their first transition, step_seq 0) in state paused, keeping their
+	// next_at; runs a worker holds now (its claim locks them) are skipped:
+	// they are being sent. A hand-off's pause bumps step_seq and clears
+	// next_at, so resume never touches a run a conversation paused.
+	qBroadcastHold = `
+UPDATE flow_runs f SET state = 'paused', updated_at = now()
+  FROM (SELECT id FROM flow_runs
+         WHERE campaign_id = $1 AND trigger_key = $2 AND state = 'active' AND step_seq = 0
+           FOR NO KEY UPDATE SKIP LOCKED) h
+ WHERE f.id = h.id`
+	qBroadcastRelease = `
+UPDATE flow_runs SET state = 'active', updated_at = now()
+ WHERE campaign_id = $1 AND trigger_key = $2 AND state = 'paused' AND step_seq = 0 AND next_at IS NOT NULL`
 )
 
 // Broadcasts creates, lists and steers broadcasts; the Scheduler creates
@@ -319,7 +334,8 @@ func (b *Broadcasts) Cancel(ctx context.Context, id int64) (Broadcast, error) {
 	return b.switchState(ctx, id, []string{BroadcastScheduled}, BroadcastCancelled, "only a scheduled broadcast can be cancelled (it has not started)")
 }
 
-// Pause stops the creation of a running broadcast's runs; see docs/campaigns.md.
+// Pause stops the creation of a running broadcast's runs and holds those
+// created and not yet worked; see docs/campaigns.md.
 func (b *Broadcasts) Pause(ctx context.Context, id int64) (Broadcast, error) {
 	return b.switchState(ctx, id, []string{BroadcastRunning}, BroadcastPaused, "only a running broadcast can be paused")
 }
@@ -342,6 +358,9 @@ func (b *Broadcasts) switchState(ctx context.Context, id int64, from []string, t
 		if len(rows) == 0 {
 			return nil
 		}
+		if err := holdRuns(ctx, tx, rows[0], to); err != nil {
+			return err
+		}
 		return audit.Record(ctx, tx, now, audit.Event{Action: "broadcast." + verbOf[to], Subject: "broadcast:" + strconv.FormatInt(id, 10)})
 	})
 	if err != nil {
@@ -356,6 +375,24 @@ func (b *Broadcasts) switchState(ctx context.Context, id int64, from []string, t
 		return Broadcast{}, err
 	}
 	return cur, httpx.Errorf(httpx.CodeConflict, "state", "broadcast %d is %s: %s", id, cur.State, why)
+}
+
+// holdRuns holds a paused broadcast's unworked runs, or lets them go on
+// when it resumes, in the transaction that switches its state.
+func holdRuns(ctx context.Context, tx *sqlx.Tx, b Broadcast, to string) error {
+	q := ""
+	switch to {
+	case BroadcastPaused:
+		q = qBroadcastHold
+	case BroadcastRunning:
+		q = qBroadcastRelease
+	default:
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, q, b.CampaignID, triggerKeyOf(b.ID)); err != nil {
+		return fmt.Errorf("broadcast %d: %s its runs: %w", b.ID, verbOf[to], err)
+	}
+	return nil
 }
 
 // verbOf names a switch to a state in the audit log.

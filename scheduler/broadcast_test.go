@@ -205,17 +205,43 @@ func TestBroadcastCancelPauseResume(t *testing.T) {
 		f.db.MustExec(`UPDATE flow_runs SET state = 'done', next_at = NULL WHERE trigger_key LIKE 'broadcast:%'`)
 	}
 	work()
+	if st := pass(); st.BroadcastRuns != 10 || state(id) != "running/20" {
+		t.Fatalf("second batch: %+v %s", st, state(id))
+	}
+	// Pause while ten runs wait and a worker holds one of them: the other
+	// nine are held (not due to any worker), the held one goes on.
+	held := f.db.MustBegin()
+	var busy int64
+	if err := held.Get(&busy, `SELECT id FROM flow_runs WHERE state = 'active' AND trigger_key LIKE 'broadcast:%' ORDER BY id LIMIT 1 FOR NO KEY UPDATE`); err != nil {
+		t.Fatal(err)
+	}
 	if code, _ := steer(id, "pause"); code != http.StatusOK {
 		t.Fatalf("pause: %d", code)
 	}
-	if st := pass(); st.BroadcastRuns != 0 || state(id) != "paused/10" {
+	_ = held.Rollback()
+	byState := func() string {
+		t.Helper()
+		var rows []string
+		if err := f.db.Select(&rows, `SELECT state || ':' || count(*) FROM flow_runs WHERE trigger_key LIKE 'broadcast:%' GROUP BY state ORDER BY state`); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(rows, " ")
+	}
+	if got := byState(); got != "active:1 done:10 paused:9" {
+		t.Fatalf("runs after the pause: %s", got)
+	}
+	var due int
+	if err := f.db.Get(&due, `SELECT count(*) FROM nudge_claim_runs($1, 100)`, clk.Now()); err != nil || due != 1 {
+		t.Fatalf("claimable while paused: %d (%v), want only the run in flight", due, err)
+	}
+	if st := pass(); st.BroadcastRuns != 0 || state(id) != "paused/20" {
 		t.Fatalf("paused: %+v %s", st, state(id))
 	}
 	if code, _ := steer(id, "resume"); code != http.StatusOK {
 		t.Fatalf("resume: %d", code)
 	}
-	if st := pass(); st.BroadcastRuns != 10 || state(id) != "running/20" {
-		t.Fatalf("resumed: %+v %s", st, state(id))
+	if got := byState(); got != "active:10 done:10" {
+		t.Fatalf("runs after the resume: %s", got)
 	}
 	work()
 	if st := pass(); st.BroadcastRuns != 5 || state(id) != "done/25" {
