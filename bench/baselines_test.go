@@ -110,15 +110,15 @@ func bulkMinimum(b *testing.B, n int) float64 {
 // (pg_stat_database). A benchmark takes one before and one after and divides
 // the difference by its messages.
 type pgWork struct {
-	WALRecords  int64   `db:"wal_records" json:"wal_records"`
-	WALFPI      int64   `db:"wal_fpi" json:"wal_full_page_images"`
-	WALBytes    float64 `db:"wal_bytes" json:"wal_bytes"`
-	Inserted    int64   `db:"tup_inserted" json:"tuples_inserted"`
-	Updated     int64   `db:"tup_updated" json:"tuples_updated"`
-	Deleted     int64   `db:"tup_deleted" json:"tuples_deleted"`
-	Commits     int64   `db:"xact_commit" json:"commits"`
-	HOTUpdated  int64   `db:"n_tup_hot_upd" json:"hot_updates"`
-	IndexBlocks int64   `db:"idx_blks" json:"index_blocks_touched"`
+	WALRecords  int64   `db:"wal_records"`
+	WALFPI      int64   `db:"wal_fpi"`
+	WALBytes    float64 `db:"wal_bytes"`
+	Inserted    int64   `db:"tup_inserted"`
+	Updated     int64   `db:"tup_updated"`
+	Deleted     int64   `db:"tup_deleted"`
+	Commits     int64   `db:"xact_commit"`
+	HOTUpdated  int64   `db:"n_tup_hot_upd"`
+	IndexBlocks int64   `db:"idx_blks"`
 }
 
 // readPGWork reads the counters; the database's are flushed by backends at
@@ -163,8 +163,8 @@ func fmtPer(m map[string]float64, k string) string { return fmt.Sprintf("%.2f", 
 // claimStats is what pg_stat_user_functions says of nudge_claim_runs, the
 // worker's claim of due runs.
 type claimStats struct {
-	Calls   int64   `db:"calls" json:"calls"`
-	TotalMS float64 `db:"total_time" json:"total_ms"`
+	Calls   int64   `db:"calls"`
+	TotalMS float64 `db:"total_time"`
 }
 
 // MeanMS is the mean time of one claim inside Postgres.
