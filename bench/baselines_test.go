@@ -205,3 +205,27 @@ func readClaims(b *testing.B, d *sqlx.DB) claimStats {
 	}
 	return c
 }
+
+// walRange is a stretch of WAL and the database whose relations the
+// benchmark wrote in it.
+type walRange struct {
+	DatabaseOID int64  `db:"oid"`
+	Start       string `db:"lsn"`
+	End         string
+}
+
+func readWALRange(b *testing.B, d *sqlx.DB) walRange {
+	b.Helper()
+	var w walRange
+	if err := d.Get(&w, `SELECT d.oid, pg_current_wal_insert_lsn()::text AS lsn FROM pg_database d WHERE d.datname = current_database()`); err != nil {
+		b.Fatal(err)
+	}
+	return w
+}
+
+func (w walRange) until(end walRange) walRange { w.End = end.Start; return w }
+
+// String is the pg_waldump invocation that lists the range.
+func (w walRange) String() string {
+	return fmt.Sprintf("pg_waldump -s %s -e %s, database %d", w.Start, w.End, w.DatabaseOID)
+}

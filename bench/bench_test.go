@@ -132,6 +132,10 @@ type blastResult struct {
 	RSS     int64              // the first worker's peak RSS
 	PG      map[string]float64 // Postgres work per message (pgWork.perMessage)
 	Claims  claimStats         // nudge_claim_runs calls and time
+	// WAL is the blast's WAL range and its database's OID, for pg_waldump
+	// (records of relations "rel 1663/<oid>/…" are the blast's own).
+	WAL      walRange
+	WALKinds []walKind
 }
 
 // blastOpts shapes a blast: the worker processes and the VK account's rate
@@ -189,7 +193,9 @@ func blastWith(b *testing.B, n int, redisURL string, opt blastOpts) blastResult 
 	}
 	defer stop()
 	time.Sleep(500 * time.Millisecond) // the worker is up
-	before, claimsBefore := readPGWork(b, d), readClaims(b, d)
+	release := reserveWAL(b, d)
+	defer release()
+	before, claimsBefore, walStart := readPGWork(b, d), readClaims(b, d), readWALRange(b, d)
 	start := time.Now()
 	if _, err := d.Exec(createRuns, "blast"); err != nil {
 		b.Fatal(err)
@@ -219,6 +225,9 @@ func blastWith(b *testing.B, n int, redisURL string, opt blastOpts) blastResult 
 	time.Sleep(500 * time.Millisecond)
 	res.PG = readPGWork(b, d).perMessage(before, n)
 	res.Claims = readClaims(b, d).since(claimsBefore)
+	res.WAL = walStart.until(readWALRange(b, d))
+	res.WALKinds = walBreakdown(b, d, res.WAL, n)
+	release()
 	var done int
 	_ = d.Get(&done, `SELECT count(*) FROM flow_runs WHERE state = 'done'`)
 	if done != n {
@@ -334,6 +343,7 @@ func BenchmarkBlast100k(b *testing.B) {
 		Rate, River, Bulk, Noop, RatioRiver, RatioBulk, RatioNoop, Elapsed float64
 		RSS                                                                int64
 		PG                                                                 map[string]float64
+		WAL                                                                []walKind
 	}
 	var rs []round
 	redisURL := testenv.Redis(b)
@@ -343,15 +353,16 @@ func BenchmarkBlast100k(b *testing.B) {
 		noop := noopThroughput(b, redisURL, noopN, conc)
 		res := blastProcess(b, n, redisURL)
 		r := round{Rate: float64(n) / res.Elapsed.Seconds(), River: river, Bulk: bulk, Noop: noop,
-			Elapsed: res.Elapsed.Seconds(), RSS: res.RSS, PG: res.PG}
+			Elapsed: res.Elapsed.Seconds(), RSS: res.RSS, PG: res.PG, WAL: res.WALKinds}
 		r.RatioRiver, r.RatioBulk, r.RatioNoop = r.Rate/r.River, r.Rate/r.Bulk, r.Rate/r.Noop
-		fmt.Printf("round %d: %.0f msg/s in %.2fs; River %.0f jobs/s (ratio %.2f), bulk minimum %.0f rows/s (%.2f), no-op Asynq %.0f/s (%.2f); per message %s WAL bytes, %s WAL records\n",
+		fmt.Printf("round %d: %.0f msg/s in %.2fs; River %.0f jobs/s (ratio %.2f), bulk minimum %.0f rows/s (%.2f), no-op Asynq %.0f/s (%.2f); per message %s WAL bytes, %s WAL records (%s)\n",
 			i+1, r.Rate, r.Elapsed, r.River, r.RatioRiver, r.Bulk, r.RatioBulk, r.Noop, r.RatioNoop,
-			fmtPer(r.PG, "wal_bytes"), fmtPer(r.PG, "wal_records"))
+			fmtPer(r.PG, "wal_bytes"), fmtPer(r.PG, "wal_records"), res.WAL)
 		rs = append(rs, r)
 	}
 	sort.Slice(rs, func(i, j int) bool { return rs[i].RatioRiver < rs[j].RatioRiver })
 	med := rs[len(rs)/2]
+	printWAL(med.WAL)
 	b.ReportMetric(med.Rate, "msgs/s")
 	b.ReportMetric(med.RatioRiver, "ratio-to-river")
 	b.ReportMetric(med.RatioBulk, "ratio-to-bulk")
@@ -375,7 +386,7 @@ func BenchmarkBlast100k(b *testing.B) {
 		"river_jobs_per_second": med.River, "ratio_to_river": med.RatioRiver, "target_ratio_to_river": 1.5,
 		"bulk_minimum_rows_per_second": med.Bulk, "ratio_to_bulk_minimum": med.RatioBulk, "target_ratio_to_bulk_minimum": 0.6,
 		"asynq_noop_tasks_per_second": med.Noop, "ratio_to_asynq_noop": med.RatioNoop,
-		"postgres_per_message": med.PG, "worker_peak_rss_bytes": med.RSS})
+		"postgres_per_message": med.PG, "wal_breakdown": med.WAL, "worker_peak_rss_bytes": med.RSS})
 }
 
 // BenchmarkMemory1M: peak RSS of the `nudge worker` process during a blast
