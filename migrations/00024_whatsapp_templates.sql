@@ -17,7 +17,7 @@ CREATE TABLE whatsapp_templates (
     body_params   int  NOT NULL,
     header_params int  NOT NULL,
     button_params int  NOT NULL,  -- URL buttons with a {{1}}
-    buttons       text[] NOT NULL DEFAULT '{}', -- button labels in order
+    buttons       jsonb NOT NULL, -- button labels in order
     components    jsonb NOT NULL, -- as Meta listed them
     synced_at     timestamptz NOT NULL,
     PRIMARY KEY (account, name, language)

@@ -1,0 +1,101 @@
+package catalogue_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/channels/whatsapp"
+	"github.com/nudge-engine/nudge/channels/whatsapp/catalogue"
+	"github.com/nudge-engine/nudge/channels/whatsapp/whatsappfake"
+	"github.com/nudge-engine/nudge/internal/testenv"
+)
+
+func TestSyncThroughFakeAndResync(t *testing.T) {
+	ctx := context.Background()
+	d := testenv.DB(t)
+	now := testenv.ClockStart(t)
+	f := whatsappfake.New(whatsappfake.Options{})
+	t.Cleanup(f.Close)
+	o := f.Options()
+	client := whatsapp.New(whatsapp.Config{APIURL: f.URL(), Token: o.Token, PhoneNumberID: o.PhoneNumberID, WABAID: o.WABAID}, nil)
+
+	if _, err := catalogue.Load(ctx, d); !errors.Is(err, catalogue.ErrNeverSynced) {
+		t.Fatalf("Load before a sync: %v, want ErrNeverSynced", err)
+	}
+	if c := catalogue.ForLint(ctx, d); c.Unavailable == "" {
+		t.Fatal("ForLint before a sync claims a catalogue")
+	}
+	for i := range 120 { // two pages of 100
+		f.AddTemplate(whatsappfake.Template{Name: fmt.Sprintf("bulk_%03d", i), Language: "en", Body: "x"})
+	}
+	f.AddTemplate(whatsappfake.Template{Name: "renewal", Language: "ru", Body: "Привет, {{1}}! Заказ {{2}}", Category: "MARKETING"})
+	f.AddTemplate(whatsappfake.Template{Name: "receipt", Language: "ru", Body: "Чек {{1}}", Status: "PENDING", URL: "https://x.example/{{1}}"})
+	res, err := catalogue.Sync(ctx, d, "main", o.WABAID, client, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res != (catalogue.Result{Templates: 122, Approved: 121}) {
+		t.Fatalf("first sync = %+v", res)
+	}
+	c, err := catalogue.Load(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := campaigns.CatalogueTemplate{Account: "main", Name: "renewal", Language: "ru", Category: "MARKETING", Status: "APPROVED", BodyParams: 2}
+	var got *campaigns.CatalogueTemplate
+	for i := range c.Templates {
+		if c.Templates[i].Name == "renewal" {
+			got = &c.Templates[i]
+		}
+	}
+	if got == nil || *got != want {
+		t.Fatalf("renewal = %+v, want %+v", got, want)
+	}
+	if ps := c.Check("receipt", "ru", 1, campaigns.TopicService); len(ps) != 2 {
+		t.Fatalf("a pending template with a URL parameter: %+v", ps)
+	}
+
+	// A resync replaces the account's rows: the bulk templates deleted on
+	// WhatsApp go; a status change is taken.
+	f2 := whatsappfake.New(whatsappfake.Options{})
+	t.Cleanup(f2.Close)
+	f2.AddTemplate(whatsappfake.Template{Name: "renewal", Language: "ru", Body: "Привет, {{1}}! Заказ {{2}}", Status: "PAUSED"})
+	o2 := f2.Options()
+	client2 := whatsapp.New(whatsapp.Config{APIURL: f2.URL(), Token: o2.Token, PhoneNumberID: o2.PhoneNumberID, WABAID: o2.WABAID}, nil)
+	res, err = catalogue.Sync(ctx, d, "main", o2.WABAID, client2, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res != (catalogue.Result{Templates: 1, Removed: 121}) {
+		t.Fatalf("resync = %+v", res)
+	}
+	c = catalogue.ForLint(ctx, d)
+	if c.Unavailable != "" || len(c.Templates) != 1 || c.Templates[0].Status != "PAUSED" {
+		t.Fatalf("after resync: %+v", c)
+	}
+}
+
+func TestSyncFailureKeepsTheCopy(t *testing.T) {
+	ctx := context.Background()
+	d := testenv.DB(t)
+	now := testenv.ClockStart(t)
+	f := whatsappfake.New(whatsappfake.Options{})
+	t.Cleanup(f.Close)
+	o := f.Options()
+	f.AddTemplate(whatsappfake.Template{Name: "renewal", Language: "ru", Body: "x"})
+	good := whatsapp.New(whatsapp.Config{APIURL: f.URL(), Token: o.Token, WABAID: o.WABAID}, nil)
+	if _, err := catalogue.Sync(ctx, d, "main", o.WABAID, good, now); err != nil {
+		t.Fatal(err)
+	}
+	bad := whatsapp.New(whatsapp.Config{APIURL: f.URL(), Token: "wrong", WABAID: o.WABAID}, nil)
+	if _, err := catalogue.Sync(ctx, d, "main", o.WABAID, bad, now); err == nil {
+		t.Fatal("a sync with a bad token succeeded")
+	}
+	c, err := catalogue.Load(ctx, d)
+	if err != nil || len(c.Templates) != 1 {
+		t.Fatalf("after a failed sync: %+v, %v", c, err)
+	}
+}
