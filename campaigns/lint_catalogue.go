@@ -84,13 +84,15 @@ func (c *WhatsAppCatalogue) Check(name, language string, params int, topic Topic
 type CatalogueProblem struct{ Field, Msg, Hint string }
 
 // whatsappCatalogue checks every whatsapp_template of the campaign's
-// variants against the catalogue (rule whatsapp-template), or warns that it
-// could not when the catalogue is unavailable.
+// variants against the catalogue (rule whatsapp-template), or warns once,
+// at the first reference, that it could not when the catalogue is
+// unavailable.
 func (l *linter) whatsappCatalogue() {
 	c := l.catalogue
 	if c == nil {
 		return
 	}
+	first, n := "", 0
 	for _, name := range sortedKeys(l.def.Templates) {
 		t := l.def.Templates[name]
 		for _, ch := range sortedKeys(t) {
@@ -100,10 +102,8 @@ func (l *linter) whatsappCatalogue() {
 					continue
 				}
 				p := "templates." + name + "." + ch + "." + loc + ".whatsapp_template"
-				if c.Unavailable != "" {
-					l.warn(p+".name", "whatsapp-template", "run nudge channels sync whatsapp with NUDGE_DATABASE_URL set",
-						fmt.Sprintf("WhatsApp template %q not checked: %s", wt.Name, c.Unavailable))
-					continue
+				if n++; n == 1 {
+					first = p + ".name"
 				}
 				for _, pr := range c.Check(wt.Name, wt.Language, len(wt.Params), l.def.Topic) {
 					at := p + "." + pr.Field
@@ -115,4 +115,15 @@ func (l *linter) whatsappCatalogue() {
 			}
 		}
 	}
+	if c.Unavailable != "" && n > 0 {
+		l.warn(first, "whatsapp-template", "run nudge channels sync whatsapp, and lint with NUDGE_DATABASE_URL set",
+			fmt.Sprintf("%d WhatsApp template %s not checked: %s", n, plural(n, "reference", "references"), c.Unavailable))
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -69,7 +69,7 @@ func TestLintCatalogue(t *testing.T) {
 		{rule: "whatsapp-template url button", edit: [][2]string{{"name: renewal", "name: tracked"}}, cat: testCatalogue,
 			want: []string{"c.yaml:17:17: whatsapp-template "}, msg: "URL-button parameters"},
 		{rule: "whatsapp-template unavailable", cat: &WhatsAppCatalogue{Unavailable: "no database (NUDGE_DATABASE_URL is not set)"},
-			want: []string{"c.yaml:17:17: whatsapp-template warning"}, msg: `"renewal" not checked: no database`},
+			want: []string{"c.yaml:17:17: whatsapp-template warning"}, msg: "1 WhatsApp template reference not checked: no database"},
 		{rule: "whatsapp-template no catalogue given", cat: nil},
 	}
 	for _, tt := range tests {
