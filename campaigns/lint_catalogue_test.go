@@ -74,14 +74,7 @@ func TestLintCatalogue(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.rule, func(t *testing.T) {
-			src := catalogueBase
-			for _, e := range tt.edit {
-				if !strings.Contains(src, e[0]) {
-					t.Fatalf("edit %q does not apply", e[0])
-				}
-				src = strings.Replace(src, e[0], e[1], 1)
-			}
-			errs := lintCatalogue(t, src, tt.cat)
+			errs := lintCatalogue(t, edited(t, catalogueBase, tt.edit), tt.cat)
 			var got []string
 			for _, e := range errs {
 				got = append(got, strings.Join([]string{short([]LintError{e})[0], e.Severity}, " "))
@@ -94,4 +87,16 @@ func TestLintCatalogue(t *testing.T) {
 			}
 		})
 	}
+}
+
+// edited applies replacements to src in order; each must apply.
+func edited(t *testing.T, src string, edits [][2]string) string {
+	t.Helper()
+	for _, e := range edits {
+		if !strings.Contains(src, e[0]) {
+			t.Fatalf("edit %q does not apply", e[0])
+		}
+		src = strings.Replace(src, e[0], e[1], 1)
+	}
+	return src
 }

@@ -126,13 +126,7 @@ templates:
 		t.Run(tt.rule, func(t *testing.T) {
 			src := tt.src
 			if src == "" {
-				src = base
-				for _, e := range tt.edit {
-					if !strings.Contains(src, e[0]) {
-						t.Fatalf("edit %q does not apply", e[0])
-					}
-					src = strings.Replace(src, e[0], e[1], 1)
-				}
+				src = edited(t, base, tt.edit)
 			}
 			got := short(lintString(t, src))
 			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {

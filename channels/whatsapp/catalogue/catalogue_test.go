@@ -13,14 +13,21 @@ import (
 	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
+// newFake starts a WhatsApp fake and a client of its business account.
+func newFake(t *testing.T) (*whatsappfake.Server, *whatsapp.Client) {
+	t.Helper()
+	f := whatsappfake.New(whatsappfake.Options{})
+	t.Cleanup(f.Close)
+	o := f.Options()
+	return f, whatsapp.New(whatsapp.Config{APIURL: f.URL(), Token: o.Token, PhoneNumberID: o.PhoneNumberID, WABAID: o.WABAID}, nil)
+}
+
 func TestSyncThroughFakeAndResync(t *testing.T) {
 	ctx := context.Background()
 	d := testenv.DB(t)
 	now := testenv.ClockStart(t)
-	f := whatsappfake.New(whatsappfake.Options{})
-	t.Cleanup(f.Close)
+	f, client := newFake(t)
 	o := f.Options()
-	client := whatsapp.New(whatsapp.Config{APIURL: f.URL(), Token: o.Token, PhoneNumberID: o.PhoneNumberID, WABAID: o.WABAID}, nil)
 
 	if _, err := catalogue.Load(ctx, d); !errors.Is(err, catalogue.ErrNeverSynced) {
 		t.Fatalf("Load before a sync: %v, want ErrNeverSynced", err)
@@ -60,12 +67,9 @@ func TestSyncThroughFakeAndResync(t *testing.T) {
 
 	// A resync replaces the account's rows: the bulk templates deleted on
 	// WhatsApp go; a status change is taken.
-	f2 := whatsappfake.New(whatsappfake.Options{})
-	t.Cleanup(f2.Close)
+	f2, client2 := newFake(t)
 	f2.AddTemplate(whatsappfake.Template{Name: "renewal", Language: "ru", Body: "Привет, {{1}}! Заказ {{2}}", Status: "PAUSED"})
-	o2 := f2.Options()
-	client2 := whatsapp.New(whatsapp.Config{APIURL: f2.URL(), Token: o2.Token, PhoneNumberID: o2.PhoneNumberID, WABAID: o2.WABAID}, nil)
-	res, err = catalogue.Sync(ctx, d, "main", o2.WABAID, client2, now)
+	res, err = catalogue.Sync(ctx, d, "main", f2.Options().WABAID, client2, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,11 +86,9 @@ func TestSyncFailureKeepsTheCopy(t *testing.T) {
 	ctx := context.Background()
 	d := testenv.DB(t)
 	now := testenv.ClockStart(t)
-	f := whatsappfake.New(whatsappfake.Options{})
-	t.Cleanup(f.Close)
+	f, good := newFake(t)
 	o := f.Options()
 	f.AddTemplate(whatsappfake.Template{Name: "renewal", Language: "ru", Body: "x"})
-	good := whatsapp.New(whatsapp.Config{APIURL: f.URL(), Token: o.Token, WABAID: o.WABAID}, nil)
 	if _, err := catalogue.Sync(ctx, d, "main", o.WABAID, good, now); err != nil {
 		t.Fatal(err)
 	}

@@ -158,14 +158,23 @@ func writeGraphErr(w http.ResponseWriter, e graphErr) {
 	}})
 }
 
-func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
-	s.CountRequest()
+// node checks the bearer token and that the path's node {key} is want, as
+// Graph does, and answers its error when not.
+func (s *Server) node(w http.ResponseWriter, r *http.Request, key, want string) bool {
 	if r.Header.Get("Authorization") != "Bearer "+s.opt.Token {
 		writeGraphErr(w, graphErr{http.StatusUnauthorized, 190, "Error validating access token"})
-		return
+		return false
 	}
-	if r.PathValue("phone") != s.opt.PhoneNumberID {
-		writeGraphErr(w, graphErr{http.StatusBadRequest, 100, "Unsupported post request. Object does not exist"})
+	if r.PathValue(key) != want {
+		writeGraphErr(w, graphErr{http.StatusBadRequest, 100, fmt.Sprintf("Unsupported %s request. Object does not exist", strings.ToLower(r.Method))})
+		return false
+	}
+	return true
+}
+
+func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
+	s.CountRequest()
+	if !s.node(w, r, "phone", s.opt.PhoneNumberID) {
 		return
 	}
 	var body map[string]any

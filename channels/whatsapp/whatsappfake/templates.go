@@ -74,12 +74,7 @@ func (t Template) wire() map[string]any {
 // listTemplates serves GET /{waba-id}/message_templates with Graph's cursor
 // paging: limit (default 25), after, and paging.next on every page but the last.
 func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Authorization") != "Bearer "+s.opt.Token {
-		writeGraphErr(w, graphErr{http.StatusUnauthorized, 190, "Error validating access token"})
-		return
-	}
-	if r.PathValue("waba") != s.opt.WABAID {
-		writeGraphErr(w, graphErr{http.StatusBadRequest, 100, "Unsupported get request. Object does not exist"})
+	if !s.node(w, r, "waba", s.opt.WABAID) {
 		return
 	}
 	q := r.URL.Query()
