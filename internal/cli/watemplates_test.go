@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/campaigns/channelcheck"
@@ -116,7 +115,7 @@ func TestWhatsAppWindowClosedEndToEnd(t *testing.T) {
 			t.Logf("flow runs: %d", e.count(`SELECT count(*) FROM flow_runs WHERE campaign_id = 'wa-check'`))
 		}
 	}()
-	e.waitForLong("both asks delivered", 20*time.Second, func() bool {
+	e.waitFor("both asks delivered", func() bool {
 		if _, err := e.sched.RunOnce(e.ctx); err != nil {
 			t.Fatal(err)
 		}
