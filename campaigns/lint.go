@@ -63,6 +63,10 @@ type Linter struct {
 	// catalogue (rule whatsapp-template); an Unavailable catalogue makes each
 	// reference a warning that it could not be checked.
 	WhatsApp *WhatsAppCatalogue
+	// LoadWhatsApp, when set and WhatsApp is not, reads the catalogue at
+	// each Lint (a long-lived store's linter sees every sync); nil from it
+	// means no check.
+	LoadWhatsApp func() *WhatsAppCatalogue
 }
 
 // ReplyCheck reports problems of a wait_reply step's branches; each Path is
@@ -76,12 +80,16 @@ func Lint(files []*File) []LintError { return (&Linter{}).Lint(files) }
 // Lint checks files and returns every problem, sorted by file and position.
 func (lt *Linter) Lint(files []*File) []LintError {
 	var out []LintError
+	wa := lt.WhatsApp
+	if wa == nil && lt.LoadWhatsApp != nil {
+		wa = lt.LoadWhatsApp()
+	}
 	ids, segs := map[string]*File{}, map[string]*File{}
 	for _, f := range files {
 		if f == nil {
 			continue
 		}
-		l := &linter{f: f, def: f.Def, check: lt.CheckVariant, render: lt.CheckRender, replies: lt.CheckReplies, catalogue: lt.WhatsApp, decodedAt: map[Pos]bool{}}
+		l := &linter{f: f, def: f.Def, check: lt.CheckVariant, render: lt.CheckRender, replies: lt.CheckReplies, catalogue: wa, decodedAt: map[Pos]bool{}}
 		l.errs = append(l.errs, f.Problems...)
 		for _, e := range f.Problems {
 			l.decodedAt[Pos{e.Line, e.Col}] = true

@@ -100,3 +100,16 @@ func edited(t *testing.T, src string, edits [][2]string) string {
 	}
 	return src
 }
+
+func TestLintLoadsTheCatalogueEachTime(t *testing.T) {
+	f, _ := Parse("c.yaml", []byte(edited(t, catalogueBase, [][2]string{{"name: renewal", "name: paused"}})))
+	var cat *WhatsAppCatalogue // nil: nothing synced yet
+	l := &Linter{LoadWhatsApp: func() *WhatsAppCatalogue { return cat }}
+	if errs := l.Lint([]*File{f}); len(errs) != 0 {
+		t.Fatalf("without a catalogue: %v", errs)
+	}
+	cat = testCatalogue
+	if errs := l.Lint([]*File{f}); len(errs) != 1 || errs[0].Rule != "whatsapp-template" {
+		t.Fatalf("after a sync: %v", errs)
+	}
+}

@@ -172,8 +172,10 @@ func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final 
 			}
 		}
 		o.status, o.ek, o.ec, o.em = "failed", string(ce.Kind), ce.Code, ce.Message
-		if ce.Kind == channels.Blocked || ce.Kind == channels.NotReachable || ce.Kind == channels.WindowClosed {
-			if e.fallbackAt(ctx, m, now) != nil { // the next rung is due at once
+		// Not reachable here now (a refused window-closed retry included,
+		// e.g. a template WhatsApp does not know): the next rung is due at once.
+		if ce.Kind == channels.Blocked || ce.Kind == channels.NotReachable || ce.Kind == channels.WindowClosed || retried[i] {
+			if e.fallbackAt(ctx, m, now) != nil {
 				t := now
 				o.fb = &t
 			}

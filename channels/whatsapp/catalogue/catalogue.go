@@ -137,3 +137,18 @@ func ForLint(ctx context.Context, q db.Executor) *campaigns.WhatsAppCatalogue {
 	}
 	return c
 }
+
+// Loader is a campaigns.Linter.LoadWhatsApp reading q at each lint: the
+// synced catalogue, or nil (no check) when none can be read, so a server
+// applies campaigns before the first sync.
+func Loader(q db.Executor) func() *campaigns.WhatsAppCatalogue {
+	return func() *campaigns.WhatsAppCatalogue {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := Load(ctx, q)
+		if err != nil {
+			return nil
+		}
+		return c
+	}
+}

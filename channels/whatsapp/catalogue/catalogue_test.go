@@ -35,6 +35,10 @@ func TestSyncThroughFakeAndResync(t *testing.T) {
 	if c := catalogue.ForLint(ctx, d); c.Unavailable == "" {
 		t.Fatal("ForLint before a sync claims a catalogue")
 	}
+	load := catalogue.Loader(d)
+	if c := load(); c != nil {
+		t.Fatalf("Loader before a sync: %+v", c)
+	}
 	for i := range 120 { // two pages of 100
 		f.AddTemplate(whatsappfake.Template{Name: fmt.Sprintf("bulk_%03d", i), Language: "en", Body: "x"})
 	}
@@ -50,6 +54,9 @@ func TestSyncThroughFakeAndResync(t *testing.T) {
 	c, err := catalogue.Load(ctx, d)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if l := load(); l == nil || len(l.Templates) != 122 {
+		t.Fatalf("Loader after a sync: %+v", l)
 	}
 	want := campaigns.CatalogueTemplate{Account: "main", Name: "renewal", Language: "ru", Category: "MARKETING", Status: "APPROVED", BodyParams: 2}
 	var got *campaigns.CatalogueTemplate
