@@ -91,6 +91,28 @@ func (e *e2e) waOptIn(ext, name, phone, wa string) {
 	})
 }
 
+// applyCampaigns writes the sources as files and applies them through the
+// campaign store with every lint rule, as the server does.
+func (e *e2e) applyCampaigns(srcs map[string]string) {
+	e.t.Helper()
+	dir := e.t.TempDir()
+	for name, src := range srcs {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	files, err := campaigns.LoadAll(dir)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	store := campaigns.NewStore(e.d, campaigns.WithLinter(channelcheck.Linter()))
+	for _, f := range files {
+		if _, _, err := store.Apply(e.ctx, f); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
 // TestWhatsAppWindowClosedEndToEnd: WhatsApp refuses a free-form message
 // with 131047 although the engine's record says the window is open. The ask,
 // whose variant names an approved template, is sent again as that template
@@ -108,21 +130,7 @@ func TestWhatsAppWindowClosedEndToEnd(t *testing.T) {
 	e.f.WhatsApp.CloseWindow(tpl)
 	e.f.WhatsApp.CloseWindow(stale)
 
-	dir := t.TempDir()
-	for name, src := range map[string]string{"wa-check.yaml": waCheckCampaign, "wa-stale.yaml": waStaleCampaign} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	files, err := campaigns.LoadAll(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if _, _, err := campaigns.NewStore(e.d, campaigns.WithLinter(channelcheck.Linter())).Apply(e.ctx, f); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e.applyCampaigns(map[string]string{"wa-check.yaml": waCheckCampaign, "wa-stale.yaml": waStaleCampaign})
 	at := e.now()
 	if _, err := subscribers.NewStore(e.d, e.now).AddEvents(e.ctx, []subscribers.Event{
 		{ExternalID: "wa-tpl", Name: "wa.check", OccurredAt: &at, IdempotencyKey: "wa-check-1"},
