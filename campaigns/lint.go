@@ -35,6 +35,7 @@ var Rules = []struct{ ID, Doc string }{
 	{"invalid-timezone", "a time zone is neither \"subscriber\" nor an IANA zone name"},
 	{"invalid-time", "a local time is not HH:MM (quiet hours; wait until, optionally with a weekday)"},
 	{"marketing-without-consent", "a marketing campaign whose audience only requires service consent"},
+	{"whatsapp-template", "a whatsapp_template is not in the synced catalogue, lacks the language, takes another parameter count, is not APPROVED, or is MARKETING in a service campaign (a warning when no catalogue could be read)"},
 	{"window-needs-template", "a send that can reach WhatsApp/Messenger outside the 24h window has no whatsapp_template/tag"},
 	{"button-limits", "buttons exceed a channel's limits (Telegram callback_data 64 bytes, WhatsApp 3 reply buttons of 20 characters, no links in WhatsApp reply buttons, …)"},
 	{"channel-limits", "a text exceeds a channel's limit (Telegram 4096 / caption 1024, SMS segments, …)"},
@@ -58,6 +59,14 @@ type Linter struct {
 	// reply classifier will read them (rule keyword-overlap, a warning);
 	// channelcheck sets it to classify's check.
 	CheckReplies ReplyCheck
+	// WhatsApp, when set, checks every whatsapp_template against the synced
+	// catalogue (rule whatsapp-template); an Unavailable catalogue makes each
+	// reference a warning that it could not be checked.
+	WhatsApp *WhatsAppCatalogue
+	// LoadWhatsApp, when set and WhatsApp is not, reads the catalogue at
+	// each Lint (a long-lived store's linter sees every sync); nil from it
+	// means no check.
+	LoadWhatsApp func() *WhatsAppCatalogue
 }
 
 // ReplyCheck reports problems of a wait_reply step's branches; each Path is
@@ -71,12 +80,16 @@ func Lint(files []*File) []LintError { return (&Linter{}).Lint(files) }
 // Lint checks files and returns every problem, sorted by file and position.
 func (lt *Linter) Lint(files []*File) []LintError {
 	var out []LintError
+	wa := lt.WhatsApp
+	if wa == nil && lt.LoadWhatsApp != nil {
+		wa = lt.LoadWhatsApp()
+	}
 	ids, segs := map[string]*File{}, map[string]*File{}
 	for _, f := range files {
 		if f == nil {
 			continue
 		}
-		l := &linter{f: f, def: f.Def, check: lt.CheckVariant, render: lt.CheckRender, replies: lt.CheckReplies, decodedAt: map[Pos]bool{}}
+		l := &linter{f: f, def: f.Def, check: lt.CheckVariant, render: lt.CheckRender, replies: lt.CheckReplies, catalogue: wa, decodedAt: map[Pos]bool{}}
 		l.errs = append(l.errs, f.Problems...)
 		for _, e := range f.Problems {
 			l.decodedAt[Pos{e.Line, e.Col}] = true
@@ -146,6 +159,7 @@ type linter struct {
 	check      VariantCheck
 	render     RenderCheck
 	replies    ReplyCheck
+	catalogue  *WhatsAppCatalogue
 }
 
 func (l *linter) add(path, rule, hint, format string, args ...any) {
@@ -193,6 +207,7 @@ func (l *linter) run() {
 	l.links()
 	l.stepsGraph()
 	l.templates()
+	l.whatsappCatalogue()
 }
 
 var idRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)

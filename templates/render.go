@@ -44,7 +44,11 @@ type Rendered struct {
 	Buttons  []channels.Button     `json:"buttons,omitempty"`
 	Template *channels.TemplateRef `json:"template,omitempty"`
 	Tag      string                `json:"tag,omitempty"`
-	Segments int                   `json:"segments,omitempty"` // SMS segments (GSM-7 / UCS-2), 0 elsewhere
+	// FreeForm: the channel's 24h window was open when the message was
+	// composed, so its free-form parts go and Template / Tag are kept only
+	// for a retry when the provider answers that the window has closed.
+	FreeForm bool `json:"free_form,omitempty"`
+	Segments int                    `json:"segments,omitempty"` // SMS segments (GSM-7 / UCS-2), 0 elsewhere
 }
 
 // Sentinel errors (wrapped by *Error).

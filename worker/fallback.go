@@ -94,7 +94,7 @@ func (e *Engine) handleFallback(ctx context.Context, t *asynq.Task) error {
 					in.Status, in.ErrKind, in.ErrMsg = "failed", string(channels.Invalid), err.Error()
 					clear = append(clear, m.ID)
 				} else {
-					in.Status, in.Content = "pending", c
+					in.Status, in.Content = "pending", windowed(c, d)
 					childKeys = append(childKeys, key)
 					parentOf[key] = m.ID
 				}

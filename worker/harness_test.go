@@ -64,7 +64,7 @@ func setup(t *testing.T, opts ...option) *harness {
 	ecfg.Kind = channels.Email
 	ecfg.Default = sandbox.Behavior{}
 	h.email = sandbox.New(ecfg)
-	cfg.Senders = []channels.Sender{h.sandbox, h.email}
+	cfg.Senders = append([]channels.Sender{h.sandbox, h.email}, cfg.Senders...)
 	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

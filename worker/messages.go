@@ -14,6 +14,7 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/policy"
 	"github.com/nudge-engine/nudge/templates"
 )
 
@@ -194,7 +195,31 @@ func updateMessages(ctx context.Context, q db.Executor, outs []outcome) error {
 // doubles as the correlation the provider echoes back (Viber tracking_data,
 // WhatsApp biz_opaque_callback_data): it is known before the row exists.
 func message(key, ch, account, address string, c templates.Rendered) channels.Message {
-	return channels.Message{IdempotencyKey: key, Channel: channels.Kind(ch), Account: account, To: address,
+	m := channels.Message{IdempotencyKey: key, Channel: channels.Kind(ch), Account: account, To: address,
 		Text: c.Text, Format: c.Format, Subject: c.Subject, HTML: c.HTML, ImageURL: c.ImageURL, Buttons: c.Buttons,
 		Template: c.Template, Tag: c.Tag, Correlation: key}
+	if c.FreeForm {
+		m.Template, m.Tag = nil, ""
+	}
+	return m
+}
+
+// newJob is the job sending m with content c. A free-form message that has
+// a template or tag keeps it for one retry (sendJobs) when the provider says
+// the 24h window has closed.
+func newJob(m msgRow, c templates.Rendered) job {
+	j := job{m: m, msg: message(m.Key, m.Channel, m.Account, m.Address, c)}
+	if c.FreeForm && (c.Template != nil || c.Tag != "") {
+		r := j.msg
+		r.Template, r.Tag = c.Template, c.Tag
+		j.retry = &r
+	}
+	return j
+}
+
+// windowed marks c free-form when d sends it inside the channel's open 24h
+// window: only outside it do the template (WhatsApp) or tag (Messenger) go.
+func windowed(c templates.Rendered, d policy.Decision) templates.Rendered {
+	c.FreeForm = policy.HasWindow(d.Channel) && !d.OutsideWindow && (c.Template != nil || c.Tag != "")
+	return c
 }

@@ -113,10 +113,12 @@ func lastAttempt(ctx context.Context) bool {
 // retryBackoff is the wait before try n+1 of a message after a transient failure.
 func retryBackoff(tries int) time.Duration { return time.Duration(1<<min(tries, 6)) * time.Second }
 
-// job is one message for a provider.
+// job is one message for a provider; retry, when set, is the same message
+// with its template or tag, sent once when msg is refused as window_closed.
 type job struct {
-	m   msgRow
-	msg channels.Message
+	m     msgRow
+	msg   channels.Message
+	retry *channels.Message
 }
 
 // sendJobs hands the jobs to their channels — a batch sender at once when its
@@ -131,6 +133,8 @@ func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final 
 	l.release()
 	defer l.acquire()
 	outs := make([]outcome, len(jobs))
+	var again []int // refused as window_closed, to be retried with their template or tag
+	retried := map[int]bool{}
 	record := func(i int, r channels.Result, err error) {
 		m := jobs[i].m
 		o := outcome{id: m.ID, m: m, tries: m.Tries, at: now}
@@ -145,6 +149,10 @@ func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final 
 		var ce *channels.Error
 		if !errors.As(err, &ce) {
 			ce = &channels.Error{Kind: channels.Transient, Message: err.Error()}
+		}
+		if ce.Kind == channels.WindowClosed && jobs[i].retry != nil && !retried[i] {
+			again = append(again, i)
+			return
 		}
 		switch ce.Kind {
 		case channels.RateLimited:
@@ -164,8 +172,10 @@ func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final 
 			}
 		}
 		o.status, o.ek, o.ec, o.em = "failed", string(ce.Kind), ce.Code, ce.Message
-		if ce.Kind == channels.Blocked || ce.Kind == channels.NotReachable {
-			if e.fallbackAt(ctx, m, now) != nil { // the next rung is due at once
+		// Not reachable here now (a refused window-closed retry included,
+		// e.g. a template WhatsApp does not know): the next rung is due at once.
+		if ce.Kind == channels.Blocked || ce.Kind == channels.NotReachable || ce.Kind == channels.WindowClosed || retried[i] {
+			if e.fallbackAt(ctx, m, now) != nil {
 				t := now
 				o.fb = &t
 			}
@@ -217,8 +227,31 @@ func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final 
 			record(i, rs[k].r, rs[k].err)
 		}
 	}
+	// The provider said the window closed (our record of the customer's last
+	// message was stale): each such message goes once more, as the
+	// campaign's template or tag, and its row says why. The retry takes no
+	// new limiter slot: the refused send reached nobody and used none of
+	// the provider's per-recipient budget, and waiting for the chat's next
+	// slot would leave the message pending, only to be refused again.
+	retry := again
+	for _, i := range retry {
+		if err := l.check(ctx); err != nil {
+			return nil, err
+		}
+		jobs[i].msg, retried[i] = *jobs[i].retry, true
+		e.log.InfoContext(ctx, "window closed, retrying with the template or tag", "message_key", jobs[i].m.Key, "channel", jobs[i].m.Channel)
+		start := time.Now()
+		r, err := e.senders[channels.Kind(jobs[i].m.Channel)].Send(ctx, jobs[i].msg)
+		e.cfg.Metrics.Sent(jobs[i].m.Channel, time.Since(start))
+		record(i, r, err)
+		outs[i].r = ReasonWindowClosedRetried
+	}
 	return outs, nil
 }
+
+// ReasonWindowClosedRetried is the reason recorded on a message the provider
+// refused as window_closed and that was sent again with its template or tag.
+const ReasonWindowClosedRetried = "window_closed_retried_with_template"
 
 // fallbackAt is when message m sent at `at` must be checked against its
 // fallback rung, or nil when its campaign has no further rung.
@@ -264,7 +297,7 @@ func (e *Engine) SendText(ctx context.Context, subscriberID int64, m channels.Me
 	}
 	row := msgRow{ID: id, Key: m.IdempotencyKey, Sub: subscriberID, Topic: string(campaigns.TopicService),
 		Channel: string(m.Channel), Account: m.Account, Address: m.To}
-	outs, err := e.sendJobs(ctx, []job{{m: row, msg: message(row.Key, row.Channel, row.Account, row.Address, c)}}, now, true, replyPacing)
+	outs, err := e.sendJobs(ctx, []job{newJob(row, c)}, now, true, replyPacing)
 	if err != nil {
 		return id, false, err
 	}

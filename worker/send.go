@@ -100,10 +100,9 @@ func (e *Engine) sendRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Defin
 					trs = append(trs, settle(def, r.ID, r.Seq, next, now, loc(r.Sub)))
 					e.cfg.Metrics.Message(in.Channel, "failed")
 				} else {
-					in.Status, in.Content = "pending", c
-					jobs = append(jobs, job{m: msgRow{Key: key, Sub: r.Sub, RunID: r.ID, StepID: step.ID, CampaignID: def.ID,
-						CampaignVersion: version, Topic: string(def.Topic), Channel: in.Channel, Address: in.Address},
-						msg: message(key, in.Channel, "", in.Address, in.Content)})
+					in.Status, in.Content = "pending", windowed(c, d)
+					jobs = append(jobs, newJob(msgRow{Key: key, Sub: r.Sub, RunID: r.ID, StepID: step.ID, CampaignID: def.ID,
+						CampaignVersion: version, Topic: string(def.Topic), Channel: in.Channel, Address: in.Address}, in.Content))
 					jobIntent = append(jobIntent, len(ins))
 				}
 				ins = append(ins, in)
@@ -321,7 +320,7 @@ func (e *Engine) deliver(ctx context.Context, tx *sqlx.Tx, keys []string) (map[s
 			var c templates.Rendered
 			_ = json.Unmarshal(m.Content, &c)
 			ins[i] = intent{Key: m.Key, Sub: m.Sub, Run: m.RunID, Channel: m.Channel, Address: m.Address, Attempt: m.Attempt}
-			jobs[i] = job{m: m, msg: message(m.Key, m.Channel, m.Account, m.Address, c)}
+			jobs[i] = newJob(m, c)
 		}
 		sent, err := e.sendLedgered(ctx, nil, "", "", ins, jobs, now, lastAttempt(ctx))
 		if err != nil {
@@ -369,7 +368,7 @@ func (e *Engine) deliverLocked(ctx context.Context, tx *sqlx.Tx, pending []msgRo
 		}
 		var c templates.Rendered
 		_ = json.Unmarshal(m.Content, &c)
-		jobs = append(jobs, job{m: m, msg: message(m.Key, m.Channel, m.Account, m.Address, c)})
+		jobs = append(jobs, newJob(m, c))
 	}
 	sent, err := e.sendJobs(ctx, jobs, now, lastAttempt(ctx), claimPacing)
 	if err != nil {

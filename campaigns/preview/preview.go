@@ -17,6 +17,7 @@ import (
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/whatsapp/catalogue"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/policy"
 	"github.com/nudge-engine/nudge/templates"
@@ -130,6 +131,13 @@ type Result struct {
 	Message     *Message      `json:"message,omitempty"`
 	RenderedFor channels.Kind `json:"rendered_for,omitempty"`
 	RenderError string        `json:"render_error,omitempty"`
+
+	// TemplateProblems are what the synced WhatsApp catalogue says of the
+	// message's template (unknown, wrong language or parameter count, not
+	// approved, marketing for a service topic); TemplateUnchecked says why
+	// it could not be checked.
+	TemplateProblems  []string `json:"whatsapp_template_problems,omitempty"`
+	TemplateUnchecked string   `json:"whatsapp_template_unchecked,omitempty"`
 }
 
 // reasons explains policy reasons in words.
@@ -262,6 +270,13 @@ func (p *Previewer) Preview(ctx context.Context, req Request) (*Result, error) {
 		} else {
 			res.Message = &Message{Locale: m.Locale, Text: m.Text, Format: m.Format, Subject: m.Subject, HTML: m.HTML,
 				ImageURL: m.ImageURL, Buttons: m.Buttons, Template: m.Template, Tag: m.Tag, Segments: m.Segments}
+			if t := m.Template; t != nil {
+				c := catalogue.ForLint(ctx, p.DB)
+				res.TemplateUnchecked = c.Unavailable
+				for _, pr := range c.Check(t.Name, t.Language, len(t.Params), def.Topic) {
+					res.TemplateProblems = append(res.TemplateProblems, pr.Msg)
+				}
+			}
 		}
 	}
 	if !res.InAudience {

@@ -67,6 +67,12 @@ func WriteText(w io.Writer, r *Result) error {
 				prefix = "sent as"
 			}
 			fmt.Fprintf(&b, "%s WhatsApp template %s (%s) params %q\n", prefix, m.Template.Name, m.Template.Language, m.Template.Params)
+			for _, pr := range r.TemplateProblems {
+				fmt.Fprintf(&b, "  problem: %s\n", pr)
+			}
+			if r.TemplateUnchecked != "" {
+				fmt.Fprintf(&b, "  not checked against the WhatsApp catalogue: %s\n", r.TemplateUnchecked)
+			}
 		}
 		if m.Tag != "" {
 			fmt.Fprintf(&b, "message tag: %s\n", m.Tag)

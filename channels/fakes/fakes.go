@@ -94,12 +94,20 @@ func Start(o Options) (*Set, error) {
 		return nil, fmt.Errorf("smtp fake: %w", err)
 	}
 	if o.BaseURL != "" {
-		s.WhatsApp.SetWebhook(channels.WebhookURL(o.BaseURL, channels.WhatsApp, ""))
-		s.Messenger.SetWebhook(channels.WebhookURL(o.BaseURL, channels.Messenger, ""))
-		s.VK.SetCallback(channels.WebhookURL(o.BaseURL, channels.VK, ""))
-		s.SMS.SetInboundURL(channels.WebhookURL(o.BaseURL, channels.SMS, ""))
+		s.SetBaseURL(o.BaseURL)
 	}
 	return s, nil
+}
+
+// SetBaseURL points the fakes that post to Nudge (WhatsApp, Messenger, VK,
+// inbound SMS) at base, for a Set started before Nudge listened. Call it
+// before any control call.
+func (s *Set) SetBaseURL(base string) {
+	s.opt.BaseURL = base
+	s.WhatsApp.SetWebhook(channels.WebhookURL(base, channels.WhatsApp, ""))
+	s.Messenger.SetWebhook(channels.WebhookURL(base, channels.Messenger, ""))
+	s.VK.SetCallback(channels.WebhookURL(base, channels.VK, ""))
+	s.SMS.SetInboundURL(channels.WebhookURL(base, channels.SMS, ""))
 }
 
 // Close stops every fake.
@@ -128,6 +136,7 @@ func (s *Set) Env() map[string]string {
 		"NUDGE_VK_TOKEN": s.VK.Token, "NUDGE_VK_GROUP_ID": strconv.FormatInt(s.VK.GroupID, 10),
 		"NUDGE_VK_SECRET": s.VK.Secret, "NUDGE_VK_CONFIRMATION": s.VK.Confirmation, "NUDGE_VK_API_URL": s.VK.APIURL(),
 		"NUDGE_WHATSAPP_TOKEN": wo.Token, "NUDGE_WHATSAPP_PHONE_NUMBER_ID": wo.PhoneNumberID, "NUDGE_WHATSAPP_API_URL": s.WhatsApp.URL(),
+		"NUDGE_WHATSAPP_WABA_ID":     wo.WABAID,
 		"NUDGE_MESSENGER_PAGE_TOKEN": mo.PageToken, "NUDGE_MESSENGER_API_URL": s.Messenger.URL(),
 		"NUDGE_META_APP_SECRET": mo.AppSecret, "NUDGE_META_VERIFY_TOKEN": MetaVerifyToken,
 		"NUDGE_TWILIO_ACCOUNT_SID": so.AccountSID, "NUDGE_TWILIO_AUTH_TOKEN": so.AuthToken, "NUDGE_TWILIO_FROM": so.From,

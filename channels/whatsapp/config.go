@@ -12,6 +12,7 @@ type Config struct {
 	APIURL        string // Graph base with version; a fake's URL in tests
 	Token         string // system-user access token
 	PhoneNumberID string // the sending number's Graph id
+	WABAID        string // the WhatsApp Business Account owning the number: its message templates
 	AppSecret     string // Meta app secret: webhook signatures
 	VerifyToken   string // hub.verify_token of the subscription handshake
 	// Rate is the account's sending limit: DefaultRate with the account-wide
@@ -29,6 +30,7 @@ func (c Config) Enabled() bool { return c.Token != "" }
 //	NUDGE_WHATSAPP_API_URL          (default https://graph.facebook.com/v21.0)
 //	NUDGE_WHATSAPP_TOKEN            access token (enables the channel)
 //	NUDGE_WHATSAPP_PHONE_NUMBER_ID  required with a token
+//	NUDGE_WHATSAPP_WABA_ID          business account id: `nudge channels sync whatsapp`
 //	NUDGE_META_APP_SECRET           required with a token (webhook signatures)
 //	NUDGE_META_VERIFY_TOKEN         hub.verify_token for the handshake
 //	NUDGE_WHATSAPP_RATE             messages a second of the number (default 80)
@@ -38,6 +40,7 @@ func LoadConfig(e *config.Env, account string) Config {
 		APIURL:        channels.LoadAPIURL(e, "NUDGE_WHATSAPP_API_URL", meta.DefaultAPIURL),
 		Token:         e.String(channels.EnvVar("WHATSAPP", account, "TOKEN"), ""),
 		PhoneNumberID: e.String(channels.EnvVar("WHATSAPP", account, "PHONE_NUMBER_ID"), ""),
+		WABAID:        e.String(channels.EnvVar("WHATSAPP", account, "WABA_ID"), ""),
 		AppSecret:     e.String("NUDGE_META_APP_SECRET", ""),
 		VerifyToken:   e.String("NUDGE_META_VERIFY_TOKEN", ""),
 		Rate:          channels.LoadRate(e, channels.EnvVar("WHATSAPP", account, "RATE"), DefaultRate),

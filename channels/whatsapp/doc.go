@@ -5,6 +5,10 @@
 // answers Meta's hub.challenge handshake, verifies X-Hub-Signature-256 before
 // reading anything, and turns messages and statuses into channels.Events.
 //
+// Client.Templates lists the business account's message templates (GET
+// /{waba-id}/message_templates, every page) with the parameter counts a send
+// must fill in; package catalogue keeps them in Postgres for lint.
+//
 // Message.Correlation travels as biz_opaque_callback_data and comes back on
 // every status of that message. Errors arrive synchronously (Graph error
 // JSON) or asynchronously (statuses[].errors of a failed status), sometimes

@@ -36,7 +36,7 @@ func newSetup(t *testing.T, opt whatsappfake.Options) *setup {
 	f := whatsappfake.New(opt)
 	t.Cleanup(f.Close)
 	o := f.Options()
-	cfg := whatsapp.Config{APIURL: f.URL(), Token: o.Token, PhoneNumberID: o.PhoneNumberID, AppSecret: o.AppSecret, VerifyToken: "verify-me", Account: "main"}
+	cfg := whatsapp.Config{APIURL: f.URL(), Token: o.Token, PhoneNumberID: o.PhoneNumberID, WABAID: o.WABAID, AppSecret: o.AppSecret, VerifyToken: "verify-me", Account: "main"}
 	sink := &channeltest.Sink{}
 	hook := channeltest.Serve(t, whatsapp.NewWebhook(cfg, sink, nil))
 	f.SetWebhook(hook.URL)

@@ -14,6 +14,7 @@ import (
 	"github.com/nudge-engine/nudge/campaigns/channelcheck"
 	"github.com/nudge-engine/nudge/campaigns/preview"
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/whatsapp/catalogue"
 )
 
 func (a *App) campaignCmd() *cobra.Command {
@@ -52,7 +53,7 @@ func (a *App) campaignLintCmd() *cobra.Command {
 			if len(args) == 0 {
 				return &ExitError{Code: 2, Msg: "usage: nudge campaign lint PATH..."}
 			}
-			files, errs, err := loadCampaignFiles(args)
+			files, errs, err := loadCampaignFiles(args, a.lintCatalogue(cmd.Context()))
 			if err != nil {
 				return err
 			}
@@ -97,13 +98,33 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// loadCampaignFiles loads and lints every file named by args.
-func loadCampaignFiles(args []string) ([]*campaigns.File, []campaigns.LintError, error) {
+// loadCampaignFiles loads and lints every file named by args, checking
+// WhatsApp template references against wa (nil: not at all).
+func loadCampaignFiles(args []string, wa *campaigns.WhatsAppCatalogue) ([]*campaigns.File, []campaigns.LintError, error) {
 	files, err := campaigns.LoadAll(args...)
 	if err != nil {
 		return nil, nil, &ExitError{Code: 2, Msg: fmt.Sprintf("nudge: %v", err)}
 	}
-	return files, channelcheck.Lint(files), nil
+	l := channelcheck.Linter()
+	l.WhatsApp = wa
+	return files, l.Lint(files), nil
+}
+
+// lintCatalogue is the synced WhatsApp template catalogue when
+// NUDGE_DATABASE_URL is set and reachable, else one saying why it is not
+// (lint then warns that the references were not checked).
+func (a *App) lintCatalogue(ctx context.Context) *campaigns.WhatsAppCatalogue {
+	if a.Env.String("NUDGE_DATABASE_URL", "") == "" {
+		return &campaigns.WhatsAppCatalogue{Unavailable: "NUDGE_DATABASE_URL is not set, so the synced catalogue could not be read"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	d, err := a.OpenDB(ctx)
+	if err != nil {
+		return &campaigns.WhatsAppCatalogue{Unavailable: "the database is unreachable: " + err.Error()}
+	}
+	defer d.Close()
+	return catalogue.ForLint(ctx, d)
 }
 
 func (a *App) campaignSchemaCmd() *cobra.Command {
@@ -140,7 +161,13 @@ func (a *App) campaignApplyCmd() *cobra.Command {
 			if len(args) == 0 {
 				return &ExitError{Code: 2, Msg: "usage: nudge campaign apply PATH..."}
 			}
-			files, errs, err := loadCampaignFiles(args)
+			// Apply checks template references only against a catalogue it
+			// can read: an unsynced install still applies.
+			wa := a.lintCatalogue(cmd.Context())
+			if wa.Unavailable != "" {
+				wa = nil
+			}
+			files, errs, err := loadCampaignFiles(args, wa)
 			if err != nil {
 				return err
 			}

@@ -23,7 +23,7 @@ func (a *App) channelsCmd() *cobra.Command {
 		Short: "Register Nudge's webhook with a provider",
 	}
 	setup.AddCommand(a.setupTelegramCmd(), a.setupViberCmd())
-	cmd.AddCommand(setup)
+	cmd.AddCommand(setup, a.syncCmd())
 	return cmd
 }
 

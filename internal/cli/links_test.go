@@ -6,8 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,8 +15,6 @@ import (
 
 	"github.com/nudge-engine/nudge/analytics"
 	"github.com/nudge-engine/nudge/apikeys"
-	"github.com/nudge-engine/nudge/campaigns"
-	"github.com/nudge-engine/nudge/campaigns/channelcheck"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
 	"github.com/nudge-engine/nudge/demo"
@@ -87,22 +83,7 @@ func TestTrackedLinksEndToEnd(t *testing.T) {
 	const chat = 731001
 	e.seed([]demo.Person{{Ext: "links-1", Name: "Ида", Locale: "ru", TZ: "Europe/Moscow", Channel: channels.Telegram, Chat: chat,
 		Persona: "silent", Phone: "+79990000731", Email: "links-1@example.com"}})
-	dir := t.TempDir()
-	store := campaigns.NewStore(e.d, campaigns.WithLinter(channelcheck.Linter()))
-	for name, src := range map[string]string{"menu-links.yaml": linksCampaign, "menu-plain.yaml": plainLinksCampaign} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	files, err := campaigns.LoadAll(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if _, _, err := store.Apply(e.ctx, f); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e.applyCampaigns(map[string]string{"menu-links.yaml": linksCampaign, "menu-plain.yaml": plainLinksCampaign})
 	at := e.now()
 	if _, err := subscribers.NewStore(e.d, e.now).AddEvents(e.ctx, []subscribers.Event{
 		{ExternalID: "links-1", Name: "menu.ready", OccurredAt: &at, IdempotencyKey: "menu-1"},

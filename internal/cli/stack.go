@@ -16,6 +16,7 @@ import (
 	"github.com/nudge-engine/nudge/campaigns/channelcheck"
 	"github.com/nudge-engine/nudge/campaigns/preview"
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/whatsapp/catalogue"
 	"github.com/nudge-engine/nudge/classify"
 	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/hooks"
@@ -231,7 +232,9 @@ func (s *stack) server() *server.Server {
 		"postgres": func(ctx context.Context) error { return d.PingContext(ctx) },
 		"redis":    func(ctx context.Context) error { return s.rt.rdb.Ping(ctx).Err() },
 	}
-	cstore := campaigns.NewStore(d, campaigns.WithLinter(channelcheck.Linter()))
+	linter := channelcheck.Linter()
+	linter.LoadWhatsApp = catalogue.Loader(d)
+	cstore := campaigns.NewStore(d, campaigns.WithLinter(linter))
 	srv := server.New(a.Log, checks,
 		s.ui,
 		campaigns.NewAPI(campaigns.APIConfig{Store: cstore, Log: a.Log}),

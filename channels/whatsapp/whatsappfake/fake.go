@@ -3,7 +3,9 @@
 // checks the token and the message limits like Graph does, enforces the
 // number's throughput (130429) and the per-recipient pair rate (131056),
 // answers with scriptable errors (rate limited once, user stopped marketing,
-// window closed, not a WhatsApp user), and sends status and inbound webhooks
+// window closed, not a WhatsApp user), lists the business account's message
+// templates with Graph's paging and refuses template sends they do not allow
+// (templates.go), and sends status and inbound webhooks
 // signed with a real X-Hub-Signature-256 on a scriptable timetable. Media a
 // user sends (AddMedia, Media) is served through the media node and its
 // download URL.
@@ -30,6 +32,7 @@ import (
 type Options struct {
 	Token         string        // "test-token"
 	PhoneNumberID string        // "1000000001"
+	WABAID        string        // "2000000001": the business account (message templates)
 	AppSecret     string        // "test-app-secret"
 	PerSecond     int           // 80 accepted messages per second (0 = default, <0 = unlimited)
 	PairInterval  time.Duration // 6s between messages to one recipient (<0 = unlimited)
@@ -78,6 +81,9 @@ type Server struct {
 	// files users send (media.go)
 	media      map[string]*mediaFile
 	mediaCalls int
+	// the business account's message templates (templates.go)
+	templates     []Template
+	templateCalls int
 }
 
 type graphErr struct {
@@ -90,6 +96,7 @@ type graphErr struct {
 func New(opt Options) *Server {
 	opt.Token = cmp.Or(opt.Token, "test-token")
 	opt.PhoneNumberID = cmp.Or(opt.PhoneNumberID, "1000000001")
+	opt.WABAID = cmp.Or(opt.WABAID, "2000000001")
 	opt.AppSecret = cmp.Or(opt.AppSecret, "test-app-secret")
 	opt.PerSecond = cmp.Or(opt.PerSecond, 80)
 	opt.PairInterval = cmp.Or(opt.PairInterval, 6*time.Second)
@@ -101,6 +108,7 @@ func New(opt Options) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /{phone}/messages", s.messages)
 	mux.HandleFunc("GET /{id}", s.mediaNode)
+	mux.HandleFunc("GET /{waba}/message_templates", s.listTemplates)
 	mux.HandleFunc("GET /whatsapp_business/attachments/", s.mediaDownload)
 	s.Serve(mux)
 	return s
@@ -150,14 +158,23 @@ func writeGraphErr(w http.ResponseWriter, e graphErr) {
 	}})
 }
 
-func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
-	s.CountRequest()
+// node checks the bearer token and that the path's node {key} is want, as
+// Graph does, and answers its error when not.
+func (s *Server) node(w http.ResponseWriter, r *http.Request, key, want string) bool {
 	if r.Header.Get("Authorization") != "Bearer "+s.opt.Token {
 		writeGraphErr(w, graphErr{http.StatusUnauthorized, 190, "Error validating access token"})
-		return
+		return false
 	}
-	if r.PathValue("phone") != s.opt.PhoneNumberID {
-		writeGraphErr(w, graphErr{http.StatusBadRequest, 100, "Unsupported post request. Object does not exist"})
+	if r.PathValue(key) != want {
+		writeGraphErr(w, graphErr{http.StatusBadRequest, 100, fmt.Sprintf("Unsupported %s request. Object does not exist", strings.ToLower(r.Method))})
+		return false
+	}
+	return true
+}
+
+func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
+	s.CountRequest()
+	if !s.node(w, r, "phone", s.opt.PhoneNumberID) {
 		return
 	}
 	var body map[string]any
@@ -185,6 +202,13 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		writeGraphErr(w, graphErr{http.StatusBadRequest, 131050, "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business"})
 		return
+	}
+	if typ == "template" {
+		if e, ok := s.checkTemplate(body); !ok {
+			s.mu.Unlock()
+			writeGraphErr(w, e)
+			return
+		}
 	}
 	if s.closed.Has(to) && typ != "template" {
 		s.mu.Unlock()
@@ -298,7 +322,7 @@ func (s *Server) envelope(value map[string]any) []byte {
 	value["metadata"] = map[string]string{"display_phone_number": "15550000000", "phone_number_id": s.opt.PhoneNumberID}
 	b, _ := json.Marshal(map[string]any{
 		"object": "whatsapp_business_account",
-		"entry": []any{map[string]any{"id": "WABA-FAKE", "changes": []any{
+		"entry": []any{map[string]any{"id": s.opt.WABAID, "changes": []any{
 			map[string]any{"field": "messages", "value": value},
 		}}},
 	})

@@ -1,0 +1,110 @@
+package catalogue_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/channels/whatsapp"
+	"github.com/nudge-engine/nudge/channels/whatsapp/catalogue"
+	"github.com/nudge-engine/nudge/channels/whatsapp/whatsappfake"
+	"github.com/nudge-engine/nudge/internal/testenv"
+)
+
+// newFake starts a WhatsApp fake and a client of its business account.
+func newFake(t *testing.T) (*whatsappfake.Server, *whatsapp.Client) {
+	t.Helper()
+	f := whatsappfake.New(whatsappfake.Options{})
+	t.Cleanup(f.Close)
+	o := f.Options()
+	return f, whatsapp.New(whatsapp.Config{APIURL: f.URL(), Token: o.Token, PhoneNumberID: o.PhoneNumberID, WABAID: o.WABAID}, nil)
+}
+
+func TestSyncThroughFakeAndResync(t *testing.T) {
+	ctx := context.Background()
+	d := testenv.DB(t)
+	now := testenv.ClockStart(t)
+	f, client := newFake(t)
+	o := f.Options()
+
+	if _, err := catalogue.Load(ctx, d); !errors.Is(err, catalogue.ErrNeverSynced) {
+		t.Fatalf("Load before a sync: %v, want ErrNeverSynced", err)
+	}
+	if c := catalogue.ForLint(ctx, d); c.Unavailable == "" {
+		t.Fatal("ForLint before a sync claims a catalogue")
+	}
+	load := catalogue.Loader(d)
+	if c := load(); c != nil {
+		t.Fatalf("Loader before a sync: %+v", c)
+	}
+	for i := range 120 { // two pages of 100
+		f.AddTemplate(whatsappfake.Template{Name: fmt.Sprintf("bulk_%03d", i), Language: "en", Body: "x"})
+	}
+	f.AddTemplate(whatsappfake.Template{Name: "renewal", Language: "ru", Body: "Привет, {{1}}! Заказ {{2}}", Category: "MARKETING"})
+	f.AddTemplate(whatsappfake.Template{Name: "receipt", Language: "ru", Body: "Чек {{1}}", Status: "PENDING", URL: "https://x.example/{{1}}"})
+	res, err := catalogue.Sync(ctx, d, "main", o.WABAID, client, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res != (catalogue.Result{Templates: 122, Approved: 121}) {
+		t.Fatalf("first sync = %+v", res)
+	}
+	c, err := catalogue.Load(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := load(); l == nil || len(l.Templates) != 122 {
+		t.Fatalf("Loader after a sync: %+v", l)
+	}
+	want := campaigns.CatalogueTemplate{Account: "main", Name: "renewal", Language: "ru", Category: "MARKETING", Status: "APPROVED", BodyParams: 2}
+	var got *campaigns.CatalogueTemplate
+	for i := range c.Templates {
+		if c.Templates[i].Name == "renewal" {
+			got = &c.Templates[i]
+		}
+	}
+	if got == nil || *got != want {
+		t.Fatalf("renewal = %+v, want %+v", got, want)
+	}
+	if ps := c.Check("receipt", "ru", 1, campaigns.TopicService); len(ps) != 2 {
+		t.Fatalf("a pending template with a URL parameter: %+v", ps)
+	}
+
+	// A resync replaces the account's rows: the bulk templates deleted on
+	// WhatsApp go; a status change is taken.
+	f2, client2 := newFake(t)
+	f2.AddTemplate(whatsappfake.Template{Name: "renewal", Language: "ru", Body: "Привет, {{1}}! Заказ {{2}}", Status: "PAUSED"})
+	res, err = catalogue.Sync(ctx, d, "main", f2.Options().WABAID, client2, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res != (catalogue.Result{Templates: 1, Removed: 121}) {
+		t.Fatalf("resync = %+v", res)
+	}
+	c = catalogue.ForLint(ctx, d)
+	if c.Unavailable != "" || len(c.Templates) != 1 || c.Templates[0].Status != "PAUSED" {
+		t.Fatalf("after resync: %+v", c)
+	}
+}
+
+func TestSyncFailureKeepsTheCopy(t *testing.T) {
+	ctx := context.Background()
+	d := testenv.DB(t)
+	now := testenv.ClockStart(t)
+	f, good := newFake(t)
+	o := f.Options()
+	f.AddTemplate(whatsappfake.Template{Name: "renewal", Language: "ru", Body: "x"})
+	if _, err := catalogue.Sync(ctx, d, "main", o.WABAID, good, now); err != nil {
+		t.Fatal(err)
+	}
+	bad := whatsapp.New(whatsapp.Config{APIURL: f.URL(), Token: "wrong", WABAID: o.WABAID}, nil)
+	if _, err := catalogue.Sync(ctx, d, "main", o.WABAID, bad, now); err == nil {
+		t.Fatal("a sync with a bad token succeeded")
+	}
+	c, err := catalogue.Load(ctx, d)
+	if err != nil || len(c.Templates) != 1 {
+		t.Fatalf("after a failed sync: %+v, %v", c, err)
+	}
+}

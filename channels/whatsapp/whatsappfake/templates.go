@@ -1,0 +1,171 @@
+package whatsappfake
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+
+	"github.com/nudge-engine/nudge/channels/internal/fakekit"
+)
+
+// Template is a message template of the fake's business account. Body and
+// Header are the texts with {{n}} placeholders; URL, when set, adds a URL
+// button (with {{1}} it takes a parameter); QuickReplies add quick-reply
+// buttons.
+type Template struct {
+	Name, Language string
+	Status         string // APPROVED when empty
+	Category       string // UTILITY when empty
+	Header, Body   string
+	URL            string
+	QuickReplies   []string
+}
+
+// AddTemplate adds t to the business account's templates (listed by
+// GET /{waba-id}/message_templates). Once the account has templates, template
+// sends are checked against them like Meta does: an unknown name or language
+// fails with 132001, a paused one with 132015, a disabled one with 132016,
+// another status than APPROVED with 132001, and a body parameter count that
+// differs from the template's with 132000. A fake without templates accepts
+// any template send.
+func (s *Server) AddTemplate(t Template) {
+	if t.Status == "" {
+		t.Status = "APPROVED"
+	}
+	if t.Category == "" {
+		t.Category = "UTILITY"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, x := range s.templates {
+		if x.Name == t.Name && x.Language == t.Language {
+			s.templates[i] = t
+			return
+		}
+	}
+	s.templates = append(s.templates, t)
+}
+
+// TemplateRequests counts message_templates listing requests.
+func (s *Server) TemplateRequests() int { s.mu.Lock(); defer s.mu.Unlock(); return s.templateCalls }
+
+func (t Template) wire() map[string]any {
+	var comps []any
+	if t.Header != "" {
+		comps = append(comps, map[string]any{"type": "HEADER", "format": "TEXT", "text": t.Header})
+	}
+	comps = append(comps, map[string]any{"type": "BODY", "text": t.Body})
+	var btns []any
+	for _, q := range t.QuickReplies {
+		btns = append(btns, map[string]any{"type": "QUICK_REPLY", "text": q})
+	}
+	if t.URL != "" {
+		btns = append(btns, map[string]any{"type": "URL", "text": "Open", "url": t.URL})
+	}
+	if len(btns) > 0 {
+		comps = append(comps, map[string]any{"type": "BUTTONS", "buttons": btns})
+	}
+	return map[string]any{"id": strconv.Itoa(len(t.Name)*1000 + len(t.Language)), "name": t.Name, "language": t.Language,
+		"status": t.Status, "category": t.Category, "parameter_format": "POSITIONAL", "components": comps}
+}
+
+// listTemplates serves GET /{waba-id}/message_templates with Graph's cursor
+// paging: limit (default 25), after, and paging.next on every page but the last.
+func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
+	if !s.node(w, r, "waba", s.opt.WABAID) {
+		return
+	}
+	q := r.URL.Query()
+	limit, err := strconv.Atoi(q.Get("limit"))
+	if q.Get("limit") == "" {
+		limit, err = 25, nil
+	}
+	if err != nil || limit < 1 {
+		writeGraphErr(w, graphErr{http.StatusBadRequest, 100, "Param limit must be a positive integer"})
+		return
+	}
+	start := 0
+	if a := q.Get("after"); a != "" {
+		b, err := base64.RawURLEncoding.DecodeString(a)
+		if err == nil {
+			start, err = strconv.Atoi(string(b))
+		}
+		if err != nil {
+			writeGraphErr(w, graphErr{http.StatusBadRequest, 100, "Invalid cursor"})
+			return
+		}
+	}
+	s.mu.Lock()
+	s.templateCalls++
+	all := append([]Template(nil), s.templates...)
+	s.mu.Unlock()
+	start = min(start, len(all))
+	end := min(start+limit, len(all))
+	data := make([]any, 0, end-start)
+	for _, t := range all[start:end] {
+		data = append(data, t.wire())
+	}
+	cursor := func(i int) string { return base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(i))) }
+	paging := map[string]any{"cursors": map[string]string{"before": cursor(start), "after": cursor(end)}}
+	if end < len(all) {
+		next := *r.URL
+		nq := next.Query()
+		nq.Set("after", cursor(end))
+		next.RawQuery = nq.Encode()
+		paging["next"] = s.URL() + next.RequestURI()
+	}
+	fakekit.WriteJSON(w, http.StatusOK, map[string]any{"data": data, "paging": paging})
+}
+
+var placeholder = regexp.MustCompile(`\{\{\s*[A-Za-z0-9_]+\s*\}\}`)
+
+func distinct(text string) int {
+	seen := map[string]bool{}
+	for _, m := range placeholder.FindAllString(text, -1) {
+		seen[m] = true
+	}
+	return len(seen)
+}
+
+// checkTemplate is Meta's check of a template send against the account's
+// templates; ok when the account has none (see AddTemplate).
+func (s *Server) checkTemplate(body map[string]any) (graphErr, bool) {
+	if len(s.templates) == 0 {
+		return graphErr{}, true
+	}
+	tpl, _ := body["template"].(map[string]any)
+	name, _ := tpl["name"].(string)
+	lang, _ := tpl["language"].(map[string]any)
+	code, _ := lang["code"].(string)
+	var found *Template
+	for i := range s.templates {
+		if s.templates[i].Name == name && s.templates[i].Language == code {
+			found = &s.templates[i]
+		}
+	}
+	switch {
+	case found == nil:
+		return graphErr{http.StatusNotFound, 132001, fmt.Sprintf("Template name does not exist in the translation: template name (%s) does not exist in %s", name, code)}, false
+	case found.Status == "PAUSED":
+		return graphErr{http.StatusBadRequest, 132015, "Template is paused due to low quality so it cannot be sent in a template message."}, false
+	case found.Status == "DISABLED":
+		return graphErr{http.StatusBadRequest, 132016, "Template has been disabled due to low quality."}, false
+	case found.Status != "APPROVED":
+		return graphErr{http.StatusNotFound, 132001, fmt.Sprintf("Template name does not exist in the translation: template %s (%s) is %s", name, code, found.Status)}, false
+	}
+	got := 0
+	comps, _ := tpl["components"].([]any)
+	for _, c := range comps {
+		cm, _ := c.(map[string]any)
+		if cm["type"] == "body" {
+			ps, _ := cm["parameters"].([]any)
+			got = len(ps)
+		}
+	}
+	if want := distinct(found.Body); got != want {
+		return graphErr{http.StatusBadRequest, 132000, fmt.Sprintf("Number of parameters does not match the expected number of params: body: number of localizable_params (%d) does not match the expected number of params (%d)", got, want)}, false
+	}
+	return graphErr{}, true
+}

@@ -1,0 +1,69 @@
+package worker
+
+import (
+	"testing"
+	"time"
+
+	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/messenger"
+	"github.com/nudge-engine/nudge/channels/messenger/messengerfake"
+	"github.com/nudge-engine/nudge/channels/sandbox"
+)
+
+// withSender adds a provider adapter to the engine's senders.
+func withSender(s channels.Sender) option {
+	return func(_ *harness, c *Config, _ *sandbox.Config) { c.Senders = append(c.Senders, s) }
+}
+
+// TestWindowClosedRetriesWithTagOrFallsBack: Messenger refuses untagged
+// messages to two customers whose window Nudge believes open (10/2018278).
+// The variant with a message tag is sent again with it, once; the one
+// without falls to the email rung at once, its Messenger row failed with
+// window_closed. Nothing is dropped.
+func TestWindowClosedRetriesWithTagOrFallsBack(t *testing.T) {
+	fb := messengerfake.New(messengerfake.Options{})
+	t.Cleanup(fb.Close)
+	o := fb.Options()
+	h := setup(t, withSender(messenger.New(messenger.Config{APIURL: fb.URL(), PageToken: o.PageToken, AppSecret: o.AppSecret}, nil)))
+	defs := map[string]string{"fb-tagged": "POST_PURCHASE_UPDATE", "fb-plain": ""}
+	subs := h.subscribers(2, "Europe/Moscow")
+	for i, id := range []string{"fb-tagged", "fb-plain"} {
+		def := sendDef(id)
+		def.Topic = campaigns.TopicService
+		def.Settings = campaigns.Settings{Channels: []string{"messenger"},
+			Fallback: []campaigns.FallbackRung{{Channel: "email", IfNot: "delivered", Within: dur("1h")}}}
+		def.Templates["hello"]["messenger"] = map[string]campaigns.Variant{"ru": {Text: "Заказ едет, {{.Subscriber.Name}}", Tag: defs[id]}}
+		v := h.campaign(def)
+		h.exec(`INSERT INTO channel_identities (subscriber_id, channel, address, last_inbound_at) VALUES ($1, 'messenger', $2, $3)`,
+			subs[i], "psid-"+id, t0.Add(-time.Hour))
+		fb.CloseWindow("psid-" + id)
+		h.start(id, v, subs[i:i+1], t0)
+	}
+	h.settle()
+
+	sent := fb.Sent()
+	if len(sent) != 1 || sent[0].To != "psid-fb-tagged" {
+		t.Fatalf("messenger accepted %+v, want the tagged retry only", sent)
+	}
+	row := func(campaign, channel string) (status, kind, reason string) {
+		var r struct{ Status, Kind, Reason string }
+		if err := h.db.Get(&r, `SELECT status, coalesce(error_kind, '') AS kind, coalesce(reason, '') AS reason FROM messages
+			WHERE campaign_id = $1 AND channel = $2`, campaign, channel); err != nil {
+			t.Fatalf("%s on %s: %v", campaign, channel, err)
+		}
+		return r.Status, r.Kind, r.Reason
+	}
+	if st, _, reason := row("fb-tagged", "messenger"); st != "sent" || reason != ReasonWindowClosedRetried {
+		t.Errorf("tagged: %s, reason %q", st, reason)
+	}
+	if n := h.count(`SELECT count(*) FROM messages WHERE campaign_id = 'fb-tagged' AND channel = 'email'`); n != 0 {
+		t.Errorf("tagged: %d email rungs, want none", n)
+	}
+	if st, kind, _ := row("fb-plain", "messenger"); st != "failed" || kind != string(channels.WindowClosed) {
+		t.Errorf("plain on messenger: %s %s, want failed window_closed", st, kind)
+	}
+	if st, _, _ := row("fb-plain", "email"); st != "sent" && st != "delivered" {
+		t.Errorf("plain on the email rung: %q", st)
+	}
+}
