@@ -1,0 +1,95 @@
+package channels_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/telegram"
+	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
+	"github.com/nudge-engine/nudge/internal/config"
+)
+
+func envOf(vars map[string]string) *config.Env {
+	return &config.Env{Lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
+}
+
+func TestLoadAccounts(t *testing.T) {
+	e := envOf(map[string]string{"NUDGE_TELEGRAM_ACCOUNTS": " shop2, brand-b ,"})
+	if got := strings.Join(channels.LoadAccounts(e, "TELEGRAM"), " "); got != "main shop2 brand-b" || e.Err() != nil {
+		t.Errorf("accounts %q, %v", got, e.Err())
+	}
+	if got := channels.LoadAccounts(e, "VIBER"); len(got) != 1 || got[0] != channels.DefaultAccount {
+		t.Errorf("unlisted channel: %q", got)
+	}
+	for list, want := range map[string]string{
+		"shop2,shop2":  `"shop2" is listed twice`,
+		"main":         `"main" is listed twice`,
+		"Brand_B":      `account "Brand_B"`,
+		"-x":           `account "-x"`,
+		"a/b":          `account "a/b"`,
+		"shop2,Ünicod": `account "Ünicod"`,
+	} {
+		e := envOf(map[string]string{"NUDGE_VK_ACCOUNTS": list})
+		channels.LoadAccounts(e, "VK")
+		if e.Err() == nil || !strings.Contains(e.Err().Error(), "NUDGE_VK_ACCOUNTS") || !strings.Contains(e.Err().Error(), want) {
+			t.Errorf("%q: %v, want NUDGE_VK_ACCOUNTS and %s", list, e.Err(), want)
+		}
+	}
+	// The account's variables: main is unprefixed, '-' becomes '_'.
+	if got := channels.EnvVar("TELEGRAM", channels.DefaultAccount, "TOKEN"); got != "NUDGE_TELEGRAM_TOKEN" {
+		t.Errorf("main: %s", got)
+	}
+	if got := channels.EnvVar("TELEGRAM", "brand-b", "TOKEN"); got != "NUDGE_TELEGRAM_BRAND_B_TOKEN" {
+		t.Errorf("brand-b: %s", got)
+	}
+	if got := channels.WebhookPath(channels.Telegram, "brand-b"); got != "/webhooks/telegram/brand-b" {
+		t.Errorf("path %s", got)
+	}
+	if got := channels.WebhookPath(channels.Telegram, ""); got != "/webhooks/telegram/main" {
+		t.Errorf("path %s", got)
+	}
+}
+
+// Each account's messages go through its own bot: two real Telegram
+// clients against two fakes with different tokens.
+func TestRegistryDispatchesByAccount(t *testing.T) {
+	a, b := telegramfake.New(), telegramfake.New()
+	defer a.Close()
+	defer b.Close()
+	b.Token = "7098765432:BBFh3kQ9xYvZ2mN8pL4rT6sW1uE5oI7cB0d"
+	reg := channels.NewRegistry()
+	reg.AddAccount("brand-b", telegram.New(telegram.Config{Account: "brand-b", Token: b.Token, APIURL: b.URL}, nil))
+	reg.Add(telegram.New(telegram.Config{Token: a.Token, APIURL: a.URL}, nil))
+	if got := strings.Join(reg.Accounts(channels.Telegram), " "); got != "main brand-b" {
+		t.Errorf("accounts %q", got)
+	}
+	d, ok := reg.Dispatcher(channels.Telegram)
+	if !ok || d.Kind() != channels.Telegram {
+		t.Fatalf("no dispatcher")
+	}
+	if _, ok := reg.Dispatcher(channels.Viber); ok {
+		t.Errorf("viber has no account")
+	}
+	ctx := context.Background()
+	if _, err := d.Send(ctx, channels.Message{Account: "brand-b", To: "42", Text: "to b"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Send(ctx, channels.Message{To: "42", Text: "to main"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.SentTo(42); len(got) != 1 || got[0].Text != "to b" {
+		t.Errorf("bot b got %+v", got)
+	}
+	if got := a.SentTo(42); len(got) != 1 || got[0].Text != "to main" {
+		t.Errorf("bot main got %+v", got)
+	}
+	_, err := d.Send(ctx, channels.Message{Account: "shop9", To: "42", Text: "x"})
+	if channels.KindOf(err) != channels.Invalid || !strings.Contains(err.Error(), `"shop9"`) {
+		t.Errorf("unknown account: %v", err)
+	}
+	if len(a.Sent())+len(b.Sent()) != 2 {
+		t.Errorf("unknown account sent something")
+	}
+}
