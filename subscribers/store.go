@@ -35,12 +35,12 @@ RETURNING id, (xmax = 0) AS created`
 	qBindIdentities = `
 INSERT INTO channel_identities (subscriber_id, channel, address, created_at)
 SELECT $1, t.c, t.a, $4 FROM unnest($2::text[], $3::text[]) AS t(c, a)
-ON CONFLICT (channel, address) DO NOTHING`
+ON CONFLICT (channel, account, address) DO NOTHING`
 
 	// The first of the given identities that belongs to someone else (1-based ordinal).
 	qForeignIdentity = `
 SELECT t.i FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(c, a, i)
-  JOIN channel_identities ci ON ci.channel = t.c AND ci.address = t.a
+  JOIN channel_identities ci ON ci.channel = t.c AND ci.account = 'main' AND ci.address = t.a
  WHERE ci.subscriber_id <> $3
  ORDER BY t.i LIMIT 1`
 
@@ -50,7 +50,7 @@ SELECT t.i FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(c, a, i)
 	qGetByID         = `SELECT ` + subscriberCols + ` FROM subscribers WHERE id = $1`
 
 	qIdentitiesOf = `
-SELECT subscriber_id, channel, address, last_inbound_at, blocked_at
+SELECT subscriber_id, channel, account, address, last_inbound_at, blocked_at
   FROM channel_identities WHERE subscriber_id = ANY($1::bigint[])
  ORDER BY subscriber_id, channel, id`
 
@@ -130,6 +130,7 @@ func (r subscriberRow) subscriber() (Subscriber, error) {
 type identityRow struct {
 	SubscriberID  int64      `db:"subscriber_id"`
 	Channel       string     `db:"channel"`
+	Account       string     `db:"account"`
 	Address       string     `db:"address"`
 	LastInboundAt *time.Time `db:"last_inbound_at"`
 	BlockedAt     *time.Time `db:"blocked_at"`
@@ -241,7 +242,7 @@ func attachIdentities(ctx context.Context, q db.Executor, subs []Subscriber) err
 	for _, r := range rows {
 		i := at[r.SubscriberID]
 		subs[i].Identities = append(subs[i].Identities, Identity{
-			Channel: channels.Kind(r.Channel), Address: r.Address, LastInboundAt: r.LastInboundAt, BlockedAt: r.BlockedAt})
+			Channel: channels.Kind(r.Channel), Account: r.Account, Address: r.Address, LastInboundAt: r.LastInboundAt, BlockedAt: r.BlockedAt})
 	}
 	return nil
 }

@@ -40,10 +40,13 @@ type Subscriber struct {
 
 // Identity is an address of a subscriber on one channel.
 type Identity struct {
-	Channel       channels.Kind `json:"channel"`
-	Address       string        `json:"address"`
-	LastInboundAt *time.Time    `json:"last_inbound_at,omitempty"`
-	BlockedAt     *time.Time    `json:"blocked_at,omitempty"`
+	Channel channels.Kind `json:"channel"`
+	// Account is the bot, page or number the address belongs to
+	// (channels.DefaultAccount for identities the API and imports bind).
+	Account       string     `json:"account"`
+	Address       string     `json:"address"`
+	LastInboundAt *time.Time `json:"last_inbound_at,omitempty"`
+	BlockedAt     *time.Time `json:"blocked_at,omitempty"`
 }
 
 // Input is an upsert: fields left nil keep their stored value (or the default

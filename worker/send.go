@@ -245,7 +245,7 @@ func (e *Engine) blockIdentities(ctx context.Context, q db.Executor, outs []outc
 			continue
 		}
 		proof := consent.Proof{Reason: "send_blocked", MessageKey: o.m.Key}
-		if err := e.blockIdentity(ctx, q, channels.Kind(o.m.Channel), o.m.Address, now, proof); err != nil {
+		if err := e.blockIdentity(ctx, q, channels.Kind(o.m.Channel), o.m.Account, o.m.Address, now, proof); err != nil {
 			return err
 		}
 	}
@@ -349,7 +349,7 @@ func (e *Engine) deliverLocked(ctx context.Context, tx *sqlx.Tx, pending []msgRo
 	rcpts := make([]consent.Recipient, len(pending))
 	for i, m := range pending {
 		subs[i] = m.Sub
-		rcpts[i] = consent.Recipient{SubscriberID: m.Sub, Channel: channels.Kind(m.Channel), Address: m.Address, Topic: consent.Topic(m.Topic)}
+		rcpts[i] = consent.Recipient{SubscriberID: m.Sub, Channel: channels.Kind(m.Channel), Account: m.Account, Address: m.Address, Topic: consent.Topic(m.Topic)}
 	}
 	if err := lockSubscribersShared(ctx, tx, subs); err != nil {
 		return nil, err
@@ -387,6 +387,6 @@ func (e *Engine) deliverLocked(ctx context.Context, tx *sqlx.Tx, pending []msgRo
 
 // blockIdentity marks the identity blocked and revokes consent for that
 // channel (consent.Block).
-func (e *Engine) blockIdentity(ctx context.Context, q db.Executor, ch channels.Kind, address string, at time.Time, proof consent.Proof) error {
-	return consent.Block(ctx, q, ch, address, at, proof)
+func (e *Engine) blockIdentity(ctx context.Context, q db.Executor, ch channels.Kind, account, address string, at time.Time, proof consent.Proof) error {
+	return consent.Block(ctx, q, ch, account, address, at, proof)
 }

@@ -65,8 +65,8 @@ SELECT id, idempotency_key, subscriber_id, coalesce(run_id, 0) AS run_id, step_i
 	// A person's message (a manager's reply), recorded pending before its
 	// send; no row returned: the key was recorded before.
 	qInsertPersonMessage = `
-INSERT INTO messages (idempotency_key, subscriber_id, topic, channel, address, status, content, created_at)
-VALUES ($1, $2, 'service', $3, $4, 'pending', $5, $6)
+INSERT INTO messages (idempotency_key, subscriber_id, topic, channel, address, status, content, created_at, account)
+VALUES ($1, $2, 'service', $3, $4, 'pending', $5, $6, $7)
 ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`
 
 	// Messages recorded by an earlier try, locked; rows another worker holds
@@ -195,14 +195,14 @@ UPDATE messages SET
  WHERE channel = $1 AND provider_id = $2
    AND (status IN ('sent', 'delivered') OR ($3 = 'read' AND status = 'delivered'))
    AND NOT ($3 = 'delivered' AND status = 'delivered')
-RETURNING id, subscriber_id, address`
+RETURNING id, subscriber_id, account, address`
 	// By the recipient's subscriber (messages_cap index), then channel and address.
 	qStatusByWatermark = `
 UPDATE messages SET
        status = CASE WHEN $4 = 'read' THEN 'read' WHEN status = 'read' THEN status ELSE 'delivered' END,
        delivered_at = coalesce(delivered_at, $3),
        read_at = CASE WHEN $4 = 'read' THEN coalesce(read_at, $3) ELSE read_at END
- WHERE subscriber_id IN (SELECT subscriber_id FROM channel_identities WHERE channel = $1 AND address = $2)
-   AND channel = $1 AND address = $2 AND sent_at <= $3
+ WHERE subscriber_id IN (SELECT subscriber_id FROM channel_identities WHERE channel = $1 AND account = $5 AND address = $2)
+   AND channel = $1 AND account IN ($5, '') AND address = $2 AND sent_at <= $3
    AND (status = 'sent' OR ($4 = 'read' AND status = 'delivered'))`
 )
