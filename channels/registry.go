@@ -50,6 +50,22 @@ func (r *Registry) Dispatcher(k Kind) (*Dispatcher, bool) {
 	return &Dispatcher{kind: k, accounts: accs}, true
 }
 
+// Senders returns one sender per configured channel, in Kinds order: the
+// account's own sender when the channel has only DefaultAccount (keeping
+// what else it implements, such as a batch send), otherwise its Dispatcher.
+func (r *Registry) Senders() []Sender {
+	var out []Sender
+	for _, k := range r.Kinds() {
+		if s, ok := r.senders[k][DefaultAccount]; ok && len(r.senders[k]) == 1 {
+			out = append(out, s)
+			continue
+		}
+		d, _ := r.Dispatcher(k)
+		out = append(out, d)
+	}
+	return out
+}
+
 // Kinds lists the configured channels in a stable order.
 func (r *Registry) Kinds() []Kind {
 	out := make([]Kind, 0, len(r.senders))

@@ -87,7 +87,7 @@ func (e *Engine) sendRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Defin
 		for _, r := range fresh {
 			key := MessageKey(r.ID, step.ID, r.Seq, 0)
 			d := decs[r.Sub]
-			in := intent{Key: key, Sub: r.Sub, Run: r.ID, Channel: string(d.Channel), Address: d.Address}
+			in := intent{Key: key, Sub: r.Sub, Run: r.ID, Channel: string(d.Channel), Account: d.Account, Address: d.Address}
 			if in.Channel == "" && len(cands) > 0 {
 				in.Channel = string(cands[0])
 			}
@@ -102,8 +102,8 @@ func (e *Engine) sendRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Defin
 				} else {
 					in.Status, in.Content = "pending", c
 					jobs = append(jobs, job{m: msgRow{Key: key, Sub: r.Sub, RunID: r.ID, StepID: step.ID, CampaignID: def.ID,
-						CampaignVersion: version, Topic: string(def.Topic), Channel: in.Channel, Address: in.Address},
-						msg: message(key, in.Channel, "", in.Address, in.Content)})
+						CampaignVersion: version, Topic: string(def.Topic), Channel: in.Channel, Account: in.Account, Address: in.Address},
+						msg: message(key, in.Channel, in.Account, in.Address, in.Content)})
 					jobIntent = append(jobIntent, len(ins))
 				}
 				ins = append(ins, in)
@@ -320,7 +320,7 @@ func (e *Engine) deliver(ctx context.Context, tx *sqlx.Tx, keys []string) (map[s
 		for i, m := range grouped {
 			var c templates.Rendered
 			_ = json.Unmarshal(m.Content, &c)
-			ins[i] = intent{Key: m.Key, Sub: m.Sub, Run: m.RunID, Channel: m.Channel, Address: m.Address, Attempt: m.Attempt}
+			ins[i] = intent{Key: m.Key, Sub: m.Sub, Run: m.RunID, Channel: m.Channel, Account: m.Account, Address: m.Address, Attempt: m.Attempt}
 			jobs[i] = job{m: m, msg: message(m.Key, m.Channel, m.Account, m.Address, c)}
 		}
 		sent, err := e.sendLedgered(ctx, nil, "", "", ins, jobs, now, lastAttempt(ctx))

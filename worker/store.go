@@ -42,13 +42,13 @@ RETURNING m.id`
 INSERT INTO messages (idempotency_key, subscriber_id, campaign_id, campaign_version, run_id, step_id,
                       topic, channel, account, address, attempt, status, content, reason,
                       error_kind, error_message, error_code, provider_id, tries, sent_at, failed_at, fallback_at, created_at)
-SELECT k, s, $3, $4, r, $5, $6, ch, '', a, att, st, c::jsonb, nullif(rs, ''),
+SELECT k, s, $3, $4, r, $5, $6, ch, acc, a, att, st, c::jsonb, nullif(rs, ''),
        nullif(ek, ''), nullif(em, ''), nullif(ec, ''), nullif(pid, ''), tr,
        CASE WHEN st = 'sent' THEN at END, CASE WHEN st = 'failed' THEN at END, fb, at
   FROM unnest($1::text[], $2::bigint[], $7::bigint[], $8::text[], $9::text[], $10::int[], $11::text[],
               $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::int[],
-              $19::timestamptz[], $20::timestamptz[])
-       AS u(k, s, r, ch, a, att, st, c, rs, ek, em, ec, pid, tr, at, fb)`
+              $19::timestamptz[], $20::timestamptz[], $21::text[])
+       AS u(k, s, r, ch, a, att, st, c, rs, ek, em, ec, pid, tr, at, fb, acc)`
 
 	// Fallback rungs may be decided twice for one parent (a lapsed lease):
 	// the second insert of a key is a no-op. The step path inserts under its

@@ -15,25 +15,30 @@ import (
 	"github.com/nudge-engine/nudge/channels/vk"
 	"github.com/nudge-engine/nudge/channels/whatsapp"
 	"github.com/nudge-engine/nudge/internal/config"
+	"github.com/nudge-engine/nudge/internal/ratelimit"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/users"
 )
 
-// envAccount selects the variables every role reads for a channel: "" is
-// the unprefixed NUDGE_<CHANNEL>_… names. Only this one account per channel
-// is wired, mounted at channels.WebhookPath(kind, channels.DefaultAccount);
-// serve, worker, run and `nudge channels setup` all read it.
-const envAccount = ""
+// accountKey names one configured account of a channel.
+type accountKey struct {
+	kind    channels.Kind
+	account string
+}
 
-// channelSet is every configured provider: its sender, its signed webhook
-// and its rate (the provider's default, or NUDGE_<PROVIDER>_RATE).
+// channelSet is every configured provider account: its sender, its signed
+// webhook at channels.WebhookPath(kind, account), its rate and its file
+// fetcher. serve, worker, run and `nudge channels setup` all load it.
 type channelSet struct {
 	Registry *channels.Registry
-	Rates    map[channels.Kind]channels.Rate
-	hooks    map[channels.Kind]http.Handler
+	// Rates are keyed as the rate limiter reads them: the channel's
+	// DefaultAccount by the channel, another account by
+	// ratelimit.AccountRate.
+	Rates    map[string]channels.Rate
+	hooks    map[accountKey]http.Handler
 	tracking *email.Tracking
-	// fetchers download the files customers send, per provider.
-	fetchers map[channels.Kind]fileFetcher
+	// fetchers download the files customers send, per account.
+	fetchers map[accountKey]fileFetcher
 }
 
 // fileFetcher is a provider client that downloads an inbound attachment.
@@ -41,71 +46,119 @@ type fileFetcher interface {
 	Fetch(ctx context.Context, a channels.Attachment, max int64) (channels.File, error)
 }
 
-// Fetch implements inbox.Fetcher with the configured provider's client.
-func (cs *channelSet) Fetch(ctx context.Context, ch channels.Kind, _ string, a channels.Attachment, max int64) (channels.File, error) {
-	f, ok := cs.fetchers[ch]
+// Fetch implements inbox.Fetcher with the client of the account the
+// attachment came through.
+func (cs *channelSet) Fetch(ctx context.Context, ch channels.Kind, account string, a channels.Attachment, max int64) (channels.File, error) {
+	f, ok := cs.fetchers[accountKey{ch, channels.Account(account)}]
 	if !ok {
 		// SMS and email bring no attachments; any other kind here has no
 		// configured provider.
-		return channels.File{}, fmt.Errorf("no %s provider configured to fetch attachments from", ch)
+		return channels.File{}, fmt.Errorf("no %s account %q configured to fetch attachments from", ch, channels.Account(account))
 	}
 	return f.Fetch(ctx, a, max)
 }
 
-// loadChannels builds the providers whose credentials are configured. A
-// half-configured provider is reported through e (naming the variable).
-// baseURL is the install's public URL (NUDGE_BASE_URL), from which the SMS
-// status callback and signature URL are derived unless set explicitly.
+// wired is one provider account built from its configuration.
+type wired struct {
+	sender  channels.Sender
+	hook    http.Handler
+	rate    channels.Rate
+	fetcher fileFetcher // nil: the provider brings no attachments
+}
+
+// provider loads one account of a channel; ok is false when the account's
+// enabling variable (key) is unset.
+type provider struct {
+	kind channels.Kind
+	env  string // the variables' infix: NUDGE_<env>_…, NUDGE_<env>_ACCOUNTS
+	key  string // the variable that enables an account, named when a listed one lacks it
+	load func(account string) (w wired, ok bool)
+}
+
+// loadChannels builds the provider accounts whose credentials are
+// configured: for each channel its DefaultAccount (the unprefixed
+// variables) and every account listed in NUDGE_<CHANNEL>_ACCOUNTS. A
+// half-configured account, or a listed one without its enabling variable,
+// is reported through e (naming the variable). baseURL is the install's
+// public URL (NUDGE_BASE_URL), from which the SMS status callback and
+// signature URL are derived unless set explicitly.
 func loadChannels(e *config.Env, baseURL string, sink channels.Sink, log *slog.Logger, hc *http.Client) *channelSet {
-	cs := &channelSet{Registry: channels.NewRegistry(), Rates: map[channels.Kind]channels.Rate{}, hooks: map[channels.Kind]http.Handler{},
-		fetchers: map[channels.Kind]fileFetcher{}}
-	add := func(k channels.Kind, s channels.Sender, hook http.Handler, r channels.Rate) {
-		cs.Registry.Add(s)
-		cs.hooks[k] = hook
-		cs.Rates[k] = r
-	}
-	if c := telegram.LoadConfig(e, envAccount); c.Enabled() {
-		client := telegram.New(c, hc)
-		add(channels.Telegram, client, telegram.NewWebhook(c, sink, log), c.Rate)
-		cs.fetchers[channels.Telegram] = client
-	}
-	if c := viber.LoadConfig(e, envAccount); c.Enabled() {
-		client := viber.New(c, hc)
-		add(channels.Viber, client, viber.NewWebhook(c, sink, log), c.Rate)
-		cs.fetchers[channels.Viber] = client
-	}
-	if c := vk.LoadConfig(e, envAccount); c.Enabled() {
-		client := vk.New(c, hc)
-		add(channels.VK, client, vk.NewWebhook(c, sink, log), c.Rate)
-		cs.fetchers[channels.VK] = client
-	}
-	if c := whatsapp.LoadConfig(e, envAccount); c.Enabled() {
-		client := whatsapp.New(c, hc)
-		add(channels.WhatsApp, client, whatsapp.NewWebhook(c, sink, log), c.Rate)
-		cs.fetchers[channels.WhatsApp] = client
-	}
-	if c := messenger.LoadConfig(e, envAccount); c.Enabled() {
-		client := messenger.New(c, hc)
-		add(channels.Messenger, client, messenger.NewWebhook(c, sink, log), c.Rate)
-		cs.fetchers[channels.Messenger] = client
-	}
-	if c := sms.LoadConfig(e, envAccount).WithBaseURL(baseURL); c.Enabled() {
-		add(channels.SMS, sms.New(c, hc), sms.NewWebhook(c, sink, log), c.Rate)
-	}
-	if c := email.LoadConfig(e, envAccount); c.Enabled() {
-		add(channels.Email, email.New(c, hc), email.NewWebhook(c, sink, log), c.Rate)
-		if c.TrackingSecret != "" {
-			cs.tracking = email.NewTracking(c.TrackingSecret, sink, log)
+	cs := &channelSet{Registry: channels.NewRegistry(), Rates: map[string]channels.Rate{}, hooks: map[accountKey]http.Handler{},
+		fetchers: map[accountKey]fileFetcher{}}
+	for _, p := range providers(e, baseURL, sink, log, hc, cs) {
+		for _, acc := range channels.LoadAccounts(e, p.env) {
+			w, ok := p.load(acc)
+			if !ok {
+				if acc != channels.DefaultAccount {
+					e.Fail(channels.EnvVar(p.env, acc, p.key), "is required: account %q is listed in %s", acc, channels.AccountsVar(p.env))
+				}
+				continue
+			}
+			k := accountKey{p.kind, acc}
+			cs.Registry.AddAccount(acc, w.sender)
+			cs.hooks[k] = w.hook
+			rateKey := string(p.kind)
+			if acc != channels.DefaultAccount {
+				rateKey = ratelimit.AccountRate(string(p.kind), acc)
+			}
+			cs.Rates[rateKey] = w.rate
+			if w.fetcher != nil {
+				cs.fetchers[k] = w.fetcher
+			}
 		}
 	}
 	return cs
 }
 
-// Register mounts the webhooks (every method: Meta verifies with GET) and
-// the email tracking routes.
+// providers lists every channel's loader. A new channel adds one entry.
+func providers(e *config.Env, baseURL string, sink channels.Sink, log *slog.Logger, hc *http.Client, cs *channelSet) []provider {
+	return []provider{
+		{channels.Telegram, "TELEGRAM", "TOKEN", func(acc string) (wired, bool) {
+			c := telegram.LoadConfig(e, acc)
+			client := telegram.New(c, hc)
+			return wired{client, telegram.NewWebhook(c, sink, log), c.Rate, client}, c.Enabled()
+		}},
+		{channels.Viber, "VIBER", "TOKEN", func(acc string) (wired, bool) {
+			c := viber.LoadConfig(e, acc)
+			client := viber.New(c, hc)
+			return wired{client, viber.NewWebhook(c, sink, log), c.Rate, client}, c.Enabled()
+		}},
+		{channels.VK, "VK", "TOKEN", func(acc string) (wired, bool) {
+			c := vk.LoadConfig(e, acc)
+			client := vk.New(c, hc)
+			return wired{client, vk.NewWebhook(c, sink, log), c.Rate, client}, c.Enabled()
+		}},
+		{channels.WhatsApp, "WHATSAPP", "TOKEN", func(acc string) (wired, bool) {
+			c := whatsapp.LoadConfig(e, acc)
+			client := whatsapp.New(c, hc)
+			return wired{client, whatsapp.NewWebhook(c, sink, log), c.Rate, client}, c.Enabled()
+		}},
+		{channels.Messenger, "MESSENGER", "PAGE_TOKEN", func(acc string) (wired, bool) {
+			c := messenger.LoadConfig(e, acc)
+			client := messenger.New(c, hc)
+			return wired{client, messenger.NewWebhook(c, sink, log), c.Rate, client}, c.Enabled()
+		}},
+		{channels.SMS, "TWILIO", "ACCOUNT_SID", func(acc string) (wired, bool) {
+			c := sms.LoadConfig(e, acc).WithBaseURL(baseURL)
+			return wired{sms.New(c, hc), sms.NewWebhook(c, sink, log), c.Rate, nil}, c.Enabled()
+		}},
+		{channels.Email, "SMTP", "HOST", func(acc string) (wired, bool) {
+			c := email.LoadConfig(e, acc)
+			// Open and click tracking is install-wide (NUDGE_EMAIL_TRACKING_…):
+			// one set of /t/ routes, whichever account enables it first.
+			if c.Enabled() && c.TrackingSecret != "" && cs.tracking == nil {
+				cs.tracking = email.NewTracking(c.TrackingSecret, sink, log)
+			}
+			return wired{email.New(c, hc), email.NewWebhook(c, sink, log), c.Rate, nil}, c.Enabled()
+		}},
+	}
+}
+
+// Register mounts every account's webhook (every method: Meta verifies
+// with GET) and the email tracking routes.
 func (cs *channelSet) Register(mux *server.Mux) {
 	for k, h := range cs.hooks {
-		mux.Handle(channels.WebhookPath(k, channels.DefaultAccount), users.Public, h) // signed by the provider
+		mux.Handle(channels.WebhookPath(k.kind, k.account), users.Public, h) // signed by the provider
 	}
 	if cs.tracking != nil {
 		cs.tracking.Register(mux)

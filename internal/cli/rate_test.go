@@ -22,7 +22,7 @@ func TestChannelRatesFromEnvironment(t *testing.T) {
 		"NUDGE_TWILIO_ACCOUNT_SID":   "AC1", "NUDGE_TWILIO_AUTH_TOKEN": "t", "NUDGE_TWILIO_FROM": "+15005550006",
 		"NUDGE_SMTP_HOST": "smtp.example.com", "NUDGE_SMTP_FROM": "shop@example.com",
 	}
-	load := func() map[channels.Kind]channels.Rate {
+	load := func() map[string]channels.Rate {
 		t.Helper()
 		e := &config.Env{Lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
 		cs := loadChannels(e, "https://nudge.example.com", nil, slog.New(slog.DiscardHandler), http.DefaultClient)
@@ -32,7 +32,7 @@ func TestChannelRatesFromEnvironment(t *testing.T) {
 		return cs.Rates
 	}
 	defaults := load()
-	if len(defaults) != 7 || defaults[channels.Telegram] != (channels.Rate{PerSecond: 30, PerChatPerSecond: 1}) {
+	if len(defaults) != 7 || defaults[string(channels.Telegram)] != (channels.Rate{PerSecond: 30, PerChatPerSecond: 1}) {
 		t.Fatalf("defaults %v", defaults)
 	}
 	want := map[channels.Kind]float64{}
@@ -55,11 +55,12 @@ func TestChannelRatesFromEnvironment(t *testing.T) {
 	}
 	got := load()
 	for k, w := range want {
-		if got[k].PerSecond != w {
-			t.Errorf("%s rate %v, want %v", k, got[k].PerSecond, w)
+		g, d := got[string(k)], defaults[string(k)]
+		if g.PerSecond != w {
+			t.Errorf("%s rate %v, want %v", k, g.PerSecond, w)
 		}
-		if got[k].PerChatPerSecond != defaults[k].PerChatPerSecond || got[k].ChatBurst != defaults[k].ChatBurst {
-			t.Errorf("%s per-chat limit changed: %+v, default %+v", k, got[k], defaults[k])
+		if g.PerChatPerSecond != d.PerChatPerSecond || g.ChatBurst != d.ChatBurst {
+			t.Errorf("%s per-chat limit changed: %+v, default %+v", k, g, d)
 		}
 	}
 }

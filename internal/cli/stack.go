@@ -140,14 +140,10 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	}
 	rates := map[string]ratelimit.Rate{}
 	for k, r := range s.chans.Rates {
-		rates[string(k)] = ratelimit.Rate{PerSecond: r.PerSecond, PerChatPerSecond: r.PerChatPerSecond, ChatBurst: r.ChatBurst}
+		rates[k] = ratelimit.Rate{PerSecond: r.PerSecond, PerChatPerSecond: r.PerChatPerSecond, ChatBurst: r.ChatBurst}
 	}
 	s.links = links.New(links.Config{DB: d, BaseURL: c.core.BaseURL, Secret: []byte(c.linkSecret), Log: a.Log, Now: clk.Now})
-	var senders []channels.Sender
-	for _, k := range s.chans.Registry.Kinds() {
-		snd, _ := s.chans.Registry.Sender(k)
-		senders = append(senders, snd)
-	}
+	senders := s.chans.Registry.Senders()
 	rt, err := a.buildRuntime(c.core, c.st, d, runtimeExtras{clock: clk,
 		senders: senders, rates: rates, renderer: templates.NewRenderer(c.tpl.Options()...),
 		inbound: s.sink.Deliver, links: s.links,
