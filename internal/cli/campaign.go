@@ -52,7 +52,7 @@ func (a *App) campaignLintCmd() *cobra.Command {
 			if len(args) == 0 {
 				return &ExitError{Code: 2, Msg: "usage: nudge campaign lint PATH..."}
 			}
-			files, errs, err := loadCampaignFiles(args)
+			files, errs, err := a.loadCampaignFiles(args)
 			if err != nil {
 				return err
 			}
@@ -97,13 +97,20 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// loadCampaignFiles loads and lints every file named by args.
-func loadCampaignFiles(args []string) ([]*campaigns.File, []campaigns.LintError, error) {
+// loadCampaignFiles loads and lints every file named by args; the accounts
+// of channels whose NUDGE_<CHANNEL>_ACCOUNTS is set are checked (rule
+// unknown-account).
+func (a *App) loadCampaignFiles(args []string) ([]*campaigns.File, []campaigns.LintError, error) {
 	files, err := campaigns.LoadAll(args...)
 	if err != nil {
 		return nil, nil, &ExitError{Code: 2, Msg: fmt.Sprintf("nudge: %v", err)}
 	}
-	return files, channelcheck.Lint(files), nil
+	lt := channelcheck.Linter()
+	lt.Accounts = listedAccounts(a.Env)
+	if err := a.Env.Err(); err != nil {
+		return nil, nil, &ExitError{Code: 2, Msg: "configuration:\n" + err.Error()}
+	}
+	return files, lt.Lint(files), nil
 }
 
 func (a *App) campaignSchemaCmd() *cobra.Command {
@@ -140,7 +147,7 @@ func (a *App) campaignApplyCmd() *cobra.Command {
 			if len(args) == 0 {
 				return &ExitError{Code: 2, Msg: "usage: nudge campaign apply PATH..."}
 			}
-			files, errs, err := loadCampaignFiles(args)
+			files, errs, err := a.loadCampaignFiles(args)
 			if err != nil {
 				return err
 			}

@@ -70,9 +70,37 @@ type wired struct {
 // enabling variable (key) is unset.
 type provider struct {
 	kind channels.Kind
-	env  string // the variables' infix: NUDGE_<env>_…, NUDGE_<env>_ACCOUNTS
 	key  string // the variable that enables an account, named when a listed one lacks it
 	load func(account string) (w wired, ok bool)
+}
+
+// channelEnv is each channel's infix of its variables: NUDGE_<infix>_…
+// and NUDGE_<infix>_ACCOUNTS.
+var channelEnv = map[channels.Kind]string{
+	channels.Telegram: "TELEGRAM", channels.Viber: "VIBER", channels.VK: "VK", channels.WhatsApp: "WHATSAPP",
+	channels.Messenger: "MESSENGER", channels.SMS: "TWILIO", channels.Email: "SMTP",
+}
+
+// listedAccounts are the accounts of each channel whose
+// NUDGE_<CHANNEL>_ACCOUNTS is set, for lint where no provider is loaded
+// (`nudge campaign lint`): there the configured accounts are known.
+func listedAccounts(e *config.Env) map[string][]string {
+	out := map[string][]string{}
+	for k, env := range channelEnv {
+		if e.String(channels.AccountsVar(env), "") != "" {
+			out[string(k)] = channels.LoadAccounts(e, env)
+		}
+	}
+	return out
+}
+
+// accounts are the configured accounts of each configured channel.
+func (cs *channelSet) accounts() map[string][]string {
+	out := map[string][]string{}
+	for _, k := range cs.Registry.Kinds() {
+		out[string(k)] = cs.Registry.Accounts(k)
+	}
+	return out
 }
 
 // loadChannels builds the provider accounts whose credentials are
@@ -86,11 +114,12 @@ func loadChannels(e *config.Env, baseURL string, sink channels.Sink, log *slog.L
 	cs := &channelSet{Registry: channels.NewRegistry(), Rates: map[string]channels.Rate{}, hooks: map[accountKey]http.Handler{},
 		fetchers: map[accountKey]fileFetcher{}}
 	for _, p := range providers(e, baseURL, sink, log, hc, cs) {
-		for _, acc := range channels.LoadAccounts(e, p.env) {
+		env := channelEnv[p.kind]
+		for _, acc := range channels.LoadAccounts(e, env) {
 			w, ok := p.load(acc)
 			if !ok {
 				if acc != channels.DefaultAccount {
-					e.Fail(channels.EnvVar(p.env, acc, p.key), "is required: account %q is listed in %s", acc, channels.AccountsVar(p.env))
+					e.Fail(channels.EnvVar(env, acc, p.key), "is required: account %q is listed in %s", acc, channels.AccountsVar(env))
 				}
 				continue
 			}
@@ -113,36 +142,36 @@ func loadChannels(e *config.Env, baseURL string, sink channels.Sink, log *slog.L
 // providers lists every channel's loader. A new channel adds one entry.
 func providers(e *config.Env, baseURL string, sink channels.Sink, log *slog.Logger, hc *http.Client, cs *channelSet) []provider {
 	return []provider{
-		{channels.Telegram, "TELEGRAM", "TOKEN", func(acc string) (wired, bool) {
+		{channels.Telegram, "TOKEN", func(acc string) (wired, bool) {
 			c := telegram.LoadConfig(e, acc)
 			client := telegram.New(c, hc)
 			return wired{client, telegram.NewWebhook(c, sink, log), c.Rate, client}, c.Enabled()
 		}},
-		{channels.Viber, "VIBER", "TOKEN", func(acc string) (wired, bool) {
+		{channels.Viber, "TOKEN", func(acc string) (wired, bool) {
 			c := viber.LoadConfig(e, acc)
 			client := viber.New(c, hc)
 			return wired{client, viber.NewWebhook(c, sink, log), c.Rate, client}, c.Enabled()
 		}},
-		{channels.VK, "VK", "TOKEN", func(acc string) (wired, bool) {
+		{channels.VK, "TOKEN", func(acc string) (wired, bool) {
 			c := vk.LoadConfig(e, acc)
 			client := vk.New(c, hc)
 			return wired{client, vk.NewWebhook(c, sink, log), c.Rate, client}, c.Enabled()
 		}},
-		{channels.WhatsApp, "WHATSAPP", "TOKEN", func(acc string) (wired, bool) {
+		{channels.WhatsApp, "TOKEN", func(acc string) (wired, bool) {
 			c := whatsapp.LoadConfig(e, acc)
 			client := whatsapp.New(c, hc)
 			return wired{client, whatsapp.NewWebhook(c, sink, log), c.Rate, client}, c.Enabled()
 		}},
-		{channels.Messenger, "MESSENGER", "PAGE_TOKEN", func(acc string) (wired, bool) {
+		{channels.Messenger, "PAGE_TOKEN", func(acc string) (wired, bool) {
 			c := messenger.LoadConfig(e, acc)
 			client := messenger.New(c, hc)
 			return wired{client, messenger.NewWebhook(c, sink, log), c.Rate, client}, c.Enabled()
 		}},
-		{channels.SMS, "TWILIO", "ACCOUNT_SID", func(acc string) (wired, bool) {
+		{channels.SMS, "ACCOUNT_SID", func(acc string) (wired, bool) {
 			c := sms.LoadConfig(e, acc).WithBaseURL(baseURL)
 			return wired{sms.New(c, hc), sms.NewWebhook(c, sink, log), c.Rate, nil}, c.Enabled()
 		}},
-		{channels.Email, "SMTP", "HOST", func(acc string) (wired, bool) {
+		{channels.Email, "HOST", func(acc string) (wired, bool) {
 			c := email.LoadConfig(e, acc)
 			// Open and click tracking is install-wide (NUDGE_EMAIL_TRACKING_…):
 			// one set of /t/ routes, whichever account enables it first.

@@ -205,9 +205,14 @@ func (s *stack) settings(ctx context.Context) (web.Settings, error) {
 		if k == channels.Sandbox {
 			continue
 		}
-		_, on := s.chans.Registry.Sender(k)
-		out.Channels = append(out.Channels, web.ChannelSetting{Kind: string(k), Configured: on,
-			Webhook: channels.WebhookURL(s.core.BaseURL, k, channels.DefaultAccount)})
+		accs := s.chans.Registry.Accounts(k)
+		if len(accs) == 0 {
+			out.Channels = append(out.Channels, web.ChannelSetting{Kind: string(k), Account: channels.DefaultAccount})
+		}
+		for _, acc := range accs {
+			out.Channels = append(out.Channels, web.ChannelSetting{Kind: string(k), Account: acc, Configured: true,
+				Webhook: channels.WebhookURL(s.core.BaseURL, k, acc)})
+		}
 	}
 	var err error
 	if out.Keys, err = s.keys.List(ctx); err != nil {
@@ -227,7 +232,9 @@ func (s *stack) server() *server.Server {
 		"postgres": func(ctx context.Context) error { return d.PingContext(ctx) },
 		"redis":    func(ctx context.Context) error { return s.rt.rdb.Ping(ctx).Err() },
 	}
-	cstore := campaigns.NewStore(d, campaigns.WithLinter(channelcheck.Linter()))
+	lt := channelcheck.Linter()
+	lt.Accounts = s.chans.accounts()
+	cstore := campaigns.NewStore(d, campaigns.WithLinter(lt))
 	srv := server.New(a.Log, checks,
 		s.ui,
 		campaigns.NewAPI(campaigns.APIConfig{Store: cstore, Log: a.Log}),
