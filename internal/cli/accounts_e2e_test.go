@@ -29,25 +29,20 @@ import (
 const twoBotsCampaign = `id: two-bots
 name: Brand B feedback
 topic: service
-audience:
-  consent: service
-trigger:
-  api: {}
+audience: {consent: service}
+trigger: {api: {}}
 settings:
   channels: [telegram]
   accounts: {telegram: brand-b}
 steps:
-  - id: ask
-    send: {template: ask}
-  - id: answer
-    wait_reply:
-      timeout: 48h
-      branches:
-        - {button: like, goto: thanks}
+  - id: question
+    send: {template: question}
+  - id: reply
+    wait_reply: {timeout: 24h, branches: [{button: like, goto: thanks}]}
   - id: thanks
     send: {template: thanks}
 templates:
-  ask:
+  question:
     default:
       ru:
         text: "Как вам еда бренда B?"
@@ -108,7 +103,7 @@ func TestTwoTelegramBotsEndToEnd(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(strings.Replace(twoBotsCampaign, "brand-b", "brand-c", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := runWith(t, vars, "campaign", "lint", bad); err == nil || !strings.Contains(out, "bad.yaml:10:") ||
+	if out, err := runWith(t, vars, "campaign", "lint", bad); err == nil || !strings.Contains(out, "bad.yaml:8:") ||
 		!strings.Contains(out, "unknown-account") {
 		t.Fatalf("lint of brand-c: %v\n%s", err, out)
 	}
@@ -264,4 +259,3 @@ func waitUntil(t *testing.T, what string, ok func() bool, proc *testenv.NudgePro
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-

@@ -139,33 +139,36 @@ func loadChannels(e *config.Env, baseURL string, sink channels.Sink, log *slog.L
 	return cs
 }
 
+// withFetcher wires a client that also downloads customers' files.
+func withFetcher[C interface {
+	channels.Sender
+	fileFetcher
+}](client C, hook http.Handler, r channels.Rate) wired {
+	return wired{client, hook, r, client}
+}
+
 // providers lists every channel's loader. A new channel adds one entry.
 func providers(e *config.Env, baseURL string, sink channels.Sink, log *slog.Logger, hc *http.Client, cs *channelSet) []provider {
 	return []provider{
 		{channels.Telegram, "TOKEN", func(acc string) (wired, bool) {
 			c := telegram.LoadConfig(e, acc)
-			client := telegram.New(c, hc)
-			return wired{client, telegram.NewWebhook(c, sink, log), c.Rate, client}, c.Enabled()
+			return withFetcher(telegram.New(c, hc), telegram.NewWebhook(c, sink, log), c.Rate), c.Enabled()
 		}},
 		{channels.Viber, "TOKEN", func(acc string) (wired, bool) {
 			c := viber.LoadConfig(e, acc)
-			client := viber.New(c, hc)
-			return wired{client, viber.NewWebhook(c, sink, log), c.Rate, client}, c.Enabled()
+			return withFetcher(viber.New(c, hc), viber.NewWebhook(c, sink, log), c.Rate), c.Enabled()
 		}},
 		{channels.VK, "TOKEN", func(acc string) (wired, bool) {
 			c := vk.LoadConfig(e, acc)
-			client := vk.New(c, hc)
-			return wired{client, vk.NewWebhook(c, sink, log), c.Rate, client}, c.Enabled()
+			return withFetcher(vk.New(c, hc), vk.NewWebhook(c, sink, log), c.Rate), c.Enabled()
 		}},
 		{channels.WhatsApp, "TOKEN", func(acc string) (wired, bool) {
 			c := whatsapp.LoadConfig(e, acc)
-			client := whatsapp.New(c, hc)
-			return wired{client, whatsapp.NewWebhook(c, sink, log), c.Rate, client}, c.Enabled()
+			return withFetcher(whatsapp.New(c, hc), whatsapp.NewWebhook(c, sink, log), c.Rate), c.Enabled()
 		}},
 		{channels.Messenger, "PAGE_TOKEN", func(acc string) (wired, bool) {
 			c := messenger.LoadConfig(e, acc)
-			client := messenger.New(c, hc)
-			return wired{client, messenger.NewWebhook(c, sink, log), c.Rate, client}, c.Enabled()
+			return withFetcher(messenger.New(c, hc), messenger.NewWebhook(c, sink, log), c.Rate), c.Enabled()
 		}},
 		{channels.SMS, "ACCOUNT_SID", func(acc string) (wired, bool) {
 			c := sms.LoadConfig(e, acc).WithBaseURL(baseURL)
