@@ -29,10 +29,11 @@ func CheckAccount(name string) error {
 }
 
 // Account returns the account a message, event or identity belongs to:
-// account itself, or DefaultAccount when it is empty (rows and events from
-// before several accounts were wired, tests that leave it out).
+// account itself, or DefaultAccount when it is empty or "default" (rows and
+// events from before several accounts were wired, and the names EnvVar
+// already treats as the unprefixed account).
 func Account(account string) string {
-	if account == "" {
+	if account == "" || account == "default" {
 		return DefaultAccount
 	}
 	return account
@@ -58,7 +59,7 @@ func LoadAccounts(e *config.Env, channel string) []string {
 		switch {
 		case a == "":
 			continue
-		case seen[a]:
+		case seen[Account(a)]:
 			e.Fail(name, "account %q is listed twice (%q is always the unprefixed variables)", a, DefaultAccount)
 			continue
 		}

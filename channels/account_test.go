@@ -26,6 +26,7 @@ func TestLoadAccounts(t *testing.T) {
 	for list, want := range map[string]string{
 		"shop2,shop2":  `"shop2" is listed twice`,
 		"main":         `"main" is listed twice`,
+		"default":      `"default" is listed twice`,
 		"Brand_B":      `account "Brand_B"`,
 		"-x":           `account "-x"`,
 		"a/b":          `account "a/b"`,
