@@ -93,4 +93,19 @@ func TestRegistryDispatchesByAccount(t *testing.T) {
 	if len(a.Sent())+len(b.Sent()) != 2 {
 		t.Errorf("unknown account sent something")
 	}
+	// The worker gets one sender per channel: the dispatcher where a
+	// channel has several accounts, the account's own sender (with what
+	// else it implements) where it has only main.
+	reg.Add(telegram.New(telegram.Config{Token: a.Token, APIURL: a.URL}, nil))
+	viberless := channels.NewRegistry(telegram.New(telegram.Config{Token: a.Token, APIURL: a.URL}, nil))
+	if ss := viberless.Senders(); len(ss) != 1 {
+		t.Errorf("senders %v", ss)
+	} else if _, isClient := ss[0].(*telegram.Client); !isClient {
+		t.Errorf("a lone main account is wrapped: %T", ss[0])
+	}
+	if ss := reg.Senders(); len(ss) != 1 {
+		t.Errorf("senders %v", ss)
+	} else if _, isDispatcher := ss[0].(*channels.Dispatcher); !isDispatcher {
+		t.Errorf("two accounts without a dispatcher: %T", ss[0])
+	}
 }
