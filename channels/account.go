@@ -73,6 +73,24 @@ func LoadAccounts(e *config.Env, channel string) []string {
 	return out
 }
 
+// CheckUnlisted reports, through e, each set variable that enables an
+// account (NUDGE_<channel>_<ACCOUNT>_<key>) of an account not in accounts:
+// a bot configured but not listed in NUDGE_<channel>_ACCOUNTS would
+// otherwise be silently ignored.
+func CheckUnlisted(e *config.Env, channel, key string, accounts []string) {
+	listed := map[string]bool{}
+	for _, a := range accounts {
+		listed[EnvVar(channel, a, key)] = true
+	}
+	prefix, suffix := "NUDGE_"+channel+"_", "_"+key
+	for _, name := range e.NamesWithPrefix(prefix) {
+		if strings.HasSuffix(name, suffix) && len(name) > len(prefix)+len(suffix) && !listed[name] {
+			acc := strings.ToLower(strings.ReplaceAll(name[len(prefix):len(name)-len(suffix)], "_", "-"))
+			e.Fail(name, "account %q is not listed in %s (list it, or unset the variable)", acc, AccountsVar(channel))
+		}
+	}
+}
+
 // Dispatcher is the Sender of one channel with several accounts: it sends
 // each message through the sender of the message's account.
 type Dispatcher struct {

@@ -109,3 +109,24 @@ func TestRegistryDispatchesByAccount(t *testing.T) {
 		t.Errorf("two accounts without a dispatcher: %T", ss[0])
 	}
 }
+
+// A configured but unlisted account fails naming its variable; listed
+// accounts, main and other settings pass.
+func TestCheckUnlisted(t *testing.T) {
+	vars := map[string]string{"NUDGE_TELEGRAM_TOKEN": "t", "NUDGE_TELEGRAM_WEBHOOK_SECRET": "s", "NUDGE_TELEGRAM_ACCOUNTS": "shop2",
+		"NUDGE_TELEGRAM_SHOP2_TOKEN": "t2", "NUDGE_TELEGRAM_BRAND_C_TOKEN": "t3", "NUDGE_TELEGRAM_BRAND_C_TOKEN_FILE": "/x"}
+	e := envOf(vars)
+	e.Names = func() []string {
+		var out []string
+		for k := range vars {
+			out = append(out, k)
+		}
+		return out
+	}
+	channels.CheckUnlisted(e, "TELEGRAM", "TOKEN", channels.LoadAccounts(e, "TELEGRAM"))
+	err := e.Err()
+	if err == nil || strings.Count(err.Error(), "\n") != 0 ||
+		!strings.Contains(err.Error(), `NUDGE_TELEGRAM_BRAND_C_TOKEN: account "brand-c" is not listed in NUDGE_TELEGRAM_ACCOUNTS`) {
+		t.Errorf("got %v", err)
+	}
+}

@@ -115,7 +115,9 @@ func loadChannels(e *config.Env, baseURL string, sink channels.Sink, log *slog.L
 		fetchers: map[accountKey]fileFetcher{}}
 	for _, p := range providers(e, baseURL, sink, log, hc, cs) {
 		env := channelEnv[p.kind]
-		for _, acc := range channels.LoadAccounts(e, env) {
+		accounts := channels.LoadAccounts(e, env)
+		channels.CheckUnlisted(e, env, p.key, accounts)
+		for _, acc := range accounts {
 			w, ok := p.load(acc)
 			if !ok {
 				if acc != channels.DefaultAccount {
