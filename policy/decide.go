@@ -63,7 +63,7 @@ type Rejection struct {
 type Decision struct {
 	Send    bool
 	Channel channels.Kind // the chosen channel (also set when deferred or capped)
-	Account string // the chosen identity's account
+	Account string        // the chosen identity's account
 	Address string
 	// DeferUntil, when non-zero, is when to try again (quiet hours end), UTC.
 	DeferUntil time.Time

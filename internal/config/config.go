@@ -23,7 +23,7 @@ type Env struct {
 	// Names overrides the names of the set variables (os.Environ's); with
 	// Lookup set and Names nil, none are listed.
 	Names func() []string
-	errs   []error
+	errs  []error
 }
 
 func (e *Env) lookup(name string) (string, bool) {
