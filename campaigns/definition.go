@@ -147,6 +147,11 @@ type Settings struct {
 	Channels []string `yaml:"channels" json:"channels"`
 	// Fallback ladder after the chosen channel.
 	Fallback []FallbackRung `yaml:"fallback,omitempty" json:"fallback,omitempty"`
+	// Accounts names the bot, page or number to send through per channel
+	// (accounts: {telegram: brand-b}); a channel not named uses
+	// channels.DefaultAccount. A subscriber is reached on a channel only
+	// through an identity of that account.
+	Accounts map[string]string `yaml:"accounts,omitempty" json:"accounts,omitempty"`
 	// HoldoutPercent of the audience gets no messages (goal uplift is measured against them).
 	HoldoutPercent float64 `yaml:"holdout_percent,omitempty" json:"holdout_percent,omitempty"`
 	// SendDuringHandoff lets this campaign's messages go out while a manager

@@ -38,6 +38,7 @@ var Rules = []struct{ ID, Doc string }{
 	{"whatsapp-template", "a whatsapp_template is not in the synced catalogue, lacks the language, takes another parameter count, is not APPROVED, or is MARKETING in a service campaign (a warning when no catalogue could be read)"},
 	{"window-needs-template", "a send that can reach WhatsApp/Messenger outside the 24h window has no whatsapp_template/tag"},
 	{"button-limits", "buttons exceed a channel's limits (Telegram callback_data 64 bytes, WhatsApp 3 reply buttons of 20 characters, no links in WhatsApp reply buttons, …)"},
+	{"unknown-account", "settings.accounts names an account the install does not configure for that channel (checked where the configured accounts are known: the server, or lint with NUDGE_<CHANNEL>_ACCOUNTS set)"},
 	{"channel-limits", "a text exceeds a channel's limit (Telegram 4096 / caption 1024, SMS segments, …)"},
 	{"template-syntax", "a text is not a valid template (unknown function, unclosed action, bad Telegram HTML, an unclosed tag in email HTML)"},
 	{"template-render", "a variant fails to render against a sample subscriber, the declared attributes and the trigger's declared payload (a misspelt field, an undeclared key, a value of the wrong type)"},
@@ -67,6 +68,10 @@ type Linter struct {
 	// each Lint (a long-lived store's linter sees every sync); nil from it
 	// means no check.
 	LoadWhatsApp func() *WhatsAppCatalogue
+	// Accounts are the configured accounts per channel, where known: a
+	// channel present here has exactly these (rule unknown-account); a
+	// channel absent is not checked.
+	Accounts map[string][]string
 }
 
 // ReplyCheck reports problems of a wait_reply step's branches; each Path is
@@ -89,7 +94,7 @@ func (lt *Linter) Lint(files []*File) []LintError {
 		if f == nil {
 			continue
 		}
-		l := &linter{f: f, def: f.Def, check: lt.CheckVariant, render: lt.CheckRender, replies: lt.CheckReplies, catalogue: wa, decodedAt: map[Pos]bool{}}
+		l := &linter{f: f, def: f.Def, check: lt.CheckVariant, render: lt.CheckRender, replies: lt.CheckReplies, catalogue: wa, accounts: lt.Accounts, decodedAt: map[Pos]bool{}}
 		l.errs = append(l.errs, f.Problems...)
 		for _, e := range f.Problems {
 			l.decodedAt[Pos{e.Line, e.Col}] = true
@@ -160,6 +165,7 @@ type linter struct {
 	render     RenderCheck
 	replies    ReplyCheck
 	catalogue  *WhatsAppCatalogue
+	accounts   map[string][]string
 }
 
 func (l *linter) add(path, rule, hint, format string, args ...any) {
@@ -204,6 +210,7 @@ func (l *linter) run() {
 	l.audience()
 	l.trigger()
 	l.settings()
+	l.settingsAccounts()
 	l.links()
 	l.stepsGraph()
 	l.templates()

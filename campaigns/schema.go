@@ -67,6 +67,7 @@ var docs = map[string]string{
 	"Settings.frequency_cap":       "At most max messages of this topic per period.",
 	"Settings.channels":            "Channels in preference order; the first with consent and an identity is used.",
 	"Settings.fallback":            "Fallback ladder: the next channel when a message is not delivered / read in time.",
+	"Settings.accounts":            "The account (bot, page, number) to send through per channel, e.g. {telegram: brand-b}; default main.",
 	"Settings.holdout_percent":     "Share of the audience (0–99) that gets nothing, to measure the goal's uplift.",
 	"Settings.send_during_handoff": "Send while a manager conversation is open (default: service yes, marketing no).",
 	"Settings.on_unknown":          "A message a crashed worker left in flight to a provider that does not deduplicate (Telegram, Viber, WhatsApp, Messenger, SMS, email): mark (default) records it unknown and sends nothing; resend sends it again, and the customer may get it twice.",

@@ -8,10 +8,11 @@ import (
 
 // EnvVar names an environment variable of a channel account: EnvVar("VIBER",
 // "", "TOKEN") is NUDGE_VIBER_TOKEN and EnvVar("VIBER", "shop-2", "TOKEN") is
-// NUDGE_VIBER_SHOP_2_TOKEN. "" and "default" name the default account. The
+// NUDGE_VIBER_SHOP_2_TOKEN. "", "default" and DefaultAccount name the
+// unprefixed default account. The
 // account is upper-cased and every character but A-Z and 0-9 becomes "_".
 func EnvVar(channel, account, key string) string {
-	if account == "" || account == "default" {
+	if account == "" || account == "default" || account == DefaultAccount {
 		return "NUDGE_" + channel + "_" + key
 	}
 	acc := strings.Map(func(r rune) rune {

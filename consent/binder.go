@@ -139,7 +139,7 @@ func (b *Binder) start(ctx context.Context, tx *sqlx.Tx, ev channels.Event, cand
 	}
 
 	var identID, identSub int64
-	err := tx.QueryRowxContext(ctx, sqlLockIdentity, string(ev.Channel), ev.From).Scan(&identID, &identSub)
+	err := tx.QueryRowxContext(ctx, sqlLockIdentity, string(ev.Channel), ev.From, channels.Account(ev.Account)).Scan(&identID, &identSub)
 	found := err == nil
 	if err != nil && !db.IsNoRows(err) {
 		return 0, fmt.Errorf("read identity: %w", err)
@@ -165,7 +165,7 @@ func (b *Binder) start(ctx context.Context, tx *sqlx.Tx, ev channels.Event, cand
 
 	topics := []Topic{TopicService}
 	source := SourceDialog
-	proof := Proof{ProviderEventID: ev.ProviderEventID, ProviderMessageID: ev.ProviderMessageID}
+	proof := Proof{Account: channels.Account(ev.Account), ProviderEventID: ev.ProviderEventID, ProviderMessageID: ev.ProviderMessageID}
 	payload := map[string]any{"channel": ev.Channel}
 	if code != nil {
 		topics = code.TopicList()
@@ -200,7 +200,7 @@ func (b *Binder) start(ctx context.Context, tx *sqlx.Tx, ev channels.Event, cand
 	switch {
 	case !found:
 		var newID int64
-		err := tx.GetContext(ctx, &newID, sqlInsertIdentity, target, string(ev.Channel), ev.From, now)
+		err := tx.GetContext(ctx, &newID, sqlInsertIdentity, target, string(ev.Channel), ev.From, now, channels.Account(ev.Account))
 		if db.IsNoRows(err) {
 			return 0, errRace
 		}
@@ -270,7 +270,7 @@ func (b *Binder) OptOut(ctx context.Context, ev channels.Event) error {
 	}
 	return db.WithTx(ctx, b.db, func(tx *sqlx.Tx) error {
 		var sub int64
-		err := tx.GetContext(ctx, &sub, sqlIdentitySubscriber, string(ev.Channel), ev.From)
+		err := tx.GetContext(ctx, &sub, sqlIdentitySubscriber, string(ev.Channel), ev.From, channels.Account(ev.Account))
 		if db.IsNoRows(err) {
 			b.log.DebugContext(ctx, "opt-out from unknown identity", "channel", ev.Channel)
 			return nil
@@ -279,7 +279,7 @@ func (b *Binder) OptOut(ctx context.Context, ev channels.Event) error {
 			return fmt.Errorf("read identity: %w", err)
 		}
 		if err := RevokeChannel(ctx, tx, sub, ev.Channel, SourceDialog,
-			Proof{ProviderEventID: ev.ProviderEventID, ProviderMessageID: ev.ProviderMessageID, Keyword: keyword}); err != nil {
+			Proof{Account: channels.Account(ev.Account), ProviderEventID: ev.ProviderEventID, ProviderMessageID: ev.ProviderMessageID, Keyword: keyword}); err != nil {
 			return err
 		}
 		b.log.InfoContext(ctx, "opt-out", "channel", ev.Channel, "subscriber_id", sub)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/consent/jwtlink"
 	"github.com/nudge-engine/nudge/internal/config"
 )
@@ -19,6 +20,10 @@ type Config struct {
 	WhatsAppText   string // NUDGE_WHATSAPP_TEXT: prefilled text, must contain {code}
 	MessengerPage  string // NUDGE_MESSENGER_PAGE: page user name or id
 	VKGroup        string // NUDGE_VK_GROUP: community screen name (e.g. club123 or growfood)
+	// Accounts are the deep-link targets of the channels' accounts besides
+	// main, by channel and account: NUDGE_TELEGRAM_<ACCOUNT>_BOT and the
+	// like for each account listed in NUDGE_<CHANNEL>_ACCOUNTS.
+	Accounts map[channels.Kind]map[string]string
 
 	// JWT deep links.
 	JWTKeys     *jwtlink.Keys // NUDGE_JWT_KEYS (see jwtlink.ParseKeys)
@@ -48,12 +53,13 @@ var (
 // LoadConfig reads the consent configuration, recording problems on e.
 func LoadConfig(e *config.Env) Config {
 	c := Config{
-		TelegramBot:    strings.TrimPrefix(strings.TrimSpace(e.String("NUDGE_TELEGRAM_BOT", "")), "@"),
-		ViberURI:       strings.TrimSpace(e.String("NUDGE_VIBER_URI", "")),
-		WhatsAppNumber: strings.TrimPrefix(strings.TrimSpace(e.String("NUDGE_WHATSAPP_NUMBER", "")), "+"),
+		TelegramBot:    loadTarget(e, channels.Telegram, channels.DefaultAccount),
+		ViberURI:       loadTarget(e, channels.Viber, channels.DefaultAccount),
+		WhatsAppNumber: loadTarget(e, channels.WhatsApp, channels.DefaultAccount),
 		WhatsAppText:   e.String("NUDGE_WHATSAPP_TEXT", DefaultWhatsAppText),
-		MessengerPage:  strings.TrimSpace(e.String("NUDGE_MESSENGER_PAGE", "")),
-		VKGroup:        strings.TrimSpace(e.String("NUDGE_VK_GROUP", "")),
+		MessengerPage:  loadTarget(e, channels.Messenger, channels.DefaultAccount),
+		VKGroup:        loadTarget(e, channels.VK, channels.DefaultAccount),
+		Accounts:       loadAccountTargets(e),
 		JWTAudience:    e.String("NUDGE_JWT_AUDIENCE", "nudge"),
 		JWTIssuer:      e.String("NUDGE_JWT_ISSUER", ""),
 		JWTLeeway:      e.Duration("NUDGE_JWT_LEEWAY", 30*time.Second),
@@ -63,27 +69,12 @@ func LoadConfig(e *config.Env) Config {
 		TrustForwarded: e.Bool("NUDGE_TRUST_FORWARDED", false),
 		TextVersion:    e.String("NUDGE_CONSENT_TEXT_VERSION", "2026-01"),
 	}
-	if v := c.TelegramBot; v != "" && (!telegramBotRE.MatchString(v) || !strings.HasSuffix(strings.ToLower(v), "bot")) {
-		e.Fail("NUDGE_TELEGRAM_BOT", "%q is not a bot username (5-32 characters of A-Z a-z 0-9 _, ending in bot)", v)
-	}
-	if v := c.ViberURI; v != "" && !viberURIRE.MatchString(v) {
-		e.Fail("NUDGE_VIBER_URI", "%q is not a Viber public account URI (1-64 characters of A-Z a-z 0-9 _ . -)", v)
-	}
-	if v := c.WhatsAppNumber; v != "" && !waNumberRE.MatchString(v) {
-		e.Fail("NUDGE_WHATSAPP_NUMBER", "%q is not an international number in digits (7-15 digits, no leading 0)", v)
-	}
 	if c.WhatsAppNumber != "" {
 		if !strings.Contains(c.WhatsAppText, "{code}") {
 			e.Fail("NUDGE_WHATSAPP_TEXT", "must contain {code}, where the opt-in code goes")
 		} else if len([]rune(c.WhatsAppText)) > MaxWhatsAppText-MaxCodeLen {
 			e.Fail("NUDGE_WHATSAPP_TEXT", "is longer than %d characters", MaxWhatsAppText-MaxCodeLen)
 		}
-	}
-	if v := c.MessengerPage; v != "" && !messengerRE.MatchString(v) {
-		e.Fail("NUDGE_MESSENGER_PAGE", "%q is not a page user name or id (1-50 characters of A-Z a-z 0-9 . -)", v)
-	}
-	if v := c.VKGroup; v != "" && !vkGroupRE.MatchString(v) {
-		e.Fail("NUDGE_VK_GROUP", "%q is not a community screen name (1-32 characters of A-Z a-z 0-9 _ .)", v)
 	}
 	if spec := e.String("NUDGE_JWT_KEYS", ""); strings.TrimSpace(spec) != "" {
 		keys, err := jwtlink.ParseKeys(spec)

@@ -231,6 +231,7 @@ func Current(ctx context.Context, q db.Executor, ids []int64, topic Topic) (map[
 type Recipient struct {
 	SubscriberID int64
 	Channel      channels.Kind
+	Account      string // "" is channels.DefaultAccount
 	Address      string
 	Topic        Topic
 }
@@ -245,15 +246,15 @@ func Sendable(ctx context.Context, q db.Executor, rs []Recipient) ([]bool, error
 		return ok, nil
 	}
 	n := len(rs)
-	subs, chs, addrs, topics := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
+	subs, chs, addrs, topics, accs := make([]int64, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	for i, r := range rs {
-		subs[i], chs[i], addrs[i], topics[i] = r.SubscriberID, string(r.Channel), r.Address, string(r.Topic)
+		subs[i], chs[i], addrs[i], topics[i], accs[i] = r.SubscriberID, string(r.Channel), r.Address, string(r.Topic), channels.Account(r.Account)
 	}
 	var rows []struct {
 		I  int  `db:"i"`
 		OK bool `db:"ok"`
 	}
-	if err := q.SelectContext(ctx, &rows, sqlSendable, pq.Array(subs), pq.Array(chs), pq.Array(addrs), pq.Array(topics)); err != nil {
+	if err := q.SelectContext(ctx, &rows, sqlSendable, pq.Array(subs), pq.Array(chs), pq.Array(addrs), pq.Array(topics), pq.Array(accs)); err != nil {
 		return nil, fmt.Errorf("consent re-read: %w", err)
 	}
 	for _, r := range rows {
@@ -285,14 +286,15 @@ func RevokeChannel(ctx context.Context, q db.Executor, subscriberID int64, ch ch
 		"topics": topicNames(), "source": string(source)}, time.Time{})
 }
 
-// Block marks the identity (ch, address) blocked from at (a provider said the
+// Block marks the identity (ch, account, address) blocked from at (a provider said the
 // user blocked the business, or a send failed as blocked) and revokes every
 // topic on ch for the subscribers it belongs to, as an opt-out would:
 // messages resume only after a new consent event. Sendable refuses a blocked
 // address even then, until Unblock.
-func Block(ctx context.Context, q db.Executor, ch channels.Kind, address string, at time.Time, proof Proof) error {
+func Block(ctx context.Context, q db.Executor, ch channels.Kind, account, address string, at time.Time, proof Proof) error {
+	proof.Account = channels.Account(account)
 	var subs []int64
-	if err := q.SelectContext(ctx, &subs, sqlBlockIdentity, string(ch), address, at); err != nil {
+	if err := q.SelectContext(ctx, &subs, sqlBlockIdentity, string(ch), address, at, proof.Account); err != nil {
 		return fmt.Errorf("block identity: %w", err)
 	}
 	for _, s := range subs {
@@ -305,8 +307,8 @@ func Block(ctx context.Context, q db.Executor, ch channels.Kind, address string,
 
 // Unblock lifts Block from the identity (the provider reported it
 // unblocked); consent stays revoked until granted again.
-func Unblock(ctx context.Context, q db.Executor, ch channels.Kind, address string) error {
-	if _, err := q.ExecContext(ctx, sqlUnblockIdentity, string(ch), address); err != nil {
+func Unblock(ctx context.Context, q db.Executor, ch channels.Kind, account, address string) error {
+	if _, err := q.ExecContext(ctx, sqlUnblockIdentity, string(ch), address, channels.Account(account)); err != nil {
 		return fmt.Errorf("unblock identity: %w", err)
 	}
 	return nil

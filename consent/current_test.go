@@ -170,9 +170,9 @@ func apply(ctx context.Context, d *sqlx.DB, l *consent.Ledger, sub int64, addr s
 				Proof: json.RawMessage(`{"text":"paper form"}`)}})
 			return err
 		case "block":
-			return consent.Block(ctx, tx, s.ch, addr, at, consent.Proof{Reason: "provider_blocked"})
+			return consent.Block(ctx, tx, s.ch, "", addr, at, consent.Proof{Reason: "provider_blocked"})
 		case "unblock":
-			return consent.Unblock(ctx, tx, s.ch, addr)
+			return consent.Unblock(ctx, tx, s.ch, "", addr)
 		}
 		return fmt.Errorf("unknown step %q", s.do)
 	})

@@ -32,7 +32,7 @@ func statusOfReason(r jwtlink.Reason) int {
 	}
 }
 
-// jwtLink is GET /s/{token}[?channel=telegram]: verifies the shop-signed
+// jwtLink is GET /s/{token}[?channel=telegram[&account=brand-b]]: verifies the shop-signed
 // token, mints a code bound to its customer (consuming the jti in the same
 // transaction) and redirects to the channel's deep link, or shows a page of
 // channel buttons carrying that code. A refused token gets a 4xx page naming
@@ -50,8 +50,8 @@ func (rt *Routes) jwtLink(w http.ResponseWriter, r *http.Request) {
 	if q.Get("lang") == "" && r.Header.Get("Accept-Language") == "" && claims.Locale != "" {
 		t = pickLang(r, claims.Locale[:2])
 	}
-	ch := channels.Kind(q.Get("channel"))
-	if ch != "" && !slices.Contains(rt.cfg.Enabled(), ch) {
+	ch, account := channels.Kind(q.Get("channel")), channels.Account(q.Get("account"))
+	if ch != "" && (!slices.Contains(rt.cfg.Enabled(), ch) || rt.cfg.targetOf(ch, account) == "") {
 		rt.errorPage(w, r, t, http.StatusBadRequest, t.BadChannel)
 		return
 	}
@@ -67,7 +67,7 @@ func (rt *Routes) jwtLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ch != "" {
-		link, err := rt.cfg.DeepLink(ch, code.Code)
+		link, err := rt.cfg.DeepLinkOf(ch, account, code.Code)
 		if err != nil {
 			rt.log.ErrorContext(r.Context(), "deep link", "channel", ch, "err", err)
 			rt.errorPage(w, r, t, http.StatusInternalServerError, t.Internal)

@@ -40,6 +40,9 @@ func (s Source) Valid() bool {
 // Proof is what the ledger keeps to show how consent was given or taken back.
 // Only the fields that apply are set.
 type Proof struct {
+	// Account is the bot, page or number of the channel the statement came
+	// through (channels.DefaultAccount unless several are configured).
+	Account           string            `json:"account,omitempty"`
 	Code              string            `json:"code,omitempty"`                // opt-in code the customer brought
 	JTI               string            `json:"jti,omitempty"`                 // JWT id that minted the code
 	ProviderEventID   string            `json:"provider_event_id,omitempty"`   // inbound webhook event (update_id, mid, …)

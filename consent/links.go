@@ -45,11 +45,12 @@ var refLimits = map[channels.Kind]struct {
 	channels.WhatsApp: {MaxCodeLen, regexp.MustCompile(`^[A-Za-z0-9_-]+$`)},
 }
 
-// Enabled lists the channels with a configured deep link, in button order.
+// Enabled lists the channels with a configured deep link (of any
+// account), in button order.
 func (c Config) Enabled() []channels.Kind {
 	var out []channels.Kind
 	for _, ch := range LinkChannels {
-		if c.target(ch) != "" {
+		if len(c.linkAccounts(ch)) > 0 {
 			out = append(out, ch)
 		}
 	}
@@ -72,12 +73,19 @@ func (c Config) target(ch channels.Kind) string {
 	return ""
 }
 
-// DeepLink returns the link that opens channel ch with code attached.
+// DeepLink returns the link that opens channel ch's main account with code
+// attached.
 func (c Config) DeepLink(ch channels.Kind, code string) (string, error) {
+	return c.DeepLinkOf(ch, channels.DefaultAccount, code)
+}
+
+// DeepLinkOf returns the link that opens channel ch's account (the bot,
+// number, page or community the customer opts in on) with code attached.
+func (c Config) DeepLinkOf(ch channels.Kind, account, code string) (string, error) {
 	lim, ok := refLimits[ch]
-	target := c.target(ch)
+	target := c.targetOf(ch, account)
 	if !ok || target == "" {
-		return "", fmt.Errorf("%w: %s", ErrChannelNotConfigured, ch)
+		return "", fmt.Errorf("%w: %s account %s", ErrChannelNotConfigured, ch, channels.Account(account))
 	}
 	if !ValidCode(code) || len(code) > lim.max || !lim.re.MatchString(code) {
 		return "", fmt.Errorf("%w: %s carries at most %d characters of its alphabet", ErrBadCode, ch, lim.max)
@@ -114,6 +122,7 @@ func (c Config) DeepLink(ch channels.Kind, code string) (string, error) {
 // Link is one channel button.
 type Link struct {
 	Channel channels.Kind `json:"channel"`
+	Account string        `json:"account"`
 	Label   string        `json:"label"`
 	URL     string        `json:"url"`
 }
@@ -135,15 +144,18 @@ func ChannelLabel(ch channels.Kind) string {
 	return string(ch)
 }
 
-// Links returns a button per enabled channel for code.
+// Links returns a button per account with a deep link for code, each
+// channel's main account first.
 func (c Config) Links(code string) ([]Link, error) {
 	var out []Link
 	for _, ch := range c.Enabled() {
-		u, err := c.DeepLink(ch, code)
-		if err != nil {
-			return nil, err
+		for _, acc := range c.linkAccounts(ch) {
+			u, err := c.DeepLinkOf(ch, acc, code)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, Link{Channel: ch, Account: acc, Label: linkLabel(ch, acc), URL: u})
 		}
-		out = append(out, Link{Channel: ch, Label: ChannelLabel(ch), URL: u})
 	}
 	return out, nil
 }

@@ -42,10 +42,10 @@ SELECT u.id, e.channel, e.granted, e.id
 
 	sqlBlockIdentity = `
 UPDATE channel_identities SET blocked_at = coalesce(blocked_at, $3)
- WHERE channel = $1 AND address = $2
+ WHERE channel = $1 AND address = $2 AND account = $4
 RETURNING subscriber_id`
 
-	sqlUnblockIdentity = `UPDATE channel_identities SET blocked_at = NULL WHERE channel = $1 AND address = $2`
+	sqlUnblockIdentity = `UPDATE channel_identities SET blocked_at = NULL WHERE channel = $1 AND address = $2 AND account = $3`
 
 	// The one allowed UPDATE of the append-only ledger: only the personal
 	// keys present in proof are replaced by the pseudonym; every other key,
@@ -115,12 +115,12 @@ RETURNING id`
 INSERT INTO subscribers (locale, name) VALUES (COALESCE(NULLIF($1, ''), 'ru'), $2) RETURNING id`
 
 	sqlLockIdentity = `
-SELECT id, subscriber_id FROM channel_identities WHERE channel = $1 AND address = $2 FOR UPDATE`
+SELECT id, subscriber_id FROM channel_identities WHERE channel = $1 AND address = $2 AND account = $3 FOR UPDATE`
 
 	sqlInsertIdentity = `
-INSERT INTO channel_identities (subscriber_id, channel, address, last_inbound_at)
-VALUES ($1, $2, $3, $4)
-ON CONFLICT (channel, address) DO NOTHING
+INSERT INTO channel_identities (subscriber_id, channel, address, last_inbound_at, account)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (channel, account, address) DO NOTHING
 RETURNING id`
 
 	sqlRebindIdentity = `
@@ -130,7 +130,7 @@ UPDATE channel_identities SET subscriber_id = $2, last_inbound_at = $3, blocked_
 UPDATE channel_identities SET last_inbound_at = $2, blocked_at = NULL WHERE id = $1`
 
 	sqlIdentitySubscriber = `
-SELECT subscriber_id FROM channel_identities WHERE channel = $1 AND address = $2`
+SELECT subscriber_id FROM channel_identities WHERE channel = $1 AND address = $2 AND account = $3`
 
 	// Start events double as the dedupe record of a provider event: a webhook
 	// redelivered with the same event id finds its key taken.
@@ -156,8 +156,8 @@ SELECT x.t FROM unnest($3::text[]) WITH ORDINALITY AS x(t, n)
 SELECT u.i, ` + CurrentSQL("u.sub", "u.ch", "u.topic") + `
    AND NOT EXISTS (SELECT 1 FROM channel_identities ci
                     WHERE ci.subscriber_id = u.sub AND ci.channel = u.ch AND ci.address = u.addr
-                      AND ci.blocked_at IS NOT NULL) AS ok
-  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(sub, ch, addr, topic, i)`
+                      AND ci.account = u.acc AND ci.blocked_at IS NOT NULL) AS ok
+  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS u(sub, ch, addr, topic, acc, i)`
 
 	// An imported statement is recorded only when it differs from the
 	// subscriber's newest '*' event of the topic (none counts as different).

@@ -195,7 +195,7 @@ func (r *Router) afterClaims(ctx context.Context, ev channels.Event, subscriberI
 		return nil, nil
 	}
 	var s sender
-	if err := r.db.GetContext(ctx, &s, qSender, ev.Channel, ev.From, ev.At); err != nil {
+	if err := r.db.GetContext(ctx, &s, qSender, ev.Channel, ev.From, ev.At, channels.Account(ev.Account)); err != nil {
 		return nil, fmt.Errorf("inbox: sender %s: %w", ev.Channel, err)
 	}
 	return &s, nil
@@ -215,12 +215,12 @@ func findStep(def *campaigns.Definition, id string) *campaigns.Step {
 // the channel's 24h window.
 func (r *Router) sender(ctx context.Context, ev channels.Event) (sender, error) {
 	var s sender
-	err := r.db.GetContext(ctx, &s, qSender, ev.Channel, ev.From, ev.At)
+	err := r.db.GetContext(ctx, &s, qSender, ev.Channel, ev.From, ev.At, channels.Account(ev.Account))
 	if db.IsNoRows(err) {
-		if _, err := subscribers.Anonymous(ctx, r.db, ev.Channel, ev.From, ev.Name, ev.Locale); err != nil {
+		if _, err := subscribers.Anonymous(ctx, r.db, ev.Channel, ev.Account, ev.From, ev.Name, ev.Locale); err != nil {
 			return s, fmt.Errorf("inbox: sender %s: %w", ev.Channel, err)
 		}
-		err = r.db.GetContext(ctx, &s, qSender, ev.Channel, ev.From, ev.At)
+		err = r.db.GetContext(ctx, &s, qSender, ev.Channel, ev.From, ev.At, channels.Account(ev.Account))
 	}
 	if err != nil {
 		return s, fmt.Errorf("inbox: sender %s: %w", ev.Channel, err)

@@ -245,6 +245,7 @@ type target struct {
 	SubscriberID  int64         `db:"subscriber_id"`
 	Channel       channels.Kind `db:"channel"`
 	State         string        `db:"state"`
+	Account       *string       `db:"account"`
 	Address       *string       `db:"address"`
 	LastInboundAt *time.Time    `db:"last_inbound_at"`
 	BlockedAt     *time.Time    `db:"blocked_at"`
@@ -306,7 +307,7 @@ func (s *Service) Reply(ctx context.Context, id, userID int64, req ReplyRequest)
 	if t.State != "open" {
 		return ErrClosed
 	}
-	m := channels.Message{Channel: t.Channel, To: deref(t.Address), Text: req.Text, Format: channels.Plain}
+	m := channels.Message{Channel: t.Channel, Account: deref(t.Account), To: deref(t.Address), Text: req.Text, Format: channels.Plain}
 	if rule := s.replyRule(t); rule != nil {
 		if !(req.UseTemplate && strings.HasPrefix(rule.Allowed, "template:")) {
 			return rule

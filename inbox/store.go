@@ -39,7 +39,7 @@ const (
 	// newest first. No row: the address is unknown (subscribers.Anonymous).
 	qSender = `WITH i AS (
 	               UPDATE channel_identities SET last_inbound_at = greatest(coalesce(last_inbound_at, $3), $3)
-	                WHERE channel = $1 AND address = $2
+	                WHERE channel = $1 AND address = $2 AND account = $4
 	               RETURNING subscriber_id)
 	           SELECT i.subscriber_id,
 	                  (SELECT c.id FROM conversations c WHERE c.subscriber_id = i.subscriber_id AND c.state = 'open') AS conversation_id,
@@ -155,10 +155,14 @@ const (
 	                    assignee_id = coalesce(assignee_id, $3) WHERE id = $1`
 	qResolve = `UPDATE conversations SET state = 'resolved', resolved_at = $2, resolved_by = $3, resolution = $4
 	             WHERE id = $1 AND state = 'open' RETURNING run_ids`
-	qConvTarget = `SELECT c.subscriber_id, c.channel, c.state, i.address, i.last_inbound_at, i.blocked_at, s.locale
+	// The reply goes to the identity on the conversation's channel that the
+	// customer wrote from last (one per account of the channel).
+	qConvTarget = `SELECT c.subscriber_id, c.channel, c.state, i.account, i.address, i.last_inbound_at, i.blocked_at, s.locale
 	                 FROM conversations c
 	                 JOIN subscribers s ON s.id = c.subscriber_id
-	                 LEFT JOIN channel_identities i ON i.subscriber_id = c.subscriber_id AND i.channel = c.channel
+	                 LEFT JOIN LATERAL (SELECT ci.account, ci.address, ci.last_inbound_at, ci.blocked_at FROM channel_identities ci
+	                             WHERE ci.subscriber_id = c.subscriber_id AND ci.channel = c.channel
+	                             ORDER BY ci.last_inbound_at DESC NULLS LAST, ci.id DESC LIMIT 1) i ON true
 	                WHERE c.id = $1`
 	qFlagSLA = `UPDATE conversations SET sla_breached_at = $1
 	               WHERE state = 'open' AND first_response_at IS NULL AND sla_breached_at IS NULL AND opened_at < $2

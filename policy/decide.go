@@ -29,6 +29,7 @@ const Window = 24 * time.Hour
 
 // Identity is a subscriber's address on one channel.
 type Identity struct {
+	Account       string // the bot, page or number it belongs to
 	Address       string
 	LastInboundAt *time.Time
 	Blocked       bool
@@ -62,6 +63,7 @@ type Rejection struct {
 type Decision struct {
 	Send    bool
 	Channel channels.Kind // the chosen channel (also set when deferred or capped)
+	Account string        // the chosen identity's account
 	Address string
 	// DeferUntil, when non-zero, is when to try again (quiet hours end), UTC.
 	DeferUntil time.Time
@@ -95,7 +97,7 @@ func Decide(in Input, candidates []channels.Kind) Decision {
 			}
 			continue
 		}
-		d.Channel, d.Address, d.OutsideWindow = ch, in.Identities[ch].Address, outside
+		d.Channel, d.Account, d.Address, d.OutsideWindow = ch, in.Identities[ch].Account, in.Identities[ch].Address, outside
 		chosen = true
 		break
 	}

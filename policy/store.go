@@ -27,15 +27,18 @@ const (
 SELECT id, time_zone, erased_at IS NOT NULL AS erased
   FROM subscribers WHERE id = ANY($1::bigint[])`
 
-	// One identity per (subscriber, channel): an unblocked one first, then the
-	// one the user wrote from most recently, then the newest.
+	// One identity per (subscriber, channel), of the account the campaign
+	// sends through on that channel ($2/$3 pair channels with accounts; any
+	// other channel's is 'main', channels.DefaultAccount): an unblocked one
+	// first, then the one the user wrote from most recently, then the newest.
 	sqlIdentities = `
-SELECT u.id, i.channel, i.address, i.last_inbound_at, i.blocked
+SELECT u.id, i.channel, i.account, i.address, i.last_inbound_at, i.blocked
   FROM unnest($1::bigint[]) AS u(id)
  CROSS JOIN LATERAL (
-       SELECT DISTINCT ON (channel) channel, address, last_inbound_at, blocked_at IS NOT NULL AS blocked
-         FROM channel_identities
+       SELECT DISTINCT ON (channel) channel, account, address, last_inbound_at, blocked_at IS NOT NULL AS blocked
+         FROM channel_identities ci
         WHERE subscriber_id = u.id
+          AND account = coalesce((SELECT a.acc FROM unnest($2::text[], $3::text[]) AS a(ch, acc) WHERE a.ch = ci.channel), 'main')
         ORDER BY channel, (blocked_at IS NOT NULL), last_inbound_at DESC NULLS LAST, id DESC) i`
 
 	// Messages of the topic sent in the cap window (by sent_at), per
@@ -145,16 +148,20 @@ func (s *Store) load(ctx context.Context, ids []int64, topic campaigns.Topic, st
 		}
 	}
 
-	rows, err = s.q.QueryxContext(ctx, sqlIdentities, arr)
+	accChs, accs := make([]string, 0, len(st.Accounts)), make([]string, 0, len(st.Accounts))
+	for ch, a := range st.Accounts {
+		accChs, accs = append(accChs, ch), append(accs, channels.Account(a))
+	}
+	rows, err = s.q.QueryxContext(ctx, sqlIdentities, arr, pq.Array(accChs), pq.Array(accs))
 	if err != nil {
 		return fmt.Errorf("policy: load identities: %w", err)
 	}
 	for rows.Next() {
 		var sid int64
-		var ch, addr string
+		var ch, acc, addr string
 		var last *time.Time
 		var blocked bool
-		if err := rows.Scan(&sid, &ch, &addr, &last, &blocked); err != nil {
+		if err := rows.Scan(&sid, &ch, &acc, &addr, &last, &blocked); err != nil {
 			rows.Close()
 			return fmt.Errorf("policy: scan identity: %w", err)
 		}
@@ -162,7 +169,7 @@ func (s *Store) load(ctx context.Context, ids []int64, topic campaigns.Topic, st
 		if !ok || erased[sid] {
 			continue
 		}
-		in.Identities[channels.Kind(ch)] = Identity{Address: addr, LastInboundAt: last, Blocked: blocked}
+		in.Identities[channels.Kind(ch)] = Identity{Account: acc, Address: addr, LastInboundAt: last, Blocked: blocked}
 	}
 	if err := closeRows(rows); err != nil {
 		return fmt.Errorf("policy: load identities: %w", err)

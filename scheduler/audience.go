@@ -11,6 +11,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/db"
 )
@@ -42,13 +43,26 @@ type AudienceTarget struct {
 	// Segment is the current version of the segment the audience names
 	// (audience.segment); ResolveTarget reads it.
 	Segment *campaigns.Segment
+	// Accounts, for a campaign (non-nil), are the accounts it sends through
+	// per channel (settings.accounts; main where absent): audience.reachable
+	// then counts only identities of those accounts. A segment (nil)
+	// counts every account.
+	Accounts map[string]string
+}
+
+// accountsOf is a campaign's Accounts target: never nil.
+func accountsOf(def *campaigns.Definition) map[string]string {
+	if def.Settings.Accounts == nil {
+		return map[string]string{}
+	}
+	return def.Settings.Accounts
 }
 
 // ResolveTarget returns the target of campaign def's audience at now: its
 // topic and channels, and the current version of the segment it names, read
 // with q.
 func ResolveTarget(ctx context.Context, q db.Executor, def *campaigns.Definition, now time.Time) (AudienceTarget, error) {
-	t := AudienceTarget{Topic: topicOf(def), Channels: def.Settings.Channels, Now: now}
+	t := AudienceTarget{Topic: topicOf(def), Channels: def.Settings.Channels, Now: now, Accounts: accountsOf(def)}
 	if id := def.Audience.Segment; id != "" {
 		v, err := campaigns.CurrentSegment(ctx, q, id)
 		if err != nil {
@@ -97,8 +111,17 @@ func AudienceWhere(aud campaigns.Audience, t AudienceTarget, args *Args) (string
 		parts = append(parts, p)
 	}
 	if len(aud.Reachable) > 0 {
+		account := ""
+		if t.Accounts != nil {
+			chs, accs := make([]string, 0, len(t.Accounts)), make([]string, 0, len(t.Accounts))
+			for ch, a := range t.Accounts {
+				chs, accs = append(chs, ch), append(accs, channels.Account(a))
+			}
+			account = " AND ri.account = coalesce((SELECT x.acc FROM unnest(" + args.Add(pq.Array(chs)) + "::text[], " +
+				args.Add(pq.Array(accs)) + "::text[]) AS x(ch, acc) WHERE x.ch = ri.channel), '" + channels.DefaultAccount + "')"
+		}
 		parts = append(parts, "EXISTS (SELECT 1 FROM channel_identities ri WHERE ri.subscriber_id = s.id AND ri.blocked_at IS NULL AND ri.channel = ANY("+
-			args.Add(pq.Array(aud.Reachable))+"::text[]))")
+			args.Add(pq.Array(aud.Reachable))+"::text[])"+account+")")
 	}
 	if len(aud.OptInSource) > 0 {
 		parts = append(parts, consent.SourceSQL("s.id", args.Add(string(topic)), args.Add(pq.Array(aud.OptInSource))))

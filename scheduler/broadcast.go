@@ -412,7 +412,7 @@ func (b *Broadcasts) DryRun(ctx context.Context, req BroadcastRequest) (DryRun, 
 	out := DryRun{CampaignID: p.camp.ID, CampaignVersion: p.camp.Version, SendAt: p.sendAt, LocalTime: p.local,
 		Channels: map[string]int{}, Skipped: map[string]int{}}
 	args := &Args{}
-	where, err := AudienceWhere(def.Audience, AudienceTarget{Topic: topicOf(def), Channels: def.Settings.Channels, Now: now, AnyConsent: true}, args)
+	where, err := AudienceWhere(def.Audience, AudienceTarget{Topic: topicOf(def), Channels: def.Settings.Channels, Now: now, AnyConsent: true, Accounts: accountsOf(def)}, args)
 	if err != nil {
 		return out, httpx.Errorf(httpx.CodeInvalid, "campaign", "%v", err)
 	}

@@ -132,7 +132,7 @@ func (s *Scheduler) broadcastBatch(ctx context.Context, b Broadcast, def *campai
 			return nil
 		}
 		args := &Args{}
-		where, err := AudienceWhere(def.Audience, AudienceTarget{Topic: topicOf(def), Channels: def.Settings.Channels, Now: now}, args)
+		where, err := AudienceWhere(def.Audience, AudienceTarget{Topic: topicOf(def), Channels: def.Settings.Channels, Now: now, Accounts: accountsOf(def)}, args)
 		if err != nil {
 			return err
 		}

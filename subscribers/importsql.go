@@ -91,7 +91,7 @@ UPDATE import_rows r SET subscriber_id = m.sid
   FROM (SELECT k.ord, min(ci.subscriber_id) AS sid
           FROM import_rows k
          CROSS JOIN LATERAL unnest(k.channels, k.addresses) AS i(channel, address)
-          JOIN channel_identities ci ON ci.channel = i.channel AND ci.address = i.address
+          JOIN channel_identities ci ON ci.channel = i.channel AND ci.account = 'main' AND ci.address = i.address
          WHERE k.ord >= $1 AND k.ord < $2 AND NOT k.rejected AND k.external_id IS NULL
          GROUP BY k.ord) m
  WHERE r.ord = m.ord`
@@ -111,7 +111,7 @@ UPDATE import_rows r SET rejected = true, created = false
   FROM (SELECT k.ord, i.channel
           FROM import_rows k
          CROSS JOIN LATERAL unnest(k.channels, k.addresses) AS i(channel, address)
-          JOIN channel_identities ci ON ci.channel = i.channel AND ci.address = i.address
+          JOIN channel_identities ci ON ci.channel = i.channel AND ci.account = 'main' AND ci.address = i.address
           JOIN subscribers s ON s.id = ci.subscriber_id
          WHERE k.ord >= $1 AND k.ord < $2 AND k.created = $3 AND k.subscriber_id IS NOT NULL AND NOT k.rejected
            AND ci.subscriber_id <> k.subscriber_id
@@ -168,7 +168,7 @@ SELECT count(*) FROM ins`
 	// An address a concurrent writer bound meanwhile is skipped for that row
 	// (see qImportRejectConflicts for the addresses bound before).
 	qImportInsertNewIdentitiesOnConflict = qImportInsertNewIdentities + `
-ON CONFLICT (channel, address) DO NOTHING`
+ON CONFLICT (channel, account, address) DO NOTHING`
 
 	// Rows that lost that race become updates of the subscriber that won.
 	qImportLostRaces = `
@@ -202,7 +202,7 @@ WITH ins AS (
       FROM import_rows r CROSS JOIN LATERAL unnest(r.channels, r.addresses) AS i(channel, address)
      WHERE r.ord >= $1 AND r.ord < $2 AND NOT r.rejected AND NOT r.created
      ORDER BY i.channel, i.address
-    ON CONFLICT (channel, address) DO NOTHING
+    ON CONFLICT (channel, account, address) DO NOTHING
     RETURNING subscriber_id)
 UPDATE import_rows r SET changed = true FROM ins
  WHERE r.ord >= $1 AND r.ord < $2 AND r.subscriber_id = ins.subscriber_id AND NOT r.created AND NOT r.rejected`

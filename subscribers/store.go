@@ -33,14 +33,14 @@ ON CONFLICT (external_id) DO UPDATE SET
 RETURNING id, (xmax = 0) AS created`
 
 	qBindIdentities = `
-INSERT INTO channel_identities (subscriber_id, channel, address, created_at)
-SELECT $1, t.c, t.a, $4 FROM unnest($2::text[], $3::text[]) AS t(c, a)
-ON CONFLICT (channel, address) DO NOTHING`
+INSERT INTO channel_identities (subscriber_id, channel, address, created_at, account)
+SELECT $1, t.c, t.a, $4, t.acc FROM unnest($2::text[], $3::text[], $5::text[]) AS t(c, a, acc)
+ON CONFLICT (channel, account, address) DO NOTHING`
 
 	// The first of the given identities that belongs to someone else (1-based ordinal).
 	qForeignIdentity = `
-SELECT t.i FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(c, a, i)
-  JOIN channel_identities ci ON ci.channel = t.c AND ci.address = t.a
+SELECT t.i FROM unnest($1::text[], $2::text[], $4::text[]) WITH ORDINALITY AS t(c, a, acc, i)
+  JOIN channel_identities ci ON ci.channel = t.c AND ci.account = t.acc AND ci.address = t.a
  WHERE ci.subscriber_id <> $3
  ORDER BY t.i LIMIT 1`
 
@@ -50,7 +50,7 @@ SELECT t.i FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(c, a, i)
 	qGetByID         = `SELECT ` + subscriberCols + ` FROM subscribers WHERE id = $1`
 
 	qIdentitiesOf = `
-SELECT subscriber_id, channel, address, last_inbound_at, blocked_at
+SELECT subscriber_id, channel, account, address, last_inbound_at, blocked_at
   FROM channel_identities WHERE subscriber_id = ANY($1::bigint[])
  ORDER BY subscriber_id, channel, id`
 
@@ -130,6 +130,7 @@ func (r subscriberRow) subscriber() (Subscriber, error) {
 type identityRow struct {
 	SubscriberID  int64      `db:"subscriber_id"`
 	Channel       string     `db:"channel"`
+	Account       string     `db:"account"`
 	Address       string     `db:"address"`
 	LastInboundAt *time.Time `db:"last_inbound_at"`
 	BlockedAt     *time.Time `db:"blocked_at"`
@@ -158,12 +159,12 @@ func (s *Store) Upsert(ctx context.Context, in Input) (Subscriber, bool, error) 
 			return fmt.Errorf("upsert subscriber: %w", err)
 		}
 		if len(in.Identities) > 0 {
-			chs, addrs := identityArrays(in.Identities)
-			if _, err := tx.ExecContext(ctx, qBindIdentities, id, pq.Array(chs), pq.Array(addrs), now); err != nil {
+			chs, addrs, accs := identityArrays(in.Identities)
+			if _, err := tx.ExecContext(ctx, qBindIdentities, id, pq.Array(chs), pq.Array(addrs), now, pq.Array(accs)); err != nil {
 				return fmt.Errorf("bind identities: %w", err)
 			}
 			var i int
-			err := tx.GetContext(ctx, &i, qForeignIdentity, pq.Array(chs), pq.Array(addrs), id)
+			err := tx.GetContext(ctx, &i, qForeignIdentity, pq.Array(chs), pq.Array(addrs), id, pq.Array(accs))
 			if err == nil {
 				idn := in.Identities[i-1]
 				return &ConflictError{Field: fmt.Sprintf("identities[%d].address", i-1), Channel: idn.Channel, Address: idn.Address}
@@ -179,13 +180,12 @@ func (s *Store) Upsert(ctx context.Context, in Input) (Subscriber, bool, error) 
 	return out, created, err
 }
 
-func identityArrays(ids []IdentityInput) (chs, addrs []string) {
-	chs = make([]string, len(ids))
-	addrs = make([]string, len(ids))
+func identityArrays(ids []IdentityInput) (chs, addrs, accs []string) {
+	chs, addrs, accs = make([]string, len(ids)), make([]string, len(ids)), make([]string, len(ids))
 	for i, x := range ids {
-		chs[i], addrs[i] = string(x.Channel), x.Address
+		chs[i], addrs[i], accs[i] = string(x.Channel), x.Address, channels.Account(x.Account)
 	}
-	return chs, addrs
+	return chs, addrs, accs
 }
 
 func nonNilMap(m map[string]any) map[string]any {
@@ -241,7 +241,7 @@ func attachIdentities(ctx context.Context, q db.Executor, subs []Subscriber) err
 	for _, r := range rows {
 		i := at[r.SubscriberID]
 		subs[i].Identities = append(subs[i].Identities, Identity{
-			Channel: channels.Kind(r.Channel), Address: r.Address, LastInboundAt: r.LastInboundAt, BlockedAt: r.BlockedAt})
+			Channel: channels.Kind(r.Channel), Account: r.Account, Address: r.Address, LastInboundAt: r.LastInboundAt, BlockedAt: r.BlockedAt})
 	}
 	return nil
 }

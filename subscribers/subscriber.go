@@ -40,10 +40,13 @@ type Subscriber struct {
 
 // Identity is an address of a subscriber on one channel.
 type Identity struct {
-	Channel       channels.Kind `json:"channel"`
-	Address       string        `json:"address"`
-	LastInboundAt *time.Time    `json:"last_inbound_at,omitempty"`
-	BlockedAt     *time.Time    `json:"blocked_at,omitempty"`
+	Channel channels.Kind `json:"channel"`
+	// Account is the bot, page or number the address belongs to
+	// (channels.DefaultAccount for identities the API and imports bind).
+	Account       string     `json:"account"`
+	Address       string     `json:"address"`
+	LastInboundAt *time.Time `json:"last_inbound_at,omitempty"`
+	BlockedAt     *time.Time `json:"blocked_at,omitempty"`
 }
 
 // Input is an upsert: fields left nil keep their stored value (or the default
@@ -62,7 +65,10 @@ type Input struct {
 // IdentityInput is an identity as a client sends it.
 type IdentityInput struct {
 	Channel channels.Kind `json:"channel"`
-	Address string        `json:"address"`
+	// Account is the bot, page or number of the channel the address
+	// belongs to; empty is channels.DefaultAccount.
+	Account string `json:"account,omitempty"`
+	Address string `json:"address"`
 }
 
 // FieldError is invalid input; Field names it the way the client wrote it
@@ -253,6 +259,12 @@ func (in *Input) Validate() error {
 			return fieldErr(fmt.Sprintf("identities[%d].address", i), "%v", err)
 		}
 		id.Address = a
+		if id.Account != "" {
+			if err := channels.CheckAccount(id.Account); err != nil {
+				return fieldErr(fmt.Sprintf("identities[%d].account", i), "%v", err)
+			}
+		}
+		id.Account = channels.Account(id.Account)
 		if j, dup := seen[*id]; dup {
 			return fieldErr(fmt.Sprintf("identities[%d]", i), "repeats identities[%d]", j)
 		}

@@ -9,9 +9,11 @@ import (
 	"github.com/nudge-engine/nudge/users"
 )
 
-// ChannelSetting is one provider on the settings page.
+// ChannelSetting is one provider account on the settings page (a channel
+// with no account configured is one row, not configured).
 type ChannelSetting struct {
 	Kind       string
+	Account    string
 	Configured bool
 	Webhook    string
 }

@@ -81,7 +81,7 @@ func (e *Engine) handleFallback(ctx context.Context, t *asynq.Task) error {
 			}
 			d := decs[m.Sub]
 			key := rungKey(m.Key, m.Attempt+1)
-			in := intent{Key: key, Sub: m.Sub, Run: m.RunID, Channel: rung.Channel, Address: d.Address, Attempt: m.Attempt + 1}
+			in := intent{Key: key, Sub: m.Sub, Run: m.RunID, Channel: rung.Channel, Account: d.Account, Address: d.Address, Attempt: m.Attempt + 1}
 			switch {
 			case d.Send:
 				subs, err := loadSubscribers(ctx, tx, []int64{m.Sub})

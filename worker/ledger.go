@@ -167,7 +167,7 @@ func (e *Engine) sendGroup(ctx context.Context, def *campaigns.Definition, versi
 		if held[j.m.Sub] {
 			heldIdx = append(heldIdx, i)
 			rcpts = append(rcpts, consent.Recipient{SubscriberID: j.m.Sub, Channel: channels.Kind(j.m.Channel),
-				Address: j.m.Address, Topic: consent.Topic(j.m.Topic)})
+				Account: j.m.Account, Address: j.m.Address, Topic: consent.Topic(j.m.Topic)})
 		}
 	}
 	allowed, err := consent.Sendable(ctx, gtx, rcpts)

@@ -35,12 +35,12 @@ func rungKey(key string, attempt int) string {
 // intent is a message row to insert: its outcome when it was sent in the
 // same transaction, or pending / skipped / failed.
 type intent struct {
-	Key, Channel, Address, Status, Reason, ErrKind, ErrCode, ErrMsg, ProviderID string
-	Sub, Run                                                                    int64
-	Attempt, Tries                                                              int
-	Content                                                                     templates.Rendered
-	At                                                                          time.Time  // sent_at or failed_at
-	FallbackAt                                                                  *time.Time // when to check the fallback rung
+	Key, Channel, Account, Address, Status, Reason, ErrKind, ErrCode, ErrMsg, ProviderID string
+	Sub, Run                                                                             int64
+	Attempt, Tries                                                                       int
+	Content                                                                              templates.Rendered
+	At                                                                                   time.Time  // sent_at or failed_at
+	FallbackAt                                                                           *time.Time // when to check the fallback rung
 }
 
 type msgRow struct {
@@ -81,8 +81,9 @@ func insertIntents(ctx context.Context, q db.Executor, def *campaigns.Definition
 	keys, chs, addrs, sts, cs, rs, eks, ecs, ems, pids := make([]string, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	subs, runs, atts, tries := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-	ats, fbs := make([]*time.Time, n), make([]*time.Time, n)
+	ats, fbs, accs := make([]*time.Time, n), make([]*time.Time, n), make([]string, n)
 	for i, in := range ins {
+		accs[i] = channels.Account(in.Account)
 		b, _ := json.Marshal(in.Content)
 		keys[i], subs[i], runs[i], chs[i], addrs[i], atts[i], sts[i], cs[i], rs[i], eks[i], ems[i] =
 			in.Key, in.Sub, in.Run, in.Channel, in.Address, int64(in.Attempt), in.Status, string(b), in.Reason, in.ErrKind, in.ErrMsg
@@ -100,7 +101,7 @@ func insertIntents(ctx context.Context, q db.Executor, def *campaigns.Definition
 	_, err := q.ExecContext(ctx, query, pq.Array(keys), pq.Array(subs), def.ID, version, stepID,
 		string(def.Topic), pq.Array(runs), pq.Array(chs), pq.Array(addrs), pq.Array(atts), pq.Array(sts),
 		pq.Array(cs), pq.Array(rs), pq.Array(eks), pq.Array(ems), pq.Array(ecs), pq.Array(pids), pq.Array(tries),
-		pq.Array(timeArray(ats)), pq.Array(timeArray(fbs)))
+		pq.Array(timeArray(ats)), pq.Array(timeArray(fbs)), pq.Array(accs))
 	if err != nil {
 		return fmt.Errorf("insert messages: %w", err)
 	}
@@ -146,7 +147,7 @@ func copyIntents(ctx context.Context, tx *sqlx.Tx, def *campaigns.Definition, ve
 		if in.FallbackAt != nil {
 			fb = *in.FallbackAt
 		}
-		if _, err := st.ExecContext(ctx, in.Key, in.Sub, def.ID, version, in.Run, stepID, string(def.Topic), in.Channel, "",
+		if _, err := st.ExecContext(ctx, in.Key, in.Sub, def.ID, version, in.Run, stepID, string(def.Topic), in.Channel, channels.Account(in.Account),
 			in.Address, in.Attempt, in.Status, string(b), null(in.Reason), null(in.ErrKind), null(in.ErrMsg),
 			null(in.ErrCode), null(in.ProviderID), in.Tries, sentAt, failedAt, fb, at); err != nil {
 			return fmt.Errorf("copy messages: %w", err)

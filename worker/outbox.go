@@ -288,7 +288,7 @@ func (e *Engine) SendText(ctx context.Context, subscriberID int64, m channels.Me
 		return 0, false, fmt.Errorf("worker: encode message: %w", err)
 	}
 	var id int64
-	err = e.db.GetContext(ctx, &id, qInsertPersonMessage, m.IdempotencyKey, subscriberID, string(m.Channel), m.To, content, now)
+	err = e.db.GetContext(ctx, &id, qInsertPersonMessage, m.IdempotencyKey, subscriberID, string(m.Channel), m.To, content, now, channels.Account(m.Account))
 	if db.IsNoRows(err) {
 		return 0, false, nil
 	}
@@ -296,7 +296,7 @@ func (e *Engine) SendText(ctx context.Context, subscriberID int64, m channels.Me
 		return 0, false, fmt.Errorf("worker: record message: %w", err)
 	}
 	row := msgRow{ID: id, Key: m.IdempotencyKey, Sub: subscriberID, Topic: string(campaigns.TopicService),
-		Channel: string(m.Channel), Account: m.Account, Address: m.To}
+		Channel: string(m.Channel), Account: channels.Account(m.Account), Address: m.To}
 	outs, err := e.sendJobs(ctx, []job{newJob(row, c)}, now, true, replyPacing)
 	if err != nil {
 		return id, false, err

@@ -57,7 +57,7 @@ func (e *Engine) sendPaced(ctx context.Context, s channels.Sender, ch string, jo
 	byAccount := map[string][]int{}
 	var accounts []string
 	for k, i := range idx {
-		a := jobs[i].m.Account
+		a := channels.Account(jobs[i].m.Account)
 		if _, ok := byAccount[a]; !ok {
 			accounts = append(accounts, a)
 		}

@@ -24,7 +24,7 @@ func TestPacedBusyChatStaysPending(t *testing.T) {
 	// Another worker has just sent to the busy chat: its next slot is 2 s
 	// away, past the account's next one.
 	lim := h.engine.cfg.Limiter
-	if _, err := lim.Reserve(ctx, "sandbox", "", []string{busy}, time.Minute, false); err != nil {
+	if _, err := lim.Reserve(ctx, "sandbox", channels.DefaultAccount, []string{busy}, time.Minute, false); err != nil {
 		t.Fatal(err)
 	}
 	h.start("paced", v, subs, t0)
@@ -60,7 +60,7 @@ func TestPacedBusyChatStaysPending(t *testing.T) {
 	}
 	// The busy chat's next slot is beyond the reply's wait (others took
 	// slots 2 and 4 s out): the reply fails at once.
-	if _, err := lim.Reserve(ctx, "sandbox", "", []string{busy, busy, busy}, time.Minute, true); err != nil {
+	if _, err := lim.Reserve(ctx, "sandbox", channels.DefaultAccount, []string{busy, busy, busy}, time.Minute, true); err != nil {
 		t.Fatal(err)
 	}
 	start = time.Now()

@@ -87,7 +87,7 @@ func (e *Engine) sendRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Defin
 		for _, r := range fresh {
 			key := MessageKey(r.ID, step.ID, r.Seq, 0)
 			d := decs[r.Sub]
-			in := intent{Key: key, Sub: r.Sub, Run: r.ID, Channel: string(d.Channel), Address: d.Address}
+			in := intent{Key: key, Sub: r.Sub, Run: r.ID, Channel: string(d.Channel), Account: d.Account, Address: d.Address}
 			if in.Channel == "" && len(cands) > 0 {
 				in.Channel = string(cands[0])
 			}
@@ -102,7 +102,7 @@ func (e *Engine) sendRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Defin
 				} else {
 					in.Status, in.Content = "pending", windowed(c, d)
 					jobs = append(jobs, newJob(msgRow{Key: key, Sub: r.Sub, RunID: r.ID, StepID: step.ID, CampaignID: def.ID,
-						CampaignVersion: version, Topic: string(def.Topic), Channel: in.Channel, Address: in.Address}, in.Content))
+						CampaignVersion: version, Topic: string(def.Topic), Channel: in.Channel, Account: in.Account, Address: in.Address}, in.Content))
 					jobIntent = append(jobIntent, len(ins))
 				}
 				ins = append(ins, in)
@@ -244,7 +244,7 @@ func (e *Engine) blockIdentities(ctx context.Context, q db.Executor, outs []outc
 			continue
 		}
 		proof := consent.Proof{Reason: "send_blocked", MessageKey: o.m.Key}
-		if err := e.blockIdentity(ctx, q, channels.Kind(o.m.Channel), o.m.Address, now, proof); err != nil {
+		if err := e.blockIdentity(ctx, q, channels.Kind(o.m.Channel), o.m.Account, o.m.Address, now, proof); err != nil {
 			return err
 		}
 	}
@@ -319,7 +319,7 @@ func (e *Engine) deliver(ctx context.Context, tx *sqlx.Tx, keys []string) (map[s
 		for i, m := range grouped {
 			var c templates.Rendered
 			_ = json.Unmarshal(m.Content, &c)
-			ins[i] = intent{Key: m.Key, Sub: m.Sub, Run: m.RunID, Channel: m.Channel, Address: m.Address, Attempt: m.Attempt}
+			ins[i] = intent{Key: m.Key, Sub: m.Sub, Run: m.RunID, Channel: m.Channel, Account: m.Account, Address: m.Address, Attempt: m.Attempt}
 			jobs[i] = newJob(m, c)
 		}
 		sent, err := e.sendLedgered(ctx, nil, "", "", ins, jobs, now, lastAttempt(ctx))
@@ -348,7 +348,7 @@ func (e *Engine) deliverLocked(ctx context.Context, tx *sqlx.Tx, pending []msgRo
 	rcpts := make([]consent.Recipient, len(pending))
 	for i, m := range pending {
 		subs[i] = m.Sub
-		rcpts[i] = consent.Recipient{SubscriberID: m.Sub, Channel: channels.Kind(m.Channel), Address: m.Address, Topic: consent.Topic(m.Topic)}
+		rcpts[i] = consent.Recipient{SubscriberID: m.Sub, Channel: channels.Kind(m.Channel), Account: m.Account, Address: m.Address, Topic: consent.Topic(m.Topic)}
 	}
 	if err := lockSubscribersShared(ctx, tx, subs); err != nil {
 		return nil, err
@@ -386,6 +386,6 @@ func (e *Engine) deliverLocked(ctx context.Context, tx *sqlx.Tx, pending []msgRo
 
 // blockIdentity marks the identity blocked and revokes consent for that
 // channel (consent.Block).
-func (e *Engine) blockIdentity(ctx context.Context, q db.Executor, ch channels.Kind, address string, at time.Time, proof consent.Proof) error {
-	return consent.Block(ctx, q, ch, address, at, proof)
+func (e *Engine) blockIdentity(ctx context.Context, q db.Executor, ch channels.Kind, account, address string, at time.Time, proof consent.Proof) error {
+	return consent.Block(ctx, q, ch, account, address, at, proof)
 }

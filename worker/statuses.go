@@ -63,11 +63,11 @@ func (s *Statuses) apply(ctx context.Context, ev channels.Event) error {
 	case channels.EventDelivered, channels.EventRead, channels.EventFailed:
 	case channels.EventBlocked:
 		return db.WithTx(ctx, s.e.db, func(tx *sqlx.Tx) error {
-			return s.e.blockIdentity(ctx, tx, ev.Channel, ev.From, at,
+			return s.e.blockIdentity(ctx, tx, ev.Channel, ev.Account, ev.From, at,
 				consent.Proof{Reason: "provider_blocked", ProviderEventID: ev.ProviderEventID})
 		})
 	case channels.EventUnblocked:
-		return consent.Unblock(ctx, s.e.db, ev.Channel, ev.From)
+		return consent.Unblock(ctx, s.e.db, ev.Channel, ev.Account, ev.From)
 	default:
 		return nil
 	}
@@ -77,7 +77,7 @@ func (s *Statuses) apply(ctx context.Context, ev channels.Event) error {
 		}
 		// The watermark is the provider's time; messages are compared by the
 		// engine's: every message to From sent until now counts.
-		if _, err := s.e.db.ExecContext(ctx, qStatusByWatermark, string(ev.Channel), ev.From, at, string(ev.Type)); err != nil {
+		if _, err := s.e.db.ExecContext(ctx, qStatusByWatermark, string(ev.Channel), ev.From, at, string(ev.Type), channels.Account(ev.Account)); err != nil {
 			return fmt.Errorf("apply watermark status: %w", err)
 		}
 		s.e.cfg.Metrics.Message(string(ev.Channel), string(ev.Type))
@@ -87,6 +87,7 @@ func (s *Statuses) apply(ctx context.Context, ev channels.Event) error {
 		var rows []struct {
 			ID      int64  `db:"id"`
 			Sub     int64  `db:"subscriber_id"`
+			Account string `db:"account"`
 			Address string `db:"address"`
 		}
 		if err := tx.SelectContext(ctx, &rows, qStatusByProviderID, string(ev.Channel), ev.ProviderMessageID,
@@ -108,7 +109,7 @@ func (s *Statuses) apply(ctx context.Context, ev channels.Event) error {
 		s.e.cfg.Metrics.Message(string(ev.Channel), string(ev.Type))
 		if ev.Type == channels.EventFailed && ev.ErrorKind == channels.Blocked {
 			for _, r := range rows {
-				if err := s.e.blockIdentity(ctx, tx, ev.Channel, r.Address, at,
+				if err := s.e.blockIdentity(ctx, tx, ev.Channel, r.Account, r.Address, at,
 					consent.Proof{Reason: "status_blocked", MessageID: r.ID}); err != nil {
 					return err
 				}

@@ -42,13 +42,13 @@ RETURNING m.id`
 INSERT INTO messages (idempotency_key, subscriber_id, campaign_id, campaign_version, run_id, step_id,
                       topic, channel, account, address, attempt, status, content, reason,
                       error_kind, error_message, error_code, provider_id, tries, sent_at, failed_at, fallback_at, created_at)
-SELECT k, s, $3, $4, r, $5, $6, ch, '', a, att, st, c::jsonb, nullif(rs, ''),
+SELECT k, s, $3, $4, r, $5, $6, ch, acc, a, att, st, c::jsonb, nullif(rs, ''),
        nullif(ek, ''), nullif(em, ''), nullif(ec, ''), nullif(pid, ''), tr,
        CASE WHEN st = 'sent' THEN at END, CASE WHEN st = 'failed' THEN at END, fb, at
   FROM unnest($1::text[], $2::bigint[], $7::bigint[], $8::text[], $9::text[], $10::int[], $11::text[],
               $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::int[],
-              $19::timestamptz[], $20::timestamptz[])
-       AS u(k, s, r, ch, a, att, st, c, rs, ek, em, ec, pid, tr, at, fb)`
+              $19::timestamptz[], $20::timestamptz[], $21::text[])
+       AS u(k, s, r, ch, a, att, st, c, rs, ek, em, ec, pid, tr, at, fb, acc)`
 
 	// Fallback rungs may be decided twice for one parent (a lapsed lease):
 	// the second insert of a key is a no-op. The step path inserts under its
@@ -65,8 +65,8 @@ SELECT id, idempotency_key, subscriber_id, coalesce(run_id, 0) AS run_id, step_i
 	// A person's message (a manager's reply), recorded pending before its
 	// send; no row returned: the key was recorded before.
 	qInsertPersonMessage = `
-INSERT INTO messages (idempotency_key, subscriber_id, topic, channel, address, status, content, created_at)
-VALUES ($1, $2, 'service', $3, $4, 'pending', $5, $6)
+INSERT INTO messages (idempotency_key, subscriber_id, topic, channel, address, status, content, created_at, account)
+VALUES ($1, $2, 'service', $3, $4, 'pending', $5, $6, $7)
 ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`
 
 	// Messages recorded by an earlier try, locked; rows another worker holds
@@ -195,14 +195,14 @@ UPDATE messages SET
  WHERE channel = $1 AND provider_id = $2
    AND (status IN ('sent', 'delivered') OR ($3 = 'read' AND status = 'delivered'))
    AND NOT ($3 = 'delivered' AND status = 'delivered')
-RETURNING id, subscriber_id, address`
+RETURNING id, subscriber_id, account, address`
 	// By the recipient's subscriber (messages_cap index), then channel and address.
 	qStatusByWatermark = `
 UPDATE messages SET
        status = CASE WHEN $4 = 'read' THEN 'read' WHEN status = 'read' THEN status ELSE 'delivered' END,
        delivered_at = coalesce(delivered_at, $3),
        read_at = CASE WHEN $4 = 'read' THEN coalesce(read_at, $3) ELSE read_at END
- WHERE subscriber_id IN (SELECT subscriber_id FROM channel_identities WHERE channel = $1 AND address = $2)
-   AND channel = $1 AND address = $2 AND sent_at <= $3
+ WHERE subscriber_id IN (SELECT subscriber_id FROM channel_identities WHERE channel = $1 AND account = $5 AND address = $2)
+   AND channel = $1 AND account IN ($5, '') AND address = $2 AND sent_at <= $3
    AND (status = 'sent' OR ($4 = 'read' AND status = 'delivered'))`
 )

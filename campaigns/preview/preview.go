@@ -119,6 +119,7 @@ type Result struct {
 	// and it renders.
 	Send          bool          `json:"send"`
 	Channel       channels.Kind `json:"channel,omitempty"`
+	Account       string        `json:"account,omitempty"` // the bot, page or number of Channel it goes through
 	Why           string        `json:"why"`
 	Reason        string        `json:"reason,omitempty"`
 	DeferUntil    *time.Time    `json:"defer_until,omitempty"`
@@ -244,7 +245,7 @@ func (p *Previewer) Preview(ctx context.Context, req Request) (*Result, error) {
 		candidates = []channels.Kind{req.Channel}
 	}
 	d := policy.Decide(in, candidates)
-	res.Send, res.Channel, res.Reason, res.OutsideWindow = d.Send, d.Channel, d.Reason, d.OutsideWindow
+	res.Send, res.Channel, res.Account, res.Reason, res.OutsideWindow = d.Send, d.Channel, d.Account, d.Reason, d.OutsideWindow
 	if !d.DeferUntil.IsZero() {
 		du := d.DeferUntil
 		res.DeferUntil = &du

@@ -73,7 +73,7 @@ func TestPreviewRussianTelegram(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Send || res.Channel != channels.Telegram || res.Step != "ask" || res.Message == nil {
+	if !res.Send || res.Channel != channels.Telegram || res.Account != channels.DefaultAccount || res.Step != "ask" || res.Message == nil {
 		t.Fatalf("%+v", res)
 	}
 	m := res.Message

@@ -53,7 +53,7 @@ func (a *App) campaignLintCmd() *cobra.Command {
 			if len(args) == 0 {
 				return &ExitError{Code: 2, Msg: "usage: nudge campaign lint PATH..."}
 			}
-			files, errs, err := loadCampaignFiles(args, a.lintCatalogue(cmd.Context()))
+			files, errs, err := a.loadCampaignFiles(args, a.lintCatalogue(cmd.Context()))
 			if err != nil {
 				return err
 			}
@@ -99,14 +99,20 @@ func plural(n int, one, many string) string {
 }
 
 // loadCampaignFiles loads and lints every file named by args, checking
-// WhatsApp template references against wa (nil: not at all).
-func loadCampaignFiles(args []string, wa *campaigns.WhatsAppCatalogue) ([]*campaigns.File, []campaigns.LintError, error) {
+// WhatsApp template references against wa (nil: not at all) and the
+// accounts of channels whose NUDGE_<CHANNEL>_ACCOUNTS is set (rule
+// unknown-account).
+func (a *App) loadCampaignFiles(args []string, wa *campaigns.WhatsAppCatalogue) ([]*campaigns.File, []campaigns.LintError, error) {
 	files, err := campaigns.LoadAll(args...)
 	if err != nil {
 		return nil, nil, &ExitError{Code: 2, Msg: fmt.Sprintf("nudge: %v", err)}
 	}
 	l := channelcheck.Linter()
 	l.WhatsApp = wa
+	l.Accounts = listedAccounts(a.Env)
+	if err := a.Env.Err(); err != nil {
+		return nil, nil, &ExitError{Code: 2, Msg: "configuration:\n" + err.Error()}
+	}
 	return files, l.Lint(files), nil
 }
 
@@ -167,7 +173,7 @@ func (a *App) campaignApplyCmd() *cobra.Command {
 			if wa.Unavailable != "" {
 				wa = nil
 			}
-			files, errs, err := loadCampaignFiles(args, wa)
+			files, errs, err := a.loadCampaignFiles(args, wa)
 			if err != nil {
 				return err
 			}

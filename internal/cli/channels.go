@@ -27,9 +27,24 @@ func (a *App) channelsCmd() *cobra.Command {
 	return cmd
 }
 
-// webhookURL is the public webhook address of channel k: override (--url)
-// or $NUDGE_BASE_URL followed by the path serve mounts.
-func (a *App) webhookURL(k channels.Kind, override string) (string, error) {
+// setupAccount checks --account: DefaultAccount or one listed in
+// NUDGE_<env>_ACCOUNTS, the accounts serve mounts webhooks for.
+func (a *App) setupAccount(env, account string) error {
+	for _, acc := range channels.LoadAccounts(a.Env, env) {
+		if acc == account {
+			return nil
+		}
+	}
+	if err := a.Env.Err(); err != nil {
+		return &ExitError{Code: 2, Msg: "configuration:\n" + err.Error()}
+	}
+	return &ExitError{Code: 2, Msg: fmt.Sprintf("--account %s: not configured (%s lists the accounts besides %s)",
+		account, channels.AccountsVar(env), channels.DefaultAccount)}
+}
+
+// webhookURL is the public webhook address of channel k's account:
+// override (--url) or $NUDGE_BASE_URL followed by the path serve mounts.
+func (a *App) webhookURL(k channels.Kind, account, override string) (string, error) {
 	if override != "" {
 		return override, nil
 	}
@@ -37,11 +52,11 @@ func (a *App) webhookURL(k channels.Kind, override string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return channels.WebhookURL(core.BaseURL, k, channels.DefaultAccount), nil
+	return channels.WebhookURL(core.BaseURL, k, account), nil
 }
 
 func (a *App) setupTelegramCmd() *cobra.Command {
-	var url string
+	var url, account string
 	var drop bool
 	var maxConn int
 	cmd := &cobra.Command{
@@ -49,18 +64,22 @@ func (a *App) setupTelegramCmd() *cobra.Command {
 		Short: "Call setWebhook with the secret token and the update types Nudge handles",
 		Long: `Registers $NUDGE_BASE_URL` + channels.WebhookPath(channels.Telegram, channels.DefaultAccount) + ` (or --url) with the Bot API
 using NUDGE_TELEGRAM_TOKEN and NUDGE_TELEGRAM_WEBHOOK_SECRET, the bot "nudge serve"
-runs. Telegram then sends the secret in X-Telegram-Bot-Api-Secret-Token with
+runs. --account names another bot listed in NUDGE_TELEGRAM_ACCOUNTS: its
+NUDGE_TELEGRAM_<ACCOUNT>_… variables and its webhook /webhooks/telegram/<account>. Telegram then sends the secret in X-Telegram-Bot-Api-Secret-Token with
 every update, and only message, callback_query and my_chat_member updates.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := telegram.LoadConfig(a.Env, envAccount)
+			if err := a.setupAccount("TELEGRAM", account); err != nil {
+				return err
+			}
+			cfg := telegram.LoadConfig(a.Env, account)
 			if err := a.Env.Err(); err != nil {
 				return &ExitError{Code: 2, Msg: "configuration:\n" + err.Error()}
 			}
 			if !cfg.Enabled() {
-				return &ExitError{Code: 2, Msg: telegram.EnvName(envAccount, "TOKEN") + " is not set"}
+				return &ExitError{Code: 2, Msg: telegram.EnvName(account, "TOKEN") + " is not set"}
 			}
-			hook, err := a.webhookURL(channels.Telegram, url)
+			hook, err := a.webhookURL(channels.Telegram, account, url)
 			if err != nil {
 				return err
 			}
@@ -82,29 +101,34 @@ every update, and only message, callback_query and my_chat_member updates.`,
 		},
 	}
 	cmd.Flags().StringVar(&url, "url", "", "webhook URL (default $NUDGE_BASE_URL"+channels.WebhookPath(channels.Telegram, channels.DefaultAccount)+")")
+	cmd.Flags().StringVar(&account, "account", channels.DefaultAccount, "the bot to register: main or one listed in NUDGE_TELEGRAM_ACCOUNTS")
 	cmd.Flags().BoolVar(&drop, "drop-pending", false, "drop updates queued while no webhook was set")
 	cmd.Flags().IntVar(&maxConn, "max-connections", 0, "parallel webhook connections, 1-100 (Telegram default 40)")
 	return cmd
 }
 
 func (a *App) setupViberCmd() *cobra.Command {
-	var url string
+	var url, account string
 	cmd := &cobra.Command{
 		Use:   "viber",
 		Short: "Call set_webhook with the event types Nudge handles",
 		Long: `Registers $NUDGE_BASE_URL` + channels.WebhookPath(channels.Viber, channels.DefaultAccount) + ` (or --url) with Viber using
-NUDGE_VIBER_TOKEN, the bot "nudge serve" runs. Viber probes the URL at once
+NUDGE_VIBER_TOKEN, the bot "nudge serve" runs (--account: another bot listed in
+NUDGE_VIBER_ACCOUNTS, with its NUDGE_VIBER_<ACCOUNT>_… variables). Viber probes the URL at once
 with a signed request, so "nudge serve" must already be reachable there.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := viber.LoadConfig(a.Env, envAccount)
+			if err := a.setupAccount("VIBER", account); err != nil {
+				return err
+			}
+			cfg := viber.LoadConfig(a.Env, account)
 			if err := a.Env.Err(); err != nil {
 				return &ExitError{Code: 2, Msg: "configuration:\n" + err.Error()}
 			}
 			if !cfg.Enabled() {
-				return &ExitError{Code: 2, Msg: viber.EnvName(envAccount, "TOKEN") + " is not set"}
+				return &ExitError{Code: 2, Msg: viber.EnvName(account, "TOKEN") + " is not set"}
 			}
-			hook, err := a.webhookURL(channels.Viber, url)
+			hook, err := a.webhookURL(channels.Viber, account, url)
 			if err != nil {
 				return err
 			}
@@ -116,5 +140,6 @@ with a signed request, so "nudge serve" must already be reachable there.`,
 		},
 	}
 	cmd.Flags().StringVar(&url, "url", "", "webhook URL (default $NUDGE_BASE_URL"+channels.WebhookPath(channels.Viber, channels.DefaultAccount)+")")
+	cmd.Flags().StringVar(&account, "account", channels.DefaultAccount, "the bot to register: main or one listed in NUDGE_VIBER_ACCOUNTS")
 	return cmd
 }

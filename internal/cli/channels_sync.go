@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/spf13/cobra"
@@ -25,7 +26,8 @@ func (a *App) syncCmd() *cobra.Command {
 }
 
 func (a *App) syncWhatsAppCmd() *cobra.Command {
-	return &cobra.Command{
+	account := channels.DefaultAccount
+	cmd := &cobra.Command{
 		Use:   "whatsapp",
 		Short: "Fetch the business account's message templates into the catalogue lint and preview check",
 		Long: `Lists every message template of NUDGE_WHATSAPP_WABA_ID through the Graph API
@@ -36,19 +38,19 @@ a template is approved or changed; "nudge campaign lint" then checks every
 whatsapp_template against it.`,
 		Args: cobra.NoArgs,
 		RunE: a.withDB(func(ctx context.Context, d *sqlx.DB, _ []string) error {
-			cfg := whatsapp.LoadConfig(a.Env, envAccount)
+			account = channels.Account(account)
+			if !slices.Contains(channels.LoadAccounts(a.Env, "WHATSAPP"), account) {
+				return &ExitError{Code: 2, Msg: fmt.Sprintf("--account %q is not configured: list it in %s", account, channels.AccountsVar("WHATSAPP"))}
+			}
+			cfg := whatsapp.LoadConfig(a.Env, account)
 			if err := a.Env.Err(); err != nil {
 				return &ExitError{Code: 2, Msg: "configuration:\n" + err.Error()}
 			}
 			if !cfg.Enabled() {
-				return &ExitError{Code: 2, Msg: channels.EnvVar("WHATSAPP", envAccount, "TOKEN") + " is not set"}
+				return &ExitError{Code: 2, Msg: channels.EnvVar("WHATSAPP", account, "TOKEN") + " is not set"}
 			}
 			if cfg.WABAID == "" {
-				return &ExitError{Code: 2, Msg: channels.EnvVar("WHATSAPP", envAccount, "WABA_ID") + " is not set: it names the business account whose templates are synced"}
-			}
-			account := channels.DefaultAccount
-			if cfg.Account != "" {
-				account = cfg.Account
+				return &ExitError{Code: 2, Msg: channels.EnvVar("WHATSAPP", account, "WABA_ID") + " is not set: it names the business account whose templates are synced"}
 			}
 			now := clock.LoadConfig(a.Env).Clock().Now()
 			res, err := catalogue.Sync(ctx, d, account, cfg.WABAID, whatsapp.New(cfg, nil), now)
@@ -60,4 +62,6 @@ whatsapp_template against it.`,
 			return nil
 		}),
 	}
+	cmd.Flags().StringVar(&account, "account", channels.DefaultAccount, "the WhatsApp account (number) whose business account is synced")
+	return cmd
 }

@@ -57,8 +57,18 @@ func TestChannelsSetupTelegram(t *testing.T) {
 	if _, err := runWith(t, named, "channels", "setup", "telegram"); !errors.As(err, &ex) || !strings.Contains(ex.Msg, "NUDGE_TELEGRAM_TOKEN is not set") {
 		t.Errorf("no token: %v", err)
 	}
-	if _, err := runWith(t, named, "channels", "setup", "telegram", "--account", "shop"); err == nil || !strings.Contains(err.Error(), "unknown flag: --account") {
-		t.Errorf("--account: %v", err)
+	// --account names a bot of NUDGE_TELEGRAM_ACCOUNTS: unlisted, it is
+	// refused; listed, its variables and its own webhook are registered.
+	if _, err := runWith(t, named, "channels", "setup", "telegram", "--account", "shop"); !errors.As(err, &ex) || ex.Code != 2 ||
+		!strings.Contains(ex.Msg, "NUDGE_TELEGRAM_ACCOUNTS") {
+		t.Errorf("--account shop unlisted: %v", err)
+	}
+	named["NUDGE_TELEGRAM_ACCOUNTS"], named["NUDGE_BASE_URL"] = "shop", "https://nudge.example.com"
+	if out, err := runWith(t, named, "channels", "setup", "telegram", "--account", "shop"); err != nil {
+		t.Fatalf("--account shop: %v\n%s", err, out)
+	}
+	if u, secret, _ := fake.Webhook(); u != "https://nudge.example.com/webhooks/telegram/shop" || secret != "s" {
+		t.Errorf("shop registered %q %q", u, secret)
 	}
 }
 

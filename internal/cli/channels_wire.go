@@ -15,25 +15,30 @@ import (
 	"github.com/nudge-engine/nudge/channels/vk"
 	"github.com/nudge-engine/nudge/channels/whatsapp"
 	"github.com/nudge-engine/nudge/internal/config"
+	"github.com/nudge-engine/nudge/internal/ratelimit"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/users"
 )
 
-// envAccount selects the variables every role reads for a channel: "" is
-// the unprefixed NUDGE_<CHANNEL>_… names. Only this one account per channel
-// is wired, mounted at channels.WebhookPath(kind, channels.DefaultAccount);
-// serve, worker, run and `nudge channels setup` all read it.
-const envAccount = ""
+// accountKey names one configured account of a channel.
+type accountKey struct {
+	kind    channels.Kind
+	account string
+}
 
-// channelSet is every configured provider: its sender, its signed webhook
-// and its rate (the provider's default, or NUDGE_<PROVIDER>_RATE).
+// channelSet is every configured provider account: its sender, its signed
+// webhook at channels.WebhookPath(kind, account), its rate and its file
+// fetcher. serve, worker, run and `nudge channels setup` all load it.
 type channelSet struct {
 	Registry *channels.Registry
-	Rates    map[channels.Kind]channels.Rate
-	hooks    map[channels.Kind]http.Handler
+	// Rates are keyed as the rate limiter reads them: the channel's
+	// DefaultAccount by the channel, another account by
+	// ratelimit.AccountRate.
+	Rates    map[string]channels.Rate
+	hooks    map[accountKey]http.Handler
 	tracking *email.Tracking
-	// fetchers download the files customers send, per provider.
-	fetchers map[channels.Kind]fileFetcher
+	// fetchers download the files customers send, per account.
+	fetchers map[accountKey]fileFetcher
 }
 
 // fileFetcher is a provider client that downloads an inbound attachment.
@@ -41,71 +46,153 @@ type fileFetcher interface {
 	Fetch(ctx context.Context, a channels.Attachment, max int64) (channels.File, error)
 }
 
-// Fetch implements inbox.Fetcher with the configured provider's client.
-func (cs *channelSet) Fetch(ctx context.Context, ch channels.Kind, _ string, a channels.Attachment, max int64) (channels.File, error) {
-	f, ok := cs.fetchers[ch]
+// Fetch implements inbox.Fetcher with the client of the account the
+// attachment came through.
+func (cs *channelSet) Fetch(ctx context.Context, ch channels.Kind, account string, a channels.Attachment, max int64) (channels.File, error) {
+	f, ok := cs.fetchers[accountKey{ch, channels.Account(account)}]
 	if !ok {
 		// SMS and email bring no attachments; any other kind here has no
 		// configured provider.
-		return channels.File{}, fmt.Errorf("no %s provider configured to fetch attachments from", ch)
+		return channels.File{}, fmt.Errorf("no %s account %q configured to fetch attachments from", ch, channels.Account(account))
 	}
 	return f.Fetch(ctx, a, max)
 }
 
-// loadChannels builds the providers whose credentials are configured. A
-// half-configured provider is reported through e (naming the variable).
-// baseURL is the install's public URL (NUDGE_BASE_URL), from which the SMS
-// status callback and signature URL are derived unless set explicitly.
+// wired is one provider account built from its configuration.
+type wired struct {
+	sender  channels.Sender
+	hook    http.Handler
+	rate    channels.Rate
+	fetcher fileFetcher // nil: the provider brings no attachments
+}
+
+// provider loads one account of a channel; ok is false when the account's
+// enabling variable (key) is unset.
+type provider struct {
+	kind channels.Kind
+	key  string // the variable that enables an account, named when a listed one lacks it
+	load func(account string) (w wired, ok bool)
+}
+
+// channelEnv is each channel's infix of its variables: NUDGE_<infix>_…
+// and NUDGE_<infix>_ACCOUNTS.
+var channelEnv = map[channels.Kind]string{
+	channels.Telegram: "TELEGRAM", channels.Viber: "VIBER", channels.VK: "VK", channels.WhatsApp: "WHATSAPP",
+	channels.Messenger: "MESSENGER", channels.SMS: "TWILIO", channels.Email: "SMTP",
+}
+
+// listedAccounts are the accounts of each channel whose
+// NUDGE_<CHANNEL>_ACCOUNTS is set, for lint where no provider is loaded
+// (`nudge campaign lint`): there the configured accounts are known.
+func listedAccounts(e *config.Env) map[string][]string {
+	out := map[string][]string{}
+	for k, env := range channelEnv {
+		if e.String(channels.AccountsVar(env), "") != "" {
+			out[string(k)] = channels.LoadAccounts(e, env)
+		}
+	}
+	return out
+}
+
+// accounts are the configured accounts of each configured channel.
+func (cs *channelSet) accounts() map[string][]string {
+	out := map[string][]string{}
+	for _, k := range cs.Registry.Kinds() {
+		out[string(k)] = cs.Registry.Accounts(k)
+	}
+	return out
+}
+
+// loadChannels builds the provider accounts whose credentials are
+// configured: for each channel its DefaultAccount (the unprefixed
+// variables) and every account listed in NUDGE_<CHANNEL>_ACCOUNTS. A
+// half-configured account, or a listed one without its enabling variable,
+// is reported through e (naming the variable). baseURL is the install's
+// public URL (NUDGE_BASE_URL), from which the SMS status callback and
+// signature URL are derived unless set explicitly.
 func loadChannels(e *config.Env, baseURL string, sink channels.Sink, log *slog.Logger, hc *http.Client) *channelSet {
-	cs := &channelSet{Registry: channels.NewRegistry(), Rates: map[channels.Kind]channels.Rate{}, hooks: map[channels.Kind]http.Handler{},
-		fetchers: map[channels.Kind]fileFetcher{}}
-	add := func(k channels.Kind, s channels.Sender, hook http.Handler, r channels.Rate) {
-		cs.Registry.Add(s)
-		cs.hooks[k] = hook
-		cs.Rates[k] = r
-	}
-	if c := telegram.LoadConfig(e, envAccount); c.Enabled() {
-		client := telegram.New(c, hc)
-		add(channels.Telegram, client, telegram.NewWebhook(c, sink, log), c.Rate)
-		cs.fetchers[channels.Telegram] = client
-	}
-	if c := viber.LoadConfig(e, envAccount); c.Enabled() {
-		client := viber.New(c, hc)
-		add(channels.Viber, client, viber.NewWebhook(c, sink, log), c.Rate)
-		cs.fetchers[channels.Viber] = client
-	}
-	if c := vk.LoadConfig(e, envAccount); c.Enabled() {
-		client := vk.New(c, hc)
-		add(channels.VK, client, vk.NewWebhook(c, sink, log), c.Rate)
-		cs.fetchers[channels.VK] = client
-	}
-	if c := whatsapp.LoadConfig(e, envAccount); c.Enabled() {
-		client := whatsapp.New(c, hc)
-		add(channels.WhatsApp, client, whatsapp.NewWebhook(c, sink, log), c.Rate)
-		cs.fetchers[channels.WhatsApp] = client
-	}
-	if c := messenger.LoadConfig(e, envAccount); c.Enabled() {
-		client := messenger.New(c, hc)
-		add(channels.Messenger, client, messenger.NewWebhook(c, sink, log), c.Rate)
-		cs.fetchers[channels.Messenger] = client
-	}
-	if c := sms.LoadConfig(e, envAccount).WithBaseURL(baseURL); c.Enabled() {
-		add(channels.SMS, sms.New(c, hc), sms.NewWebhook(c, sink, log), c.Rate)
-	}
-	if c := email.LoadConfig(e, envAccount); c.Enabled() {
-		add(channels.Email, email.New(c, hc), email.NewWebhook(c, sink, log), c.Rate)
-		if c.TrackingSecret != "" {
-			cs.tracking = email.NewTracking(c.TrackingSecret, sink, log)
+	cs := &channelSet{Registry: channels.NewRegistry(), Rates: map[string]channels.Rate{}, hooks: map[accountKey]http.Handler{},
+		fetchers: map[accountKey]fileFetcher{}}
+	for _, p := range providers(e, baseURL, sink, log, hc, cs) {
+		env := channelEnv[p.kind]
+		accounts := channels.LoadAccounts(e, env)
+		channels.CheckUnlisted(e, env, p.key, accounts)
+		for _, acc := range accounts {
+			w, ok := p.load(acc)
+			if !ok {
+				if acc != channels.DefaultAccount {
+					e.Fail(channels.EnvVar(env, acc, p.key), "is required: account %q is listed in %s", acc, channels.AccountsVar(env))
+				}
+				continue
+			}
+			k := accountKey{p.kind, acc}
+			cs.Registry.AddAccount(acc, w.sender)
+			cs.hooks[k] = w.hook
+			rateKey := string(p.kind)
+			if acc != channels.DefaultAccount {
+				rateKey = ratelimit.AccountRate(string(p.kind), acc)
+			}
+			cs.Rates[rateKey] = w.rate
+			if w.fetcher != nil {
+				cs.fetchers[k] = w.fetcher
+			}
 		}
 	}
 	return cs
 }
 
-// Register mounts the webhooks (every method: Meta verifies with GET) and
-// the email tracking routes.
+// withFetcher wires a client that also downloads customers' files.
+func withFetcher[C interface {
+	channels.Sender
+	fileFetcher
+}](client C, hook http.Handler, r channels.Rate) wired {
+	return wired{client, hook, r, client}
+}
+
+// providers lists every channel's loader. A new channel adds one entry.
+func providers(e *config.Env, baseURL string, sink channels.Sink, log *slog.Logger, hc *http.Client, cs *channelSet) []provider {
+	return []provider{
+		{channels.Telegram, "TOKEN", func(acc string) (wired, bool) {
+			c := telegram.LoadConfig(e, acc)
+			return withFetcher(telegram.New(c, hc), telegram.NewWebhook(c, sink, log), c.Rate), c.Enabled()
+		}},
+		{channels.Viber, "TOKEN", func(acc string) (wired, bool) {
+			c := viber.LoadConfig(e, acc)
+			return withFetcher(viber.New(c, hc), viber.NewWebhook(c, sink, log), c.Rate), c.Enabled()
+		}},
+		{channels.VK, "TOKEN", func(acc string) (wired, bool) {
+			c := vk.LoadConfig(e, acc)
+			return withFetcher(vk.New(c, hc), vk.NewWebhook(c, sink, log), c.Rate), c.Enabled()
+		}},
+		{channels.WhatsApp, "TOKEN", func(acc string) (wired, bool) {
+			c := whatsapp.LoadConfig(e, acc)
+			return withFetcher(whatsapp.New(c, hc), whatsapp.NewWebhook(c, sink, log), c.Rate), c.Enabled()
+		}},
+		{channels.Messenger, "PAGE_TOKEN", func(acc string) (wired, bool) {
+			c := messenger.LoadConfig(e, acc)
+			return withFetcher(messenger.New(c, hc), messenger.NewWebhook(c, sink, log), c.Rate), c.Enabled()
+		}},
+		{channels.SMS, "ACCOUNT_SID", func(acc string) (wired, bool) {
+			c := sms.LoadConfig(e, acc).WithBaseURL(baseURL)
+			return wired{sms.New(c, hc), sms.NewWebhook(c, sink, log), c.Rate, nil}, c.Enabled()
+		}},
+		{channels.Email, "HOST", func(acc string) (wired, bool) {
+			c := email.LoadConfig(e, acc)
+			// Open and click tracking is install-wide (NUDGE_EMAIL_TRACKING_…):
+			// one set of /t/ routes, whichever account enables it first.
+			if c.Enabled() && c.TrackingSecret != "" && cs.tracking == nil {
+				cs.tracking = email.NewTracking(c.TrackingSecret, sink, log)
+			}
+			return wired{email.New(c, hc), email.NewWebhook(c, sink, log), c.Rate, nil}, c.Enabled()
+		}},
+	}
+}
+
+// Register mounts every account's webhook (every method: Meta verifies
+// with GET) and the email tracking routes.
 func (cs *channelSet) Register(mux *server.Mux) {
 	for k, h := range cs.hooks {
-		mux.Handle(channels.WebhookPath(k, channels.DefaultAccount), users.Public, h) // signed by the provider
+		mux.Handle(channels.WebhookPath(k.kind, k.account), users.Public, h) // signed by the provider
 	}
 	if cs.tracking != nil {
 		cs.tracking.Register(mux)

@@ -141,14 +141,10 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	}
 	rates := map[string]ratelimit.Rate{}
 	for k, r := range s.chans.Rates {
-		rates[string(k)] = ratelimit.Rate{PerSecond: r.PerSecond, PerChatPerSecond: r.PerChatPerSecond, ChatBurst: r.ChatBurst}
+		rates[k] = ratelimit.Rate{PerSecond: r.PerSecond, PerChatPerSecond: r.PerChatPerSecond, ChatBurst: r.ChatBurst}
 	}
 	s.links = links.New(links.Config{DB: d, BaseURL: c.core.BaseURL, Secret: []byte(c.linkSecret), Log: a.Log, Now: clk.Now})
-	var senders []channels.Sender
-	for _, k := range s.chans.Registry.Kinds() {
-		snd, _ := s.chans.Registry.Sender(k)
-		senders = append(senders, snd)
-	}
+	senders := s.chans.Registry.Senders()
 	rt, err := a.buildRuntime(c.core, c.st, d, runtimeExtras{clock: clk,
 		senders: senders, rates: rates, renderer: templates.NewRenderer(c.tpl.Options()...),
 		inbound: s.sink.Deliver, links: s.links,
@@ -210,9 +206,14 @@ func (s *stack) settings(ctx context.Context) (web.Settings, error) {
 		if k == channels.Sandbox {
 			continue
 		}
-		_, on := s.chans.Registry.Sender(k)
-		out.Channels = append(out.Channels, web.ChannelSetting{Kind: string(k), Configured: on,
-			Webhook: channels.WebhookURL(s.core.BaseURL, k, channels.DefaultAccount)})
+		accs := s.chans.Registry.Accounts(k)
+		if len(accs) == 0 {
+			out.Channels = append(out.Channels, web.ChannelSetting{Kind: string(k), Account: channels.DefaultAccount})
+		}
+		for _, acc := range accs {
+			out.Channels = append(out.Channels, web.ChannelSetting{Kind: string(k), Account: acc, Configured: true,
+				Webhook: channels.WebhookURL(s.core.BaseURL, k, acc)})
+		}
 	}
 	var err error
 	if out.Keys, err = s.keys.List(ctx); err != nil {
@@ -234,6 +235,7 @@ func (s *stack) server() *server.Server {
 	}
 	linter := channelcheck.Linter()
 	linter.LoadWhatsApp = catalogue.Loader(d)
+	linter.Accounts = s.chans.accounts()
 	cstore := campaigns.NewStore(d, campaigns.WithLinter(linter))
 	srv := server.New(a.Log, checks,
 		s.ui,

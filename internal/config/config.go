@@ -20,7 +20,10 @@ import (
 type Env struct {
 	// Lookup overrides os.LookupEnv (tests).
 	Lookup func(string) (string, bool)
-	errs   []error
+	// Names overrides the names of the set variables (os.Environ's); with
+	// Lookup set and Names nil, none are listed.
+	Names func() []string
+	errs  []error
 }
 
 func (e *Env) lookup(name string) (string, bool) {
@@ -40,6 +43,28 @@ func (e *Env) lookup(name string) (string, bool) {
 		return strings.TrimRight(string(b), "\r\n"), true
 	}
 	return "", false
+}
+
+// NamesWithPrefix lists the set variables whose names start with prefix,
+// for checks of names no loader asks for (a stray account's token).
+func (e *Env) NamesWithPrefix(prefix string) []string {
+	var all []string
+	switch {
+	case e.Names != nil:
+		all = e.Names()
+	case e.Lookup == nil:
+		for _, kv := range os.Environ() {
+			name, _, _ := strings.Cut(kv, "=")
+			all = append(all, name)
+		}
+	}
+	var out []string
+	for _, n := range all {
+		if strings.HasPrefix(n, prefix) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Fail records a problem with variable name.

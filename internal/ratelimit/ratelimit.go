@@ -58,7 +58,7 @@ var reserveScript = redis.NewScript(reserveSrc)
 // Limiter reserves send slots in Redis, shared by every worker process.
 type Limiter struct {
 	rdb   redis.UniversalClient
-	rates map[string]Rate // by channel
+	rates map[string]Rate // by channel, and by AccountRate(channel, account)
 	// now is wall time, not the engine's clock: providers count real
 	// seconds, so slots are on real seconds even when the engine's flow
 	// clock runs fast (demo) or stands still (tests). Tests of the script
@@ -66,7 +66,12 @@ type Limiter struct {
 	now func() time.Time
 }
 
-// New returns a limiter over rdb with a Rate per channel name.
+// AccountRate is the key of rates that gives one account of a channel its
+// own rate; the channel's key ("telegram") is the rate of the others.
+func AccountRate(channel, account string) string { return channel + "/" + account }
+
+// New returns a limiter over rdb with a Rate per channel name (and per
+// AccountRate where an account has its own).
 func New(rdb redis.UniversalClient, rates map[string]Rate) *Limiter {
 	return &Limiter{rdb: rdb, rates: rates, now: time.Now}
 }
@@ -121,7 +126,10 @@ func (l *Limiter) Reserve(ctx context.Context, channel, account string, chats []
 	if len(chats) == 0 {
 		return out, nil
 	}
-	r := l.rates[channel]
+	r, own := l.rates[AccountRate(channel, account)]
+	if !own {
+		r = l.rates[channel]
+	}
 	ai, ci := interval(r.PerSecond), interval(r.PerChatPerSecond)
 	acct, _ := Keys(channel, account, "")
 	keys := []string{acct}

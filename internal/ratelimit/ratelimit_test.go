@@ -193,3 +193,19 @@ func equal(a, b []time.Duration) bool {
 	}
 	return true
 }
+
+// An account with a rate of its own (AccountRate) is spaced by it; the
+// channel's other accounts keep the channel's rate.
+func TestReserveAccountRate(t *testing.T) {
+	l, now := fixed(t, map[string]Rate{"telegram": {PerSecond: 10}, AccountRate("telegram", "slow"): {PerSecond: 1}})
+	ctx := context.Background()
+	for acc, iv := range map[string]time.Duration{"slow": interval(1), "main": interval(10)} {
+		s, err := l.Reserve(ctx, "telegram", acc, []string{"1", "2"}, time.Minute, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := offsets(s, *now), []time.Duration{0, iv}; !equal(got, want) {
+			t.Errorf("%s: slots %v, want %v", acc, got, want)
+		}
+	}
+}

@@ -1,0 +1,116 @@
+package channels
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/nudge-engine/nudge/internal/config"
+)
+
+// DefaultAccount is the account configured by the unprefixed
+// NUDGE_<CHANNEL>_… variables, and the one a campaign uses on a channel
+// unless it names another.
+const DefaultAccount = "main"
+
+// accountRe is what an account name may be: it is a path segment of its
+// webhook (/webhooks/<channel>/<account>) and an infix of its variables,
+// where '-' becomes '_' (NUDGE_TELEGRAM_BRAND_B_TOKEN). Lower case and no
+// '_' keep that mapping one to one.
+var accountRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+
+// CheckAccount reports whether name is a valid account name.
+func CheckAccount(name string) error {
+	if !accountRe.MatchString(name) {
+		return fmt.Errorf("account %q: use 1-32 characters of a-z, 0-9 and '-', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// Account returns the account a message, event or identity belongs to:
+// account itself, or DefaultAccount when it is empty or "default" (rows and
+// events from before several accounts were wired, and the names EnvVar
+// already treats as the unprefixed account).
+func Account(account string) string {
+	if account == "" || account == "default" {
+		return DefaultAccount
+	}
+	return account
+}
+
+// AccountsVar is the variable listing the extra accounts of a channel
+// ("TELEGRAM"): NUDGE_TELEGRAM_ACCOUNTS=shop2,brand-b.
+func AccountsVar(channel string) string { return "NUDGE_" + channel + "_ACCOUNTS" }
+
+// LoadAccounts returns the accounts of a channel ("TELEGRAM") to configure:
+// DefaultAccount (the unprefixed variables) first, then each name listed in
+// NUDGE_<CHANNEL>_ACCOUNTS, comma-separated, whose variables carry the
+// account as an infix (EnvVar). Accounts are listed rather than discovered
+// by scanning the environment: NUDGE_TELEGRAM_RATE_TOKEN could be the token
+// of an account "rate" or nothing at all. A bad or repeated name is
+// reported through e, naming the variable.
+func LoadAccounts(e *config.Env, channel string) []string {
+	name := AccountsVar(channel)
+	out := []string{DefaultAccount}
+	seen := map[string]bool{DefaultAccount: true}
+	for _, a := range strings.Split(e.String(name, ""), ",") {
+		a = strings.TrimSpace(a)
+		switch {
+		case a == "":
+			continue
+		case seen[Account(a)]:
+			e.Fail(name, "account %q is listed twice (%q is always the unprefixed variables)", a, DefaultAccount)
+			continue
+		}
+		if err := CheckAccount(a); err != nil {
+			e.Fail(name, "%v", err)
+			continue
+		}
+		seen[a] = true
+		out = append(out, a)
+	}
+	return out
+}
+
+// CheckUnlisted reports, through e, each set variable that enables an
+// account (NUDGE_<channel>_<ACCOUNT>_<key>) of an account not in accounts:
+// a bot configured but not listed in NUDGE_<channel>_ACCOUNTS would
+// otherwise be silently ignored.
+func CheckUnlisted(e *config.Env, channel, key string, accounts []string) {
+	listed := map[string]bool{}
+	for _, a := range accounts {
+		listed[EnvVar(channel, a, key)] = true
+	}
+	prefix, suffix := "NUDGE_"+channel+"_", "_"+key
+	for _, name := range e.NamesWithPrefix(prefix) {
+		if strings.HasSuffix(name, suffix) && len(name) > len(prefix)+len(suffix) && !listed[name] {
+			acc := strings.ToLower(strings.ReplaceAll(name[len(prefix):len(name)-len(suffix)], "_", "-"))
+			e.Fail(name, "account %q is not listed in %s (list it, or unset the variable)", acc, AccountsVar(channel))
+		}
+	}
+}
+
+// Dispatcher is the Sender of one channel with several accounts: it sends
+// each message through the sender of the message's account.
+type Dispatcher struct {
+	kind     Kind
+	accounts map[string]Sender
+}
+
+// Kind implements Sender.
+func (d *Dispatcher) Kind() Kind { return d.kind }
+
+// Send sends m through the sender of m.Account (DefaultAccount when empty).
+// An account that is not configured is an Invalid error: the message names
+// a bot or number this install does not have.
+func (d *Dispatcher) Send(ctx context.Context, m Message) (Result, error) {
+	acc := Account(m.Account)
+	s, ok := d.accounts[acc]
+	if !ok {
+		return Result{}, &Error{Kind: Invalid, Code: "unknown_account",
+			Message: fmt.Sprintf("no %s account %q is configured", d.kind, acc)}
+	}
+	m.Account = acc
+	return s.Send(ctx, m)
+}
