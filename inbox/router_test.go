@@ -151,8 +151,10 @@ func TestStatementsPerReply(t *testing.T) {
 		ev   channels.Event
 		max  int
 	}{
+		// BEGIN and COMMIT around the move and the reply: they commit
+		// together, so the branch's own events follow the reply's.
 		{"button resumes a waiting run", channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: "100",
-			ProviderEventID: "1", Payload: "like"}, 5},
+			ProviderEventID: "1", Payload: "like"}, 7},
 		// One more: a reply nobody waits for first waits out a claim that may
 		// be sending the question it answers (afterClaims).
 		{"text with nobody waiting opens a conversation", text("200", "2", "где мой заказ?", time.Time{}), 9},
