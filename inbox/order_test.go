@@ -66,9 +66,7 @@ func TestReplyEventPrecedesTheHandoffItCauses(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	ctx := context.Background()
-	if _, err := hooks.NewStore(e.db, func() time.Time { return *e.now }).Create(ctx, hooks.EndpointInput{URL: "https://crm.example/hooks", Events: []string{"*"}}); err != nil {
-		t.Fatal(err)
-	}
+	hookAll(t, e)
 	runs := &eagerRuns{e: e, t: t}
 	router := NewRouter(e.db, e.router.classify, runs, e.router.log, e.router.now)
 	sub, _ := e.waitingSubscriber(t, "100", e.now.Add(-time.Hour))
@@ -76,11 +74,49 @@ func TestReplyEventPrecedesTheHandoffItCauses(t *testing.T) {
 		ProviderEventID: "1", Payload: "dislike", At: *e.now}); err != nil {
 		t.Fatal(err)
 	}
-	var types []string
-	if err := e.db.Select(&types, `SELECT type FROM webhook_events WHERE subscriber_id = $1 ORDER BY id`, sub); err != nil {
+	wantEvents(t, e, sub, hooks.Reply, hooks.HandoffOpened)
+}
+
+// hookAll adds an endpoint for every event type, so that changes emit them.
+func hookAll(t *testing.T, e env) {
+	t.Helper()
+	if _, err := hooks.NewStore(e.db, func() time.Time { return *e.now }).Create(context.Background(),
+		hooks.EndpointInput{URL: "https://crm.example/hooks", Events: []string{"*"}}); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(types, []string{string(hooks.Reply), string(hooks.HandoffOpened)}) {
-		t.Fatalf("events in id order: %v, want the reply, then the hand-off", types)
+}
+
+// wantEvents checks the subscriber's webhook events in id order, the order
+// the shop receives them in.
+func wantEvents(t *testing.T, e env, sub int64, want ...hooks.Type) {
+	t.Helper()
+	var got []hooks.Type
+	if err := e.db.Select(&got, `SELECT type FROM webhook_events WHERE subscriber_id = $1 ORDER BY id`, sub); err != nil {
+		t.Fatal(err)
 	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events in id order: %v, want %v", got, want)
+	}
+}
+
+// TestReplyEventPrecedesTheConversationItOpens: a reply no branch matches
+// opens a conversation in its own transaction, and a reply nobody waits for
+// does too; either way the shop hears the reply before the hand-off it
+// caused.
+func TestReplyEventPrecedesTheConversationItOpens(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	hookAll(t, e)
+	unmatched, _ := e.waitingSubscriber(t, "100", e.now.Add(-time.Hour))
+	if err := e.router.Reply(ctx, text("100", "1", "а когда доставка?", *e.now)); err != nil {
+		t.Fatal(err)
+	}
+	wantEvents(t, e, unmatched, hooks.Reply, hooks.HandoffOpened)
+	nobody, _ := e.waitingSubscriber(t, "200", e.now.Add(-time.Hour))
+	e.db.MustExec(`UPDATE flow_runs SET state = 'done' WHERE subscriber_id = $1`, nobody)
+	if err := e.router.Reply(ctx, text("200", "2", "где мой заказ?", *e.now)); err != nil {
+		t.Fatal(err)
+	}
+	wantEvents(t, e, nobody, hooks.Reply, hooks.HandoffOpened)
 }
