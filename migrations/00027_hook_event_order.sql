@@ -10,7 +10,15 @@ CREATE CONSTRAINT TRIGGER conversations_opened_hook AFTER INSERT ON conversation
     DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION nudge_hook_conversation();
 
+-- A delivery being posted is leased (database time, as the HTTP timeout is
+-- wall time) rather than row-locked through its request: the request holds
+-- no connection, and the lease still keeps its line (one head at a time)
+-- until the outcome is recorded, or until it lapses after a crash and the
+-- head is posted again (at least once).
+ALTER TABLE webhook_deliveries ADD COLUMN posting_until timestamptz;
+
 -- +goose Down
+ALTER TABLE webhook_deliveries DROP COLUMN posting_until;
 DROP TRIGGER conversations_opened_hook ON conversations;
 CREATE TRIGGER conversations_opened_hook AFTER INSERT ON conversations
     FOR EACH ROW EXECUTE FUNCTION nudge_hook_conversation();
