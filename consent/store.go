@@ -173,6 +173,10 @@ RETURNING subscriber_id, topic, granted`
 )
 
 // The webhook events of an import batch's new ledger rows, in one statement:
-// one per (subscriber, opt-in or opt-out), in the batch's order.
+// one per (subscriber, opt-in or opt-out), in the batch's order. The first
+// condition is evaluated once: with no endpoint for consent events, a large
+// batch calls nothing per row.
 var sqlImportEvents = `SELECT ` + hooks.EmitSQL("u.sub", "u.typ", "u.data::jsonb", "NULL") + `
-  FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(sub, typ, data)`
+  FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(sub, typ, data)
+ WHERE (SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled AND events && ARRAY['` +
+	string(hooks.OptIn) + `', '` + string(hooks.OptOut) + `']))`
