@@ -39,13 +39,16 @@ const (
 
 const (
 	// Due line heads, oldest line first; a line is an (endpoint, subscriber)
-	// pair of an enabled endpoint, its head its smallest pending id.
+	// pair of an enabled endpoint, its head its smallest pending id. A head
+	// being posted (its lease runs) is not due: its task is on it.
 	qDueHeads = `SELECT endpoint_id, subscriber_id, id, attempts FROM (
-	               SELECT DISTINCT ON (d.endpoint_id, d.subscriber_id) d.endpoint_id, d.subscriber_id, d.id, d.attempts, d.next_at
+	               SELECT DISTINCT ON (d.endpoint_id, d.subscriber_id) d.endpoint_id, d.subscriber_id, d.id, d.attempts,
+	                      d.next_at, d.posting_until
 	                 FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
 	                WHERE d.state = 'pending'
 	                ORDER BY d.endpoint_id, d.subscriber_id, d.id) h
-	              WHERE next_at IS NULL OR next_at <= $1 ORDER BY id LIMIT $2`
+	              WHERE (next_at IS NULL OR next_at <= $1) AND (posting_until IS NULL OR posting_until < now())
+	              ORDER BY id LIMIT $2`
 	// Leases the line's head if it is due and no other task's lease on it
 	// runs (that task is posting it: the line waits), and returns what its
 	// request needs; one statement, so the body is read as the lease is

@@ -144,7 +144,13 @@ func TestLeasedHeadHoldsItsLineUntilItLapses(t *testing.T) {
 	if took := g.taken(); len(took) != 0 {
 		t.Fatalf("posted %v while the line's head was leased by another task", took)
 	}
+	if n, err := dl.Dispatch(context.Background()); err != nil || n != 0 {
+		t.Fatalf("dispatch queued %d tasks (%v) for a line whose head is being posted", n, err)
+	}
 	d.MustExec(`UPDATE webhook_deliveries SET posting_until = now() - interval '1 second' WHERE posting_until IS NOT NULL`)
+	if n, err := dl.Dispatch(context.Background()); err != nil || n != 1 {
+		t.Fatalf("dispatch queued %d tasks (%v) once the lease lapsed, want 1", n, err)
+	}
 	if err := dl.handle(context.Background(), task); err != nil {
 		t.Fatal(err)
 	}
