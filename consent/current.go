@@ -327,7 +327,10 @@ type Imported struct {
 // '*') under the subscribers' locks, each only when it differs from the
 // subscriber's current '*' state of its topic, so importing a file again
 // adds nothing. It returns the subscribers that got a new event (with
-// repeats), and runs as two statements in q's transaction.
+// repeats), and runs as three statements in q's transaction: the lock, the
+// ledger rows and their webhook events (optin or optout per subscriber and
+// direction, with the topics it changed and source import), which commit
+// with them.
 func Import(ctx context.Context, q db.Executor, rows []Imported) ([]int64, error) {
 	if len(rows) == 0 {
 		return nil, nil
@@ -347,9 +350,46 @@ func Import(ctx context.Context, q db.Executor, rows []Imported) ([]int64, error
 	if err := Lock(ctx, q, subs); err != nil {
 		return nil, err
 	}
-	var changed []int64
-	if err := q.SelectContext(ctx, &changed, sqlImport, pq.Array(subs), pq.Array(topics), pq.Array(granted), pq.Array(proofs)); err != nil {
+	var written []struct {
+		Sub     int64  `db:"subscriber_id"`
+		Topic   string `db:"topic"`
+		Granted bool   `db:"granted"`
+	}
+	if err := q.SelectContext(ctx, &written, sqlImport, pq.Array(subs), pq.Array(topics), pq.Array(granted), pq.Array(proofs)); err != nil {
 		return nil, fmt.Errorf("record imported consent: %w", err)
+	}
+	if len(written) == 0 {
+		return nil, nil
+	}
+	changed := make([]int64, len(written))
+	type key struct {
+		sub     int64
+		granted bool
+	}
+	var order []key
+	evTopics := map[key][]string{}
+	for i, w := range written {
+		changed[i] = w.Sub
+		k := key{w.Sub, w.Granted}
+		if _, ok := evTopics[k]; !ok {
+			order = append(order, k)
+		}
+		evTopics[k] = append(evTopics[k], w.Topic)
+	}
+	evSubs, evTypes, evData := make([]int64, len(order)), make([]string, len(order)), make([]string, len(order))
+	for i, k := range order {
+		typ := hooks.OptOut
+		if k.granted {
+			typ = hooks.OptIn
+		}
+		b, err := json.Marshal(map[string]any{"channel": string(AllChannels), "topics": evTopics[k], "source": string(SourceImport)})
+		if err != nil {
+			return nil, fmt.Errorf("imported consent event: %w", err)
+		}
+		evSubs[i], evTypes[i], evData[i] = k.sub, string(typ), string(b)
+	}
+	if _, err := q.ExecContext(ctx, sqlImportEvents, pq.Array(evSubs), pq.Array(evTypes), pq.Array(evData)); err != nil {
+		return nil, fmt.Errorf("report imported consent: %w", err)
 	}
 	return changed, nil
 }

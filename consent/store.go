@@ -1,5 +1,7 @@
 package consent
 
+import "github.com/nudge-engine/nudge/hooks"
+
 // Every SQL statement of the package. All parameterised.
 
 const (
@@ -167,5 +169,14 @@ SELECT u.sub, '*', u.topic, u.granted, 'import', u.proof::jsonb
   FROM unnest($1::bigint[], $2::text[], $3::boolean[], $4::text[]) WITH ORDINALITY AS u(sub, topic, granted, proof, n)
  WHERE ` + latestSQL("u.sub", "'*'", "u.topic") + ` IS DISTINCT FROM u.granted
  ORDER BY u.n
-RETURNING subscriber_id`
+RETURNING subscriber_id, topic, granted`
 )
+
+// The webhook events of an import batch's new ledger rows, in one statement:
+// one per (subscriber, opt-in or opt-out), in the batch's order. The first
+// condition is evaluated once: with no endpoint for consent events, a large
+// batch calls nothing per row.
+var sqlImportEvents = `SELECT ` + hooks.EmitSQL("u.sub", "u.typ", "u.data::jsonb", "NULL") + `
+  FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(sub, typ, data)
+ WHERE (SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled AND events && ARRAY['` +
+	string(hooks.OptIn) + `', '` + string(hooks.OptOut) + `']))`

@@ -39,31 +39,39 @@ const (
 
 const (
 	// Due line heads, oldest line first; a line is an (endpoint, subscriber)
-	// pair of an enabled endpoint, its head its smallest pending id.
+	// pair of an enabled endpoint, its head its smallest pending id. A head
+	// being posted (its lease runs) is not due: its task is on it.
 	qDueHeads = `SELECT endpoint_id, subscriber_id, id, attempts FROM (
-	               SELECT DISTINCT ON (d.endpoint_id, d.subscriber_id) d.endpoint_id, d.subscriber_id, d.id, d.attempts, d.next_at
+	               SELECT DISTINCT ON (d.endpoint_id, d.subscriber_id) d.endpoint_id, d.subscriber_id, d.id, d.attempts,
+	                      d.next_at, d.posting_until
 	                 FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
 	                WHERE d.state = 'pending'
 	                ORDER BY d.endpoint_id, d.subscriber_id, d.id) h
-	              WHERE next_at IS NULL OR next_at <= $1 ORDER BY id LIMIT $2`
-	// The line's head, locked; SKIP LOCKED: another task is posting it. The
-	// state is checked again on the locked row, so a head delivered
-	// meanwhile is not posted twice.
-	qLockHead = `SELECT d.id, d.event_id, d.attempts, d.next_at, e.url, e.secret, e.enabled,
-	                    ev.type, ev.data, ev.external_id, ev.created_at
-	               FROM webhook_deliveries d
-	               JOIN webhook_endpoints e ON e.id = d.endpoint_id
-	               JOIN webhook_events ev ON ev.id = d.event_id
-	              WHERE d.id = (SELECT min(id) FROM webhook_deliveries
-	                             WHERE endpoint_id = $1 AND subscriber_id = $2 AND state = 'pending')
-	                AND d.state = 'pending'
-	                FOR UPDATE OF d SKIP LOCKED`
+	              WHERE (next_at IS NULL OR next_at <= $1) AND (posting_until IS NULL OR posting_until < now())
+	              ORDER BY id LIMIT $2`
+	// Leases the line's head if it is due and no other task's lease on it
+	// runs (that task is posting it: the line waits), and returns what its
+	// request needs; one statement, so the body is read as the lease is
+	// taken. Two tasks racing for a head: the second waits for the first's
+	// row and then finds it leased. The lease is database time: the
+	// request's timeout is wall time.
+	qLeaseHead = `UPDATE webhook_deliveries d SET posting_until = now() + make_interval(secs => $4)
+	                FROM webhook_endpoints e, webhook_events ev
+	               WHERE d.id = (SELECT min(id) FROM webhook_deliveries
+	                              WHERE endpoint_id = $1 AND subscriber_id = $2 AND state = 'pending')
+	                 AND d.state = 'pending' AND (d.posting_until IS NULL OR d.posting_until < now())
+	                 AND (d.next_at IS NULL OR d.next_at <= $3)
+	                 AND e.id = d.endpoint_id AND e.enabled AND ev.id = d.event_id
+	           RETURNING d.id, d.event_id, d.attempts, e.url, e.secret, ev.type, ev.data, ev.external_id,
+	                     ev.created_at, d.posting_until`
+	// Outcomes are recorded only under the lease that posted ($last): past
+	// it, another task may have posted the head again, and its outcome counts.
 	qDelivered = `UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1, last_attempt_at = $2,
-	                     delivered_at = $2, last_status = $3, last_error = '', latency_ms = $4
-	               WHERE id = $1`
+	                     delivered_at = $2, last_status = $3, last_error = '', latency_ms = $4, posting_until = NULL
+	               WHERE id = $1 AND posting_until = $5`
 	qFailed = `UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = $2, next_at = $3,
-	                  last_status = $4, last_error = $5, latency_ms = $6
-	            WHERE id = $1`
+	                  last_status = $4, last_error = $5, latency_ms = $6, posting_until = NULL
+	            WHERE id = $1 AND posting_until = $7`
 	qEndpointOK      = `UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL`
 	qEndpointFailing = `UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, $2)
 	                     WHERE id = $1 RETURNING failing_since, enabled`
@@ -291,48 +299,70 @@ func (d *Deliverer) handle(ctx context.Context, t *asynq.Task) error {
 	return nil
 }
 
-// postHead posts the line's head if it is due, under its row lock, and
-// records the outcome in the same transaction. It reports whether the head
+// leaseMargin is how much longer than a request's timeout a head stays
+// leased: time to record the outcome under load. A poster that died holds
+// its line this long.
+const leaseMargin = 30 * time.Second
+
+// head is a leased line head with what its request needs.
+type head struct {
+	ID         int64           `db:"id"`
+	EventID    int64           `db:"event_id"`
+	Attempts   int             `db:"attempts"`
+	URL        string          `db:"url"`
+	Secret     string          `db:"secret"`
+	Type       string          `db:"type"`
+	Data       json.RawMessage `db:"data"`
+	ExternalID string          `db:"external_id"`
+	At         time.Time       `db:"created_at"`
+	Lease      time.Time       `db:"posting_until"`
+}
+
+// leaseHead leases the line's head (qLeaseHead); ok is false when there is
+// nothing to post.
+func (d *Deliverer) leaseHead(ctx context.Context, l line, now time.Time) (h head, ok bool, err error) {
+	err = d.cfg.DB.GetContext(ctx, &h, qLeaseHead, l.Endpoint, l.Subscriber, now, (d.cfg.Timeout + leaseMargin).Seconds())
+	if db.IsNoRows(err) {
+		return h, false, nil
+	}
+	if err != nil {
+		return h, false, fmt.Errorf("hooks: lease head: %w", err)
+	}
+	return h, true, nil
+}
+
+// postHead posts the line's head if it is due, under a lease and outside
+// any transaction (a slow receiver holds no connection and no row lock), and
+// records the outcome if the lease still holds. It reports whether the head
 // was delivered (the next one may be due too).
 func (d *Deliverer) postHead(ctx context.Context, l line) (bool, error) {
+	now := d.cfg.Clock.Now()
+	h, ok, err := d.leaseHead(ctx, l, now)
+	if err != nil || !ok {
+		return false, err
+	}
+	body, err := envelope(h.EventID, h.Type, h.At, l.Subscriber, h.ExternalID, h.Data)
+	if err != nil {
+		return false, err
+	}
+	start := time.Now()
+	status, perr := d.post(ctx, h.URL, h.Secret, h.ID, h.Type, body)
+	ms := int(time.Since(start).Milliseconds())
+	// Recorded even when ctx ended meanwhile (a shutdown): the request was
+	// made, and an unrecorded success would be posted again.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Timeout)
+	defer cancel()
 	var delivered bool
-	err := db.WithTx(ctx, d.cfg.DB, func(tx *sqlx.Tx) error {
-		var h struct {
-			ID         int64           `db:"id"`
-			EventID    int64           `db:"event_id"`
-			Attempts   int             `db:"attempts"`
-			NextAt     *time.Time      `db:"next_at"`
-			URL        string          `db:"url"`
-			Secret     string          `db:"secret"`
-			Enabled    bool            `db:"enabled"`
-			Type       string          `db:"type"`
-			Data       json.RawMessage `db:"data"`
-			ExternalID string          `db:"external_id"`
-			At         time.Time       `db:"created_at"`
-		}
-		err := tx.GetContext(ctx, &h, qLockHead, l.Endpoint, l.Subscriber)
-		if db.IsNoRows(err) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("hooks: lock head: %w", err)
-		}
-		now := d.cfg.Clock.Now()
-		if !h.Enabled || h.NextAt != nil && h.NextAt.After(now) {
-			return nil
-		}
-		body, err := envelope(h.EventID, h.Type, h.At, l.Subscriber, h.ExternalID, h.Data)
-		if err != nil {
-			return err
-		}
-		start := time.Now()
-		status, perr := d.post(ctx, h.URL, h.Secret, h.ID, h.Type, body)
-		ms := int(time.Since(start).Milliseconds())
+	err = db.WithTx(rctx, d.cfg.DB, func(tx *sqlx.Tx) error {
 		if perr == nil {
-			if _, err := tx.ExecContext(ctx, qDelivered, h.ID, now, status, ms); err != nil {
+			res, err := tx.ExecContext(rctx, qDelivered, h.ID, now, status, ms, h.Lease)
+			if err != nil {
 				return fmt.Errorf("hooks: record delivery: %w", err)
 			}
-			if _, err := tx.ExecContext(ctx, qEndpointOK, l.Endpoint); err != nil {
+			if n, _ := res.RowsAffected(); n == 0 {
+				return nil // the lease lapsed: the head is another task's now
+			}
+			if _, err := tx.ExecContext(rctx, qEndpointOK, l.Endpoint); err != nil {
 				return fmt.Errorf("hooks: endpoint ok: %w", err)
 			}
 			delivered = true
@@ -343,12 +373,16 @@ func (d *Deliverer) postHead(ctx context.Context, l line) (bool, error) {
 			st = status
 		}
 		next := now.Add(d.Backoff(h.Attempts + 1))
-		if _, err := tx.ExecContext(ctx, qFailed, h.ID, now, next, st, truncate(perr.Error(), 300), ms); err != nil {
+		res, err := tx.ExecContext(rctx, qFailed, h.ID, now, next, st, truncate(perr.Error(), 300), ms, h.Lease)
+		if err != nil {
 			return fmt.Errorf("hooks: record failure: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
 		}
 		d.cfg.Log.WarnContext(ctx, "webhook delivery failed", "endpoint_id", l.Endpoint, "delivery_id", h.ID,
 			"attempt", h.Attempts+1, "status", status, "err", perr)
-		return d.failing(ctx, tx, l.Endpoint, now)
+		return d.failing(rctx, tx, l.Endpoint, now)
 	})
 	return delivered, err
 }

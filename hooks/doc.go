@@ -13,10 +13,13 @@
 // notification, and ticking on the injected clock for retries) queues one
 // Asynq task per (endpoint, subscriber) line whose head is due, and the task
 // posts the line's pending deliveries oldest first. Only a line's head is ever
-// posted, under its row lock, so a later event for a subscriber never arrives
-// before an earlier one; a failed head waits with exponential backoff and
-// holds its line. An endpoint failing for 24 hours without a success is
-// disabled, with an audit entry and a notice on the settings page.
+// posted, under a lease on its row (posting_until, taken in a short
+// transaction: the request itself holds no connection and no row lock), so a
+// later event for a subscriber never arrives before an earlier one; a failed
+// head waits with exponential backoff and holds its line, and the head of a
+// poster that died is posted again once its lease lapses (at least once). An
+// endpoint failing for 24 hours without a success is disabled, with an audit
+// entry and a notice on the settings page.
 //
 // Every request is signed: Nudge-Signature: t=<unix>,v1=<hex HMAC-SHA256 of
 // "<t>.<body>" under the endpoint's secret>; Verify is the receiver's check.

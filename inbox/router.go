@@ -147,20 +147,29 @@ func (r *Router) Reply(ctx context.Context, ev channels.Event) error {
 		if gotoStep == "" { // no branch and no on_other: a person answers
 			return r.handOff(ctx, rec)
 		}
-		moved, due, err := r.runs.MoveRun(ctx, r.db, run.ID, run.StepSeq, gotoStep, map[string]any{"reply": map[string]any{
-			"step": run.StepID, "button": ev.Payload, "sentiment": string(res.Sentiment), "rule": res.Rule, "at": ev.At}})
-		if err != nil {
-			return fmt.Errorf("inbox: resume run %d: %w", run.ID, err)
-		}
-		if !moved { // the timeout (or another reply) moved the run on first
-			rec.outcome = "late"
-			return r.toConversation(ctx, rec, 0, "late_reply", "")
-		}
-		if due {
+		// The move and the reply (with its webhook event) commit together:
+		// whatever the branch does next (a hand-off step, a message that
+		// fails) runs only once the move is visible, so its events come
+		// after the reply's, in id and in commit order.
+		var moved, due bool
+		err = db.WithTx(ctx, r.db, func(tx *sqlx.Tx) error {
+			var err error
+			moved, due, err = r.runs.MoveRun(ctx, tx, run.ID, run.StepSeq, gotoStep, map[string]any{"reply": map[string]any{
+				"step": run.StepID, "button": ev.Payload, "sentiment": string(res.Sentiment), "rule": res.Rule, "at": ev.At}})
+			if err != nil {
+				return fmt.Errorf("inbox: resume run %d: %w", run.ID, err)
+			}
+			if !moved { // the timeout (or another reply) moved the run on first
+				rec.outcome = "late"
+				return r.addToConversation(ctx, tx, rec, 0, "late_reply", "")
+			}
+			rec.outcome, rec.gotoStep = "branch", gotoStep
+			return r.store(ctx, tx, rec, nil)
+		})
+		if err == nil && due {
 			r.runs.Wake(ctx)
 		}
-		rec.outcome, rec.gotoStep = "branch", gotoStep
-		return r.store(ctx, r.db, rec, nil)
+		return err
 	}
 	// Nobody waits for this reply: a person will read it.
 	rec.ev.Label = r.pressLabel(ctx, rec.ev, snd.SubscriberID)

@@ -2,8 +2,6 @@ package inbox
 
 import (
 	"context"
-	"database/sql"
-	"database/sql/driver"
 	"fmt"
 	"os"
 	"sort"
@@ -42,26 +40,6 @@ func (l *statementLog) take() []string {
 	return out
 }
 
-type countingConnector struct {
-	driver.Connector
-	log *statementLog
-}
-
-func (c countingConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	cn, err := c.Connector.Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &countingConn{Conn: cn, log: c.log}, nil
-}
-
-// countingConn forwards to lib/pq's connection; it implements the optional
-// interfaces lib/pq does so database/sql takes the same paths.
-type countingConn struct {
-	driver.Conn
-	log *statementLog
-}
-
 func firstLine(q string) string {
 	q = strings.TrimSpace(q)
 	if i := strings.IndexByte(q, '\n'); i >= 0 {
@@ -73,54 +51,11 @@ func firstLine(q string) string {
 	return q
 }
 
-func (c *countingConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	c.log.add(firstLine(q))
-	return c.Conn.(driver.QueryerContext).QueryContext(ctx, q, args)
-}
-
-func (c *countingConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
-	c.log.add(firstLine(q))
-	return c.Conn.(driver.ExecerContext).ExecContext(ctx, q, args)
-}
-
-func (c *countingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	c.log.add("BEGIN")
-	tx, err := c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	return countingTx{tx, c.log}, nil
-}
-
-func (c *countingConn) CheckNamedValue(nv *driver.NamedValue) error {
-	return c.Conn.(driver.NamedValueChecker).CheckNamedValue(nv)
-}
-
-func (c *countingConn) ResetSession(ctx context.Context) error {
-	return c.Conn.(driver.SessionResetter).ResetSession(ctx)
-}
-
-func (c *countingConn) IsValid() bool { return c.Conn.(driver.Validator).IsValid() }
-
-type countingTx struct {
-	driver.Tx
-	log *statementLog
-}
-
-func (t countingTx) Commit() error   { t.log.add("COMMIT"); return t.Tx.Commit() }
-func (t countingTx) Rollback() error { t.log.add("ROLLBACK"); return t.Tx.Rollback() }
-
 // countingDB is a second pool on d's database that logs what it sends.
 func countingDB(t *testing.T, d *sqlx.DB) (*sqlx.DB, *statementLog) {
 	t.Helper()
-	pc, err := pq.NewConnector(testenv.DBURLOf(d))
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := &statementLog{}
-	cd := sqlx.NewDb(sql.OpenDB(countingConnector{Connector: pc, log: log}), "postgres")
-	t.Cleanup(func() { cd.Close() })
-	return cd, log
+	return testenv.ObservedDB(t, testenv.DBURLOf(d), func(q string) { log.add(firstLine(q)) }), log
 }
 
 // TestStatementsPerReply counts what the sink and the router send to Postgres
@@ -151,8 +86,10 @@ func TestStatementsPerReply(t *testing.T) {
 		ev   channels.Event
 		max  int
 	}{
+		// BEGIN and COMMIT around the move and the reply: they commit
+		// together, so the branch's own events follow the reply's.
 		{"button resumes a waiting run", channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: "100",
-			ProviderEventID: "1", Payload: "like"}, 5},
+			ProviderEventID: "1", Payload: "like"}, 7},
 		// One more: a reply nobody waits for first waits out a claim that may
 		// be sending the question it answers (afterClaims).
 		{"text with nobody waiting opens a conversation", text("200", "2", "где мой заказ?", time.Time{}), 9},

@@ -49,8 +49,6 @@ func (s *Statuses) ApplyWebhook(ctx context.Context, ev channels.Event) error {
 	}
 }
 
-const qKnownProviderID = `SELECT EXISTS (SELECT 1 FROM messages WHERE channel = $1 AND provider_id = $2)`
-
 // ErrUnknownMessage is a status for a provider message id no message carries (yet).
 var ErrUnknownMessage = errors.New("status for a message that is not recorded (yet)")
 
@@ -89,19 +87,16 @@ func (s *Statuses) apply(ctx context.Context, ev channels.Event) error {
 			Sub     int64  `db:"subscriber_id"`
 			Account string `db:"account"`
 			Address string `db:"address"`
+			Known   bool   `db:"known"`
 		}
 		if err := tx.SelectContext(ctx, &rows, qStatusByProviderID, string(ev.Channel), ev.ProviderMessageID,
 			string(ev.Type), at, string(ev.ErrorKind), ev.ErrorCode, ev.ErrorMessage); err != nil {
 			return fmt.Errorf("apply status: %w", err)
 		}
-		if len(rows) == 0 {
+		if len(rows) == 1 && rows[0].ID == 0 {
 			// Nothing moved: a stale status (delivered after read), or no
 			// message with that id yet.
-			var known bool
-			if err := tx.GetContext(ctx, &known, qKnownProviderID, string(ev.Channel), ev.ProviderMessageID); err != nil {
-				return fmt.Errorf("find message: %w", err)
-			}
-			if !known {
+			if !rows[0].Known {
 				return fmt.Errorf("%w: %s %s", ErrUnknownMessage, ev.Channel, ev.ProviderMessageID)
 			}
 			return nil

@@ -180,7 +180,13 @@ UPDATE messages m SET fallback_at = u.at, fallback_dispatched_at = NULL
   FROM unnest($1::bigint[], $2::timestamptz[]) AS u(id, at) WHERE m.id = u.id`
 
 	// Statuses.
+	// A status by the provider's message id, and in the same statement (so
+	// on the same snapshot) whether any message carries that id: as two
+	// statements, a send committing its provider id between them made an
+	// early status look stale (nothing moved, yet the id known) and it was
+	// dropped. known is false only on the row of no moved message.
 	qStatusByProviderID = `
+WITH moved AS (
 UPDATE messages SET
        status = CASE WHEN $3 = 'failed' THEN 'failed'
                      WHEN $3 = 'read' THEN 'read'
@@ -195,7 +201,11 @@ UPDATE messages SET
  WHERE channel = $1 AND provider_id = $2
    AND (status IN ('sent', 'delivered') OR ($3 = 'read' AND status = 'delivered'))
    AND NOT ($3 = 'delivered' AND status = 'delivered')
-RETURNING id, subscriber_id, account, address`
+RETURNING id, subscriber_id, account, address)
+SELECT id, subscriber_id, account, address, true AS known FROM moved
+UNION ALL
+SELECT 0, 0, '', '', EXISTS (SELECT 1 FROM messages WHERE channel = $1 AND provider_id = $2)
+ WHERE NOT EXISTS (SELECT 1 FROM moved)`
 	// By the recipient's subscriber (messages_cap index), then channel and address.
 	qStatusByWatermark = `
 UPDATE messages SET

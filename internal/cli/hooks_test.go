@@ -215,9 +215,9 @@ func TestWebhookOptOutThroughTheInboundRoute(t *testing.T) {
 
 // TestWebhooksReportRepliesHandoffsAndFailures: a 👎 through Telegram's
 // webhook and the inbox router reaches the shop as a reply with its
-// classification and the hand-off it causes, then its resolution through
-// the API, in commit order; a customer whose Telegram is blocked gives
-// message.failed for that channel.
+// classification, then the hand-off it causes, then its resolution through
+// the API, in that order; a customer whose Telegram is blocked and whose SMS
+// never arrives gives one message.failed per failed channel.
 func TestWebhooksReportRepliesHandoffsAndFailures(t *testing.T) {
 	e := newE2E(t)
 	rcv := newReceiver(t)
@@ -273,25 +273,15 @@ func TestWebhooksReportRepliesHandoffsAndFailures(t *testing.T) {
 	for _, ev := range got {
 		types = append(types, ev.Type)
 	}
-	// The reply and the hand-off it causes come in the order they committed,
-	// which is not always reply first (see the closing note of stop 25);
-	// the resolution, a later change, comes last.
-	sorted := slices.Clone(types[:3])
-	slices.Sort(sorted)
-	if !slices.Equal(sorted, []string{"handoff.opened", "handoff.resolved", "reply"}) || types[2] != "handoff.resolved" {
+	if !slices.Equal(types[:3], []string{"reply", "handoff.opened", "handoff.resolved"}) {
 		t.Fatalf("events of the unhappy customer: %v", types)
 	}
-	byType := map[string]hookEvent{}
-	for _, ev := range got[:3] {
-		byType[ev.Type] = ev
+	cls, _ := got[0].Data["classification"].(map[string]any)
+	if got[0].Data["button"] != "dislike" || cls["rule"] != "button" || got[0].Data["goto"] != "care" || got[0].Data["channel"] != "telegram" {
+		t.Fatalf("reply: %+v", got[0].Data)
 	}
-	reply := byType["reply"]
-	cls, _ := reply.Data["classification"].(map[string]any)
-	if reply.Data["button"] != "dislike" || cls["rule"] != "button" || reply.Data["goto"] != "care" || reply.Data["channel"] != "telegram" {
-		t.Fatalf("reply: %+v", reply.Data)
-	}
-	if byType["handoff.opened"].Data["reason"] != "handoff" || byType["handoff.resolved"].Data["resolution"] != "resume" {
-		t.Fatalf("hand-off: %+v, resolution %+v", byType["handoff.opened"].Data, byType["handoff.resolved"].Data)
+	if got[1].Data["reason"] != "handoff" || got[2].Data["resolution"] != "resume" {
+		t.Fatalf("hand-off: %+v, resolution %+v", got[1].Data, got[2].Data)
 	}
 	for i := 1; i < len(got); i++ {
 		if got[i].seq() <= got[i-1].seq() {
@@ -307,18 +297,18 @@ func TestWebhooksReportRepliesHandoffsAndFailures(t *testing.T) {
 		}
 		return chans
 	}
+	// The SMS failure comes as Twilio's undelivered report, often before the
+	// send's provider id is committed: it must be applied all the same.
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		// The SMS failure arrives as a delivery report, which is sometimes
-		// applied too late for this wait (its message stays sent; see the
-		// closing note of stop 25): the Telegram refusal is the one awaited.
-		if c := failedOn(); c["telegram"] {
+		if c := failedOn(); c["telegram"] && c["sms"] {
 			break
 		}
 		if time.Now().After(deadline) {
-			var rows []string
-			_ = e.d.Select(&rows, `SELECT m.channel || ':' || m.status || ':' || coalesce(m.error_code, '') || ':' || coalesce(m.reason, '')
+			var rows, reports []string
+			_ = e.d.Select(&rows, `SELECT m.channel || ':' || m.status || ':' || coalesce(m.provider_id, '') || ':' || coalesce(m.error_code, '')
   FROM messages m JOIN subscribers s ON s.id = m.subscriber_id WHERE s.external_id = 'unreachable' ORDER BY m.id`)
-			t.Fatalf("message.failed of the unreachable customer on %v; their messages: %v", failedOn(), rows)
+			_ = e.d.Select(&reports, `SELECT provider_event_id || ':' || attempts || ':' || result FROM inbound_events WHERE channel = 'sms' ORDER BY id`)
+			t.Fatalf("message.failed of the unreachable customer on %v; their messages %v; SMS reports %v", failedOn(), rows, reports)
 		}
 	}
 	if rcv.badSig != 0 {
