@@ -114,6 +114,8 @@ type Server struct {
 	// files users send (media.go)
 	media     map[string]*mediaFile
 	downloads int
+	// the photo upload flow (upload.go)
+	photos photoStore
 }
 
 // New starts a fake accepting Token for GroupID.
@@ -199,6 +201,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.serveMedia(w, r)
 		return
 	}
+	if r.Method == http.MethodPost && r.URL.Path == uploadPrefix {
+		s.serveUpload(w, r)
+		return
+	}
 	method, found := strings.CutPrefix(r.URL.Path, "/method/")
 	if !found {
 		http.NotFound(w, r)
@@ -247,6 +253,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		s.answers.Add(EventAnswer{EventID: p["event_id"], UserID: uid, PeerID: pid})
 		writeJSON(w, map[string]any{"response": 1})
+	case "photos.getMessagesUploadServer":
+		s.getUploadServer(w, p)
+	case "photos.saveMessagesPhoto":
+		s.saveMessagesPhoto(w, p, now)
 	case "groups.getCallbackConfirmationCode":
 		writeJSON(w, map[string]any{"response": map[string]string{"code": s.Confirmation}})
 	default:
@@ -280,7 +290,7 @@ func (s *Server) send(w http.ResponseWriter, p map[string]string, now time.Time)
 		return
 	}
 	for _, a := range strings.Split(att, ",") {
-		if a != "" && !attachmentRe.MatchString(a) {
+		if a != "" && (!attachmentRe.MatchString(a) || !s.knownPhoto(a)) {
 			vkError(w, 100, p)
 			return
 		}
