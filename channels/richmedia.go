@@ -71,6 +71,9 @@ func MediaLimitsOf(k Kind) MediaLimits {
 		// (JPG, PNG, GIF up to 50 MB). Documents go as links: the docs
 		// upload flow is not built.
 		return MediaLimits{AlbumMin: 2, AlbumMax: 10, AlbumCaption: 4096, MaxImage: 50 * mib}
+	case Email:
+		// Every image goes into the HTML part; documents as links.
+		return MediaLimits{AlbumMin: 2, AlbumMax: 10}
 	case Sandbox:
 		return MediaLimits{AlbumMin: 2, AlbumMax: 10, AlbumCaption: 4096, Documents: true}
 	}
