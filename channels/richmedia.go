@@ -71,6 +71,10 @@ func MediaLimitsOf(k Kind) MediaLimits {
 		// (JPG, PNG, GIF up to 50 MB). Documents go as links: the docs
 		// upload flow is not built.
 		return MediaLimits{AlbumMin: 2, AlbumMax: 10, AlbumCaption: 4096, MaxImage: 50 * mib}
+	case Messenger:
+		// A generic template of up to 10 elements; files by URL up to
+		// 25 MB, images by URL up to 8 MB.
+		return MediaLimits{AlbumMin: 2, AlbumMax: 10, Documents: true, MaxDocument: 25 * mib, MaxImage: 8 * mib}
 	case Email:
 		// Every image goes into the HTML part; documents as links.
 		return MediaLimits{AlbumMin: 2, AlbumMax: 10}
