@@ -71,6 +71,11 @@ func MediaLimitsOf(k Kind) MediaLimits {
 		// (JPG, PNG, GIF up to 50 MB). Documents go as links: the docs
 		// upload flow is not built.
 		return MediaLimits{AlbumMin: 2, AlbumMax: 10, AlbumCaption: 4096, MaxImage: 50 * mib}
+	case WhatsApp:
+		// No album: one message per 6 s to a recipient (131056), and no
+		// free-form carousel. A document rides with the text (rich.go);
+		// documents up to 100 MB by Meta's media limits.
+		return MediaLimits{Documents: true, MaxDocument: 100 * mib, MaxImage: 5 * mib}
 	case Messenger:
 		// A generic template of up to 10 elements; files by URL up to
 		// 25 MB, images by URL up to 8 MB.
