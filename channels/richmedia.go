@@ -76,6 +76,10 @@ func MediaLimitsOf(k Kind) MediaLimits {
 		// free-form carousel. A document rides with the text (rich.go);
 		// documents up to 100 MB by Meta's media limits.
 		return MediaLimits{Documents: true, MaxDocument: 100 * mib, MaxImage: 5 * mib}
+	case Viber:
+		// rich_media carousels of up to 6 cards; file messages need the
+		// size in bytes, so documents go as links.
+		return MediaLimits{AlbumMin: 2, AlbumMax: 6}
 	case Messenger:
 		// A generic template of up to 10 elements; files by URL up to
 		// 25 MB, images by URL up to 8 MB.
