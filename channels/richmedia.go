@@ -85,8 +85,9 @@ func MediaLimitsOf(k Kind) MediaLimits {
 		// 25 MB, images by URL up to 8 MB.
 		return MediaLimits{AlbumMin: 2, AlbumMax: 10, Documents: true, MaxDocument: 25 * mib, MaxImage: 8 * mib}
 	case Email:
-		// Every image goes into the HTML part; documents as links.
-		return MediaLimits{AlbumMin: 2, AlbumMax: 10}
+		// Every image goes into the HTML part; a document is fetched and
+		// attached (attach.go), up to 10 MB.
+		return MediaLimits{AlbumMin: 2, AlbumMax: 10, Documents: true, MaxDocument: 10 * mib}
 	case Sandbox:
 		return MediaLimits{AlbumMin: 2, AlbumMax: 10, AlbumCaption: 4096, Documents: true}
 	}
