@@ -8,7 +8,9 @@
 // token (error 6), plays scripted errors per peer (900/901/902, 6/9/29), and
 // posts Callback API events with the group's secret, including message_read
 // receipts on a scriptable timer. Photos, documents and voice messages
-// users send (MessageNewWith) are served at their userapi-style URLs.
+// users send (MessageNewWith) are served at their userapi-style URLs. The
+// photo upload flow for messages (photos.getMessagesUploadServer, the
+// upload server, photos.saveMessagesPhoto) is in upload.go.
 package vkfake
 
 import (
