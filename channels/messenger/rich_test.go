@@ -11,20 +11,12 @@ import (
 	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 )
 
-func album(n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = fmt.Sprintf("https://static.growfood.example/menu/%d.jpg", i+1)
-	}
-	return out
-}
-
 // A weekly menu with three photos and a receipt: a generic template with
 // one card per photo, the receipt as a file attachment, then the text with
 // its quick replies, whose mid is the result.
 func TestSendCarouselAndFile(t *testing.T) {
 	s := newSetup(t)
-	res, err := s.client.Send(context.Background(), channels.Message{To: "psid1", Text: "Меню недели", Images: album(3),
+	res, err := s.client.Send(context.Background(), channels.Message{To: "psid1", Text: "Меню недели", Images: channeltest.ImageURLs(3),
 		Document: &channels.DocumentRef{URL: "https://shop.example/r/A-42.pdf"}, Buttons: []channels.Button{{ID: "renew", Text: "Продлить"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +33,7 @@ func TestSendCarouselAndFile(t *testing.T) {
 	}
 	for i, x := range els {
 		el := x.(map[string]any)
-		if el["image_url"] != album(3)[i] || el["title"] != fmt.Sprintf("%d/3", i+1) {
+		if el["image_url"] != channeltest.ImageURLs(3)[i] || el["title"] != fmt.Sprintf("%d/3", i+1) {
 			t.Errorf("card %d: %v", i, el)
 		}
 	}
@@ -58,7 +50,7 @@ func TestSendCarouselAndFile(t *testing.T) {
 // refuses in a generic template (no title, eleven elements, a relative image).
 func TestCarouselLimits(t *testing.T) {
 	s := newSetup(t)
-	channeltest.WantRefused(t, s.client, channels.Message{To: "p", Text: "x", Images: album(11)}, channels.Invalid, "nudge_limits", s.sent)
+	channeltest.WantRefused(t, s.client, channels.Message{To: "p", Text: "x", Images: channeltest.ImageURLs(11)}, channels.Invalid, "nudge_limits", s.sent)
 	for _, tc := range []struct {
 		els  []map[string]any
 		want string

@@ -11,19 +11,11 @@ import (
 
 const menu = "Меню недели: индейка с булгуром, сырники, том-ям"
 
-func imgs(n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = "https://static.growfood.example/menu/" + string(rune('a'+i)) + ".jpg"
-	}
-	return out
-}
-
 // Three photos go as one sendMediaGroup, the text as the first caption.
 func TestAlbumWithCaption(t *testing.T) {
 	t.Parallel()
 	fake, c, _ := setup(t)
-	res, err := c.Send(context.Background(), channels.Message{To: "42", Text: menu, Images: imgs(3)})
+	res, err := c.Send(context.Background(), channels.Message{To: "42", Text: menu, Images: channeltest.ImageURLs(3)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +24,7 @@ func TestAlbumWithCaption(t *testing.T) {
 		t.Fatalf("sent %+v", s)
 	}
 	for i, m := range s {
-		if m.Method != "sendMediaGroup" || m.Photo != imgs(3)[i] || m.MediaGroupID == "" || m.MediaGroupID != s[0].MediaGroupID {
+		if m.Method != "sendMediaGroup" || m.Photo != channeltest.ImageURLs(3)[i] || m.MediaGroupID == "" || m.MediaGroupID != s[0].MediaGroupID {
 			t.Errorf("item %d: %+v", i, m)
 		}
 	}
@@ -46,7 +38,7 @@ func TestAlbumWithCaption(t *testing.T) {
 func TestAlbumWithButtons(t *testing.T) {
 	t.Parallel()
 	fake, c, _ := setup(t)
-	res, err := c.Send(context.Background(), channels.Message{To: "43", Text: menu, Images: imgs(2),
+	res, err := c.Send(context.Background(), channels.Message{To: "43", Text: menu, Images: channeltest.ImageURLs(2),
 		Buttons: []channels.Button{{ID: "renew", Text: "Продлить"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -86,10 +78,10 @@ func TestAlbumAndDocumentRefusals(t *testing.T) {
 	t.Parallel()
 	fake, c, _ := setup(t)
 	for _, m := range []channels.Message{
-		{To: "45", Text: "x", Images: imgs(1)},
-		{To: "45", Text: "x", Images: imgs(11)},
+		{To: "45", Text: "x", Images: channeltest.ImageURLs(1)},
+		{To: "45", Text: "x", Images: channeltest.ImageURLs(11)},
 		{To: "45", Text: "x", Document: &channels.DocumentRef{URL: "https://shop.example/menu.docx"}},
-		{To: "45", Images: imgs(2), Buttons: []channels.Button{{ID: "a", Text: "A"}}},
+		{To: "45", Images: channeltest.ImageURLs(2), Buttons: []channels.Button{{ID: "a", Text: "A"}}},
 	} {
 		channeltest.WantRefused(t, c, m, channels.Invalid, "local", func() int { return len(fake.SentTo(45)) })
 	}

@@ -11,26 +11,18 @@ import (
 	"github.com/nudge-engine/nudge/channels/viber"
 )
 
-func photos(n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = fmt.Sprintf("https://static.growfood.example/menu/%d.jpg", i+1)
-	}
-	return out
-}
-
 // An album goes as a rich_media carousel of one card per photo, then the
 // text with its keyboard, whose token is the result.
 func TestSendCarousel(t *testing.T) {
 	t.Parallel()
 	fake, c, _ := setup(t)
-	res, err := c.Send(context.Background(), channels.Message{To: "01234567890A=", Text: "Меню недели", Images: photos(3),
+	res, err := c.Send(context.Background(), channels.Message{To: "01234567890A=", Text: "Меню недели", Images: channeltest.ImageURLs(3),
 		Buttons: []channels.Button{{ID: "renew", Text: "Продлить"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := fake.Sent()
-	if len(s) != 2 || s[0].Type != "rich_media" || fmt.Sprint(s[0].Images) != fmt.Sprint(photos(3)) {
+	if len(s) != 2 || s[0].Type != "rich_media" || fmt.Sprint(s[0].Images) != fmt.Sprint(channeltest.ImageURLs(3)) {
 		t.Fatalf("sent %+v", s)
 	}
 	if s[1].Type != "text" || s[1].Text != "Меню недели" || len(s[1].Keyboard) != 1 || res.ProviderID != strconv.FormatInt(s[1].MessageToken, 10) {
@@ -44,9 +36,9 @@ func TestSendCarousel(t *testing.T) {
 func TestCarouselLimits(t *testing.T) {
 	t.Parallel()
 	fake, c, _ := setup(t)
-	channeltest.WantRefused(t, c, channels.Message{To: "01234567890A=", Text: "x", Images: photos(7)}, channels.Invalid, "local",
+	channeltest.WantRefused(t, c, channels.Message{To: "01234567890A=", Text: "x", Images: channeltest.ImageURLs(7)}, channels.Invalid, "local",
 		func() int { return len(fake.Sent()) })
-	ok, err := c.BuildCarousel(channels.Message{To: "01234567890A=", Text: "x", Images: photos(6)})
+	ok, err := c.BuildCarousel(channels.Message{To: "01234567890A=", Text: "x", Images: channeltest.ImageURLs(6)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -162,21 +162,5 @@ func (s *Server) sendDocument(w http.ResponseWriter, enc string, p map[string]st
 		badRequest(w, "%s", msg)
 		return
 	}
-	m := Sent{ChatID: chat, Method: "sendDocument", Encoding: enc, Text: p["caption"], ParseMode: p["parse_mode"], Document: doc}
-	if rm := p["reply_markup"]; rm != "" {
-		kb, msg := checkKeyboard(rm)
-		if msg != "" {
-			badRequest(w, "%s", msg)
-			return
-		}
-		m.Keyboard = kb
-	}
-	ids, now, f := s.admit(chat, 1)
-	if f != nil {
-		fail(w, *f)
-		return
-	}
-	m.MessageID, m.At = ids[0], now
-	s.sent.Add(m)
-	ok(w, message(m))
+	s.accept(w, Sent{ChatID: chat, Method: "sendDocument", Encoding: enc, Text: p["caption"], ParseMode: p["parse_mode"], Document: doc}, p["reply_markup"])
 }

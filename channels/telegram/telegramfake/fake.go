@@ -346,22 +346,27 @@ func (s *Server) send(w http.ResponseWriter, method, enc string, p map[string]st
 			return
 		}
 	}
-	if rm := p["reply_markup"]; rm != "" {
-		kb, msg := checkKeyboard(rm)
+	s.accept(w, sent, p["reply_markup"])
+}
+
+// accept checks the keyboard of a one-message send, plays scripted
+// failures and flood control, and records and answers the message.
+func (s *Server) accept(w http.ResponseWriter, sent Sent, replyMarkup string) {
+	if replyMarkup != "" {
+		kb, msg := checkKeyboard(replyMarkup)
 		if msg != "" {
 			badRequest(w, "%s", msg)
 			return
 		}
 		sent.Keyboard = kb
 	}
-	ids, now, f := s.admit(chat, 1)
+	ids, now, f := s.admit(sent.ChatID, 1)
 	if f != nil {
 		fail(w, *f)
 		return
 	}
 	sent.MessageID, sent.At = ids[0], now
 	s.sent.Add(sent)
-
 	ok(w, message(sent))
 }
 
