@@ -67,10 +67,10 @@ func MediaLimitsOf(k Kind) MediaLimits {
 		return MediaLimits{AlbumMin: 2, AlbumMax: 10, AlbumCaption: 1024, Documents: true,
 			DocumentTypes: []string{"pdf", "zip", "gif"}, MaxDocument: 20 * mib, MaxImage: 10 * mib}
 	case VK:
-		// Up to 10 attachments per messages.send; photos are uploaded
-		// (JPG, PNG, GIF up to 50 MB). Documents go as links: the docs
-		// upload flow is not built.
-		return MediaLimits{AlbumMin: 2, AlbumMax: 10, AlbumCaption: 4096, MaxImage: 50 * mib}
+		// Up to 10 attachments per messages.send; photos (JPG, PNG, GIF
+		// up to 50 MB) and documents (up to 200 MB; Nudge holds a file in
+		// memory, so 50 MB) are uploaded.
+		return MediaLimits{AlbumMin: 2, AlbumMax: 10, AlbumCaption: 4096, Documents: true, MaxDocument: 50 * mib, MaxImage: 50 * mib}
 	case WhatsApp:
 		// No album: one message per 6 s to a recipient (131056), and no
 		// free-form carousel. A document rides with the text (rich.go);

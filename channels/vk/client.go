@@ -119,7 +119,7 @@ func BuildKeyboard(bs []channels.Button) (*Keyboard, error) {
 	return kb, nil
 }
 
-var attachmentRe = regexp.MustCompile(`^photo-?\d+_\d+(_[0-9a-f]+)?$`)
+var attachmentRe = regexp.MustCompile(`^(photo|doc)-?\d+_\d+(_[0-9a-f]+)?$`)
 
 func invalid(format string, args ...any) *channels.Error {
 	return &channels.Error{Kind: channels.Invalid, Code: "local", Message: fmt.Sprintf(format, args...)}
@@ -136,7 +136,11 @@ func Params(m channels.Message) (url.Values, error) {
 	// Uploaded photos are attachments (Send uploads URLs first); a URL
 	// left here goes into the text as a link.
 	var atts []string
-	for _, img := range append([]string{m.ImageURL}, m.Images...) {
+	refs := append([]string{m.ImageURL}, m.Images...)
+	if m.Document != nil {
+		refs = append(refs, m.Document.URL)
+	}
+	for _, img := range refs {
 		switch {
 		case img == "":
 		case attachmentRe.MatchString(img):
@@ -178,7 +182,7 @@ func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result,
 	if _, err := strconv.ParseInt(m.To, 10, 64); err != nil {
 		return channels.Result{}, invalid("peer id %q is not a number", m.To)
 	}
-	m, err := c.uploadImages(ctx, m)
+	m, err := c.uploadMedia(ctx, m)
 	if err != nil {
 		return channels.Result{}, err
 	}

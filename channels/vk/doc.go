@@ -15,7 +15,8 @@
 // uploads every image URL of the message (photos.getMessagesUploadServer →
 // upload → photos.saveMessagesPhoto, photos.go), through a PhotoCache when
 // one is set so each URL is uploaded once per community, and sends up to 10
-// as comma-separated attachments. An ImageURL already of the form
+// as comma-separated attachments; a document is uploaded through the docs
+// flow (docs.go) and attached after them. An ImageURL already of the form
 // photo<owner>_<id>[_key] is sent as is; Params alone (no upload) puts any
 // other URL in the text as a link.
 //

@@ -14,14 +14,15 @@ import (
 	"github.com/nudge-engine/nudge/channels"
 )
 
-// PhotoCache keeps the attachment of each uploaded image URL per account,
-// so an image is uploaded once (channels/uploads.Store in production).
+// PhotoCache keeps the attachment of each uploaded URL per account and
+// kind ("photo", "doc"), so a file is uploaded once (channels/uploads.Store
+// in production).
 type PhotoCache interface {
-	Resolve(ctx context.Context, channel, account, url string, upload func(context.Context) (string, error)) (string, error)
+	Resolve(ctx context.Context, channel, account, kind, url string, upload func(context.Context) (string, error)) (string, error)
 }
 
-// UsePhotoCache makes Send reuse uploaded photos through pc. Without one,
-// every send uploads its images again.
+// UsePhotoCache makes Send reuse uploaded photos and documents through pc.
+// Without one, every send uploads its files again.
 func (c *Client) UsePhotoCache(pc PhotoCache) { c.photos = pc }
 
 // uploadServer is the answer of photos.getMessagesUploadServer.
@@ -55,18 +56,23 @@ func (p savedPhoto) Attachment() string {
 	return s
 }
 
-// uploadImages replaces every http(s) image of m with its uploaded photo
-// attachment; attachments given as such are kept.
-func (c *Client) uploadImages(ctx context.Context, m channels.Message) (channels.Message, error) {
+// cached runs upload through the cache, when there is one.
+func (c *Client) cached(ctx context.Context, kind, src string, upload func(context.Context) (string, error)) (string, error) {
+	if c.photos == nil {
+		return upload(ctx)
+	}
+	return c.photos.Resolve(ctx, string(channels.VK), c.cfg.Account, kind, src, upload)
+}
+
+// uploadMedia replaces every http(s) image of m with its uploaded photo
+// attachment (attachments given as such are kept) and uploads its
+// document (docs.go).
+func (c *Client) uploadMedia(ctx context.Context, m channels.Message) (channels.Message, error) {
 	resolve := func(u string) (string, error) {
 		if u == "" || attachmentRe.MatchString(u) {
 			return u, nil
 		}
-		up := func(ctx context.Context) (string, error) { return c.UploadPhoto(ctx, m.To, u) }
-		if c.photos == nil {
-			return up(ctx)
-		}
-		return c.photos.Resolve(ctx, string(channels.VK), c.cfg.Account, u, up)
+		return c.cached(ctx, "photo", u, func(ctx context.Context) (string, error) { return c.UploadPhoto(ctx, m.To, u) })
 	}
 	var err error
 	if m.ImageURL, err = resolve(m.ImageURL); err != nil {
@@ -79,6 +85,13 @@ func (c *Client) uploadImages(ctx context.Context, m channels.Message) (channels
 		}
 	}
 	m.Images = imgs
+	if d := m.Document; d != nil && !attachmentRe.MatchString(d.URL) {
+		ref, err := c.cached(ctx, "doc", d.URL, func(ctx context.Context) (string, error) { return c.UploadDoc(ctx, m.To, *d) })
+		if err != nil {
+			return m, err
+		}
+		m.Document = &channels.DocumentRef{URL: ref, Name: d.Name}
+	}
 	return m, nil
 }
 
@@ -106,9 +119,13 @@ func (c *Client) UploadPhoto(ctx context.Context, peer, src string) (string, err
 	if srv.UploadURL == "" {
 		return "", &channels.Error{Kind: channels.Transient, Code: "http_200", Message: "photos.getMessagesUploadServer: no upload_url"}
 	}
-	up, err := c.postPhoto(ctx, srv.UploadURL, "image."+ext, f.Data)
-	if err != nil {
+	var up uploaded
+	if err := c.postFile(ctx, srv.UploadURL, "photo", "image."+ext, f.Data, &up); err != nil {
 		return "", err
+	}
+	// An upload server that did not take the file answers photo "[]".
+	if up.Photo == "" || up.Photo == "[]" || up.Hash == "" {
+		return "", invalid("vk photo upload: the upload server refused the image")
 	}
 	var saved []savedPhoto
 	v := url.Values{"server": {strconv.FormatInt(up.Server, 10)}, "photo": {up.Photo}, "hash": {up.Hash}}
@@ -121,12 +138,14 @@ func (c *Client) UploadPhoto(ctx context.Context, peer, src string) (string, err
 	return saved[0].Attachment(), nil
 }
 
-// postPhoto sends the image to the upload server. Its URL is absolute (a
-// pu.vk.com host) and carries its own signature: no token is sent.
-func (c *Client) postPhoto(ctx context.Context, uploadURL, name string, data []byte) (uploaded, error) {
+// postFile sends a file in a multipart field to an upload server and
+// decodes its answer into out. The URL is absolute (a pu.vk.com host) and
+// carries its own signature: no token is sent.
+func (c *Client) postFile(ctx context.Context, uploadURL, field, name string, data []byte, out any) error {
+	op := "vk " + field + " upload"
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
-	fw, err := mw.CreateFormFile("photo", name)
+	fw, err := mw.CreateFormFile(field, name)
 	if err == nil {
 		_, err = fw.Write(data)
 	}
@@ -134,23 +153,25 @@ func (c *Client) postPhoto(ctx context.Context, uploadURL, name string, data []b
 		err = mw.Close()
 	}
 	if err != nil {
-		return uploaded{}, fmt.Errorf("vk photo upload: %w", err)
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	api := channels.API{BaseURL: strings.TrimSuffix(uploadURL, "/"), HC: c.api.HC, Now: c.api.Now}
-	resp, raw, err := api.Post(ctx, "", mw.FormDataContentType(), body.Bytes(), nil, "vk photo upload", 1<<20)
+	resp, raw, err := api.Post(ctx, "", mw.FormDataContentType(), body.Bytes(), nil, op, 1<<20)
 	if err != nil {
-		return uploaded{}, err
+		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return uploaded{}, channels.HTTPStatusError("vk photo upload", resp.StatusCode)
+		return channels.HTTPStatusError(op, resp.StatusCode)
 	}
-	var up uploaded
-	if err := json.Unmarshal(raw, &up); err != nil {
-		return uploaded{}, &channels.Error{Kind: channels.Transient, Code: "http_200", Message: "vk photo upload: unreadable answer"}
+	var refused struct {
+		Error string `json:"error"`
+		Descr string `json:"error_descr"`
 	}
-	// An upload server that did not take the file answers photo "[]".
-	if up.Photo == "" || up.Photo == "[]" || up.Hash == "" {
-		return uploaded{}, invalid("vk photo upload: the upload server refused the image")
+	if json.Unmarshal(raw, &refused) == nil && refused.Error != "" {
+		return invalid("%s: %s %s", op, refused.Error, refused.Descr)
 	}
-	return up, nil
+	if err := json.Unmarshal(raw, out); err != nil {
+		return &channels.Error{Kind: channels.Transient, Code: "http_200", Message: op + ": unreadable answer"}
+	}
+	return nil
 }

@@ -207,6 +207,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.serveUpload(w, r)
 		return
 	}
+	if r.Method == http.MethodPost && r.URL.Path == docUploadPrefix {
+		s.serveDocUpload(w, r)
+		return
+	}
 	method, found := strings.CutPrefix(r.URL.Path, "/method/")
 	if !found {
 		http.NotFound(w, r)
@@ -259,6 +263,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.getUploadServer(w, p)
 	case "photos.saveMessagesPhoto":
 		s.saveMessagesPhoto(w, p, now)
+	case "docs.getMessagesUploadServer":
+		s.getDocUploadServer(w, p)
+	case "docs.save":
+		s.saveDoc(w, p, now)
 	case "groups.getCallbackConfirmationCode":
 		writeJSON(w, map[string]any{"response": map[string]string{"code": s.Confirmation}})
 	default:

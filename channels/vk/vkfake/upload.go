@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -55,6 +56,9 @@ type photoStore struct {
 	posts     int                      // files posted to them
 	pending   map[string]pendingUpload // hash → upload not yet saved
 	saved     []Photo
+	// documents (docs.go)
+	pendingDocs map[string]bool
+	docs        []Doc
 }
 
 // UploadServers is how many times photos.getMessagesUploadServer was called.
@@ -159,23 +163,36 @@ func (s *Server) saveMessagesPhoto(w http.ResponseWriter, p map[string]string, n
 	}}})
 }
 
-// knownPhoto checks a photo attachment of this community: it must have been
-// saved, and its access key must match. Other owners' photos pass.
+// knownPhoto checks a photo or document attachment of this community: it
+// must have been saved, and a photo's access key must match. Other owners'
+// files and ids below the fake's pass (files the community already had).
 func (s *Server) knownPhoto(att string) bool {
 	var owner, id int64
 	var key string
-	n, _ := fmt.Sscanf(att, "photo%d_%d_%s", &owner, &id, &key)
-	if n < 2 || owner != -s.GroupID {
+	kind := "photo"
+	if strings.HasPrefix(att, "doc") {
+		kind = "doc"
+	}
+	n, _ := fmt.Sscanf(strings.Replace(strings.TrimPrefix(att, kind), "_", " ", 2), "%d %d %s", &owner, &id, &key)
+	if n < 2 || owner != -s.GroupID || id < firstPhotoID {
 		return true
 	}
 	s.photos.mu.Lock()
 	defer s.photos.mu.Unlock()
+	if kind == "doc" {
+		for _, d := range s.photos.docs {
+			if d.ID == id {
+				return true
+			}
+		}
+		return false
+	}
 	for _, ph := range s.photos.saved {
 		if ph.ID == id {
 			return n == 3 && key == ph.AccessKey
 		}
 	}
-	return id < firstPhotoID // below the fake's ids: a photo the community already had
+	return false
 }
 
 // firstPhotoID is the id of the first photo the fake saves.
