@@ -73,8 +73,8 @@ type Message struct {
 	HTML           string // email HTML part (Text is the plain part)
 	ImageURL       string
 	// Images is an album (two or more images, MediaLimitsOf(Channel)
-	// allowing); ImageURL is then empty. Text goes as the caption when
-	// it fits the channel's AlbumCaption, else apart.
+	// allowing); ImageURL is then empty. Text goes as the caption where
+	// it fits the channel's AlbumCaption, else in or after the album.
 	Images []string
 	// Document is a file sent with the message on channels whose
 	// MediaLimits.Documents is set; elsewhere templates fold it into a link.

@@ -40,8 +40,9 @@ type MediaLimits struct {
 	// the rest become links in the text. AlbumMin is the fewest the
 	// provider takes as an album (Telegram: 2).
 	AlbumMin, AlbumMax int
-	// AlbumCaption is the longest text, in characters, that goes with an
-	// album (0: the text is sent apart from the images).
+	// AlbumCaption is the longest text, in characters, that rides on an
+	// album as its caption (0: the text goes apart, or in the same message
+	// where attachments and text share one, as on VK).
 	AlbumCaption int
 	// Documents: the adapter sends a DocumentRef as a file; otherwise it
 	// becomes a link in the text (or an email attachment link).
@@ -70,7 +71,7 @@ func MediaLimitsOf(k Kind) MediaLimits {
 		// Up to 10 attachments per messages.send; photos (JPG, PNG, GIF
 		// up to 50 MB) and documents (up to 200 MB; Nudge holds a file in
 		// memory, so 50 MB) are uploaded.
-		return MediaLimits{AlbumMin: 2, AlbumMax: 10, AlbumCaption: 4096, Documents: true, MaxDocument: 50 * mib, MaxImage: 50 * mib}
+		return MediaLimits{AlbumMin: 2, AlbumMax: 10, Documents: true, MaxDocument: 50 * mib, MaxImage: 50 * mib}
 	case WhatsApp:
 		// No album: one message per 6 s to a recipient (131056), and no
 		// free-form carousel. A document rides with the text (rich.go);
@@ -89,7 +90,7 @@ func MediaLimitsOf(k Kind) MediaLimits {
 		// attached (attach.go), up to 10 MB.
 		return MediaLimits{AlbumMin: 2, AlbumMax: 10, Documents: true, MaxDocument: 10 * mib}
 	case Sandbox:
-		return MediaLimits{AlbumMin: 2, AlbumMax: 10, AlbumCaption: 4096, Documents: true}
+		return MediaLimits{AlbumMin: 2, AlbumMax: 10, Documents: true}
 	}
 	return MediaLimits{}
 }

@@ -45,7 +45,7 @@ func local(format string, args ...any) *channels.Error {
 func (c *Client) sendRich(ctx context.Context, m channels.Message) (channels.Result, error) {
 	lim := channels.MediaLimitsOf(channels.Telegram)
 	text, buttons := m.Text, m.Buttons
-	fits := func(s string) bool { return utf8.RuneCountInString(s) <= MaxCaption }
+	fits := func(s string, most int) bool { return utf8.RuneCountInString(s) <= most }
 	parse := ""
 	if m.Format == channels.HTML {
 		parse = "HTML"
@@ -62,7 +62,7 @@ func (c *Client) sendRich(ctx context.Context, m channels.Message) (channels.Res
 		for i, u := range m.Images {
 			items[i] = mediaItem{Type: "photo", Media: u}
 		}
-		if text != "" && m.Document == nil && len(buttons) == 0 && fits(text) {
+		if text != "" && m.Document == nil && len(buttons) == 0 && fits(text, lim.AlbumCaption) {
 			items[0].Caption, items[0].ParseMode, text = text, parse, ""
 		}
 		var msgs []sentMessage
@@ -79,7 +79,7 @@ func (c *Client) sendRich(ctx context.Context, m channels.Message) (channels.Res
 			return channels.Result{}, local("document %q: Telegram fetches only %v files by URL", d.FileName(), lim.DocumentTypes)
 		}
 		req := map[string]any{"chat_id": chatID(m.To), "document": d.URL}
-		if text != "" && fits(text) {
+		if text != "" && fits(text, MaxCaption) {
 			req["caption"], text = text, ""
 			if parse != "" {
 				req["parse_mode"] = parse
