@@ -49,11 +49,11 @@ type MediaLimits struct {
 	Documents bool
 	// DocumentTypes are the extensions the provider takes by URL (nil: any).
 	DocumentTypes []string
-	// MaxDocument is the largest file in bytes (0: not documented).
+	// MaxDocument and MaxImage are the largest files in bytes the adapter
+	// downloads to upload or attach (VK, email) or the provider fetches by
+	// URL (Messenger); 0: the provider checks when it fetches.
 	MaxDocument int64
-	// MaxImage is the largest image in bytes the adapter sends or uploads
-	// (0: not documented).
-	MaxImage int64
+	MaxImage    int64
 }
 
 const mib = 1 << 20
@@ -65,8 +65,9 @@ func MediaLimitsOf(k Kind) MediaLimits {
 	case Telegram:
 		// sendMediaGroup takes 2-10 items, caption on the first; Telegram
 		// fetches a document by URL only for GIF, PDF and ZIP files.
+		// Sizes are Telegram's to check when it fetches the URL.
 		return MediaLimits{AlbumMin: 2, AlbumMax: 10, AlbumCaption: 1024, Documents: true,
-			DocumentTypes: []string{"pdf", "zip", "gif"}, MaxDocument: 20 * mib, MaxImage: 10 * mib}
+			DocumentTypes: []string{"pdf", "zip", "gif"}}
 	case VK:
 		// Up to 10 attachments per messages.send; photos (JPG, PNG, GIF
 		// up to 50 MB) and documents (up to 200 MB; Nudge holds a file in
@@ -74,9 +75,8 @@ func MediaLimitsOf(k Kind) MediaLimits {
 		return MediaLimits{AlbumMin: 2, AlbumMax: 10, Documents: true, MaxDocument: 50 * mib, MaxImage: 50 * mib}
 	case WhatsApp:
 		// No album: one message per 6 s to a recipient (131056), and no
-		// free-form carousel. A document rides with the text (rich.go);
-		// documents up to 100 MB by Meta's media limits.
-		return MediaLimits{Documents: true, MaxDocument: 100 * mib, MaxImage: 5 * mib}
+		// free-form carousel. A document rides with the text (rich.go).
+		return MediaLimits{Documents: true}
 	case Viber:
 		// rich_media carousels of up to 6 cards; file messages need the
 		// size in bytes, so documents go as links.
