@@ -54,6 +54,13 @@ func (c *Client) sendRich(ctx context.Context, m channels.Message) (channels.Res
 		return channels.Result{}, local("buttons need a text to go with an album")
 	}
 	var last channels.Result
+	if m.ImageURL != "" { // one image beside a document: a photo first
+		photo := channels.Message{To: m.To, ImageURL: m.ImageURL}
+		var err error
+		if last, err = c.Send(ctx, photo); err != nil {
+			return channels.Result{}, err
+		}
+	}
 	if n := len(m.Images); n > 0 {
 		if n < lim.AlbumMin || n > lim.AlbumMax {
 			return channels.Result{}, local("album of %d images, Telegram takes %d-%d", n, lim.AlbumMin, lim.AlbumMax)

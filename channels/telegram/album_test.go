@@ -59,6 +59,12 @@ func TestDocument(t *testing.T) {
 		Buttons: []channels.Button{{Text: "Заказ", URL: "https://shop.example/o/42"}}}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := c.Send(context.Background(), channels.Message{To: "47", Text: "Чек и фото", ImageURL: "https://x.example/p.jpg", Document: doc}); err != nil {
+		t.Fatal(err)
+	}
+	if s := fake.SentTo(47); len(s) != 2 || s[0].Method != "sendPhoto" || s[0].Photo != "https://x.example/p.jpg" || s[1].Method != "sendDocument" || s[1].Text != "Чек и фото" {
+		t.Errorf("photo and document: %+v", s)
+	}
 	long := strings.Repeat("чек ", 300)
 	if _, err := c.Send(context.Background(), channels.Message{To: "44", Text: long, Document: doc}); err != nil {
 		t.Fatal(err)
