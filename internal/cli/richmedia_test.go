@@ -39,14 +39,16 @@ templates:
           - "%[1]s/menu/turkey.jpg"
           - "%[1]s/menu/syrniki.jpg"
           - "%[1]s/menu/tom-yam.jpg"
+        document: {url: "%[1]s/menu/week-49.pdf", name: "Меню 49.pdf"}
 `
 
-// TestWeeklyMenuAlbumTelegramAndVK: a weekly menu with three photos,
-// triggered through the API for one Telegram and two VK customers, goes out
-// as one sendMediaGroup album on Telegram and on VK as photos uploaded
-// through getMessagesUploadServer → upload → saveMessagesPhoto: each image
-// fetched and uploaded once, both VK messages carrying the same three
-// attachments.
+// TestWeeklyMenuAlbumTelegramAndVK: a weekly menu with three photos and a
+// PDF, triggered through the API for one Telegram and two VK customers,
+// goes out on Telegram as one sendMediaGroup album and the PDF by
+// sendDocument with the text as its caption, and on VK as photos uploaded
+// through getMessagesUploadServer → upload → saveMessagesPhoto and the PDF
+// through the docs flow: each file fetched and uploaded once, both VK
+// messages carrying the same four attachments.
 func TestWeeklyMenuAlbumTelegramAndVK(t *testing.T) {
 	var mu sync.Mutex
 	fetched := map[string]int{}
@@ -54,6 +56,11 @@ func TestWeeklyMenuAlbumTelegramAndVK(t *testing.T) {
 		mu.Lock()
 		fetched[r.URL.Path]++
 		mu.Unlock()
+		if strings.HasSuffix(r.URL.Path, ".pdf") {
+			w.Header().Set("Content-Type", "application/pdf")
+			w.Write([]byte("%PDF-1.7 weekly menu"))
+			return
+		}
 		w.Header().Set("Content-Type", "image/jpeg")
 		w.Write(append([]byte{0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 'J', 'F', 'I', 'F', 0}, bytes.Repeat([]byte(r.URL.Path), 100)...))
 	}))
@@ -121,23 +128,30 @@ func TestWeeklyMenuAlbumTelegramAndVK(t *testing.T) {
 	})
 
 	urls := []string{photos.URL + "/menu/turkey.jpg", photos.URL + "/menu/syrniki.jpg", photos.URL + "/menu/tom-yam.jpg"}
-	var album []string
+	var album, docs []string
 	for _, m := range e.f.Telegram.SentTo(710001) {
-		if m.Method == "sendMediaGroup" {
+		switch m.Method {
+		case "sendMediaGroup":
 			album = append(album, m.Photo)
-			if len(album) == 1 && !strings.HasPrefix(m.Text, "Анна, меню на следующую неделю") {
-				t.Errorf("album caption %q", m.Text)
+		case "sendDocument":
+			docs = append(docs, m.Document)
+			if !strings.HasPrefix(m.Text, "Анна, меню на следующую неделю") {
+				t.Errorf("document caption %q", m.Text)
 			}
 		}
 	}
-	if strings.Join(album, " ") != strings.Join(urls, " ") {
-		t.Errorf("telegram album %v, want %v", album, urls)
+	if strings.Join(album, " ") != strings.Join(urls, " ") || len(docs) != 1 || docs[0] != photos.URL+"/menu/week-49.pdf" {
+		t.Errorf("telegram album %v documents %v, want %v and the PDF", album, docs, urls)
 	}
 	saved := e.f.VK.Photos()
-	if len(saved) != 3 || e.f.VK.UploadServers() != 3 {
-		t.Fatalf("vk: %d photos saved through %d upload servers, want 3 and 3", len(saved), e.f.VK.UploadServers())
+	if len(saved) != 3 || e.f.VK.UploadServers() != 4 {
+		t.Fatalf("vk: %d photos saved through %d upload servers, want 3 photos and 4 uploads", len(saved), e.f.VK.UploadServers())
 	}
-	want := saved[0].Attachment() + "," + saved[1].Attachment() + "," + saved[2].Attachment()
+	vkDocs := e.f.VK.Docs()
+	if len(vkDocs) != 1 || vkDocs[0].Title != "Меню 49.pdf" {
+		t.Fatalf("vk documents %+v, want the PDF once", vkDocs)
+	}
+	want := saved[0].Attachment() + "," + saved[1].Attachment() + "," + saved[2].Attachment() + "," + vkDocs[0].Attachment()
 	for _, peer := range []int64{720001, 720002} {
 		var got []string
 		for _, m := range e.f.VK.SentTo(peer) {
@@ -151,12 +165,12 @@ func TestWeeklyMenuAlbumTelegramAndVK(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	for _, u := range []string{"/menu/turkey.jpg", "/menu/syrniki.jpg", "/menu/tom-yam.jpg"} {
+	for _, u := range []string{"/menu/turkey.jpg", "/menu/syrniki.jpg", "/menu/tom-yam.jpg", "/menu/week-49.pdf"} {
 		if fetched[u] != 1 {
 			t.Errorf("%s fetched %d times, want once (Telegram fetches by URL itself; VK uploads once)", u, fetched[u])
 		}
 	}
-	if n := e.count(`SELECT count(*) FROM media_uploads WHERE channel = 'vk'`); n != 3 {
-		t.Errorf("%d cached uploads, want 3", n)
+	if n := e.count(`SELECT count(*) FROM media_uploads WHERE channel = 'vk'`); n != 4 {
+		t.Errorf("%d cached uploads, want 4", n)
 	}
 }
