@@ -306,11 +306,17 @@ type Template map[string]map[string]Variant
 // Variant is the content for one channel and locale. Text is a Go
 // text/template over the subscriber and run context.
 type Variant struct {
-	Text    string   `yaml:"text" json:"text"`
-	Subject string   `yaml:"subject,omitempty" json:"subject,omitempty"` // email
-	HTML    string   `yaml:"html,omitempty" json:"html,omitempty"`       // email
-	Image   string   `yaml:"image,omitempty" json:"image,omitempty"`
-	Buttons []Button `yaml:"buttons,omitempty" json:"buttons,omitempty"`
+	Text    string `yaml:"text" json:"text"`
+	Subject string `yaml:"subject,omitempty" json:"subject,omitempty"` // email
+	HTML    string `yaml:"html,omitempty" json:"html,omitempty"`       // email
+	Image   string `yaml:"image,omitempty" json:"image,omitempty"`
+	// Images is an album (a weekly menu with photos): sent together where
+	// the channel has albums or carousels, else the first as the image and
+	// the others as links (channels.MediaLimitsOf).
+	Images []string `yaml:"images,omitempty" json:"images,omitempty"`
+	// Document is a file sent with the message (a PDF receipt).
+	Document *Document `yaml:"document,omitempty" json:"document,omitempty"`
+	Buttons  []Button  `yaml:"buttons,omitempty" json:"buttons,omitempty"`
 	// WhatsAppTemplate / Tag: what to use outside a 24h window.
 	WhatsAppTemplate *WhatsAppTemplate `yaml:"whatsapp_template,omitempty" json:"whatsapp_template,omitempty"`
 	Tag              string            `yaml:"tag,omitempty" json:"tag,omitempty"`
@@ -321,6 +327,13 @@ type Button struct {
 	ID   string `yaml:"id,omitempty" json:"id,omitempty"`
 	Text string `yaml:"text" json:"text"`
 	URL  string `yaml:"url,omitempty" json:"url,omitempty"`
+}
+
+// Document is a file named by its URL (a text/template), with the name the
+// customer sees (default: the URL's last path element).
+type Document struct {
+	URL  string `yaml:"url" json:"url"`
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
 }
 
 // WhatsAppTemplate names an approved WhatsApp template with its parameters

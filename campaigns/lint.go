@@ -40,6 +40,7 @@ var Rules = []struct{ ID, Doc string }{
 	{"button-limits", "buttons exceed a channel's limits (Telegram callback_data 64 bytes, WhatsApp 3 reply buttons of 20 characters, no links in WhatsApp reply buttons, …)"},
 	{"unknown-account", "settings.accounts names an account the install does not configure for that channel (checked where the configured accounts are known: the server, or lint with NUDGE_<CHANNEL>_ACCOUNTS set)"},
 	{"channel-limits", "a text exceeds a channel's limit (Telegram 4096 / caption 1024, SMS segments, …)"},
+	{"media-limits", "images or a document exceed a channel's limits (album sizes, Telegram documents by URL only as PDF/ZIP/GIF, URLs not absolute)"},
 	{"template-syntax", "a text is not a valid template (unknown function, unclosed action, bad Telegram HTML, an unclosed tag in email HTML)"},
 	{"template-render", "a variant fails to render against a sample subscriber, the declared attributes and the trigger's declared payload (a misspelt field, an undeclared key, a value of the wrong type)"},
 	{"trigger-one-of", "trigger must set exactly one of schedule, event, api"},

@@ -72,6 +72,13 @@ type Message struct {
 	Subject        string // email
 	HTML           string // email HTML part (Text is the plain part)
 	ImageURL       string
+	// Images is an album (two or more images, MediaLimitsOf(Channel)
+	// allowing); ImageURL is then empty. Text goes as the caption where
+	// it fits the channel's AlbumCaption, else in or after the album.
+	Images []string
+	// Document is a file sent with the message on channels whose
+	// MediaLimits.Documents is set; elsewhere templates fold it into a link.
+	Document       *DocumentRef
 	Buttons        []Button
 	Template       *TemplateRef // WhatsApp outside the 24h window
 	Tag            string       // Messenger message tag outside the 24h window (HUMAN_AGENT, …)

@@ -97,6 +97,9 @@ func partSource(v campaigns.Variant, part string) string {
 	case "html":
 		return v.HTML
 	}
+	if src, ok := mediaSource(v, part); ok {
+		return src
+	}
 	for i, b := range v.Buttons {
 		switch part {
 		case fmt.Sprintf("buttons[%d].text", i):

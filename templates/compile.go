@@ -29,7 +29,7 @@ type compiled struct {
 }
 
 // partNames are the template names of the repeated parts, built once.
-type partNames struct{ buttonText, buttonURL, params []string }
+type partNames struct{ buttonText, buttonURL, params, images []string }
 
 type clone struct {
 	text *texttemplate.Template
@@ -106,6 +106,22 @@ func compile(ch channels.Kind, v campaigns.Variant) (*compiled, string, error) {
 			name, src string
 			escape    bool
 		}{c.parts.buttonURL[i], b.URL, false})
+	}
+	for i, src := range v.Images {
+		c.parts.images = append(c.parts.images, fmt.Sprintf("images[%d]", i))
+		parts = append(parts, struct {
+			name, src string
+			escape    bool
+		}{c.parts.images[i], src, false})
+	}
+	if d := v.Document; d != nil {
+		parts = append(parts, struct {
+			name, src string
+			escape    bool
+		}{"document.url", d.URL, false}, struct {
+			name, src string
+			escape    bool
+		}{"document.name", d.Name, false})
 	}
 	if v.WhatsAppTemplate != nil {
 		for i, p := range v.WhatsAppTemplate.Params {

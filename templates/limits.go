@@ -84,6 +84,9 @@ type message struct {
 	text, subject, image string
 	buttons              []campaigns.Button
 	hasTemplate          bool
+	images               []string // album images (media.go)
+	imageTotal           int      // every image, before folding
+	document             *channels.DocumentRef
 }
 
 // check applies ch's limits. static: texts are lower bounds from template
@@ -111,7 +114,7 @@ func check(ch channels.Kind, m message, maxSegments int, static bool) []Problem 
 		// the safe side of the limit.
 		n = utf16Len(text)
 	}
-	if !static && strings.TrimSpace(text) == "" && m.image == "" && !m.hasTemplate {
+	if !static && strings.TrimSpace(text) == "" && m.image == "" && len(m.images) == 0 && m.document == nil && !m.hasTemplate {
 		add("text", RuleEmptyText, "the message text is empty")
 	}
 	switch {
@@ -166,7 +169,7 @@ func check(ch channels.Kind, m message, maxSegments int, static bool) []Problem 
 			}
 		}
 	}
-	return ps
+	return append(ps, checkMedia(ch, m, static)...)
 }
 
 // CheckVariant reports the problems of variant v for channel ch that are
@@ -178,7 +181,13 @@ func check(ch channels.Kind, m message, maxSegments int, static bool) []Problem 
 // only.
 func CheckVariant(ch channels.Kind, locale string, v campaigns.Variant) []Problem {
 	var ps []Problem
-	static := message{image: v.Image, hasTemplate: v.WhatsAppTemplate != nil}
+	static := message{image: v.Image, hasTemplate: v.WhatsAppTemplate != nil, images: v.Images, imageTotal: len(v.Images)}
+	if v.Image != "" {
+		static.imageTotal++
+	}
+	if d := v.Document; d != nil {
+		static.document = &channels.DocumentRef{URL: d.URL, Name: d.Name}
+	}
 	lit := func(path, src string) string {
 		tr, err := parseCheck(path, src)
 		if err != nil {
@@ -196,6 +205,13 @@ func CheckVariant(ch channels.Kind, locale string, v campaigns.Variant) []Proble
 	}
 	if v.Image != "" {
 		lit("image", v.Image)
+	}
+	for i, u := range v.Images {
+		lit(fmt.Sprintf("images[%d]", i), u)
+	}
+	if d := v.Document; d != nil {
+		lit("document.url", d.URL)
+		lit("document.name", d.Name)
 	}
 	for i, b := range v.Buttons {
 		t := lit(fmt.Sprintf("buttons[%d].text", i), b.Text)
@@ -225,7 +241,7 @@ func CheckVariant(ch channels.Kind, locale string, v campaigns.Variant) []Proble
 	if ch == channels.Email && strings.TrimSpace(v.Subject) == "" {
 		ps = append(ps, Problem{Path: "subject", Rule: RuleSubjectMissing, Msg: "an email needs a subject"})
 	}
-	if strings.TrimSpace(v.Text) == "" && v.Image == "" && v.WhatsAppTemplate == nil {
+	if strings.TrimSpace(v.Text) == "" && v.Image == "" && len(v.Images) == 0 && v.Document == nil && v.WhatsAppTemplate == nil {
 		ps = append(ps, Problem{Path: "text", Rule: RuleEmptyText, Msg: "the message text is empty"})
 	}
 	return ps

@@ -41,6 +41,8 @@ type Rendered struct {
 	Subject  string                `json:"subject,omitempty"`
 	HTML     string                `json:"html,omitempty"`
 	ImageURL string                `json:"image,omitempty"`
+	Images   []string              `json:"images,omitempty"`   // an album (media.go)
+	Document *channels.DocumentRef `json:"document,omitempty"` // a file, where the channel sends files
 	Buttons  []channels.Button     `json:"buttons,omitempty"`
 	Template *channels.TemplateRef `json:"template,omitempty"`
 	Tag      string                `json:"tag,omitempty"`
@@ -174,6 +176,10 @@ func (r *Renderer) Render(version string, def *campaigns.Definition, name string
 		}
 		*p.dst = s
 	}
+	nImages, doc, perr := renderMedia(c, v, exec, &out)
+	if perr != nil {
+		return fail(perr.part, "", fmt.Errorf("%w: %w", ErrExec, perr.err))
+	}
 	if cl.html != nil {
 		buf.Reset()
 		if err := cl.html.ExecuteTemplate(&buf, "html", dot); err != nil {
@@ -182,7 +188,7 @@ func (r *Renderer) Render(version string, def *campaigns.Definition, name string
 		out.HTML = buf.String()
 	}
 	if ch == channels.Email && cl.html == nil && out.Text != "" {
-		out.HTML = textToHTML(out.Text, out.ImageURL)
+		out.HTML = textToHTML(out.Text, append([]string{out.ImageURL}, out.Images...)...)
 	}
 	out.ImageURL = strings.TrimSpace(out.ImageURL)
 	if len(v.Buttons) > 0 {
@@ -214,7 +220,8 @@ func (r *Renderer) Render(version string, def *campaigns.Definition, name string
 		}
 		out.Template = ref
 	}
-	m := message{text: out.Text, subject: out.Subject, image: out.ImageURL, hasTemplate: out.Template != nil}
+	m := message{text: out.Text, subject: out.Subject, image: out.ImageURL, hasTemplate: out.Template != nil,
+		images: out.Images, imageTotal: nImages, document: doc}
 	if len(out.Buttons) > 0 {
 		m.buttons = make([]campaigns.Button, len(out.Buttons))
 		for i, b := range out.Buttons {
@@ -238,7 +245,7 @@ func (r *Renderer) Render(version string, def *campaigns.Definition, name string
 // (policy.Decision.OutsideWindow): inside it the free-form message is sent.
 func (r Rendered) Message(outsideWindow bool) channels.Message {
 	m := channels.Message{Channel: r.Channel, Text: r.Text, Format: r.Format, Subject: r.Subject, HTML: r.HTML,
-		ImageURL: r.ImageURL, Buttons: r.Buttons}
+		ImageURL: r.ImageURL, Images: r.Images, Document: r.Document, Buttons: r.Buttons}
 	if outsideWindow {
 		m.Template, m.Tag = r.Template, r.Tag
 	}
@@ -271,11 +278,13 @@ func (b *limitedBuffer) WriteString(s string) (int, error) {
 // the rendered plain text: escaped, blank lines start paragraphs, single
 // newlines become <br>. Email needs an HTML part for open tracking (the
 // "read" status the fallback ladder may wait for).
-func textToHTML(text, image string) string {
+func textToHTML(text string, images ...string) string {
 	var b strings.Builder
 	b.WriteString("<!DOCTYPE html>\n<html><body>\n")
-	if img := strings.TrimSpace(image); img != "" {
-		fmt.Fprintf(&b, "<p><img src=\"%s\" alt=\"\" style=\"max-width:100%%\"></p>\n", html.EscapeString(img))
+	for _, img := range images {
+		if img = strings.TrimSpace(img); img != "" {
+			fmt.Fprintf(&b, "<p><img src=\"%s\" alt=\"\" style=\"max-width:100%%\"></p>\n", html.EscapeString(img))
+		}
 	}
 	for _, para := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n\n") {
 		if strings.TrimSpace(para) == "" {

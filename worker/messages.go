@@ -197,7 +197,7 @@ func updateMessages(ctx context.Context, q db.Executor, outs []outcome) error {
 // WhatsApp biz_opaque_callback_data): it is known before the row exists.
 func message(key, ch, account, address string, c templates.Rendered) channels.Message {
 	m := channels.Message{IdempotencyKey: key, Channel: channels.Kind(ch), Account: account, To: address,
-		Text: c.Text, Format: c.Format, Subject: c.Subject, HTML: c.HTML, ImageURL: c.ImageURL, Buttons: c.Buttons,
+		Text: c.Text, Format: c.Format, Subject: c.Subject, HTML: c.HTML, ImageURL: c.ImageURL, Images: c.Images, Document: c.Document, Buttons: c.Buttons,
 		Template: c.Template, Tag: c.Tag, Correlation: key}
 	if c.FreeForm {
 		m.Template, m.Tag = nil, ""

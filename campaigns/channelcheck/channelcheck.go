@@ -29,6 +29,9 @@ var ruleOf = map[string]string{
 	templates.RuleTextTooLong:    "channel-limits",
 	templates.RuleCaptionTooLong: "channel-limits",
 	templates.RuleSMSSegments:    "channel-limits",
+	templates.RuleAlbumSize:      "media-limits",
+	templates.RuleDocumentType:   "media-limits",
+	templates.RuleMediaURL:       "media-limits",
 	templates.RuleSyntax:         "template-syntax",
 	templates.RuleMarkup:         "template-syntax",
 	templates.RuleSubjectMissing: "required-field",
@@ -48,6 +51,9 @@ var hints = map[string]string{
 	templates.RuleSyntax:         "functions: date, time, datetime, plural, money, upper, lower, title, default, get",
 	templates.RuleMarkup:         "Telegram HTML allows b, i, u, s, a, code, pre, tg-spoiler, blockquote; escape a literal < as &lt;",
 	templates.RuleHTML:           "close every tag you open (<b>…</b>); escape a literal < as &lt;",
+	templates.RuleAlbumSize:      "split the album, or give this channel its own variant with fewer images",
+	templates.RuleDocumentType:   "Telegram fetches only PDF, ZIP and GIF documents by URL: send a PDF, or a link in the text",
+	templates.RuleMediaURL:       "write an absolute https:// URL, or declare the payload field as url",
 	templates.RuleButtonURL:      "declare the field as url (receipt_url: url), or write an absolute https:// link",
 }
 

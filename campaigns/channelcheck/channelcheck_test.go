@@ -84,6 +84,14 @@ func TestTemplateRules(t *testing.T) {
 			want: []string{"c.yaml:18:17: template-syntax"}},
 		{rule: "template-syntax balanced email HTML with void and optional tags", edit: [][2]string{{"[telegram]", "[email]"}, {"    telegram:\n      ru: {text: hi}", "    email:\n      ru:\n        subject: s\n        text: hi\n        html: '<p>Hi<br><img src=\"https://x/y.png\"/><ul><li>a<li>b</ul><b>{{.Subscriber.Name}}</b>'"}},
 			want: nil},
+		// Media: an eleventh photo at the images list, a .docx on
+		// Telegram and a relative image at their own entries.
+		{rule: "media-limits album", edit: [][2]string{{"{text: hi}", "{text: hi, images: [" + strings.Repeat("\"https://x.example/p.jpg\", ", 10) + "\"https://x.example/p.jpg\"]}"}},
+			want: []string{"c.yaml:14:30: media-limits"}},
+		{rule: "media-limits document and image url", edit: [][2]string{{"{text: hi}", "{text: hi, images: [/a.jpg, \"https://x.example/b.jpg\"], document: {url: \"https://x.example/menu.docx\"}}"}},
+			want: []string{"c.yaml:14:31: media-limits", "c.yaml:14:83: media-limits"}},
+		{rule: "media-limits clean album and receipt", edit: [][2]string{{"{text: hi}", "{text: hi, images: [\"https://x.example/a.jpg\", \"https://x.example/b.jpg\"], document: {url: \"https://x.example/r.pdf\", name: Чек.pdf}}"}},
+			want: nil},
 		{rule: "invalid-value declared type", edit: [][2]string{{"api: {}", "api: {payload: {order_id: strng}}"}},
 			want: []string{"c.yaml:5:29: invalid-value"}},
 	}

@@ -93,6 +93,8 @@ type Message struct {
 	Subject  string                `json:"subject,omitempty"`
 	HTML     string                `json:"html,omitempty"`
 	ImageURL string                `json:"image_url,omitempty"`
+	Images   []string              `json:"images,omitempty"`   // an album on this channel
+	Document *channels.DocumentRef `json:"document,omitempty"` // a file on this channel
 	Buttons  []channels.Button     `json:"buttons,omitempty"`
 	Template *channels.TemplateRef `json:"whatsapp_template,omitempty"`
 	Tag      string                `json:"tag,omitempty"`
@@ -270,7 +272,7 @@ func (p *Previewer) Preview(ctx context.Context, req Request) (*Result, error) {
 			res.Send = false
 		} else {
 			res.Message = &Message{Locale: m.Locale, Text: m.Text, Format: m.Format, Subject: m.Subject, HTML: m.HTML,
-				ImageURL: m.ImageURL, Buttons: m.Buttons, Template: m.Template, Tag: m.Tag, Segments: m.Segments}
+				ImageURL: m.ImageURL, Images: m.Images, Document: m.Document, Buttons: m.Buttons, Template: m.Template, Tag: m.Tag, Segments: m.Segments}
 			if t := m.Template; t != nil {
 				c := catalogue.ForLint(ctx, p.DB)
 				res.TemplateUnchecked = c.Unavailable

@@ -50,6 +50,12 @@ func WriteText(w io.Writer, r *Result) error {
 		if m.ImageURL != "" {
 			fmt.Fprintf(&b, "image: %s\n", m.ImageURL)
 		}
+		for i, u := range m.Images {
+			fmt.Fprintf(&b, "album %d/%d: %s\n", i+1, len(m.Images), u)
+		}
+		if d := m.Document; d != nil {
+			fmt.Fprintf(&b, "document: %s (%s)\n", d.FileName(), d.URL)
+		}
 		b.WriteString(m.Text)
 		if !strings.HasSuffix(m.Text, "\n") {
 			b.WriteByte('\n')

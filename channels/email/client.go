@@ -26,13 +26,13 @@ type Client struct {
 	tracker *Tracker
 	now     func() time.Time
 	opts    []gomail.Option // extra options (tests: dial function)
+	hc      *http.Client    // fetches documents to attach (attach.go)
 }
 
-// New returns a client. hc is unused (SMTP is not HTTP); the parameter keeps
-// every adapter's constructor the same.
+// New returns a client. hc fetches the documents it attaches (nil: the
+// adapters' default client).
 func New(cfg Config, hc *http.Client) *Client {
-	_ = hc
-	return &Client{cfg: cfg, tracker: cfg.Tracker(), now: time.Now}
+	return &Client{cfg: cfg, tracker: cfg.Tracker(), now: time.Now, hc: hc}
 }
 
 // Kind is channels.Email.
@@ -159,6 +159,11 @@ func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result,
 	msg, id, err := c.Build(m)
 	if err != nil {
 		return channels.Result{}, err
+	}
+	if m.Document != nil {
+		if err := c.attach(ctx, msg, m.Document); err != nil {
+			return channels.Result{}, err
+		}
 	}
 	cl, err := gomail.NewClient(c.cfg.Host, c.options()...)
 	if err != nil {

@@ -10,4 +10,7 @@
 //
 // The fake in emailfake is an SMTP server built on github.com/emersion/go-smtp
 // that records messages and can refuse recipients like a real MTA.
+//
+// A Message.Document is fetched and attached (attach.go); album images go
+// into the HTML part (templates).
 package email

@@ -79,7 +79,8 @@ func invalid(format string, args ...any) *channels.Error {
 	return &channels.Error{Kind: channels.Invalid, Code: "nudge_limits", Message: fmt.Sprintf(format, args...)}
 }
 
-// Requests builds the Send API bodies for m (one, or two for image + text).
+// Requests builds the Send API bodies for m (one, or two for image + text;
+// an album and a document come first, rich.go).
 // Reply buttons become quick replies; when link buttons are present and all
 // buttons fit a button template (≤3), the text goes out as a button template
 // with web_url and postback buttons instead.
@@ -98,6 +99,18 @@ func Requests(m channels.Message) ([]map[string]any, error) {
 		return nil, invalid("no recipient PSID")
 	}
 	var out []map[string]any
+	media, err := mediaMessages(m)
+	if err != nil {
+		return nil, err
+	}
+	for _, msg := range media {
+		b := base()
+		b["message"] = msg
+		out = append(out, b)
+	}
+	if len(media) > 0 && m.Text == "" && len(m.Buttons) == 0 {
+		return out, nil
+	}
 	if m.ImageURL != "" {
 		b := base()
 		msg := map[string]any{"attachment": map[string]any{"type": "image", "payload": map[string]any{"url": m.ImageURL, "is_reusable": true}}}

@@ -11,4 +11,8 @@
 // Delivery and read receipts are watermarks ("everything sent to this user
 // before T"), so status events carry Watermark and, for deliveries, the mids
 // when Meta lists them.
+//
+// Albums and documents (rich.go): an album goes as a generic template,
+// one card per photo; a document as a file attachment by URL; both before
+// the text message, which keeps the buttons.
 package messenger

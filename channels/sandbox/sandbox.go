@@ -143,11 +143,7 @@ func (s *Sandbox) Send(ctx context.Context, m channels.Message) (channels.Result
 	default:
 		return channels.Result{}, &channels.Error{Kind: b.Fail, Code: "500", Message: "scripted failure"}
 	}
-	content, _ := json.Marshal(struct {
-		Subject string            `json:"subject,omitempty"`
-		Image   string            `json:"image,omitempty"`
-		Buttons []channels.Button `json:"buttons,omitempty"`
-	}{m.Subject, m.ImageURL, m.Buttons})
+	content := recorded(m)
 	pid := "sbx-" + m.IdempotencyKey
 	var res struct {
 		ProviderID string    `db:"provider_id"`
@@ -275,11 +271,7 @@ func (s *Sandbox) SendBatch(ctx context.Context, msgs []channels.Message) ([]cha
 	for j, i := range bulk {
 		m := msgs[i]
 		isBulk[i] = true
-		c, _ := json.Marshal(struct {
-			Subject string            `json:"subject,omitempty"`
-			Image   string            `json:"image,omitempty"`
-			Buttons []channels.Button `json:"buttons,omitempty"`
-		}{m.Subject, m.ImageURL, m.Buttons})
+		c := recorded(m)
 		keys[j], accts[j], addrs[j], texts[j], contents[j], pids[j] = m.IdempotencyKey, m.Account, m.To, m.Text, string(c), "sbx-"+m.IdempotencyKey
 	}
 	now := s.cfg.Now()
@@ -309,4 +301,16 @@ func (s *Sandbox) SendBatch(ctx context.Context, msgs []channels.Message) ([]cha
 		}
 	}
 	return res, errs
+}
+
+// recorded is what the sandbox keeps of a message beside its text.
+func recorded(m channels.Message) []byte {
+	b, _ := json.Marshal(struct {
+		Subject  string                `json:"subject,omitempty"`
+		Image    string                `json:"image,omitempty"`
+		Images   []string              `json:"images,omitempty"`
+		Document *channels.DocumentRef `json:"document,omitempty"`
+		Buttons  []channels.Button     `json:"buttons,omitempty"`
+	}{m.Subject, m.ImageURL, m.Images, m.Document, m.Buttons})
+	return b
 }

@@ -83,10 +83,13 @@ func chatID(to string) any {
 }
 
 // Send sends m as sendMessage, or sendPhoto with m.Text as caption when
-// m.ImageURL is set.
+// m.ImageURL is set; albums and documents are in album.go.
 func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result, error) {
 	if m.To == "" {
 		return channels.Result{}, &channels.Error{Kind: channels.Invalid, Code: "local", Message: "no chat id"}
+	}
+	if len(m.Images) > 0 || m.Document != nil {
+		return c.sendRich(ctx, m)
 	}
 	kb, err := Keyboard(m.Buttons)
 	if err != nil {

@@ -25,4 +25,9 @@
 //
 // Result.ProviderID is "<chat_id>:<message_id>" because Telegram message ids
 // are only unique within a chat. Telegram has no delivery or read receipts.
+//
+// Albums and documents (album.go): Images go as sendMediaGroup (2-10
+// photos, the text as the first caption when there are no buttons, else
+// a sendMessage with the keyboard after it), a Document as sendDocument
+// (by URL only PDF, ZIP or GIF, which Telegram fetches).
 package telegram

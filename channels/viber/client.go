@@ -95,6 +95,9 @@ type OutMessage struct {
 	Text          string    `json:"text,omitempty"`
 	Media         string    `json:"media,omitempty"`
 	Keyboard      *Keyboard `json:"keyboard,omitempty"`
+	// AltText and RichMedia make a rich_media (carousel) message (rich.go).
+	AltText   string     `json:"alt_text,omitempty"`
+	RichMedia *RichMedia `json:"rich_media,omitempty"`
 }
 
 // Tracking is the tracking_data envelope Nudge sends and reads back.
@@ -164,8 +167,11 @@ func (c *Client) Build(m channels.Message) (OutMessage, error) {
 }
 
 // Send sends m with send_message (type text, or picture with m.Text as its
-// description when m.ImageURL is set).
+// description when m.ImageURL is set; an album as rich_media, rich.go).
 func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result, error) {
+	if len(m.Images) > 0 {
+		return c.sendCarousel(ctx, m)
+	}
 	out, err := c.Build(m)
 	if err != nil {
 		return channels.Result{}, err

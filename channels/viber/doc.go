@@ -32,4 +32,7 @@
 // Statuses: delivered, seen and failed carry ProviderMessageID =
 // message_token (Result.ProviderID of the send). A failed event gets
 // ErrorKind not_reachable and ErrorMessage from the "desc" field.
+//
+// Albums (rich.go) go as a rich_media carousel, one card per photo (at
+// most 6), before the text and its keyboard. Documents go as links.
 package viber

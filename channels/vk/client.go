@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -27,8 +28,9 @@ const (
 
 // Client calls the VK API for one community. Safe for concurrent use.
 type Client struct {
-	cfg Config
-	api channels.API
+	cfg    Config
+	api    channels.API
+	photos PhotoCache
 }
 
 // New returns a client; hc nil means a client with a 30s timeout.
@@ -117,7 +119,7 @@ func BuildKeyboard(bs []channels.Button) (*Keyboard, error) {
 	return kb, nil
 }
 
-var attachmentRe = regexp.MustCompile(`^photo-?\d+_\d+(_[0-9a-f]+)?$`)
+var attachmentRe = regexp.MustCompile(`^(photo|doc)-?\d+_\d+(_[0-9a-f]+)?$`)
 
 func invalid(format string, args ...any) *channels.Error {
 	return &channels.Error{Kind: channels.Invalid, Code: "local", Message: fmt.Sprintf(format, args...)}
@@ -131,15 +133,30 @@ func Params(m channels.Message) (url.Values, error) {
 	}
 	text := m.Text
 	v := url.Values{"peer_id": {m.To}, "random_id": {strconv.FormatInt(int64(RandomID(m.IdempotencyKey)), 10)}}
-	switch {
-	case m.ImageURL == "":
-	case attachmentRe.MatchString(m.ImageURL):
-		v.Set("attachment", m.ImageURL)
-	default:
-		if text != "" {
-			text += "\n"
+	// Uploaded photos are attachments (Send uploads URLs first); a URL
+	// left here goes into the text as a link.
+	var atts []string
+	refs := append([]string{m.ImageURL}, m.Images...)
+	if m.Document != nil {
+		refs = append(refs, m.Document.URL)
+	}
+	for _, img := range refs {
+		switch {
+		case img == "":
+		case attachmentRe.MatchString(img):
+			atts = append(atts, img)
+		default:
+			if text != "" {
+				text += "\n"
+			}
+			text += img
 		}
-		text += m.ImageURL
+	}
+	if most := channels.MediaLimitsOf(channels.VK).AlbumMax; len(atts) > most {
+		return nil, invalid("%d attachments, VK allows %d", len(atts), most)
+	}
+	if len(atts) > 0 {
+		v.Set("attachment", strings.Join(atts, ","))
 	}
 	if n := utf8.RuneCountInString(text); n > MaxText || (n == 0 && v.Get("attachment") == "") {
 		return nil, invalid("text is %d characters, VK allows 1-%d", n, MaxText)
@@ -158,8 +175,17 @@ func Params(m channels.Message) (url.Values, error) {
 	return v, nil
 }
 
-// Send calls messages.send; Result.ProviderID is the VK message id.
+// Send uploads the message's images (once per URL with a PhotoCache) and
+// calls messages.send with them as attachments; Result.ProviderID is the VK
+// message id.
 func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result, error) {
+	if _, err := strconv.ParseInt(m.To, 10, 64); err != nil {
+		return channels.Result{}, invalid("peer id %q is not a number", m.To)
+	}
+	m, err := c.uploadMedia(ctx, m)
+	if err != nil {
+		return channels.Result{}, err
+	}
 	v, err := Params(m)
 	if err != nil {
 		return channels.Result{}, err

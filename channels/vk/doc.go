@@ -11,11 +11,14 @@
 // positive int32 (FNV-1a), so a retried send of the same intent is deduped by
 // VK itself (VK answers with the first message's id).
 //
-// Images: VK messages carry images only as uploaded attachments
-// (photos.getMessagesUploadServer → upload → photos.saveMessagesPhoto). The
-// adapter does not upload: an ImageURL of the form photo<owner>_<id>[_key]
-// is sent as the attachment; any other URL is appended to the text on its own
-// line, where VK renders it as a link snippet.
+// Images: VK messages carry images only as uploaded attachments. Send
+// uploads every image URL of the message (photos.getMessagesUploadServer →
+// upload → photos.saveMessagesPhoto, photos.go), through a PhotoCache when
+// one is set so each URL is uploaded once per community, and sends up to 10
+// as comma-separated attachments; a document is uploaded through the docs
+// flow (docs.go) and attached after them. An ImageURL already of the form
+// photo<owner>_<id>[_key] is sent as is; Params alone (no upload) puts any
+// other URL in the text as a link.
 //
 // Buttons: an inline keyboard, one button per row (VK allows 6 rows): reply
 // buttons are "text" buttons with payload {"button":"<id>"} (a press arrives

@@ -56,18 +56,17 @@ func TestImages(t *testing.T) {
 	t.Parallel()
 	fake, c, _ := setup(t)
 	ctx := context.Background()
-	if _, err := c.Send(ctx, channels.Message{IdempotencyKey: "a", To: "5", Text: "Меню недели", ImageURL: "https://cdn.example/menu.jpg"}); err != nil {
-		t.Fatal(err)
+	// Params alone (no upload) keeps a URL as a link in the text.
+	v, err := vk.Params(channels.Message{To: "5", Text: "Меню недели", ImageURL: "https://cdn.example/menu.jpg"})
+	if err != nil || v.Get("message") != "Меню недели\nhttps://cdn.example/menu.jpg" || v.Get("attachment") != "" {
+		t.Errorf("params of a url image: %v %v", v, err)
 	}
 	if _, err := c.Send(ctx, channels.Message{IdempotencyKey: "b", To: "5", Text: "Меню", ImageURL: "photo-229876543_457239017"}); err != nil {
 		t.Fatal(err)
 	}
 	s := fake.SentTo(5)
-	if s[0].Text != "Меню недели\nhttps://cdn.example/menu.jpg" || s[0].Attachment != "" {
-		t.Errorf("url image %+v", s[0])
-	}
-	if s[1].Attachment != "photo-229876543_457239017" || s[1].Text != "Меню" {
-		t.Errorf("attachment %+v", s[1])
+	if s[0].Attachment != "photo-229876543_457239017" || s[0].Text != "Меню" || fake.UploadServers() != 0 {
+		t.Errorf("attachment %+v", s[0])
 	}
 }
 

@@ -47,7 +47,11 @@ type sendAnswer struct {
 
 // Send posts one message. Its provider id is the wamid statuses refer to.
 func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result, error) {
-	body, err := Payload(m)
+	build := Payload
+	if m.Document != nil {
+		build = withDocument // rich.go
+	}
+	body, err := build(m)
 	if err != nil {
 		return channels.Result{}, err
 	}

@@ -16,4 +16,9 @@
 //
 // The fake in whatsappfake speaks the same wire protocol for tests, the demo
 // and benchmarks.
+//
+// Documents (rich.go) ride in the text's message: a document message with
+// the text as caption, or the header of the interactive message. WhatsApp
+// gets no albums (one message per 6 s per recipient): templates send the
+// first image and links to the others.
 package whatsapp

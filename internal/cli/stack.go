@@ -16,6 +16,7 @@ import (
 	"github.com/nudge-engine/nudge/campaigns/channelcheck"
 	"github.com/nudge-engine/nudge/campaigns/preview"
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/uploads"
 	"github.com/nudge-engine/nudge/channels/whatsapp/catalogue"
 	"github.com/nudge-engine/nudge/classify"
 	"github.com/nudge-engine/nudge/consent"
@@ -136,6 +137,7 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	// engine is built from the adapters' senders; Connect below.
 	s.sink = inbound.New(d, a.Log, clk.Now)
 	s.chans = loadChannels(a.Env, c.core.BaseURL, s.sink, a.Log, hc)
+	s.chans.useUploads(uploads.New(d, clk.Now))
 	if err := a.Env.Err(); err != nil {
 		return nil, fmt.Errorf("configuration:\n%w", err)
 	}

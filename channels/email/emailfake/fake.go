@@ -204,6 +204,14 @@ type Parsed struct {
 	Header mail.Header
 	Text   string
 	HTML   string
+	// Attachments are the parts sent with Content-Disposition attachment.
+	Attachments []Attachment
+}
+
+// Attachment is an attached file of a received message.
+type Attachment struct {
+	Name, Type string
+	Data       []byte
 }
 
 // Parse decodes a received message's headers and its text and HTML parts.
@@ -213,11 +221,11 @@ func (r Received) Parse() (Parsed, error) {
 		return Parsed{}, err
 	}
 	p := Parsed{Header: m.Header}
-	err = collect(m.Header.Get("Content-Type"), m.Header.Get("Content-Transfer-Encoding"), m.Body, &p, 0)
+	err = collect(m.Header.Get("Content-Type"), m.Header.Get("Content-Transfer-Encoding"), "", m.Body, &p, 0)
 	return p, err
 }
 
-func collect(ct, cte string, body io.Reader, p *Parsed, depth int) error {
+func collect(ct, cte, disposition string, body io.Reader, p *Parsed, depth int) error {
 	if depth > 5 {
 		return nil
 	}
@@ -235,7 +243,7 @@ func collect(ct, cte string, body io.Reader, p *Parsed, depth int) error {
 			if err != nil {
 				return err
 			}
-			if err := collect(part.Header.Get("Content-Type"), part.Header.Get("Content-Transfer-Encoding"), part, p, depth+1); err != nil {
+			if err := collect(part.Header.Get("Content-Type"), part.Header.Get("Content-Transfer-Encoding"), part.Header.Get("Content-Disposition"), part, p, depth+1); err != nil {
 				return err
 			}
 		}
@@ -257,6 +265,14 @@ func collect(ct, cte string, body io.Reader, p *Parsed, depth int) error {
 	b, err := io.ReadAll(body)
 	if err != nil {
 		return err
+	}
+	if d, dp, err := mime.ParseMediaType(disposition); err == nil && d == "attachment" {
+		name, err := new(mime.WordDecoder).DecodeHeader(dp["filename"]) // RFC 2047 names, as mail clients read them
+		if err != nil {
+			name = dp["filename"]
+		}
+		p.Attachments = append(p.Attachments, Attachment{Name: name, Type: mt, Data: b})
+		return nil
 	}
 	switch mt {
 	case "text/plain":

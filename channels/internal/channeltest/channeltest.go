@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -235,4 +236,13 @@ func WantTooLarge(t testing.TB, c Fetcher, a channels.Attachment, max, size int6
 	case size != 0 && (tl.Size != size || tl.Max != max):
 		t.Errorf("over the cap: %v, want size %d max %d", err, size, max)
 	}
+}
+
+// ImageURLs is an album of n image URLs (…/menu/1.jpg, 2.jpg, …).
+func ImageURLs(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("https://static.growfood.example/menu/%d.jpg", i+1)
+	}
+	return out
 }

@@ -236,11 +236,16 @@ func validate(b map[string]any) (string, bool) {
 	if hasAtt {
 		p, _ := att["payload"].(map[string]any)
 		switch att["type"] {
-		case "image":
-			if u, _ := p["url"].(string); u == "" {
-				return "image attachment needs payload.url", false
+		case "image", "file", "audio", "video":
+			u, _ := p["url"].(string)
+			id, _ := p["attachment_id"].(string)
+			if u == "" && id == "" {
+				return fmt.Sprintf("%s attachment needs payload.url or payload.attachment_id", att["type"]), false
 			}
 		case "template":
+			if p["template_type"] == "generic" {
+				return validateGeneric(p)
+			}
 			btns, _ := p["buttons"].([]any)
 			if p["template_type"] != "button" || len(btns) == 0 || len(btns) > 3 {
 				return "button template needs 1..3 buttons", false

@@ -69,7 +69,8 @@ type Button struct {
 	URL          string `json:"url,omitempty"`
 }
 
-// Sent is an accepted sendMessage or sendPhoto.
+// Sent is an accepted sendMessage, sendPhoto or sendDocument, or one item
+// of a sendMediaGroup.
 type Sent struct {
 	MessageID int64
 	ChatID    int64
@@ -77,9 +78,13 @@ type Sent struct {
 	Encoding  string // json | form | multipart
 	Text      string // text or caption
 	Photo     string // URL, file_id or "upload:<filename>"
-	ParseMode string
-	Keyboard  [][]Button
-	At        time.Time
+	// Document is sendDocument's file; MediaGroupID joins the messages
+	// of one sendMediaGroup (album.go).
+	Document     string
+	MediaGroupID string
+	ParseMode    string
+	Keyboard     [][]Button
+	At           time.Time
 }
 
 // Answer is a recorded answerCallbackQuery.
@@ -276,6 +281,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.getFile(w, p)
 	case "sendmessage", "sendphoto":
 		s.send(w, method, enc, p)
+	case "sendmediagroup":
+		s.sendMediaGroup(w, enc, p)
+	case "senddocument":
+		s.sendDocument(w, enc, p)
 	}
 }
 
@@ -328,79 +337,68 @@ func (s *Server) send(w http.ResponseWriter, method, enc string, p map[string]st
 		}
 	} else {
 		sent.Method, sent.Text, sent.Photo = "sendPhoto", p["caption"], p["photo"]
-		n, perr := visibleLen(p["caption"], p["parse_mode"])
-		if perr != "" {
-			badRequest(w, "can't parse entities: %s", perr)
+		if msg := checkCaption(p["caption"], p["parse_mode"]); msg != "" {
+			badRequest(w, "%s", msg)
 			return
 		}
-		if n > MaxCaption {
-			badRequest(w, "message caption is too long")
-			return
-		}
-		if !strings.HasPrefix(sent.Photo, "http://") && !strings.HasPrefix(sent.Photo, "https://") && !strings.HasPrefix(sent.Photo, "upload:") && !strings.HasPrefix(sent.Photo, "AgAC") {
+		if !remoteFile(sent.Photo) {
 			badRequest(w, "wrong remote file identifier specified: Wrong string length")
 			return
 		}
 	}
-	if rm := p["reply_markup"]; rm != "" {
-		kb, msg := checkKeyboard(rm)
+	s.accept(w, sent, p["reply_markup"])
+}
+
+// accept checks the keyboard of a one-message send, plays scripted
+// failures and flood control, and records and answers the message.
+func (s *Server) accept(w http.ResponseWriter, sent Sent, replyMarkup string) {
+	if replyMarkup != "" {
+		kb, msg := checkKeyboard(replyMarkup)
 		if msg != "" {
 			badRequest(w, "%s", msg)
 			return
 		}
 		sent.Keyboard = kb
 	}
-	s.mu.Lock()
-	if f, scripted := s.failAll.Next(); scripted {
-		s.mu.Unlock()
-		fail(w, f)
+	ids, now, f := s.admit(sent.ChatID, 1)
+	if f != nil {
+		fail(w, *f)
 		return
+	}
+	sent.MessageID, sent.At = ids[0], now
+	s.sent.Add(sent)
+	ok(w, message(sent))
+}
+
+// admit plays the scripted failures and flood control of a send to chat
+// and, when it goes through, numbers its n messages.
+func (s *Server) admit(chat int64, n int) ([]int64, time.Time, *Failure) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f, scripted := s.failAll.Next(); scripted {
+		return nil, time.Time{}, &f
 	}
 	if f, scripted := s.fails.Next(chat); scripted {
-		s.mu.Unlock()
-		fail(w, f)
-		return
+		return nil, time.Time{}, &f
 	}
 	if f, bad := s.states.Of(chat); bad {
-		s.mu.Unlock()
-		fail(w, f)
-		return
+		return nil, time.Time{}, &f
 	}
 	if s.RequireStart && !s.started[chat] {
-		s.mu.Unlock()
-		fail(w, ChatNotFound)
-		return
+		f := ChatNotFound
+		return nil, time.Time{}, &f
 	}
 	now := s.Now()
 	if s.flooded(chat, now) {
-		s.mu.Unlock()
-		fail(w, TooManyRequests(1))
-		return
+		f := TooManyRequests(1)
+		return nil, time.Time{}, &f
 	}
-	s.nextID[chat]++
-	sent.MessageID = s.nextID[chat]
-	sent.At = now
-	s.sent.Add(sent)
-	s.mu.Unlock()
-
-	res := map[string]any{
-		"message_id": sent.MessageID,
-		"from":       map[string]any{"id": BotID, "is_bot": true, "first_name": "Nudge Fake", "username": "nudge_fake_bot"},
-		"chat":       map[string]any{"id": chat, "type": "private"},
-		"date":       sent.At.Unix(),
+	ids := make([]int64, n)
+	for i := range ids {
+		s.nextID[chat]++
+		ids[i] = s.nextID[chat]
 	}
-	if sent.Method == "sendMessage" {
-		res["text"] = sent.Text
-	} else {
-		res["photo"] = []map[string]any{{"file_id": fmt.Sprintf("AgACAgIAAxkDAAI%08d", sent.MessageID), "file_unique_id": fmt.Sprintf("AQAD%06d", sent.MessageID), "width": 1280, "height": 960}}
-		if sent.Text != "" {
-			res["caption"] = sent.Text
-		}
-	}
-	if sent.Keyboard != nil {
-		res["reply_markup"] = map[string]any{"inline_keyboard": sent.Keyboard}
-	}
-	ok(w, res)
+	return ids, now, nil
 }
 
 // flooded applies PerSecond and PerChatPerSecond; s.mu is held.

@@ -67,7 +67,9 @@ type Sent struct {
 	TrackingData string
 	SenderName   string
 	Keyboard     []Button
-	At           time.Time
+	// Images are the button images of a rich_media message, in order.
+	Images []string
+	At     time.Time
 }
 
 // Plan scripts the receipts of messages to a receiver: delivered after
@@ -196,11 +198,13 @@ type message struct {
 		Name   string `json:"name"`
 		Avatar string `json:"avatar"`
 	} `json:"sender"`
-	TrackingData string    `json:"tracking_data"`
-	Type         string    `json:"type"`
-	Text         string    `json:"text"`
-	Media        string    `json:"media"`
-	Keyboard     *keyboard `json:"keyboard"`
+	TrackingData string     `json:"tracking_data"`
+	Type         string     `json:"type"`
+	Text         string     `json:"text"`
+	Media        string     `json:"media"`
+	Keyboard     *keyboard  `json:"keyboard"`
+	AltText      string     `json:"alt_text"`
+	RichMedia    *richMedia `json:"rich_media"`
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -274,7 +278,8 @@ func (s *Server) send(w http.ResponseWriter, body []byte) {
 	}
 	recent.Add(now)
 	s.token++
-	sent := Sent{MessageToken: s.token, Receiver: m.Receiver, Type: m.Type, Text: m.Text, Media: m.Media, TrackingData: m.TrackingData, SenderName: m.Sender.Name, At: now}
+	sent := Sent{MessageToken: s.token, Receiver: m.Receiver, Type: m.Type, Text: m.Text, Media: m.Media, TrackingData: m.TrackingData, SenderName: m.Sender.Name, At: now,
+		Images: m.RichMedia.images()}
 	if m.Keyboard != nil {
 		for _, raw := range m.Keyboard.Buttons {
 			var b Button
@@ -312,7 +317,11 @@ func check(m *message) int {
 		if utf8.RuneCountInString(m.Text) > MaxCaption {
 			return 3
 		}
-	case "url", "contact", "location", "sticker", "file", "video", "rich_media":
+	case "rich_media":
+		if st := checkRichMedia(m); st != 0 {
+			return st
+		}
+	case "url", "contact", "location", "sticker", "file", "video":
 	default:
 		return 3
 	}

@@ -8,7 +8,9 @@
 // token (error 6), plays scripted errors per peer (900/901/902, 6/9/29), and
 // posts Callback API events with the group's secret, including message_read
 // receipts on a scriptable timer. Photos, documents and voice messages
-// users send (MessageNewWith) are served at their userapi-style URLs.
+// users send (MessageNewWith) are served at their userapi-style URLs. The
+// photo upload flow for messages (photos.getMessagesUploadServer, the
+// upload server, photos.saveMessagesPhoto) is in upload.go.
 package vkfake
 
 import (
@@ -114,6 +116,8 @@ type Server struct {
 	// files users send (media.go)
 	media     map[string]*mediaFile
 	downloads int
+	// the photo upload flow (upload.go)
+	photos photoStore
 }
 
 // New starts a fake accepting Token for GroupID.
@@ -199,6 +203,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.serveMedia(w, r)
 		return
 	}
+	if r.Method == http.MethodPost && r.URL.Path == uploadPrefix {
+		s.serveUpload(w, r)
+		return
+	}
+	if r.Method == http.MethodPost && r.URL.Path == docUploadPrefix {
+		s.serveDocUpload(w, r)
+		return
+	}
 	method, found := strings.CutPrefix(r.URL.Path, "/method/")
 	if !found {
 		http.NotFound(w, r)
@@ -247,6 +259,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		s.answers.Add(EventAnswer{EventID: p["event_id"], UserID: uid, PeerID: pid})
 		writeJSON(w, map[string]any{"response": 1})
+	case "photos.getMessagesUploadServer":
+		s.getUploadServer(w, p)
+	case "photos.saveMessagesPhoto":
+		s.saveMessagesPhoto(w, p, now)
+	case "docs.getMessagesUploadServer":
+		s.getDocUploadServer(w, p)
+	case "docs.save":
+		s.saveDoc(w, p, now)
 	case "groups.getCallbackConfirmationCode":
 		writeJSON(w, map[string]any{"response": map[string]string{"code": s.Confirmation}})
 	default:
@@ -280,7 +300,7 @@ func (s *Server) send(w http.ResponseWriter, p map[string]string, now time.Time)
 		return
 	}
 	for _, a := range strings.Split(att, ",") {
-		if a != "" && !attachmentRe.MatchString(a) {
+		if a != "" && (!attachmentRe.MatchString(a) || !s.knownPhoto(a)) {
 			vkError(w, 100, p)
 			return
 		}

@@ -278,11 +278,8 @@ func validate(b map[string]any) (string, bool) {
 		if body == "" || utf8.RuneCountInString(body) > 4096 {
 			return "text.body must be 1..4096 characters", false
 		}
-	case "image":
-		img, _ := b["image"].(map[string]any)
-		if l, _ := img["link"].(string); l == "" {
-			return "image.link is required", false
-		}
+	case "image", "document":
+		return validateMedia(b)
 	case "template":
 		t, _ := b["template"].(map[string]any)
 		if n, _ := t["name"].(string); n == "" {
@@ -292,6 +289,9 @@ func validate(b map[string]any) (string, bool) {
 		in, _ := b["interactive"].(map[string]any)
 		if in["type"] != "button" {
 			return "interactive.type must be button", false
+		}
+		if msg, ok := validateHeader(in["header"]); !ok {
+			return msg, false
 		}
 		body, _ := in["body"].(map[string]any)
 		if t, _ := body["text"].(string); t == "" || utf8.RuneCountInString(t) > 1024 {

@@ -1,0 +1,25 @@
+package preview
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/nudge-engine/nudge/channels"
+)
+
+// The text preview lists an album and a document as the channel gets them.
+func TestWriteTextAlbumAndDocument(t *testing.T) {
+	r := &Result{RenderedFor: channels.Telegram, Message: &Message{Locale: "ru", Format: channels.HTML, Text: "Меню недели",
+		Images:   []string{"https://x.example/1.jpg", "https://x.example/2.jpg"},
+		Document: &channels.DocumentRef{URL: "https://x.example/r/A-42.pdf"}}}
+	var b bytes.Buffer
+	if err := WriteText(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"album 1/2: https://x.example/1.jpg\n", "album 2/2: https://x.example/2.jpg\n", "document: A-42.pdf (https://x.example/r/A-42.pdf)\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("preview lacks %q:\n%s", want, b.String())
+		}
+	}
+}
