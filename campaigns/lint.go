@@ -37,6 +37,7 @@ var Rules = []struct{ ID, Doc string }{
 	{"marketing-without-consent", "a marketing campaign whose audience only requires service consent"},
 	{"window-needs-template", "a send that can reach WhatsApp/Messenger outside the 24h window has no whatsapp_template/tag"},
 	{"button-limits", "buttons exceed a channel's limits (Telegram callback_data 64 bytes, WhatsApp 3 reply buttons of 20 characters, no links in WhatsApp reply buttons, …)"},
+	{"pay", "a pay button is wrong: currency not ISO 4217 (or XTR), amount not positive or with too many decimals, no product, a Telegram invoice title/description too long, no url for channels without in-chat payments, more than one per message"},
 	{"channel-limits", "a text exceeds a channel's limit (Telegram 4096 / caption 1024, SMS segments, …)"},
 	{"template-syntax", "a text is not a valid template (unknown function, unclosed action, bad Telegram HTML, an unclosed tag in email HTML)"},
 	{"template-render", "a variant fails to render against a sample subscriber, the declared attributes and the trigger's declared payload (a misspelt field, an undeclared key, a value of the wrong type)"},
