@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/nudge-engine/nudge/internal/db"
 )
 
 // MaxEventBatch is the most events one AddEvents call takes.
@@ -143,4 +145,30 @@ func (s *Store) AddEvents(ctx context.Context, evs []Event) (EventsResult, error
 	}
 	n, _ := res.RowsAffected()
 	return EventsResult{Accepted: int(n), Duplicates: len(evs) - int(n)}, nil
+}
+
+// AddEventFor stores e for the subscriber with id sub on q (the pool or
+// the caller's transaction), for engine parts that know the subscriber by
+// id (a payment): the same validation and idempotency as AddEvents, and
+// e.ExternalID is ignored. stored is false for a duplicate.
+func AddEventFor(ctx context.Context, q db.Executor, sub int64, e Event, now time.Time) (stored bool, err error) {
+	e.ExternalID = "x"
+	if err := e.Validate(""); err != nil {
+		return false, err
+	}
+	b, err := json.Marshal(nonNilMap(e.Payload))
+	if err != nil {
+		return false, fmt.Errorf("event payload: %w", err)
+	}
+	at := now
+	if e.OccurredAt != nil {
+		at = *e.OccurredAt
+	}
+	res, err := q.ExecContext(ctx, qInsertEvents, pq.Array([]int64{sub}), pq.Array([]string{e.Name}),
+		pq.Array([]string{at.UTC().Format(time.RFC3339Nano)}), pq.Array([]string{string(b)}), pq.Array([]string{e.IdempotencyKey}), now)
+	if err != nil {
+		return false, fmt.Errorf("insert event: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }

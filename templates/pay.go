@@ -42,6 +42,7 @@ func payButton(out *Rendered, i int, p *campaigns.Pay, ch channels.Kind) error {
 		}
 	}
 	b.URL = ""
-	b.Pay = &channels.Invoice{Title: p.Title, Description: strings.TrimSpace(desc), Currency: p.Currency, Amount: amount, Product: p.Product}
+	b.Pay = &channels.Invoice{Title: p.Title, Description: strings.TrimSpace(desc), Currency: p.Currency, Amount: amount, Product: p.Product,
+		ValidFor: p.Validity().D()}
 	return nil
 }
