@@ -39,6 +39,7 @@ type InlineButton struct {
 	Text         string `json:"text"`
 	CallbackData string `json:"callback_data,omitempty"`
 	URL          string `json:"url,omitempty"`
+	Pay          bool   `json:"pay,omitempty"` // the Pay button of an invoice (first)
 }
 
 // InlineKeyboard is reply_markup of type InlineKeyboardMarkup.
@@ -87,6 +88,9 @@ func chatID(to string) any {
 func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result, error) {
 	if m.To == "" {
 		return channels.Result{}, &channels.Error{Kind: channels.Invalid, Code: "local", Message: "no chat id"}
+	}
+	if inv, i := invoiceOf(m.Buttons); inv != nil {
+		return c.sendInvoice(ctx, m, inv, i)
 	}
 	kb, err := Keyboard(m.Buttons)
 	if err != nil {
@@ -150,7 +154,7 @@ type WebhookOptions struct {
 }
 
 // AllowedUpdates are the update types the webhook handler understands.
-var AllowedUpdates = []string{"message", "callback_query", "my_chat_member"}
+var AllowedUpdates = []string{"message", "callback_query", "my_chat_member", "pre_checkout_query"}
 
 // SetWebhook registers the webhook URL with its secret token.
 func (c *Client) SetWebhook(ctx context.Context, o WebhookOptions) error {

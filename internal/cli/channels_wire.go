@@ -56,7 +56,10 @@ func (cs *channelSet) Fetch(ctx context.Context, ch channels.Kind, _ string, a c
 // half-configured provider is reported through e (naming the variable).
 // baseURL is the install's public URL (NUDGE_BASE_URL), from which the SMS
 // status callback and signature URL are derived unless set explicitly.
-func loadChannels(e *config.Env, baseURL string, sink channels.Sink, log *slog.Logger, hc *http.Client) *channelSet {
+//
+// pay answers Telegram's pre-checkouts and records payments (nil: every
+// pre-checkout is refused).
+func loadChannels(e *config.Env, baseURL string, sink channels.Sink, pay channels.Payments, log *slog.Logger, hc *http.Client) *channelSet {
 	cs := &channelSet{Registry: channels.NewRegistry(), Rates: map[channels.Kind]channels.Rate{}, hooks: map[channels.Kind]http.Handler{},
 		fetchers: map[channels.Kind]fileFetcher{}}
 	add := func(k channels.Kind, s channels.Sender, hook http.Handler, r channels.Rate) {
@@ -66,7 +69,7 @@ func loadChannels(e *config.Env, baseURL string, sink channels.Sink, log *slog.L
 	}
 	if c := telegram.LoadConfig(e, envAccount); c.Enabled() {
 		client := telegram.New(c, hc)
-		add(channels.Telegram, client, telegram.NewWebhook(c, sink, log), c.Rate)
+		add(channels.Telegram, client, telegram.NewPaymentsWebhook(c, sink, log, pay), c.Rate)
 		cs.fetchers[channels.Telegram] = client
 	}
 	if c := viber.LoadConfig(e, envAccount); c.Enabled() {

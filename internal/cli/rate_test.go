@@ -25,7 +25,7 @@ func TestChannelRatesFromEnvironment(t *testing.T) {
 	load := func() map[channels.Kind]channels.Rate {
 		t.Helper()
 		e := &config.Env{Lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
-		cs := loadChannels(e, "https://nudge.example.com", nil, slog.New(slog.DiscardHandler), http.DefaultClient)
+		cs := loadChannels(e, "https://nudge.example.com", nil, nil, slog.New(slog.DiscardHandler), http.DefaultClient)
 		if err := e.Err(); err != nil {
 			t.Fatal(err)
 		}

@@ -67,6 +67,7 @@ type Button struct {
 	Text         string `json:"text"`
 	CallbackData string `json:"callback_data,omitempty"`
 	URL          string `json:"url,omitempty"`
+	Pay          bool   `json:"pay,omitempty"`
 }
 
 // Sent is an accepted sendMessage or sendPhoto.
@@ -106,6 +107,9 @@ type Server struct {
 	// TextUpdate/CallbackUpdate built for them, no StartChat) fail with 400
 	// "chat not found", as Telegram does: users write first.
 	RequireStart bool
+	// ProviderToken is the payment provider token sendInvoice accepts for
+	// currencies other than Stars; "" = the package's ProviderToken.
+	ProviderToken string
 
 	srv      *httptest.Server
 	sent     fakekit.Log[Sent]
@@ -124,6 +128,7 @@ type Server struct {
 	allowed  []string
 	updateID int64
 	files    map[string]*file
+	pay      payments
 }
 
 // New starts a fake accepting Token.
@@ -223,6 +228,10 @@ var pathRe = regexp.MustCompile(`^/bot([^/]+)/(?:test/)?([A-Za-z]+)$`)
 var filePathRe = regexp.MustCompile(`^/file/bot([^/]+)/(.+)$`)
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == PayPath {
+		s.servePay(w, r)
+		return
+	}
 	if m := filePathRe.FindStringSubmatch(r.URL.Path); m != nil {
 		s.serveFile(w, r, m[1], m[2])
 		return
@@ -276,6 +285,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.getFile(w, p)
 	case "sendmessage", "sendphoto":
 		s.send(w, method, enc, p)
+	case "sendinvoice":
+		s.sendInvoice(w, p)
+	case "answerprecheckoutquery":
+		s.answerPreCheckout(w, p)
 	}
 }
 
@@ -351,35 +364,13 @@ func (s *Server) send(w http.ResponseWriter, method, enc string, p map[string]st
 		sent.Keyboard = kb
 	}
 	s.mu.Lock()
-	if f, scripted := s.failAll.Next(); scripted {
+	id, now, f, refused := s.admit(chat)
+	if refused {
 		s.mu.Unlock()
 		fail(w, f)
 		return
 	}
-	if f, scripted := s.fails.Next(chat); scripted {
-		s.mu.Unlock()
-		fail(w, f)
-		return
-	}
-	if f, bad := s.states.Of(chat); bad {
-		s.mu.Unlock()
-		fail(w, f)
-		return
-	}
-	if s.RequireStart && !s.started[chat] {
-		s.mu.Unlock()
-		fail(w, ChatNotFound)
-		return
-	}
-	now := s.Now()
-	if s.flooded(chat, now) {
-		s.mu.Unlock()
-		fail(w, TooManyRequests(1))
-		return
-	}
-	s.nextID[chat]++
-	sent.MessageID = s.nextID[chat]
-	sent.At = now
+	sent.MessageID, sent.At = id, now
 	s.sent.Add(sent)
 	s.mu.Unlock()
 
@@ -401,6 +392,30 @@ func (s *Server) send(w http.ResponseWriter, method, enc string, p map[string]st
 		res["reply_markup"] = map[string]any{"inline_keyboard": sent.Keyboard}
 	}
 	ok(w, res)
+}
+
+// admit plays what Telegram does to a message for chat before accepting it
+// (scripted failures, blocked chats, chats never started, flood control)
+// and numbers it; s.mu is held.
+func (s *Server) admit(chat int64) (id int64, now time.Time, f Failure, refused bool) {
+	if f, scripted := s.failAll.Next(); scripted {
+		return 0, now, f, true
+	}
+	if f, scripted := s.fails.Next(chat); scripted {
+		return 0, now, f, true
+	}
+	if f, bad := s.states.Of(chat); bad {
+		return 0, now, f, true
+	}
+	if s.RequireStart && !s.started[chat] {
+		return 0, now, ChatNotFound, true
+	}
+	now = s.Now()
+	if s.flooded(chat, now) {
+		return 0, now, TooManyRequests(1), true
+	}
+	s.nextID[chat]++
+	return s.nextID[chat], now, Failure{}, false
 }
 
 // flooded applies PerSecond and PerChatPerSecond; s.mu is held.
