@@ -2,6 +2,7 @@ package telegram_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -223,4 +224,34 @@ func FuzzParsePayment(f *testing.F) {
 			t.Fatal("a payment without its charge id")
 		}
 	})
+}
+
+// The fake's control endpoint plays the same customer over HTTP.
+func TestFakePayEndpoint(t *testing.T) {
+	t.Parallel()
+	fake, _, cfg := setup(t)
+	cfg.PaymentProviderToken = telegramfake.ProviderToken
+	pay := &payments{known: "nudge1.abc"}
+	hook := channeltest.Serve(t, telegram.NewPaymentsWebhook(cfg, &channeltest.Sink{}, nil, pay))
+	fake.SetWebhook(hook.URL, secret)
+	if _, err := telegram.New(cfg, nil).Send(context.Background(), invoiceMessage()); err != nil {
+		t.Fatal(err)
+	}
+	st, body := channeltest.Post(t, fake.URL+telegramfake.PayPath, "application/json", []byte(`{"chat_id":321,"message_id":1}`), nil)
+	var rec telegramfake.Receipt
+	if err := json.Unmarshal(body, &rec); err != nil || st != 200 || !rec.Paid || rec.ChargeID == "" {
+		t.Fatalf("pay: %d %s", st, body)
+	}
+	st, body = channeltest.Post(t, fake.URL+telegramfake.PayPath, "application/json", []byte(`{"chat_id":321,"payload":"nudge1.zzz","currency":"RUB","total_amount":5}`), nil)
+	if err := json.Unmarshal(body, &rec); err != nil || st != 200 || rec.Paid || rec.Reason == "" {
+		t.Fatalf("refused checkout: %d %s", st, body)
+	}
+	for _, bad := range []string{`{"chat_id":321,"message_id":99}`, `{"chat_id":321}`, `{"nope":1}`} {
+		if st, _ := channeltest.Post(t, fake.URL+telegramfake.PayPath, "application/json", []byte(bad), nil); st != 404 && st != 400 {
+			t.Errorf("%s: %d", bad, st)
+		}
+	}
+	if len(pay.paid) != 1 {
+		t.Errorf("payments %+v", pay.paid)
+	}
 }
