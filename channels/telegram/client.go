@@ -119,6 +119,11 @@ func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result,
 		}
 		req["text"] = m.Text
 	}
+	return c.send(ctx, method, req)
+}
+
+// send calls a method that sends a message and returns its Result.
+func (c *Client) send(ctx context.Context, method string, req map[string]any) (channels.Result, error) {
 	var msg struct {
 		MessageID int64 `json:"message_id"`
 		Chat      struct {

@@ -109,16 +109,7 @@ func (c *Client) sendInvoice(ctx context.Context, m channels.Message, inv *chann
 	if m.ImageURL != "" {
 		req["photo_url"] = m.ImageURL
 	}
-	var msg struct {
-		MessageID int64 `json:"message_id"`
-		Chat      struct {
-			ID int64 `json:"id"`
-		} `json:"chat"`
-	}
-	if err := c.Call(ctx, "sendInvoice", req, &msg); err != nil {
-		return channels.Result{}, err
-	}
-	return channels.Result{ProviderID: strconv.FormatInt(msg.Chat.ID, 10) + ":" + strconv.FormatInt(msg.MessageID, 10), SentAt: c.api.Now()}, nil
+	return c.send(ctx, "sendInvoice", req)
 }
 
 // AnswerPreCheckoutQuery answers a pre-checkout: ok, or a refusal with the

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/campaigns/channelcheck"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/fakes"
 	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
@@ -119,6 +122,22 @@ func (e *e2e) seed(people []demo.Person) {
 		}
 		return e.count(`SELECT count(*) FROM flow_runs WHERE campaign_id = 'weekly-feedback'`) == len(people)
 	})
+}
+
+// apply lints and applies the campaign file src as name.yaml.
+func (e *e2e) apply(name, src string) {
+	e.t.Helper()
+	dir := e.t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, name+".yaml"), []byte(src), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	files, err := campaigns.LoadAll(dir)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, _, err := campaigns.NewStore(e.d, campaigns.WithLinter(channelcheck.Linter())).Apply(e.ctx, files[0]); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 func (e *e2e) count(q string, args ...any) int {

@@ -2,14 +2,10 @@ package cli
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/nudge-engine/nudge/analytics"
-	"github.com/nudge-engine/nudge/campaigns"
-	"github.com/nudge-engine/nudge/campaigns/channelcheck"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
 	"github.com/nudge-engine/nudge/demo"
@@ -57,17 +53,7 @@ func TestRenewalPaidInChatEndToEnd(t *testing.T) {
 	const chat = 741001
 	e.seed([]demo.Person{{Ext: "pay-1", Name: "Вера", Locale: "ru", TZ: "Europe/Moscow", Channel: channels.Telegram, Chat: chat,
 		Persona: "silent", Phone: "+79990000741", Email: "pay-1@example.com"}})
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "renewal-pay.yaml"), []byte(renewalPayCampaign), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	files, err := campaigns.LoadAll(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := campaigns.NewStore(e.d, campaigns.WithLinter(channelcheck.Linter())).Apply(e.ctx, files[0]); err != nil {
-		t.Fatal(err)
-	}
+	e.apply("renewal-pay", renewalPayCampaign)
 	at := e.now()
 	if _, err := subscribers.NewStore(e.d, e.now).AddEvents(e.ctx, []subscribers.Event{
 		{ExternalID: "pay-1", Name: "renewal.due", OccurredAt: &at, IdempotencyKey: "renewal-1"}}); err != nil {

@@ -363,16 +363,9 @@ func (s *Server) send(w http.ResponseWriter, method, enc string, p map[string]st
 		}
 		sent.Keyboard = kb
 	}
-	s.mu.Lock()
-	id, now, f, refused := s.admit(chat)
-	if refused {
-		s.mu.Unlock()
-		fail(w, f)
+	if !s.accept(w, chat, func(id int64, at time.Time) { sent.MessageID, sent.At = id, at; s.sent.Add(sent) }) {
 		return
 	}
-	sent.MessageID, sent.At = id, now
-	s.sent.Add(sent)
-	s.mu.Unlock()
 
 	res := map[string]any{
 		"message_id": sent.MessageID,
@@ -394,28 +387,42 @@ func (s *Server) send(w http.ResponseWriter, method, enc string, p map[string]st
 	ok(w, res)
 }
 
-// admit plays what Telegram does to a message for chat before accepting it
-// (scripted failures, blocked chats, chats never started, flood control)
-// and numbers it; s.mu is held.
-func (s *Server) admit(chat int64) (id int64, now time.Time, f Failure, refused bool) {
-	if f, scripted := s.failAll.Next(); scripted {
-		return 0, now, f, true
-	}
-	if f, scripted := s.fails.Next(chat); scripted {
-		return 0, now, f, true
-	}
-	if f, bad := s.states.Of(chat); bad {
-		return 0, now, f, true
-	}
-	if s.RequireStart && !s.started[chat] {
-		return 0, now, ChatNotFound, true
-	}
-	now = s.Now()
-	if s.flooded(chat, now) {
-		return 0, now, TooManyRequests(1), true
+// accept plays what Telegram does to a message for chat before accepting
+// it (scripted failures, blocked chats, chats never started, flood
+// control): it answers w with the failure and returns false, or numbers
+// the message and records it with record (under s.mu).
+func (s *Server) accept(w http.ResponseWriter, chat int64, record func(id int64, at time.Time)) bool {
+	s.mu.Lock()
+	f, refused := s.refusal(chat)
+	if refused {
+		s.mu.Unlock()
+		fail(w, f)
+		return false
 	}
 	s.nextID[chat]++
-	return s.nextID[chat], now, Failure{}, false
+	record(s.nextID[chat], s.Now())
+	s.mu.Unlock()
+	return true
+}
+
+// refusal is the failure Telegram answers a message to chat with; s.mu is held.
+func (s *Server) refusal(chat int64) (Failure, bool) {
+	if f, scripted := s.failAll.Next(); scripted {
+		return f, true
+	}
+	if f, scripted := s.fails.Next(chat); scripted {
+		return f, true
+	}
+	if f, bad := s.states.Of(chat); bad {
+		return f, true
+	}
+	if s.RequireStart && !s.started[chat] {
+		return ChatNotFound, true
+	}
+	if s.flooded(chat, s.Now()) {
+		return TooManyRequests(1), true
+	}
+	return Failure{}, false
 }
 
 // flooded applies PerSecond and PerChatPerSecond; s.mu is held.

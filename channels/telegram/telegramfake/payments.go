@@ -144,18 +144,11 @@ func (s *Server) sendInvoice(w http.ResponseWriter, p map[string]string) {
 		}
 		inv.Keyboard = kb
 	}
-	s.mu.Lock()
-	id, now, f, refused := s.admit(chat)
-	if refused {
-		s.mu.Unlock()
-		fail(w, f)
+	if !s.accept(w, chat, func(id int64, at time.Time) { inv.MessageID, inv.At = id, at; s.pay.invoices.Add(inv) }) {
 		return
 	}
-	inv.MessageID, inv.At = id, now
-	s.pay.invoices.Add(inv)
-	s.mu.Unlock()
 	res := map[string]any{
-		"message_id": id, "date": now.Unix(), "chat": map[string]any{"id": chat, "type": "private"},
+		"message_id": inv.MessageID, "date": inv.At.Unix(), "chat": map[string]any{"id": chat, "type": "private"},
 		"from":    map[string]any{"id": BotID, "is_bot": true, "first_name": "Nudge Fake", "username": "nudge_fake_bot"},
 		"invoice": map[string]any{"title": inv.Title, "description": inv.Description, "start_parameter": "", "currency": inv.Currency, "total_amount": inv.Total},
 	}
