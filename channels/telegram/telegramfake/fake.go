@@ -355,14 +355,11 @@ func (s *Server) send(w http.ResponseWriter, method, enc string, p map[string]st
 			return
 		}
 	}
-	if rm := p["reply_markup"]; rm != "" {
-		kb, msg := checkKeyboard(rm)
-		if msg != "" {
-			badRequest(w, "%s", msg)
-			return
-		}
-		sent.Keyboard = kb
+	kb, good := keyboardParam(w, p)
+	if !good {
+		return
 	}
+	sent.Keyboard = kb
 	if !s.accept(w, chat, func(id int64, at time.Time) { sent.MessageID, sent.At = id, at; s.sent.Add(sent) }) {
 		return
 	}
@@ -385,6 +382,20 @@ func (s *Server) send(w http.ResponseWriter, method, enc string, p map[string]st
 		res["reply_markup"] = map[string]any{"inline_keyboard": sent.Keyboard}
 	}
 	ok(w, res)
+}
+
+// keyboardParam reads reply_markup (nil when absent) or answers w with
+// Telegram's error and returns false.
+func keyboardParam(w http.ResponseWriter, p map[string]string) ([][]Button, bool) {
+	if p["reply_markup"] == "" {
+		return nil, true
+	}
+	kb, msg := checkKeyboard(p["reply_markup"])
+	if msg != "" {
+		badRequest(w, "%s", msg)
+		return nil, false
+	}
+	return kb, true
 }
 
 // accept plays what Telegram does to a message for chat before accepting

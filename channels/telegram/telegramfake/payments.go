@@ -132,18 +132,15 @@ func (s *Server) sendInvoice(w http.ResponseWriter, p map[string]string) {
 		badRequest(w, "%s", msg)
 		return
 	}
-	if rm := p["reply_markup"]; rm != "" {
-		kb, msg := checkKeyboard(rm)
-		if msg != "" {
-			badRequest(w, "%s", msg)
-			return
-		}
-		if len(kb) == 0 || len(kb[0]) == 0 || !kb[0][0].Pay {
-			badRequest(w, "REPLY_MARKUP_BUY_EMPTY") // the first button must be the Pay button
-			return
-		}
-		inv.Keyboard = kb
+	kb, good := keyboardParam(w, p)
+	if !good {
+		return
 	}
+	if kb != nil && (len(kb) == 0 || len(kb[0]) == 0 || !kb[0][0].Pay) {
+		badRequest(w, "REPLY_MARKUP_BUY_EMPTY") // the first button must be the Pay button
+		return
+	}
+	inv.Keyboard = kb
 	if !s.accept(w, chat, func(id int64, at time.Time) { inv.MessageID, inv.At = id, at; s.pay.invoices.Add(inv) }) {
 		return
 	}
