@@ -118,4 +118,31 @@ func TestInvoiceLifecycle(t *testing.T) {
 	if got, _ := s.Check(ctx, check); got != payments.RefuseExpired {
 		t.Errorf("expired invoice: %q", got)
 	}
+
+	// An access request lists both invoices; erasure keeps them without
+	// whom they were for, and the open one can no longer be paid.
+	exp, err := payments.ExportSubscriber(ctx, d, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal(exp.(json.RawMessage), &rows); err != nil || len(rows) != 2 {
+		t.Fatalf("export %s %v", exp, err)
+	}
+	if paid := rows[0]; paid["status"] != "paid" && rows[1]["status"] == "paid" {
+		rows[0], rows[1] = rows[1], rows[0]
+	}
+	if rows[0]["status"] != "paid" || rows[0]["charge_id"] != "7012345678_321_1" || rows[1]["status"] != "open" {
+		t.Errorf("export %s", exp)
+	}
+	now = now.Add(-time.Hour)
+	if err := payments.EraseSubscriber(ctx, d, sub); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Check(ctx, check); got != payments.RefuseUnknown {
+		t.Errorf("invoice of an erased subscriber: %q", got)
+	}
+	if err := d.GetContext(ctx, &n, `SELECT count(*) FROM invoices WHERE subscriber_id IS NULL`); err != nil || n != 2 {
+		t.Errorf("%d invoices kept after erasure, %v", n, err)
+	}
 }

@@ -18,3 +18,16 @@ SELECT subscriber_id, campaign_id, step_id, product, currency, amount, expires_a
 UPDATE invoices SET status = 'paid', charge_id = $2, provider_charge_id = NULLIF($3, ''), paid_at = $4
  WHERE payload = $1 AND status = 'open'`
 )
+
+const (
+	// Erasure drops whom an invoice was for and keeps what was paid (a
+	// business record); an open invoice can no longer be paid.
+	qErase = `UPDATE invoices SET subscriber_id = NULL WHERE subscriber_id = $1`
+
+	qExport = `
+SELECT coalesce(json_agg(json_build_object('campaign_id', campaign_id, 'step_id', step_id, 'channel', channel,
+       'product', product, 'currency', currency, 'amount', amount, 'status', status, 'created_at', created_at,
+       'expires_at', expires_at, 'paid_at', paid_at, 'charge_id', charge_id, 'provider_charge_id', provider_charge_id)
+       ORDER BY created_at, payload), '[]')
+  FROM invoices WHERE subscriber_id = $1`
+)
