@@ -2,11 +2,14 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/nudge-engine/nudge/analytics"
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/fakes"
 	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
 	"github.com/nudge-engine/nudge/demo"
 	"github.com/nudge-engine/nudge/payments"
@@ -86,10 +89,15 @@ func TestRenewalPaidInChatEndToEnd(t *testing.T) {
 		t.Fatalf("unknown invoice: %+v %v", rec, err)
 	}
 
-	rec, err = e.f.Telegram.Pay(e.ctx, chat, inv.MessageID)
-	if err != nil || !rec.Paid || rec.Status != 200 {
-		t.Fatalf("paying: %+v %v", rec, err)
+	// The customer pays through the fakes' control API (POST /telegram/pay).
+	if st, err := e.f.Do(e.ctx, channels.Telegram, "pay", fakes.Action{User: strconv.Itoa(chat)}); err != nil || st != 200 {
+		t.Fatalf("paying: %d %v", st, err)
 	}
+	paid := e.f.Telegram.PreCheckoutAnswers()
+	if len(paid) != 2 || !paid[1].OK {
+		t.Fatalf("pre-checkout answers %+v", paid)
+	}
+	rec.ChargeID, rec.ProviderChargeID = fmt.Sprintf("%d_%d_1", telegramfake.BotID, chat), "pi_fake0000000000000001"
 	var ev struct {
 		Payload json.RawMessage `db:"payload"`
 	}
