@@ -112,18 +112,23 @@ func TestRenewalPaidInChatProcess(t *testing.T) {
 	if inv.Total != 99000 || inv.Currency != "RUB" || inv.ProviderToken != telegramfake.ProviderToken {
 		t.Fatalf("invoice %+v", inv)
 	}
-	if rec, err := f.Telegram.Checkout(ctx, chat, payments.Payload("forged", 0), "RUB", 99000); err != nil || rec.Paid || rec.Reason != payments.RefuseUnknown {
-		t.Fatalf("unknown invoice: %+v %v", rec, err)
-	}
-	if rec, err := f.Telegram.Pay(ctx, chat, inv.MessageID); err != nil || !rec.Paid || rec.Status != 200 {
-		t.Fatalf("paying: %+v %v", rec, err)
-	}
 	count := func(q string) int {
 		var n int
 		if err := d.GetContext(ctx, &n, q); err != nil {
 			t.Fatal(err)
 		}
 		return n
+	}
+	// The goal's window starts when the run reaches it, after the send is
+	// recorded: the payment must come after that.
+	wait("the run at its goal", func() bool {
+		return count(`SELECT count(*) FROM flow_runs WHERE campaign_id = 'renewal-pay' AND state = 'waiting' AND step_id = 'paid'`) == 1
+	})
+	if rec, err := f.Telegram.Checkout(ctx, chat, payments.Payload("forged", 0), "RUB", 99000); err != nil || rec.Paid || rec.Reason != payments.RefuseUnknown {
+		t.Fatalf("unknown invoice: %+v %v", rec, err)
+	}
+	if rec, err := f.Telegram.Pay(ctx, chat, inv.MessageID); err != nil || !rec.Paid || rec.Status != 200 {
+		t.Fatalf("paying: %+v %v", rec, err)
 	}
 	if n := count(`SELECT count(*) FROM subscriber_events WHERE name = 'subscription.renewed' AND payload->>'currency' = 'RUB' AND (payload->>'amount')::int = 99000`); n != 1 {
 		t.Fatalf("%d renewals recorded", n)

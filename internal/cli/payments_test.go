@@ -94,6 +94,11 @@ func TestRenewalPaidInChatEndToEnd(t *testing.T) {
 		!strings.HasPrefix(inv.Payload, payments.PayloadPrefix) || len(inv.Keyboard) != 1 || !inv.Keyboard[0][0].Pay {
 		t.Fatalf("invoice %+v", inv)
 	}
+	// The send is recorded after the provider answered: the run then waits
+	// at its goal, whose window starts there.
+	ticking("the run at its goal", func() bool {
+		return e.count(`SELECT count(*) FROM flow_runs WHERE campaign_id = 'renewal-pay' AND state = 'waiting' AND step_id = 'paid'`) == 1
+	})
 	if n := e.count(`SELECT count(*) FROM messages m JOIN flow_runs r ON r.id = m.run_id WHERE r.campaign_id = 'renewal-pay' AND m.status = 'sent'`); n != 1 {
 		t.Errorf("%d sent messages for the campaign, want 1", n)
 	}
