@@ -32,6 +32,11 @@ func (e *Event) Validate(prefix string) error {
 	if err := ValidExternalID(prefix+"external_id", e.ExternalID); err != nil {
 		return err
 	}
+	return e.validateEvent(prefix)
+}
+
+// validateEvent checks e but its subscriber.
+func (e *Event) validateEvent(prefix string) error {
 	if len(e.Name) > 100 || !reEventName.MatchString(e.Name) {
 		return fieldErr(prefix+"name", "must be a name like order.delivered (letters, digits, _ separated by . : or -, at most 100 bytes)")
 	}
@@ -152,8 +157,7 @@ func (s *Store) AddEvents(ctx context.Context, evs []Event) (EventsResult, error
 // id (a payment): the same validation and idempotency as AddEvents, and
 // e.ExternalID is ignored. stored is false for a duplicate.
 func AddEventFor(ctx context.Context, q db.Executor, sub int64, e Event, now time.Time) (stored bool, err error) {
-	e.ExternalID = "x"
-	if err := e.Validate(""); err != nil {
+	if err := e.validateEvent(""); err != nil {
 		return false, err
 	}
 	b, err := json.Marshal(nonNilMap(e.Payload))
