@@ -17,8 +17,9 @@ func inChatPayments(ch channels.Kind) bool { return ch == channels.Telegram || c
 var tagRe = regexp.MustCompile(`<[^>]*>`)
 
 // payButton makes button i of out a payment: an Invoice on channels with
-// in-chat payments (its Payload is set later by package payments), the
-// shop's payment link (the button's URL) elsewhere.
+// in-chat payments (its Payload is set later by package payments; the URL
+// stays for a bot without a payment provider), the shop's payment link
+// (the button's URL) elsewhere.
 func payButton(out *Rendered, i int, p *campaigns.Pay, ch channels.Kind) error {
 	b := &out.Buttons[i]
 	if !inChatPayments(ch) {
@@ -41,7 +42,6 @@ func payButton(out *Rendered, i int, p *campaigns.Pay, ch channels.Kind) error {
 			desc = string(r[:campaigns.MaxPayDescription-1]) + "…"
 		}
 	}
-	b.URL = ""
 	b.Pay = &channels.Invoice{Title: p.Title, Description: strings.TrimSpace(desc), Currency: p.Currency, Amount: amount, Product: p.Product,
 		ValidFor: p.Validity().D()}
 	return nil

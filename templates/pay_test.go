@@ -22,7 +22,7 @@ func TestRenderPayButton(t *testing.T) {
 	}
 	want := channels.Invoice{Title: "Неделя ужинов", Description: "Аня, продлите подписку & ужинайте", Currency: "RUB", Amount: 99050,
 		Product: "weekly-box", ValidFor: 48 * time.Hour}
-	if b := tg.Buttons[0]; b.Pay == nil || *b.Pay != want || b.URL != "" || b.Text != "Оплатить" {
+	if b := tg.Buttons[0]; b.Pay == nil || *b.Pay != want || b.URL != "https://shop.example/renew?c=c-1" || b.Text != "Оплатить" {
 		t.Fatalf("telegram button %+v %+v", b, b.Pay)
 	}
 	sms, err := r.Render("v1", d, "t", channels.SMS, data("Аня"))

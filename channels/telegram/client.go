@@ -90,7 +90,10 @@ func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result,
 		return channels.Result{}, &channels.Error{Kind: channels.Invalid, Code: "local", Message: "no chat id"}
 	}
 	if inv, i := invoiceOf(m.Buttons); inv != nil {
-		return c.sendInvoice(ctx, m, inv, i)
+		if !c.linkInstead(inv, m.Buttons[i]) {
+			return c.sendInvoice(ctx, m, inv, i)
+		}
+		m.Buttons = withoutInvoices(m.Buttons)
 	}
 	kb, err := Keyboard(m.Buttons)
 	if err != nil {

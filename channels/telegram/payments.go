@@ -63,6 +63,23 @@ func invoiceOf(bs []channels.Button) (*channels.Invoice, int) {
 	return nil, -1
 }
 
+// linkInstead reports whether the pay button b goes out as its link: a bot
+// with no payment provider token cannot send an invoice in a fiat
+// currency, and the shop's payment page serves the customer as on the
+// other channels.
+func (c *Client) linkInstead(inv *channels.Invoice, b channels.Button) bool {
+	return inv.Currency != Stars && c.cfg.PaymentProviderToken == "" && b.URL != ""
+}
+
+// withoutInvoices is bs with every pay button a plain link.
+func withoutInvoices(bs []channels.Button) []channels.Button {
+	out := append([]channels.Button(nil), bs...)
+	for i := range out {
+		out[i].Pay = nil
+	}
+	return out
+}
+
 // sendInvoice sends m as an invoice: the pay button (at index at) becomes
 // the keyboard's first button, the Pay button Telegram requires there, and
 // the other buttons follow, one per row.

@@ -111,6 +111,25 @@ func TestSendInvoiceRefused(t *testing.T) {
 	}
 }
 
+// A bot without a payment provider sends the pay button as its link.
+func TestPayButtonLinkWithoutProvider(t *testing.T) {
+	t.Parallel()
+	fake, c, _ := setup(t)
+	m := invoiceMessage()
+	m.Buttons[0].URL = "https://shop.example/renew"
+	if _, err := c.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	sent := fake.Sent()
+	if len(fake.Invoices()) != 0 || len(sent) != 1 || sent[0].Text != "Продлите подписку" || len(sent[0].Keyboard) != 2 ||
+		sent[0].Keyboard[0][0] != (telegramfake.Button{Text: "Оплатить 990 ₽", URL: "https://shop.example/renew"}) {
+		t.Fatalf("sent %+v, invoices %+v", sent, fake.Invoices())
+	}
+	if m.Buttons[0].Pay == nil {
+		t.Error("Send changed the caller's buttons")
+	}
+}
+
 // TestCustomerPays: the customer pays the invoice through the fake; the
 // webhook asks Payments, answers the pre-checkout (ok), and the payment
 // reaches Payments with its charge ids; a redelivered payment is handed
