@@ -72,15 +72,7 @@ func newE2EAt(t testing.TB, scale float64) *e2e {
 // with after.
 func newE2EClock(t testing.TB, ctx context.Context, clk clock.Clock, after func(time.Duration, func())) *e2e {
 	t.Helper()
-	f, err := fakes.Start(fakes.Options{Now: clk.Now, After: after})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, ln := startFakes(t, fakes.Options{Now: clk.Now, After: after})
 	base := "http://" + ln.Addr().String()
 	dbURL := testenv.DBURL(t)
 	vars := demo.Env(f, base)
@@ -106,6 +98,22 @@ func newE2EClock(t testing.TB, ctx context.Context, clk clock.Clock, after func(
 	e := &e2e{t: t, ctx: ctx, a: a, s: s, d: d, f: f, base: base, now: clk.Now, after: after,
 		sched: scheduler.New(d, clk.Now, a.Log, c.sched), stop: func() { stopEngine(); engine.Wait() }}
 	return e
+}
+
+// startFakes starts the provider fakes and a listener for Nudge's HTTP
+// server on a free local port.
+func startFakes(t testing.TB, o fakes.Options) (*fakes.Set, net.Listener) {
+	t.Helper()
+	f, err := fakes.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, ln
 }
 
 // seed brings people in as the demo does (campaigns, consent, deep-link

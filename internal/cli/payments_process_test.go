@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -32,15 +31,7 @@ func TestRenewalPaidInChatProcess(t *testing.T) {
 	testenv.SkipProcesses(t, "nudge run")
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	f, err := fakes.Start(fakes.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, ln := startFakes(t, fakes.Options{})
 	addr := ln.Addr().String()
 	ln.Close() // the process listens there
 	base := "http://" + addr
