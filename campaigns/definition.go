@@ -327,6 +327,9 @@ type Button struct {
 	ID   string `yaml:"id,omitempty" json:"id,omitempty"`
 	Text string `yaml:"text" json:"text"`
 	URL  string `yaml:"url,omitempty" json:"url,omitempty"`
+	// Pay makes the button a payment: a Telegram invoice, a link (URL) to
+	// the shop's payment page elsewhere (see Pay).
+	Pay *Pay `yaml:"pay,omitempty" json:"pay,omitempty"`
 }
 
 // Document is a file named by its URL (a text/template), with the name the

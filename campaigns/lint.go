@@ -39,6 +39,7 @@ var Rules = []struct{ ID, Doc string }{
 	{"window-needs-template", "a send that can reach WhatsApp/Messenger outside the 24h window has no whatsapp_template/tag"},
 	{"button-limits", "buttons exceed a channel's limits (Telegram callback_data 64 bytes, WhatsApp 3 reply buttons of 20 characters, no links in WhatsApp reply buttons, …)"},
 	{"unknown-account", "settings.accounts names an account the install does not configure for that channel (checked where the configured accounts are known: the server, or lint with NUDGE_<CHANNEL>_ACCOUNTS set)"},
+	{"pay", "a pay button is wrong: currency not ISO 4217 (or XTR), amount not positive or with too many decimals, no product, a Telegram invoice title/description too long, no url for channels without in-chat payments, more than one per message"},
 	{"channel-limits", "a text exceeds a channel's limit (Telegram 4096 / caption 1024, SMS segments, …)"},
 	{"media-limits", "images or a document exceed a channel's limits (album sizes, Telegram documents by URL only as PDF/ZIP/GIF, URLs not absolute)"},
 	{"template-syntax", "a text is not a valid template (unknown function, unclosed action, bad Telegram HTML, an unclosed tag in email HTML)"},

@@ -91,6 +91,13 @@ func (l *linter) templates() {
 			for _, loc := range sortedKeys(byLocale) {
 				vp := cp + "." + loc
 				v := byLocale[loc]
+				var uses []string
+				for _, use := range all {
+					if k, ok := variantFor(t, use); ok && k == ch && channels.Kind(use).Valid() {
+						uses = append(uses, use)
+					}
+				}
+				l.payLint(vp, v, uses)
 				if l.check == nil {
 					continue
 				}

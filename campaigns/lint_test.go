@@ -119,6 +119,8 @@ templates:
 `, want: []string{"c.yaml:22:7: window-needs-template"}},
 		{rule: "window-needs-template messenger", edit: [][2]string{{"[telegram]", "[messenger]"}, {"    telegram:\n", "    default:\n"}},
 			want: []string{"c.yaml:14:7: window-needs-template"}},
+		{rule: "pay", edit: [][2]string{{"      ru: {text: hi}", "      ru: {text: hi, buttons: [{text: Pay, pay: {amount: \"0\", currency: RUB, product: p, title: T}}]}"}},
+			want: []string{"c.yaml:14:58: pay"}},
 		{rule: "trigger-one-of", edit: [][2]string{{"  api: {}", "  api: {}\n  event: {name: x}"}}, want: []string{"c.yaml:4:1: trigger-one-of"}},
 		{rule: "step-one-action", edit: [][2]string{{"    send: {template: t}\n", "    send: {template: t}\n    end: {}\n"}}, want: []string{"c.yaml:9:5: step-one-action"}},
 	}

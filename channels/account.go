@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/nudge-engine/nudge/internal/config"
@@ -76,14 +77,19 @@ func LoadAccounts(e *config.Env, channel string) []string {
 // CheckUnlisted reports, through e, each set variable that enables an
 // account (NUDGE_<channel>_<ACCOUNT>_<key>) of an account not in accounts:
 // a bot configured but not listed in NUDGE_<channel>_ACCOUNTS would
-// otherwise be silently ignored.
-func CheckUnlisted(e *config.Env, channel, key string, accounts []string) {
+// otherwise be silently ignored. settings are the channel's other settings
+// whose names end in key (Telegram's PAYMENT_PROVIDER_TOKEN beside TOKEN):
+// a variable ending in one of them names that setting, not an account.
+func CheckUnlisted(e *config.Env, channel, key string, accounts []string, settings ...string) {
 	listed := map[string]bool{}
 	for _, a := range accounts {
 		listed[EnvVar(channel, a, key)] = true
 	}
 	prefix, suffix := "NUDGE_"+channel+"_", "_"+key
 	for _, name := range e.NamesWithPrefix(prefix) {
+		if slices.ContainsFunc(settings, func(s string) bool { return name == prefix+s || strings.HasSuffix(name, "_"+s) }) {
+			continue
+		}
 		if strings.HasSuffix(name, suffix) && len(name) > len(prefix)+len(suffix) && !listed[name] {
 			acc := strings.ToLower(strings.ReplaceAll(name[len(prefix):len(name)-len(suffix)], "_", "-"))
 			e.Fail(name, "account %q is not listed in %s (list it, or unset the variable)", acc, AccountsVar(channel))

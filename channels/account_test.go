@@ -130,3 +130,33 @@ func TestCheckUnlisted(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// TestCheckUnlistedSkipsSettingsEndingInTheKey: the payment provider token
+// of the main bot and of a listed bot is a setting, not an account.
+func TestCheckUnlistedSkipsSettingsEndingInTheKey(t *testing.T) {
+	vars := map[string]string{
+		"NUDGE_TELEGRAM_TOKEN": "1:a", "NUDGE_TELEGRAM_PAYMENT_PROVIDER_TOKEN": "p",
+		"NUDGE_TELEGRAM_ACCOUNTS": "shop2", "NUDGE_TELEGRAM_SHOP2_TOKEN": "2:b", "NUDGE_TELEGRAM_SHOP2_PAYMENT_PROVIDER_TOKEN": "q",
+	}
+	env := func() *config.Env {
+		e := envOf(vars)
+		e.Names = func() []string {
+			var out []string
+			for k := range vars {
+				out = append(out, k)
+			}
+			return out
+		}
+		return e
+	}
+	e := env()
+	channels.CheckUnlisted(e, "TELEGRAM", "TOKEN", channels.LoadAccounts(e, "TELEGRAM"), "PAYMENT_PROVIDER_TOKEN")
+	if err := e.Err(); err != nil {
+		t.Fatal(err)
+	}
+	e = env()
+	channels.CheckUnlisted(e, "TELEGRAM", "TOKEN", channels.LoadAccounts(e, "TELEGRAM"))
+	if err := e.Err(); err == nil || !strings.Contains(err.Error(), "payment-provider") {
+		t.Fatalf("without the setting named, the token reads as an account: %v", err)
+	}
+}

@@ -48,6 +48,8 @@ type Button struct {
 	ID   string `json:"id,omitempty"`
 	Text string `json:"text"`
 	URL  string `json:"url,omitempty"`
+	// Pay is the invoice of a pay button on a channel with in-chat payments.
+	Pay *Invoice `json:"pay,omitempty"`
 }
 
 // TemplateRef names a provider-approved template (WhatsApp) for sends outside

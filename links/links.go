@@ -177,7 +177,8 @@ type row struct {
 // by its tracked redirect, after recording the links; r unchanged when def's
 // links are not tracked (links.track: false) or the message has none. Links
 // already on the base URL (opt-in, unsubscribe) stay as they are; so do an
-// email's HTML part (the email adapter tracks its clicks) and images.
+// email's HTML part (the email adapter tracks its clicks), images and the
+// shop link a pay button keeps beside its invoice.
 func (s *Service) Rewrite(ctx context.Context, def *campaigns.Definition, m Message, r templates.Rendered) (templates.Rendered, error) {
 	if s == nil || def == nil || !def.TrackLinks() {
 		return r, nil
@@ -231,8 +232,8 @@ func (s *Service) Rewrite(ctx context.Context, def *campaigns.Definition, m Mess
 	if len(r.Buttons) > 0 {
 		out.Buttons = append([]channels.Button(nil), r.Buttons...)
 		for i, b := range out.Buttons {
-			if b.URL == "" {
-				continue
+			if b.URL == "" || b.Pay != nil {
+				continue // an invoice's button is paid in the chat, not followed (package payments)
 			}
 			if out.Buttons[i].URL, err = track(b.URL); err != nil {
 				return r, err

@@ -16,6 +16,8 @@ import (
 
 const base = "https://nudge.example"
 
+var payInvoice = &channels.Invoice{Payload: "nudge1.x", Title: "T", Description: "D", Currency: "RUB", Amount: 100}
+
 func def(l *campaigns.Links) *campaigns.Definition {
 	return &campaigns.Definition{ID: "renewal", Links: l}
 }
@@ -57,6 +59,9 @@ func TestRewrite(t *testing.T) {
 				HTML: `<a href="https://shop.example/h">h</a>`},
 			want: templates.Rendered{Text: "Отписка " + base + "/u/x mailto:a@b.c ftp://f.example/x", ImageURL: "https://cdn.example/p.jpg",
 				HTML: `<a href="https://shop.example/h">h</a>`}},
+		{name: "the shop link of an invoice's pay button stays (it is paid in the chat)", def: def(nil),
+			in:   templates.Rendered{Text: "Продлите", Buttons: []channels.Button{{Text: "Pay", URL: "https://shop.example/renew", Pay: payInvoice}}},
+			want: templates.Rendered{Text: "Продлите", Buttons: []channels.Button{{Text: "Pay", URL: "https://shop.example/renew", Pay: payInvoice}}}},
 		{name: "track: false sends links as written", def: def(&campaigns.Links{Track: &off}),
 			in:   templates.Rendered{Text: "https://shop.example/off", Buttons: []channels.Button{{Text: "b", URL: "https://shop.example/off2"}}},
 			want: templates.Rendered{Text: "https://shop.example/off", Buttons: []channels.Button{{Text: "b", URL: "https://shop.example/off2"}}}},

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/nudge-engine/nudge/internal/db"
 )
 
 // MaxEventBatch is the most events one AddEvents call takes.
@@ -30,6 +32,11 @@ func (e *Event) Validate(prefix string) error {
 	if err := ValidExternalID(prefix+"external_id", e.ExternalID); err != nil {
 		return err
 	}
+	return e.validateEvent(prefix)
+}
+
+// validateEvent checks e but its subscriber.
+func (e *Event) validateEvent(prefix string) error {
 	if len(e.Name) > 100 || !reEventName.MatchString(e.Name) {
 		return fieldErr(prefix+"name", "must be a name like order.delivered (letters, digits, _ separated by . : or -, at most 100 bytes)")
 	}
@@ -143,4 +150,29 @@ func (s *Store) AddEvents(ctx context.Context, evs []Event) (EventsResult, error
 	}
 	n, _ := res.RowsAffected()
 	return EventsResult{Accepted: int(n), Duplicates: len(evs) - int(n)}, nil
+}
+
+// AddEventFor stores e for the subscriber with id sub on q (the pool or
+// the caller's transaction), for engine parts that know the subscriber by
+// id (a payment): the same validation and idempotency as AddEvents, and
+// e.ExternalID is ignored. stored is false for a duplicate.
+func AddEventFor(ctx context.Context, q db.Executor, sub int64, e Event, now time.Time) (stored bool, err error) {
+	if err := e.validateEvent(""); err != nil {
+		return false, err
+	}
+	b, err := json.Marshal(nonNilMap(e.Payload))
+	if err != nil {
+		return false, fmt.Errorf("event payload: %w", err)
+	}
+	at := now
+	if e.OccurredAt != nil {
+		at = *e.OccurredAt
+	}
+	res, err := q.ExecContext(ctx, qInsertEvents, pq.Array([]int64{sub}), pq.Array([]string{e.Name}),
+		pq.Array([]string{at.UTC().Format(time.RFC3339Nano)}), pq.Array([]string{string(b)}), pq.Array([]string{e.IdempotencyKey}), now)
+	if err != nil {
+		return false, fmt.Errorf("insert event: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }

@@ -150,8 +150,8 @@ func check(ch channels.Kind, m message, maxSegments int, static bool) []Problem 
 		switch {
 		case b.ID != "" && b.URL != "":
 			add(p, RuleButtonKind, "a button has either an id (reply) or a url (link), not both")
-		case b.ID == "" && b.URL == "":
-			add(p, RuleButtonKind, "a button needs an id (reply) or a url (link)")
+		case b.ID == "" && b.URL == "" && b.Pay == nil:
+			add(p, RuleButtonKind, "a button needs an id (reply), a url (link) or pay (a payment)")
 		case b.URL != "" && lim.noURL:
 			add(p+".url", RuleButtonKind, "%s reply buttons cannot carry links; put the link in the text", ch)
 		}
@@ -221,7 +221,7 @@ func CheckVariant(ch channels.Kind, locale string, v campaigns.Variant) []Proble
 		if strings.Contains(b.ID, "{{") {
 			ps = append(ps, Problem{Path: fmt.Sprintf("buttons[%d].id", i), Rule: RuleButtonID, Msg: "button ids are matched by wait_reply and must be literal, not templates"})
 		}
-		static.buttons = append(static.buttons, campaigns.Button{ID: b.ID, Text: t, URL: b.URL})
+		static.buttons = append(static.buttons, campaigns.Button{ID: b.ID, Text: t, URL: b.URL, Pay: b.Pay})
 	}
 	if wt := v.WhatsAppTemplate; wt != nil {
 		if ch != channels.WhatsApp && ch != "default" {

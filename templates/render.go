@@ -208,6 +208,11 @@ func (r *Renderer) Render(version string, def *campaigns.Definition, name string
 			}
 			out.Buttons[i].URL = strings.TrimSpace(u)
 		}
+		if b.Pay != nil {
+			if err := payButton(&out, i, b.Pay, ch); err != nil {
+				return fail(c.parts.buttonText[i], "", err)
+			}
+		}
 	}
 	if wt := v.WhatsAppTemplate; wt != nil && (ch == channels.WhatsApp || ch == channels.Sandbox) {
 		ref := &channels.TemplateRef{Name: wt.Name, Language: wt.Language}
@@ -225,7 +230,10 @@ func (r *Renderer) Render(version string, def *campaigns.Definition, name string
 	if len(out.Buttons) > 0 {
 		m.buttons = make([]campaigns.Button, len(out.Buttons))
 		for i, b := range out.Buttons {
-			m.buttons[i] = campaigns.Button(b)
+			m.buttons[i] = campaigns.Button{ID: b.ID, Text: b.Text, URL: b.URL}
+			if b.Pay != nil {
+				m.buttons[i].Pay = &campaigns.Pay{}
+			}
 		}
 	}
 	if ps := check(ch, m, r.maxSegments, false); len(ps) > 0 {

@@ -49,6 +49,9 @@ type Config struct {
 	// Links turns the links of campaign messages into tracked redirects
 	// (links.Service); nil sends them as written.
 	Links Linker
+	// Payments records the invoices of pay buttons (in-chat payments); nil
+	// sends no invoice (an adapter refuses a pay button without a payload).
+	Payments Invoicer
 	// Handoffs records hand-off steps (required: inbox.Handoffs).
 	Handoffs Handoffs
 	Limiter  *ratelimit.Limiter // nil = unlimited

@@ -14,6 +14,7 @@ import (
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/links"
+	"github.com/nudge-engine/nudge/payments"
 	"github.com/nudge-engine/nudge/templates"
 )
 
@@ -43,7 +44,8 @@ type draft struct {
 // compose makes the content of a message on ch. Steps and fallback rungs
 // render the same template with the same data (subscriber, the run's
 // payload), so a rung can use every field its step uses; their links become
-// tracked redirects (Config.Links). A manager's words are sent as written:
+// tracked redirects (Config.Links) and their pay buttons recorded invoices
+// (Config.Payments). A manager's words are sent as written:
 // a person's reply is not a campaign's, and has no step to count a click for.
 func (e *Engine) compose(ctx context.Context, d draft, ch channels.Kind, now time.Time) (templates.Rendered, error) {
 	if d.def == nil {
@@ -51,11 +53,15 @@ func (e *Engine) compose(ctx context.Context, d draft, ch channels.Kind, now tim
 	}
 	r, err := e.cfg.Renderer.Render(d.version, d.def, d.template, ch, templates.Data{Subscriber: d.sub,
 		Payload: payloadOf(d.runCtx), Now: now, CampaignID: d.def.ID})
-	if err != nil || e.cfg.Links == nil {
-		return r, err
+	if err == nil && e.cfg.Links != nil {
+		r, err = e.cfg.Links.Rewrite(ctx, d.def, links.Message{Key: d.key, SubscriberID: d.sub.ID, Version: d.version,
+			StepID: d.step, Channel: ch}, r)
 	}
-	return e.cfg.Links.Rewrite(ctx, d.def, links.Message{Key: d.key, SubscriberID: d.sub.ID, Version: d.version,
-		StepID: d.step, Channel: ch}, r)
+	if err == nil && e.cfg.Payments != nil {
+		r, err = e.cfg.Payments.Issue(ctx, payments.Message{Key: d.key, SubscriberID: d.sub.ID, CampaignID: d.def.ID,
+			Version: d.version, StepID: d.step, Channel: ch}, r)
+	}
+	return r, err
 }
 
 // payloadOf is what templates see as .Payload: the run context (reply,

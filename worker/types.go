@@ -8,6 +8,7 @@ import (
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/links"
+	"github.com/nudge-engine/nudge/payments"
 	"github.com/nudge-engine/nudge/policy"
 	"github.com/nudge-engine/nudge/templates"
 )
@@ -47,6 +48,12 @@ type Renderer interface {
 // redirects; *links.Service implements it.
 type Linker interface {
 	Rewrite(ctx context.Context, def *campaigns.Definition, m links.Message, r templates.Rendered) (templates.Rendered, error)
+}
+
+// Invoicer records the invoices of a composed campaign message's pay
+// buttons and gives them their payloads; *payments.Service implements it.
+type Invoicer interface {
+	Issue(ctx context.Context, m payments.Message, r templates.Rendered) (templates.Rendered, error)
 }
 
 // Subscriber is the subscriber as templates and branch conditions see it

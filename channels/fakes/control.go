@@ -78,6 +78,7 @@ const usage = `nudge-fakes control API (JSON)
   POST /{channel}/text  {"user","text"}        a customer writes
   POST /{channel}/press {"user","data"[,"message_id"]} a customer presses a button
   POST /{channel}/plan  {"user","plan"}        delivered | never_delivered | undelivered | blocked
+  POST /telegram/pay    {"user"[,"message_id"]} a customer pays an invoice (default the last one)
 channels: telegram viber whatsapp messenger vk sms email
 POST bodies must be Content-Type: application/json.
 `
@@ -168,12 +169,15 @@ func bad(format string, args ...any) error { return &BadAction{Msg: fmt.Sprintf(
 // returns the status Nudge's webhook answered (0 for plans).
 func (s *Set) Do(ctx context.Context, ch channels.Kind, action string, a Action) (int, error) {
 	switch action {
-	case "start", "text", "press", "plan":
+	case "start", "text", "press", "plan", "pay":
 	default:
-		return 0, bad("action %q: not one of start, text, press, plan", action)
+		return 0, bad("action %q: not one of start, text, press, plan, pay", action)
 	}
 	if action == "plan" {
 		return 0, s.plan(ch, a)
+	}
+	if action == "pay" {
+		return s.pay(ctx, ch, a)
 	}
 	st, err := s.play(ctx, ch, action, a)
 	if err == nil {
@@ -320,6 +324,37 @@ func (s *Set) pressTarget(ch channels.Kind, a Action) (string, error) {
 		return "", bad("%s: no message with buttons was sent to %s", ch, a.User)
 	}
 	return id, nil
+}
+
+// pay plays a customer paying a Telegram invoice (a.MessageID, default
+// the last one sent to a.User): the pre-checkout, then the payment. The
+// status is the webhook's for the payment; a refusal is an error naming
+// the bot's reason.
+func (s *Set) pay(ctx context.Context, ch channels.Kind, a Action) (int, error) {
+	if ch != channels.Telegram {
+		return 0, bad("%s: only Telegram takes payments in the chat", ch)
+	}
+	chat, err := strconv.ParseInt(a.User, 10, 64)
+	if err != nil {
+		return 0, bad("telegram user %q: not a numeric chat id", a.User)
+	}
+	id, _ := strconv.ParseInt(a.MessageID, 10, 64)
+	for _, inv := range s.Telegram.Invoices() {
+		if inv.ChatID == chat && a.MessageID == "" {
+			id = inv.MessageID
+		}
+	}
+	if id == 0 {
+		return 0, bad("telegram: no invoice was sent to %s", a.User)
+	}
+	rec, err := s.Telegram.Pay(ctx, chat, id)
+	if err != nil {
+		return 0, err
+	}
+	if !rec.Paid {
+		return 0, fmt.Errorf("payment refused: %s", rec.Reason)
+	}
+	return rec.Status, nil
 }
 
 // plan sets what happens to messages sent to a.User.

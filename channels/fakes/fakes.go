@@ -132,7 +132,8 @@ func (s *Set) Env() map[string]string {
 	return map[string]string{
 		"NUDGE_TELEGRAM_TOKEN": s.Telegram.Token, "NUDGE_TELEGRAM_API_URL": s.Telegram.URL,
 		"NUDGE_TELEGRAM_WEBHOOK_SECRET": TelegramWebhookSecret, "NUDGE_TELEGRAM_BOT": TelegramBot,
-		"NUDGE_VIBER_TOKEN": s.Viber.Token, "NUDGE_VIBER_API_URL": s.Viber.URL,
+		"NUDGE_TELEGRAM_PAYMENT_PROVIDER_TOKEN": telegramfake.ProviderToken,
+		"NUDGE_VIBER_TOKEN":                     s.Viber.Token, "NUDGE_VIBER_API_URL": s.Viber.URL,
 		"NUDGE_VK_TOKEN": s.VK.Token, "NUDGE_VK_GROUP_ID": strconv.FormatInt(s.VK.GroupID, 10),
 		"NUDGE_VK_SECRET": s.VK.Secret, "NUDGE_VK_CONFIRMATION": s.VK.Confirmation, "NUDGE_VK_API_URL": s.VK.APIURL(),
 		"NUDGE_WHATSAPP_TOKEN": wo.Token, "NUDGE_WHATSAPP_PHONE_NUMBER_ID": wo.PhoneNumberID, "NUDGE_WHATSAPP_API_URL": s.WhatsApp.URL(),

@@ -39,6 +39,7 @@ type InlineButton struct {
 	Text         string `json:"text"`
 	CallbackData string `json:"callback_data,omitempty"`
 	URL          string `json:"url,omitempty"`
+	Pay          bool   `json:"pay,omitempty"` // the Pay button of an invoice (first)
 }
 
 // InlineKeyboard is reply_markup of type InlineKeyboardMarkup.
@@ -88,6 +89,12 @@ func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result,
 	if m.To == "" {
 		return channels.Result{}, &channels.Error{Kind: channels.Invalid, Code: "local", Message: "no chat id"}
 	}
+	if inv, i := invoiceOf(m.Buttons); inv != nil {
+		if !c.linkInstead(inv, m.Buttons[i]) {
+			return c.sendInvoice(ctx, m, inv, i)
+		}
+		m.Buttons = withoutInvoices(m.Buttons)
+	}
 	if len(m.Images) > 0 || m.Document != nil {
 		return c.sendRich(ctx, m)
 	}
@@ -118,6 +125,11 @@ func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result,
 		}
 		req["text"] = m.Text
 	}
+	return c.send(ctx, method, req)
+}
+
+// send calls a method that sends a message and returns its Result.
+func (c *Client) send(ctx context.Context, method string, req map[string]any) (channels.Result, error) {
 	var msg struct {
 		MessageID int64 `json:"message_id"`
 		Chat      struct {
@@ -153,7 +165,7 @@ type WebhookOptions struct {
 }
 
 // AllowedUpdates are the update types the webhook handler understands.
-var AllowedUpdates = []string{"message", "callback_query", "my_chat_member"}
+var AllowedUpdates = []string{"message", "callback_query", "my_chat_member", "pre_checkout_query"}
 
 // SetWebhook registers the webhook URL with its secret token.
 func (c *Client) SetWebhook(ctx context.Context, o WebhookOptions) error {

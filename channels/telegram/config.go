@@ -27,6 +27,10 @@ type Config struct {
 	// Rate is the account's sending limit: DefaultRate with the account-wide
 	// rate from NUDGE_TELEGRAM_RATE (channels.LoadRate).
 	Rate Rate
+	// PaymentProviderToken is the payment provider's token from @BotFather
+	// (NUDGE_TELEGRAM_PAYMENT_PROVIDER_TOKEN), needed for invoices in any
+	// currency but Telegram Stars (XTR).
+	PaymentProviderToken string
 }
 
 // Enabled reports whether a token is configured.
@@ -37,16 +41,18 @@ func (c Config) Enabled() bool { return c.Token != "" }
 func EnvName(account, setting string) string { return channels.EnvVar("TELEGRAM", account, setting) }
 
 // LoadConfig reads NUDGE_TELEGRAM_TOKEN, NUDGE_TELEGRAM_WEBHOOK_SECRET and
-// NUDGE_TELEGRAM_API_URL and NUDGE_TELEGRAM_RATE (or the
+// NUDGE_TELEGRAM_API_URL, NUDGE_TELEGRAM_RATE and
+// NUDGE_TELEGRAM_PAYMENT_PROVIDER_TOKEN (or the
 // NUDGE_TELEGRAM_<ACCOUNT>_… forms). The bot is
 // optional: with no token the config is disabled and nothing else is checked.
 func LoadConfig(e *config.Env, account string) Config {
 	c := Config{
-		Account:       account,
-		Token:         e.String(EnvName(account, "TOKEN"), ""),
-		WebhookSecret: e.String(EnvName(account, "WEBHOOK_SECRET"), ""),
-		APIURL:        channels.LoadAPIURL(e, EnvName(account, "API_URL"), DefaultAPIURL),
-		Rate:          channels.LoadRate(e, EnvName(account, "RATE"), DefaultRate),
+		Account:              account,
+		Token:                e.String(EnvName(account, "TOKEN"), ""),
+		WebhookSecret:        e.String(EnvName(account, "WEBHOOK_SECRET"), ""),
+		APIURL:               channels.LoadAPIURL(e, EnvName(account, "API_URL"), DefaultAPIURL),
+		Rate:                 channels.LoadRate(e, EnvName(account, "RATE"), DefaultRate),
+		PaymentProviderToken: e.String(EnvName(account, "PAYMENT_PROVIDER_TOKEN"), ""),
 	}
 	if !c.Enabled() {
 		return c

@@ -24,6 +24,8 @@ type Update struct {
 	Message       *Message       `json:"message"`
 	CallbackQuery *CallbackQuery `json:"callback_query"`
 	MyChatMember  *ChatMember    `json:"my_chat_member"`
+	// PreCheckoutQuery asks whether an invoice can be paid (payments.go).
+	PreCheckoutQuery *PreCheckoutQuery `json:"pre_checkout_query"`
 }
 
 // User is a Telegram user.
@@ -59,6 +61,9 @@ type Message struct {
 	Document    *FileRef        `json:"document"`
 	Sticker     *FileRef        `json:"sticker"`
 	ReplyMarkup *InlineKeyboard `json:"reply_markup"`
+	// SuccessfulPayment makes the message a payment's service message
+	// (payments.go), not something the user wrote.
+	SuccessfulPayment *SuccessfulPayment `json:"successful_payment"`
 }
 
 // FileRef is the part of PhotoSize, Voice, Audio, Video, VideoNote,
@@ -154,6 +159,8 @@ func ParseUpdate(account string, body []byte) ([]channels.Event, string, error) 
 		}
 	}
 	switch {
+	case u.Message != nil && u.Message.SuccessfulPayment != nil:
+		return nil, "", nil // a payment, not a message: the webhook's payments path
 	case u.Message != nil:
 		m := u.Message
 		who(m.Chat, m.From, m.Date)
@@ -218,6 +225,7 @@ type Webhook struct {
 	sink   channels.Sink
 	log    *slog.Logger
 	client *Client
+	pay    channels.Payments // nil: every pre-checkout is refused
 }
 
 // NewWebhook returns the handler for /webhooks/telegram/<account>. It answers
@@ -254,6 +262,9 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body, ok := channels.ReadPost(w, r, MaxWebhookBody)
 	if !ok {
+		return
+	}
+	if done := h.payment(w, r, body); done {
 		return
 	}
 	events, callbackID, err := ParseUpdate(h.cfg.Account, body)

@@ -41,7 +41,7 @@ func TestChannelsSetupTelegram(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	u, secret, allowed := fake.Webhook()
-	if u != "https://nudge.example.com/webhooks/telegram/main" || secret != "hook-Secret_1" || strings.Join(allowed, ",") != "message,callback_query,my_chat_member" {
+	if u != "https://nudge.example.com/webhooks/telegram/main" || secret != "hook-Secret_1" || strings.Join(allowed, ",") != "message,callback_query,my_chat_member,pre_checkout_query" {
 		t.Errorf("registered %q %q %v", u, secret, allowed)
 	}
 	if !strings.Contains(out, "telegram webhook set: https://nudge.example.com/webhooks/telegram/main") {

@@ -74,6 +74,11 @@ type provider struct {
 	load func(account string) (w wired, ok bool)
 }
 
+// keyLike are a channel's settings whose names end in its enabling key, so
+// that NUDGE_TELEGRAM_PAYMENT_PROVIDER_TOKEN is not read as the token of an
+// unlisted account "payment-provider".
+var keyLike = map[channels.Kind][]string{channels.Telegram: {"PAYMENT_PROVIDER_TOKEN"}}
+
 // channelEnv is each channel's infix of its variables: NUDGE_<infix>_…
 // and NUDGE_<infix>_ACCOUNTS.
 var channelEnv = map[channels.Kind]string{
@@ -110,13 +115,16 @@ func (cs *channelSet) accounts() map[string][]string {
 // is reported through e (naming the variable). baseURL is the install's
 // public URL (NUDGE_BASE_URL), from which the SMS status callback and
 // signature URL are derived unless set explicitly.
-func loadChannels(e *config.Env, baseURL string, sink channels.Sink, log *slog.Logger, hc *http.Client) *channelSet {
+//
+// pay answers Telegram's pre-checkouts and records payments (nil: every
+// pre-checkout is refused).
+func loadChannels(e *config.Env, baseURL string, sink channels.Sink, pay channels.Payments, log *slog.Logger, hc *http.Client) *channelSet {
 	cs := &channelSet{Registry: channels.NewRegistry(), Rates: map[string]channels.Rate{}, hooks: map[accountKey]http.Handler{},
 		fetchers: map[accountKey]fileFetcher{}}
-	for _, p := range providers(e, baseURL, sink, log, hc, cs) {
+	for _, p := range providers(e, baseURL, sink, pay, log, hc, cs) {
 		env := channelEnv[p.kind]
 		accounts := channels.LoadAccounts(e, env)
-		channels.CheckUnlisted(e, env, p.key, accounts)
+		channels.CheckUnlisted(e, env, p.key, accounts, keyLike[p.kind]...)
 		for _, acc := range accounts {
 			w, ok := p.load(acc)
 			if !ok {
@@ -150,11 +158,11 @@ func withFetcher[C interface {
 }
 
 // providers lists every channel's loader. A new channel adds one entry.
-func providers(e *config.Env, baseURL string, sink channels.Sink, log *slog.Logger, hc *http.Client, cs *channelSet) []provider {
+func providers(e *config.Env, baseURL string, sink channels.Sink, pay channels.Payments, log *slog.Logger, hc *http.Client, cs *channelSet) []provider {
 	return []provider{
 		{channels.Telegram, "TOKEN", func(acc string) (wired, bool) {
 			c := telegram.LoadConfig(e, acc)
-			return withFetcher(telegram.New(c, hc), telegram.NewWebhook(c, sink, log), c.Rate), c.Enabled()
+			return withFetcher(telegram.New(c, hc), telegram.NewPaymentsWebhook(c, sink, log, pay), c.Rate), c.Enabled()
 		}},
 		{channels.Viber, "TOKEN", func(acc string) (wired, bool) {
 			c := viber.LoadConfig(e, acc)

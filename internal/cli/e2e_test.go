@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/campaigns/channelcheck"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/fakes"
 	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
@@ -69,15 +72,7 @@ func newE2EAt(t testing.TB, scale float64) *e2e {
 // with after.
 func newE2EClock(t testing.TB, ctx context.Context, clk clock.Clock, after func(time.Duration, func())) *e2e {
 	t.Helper()
-	f, err := fakes.Start(fakes.Options{Now: clk.Now, After: after})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, ln := startFakes(t, fakes.Options{Now: clk.Now, After: after})
 	base := "http://" + ln.Addr().String()
 	dbURL := testenv.DBURL(t)
 	vars := demo.Env(f, base)
@@ -105,6 +100,22 @@ func newE2EClock(t testing.TB, ctx context.Context, clk clock.Clock, after func(
 	return e
 }
 
+// startFakes starts the provider fakes and a listener for Nudge's HTTP
+// server on a free local port.
+func startFakes(t testing.TB, o fakes.Options) (*fakes.Set, net.Listener) {
+	t.Helper()
+	f, err := fakes.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, ln
+}
+
 // seed brings people in as the demo does (campaigns, consent, deep-link
 // starts, last week's deliveries) and creates their feedback runs.
 func (e *e2e) seed(people []demo.Person) {
@@ -119,6 +130,22 @@ func (e *e2e) seed(people []demo.Person) {
 		}
 		return e.count(`SELECT count(*) FROM flow_runs WHERE campaign_id = 'weekly-feedback'`) == len(people)
 	})
+}
+
+// apply lints and applies the campaign file src as name.yaml.
+func (e *e2e) apply(name, src string) {
+	e.t.Helper()
+	dir := e.t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, name+".yaml"), []byte(src), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	files, err := campaigns.LoadAll(dir)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, _, err := campaigns.NewStore(e.d, campaigns.WithLinter(channelcheck.Linter())).Apply(e.ctx, files[0]); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 func (e *e2e) count(q string, args ...any) int {

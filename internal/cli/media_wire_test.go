@@ -51,7 +51,7 @@ func TestChannelSetFetchesAttachmentsPerProvider(t *testing.T) {
 		got = append(got, evs...)
 		return channels.Ack{}, nil
 	})
-	cs := loadChannels(e, "", sink, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	cs := loadChannels(e, "", sink, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err := e.Err(); err != nil {
 		t.Fatal(err)
 	}

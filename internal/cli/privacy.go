@@ -12,6 +12,7 @@ import (
 	"github.com/nudge-engine/nudge/inbox"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/links"
+	"github.com/nudge-engine/nudge/payments"
 	"github.com/nudge-engine/nudge/subscribers"
 	"github.com/nudge-engine/nudge/worker"
 )
@@ -50,6 +51,13 @@ func subscriberParts() []subscribers.Part {
 			},
 			Export: func(ctx context.Context, q db.Executor, s subscribers.Subject) (any, error) {
 				return links.ExportSubscriber(ctx, q, s.ID)
+			}},
+		{Name: "invoices",
+			Erase: func(ctx context.Context, q db.Executor, s subscribers.Subject, _ string, _ time.Time) error {
+				return payments.EraseSubscriber(ctx, q, s.ID)
+			},
+			Export: func(ctx context.Context, q db.Executor, s subscribers.Subject) (any, error) {
+				return payments.ExportSubscriber(ctx, q, s.ID)
 			}},
 		{Name: "messages",
 			Erase: func(ctx context.Context, q db.Executor, s subscribers.Subject, _ string, at time.Time) error {

@@ -27,7 +27,7 @@ func TestChannelRatesFromEnvironment(t *testing.T) {
 	load := func() map[string]channels.Rate {
 		t.Helper()
 		e := &config.Env{Lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
-		cs := loadChannels(e, "https://nudge.example.com", nil, slog.New(slog.DiscardHandler), http.DefaultClient)
+		cs := loadChannels(e, "https://nudge.example.com", nil, nil, slog.New(slog.DiscardHandler), http.DefaultClient)
 		if err := e.Err(); err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +80,7 @@ func TestChannelAccountsFromEnvironment(t *testing.T) {
 	}
 	load := func() (*channelSet, error) {
 		e := &config.Env{Lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
-		cs := loadChannels(e, "https://nudge.example.com", nil, slog.New(slog.DiscardHandler), http.DefaultClient)
+		cs := loadChannels(e, "https://nudge.example.com", nil, nil, slog.New(slog.DiscardHandler), http.DefaultClient)
 		return cs, e.Err()
 	}
 	cs, err := load()

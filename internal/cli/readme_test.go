@@ -215,7 +215,7 @@ func loadedEnvNames(t *testing.T) map[string]bool {
 			return "1", true
 		}}}
 	c, _ := a.loadStackConfig() // "1" is a bad value for most: the errors do not matter here
-	loadChannels(a.Env, c.core.BaseURL, nil, a.Log, nil)
+	loadChannels(a.Env, c.core.BaseURL, nil, nil, a.Log, nil)
 	if err := a.setupLog(); err != nil {
 		t.Logf("setupLog: %v", err)
 	}

@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,8 +9,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/nudge-engine/nudge/campaigns"
-	"github.com/nudge-engine/nudge/campaigns/channelcheck"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/fakes"
 	"github.com/nudge-engine/nudge/demo"
@@ -86,17 +82,7 @@ func TestBrowserInboxSkipRowOnEngineClock(t *testing.T) {
 	})
 
 	clk.Advance(2 * time.Hour)
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "weekend-promo.yaml"), []byte(promoCampaign), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	files, err := campaigns.LoadAll(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := campaigns.NewStore(e.d, campaigns.WithLinter(channelcheck.Linter())).Apply(e.ctx, files[0]); err != nil {
-		t.Fatal(err)
-	}
+	e.apply("weekend-promo", promoCampaign)
 	at := clk.Now()
 	if _, err := subscribers.NewStore(e.d, clk.Now).AddEvents(e.ctx, []subscribers.Event{{ExternalID: "skipped", Name: "promo.weekend",
 		OccurredAt: &at, IdempotencyKey: "promo-1"}}); err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/nudge-engine/nudge/internal/ratelimit"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/links"
+	"github.com/nudge-engine/nudge/payments"
 	"github.com/nudge-engine/nudge/scheduler"
 	"github.com/nudge-engine/nudge/subscribers"
 	"github.com/nudge-engine/nudge/templates"
@@ -57,7 +58,8 @@ type stack struct {
 	keys   *apikeys.Store
 	casts  *scheduler.Broadcasts
 	links  *links.Service
-	hooks  *hooks.Store // outgoing webhooks' endpoints and log
+	pay    *payments.Service // invoices of pay buttons, Telegram's pre-checkouts and payments
+	hooks  *hooks.Store      // outgoing webhooks' endpoints and log
 	// retention purges old raw webhook payloads and message bodies.
 	retention *retention
 }
@@ -136,7 +138,8 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	// (consent, the engine's statuses, the inbox router) exist only once the
 	// engine is built from the adapters' senders; Connect below.
 	s.sink = inbound.New(d, a.Log, clk.Now)
-	s.chans = loadChannels(a.Env, c.core.BaseURL, s.sink, a.Log, hc)
+	s.pay = payments.New(payments.Config{DB: d, Log: a.Log, Now: clk.Now})
+	s.chans = loadChannels(a.Env, c.core.BaseURL, s.sink, s.pay, a.Log, hc)
 	s.chans.useUploads(uploads.New(d, clk.Now))
 	if err := a.Env.Err(); err != nil {
 		return nil, fmt.Errorf("configuration:\n%w", err)
@@ -149,7 +152,7 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	senders := s.chans.Registry.Senders()
 	rt, err := a.buildRuntime(c.core, c.st, d, runtimeExtras{clock: clk,
 		senders: senders, rates: rates, renderer: templates.NewRenderer(c.tpl.Options()...),
-		inbound: s.sink.Deliver, links: s.links,
+		inbound: s.sink.Deliver, links: s.links, pay: s.pay,
 	})
 	if err != nil {
 		return nil, err

@@ -140,7 +140,7 @@ func TestTwilioBehindProxyUsesBaseURL(t *testing.T) {
 		got = append(got, evs...)
 		return channels.Ack{}, nil
 	})
-	cs := loadChannels(e, config.LoadCore(e).BaseURL, sink, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	cs := loadChannels(e, config.LoadCore(e).BaseURL, sink, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err := e.Err(); err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/links"
 	"github.com/nudge-engine/nudge/migrations"
+	"github.com/nudge-engine/nudge/payments"
 	"github.com/nudge-engine/nudge/scheduler"
 	"github.com/nudge-engine/nudge/templates"
 	"github.com/nudge-engine/nudge/users"
@@ -84,7 +85,8 @@ type runtimeExtras struct {
 	rates    map[string]ratelimit.Rate
 	renderer *templates.Renderer
 	inbound  func(ctx context.Context, ev channels.Event) error
-	links    *links.Service // tracked links of campaign messages; nil = none
+	links    *links.Service    // tracked links of campaign messages; nil = none
+	pay      *payments.Service // invoices of pay buttons; nil = none
 }
 
 // buildRuntime wires the engine: the provider senders plus the sandbox
@@ -138,6 +140,9 @@ func (a *App) buildRuntime(core config.Core, st worker.Settings, d *sqlx.DB, x r
 	}
 	if x.links != nil {
 		cfg.Links = x.links
+	}
+	if x.pay != nil {
+		cfg.Payments = x.pay
 	}
 	eng, err := worker.New(cfg)
 	if err != nil {

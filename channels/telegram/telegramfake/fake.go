@@ -67,6 +67,7 @@ type Button struct {
 	Text         string `json:"text"`
 	CallbackData string `json:"callback_data,omitempty"`
 	URL          string `json:"url,omitempty"`
+	Pay          bool   `json:"pay,omitempty"`
 }
 
 // Sent is an accepted sendMessage, sendPhoto or sendDocument, or one item
@@ -111,6 +112,9 @@ type Server struct {
 	// TextUpdate/CallbackUpdate built for them, no StartChat) fail with 400
 	// "chat not found", as Telegram does: users write first.
 	RequireStart bool
+	// ProviderToken is the payment provider token sendInvoice accepts for
+	// currencies other than Stars; "" = the package's ProviderToken.
+	ProviderToken string
 
 	srv      *httptest.Server
 	sent     fakekit.Log[Sent]
@@ -129,6 +133,7 @@ type Server struct {
 	allowed  []string
 	updateID int64
 	files    map[string]*file
+	pay      payments
 }
 
 // New starts a fake accepting Token.
@@ -228,6 +233,10 @@ var pathRe = regexp.MustCompile(`^/bot([^/]+)/(?:test/)?([A-Za-z]+)$`)
 var filePathRe = regexp.MustCompile(`^/file/bot([^/]+)/(.+)$`)
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == PayPath {
+		s.servePay(w, r)
+		return
+	}
 	if m := filePathRe.FindStringSubmatch(r.URL.Path); m != nil {
 		s.serveFile(w, r, m[1], m[2])
 		return
@@ -285,6 +294,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.sendMediaGroup(w, enc, p)
 	case "senddocument":
 		s.sendDocument(w, enc, p)
+	case "sendinvoice":
+		s.sendInvoice(w, p)
+	case "answerprecheckoutquery":
+		s.answerPreCheckout(w, p)
 	}
 }
 
@@ -399,6 +412,20 @@ func (s *Server) admit(chat int64, n int) ([]int64, time.Time, *Failure) {
 		ids[i] = s.nextID[chat]
 	}
 	return ids, now, nil
+}
+
+// keyboardParam reads reply_markup (nil when absent) or answers w with
+// Telegram's error and returns false.
+func keyboardParam(w http.ResponseWriter, p map[string]string) ([][]Button, bool) {
+	if p["reply_markup"] == "" {
+		return nil, true
+	}
+	kb, msg := checkKeyboard(p["reply_markup"])
+	if msg != "" {
+		badRequest(w, "%s", msg)
+		return nil, false
+	}
+	return kb, true
 }
 
 // flooded applies PerSecond and PerChatPerSecond; s.mu is held.

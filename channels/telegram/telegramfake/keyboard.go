@@ -37,7 +37,10 @@ func checkKeyboard(raw string) ([][]Button, string) {
 				case "url":
 					_ = json.Unmarshal(v, &b.URL)
 					kinds++
-				case "login_url", "switch_inline_query", "switch_inline_query_current_chat", "switch_inline_query_chosen_chat", "callback_game", "pay", "web_app", "copy_text":
+				case "pay":
+					_ = json.Unmarshal(v, &b.Pay)
+					kinds++
+				case "login_url", "switch_inline_query", "switch_inline_query_current_chat", "switch_inline_query_chosen_chat", "callback_game", "web_app", "copy_text":
 					kinds++
 				case "style", "icon_custom_emoji_id":
 					_ = json.Unmarshal(v, &str)
