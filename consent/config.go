@@ -18,6 +18,7 @@ type Config struct {
 	WhatsAppNumber string // NUDGE_WHATSAPP_NUMBER: E.164 digits without +
 	WhatsAppText   string // NUDGE_WHATSAPP_TEXT: prefilled text, must contain {code}
 	MessengerPage  string // NUDGE_MESSENGER_PAGE: page user name or id
+	InstagramUser  string // NUDGE_INSTAGRAM_USERNAME: the professional account's username (without @)
 	VKGroup        string // NUDGE_VK_GROUP: community screen name (e.g. club123 or growfood)
 
 	// JWT deep links.
@@ -42,6 +43,7 @@ var (
 	viberURIRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 	waNumberRE    = regexp.MustCompile(`^[1-9][0-9]{6,14}$`)
 	messengerRE   = regexp.MustCompile(`^[A-Za-z0-9.-]{1,50}$`)
+	instagramRE   = regexp.MustCompile(`^[A-Za-z0-9._]{1,30}$`)
 	vkGroupRE     = regexp.MustCompile(`^[A-Za-z0-9_.]{1,32}$`)
 )
 
@@ -53,6 +55,7 @@ func LoadConfig(e *config.Env) Config {
 		WhatsAppNumber: strings.TrimPrefix(strings.TrimSpace(e.String("NUDGE_WHATSAPP_NUMBER", "")), "+"),
 		WhatsAppText:   e.String("NUDGE_WHATSAPP_TEXT", DefaultWhatsAppText),
 		MessengerPage:  strings.TrimSpace(e.String("NUDGE_MESSENGER_PAGE", "")),
+		InstagramUser:  strings.TrimPrefix(strings.TrimSpace(e.String("NUDGE_INSTAGRAM_USERNAME", "")), "@"),
 		VKGroup:        strings.TrimSpace(e.String("NUDGE_VK_GROUP", "")),
 		JWTAudience:    e.String("NUDGE_JWT_AUDIENCE", "nudge"),
 		JWTIssuer:      e.String("NUDGE_JWT_ISSUER", ""),
@@ -81,6 +84,9 @@ func LoadConfig(e *config.Env) Config {
 	}
 	if v := c.MessengerPage; v != "" && !messengerRE.MatchString(v) {
 		e.Fail("NUDGE_MESSENGER_PAGE", "%q is not a page user name or id (1-50 characters of A-Z a-z 0-9 . -)", v)
+	}
+	if v := c.InstagramUser; v != "" && !instagramRE.MatchString(v) {
+		e.Fail("NUDGE_INSTAGRAM_USERNAME", "%q is not an Instagram username (1-30 characters of A-Z a-z 0-9 . _)", v)
 	}
 	if v := c.VKGroup; v != "" && !vkGroupRE.MatchString(v) {
 		e.Fail("NUDGE_VK_GROUP", "%q is not a community screen name (1-32 characters of A-Z a-z 0-9 _ .)", v)

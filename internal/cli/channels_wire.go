@@ -8,6 +8,7 @@ import (
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/email"
+	"github.com/nudge-engine/nudge/channels/instagram"
 	"github.com/nudge-engine/nudge/channels/messenger"
 	"github.com/nudge-engine/nudge/channels/sms"
 	"github.com/nudge-engine/nudge/channels/telegram"
@@ -88,6 +89,11 @@ func loadChannels(e *config.Env, baseURL string, sink channels.Sink, log *slog.L
 		client := messenger.New(c, hc)
 		add(channels.Messenger, client, messenger.NewWebhook(c, sink, log), c.Rate)
 		cs.fetchers[channels.Messenger] = client
+	}
+	if c := instagram.LoadConfig(e, envAccount); c.Enabled() {
+		client := instagram.New(c, hc)
+		add(channels.Instagram, client, instagram.NewWebhook(c, sink, log), c.Rate)
+		cs.fetchers[channels.Instagram] = client
 	}
 	if c := sms.LoadConfig(e, envAccount).WithBaseURL(baseURL); c.Enabled() {
 		add(channels.SMS, sms.New(c, hc), sms.NewWebhook(c, sink, log), c.Rate)
