@@ -160,8 +160,14 @@ func TestInboundThroughFake(t *testing.T) {
 		func() error { return s.fake.OpenLink(ctx, "ig10", "GF-7K2Q", true) },
 		func() error { return s.fake.OpenLink(ctx, "ig11", "GF-AAAA", false) },
 		func() error { _, err := s.fake.QuickReply(ctx, "ig9", "Нет", "no"); return err },
-		func() error { _, err := s.fake.StoryReply(ctx, "ig9", "вкусно", "https://lookaside.example/story1"); return err },
-		func() error { _, err := s.fake.StoryMention(ctx, "ig12", "https://lookaside.example/story2"); return err },
+		func() error {
+			_, err := s.fake.StoryReply(ctx, "ig9", "вкусно", "https://lookaside.example/story1")
+			return err
+		},
+		func() error {
+			_, err := s.fake.StoryMention(ctx, "ig12", "https://lookaside.example/story2")
+			return err
+		},
 	}
 	for i, step := range steps {
 		if err := step(); err != nil {
@@ -178,8 +184,7 @@ func TestInboundThroughFake(t *testing.T) {
 	}
 	want := []got{
 		{typ: channels.EventRead, from: "ig9", pmid: res.ProviderID}, // no delivery receipts on Instagram
-		{typ: channels.EventStart, from: "ig10", code: "GF-7K2Q"},
-		{typ: channels.EventButton, from: "ig10", pl: "ICEBREAKER_START", text: "Get started"},
+		{typ: channels.EventStart, from: "ig10", code: "GF-7K2Q"},    // the icebreaker only opened the thread
 		{typ: channels.EventStart, from: "ig11", code: "GF-AAAA"},
 		{typ: channels.EventButton, from: "ig9", pl: "no", text: "Нет"},
 		{typ: channels.EventText, from: "ig9", text: "вкусно", story: "reply https://lookaside.example/story1"},
@@ -248,10 +253,7 @@ func TestParseFixtures(t *testing.T) {
 		{"quick_reply.json", []want{{channels.EventButton, who, "Нет", "like_no", "", "", "aWdfQR1", 0}}},
 		{"story_reply.json", []want{{channels.EventText, who, "выглядит вкусно", "", "", "", "aWdfSTR1", 1}}},
 		{"story_mention.json", []want{{channels.EventText, who, "", "", "", "", "aWdfSTM1", 1}}},
-		{"postback_ref.json", []want{
-			{channels.EventStart, "1254459154682920", "", "", "GF-7K2Q", "", "aWdfPB1:ref", 0},
-			{channels.EventButton, "1254459154682920", "Подписаться", "ICEBREAKER_START", "", "", "aWdfPB1", 0},
-		}},
+		{"postback_ref.json", []want{{channels.EventStart, "1254459154682920", "", "", "GF-7K2Q", "", "aWdfPB1:ref", 0}}},
 		{"referral.json", []want{{channels.EventStart, "1254459154682921", "", "", "GF-9ZZ1", "", "referral:1254459154682921:1732190050000", 0}}},
 		{"seen.json", []want{{channels.EventRead, who, "", "", "", "aWdfOUT1", "read:" + who + ":aWdfOUT1", 0}}},
 		{"skipped.json", nil}, // echo, deletion, edit, reaction

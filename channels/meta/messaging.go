@@ -17,6 +17,11 @@ import (
 type Messaging struct {
 	Object string        // "page" | "instagram"
 	Kind   channels.Kind // the events' channel
+	// OpenerIsStart: a postback that carries a referral only opens the
+	// thread (Instagram's icebreaker tapped after an ig.me ?ref= link), so
+	// it yields the EventStart alone; a press there would reach the inbox
+	// as an unmatched reply before any campaign asked anything.
+	OpenerIsStart bool
 }
 
 type envelope struct {
@@ -137,7 +142,8 @@ func (e *ErrObject) Error() string { return fmt.Sprintf("webhook object %q, want
 // mention as a Story attachment, a story reply as the text with the story
 // attached) → EventText, a quick-reply tap → EventButton, a postback →
 // EventButton (preceded by EventStart when it carries referral.ref, the
-// m.me / ig.me ?ref= of a new thread), a referral event → EventStart,
+// m.me / ig.me ?ref= of a new thread; only the EventStart with
+// OpenerIsStart), a referral event → EventStart,
 // deliveries → EventDelivered (one per listed mid, all with the watermark),
 // reads → EventRead with the watermark (Messenger) or the seen mid
 // (Instagram). Echoes of the account's own messages, deletions, edits and
@@ -201,6 +207,9 @@ func (p Messaging) event(out []channels.Event, m messaging, raw json.RawMessage,
 			x := ev(channels.EventStart, id+":ref")
 			x.Code = r.Ref
 			out = append(out, x)
+			if p.OpenerIsStart {
+				return out
+			}
 		}
 		x := ev(channels.EventButton, id)
 		x.Payload, x.Text = m.Postback.Payload, m.Postback.Title
