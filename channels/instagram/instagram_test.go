@@ -81,7 +81,7 @@ func TestSendShapes(t *testing.T) {
 					t.Errorf("first part %v", att)
 				}
 			}},
-		{"HUMAN_AGENT tag", channels.Message{To: "igsid1", Text: "Менеджер ответил", Tag: "HUMAN_AGENT"}, 1,
+		{"HUMAN_AGENT tag passes a closed window", channels.Message{To: "closed", Text: "Менеджер ответил", Tag: "HUMAN_AGENT"}, 1,
 			func(t *testing.T, sent []instagramfake.Sent) {
 				if sent[0].MessagingType != "MESSAGE_TAG" || sent[0].Tag != "HUMAN_AGENT" {
 					t.Errorf("%+v", sent[0])
@@ -90,6 +90,7 @@ func TestSendShapes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSetup(t)
+			s.fake.CloseWindow("closed")
 			res, err := s.client.Send(context.Background(), tc.msg)
 			if err != nil {
 				t.Fatal(err)
@@ -126,24 +127,20 @@ func TestTextAtTheByteLimit(t *testing.T) {
 	}
 }
 
+// A rate limit is retried once and sent once, whether Graph answers it with
+// HTTP 400 or inside an HTTP 200 (a refusal, not a sent message without id).
 func TestSendRateLimitedThenSentNoDuplicate(t *testing.T) {
-	s := newSetup(t)
-	s.fake.FailNext(613, 0, "(#613) Calls to this api have exceeded the rate limit.")
-	channeltest.RateLimitedThenSent(t, s.client, channels.Message{To: "igsid2", Text: "Напоминание"}, "613", 0, s.sent)
-}
-
-// A refusal inside an HTTP 200 is a refusal, not a sent message without id.
-func TestRefusalInsideHTTP200(t *testing.T) {
-	s := newSetup(t)
-	s.fake.RateLimitedIn200()
-	channeltest.RateLimitedThenSent(t, s.client, channels.Message{To: "igsid3", Text: "Напоминание"}, "613", 0, s.sent)
-}
-
-func TestTagPassesClosedWindow(t *testing.T) {
-	s := newSetup(t)
-	s.fake.CloseWindow("w")
-	if _, err := s.client.Send(context.Background(), channels.Message{To: "w", Text: "Ответ менеджера", Tag: "HUMAN_AGENT"}); err != nil {
-		t.Fatal(err)
+	for name, refuse := range map[string]func(f *instagramfake.Server){
+		"http 400": func(f *instagramfake.Server) {
+			f.FailNext(613, 0, "(#613) Calls to this api have exceeded the rate limit.")
+		},
+		"inside http 200": (*instagramfake.Server).RateLimitedIn200,
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newSetup(t)
+			refuse(s.fake)
+			channeltest.RateLimitedThenSent(t, s.client, channels.Message{To: "igsid2", Text: "Напоминание"}, "613", 0, s.sent)
+		})
 	}
 }
 

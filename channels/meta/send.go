@@ -109,12 +109,8 @@ func (r SendRules) Requests(m channels.Message) ([]map[string]any, error) {
 		}
 		msg := map[string]any{"attachment": map[string]any{"type": "image", "payload": payload}}
 		if m.Text == "" {
-			qr, err := r.quickReplies(m.Buttons)
-			if err != nil {
+			if err := r.addQuickReplies(msg, m.Buttons); err != nil {
 				return nil, err
-			}
-			if len(qr) > 0 {
-				msg["quick_replies"] = qr
 			}
 			b["message"] = msg
 			return append(out, b), nil
@@ -166,12 +162,8 @@ func (r SendRules) Requests(m channels.Message) ([]map[string]any, error) {
 		return nil, invalid("text longer than %d characters", r.MaxText)
 	}
 	msg := map[string]any{"text": text}
-	qr, err := r.quickReplies(replies)
-	if err != nil {
+	if err := r.addQuickReplies(msg, replies); err != nil {
 		return nil, err
-	}
-	if len(qr) > 0 {
-		msg["quick_replies"] = qr
 	}
 	b["message"] = msg
 	return append(out, b), nil
@@ -185,6 +177,15 @@ func checkTitle(b channels.Button) error {
 		return invalid("button payload must be 1..%d bytes", MaxPayload)
 	}
 	return nil
+}
+
+// addQuickReplies puts the reply buttons of bs on msg as quick replies.
+func (r SendRules) addQuickReplies(msg map[string]any, bs []channels.Button) error {
+	qr, err := r.quickReplies(bs)
+	if err == nil && len(qr) > 0 {
+		msg["quick_replies"] = qr
+	}
+	return err
 }
 
 func (r SendRules) quickReplies(bs []channels.Button) ([]map[string]string, error) {
