@@ -35,7 +35,7 @@ var Rules = []struct{ ID, Doc string }{
 	{"invalid-timezone", "a time zone is neither \"subscriber\" nor an IANA zone name"},
 	{"invalid-time", "a local time is not HH:MM (quiet hours; wait until, optionally with a weekday)"},
 	{"marketing-without-consent", "a marketing campaign whose audience only requires service consent"},
-	{"window-needs-template", "a send that can reach WhatsApp/Messenger outside the 24h window has no whatsapp_template/tag"},
+	{"window-needs-template", "a send that can reach WhatsApp/Messenger outside the 24h window has no whatsapp_template/tag (Instagram: a warning, no tag allows it)"},
 	{"button-limits", "buttons exceed a channel's limits (Telegram callback_data 64 bytes, WhatsApp 3 reply buttons of 20 characters, no links in WhatsApp reply buttons, …)"},
 	{"channel-limits", "a text exceeds a channel's limit (Telegram 4096 / caption 1024, SMS segments, …)"},
 	{"template-syntax", "a text is not a valid template (unknown function, unclosed action, bad Telegram HTML, an unclosed tag in email HTML)"},
