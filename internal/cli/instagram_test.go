@@ -147,4 +147,16 @@ func TestBrowserInstagramHandoffHumanAgent(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM messages WHERE subscriber_id = $1 AND channel = 'instagram' AND status = 'failed'`, sub); n != 0 {
 		t.Fatalf("%d failed Instagram messages", n)
 	}
+	// The admins' settings page lists the account with the URL to register.
+	st, err := e.s.settings(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range st.Channels {
+		found = found || c.Kind == "instagram" && c.Configured && c.Webhook == e.base+"/webhooks/instagram/main"
+	}
+	if !found {
+		t.Errorf("settings: %+v", st.Channels)
+	}
 }
