@@ -28,7 +28,8 @@ import (
 // The manager's answer inside the 24-hour window goes out as a plain
 // RESPONSE; a day later (the injected clock) the next one carries the
 // HUMAN_AGENT tag — and the Instagram fake, which refuses untagged sends to
-// a closed window, accepts it.
+// a closed window, accepts it. A story mention then reaches the
+// conversation as a link, its media not downloaded.
 func TestBrowserInstagramHandoffHumanAgent(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -113,14 +114,19 @@ func TestBrowserInstagramHandoffHumanAgent(t *testing.T) {
 	}
 	bctx := browsertest.New(t)
 	browsertest.Login(t, bctx, e.base, "care@growfood.example", "care-manager-pass")
-	reply := func(text string) instagramfake.Sent {
+	// reply answers as the manager; shown selects the history row the page
+	// after the post shows (the first manager row, then the second).
+	reply := func(text, shown string) instagramfake.Sent {
 		t.Helper()
 		before := len(e.f.Instagram.Sent())
 		browsertest.Run(t, bctx, 30*time.Second,
 			chromedp.Navigate(e.base+"/inbox/"+strconv.Itoa(conv)),
 			chromedp.WaitVisible(`#reply-text`, chromedp.ByID),
 			chromedp.SendKeys(`#reply-text`, text, chromedp.ByID),
-			chromedp.Submit(`#reply-text`, chromedp.ByID))
+			chromedp.Submit(`#reply-text`, chromedp.ByID),
+			// The page after the post shows one more manager row: the next
+			// navigation must not abort that load.
+			chromedp.WaitVisible(shown, chromedp.ByQuery))
 		var got instagramfake.Sent
 		e.waitFor("the manager's reply in Instagram", func() bool {
 			sent := e.f.Instagram.Sent()
@@ -134,19 +140,29 @@ func TestBrowserInstagramHandoffHumanAgent(t *testing.T) {
 		}
 		return got
 	}
-	if r := reply("Вера, простите! Заменим блюдо."); r.MessagingType != "RESPONSE" || r.Tag != "" {
+	if r := reply("Вера, простите! Заменим блюдо.", "tr.h-manager"); r.MessagingType != "RESPONSE" || r.Tag != "" {
 		t.Fatalf("reply inside the window: %+v", r)
 	}
 	// A day and an hour later the window is closed: the fake now refuses an
 	// untagged send, and the manager's reply goes with HUMAN_AGENT.
 	clk.Advance(25 * time.Hour)
 	e.f.Instagram.CloseWindow(igsid)
-	if r := reply("Вера, новое блюдо уже в пути."); r.MessagingType != "MESSAGE_TAG" || r.Tag != "HUMAN_AGENT" {
+	if r := reply("Вера, новое блюдо уже в пути.", "tr.h-manager ~ tr.h-manager"); r.MessagingType != "MESSAGE_TAG" || r.Tag != "HUMAN_AGENT" {
 		t.Fatalf("reply outside the window: %+v", r)
 	}
 	if n := e.count(`SELECT count(*) FROM messages WHERE subscriber_id = $1 AND channel = 'instagram' AND status = 'failed'`, sub); n != 0 {
 		t.Fatalf("%d failed Instagram messages", n)
 	}
+	// The customer mentions the shop in a story: it joins the conversation
+	// as its link; the story's media is never downloaded.
+	story := "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=17900000000000002&signature=AbFake"
+	if _, err := e.f.Instagram.StoryMention(e.ctx, igsid, story); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the story mention in the inbox", func() bool {
+		return e.count(`SELECT count(*) FROM reply_media WHERE subscriber_id = $1 AND channel = 'instagram' AND kind = 'story'
+			AND name = 'mention' AND coalesce(length(data), 0) = 0 AND strpos(note, $2) > 0`, sub, story) == 1
+	})
 	// The admins' settings page lists the account with the URL to register.
 	st, err := e.s.settings(e.ctx)
 	if err != nil {
