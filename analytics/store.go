@@ -6,9 +6,11 @@ import "github.com/nudge-engine/nudge/campaigns"
 // and, in the funnel and goal queries, $3 the earliest run start counted and
 // $4, $5 a split step and variant: only the runs that the split sent down
 // that variant ("" = every run).
-// acceptedIsDelivered: Telegram and VK report no delivery; a message they
-// accepted for a reachable chat counts as delivered (as in the fallback ladder).
-const acceptedIsDelivered = `(sent_at IS NOT NULL AND status <> 'failed' AND channel IN ('telegram', 'vk'))`
+// acceptedIsDelivered: Telegram, VK and Instagram report no delivery; a
+// message they accepted for a reachable chat counts as delivered (as in the
+// fallback ladder). The list is channels.HasDeliveryReceipts in SQL; a test
+// holds the two together.
+const acceptedIsDelivered = `(sent_at IS NOT NULL AND status <> 'failed' AND channel IN ('telegram', 'vk', 'instagram'))`
 
 const (
 	runsOf = `FROM flow_runs r WHERE r.campaign_id = $1 AND ($2 = '' OR r.campaign_version = $2) AND r.started_at >= $3

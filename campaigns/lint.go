@@ -36,7 +36,7 @@ var Rules = []struct{ ID, Doc string }{
 	{"invalid-time", "a local time is not HH:MM (quiet hours; wait until, optionally with a weekday)"},
 	{"marketing-without-consent", "a marketing campaign whose audience only requires service consent"},
 	{"whatsapp-template", "a whatsapp_template is not in the synced catalogue, lacks the language, takes another parameter count, is not APPROVED, or is MARKETING in a service campaign (a warning when no catalogue could be read)"},
-	{"window-needs-template", "a send that can reach WhatsApp/Messenger outside the 24h window has no whatsapp_template/tag"},
+	{"window-needs-template", "a send that can reach WhatsApp/Messenger outside the 24h window has no whatsapp_template/tag (Instagram: a warning, no tag allows it)"},
 	{"button-limits", "buttons exceed a channel's limits (Telegram callback_data 64 bytes, WhatsApp 3 reply buttons of 20 characters, no links in WhatsApp reply buttons, …)"},
 	{"unknown-account", "settings.accounts names an account the install does not configure for that channel (checked where the configured accounts are known: the server, or lint with NUDGE_<CHANNEL>_ACCOUNTS set)"},
 	{"pay", "a pay button is wrong: currency not ISO 4217 (or XTR), amount not positive or with too many decimals, no product, a Telegram invoice title/description too long, no url for channels without in-chat payments, more than one per message"},

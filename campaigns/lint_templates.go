@@ -191,7 +191,9 @@ func (l *linter) replyButtons() {
 
 // windowTemplates: a send that may reach WhatsApp or Messenger outside the
 // 24h customer-service window must have a whatsapp_template (WhatsApp) or a
-// message tag (Messenger) in the variants those channels use.
+// message tag (Messenger) in the variants those channels use. Instagram has
+// no tag a campaign may use (HUMAN_AGENT is for a person's replies), so
+// such a send only gets a warning: it goes to the next channel then.
 func (l *linter) windowTemplates() {
 	d := l.def
 	if l.windowOpen == nil {
@@ -207,7 +209,7 @@ func (l *linter) windowTemplates() {
 			continue
 		}
 		for _, ch := range d.AllChannels() {
-			if ch != string(channels.WhatsApp) && ch != string(channels.Messenger) {
+			if ch != string(channels.WhatsApp) && ch != string(channels.Messenger) && ch != string(channels.Instagram) {
 				continue
 			}
 			k, ok := variantFor(t, ch)
@@ -225,6 +227,13 @@ func (l *linter) windowTemplates() {
 					l.addKey(vp, "window-needs-template",
 						"add whatsapp_template: {name: ..., language: ...} with an approved template; free text is only allowed within 24h of the subscriber's last message",
 						"step %q sends %q to WhatsApp outside the 24h window, but the %s variant has no whatsapp_template", s.ID, s.Send.Template, k+"."+loc)
+				}
+				if ch == string(channels.Instagram) {
+					reported[vp+ch] = true
+					l.reportAs(l.f.KeyAt(vp), "window-needs-template",
+						"keep a channel after instagram in settings.channels or a fallback; nothing lets a campaign write on Instagram after 24h",
+						fmt.Sprintf("step %q may send %q to Instagram outside the 24h window, where it cannot go; it goes to the next channel", s.ID, s.Send.Template),
+						SeverityWarning)
 				}
 				if ch == string(channels.Messenger) && v.Tag == "" {
 					reported[vp+ch] = true

@@ -94,6 +94,8 @@ func TestLintRules(t *testing.T) {
 			want: []string{"c.yaml:5:12: marketing-without-consent"}},
 		{rule: "window-needs-template", edit: [][2]string{{"[telegram]", "[whatsapp]"}, {"    telegram:\n", "    whatsapp:\n"}},
 			want: []string{"c.yaml:14:7: window-needs-template"}},
+		{rule: "window-needs-template warns for instagram", edit: [][2]string{{"[telegram]", "[instagram]"}, {"    telegram:\n", "    instagram:\n"}},
+			want: []string{"c.yaml:14:7: window-needs-template"}},
 		{rule: "window-needs-template after a reply then a goal", src: `id: c
 name: C
 topic: service
@@ -290,5 +292,15 @@ func TestLoadAll(t *testing.T) {
 	}
 	if _, err := LoadAll("nope.yaml"); err == nil {
 		t.Error("missing file loaded")
+	}
+}
+
+// Instagram outside the window is a warning: nothing in the file can fix it,
+// and the send goes to the next channel.
+func TestLintInstagramWindowIsAWarning(t *testing.T) {
+	src := strings.NewReplacer("[telegram]", "[instagram]", "    telegram:\n", "    instagram:\n").Replace(base)
+	errs := lintString(t, src)
+	if len(errs) != 1 || errs[0].Rule != "window-needs-template" || errs[0].Severity != SeverityWarning {
+		t.Fatalf("%+v", errs)
 	}
 }

@@ -132,7 +132,7 @@ var docs = map[string]string{
 	"Document.name":                "File name the customer sees (default: the URL's last path element).",
 	"Variant.buttons":              "Reply buttons (id) or link buttons (url).",
 	"Variant.whatsapp_template":    "Approved WhatsApp template used outside the 24h window.",
-	"Variant.tag":                  "Messenger message tag used outside the 24h window.",
+	"Variant.tag":                  "Messenger message tag used outside the 24h window (Instagram allows none for campaigns: HUMAN_AGENT is for a person's replies).",
 	"Button.id":                    "Reply payload matched by wait_reply branches (Telegram: ≤64 bytes).",
 	"Button.text":                  "Button label (WhatsApp: ≤20 characters).",
 	"Button.url":                   "Link to open.",

@@ -16,6 +16,7 @@ const (
 	Viber     Kind = "viber"
 	WhatsApp  Kind = "whatsapp"
 	Messenger Kind = "messenger"
+	Instagram Kind = "instagram"
 	VK        Kind = "vk"
 	SMS       Kind = "sms"
 	Email     Kind = "email"
@@ -23,7 +24,7 @@ const (
 )
 
 // Kinds lists every channel in a stable order.
-var Kinds = []Kind{Telegram, Viber, WhatsApp, Messenger, VK, SMS, Email, Sandbox}
+var Kinds = []Kind{Telegram, Viber, WhatsApp, Messenger, Instagram, VK, SMS, Email, Sandbox}
 
 // Valid reports whether k is a known channel.
 func (k Kind) Valid() bool {
@@ -68,7 +69,7 @@ type Message struct {
 	IdempotencyKey string
 	Channel        Kind
 	Account        string // which bot/page/number of this channel; "" = default
-	To             string // chat id, Viber id, E.164 phone, PSID, VK peer id, email address
+	To             string // chat id, Viber id, E.164 phone, PSID, IGSID, VK peer id, email address
 	Text           string
 	Format         Format
 	Subject        string // email
@@ -83,7 +84,7 @@ type Message struct {
 	Document       *DocumentRef
 	Buttons        []Button
 	Template       *TemplateRef // WhatsApp outside the 24h window
-	Tag            string       // Messenger message tag outside the 24h window (HUMAN_AGENT, …)
+	Tag            string       // Messenger/Instagram message tag outside the 24h window (HUMAN_AGENT, …)
 	Correlation    string       // opaque value the provider echoes back (WhatsApp biz_opaque_callback_data, Viber tracking_data)
 	UnsubscribeURL string       // email List-Unsubscribe (RFC 8058 one-click)
 }

@@ -21,6 +21,10 @@ const (
 	Video    AttachmentKind = "video"
 	Document AttachmentKind = "document"
 	Sticker  AttachmentKind = "sticker"
+	// Story is an Instagram story a customer mentioned the business in or
+	// replied to: only its CDN link is kept (Meta's terms forbid storing
+	// the media, and the link expires with the story).
+	Story AttachmentKind = "story"
 )
 
 // Attachment is a file in an inbound message. Providers name it either by a

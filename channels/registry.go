@@ -93,10 +93,11 @@ func (r *Registry) Accounts(k Kind) []string {
 }
 
 // HasDeliveryReceipts reports whether the provider tells when a message was
-// delivered (Telegram and VK do not: a successful send is all there is).
+// delivered (Telegram, VK and Instagram do not: a successful send is all
+// there is, then Instagram's "seen").
 func HasDeliveryReceipts(k Kind) bool {
 	switch k {
-	case Telegram, VK:
+	case Telegram, VK, Instagram:
 		return false
 	}
 	return true

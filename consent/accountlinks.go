@@ -27,6 +27,7 @@ var linkTargets = map[channels.Kind]linkTarget{
 	channels.Viber:     {"VIBER", "URI", "", viberURIRE.MatchString, "is not a Viber public account URI (1-64 characters of A-Z a-z 0-9 _ . -)"},
 	channels.WhatsApp:  {"WHATSAPP", "NUMBER", "+", waNumberRE.MatchString, "is not an international number in digits (7-15 digits, no leading 0)"},
 	channels.Messenger: {"MESSENGER", "PAGE", "", messengerRE.MatchString, "is not a page user name or id (1-50 characters of A-Z a-z 0-9 . -)"},
+	channels.Instagram: {"INSTAGRAM", "USERNAME", "@", instagramRE.MatchString, "is not an Instagram username (1-30 characters of A-Z a-z 0-9 . _)"},
 	channels.VK:        {"VK", "GROUP", "", vkGroupRE.MatchString, "is not a community screen name (1-32 characters of A-Z a-z 0-9 _ .)"},
 }
 

@@ -46,7 +46,7 @@ func (req *ChangeRequest) validate() (channels.Kind, []Topic, error) {
 		ch = AllChannels
 	}
 	if ch != AllChannels && !ch.Valid() {
-		return "", nil, httpx.Errorf(httpx.CodeInvalid, "channel", "must be * or one of telegram, viber, whatsapp, messenger, vk, sms, email, sandbox")
+		return "", nil, httpx.Errorf(httpx.CodeInvalid, "channel", "must be * or one of telegram, viber, whatsapp, messenger, instagram, vk, sms, email, sandbox")
 	}
 	if len(req.Topics) == 0 {
 		return "", nil, httpx.Errorf(httpx.CodeInvalid, "topics", "at least one of service, marketing is required")

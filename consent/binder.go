@@ -65,7 +65,7 @@ func checkEvent(ev channels.Event) error {
 var ErrNotStart = errors.New("message carries no known opt-in code")
 
 // Start handles an inbound opt-in start (Telegram /start CODE, Viber
-// conversation_started context, Messenger/VK ref, WhatsApp text with the
+// conversation_started context, Messenger/Instagram/VK ref, WhatsApp text with the
 // code). It binds the channel identity to the code's subscriber (a known
 // identity bound to someone else is moved, and the old subscriber's consent
 // on that channel is revoked with a note), or, without a usable code, keeps

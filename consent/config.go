@@ -19,6 +19,7 @@ type Config struct {
 	WhatsAppNumber string // NUDGE_WHATSAPP_NUMBER: E.164 digits without +
 	WhatsAppText   string // NUDGE_WHATSAPP_TEXT: prefilled text, must contain {code}
 	MessengerPage  string // NUDGE_MESSENGER_PAGE: page user name or id
+	InstagramUser  string // NUDGE_INSTAGRAM_USERNAME: the professional account's username (without @)
 	VKGroup        string // NUDGE_VK_GROUP: community screen name (e.g. club123 or growfood)
 	// Accounts are the deep-link targets of the channels' accounts besides
 	// main, by channel and account: NUDGE_TELEGRAM_<ACCOUNT>_BOT and the
@@ -47,6 +48,7 @@ var (
 	viberURIRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 	waNumberRE    = regexp.MustCompile(`^[1-9][0-9]{6,14}$`)
 	messengerRE   = regexp.MustCompile(`^[A-Za-z0-9.-]{1,50}$`)
+	instagramRE   = regexp.MustCompile(`^[A-Za-z0-9._]{1,30}$`)
 	vkGroupRE     = regexp.MustCompile(`^[A-Za-z0-9_.]{1,32}$`)
 )
 
@@ -58,6 +60,7 @@ func LoadConfig(e *config.Env) Config {
 		WhatsAppNumber: loadTarget(e, channels.WhatsApp, channels.DefaultAccount),
 		WhatsAppText:   e.String("NUDGE_WHATSAPP_TEXT", DefaultWhatsAppText),
 		MessengerPage:  loadTarget(e, channels.Messenger, channels.DefaultAccount),
+		InstagramUser:  loadTarget(e, channels.Instagram, channels.DefaultAccount),
 		VKGroup:        loadTarget(e, channels.VK, channels.DefaultAccount),
 		Accounts:       loadAccountTargets(e),
 		JWTAudience:    e.String("NUDGE_JWT_AUDIENCE", "nudge"),

@@ -14,7 +14,7 @@
 // deep link (from the site widget, or a JWT-signed link from the shop's
 // account page) carries a short opaque opt-in code into the messenger; the
 // customer's first message brings it back (Telegram /start CODE, Viber
-// context, Messenger/VK ref, WhatsApp prefilled text), and Binder.Start binds
+// context, Messenger/Instagram/VK ref, WhatsApp prefilled text), and Binder.Start binds
 // that channel identity to the subscriber and records consent for the code's
 // topics. Opt-out (STOP, стоп, отписаться, unsubscribe, the unsubscribe
 // button, a provider unsubscribe) revokes every topic on the channel at once.

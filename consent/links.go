@@ -18,7 +18,7 @@ const MaxWhatsAppText = 500
 const MaxLinkLen = 2000
 
 // LinkChannels are the channels that have opt-in deep links, in button order.
-var LinkChannels = []channels.Kind{channels.Telegram, channels.Viber, channels.WhatsApp, channels.Messenger, channels.VK}
+var LinkChannels = []channels.Kind{channels.Telegram, channels.Viber, channels.WhatsApp, channels.Messenger, channels.Instagram, channels.VK}
 
 // ErrChannelNotConfigured is returned for a deep link to a channel without
 // configuration (or one that has no deep links, like SMS).
@@ -39,6 +39,8 @@ var refLimits = map[channels.Kind]struct {
 	channels.Viber: {MaxCodeLen, regexp.MustCompile(`^[A-Za-z0-9_-]+$`)},
 	// ref: <150 characters of alphanumerics and + - . / : = _ (Meta docs).
 	channels.Messenger: {149, regexp.MustCompile(`^[A-Za-z0-9+\-./:=_]+$`)},
+	// ref: ≤2,083 characters of A-Z a-z 0-9 _ = - (ig.me links doc).
+	channels.Instagram: {MaxCodeLen, regexp.MustCompile(`^[A-Za-z0-9_=-]+$`)},
 	// ref: undocumented limits; stay in the Telegram alphabet and length.
 	channels.VK: {MaxCodeLen, regexp.MustCompile(`^[A-Za-z0-9_-]+$`)},
 	// the code travels inside the prefilled text; ExtractCode finds it there.
@@ -67,6 +69,8 @@ func (c Config) target(ch channels.Kind) string {
 		return c.WhatsAppNumber
 	case channels.Messenger:
 		return c.MessengerPage
+	case channels.Instagram:
+		return c.InstagramUser
 	case channels.VK:
 		return c.VKGroup
 	}
@@ -98,6 +102,11 @@ func (c Config) DeepLinkOf(ch channels.Kind, account, code string) (string, erro
 		link = "viber://pa?chatURI=" + url.QueryEscape(target) + "&context=" + code
 	case channels.Messenger:
 		link = "https://m.me/" + url.PathEscape(target) + "?ref=" + code
+	case channels.Instagram:
+		// The Messenger Platform's form; the ref arrives as a
+		// messaging_referral (existing thread) or on the icebreaker
+		// postback of a new one.
+		link = "https://ig.me/m/" + url.PathEscape(target) + "?ref=" + code
 	case channels.VK:
 		link = "https://vk.me/" + url.PathEscape(target) + "?ref=" + code
 	case channels.WhatsApp:
@@ -138,6 +147,8 @@ func ChannelLabel(ch channels.Kind) string {
 		return "WhatsApp"
 	case channels.Messenger:
 		return "Messenger"
+	case channels.Instagram:
+		return "Instagram"
 	case channels.VK:
 		return "VK"
 	}

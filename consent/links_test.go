@@ -14,7 +14,7 @@ func TestDeepLinks(t *testing.T) {
 	t.Parallel()
 	cfg := consent.Config{
 		TelegramBot: "GrowFoodBot", ViberURI: "growfood", WhatsAppNumber: "79001234567",
-		MessengerPage: "growfood.ru", VKGroup: "club123",
+		MessengerPage: "growfood.ru", InstagramUser: "growfood.ru_", VKGroup: "club123",
 	}.WithDefaults()
 	code := "AbC_-09xyzAbC_-09xyzAb"
 	max := strings.Repeat("a", 64)
@@ -28,6 +28,9 @@ func TestDeepLinks(t *testing.T) {
 		{channels.Viber, code, "viber://pa?chatURI=growfood&context=" + code, nil},
 		{channels.Messenger, code, "https://m.me/growfood.ru?ref=" + code, nil},
 		{channels.VK, code, "https://vk.me/club123?ref=" + code, nil},
+		{channels.Instagram, code, "https://ig.me/m/growfood.ru_?ref=" + code, nil},
+		{channels.Instagram, "a+b", "", consent.ErrBadCode},
+		{channels.Instagram, max + "a", "", consent.ErrBadCode},
 		{channels.WhatsApp, code, "https://wa.me/79001234567?text=" + strings.ReplaceAll(url.QueryEscape("Хочу получать уведомления / Subscribe me: "+code), "+", "%20"), nil},
 		{channels.Telegram, max, "https://t.me/GrowFoodBot?start=" + max, nil},
 		{channels.Telegram, max + "a", "", consent.ErrBadCode},
@@ -112,6 +115,9 @@ func TestLoadConfig(t *testing.T) {
 		{"whatsapp text without code", map[string]string{"NUDGE_WHATSAPP_NUMBER": "79001234567", "NUDGE_WHATSAPP_TEXT": "hi"}, "NUDGE_WHATSAPP_TEXT"},
 		{"messenger", map[string]string{"NUDGE_MESSENGER_PAGE": "grow food"}, "NUDGE_MESSENGER_PAGE"},
 		{"vk", map[string]string{"NUDGE_VK_GROUP": "vk.com/growfood"}, "NUDGE_VK_GROUP"},
+		{"instagram with @", map[string]string{"NUDGE_INSTAGRAM_USERNAME": "@growfood.ru"}, ""},
+		{"instagram bad chars", map[string]string{"NUDGE_INSTAGRAM_USERNAME": "grow-food"}, "NUDGE_INSTAGRAM_USERNAME"},
+		{"instagram too long", map[string]string{"NUDGE_INSTAGRAM_USERNAME": strings.Repeat("g", 31)}, "NUDGE_INSTAGRAM_USERNAME"},
 		{"keys without issuer", map[string]string{"NUDGE_JWT_KEYS": "k1:HS256:" + strings.Repeat("s", 32)}, "NUDGE_JWT_ISSUER"},
 		{"short HS secret", map[string]string{"NUDGE_JWT_KEYS": "k1:HS256:short", "NUDGE_JWT_ISSUER": "shop"}, "NUDGE_JWT_KEYS"},
 		{"unknown alg", map[string]string{"NUDGE_JWT_KEYS": "k1:none:x", "NUDGE_JWT_ISSUER": "shop"}, "NUDGE_JWT_KEYS"},

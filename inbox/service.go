@@ -263,8 +263,8 @@ func (s *Service) target(ctx context.Context, id int64) (target, error) {
 
 // replyRule applies the channel's rules for a free-form manager reply
 // (policy.ForPerson): WhatsApp only within 24h of the customer's last
-// message, else an approved template; Messenger 24h, or up to 7 days with
-// the HUMAN_AGENT tag.
+// message, else an approved template; Messenger and Instagram 24h, or up to
+// 7 days with the HUMAN_AGENT tag.
 func (s *Service) replyRule(t target) *WindowError {
 	if t.Address == nil {
 		return &WindowError{Channel: t.Channel, Reason: "the customer has no identity on this channel"}

@@ -24,7 +24,7 @@ const (
 	ReasonInvalid      = "invalid_settings"
 )
 
-// Window is the customer-service window of WhatsApp and Messenger.
+// Window is the customer-service window of WhatsApp, Messenger and Instagram.
 const Window = 24 * time.Hour
 
 // Identity is a subscriber's address on one channel.
@@ -81,7 +81,9 @@ var progress = map[string]int{ReasonNoConsent: 1, ReasonNoIdentity: 2, ReasonBlo
 
 // HasWindow reports whether ch limits free-form messages to 24h after the
 // user's last message.
-func HasWindow(ch channels.Kind) bool { return ch == channels.WhatsApp || ch == channels.Messenger }
+func HasWindow(ch channels.Kind) bool {
+	return ch == channels.WhatsApp || ch == channels.Messenger || ch == channels.Instagram
+}
 
 // Decide picks the first channel of candidates that may be used now.
 func Decide(in Input, candidates []channels.Kind) Decision {

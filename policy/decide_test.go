@@ -26,7 +26,7 @@ func base() Input {
 }
 
 func TestDecide(t *testing.T) {
-	tg, sms, wa, fb := channels.Telegram, channels.SMS, channels.WhatsApp, channels.Messenger
+	tg, sms, wa, fb, ig := channels.Telegram, channels.SMS, channels.WhatsApp, channels.Messenger, channels.Instagram
 	cases := []struct {
 		name       string
 		mod        func(in *Input)
@@ -68,6 +68,14 @@ func TestDecide(t *testing.T) {
 		}, []channels.Kind{fb}, Decision{Send: true, Channel: fb, Address: "psid"}},
 		{"messenger closed with tag", func(in *Input) { in.OutsideWindowOK = map[channels.Kind]bool{fb: true} }, []channels.Kind{fb},
 			Decision{Send: true, Channel: fb, Address: "psid", OutsideWindow: true}},
+		{"instagram 23h59m is open", func(in *Input) {
+			in.Identities[ig] = Identity{Address: "igsid", LastInboundAt: ptr(now.Add(-24*time.Hour + time.Minute))}
+			in.Consent[ig] = true
+		}, []channels.Kind{ig}, Decision{Send: true, Channel: ig, Address: "igsid"}},
+		{"instagram closed falls to the next channel", func(in *Input) {
+			in.Identities[ig] = Identity{Address: "igsid", LastInboundAt: ptr(now.Add(-25 * time.Hour))}
+			in.Consent[ig] = true
+		}, []channels.Kind{ig, sms}, Decision{Send: true, Channel: sms, Address: "+79990001122", Rejected: []Rejection{{ig, ReasonWindowClosed}}}},
 		{"telegram has no window", func(in *Input) {
 			in.Identities[tg] = Identity{Address: "111", LastInboundAt: ptr(now.Add(-1000 * time.Hour))}
 		}, []channels.Kind{tg},
@@ -245,5 +253,27 @@ func TestDecisionString(t *testing.T) {
 		if got := c.d.String(); got != c.want {
 			t.Errorf("String = %q, want %q", got, c.want)
 		}
+	}
+}
+
+// A manager's reply on Instagram follows Messenger's rule: free inside 24h,
+// HUMAN_AGENT up to 7 days, then nothing.
+func TestForPersonInstagram(t *testing.T) {
+	at := func(ago time.Duration) *time.Time { return ptr(now.Add(-ago)) }
+	for _, c := range []struct {
+		ago  time.Duration
+		want PersonReply
+	}{
+		{time.Hour, PersonReply{Allowed: true}},
+		{25 * time.Hour, PersonReply{Allowed: true, Tag: "HUMAN_AGENT"}},
+		{7 * 24 * time.Hour, PersonReply{Allowed: true, Tag: "HUMAN_AGENT"}},
+		{7*24*time.Hour + time.Minute, PersonReply{Reason: "more than 7 days since the customer's last message (HUMAN_AGENT limit)"}},
+	} {
+		if got := ForPerson(channels.Instagram, at(c.ago), now); got != c.want {
+			t.Errorf("%s ago: %+v, want %+v", c.ago, got, c.want)
+		}
+	}
+	if got := ForPerson(channels.Instagram, nil, now); got.Allowed {
+		t.Errorf("never wrote: %+v", got)
 	}
 }

@@ -5,23 +5,27 @@
 //
 // Decide walks the candidate channels in order and takes the first one that
 // has consent for the campaign topic, an identity (address), is not blocked
-// and, for WhatsApp and Messenger, is inside the 24h customer-service window
+// and, for WhatsApp, Messenger and Instagram, is inside the 24h customer-service window
 // or may be sent outside it. Then, for the chosen channel, the gates that do
 // not depend on the channel apply in this order: an open hand-off, quiet
 // hours (defer to their end), the frequency cap (drop).
 //
 // Channel rules:
-//   - "The user must have written first" (Telegram, Viber, Messenger, VK): a
+//   - "The user must have written first" (Telegram, Viber, Messenger,
+//     Instagram, VK): a
 //     channel identity is created only by an inbound start or message from
 //     the user (the bots cannot look people up), so having an identity on
 //     such a channel is the proof; Decide does not check more.
-//   - 24h windows (WhatsApp, Messenger): if the identity's LastInboundAt is
+//   - 24h windows (WhatsApp, Messenger, Instagram): if the identity's
+//     LastInboundAt is
 //     missing or 24h or more before Now, the window is closed. The send is
 //     still allowed, with Decision.OutsideWindow set, when
 //     Input.OutsideWindowOK[ch] is true: the caller sets it from the variant
 //     that would be rendered (templates.OutsideWindow: a WhatsApp variant with
 //     whatsapp_template, a Messenger variant with a tag). Otherwise the
-//     channel is skipped with reason window_closed.
+//     channel is skipped with reason window_closed. Instagram has no tag a
+//     campaign may use (HUMAN_AGENT is for a person's replies), so a
+//     campaign step outside its window always skips it.
 //   - Consent: Input.Consent[ch] is the current consent for the topic on ch,
 //     where the newer of the channel's own row and the '*' row wins (Store
 //     does this expansion).

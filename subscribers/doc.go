@@ -1,7 +1,7 @@
 // Package subscribers owns the people Nudge writes to: subscribers (the shop's
 // customer id, name, locale, IANA time zone, free-form attributes), their
 // channel identities (Telegram chat id, Viber id, E.164 phone for WhatsApp and
-// SMS, Messenger PSID, VK peer id, email), the events the shop posts about them
+// SMS, Messenger PSID, Instagram IGSID, VK peer id, email), the events the shop posts about them
 // (order.delivered), the streaming CSV/TXT importer and the /v1 REST API.
 //
 // Writes that touch several rows run in one transaction and are set-based

@@ -70,6 +70,7 @@ var identityColumns = map[string][]channels.Kind{
 	"telegram":  {channels.Telegram},
 	"viber":     {channels.Viber},
 	"messenger": {channels.Messenger},
+	"instagram": {channels.Instagram},
 	"vk":        {channels.VK},
 }
 
@@ -156,7 +157,7 @@ func parseHeader(rec []string) ([]column, error) {
 		return nil, &RowError{Line: 1, Field: "consent_proof", Reason: "consent columns need a consent_proof column (what the person agreed to, and where)"}
 	}
 	if !keyed {
-		return nil, &RowError{Line: 1, Reason: "the header needs external_id or at least one of phone, email, telegram, viber, messenger, vk"}
+		return nil, &RowError{Line: 1, Reason: "the header needs external_id or at least one of phone, email, telegram, viber, messenger, instagram, vk"}
 	}
 	return cols, nil
 }

@@ -187,7 +187,7 @@ func NormalizeAddress(ch channels.Kind, addr string) (string, error) {
 			return "", fmt.Errorf("must be a numeric VK peer id")
 		}
 		return strconv.FormatInt(n, 10), nil
-	case channels.Viber, channels.Messenger, channels.Sandbox:
+	case channels.Viber, channels.Messenger, channels.Instagram, channels.Sandbox:
 		if !printable(a) || strings.ContainsAny(a, " \t") {
 			return "", fmt.Errorf("must be printable text without spaces")
 		}

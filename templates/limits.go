@@ -48,7 +48,8 @@ const (
 
 // limits of one channel; 0 means no limit.
 type limits struct {
-	text        int // characters
+	text        int // characters (bytes with textBytes)
+	textBytes   bool
 	caption     int // characters when an image is attached
 	withButtons int // characters of the body when buttons are attached
 	buttons     int // max buttons
@@ -69,6 +70,10 @@ func channelLimits(ch channels.Kind) limits {
 		return limits{text: whatsappTextMax, caption: 1024, withButtons: whatsappBodyButtons, buttons: 3, buttonText: 20, idRunes: 256, idRequired: true, noURL: true}
 	case channels.Messenger:
 		return limits{text: 2000, buttons: 13, buttonText: 20, idBytes: 1000}
+	case channels.Instagram:
+		// Instagram states its text limit in UTF-8 bytes; link buttons
+		// become text lines, reply buttons quick replies.
+		return limits{text: 1000, textBytes: true, buttons: 13, buttonText: 20, idBytes: 1000}
 	case channels.Viber:
 		return limits{text: 7000}
 	case channels.VK:
@@ -122,7 +127,9 @@ func check(ch channels.Kind, m message, maxSegments int, static bool) []Problem 
 		add("text", RuleCaptionTooLong, "%s caption is %d characters with an image; the limit is %d", ch, n, lim.caption)
 	case len(m.buttons) > 0 && lim.withButtons > 0 && n > lim.withButtons:
 		add("text", RuleTextTooLong, "%s body is %d characters with buttons; the limit is %d", ch, n, lim.withButtons)
-	case lim.text > 0 && n > lim.text:
+	case lim.textBytes && len(text) > lim.text:
+		add("text", RuleTextTooLong, "%s text is %d bytes; the limit is %d bytes (UTF-8)", ch, len(text), lim.text)
+	case !lim.textBytes && lim.text > 0 && n > lim.text:
 		add("text", RuleTextTooLong, "%s text is %d characters; the limit is %d", ch, n, lim.text)
 	}
 	if ch == channels.SMS && maxSegments > 0 {

@@ -20,7 +20,7 @@ type fallbackPayload struct {
 }
 
 // reached reports whether a message satisfied its rung (if_not: delivered | read).
-// Telegram and VK report no delivery at all: for them the provider accepting
+// Telegram, VK and Instagram report no delivery at all: for them the provider accepting
 // the message for a reachable chat is the delivery signal (a blocked or
 // unknown chat fails the send at once and falls back as a failure).
 func reached(status string, ch channels.Kind, rung campaigns.FallbackRung) bool {

@@ -18,6 +18,8 @@ func TestReachedWithoutDeliveryReceipts(t *testing.T) {
 	}{
 		{"sent", channels.Telegram, delivered, true}, // no receipts: accepted = delivered
 		{"sent", channels.VK, delivered, true},
+		{"sent", channels.Instagram, delivered, true}, // Instagram sends "seen" only
+		{"sent", channels.Instagram, read, false},
 		{"sent", channels.Viber, delivered, false}, // Viber reports delivery: wait for it
 		{"sent", channels.SMS, delivered, false},
 		{"sent", channels.Telegram, read, false}, // nothing is ever "read" on Telegram

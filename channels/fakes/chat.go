@@ -182,7 +182,7 @@ var chatTemplates = template.Must(template.New("").Funcs(template.FuncMap{
 		return ch != string(channels.Email) && ch != string(channels.SMS)
 	},
 	"title": func(ch string) string {
-		return map[string]string{"telegram": "Telegram", "viber": "Viber", "whatsapp": "WhatsApp", "messenger": "Messenger",
+		return map[string]string{"telegram": "Telegram", "viber": "Viber", "whatsapp": "WhatsApp", "messenger": "Messenger", "instagram": "Instagram",
 			"vk": "VK", "sms": "SMS", "email": "Email"}[ch]
 	},
 	// rows groups a message's buttons by keyboard row.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/email/emailfake"
+	"github.com/nudge-engine/nudge/channels/instagram/instagramfake"
 	"github.com/nudge-engine/nudge/channels/messenger/messengerfake"
 	"github.com/nudge-engine/nudge/channels/sms/smsfake"
 	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
@@ -32,7 +33,7 @@ type Message struct {
 	Buttons []string  `json:"buttons,omitempty"` // what a press sends back (callback data, action body, payload)
 	Keys    []Key     `json:"keys,omitempty"`    // every button as the customer sees it, links included
 	At      time.Time `json:"at"`
-	Raw     any       `json:"raw,omitempty"` // the request body (WhatsApp, Messenger)
+	Raw     any       `json:"raw,omitempty"` // the request body (WhatsApp, Messenger, Instagram)
 }
 
 // Key is one button of a message as the customer sees it: a label and
@@ -47,7 +48,7 @@ type Key struct {
 // Action is the body of the customer actions: POST /{channel}/start, /text,
 // /press and /plan.
 type Action struct {
-	User      string `json:"user"`                 // chat id, Viber id, phone, PSID, VK peer, email
+	User      string `json:"user"`                 // chat id, Viber id, phone, PSID, IGSID, VK peer, email
 	Code      string `json:"code,omitempty"`       // start: the opt-in code of the deep link
 	Text      string `json:"text,omitempty"`       // text
 	Data      string `json:"data,omitempty"`       // press: the button's callback data / payload
@@ -79,7 +80,7 @@ const usage = `nudge-fakes control API (JSON)
   POST /{channel}/press {"user","data"[,"message_id"]} a customer presses a button
   POST /{channel}/plan  {"user","plan"}        delivered | never_delivered | undelivered | blocked
   POST /telegram/pay    {"user"[,"message_id"]} a customer pays an invoice (default the last one)
-channels: telegram viber whatsapp messenger vk sms email
+channels: telegram viber whatsapp messenger instagram vk sms email
 POST bodies must be Content-Type: application/json.
 `
 
@@ -94,7 +95,7 @@ func (s *Set) Handler() http.Handler {
 	mux.HandleFunc("GET /sent", func(w http.ResponseWriter, r *http.Request) {
 		ch := channels.Kind(r.URL.Query().Get("channel"))
 		if ch != "" && !ch.Valid() {
-			writeErr(w, http.StatusBadRequest, fmt.Errorf("channel %q: not one of telegram, viber, whatsapp, messenger, vk, sms, email", ch))
+			writeErr(w, http.StatusBadRequest, fmt.Errorf("channel %q: not one of telegram, viber, whatsapp, messenger, instagram, vk, sms, email", ch))
 			return
 		}
 		out := []Message{}
@@ -195,7 +196,7 @@ func (s *Set) play(ctx context.Context, ch channels.Kind, action string, a Actio
 		return s.viber(ctx, action, a)
 	case channels.VK:
 		return s.vk(ctx, action, a)
-	case channels.WhatsApp, channels.Messenger, channels.SMS:
+	case channels.WhatsApp, channels.Messenger, channels.Instagram, channels.SMS:
 		if s.opt.BaseURL == "" {
 			return 0, errNoBaseURL
 		}
@@ -203,7 +204,7 @@ func (s *Set) play(ctx context.Context, ch channels.Kind, action string, a Actio
 	case channels.Email:
 		return 0, bad("email: customers do not write back through the SMTP fake; only plan is supported")
 	}
-	return 0, bad("channel %q: not one of telegram, viber, whatsapp, messenger, vk, sms, email", ch)
+	return 0, bad("channel %q: not one of telegram, viber, whatsapp, messenger, instagram, vk, sms, email", ch)
 }
 
 func (s *Set) telegram(ctx context.Context, action string, a Action) (int, error) {
@@ -279,7 +280,7 @@ func (s *Set) vk(ctx context.Context, action string, a Action) (int, error) {
 	return st, err
 }
 
-// meta plays WhatsApp, Messenger and inbound SMS, whose fakes answer with
+// meta plays WhatsApp, Messenger, Instagram and inbound SMS, whose fakes answer with
 // an error for a non-2xx webhook answer.
 func (s *Set) meta(ctx context.Context, ch channels.Kind, action string, a Action) error {
 	var err error
@@ -300,6 +301,12 @@ func (s *Set) meta(ctx context.Context, ch channels.Kind, action string, a Actio
 		_, err = s.Messenger.Text(ctx, a.User, a.Text)
 	case ch == channels.Messenger && action == "press":
 		_, err = s.Messenger.Postback(ctx, a.User, s.label(ch, a), a.Data, "")
+	case ch == channels.Instagram && action == "start":
+		err = s.Instagram.OpenLink(ctx, a.User, a.Code, false)
+	case ch == channels.Instagram && action == "text":
+		_, err = s.Instagram.Text(ctx, a.User, a.Text)
+	case ch == channels.Instagram && action == "press":
+		_, err = s.Instagram.QuickReply(ctx, a.User, s.label(ch, a), a.Data)
 	case ch == channels.SMS && action == "text":
 		_, err = s.SMS.Inbound(ctx, a.User, a.Text)
 	case ch == channels.SMS:
@@ -426,6 +433,17 @@ func (s *Set) plan(ch channels.Kind, a Action) error {
 		default:
 			return badPlan(ch, p)
 		}
+	case ch == channels.Instagram:
+		switch p {
+		case PlanDelivered:
+			s.Instagram.SetPlan(a.User, instagramfake.Plan{Read: readAfter})
+		case PlanNeverDelivered:
+			s.Instagram.SetPlan(a.User, instagramfake.Plan{})
+		case PlanBlocked:
+			s.Instagram.Block(a.User)
+		default:
+			return badPlan(ch, p)
+		}
 	case ch == channels.VK:
 		peer, err := strconv.ParseInt(a.User, 10, 64)
 		if err != nil {
@@ -447,7 +465,7 @@ func (s *Set) plan(ch channels.Kind, a Action) error {
 			return badPlan(ch, p)
 		}
 	default:
-		return bad("channel %q: not one of telegram, viber, whatsapp, messenger, vk, sms, email", ch)
+		return bad("channel %q: not one of telegram, viber, whatsapp, messenger, instagram, vk, sms, email", ch)
 	}
 	return nil
 }
@@ -503,6 +521,9 @@ func (s *Set) Sent() []Message {
 	}
 	for _, m := range s.Messenger.Sent() {
 		out = append(out, Message{Channel: string(channels.Messenger), To: m.To, ID: m.MID, Text: bodyText(m.Body), Keys: graphKeys(m.Body), At: m.At, Raw: m.Body})
+	}
+	for _, m := range s.Instagram.Sent() {
+		out = append(out, Message{Channel: string(channels.Instagram), To: m.To, ID: m.MID, Text: bodyText(m.Body), Keys: graphKeys(m.Body), At: m.At, Raw: m.Body})
 	}
 	for _, m := range s.SMS.Sent() {
 		out = append(out, Message{Channel: string(channels.SMS), To: m.To, ID: m.SID, Text: m.Body, At: m.At})

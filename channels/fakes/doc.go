@@ -1,5 +1,5 @@
 // Package fakes runs every provider fake of the repository in one process:
-// the Telegram Bot API, Viber, WhatsApp Cloud, Messenger, VK, Twilio SMS and
+// the Telegram Bot API, Viber, WhatsApp Cloud, Messenger, Instagram, VK, Twilio SMS and
 // an SMTP server, each on its own loopback listener and speaking its
 // provider's wire protocol. Env lists the NUDGE_* variables that point
 // `nudge` at them; Handler is a small JSON control API that plays the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/email/emailfake"
+	"github.com/nudge-engine/nudge/channels/instagram/instagramfake"
 	"github.com/nudge-engine/nudge/channels/messenger/messengerfake"
 	"github.com/nudge-engine/nudge/channels/sms/smsfake"
 	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
@@ -26,7 +27,7 @@ type Options struct {
 	Now   func() time.Time
 	After func(d time.Duration, f func())
 	// BaseURL is Nudge's public URL (NUDGE_BASE_URL). WhatsApp, Messenger,
-	// VK and inbound SMS post to its webhook paths; Telegram and Viber post
+	// Instagram, VK and inbound SMS post to its webhook paths; Telegram and Viber post
 	// where Nudge registered its webhook. Empty: only those two post.
 	BaseURL string
 	// Client posts every webhook (default: 10 s timeout, system roots).
@@ -39,6 +40,7 @@ type Set struct {
 	Viber     *viberfake.Server
 	WhatsApp  *whatsappfake.Server
 	Messenger *messengerfake.Server
+	Instagram *instagramfake.Server
 	VK        *vkfake.Server
 	SMS       *smsfake.Server
 	Email     *emailfake.Server
@@ -55,6 +57,7 @@ const (
 	TelegramWebhookSecret = "fake-webhook-secret"
 	TelegramBot           = "nudge_fake_bot" // the fake bot's username, for t.me deep links
 	MetaVerifyToken       = "fake-verify-token"
+	InstagramUser         = "nudge.fake" // the fake account's username, for ig.me deep links
 )
 
 // Plans of the receipts the fakes send when nothing else was set: Viber,
@@ -86,6 +89,9 @@ func Start(o Options) (*Set, error) {
 	s.WhatsApp.SetDefaultPlan(whatsappfake.Plan{Delivered: deliveredAfter, Read: readAfter})
 	s.Messenger = messengerfake.New(messengerfake.Options{Now: o.Now, After: o.After, Client: o.Client})
 	s.Messenger.SetDefaultPlan(messengerfake.Plan{Delivered: deliveredAfter, Read: readAfter})
+	// Instagram sends no delivery receipts, only "seen".
+	s.Instagram = instagramfake.New(instagramfake.Options{Now: o.Now, After: o.After, Client: o.Client})
+	s.Instagram.SetDefaultPlan(instagramfake.Plan{Read: readAfter})
 	s.SMS = smsfake.New(smsfake.Options{Now: o.Now, After: o.After, PerSecond: -1, Client: o.Client})
 	s.SMS.SetDefaultPlan(smsfake.Plan{Delivered: time.Minute})
 	var err error
@@ -106,13 +112,14 @@ func (s *Set) SetBaseURL(base string) {
 	s.opt.BaseURL = base
 	s.WhatsApp.SetWebhook(channels.WebhookURL(base, channels.WhatsApp, ""))
 	s.Messenger.SetWebhook(channels.WebhookURL(base, channels.Messenger, ""))
+	s.Instagram.SetWebhook(channels.WebhookURL(base, channels.Instagram, ""))
 	s.VK.SetCallback(channels.WebhookURL(base, channels.VK, ""))
 	s.SMS.SetInboundURL(channels.WebhookURL(base, channels.SMS, ""))
 }
 
 // Close stops every fake.
 func (s *Set) Close() {
-	for _, c := range []interface{ Close() }{s.Telegram, s.Viber, s.VK, s.WhatsApp, s.Messenger, s.SMS} {
+	for _, c := range []interface{ Close() }{s.Telegram, s.Viber, s.VK, s.WhatsApp, s.Messenger, s.Instagram, s.SMS} {
 		if c != nil {
 			c.Close()
 		}
@@ -129,6 +136,7 @@ func (s *Set) Env() map[string]string {
 	so := s.SMS.Options()
 	wo := s.WhatsApp.Options()
 	mo := s.Messenger.Options()
+	io := s.Instagram.Options()
 	return map[string]string{
 		"NUDGE_TELEGRAM_TOKEN": s.Telegram.Token, "NUDGE_TELEGRAM_API_URL": s.Telegram.URL,
 		"NUDGE_TELEGRAM_WEBHOOK_SECRET": TelegramWebhookSecret, "NUDGE_TELEGRAM_BOT": TelegramBot,
@@ -139,7 +147,9 @@ func (s *Set) Env() map[string]string {
 		"NUDGE_WHATSAPP_TOKEN": wo.Token, "NUDGE_WHATSAPP_PHONE_NUMBER_ID": wo.PhoneNumberID, "NUDGE_WHATSAPP_API_URL": s.WhatsApp.URL(),
 		"NUDGE_WHATSAPP_WABA_ID":     wo.WABAID,
 		"NUDGE_MESSENGER_PAGE_TOKEN": mo.PageToken, "NUDGE_MESSENGER_API_URL": s.Messenger.URL(),
-		"NUDGE_META_APP_SECRET": mo.AppSecret, "NUDGE_META_VERIFY_TOKEN": MetaVerifyToken,
+		"NUDGE_INSTAGRAM_TOKEN": io.PageToken, "NUDGE_INSTAGRAM_ACCOUNT_ID": io.PageID, "NUDGE_INSTAGRAM_API_URL": s.Instagram.URL(),
+		"NUDGE_INSTAGRAM_USERNAME": InstagramUser,
+		"NUDGE_META_APP_SECRET":    mo.AppSecret, "NUDGE_META_VERIFY_TOKEN": MetaVerifyToken,
 		"NUDGE_TWILIO_ACCOUNT_SID": so.AccountSID, "NUDGE_TWILIO_AUTH_TOKEN": so.AuthToken, "NUDGE_TWILIO_FROM": so.From,
 		"NUDGE_TWILIO_API_URL": s.SMS.URL(), "NUDGE_TWILIO_RATE": "50",
 		"NUDGE_SMTP_HOST": s.Email.Host(), "NUDGE_SMTP_PORT": strconv.Itoa(s.Email.Port()), "NUDGE_SMTP_TLS": "none",

@@ -27,13 +27,13 @@ func Main(ctx context.Context, args []string, env *config.Env, stdout, stderr io
 	fs := flag.NewFlagSet("nudge-fakes", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8099", "listen address of the control API and the customer chat pages (keep it on loopback: they play any customer without authentication)")
-	base := fs.String("base-url", env.String("NUDGE_BASE_URL", "http://127.0.0.1:8080"), "Nudge's public URL, where WhatsApp, Messenger, VK and inbound SMS post (default $NUDGE_BASE_URL)")
+	base := fs.String("base-url", env.String("NUDGE_BASE_URL", "http://127.0.0.1:8080"), "Nudge's public URL, where WhatsApp, Messenger, Instagram, VK and inbound SMS post (default $NUDGE_BASE_URL)")
 	caFile := fs.String("ca-file", "", "PEM certificates to trust for https webhook URLs, beside the system roots")
 	insecure := fs.Bool("insecure", false, "do not verify the TLS certificate of webhook URLs (a self-signed test proxy)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: nudge-fakes [flags]
 
-Serves wire-protocol fakes of Telegram, Viber, WhatsApp Cloud, Messenger, VK,
+Serves wire-protocol fakes of Telegram, Viber, WhatsApp Cloud, Messenger, Instagram, VK,
 Twilio SMS and an SMTP server on loopback, prints the NUDGE_* variables that
 point nudge at them, and serves a control API that plays the customers.
 

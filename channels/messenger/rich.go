@@ -42,3 +42,7 @@ func mediaMessages(m channels.Message) ([]map[string]any, error) {
 	}
 	return out, nil
 }
+
+func invalid(format string, args ...any) *channels.Error {
+	return &channels.Error{Kind: channels.Invalid, Code: "nudge_limits", Message: fmt.Sprintf(format, args...)}
+}

@@ -107,6 +107,14 @@ func (g *Graph) do(ctx context.Context, method, path string, body io.Reader, out
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return ParseError(resp.StatusCode, data)
 	}
+	// An error object inside a 2xx answer is a refusal all the same:
+	// Instagram clients (chatwoot's among them) check every answer for one,
+	// and the Instagram fake scripts it (unverified against Meta).
+	if bytes.HasPrefix(bytes.TrimSpace(data), []byte(`{"error"`)) {
+		if e := ParseError(resp.StatusCode, data); e.Code != 0 {
+			return e
+		}
+	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
 			return fmt.Errorf("graph: decode answer: %w", err)

@@ -71,6 +71,15 @@ func TestPost(t *testing.T) {
 	if !errors.As(err, &ge) || ge.Code != 190 || ge.Status != 401 {
 		t.Fatalf("%v", err)
 	}
+	// A Graph error object inside an HTTP 200 is a refusal.
+	in200 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"error":{"message":"(#613) Calls to this api have exceeded the rate limit.","type":"IGApiException","code":613}}`))
+	}))
+	defer in200.Close()
+	err = (&meta.Graph{BaseURL: in200.URL, Token: "tok"}).Post(context.Background(), "/x", nil, &out)
+	if !errors.As(err, &ge) || ge.Code != 613 || ge.Status != 200 {
+		t.Fatalf("error in 200: %v", err)
+	}
 	err = (&meta.Graph{BaseURL: "http://127.0.0.1:1", Token: "tok"}).Post(context.Background(), "/x", nil, nil)
 	if !errors.Is(err, meta.ErrTransport) {
 		t.Fatalf("dial failure not ErrTransport: %v", err)

@@ -58,9 +58,14 @@ var rules = archtest.Rules{
 		"webhook_endpoints":  {"hooks"},
 		"webhook_events":     {"hooks"},
 		"webhook_deliveries": {"hooks"},
-		"links":              {"links"},            // tracked links of campaign messages and their clicks
-		"link_secrets":       {"links"},            // the generated signing key when NUDGE_LINK_SECRET is unset
-		"sandbox_sends":      {"channels/sandbox"}, // the sandbox provider's own record of what it was sent
+
+		"invoices":                {"payments"},                    // Telegram invoices and their payments
+		"media_uploads":           {"channels/uploads"},            // the provider upload cache (VK photos, docs)
+		"whatsapp_templates":      {"channels/whatsapp/catalogue"}, // the synced template catalogue
+		"whatsapp_template_syncs": {"channels/whatsapp/catalogue"},
+		"links":                   {"links"},            // tracked links of campaign messages and their clicks
+		"link_secrets":            {"links"},            // the generated signing key when NUDGE_LINK_SECRET is unset
+		"sandbox_sends":           {"channels/sandbox"}, // the sandbox provider's own record of what it was sent
 	},
 	// Known violations, each with what removes it. The lead empties this list
 	// as the branches merge; the test fails on an entry that is no longer

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/email"
+	"github.com/nudge-engine/nudge/channels/instagram"
 	"github.com/nudge-engine/nudge/channels/messenger"
 	"github.com/nudge-engine/nudge/channels/sms"
 	"github.com/nudge-engine/nudge/channels/telegram"
@@ -83,7 +84,7 @@ var keyLike = map[channels.Kind][]string{channels.Telegram: {"PAYMENT_PROVIDER_T
 // and NUDGE_<infix>_ACCOUNTS.
 var channelEnv = map[channels.Kind]string{
 	channels.Telegram: "TELEGRAM", channels.Viber: "VIBER", channels.VK: "VK", channels.WhatsApp: "WHATSAPP",
-	channels.Messenger: "MESSENGER", channels.SMS: "TWILIO", channels.Email: "SMTP",
+	channels.Messenger: "MESSENGER", channels.Instagram: "INSTAGRAM", channels.SMS: "TWILIO", channels.Email: "SMTP",
 }
 
 // listedAccounts are the accounts of each channel whose
@@ -179,6 +180,10 @@ func providers(e *config.Env, baseURL string, sink channels.Sink, pay channels.P
 		{channels.Messenger, "PAGE_TOKEN", func(acc string) (wired, bool) {
 			c := messenger.LoadConfig(e, acc)
 			return withFetcher(messenger.New(c, hc), messenger.NewWebhook(c, sink, log), c.Rate), c.Enabled()
+		}},
+		{channels.Instagram, "TOKEN", func(acc string) (wired, bool) {
+			c := instagram.LoadConfig(e, acc)
+			return withFetcher(instagram.New(c, hc), instagram.NewWebhook(c, sink, log), c.Rate), c.Enabled()
 		}},
 		{channels.SMS, "ACCOUNT_SID", func(acc string) (wired, bool) {
 			c := sms.LoadConfig(e, acc).WithBaseURL(baseURL)

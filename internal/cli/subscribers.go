@@ -37,7 +37,7 @@ func (a *App) subscribersImportCmd() *cobra.Command {
 		Long: `Import subscribers from FILE, streaming it (bounded memory).
 
 CSV: a header row naming the columns external_id, name, locale, time_zone,
-phone (WhatsApp and SMS), email, telegram, viber, messenger, vk, attr.<name>,
+phone (WhatsApp and SMS), email, telegram, viber, messenger, instagram, vk, attr.<name>,
 and optionally consent_marketing / consent_service (true/false) with
 consent_proof, consent_source and consent_at. Fields are separated by ',',
 ';' (Excel in Russian locales) or tab, whichever the header line uses most;

@@ -1,4 +1,4 @@
-package messengerfake
+package metafake
 
 import (
 	"context"

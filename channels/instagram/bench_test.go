@@ -1,0 +1,33 @@
+package instagram_test
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/instagram"
+	"github.com/nudge-engine/nudge/channels/instagram/instagramfake"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
+)
+
+// BenchmarkSend sends the feedback question with quick replies through the
+// fake (no account rate); BenchmarkParse reads a story reply webhook.
+func BenchmarkSend(b *testing.B) {
+	f := instagramfake.New(instagramfake.Options{PerSecond: -1})
+	defer f.Close()
+	o := f.Options()
+	c := instagram.New(instagram.Config{APIURL: f.URL(), Token: o.PageToken, AccountID: o.PageID}, nil)
+	ask := channels.Message{Text: "Как вам ужин?", Buttons: []channels.Button{{ID: "like", Text: "👍"}, {ID: "dislike", Text: "👎"}}}
+	channeltest.BenchSend(b, c, ask, func(m *channels.Message, i int) { m.To = "igsid" + strconv.Itoa(i) })
+}
+
+func BenchmarkParse(b *testing.B) {
+	body := channeltest.Testdata(b, "story_reply.json")
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if evs, err := instagram.Parse(body, "ig"); err != nil || len(evs) != 1 {
+			b.Fatal(evs, err)
+		}
+	}
+}
