@@ -18,6 +18,9 @@ type Config struct {
 	// Rate is the account's sending limit: DefaultRate with the account-wide
 	// rate from NUDGE_WHATSAPP_RATE (channels.LoadRate).
 	Rate Rate
+	// Numbers, shared by every account's webhook, attributes each event to
+	// the account of the number it names (the wiring fills it).
+	Numbers Numbers
 }
 
 // Enabled reports whether the account is configured at all.

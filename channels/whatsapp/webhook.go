@@ -18,8 +18,14 @@ import (
 // meta.Webhook: handshake, signature before parsing, 200 after storing).
 func NewWebhook(cfg Config, sink channels.Sink, log *slog.Logger) http.Handler {
 	return &meta.Webhook{Name: "whatsapp", Account: cfg.Account, AppSecret: cfg.AppSecret, VerifyToken: cfg.VerifyToken,
-		Parse: func(body []byte) ([]channels.Event, error) { return Parse(body, cfg.Account) }, Sink: sink, Log: log}
+		Parse: func(body []byte) ([]channels.Event, error) { return parse(body, cfg.Account, cfg.Numbers) }, Sink: sink, Log: log}
 }
+
+// Numbers maps each configured number's phone_number_id to its account. One
+// Meta app posts the events of every number it serves to one callback URL,
+// so whichever account's webhook receives them, each change is attributed
+// to the account of the number it names (metadata.phone_number_id).
+type Numbers map[string]string
 
 type envelope struct {
 	Object string `json:"object"`
@@ -126,7 +132,11 @@ var ErrNotWhatsApp = errors.New("not a whatsapp_business_account webhook")
 // (consent.CodeCandidates) becomes EventStart carrying the whole message in
 // Text. Whether the token is a known code only consent can say; when it is
 // not, the inbound router handles the message as the text it is.
-func Parse(body []byte, account string) ([]channels.Event, error) {
+func Parse(body []byte, account string) ([]channels.Event, error) { return parse(body, account, nil) }
+
+// parse is Parse with each change attributed to the account of its number
+// in numbers, when listed there.
+func parse(body []byte, dflt string, numbers Numbers) ([]channels.Event, error) {
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {
 		return nil, fmt.Errorf("whatsapp webhook: %w", err)
@@ -139,6 +149,10 @@ func Parse(body []byte, account string) ([]channels.Event, error) {
 		for _, ch := range e.Changes {
 			if ch.Field != "" && ch.Field != "messages" {
 				continue
+			}
+			account := dflt
+			if a, ok := numbers[ch.Value.Metadata.PhoneNumberID]; ok {
+				account = a
 			}
 			names := map[string]string{}
 			for _, c := range ch.Value.Contacts {

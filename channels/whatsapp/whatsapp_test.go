@@ -342,3 +342,32 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestWebhookAttributesEachNumbersEvents: one Meta app posts every number's
+// events to one callback; each change goes to the account of the number it
+// names (metadata.phone_number_id), a number no account has stays with the
+// webhook's own account.
+func TestWebhookAttributesEachNumbersEvents(t *testing.T) {
+	body := channeltest.Testdata(t, "text.json") // phone_number_id 106540352242922
+	for _, tc := range []struct {
+		name    string
+		numbers whatsapp.Numbers
+		want    string
+	}{
+		{"another account's number", whatsapp.Numbers{"106540352242922": "brand-b", "999": "main"}, "brand-b"},
+		{"an unknown number", whatsapp.Numbers{"999": "brand-b"}, "main"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sink := &channeltest.Sink{}
+			cfg := whatsapp.Config{Account: "main", AppSecret: "s3cret", VerifyToken: "v", Numbers: tc.numbers}
+			hook := channeltest.Serve(t, whatsapp.NewWebhook(cfg, sink, nil))
+			if st, _ := channeltest.Post(t, hook.URL, "", body, map[string]string{meta.SignatureHeader: meta.Sign("s3cret", body)}); st != http.StatusOK {
+				t.Fatalf("status %d", st)
+			}
+			evs, _ := sink.Got()
+			if len(evs) != 1 || evs[0].Account != tc.want {
+				t.Fatalf("events %+v, want account %s", evs, tc.want)
+			}
+		})
+	}
+}

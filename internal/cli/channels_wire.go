@@ -160,6 +160,9 @@ func withFetcher[C interface {
 
 // providers lists every channel's loader. A new channel adds one entry.
 func providers(e *config.Env, baseURL string, sink channels.Sink, pay channels.Payments, log *slog.Logger, hc *http.Client, cs *channelSet) []provider {
+	// One Meta app posts every number's events to one callback: each is
+	// attributed by its phone_number_id (filled as the accounts load).
+	waNumbers := whatsapp.Numbers{}
 	return []provider{
 		{channels.Telegram, "TOKEN", func(acc string) (wired, bool) {
 			c := telegram.LoadConfig(e, acc)
@@ -175,6 +178,10 @@ func providers(e *config.Env, baseURL string, sink channels.Sink, pay channels.P
 		}},
 		{channels.WhatsApp, "TOKEN", func(acc string) (wired, bool) {
 			c := whatsapp.LoadConfig(e, acc)
+			c.Numbers = waNumbers
+			if c.Enabled() && c.PhoneNumberID != "" {
+				waNumbers[c.PhoneNumberID] = c.Account
+			}
 			return withFetcher(whatsapp.New(c, hc), whatsapp.NewWebhook(c, sink, log), c.Rate), c.Enabled()
 		}},
 		{channels.Messenger, "PAGE_TOKEN", func(acc string) (wired, bool) {
