@@ -19,6 +19,9 @@ type Config struct {
 	// Rate is the account's sending limit: DefaultRate with the account-wide
 	// rate from NUDGE_INSTAGRAM_RATE (channels.LoadRate).
 	Rate Rate
+	// Routes, shared by every account's webhook, attributes each event to
+	// the account whose AccountID it names (the wiring fills it).
+	Routes meta.Routes
 }
 
 // Enabled reports whether the account is configured at all.

@@ -1,6 +1,8 @@
 package messenger
 
 import (
+	"strings"
+
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/meta"
 	"github.com/nudge-engine/nudge/internal/config"
@@ -11,11 +13,15 @@ type Config struct {
 	Account     string // "" = the default page
 	APIURL      string // Graph base with version; a fake's URL in tests
 	PageToken   string // page access token
+	PageID      string // the page's id: events Meta posts for it are attributed to this account
 	AppSecret   string // Meta app secret: webhook signatures
 	VerifyToken string // hub.verify_token of the subscription handshake
 	// Rate is the account's sending limit: DefaultRate with the account-wide
 	// rate from NUDGE_MESSENGER_RATE (channels.LoadRate).
 	Rate Rate
+	// Routes, shared by every page's webhook, attributes each event to the
+	// account of the page it names (the wiring fills it from PageID).
+	Routes meta.Routes
 }
 
 // Enabled reports whether the page is configured at all.
@@ -29,14 +35,20 @@ func (c Config) Enabled() bool { return c.PageToken != "" }
 //	NUDGE_META_APP_SECRET       required with a token (webhook signatures)
 //	NUDGE_META_VERIFY_TOKEN     hub.verify_token for the handshake
 //	NUDGE_MESSENGER_RATE        Send API calls a second (default 40)
+//	NUDGE_MESSENGER_PAGE_ID     the page's id (digits), to attribute the events
+//	                            one Meta app posts for several pages
 func LoadConfig(e *config.Env, account string) Config {
 	c := Config{
 		Account:     account,
 		APIURL:      channels.LoadAPIURL(e, "NUDGE_MESSENGER_API_URL", meta.DefaultAPIURL),
 		PageToken:   e.String(channels.EnvVar("MESSENGER", account, "PAGE_TOKEN"), ""),
+		PageID:      e.String(channels.EnvVar("MESSENGER", account, "PAGE_ID"), ""),
 		Rate:        channels.LoadRate(e, channels.EnvVar("MESSENGER", account, "RATE"), DefaultRate),
 		AppSecret:   e.String("NUDGE_META_APP_SECRET", ""),
 		VerifyToken: e.String("NUDGE_META_VERIFY_TOKEN", ""),
+	}
+	if c.PageID != "" && strings.Trim(c.PageID, "0123456789") != "" {
+		e.Fail(channels.EnvVar("MESSENGER", account, "PAGE_ID"), "%q is not a page id (digits only)", c.PageID)
 	}
 	if c.PageToken != "" && c.AppSecret == "" {
 		e.Fail("NUDGE_META_APP_SECRET", "is required when %s is set", channels.EnvVar("MESSENGER", account, "PAGE_TOKEN"))

@@ -265,3 +265,28 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestWebhookAttributesEachPagesEvents: one Meta app posts every page's
+// events to one callback; each entry goes to the account of the page it
+// names, an unknown page stays with the webhook's own account.
+func TestWebhookAttributesEachPagesEvents(t *testing.T) {
+	body := channeltest.Testdata(t, "text.json") // entry.id 105791231234567
+	for _, tc := range []struct {
+		routes meta.Routes
+		want   string
+	}{
+		{meta.Routes{"105791231234567": "brand-b"}, "brand-b"},
+		{meta.Routes{"1": "brand-b"}, "main"},
+	} {
+		sink := &channeltest.Sink{}
+		cfg := messenger.Config{Account: "main", AppSecret: "s3cret", VerifyToken: "v", Routes: tc.routes}
+		hook := channeltest.Serve(t, messenger.NewWebhook(cfg, sink, nil))
+		if st, _ := channeltest.Post(t, hook.URL, "", body, map[string]string{meta.SignatureHeader: meta.Sign("s3cret", body)}); st != http.StatusOK {
+			t.Fatalf("status %d", st)
+		}
+		evs, _ := sink.Got()
+		if len(evs) == 0 || evs[0].Account != tc.want {
+			t.Fatalf("routes %v: events %+v, want account %s", tc.routes, evs, tc.want)
+		}
+	}
+}

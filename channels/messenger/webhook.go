@@ -12,7 +12,7 @@ import (
 // meta.Webhook: handshake, signature before parsing, 200 after storing).
 func NewWebhook(cfg Config, sink channels.Sink, log *slog.Logger) http.Handler {
 	return &meta.Webhook{Name: "messenger", Account: cfg.Account, AppSecret: cfg.AppSecret, VerifyToken: cfg.VerifyToken,
-		Parse: func(body []byte) ([]channels.Event, error) { return Parse(body, cfg.Account) }, Sink: sink, Log: log}
+		Parse: func(body []byte) ([]channels.Event, error) { return parser.ParseRouted(body, cfg.Account, cfg.Routes) }, Sink: sink, Log: log}
 }
 
 var parser = meta.Messaging{Object: "page", Kind: channels.Messenger}

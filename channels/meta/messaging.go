@@ -149,6 +149,19 @@ func (e *ErrObject) Error() string { return fmt.Sprintf("webhook object %q, want
 // (Instagram). Echoes of the account's own messages, deletions, edits and
 // reactions are skipped.
 func (p Messaging) Parse(body []byte, account string) ([]channels.Event, error) {
+	return p.ParseRouted(body, account, nil)
+}
+
+// Routes maps the ids Meta names the receiving side by (a page id, an
+// Instagram account id, a WhatsApp phone_number_id) to the accounts that
+// own them. One Meta app posts the events of every page, account or number
+// it serves to one callback URL, so whichever account's webhook receives
+// them, each event is attributed through Routes.
+type Routes map[string]string
+
+// ParseRouted is Parse with each entry attributed to the account routes
+// gives its id (entry.id: the page or Instagram account), or to dflt.
+func (p Messaging) ParseRouted(body []byte, dflt string, routes Routes) ([]channels.Event, error) {
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {
 		return nil, fmt.Errorf("%s webhook: %w", p.Kind, err)
@@ -158,6 +171,10 @@ func (p Messaging) Parse(body []byte, account string) ([]channels.Event, error) 
 	}
 	var out []channels.Event
 	for _, e := range env.Entry {
+		account := dflt
+		if a, ok := routes[e.ID]; ok {
+			account = a
+		}
 		for _, raw := range e.Messaging {
 			var m messaging
 			if json.Unmarshal(raw, &m) != nil || m.Sender.ID == "" {

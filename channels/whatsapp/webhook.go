@@ -21,11 +21,10 @@ func NewWebhook(cfg Config, sink channels.Sink, log *slog.Logger) http.Handler {
 		Parse: func(body []byte) ([]channels.Event, error) { return parse(body, cfg.Account, cfg.Numbers) }, Sink: sink, Log: log}
 }
 
-// Numbers maps each configured number's phone_number_id to its account. One
-// Meta app posts the events of every number it serves to one callback URL,
-// so whichever account's webhook receives them, each change is attributed
-// to the account of the number it names (metadata.phone_number_id).
-type Numbers map[string]string
+// Numbers maps each configured number's phone_number_id to its account
+// (meta.Routes): each change is attributed to the account of the number it
+// names (metadata.phone_number_id).
+type Numbers = meta.Routes
 
 type envelope struct {
 	Object string `json:"object"`

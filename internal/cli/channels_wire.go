@@ -10,6 +10,7 @@ import (
 	"github.com/nudge-engine/nudge/channels/email"
 	"github.com/nudge-engine/nudge/channels/instagram"
 	"github.com/nudge-engine/nudge/channels/messenger"
+	"github.com/nudge-engine/nudge/channels/meta"
 	"github.com/nudge-engine/nudge/channels/sms"
 	"github.com/nudge-engine/nudge/channels/telegram"
 	"github.com/nudge-engine/nudge/channels/viber"
@@ -160,9 +161,10 @@ func withFetcher[C interface {
 
 // providers lists every channel's loader. A new channel adds one entry.
 func providers(e *config.Env, baseURL string, sink channels.Sink, pay channels.Payments, log *slog.Logger, hc *http.Client, cs *channelSet) []provider {
-	// One Meta app posts every number's events to one callback: each is
-	// attributed by its phone_number_id (filled as the accounts load).
-	waNumbers := whatsapp.Numbers{}
+	// One Meta app posts every number's, page's and Instagram account's
+	// events to one callback: each is attributed by the id it names (filled
+	// as the accounts load).
+	waNumbers, pages, igAccounts := whatsapp.Numbers{}, meta.Routes{}, meta.Routes{}
 	return []provider{
 		{channels.Telegram, "TOKEN", func(acc string) (wired, bool) {
 			c := telegram.LoadConfig(e, acc)
@@ -186,10 +188,18 @@ func providers(e *config.Env, baseURL string, sink channels.Sink, pay channels.P
 		}},
 		{channels.Messenger, "PAGE_TOKEN", func(acc string) (wired, bool) {
 			c := messenger.LoadConfig(e, acc)
+			c.Routes = pages
+			if c.Enabled() && c.PageID != "" {
+				pages[c.PageID] = c.Account
+			}
 			return withFetcher(messenger.New(c, hc), messenger.NewWebhook(c, sink, log), c.Rate), c.Enabled()
 		}},
 		{channels.Instagram, "TOKEN", func(acc string) (wired, bool) {
 			c := instagram.LoadConfig(e, acc)
+			c.Routes = igAccounts
+			if c.Enabled() && c.AccountID != "" {
+				igAccounts[c.AccountID] = c.Account
+			}
 			return withFetcher(instagram.New(c, hc), instagram.NewWebhook(c, sink, log), c.Rate), c.Enabled()
 		}},
 		{channels.SMS, "ACCOUNT_SID", func(acc string) (wired, bool) {
