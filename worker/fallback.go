@@ -13,6 +13,7 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/templates"
 )
 
 type fallbackPayload struct {
@@ -59,6 +60,14 @@ func (e *Engine) handleFallback(ctx context.Context, t *asynq.Task) error {
 			def, err := e.definition(ctx, m.CampaignID, m.CampaignVersion)
 			if err != nil {
 				return err
+			}
+			if in, ok := templateRetry(m); ok {
+				if err := insertIntents(ctx, tx, def, m.CampaignVersion, m.StepID, []intent{in}, now, true); err != nil {
+					return err
+				}
+				childKeys = append(childKeys, in.Key)
+				parentOf[in.Key] = m.ID
+				continue
 			}
 			if m.Attempt >= len(def.Settings.Fallback) || m.Status == "skipped" || m.Status == "pending" {
 				clear = append(clear, m.ID)
@@ -181,4 +190,24 @@ func (e *Engine) handleFallback(ctx context.Context, t *asynq.Task) error {
 		return errRetry
 	}
 	return err
+}
+
+// templateRetry is the message sent again when the provider reported later
+// (a failed status, as WhatsApp's 131047 comes) that m, sent free-form in a
+// window Nudge believed open, was outside it: the same channel, account and
+// address with the variant's template or tag, on the same rung of the
+// ladder (its key is m's with "t" appended, so its own next rung has the
+// key m's would have had). It is the asynchronous twin of sendJobs' retry of
+// a refusal; false when m has no template or tag, or was not free-form.
+func templateRetry(m msgRow) (intent, bool) {
+	if m.Status != "failed" || m.ErrKind != string(channels.WindowClosed) {
+		return intent{}, false
+	}
+	var c templates.Rendered
+	if json.Unmarshal(m.Content, &c) != nil || !c.FreeForm || (c.Template == nil && c.Tag == "") {
+		return intent{}, false
+	}
+	c.FreeForm = false
+	return intent{Key: m.Key + "t", Sub: m.Sub, Run: m.RunID, Channel: m.Channel, Account: m.Account, Address: m.Address,
+		Attempt: m.Attempt, Status: "pending", Reason: ReasonWindowClosedRetried, Content: c}, true
 }

@@ -59,6 +59,7 @@ type msgRow struct {
 	Status          string `db:"status"`
 	Content         []byte `db:"content"`
 	Tries           int    `db:"tries"`
+	ErrKind         string `db:"error_kind"` // where the query reads it (fallback parents)
 	// RunContext is the run's context where the query joins it (fallback
 	// rungs compose with the run's payload, as its step did).
 	RunContext []byte `db:"run_context"`

@@ -99,7 +99,7 @@ UPDATE messages m
        sent_at = CASE WHEN u.st = 'sent' THEN u.at END,
        failed_at = CASE WHEN u.st = 'failed' THEN u.at END,
        error_kind = nullif(u.ek, ''), error_code = nullif(u.ec, ''), error_message = nullif(u.em, ''),
-       reason = nullif(u.rs, ''), fallback_at = u.fb, tries = u.tr
+       reason = coalesce(nullif(u.rs, ''), m.reason), fallback_at = u.fb, tries = u.tr
   FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[],
               $8::text[], $9::timestamptz[], $10::int[])
        AS u(k, st, pid, at, ek, ec, em, rs, fb, tr)
@@ -169,7 +169,7 @@ SELECT f.campaign_id, f.campaign_version, f.subscriber_id, f.step_id, f.step_seq
 	qLockFallbacks = `
 SELECT m.id, m.idempotency_key, m.subscriber_id, coalesce(m.run_id, 0) AS run_id, m.step_id, m.campaign_id,
        m.campaign_version, m.topic, m.channel, m.account, m.address, m.attempt, m.status, m.content, m.tries,
-       coalesce(f.context, '{}') AS run_context
+       coalesce(m.error_kind, '') AS error_kind, coalesce(f.context, '{}') AS run_context
   FROM messages m LEFT JOIN flow_runs f ON f.id = m.run_id
  WHERE m.id = ANY($1) AND m.fallback_at <= $2
  ORDER BY m.id
@@ -197,7 +197,12 @@ UPDATE messages SET
        error_kind = CASE WHEN $3 = 'failed' THEN nullif($5, '') ELSE error_kind END,
        error_code = CASE WHEN $3 = 'failed' THEN nullif($6, '') ELSE error_code END,
        error_message = CASE WHEN $3 = 'failed' THEN nullif($7, '') ELSE error_message END,
-       fallback_at = CASE WHEN $3 = 'failed' AND fallback_at IS NOT NULL THEN $4 ELSE fallback_at END
+       -- A failure is checked by the fallback ladder at once; a window_closed
+       -- failure of a free-form message that has a template or tag is too,
+       -- without a ladder: it is sent again with them (fallback.go).
+       fallback_at = CASE WHEN $3 = 'failed' AND (fallback_at IS NOT NULL OR
+                                                  ($5 = 'window_closed' AND content->>'free_form' = 'true'))
+                          THEN $4 ELSE fallback_at END
  WHERE channel = $1 AND provider_id = $2
    AND (status IN ('sent', 'delivered') OR ($3 = 'read' AND status = 'delivered'))
    AND NOT ($3 = 'delivered' AND status = 'delivered')

@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,5 +67,52 @@ func TestWindowClosedRetriesWithTagOrFallsBack(t *testing.T) {
 	}
 	if st, _, _ := row("fb-plain", "email"); st != "sent" && st != "delivered" {
 		t.Errorf("plain on the email rung: %q", st)
+	}
+}
+
+// TestWindowClosedReportedLaterRetriesWithTag: the provider accepts the
+// free-form message and reports later that it was outside the window (a
+// failed status with window_closed, as WhatsApp's 131047 arrives). The
+// variant's tag is sent once on the same channel, with no ladder in the
+// campaign; a variant without a tag stays failed.
+func TestWindowClosedReportedLaterRetriesWithTag(t *testing.T) {
+	fb := messengerfake.New(messengerfake.Options{})
+	t.Cleanup(fb.Close)
+	o := fb.Options()
+	h := setup(t, withSender(messenger.New(messenger.Config{APIURL: fb.URL(), PageToken: o.PageToken, AppSecret: o.AppSecret}, nil)))
+	defs := map[string]string{"late-tagged": "POST_PURCHASE_UPDATE", "late-plain": ""}
+	subs := h.subscribers(2, "Europe/Moscow")
+	for i, id := range []string{"late-tagged", "late-plain"} {
+		def := sendDef(id)
+		def.Topic = campaigns.TopicService
+		def.Settings = campaigns.Settings{Channels: []string{"messenger"}}
+		def.Templates["hello"]["messenger"] = map[string]campaigns.Variant{"ru": {Text: "Заказ едет, {{.Subscriber.Name}}", Tag: defs[id]}}
+		v := h.campaign(def)
+		h.exec(`INSERT INTO channel_identities (subscriber_id, channel, address, last_inbound_at) VALUES ($1, 'messenger', $2, $3)`,
+			subs[i], "psid-"+id, t0.Add(-time.Hour))
+		h.start(id, v, subs[i:i+1], t0)
+	}
+	h.settle()
+	sent := fb.Sent()
+	if len(sent) != 2 || sent[0].Tag != "" || sent[1].Tag != "" {
+		t.Fatalf("first sends %+v, want two free-form", sent)
+	}
+	for _, s := range sent {
+		if err := h.engine.Statuses.Apply(context.Background(), channels.Event{Type: channels.EventFailed, Channel: channels.Messenger,
+			ProviderMessageID: s.MID, ErrorKind: channels.WindowClosed, ErrorCode: "10/2018278", At: h.clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.settle()
+	sent = fb.Sent()
+	if len(sent) != 3 || sent[2].To != "psid-late-tagged" || sent[2].Tag != "POST_PURCHASE_UPDATE" || sent[2].MessagingType != "MESSAGE_TAG" {
+		t.Fatalf("sends %+v, want the tagged one again with its tag", sent)
+	}
+	var rows []string
+	if err := h.db.Select(&rows, `SELECT campaign_id || ':' || status || ':' || coalesce(reason, '') FROM messages ORDER BY id`); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(rows, " ") != "late-tagged:failed: late-plain:failed: late-tagged:sent:"+ReasonWindowClosedRetried {
+		t.Fatalf("messages %v", rows)
 	}
 }
