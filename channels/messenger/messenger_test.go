@@ -164,8 +164,7 @@ func TestReceiptsAndInboundThroughFake(t *testing.T) {
 	want := []got{
 		{channels.EventDelivered, "p9", "", "", res.ProviderID},
 		{channels.EventRead, "p9", "", "", ""},
-		{channels.EventStart, "p10", "GF-7K2Q", "", ""},
-		{channels.EventButton, "p10", "", "GET_STARTED", ""},
+		{channels.EventStart, "p10", "GF-7K2Q", "", ""}, // Get Started only opened the thread
 		{channels.EventStart, "p11", "GF-AAAA", "", ""},
 		{channels.EventButton, "p9", "", "yes", ""},
 	}
@@ -216,8 +215,9 @@ func TestParseFixtures(t *testing.T) {
 		{"text.json", []want{{channels.EventText, "6251234567890123", "Когда доставка? / When is delivery?", "", "", "", "m_AG5Hz2Uq7tuwNEhXfYYKj8mJEM_QPpz5jdCK48PnKAjSdjfipqxqMvK8ma6AC8fplwlqLP_5cgXIbu7I3rBN0P"}}},
 		{"quick_reply.json", []want{{channels.EventButton, "6251234567890123", "Да", "like_yes", "", "", "m_QR1"}}},
 		{"postback_ref.json", []want{
+			// Get Started after an m.me ?ref= link opens the thread: the
+			// start alone, no press for the inbox.
 			{channels.EventStart, "6251234567890124", "", "", "GF-7K2Q", "", "m_PB1:ref"},
-			{channels.EventButton, "6251234567890124", "Начать", "GET_STARTED", "", "", "m_PB1"},
 		}},
 		{"referral.json", []want{{channels.EventStart, "6251234567890125", "", "", "GF-9ZZ1", "", "referral:6251234567890125:1732190300000"}}},
 		{"delivery_read.json", []want{

@@ -15,7 +15,7 @@ func NewWebhook(cfg Config, sink channels.Sink, log *slog.Logger) http.Handler {
 		Parse: func(body []byte) ([]channels.Event, error) { return parser.ParseRouted(body, cfg.Account, cfg.Routes) }, Sink: sink, Log: log}
 }
 
-var parser = meta.Messaging{Object: "page", Kind: channels.Messenger}
+var parser = meta.Messaging{Object: "page", Kind: channels.Messenger, OpenerIsStart: true}
 
 // Parse turns a page webhook body into events (meta.Messaging.Parse): text
 // and files, quick replies and postbacks, m.me ?ref= referrals as

@@ -18,9 +18,10 @@ type Messaging struct {
 	Object string        // "page" | "instagram"
 	Kind   channels.Kind // the events' channel
 	// OpenerIsStart: a postback that carries a referral only opens the
-	// thread (Instagram's icebreaker tapped after an ig.me ?ref= link), so
-	// it yields the EventStart alone; a press there would reach the inbox
-	// as an unmatched reply before any campaign asked anything.
+	// thread (Instagram's icebreaker, Messenger's Get Started, tapped after
+	// an ig.me / m.me ?ref= link), so it yields the EventStart alone; a
+	// press there would reach the inbox as an unmatched reply before any
+	// campaign asked anything.
 	OpenerIsStart bool
 }
 
