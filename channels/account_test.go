@@ -2,6 +2,8 @@ package channels_test
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,7 +14,8 @@ import (
 )
 
 func envOf(vars map[string]string) *config.Env {
-	return &config.Env{Lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
+	return &config.Env{Lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok },
+		Names: func() []string { return slices.Collect(maps.Keys(vars)) }}
 }
 
 func TestLoadAccounts(t *testing.T) {
@@ -116,13 +119,6 @@ func TestCheckUnlisted(t *testing.T) {
 	vars := map[string]string{"NUDGE_TELEGRAM_TOKEN": "t", "NUDGE_TELEGRAM_WEBHOOK_SECRET": "s", "NUDGE_TELEGRAM_ACCOUNTS": "shop2",
 		"NUDGE_TELEGRAM_SHOP2_TOKEN": "t2", "NUDGE_TELEGRAM_BRAND_C_TOKEN": "t3", "NUDGE_TELEGRAM_BRAND_C_TOKEN_FILE": "/x"}
 	e := envOf(vars)
-	e.Names = func() []string {
-		var out []string
-		for k := range vars {
-			out = append(out, k)
-		}
-		return out
-	}
 	channels.CheckUnlisted(e, "TELEGRAM", "TOKEN", channels.LoadAccounts(e, "TELEGRAM"))
 	err := e.Err()
 	if err == nil || strings.Count(err.Error(), "\n") != 0 ||
@@ -138,23 +134,12 @@ func TestCheckUnlistedSkipsSettingsEndingInTheKey(t *testing.T) {
 		"NUDGE_TELEGRAM_TOKEN": "1:a", "NUDGE_TELEGRAM_PAYMENT_PROVIDER_TOKEN": "p",
 		"NUDGE_TELEGRAM_ACCOUNTS": "shop2", "NUDGE_TELEGRAM_SHOP2_TOKEN": "2:b", "NUDGE_TELEGRAM_SHOP2_PAYMENT_PROVIDER_TOKEN": "q",
 	}
-	env := func() *config.Env {
-		e := envOf(vars)
-		e.Names = func() []string {
-			var out []string
-			for k := range vars {
-				out = append(out, k)
-			}
-			return out
-		}
-		return e
-	}
-	e := env()
+	e := envOf(vars)
 	channels.CheckUnlisted(e, "TELEGRAM", "TOKEN", channels.LoadAccounts(e, "TELEGRAM"), "PAYMENT_PROVIDER_TOKEN")
 	if err := e.Err(); err != nil {
 		t.Fatal(err)
 	}
-	e = env()
+	e = envOf(vars)
 	channels.CheckUnlisted(e, "TELEGRAM", "TOKEN", channels.LoadAccounts(e, "TELEGRAM"))
 	if err := e.Err(); err == nil || !strings.Contains(err.Error(), "payment-provider") {
 		t.Fatalf("without the setting named, the token reads as an account: %v", err)
