@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -29,14 +30,21 @@ import (
 //
 // The lease runs on wall time, not the engine's clock: the server's timeout
 // is wall time.
+//
+// A consent writer does not wait for the idle timeout either: it ends a
+// session that has held its subscriber's shared lock idle for
+// consent.StaleSender (consent/takeover.go). Senders keep their side of
+// that bargain here: no provider call starts unless the session holding
+// its consent locks answered a statement begun within leaseProbe before it
+// (check before a batch call; consentHold.fresh before each message of a
+// send group). Times are monotonic, so a worker resumed after a freeze
+// knows how long it slept.
 
 // leaseProbe is the longest a claim calling providers goes without learning
-// that its session has ended. A Postgres restart ends the session and the
-// consent locks with it while the claim goes on sending what it read before;
-// an opt-out can commit as soon as the server is back (a second or more
-// later), so the claim must have stopped by then. A ping costs one round trip
+// that its session has ended: a Postgres restart or a consent writer that
+// ended a stale sender (consent.SenderProbe). A ping costs one round trip
 // per claim per probe, and none while the claim runs statements itself.
-const leaseProbe = 200 * time.Millisecond
+const leaseProbe = consent.SenderProbe
 
 // errLeaseLost is the cause of a claim's context cancelled because its
 // session ended (the server's idle timeout, a terminated backend).
@@ -67,12 +75,13 @@ func leaseOf(ctx context.Context) *lease {
 }
 
 // withLeasedTx runs fn in a transaction whose lease is kept while fn waits on
-// providers (see above). ctx given to fn ends when the lease is lost. Without
-// an idle timeout there is nothing to keep and fn runs in a plain transaction.
+// providers (see above). ctx given to fn ends when the lease is lost. The
+// lease is kept without an idle timeout too: a consent writer may end a
+// stale claim's session.
 func (e *Engine) withLeasedTx(ctx context.Context, fn func(ctx context.Context, tx *sqlx.Tx) error) error {
-	every := min(e.cfg.IdleTxTimeout/4, leaseProbe)
-	if every <= 0 {
-		return db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error { return fn(ctx, tx) })
+	every := leaseProbe
+	if e.cfg.IdleTxTimeout > 0 {
+		every = min(e.cfg.IdleTxTimeout/4, leaseProbe)
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -121,12 +130,13 @@ func (l *lease) ping(ctx context.Context) {
 	if l.lost != nil {
 		return
 	}
+	start := time.Now() // the session answered after this: what a consent writer's clock counts from
 	if _, err := l.tx.ExecContext(ctx, `SELECT 1`); err != nil {
 		l.lost = fmt.Errorf("%w: %w", errLeaseLost, err)
 		l.cancel(errLeaseLost)
 		return
 	}
-	l.last = time.Now()
+	l.last = start
 }
 
 // release lets the keepalive use the transaction while the claim calls
@@ -168,4 +178,47 @@ func (l *lease) check(ctx context.Context) error {
 		l.ping(ctx)
 	}
 	return l.lost
+}
+
+// errConsentLocksLost is the cause of a send group's messages not sent: the
+// session holding their consent locks ended before their calls (a consent
+// writer took over from the stalled group, or the server went away).
+var errConsentLocksLost = errors.New("the send group's consent locks ended before its calls")
+
+// consentHold is a send group's hold on the transaction with its consent
+// locks (ledger.go sendGroup), kept in the context of its sends. Its sends
+// start one at a time (sendPaced), so it needs no mutex.
+type consentHold struct {
+	tx   *sqlx.Tx
+	last time.Time // start of the last statement the session answered
+	lost error
+}
+
+type holdKey struct{}
+
+// withHold returns ctx carrying h for the sends of its group.
+func withHold(ctx context.Context, h *consentHold) context.Context {
+	return context.WithValue(ctx, holdKey{}, h)
+}
+
+// fresh is called right before each provider call of a send group: when
+// the session last answered more than leaseProbe ago (a slot waited for, a
+// freeze) it is asked again, and a session that has ended fails the call
+// before it is made. Without a hold (a person's reply, a batch under the
+// claim's lease) it does nothing.
+func fresh(ctx context.Context) error {
+	h, _ := ctx.Value(holdKey{}).(*consentHold)
+	if h == nil {
+		return nil
+	}
+	if h.lost != nil || time.Since(h.last) < leaseProbe {
+		return h.lost
+	}
+	start := time.Now()
+	if _, err := h.tx.ExecContext(ctx, `SELECT 1`); err != nil {
+		h.lost = fmt.Errorf("%w: %w", errConsentLocksLost, err)
+		return h.lost
+	}
+	h.last = start
+	return nil
 }

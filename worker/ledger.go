@@ -170,10 +170,12 @@ func (e *Engine) sendGroup(ctx context.Context, def *campaigns.Definition, versi
 				Address: j.m.Address, Topic: consent.Topic(j.m.Topic)})
 		}
 	}
+	readAt := time.Now()
 	allowed, err := consent.Sendable(ctx, gtx, rcpts)
 	if err != nil {
 		return nil, err
 	}
+	hold := &consentHold{tx: gtx, last: readAt}
 	may := make([]bool, len(jobs))
 	for k, i := range heldIdx {
 		may[i] = allowed[k]
@@ -206,7 +208,7 @@ func (e *Engine) sendGroup(ctx context.Context, def *campaigns.Definition, versi
 	if len(toSend) == 0 {
 		return outs, nil
 	}
-	sent, err := e.sendJobs(ctx, toSend, now, final, claimPacing)
+	sent, err := e.sendJobs(withHold(ctx, hold), toSend, now, final, claimPacing)
 	if err != nil {
 		if ctx.Err() != nil {
 			// Cancelled (a lost lease, a shutdown) while the paced
@@ -221,10 +223,14 @@ func (e *Engine) sendGroup(ctx context.Context, def *campaigns.Definition, versi
 	}
 	// The sends are over: let a waiting opt-out through before the
 	// outcomes are written.
-	if err := gtx.Commit(); err != nil {
-		// The session ended (the idle timeout of a frozen worker): the
-		// locks went with it after the calls began; the outcomes still
-		// go on the pool.
+	if hold.lost != nil {
+		// A consent writer ended the group's session (the group waited
+		// for slots, or its worker was frozen): the messages not yet
+		// handed over yield to it (sendJobs).
+		e.log.InfoContext(ctx, "send group yielded to a consent writer", "error", hold.lost)
+	} else if err := gtx.Commit(); err != nil {
+		// The session ended after the last call began: the outcomes
+		// still go on the pool.
 		e.log.WarnContext(ctx, "send group's consent locks ended before its sends returned", "error", err)
 	}
 	if err := settleInFlight(ctx, e.db, sent); err != nil {

@@ -142,6 +142,13 @@ func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final 
 			e.cfg.Metrics.Message(m.Channel, "sent")
 			return
 		}
+		if errors.Is(err, errConsentLocksLost) {
+			// Not handed to the provider: the message yields as to an
+			// opt-out under way, and its run comes back after the re-read
+			// can see it.
+			o.kind, o.status, o.after = resultLater, "pending", optOutYield
+			return
+		}
 		var ce *channels.Error
 		if !errors.As(err, &ce) {
 			ce = &channels.Error{Kind: channels.Transient, Message: err.Error()}
@@ -193,6 +200,12 @@ func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final 
 		if bs, ok := e.batchSender(ch); ok {
 			if err := l.check(ctx); err != nil {
 				return nil, err
+			}
+			if err := fresh(ctx); err != nil {
+				for _, i := range idx {
+					record(i, channels.Result{}, err)
+				}
+				continue
 			}
 			msgs := make([]channels.Message, len(idx))
 			for k, i := range idx {
