@@ -62,7 +62,26 @@ SELECT count(pg_terminate_backend(a.pid, 1000))
    AND (a.state IN ('idle in transaction', 'idle in transaction (aborted)')
         OR (a.state = 'active' AND a.wait_event = 'ClientWrite'))
    AND a.state_change < clock_timestamp() - make_interval(secs => $2::float8 / 1000)`
+
+	// Whether a writer waits for the lock of one of $1 (not granted).
+	sqlWriterWaits = `
+SELECT EXISTS (SELECT 1 FROM pg_locks l
+ WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND NOT l.granted AND l.mode = 'ExclusiveLock'
+   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND ((l.classid::bigint << 32) | l.objid::bigint) = ANY($1::bigint[]))`
 )
+
+// WriterWaits reports whether a consent writer waits for the lock of one of
+// subs: a sender holding their shared locks through a long call (a batch
+// handed over message by message) asks it now and then, and yields its
+// messages not yet sent rather than make an opt-out wait for the rest.
+func WriterWaits(ctx context.Context, q db.Executor, subs []int64) (bool, error) {
+	var waits bool
+	if err := q.GetContext(ctx, &waits, sqlWriterWaits, pq.Array(subs)); err != nil {
+		return false, fmt.Errorf("consent lock waiters: %w", err)
+	}
+	return waits, nil
+}
 
 // lockNotAvailable is lock_timeout's SQLSTATE.
 const lockNotAvailable = "55P03"

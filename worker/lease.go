@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -180,45 +181,172 @@ func (l *lease) check(ctx context.Context) error {
 	return l.lost
 }
 
+// errWriterWaits ends a batch call whose hold found a consent writer waiting.
+var errWriterWaits = errors.New("a consent writer waits for one of the batch's subscribers")
+
 // errConsentLocksLost is the cause of a send group's messages not sent: the
 // session holding their consent locks ended before their calls (a consent
 // writer took over from the stalled group, or the server went away).
 var errConsentLocksLost = errors.New("the send group's consent locks ended before its calls")
 
 // consentHold is a send group's hold on the transaction with its consent
-// locks (ledger.go sendGroup), kept in the context of its sends. Its sends
-// start one at a time (sendPaced), so it needs no mutex.
+// locks (ledger.go underConsent), kept in the context of its sends.
 type consentHold struct {
 	tx   *sqlx.Tx
-	last time.Time // start of the last statement the session answered
+	subs []int64    // the subscribers whose locks it holds
+	mu   sync.Mutex // the transaction runs one statement at a time
+	last time.Time  // start of the last statement the session answered
 	lost error
+	// Read without mu by heldContext (a send must not wait for a ping):
+	// last as time since born, and whether lost is set.
+	born   time.Time
+	lastAt atomic.Int64
+	gone   atomic.Bool
+}
+
+// newHold returns the hold of tx on subs, whose session answered a
+// statement begun at last.
+func newHold(tx *sqlx.Tx, subs []int64, last time.Time) *consentHold {
+	return &consentHold{tx: tx, subs: subs, last: last, born: last}
+}
+
+// answered records an answer to a statement begun at start (mu held).
+func (h *consentHold) answered(start time.Time) {
+	h.last = start
+	h.lastAt.Store(int64(start.Sub(h.born)))
+}
+
+// lose records why the hold is gone (mu held).
+func (h *consentHold) lose(err error) {
+	h.lost = fmt.Errorf("%w: %w", errConsentLocksLost, err)
+	h.gone.Store(true)
+}
+
+// stale reports, without mu, whether a call may no longer start.
+func (h *consentHold) stale() bool {
+	return h.gone.Load() || time.Since(h.born)-time.Duration(h.lastAt.Load()) >= leaseProbe
 }
 
 type holdKey struct{}
 
-// withHold returns ctx carrying h for the sends of its group.
-func withHold(ctx context.Context, h *consentHold) context.Context {
-	return context.WithValue(ctx, holdKey{}, h)
+// holdOf returns the consent hold ctx's sends run under, or nil.
+func holdOf(ctx context.Context) *consentHold {
+	h, _ := ctx.Value(holdKey{}).(*consentHold)
+	return h
 }
 
-// fresh is called right before each provider call of a send group: when
-// the session last answered more than leaseProbe ago (a slot waited for, a
-// freeze) it is asked again, and a session that has ended fails the call
-// before it is made. Without a hold (a person's reply, a batch under the
-// claim's lease) it does nothing.
-func fresh(ctx context.Context) error {
-	h, _ := ctx.Value(holdKey{}).(*consentHold)
-	if h == nil {
-		return nil
-	}
-	if h.lost != nil || time.Since(h.last) < leaseProbe {
-		return h.lost
+// ping asks the session (mu held); a failure loses the hold.
+func (h *consentHold) ping(ctx context.Context) {
+	if h.lost != nil {
+		return
 	}
 	start := time.Now()
 	if _, err := h.tx.ExecContext(ctx, `SELECT 1`); err != nil {
-		h.lost = fmt.Errorf("%w: %w", errConsentLocksLost, err)
-		return h.lost
+		h.lose(err)
+		return
 	}
-	h.last = start
-	return nil
+	h.answered(start)
+}
+
+// askWriters is the batch keepalive's ping (mu held): it also asks whether
+// a consent writer waits for one of the hold's subscribers, and then gives
+// the hold up, so the batch's messages not yet sent yield to the writer
+// instead of making it wait for the rest of the call.
+func (h *consentHold) askWriters(ctx context.Context) {
+	if h.lost != nil {
+		return
+	}
+	start := time.Now()
+	waits, err := consent.WriterWaits(ctx, h.tx, h.subs)
+	switch {
+	case err != nil:
+		h.lose(err)
+	case waits:
+		h.lose(errWriterWaits)
+	default:
+		h.answered(start)
+	}
+}
+
+// fresh is called right before each provider call under a hold: when the
+// session last answered more than leaseProbe ago (a slot waited for, a
+// freeze) it is asked again, and a session that has ended fails the call
+// before it is made. Without a hold (a person's reply) it does nothing.
+func fresh(ctx context.Context) error {
+	h := holdOf(ctx)
+	if h == nil {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.lost == nil && time.Since(h.last) >= leaseProbe {
+		h.ping(ctx)
+	}
+	return h.lost
+}
+
+// batchContext is the context of one batch call under ctx's hold (a batch
+// sender may hand its messages over one by one, for as long as it takes):
+// a keepalive asks the session every half leaseProbe meanwhile (askWriters), and the
+// context ends as soon as it is observed (Done, Err) with the session's last
+// answer leaseProbe old — after a freeze, before the next message goes.
+// stop ends the keepalive. Without a hold it returns ctx.
+func batchContext(ctx context.Context) (context.Context, func()) {
+	h := holdOf(ctx)
+	if h == nil {
+		return ctx, func() {}
+	}
+	bctx, cancel := context.WithCancel(ctx)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(leaseProbe / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-bctx.Done():
+				return
+			case <-t.C:
+			}
+			h.mu.Lock()
+			h.askWriters(bctx)
+			lost := h.lost
+			h.mu.Unlock()
+			if lost != nil {
+				cancel()
+				return
+			}
+		}
+	}()
+	return &heldContext{Context: bctx, h: h, cancel: cancel}, func() {
+		close(stop)
+		<-done
+		cancel()
+	}
+}
+
+// heldContext is batchContext's context: its Done and Err first end it
+// when the hold is stale or lost.
+type heldContext struct {
+	context.Context
+	h      *consentHold
+	cancel context.CancelFunc
+}
+
+func (c *heldContext) check() {
+	if c.h.stale() {
+		c.cancel()
+	}
+}
+
+func (c *heldContext) Done() <-chan struct{} {
+	c.check()
+	return c.Context.Done()
+}
+
+func (c *heldContext) Err() error {
+	c.check()
+	return c.Context.Err()
 }

@@ -211,10 +211,19 @@ func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final 
 			for k, i := range idx {
 				msgs[k] = jobs[i].msg
 			}
+			bctx, stop := batchContext(ctx)
 			start := time.Now()
-			rs, errs := bs.SendBatch(ctx, msgs)
+			rs, errs := bs.SendBatch(bctx, msgs)
 			e.cfg.Metrics.Sent(ch, time.Since(start))
+			// A batch its consent hold ended midway (stale: a freeze, a
+			// starved keepalive) sent nothing after that: its failures
+			// yield rather than count as tries.
+			held := bctx.Err() == nil || ctx.Err() != nil
+			stop()
 			for k, i := range idx {
+				if errs[k] != nil && !held {
+					errs[k] = errConsentLocksLost
+				}
 				record(i, rs[k], errs[k])
 			}
 			continue
