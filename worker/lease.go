@@ -287,9 +287,10 @@ func fresh(ctx context.Context) error {
 
 // batchContext is the context of one batch call under ctx's hold (a batch
 // sender may hand its messages over one by one, for as long as it takes):
-// a keepalive asks the session every half leaseProbe meanwhile (askWriters), and the
-// context ends as soon as it is observed (Done, Err) with the session's last
-// answer leaseProbe old — after a freeze, before the next message goes.
+// a keepalive asks the session every half leaseProbe meanwhile (askWriters),
+// and the context ends when it is next looked at (Done, Err: before a
+// message is handed over) with the hold given up or its session's last
+// answer leaseProbe old — after a freeze, the next message does not go.
 // stop ends the keepalive. Without a hold it returns ctx.
 func batchContext(ctx context.Context) (context.Context, func()) {
 	h := holdOf(ctx)
@@ -315,7 +316,10 @@ func batchContext(ctx context.Context) (context.Context, func()) {
 			lost := h.lost
 			h.mu.Unlock()
 			if lost != nil {
-				cancel()
+				// Not cancelled here: a call under way is left to
+				// finish (cancelling it could lose whether it got
+				// through); the next one sees the hold gone when it
+				// looks at its context, before it is handed over.
 				return
 			}
 		}
