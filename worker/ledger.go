@@ -87,10 +87,10 @@ const unknownReason = "in_flight_at_crash"
 func ledgered(ch string) bool { return !channels.DeduplicatesByKey(channels.Kind(ch)) }
 
 // viaGroups reports whether messages on ch go through the ledger's groups,
-// each with its own consent locks: providers that do not deduplicate (the
+// each under its own consent hold: providers that do not deduplicate (the
 // ledger proper), and channels sent message by message (at an account's
-// rate a claim's sends take seconds, which its consent locks would make an
-// opt-out wait). A crash leaves a group of a deduplicating provider in flight
+// rate a claim's sends take seconds; a group keeps each hold to what the
+// account sends in inFlightSpan). A crash leaves a group of a deduplicating provider in flight
 // to be sent again (resendInFlight).
 func (e *Engine) viaGroups(ch string) bool {
 	_, batch := e.batchSender(ch)
