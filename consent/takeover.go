@@ -91,6 +91,18 @@ const lockNotAvailable = "55P03"
 // is bounded by lock_timeout inside a savepoint, so a timed-out try leaves
 // the transaction usable; the transaction's own lock_timeout is restored.
 func takeOver(ctx context.Context, tx *sqlx.Tx, subs []int64) error {
+	if len(subs) == 1 {
+		// One lock (every opt-out): taken at once when free, with one
+		// round trip. Several are taken in order by the loop, waiting,
+		// so that two writers cannot each hold what the other waits for.
+		var got bool
+		if err := tx.GetContext(ctx, &got, `SELECT pg_try_advisory_xact_lock($1::bigint)`, subs[0]); err != nil {
+			return fmt.Errorf("consent lock: %w", err)
+		}
+		if got {
+			return nil
+		}
+	}
 	var prev string
 	if err := tx.GetContext(ctx, &prev, `SELECT current_setting('lock_timeout')`); err != nil {
 		return fmt.Errorf("consent lock: %w", err)
