@@ -10,6 +10,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/db"
 )
@@ -202,6 +203,9 @@ type consentHold struct {
 	born   time.Time
 	lastAt atomic.Int64
 	gone   atomic.Bool
+	// yield: a consent writer waits for one of subs; the batch stops
+	// at its next chunk (sendChunks), the call under way finishing.
+	yield atomic.Bool
 }
 
 // newHold returns the hold of tx on subs, whose session answered a
@@ -249,9 +253,9 @@ func (h *consentHold) ping(ctx context.Context) {
 }
 
 // askWriters is the batch keepalive's ping (mu held): it also asks whether
-// a consent writer waits for one of the hold's subscribers, and then gives
-// the hold up, so the batch's messages not yet sent yield to the writer
-// instead of making it wait for the rest of the call.
+// a consent writer waits for one of the hold's subscribers, and then asks
+// the batch to yield its messages not yet sent (at its next chunk) instead
+// of making the writer wait for the rest.
 func (h *consentHold) askWriters(ctx context.Context) {
 	if h.lost != nil {
 		return
@@ -262,7 +266,8 @@ func (h *consentHold) askWriters(ctx context.Context) {
 	case err != nil:
 		h.lose(err)
 	case waits:
-		h.lose(errWriterWaits)
+		h.yield.Store(true)
+		h.answered(start)
 	default:
 		h.answered(start)
 	}
@@ -289,8 +294,9 @@ func fresh(ctx context.Context) error {
 // sender may hand its messages over one by one, for as long as it takes):
 // a keepalive asks the session every half leaseProbe meanwhile (askWriters),
 // and the context ends when it is next looked at (Done, Err: before a
-// message is handed over) with the hold given up or its session's last
-// answer leaseProbe old — after a freeze, the next message does not go.
+// message is handed over) with the hold lost or its session's last answer
+// leaseProbe old — after a freeze or a starved keepalive, the next message
+// does not go.
 // stop ends the keepalive. Without a hold it returns ctx.
 func batchContext(ctx context.Context) (context.Context, func()) {
 	h := holdOf(ctx)
@@ -315,11 +321,10 @@ func batchContext(ctx context.Context) (context.Context, func()) {
 			h.askWriters(bctx)
 			lost := h.lost
 			h.mu.Unlock()
-			if lost != nil {
+			if lost != nil || h.yield.Load() {
 				// Not cancelled here: a call under way is left to
 				// finish (cancelling it could lose whether it got
-				// through); the next one sees the hold gone when it
-				// looks at its context, before it is handed over.
+				// through).
 				return
 			}
 		}
@@ -353,4 +358,63 @@ func (c *heldContext) Done() <-chan struct{} {
 func (c *heldContext) Err() error {
 	c.check()
 	return c.Context.Err()
+}
+
+// batchChunk is how long one batch call under a consent hold should take:
+// between calls the batch yields to a consent writer waiting for one of its
+// subscribers, so the writer waits for about this long, not the batch.
+const batchChunk = 100 * time.Millisecond
+
+// firstChunk is the first call's size, before its time per message is known.
+const firstChunk = 4
+
+// sendChunks hands msgs to bs in calls of about batchChunk each (one call
+// without a consent hold). Before each call the hold must still be held
+// and no writer may wait (askWriters); otherwise the rest yield with
+// errConsentLocksLost, as do the messages a call's context ended before
+// (batchContext): no provider call was made for them.
+func (e *Engine) sendChunks(ctx context.Context, bs BatchSender, ch string, msgs []channels.Message) ([]channels.Result, []error) {
+	n := len(msgs)
+	rs, errs := make([]channels.Result, n), make([]error, n)
+	h := holdOf(ctx)
+	size := n
+	if h != nil {
+		size = min(firstChunk, n)
+	}
+	for start := 0; start < n; {
+		if h != nil {
+			err := fresh(ctx)
+			if err == nil && h.yield.Load() {
+				err = fmt.Errorf("%w: %w", errConsentLocksLost, errWriterWaits)
+			}
+			if err != nil {
+				for k := start; k < n; k++ {
+					errs[k] = err
+				}
+				break
+			}
+		}
+		end := start + size
+		bctx, stop := batchContext(ctx)
+		began := time.Now()
+		r, es := bs.SendBatch(bctx, msgs[start:end])
+		took := time.Since(began)
+		e.cfg.Metrics.Sent(ch, took)
+		held := bctx.Err() == nil || ctx.Err() != nil
+		stop()
+		for k := range r {
+			rs[start+k], errs[start+k] = r[k], es[k]
+			if es[k] != nil && !held {
+				errs[start+k] = errConsentLocksLost
+			}
+		}
+		per := took / time.Duration(end-start)
+		start = end
+		if per > 0 {
+			size = min(max(int(batchChunk/per), firstChunk), n-start)
+		} else {
+			size = n - start
+		}
+	}
+	return rs, errs
 }

@@ -201,29 +201,12 @@ func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final 
 			if err := l.check(ctx); err != nil {
 				return nil, err
 			}
-			if err := fresh(ctx); err != nil {
-				for _, i := range idx {
-					record(i, channels.Result{}, err)
-				}
-				continue
-			}
 			msgs := make([]channels.Message, len(idx))
 			for k, i := range idx {
 				msgs[k] = jobs[i].msg
 			}
-			bctx, stop := batchContext(ctx)
-			start := time.Now()
-			rs, errs := bs.SendBatch(bctx, msgs)
-			e.cfg.Metrics.Sent(ch, time.Since(start))
-			// A batch its consent hold ended midway (stale: a freeze, a
-			// starved keepalive) sent nothing after that: its failures
-			// yield rather than count as tries.
-			held := bctx.Err() == nil || ctx.Err() != nil
-			stop()
+			rs, errs := e.sendChunks(ctx, bs, ch, msgs)
 			for k, i := range idx {
-				if errs[k] != nil && !held {
-					errs[k] = errConsentLocksLost
-				}
 				record(i, rs[k], errs[k])
 			}
 			continue
