@@ -43,8 +43,9 @@
 // one), re-reads consent, makes the provider calls and commits. So an
 // opt-out committed before the re-read is seen by it, one under way makes
 // the message yield (recorded pending, its run back a second later), and
-// one that comes later waits for those calls only — one batch call, or one
-// ledger group of what an account sends in 100 ms — never for the claim.
+// one that comes later waits for the call under way only — about 100 ms of a
+// batch (the rest yields), or one ledger group of what an account sends in
+// 100 ms — never for the claim.
 // Quiet hours and provider rate limits defer the run (never drop); a
 // transient provider failure records the message pending with its try
 // counted and defers the run by a backoff, until maxRetry tries fail it
