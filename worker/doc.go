@@ -43,7 +43,7 @@
 // one), re-reads consent, makes the provider calls and commits. So an
 // opt-out committed before the re-read is seen by it, one under way makes
 // the message yield (recorded pending, its run back a second later), and
-// one that comes later waits for the call under way only — about 100 ms of a
+// one that comes later waits for the call under way only — about 50 ms of a
 // batch (the rest yields), or one ledger group of what an account sends in
 // 100 ms — never for the claim.
 // Quiet hours and provider rate limits defer the run (never drop); a

@@ -363,7 +363,7 @@ func (c *heldContext) Err() error {
 // batchChunk is how long one batch call under a consent hold should take:
 // between calls the batch yields to a consent writer waiting for one of its
 // subscribers, so the writer waits for about this long, not the batch.
-const batchChunk = 100 * time.Millisecond
+const batchChunk = 50 * time.Millisecond
 
 // firstChunk is the first call's size, before its time per message is known.
 const firstChunk = 4
