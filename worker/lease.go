@@ -381,6 +381,10 @@ func (e *Engine) sendChunks(ctx context.Context, bs BatchSender, ch string, msgs
 	if h != nil {
 		size = min(firstChunk, n)
 	}
+	// One keepalive for all the calls: the hold's session is asked every
+	// half leaseProbe from the first call to the last.
+	bctx, stop := batchContext(ctx)
+	defer stop()
 	for start := 0; start < n; {
 		if h != nil {
 			err := fresh(ctx)
@@ -395,13 +399,11 @@ func (e *Engine) sendChunks(ctx context.Context, bs BatchSender, ch string, msgs
 			}
 		}
 		end := start + size
-		bctx, stop := batchContext(ctx)
 		began := time.Now()
 		r, es := bs.SendBatch(bctx, msgs[start:end])
 		took := time.Since(began)
 		e.cfg.Metrics.Sent(ch, took)
 		held := bctx.Err() == nil || ctx.Err() != nil
-		stop()
 		for k := range r {
 			rs[start+k], errs[start+k] = r[k], es[k]
 			if es[k] != nil && !held {
