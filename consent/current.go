@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"github.com/nudge-engine/nudge/channels"
@@ -98,10 +99,14 @@ func SourceSQL(subscriber, topic, sources string) string {
 // Lock takes the consent writers' lock of each subscriber (an exclusive
 // transaction-level advisory lock keyed by the subscriber id) in id order, so
 // two writers of overlapping sets cannot deadlock. q must be a transaction
-// for the lock to outlive the statement.
+// for the lock to outlive the statement; in one, a sender that has gone
+// stale holding the lock is ended rather than waited for (takeover.go).
 func Lock(ctx context.Context, q db.Executor, subscriberIDs []int64) error {
 	if len(subscriberIDs) == 0 {
 		return nil
+	}
+	if tx, ok := q.(*sqlx.Tx); ok {
+		return takeOver(ctx, tx, subscriberIDs)
 	}
 	if _, err := q.ExecContext(ctx, sqlLock, pq.Array(subscriberIDs)); err != nil {
 		return fmt.Errorf("consent lock: %w", err)
@@ -276,6 +281,9 @@ func RevokeChannel(ctx context.Context, q db.Executor, subscriberID int64, ch ch
 	pb, err := json.Marshal(proof)
 	if err != nil {
 		return fmt.Errorf("consent proof: %w", err)
+	}
+	if err := lockWriter(ctx, q, []int64{subscriberID}); err != nil {
+		return err
 	}
 	if _, err := q.ExecContext(ctx, sqlRevokeChannel, subscriberID, string(ch), string(source), pb, pq.Array(topicNames())); err != nil {
 		return fmt.Errorf("revoke consent on %s: %w", ch, err)

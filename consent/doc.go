@@ -25,7 +25,10 @@
 // time), every write (Ledger, RevokeChannel, Block, Import, Pseudonymise) and
 // the per-subscriber lock (Lock for writers, LockShared for senders) live
 // here; current.go states the rule and current_test.go tests it through each
-// of those paths.
+// of those paths. A writer in a transaction does not wait on a stale sender:
+// it ends a session that has held the shared lock idle for StaleSender
+// (takeover.go), which senders allow for by re-checking their session
+// within SenderProbe before every provider call (worker/lease.go).
 //
 // See docs/consent.md for the HTTP endpoints and configuration.
 package consent

@@ -146,6 +146,9 @@ func (l *Ledger) record(ctx context.Context, q db.Executor, g Change, granted bo
 		return Event{}, fmt.Errorf("consent proof: %w", err)
 	}
 	ev := Event{SubscriberID: g.SubscriberID, Channel: g.Channel, Topic: g.Topic, Granted: granted, Source: g.Source, Proof: proof}
+	if err := lockWriter(ctx, q, []int64{g.SubscriberID}); err != nil {
+		return Event{}, err
+	}
 	if err := q.QueryRowxContext(ctx, sqlInsertEvent, g.SubscriberID, string(g.Channel), string(g.Topic), granted, string(g.Source), proof).
 		Scan(&ev.ID, &ev.At); err != nil {
 		return Event{}, fmt.Errorf("record consent: %w", err)

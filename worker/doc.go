@@ -33,19 +33,23 @@
 // # Exactly one effect per intent
 //
 // A send step (send.go) works the claimed runs of one campaign step in the
-// claim's transaction: it takes a shared advisory lock per subscriber
-// (consent writers take the exclusive one, so an opt-out committed before
-// this point is seen by the policy gate and one committed later waits for the
-// sends), decides policy for all subscribers at once, renders, sends, and
-// inserts each message row with its outcome together with the run
-// transitions — one commit (messages sent one by one, at a provider's rate,
-// and messages to providers that do not deduplicate are the exception: the
-// in-flight ledger below sends them in groups, each group under consent
-// locks of its own, tried so that a message yields to an opt-out under way;
-// an opt-out waits for one group's sends, not the claim's). Quiet
-// hours and provider rate limits defer the run (never drop); a transient
-// provider failure records the message pending with its try counted and
-// defers the run by a backoff, until maxRetry tries fail it for good.
+// claim's transaction: it decides policy for all subscribers at once,
+// renders, sends, and inserts each message row with its outcome together
+// with the run transitions — one commit (messages to providers that do not
+// deduplicate are the exception: the in-flight ledger below records them
+// around their calls). The sends themselves run under a consent hold of
+// their own (ledger.go underConsent): a short transaction that tries each
+// subscriber's shared advisory lock (consent writers take the exclusive
+// one), re-reads consent, makes the provider calls and commits. So an
+// opt-out committed before the re-read is seen by it, one under way makes
+// the message yield (recorded pending, its run back a second later), and
+// one that comes later waits for the call under way only — about 50 ms of a
+// batch (the rest yields), or one ledger group of what an account sends in
+// 100 ms — never for the claim.
+// Quiet hours and provider rate limits defer the run (never drop); a
+// transient provider failure records the message pending with its try
+// counted and defers the run by a backoff, until maxRetry tries fail it
+// for good.
 //
 // The idempotency key is "r<run>:<step>:<step_seq>:<attempt>", unique in
 // messages, and the run moves by compare-and-set on step_seq. A crash before
@@ -63,10 +67,15 @@
 //
 // A claim's locks last as long as its transaction's session. The engine's
 // pool runs with idle_in_transaction_session_timeout (Config.IdleTxTimeout),
-// so a worker frozen mid-claim loses its session after that long and an
-// opt-out waiting on one of its subscribers goes through; a claim that is
-// only slow keeps its session with a keepalive while it waits on providers,
-// and one that lost it makes no further provider call (lease.go).
+// so a worker frozen mid-claim loses its runs after that long; a claim that
+// is only slow keeps its session with a keepalive while it waits on
+// providers, and one that lost it makes no further provider call
+// (lease.go). An opt-out does not wait for that timeout: a consent writer
+// ends a session that has held its subscriber's shared lock idle for
+// consent.StaleSender (500 ms), and no provider call starts unless the
+// session holding its consent locks answered within leaseProbe (200 ms)
+// before it (lease.go fresh, batchContext), so the ended sender sends
+// nothing after the opt-out commits.
 //
 // The inbox owns replies and hand-offs: it classifies a reply and asks the
 // engine to move the run (resume.go, Engine.MoveRun and PauseRun, which

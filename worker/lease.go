@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -29,14 +32,21 @@ import (
 //
 // The lease runs on wall time, not the engine's clock: the server's timeout
 // is wall time.
+//
+// A consent writer does not wait for the idle timeout either: it ends a
+// session that has held its subscriber's shared lock idle for
+// consent.StaleSender (consent/takeover.go). Senders keep their side of
+// that bargain here: no provider call starts unless the session holding
+// its consent locks answered a statement begun within leaseProbe before it
+// (check before a batch call; consentHold.fresh before each message of a
+// send group). Times are monotonic, so a worker resumed after a freeze
+// knows how long it slept.
 
 // leaseProbe is the longest a claim calling providers goes without learning
-// that its session has ended. A Postgres restart ends the session and the
-// consent locks with it while the claim goes on sending what it read before;
-// an opt-out can commit as soon as the server is back (a second or more
-// later), so the claim must have stopped by then. A ping costs one round trip
+// that its session has ended: a Postgres restart or a consent writer that
+// ended a stale sender (consent.SenderProbe). A ping costs one round trip
 // per claim per probe, and none while the claim runs statements itself.
-const leaseProbe = 200 * time.Millisecond
+const leaseProbe = consent.SenderProbe
 
 // errLeaseLost is the cause of a claim's context cancelled because its
 // session ended (the server's idle timeout, a terminated backend).
@@ -67,12 +77,13 @@ func leaseOf(ctx context.Context) *lease {
 }
 
 // withLeasedTx runs fn in a transaction whose lease is kept while fn waits on
-// providers (see above). ctx given to fn ends when the lease is lost. Without
-// an idle timeout there is nothing to keep and fn runs in a plain transaction.
+// providers (see above). ctx given to fn ends when the lease is lost. The
+// lease is kept without an idle timeout too: a consent writer may end a
+// stale claim's session.
 func (e *Engine) withLeasedTx(ctx context.Context, fn func(ctx context.Context, tx *sqlx.Tx) error) error {
-	every := min(e.cfg.IdleTxTimeout/4, leaseProbe)
-	if every <= 0 {
-		return db.WithTx(ctx, e.db, func(tx *sqlx.Tx) error { return fn(ctx, tx) })
+	every := leaseProbe
+	if e.cfg.IdleTxTimeout > 0 {
+		every = min(e.cfg.IdleTxTimeout/4, leaseProbe)
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -121,12 +132,13 @@ func (l *lease) ping(ctx context.Context) {
 	if l.lost != nil {
 		return
 	}
+	start := time.Now() // the session answered after this: what a consent writer's clock counts from
 	if _, err := l.tx.ExecContext(ctx, `SELECT 1`); err != nil {
 		l.lost = fmt.Errorf("%w: %w", errLeaseLost, err)
 		l.cancel(errLeaseLost)
 		return
 	}
-	l.last = time.Now()
+	l.last = start
 }
 
 // release lets the keepalive use the transaction while the claim calls
@@ -168,4 +180,243 @@ func (l *lease) check(ctx context.Context) error {
 		l.ping(ctx)
 	}
 	return l.lost
+}
+
+// errWriterWaits ends a batch call whose hold found a consent writer waiting.
+var errWriterWaits = errors.New("a consent writer waits for one of the batch's subscribers")
+
+// errConsentLocksLost is the cause of a send group's messages not sent: the
+// session holding their consent locks ended before their calls (a consent
+// writer took over from the stalled group, or the server went away).
+var errConsentLocksLost = errors.New("the send group's consent locks ended before its calls")
+
+// consentHold is a send group's hold on the transaction with its consent
+// locks (ledger.go underConsent), kept in the context of its sends.
+type consentHold struct {
+	tx   *sqlx.Tx
+	subs []int64    // the subscribers whose locks it holds
+	mu   sync.Mutex // the transaction runs one statement at a time
+	last time.Time  // start of the last statement the session answered
+	lost error
+	// Read without mu by heldContext (a send must not wait for a ping):
+	// last as time since born, and whether lost is set.
+	born   time.Time
+	lastAt atomic.Int64
+	gone   atomic.Bool
+	// yield: a consent writer waits for one of subs; the batch stops
+	// at its next chunk (sendChunks), the call under way finishing.
+	yield atomic.Bool
+}
+
+// newHold returns the hold of tx on subs, whose session answered a
+// statement begun at last.
+func newHold(tx *sqlx.Tx, subs []int64, last time.Time) *consentHold {
+	return &consentHold{tx: tx, subs: subs, last: last, born: last}
+}
+
+// answered records an answer to a statement begun at start (mu held).
+func (h *consentHold) answered(start time.Time) {
+	h.last = start
+	h.lastAt.Store(int64(start.Sub(h.born)))
+}
+
+// lose records why the hold is gone (mu held).
+func (h *consentHold) lose(err error) {
+	h.lost = fmt.Errorf("%w: %w", errConsentLocksLost, err)
+	h.gone.Store(true)
+}
+
+// stale reports, without mu, whether a call may no longer start.
+func (h *consentHold) stale() bool {
+	return h.gone.Load() || time.Since(h.born)-time.Duration(h.lastAt.Load()) >= leaseProbe
+}
+
+type holdKey struct{}
+
+// holdOf returns the consent hold ctx's sends run under, or nil.
+func holdOf(ctx context.Context) *consentHold {
+	h, _ := ctx.Value(holdKey{}).(*consentHold)
+	return h
+}
+
+// ping asks the session (mu held); a failure loses the hold.
+func (h *consentHold) ping(ctx context.Context) {
+	if h.lost != nil {
+		return
+	}
+	start := time.Now()
+	if _, err := h.tx.ExecContext(ctx, `SELECT 1`); err != nil {
+		h.lose(err)
+		return
+	}
+	h.answered(start)
+}
+
+// askWriters is the batch keepalive's ping (mu held): it also asks whether
+// a consent writer waits for one of the hold's subscribers, and then asks
+// the batch to yield its messages not yet sent (at its next chunk) instead
+// of making the writer wait for the rest.
+func (h *consentHold) askWriters(ctx context.Context) {
+	if h.lost != nil {
+		return
+	}
+	start := time.Now()
+	waits, err := consent.WriterWaits(ctx, h.tx, h.subs)
+	switch {
+	case err != nil:
+		h.lose(err)
+	case waits:
+		h.yield.Store(true)
+		h.answered(start)
+	default:
+		h.answered(start)
+	}
+}
+
+// fresh is called right before each provider call under a hold: when the
+// session last answered more than leaseProbe ago (a slot waited for, a
+// freeze) it is asked again, and a session that has ended fails the call
+// before it is made. Without a hold (a person's reply) it does nothing.
+func fresh(ctx context.Context) error {
+	h := holdOf(ctx)
+	if h == nil {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.lost == nil && time.Since(h.last) >= leaseProbe {
+		h.ping(ctx)
+	}
+	return h.lost
+}
+
+// batchContext is the context of one batch call under ctx's hold (a batch
+// sender may hand its messages over one by one, for as long as it takes):
+// a keepalive asks the session every half leaseProbe meanwhile (askWriters),
+// and the context ends when it is next looked at (Done, Err: before a
+// message is handed over) with the hold lost or its session's last answer
+// leaseProbe old — after a freeze or a starved keepalive, the next message
+// does not go.
+// stop ends the keepalive. Without a hold it returns ctx.
+func batchContext(ctx context.Context) (context.Context, func()) {
+	h := holdOf(ctx)
+	if h == nil {
+		return ctx, func() {}
+	}
+	bctx, cancel := context.WithCancel(ctx)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(leaseProbe / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-bctx.Done():
+				return
+			case <-t.C:
+			}
+			h.mu.Lock()
+			h.askWriters(bctx)
+			lost := h.lost
+			h.mu.Unlock()
+			if lost != nil || h.yield.Load() {
+				// Not cancelled here: a call under way is left to
+				// finish (cancelling it could lose whether it got
+				// through).
+				return
+			}
+		}
+	}()
+	return &heldContext{Context: bctx, h: h, cancel: cancel}, func() {
+		close(stop)
+		<-done
+		cancel()
+	}
+}
+
+// heldContext is batchContext's context: its Done and Err first end it
+// when the hold is stale or lost.
+type heldContext struct {
+	context.Context
+	h      *consentHold
+	cancel context.CancelFunc
+}
+
+func (c *heldContext) check() {
+	if c.h.stale() {
+		c.cancel()
+	}
+}
+
+func (c *heldContext) Done() <-chan struct{} {
+	c.check()
+	return c.Context.Done()
+}
+
+func (c *heldContext) Err() error {
+	c.check()
+	return c.Context.Err()
+}
+
+// batchChunk is how long one batch call under a consent hold should take:
+// between calls the batch yields to a consent writer waiting for one of its
+// subscribers, so the writer waits for about this long, not the batch.
+const batchChunk = 50 * time.Millisecond
+
+// firstChunk is the first call's size, before its time per message is known.
+const firstChunk = 4
+
+// sendChunks hands msgs to bs in calls of about batchChunk each (one call
+// without a consent hold). Before each call the hold must still be held
+// and no writer may wait (askWriters); otherwise the rest yield with
+// errConsentLocksLost, as do the messages a call's context ended before
+// (batchContext): no provider call was made for them.
+func (e *Engine) sendChunks(ctx context.Context, bs BatchSender, ch string, msgs []channels.Message) ([]channels.Result, []error) {
+	n := len(msgs)
+	rs, errs := make([]channels.Result, n), make([]error, n)
+	h := holdOf(ctx)
+	size := n
+	if h != nil {
+		size = min(firstChunk, n)
+	}
+	// One keepalive for all the calls: the hold's session is asked every
+	// half leaseProbe from the first call to the last.
+	bctx, stop := batchContext(ctx)
+	defer stop()
+	for start := 0; start < n; {
+		if h != nil {
+			err := fresh(ctx)
+			if err == nil && h.yield.Load() {
+				err = fmt.Errorf("%w: %w", errConsentLocksLost, errWriterWaits)
+			}
+			if err != nil {
+				for k := start; k < n; k++ {
+					errs[k] = err
+				}
+				break
+			}
+		}
+		end := start + size
+		began := time.Now()
+		r, es := bs.SendBatch(bctx, msgs[start:end])
+		took := time.Since(began)
+		e.cfg.Metrics.Sent(ch, took)
+		held := bctx.Err() == nil || ctx.Err() != nil
+		for k := range r {
+			rs[start+k], errs[start+k] = r[k], es[k]
+			if es[k] != nil && !held {
+				errs[start+k] = errConsentLocksLost
+			}
+		}
+		per := took / time.Duration(end-start)
+		start = end
+		if per > 0 {
+			size = min(max(int(batchChunk/per), firstChunk), n-start)
+		} else {
+			size = n - start
+		}
+	}
+	return rs, errs
 }

@@ -3,12 +3,15 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/sandbox"
+	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -150,4 +153,70 @@ func TestCancelledClaimReleasesItsRunsAtOnce(t *testing.T) {
 		t.Fatalf("runs released %v after the cancel, want at once", released)
 	}
 	t.Logf("runs released %v after the cancel", released)
+}
+
+// A batch call under way does not make an opt-out wait for the rest of it:
+// the hold's keepalive sees the consent writer waiting, the batch's
+// messages not yet handed over yield (pending, no try counted), and nothing
+// reaches the opted-out subscriber after the opt-out commits.
+func TestBatchYieldsToAnOptOut(t *testing.T) {
+	h := setup(t, withIdleTimeout(30*time.Second), withSandbox(sandbox.Behavior{Delay: 200 * time.Millisecond}),
+		func(_ *harness, c *Config, _ *sandbox.Config) { c.BatchSize = 20 })
+	subs := h.blast("yield", 20, t0.Add(-time.Minute))
+	done := make(chan error, 1)
+	go func() {
+		for {
+			_, err := h.engine.workDue(context.Background())
+			var sent int
+			if err == nil {
+				err = h.db.Get(&sent, `SELECT count(*) FROM sandbox_sends`)
+			}
+			if err != nil || sent >= 3 {
+				done <- err
+				return
+			}
+			// A keepalive starved on a loaded box let the hold go
+			// stale and the batch yield before 3 sends: its runs come
+			// back after optOutYield.
+			h.clock.Advance(optOutYield)
+		}
+	}()
+	h.waitFor("the first sends", time.Minute, func() bool { return h.count(`SELECT count(*) FROM sandbox_sends`) >= 3 })
+	// Which subscriber the batch reaches last is the claim's order; the
+	// opt-out is for one it has not reached yet.
+	var sub int64
+	for i := len(subs) - 1; i >= 0 && sub == 0; i-- {
+		if h.count(`SELECT count(*) FROM sandbox_sends WHERE address = $1`, fmt.Sprintf("sb%d", subs[i])) == 0 {
+			sub = subs[i]
+		}
+	}
+	if sub == 0 {
+		t.Fatal("the batch reached every subscriber before the opt-out")
+	}
+	b := consent.NewBinder(h.db, nil, time.Now)
+	if err := b.OptOut(context.Background(), channels.Event{Type: channels.EventOptOut, Channel: "sandbox",
+		From: fmt.Sprintf("sb%d", sub), ProviderEventID: "stop-yield"}); err != nil {
+		t.Fatalf("opt-out: %v", err)
+	}
+	committed := time.Now()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("claim: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the claim did not return")
+	}
+	if got := h.count(`SELECT count(*) FROM sandbox_sends WHERE address = $1 AND created_at > $2`,
+		fmt.Sprintf("sb%d", sub), committed); got != 0 {
+		t.Fatalf("subscriber %d's message reached the provider after the opt-out", sub)
+	}
+	// The writer did not wait for the whole batch: messages were left
+	// pending for their runs' next turn, without a try counted.
+	yielded := h.count(`SELECT count(*) FROM messages WHERE status = 'pending' AND tries = 0`)
+	sent := h.count(`SELECT count(*) FROM sandbox_sends`)
+	if yielded == 0 || sent >= 20 {
+		t.Fatalf("%d messages yielded, %d of 20 sent: the opt-out waited for the whole batch", yielded, sent)
+	}
+	t.Logf("%d sent before the opt-out, %d yielded", sent, yielded)
 }

@@ -46,7 +46,7 @@ import (
 // at the rung's parent (an earlier row) before it can hold the row the
 // ledger writes, and a group that could not take the consent lock (it
 // yields) leaves its retried rows untouched. Rows of channels sent in one
-// batch under the claim's consent locks (not viaGroups) are still locked
+// batch (not viaGroups, sendHeld) are still locked
 // and updated in the claim's transaction.
 
 // inFlightGroup is the most messages of one claim in flight to a provider
@@ -87,26 +87,14 @@ const unknownReason = "in_flight_at_crash"
 func ledgered(ch string) bool { return !channels.DeduplicatesByKey(channels.Kind(ch)) }
 
 // viaGroups reports whether messages on ch go through the ledger's groups,
-// each with its own consent locks: providers that do not deduplicate (the
+// each under its own consent hold: providers that do not deduplicate (the
 // ledger proper), and channels sent message by message (at an account's
-// rate a claim's sends take seconds, which its consent locks would make an
-// opt-out wait). A crash leaves a group of a deduplicating provider in flight
+// rate a claim's sends take seconds; a group keeps each hold to what the
+// account sends in inFlightSpan). A crash leaves a group of a deduplicating provider in flight
 // to be sent again (resendInFlight).
 func (e *Engine) viaGroups(ch string) bool {
 	_, batch := e.batchSender(ch)
 	return ledgered(ch) || !batch
-}
-
-// claimLocks reports whether a claim takes its consent locks for def's
-// sends: only when one of its channels is sent in one batch call under the
-// claim's transaction (the others lock per group).
-func (e *Engine) claimLocks(def *campaigns.Definition) bool {
-	for _, ch := range def.Settings.Channels {
-		if !e.viaGroups(ch) {
-			return true
-		}
-	}
-	return false
 }
 
 // sendLedgered sends jobs, whose intents are ins (in order), through the
@@ -137,95 +125,171 @@ func (e *Engine) sendLedgered(ctx context.Context, def *campaigns.Definition, ve
 // holding or awaiting its subscriber's lock.
 const optOutYield = time.Second
 
-// sendGroup sends one ledger group. The consent re-read and its shared locks
-// live in a transaction of the group's own, from before its rows go in
-// flight until its provider calls return, so an opt-out waits for one
-// group's sends (what the account sends in inFlightSpan), not for the claim's;
-// the claim takes no consent lock for these messages (claimLocks). The locks
-// are tried, never waited for: a subscriber whose opt-out is under way is
-// not sent to now; its message is recorded pending and its run comes back
-// after optOutYield, when the re-read sees the opt-out. Each message is then
-// committed in flight (or skipped, or pending), sent, and committed with its
-// outcome.
-func (e *Engine) sendGroup(ctx context.Context, def *campaigns.Definition, version, stepID string, ins []intent, jobs []job, now time.Time, final bool) ([]outcome, error) {
+// underConsent runs send for jobs under a consent hold of their own: a
+// transaction that tries each subscriber's shared consent lock (never
+// waits for it) and re-reads consent, from before the calls until they
+// return, so an opt-out waits for these sends only, not for the claim that
+// made them; the claim takes no consent lock. held and may say, per job,
+// whether its lock was taken and whether consent allows the message (a
+// subscriber whose opt-out is under way is not sent to now: the message
+// yields, verdict). send's context carries the hold: each provider call
+// first checks that the session still holds the locks (fresh,
+// batchContext), since a consent writer ends a session idle on them for
+// consent.StaleSender (consent/takeover.go). The hold commits after send.
+func (e *Engine) underConsent(ctx context.Context, jobs []job, send func(ctx context.Context, held, may []bool) error) error {
 	gtx, err := e.db.BeginTxx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("begin send group: %w", err)
+		return fmt.Errorf("begin consent hold: %w", err)
 	}
 	defer func() { _ = gtx.Rollback() }()
 	subs := make([]int64, len(jobs))
 	for i, j := range jobs {
 		subs[i] = j.m.Sub
 	}
-	held, err := consent.TryLockShared(ctx, gtx, subs)
+	locked, err := consent.TryLockShared(ctx, gtx, subs)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var rcpts []consent.Recipient
 	var heldIdx []int
+	held := make([]bool, len(jobs))
 	for i, j := range jobs {
-		if held[j.m.Sub] {
+		if held[i] = locked[j.m.Sub]; held[i] {
 			heldIdx = append(heldIdx, i)
 			rcpts = append(rcpts, consent.Recipient{SubscriberID: j.m.Sub, Channel: channels.Kind(j.m.Channel),
 				Account: j.m.Account, Address: j.m.Address, Topic: consent.Topic(j.m.Topic)})
 		}
 	}
+	readAt := time.Now()
 	allowed, err := consent.Sendable(ctx, gtx, rcpts)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	may := make([]bool, len(jobs))
 	for k, i := range heldIdx {
 		may[i] = allowed[k]
 	}
+	var heldSubs []int64
+	for _, i := range heldIdx {
+		heldSubs = append(heldSubs, jobs[i].m.Sub)
+	}
+	h := newHold(gtx, heldSubs, readAt)
+	if err := send(context.WithValue(ctx, holdKey{}, h), held, may); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	lost := h.lost
+	h.mu.Unlock()
+	if lost != nil {
+		// A consent writer ended the hold's session (the sends waited
+		// for slots, or the worker was frozen): the messages not yet
+		// handed over yielded to it.
+		e.log.InfoContext(ctx, "sends yielded to a consent writer", "error", lost)
+	} else if err := gtx.Commit(); err != nil {
+		// The session ended after the last call began: the outcomes
+		// are written by the caller.
+		e.log.WarnContext(ctx, "consent locks ended before the sends returned", "error", err)
+	}
+	return nil
+}
+
+// verdict is a job's outcome when underConsent does not let it go: yielded
+// to a consent writer (pending, back after optOutYield) or skipped without
+// consent; send reports that it goes to its provider.
+func (e *Engine) verdict(j job, held, may bool, now time.Time) (o outcome, send bool) {
+	o = outcome{id: j.m.ID, m: j.m, at: now, tries: j.m.Tries}
+	switch {
+	case !held:
+		o.kind, o.status, o.after = resultLater, "pending", optOutYield
+	case !may:
+		o.status, o.r = "skipped", "no_consent"
+		e.cfg.Metrics.Message(j.m.Channel, "skipped")
+	default:
+		return o, true
+	}
+	return o, false
+}
+
+// sendHeld sends jobs of channels that need no ledger (a deduplicating
+// batch sender) under a consent hold of their own (underConsent); the
+// claim records their outcomes.
+func (e *Engine) sendHeld(ctx context.Context, jobs []job, now time.Time, final bool) ([]outcome, error) {
 	outs := make([]outcome, len(jobs))
-	group := make([]intent, len(jobs))
-	var sendIdx []int
-	var toSend []job
-	for i, in := range ins {
-		j := jobs[i]
-		o := outcome{id: j.m.ID, m: j.m, at: now, tries: j.m.Tries}
-		switch {
-		case !held[j.m.Sub]:
-			in.Status = "pending"
-			o.kind, o.status, o.after = resultLater, "pending", optOutYield
-		case !may[i]:
-			in.Status, in.Reason, in.At = "skipped", "no_consent", now
-			o.status, o.r = "skipped", "no_consent"
-			e.cfg.Metrics.Message(j.m.Channel, "skipped")
-		default:
-			in.Status = "in_flight"
-			sendIdx = append(sendIdx, i)
-			toSend = append(toSend, j)
+	err := e.underConsent(ctx, jobs, func(hctx context.Context, held, may []bool) error {
+		var idx []int
+		var toSend []job
+		for i, j := range jobs {
+			o, ok := e.verdict(j, held[i], may[i], now)
+			outs[i] = o
+			if ok {
+				idx, toSend = append(idx, i), append(toSend, j)
+			}
 		}
-		group[i], outs[i] = in, o
-	}
-	if err := e.recordGroup(ctx, def, version, stepID, group, jobs, now); err != nil {
-		return nil, err
-	}
-	if len(toSend) == 0 {
-		return outs, nil
-	}
-	sent, err := e.sendJobs(ctx, toSend, now, final, claimPacing)
-	if err != nil {
-		if ctx.Err() != nil {
+		if len(toSend) == 0 {
+			return nil
+		}
+		sent, err := e.sendJobs(hctx, toSend, now, final, claimPacing)
+		if err != nil {
+			return err
+		}
+		for k, i := range idx {
+			outs[i] = sent[k]
+		}
+		return nil
+	})
+	return outs, err
+}
+
+// sendGroup sends one ledger group under a consent hold of its own
+// (underConsent), so an opt-out waits for one group's sends (what the
+// account sends in inFlightSpan). Each message is committed in flight (or
+// skipped, or pending), sent, and committed with its outcome once the hold
+// has let a waiting opt-out through.
+func (e *Engine) sendGroup(ctx context.Context, def *campaigns.Definition, version, stepID string, ins []intent, jobs []job, now time.Time, final bool) ([]outcome, error) {
+	outs := make([]outcome, len(jobs))
+	var sent []outcome
+	var sendIdx []int
+	err := e.underConsent(ctx, jobs, func(hctx context.Context, held, may []bool) error {
+		group := make([]intent, len(jobs))
+		var toSend []job
+		for i, in := range ins {
+			o, ok := e.verdict(jobs[i], held[i], may[i], now)
+			switch {
+			case ok:
+				in.Status = "in_flight"
+				sendIdx = append(sendIdx, i)
+				toSend = append(toSend, jobs[i])
+			case o.status == "skipped":
+				in.Status, in.Reason, in.At = "skipped", o.r, now
+			default:
+				in.Status = "pending"
+			}
+			group[i], outs[i] = in, o
+		}
+		if err := e.recordGroup(ctx, def, version, stepID, group, jobs, now); err != nil {
+			return err
+		}
+		if len(toSend) == 0 {
+			return nil
+		}
+		var err error
+		sent, err = e.sendJobs(hctx, toSend, now, final, claimPacing)
+		if err == nil || ctx.Err() != nil {
 			// Cancelled (a lost lease, a shutdown) while the paced
 			// sender waited for slots: some of the group may have gone
 			// out. Its rows stay in flight, so a later claim records
 			// them unknown rather than sending any twice.
-			return nil, err
+			return err
 		}
 		// The rate limiter failed (Redis down) before any provider
 		// call: nothing of the group went out.
-		return nil, errors.Join(err, e.forgetInFlight(ctx, toSend))
+		return errors.Join(err, e.forgetInFlight(ctx, toSend))
+	})
+	if err != nil {
+		return nil, err
 	}
-	// The sends are over: let a waiting opt-out through before the
-	// outcomes are written.
-	if err := gtx.Commit(); err != nil {
-		// The session ended (the idle timeout of a frozen worker): the
-		// locks went with it after the calls began; the outcomes still
-		// go on the pool.
-		e.log.WarnContext(ctx, "send group's consent locks ended before its sends returned", "error", err)
+	if len(sent) == 0 {
+		return outs, nil
 	}
 	if err := settleInFlight(ctx, e.db, sent); err != nil {
 		return nil, err

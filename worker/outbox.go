@@ -152,6 +152,13 @@ func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final 
 			e.cfg.Metrics.Message(m.Channel, "sent")
 			return
 		}
+		if errors.Is(err, errConsentLocksLost) {
+			// Not handed to the provider: the message yields as to an
+			// opt-out under way, and its run comes back after the re-read
+			// can see it.
+			o.kind, o.status, o.after = resultLater, "pending", optOutYield
+			return
+		}
 		var ce *channels.Error
 		if !errors.As(err, &ce) {
 			ce = &channels.Error{Kind: channels.Transient, Message: err.Error()}
@@ -214,9 +221,7 @@ func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final 
 			for k, i := range idx {
 				msgs[k] = jobs[i].msg
 			}
-			start := time.Now()
-			rs, errs := bs.SendBatch(ctx, msgs)
-			e.cfg.Metrics.Sent(ch, time.Since(start))
+			rs, errs := e.sendChunks(ctx, bs, ch, msgs)
 			for k, i := range idx {
 				record(i, rs[k], errs[k])
 			}

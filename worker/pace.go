@@ -90,7 +90,7 @@ func (e *Engine) sendPaced(ctx context.Context, s channels.Sender, ch string, jo
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
-	for _, next := range plan {
+	for n, next := range plan {
 		// Slots are wall-clock times (the provider counts real seconds).
 		if d := time.Until(next.at); d > 0 {
 			timer.Reset(d)
@@ -104,6 +104,16 @@ func (e *Engine) sendPaced(ctx context.Context, s channels.Sender, ch string, jo
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case inFlight <- struct{}{}:
+		}
+		// The group's consent locks must still be held as the call
+		// starts; when they are not, neither this message nor the rest
+		// is sent (they yield, as to an opt-out under way).
+		if err := fresh(ctx); err != nil {
+			<-inFlight
+			for _, rest := range plan[n:] {
+				res[rest.k].err = err
+			}
+			break
 		}
 		wg.Add(1)
 		go func(k int) {

@@ -121,7 +121,7 @@ func (e *Engine) sendRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Defin
 		}
 		for i, o := range outs {
 			in := &ins[jobIntent[i]]
-			in.Status, in.ProviderID, in.At, in.FallbackAt = o.status, o.pid, o.at, o.fb
+			in.Status, in.ProviderID, in.At, in.FallbackAt, in.Reason = o.status, o.pid, o.at, o.fb, o.r
 			in.ErrKind, in.ErrCode, in.ErrMsg, in.Tries = o.ek, o.ec, o.em, o.tries
 			moveAfter(keyRun[in.Key], o.kind, o.after)
 		}
@@ -174,7 +174,7 @@ func (e *Engine) sendStep(ctx context.Context, def *campaigns.Definition, versio
 		}
 	}
 	if len(viaLedger) == 0 {
-		outs, err := e.sendJobs(ctx, jobs, now, false, claimPacing)
+		outs, err := e.sendHeld(ctx, jobs, now, false)
 		return outs, nil, err
 	}
 	outs := make([]outcome, len(jobs))
@@ -186,7 +186,7 @@ func (e *Engine) sendStep(ctx context.Context, def *campaigns.Definition, versio
 		return out
 	}
 	if len(plain) > 0 {
-		o, err := e.sendJobs(ctx, pick(plain), now, false, claimPacing)
+		o, err := e.sendHeld(ctx, pick(plain), now, false)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -337,47 +337,26 @@ func (e *Engine) deliver(ctx context.Context, tx *sqlx.Tx, keys []string) (map[s
 	return res, nil
 }
 
-// deliverLocked sends pending, rows locked in tx, under the subscribers'
-// shared consent locks after a consent re-read, and records their outcomes
-// in tx (and in res).
+// deliverLocked sends pending, rows locked in tx, under a consent hold of
+// their own (sendHeld: their subscribers' shared consent locks and a
+// consent re-read), and records their outcomes in tx (and in res).
 func (e *Engine) deliverLocked(ctx context.Context, tx *sqlx.Tx, pending []msgRow, now time.Time, res map[string]deliverResult) ([]outcome, error) {
 	if len(pending) == 0 {
 		return nil, nil
 	}
-	subs := make([]int64, len(pending))
-	rcpts := make([]consent.Recipient, len(pending))
+	jobs := make([]job, len(pending))
 	for i, m := range pending {
-		subs[i] = m.Sub
-		rcpts[i] = consent.Recipient{SubscriberID: m.Sub, Channel: channels.Kind(m.Channel), Account: m.Account, Address: m.Address, Topic: consent.Topic(m.Topic)}
-	}
-	if err := lockSubscribersShared(ctx, tx, subs); err != nil {
-		return nil, err
-	}
-	allowed, err := consent.Sendable(ctx, tx, rcpts)
-	if err != nil {
-		return nil, err
-	}
-	var outs []outcome
-	var jobs []job
-	for i, m := range pending {
-		if !allowed[i] {
-			outs = append(outs, outcome{id: m.ID, m: m, status: "skipped", r: "no_consent", at: now, tries: m.Tries})
-			res[m.Key] = deliverResult{kind: resultDone}
-			e.cfg.Metrics.Message(m.Channel, "skipped")
-			continue
-		}
 		var c templates.Rendered
 		_ = json.Unmarshal(m.Content, &c)
-		jobs = append(jobs, newJob(m, c))
+		jobs[i] = newJob(m, c)
 	}
-	sent, err := e.sendJobs(ctx, jobs, now, lastAttempt(ctx), claimPacing)
+	outs, err := e.sendHeld(ctx, jobs, now, lastAttempt(ctx))
 	if err != nil {
 		return nil, err
 	}
-	for _, o := range sent {
+	for _, o := range outs {
 		res[o.m.Key] = deliverResult{kind: o.kind, after: o.after}
 	}
-	outs = append(outs, sent...)
 	if err := updateMessages(ctx, tx, outs); err != nil {
 		return nil, err
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
-	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/hooks"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/subscribers"
@@ -156,7 +155,6 @@ func (e *Engine) workRuns(ctx context.Context, tx *sqlx.Tx, runs []runRow, now t
 		groups[k] = append(groups[k], r)
 	}
 	defs := make(map[groupKey]*campaigns.Definition, len(order))
-	var senders []int64
 	for _, k := range order {
 		def, err := e.definition(ctx, k.campaign, k.version)
 		if err != nil {
@@ -170,22 +168,12 @@ func (e *Engine) workRuns(ctx context.Context, tx *sqlx.Tx, runs []runRow, now t
 			if n := e.paceRuns(def); len(groups[k]) > n {
 				groups[k] = groups[k][:n]
 			}
-			if e.claimLocks(def) {
-				for _, r := range groups[k] {
-					senders = append(senders, r.Sub)
-				}
-			}
 		}
 	}
-	// Consent writers take the subscriber's advisory lock exclusively: with
-	// the shared locks held from here to commit, an opt-out committed before
-	// this point is seen by the policy gate, and one committed later waits
-	// for the sends. Taken once, in order, for every batch send of the
-	// claim; messages sent one by one or through the in-flight ledger take
-	// theirs per group and re-read consent then (ledger.go sendGroup).
-	if err := lockSubscribersShared(ctx, tx, senders); err != nil {
-		return err
-	}
+	// The claim takes no consent lock: every send takes its subscribers'
+	// shared locks in a consent hold of its own around its provider calls
+	// and re-reads consent then (ledger.go underConsent), so an opt-out
+	// waits for those calls, not for the claim.
 	for _, k := range order {
 		def := defs[k]
 		idx := stepIndex(def, k.step)
@@ -200,11 +188,6 @@ func (e *Engine) workRuns(ctx context.Context, tx *sqlx.Tx, runs []runRow, now t
 		}
 	}
 	return nil
-}
-
-// lockSubscribersShared takes the senders' consent locks (consent.LockShared).
-func lockSubscribersShared(ctx context.Context, q db.Executor, subs []int64) error {
-	return consent.LockShared(ctx, q, subs)
 }
 
 // loadSubscribers loads the subscribers of runs as templates and conditions see them.

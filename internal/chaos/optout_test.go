@@ -18,7 +18,10 @@ import (
 type optOut struct {
 	sub       int64
 	committed time.Time
-	wait      time.Duration // from the first try to the commit, retries through an outage included
+	// wait: the try that committed, from its start (the time it waited
+	// for sends in progress); span: from the first try, retries through
+	// an outage of the database included.
+	wait, span time.Duration
 }
 
 // racer sends STOPs through consent.Binder.OptOut (the path of every
@@ -90,7 +93,9 @@ func (r *racer) optOut(b *consent.Binder, sub int64) {
 	ev := channels.Event{Type: channels.EventOptOut, Channel: r.s.channel, From: r.s.address(sub),
 		ProviderEventID: fmt.Sprintf("chaos-stop-%d", sub)}
 	start := time.Now()
+	var try time.Time
 	for {
+		try = time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		err := b.OptOut(ctx, ev)
 		cancel()
@@ -109,7 +114,7 @@ func (r *racer) optOut(b *consent.Binder, sub int64) {
 	// this came after the commit: the STOP was overtaken.
 	now := time.Now()
 	r.mu.Lock()
-	r.done = append(r.done, optOut{sub: sub, committed: now, wait: now.Sub(start)})
+	r.done = append(r.done, optOut{sub: sub, committed: now, wait: now.Sub(try), span: now.Sub(start)})
 	r.mu.Unlock()
 }
 

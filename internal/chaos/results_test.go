@@ -38,13 +38,17 @@ type result struct {
 	// end; FinishSeconds: from the fault's start to every run ended.
 	RecoverSeconds float64 `json:"recover_seconds"`
 	FinishSeconds  float64 `json:"finish_seconds"`
-	// OptOuts committed during the blast, how many a call overtook, and the
-	// longest wait of one (first try to commit, retries included).
+	// OptOuts committed during the blast, how many a call overtook, the
+	// longest wait of one for sends in progress (the try that committed,
+	// start to commit) and the longest from its first try, retries through
+	// a database outage included.
 	OptOuts            int     `json:"opt_outs"`
 	OptOutsOvertaken   int     `json:"opt_outs_overtaken"`
 	OptOutWaitMaxSecs  float64 `json:"opt_out_wait_max_seconds"`
+	OptOutSpanMaxSecs  float64 `json:"opt_out_span_max_seconds"`
 	DuplicateBound     int     `json:"duplicate_bound"`
 	OptOutWaitBoundSec float64 `json:"opt_out_wait_bound_seconds"`
+	OptOutSpanBoundSec float64 `json:"opt_out_span_bound_seconds"`
 	Note               string  `json:"note,omitempty"`
 }
 
@@ -101,6 +105,7 @@ func (s *stack) measure(r *result, outs []optOut) {
 	r.OptOuts = len(outs)
 	for _, o := range outs {
 		r.OptOutWaitMaxSecs = max(r.OptOutWaitMaxSecs, o.wait.Seconds())
+		r.OptOutSpanMaxSecs = max(r.OptOutSpanMaxSecs, o.span.Seconds())
 	}
 	r.OptOutsOvertaken = s.overtaken(outs)
 }
@@ -119,7 +124,10 @@ func check(t *testing.T, r result) {
 		t.Errorf("%s: no opt-out raced the blast", r.Scenario)
 	}
 	if r.OptOutWaitMaxSecs > r.OptOutWaitBoundSec {
-		t.Errorf("%s: an opt-out waited %.2fs, more than %.0fs", r.Scenario, r.OptOutWaitMaxSecs, r.OptOutWaitBoundSec)
+		t.Errorf("%s: an opt-out waited %.2fs for sends in progress, more than %.0fs", r.Scenario, r.OptOutWaitMaxSecs, r.OptOutWaitBoundSec)
+	}
+	if r.OptOutSpanMaxSecs > r.OptOutSpanBoundSec {
+		t.Errorf("%s: an opt-out took %.2fs from its first try, more than %.0fs", r.Scenario, r.OptOutSpanMaxSecs, r.OptOutSpanBoundSec)
 	}
 	// Duplicates are the subject of issue 13 item 1: the bound is what
 	// today's code meets, so that a regression shows.
@@ -149,11 +157,12 @@ func writeResults(t *testing.T, size int) {
 		return
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-26s %7s %9s %6s %6s %7s %4s %8s %8s %7s %9s\n", "scenario", "intend", "delivered", "dups", "dupsub",
-		"unknown", "lost", "recover", "finish", "optouts", "optwait")
+	fmt.Fprintf(&b, "%-26s %7s %9s %6s %6s %7s %4s %8s %8s %7s %9s %9s\n", "scenario", "intend", "delivered", "dups", "dupsub",
+		"unknown", "lost", "recover", "finish", "optouts", "optwait", "optspan")
 	for _, r := range results {
-		fmt.Fprintf(&b, "%-26s %7d %9d %6d %6d %7d %4d %7.2fs %7.2fs %7d %8.2fs\n", r.Scenario, r.Intended, r.Delivered,
-			r.Duplicates, r.DuplicateRecipients, r.Unknown, r.Lost, r.RecoverSeconds, r.FinishSeconds, r.OptOuts, r.OptOutWaitMaxSecs)
+		fmt.Fprintf(&b, "%-26s %7d %9d %6d %6d %7d %4d %7.2fs %7.2fs %7d %8.2fs %8.2fs\n", r.Scenario, r.Intended, r.Delivered,
+			r.Duplicates, r.DuplicateRecipients, r.Unknown, r.Lost, r.RecoverSeconds, r.FinishSeconds, r.OptOuts, r.OptOutWaitMaxSecs,
+			r.OptOutSpanMaxSecs)
 	}
 	t.Logf("chaos suite at size %d:\n%s", size, b.String())
 	load, _ := os.ReadFile("/proc/loadavg")
