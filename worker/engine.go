@@ -147,6 +147,10 @@ type Engine struct {
 	// draining is set when Run's context ends: claims finish the batch they
 	// hold and take no more, so a SIGTERM is not held up by a long drain.
 	draining atomic.Bool
+	// claimHint is how many due runs a claim asks for when the last one
+	// could work fewer than BatchSize (paced channels work paceRuns of
+	// them; claimLimit). 0: BatchSize.
+	claimHint atomic.Int64
 
 	Statuses *Statuses
 }

@@ -123,3 +123,42 @@ func TestOptOutWaitsForOneSendGroupNotTheClaim(t *testing.T) {
 		t.Errorf("an opt-out waited %v for the sends, want at most 1 s", longest)
 	}
 }
+
+// TestClaimAsksForWhatItCanWork: a claim of a paced campaign works
+// paceLimit of the runs it locked; the next claim asks for that many, so no
+// run is locked by a claim that leaves it (before, a claim locked
+// BatchSize runs and worked paceLimit: each run was locked about five
+// times). Once a claim has nothing paced, claims take BatchSize again.
+func TestClaimAsksForWhatItCanWork(t *testing.T) {
+	h := setup(t, withLimiter(map[string]ratelimit.Rate{"sandbox": {PerSecond: 30, PerChatPerSecond: 1}}),
+		func(_ *harness, c *Config, _ *sandbox.Config) { c.BatchSize = 500 })
+	ctx := context.Background()
+	if got := h.engine.claimLimit(); got != h.engine.cfg.BatchSize {
+		t.Fatalf("first claim asks for %d, want BatchSize %d", got, h.engine.cfg.BatchSize)
+	}
+	v := h.campaign(sendDef("paced"))
+	h.start("paced", v, h.subscribers(paceLimit+20, "UTC"), t0)
+	n, err := h.engine.workDue(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != min(h.engine.cfg.BatchSize, paceLimit+20) || h.engine.claimLimit() != paceLimit {
+		t.Fatalf("claimed %d, next claim asks for %d, want %d", n, h.engine.claimLimit(), paceLimit)
+	}
+	if got := h.count(`SELECT count(*) FROM messages`); got != paceLimit {
+		t.Fatalf("%d messages after one claim, want %d", got, paceLimit)
+	}
+	if n, err = h.engine.workDue(ctx); err != nil || n != 20 {
+		t.Fatalf("second claim took %d (%v), want the 20 left", n, err)
+	}
+	// A claim with no paced send (the runs end) asks for BatchSize again.
+	h.engine.claimHint.Store(paceLimit)
+	h.start("ending", h.campaign(sendDef("ending")), h.subscribers(3, "UTC"), t0)
+	h.exec(`UPDATE flow_runs SET step_id = 'end' WHERE campaign_id = 'ending'`)
+	if n, err := h.engine.workDue(ctx); err != nil || n != 3 {
+		t.Fatalf("claim of the ending runs: %d (%v)", n, err)
+	}
+	if got := h.engine.claimLimit(); got != h.engine.cfg.BatchSize {
+		t.Fatalf("after an unpaced claim: %d, want %d", got, h.engine.cfg.BatchSize)
+	}
+}

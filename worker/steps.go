@@ -45,7 +45,7 @@ func (e *Engine) handleClaim(ctx context.Context, _ *asynq.Task) error {
 		if err != nil {
 			return err
 		}
-		full := n >= e.cfg.BatchSize
+		full := n >= e.claimLimit()
 		if full {
 			if err := e.ensureClaims(ctx, 1); err != nil {
 				e.log.WarnContext(ctx, "ask for a companion claim", "error", err)
@@ -70,7 +70,7 @@ func (e *Engine) workDue(ctx context.Context) (int, error) {
 	var claimed []runRow
 	err := e.withLeasedTx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		claimed = claimed[:0]
-		if err := tx.SelectContext(ctx, &claimed, qClaimRuns, now, e.cfg.BatchSize); err != nil {
+		if err := tx.SelectContext(ctx, &claimed, qClaimRuns, now, e.claimLimit()); err != nil {
 			return fmt.Errorf("claim runs: %w", err)
 		}
 		if len(claimed) == 0 {
@@ -102,6 +102,18 @@ func (e *Engine) workDue(ctx context.Context) (int, error) {
 const failedClaimDelay = 5 * time.Second
 
 type groupKey struct{ campaign, version, step, state string }
+
+// claimLimit is how many due runs a claim asks for: BatchSize, or what
+// the last claim's paced campaigns could work (claimHint). A claim that
+// locked BatchSize runs and worked paceRuns of them left the rest locked
+// for its whole transaction, to be locked again by the next claim: five
+// row locks (WAL records) per run at a paceRuns of 100.
+func (e *Engine) claimLimit() int {
+	if h := int(e.claimHint.Load()); h > 0 && h < e.cfg.BatchSize {
+		return h
+	}
+	return e.cfg.BatchSize
+}
 
 // paceLimit is the most runs of a rate-limited channel one claim sends,
 // unless its account's rate sends more in paceSpan.
@@ -155,6 +167,8 @@ func (e *Engine) workRuns(ctx context.Context, tx *sqlx.Tx, runs []runRow, now t
 		groups[k] = append(groups[k], r)
 	}
 	defs := make(map[groupKey]*campaigns.Definition, len(order))
+	hint := 0 // the most runs a paced group of this claim may work; 0: none paced
+	defer func() { e.claimHint.Store(int64(hint)) }()
 	for _, k := range order {
 		def, err := e.definition(ctx, k.campaign, k.version)
 		if err != nil {
@@ -165,8 +179,11 @@ func (e *Engine) workRuns(ctx context.Context, tx *sqlx.Tx, runs []runRow, now t
 			// Paced channels send one message at a time inside this
 			// transaction: work at most paceRuns (the others stay due and
 			// go to the next claim), so the claim ends in about paceSpan.
-			if n := e.paceRuns(def); len(groups[k]) > n {
-				groups[k] = groups[k][:n]
+			if n := e.paceRuns(def); n < e.cfg.BatchSize {
+				hint = max(hint, n)
+				if len(groups[k]) > n {
+					groups[k] = groups[k][:n]
+				}
 			}
 		}
 	}
