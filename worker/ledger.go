@@ -63,14 +63,21 @@ const inFlightSpan = 100 * time.Millisecond
 
 // groupEnd is where the ledger group starting at jobs[start] ends: up to
 // inFlightGroup messages of one batch channel, or what the channel's account
-// sends in inFlightSpan (at least one, at most maxInFlight; inFlightGroup
-// when the account has no rate).
+// sends in inFlightSpan (at least one, at most maxInFlight). When the
+// account has no rate: inFlightGroup where a crash could send the group
+// twice, maxInFlight where the provider deduplicates (only the consent
+// hold is at stake, and it lasts as long as the group's concurrent calls:
+// groups of 10 made an unlimited VK account send about 2,300 messages a
+// second, each group a transaction and a consent re-read of its own).
 func (e *Engine) groupEnd(jobs []job, start int) int {
 	ch := jobs[start].m.Channel
 	size := inFlightGroup
 	if _, ok := e.batchSender(ch); !ok {
-		if r := e.cfg.Limiter.Rate(ch).PerSecond; r > 0 {
+		switch r := e.cfg.Limiter.Rate(ch).PerSecond; {
+		case r > 0:
 			size = min(max(int(r*inFlightSpan.Seconds()), 1), maxInFlight)
+		case !ledgered(ch):
+			size = maxInFlight
 		}
 	}
 	end := start + 1

@@ -248,3 +248,32 @@ WHERE m.attempt = 1 AND m.status = 'sent' AND m.provider_id = s.provider_id`); g
 		t.Fatal("the rung is not settled sent with the provider's id")
 	}
 }
+
+// TestGroupEndWithoutRate: with no account rate, a provider called message
+// by message goes in groups of maxInFlight when it deduplicates (only the
+// consent hold is at stake) and of inFlightGroup when a crash could send
+// the group twice; an account rate sets the group to what it sends in
+// inFlightSpan.
+func TestGroupEndWithoutRate(t *testing.T) {
+	e := &Engine{cfg: Config{Limiter: ratelimit.New(nil, map[string]ratelimit.Rate{"telegram": {PerSecond: 30}})},
+		senders: map[channels.Kind]channels.Sender{}}
+	jobsOn := func(ch string, n int) []job {
+		out := make([]job, n)
+		for i := range out {
+			out[i].m.Channel = ch
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		ch   string
+		want int
+	}{
+		{"vk", maxInFlight},      // no rate, deduplicates
+		{"viber", inFlightGroup}, // no rate, does not
+		{"telegram", 3},          // 30/s: what it sends in 100 ms
+	} {
+		if got := e.groupEnd(jobsOn(tc.ch, 500), 0); got != tc.want {
+			t.Errorf("%s: group of %d, want %d", tc.ch, got, tc.want)
+		}
+	}
+}
