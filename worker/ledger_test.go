@@ -250,7 +250,7 @@ WHERE m.attempt = 1 AND m.status = 'sent' AND m.provider_id = s.provider_id`); g
 }
 
 // TestGroupEndWithoutRate: with no account rate, a provider called message
-// by message goes in groups of maxInFlight when it deduplicates (only the
+// by message goes in groups of dedupGroup when it deduplicates (only the
 // consent hold is at stake) and of inFlightGroup when a crash could send
 // the group twice; an account rate sets the group to what it sends in
 // inFlightSpan.
@@ -268,7 +268,7 @@ func TestGroupEndWithoutRate(t *testing.T) {
 		ch   string
 		want int
 	}{
-		{"vk", maxInFlight},      // no rate, deduplicates
+		{"vk", dedupGroup},       // no rate, deduplicates
 		{"viber", inFlightGroup}, // no rate, does not
 		{"telegram", 3},          // 30/s: what it sends in 100 ms
 	} {
