@@ -50,7 +50,7 @@ type Rendered struct {
 	// composed, so its free-form parts go and Template / Tag are kept only
 	// for a retry when the provider answers that the window has closed.
 	FreeForm bool `json:"free_form,omitempty"`
-	Segments int                    `json:"segments,omitempty"` // SMS segments (GSM-7 / UCS-2), 0 elsewhere
+	Segments int  `json:"segments,omitempty"` // SMS segments (GSM-7 / UCS-2), 0 elsewhere
 }
 
 // Sentinel errors (wrapped by *Error).
