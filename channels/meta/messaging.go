@@ -160,6 +160,13 @@ func (p Messaging) Parse(body []byte, account string) ([]channels.Event, error) 
 // them, each event is attributed through Routes.
 type Routes map[string]string
 
+// Add routes id to account; an empty id (not configured) routes nothing.
+func (r Routes) Add(id, account string) {
+	if id != "" {
+		r[id] = account
+	}
+}
+
 // ParseRouted is Parse with each entry attributed to the account routes
 // gives its id (entry.id: the page or Instagram account), or to dflt.
 func (p Messaging) ParseRouted(body []byte, dflt string, routes Routes) ([]channels.Event, error) {

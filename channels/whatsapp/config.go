@@ -18,9 +18,10 @@ type Config struct {
 	// Rate is the account's sending limit: DefaultRate with the account-wide
 	// rate from NUDGE_WHATSAPP_RATE (channels.LoadRate).
 	Rate Rate
-	// Numbers, shared by every account's webhook, attributes each event to
-	// the account of the number it names (the wiring fills it).
-	Numbers Numbers
+	// Routes, shared by every account's webhook, attributes each change to
+	// the account of the number it names by its phone_number_id (the wiring
+	// fills it from PhoneNumberID).
+	Routes meta.Routes
 }
 
 // Enabled reports whether the account is configured at all.

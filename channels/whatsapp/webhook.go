@@ -18,13 +18,8 @@ import (
 // meta.Webhook: handshake, signature before parsing, 200 after storing).
 func NewWebhook(cfg Config, sink channels.Sink, log *slog.Logger) http.Handler {
 	return &meta.Webhook{Name: "whatsapp", Account: cfg.Account, AppSecret: cfg.AppSecret, VerifyToken: cfg.VerifyToken,
-		Parse: func(body []byte) ([]channels.Event, error) { return parse(body, cfg.Account, cfg.Numbers) }, Sink: sink, Log: log}
+		Parse: func(body []byte) ([]channels.Event, error) { return parse(body, cfg.Account, cfg.Routes) }, Sink: sink, Log: log}
 }
-
-// Numbers maps each configured number's phone_number_id to its account
-// (meta.Routes): each change is attributed to the account of the number it
-// names (metadata.phone_number_id).
-type Numbers = meta.Routes
 
 type envelope struct {
 	Object string `json:"object"`
@@ -135,7 +130,7 @@ func Parse(body []byte, account string) ([]channels.Event, error) { return parse
 
 // parse is Parse with each change attributed to the account of its number
 // in numbers, when listed there.
-func parse(body []byte, dflt string, numbers Numbers) ([]channels.Event, error) {
+func parse(body []byte, dflt string, numbers meta.Routes) ([]channels.Event, error) {
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {
 		return nil, fmt.Errorf("whatsapp webhook: %w", err)

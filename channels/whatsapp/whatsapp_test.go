@@ -350,16 +350,16 @@ func FuzzParse(f *testing.F) {
 func TestWebhookAttributesEachNumbersEvents(t *testing.T) {
 	body := channeltest.Testdata(t, "text.json") // phone_number_id 106540352242922
 	for _, tc := range []struct {
-		name    string
-		numbers whatsapp.Numbers
-		want    string
+		name   string
+		routes meta.Routes
+		want   string
 	}{
-		{"another account's number", whatsapp.Numbers{"106540352242922": "brand-b", "999": "main"}, "brand-b"},
-		{"an unknown number", whatsapp.Numbers{"999": "brand-b"}, "main"},
+		{"another account's number", meta.Routes{"106540352242922": "brand-b", "999": "main"}, "brand-b"},
+		{"an unknown number", meta.Routes{"999": "brand-b"}, "main"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sink := &channeltest.Sink{}
-			cfg := whatsapp.Config{Account: "main", AppSecret: "s3cret", VerifyToken: "v", Numbers: tc.numbers}
+			cfg := whatsapp.Config{Account: "main", AppSecret: "s3cret", VerifyToken: "v", Routes: tc.routes}
 			hook := channeltest.Serve(t, whatsapp.NewWebhook(cfg, sink, nil))
 			if st, _ := channeltest.Post(t, hook.URL, "", body, map[string]string{meta.SignatureHeader: meta.Sign("s3cret", body)}); st != http.StatusOK {
 				t.Fatalf("status %d", st)

@@ -164,7 +164,7 @@ func providers(e *config.Env, baseURL string, sink channels.Sink, pay channels.P
 	// One Meta app posts every number's, page's and Instagram account's
 	// events to one callback: each is attributed by the id it names (filled
 	// as the accounts load).
-	waNumbers, pages, igAccounts := whatsapp.Numbers{}, meta.Routes{}, meta.Routes{}
+	numbers, pages, igAccounts := meta.Routes{}, meta.Routes{}, meta.Routes{}
 	return []provider{
 		{channels.Telegram, "TOKEN", func(acc string) (wired, bool) {
 			c := telegram.LoadConfig(e, acc)
@@ -180,25 +180,22 @@ func providers(e *config.Env, baseURL string, sink channels.Sink, pay channels.P
 		}},
 		{channels.WhatsApp, "TOKEN", func(acc string) (wired, bool) {
 			c := whatsapp.LoadConfig(e, acc)
-			c.Numbers = waNumbers
-			if c.Enabled() && c.PhoneNumberID != "" {
-				waNumbers[c.PhoneNumberID] = c.Account
+			if c.Routes = numbers; c.Enabled() {
+				numbers.Add(c.PhoneNumberID, c.Account)
 			}
 			return withFetcher(whatsapp.New(c, hc), whatsapp.NewWebhook(c, sink, log), c.Rate), c.Enabled()
 		}},
 		{channels.Messenger, "PAGE_TOKEN", func(acc string) (wired, bool) {
 			c := messenger.LoadConfig(e, acc)
-			c.Routes = pages
-			if c.Enabled() && c.PageID != "" {
-				pages[c.PageID] = c.Account
+			if c.Routes = pages; c.Enabled() {
+				pages.Add(c.PageID, c.Account)
 			}
 			return withFetcher(messenger.New(c, hc), messenger.NewWebhook(c, sink, log), c.Rate), c.Enabled()
 		}},
 		{channels.Instagram, "TOKEN", func(acc string) (wired, bool) {
 			c := instagram.LoadConfig(e, acc)
-			c.Routes = igAccounts
-			if c.Enabled() && c.AccountID != "" {
-				igAccounts[c.AccountID] = c.Account
+			if c.Routes = igAccounts; c.Enabled() {
+				igAccounts.Add(c.AccountID, c.Account)
 			}
 			return withFetcher(instagram.New(c, hc), instagram.NewWebhook(c, sink, log), c.Rate), c.Enabled()
 		}},
