@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -99,6 +100,11 @@ func BenchmarkReplyPath(b *testing.B) {
 	e.waitForLong("every subscriber to wait for a reply", 10*time.Minute, func() bool {
 		return e.count(`SELECT count(*) FROM flow_runs WHERE state = 'waiting' AND step_id = 'answer'`) == n
 	})
+	// The figures mean little on a busy box: say how busy it was.
+	load := "unknown"
+	if raw, err := os.ReadFile("/proc/loadavg"); err == nil {
+		load = strings.Join(strings.Fields(string(raw))[:3], " ")
+	}
 	baseP50, baseP99 := asynqRoundTrip(b, rate, n)
 	b.ResetTimer()
 	// Replies at the target rate, from a pool of senders.
@@ -159,7 +165,8 @@ func BenchmarkReplyPath(b *testing.B) {
 	out := map[string]any{"benchmark": "reply_path", "replies": n, "target_rate_per_s": rate, "achieved_rate_per_s": achieved,
 		"seconds": offered.Seconds(), "p50_ms": res.P50, "p90_ms": res.P90, "p99_ms": res.P99, "max_ms": res.Max,
 		"accept_max_ms": float64(acceptMax.Microseconds()) / 1000, "asynq_p50_ms": baseP50, "asynq_p99_ms": baseP99,
-		"p99_ratio_to_asynq": ratio, "target_p99_ratio": 2, "measured_at": time.Now().UTC().Format(time.RFC3339)}
+		"p99_ratio_to_asynq": ratio, "target_p99_ratio": 2, "measured_at": time.Now().UTC().Format(time.RFC3339),
+		"load_average_at_start": load}
 	fmt.Printf("reply path: %d replies at %.0f/s (target %d/s): p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms; "+
 		"bare asynq round trip p50 %.1f ms, p99 %.1f ms; p99 ratio %.2f (target ≤ 2)\n",
 		n, achieved, rate, res.P50, res.P90, res.P99, res.Max, baseP50, baseP99, ratio)
