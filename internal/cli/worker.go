@@ -27,7 +27,6 @@ import (
 	"github.com/nudge-engine/nudge/internal/redisconn"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/links"
-	"github.com/nudge-engine/nudge/migrations"
 	"github.com/nudge-engine/nudge/payments"
 	"github.com/nudge-engine/nudge/scheduler"
 	"github.com/nudge-engine/nudge/templates"
@@ -248,16 +247,11 @@ func (a *App) runRoles(ctx context.Context, migrate, work, schedule bool) error 
 	if err != nil {
 		return err
 	}
-	d, err := a.OpenDB(ctx)
+	d, err := a.openDB(ctx, migrate)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	if migrate {
-		if err := migrations.Up(ctx, d.DB); err != nil {
-			return err
-		}
-	}
 	s, err := a.buildStack(c, d, channels.NewHTTPClient())
 	if err != nil {
 		return err
