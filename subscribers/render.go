@@ -32,7 +32,7 @@ type templateRow struct {
 	Attributes []byte `db:"attributes"`
 }
 
-func (r templateRow) subscriber() (templates.Subscriber, error) {
+func (r templateRow) forTemplates() (templates.Subscriber, error) {
 	s := templates.Subscriber{ID: r.ID, ExternalID: r.ExternalID, Name: r.Name, Locale: r.Locale,
 		TimeZone: r.TimeZone, Attributes: map[string]any{}}
 	if err := json.Unmarshal(r.Attributes, &s.Attributes); err != nil {
@@ -52,7 +52,7 @@ func ForTemplates(ctx context.Context, q db.Executor, ids []int64) (map[int64]te
 	}
 	out := make(map[int64]templates.Subscriber, len(rows))
 	for _, r := range rows {
-		s, err := r.subscriber()
+		s, err := r.forTemplates()
 		if err != nil {
 			return nil, err
 		}
@@ -72,5 +72,5 @@ func ForTemplatesByExternalID(ctx context.Context, q db.Executor, externalID str
 		}
 		return templates.Subscriber{}, fmt.Errorf("load subscriber: %w", err)
 	}
-	return r.subscriber()
+	return r.forTemplates()
 }
