@@ -23,6 +23,7 @@ import (
 	"github.com/nudge-engine/nudge/hooks"
 	"github.com/nudge-engine/nudge/internal/browsertest"
 	"github.com/nudge-engine/nudge/internal/clock"
+	"github.com/nudge-engine/nudge/internal/httpx"
 	"github.com/nudge-engine/nudge/internal/testenv"
 	"github.com/nudge-engine/nudge/users"
 )
@@ -210,6 +211,22 @@ func TestWebhookOptOutThroughTheInboundRoute(t *testing.T) {
 	if len(log.Deliveries) != 2 || log.Deliveries[0].ReplayOf == nil || *log.Deliveries[0].ReplayOf != did ||
 		log.Deliveries[1].State != "delivered" || log.Deliveries[1].Attempts != 1 {
 		t.Fatalf("delivery log: %+v", log.Deliveries)
+	}
+	var one hooks.Delivery
+	api.do("GET", fmt.Sprintf("/v1/webhooks/deliveries/%d", rep.DeliveryID), nil, http.StatusOK, &one)
+	if one.ID != rep.DeliveryID || one.ReplayOf == nil || *one.ReplayOf != did {
+		t.Fatalf("delivery %d: %+v", rep.DeliveryID, one)
+	}
+	var bad struct {
+		Error httpx.Error `json:"error"`
+	}
+	api.do("GET", "/v1/webhooks/deliveries/x", nil, http.StatusBadRequest, &bad)
+	if bad.Error.Field != "id" || bad.Error.Code != httpx.CodeInvalid {
+		t.Fatalf("bad id: %+v", bad.Error)
+	}
+	api.do("POST", "/v1/webhooks/deliveries/999999/replay", nil, http.StatusNotFound, &bad)
+	if bad.Error.Code != httpx.CodeNotFound {
+		t.Fatalf("unknown delivery: %+v", bad.Error)
 	}
 }
 
