@@ -101,14 +101,15 @@ type applyResponse struct {
 	Created bool `json:"created"`
 }
 
-// readFile reads a YAML body named by ?file= (default def) and parses it.
-func (a *API) readFile(w http.ResponseWriter, r *http.Request, def string) (*File, bool) {
+// readFile reads a YAML body named by ?file= (default def) and parses it;
+// what names the body in the too-large error.
+func (a *API) readFile(w http.ResponseWriter, r *http.Request, def, what string) (*File, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxFileSize)
 	src, err := io.ReadAll(r.Body)
 	if err != nil {
 		var big *http.MaxBytesError
 		if errors.As(err, &big) {
-			a.fail(w, r, httpx.Errorf(httpx.CodeTooLarge, "", "file larger than %d bytes", MaxFileSize))
+			a.fail(w, r, httpx.Errorf(httpx.CodeTooLarge, "", "%s larger than %d bytes", what, MaxFileSize))
 			return nil, false
 		}
 		a.fail(w, r, httpx.Errorf(httpx.CodeInvalid, "", "cannot read body: %v", err))
@@ -122,21 +123,30 @@ func (a *API) readFile(w http.ResponseWriter, r *http.Request, def string) (*Fil
 	return f, true
 }
 
-func (a *API) writeProblems(w http.ResponseWriter, err error) bool {
+// applied answers a refused apply (400 with its positioned problems) or a
+// failed one and reports false; otherwise it returns the status of the
+// answer: 201 when a version was created, 200 when the file was unchanged.
+func (a *API) applied(w http.ResponseWriter, r *http.Request, err error, created bool) (int, bool) {
 	var probs Problems
-	if !errors.As(err, &probs) {
-		return false
+	switch {
+	case errors.As(err, &probs):
+		httpx.WriteJSON(w, httpx.Status(httpx.CodeInvalid), problemsResponse{
+			Error:    &httpx.Error{Code: httpx.CodeInvalid, Message: probs.Error()},
+			Problems: probs,
+		})
+		return 0, false
+	case err != nil:
+		a.fail(w, r, err)
+		return 0, false
+	case created:
+		return http.StatusCreated, true
 	}
-	httpx.WriteJSON(w, httpx.Status(httpx.CodeInvalid), problemsResponse{
-		Error:    &httpx.Error{Code: httpx.CodeInvalid, Message: probs.Error()},
-		Problems: probs,
-	})
-	return true
+	return http.StatusOK, true
 }
 
 // applySegment takes a segment YAML body (kind: segment).
 func (a *API) applySegment(w http.ResponseWriter, r *http.Request) {
-	f, ok := a.readFile(w, r, "segment.yaml")
+	f, ok := a.readFile(w, r, "segment.yaml", "file")
 	if !ok {
 		return
 	}
@@ -148,16 +158,9 @@ func (a *API) applySegment(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, ErrNotASegment) {
 		err = httpx.Errorf(httpx.CodeInvalid, "kind", "not a segment: the file needs kind: segment")
 	}
-	if a.writeProblems(w, err) {
+	status, ok := a.applied(w, r, err, created)
+	if !ok {
 		return
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
 	}
 	a.log.InfoContext(r.Context(), "segment applied", "segment_id", v.ID, "version", v.Version, "number", v.Number, "created", created)
 	httpx.WriteJSON(w, status, map[string]any{"id": v.ID, "version": v.Version, "number": v.Number, "created": created})
@@ -165,41 +168,17 @@ func (a *API) applySegment(w http.ResponseWriter, r *http.Request) {
 
 // apply takes a campaign YAML body. ?file= names it in problem positions.
 func (a *API) apply(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, MaxFileSize)
-	src, err := io.ReadAll(r.Body)
-	if err != nil {
-		var big *http.MaxBytesError
-		if errors.As(err, &big) {
-			a.fail(w, r, httpx.Errorf(httpx.CodeTooLarge, "", "campaign file larger than %d bytes", MaxFileSize))
-			return
-		}
-		a.fail(w, r, httpx.Errorf(httpx.CodeInvalid, "", "cannot read body: %v", err))
+	f, ok := a.readFile(w, r, "campaign.yaml", "campaign file")
+	if !ok {
 		return
 	}
-	name := path.Base(r.URL.Query().Get("file"))
-	if name == "." || name == "/" {
-		name = "campaign.yaml"
-	}
-	f, _ := Parse(name, src)
 	v, created, err := a.cfg.Store.Apply(r.Context(), f)
 	if errors.Is(err, ErrNotASegment) {
 		err = httpx.Errorf(httpx.CodeInvalid, "kind", "a segment file: POST it to /v1/segments")
 	}
-	var probs Problems
-	if errors.As(err, &probs) {
-		httpx.WriteJSON(w, httpx.Status(httpx.CodeInvalid), problemsResponse{
-			Error:    &httpx.Error{Code: httpx.CodeInvalid, Message: probs.Error()},
-			Problems: probs,
-		})
+	status, ok := a.applied(w, r, err, created)
+	if !ok {
 		return
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
 	}
 	a.log.InfoContext(r.Context(), "campaign applied", "campaign_id", v.CampaignID, "version", v.Version, "number", v.Number, "created", created)
 	httpx.WriteJSON(w, status, applyResponse{Version: v, Created: created})

@@ -103,22 +103,10 @@ func (lt *Linter) Lint(files []*File) []LintError {
 		}
 		if f.Segment != nil && !hasRule(f.Problems, "yaml-syntax") {
 			l.segment()
-			if id := f.Segment.ID; id != "" {
-				if first, dup := segs[id]; dup {
-					l.add("id", "duplicate-id", "segment ids must be unique across files", "segment id %q is also used in %s", id, first.Path)
-				} else {
-					segs[id] = f
-				}
-			}
+			l.unique(segs, "segment", f.Segment.ID)
 		} else if f.Def != nil && !hasRule(f.Problems, "yaml-syntax") {
 			l.run()
-			if id := f.Def.ID; id != "" {
-				if first, dup := ids[id]; dup {
-					l.add("id", "duplicate-id", "campaign ids must be unique across files", "campaign id %q is also used in %s", id, first.Path)
-				} else {
-					ids[id] = f
-				}
-			}
+			l.unique(ids, "campaign", f.Def.ID)
 		}
 		errs := dedupe(l.errs)
 		sort.SliceStable(errs, func(i, j int) bool {
@@ -168,6 +156,19 @@ type linter struct {
 	replies    ReplyCheck
 	catalogue  *WhatsAppCatalogue
 	accounts   map[string][]string
+}
+
+// unique keeps the file's id of kind (campaign, segment) in seen, or
+// reports it as a duplicate of the file that has it already.
+func (l *linter) unique(seen map[string]*File, kind, id string) {
+	if id == "" {
+		return
+	}
+	if first, dup := seen[id]; dup {
+		l.add("id", "duplicate-id", kind+" ids must be unique across files", "%s id %q is also used in %s", kind, id, first.Path)
+		return
+	}
+	seen[id] = l.f
 }
 
 func (l *linter) add(path, rule, hint, format string, args ...any) {

@@ -69,17 +69,26 @@ func (req *ChangeRequest) validate() (channels.Kind, []Topic, error) {
 	return ch, topics, nil
 }
 
+// fail writes err as the API's JSON error; an unknown external id is a 404
+// naming the field.
+func (rt *Routes) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, ErrSubscriberNotFound) {
+		err = httpx.Errorf(httpx.CodeNotFound, "external_id", "no subscriber with this external id")
+	}
+	httpx.WriteError(w, r, rt.log, err)
+}
+
 // postConsent is POST /v1/consent: grants or revokes topics for a customer,
 // source api, with the request's proof. All topics commit together.
 func (rt *Routes) postConsent(w http.ResponseWriter, r *http.Request) {
 	var req ChangeRequest
 	if err := httpx.DecodeJSON(w, r, 16<<10, &req); err != nil {
-		httpx.WriteError(w, r, rt.log, err)
+		rt.fail(w, r, err)
 		return
 	}
 	ch, topics, err := req.validate()
 	if err != nil {
-		httpx.WriteError(w, r, rt.log, err)
+		rt.fail(w, r, err)
 		return
 	}
 	proof := Proof{IP: req.IP, UserAgent: req.UserAgent, TextVersion: req.TextVersion}
@@ -102,12 +111,8 @@ func (rt *Routes) postConsent(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	})
-	if errors.Is(err, ErrSubscriberNotFound) {
-		httpx.WriteError(w, r, rt.log, httpx.Errorf(httpx.CodeNotFound, "external_id", "no subscriber with this external id"))
-		return
-	}
 	if err != nil {
-		httpx.WriteError(w, r, rt.log, err)
+		rt.fail(w, r, err)
 		return
 	}
 	rt.log.InfoContext(r.Context(), "consent changed by api", "subscriber_id", sub, "action", req.Action, "channel", ch)
@@ -118,12 +123,8 @@ func (rt *Routes) postConsent(w http.ResponseWriter, r *http.Request) {
 func (rt *Routes) getConsent(w http.ResponseWriter, r *http.Request) {
 	ext := r.PathValue("external_id")
 	sub, err := SubscriberByExternalID(r.Context(), rt.db, ext)
-	if errors.Is(err, ErrSubscriberNotFound) {
-		httpx.WriteError(w, r, rt.log, httpx.Errorf(httpx.CodeNotFound, "external_id", "no subscriber with this external id"))
-		return
-	}
 	if err != nil {
-		httpx.WriteError(w, r, rt.log, err)
+		rt.fail(w, r, err)
 		return
 	}
 	rt.writeState(w, r, ext, sub, http.StatusOK)
@@ -132,12 +133,12 @@ func (rt *Routes) getConsent(w http.ResponseWriter, r *http.Request) {
 func (rt *Routes) writeState(w http.ResponseWriter, r *http.Request, ext string, sub int64, status int) {
 	st, err := rt.ledger.State(r.Context(), rt.db, sub)
 	if err != nil {
-		httpx.WriteError(w, r, rt.log, err)
+		rt.fail(w, r, err)
 		return
 	}
 	h, err := rt.ledger.History(r.Context(), rt.db, sub)
 	if err != nil {
-		httpx.WriteError(w, r, rt.log, err)
+		rt.fail(w, r, err)
 		return
 	}
 	if st == nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -174,15 +175,7 @@ func TestJWTMatrix(t *testing.T) {
 
 	t.Run("without channel: a page of buttons, English by Accept-Language", func(t *testing.T) {
 		tok := sign(t, hs, "hs-new", k.hsNew, baseClaims("jti-page"))
-		req, _ := http.NewRequest("GET", h.srv.URL+"/s/"+tok, nil)
-		req.Header.Set("Accept-Language", "en-GB,en;q=0.9,ru;q=0.5")
-		res, err := h.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		body := string(b)
+		res, body := h.do(t, "GET", "/s/"+tok, nil, map[string]string{"Accept-Language": "en-GB,en;q=0.9,ru;q=0.5"})
 		if res.StatusCode != 200 {
 			t.Fatalf("status %d\n%s", res.StatusCode, body)
 		}
@@ -217,43 +210,36 @@ func TestJWTMatrix(t *testing.T) {
 
 func (h *harness) get(t *testing.T, path string) (*http.Response, string) {
 	t.Helper()
-	res, err := h.client.Get(h.srv.URL + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	return res, string(b)
+	return h.do(t, "GET", path, nil, nil)
 }
 
 func (h *harness) postForm(t *testing.T, path string, form url.Values, hdr map[string]string) (*http.Response, string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", h.srv.URL+path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	res, err := h.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	return res, string(b)
+	all := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	maps.Copy(all, hdr)
+	return h.do(t, "POST", path, strings.NewReader(form.Encode()), all)
 }
 
 func (h *harness) postJSON(t *testing.T, path string, v any) (*http.Response, string) {
 	t.Helper()
-	var body io.Reader
-	if s, ok := v.(string); ok {
-		body = strings.NewReader(s)
-	} else {
+	s, ok := v.(string)
+	if !ok {
 		b, _ := json.Marshal(v)
-		body = strings.NewReader(string(b))
+		s = string(b)
 	}
-	req, _ := http.NewRequest("POST", h.srv.URL+path, body)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "shop-backend/1.0")
+	return h.do(t, "POST", path, strings.NewReader(s), map[string]string{"Content-Type": "application/json", "User-Agent": "shop-backend/1.0"})
+}
+
+// do sends a request to the harness's server with the headers in hdr
+// (empty values are not sent) and returns the response with its body read.
+func (h *harness) do(t *testing.T, method, path string, body io.Reader, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, h.srv.URL+path, body)
+	for k, v := range hdr {
+		if v != "" {
+			req.Header.Set(k, v)
+		}
+	}
 	res, err := h.client.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package consent_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -68,17 +67,8 @@ func TestWidgetLanguage(t *testing.T) {
 		{"?lang=xx", "en", "Get updates in Telegram"},
 	}
 	for _, c := range cases {
-		req, _ := http.NewRequest("GET", h.srv.URL+"/widget"+c.query, nil)
-		if c.accept != "" {
-			req.Header.Set("Accept-Language", c.accept)
-		}
-		res, err := h.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if !strings.Contains(string(b), c.want) {
+		_, body := h.do(t, "GET", "/widget"+c.query, nil, map[string]string{"Accept-Language": c.accept})
+		if !strings.Contains(body, c.want) {
 			t.Errorf("query %q accept %q: page lacks %q", c.query, c.accept, c.want)
 		}
 	}

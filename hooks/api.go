@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -21,13 +22,16 @@ type API struct {
 func (a *API) Register(mux *server.Mux) {
 	mux.HandleFunc("GET /v1/webhooks/endpoints", users.Settings, a.list)
 	mux.HandleFunc("POST /v1/webhooks/endpoints", users.Settings, a.create)
-	mux.HandleFunc("GET /v1/webhooks/endpoints/{id}", users.Settings, a.get)
+	mux.HandleFunc("GET /v1/webhooks/endpoints/{id}", users.Settings, httpx.ByID(anID, http.StatusOK, a.fail, a.Store.Get))
 	mux.HandleFunc("PUT /v1/webhooks/endpoints/{id}", users.Settings, a.update)
 	mux.HandleFunc("DELETE /v1/webhooks/endpoints/{id}", users.Settings, a.delete)
 	mux.HandleFunc("GET /v1/webhooks/deliveries", users.Settings, a.deliveries)
-	mux.HandleFunc("GET /v1/webhooks/deliveries/{id}", users.Settings, a.delivery)
-	mux.HandleFunc("POST /v1/webhooks/deliveries/{id}/replay", users.Settings, a.replay)
+	mux.HandleFunc("GET /v1/webhooks/deliveries/{id}", users.Settings, httpx.ByID(anID, http.StatusOK, a.fail, a.Store.Delivery))
+	mux.HandleFunc("POST /v1/webhooks/deliveries/{id}/replay", users.Settings, httpx.ByID(anID, http.StatusAccepted, a.fail, a.replay))
 }
+
+// anID is what an {id} in the API's paths must be.
+const anID = "a positive integer"
 
 // apiError maps the package's errors to the API's.
 func apiError(err error) error {
@@ -75,22 +79,8 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusCreated, created{e, e.Secret})
 }
 
-func (a *API) get(w http.ResponseWriter, r *http.Request) {
-	id, err := httpx.PathID(r, "a positive integer")
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	e, err := a.Store.Get(r.Context(), id)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, e)
-}
-
 func (a *API) update(w http.ResponseWriter, r *http.Request) {
-	id, err := httpx.PathID(r, "a positive integer")
+	id, err := httpx.PathID(r, anID)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -109,7 +99,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) delete(w http.ResponseWriter, r *http.Request) {
-	id, err := httpx.PathID(r, "a positive integer")
+	id, err := httpx.PathID(r, anID)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -169,30 +159,8 @@ func (a *API) deliveries(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, body)
 }
 
-func (a *API) delivery(w http.ResponseWriter, r *http.Request) {
-	id, err := httpx.PathID(r, "a positive integer")
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	d, err := a.Store.Delivery(r.Context(), id)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, d)
-}
-
-func (a *API) replay(w http.ResponseWriter, r *http.Request) {
-	id, err := httpx.PathID(r, "a positive integer")
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	nid, err := a.Store.Replay(r.Context(), id)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusAccepted, map[string]any{"delivery_id": nid})
+// replay queues the delivery id again and names the new delivery.
+func (a *API) replay(ctx context.Context, id int64) (map[string]any, error) {
+	nid, err := a.Store.Replay(ctx, id)
+	return map[string]any{"delivery_id": nid}, err
 }

@@ -73,33 +73,16 @@ func BenchmarkScheduleRuns(b *testing.B) {
 		b.Run(map[string]string{"Europe/Berlin": "fixed_zone", ZoneSubscriber: "subscriber_zones"}[zone], func(b *testing.B) {
 			f := setup(b)
 			benchAudience(b, f, benchSubscribers)
-			ctx := context.Background()
 			applied := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 			now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC) // after Friday 18:00 everywhere
 			s := New(f.db, func() time.Time { return now }, nil, Config{MaxLateness: 48 * time.Hour})
-			total, elapsed := 0, time.Duration(0)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				b.StopTimer()
+			total, elapsed := timeRunOnce(b, func(i int) *Scheduler {
 				def := weekly(fmt.Sprintf("bench%d", i), zone)
 				def.Audience.Where = []campaigns.Condition{{Attr: "orders", Op: "gte", Value: 0}}
 				f.campaign(def, applied)
-				b.StartTimer()
-				start := time.Now()
-				st, err := s.RunOnce(ctx)
-				elapsed += time.Since(start)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if st.ScheduleRuns != benchSubscribers {
-					b.Fatalf("created %d runs", st.ScheduleRuns)
-				}
-				total += st.ScheduleRuns
-			}
-			rate := float64(total) / elapsed.Seconds()
-			b.ReportMetric(rate, "runs/s")
-			writeBench(b, benchResult{Name: "schedule_" + b.Name()[len("BenchmarkScheduleRuns/"):], Subscribers: benchSubscribers,
-				Runs: total, Seconds: elapsed.Seconds(), RunsPerSec: rate})
+				return s
+			}, func(st Stats) int { return st.ScheduleRuns })
+			reportRuns(b, "schedule_"+b.Name()[len("BenchmarkScheduleRuns/"):], benchSubscribers, total, elapsed)
 		})
 	}
 }
@@ -108,19 +91,29 @@ func BenchmarkScheduleRuns(b *testing.B) {
 func BenchmarkEventRuns(b *testing.B) {
 	f := setup(b)
 	benchAudience(b, f, benchSubscribers)
-	ctx := context.Background()
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	total, elapsed := 0, time.Duration(0)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
+	total, elapsed := timeRunOnce(b, func(i int) *Scheduler {
 		name := fmt.Sprintf("order.delivered.%d", i)
 		f.campaign(campaigns.Definition{ID: fmt.Sprintf("ev%d", i),
 			Trigger: campaigns.Trigger{Event: &campaigns.EventTrigger{Name: name, Delay: campaigns.Duration(7 * 24 * time.Hour)}}}, now)
 		if _, err := f.db.Exec(`INSERT INTO subscriber_events (subscriber_id, name, occurred_at) SELECT id, $1, $2 FROM subscribers`, name, now); err != nil {
 			b.Fatal(err)
 		}
-		s := New(f.db, func() time.Time { return now }, nil, Config{EventBatch: 10000})
+		return New(f.db, func() time.Time { return now }, nil, Config{EventBatch: 10000})
+	}, func(st Stats) int { return st.EventRuns })
+	reportRuns(b, "events", benchSubscribers, total, elapsed)
+}
+
+// timeRunOnce runs b.N rounds: prepare(i) (untimed) gives the scheduler,
+// whose RunOnce is timed and must create benchSubscribers runs as counted
+// by created. It returns the runs created and RunOnce's time.
+func timeRunOnce(b *testing.B, prepare func(i int) *Scheduler, created func(Stats) int) (int, time.Duration) {
+	ctx := context.Background()
+	total, elapsed := 0, time.Duration(0)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		s := prepare(i)
 		b.StartTimer()
 		start := time.Now()
 		st, err := s.RunOnce(ctx)
@@ -128,14 +121,19 @@ func BenchmarkEventRuns(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if st.EventRuns != benchSubscribers {
-			b.Fatalf("created %d runs", st.EventRuns)
+		if n := created(st); n != benchSubscribers {
+			b.Fatalf("created %d runs", n)
 		}
-		total += st.EventRuns
+		total += created(st)
 	}
+	return total, elapsed
+}
+
+// reportRuns reports the rate of runs created and records it as name.
+func reportRuns(b *testing.B, name string, subscribers, total int, elapsed time.Duration) {
 	rate := float64(total) / elapsed.Seconds()
 	b.ReportMetric(rate, "runs/s")
-	writeBench(b, benchResult{Name: "events", Subscribers: benchSubscribers, Runs: total, Seconds: elapsed.Seconds(), RunsPerSec: rate})
+	writeBench(b, benchResult{Name: name, Subscribers: subscribers, Runs: total, Seconds: elapsed.Seconds(), RunsPerSec: rate})
 }
 
 // BenchmarkBroadcast measures a broadcast to NUDGE_BENCH_BROADCAST_SUBSCRIBERS
@@ -194,8 +192,6 @@ func BenchmarkBroadcast(b *testing.B) {
 		total += st.BroadcastRuns
 	}
 	b.ReportMetric(dry.Seconds()*1000/float64(b.N), "dry-run-ms")
-	rate := float64(total) / create.Seconds()
-	b.ReportMetric(rate, "runs/s")
 	writeBench(b, benchResult{Name: "broadcast_dry_run", Subscribers: n, Runs: n * b.N, Seconds: dry.Seconds(), RunsPerSec: float64(n*b.N) / dry.Seconds()})
-	writeBench(b, benchResult{Name: "broadcast_create", Subscribers: n, Runs: total, Seconds: create.Seconds(), RunsPerSec: rate})
+	reportRuns(b, "broadcast_create", n, total, create)
 }

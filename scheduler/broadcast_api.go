@@ -24,7 +24,7 @@ func (a *BroadcastAPI) Register(mux *server.Mux) {
 	mux.HandleFunc("GET /v1/broadcasts", users.CampaignsRead, a.list)
 	mux.HandleFunc("POST /v1/broadcasts", users.CampaignsWrite, a.create)
 	mux.HandleFunc("POST /v1/broadcasts/dry-run", users.CampaignsRead, a.dryRun)
-	mux.HandleFunc("GET /v1/broadcasts/{id}", users.CampaignsRead, a.get)
+	mux.HandleFunc("GET /v1/broadcasts/{id}", users.CampaignsRead, a.steer((*Broadcasts).Get))
 	mux.HandleFunc("POST /v1/broadcasts/{id}/cancel", users.CampaignsWrite, a.steer((*Broadcasts).Cancel))
 	mux.HandleFunc("POST /v1/broadcasts/{id}/pause", users.CampaignsWrite, a.steer((*Broadcasts).Pause))
 	mux.HandleFunc("POST /v1/broadcasts/{id}/resume", users.CampaignsWrite, a.steer((*Broadcasts).Resume))
@@ -84,28 +84,10 @@ func (a *BroadcastAPI) dryRun(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, d)
 }
 
-func (a *BroadcastAPI) get(w http.ResponseWriter, r *http.Request) {
-	id, err := httpx.PathID(r, "a broadcast id (a positive integer)")
-	if err == nil {
-		var b Broadcast
-		if b, err = a.B.Get(r.Context(), id); err == nil {
-			httpx.WriteJSON(w, http.StatusOK, b)
-			return
-		}
-	}
-	a.fail(w, r, err)
-}
-
+// steer answers op on the broadcast the path names (get, cancel, pause,
+// resume) with the broadcast after it.
 func (a *BroadcastAPI) steer(op func(*Broadcasts, context.Context, int64) (Broadcast, error)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := httpx.PathID(r, "a broadcast id (a positive integer)")
-		if err == nil {
-			var b Broadcast
-			if b, err = op(a.B, r.Context(), id); err == nil {
-				httpx.WriteJSON(w, http.StatusOK, b)
-				return
-			}
-		}
-		a.fail(w, r, err)
-	}
+	return httpx.ByID("a broadcast id (a positive integer)", http.StatusOK, a.fail, func(ctx context.Context, id int64) (Broadcast, error) {
+		return op(a.B, ctx, id)
+	})
 }

@@ -40,6 +40,16 @@ type Part struct {
 	Export func(ctx context.Context, q db.Executor, s Subject) (any, error)
 }
 
+// PartByID is the Part of a package whose tables find the subscriber by
+// internal id alone: erase scrubs them, export reads them.
+func PartByID[T any](name string, erase func(context.Context, db.Executor, int64) error, export func(context.Context, db.Executor, int64) (T, error)) Part {
+	return Part{Name: name,
+		Erase: func(ctx context.Context, q db.Executor, s Subject, _ string, _ time.Time) error {
+			return erase(ctx, q, s.ID)
+		},
+		Export: func(ctx context.Context, q db.Executor, s Subject) (any, error) { return export(ctx, q, s.ID) }}
+}
+
 // WithParts returns the store erasing and exporting parts too, in order.
 func (s *Store) WithParts(parts ...Part) *Store {
 	c := *s

@@ -101,16 +101,12 @@ func NewStore(d *sqlx.DB, now func() time.Time) *Store {
 	return &Store{db: d, now: now}
 }
 
+// subscriberRow is the whole row: what templates see, and more.
 type subscriberRow struct {
-	ID         int64      `db:"id"`
-	ExternalID string     `db:"external_id"`
-	Name       string     `db:"name"`
-	Locale     string     `db:"locale"`
-	TimeZone   string     `db:"time_zone"`
-	Attributes []byte     `db:"attributes"`
-	ErasedAt   *time.Time `db:"erased_at"`
-	CreatedAt  time.Time  `db:"created_at"`
-	UpdatedAt  time.Time  `db:"updated_at"`
+	templateRow
+	ErasedAt  *time.Time `db:"erased_at"`
+	CreatedAt time.Time  `db:"created_at"`
+	UpdatedAt time.Time  `db:"updated_at"`
 }
 
 func (r subscriberRow) subscriber() (Subscriber, error) {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -90,39 +91,37 @@ func (w *Web) webhookCreate(rw http.ResponseWriter, r *http.Request) {
 }
 
 func (w *Web) webhookEnabled(rw http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		http.NotFound(rw, r)
-		return
-	}
-	r.Body = http.MaxBytesReader(rw, r.Body, 16<<10)
-	on := r.PostFormValue("enabled") == "true"
-	e, err := w.hooks.Get(r.Context(), id)
-	if err == nil {
-		_, err = w.hooks.Update(r.Context(), id, hooks.EndpointInput{URL: e.URL, Events: e.Events, Description: e.Description, Enabled: &on})
-	}
-	switch {
-	case errors.Is(err, hooks.ErrNotFound):
-		http.NotFound(rw, r)
-		return
-	case err != nil:
-		w.fail(rw, r, err)
-		return
-	}
-	done := "disabled"
-	if on {
-		done = "enabled"
-	}
-	http.Redirect(rw, r, "/settings/webhooks?done="+done, http.StatusSeeOther)
+	w.webhookAction(rw, r, func(ctx context.Context, id int64) (string, error) {
+		r.Body = http.MaxBytesReader(rw, r.Body, 16<<10)
+		on := r.PostFormValue("enabled") == "true"
+		e, err := w.hooks.Get(ctx, id)
+		if err == nil {
+			_, err = w.hooks.Update(ctx, id, hooks.EndpointInput{URL: e.URL, Events: e.Events, Description: e.Description, Enabled: &on})
+		}
+		if on {
+			return "enabled", err
+		}
+		return "disabled", err
+	})
 }
 
 func (w *Web) webhookReplay(rw http.ResponseWriter, r *http.Request) {
+	w.webhookAction(rw, r, func(ctx context.Context, id int64) (string, error) {
+		_, err := w.hooks.Replay(ctx, id)
+		return "replayed", err
+	})
+}
+
+// webhookAction runs act on the endpoint or delivery the path's id names
+// and redirects to the page with the notice act returns; an id that is not
+// a number or names nothing is a 404.
+func (w *Web) webhookAction(rw http.ResponseWriter, r *http.Request, act func(ctx context.Context, id int64) (string, error)) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		http.NotFound(rw, r)
 		return
 	}
-	_, err = w.hooks.Replay(r.Context(), id)
+	done, err := act(r.Context(), id)
 	switch {
 	case errors.Is(err, hooks.ErrNotFound):
 		http.NotFound(rw, r)
@@ -131,5 +130,5 @@ func (w *Web) webhookReplay(rw http.ResponseWriter, r *http.Request) {
 		w.fail(rw, r, err)
 		return
 	}
-	http.Redirect(rw, r, "/settings/webhooks?done=replayed", http.StatusSeeOther)
+	http.Redirect(rw, r, "/settings/webhooks?done="+done, http.StatusSeeOther)
 }

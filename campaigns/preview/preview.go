@@ -20,6 +20,7 @@ import (
 	"github.com/nudge-engine/nudge/channels/whatsapp/catalogue"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/policy"
+	"github.com/nudge-engine/nudge/subscribers"
 	"github.com/nudge-engine/nudge/templates"
 )
 
@@ -30,8 +31,6 @@ var (
 )
 
 const (
-	qSubscriber = `SELECT id, COALESCE(external_id, '') AS external_id, name, locale, time_zone, attributes
-	                 FROM subscribers WHERE external_id = $1 AND erased_at IS NULL`
 	// The newest event of the trigger's name gives the payload an event
 	// trigger would carry.
 	qLastEvent = `SELECT payload FROM subscriber_events WHERE subscriber_id = $1 AND name = $2 AND occurred_at <= $3
@@ -164,15 +163,6 @@ func Explain(reason string) string {
 	return reason
 }
 
-type subscriberRow struct {
-	ID         int64  `db:"id"`
-	ExternalID string `db:"external_id"`
-	Name       string `db:"name"`
-	Locale     string `db:"locale"`
-	TimeZone   string `db:"time_zone"`
-	Attributes []byte `db:"attributes"`
-}
-
 // Preview builds the preview for req.
 func (p *Previewer) Preview(ctx context.Context, req Request) (*Result, error) {
 	st, err := p.Campaigns.Get(ctx, req.CampaignID, req.Version)
@@ -184,18 +174,12 @@ func (p *Previewer) Preview(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	var sr subscriberRow
-	if err := p.DB.GetContext(ctx, &sr, qSubscriber, req.Subscriber); err != nil {
-		if db.IsNoRows(err) {
-			return nil, fmt.Errorf("%w: %q", ErrNoSubscriber, req.Subscriber)
-		}
-		return nil, fmt.Errorf("preview: load subscriber: %w", err)
+	sub, err := subscribers.ForTemplatesByExternalID(ctx, p.DB, req.Subscriber)
+	if errors.Is(err, subscribers.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %q", ErrNoSubscriber, req.Subscriber)
 	}
-	attrs := map[string]any{}
-	if len(sr.Attributes) > 0 {
-		if err := json.Unmarshal(sr.Attributes, &attrs); err != nil {
-			return nil, fmt.Errorf("preview: subscriber attributes: %w", err)
-		}
+	if err != nil {
+		return nil, fmt.Errorf("preview: %w", err)
 	}
 	at := req.At
 	if at.IsZero() {
@@ -207,7 +191,7 @@ func (p *Previewer) Preview(ctx context.Context, req Request) (*Result, error) {
 		payload = map[string]any{}
 		if ev := def.Trigger.Event; ev != nil {
 			var raw []byte
-			err := p.DB.GetContext(ctx, &raw, qLastEvent, sr.ID, ev.Name, at)
+			err := p.DB.GetContext(ctx, &raw, qLastEvent, sub.ID, ev.Name, at)
 			switch {
 			case err == nil:
 				if err := json.Unmarshal(raw, &payload); err != nil {
@@ -222,26 +206,25 @@ func (p *Previewer) Preview(ctx context.Context, req Request) (*Result, error) {
 	res := &Result{
 		CampaignID: st.CampaignID, Version: st.Version.Version, Number: st.Number,
 		Step: step.ID, Template: step.Send.Template, At: at,
-		Subscriber: Subscriber{ExternalID: sr.ExternalID, Name: sr.Name, Locale: sr.Locale, TimeZone: sr.TimeZone},
+		Subscriber: Subscriber{ExternalID: sub.ExternalID, Name: sub.Name, Locale: sub.Locale, TimeZone: sub.TimeZone},
 	}
 	for _, r := range def.Settings.Fallback {
 		res.Fallback = append(res.Fallback, fmt.Sprintf("%s if not %s within %s", r.Channel, r.IfNot, r.Within))
 	}
 
-	sub := templates.Subscriber{ID: sr.ID, ExternalID: sr.ExternalID, Name: sr.Name, Locale: sr.Locale, TimeZone: sr.TimeZone, Attributes: attrs}
-	res.InAudience, res.Audience, err = p.audience(ctx, def, sr.ID, sub.Subject(), at)
+	res.InAudience, res.Audience, err = p.audience(ctx, def, sub.ID, sub.Subject(), at)
 	if err != nil {
 		return nil, err
 	}
 
-	in, err := policy.NewStore(p.DB).Load(ctx, sr.ID, def.Topic, def.Settings, at)
+	in, err := policy.NewStore(p.DB).Load(ctx, sub.ID, def.Topic, def.Settings, at)
 	if err != nil {
 		return nil, fmt.Errorf("preview: %w", err)
 	}
 	if in.Location != nil {
 		res.LocalTime = at.In(in.Location).Format("Mon 2006-01-02 15:04 MST")
 	}
-	in.OutsideWindowOK = templates.OutsideWindow(def, step.Send.Template, sr.Locale)
+	in.OutsideWindowOK = templates.OutsideWindow(def, step.Send.Template, sub.Locale)
 	candidates := policy.Candidates(def.Settings)
 	if req.Channel != "" {
 		candidates = []channels.Kind{req.Channel}

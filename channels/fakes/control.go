@@ -335,108 +335,90 @@ func (s *Set) pressTarget(ch channels.Kind, a Action) (string, error) {
 
 // plan sets what happens to messages sent to a.User.
 func (s *Set) plan(ch channels.Kind, a Action) error {
-	p := a.Plan
-	switch {
-	case ch == channels.Telegram:
-		chat, err := strconv.ParseInt(a.User, 10, 64)
-		if err != nil {
-			return bad("telegram user %q: not a numeric chat id", a.User)
-		}
-		switch p {
-		case PlanDelivered:
-			s.Telegram.ClearChat(chat)
-		case PlanNeverDelivered, PlanBlocked:
-			// Telegram reports no delivery: a message that never arrives is
-			// one refused because the customer blocked the bot.
-			s.Telegram.SetChat(chat, telegramfake.Blocked)
-		default:
-			return badPlan(ch, p)
-		}
-	case ch == channels.Viber:
-		switch p {
-		case PlanDelivered:
-			s.Viber.SetReceiverPlan(a.User, viberfake.Plan{DeliveredAfter: deliveredAfter, SeenAfter: readAfter})
-		case PlanNeverDelivered:
-			s.Viber.SetReceiverPlan(a.User, viberfake.Plan{DeliveredAfter: 1000 * time.Hour})
-		case PlanUndelivered:
-			s.Viber.SetReceiverPlan(a.User, viberfake.Plan{DeliveredAfter: time.Minute, Fail: "undeliverable"})
-		case PlanBlocked:
-			s.Viber.Subscribe(a.User, false)
-		default:
-			return badPlan(ch, p)
-		}
-	case ch == channels.SMS:
-		switch p {
-		case PlanDelivered:
-			s.SMS.SetPlan(a.User, smsfake.Plan{Delivered: time.Minute})
-		case PlanNeverDelivered:
-			s.SMS.SetPlan(a.User, smsfake.Plan{})
-		case PlanUndelivered:
-			s.SMS.SetPlan(a.User, smsfake.Plan{Delivered: time.Minute, ErrorCode: "30003"})
-		case PlanBlocked:
-			s.SMS.Unsubscribe(a.User)
-		default:
-			return badPlan(ch, p)
-		}
-	case ch == channels.WhatsApp:
-		switch p {
-		case PlanDelivered:
-			s.WhatsApp.SetPlan(a.User, whatsappfake.Plan{Delivered: deliveredAfter, Read: readAfter})
-		case PlanNeverDelivered:
-			s.WhatsApp.SetPlan(a.User, whatsappfake.Plan{})
-		case PlanUndelivered:
-			s.WhatsApp.SetPlan(a.User, whatsappfake.Plan{Delivered: time.Minute, FailCode: 131026})
-		case PlanBlocked:
-			s.WhatsApp.Block(a.User)
-		default:
-			return badPlan(ch, p)
-		}
-	case ch == channels.Messenger:
-		switch p {
-		case PlanDelivered:
-			s.Messenger.SetPlan(a.User, messengerfake.Plan{Delivered: deliveredAfter, Read: readAfter})
-		case PlanNeverDelivered:
-			s.Messenger.SetPlan(a.User, messengerfake.Plan{})
-		case PlanBlocked:
-			s.Messenger.Block(a.User)
-		default:
-			return badPlan(ch, p)
-		}
-	case ch == channels.Instagram:
-		switch p {
-		case PlanDelivered:
-			s.Instagram.SetPlan(a.User, instagramfake.Plan{Read: readAfter})
-		case PlanNeverDelivered:
-			s.Instagram.SetPlan(a.User, instagramfake.Plan{})
-		case PlanBlocked:
-			s.Instagram.Block(a.User)
-		default:
-			return badPlan(ch, p)
-		}
-	case ch == channels.VK:
-		peer, err := strconv.ParseInt(a.User, 10, 64)
-		if err != nil {
-			return bad("vk user %q: not a numeric peer id", a.User)
-		}
-		switch p {
-		case PlanBlocked, PlanNeverDelivered:
-			s.VK.Allow(peer, false)
-		case PlanDelivered:
-			s.VK.Allow(peer, true)
-		default:
-			return badPlan(ch, p)
-		}
-	case ch == channels.Email:
-		switch p {
-		case PlanUndelivered, PlanBlocked:
-			s.Email.Reject(a.User, emailfake.Reply{Code: 550, Enhanced: [3]int{5, 1, 1}, Message: "mailbox unavailable"})
-		default:
-			return badPlan(ch, p)
-		}
-	default:
-		return bad("channel %q: not one of telegram, viber, whatsapp, messenger, instagram, vk, sms, email", ch)
+	plans, err := s.plans(ch, a.User)
+	if err != nil {
+		return err
 	}
+	set, ok := plans[a.Plan]
+	if !ok {
+		return badPlan(ch, a.Plan)
+	}
+	set()
 	return nil
+}
+
+// plans are what each plan a channel supports does to messages sent to user.
+func (s *Set) plans(ch channels.Kind, user string) (map[string]func(), error) {
+	switch ch {
+	case channels.Telegram:
+		chat, err := strconv.ParseInt(user, 10, 64)
+		if err != nil {
+			return nil, bad("telegram user %q: not a numeric chat id", user)
+		}
+		// Telegram reports no delivery: a message that never arrives is one
+		// refused because the customer blocked the bot.
+		blocked := func() { s.Telegram.SetChat(chat, telegramfake.Blocked) }
+		return map[string]func(){
+			PlanDelivered:      func() { s.Telegram.ClearChat(chat) },
+			PlanNeverDelivered: blocked,
+			PlanBlocked:        blocked,
+		}, nil
+	case channels.Viber:
+		plan := func(p viberfake.Plan) func() { return func() { s.Viber.SetReceiverPlan(user, p) } }
+		return map[string]func(){
+			PlanDelivered:      plan(viberfake.Plan{DeliveredAfter: deliveredAfter, SeenAfter: readAfter}),
+			PlanNeverDelivered: plan(viberfake.Plan{DeliveredAfter: 1000 * time.Hour}),
+			PlanUndelivered:    plan(viberfake.Plan{DeliveredAfter: time.Minute, Fail: "undeliverable"}),
+			PlanBlocked:        func() { s.Viber.Subscribe(user, false) },
+		}, nil
+	case channels.SMS:
+		plan := func(p smsfake.Plan) func() { return func() { s.SMS.SetPlan(user, p) } }
+		return map[string]func(){
+			PlanDelivered:      plan(smsfake.Plan{Delivered: time.Minute}),
+			PlanNeverDelivered: plan(smsfake.Plan{}),
+			PlanUndelivered:    plan(smsfake.Plan{Delivered: time.Minute, ErrorCode: "30003"}),
+			PlanBlocked:        func() { s.SMS.Unsubscribe(user) },
+		}, nil
+	case channels.WhatsApp:
+		plan := func(p whatsappfake.Plan) func() { return func() { s.WhatsApp.SetPlan(user, p) } }
+		return map[string]func(){
+			PlanDelivered:      plan(whatsappfake.Plan{Delivered: deliveredAfter, Read: readAfter}),
+			PlanNeverDelivered: plan(whatsappfake.Plan{}),
+			PlanUndelivered:    plan(whatsappfake.Plan{Delivered: time.Minute, FailCode: 131026}),
+			PlanBlocked:        func() { s.WhatsApp.Block(user) },
+		}, nil
+	case channels.Messenger:
+		plan := func(p messengerfake.Plan) func() { return func() { s.Messenger.SetPlan(user, p) } }
+		return map[string]func(){
+			PlanDelivered:      plan(messengerfake.Plan{Delivered: deliveredAfter, Read: readAfter}),
+			PlanNeverDelivered: plan(messengerfake.Plan{}),
+			PlanBlocked:        func() { s.Messenger.Block(user) },
+		}, nil
+	case channels.Instagram:
+		plan := func(p instagramfake.Plan) func() { return func() { s.Instagram.SetPlan(user, p) } }
+		return map[string]func(){
+			PlanDelivered:      plan(instagramfake.Plan{Read: readAfter}),
+			PlanNeverDelivered: plan(instagramfake.Plan{}),
+			PlanBlocked:        func() { s.Instagram.Block(user) },
+		}, nil
+	case channels.VK:
+		peer, err := strconv.ParseInt(user, 10, 64)
+		if err != nil {
+			return nil, bad("vk user %q: not a numeric peer id", user)
+		}
+		refused := func() { s.VK.Allow(peer, false) }
+		return map[string]func(){
+			PlanDelivered:      func() { s.VK.Allow(peer, true) },
+			PlanNeverDelivered: refused,
+			PlanBlocked:        refused,
+		}, nil
+	case channels.Email:
+		reject := func() {
+			s.Email.Reject(user, emailfake.Reply{Code: 550, Enhanced: [3]int{5, 1, 1}, Message: "mailbox unavailable"})
+		}
+		return map[string]func(){PlanUndelivered: reject, PlanBlocked: reject}, nil
+	}
+	return nil, bad("channel %q: not one of telegram, viber, whatsapp, messenger, instagram, vk, sms, email", ch)
 }
 
 func badPlan(ch channels.Kind, p string) error {

@@ -187,38 +187,38 @@ func (a *App) campaignApplyCmd() *cobra.Command {
 			}
 			return a.withCampaigns(func(ctx context.Context, st *campaigns.Store, _ []string) error {
 				// Segments first: a campaign may name one of them.
-				for _, f := range files {
-					if !f.IsSegment() {
-						continue
+				for _, segments := range []bool{true, false} {
+					for _, f := range files {
+						if f.IsSegment() != segments {
+							continue
+						}
+						name, number, version, created, err := applyFile(ctx, st, f)
+						if err != nil {
+							return err
+						}
+						what := "unchanged"
+						if created {
+							what = "new version"
+						}
+						fmt.Fprintf(a.Stdout, "%s: %s v%d (%s) %s\n", f.Path, name, number, version, what)
 					}
-					v, created, err := st.ApplySegment(ctx, f)
-					if err != nil {
-						return err
-					}
-					what := "unchanged"
-					if created {
-						what = "new version"
-					}
-					fmt.Fprintf(a.Stdout, "%s: segment %s v%d (%s) %s\n", f.Path, v.ID, v.Number, v.Version, what)
-				}
-				for _, f := range files {
-					if f.IsSegment() {
-						continue
-					}
-					v, created, err := st.Apply(ctx, f)
-					if err != nil {
-						return err
-					}
-					what := "unchanged"
-					if created {
-						what = "new version"
-					}
-					fmt.Fprintf(a.Stdout, "%s: %s v%d (%s) %s\n", f.Path, v.CampaignID, v.Number, v.Version, what)
 				}
 				return nil
 			})(cmd, args)
 		},
 	}
+}
+
+// applyFile stores f as a new version of its segment or campaign and says
+// what it stored: its name ("segment <id>" or the campaign id), the
+// version's number and hash, and whether the version is new.
+func applyFile(ctx context.Context, st *campaigns.Store, f *campaigns.File) (name string, number int, version string, created bool, err error) {
+	if f.IsSegment() {
+		v, created, err := st.ApplySegment(ctx, f)
+		return "segment " + v.ID, v.Number, v.Version, created, err
+	}
+	v, created, err := st.Apply(ctx, f)
+	return v.CampaignID, v.Number, v.Version, created, err
 }
 
 func (a *App) campaignListCmd() *cobra.Command {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nudge-engine/nudge/internal/config"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/migrations"
 	"github.com/nudge-engine/nudge/subscribers"
 )
 
@@ -190,6 +191,20 @@ func (a *App) OpenDB(ctx context.Context) (*sqlx.DB, error) {
 		return nil, err
 	}
 	db.SetPool(d, c.DBMaxConns)
+	return d, nil
+}
+
+// openDB is OpenDB that first applies the pending migrations when migrate
+// is set (a role's --migrate flag).
+func (a *App) openDB(ctx context.Context, migrate bool) (*sqlx.DB, error) {
+	d, err := a.OpenDB(ctx)
+	if err != nil || !migrate {
+		return d, err
+	}
+	if err := migrations.Up(ctx, d.DB); err != nil {
+		d.Close()
+		return nil, err
+	}
 	return d, nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/nudge-engine/nudge/hooks"
 	"github.com/nudge-engine/nudge/internal/browsertest"
 	"github.com/nudge-engine/nudge/internal/clock"
+	"github.com/nudge-engine/nudge/internal/httpx"
 	"github.com/nudge-engine/nudge/internal/testenv"
 	"github.com/nudge-engine/nudge/users"
 )
@@ -113,47 +114,6 @@ func (r *receiver) ofType(typ string) []hookEvent {
 	return out
 }
 
-// adminAPI calls the API with an admin key of the stack.
-type adminAPI struct {
-	t    testing.TB
-	base string
-	key  string
-}
-
-func newAdminAPI(t testing.TB, e *e2e) *adminAPI {
-	_, key, err := e.s.keys.Create(e.ctx, "hooks-admin", users.Admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &adminAPI{t: t, base: e.base, key: key}
-}
-
-func (a *adminAPI) do(method, path string, in any, want int, out any) {
-	a.t.Helper()
-	var body io.Reader
-	if in != nil {
-		b, _ := json.Marshal(in)
-		body = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, a.base+path, body)
-	req.Header.Set("Authorization", "Bearer "+a.key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if want != 0 && resp.StatusCode != want || want == 0 && resp.StatusCode/100 != 2 {
-		a.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			a.t.Fatalf("%s %s: %v: %s", method, path, err, b)
-		}
-	}
-}
-
 // endpoint adds the receiver as an endpoint for events through the API and
 // gives it the secret the API returned.
 func (a *adminAPI) endpoint(r *receiver, events ...string) int64 {
@@ -210,6 +170,22 @@ func TestWebhookOptOutThroughTheInboundRoute(t *testing.T) {
 	if len(log.Deliveries) != 2 || log.Deliveries[0].ReplayOf == nil || *log.Deliveries[0].ReplayOf != did ||
 		log.Deliveries[1].State != "delivered" || log.Deliveries[1].Attempts != 1 {
 		t.Fatalf("delivery log: %+v", log.Deliveries)
+	}
+	var one hooks.Delivery
+	api.do("GET", fmt.Sprintf("/v1/webhooks/deliveries/%d", rep.DeliveryID), nil, http.StatusOK, &one)
+	if one.ID != rep.DeliveryID || one.ReplayOf == nil || *one.ReplayOf != did {
+		t.Fatalf("delivery %d: %+v", rep.DeliveryID, one)
+	}
+	var bad struct {
+		Error httpx.Error `json:"error"`
+	}
+	api.do("GET", "/v1/webhooks/deliveries/x", nil, http.StatusBadRequest, &bad)
+	if bad.Error.Field != "id" || bad.Error.Code != httpx.CodeInvalid {
+		t.Fatalf("bad id: %+v", bad.Error)
+	}
+	api.do("POST", "/v1/webhooks/deliveries/999999/replay", nil, http.StatusNotFound, &bad)
+	if bad.Error.Code != httpx.CodeNotFound {
+		t.Fatalf("unknown delivery: %+v", bad.Error)
 	}
 }
 

@@ -38,27 +38,9 @@ func subscriberParts() []subscribers.Part {
 				}
 				return sandbox.EraseSubscriber(ctx, q, s.ID, chans, addrs)
 			}},
-		{Name: "inbox",
-			Erase: func(ctx context.Context, q db.Executor, s subscribers.Subject, _ string, _ time.Time) error {
-				return inbox.EraseSubscriber(ctx, q, s.ID)
-			},
-			Export: func(ctx context.Context, q db.Executor, s subscribers.Subject) (any, error) {
-				return inbox.ExportSubscriber(ctx, q, s.ID)
-			}},
-		{Name: "links",
-			Erase: func(ctx context.Context, q db.Executor, s subscribers.Subject, _ string, _ time.Time) error {
-				return links.EraseSubscriber(ctx, q, s.ID)
-			},
-			Export: func(ctx context.Context, q db.Executor, s subscribers.Subject) (any, error) {
-				return links.ExportSubscriber(ctx, q, s.ID)
-			}},
-		{Name: "invoices",
-			Erase: func(ctx context.Context, q db.Executor, s subscribers.Subject, _ string, _ time.Time) error {
-				return payments.EraseSubscriber(ctx, q, s.ID)
-			},
-			Export: func(ctx context.Context, q db.Executor, s subscribers.Subject) (any, error) {
-				return payments.ExportSubscriber(ctx, q, s.ID)
-			}},
+		subscribers.PartByID("inbox", inbox.EraseSubscriber, inbox.ExportSubscriber),
+		subscribers.PartByID("links", links.EraseSubscriber, links.ExportSubscriber),
+		subscribers.PartByID("invoices", payments.EraseSubscriber, payments.ExportSubscriber),
 		{Name: "messages",
 			Erase: func(ctx context.Context, q db.Executor, s subscribers.Subject, _ string, at time.Time) error {
 				return worker.EraseSubscriber(ctx, q, s.ID, at)

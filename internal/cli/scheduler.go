@@ -5,7 +5,6 @@ import (
 
 	"github.com/nudge-engine/nudge/internal/clock"
 
-	"github.com/nudge-engine/nudge/migrations"
 	"github.com/nudge-engine/nudge/scheduler"
 )
 
@@ -28,16 +27,11 @@ workers with NOTIFY nudge_runs. Stops gracefully on SIGINT/SIGTERM.`,
 			if _, err := a.Core(); err != nil {
 				return err
 			}
-			d, err := a.OpenDB(ctx)
+			d, err := a.openDB(ctx, migrate)
 			if err != nil {
 				return err
 			}
 			defer d.Close()
-			if migrate {
-				if err := migrations.Up(ctx, d.DB); err != nil {
-					return err
-				}
-			}
 			s := scheduler.New(d, clk.Now, a.Log, cfg)
 			if err := s.Start(ctx); err != nil {
 				return err

@@ -27,7 +27,6 @@ import (
 	"github.com/nudge-engine/nudge/internal/redisconn"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/links"
-	"github.com/nudge-engine/nudge/migrations"
 	"github.com/nudge-engine/nudge/payments"
 	"github.com/nudge-engine/nudge/scheduler"
 	"github.com/nudge-engine/nudge/templates"
@@ -182,20 +181,11 @@ func (a *App) workerCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			c, err := a.loadStackConfig()
+			c, s, closeStack, err := a.openStack(ctx, false)
 			if err != nil {
 				return err
 			}
-			d, err := a.OpenDB(ctx)
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			s, err := a.buildStack(c, d, channels.NewHTTPClient())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+			defer closeStack()
 			g, gctx := errgroup.WithContext(ctx)
 			if c.st.MetricsAddr != "" {
 				srv := server.New(a.Log, nil, s.rt.metrics)
@@ -241,28 +231,32 @@ func (a *App) runCmd() *cobra.Command {
 	return cmd
 }
 
+// openStack loads the roles' configuration, opens the database (applying
+// pending migrations first when migrate is set) and builds the stack on it;
+// closeStack closes the stack, then the database.
+func (a *App) openStack(ctx context.Context, migrate bool) (c stackConfig, s *stack, closeStack func(), err error) {
+	if c, err = a.loadStackConfig(); err != nil {
+		return c, nil, nil, err
+	}
+	d, err := a.openDB(ctx, migrate)
+	if err != nil {
+		return c, nil, nil, err
+	}
+	if s, err = a.buildStack(c, d, channels.NewHTTPClient()); err != nil {
+		d.Close()
+		return c, nil, nil, err
+	}
+	return c, s, func() { s.Close(); d.Close() }, nil
+}
+
 // runRoles serves HTTP and, as asked, runs the worker and the scheduler in
 // this process until ctx ends.
 func (a *App) runRoles(ctx context.Context, migrate, work, schedule bool) error {
-	c, err := a.loadStackConfig()
+	c, s, closeStack, err := a.openStack(ctx, migrate)
 	if err != nil {
 		return err
 	}
-	d, err := a.OpenDB(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if migrate {
-		if err := migrations.Up(ctx, d.DB); err != nil {
-			return err
-		}
-	}
-	s, err := a.buildStack(c, d, channels.NewHTTPClient())
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+	defer closeStack()
 	g, gctx := errgroup.WithContext(ctx)
 	srv := s.server()
 	g.Go(func() error { return srv.Serve(gctx, c.core.HTTPAddr, nil) })
@@ -271,7 +265,7 @@ func (a *App) runRoles(ctx context.Context, migrate, work, schedule bool) error 
 		g.Go(func() error { return s.rt.work(gctx) })
 	}
 	if schedule {
-		sched := scheduler.New(d, c.clock.Now, a.Log, c.sched)
+		sched := scheduler.New(s.db, c.clock.Now, a.Log, c.sched)
 		if err := sched.Start(gctx); err != nil {
 			return err
 		}

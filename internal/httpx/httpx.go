@@ -5,6 +5,7 @@
 package httpx
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -152,4 +153,24 @@ func PathID(r *http.Request, what string) (int64, error) {
 		return 0, Errorf(CodeInvalid, "id", "must be %s", what)
 	}
 	return id, nil
+}
+
+// ByID is the handler of a request that names a resource by PathID (what
+// says what the id must be): it answers what call returns for the id as
+// JSON with status, or the id's or call's error through fail, the API's
+// mapping of its errors.
+func ByID[T any](what string, status int, fail func(http.ResponseWriter, *http.Request, error), call func(ctx context.Context, id int64) (T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := PathID(r, what)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		v, err := call(r.Context(), id)
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		WriteJSON(w, status, v)
+	}
 }

@@ -67,10 +67,8 @@ func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 // NudgeProc is one `nudge <role>` process of a test. Its output is kept and
 // logged when the test fails; the process is killed at cleanup.
 type NudgeProc struct {
-	t    testing.TB
+	proc
 	Name string
-	cmd  *exec.Cmd
-	done chan struct{}
 	mu   sync.Mutex
 	out  bytes.Buffer
 }
@@ -80,20 +78,14 @@ type NudgeProc struct {
 // configured only by its variables.
 func StartNudge(t testing.TB, name string, env map[string]string, args ...string) *NudgeProc {
 	t.Helper()
-	p := &NudgeProc{t: t, Name: name, done: make(chan struct{})}
+	p := &NudgeProc{Name: name}
 	cmd := exec.Command(NudgeBinary(t), args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Stdout, cmd.Stderr = (*procWriter)(p), (*procWriter)(p)
-	// Its own process group: a ^C of the test run does not reach it first.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("testenv: start %s: %v", name, err)
-	}
-	p.cmd = cmd
-	go func() { _ = cmd.Wait(); close(p.done) }()
+	p.proc = startProc(t, name, cmd)
 	t.Cleanup(func() {
 		p.Kill()
 		if t.Failed() {
@@ -123,40 +115,6 @@ func (p *NudgeProc) Output() string {
 
 // Printed reports whether the process's output contains s.
 func (p *NudgeProc) Printed(s string) bool { return strings.Contains(p.Output(), s) }
-
-// Exited reports whether the process has ended.
-func (p *NudgeProc) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// Kill ends the process with SIGKILL (no shutdown, nothing committed) and
-// waits for it; it does nothing when the process has already ended.
-func (p *NudgeProc) Kill() {
-	if p.Exited() {
-		return
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
-
-// Pause stops the process with SIGSTOP: its connections stay open and its
-// locks held, as when a host hangs.
-func (p *NudgeProc) Pause() { p.signal(syscall.SIGSTOP) }
-
-// Resume continues a paused process (SIGCONT).
-func (p *NudgeProc) Resume() { p.signal(syscall.SIGCONT) }
-
-func (p *NudgeProc) signal(sig syscall.Signal) {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		p.t.Fatalf("testenv: signal %v to %s: %v", sig, p.Name, err)
-	}
-}
 
 // Stop asks the process to end with SIGTERM and fails the test when it does
 // not exit cleanly within limit.

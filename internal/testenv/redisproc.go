@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,13 +20,12 @@ import (
 // directory. Tests that kill, stop or fail over Redis use these rather than
 // the shared server, which other packages' tests are using at the same time.
 type RedisProc struct {
+	proc
 	t    testing.TB
 	Addr string // 127.0.0.1:port
 	Port int
 	dir  string
 	args []string
-	cmd  *exec.Cmd
-	done chan struct{}
 }
 
 // RedisServerBinary is the redis-server executable the helpers start; a
@@ -94,14 +92,7 @@ sentinel parallel-syncs %s 1
 // answers PING. A restarted server keeps its port and starts empty.
 func (r *RedisProc) Start() {
 	r.t.Helper()
-	cmd := exec.Command(RedisServerBinary(r.t), r.args...)
-	// Its own process group: a ^C of the test run does not reach it first.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		r.t.Fatalf("testenv: start redis-server: %v", err)
-	}
-	r.cmd, r.done = cmd, make(chan struct{})
-	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(r.done)
+	r.proc = startProc(r.t, "redis-server", exec.Command(RedisServerBinary(r.t), r.args...))
 	r.t.Cleanup(r.Kill)
 	c := redis.NewClient(&redis.Options{Addr: r.Addr, MaxRetries: -1})
 	defer c.Close()
@@ -120,36 +111,6 @@ func (r *RedisProc) Start() {
 			r.t.Fatalf("testenv: redis-server on %s does not answer: %v\n%s", r.Addr, err, r.Log())
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// Kill ends the process with SIGKILL (nothing flushed, no goodbye to
-// replicas or sentinels) and waits for it; it does nothing when the
-// process has already ended.
-func (r *RedisProc) Kill() {
-	if r.cmd == nil {
-		return
-	}
-	select {
-	case <-r.done:
-		return
-	default:
-	}
-	_ = r.cmd.Process.Kill()
-	<-r.done
-}
-
-// Pause stops the process with SIGSTOP: its port still accepts connections
-// but nothing answers, as when a host hangs or a network drops packets.
-func (r *RedisProc) Pause() { r.signal(syscall.SIGSTOP) }
-
-// Resume continues a paused process (SIGCONT).
-func (r *RedisProc) Resume() { r.signal(syscall.SIGCONT) }
-
-func (r *RedisProc) signal(sig syscall.Signal) {
-	r.t.Helper()
-	if err := r.cmd.Process.Signal(sig); err != nil {
-		r.t.Fatalf("testenv: signal %v to redis-server: %v", sig, err)
 	}
 }
 

@@ -85,3 +85,25 @@ func TestOncePlaysEachAnswerOnceInOrder(t *testing.T) {
 		t.Fatalf("b: %d %v", got, ok)
 	}
 }
+
+func TestFailuresQueueBeforeStanding(t *testing.T) {
+	var fs Failures[string, int]
+	if _, ok := fs.For("a"); ok {
+		t.Fatal("nothing scripted: want no failure")
+	}
+	fs.Put("a", 5)
+	fs.Once("a", 12)
+	fs.Once("a", 13)
+	for i, want := range []int{12, 13, 5, 5} {
+		if got, ok := fs.For("a"); !ok || got != want {
+			t.Errorf("send %d: %d %v, want %d", i, got, ok, want)
+		}
+	}
+	if _, ok := fs.For("b"); ok {
+		t.Error("b has no failure scripted")
+	}
+	fs.Put("a", 0)
+	if got, ok := fs.For("a"); ok {
+		t.Errorf("cleared with 0: got %d", got)
+	}
+}

@@ -46,3 +46,32 @@ func (s *Set[K]) Has(k K) bool {
 	_, ok := s.Of(k)
 	return ok
 }
+
+// Failures are the failures a test scripts for recipients: Once queues one
+// for the next send to k, Put keeps one for every send until it is cleared.
+type Failures[K, F comparable] struct {
+	once     OnceBy[K, F]
+	standing States[K, F]
+}
+
+// Once queues f for the next send to k; several calls queue.
+func (s *Failures[K, F]) Once(k K, f F) { s.once.Add(k, f) }
+
+// Put makes every send to k fail with f; the zero F (a code of 0) clears it.
+func (s *Failures[K, F]) Put(k K, f F) {
+	var none F
+	if f == none {
+		s.standing.Clear(k)
+		return
+	}
+	s.standing.Set(k, f)
+}
+
+// For is the failure the next send to k meets: a queued one first, then
+// k's standing one; false when there is none.
+func (s *Failures[K, F]) For(k K) (F, bool) {
+	if f, ok := s.once.Next(k); ok {
+		return f, true
+	}
+	return s.standing.Of(k)
+}

@@ -122,9 +122,8 @@ type Server struct {
 	mu       sync.Mutex
 	nextID   map[int64]int64
 	calls    map[string]int
-	fails    fakekit.OnceBy[int64, Failure]
+	fails    fakekit.Failures[int64, Failure]
 	failAll  fakekit.Once[Failure]
-	states   fakekit.States[int64, Failure]
 	started  map[int64]bool
 	window   fakekit.Window
 	chatWin  fakekit.Windows[int64]
@@ -176,7 +175,7 @@ func (s *Server) Calls(method string) int {
 
 // FailNext makes the next send to chatID fail with f, once. Several calls queue.
 func (s *Server) FailNext(chatID int64, f Failure) {
-	s.fails.Add(chatID, f)
+	s.fails.Once(chatID, f)
 }
 
 // FailNextAny makes the next send to any chat fail with f, once.
@@ -186,10 +185,10 @@ func (s *Server) FailNextAny(f Failure) {
 
 // SetChat makes every send to chatID fail with f until ClearChat (Blocked,
 // Deactivated, ChatNotFound, CantInitiate).
-func (s *Server) SetChat(chatID int64, f Failure) { s.states.Set(chatID, f) }
+func (s *Server) SetChat(chatID int64, f Failure) { s.fails.Put(chatID, f) }
 
 // ClearChat makes chatID reachable again.
-func (s *Server) ClearChat(chatID int64) { s.states.Clear(chatID) }
+func (s *Server) ClearChat(chatID int64) { s.fails.Put(chatID, Failure{}) }
 
 // Webhook returns what setWebhook registered.
 func (s *Server) Webhook() (url, secret string, allowed []string) {
@@ -391,10 +390,7 @@ func (s *Server) admit(chat int64, n int) ([]int64, time.Time, *Failure) {
 	if f, scripted := s.failAll.Next(); scripted {
 		return nil, time.Time{}, &f
 	}
-	if f, scripted := s.fails.Next(chat); scripted {
-		return nil, time.Time{}, &f
-	}
-	if f, bad := s.states.Of(chat); bad {
+	if f, bad := s.fails.For(chat); bad {
 		return nil, time.Time{}, &f
 	}
 	if s.RequireStart && !s.started[chat] {

@@ -106,9 +106,8 @@ type Server struct {
 	mu       sync.Mutex
 	nextID   int64
 	dedupe   map[[2]int64]Sent
-	fails    fakekit.OnceBy[int64, int]
+	fails    fakekit.Failures[int64, int]
 	allowed  map[int64]bool // true allowed, false denied
-	states   fakekit.States[int64, int]
 	window   fakekit.Window
 	hookURL  string
 	readPlan time.Duration
@@ -156,17 +155,11 @@ func (s *Server) Answers() []EventAnswer { return s.answers.All() }
 
 // FailNext makes the next send to peer fail with code, once.
 func (s *Server) FailNext(peer int64, code int) {
-	s.fails.Add(peer, code)
+	s.fails.Once(peer, code)
 }
 
 // SetPeer makes every send to peer fail with code (900, 901, 902) until 0.
-func (s *Server) SetPeer(peer int64, code int) {
-	if code == 0 {
-		s.states.Clear(peer)
-		return
-	}
-	s.states.Set(peer, code)
-}
+func (s *Server) SetPeer(peer int64, code int) { s.fails.Put(peer, code) }
 
 // SetCallback registers the Callback API server URL.
 func (s *Server) SetCallback(url string) {
@@ -315,12 +308,7 @@ func (s *Server) send(w http.ResponseWriter, p map[string]string, now time.Time)
 		m.Keyboard, m.Inline = rows, inline
 	}
 	s.mu.Lock()
-	if code, scripted := s.fails.Next(peer); scripted {
-		s.mu.Unlock()
-		vkError(w, code, p)
-		return
-	}
-	if code, bad := s.states.Of(peer); bad {
+	if code, bad := s.fails.For(peer); bad {
 		s.mu.Unlock()
 		vkError(w, code, p)
 		return

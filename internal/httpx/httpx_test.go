@@ -1,0 +1,55 @@
+package httpx
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// ByID answers the call's value with its status, and hands a bad id or the
+// call's error to the API's fail.
+func TestByID(t *testing.T) {
+	gone := errors.New("gone")
+	fail := func(w http.ResponseWriter, r *http.Request, err error) {
+		if errors.Is(err, gone) {
+			err = Errorf(CodeNotFound, "", "no such thing")
+		}
+		WriteError(w, r, nil, err)
+	}
+	h := ByID("a thing id", http.StatusAccepted, fail, func(_ context.Context, id int64) (map[string]int64, error) {
+		if id == 7 {
+			return nil, gone
+		}
+		return map[string]int64{"id": id}, nil
+	})
+	mux := http.NewServeMux()
+	mux.Handle("GET /things/{id}", h)
+	for _, tc := range []struct {
+		path   string
+		status int
+		body   string
+	}{
+		{"/things/42", http.StatusAccepted, `{"id":42}`},
+		{"/things/7", http.StatusNotFound, `{"error":{"code":"not_found","message":"no such thing"}}`},
+		{"/things/0", http.StatusBadRequest, `{"error":{"code":"invalid","message":"must be a thing id","field":"id"}}`},
+		{"/things/x", http.StatusBadRequest, `{"error":{"code":"invalid","message":"must be a thing id","field":"id"}}`},
+	} {
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, httptest.NewRequest("GET", tc.path, nil))
+		var got, want any
+		_ = json.Unmarshal(w.Body.Bytes(), &got)
+		_ = json.Unmarshal([]byte(tc.body), &want)
+		if w.Code != tc.status || !equalJSON(got, want) {
+			t.Errorf("%s: %d %s, want %d %s", tc.path, w.Code, w.Body, tc.status, tc.body)
+		}
+	}
+}
+
+func equalJSON(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
