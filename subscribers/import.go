@@ -341,31 +341,42 @@ func (im *Importer) mergeBatch(ctx context.Context, conn *sqlx.Conn, run *import
 	if _, err := tx.ExecContext(ctx, qImportWorkMem); err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
+	// existing: some row of the batch is (or became) an existing subscriber.
+	// A batch of new rows only, the bulk of a first import, skips the
+	// statements that check, update and extend existing subscribers: each
+	// unnests the whole batch to find nothing.
+	existing := false
 	for _, st := range []struct{ what, q string }{
 		{"resolve keyed rows", qImportResolveKeyed},
 		{"resolve rows by identity", qImportResolveKeyless},
 	} {
-		if _, err := tx.ExecContext(ctx, st.q, lo, hi); err != nil {
+		res, err := tx.ExecContext(ctx, st.q, lo, hi)
+		if err != nil {
 			return fmt.Errorf("import: %s: %w", st.what, err)
 		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			existing = true
+		}
 	}
-	if err := tx.SelectContext(ctx, &conflicts, qImportRejectConflicts, lo, hi, false); err != nil {
-		return fmt.Errorf("import: check identities: %w", err)
+	if existing {
+		if err := tx.SelectContext(ctx, &conflicts, qImportRejectConflicts, lo, hi, false); err != nil {
+			return fmt.Errorf("import: check identities: %w", err)
+		}
 	}
 	res, err := tx.ExecContext(ctx, qImportAssignIDs, lo, hi)
 	if err != nil {
 		return fmt.Errorf("import: assign ids: %w", err)
 	}
 	assigned, _ := res.RowsAffected()
-	if err := insertNew(ctx, tx, lo, hi, now, assigned, &conflicts); err != nil {
+	fallback, err := insertNew(ctx, tx, lo, hi, now, assigned, &conflicts)
+	if err != nil {
 		return err
 	}
-	for _, st := range []struct{ what, q string }{
-		{"update subscribers", qImportUpdateSubscribers},
-		{"insert identities", qImportInsertIdentities},
-	} {
-		if _, err := tx.ExecContext(ctx, st.q, lo, hi, now); err != nil {
-			return fmt.Errorf("import: %s: %w", st.what, err)
+	if existing || fallback { // the fallback may turn new rows into updates (qImportLostRaces)
+		if err := execAll(ctx, tx, lo, hi, now,
+			"update subscribers", qImportUpdateSubscribers,
+			"insert identities", qImportInsertIdentities); err != nil {
+			return err
 		}
 	}
 	if err := importConsent(ctx, tx, lo, hi); err != nil {
@@ -405,45 +416,45 @@ type importConflict struct {
 // writer took one of their external ids since the batch was resolved; the
 // batch's new rows are then checked for bound addresses (appended to
 // conflicts) and written by the conflict-tolerant statements, which turn a
-// lost external id into an update.
-func insertNew(ctx context.Context, tx *sqlx.Tx, lo, hi int, now time.Time, assigned int64, conflicts *[]importConflict) error {
+// lost external id into an update; fallback says they ran.
+func insertNew(ctx context.Context, tx *sqlx.Tx, lo, hi int, now time.Time, assigned int64, conflicts *[]importConflict) (fallback bool, err error) {
 	if assigned == 0 {
-		return nil
+		return false, nil
 	}
 	if _, err := tx.ExecContext(ctx, qImportSavepoint); err != nil {
-		return fmt.Errorf("import: %w", err)
+		return false, fmt.Errorf("import: %w", err)
 	}
-	err := execAll(ctx, tx, lo, hi, now,
+	err = execAll(ctx, tx, lo, hi, now,
 		"insert subscribers", qImportInsertNewSubscribers,
 		"insert identities", qImportInsertNewIdentities)
 	var pqErr *pq.Error
 	if err == nil {
 		if _, err := tx.ExecContext(ctx, qImportReleaseSavepoint); err != nil {
-			return fmt.Errorf("import: %w", err)
+			return false, fmt.Errorf("import: %w", err)
 		}
-		return nil
+		return false, nil
 	} else if !errors.As(err, &pqErr) || pqErr.Code != "23505" { // unique_violation
-		return err
+		return false, err
 	}
 	if _, err := tx.ExecContext(ctx, qImportRollbackSavepoint); err != nil {
-		return fmt.Errorf("import: %w", err)
+		return false, fmt.Errorf("import: %w", err)
 	}
 	var bound []importConflict
 	if err := tx.SelectContext(ctx, &bound, qImportRejectConflicts, lo, hi, true); err != nil {
-		return fmt.Errorf("import: check identities: %w", err)
+		return false, fmt.Errorf("import: check identities: %w", err)
 	}
 	*conflicts = append(*conflicts, bound...)
 	assigned -= int64(len(bound)) // each rejected row once (RETURNING names one of its addresses)
 	var inserted int64
 	if err := tx.GetContext(ctx, &inserted, qImportInsertSubscribers, lo, hi, now); err != nil {
-		return fmt.Errorf("import: insert subscribers: %w", err)
+		return false, fmt.Errorf("import: insert subscribers: %w", err)
 	}
 	if inserted < assigned {
 		if _, err := tx.ExecContext(ctx, qImportLostRaces, lo, hi); err != nil {
-			return fmt.Errorf("import: re-resolve subscribers: %w", err)
+			return false, fmt.Errorf("import: re-resolve subscribers: %w", err)
 		}
 	}
-	return execAll(ctx, tx, lo, hi, now, "insert identities", qImportInsertNewIdentitiesOnConflict)
+	return true, execAll(ctx, tx, lo, hi, now, "insert identities", qImportInsertNewIdentitiesOnConflict)
 }
 
 // execAll runs pairs of (what, statement) with the batch's bounds and time.

@@ -332,7 +332,11 @@ func normalizePhone(a string) (string, error) {
 	if strings.IndexFunc(a, unicode.IsLetter) >= 0 { // phonenumbers reads vanity letters as digits
 		return "", bad
 	}
-	n, err := phonenumbers.Parse(a, PhoneRegion())
+	n, ok := parseE164(a)
+	var err error
+	if !ok {
+		n, err = phonenumbers.Parse(a, PhoneRegion())
+	}
 	if err != nil || !phonenumbers.IsPossibleNumber(n) {
 		return "", bad
 	}
