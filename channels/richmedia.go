@@ -78,9 +78,9 @@ func MediaLimitsOf(k Kind) MediaLimits {
 		// free-form carousel. A document rides with the text (rich.go).
 		return MediaLimits{Documents: true}
 	case Viber:
-		// rich_media carousels of up to 6 cards; file messages need the
-		// size in bytes, so documents go as links.
-		return MediaLimits{AlbumMin: 2, AlbumMax: 6}
+		// rich_media carousels of up to 6 cards; a document goes as a file
+		// message of up to 50 MB, its size asked of its server first.
+		return MediaLimits{AlbumMin: 2, AlbumMax: 6, Documents: true, MaxDocument: 50 * mib}
 	case Messenger:
 		// A generic template of up to 10 elements; files by URL up to
 		// 25 MB, images by URL up to 8 MB.

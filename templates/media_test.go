@@ -19,7 +19,7 @@ var menuVariant = campaigns.Variant{
 // One album, folded per channel: Telegram and VK get it as an album with
 // the receipt as a file, WhatsApp the first
 // photo with the others as links and the receipt as a file, Viber a
-// carousel with the receipt as a link, SMS the first photo (MMS) and links
+// carousel with the receipt as a file, SMS the first photo (MMS) and links
 // for the rest, email every image in its HTML part.
 func TestRenderAlbumPerChannel(t *testing.T) {
 	r := NewRenderer()
@@ -37,7 +37,7 @@ func TestRenderAlbumPerChannel(t *testing.T) {
 		{channels.Telegram, imgs, "", doc, "Аня"},
 		{channels.VK, imgs, "", doc, "Аня"},
 		{channels.WhatsApp, nil, imgs[0], doc, "Аня\n" + imgs[1] + "\n" + imgs[2]},
-		{channels.Viber, imgs, "", nil, "Аня\nЧек A-42.pdf: https://shop.example/receipts/A-42.pdf"},
+		{channels.Viber, imgs, "", doc, "Аня"},
 		{channels.SMS, nil, imgs[0], nil, "Аня\n" + imgs[1] + "\n" + imgs[2] + "\nЧек A-42.pdf: https://shop.example/receipts/A-42.pdf"},
 	} {
 		got, err := r.Render("v1", one("default", "ru", menuVariant), "t", c.ch, d)
