@@ -55,6 +55,8 @@ var (
 	ChatNotFound  = Failure{400, "Bad Request: chat not found", 0}
 	UserIsBlocked = Failure{400, "Bad Request: USER_IS_BLOCKED", 0}
 	ServerError   = Failure{502, "Bad Gateway", 0}
+	// Pass is a queued FailNext entry that fails nothing.
+	Pass = Failure{}
 )
 
 // TooManyRequests is the real 429 answer for retry seconds.
@@ -174,7 +176,9 @@ func (s *Server) Calls(method string) int {
 	return s.calls[strings.ToLower(method)]
 }
 
-// FailNext makes the next send to chatID fail with f, once. Several calls queue.
+// FailNext makes the next send to chatID fail with f, once. Several calls
+// queue; Pass lets its send through, so FailNext(c, Pass) then
+// FailNext(c, ServerError) fails the second send.
 func (s *Server) FailNext(chatID int64, f Failure) {
 	s.fails.Add(chatID, f)
 }
@@ -391,7 +395,7 @@ func (s *Server) admit(chat int64, n int) ([]int64, time.Time, *Failure) {
 	if f, scripted := s.failAll.Next(); scripted {
 		return nil, time.Time{}, &f
 	}
-	if f, scripted := s.fails.Next(chat); scripted {
+	if f, scripted := s.fails.Next(chat); scripted && f.Code != 0 {
 		return nil, time.Time{}, &f
 	}
 	if f, bad := s.states.Of(chat); bad {
