@@ -103,7 +103,7 @@ func TestTwoTelegramBotsEndToEnd(t *testing.T) {
 		"NUDGE_TELEGRAM_TOKEN": botA.Token, "NUDGE_TELEGRAM_API_URL": botA.URL, "NUDGE_TELEGRAM_WEBHOOK_SECRET": "secret-A",
 		"NUDGE_TELEGRAM_ACCOUNTS":      "brand-b",
 		"NUDGE_TELEGRAM_BRAND_B_TOKEN": botB.Token, "NUDGE_TELEGRAM_BRAND_B_API_URL": botB.URL,
-		"NUDGE_TELEGRAM_BRAND_B_WEBHOOK_SECRET": "secret-B",
+		"NUDGE_TELEGRAM_BRAND_B_WEBHOOK_SECRET":         "secret-B",
 		"NUDGE_TELEGRAM_BRAND_B_PAYMENT_PROVIDER_TOKEN": telegramfake.ProviderToken,
 	}
 	ctx := context.Background()
