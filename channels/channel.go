@@ -59,6 +59,9 @@ type TemplateRef struct {
 	Name     string   `json:"name"`
 	Language string   `json:"language"`
 	Params   []string `json:"params,omitempty"`
+	// Carousel marks a media card carousel template: the message's Images
+	// fill its cards' image headers, one card each, in order.
+	Carousel bool `json:"carousel,omitempty"`
 }
 
 // Message is one rendered outbound message for one recipient.
