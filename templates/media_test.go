@@ -96,6 +96,16 @@ func TestMediaLimits(t *testing.T) {
 			t.Errorf("%s render: %v, want rule %s", c.ch, err, c.rule)
 		}
 	}
+	// A carousel template takes one card per image, 2-10 of them.
+	car := campaigns.Variant{Text: "Меню", Images: []string{"https://static.example/p.jpg"},
+		WhatsAppTemplate: &campaigns.WhatsAppTemplate{Name: "weekly_menu", Language: "ru", Carousel: true}}
+	if ps := CheckVariant(channels.WhatsApp, "ru", car); !hasProblem(ps, "whatsapp_template.carousel", RuleWhatsAppTmpl) {
+		t.Errorf("one-image carousel: %+v", ps)
+	}
+	car.Images = append(car.Images, "https://static.example/q.jpg")
+	if ps := CheckVariant(channels.WhatsApp, "ru", car); hasProblem(ps, "whatsapp_template.carousel", RuleWhatsAppTmpl) {
+		t.Errorf("two-image carousel: %+v", ps)
+	}
 	// A receipt whose URL is a template is checked once rendered.
 	v := campaigns.Variant{Text: "Чек", Document: &campaigns.Document{URL: "https://shop.example/r/{{.Payload.file}}"}}
 	if ps := CheckVariant(channels.Telegram, "ru", v); len(ps) != 0 {

@@ -7,6 +7,8 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels/telegram"
 	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
+	"github.com/nudge-engine/nudge/channels/whatsapp"
+	"github.com/nudge-engine/nudge/channels/whatsapp/whatsappfake"
 )
 
 // A message that goes out as several Bot API calls (an album and then its
@@ -74,5 +76,48 @@ func TestMultiPartRetryResumesAtTheFailedPart(t *testing.T) {
 	}
 	if n := h.count(`SELECT count(*) FROM message_parts`); n != 0 {
 		t.Errorf("%d message_parts rows left after the sends", n)
+	}
+}
+
+// A weekly menu of three photos on WhatsApp inside the 24h window goes
+// image by image; the fake's pair limit (one message per 6 s to a
+// recipient) refuses each next image (131056), and every retry resumes at
+// the refused one: the customer gets the three images once each, in order,
+// the caption on the first.
+func TestWhatsAppAlbumThroughThePairLimit(t *testing.T) {
+	var now func() time.Time
+	wa := whatsappfake.New(whatsappfake.Options{Now: func() time.Time { return now() }})
+	t.Cleanup(wa.Close)
+	o := wa.Options()
+	h := setup(t, withSender(whatsapp.New(whatsapp.Config{APIURL: wa.URL(), Token: o.Token, PhoneNumberID: o.PhoneNumberID,
+		WABAID: o.WABAID, AppSecret: o.AppSecret, VerifyToken: "v", Account: "main"}, nil)))
+	now = h.clock.Now
+	album := []string{"https://static.example/1.jpg", "https://static.example/2.jpg", "https://static.example/3.jpg"}
+	def := sendDef("wa-album")
+	def.Topic = campaigns.TopicService
+	def.Settings.Channels = []string{"whatsapp"}
+	def.Templates["hello"]["whatsapp"] = map[string]campaigns.Variant{"ru": {Text: "Меню недели", Images: album}}
+	v := h.campaign(def)
+	subs := h.subscribers(1, "UTC")
+	h.exec(`INSERT INTO channel_identities (subscriber_id, channel, address, last_inbound_at) VALUES ($1, 'whatsapp', '+79161234567', $2)`,
+		subs[0], t0.Add(-time.Hour))
+	h.start("wa-album", v, subs, t0)
+	for i := 0; i < 4; i++ {
+		h.settle()
+		h.clock.Advance(7 * time.Second)
+	}
+	sent := wa.Sent()
+	if len(sent) != len(album) {
+		t.Fatalf("%d messages accepted, want %d: %+v", len(sent), len(album), sent)
+	}
+	for i, s := range sent {
+		img, _ := s.Body["image"].(map[string]any)
+		caption, _ := img["caption"].(string)
+		if s.Type != "image" || img["link"] != album[i] || (i == 0) != (caption == "Меню недели") {
+			t.Errorf("message %d: %+v", i, s.Body)
+		}
+	}
+	if n := h.count(`SELECT count(*) FROM messages WHERE channel = 'whatsapp' AND status = 'sent'`); n != 1 {
+		t.Errorf("sent message rows = %d, want 1", n)
 	}
 }
