@@ -345,6 +345,9 @@ type WhatsAppTemplate struct {
 	Name     string   `yaml:"name" json:"name"`
 	Language string   `yaml:"language" json:"language"`
 	Params   []string `yaml:"params,omitempty" json:"params,omitempty"`
+	// Carousel says the template is a media card carousel: the variant's
+	// images fill its cards' headers (as many as the template has cards).
+	Carousel bool `yaml:"carousel,omitempty" json:"carousel,omitempty"`
 }
 
 // ButtonLabel is the text of the reply button id that the customer pressed

@@ -3,6 +3,8 @@ package campaigns
 import (
 	"fmt"
 	"strings"
+
+	"github.com/nudge-engine/nudge/channels"
 )
 
 // WhatsAppCatalogue is what the linter knows of the WhatsApp message
@@ -26,17 +28,24 @@ type CatalogueTemplate struct {
 }
 
 // Check lists the problems of a reference to template name in language with
-// params body parameters, sent with topic: unknown name, wrong language,
-// another parameter count, not approved, a marketing template for a service
-// message. Each problem is a message and a hint; none when c knows nothing.
-func (c *WhatsAppCatalogue) Check(name, language string, params int, topic Topic) []CatalogueProblem {
+// params body parameters, sent through WhatsApp account with topic: unknown
+// name, wrong language, another parameter count, not approved, a marketing
+// template for a service message. Only account's templates count: each
+// number's business account approves its own. Each problem is a message and
+// a hint; none when c knows nothing.
+func (c *WhatsAppCatalogue) Check(account, name, language string, params int, topic Topic) []CatalogueProblem {
 	if c == nil || c.Unavailable != "" {
 		return nil
 	}
-	var langs []string
+	account = channels.Account(account)
+	var langs, others []string
 	var t *CatalogueTemplate
 	for i, x := range c.Templates {
 		if x.Name != name {
+			continue
+		}
+		if channels.Account(x.Account) != account {
+			others = append(others, x.Account)
 			continue
 		}
 		langs = append(langs, x.Language)
@@ -47,13 +56,19 @@ func (c *WhatsAppCatalogue) Check(name, language string, params int, topic Topic
 	if len(langs) == 0 {
 		names := make([]string, 0, len(c.Templates))
 		for _, x := range c.Templates {
-			names = append(names, x.Name)
+			if channels.Account(x.Account) == account {
+				names = append(names, x.Name)
+			}
 		}
-		hint := "sync the catalogue (nudge channels sync whatsapp) after the template is approved"
-		if s := suggest(name, names); s != "" {
+		hint := fmt.Sprintf("sync the catalogue (nudge channels sync whatsapp --account %s) after the template is approved", account)
+		switch s := suggest(name, names); {
+		case len(others) > 0:
+			hint = fmt.Sprintf("it is approved for account %s only: name that account in settings.accounts.whatsapp, or submit the template for %s",
+				strings.Join(others, ", "), account)
+		case s != "":
 			hint = fmt.Sprintf("did you mean %q?", s)
 		}
-		return []CatalogueProblem{{Field: "name", Msg: fmt.Sprintf("WhatsApp template %q does not exist in the synced catalogue", name), Hint: hint}}
+		return []CatalogueProblem{{Field: "name", Msg: fmt.Sprintf("WhatsApp template %q does not exist in the synced catalogue of account %s", name, account), Hint: hint}}
 	}
 	if t == nil {
 		return []CatalogueProblem{{Field: "language", Msg: fmt.Sprintf("WhatsApp template %q has no %q translation", name, language),
@@ -84,7 +99,8 @@ func (c *WhatsAppCatalogue) Check(name, language string, params int, topic Topic
 type CatalogueProblem struct{ Field, Msg, Hint string }
 
 // whatsappCatalogue checks every whatsapp_template of the campaign's
-// variants against the catalogue (rule whatsapp-template), or warns once,
+// variants against the catalogue of the WhatsApp account the campaign names
+// (settings.accounts.whatsapp, default main; rule whatsapp-template), or warns once,
 // at the first reference, that it could not when the catalogue is
 // unavailable.
 func (l *linter) whatsappCatalogue() {
@@ -105,7 +121,7 @@ func (l *linter) whatsappCatalogue() {
 				if n++; n == 1 {
 					first = p + ".name"
 				}
-				for _, pr := range c.Check(wt.Name, wt.Language, len(wt.Params), l.def.Topic) {
+				for _, pr := range c.Check(l.def.Settings.Account("whatsapp"), wt.Name, wt.Language, len(wt.Params), l.def.Topic) {
 					at := p + "." + pr.Field
 					if pr.Field == "params" && wt.Params == nil {
 						at = p

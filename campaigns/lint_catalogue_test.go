@@ -33,7 +33,13 @@ var testCatalogue = &WhatsAppCatalogue{Templates: []CatalogueTemplate{
 	{Account: "main", Name: "promo", Language: "ru", Category: "MARKETING", Status: "APPROVED", BodyParams: 1},
 	{Account: "main", Name: "paused", Language: "ru", Category: "UTILITY", Status: "PAUSED", BodyParams: 1},
 	{Account: "main", Name: "tracked", Language: "ru", Category: "UTILITY", Status: "APPROVED", BodyParams: 1, ButtonParams: 1},
+	// The second number's business account approves its own templates.
+	{Account: "brand-b", Name: "renewal_b", Language: "ru", Category: "UTILITY", Status: "APPROVED", BodyParams: 1},
+	{Account: "brand-b", Name: "paused", Language: "ru", Category: "UTILITY", Status: "APPROVED", BodyParams: 1},
 }}
+
+// brandB makes the campaign send WhatsApp through the number brand-b.
+var brandB = [2]string{"  channels: [whatsapp]", "  channels: [whatsapp]\n  accounts: {whatsapp: brand-b}"}
 
 func lintCatalogue(t *testing.T, src string, c *WhatsAppCatalogue) []LintError {
 	t.Helper()
@@ -68,6 +74,12 @@ func TestLintCatalogue(t *testing.T) {
 		{rule: "whatsapp-template marketing for marketing", edit: [][2]string{{"name: renewal", "name: promo"}, {"topic: service", "topic: marketing"}}, cat: testCatalogue},
 		{rule: "whatsapp-template url button", edit: [][2]string{{"name: renewal", "name: tracked"}}, cat: testCatalogue,
 			want: []string{"c.yaml:17:17: whatsapp-template "}, msg: "URL-button parameters"},
+		{rule: "whatsapp-template main's template on brand-b", edit: [][2]string{brandB}, cat: testCatalogue,
+			want: []string{"c.yaml:18:17: whatsapp-template "}, msg: `"renewal" does not exist in the synced catalogue of account brand-b`},
+		{rule: "whatsapp-template brand-b's own template", edit: [][2]string{brandB, {"name: renewal", "name: renewal_b"}}, cat: testCatalogue},
+		{rule: "whatsapp-template brand-b's template from main", edit: [][2]string{{"name: renewal", "name: renewal_b"}}, cat: testCatalogue,
+			want: []string{"c.yaml:17:17: whatsapp-template "}, msg: "catalogue of account main"},
+		{rule: "whatsapp-template approved on brand-b, paused on main", edit: [][2]string{brandB, {"name: renewal", "name: paused"}}, cat: testCatalogue},
 		{rule: "whatsapp-template unavailable", cat: &WhatsAppCatalogue{Unavailable: "no database (NUDGE_DATABASE_URL is not set)"},
 			want: []string{"c.yaml:17:17: whatsapp-template warning"}, msg: "1 WhatsApp template reference not checked: no database"},
 		{rule: "whatsapp-template no catalogue given", cat: nil},

@@ -139,6 +139,7 @@ var docs = map[string]string{
 	"WhatsAppTemplate.name":        "Template name as approved by WhatsApp.",
 	"WhatsAppTemplate.language":    "Template language code, e.g. ru or en.",
 	"WhatsAppTemplate.params":      "Body parameters, each a text/template.",
+	"WhatsAppTemplate.carousel":    "The template is a media card carousel: the variant's images fill its cards' image headers, one each, in order.",
 }
 
 // enums restrict string fields, by "Type.field" (a list field restricts its items).

@@ -59,6 +59,9 @@ type TemplateRef struct {
 	Name     string   `json:"name"`
 	Language string   `json:"language"`
 	Params   []string `json:"params,omitempty"`
+	// Carousel marks a media card carousel template: the message's Images
+	// fill its cards' image headers, one card each, in order.
+	Carousel bool `json:"carousel,omitempty"`
 }
 
 // Message is one rendered outbound message for one recipient.
@@ -87,6 +90,10 @@ type Message struct {
 	Tag            string       // Messenger/Instagram message tag outside the 24h window (HUMAN_AGENT, …)
 	Correlation    string       // opaque value the provider echoes back (WhatsApp biz_opaque_callback_data, Viber tracking_data)
 	UnsubscribeURL string       // email List-Unsubscribe (RFC 8058 one-click)
+	// SkipParts is how many leading parts of a multi-part send (an album
+	// and then the text, a document and then the text) an earlier try
+	// delivered: the adapter sends from the next one (SendParts).
+	SkipParts int `json:"-"`
 }
 
 // Result is what a provider said when it accepted a message.
@@ -114,6 +121,10 @@ type Error struct {
 	Code       string        // provider code, e.g. "403", "131047", "21610"
 	Message    string        // provider description
 	RetryAfter time.Duration // for RateLimited
+	// PartsSent is how many leading parts of a multi-part send reached the
+	// customer before this failure (SendParts); a retry passes it back as
+	// Message.SkipParts so the customer gets each part once.
+	PartsSent int
 }
 
 func (e *Error) Error() string {

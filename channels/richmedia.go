@@ -74,13 +74,16 @@ func MediaLimitsOf(k Kind) MediaLimits {
 		// memory, so 50 MB) are uploaded.
 		return MediaLimits{AlbumMin: 2, AlbumMax: 10, Documents: true, MaxDocument: 50 * mib, MaxImage: 50 * mib}
 	case WhatsApp:
-		// No album: one message per 6 s to a recipient (131056), and no
-		// free-form carousel. A document rides with the text (rich.go).
-		return MediaLimits{Documents: true}
+		// No album message in the Cloud API: each image goes as its own
+		// image message, in order, the caption on the first (the client
+		// shows consecutive images grouped); outside the 24h window a media
+		// card carousel template of up to 10 cards. A document rides with
+		// the text (rich.go).
+		return MediaLimits{AlbumMin: 2, AlbumMax: 10, AlbumCaption: 1024, Documents: true}
 	case Viber:
-		// rich_media carousels of up to 6 cards; file messages need the
-		// size in bytes, so documents go as links.
-		return MediaLimits{AlbumMin: 2, AlbumMax: 6}
+		// rich_media carousels of up to 6 cards; a document goes as a file
+		// message of up to 50 MB, its size asked of its server first.
+		return MediaLimits{AlbumMin: 2, AlbumMax: 6, Documents: true, MaxDocument: 50 * mib}
 	case Messenger:
 		// A generic template of up to 10 elements; files by URL up to
 		// 25 MB, images by URL up to 8 MB.

@@ -16,7 +16,7 @@ func TestDocumentNamesAndAlbums(t *testing.T) {
 		}
 	}
 	tg, wa := MediaLimitsOf(Telegram), MediaLimitsOf(WhatsApp)
-	if tg.Album(1) || !tg.Album(2) || wa.Album(3) || !tg.DocumentTypeOK("pdf") || tg.DocumentTypeOK("docx") || !wa.DocumentTypeOK("docx") {
+	if tg.Album(1) || !tg.Album(2) || !wa.Album(3) || MediaLimitsOf(SMS).Album(3) || !tg.DocumentTypeOK("pdf") || tg.DocumentTypeOK("docx") || !wa.DocumentTypeOK("docx") {
 		t.Errorf("limits: telegram %+v whatsapp %+v", tg, wa)
 	}
 }

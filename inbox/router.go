@@ -360,7 +360,7 @@ func (r *Router) addToConversation(ctx context.Context, tx *sqlx.Tx, rec replyRo
 	}
 	text := rec.itemText()
 	b, _ := json.Marshal(map[string]any{"conversation_id": convID, "kind": "customer"})
-	if _, err := tx.ExecContext(ctx, qCustomerItem, convID, text, rec.ev.At, string(b)); err != nil {
+	if _, err := tx.ExecContext(ctx, qCustomerItem, convID, text, rec.ev.At, string(b), rec.ev.Channel, channels.Account(rec.ev.Account)); err != nil {
 		return fmt.Errorf("inbox: add item: %w", err)
 	}
 	return r.store(ctx, tx, rec, &convID)

@@ -67,11 +67,13 @@ const (
 	qOpen    = `SELECT nudge_inbox_open($1, $2, $3, $4, $5, $6, $7)`
 	qAddItem = `INSERT INTO conversation_items (conversation_id, kind, author_id, text, message_id, created_at)
 	            VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`
-	// The customer's words in their conversation, its last_customer_at and the
-	// live pages' notification, in one statement.
+	// The customer's words in their conversation, its last_customer_at, the
+	// account they wrote from on its channel ($5, $6: the reply goes back
+	// through it) and the live pages' notification, in one statement.
 	qCustomerItem = `WITH item AS (
 	                     INSERT INTO conversation_items (conversation_id, kind, text, created_at) VALUES ($1, 'customer', $2, $3)),
-	                      conv AS (UPDATE conversations SET last_customer_at = $3 WHERE id = $1)
+	                      conv AS (UPDATE conversations SET last_customer_at = $3,
+	                                      account = CASE WHEN channel = $5 THEN $6 ELSE account END WHERE id = $1)
 	                 SELECT pg_notify('nudge_inbox', $4)`
 	qNotify = `SELECT pg_notify('nudge_inbox', $1)`
 
@@ -155,14 +157,16 @@ const (
 	                    assignee_id = coalesce(assignee_id, $3) WHERE id = $1`
 	qResolve = `UPDATE conversations SET state = 'resolved', resolved_at = $2, resolved_by = $3, resolution = $4
 	             WHERE id = $1 AND state = 'open' RETURNING run_ids`
-	// The reply goes to the identity on the conversation's channel that the
+	// The reply goes to the identity on the conversation's channel of the
+	// account the conversation recorded (the customer's last message in it,
+	// or the run's that handed off); without one, to the identity the
 	// customer wrote from last (one per account of the channel).
 	qConvTarget = `SELECT c.subscriber_id, c.channel, c.state, i.account, i.address, i.last_inbound_at, i.blocked_at, s.locale
 	                 FROM conversations c
 	                 JOIN subscribers s ON s.id = c.subscriber_id
 	                 LEFT JOIN LATERAL (SELECT ci.account, ci.address, ci.last_inbound_at, ci.blocked_at FROM channel_identities ci
 	                             WHERE ci.subscriber_id = c.subscriber_id AND ci.channel = c.channel
-	                             ORDER BY ci.last_inbound_at DESC NULLS LAST, ci.id DESC LIMIT 1) i ON true
+	                             ORDER BY ci.account = c.account DESC NULLS LAST, ci.last_inbound_at DESC NULLS LAST, ci.id DESC LIMIT 1) i ON true
 	                WHERE c.id = $1`
 	qFlagSLA = `UPDATE conversations SET sla_breached_at = $1
 	               WHERE state = 'open' AND first_response_at IS NULL AND sla_breached_at IS NULL AND opened_at < $2

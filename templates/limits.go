@@ -243,6 +243,11 @@ func CheckVariant(ch channels.Kind, locale string, v campaigns.Variant) []Proble
 		for i, p := range wt.Params {
 			lit(fmt.Sprintf("whatsapp_template.params[%d]", i), p)
 		}
+		// A media card carousel template has 2-10 cards, one per image.
+		if n := len(v.Images); wt.Carousel && (n < 2 || n > 10) {
+			ps = append(ps, Problem{Path: "whatsapp_template.carousel", Rule: RuleWhatsAppTmpl,
+				Msg: fmt.Sprintf("a carousel template fills one card per image and takes 2-10; the variant has %d images", n)})
+		}
 	}
 	ps = append(ps, check(ch, static, DefaultMaxSegments, true)...)
 	if ch == channels.Email && strings.TrimSpace(v.Subject) == "" {

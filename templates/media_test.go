@@ -16,10 +16,9 @@ var menuVariant = campaigns.Variant{
 	Document: &campaigns.Document{URL: "https://shop.example/receipts/{{.Payload.order}}.pdf", Name: "Чек {{.Payload.order}}.pdf"},
 }
 
-// One album, folded per channel: Telegram and VK get it as an album with
-// the receipt as a file, WhatsApp the first
-// photo with the others as links and the receipt as a file, Viber a
-// carousel with the receipt as a link, SMS the first photo (MMS) and links
+// One album, folded per channel: Telegram, VK and WhatsApp (image by
+// image) get it as an album with the receipt as a file, Viber a
+// carousel with the receipt as a file, SMS the first photo (MMS) and links
 // for the rest, email every image in its HTML part.
 func TestRenderAlbumPerChannel(t *testing.T) {
 	r := NewRenderer()
@@ -36,8 +35,8 @@ func TestRenderAlbumPerChannel(t *testing.T) {
 	}{
 		{channels.Telegram, imgs, "", doc, "Аня"},
 		{channels.VK, imgs, "", doc, "Аня"},
-		{channels.WhatsApp, nil, imgs[0], doc, "Аня\n" + imgs[1] + "\n" + imgs[2]},
-		{channels.Viber, imgs, "", nil, "Аня\nЧек A-42.pdf: https://shop.example/receipts/A-42.pdf"},
+		{channels.WhatsApp, imgs, "", doc, "Аня"},
+		{channels.Viber, imgs, "", doc, "Аня"},
 		{channels.SMS, nil, imgs[0], nil, "Аня\n" + imgs[1] + "\n" + imgs[2] + "\nЧек A-42.pdf: https://shop.example/receipts/A-42.pdf"},
 	} {
 		got, err := r.Render("v1", one("default", "ru", menuVariant), "t", c.ch, d)
@@ -96,6 +95,16 @@ func TestMediaLimits(t *testing.T) {
 		if !errors.As(err, &re) || re.Rule != c.rule {
 			t.Errorf("%s render: %v, want rule %s", c.ch, err, c.rule)
 		}
+	}
+	// A carousel template takes one card per image, 2-10 of them.
+	car := campaigns.Variant{Text: "Меню", Images: []string{"https://static.example/p.jpg"},
+		WhatsAppTemplate: &campaigns.WhatsAppTemplate{Name: "weekly_menu", Language: "ru", Carousel: true}}
+	if ps := CheckVariant(channels.WhatsApp, "ru", car); !hasProblem(ps, "whatsapp_template.carousel", RuleWhatsAppTmpl) {
+		t.Errorf("one-image carousel: %+v", ps)
+	}
+	car.Images = append(car.Images, "https://static.example/q.jpg")
+	if ps := CheckVariant(channels.WhatsApp, "ru", car); hasProblem(ps, "whatsapp_template.carousel", RuleWhatsAppTmpl) {
+		t.Errorf("two-image carousel: %+v", ps)
 	}
 	// A receipt whose URL is a template is checked once rendered.
 	v := campaigns.Variant{Text: "Чек", Document: &campaigns.Document{URL: "https://shop.example/r/{{.Payload.file}}"}}

@@ -215,7 +215,7 @@ func (r *Renderer) Render(version string, def *campaigns.Definition, name string
 		}
 	}
 	if wt := v.WhatsAppTemplate; wt != nil && (ch == channels.WhatsApp || ch == channels.Sandbox) {
-		ref := &channels.TemplateRef{Name: wt.Name, Language: wt.Language}
+		ref := &channels.TemplateRef{Name: wt.Name, Language: wt.Language, Carousel: wt.Carousel}
 		for i := range wt.Params {
 			p, err := exec(c.parts.params[i])
 			if err != nil {

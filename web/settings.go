@@ -16,6 +16,33 @@ type ChannelSetting struct {
 	Account    string
 	Configured bool
 	Webhook    string
+	// Payments is a Telegram bot's in-chat payment setup (nil elsewhere).
+	Payments *PaymentSetting
+}
+
+// PaymentSetting says whether a bot sends invoices and in what currencies.
+type PaymentSetting struct {
+	// ProviderToken: a payment provider token is configured (the token
+	// itself is never shown).
+	ProviderToken bool
+	// Currencies are those of the pay buttons the active campaigns send
+	// through the bot.
+	Currencies []string
+}
+
+// Linked are the currencies whose pay buttons go out as payment links
+// rather than invoices: all but Stars when the bot has no provider token.
+func (p PaymentSetting) Linked() []string {
+	if p.ProviderToken {
+		return nil
+	}
+	var out []string
+	for _, c := range p.Currencies {
+		if c != "XTR" {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Settings is what the settings page shows; the stack supplies it.

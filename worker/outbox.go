@@ -141,8 +141,19 @@ func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final 
 	outs := make([]outcome, len(jobs))
 	var again []int // refused as window_closed, to be retried with their template or tag
 	retried := map[int]bool{}
+	// Multi-part messages resume after the parts earlier tries delivered (parts.go).
+	if err := e.resumeParts(ctx, jobs); err != nil {
+		return nil, err
+	}
+	var parts partsLog
+	defer func() {
+		if err := e.saveParts(ctx, &parts, now); err != nil {
+			e.log.ErrorContext(ctx, "message parts not recorded: a retry repeats them", "error", err)
+		}
+	}()
 	record := func(i int, r channels.Result, err error) {
 		m := jobs[i].m
+		parts.note(jobs[i], err)
 		o := outcome{id: m.ID, m: m, tries: m.Tries, at: now}
 		defer func() { outs[i] = o }()
 		if err == nil {

@@ -259,7 +259,7 @@ func (p *Previewer) Preview(ctx context.Context, req Request) (*Result, error) {
 			if t := m.Template; t != nil {
 				c := catalogue.ForLint(ctx, p.DB)
 				res.TemplateUnchecked = c.Unavailable
-				for _, pr := range c.Check(t.Name, t.Language, len(t.Params), def.Topic) {
+				for _, pr := range c.Check(def.Settings.Account("whatsapp"), t.Name, t.Language, len(t.Params), def.Topic) {
 					res.TemplateProblems = append(res.TemplateProblems, pr.Msg)
 				}
 			}

@@ -57,29 +57,32 @@ type sendAnswer struct {
 
 // Send posts the message. The Send API has no captioned image, so a message
 // with both ImageURL and text goes out as two requests, the image first; the
-// result is the text's mid. If the second request fails the error says so
-// and a retry resends the image too: keep images in variants without text
-// when that matters.
+// result is the text's mid. Each request is a part (channels.SendParts): if
+// a later one fails the error says which and how many went, and the
+// worker's retry resumes at it.
 func (s *Messages) Send(ctx context.Context, m channels.Message) (channels.Result, error) {
 	reqs, err := s.Rules.Requests(m)
 	if err != nil {
 		return channels.Result{}, err
 	}
-	var ans sendAnswer
+	parts := make([]channels.Part, len(reqs))
 	for i, req := range reqs {
-		ans = sendAnswer{}
-		if err := s.Graph.Post(ctx, s.Path, req, &ans); err != nil {
-			ce := classifySend(err)
-			if i > 0 {
-				ce.Message = fmt.Sprintf("part %d of %d: %s", i+1, len(reqs), ce.Message)
+		parts[i] = func(ctx context.Context) (channels.Result, error) {
+			var ans sendAnswer
+			if err := s.Graph.Post(ctx, s.Path, req, &ans); err != nil {
+				ce := classifySend(err)
+				if i > 0 {
+					ce.Message = fmt.Sprintf("part %d of %d: %s", i+1, len(reqs), ce.Message)
+				}
+				return channels.Result{}, ce
 			}
-			return channels.Result{}, ce
+			if ans.MessageID == "" && i == len(reqs)-1 {
+				return channels.Result{}, &channels.Error{Kind: channels.Transient, Code: "no_message_id", Message: "answer carries no message_id"}
+			}
+			return channels.Result{ProviderID: ans.MessageID, SentAt: s.Now()}, nil
 		}
 	}
-	if ans.MessageID == "" {
-		return channels.Result{}, &channels.Error{Kind: channels.Transient, Code: "no_message_id", Message: "answer carries no message_id"}
-	}
-	return channels.Result{ProviderID: ans.MessageID, SentAt: s.Now()}, nil
+	return channels.SendParts(ctx, m, parts)
 }
 
 func invalid(format string, args ...any) *channels.Error {

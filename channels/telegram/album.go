@@ -15,7 +15,8 @@ import (
 // text and buttons on it when the text fits a caption). Text that did not
 // ride on either goes last as sendMessage with the buttons, so the
 // customer's button press refers to the last message. Each part is its own
-// request: a retry after a failed later part repeats the earlier ones.
+// request; a failed later part reports the parts delivered before it
+// (channels.Error.PartsSent) and the worker's retry skips them.
 
 // mediaItem is an InputMediaPhoto.
 type mediaItem struct {
@@ -41,8 +42,20 @@ func local(format string, args ...any) *channels.Error {
 	return &channels.Error{Kind: channels.Invalid, Code: "local", Message: fmt.Sprintf(format, args...)}
 }
 
-// sendRich sends a message carrying Images or a Document.
+// sendRich sends a message carrying Images or a Document, part by part
+// (channels.SendParts): a retry resumes at the part that failed.
 func (c *Client) sendRich(ctx context.Context, m channels.Message) (channels.Result, error) {
+	parts, err := c.richParts(m)
+	if err != nil {
+		return channels.Result{}, err
+	}
+	return channels.SendParts(ctx, m, parts)
+}
+
+// richParts are the requests of a message carrying Images or a Document,
+// in order: a photo (ImageURL beside a document), the album, the
+// document, and the text that rode on neither.
+func (c *Client) richParts(m channels.Message) ([]channels.Part, error) {
 	lim := channels.MediaLimitsOf(channels.Telegram)
 	text, buttons := m.Text, m.Buttons
 	fits := func(s string, most int) bool { return utf8.RuneCountInString(s) <= most }
@@ -51,19 +64,16 @@ func (c *Client) sendRich(ctx context.Context, m channels.Message) (channels.Res
 		parse = "HTML"
 	}
 	if len(buttons) > 0 && text == "" && m.Document == nil {
-		return channels.Result{}, local("buttons need a text to go with an album")
+		return nil, local("buttons need a text to go with an album")
 	}
-	var last channels.Result
+	var parts []channels.Part
 	if m.ImageURL != "" { // one image beside a document: a photo first
 		photo := channels.Message{To: m.To, ImageURL: m.ImageURL}
-		var err error
-		if last, err = c.Send(ctx, photo); err != nil {
-			return channels.Result{}, err
-		}
+		parts = append(parts, func(ctx context.Context) (channels.Result, error) { return c.Send(ctx, photo) })
 	}
 	if n := len(m.Images); n > 0 {
 		if n < lim.AlbumMin || n > lim.AlbumMax {
-			return channels.Result{}, local("album of %d images, Telegram takes %d-%d", n, lim.AlbumMin, lim.AlbumMax)
+			return nil, local("album of %d images, Telegram takes %d-%d", n, lim.AlbumMin, lim.AlbumMax)
 		}
 		items := make([]mediaItem, n)
 		for i, u := range m.Images {
@@ -72,18 +82,20 @@ func (c *Client) sendRich(ctx context.Context, m channels.Message) (channels.Res
 		if text != "" && m.Document == nil && len(buttons) == 0 && fits(text, lim.AlbumCaption) {
 			items[0].Caption, items[0].ParseMode, text = text, parse, ""
 		}
-		var msgs []sentMessage
-		if err := c.Call(ctx, "sendMediaGroup", map[string]any{"chat_id": chatID(m.To), "media": items}, &msgs); err != nil {
-			return channels.Result{}, err
-		}
-		if len(msgs) == 0 {
-			return channels.Result{}, &channels.Error{Kind: channels.Transient, Code: "200", Message: "sendMediaGroup: no messages in the result"}
-		}
-		last = channels.Result{ProviderID: msgs[0].providerID(), SentAt: c.api.Now()}
+		parts = append(parts, func(ctx context.Context) (channels.Result, error) {
+			var msgs []sentMessage
+			if err := c.Call(ctx, "sendMediaGroup", map[string]any{"chat_id": chatID(m.To), "media": items}, &msgs); err != nil {
+				return channels.Result{}, err
+			}
+			if len(msgs) == 0 {
+				return channels.Result{}, &channels.Error{Kind: channels.Transient, Code: "200", Message: "sendMediaGroup: no messages in the result"}
+			}
+			return channels.Result{ProviderID: msgs[0].providerID(), SentAt: c.api.Now()}, nil
+		})
 	}
 	if d := m.Document; d != nil {
 		if !lim.DocumentTypeOK(d.Ext()) {
-			return channels.Result{}, local("document %q: Telegram fetches only %v files by URL", d.FileName(), lim.DocumentTypes)
+			return nil, local("document %q: Telegram fetches only %v files by URL", d.FileName(), lim.DocumentTypes)
 		}
 		req := map[string]any{"chat_id": chatID(m.To), "document": d.URL}
 		if text != "" && fits(text, MaxCaption) {
@@ -95,20 +107,22 @@ func (c *Client) sendRich(ctx context.Context, m channels.Message) (channels.Res
 		if text == "" && len(buttons) > 0 {
 			kb, err := Keyboard(buttons)
 			if err != nil {
-				return channels.Result{}, local("%v", err)
+				return nil, local("%v", err)
 			}
 			req["reply_markup"], buttons = kb, nil
 		}
-		var msg sentMessage
-		if err := c.Call(ctx, "sendDocument", req, &msg); err != nil {
-			return channels.Result{}, err
-		}
-		last = channels.Result{ProviderID: msg.providerID(), SentAt: c.api.Now()}
+		parts = append(parts, func(ctx context.Context) (channels.Result, error) {
+			var msg sentMessage
+			if err := c.Call(ctx, "sendDocument", req, &msg); err != nil {
+				return channels.Result{}, err
+			}
+			return channels.Result{ProviderID: msg.providerID(), SentAt: c.api.Now()}, nil
+		})
 	}
 	if text == "" && len(buttons) == 0 {
-		return last, nil
+		return parts, nil
 	}
 	rest := m
-	rest.Images, rest.Document, rest.ImageURL, rest.Text, rest.Buttons = nil, nil, "", text, buttons
-	return c.Send(ctx, rest)
+	rest.Images, rest.Document, rest.ImageURL, rest.Text, rest.Buttons, rest.SkipParts = nil, nil, "", text, buttons, 0
+	return append(parts, func(ctx context.Context) (channels.Result, error) { return c.Send(ctx, rest) }), nil
 }

@@ -228,3 +228,8 @@ func (h *Webhook) payment(w http.ResponseWriter, r *http.Request, body []byte) b
 	w.WriteHeader(http.StatusOK)
 	return true
 }
+
+// PaymentsConfigured reports whether the bot has a payment provider token,
+// so that pay buttons in currencies other than Stars go out as invoices (the
+// settings page shows this, never the token).
+func (c *Client) PaymentsConfigured() bool { return c.cfg.PaymentProviderToken != "" }

@@ -87,14 +87,17 @@ type Keyboard struct {
 // OutMessage is the send_message body (and, without Receiver, the welcome
 // message answered to conversation_started).
 type OutMessage struct {
-	Receiver      string    `json:"receiver,omitempty"`
-	MinAPIVersion int       `json:"min_api_version"`
-	Sender        Sender    `json:"sender"`
-	TrackingData  string    `json:"tracking_data,omitempty"`
-	Type          string    `json:"type"`
-	Text          string    `json:"text,omitempty"`
-	Media         string    `json:"media,omitempty"`
-	Keyboard      *Keyboard `json:"keyboard,omitempty"`
+	Receiver      string `json:"receiver,omitempty"`
+	MinAPIVersion int    `json:"min_api_version"`
+	Sender        Sender `json:"sender"`
+	TrackingData  string `json:"tracking_data,omitempty"`
+	Type          string `json:"type"`
+	Text          string `json:"text,omitempty"`
+	Media         string `json:"media,omitempty"`
+	// Size (bytes) and FileName make a file message (rich.go).
+	Size     int64     `json:"size,omitempty"`
+	FileName string    `json:"file_name,omitempty"`
+	Keyboard *Keyboard `json:"keyboard,omitempty"`
 	// AltText and RichMedia make a rich_media (carousel) message (rich.go).
 	AltText   string     `json:"alt_text,omitempty"`
 	RichMedia *RichMedia `json:"rich_media,omitempty"`
@@ -167,10 +170,11 @@ func (c *Client) Build(m channels.Message) (OutMessage, error) {
 }
 
 // Send sends m with send_message (type text, or picture with m.Text as its
-// description when m.ImageURL is set; an album as rich_media, rich.go).
+// description when m.ImageURL is set; an album as rich_media and a document
+// as a file, rich.go).
 func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result, error) {
-	if len(m.Images) > 0 {
-		return c.sendCarousel(ctx, m)
+	if len(m.Images) > 0 || m.Document != nil {
+		return c.sendRich(ctx, m)
 	}
 	out, err := c.Build(m)
 	if err != nil {

@@ -34,5 +34,6 @@
 // ErrorKind not_reachable and ErrorMessage from the "desc" field.
 //
 // Albums (rich.go) go as a rich_media carousel, one card per photo (at
-// most 6), before the text and its keyboard. Documents go as links.
+// most 6), and documents as file messages (size asked with HEAD), before
+// the text and its keyboard; a retry resumes at the part that failed.
 package viber

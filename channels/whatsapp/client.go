@@ -47,6 +47,9 @@ type sendAnswer struct {
 
 // Send posts one message. Its provider id is the wamid statuses refer to.
 func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result, error) {
+	if len(m.Images) > 0 && m.Template == nil {
+		return c.sendAlbum(ctx, m) // rich.go
+	}
 	build := Payload
 	if m.Document != nil {
 		build = withDocument // rich.go
@@ -55,6 +58,11 @@ func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result,
 	if err != nil {
 		return channels.Result{}, err
 	}
+	return c.post(ctx, body)
+}
+
+// post sends one message object.
+func (c *Client) post(ctx context.Context, body map[string]any) (channels.Result, error) {
 	var ans sendAnswer
 	if err := c.graph.Post(ctx, "/"+c.cfg.PhoneNumberID+"/messages", body, &ans); err != nil {
 		return channels.Result{}, classifySend(err)
@@ -89,7 +97,12 @@ func Payload(m channels.Message) (map[string]any, error) {
 	}
 	if m.Template != nil {
 		p["type"] = "template"
-		p["template"] = templateObject(m.Template, m.Buttons)
+		if m.Template.Carousel {
+			if n := len(m.Images); n < 2 || n > MaxCards {
+				return nil, invalid("carousel template %q needs 2-%d images for its cards, the message has %d", m.Template.Name, MaxCards, n)
+			}
+		}
+		p["template"] = templateObject(m.Template, m.Buttons, m.Images)
 		return p, nil
 	}
 	text := m.Text
@@ -159,7 +172,7 @@ func Payload(m channels.Message) (map[string]any, error) {
 // templateObject builds an approved-template send: Params fill the body's
 // {{1}}, {{2}}, …; reply buttons with ids become the quick-reply payloads of
 // the template's buttons in order.
-func templateObject(t *channels.TemplateRef, buttons []channels.Button) map[string]any {
+func templateObject(t *channels.TemplateRef, buttons []channels.Button, images []string) map[string]any {
 	var comps []map[string]any
 	if len(t.Params) > 0 {
 		params := make([]map[string]string, len(t.Params))
@@ -178,6 +191,9 @@ func templateObject(t *channels.TemplateRef, buttons []channels.Button) map[stri
 			"parameters": []map[string]string{{"type": "payload", "payload": b.ID}},
 		})
 		i++
+	}
+	if t.Carousel {
+		comps = append(comps, carouselComponent(images))
 	}
 	obj := map[string]any{
 		"name":     t.Name,

@@ -18,7 +18,7 @@
 // and benchmarks.
 //
 // Documents (rich.go) ride in the text's message: a document message with
-// the text as caption, or the header of the interactive message. WhatsApp
-// gets no albums (one message per 6 s per recipient): templates send the
-// first image and links to the others.
+// the text as caption, or the header of the interactive message. Albums go
+// image by image inside the 24h window, each message a part a retry resumes
+// at; outside it a media card carousel template takes the images as cards.
 package whatsapp

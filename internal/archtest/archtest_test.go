@@ -40,7 +40,8 @@ var rules = archtest.Rules{
 		"broadcasts":            {"scheduler"}, // one-off sends: the scheduler creates their runs
 		"broadcast_zones":       {"scheduler"},
 
-		"messages": {"worker"},
+		"messages":      {"worker"},
+		"message_parts": {"worker"}, // parts of a multi-part send already delivered
 
 		"conversations":      {"inbox"},
 		"conversation_items": {"inbox"},

@@ -52,6 +52,29 @@ templates:
       ru: {text: "Спасибо от бренда B!"}
 `
 
+// renewCampaign charges through a bot (the account, given twice) in RUB.
+const renewCampaign = `id: renew-%s
+name: Renewal
+topic: service
+audience: {consent: service}
+trigger: {api: {}}
+settings:
+  channels: [telegram]
+  accounts: {telegram: %s}
+steps:
+  - id: pay
+    send: {template: pay}
+templates:
+  pay:
+    default:
+      ru:
+        text: "Продлить подписку"
+        buttons:
+          - text: "Оплатить 990 ₽"
+            url: "https://shop.example/renew"
+            pay: {amount: "990", currency: RUB, product: weekly-box, title: Неделя ужинов}
+`
+
 // brandBToken is the second bot's token (the fake accepts one token each).
 const brandBToken = "7098765432:BBFh3kQ9xYvZ2mN8pL4rT6sW1uE5oI7cB0d"
 
@@ -80,7 +103,8 @@ func TestTwoTelegramBotsEndToEnd(t *testing.T) {
 		"NUDGE_TELEGRAM_TOKEN": botA.Token, "NUDGE_TELEGRAM_API_URL": botA.URL, "NUDGE_TELEGRAM_WEBHOOK_SECRET": "secret-A",
 		"NUDGE_TELEGRAM_ACCOUNTS":      "brand-b",
 		"NUDGE_TELEGRAM_BRAND_B_TOKEN": botB.Token, "NUDGE_TELEGRAM_BRAND_B_API_URL": botB.URL,
-		"NUDGE_TELEGRAM_BRAND_B_WEBHOOK_SECRET": "secret-B",
+		"NUDGE_TELEGRAM_BRAND_B_WEBHOOK_SECRET":         "secret-B",
+		"NUDGE_TELEGRAM_BRAND_B_PAYMENT_PROVIDER_TOKEN": telegramfake.ProviderToken,
 	}
 	ctx := context.Background()
 	d, err := db.Open(ctx, dbURL)
@@ -109,6 +133,17 @@ func TestTwoTelegramBotsEndToEnd(t *testing.T) {
 	}
 	if out, err := runWith(t, vars, "campaign", "apply", path); err != nil {
 		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	// A renewal with a RUB pay button on each bot: bot B has a payment
+	// provider token, the main bot has none.
+	for _, acc := range []string{"brand-b", "main"} {
+		p := filepath.Join(dir, "renew-"+acc+".yaml")
+		if err := os.WriteFile(p, []byte(fmt.Sprintf(renewCampaign, acc, acc)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := runWith(t, vars, "campaign", "apply", p); err != nil {
+			t.Fatalf("apply %s: %v\n%s", p, err, out)
+		}
 	}
 	keyOut, err := runWith(t, vars, "apikeys", "create", "shop")
 	if err != nil {
@@ -208,9 +243,10 @@ func TestTwoTelegramBotsEndToEnd(t *testing.T) {
 	if sent := botA.Sent(); len(sent) != 0 {
 		t.Errorf("bot A sent %+v", sent)
 	}
-	if n := countRows(t, d, `SELECT count(*) FROM messages WHERE campaign_id = 'two-bots' AND account = 'brand-b' AND status = 'sent'`); n != 2 {
-		t.Errorf("%d messages of brand-b sent, want 2", n)
-	}
+	// The row says sent once the worker commits, just after the fake has the message.
+	waitUntil(t, "both messages of brand-b recorded sent", func() bool {
+		return countRows(t, d, `SELECT count(*) FROM messages WHERE campaign_id = 'two-bots' AND account = 'brand-b' AND status IN ('sent', 'delivered', 'read')`) == 2
+	}, proc)
 
 	// The settings page lists both bots with their webhooks.
 	if _, err := users.NewStore(d, nil).Add(ctx, "admin@shop.example", users.Admin, "admin-pass-123", nil); err != nil {
@@ -225,6 +261,23 @@ func TestTwoTelegramBotsEndToEnd(t *testing.T) {
 		if !strings.Contains(table, want) {
 			t.Errorf("settings page lacks %q:\n%s", want, table)
 		}
+	}
+	// Each bot's payment setup: bot B sends invoices in RUB, the main bot
+	// has no provider token and sends RUB as links; the token is never shown.
+	var pays map[string]string
+	browsertest.Run(t, bctx, 30*time.Second, chromedp.Evaluate(`Object.fromEntries(Array.from(
+		document.querySelectorAll('#channels tr[data-channel="telegram"]')).map(tr => [tr.dataset.account,
+		tr.querySelector('td.payments').textContent.replace(/\s+/g, ' ').trim()]))`, &pays))
+	if b := pays["brand-b"]; !strings.Contains(b, "provider token set") || !strings.Contains(b, "RUB") || strings.Contains(b, "payment links") {
+		t.Errorf("brand-b payments %q", b)
+	}
+	if m := pays["main"]; !strings.Contains(m, "Stars only") || !strings.Contains(m, "RUB as payment links") {
+		t.Errorf("main payments %q", m)
+	}
+	var html string
+	browsertest.Run(t, bctx, 10*time.Second, chromedp.OuterHTML("html", &html, chromedp.ByQuery))
+	if strings.Contains(html, telegramfake.ProviderToken) {
+		t.Error("the settings page shows the provider token")
 	}
 }
 

@@ -220,12 +220,33 @@ func (s *stack) settings(ctx context.Context) (web.Settings, error) {
 				Webhook: channels.WebhookURL(s.core.BaseURL, k, acc)})
 		}
 	}
+	if err := s.paymentSettings(ctx, out.Channels); err != nil {
+		return out, err
+	}
 	var err error
 	if out.Keys, err = s.keys.List(ctx); err != nil {
 		return out, err
 	}
 	out.Users, err = users.NewStore(s.db, nil).List(ctx)
 	return out, err
+}
+
+// paymentSettings fills the payment setup of each configured Telegram bot:
+// whether it has a provider token, and the currencies its campaigns charge in.
+func (s *stack) paymentSettings(ctx context.Context, rows []web.ChannelSetting) error {
+	cur, err := campaigns.NewStore(s.db).PayCurrencies(ctx, string(channels.Telegram))
+	if err != nil {
+		return err
+	}
+	for i, r := range rows {
+		if r.Kind != string(channels.Telegram) || !r.Configured {
+			continue
+		}
+		snd, _ := s.chans.Registry.SenderOf(channels.Telegram, r.Account)
+		p, ok := snd.(interface{ PaymentsConfigured() bool })
+		rows[i].Payments = &web.PaymentSetting{ProviderToken: ok && p.PaymentsConfigured(), Currencies: cur[r.Account]}
+	}
+	return nil
 }
 
 // Close releases the runtime.

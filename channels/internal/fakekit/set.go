@@ -68,9 +68,11 @@ func (s *Failures[K, F]) Put(k K, f F) {
 }
 
 // For is the failure the next send to k meets: a queued one first, then
-// k's standing one; false when there is none.
+// k's standing one; false when there is none. A queued zero F fails
+// nothing: it lets one send through, so a test can fail the second.
 func (s *Failures[K, F]) For(k K) (F, bool) {
-	if f, ok := s.once.Next(k); ok {
+	var none F
+	if f, ok := s.once.Next(k); ok && f != none {
 		return f, true
 	}
 	return s.standing.Of(k)

@@ -55,6 +55,8 @@ var (
 	ChatNotFound  = Failure{400, "Bad Request: chat not found", 0}
 	UserIsBlocked = Failure{400, "Bad Request: USER_IS_BLOCKED", 0}
 	ServerError   = Failure{502, "Bad Gateway", 0}
+	// Pass is a queued FailNext entry that fails nothing.
+	Pass = Failure{}
 )
 
 // TooManyRequests is the real 429 answer for retry seconds.
@@ -173,7 +175,9 @@ func (s *Server) Calls(method string) int {
 	return s.calls[strings.ToLower(method)]
 }
 
-// FailNext makes the next send to chatID fail with f, once. Several calls queue.
+// FailNext makes the next send to chatID fail with f, once. Several calls
+// queue; Pass lets its send through, so FailNext(c, Pass) then
+// FailNext(c, ServerError) fails the second send.
 func (s *Server) FailNext(chatID int64, f Failure) {
 	s.fails.Once(chatID, f)
 }

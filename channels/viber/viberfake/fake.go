@@ -40,6 +40,7 @@ const (
 	MaxButtons      = 24
 	MaxBody         = 30 << 10
 	PerUserPerHour  = 100
+	MaxFile         = 50 << 20
 )
 
 var statusMessages = map[int]string{
@@ -69,7 +70,10 @@ type Sent struct {
 	Keyboard     []Button
 	// Images are the button images of a rich_media message, in order.
 	Images []string
-	At     time.Time
+	// Size and FileName are a file message's.
+	Size     int64
+	FileName string
+	At       time.Time
 }
 
 // Plan scripts the receipts of messages to a receiver: delivered after
@@ -142,7 +146,9 @@ func (s *Server) SentTo(receiver string) []Sent {
 	return s.sent.Where(func(m Sent) bool { return m.Receiver == receiver })
 }
 
-// FailNext makes the next send to receiver answer status, once.
+// FailNext makes the next send to receiver answer status, once. Several
+// calls queue; status 0 lets its send through, so FailNext(r, 0) then
+// FailNext(r, 11) fails the second send.
 func (s *Server) FailNext(receiver string, status int) {
 	s.fails.Add(receiver, status)
 }
@@ -202,13 +208,15 @@ type message struct {
 	Type         string     `json:"type"`
 	Text         string     `json:"text"`
 	Media        string     `json:"media"`
+	Size         int64      `json:"size"`
+	FileName     string     `json:"file_name"`
 	Keyboard     *keyboard  `json:"keyboard"`
 	AltText      string     `json:"alt_text"`
 	RichMedia    *richMedia `json:"rich_media"`
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, mediaPrefix) {
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && strings.HasPrefix(r.URL.Path, mediaPrefix) {
 		s.serveMedia(w, r)
 		return
 	}
@@ -255,7 +263,7 @@ func (s *Server) send(w http.ResponseWriter, body []byte) {
 	}
 	now := s.Now()
 	s.mu.Lock()
-	if st, scripted := s.fails.Next(m.Receiver); scripted {
+	if st, scripted := s.fails.Next(m.Receiver); scripted && st != 0 {
 		s.mu.Unlock()
 		s.answer(w, st, nil)
 		return
@@ -279,7 +287,7 @@ func (s *Server) send(w http.ResponseWriter, body []byte) {
 	recent.Add(now)
 	s.token++
 	sent := Sent{MessageToken: s.token, Receiver: m.Receiver, Type: m.Type, Text: m.Text, Media: m.Media, TrackingData: m.TrackingData, SenderName: m.Sender.Name, At: now,
-		Images: m.RichMedia.images()}
+		Images: m.RichMedia.images(), Size: m.Size, FileName: m.FileName}
 	if m.Keyboard != nil {
 		for _, raw := range m.Keyboard.Buttons {
 			var b Button
@@ -321,7 +329,15 @@ func check(m *message) int {
 		if st := checkRichMedia(m); st != 0 {
 			return st
 		}
-	case "url", "contact", "location", "sticker", "file", "video":
+	case "file":
+		// Viber needs the size in bytes and the name, and takes files up to 50 MB.
+		if m.Media == "" || m.Size <= 0 || m.FileName == "" {
+			return 4
+		}
+		if m.Size > MaxFile {
+			return 3
+		}
+	case "url", "contact", "location", "sticker", "video":
 	default:
 		return 3
 	}

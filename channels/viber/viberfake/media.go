@@ -41,7 +41,7 @@ func (s *Server) Downloads() int {
 func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	f := s.media[strings.TrimPrefix(r.URL.Path, mediaPrefix)]
-	if f != nil {
+	if f != nil && r.Method == http.MethodGet {
 		s.downloads++
 	}
 	s.mu.Unlock()

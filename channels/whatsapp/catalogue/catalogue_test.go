@@ -68,7 +68,7 @@ func TestSyncThroughFakeAndResync(t *testing.T) {
 	if got == nil || *got != want {
 		t.Fatalf("renewal = %+v, want %+v", got, want)
 	}
-	if ps := c.Check("receipt", "ru", 1, campaigns.TopicService); len(ps) != 2 {
+	if ps := c.Check("main", "receipt", "ru", 1, campaigns.TopicService); len(ps) != 2 {
 		t.Fatalf("a pending template with a URL parameter: %+v", ps)
 	}
 

@@ -36,7 +36,11 @@ type Options struct {
 	AppSecret     string        // "test-app-secret"
 	PerSecond     int           // 80 accepted messages per second (0 = default, <0 = unlimited)
 	PairInterval  time.Duration // 6s between messages to one recipient (<0 = unlimited)
-	Now           func() time.Time
+	// PairBurst is how many messages to one recipient may go within a
+	// PairInterval (default 1). WhatsApp tolerates short bursts, such as
+	// the image messages of an album; set it to let them through.
+	PairBurst int
+	Now       func() time.Time
 	// After schedules planned status webhooks (default time.AfterFunc); the
 	// demo passes its simulated clock's timer.
 	After func(d time.Duration, f func())
@@ -76,8 +80,8 @@ type Server struct {
 	closed   fakekit.Set[string] // 131047 for free-form sends
 	unknown  fakekit.Set[string] // 131026 (async, as Meta does)
 	webhook  string
-	window   fakekit.Window // accepted sends within the last second
-	lastTo   map[string]time.Time
+	window   fakekit.Window          // accepted sends within the last second
+	pairs    fakekit.Windows[string] // sends per recipient, for PairBurst
 	// files users send (media.go)
 	media      map[string]*mediaFile
 	mediaCalls int
@@ -100,10 +104,11 @@ func New(opt Options) *Server {
 	opt.AppSecret = cmp.Or(opt.AppSecret, "test-app-secret")
 	opt.PerSecond = cmp.Or(opt.PerSecond, 80)
 	opt.PairInterval = cmp.Or(opt.PairInterval, 6*time.Second)
+	opt.PairBurst = cmp.Or(opt.PairBurst, 1)
 	fakekit.Defaults(&opt.Now, &opt.After, &opt.Client)
 	s := &Server{
-		opt:    opt,
-		lastTo: map[string]time.Time{},
+		opt:   opt,
+		pairs: fakekit.Windows[string]{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /{phone}/messages", s.messages)
@@ -220,13 +225,13 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		writeGraphErr(w, graphErr{http.StatusTooManyRequests, 130429, "Rate limit hit: Cloud API message throughput has been reached"})
 		return
 	}
-	if last, ok := s.lastTo[to]; ok && s.opt.PairInterval > 0 && now.Sub(last) < s.opt.PairInterval {
+	if s.opt.PairInterval > 0 && s.pairs.Of(to).Full(now, s.opt.PairInterval, s.opt.PairBurst) {
 		s.mu.Unlock()
 		writeGraphErr(w, graphErr{http.StatusBadRequest, 131056, "(Business Account, Consumer Account) pair rate limit hit"})
 		return
 	}
 	s.window.Add(now)
-	s.lastTo[to] = now
+	s.pairs.Of(to).Add(now)
 	s.seq++
 	id := fmt.Sprintf("wamid.HBgL%026d", s.seq)
 	plan, hasPlan := s.Accept(to, Sent{ID: id, To: to, Type: typ, Correlation: corr, Body: body, At: now})

@@ -159,13 +159,58 @@ func (s *Server) checkTemplate(body map[string]any) (graphErr, bool) {
 	comps, _ := tpl["components"].([]any)
 	for _, c := range comps {
 		cm, _ := c.(map[string]any)
-		if cm["type"] == "body" {
+		switch cm["type"] {
+		case "body":
 			ps, _ := cm["parameters"].([]any)
 			got = len(ps)
+		case "carousel":
+			if msg := checkCarousel(cm); msg != "" {
+				return graphErr{http.StatusBadRequest, 131008, "Required parameter is missing: " + msg}, false
+			}
 		}
 	}
 	if want := distinct(found.Body); got != want {
 		return graphErr{http.StatusBadRequest, 132000, fmt.Sprintf("Number of parameters does not match the expected number of params: body: number of localizable_params (%d) does not match the expected number of params (%d)", got, want)}, false
 	}
 	return graphErr{}, true
+}
+
+// checkCarousel checks the carousel component of a media card carousel
+// template send: 2-10 cards with card_index 0, 1, … in order, each with a
+// header whose one parameter is an image (a link or an id).
+func checkCarousel(c map[string]any) string {
+	cards, _ := c["cards"].([]any)
+	if len(cards) < 2 || len(cards) > 10 {
+		return fmt.Sprintf("carousel has %d cards, 2-10 are allowed", len(cards))
+	}
+	for i, x := range cards {
+		card, _ := x.(map[string]any)
+		if idx, ok := card["card_index"].(float64); !ok || int(idx) != i {
+			return fmt.Sprintf("cards[%d].card_index must be %d", i, i)
+		}
+		header := false
+		comps, _ := card["components"].([]any)
+		for _, y := range comps {
+			cm, _ := y.(map[string]any)
+			if cm["type"] != "header" {
+				continue
+			}
+			ps, _ := cm["parameters"].([]any)
+			if len(ps) != 1 {
+				return fmt.Sprintf("cards[%d] header needs one parameter", i)
+			}
+			p, _ := ps[0].(map[string]any)
+			if p["type"] != "image" && p["type"] != "video" {
+				return fmt.Sprintf("cards[%d] header must be an image or a video", i)
+			}
+			if msg, ok := validateMedia(p); !ok {
+				return fmt.Sprintf("cards[%d] header: %s", i, msg)
+			}
+			header = true
+		}
+		if !header {
+			return fmt.Sprintf("cards[%d] has no header", i)
+		}
+	}
+	return ""
 }

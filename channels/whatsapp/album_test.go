@@ -1,0 +1,121 @@
+package whatsapp_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
+	"github.com/nudge-engine/nudge/channels/whatsapp"
+	"github.com/nudge-engine/nudge/channels/whatsapp/whatsappfake"
+)
+
+func imageLink(s whatsappfake.Sent) (link, caption string) {
+	img, _ := s.Body["image"].(map[string]any)
+	link, _ = img["link"].(string)
+	caption, _ = img["caption"].(string)
+	return link, caption
+}
+
+// Inside the window an album goes image by image, in order: the text as the
+// first image's caption without reply buttons; with them, after the images
+// as the interactive message, whose id is the result.
+func TestSendAlbumImageByImage(t *testing.T) {
+	s := newSetup(t, whatsappfake.Options{PairBurst: 10})
+	ctx := context.Background()
+	imgs := channeltest.ImageURLs(3)
+	if _, err := s.client.Send(ctx, channels.Message{To: "79161234567", Text: "Меню недели", Images: imgs, Correlation: "k1"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.client.Send(ctx, channels.Message{To: "79161234568", Text: "Меню недели", Images: imgs[:2],
+		Buttons: []channels.Button{{ID: "renew", Text: "Продлить"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := s.fake.Sent()
+	if len(sent) != 6 {
+		t.Fatalf("%d messages: %+v", len(sent), sent)
+	}
+	for i, u := range imgs {
+		link, caption := imageLink(sent[i])
+		if sent[i].Type != "image" || link != u || (i == 0) != (caption == "Меню недели") {
+			t.Errorf("image %d: %+v", i, sent[i].Body)
+		}
+	}
+	if sent[2].Correlation != "k1" || sent[0].Correlation != "" {
+		t.Errorf("correlation on %q/%q, want the last image's", sent[0].Correlation, sent[2].Correlation)
+	}
+	for i, u := range imgs[:2] {
+		if link, caption := imageLink(sent[3+i]); link != u || caption != "" {
+			t.Errorf("buttons album image %d: %+v", i, sent[3+i].Body)
+		}
+	}
+	if sent[5].Type != "interactive" || res.ProviderID != sent[5].ID {
+		t.Errorf("text after the album: %+v, result %+v", sent[5], res)
+	}
+}
+
+// With the fake's pair limit of one message per 6 s, the second image is
+// refused (131056): the error says one part went, and the retry with
+// SkipParts sends the rest only.
+func TestAlbumResumesAfterThePairLimit(t *testing.T) {
+	s := newSetup(t, whatsappfake.Options{})
+	m := channels.Message{To: "79161234567", Text: "Меню", Images: channeltest.ImageURLs(2)}
+	_, err := s.client.Send(context.Background(), m)
+	var ce *channels.Error
+	if !errors.As(err, &ce) || ce.PartsSent != 1 {
+		t.Fatalf("first try: %v", err)
+	}
+	// A retry later (a fresh pair window: a fake without the limit).
+	s2 := newSetup(t, whatsappfake.Options{PairInterval: -1})
+	m.SkipParts = ce.PartsSent
+	if _, err := s2.client.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.fake.Sent()) != 1 || len(s2.fake.Sent()) != 1 {
+		t.Fatalf("sent %d then %d, want 1 and 1", len(s.fake.Sent()), len(s2.fake.Sent()))
+	}
+	if link, _ := imageLink(s2.fake.Sent()[0]); link != m.Images[1] {
+		t.Errorf("resumed with %+v", s2.fake.Sent()[0].Body)
+	}
+}
+
+// Outside the window a carousel template carries the images as its cards'
+// headers; the fake refuses a carousel with one card or a card without a
+// header image.
+func TestCarouselTemplate(t *testing.T) {
+	s := newSetup(t, whatsappfake.Options{PairInterval: -1})
+	s.fake.AddTemplate(whatsappfake.Template{Name: "weekly_menu", Language: "ru", Category: "MARKETING", Body: "Меню недели, {{1}}"})
+	s.fake.CloseWindow("79161234567")
+	imgs := channeltest.ImageURLs(3)
+	tpl := &channels.TemplateRef{Name: "weekly_menu", Language: "ru", Params: []string{"Аня"}, Carousel: true}
+	if _, err := s.client.Send(context.Background(), channels.Message{To: "79161234567", Text: "x", Images: imgs, Template: tpl}); err != nil {
+		t.Fatal(err)
+	}
+	sent := s.fake.Sent()
+	if len(sent) != 1 || sent[0].Type != "template" {
+		t.Fatalf("sent %+v", sent)
+	}
+	body, _ := whatsapp.Payload(channels.Message{To: "79161234567", Images: imgs, Template: tpl})
+	comps := body["template"].(map[string]any)["components"].([]map[string]any)
+	cards := comps[len(comps)-1]["cards"].([]map[string]any)
+	if comps[len(comps)-1]["type"] != "carousel" || len(cards) != 3 || cards[2]["card_index"] != 2 {
+		t.Errorf("carousel component %+v", comps)
+	}
+	if _, err := s.client.Send(context.Background(), channels.Message{To: "79161234567", Images: imgs[:1], Template: tpl}); channels.KindOf(err) != channels.Invalid || len(s.fake.Sent()) != 1 {
+		t.Errorf("a one-card carousel: %v, %d sent", err, len(s.fake.Sent()))
+	}
+	bad := map[string]any{"messaging_product": "whatsapp", "to": "79161234567", "type": "template", "template": map[string]any{
+		"name": "weekly_menu", "language": map[string]string{"code": "ru"}, "components": []map[string]any{
+			{"type": "body", "parameters": []map[string]string{{"type": "text", "text": "Аня"}}},
+			{"type": "carousel", "cards": []map[string]any{{"card_index": 0, "components": []map[string]any{}}, {"card_index": 1}}}}}}
+	b, _ := json.Marshal(bad)
+	o := s.fake.Options()
+	code, _ := channeltest.Post(t, s.fake.URL()+"/"+o.PhoneNumberID+"/messages", "application/json", b,
+		map[string]string{"Authorization": "Bearer " + o.Token})
+	if code != 400 {
+		t.Errorf("carousel without headers: HTTP %d, want 400", code)
+	}
+}
