@@ -102,7 +102,6 @@ func (r *Router) Reply(ctx context.Context, ev channels.Event) error {
 	rec := replyRow{ev: ev, subscriberID: snd.SubscriberID}
 	// A customer already talking to a manager talks to the manager.
 	if snd.ConversationID.Valid {
-		rec.ev.Label = r.pressLabel(ctx, rec.ev, snd.SubscriberID)
 		rec.result = r.classify.Classify(classify.Input{Payload: ev.Payload, Text: ev.Text})
 		rec.outcome = "inbox"
 		return r.toConversation(ctx, rec, snd.ConversationID.Int64, "", "")
@@ -172,7 +171,6 @@ func (r *Router) Reply(ctx context.Context, ev channels.Event) error {
 		return err
 	}
 	// Nobody waits for this reply: a person will read it.
-	rec.ev.Label = r.pressLabel(ctx, rec.ev, snd.SubscriberID)
 	rec.result = r.classify.Classify(classify.Input{Payload: ev.Payload, Text: ev.Text})
 	rec.outcome = "inbox"
 	reason := "unmatched"
@@ -247,17 +245,21 @@ type replyRow struct {
 	def          *campaigns.Definition // the waiting run's campaign version
 }
 
-// pressLabel is the label of a pressed button no waiting run explains (a
-// press in an open conversation, a late press): what the provider sent, else
-// the button's text in the newest message sent to the subscriber that
-// offered it. Viber and VK send only the id.
-func (r *Router) pressLabel(ctx context.Context, ev channels.Event, subscriberID int64) string {
-	if ev.Payload == "" || ev.Label != "" {
-		return ev.Label
+// pressLabel is the label of a pressed button that neither the waiting
+// run's campaign nor the provider names (a press in an open conversation, a
+// late press, a press while a claim hands off): the button's text in the
+// newest message sent to the subscriber that offered it. Viber and VK send
+// only the id.
+func (r *Router) pressLabel(ctx context.Context, q sqlx.QueryerContext, rec replyRow) string {
+	if rec.ev.Payload == "" {
+		return ""
+	}
+	if l := rec.label(); l != "" {
+		return l
 	}
 	var label string
-	if err := r.db.GetContext(ctx, &label, qPressLabel, subscriberID, ev.Payload); err != nil && !db.IsNoRows(err) {
-		r.log.WarnContext(ctx, "button label", "subscriber_id", subscriberID, "err", err)
+	if err := sqlx.GetContext(ctx, q, &label, qPressLabel, rec.subscriberID, rec.ev.Payload); err != nil && !db.IsNoRows(err) {
+		r.log.WarnContext(ctx, "button label", "subscriber_id", rec.subscriberID, "err", err)
 	}
 	return label
 }
@@ -358,6 +360,9 @@ func (r *Router) addToConversation(ctx context.Context, tx *sqlx.Tx, rec replyRo
 			return err
 		}
 	}
+	// Every path to a manager passes here: the one place a press gets the
+	// text its button showed.
+	rec.ev.Label = r.pressLabel(ctx, tx, rec)
 	text := rec.itemText()
 	b, _ := json.Marshal(map[string]any{"conversation_id": convID, "kind": "customer"})
 	if _, err := tx.ExecContext(ctx, qCustomerItem, convID, text, rec.ev.At, string(b)); err != nil {
