@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -87,8 +88,22 @@ type sender struct {
 	WaitingRuns    []byte        `db:"waiting_runs"`    // JSON array of waitingRun, newest first
 }
 
-// Reply handles one customer text or button press.
+// errRoutedBefore rolls back a routing whose reply row is already there.
+var errRoutedBefore = errors.New("inbox: reply routed before")
+
+// Reply handles one customer text or button press. An event routed before
+// (the inbound reconciler routes again an event whose claim ran out, or
+// whose outcome was not recorded) changes nothing: the reply row, unique per
+// provider event, is written last in the routing's transaction, and finding
+// it there rolls the rest back (no second conversation or item).
 func (r *Router) Reply(ctx context.Context, ev channels.Event) error {
+	if err := r.reply(ctx, ev); err != nil && !errors.Is(err, errRoutedBefore) {
+		return err
+	}
+	return nil
+}
+
+func (r *Router) reply(ctx context.Context, ev channels.Event) error {
 	if ev.At.IsZero() { // the inbound sink stamps every event; a direct caller may not
 		ev.At = r.now()
 	}
@@ -311,11 +326,19 @@ func (r *Router) store(ctx context.Context, q db.Executor, rec replyRow, convID 
 	if err != nil {
 		return fmt.Errorf("inbox: reply event: %w", err)
 	}
-	_, err = q.ExecContext(ctx, qInsertReply, rec.ev.Channel, rec.ev.ProviderEventID, rec.subscriberID, runID,
+	res, err := q.ExecContext(ctx, qInsertReply, rec.ev.Channel, rec.ev.ProviderEventID, rec.subscriberID, runID,
 		campaignID, version, stepID, rec.ev.Text, rec.ev.Payload, string(rec.result.Sentiment),
 		rec.result.Rule, rec.result.Detail, rec.outcome, rec.gotoStep, convID, rec.ev.At, rec.ev.At.Truncate(time.Microsecond), rec.label(), string(ev))
 	if err != nil {
 		return fmt.Errorf("inbox: store reply: %w", err)
+	}
+	// One row per reply inserted (its webhook event); none: routed before.
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("inbox: store reply: %w", err)
+	}
+	if n == 0 {
+		return errRoutedBefore
 	}
 	return nil
 }

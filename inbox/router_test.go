@@ -438,3 +438,43 @@ func TestPressDuringTheHandOffShowsItsLabel(t *testing.T) {
 		t.Fatalf("outcome %q, %d conversations, label %q, conversation item %q; want inbox, 1 and the button's text", outcome, convs, label, item)
 	}
 }
+
+// TestReplyRoutedTwiceActsOnce: an event the inbound reconciler routes a
+// second time (its claim ran out while the first routing went on, or the
+// process died before marking it done) changes nothing more: the customer's
+// answer moved their run once and opens no conversation (it was one with
+// late_reply, or unmatched, beside the branch it took), and a text to a
+// manager is in the conversation once.
+func TestReplyRoutedTwiceActsOnce(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	sub, run := e.waitingSubscriber(t, "700", e.now.Add(-time.Hour))
+	press := channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: "700", ProviderEventID: "once", Payload: "like", At: *e.now}
+	for range 2 {
+		if err := e.router.Reply(ctx, press); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var step string
+	var convs, replies int
+	e.db.QueryRow(`SELECT step_id FROM flow_runs WHERE id = $1`, run).Scan(&step)
+	e.db.QueryRow(`SELECT count(*) FROM conversations WHERE subscriber_id = $1`, sub).Scan(&convs)
+	e.db.QueryRow(`SELECT count(*) FROM replies WHERE subscriber_id = $1`, sub).Scan(&replies)
+	if step != "menu" || convs != 0 || replies != 1 {
+		t.Fatalf("run at %q, %d conversations, %d replies; want menu, 0, 1", step, convs, replies)
+	}
+	words := text("700", "words", "позовите человека", e.now.Add(time.Minute))
+	for range 2 {
+		if err := e.router.Reply(ctx, words); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var items int
+	e.db.QueryRow(`SELECT count(*) FROM conversations WHERE subscriber_id = $1`, sub).Scan(&convs)
+	e.db.QueryRow(`SELECT count(*) FROM conversation_items i JOIN conversations c ON c.id = i.conversation_id
+		WHERE c.subscriber_id = $1 AND i.kind = 'customer'`, sub).Scan(&items)
+	if convs != 1 || items != 1 {
+		t.Fatalf("after a text routed twice: %d conversations, %d customer items; want 1, 1", convs, items)
+	}
+}
