@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -87,8 +88,22 @@ type sender struct {
 	WaitingRuns    []byte        `db:"waiting_runs"`    // JSON array of waitingRun, newest first
 }
 
-// Reply handles one customer text or button press.
+// errRoutedBefore rolls back a routing whose reply row is already there.
+var errRoutedBefore = errors.New("inbox: reply routed before")
+
+// Reply handles one customer text or button press. An event routed before
+// (the inbound reconciler routes again an event whose claim ran out, or
+// whose outcome was not recorded) changes nothing: the reply row, unique per
+// provider event, is written last in the routing's transaction, and finding
+// it there rolls the rest back (no second conversation or item).
 func (r *Router) Reply(ctx context.Context, ev channels.Event) error {
+	if err := r.reply(ctx, ev); err != nil && !errors.Is(err, errRoutedBefore) {
+		return err
+	}
+	return nil
+}
+
+func (r *Router) reply(ctx context.Context, ev channels.Event) error {
 	if ev.At.IsZero() { // the inbound sink stamps every event; a direct caller may not
 		ev.At = r.now()
 	}
@@ -102,7 +117,6 @@ func (r *Router) Reply(ctx context.Context, ev channels.Event) error {
 	rec := replyRow{ev: ev, subscriberID: snd.SubscriberID}
 	// A customer already talking to a manager talks to the manager.
 	if snd.ConversationID.Valid {
-		rec.ev.Label = r.pressLabel(ctx, rec.ev, snd.SubscriberID)
 		rec.result = r.classify.Classify(classify.Input{Payload: ev.Payload, Text: ev.Text})
 		rec.outcome = "inbox"
 		return r.toConversation(ctx, rec, snd.ConversationID.Int64, "", "")
@@ -172,7 +186,6 @@ func (r *Router) Reply(ctx context.Context, ev channels.Event) error {
 		return err
 	}
 	// Nobody waits for this reply: a person will read it.
-	rec.ev.Label = r.pressLabel(ctx, rec.ev, snd.SubscriberID)
 	rec.result = r.classify.Classify(classify.Input{Payload: ev.Payload, Text: ev.Text})
 	rec.outcome = "inbox"
 	reason := "unmatched"
@@ -247,17 +260,21 @@ type replyRow struct {
 	def          *campaigns.Definition // the waiting run's campaign version
 }
 
-// pressLabel is the label of a pressed button no waiting run explains (a
-// press in an open conversation, a late press): what the provider sent, else
-// the button's text in the newest message sent to the subscriber that
-// offered it. Viber and VK send only the id.
-func (r *Router) pressLabel(ctx context.Context, ev channels.Event, subscriberID int64) string {
-	if ev.Payload == "" || ev.Label != "" {
-		return ev.Label
+// pressLabel is the label of a pressed button that neither the waiting
+// run's campaign nor the provider names (a press in an open conversation, a
+// late press, a press while a claim hands off): the button's text in the
+// newest message sent to the subscriber that offered it. Viber and VK send
+// only the id.
+func (r *Router) pressLabel(ctx context.Context, q sqlx.QueryerContext, rec replyRow) string {
+	if rec.ev.Payload == "" {
+		return ""
+	}
+	if l := rec.label(); l != "" {
+		return l
 	}
 	var label string
-	if err := r.db.GetContext(ctx, &label, qPressLabel, subscriberID, ev.Payload); err != nil && !db.IsNoRows(err) {
-		r.log.WarnContext(ctx, "button label", "subscriber_id", subscriberID, "err", err)
+	if err := sqlx.GetContext(ctx, q, &label, qPressLabel, rec.subscriberID, rec.ev.Payload); err != nil && !db.IsNoRows(err) {
+		r.log.WarnContext(ctx, "button label", "subscriber_id", rec.subscriberID, "err", err)
 	}
 	return label
 }
@@ -309,11 +326,19 @@ func (r *Router) store(ctx context.Context, q db.Executor, rec replyRow, convID 
 	if err != nil {
 		return fmt.Errorf("inbox: reply event: %w", err)
 	}
-	_, err = q.ExecContext(ctx, qInsertReply, rec.ev.Channel, rec.ev.ProviderEventID, rec.subscriberID, runID,
+	res, err := q.ExecContext(ctx, qInsertReply, rec.ev.Channel, rec.ev.ProviderEventID, rec.subscriberID, runID,
 		campaignID, version, stepID, rec.ev.Text, rec.ev.Payload, string(rec.result.Sentiment),
 		rec.result.Rule, rec.result.Detail, rec.outcome, rec.gotoStep, convID, rec.ev.At, rec.ev.At.Truncate(time.Microsecond), rec.label(), string(ev))
 	if err != nil {
 		return fmt.Errorf("inbox: store reply: %w", err)
+	}
+	// One row per reply inserted (its webhook event); none: routed before.
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("inbox: store reply: %w", err)
+	}
+	if n == 0 {
+		return errRoutedBefore
 	}
 	return nil
 }
@@ -358,6 +383,9 @@ func (r *Router) addToConversation(ctx context.Context, tx *sqlx.Tx, rec replyRo
 			return err
 		}
 	}
+	// Every path to a manager passes here: the one place a press gets the
+	// text its button showed.
+	rec.ev.Label = r.pressLabel(ctx, tx, rec)
 	text := rec.itemText()
 	b, _ := json.Marshal(map[string]any{"conversation_id": convID, "kind": "customer"})
 	if _, err := tx.ExecContext(ctx, qCustomerItem, convID, text, rec.ev.At, string(b), rec.ev.Channel, channels.Account(rec.ev.Account)); err != nil {

@@ -383,3 +383,98 @@ func TestPressInAnOpenConversationShowsItsLabel(t *testing.T) {
 		t.Fatalf("label %q, conversation item %q; want the button's text", label, item)
 	}
 }
+
+// TestPressDuringTheHandOffShowsItsLabel: a customer presses 👎 a second
+// time while the claim that runs the hand-off step (opened by the first
+// press) is committing; the press waits for the claim and joins the
+// conversation it opened (the customer has another run due, so the router
+// reads them again after the wait). Its provider sends only the id (Viber,
+// VK), and the manager reads the button's text, not [dislike].
+func TestPressDuringTheHandOffShowsItsLabel(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	sub, run := e.waitingSubscriber(t, "600", e.now.Add(-time.Hour))
+	e.db.MustExec(`UPDATE messages SET content = '{"text":"Как вам еда?","buttons":[{"id":"like","text":"👍 Вкусно"},{"id":"dislike","text":"👎 Не очень"}]}'
+		WHERE subscriber_id = $1`, sub)
+	e.db.MustExec(`UPDATE flow_runs SET state = 'active', step_id = 'care', step_seq = 4 WHERE id = $1`, run)
+	// Another campaign's run is due for them too (active, nobody holds it).
+	e.db.MustExec(`INSERT INTO flow_runs (campaign_id, campaign_version, subscriber_id, trigger_key, state, step_id, step_seq)
+		VALUES ('weekly-feedback', 'v1', $1, 'event:2', 'active', 'ask', 1)`, sub)
+	claim, err := e.db.Beginx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer claim.Rollback()
+	claim.MustExec(`SELECT id FROM flow_runs WHERE id = $1 FOR NO KEY UPDATE`, run)
+	done := make(chan error, 1)
+	go func() {
+		done <- e.router.Reply(ctx, channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: "600",
+			ProviderEventID: "again", Payload: "dislike", At: *e.now})
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("the press did not wait for the claim: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := Open(ctx, claim, Handoff{SubscriberID: sub, Channel: channels.Telegram, Queue: "care", Reason: "handoff",
+		RunIDs: []int64{run}, At: *e.now}); err != nil {
+		t.Fatal(err)
+	}
+	claim.MustExec(`UPDATE flow_runs SET state = 'paused' WHERE id = $1`, run)
+	if err := claim.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var label, item, outcome string
+	var convs int
+	e.db.QueryRow(`SELECT label, outcome FROM replies WHERE provider_event_id = 'again'`).Scan(&label, &outcome)
+	e.db.QueryRow(`SELECT i.text FROM conversation_items i JOIN conversations c ON c.id = i.conversation_id
+		WHERE c.subscriber_id = $1 AND i.kind = 'customer'`, sub).Scan(&item)
+	e.db.QueryRow(`SELECT count(*) FROM conversations WHERE subscriber_id = $1`, sub).Scan(&convs)
+	if outcome != "inbox" || convs != 1 || label != "👎 Не очень" || item != "👎 Не очень" {
+		t.Fatalf("outcome %q, %d conversations, label %q, conversation item %q; want inbox, 1 and the button's text", outcome, convs, label, item)
+	}
+}
+
+// TestReplyRoutedTwiceActsOnce: an event the inbound reconciler routes a
+// second time (its claim ran out while the first routing went on, or the
+// process died before marking it done) changes nothing more: the customer's
+// answer moved their run once and opens no conversation (it was one with
+// late_reply, or unmatched, beside the branch it took), and a text to a
+// manager is in the conversation once.
+func TestReplyRoutedTwiceActsOnce(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	sub, run := e.waitingSubscriber(t, "700", e.now.Add(-time.Hour))
+	press := channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: "700", ProviderEventID: "once", Payload: "like", At: *e.now}
+	for range 2 {
+		if err := e.router.Reply(ctx, press); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var step string
+	var convs, replies int
+	e.db.QueryRow(`SELECT step_id FROM flow_runs WHERE id = $1`, run).Scan(&step)
+	e.db.QueryRow(`SELECT count(*) FROM conversations WHERE subscriber_id = $1`, sub).Scan(&convs)
+	e.db.QueryRow(`SELECT count(*) FROM replies WHERE subscriber_id = $1`, sub).Scan(&replies)
+	if step != "menu" || convs != 0 || replies != 1 {
+		t.Fatalf("run at %q, %d conversations, %d replies; want menu, 0, 1", step, convs, replies)
+	}
+	words := text("700", "words", "позовите человека", e.now.Add(time.Minute))
+	for range 2 {
+		if err := e.router.Reply(ctx, words); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var items int
+	e.db.QueryRow(`SELECT count(*) FROM conversations WHERE subscriber_id = $1`, sub).Scan(&convs)
+	e.db.QueryRow(`SELECT count(*) FROM conversation_items i JOIN conversations c ON c.id = i.conversation_id
+		WHERE c.subscriber_id = $1 AND i.kind = 'customer'`, sub).Scan(&items)
+	if convs != 1 || items != 1 {
+		t.Fatalf("after a text routed twice: %d conversations, %d customer items; want 1, 1", convs, items)
+	}
+}

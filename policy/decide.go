@@ -272,3 +272,20 @@ func Candidates(st campaigns.Settings) []channels.Kind {
 	}
 	return out
 }
+
+// explanations say each reason in words for the people reading a skipped
+// message (a manager in the conversation, a marketer in a preview).
+var explanations = map[string]string{
+	ReasonNoConsent:    "the customer has not agreed to this topic on the campaign's channels",
+	ReasonNoIdentity:   "the customer has no address on the campaign's channels",
+	ReasonBlocked:      "the customer blocked us on the campaign's channels",
+	ReasonQuietHours:   "quiet hours in the customer's time zone",
+	ReasonFrequencyCap: "the customer already had as many messages as the cap allows",
+	ReasonHandoffOpen:  "a manager has the conversation (marketing pauses until it is resolved)",
+	ReasonWindowClosed: "the channel's 24-hour window is closed and the step has no template for it",
+	ReasonNoChannel:    "the campaign lists no channel to try",
+	ReasonInvalid:      "the campaign's settings are invalid",
+}
+
+// Explain says reason in words ("" for a reason it does not know).
+func Explain(reason string) string { return explanations[reason] }

@@ -277,3 +277,17 @@ func TestForPersonInstagram(t *testing.T) {
 		t.Errorf("never wrote: %+v", got)
 	}
 }
+
+// TestEveryReasonIsExplained: a skipped message reads in words in the
+// inbox, whatever the reason the gate gave.
+func TestEveryReasonIsExplained(t *testing.T) {
+	for _, r := range []string{ReasonNoConsent, ReasonNoIdentity, ReasonBlocked, ReasonQuietHours, ReasonFrequencyCap,
+		ReasonHandoffOpen, ReasonWindowClosed, ReasonNoChannel, ReasonInvalid} {
+		if Explain(r) == "" {
+			t.Errorf("reason %q has no explanation", r)
+		}
+	}
+	if Explain("something_new") != "" {
+		t.Error("an unknown reason is explained")
+	}
+}

@@ -13,7 +13,7 @@ type Role string
 const (
 	Admin    Role = "admin"
 	Marketer Role = "marketer" // campaigns, dashboards, subscribers read-only, exports of figures
-	Manager  Role = "manager"  // the inbox, limited to the queues they are given
+	Manager  Role = "manager"  // the inbox, limited to the queues they are given; reads the dashboards
 	Viewer   Role = "viewer"   // dashboards
 )
 
@@ -54,9 +54,11 @@ var Actions = []Action{Public, SignedIn, DashboardRead, FiguresExport, Campaigns
 	CampaignsTrigger, SubscribersRead, SubscribersWrite, SubscribersErase, InboxWork, Settings, AuditRead}
 
 // grants is who may do what besides admins (who may do everything).
+// Managers read the dashboards (the figures their conversations make);
+// exports of figures stay the marketers'.
 var grants = map[Action][]Role{
 	SignedIn:        {Marketer, Manager, Viewer},
-	DashboardRead:   {Marketer, Viewer},
+	DashboardRead:   {Marketer, Manager, Viewer},
 	FiguresExport:   {Marketer},
 	CampaignsRead:   {Marketer},
 	CampaignsWrite:  {Marketer},

@@ -320,3 +320,59 @@ func TestRoundRobinOverHTTP(t *testing.T) {
 		t.Errorf("assigned to %s with nobody on shift", who)
 	}
 }
+
+// TestBrowserInboxTellsNamesakesApart: two customers named Елена, one in
+// Telegram and one in Viber, both waiting for a manager. The list tells them
+// apart by customer id, the last four digits of their phone and the channel,
+// shows what each last wrote, and the views bar has a separator only between
+// views.
+func TestBrowserInboxTellsNamesakesApart(t *testing.T) {
+	s := newFullSite(t)
+	ctx := context.Background()
+	type customer struct {
+		ext, channel, address, phone, words string
+		id                                  int64
+	}
+	cs := []*customer{
+		{ext: "e1", channel: "telegram", address: "8001", phone: "+79990001234", words: "Где мой заказ?"},
+		{ext: "e2", channel: "viber", address: "vb-8002", phone: "+79990005678", words: "Курьер опоздал"},
+	}
+	for _, c := range cs {
+		s.db.QueryRow(`INSERT INTO subscribers (external_id, name) VALUES ($1, 'Елена') RETURNING id`, c.ext).Scan(&c.id)
+		s.db.MustExec(`INSERT INTO channel_identities (subscriber_id, channel, address) VALUES ($1, $2, $3), ($1, 'sms', $4)`,
+			c.id, c.channel, c.address, c.phone)
+		if err := s.router.Reply(ctx, channels.Event{Type: channels.EventText, Channel: channels.Kind(c.channel), From: c.address,
+			ProviderEventID: c.ext, Text: c.words, At: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := browsertest.New(t)
+	browsertest.Login(t, b, s.srv.URL, "manager@shop.example", "manager-password-1")
+	var rows []string
+	var views string
+	browsertest.Run(t, b, 30*time.Second,
+		chromedp.Navigate(s.srv.URL+"/inbox"),
+		chromedp.WaitVisible(`#live table`, chromedp.ByQuery),
+		chromedp.Evaluate(`[...document.querySelectorAll('#live tbody tr')].map(r => r.innerText.replace(/\s+/g, ' ').trim())`, &rows),
+		chromedp.Text(`nav[aria-label="Views"]`, &views, chromedp.ByQuery),
+	)
+	if len(rows) != 2 {
+		t.Fatalf("%d rows, want 2:\n%s", len(rows), strings.Join(rows, "\n"))
+	}
+	for _, c := range cs {
+		want := "Елена #" + itoa(c.id) + " · …" + c.phone[len(c.phone)-4:] + " " + c.channel
+		found := false
+		for _, r := range rows {
+			if strings.HasPrefix(r, want) && strings.Contains(r, c.words) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no row %q with %q:\n%s", want, c.words, strings.Join(rows, "\n"))
+		}
+	}
+	views = strings.TrimSpace(views)
+	if strings.HasPrefix(views, "·") || strings.HasSuffix(views, "·") || strings.Count(views, "·") != 4 {
+		t.Errorf("views bar %q: want a separator only between its five views", views)
+	}
+}

@@ -337,13 +337,24 @@ func TestBrowserDashboardMatchesDatabase(t *testing.T) {
 	if h1 != "Campaigns" || h1c != "Weekly renewal" || !strings.Contains(nav, "Dashboard") || strings.Contains(nav, "Inbox") || csvStatus != 403 {
 		t.Fatalf("viewer on dashboard: %q, campaign %q, nav %q, csv %d", h1, h1c, nav, csvStatus)
 	}
+	// A manager reads the dashboard beside the inbox (the figures their
+	// conversations make), but neither exports figures nor opens the
+	// marketers' pages.
 	ctx3 := browsertest.New(t)
 	browsertest.Login(t, ctx3, s.srv.URL, "manager@shop.example", "manager-password-1")
+	var forbidden string
 	browsertest.Run(t, ctx3, 30*time.Second,
 		chromedp.Navigate(s.srv.URL+"/dashboard"), chromedp.Text(`h1`, &h1, chromedp.ByQuery),
-		chromedp.Text(`header.top nav`, &nav, chromedp.ByQuery))
-	if h1 != "Not for your role" || strings.Contains(nav, "Dashboard") || !strings.Contains(nav, "Inbox") {
-		t.Fatalf("manager on dashboard: %q, nav %q", h1, nav)
+		chromedp.Text(`header.top nav`, &nav, chromedp.ByQuery),
+		chromedp.Navigate(s.srv.URL+"/dashboard/weekly-renewal"), chromedp.Text(`h1`, &h1c, chromedp.ByQuery),
+		chromedp.Evaluate(`fetch('/dashboard/weekly-renewal/csv?table=goal').then(r => r.status)`, &csvStatus,
+			func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }),
+		chromedp.Navigate(s.srv.URL+"/segments"), chromedp.Text(`main`, &forbidden, chromedp.ByQuery))
+	if h1 != "Campaigns" || h1c != "Weekly renewal" || !strings.Contains(nav, "Dashboard") || !strings.Contains(nav, "Inbox") || csvStatus != 403 {
+		t.Fatalf("manager on dashboard: %q, campaign %q, nav %q, csv %d", h1, h1c, nav, csvStatus)
+	}
+	if !strings.Contains(forbidden, "Not for your role") || !strings.Contains(forbidden, "Your role (manager) may not open this page") {
+		t.Errorf("a manager on the segments page reads:\n%s", forbidden)
 	}
 }
 

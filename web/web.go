@@ -22,6 +22,7 @@ import (
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/internal/httpx"
 	"github.com/nudge-engine/nudge/internal/server"
+	"github.com/nudge-engine/nudge/policy"
 	"github.com/nudge-engine/nudge/users"
 )
 
@@ -109,6 +110,13 @@ func (w *Web) enable(nav NavItem, pages ...string) error {
 // Funcs are available in every page template.
 var Funcs = template.FuncMap{
 	"ago": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") },
+	// notSent says why the policy gate skipped a message, in words.
+	"notSent": func(reason string) string {
+		if e := policy.Explain(reason); e != "" {
+			return e
+		}
+		return reason
+	},
 }
 
 // Parse registers page name from the files (plus the shared layout).

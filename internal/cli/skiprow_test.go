@@ -14,6 +14,7 @@ import (
 	"github.com/nudge-engine/nudge/demo"
 	"github.com/nudge-engine/nudge/internal/browsertest"
 	"github.com/nudge-engine/nudge/internal/clock"
+	"github.com/nudge-engine/nudge/policy"
 	"github.com/nudge-engine/nudge/subscribers"
 	"github.com/nudge-engine/nudge/users"
 )
@@ -130,8 +131,9 @@ func TestBrowserInboxSkipRowOnEngineClock(t *testing.T) {
 		t.Fatalf("history rows (skip %d, press %d, question %d):\n%s", skip, press, question, strings.Join(rows, "\n"))
 	}
 	want := skippedAt.UTC().Format("2006-01-02 15:04")
-	if r := rows[skip]; !strings.Contains(r, want) || !strings.Contains(r, "skipped") || !strings.Contains(r, "handoff_open") {
-		t.Errorf("the skip row does not show the engine's time %s, the status and the reason: %q", want, r)
+	if r := rows[skip]; !strings.Contains(r, want) || !strings.Contains(r, "skipped") || !strings.Contains(r, "handoff_open") ||
+		!strings.Contains(r, "Not sent: "+policy.Explain(policy.ReasonHandoffOpen)) {
+		t.Errorf("the skip row does not show the engine's time %s, the status and the reason (code and words): %q", want, r)
 	}
 	if today := time.Now().UTC().Format("2006-01-02"); strings.Contains(strings.Join(rows, "\n"), today) {
 		t.Errorf("a history row carries today's wall-clock date %s:\n%s", today, strings.Join(rows, "\n"))
