@@ -46,44 +46,48 @@ func CurrentSQL(subscriber, channel, topic string) string {
 // expression of channels, e.g. "$3"), or, when anyOf is "", on at least one
 // channel it has events for ('*' included).
 //
-// It reads consent_current, the ledger's newest event per (subscriber, topic,
-// channel) kept by a trigger in the ledger write's own transaction, where a
-// channel row is never older than the '*' row (migration 00019). So a
-// channel's consent is its own row, else the '*' row, and "on one of anyOf"
-// is: a granted row on '*' or a channel of anyOf, and not every channel of
-// anyOf revoked by its own row. Both halves are plain (NOT) EXISTS the
-// planner turns into joins: a hash over the table for a count of a million,
-// an index probe for one subscriber (TestCurrentRule,
-// TestCurrentTableAgreesWithLedger).
+// It reads consent_rollup: consent_current (the ledger's newest event per
+// subscriber, topic and channel, where a channel row is never older than the
+// '*' row) grouped per subscriber and topic, both kept by triggers in the
+// ledger write's own transaction (migrations 00019, 00028). One row per
+// subscriber: a hash over the table for a count of a million, an index probe
+// for one subscriber (TestCurrentRule, TestCurrentTableAgreesWithLedger).
 func AudienceSQL(subscriber, anyOf, topic string) string {
+	return rollupExists(subscriber, topic, OnAnySQL("c", anyOf))
+}
+
+// RollupTable is the table of consent_rollup rows a count joins once (on
+// subscriber_id and topic) to read OnAnySQL, OnSQL and SourcesSQL from.
+const RollupTable = "consent_rollup"
+
+func rollupExists(subscriber, topic, pred string) string {
+	return "EXISTS (SELECT 1 FROM consent_rollup c WHERE c.subscriber_id = " + subscriber +
+		" AND c.topic = " + topic + " AND " + pred + ")"
+}
+
+// OnAnySQL is AudienceSQL over a consent_rollup row aliased row (its columns
+// NULL when the subscriber has none: the expression is then NULL). A
+// channel's own row decides, else the '*' row: some channel of anyOf is
+// granted by its own row, or '*' grants and not every channel of anyOf is
+// revoked by its own.
+func OnAnySQL(row, anyOf string) string {
 	if anyOf == "" {
-		return "EXISTS (SELECT 1 FROM consent_current cg WHERE cg.subscriber_id = " + subscriber +
-			" AND cg.topic = " + topic + " AND cg.granted)"
+		return "(" + row + ".star OR cardinality(" + row + ".yes) > 0)"
 	}
-	return "(EXISTS (SELECT 1 FROM consent_current cg WHERE cg.subscriber_id = " + subscriber +
-		" AND cg.topic = " + topic + " AND cg.granted AND (cg.channel = '*' OR cg.channel = ANY(" + anyOf + "::text[])))" +
-		" AND NOT EXISTS (SELECT 1 FROM (SELECT cr.subscriber_id FROM consent_current cr WHERE cr.topic = " + topic +
-		" AND NOT cr.granted AND cr.channel = ANY(" + anyOf + "::text[]) GROUP BY cr.subscriber_id" +
-		" HAVING count(*) >= (SELECT count(DISTINCT x) FROM unnest(" + anyOf + "::text[]) AS x)) rv WHERE rv.subscriber_id = " + subscriber + "))"
+	return "(" + row + ".yes && " + anyOf + "::text[] OR (" + row + ".star AND NOT " + anyOf + "::text[] <@ " + row + ".no))"
 }
 
-// ChannelsSQL returns a subquery over consent_current with one row per
-// subscriber that has a row of topic (an SQL expression): subscriber_id,
-// yes and no (the channels its own rows grant and revoke, text[], never
-// NULL) and star (a granted '*' row). OnSQL applies the rule to a row of it.
-// A count that splits a million members by channel joins it once, where a
-// test per member and channel would probe the table millions of times.
+// ChannelsSQL returns a subquery with one row per subscriber that has a
+// current-consent row of topic (an SQL expression): subscriber_id, yes and no
+// (the channels its own rows grant and revoke, text[], never NULL) and star
+// (a granted '*' row). OnSQL applies the rule to a row of it.
 func ChannelsSQL(topic string) string {
-	return "(SELECT cc.subscriber_id," +
-		" coalesce(array_agg(cc.channel) FILTER (WHERE cc.granted AND cc.channel <> '*'), '{}') AS yes," +
-		" coalesce(array_agg(cc.channel) FILTER (WHERE NOT cc.granted AND cc.channel <> '*'), '{}') AS no," +
-		" coalesce(bool_or(cc.granted) FILTER (WHERE cc.channel = '*'), false) AS star" +
-		" FROM consent_current cc WHERE cc.topic = " + topic + " GROUP BY cc.subscriber_id)"
+	return "(SELECT cc.subscriber_id, cc.yes, cc.no, cc.star, cc.sources FROM consent_rollup cc WHERE cc.topic = " + topic + ")"
 }
 
-// OnSQL returns a boolean SQL expression: the ChannelsSQL row aliased row
-// (NULL when the subscriber has none) consents on channel (an SQL text
-// expression): its own row decides, else the '*' row.
+// OnSQL returns a boolean SQL expression: the ChannelsSQL (or RollupTable)
+// row aliased row (NULL when the subscriber has none) consents on channel
+// (an SQL text expression): its own row decides, else the '*' row.
 func OnSQL(row, channel string) string {
 	return "coalesce(" + channel + " = ANY(" + row + ".yes) OR (" + row + ".star AND NOT " + channel + " = ANY(" + row + ".no)), false)"
 }
@@ -92,8 +96,12 @@ func OnSQL(row, channel string) string {
 // on at least one channel was last granted by one of sources (an SQL text[]
 // expression): the source of a granted current row.
 func SourceSQL(subscriber, topic, sources string) string {
-	return "EXISTS (SELECT 1 FROM consent_current cs WHERE cs.subscriber_id = " + subscriber +
-		" AND cs.topic = " + topic + " AND cs.granted AND cs.source = ANY(" + sources + "::text[]))"
+	return rollupExists(subscriber, topic, SourcesSQL("c", sources))
+}
+
+// SourcesSQL is SourceSQL over a consent_rollup row aliased row.
+func SourcesSQL(row, sources string) string {
+	return "(" + row + ".sources && " + sources + "::text[])"
 }
 
 // Lock takes the consent writers' lock of each subscriber (an exclusive
