@@ -3,12 +3,13 @@
 -- A segment count over a million subscribers read seven whole tables (the
 -- events with a window per subscriber for the newest payload, the unblocked
 -- identities twice, consent three times): 5.4 s against 160 ms for a bare
--- count(*). These two tables hold what a segment asks of each subscriber in
--- one narrow row each, so a count is one pass over the subscribers joined to
--- them (scheduler.CountSQL):
+-- count(*). subscriber_rollup holds what a segment asks of each subscriber in
+-- one narrow row, so a count is one pass over the subscribers joined to it
+-- once (scheduler.CountSQL). A row exists for each subscriber with an
+-- identity, an event or a current-consent row. Its columns have one writer
+-- each, the package that owns what they summarise:
 --
--- subscriber_rollup (owner: subscribers), one row per subscriber with an
---   identity or an event:
+-- subscribers:
 --   reachable  the channels of its identities not blocked (any account),
 --              sorted, distinct;
 --   events     per event name {"t": the newest occurred_at of that name,
@@ -17,16 +18,17 @@
 --              for n <= 8), "at" and "id": the newest event's occurred_at and
 --              id (ties by id, as the newest is chosen everywhere), "last":
 --              its payload}.
--- consent_rollup (owner: consent), one row per (subscriber, topic) with a
---   current-consent row: consent_current grouped, the form consent.ChannelsSQL
---   had to build per count: yes and no (the channels whose own row grants
---   and revokes), star (the '*' row grants), sources (the sources of the
+-- consent, per topic (marketing_*, service_*: one set of columns for each
+--   of consent.Topics): consent_current grouped, the form consent.ChannelsSQL
+--   had to build per count: _yes and _no (the channels whose own row grants
+--   and revokes), _star (the '*' row grants), _sources (the sources of the
 --   granted rows).
 --
--- Both are kept by triggers on the tables they summarise, in the writing
+-- They are kept by triggers on the tables they summarise, in the writing
 -- statement's own transaction, so every writer (the API, inbound, blocking,
 -- the import, erasure, and test fixtures) keeps them current and none can
--- forget: one writer each, the trigger function below. Event inserts merge
+-- forget: one writer each, a trigger function below, and each sets only its
+-- own columns (so writers of different columns only queue on the row lock). Event inserts merge
 -- their newest times into the row (an upsert whose merge is re-evaluated on
 -- the row's latest version, so concurrent inserts commute); identity changes
 -- and event updates or deletes recompute the subscribers' rows after locking
@@ -36,17 +38,15 @@
 CREATE TABLE subscriber_rollup (
     subscriber_id bigint PRIMARY KEY REFERENCES subscribers(id) ON DELETE CASCADE,
     reachable     text[] NOT NULL DEFAULT '{}',
-    events        jsonb NOT NULL DEFAULT '{}'
-);
-
-CREATE TABLE consent_rollup (
-    subscriber_id bigint NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
-    topic         text NOT NULL,
-    yes           text[] NOT NULL,
-    no            text[] NOT NULL,
-    star          boolean NOT NULL,
-    sources       text[] NOT NULL,
-    PRIMARY KEY (subscriber_id, topic)
+    events        jsonb NOT NULL DEFAULT '{}',
+    marketing_yes     text[] NOT NULL DEFAULT '{}',
+    marketing_no      text[] NOT NULL DEFAULT '{}',
+    marketing_star    boolean NOT NULL DEFAULT false,
+    marketing_sources text[] NOT NULL DEFAULT '{}',
+    service_yes       text[] NOT NULL DEFAULT '{}',
+    service_no        text[] NOT NULL DEFAULT '{}',
+    service_star      boolean NOT NULL DEFAULT false,
+    service_sources   text[] NOT NULL DEFAULT '{}'
 );
 
 -- +goose StatementBegin
@@ -216,26 +216,44 @@ CREATE TRIGGER subscriber_rollup_identity_update AFTER UPDATE OF subscriber_id, 
     EXECUTE FUNCTION subscriber_rollup_identity();
 
 -- +goose StatementBegin
--- consent_rollup_apply regroups the (subscriber, topic) pairs of the new
--- ledger rows from consent_current, which consent_current_apply (a trigger
--- of the same statement, fired first: triggers fire in name order) has just
--- brought up to date. Consent writers hold the subscriber's lock
--- (consent.Lock), so no two recompute one pair at once.
+-- consent_rollup_groups is consent_current of the subscribers ids grouped
+-- into the rollup's consent columns.
+CREATE FUNCTION consent_rollup_groups(ids bigint[]) RETURNS TABLE (subscriber_id bigint,
+        marketing_yes text[], marketing_no text[], marketing_star boolean, marketing_sources text[],
+        service_yes text[], service_no text[], service_star boolean, service_sources text[])
+    LANGUAGE sql STABLE AS $$
+    SELECT cc.subscriber_id,
+           coalesce(array_agg(cc.channel ORDER BY cc.channel) FILTER (WHERE cc.topic = 'marketing' AND cc.granted AND cc.channel <> '*'), '{}'),
+           coalesce(array_agg(cc.channel ORDER BY cc.channel) FILTER (WHERE cc.topic = 'marketing' AND NOT cc.granted AND cc.channel <> '*'), '{}'),
+           coalesce(bool_or(cc.granted) FILTER (WHERE cc.topic = 'marketing' AND cc.channel = '*'), false),
+           coalesce(array_agg(DISTINCT cc.source ORDER BY cc.source) FILTER (WHERE cc.topic = 'marketing' AND cc.granted), '{}'),
+           coalesce(array_agg(cc.channel ORDER BY cc.channel) FILTER (WHERE cc.topic = 'service' AND cc.granted AND cc.channel <> '*'), '{}'),
+           coalesce(array_agg(cc.channel ORDER BY cc.channel) FILTER (WHERE cc.topic = 'service' AND NOT cc.granted AND cc.channel <> '*'), '{}'),
+           coalesce(bool_or(cc.granted) FILTER (WHERE cc.topic = 'service' AND cc.channel = '*'), false),
+           coalesce(array_agg(DISTINCT cc.source ORDER BY cc.source) FILTER (WHERE cc.topic = 'service' AND cc.granted), '{}')
+      FROM consent_current cc
+     WHERE ids IS NULL OR cc.subscriber_id = ANY(ids)
+     GROUP BY cc.subscriber_id
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+-- consent_rollup_apply regroups the consent columns of the subscribers of
+-- the new ledger rows from consent_current, which consent_current_apply (a
+-- trigger of the same statement, fired first: triggers fire in name order)
+-- has just brought up to date. Consent writers hold the subscriber's lock
+-- (consent.Lock), so no two regroup one subscriber at once.
 CREATE FUNCTION consent_rollup_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO consent_rollup AS r (subscriber_id, topic, yes, no, star, sources)
-    SELECT cc.subscriber_id, cc.topic,
-           coalesce(array_agg(cc.channel ORDER BY cc.channel) FILTER (WHERE cc.granted AND cc.channel <> '*'), '{}'),
-           coalesce(array_agg(cc.channel ORDER BY cc.channel) FILTER (WHERE NOT cc.granted AND cc.channel <> '*'), '{}'),
-           coalesce(bool_or(cc.granted) FILTER (WHERE cc.channel = '*'), false),
-           coalesce(array_agg(DISTINCT cc.source ORDER BY cc.source) FILTER (WHERE cc.granted), '{}')
-      FROM consent_current cc
-      JOIN (SELECT DISTINCT n.subscriber_id, n.topic FROM new_events n) k ON k.subscriber_id = cc.subscriber_id AND k.topic = cc.topic
-     GROUP BY cc.subscriber_id, cc.topic
-     ORDER BY cc.subscriber_id, cc.topic
-    ON CONFLICT (subscriber_id, topic) DO UPDATE
-       SET yes = EXCLUDED.yes, no = EXCLUDED.no, star = EXCLUDED.star, sources = EXCLUDED.sources
-     WHERE (r.yes, r.no, r.star, r.sources) IS DISTINCT FROM (EXCLUDED.yes, EXCLUDED.no, EXCLUDED.star, EXCLUDED.sources);
+    INSERT INTO subscriber_rollup AS r (subscriber_id, marketing_yes, marketing_no, marketing_star, marketing_sources,
+                                        service_yes, service_no, service_star, service_sources)
+    SELECT g.* FROM consent_rollup_groups((SELECT array_agg(DISTINCT n.subscriber_id) FROM new_events n)) g
+     ORDER BY g.subscriber_id
+    ON CONFLICT (subscriber_id) DO UPDATE
+       SET marketing_yes = EXCLUDED.marketing_yes, marketing_no = EXCLUDED.marketing_no,
+           marketing_star = EXCLUDED.marketing_star, marketing_sources = EXCLUDED.marketing_sources,
+           service_yes = EXCLUDED.service_yes, service_no = EXCLUDED.service_no,
+           service_star = EXCLUDED.service_star, service_sources = EXCLUDED.service_sources;
     RETURN NULL;
 END
 $$;
@@ -244,32 +262,31 @@ $$;
 CREATE TRIGGER consent_rollup_apply AFTER INSERT ON consent_events
     REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION consent_rollup_apply();
 
--- Backfill: the same groupings over every existing row.
-INSERT INTO subscriber_rollup (subscriber_id, reachable)
-SELECT ci.subscriber_id, array_agg(DISTINCT ci.channel ORDER BY ci.channel)
-  FROM channel_identities ci WHERE ci.blocked_at IS NULL GROUP BY ci.subscriber_id;
-INSERT INTO subscriber_rollup AS r (subscriber_id, events)
-SELECT d.subscriber_id, jsonb_object_agg(d.name, jsonb_build_object('t', to_jsonb(d.t), 'at', d.t[1], 'id', d.id, 'last', d.last))
-  FROM (SELECT e.subscriber_id, e.name, (array_agg(e.us ORDER BY e.us DESC))[1:8] AS t,
-               (array_agg(e.id ORDER BY e.us DESC, e.id DESC))[1] AS id,
-               (array_agg(e.payload ORDER BY e.us DESC, e.id DESC))[1] AS last
-          FROM (SELECT ev.subscriber_id, ev.name, ev.id, ev.payload, (extract(epoch FROM ev.occurred_at) * 1000000)::bigint AS us
-                  FROM subscriber_events ev) e
-         GROUP BY e.subscriber_id, e.name) d
- GROUP BY d.subscriber_id
-ON CONFLICT (subscriber_id) DO UPDATE SET events = EXCLUDED.events;
-INSERT INTO consent_rollup (subscriber_id, topic, yes, no, star, sources)
-SELECT cc.subscriber_id, cc.topic,
-       coalesce(array_agg(cc.channel ORDER BY cc.channel) FILTER (WHERE cc.granted AND cc.channel <> '*'), '{}'),
-       coalesce(array_agg(cc.channel ORDER BY cc.channel) FILTER (WHERE NOT cc.granted AND cc.channel <> '*'), '{}'),
-       coalesce(bool_or(cc.granted) FILTER (WHERE cc.channel = '*'), false),
-       coalesce(array_agg(DISTINCT cc.source ORDER BY cc.source) FILTER (WHERE cc.granted), '{}')
-  FROM consent_current cc
- GROUP BY cc.subscriber_id, cc.topic;
+-- Backfill: the same groupings over every existing row, one row each.
+INSERT INTO subscriber_rollup (subscriber_id, reachable, events, marketing_yes, marketing_no, marketing_star, marketing_sources,
+                               service_yes, service_no, service_star, service_sources)
+SELECT s.id, coalesce(re.reach, '{}'), coalesce(ev.events, '{}'),
+       coalesce(g.marketing_yes, '{}'), coalesce(g.marketing_no, '{}'), coalesce(g.marketing_star, false), coalesce(g.marketing_sources, '{}'),
+       coalesce(g.service_yes, '{}'), coalesce(g.service_no, '{}'), coalesce(g.service_star, false), coalesce(g.service_sources, '{}')
+  FROM subscribers s
+  LEFT JOIN (SELECT ci.subscriber_id, array_agg(DISTINCT ci.channel ORDER BY ci.channel) AS reach
+               FROM channel_identities ci WHERE ci.blocked_at IS NULL GROUP BY ci.subscriber_id) re ON re.subscriber_id = s.id
+  LEFT JOIN (SELECT d.subscriber_id, jsonb_object_agg(d.name, jsonb_build_object('t', to_jsonb(d.t), 'at', d.t[1], 'id', d.id, 'last', d.last)) AS events
+               FROM (SELECT e.subscriber_id, e.name, (array_agg(e.us ORDER BY e.us DESC))[1:8] AS t,
+                            (array_agg(e.id ORDER BY e.us DESC, e.id DESC))[1] AS id,
+                            (array_agg(e.payload ORDER BY e.us DESC, e.id DESC))[1] AS last
+                       FROM (SELECT ev.subscriber_id, ev.name, ev.id, ev.payload, (extract(epoch FROM ev.occurred_at) * 1000000)::bigint AS us
+                               FROM subscriber_events ev) e
+                      GROUP BY e.subscriber_id, e.name) d
+              GROUP BY d.subscriber_id) ev ON ev.subscriber_id = s.id
+  LEFT JOIN consent_rollup_groups(NULL) g ON g.subscriber_id = s.id
+ WHERE re.subscriber_id IS NOT NULL OR ev.subscriber_id IS NOT NULL OR g.subscriber_id IS NOT NULL
+ ORDER BY s.id;
 
 -- +goose Down
 DROP TRIGGER consent_rollup_apply ON consent_events;
 DROP FUNCTION consent_rollup_apply();
+DROP FUNCTION consent_rollup_groups(bigint[]);
 DROP TRIGGER subscriber_rollup_identity_update ON channel_identities;
 DROP TRIGGER subscriber_rollup_identities_delete ON channel_identities;
 DROP TRIGGER subscriber_rollup_identities_insert ON channel_identities;
@@ -284,5 +301,4 @@ DROP FUNCTION subscriber_rollup_events(bigint[], text[]);
 DROP FUNCTION subscriber_rollup_reach(bigint[]);
 DROP FUNCTION subscriber_rollup_lock(bigint[]);
 DROP FUNCTION subscriber_rollup_merge(jsonb, jsonb);
-DROP TABLE consent_rollup;
 DROP TABLE subscriber_rollup;

@@ -49,35 +49,32 @@ type AudienceTarget struct {
 	// then counts only identities of those accounts. A segment (nil)
 	// counts every account.
 	Accounts map[string]string
-	// Joined says the caller's FROM joins the subscriber's rollup rows to s
-	// (RollupFrom): subscriber_rollup as r and consent_rollup of the
-	// audience's topic as c. The predicate then reads their columns, where
-	// otherwise each condition probes its rollup by s.id: a count of a
-	// million joins each rollup once instead of once per condition.
+	// Joined says the caller's FROM joins the subscriber's rollup row to s
+	// as r (RollupFrom). The predicate then reads its columns, where
+	// otherwise each condition probes the rollup by s.id: a count of a
+	// million joins it once instead of once per condition.
 	Joined bool
 }
 
 // RollupFrom is the FROM of a Joined audience: the subscribers (s) with
-// their rollup rows (r, and c for topic, an SQL expression), one of each
-// per subscriber.
-func RollupFrom(topic string) string {
-	return "subscribers s LEFT JOIN " + subscribers.RollupTable + " r ON r.subscriber_id = s.id LEFT JOIN " +
-		consent.RollupTable + " c ON c.subscriber_id = s.id AND c.topic = " + topic
-}
+// their rollup rows (r): reachability and events (subscribers), consent per
+// topic (consent).
+const RollupFrom = "subscribers s LEFT JOIN " + subscribers.RollupTable + " r ON r.subscriber_id = s.id"
 
 // rollup returns pred, over the subscriber_rollup row r, as a predicate over
-// s (negated: it does not hold, or there is no row).
+// s (negated: it does not hold, or there is no row). Joined, a condition
+// that must hold stays strict (NULL without a row), so the planner turns the
+// outer join into an inner one and filters the rollup as it reads it.
 func (t AudienceTarget) rollup(pred string, negate bool) string {
-	p := ""
-	if t.Joined {
-		p = "coalesce(" + pred + ", false)"
-	} else {
-		p = subscribers.RollupExistsSQL("s.id", pred)
+	switch {
+	case t.Joined && negate:
+		return "NOT coalesce(" + pred + ", false)"
+	case t.Joined:
+		return pred
+	case negate:
+		return "NOT " + subscribers.RollupExistsSQL("s.id", pred)
 	}
-	if negate {
-		return "NOT " + p
-	}
-	return p
+	return subscribers.RollupExistsSQL("s.id", pred)
 }
 
 // accountsOf is a campaign's Accounts target: never nil.
@@ -124,11 +121,8 @@ func AudienceWhere(aud campaigns.Audience, t AudienceTarget, args *Args) (string
 	default:
 		return "", fmt.Errorf("%w: consent topic %q is not service or marketing", ErrAudience, topic)
 	}
-	if t.Joined && topic != t.Topic {
-		return "", fmt.Errorf("%w: joined consent rows are of %q, the audience's topic is %q", ErrAudience, t.Topic, topic)
-	}
-	tp := "" // the topic's placeholder, for conditions that probe consent_rollup
-	if !t.Joined && (!t.AnyConsent || len(aud.OptInSource) > 0) {
+	tp := "" // the topic's placeholder, for the consent conditions
+	if !t.AnyConsent || len(aud.OptInSource) > 0 {
 		tp = args.Add(string(topic))
 	}
 	if !t.AnyConsent {
@@ -168,7 +162,7 @@ func AudienceWhere(aud campaigns.Audience, t AudienceTarget, args *Args) (string
 	if len(aud.OptInSource) > 0 {
 		src := args.Add(pq.Array(aud.OptInSource))
 		if t.Joined {
-			parts = append(parts, "coalesce("+consent.SourcesSQL("c", src)+", false)")
+			parts = append(parts, consent.SourcesSQL("r", tp, src))
 		} else {
 			parts = append(parts, consent.SourceSQL("s.id", tp, src))
 		}
@@ -209,7 +203,7 @@ func consentSQL(t AudienceTarget, tp string, args *Args) string {
 		anyOf = args.Add(pq.Array(t.Channels))
 	}
 	if t.Joined {
-		return "coalesce(" + consent.OnAnySQL("c", anyOf) + ", false)"
+		return consent.OnAnySQL("r", tp, anyOf)
 	}
 	return consent.AudienceSQL("s.id", anyOf, tp)
 }

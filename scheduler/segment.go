@@ -65,10 +65,10 @@ func CountSQL(seg *campaigns.Segment, now time.Time) (string, []any, error) {
 	var when []string
 	for _, ch := range seg.SplitChannels() {
 		c := args.Add(ch) + "::text"
-		when = append(when, "WHEN "+consent.OnSQL("c", c)+" AND coalesce("+subscribers.ReachesSQL("r", c)+", false) THEN "+c)
+		when = append(when, "WHEN "+consent.OnRollupSQL("r", topic, c)+" AND coalesce("+subscribers.ReachesSQL("r", c)+", false) THEN "+c)
 	}
 	q := `SELECT CASE ` + strings.Join(when, " ") + ` ELSE '' END AS channel, count(*) AS members
-  FROM ` + RollupFrom(topic) + `
+  FROM ` + RollupFrom + `
  WHERE ` + where + `
  GROUP BY 1`
 	return q, args.Values(), nil
@@ -119,12 +119,11 @@ func CountSegment(ctx context.Context, q *sqlx.DB, seg *campaigns.Segment, now t
 	}
 	if sample > 0 {
 		sargs := &Args{}
-		topic := sargs.Add(string(seg.Topic()))
 		where, err := AudienceWhere(seg.Audience(), segmentTarget(seg, now), sargs)
 		if err != nil {
 			return out, fmt.Errorf("sample segment %s: %w", seg.ID, err)
 		}
-		if err := q.SelectContext(ctx, &out.Sample, `SELECT s.id, s.name FROM `+RollupFrom(topic)+` WHERE `+
+		if err := q.SelectContext(ctx, &out.Sample, `SELECT s.id, s.name FROM `+RollupFrom+` WHERE `+
 			where+` ORDER BY s.id LIMIT `+sargs.Add(sample), sargs.Values()...); err != nil {
 			return out, fmt.Errorf("sample segment %s: %w", seg.ID, err)
 		}
