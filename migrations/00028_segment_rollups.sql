@@ -85,10 +85,13 @@ $$;
 -- so a new snapshot) sees every change committed before the lock.
 CREATE FUNCTION subscriber_rollup_lock(ids bigint[]) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+    -- Joins with unnest, not = ANY(ids): an import's statement brings
+    -- 100,000 ids, and = ANY over a parameter array is a scan of it per row.
     INSERT INTO subscriber_rollup (subscriber_id)
-    SELECT s.id FROM subscribers s WHERE s.id = ANY(ids) ORDER BY s.id
+    SELECT s.id FROM (SELECT DISTINCT u.id FROM unnest(ids) AS u(id)) k JOIN subscribers s ON s.id = k.id ORDER BY s.id
     ON CONFLICT (subscriber_id) DO NOTHING;
-    PERFORM 1 FROM subscriber_rollup r WHERE r.subscriber_id = ANY(ids) ORDER BY r.subscriber_id FOR UPDATE;
+    PERFORM 1 FROM (SELECT DISTINCT u.id FROM unnest(ids) AS u(id)) k JOIN subscriber_rollup r ON r.subscriber_id = k.id
+     ORDER BY r.subscriber_id FOR UPDATE OF r;
 END
 $$;
 -- +goose StatementEnd
@@ -231,8 +234,8 @@ CREATE FUNCTION consent_rollup_groups(ids bigint[]) RETURNS TABLE (subscriber_id
            coalesce(array_agg(cc.channel ORDER BY cc.channel) FILTER (WHERE cc.topic = 'service' AND NOT cc.granted AND cc.channel <> '*'), '{}'),
            coalesce(bool_or(cc.granted) FILTER (WHERE cc.topic = 'service' AND cc.channel = '*'), false),
            coalesce(array_agg(DISTINCT cc.source ORDER BY cc.source) FILTER (WHERE cc.topic = 'service' AND cc.granted), '{}')
-      FROM consent_current cc
-     WHERE ids IS NULL OR cc.subscriber_id = ANY(ids)
+      FROM (SELECT DISTINCT u.id FROM unnest(ids) AS u(id)) k
+      JOIN consent_current cc ON cc.subscriber_id = k.id
      GROUP BY cc.subscriber_id
 $$;
 -- +goose StatementEnd
@@ -279,7 +282,7 @@ SELECT s.id, coalesce(re.reach, '{}'), coalesce(ev.events, '{}'),
                                FROM subscriber_events ev) e
                       GROUP BY e.subscriber_id, e.name) d
               GROUP BY d.subscriber_id) ev ON ev.subscriber_id = s.id
-  LEFT JOIN consent_rollup_groups(NULL) g ON g.subscriber_id = s.id
+  LEFT JOIN consent_rollup_groups((SELECT array_agg(DISTINCT cc.subscriber_id) FROM consent_current cc)) g ON g.subscriber_id = s.id
  WHERE re.subscriber_id IS NOT NULL OR ev.subscriber_id IS NOT NULL OR g.subscriber_id IS NOT NULL
  ORDER BY s.id;
 
