@@ -64,9 +64,9 @@ func BenchmarkSegmentCount(b *testing.B) {
 	if raw, err := os.ReadFile("/proc/loadavg"); err == nil && len(raw) > 14 {
 		load = string(raw[:14])
 	}
-	writes := rollupWriteCost(b, f, now)
 	fmt.Printf("| segment count %9d subscribers | %7d members | %8.1f ms (with sample %8.1f ms) | count(*) %7.1f ms | ratio %5.1f | load %s |\n",
 		n, members, float64(per.Microseconds())/1000, float64(perWhole.Microseconds())/1000, float64(perBare.Microseconds())/1000, ratio, load)
+	writes := rollupWriteCost(b, f, now)
 	fmt.Printf("| rollup write cost (best of 2, without → with the rollup triggers) | %v |\n", writes)
 	res := map[string]any{
 		"name": "segment_count", "subscribers": n, "members": members, "iterations": b.N,

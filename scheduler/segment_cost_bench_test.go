@@ -76,7 +76,7 @@ func rollupWriteCost(b *testing.B, f fixture, now time.Time) map[string]float64 
 				fmt.Fprintf(&csv, "imp%d-%d,Покупатель %d,+7%03d%07d,%d,true,checkout form v3\n", run, i, i, 900+run, i, 10_000_000*run+i)
 			}
 			start = time.Now()
-			rep, err := subscribers.NewImporter(f.db, nil).Import(ctx, strings.NewReader(csv.String()), subscribers.ImportOptions{KeepErrors: 3})
+			rep, err := subscribers.NewImporter(f.db, nil).Import(ctx, strings.NewReader(csv.String()), subscribers.ImportOptions{KeepErrors: 3, BatchSize: 10_000})
 			if err != nil || rep.Imported != 100_000 {
 				b.Fatalf("import: %v %+v", err, rep)
 			}
