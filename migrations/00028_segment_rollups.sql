@@ -28,10 +28,11 @@
 -- statement's own transaction, so every writer (the API, inbound, blocking,
 -- the import, erasure, and test fixtures) keeps them current and none can
 -- forget: one writer each, a trigger function below, and each sets only its
--- own columns (so writers of different columns only queue on the row lock). Event inserts merge
--- their newest times into the row (an upsert whose merge is re-evaluated on
--- the row's latest version, so concurrent inserts commute); identity changes
--- and event updates or deletes recompute the subscribers' rows after locking
+-- own columns (so writers of different columns only queue on the row
+-- lock). Event and identity inserts merge their newest times or channels
+-- into the row (an upsert whose merge is re-evaluated on the row's latest
+-- version, so concurrent inserts commute); identity updates and deletes and
+-- event updates and deletes recompute the subscribers' rows after locking
 -- them, so a concurrent writer's change is never lost.
 
 -- +goose Up
@@ -180,7 +181,18 @@ DECLARE
     ids bigint[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        SELECT array_agg(DISTINCT n.subscriber_id) INTO ids FROM new_identities n WHERE n.blocked_at IS NULL;
+        -- New identities only add channels: a union, which commutes with
+        -- any other writer of the row (the upsert's SET is evaluated on its
+        -- latest version), so no lock and no recomputation.
+        INSERT INTO subscriber_rollup AS r (subscriber_id, reachable)
+        SELECT n.subscriber_id, array_agg(DISTINCT n.channel ORDER BY n.channel)
+          FROM new_identities n WHERE n.blocked_at IS NULL
+         GROUP BY n.subscriber_id
+         ORDER BY n.subscriber_id
+        ON CONFLICT (subscriber_id) DO UPDATE
+           SET reachable = (SELECT array_agg(DISTINCT x.ch ORDER BY x.ch) FROM unnest(r.reachable || EXCLUDED.reachable) AS x(ch))
+         WHERE NOT EXCLUDED.reachable <@ r.reachable;
+        RETURN NULL;
     ELSE
         SELECT array_agg(DISTINCT o.subscriber_id) INTO ids FROM old_identities o;
     END IF;
