@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -46,54 +47,83 @@ func CurrentSQL(subscriber, channel, topic string) string {
 // expression of channels, e.g. "$3"), or, when anyOf is "", on at least one
 // channel it has events for ('*' included).
 //
-// It reads consent_current, the ledger's newest event per (subscriber, topic,
-// channel) kept by a trigger in the ledger write's own transaction, where a
-// channel row is never older than the '*' row (migration 00019). So a
-// channel's consent is its own row, else the '*' row, and "on one of anyOf"
-// is: a granted row on '*' or a channel of anyOf, and not every channel of
-// anyOf revoked by its own row. Both halves are plain (NOT) EXISTS the
-// planner turns into joins: a hash over the table for a count of a million,
-// an index probe for one subscriber (TestCurrentRule,
+// It reads the consent columns of subscriber_rollup: consent_current (the
+// ledger's newest event per subscriber, topic and channel, where a channel
+// row is never older than the '*' row) grouped per subscriber and topic,
+// both kept by triggers in the ledger write's own transaction (migrations
+// 00019, 00028). One row per subscriber: a hash over the table for a count
+// of a million, an index probe for one subscriber (TestCurrentRule,
 // TestCurrentTableAgreesWithLedger).
 func AudienceSQL(subscriber, anyOf, topic string) string {
-	if anyOf == "" {
-		return "EXISTS (SELECT 1 FROM consent_current cg WHERE cg.subscriber_id = " + subscriber +
-			" AND cg.topic = " + topic + " AND cg.granted)"
-	}
-	return "(EXISTS (SELECT 1 FROM consent_current cg WHERE cg.subscriber_id = " + subscriber +
-		" AND cg.topic = " + topic + " AND cg.granted AND (cg.channel = '*' OR cg.channel = ANY(" + anyOf + "::text[])))" +
-		" AND NOT EXISTS (SELECT 1 FROM (SELECT cr.subscriber_id FROM consent_current cr WHERE cr.topic = " + topic +
-		" AND NOT cr.granted AND cr.channel = ANY(" + anyOf + "::text[]) GROUP BY cr.subscriber_id" +
-		" HAVING count(*) >= (SELECT count(DISTINCT x) FROM unnest(" + anyOf + "::text[]) AS x)) rv WHERE rv.subscriber_id = " + subscriber + "))"
+	return rollupExists(subscriber, OnAnySQL("c", topic, anyOf))
 }
 
-// ChannelsSQL returns a subquery over consent_current with one row per
-// subscriber that has a row of topic (an SQL expression): subscriber_id,
-// yes and no (the channels its own rows grant and revoke, text[], never
-// NULL) and star (a granted '*' row). OnSQL applies the rule to a row of it.
-// A count that splits a million members by channel joins it once, where a
-// test per member and channel would probe the table millions of times.
+func rollupExists(subscriber, pred string) string {
+	return "EXISTS (SELECT 1 FROM subscriber_rollup c WHERE c.subscriber_id = " + subscriber + " AND " + pred + ")"
+}
+
+// rollupCol is the consent column part (yes, no, star, sources) of topic (an
+// SQL text expression) in the subscriber_rollup row aliased row: a CASE over
+// Topics, which the planner folds when topic is a constant or a parameter
+// of a one-off statement. An unknown topic is NULL: no consent.
+func rollupCol(row, topic, part string) string {
+	var b strings.Builder
+	b.WriteString("(CASE " + topic)
+	for _, t := range Topics {
+		b.WriteString(" WHEN '" + string(t) + "' THEN " + row + "." + string(t) + "_" + part)
+	}
+	b.WriteString(" END)")
+	return b.String()
+}
+
+// OnAnySQL is AudienceSQL over a subscriber_rollup row aliased row (NULL
+// when the subscriber has none: the expression is then NULL). A channel's
+// own row decides, else the '*' row: some channel of anyOf is granted by its
+// own row, or '*' grants and not every channel of anyOf is revoked by its own.
+func OnAnySQL(row, topic, anyOf string) string {
+	yes, no, star := rollupCol(row, topic, "yes"), rollupCol(row, topic, "no"), rollupCol(row, topic, "star")
+	if anyOf == "" {
+		return "(" + star + " OR cardinality(" + yes + ") > 0)"
+	}
+	return "(" + yes + " && " + anyOf + "::text[] OR (" + star + " AND NOT " + anyOf + "::text[] <@ " + no + "))"
+}
+
+// ChannelsSQL returns a subquery with one row per subscriber that has a
+// rollup row: subscriber_id, and yes, no and star of topic (an SQL
+// expression): the channels its own rows grant and revoke (text[], never
+// NULL) and a granted '*' row. OnSQL applies the rule to a row of it.
 func ChannelsSQL(topic string) string {
-	return "(SELECT cc.subscriber_id," +
-		" coalesce(array_agg(cc.channel) FILTER (WHERE cc.granted AND cc.channel <> '*'), '{}') AS yes," +
-		" coalesce(array_agg(cc.channel) FILTER (WHERE NOT cc.granted AND cc.channel <> '*'), '{}') AS no," +
-		" coalesce(bool_or(cc.granted) FILTER (WHERE cc.channel = '*'), false) AS star" +
-		" FROM consent_current cc WHERE cc.topic = " + topic + " GROUP BY cc.subscriber_id)"
+	return "(SELECT cc.subscriber_id, " + rollupCol("cc", topic, "yes") + " AS yes, " + rollupCol("cc", topic, "no") + " AS no, " +
+		rollupCol("cc", topic, "star") + " AS star FROM subscriber_rollup cc)"
 }
 
 // OnSQL returns a boolean SQL expression: the ChannelsSQL row aliased row
 // (NULL when the subscriber has none) consents on channel (an SQL text
 // expression): its own row decides, else the '*' row.
 func OnSQL(row, channel string) string {
-	return "coalesce(" + channel + " = ANY(" + row + ".yes) OR (" + row + ".star AND NOT " + channel + " = ANY(" + row + ".no)), false)"
+	return onSQL(row+".yes", row+".no", row+".star", channel)
+}
+
+// OnRollupSQL is OnSQL over a subscriber_rollup row aliased row, for topic
+// (an SQL text expression).
+func OnRollupSQL(row, topic, channel string) string {
+	return onSQL(rollupCol(row, topic, "yes"), rollupCol(row, topic, "no"), rollupCol(row, topic, "star"), channel)
+}
+
+func onSQL(yes, no, star, channel string) string {
+	return "coalesce(" + channel + " = ANY(" + yes + ") OR (" + star + " AND NOT " + channel + " = ANY(" + no + ")), false)"
 }
 
 // SourceSQL returns a boolean SQL expression: subscriber's consent to topic
 // on at least one channel was last granted by one of sources (an SQL text[]
 // expression): the source of a granted current row.
 func SourceSQL(subscriber, topic, sources string) string {
-	return "EXISTS (SELECT 1 FROM consent_current cs WHERE cs.subscriber_id = " + subscriber +
-		" AND cs.topic = " + topic + " AND cs.granted AND cs.source = ANY(" + sources + "::text[]))"
+	return rollupExists(subscriber, SourcesSQL("c", topic, sources))
+}
+
+// SourcesSQL is SourceSQL over a subscriber_rollup row aliased row.
+func SourcesSQL(row, topic, sources string) string {
+	return "(" + rollupCol(row, topic, "sources") + " && " + sources + "::text[])"
 }
 
 // Lock takes the consent writers' lock of each subscriber (an exclusive

@@ -14,6 +14,7 @@ import (
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/subscribers"
 )
 
 // ErrAudience is wrapped by every audience definition error.
@@ -48,6 +49,32 @@ type AudienceTarget struct {
 	// then counts only identities of those accounts. A segment (nil)
 	// counts every account.
 	Accounts map[string]string
+	// Joined says the caller's FROM joins the subscriber's rollup row to s
+	// as r (RollupFrom). The predicate then reads its columns, where
+	// otherwise each condition probes the rollup by s.id: a count of a
+	// million joins it once instead of once per condition.
+	Joined bool
+}
+
+// RollupFrom is the FROM of a Joined audience: the subscribers (s) with
+// their rollup rows (r): reachability and events (subscribers), consent per
+// topic (consent).
+const RollupFrom = "subscribers s LEFT JOIN " + subscribers.RollupTable + " r ON r.subscriber_id = s.id"
+
+// rollup returns pred, over the subscriber_rollup row r, as a predicate over
+// s (negated: it does not hold, or there is no row). Joined, a condition
+// that must hold stays strict (NULL without a row), so the planner turns the
+// outer join into an inner one and filters the rollup as it reads it.
+func (t AudienceTarget) rollup(pred string, negate bool) string {
+	switch {
+	case t.Joined && negate:
+		return "NOT coalesce(" + pred + ", false)"
+	case t.Joined:
+		return pred
+	case negate:
+		return "NOT " + subscribers.RollupExistsSQL("s.id", pred)
+	}
+	return subscribers.RollupExistsSQL("s.id", pred)
 }
 
 // accountsOf is a campaign's Accounts target: never nil.
@@ -94,8 +121,12 @@ func AudienceWhere(aud campaigns.Audience, t AudienceTarget, args *Args) (string
 	default:
 		return "", fmt.Errorf("%w: consent topic %q is not service or marketing", ErrAudience, topic)
 	}
+	tp := "" // the topic's placeholder, for the consent conditions
+	if !t.AnyConsent || len(aud.OptInSource) > 0 {
+		tp = args.Add(string(topic))
+	}
 	if !t.AnyConsent {
-		parts = append(parts, consentSQL(topic, t.Channels, args))
+		parts = append(parts, consentSQL(t, tp, args))
 	}
 	if aud.Segment != "" {
 		if t.Segment == nil || t.Segment.ID != aud.Segment {
@@ -120,11 +151,21 @@ func AudienceWhere(aud campaigns.Audience, t AudienceTarget, args *Args) (string
 			account = " AND ri.account = coalesce((SELECT x.acc FROM unnest(" + args.Add(pq.Array(chs)) + "::text[], " +
 				args.Add(pq.Array(accs)) + "::text[]) AS x(ch, acc) WHERE x.ch = ri.channel), '" + channels.DefaultAccount + "')"
 		}
-		parts = append(parts, "EXISTS (SELECT 1 FROM channel_identities ri WHERE ri.subscriber_id = s.id AND ri.blocked_at IS NULL AND ri.channel = ANY("+
-			args.Add(pq.Array(aud.Reachable))+"::text[])"+account+")")
+		if account == "" {
+			// Any account: the rollup's reachable channels.
+			parts = append(parts, t.rollup(subscribers.ReachableSQL("r", args.Add(pq.Array(aud.Reachable))), false))
+		} else {
+			parts = append(parts, "EXISTS (SELECT 1 FROM channel_identities ri WHERE ri.subscriber_id = s.id AND ri.blocked_at IS NULL AND ri.channel = ANY("+
+				args.Add(pq.Array(aud.Reachable))+"::text[])"+account+")")
+		}
 	}
 	if len(aud.OptInSource) > 0 {
-		parts = append(parts, consent.SourceSQL("s.id", args.Add(string(topic)), args.Add(pq.Array(aud.OptInSource))))
+		src := args.Add(pq.Array(aud.OptInSource))
+		if t.Joined {
+			parts = append(parts, consent.SourcesSQL("r", tp, src))
+		} else {
+			parts = append(parts, consent.SourceSQL("s.id", tp, src))
+		}
 	}
 	for i, c := range aud.Where {
 		p, err := c.SQL("s", args)
@@ -134,7 +175,7 @@ func AudienceWhere(aud campaigns.Audience, t AudienceTarget, args *Args) (string
 		parts = append(parts, p)
 	}
 	for i, f := range aud.HasEvent {
-		p, err := hasEventSQL(f, t.Now, args)
+		p, err := hasEventSQL(f, t, args)
 		if err != nil {
 			return "", fmt.Errorf("%w: has_event[%d]: %v", ErrAudience, i, err)
 		}
@@ -144,45 +185,51 @@ func AudienceWhere(aud campaigns.Audience, t AudienceTarget, args *Args) (string
 		if f.MinCount > 0 || len(f.Last) > 0 {
 			return "", fmt.Errorf("%w: no_event[%d]: takes no min_count or last", ErrAudience, i)
 		}
-		p, err := eventSQL(f, t.Now, args)
+		p, err := eventRollupSQL(f, t.Now, args)
 		if err != nil {
 			return "", fmt.Errorf("%w: no_event[%d]: %v", ErrAudience, i, err)
 		}
-		parts = append(parts, "NOT EXISTS ("+p+")")
+		parts = append(parts, t.rollup(p, true))
 	}
 	return "(" + strings.Join(parts, "\n   AND ") + ")", nil
 }
 
-// consentSQL: the subscriber consents to topic on at least one channel of
-// chans, or on any channel when none is listed (consent.AudienceSQL).
-func consentSQL(topic campaigns.Topic, chans []string, args *Args) string {
-	tp, anyOf := args.Add(string(topic)), ""
-	if len(chans) > 0 {
-		anyOf = args.Add(pq.Array(chans))
+// consentSQL: the subscriber consents to topic (the SQL expression tp) on
+// at least one channel of t.Channels, or on any channel when none is listed
+// (consent.AudienceSQL, consent.OnAnySQL).
+func consentSQL(t AudienceTarget, tp string, args *Args) string {
+	anyOf := ""
+	if len(t.Channels) > 0 {
+		anyOf = args.Add(pq.Array(t.Channels))
+	}
+	if t.Joined {
+		return consent.OnAnySQL("r", tp, anyOf)
 	}
 	return consent.AudienceSQL("s.id", anyOf, tp)
 }
 
-// hasEventSQL: the subscriber posted f (in its window). With a count or a
-// last value it is a semi-join on the grouped events, so a count over a
-// million subscribers groups the events once instead of once per member.
-func hasEventSQL(f campaigns.EventFilter, now time.Time, args *Args) (string, error) {
-	if f.MinCount <= 1 && len(f.Last) == 0 {
-		p, err := eventSQL(f, now, args)
+// hasEventSQL: the subscriber posted f (in its window; at least MinCount;
+// the newest one's payload matching Last). It reads the subscriber's rollup
+// row (subscribers.RollupTable: the newest times and the newest payload per
+// event name), so a count over a million subscribers reads no event; only a
+// count beyond the rollup's RollupTimes groups the events themselves.
+func hasEventSQL(f campaigns.EventFilter, t AudienceTarget, args *Args) (string, error) {
+	if f.MinCount <= subscribers.RollupTimes {
+		p, err := eventRollupSQL(f, t.Now, args)
 		if err != nil {
 			return "", err
 		}
-		return "EXISTS (" + p + ")", nil
+		return t.rollup(p, false), nil
 	}
 	if f.Name == "" {
 		return "", errors.New("name is required")
 	}
 	window := ""
 	if f.Within > 0 {
-		if now.IsZero() {
+		if t.Now.IsZero() {
 			return "", errors.New("within needs the current time")
 		}
-		window = " AND ev.occurred_at >= " + args.Add(now.Add(-f.Within.D()))
+		window = " AND ev.occurred_at >= " + args.Add(t.Now.Add(-f.Within.D()))
 	}
 	name := args.Add(f.Name)
 	if len(f.Last) == 0 {
@@ -198,26 +245,37 @@ func hasEventSQL(f campaigns.EventFilter, now time.Time, args *Args) (string, er
 		}
 		conds = append(conds, p)
 	}
-	q := "s.id IN (SELECT lv.subscriber_id FROM (SELECT ev.subscriber_id, ev.payload," +
+	return "s.id IN (SELECT lv.subscriber_id FROM (SELECT ev.subscriber_id, ev.payload," +
 		" row_number() OVER (PARTITION BY ev.subscriber_id ORDER BY ev.occurred_at DESC, ev.id DESC) AS n," +
 		" count(*) OVER (PARTITION BY ev.subscriber_id) AS total" +
-		" FROM subscriber_events ev WHERE ev.name = " + name + window + ") lv WHERE lv.n = 1"
-	if f.MinCount > 1 {
-		q += " AND lv.total >= " + args.Add(f.MinCount)
-	}
-	return q + " AND " + strings.Join(conds, " AND ") + ")", nil
+		" FROM subscriber_events ev WHERE ev.name = " + name + window + ") lv WHERE lv.n = 1" +
+		" AND lv.total >= " + args.Add(f.MinCount) + " AND " + strings.Join(conds, " AND ") + ")", nil
 }
 
-func eventSQL(f campaigns.EventFilter, now time.Time, args *Args) (string, error) {
+// eventRollupSQL is f (MinCount up to subscribers.RollupTimes) over the
+// subscriber_rollup row r. The window is [now - within, ∞), so its newest
+// event is the newest of all when that is in the window, and it holds n
+// events when the n-th newest is.
+func eventRollupSQL(f campaigns.EventFilter, now time.Time, args *Args) (string, error) {
 	if f.Name == "" {
 		return "", errors.New("name is required")
 	}
-	q := "SELECT 1 FROM subscriber_events ev WHERE ev.subscriber_id = s.id AND ev.name = " + args.Add(f.Name)
+	since := ""
 	if f.Within > 0 {
 		if now.IsZero() {
 			return "", errors.New("within needs the current time")
 		}
-		q += " AND ev.occurred_at >= " + args.Add(now.Add(-f.Within.D()))
+		since = args.Add(subscribers.RollupMicros(now.Add(-f.Within.D())))
 	}
-	return q, nil
+	name := args.Add(f.Name)
+	// The n-th newest in the window puts the newest there too.
+	parts := []string{subscribers.EventsSinceSQL("r", name, max(f.MinCount, 1), since)}
+	for i, c := range f.Last {
+		p, err := c.PayloadSQL(subscribers.EventLastSQL("r", name), args)
+		if err != nil {
+			return "", fmt.Errorf("last[%d]: %v", i, err)
+		}
+		parts = append(parts, p)
+	}
+	return "(" + strings.Join(parts, " AND ") + ")", nil
 }

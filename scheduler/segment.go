@@ -44,31 +44,33 @@ type Member struct {
 // countSettings are the planner settings of a count's transaction.
 var countSettings = []string{`SET LOCAL enable_nestloop = off`, `SET LOCAL work_mem = '256MB'`, `SET LOCAL jit = off`}
 
+// segmentTarget is seg's audience target at now over the rollup rows RollupFrom joins.
+func segmentTarget(seg *campaigns.Segment, now time.Time) AudienceTarget {
+	return AudienceTarget{Topic: seg.Topic(), Channels: seg.Channels, Now: now, Joined: true}
+}
+
 // CountSQL compiles the count of seg at now to one statement: the members
-// (SegmentWhere) grouped by their first reachable channel. Consent per
-// channel comes from consent's grouped table (consent.ChannelsSQL, OnSQL)
-// and reachability from the unblocked identities, each joined once, so a
-// million members cost two hashes and no probe per member.
+// grouped by their first reachable channel. Every condition and the split
+// read one row per subscriber from each rollup (RollupFrom: the subscriber's
+// reachable channels and event times and payloads, its consent per channel
+// and source), so a million members cost one pass over three tables joined
+// on their keys, and no per-condition join.
 func CountSQL(seg *campaigns.Segment, now time.Time) (string, []any, error) {
 	args := &Args{}
-	where, err := SegmentWhere(seg, now, args)
+	topic := args.Add(string(seg.Topic()))
+	where, err := AudienceWhere(seg.Audience(), segmentTarget(seg, now), args)
 	if err != nil {
 		return "", nil, err
 	}
-	topic := args.Add(string(seg.Topic()))
 	var when []string
 	for _, ch := range seg.SplitChannels() {
 		c := args.Add(ch) + "::text"
-		when = append(when, "WHEN "+consent.OnSQL("g", c)+" AND "+c+" = ANY(r.chans) THEN "+c)
+		when = append(when, "WHEN "+consent.OnRollupSQL("r", topic, c)+" AND coalesce("+subscribers.ReachesSQL("r", c)+", false) THEN "+c)
 	}
-	q := `SELECT m.first AS channel, count(*) AS members FROM (
-  SELECT CASE ` + strings.Join(when, " ") + ` ELSE '' END AS first
-    FROM subscribers s
-    LEFT JOIN ` + consent.ChannelsSQL(topic) + ` g ON g.subscriber_id = s.id
-    LEFT JOIN (SELECT ci.subscriber_id, array_agg(ci.channel) AS chans FROM channel_identities ci
-                WHERE ci.blocked_at IS NULL GROUP BY ci.subscriber_id) r ON r.subscriber_id = s.id
-   WHERE ` + where + `) m
- GROUP BY m.first`
+	q := `SELECT CASE ` + strings.Join(when, " ") + ` ELSE '' END AS channel, count(*) AS members
+  FROM ` + RollupFrom + `
+ WHERE ` + where + `
+ GROUP BY 1`
 	return q, args.Values(), nil
 }
 
@@ -117,11 +119,11 @@ func CountSegment(ctx context.Context, q *sqlx.DB, seg *campaigns.Segment, now t
 	}
 	if sample > 0 {
 		sargs := &Args{}
-		where, err := SegmentWhere(seg, now, sargs)
+		where, err := AudienceWhere(seg.Audience(), segmentTarget(seg, now), sargs)
 		if err != nil {
 			return out, fmt.Errorf("sample segment %s: %w", seg.ID, err)
 		}
-		if err := q.SelectContext(ctx, &out.Sample, `SELECT s.id, s.name FROM subscribers s WHERE `+
+		if err := q.SelectContext(ctx, &out.Sample, `SELECT s.id, s.name FROM `+RollupFrom+` WHERE `+
 			where+` ORDER BY s.id LIMIT `+sargs.Add(sample), sargs.Values()...); err != nil {
 			return out, fmt.Errorf("sample segment %s: %w", seg.ID, err)
 		}
