@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -361,6 +362,14 @@ type Imported struct {
 	Proof        json.RawMessage // nil = {}
 }
 
+// MaxImportSubscribers is how many subscribers one Import call (one
+// transaction) may cover. Each holds a transaction-level advisory lock until
+// commit, and Postgres's lock table is shared by every session and sized
+// max_locks_per_transaction × connections (6,400 at the defaults): a batch
+// of 50,000 failed with "out of shared memory". The importer sizes its
+// batches by this.
+const MaxImportSubscribers = 2_000
+
 // Import records the statements of an import batch (source import, channel
 // '*') under the subscribers' locks, each only when it differs from the
 // subscriber's current '*' state of its topic, so importing a file again
@@ -384,6 +393,9 @@ func Import(ctx context.Context, q db.Executor, rows []Imported) ([]int64, error
 			p = "{}"
 		}
 		subs[i], topics[i], granted[i], proofs[i] = r.SubscriberID, string(r.Topic), r.Granted, p
+	}
+	if distinct := len(slices.Compact(slices.Sorted(slices.Values(subs)))); distinct > MaxImportSubscribers {
+		return nil, fmt.Errorf("consent import: %d subscribers in one transaction, at most %d (the lock table would run out)", distinct, MaxImportSubscribers)
 	}
 	if err := Lock(ctx, q, subs); err != nil {
 		return nil, err

@@ -307,10 +307,20 @@ func (im *Importer) check(ctx context.Context, conn *sqlx.Conn, run *importRun) 
 	return nil
 }
 
-// merge writes the staged rows in batches of opt.BatchSize, one transaction each.
+// merge writes the staged rows in batches of opt.BatchSize, one transaction
+// each; at most consent.MaxImportSubscribers when the file carries consent,
+// whose writer locks every subscriber of a batch until it commits.
 func (im *Importer) merge(ctx context.Context, conn *sqlx.Conn, run *importRun) error {
-	for lo := 0; lo < run.staged; lo += run.opt.BatchSize {
-		hi := min(lo+run.opt.BatchSize, run.staged)
+	size := run.opt.BatchSize
+	var withConsent bool
+	if err := conn.GetContext(ctx, &withConsent, qImportHasConsent); err != nil {
+		return fmt.Errorf("import: look for consent rows: %w", err)
+	}
+	if withConsent {
+		size = min(size, consent.MaxImportSubscribers)
+	}
+	for lo := 0; lo < run.staged; lo += size {
+		hi := min(lo+size, run.staged)
 		if err := im.mergeBatch(ctx, conn, run, lo, hi); err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package subscribers_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/nudge-engine/nudge/subscribers"
@@ -81,5 +82,29 @@ CREATE TRIGGER fail_on_n5 BEFORE INSERT ON subscribers FOR EACH ROW EXECUTE FUNC
 	b.db.Get(&n, `SELECT count(*) FROM channel_identities`)
 	if len(ids) != 4 || ids[3] != "n-4" || n != 8 {
 		t.Fatalf("store holds %v and %d identities", ids, n)
+	}
+}
+
+// A file with consent columns larger than Postgres's lock table (6,400
+// entries at the defaults, shared by every session): consent's writer locks
+// each subscriber of a batch until commit, so at the default batch of 50,000
+// this failed with "out of shared memory". The importer now merges such
+// files in batches of consent.MaxImportSubscribers.
+func TestImportConsentFileLargerThanTheLockTable(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const n = 7_000
+	var file bytes.Buffer
+	file.WriteString("external_id,email,consent_marketing,consent_proof\n")
+	for i := range n {
+		fmt.Fprintf(&file, "c-%d,c%d@shop.example,true,\"{\"\"form\"\":\"\"checkout\"\"}\"\n", i, i)
+	}
+	rep := importFile(t, b, subscribers.CSV, file.Bytes(), 0)
+	if rep.Imported != n || rep.Rejected != 0 || rep.WrittenThrough != n+1 {
+		t.Fatalf("%s, written through %d, %+v", rep.Summary(), rep.WrittenThrough, rep.Errors)
+	}
+	var granted int
+	if err := b.db.Get(&granted, `SELECT count(*) FROM consent_events WHERE source = 'import' AND granted`); err != nil || granted != n {
+		t.Fatalf("consent events %d, %v", granted, err)
 	}
 }

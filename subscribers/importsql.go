@@ -208,6 +208,8 @@ UPDATE import_rows r SET changed = true FROM ins
  WHERE r.ord >= $1 AND r.ord < $2 AND r.subscriber_id = ins.subscriber_id AND NOT r.created AND NOT r.rejected`
 
 	// The batch's rows with a consent statement, for consent.Import.
+	qImportHasConsent = `SELECT EXISTS (SELECT 1 FROM import_rows WHERE NOT rejected AND (marketing IS NOT NULL OR service IS NOT NULL))`
+
 	qImportConsentRows = `
 SELECT subscriber_id, marketing, service, COALESCE(proof::text, '') AS proof FROM import_rows
  WHERE ord >= $1 AND ord < $2 AND NOT rejected AND (marketing IS NOT NULL OR service IS NOT NULL)

@@ -40,8 +40,9 @@ var rules = archtest.Rules{
 		"broadcasts":            {"scheduler"}, // one-off sends: the scheduler creates their runs
 		"broadcast_zones":       {"scheduler"},
 
-		"messages":      {"worker"},
-		"message_parts": {"worker"}, // parts of a multi-part send already delivered
+		"messages":          {"worker"},
+		"message_parts":     {"worker"},                 // parts of a multi-part send already delivered
+		"subscriber_rollup": {"subscribers", "consent"}, // per-subscriber segment facts, written by the owners' triggers
 
 		"conversations":      {"inbox"},
 		"conversation_items": {"inbox"},
