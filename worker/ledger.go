@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/lib/pq"
@@ -102,8 +103,10 @@ func ledgered(ch string) bool { return !channels.DeduplicatesByKey(channels.Kind
 // each under its own consent hold: providers that do not deduplicate (the
 // ledger proper), and channels sent message by message (at an account's
 // rate a claim's sends take seconds; a group keeps each hold to what the
-// account sends in inFlightSpan). A crash leaves a group of a deduplicating provider in flight
-// to be sent again (resendInFlight).
+// account sends in inFlightSpan). A step's fresh messages to a deduplicating
+// provider are sent in these groups without rows in flight (sendGrouped);
+// its retried rows are marked in flight like the others', and a crash
+// leaves them to be sent again (resendInFlight).
 func (e *Engine) viaGroups(ch string) bool {
 	_, batch := e.batchSender(ch)
 	return ledgered(ch) || !batch
@@ -132,6 +135,79 @@ func (e *Engine) sendLedgered(ctx context.Context, def *campaigns.Definition, ve
 	}
 	return outs, nil
 }
+
+// sendGrouped sends fresh messages of a deduplicating provider called
+// message by message in the ledger's groups, each under a consent hold of
+// its own (sendHeld), and returns their outcomes for the claim to write:
+// no row is written before the calls. A crash before the claim commits
+// leaves the runs due and the keys unrecorded, and the next claim sends the
+// same keys again, which the provider keeps once (channels.DeduplicatesByKey);
+// so each message row is written once, not in flight and then again.
+//
+// Where no account rate paces the calls, up to groupsAtOnce groups are under
+// way at once, so one group's consent hold (a transaction, its locks and
+// re-read: four round trips) overlaps another's calls; each group still
+// holds its own subscribers only for its own calls. The claim lets go of its
+// transaction for the while (its keepalive may ping it) and checks its lease
+// before each group starts.
+func (e *Engine) sendGrouped(ctx context.Context, jobs []job, now time.Time) ([]outcome, error) {
+	outs := make([]outcome, len(jobs))
+	l := leaseOf(ctx)
+	at := groupsAtOnce
+	for _, j := range jobs {
+		if e.cfg.Limiter.Rate(j.m.Channel).PerSecond > 0 {
+			at = 1 // paced: the groups' slots follow one another
+		}
+	}
+	l.release()
+	defer l.acquire()
+	gctx := context.WithValue(ctx, leaseKey{}, (*lease)(nil)) // checked here, once per group
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if first == nil {
+			first = err
+		}
+	}
+	failed := func() bool { mu.Lock(); defer mu.Unlock(); return first != nil }
+	slots := make(chan struct{}, at)
+	for start, end := 0, 0; start < len(jobs) && !failed(); start = end {
+		end = e.groupEnd(jobs, start)
+		slots <- struct{}{}
+		// A claim that lost its lease sends no further group: another
+		// claim may hold the runs now.
+		if err := l.check(ctx); err != nil {
+			<-slots
+			fail(err)
+			break
+		}
+		wg.Add(1)
+		go func(start, end int) {
+			defer wg.Done()
+			defer func() { <-slots }()
+			o, err := e.sendHeld(gctx, jobs[start:end], now, false)
+			if err != nil {
+				fail(err)
+				return
+			}
+			copy(outs[start:end], o)
+		}(start, end)
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, first
+	}
+	return outs, nil
+}
+
+// groupsAtOnce is how many groups of one claim sendGrouped has under way
+// when no account rate paces them.
+const groupsAtOnce = 2
 
 // optOutYield is how long a message waits that yielded to a consent writer
 // holding or awaiting its subscriber's lock.
