@@ -16,7 +16,6 @@ import (
 // message, and the claim writes each message row once, with its outcome:
 // no row goes in flight before its call to be updated after it
 // (sendGrouped), which a trigger counting updates of messages would see.
-// The claims send their groups two at a time (groupsAtOnce).
 func TestDeduplicatingProviderWritesEachMessageOnce(t *testing.T) {
 	vkf := vkfake.New()
 	vkf.RatePerSecond = 0
