@@ -344,6 +344,7 @@ func BenchmarkBlast100k(b *testing.B) {
 		RSS                                                                int64
 		PG                                                                 map[string]float64
 		WAL                                                                []walKind
+		Load                                                               [2]string // load averages before and after the blast
 	}
 	var rs []round
 	redisURL := testenv.Redis(b)
@@ -351,12 +352,13 @@ func BenchmarkBlast100k(b *testing.B) {
 		river := riverBurnDown(b, n)
 		bulk := bulkMinimum(b, n)
 		noop := noopThroughput(b, redisURL, noopN, conc)
+		loadBefore := loadAverage()
 		res := blastProcess(b, n, redisURL)
 		r := round{Rate: float64(n) / res.Elapsed.Seconds(), River: river, Bulk: bulk, Noop: noop,
-			Elapsed: res.Elapsed.Seconds(), RSS: res.RSS, PG: res.PG, WAL: res.WALKinds}
+			Elapsed: res.Elapsed.Seconds(), RSS: res.RSS, PG: res.PG, WAL: res.WALKinds, Load: [2]string{loadBefore, loadAverage()}}
 		r.RatioRiver, r.RatioBulk, r.RatioNoop = r.Rate/r.River, r.Rate/r.Bulk, r.Rate/r.Noop
-		fmt.Printf("round %d: %.0f msg/s in %.2fs; River %.0f jobs/s (ratio %.2f), bulk minimum %.0f rows/s (%.2f), no-op Asynq %.0f/s (%.2f); per message %s WAL bytes, %s WAL records (%s)\n",
-			i+1, r.Rate, r.Elapsed, r.River, r.RatioRiver, r.Bulk, r.RatioBulk, r.Noop, r.RatioNoop,
+		fmt.Printf("round %d (load %s .. %s): %.0f msg/s in %.2fs; River %.0f jobs/s (ratio %.2f), bulk minimum %.0f rows/s (%.2f), no-op Asynq %.0f/s (%.2f); per message %s WAL bytes, %s WAL records (%s)\n",
+			i+1, r.Load[0], r.Load[1], r.Rate, r.Elapsed, r.River, r.RatioRiver, r.Bulk, r.RatioBulk, r.Noop, r.RatioNoop,
 			fmtPer(r.PG, "wal_bytes"), fmtPer(r.PG, "wal_records"), res.WAL)
 		rs = append(rs, r)
 	}
@@ -380,13 +382,20 @@ func BenchmarkBlast100k(b *testing.B) {
 		[2]string{"WAL records per message", fmtPer(med.PG, "wal_records")},
 		[2]string{"tuples ins./upd. per message", fmtPer(med.PG, "tuples_inserted") + " / " + fmtPer(med.PG, "tuples_updated")},
 		[2]string{"commits per message", fmtPer(med.PG, "commits")},
+		[2]string{"HOT updates per message", fmtPer(med.PG, "hot_updates")},
+		[2]string{"load average before", med.Load[0]},
+		[2]string{"load average after", med.Load[1]},
 		[2]string{"worker peak RSS", fmt.Sprintf("%.1f MB", float64(med.RSS)/1e6)})
+	// The blast's own relations' WAL (pg_waldump): unlike pg_stat_wal it
+	// leaves out what other databases on a shared server write meanwhile.
+	ownRecs, ownBytes := walTotals(med.WAL)
 	writeResult(b, "blast", map[string]any{"subscribers": n, "rounds": rs, "concurrency": conc, "provider": "vk fake (in memory, dedupes random_id)",
 		"elapsed_seconds": med.Elapsed, "messages_per_second": med.Rate,
 		"river_jobs_per_second": med.River, "ratio_to_river": med.RatioRiver, "target_ratio_to_river": 1.5,
 		"bulk_minimum_rows_per_second": med.Bulk, "ratio_to_bulk_minimum": med.RatioBulk, "target_ratio_to_bulk_minimum": 0.6,
 		"asynq_noop_tasks_per_second": med.Noop, "ratio_to_asynq_noop": med.RatioNoop,
-		"postgres_per_message": med.PG, "wal_breakdown": med.WAL, "worker_peak_rss_bytes": med.RSS})
+		"postgres_per_message": med.PG, "wal_breakdown": med.WAL, "worker_peak_rss_bytes": med.RSS,
+		"load_average": med.Load, "own_wal_records_per_message": ownRecs, "own_wal_bytes_per_message": ownBytes})
 }
 
 // BenchmarkMemory1M: peak RSS of the `nudge worker` process during a blast

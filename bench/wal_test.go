@@ -105,13 +105,18 @@ func walBreakdown(b *testing.B, d *sqlx.DB, w walRange, n int) []walKind {
 	return list
 }
 
-// printWAL prints the kinds that make up most of the bytes.
-func printWAL(list []walKind) {
-	var recs, total float64
+// walTotals sums records and bytes per message over the kinds.
+func walTotals(list []walKind) (recs, total float64) {
 	for _, k := range list {
 		recs += k.Records
 		total += k.Bytes
 	}
+	return recs, total
+}
+
+// printWAL prints the kinds that make up most of the bytes.
+func printWAL(list []walKind) {
+	recs, total := walTotals(list)
 	fmt.Printf("WAL of the blast's own relations: %.1f records, %.0f bytes per message\n", recs, total)
 	for i, k := range list {
 		if i == 15 {

@@ -102,8 +102,10 @@ func ledgered(ch string) bool { return !channels.DeduplicatesByKey(channels.Kind
 // each under its own consent hold: providers that do not deduplicate (the
 // ledger proper), and channels sent message by message (at an account's
 // rate a claim's sends take seconds; a group keeps each hold to what the
-// account sends in inFlightSpan). A crash leaves a group of a deduplicating provider in flight
-// to be sent again (resendInFlight).
+// account sends in inFlightSpan). A step's fresh messages to a deduplicating
+// provider are sent in these groups without rows in flight (sendGrouped);
+// its retried rows are marked in flight like the others', and a crash
+// leaves them to be sent again (resendInFlight).
 func (e *Engine) viaGroups(ch string) bool {
 	_, batch := e.batchSender(ch)
 	return ledgered(ch) || !batch
@@ -125,6 +127,35 @@ func (e *Engine) sendLedgered(ctx context.Context, def *campaigns.Definition, ve
 			return nil, err
 		}
 		o, err := e.sendGroup(ctx, def, version, stepID, ins[start:end], jobs[start:end], now, final)
+		if err != nil {
+			return nil, err
+		}
+		outs = append(outs, o...)
+	}
+	return outs, nil
+}
+
+// sendGrouped sends fresh messages of a deduplicating provider called
+// message by message in the ledger's groups, each under a consent hold of
+// its own (sendHeld), and returns their outcomes for the claim to write:
+// no row is written before the calls. A crash before the claim commits
+// leaves the runs due and the keys unrecorded, and the next claim sends the
+// same keys again, which the provider keeps once (channels.DeduplicatesByKey);
+// so each message row is written once, not in flight and then again.
+// (Two groups at once, one's consent hold overlapping the other's calls,
+// raised a 100k blast's worker peak RSS from 60 to 63–65 MB with no rate
+// gain that a loaded box could show: docs/performance.md.)
+func (e *Engine) sendGrouped(ctx context.Context, jobs []job, now time.Time) ([]outcome, error) {
+	outs := make([]outcome, 0, len(jobs))
+	l := leaseOf(ctx)
+	for start, end := 0, 0; start < len(jobs); start = end {
+		end = e.groupEnd(jobs, start)
+		// A claim that lost its lease sends no further group: another
+		// claim may hold the runs now.
+		if err := l.checkHeld(ctx); err != nil {
+			return nil, err
+		}
+		o, err := e.sendHeld(ctx, jobs[start:end], now, false)
 		if err != nil {
 			return nil, err
 		}

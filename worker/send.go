@@ -161,19 +161,24 @@ func (e *Engine) sendRuns(ctx context.Context, tx *sqlx.Tx, def *campaigns.Defin
 
 // sendStep sends a step's jobs (jobIntent[i] is the index in ins of job i)
 // and returns their outcomes in order, with the indexes of ins whose rows
-// the in-flight ledger has already written (ledger.go). Batch senders that
-// deduplicate get theirs at once, under the claim's consent locks; the others
-// go through the ledger's groups (viaGroups).
+// the in-flight ledger has already written (ledger.go). Providers that
+// deduplicate get theirs under consent holds of their own — a batch sender's
+// at once (sendHeld), the others' in the ledger's groups (sendGrouped) — and
+// the claim writes their rows once, with their outcomes; the others go
+// through the ledger (sendLedgered), which writes their rows around the calls.
 func (e *Engine) sendStep(ctx context.Context, def *campaigns.Definition, version, stepID string, ins []intent, jobs []job, jobIntent []int, now time.Time) ([]outcome, map[int]bool, error) {
-	var plain, viaLedger []int // indexes into jobs
+	var plain, grouped, viaLedger []int // indexes into jobs
 	for i, j := range jobs {
-		if e.viaGroups(j.m.Channel) {
+		switch ch := j.m.Channel; {
+		case ledgered(ch):
 			viaLedger = append(viaLedger, i)
-		} else {
+		case e.viaGroups(ch):
+			grouped = append(grouped, i)
+		default:
 			plain = append(plain, i)
 		}
 	}
-	if len(viaLedger) == 0 {
+	if len(viaLedger) == 0 && len(grouped) == 0 {
 		outs, err := e.sendHeld(ctx, jobs, now, false)
 		return outs, nil, err
 	}
@@ -185,14 +190,26 @@ func (e *Engine) sendStep(ctx context.Context, def *campaigns.Definition, versio
 		}
 		return out
 	}
-	if len(plain) > 0 {
-		o, err := e.sendHeld(ctx, pick(plain), now, false)
+	for _, part := range []struct {
+		idx  []int
+		send func([]job) ([]outcome, error)
+	}{
+		{plain, func(js []job) ([]outcome, error) { return e.sendHeld(ctx, js, now, false) }},
+		{grouped, func(js []job) ([]outcome, error) { return e.sendGrouped(ctx, js, now) }},
+	} {
+		if len(part.idx) == 0 {
+			continue
+		}
+		o, err := part.send(pick(part.idx))
 		if err != nil {
 			return nil, nil, err
 		}
-		for k, i := range plain {
+		for k, i := range part.idx {
 			outs[i] = o[k]
 		}
+	}
+	if len(viaLedger) == 0 {
+		return outs, nil, nil
 	}
 	lins := make([]intent, len(viaLedger))
 	recorded := make(map[int]bool, len(viaLedger))

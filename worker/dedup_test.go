@@ -1,0 +1,58 @@
+package worker
+
+import (
+	"testing"
+
+	"github.com/lib/pq"
+
+	"github.com/nudge-engine/nudge/channels/sandbox"
+	"github.com/nudge-engine/nudge/channels/vk"
+	"github.com/nudge-engine/nudge/channels/vk/vkfake"
+)
+
+// TestDeduplicatingProviderWritesEachMessageOnce: a blast through VK's
+// adapter and fake (a provider called message by message that deduplicates
+// on the message key, with no account rate) sends each subscriber one
+// message, and the claim writes each message row once, with its outcome:
+// no row goes in flight before its call to be updated after it
+// (sendGrouped), which a trigger counting updates of messages would see.
+func TestDeduplicatingProviderWritesEachMessageOnce(t *testing.T) {
+	vkf := vkfake.New()
+	vkf.RatePerSecond = 0
+	t.Cleanup(vkf.Close)
+	h := setup(t, func(_ *harness, c *Config, _ *sandbox.Config) {
+		c.Senders = append(c.Senders, vk.New(vk.Config{Token: vkfake.Token, GroupID: vkfake.GroupID, APIURL: vkf.APIURL()}, nil))
+	})
+	h.exec(`CREATE TABLE test_message_updates (id bigint NOT NULL)`)
+	h.exec(`CREATE FUNCTION test_count_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO test_message_updates VALUES (NEW.id); RETURN NULL; END $$`)
+	h.exec(`CREATE TRIGGER test_count_update AFTER UPDATE ON messages FOR EACH ROW EXECUTE FUNCTION test_count_update()`)
+	def := sendDef("vk-blast")
+	def.Settings.Channels = []string{"vk"}
+	v := h.campaign(def)
+	const n = 150 // claims of 50 (the harness's BatchSize): groups of 32 and 18
+	subs := h.subscribers(n, "UTC")
+	h.exec(`INSERT INTO channel_identities (subscriber_id, channel, address) SELECT id, 'vk', id::text FROM unnest($1::bigint[]) id`, pq.Array(subs))
+	h.start(def.ID, v, subs, t0)
+	h.settle()
+
+	perPeer := map[int64]int{}
+	for _, m := range vkf.Sent() {
+		perPeer[m.PeerID]++
+	}
+	for _, s := range subs {
+		if perPeer[s] != 1 {
+			t.Fatalf("subscriber %d got %d messages, want 1", s, perPeer[s])
+		}
+	}
+	if got := h.count(`SELECT count(*) FROM messages WHERE channel = 'vk' AND status = 'sent'
+	                    AND provider_id IS NOT NULL AND sent_at IS NOT NULL`); got != n {
+		t.Fatalf("%d messages recorded sent with their provider id, want %d", got, n)
+	}
+	if got := h.count(`SELECT count(*) FROM test_message_updates`); got != 0 {
+		t.Fatalf("%d updates of message rows, want 0: each row is written once, with its outcome", got)
+	}
+	if got := h.count(`SELECT count(*) FROM flow_runs WHERE campaign_id = $1 AND state = 'done'`, def.ID); got != n {
+		t.Fatalf("%d runs done, want %d", got, n)
+	}
+}
