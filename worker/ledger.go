@@ -117,16 +117,23 @@ func (e *Engine) viaGroups(ch string) bool {
 // row (deliver); def, version and stepID are only used to insert the fresh
 // ones' rows, and final is sendJobs's (the task's last try).
 func (e *Engine) sendLedgered(ctx context.Context, def *campaigns.Definition, version, stepID string, ins []intent, jobs []job, now time.Time, final bool) ([]outcome, error) {
+	return e.eachGroup(ctx, jobs, func(start, end int) ([]outcome, error) {
+		return e.sendGroup(ctx, def, version, stepID, ins[start:end], jobs[start:end], now, final)
+	})
+}
+
+// eachGroup runs send over jobs group by group (groupEnd) while the claim
+// holds its lease: a claim that lost it must send no further group nor put
+// rows in flight, as another claim may hold the runs now.
+func (e *Engine) eachGroup(ctx context.Context, jobs []job, send func(start, end int) ([]outcome, error)) ([]outcome, error) {
 	outs := make([]outcome, 0, len(jobs))
 	l := leaseOf(ctx)
 	for start, end := 0, 0; start < len(jobs); start = end {
 		end = e.groupEnd(jobs, start)
-		// A claim that lost its lease must not put rows in flight: the runs
-		// are another claim's now.
 		if err := l.checkHeld(ctx); err != nil {
 			return nil, err
 		}
-		o, err := e.sendGroup(ctx, def, version, stepID, ins[start:end], jobs[start:end], now, final)
+		o, err := send(start, end)
 		if err != nil {
 			return nil, err
 		}
@@ -146,22 +153,9 @@ func (e *Engine) sendLedgered(ctx context.Context, def *campaigns.Definition, ve
 // raised a 100k blast's worker peak RSS from 60 to 63–65 MB with no rate
 // gain that a loaded box could show: docs/performance.md.)
 func (e *Engine) sendGrouped(ctx context.Context, jobs []job, now time.Time) ([]outcome, error) {
-	outs := make([]outcome, 0, len(jobs))
-	l := leaseOf(ctx)
-	for start, end := 0, 0; start < len(jobs); start = end {
-		end = e.groupEnd(jobs, start)
-		// A claim that lost its lease sends no further group: another
-		// claim may hold the runs now.
-		if err := l.checkHeld(ctx); err != nil {
-			return nil, err
-		}
-		o, err := e.sendHeld(ctx, jobs[start:end], now, false)
-		if err != nil {
-			return nil, err
-		}
-		outs = append(outs, o...)
-	}
-	return outs, nil
+	return e.eachGroup(ctx, jobs, func(start, end int) ([]outcome, error) {
+		return e.sendHeld(ctx, jobs[start:end], now, false)
+	})
 }
 
 // optOutYield is how long a message waits that yielded to a consent writer
