@@ -348,6 +348,14 @@ type WhatsAppTemplate struct {
 	// Carousel says the template is a media card carousel: the variant's
 	// images fill its cards' headers (as many as the template has cards).
 	Carousel bool `yaml:"carousel,omitempty" json:"carousel,omitempty"`
+	// Cards give a carousel's cards their body parameters, in card order.
+	Cards []TemplateCard `yaml:"cards,omitempty" json:"cards,omitempty"`
+}
+
+// TemplateCard is one card of a media card carousel template: the
+// parameters of its body (each a text/template).
+type TemplateCard struct {
+	Params []string `yaml:"params,omitempty" json:"params,omitempty"`
 }
 
 // ButtonLabel is the text of the reply button id that the customer pressed

@@ -25,18 +25,44 @@ type CatalogueTemplate struct {
 	Status                  string // APPROVED, PENDING, REJECTED, PAUSED, DISABLED
 	// Parameters a send must fill in: body {{n}}, a header's, URL buttons'.
 	BodyParams, HeaderParams, ButtonParams int
+	// CardParams is, for a media card carousel template, each card's body
+	// parameter count (its length the number of cards); nil for others.
+	// CardButtonParams counts the cards' URL buttons with a {{1}}.
+	CardParams       []int
+	CardButtonParams int
 }
 
-// Check lists the problems of a reference to template name in language with
-// params body parameters, sent through WhatsApp account with topic: unknown
-// name, wrong language, another parameter count, not approved, a marketing
-// template for a service message. Only account's templates count: each
-// number's business account approves its own. Each problem is a message and
-// a hint; none when c knows nothing.
-func (c *WhatsAppCatalogue) Check(account, name, language string, params int, topic Topic) []CatalogueProblem {
+// TemplateUse is what a send gives a WhatsApp template: its body
+// parameters and, for a media card carousel, one image and the body
+// parameters per card.
+type TemplateUse struct {
+	Name, Language string
+	Params         int
+	Carousel       bool
+	Images         int   // the cards' headers, one each
+	CardParams     []int // per card; shorter than Images means none given
+}
+
+// UseOf is what variant template wt with images images gives a send.
+func UseOf(wt *WhatsAppTemplate, images int) TemplateUse {
+	u := TemplateUse{Name: wt.Name, Language: wt.Language, Params: len(wt.Params), Carousel: wt.Carousel, Images: images}
+	for _, c := range wt.Cards {
+		u.CardParams = append(u.CardParams, len(c.Params))
+	}
+	return u
+}
+
+// Check lists the problems of use's reference to a template, sent through
+// WhatsApp account with topic: unknown name, wrong language, another
+// parameter count, not approved, a marketing template for a service
+// message, a carousel of another number of cards. Only account's templates
+// count: each number's business account approves its own. Each problem is
+// a message and a hint; none when c knows nothing.
+func (c *WhatsAppCatalogue) Check(account string, use TemplateUse, topic Topic) []CatalogueProblem {
 	if c == nil || c.Unavailable != "" {
 		return nil
 	}
+	name, language, params := use.Name, use.Language, use.Params
 	account = channels.Account(account)
 	var langs, others []string
 	var t *CatalogueTemplate
@@ -87,9 +113,51 @@ func (c *WhatsAppCatalogue) Check(account, name, language string, params int, to
 		out = append(out, CatalogueProblem{Field: "name", Msg: fmt.Sprintf("WhatsApp template %q (%s) needs %d header and %d URL-button parameters; Nudge sends body parameters only", name, language, t.HeaderParams, t.ButtonParams),
 			Hint: "use a template whose header and buttons have no {{n}} or media"})
 	}
+	out = append(out, t.checkCards(use)...)
 	if topic == TopicService && t.Category == "MARKETING" {
 		out = append(out, CatalogueProblem{Field: "name", Msg: fmt.Sprintf("WhatsApp template %q (%s) is a MARKETING template, but the campaign's topic is service", name, language),
 			Hint: "use a UTILITY template for service messages (marketing ones need marketing consent and are billed as such)"})
+	}
+	return out
+}
+
+// checkCards lists the problems of use's cards against t's: WhatsApp
+// sends a media card carousel template with exactly the cards it was
+// approved with, each card's body with its own parameters.
+func (t *CatalogueTemplate) checkCards(use TemplateUse) []CatalogueProblem {
+	name, language := t.Name, t.Language
+	switch {
+	case t.CardParams == nil && use.Carousel:
+		return []CatalogueProblem{{Field: "carousel", Msg: fmt.Sprintf("WhatsApp template %q (%s) is not a media card carousel", name, language),
+			Hint: "remove carousel: true, or name a carousel template"}}
+	case t.CardParams == nil:
+		return nil
+	case !use.Carousel:
+		return []CatalogueProblem{{Field: "name", Msg: fmt.Sprintf("WhatsApp template %q (%s) is a media card carousel of %d cards", name, language, len(t.CardParams)),
+			Hint: fmt.Sprintf("set carousel: true and give the variant %d images, one per card", len(t.CardParams))}}
+	}
+	var out []CatalogueProblem
+	if use.Images != len(t.CardParams) {
+		out = append(out, CatalogueProblem{Field: "carousel", Msg: fmt.Sprintf("WhatsApp template %q (%s) has %d cards, the variant gives %d images", name, language, len(t.CardParams), use.Images),
+			Hint: "WhatsApp sends a carousel with exactly the cards it approved: give one image per card"})
+	}
+	for i, want := range t.CardParams {
+		got := 0
+		if i < len(use.CardParams) {
+			got = use.CardParams[i]
+		}
+		if got != want {
+			out = append(out, CatalogueProblem{Field: "cards", Msg: fmt.Sprintf("card %d of WhatsApp template %q (%s) takes %d body parameters, the variant gives %d", i+1, name, language, want, got),
+				Hint: "give cards[i].params one entry for each {{n}} of that card's body"})
+		}
+	}
+	if len(use.CardParams) > len(t.CardParams) {
+		out = append(out, CatalogueProblem{Field: "cards", Msg: fmt.Sprintf("WhatsApp template %q (%s) has %d cards, the variant gives parameters for %d", name, language, len(t.CardParams), len(use.CardParams)),
+			Hint: "give one cards entry per card of the template"})
+	}
+	if t.CardButtonParams > 0 {
+		out = append(out, CatalogueProblem{Field: "name", Msg: fmt.Sprintf("WhatsApp template %q (%s) needs %d URL-button parameters in its cards; Nudge sends card body parameters only", name, language, t.CardButtonParams),
+			Hint: "use a carousel whose URL buttons have no {{n}}"})
 	}
 	return out
 }
@@ -121,7 +189,8 @@ func (l *linter) whatsappCatalogue() {
 				if n++; n == 1 {
 					first = p + ".name"
 				}
-				for _, pr := range c.Check(l.def.Settings.Account("whatsapp"), wt.Name, wt.Language, len(wt.Params), l.def.Topic) {
+				use := UseOf(wt, len(t[ch][loc].Images))
+				for _, pr := range c.Check(l.def.Settings.Account("whatsapp"), use, l.def.Topic) {
 					at := p + "." + pr.Field
 					if pr.Field == "params" && wt.Params == nil {
 						at = p

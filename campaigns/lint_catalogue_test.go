@@ -33,10 +33,17 @@ var testCatalogue = &WhatsAppCatalogue{Templates: []CatalogueTemplate{
 	{Account: "main", Name: "promo", Language: "ru", Category: "MARKETING", Status: "APPROVED", BodyParams: 1},
 	{Account: "main", Name: "paused", Language: "ru", Category: "UTILITY", Status: "PAUSED", BodyParams: 1},
 	{Account: "main", Name: "tracked", Language: "ru", Category: "UTILITY", Status: "APPROVED", BodyParams: 1, ButtonParams: 1},
+	{Account: "main", Name: "menu", Language: "ru", Category: "MARKETING", Status: "APPROVED", BodyParams: 1, CardParams: []int{1, 1}},
 	// The second number's business account approves its own templates.
 	{Account: "brand-b", Name: "renewal_b", Language: "ru", Category: "UTILITY", Status: "APPROVED", BodyParams: 1},
 	{Account: "brand-b", Name: "paused", Language: "ru", Category: "UTILITY", Status: "APPROVED", BodyParams: 1},
 }}
+
+// carousel makes the variant a two-image carousel of template menu with a
+// parameter per card; cards is its cards line.
+var carousel = [][2]string{{"name: renewal", "name: menu"}, {"topic: service", "topic: marketing"},
+	{"text: hi", "text: hi\n        images: [\"https://x.example/1.jpg\", \"https://x.example/2.jpg\"]"},
+	{`params: ["{{.Subscriber.Name}}"]`, `params: ["{{.Subscriber.Name}}"]` + "\n          carousel: true\n          cards: [{params: [\"a\"]}, {params: [\"b\"]}]"}}
 
 // brandB makes the campaign send WhatsApp through the number brand-b.
 var brandB = [2]string{"  channels: [whatsapp]", "  channels: [whatsapp]\n  accounts: {whatsapp: brand-b}"}
@@ -80,6 +87,13 @@ func TestLintCatalogue(t *testing.T) {
 		{rule: "whatsapp-template brand-b's template from main", edit: [][2]string{{"name: renewal", "name: renewal_b"}}, cat: testCatalogue,
 			want: []string{"c.yaml:17:17: whatsapp-template "}, msg: "catalogue of account main"},
 		{rule: "whatsapp-template approved on brand-b, paused on main", edit: [][2]string{brandB, {"name: renewal", "name: paused"}}, cat: testCatalogue},
+		{rule: "whatsapp-template carousel", edit: carousel, cat: testCatalogue},
+		{rule: "whatsapp-template carousel card without its parameter", edit: append(carousel[:len(carousel):len(carousel)], [2]string{`{params: ["b"]}`, "{}"}),
+			cat: testCatalogue, want: []string{"c.yaml:22:18: whatsapp-template "}, msg: "card 2 of WhatsApp template \"menu\" (ru) takes 1 body parameters, the variant gives 0"},
+		{rule: "whatsapp-template carousel of three images", edit: append(carousel[:len(carousel):len(carousel)], [2]string{`2.jpg"]`, `2.jpg", "https://x.example/3.jpg"]`}),
+			cat: testCatalogue, want: []string{"c.yaml:21:21: whatsapp-template "}, msg: "has 2 cards, the variant gives 3 images"},
+		{rule: "whatsapp-template carousel without carousel: true", edit: append(carousel[:len(carousel):len(carousel)], [2]string{"carousel: true", "carousel: false"}),
+			cat: testCatalogue, want: []string{"c.yaml:18:17: whatsapp-template "}, msg: "is a media card carousel of 2 cards"},
 		{rule: "whatsapp-template unavailable", cat: &WhatsAppCatalogue{Unavailable: "no database (NUDGE_DATABASE_URL is not set)"},
 			want: []string{"c.yaml:17:17: whatsapp-template warning"}, msg: "1 WhatsApp template reference not checked: no database"},
 		{rule: "whatsapp-template no catalogue given", cat: nil},

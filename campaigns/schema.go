@@ -140,6 +140,8 @@ var docs = map[string]string{
 	"WhatsAppTemplate.language":    "Template language code, e.g. ru or en.",
 	"WhatsAppTemplate.params":      "Body parameters, each a text/template.",
 	"WhatsAppTemplate.carousel":    "The template is a media card carousel: the variant's images fill its cards' image headers, one each, in order.",
+	"WhatsAppTemplate.cards":       "A carousel's cards in order, each with the parameters of its body.",
+	"TemplateCard.params":          "The card's body parameters, each a text/template.",
 }
 
 // enums restrict string fields, by "Type.field" (a list field restricts its items).

@@ -62,6 +62,8 @@ type TemplateRef struct {
 	// Carousel marks a media card carousel template: the message's Images
 	// fill its cards' image headers, one card each, in order.
 	Carousel bool `json:"carousel,omitempty"`
+	// Cards are the body parameters of each carousel card, in card order.
+	Cards [][]string `json:"cards,omitempty"`
 }
 
 // Message is one rendered outbound message for one recipient.

@@ -29,7 +29,10 @@ type compiled struct {
 }
 
 // partNames are the template names of the repeated parts, built once.
-type partNames struct{ buttonText, buttonURL, params, images []string }
+type partNames struct {
+	buttonText, buttonURL, params, images []string
+	cards                                 [][]string // per carousel card, its params
+}
 
 type clone struct {
 	text *texttemplate.Template
@@ -130,6 +133,17 @@ func compile(ch channels.Kind, v campaigns.Variant) (*compiled, string, error) {
 				name, src string
 				escape    bool
 			}{c.parts.params[i], p, false})
+		}
+		for i, card := range v.WhatsAppTemplate.Cards {
+			names := make([]string, len(card.Params))
+			for j, p := range card.Params {
+				names[j] = fmt.Sprintf("whatsapp_template.cards[%d].params[%d]", i, j)
+				parts = append(parts, struct {
+					name, src string
+					escape    bool
+				}{names[j], p, false})
+			}
+			c.parts.cards = append(c.parts.cards, names)
 		}
 	}
 	for _, p := range parts {

@@ -243,10 +243,22 @@ func CheckVariant(ch channels.Kind, locale string, v campaigns.Variant) []Proble
 		for i, p := range wt.Params {
 			lit(fmt.Sprintf("whatsapp_template.params[%d]", i), p)
 		}
+		for i, c := range wt.Cards {
+			for j, p := range c.Params {
+				lit(fmt.Sprintf("whatsapp_template.cards[%d].params[%d]", i, j), p)
+			}
+		}
 		// A media card carousel template has 2-10 cards, one per image.
-		if n := len(v.Images); wt.Carousel && (n < 2 || n > 10) {
+		switch n := len(v.Images); {
+		case wt.Carousel && (n < 2 || n > 10):
 			ps = append(ps, Problem{Path: "whatsapp_template.carousel", Rule: RuleWhatsAppTmpl,
 				Msg: fmt.Sprintf("a carousel template fills one card per image and takes 2-10; the variant has %d images", n)})
+		case len(wt.Cards) > 0 && !wt.Carousel:
+			ps = append(ps, Problem{Path: "whatsapp_template.cards", Rule: RuleWhatsAppTmpl,
+				Msg: "cards are a carousel template's: set carousel: true, or remove cards"})
+		case len(wt.Cards) > n:
+			ps = append(ps, Problem{Path: "whatsapp_template.cards", Rule: RuleWhatsAppTmpl,
+				Msg: fmt.Sprintf("%d cards are given parameters but the variant has %d images, one per card", len(wt.Cards), n)})
 		}
 	}
 	ps = append(ps, check(ch, static, DefaultMaxSegments, true)...)

@@ -106,6 +106,31 @@ func TestMediaLimits(t *testing.T) {
 	if ps := CheckVariant(channels.WhatsApp, "ru", car); hasProblem(ps, "whatsapp_template.carousel", RuleWhatsAppTmpl) {
 		t.Errorf("two-image carousel: %+v", ps)
 	}
+	// Cards give each card's body its parameters, rendered like the
+	// template's; more cards than images, or cards without carousel: true,
+	// are refused before any send.
+	car.WhatsAppTemplate.Cards = []campaigns.TemplateCard{{Params: []string{"Борщ", "{{.Subscriber.Name}}"}}, {Params: []string{"Плов"}}}
+	got, err := NewRenderer().Render("", one("whatsapp", "ru", car), "t", channels.WhatsApp, data("Аня"))
+	if err != nil || !reflect.DeepEqual(got.Template.Cards, [][]string{{"Борщ", "Аня"}, {"Плов"}}) {
+		t.Errorf("carousel cards: %+v, %v", got.Template, err)
+	}
+	three := car
+	three.WhatsAppTemplate = &campaigns.WhatsAppTemplate{Name: "weekly_menu", Language: "ru", Carousel: true,
+		Cards: append(car.WhatsAppTemplate.Cards, campaigns.TemplateCard{})}
+	if ps := CheckVariant(channels.WhatsApp, "ru", three); !hasProblem(ps, "whatsapp_template.cards", RuleWhatsAppTmpl) {
+		t.Errorf("three cards for two images: %+v", ps)
+	}
+	plain := car
+	plain.WhatsAppTemplate = &campaigns.WhatsAppTemplate{Name: "weekly_menu", Language: "ru", Cards: car.WhatsAppTemplate.Cards}
+	if ps := CheckVariant(channels.WhatsApp, "ru", plain); !hasProblem(ps, "whatsapp_template.cards", RuleWhatsAppTmpl) {
+		t.Errorf("cards without carousel: true: %+v", ps)
+	}
+	bad := car
+	bad.WhatsAppTemplate = &campaigns.WhatsAppTemplate{Name: "weekly_menu", Language: "ru", Carousel: true,
+		Cards: []campaigns.TemplateCard{{Params: []string{"{{.Nope"}}}}
+	if ps := CheckVariant(channels.WhatsApp, "ru", bad); len(ps) == 0 || ps[0].Path != "whatsapp_template.cards[0].params[0]" {
+		t.Errorf("a card parameter that does not parse: %+v", ps)
+	}
 	// A receipt whose URL is a template is checked once rendered.
 	v := campaigns.Variant{Text: "Чек", Document: &campaigns.Document{URL: "https://shop.example/r/{{.Payload.file}}"}}
 	if ps := CheckVariant(channels.Telegram, "ru", v); len(ps) != 0 {

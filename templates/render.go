@@ -223,6 +223,17 @@ func (r *Renderer) Render(version string, def *campaigns.Definition, name string
 			}
 			ref.Params = append(ref.Params, p)
 		}
+		for _, names := range c.parts.cards {
+			card := make([]string, len(names))
+			for j, name := range names {
+				p, err := exec(name)
+				if err != nil {
+					return fail(name, "", fmt.Errorf("%w: %w", ErrExec, err))
+				}
+				card[j] = p
+			}
+			ref.Cards = append(ref.Cards, card)
+		}
 		out.Template = ref
 	}
 	m := message{text: out.Text, subject: out.Subject, image: out.ImageURL, hasTemplate: out.Template != nil,

@@ -259,7 +259,11 @@ func (p *Previewer) Preview(ctx context.Context, req Request) (*Result, error) {
 			if t := m.Template; t != nil {
 				c := catalogue.ForLint(ctx, p.DB)
 				res.TemplateUnchecked = c.Unavailable
-				for _, pr := range c.Check(def.Settings.Account("whatsapp"), t.Name, t.Language, len(t.Params), def.Topic) {
+				use := campaigns.TemplateUse{Name: t.Name, Language: t.Language, Params: len(t.Params), Carousel: t.Carousel, Images: len(m.Images)}
+				for _, c := range t.Cards {
+					use.CardParams = append(use.CardParams, len(c))
+				}
+				for _, pr := range c.Check(def.Settings.Account("whatsapp"), use, def.Topic) {
 					res.TemplateProblems = append(res.TemplateProblems, pr.Msg)
 				}
 			}

@@ -83,26 +83,70 @@ func TestAlbumResumesAfterThePairLimit(t *testing.T) {
 }
 
 // Outside the window a carousel template carries the images as its cards'
-// headers; the fake refuses a carousel with one card or a card without a
-// header image.
+// headers, each card's body parameters and the reply buttons as each card's
+// quick replies (none at the top: a carousel's buttons are its cards'); the
+// fake refuses a carousel with one card, another number of cards than the
+// template's, a card short of parameters, or a card without a header image.
 func TestCarouselTemplate(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{PairInterval: -1})
-	s.fake.AddTemplate(whatsappfake.Template{Name: "weekly_menu", Language: "ru", Category: "MARKETING", Body: "Меню недели, {{1}}"})
+	card := whatsappfake.Card{Body: "{{1}} за {{2}} ₽", QuickReplies: []string{"Хочу"}}
+	s.fake.AddTemplate(whatsappfake.Template{Name: "weekly_menu", Language: "ru", Category: "MARKETING", Body: "Меню недели, {{1}}",
+		Cards: []whatsappfake.Card{card, card, card}})
 	s.fake.CloseWindow("79161234567")
 	imgs := channeltest.ImageURLs(3)
-	tpl := &channels.TemplateRef{Name: "weekly_menu", Language: "ru", Params: []string{"Аня"}, Carousel: true}
-	if _, err := s.client.Send(context.Background(), channels.Message{To: "79161234567", Text: "x", Images: imgs, Template: tpl}); err != nil {
+	cards := [][]string{{"Борщ", "350"}, {"Плов", "420"}, {"Сырники", "290"}}
+	tpl := &channels.TemplateRef{Name: "weekly_menu", Language: "ru", Params: []string{"Аня"}, Carousel: true, Cards: cards}
+	want := []channels.Button{{ID: "want", Text: "Хочу"}}
+	if _, err := s.client.Send(context.Background(), channels.Message{To: "79161234567", Text: "x", Images: imgs, Template: tpl, Buttons: want}); err != nil {
 		t.Fatal(err)
 	}
 	sent := s.fake.Sent()
 	if len(sent) != 1 || sent[0].Type != "template" {
 		t.Fatalf("sent %+v", sent)
 	}
-	body, _ := whatsapp.Payload(channels.Message{To: "79161234567", Images: imgs, Template: tpl})
-	comps := body["template"].(map[string]any)["components"].([]map[string]any)
-	cards := comps[len(comps)-1]["cards"].([]map[string]any)
-	if comps[len(comps)-1]["type"] != "carousel" || len(cards) != 3 || cards[2]["card_index"] != 2 {
-		t.Errorf("carousel component %+v", comps)
+	body, _ := whatsapp.Payload(channels.Message{To: "79161234567", Images: imgs, Template: tpl, Buttons: want})
+	raw, _ := json.Marshal(body["template"])
+	var got struct {
+		Components []struct {
+			Type  string
+			Cards []struct {
+				CardIndex  int `json:"card_index"`
+				Components []struct {
+					Type       string
+					SubType    string `json:"sub_type"`
+					Index      string
+					Parameters []map[string]any
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Components) != 2 || got.Components[0].Type != "body" || got.Components[1].Type != "carousel" || len(got.Components[1].Cards) != 3 {
+		t.Fatalf("components %s", raw)
+	}
+	for i, c := range got.Components[1].Cards {
+		if c.CardIndex != i || len(c.Components) != 3 || c.Components[0].Type != "header" ||
+			c.Components[1].Type != "body" || c.Components[1].Parameters[0]["text"] != cards[i][0] ||
+			c.Components[2].Type != "button" || c.Components[2].Parameters[0]["payload"] != "want" {
+			t.Errorf("card %d: %+v", i, c)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		m    channels.Message
+		code string
+	}{
+		{"two cards for a three-card template", channels.Message{Images: imgs[:2], Template: &channels.TemplateRef{Name: "weekly_menu", Language: "ru", Params: []string{"Аня"}, Carousel: true, Cards: cards[:2]}}, "132012"},
+		{"a card without its parameters", channels.Message{Images: imgs, Template: &channels.TemplateRef{Name: "weekly_menu", Language: "ru", Params: []string{"Аня"}, Carousel: true, Cards: cards[:2]}}, "132000"},
+	} {
+		tc.m.To = "79161234567"
+		_, err := s.client.Send(context.Background(), tc.m)
+		var ce *channels.Error
+		if !errors.As(err, &ce) || ce.Kind != channels.Invalid || ce.Code != tc.code {
+			t.Errorf("%s: %v, want Invalid %s", tc.name, err, tc.code)
+		}
 	}
 	if _, err := s.client.Send(context.Background(), channels.Message{To: "79161234567", Images: imgs[:1], Template: tpl}); channels.KindOf(err) != channels.Invalid || len(s.fake.Sent()) != 1 {
 		t.Errorf("a one-card carousel: %v, %d sent", err, len(s.fake.Sent()))

@@ -171,16 +171,45 @@ func Payload(m channels.Message) (map[string]any, error) {
 
 // templateObject builds an approved-template send: Params fill the body's
 // {{1}}, {{2}}, …; reply buttons with ids become the quick-reply payloads of
-// the template's buttons in order.
+// the template's buttons in order. A carousel's buttons are its cards'
+// (the template has none of its own): each card gets the same payloads.
 func templateObject(t *channels.TemplateRef, buttons []channels.Button, images []string) map[string]any {
 	var comps []map[string]any
-	if len(t.Params) > 0 {
-		params := make([]map[string]string, len(t.Params))
-		for i, v := range t.Params {
-			params[i] = map[string]string{"type": "text", "text": v}
-		}
-		comps = append(comps, map[string]any{"type": "body", "parameters": params})
+	if c := textComponent("body", t.Params); c != nil {
+		comps = append(comps, c)
 	}
+	if t.Carousel {
+		comps = append(comps, carouselComponent(images, t.Cards, buttons))
+	} else {
+		comps = append(comps, quickReplies(buttons)...)
+	}
+	obj := map[string]any{
+		"name":     t.Name,
+		"language": map[string]string{"code": t.Language, "policy": "deterministic"},
+	}
+	if len(comps) > 0 {
+		obj["components"] = comps
+	}
+	return obj
+}
+
+// textComponent is a template component of kind (body) filled with
+// params as text parameters; nil when there are none.
+func textComponent(kind string, params []string) map[string]any {
+	if len(params) == 0 {
+		return nil
+	}
+	ps := make([]map[string]string, len(params))
+	for i, v := range params {
+		ps[i] = map[string]string{"type": "text", "text": v}
+	}
+	return map[string]any{"type": kind, "parameters": ps}
+}
+
+// quickReplies are the button components giving the template's quick-reply
+// buttons, in order, the ids of the reply buttons as payloads.
+func quickReplies(buttons []channels.Button) []map[string]any {
+	var comps []map[string]any
 	i := 0
 	for _, b := range buttons {
 		if b.ID == "" {
@@ -192,17 +221,7 @@ func templateObject(t *channels.TemplateRef, buttons []channels.Button, images [
 		})
 		i++
 	}
-	if t.Carousel {
-		comps = append(comps, carouselComponent(images))
-	}
-	obj := map[string]any{
-		"name":     t.Name,
-		"language": map[string]string{"code": t.Language, "policy": "deterministic"},
-	}
-	if len(comps) > 0 {
-		obj["components"] = comps
-	}
-	return obj
+	return comps
 }
 
 func classifySend(err error) error {

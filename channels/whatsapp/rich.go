@@ -123,13 +123,21 @@ func (c *Client) sendAlbum(ctx context.Context, m channels.Message) (channels.Re
 }
 
 // carouselComponent is the carousel component of a media card carousel
-// template send: one card per image, its header the image.
-func carouselComponent(images []string) map[string]any {
-	cards := make([]map[string]any, len(images))
+// template send: one card per image, its header the image, its body the
+// card's params (cards[i], when given) and its quick replies the reply
+// buttons' ids, as every card of a carousel has the same components.
+func carouselComponent(images []string, cards [][]string, buttons []channels.Button) map[string]any {
+	out := make([]map[string]any, len(images))
 	for i, u := range images {
-		cards[i] = map[string]any{"card_index": i, "components": []map[string]any{{
+		comps := []map[string]any{{
 			"type": "header", "parameters": []map[string]any{{"type": "image", "image": map[string]string{"link": u}}},
-		}}}
+		}}
+		if i < len(cards) {
+			if c := textComponent("body", cards[i]); c != nil {
+				comps = append(comps, c)
+			}
+		}
+		out[i] = map[string]any{"card_index": i, "components": append(comps, quickReplies(buttons)...)}
 	}
-	return map[string]any{"type": "carousel", "cards": cards}
+	return map[string]any{"type": "carousel", "cards": out}
 }

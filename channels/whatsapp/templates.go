@@ -23,12 +23,22 @@ type Template struct {
 	Components      []Component `json:"components"`
 }
 
-// Component is a HEADER, BODY, FOOTER or BUTTONS part of a template.
+// Component is a HEADER, BODY, FOOTER, BUTTONS or CAROUSEL part of a
+// template.
 type Component struct {
 	Type    string           `json:"type"`
 	Format  string           `json:"format,omitempty"` // HEADER: TEXT, IMAGE, VIDEO, DOCUMENT, LOCATION
 	Text    string           `json:"text,omitempty"`
 	Buttons []TemplateButton `json:"buttons,omitempty"`
+	// Cards are a CAROUSEL's cards (a media card carousel template): each
+	// has its own media HEADER, an optional BODY and BUTTONS, the same
+	// components on every card.
+	Cards []Card `json:"cards,omitempty"`
+}
+
+// Card is one card of a CAROUSEL component.
+type Card struct {
+	Components []Component `json:"components"`
 }
 
 // TemplateButton is one button of a BUTTONS component.
@@ -43,6 +53,13 @@ type Params struct {
 	Body   int // {{n}} or {{name}} in the body text
 	Header int // a text header's {{1}}, or 1 for a media header
 	Button int // URL buttons with a {{1}} in their url
+	// CardBody is, for a media card carousel template, each card's body
+	// parameter count: its length is the number of cards, which every send
+	// must fill exactly (an approved carousel sends as many cards as it was
+	// approved with). nil when t has no carousel.
+	CardBody []int
+	// CardButton counts the cards' URL buttons with a {{1}} in their url.
+	CardButton int
 }
 
 var placeholder = regexp.MustCompile(`\{\{\s*([A-Za-z0-9_]+)\s*\}\}`)
@@ -70,14 +87,33 @@ func (t Template) Params() Params {
 				p.Header = 1 // the media link
 			}
 		case "BUTTONS":
-			for _, b := range c.Buttons {
-				if strings.EqualFold(b.Type, "URL") && countParams(b.URL) > 0 {
-					p.Button++
+			p.Button += urlParams(c.Buttons)
+		case "CAROUSEL":
+			p.CardBody = make([]int, len(c.Cards))
+			for i, card := range c.Cards {
+				for _, cc := range card.Components {
+					switch strings.ToUpper(cc.Type) {
+					case "BODY":
+						p.CardBody[i] = countParams(cc.Text)
+					case "BUTTONS":
+						p.CardButton += urlParams(cc.Buttons)
+					}
 				}
 			}
 		}
 	}
 	return p
+}
+
+// urlParams counts the URL buttons of bs whose url takes a parameter.
+func urlParams(bs []TemplateButton) int {
+	n := 0
+	for _, b := range bs {
+		if strings.EqualFold(b.Type, "URL") && countParams(b.URL) > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // ButtonTexts lists the labels of t's buttons in order.

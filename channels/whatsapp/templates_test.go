@@ -2,8 +2,11 @@ package whatsapp_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"reflect"
 	"testing"
 
 	"github.com/nudge-engine/nudge/channels"
@@ -31,7 +34,7 @@ func TestTemplatesFollowPaging(t *testing.T) {
 	if last.Name != "receipt" || last.Status != "PAUSED" || last.Category != "MARKETING" {
 		t.Fatalf("last = %+v", last)
 	}
-	if p := last.Params(); p != (whatsapp.Params{Body: 2, Header: 1, Button: 1}) {
+	if p := last.Params(); !reflect.DeepEqual(p, whatsapp.Params{Body: 2, Header: 1, Button: 1}) {
 		t.Fatalf("params = %+v", p)
 	}
 	if b := last.ButtonTexts(); len(b) != 2 || b[0] != "Stop" {
@@ -75,5 +78,24 @@ func TestTemplateSendsCheckedLikeMeta(t *testing.T) {
 	s.fake.AddTemplate(whatsappfake.Template{Name: "renewal", Language: "ru", Body: "Привет, {{1}}!"})
 	if _, err := s.client.Send(context.Background(), tpl("renewal", "ru", "Ада")); err != nil {
 		t.Fatalf("approved template with its parameter: %v", err)
+	}
+}
+
+// A media card carousel template as the Graph API lists it (the shape of
+// Meta's template creation example, which the listing echoes): the message
+// body's parameters, then per card its body's, and the cards' URL buttons
+// with a {{1}}.
+func TestCarouselTemplateParams(t *testing.T) {
+	raw, err := os.ReadFile("testdata/template_carousel.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page struct{ Data []whatsapp.Template }
+	if err := json.Unmarshal(raw, &page); err != nil {
+		t.Fatal(err)
+	}
+	p := page.Data[0].Params()
+	if want := (whatsapp.Params{Body: 3, CardBody: []int{2, 2}, CardButton: 2}); !reflect.DeepEqual(p, want) {
+		t.Fatalf("params = %+v, want %+v", p, want)
 	}
 }

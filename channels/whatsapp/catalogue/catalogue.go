@@ -26,7 +26,7 @@ ON CONFLICT (account, name, language) DO UPDATE SET waba_id = EXCLUDED.waba_id, 
 	qSynced = `INSERT INTO whatsapp_template_syncs (account, waba_id, templates, synced_at) VALUES ($1, $2, $3, $4)
 ON CONFLICT (account) DO UPDATE SET waba_id = EXCLUDED.waba_id, templates = EXCLUDED.templates, synced_at = EXCLUDED.synced_at`
 	qPrevious = `SELECT count(*) FROM whatsapp_templates WHERE account = $1`
-	qLoad     = `SELECT account, name, language, category, status, body_params, header_params, button_params
+	qLoad     = `SELECT account, name, language, category, status, body_params, header_params, button_params, components
 FROM whatsapp_templates ORDER BY account, name, language`
 	qSyncs = `SELECT count(*) FROM whatsapp_template_syncs`
 )
@@ -110,14 +110,24 @@ func Load(ctx context.Context, q db.Executor) (*campaigns.WhatsAppCatalogue, err
 		Body                                      int `db:"body_params"`
 		Header                                    int `db:"header_params"`
 		Button                                    int `db:"button_params"`
+		Components                                []byte
 	}
 	if err := q.SelectContext(ctx, &rows, qLoad); err != nil {
 		return nil, fmt.Errorf("read templates: %w", err)
 	}
 	c := &campaigns.WhatsAppCatalogue{Templates: make([]campaigns.CatalogueTemplate, len(rows))}
 	for i, r := range rows {
+		// A carousel's cards are counted from the stored components, as a
+		// sync counted the rest (a row synced before Nudge read cards has
+		// none until the next sync).
+		var t whatsapp.Template
+		if err := json.Unmarshal(r.Components, &t.Components); err != nil {
+			return nil, fmt.Errorf("read template %s (%s): components: %w", r.Name, r.Language, err)
+		}
+		p := t.Params()
 		c.Templates[i] = campaigns.CatalogueTemplate{Account: r.Account, Name: r.Name, Language: r.Language, Category: r.Category,
-			Status: r.Status, BodyParams: r.Body, HeaderParams: r.Header, ButtonParams: r.Button}
+			Status: r.Status, BodyParams: r.Body, HeaderParams: r.Header, ButtonParams: r.Button,
+			CardParams: p.CardBody, CardButtonParams: p.CardButton}
 	}
 	return c, nil
 }

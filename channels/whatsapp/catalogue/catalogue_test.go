@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/nudge-engine/nudge/campaigns"
@@ -65,10 +66,10 @@ func TestSyncThroughFakeAndResync(t *testing.T) {
 			got = &c.Templates[i]
 		}
 	}
-	if got == nil || *got != want {
+	if got == nil || !reflect.DeepEqual(*got, want) {
 		t.Fatalf("renewal = %+v, want %+v", got, want)
 	}
-	if ps := c.Check("main", "receipt", "ru", 1, campaigns.TopicService); len(ps) != 2 {
+	if ps := c.Check("main", campaigns.TemplateUse{Name: "receipt", Language: "ru", Params: 1}, campaigns.TopicService); len(ps) != 2 {
 		t.Fatalf("a pending template with a URL parameter: %+v", ps)
 	}
 
@@ -106,5 +107,65 @@ func TestSyncFailureKeepsTheCopy(t *testing.T) {
 	c, err := catalogue.Load(ctx, d)
 	if err != nil || len(c.Templates) != 1 {
 		t.Fatalf("after a failed sync: %+v, %v", c, err)
+	}
+}
+
+// A media card carousel template syncs with its cards: lint knows how many
+// images and card parameters a send must give, as WhatsApp sends exactly
+// the cards the template was approved with.
+func TestSyncedCarouselChecksTheCards(t *testing.T) {
+	ctx := context.Background()
+	d := testenv.DB(t)
+	f, client := newFake(t)
+	card := whatsappfake.Card{Body: "{{1}} за {{2}} ₽", QuickReplies: []string{"Хочу"}}
+	f.AddTemplate(whatsappfake.Template{Name: "weekly_menu", Language: "ru", Category: "MARKETING", Body: "Меню недели, {{1}}",
+		Cards: []whatsappfake.Card{card, card, card}})
+	f.AddTemplate(whatsappfake.Template{Name: "renewal", Language: "ru", Body: "Привет, {{1}}!"})
+	if _, err := catalogue.Sync(ctx, d, "main", f.Options().WABAID, client, testenv.ClockStart(t)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := catalogue.Load(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var menu campaigns.CatalogueTemplate
+	for _, x := range c.Templates {
+		if x.Name == "weekly_menu" {
+			menu = x
+		}
+	}
+	if !reflect.DeepEqual(menu.CardParams, []int{2, 2, 2}) || menu.BodyParams != 1 {
+		t.Fatalf("weekly_menu = %+v", menu)
+	}
+	use := campaigns.TemplateUse{Name: "weekly_menu", Language: "ru", Params: 1, Carousel: true, Images: 3, CardParams: []int{2, 2, 2}}
+	if ps := c.Check("main", use, campaigns.TopicMarketing); len(ps) != 0 {
+		t.Fatalf("a matching carousel: %+v", ps)
+	}
+	fields := func(u campaigns.TemplateUse) (out []string) {
+		for _, p := range c.Check("main", u, campaigns.TopicMarketing) {
+			out = append(out, p.Field)
+		}
+		return out
+	}
+	two := use
+	two.Images, two.CardParams = 2, []int{2, 2}
+	short := use
+	short.CardParams = []int{2, 1}
+	plain := use
+	plain.Carousel, plain.Images, plain.CardParams = false, 0, nil
+	notCarousel := campaigns.TemplateUse{Name: "renewal", Language: "ru", Params: 1, Carousel: true, Images: 3}
+	for _, tc := range []struct {
+		name string
+		use  campaigns.TemplateUse
+		want []string
+	}{
+		{"two images for three cards", two, []string{"carousel", "cards"}},
+		{"a card short of parameters and one without", short, []string{"cards", "cards"}},
+		{"a carousel named without carousel: true", plain, []string{"name"}},
+		{"carousel: true on a plain template", notCarousel, []string{"carousel"}},
+	} {
+		if got := fields(tc.use); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: problems at %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }
