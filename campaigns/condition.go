@@ -308,11 +308,22 @@ func (c Condition) SQL(row string, p Params) (string, error) {
 		col := row + "." + field
 		a = "(CASE WHEN " + col + " <> '' THEN to_jsonb(" + col + ") END)"
 	} else {
-		a = "(" + row + ".attributes #> " + p.Add(pq.Array(path)) + "::text[])"
-		// A JSON null is missing, as in Match.
-		a = "(CASE WHEN jsonb_typeof(" + a + ") <> 'null' THEN " + a + " END)"
+		a = c.nullIsMissing("(" + row + ".attributes #> " + p.Add(pq.Array(path)) + "::text[])")
 	}
 	return c.opSQL(a, p)
+}
+
+// nullIsMissing makes a JSON null subject a missing one (SQL NULL), as in
+// Match, for the operators that tell them apart: exists, not_exists and the
+// list ones. The others give a JSON null what they give a missing subject
+// (= and the comparisons check the type first), so they skip the CASE,
+// which doubled the cost of an attribute over a million rows.
+func (c Condition) nullIsMissing(a string) string {
+	switch c.Op {
+	case OpExists, OpNotExists, OpIn, OpNotIn:
+		return "(CASE WHEN jsonb_typeof(" + a + ") <> 'null' THEN " + a + " END)"
+	}
+	return a
 }
 
 // PayloadSQL compiles c to a boolean predicate over the jsonb SQL expression
@@ -326,9 +337,7 @@ func (c Condition) PayloadSQL(doc string, p Params) (string, error) {
 	if field != "" {
 		path = []string{field}
 	}
-	a := "(" + doc + " #> " + p.Add(pq.Array(path)) + "::text[])"
-	a = "(CASE WHEN jsonb_typeof(" + a + ") <> 'null' THEN " + a + " END)"
-	return c.opSQL(a, p)
+	return c.opSQL(c.nullIsMissing("("+doc+" #> "+p.Add(pq.Array(path))+"::text[])"), p)
 }
 
 // opSQL applies c's operator to a, the subject as jsonb (NULL when missing).
