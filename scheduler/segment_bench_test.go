@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
 // segmentBenchSubscribers is the audience of BenchmarkSegmentCount;
@@ -80,10 +82,7 @@ func BenchmarkSegmentCount(b *testing.B) {
 	b.ReportMetric(float64(per.Microseconds())/1000, "count_ms")
 	b.ReportMetric(float64(perBare.Microseconds())/1000, "bare_ms")
 	b.ReportMetric(ratio, "ratio")
-	var load string
-	if raw, err := os.ReadFile("/proc/loadavg"); err == nil && len(raw) > 14 {
-		load = string(raw[:14])
-	}
+	load := testenv.LoadAverage()
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	fmt.Printf("| segment count %9d subscribers | %7d members | as seeded %8.1f ms, count(*) %7.1f ms, ratio %5.1f, rollup %4.0f MB | compacted %8.1f ms (with sample %8.1f ms), count(*) %7.1f ms, ratio %5.1f, rollup %4.0f MB | load %s |\n",
 		n, members, ms(seededCount), ms(seededBare), seededRatio, seededMB, ms(per), ms(perWhole), ms(perBare), ratio, rollupMB(), load)

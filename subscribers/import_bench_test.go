@@ -122,6 +122,7 @@ func BenchmarkImport(b *testing.B) {
 		"peak_heap_bytes":      peak,
 		"go_cpu_seconds":       goCPU / float64(b.N),
 		"postgres_cpu_seconds": pgCPU / float64(b.N),
+		"load_average":         testenv.LoadAverage(),
 	}, "", "  ")
 	if err := os.WriteFile(filepath.Join("..", "bench", "results", "import.json"), append(out, '\n'), 0o644); err != nil {
 		b.Fatal(err)

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
 // result is one scenario's line of bench/results/chaos.json.
@@ -165,10 +167,9 @@ func writeResults(t *testing.T, size int) {
 			r.OptOutSpanMaxSecs)
 	}
 	t.Logf("chaos suite at size %d:\n%s", size, b.String())
-	load, _ := os.ReadFile("/proc/loadavg")
 	out := map[string]any{
 		"name": "chaos", "at": time.Now().UTC().Format(time.RFC3339), "size": size, "cpus": runtime.NumCPU(),
-		"go": runtime.Version(), "load_average": strings.TrimSpace(string(load)),
+		"go": runtime.Version(), "load_average": testenv.LoadAverage(),
 		"worker_concurrency": concurrency, "worker_batch": batch, "scenarios": results,
 	}
 	js, err := json.MarshalIndent(out, "", "  ")

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/campaigns/channelcheck"
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
 const replyBenchCampaign = `id: reply-bench
@@ -101,10 +101,7 @@ func BenchmarkReplyPath(b *testing.B) {
 		return e.count(`SELECT count(*) FROM flow_runs WHERE state = 'waiting' AND step_id = 'answer'`) == n
 	})
 	// The figures mean little on a busy box: say how busy it was.
-	load := "unknown"
-	if raw, err := os.ReadFile("/proc/loadavg"); err == nil {
-		load = strings.Join(strings.Fields(string(raw))[:3], " ")
-	}
+	load := testenv.LoadAverage()
 	baseP50, baseP99 := asynqRoundTrip(b, rate, n)
 	b.ResetTimer()
 	// Replies at the target rate, from a pool of senders.
