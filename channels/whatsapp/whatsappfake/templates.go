@@ -182,14 +182,9 @@ func (s *Server) checkTemplate(body map[string]any) (graphErr, bool) {
 	case found.Status != "APPROVED":
 		return graphErr{http.StatusNotFound, 132001, fmt.Sprintf("Template name does not exist in the translation: template %s (%s) is %s", name, code, found.Status)}, false
 	}
-	got, carousel := 0, false
-	comps, _ := tpl["components"].([]any)
-	for _, c := range comps {
-		cm, _ := c.(map[string]any)
+	carousel := false
+	got, e, ok := components(tpl["components"], func(cm map[string]any) (graphErr, bool) {
 		switch cm["type"] {
-		case "body":
-			ps, _ := cm["parameters"].([]any)
-			got = len(ps)
 		case "button":
 			if len(found.Cards) > 0 {
 				return graphErr{http.StatusBadRequest, 132012, "Parameter format does not match format in the created template: a carousel template's buttons are its cards'"}, false
@@ -198,19 +193,49 @@ func (s *Server) checkTemplate(body map[string]any) (graphErr, bool) {
 			if msg := checkCarousel(cm); msg != "" {
 				return graphErr{http.StatusBadRequest, 131008, "Required parameter is missing: " + msg}, false
 			}
-			if e, ok := found.checkCards(cm); !ok {
-				return e, false
-			}
 			carousel = true
+			return found.checkCards(cm)
 		}
+		return graphErr{}, true
+	})
+	if !ok {
+		return e, false
 	}
-	if want := distinct(found.Body); got != want {
-		return graphErr{http.StatusBadRequest, 132000, fmt.Sprintf("Number of parameters does not match the expected number of params: body: number of localizable_params (%d) does not match the expected number of params (%d)", got, want)}, false
+	if e, ok := paramCount("body", got, distinct(found.Body)); !ok {
+		return e, false
 	}
 	if len(found.Cards) > 0 && !carousel {
 		return graphErr{http.StatusBadRequest, 131008, "Required parameter is missing: the template is a carousel and the send has no carousel component"}, false
 	}
 	return graphErr{}, true
+}
+
+// components walks a send's components (a template's or a card's): it
+// counts the body's parameters and hands every other component to other,
+// stopping at its first refusal.
+func components(list any, other func(cm map[string]any) (graphErr, bool)) (body int, e graphErr, ok bool) {
+	comps, _ := list.([]any)
+	for _, c := range comps {
+		cm, _ := c.(map[string]any)
+		if cm["type"] == "body" {
+			ps, _ := cm["parameters"].([]any)
+			body = len(ps)
+			continue
+		}
+		if e, ok := other(cm); !ok {
+			return 0, e, false
+		}
+	}
+	return body, graphErr{}, true
+}
+
+// paramCount is Meta's refusal of a body (where) with another number of
+// parameters than its template's.
+func paramCount(where string, got, want int) (graphErr, bool) {
+	if got == want {
+		return graphErr{}, true
+	}
+	return graphErr{http.StatusBadRequest, 132000, fmt.Sprintf("Number of parameters does not match the expected number of params: %s: number of localizable_params (%d) does not match the expected number of params (%d)", where, got, want)}, false
 }
 
 // checkCards is Meta's check of a carousel send's cards against t's: a card
@@ -228,23 +253,21 @@ func (t *Template) checkCards(c map[string]any) (graphErr, bool) {
 	}
 	for i, x := range cards {
 		card, _ := x.(map[string]any)
-		got := 0
-		comps, _ := card["components"].([]any)
-		for _, y := range comps {
-			cm, _ := y.(map[string]any)
-			switch cm["type"] {
-			case "body":
-				ps, _ := cm["parameters"].([]any)
-				got = len(ps)
-			case "button":
-				idx, err := strconv.Atoi(fmt.Sprint(cm["index"]))
-				if cm["sub_type"] != "quick_reply" || err != nil || idx < 0 || idx >= len(t.Cards[i].QuickReplies) {
-					return graphErr{http.StatusBadRequest, 131009, fmt.Sprintf("Parameter value is not valid: cards[%d] button index %v is not a quick reply of the card", i, cm["index"])}, false
-				}
+		got, e, ok := components(card["components"], func(cm map[string]any) (graphErr, bool) {
+			if cm["type"] != "button" {
+				return graphErr{}, true
 			}
+			idx, err := strconv.Atoi(fmt.Sprint(cm["index"]))
+			if cm["sub_type"] != "quick_reply" || err != nil || idx < 0 || idx >= len(t.Cards[i].QuickReplies) {
+				return graphErr{http.StatusBadRequest, 131009, fmt.Sprintf("Parameter value is not valid: cards[%d] button index %v is not a quick reply of the card", i, cm["index"])}, false
+			}
+			return graphErr{}, true
+		})
+		if !ok {
+			return e, false
 		}
-		if want := distinct(t.Cards[i].Body); got != want {
-			return graphErr{http.StatusBadRequest, 132000, fmt.Sprintf("Number of parameters does not match the expected number of params: cards[%d] body: number of localizable_params (%d) does not match the expected number of params (%d)", i, got, want)}, false
+		if e, ok := paramCount(fmt.Sprintf("cards[%d] body", i), got, distinct(t.Cards[i].Body)); !ok {
+			return e, false
 		}
 	}
 	return graphErr{}, true
