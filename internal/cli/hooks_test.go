@@ -525,6 +525,18 @@ func TestWebhookErasurePseudonymisesQueuedEvents(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM webhook_events WHERE external_id = 'forget-me' OR data <> '{"erased": true}'::jsonb`); n != 0 {
 		t.Fatalf("%d events still hold the customer's data", n)
 	}
+	// A retry that read the row before the erasure committed may still be
+	// on its way (the data left before the DELETE returned). The line posts
+	// one head at a time, so once a refused request carries the pseudonym
+	// every later one was read after the erasure.
+	var erasedSeen bool
+	rcv.mu.Lock()
+	rcv.answer = func(ev hookEvent, _ int) int {
+		erasedSeen = erasedSeen || strings.HasPrefix(ev.Subscriber.ExternalID, "erased:")
+		return http.StatusServiceUnavailable
+	}
+	rcv.mu.Unlock()
+	e.waitFor("a retry of the erased event", func() bool { rcv.mu.Lock(); defer rcv.mu.Unlock(); return erasedSeen })
 	rcv.mu.Lock()
 	rcv.answer = nil
 	rcv.mu.Unlock()
