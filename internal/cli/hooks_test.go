@@ -525,10 +525,9 @@ func TestWebhookErasurePseudonymisesQueuedEvents(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM webhook_events WHERE external_id = 'forget-me' OR data <> '{"erased": true}'::jsonb`); n != 0 {
 		t.Fatalf("%d events still hold the customer's data", n)
 	}
-	// A retry that read the row before the erasure committed may still be
-	// on its way (the data left before the DELETE returned). The line posts
-	// one head at a time, so once a refused request carries the pseudonym
-	// every later one was read after the erasure.
+	// A retry that read the row before the erasure may still be on its way;
+	// a line posts one head at a time, so after a refused request carrying
+	// the pseudonym every later one was read after the erasure.
 	var erasedSeen bool
 	rcv.mu.Lock()
 	rcv.answer = func(ev hookEvent, _ int) int {
