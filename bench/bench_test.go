@@ -130,6 +130,7 @@ func openDB(b *testing.B, url string) *sqlx.DB {
 type blastResult struct {
 	Elapsed time.Duration
 	RSS     int64              // the first worker's peak RSS
+	CPU     float64            // the first worker's CPU seconds (-1: unknown)
 	PG      map[string]float64 // Postgres work per message (pgWork.perMessage)
 	Claims  claimStats         // nudge_claim_runs calls and time
 	// WAL is the blast's WAL range and its database's OID, for pg_waldump
@@ -218,7 +219,10 @@ func blastWith(b *testing.B, n int, redisURL string, opt blastOpts) blastResult 
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	res := blastResult{Elapsed: time.Since(start), RSS: peakRSS(cmds[0].Process.Pid)}
+	res := blastResult{Elapsed: time.Since(start), RSS: peakRSS(cmds[0].Process.Pid), CPU: -1}
+	if cpu, ok := testenv.ProcessCPU(cmds[0].Process.Pid); ok {
+		res.CPU = cpu
+	}
 	// A backend flushes its counters when it exits (an idle one may keep
 	// them up to 10 s): the workers stop before the second snapshot.
 	stop()
@@ -342,6 +346,7 @@ func BenchmarkBlast100k(b *testing.B) {
 	type round struct {
 		Rate, River, Bulk, Noop, RatioRiver, RatioBulk, RatioNoop, Elapsed float64
 		RSS                                                                int64
+		CPU                                                                float64 // the worker's CPU seconds
 		PG                                                                 map[string]float64
 		WAL                                                                []walKind
 		Load                                                               [2]string // load averages before and after the blast
@@ -355,7 +360,7 @@ func BenchmarkBlast100k(b *testing.B) {
 		loadBefore := loadAverage()
 		res := blastProcess(b, n, redisURL)
 		r := round{Rate: float64(n) / res.Elapsed.Seconds(), River: river, Bulk: bulk, Noop: noop,
-			Elapsed: res.Elapsed.Seconds(), RSS: res.RSS, PG: res.PG, WAL: res.WALKinds, Load: [2]string{loadBefore, loadAverage()}}
+			Elapsed: res.Elapsed.Seconds(), RSS: res.RSS, CPU: res.CPU, PG: res.PG, WAL: res.WALKinds, Load: [2]string{loadBefore, loadAverage()}}
 		r.RatioRiver, r.RatioBulk, r.RatioNoop = r.Rate/r.River, r.Rate/r.Bulk, r.Rate/r.Noop
 		fmt.Printf("round %d (load %s .. %s): %.0f msg/s in %.2fs; River %.0f jobs/s (ratio %.2f), bulk minimum %.0f rows/s (%.2f), no-op Asynq %.0f/s (%.2f); per message %s WAL bytes, %s WAL records (%s)\n",
 			i+1, r.Load[0], r.Load[1], r.Rate, r.Elapsed, r.River, r.RatioRiver, r.Bulk, r.RatioBulk, r.Noop, r.RatioNoop,
@@ -394,7 +399,7 @@ func BenchmarkBlast100k(b *testing.B) {
 		"river_jobs_per_second": med.River, "ratio_to_river": med.RatioRiver, "target_ratio_to_river": 1.5,
 		"bulk_minimum_rows_per_second": med.Bulk, "ratio_to_bulk_minimum": med.RatioBulk, "target_ratio_to_bulk_minimum": 0.6,
 		"asynq_noop_tasks_per_second": med.Noop, "ratio_to_asynq_noop": med.RatioNoop,
-		"postgres_per_message": med.PG, "wal_breakdown": med.WAL, "worker_peak_rss_bytes": med.RSS,
+		"postgres_per_message": med.PG, "wal_breakdown": med.WAL, "worker_peak_rss_bytes": med.RSS, "worker_cpu_seconds": med.CPU,
 		"load_average": med.Load, "own_wal_records_per_message": ownRecs, "own_wal_bytes_per_message": ownBytes})
 }
 
@@ -411,7 +416,10 @@ func BenchmarkMemory1M(b *testing.B) {
 	table([2]string{"memory blast subscribers", strconv.Itoa(n)},
 		[2]string{"elapsed", elapsed.Round(time.Millisecond).String()},
 		[2]string{"messages/s", fmt.Sprintf("%.0f", float64(n)/elapsed.Seconds())},
-		[2]string{"worker peak RSS (<= 60 MB)", fmt.Sprintf("%.1f MB", float64(rss)/1e6)})
+		[2]string{"worker CPU", fmt.Sprintf("%.1f s", res.CPU)},
+		[2]string{"worker peak RSS (<= 60 MB)", fmt.Sprintf("%.1f MB", float64(rss)/1e6)},
+		[2]string{"load average", testenv.LoadAverage()})
 	writeResult(b, "memory", map[string]any{"subscribers": n, "elapsed_seconds": elapsed.Seconds(),
-		"messages_per_second": float64(n) / elapsed.Seconds(), "worker_peak_rss_bytes": rss, "target_bytes": 60_000_000})
+		"messages_per_second": float64(n) / elapsed.Seconds(), "worker_peak_rss_bytes": rss, "target_bytes": 60_000_000,
+		"worker_cpu_seconds": res.CPU, "load_average": testenv.LoadAverage()})
 }

@@ -2,7 +2,6 @@ package subscribers_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/csv"
@@ -14,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -207,18 +205,9 @@ func backendCPU(b *testing.B, d *sql.DB) backendCPUs {
 	}
 	out := backendCPUs{}
 	for _, pid := range pids {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
+		if t, ok := testenv.ProcessCPU(int(pid)); ok {
+			out[int(pid)] = t
 		}
-		// Fields after the command name: utime and stime are the 12th and 13th.
-		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(f) < 13 {
-			continue
-		}
-		u, _ := strconv.ParseFloat(f[11], 64)
-		s, _ := strconv.ParseFloat(f[12], 64)
-		out[int(pid)] = (u + s) / 100 // USER_HZ
 	}
 	return out
 }

@@ -15,6 +15,9 @@ type Settings struct {
 	TaskCheck    time.Duration // NUDGE_WORKER_TASK_CHECK: how often an idle worker polls Asynq (20ms)
 	MetricsAddr  string        // NUDGE_WORKER_METRICS_ADDR: /metrics listener of `nudge worker` ("" = none)
 	SandboxDelay time.Duration // NUDGE_SANDBOX_DELAY: latency of the sandbox channel (0)
+	// NUDGE_WORKER_MEMORY_LIMIT_MB: soft limit of the process's Go memory in
+	// MiB (runtime/debug.SetMemoryLimit; 0 = none): DefaultMemoryLimitMiB.
+	MemoryLimitMiB int
 	// The worker's own pool runs with these session timeouts (db.WithSessionTimeouts).
 	StatementTimeout time.Duration // NUDGE_WORKER_STATEMENT_TIMEOUT: statement_timeout (60s; 0 = the server's)
 	IdleTxTimeout    time.Duration // NUDGE_WORKER_IDLE_TX_TIMEOUT: idle_in_transaction_session_timeout (30s; 0 = the server's)
@@ -60,5 +63,19 @@ func LoadSettings(e *config.Env) Settings {
 	if s.BatchSize < 1 || s.BatchSize > 5000 {
 		e.Fail("NUDGE_WORKER_BATCH", "must be between 1 and 5000")
 	}
+	s.MemoryLimitMiB = e.Int("NUDGE_WORKER_MEMORY_LIMIT_MB", DefaultMemoryLimitMiB(s.Concurrency, s.BatchSize))
+	if s.MemoryLimitMiB < 0 {
+		e.Fail("NUDGE_WORKER_MEMORY_LIMIT_MB", "must be 0 (no limit) or a size in MiB")
+	}
 	return s
+}
+
+// DefaultMemoryLimitMiB is the worker's soft memory limit for claims of
+// batch runs, concurrency at a time: 32 MiB per 2,000 runs in flight (the
+// defaults on 2 cores), at least 32. At the defaults the live heap is about
+// 8 MiB, so the limit only makes the collector run before GOGC=200's growth
+// would (see docs/performance.md, "Worker memory"). It is soft: a heap that
+// needs more gets it, at the price of more collecting.
+func DefaultMemoryLimitMiB(concurrency, batch int) int {
+	return 32 * max(1, (concurrency*batch+1999)/2000)
 }

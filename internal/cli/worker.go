@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -186,13 +187,17 @@ func (a *App) workerCmd() *cobra.Command {
 				return err
 			}
 			defer closeStack()
+			// GOMEMLIMIT, when set, is the runtime's own and wins.
+			if c.st.MemoryLimitMiB > 0 && a.Env.String("GOMEMLIMIT", "") == "" {
+				debug.SetMemoryLimit(int64(c.st.MemoryLimitMiB) << 20)
+			}
 			g, gctx := errgroup.WithContext(ctx)
 			if c.st.MetricsAddr != "" {
 				srv := server.New(a.Log, nil, s.rt.metrics)
 				g.Go(func() error { return srv.Serve(gctx, c.st.MetricsAddr, nil) })
 			}
 			g.Go(func() error { return s.rt.work(gctx) })
-			a.Log.Info("worker started", "concurrency", c.st.Concurrency, "batch", c.st.BatchSize)
+			a.Log.Info("worker started", "concurrency", c.st.Concurrency, "batch", c.st.BatchSize, "memory_limit_mib", c.st.MemoryLimitMiB)
 			return ignoreCanceled(g.Wait())
 		},
 	}

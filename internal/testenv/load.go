@@ -1,7 +1,9 @@
 package testenv
 
 import (
+	"bytes"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -15,4 +17,27 @@ func LoadAverage() string {
 		return strings.Join(f[:3], " ")
 	}
 	return "unknown"
+}
+
+// ProcessCPU is the CPU time (user and system) process pid has used so
+// far, from /proc/<pid>/stat; ok is false when it cannot be read (another
+// machine's process, or one that has exited). CPU seconds stay comparable
+// on a loaded machine where wall time does not.
+func ProcessCPU(pid int) (seconds float64, ok bool) {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	// Fields after the command name: utime and stime are the 12th and 13th,
+	// in clock ticks (USER_HZ, 100 on Linux).
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	u, err1 := strconv.ParseFloat(f[11], 64)
+	s, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return (u + s) / 100, true
 }
