@@ -320,25 +320,10 @@ func TestUnknownSenderRaceMakesOneSubscriber(t *testing.T) {
 func TestPressDuringTheClaimThatSentTheQuestion(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	ctx := context.Background()
 	sub, run := e.waitingSubscriber(t, "400", e.now.Add(-time.Minute))
 	e.db.MustExec(`UPDATE flow_runs SET state = 'active', step_id = 'ask', step_seq = 2 WHERE id = $1`, run)
-	claim, err := e.db.Beginx()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer claim.Rollback()
-	claim.MustExec(`SELECT id FROM flow_runs WHERE id = $1 FOR NO KEY UPDATE`, run)
-	done := make(chan error, 1)
-	go func() {
-		done <- e.router.Reply(ctx, channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: "400",
-			ProviderEventID: "press", Payload: "like", At: *e.now})
-	}()
-	select {
-	case err := <-done:
-		t.Fatalf("the reply did not wait for the claim: %v", err)
-	case <-time.After(300 * time.Millisecond):
-	}
+	claim, done := e.pressWhileClaimed(t, run, channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: "400",
+		ProviderEventID: "press", Payload: "like", At: *e.now})
 	claim.MustExec(`UPDATE flow_runs SET state = 'waiting', step_id = 'wait', step_seq = 3 WHERE id = $1`, run)
 	if err := claim.Commit(); err != nil {
 		t.Fatal(err)
@@ -401,22 +386,8 @@ func TestPressDuringTheHandOffShowsItsLabel(t *testing.T) {
 	// Another campaign's run is due for them too (active, nobody holds it).
 	e.db.MustExec(`INSERT INTO flow_runs (campaign_id, campaign_version, subscriber_id, trigger_key, state, step_id, step_seq)
 		VALUES ('weekly-feedback', 'v1', $1, 'event:2', 'active', 'ask', 1)`, sub)
-	claim, err := e.db.Beginx()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer claim.Rollback()
-	claim.MustExec(`SELECT id FROM flow_runs WHERE id = $1 FOR NO KEY UPDATE`, run)
-	done := make(chan error, 1)
-	go func() {
-		done <- e.router.Reply(ctx, channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: "600",
-			ProviderEventID: "again", Payload: "dislike", At: *e.now})
-	}()
-	select {
-	case err := <-done:
-		t.Fatalf("the press did not wait for the claim: %v", err)
-	case <-time.After(300 * time.Millisecond):
-	}
+	claim, done := e.pressWhileClaimed(t, run, channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: "600",
+		ProviderEventID: "again", Payload: "dislike", At: *e.now})
 	if _, err := Open(ctx, claim, Handoff{SubscriberID: sub, Channel: channels.Telegram, Queue: "care", Reason: "handoff",
 		RunIDs: []int64{run}, At: *e.now}); err != nil {
 		t.Fatal(err)
@@ -477,4 +448,25 @@ func TestReplyRoutedTwiceActsOnce(t *testing.T) {
 	if convs != 1 || items != 1 {
 		t.Fatalf("after a text routed twice: %d conversations, %d customer items; want 1, 1", convs, items)
 	}
+}
+
+// pressWhileClaimed holds run under a claim's row lock (as a claim working
+// it does), routes ev in the background and checks that the routing waits
+// for the claim; the caller commits the claim and reads done.
+func (e env) pressWhileClaimed(t *testing.T, run int64, ev channels.Event) (*sqlx.Tx, <-chan error) {
+	t.Helper()
+	claim, err := e.db.Beginx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = claim.Rollback() })
+	claim.MustExec(`SELECT id FROM flow_runs WHERE id = $1 FOR NO KEY UPDATE`, run)
+	done := make(chan error, 1)
+	go func() { done <- e.router.Reply(context.Background(), ev) }()
+	select {
+	case err := <-done:
+		t.Fatalf("the press did not wait for the claim: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	return claim, done
 }
