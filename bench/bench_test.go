@@ -357,10 +357,10 @@ func BenchmarkBlast100k(b *testing.B) {
 		river := riverBurnDown(b, n)
 		bulk := bulkMinimum(b, n)
 		noop := noopThroughput(b, redisURL, noopN, conc)
-		loadBefore := loadAverage()
+		loadBefore := testenv.LoadAverage()
 		res := blastProcess(b, n, redisURL)
 		r := round{Rate: float64(n) / res.Elapsed.Seconds(), River: river, Bulk: bulk, Noop: noop,
-			Elapsed: res.Elapsed.Seconds(), RSS: res.RSS, CPU: res.CPU, PG: res.PG, WAL: res.WALKinds, Load: [2]string{loadBefore, loadAverage()}}
+			Elapsed: res.Elapsed.Seconds(), RSS: res.RSS, CPU: res.CPU, PG: res.PG, WAL: res.WALKinds, Load: [2]string{loadBefore, testenv.LoadAverage()}}
 		r.RatioRiver, r.RatioBulk, r.RatioNoop = r.Rate/r.River, r.Rate/r.Bulk, r.Rate/r.Noop
 		fmt.Printf("round %d (load %s .. %s): %.0f msg/s in %.2fs; River %.0f jobs/s (ratio %.2f), bulk minimum %.0f rows/s (%.2f), no-op Asynq %.0f/s (%.2f); per message %s WAL bytes, %s WAL records (%s)\n",
 			i+1, r.Load[0], r.Load[1], r.Rate, r.Elapsed, r.River, r.RatioRiver, r.Bulk, r.RatioBulk, r.Noop, r.RatioNoop,
@@ -411,15 +411,15 @@ func BenchmarkMemory1M(b *testing.B) {
 	}
 	n := envInt("BENCH_MEMORY_N", 1_000_000)
 	res := blastProcess(b, n, testenv.Redis(b))
-	elapsed, rss := res.Elapsed, res.RSS
+	elapsed, rss, load := res.Elapsed, res.RSS, testenv.LoadAverage()
 	b.ReportMetric(float64(rss)/1e6, "peak-MB")
 	table([2]string{"memory blast subscribers", strconv.Itoa(n)},
 		[2]string{"elapsed", elapsed.Round(time.Millisecond).String()},
 		[2]string{"messages/s", fmt.Sprintf("%.0f", float64(n)/elapsed.Seconds())},
 		[2]string{"worker CPU", fmt.Sprintf("%.1f s", res.CPU)},
 		[2]string{"worker peak RSS (<= 60 MB)", fmt.Sprintf("%.1f MB", float64(rss)/1e6)},
-		[2]string{"load average", testenv.LoadAverage()})
+		[2]string{"load average", load})
 	writeResult(b, "memory", map[string]any{"subscribers": n, "elapsed_seconds": elapsed.Seconds(),
 		"messages_per_second": float64(n) / elapsed.Seconds(), "worker_peak_rss_bytes": rss, "target_bytes": 60_000_000,
-		"worker_cpu_seconds": res.CPU, "load_average": testenv.LoadAverage()})
+		"worker_cpu_seconds": res.CPU, "load_average": load})
 }

@@ -3,9 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -33,7 +31,7 @@ func BenchmarkRateFidelity(b *testing.B) {
 	if b.N > 1 {
 		b.Skip("measured once")
 	}
-	load := loadAverage()
+	load := testenv.LoadAverage()
 	fast := rateRun(b, 1000, envInt("BENCH_RATE_FAST_N", 15000))
 	slow := rateRun(b, 30, envInt("BENCH_RATE_N", 600))
 	b.ReportMetric(fast.percent(), "%-of-1000/s")
@@ -131,17 +129,4 @@ func rateRun(b *testing.B, limit float64, n int) rateResult {
 	span := sent[len(sent)-1].At.Sub(sent[0].At)
 	return rateResult{limit: limit, achieved: float64(len(sent)-1) / span.Seconds(), sent: len(sent),
 		limited: fake.Calls("sendMessage") - len(sent), calls: calls.N()}
-}
-
-// loadAverage is the 1-, 5- and 15-minute load as uptime prints it.
-func loadAverage() string {
-	out, err := exec.Command("uptime").Output()
-	if err != nil {
-		return "unknown"
-	}
-	s := string(out)
-	if i := strings.Index(s, "load average:"); i >= 0 {
-		return strings.TrimSpace(s[i+len("load average:"):])
-	}
-	return strings.TrimSpace(s)
 }

@@ -197,7 +197,8 @@ func (a *App) workerCmd() *cobra.Command {
 				g.Go(func() error { return srv.Serve(gctx, c.st.MetricsAddr, nil) })
 			}
 			g.Go(func() error { return s.rt.work(gctx) })
-			a.Log.Info("worker started", "concurrency", c.st.Concurrency, "batch", c.st.BatchSize, "memory_limit_mib", c.st.MemoryLimitMiB)
+			a.Log.Info("worker started", "concurrency", c.st.Concurrency, "batch", c.st.BatchSize,
+				"memory_limit_bytes", debug.SetMemoryLimit(-1)) // the limit in force, whichever set it
 			return ignoreCanceled(g.Wait())
 		},
 	}
