@@ -1,6 +1,8 @@
 package fakekit
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -8,14 +10,15 @@ import (
 
 // Core is what the fakes of the Graph and Twilio APIs share: their server,
 // the messages they accepted (S), receipt plans per recipient (P), a count of
-// send requests and the failures of scheduled webhooks. A fake embeds it and
-// its accessors become the fake's.
+// send requests, the URL it posts webhooks to and the failures of scheduled
+// webhooks. A fake embeds it and its accessors become the fake's.
 type Core[P, S any] struct {
 	srv      *httptest.Server
 	sent     Log[S]
 	hookErrs Log[error]
 	plans    Plans[string, P]
 	requests atomic.Int64
+	webhook  atomic.Pointer[string]
 }
 
 // Serve starts the fake's API on 127.0.0.1 with a free port.
@@ -50,6 +53,19 @@ func (c *Core[P, S]) CountRequest() { c.requests.Add(1) }
 func (c *Core[P, S]) Accept(to string, m S) (P, bool) {
 	c.sent.Add(m)
 	return c.plans.For(to)
+}
+
+// SetWebhook sets where the fake posts its webhooks.
+func (c *Core[P, S]) SetWebhook(url string) { c.webhook.Store(&url) }
+
+// PostWebhook is Deliver to the URL of SetWebhook, failing when none is set;
+// what names the fake in errors ("whatsappfake").
+func (c *Core[P, S]) PostWebhook(ctx context.Context, client *http.Client, what, contentType string, body []byte, header map[string]string) error {
+	url := c.webhook.Load()
+	if url == nil || *url == "" {
+		return fmt.Errorf("%s: no webhook set", what)
+	}
+	return Deliver(ctx, client, what+": webhook", *url, contentType, body, header)
 }
 
 // HookFailed records a scheduled webhook's failure (nil is ignored).

@@ -107,3 +107,20 @@ func TestFailuresQueueBeforeStanding(t *testing.T) {
 		t.Errorf("cleared with 0: got %d", got)
 	}
 }
+
+func TestPostWebhookWantsAWebhook(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Get("Content-Type")
+	}))
+	defer srv.Close()
+	var c Core[int, string]
+	ctx := context.Background()
+	if err := c.PostWebhook(ctx, NewClient(), "fake", "application/json", nil, nil); err == nil || err.Error() != "fake: no webhook set" {
+		t.Fatalf("no webhook: %v", err)
+	}
+	c.SetWebhook(srv.URL)
+	if err := c.PostWebhook(ctx, NewClient(), "fake", "application/json", []byte(`{}`), nil); err != nil || got != "application/json" {
+		t.Fatalf("posted as %q: %v", got, err)
+	}
+}

@@ -94,7 +94,6 @@ type Server struct {
 	blocked  fakekit.Set[string]
 	closed   fakekit.Set[string]
 	unknown  fakekit.Set[string]
-	webhook  string
 	window   fakekit.Window
 	// files people send (media.go)
 	files     map[string]*cdnFile
@@ -119,9 +118,6 @@ func New(prod Product, opt Options) *Server {
 
 // Options returns the effective options.
 func (s *Server) Options() Options { return s.opt }
-
-// SetWebhook sets where webhooks go.
-func (s *Server) SetWebhook(url string) { s.mu.Lock(); s.webhook = url; s.mu.Unlock() }
 
 // FailNext makes the next send answer a Graph error with code and subcode
 // (HTTP 400 like Graph; codes 500..599 other than 551 are answered as that
@@ -400,14 +396,9 @@ func (s *Server) Referral(ctx context.Context, psid, ref string) error {
 		"referral": map[string]string{"ref": ref, "source": "SHORTLINK", "type": "OPEN_THREAD"}}))
 }
 
-// Post signs body with the app secret and POSTs it to the webhook.
+// Post signs body with the app secret and POSTs it to the webhook
+// (set with SetWebhook).
 func (s *Server) Post(ctx context.Context, body []byte) error {
-	s.mu.Lock()
-	url := s.webhook
-	s.mu.Unlock()
-	if url == "" {
-		return fmt.Errorf("%s: no webhook set", s.prod.Name)
-	}
-	return fakekit.Deliver(ctx, s.opt.Client, s.prod.Name+": webhook", url, "application/json", body,
+	return s.PostWebhook(ctx, s.opt.Client, s.prod.Name, "application/json", body,
 		map[string]string{meta.SignatureHeader: meta.Sign(s.opt.AppSecret, body)})
 }

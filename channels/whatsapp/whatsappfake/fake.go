@@ -76,10 +76,9 @@ type Server struct {
 	seq int
 	// scripted answers
 	failNext fakekit.Once[graphErr]
-	blocked  fakekit.Set[string] // 131050
-	closed   fakekit.Set[string] // 131047 for free-form sends
-	unknown  fakekit.Set[string] // 131026 (async, as Meta does)
-	webhook  string
+	blocked  fakekit.Set[string]     // 131050
+	closed   fakekit.Set[string]     // 131047 for free-form sends
+	unknown  fakekit.Set[string]     // 131026 (async, as Meta does)
 	window   fakekit.Window          // accepted sends within the last second
 	pairs    fakekit.Windows[string] // sends per recipient, for PairBurst
 	// files users send (media.go)
@@ -121,9 +120,6 @@ func New(opt Options) *Server {
 
 // Options returns the effective options (token, ids, secret).
 func (s *Server) Options() Options { return s.opt }
-
-// SetWebhook sets where status and inbound webhooks go.
-func (s *Server) SetWebhook(url string) { s.mu.Lock(); s.webhook = url; s.mu.Unlock() }
 
 // FailNext makes the next send answer a Graph error with code (130429 and
 // 131056 come back as HTTP 429/400 like Graph; 5xx codes < 600 are sent as
@@ -395,14 +391,9 @@ func (s *Server) PressButton(ctx context.Context, from, replyTo, id, title strin
 	})
 }
 
-// Post signs body with the app secret and POSTs it to the webhook.
+// Post signs body with the app secret and POSTs it to the webhook where
+// status and inbound webhooks go (set with SetWebhook).
 func (s *Server) Post(ctx context.Context, body []byte) error {
-	s.mu.Lock()
-	url := s.webhook
-	s.mu.Unlock()
-	if url == "" {
-		return fmt.Errorf("whatsappfake: no webhook set")
-	}
-	return fakekit.Deliver(ctx, s.opt.Client, "whatsappfake: webhook", url, "application/json", body,
+	return s.PostWebhook(ctx, s.opt.Client, "whatsappfake", "application/json", body,
 		map[string]string{meta.SignatureHeader: meta.Sign(s.opt.AppSecret, body)})
 }
