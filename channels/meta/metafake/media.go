@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/nudge-engine/nudge/channels/internal/fakekit"
 )
 
 // cdnFile is a file a person can send; it is served at a signed CDN path,
@@ -58,9 +60,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "URL signature mismatch", http.StatusForbidden)
 		return
 	}
-	w.Header().Set("Content-Type", f.mime)
-	w.Header().Set("Content-Length", strconv.Itoa(len(f.data)))
-	_, _ = w.Write(f.data)
+	fakekit.WriteFile(w, f.mime, f.data)
 }
 
 // Attachment sends an inbound message carrying one attachment of type typ

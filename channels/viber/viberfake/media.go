@@ -5,8 +5,9 @@ import (
 	"encoding/hex"
 	"net/http"
 	"path"
-	"strconv"
 	"strings"
+
+	"github.com/nudge-engine/nudge/channels/internal/fakekit"
 )
 
 // mediaPrefix is where the fake serves the files users send, like Viber's
@@ -49,9 +50,7 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	w.Header().Set("Content-Type", f.mime)
-	w.Header().Set("Content-Length", strconv.Itoa(len(f.data)))
-	_, _ = w.Write(f.data)
+	fakekit.WriteFile(w, f.mime, f.data)
 }
 
 // MediaMessage builds a user's message of type typ ("picture", "video",

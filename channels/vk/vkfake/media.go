@@ -4,8 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
-	"strconv"
 	"strings"
+
+	"github.com/nudge-engine/nudge/channels/internal/fakekit"
 )
 
 // mediaPrefix is where the fake serves the files users send, like VK's
@@ -50,9 +51,7 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	w.Header().Set("Content-Type", f.mime)
-	w.Header().Set("Content-Length", strconv.Itoa(len(f.data)))
-	_, _ = w.Write(f.data)
+	fakekit.WriteFile(w, f.mime, f.data)
 }
 
 // PhotoAttachment stores jpeg as a photo a user sends and returns its

@@ -90,9 +90,7 @@ func (s *Server) mediaDownload(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	w.Header().Set("Content-Type", f.mime)
-	w.Header().Set("Content-Length", strconv.Itoa(len(f.data)))
-	_, _ = w.Write(f.data)
+	fakekit.WriteFile(w, f.mime, f.data)
 }
 
 // Media sends a signed inbound message of type typ ("image", "document",
