@@ -43,18 +43,17 @@ var accountIDRE = regexp.MustCompile(`^[0-9]{1,32}$`)
 func LoadConfig(e *config.Env, account string) Config {
 	tokenVar := channels.EnvVar("INSTAGRAM", account, "TOKEN")
 	idVar := channels.EnvVar("INSTAGRAM", account, "ACCOUNT_ID")
+	app := meta.LoadApp(e, "INSTAGRAM")
 	c := Config{
 		Account:     account,
-		APIURL:      channels.LoadAPIURL(e, "NUDGE_INSTAGRAM_API_URL", meta.DefaultAPIURL),
+		APIURL:      app.APIURL,
 		Token:       e.String(tokenVar, ""),
 		AccountID:   e.String(idVar, ""),
 		Rate:        channels.LoadRate(e, channels.EnvVar("INSTAGRAM", account, "RATE"), DefaultRate),
-		AppSecret:   e.String("NUDGE_META_APP_SECRET", ""),
-		VerifyToken: e.String("NUDGE_META_VERIFY_TOKEN", ""),
+		AppSecret:   app.AppSecret,
+		VerifyToken: app.VerifyToken,
 	}
-	if c.Token != "" && c.AppSecret == "" {
-		e.Fail("NUDGE_META_APP_SECRET", "is required when %s is set", tokenVar)
-	}
+	app.RequireSecret(e, tokenVar, c.Token)
 	if c.AccountID != "" && !accountIDRE.MatchString(c.AccountID) {
 		e.Fail(idVar, "%q is not an Instagram account id (digits only)", c.AccountID)
 	}

@@ -38,21 +38,21 @@ func (c Config) Enabled() bool { return c.PageToken != "" }
 //	NUDGE_MESSENGER_PAGE_ID     the page's id (digits), to attribute the events
 //	                            one Meta app posts for several pages
 func LoadConfig(e *config.Env, account string) Config {
+	app := meta.LoadApp(e, "MESSENGER")
+	tokenVar, idVar := channels.EnvVar("MESSENGER", account, "PAGE_TOKEN"), channels.EnvVar("MESSENGER", account, "PAGE_ID")
 	c := Config{
 		Account:     account,
-		APIURL:      channels.LoadAPIURL(e, "NUDGE_MESSENGER_API_URL", meta.DefaultAPIURL),
-		PageToken:   e.String(channels.EnvVar("MESSENGER", account, "PAGE_TOKEN"), ""),
-		PageID:      e.String(channels.EnvVar("MESSENGER", account, "PAGE_ID"), ""),
+		APIURL:      app.APIURL,
+		PageToken:   e.String(tokenVar, ""),
+		PageID:      e.String(idVar, ""),
 		Rate:        channels.LoadRate(e, channels.EnvVar("MESSENGER", account, "RATE"), DefaultRate),
-		AppSecret:   e.String("NUDGE_META_APP_SECRET", ""),
-		VerifyToken: e.String("NUDGE_META_VERIFY_TOKEN", ""),
+		AppSecret:   app.AppSecret,
+		VerifyToken: app.VerifyToken,
 	}
 	if c.PageID != "" && strings.Trim(c.PageID, "0123456789") != "" {
-		e.Fail(channels.EnvVar("MESSENGER", account, "PAGE_ID"), "%q is not a page id (digits only)", c.PageID)
+		e.Fail(idVar, "%q is not a page id (digits only)", c.PageID)
 	}
-	if c.PageToken != "" && c.AppSecret == "" {
-		e.Fail("NUDGE_META_APP_SECRET", "is required when %s is set", channels.EnvVar("MESSENGER", account, "PAGE_TOKEN"))
-	}
+	app.RequireSecret(e, tokenVar, c.PageToken)
 	return c
 }
 

@@ -39,24 +39,22 @@ func (c Config) Enabled() bool { return c.Token != "" }
 //	NUDGE_META_VERIFY_TOKEN         hub.verify_token for the handshake
 //	NUDGE_WHATSAPP_RATE             messages a second of the number (default 80)
 func LoadConfig(e *config.Env, account string) Config {
+	app := meta.LoadApp(e, "WHATSAPP")
+	tokenVar, phoneVar := channels.EnvVar("WHATSAPP", account, "TOKEN"), channels.EnvVar("WHATSAPP", account, "PHONE_NUMBER_ID")
 	c := Config{
 		Account:       account,
-		APIURL:        channels.LoadAPIURL(e, "NUDGE_WHATSAPP_API_URL", meta.DefaultAPIURL),
-		Token:         e.String(channels.EnvVar("WHATSAPP", account, "TOKEN"), ""),
-		PhoneNumberID: e.String(channels.EnvVar("WHATSAPP", account, "PHONE_NUMBER_ID"), ""),
+		APIURL:        app.APIURL,
+		Token:         e.String(tokenVar, ""),
+		PhoneNumberID: e.String(phoneVar, ""),
 		WABAID:        e.String(channels.EnvVar("WHATSAPP", account, "WABA_ID"), ""),
-		AppSecret:     e.String("NUDGE_META_APP_SECRET", ""),
-		VerifyToken:   e.String("NUDGE_META_VERIFY_TOKEN", ""),
+		AppSecret:     app.AppSecret,
+		VerifyToken:   app.VerifyToken,
 		Rate:          channels.LoadRate(e, channels.EnvVar("WHATSAPP", account, "RATE"), DefaultRate),
 	}
-	if c.Token != "" {
-		if c.PhoneNumberID == "" {
-			e.Fail(channels.EnvVar("WHATSAPP", account, "PHONE_NUMBER_ID"), "is required when %s is set", channels.EnvVar("WHATSAPP", account, "TOKEN"))
-		}
-		if c.AppSecret == "" {
-			e.Fail("NUDGE_META_APP_SECRET", "is required when %s is set", channels.EnvVar("WHATSAPP", account, "TOKEN"))
-		}
+	if c.Token != "" && c.PhoneNumberID == "" {
+		e.Fail(phoneVar, "is required when %s is set", tokenVar)
 	}
+	app.RequireSecret(e, tokenVar, c.Token)
 	return c
 }
 
