@@ -11,8 +11,7 @@ import (
 // NewWebhook returns the handler mounted at /webhooks/messenger/<account> (see
 // meta.Webhook: handshake, signature before parsing, 200 after storing).
 func NewWebhook(cfg Config, sink channels.Sink, log *slog.Logger) http.Handler {
-	return &meta.Webhook{Name: "messenger", Account: cfg.Account, AppSecret: cfg.AppSecret, VerifyToken: cfg.VerifyToken,
-		Parse: func(body []byte) ([]channels.Event, error) { return parser.ParseRouted(body, cfg.Account, cfg.Routes) }, Sink: sink, Log: log}
+	return parser.Handler(cfg.Account, cfg.AppSecret, cfg.VerifyToken, cfg.Routes, sink, log)
 }
 
 var parser = meta.Messaging{Object: "page", Kind: channels.Messenger, OpenerIsStart: true}

@@ -56,3 +56,10 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 	}
 }
+
+// Handler is the Webhook of a Messenger Platform account: its events are
+// parsed by p and attributed by routes, falling back to account.
+func (p Messaging) Handler(account, appSecret, verifyToken string, routes Routes, sink channels.Sink, log *slog.Logger) http.Handler {
+	return &Webhook{Name: string(p.Kind), Account: account, AppSecret: appSecret, VerifyToken: verifyToken,
+		Parse: func(body []byte) ([]channels.Event, error) { return p.ParseRouted(body, account, routes) }, Sink: sink, Log: log}
+}
