@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/telegram"
 	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
 	"github.com/nudge-engine/nudge/internal/config"
@@ -77,12 +78,8 @@ func TestRegistryDispatchesByAccount(t *testing.T) {
 		t.Errorf("viber has no account")
 	}
 	ctx := context.Background()
-	if _, err := d.Send(ctx, channels.Message{Account: "brand-b", To: "42", Text: "to b"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Send(ctx, channels.Message{To: "42", Text: "to main"}); err != nil {
-		t.Fatal(err)
-	}
+	channeltest.Send(t, d, channels.Message{Account: "brand-b", To: "42", Text: "to b"})
+	channeltest.Send(t, d, channels.Message{To: "42", Text: "to main"})
 	if got := b.SentTo(42); len(got) != 1 || got[0].Text != "to b" {
 		t.Errorf("bot b got %+v", got)
 	}

@@ -2,7 +2,6 @@ package email_test
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"testing"
 
@@ -27,9 +26,7 @@ func TestSendAttachesDocument(t *testing.T) {
 	}))
 	m := weekly()
 	m.Document = &channels.DocumentRef{URL: files.URL + "/r/A-42.pdf", Name: "Чек A-42.pdf"}
-	if _, err := s.client.Send(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
+	channeltest.Send(t, s.client, m)
 	msgs := s.fake.Messages()
 	if len(msgs) != 1 {
 		t.Fatalf("%d messages", len(msgs))

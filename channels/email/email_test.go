@@ -64,10 +64,7 @@ func weekly() channels.Message {
 
 func TestSendMultipartWithUnsubscribeAndTracking(t *testing.T) {
 	s := newSetup(t, emailfake.Options{})
-	res, err := s.client.Send(context.Background(), weekly())
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := channeltest.Send(t, s.client, weekly())
 	msgs := s.fake.Messages()
 	if len(msgs) != 1 || msgs[0].To[0] != "anna@mail.example" || msgs[0].From != "news@growfood.example" {
 		t.Fatalf("%+v", msgs)
@@ -157,10 +154,7 @@ func TestTemporaryThenSuccessNoDuplicate(t *testing.T) {
 	if channels.KindOf(err) != channels.RateLimited {
 		t.Fatalf("%v", err)
 	}
-	r2, err := s.client.Send(context.Background(), m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r2 := channeltest.Send(t, s.client, m)
 	if msgs := s.fake.Messages(); len(msgs) != 1 || !strings.Contains(string(msgs[0].Data), r2.ProviderID) {
 		t.Fatalf("%d messages", len(msgs))
 	}
@@ -185,10 +179,7 @@ func TestAuthAndUnreachableRelay(t *testing.T) {
 
 func TestOpenAndClickTracking(t *testing.T) {
 	s := newSetup(t, emailfake.Options{})
-	res, err := s.client.Send(context.Background(), weekly())
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := channeltest.Send(t, s.client, weekly())
 	msg := s.fake.Messages()[0]
 	if err := emailfake.Open(context.Background(), http.DefaultClient, msg); err != nil {
 		t.Fatal(err)
@@ -232,10 +223,7 @@ func TestOpenAndClickTracking(t *testing.T) {
 
 func TestBounceWebhook(t *testing.T) {
 	s := newSetup(t, emailfake.Options{})
-	res, err := s.client.Send(context.Background(), weekly())
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := channeltest.Send(t, s.client, weekly())
 	bounce := s.fake.Bounce(s.fake.Messages()[0], "anna@mail.example", "failed", "5.1.1", "550 5.1.1 User unknown")
 	hook := s.web.URL + "/webhooks/email/news"
 	for _, tok := range []string{"", "wrong"} {

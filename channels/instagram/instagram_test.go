@@ -91,10 +91,7 @@ func TestSendShapes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSetup(t)
 			s.fake.CloseWindow("closed")
-			res, err := s.client.Send(context.Background(), tc.msg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			res := channeltest.Send(t, s.client, tc.msg)
 			sent := s.fake.Sent()
 			if len(sent) != tc.parts || sent[len(sent)-1].MID != res.ProviderID {
 				t.Fatalf("%d parts, result %q: %+v", len(sent), res.ProviderID, sent)
@@ -122,9 +119,7 @@ func TestSendErrors(t *testing.T) {
 // The adapter's byte limit is the fake's: 1000 bytes of Cyrillic pass both.
 func TestTextAtTheByteLimit(t *testing.T) {
 	s := newSetup(t)
-	if _, err := s.client.Send(context.Background(), channels.Message{To: "t", Text: strings.Repeat("ж", 500)}); err != nil {
-		t.Fatal(err)
-	}
+	channeltest.Send(t, s.client, channels.Message{To: "t", Text: strings.Repeat("ж", 500)})
 }
 
 // A rate limit is retried once and sent once, whether Graph answers it with
@@ -148,10 +143,7 @@ func TestInboundThroughFake(t *testing.T) {
 	s := newSetup(t)
 	ctx := context.Background()
 	s.fake.SetPlan("ig9", instagramfake.Plan{Delivered: time.Second, Read: time.Minute})
-	res, err := s.client.Send(ctx, channels.Message{To: "ig9", Text: "Меню"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := channeltest.Send(t, s.client, channels.Message{To: "ig9", Text: "Меню"})
 	s.q.Run()
 	steps := []func() error{
 		func() error { return s.fake.OpenLink(ctx, "ig10", "GF-7K2Q", true) },

@@ -41,11 +41,8 @@ func (s *setup) sent() int { return len(s.fake.Sent()) }
 
 func TestSendQuickReplies(t *testing.T) {
 	s := newSetup(t)
-	res, err := s.client.Send(context.Background(), channels.Message{To: "psid1", Text: "Как вам ужин?",
+	res := channeltest.Send(t, s.client, channels.Message{To: "psid1", Text: "Как вам ужин?",
 		Buttons: []channels.Button{{ID: "yes", Text: "Да"}, {ID: "no", Text: "Нет"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	sent := s.fake.Sent()
 	if len(sent) != 1 || sent[0].MID != res.ProviderID || sent[0].MessagingType != "UPDATE" {
 		t.Fatalf("%+v", sent)
@@ -86,9 +83,7 @@ func TestSendShapes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSetup(t)
-			if _, err := s.client.Send(context.Background(), tc.msg); err != nil {
-				t.Fatal(err)
-			}
+			channeltest.Send(t, s.client, tc.msg)
 			sent := s.fake.Sent()
 			if len(sent) != tc.parts {
 				t.Fatalf("%d parts: %+v", len(sent), sent)
@@ -130,19 +125,14 @@ func make14() []channels.Button {
 func TestTagPassesClosedWindow(t *testing.T) {
 	s := newSetup(t)
 	s.fake.CloseWindow("w")
-	if _, err := s.client.Send(context.Background(), channels.Message{To: "w", Text: "Ответ менеджера", Tag: "HUMAN_AGENT"}); err != nil {
-		t.Fatal(err)
-	}
+	channeltest.Send(t, s.client, channels.Message{To: "w", Text: "Ответ менеджера", Tag: "HUMAN_AGENT"})
 }
 
 func TestReceiptsAndInboundThroughFake(t *testing.T) {
 	s := newSetup(t)
 	ctx := context.Background()
 	s.fake.SetPlan("p9", messengerfake.Plan{Delivered: time.Second, Read: time.Minute})
-	res, err := s.client.Send(ctx, channels.Message{To: "p9", Text: "Меню"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := channeltest.Send(t, s.client, channels.Message{To: "p9", Text: "Меню"})
 	s.q.Run()
 	if _, err := s.fake.Postback(ctx, "p10", "Начать", "GET_STARTED", "GF-7K2Q"); err != nil {
 		t.Fatal(err)

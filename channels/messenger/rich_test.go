@@ -1,7 +1,6 @@
 package messenger_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -16,11 +15,8 @@ import (
 // its quick replies, whose mid is the result.
 func TestSendCarouselAndFile(t *testing.T) {
 	s := newSetup(t)
-	res, err := s.client.Send(context.Background(), channels.Message{To: "psid1", Text: "Меню недели", Images: channeltest.ImageURLs(3),
+	res := channeltest.Send(t, s.client, channels.Message{To: "psid1", Text: "Меню недели", Images: channeltest.ImageURLs(3),
 		Document: &channels.DocumentRef{URL: "https://shop.example/r/A-42.pdf"}, Buttons: []channels.Button{{ID: "renew", Text: "Продлить"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	sent := s.fake.Sent()
 	if len(sent) != 3 || res.ProviderID != sent[2].MID {
 		t.Fatalf("%d parts, result %+v: %+v", len(sent), res, sent)

@@ -46,11 +46,8 @@ func (s *setup) sent() int { return len(s.fake.Sent()) }
 
 func TestSendWithLinkButton(t *testing.T) {
 	s := newSetup(t)
-	res, err := s.client.Send(context.Background(), channels.Message{To: "+79161234567", Text: "Ваше меню на следующую неделю уже готово — загляните!",
+	res := channeltest.Send(t, s.client, channels.Message{To: "+79161234567", Text: "Ваше меню на следующую неделю уже готово — загляните!",
 		Correlation: "run:1/step:menu", Buttons: []channels.Button{{ID: "yes", Text: "Да"}, {Text: "Меню", URL: "https://gf.example/m"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	sent := s.fake.Sent()
 	if len(sent) != 1 || sent[0].SID != res.ProviderID || !strings.HasSuffix(sent[0].Body, "\nМеню: https://gf.example/m") {
 		t.Fatalf("%+v", sent)
@@ -94,15 +91,8 @@ func TestStatusCallbacksThroughFake(t *testing.T) {
 	s := newSetup(t)
 	s.fake.SetPlan("+79160000010", smsfake.Plan{Delivered: time.Minute})
 	s.fake.SetPlan("+79160000011", smsfake.Plan{Delivered: time.Minute, ErrorCode: "30003"})
-	ctx := context.Background()
-	r1, err := s.client.Send(ctx, channels.Message{To: "+79160000010", Text: "a", Correlation: "k1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r2, err := s.client.Send(ctx, channels.Message{To: "+79160000011", Text: "b", IdempotencyKey: "run:2/step:x/sms"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r1 := channeltest.Send(t, s.client, channels.Message{To: "+79160000010", Text: "a", Correlation: "k1"})
+	r2 := channeltest.Send(t, s.client, channels.Message{To: "+79160000011", Text: "b", IdempotencyKey: "run:2/step:x/sms"})
 	s.q.Run()
 	if errs := s.fake.WebhookErrors(); len(errs) > 0 {
 		t.Fatal(errs)

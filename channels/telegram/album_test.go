@@ -15,10 +15,7 @@ const menu = "Меню недели: индейка с булгуром, сыр�
 func TestAlbumWithCaption(t *testing.T) {
 	t.Parallel()
 	fake, c, _ := setup(t)
-	res, err := c.Send(context.Background(), channels.Message{To: "42", Text: menu, Images: channeltest.ImageURLs(3)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := channeltest.Send(t, c, channels.Message{To: "42", Text: menu, Images: channeltest.ImageURLs(3)})
 	s := fake.SentTo(42)
 	if len(s) != 3 || fake.Calls("sendmediagroup") != 1 {
 		t.Fatalf("sent %+v", s)
@@ -38,11 +35,8 @@ func TestAlbumWithCaption(t *testing.T) {
 func TestAlbumWithButtons(t *testing.T) {
 	t.Parallel()
 	fake, c, _ := setup(t)
-	res, err := c.Send(context.Background(), channels.Message{To: "43", Text: menu, Images: channeltest.ImageURLs(2),
+	res := channeltest.Send(t, c, channels.Message{To: "43", Text: menu, Images: channeltest.ImageURLs(2),
 		Buttons: []channels.Button{{ID: "renew", Text: "Продлить"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := fake.SentTo(43)
 	if len(s) != 3 || s[0].Text != "" || s[2].Method != "sendMessage" || s[2].Text != menu || len(s[2].Keyboard) != 1 || res.ProviderID != "43:3" {
 		t.Fatalf("sent %+v result %+v", s, res)
@@ -55,20 +49,14 @@ func TestDocument(t *testing.T) {
 	t.Parallel()
 	fake, c, _ := setup(t)
 	doc := &channels.DocumentRef{URL: "https://shop.example/receipts/A-42.pdf?sig=1"}
-	if _, err := c.Send(context.Background(), channels.Message{To: "44", Text: "Ваш чек", Document: doc,
-		Buttons: []channels.Button{{Text: "Заказ", URL: "https://shop.example/o/42"}}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Send(context.Background(), channels.Message{To: "47", Text: "Чек и фото", ImageURL: "https://x.example/p.jpg", Document: doc}); err != nil {
-		t.Fatal(err)
-	}
+	channeltest.Send(t, c, channels.Message{To: "44", Text: "Ваш чек", Document: doc,
+		Buttons: []channels.Button{{Text: "Заказ", URL: "https://shop.example/o/42"}}})
+	channeltest.Send(t, c, channels.Message{To: "47", Text: "Чек и фото", ImageURL: "https://x.example/p.jpg", Document: doc})
 	if s := fake.SentTo(47); len(s) != 2 || s[0].Method != "sendPhoto" || s[0].Photo != "https://x.example/p.jpg" || s[1].Method != "sendDocument" || s[1].Text != "Чек и фото" {
 		t.Errorf("photo and document: %+v", s)
 	}
 	long := strings.Repeat("чек ", 300)
-	if _, err := c.Send(context.Background(), channels.Message{To: "44", Text: long, Document: doc}); err != nil {
-		t.Fatal(err)
-	}
+	channeltest.Send(t, c, channels.Message{To: "44", Text: long, Document: doc})
 	s := fake.SentTo(44)
 	if len(s) != 3 || s[0].Method != "sendDocument" || s[0].Document != doc.URL || s[0].Text != "Ваш чек" || len(s[0].Keyboard) != 1 {
 		t.Fatalf("sent %+v", s)

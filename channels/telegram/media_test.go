@@ -73,11 +73,8 @@ func TestAttachmentsParsedAndFetched(t *testing.T) {
 func TestButtonPressCarriesLabel(t *testing.T) {
 	t.Parallel()
 	fake, c, _ := setup(t)
-	res, err := c.Send(context.Background(), channels.Message{To: "42", Text: "Понравилось?",
+	res := channeltest.Send(t, c, channels.Message{To: "42", Text: "Понравилось?",
 		Buttons: []channels.Button{{ID: "like", Text: "👍 Да"}, {ID: "dislike", Text: "👎 Нет"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	_ = res
 	sent := fake.SentTo(42)
 	evs, _, err := telegram.ParseUpdate("", fake.CallbackUpdate(42, sent[0].MessageID, "dislike"))

@@ -56,10 +56,7 @@ func TestSendInvoice(t *testing.T) {
 	fake, _, cfg := setup(t)
 	cfg.PaymentProviderToken = telegramfake.ProviderToken
 	c := telegram.New(cfg, nil)
-	res, err := c.Send(context.Background(), invoiceMessage())
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := channeltest.Send(t, c, invoiceMessage())
 	inv := fake.Invoices()
 	if len(inv) != 1 || len(fake.Sent()) != 0 {
 		t.Fatalf("invoices %+v, messages %d", inv, len(fake.Sent()))
@@ -117,9 +114,7 @@ func TestPayButtonLinkWithoutProvider(t *testing.T) {
 	fake, c, _ := setup(t)
 	m := invoiceMessage()
 	m.Buttons[0].URL = "https://shop.example/renew"
-	if _, err := c.Send(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
+	channeltest.Send(t, c, m)
 	sent := fake.Sent()
 	if len(fake.Invoices()) != 0 || len(sent) != 1 || sent[0].Text != "Продлите подписку" || len(sent[0].Keyboard) != 2 ||
 		sent[0].Keyboard[0][0] != (telegramfake.Button{Text: "Оплатить 990 ₽", URL: "https://shop.example/renew"}) {
@@ -145,10 +140,7 @@ func TestCustomerPays(t *testing.T) {
 	hook := channeltest.Serve(t, telegram.NewPaymentsWebhook(cfg, sink, nil, pay))
 	fake.SetWebhook(hook.URL, secret)
 	ctx := context.Background()
-	res, err := c.Send(ctx, invoiceMessage())
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := channeltest.Send(t, c, invoiceMessage())
 	_ = res
 	rec, err := fake.Pay(ctx, 321, fake.Invoices()[0].MessageID)
 	if err != nil || !rec.Paid || rec.Status != 200 {

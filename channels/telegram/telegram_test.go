@@ -33,14 +33,11 @@ func setup(t testing.TB) (*telegramfake.Server, *telegram.Client, telegram.Confi
 func TestSendWithButtons(t *testing.T) {
 	t.Parallel()
 	fake, c, _ := setup(t)
-	res, err := c.Send(context.Background(), channels.Message{
+	res := channeltest.Send(t, c, channels.Message{
 		IdempotencyKey: "run1:ask:0", To: "123456789", Format: channels.HTML,
 		Text:    "<b>Понравилась еда?</b> Did you like the food?",
 		Buttons: []channels.Button{{ID: "like_yes", Text: "Да 👍"}, {ID: "like_no", Text: "Нет"}, {Text: "Menu", URL: "https://growfood.example/menu"}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	sent := fake.Sent()
 	if len(sent) != 1 {
 		t.Fatalf("sent %d messages, want 1", len(sent))
@@ -66,10 +63,7 @@ func TestSendWithButtons(t *testing.T) {
 func TestSendPhoto(t *testing.T) {
 	t.Parallel()
 	fake, c, _ := setup(t)
-	_, err := c.Send(context.Background(), channels.Message{To: "42", Text: "Меню недели / menu of the week", ImageURL: "https://cdn.example/menu.jpg", Buttons: []channels.Button{{ID: "order", Text: "Заказать"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	channeltest.Send(t, c, channels.Message{To: "42", Text: "Меню недели / menu of the week", ImageURL: "https://cdn.example/menu.jpg", Buttons: []channels.Button{{ID: "order", Text: "Заказать"}}})
 	m := fake.Sent()[0]
 	if m.Method != "sendPhoto" || m.Photo != "https://cdn.example/menu.jpg" || m.Text != "Меню недели / menu of the week" || len(m.Keyboard) != 1 {
 		t.Errorf("sent %+v", m)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/viber"
 	"github.com/nudge-engine/nudge/channels/viber/viberfake"
 )
@@ -22,11 +23,8 @@ func TestSendDocumentAsFile(t *testing.T) {
 	pdf := bytes.Repeat([]byte("%PDF-1.4 receipt "), 100)
 	url := fake.AddFile("application/pdf", "A-42.pdf", pdf)
 	user := viberfake.UserID(2)
-	res, err := c.Send(context.Background(), channels.Message{To: user, Text: "Ваш чек", Correlation: "k1",
+	res := channeltest.Send(t, c, channels.Message{To: user, Text: "Ваш чек", Correlation: "k1",
 		Document: &channels.DocumentRef{URL: url, Name: "Чек A-42.pdf"}, Buttons: []channels.Button{{ID: "ok", Text: "Спасибо"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := fake.SentTo(user)
 	if len(s) != 2 || s[0].Type != "file" || s[0].Media != url || s[0].Size != int64(len(pdf)) || s[0].FileName != "Чек A-42.pdf" {
 		t.Fatalf("sent %+v", s)
@@ -38,10 +36,7 @@ func TestSendDocumentAsFile(t *testing.T) {
 		t.Errorf("the size took %d downloads, want a HEAD only", fake.Downloads())
 	}
 	// A document alone is one file message carrying the correlation.
-	res, err = c.Send(context.Background(), channels.Message{To: user, Correlation: "k2", Document: &channels.DocumentRef{URL: url}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res = channeltest.Send(t, c, channels.Message{To: user, Correlation: "k2", Document: &channels.DocumentRef{URL: url}})
 	s = fake.SentTo(user)
 	if len(s) != 3 || s[2].Type != "file" || res.ProviderID != strconv.FormatInt(s[2].MessageToken, 10) {
 		t.Fatalf("sent %+v", s)
@@ -69,9 +64,7 @@ func TestDocumentSizeWithoutContentLength(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	user := viberfake.UserID(3)
-	if _, err := c.Send(context.Background(), channels.Message{To: user, Document: &channels.DocumentRef{URL: srv.URL + "/r.pdf"}}); err != nil {
-		t.Fatal(err)
-	}
+	channeltest.Send(t, c, channels.Message{To: user, Document: &channels.DocumentRef{URL: srv.URL + "/r.pdf"}})
 	if s := fake.SentTo(user); len(s) != 1 || s[0].Size != int64(len(body)) || s[0].FileName != "r.pdf" {
 		t.Fatalf("sent %+v", s)
 	}
@@ -120,9 +113,7 @@ func TestRetryResumesAtTheFailedPart(t *testing.T) {
 		t.Fatalf("first try: %v (%+v)", err, ce)
 	}
 	m.SkipParts = ce.PartsSent
-	if _, err := c.Send(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
+	channeltest.Send(t, c, m)
 	s := fake.SentTo(user)
 	if len(s) != 2 || s[0].Type != "rich_media" || s[1].Type != "text" {
 		t.Fatalf("sent %+v", s)

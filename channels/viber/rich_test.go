@@ -16,11 +16,8 @@ import (
 func TestSendCarousel(t *testing.T) {
 	t.Parallel()
 	fake, c, _ := setup(t)
-	res, err := c.Send(context.Background(), channels.Message{To: "01234567890A=", Text: "Меню недели", Images: channeltest.ImageURLs(3),
+	res := channeltest.Send(t, c, channels.Message{To: "01234567890A=", Text: "Меню недели", Images: channeltest.ImageURLs(3),
 		Buttons: []channels.Button{{ID: "renew", Text: "Продлить"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := fake.Sent()
 	if len(s) != 2 || s[0].Type != "rich_media" || fmt.Sprint(s[0].Images) != fmt.Sprint(channeltest.ImageURLs(3)) {
 		t.Fatalf("sent %+v", s)

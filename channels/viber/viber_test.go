@@ -28,13 +28,10 @@ func TestSendWithButtons(t *testing.T) {
 	t.Parallel()
 	fake, c, _ := setup(t)
 	user := viberfake.UserID(1)
-	res, err := c.Send(context.Background(), channels.Message{
+	res := channeltest.Send(t, c, channels.Message{
 		To: user, Text: "Понравилась еда? / Did you like the food?", Correlation: "run42:ask",
 		Buttons: []channels.Button{{ID: "like_yes", Text: "Да"}, {ID: "like_no", Text: "Нет"}, {Text: "Меню", URL: "https://growfood.example/menu"}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	sent := fake.SentTo(user)
 	if len(sent) != 1 {
 		t.Fatalf("%d sent", len(sent))
@@ -51,9 +48,7 @@ func TestSendWithButtons(t *testing.T) {
 	if !ok || tr.Correlation != "run42:ask" || strings.Join(tr.Buttons, ",") != "like_yes,like_no" {
 		t.Errorf("tracking_data %q", m.TrackingData)
 	}
-	if _, err := c.Send(context.Background(), channels.Message{To: user, Text: "Меню недели", ImageURL: "https://cdn.example/menu.jpg"}); err != nil {
-		t.Fatal(err)
-	}
+	channeltest.Send(t, c, channels.Message{To: user, Text: "Меню недели", ImageURL: "https://cdn.example/menu.jpg"})
 	if p := fake.SentTo(user)[1]; p.Type != "picture" || p.Media != "https://cdn.example/menu.jpg" || p.Text != "Меню недели" {
 		t.Errorf("picture %+v", p)
 	}
@@ -220,14 +215,8 @@ func TestWebhookFlow(t *testing.T) {
 	if err := json.Unmarshal(welcome, &w); err != nil || w.Receiver != "" || w.Type != "text" || w.Text != "Привет! Hello!" || w.Sender.Name != "GrowFood" {
 		t.Errorf("welcome %s", welcome)
 	}
-	res, err := c.Send(ctx, channels.Message{To: user, Text: "Как вам еда?", Correlation: "run1:ask", Buttons: []channels.Button{{ID: "like_yes", Text: "Да"}, {ID: "like_no", Text: "Нет"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res2, err := c.Send(ctx, channels.Message{To: viberfake.UserID(8), Text: "x"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := channeltest.Send(t, c, channels.Message{To: user, Text: "Как вам еда?", Correlation: "run1:ask", Buttons: []channels.Button{{ID: "like_yes", Text: "Да"}, {ID: "like_no", Text: "Нет"}}})
+	res2 := channeltest.Send(t, c, channels.Message{To: viberfake.UserID(8), Text: "x"})
 	for _, f := range pending {
 		f()
 	}

@@ -1,10 +1,10 @@
 package vk_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/uploads"
 	"github.com/nudge-engine/nudge/internal/testenv"
 )
@@ -21,9 +21,7 @@ func TestSendUploadsDocument(t *testing.T) {
 	for _, peer := range []string{"301", "302"} {
 		m := channels.Message{IdempotencyKey: "r" + peer, To: peer, Text: "Ваш чек", ImageURL: img,
 			Document: &channels.DocumentRef{URL: pdf, Name: "Чек A-42.pdf"}}
-		if _, err := c.Send(context.Background(), m); err != nil {
-			t.Fatal(err)
-		}
+		channeltest.Send(t, c, m)
 	}
 	docs, photos := fake.Docs(), fake.Photos()
 	if len(docs) != 1 || docs[0].Title != "Чек A-42.pdf" || docs[0].Ext != "pdf" || docs[0].Size != len("%PDF-1.7 receipt A-42") || docs[0].PeerID != 301 || len(photos) != 1 {

@@ -24,9 +24,7 @@ func TestSendUploadsAlbum(t *testing.T) {
 	t.Parallel()
 	fake, c, _ := setup(t)
 	a, b := fake.AddFile("image/jpeg", jpeg("a")), fake.AddFile("image/png", append([]byte("\x89PNG\r\n\x1a\n"), jpeg("b")...))
-	if _, err := c.Send(context.Background(), channels.Message{IdempotencyKey: "k1", To: "42", Text: "Меню недели", Images: []string{a, b}}); err != nil {
-		t.Fatal(err)
-	}
+	channeltest.Send(t, c, channels.Message{IdempotencyKey: "k1", To: "42", Text: "Меню недели", Images: []string{a, b}})
 	ps := fake.Photos()
 	if len(ps) != 2 || fake.UploadServers() != 2 || ps[0].PeerID != 42 || ps[0].MIME != "image/jpeg" || ps[1].MIME != "image/png" {
 		t.Fatalf("photos %+v, upload servers %d", ps, fake.UploadServers())

@@ -29,13 +29,10 @@ func setup(t testing.TB) (*vkfake.Server, *vk.Client, vk.Config) {
 func TestSendWithButtons(t *testing.T) {
 	t.Parallel()
 	fake, c, _ := setup(t)
-	res, err := c.Send(context.Background(), channels.Message{
+	res := channeltest.Send(t, c, channels.Message{
 		IdempotencyKey: "run1:ask:0", To: "493756402", Text: "Понравилась еда? / Did you like the food?",
 		Buttons: []channels.Button{{ID: "like_yes", Text: "Да"}, {ID: "like_no", Text: "Нет"}, {Text: "Меню", URL: "https://growfood.example/menu"}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	sent := fake.SentTo(493756402)
 	if len(sent) != 1 {
 		t.Fatalf("%d sent", len(sent))
@@ -55,15 +52,12 @@ func TestSendWithButtons(t *testing.T) {
 func TestImages(t *testing.T) {
 	t.Parallel()
 	fake, c, _ := setup(t)
-	ctx := context.Background()
 	// Params alone (no upload) keeps a URL as a link in the text.
 	v, err := vk.Params(channels.Message{To: "5", Text: "Меню недели", ImageURL: "https://cdn.example/menu.jpg"})
 	if err != nil || v.Get("message") != "Меню недели\nhttps://cdn.example/menu.jpg" || v.Get("attachment") != "" {
 		t.Errorf("params of a url image: %v %v", v, err)
 	}
-	if _, err := c.Send(ctx, channels.Message{IdempotencyKey: "b", To: "5", Text: "Меню", ImageURL: "photo-229876543_457239017"}); err != nil {
-		t.Fatal(err)
-	}
+	channeltest.Send(t, c, channels.Message{IdempotencyKey: "b", To: "5", Text: "Меню", ImageURL: "photo-229876543_457239017"})
 	s := fake.SentTo(5)
 	if s[0].Attachment != "photo-229876543_457239017" || s[0].Text != "Меню" || fake.UploadServers() != 0 {
 		t.Errorf("attachment %+v", s[0])
@@ -79,15 +73,9 @@ func TestRetryIsDedupedByRandomID(t *testing.T) {
 	if ce := channeltest.WantError(t, err, channels.RateLimited, "6"); ce.RetryAfter != time.Second {
 		t.Fatalf("first: %v", err)
 	}
-	r1, err := c.Send(context.Background(), m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r1 := channeltest.Send(t, c, m)
 	// A retry after a lost answer: VK dedupes the random_id and returns the same id.
-	r2, err := c.Send(context.Background(), m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r2 := channeltest.Send(t, c, m)
 	if r1.ProviderID != r2.ProviderID {
 		t.Errorf("ids %s and %s differ", r1.ProviderID, r2.ProviderID)
 	}
@@ -247,10 +235,7 @@ func TestCallbackFlow(t *testing.T) {
 	var pending []func()
 	fake.After = func(d time.Duration, f func()) { pending = append(pending, f) }
 	fake.SetReadPlan(30 * time.Second)
-	res, err := c.Send(ctx, channels.Message{IdempotencyKey: "r1", To: "42", Text: "Как вам еда?", Buttons: []channels.Button{{ID: "like_yes", Text: "Да"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := channeltest.Send(t, c, channels.Message{IdempotencyKey: "r1", To: "42", Text: "Как вам еда?", Buttons: []channels.Button{{ID: "like_yes", Text: "Да"}}})
 	for _, f := range pending {
 		f()
 	}

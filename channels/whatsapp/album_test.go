@@ -24,16 +24,10 @@ func imageLink(s whatsappfake.Sent) (link, caption string) {
 // as the interactive message, whose id is the result.
 func TestSendAlbumImageByImage(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{PairBurst: 10})
-	ctx := context.Background()
 	imgs := channeltest.ImageURLs(3)
-	if _, err := s.client.Send(ctx, channels.Message{To: "79161234567", Text: "Меню недели", Images: imgs, Correlation: "k1"}); err != nil {
-		t.Fatal(err)
-	}
-	res, err := s.client.Send(ctx, channels.Message{To: "79161234568", Text: "Меню недели", Images: imgs[:2],
+	channeltest.Send(t, s.client, channels.Message{To: "79161234567", Text: "Меню недели", Images: imgs, Correlation: "k1"})
+	res := channeltest.Send(t, s.client, channels.Message{To: "79161234568", Text: "Меню недели", Images: imgs[:2],
 		Buttons: []channels.Button{{ID: "renew", Text: "Продлить"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	sent := s.fake.Sent()
 	if len(sent) != 6 {
 		t.Fatalf("%d messages: %+v", len(sent), sent)
@@ -71,9 +65,7 @@ func TestAlbumResumesAfterThePairLimit(t *testing.T) {
 	// A retry later (a fresh pair window: a fake without the limit).
 	s2 := newSetup(t, whatsappfake.Options{PairInterval: -1})
 	m.SkipParts = ce.PartsSent
-	if _, err := s2.client.Send(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
+	channeltest.Send(t, s2.client, m)
 	if len(s.fake.Sent()) != 1 || len(s2.fake.Sent()) != 1 {
 		t.Fatalf("sent %d then %d, want 1 and 1", len(s.fake.Sent()), len(s2.fake.Sent()))
 	}
@@ -97,9 +89,7 @@ func TestCarouselTemplate(t *testing.T) {
 	cards := [][]string{{"Борщ", "350"}, {"Плов", "420"}, {"Сырники", "290"}}
 	tpl := &channels.TemplateRef{Name: "weekly_menu", Language: "ru", Params: []string{"Аня"}, Carousel: true, Cards: cards}
 	want := []channels.Button{{ID: "want", Text: "Хочу"}}
-	if _, err := s.client.Send(context.Background(), channels.Message{To: "79161234567", Text: "x", Images: imgs, Template: tpl, Buttons: want}); err != nil {
-		t.Fatal(err)
-	}
+	channeltest.Send(t, s.client, channels.Message{To: "79161234567", Text: "x", Images: imgs, Template: tpl, Buttons: want})
 	sent := s.fake.Sent()
 	if len(sent) != 1 || sent[0].Type != "template" {
 		t.Fatalf("sent %+v", sent)

@@ -1,7 +1,6 @@
 package whatsapp_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -16,15 +15,12 @@ import (
 func TestSendDocument(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{PairInterval: -1})
 	doc := &channels.DocumentRef{URL: "https://shop.example/r/A-42.pdf?sig=9", Name: "Чек A-42.pdf"}
-	ctx := context.Background()
 	for _, m := range []channels.Message{
 		{To: "79161234567", Text: "Ваш чек", Document: doc, Buttons: []channels.Button{{ID: "ok", Text: "Спасибо"}}, Correlation: "k1"},
 		{To: "79161234567", Text: "Ваш чек", Document: doc, ImageURL: "https://static.example/m.jpg"},
 		{To: "79161234567", Document: doc},
 	} {
-		if _, err := s.client.Send(ctx, m); err != nil {
-			t.Fatal(err)
-		}
+		channeltest.Send(t, s.client, m)
 	}
 	sent := s.fake.Sent()
 	if len(sent) != 3 {

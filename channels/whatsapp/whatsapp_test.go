@@ -48,14 +48,11 @@ func (s *setup) sent() int { return len(s.fake.Sent()) }
 
 func TestSendButtonsWithImage(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{})
-	res, err := s.client.Send(context.Background(), channels.Message{
+	res := channeltest.Send(t, s.client, channels.Message{
 		To: "+79161234567", Text: "Как вам ужин? / Did you like dinner?", ImageURL: "https://cdn.example/menu.jpg",
 		Correlation: "run:1/step:ask",
 		Buttons:     []channels.Button{{ID: "yes", Text: "Да 👍"}, {ID: "no", Text: "Нет"}, {Text: "Меню", URL: "https://growfood.example/menu"}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	sent := s.fake.Sent()
 	if len(sent) != 1 || sent[0].ID != res.ProviderID || sent[0].To != "79161234567" || sent[0].Type != "interactive" {
 		t.Fatalf("sent %+v, result %+v", sent, res)
@@ -88,9 +85,7 @@ func TestSendKinds(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSetup(t, whatsappfake.Options{})
-			if _, err := s.client.Send(context.Background(), tc.msg); err != nil {
-				t.Fatal(err)
-			}
+			channeltest.Send(t, s.client, tc.msg)
 			sent := s.fake.Sent()
 			if len(sent) != 1 || sent[0].Type != tc.typ {
 				t.Fatalf("sent %+v", sent)
@@ -122,43 +117,29 @@ func TestSendErrors(t *testing.T) {
 func TestTemplateAllowedOutsideWindow(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{})
 	s.fake.CloseWindow("300")
-	_, err := s.client.Send(context.Background(), channels.Message{To: "300", Template: &channels.TemplateRef{Name: "renewal", Language: "ru"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	channeltest.Send(t, s.client, channels.Message{To: "300", Template: &channels.TemplateRef{Name: "renewal", Language: "ru"}})
 }
 
 func TestPairRateLimit(t *testing.T) {
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	s := newSetup(t, whatsappfake.Options{Now: func() time.Time { return now }})
 	m := channels.Message{To: "400", Text: "one"}
-	if _, err := s.client.Send(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
+	channeltest.Send(t, s.client, m)
 	_, err := s.client.Send(context.Background(), m)
 	var ce *channels.Error
 	if !errors.As(err, &ce) || ce.Kind != channels.RateLimited || ce.Code != "131056" || ce.RetryAfter != 6*time.Second {
 		t.Fatalf("second send: %v", err)
 	}
 	now = now.Add(6 * time.Second)
-	if _, err := s.client.Send(context.Background(), m); err != nil {
-		t.Fatal(err)
-	}
+	channeltest.Send(t, s.client, m)
 }
 
 func TestStatusesThroughFake(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{})
 	s.fake.SetPlan("500", whatsappfake.Plan{Delivered: time.Second, Read: time.Minute})
 	s.fake.Unknown("501")
-	ctx := context.Background()
-	r1, err := s.client.Send(ctx, channels.Message{To: "500", Text: "a", Correlation: "c1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r2, err := s.client.Send(ctx, channels.Message{To: "501", Text: "b"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r1 := channeltest.Send(t, s.client, channels.Message{To: "500", Text: "a", Correlation: "c1"})
+	r2 := channeltest.Send(t, s.client, channels.Message{To: "501", Text: "b"})
 	s.q.Run()
 	if errs := s.fake.WebhookErrors(); len(errs) > 0 {
 		t.Fatal(errs)

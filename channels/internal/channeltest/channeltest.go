@@ -246,3 +246,13 @@ func ImageURLs(n int) []string {
 	}
 	return out
 }
+
+// Send sends m through c and fails the test if the send fails.
+func Send(t testing.TB, c channels.Sender, m channels.Message) channels.Result {
+	t.Helper()
+	res, err := c.Send(context.Background(), m)
+	if err != nil {
+		t.Fatalf("send to %s: %v", m.To, err)
+	}
+	return res
+}
