@@ -33,8 +33,7 @@ func newSetup(t *testing.T) *setup {
 	t.Cleanup(f.Close)
 	o := f.Options()
 	cfg := instagram.Config{Account: "ig1", APIURL: f.URL(), Token: o.PageToken, AccountID: o.PageID, AppSecret: o.AppSecret, VerifyToken: "v"}
-	sink := &channeltest.Sink{}
-	hook := channeltest.Serve(t, instagram.NewWebhook(cfg, sink, nil))
+	sink, hook := channeltest.Webhook(t, instagram.NewWebhook, cfg)
 	f.SetWebhook(hook.URL)
 	return &setup{fake: f, client: instagram.New(cfg, nil), cfg: cfg, sink: sink, hook: hook.URL, q: q}
 }

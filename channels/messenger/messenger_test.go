@@ -30,8 +30,7 @@ func newSetup(t *testing.T) *setup {
 	t.Cleanup(f.Close)
 	o := f.Options()
 	cfg := messenger.Config{Account: "page1", APIURL: f.URL(), PageToken: o.PageToken, AppSecret: o.AppSecret, VerifyToken: "v"}
-	sink := &channeltest.Sink{}
-	hook := channeltest.Serve(t, messenger.NewWebhook(cfg, sink, nil))
+	sink, hook := channeltest.Webhook(t, messenger.NewWebhook, cfg)
 	f.SetWebhook(hook.URL)
 	return &setup{fake: f, client: messenger.New(cfg, nil), cfg: cfg, sink: sink, hook: hook, q: q}
 }
@@ -268,9 +267,8 @@ func TestWebhookAttributesEachPagesEvents(t *testing.T) {
 		{meta.Routes{"105791231234567": "brand-b"}, "brand-b"},
 		{meta.Routes{"1": "brand-b"}, "main"},
 	} {
-		sink := &channeltest.Sink{}
 		cfg := messenger.Config{Account: "main", AppSecret: "s3cret", VerifyToken: "v", Routes: tc.routes}
-		hook := channeltest.Serve(t, messenger.NewWebhook(cfg, sink, nil))
+		sink, hook := channeltest.Webhook(t, messenger.NewWebhook, cfg)
 		if st, _ := channeltest.Post(t, hook.URL, "", body, map[string]string{meta.SignatureHeader: meta.Sign("s3cret", body)}); st != http.StatusOK {
 			t.Fatalf("status %d", st)
 		}

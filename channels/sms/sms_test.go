@@ -165,9 +165,8 @@ func TestWebhookRefusesBadSignatures(t *testing.T) {
 }
 
 func TestWebhookBehindProxyUsesPublicURL(t *testing.T) {
-	sink := &channeltest.Sink{}
 	cfg := sms.Config{Account: "main", AuthToken: "tok", WebhookURL: "https://nudge.example/webhooks/sms/main"}
-	srv := channeltest.Serve(t, sms.NewWebhook(cfg, sink, nil))
+	sink, srv := channeltest.Webhook(t, sms.NewWebhook, cfg)
 	form := url.Values{"MessageSid": {"SM2"}, "MessageStatus": {"delivered"}, "To": {"+79160000000"}}
 	for _, tc := range []struct {
 		signed string

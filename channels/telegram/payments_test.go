@@ -185,7 +185,7 @@ func TestCustomerPays(t *testing.T) {
 func TestPreCheckoutWithoutPayments(t *testing.T) {
 	t.Parallel()
 	fake, _, cfg := setup(t)
-	hook := channeltest.Serve(t, telegram.NewWebhook(cfg, &channeltest.Sink{}, nil))
+	_, hook := channeltest.Webhook(t, telegram.NewWebhook, cfg)
 	fake.SetWebhook(hook.URL, secret)
 	rec, err := fake.Checkout(context.Background(), 5, "nudge1.x", "RUB", 100)
 	if err != nil || rec.Paid || rec.Reason != telegram.RefuseUnavailable {

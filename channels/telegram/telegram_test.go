@@ -212,8 +212,7 @@ func TestFakeEncodingsAndLimits(t *testing.T) {
 func TestWebhookRejectsBadSecret(t *testing.T) {
 	t.Parallel()
 	fake, _, cfg := setup(t)
-	sink := &channeltest.Sink{}
-	hook := channeltest.Serve(t, telegram.NewWebhook(cfg, sink, nil))
+	sink, hook := channeltest.Webhook(t, telegram.NewWebhook, cfg)
 	body := fake.TextUpdate(1, "/start abc")
 	for _, tc := range []struct {
 		secret string
@@ -238,8 +237,7 @@ func TestWebhookEvents(t *testing.T) {
 	t.Parallel()
 	fake, c, cfg := setup(t)
 	cfg.Account = "growfood"
-	sink := &channeltest.Sink{}
-	hook := channeltest.Serve(t, telegram.NewWebhook(cfg, sink, nil))
+	sink, hook := channeltest.Webhook(t, telegram.NewWebhook, cfg)
 	ctx := context.Background()
 	if err := c.SetWebhook(ctx, telegram.WebhookOptions{URL: hook.URL, SecretToken: secret, AllowedUpdates: telegram.AllowedUpdates}); err != nil {
 		t.Fatal(err)

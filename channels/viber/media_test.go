@@ -44,8 +44,7 @@ func TestParseMediaFixtures(t *testing.T) {
 func TestMediaWebhookAndFetch(t *testing.T) {
 	t.Parallel()
 	fake, c, cfg := setup(t)
-	sink := &channeltest.Sink{}
-	hook := channeltest.Serve(t, viber.NewWebhook(cfg, sink, nil))
+	sink, hook := channeltest.Webhook(t, viber.NewWebhook, cfg)
 	ctx := context.Background()
 	user := viberfake.UserID(3)
 	jpeg := append([]byte{0xff, 0xd8, 0xff, 0xe0}, bytes.Repeat([]byte{7}, 2000)...)

@@ -79,7 +79,7 @@ func TestHundredPerHourWithoutReply(t *testing.T) {
 		t.Fatalf("101st: %v", err)
 	}
 	// A reply resets the counter.
-	hook := channeltest.Serve(t, viber.NewWebhook(cfg, &channeltest.Sink{}, nil))
+	_, hook := channeltest.Webhook(t, viber.NewWebhook, cfg)
 	if st, _, _ := fake.PostTo(context.Background(), hook.URL, fake.Message(user, "ok", "")); st != 200 {
 		t.Fatal(st)
 	}
@@ -162,8 +162,7 @@ func TestFakeValidates(t *testing.T) {
 func TestWebhookRejectsBadSignature(t *testing.T) {
 	t.Parallel()
 	fake, _, cfg := setup(t)
-	sink := &channeltest.Sink{}
-	hook := channeltest.Serve(t, viber.NewWebhook(cfg, sink, nil))
+	sink, hook := channeltest.Webhook(t, viber.NewWebhook, cfg)
 	body := fake.Subscribed(viberfake.UserID(1))
 	ctx := context.Background()
 	for sig, want := range map[string]int{"": 401, "zz": 403, viberfake.Sign("other-token", body): 403, viberfake.Sign(viberfake.Token, append(body, ' ')): 403} {

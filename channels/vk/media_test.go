@@ -44,8 +44,7 @@ func TestParseAttachmentsFixture(t *testing.T) {
 func TestAttachmentsWebhookAndFetch(t *testing.T) {
 	t.Parallel()
 	fake, c, cfg := setup(t)
-	sink := &channeltest.Sink{}
-	hook := channeltest.Serve(t, vk.NewWebhook(cfg, sink, nil))
+	sink, hook := channeltest.Webhook(t, vk.NewWebhook, cfg)
 	fake.SetCallback(hook.URL)
 	ctx := context.Background()
 	const user = 493756402

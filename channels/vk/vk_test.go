@@ -189,8 +189,7 @@ func TestFakeRateLimitAndValidation(t *testing.T) {
 func TestCallbackRejectsBadSecret(t *testing.T) {
 	t.Parallel()
 	fake, _, cfg := setup(t)
-	sink := &channeltest.Sink{}
-	hook := channeltest.Serve(t, vk.NewWebhook(cfg, sink, nil))
+	sink, hook := channeltest.Webhook(t, vk.NewWebhook, cfg)
 	ctx := context.Background()
 	good := fake.MessageNew(1, "hi", "", "")
 	for name, tc := range map[string]struct {
@@ -224,8 +223,7 @@ func TestCallbackFlow(t *testing.T) {
 	t.Parallel()
 	fake, c, cfg := setup(t)
 	cfg.Account = "growfood"
-	sink := &channeltest.Sink{}
-	hook := channeltest.Serve(t, vk.NewWebhook(cfg, sink, nil))
+	sink, hook := channeltest.Webhook(t, vk.NewWebhook, cfg)
 	fake.SetCallback(hook.URL)
 	ctx := context.Background()
 	st, body, err := fake.Post(ctx, fake.ConfirmationRequest())

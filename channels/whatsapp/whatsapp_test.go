@@ -37,8 +37,7 @@ func newSetup(t *testing.T, opt whatsappfake.Options) *setup {
 	t.Cleanup(f.Close)
 	o := f.Options()
 	cfg := whatsapp.Config{APIURL: f.URL(), Token: o.Token, PhoneNumberID: o.PhoneNumberID, WABAID: o.WABAID, AppSecret: o.AppSecret, VerifyToken: "verify-me", Account: "main"}
-	sink := &channeltest.Sink{}
-	hook := channeltest.Serve(t, whatsapp.NewWebhook(cfg, sink, nil))
+	sink, hook := channeltest.Webhook(t, whatsapp.NewWebhook, cfg)
 	f.SetWebhook(hook.URL)
 	return &setup{fake: f, client: whatsapp.New(cfg, nil), cfg: cfg, sink: sink, hook: hook, q: q}
 }
@@ -339,9 +338,8 @@ func TestWebhookAttributesEachNumbersEvents(t *testing.T) {
 		{"an unknown number", meta.Routes{"999": "brand-b"}, "main"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sink := &channeltest.Sink{}
 			cfg := whatsapp.Config{Account: "main", AppSecret: "s3cret", VerifyToken: "v", Routes: tc.routes}
-			hook := channeltest.Serve(t, whatsapp.NewWebhook(cfg, sink, nil))
+			sink, hook := channeltest.Webhook(t, whatsapp.NewWebhook, cfg)
 			if st, _ := channeltest.Post(t, hook.URL, "", body, map[string]string{meta.SignatureHeader: meta.Sign("s3cret", body)}); st != http.StatusOK {
 				t.Fatalf("status %d", st)
 			}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -97,6 +98,14 @@ func Serve(t testing.TB, h http.Handler) *httptest.Server {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// Webhook serves the adapter's webhook, which newWebhook builds for cfg
+// around a fresh Sink, and returns the Sink and the server.
+func Webhook[C any](t testing.TB, newWebhook func(C, channels.Sink, *slog.Logger) http.Handler, cfg C) (*Sink, *httptest.Server) {
+	t.Helper()
+	sink := &Sink{}
+	return sink, Serve(t, newWebhook(cfg, sink, nil))
 }
 
 // Post POSTs body to url as a provider would (contentType "" sends none;
