@@ -74,7 +74,7 @@ func BenchmarkImport(b *testing.B) {
 	var importSecs, copySecs, goCPU, pgCPU float64
 	var peak uint64
 	for i := 0; i < b.N; i++ {
-		d.MustExec(`TRUNCATE subscribers CASCADE`)
+		d.MustExec(`TRUNCATE subscribers, channel_identities, subscriber_rollup CASCADE`)
 		stop := sampleHeap()
 		pg0, go0 := backendCPU(b, d.DB), processCPU()
 		start := time.Now()

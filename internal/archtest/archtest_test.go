@@ -109,6 +109,25 @@ func TestTableOwners(t *testing.T) {
 	t.Logf("packages writing consent_events: %v", byTable["consent_events"])
 }
 
+// Nothing deletes subscribers: erasure pseudonymises them. flow_runs
+// (00030), channel_identities and subscriber_rollup (00032) hold a
+// subscriber id without a foreign key on that promise, so a statement
+// that deleted subscribers would strand their rows.
+func TestNothingDeletesSubscribers(t *testing.T) {
+	writes, _, err := archtest.ScanModule("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range writes {
+		if w.Table == "subscribers" && (w.Verb == "delete" || w.Verb == "truncate") {
+			t.Errorf("%s: %s %s subscribers: erasure pseudonymises instead (migrations 00030, 00032 rely on it)", w.Pos, w.Package, w.Verb)
+		}
+	}
+	if bad := archtest.SQLWrites("DELETE FROM subscribers WHERE id = $1"); len(bad) != 1 || bad[0] != [2]string{"delete", "subscribers"} {
+		t.Fatalf("scanner does not see a delete of subscribers: %v", bad)
+	}
+}
+
 func TestSendCallers(t *testing.T) {
 	_, calls, err := archtest.ScanModule("../..")
 	if err != nil {
