@@ -157,15 +157,9 @@ func TestReceiptsAndInboundThroughFake(t *testing.T) {
 		{channels.EventStart, "p11", "GF-AAAA", "", ""},
 		{channels.EventButton, "p9", "", "yes", ""},
 	}
-	if len(evs) != len(want) {
-		t.Fatalf("%d events: %+v", len(evs), evs)
-	}
-	for i, w := range want {
-		e := evs[i]
-		if g := (got{e.Type, e.From, e.Code, e.Payload, e.ProviderMessageID}); g != w {
-			t.Errorf("event %d: %+v, want %+v", i, g, w)
-		}
-	}
+	channeltest.WantEvents(t, evs, want, func(e channels.Event) got {
+		return got{e.Type, e.From, e.Code, e.Payload, e.ProviderMessageID}
+	})
 	if evs[0].Watermark.IsZero() || evs[1].Watermark.IsZero() {
 		t.Error("receipts without watermark")
 	}
@@ -220,15 +214,9 @@ func TestParseFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(evs) != len(tc.want) {
-				t.Fatalf("%d events: %+v", len(evs), evs)
-			}
-			for i, w := range tc.want {
-				e := evs[i]
-				if g := (want{e.Type, e.From, e.Text, e.Payload, e.Code, e.ProviderMessageID, e.ProviderEventID}); g != w {
-					t.Errorf("event %d: %+v, want %+v", i, g, w)
-				}
-			}
+			channeltest.WantEvents(t, evs, tc.want, func(e channels.Event) want {
+				return want{e.Type, e.From, e.Text, e.Payload, e.Code, e.ProviderMessageID, e.ProviderEventID}
+			})
 		})
 	}
 	evs, _ := messenger.Parse([]byte(`{"object":"page","entry":[{"messaging":[{"sender":{"id":"1"},"delivery":{"watermark":1458668856253}}]}]}`), "")

@@ -269,15 +269,10 @@ func TestParseFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(evs) != len(tc.want) {
-				t.Fatalf("%d events, want %d: %+v", len(evs), len(tc.want), evs)
-			}
-			for i, w := range tc.want {
-				e := evs[i]
-				got := want{e.Type, e.From, e.Text, e.Payload, e.ProviderMessageID, e.Correlation, e.ErrorKind, e.ErrorCode}
-				if got != w {
-					t.Errorf("event %d = %+v, want %+v", i, got, w)
-				}
+			channeltest.WantEvents(t, evs, tc.want, func(e channels.Event) want {
+				return want{e.Type, e.From, e.Text, e.Payload, e.ProviderMessageID, e.Correlation, e.ErrorKind, e.ErrorCode}
+			})
+			for i, e := range evs {
 				if e.ProviderEventID == "" || e.ProviderAt.IsZero() || e.Channel != channels.WhatsApp || e.Account != "main" || len(e.Raw) == 0 {
 					t.Errorf("event %d incomplete: %+v", i, e)
 				}

@@ -214,6 +214,20 @@ func BenchSend(b *testing.B, c channels.Sender, m channels.Message, vary func(m 
 	}
 }
 
+// WantEvents fails the test unless there are as many evs as want and each,
+// as view sees it (the fields the test checks), is its want.
+func WantEvents[W comparable](t testing.TB, evs []channels.Event, want []W, view func(channels.Event) W) {
+	t.Helper()
+	if len(evs) != len(want) {
+		t.Fatalf("%d events, want %d: %+v", len(evs), len(want), evs)
+	}
+	for i, w := range want {
+		if g := view(evs[i]); g != w {
+			t.Errorf("event %d: %+v, want %+v", i, g, w)
+		}
+	}
+}
+
 // Fetcher is an adapter that downloads the attachments users send.
 type Fetcher interface {
 	Fetch(ctx context.Context, a channels.Attachment, max int64) (channels.File, error)
