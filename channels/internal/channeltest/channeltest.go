@@ -120,6 +120,33 @@ func Post(t testing.TB, url, contentType string, body []byte, header map[string]
 	return st, ans
 }
 
+// WantSignedOnly checks what a webhook signed with an HMAC of its body must
+// do before it parses anything: body posted to url without header is
+// refused 401; signed with another secret, signed over another body or
+// carrying any of the bad header values, 403; signed with secret it is
+// taken (200). sign is the provider's signature, the value of header.
+func WantSignedOnly(t testing.TB, url, header string, body []byte, secret string, sign func(secret string, body []byte) string, bad ...string) {
+	t.Helper()
+	type attempt struct {
+		name, sig string
+		status    int
+	}
+	cases := []attempt{
+		{"unsigned", "", http.StatusUnauthorized},
+		{"another secret", sign("not-"+secret, body), http.StatusForbidden},
+		{"another body", sign(secret, append(append([]byte(nil), body...), ' ')), http.StatusForbidden},
+	}
+	for _, sig := range bad {
+		cases = append(cases, attempt{sig, sig, http.StatusForbidden})
+	}
+	cases = append(cases, attempt{"signed", sign(secret, body), http.StatusOK})
+	for _, tc := range cases {
+		if st, _ := Post(t, url, "", body, map[string]string{header: tc.sig}); st != tc.status {
+			t.Errorf("%s: status %d, want %d", tc.name, st, tc.status)
+		}
+	}
+}
+
 // Testdata reads the fixture name from the package's testdata folder; a
 // missing fixture fails the test.
 func Testdata(t testing.TB, name string) []byte {
