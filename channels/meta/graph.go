@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nudge-engine/nudge/channels"
 )
@@ -35,6 +37,22 @@ type GraphError struct {
 
 func (e *GraphError) Error() string {
 	return fmt.Sprintf("graph error %d/%d (HTTP %d): %s", e.Code, e.Subcode, e.Status, e.Message)
+}
+
+// ClassifyStatus classifies a failed call that carried no Graph error JSON
+// (code 0) by its HTTP status alone, which becomes e's code: 429 is
+// RateLimited with retryAfter (Graph sends no Retry-After), 5xx or no
+// answer at all Transient, anything else Invalid.
+func ClassifyStatus(e *channels.Error, status int, retryAfter time.Duration) {
+	e.Code = strconv.Itoa(status)
+	switch {
+	case status == http.StatusTooManyRequests:
+		e.Kind, e.RetryAfter = channels.RateLimited, retryAfter
+	case status >= 500 || status == 0:
+		e.Kind = channels.Transient
+	default:
+		e.Kind = channels.Invalid
+	}
 }
 
 // ParseError reads a Graph error body. A body that is not Graph error JSON

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
+	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/meta"
 )
 
@@ -95,4 +97,24 @@ func FuzzParseError(f *testing.F) {
 			t.Fatalf("%+v", e)
 		}
 	})
+}
+
+func TestClassifyStatusWithoutGraphError(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		kind   channels.ErrorKind
+		code   string
+		retry  time.Duration
+	}{
+		{http.StatusTooManyRequests, channels.RateLimited, "429", time.Minute},
+		{http.StatusBadGateway, channels.Transient, "502", 0},
+		{0, channels.Transient, "0", 0},
+		{http.StatusNotFound, channels.Invalid, "404", 0},
+	} {
+		e := &channels.Error{Code: "0", Message: "x"}
+		meta.ClassifyStatus(e, tc.status, time.Minute)
+		if e.Kind != tc.kind || e.Code != tc.code || e.RetryAfter != tc.retry {
+			t.Errorf("status %d: %+v", tc.status, e)
+		}
+	}
 }

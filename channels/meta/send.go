@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -267,15 +266,7 @@ func Classify(status, code, subcode int, msg string) *channels.Error {
 	case code == 1, code == 2:
 		e.Kind = channels.Transient // "temporary issue", "service unavailable"
 	case code == 0:
-		e.Code = strconv.Itoa(status)
-		switch {
-		case status == http.StatusTooManyRequests:
-			e.Kind, e.RetryAfter = channels.RateLimited, rateBackoff
-		case status >= 500 || status == 0:
-			e.Kind = channels.Transient
-		default:
-			e.Kind = channels.Invalid
-		}
+		ClassifyStatus(e, status, rateBackoff)
 	case status >= 500:
 		e.Kind = channels.Transient
 	default:

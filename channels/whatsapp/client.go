@@ -270,16 +270,8 @@ func Classify(status, code int, msg string) *channels.Error {
 		e.Kind = channels.Transient
 	case 190: // token expired or revoked: needs an operator
 		e.Kind = channels.Invalid
-	case 0: // not Graph error JSON: classify by HTTP status
-		e.Code = strconv.Itoa(status)
-		switch {
-		case status == http.StatusTooManyRequests:
-			e.Kind, e.RetryAfter = channels.RateLimited, throughputBackoff
-		case status >= 500 || status == 0:
-			e.Kind = channels.Transient
-		default:
-			e.Kind = channels.Invalid
-		}
+	case 0: // not Graph error JSON
+		meta.ClassifyStatus(e, status, throughputBackoff)
 	default:
 		if status >= 500 {
 			e.Kind = channels.Transient
