@@ -100,21 +100,17 @@ func FuzzParseError(f *testing.F) {
 }
 
 func TestClassifyStatusWithoutGraphError(t *testing.T) {
-	for _, tc := range []struct {
-		status int
-		kind   channels.ErrorKind
-		code   string
-		retry  time.Duration
-	}{
-		{http.StatusTooManyRequests, channels.RateLimited, "429", time.Minute},
-		{http.StatusBadGateway, channels.Transient, "502", 0},
-		{0, channels.Transient, "0", 0},
-		{http.StatusNotFound, channels.Invalid, "404", 0},
-	} {
-		e := &channels.Error{Code: "0", Message: "x"}
-		meta.ClassifyStatus(e, tc.status, time.Minute)
-		if e.Kind != tc.kind || e.Code != tc.code || e.RetryAfter != tc.retry {
-			t.Errorf("status %d: %+v", tc.status, e)
+	want := map[int]channels.Error{
+		http.StatusTooManyRequests: {Kind: channels.RateLimited, Code: "429", Message: "x", RetryAfter: time.Minute},
+		http.StatusBadGateway:      {Kind: channels.Transient, Code: "502", Message: "x"},
+		0:                          {Kind: channels.Transient, Code: "0", Message: "x"}, // no answer at all
+		http.StatusNotFound:        {Kind: channels.Invalid, Code: "404", Message: "x"},
+	}
+	for status, w := range want {
+		e := channels.Error{Code: "0", Message: "x"}
+		meta.ClassifyStatus(&e, status, time.Minute)
+		if e != w {
+			t.Errorf("status %d: %+v, want %+v", status, e, w)
 		}
 	}
 }

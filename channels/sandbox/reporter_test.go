@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/nudge-engine/nudge/channels"
-	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/testenv"
 )
@@ -24,7 +23,10 @@ func TestReporterDeliversOnTheClock(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Stop()
-	res := channeltest.Send(t, s, channels.Message{IdempotencyKey: "k1", To: "42", Text: "hi"})
+	res, err := s.Send(ctx, channels.Message{IdempotencyKey: "k1", To: "42", Text: "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	clk.Advance(3 * time.Minute)
 	select {
 	case ev := <-got:

@@ -1,12 +1,12 @@
 package sandbox
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/nudge-engine/nudge/channels"
-	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/testenv"
 )
@@ -18,7 +18,9 @@ func TestSendRecordsAlbumAndDocument(t *testing.T) {
 	s := New(Config{DB: d, Now: clock.NewManual(time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)).Now})
 	m := channels.Message{IdempotencyKey: "k1", Channel: channels.Sandbox, To: "anna", Text: "Меню",
 		Images: []string{"https://x.example/1.jpg", "https://x.example/2.jpg"}, Document: &channels.DocumentRef{URL: "https://x.example/r.pdf", Name: "Чек.pdf"}}
-	channeltest.Send(t, s, m)
+	if _, err := s.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
 	var raw []byte
 	if err := d.Get(&raw, `SELECT content FROM sandbox_sends WHERE idempotency_key = 'k1'`); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/nudge-engine/nudge/channels"
-	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/testenv"
 )
@@ -28,7 +27,10 @@ func TestSendDedupesScriptsAndReports(t *testing.T) {
 
 	m := channels.Message{IdempotencyKey: "k1", Channel: channels.Sandbox, To: "read", Text: "Привет",
 		Buttons: []channels.Button{{ID: "yes", Text: "Да"}, {ID: "no", Text: "Нет"}}}
-	r1 := channeltest.Send(t, s, m)
+	r1, err := s.Send(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r2, err := s.Send(ctx, m) // the same key again: the provider dedupes
 	if err != nil || r2.ProviderID != r1.ProviderID {
 		t.Fatalf("second send: %+v %v, want the first provider id %s", r2, err, r1.ProviderID)
