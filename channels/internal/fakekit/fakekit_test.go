@@ -25,6 +25,29 @@ func TestWindowForgetsOldEvents(t *testing.T) {
 	}
 }
 
+func TestWindowAdmitsUpToTheLimit(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	var w Window
+	if !w.Admit(t0, time.Second, 2) || !w.Admit(t0, time.Second, 2) {
+		t.Fatal("two events at limit 2: want both admitted")
+	}
+	if w.Admit(t0.Add(999*time.Millisecond), time.Second, 2) {
+		t.Fatal("a third within the second: want refused")
+	}
+	if !w.Admit(t0.Add(time.Second), time.Second, 2) {
+		t.Fatal("the first two left the window: want admitted")
+	}
+	var off Window
+	for range 3 {
+		if !off.Admit(t0, time.Second, 0) {
+			t.Fatal("limit 0: want everything admitted")
+		}
+	}
+	if off.Full(t0, time.Second, 1) {
+		t.Fatal("limit 0 counted events")
+	}
+}
+
 func TestPlansFallBackToDefault(t *testing.T) {
 	var ps Plans[string, int]
 	if _, ok := ps.For("a"); ok {

@@ -22,6 +22,20 @@ func (w *Window) Full(now time.Time, span time.Duration, limit int) bool {
 	return len(w.at) >= limit
 }
 
+// Admit reports whether one more event at now stays within limit events
+// per span and, if so, counts it. A limit of 0 or less admits everything
+// and counts nothing.
+func (w *Window) Admit(now time.Time, span time.Duration, limit int) bool {
+	if limit <= 0 {
+		return true
+	}
+	if w.Full(now, span, limit) {
+		return false
+	}
+	w.Add(now)
+	return true
+}
+
 // Add counts an event at now.
 func (w *Window) Add(now time.Time) { w.at = append(w.at, now) }
 

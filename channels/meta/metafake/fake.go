@@ -201,7 +201,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 	case s.closed.Has(to) && mt != "MESSAGE_TAG":
 		e = &s.prod.Window
 	}
-	if e == nil && s.opt.PerSecond > 0 && s.window.Full(now, time.Second, s.opt.PerSecond) {
+	if e == nil && !s.window.Admit(now, time.Second, s.opt.PerSecond) {
 		e = &Refusal{Status: http.StatusBadRequest, Code: 613, Message: "(#613) Calls to this api have exceeded the rate limit."}
 	}
 	if e != nil {
@@ -209,7 +209,6 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, *e)
 		return
 	}
-	s.window.Add(now)
 	s.seq++
 	mid := fmt.Sprintf("m_FAKE%020d", s.seq)
 	plan, has := s.Accept(to, Sent{MID: mid, To: to, MessagingType: mt, Tag: tag, Body: body, At: now})

@@ -167,7 +167,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	case s.landline.Has(to):
 		e = &apiErr{status: http.StatusBadRequest, code: 21614, msg: fmt.Sprintf("'To' number %s is not a valid mobile number", to)}
 	}
-	if e == nil && s.opt.PerSecond > 0 && s.window.Full(now, time.Second, s.opt.PerSecond) {
+	if e == nil && !s.window.Admit(now, time.Second, s.opt.PerSecond) {
 		e = &apiErr{status: http.StatusTooManyRequests, code: 20429, msg: "Too Many Requests", retry: s.opt.RetryAfter}
 	}
 	if e != nil {
@@ -175,7 +175,6 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, *e)
 		return
 	}
-	s.window.Add(now)
 	s.seq++
 	sid := fmt.Sprintf("SM%032x", s.seq)
 	seg := sms.Segments(body)

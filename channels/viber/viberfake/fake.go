@@ -278,13 +278,11 @@ func (s *Server) send(w http.ResponseWriter, body []byte) {
 		s.answer(w, 6, nil)
 		return
 	}
-	recent := s.recent.Of(m.Receiver)
-	if recent.Full(now, time.Hour, PerUserPerHour) {
+	if !s.recent.Of(m.Receiver).Admit(now, time.Hour, PerUserPerHour) {
 		s.mu.Unlock()
 		s.answer(w, 12, nil)
 		return
 	}
-	recent.Add(now)
 	s.token++
 	sent := Sent{MessageToken: s.token, Receiver: m.Receiver, Type: m.Type, Text: m.Text, Media: m.Media, TrackingData: m.TrackingData, SenderName: m.Sender.Name, At: now,
 		Images: m.RichMedia.images(), Size: m.Size, FileName: m.FileName}

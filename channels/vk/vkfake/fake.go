@@ -231,13 +231,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.Now()
 	s.mu.Lock()
-	if s.RatePerSecond > 0 {
-		if s.window.Full(now, time.Second, s.RatePerSecond) {
-			s.mu.Unlock()
-			vkError(w, 6, p)
-			return
-		}
-		s.window.Add(now)
+	if !s.window.Admit(now, time.Second, s.RatePerSecond) {
+		s.mu.Unlock()
+		vkError(w, 6, p)
+		return
 	}
 	s.mu.Unlock()
 	switch method {
