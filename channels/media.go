@@ -117,16 +117,27 @@ func Download(ctx context.Context, hc *http.Client, url string, headers map[stri
 	return f, nil
 }
 
+// CheckFetch is what every Fetch checks before any request: the attachment
+// names its file by ref (what says which: "url", "file_id"), else an error
+// naming op, and the size the provider stated is not over max, else a
+// *TooLargeError.
+func (a Attachment) CheckFetch(op, what, ref string, max int64) error {
+	if ref == "" {
+		return fmt.Errorf("%s: attachment has no %s", op, what)
+	}
+	if a.Size > max {
+		return &TooLargeError{Size: a.Size, Max: max}
+	}
+	return nil
+}
+
 // FetchURL downloads an attachment named by a download URL (Viber, VK,
 // Messenger): refused by the provider's stated size before any request when
 // that is over max, then Download, then the provider's MIME type and name
 // where the answer gave none.
 func FetchURL(ctx context.Context, hc *http.Client, a Attachment, max int64, op string) (File, error) {
-	if a.URL == "" {
-		return File{}, fmt.Errorf("%s: attachment has no url", op)
-	}
-	if a.Size > max {
-		return File{}, &TooLargeError{Size: a.Size, Max: max}
+	if err := a.CheckFetch(op, "url", a.URL, max); err != nil {
+		return File{}, err
 	}
 	f, err := Download(ctx, hc, a.URL, nil, max, op)
 	if err != nil {

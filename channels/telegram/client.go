@@ -301,11 +301,8 @@ const MaxDownload = 20 << 20
 // GET <api>/file/bot<token>/<path>. A file over max (by the size Telegram
 // reports, or by the bytes that arrive) is a *channels.TooLargeError.
 func (c *Client) Fetch(ctx context.Context, a channels.Attachment, max int64) (channels.File, error) {
-	if a.ProviderFileID == "" {
-		return channels.File{}, fmt.Errorf("telegram getFile: attachment has no file_id")
-	}
-	if a.Size > max {
-		return channels.File{}, &channels.TooLargeError{Size: a.Size, Max: max}
+	if err := a.CheckFetch("telegram getFile", "file_id", a.ProviderFileID, max); err != nil {
+		return channels.File{}, err
 	}
 	var fi FileInfo
 	if err := c.Call(ctx, "getFile", map[string]string{"file_id": a.ProviderFileID}, &fi); err != nil {

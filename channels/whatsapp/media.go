@@ -3,7 +3,6 @@ package whatsapp
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"net/url"
 
 	"github.com/nudge-engine/nudge/channels"
@@ -22,11 +21,8 @@ type mediaNode struct {
 // A file over max (by the size Graph reports, or by the bytes that arrive)
 // is a *channels.TooLargeError.
 func (c *Client) Fetch(ctx context.Context, a channels.Attachment, max int64) (channels.File, error) {
-	if a.ProviderFileID == "" {
-		return channels.File{}, fmt.Errorf("whatsapp media: attachment has no media id")
-	}
-	if a.Size > max {
-		return channels.File{}, &channels.TooLargeError{Size: a.Size, Max: max}
+	if err := a.CheckFetch("whatsapp media", "media id", a.ProviderFileID, max); err != nil {
+		return channels.File{}, err
 	}
 	var n mediaNode
 	if err := c.graph.Get(ctx, "/"+url.PathEscape(a.ProviderFileID), &n); err != nil {
