@@ -25,12 +25,8 @@ func BenchmarkSend(b *testing.B) {
 }
 
 func BenchmarkParseDSN(b *testing.B) {
-	raw := channeltest.Testdata(b, "postfix_failed.eml")
-	b.SetBytes(int64(len(raw)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := email.ParseDSN(raw); err != nil {
-			b.Fatal(err)
-		}
-	}
+	channeltest.BenchParse(b, "postfix_failed.eml", func(raw []byte) error {
+		_, err := email.ParseDSN(raw)
+		return err
+	})
 }

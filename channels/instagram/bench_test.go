@@ -1,6 +1,7 @@
 package instagram_test
 
 import (
+	"fmt"
 	"strconv"
 	"testing"
 
@@ -22,12 +23,10 @@ func BenchmarkSend(b *testing.B) {
 }
 
 func BenchmarkParse(b *testing.B) {
-	body := channeltest.Testdata(b, "story_reply.json")
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
+	channeltest.BenchParse(b, "story_reply.json", func(body []byte) error {
 		if evs, err := instagram.Parse(body, "ig"); err != nil || len(evs) != 1 {
-			b.Fatal(evs, err)
+			return fmt.Errorf("%d events, want 1: %v", len(evs), err)
 		}
-	}
+		return nil
+	})
 }

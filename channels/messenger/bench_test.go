@@ -19,12 +19,8 @@ func BenchmarkSend(b *testing.B) {
 }
 
 func BenchmarkParse(b *testing.B) {
-	body := channeltest.Testdata(b, "delivery_read.json")
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := messenger.Parse(body, "p"); err != nil {
-			b.Fatal(err)
-		}
-	}
+	channeltest.BenchParse(b, "delivery_read.json", func(body []byte) error {
+		_, err := messenger.Parse(body, "p")
+		return err
+	})
 }

@@ -1,6 +1,7 @@
 package viber_test
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/nudge-engine/nudge/channels"
@@ -13,23 +14,19 @@ import (
 // and the fake over loopback HTTP.
 func BenchmarkSend(b *testing.B) {
 	_, c, _ := setup(b)
-	m := channels.Message{Text: "Понравилась еда? / Did you like the food?", Buttons: []channels.Button{{ID: "like_yes", Text: "Да"}, {ID: "like_no", Text: "Нет"}}}
-	channeltest.BenchSend(b, c, m, func(m *channels.Message, i int) {
+	channeltest.BenchSend(b, c, channeltest.Ask(), func(m *channels.Message, i int) {
 		m.To = viberfake.UserID(i) + string(rune('a'+i/1000%26)) + string(rune('a'+i/26000%26))
 	})
 }
 
 // BenchmarkVerifyAndParse measures signature check + parse of a delivered receipt.
 func BenchmarkVerifyAndParse(b *testing.B) {
-	body := channeltest.Testdata(b, "delivered.json")
-	sig := viberfake.Sign(viberfake.Token, body)
-	b.ReportAllocs()
-	for b.Loop() {
+	sig := viberfake.Sign(viberfake.Token, channeltest.Testdata(b, "delivered.json"))
+	channeltest.BenchParse(b, "delivered.json", func(body []byte) error {
 		if viberfake.Sign(viberfake.Token, body) != sig {
-			b.Fatal("signature")
+			return errors.New("signature")
 		}
-		if _, _, err := viber.ParseCallback("", body); err != nil {
-			b.Fatal(err)
-		}
-	}
+		_, _, err := viber.ParseCallback("", body)
+		return err
+	})
 }

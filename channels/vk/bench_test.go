@@ -1,6 +1,7 @@
 package vk_test
 
 import (
+	"fmt"
 	"strconv"
 	"testing"
 
@@ -14,23 +15,19 @@ import (
 func BenchmarkSend(b *testing.B) {
 	fake, c, _ := setup(b)
 	fake.RatePerSecond = 0
-	m := channels.Message{Text: "Понравилась еда? / Did you like the food?", Buttons: []channels.Button{{ID: "like_yes", Text: "Да"}, {ID: "like_no", Text: "Нет"}}}
-	channeltest.BenchSend(b, c, m, func(m *channels.Message, i int) {
+	channeltest.BenchSend(b, c, channeltest.Ask(), func(m *channels.Message, i int) {
 		m.To, m.IdempotencyKey = strconv.Itoa(1+i%1000), "bench:"+strconv.Itoa(i)
 	})
 }
 
 func BenchmarkVerifyAndParse(b *testing.B) {
-	body := channeltest.Testdata(b, "message_new_button.json")
 	cfg := vk.Config{GroupID: 229876543, Secret: "nudgeSecret42"}
-	b.ReportAllocs()
-	for b.Loop() {
+	channeltest.BenchParse(b, "message_new_button.json", func(body []byte) error {
 		env, st := vk.Verify(cfg, body)
 		if st != 0 {
-			b.Fatal(st)
+			return fmt.Errorf("verify: status %d", st)
 		}
-		if _, _, err := vk.ParseCallback("", env, body); err != nil {
-			b.Fatal(err)
-		}
-	}
+		_, _, err := vk.ParseCallback("", env, body)
+		return err
+	})
 }

@@ -227,6 +227,12 @@ func RateLimitedThenSent(t testing.TB, c channels.Sender, m channels.Message, co
 	}
 }
 
+// Ask is the feedback question with two reply buttons that the bot
+// adapters' send benchmarks send.
+func Ask() channels.Message {
+	return channels.Message{Text: "Понравилась еда? / Did you like the food?", Buttons: []channels.Button{{ID: "like_yes", Text: "Да"}, {ID: "like_no", Text: "Нет"}}}
+}
+
 // BenchSend measures c.Send of m, which vary changes for iteration i (a new
 // recipient, a new idempotency key) before it is sent.
 func BenchSend(b *testing.B, c channels.Sender, m channels.Message, vary func(m *channels.Message, i int)) {
@@ -251,6 +257,20 @@ func WantEvents[W comparable](t testing.TB, evs []channels.Event, want []W, view
 	for i, w := range want {
 		if g := view(evs[i]); g != w {
 			t.Errorf("event %d: %+v, want %+v", i, g, w)
+		}
+	}
+}
+
+// BenchParse measures parse of the fixture name from testdata, counting
+// its bytes; an error from parse fails the benchmark.
+func BenchParse(b *testing.B, name string, parse func(body []byte) error) {
+	b.Helper()
+	body := Testdata(b, name)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := parse(body); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
