@@ -41,7 +41,7 @@ type Config struct {
 	BounceToken string
 	// Rate is the account's sending limit: DefaultRate with the account-wide
 	// rate from NUDGE_SMTP_RATE (channels.LoadRate).
-	Rate Rate
+	Rate channels.Rate
 }
 
 // Enabled reports whether the account is configured at all.
@@ -112,9 +112,6 @@ func LoadConfig(e *config.Env, account string) Config {
 	return c
 }
 
-// Rate is the provider's sending limit (see channels.Rate).
-type Rate = channels.Rate
-
 // DefaultRate: 14 messages/s is the common starting quota of hosted relays
 // (Amazon SES's default sending rate); one message per second per address.
-var DefaultRate = Rate{PerSecond: 14, PerChatPerSecond: 1}
+var DefaultRate = channels.Rate{PerSecond: 14, PerChatPerSecond: 1}

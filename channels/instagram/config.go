@@ -18,7 +18,7 @@ type Config struct {
 	VerifyToken string // hub.verify_token of the subscription handshake
 	// Rate is the account's sending limit: DefaultRate with the account-wide
 	// rate from NUDGE_INSTAGRAM_RATE (channels.LoadRate).
-	Rate Rate
+	Rate channels.Rate
 	// Routes, shared by every account's webhook, attributes each event to
 	// the account whose AccountID it names (the wiring fills it).
 	Routes meta.Routes
@@ -60,10 +60,7 @@ func LoadConfig(e *config.Env, account string) Config {
 	return c
 }
 
-// Rate is the provider's sending limit (see channels.Rate).
-type Rate = channels.Rate
-
 // DefaultRate: Meta allows 300 Send API calls a second per Instagram account
 // for text, links and stickers (10 for audio and video); 100/s keeps well
 // below it, and one message per second per person matches Messenger.
-var DefaultRate = Rate{PerSecond: 100, PerChatPerSecond: 1}
+var DefaultRate = channels.Rate{PerSecond: 100, PerChatPerSecond: 1}

@@ -18,7 +18,7 @@ type Config struct {
 	VerifyToken string // hub.verify_token of the subscription handshake
 	// Rate is the account's sending limit: DefaultRate with the account-wide
 	// rate from NUDGE_MESSENGER_RATE (channels.LoadRate).
-	Rate Rate
+	Rate channels.Rate
 	// Routes, shared by every page's webhook, attributes each event to the
 	// account of the page it names (the wiring fills it from PageID).
 	Routes meta.Routes
@@ -56,11 +56,8 @@ func LoadConfig(e *config.Env, account string) Config {
 	return c
 }
 
-// Rate is the provider's sending limit (see channels.Rate).
-type Rate = channels.Rate
-
 // DefaultRate: Meta publishes no per-second Send API number (the page limit
 // is 200 calls × engaged people per 24 h, error 613 above it); 40/s per page
 // and one message per second per person keep far below it and match what
 // Meta support recommends for bursts.
-var DefaultRate = Rate{PerSecond: 40, PerChatPerSecond: 1}
+var DefaultRate = channels.Rate{PerSecond: 40, PerChatPerSecond: 1}

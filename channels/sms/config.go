@@ -27,7 +27,7 @@ type Config struct {
 	// Rate is the account's sending limit: DefaultRate with the rate of the
 	// number from NUDGE_TWILIO_RATE (channels.LoadRate; 1 a second for a long
 	// code, short codes and toll-free numbers allow more).
-	Rate Rate
+	Rate channels.Rate
 }
 
 // Enabled reports whether the account is configured at all.
@@ -82,10 +82,7 @@ func (c Config) WithBaseURL(base string) Config {
 	return c
 }
 
-// Rate is the provider's sending limit (see channels.Rate).
-type Rate = channels.Rate
-
 // DefaultRate: Twilio queues one message segment per second per US/CA long
 // code (NUDGE_TWILIO_RATE raises it for short codes, toll-free and
 // Messaging Services); one message per recipient per second.
-var DefaultRate = Rate{PerSecond: 1, PerChatPerSecond: 1}
+var DefaultRate = channels.Rate{PerSecond: 1, PerChatPerSecond: 1}

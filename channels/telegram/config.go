@@ -26,7 +26,7 @@ type Config struct {
 	APIURL        string // Bot API base URL without /bot<token>; the fake's URL in tests
 	// Rate is the account's sending limit: DefaultRate with the account-wide
 	// rate from NUDGE_TELEGRAM_RATE (channels.LoadRate).
-	Rate Rate
+	Rate channels.Rate
 	// PaymentProviderToken is the payment provider's token from @BotFather
 	// (NUDGE_TELEGRAM_PAYMENT_PROVIDER_TOKEN), needed for invoices in any
 	// currency but Telegram Stars (XTR).
@@ -66,9 +66,6 @@ func LoadConfig(e *config.Env, account string) Config {
 	return c
 }
 
-// Rate is the provider's sending limit (see channels.Rate).
-type Rate = channels.Rate
-
 // DefaultRate follows the Bot FAQ: about 30 messages a second across users and
 // one message a second to one chat.
-var DefaultRate = Rate{PerSecond: 30, PerChatPerSecond: 1}
+var DefaultRate = channels.Rate{PerSecond: 30, PerChatPerSecond: 1}

@@ -26,7 +26,7 @@ type Config struct {
 	RateLimitBackoff time.Duration
 	// Rate is the account's sending limit: DefaultRate with the account-wide
 	// rate from NUDGE_VIBER_RATE (channels.LoadRate).
-	Rate Rate
+	Rate channels.Rate
 }
 
 // Enabled reports whether a token is configured.
@@ -56,10 +56,7 @@ func LoadConfig(e *config.Env, account string) Config {
 	return c
 }
 
-// Rate is the provider's sending limit (see channels.Rate).
-type Rate = channels.Rate
-
 // DefaultRate: Viber documents no account-wide rate, only 100 messages an
 // hour to one user who has not replied: a budget (ChatBurst), not a pace of
 // one message every 36 seconds.
-var DefaultRate = Rate{PerSecond: 0, PerChatPerSecond: 100.0 / 3600, ChatBurst: 100}
+var DefaultRate = channels.Rate{PerSecond: 0, PerChatPerSecond: 100.0 / 3600, ChatBurst: 100}

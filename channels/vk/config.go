@@ -24,7 +24,7 @@ type Config struct {
 	APIURL       string // base URL without /messages.send; the fake's URL in tests
 	// Rate is the account's sending limit: DefaultRate with the account-wide
 	// rate from NUDGE_VK_RATE (channels.LoadRate).
-	Rate Rate
+	Rate channels.Rate
 }
 
 // Enabled reports whether a token is configured.
@@ -57,8 +57,5 @@ func LoadConfig(e *config.Env, account string) Config {
 	return c
 }
 
-// Rate is the provider's sending limit (see channels.Rate).
-type Rate = channels.Rate
-
 // DefaultRate: 20 API requests a second per community token.
-var DefaultRate = Rate{PerSecond: 20, PerChatPerSecond: 0}
+var DefaultRate = channels.Rate{PerSecond: 20, PerChatPerSecond: 0}

@@ -17,7 +17,7 @@ type Config struct {
 	VerifyToken   string // hub.verify_token of the subscription handshake
 	// Rate is the account's sending limit: DefaultRate with the account-wide
 	// rate from NUDGE_WHATSAPP_RATE (channels.LoadRate).
-	Rate Rate
+	Rate channels.Rate
 	// Routes, shared by every account's webhook, attributes each change to
 	// the account of the number it names by its phone_number_id (the wiring
 	// fills it from PhoneNumberID).
@@ -58,10 +58,7 @@ func LoadConfig(e *config.Env, account string) Config {
 	return c
 }
 
-// Rate is the provider's sending limit (see channels.Rate).
-type Rate = channels.Rate
-
 // DefaultRate: 80 messages/s per business number (Cloud API default
 // throughput, error 130429 above it) and about one message per 6 s to one
 // recipient (pair rate limit, error 131056).
-var DefaultRate = Rate{PerSecond: 80, PerChatPerSecond: 1.0 / 6}
+var DefaultRate = channels.Rate{PerSecond: 80, PerChatPerSecond: 1.0 / 6}
