@@ -195,8 +195,8 @@ func TestWebhookFlow(t *testing.T) {
 	if u, ev := fake.Webhook(); u != hook.URL || len(ev) != 6 {
 		t.Fatalf("webhook %q %v", u, ev)
 	}
-	var pending []func()
-	fake.After = func(d time.Duration, f func()) { pending = append(pending, f) }
+	receipts := &channeltest.Timers{}
+	fake.After = receipts.After
 	fake.SetPlan(viberfake.Plan{DeliveredAfter: 2 * time.Second, SeenAfter: time.Minute})
 	user := viberfake.UserID(7)
 	fake.SetReceiverPlan(viberfake.UserID(8), viberfake.Plan{Fail: "keyboard is not valid"})
@@ -216,9 +216,7 @@ func TestWebhookFlow(t *testing.T) {
 	}
 	res := channeltest.Send(t, c, channels.Message{To: user, Text: "Как вам еда?", Correlation: "run1:ask", Buttons: []channels.Button{{ID: "like_yes", Text: "Да"}, {ID: "like_no", Text: "Нет"}}})
 	res2 := channeltest.Send(t, c, channels.Message{To: viberfake.UserID(8), Text: "x"})
-	for _, f := range pending {
-		f()
-	}
+	receipts.Run()
 	td := fake.SentTo(user)[0].TrackingData
 	for _, body := range [][]byte{fake.Message(user, "like_yes", td), fake.Message(user, "Да, вкусно", td), fake.Unsubscribed(user)} {
 		if st, _, err := fake.Post(ctx, body); err != nil || st != 200 {

@@ -230,13 +230,11 @@ func TestCallbackFlow(t *testing.T) {
 	if err != nil || st != 200 || body != fake.Confirmation {
 		t.Fatalf("confirmation: %d %q %v", st, body, err)
 	}
-	var pending []func()
-	fake.After = func(d time.Duration, f func()) { pending = append(pending, f) }
+	receipts := &channeltest.Timers{}
+	fake.After = receipts.After
 	fake.SetReadPlan(30 * time.Second)
 	res := channeltest.Send(t, c, channels.Message{IdempotencyKey: "r1", To: "42", Text: "Как вам еда?", Buttons: []channels.Button{{ID: "like_yes", Text: "Да"}}})
-	for _, f := range pending {
-		f()
-	}
+	receipts.Run()
 	first := fake.MessageNew(42, "Начать", `{"command":"start"}`, "c_7Hq2xLmP")
 	for _, b := range [][]byte{
 		first,
