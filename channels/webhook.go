@@ -24,13 +24,22 @@ func WebhookURL(baseURL string, k Kind, account string) string {
 	return strings.TrimRight(baseURL, "/") + WebhookPath(k, account)
 }
 
+// PostOnly answers anything but a POST with 405, naming POST as the method
+// allowed, and reports whether r is a POST.
+func PostOnly(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return false
+	}
+	return true
+}
+
 // ReadPost reads the body of a provider's webhook POST, up to limit bytes.
 // It answers anything but a POST with 405 and a larger or unreadable body
 // with 413; ok is false when it has answered.
 func ReadPost(w http.ResponseWriter, r *http.Request, limit int64) (body []byte, ok bool) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	if !PostOnly(w, r) {
 		return nil, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))

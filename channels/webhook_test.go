@@ -1,6 +1,8 @@
 package channels_test
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/nudge-engine/nudge/channels"
@@ -22,5 +24,16 @@ func TestWebhookPath(t *testing.T) {
 	}
 	if got := channels.WebhookURL("https://nudge.example/", channels.Viber, ""); got != "https://nudge.example/webhooks/viber/main" {
 		t.Errorf("WebhookURL = %q", got)
+	}
+}
+
+func TestPostOnlyRefusesOtherMethods(t *testing.T) {
+	w := httptest.NewRecorder()
+	if channels.PostOnly(w, httptest.NewRequest(http.MethodGet, "/webhooks/sms/main", nil)) || w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "POST" {
+		t.Errorf("GET: %d, Allow %q", w.Code, w.Header().Get("Allow"))
+	}
+	w = httptest.NewRecorder()
+	if !channels.PostOnly(w, httptest.NewRequest(http.MethodPost, "/webhooks/sms/main", nil)) || w.Code != http.StatusOK {
+		t.Errorf("POST refused: %d", w.Code)
 	}
 }

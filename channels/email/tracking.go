@@ -1,6 +1,7 @@
 package email
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -134,10 +135,7 @@ type Tracking struct {
 // NewTracking returns the tracking routes; secret is
 // NUDGE_EMAIL_TRACKING_SECRET (Config.TrackingSecret).
 func NewTracking(secret string, sink channels.Sink, log *slog.Logger) *Tracking {
-	if log == nil {
-		log = slog.Default()
-	}
-	return &Tracking{t: &Tracker{Secret: []byte(secret)}, sink: sink, log: log, now: time.Now}
+	return &Tracking{t: &Tracker{Secret: []byte(secret)}, sink: sink, log: cmp.Or(log, slog.Default()), now: time.Now}
 }
 
 // Register mounts the tracking and unsubscribe routes.

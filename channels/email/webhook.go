@@ -1,6 +1,7 @@
 package email
 
 import (
+	"cmp"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -30,16 +31,11 @@ type Webhook struct {
 // configured refuses everything). A DSN becomes failed/delivered events; any
 // other mail (auto-replies) is accepted and ignored so relays do not retry.
 func NewWebhook(cfg Config, sink channels.Sink, log *slog.Logger) http.Handler {
-	if log == nil {
-		log = slog.Default()
-	}
-	return &Webhook{cfg: cfg, sink: sink, log: log, now: time.Now}
+	return &Webhook{cfg: cfg, sink: sink, log: cmp.Or(log, slog.Default()), now: time.Now}
 }
 
 func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	if !channels.PostOnly(w, r) {
 		return
 	}
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"cmp"
 	"log/slog"
 	"net/http"
 
@@ -22,10 +23,7 @@ type Webhook struct {
 }
 
 func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	log := h.Log
-	if log == nil {
-		log = slog.Default()
-	}
+	log := cmp.Or(h.Log, slog.Default())
 	switch r.Method {
 	case http.MethodGet:
 		Handshake(w, r, h.VerifyToken)

@@ -1,6 +1,7 @@
 package sms
 
 import (
+	"cmp"
 	"io"
 	"log/slog"
 	"net/http"
@@ -27,10 +28,7 @@ type Webhook struct {
 // then parses; it answers an empty TwiML <Response/> after the sink stored
 // the events, 401/403 for unsigned or badly signed requests.
 func NewWebhook(cfg Config, sink channels.Sink, log *slog.Logger) http.Handler {
-	if log == nil {
-		log = slog.Default()
-	}
-	return &Webhook{cfg: cfg, sink: sink, log: log, now: time.Now}
+	return &Webhook{cfg: cfg, sink: sink, log: cmp.Or(log, slog.Default()), now: time.Now}
 }
 
 // publicURL is the URL Twilio signed: the configured public URL (with the
@@ -57,9 +55,7 @@ func (h *Webhook) publicURL(r *http.Request) string {
 }
 
 func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	if !channels.PostOnly(w, r) {
 		return
 	}
 	sig := r.Header.Get(SignatureHeader)
