@@ -8,6 +8,17 @@ import (
 	"github.com/nudge-engine/nudge/channels"
 )
 
+func TestPostOnlyRefusesOtherMethods(t *testing.T) {
+	w := httptest.NewRecorder()
+	if channels.PostOnly(w, httptest.NewRequest(http.MethodGet, "/webhooks/sms/main", nil)) || w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "POST" {
+		t.Errorf("GET: %d, Allow %q", w.Code, w.Header().Get("Allow"))
+	}
+	w = httptest.NewRecorder()
+	if !channels.PostOnly(w, httptest.NewRequest(http.MethodPost, "/webhooks/sms/main", nil)) || w.Code != http.StatusOK {
+		t.Errorf("POST refused: %d", w.Code)
+	}
+}
+
 func TestWebhookPath(t *testing.T) {
 	for _, c := range []struct {
 		k       channels.Kind
@@ -24,16 +35,5 @@ func TestWebhookPath(t *testing.T) {
 	}
 	if got := channels.WebhookURL("https://nudge.example/", channels.Viber, ""); got != "https://nudge.example/webhooks/viber/main" {
 		t.Errorf("WebhookURL = %q", got)
-	}
-}
-
-func TestPostOnlyRefusesOtherMethods(t *testing.T) {
-	w := httptest.NewRecorder()
-	if channels.PostOnly(w, httptest.NewRequest(http.MethodGet, "/webhooks/sms/main", nil)) || w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "POST" {
-		t.Errorf("GET: %d, Allow %q", w.Code, w.Header().Get("Allow"))
-	}
-	w = httptest.NewRecorder()
-	if !channels.PostOnly(w, httptest.NewRequest(http.MethodPost, "/webhooks/sms/main", nil)) || w.Code != http.StatusOK {
-		t.Errorf("POST refused: %d", w.Code)
 	}
 }
