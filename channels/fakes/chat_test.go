@@ -134,3 +134,25 @@ func TestChatPagesPlayTheCustomer(t *testing.T) {
 		t.Errorf("the press is not on the customer's side:\n%s", conv)
 	}
 }
+
+// TestSentKeysKeepTheirRows: a Telegram keyboard lists every key with its
+// row, and only the keys that carry data among the buttons.
+func TestSentKeysKeepTheirRows(t *testing.T) {
+	f, err := fakes.Start(fakes.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	send, _ := json.Marshal(map[string]any{"chat_id": 7, "text": "Меню",
+		"reply_markup": map[string]any{"inline_keyboard": [][]map[string]string{{{"text": "Да", "callback_data": "yes"}}, {{"text": "Меню", "url": "https://growfood.example/menu"}}}}})
+	res, err := http.Post(f.Telegram.URL+"/bot"+f.Telegram.Token+"/sendMessage", "application/json", bytes.NewReader(send))
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("sendMessage: %v %v", res, err)
+	}
+	res.Body.Close()
+	sent := f.Sent()
+	want := []fakes.Key{{Label: "Да", Data: "yes"}, {Label: "Меню", URL: "https://growfood.example/menu", Row: 1}}
+	if len(sent) != 1 || len(sent[0].Keys) != 2 || sent[0].Keys[0] != want[0] || sent[0].Keys[1] != want[1] || strings.Join(sent[0].Buttons, ",") != "yes" {
+		t.Fatalf("sent %+v", sent)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/nudge-engine/nudge/channels/sms/smsfake"
 	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
 	"github.com/nudge-engine/nudge/channels/viber/viberfake"
+	"github.com/nudge-engine/nudge/channels/vk/vkfake"
 	"github.com/nudge-engine/nudge/channels/whatsapp/whatsappfake"
 )
 
@@ -433,14 +434,7 @@ func (s *Set) Sent() []Message {
 		if strings.EqualFold(m.ParseMode, "HTML") {
 			msg.Format = "html"
 		}
-		for i, row := range m.Keyboard {
-			for _, b := range row {
-				if b.CallbackData != "" {
-					msg.Buttons = append(msg.Buttons, b.CallbackData)
-				}
-				msg.Keys = append(msg.Keys, Key{Label: b.Text, Data: b.CallbackData, URL: b.URL, Row: i})
-			}
-		}
+		addRows(&msg, m.Keyboard, func(b telegramfake.Button) Key { return Key{Label: b.Text, Data: b.CallbackData, URL: b.URL} })
 		out = append(out, msg)
 	}
 	for _, m := range s.Viber.Sent() {
@@ -457,14 +451,7 @@ func (s *Set) Sent() []Message {
 	}
 	for _, m := range s.VK.Sent() {
 		msg := Message{Channel: string(channels.VK), To: strconv.FormatInt(m.PeerID, 10), ID: strconv.FormatInt(m.MessageID, 10), Text: m.Text, At: m.At}
-		for i, row := range m.Keyboard {
-			for _, b := range row {
-				if b.Payload != "" {
-					msg.Buttons = append(msg.Buttons, b.Payload)
-				}
-				msg.Keys = append(msg.Keys, Key{Label: b.Label, Data: b.Payload, URL: b.Link, Row: i})
-			}
-		}
+		addRows(&msg, m.Keyboard, func(b vkfake.Button) Key { return Key{Label: b.Label, Data: b.Payload, URL: b.Link} })
 		out = append(out, msg)
 	}
 	for _, m := range s.WhatsApp.Sent() {
@@ -494,6 +481,21 @@ func (s *Set) Sent() []Message {
 }
 
 // bodyText finds the visible text of a Graph API message body.
+// addRows adds a keyboard of rows of B to msg: each button a Key on its row
+// (key gives the rest), and the data of those that carry any to Buttons.
+func addRows[B any](msg *Message, rows [][]B, key func(B) Key) {
+	for i, row := range rows {
+		for _, b := range row {
+			k := key(b)
+			k.Row = i
+			if k.Data != "" {
+				msg.Buttons = append(msg.Buttons, k.Data)
+			}
+			msg.Keys = append(msg.Keys, k)
+		}
+	}
+}
+
 func bodyText(b map[string]any) string {
 	for _, path := range [][]string{{"text", "body"}, {"interactive", "body", "text"}, {"message", "text"}, {"message", "attachment", "payload", "text"}} {
 		var cur any = b
