@@ -119,17 +119,7 @@ func (e *Engine) handleFallback(ctx context.Context, t *asynq.Task) error {
 				return err
 			}
 		}
-		if len(moveIDs) > 0 {
-			if _, err := tx.ExecContext(ctx, qMoveFallback, pq.Array(moveIDs), pq.Array(timeArray(moveAts))); err != nil {
-				return fmt.Errorf("move fallback: %w", err)
-			}
-		}
-		if len(clear) > 0 {
-			if _, err := tx.ExecContext(ctx, qClearFallback, pq.Array(clear)); err != nil {
-				return fmt.Errorf("clear fallback: %w", err)
-			}
-		}
-		return nil
+		return settleFallbacks(ctx, tx, moveIDs, moveAts, clear)
 	})
 	if err != nil || len(childKeys) == 0 {
 		return err
@@ -174,22 +164,29 @@ func (e *Engine) handleFallback(ctx context.Context, t *asynq.Task) error {
 				retry = true
 			}
 		}
-		if len(moveIDs) > 0 {
-			if _, err := tx.ExecContext(ctx, qMoveFallback, pq.Array(moveIDs), pq.Array(timeArray(moveAts))); err != nil {
-				return fmt.Errorf("move fallback: %w", err)
-			}
-		}
-		if len(clear) > 0 {
-			if _, err := tx.ExecContext(ctx, qClearFallback, pq.Array(clear)); err != nil {
-				return fmt.Errorf("clear fallback: %w", err)
-			}
-		}
-		return nil
+		return settleFallbacks(ctx, tx, moveIDs, moveAts, clear)
 	})
 	if err == nil && retry {
 		return errRetry
 	}
 	return err
+}
+
+// settleFallbacks ends a phase of handleFallback: the parents in moveIDs
+// get their fallback time moved to moveAts (deferred by policy or by the
+// provider), those in clear have theirs cleared (their rung is done).
+func settleFallbacks(ctx context.Context, tx *sqlx.Tx, moveIDs []int64, moveAts []*time.Time, clear []int64) error {
+	if len(moveIDs) > 0 {
+		if _, err := tx.ExecContext(ctx, qMoveFallback, pq.Array(moveIDs), pq.Array(timeArray(moveAts))); err != nil {
+			return fmt.Errorf("move fallback: %w", err)
+		}
+	}
+	if len(clear) > 0 {
+		if _, err := tx.ExecContext(ctx, qClearFallback, pq.Array(clear)); err != nil {
+			return fmt.Errorf("clear fallback: %w", err)
+		}
+	}
+	return nil
 }
 
 // templateRetry is the message sent again when the provider reported later
