@@ -321,13 +321,6 @@ func flushRedis(b *testing.B, url string) {
 	}
 }
 
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
 // BenchmarkBlast100k: end to end, runs → policy → render → send → message
 // rows for 100k subscribers (BENCH_BLAST_N) through the VK adapter and an
 // in-memory fake, against three baselines measured in the same round on the
@@ -341,8 +334,8 @@ func BenchmarkBlast100k(b *testing.B) {
 	if b.N > 1 {
 		b.Skip("measured once")
 	}
-	n := envInt("BENCH_BLAST_N", 100_000)
-	conc, noopN, rounds := worker.DefaultConcurrency(), envInt("BENCH_NOOP_N", 30_000), envInt("BENCH_BLAST_ROUNDS", 3)
+	n := testenv.EnvInt("BENCH_BLAST_N", 100_000)
+	conc, noopN, rounds := worker.DefaultConcurrency(), testenv.EnvInt("BENCH_NOOP_N", 30_000), testenv.EnvInt("BENCH_BLAST_ROUNDS", 3)
 	type round struct {
 		Rate, River, Bulk, Noop, RatioRiver, RatioBulk, RatioNoop, Elapsed float64
 		RSS                                                                int64
@@ -409,7 +402,7 @@ func BenchmarkMemory1M(b *testing.B) {
 	if b.N > 1 {
 		b.Skip("measured once")
 	}
-	n := envInt("BENCH_MEMORY_N", 1_000_000)
+	n := testenv.EnvInt("BENCH_MEMORY_N", 1_000_000)
 	res := blastProcess(b, n, testenv.Redis(b))
 	elapsed, rss, load := res.Elapsed, res.RSS, testenv.LoadAverage()
 	b.ReportMetric(float64(rss)/1e6, "peak-MB")

@@ -32,8 +32,8 @@ func BenchmarkRateFidelity(b *testing.B) {
 		b.Skip("measured once")
 	}
 	load := testenv.LoadAverage()
-	fast := rateRun(b, 1000, envInt("BENCH_RATE_FAST_N", 15000))
-	slow := rateRun(b, 30, envInt("BENCH_RATE_N", 600))
+	fast := rateRun(b, 1000, testenv.EnvInt("BENCH_RATE_FAST_N", 15000))
+	slow := rateRun(b, 30, testenv.EnvInt("BENCH_RATE_N", 600))
 	b.ReportMetric(fast.percent(), "%-of-1000/s")
 	b.ReportMetric(slow.percent(), "%-of-30/s")
 	b.ReportMetric(float64(fast.limited+slow.limited), "429s")

@@ -19,7 +19,7 @@ func BenchmarkWorkers4(b *testing.B) {
 	if b.N > 1 {
 		b.Skip("measured once")
 	}
-	n, rate := envInt("BENCH_SCALE_N", 30_000), envInt("BENCH_SCALE_RATE", 2_000)
+	n, rate := testenv.EnvInt("BENCH_SCALE_N", 30_000), testenv.EnvInt("BENCH_SCALE_RATE", 2_000)
 	redisURL := testenv.Redis(b)
 	type side struct {
 		Workers                     int

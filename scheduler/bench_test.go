@@ -11,16 +11,12 @@ import (
 	"time"
 
 	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
 // benchSubscribers is the audience size; NUDGE_BENCH_SUBSCRIBERS overrides
 // it (e.g. 1000000 for the million-subscriber check).
-var benchSubscribers = func() int {
-	if n, err := strconv.Atoi(os.Getenv("NUDGE_BENCH_SUBSCRIBERS")); err == nil && n > 0 {
-		return n
-	}
-	return 100_000
-}()
+var benchSubscribers = testenv.EnvInt("NUDGE_BENCH_SUBSCRIBERS", 100_000)
 
 // benchAudience fills the database with n subscribers over five zones, each
 // with marketing consent on telegram and a few attributes.
@@ -51,17 +47,23 @@ type benchResult struct {
 
 func writeBench(b *testing.B, r benchResult) {
 	fmt.Printf("| %-32s | %9d subscribers | %9d runs | %7.2fs | %9.0f runs/s |\n", r.Name, r.Subscribers, r.Runs, r.Seconds, r.RunsPerSec)
+	saveBench(b, "scheduler_"+r.Name, r.Subscribers, 100_000, r)
+}
+
+// saveBench writes v to bench/results as name.json, or as name_N.json when
+// the run's audience n is not the size the committed figures are for, so a
+// smaller or larger run never overwrites them. A failure is only logged.
+func saveBench(b *testing.B, name string, n, committedN int, v any) {
 	dir := filepath.Join("..", "bench", "results")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.Logf("bench results: %v", err)
 		return
 	}
-	out, _ := json.MarshalIndent(r, "", "  ")
-	suffix := ""
-	if r.Subscribers != 100_000 {
-		suffix = "_" + strconv.Itoa(r.Subscribers)
+	if n != committedN {
+		name += "_" + strconv.Itoa(n)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "scheduler_"+r.Name+suffix+".json"), append(out, '\n'), 0o644); err != nil {
+	out, _ := json.MarshalIndent(v, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, name+".json"), append(out, '\n'), 0o644); err != nil {
 		b.Logf("bench results: %v", err)
 	}
 }
@@ -142,10 +144,7 @@ func reportRuns(b *testing.B, name string, subscribers, total int, elapsed time.
 // run by the scheduler in batches of the default size, with a window that
 // does not hold it back (no worker runs here).
 func BenchmarkBroadcast(b *testing.B) {
-	n := 10_000
-	if v, err := strconv.Atoi(os.Getenv("NUDGE_BENCH_BROADCAST_SUBSCRIBERS")); err == nil && v > 0 {
-		n = v
-	}
+	n := testenv.EnvInt("NUDGE_BENCH_BROADCAST_SUBSCRIBERS", 10_000)
 	f := setup(b)
 	benchAudience(b, f, n)
 	if _, err := f.db.Exec(`INSERT INTO channel_identities (subscriber_id, channel, address) SELECT id, 'telegram', external_id FROM subscribers`); err != nil {

@@ -2,11 +2,8 @@ package scheduler
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -15,12 +12,7 @@ import (
 
 // segmentBenchSubscribers is the audience of BenchmarkSegmentCount;
 // NUDGE_BENCH_SEGMENT_SUBSCRIBERS overrides the million.
-var segmentBenchSubscribers = func() int {
-	if n, err := strconv.Atoi(os.Getenv("NUDGE_BENCH_SEGMENT_SUBSCRIBERS")); err == nil && n > 0 {
-		return n
-	}
-	return 1_000_000
-}()
+var segmentBenchSubscribers = testenv.EnvInt("NUDGE_BENCH_SEGMENT_SUBSCRIBERS", 1_000_000)
 
 // BenchmarkSegmentCount counts weekly-eaters (attributes, consent per
 // channel, an event count with the last payload, no event, reachability,
@@ -97,13 +89,5 @@ func BenchmarkSegmentCount(b *testing.B) {
 	for k, v := range writes {
 		res[k] = v
 	}
-	out, _ := json.MarshalIndent(res, "", "  ")
-	dir := filepath.Join("..", "bench", "results")
-	suffix := ""
-	if n != 1_000_000 {
-		suffix = "_" + strconv.Itoa(n)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "segment_count"+suffix+".json"), append(out, '\n'), 0o644); err != nil {
-		b.Logf("bench results: %v", err)
-	}
+	saveBench(b, "segment_count", n, 1_000_000, res)
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -454,10 +453,7 @@ func TestWebhookLatency(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measures for 5 s")
 	}
-	rate := 200
-	if v, err := strconv.Atoi(os.Getenv("NUDGE_HOOKS_RATE")); err == nil && v > 0 {
-		rate = v
-	}
+	rate := testenv.EnvInt("NUDGE_HOOKS_RATE", 200)
 	e := newE2EAt(t, 1)
 	rcv := newReceiver(t)
 	api := newAdminAPI(t, e)

@@ -53,13 +53,6 @@ templates:
       ru: {text: "Меню на следующую неделю"}
 `
 
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
 // BenchmarkReplyPath measures a reply's way through the engine: from the
 // inbound sink accepting a button press (what a webhook does after checking
 // the signature) to the next step's message sent on the sandbox channel, at
@@ -69,7 +62,7 @@ func envInt(name string, def int) int {
 // of a bare Asynq enqueue → handler round trip at the same rate, measured
 // first in the same run (asynqRoundTrip).
 func BenchmarkReplyPath(b *testing.B) {
-	rate, secs := envInt("NUDGE_BENCH_REPLY_RATE", 1000), envInt("NUDGE_BENCH_REPLY_SECONDS", 60)
+	rate, secs := testenv.EnvInt("NUDGE_BENCH_REPLY_RATE", 1000), testenv.EnvInt("NUDGE_BENCH_REPLY_SECONDS", 60)
 	n := rate * secs
 	e := newE2EAt(b, 1)
 	ctx := e.ctx
