@@ -275,6 +275,24 @@ func BenchParse(b *testing.B, name string, parse func(body []byte) error) {
 	}
 }
 
+// OneEvent checks what parsing the fixture file gave: no event when typ is
+// "", else exactly one event of type typ, which it returns with true for
+// the test's further checks. Anything else fails the test.
+func OneEvent(t testing.TB, file string, evs []channels.Event, typ channels.EventType) (channels.Event, bool) {
+	t.Helper()
+	switch {
+	case typ == "":
+		if len(evs) != 0 {
+			t.Errorf("%s: %+v, want no event", file, evs)
+		}
+	case len(evs) != 1 || evs[0].Type != typ:
+		t.Errorf("%s: %+v, want one %s event", file, evs, typ)
+	default:
+		return evs[0], true
+	}
+	return channels.Event{}, false
+}
+
 // Fetcher is an adapter that downloads the attachments users send.
 type Fetcher interface {
 	Fetch(ctx context.Context, a channels.Attachment, max int64) (channels.File, error)
