@@ -147,3 +147,19 @@ func TestPostWebhookWantsAWebhook(t *testing.T) {
 		t.Fatalf("posted as %q: %v", got, err)
 	}
 }
+
+func TestFilesKeepAndCount(t *testing.T) {
+	var fs Files[string]
+	if _, ok := fs.Get("a"); ok {
+		t.Fatal("empty: want nothing")
+	}
+	fs.Put("a", "menu.pdf")
+	if f, ok := fs.Get("a"); !ok || f != "menu.pdf" {
+		t.Fatalf("got %q %v", f, ok)
+	}
+	fs.CountServed()
+	fs.CountServed()
+	if n := fs.Served(); n != 2 {
+		t.Fatalf("served %d, want 2", n)
+	}
+}

@@ -95,9 +95,7 @@ type Server struct {
 	closed   fakekit.Set[string]
 	unknown  fakekit.Set[string]
 	window   fakekit.Window
-	// files people send (media.go)
-	files     map[string]*cdnFile
-	downloads int
+	files    fakekit.Files[cdnFile] // files people send (media.go)
 }
 
 // New starts a fake of prod; Close it when done.

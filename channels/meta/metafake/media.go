@@ -22,44 +22,33 @@ type cdnFile struct {
 // name is the file's name in the URL path ("" = "<n>_n.<ext>"-style).
 func (s *Server) AddFile(mime, name string, data []byte) string {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.seq++
 	n := strconv.Itoa(4100000000 + s.seq)
-	if name == "" {
-		name = n + "_n.bin"
+	f := cdnFile{mime: mime, name: name, sig: fmt.Sprintf("00_AYF%08x", s.seq*2654435761), data: data}
+	s.mu.Unlock()
+	if f.name == "" {
+		f.name = n + "_n.bin"
 	}
-	if s.files == nil {
-		s.files = map[string]*cdnFile{}
-	}
-	f := &cdnFile{mime: mime, name: name, sig: fmt.Sprintf("00_AYF%08x", s.seq*2654435761), data: data}
-	s.files[n] = f
-	return s.URL() + "/v/t59.2708-21/" + n + "/" + url.PathEscape(name) + "?_nc_cat=1&oh=" + f.sig + "&oe=6760A1B2"
+	s.files.Put(n, f)
+	return s.URL() + "/v/t59.2708-21/" + n + "/" + url.PathEscape(f.name) + "?_nc_cat=1&oh=" + f.sig + "&oe=6760A1B2"
 }
 
 // FileDownloads is how many files were served.
-func (s *Server) FileDownloads() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.downloads
-}
+func (s *Server) FileDownloads() int { return s.files.Served() }
 
 // serveFile answers GET /v/t59.2708-21/{n}/{name}.
 func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	s.CountRequest()
-	s.mu.Lock()
-	f := s.files[r.PathValue("n")]
-	if f != nil && r.URL.Query().Get("oh") == f.sig {
-		s.downloads++
-	}
-	s.mu.Unlock()
+	f, ok := s.files.Get(r.PathValue("n"))
 	switch {
-	case f == nil:
+	case !ok:
 		http.NotFound(w, r)
 		return
 	case r.URL.Query().Get("oh") != f.sig:
 		http.Error(w, "URL signature mismatch", http.StatusForbidden)
 		return
 	}
+	s.files.CountServed()
 	fakekit.WriteFile(w, f.mime, f.data)
 }
 

@@ -114,9 +114,7 @@ type Server struct {
 	hookURL   string
 	events    []string
 	callbacks int64
-	// files users send (media.go)
-	media     map[string]*mediaFile
-	downloads int
+	media     fakekit.Files[mediaFile] // files users send (media.go)
 }
 
 // New starts a fake accepting Token.

@@ -23,32 +23,21 @@ type mediaFile struct {
 func (s *Server) AddFile(mime, name string, data []byte) string {
 	h := sha256.Sum256(append([]byte(name+"\x00"), data...))
 	key := hex.EncodeToString(h[:]) + path.Ext(name)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.media == nil {
-		s.media = map[string]*mediaFile{}
-	}
-	s.media[key] = &mediaFile{mime: mime, name: name, data: data}
+	s.media.Put(key, mediaFile{mime: mime, name: name, data: data})
 	return s.URL + mediaPrefix + key
 }
 
 // Downloads is how many media files were served.
-func (s *Server) Downloads() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.downloads
-}
+func (s *Server) Downloads() int { return s.media.Served() }
 
 func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	f := s.media[strings.TrimPrefix(r.URL.Path, mediaPrefix)]
-	if f != nil && r.Method == http.MethodGet {
-		s.downloads++
-	}
-	s.mu.Unlock()
-	if f == nil {
+	f, ok := s.media.Get(strings.TrimPrefix(r.URL.Path, mediaPrefix))
+	if !ok {
 		http.NotFound(w, r)
 		return
+	}
+	if r.Method == http.MethodGet {
+		s.media.CountServed()
 	}
 	fakekit.WriteFile(w, f.mime, f.data)
 }
@@ -60,13 +49,13 @@ func (s *Server) MediaMessage(userID, typ, url, caption string) []byte {
 	s.mu.Lock()
 	delete(s.recent, userID)
 	s.subs[userID] = true
-	f := s.media[strings.TrimPrefix(url, s.URL+mediaPrefix)]
 	s.mu.Unlock()
+	f, ok := s.media.Get(strings.TrimPrefix(url, s.URL+mediaPrefix))
 	msg := map[string]any{"type": typ, "media": url}
 	if caption != "" {
 		msg["text"] = caption
 	}
-	if f != nil {
+	if ok {
 		msg["size"] = len(f.data)
 		if f.name != "" {
 			msg["file_name"] = f.name

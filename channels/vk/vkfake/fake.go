@@ -112,9 +112,7 @@ type Server struct {
 	hookURL  string
 	readPlan time.Duration
 	events   int64
-	// files users send (media.go)
-	media     map[string]*mediaFile
-	downloads int
+	media    fakekit.Files[mediaFile] // files users send (media.go)
 	// the photo upload flow (upload.go)
 	photos photoStore
 }

@@ -22,35 +22,21 @@ type mediaFile struct {
 func (s *Server) AddFile(mime string, data []byte) string {
 	h := sha256.Sum256(append([]byte(mime+"\x00"), data...))
 	key := hex.EncodeToString(h[:20])
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.media == nil {
-		s.media = map[string]*mediaFile{}
-	}
-	s.media[key] = &mediaFile{mime: mime, data: data}
+	s.media.Put(key, mediaFile{mime: mime, data: data})
 	return s.URL + mediaPrefix + key + "?quality=96&sign=" + key[:12]
 }
 
 // Downloads is how many files were served.
-func (s *Server) Downloads() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.downloads
-}
+func (s *Server) Downloads() int { return s.media.Served() }
 
 func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 	key := strings.TrimPrefix(r.URL.Path, mediaPrefix)
-	s.mu.Lock()
-	f := s.media[key]
-	ok := f != nil && r.URL.Query().Get("sign") == key[:min(12, len(key))]
-	if ok {
-		s.downloads++
-	}
-	s.mu.Unlock()
-	if !ok {
+	f, ok := s.media.Get(key)
+	if !ok || r.URL.Query().Get("sign") != key[:min(12, len(key))] {
 		http.NotFound(w, r)
 		return
 	}
+	s.media.CountServed()
 	fakekit.WriteFile(w, f.mime, f.data)
 }
 

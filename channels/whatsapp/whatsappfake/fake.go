@@ -81,9 +81,8 @@ type Server struct {
 	unknown  fakekit.Set[string]     // 131026 (async, as Meta does)
 	window   fakekit.Window          // accepted sends within the last second
 	pairs    fakekit.Windows[string] // sends per recipient, for PairBurst
-	// files users send (media.go)
-	media      map[string]*mediaFile
-	mediaCalls int
+	// files users send, counted when their node is resolved (media.go)
+	media fakekit.Files[mediaFile]
 	// the business account's message templates (templates.go)
 	templates     []Template
 	templateCalls int

@@ -23,28 +23,15 @@ type mediaFile struct {
 // AddMedia stores data as media a user can send and returns its media id.
 func (s *Server) AddMedia(mime, name string, data []byte) string {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.seq++
 	id := strconv.Itoa(1104480873777000 + s.seq)
-	if s.media == nil {
-		s.media = map[string]*mediaFile{}
-	}
-	s.media[id] = &mediaFile{id: id, mime: mime, name: name, data: data}
+	s.mu.Unlock()
+	s.media.Put(id, mediaFile{id: id, mime: mime, name: name, data: data})
 	return id
 }
 
 // MediaCalls is how many media nodes (GET /{media-id}) were resolved.
-func (s *Server) MediaCalls() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.mediaCalls
-}
-
-func (s *Server) mediaByID(id string) *mediaFile {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.media[id]
-}
+func (s *Server) MediaCalls() int { return s.media.Served() }
 
 func sum(data []byte) string {
 	h := sha256.Sum256(data)
@@ -59,14 +46,12 @@ func (s *Server) mediaNode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	f := s.mediaByID(id)
-	if f == nil {
+	f, ok := s.media.Get(id)
+	if !ok {
 		writeGraphErr(w, graphErr{http.StatusBadRequest, 100, fmt.Sprintf("Unsupported get request. Object with ID '%s' does not exist", id)})
 		return
 	}
-	s.mu.Lock()
-	s.mediaCalls++
-	s.mu.Unlock()
+	s.media.CountServed()
 	fakekit.WriteJSON(w, http.StatusOK, map[string]any{
 		"messaging_product": "whatsapp",
 		"url":               s.URL() + "/whatsapp_business/attachments/?mid=" + id + "&ext=1720430776&hash=ATuFAKE",
@@ -85,8 +70,8 @@ func (s *Server) mediaDownload(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
-	f := s.mediaByID(r.URL.Query().Get("mid"))
-	if f == nil {
+	f, ok := s.media.Get(r.URL.Query().Get("mid"))
+	if !ok {
 		http.NotFound(w, r)
 		return
 	}
@@ -97,8 +82,8 @@ func (s *Server) mediaDownload(w http.ResponseWriter, r *http.Request) {
 // "video", "audio"; voice marks an audio as a voice note) carrying the media
 // id (from AddMedia) and an optional caption; it returns the wamid.
 func (s *Server) Media(ctx context.Context, from, name, typ, mediaID, caption string, voice bool) (string, error) {
-	f := s.mediaByID(mediaID)
-	if f == nil {
+	f, ok := s.media.Get(mediaID)
+	if !ok {
 		return "", fmt.Errorf("whatsappfake: unknown media %q", mediaID)
 	}
 	obj := map[string]any{"id": mediaID, "mime_type": f.mime, "sha256": sum(f.data)}
