@@ -52,8 +52,7 @@ func (w *Web) registerDashboard(mux *server.Mux) {
 }
 
 func (w *Web) fail(rw http.ResponseWriter, r *http.Request, err error) {
-	w.log.ErrorContext(r.Context(), "dashboard", "err", err)
-	http.Error(rw, "unavailable", http.StatusInternalServerError)
+	w.unavailable(rw, r, "dashboard", err)
 }
 
 // Periods of the dashboard, counted back from now on the engine clock.

@@ -66,14 +66,12 @@ func (w *Web) inboxList(rw http.ResponseWriter, r *http.Request) {
 	}
 	shift, onShift, err := w.inbox.ShiftOf(r.Context(), sess.User.ID)
 	if err != nil {
-		w.log.ErrorContext(r.Context(), "inbox shift", "err", err)
-		http.Error(rw, "unavailable", http.StatusInternalServerError)
+		w.unavailable(rw, r, "inbox shift", err)
 		return
 	}
 	team, err := w.inbox.OnShift(r.Context())
 	if err != nil {
-		w.log.ErrorContext(r.Context(), "inbox shifts", "err", err)
-		http.Error(rw, "unavailable", http.StatusInternalServerError)
+		w.unavailable(rw, r, "inbox shifts", err)
 		return
 	}
 	w.Render(rw, r, "inbox", "Inbox", map[string]any{"Views": views, "Conversations": list,
@@ -103,9 +101,8 @@ func (w *Web) shift(rw http.ResponseWriter, r *http.Request) {
 // are served inline; everything else is a download, never sniffed, and the
 // sandbox keeps a hostile file from running as a page of this site.
 func (w *Web) media(rw http.ResponseWriter, r *http.Request) {
-	id, ok := convID(r)
+	id, ok := pathID(rw, r)
 	if !ok {
-		http.NotFound(rw, r)
 		return
 	}
 	m, err := w.inbox.Media(r.Context(), id)
@@ -114,8 +111,7 @@ func (w *Web) media(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		w.log.ErrorContext(r.Context(), "inbox media", "media_id", id, "err", err)
-		http.Error(rw, "unavailable", http.StatusInternalServerError)
+		w.unavailable(rw, r, "inbox media", err, "media_id", id)
 		return
 	}
 	ct, disp := m.MIME, "inline"
@@ -136,9 +132,15 @@ func (w *Web) media(rw http.ResponseWriter, r *http.Request) {
 	_, _ = rw.Write(m.Data)
 }
 
-func convID(r *http.Request) (int64, bool) {
+// pathID is the positive id the path names ({id}); for anything else it
+// answers 404 and reports false.
+func pathID(rw http.ResponseWriter, r *http.Request) (int64, bool) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	return id, err == nil && id > 0
+	if err != nil || id <= 0 {
+		http.NotFound(rw, r)
+		return 0, false
+	}
+	return id, true
 }
 
 func (w *Web) conversation(rw http.ResponseWriter, r *http.Request) {
@@ -146,9 +148,8 @@ func (w *Web) conversation(rw http.ResponseWriter, r *http.Request) {
 }
 
 func (w *Web) renderConversation(rw http.ResponseWriter, r *http.Request, errMsg string) {
-	id, ok := convID(r)
+	id, ok := pathID(rw, r)
 	if !ok {
-		http.NotFound(rw, r)
 		return
 	}
 	d, err := w.inbox.Get(r.Context(), id)
@@ -157,8 +158,7 @@ func (w *Web) renderConversation(rw http.ResponseWriter, r *http.Request, errMsg
 		return
 	}
 	if err != nil {
-		w.log.ErrorContext(r.Context(), "conversation", "err", err)
-		http.Error(rw, "unavailable", http.StatusInternalServerError)
+		w.unavailable(rw, r, "conversation", err)
 		return
 	}
 	if errMsg != "" {
@@ -171,9 +171,8 @@ func (w *Web) renderConversation(rw http.ResponseWriter, r *http.Request, errMsg
 }
 
 func (w *Web) convAction(rw http.ResponseWriter, r *http.Request) {
-	id, ok := convID(r)
+	id, ok := pathID(rw, r)
 	if !ok {
-		http.NotFound(rw, r)
 		return
 	}
 	r.Body = http.MaxBytesReader(rw, r.Body, 64<<10)

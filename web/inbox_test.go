@@ -217,6 +217,23 @@ func getBody(t *testing.T, c *http.Client, u string) string {
 	return string(b)
 }
 
+// An inbox path whose id is not a positive number names nothing: 404, for
+// the conversation and for a file alike.
+func TestInboxPathIDMustBePositive(t *testing.T) {
+	s := newFullSite(t)
+	c := httpLogin(t, s.srv.URL, "manager@shop.example", "manager-password-1")
+	for _, p := range []string{"/inbox/abc", "/inbox/0", "/inbox/-4", "/inbox/media/x", "/inbox/media/0"} {
+		resp, err := c.Get(s.srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", p, resp.StatusCode)
+		}
+	}
+}
+
 // Canned replies come from the queue's list in the YAML file.
 func TestCannedRepliesPerQueueOverHTTP(t *testing.T) {
 	dir := t.TempDir()

@@ -38,9 +38,8 @@ func (w *Web) registerPrivacy(mux *server.Mux) {
 
 // eraseForm asks for confirmation, or says the customer is erased already.
 func (w *Web) eraseForm(rw http.ResponseWriter, r *http.Request) {
-	id, ok := convID(r)
+	id, ok := pathID(rw, r)
 	if !ok {
-		http.NotFound(rw, r)
 		return
 	}
 	sub, err := w.eraser.GetByID(r.Context(), id)
@@ -49,8 +48,7 @@ func (w *Web) eraseForm(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		w.log.ErrorContext(r.Context(), "erase form", "subscriber_id", id, "err", err)
-		http.Error(rw, "unavailable", http.StatusInternalServerError)
+		w.unavailable(rw, r, "erase form", err, "subscriber_id", id)
 		return
 	}
 	w.Render(rw, r, "erase", "Erase customer data", sub)
@@ -59,9 +57,8 @@ func (w *Web) eraseForm(rw http.ResponseWriter, r *http.Request) {
 // erase erases the customer after the confirmation; a form without it (an
 // accidental or forged post) erases nothing.
 func (w *Web) erase(rw http.ResponseWriter, r *http.Request) {
-	id, ok := convID(r)
+	id, ok := pathID(rw, r)
 	if !ok {
-		http.NotFound(rw, r)
 		return
 	}
 	r.Body = http.MaxBytesReader(rw, r.Body, 16<<10)

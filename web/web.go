@@ -162,6 +162,13 @@ func (w *Web) Render(rw http.ResponseWriter, r *http.Request, name, title string
 	}
 }
 
+// unavailable logs err under msg, with attrs, and answers 500: what the
+// page needs could not be read or changed, and only a retry can help.
+func (w *Web) unavailable(rw http.ResponseWriter, r *http.Request, msg string, err error, attrs ...any) {
+	w.log.ErrorContext(r.Context(), msg, append(attrs, "err", err)...)
+	http.Error(rw, "unavailable", http.StatusInternalServerError)
+}
+
 // forbidden is the page for a signed-in user whose role may not.
 func (w *Web) forbidden(rw http.ResponseWriter, r *http.Request) {
 	w.Render(rw, r, "forbidden", "Forbidden", nil)
