@@ -2,8 +2,6 @@ package subscribers
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -15,7 +13,6 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/nudge-engine/nudge/channels"
-	"github.com/nudge-engine/nudge/consent"
 )
 
 // Format is an import file format.
@@ -140,6 +137,7 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, opt ImportOptions) 
 	// The staging tables live in this connection's session; drop them even
 	// when ctx is done, so the pooled connection comes back clean.
 	defer conn.ExecContext(context.WithoutCancel(ctx), qImportDropTables) //nolint:errcheck // best effort; the next import drops them first
+	defer func() { run.lane.close(ctx) }()
 	err = im.stage(ctx, conn, run, r)
 	if err == nil {
 		err = im.check(ctx, conn, run)
@@ -160,6 +158,9 @@ type importRun struct {
 	opt    ImportOptions
 	rep    Report
 	staged int
+	// lane is the second merging connection (importlanes.go); nil when the
+	// file fits one batch or no connection was free.
+	lane *importLane
 	// emit stages a valid row (the COPY; a counter in parser fuzzing).
 	emit func(ctx context.Context, row importRow) error
 }
@@ -222,6 +223,7 @@ func (im *Importer) stage(ctx context.Context, conn *sqlx.Conn, run *importRun, 
 	}
 	defer stmt.Close()
 	chans, addrs := make([]string, 0, 8), make([]string, 0, 8)
+	importCtx := ctx
 	run.emit = func(ctx context.Context, row importRow) error {
 		chans, addrs = chans[:0], addrs[:0]
 		for _, id := range row.ids {
@@ -232,10 +234,24 @@ func (im *Importer) stage(ctx context.Context, conn *sqlx.Conn, run *importRun, 
 		if row.externalID != "" {
 			ext = row.externalID
 		}
-		if _, err := stmt.ExecContext(ctx, run.staged, row.line, ext, strOrNil(row.name), strOrNil(row.locale),
+		args := []any{run.staged, row.line, ext, strOrNil(row.name), strOrNil(row.locale),
 			strOrNil(row.timeZone), row.attrsJSON(), boolOrNil(row.marketing), boolOrNil(row.service), row.proofJSON(),
-			pq.Array(chans), pq.Array(addrs)); err != nil {
+			pq.Array(chans), pq.Array(addrs)}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("import: copy: %w", err)
+		}
+		if run.staged == run.opt.BatchSize && run.lane == nil { // the file has a second batch
+			var err error
+			// The import's ctx: the reader's ends with the file, and a
+			// transaction ends with its ctx.
+			if run.lane, err = im.openLane(importCtx, run.opt.BatchSize); err != nil {
+				return err
+			}
+		}
+		if run.lane.holds(run.staged) {
+			if _, err := run.lane.copy.ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("import: second connection: copy: %w", err)
+			}
 		}
 		run.staged++
 		return nil
@@ -249,12 +265,29 @@ func (im *Importer) stage(ctx context.Context, conn *sqlx.Conn, run *importRun, 
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("import: commit staging: %w", err)
 	}
-	return nil
+	return run.lane.commitStaging(ctx)
 }
 
 // check runs the whole-file checks on the staged rows: duplicate external
-// ids and addresses within the file.
+// ids and addresses within the file. The second connection, if any, indexes
+// its rows meanwhile and then takes the checks' verdicts on them.
 func (im *Importer) check(ctx context.Context, conn *sqlx.Conn, run *importRun) error {
+	if run.lane == nil {
+		return im.checkFile(ctx, conn, run)
+	}
+	laneErr := make(chan error, 1)
+	go func() { laneErr <- run.lane.prepare(ctx) }()
+	err := im.checkFile(ctx, conn, run)
+	if lerr := <-laneErr; err == nil {
+		err = lerr
+	}
+	if err != nil {
+		return err
+	}
+	return run.lane.takeChecks(ctx, conn)
+}
+
+func (im *Importer) checkFile(ctx context.Context, conn *sqlx.Conn, run *importRun) error {
 	tx, err := conn.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("import: begin: %w", err)
@@ -303,215 +336,6 @@ func (im *Importer) check(ctx context.Context, conn *sqlx.Conn, run *importRun) 
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("import: commit checks: %w", err)
-	}
-	return nil
-}
-
-// merge writes the staged rows in batches of opt.BatchSize, one transaction
-// each; at most consent.MaxImportSubscribers when the file carries consent,
-// whose writer locks every subscriber of a batch until it commits.
-func (im *Importer) merge(ctx context.Context, conn *sqlx.Conn, run *importRun) error {
-	size := run.opt.BatchSize
-	var withConsent bool
-	if err := conn.GetContext(ctx, &withConsent, qImportHasConsent); err != nil {
-		return fmt.Errorf("import: look for consent rows: %w", err)
-	}
-	if withConsent {
-		size = min(size, consent.MaxImportSubscribers)
-	}
-	for lo := 0; lo < run.staged; lo += size {
-		hi := min(lo+size, run.staged)
-		if err := im.mergeBatch(ctx, conn, run, lo, hi); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (im *Importer) mergeBatch(ctx context.Context, conn *sqlx.Conn, run *importRun, lo, hi int) (err error) {
-	now := im.now()
-	var (
-		counts struct {
-			Created   int `db:"created"`
-			Updated   int `db:"updated"`
-			Unchanged int `db:"unchanged"`
-			LastLine  int `db:"last_line"`
-		}
-		conflicts []importConflict
-	)
-	tx, err := conn.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("import: begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	if _, err := tx.ExecContext(ctx, qImportWorkMem); err != nil {
-		return fmt.Errorf("import: %w", err)
-	}
-	// existing: some row of the batch is (or became) an existing subscriber.
-	// A batch of new rows only, the bulk of a first import, skips the
-	// statements that check, update and extend existing subscribers: each
-	// unnests the whole batch to find nothing.
-	existing := false
-	for _, st := range []struct{ what, q string }{
-		{"resolve keyed rows", qImportResolveKeyed},
-		{"resolve rows by identity", qImportResolveKeyless},
-	} {
-		res, err := tx.ExecContext(ctx, st.q, lo, hi)
-		if err != nil {
-			return fmt.Errorf("import: %s: %w", st.what, err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n > 0 {
-			existing = true
-		}
-	}
-	if existing {
-		if err := tx.SelectContext(ctx, &conflicts, qImportRejectConflicts, lo, hi, false); err != nil {
-			return fmt.Errorf("import: check identities: %w", err)
-		}
-	}
-	res, err := tx.ExecContext(ctx, qImportAssignIDs, lo, hi)
-	if err != nil {
-		return fmt.Errorf("import: assign ids: %w", err)
-	}
-	assigned, _ := res.RowsAffected()
-	fallback, err := insertNew(ctx, tx, lo, hi, now, assigned, &conflicts)
-	if err != nil {
-		return err
-	}
-	if existing || fallback { // the fallback may turn new rows into updates (qImportLostRaces)
-		if err := execAll(ctx, tx, lo, hi, now,
-			"update subscribers", qImportUpdateSubscribers,
-			"insert identities", qImportInsertIdentities); err != nil {
-			return err
-		}
-	}
-	if err := importConsent(ctx, tx, lo, hi); err != nil {
-		return err
-	}
-	if err := tx.GetContext(ctx, &counts, qImportCounts, lo, hi); err != nil {
-		return fmt.Errorf("import: count: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("import: commit: %w", err)
-	}
-	run.rep.Imported += counts.Created
-	run.rep.Updated += counts.Updated
-	run.rep.Unchanged += counts.Unchanged
-	run.rep.WrittenThrough = counts.LastLine
-	seen := map[int]bool{}
-	for _, c := range conflicts {
-		if seen[c.Line] {
-			continue
-		}
-		seen[c.Line] = true
-		run.reject(RowError{Line: c.Line, Field: columnOf(channels.Kind(c.Channel)), Reason: "this address is already bound to another subscriber"})
-	}
-	return nil
-}
-
-// importConflict is a row rejected because one of its addresses is bound to
-// another subscriber.
-type importConflict struct {
-	Line    int    `db:"line"`
-	Channel string `db:"channel"`
-}
-
-// insertNew writes the batch's new subscribers (assigned of them) and their
-// identities: plain inserts first. A unique violation means that one of
-// their addresses is bound to another subscriber, or that a concurrent
-// writer took one of their external ids since the batch was resolved; the
-// batch's new rows are then checked for bound addresses (appended to
-// conflicts) and written by the conflict-tolerant statements, which turn a
-// lost external id into an update; fallback says they ran.
-func insertNew(ctx context.Context, tx *sqlx.Tx, lo, hi int, now time.Time, assigned int64, conflicts *[]importConflict) (fallback bool, err error) {
-	if assigned == 0 {
-		return false, nil
-	}
-	if _, err := tx.ExecContext(ctx, qImportSavepoint); err != nil {
-		return false, fmt.Errorf("import: %w", err)
-	}
-	err = execAll(ctx, tx, lo, hi, now,
-		"insert subscribers", qImportInsertNewSubscribers,
-		"insert identities", qImportInsertNewIdentities)
-	var pqErr *pq.Error
-	if err == nil {
-		if _, err := tx.ExecContext(ctx, qImportReleaseSavepoint); err != nil {
-			return false, fmt.Errorf("import: %w", err)
-		}
-		return false, nil
-	} else if !errors.As(err, &pqErr) || pqErr.Code != "23505" { // unique_violation
-		return false, err
-	}
-	if _, err := tx.ExecContext(ctx, qImportRollbackSavepoint); err != nil {
-		return false, fmt.Errorf("import: %w", err)
-	}
-	var bound []importConflict
-	if err := tx.SelectContext(ctx, &bound, qImportRejectConflicts, lo, hi, true); err != nil {
-		return false, fmt.Errorf("import: check identities: %w", err)
-	}
-	*conflicts = append(*conflicts, bound...)
-	assigned -= int64(len(bound)) // each rejected row once (RETURNING names one of its addresses)
-	var inserted int64
-	if err := tx.GetContext(ctx, &inserted, qImportInsertSubscribers, lo, hi, now); err != nil {
-		return false, fmt.Errorf("import: insert subscribers: %w", err)
-	}
-	if inserted < assigned {
-		if _, err := tx.ExecContext(ctx, qImportLostRaces, lo, hi); err != nil {
-			return false, fmt.Errorf("import: re-resolve subscribers: %w", err)
-		}
-	}
-	return true, execAll(ctx, tx, lo, hi, now, "insert identities", qImportInsertNewIdentitiesOnConflict)
-}
-
-// execAll runs pairs of (what, statement) with the batch's bounds and time.
-func execAll(ctx context.Context, tx *sqlx.Tx, lo, hi int, now time.Time, pairs ...string) error {
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if _, err := tx.ExecContext(ctx, pairs[i+1], lo, hi, now); err != nil {
-			return fmt.Errorf("import: %s: %w", pairs[i], err)
-		}
-	}
-	return nil
-}
-
-// importConsent records the batch's consent statements through
-// consent.Import, once the rows know their subscribers, and marks the rows
-// whose subscriber got a new event as changed.
-func importConsent(ctx context.Context, tx *sqlx.Tx, lo, hi int) error {
-	var rows []struct {
-		Sub       int64  `db:"subscriber_id"`
-		Marketing *bool  `db:"marketing"`
-		Service   *bool  `db:"service"`
-		Proof     string `db:"proof"`
-	}
-	if err := tx.SelectContext(ctx, &rows, qImportConsentRows, lo, hi); err != nil {
-		return fmt.Errorf("import: read consent rows: %w", err)
-	}
-	if len(rows) == 0 {
-		return nil
-	}
-	var st []consent.Imported
-	for _, r := range rows {
-		for _, t := range []struct {
-			topic consent.Topic
-			v     *bool
-		}{{consent.TopicMarketing, r.Marketing}, {consent.TopicService, r.Service}} {
-			if t.v != nil {
-				st = append(st, consent.Imported{SubscriberID: r.Sub, Topic: t.topic, Granted: *t.v, Proof: json.RawMessage(r.Proof)})
-			}
-		}
-	}
-	changed, err := consent.Import(ctx, tx, st)
-	if err != nil {
-		return fmt.Errorf("import: %w", err)
-	}
-	if len(changed) > 0 {
-		if _, err := tx.ExecContext(ctx, qImportConsentChanged, lo, hi, pq.Array(changed)); err != nil {
-			return fmt.Errorf("import: mark consent changes: %w", err)
-		}
 	}
 	return nil
 }

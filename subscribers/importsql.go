@@ -226,4 +226,18 @@ SELECT count(*) FILTER (WHERE created) AS created,
        count(*) FILTER (WHERE repeat OR NOT (changed OR created OR rejected)) AS unchanged,
        coalesce(max(line), 0) AS last_line
   FROM import_rows WHERE ord >= $1 AND ord < $2`
+
+	// The whole-file checks' rejections of the rows of odd batches, which
+	// the second connection merges (importlanes.go); $1 is the batch size.
+	qImportLaneRejected = `
+SELECT coalesce(array_agg(ord ORDER BY ord), '{}') AS ords, coalesce(array_agg(repeat ORDER BY ord), '{}') AS repeats
+  FROM import_rows WHERE rejected AND (ord / $1) % 2 = 1`
+
+	qImportLaneReject = `
+UPDATE import_rows r SET rejected = true, repeat = f.repeat
+  FROM unnest($1::int[], $2::boolean[]) AS f(ord, repeat)
+ WHERE r.ord = f.ord`
+
+	// Whether a backend waits for a lock.
+	qImportBlocked = `SELECT cardinality(pg_blocking_pids($1)) > 0`
 )
