@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jmoiron/sqlx"
-
-	"github.com/nudge-engine/nudge/audit"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -47,6 +44,8 @@ const (
 	qSegmentExists = `SELECT EXISTS (SELECT 1 FROM segments WHERE id = $1 AND current_version IS NOT NULL)`
 )
 
+var segmentSQL = versionSQL{qLockSegment, qSegmentForUpd, qFindSegmentVer, qNextSegmentNum, qInsSegmentVer, qSetSegmentCurrent, "segment.apply"}
+
 type segmentRow struct {
 	SegmentVersion
 	Definition []byte `db:"definition"`
@@ -76,43 +75,9 @@ func (s *Store) ApplySegment(ctx context.Context, f *File) (SegmentVersion, bool
 	if err != nil {
 		return SegmentVersion{}, false, fmt.Errorf("apply segment %s: %w", f.Segment.ID, err)
 	}
-	id, ver := f.Segment.ID, ContentVersion(f.Source)
+	id := f.Segment.ID
 	var out SegmentVersion
-	created := false
-	err = db.WithTx(ctx, s.d, func(tx *sqlx.Tx) error {
-		now := s.now().UTC()
-		if _, err := tx.ExecContext(ctx, qLockSegment, id); err != nil {
-			return err
-		}
-		var locked string
-		if err := tx.GetContext(ctx, &locked, qSegmentForUpd, id); err != nil {
-			return err
-		}
-		err := tx.GetContext(ctx, &out, qFindSegmentVer, id, ver)
-		switch {
-		case err == nil:
-		case db.IsNoRows(err):
-			var n int
-			if err := tx.GetContext(ctx, &n, qNextSegmentNum, id); err != nil {
-				return err
-			}
-			if err := tx.GetContext(ctx, &out, qInsSegmentVer, id, ver, n, def, string(f.Source), f.Path, now, audit.By(ctx)); err != nil {
-				return err
-			}
-			created = true
-		default:
-			return err
-		}
-		res, err := tx.ExecContext(ctx, qSetSegmentCurrent, id, ver, now)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 && !created {
-			return nil
-		}
-		return audit.Record(ctx, tx, now, audit.Event{Action: "segment.apply", Subject: id,
-			Detail: map[string]any{"version": out.Version, "number": out.Number, "new_version": created}})
-	})
+	created, err := s.applyVersion(ctx, segmentSQL, id, f, def, &out, func() int { return out.Number })
 	if err != nil {
 		return SegmentVersion{}, false, fmt.Errorf("apply segment %s: %w", id, err)
 	}

@@ -150,47 +150,67 @@ func (s *Store) Apply(ctx context.Context, f *File) (Version, bool, error) {
 	if err != nil {
 		return Version{}, false, fmt.Errorf("apply %s: %w", f.Def.ID, err)
 	}
-	id, ver := f.Def.ID, ContentVersion(f.Source)
+	id := f.Def.ID
 	var out Version
-	created := false
+	created, err := s.applyVersion(ctx, campaignSQL, id, f, def, &out, func() int { return out.Number })
+	if err != nil {
+		return Version{}, false, fmt.Errorf("apply campaign %s: %w", id, err)
+	}
+	return out, created, nil
+}
+
+// versionSQL are the statements that keep one kind of versioned document
+// (campaigns, segments) and the audit action of applying one.
+type versionSQL struct {
+	lock, forUpdate, find, nextNumber, insert, setCurrent string
+	action                                                string
+}
+
+var campaignSQL = versionSQL{qLockCampaign, qSelectForUpd, qFindVersion, qNextNumber, qInsVersion, qSetCurrent, "campaign.apply"}
+
+// applyVersion stores the source of document id (def its definition as
+// JSON) as the version its content hash names, makes it current and
+// audits that, in one transaction under the document's row lock: the same
+// content is the same version, changed content gets the next number. out
+// receives the version row and number reads its number; created reports
+// whether the row was written now.
+func (s *Store) applyVersion(ctx context.Context, q versionSQL, id string, f *File, def []byte, out any, number func() int) (created bool, err error) {
+	ver := ContentVersion(f.Source)
 	err = db.WithTx(ctx, s.d, func(tx *sqlx.Tx) error {
 		now := s.now().UTC()
-		if _, err := tx.ExecContext(ctx, qLockCampaign, id); err != nil {
+		if _, err := tx.ExecContext(ctx, q.lock, id); err != nil {
 			return err
 		}
 		var locked string
-		if err := tx.GetContext(ctx, &locked, qSelectForUpd, id); err != nil {
+		if err := tx.GetContext(ctx, &locked, q.forUpdate, id); err != nil {
 			return err
 		}
-		err := tx.GetContext(ctx, &out, qFindVersion, id, ver)
+		err := tx.GetContext(ctx, out, q.find, id, ver)
 		switch {
 		case err == nil:
 		case db.IsNoRows(err):
 			var n int
-			if err := tx.GetContext(ctx, &n, qNextNumber, id); err != nil {
+			if err := tx.GetContext(ctx, &n, q.nextNumber, id); err != nil {
 				return err
 			}
-			if err := tx.GetContext(ctx, &out, qInsVersion, id, ver, n, def, string(f.Source), f.Path, now, audit.By(ctx)); err != nil {
+			if err := tx.GetContext(ctx, out, q.insert, id, ver, n, def, string(f.Source), f.Path, now, audit.By(ctx)); err != nil {
 				return err
 			}
 			created = true
 		default:
 			return err
 		}
-		res, err := tx.ExecContext(ctx, qSetCurrent, id, ver, now)
+		res, err := tx.ExecContext(ctx, q.setCurrent, id, ver, now)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 && !created {
 			return nil // already the current version: nothing changed
 		}
-		return audit.Record(ctx, tx, now, audit.Event{Action: "campaign.apply", Subject: id,
-			Detail: map[string]any{"version": out.Version, "number": out.Number, "new_version": created}})
+		return audit.Record(ctx, tx, now, audit.Event{Action: q.action, Subject: id,
+			Detail: map[string]any{"version": ver, "number": number(), "new_version": created}})
 	})
-	if err != nil {
-		return Version{}, false, fmt.Errorf("apply campaign %s: %w", id, err)
-	}
-	return out, created, nil
+	return created, err
 }
 
 type storedRow struct {
