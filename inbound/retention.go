@@ -2,7 +2,6 @@ package inbound
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/nudge-engine/nudge/internal/db"
@@ -21,16 +20,5 @@ UPDATE inbound_events SET event = event - 'Raw'
 // events received before before, in one short statement, and returns how
 // many it purged (fewer than limit: nothing older is left).
 func PurgeRaw(ctx context.Context, q db.Executor, before time.Time, limit int) (int64, error) {
-	if limit <= 0 {
-		return 0, fmt.Errorf("purge raw webhook payloads: batch size %d is not positive", limit)
-	}
-	res, err := q.ExecContext(ctx, qPurgeRaw, before, limit)
-	if err != nil {
-		return 0, fmt.Errorf("purge raw webhook payloads: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("purge raw webhook payloads: %w", err)
-	}
-	return n, nil
+	return db.PurgeBatch(ctx, q, "raw webhook payloads", qPurgeRaw, before, limit)
 }

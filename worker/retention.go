@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/nudge-engine/nudge/internal/db"
@@ -21,16 +20,5 @@ UPDATE messages SET content = '{}'::jsonb
 // before, in one short statement, and returns how many it purged (fewer
 // than limit: nothing older is left).
 func PurgeBodies(ctx context.Context, q db.Executor, before time.Time, limit int) (int64, error) {
-	if limit <= 0 {
-		return 0, fmt.Errorf("purge message bodies: batch size %d is not positive", limit)
-	}
-	res, err := q.ExecContext(ctx, qPurgeBodies, before, limit)
-	if err != nil {
-		return 0, fmt.Errorf("purge message bodies: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("purge message bodies: %w", err)
-	}
-	return n, nil
+	return db.PurgeBatch(ctx, q, "message bodies", qPurgeBodies, before, limit)
 }
