@@ -127,44 +127,32 @@ func (e *Env) Redis(name, def string) string {
 
 // Duration returns the variable parsed by time.ParseDuration.
 func (e *Env) Duration(name string, def time.Duration) time.Duration {
-	v, ok := e.lookup(name)
-	if !ok || v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		e.Fail(name, "is not a duration like 30s or 5m: %q", v)
-		return def
-	}
-	return d
+	return parsed(e, name, def, "a duration like 30s or 5m", time.ParseDuration)
 }
 
 // Int returns the variable parsed as an integer.
 func (e *Env) Int(name string, def int) int {
-	v, ok := e.lookup(name)
-	if !ok || v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		e.Fail(name, "is not an integer: %q", v)
-		return def
-	}
-	return n
+	return parsed(e, name, def, "an integer", strconv.Atoi)
 }
 
 // Bool returns the variable parsed as a boolean.
 func (e *Env) Bool(name string, def bool) bool {
+	return parsed(e, name, def, "a boolean", strconv.ParseBool)
+}
+
+// parsed returns the variable read by parse, def when it is unset or empty;
+// a value parse refuses fails the variable ("is not " + want) and gives def.
+func parsed[T any](e *Env, name string, def T, want string, parse func(string) (T, error)) T {
 	v, ok := e.lookup(name)
 	if !ok || v == "" {
 		return def
 	}
-	b, err := strconv.ParseBool(v)
+	x, err := parse(v)
 	if err != nil {
-		e.Fail(name, "is not a boolean: %q", v)
+		e.Fail(name, "is not %s: %q", want, v)
 		return def
 	}
-	return b
+	return x
 }
 
 // OneOf returns the variable, which must be one of allowed.

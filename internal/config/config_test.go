@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func envOf(m map[string]string) *Env {
@@ -63,5 +64,36 @@ func TestRedisURL(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "TopSecret9") {
 		t.Errorf("the error echoes the password: %v", err)
+	}
+}
+
+// Duration, Int and Bool give the parsed value, the default when the
+// variable is unset or empty, and the default with a problem naming the
+// variable when the value does not parse.
+func TestParsedVariables(t *testing.T) {
+	e := envOf(map[string]string{"D": "90s", "I": "42", "B": "true", "EMPTY": "",
+		"BAD_D": "soon", "BAD_I": "4x", "BAD_B": "maybe"})
+	if d := e.Duration("D", time.Second); d != 90*time.Second {
+		t.Errorf("Duration = %v", d)
+	}
+	if n := e.Int("I", 1); n != 42 {
+		t.Errorf("Int = %d", n)
+	}
+	if b := e.Bool("B", false); !b {
+		t.Error("Bool = false")
+	}
+	if d, n, b := e.Duration("EMPTY", time.Minute), e.Int("UNSET", 7), e.Bool("UNSET", true); d != time.Minute || n != 7 || !b {
+		t.Errorf("defaults: %v %d %v", d, n, b)
+	}
+	if e.Err() != nil {
+		t.Fatalf("good values failed: %v", e.Err())
+	}
+	if d, n, b := e.Duration("BAD_D", time.Minute), e.Int("BAD_I", 7), e.Bool("BAD_B", true); d != time.Minute || n != 7 || !b {
+		t.Errorf("bad values did not give the defaults: %v %d %v", d, n, b)
+	}
+	for _, want := range []string{`BAD_D: is not a duration like 30s or 5m: "soon"`, `BAD_I: is not an integer: "4x"`, `BAD_B: is not a boolean: "maybe"`} {
+		if err := e.Err(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
 	}
 }
