@@ -1,7 +1,6 @@
 package db_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -14,9 +13,8 @@ import (
 // and refuses a batch size that is not positive before touching anything.
 func TestPurgeBatch(t *testing.T) {
 	t.Parallel()
-	d := testenv.DB(t)
-	ctx := context.Background()
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	d, ctx := testenv.DB(t), t.Context()
 	d.MustExec(`CREATE TABLE purge_test (id int PRIMARY KEY, at timestamptz NOT NULL, body text NOT NULL)`)
 	d.MustExec(`INSERT INTO purge_test VALUES (1, $1, 'a'), (2, $1, 'b'), (3, $1, 'c'), (4, $2, 'd')`, now.Add(-2*time.Hour), now)
 	const stmt = `UPDATE purge_test SET body = '' WHERE id IN (
