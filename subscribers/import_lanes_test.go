@@ -93,3 +93,26 @@ func waitFor(t *testing.T, d *sqlx.DB, query string, arg any, limit time.Duratio
 	}
 	return false
 }
+
+// A pool of two connections holds the import's two sessions and nothing
+// else: a batch merged ahead must ask whether the batch before is blocked
+// through its own transaction, or it waits for a third connection forever.
+// The first batch is slowed down so that the second one waits and asks.
+func TestImportOnAPoolOfTwo(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.db.MustExec(`CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.external_id = 'slow' THEN PERFORM pg_sleep(0.3); END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER slow_insert BEFORE INSERT ON subscribers FOR EACH ROW EXECUTE FUNCTION slow_insert()`)
+	b.db.SetMaxOpenConns(2)
+	file := "external_id,phone\nslow,+79990000401\nn-2,+79990000402\nn-3,+79990000403\nn-4,+79990000404\nn-5,+79990000405\n"
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rep, err := subscribers.NewImporter(b.db, b.clock.Now).Import(ctx, bytes.NewReader([]byte(file)), subscribers.ImportOptions{BatchSize: 2})
+	if err != nil || rep.Imported != 5 || rep.WrittenThrough != 6 {
+		t.Fatalf("%s, written through %d: %v", rep.Summary(), rep.WrittenThrough, err)
+	}
+}

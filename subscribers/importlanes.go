@@ -237,8 +237,9 @@ func inTurn(prev *batchTurn) (bool, error) {
 
 // waitTurn waits until the batch before (prev) has committed. errBehind
 // when its backend is blocked on a lock meanwhile (see the top of this
-// file), errPrevFailed when it failed.
-func (im *Importer) waitTurn(ctx context.Context, prev *batchTurn) error {
+// file), errPrevFailed when it failed. It asks through the waiting batch's
+// own transaction: a pool of two connections has no third.
+func waitTurn(ctx context.Context, tx *sqlx.Tx, prev *batchTurn) error {
 	t := time.NewTicker(turnPoll)
 	defer t.Stop()
 	for {
@@ -252,7 +253,7 @@ func (im *Importer) waitTurn(ctx context.Context, prev *batchTurn) error {
 			return ctx.Err()
 		case <-t.C:
 			var blocked bool
-			if err := im.db.GetContext(ctx, &blocked, qImportBlocked, prev.pid); err != nil {
+			if err := tx.GetContext(ctx, &blocked, qImportBlocked, prev.pid); err != nil {
 				return fmt.Errorf("import: look for locks: %w", err)
 			}
 			if blocked {

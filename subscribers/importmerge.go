@@ -118,7 +118,7 @@ func (im *Importer) mergeBatch(ctx context.Context, conn *sqlx.Conn, run *import
 		return fmt.Errorf("import: count: %w", err)
 	}
 	if ahead {
-		if err := im.waitTurn(ctx, prev); err != nil {
+		if err := waitTurn(ctx, tx, prev); err != nil {
 			return err
 		}
 	}
