@@ -9,6 +9,7 @@ import (
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/telegram"
 	"github.com/nudge-engine/nudge/channels/viber"
+	"github.com/nudge-engine/nudge/internal/config"
 )
 
 // channelsCmd is `nudge channels …`: provider-side setup of the channel
@@ -42,6 +43,24 @@ func (a *App) setupAccount(env, account string) error {
 		account, channels.AccountsVar(env), channels.DefaultAccount)}
 }
 
+// setupConfig is the configuration of the account --account names, loaded
+// by load: a problem with the account, the variables or an unset token
+// stops the setup with exit code 2.
+func setupConfig[C interface{ Enabled() bool }](a *App, env, account string, load func(*config.Env, string) C) (C, error) {
+	var none C
+	if err := a.setupAccount(env, account); err != nil {
+		return none, err
+	}
+	cfg := load(a.Env, account)
+	if err := a.Env.Err(); err != nil {
+		return none, &ExitError{Code: 2, Msg: "configuration:\n" + err.Error()}
+	}
+	if !cfg.Enabled() {
+		return none, &ExitError{Code: 2, Msg: channels.EnvVar(env, account, "TOKEN") + " is not set"}
+	}
+	return cfg, nil
+}
+
 // webhookURL is the public webhook address of channel k's account:
 // override (--url) or $NUDGE_BASE_URL followed by the path serve mounts.
 func (a *App) webhookURL(k channels.Kind, account, override string) (string, error) {
@@ -69,15 +88,9 @@ NUDGE_TELEGRAM_<ACCOUNT>_… variables and its webhook /webhooks/telegram/<accou
 every update, and only message, callback_query and my_chat_member updates.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := a.setupAccount("TELEGRAM", account); err != nil {
+			cfg, err := setupConfig(a, "TELEGRAM", account, telegram.LoadConfig)
+			if err != nil {
 				return err
-			}
-			cfg := telegram.LoadConfig(a.Env, account)
-			if err := a.Env.Err(); err != nil {
-				return &ExitError{Code: 2, Msg: "configuration:\n" + err.Error()}
-			}
-			if !cfg.Enabled() {
-				return &ExitError{Code: 2, Msg: telegram.EnvName(account, "TOKEN") + " is not set"}
 			}
 			hook, err := a.webhookURL(channels.Telegram, account, url)
 			if err != nil {
@@ -118,15 +131,9 @@ NUDGE_VIBER_ACCOUNTS, with its NUDGE_VIBER_<ACCOUNT>_… variables). Viber probe
 with a signed request, so "nudge serve" must already be reachable there.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := a.setupAccount("VIBER", account); err != nil {
+			cfg, err := setupConfig(a, "VIBER", account, viber.LoadConfig)
+			if err != nil {
 				return err
-			}
-			cfg := viber.LoadConfig(a.Env, account)
-			if err := a.Env.Err(); err != nil {
-				return &ExitError{Code: 2, Msg: "configuration:\n" + err.Error()}
-			}
-			if !cfg.Enabled() {
-				return &ExitError{Code: 2, Msg: viber.EnvName(account, "TOKEN") + " is not set"}
 			}
 			hook, err := a.webhookURL(channels.Viber, account, url)
 			if err != nil {

@@ -93,4 +93,10 @@ func TestChannelsSetupViber(t *testing.T) {
 	if out, err := runWith(t, vars, "channels", "setup", "viber", "--url", bad.URL); err == nil || !strings.Contains(err.Error(), "set_webhook") {
 		t.Errorf("refused probe: %v %s", err, out)
 	}
+	// Without a token nothing is called: exit 2 naming the variable.
+	var ex *ExitError
+	if _, err := runWith(t, map[string]string{"NUDGE_VIBER_API_URL": fake.URL}, "channels", "setup", "viber", "--url", hook.URL); !errors.As(err, &ex) || ex.Code != 2 ||
+		!strings.Contains(ex.Msg, "NUDGE_VIBER_TOKEN is not set") {
+		t.Errorf("no token: %v", err)
+	}
 }
