@@ -18,16 +18,23 @@ func withSender(s channels.Sender) option {
 	return func(_ *harness, c *Config, _ *sandbox.Config) { c.Senders = append(c.Senders, s) }
 }
 
+// setupMessenger is the harness with the real Messenger adapter sending to
+// the Messenger fake, which the caller scripts and reads.
+func setupMessenger(t *testing.T) (*harness, *messengerfake.Server) {
+	t.Helper()
+	fb := messengerfake.New(messengerfake.Options{})
+	t.Cleanup(fb.Close)
+	o := fb.Options()
+	return setup(t, withSender(messenger.New(messenger.Config{APIURL: fb.URL(), PageToken: o.PageToken, AppSecret: o.AppSecret}, nil))), fb
+}
+
 // TestWindowClosedRetriesWithTagOrFallsBack: Messenger refuses untagged
 // messages to two customers whose window Nudge believes open (10/2018278).
 // The variant with a message tag is sent again with it, once; the one
 // without falls to the email rung at once, its Messenger row failed with
 // window_closed. Nothing is dropped.
 func TestWindowClosedRetriesWithTagOrFallsBack(t *testing.T) {
-	fb := messengerfake.New(messengerfake.Options{})
-	t.Cleanup(fb.Close)
-	o := fb.Options()
-	h := setup(t, withSender(messenger.New(messenger.Config{APIURL: fb.URL(), PageToken: o.PageToken, AppSecret: o.AppSecret}, nil)))
+	h, fb := setupMessenger(t)
 	defs := map[string]string{"fb-tagged": "POST_PURCHASE_UPDATE", "fb-plain": ""}
 	subs := h.subscribers(2, "Europe/Moscow")
 	for i, id := range []string{"fb-tagged", "fb-plain"} {
@@ -76,10 +83,7 @@ func TestWindowClosedRetriesWithTagOrFallsBack(t *testing.T) {
 // variant's tag is sent once on the same channel, with no ladder in the
 // campaign; a variant without a tag stays failed.
 func TestWindowClosedReportedLaterRetriesWithTag(t *testing.T) {
-	fb := messengerfake.New(messengerfake.Options{})
-	t.Cleanup(fb.Close)
-	o := fb.Options()
-	h := setup(t, withSender(messenger.New(messenger.Config{APIURL: fb.URL(), PageToken: o.PageToken, AppSecret: o.AppSecret}, nil)))
+	h, fb := setupMessenger(t)
 	defs := map[string]string{"late-tagged": "POST_PURCHASE_UPDATE", "late-plain": ""}
 	subs := h.subscribers(2, "Europe/Moscow")
 	for i, id := range []string{"late-tagged", "late-plain"} {
