@@ -43,22 +43,28 @@ func (a *App) setupAccount(env, account string) error {
 		account, channels.AccountsVar(env), channels.DefaultAccount)}
 }
 
-// setupConfig is the configuration of the account --account names, loaded
-// by load: a problem with the account, the variables or an unset token
-// stops the setup with exit code 2.
-func setupConfig[C interface{ Enabled() bool }](a *App, env, account string, load func(*config.Env, string) C) (C, error) {
+// setupTarget is what nudge channels setup registers for channel k's
+// account: its configuration, loaded by load, and its webhook URL. A
+// problem with the account, the variables or an unset token stops the setup
+// with exit code 2.
+func setupTarget[C interface{ Enabled() bool }](a *App, k channels.Kind, account, url string, load func(*config.Env, string) C) (C, string, error) {
 	var none C
+	env := channelEnv[k]
 	if err := a.setupAccount(env, account); err != nil {
-		return none, err
+		return none, "", err
 	}
 	cfg := load(a.Env, account)
 	if err := a.Env.Err(); err != nil {
-		return none, &ExitError{Code: 2, Msg: "configuration:\n" + err.Error()}
+		return none, "", &ExitError{Code: 2, Msg: "configuration:\n" + err.Error()}
 	}
 	if !cfg.Enabled() {
-		return none, &ExitError{Code: 2, Msg: channels.EnvVar(env, account, "TOKEN") + " is not set"}
+		return none, "", &ExitError{Code: 2, Msg: channels.EnvVar(env, account, "TOKEN") + " is not set"}
 	}
-	return cfg, nil
+	hook, err := a.webhookURL(k, account, url)
+	if err != nil {
+		return none, "", err
+	}
+	return cfg, hook, nil
 }
 
 // webhookURL is the public webhook address of channel k's account:
@@ -88,11 +94,7 @@ NUDGE_TELEGRAM_<ACCOUNT>_… variables and its webhook /webhooks/telegram/<accou
 every update, and only message, callback_query and my_chat_member updates.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := setupConfig(a, "TELEGRAM", account, telegram.LoadConfig)
-			if err != nil {
-				return err
-			}
-			hook, err := a.webhookURL(channels.Telegram, account, url)
+			cfg, hook, err := setupTarget(a, channels.Telegram, account, url, telegram.LoadConfig)
 			if err != nil {
 				return err
 			}
@@ -131,11 +133,7 @@ NUDGE_VIBER_ACCOUNTS, with its NUDGE_VIBER_<ACCOUNT>_… variables). Viber probe
 with a signed request, so "nudge serve" must already be reachable there.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := setupConfig(a, "VIBER", account, viber.LoadConfig)
-			if err != nil {
-				return err
-			}
-			hook, err := a.webhookURL(channels.Viber, account, url)
+			cfg, hook, err := setupTarget(a, channels.Viber, account, url, viber.LoadConfig)
 			if err != nil {
 				return err
 			}
