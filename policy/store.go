@@ -7,6 +7,7 @@ import (
 	"maps"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"github.com/nudge-engine/nudge/campaigns"
@@ -108,20 +109,16 @@ func (s *Store) load(ctx context.Context, ids []int64, topic campaigns.Topic, st
 	arr := pq.Array(ids)
 	zones := map[string]*time.Location{}
 	erased := map[int64]bool{}
-	rows, err := s.q.QueryxContext(ctx, sqlSubscribers, arr)
-	if err != nil {
-		return fmt.Errorf("policy: load subscribers: %w", err)
-	}
-	for rows.Next() {
+	err := s.eachRow(ctx, "load subscribers", "subscriber", func(rows *sqlx.Rows) error {
 		var id int64
 		var zone string
 		var gone bool
 		if err := rows.Scan(&id, &zone, &gone); err != nil {
-			rows.Close()
-			return fmt.Errorf("policy: scan subscriber: %w", err)
+			return err
 		}
 		loc, ok := zones[zone]
 		if !ok {
+			var err error
 			if loc, err = time.LoadLocation(zone); err != nil {
 				loc = time.UTC // an unknown zone must not stop sends; quiet hours then use UTC
 			}
@@ -133,9 +130,10 @@ func (s *Store) load(ctx context.Context, ids []int64, topic campaigns.Topic, st
 			Consent:    make(map[channels.Kind]bool, len(channels.Kinds)),
 			Identities: make(map[channels.Kind]Identity, 2),
 		}
-	}
-	if err := closeRows(rows); err != nil {
-		return fmt.Errorf("policy: load subscribers: %w", err)
+		return nil
+	}, sqlSubscribers, arr)
+	if err != nil {
+		return err
 	}
 
 	grants, err := consent.Current(ctx, s.q, ids, topic)
@@ -152,68 +150,70 @@ func (s *Store) load(ctx context.Context, ids []int64, topic campaigns.Topic, st
 	for ch, a := range st.Accounts {
 		accChs, accs = append(accChs, ch), append(accs, channels.Account(a))
 	}
-	rows, err = s.q.QueryxContext(ctx, sqlIdentities, arr, pq.Array(accChs), pq.Array(accs))
-	if err != nil {
-		return fmt.Errorf("policy: load identities: %w", err)
-	}
-	for rows.Next() {
+	err = s.eachRow(ctx, "load identities", "identity", func(rows *sqlx.Rows) error {
 		var sid int64
 		var ch, acc, addr string
 		var last *time.Time
 		var blocked bool
 		if err := rows.Scan(&sid, &ch, &acc, &addr, &last, &blocked); err != nil {
-			rows.Close()
-			return fmt.Errorf("policy: scan identity: %w", err)
+			return err
 		}
-		in, ok := out[sid]
-		if !ok || erased[sid] {
-			continue
+		if in, ok := out[sid]; ok && !erased[sid] {
+			in.Identities[channels.Kind(ch)] = Identity{Account: acc, Address: addr, LastInboundAt: last, Blocked: blocked}
 		}
-		in.Identities[channels.Kind(ch)] = Identity{Account: acc, Address: addr, LastInboundAt: last, Blocked: blocked}
-	}
-	if err := closeRows(rows); err != nil {
-		return fmt.Errorf("policy: load identities: %w", err)
+		return nil
+	}, sqlIdentities, arr, pq.Array(accChs), pq.Array(accs))
+	if err != nil {
+		return err
 	}
 
-	rows, err = s.q.QueryxContext(ctx, sqlHandoffOpen, arr)
-	if err != nil {
-		return fmt.Errorf("policy: load open conversations: %w", err)
-	}
-	for rows.Next() {
+	err = s.eachRow(ctx, "load open conversations", "open conversation", func(rows *sqlx.Rows) error {
 		var sid int64
 		if err := rows.Scan(&sid); err != nil {
-			rows.Close()
-			return fmt.Errorf("policy: scan open conversation: %w", err)
+			return err
 		}
 		if in, ok := out[sid]; ok {
 			in.HandoffOpen = true
 			out[sid] = in
 		}
-	}
-	if err := closeRows(rows); err != nil {
-		return fmt.Errorf("policy: load open conversations: %w", err)
+		return nil
+	}, sqlHandoffOpen, arr)
+	if err != nil {
+		return err
 	}
 
 	if c := st.FrequencyCap; c != nil && c.Max > 0 && c.Per > 0 {
-		rows, err = s.q.QueryxContext(ctx, sqlCapCount, arr, string(topic), now.Add(-c.Per.D()), now)
-		if err != nil {
-			return fmt.Errorf("policy: count cap window: %w", err)
-		}
-		for rows.Next() {
+		return s.eachRow(ctx, "count cap window", "cap count", func(rows *sqlx.Rows) error {
 			var sid int64
 			var n int
 			if err := rows.Scan(&sid, &n); err != nil {
-				rows.Close()
-				return fmt.Errorf("policy: scan cap count: %w", err)
+				return err
 			}
 			if in, ok := out[sid]; ok {
 				in.SentInCapWindow = n
 				out[sid] = in
 			}
+			return nil
+		}, sqlCapCount, arr, string(topic), now.Add(-c.Per.D()), now)
+	}
+	return nil
+}
+
+// eachRow runs query and scans each row with scan; the errors say
+// "policy: <what>" for the query and "policy: scan <row>" for a row.
+func (s *Store) eachRow(ctx context.Context, what, row string, scan func(*sqlx.Rows) error, query string, args ...any) error {
+	rows, err := s.q.QueryxContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("policy: %s: %w", what, err)
+	}
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			rows.Close()
+			return fmt.Errorf("policy: scan %s: %w", row, err)
 		}
-		if err := closeRows(rows); err != nil {
-			return fmt.Errorf("policy: count cap window: %w", err)
-		}
+	}
+	if err := closeRows(rows); err != nil {
+		return fmt.Errorf("policy: %s: %w", what, err)
 	}
 	return nil
 }
