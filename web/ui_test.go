@@ -2,7 +2,9 @@ package web
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,7 +23,6 @@ import (
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/classify"
 	"github.com/nudge-engine/nudge/inbox"
-	"github.com/nudge-engine/nudge/inbox/inboxtest"
 	"github.com/nudge-engine/nudge/internal/browsertest"
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/db"
@@ -64,9 +65,15 @@ type recorder struct {
 // SendText records a manager's reply as worker.Engine.SendText does (once
 // per key) and keeps it.
 func (r *recorder) SendText(ctx context.Context, sub int64, m channels.Message) (int64, bool, error) {
-	id, recorded, err := inboxtest.RecordText(ctx, r.db, sub, m)
-	if err != nil || !recorded {
-		return id, recorded, err
+	var id int64
+	err := r.db.GetContext(ctx, &id, `INSERT INTO messages (idempotency_key, subscriber_id, topic, channel, address, status, content)
+		VALUES ($1, $2, 'service', $3, $4, 'sent', json_build_object('text', $5::text)) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
+		m.IdempotencyKey, sub, m.Channel, m.To, m.Text)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
