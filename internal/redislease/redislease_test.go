@@ -37,3 +37,29 @@ func TestClaimRelease(t *testing.T) {
 		t.Fatal("DB 0 (the leases' own) was leased")
 	}
 }
+
+// TestRenew: the holder's renewal extends the lease; a stranger's does not
+// touch it.
+func TestRenew(t *testing.T) {
+	ro, err := redis.ParseURL(testenv.Redis(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := ro.DB
+	ro.DB = 0
+	ctl := redis.NewClient(ro)
+	defer ctl.Close()
+	ctx := context.Background()
+	if ok, err := redislease.Renew(ctx, ctl, held, "other", time.Hour); err != nil || ok {
+		t.Fatalf("a stranger renewed: %v, %v", ok, err)
+	}
+	if ttl := ctl.PTTL(ctx, redislease.Key(held)).Val(); ttl > 20*time.Minute {
+		t.Fatalf("a stranger's renewal changed the ttl to %s", ttl)
+	}
+	if ok, err := redislease.Renew(ctx, ctl, held, ctl.Get(ctx, redislease.Key(held)).Val(), time.Hour); err != nil || !ok {
+		t.Fatalf("the holder's renewal: %v, %v", ok, err)
+	}
+	if ttl := ctl.PTTL(ctx, redislease.Key(held)).Val(); ttl < 59*time.Minute {
+		t.Fatalf("ttl after renewal %s, want about an hour", ttl)
+	}
+}

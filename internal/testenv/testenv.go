@@ -247,6 +247,10 @@ func DB(t testing.TB) *sqlx.DB {
 	return d
 }
 
+// redisLease is how long a test's claim on a Redis database lasts unless
+// renewed; Redis renews it every third of that while the test runs.
+const redisLease = 15 * time.Minute
+
 // Redis claims an isolated, flushed logical Redis database for t and returns
 // its URL (redis://host:port/N, or the Sentinel form when NUDGE_REDIS_URL is
 // one). The database is flushed again at cleanup.
@@ -271,7 +275,7 @@ func Redis(t testing.TB) string {
 	for {
 		for n := redislease.First; n <= redislease.Last; n++ {
 			key := redislease.Key(n) // shared with nudge-demo --fresh
-			ok, err := redislease.Claim(ctx, ctl, n, token, 15*time.Minute)
+			ok, err := redislease.Claim(ctx, ctl, n, token, redisLease)
 			if err != nil {
 				t.Fatalf("testenv: redis at %s: %v", base.Redacted(), err)
 			}
@@ -281,7 +285,29 @@ func Redis(t testing.TB) string {
 			c := on(n)
 			c.FlushDB(ctx)
 			c.Close()
+			// A benchmark can hold the database for longer than the lease
+			// (a 10M blast runs an hour): renew it until cleanup, or another
+			// test run takes the database and flushes it underneath.
+			stop := make(chan struct{})
+			renewed := make(chan struct{})
+			go func() {
+				defer close(renewed)
+				ctl := on(0)
+				defer ctl.Close()
+				tick := time.NewTicker(redisLease / 3)
+				defer tick.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-tick.C:
+						_, _ = redislease.Renew(context.Background(), ctl, n, token, redisLease)
+					}
+				}
+			}()
 			t.Cleanup(func() {
+				close(stop)
+				<-renewed
 				c := on(n)
 				c.FlushDB(context.Background())
 				c.Close()
