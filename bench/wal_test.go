@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,13 +53,6 @@ func walBreakdown(b *testing.B, d *sqlx.DB, w walRange, n int) []walKind {
 		fmt.Printf("WAL breakdown skipped: no %s\n", tool)
 		return nil
 	}
-	var out, errOut bytes.Buffer
-	cmd := exec.Command(tool, "-p", filepath.Join(dir, "pg_wal"), "-s", w.Start, "-e", w.End)
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil && out.Len() == 0 {
-		fmt.Printf("WAL breakdown skipped: pg_waldump: %v: %s\n", err, strings.TrimSpace(errOut.String()))
-		return nil
-	}
 	names := map[string]string{}
 	var rels []struct {
 		Node string `db:"node"`
@@ -70,11 +64,25 @@ func walBreakdown(b *testing.B, d *sqlx.DB, w walRange, n int) []walKind {
 	for _, r := range rels {
 		names[r.Node] = r.Name
 	}
+	// Read as pg_waldump writes: a 10M blast's range is tens of GB of text.
+	var errOut bytes.Buffer
+	cmd := exec.Command(tool, "-p", filepath.Join(dir, "pg_wal"), "-s", w.Start, "-e", w.End)
+	cmd.Stderr = &errOut
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		fmt.Printf("WAL breakdown skipped: pg_waldump: %v\n", err)
+		return nil
+	}
 	db := strconv.FormatInt(w.DatabaseOID, 10)
 	kinds := map[string]*walKind{}
-	sc := bufio.NewScanner(&out)
+	lines := 0
+	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
+		lines++
 		m := walLine.FindStringSubmatch(sc.Text())
 		rel := walRel.FindStringSubmatch(sc.Text())
 		if m == nil || rel == nil || rel[1] != db {
@@ -95,6 +103,11 @@ func walBreakdown(b *testing.B, d *sqlx.DB, w walRange, n int) []walKind {
 		k.Records++
 		k.Bytes += float64(tot)
 		k.FPIBytes += float64(tot - rec)
+	}
+	_, _ = io.Copy(io.Discard, out) // a line the scanner refused: let pg_waldump finish
+	if err := cmd.Wait(); err != nil && lines == 0 {
+		fmt.Printf("WAL breakdown skipped: pg_waldump: %v: %s\n", err, strings.TrimSpace(errOut.String()))
+		return nil
 	}
 	list := make([]walKind, 0, len(kinds))
 	for _, k := range kinds {
