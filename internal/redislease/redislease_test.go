@@ -15,14 +15,7 @@ import (
 // leased by testenv) is refused to another; release by a stranger is a
 // no-op, by the holder frees it.
 func TestClaimRelease(t *testing.T) {
-	ro, err := redis.ParseURL(testenv.Redis(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	held := ro.DB
-	ro.DB = 0
-	ctl := redis.NewClient(ro)
-	defer ctl.Close()
+	ctl, held := leased(t)
 	ctx := context.Background()
 	if ok, err := redislease.Claim(ctx, ctl, held, "other", time.Minute); err != nil || ok {
 		t.Fatalf("claim of a held database: %v, %v", ok, err)
@@ -41,14 +34,7 @@ func TestClaimRelease(t *testing.T) {
 // TestRenew: the holder's renewal extends the lease; a stranger's does not
 // touch it.
 func TestRenew(t *testing.T) {
-	ro, err := redis.ParseURL(testenv.Redis(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	held := ro.DB
-	ro.DB = 0
-	ctl := redis.NewClient(ro)
-	defer ctl.Close()
+	ctl, held := leased(t)
 	ctx := context.Background()
 	if ok, err := redislease.Renew(ctx, ctl, held, "other", time.Hour); err != nil || ok {
 		t.Fatalf("a stranger renewed: %v, %v", ok, err)
@@ -62,4 +48,19 @@ func TestRenew(t *testing.T) {
 	if ttl := ctl.PTTL(ctx, redislease.Key(held)).Val(); ttl < 59*time.Minute {
 		t.Fatalf("ttl after renewal %s, want about an hour", ttl)
 	}
+}
+
+// leased leases a database for the test through testenv and returns a
+// client of DB 0 (the leases') and the leased database's number.
+func leased(t *testing.T) (*redis.Client, int) {
+	t.Helper()
+	ro, err := redis.ParseURL(testenv.Redis(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := ro.DB
+	ro.DB = 0
+	ctl := redis.NewClient(ro)
+	t.Cleanup(func() { ctl.Close() })
+	return ctl, held
 }
