@@ -2,6 +2,7 @@ package subscribers
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"sort"
@@ -202,25 +203,15 @@ func boolOrNil(b *bool) any {
 // stage reads the whole file and COPYs its valid rows into import_rows, in
 // one transaction; an error leaves no staged rows.
 func (im *Importer) stage(ctx context.Context, conn *sqlx.Conn, run *importRun, r io.Reader) (err error) {
-	if _, err := conn.ExecContext(ctx, qImportDropTables); err != nil {
-		return fmt.Errorf("import: %w", err)
-	}
-	tx, err := conn.BeginTxx(ctx, nil)
+	tx, stmt, err := openStaging(ctx, conn)
 	if err != nil {
-		return fmt.Errorf("import: begin: %w", err)
+		return fmt.Errorf("import: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			_ = tx.Rollback()
 		}
 	}()
-	if _, err := tx.ExecContext(ctx, qImportCreateRows); err != nil {
-		return fmt.Errorf("import: staging table: %w", err)
-	}
-	stmt, err := tx.PrepareContext(ctx, pq.CopyIn("import_rows", importRowCols...))
-	if err != nil {
-		return fmt.Errorf("import: copy: %w", err)
-	}
 	defer stmt.Close()
 	chans, addrs := make([]string, 0, 8), make([]string, 0, 8)
 	importCtx := ctx
@@ -266,6 +257,27 @@ func (im *Importer) stage(ctx context.Context, conn *sqlx.Conn, run *importRun, 
 		return fmt.Errorf("import: commit staging: %w", err)
 	}
 	return run.lane.commitStaging(ctx)
+}
+
+// openStaging empties the session's staging table and begins the
+// transaction that creates it anew and COPYs into it: stmt. On error
+// nothing is left open.
+func openStaging(ctx context.Context, conn *sqlx.Conn) (tx *sqlx.Tx, stmt *sql.Stmt, err error) {
+	if _, err := conn.ExecContext(ctx, qImportDropTables); err != nil {
+		return nil, nil, fmt.Errorf("drop staging table: %w", err)
+	}
+	if tx, err = conn.BeginTxx(ctx, nil); err != nil {
+		return nil, nil, fmt.Errorf("begin: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, qImportCreateRows); err != nil {
+		_ = tx.Rollback()
+		return nil, nil, fmt.Errorf("staging table: %w", err)
+	}
+	if stmt, err = tx.PrepareContext(ctx, pq.CopyIn("import_rows", importRowCols...)); err != nil {
+		_ = tx.Rollback()
+		return nil, nil, fmt.Errorf("copy: %w", err)
+	}
+	return tx, stmt, nil
 }
 
 // check runs the whole-file checks on the staged rows: duplicate external

@@ -70,21 +70,9 @@ func (im *Importer) openLane(ctx context.Context, size int) (*importLane, error)
 		return nil, nil
 	}
 	l := &importLane{conn: conn, size: size}
-	if _, err := conn.ExecContext(ctx, qImportDropTables); err != nil {
+	if l.tx, l.copy, err = openStaging(ctx, conn); err != nil {
 		l.close(ctx)
 		return nil, fmt.Errorf("import: second connection: %w", err)
-	}
-	if l.tx, err = conn.BeginTxx(ctx, nil); err != nil {
-		l.close(ctx)
-		return nil, fmt.Errorf("import: second connection: begin: %w", err)
-	}
-	if _, err := l.tx.ExecContext(ctx, qImportCreateRows); err != nil {
-		l.close(ctx)
-		return nil, fmt.Errorf("import: second connection: staging table: %w", err)
-	}
-	if l.copy, err = l.tx.PrepareContext(ctx, pq.CopyIn("import_rows", importRowCols...)); err != nil {
-		l.close(ctx)
-		return nil, fmt.Errorf("import: second connection: copy: %w", err)
 	}
 	return l, nil
 }
