@@ -213,21 +213,11 @@ func (im *Importer) stage(ctx context.Context, conn *sqlx.Conn, run *importRun, 
 		}
 	}()
 	defer stmt.Close()
-	chans, addrs := make([]string, 0, 8), make([]string, 0, 8)
+	args := make([]any, len(importRowCols))
 	importCtx := ctx
 	run.emit = func(ctx context.Context, row importRow) error {
-		chans, addrs = chans[:0], addrs[:0]
-		for _, id := range row.ids {
-			chans = append(chans, string(id.Channel))
-			addrs = append(addrs, id.Address)
-		}
-		var ext any
-		if row.externalID != "" {
-			ext = row.externalID
-		}
-		args := []any{run.staged, row.line, ext, strOrNil(row.name), strOrNil(row.locale),
-			strOrNil(row.timeZone), row.attrsJSON(), boolOrNil(row.marketing), boolOrNil(row.service), row.proofJSON(),
-			pq.Array(chans), pq.Array(addrs)}
+		args[0] = int64(run.staged)
+		copy(args[1:], row.copyValues())
 		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("import: copy: %w", err)
 		}
@@ -337,7 +327,7 @@ func (im *Importer) checkFile(ctx context.Context, conn *sqlx.Conn, run *importR
 		Chan   string `db:"channel"`
 		First  int    `db:"first_line"`
 	}
-	if err := tx.SelectContext(ctx, &addrs, qImportDuplicateAddresses); err != nil {
+	if err := tx.SelectContext(ctx, &addrs, qImportDuplicateAddresses, pq.Array(leadChannels())); err != nil {
 		return fmt.Errorf("import: check addresses: %w", err)
 	}
 	for _, a := range addrs {

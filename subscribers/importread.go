@@ -183,6 +183,9 @@ func (run *importRun) parseRecords(ctx context.Context, cr *csv.Reader, cols []c
 				for i := range c.items {
 					if it := &c.items[i]; it.rerr == nil {
 						it.row, it.rerr = parseCSVRow(cols, it.rec, it.line)
+						if it.rerr == nil {
+							it.row.copyValues()
+						}
 					}
 				}
 				close(c.done)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lib/pq"
+
 	"github.com/nudge-engine/nudge/channels"
 )
 
@@ -36,6 +38,9 @@ type importRow struct {
 	marketing  *bool // nil = no consent statement
 	service    *bool
 	proof      map[string]any
+	// copy holds the row's COPY values after ord (copyValues), encoded by
+	// the parser that read it; nil until then.
+	copy []any
 }
 
 type colKind int
@@ -72,6 +77,17 @@ var identityColumns = map[string][]channels.Kind{
 	"messenger": {channels.Messenger},
 	"instagram": {channels.Instagram},
 	"vk":        {channels.VK},
+}
+
+// leadChannels holds one channel per identity column, its first: the
+// channels of a column share its addresses, so a check for an address twice
+// in a file looks at these alone.
+func leadChannels() []string {
+	lead := make([]string, 0, len(identityColumns))
+	for _, chans := range identityColumns {
+		lead = append(lead, string(chans[0]))
+	}
+	return lead
 }
 
 // columnOf names the import column that holds addresses of channel ch.
@@ -318,6 +334,29 @@ func parseTXTLine(s string, line int) (importRow, bool, *RowError) {
 		r.ids = append(r.ids, IdentityInput{Channel: ch, Address: a})
 	}
 	return r, true, nil
+}
+
+// copyValues returns the row's COPY values after ord, in importRowCols'
+// order, as driver values: the arrays and JSON encoded once, off the one
+// goroutine that stages rows in order and COPYs each to one or both
+// connections (database/sql would convert them on each).
+func (r *importRow) copyValues() []any {
+	if r.copy != nil {
+		return r.copy
+	}
+	chans, addrs := make([]string, len(r.ids)), make([]string, len(r.ids))
+	for i, id := range r.ids {
+		chans[i], addrs[i] = string(id.Channel), id.Address
+	}
+	cv, _ := pq.StringArray(chans).Value() // a string; never an error
+	av, _ := pq.StringArray(addrs).Value()
+	var ext any
+	if r.externalID != "" {
+		ext = r.externalID
+	}
+	r.copy = []any{int64(r.line), ext, strOrNil(r.name), strOrNil(r.locale), strOrNil(r.timeZone), r.attrsJSON(),
+		boolOrNil(r.marketing), boolOrNil(r.service), r.proofJSON(), cv, av}
+	return r.copy
 }
 
 func (r *importRow) attrsJSON() string {
