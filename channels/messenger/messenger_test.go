@@ -214,21 +214,9 @@ func TestParseFixtures(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, n := range []string{"text.json", "quick_reply.json", "postback_ref.json", "referral.json", "delivery_read.json", "attachments.json"} {
-		b := channeltest.Testdata(f, n)
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		evs, err := messenger.Parse(body, "p")
-		if err != nil && len(evs) > 0 {
-			t.Fatal("events with error")
-		}
-		for _, e := range evs {
-			if e.Type == "" || e.From == "" || e.ProviderEventID == "" {
-				t.Fatalf("bad event %+v", e)
-			}
-		}
-	})
+	fixtures := []string{"text.json", "quick_reply.json", "postback_ref.json", "referral.json", "delivery_read.json", "attachments.json"}
+	channeltest.FuzzParse(f, fixtures, func(body []byte) ([]channels.Event, error) { return messenger.Parse(body, "p") },
+		func(e channels.Event) bool { return e.Type == "" || e.From == "" || e.ProviderEventID == "" })
 }
 
 // TestWebhookAttributesEachPagesEvents: one Meta app posts every page's

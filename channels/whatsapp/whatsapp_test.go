@@ -285,21 +285,9 @@ func TestLoadConfig(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"text.json", "button_reply.json", "template_button.json", "statuses.json", "status_failed.json", "media.json"} {
-		b := channeltest.Testdata(f, name)
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		evs, err := whatsapp.Parse(body, "a")
-		if err != nil && len(evs) > 0 {
-			t.Fatal("events with an error")
-		}
-		for _, e := range evs {
-			if e.Type == "" || e.Channel != channels.WhatsApp {
-				t.Fatalf("bad event %+v", e)
-			}
-		}
-	})
+	fixtures := []string{"text.json", "button_reply.json", "template_button.json", "statuses.json", "status_failed.json", "media.json"}
+	channeltest.FuzzParse(f, fixtures, func(body []byte) ([]channels.Event, error) { return whatsapp.Parse(body, "a") },
+		func(e channels.Event) bool { return e.Type == "" || e.Channel != channels.WhatsApp })
 }
 
 // TestWebhookAttributesEachNumbersEvents: one Meta app posts every number's
