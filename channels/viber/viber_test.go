@@ -261,13 +261,12 @@ func TestParseFixtures(t *testing.T) {
 		{"failed.json", channels.EventFailed, "", "", "", "4912661846655238145", "failed:4912661846655238145", "", "failure description"},
 		{"webhook_probe.json", "", "", "", "", "", "", "", ""},
 	}
-	for _, tc := range cases {
-		body := channeltest.Testdata(t, tc.file)
+	parse := func(body []byte) ([]channels.Event, error) {
 		evs, _, err := viber.ParseCallback("", body)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.file, err)
-		}
-		e, ok := channeltest.OneEvent(t, tc.file, evs, tc.typ)
+		return evs, err
+	}
+	for _, tc := range cases {
+		e, body, ok := channeltest.FixtureEvent(t, tc.file, tc.typ, parse)
 		if ok && (e.From != "01234567890A=" || e.Text != tc.text || e.Payload != tc.payload || e.Code != tc.code ||
 			e.ProviderMessageID != tc.msgID || e.ProviderEventID != tc.id || e.Correlation != tc.corr || e.ErrorMessage != tc.err || e.ProviderAt.IsZero() || !bytes.Equal(e.Raw, body)) {
 			t.Errorf("%s: %+v", tc.file, e)

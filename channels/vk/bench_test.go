@@ -1,7 +1,6 @@
 package vk_test
 
 import (
-	"fmt"
 	"strconv"
 	"testing"
 
@@ -22,12 +21,9 @@ func BenchmarkSend(b *testing.B) {
 
 func BenchmarkVerifyAndParse(b *testing.B) {
 	cfg := vk.Config{GroupID: 229876543, Secret: "nudgeSecret42"}
+	parse := verified(cfg)
 	channeltest.BenchParse(b, "message_new_button.json", func(body []byte) error {
-		env, st := vk.Verify(cfg, body)
-		if st != 0 {
-			return fmt.Errorf("verify: status %d", st)
-		}
-		_, _, err := vk.ParseCallback("", env, body)
+		_, err := parse(body)
 		return err
 	})
 }

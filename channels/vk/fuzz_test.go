@@ -11,12 +11,6 @@ import (
 func FuzzParseCallback(f *testing.F) {
 	f.Add([]byte(`{"type":"message_new","group_id":1,"secret":"s","object":{"message":{"peer_id":1,"payload":"{\"button\":\"a\"}"}}}`))
 	cfg := vk.Config{Secret: "nudgeSecret42"}
-	channeltest.FuzzParse(f, []string{"message_new_attachments.json"}, func(body []byte) ([]channels.Event, error) {
-		env, st := vk.Verify(cfg, body)
-		if st != 0 {
-			return nil, nil // refused before parsing
-		}
-		evs, _, err := vk.ParseCallback("a", env, body)
-		return evs, err
-	}, func(e channels.Event) bool { return e.ProviderEventID == "" || e.From == "" })
+	channeltest.FuzzParse(f, []string{"message_new_attachments.json"}, verified(cfg),
+		func(e channels.Event) bool { return e.ProviderEventID == "" || e.From == "" })
 }

@@ -27,3 +27,18 @@ func FuzzParse(f *testing.F, fixtures []string, parse func(body []byte) ([]chann
 		}
 	})
 }
+
+// FixtureEvent parses the fixture file from testdata with parse, an error
+// failing the test, and checks what it gave with OneEvent: it returns the
+// event, the fixture's body (for Raw) and whether there is an event to
+// check further.
+func FixtureEvent(t testing.TB, file string, typ channels.EventType, parse func(body []byte) ([]channels.Event, error)) (channels.Event, []byte, bool) {
+	t.Helper()
+	body := Testdata(t, file)
+	evs, err := parse(body)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	e, ok := OneEvent(t, file, evs, typ)
+	return e, body, ok
+}
