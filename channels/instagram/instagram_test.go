@@ -233,10 +233,7 @@ func TestParseFixtures(t *testing.T) {
 		{"skipped.json", nil}, // echo, deletion, edit, reaction
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			evs, err := instagram.Parse(channeltest.Testdata(t, tc.file), "ig1")
-			if err != nil {
-				t.Fatal(err)
-			}
+			evs, _ := channeltest.Parsed(t, tc.file, func(body []byte) ([]channels.Event, error) { return instagram.Parse(body, "ig1") })
 			channeltest.WantEvents(t, evs, tc.want, func(e channels.Event) want {
 				return want{e.Type, e.From, e.Text, e.Payload, e.Code, e.ProviderMessageID, e.ProviderEventID, len(e.Attachments)}
 			})

@@ -197,11 +197,7 @@ func TestParseFixtures(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			b := channeltest.Testdata(t, tc.file)
-			evs, err := messenger.Parse(b, "page1")
-			if err != nil {
-				t.Fatal(err)
-			}
+			evs, _ := channeltest.Parsed(t, tc.file, func(body []byte) ([]channels.Event, error) { return messenger.Parse(body, "page1") })
 			channeltest.WantEvents(t, evs, tc.want, func(e channels.Event) want {
 				return want{e.Type, e.From, e.Text, e.Payload, e.Code, e.ProviderMessageID, e.ProviderEventID}
 			})

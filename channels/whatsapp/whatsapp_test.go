@@ -248,11 +248,7 @@ func TestParseFixtures(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			body := channeltest.Testdata(t, tc.file)
-			evs, err := whatsapp.Parse(body, "main")
-			if err != nil {
-				t.Fatal(err)
-			}
+			evs, _ := channeltest.Parsed(t, tc.file, func(body []byte) ([]channels.Event, error) { return whatsapp.Parse(body, "main") })
 			channeltest.WantEvents(t, evs, tc.want, func(e channels.Event) want {
 				return want{e.Type, e.From, e.Text, e.Payload, e.ProviderMessageID, e.Correlation, e.ErrorKind, e.ErrorCode}
 			})

@@ -28,17 +28,24 @@ func FuzzParse(f *testing.F, fixtures []string, parse func(body []byte) ([]chann
 	})
 }
 
-// FixtureEvent parses the fixture file from testdata with parse, an error
-// failing the test, and checks what it gave with OneEvent: it returns the
-// event, the fixture's body (for Raw) and whether there is an event to
-// check further.
-func FixtureEvent(t testing.TB, file string, typ channels.EventType, parse func(body []byte) ([]channels.Event, error)) (channels.Event, []byte, bool) {
+// Parsed reads the fixture file from testdata and returns the events parse
+// makes of it and the fixture's body (for Raw); an error fails the test.
+func Parsed(t testing.TB, file string, parse func(body []byte) ([]channels.Event, error)) ([]channels.Event, []byte) {
 	t.Helper()
 	body := Testdata(t, file)
 	evs, err := parse(body)
 	if err != nil {
 		t.Fatalf("%s: %v", file, err)
 	}
+	return evs, body
+}
+
+// FixtureEvent checks with OneEvent what parse makes of the fixture file
+// (Parsed): it returns the event, the fixture's body and whether there is
+// an event to check further.
+func FixtureEvent(t testing.TB, file string, typ channels.EventType, parse func(body []byte) ([]channels.Event, error)) (channels.Event, []byte, bool) {
+	t.Helper()
+	evs, body := Parsed(t, file, parse)
 	e, ok := OneEvent(t, file, evs, typ)
 	return e, body, ok
 }
