@@ -2,8 +2,6 @@ package channels_test
 
 import (
 	"context"
-	"maps"
-	"slices"
 	"strings"
 	"testing"
 
@@ -11,16 +9,10 @@ import (
 	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/telegram"
 	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
-	"github.com/nudge-engine/nudge/internal/config"
 )
 
-func envOf(vars map[string]string) *config.Env {
-	return &config.Env{Lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok },
-		Names: func() []string { return slices.Collect(maps.Keys(vars)) }}
-}
-
 func TestLoadAccounts(t *testing.T) {
-	e := envOf(map[string]string{"NUDGE_TELEGRAM_ACCOUNTS": " shop2, brand-b ,"})
+	e := channeltest.Env(map[string]string{"NUDGE_TELEGRAM_ACCOUNTS": " shop2, brand-b ,"})
 	if got := strings.Join(channels.LoadAccounts(e, "TELEGRAM"), " "); got != "main shop2 brand-b" || e.Err() != nil {
 		t.Errorf("accounts %q, %v", got, e.Err())
 	}
@@ -36,7 +28,7 @@ func TestLoadAccounts(t *testing.T) {
 		"a/b":          `account "a/b"`,
 		"shop2,Ünicod": `account "Ünicod"`,
 	} {
-		e := envOf(map[string]string{"NUDGE_VK_ACCOUNTS": list})
+		e := channeltest.Env(map[string]string{"NUDGE_VK_ACCOUNTS": list})
 		channels.LoadAccounts(e, "VK")
 		if e.Err() == nil || !strings.Contains(e.Err().Error(), "NUDGE_VK_ACCOUNTS") || !strings.Contains(e.Err().Error(), want) {
 			t.Errorf("%q: %v, want NUDGE_VK_ACCOUNTS and %s", list, e.Err(), want)
@@ -115,7 +107,7 @@ func TestRegistryDispatchesByAccount(t *testing.T) {
 func TestCheckUnlisted(t *testing.T) {
 	vars := map[string]string{"NUDGE_TELEGRAM_TOKEN": "t", "NUDGE_TELEGRAM_WEBHOOK_SECRET": "s", "NUDGE_TELEGRAM_ACCOUNTS": "shop2",
 		"NUDGE_TELEGRAM_SHOP2_TOKEN": "t2", "NUDGE_TELEGRAM_BRAND_C_TOKEN": "t3", "NUDGE_TELEGRAM_BRAND_C_TOKEN_FILE": "/x"}
-	e := envOf(vars)
+	e := channeltest.Env(vars)
 	channels.CheckUnlisted(e, "TELEGRAM", "TOKEN", channels.LoadAccounts(e, "TELEGRAM"))
 	err := e.Err()
 	if err == nil || strings.Count(err.Error(), "\n") != 0 ||
@@ -131,12 +123,12 @@ func TestCheckUnlistedSkipsSettingsEndingInTheKey(t *testing.T) {
 		"NUDGE_TELEGRAM_TOKEN": "1:a", "NUDGE_TELEGRAM_PAYMENT_PROVIDER_TOKEN": "p",
 		"NUDGE_TELEGRAM_ACCOUNTS": "shop2", "NUDGE_TELEGRAM_SHOP2_TOKEN": "2:b", "NUDGE_TELEGRAM_SHOP2_PAYMENT_PROVIDER_TOKEN": "q",
 	}
-	e := envOf(vars)
+	e := channeltest.Env(vars)
 	channels.CheckUnlisted(e, "TELEGRAM", "TOKEN", channels.LoadAccounts(e, "TELEGRAM"), "PAYMENT_PROVIDER_TOKEN")
 	if err := e.Err(); err != nil {
 		t.Fatal(err)
 	}
-	e = envOf(vars)
+	e = channeltest.Env(vars)
 	channels.CheckUnlisted(e, "TELEGRAM", "TOKEN", channels.LoadAccounts(e, "TELEGRAM"))
 	if err := e.Err(); err == nil || !strings.Contains(err.Error(), "payment-provider") {
 		t.Fatalf("without the setting named, the token reads as an account: %v", err)

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/nudge-engine/nudge/channels"
-	"github.com/nudge-engine/nudge/internal/config"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 )
 
 func TestEnvVar(t *testing.T) {
@@ -44,10 +44,7 @@ func TestParseRate(t *testing.T) {
 // per-recipient limit; a bad value names the variable.
 func TestLoadRate(t *testing.T) {
 	dflt := channels.Rate{PerSecond: 30, PerChatPerSecond: 1}
-	env := &config.Env{Lookup: func(k string) (string, bool) {
-		v, ok := map[string]string{"NUDGE_TELEGRAM_RATE": "1000", "NUDGE_VK_RATE": "0", "NUDGE_VIBER_RATE": "lots"}[k]
-		return v, ok
-	}}
+	env := channeltest.Env(map[string]string{"NUDGE_TELEGRAM_RATE": "1000", "NUDGE_VK_RATE": "0", "NUDGE_VIBER_RATE": "lots"})
 	if got := channels.LoadRate(env, "NUDGE_TELEGRAM_RATE", dflt); got != (channels.Rate{PerSecond: 1000, PerChatPerSecond: 1}) {
 		t.Errorf("telegram %+v", got)
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/nudge-engine/nudge/channels/email"
 	"github.com/nudge-engine/nudge/channels/email/emailfake"
 	"github.com/nudge-engine/nudge/channels/internal/channeltest"
-	"github.com/nudge-engine/nudge/internal/config"
 	"github.com/nudge-engine/nudge/internal/server"
 )
 
@@ -330,7 +329,7 @@ func TestInstrument(t *testing.T) {
 
 func TestLoadConfig(t *testing.T) {
 	env := map[string]string{"NUDGE_SMTP_HOST": "smtp.example", "NUDGE_SMTP_TLS": "none", "NUDGE_SMTP_USER": "u", "NUDGE_BASE_URL": "https://nudge.example"}
-	e := &config.Env{Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	e := channeltest.Env(env)
 	c := email.LoadConfig(e, "")
 	err := e.Err()
 	if err == nil || !strings.Contains(err.Error(), "NUDGE_SMTP_FROM") || !strings.Contains(err.Error(), "NUDGE_SMTP_PASSWORD") {

@@ -10,7 +10,6 @@ import (
 	"github.com/nudge-engine/nudge/channels/fakes"
 	"github.com/nudge-engine/nudge/channels/instagram"
 	"github.com/nudge-engine/nudge/channels/internal/channeltest"
-	"github.com/nudge-engine/nudge/internal/config"
 )
 
 // The control API plays an Instagram customer as signed webhooks that the
@@ -27,7 +26,7 @@ func TestInstagramActions(t *testing.T) {
 	}
 	defer f.Close()
 	env := f.Env()
-	cfg := instagram.LoadConfig(&config.Env{Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}, "")
+	cfg := instagram.LoadConfig(channeltest.Env(env), "")
 	mux.Handle(channels.WebhookPath(channels.Instagram, channels.DefaultAccount), instagram.NewWebhook(cfg, sink, nil))
 	ctx := context.Background()
 	if _, err := instagram.New(cfg, nil).Send(ctx, channels.Message{To: "ig7", Text: "Как вам еда?",

@@ -8,8 +8,8 @@ import (
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/fakes"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/telegram"
-	"github.com/nudge-engine/nudge/internal/config"
 )
 
 // Every channel takes the plans its provider can report and refuses the
@@ -67,7 +67,7 @@ func TestTelegramPlanReachesTheAdapter(t *testing.T) {
 	}
 	defer f.Close()
 	env := f.Env()
-	c := telegram.New(telegram.LoadConfig(&config.Env{Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}, ""), nil)
+	c := telegram.New(telegram.LoadConfig(channeltest.Env(env), ""), nil)
 	ctx := context.Background()
 	for i, tc := range []struct {
 		plan string

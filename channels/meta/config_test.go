@@ -3,6 +3,7 @@ package meta_test
 import (
 	"testing"
 
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/meta"
 	"github.com/nudge-engine/nudge/internal/config"
 )
@@ -12,7 +13,7 @@ func TestLoadAppSharesTheSecretAcrossProducts(t *testing.T) {
 		"NUDGE_INSTAGRAM_API_URL": "http://127.0.0.1:9/v21.0/",
 		"NUDGE_META_APP_SECRET":   "s", "NUDGE_META_VERIFY_TOKEN": "v",
 	}
-	e := &config.Env{Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	e := channeltest.Env(env)
 	ig, msg := meta.LoadApp(e, "INSTAGRAM"), meta.LoadApp(e, "MESSENGER")
 	if ig != (meta.App{APIURL: "http://127.0.0.1:9/v21.0", AppSecret: "s", VerifyToken: "v"}) || msg.APIURL != meta.DefaultAPIURL || msg.AppSecret != "s" {
 		t.Fatalf("instagram %+v, messenger %+v", ig, msg)

@@ -13,7 +13,6 @@ import (
 	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/sms"
 	"github.com/nudge-engine/nudge/channels/sms/smsfake"
-	"github.com/nudge-engine/nudge/internal/config"
 )
 
 type setup struct {
@@ -300,7 +299,7 @@ func TestIsOptOut(t *testing.T) {
 
 func TestLoadConfig(t *testing.T) {
 	env := map[string]string{"NUDGE_TWILIO_ACCOUNT_SID": "AC1", "NUDGE_TWILIO_RATE": "10"}
-	e := &config.Env{Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	e := channeltest.Env(env)
 	c := sms.LoadConfig(e, "")
 	err := e.Err()
 	if err == nil || !strings.Contains(err.Error(), "NUDGE_TWILIO_AUTH_TOKEN") || !strings.Contains(err.Error(), "NUDGE_TWILIO_FROM") {
@@ -331,16 +330,13 @@ func FuzzParse(f *testing.F) {
 }
 
 func TestWithBaseURL(t *testing.T) {
-	env := func(m map[string]string) *config.Env {
-		return &config.Env{Lookup: func(k string) (string, bool) { v, ok := m[k]; return v, ok }}
-	}
 	vars := map[string]string{"NUDGE_TWILIO_ACCOUNT_SID": "AC1", "NUDGE_TWILIO_AUTH_TOKEN": "t", "NUDGE_TWILIO_FROM": "+15005550006"}
-	c := sms.LoadConfig(env(vars), "").WithBaseURL("https://nudge.example/")
+	c := sms.LoadConfig(channeltest.Env(vars), "").WithBaseURL("https://nudge.example/")
 	if c.StatusCallbackURL != "https://nudge.example/webhooks/sms/main" {
 		t.Errorf("derived callback %q", c.StatusCallbackURL)
 	}
 	vars["NUDGE_TWILIO_STATUS_CALLBACK_URL"] = "https://hooks.example/twilio"
-	if c := sms.LoadConfig(env(vars), "").WithBaseURL("https://nudge.example"); c.StatusCallbackURL != "https://hooks.example/twilio" {
+	if c := sms.LoadConfig(channeltest.Env(vars), "").WithBaseURL("https://nudge.example"); c.StatusCallbackURL != "https://hooks.example/twilio" {
 		t.Errorf("explicit callback overridden: %q", c.StatusCallbackURL)
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/telegram"
 	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
-	"github.com/nudge-engine/nudge/internal/config"
 )
 
 const secret = "s3cr3t_Token-1"
@@ -336,21 +335,18 @@ func TestParseUpdateFixtures(t *testing.T) {
 
 func TestLoadConfig(t *testing.T) {
 	t.Parallel()
-	env := func(m map[string]string) *config.Env {
-		return &config.Env{Lookup: func(k string) (string, bool) { v, ok := m[k]; return v, ok }}
-	}
-	e := env(map[string]string{"NUDGE_TELEGRAM_TOKEN": telegramfake.Token, "NUDGE_TELEGRAM_WEBHOOK_SECRET": secret, "NUDGE_TELEGRAM_API_URL": "http://127.0.0.1:9/"})
+	e := channeltest.Env(map[string]string{"NUDGE_TELEGRAM_TOKEN": telegramfake.Token, "NUDGE_TELEGRAM_WEBHOOK_SECRET": secret, "NUDGE_TELEGRAM_API_URL": "http://127.0.0.1:9/"})
 	c := telegram.LoadConfig(e, "")
 	if e.Err() != nil || c.Token != telegramfake.Token || c.WebhookSecret != secret || c.APIURL != "http://127.0.0.1:9" || !c.Enabled() {
 		t.Errorf("%+v %v", c, e.Err())
 	}
-	e = env(map[string]string{"NUDGE_TELEGRAM_SHOP_2_TOKEN": "12:short", "NUDGE_TELEGRAM_SHOP_2_WEBHOOK_SECRET": "bad secret!"})
+	e = channeltest.Env(map[string]string{"NUDGE_TELEGRAM_SHOP_2_TOKEN": "12:short", "NUDGE_TELEGRAM_SHOP_2_WEBHOOK_SECRET": "bad secret!"})
 	c = telegram.LoadConfig(e, "shop-2")
 	err := e.Err()
 	if err == nil || !strings.Contains(err.Error(), "NUDGE_TELEGRAM_SHOP_2_TOKEN") || !strings.Contains(err.Error(), "NUDGE_TELEGRAM_SHOP_2_WEBHOOK_SECRET") || c.APIURL != telegram.DefaultAPIURL {
 		t.Errorf("%+v %v", c, err)
 	}
-	e = env(nil)
+	e = channeltest.Env(nil)
 	if c := telegram.LoadConfig(e, ""); c.Enabled() || e.Err() != nil {
 		t.Errorf("no token: %+v %v", c, e.Err())
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/viber"
 	"github.com/nudge-engine/nudge/channels/viber/viberfake"
-	"github.com/nudge-engine/nudge/internal/config"
 )
 
 func setup(t testing.TB) (*viberfake.Server, *viber.Client, viber.Config) {
@@ -282,7 +281,7 @@ func TestParseFixtures(t *testing.T) {
 func TestLoadConfig(t *testing.T) {
 	t.Parallel()
 	vars := map[string]string{"NUDGE_VIBER_TOKEN": viberfake.Token, "NUDGE_VIBER_SENDER_NAME": "GrowFood", "NUDGE_VIBER_RATE_LIMIT_BACKOFF": "30m", "NUDGE_VIBER_SHOP_TOKEN": "t", "NUDGE_VIBER_SHOP_SENDER_NAME": strings.Repeat("n", 29)}
-	e := &config.Env{Lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
+	e := channeltest.Env(vars)
 	c := viber.LoadConfig(e, "")
 	if e.Err() != nil || c.Token != viberfake.Token || c.SenderName != "GrowFood" || c.RateLimitBackoff != 30*time.Minute || c.APIURL != viber.DefaultAPIURL {
 		t.Errorf("%+v %v", c, e.Err())

@@ -16,7 +16,6 @@ import (
 	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/vk"
 	"github.com/nudge-engine/nudge/channels/vk/vkfake"
-	"github.com/nudge-engine/nudge/internal/config"
 )
 
 func setup(t testing.TB) (*vkfake.Server, *vk.Client, vk.Config) {
@@ -331,7 +330,7 @@ func TestParseFixtures(t *testing.T) {
 func TestLoadConfig(t *testing.T) {
 	t.Parallel()
 	vars := map[string]string{"NUDGE_VK_TOKEN": vkfake.Token, "NUDGE_VK_GROUP_ID": "229876543", "NUDGE_VK_SECRET": "s", "NUDGE_VK_CONFIRMATION": "c", "NUDGE_VK_SHOP_TOKEN": "t"}
-	e := &config.Env{Lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
+	e := channeltest.Env(vars)
 	c := vk.LoadConfig(e, "")
 	if e.Err() != nil || c.GroupID != 229876543 || c.Secret != "s" || c.Confirmation != "c" || c.APIURL != vk.DefaultAPIURL {
 		t.Errorf("%+v %v", c, e.Err())

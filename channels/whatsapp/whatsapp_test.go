@@ -266,7 +266,7 @@ func TestLoadConfig(t *testing.T) {
 		"NUDGE_WHATSAPP_SHOP2_TOKEN": "tok", "NUDGE_WHATSAPP_API_URL": "http://127.0.0.1:9/v21.0/",
 		"NUDGE_META_APP_SECRET": "s",
 	}
-	e := &config.Env{Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	e := channeltest.Env(env)
 	c := whatsapp.LoadConfig(e, "shop2")
 	if c.Token != "tok" || c.APIURL != "http://127.0.0.1:9/v21.0" || !c.Enabled() {
 		t.Fatalf("%+v", c)

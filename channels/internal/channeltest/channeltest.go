@@ -12,16 +12,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/internal/fakekit"
+	"github.com/nudge-engine/nudge/internal/config"
 )
 
 // Sink is a channels.Sink that records what it is given.
@@ -157,6 +160,14 @@ func Testdata(t testing.TB, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Env is an environment of exactly vars, for a LoadConfig under test.
+func Env(vars map[string]string) *config.Env {
+	return &config.Env{
+		Lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok },
+		Names:  func() []string { return slices.Collect(maps.Keys(vars)) },
+	}
 }
 
 // WantError fails the test unless err is a *channels.Error of kind with
