@@ -6,7 +6,6 @@ import (
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/internal/channeltest"
-	"github.com/nudge-engine/nudge/channels/viber"
 	"github.com/nudge-engine/nudge/channels/viber/viberfake"
 )
 
@@ -26,7 +25,7 @@ func BenchmarkVerifyAndParse(b *testing.B) {
 		if viberfake.Sign(viberfake.Token, body) != sig {
 			return errors.New("signature")
 		}
-		_, _, err := viber.ParseCallback("", body)
+		_, err := parse(body)
 		return err
 	})
 }

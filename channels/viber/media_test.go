@@ -24,12 +24,8 @@ func TestParseMediaFixtures(t *testing.T) {
 		{"message_file.json", "", channels.Attachment{Kind: channels.Document, Name: "чек.pdf", Size: 20480,
 			URL: "https://dl-media.viber.com/5/share/2/long/bots/generic/2c5f0f8a3e1d4b6a9f7e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a.pdf"}},
 	} {
-		evs, _, err := viber.ParseCallback("a", channeltest.Testdata(t, tc.file))
-		if err != nil || len(evs) != 1 {
-			t.Fatalf("%s: %v %v", tc.file, evs, err)
-		}
-		e := evs[0]
-		if e.Type != channels.EventText || e.Text != tc.text || len(e.Attachments) != 1 || e.Attachments[0] != tc.want {
+		e, _, ok := channeltest.FixtureEvent(t, tc.file, channels.EventText, parse)
+		if ok && (e.Text != tc.text || len(e.Attachments) != 1 || e.Attachments[0] != tc.want) {
 			t.Errorf("%s: %q %+v", tc.file, e.Text, e.Attachments)
 		}
 	}

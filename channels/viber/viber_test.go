@@ -23,6 +23,13 @@ func setup(t testing.TB) (*viberfake.Server, *viber.Client, viber.Config) {
 	return fake, viber.New(cfg, nil), cfg
 }
 
+// parse is ParseCallback without the event name, as the fixture, fuzz and
+// benchmark helpers of channeltest take a parser.
+func parse(body []byte) ([]channels.Event, error) {
+	evs, _, err := viber.ParseCallback("", body)
+	return evs, err
+}
+
 func TestSendWithButtons(t *testing.T) {
 	t.Parallel()
 	fake, c, _ := setup(t)
@@ -259,10 +266,6 @@ func TestParseFixtures(t *testing.T) {
 		{"seen.json", channels.EventRead, "", "", "", "4912661846655238145", "seen:4912661846655238145", "", ""},
 		{"failed.json", channels.EventFailed, "", "", "", "4912661846655238145", "failed:4912661846655238145", "", "failure description"},
 		{"webhook_probe.json", "", "", "", "", "", "", "", ""},
-	}
-	parse := func(body []byte) ([]channels.Event, error) {
-		evs, _, err := viber.ParseCallback("", body)
-		return evs, err
 	}
 	for _, tc := range cases {
 		e, body, ok := channeltest.FixtureEvent(t, tc.file, tc.typ, parse)

@@ -14,22 +14,13 @@ import (
 // document with its title and size, a voice message's OGG link; a sticker
 // is no file.
 func TestParseAttachmentsFixture(t *testing.T) {
-	body := channeltest.Testdata(t, "message_new_attachments.json")
-	env, st := vk.Verify(vk.Config{Secret: "nudgeSecret42"}, body)
-	if st != 0 {
-		t.Fatalf("verify: %d", st)
-	}
-	evs, _, err := vk.ParseCallback("a", env, body)
-	if err != nil || len(evs) != 1 {
-		t.Fatalf("parse: %v %v", evs, err)
-	}
+	e, _, ok := channeltest.FixtureEvent(t, "message_new_attachments.json", channels.EventText, verified(vk.Config{Secret: "nudgeSecret42"}))
 	want := []channels.Attachment{
 		{Kind: channels.Photo, URL: "https://sun9-21.userapi.com/impg/AbCdEf0123/x1.jpg?size=1280x960&quality=96&sign=9f8e7d6c5b4a&type=album"},
 		{Kind: channels.Document, Name: "чек.pdf", Size: 20480, URL: "https://vk.com/doc493756402_657123456?hash=Zx9Yw8Vu7Ts6&dl=GEYTAMJQGE3TA:1763741020:Qr5Pn4Mm3&api=1&no_preview=1"},
 		{Kind: channels.Voice, MIME: "audio/ogg", URL: "https://psv4.userapi.com/s/v1/amsg/c1b2a3/voice.ogg"},
 	}
-	e := evs[0]
-	if e.Type != channels.EventText || e.Text != "Котлета сгорела" || len(e.Attachments) != len(want) {
+	if !ok || e.Text != "Котлета сгорела" || len(e.Attachments) != len(want) {
 		t.Fatalf("event %q %+v", e.Text, e.Attachments)
 	}
 	for i, w := range want {
