@@ -10,13 +10,13 @@ import (
 
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/internal/testenv"
-	"github.com/nudge-engine/nudge/users"
+	"github.com/nudge-engine/nudge/users/userstest"
 )
 
 func TestAPI(t *testing.T) {
 	mux := server.NewMux()
 	NewAPI(APIConfig{Store: NewStore(testenv.DB(t))}).Register(mux)
-	srv := httptest.NewServer(asAdmin(mux))
+	srv := httptest.NewServer(userstest.AsAdmin(mux))
 	defer srv.Close()
 
 	do := func(method, path, body string) (int, map[string]any) {
@@ -127,11 +127,4 @@ func TestAPI(t *testing.T) {
 			}
 		})
 	}
-}
-
-// asAdmin serves h to an admin API key, as the key middleware would.
-func asAdmin(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r.WithContext(users.WithActor(r.Context(), users.Actor{Kind: "key", Name: "test", Role: users.Admin})))
-	})
 }

@@ -22,7 +22,7 @@ import (
 	"github.com/nudge-engine/nudge/internal/config"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/internal/testenv"
-	"github.com/nudge-engine/nudge/users"
+	"github.com/nudge-engine/nudge/users/userstest"
 )
 
 var testNow = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
@@ -139,7 +139,7 @@ func newHarness(t *testing.T) *harness {
 	cfg := testConfig(t)
 	mux := server.NewMux()
 	consent.NewRoutes(consent.RoutesConfig{DB: d, Config: cfg, Now: clock}).Register(mux)
-	srv := httptest.NewServer(asAdmin(mux))
+	srv := httptest.NewServer(userstest.AsAdmin(mux))
 	t.Cleanup(srv.Close)
 	return &harness{db: d, cfg: cfg, srv: srv, client: &http.Client{
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -189,10 +189,3 @@ func sign(t testing.TB, m jwt.SigningMethod, kid string, key any, c jwt.Claims) 
 }
 
 func ctx() context.Context { return context.Background() }
-
-// asAdmin serves h to an admin API key, as the key middleware would.
-func asAdmin(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r.WithContext(users.WithActor(r.Context(), users.Actor{Kind: "key", Name: "test", Role: users.Admin})))
-	})
-}

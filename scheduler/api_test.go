@@ -12,7 +12,7 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/server"
-	"github.com/nudge-engine/nudge/users"
+	"github.com/nudge-engine/nudge/users/userstest"
 )
 
 type apiCall struct {
@@ -46,7 +46,7 @@ func apiSetup(t *testing.T) (fixture, http.Handler, *clock.Manual) {
 	clk := clock.NewManual(now)
 	mux := server.NewMux()
 	NewAPI(f.db, APIConfig{Now: clk.Now, Log: testLog(t)}).Register(mux)
-	return f, asAdmin(mux), clk
+	return f, userstest.AsAdmin(mux), clk
 }
 
 func TestTriggerAPI(t *testing.T) {
@@ -185,11 +185,4 @@ func TestTriggerAPIAuth(t *testing.T) {
 	if w, _ := (apiCall{"x", "", `{}`}).do(t, mux); w.Code != 401 {
 		t.Fatalf("no actor: %d, want 401", w.Code)
 	}
-}
-
-// asAdmin serves h to an admin API key, as the key middleware would.
-func asAdmin(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r.WithContext(users.WithActor(r.Context(), users.Actor{Kind: "key", Name: "test", Role: users.Admin})))
-	})
 }

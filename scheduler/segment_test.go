@@ -13,6 +13,7 @@ import (
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/internal/server"
+	"github.com/nudge-engine/nudge/users/userstest"
 )
 
 const weeklyEaters = `kind: segment
@@ -108,7 +109,7 @@ func TestSegmentCountAPI(t *testing.T) {
 
 	mux := server.NewMux()
 	NewAPI(f.db, APIConfig{Now: func() time.Time { return now }, Log: testLog(t)}).Register(mux)
-	h := asAdmin(mux)
+	h := userstest.AsAdmin(mux)
 	get := func(path string) (int, []byte) {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest("GET", path, nil))

@@ -15,6 +15,7 @@ import (
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/subscribers"
 	"github.com/nudge-engine/nudge/users"
+	"github.com/nudge-engine/nudge/users/userstest"
 )
 
 type apiBundle struct {
@@ -31,7 +32,7 @@ func setupAPI(t *testing.T) apiBundle {
 		Importer:      subscribers.NewImporter(b.db, b.clock.Now),
 		MaxImportBody: 4 << 10,
 	}).Register(mux)
-	srv := httptest.NewServer(asAdmin(mux))
+	srv := httptest.NewServer(userstest.AsAdmin(mux))
 	t.Cleanup(srv.Close)
 	return apiBundle{bundle: b, srv: srv}
 }
@@ -229,11 +230,4 @@ func TestAPIWithAPIKeys(t *testing.T) {
 			t.Fatalf("auth %q: status %d, want %d", c.auth, res.StatusCode, c.status)
 		}
 	}
-}
-
-// asAdmin serves h to an admin API key, as the key middleware would.
-func asAdmin(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r.WithContext(users.WithActor(r.Context(), users.Actor{Kind: "key", Name: "test", Role: users.Admin})))
-	})
 }

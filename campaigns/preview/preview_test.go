@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -18,7 +17,7 @@ import (
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/internal/testenv"
-	"github.com/nudge-engine/nudge/users"
+	"github.com/nudge-engine/nudge/users/userstest"
 )
 
 // Friday 2026-11-20 15:00 UTC = 18:00 in Moscow.
@@ -216,7 +215,7 @@ func TestPreviewAPI(t *testing.T) {
 	fx.subscriber(t, "ext-anna", "Анна <b>", "ru", map[channels.Kind]time.Time{channels.Telegram: {}}, map[string]bool{"service": true})
 	mux := server.NewMux()
 	(&API{P: fx.p}).Register(mux)
-	h := asAdmin(mux)
+	h := userstest.AsAdmin(mux)
 	tests := []struct {
 		path   string
 		status int
@@ -245,11 +244,4 @@ func TestPreviewAPI(t *testing.T) {
 			}
 		}
 	}
-}
-
-// asAdmin serves h to an admin API key, as the key middleware would.
-func asAdmin(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r.WithContext(users.WithActor(r.Context(), users.Actor{Kind: "key", Name: "test", Role: users.Admin})))
-	})
 }
