@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -179,7 +180,7 @@ func (l *linter) stepsGraph() {
 				}
 				if b.Sentiment != "" {
 					n++
-					if !contains(sentiments, b.Sentiment) {
+					if !slices.Contains(sentiments, b.Sentiment) {
 						l.add(bp+".sentiment", "invalid-value", suggestHint(b.Sentiment, sentiments), "sentiment must be positive, negative or neutral, got %q", b.Sentiment)
 					}
 				}

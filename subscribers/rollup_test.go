@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -154,7 +155,7 @@ func recomputeRollup(t *testing.T, b bundle) map[int64]string {
 		if _, ok := reach[r.Sub]; !ok {
 			reach[r.Sub] = []string{}
 		}
-		if !r.Blocked && !contains(reach[r.Sub], r.Channel) {
+		if !r.Blocked && !slices.Contains(reach[r.Sub], r.Channel) {
 			reach[r.Sub] = append(reach[r.Sub], r.Channel)
 		}
 	}
@@ -266,13 +267,4 @@ func canonical(t *testing.T, reach []string, events any) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf("reachable=%v events=%s", reach, e)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

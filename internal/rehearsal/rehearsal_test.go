@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -88,7 +89,7 @@ func TestDeploymentRehearsal(t *testing.T) {
 
 	// Anna is asked in Telegram and answers 👎.
 	ask := r.waitSent("the feedback question to Anna", func(m fakes.Message) bool {
-		return m.Channel == "telegram" && m.To == anna.chat && contains(m.Buttons, "dislike")
+		return m.Channel == "telegram" && m.To == anna.chat && slices.Contains(m.Buttons, "dislike")
 	})
 	// People take a while to answer: half a second is half an hour of flow.
 	time.Sleep(500 * time.Millisecond)
@@ -492,15 +493,6 @@ func (r *rehearsal) wait(what string, ok func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func freeAddr(t *testing.T) string {
