@@ -269,20 +269,13 @@ func TestTryLockSharedYieldsToWriters(t *testing.T) {
 	writer := tx()
 	locked := make(chan error, 1)
 	go func() { locked <- consent.Lock(ctx, writer, []int64{1}) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testenv.WaitFor(t, "the writer to wait", 5*time.Second, func() bool {
 		var waiting int
 		if err := d.GetContext(ctx, &waiting, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`); err != nil {
 			t.Fatal(err)
 		}
-		if waiting > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the writer never waited")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return waiting > 0
+	})
 	start := time.Now()
 	if got := try(tx(), 1, 2); got[1] || !got[2] {
 		t.Fatalf("with a writer waiting on 1: %v, want 1 refused and 2 taken", got)

@@ -96,7 +96,7 @@ func TestOptOutWaitsForASenderAtWork(t *testing.T) {
 	}()
 	// The opt-out starts while the statement runs (the holder holds the
 	// lock from before it); it can only commit after the holder's commit.
-	waitFor(t, func() bool {
+	testenv.WaitFor(t, "the sender's statement to run", 30*time.Second, func() bool {
 		var n int
 		_ = d.Get(&n, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep%' AND state = 'active'`)
 		return n > 0
@@ -106,17 +106,5 @@ func TestOptOutWaitsForASenderAtWork(t *testing.T) {
 	}
 	if err := <-worked; err != nil {
 		t.Fatalf("the working sender was ended: %v", err)
-	}
-}
-
-// waitFor polls cond with a generous deadline (a loaded box).
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 30s")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -124,16 +124,5 @@ func TestReconcilerRunsOnTheClock(t *testing.T) {
 	}
 	defer r.Stop()
 	clk.Advance(time.Minute)
-	waitFor(t, "the retried reply", func() bool { return c.list() == "reply:r1" })
-}
-
-// waitFor polls cond until it holds: a loop ticked by a Manual clock works
-// in its own goroutine, and only its effect tells the test it ran.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+	testenv.WaitFor(t, "the retried reply", 10*time.Second, func() bool { return c.list() == "reply:r1" })
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/internal/clock"
+	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
 // helperEnv makes the test binary run a scheduler process (see TestMain).
@@ -52,18 +53,6 @@ func runHelperProcess(u string) int {
 	return 0
 }
 
-// waitFor polls cond; the deadline only bounds a broken test, nothing is timed.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // lockHolder returns the backend pid holding the leader lock, or 0.
 func lockHolder(t *testing.T, f fixture) int {
 	var pids []int
@@ -96,7 +85,7 @@ func TestOneLeaderAndHandOverWhenConnectionDies(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Stop()
-	waitFor(t, "a to lead", a.IsLeader)
+	testenv.WaitFor(t, "a to lead", time.Minute, a.IsLeader)
 	if err := b.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -117,18 +106,18 @@ func TestOneLeaderAndHandOverWhenConnectionDies(t *testing.T) {
 	if _, err := f.db.Exec(`SELECT pg_terminate_backend($1)`, holder); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a new leader", func() bool {
+	testenv.WaitFor(t, "a new leader", time.Minute, func() bool {
 		p := lockHolder(t, f)
 		return p != 0 && p != holder
 	})
-	waitFor(t, "exactly one instance to report leading", func() bool { return a.IsLeader() != b.IsLeader() })
+	testenv.WaitFor(t, "exactly one instance to report leading", time.Minute, func() bool { return a.IsLeader() != b.IsLeader() })
 	// Graceful stop hands over too.
 	leader, follower := a, b
 	if b.IsLeader() {
 		leader, follower = b, a
 	}
 	leader.Stop()
-	waitFor(t, "the follower to lead after a graceful stop", follower.IsLeader)
+	testenv.WaitFor(t, "the follower to lead after a graceful stop", time.Minute, follower.IsLeader)
 }
 
 func TestHandOverWhenLeaderProcessIsKilled(t *testing.T) {
@@ -169,7 +158,7 @@ func TestHandOverWhenLeaderProcessIsKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	waitFor(t, "the in-process scheduler to take over", s.IsLeader)
+	testenv.WaitFor(t, "the in-process scheduler to take over", time.Minute, s.IsLeader)
 }
 
 // Two started schedulers that both believe they lead (different lock keys,
@@ -200,15 +189,15 @@ func TestTwoLeadersAtOnce(t *testing.T) {
 		}
 		defer s.Stop()
 	}
-	waitFor(t, "both to lead", func() bool { return a.IsLeader() && b.IsLeader() })
-	waitFor(t, "the runs", func() bool { return f.count(`SELECT count(*) FROM flow_runs`) == 500 })
+	testenv.WaitFor(t, "both to lead", time.Minute, func() bool { return a.IsLeader() && b.IsLeader() })
+	testenv.WaitFor(t, "the runs", time.Minute, func() bool { return f.count(`SELECT count(*) FROM flow_runs`) == 500 })
 	// Several more passes by both, with events flowing (the campaign exists
 	// before its events: the cursor does not revisit events it passed).
 	f.campaign(campaigns.Definition{ID: "ev", Trigger: campaigns.Trigger{Event: &campaigns.EventTrigger{Name: "x"}}}, now)
 	if _, err := f.db.Exec(`INSERT INTO subscriber_events (subscriber_id, name, occurred_at) SELECT id, 'x', $1 FROM subscribers`, now); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the event runs", func() bool { return f.count(`SELECT count(*) FROM flow_runs WHERE campaign_id = 'ev'`) == 500 })
+	testenv.WaitFor(t, "the event runs", time.Minute, func() bool { return f.count(`SELECT count(*) FROM flow_runs WHERE campaign_id = 'ev'`) == 500 })
 	for i := 0; i < 5; i++ {
 		a.Kick()
 		b.Kick()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nudge-engine/nudge/channels/telegram"
 	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
+	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
 // Kill -9 a worker process mid-blast through Telegram, which does not
@@ -29,7 +30,7 @@ SELECT id, 'telegram', (100000 + id)::text FROM unnest($1::bigint[]) id`, pq.Arr
 	env := []string{"NUDGE_TELEGRAM_TOKEN=" + telegramfake.Token, "NUDGE_TELEGRAM_WEBHOOK_SECRET=s3cret",
 		"NUDGE_TELEGRAM_API_URL=" + tg.URL, "NUDGE_WORKER_CONCURRENCY=4"}
 	a := h.startWorker(env...)
-	h.waitFor("the first 120 sends", time.Minute, func() bool { return len(tg.Sent()) >= 120 })
+	testenv.WaitFor(h.t, "the first 120 sends", time.Minute, func() bool { return len(tg.Sent()) >= 120 })
 	h.killWorker(a)
 	atKill := len(tg.Sent())
 	if atKill >= n {

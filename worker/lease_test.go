@@ -13,6 +13,7 @@ import (
 	"github.com/nudge-engine/nudge/channels/sandbox"
 	"github.com/nudge-engine/nudge/consent"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
 // withIdleTimeout gives the engine its own pool whose sessions end after
@@ -40,7 +41,7 @@ func (h *harness) claimBackend() int {
 	// A transaction open for a while, not one between two of its first
 	// statements (a loaded box shows that too); its idle spells last no
 	// longer than the keepalive's probe (leaseProbe).
-	h.waitFor("a claim waiting on the provider", 20*time.Second, func() bool {
+	testenv.WaitFor(h.t, "a claim waiting on the provider", 20*time.Second, func() bool {
 		err := h.db.Get(&pid, `SELECT pid FROM pg_stat_activity
 WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle in transaction'
   AND now() - xact_start > interval '300 milliseconds' LIMIT 1`)
@@ -91,7 +92,7 @@ func TestLostLeaseStopsTheClaimsSends(t *testing.T) {
 		done <- result{n, err}
 	}()
 	pid := h.claimBackend()
-	h.waitFor("the first sends", 10*time.Second, func() bool { return h.count(`SELECT count(*) FROM sandbox_sends`) >= 3 })
+	testenv.WaitFor(h.t, "the first sends", 10*time.Second, func() bool { return h.count(`SELECT count(*) FROM sandbox_sends`) >= 3 })
 	h.exec(`SELECT pg_terminate_backend($1)`, pid)
 	atEnd := h.count(`SELECT count(*) FROM sandbox_sends`)
 	var r result
@@ -181,7 +182,7 @@ func TestBatchYieldsToAnOptOut(t *testing.T) {
 			h.clock.Advance(optOutYield)
 		}
 	}()
-	h.waitFor("the first sends", time.Minute, func() bool { return h.count(`SELECT count(*) FROM sandbox_sends`) >= 3 })
+	testenv.WaitFor(h.t, "the first sends", time.Minute, func() bool { return h.count(`SELECT count(*) FROM sandbox_sends`) >= 3 })
 	// Which subscriber the batch reaches last is the claim's order; the
 	// opt-out is for one it has not reached yet.
 	var sub int64

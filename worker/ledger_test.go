@@ -13,6 +13,7 @@ import (
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/sandbox"
 	"github.com/nudge-engine/nudge/internal/ratelimit"
+	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
 // emailDef sends "hello" by email: the harness's email sender stands for a
@@ -42,7 +43,7 @@ func crashMidGroup(t *testing.T, onUnknown string) (*harness, int64) {
 		_, err := h.engine.workDue(ctx)
 		done <- err
 	}()
-	h.waitFor("the second group in flight", 20*time.Second, func() bool {
+	testenv.WaitFor(h.t, "the second group in flight", 20*time.Second, func() bool {
 		return h.count(`SELECT count(*) FROM messages WHERE status = 'in_flight'`) == inFlightGroup &&
 			h.count(`SELECT count(*) FROM sandbox_sends`) == 2*inFlightGroup-1
 	})
@@ -52,7 +53,7 @@ func crashMidGroup(t *testing.T, onUnknown string) (*harness, int64) {
 	cancel()
 	<-done
 	// The rollback runs beside the claim's return (database/sql's watch of ctx).
-	h.waitFor("the runs released", 5*time.Second, func() bool {
+	testenv.WaitFor(h.t, "the runs released", 5*time.Second, func() bool {
 		return h.count(`SELECT count(*) FROM (SELECT id FROM flow_runs FOR NO KEY UPDATE SKIP LOCKED) f`) == 30
 	})
 	h.email.Script(fmt.Sprintf("u%d@example.com", hang), sandbox.Behavior{})
@@ -165,7 +166,7 @@ func TestRetriedMessageGoesInFlightAndIsUnknownAfterACrash(t *testing.T) {
 		_, err := h.engine.workDue(ctx)
 		done <- err
 	}()
-	h.waitFor("the retried message in flight", 20*time.Second, func() bool {
+	testenv.WaitFor(h.t, "the retried message in flight", 20*time.Second, func() bool {
 		return h.count(`SELECT count(*) FROM messages WHERE status = 'in_flight' AND address = $1`, addr) == 1
 	})
 	// The claim is still open (its provider call hangs) and holds the run.
@@ -174,7 +175,7 @@ func TestRetriedMessageGoesInFlightAndIsUnknownAfterACrash(t *testing.T) {
 	}
 	cancel()
 	<-done
-	h.waitFor("the run released", 5*time.Second, func() bool {
+	testenv.WaitFor(h.t, "the run released", 5*time.Second, func() bool {
 		return h.count(`SELECT count(*) FROM (SELECT id FROM flow_runs FOR NO KEY UPDATE SKIP LOCKED) f`) == 1
 	})
 	h.email.Script(addr, sandbox.Behavior{})
@@ -236,7 +237,7 @@ func TestFallbackRungGoesInFlightBeforeItsSend(t *testing.T) {
 		defer close(done)
 		h.settle()
 	}()
-	h.waitFor("the rung in flight", 20*time.Second, func() bool {
+	testenv.WaitFor(h.t, "the rung in flight", 20*time.Second, func() bool {
 		return h.count(`SELECT count(*) FROM messages WHERE attempt = 1 AND status = 'in_flight' AND address = $1`, addr) == 1
 	})
 	if got := h.count(`SELECT count(*) FROM sandbox_sends WHERE address = $1`, addr); got != 0 {

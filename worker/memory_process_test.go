@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
 // TestWorkerSetsItsMemoryLimit: `nudge worker` sets the Go runtime's soft
@@ -38,7 +40,7 @@ func TestWorkerSetsItsMemoryLimit(t *testing.T) {
 			w := h.startWorker(append(c.env, "NUDGE_WORKER_METRICS_ADDR="+addr)...)
 			defer func() { _ = w.Process.Kill(); _ = w.Wait() }()
 			var got float64
-			h.waitFor("the worker's metrics", 30*time.Second, func() bool {
+			testenv.WaitFor(h.t, "the worker's metrics", 30*time.Second, func() bool {
 				resp, err := http.Get("http://" + addr + "/metrics")
 				if err != nil {
 					return false

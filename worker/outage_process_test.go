@@ -62,7 +62,7 @@ func redisOutage(t *testing.T, pause bool) {
 		return string(m[1])
 	}
 	sends := func() int { return h.count(`SELECT count(*) FROM sandbox_sends`) }
-	h.waitFor("the first 300 sends", time.Minute, func() bool { return sends() >= 300 })
+	testenv.WaitFor(h.t, "the first 300 sends", time.Minute, func() bool { return sends() >= 300 })
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	defer rdb.Close()
 	processed := func() int {
@@ -109,7 +109,7 @@ func redisOutage(t *testing.T, pause bool) {
 	if during < before/2 {
 		t.Errorf("sending without Redis ran at %.0f msg/s, less than half of %.0f before", during, before)
 	}
-	h.waitFor("the direct claimers to hand back to Asynq", time.Minute, func() bool { return directClaims() == "0" })
+	testenv.WaitFor(h.t, "the direct claimers to hand back to Asynq", time.Minute, func() bool { return directClaims() == "0" })
 	handedBack := processed()
 	if h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`) == n {
 		t.Fatalf("the blast finished before Asynq took over again: make it longer")

@@ -36,18 +36,6 @@ func (h *harness) startWorker(extra ...string) *exec.Cmd {
 	return cmd
 }
 
-// waitFor polls cond every 100ms until it holds or the deadline passes.
-func (h *harness) waitFor(what string, d time.Duration, cond func() bool) {
-	h.t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func (h *harness) assertExactlyOneEach(n int) {
 	h.t.Helper()
 	if got := h.count(`SELECT count(*) FROM sandbox_sends`); got != n {
@@ -119,13 +107,13 @@ func TestRedisFlushMidBlastExactlyOnce(t *testing.T) {
 // waitSends waits up to a minute until the sandbox has sent n messages.
 func (h *harness) waitSends(n int) {
 	h.t.Helper()
-	h.waitFor(fmt.Sprintf("the first %d sends", n), time.Minute, func() bool { return h.count(`SELECT count(*) FROM sandbox_sends`) >= n })
+	testenv.WaitFor(h.t, fmt.Sprintf("the first %d sends", n), time.Minute, func() bool { return h.count(`SELECT count(*) FROM sandbox_sends`) >= n })
 }
 
 // waitDone waits up to d until all n runs are done.
 func (h *harness) waitDone(n int, d time.Duration) {
 	h.t.Helper()
-	h.waitFor("every run done", d, func() bool { return h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`) == n })
+	testenv.WaitFor(h.t, "every run done", d, func() bool { return h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`) == n })
 }
 
 // killWorker kills w with SIGKILL, as a crash would, and reaps it.

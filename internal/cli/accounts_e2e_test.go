@@ -152,14 +152,15 @@ func TestTwoTelegramBotsEndToEnd(t *testing.T) {
 	key := strings.TrimSpace(strings.SplitN(keyOut, "\n", 2)[0])
 
 	proc := testenv.StartNudge(t, "nudge run", vars, "run")
-	waitUntil(t, "nudge run to serve", func() bool {
+	const patience = 90 * time.Second // bounds a broken run only
+	proc.WaitFor("nudge run to serve", patience, func() bool {
 		resp, err := http.Get(base + "/healthz")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
-	}, proc)
+	})
 	// Each bot registers its own webhook (`nudge channels setup telegram
 	// [--account brand-b]`).
 	for _, acc := range []string{"main", "brand-b"} {
@@ -189,9 +190,9 @@ func TestTwoTelegramBotsEndToEnd(t *testing.T) {
 	post(t, botB, botB.TextUpdate(chat, "/start "+code.Code))
 	// The same chat id writes to the main bot: another identity.
 	post(t, botA, botA.TextUpdate(chat, "привет"))
-	waitUntil(t, "both identities", func() bool {
+	proc.WaitFor("both identities", patience, func() bool {
 		return countRows(t, d, `SELECT count(*) FROM channel_identities WHERE channel = 'telegram' AND address = $1`, fmt.Sprint(chat)) == 2
-	}, proc)
+	})
 	var owners []struct {
 		Account string `db:"account"`
 		Sub     int64  `db:"subscriber_id"`
@@ -222,7 +223,7 @@ func TestTwoTelegramBotsEndToEnd(t *testing.T) {
 		t.Fatalf("trigger: %d", resp.StatusCode)
 	}
 	var ask telegramfake.Sent
-	waitUntil(t, "the question through bot B", func() bool {
+	proc.WaitFor("the question through bot B", patience, func() bool {
 		for _, m := range botB.SentTo(chat) {
 			if len(m.Keyboard) > 0 {
 				ask = m
@@ -230,23 +231,23 @@ func TestTwoTelegramBotsEndToEnd(t *testing.T) {
 			}
 		}
 		return false
-	}, proc)
+	})
 	post(t, botB, botB.CallbackUpdate(chat, ask.MessageID, "like"))
-	waitUntil(t, "the thanks through bot B", func() bool {
+	proc.WaitFor("the thanks through bot B", patience, func() bool {
 		for _, m := range botB.SentTo(chat) {
 			if strings.Contains(m.Text, "Спасибо от бренда B") {
 				return true
 			}
 		}
 		return false
-	}, proc)
+	})
 	if sent := botA.Sent(); len(sent) != 0 {
 		t.Errorf("bot A sent %+v", sent)
 	}
 	// The row says sent once the worker commits, just after the fake has the message.
-	waitUntil(t, "both messages of brand-b recorded sent", func() bool {
+	proc.WaitFor("both messages of brand-b recorded sent", patience, func() bool {
 		return countRows(t, d, `SELECT count(*) FROM messages WHERE campaign_id = 'two-bots' AND account = 'brand-b' AND status IN ('sent', 'delivered', 'read')`) == 2
-	}, proc)
+	})
 
 	// The settings page lists both bots with their webhooks.
 	if _, err := users.NewStore(d, nil).Add(ctx, "admin@shop.example", users.Admin, "admin-pass-123", nil); err != nil {
@@ -295,20 +296,4 @@ func countRows(t *testing.T, d *sqlx.DB, q string, args ...any) int {
 		t.Fatal(err)
 	}
 	return n
-}
-
-// waitUntil polls ok with a generous deadline that only bounds a broken
-// run; it fails early when the process has exited.
-func waitUntil(t *testing.T, what string, ok func() bool, proc *testenv.NudgeProc) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for !ok() {
-		if proc.Exited() {
-			t.Fatalf("%s exited while waiting for %s:\n%s", proc.Name, what, proc.Output())
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/campaigns/channelcheck"
+	"github.com/nudge-engine/nudge/internal/testenv"
 	"github.com/nudge-engine/nudge/scheduler"
 )
 
@@ -104,7 +105,7 @@ func TestBroadcastThroughSchedulerAndWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer second.Stop()
-	e.waitForLong("the broadcast to finish and every message to be sent", 2*time.Minute, func() bool {
+	testenv.WaitFor(e.t, "the broadcast to finish and every message to be sent", 2*time.Minute, func() bool {
 		return e.count(`SELECT count(*) FROM broadcasts WHERE id = 1 AND state = 'done'`) == 1 &&
 			e.count(`SELECT count(*) FROM messages WHERE campaign_id = 'winter-menu' AND status IN ('sent', 'delivered')`) == n
 	})

@@ -156,17 +156,10 @@ func (e *e2e) count(q string, args ...any) int {
 	return n
 }
 
-func (e *e2e) waitFor(what string, ok func() bool) { e.waitForLong(what, 60*time.Second, ok) }
-
-func (e *e2e) waitForLong(what string, limit time.Duration, ok func() bool) {
+// waitFor gives ok a minute: the deadline bounds a broken test, nothing is timed.
+func (e *e2e) waitFor(what string, ok func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(limit)
-	for !ok() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.WaitFor(e.t, what, time.Minute, ok)
 }
 
 // TestFallbackLadderThroughFakes: a blocked Telegram chat falls back to SMS at

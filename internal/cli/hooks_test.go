@@ -325,7 +325,7 @@ func TestWebhookRetriesKeepOrderPerSubscriber(t *testing.T) {
 			api.consentChange(fmt.Sprintf("order-%d", s), []string{"grant", "revoke"}[c%2])
 		}
 	}
-	e.waitForLong("every event delivered", 90*time.Second, func() bool { return len(rcv.events()) >= subs*changes })
+	testenv.WaitFor(e.t, "every event delivered", 90*time.Second, func() bool { return len(rcv.events()) >= subs*changes })
 	time.Sleep(500 * time.Millisecond)
 	per := map[string][]int64{}
 	for _, ev := range rcv.events() {
@@ -486,7 +486,7 @@ func TestWebhookLatency(t *testing.T) {
 	}
 	wg.Wait()
 	want := e.count(`SELECT count(*) FROM webhook_events`)
-	e.waitForLong("every event delivered", 60*time.Second, func() bool { return len(rcv.events()) >= want })
+	testenv.WaitFor(e.t, "every event delivered", 60*time.Second, func() bool { return len(rcv.events()) >= want })
 	var lat []time.Duration
 	last := map[int64]int64{}
 	for _, ev := range rcv.events() {

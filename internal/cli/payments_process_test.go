@@ -45,20 +45,8 @@ func TestRenewalPaidInChatProcess(t *testing.T) {
 		t.Fatal("the fakes' environment has no payment provider token")
 	}
 	proc := testenv.StartNudge(t, "nudge run", env, "run")
-	wait := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(2 * time.Minute)
-		for !ok() {
-			if proc.Exited() {
-				t.Fatalf("nudge run exited while waiting for %s:\n%s", what, proc.Output())
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	wait("nudge run to serve", func() bool {
+	const patience = 2 * time.Minute // bounds a broken run only
+	proc.WaitFor("nudge run to serve", patience, func() bool {
 		res, err := http.Get(base + "/healthz")
 		if err == nil {
 			res.Body.Close()
@@ -91,7 +79,7 @@ func TestRenewalPaidInChatProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	var inv telegramfake.Invoice
-	wait("the invoice at the Telegram fake", func() bool {
+	proc.WaitFor("the invoice at the Telegram fake", patience, func() bool {
 		for _, i := range f.Telegram.Invoices() {
 			if i.ChatID == chat {
 				inv = i
@@ -112,7 +100,7 @@ func TestRenewalPaidInChatProcess(t *testing.T) {
 	}
 	// The goal's window starts when the run reaches it, after the send is
 	// recorded: the payment must come after that.
-	wait("the run at its goal", func() bool {
+	proc.WaitFor("the run at its goal", patience, func() bool {
 		return count(`SELECT count(*) FROM flow_runs WHERE campaign_id = 'renewal-pay' AND state = 'waiting' AND step_id = 'paid'`) == 1
 	})
 	if rec, err := f.Telegram.Checkout(ctx, chat, payments.Payload("forged", 0), "RUB", 99000); err != nil || rec.Paid || rec.Reason != payments.RefuseUnknown {
@@ -124,7 +112,7 @@ func TestRenewalPaidInChatProcess(t *testing.T) {
 	if n := count(`SELECT count(*) FROM subscriber_events WHERE name = 'subscription.renewed' AND payload->>'currency' = 'RUB' AND (payload->>'amount')::int = 99000`); n != 1 {
 		t.Fatalf("%d renewals recorded", n)
 	}
-	wait("the goal reached", func() bool {
+	proc.WaitFor("the goal reached", patience, func() bool {
 		return count(`SELECT count(*) FROM flow_runs WHERE campaign_id = 'renewal-pay' AND (context->'goal'->>'converted')::boolean`) == 1
 	})
 	fn, err := analytics.New(d).Funnel(ctx, "renewal-pay", "")

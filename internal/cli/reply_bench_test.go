@@ -90,7 +90,7 @@ func BenchmarkReplyPath(b *testing.B) {
 		b.Fatal(err)
 	}
 	e.d.ExecContext(ctx, `SELECT pg_notify('nudge_runs', 'bench')`)
-	e.waitForLong("every subscriber to wait for a reply", 10*time.Minute, func() bool {
+	testenv.WaitFor(e.t, "every subscriber to wait for a reply", 10*time.Minute, func() bool {
 		return e.count(`SELECT count(*) FROM flow_runs WHERE state = 'waiting' AND step_id = 'answer'`) == n
 	})
 	// The figures mean little on a busy box: say how busy it was.
@@ -129,7 +129,7 @@ func BenchmarkReplyPath(b *testing.B) {
 	close(jobs)
 	wg.Wait()
 	offered := time.Since(began)
-	e.waitForLong("every next message", 10*time.Minute, func() bool {
+	testenv.WaitFor(e.t, "every next message", 10*time.Minute, func() bool {
 		return e.count(`SELECT count(*) FROM messages WHERE step_id = 'menu' AND sent_at IS NOT NULL`) == n
 	})
 	b.StopTimer()

@@ -116,6 +116,21 @@ func (p *NudgeProc) Output() string {
 // Printed reports whether the process's output contains s.
 func (p *NudgeProc) Printed(s string) bool { return strings.Contains(p.Output(), s) }
 
+// WaitFor is WaitFor that fails at once, with the process's output, when
+// the process exits while the test waits.
+func (p *NudgeProc) WaitFor(what string, limit time.Duration, ok func() bool) {
+	p.t.Helper()
+	WaitFor(p.t, what, limit, func() bool {
+		if ok() {
+			return true
+		}
+		if p.Exited() {
+			p.t.Fatalf("%s exited while waiting for %s:\n%s", p.Name, what, p.Output())
+		}
+		return false
+	})
+}
+
 // Stop asks the process to end with SIGTERM and fails the test when it does
 // not exit cleanly within limit.
 func (p *NudgeProc) Stop(limit time.Duration) {
