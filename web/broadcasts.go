@@ -121,18 +121,24 @@ func problem(err error) (string, int, bool) {
 	return "", 0, false
 }
 
+// refuseBroadcast shows err on the page beside data, with the status
+// problem gives it, or fails the request when err is not the user's to fix.
+func (w *Web) refuseBroadcast(rw http.ResponseWriter, r *http.Request, err error, data broadcastsData) {
+	msg, status, ok := problem(err)
+	if !ok {
+		w.fail(rw, r, err)
+		return
+	}
+	data.Error = msg
+	w.renderBroadcasts(rw, r, status, data)
+}
+
 func (w *Web) broadcastDryRun(rw http.ResponseWriter, r *http.Request) {
 	f := readBroadcastForm(rw, r)
 	data := broadcastsData{Form: f}
 	d, err := w.casts.DryRun(r.Context(), f.request())
 	if err != nil {
-		msg, status, ok := problem(err)
-		if !ok {
-			w.fail(rw, r, err)
-			return
-		}
-		data.Error = msg
-		w.renderBroadcasts(rw, r, status, data)
+		w.refuseBroadcast(rw, r, err, data)
 		return
 	}
 	data.DryRun, data.Key = &d, "web-"+users.RandomPassword()
@@ -147,12 +153,7 @@ func (w *Web) broadcastCreate(rw http.ResponseWriter, r *http.Request) {
 	}
 	// The key comes from the dry run, so a second click creates nothing new.
 	if _, _, err := w.casts.Create(r.Context(), f.request(), r.PostFormValue("key")); err != nil {
-		msg, status, ok := problem(err)
-		if !ok {
-			w.fail(rw, r, err)
-			return
-		}
-		w.renderBroadcasts(rw, r, status, broadcastsData{Form: f, Error: msg})
+		w.refuseBroadcast(rw, r, err, broadcastsData{Form: f})
 		return
 	}
 	http.Redirect(rw, r, "/broadcasts", http.StatusSeeOther)
@@ -166,12 +167,7 @@ func (w *Web) broadcastSteer(op func(Broadcasts, context.Context, int64) (schedu
 			return
 		}
 		if _, err := op(w.casts, r.Context(), id); err != nil {
-			msg, status, ok := problem(err)
-			if !ok {
-				w.fail(rw, r, err)
-				return
-			}
-			w.renderBroadcasts(rw, r, status, broadcastsData{Error: msg})
+			w.refuseBroadcast(rw, r, err, broadcastsData{})
 			return
 		}
 		http.Redirect(rw, r, "/broadcasts", http.StatusSeeOther)

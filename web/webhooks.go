@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 
 	"github.com/nudge-engine/nudge/hooks"
 	"github.com/nudge-engine/nudge/internal/server"
@@ -116,9 +115,8 @@ func (w *Web) webhookReplay(rw http.ResponseWriter, r *http.Request) {
 // and redirects to the page with the notice act returns; an id that is not
 // a number or names nothing is a 404.
 func (w *Web) webhookAction(rw http.ResponseWriter, r *http.Request, act func(ctx context.Context, id int64) (string, error)) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		http.NotFound(rw, r)
+	id, ok := pathID(rw, r)
+	if !ok {
 		return
 	}
 	done, err := act(r.Context(), id)
