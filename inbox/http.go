@@ -41,11 +41,11 @@ func (a *API) Register(mux *server.Mux) {
 	}
 	h("GET /v1/inbox/conversations", a.list)
 	h("GET /v1/inbox/conversations/{id}", a.get)
-	h("POST /v1/inbox/conversations/{id}/claim", a.claim)
-	h("POST /v1/inbox/conversations/{id}/assign", a.assign)
-	h("POST /v1/inbox/conversations/{id}/reply", a.reply)
-	h("POST /v1/inbox/conversations/{id}/notes", a.note)
-	h("POST /v1/inbox/conversations/{id}/resolve", a.resolve)
+	h("POST /v1/inbox/conversations/{id}/claim", change(a.claim))
+	h("POST /v1/inbox/conversations/{id}/assign", change(a.assign))
+	h("POST /v1/inbox/conversations/{id}/reply", change(a.reply))
+	h("POST /v1/inbox/conversations/{id}/notes", change(a.note))
+	h("POST /v1/inbox/conversations/{id}/resolve", change(a.resolve))
 	h("GET /v1/inbox/stats", a.stats)
 	if a.Live != nil {
 		mux.Handle("GET /v1/inbox/events", users.InboxWork, a.Live)
@@ -103,23 +103,27 @@ func (a *API) get(w http.ResponseWriter, r *http.Request, _ int64) error {
 	return nil
 }
 
-func (a *API) claim(w http.ResponseWriter, r *http.Request, uid int64) error {
-	id, err := httpx.PathID(r, "a positive integer")
-	if err != nil {
-		return err
+// change serves a POST that changes the conversation the path's id names:
+// 204 once f has made the change.
+func change(f func(w http.ResponseWriter, r *http.Request, id, uid int64) error) func(http.ResponseWriter, *http.Request, int64) error {
+	return func(w http.ResponseWriter, r *http.Request, uid int64) error {
+		id, err := httpx.PathID(r, "a positive integer")
+		if err != nil {
+			return err
+		}
+		if err := f(w, r, id, uid); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
 	}
-	if err := a.Svc.Claim(r.Context(), id, uid); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
 }
 
-func (a *API) assign(w http.ResponseWriter, r *http.Request, _ int64) error {
-	id, err := httpx.PathID(r, "a positive integer")
-	if err != nil {
-		return err
-	}
+func (a *API) claim(_ http.ResponseWriter, r *http.Request, id, uid int64) error {
+	return a.Svc.Claim(r.Context(), id, uid)
+}
+
+func (a *API) assign(w http.ResponseWriter, r *http.Request, id, _ int64) error {
 	var body struct {
 		UserID int64 `json:"user_id"`
 	}
@@ -129,18 +133,10 @@ func (a *API) assign(w http.ResponseWriter, r *http.Request, _ int64) error {
 	if body.UserID <= 0 {
 		return httpx.Errorf(httpx.CodeInvalid, "user_id", "must be a user id")
 	}
-	if err := a.Svc.Assign(r.Context(), id, body.UserID); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return a.Svc.Assign(r.Context(), id, body.UserID)
 }
 
-func (a *API) reply(w http.ResponseWriter, r *http.Request, uid int64) error {
-	id, err := httpx.PathID(r, "a positive integer")
-	if err != nil {
-		return err
-	}
+func (a *API) reply(w http.ResponseWriter, r *http.Request, id, uid int64) error {
 	var body struct {
 		Text        string `json:"text"`
 		UseTemplate bool   `json:"use_template"`
@@ -149,36 +145,20 @@ func (a *API) reply(w http.ResponseWriter, r *http.Request, uid int64) error {
 	if err := httpx.DecodeJSON(w, r, 16<<10, &body); err != nil {
 		return err
 	}
-	if err := a.Svc.Reply(r.Context(), id, uid, ReplyRequest{Text: body.Text, UseTemplate: body.UseTemplate, RequestID: body.RequestID}); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return a.Svc.Reply(r.Context(), id, uid, ReplyRequest{Text: body.Text, UseTemplate: body.UseTemplate, RequestID: body.RequestID})
 }
 
-func (a *API) note(w http.ResponseWriter, r *http.Request, uid int64) error {
-	id, err := httpx.PathID(r, "a positive integer")
-	if err != nil {
-		return err
-	}
+func (a *API) note(w http.ResponseWriter, r *http.Request, id, uid int64) error {
 	var body struct {
 		Text string `json:"text"`
 	}
 	if err := httpx.DecodeJSON(w, r, 16<<10, &body); err != nil {
 		return err
 	}
-	if err := a.Svc.Note(r.Context(), id, uid, body.Text); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return a.Svc.Note(r.Context(), id, uid, body.Text)
 }
 
-func (a *API) resolve(w http.ResponseWriter, r *http.Request, uid int64) error {
-	id, err := httpx.PathID(r, "a positive integer")
-	if err != nil {
-		return err
-	}
+func (a *API) resolve(w http.ResponseWriter, r *http.Request, id, uid int64) error {
 	var body struct {
 		End bool `json:"end"`
 	}
@@ -187,11 +167,7 @@ func (a *API) resolve(w http.ResponseWriter, r *http.Request, uid int64) error {
 			return err
 		}
 	}
-	if err := a.Svc.Resolve(r.Context(), id, uid, body.End); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return a.Svc.Resolve(r.Context(), id, uid, body.End)
 }
 
 func (a *API) stats(w http.ResponseWriter, r *http.Request, _ int64) error {
