@@ -132,6 +132,19 @@ func (h *harness) count(q string, args ...any) int {
 	return n
 }
 
+// claimAside starts a claim in its own goroutine, as a worker would; the
+// test cancels it to end the claim (a worker dying or shutting down) and
+// reads what the claim returned on done.
+func (h *harness) claimAside() (cancel context.CancelFunc, done <-chan error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ended := make(chan error, 1)
+	go func() {
+		_, err := h.engine.workDue(ctx)
+		ended <- err
+	}()
+	return cancel, ended
+}
+
 // campaign stores def as version "v1" of def.ID.
 func (h *harness) campaign(def campaigns.Definition) string {
 	h.t.Helper()

@@ -122,12 +122,7 @@ func TestCancelledClaimReleasesItsRunsAtOnce(t *testing.T) {
 	h := setup(t, withIdleTimeout(30*time.Second), withSandbox(sandbox.Behavior{Delay: 30 * time.Second}),
 		func(_ *harness, c *Config, _ *sandbox.Config) { c.BatchSize = 5 })
 	h.blast("cancel", 5, t0.Add(-time.Minute))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		_, err := h.engine.workDue(ctx)
-		done <- err
-	}()
+	cancel, done := h.claimAside()
 	h.claimBackend()
 	free := `SELECT count(*) FROM (SELECT id FROM flow_runs FOR NO KEY UPDATE SKIP LOCKED) f`
 	if got := h.count(free); got != 0 {

@@ -37,12 +37,7 @@ func crashMidGroup(t *testing.T, onUnknown string) (*harness, int64) {
 	h.start("inflight", v, subs, t0.Add(-time.Minute))
 	hang := subs[15]
 	h.email.Script(fmt.Sprintf("u%d@example.com", hang), sandbox.Behavior{Delay: time.Minute})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		_, err := h.engine.workDue(ctx)
-		done <- err
-	}()
+	cancel, done := h.claimAside()
 	testenv.WaitFor(h.t, "the second group in flight", 20*time.Second, func() bool {
 		return h.count(`SELECT count(*) FROM messages WHERE status = 'in_flight'`) == inFlightGroup &&
 			h.count(`SELECT count(*) FROM sandbox_sends`) == 2*inFlightGroup-1
@@ -160,12 +155,7 @@ func TestRetriedMessageGoesInFlightAndIsUnknownAfterACrash(t *testing.T) {
 	}
 	h.email.Script(addr, sandbox.Behavior{Delay: time.Minute})
 	h.clock.Advance(retryBackoff(1) + time.Second)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		_, err := h.engine.workDue(ctx)
-		done <- err
-	}()
+	cancel, done := h.claimAside()
 	testenv.WaitFor(h.t, "the retried message in flight", 20*time.Second, func() bool {
 		return h.count(`SELECT count(*) FROM messages WHERE status = 'in_flight' AND address = $1`, addr) == 1
 	})
