@@ -22,6 +22,8 @@ func agreeWithParse(t testing.TB, a string) bool {
 	}
 	if f, s := phonenumbers.Format(fast, phonenumbers.E164), phonenumbers.Format(slow, phonenumbers.E164); f != s {
 		t.Fatalf("%q: fast path %s, Parse %s", a, f, s)
+	} else if s != a { // normalizePhone returns what the fast path reads as it came
+		t.Fatalf("%q: the fast path took it, Parse formats it as %s", a, s)
 	}
 	if f, s := phonenumbers.IsPossibleNumber(fast), phonenumbers.IsPossibleNumber(slow); f != s {
 		t.Fatalf("%q: possible by the fast path %v, by Parse %v", a, f, s)
