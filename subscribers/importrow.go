@@ -198,6 +198,11 @@ func parseCSVRow(cols []column, rec []string, line int) (importRow, *RowError) {
 	if len(rec) != len(cols) {
 		return r, &RowError{Line: line, Reason: fmt.Sprintf("has %d fields, the header has %d", len(rec), len(cols))}
 	}
+	ids := 0
+	for _, c := range cols {
+		ids += len(c.chans)
+	}
+	r.ids = make([]IdentityInput, 0, ids) // one allocation, not append's growth
 	var source, at, proofText string
 	for i, c := range cols {
 		v := strings.TrimSpace(rec[i])
