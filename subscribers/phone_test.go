@@ -15,6 +15,8 @@ func TestNormalizePhone(t *testing.T) {
 		{"89991234567", "+79991234567"},
 		{"0079991234567", "+79991234567"},
 		{"+447700900004", "+447700900004"},
+		{"+82 010 1234 5678", "+821012345678"}, // the national prefix after the country code is dropped
+		{"+820000000000", ""},                  // …and would be again each time it is read back
 		{"+7 12", ""},
 		{"+7 999 FLOWERS", ""},
 		{"not a phone", ""},

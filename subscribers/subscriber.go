@@ -344,7 +344,17 @@ func normalizePhone(a string) (string, error) {
 	if fast {
 		return a, nil
 	}
-	return phonenumbers.Format(n, phonenumbers.E164), nil
+	// A national prefix after the country code is dropped ("+82 010…" is
+	// "+82 10…"), once per parse: a number of zeros there ("+82000…") would
+	// lose another zero each time it is read again. A stored address must
+	// read back as itself, so such a number is refused.
+	out := phonenumbers.Format(n, phonenumbers.E164)
+	if out != a {
+		if again, err := phonenumbers.Parse(out, PhoneRegion()); err != nil || phonenumbers.Format(again, phonenumbers.E164) != out {
+			return "", badPhone()
+		}
+	}
+	return out, nil
 }
 
 // badPhone is built only for a number that fails: a file of a million
