@@ -151,6 +151,7 @@ func FuzzImportCSV(f *testing.F) {
 	f.Add("external_id,name\n\"unterminated,1\n")
 	f.Add("external_id,name\nc-1,\"open\nc-2,x\"\n")
 	f.Add("\ufeffphone\n+7 999\n\n\"a\"\"b\"\n")
+	f.Add("external_id;attr.note;name\r\nc-1;\"a;\nb\";x\r\nc-2;\"c\nc-3;d;e\";y\r\n")
 	f.Add("external_id,phone,email\nc-1,+79990000001,\nc-1,,a@b.ru\n,+79990000001,\nc-2,,a@b.ru\n")
 	f.Fuzz(func(t *testing.T, data string) {
 		written, last := 0, 0

@@ -250,21 +250,61 @@ func readRecords(ctx context.Context, cr *csv.Reader, cols []column, send func(*
 			return err
 		}
 		line, _ := cr.FieldPos(0)
-		// A field holding a line break can only come from a quote that was
-		// not closed on its line; the record then swallowed the lines after.
 		for i, f := range rec {
 			if !utf8.ValidString(f) && i < len(cols) {
 				return notUTF8(line, cols[i].name)
 			} else if !utf8.ValidString(f) {
 				return notUTF8(line, "")
 			}
-			if strings.ContainsAny(f, "\r\n") {
-				fl, _ := cr.FieldPos(i)
-				return unterminatedQuote(fl, fl+strings.Count(f, "\n"))
-			}
+		}
+		if i := runsOn(rec, cols, cr.Comma); i >= 0 {
+			fl, _ := cr.FieldPos(i)
+			return unterminatedQuote(fl, fl+strings.Count(rec[i], "\n"))
 		}
 		c.items = append(c.items, csvItem{line: line, rec: rec})
 	}
+}
+
+// runsOn returns the index of a field whose line breaks come from a quote
+// left open, which swallowed the rows after it, or -1. A quoted cell may
+// hold line breaks (Excel writes a comment or an address typed on several
+// lines that way), so a break alone proves nothing. A quote left open shows
+// in one of three ways:
+//   - the record has another number of fields than the header;
+//   - a line inside the field holds a whole row's delimiters (a swallowed
+//     row);
+//   - in a column that is one line (all but attributes and the consent
+//     proof), the record's first line was a whole row by itself: its fields
+//     up to the quote and the delimiters after it make the header's count.
+//     In an attribute the same count can be a comment that holds a
+//     delimiter, so there only a swallowed row tells.
+func runsOn(rec []string, cols []column, delim rune) int {
+	first := -1
+	for i, f := range rec {
+		if strings.ContainsAny(f, "\r\n") {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return -1
+	}
+	if len(rec) != len(cols) {
+		return first
+	}
+	sep := string(delim)
+	for i := first; i < len(rec); i++ {
+		lines := strings.Split(strings.ReplaceAll(rec[i], "\r", "\n"), "\n")
+		if i == first && !cols[i].multiline() && i+1+strings.Count(lines[0], sep) == len(cols) {
+			return i
+		}
+		for _, l := range lines[1:] {
+			if strings.Count(l, sep) >= len(cols)-1 {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 // unterminatedQuote is the file-level error for a quote opened on line start

@@ -114,6 +114,10 @@ var fixedColumns = map[string]colKind{
 	"consent_proof":     colConsentProof,
 }
 
+// multiline says whether the column's values may span lines: a quoted CSV
+// cell may hold line breaks, which attributes and the consent proof keep.
+func (c column) multiline() bool { return c.kind == colAttr || c.kind == colConsentProof }
+
 // KnownColumns lists the CSV columns the importer reads (besides attr.<key>).
 func KnownColumns() []string {
 	var out []string
@@ -210,7 +214,15 @@ func parseCSVRow(cols []column, rec []string, line int) (importRow, *RowError) {
 			return r, &RowError{Line: line, Field: c.name, Reason: fmt.Sprintf(format, args...)}
 		}
 		if !printable(v) {
-			return bad("must be printable text")
+			// A quoted cell may span lines (see runsOn): attributes and the
+			// consent proof keep their line breaks; the other columns are
+			// one line.
+			switch {
+			case !printable(strings.NewReplacer("\r", " ", "\n", " ").Replace(v)):
+				return bad("must be printable text")
+			case !c.multiline():
+				return bad("must be on one line, but the cell holds a line break")
+			}
 		}
 		if v == "" {
 			continue

@@ -82,6 +82,23 @@ func TestSubscribersImportUnterminatedQuote(t *testing.T) {
 	}
 }
 
+func TestSubscribersImportMultilineCell(t *testing.T) {
+	run := importCLI(t)
+	// Excel writes a cell typed on several lines as a quoted field holding
+	// a line break: attributes keep it, a name is one line, and nothing here
+	// is a quote left open (the file's rows end in CRLF, the cells in LF).
+	code, out, errs := run("subscribers", "import", "testdata/import/multiline.csv")
+	if code != 1 || out != "imported 3, updated 0, unchanged 0, rejected 1 rows\n" ||
+		!strings.Contains(errs, "line 6: name: must be on one line, but the cell holds a line break") {
+		t.Fatalf("code %d, stdout %q, stderr %q", code, out, errs)
+	}
+	for ext, want := range map[string]string{"c-1": `Звонить после 18:00;\nне раньше`, "c-2": `Домофон 12\nподъезд 3`, "c-4": `Нижний\nНовгород`} {
+		if code, out, _ := run("subscribers", "get", ext); code != 0 || !strings.Contains(out, want) {
+			t.Errorf("%s: code %d, want %q in\n%s", ext, code, want, out)
+		}
+	}
+}
+
 func TestSubscribersImportDelimiter(t *testing.T) {
 	run := importCLI(t)
 	// Excel in a Russian locale: BOM, ';', CRLF, a quoted field holding a ';'.
