@@ -57,6 +57,7 @@ const (
 	colConsentSource
 	colConsentAt
 	colConsentProof
+	colUnnamed // a header cell left empty: Excel's trailing delimiters
 )
 
 type column struct {
@@ -148,6 +149,12 @@ func parseHeader(rec []string) ([]column, error) {
 		if !printable(h) || len(h) > 100 {
 			return nil, &RowError{Line: 1, Reason: fmt.Sprintf("column %d: %.100q is not a column name", i+1, h)}
 		}
+		if h == "" {
+			// Excel ends every line with a delimiter when a column past the
+			// data was ever touched; such columns are read as empty.
+			cols[i] = column{kind: colUnnamed, name: fmt.Sprintf("column %d", i+1)}
+			continue
+		}
 		if seen[h] {
 			return nil, &RowError{Line: 1, Field: h, Reason: "column appears twice in the header"}
 		}
@@ -228,6 +235,8 @@ func parseCSVRow(cols []column, rec []string, line int) (importRow, *RowError) {
 			continue
 		}
 		switch c.kind {
+		case colUnnamed:
+			return bad("has a value, but the column has no name in the header")
 		case colExternalID:
 			if err := ValidExternalID(c.name, v); err != nil {
 				return bad("%s", err.(*FieldError).Msg)

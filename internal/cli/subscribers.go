@@ -41,12 +41,14 @@ phone (WhatsApp and SMS), email, telegram, viber, messenger, instagram, vk, attr
 and optionally consent_marketing / consent_service (true/false) with
 consent_proof, consent_source and consent_at. Fields are separated by ',',
 ';' (Excel in Russian locales) or tab, whichever the header line uses most;
---delimiter overrides. The file is UTF-8 (with or without a byte order mark)
+--delimiter overrides. Columns with an empty name (Excel's trailing
+delimiters) must be empty. A quoted cell may span lines in attr.<name> and
+consent_proof columns. The file is UTF-8 (with or without a byte order mark)
 unless --encoding says windows-1251 or koi8-r. Rows are upserts by external_id
 (rows without one are matched by their addresses), so running the same file
 again changes nothing: "updated" counts only rows whose stored values
-changed, "unchanged" the rows the store already matched. Imported contacts get NO consent unless the consent
-columns say so.
+changed, "unchanged" the rows the store already matched. Imported contacts
+get NO consent unless the consent columns say so.
 
 TXT: one phone number (E.164, +79991234567) or email address per line.
 

@@ -99,6 +99,19 @@ func TestSubscribersImportMultilineCell(t *testing.T) {
 	}
 }
 
+func TestSubscribersImportUnnamedColumns(t *testing.T) {
+	run := importCLI(t)
+	// Excel's trailing delimiters: columns without a name are read as empty,
+	// and a value in one rejects its row, naming the column.
+	file := filepath.Join(t.TempDir(), "export.csv")
+	os.WriteFile(file, []byte("external_id;name;phone;;\r\nu-1;Анна;+79990000011;;\r\nu-2;Борис;+79990000012;oops;\r\n"), 0o644)
+	code, out, errs := run("subscribers", "import", file)
+	if code != 1 || out != "imported 1, updated 0, unchanged 0, rejected 1 rows\n" ||
+		!strings.Contains(errs, "line 3: column 4: has a value, but the column has no name in the header") {
+		t.Fatalf("code %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
 func TestSubscribersImportDelimiter(t *testing.T) {
 	run := importCLI(t)
 	// Excel in a Russian locale: BOM, ';', CRLF, a quoted field holding a ';'.
