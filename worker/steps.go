@@ -95,6 +95,12 @@ func (e *Engine) workDue(ctx context.Context) (int, error) {
 		}
 		return len(claimed), nil
 	}
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		// A statement cut short by the cancel can fail as the connection
+		// ("driver: bad connection") rather than as the context; the cancel
+		// is the cause, and callers tell shutdown from failure by it.
+		err = fmt.Errorf("%w: %w", ctx.Err(), err)
+	}
 	return len(claimed), err
 }
 
