@@ -111,6 +111,9 @@ type Prediction struct {
 // Sentiment classifies a text.
 func (c *Classifier) Sentiment(text string) Prediction {
 	fs, sc := c.lex.features(text)
+	if sc.Rating {
+		return Prediction{Sentiment: sc.Sentiment, Confidence: 1, Lexicon: sc}
+	}
 	p := c.model.predict(fs)
 	best := 0
 	for k := range p {
@@ -193,7 +196,7 @@ func (c *Classifier) keywordMatches(toks []token, negated []bool, kw string, p P
 	if !containsWords(toks, negated, want, wantNeg) {
 		return false
 	}
-	kwSent := c.lex.Sentiment(kw).Sentiment
+	kwSent := c.lex.keywordSentiment(kw)
 	if kwSent == Neutral {
 		return true
 	}
@@ -264,7 +267,7 @@ func (c *Classifier) Overlaps(w *campaigns.WaitReplyStep) []campaigns.VariantPro
 	var kws []kw
 	for bi, b := range w.Branches {
 		for ki, k := range b.Keywords {
-			s := c.lex.Sentiment(k).Sentiment
+			s := c.lex.keywordSentiment(k)
 			if s == Neutral {
 				continue
 			}

@@ -44,6 +44,15 @@ func TestRouteWeeklyFeedback(t *testing.T) {
 		{"Вкусно, но курьер опоздал на два часа", "care"},
 		{"да, понравилось", "menu"},
 		{"плохо", "care"},
+		// A score answers the question too: four fifths and more is praise,
+		// two fifths and less a complaint.
+		{"5", "menu"},
+		{"5+", "menu"},
+		{"на 5", "menu"},
+		{"10/10", "menu"},
+		{"4 из 5 звезд", "menu"},
+		{"2", "care"},
+		{"3 из 10", "care"},
 	} {
 		got := c.Route(w, "", tc.text)
 		if got.Goto != tc.want {
@@ -109,5 +118,28 @@ func TestRouteOnUnsure(t *testing.T) {
 	c.MinConfidence = 0
 	if got := c.Route(w, "", "когда следующая доставка?"); got.Goto != "other" {
 		t.Errorf("a question: %+v", got)
+	}
+}
+
+// A middling score is neutral and a number in a sentence is not a score;
+// a number as a branch keyword is an option's label, matched whatever the
+// reply's sentiment.
+func TestRatingsAndNumberKeywords(t *testing.T) {
+	c := New(nil)
+	for _, tc := range []struct {
+		text string
+		want Sentiment
+	}{
+		{"3", Neutral}, {"6/10", Neutral}, {"курьер опоздал на 5 минут", Negative},
+	} {
+		if p := c.Sentiment(tc.text); p.Sentiment != tc.want || p.Unsure {
+			t.Errorf("%q: %s %.2f (%v), want %s", tc.text, p.Sentiment, p.Confidence, p.Lexicon.Terms, tc.want)
+		}
+	}
+	branches := []campaigns.ReplyBranch{{Keywords: []string{"1"}, Goto: "first"}, {Keywords: []string{"2"}, Goto: "second"}}
+	for text, want := range map[string]string{"1": "first", "1 пожалуйста": "first", "2": "second", "вариант 2, спасибо": "second"} {
+		if got := c.Classify(Input{Text: text, Branches: branches}); got.Goto != want || got.Rule != "keyword" {
+			t.Errorf("%q: goes to %q by %s, want %q", text, got.Goto, got.Rule, want)
+		}
 	}
 }

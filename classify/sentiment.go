@@ -2,6 +2,7 @@ package classify
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -86,6 +87,10 @@ type Score struct {
 	Value     float64
 	// Terms lists what the decision rests on, e.g. `понравилось(+1) negated by "не"`.
 	Terms []string
+	// Rating says the reply is a score and nothing else ("5", "на 5",
+	// "8/10", "4 из 5"): an explicit answer, which the model does not
+	// second-guess.
+	Rating bool
 }
 
 // Sentiment scores text with the lexicon alone.
@@ -102,6 +107,9 @@ func (l *Lexicon) Sentiment(text string) Score {
 // "can't say I didn't like it"). A clause after a contrast word ("но", "but")
 // and the last clause of several weigh 1.5.
 func (l *Lexicon) analyze(toks []token) (Score, []bool) {
+	if sc, ok := rating(toks); ok {
+		return sc, make([]bool, len(toks))
+	}
 	var (
 		sc        Score
 		negated   = make([]bool, len(toks))
@@ -236,4 +244,74 @@ func (l *Lexicon) analyze(toks []token) (Score, []bool) {
 		sc.Sentiment = Neutral
 	}
 	return sc, negated
+}
+
+// keywordSentiment is the sentiment a branch keyword carries of its own. A
+// number is an option's label there ("1" for the first choice), not a
+// score, so it carries none.
+func (l *Lexicon) keywordSentiment(kw string) Sentiment {
+	if sc := l.Sentiment(kw); !sc.Rating {
+		return sc.Sentiment
+	}
+	return Neutral
+}
+
+// rating reads a reply that is only a score: "5", "5+", "на 5", "4 из 5",
+// "8/10", "10 из 10 баллов". A bare number is out of 5 (the school grade
+// and the usual star scale), so only 1 to 5 count alone. Four fifths and
+// more is praise, two fifths and less a complaint, between them neutral.
+func rating(toks []token) (Score, bool) {
+	var words []string
+	for _, t := range toks {
+		if !t.clauseBreak {
+			words = append(words, t.text)
+		}
+	}
+	if len(words) > 0 && (words[0] == "на" || words[0] == "оценка") {
+		words = words[1:]
+	}
+	if n := len(words); n > 1 && ratingUnit[words[n-1]] {
+		words = words[:n-1]
+	}
+	num := func(w string) (int, bool) {
+		if len(w) == 0 || len(w) > 3 || strings.Trim(w, "0123456789") != "" {
+			return 0, false
+		}
+		n, err := strconv.Atoi(w)
+		return n, err == nil
+	}
+	var got, of int
+	switch {
+	case len(words) == 1:
+		n, ok := num(words[0])
+		if !ok || n < 1 || n > 5 {
+			return Score{}, false
+		}
+		got, of = n, 5
+	case len(words) == 2 || (len(words) == 3 && (words[1] == "из" || words[1] == "of" || words[1] == "out")):
+		n, ok1 := num(words[0])
+		m, ok2 := num(words[len(words)-1])
+		if !ok1 || !ok2 || m < 2 || n > m {
+			return Score{}, false
+		}
+		got, of = n, m
+	default:
+		return Score{}, false
+	}
+	sc := Score{Rating: true, Sentiment: Neutral}
+	switch r := float64(got) / float64(of); {
+	case r >= 0.8:
+		sc.Sentiment, sc.Value = Positive, 1
+	case r <= 0.4:
+		sc.Sentiment, sc.Value = Negative, -1
+	}
+	sc.Terms = []string{fmt.Sprintf("rating %d/%d(%+g)", got, of, sc.Value)}
+	return sc, true
+}
+
+// ratingUnit are the words a score may end with.
+var ratingUnit = map[string]bool{
+	"балл": true, "балла": true, "баллов": true, "баллы": true,
+	"звезда": true, "звезды": true, "звезд": true, "звездочки": true, "звездочек": true,
+	"star": true, "stars": true, "points": true, "⭐": true,
 }
