@@ -67,15 +67,22 @@ func importCLI(t *testing.T) func(args ...string) (int, string, string) {
 	}
 }
 
+// importFails imports file through the CLI and wants exit code 1, stdout
+// exactly out and stderr holding errPart.
+func importFails(t *testing.T, run func(args ...string) (int, string, string), file, out, errPart string) {
+	t.Helper()
+	code, gotOut, errs := run("subscribers", "import", file)
+	if code != 1 || gotOut != out || !strings.Contains(errs, errPart) {
+		t.Fatalf("import %s: code %d, stdout %q, stderr %q; want 1, %q, %q", file, code, gotOut, errs, out, errPart)
+	}
+}
+
 func TestSubscribersImportUnterminatedQuote(t *testing.T) {
 	run := importCLI(t)
 	// Line 3 opens a quote that line 4 closes: the record has the right number
 	// of fields, so only the line break inside it gives it away.
-	code, out, errs := run("subscribers", "import", "testdata/import/unterminated.csv")
-	if code != 1 || out != "nothing was imported\n" ||
-		!strings.Contains(errs, "line 3: a quoted field is not closed on this line (it runs on to line 4)") {
-		t.Fatalf("code %d, stdout %q, stderr %q", code, out, errs)
-	}
+	importFails(t, run, "testdata/import/unterminated.csv", "nothing was imported\n",
+		"line 3: a quoted field is not closed on this line (it runs on to line 4)")
 	// All or nothing: line 2 was valid, and it is not in the store either.
 	if code, _, errs := run("subscribers", "get", "c-1"); code != 1 || !strings.Contains(errs, "not found") {
 		t.Fatalf("c-1 was written: code %d, stderr %q", code, errs)
@@ -87,11 +94,8 @@ func TestSubscribersImportMultilineCell(t *testing.T) {
 	// Excel writes a cell typed on several lines as a quoted field holding
 	// a line break: attributes keep it, a name is one line, and nothing here
 	// is a quote left open (the file's rows end in CRLF, the cells in LF).
-	code, out, errs := run("subscribers", "import", "testdata/import/multiline.csv")
-	if code != 1 || out != "imported 3, updated 0, unchanged 0, rejected 1 rows\n" ||
-		!strings.Contains(errs, "line 6: name: must be on one line, but the cell holds a line break") {
-		t.Fatalf("code %d, stdout %q, stderr %q", code, out, errs)
-	}
+	importFails(t, run, "testdata/import/multiline.csv", "imported 3, updated 0, unchanged 0, rejected 1 rows\n",
+		"line 6: name: must be on one line, but the cell holds a line break")
 	for ext, want := range map[string]string{"c-1": `Звонить после 18:00;\nне раньше`, "c-2": `Домофон 12\nподъезд 3`, "c-4": `Нижний\nНовгород`} {
 		if code, out, _ := run("subscribers", "get", ext); code != 0 || !strings.Contains(out, want) {
 			t.Errorf("%s: code %d, want %q in\n%s", ext, code, want, out)
@@ -105,11 +109,8 @@ func TestSubscribersImportUnnamedColumns(t *testing.T) {
 	// and a value in one rejects its row, naming the column.
 	file := filepath.Join(t.TempDir(), "export.csv")
 	os.WriteFile(file, []byte("external_id;name;phone;;\r\nu-1;Анна;+79990000011;;\r\nu-2;Борис;+79990000012;oops;\r\n"), 0o644)
-	code, out, errs := run("subscribers", "import", file)
-	if code != 1 || out != "imported 1, updated 0, unchanged 0, rejected 1 rows\n" ||
-		!strings.Contains(errs, "line 3: column 4: has a value, but the column has no name in the header") {
-		t.Fatalf("code %d, stdout %q, stderr %q", code, out, errs)
-	}
+	importFails(t, run, file, "imported 1, updated 0, unchanged 0, rejected 1 rows\n",
+		"line 3: column 4: has a value, but the column has no name in the header")
 }
 
 func TestSubscribersImportDelimiter(t *testing.T) {
