@@ -164,9 +164,15 @@ type importRun struct {
 	lane *importLane
 	// emit stages a valid row (the COPY; a counter in parser fuzzing).
 	emit func(ctx context.Context, row importRow) error
+	// header maps a column to its name in the file's header ("phone" →
+	// "телефон"), so that a rejection names the column as the file does.
+	header map[string]string
 }
 
 func (run *importRun) reject(e RowError) {
+	if n, ok := run.header[e.Field]; ok {
+		e.Field = n
+	}
 	run.rep.Rejected++
 	if run.opt.OnReject != nil {
 		run.opt.OnReject(e)

@@ -131,6 +131,12 @@ func (run *importRun) readCSV(ctx context.Context, r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	run.header = map[string]string{}
+	for _, c := range cols {
+		if c.canon != "" {
+			run.header[c.canon] = c.name
+		}
+	}
 	return run.parseRecords(ctx, cr, cols)
 }
 

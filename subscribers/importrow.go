@@ -3,6 +3,8 @@ package subscribers
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -63,6 +65,7 @@ const (
 type column struct {
 	kind  colKind
 	name  string          // as in the header (lower case)
+	canon string          // the column it is (an alias's target, else name)
 	attr  string          // attr.<key>
 	chans []channels.Kind // identity column: phone → whatsapp and sms
 }
@@ -115,6 +118,49 @@ var fixedColumns = map[string]colKind{
 	"consent_proof":     colConsentProof,
 }
 
+// columnAliases are the header names a Russian CRM or a hand-made sheet
+// uses for the columns the importer knows (amoCRM and Bitrix24 export
+// "Телефон", "Имя", "E-mail"; Excel users type "ФИО", "Почта").
+var columnAliases = map[string]string{
+	"id":                "external_id",
+	"внешний id":        "external_id",
+	"имя":               "name",
+	"фио":               "name",
+	"телефон":           "phone",
+	"мобильный телефон": "phone",
+	"мобильный":         "phone",
+	"тел":               "phone",
+	"тел.":              "phone",
+	"phone number":      "phone",
+	"e-mail":            "email",
+	"почта":             "email",
+	"эл. почта":         "email",
+	"эл.почта":          "email",
+	"электронная почта": "email",
+	"язык":              "locale",
+	"часовой пояс":      "time_zone",
+	"телеграм":          "telegram",
+	"вконтакте":         "vk",
+	"вайбер":            "viber",
+}
+
+// aliasList names the Russian aliases by column, for the unknown-column
+// message: "имя/фио = name, …".
+func aliasList() string {
+	by := map[string][]string{}
+	for a, c := range columnAliases {
+		if a[0] >= 0x80 { // the others (id, e-mail, phone number) need no hint
+			by[c] = append(by[c], a)
+		}
+	}
+	out := make([]string, 0, len(by))
+	for _, c := range slices.Sorted(maps.Keys(by)) {
+		slices.Sort(by[c])
+		out = append(out, strings.Join(by[c], "/")+" = "+c)
+	}
+	return strings.Join(out, ", ")
+}
+
 // multiline says whether the column's values may span lines: a quoted CSV
 // cell may hold line breaks, which attributes and the consent proof keep.
 func (c column) multiline() bool { return c.kind == colAttr || c.kind == colConsentProof }
@@ -135,7 +181,7 @@ func KnownColumns() []string {
 // parseHeader reads the CSV header row.
 func parseHeader(rec []string) ([]column, error) {
 	cols := make([]column, len(rec))
-	seen := map[string]bool{}
+	seen := map[string]string{} // column → its name in the file
 	keyed := false
 	for i, h := range rec {
 		if i == 0 {
@@ -155,10 +201,18 @@ func parseHeader(rec []string) ([]column, error) {
 			cols[i] = column{kind: colUnnamed, name: fmt.Sprintf("column %d", i+1)}
 			continue
 		}
-		if seen[h] {
-			return nil, &RowError{Line: 1, Field: h, Reason: "column appears twice in the header"}
+		name := h // as the file says it, for the messages
+		if c, ok := columnAliases[h]; ok {
+			h = c
 		}
-		seen[h] = true
+		if first, ok := seen[h]; ok {
+			reason := "column appears twice in the header"
+			if first != name {
+				reason = fmt.Sprintf("column appears twice in the header: %q is the same column", first)
+			}
+			return nil, &RowError{Line: 1, Field: name, Reason: reason}
+		}
+		seen[h] = name
 		switch {
 		case strings.HasPrefix(h, "attr."):
 			key := strings.TrimPrefix(h, "attr.")
@@ -167,20 +221,21 @@ func parseHeader(rec []string) ([]column, error) {
 			}
 			cols[i] = column{kind: colAttr, name: h, attr: key}
 		case identityColumns[h] != nil:
-			cols[i] = column{kind: colIdentity, name: h, chans: identityColumns[h]}
+			cols[i] = column{kind: colIdentity, name: name, canon: h, chans: identityColumns[h]}
 			keyed = true
 		default:
 			k, ok := fixedColumns[h]
 			if !ok {
-				return nil, &RowError{Line: 1, Field: h, Reason: fmt.Sprintf("unknown column; known columns are %s and attr.<name>", strings.Join(KnownColumns(), ", "))}
+				return nil, &RowError{Line: 1, Field: h, Reason: fmt.Sprintf("unknown column; known columns are %s and attr.<name> (also in Russian: %s)", strings.Join(KnownColumns(), ", "), aliasList())}
 			}
 			if k == colExternalID {
 				keyed = true
 			}
-			cols[i] = column{kind: k, name: h}
+			cols[i] = column{kind: k, name: name, canon: h}
 		}
 	}
-	if len(seen) > 0 && !seen["consent_proof"] && (seen["consent_marketing"] || seen["consent_service"]) {
+	has := func(c string) bool { _, ok := seen[c]; return ok }
+	if len(seen) > 0 && !has("consent_proof") && (has("consent_marketing") || has("consent_service")) {
 		return nil, &RowError{Line: 1, Field: "consent_proof", Reason: "consent columns need a consent_proof column (what the person agreed to, and where)"}
 	}
 	if !keyed {

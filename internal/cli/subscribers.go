@@ -41,8 +41,10 @@ phone (WhatsApp and SMS), email, telegram, viber, messenger, instagram, vk, attr
 and optionally consent_marketing / consent_service (true/false) with
 consent_proof, consent_source and consent_at. Fields are separated by ',',
 ';' (Excel in Russian locales) or tab, whichever the header line uses most;
---delimiter overrides. Columns with an empty name (Excel's trailing
-delimiters) must be empty. A quoted cell may span lines in attr.<name> and
+--delimiter overrides. The usual Russian names of these columns are read
+as them (ID, Имя, ФИО, Телефон, Почта, E-mail, Язык, Часовой пояс, …); the
+unknown-column error lists them. Columns with an empty name (Excel's
+trailing delimiters) must be empty. A quoted cell may span lines in attr.<name> and
 consent_proof columns. The file is UTF-8 (with or without a byte order mark)
 unless --encoding says windows-1251 or koi8-r. Rows are upserts by external_id
 (rows without one are matched by their addresses), so running the same file

@@ -113,6 +113,23 @@ func TestSubscribersImportUnnamedColumns(t *testing.T) {
 		"line 3: column 4: has a value, but the column has no name in the header")
 }
 
+func TestSubscribersImportRussianHeader(t *testing.T) {
+	run := importCLI(t)
+	// A CRM's export names its columns in Russian: they are read as the
+	// columns they are, and a rejection names the column as the file does.
+	importFails(t, run, "testdata/import/bitrix-ru.csv", "imported 1, updated 0, unchanged 0, rejected 1 rows\n",
+		"line 3: телефон: the same address is on line 2")
+	if code, out, _ := run("subscribers", "get", "b-1"); code != 0 || !strings.Contains(out, "+79121000021") ||
+		!strings.Contains(out, "anna@mail.ru") || !strings.Contains(out, "Анна Иванова") {
+		t.Fatalf("b-1: %d %s", code, out)
+	}
+	file := filepath.Join(t.TempDir(), "twice.csv")
+	os.WriteFile(file, []byte("Имя,Name,Телефон\n"), 0o644)
+	importFails(t, run, file, "nothing was imported\n", `name: column appears twice in the header: "имя" is the same column`)
+	os.WriteFile(file, []byte("Телефон,Город\n"), 0o644)
+	importFails(t, run, file, "nothing was imported\n", "город: unknown column; known columns are")
+}
+
 func TestSubscribersImportDelimiter(t *testing.T) {
 	run := importCLI(t)
 	// Excel in a Russian locale: BOM, ';', CRLF, a quoted field holding a ';'.
