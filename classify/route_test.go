@@ -44,6 +44,13 @@ func TestRouteWeeklyFeedback(t *testing.T) {
 		{"Вкусно, но курьер опоздал на два часа", "care"},
 		{"да, понравилось", "menu"},
 		{"плохо", "care"},
+		// "Could have been better" and "if not for …" are complaints.
+		{"Можно было и лучше", "care"},
+		{"Неплохо, но можно лучше", "care"},
+		{"Отстой", "care"},
+		{"Всё отлично, если бы не курьер", "care"},
+		{"Было бы лучше, если бы не пересолили", "care"},
+		{"It would be great if it weren't for the cold soup", "care"},
 		// A score answers the question too: four fifths and more is praise,
 		// two fifths and less a complaint.
 		{"5", "menu"},
