@@ -261,6 +261,9 @@ func (l *Lexicon) keywordSentiment(kw string) Sentiment {
 // and the usual star scale), so only 1 to 5 count alone. Four fifths and
 // more is praise, two fifths and less a complaint, between them neutral.
 func rating(toks []token) (Score, bool) {
+	if len(toks) > 8 { // a score is a few words at most; most replies are longer
+		return Score{}, false
+	}
 	var words []string
 	for _, t := range toks {
 		if !t.clauseBreak {
