@@ -268,7 +268,7 @@ func (s *stack) server() *server.Server {
 		campaigns.NewAPI(campaigns.APIConfig{Store: cstore, Log: a.Log}),
 		&preview.API{P: preview.New(cstore, d, nil, s.clock.Now), Log: a.Log},
 		consent.NewRoutes(consent.RoutesConfig{DB: d, Config: s.ccfg, Log: a.Log, Now: s.clock.Now}),
-		subscribers.NewAPI(subscribers.APIConfig{Store: subscriberStore(d, s.clock.Now), Importer: subscribers.NewImporter(d, nil), Log: a.Log}),
+		subscribers.NewAPI(subscribers.APIConfig{Store: subscriberStore(d, s.clock.Now), Importer: subscribers.NewImporter(d, s.clock.Now), Log: a.Log}),
 		scheduler.NewAPI(d, scheduler.APIConfig{Log: a.Log, Now: s.clock.Now}),
 		&scheduler.BroadcastAPI{B: s.casts, Log: a.Log},
 		&inbox.API{Svc: s.inbox, Log: a.Log, Live: &inbox.Live{DatabaseURL: s.core.DatabaseURL, Log: a.Log, Svc: s.inbox}},

@@ -108,7 +108,9 @@ code is 1 when any row was rejected.`,
 				)
 				in = io.TeeReader(in, bar)
 			}
-			im := subscribers.NewImporter(d, nil)
+			// Imported rows and their consent are stamped on the flow clock,
+			// as every other write of the engine (the demo's runs fast).
+			im := subscribers.NewImporter(d, clock.LoadConfig(a.Env).Clock().Now)
 			rep, err := im.Import(ctx, in, subscribers.ImportOptions{
 				Format:     f,
 				Delimiter:  sep,

@@ -3,12 +3,18 @@ package cli
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/internal/testenv"
+	"github.com/nudge-engine/nudge/users"
 )
 
 func TestSubscribersImportCommand(t *testing.T) {
@@ -228,4 +234,56 @@ func TestSubscribersImportEncoding(t *testing.T) {
 	if code, _, errs = run("subscribers", "import", "--encoding", "latin-1", koi); code != 1 || !strings.Contains(errs, "encoding: must be one of utf-8, windows-1251, koi8-r") {
 		t.Fatalf("bad encoding: code %d, stderr %q", code, errs)
 	}
+}
+
+// An import, by the CLI or the API of `nudge serve`, stamps its rows on the
+// process's flow clock (a scaled clock from 2025 here; at scale 1 the flow
+// clock is the wall clock), as every other write does:
+// the demo's clock runs fast, and a wall-clock created_at would lie beside
+// its runs.
+func TestImportStampsTheFlowClock(t *testing.T) {
+	const start = "2025-01-01T00:00:00Z"
+	wantYear := func(t *testing.T, d *sqlx.DB, ext string) {
+		t.Helper()
+		var created time.Time
+		if err := d.Get(&created, `SELECT created_at FROM subscribers WHERE external_id = $1`, ext); err != nil {
+			t.Fatal(err)
+		}
+		if created.UTC().Year() != 2025 {
+			t.Fatalf("%s created_at %v, want the flow clock's 2025", ext, created)
+		}
+	}
+	t.Run("cli", func(t *testing.T) {
+		run := importCLI(t)
+		t.Setenv("NUDGE_CLOCK_START", start)
+		t.Setenv("NUDGE_CLOCK_SCALE", "2")
+		file := filepath.Join(t.TempDir(), "one.csv")
+		os.WriteFile(file, []byte("external_id,phone\nk-1,+79990000021\n"), 0o644)
+		if code, out, errs := run("subscribers", "import", file); code != 0 {
+			t.Fatalf("code %d, stdout %q, stderr %q", code, out, errs)
+		}
+		d := sqlx.MustConnect("postgres", os.Getenv("NUDGE_DATABASE_URL"))
+		defer d.Close()
+		wantYear(t, d, "k-1")
+	})
+	t.Run("api", func(t *testing.T) {
+		ss := serveStack(t, map[string]string{"NUDGE_CLOCK_START": start, "NUDGE_CLOCK_SCALE": "2"})
+		_, key, err := ss.s.keys.Create(context.Background(), "shop", users.Admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("POST", ss.base+"/v1/subscribers/import", strings.NewReader("external_id,phone\nk-2,+79990000022\n"))
+		req.Header.Set("Content-Type", "text/csv")
+		req.Header.Set("Authorization", "Bearer "+key)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || !strings.Contains(string(body), `"imported":1`) {
+			t.Fatalf("%d %s", res.StatusCode, body)
+		}
+		wantYear(t, ss.s.db, "k-2")
+	})
 }
