@@ -19,7 +19,12 @@ import (
 // reachable channel and a sample with masked names.
 func TestSegmentCLI(t *testing.T) {
 	url := testenv.DBURL(t)
-	env := map[string]string{"NUDGE_DATABASE_URL": url, "NUDGE_CLOCK_START": "2026-11-20T12:00:00Z"}
+	// The commands run on a clock set to the test's start, and the events
+	// below are days before it: "within 30d" holds on any calendar date
+	// (before, NUDGE_CLOCK_START alone was ignored and the count ran on the
+	// wall clock against events of 2026-11-18, a month from failing).
+	now := testenv.ClockStart(t).UTC().Truncate(time.Second)
+	env := map[string]string{"NUDGE_DATABASE_URL": url, "NUDGE_CLOCK_START": now.Format(time.RFC3339)}
 	dir := t.TempDir()
 	seg, err := os.ReadFile("../../examples/segments/weekly-eaters.yaml")
 	if err != nil {
@@ -64,7 +69,6 @@ templates:
 
 	d := sqlx.MustOpen("postgres", url)
 	defer d.Close()
-	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	add := func(ext, name, plan, zone, source string, idents ...string) {
 		var id int64
 		if err := d.Get(&id, `INSERT INTO subscribers (external_id, name, time_zone, attributes) VALUES ($1, $2, $3, jsonb_build_object('plan', $4::text)) RETURNING id`,

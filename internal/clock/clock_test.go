@@ -66,6 +66,15 @@ func TestConfigSharedOrigin(t *testing.T) {
 	if _, ok := (Config{Scale: 1}).Clock().(Real); !ok {
 		t.Fatal("scale 1 is not the wall clock")
 	}
+	// A start alone sets the clock and runs it at real speed, in this
+	// process and in the ones that get its variables.
+	set := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	fixed := Config{Scale: 1, Start: set}.Fixed()
+	for _, c := range []Clock{fixed.Clock(), clockFrom(t, fixed.Env())} {
+		if d := c.Now().Sub(set); d < 0 || d > time.Minute {
+			t.Fatalf("NUDGE_CLOCK_START at scale 1: flow time %v, want just after %v", c.Now(), set)
+		}
+	}
 	delete(vars, EnvOrigin)
 	c1, c2 := load().Fixed(), load()
 	time.Sleep(10 * time.Millisecond)
@@ -107,4 +116,15 @@ func TestScaledUntil(t *testing.T) {
 	if got, want := s.wallAt(until.Add(10*time.Second)), wall.Add(el); !got.Equal(want) {
 		t.Fatalf("wallAt = %v, want %v", got, want)
 	}
+}
+
+// clockFrom is the clock another process builds from vars.
+func clockFrom(t *testing.T, vars map[string]string) Clock {
+	t.Helper()
+	e := &config.Env{Lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
+	c := LoadConfig(e)
+	if err := e.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return c.Clock()
 }

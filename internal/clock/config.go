@@ -75,14 +75,19 @@ func (c Config) Fixed() Config {
 	return c
 }
 
-// Clock returns the wall clock when Scale is 1, else the scaled clock (see
-// Fixed for unset times).
+// Clock returns the wall clock when Scale is 1 and no Start is set, else
+// the scaled clock (see Fixed for unset times). A Start at Scale 1 is a
+// clock set to that time that runs at real speed: NUDGE_CLOCK_START alone
+// is not ignored.
 func (c Config) Clock() Clock {
-	if c.Scale == 1 || c.Scale == 0 {
+	if c.wall() {
 		return Real{}
 	}
 	return c.scaled()
 }
+
+// wall says whether c is the wall clock itself.
+func (c Config) wall() bool { return (c.Scale == 1 || c.Scale == 0) && c.Start.IsZero() }
 
 func (c Config) scaled() *Scaled {
 	c = c.Fixed()
@@ -92,7 +97,7 @@ func (c Config) scaled() *Scaled {
 // Env returns the variables that give another process this clock (none for
 // the wall clock). Call it on a Fixed Config: an unset Origin here is now.
 func (c Config) Env() map[string]string {
-	if c.Scale == 1 || c.Scale == 0 {
+	if c.wall() {
 		return map[string]string{}
 	}
 	c = c.Fixed()
@@ -121,7 +126,7 @@ func (c Config) After(d time.Duration, f func()) {
 
 // String describes the clock for logs.
 func (c Config) String() string {
-	if c.Scale == 1 || c.Scale == 0 {
+	if c.wall() {
 		return "wall clock"
 	}
 	out := fmt.Sprintf("%gx from %s at %s", c.Scale, c.Start.Format(time.RFC3339), c.Origin.Format(time.RFC3339))
