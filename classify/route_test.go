@@ -60,6 +60,11 @@ func TestRouteWeeklyFeedback(t *testing.T) {
 		{"4 из 5 звезд", "menu"},
 		{"2", "care"},
 		{"3 из 10", "care"},
+		{"на пятерку", "menu"},
+		{"пять из пяти", "menu"},
+		{"5 баллов из 5", "menu"},
+		{"five out of five", "menu"},
+		{"ставлю кол", "care"},
 	} {
 		got := c.Route(w, "", tc.text)
 		if got.Goto != tc.want {
@@ -137,14 +142,14 @@ func TestRatingsAndNumberKeywords(t *testing.T) {
 		text string
 		want Sentiment
 	}{
-		{"3", Neutral}, {"6/10", Neutral}, {"курьер опоздал на 5 минут", Negative},
+		{"3", Neutral}, {"6/10", Neutral}, {"на троечку", Neutral}, {"курьер опоздал на 5 минут", Negative},
 	} {
 		if p := c.Sentiment(tc.text); p.Sentiment != tc.want || p.Unsure {
 			t.Errorf("%q: %s %.2f (%v), want %s", tc.text, p.Sentiment, p.Confidence, p.Lexicon.Terms, tc.want)
 		}
 	}
-	branches := []campaigns.ReplyBranch{{Keywords: []string{"1"}, Goto: "first"}, {Keywords: []string{"2"}, Goto: "second"}}
-	for text, want := range map[string]string{"1": "first", "1 пожалуйста": "first", "2": "second", "вариант 2, спасибо": "second"} {
+	branches := []campaigns.ReplyBranch{{Keywords: []string{"1", "один"}, Goto: "first"}, {Keywords: []string{"2"}, Goto: "second"}}
+	for text, want := range map[string]string{"1": "first", "1 пожалуйста": "first", "один": "first", "2": "second", "вариант 2, спасибо": "second"} {
 		if got := c.Classify(Input{Text: text, Branches: branches}); got.Goto != want || got.Rule != "keyword" {
 			t.Errorf("%q: goes to %q by %s, want %q", text, got.Goto, got.Rule, want)
 		}

@@ -257,26 +257,30 @@ func (l *Lexicon) keywordSentiment(kw string) Sentiment {
 }
 
 // rating reads a reply that is only a score: "5", "5+", "на 5", "4 из 5",
-// "8/10", "10 из 10 баллов". A bare number is out of 5 (the school grade
-// and the usual star scale), so only 1 to 5 count alone. Four fifths and
-// more is praise, two fifths and less a complaint, between them neutral.
+// "8/10", "10 из 10 баллов", "пять из пяти", "на пятерку", "five out of
+// five". A bare number or grade is out of 5 (the school grade and the
+// usual star scale), so only 1 to 5 count alone. Four fifths and more is
+// praise, two fifths and less a complaint, between them neutral.
 func rating(toks []token) (Score, bool) {
 	if len(toks) > 8 { // a score is a few words at most; most replies are longer
 		return Score{}, false
 	}
 	var words []string
-	for _, t := range toks {
-		if !t.clauseBreak {
+	for i, t := range toks {
+		switch {
+		case t.clauseBreak, ratingUnit[t.text]:
+		case t.text == "out" && i+1 < len(toks) && toks[i+1].text == "of":
+		default:
 			words = append(words, t.text)
 		}
 	}
-	if len(words) > 0 && (words[0] == "на" || words[0] == "оценка") {
+	if len(words) > 0 && (words[0] == "на" || words[0] == "оценка" || words[0] == "ставлю") {
 		words = words[1:]
 	}
-	if n := len(words); n > 1 && ratingUnit[words[n-1]] {
-		words = words[:n-1]
-	}
 	num := func(w string) (int, bool) {
+		if n, ok := ratingWords[w]; ok {
+			return n, true
+		}
 		if len(w) == 0 || len(w) > 3 || strings.Trim(w, "0123456789") != "" {
 			return 0, false
 		}
@@ -291,7 +295,7 @@ func rating(toks []token) (Score, bool) {
 			return Score{}, false
 		}
 		got, of = n, 5
-	case len(words) == 2 || (len(words) == 3 && (words[1] == "из" || words[1] == "of" || words[1] == "out")):
+	case len(words) == 2 || (len(words) == 3 && (words[1] == "из" || words[1] == "of")):
 		n, ok1 := num(words[0])
 		m, ok2 := num(words[len(words)-1])
 		if !ok1 || !ok2 || m < 2 || n > m {
@@ -310,6 +314,15 @@ func rating(toks []token) (Score, bool) {
 	}
 	sc.Terms = []string{fmt.Sprintf("rating %d/%d(%+g)", got, of, sc.Value)}
 	return sc, true
+}
+
+// ratingWords are numbers and school grades in words (ё is read as е).
+var ratingWords = map[string]int{
+	"один": 1, "два": 2, "три": 3, "четыре": 4, "пять": 5, "шесть": 6, "семь": 7, "восемь": 8, "девять": 9, "десять": 10, "сто": 100,
+	"двух": 2, "трех": 3, "четырех": 4, "пяти": 5, "шести": 6, "семи": 7, "восьми": 8, "девяти": 9, "десяти": 10, "ста": 100,
+	"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+	"кол": 1, "единица": 1, "единицу": 1, "двойка": 2, "двойку": 2, "тройка": 3, "тройку": 3, "троечка": 3, "троечку": 3,
+	"четверка": 4, "четверку": 4, "четверочка": 4, "четверочку": 4, "пятерка": 5, "пятерку": 5, "пятерочка": 5, "пятерочку": 5,
 }
 
 // ratingUnit are the words a score may end with.
