@@ -43,6 +43,8 @@ func TestRouteWeeklyFeedback(t *testing.T) {
 		{"Не могу не похвалить сырники", "menu"},
 		{"Вкусно, но курьер опоздал на два часа", "care"},
 		{"да, понравилось", "menu"},
+		{"Курьер молодец", "menu"},
+		{"🙂", "menu"},
 		{"плохо", "care"},
 		// "Could have been better" and "if not for …" are complaints.
 		{"Можно было и лучше", "care"},
