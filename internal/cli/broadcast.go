@@ -12,7 +12,6 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/spf13/cobra"
 
-	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/httpx"
 	"github.com/nudge-engine/nudge/scheduler"
 )
@@ -40,7 +39,7 @@ func (a *App) withBroadcasts(run func(ctx context.Context, b *scheduler.Broadcas
 		if err := a.Env.Err(); err != nil {
 			return fmt.Errorf("configuration:\n%w", err)
 		}
-		err := run(ctx, scheduler.NewBroadcasts(d, clock.LoadConfig(a.Env).Clock().Now, a.Log, cfg.DefaultTimeZone), args)
+		err := run(ctx, scheduler.NewBroadcasts(d, a.flowClock().Now, a.Log, cfg.DefaultTimeZone), args)
 		var he *httpx.Error
 		switch {
 		case errors.As(err, &he):

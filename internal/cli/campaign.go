@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/nudge-engine/nudge/internal/clock"
 	"text/tabwriter"
 	"time"
 
@@ -360,7 +359,7 @@ func (a *App) campaignPreviewCmd() *cobra.Command {
 				return err
 			}
 			defer d.Close()
-			p := preview.New(campaigns.NewStore(d), d, nil, clock.LoadConfig(a.Env).Clock().Now)
+			p := preview.New(campaigns.NewStore(d), d, nil, a.flowClock().Now)
 			res, err := p.Preview(cmd.Context(), req)
 			if err != nil {
 				if errors.Is(err, preview.ErrNoSubscriber) || errors.Is(err, preview.ErrNoStep) {

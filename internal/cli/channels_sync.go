@@ -11,7 +11,6 @@ import (
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/whatsapp"
 	"github.com/nudge-engine/nudge/channels/whatsapp/catalogue"
-	"github.com/nudge-engine/nudge/internal/clock"
 )
 
 // syncCmd is `nudge channels sync …`: copy provider-side definitions Nudge
@@ -52,7 +51,7 @@ whatsapp_template against it.`,
 			if cfg.WABAID == "" {
 				return &ExitError{Code: 2, Msg: channels.EnvVar("WHATSAPP", account, "WABA_ID") + " is not set: it names the business account whose templates are synced"}
 			}
-			now := clock.LoadConfig(a.Env).Clock().Now()
+			now := a.flowClock().Now()
 			res, err := catalogue.Sync(ctx, d, account, cfg.WABAID, whatsapp.New(cfg, nil), now)
 			if err != nil {
 				return fmt.Errorf("sync whatsapp templates: %w", err)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/nudge-engine/nudge/internal/clock"
 	"io"
 	"log/slog"
 	"os"
@@ -179,6 +180,10 @@ func (a *App) Core() (config.Core, error) {
 	}
 	return c, nil
 }
+
+// flowClock is the engine's clock as NUDGE_CLOCK_* configure it: what a
+// command stamps and decides by, as the server's roles do.
+func (a *App) flowClock() clock.Clock { return clock.LoadConfig(a.Env).Clock() }
 
 // OpenDB opens the configured database.
 func (a *App) OpenDB(ctx context.Context) (*sqlx.DB, error) {

@@ -3,8 +3,6 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/nudge-engine/nudge/internal/clock"
-
 	"github.com/nudge-engine/nudge/scheduler"
 )
 
@@ -23,7 +21,7 @@ workers with NOTIFY nudge_runs. Stops gracefully on SIGINT/SIGTERM.`,
 			cfg := scheduler.LoadConfig(a.Env)
 			// The flow clock every role shares: event due times and cron
 			// occurrences are decided on it, not on this process's wall clock.
-			clk := clock.LoadConfig(a.Env).Clock()
+			clk := a.flowClock()
 			if _, err := a.Core(); err != nil {
 				return err
 			}

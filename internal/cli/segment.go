@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nudge-engine/nudge/campaigns"
-	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/scheduler"
 )
 
@@ -33,7 +32,7 @@ func (a *App) segmentCountCmd() *cobra.Command {
 		Short: "Count a segment's members now, split by first reachable channel, with a sample",
 		Args:  cobra.ExactArgs(1),
 		RunE: a.withDB(func(ctx context.Context, d *sqlx.DB, args []string) error {
-			c, err := scheduler.CountNamed(ctx, d, args[0], clock.LoadConfig(a.Env).Clock().Now(), sample)
+			c, err := scheduler.CountNamed(ctx, d, args[0], a.flowClock().Now(), sample)
 			if errors.Is(err, campaigns.ErrSegmentNotFound) {
 				return &ExitError{Code: 1, Msg: fmt.Sprintf("nudge: segment %q not found", args[0])}
 			}
@@ -81,7 +80,7 @@ func (a *App) segmentListCmd() *cobra.Command {
 		Short: "List segments with their live counts",
 		Args:  cobra.NoArgs,
 		RunE: a.withDB(func(ctx context.Context, d *sqlx.DB, _ []string) error {
-			list, err := scheduler.SegmentSummaries(ctx, d, clock.LoadConfig(a.Env).Clock().Now())
+			list, err := scheduler.SegmentSummaries(ctx, d, a.flowClock().Now())
 			if err != nil {
 				return err
 			}

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/subscribers"
 )
 
@@ -110,7 +109,7 @@ code is 1 when any row was rejected.`,
 			}
 			// Imported rows and their consent are stamped on the flow clock,
 			// as every other write of the engine (the demo's runs fast).
-			im := subscribers.NewImporter(d, clock.LoadConfig(a.Env).Clock().Now)
+			im := subscribers.NewImporter(d, a.flowClock().Now)
 			rep, err := im.Import(ctx, in, subscribers.ImportOptions{
 				Format:     f,
 				Delimiter:  sep,
@@ -170,7 +169,7 @@ func (a *App) subscribersEraseCmd() *cobra.Command {
 		Short: "Erase a subscriber's personal data and words (figures and consent rows stay, pseudonymised)",
 		Args:  cobra.ExactArgs(1),
 		RunE: a.withDB(func(ctx context.Context, d *sqlx.DB, args []string) error {
-			p, err := subscriberStore(d, clock.LoadConfig(a.Env).Clock().Now).Erase(ctx, args[0])
+			p, err := subscriberStore(d, a.flowClock().Now).Erase(ctx, args[0])
 			if err != nil {
 				return err
 			}
@@ -186,7 +185,7 @@ func (a *App) subscribersExportCmd() *cobra.Command {
 		Short: "Print everything held about a subscriber as JSON (an access request)",
 		Args:  cobra.ExactArgs(1),
 		RunE: a.withDB(func(ctx context.Context, d *sqlx.DB, args []string) error {
-			e, err := subscriberStore(d, clock.LoadConfig(a.Env).Clock().Now).Export(ctx, args[0])
+			e, err := subscriberStore(d, a.flowClock().Now).Export(ctx, args[0])
 			if err != nil {
 				return err
 			}
