@@ -161,6 +161,9 @@ func aliasList() string {
 	return strings.Join(out, ", ")
 }
 
+// lineBreaks reads a cell's line breaks as spaces, to judge the rest of it.
+var lineBreaks = strings.NewReplacer("\r", " ", "\n", " ")
+
 // multiline says whether the column's values may span lines: a quoted CSV
 // cell may hold line breaks, which attributes and the consent proof keep.
 func (c column) multiline() bool { return c.kind == colAttr || c.kind == colConsentProof }
@@ -280,7 +283,7 @@ func parseCSVRow(cols []column, rec []string, line int) (importRow, *RowError) {
 			// consent proof keep their line breaks; the other columns are
 			// one line.
 			switch {
-			case !printable(strings.NewReplacer("\r", " ", "\n", " ").Replace(v)):
+			case !printable(lineBreaks.Replace(v)):
 				return bad("must be printable text")
 			case !c.multiline():
 				return bad("must be on one line, but the cell holds a line break")
