@@ -9,25 +9,15 @@ import (
 	"github.com/nudge-engine/nudge/audit"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/internal/httpx"
-	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/users"
 )
 
 // EnableAudit adds the admins' audit log page and records sign-ins and
 // sign-outs in the log on d.
 func (w *Web) EnableAudit(d db.Executor) error {
-	if err := w.enable(NavItem{Href: "/audit", Label: "Audit", About: "Who did what, when, from where", Action: users.AuditRead}, "audit"); err != nil {
-		return err
-	}
-	w.db = d
-	return nil
-}
-
-func (w *Web) registerAudit(mux *server.Mux) {
-	if w.db == nil {
-		return
-	}
-	mux.HandleFunc("GET /audit", users.AuditRead, w.auditPage)
+	return w.enable(func() { w.db = d },
+		NavItem{Href: "/audit", Label: "Audit", About: "Who did what, when, from where", Action: users.AuditRead}, []string{"audit"},
+		route{"GET /audit", users.AuditRead, w.auditPage})
 }
 
 type auditData struct {

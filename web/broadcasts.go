@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/nudge-engine/nudge/internal/httpx"
-	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/scheduler"
 	"github.com/nudge-engine/nudge/users"
 )
@@ -27,23 +26,14 @@ type Broadcasts interface {
 // EnableBroadcasts adds the broadcasts page: the list with its buttons, a
 // dry run, and the creation the dry run's confirmation posts.
 func (w *Web) EnableBroadcasts(b Broadcasts) error {
-	if err := w.enable(NavItem{Href: "/broadcasts", Label: "Broadcasts", About: "Send a campaign once, after a dry run", Action: users.CampaignsRead}, "broadcasts"); err != nil {
-		return err
-	}
-	w.casts = b
-	return nil
-}
-
-func (w *Web) registerBroadcasts(mux *server.Mux) {
-	if w.casts == nil {
-		return
-	}
-	mux.HandleFunc("GET /broadcasts", users.CampaignsRead, w.broadcastsPage)
-	mux.HandleFunc("POST /broadcasts/dry-run", users.CampaignsRead, w.broadcastDryRun)
-	mux.HandleFunc("POST /broadcasts", users.CampaignsWrite, w.broadcastCreate)
-	mux.HandleFunc("POST /broadcasts/{id}/cancel", users.CampaignsWrite, w.broadcastSteer(Broadcasts.Cancel))
-	mux.HandleFunc("POST /broadcasts/{id}/pause", users.CampaignsWrite, w.broadcastSteer(Broadcasts.Pause))
-	mux.HandleFunc("POST /broadcasts/{id}/resume", users.CampaignsWrite, w.broadcastSteer(Broadcasts.Resume))
+	return w.enable(func() { w.casts = b },
+		NavItem{Href: "/broadcasts", Label: "Broadcasts", About: "Send a campaign once, after a dry run", Action: users.CampaignsRead}, []string{"broadcasts"},
+		route{"GET /broadcasts", users.CampaignsRead, w.broadcastsPage},
+		route{"POST /broadcasts/dry-run", users.CampaignsRead, w.broadcastDryRun},
+		route{"POST /broadcasts", users.CampaignsWrite, w.broadcastCreate},
+		route{"POST /broadcasts/{id}/cancel", users.CampaignsWrite, w.broadcastSteer(Broadcasts.Cancel)},
+		route{"POST /broadcasts/{id}/pause", users.CampaignsWrite, w.broadcastSteer(Broadcasts.Pause)},
+		route{"POST /broadcasts/{id}/resume", users.CampaignsWrite, w.broadcastSteer(Broadcasts.Resume)})
 }
 
 type broadcastsData struct {

@@ -10,19 +10,19 @@ import (
 	"time"
 
 	"github.com/nudge-engine/nudge/analytics"
-	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/users"
 )
 
 // EnableDashboard adds the campaign dashboard. It is read-only, so managers
 // see it as well as admins: the figures are what their work produces.
 func (w *Web) EnableDashboard(a *analytics.Store) error {
-	if err := w.enable(NavItem{Href: "/dashboard", Label: "Dashboard", About: "Campaign funnels, reactions, fallbacks and uplift", Action: users.DashboardRead},
-		"dashboard", "campaign"); err != nil {
-		return err
-	}
-	w.dash = a
-	return nil
+	return w.enable(func() { w.dash = a },
+		NavItem{Href: "/dashboard", Label: "Dashboard", About: "Campaign funnels, reactions, fallbacks and uplift", Action: users.DashboardRead},
+		[]string{"dashboard", "campaign"},
+		route{"GET /dashboard", users.DashboardRead, w.dashboard},
+		route{"GET /dashboard.csv", users.FiguresExport, w.dashboardCSV},
+		route{"GET /dashboard/{id}", users.DashboardRead, w.campaign},
+		route{"GET /dashboard/{id}/csv", users.FiguresExport, w.campaignCSV})
 }
 
 func init() {
@@ -39,16 +39,6 @@ func init() {
 		}
 		return (time.Duration(*f) * time.Second).Round(time.Second).String()
 	}
-}
-
-func (w *Web) registerDashboard(mux *server.Mux) {
-	if w.dash == nil {
-		return
-	}
-	mux.HandleFunc("GET /dashboard", users.DashboardRead, w.dashboard)
-	mux.HandleFunc("GET /dashboard.csv", users.FiguresExport, w.dashboardCSV)
-	mux.HandleFunc("GET /dashboard/{id}", users.DashboardRead, w.campaign)
-	mux.HandleFunc("GET /dashboard/{id}/csv", users.FiguresExport, w.campaignCSV)
 }
 
 func (w *Web) fail(rw http.ResponseWriter, r *http.Request, err error) {

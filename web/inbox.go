@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/nudge-engine/nudge/inbox"
-	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/users"
 )
 
@@ -19,18 +18,7 @@ var inboxViews = []inboxView{{"all", "All open"}, {"mine", "Mine"}, {"unassigned
 // EnableInbox adds the inbox pages; canned (NUDGE_INBOX_CANNED, may be nil)
 // are the replies offered in each queue's reply box.
 func (w *Web) EnableInbox(svc *inbox.Service, canned *inbox.Canned) error {
-	if err := w.enable(NavItem{Href: "/inbox", Label: "Inbox", About: "Conversations handed to managers", Action: users.InboxWork},
-		"inbox", "conversation"); err != nil {
-		return err
-	}
-	w.inbox, w.canned = svc, canned
-	return nil
-}
-
-func (w *Web) registerInbox(mux *server.Mux) {
-	if w.inbox == nil {
-		return
-	}
+	var routes []route
 	for p, h := range map[string]http.HandlerFunc{
 		"GET /inbox":               w.inboxList,
 		"GET /inbox/{id}":          w.conversation,
@@ -41,8 +29,11 @@ func (w *Web) registerInbox(mux *server.Mux) {
 		"GET /inbox/media/{id}":    w.media,
 		"POST /inbox/shift":        w.shift,
 	} {
-		mux.HandleFunc(p, users.InboxWork, w.person(h))
+		routes = append(routes, route{p, users.InboxWork, w.person(h)})
 	}
+	return w.enable(func() { w.inbox, w.canned = svc, canned },
+		NavItem{Href: "/inbox", Label: "Inbox", About: "Conversations handed to managers", Action: users.InboxWork},
+		[]string{"inbox", "conversation"}, routes...)
 }
 
 func (w *Web) inboxList(rw http.ResponseWriter, r *http.Request) {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/subscribers"
 	"github.com/nudge-engine/nudge/users"
 )
@@ -21,19 +20,9 @@ type Eraser interface {
 // EnablePrivacy adds the admins' erase page, reached from a conversation's
 // customer: a confirmation, then the erasure.
 func (w *Web) EnablePrivacy(e Eraser) error {
-	if err := w.parsePages("erase"); err != nil {
-		return err
-	}
-	w.eraser = e
-	return nil
-}
-
-func (w *Web) registerPrivacy(mux *server.Mux) {
-	if w.eraser == nil {
-		return
-	}
-	mux.HandleFunc("GET /subscribers/{id}/erase", users.SubscribersErase, w.eraseForm)
-	mux.HandleFunc("POST /subscribers/{id}/erase", users.SubscribersErase, w.erase)
+	return w.enable(func() { w.eraser = e }, NavItem{}, []string{"erase"},
+		route{"GET /subscribers/{id}/erase", users.SubscribersErase, w.eraseForm},
+		route{"POST /subscribers/{id}/erase", users.SubscribersErase, w.erase})
 }
 
 // eraseForm asks for confirmation, or says the customer is erased already.

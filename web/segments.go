@@ -5,7 +5,6 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/scheduler"
 	"github.com/nudge-engine/nudge/users"
 )
@@ -14,18 +13,9 @@ import (
 // count and the split by first reachable channel (scheduler.SegmentSummaries,
 // the same counts as GET /v1/segments and nudge segment list).
 func (w *Web) EnableSegments(d *sqlx.DB) error {
-	if err := w.enable(NavItem{Href: "/segments", Label: "Segments", About: "Saved segments and their live sizes", Action: users.CampaignsRead}, "segments"); err != nil {
-		return err
-	}
-	w.segDB = d
-	return nil
-}
-
-func (w *Web) registerSegments(mux *server.Mux) {
-	if w.segDB == nil {
-		return
-	}
-	mux.HandleFunc("GET /segments", users.CampaignsRead, w.segmentsPage)
+	return w.enable(func() { w.segDB = d },
+		NavItem{Href: "/segments", Label: "Segments", About: "Saved segments and their live sizes", Action: users.CampaignsRead}, []string{"segments"},
+		route{"GET /segments", users.CampaignsRead, w.segmentsPage})
 }
 
 func (w *Web) segmentsPage(rw http.ResponseWriter, r *http.Request) {

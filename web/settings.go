@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/nudge-engine/nudge/apikeys"
-	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/users"
 )
 
@@ -54,24 +53,17 @@ type Settings struct {
 
 // EnableSettings adds the admins' read-only settings page.
 func (w *Web) EnableSettings(load func(ctx context.Context) (Settings, error)) error {
-	if err := w.enable(NavItem{Href: "/settings", Label: "Settings", About: "Channels and their webhooks, API keys, users", Action: users.Settings},
-		"settings"); err != nil {
-		return err
-	}
-	w.settings = load
-	return nil
+	return w.enable(func() { w.settings = load },
+		NavItem{Href: "/settings", Label: "Settings", About: "Channels and their webhooks, API keys, users", Action: users.Settings},
+		[]string{"settings"},
+		route{"GET /settings", users.Settings, w.settingsPage})
 }
 
-func (w *Web) registerSettings(mux *server.Mux) {
-	if w.settings == nil {
+func (w *Web) settingsPage(rw http.ResponseWriter, r *http.Request) {
+	s, err := w.settings(r.Context())
+	if err != nil {
+		w.fail(rw, r, err)
 		return
 	}
-	mux.HandleFunc("GET /settings", users.Settings, func(rw http.ResponseWriter, r *http.Request) {
-		s, err := w.settings(r.Context())
-		if err != nil {
-			w.fail(rw, r, err)
-			return
-		}
-		w.Render(rw, r, "settings", "Settings", s)
-	})
+	w.Render(rw, r, "settings", "Settings", s)
 }

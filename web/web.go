@@ -69,6 +69,7 @@ type Web struct {
 	hooks    *hooks.Store // outgoing webhooks (EnableWebhooks)
 	clock    clock.Clock
 	about    fmt.Stringer // the clock, when it describes itself
+	routes   []route      // of the enabled features, mounted by Register
 }
 
 // New returns the web UI; secure marks cookies Secure (https installs).
@@ -98,12 +99,26 @@ func (w *Web) parsePages(names ...string) error {
 	return nil
 }
 
-// enable registers a feature's embedded pages and its entry in the navigation.
-func (w *Web) enable(nav NavItem, pages ...string) error {
+// route is a feature's pattern with the action a role must be allowed.
+type route struct {
+	pattern string
+	action  users.Action
+	h       http.HandlerFunc
+}
+
+// enable adds a feature: its embedded pages, its entry in the navigation
+// (none for a zero NavItem: the erase page is reached from a conversation)
+// and its routes, which Register mounts. keep, run once the pages parsed,
+// stores what the feature's handlers work on.
+func (w *Web) enable(keep func(), nav NavItem, pages []string, routes ...route) error {
 	if err := w.parsePages(pages...); err != nil {
 		return err
 	}
-	w.AddNav(nav)
+	if nav != (NavItem{}) {
+		w.AddNav(nav)
+	}
+	keep()
+	w.routes = append(w.routes, routes...)
 	return nil
 }
 
@@ -189,7 +204,8 @@ func (w *Web) person(h http.HandlerFunc) http.HandlerFunc {
 // Wrap resolves sessions for every request; serve wraps the whole mux with it.
 func (w *Web) Wrap(h http.Handler) http.Handler { return w.users.Middleware(h) }
 
-// Register adds the login, logout, start page and static routes.
+// Register adds the login, logout, start page and static routes, and the
+// routes of every enabled feature.
 func (w *Web) Register(mux *server.Mux) {
 	mux.Forbidden = http.HandlerFunc(w.forbidden)
 	static, _ := fs.Sub(staticFS, "static")
@@ -200,14 +216,9 @@ func (w *Web) Register(mux *server.Mux) {
 	mux.HandleFunc("GET /{$}", users.SignedIn, func(rw http.ResponseWriter, r *http.Request) {
 		w.Render(rw, r, "home", "Start", nil)
 	})
-	w.registerInbox(mux)
-	w.registerDashboard(mux)
-	w.registerSettings(mux)
-	w.registerPrivacy(mux)
-	w.registerAudit(mux)
-	w.registerBroadcasts(mux)
-	w.registerSegments(mux)
-	w.registerWebhooks(mux)
+	for _, rt := range w.routes {
+		mux.HandleFunc(rt.pattern, rt.action, rt.h)
+	}
 }
 
 const loginCSRFCookie = "nudge_login_csrf"

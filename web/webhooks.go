@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"github.com/nudge-engine/nudge/hooks"
-	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/users"
 )
 
@@ -14,22 +13,13 @@ import (
 // enable, disable), a notice for each endpoint disabled by failures, and the
 // recent deliveries with their replay.
 func (w *Web) EnableWebhooks(s *hooks.Store) error {
-	if err := w.enable(NavItem{Href: "/settings/webhooks", Label: "Webhooks", About: "Events out to the shop's systems: endpoints, deliveries, replay", Action: users.Settings},
-		"webhooks"); err != nil {
-		return err
-	}
-	w.hooks = s
-	return nil
-}
-
-func (w *Web) registerWebhooks(mux *server.Mux) {
-	if w.hooks == nil {
-		return
-	}
-	mux.HandleFunc("GET /settings/webhooks", users.Settings, w.webhooksPage)
-	mux.HandleFunc("POST /settings/webhooks", users.Settings, w.webhookCreate)
-	mux.HandleFunc("POST /settings/webhooks/{id}/enabled", users.Settings, w.webhookEnabled)
-	mux.HandleFunc("POST /settings/webhooks/deliveries/{id}/replay", users.Settings, w.webhookReplay)
+	return w.enable(func() { w.hooks = s },
+		NavItem{Href: "/settings/webhooks", Label: "Webhooks", About: "Events out to the shop's systems: endpoints, deliveries, replay", Action: users.Settings},
+		[]string{"webhooks"},
+		route{"GET /settings/webhooks", users.Settings, w.webhooksPage},
+		route{"POST /settings/webhooks", users.Settings, w.webhookCreate},
+		route{"POST /settings/webhooks/{id}/enabled", users.Settings, w.webhookEnabled},
+		route{"POST /settings/webhooks/deliveries/{id}/replay", users.Settings, w.webhookReplay})
 }
 
 type webhooksData struct {
