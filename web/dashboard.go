@@ -182,14 +182,16 @@ func writeCSV(rw http.ResponseWriter, name string, header []string, rows [][]str
 
 func (w *Web) dashboardCSV(rw http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	var (
+		name   string
+		header []string
+		rows   [][]string
+		err    error
+	)
 	switch r.URL.Query().Get("table") {
 	case "campaigns":
-		cs, err := w.dash.Headlines(ctx, w.clock.Now().Add(-headlinePeriod))
-		if err != nil {
-			w.fail(rw, r, err)
-			return
-		}
-		var rows [][]string
+		var cs []analytics.Headline
+		cs, err = w.dash.Headlines(ctx, w.clock.Now().Add(-headlinePeriod))
 		for _, c := range cs {
 			goal := ""
 			if g := c.GoalRate(); g != nil {
@@ -199,22 +201,24 @@ func (w *Web) dashboardCSV(rw http.ResponseWriter, r *http.Request) {
 			rows = append(rows, []string{c.ID, c.Name, c.Current, fmt.Sprint(c.Versions), fmt.Sprint(c.Runs),
 				fmt.Sprint(f.Audience), fmt.Sprint(f.Sent), fmt.Sprint(f.Read), fmt.Sprint(f.Clicked), fmt.Sprint(f.Replied), goal})
 		}
-		writeCSV(rw, "campaigns", []string{"campaign", "name", "current_version", "versions", "runs",
-			"audience_7d", "sent_7d", "read_7d", "clicked_7d", "replied_7d", "goal_rate_7d"}, rows)
+		name, header = "campaigns", []string{"campaign", "name", "current_version", "versions", "runs",
+			"audience_7d", "sent_7d", "read_7d", "clicked_7d", "replied_7d", "goal_rate_7d"}
 	case "sources":
-		src, err := w.dash.Sources(ctx, w.clock.Now().Add(-sourcesPeriod))
-		if err != nil {
-			w.fail(rw, r, err)
-			return
-		}
-		var rows [][]string
+		var src []analytics.Source
+		src, err = w.dash.Sources(ctx, w.clock.Now().Add(-sourcesPeriod))
 		for _, s := range src {
 			rows = append(rows, []string{s.Source, s.Channel, fmt.Sprint(s.N)})
 		}
-		writeCSV(rw, "optin-sources", []string{"source", "channel", "subscribers"}, rows)
+		name, header = "optin-sources", []string{"source", "channel", "subscribers"}
 	default:
 		http.Error(rw, "table must be campaigns or sources", http.StatusBadRequest)
+		return
 	}
+	if err != nil {
+		w.fail(rw, r, err)
+		return
+	}
+	writeCSV(rw, name, header, rows)
 }
 
 func (w *Web) campaignCSV(rw http.ResponseWriter, r *http.Request) {
