@@ -25,10 +25,11 @@ func (a *App) broadcastCmd() *cobra.Command {
 			"first: it counts who would get it on which channel and whom policy would skip.\n" +
 			"The scheduler (leader) starts it when due.",
 	}
-	cmd.AddCommand(a.broadcastDryRunCmd(), a.broadcastCreateCmd(), a.broadcastListCmd(), a.broadcastShowCmd(),
-		a.broadcastSteerCmd("cancel", "Cancel a broadcast that has not started", (*scheduler.Broadcasts).Cancel),
-		a.broadcastSteerCmd("pause", "Pause a running broadcast: no further runs are created", (*scheduler.Broadcasts).Pause),
-		a.broadcastSteerCmd("resume", "Resume a paused broadcast", (*scheduler.Broadcasts).Resume))
+	cmd.AddCommand(a.broadcastDryRunCmd(), a.broadcastCreateCmd(), a.broadcastListCmd(),
+		a.broadcastByIDCmd("show", "Print one broadcast", (*scheduler.Broadcasts).Get),
+		a.broadcastByIDCmd("cancel", "Cancel a broadcast that has not started", (*scheduler.Broadcasts).Cancel),
+		a.broadcastByIDCmd("pause", "Pause a running broadcast: no further runs are created", (*scheduler.Broadcasts).Pause),
+		a.broadcastByIDCmd("resume", "Resume a paused broadcast", (*scheduler.Broadcasts).Resume))
 	return cmd
 }
 
@@ -183,29 +184,9 @@ func (a *App) printBroadcast(bc scheduler.Broadcast, asJSON bool) error {
 	return nil
 }
 
-func (a *App) broadcastShowCmd() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "show ID",
-		Short: "Print one broadcast",
-		Args:  cobra.ExactArgs(1),
-		RunE: a.withBroadcasts(func(ctx context.Context, b *scheduler.Broadcasts, args []string) error {
-			id, err := broadcastArg(args[0])
-			if err != nil {
-				return err
-			}
-			bc, err := b.Get(ctx, id)
-			if err != nil {
-				return err
-			}
-			return a.printBroadcast(bc, asJSON)
-		}),
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
-}
-
-func (a *App) broadcastSteerCmd(use, short string, op func(*scheduler.Broadcasts, context.Context, int64) (scheduler.Broadcast, error)) *cobra.Command {
+// broadcastByIDCmd is a command on the broadcast ID: it prints what op,
+// reading or steering it, returns.
+func (a *App) broadcastByIDCmd(use, short string, op func(*scheduler.Broadcasts, context.Context, int64) (scheduler.Broadcast, error)) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   use + " ID",
