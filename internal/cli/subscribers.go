@@ -149,18 +149,10 @@ code is 1 when any row was rejected.`,
 }
 
 func (a *App) subscribersGetCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "get EXTERNAL_ID",
-		Short: "Print a subscriber as JSON",
-		Args:  cobra.ExactArgs(1),
-		RunE: a.withDB(func(ctx context.Context, d *sqlx.DB, args []string) error {
-			s, err := subscribers.NewStore(d, nil).Get(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			return printJSON(a.Stdout, s)
-		}),
-	}
+	return subscriberJSONCmd(a, "get", "Print a subscriber as JSON",
+		func(ctx context.Context, d *sqlx.DB, id string) (subscribers.Subscriber, error) {
+			return subscribers.NewStore(d, nil).Get(ctx, id)
+		})
 }
 
 func (a *App) subscribersEraseCmd() *cobra.Command {
@@ -180,16 +172,25 @@ func (a *App) subscribersEraseCmd() *cobra.Command {
 }
 
 func (a *App) subscribersExportCmd() *cobra.Command {
+	return subscriberJSONCmd(a, "export", "Print everything held about a subscriber as JSON (an access request)",
+		func(ctx context.Context, d *sqlx.DB, id string) (subscribers.Export, error) {
+			return subscriberStore(d, a.flowClock().Now).Export(ctx, id)
+		})
+}
+
+// subscriberJSONCmd is the command use EXTERNAL_ID: it prints as JSON what
+// get returns for that subscriber.
+func subscriberJSONCmd[T any](a *App, use, short string, get func(ctx context.Context, d *sqlx.DB, id string) (T, error)) *cobra.Command {
 	return &cobra.Command{
-		Use:   "export EXTERNAL_ID",
-		Short: "Print everything held about a subscriber as JSON (an access request)",
+		Use:   use + " EXTERNAL_ID",
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: a.withDB(func(ctx context.Context, d *sqlx.DB, args []string) error {
-			e, err := subscriberStore(d, a.flowClock().Now).Export(ctx, args[0])
+			v, err := get(ctx, d, args[0])
 			if err != nil {
 				return err
 			}
-			return printJSON(a.Stdout, e)
+			return printJSON(a.Stdout, v)
 		}),
 	}
 }
