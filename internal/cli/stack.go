@@ -290,20 +290,37 @@ func (s *stack) server() *server.Server {
 // ends: retrying inbound events whose processing failed, flagging
 // conversations past their SLA and purging data past its retention period.
 func (s *stack) loops(ctx context.Context) error {
-	recon := inbound.NewReconciler(s.sink, s.clock, inbound.DefaultReconcileEvery)
-	if err := recon.Start(ctx); err != nil {
+	stop, err := startLoops(ctx,
+		inbound.NewReconciler(s.sink, s.clock, inbound.DefaultReconcileEvery),
+		inbox.NewSLAFlagger(s.inbox, s.clock, inbox.DefaultSLAEvery),
+		s.retention)
+	if err != nil {
 		return err
 	}
-	defer recon.Stop()
-	sla := inbox.NewSLAFlagger(s.inbox, s.clock, inbox.DefaultSLAEvery)
-	if err := sla.Start(ctx); err != nil {
-		return err
-	}
-	defer sla.Stop()
-	if err := s.retention.Start(ctx); err != nil {
-		return err
-	}
-	defer s.retention.Stop()
+	defer stop()
 	<-ctx.Done()
 	return nil
+}
+
+// loop is a role's background work between Start and Stop.
+type loop interface {
+	Start(ctx context.Context) error
+	Stop()
+}
+
+// startLoops starts ls in order; stop stops them in the reverse order. When
+// one fails to start, the ones started before it are stopped again.
+func startLoops(ctx context.Context, ls ...loop) (stop func(), err error) {
+	stopAll := func(ls []loop) {
+		for i := len(ls) - 1; i >= 0; i-- {
+			ls[i].Stop()
+		}
+	}
+	for i, l := range ls {
+		if err := l.Start(ctx); err != nil {
+			stopAll(ls[:i])
+			return nil, err
+		}
+	}
+	return func() { stopAll(ls) }, nil
 }

@@ -163,15 +163,11 @@ func (a *App) buildRuntime(core config.Core, st worker.Settings, d *sqlx.DB, x r
 func (r *runtime) work(ctx context.Context) error {
 	r.dispatcher.Start()
 	defer r.dispatcher.Stop()
-	rep := sandbox.NewReporter(r.sandbox, r.clock, sandbox.DefaultReportEvery, r.log)
-	if err := rep.Start(ctx); err != nil {
+	stop, err := startLoops(ctx, sandbox.NewReporter(r.sandbox, r.clock, sandbox.DefaultReportEvery, r.log), r.hooks)
+	if err != nil {
 		return err
 	}
-	defer rep.Stop()
-	if err := r.hooks.Start(ctx); err != nil {
-		return err
-	}
-	defer r.hooks.Stop()
+	defer stop()
 	return r.engine.Run(ctx)
 }
 
@@ -224,17 +220,8 @@ func (q adminQueues) Register(mux *server.Mux) {
 }
 
 func (a *App) runCmd() *cobra.Command {
-	var migrate bool
-	cmd := &cobra.Command{
-		Use:   "run",
-		Short: "Run every role in one process: HTTP API, scheduler and worker",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runRoles(cmd.Context(), migrate, true, true)
-		},
-	}
-	cmd.Flags().BoolVar(&migrate, "migrate", false, "apply pending migrations before starting")
-	return cmd
+	return a.rolesCmd("run", "Run every role in one process: HTTP API, scheduler and worker",
+		"apply pending migrations before starting", true, true)
 }
 
 // openStack loads the roles' configuration, opens the database (applying
@@ -272,15 +259,11 @@ func (a *App) runRoles(ctx context.Context, migrate, work, schedule bool) error 
 	}
 	if schedule {
 		sched := scheduler.New(s.db, c.clock.Now, a.Log, c.sched)
-		if err := sched.Start(gctx); err != nil {
+		stop, err := startLoops(gctx, sched, scheduler.NewLagReporter(sched, s.rt.metrics, c.clock, scheduler.DefaultLagEvery))
+		if err != nil {
 			return err
 		}
-		defer sched.Stop()
-		lag := scheduler.NewLagReporter(sched, s.rt.metrics, c.clock, scheduler.DefaultLagEvery)
-		if err := lag.Start(gctx); err != nil {
-			return err
-		}
-		defer lag.Stop()
+		defer stop()
 	}
 	return ignoreCanceled(g.Wait())
 }
