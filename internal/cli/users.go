@@ -23,23 +23,18 @@ func (a *App) usersCmd() *cobra.Command {
 		Short: "Create an account; prints a one-time password unless --password-stdin is given",
 		Args:  cobra.ExactArgs(1),
 		RunE: a.withDB(func(ctx context.Context, d *sqlx.DB, args []string) error {
-			pw, generated, err := a.password(fromStdin)
-			if err != nil {
-				return err
-			}
-			u, err := users.NewStore(d, nil).Add(ctx, args[0], users.Role(role), pw, users.ParseQueues(queues))
-			if err != nil {
-				return err
-			}
-			if err := audit.Record(ctx, d, time.Now(), audit.Event{Action: "user.add", Subject: "user:" + u.Email,
-				Detail: map[string]any{"role": u.Role, "queues": u.Queues}}); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.Stdout, "created %s (%s)\n", u.Email, u.Role)
-			if generated {
-				fmt.Fprintf(a.Stdout, "one-time password: %s\n", pw)
-			}
-			return nil
+			return a.setPassword(fromStdin, func(pw string) error {
+				u, err := users.NewStore(d, nil).Add(ctx, args[0], users.Role(role), pw, users.ParseQueues(queues))
+				if err != nil {
+					return err
+				}
+				if err := audit.Record(ctx, d, time.Now(), audit.Event{Action: "user.add", Subject: "user:" + u.Email,
+					Detail: map[string]any{"role": u.Role, "queues": u.Queues}}); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.Stdout, "created %s (%s)\n", u.Email, u.Role)
+				return nil
+			})
 		}),
 	}
 	add.Flags().StringVar(&role, "role", "manager", "admin, marketer, manager or viewer")
@@ -83,20 +78,12 @@ func (a *App) usersCmd() *cobra.Command {
 		Short: "Set a new password; prints a one-time password unless --password-stdin is given",
 		Args:  cobra.ExactArgs(1),
 		RunE: a.withDB(func(ctx context.Context, d *sqlx.DB, args []string) error {
-			pw, generated, err := a.password(fromStdin)
-			if err != nil {
-				return err
-			}
-			if err := users.NewStore(d, nil).SetPassword(ctx, args[0], pw); err != nil {
-				return err
-			}
-			if err := audit.Record(ctx, d, time.Now(), audit.Event{Action: "user.passwd", Subject: "user:" + strings.ToLower(args[0])}); err != nil {
-				return err
-			}
-			if generated {
-				fmt.Fprintf(a.Stdout, "one-time password: %s\n", pw)
-			}
-			return nil
+			return a.setPassword(fromStdin, func(pw string) error {
+				if err := users.NewStore(d, nil).SetPassword(ctx, args[0], pw); err != nil {
+					return err
+				}
+				return audit.Record(ctx, d, time.Now(), audit.Event{Action: "user.passwd", Subject: "user:" + strings.ToLower(args[0])})
+			})
 		}),
 	}
 	passwd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from standard input")
@@ -117,6 +104,22 @@ func (a *App) usersCmd() *cobra.Command {
 	}
 	cmd.AddCommand(add, set, passwd, list)
 	return cmd
+}
+
+// setPassword hands set the password read from standard input (fromStdin)
+// or a generated one, and prints a generated one once set has stored it.
+func (a *App) setPassword(fromStdin bool, set func(pw string) error) error {
+	pw, generated, err := a.password(fromStdin)
+	if err != nil {
+		return err
+	}
+	if err := set(pw); err != nil {
+		return err
+	}
+	if generated {
+		fmt.Fprintf(a.Stdout, "one-time password: %s\n", pw)
+	}
+	return nil
 }
 
 func (a *App) password(fromStdin bool) (pw string, generated bool, err error) {
