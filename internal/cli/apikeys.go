@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -55,12 +54,9 @@ func (a *App) apikeysCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tROLE\tPREFIX\tCREATED\tLAST USED\tREVOKED")
-				for _, k := range ks {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.Name, k.Role, k.Prefix, apikeyStamp(&k.CreatedAt), apikeyStamp(k.LastUsedAt), apikeyStamp(k.RevokedAt))
-				}
-				return tw.Flush()
+				return writeTable(a.Stdout, "NAME\tROLE\tPREFIX\tCREATED\tLAST USED\tREVOKED", ks, func(k apikeys.Key) string {
+					return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", k.Name, k.Role, k.Prefix, apikeyStamp(&k.CreatedAt), apikeyStamp(k.LastUsedAt), apikeyStamp(k.RevokedAt))
+				})
 			}),
 		},
 		&cobra.Command{

@@ -153,13 +153,10 @@ func (a *App) broadcastListCmd() *cobra.Command {
 			if asJSON {
 				return printJSON(a.Stdout, list)
 			}
-			tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tCAMPAIGN\tVERSION\tSEND AT\tSTATE\tRUNS\tCREATED\tBY")
-			for _, bc := range list {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", bc.ID, bc.CampaignID, bc.CampaignVersion, bc.When(), bc.State, bc.Runs,
+			return writeTable(a.Stdout, "ID\tCAMPAIGN\tVERSION\tSEND AT\tSTATE\tRUNS\tCREATED\tBY", list, func(bc scheduler.Broadcast) string {
+				return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s", bc.ID, bc.CampaignID, bc.CampaignVersion, bc.When(), bc.State, bc.Runs,
 					bc.CreatedAt.UTC().Format(time.RFC3339), bc.CreatedBy)
-			}
-			return tw.Flush()
+			})
 		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -235,16 +234,13 @@ func (a *App) campaignListCmd() *cobra.Command {
 			if asJSON {
 				return json.NewEncoder(a.Stdout).Encode(list)
 			}
-			tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tVERSION\tHASH\tVERSIONS\tSTATUS\tTOPIC\tUPDATED\tNAME")
-			for _, c := range list {
+			return writeTable(a.Stdout, "ID\tVERSION\tHASH\tVERSIONS\tSTATUS\tTOPIC\tUPDATED\tNAME", list, func(c campaigns.Summary) string {
 				status := "active"
 				if c.ArchivedAt != nil {
 					status = "archived"
 				}
-				fmt.Fprintf(tw, "%s\tv%d\t%s\t%d\t%s\t%s\t%s\t%s\n", c.ID, c.Number, c.Version, c.Versions, status, c.Topic, c.UpdatedAt.UTC().Format(time.RFC3339), c.Name)
-			}
-			return tw.Flush()
+				return fmt.Sprintf("%s\tv%d\t%s\t%d\t%s\t%s\t%s\t%s", c.ID, c.Number, c.Version, c.Versions, status, c.Topic, c.UpdatedAt.UTC().Format(time.RFC3339), c.Name)
+			})
 		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

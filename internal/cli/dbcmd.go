@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"text/tabwriter"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/spf13/cobra"
@@ -30,6 +32,17 @@ func (a *App) withCampaigns(run func(ctx context.Context, st *campaigns.Store, a
 	return a.withDB(func(ctx context.Context, d *sqlx.DB, args []string) error {
 		return run(ctx, campaigns.NewStore(d, campaigns.WithLinter(channelcheck.Linter())), args)
 	})
+}
+
+// writeTable writes list as the commands' aligned columns: the tab-separated
+// header, then the line row makes of each item.
+func writeTable[T any](w io.Writer, header string, list []T, row func(T) string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, x := range list {
+		fmt.Fprintln(tw, row(x))
+	}
+	return tw.Flush()
 }
 
 // printJSON writes v as indented JSON, as the commands' --json output.

@@ -82,13 +82,10 @@ func writeFunnel(w io.Writer, f analytics.Funnel) error {
 	}
 	if len(f.Clicks) > 0 {
 		fmt.Fprintln(w, "tracked links by step and channel (messages; bots are link previews, not counted as clicks):")
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "STEP\tCHANNEL\tSENT\tWITH LINKS\tCLICKED\tRATE\tCLICKS\tBOTS")
-		for _, c := range f.Clicks {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.1f%%\t%d\t%d\n", c.Step, c.Channel, c.Sent, c.WithLinks, c.Clicked,
+		if err := writeTable(w, "STEP\tCHANNEL\tSENT\tWITH LINKS\tCLICKED\tRATE\tCLICKS\tBOTS", f.Clicks, func(c analytics.ClickUse) string {
+			return fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%.1f%%\t%d\t%d", c.Step, c.Channel, c.Sent, c.WithLinks, c.Clicked,
 				100*c.Rate(), c.Clicks, c.BotClicks)
-		}
-		if err := tw.Flush(); err != nil {
+		}); err != nil {
 			return err
 		}
 	}

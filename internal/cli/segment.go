@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/spf13/cobra"
@@ -43,12 +42,9 @@ func (a *App) segmentCountCmd() *cobra.Command {
 				return printJSON(a.Stdout, c)
 			}
 			fmt.Fprintf(a.Stdout, "%s: %d members (%.0f ms)\n", c.Segment, c.Total, c.Ms)
-			tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "FIRST CHANNEL\tMEMBERS")
-			for _, ch := range c.ByChannel {
-				fmt.Fprintf(tw, "%s\t%d\n", channelLabel(ch.Channel), ch.Members)
-			}
-			if err := tw.Flush(); err != nil {
+			if err := writeTable(a.Stdout, "FIRST CHANNEL\tMEMBERS", c.ByChannel, func(ch scheduler.ChannelCount) string {
+				return fmt.Sprintf("%s\t%d", channelLabel(ch.Channel), ch.Members)
+			}); err != nil {
 				return err
 			}
 			if len(c.Sample) > 0 {
@@ -87,12 +83,9 @@ func (a *App) segmentListCmd() *cobra.Command {
 			if asJSON {
 				return printJSON(a.Stdout, list)
 			}
-			tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tVERSION\tTOPIC\tMEMBERS\tNAME")
-			for _, s := range list {
-				fmt.Fprintf(tw, "%s\tv%d\t%s\t%d\t%s\n", s.ID, s.Number, s.Topic, s.Count.Total, s.Name)
-			}
-			return tw.Flush()
+			return writeTable(a.Stdout, "ID\tVERSION\tTOPIC\tMEMBERS\tNAME", list, func(s scheduler.SegmentSummary) string {
+				return fmt.Sprintf("%s\tv%d\t%s\t%d\t%s", s.ID, s.Number, s.Topic, s.Count.Total, s.Name)
+			})
 		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
