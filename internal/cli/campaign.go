@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -72,11 +73,7 @@ func (a *App) campaignLintCmd() *cobra.Command {
 				fmt.Fprintf(a.Stdout, "%d campaign %s: no problems\n", len(files), plural(len(files), "file", "files"))
 				return nil
 			}
-			sources := map[string][]byte{}
-			for _, f := range files {
-				sources[f.Path] = f.Source
-			}
-			_ = campaigns.WriteReport(a.Stdout, errs, sources)
+			writeLintReport(a.Stdout, files, errs)
 			hard := campaigns.Errors(errs)
 			if len(hard) == 0 { // warnings only: the files may be applied
 				fmt.Fprintf(a.Stdout, "%d %s in %d %s\n", len(errs), plural(len(errs), "warning", "warnings"), len(files), plural(len(files), "file", "files"))
@@ -113,6 +110,15 @@ func (a *App) loadCampaignFiles(args []string, wa *campaigns.WhatsAppCatalogue) 
 		return nil, nil, &ExitError{Code: 2, Msg: "configuration:\n" + err.Error()}
 	}
 	return files, l.Lint(files), nil
+}
+
+// writeLintReport prints errs with the lines of files they point at.
+func writeLintReport(w io.Writer, files []*campaigns.File, errs []campaigns.LintError) {
+	sources := map[string][]byte{}
+	for _, f := range files {
+		sources[f.Path] = f.Source
+	}
+	_ = campaigns.WriteReport(w, errs, sources)
 }
 
 // lintCatalogue is the synced WhatsApp template catalogue when
@@ -177,11 +183,7 @@ func (a *App) campaignApplyCmd() *cobra.Command {
 				return err
 			}
 			if len(errs) > 0 {
-				sources := map[string][]byte{}
-				for _, f := range files {
-					sources[f.Path] = f.Source
-				}
-				_ = campaigns.WriteReport(a.Stdout, errs, sources)
+				writeLintReport(a.Stdout, files, errs)
 				return &ExitError{Code: 1, Msg: fmt.Sprintf("nothing applied: %d %s", len(errs), plural(len(errs), "problem", "problems"))}
 			}
 			return a.withCampaigns(func(ctx context.Context, st *campaigns.Store, _ []string) error {
