@@ -241,6 +241,7 @@ func TestRoleCommands(t *testing.T) {
 		{[]string{"users", "add", "anna@shop.example", "--role", "manager", "--queues", "care, billing"}, 0, "created anna@shop.example (manager)\n"},
 		{[]string{"users", "add", "mark@shop.example", "--role", "marketer"}, 0, "created mark@shop.example (marketer)\n"},
 		{[]string{"users", "add", "root@shop.example", "--role", "root"}, 1, ""},
+		{[]string{"users", "add", "mia@shop.example"}, 0, "created mia@shop.example (manager)\n"}, // --role defaults to manager
 		{[]string{"users", "set", "anna@shop.example", "--queues", "care"}, 0, "anna@shop.example: manager queues=care\n"},
 		{[]string{"users", "set", "mark@shop.example", "--role", "viewer"}, 0, "mark@shop.example: viewer\n"},
 		{[]string{"users", "set", "mark@shop.example"}, 1, ""},
@@ -284,7 +285,7 @@ func TestRoleCommands(t *testing.T) {
 		got = append(got, e.Action+" "+e.Subject)
 	}
 	want := "apikey.create key:figures,apikey.create key:backend,user.set user:mark@shop.example,user.set user:anna@shop.example," +
-		"user.add user:mark@shop.example,user.add user:anna@shop.example"
+		"user.add user:mia@shop.example,user.add user:mark@shop.example,user.add user:anna@shop.example"
 	if strings.Join(got, ",") != want {
 		t.Errorf("audited %q, want %q", strings.Join(got, ","), want)
 	}

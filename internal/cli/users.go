@@ -16,7 +16,9 @@ import (
 
 func (a *App) usersCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "users", Short: "Manage the accounts of people: admins, marketers, managers and viewers"}
-	var role, queues string
+	// add and set keep their own flag variables: a shared one would take
+	// the default of whichever command registers its flag last.
+	var role, queues, setRole, setQueues string
 	var fromStdin bool
 	add := &cobra.Command{
 		Use:   "add EMAIL",
@@ -47,11 +49,11 @@ func (a *App) usersCmd() *cobra.Command {
 			var r *users.Role
 			var q []string
 			if cmd.Flags().Changed("role") {
-				rr := users.Role(role)
+				rr := users.Role(setRole)
 				r = &rr
 			}
 			if cmd.Flags().Changed("queues") {
-				q = users.ParseQueues(queues)
+				q = users.ParseQueues(setQueues)
 			}
 			if r == nil && q == nil {
 				return fmt.Errorf("nothing to change: give --role and/or --queues")
@@ -70,8 +72,8 @@ func (a *App) usersCmd() *cobra.Command {
 			})(cmd, args)
 		},
 	}
-	set.Flags().StringVar(&role, "role", "", "admin, marketer, manager or viewer")
-	set.Flags().StringVar(&queues, "queues", "", "a manager's inbox queues, comma-separated (\"\" = every queue)")
+	set.Flags().StringVar(&setRole, "role", "", "admin, marketer, manager or viewer")
+	set.Flags().StringVar(&setQueues, "queues", "", "a manager's inbox queues, comma-separated (\"\" = every queue)")
 	add.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from standard input")
 	passwd := &cobra.Command{
 		Use:   "passwd EMAIL",
