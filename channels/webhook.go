@@ -57,6 +57,13 @@ func Refuse(w http.ResponseWriter, r *http.Request, log *slog.Logger, msg string
 	http.Error(w, http.StatusText(status), status)
 }
 
+// Unreadable answers 400 with answer to a webhook request that passed its
+// check but did not parse, and logs err as msg with attrs.
+func Unreadable(w http.ResponseWriter, r *http.Request, log *slog.Logger, msg, answer string, err error, attrs ...any) {
+	log.WarnContext(r.Context(), msg, append([]any{"err", err}, attrs...)...)
+	http.Error(w, answer, http.StatusBadRequest)
+}
+
 // Store hands a webhook's events to sink. When the sink fails it logs msg
 // with attrs and answers 500, so the provider delivers again; ok is false
 // then. No events is a success with an empty Ack.

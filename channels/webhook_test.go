@@ -1,8 +1,12 @@
 package channels_test
 
 import (
+	"bytes"
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/nudge-engine/nudge/channels"
@@ -16,6 +20,19 @@ func TestPostOnlyRefusesOtherMethods(t *testing.T) {
 	w = httptest.NewRecorder()
 	if !channels.PostOnly(w, httptest.NewRequest(http.MethodPost, "/webhooks/sms/main", nil)) || w.Code != http.StatusOK {
 		t.Errorf("POST refused: %d", w.Code)
+	}
+}
+
+func TestUnreadableAnswers400AndLogs(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	w := httptest.NewRecorder()
+	channels.Unreadable(w, httptest.NewRequest(http.MethodPost, "/webhooks/vk/main", nil), log, "vk callback unreadable", "bad callback", errors.New("no object"), "type", "message_new")
+	if w.Code != http.StatusBadRequest || strings.TrimSpace(w.Body.String()) != "bad callback" {
+		t.Errorf("answer %d %q", w.Code, w.Body.String())
+	}
+	if got := logs.String(); !strings.Contains(got, `level=WARN msg="vk callback unreadable" err="no object" type=message_new`) {
+		t.Errorf("log %q", got)
 	}
 }
 

@@ -269,8 +269,7 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	events, callbackID, err := ParseUpdate(h.cfg.Account, body)
 	if err != nil {
-		h.log.WarnContext(r.Context(), "telegram update unreadable", "err", err)
-		http.Error(w, "bad update", http.StatusBadRequest)
+		channels.Unreadable(w, r, h.log, "telegram update unreadable", "bad update", err)
 		return
 	}
 	if len(events) > 0 {

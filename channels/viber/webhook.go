@@ -202,8 +202,7 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	events, event, err := ParseCallback(h.cfg.Account, body)
 	if err != nil {
-		h.log.WarnContext(r.Context(), "viber callback unreadable", "err", err)
-		http.Error(w, "bad callback", http.StatusBadRequest)
+		channels.Unreadable(w, r, h.log, "viber callback unreadable", "bad callback", err)
 		return
 	}
 	ack, ok := channels.Store(w, r, h.sink, h.log, events, "viber events not stored", "event", event)

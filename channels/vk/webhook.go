@@ -286,8 +286,7 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	events, answer, err := ParseCallback(h.cfg.Account, env, body)
 	if err != nil {
-		h.log.WarnContext(r.Context(), "vk callback unreadable", "err", err, "type", env.Type)
-		http.Error(w, "bad callback", http.StatusBadRequest)
+		channels.Unreadable(w, r, h.log, "vk callback unreadable", "bad callback", err, "type", env.Type)
 		return
 	}
 	if _, ok := channels.Store(w, r, h.sink, h.log, events, "vk events not stored", "type", env.Type); !ok {
