@@ -3,7 +3,6 @@ package instagram
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/meta"
@@ -22,20 +21,15 @@ var Tags = map[string]bool{"HUMAN_AGENT": true}
 var Rules = meta.SendRules{Product: "Instagram", Tags: Tags, MessagingType: "RESPONSE", MaxText: MaxText, TextBytes: true}
 
 // Client sends as one Instagram account.
-type Client struct {
-	cfg   Config
-	graph *meta.Graph
-	msgs  *meta.Messages
-}
+type Client struct{ msgs *meta.Messages }
 
 // New returns a client; hc nil means the adapters' client (channels.HTTPClient).
 func New(cfg Config, hc *http.Client) *Client {
-	g := &meta.Graph{BaseURL: cfg.APIURL, Token: cfg.Token, HC: hc}
 	path := "/me/messages"
 	if cfg.AccountID != "" {
 		path = "/" + cfg.AccountID + "/messages"
 	}
-	return &Client{cfg: cfg, graph: g, msgs: &meta.Messages{Graph: g, Path: path, Rules: Rules, Now: time.Now}}
+	return &Client{msgs: meta.NewMessages(cfg.APIURL, cfg.Token, path, Rules, hc)}
 }
 
 // Kind is channels.Instagram.

@@ -14,5 +14,5 @@ func (c *Client) Fetch(ctx context.Context, a channels.Attachment, max int64) (c
 	if a.Kind == channels.Story {
 		return channels.File{}, fmt.Errorf("story media is not kept (only its link: %s)", a.URL)
 	}
-	return channels.FetchURL(ctx, c.graph.HC, a, max, "instagram attachment download")
+	return channels.FetchURL(ctx, c.msgs.Graph.HC, a, max, "instagram attachment download")
 }

@@ -3,7 +3,6 @@ package messenger
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/meta"
@@ -24,16 +23,11 @@ var Rules = meta.SendRules{Product: "Messenger", Tags: Tags, MessagingType: "UPD
 	ButtonTemplate: true, ReusableImage: true, Media: mediaMessages}
 
 // Client sends as one page.
-type Client struct {
-	cfg   Config
-	graph *meta.Graph
-	msgs  *meta.Messages
-}
+type Client struct{ msgs *meta.Messages }
 
 // New returns a client; hc nil means the adapters' client (channels.HTTPClient).
 func New(cfg Config, hc *http.Client) *Client {
-	g := &meta.Graph{BaseURL: cfg.APIURL, Token: cfg.PageToken, HC: hc}
-	return &Client{cfg: cfg, graph: g, msgs: &meta.Messages{Graph: g, Path: "/me/messages", Rules: Rules, Now: time.Now}}
+	return &Client{msgs: meta.NewMessages(cfg.APIURL, cfg.PageToken, "/me/messages", Rules, hc)}
 }
 
 // Kind is channels.Messenger.

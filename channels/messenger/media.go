@@ -9,5 +9,5 @@ import (
 // Fetch downloads an attachment a person sent from its CDN URL (signed by
 // Meta, so no token is sent). A file over max is a *channels.TooLargeError.
 func (c *Client) Fetch(ctx context.Context, a channels.Attachment, max int64) (channels.File, error) {
-	return channels.FetchURL(ctx, c.graph.HC, a, max, "messenger attachment download")
+	return channels.FetchURL(ctx, c.msgs.Graph.HC, a, max, "messenger attachment download")
 }

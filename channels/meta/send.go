@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -47,6 +48,13 @@ type Messages struct {
 	Path  string // "/me/messages" or "/<IG_ID>/messages"
 	Rules SendRules
 	Now   func() time.Time
+}
+
+// NewMessages is the Send API at path of the account whose token it sends
+// to the Graph base apiURL; hc nil means the adapters' client
+// (channels.HTTPClient).
+func NewMessages(apiURL, token, path string, rules SendRules, hc *http.Client) *Messages {
+	return &Messages{Graph: &Graph{BaseURL: apiURL, Token: token, HC: hc}, Path: path, Rules: rules, Now: time.Now}
 }
 
 type sendAnswer struct {
