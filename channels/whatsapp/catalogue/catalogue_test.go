@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels/whatsapp"
@@ -23,11 +26,17 @@ func newFake(t *testing.T) (*whatsappfake.Server, *whatsapp.Client) {
 	return f, whatsapp.New(whatsapp.Config{APIURL: f.URL(), Token: o.Token, PhoneNumberID: o.PhoneNumberID, WABAID: o.WABAID}, nil)
 }
 
+// setup is a test's database, its clock and a WhatsApp fake with a client.
+func setup(t *testing.T) (*sqlx.DB, time.Time, *whatsappfake.Server, *whatsapp.Client) {
+	t.Helper()
+	d := testenv.DB(t)
+	f, client := newFake(t)
+	return d, testenv.ClockStart(t), f, client
+}
+
 func TestSyncThroughFakeAndResync(t *testing.T) {
 	ctx := context.Background()
-	d := testenv.DB(t)
-	now := testenv.ClockStart(t)
-	f, client := newFake(t)
+	d, now, f, client := setup(t)
 	o := f.Options()
 
 	if _, err := catalogue.Load(ctx, d); !errors.Is(err, catalogue.ErrNeverSynced) {
@@ -92,9 +101,7 @@ func TestSyncThroughFakeAndResync(t *testing.T) {
 
 func TestSyncFailureKeepsTheCopy(t *testing.T) {
 	ctx := context.Background()
-	d := testenv.DB(t)
-	now := testenv.ClockStart(t)
-	f, good := newFake(t)
+	d, now, f, good := setup(t)
 	o := f.Options()
 	f.AddTemplate(whatsappfake.Template{Name: "renewal", Language: "ru", Body: "x"})
 	if _, err := catalogue.Sync(ctx, d, "main", o.WABAID, good, now); err != nil {
@@ -115,13 +122,12 @@ func TestSyncFailureKeepsTheCopy(t *testing.T) {
 // the cards the template was approved with.
 func TestSyncedCarouselChecksTheCards(t *testing.T) {
 	ctx := context.Background()
-	d := testenv.DB(t)
-	f, client := newFake(t)
+	d, now, f, client := setup(t)
 	card := whatsappfake.Card{Body: "{{1}} за {{2}} ₽", QuickReplies: []string{"Хочу"}}
 	f.AddTemplate(whatsappfake.Template{Name: "weekly_menu", Language: "ru", Category: "MARKETING", Body: "Меню недели, {{1}}",
 		Cards: []whatsappfake.Card{card, card, card}})
 	f.AddTemplate(whatsappfake.Template{Name: "renewal", Language: "ru", Body: "Привет, {{1}}!"})
-	if _, err := catalogue.Sync(ctx, d, "main", f.Options().WABAID, client, testenv.ClockStart(t)); err != nil {
+	if _, err := catalogue.Sync(ctx, d, "main", f.Options().WABAID, client, now); err != nil {
 		t.Fatal(err)
 	}
 	c, err := catalogue.Load(ctx, d)
