@@ -19,6 +19,7 @@ type Core[P, S any] struct {
 	plans    Plans[string, P]
 	requests atomic.Int64
 	webhook  atomic.Pointer[string]
+	ids      atomic.Int64
 }
 
 // Serve starts the fake's API on 127.0.0.1 with a free port.
@@ -44,6 +45,10 @@ func (c *Core[P, S]) Requests() int { return int(c.requests.Load()) }
 
 // WebhookErrors returns failures of scheduled webhooks.
 func (c *Core[P, S]) WebhookErrors() []error { return c.hookErrs.All() }
+
+// NextID is the next number of the one sequence the fake draws its ids
+// from (sent and inbound message ids, media ids): 1, 2, 3, …
+func (c *Core[P, S]) NextID() int { return int(c.ids.Add(1)) }
 
 // CountRequest counts a send request.
 func (c *Core[P, S]) CountRequest() { c.requests.Add(1) }

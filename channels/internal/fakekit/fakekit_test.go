@@ -163,3 +163,12 @@ func TestFilesKeepAndCount(t *testing.T) {
 		t.Fatalf("served %d, want 2", n)
 	}
 }
+
+func TestCoreIDsCountFromOne(t *testing.T) {
+	var c Core[int, string]
+	for want := 1; want <= 3; want++ {
+		if got := c.NextID(); got != want {
+			t.Fatalf("id %d, want %d", got, want)
+		}
+	}
+}

@@ -89,7 +89,6 @@ type Server struct {
 	prod     Product
 	opt      Options
 	mu       sync.Mutex
-	seq      int
 	failNext fakekit.Once[Refusal]
 	blocked  fakekit.Set[string]
 	closed   fakekit.Set[string]
@@ -207,8 +206,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, *e)
 		return
 	}
-	s.seq++
-	mid := fmt.Sprintf("m_FAKE%020d", s.seq)
+	mid := fmt.Sprintf("m_FAKE%020d", s.NextID())
 	plan, has := s.Accept(to, Sent{MID: mid, To: to, MessagingType: mt, Tag: tag, Body: body, At: now})
 	s.mu.Unlock()
 	fakekit.WriteJSON(w, http.StatusOK, map[string]string{"recipient_id": to, "message_id": mid})
@@ -326,12 +324,7 @@ func (s *Server) entry(ev map[string]any) []byte {
 	return b
 }
 
-func (s *Server) nextMID() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.seq++
-	return fmt.Sprintf("m_IN%022d", s.seq)
-}
+func (s *Server) nextMID() string { return fmt.Sprintf("m_IN%022d", s.NextID()) }
 
 // Delivery sends a message_deliveries webhook (mids may be empty).
 func (s *Server) Delivery(ctx context.Context, psid string, watermarkMillis int64, mids ...string) error {

@@ -21,11 +21,9 @@ type cdnFile struct {
 // AddFile stores data as a file a person can send and returns its CDN URL.
 // name is the file's name in the URL path ("" = "<n>_n.<ext>"-style).
 func (s *Server) AddFile(mime, name string, data []byte) string {
-	s.mu.Lock()
-	s.seq++
-	n := strconv.Itoa(4100000000 + s.seq)
-	f := cdnFile{mime: mime, name: name, sig: fmt.Sprintf("00_AYF%08x", s.seq*2654435761), data: data}
-	s.mu.Unlock()
+	seq := s.NextID()
+	n := strconv.Itoa(4100000000 + seq)
+	f := cdnFile{mime: mime, name: name, sig: fmt.Sprintf("00_AYF%08x", seq*2654435761), data: data}
 	if f.name == "" {
 		f.name = n + "_n.bin"
 	}

@@ -64,7 +64,6 @@ type Server struct {
 	fakekit.Core[Plan, Sent]
 	opt      Options
 	mu       sync.Mutex
-	seq      int
 	failNext fakekit.Once[apiErr]
 	unsub    fakekit.Set[string]
 	landline fakekit.Set[string]
@@ -175,8 +174,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, *e)
 		return
 	}
-	s.seq++
-	sid := fmt.Sprintf("SM%032x", s.seq)
+	sid := fmt.Sprintf("SM%032x", s.NextID())
 	seg := sms.Segments(body)
 	if seg == 0 {
 		seg = 1
@@ -229,9 +227,8 @@ func (s *Server) Status(ctx context.Context, callbackURL, sid, to, from, status,
 // Inbound posts a signed inbound message from a phone to the inbound URL; a
 // STOP word also unsubscribes the number, as Twilio does.
 func (s *Server) Inbound(ctx context.Context, from, body string) (string, error) {
+	sid := fmt.Sprintf("SM%032x", s.NextID())
 	s.mu.Lock()
-	s.seq++
-	sid := fmt.Sprintf("SM%032x", s.seq)
 	u := s.inbound
 	if sms.IsOptOut(body) {
 		s.unsub.Add(from)

@@ -73,7 +73,6 @@ type Server struct {
 	fakekit.Core[Plan, Sent]
 	opt Options
 	mu  sync.Mutex
-	seq int
 	// scripted answers
 	failNext fakekit.Once[graphErr]
 	blocked  fakekit.Set[string]     // 131050
@@ -227,8 +226,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 	}
 	s.window.Add(now)
 	s.pairs.Of(to).Add(now)
-	s.seq++
-	id := fmt.Sprintf("wamid.HBgL%026d", s.seq)
+	id := fmt.Sprintf("wamid.HBgL%026d", s.NextID())
 	plan, hasPlan := s.Accept(to, Sent{ID: id, To: to, Type: typ, Correlation: corr, Body: body, At: now})
 	if s.unknown.Has(to) {
 		plan, hasPlan = Plan{FailCode: 131026}, true
@@ -360,12 +358,7 @@ func errorTitle(code int) string {
 	return "Failure"
 }
 
-func (s *Server) nextInboundID() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.seq++
-	return fmt.Sprintf("wamid.HBgLIN%024d", s.seq)
-}
+func (s *Server) nextInboundID() string { return fmt.Sprintf("wamid.HBgLIN%024d", s.NextID()) }
 
 func (s *Server) inbound(ctx context.Context, from, name string, msg map[string]any) (string, error) {
 	id := s.nextInboundID()

@@ -22,10 +22,7 @@ type mediaFile struct {
 
 // AddMedia stores data as media a user can send and returns its media id.
 func (s *Server) AddMedia(mime, name string, data []byte) string {
-	s.mu.Lock()
-	s.seq++
-	id := strconv.Itoa(1104480873777000 + s.seq)
-	s.mu.Unlock()
+	id := strconv.Itoa(1104480873777000 + s.NextID())
 	s.media.Put(id, mediaFile{id: id, mime: mime, name: name, data: data})
 	return id
 }
