@@ -208,10 +208,28 @@ func (s *Set) play(ctx context.Context, ch channels.Kind, action string, a Actio
 	return 0, bad("channel %q: not one of telegram, viber, whatsapp, messenger, instagram, vk, sms, email", ch)
 }
 
-func (s *Set) telegram(ctx context.Context, action string, a Action) (int, error) {
-	chat, err := strconv.ParseInt(a.User, 10, 64)
+// numericIDs parses a.User as the number Telegram and VK know users by
+// (what names it in errors: "chat id", "peer id") and, for a press, the id
+// of the message it answers.
+func (s *Set) numericIDs(ch channels.Kind, what, action string, a Action) (user, msg int64, err error) {
+	user, err = strconv.ParseInt(a.User, 10, 64)
 	if err != nil {
-		return 0, bad("telegram user %q: not a numeric chat id", a.User)
+		return 0, 0, bad("%s user %q: not a numeric %s", ch, a.User, what)
+	}
+	if action == "press" {
+		id, err := s.pressTarget(ch, a)
+		if err != nil {
+			return 0, 0, err
+		}
+		msg, _ = strconv.ParseInt(id, 10, 64)
+	}
+	return user, msg, nil
+}
+
+func (s *Set) telegram(ctx context.Context, action string, a Action) (int, error) {
+	chat, msg, err := s.numericIDs(channels.Telegram, "chat id", action, a)
+	if err != nil {
+		return 0, err
 	}
 	var body []byte
 	switch action {
@@ -220,12 +238,7 @@ func (s *Set) telegram(ctx context.Context, action string, a Action) (int, error
 	case "text":
 		body = s.Telegram.TextUpdate(chat, a.Text)
 	case "press":
-		id, err := s.pressTarget(channels.Telegram, a)
-		if err != nil {
-			return 0, err
-		}
-		n, _ := strconv.ParseInt(id, 10, 64)
-		body = s.Telegram.CallbackUpdate(chat, n, a.Data)
+		body = s.Telegram.CallbackUpdate(chat, msg, a.Data)
 	}
 	return s.Telegram.Post(ctx, body)
 }
@@ -259,9 +272,9 @@ func (s *Set) vk(ctx context.Context, action string, a Action) (int, error) {
 	if s.opt.BaseURL == "" {
 		return 0, errNoBaseURL
 	}
-	peer, err := strconv.ParseInt(a.User, 10, 64)
+	peer, msg, err := s.numericIDs(channels.VK, "peer id", action, a)
 	if err != nil {
-		return 0, bad("vk user %q: not a numeric peer id", a.User)
+		return 0, err
 	}
 	var body []byte
 	switch action {
@@ -270,12 +283,7 @@ func (s *Set) vk(ctx context.Context, action string, a Action) (int, error) {
 	case "text":
 		body = s.VK.MessageNew(peer, a.Text, "", "")
 	case "press":
-		id, err := s.pressTarget(channels.VK, a)
-		if err != nil {
-			return 0, err
-		}
-		n, _ := strconv.ParseInt(id, 10, 64)
-		body = s.VK.MessageEvent(peer, a.Data, n)
+		body = s.VK.MessageEvent(peer, a.Data, msg)
 	}
 	st, _, err := s.VK.Post(ctx, body)
 	return st, err
