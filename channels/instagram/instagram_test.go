@@ -50,54 +50,42 @@ func message(t *testing.T, sent instagramfake.Sent) map[string]any {
 }
 
 func TestSendShapes(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		msg   channels.Message
-		parts int
-		check func(t *testing.T, sent []instagramfake.Sent)
-	}{
-		{"quick replies inside the window", channels.Message{To: "igsid1", Text: "Как вам ужин?",
-			Buttons: []channels.Button{{ID: "yes", Text: "Да"}, {ID: "no", Text: "Нет"}}}, 1,
-			func(t *testing.T, sent []instagramfake.Sent) {
+	channeltest.SendShapes(t, func(t *testing.T) (channels.Sender, func() []instagramfake.Sent) {
+		s := newSetup(t)
+		s.fake.CloseWindow("closed")
+		return s.client, s.fake.Sent
+	}, func(m instagramfake.Sent) string { return m.MID }, []channeltest.Shape[instagramfake.Sent]{
+		{Name: "quick replies inside the window", Msg: channels.Message{To: "igsid1", Text: "Как вам ужин?",
+			Buttons: []channels.Button{{ID: "yes", Text: "Да"}, {ID: "no", Text: "Нет"}}}, Parts: 1,
+			Check: func(t *testing.T, sent []instagramfake.Sent) {
 				qr, _ := message(t, sent[0])["quick_replies"].([]any)
 				if sent[0].MessagingType != "RESPONSE" || len(qr) != 2 || qr[1].(map[string]any)["payload"] != "no" {
 					t.Errorf("%+v", sent[0])
 				}
 			}},
-		{"link buttons become text lines, reply buttons quick replies", channels.Message{To: "igsid1", Text: "Меню недели",
-			Buttons: []channels.Button{{Text: "Открыть", URL: "https://growfood.example/menu"}, {ID: "renew", Text: "Продлить"}}}, 1,
-			func(t *testing.T, sent []instagramfake.Sent) {
+		{Name: "link buttons become text lines, reply buttons quick replies", Msg: channels.Message{To: "igsid1", Text: "Меню недели",
+			Buttons: []channels.Button{{Text: "Открыть", URL: "https://growfood.example/menu"}, {ID: "renew", Text: "Продлить"}}}, Parts: 1,
+			Check: func(t *testing.T, sent []instagramfake.Sent) {
 				m := message(t, sent[0])
 				if m["text"] != "Меню недели\nОткрыть: https://growfood.example/menu" || len(m["quick_replies"].([]any)) != 1 {
 					t.Errorf("%v", m)
 				}
 			}},
-		{"image with text is two messages, image first, not reusable", channels.Message{To: "igsid1", Text: "Меню", ImageURL: "https://cdn.example/m.jpg"}, 2,
-			func(t *testing.T, sent []instagramfake.Sent) {
+		{Name: "image with text is two messages, image first, not reusable", Msg: channels.Message{To: "igsid1", Text: "Меню", ImageURL: "https://cdn.example/m.jpg"}, Parts: 2,
+			Check: func(t *testing.T, sent []instagramfake.Sent) {
 				att, _ := message(t, sent[0])["attachment"].(map[string]any)
 				pl, _ := att["payload"].(map[string]any)
 				if att["type"] != "image" || pl["url"] != "https://cdn.example/m.jpg" || pl["is_reusable"] != nil {
 					t.Errorf("first part %v", att)
 				}
 			}},
-		{"HUMAN_AGENT tag passes a closed window", channels.Message{To: "closed", Text: "Менеджер ответил", Tag: "HUMAN_AGENT"}, 1,
-			func(t *testing.T, sent []instagramfake.Sent) {
+		{Name: "HUMAN_AGENT tag passes a closed window", Msg: channels.Message{To: "closed", Text: "Менеджер ответил", Tag: "HUMAN_AGENT"}, Parts: 1,
+			Check: func(t *testing.T, sent []instagramfake.Sent) {
 				if sent[0].MessagingType != "MESSAGE_TAG" || sent[0].Tag != "HUMAN_AGENT" {
 					t.Errorf("%+v", sent[0])
 				}
 			}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newSetup(t)
-			s.fake.CloseWindow("closed")
-			res := channeltest.Send(t, s.client, tc.msg)
-			sent := s.fake.Sent()
-			if len(sent) != tc.parts || sent[len(sent)-1].MID != res.ProviderID {
-				t.Fatalf("%d parts, result %q: %+v", len(sent), res.ProviderID, sent)
-			}
-			tc.check(t, sent)
-		})
-	}
+	})
 }
 
 func TestSendErrors(t *testing.T) {

@@ -53,43 +53,31 @@ func TestSendQuickReplies(t *testing.T) {
 }
 
 func TestSendShapes(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		msg   channels.Message
-		parts int
-		check func(t *testing.T, sent []messengerfake.Sent)
-	}{
-		{"link and postback buttons use a button template", channels.Message{To: "p", Text: "Меню недели",
-			Buttons: []channels.Button{{Text: "Открыть", URL: "https://growfood.example/menu"}, {ID: "renew", Text: "Продлить"}}}, 1,
-			func(t *testing.T, sent []messengerfake.Sent) {
+	channeltest.SendShapes(t, func(t *testing.T) (channels.Sender, func() []messengerfake.Sent) {
+		s := newSetup(t)
+		return s.client, s.fake.Sent
+	}, func(m messengerfake.Sent) string { return m.MID }, []channeltest.Shape[messengerfake.Sent]{
+		{Name: "link and postback buttons use a button template", Msg: channels.Message{To: "p", Text: "Меню недели",
+			Buttons: []channels.Button{{Text: "Открыть", URL: "https://growfood.example/menu"}, {ID: "renew", Text: "Продлить"}}}, Parts: 1,
+			Check: func(t *testing.T, sent []messengerfake.Sent) {
 				att := sent[0].Body["message"].(map[string]any)["attachment"].(map[string]any)
 				if att["type"] != "template" {
 					t.Errorf("%v", att)
 				}
 			}},
-		{"image with text is two messages, image first", channels.Message{To: "p", Text: "Меню", ImageURL: "https://cdn.example/m.jpg"}, 2,
-			func(t *testing.T, sent []messengerfake.Sent) {
+		{Name: "image with text is two messages, image first", Msg: channels.Message{To: "p", Text: "Меню", ImageURL: "https://cdn.example/m.jpg"}, Parts: 2,
+			Check: func(t *testing.T, sent []messengerfake.Sent) {
 				if _, ok := sent[0].Body["message"].(map[string]any)["attachment"]; !ok {
 					t.Error("first part is not the image")
 				}
 			}},
-		{"tag outside window", channels.Message{To: "p", Text: "Менеджер ответил", Tag: "HUMAN_AGENT"}, 1,
-			func(t *testing.T, sent []messengerfake.Sent) {
+		{Name: "tag outside window", Msg: channels.Message{To: "p", Text: "Менеджер ответил", Tag: "HUMAN_AGENT"}, Parts: 1,
+			Check: func(t *testing.T, sent []messengerfake.Sent) {
 				if sent[0].MessagingType != "MESSAGE_TAG" || sent[0].Tag != "HUMAN_AGENT" {
 					t.Errorf("%+v", sent[0])
 				}
 			}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newSetup(t)
-			channeltest.Send(t, s.client, tc.msg)
-			sent := s.fake.Sent()
-			if len(sent) != tc.parts {
-				t.Fatalf("%d parts: %+v", len(sent), sent)
-			}
-			tc.check(t, sent)
-		})
-	}
+	})
 }
 
 func TestSendRateLimitedThenSuccessNoDuplicate(t *testing.T) {

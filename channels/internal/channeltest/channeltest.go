@@ -219,6 +219,34 @@ func SendErrors[F any](t *testing.T, setup func(t *testing.T) (fake F, c channel
 	}
 }
 
+// Shape is one case of a send-shape table: Msg goes out as Parts requests,
+// which Check inspects as the fake recorded them (S).
+type Shape[S any] struct {
+	Name  string
+	Msg   channels.Message
+	Parts int
+	Check func(t *testing.T, sent []S)
+}
+
+// SendShapes sends each case's Msg as a subtest through the client of a
+// fresh setup (sent returns what its fake recorded) and fails it unless
+// the fake recorded Parts requests, the last one with the result's
+// ProviderID as its id (mid), before Check looks at them.
+func SendShapes[S any](t *testing.T, setup func(t *testing.T) (c channels.Sender, sent func() []S), mid func(S) string, cases []Shape[S]) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			c, sentFn := setup(t)
+			res := Send(t, c, tc.Msg)
+			sent := sentFn()
+			if len(sent) != tc.Parts || mid(sent[len(sent)-1]) != res.ProviderID {
+				t.Fatalf("%d parts, result %q: %+v", len(sent), res.ProviderID, sent)
+			}
+			tc.Check(t, sent)
+		})
+	}
+}
+
 // RateLimitedThenSent checks what every adapter promises of a rate-limited
 // send, the fake having been told to refuse the next one: the send of m
 // fails RateLimited with code and a RetryAfter of retryAfter (any positive
