@@ -8,13 +8,39 @@ import (
 	"sync/atomic"
 )
 
-// Core is what the fakes of the Graph and Twilio APIs share: their server,
-// the messages they accepted (S), receipt plans per recipient (P), a count of
-// send requests, the URL it posts webhooks to and the failures of scheduled
-// webhooks. A fake embeds it and its accessors become the fake's.
+// Served is what every fake has: its server and the messages it accepted
+// (S). A fake embeds it (the Graph and Twilio fakes through Core) and its
+// accessors become the fake's.
+type Served[S any] struct {
+	srv  *httptest.Server
+	sent Log[S]
+}
+
+// Serve starts the fake's API on 127.0.0.1 with a free port and returns
+// its base URL.
+func (v *Served[S]) Serve(h http.Handler) string {
+	v.srv = httptest.NewServer(h)
+	return v.srv.URL
+}
+
+// Close stops the server.
+func (v *Served[S]) Close() { v.srv.Close() }
+
+// Record records an accepted message.
+func (v *Served[S]) Record(m S) { v.sent.Add(m) }
+
+// Sent returns the accepted messages in order.
+func (v *Served[S]) Sent() []S { return v.sent.All() }
+
+// SentWhere returns the accepted messages keep accepts, in order.
+func (v *Served[S]) SentWhere(keep func(S) bool) []S { return v.sent.Where(keep) }
+
+// Core is what the fakes of the Graph and Twilio APIs share besides
+// Served: receipt plans per recipient (P), a count of send requests, the
+// URL it posts webhooks to, the failures of scheduled webhooks and a
+// sequence of ids. A fake embeds it and its accessors become the fake's.
 type Core[P, S any] struct {
-	srv      *httptest.Server
-	sent     Log[S]
+	Served[S]
 	hookErrs Log[error]
 	plans    Plans[string, P]
 	requests atomic.Int64
@@ -22,23 +48,14 @@ type Core[P, S any] struct {
 	ids      atomic.Int64
 }
 
-// Serve starts the fake's API on 127.0.0.1 with a free port.
-func (c *Core[P, S]) Serve(h http.Handler) { c.srv = httptest.NewServer(h) }
-
 // URL is the base to give the adapter as its API URL.
 func (c *Core[P, S]) URL() string { return c.srv.URL }
-
-// Close stops the server.
-func (c *Core[P, S]) Close() { c.srv.Close() }
 
 // SetPlan scripts the receipts that follow each message to to.
 func (c *Core[P, S]) SetPlan(to string, p P) { c.plans.Set(to, p) }
 
 // SetDefaultPlan scripts receipts for recipients without their own plan.
 func (c *Core[P, S]) SetDefaultPlan(p P) { c.plans.SetDefault(p) }
-
-// Sent returns the accepted messages in order.
-func (c *Core[P, S]) Sent() []S { return c.sent.All() }
 
 // Requests counts every send request, accepted or not.
 func (c *Core[P, S]) Requests() int { return int(c.requests.Load()) }
@@ -56,7 +73,7 @@ func (c *Core[P, S]) CountRequest() { c.requests.Add(1) }
 // Accept records an accepted message and returns the plan for its
 // recipient, if there is one.
 func (c *Core[P, S]) Accept(to string, m S) (P, bool) {
-	c.sent.Add(m)
+	c.Record(m)
 	return c.plans.For(to)
 }
 

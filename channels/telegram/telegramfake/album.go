@@ -134,7 +134,7 @@ func (s *Server) sendMediaGroup(w http.ResponseWriter, enc string, p map[string]
 		} else {
 			m.Photo = it.Media
 		}
-		s.sent.Add(m)
+		s.Record(m)
 		out[i] = message(m)
 	}
 	ok(w, out)

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -118,8 +117,7 @@ type Server struct {
 	// currencies other than Stars; "" = the package's ProviderToken.
 	ProviderToken string
 
-	srv      *httptest.Server
-	sent     fakekit.Log[Sent]
+	fakekit.Served[Sent]
 	answers  fakekit.Log[Answer]
 	mu       sync.Mutex
 	nextID   map[int64]int64
@@ -149,20 +147,13 @@ func New() *Server {
 		started: map[int64]bool{},
 	}
 	s.updateID = 800000000
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	s.URL = s.srv.URL
+	s.URL = s.Serve(http.HandlerFunc(s.serve))
 	return s
 }
 
-// Close stops the server.
-func (s *Server) Close() { s.srv.Close() }
-
-// Sent returns the accepted messages in order.
-func (s *Server) Sent() []Sent { return s.sent.All() }
-
 // SentTo returns the accepted messages for one chat.
 func (s *Server) SentTo(chatID int64) []Sent {
-	return s.sent.Where(func(m Sent) bool { return m.ChatID == chatID })
+	return s.SentWhere(func(m Sent) bool { return m.ChatID == chatID })
 }
 
 // Answers returns the answerCallbackQuery calls.
@@ -382,7 +373,7 @@ func (s *Server) accept(w http.ResponseWriter, sent Sent, replyMarkup string) {
 		return
 	}
 	sent.MessageID, sent.At = ids[0], now
-	s.sent.Add(sent)
+	s.Record(sent)
 	ok(w, message(sent))
 }
 

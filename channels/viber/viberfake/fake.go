@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -102,8 +101,7 @@ type Server struct {
 	// as on Viber. Users who unsubscribed always get status 6.
 	RequireSubscribed bool
 
-	srv       *httptest.Server
-	sent      fakekit.Log[Sent]
+	fakekit.Served[Sent]
 	plans     fakekit.Plans[string, Plan]
 	mu        sync.Mutex
 	token     int64
@@ -128,20 +126,13 @@ func New() *Server {
 		subs:   map[string]bool{},
 		recent: fakekit.Windows[string]{},
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	s.URL = s.srv.URL
+	s.URL = s.Serve(http.HandlerFunc(s.serve))
 	return s
 }
 
-// Close stops the server.
-func (s *Server) Close() { s.srv.Close() }
-
-// Sent returns accepted messages in order.
-func (s *Server) Sent() []Sent { return s.sent.All() }
-
 // SentTo returns accepted messages to one receiver.
 func (s *Server) SentTo(receiver string) []Sent {
-	return s.sent.Where(func(m Sent) bool { return m.Receiver == receiver })
+	return s.SentWhere(func(m Sent) bool { return m.Receiver == receiver })
 }
 
 // FailNext makes the next send to receiver answer status, once. Several
@@ -291,7 +282,7 @@ func (s *Server) send(w http.ResponseWriter, body []byte) {
 			sent.Keyboard = append(sent.Keyboard, b)
 		}
 	}
-	s.sent.Add(sent)
+	s.Record(sent)
 	s.mu.Unlock()
 	s.answer(w, 0, map[string]any{"message_token": sent.MessageToken, "chat_hostname": "SN-CHAT-01_"})
 	if plan, ok := s.plans.For(m.Receiver); ok {

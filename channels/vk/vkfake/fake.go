@@ -20,7 +20,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -100,8 +99,8 @@ type Server struct {
 	// with 901, as on VK. Users who denied messages always get 901.
 	RequireAllowed bool
 
-	srv      *httptest.Server
-	sent     fakekit.Log[Sent]
+	// Sent returns the accepted (not deduplicated) messages.
+	fakekit.Served[Sent]
 	answers  fakekit.Log[EventAnswer]
 	mu       sync.Mutex
 	nextID   int64
@@ -129,23 +128,16 @@ func New() *Server {
 		dedupe:        map[[2]int64]Sent{},
 		allowed:       map[int64]bool{},
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	s.URL = s.srv.URL
+	s.URL = s.Serve(http.HandlerFunc(s.serve))
 	return s
 }
 
 // APIURL is the base the client takes as its API URL.
 func (s *Server) APIURL() string { return s.URL + "/method" }
 
-// Close stops the server.
-func (s *Server) Close() { s.srv.Close() }
-
-// Sent returns accepted (not deduplicated) messages in order.
-func (s *Server) Sent() []Sent { return s.sent.All() }
-
 // SentTo returns accepted messages to one peer.
 func (s *Server) SentTo(peer int64) []Sent {
-	return s.sent.Where(func(m Sent) bool { return m.PeerID == peer })
+	return s.SentWhere(func(m Sent) bool { return m.PeerID == peer })
 }
 
 // Answers returns sendMessageEventAnswer calls.
@@ -321,7 +313,7 @@ func (s *Server) send(w http.ResponseWriter, p map[string]string, now time.Time)
 	}
 	s.nextID++
 	m.MessageID = s.nextID
-	s.sent.Add(m)
+	s.Record(m)
 	if rid != 0 {
 		s.dedupe[key] = m
 	}
