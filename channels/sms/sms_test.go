@@ -128,6 +128,14 @@ func TestInboundStopThroughFake(t *testing.T) {
 	}
 }
 
+// postForm posts form to target as Twilio does, with the signature sig
+// ("": none), and returns the status.
+func postForm(t *testing.T, target, sig string, form url.Values) int {
+	t.Helper()
+	st, _ := channeltest.Post(t, target, "application/x-www-form-urlencoded", []byte(form.Encode()), map[string]string{sms.SignatureHeader: sig})
+	return st
+}
+
 func TestWebhookRefusesBadSignatures(t *testing.T) {
 	s := newSetup(t)
 	form := url.Values{"MessageSid": {"SM1"}, "MessageStatus": {"delivered"}, "To": {"+7916"}}
@@ -143,18 +151,8 @@ func TestWebhookRefusesBadSignatures(t *testing.T) {
 		{"garbage", "!!!", http.StatusForbidden},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodPost, target, strings.NewReader(form.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			if tc.sig != "" {
-				req.Header.Set(sms.SignatureHeader, tc.sig)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tc.status {
-				t.Fatalf("%d, want %d", resp.StatusCode, tc.status)
+			if st := postForm(t, target, tc.sig, form); st != tc.status {
+				t.Fatalf("%d, want %d", st, tc.status)
 			}
 		})
 	}
@@ -175,16 +173,8 @@ func TestWebhookBehindProxyUsesPublicURL(t *testing.T) {
 		{"https://nudge.example:443/webhooks/sms/main?c=run%3A9", http.StatusOK},
 		{srv.URL + "/webhooks/sms/main?c=run%3A9", http.StatusForbidden}, // the internal URL is not what Twilio signed
 	} {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/sms/main?c=run%3A9", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set(sms.SignatureHeader, sms.Sign("tok", tc.signed, form))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != tc.status {
-			t.Errorf("signed for %s: %d, want %d", tc.signed, resp.StatusCode, tc.status)
+		if st := postForm(t, srv.URL+"/webhooks/sms/main?c=run%3A9", sms.Sign("tok", tc.signed, form), form); st != tc.status {
+			t.Errorf("signed for %s: %d, want %d", tc.signed, st, tc.status)
 		}
 	}
 	evs, _ := sink.Got()

@@ -1,13 +1,12 @@
 package instagramfake_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/nudge-engine/nudge/channels/instagram/instagramfake"
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 )
 
 // The fake keeps Instagram's own rules whatever a client sends: only
@@ -19,18 +18,12 @@ func TestInstagramRules(t *testing.T) {
 	o := f.Options()
 	send := func(body map[string]any) (int, map[string]any) {
 		b, _ := json.Marshal(body)
-		req, _ := http.NewRequest(http.MethodPost, f.URL()+"/"+o.PageID+"/messages", bytes.NewReader(b))
-		req.Header.Set("Authorization", "Bearer "+o.PageToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		st, ans := channeltest.Post(t, f.URL()+"/"+o.PageID+"/messages", "", b, map[string]string{"Authorization": "Bearer " + o.PageToken})
 		var out struct {
 			Error map[string]any `json:"error"`
 		}
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out.Error
+		_ = json.Unmarshal(ans, &out)
+		return st, out.Error
 	}
 	msg := func(mt, tag string, m map[string]any) map[string]any {
 		b := map[string]any{"recipient": map[string]string{"id": "ig1"}, "messaging_type": mt, "message": m}

@@ -1,12 +1,11 @@
 package messengerfake_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"net/http"
 	"testing"
 	"time"
 
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/messenger/messengerfake"
 )
 
@@ -16,18 +15,14 @@ func TestPageRateTokenAndTags(t *testing.T) {
 	defer f.Close()
 	send := func(query string, body map[string]any) (int, float64) {
 		b, _ := json.Marshal(body)
-		resp, err := http.Post(f.URL()+"/me/messages?"+query, "application/json", bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		st, ans := channeltest.Post(t, f.URL()+"/me/messages?"+query, "application/json", b, nil)
 		var out struct {
 			Error struct {
 				Code float64 `json:"code"`
 			} `json:"error"`
 		}
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out.Error.Code
+		_ = json.Unmarshal(ans, &out)
+		return st, out.Error.Code
 	}
 	tok := "access_token=" + f.Options().PageToken
 	msg := func(extra map[string]any) map[string]any {

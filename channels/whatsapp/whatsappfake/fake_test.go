@@ -1,28 +1,21 @@
 package whatsappfake_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"net/http"
 	"testing"
 	"time"
 
+	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/whatsapp/whatsappfake"
 )
 
 func post(t *testing.T, f *whatsappfake.Server, token string, body any) (int, map[string]any) {
 	t.Helper()
 	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, f.URL()+"/"+f.Options().PhoneNumberID+"/messages", bytes.NewReader(b))
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	st, ans := channeltest.Post(t, f.URL()+"/"+f.Options().PhoneNumberID+"/messages", "", b, map[string]string{"Authorization": "Bearer " + token})
 	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
+	_ = json.Unmarshal(ans, &out)
+	return st, out
 }
 
 func code(out map[string]any) float64 {
