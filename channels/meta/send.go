@@ -50,8 +50,8 @@ type Messages struct {
 	Now   func() time.Time
 }
 
-// NewMessages is the Send API at path of the account whose token it sends
-// to the Graph base apiURL; hc nil means the adapters' client
+// NewMessages is the Send API of one account: POSTs to apiURL+path with
+// token as the bearer; hc nil means the adapters' client
 // (channels.HTTPClient).
 func NewMessages(apiURL, token, path string, rules SendRules, hc *http.Client) *Messages {
 	return &Messages{Graph: &Graph{BaseURL: apiURL, Token: token, HC: hc}, Path: path, Rules: rules, Now: time.Now}
