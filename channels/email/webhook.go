@@ -1,7 +1,6 @@
 package email
 
 import (
-	"cmp"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -31,7 +30,7 @@ type Webhook struct {
 // configured refuses everything). A DSN becomes failed/delivered events; any
 // other mail (auto-replies) is accepted and ignored so relays do not retry.
 func NewWebhook(cfg Config, sink channels.Sink, log *slog.Logger) http.Handler {
-	return &Webhook{cfg: cfg, sink: sink, log: cmp.Or(log, slog.Default()), now: time.Now}
+	return &Webhook{cfg: cfg, sink: sink, log: channels.WebhookLog(log, channels.Email, cfg.Account), now: time.Now}
 }
 
 func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -1,7 +1,6 @@
 package sms
 
 import (
-	"cmp"
 	"io"
 	"log/slog"
 	"net/http"
@@ -28,7 +27,7 @@ type Webhook struct {
 // then parses; it answers an empty TwiML <Response/> after the sink stored
 // the events, 401/403 for unsigned or badly signed requests.
 func NewWebhook(cfg Config, sink channels.Sink, log *slog.Logger) http.Handler {
-	return &Webhook{cfg: cfg, sink: sink, log: cmp.Or(log, slog.Default()), now: time.Now}
+	return &Webhook{cfg: cfg, sink: sink, log: channels.WebhookLog(log, channels.SMS, cfg.Account), now: time.Now}
 }
 
 // publicURL is the URL Twilio signed: the configured public URL (with the
