@@ -171,6 +171,10 @@ func (a *App) setupLog() error {
 // Core loads and validates the core configuration.
 func (a *App) Core() (config.Core, error) {
 	c := config.LoadCore(a.Env)
+	// The flow clock is read here too, so that every command, not only the
+	// server's roles, refuses a malformed NUDGE_CLOCK_* instead of running
+	// on the wall clock.
+	clock.LoadConfig(a.Env)
 	if err := a.Env.Err(); err != nil {
 		return c, fmt.Errorf("configuration:\n%w", err)
 	}

@@ -67,9 +67,16 @@ func (e *Env) NamesWithPrefix(prefix string) []string {
 	return out
 }
 
-// Fail records a problem with variable name.
+// Fail records a problem with variable name, once: a variable read by two
+// loaders (the CLI's core and a role's clock) is reported once.
 func (e *Env) Fail(name, format string, args ...any) {
-	e.errs = append(e.errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	err := fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...))
+	for _, had := range e.errs {
+		if had.Error() == err.Error() {
+			return
+		}
+	}
+	e.errs = append(e.errs, err)
 }
 
 // Err returns every problem recorded so far, or nil.
