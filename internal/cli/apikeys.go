@@ -33,7 +33,7 @@ func (a *App) apikeysCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := audit.Record(ctx, d, time.Now(), audit.Event{Action: "apikey.create", Subject: "key:" + k.Name,
+			if err := audit.Record(ctx, d, a.flowClock().Now(), audit.Event{Action: "apikey.create", Subject: "key:" + k.Name,
 				Detail: map[string]any{"role": k.Role, "prefix": k.Prefix}}); err != nil {
 				return err
 			}
@@ -67,7 +67,7 @@ func (a *App) apikeysCmd() *cobra.Command {
 				if err := s.Revoke(ctx, args[0]); err != nil {
 					return fmt.Errorf("%s: %w", args[0], err)
 				}
-				if err := audit.Record(ctx, d, time.Now(), audit.Event{Action: "apikey.revoke", Subject: "key:" + args[0]}); err != nil {
+				if err := audit.Record(ctx, d, a.flowClock().Now(), audit.Event{Action: "apikey.revoke", Subject: "key:" + args[0]}); err != nil {
 					return err
 				}
 				fmt.Fprintln(a.Stdout, "revoked", args[0])

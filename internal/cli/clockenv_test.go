@@ -1,8 +1,14 @@
 package cli
 
 import (
+	"context"
+	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nudge-engine/nudge/audit"
+	"github.com/nudge-engine/nudge/internal/db"
 )
 
 // Every command that opens the database refuses a malformed flow clock, as
@@ -30,5 +36,41 @@ func TestCommandsRefuseAMalformedClock(t *testing.T) {
 	}
 	if code, _, errs := run("users", "list"); code != 0 {
 		t.Fatalf("users list with a valid environment: code %d, stderr %q", code, errs)
+	}
+}
+
+// The CLI's audit entries (users, API keys) carry flow time, as the server's
+// do: under a simulated clock the log stays in one order.
+func TestCLIAuditStampsTheFlowClock(t *testing.T) {
+	run := importCLI(t)
+	start := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	t.Setenv("NUDGE_CLOCK_START", start.Format(time.RFC3339))
+	for _, args := range [][]string{
+		{"users", "add", "anna@shop.example", "--role", "manager"},
+		{"users", "passwd", "anna@shop.example"},
+		{"apikeys", "create", "backend"},
+		{"apikeys", "revoke", "backend"},
+	} {
+		if code, _, errs := run(args...); code != 0 {
+			t.Fatalf("%v: code %d, stderr %q", args, code, errs)
+		}
+	}
+	url, _ := os.LookupEnv("NUDGE_DATABASE_URL")
+	d, err := db.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	es, err := audit.List(context.Background(), d, audit.Filter{Actor: audit.CLI})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 4 {
+		t.Fatalf("%d audit entries, want 4: %+v", len(es), es)
+	}
+	for _, e := range es {
+		if e.At.Before(start) || e.At.After(start.Add(time.Minute)) {
+			t.Errorf("%s %s stamped %s, want flow time shortly after %s", e.Action, e.Subject, e.At, start)
+		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -30,7 +29,7 @@ func (a *App) usersCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if err := audit.Record(ctx, d, time.Now(), audit.Event{Action: "user.add", Subject: "user:" + u.Email,
+				if err := audit.Record(ctx, d, a.flowClock().Now(), audit.Event{Action: "user.add", Subject: "user:" + u.Email,
 					Detail: map[string]any{"role": u.Role, "queues": u.Queues}}); err != nil {
 					return err
 				}
@@ -63,7 +62,7 @@ func (a *App) usersCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if err := audit.Record(ctx, d, time.Now(), audit.Event{Action: "user.set", Subject: "user:" + u.Email,
+				if err := audit.Record(ctx, d, a.flowClock().Now(), audit.Event{Action: "user.set", Subject: "user:" + u.Email,
 					Detail: map[string]any{"role": u.Role, "queues": u.Queues}}); err != nil {
 					return err
 				}
@@ -84,7 +83,7 @@ func (a *App) usersCmd() *cobra.Command {
 				if err := users.NewStore(d, nil).SetPassword(ctx, args[0], pw); err != nil {
 					return err
 				}
-				return audit.Record(ctx, d, time.Now(), audit.Event{Action: "user.passwd", Subject: "user:" + strings.ToLower(args[0])})
+				return audit.Record(ctx, d, a.flowClock().Now(), audit.Event{Action: "user.passwd", Subject: "user:" + strings.ToLower(args[0])})
 			})
 		}),
 	}
