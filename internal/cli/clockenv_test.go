@@ -55,6 +55,21 @@ func TestCLIAuditStampsTheFlowClock(t *testing.T) {
 			t.Fatalf("%v: code %d, stderr %q", args, code, errs)
 		}
 	}
+	es := cliAudit(t)
+	if len(es) != 4 {
+		t.Fatalf("%d audit entries, want 4: %+v", len(es), es)
+	}
+	for _, e := range es {
+		if e.At.Before(start) || e.At.After(start.Add(time.Minute)) {
+			t.Errorf("%s %s stamped %s, want flow time shortly after %s", e.Action, e.Subject, e.At, start)
+		}
+	}
+}
+
+// cliAudit reads the audit entries the CLI wrote to NUDGE_DATABASE_URL,
+// newest first.
+func cliAudit(t *testing.T) []audit.Entry {
+	t.Helper()
 	url, _ := os.LookupEnv("NUDGE_DATABASE_URL")
 	d, err := db.Open(context.Background(), url)
 	if err != nil {
@@ -65,12 +80,5 @@ func TestCLIAuditStampsTheFlowClock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(es) != 4 {
-		t.Fatalf("%d audit entries, want 4: %+v", len(es), es)
-	}
-	for _, e := range es {
-		if e.At.Before(start) || e.At.After(start.Add(time.Minute)) {
-			t.Errorf("%s %s stamped %s, want flow time shortly after %s", e.Action, e.Subject, e.At, start)
-		}
-	}
+	return es
 }

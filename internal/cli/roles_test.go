@@ -3,15 +3,12 @@ package cli
 import (
 	"context"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nudge-engine/nudge/audit"
 	"github.com/nudge-engine/nudge/channels/fakes"
-	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/users"
 )
 
@@ -270,16 +267,7 @@ func TestRoleCommands(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^anna@shop.example\s+manager\s+\S+ queues=care$`).MatchString(out) {
 		t.Errorf("users list:\n%s", out)
 	}
-	url, _ := os.LookupEnv("NUDGE_DATABASE_URL")
-	d, err := db.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	es, err := audit.List(context.Background(), d, audit.Filter{Actor: audit.CLI})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es := cliAudit(t)
 	var got []string
 	for _, e := range es {
 		got = append(got, e.Action+" "+e.Subject)
