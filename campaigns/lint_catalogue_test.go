@@ -116,17 +116,6 @@ func TestLintCatalogue(t *testing.T) {
 }
 
 // edited applies replacements to src in order; each must apply.
-func edited(t *testing.T, src string, edits [][2]string) string {
-	t.Helper()
-	for _, e := range edits {
-		if !strings.Contains(src, e[0]) {
-			t.Fatalf("edit %q does not apply", e[0])
-		}
-		src = strings.Replace(src, e[0], e[1], 1)
-	}
-	return src
-}
-
 func TestLintLoadsTheCatalogueEachTime(t *testing.T) {
 	f, _ := Parse("c.yaml", []byte(edited(t, catalogueBase, [][2]string{{"name: renewal", "name: paused"}})))
 	var cat *WhatsAppCatalogue // nil: nothing synced yet

@@ -50,15 +50,9 @@ func TestPayLint(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			src := payBase
 			if tt.edit[0] != "" {
-				if !strings.Contains(src, tt.edit[0]) {
-					t.Fatalf("edit %q does not apply", tt.edit[0])
-				}
-				src = strings.Replace(src, tt.edit[0], tt.edit[1], 1)
+				src = edited(t, src, [][2]string{tt.edit})
 			}
-			got := short(lintString(t, src))
-			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
-				t.Errorf("lint:\n got %q\nwant %q\nsource:\n%s", got, tt.want, src)
-			}
+			wantLint(t, src, tt.want)
 		})
 	}
 }

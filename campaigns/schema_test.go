@@ -91,14 +91,17 @@ func TestSchemaRejectsBadFiles(t *testing.T) {
 			if err := s.Validate(yamlToJSONValue(t, []byte(base))); err != nil {
 				t.Fatalf("base does not validate: %v", err)
 			}
-			bad := strings.Replace(base, e[0], e[1], 1)
-			if bad == base {
-				t.Fatal("edit did not apply")
-			}
-			if err := s.Validate(yamlToJSONValue(t, []byte(bad))); err == nil {
-				t.Errorf("bad file validates:\n%s", bad)
-			}
+			schemaRejects(t, s, base, e)
 		})
+	}
+}
+
+// schemaRejects checks that s refuses src with the edit e applied.
+func schemaRejects(t *testing.T, s *jsonschema.Schema, src string, e [2]string) {
+	t.Helper()
+	bad := edited(t, src, [][2]string{e})
+	if err := s.Validate(yamlToJSONValue(t, []byte(bad))); err == nil {
+		t.Errorf("bad file validates:\n%s", bad)
 	}
 }
 

@@ -3,7 +3,6 @@ package campaigns
 import (
 	"math"
 	"reflect"
-	"strings"
 	"testing"
 )
 
@@ -57,17 +56,7 @@ func TestLintSplit(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			src := splitBase
-			for _, e := range tc.edit {
-				next := strings.Replace(src, e[0], e[1], 1)
-				if next == src {
-					t.Fatalf("edit %q did not apply", e[0])
-				}
-				src = next
-			}
-			if got := short(lintString(t, src)); !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("got %v, want %v\n%s", got, tc.want, src)
-			}
+			wantLint(t, edited(t, splitBase, tc.edit), tc.want)
 		})
 	}
 }
@@ -86,13 +75,7 @@ func TestSchemaSplit(t *testing.T) {
 		"split + send": {"  - id: ab\n", "  - id: ab\n    send: {template: t}\n"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			bad := strings.Replace(splitBase, e[0], e[1], 1)
-			if bad == splitBase {
-				t.Fatal("edit did not apply")
-			}
-			if err := s.Validate(yamlToJSONValue(t, []byte(bad))); err == nil {
-				t.Errorf("bad file validates:\n%s", bad)
-			}
+			schemaRejects(t, s, splitBase, e)
 		})
 	}
 }

@@ -2,6 +2,7 @@ package channelcheck
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -9,21 +10,14 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 )
 
-const base = `id: c
-name: C
-topic: service
-trigger:
-  api: {}
-settings:
-  channels: [telegram]
-steps:
-  - id: s
-    send: {template: t}
-templates:
-  t:
-    telegram:
-      ru: {text: hi}
-`
+// base is the minimal clean campaign of the campaigns tests; each case edits it.
+var base = func() string {
+	b, err := os.ReadFile("../testdata/minimal.yaml")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 func lintString(t *testing.T, src string) []string {
 	t.Helper()
