@@ -1,7 +1,6 @@
 package preview
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -46,11 +45,5 @@ func TestPreviewChecksTheTemplate(t *testing.T) {
 		!strings.Contains(res.TemplateProblems[1], "MARKETING template, but the campaign's topic is service") {
 		t.Fatalf("after a sync: %q (unchecked %q)", res.TemplateProblems, res.TemplateUnchecked)
 	}
-	var b bytes.Buffer
-	if err := WriteText(&b, res); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(b.String(), "  problem: WhatsApp template \"growfood_feedback_v1\" (ru) takes 2 body parameters") {
-		t.Errorf("text output:\n%s", b.String())
-	}
+	textHolds(t, res, "  problem: WhatsApp template \"growfood_feedback_v1\" (ru) takes 2 body parameters")
 }

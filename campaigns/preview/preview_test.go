@@ -82,13 +82,19 @@ func TestPreviewRussianTelegram(t *testing.T) {
 	if len(m.Buttons) != 2 || m.Buttons[0].ID != "like" || m.Buttons[0].Text != "👍 Понравилось" || m.Buttons[1].ID != "dislike" {
 		t.Errorf("buttons: %+v", m.Buttons)
 	}
+	textHolds(t, res, "would send now on telegram", "[👍 Понравилось] (reply \"like\")", "fallback  sms if not delivered within 15m → email if not read within 1d")
+}
+
+// textHolds writes res as the text preview and checks that it holds each of want.
+func textHolds(t *testing.T, res *Result, want ...string) {
+	t.Helper()
 	var b bytes.Buffer
 	if err := WriteText(&b, res); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"would send now on telegram", "[👍 Понравилось] (reply \"like\")", "fallback  sms if not delivered within 15m → email if not read within 1d"} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("text output lacks %q:\n%s", want, b.String())
+	for _, w := range want {
+		if !strings.Contains(b.String(), w) {
+			t.Errorf("text output lacks %q:\n%s", w, b.String())
 		}
 	}
 }
