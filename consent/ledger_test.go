@@ -24,12 +24,17 @@ func newSubscriber(t testing.TB, d *sqlx.DB, external string) int64 {
 	return id
 }
 
+// ledgerSetup gives a fresh database, a ledger and one subscriber on it.
+func ledgerSetup(t *testing.T, external string) (*sqlx.DB, *consent.Ledger, int64) {
+	t.Helper()
+	d := testenv.DB(t)
+	return d, consent.NewLedger(), newSubscriber(t, d, external)
+}
+
 func TestLedgerCurrentAndHistory(t *testing.T) {
 	t.Parallel()
-	d := testenv.DB(t)
+	d, l, sub := ledgerSetup(t, "c-1")
 	ctx := context.Background()
-	l := consent.NewLedger()
-	sub := newSubscriber(t, d, "c-1")
 
 	change := func(ch channels.Kind, topic consent.Topic) consent.Change {
 		return consent.Change{SubscriberID: sub, Channel: ch, Topic: topic, Source: consent.SourceAPI,
@@ -97,9 +102,7 @@ func TestLedgerCurrentAndHistory(t *testing.T) {
 
 func TestLedgerRejectsBadChanges(t *testing.T) {
 	t.Parallel()
-	d := testenv.DB(t)
-	sub := newSubscriber(t, d, "c-1")
-	l := consent.NewLedger()
+	d, l, sub := ledgerSetup(t, "c-1")
 	for _, c := range []consent.Change{
 		{SubscriberID: 0, Channel: channels.Telegram, Topic: consent.TopicService, Source: consent.SourceAPI},
 		{SubscriberID: sub, Channel: "icq", Topic: consent.TopicService, Source: consent.SourceAPI},
@@ -117,10 +120,8 @@ func TestLedgerRejectsBadChanges(t *testing.T) {
 // current state, and both must be in the ledger.
 func TestConsentRace(t *testing.T) {
 	t.Parallel()
-	d := testenv.DB(t)
+	d, l, sub := ledgerSetup(t, "c-race")
 	ctx := context.Background()
-	l := consent.NewLedger()
-	sub := newSubscriber(t, d, "c-race")
 	const iterations = 200
 	outcomes := map[bool]int{}
 	for i := 0; i < iterations; i++ {
