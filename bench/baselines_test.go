@@ -57,7 +57,7 @@ func riverBurnDown(b *testing.B, n int) float64 {
 // per second of that work.
 func bulkMinimum(b *testing.B, n int) float64 {
 	b.Helper()
-	d := openDB(b, testenv.DBURL(b))
+	d := testenv.Open(b, testenv.DBURL(b), 10)
 	def := blastDef("bulk", "vk")
 	seed(b, d, def, "vk", n)
 	if _, err := d.Exec(createRuns, def.ID); err != nil {

@@ -20,7 +20,6 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels/vk/vkfake"
@@ -116,16 +115,6 @@ const createRuns = `
 INSERT INTO flow_runs (campaign_id, campaign_version, subscriber_id, trigger_key, step_id, next_at)
 SELECT $1, 'v1', id, 'blast', '', now() - interval '1 second' FROM subscribers`
 
-func openDB(b *testing.B, url string) *sqlx.DB {
-	d, err := sqlx.Open("postgres", url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	d.SetMaxOpenConns(10)
-	b.Cleanup(func() { d.Close() })
-	return d
-}
-
 // blastResult is what one blast through `nudge worker` processes measured.
 type blastResult struct {
 	Elapsed time.Duration
@@ -159,7 +148,7 @@ func blastProcess(b *testing.B, n int, redisURL string) blastResult {
 func blastWith(b *testing.B, n int, redisURL string, opt blastOpts) blastResult {
 	dbURL := testenv.DBURL(b)
 	flushRedis(b, redisURL)
-	d := openDB(b, dbURL)
+	d := testenv.Open(b, dbURL, 10)
 	seed(b, d, blastDef("blast", "vk"), "vk", n)
 	vkf := vkfake.New()
 	vkf.RatePerSecond = 0
@@ -312,13 +301,7 @@ func noopThroughput(b *testing.B, redisURL string, n, concurrency int) float64 {
 
 // flushRedis empties the benchmark's own Redis database between measurements.
 func flushRedis(b *testing.B, url string) {
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	defer c.Close()
-	if err := c.FlushDB(context.Background()).Err(); err != nil {
+	if err := testenv.RedisClientAt(b, url).FlushDB(context.Background()).Err(); err != nil {
 		b.Fatal(err)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/telegram"
@@ -70,7 +69,7 @@ func (r rateResult) callsPerMessage() float64 { return float64(r.calls) / float6
 func rateRun(b *testing.B, limit float64, n int) rateResult {
 	b.Helper()
 	dbURL, redisURL := testenv.DBURL(b), testenv.Redis(b)
-	d := openDB(b, dbURL)
+	d := testenv.Open(b, dbURL, 10)
 	seed(b, d, blastDef("paced", "telegram"), "telegram", n)
 	// Telegram chats are numbers.
 	if _, err := d.Exec(`UPDATE channel_identities SET address = subscriber_id::text`); err != nil {
@@ -86,12 +85,7 @@ func rateRun(b *testing.B, limit float64, n int) rateResult {
 	if err != nil {
 		b.Fatal(err)
 	}
-	gopt, err := redis.ParseURL(redisURL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	rdb := redis.NewClient(gopt)
-	defer rdb.Close()
+	rdb := testenv.RedisClientAt(b, redisURL)
 	calls := &testenv.RedisCalls{}
 	rdb.AddHook(calls) // the limiter's own client: every call it makes is pacing
 	lim := ratelimit.New(rdb, map[string]ratelimit.Rate{"telegram": {PerSecond: limit, PerChatPerSecond: 1}})

@@ -32,13 +32,7 @@ type fixture struct {
 func setup(t testing.TB) fixture {
 	t.Helper()
 	u := testenv.DBURL(t)
-	d, err := sqlx.Open("postgres", u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.SetMaxOpenConns(20)
-	t.Cleanup(func() { d.Close() })
-	return fixture{t: t, db: d, url: u}
+	return fixture{t: t, db: testenv.Open(t, u, 20), url: u}
 }
 
 type sub struct {
@@ -155,11 +149,7 @@ func (f fixture) runs(campaign string) []runRow {
 
 func (f fixture) count(query string, args ...any) int {
 	f.t.Helper()
-	var n int
-	if err := f.db.Get(&n, query, args...); err != nil {
-		f.t.Fatal(err)
-	}
-	return n
+	return testenv.Count(f.t, context.Background(), f.db, query, args...)
 }
 
 func mustLoc(t testing.TB, name string) *time.Location {

@@ -82,7 +82,7 @@ func TestBrowserBroadcastDryRunConfirmCancel(t *testing.T) {
 	if audience != "3" || send != "2" || !strings.Contains(channelsTable, "telegram\t2") || !strings.Contains(skippedTable, "no_consent\t1") {
 		t.Fatalf("dry run: audience %q send %q channels %q skipped %q", audience, send, channelsTable, skippedTable)
 	}
-	if n := count(t, d, `SELECT count(*) FROM broadcasts`); n != 0 {
+	if n := testenv.Count(t, context.Background(), d, `SELECT count(*) FROM broadcasts`); n != 0 {
 		t.Fatalf("the dry run created %d broadcasts", n)
 	}
 	browsertest.Run(t, ctx, 30*time.Second,
@@ -113,15 +113,4 @@ func TestBrowserBroadcastDryRunConfirmCancel(t *testing.T) {
 	if got.State != "cancelled" || !got.SendAt.Equal(testNow.Add(24*time.Hour)) || got.By != "user:marketer@shop.example" {
 		t.Fatalf("stored %+v", got)
 	}
-}
-
-func count(t *testing.T, d interface {
-	Get(dest any, q string, args ...any) error
-}, q string) int {
-	t.Helper()
-	var n int
-	if err := d.Get(&n, q); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }

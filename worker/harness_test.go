@@ -10,7 +10,6 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
@@ -90,25 +89,13 @@ func setup(t *testing.T, opts ...option) *harness {
 func setupDB(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{t: t, dbURL: testenv.DBURL(t), redisURL: testenv.Redis(t), clock: clock.NewManual(t0)}
-	d, err := sqlx.Open("postgres", h.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.SetMaxOpenConns(20)
-	t.Cleanup(func() { d.Close() })
-	h.db = d
+	h.db = testenv.Open(t, h.dbURL, 20)
 	return h
 }
 
 func withLimiter(rates map[string]ratelimit.Rate) option {
 	return func(h *harness, c *Config, _ *sandbox.Config) {
-		opt, err := redis.ParseURL(h.redisURL)
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		rdb := redis.NewClient(opt)
-		h.t.Cleanup(func() { rdb.Close() })
-		c.Limiter = ratelimit.New(rdb, rates)
+		c.Limiter = ratelimit.New(testenv.RedisClientAt(h.t, h.redisURL), rates)
 	}
 }
 
@@ -125,11 +112,7 @@ func (h *harness) exec(q string, args ...any) {
 
 func (h *harness) count(q string, args ...any) int {
 	h.t.Helper()
-	var n int
-	if err := h.db.Get(&n, q, args...); err != nil {
-		h.t.Fatalf("%s: %v", strings.TrimSpace(q), err)
-	}
-	return n
+	return testenv.Count(h.t, context.Background(), h.db, q, args...)
 }
 
 // claimAside starts a claim in its own goroutine, as a worker would; the

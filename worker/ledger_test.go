@@ -113,11 +113,7 @@ func TestInFlightGroupResentWhenTheCampaignSaysSo(t *testing.T) {
 func TestInFlightRowOfAMessageNeverSentIsForgotten(t *testing.T) {
 	var rdb *redis.Client
 	h := setup(t, func(h *harness, c *Config, _ *sandbox.Config) {
-		opt, err := redis.ParseURL(h.redisURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rdb = redis.NewClient(opt)
+		rdb = testenv.RedisClientAt(t, h.redisURL)
 		c.Limiter = ratelimit.New(rdb, map[string]ratelimit.Rate{"email": {PerSecond: 1000}})
 	})
 	v := h.campaign(emailDef("nolimiter", ""))

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
@@ -85,12 +83,7 @@ func TestRedisFlushMidBlastExactlyOnce(t *testing.T) {
 	h.blast("flush", n, time.Now().Add(-time.Minute))
 	w := h.startWorker()
 	h.waitSends(300)
-	opt, err := redis.ParseURL(h.redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
+	rdb := testenv.RedisClientAt(t, h.redisURL)
 	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}

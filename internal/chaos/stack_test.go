@@ -57,13 +57,7 @@ func newStack(t *testing.T, n int, privatePG bool, delay time.Duration, channel 
 		s.dbURL = testenv.DBURL(t)
 	}
 	s.redis = testenv.StartRedisServer(t)
-	d, err := sqlx.Open("postgres", s.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.SetMaxOpenConns(8)
-	t.Cleanup(func() { d.Close() })
-	s.d = d
+	s.d = testenv.Open(t, s.dbURL, 8)
 	s.countProviderCalls()
 	if channel == channels.Telegram {
 		s.prefix = "" // chat ids: the subscriber ids themselves

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
@@ -191,7 +190,7 @@ func TestTwoTelegramBotsEndToEnd(t *testing.T) {
 	// The same chat id writes to the main bot: another identity.
 	post(t, botA, botA.TextUpdate(chat, "привет"))
 	proc.WaitFor("both identities", patience, func() bool {
-		return countRows(t, d, `SELECT count(*) FROM channel_identities WHERE channel = 'telegram' AND address = $1`, fmt.Sprint(chat)) == 2
+		return testenv.Count(t, ctx, d, `SELECT count(*) FROM channel_identities WHERE channel = 'telegram' AND address = $1`, fmt.Sprint(chat)) == 2
 	})
 	var owners []struct {
 		Account string `db:"account"`
@@ -246,7 +245,7 @@ func TestTwoTelegramBotsEndToEnd(t *testing.T) {
 	}
 	// The row says sent once the worker commits, just after the fake has the message.
 	proc.WaitFor("both messages of brand-b recorded sent", patience, func() bool {
-		return countRows(t, d, `SELECT count(*) FROM messages WHERE campaign_id = 'two-bots' AND account = 'brand-b' AND status IN ('sent', 'delivered', 'read')`) == 2
+		return testenv.Count(t, ctx, d, `SELECT count(*) FROM messages WHERE campaign_id = 'two-bots' AND account = 'brand-b' AND status IN ('sent', 'delivered', 'read')`) == 2
 	})
 
 	// The settings page lists both bots with their webhooks.
@@ -287,13 +286,4 @@ func post(t *testing.T, bot *telegramfake.Server, update []byte) {
 	if code, err := bot.Post(context.Background(), update); err != nil || code != http.StatusOK {
 		t.Fatalf("webhook: %d %v", code, err)
 	}
-}
-
-func countRows(t *testing.T, d *sqlx.DB, q string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := d.Get(&n, q, args...); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }

@@ -149,11 +149,8 @@ func (e *e2e) apply(name, src string) {
 }
 
 func (e *e2e) count(q string, args ...any) int {
-	var n int
-	if err := e.d.GetContext(e.ctx, &n, q, args...); err != nil {
-		e.t.Fatal(err)
-	}
-	return n
+	e.t.Helper()
+	return testenv.Count(e.t, e.ctx, e.d, q, args...)
 }
 
 // waitFor gives ok a minute: the deadline bounds a broken test, nothing is timed.

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-
 	"github.com/nudge-engine/nudge/analytics"
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/campaigns/channelcheck"
@@ -55,11 +53,7 @@ func TestRenewalPaidInChatProcess(t *testing.T) {
 	})
 	f.Telegram.SetWebhook(channels.WebhookURL(base, channels.Telegram, channels.DefaultAccount), env["NUDGE_TELEGRAM_WEBHOOK_SECRET"])
 
-	d, err := sqlx.Open("postgres", dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	d := testenv.Open(t, dbURL, 0)
 	const chat = 742001
 	t.Chdir("../..") // examples/growfood, which the demo's seed applies
 	if err := demo.Seed(ctx, d, f, []demo.Person{{Ext: "pay-p", Name: "Лев", Locale: "ru", TZ: "Europe/Moscow", Channel: channels.Telegram,

@@ -474,11 +474,7 @@ func (r *rehearsal) waitSent(what string, ok func(fakes.Message) bool) fakes.Mes
 
 func (r *rehearsal) count(q string, args ...any) int {
 	r.t.Helper()
-	var n int
-	if err := r.d.GetContext(r.ctx, &n, q, args...); err != nil {
-		r.t.Fatal(err)
-	}
-	return n
+	return testenv.Count(r.t, r.ctx, r.d, q, args...)
 }
 
 // wait polls ok for up to 40 s of wall time: at most 11 h of quiet hours

@@ -247,6 +247,31 @@ func DB(t testing.TB) *sqlx.DB {
 	return d
 }
 
+// Open returns a plain lib/pq pool of at most maxOpen connections (0: no
+// limit) on url, a database of DBURL or of a private server, closed at
+// cleanup. Unlike DB it does not use the engine's statement cache, for
+// tests that look at the database beside the engine rather than as it.
+func Open(t testing.TB, url string, maxOpen int) *sqlx.DB {
+	t.Helper()
+	d, err := sqlx.Open("postgres", url)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	d.SetMaxOpenConns(maxOpen)
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// Count runs q, a query for one number, on d; an error fails t with the query.
+func Count(t testing.TB, ctx context.Context, d sqlx.QueryerContext, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := sqlx.GetContext(ctx, d, &n, q, args...); err != nil {
+		t.Fatalf("%s: %v", strings.TrimSpace(q), err)
+	}
+	return n
+}
+
 // redisLease is how long a test's claim on a Redis database lasts unless
 // renewed; Redis renews it every third of that while the test runs.
 const redisLease = 15 * time.Minute
@@ -335,6 +360,19 @@ func RedisClient(t testing.TB) redis.UniversalClient {
 		t.Fatalf("testenv: %v", err)
 	}
 	c := rc.Client()
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// RedisClientAt returns a client on the Redis database at url (redis://…,
+// as Redis gives for a plain server), closed at cleanup.
+func RedisClientAt(t testing.TB, url string) *redis.Client {
+	t.Helper()
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	c := redis.NewClient(opt)
 	t.Cleanup(func() { c.Close() })
 	return c
 }
