@@ -235,6 +235,12 @@ func sendDef(id string, steps ...campaigns.Step) campaigns.Definition {
 	return d
 }
 
+// emailRung is the fallback ladder most tests use: email when the send is
+// not delivered within an hour.
+func emailRung() []campaigns.FallbackRung {
+	return []campaigns.FallbackRung{{Channel: "email", IfNot: "delivered", Within: dur("1h")}}
+}
+
 func dur(s string) campaigns.Duration {
 	d, err := campaigns.ParseDuration(s)
 	if err != nil {

@@ -211,7 +211,7 @@ WHERE m.status = 'sent' AND m.provider_id = s.provider_id AND m.address = $1`, o
 func TestFallbackRungGoesInFlightBeforeItsSend(t *testing.T) {
 	h := setup(t)
 	def := sendDef("fbflight")
-	def.Settings.Fallback = []campaigns.FallbackRung{{Channel: "email", IfNot: "delivered", Within: dur("1h")}}
+	def.Settings.Fallback = emailRung()
 	v := h.campaign(def)
 	subs := h.subscribers(1, "UTC")
 	addr := fmt.Sprintf("u%d@example.com", subs[0])

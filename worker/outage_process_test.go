@@ -33,11 +33,10 @@ func redisOutage(t *testing.T, pause bool) {
 	r := testenv.StartRedisServer(t)
 	h := setupDB(t)
 	h.redisURL = "redis://" + r.Addr + "/0"
-	v := h.campaign(sendDef("outage"))
 	// 20ms a send and four claims at a time: about 200 messages a second,
 	// so 12,000 outlast the outage with work left for Asynq after it.
 	const n = 12000
-	h.start("outage", v, h.subscribers(n, "UTC"), time.Now().Add(-time.Minute))
+	h.blast("outage", n, time.Now().Add(-time.Minute))
 	h.countProviderCalls()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -136,8 +136,7 @@ func TestClaimAsksForWhatItCanWork(t *testing.T) {
 	if got := h.engine.claimLimit(); got != h.engine.cfg.BatchSize {
 		t.Fatalf("first claim asks for %d, want BatchSize %d", got, h.engine.cfg.BatchSize)
 	}
-	v := h.campaign(sendDef("paced"))
-	h.start("paced", v, h.subscribers(paceLimit+20, "UTC"), t0)
+	h.blast("paced", paceLimit+20, t0)
 	n, err := h.engine.workDue(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +152,7 @@ func TestClaimAsksForWhatItCanWork(t *testing.T) {
 	}
 	// A claim with no paced send (the runs end) asks for BatchSize again.
 	h.engine.claimHint.Store(paceLimit)
-	h.start("ending", h.campaign(sendDef("ending")), h.subscribers(3, "UTC"), t0)
+	h.blast("ending", 3, t0)
 	h.exec(`UPDATE flow_runs SET step_id = 'end' WHERE campaign_id = 'ending'`)
 	if n, err := h.engine.workDue(ctx); err != nil || n != 3 {
 		t.Fatalf("claim of the ending runs: %d (%v)", n, err)

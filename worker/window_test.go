@@ -28,6 +28,27 @@ func setupMessenger(t *testing.T) (*harness, *messengerfake.Server) {
 	return setup(t, withSender(messenger.New(messenger.Config{APIURL: fb.URL(), PageToken: o.PageToken, AppSecret: o.AppSecret}, nil))), fb
 }
 
+// startTaggedAndPlain starts two service campaigns with settings s, one new
+// subscriber in Moscow each, due at t0: tagged, whose Messenger variant
+// carries the POST_PURCHASE_UPDATE tag, and plain, whose variant has none.
+// Each subscriber's Messenger address is "psid-" and the campaign id, with
+// an inbound an hour before t0: Nudge believes the window open.
+func (h *harness) startTaggedAndPlain(tagged, plain string, s campaigns.Settings) {
+	h.t.Helper()
+	tags := map[string]string{tagged: "POST_PURCHASE_UPDATE", plain: ""}
+	subs := h.subscribers(2, "Europe/Moscow")
+	for i, id := range []string{tagged, plain} {
+		def := sendDef(id)
+		def.Topic = campaigns.TopicService
+		def.Settings = s
+		def.Templates["hello"]["messenger"] = map[string]campaigns.Variant{"ru": {Text: "Заказ едет, {{.Subscriber.Name}}", Tag: tags[id]}}
+		v := h.campaign(def)
+		h.exec(`INSERT INTO channel_identities (subscriber_id, channel, address, last_inbound_at) VALUES ($1, 'messenger', $2, $3)`,
+			subs[i], "psid-"+id, t0.Add(-time.Hour))
+		h.start(id, v, subs[i:i+1], t0)
+	}
+}
+
 // TestWindowClosedRetriesWithTagOrFallsBack: Messenger refuses untagged
 // messages to two customers whose window Nudge believes open (10/2018278).
 // The variant with a message tag is sent again with it, once; the one
@@ -35,20 +56,10 @@ func setupMessenger(t *testing.T) (*harness, *messengerfake.Server) {
 // window_closed. Nothing is dropped.
 func TestWindowClosedRetriesWithTagOrFallsBack(t *testing.T) {
 	h, fb := setupMessenger(t)
-	defs := map[string]string{"fb-tagged": "POST_PURCHASE_UPDATE", "fb-plain": ""}
-	subs := h.subscribers(2, "Europe/Moscow")
-	for i, id := range []string{"fb-tagged", "fb-plain"} {
-		def := sendDef(id)
-		def.Topic = campaigns.TopicService
-		def.Settings = campaigns.Settings{Channels: []string{"messenger"},
-			Fallback: []campaigns.FallbackRung{{Channel: "email", IfNot: "delivered", Within: dur("1h")}}}
-		def.Templates["hello"]["messenger"] = map[string]campaigns.Variant{"ru": {Text: "Заказ едет, {{.Subscriber.Name}}", Tag: defs[id]}}
-		v := h.campaign(def)
-		h.exec(`INSERT INTO channel_identities (subscriber_id, channel, address, last_inbound_at) VALUES ($1, 'messenger', $2, $3)`,
-			subs[i], "psid-"+id, t0.Add(-time.Hour))
-		fb.CloseWindow("psid-" + id)
-		h.start(id, v, subs[i:i+1], t0)
-	}
+	fb.CloseWindow("psid-fb-tagged")
+	fb.CloseWindow("psid-fb-plain")
+	h.startTaggedAndPlain("fb-tagged", "fb-plain", campaigns.Settings{Channels: []string{"messenger"},
+		Fallback: emailRung()})
 	h.settle()
 
 	sent := fb.Sent()
@@ -84,18 +95,7 @@ func TestWindowClosedRetriesWithTagOrFallsBack(t *testing.T) {
 // campaign; a variant without a tag stays failed.
 func TestWindowClosedReportedLaterRetriesWithTag(t *testing.T) {
 	h, fb := setupMessenger(t)
-	defs := map[string]string{"late-tagged": "POST_PURCHASE_UPDATE", "late-plain": ""}
-	subs := h.subscribers(2, "Europe/Moscow")
-	for i, id := range []string{"late-tagged", "late-plain"} {
-		def := sendDef(id)
-		def.Topic = campaigns.TopicService
-		def.Settings = campaigns.Settings{Channels: []string{"messenger"}}
-		def.Templates["hello"]["messenger"] = map[string]campaigns.Variant{"ru": {Text: "Заказ едет, {{.Subscriber.Name}}", Tag: defs[id]}}
-		v := h.campaign(def)
-		h.exec(`INSERT INTO channel_identities (subscriber_id, channel, address, last_inbound_at) VALUES ($1, 'messenger', $2, $3)`,
-			subs[i], "psid-"+id, t0.Add(-time.Hour))
-		h.start(id, v, subs[i:i+1], t0)
-	}
+	h.startTaggedAndPlain("late-tagged", "late-plain", campaigns.Settings{Channels: []string{"messenger"}})
 	h.settle()
 	sent := fb.Sent()
 	if len(sent) != 2 || sent[0].Tag != "" || sent[1].Tag != "" {

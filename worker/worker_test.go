@@ -123,7 +123,7 @@ func TestRateLimitedSendIsRetriedOnceWithoutDuplicate(t *testing.T) {
 func TestFallbackLadderExactlyOnce(t *testing.T) {
 	h := setup(t)
 	def := sendDef("fb")
-	def.Settings.Fallback = []campaigns.FallbackRung{{Channel: "email", IfNot: "delivered", Within: dur("1h")}}
+	def.Settings.Fallback = emailRung()
 	v := h.campaign(def)
 	subs := h.subscribers(4, "UTC")
 	silent, delivered, blocked, readLate := subs[0], subs[1], subs[2], subs[3]
@@ -369,7 +369,7 @@ func TestFallbackRungRendersWithTheRunPayload(t *testing.T) {
 		"default": {"ru": {Text: "Заказ {{.Payload.order_id}} принят"}},
 		"email":   {"ru": {Subject: "Заказ {{.Payload.order_id}}", Text: "Заказ {{.Payload.order_id}} принят, {{.Subscriber.Name}}"}},
 	}
-	def.Settings.Fallback = []campaigns.FallbackRung{{Channel: "email", IfNot: "delivered", Within: dur("1h")}}
+	def.Settings.Fallback = emailRung()
 	v := h.campaign(def)
 	subs := h.subscribers(1, "UTC")
 	h.sandbox.Script("sb"+itoa(subs[0]), sandbox.Behavior{Fail: channels.Blocked}) // falls back at once
@@ -432,7 +432,7 @@ func TestPersonMessageThroughTheOutbox(t *testing.T) {
 func TestFailedStatusFallsBackOnEngineClock(t *testing.T) {
 	h := setup(t)
 	def := sendDef("fbclock")
-	def.Settings.Fallback = []campaigns.FallbackRung{{Channel: "email", IfNot: "delivered", Within: dur("1h")}}
+	def.Settings.Fallback = emailRung()
 	v := h.campaign(def)
 	subs := h.subscribers(1, "UTC")
 	h.start("fbclock", v, subs, t0)
