@@ -3,8 +3,6 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -25,13 +23,7 @@ import (
 // a time, reads the dry run (who would get it on which channel, whom policy
 // skips and why), confirms, sees the broadcast scheduled and cancels it.
 func TestBrowserBroadcastDryRunConfirmCancel(t *testing.T) {
-	d := testenv.DB(t)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st := users.NewStore(d, nil)
-	w, err := New(st, log, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, log, st, w := newWeb(t)
 	clk := clock.NewManual(testNow)
 	w.UseClock(clk)
 	if err := w.EnableBroadcasts(scheduler.NewBroadcasts(d, clk.Now, log, "Europe/Moscow")); err != nil {

@@ -92,7 +92,10 @@ type site struct {
 	out    *recorder
 }
 
-func newFullSite(t *testing.T, canned ...*inbox.Canned) site {
+// newWeb gives a fresh database, its user store and the web UI on them,
+// logging nowhere, for a test to enable pages on and serve.
+func newWeb(t *testing.T) (*sqlx.DB, *slog.Logger, *users.Store, *Web) {
+	t.Helper()
 	d := testenv.DB(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st := users.NewStore(d, nil)
@@ -100,6 +103,11 @@ func newFullSite(t *testing.T, canned ...*inbox.Canned) site {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return d, log, st, w
+}
+
+func newFullSite(t *testing.T, canned ...*inbox.Canned) site {
+	d, log, st, w := newWeb(t)
 	out := &recorder{db: d}
 	res := runMover{}
 	svc := inbox.NewService(d, out, res, log, nil)
@@ -189,11 +197,7 @@ func TestBrowserInboxLiveReplyResolve(t *testing.T) {
 	// Open it, reply, resolve.
 	var history string
 	browsertest.Run(t, ctx, 30*time.Second,
-		chromedp.Click(`#live a`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#reply-text`, chromedp.ByID),
-		chromedp.SendKeys(`#reply-text`, "Извините! Вернём деньги за суп.", chromedp.ByID),
-		chromedp.Submit(`#reply-text`, chromedp.ByID),
-		chromedp.WaitVisible(`tr.h-manager`, chromedp.ByQuery),
+		browsertest.ReplyInInbox("Извините! Вернём деньги за суп."),
 		chromedp.Text(`#live`, &history, chromedp.ByID),
 	)
 	if len(s.out.sent) != 1 || s.out.sent[0].To != "5001" || !strings.Contains(history, "Вернём деньги") {
@@ -322,33 +326,33 @@ func TestBrowserDashboardMatchesDatabase(t *testing.T) {
 	if csvText != "group,runs,reached,rate\ntreated,36,8,0.2222\nholdout,4,0,0.0000\n" {
 		t.Fatalf("goal csv: %q", csvText)
 	}
+	// dashboardAs signs in as role's user in a browser of its own, reads the
+	// dashboard's heading and menu, a campaign's heading and the status of
+	// its goal CSV, then runs more.
+	dashboardAs := func(role string, more ...chromedp.Action) (h1, h1c, nav string, csvStatus int) {
+		t.Helper()
+		ctx := browsertest.New(t)
+		browsertest.Login(t, ctx, s.srv.URL, role+"@shop.example", role+"-password-1")
+		browsertest.Run(t, ctx, 30*time.Second, append([]chromedp.Action{
+			chromedp.Navigate(s.srv.URL + "/dashboard"), chromedp.Text(`h1`, &h1, chromedp.ByQuery),
+			chromedp.Text(`header.top nav`, &nav, chromedp.ByQuery),
+			chromedp.Navigate(s.srv.URL + "/dashboard/weekly-renewal"), chromedp.Text(`h1`, &h1c, chromedp.ByQuery),
+			chromedp.Evaluate(`fetch('/dashboard/weekly-renewal/csv?table=goal').then(r => r.status)`, &csvStatus,
+				func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }),
+		}, more...)...)
+		return h1, h1c, nav, csvStatus
+	}
 	// A viewer reads the dashboard, but exports of figures are the
 	// marketers'; a manager works the inbox only.
-	ctx2 := browsertest.New(t)
-	browsertest.Login(t, ctx2, s.srv.URL, "viewer@shop.example", "viewer-password-1")
-	var h1, h1c, nav string
-	var csvStatus int
-	browsertest.Run(t, ctx2, 30*time.Second,
-		chromedp.Navigate(s.srv.URL+"/dashboard"), chromedp.Text(`h1`, &h1, chromedp.ByQuery),
-		chromedp.Text(`header.top nav`, &nav, chromedp.ByQuery),
-		chromedp.Navigate(s.srv.URL+"/dashboard/weekly-renewal"), chromedp.Text(`h1`, &h1c, chromedp.ByQuery),
-		chromedp.Evaluate(`fetch('/dashboard/weekly-renewal/csv?table=goal').then(r => r.status)`, &csvStatus,
-			func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	h1, h1c, nav, csvStatus := dashboardAs("viewer")
 	if h1 != "Campaigns" || h1c != "Weekly renewal" || !strings.Contains(nav, "Dashboard") || strings.Contains(nav, "Inbox") || csvStatus != 403 {
 		t.Fatalf("viewer on dashboard: %q, campaign %q, nav %q, csv %d", h1, h1c, nav, csvStatus)
 	}
 	// A manager reads the dashboard beside the inbox (the figures their
 	// conversations make), but neither exports figures nor opens the
 	// marketers' pages.
-	ctx3 := browsertest.New(t)
-	browsertest.Login(t, ctx3, s.srv.URL, "manager@shop.example", "manager-password-1")
 	var forbidden string
-	browsertest.Run(t, ctx3, 30*time.Second,
-		chromedp.Navigate(s.srv.URL+"/dashboard"), chromedp.Text(`h1`, &h1, chromedp.ByQuery),
-		chromedp.Text(`header.top nav`, &nav, chromedp.ByQuery),
-		chromedp.Navigate(s.srv.URL+"/dashboard/weekly-renewal"), chromedp.Text(`h1`, &h1c, chromedp.ByQuery),
-		chromedp.Evaluate(`fetch('/dashboard/weekly-renewal/csv?table=goal').then(r => r.status)`, &csvStatus,
-			func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }),
+	h1, h1c, nav, csvStatus = dashboardAs("manager",
 		chromedp.Navigate(s.srv.URL+"/segments"), chromedp.Text(`main`, &forbidden, chromedp.ByQuery))
 	if h1 != "Campaigns" || h1c != "Weekly renewal" || !strings.Contains(nav, "Dashboard") || !strings.Contains(nav, "Inbox") || csvStatus != 403 {
 		t.Fatalf("manager on dashboard: %q, campaign %q, nav %q, csv %d", h1, h1c, nav, csvStatus)

@@ -100,6 +100,19 @@ func Login(t testing.TB, ctx context.Context, base, email, password string) {
 	)
 }
 
+// ReplyInInbox opens the first conversation of the inbox's live list and
+// sends text as the manager's reply, until a manager's row stands in the
+// conversation's history.
+func ReplyInInbox(text string) chromedp.Tasks {
+	return chromedp.Tasks{
+		chromedp.Click(`#live a`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#reply-text`, chromedp.ByID),
+		chromedp.SendKeys(`#reply-text`, text, chromedp.ByID),
+		chromedp.Submit(`#reply-text`, chromedp.ByID),
+		chromedp.WaitVisible(`tr.h-manager`, chromedp.ByQuery),
+	}
+}
+
 // ScreenshotsDirEnv names the directory screenshots are saved to. Unset,
 // they go to the test's temporary directory, so a test run never rewrites
 // the docs; `make screenshots` sets it to docs/screenshots.
