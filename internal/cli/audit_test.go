@@ -22,11 +22,7 @@ import (
 // and the audit log who did what, from where. Admins filter the log over
 // the API and on the /audit page, which also shows their own sign-in.
 func TestAuditLogOverAPIAndPage(t *testing.T) {
-	f, err := fakes.Start(fakes.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
+	f := newFakes(t, fakes.Options{})
 	ss := serveStack(t, f.Env())
 	ctx := t.Context()
 	_, marketer, err := ss.s.keys.Create(ctx, "campaign-tool", users.Marketer)

@@ -102,17 +102,24 @@ func TestCampaignLintCLI(t *testing.T) {
 	}
 }
 
-func TestCampaignApplyShowDiffArchive(t *testing.T) {
-	env := map[string]string{"NUDGE_DATABASE_URL": testenv.DBURL(t)}
-	dir := t.TempDir()
-	src, err := os.ReadFile("../../examples/growfood/weekly-renewal.yaml")
+// copyExample copies examples/growfood/name into a fresh temporary
+// directory and returns the copy's path and the example's text.
+func copyExample(t *testing.T, name string) (path string, src []byte) {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("../../examples/growfood", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "weekly-renewal.yaml")
+	path = filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(path, src, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return path, src
+}
+
+func TestCampaignApplyShowDiffArchive(t *testing.T) {
+	env := map[string]string{"NUDGE_DATABASE_URL": testenv.DBURL(t)}
+	path, src := copyExample(t, "weekly-renewal.yaml")
 	step := func(want int, wantOut string, args ...string) string {
 		t.Helper()
 		code, out, errOut := runCLI(t, env, args...)

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -68,15 +66,7 @@ func TestChannelsSyncWhatsAppThenLint(t *testing.T) {
 	}
 
 	// Apply checks against a readable catalogue too.
-	dir := t.TempDir()
-	src, err := os.ReadFile("../../examples/growfood/order-receipt.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "order-receipt.yaml")
-	if err := os.WriteFile(path, src, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path, _ := copyExample(t, "order-receipt.yaml")
 	if code, out, _ := runCLI(t, env, "campaign", "apply", path); code != 1 || !strings.Contains(out, "takes 2 body parameters") {
 		t.Fatalf("apply with a mismatched template: exit %d\n%s", code, out)
 	}

@@ -100,15 +100,22 @@ func newE2EClock(t testing.TB, ctx context.Context, clk clock.Clock, after func(
 	return e
 }
 
-// startFakes starts the provider fakes and a listener for Nudge's HTTP
-// server on a free local port.
-func startFakes(t testing.TB, o fakes.Options) (*fakes.Set, net.Listener) {
+// newFakes starts the provider fakes, closed at cleanup.
+func newFakes(t testing.TB, o fakes.Options) *fakes.Set {
 	t.Helper()
 	f, err := fakes.Start(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(f.Close)
+	return f
+}
+
+// startFakes starts the provider fakes and a listener for Nudge's HTTP
+// server on a free local port.
+func startFakes(t testing.TB, o fakes.Options) (*fakes.Set, net.Listener) {
+	t.Helper()
+	f := newFakes(t, o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -261,13 +268,7 @@ func TestBrowserEngineHandoffToManager(t *testing.T) {
 		t.Fatalf("inbox: %q", live)
 	}
 	before := len(e.f.Telegram.SentTo(chat))
-	browsertest.Run(t, ctx, 30*time.Second,
-		chromedp.Click(`#live a`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#reply-text`, chromedp.ByID),
-		chromedp.SendKeys(`#reply-text`, "Мария, простите! Заменим блюдо бесплатно.", chromedp.ByID),
-		chromedp.Submit(`#reply-text`, chromedp.ByID),
-		chromedp.WaitVisible(`tr.h-manager`, chromedp.ByQuery),
-	)
+	browsertest.Run(t, ctx, 30*time.Second, browsertest.ReplyInInbox("Мария, простите! Заменим блюдо бесплатно."))
 	sent := e.f.Telegram.SentTo(chat)
 	if len(sent) != before+1 || !strings.Contains(sent[len(sent)-1].Text, "Заменим блюдо") {
 		t.Fatalf("the Telegram fake did not receive the manager's reply: %+v", sent)

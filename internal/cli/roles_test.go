@@ -122,11 +122,7 @@ var pathParam = regexp.MustCompile(`\{[^}]*\}`)
 // exactly whom the table above allows. A refusal is told from a handler's
 // own 401/403 (a webhook's bad signature) by users.DeniedHeader.
 func TestEveryRouteChecksItsRole(t *testing.T) {
-	f, err := fakes.Start(fakes.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
+	f := newFakes(t, fakes.Options{})
 	vars := f.Env()
 	vars["NUDGE_EMAIL_TRACKING_SECRET"] = "tracking-secret" // mounts /t/ and /u/
 	ss := serveStack(t, vars)

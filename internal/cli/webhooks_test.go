@@ -77,11 +77,7 @@ func (a *App) startServing(t testing.TB, c stackConfig, dbURL string, ln net.Lis
 // mounts and the settings page shows: an update Telegram delivers to the URL
 // it was given is accepted and stored.
 func TestChannelsSetupRegistersTheServedWebhook(t *testing.T) {
-	f, err := fakes.Start(fakes.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
+	f := newFakes(t, fakes.Options{})
 	vars := f.Env()
 	ss := serveStack(t, vars)
 	ctx := context.Background()
