@@ -74,8 +74,7 @@ func TestSchemaValidatesExamples(t *testing.T) {
 }
 
 func TestSchemaRejectsBadFiles(t *testing.T) {
-	s := compileSchema(t)
-	tests := map[string][2]string{
+	schemaRejects(t, base, map[string][2]string{
 		"unknown field":             {"  channels:", "  chanels:"},
 		"bad topic":                 {"topic: service", "topic: promo"},
 		"two actions":               {"    send: {template: t}\n", "    send: {template: t}\n    end: {}\n"},
@@ -85,23 +84,24 @@ func TestSchemaRejectsBadFiles(t *testing.T) {
 		"unknown template channel":  {"    telegram:\n", "    telegramm:\n"},
 		"segment field in campaign": {"topic: service", "topic: service\nreachable: [telegram]"},
 		"segment kind typo":         {"id: c", "kind: segmnt\nid: c"},
-	}
-	for name, e := range tests {
-		t.Run(name, func(t *testing.T) {
-			if err := s.Validate(yamlToJSONValue(t, []byte(base))); err != nil {
-				t.Fatalf("base does not validate: %v", err)
-			}
-			schemaRejects(t, s, base, e)
-		})
-	}
+	})
 }
 
-// schemaRejects checks that s refuses src with the edit e applied.
-func schemaRejects(t *testing.T, s *jsonschema.Schema, src string, e [2]string) {
+// schemaRejects checks that the schema takes src and refuses it with each
+// of edits applied, a subtest each.
+func schemaRejects(t *testing.T, src string, edits map[string][2]string) {
 	t.Helper()
-	bad := edited(t, src, [][2]string{e})
-	if err := s.Validate(yamlToJSONValue(t, []byte(bad))); err == nil {
-		t.Errorf("bad file validates:\n%s", bad)
+	s := compileSchema(t)
+	if err := s.Validate(yamlToJSONValue(t, []byte(src))); err != nil {
+		t.Fatalf("base does not validate: %v\n%s", err, src)
+	}
+	for name, e := range edits {
+		t.Run(name, func(t *testing.T) {
+			bad := edited(t, src, [][2]string{e})
+			if err := s.Validate(yamlToJSONValue(t, []byte(bad))); err == nil {
+				t.Errorf("bad file validates:\n%s", bad)
+			}
+		})
 	}
 }
 
