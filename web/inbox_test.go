@@ -193,20 +193,22 @@ func httpLogin(t *testing.T, base, email, pw string) *http.Client {
 
 func csrfOf(t *testing.T, c *http.Client, u string) string {
 	t.Helper()
-	resp, err := c.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := csrfRe.FindSubmatch(body)
+	status, body := get(t, c, u)
+	m := csrfRe.FindStringSubmatch(body)
 	if m == nil {
-		t.Fatalf("no CSRF token on %s (%d)", u, resp.StatusCode)
+		t.Fatalf("no CSRF token on %s (%d)", u, status)
 	}
-	return string(m[1])
+	return m[1]
 }
 
 func getBody(t *testing.T, c *http.Client, u string) string {
+	t.Helper()
+	_, body := get(t, c, u)
+	return body
+}
+
+// get fetches u with c and returns the response's status and body.
+func get(t *testing.T, c *http.Client, u string) (int, string) {
 	t.Helper()
 	resp, err := c.Get(u)
 	if err != nil {
@@ -214,7 +216,7 @@ func getBody(t *testing.T, c *http.Client, u string) string {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	return string(b)
+	return resp.StatusCode, string(b)
 }
 
 // An inbox path whose id is not a positive number names nothing: 404, for
@@ -223,13 +225,8 @@ func TestInboxPathIDMustBePositive(t *testing.T) {
 	s := newFullSite(t)
 	c := httpLogin(t, s.srv.URL, "manager@shop.example", "manager-password-1")
 	for _, p := range []string{"/inbox/abc", "/inbox/0", "/inbox/-4", "/inbox/media/x", "/inbox/media/0"} {
-		resp, err := c.Get(s.srv.URL + p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNotFound {
-			t.Errorf("GET %s: %d, want 404", p, resp.StatusCode)
+		if status, _ := get(t, c, s.srv.URL+p); status != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", p, status)
 		}
 	}
 }
