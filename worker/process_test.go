@@ -34,6 +34,16 @@ func (h *harness) startWorker(extra ...string) *exec.Cmd {
 	return cmd
 }
 
+// midBlast starts a blast of n, due a minute ago, with one worker process
+// and returns that worker once 300 are sent: the test disrupts it there.
+func (h *harness) midBlast(id string, n int) *exec.Cmd {
+	h.t.Helper()
+	h.blast(id, n, time.Now().Add(-time.Minute))
+	w := h.startWorker()
+	h.waitSends(300)
+	return w
+}
+
 func (h *harness) assertExactlyOneEach(n int) {
 	h.t.Helper()
 	if got := h.count(`SELECT count(*) FROM sandbox_sends`); got != n {
@@ -55,9 +65,7 @@ func (h *harness) assertExactlyOneEach(n int) {
 func TestKill9MidBlastExactlyOnce(t *testing.T) {
 	h := setupDB(t)
 	const n = 3000
-	h.blast("kill", n, time.Now().Add(-time.Minute))
-	a := h.startWorker()
-	h.waitSends(300)
+	a := h.midBlast("kill", n)
 	h.killWorker(a)
 	atKill := h.count(`SELECT count(*) FROM sandbox_sends`)
 	if atKill >= n {
@@ -80,9 +88,7 @@ func TestKill9MidBlastExactlyOnce(t *testing.T) {
 func TestRedisFlushMidBlastExactlyOnce(t *testing.T) {
 	h := setupDB(t)
 	const n = 3000
-	h.blast("flush", n, time.Now().Add(-time.Minute))
-	w := h.startWorker()
-	h.waitSends(300)
+	w := h.midBlast("flush", n)
 	rdb := testenv.RedisClientAt(t, h.redisURL)
 	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
 		t.Fatal(err)
