@@ -223,9 +223,7 @@ func TestReplyRacingTimeoutTakesOneBranch(t *testing.T) {
 	// flow the timeout's reminder still goes out, so each subscriber shows
 	// exactly the branch that won.
 	def.Topic = campaigns.TopicService
-	v := h.campaign(def)
-	subs := h.subscribers(60, "UTC")
-	h.start("feedback", v, subs, t0)
+	_, subs := h.blastDef(def, 60, "UTC", t0)
 	h.settle()
 	h.clock.Advance(48*time.Hour + time.Second) // every wait is due to time out
 	ctx := context.Background()

@@ -169,10 +169,18 @@ SELECT $1, $2, s, 'test', '', $4 FROM unnest($3::bigint[]) s`, campaignID, versi
 // in UTC with their runs due at at, and returns the subscribers.
 func (h *harness) blast(id string, n int, at time.Time) []int64 {
 	h.t.Helper()
-	v := h.campaign(sendDef(id))
-	subs := h.subscribers(n, "UTC")
-	h.start(id, v, subs, at)
+	_, subs := h.blastDef(sendDef(id), n, "UTC", at)
 	return subs
+}
+
+// blastDef is blast of campaign def for subscribers in zone; it returns the
+// campaign's version too.
+func (h *harness) blastDef(def campaigns.Definition, n int, zone string, at time.Time) (version string, subs []int64) {
+	h.t.Helper()
+	version = h.campaign(def)
+	subs = h.subscribers(n, zone)
+	h.start(def.ID, version, subs, at)
+	return version, subs
 }
 
 // settle dispatches and waits until nothing is due and the queue is empty.

@@ -32,9 +32,7 @@ func emailDef(id, onUnknown string) campaigns.Definition {
 // back), and claims again. It returns the harness and the hanging recipient.
 func crashMidGroup(t *testing.T, onUnknown string) (*harness, int64) {
 	h := setup(t)
-	v := h.campaign(emailDef("inflight", onUnknown))
-	subs := h.subscribers(30, "UTC")
-	h.start("inflight", v, subs, t0.Add(-time.Minute))
+	_, subs := h.blastDef(emailDef("inflight", onUnknown), 30, "UTC", t0.Add(-time.Minute))
 	hang := subs[15]
 	h.email.Script(fmt.Sprintf("u%d@example.com", hang), sandbox.Behavior{Delay: time.Minute})
 	cancel, done := h.claimAside()
@@ -116,9 +114,7 @@ func TestInFlightRowOfAMessageNeverSentIsForgotten(t *testing.T) {
 		rdb = testenv.RedisClientAt(t, h.redisURL)
 		c.Limiter = ratelimit.New(rdb, map[string]ratelimit.Rate{"email": {PerSecond: 1000}})
 	})
-	v := h.campaign(emailDef("nolimiter", ""))
-	subs := h.subscribers(3, "UTC")
-	h.start("nolimiter", v, subs, t0.Add(-time.Minute))
+	h.blastDef(emailDef("nolimiter", ""), 3, "UTC", t0.Add(-time.Minute))
 	rdb.Close()
 	if _, err := h.engine.workDue(context.Background()); err != nil {
 		t.Fatalf("claim: %v", err)

@@ -15,9 +15,7 @@ import (
 
 func TestBlastSendsExactlyOnePerSubscriber(t *testing.T) {
 	h := setup(t)
-	v := h.campaign(sendDef("blast"))
-	subs := h.subscribers(730, "Europe/Moscow")
-	h.start("blast", v, subs, t0)
+	_, subs := h.blastDef(sendDef("blast"), 730, "Europe/Moscow", t0)
 	h.settle()
 	if n := h.count(`SELECT count(*) FROM sandbox_sends`); n != len(subs) {
 		t.Fatalf("sandbox sends = %d, want %d", n, len(subs))
@@ -183,9 +181,7 @@ func deliverReports(t *testing.T, h *harness) {
 
 func TestStatusesMoveForwardOnly(t *testing.T) {
 	h := setup(t)
-	v := h.campaign(sendDef("st"))
-	subs := h.subscribers(1, "UTC")
-	h.start("st", v, subs, t0)
+	v, _ := h.blastDef(sendDef("st"), 1, "UTC", t0)
 	h.settle()
 	var pid string
 	if err := h.db.Get(&pid, `SELECT provider_id FROM messages`); err != nil {
@@ -328,9 +324,7 @@ func TestTransientFailureRetriedOnce(t *testing.T) {
 // key format the claim function builds in SQL to worker.MessageKey.
 func TestRecordedMessageWithoutFlagIsSentOnce(t *testing.T) {
 	h := setup(t)
-	v := h.campaign(sendDef("legacy"))
-	subs := h.subscribers(2, "UTC")
-	h.start("legacy", v, subs, t0)
+	v, subs := h.blastDef(sendDef("legacy"), 2, "UTC", t0)
 	var run int64
 	if err := h.db.Get(&run, `SELECT id FROM flow_runs WHERE subscriber_id = $1`, subs[0]); err != nil {
 		t.Fatal(err)
@@ -433,9 +427,7 @@ func TestFailedStatusFallsBackOnEngineClock(t *testing.T) {
 	h := setup(t)
 	def := sendDef("fbclock")
 	def.Settings.Fallback = emailRung()
-	v := h.campaign(def)
-	subs := h.subscribers(1, "UTC")
-	h.start("fbclock", v, subs, t0)
+	_, subs := h.blastDef(def, 1, "UTC", t0)
 	h.settle()
 	var pid string
 	if err := h.db.Get(&pid, `SELECT provider_id FROM messages WHERE subscriber_id = $1 AND attempt = 0`, subs[0]); err != nil {
