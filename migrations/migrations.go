@@ -35,24 +35,22 @@ func provider(d *sql.DB) (*goose.Provider, error) {
 
 // Up applies every pending migration.
 func Up(ctx context.Context, d *sql.DB) error {
-	p, err := provider(d)
-	if err != nil {
-		return err
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrate up: %w", err)
-	}
-	return nil
+	return migrate(ctx, d, "up", (*goose.Provider).Up)
 }
 
 // Down rolls back the newest applied migration.
 func Down(ctx context.Context, d *sql.DB) error {
+	return migrate(ctx, d, "down", (*goose.Provider).Down)
+}
+
+// migrate runs one goose step (Up, Down) on d; dir names it in the error.
+func migrate[R any](ctx context.Context, d *sql.DB, dir string, step func(*goose.Provider, context.Context) (R, error)) error {
 	p, err := provider(d)
 	if err != nil {
 		return err
 	}
-	if _, err := p.Down(ctx); err != nil {
-		return fmt.Errorf("migrate down: %w", err)
+	if _, err := step(p, ctx); err != nil {
+		return fmt.Errorf("migrate %s: %w", dir, err)
 	}
 	return nil
 }
