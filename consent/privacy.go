@@ -3,7 +3,6 @@ package consent
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 
 	"github.com/nudge-engine/nudge/internal/db"
 )
@@ -32,10 +31,7 @@ func EraseSubscriber(ctx context.Context, q db.Executor, subscriberID int64, pse
 	if err := Pseudonymise(ctx, q, subscriberID, pseudonym); err != nil {
 		return err
 	}
-	if _, err := q.ExecContext(ctx, sqlEraseCodes, subscriberID); err != nil {
-		return fmt.Errorf("erase opt-in codes: %w", err)
-	}
-	return nil
+	return db.Erase(ctx, q, "opt-in codes", sqlEraseCodes, subscriberID)
 }
 
 // Export is what the consent ledger holds about one subscriber.
@@ -48,11 +44,12 @@ type Export struct {
 // codes of subscriberID, for an access request.
 func ExportSubscriber(ctx context.Context, q db.Executor, subscriberID int64) (Export, error) {
 	var e Export
-	if err := q.GetContext(ctx, &e.History, sqlExportEvents, subscriberID); err != nil {
-		return e, fmt.Errorf("export consent history: %w", err)
+	var err error
+	if e.History, err = db.Export(ctx, q, "consent history", sqlExportEvents, subscriberID); err != nil {
+		return e, err
 	}
-	if err := q.GetContext(ctx, &e.Codes, sqlExportCodes, subscriberID); err != nil {
-		return e, fmt.Errorf("export opt-in codes: %w", err)
+	if e.Codes, err = db.Export(ctx, q, "opt-in codes", sqlExportCodes, subscriberID); err != nil {
+		return e, err
 	}
 	return e, nil
 }

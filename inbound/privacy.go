@@ -3,7 +3,6 @@ package inbound
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 
 	"github.com/lib/pq"
 
@@ -53,19 +52,12 @@ func addresses(ids []subscribers.Identity) (chans, addrs []string) {
 // the pseudonym. q is the erasing transaction.
 func EraseSubscriber(ctx context.Context, q db.Executor, subscriberID int64, pseudonym string, ids []subscribers.Identity) error {
 	chans, addrs := addresses(ids)
-	if _, err := q.ExecContext(ctx, qErase, pq.Array(chans), pq.Array(addrs), subscriberID, pseudonym); err != nil {
-		return fmt.Errorf("erase inbound events: %w", err)
-	}
-	return nil
+	return db.Erase(ctx, q, "inbound events", qErase, pq.Array(chans), pq.Array(addrs), subscriberID, pseudonym)
 }
 
 // ExportSubscriber returns the stored webhook events from the subscriber's
 // addresses and about their messages, for an access request.
 func ExportSubscriber(ctx context.Context, q db.Executor, subscriberID int64, ids []subscribers.Identity) (json.RawMessage, error) {
 	chans, addrs := addresses(ids)
-	var out json.RawMessage
-	if err := q.GetContext(ctx, &out, qExport, pq.Array(chans), pq.Array(addrs), subscriberID); err != nil {
-		return nil, fmt.Errorf("export inbound events: %w", err)
-	}
-	return out, nil
+	return db.Export(ctx, q, "inbound events", qExport, pq.Array(chans), pq.Array(addrs), subscriberID)
 }

@@ -3,7 +3,6 @@ package inbox
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 
 	"github.com/nudge-engine/nudge/internal/db"
 )
@@ -47,8 +46,8 @@ func EraseSubscriber(ctx context.Context, q db.Executor, subscriberID int64) err
 		{"replies", qEraseReplies},
 		{"hand-offs", qEraseHandoffs},
 	} {
-		if _, err := q.ExecContext(ctx, st.query, subscriberID); err != nil {
-			return fmt.Errorf("erase %s: %w", st.what, err)
+		if err := db.Erase(ctx, q, st.what, st.query, subscriberID); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -74,8 +73,9 @@ func ExportSubscriber(ctx context.Context, q db.Executor, subscriberID int64) (E
 		{"replies", qExportReplies, &e.Replies},
 		{"hand-offs", qExportHandoffs, &e.Handoffs},
 	} {
-		if err := q.GetContext(ctx, st.dst, st.query, subscriberID); err != nil {
-			return e, fmt.Errorf("export %s: %w", st.what, err)
+		var err error
+		if *st.dst, err = db.Export(ctx, q, st.what, st.query, subscriberID); err != nil {
+			return e, err
 		}
 	}
 	return e, nil

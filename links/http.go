@@ -1,7 +1,6 @@
 package links
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -10,8 +9,6 @@ import (
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/users"
 )
-
-type jsonRaw = json.RawMessage
 
 // Register mounts GET /l/{code} for everyone and GET /v1/clicks/{code} for
 // callers who may read subscribers (the shop's backend's API key).

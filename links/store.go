@@ -3,6 +3,7 @@ package links
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -158,17 +159,10 @@ func (s *Service) Follow(ctx context.Context, code string, bot bool) (string, er
 // went, inside the erasing transaction q; the click counts stay for the
 // funnel and the codes stop redirecting.
 func EraseSubscriber(ctx context.Context, q db.Executor, subscriberID int64) error {
-	if _, err := q.ExecContext(ctx, qErase, subscriberID); err != nil {
-		return fmt.Errorf("erase links: %w", err)
-	}
-	return nil
+	return db.Erase(ctx, q, "links", qErase, subscriberID)
 }
 
 // ExportSubscriber returns a subscriber's links and clicks, for an access request.
-func ExportSubscriber(ctx context.Context, q db.Executor, subscriberID int64) (any, error) {
-	var out []byte
-	if err := q.GetContext(ctx, &out, qExport, subscriberID); err != nil {
-		return nil, fmt.Errorf("export links: %w", err)
-	}
-	return jsonRaw(out), nil
+func ExportSubscriber(ctx context.Context, q db.Executor, subscriberID int64) (json.RawMessage, error) {
+	return db.Export(ctx, q, "links", qExport, subscriberID)
 }

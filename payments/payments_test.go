@@ -126,7 +126,7 @@ func TestInvoiceLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rows []map[string]any
-	if err := json.Unmarshal(exp.(json.RawMessage), &rows); err != nil || len(rows) != 2 {
+	if err := json.Unmarshal(exp, &rows); err != nil || len(rows) != 2 {
 		t.Fatalf("export %s %v", exp, err)
 	}
 	if paid := rows[0]; paid["status"] != "paid" && rows[1]["status"] == "paid" {

@@ -3,7 +3,6 @@ package payments
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 
 	"github.com/nudge-engine/nudge/internal/db"
 )
@@ -11,18 +10,11 @@ import (
 // EraseSubscriber forgets whom a subscriber's invoices were for, inside the
 // erasing transaction q; amounts and charge ids stay as the shop's records.
 func EraseSubscriber(ctx context.Context, q db.Executor, subscriberID int64) error {
-	if _, err := q.ExecContext(ctx, qErase, subscriberID); err != nil {
-		return fmt.Errorf("erase invoices: %w", err)
-	}
-	return nil
+	return db.Erase(ctx, q, "invoices", qErase, subscriberID)
 }
 
 // ExportSubscriber returns a subscriber's invoices and payments, for an
 // access request.
-func ExportSubscriber(ctx context.Context, q db.Executor, subscriberID int64) (any, error) {
-	var out []byte
-	if err := q.GetContext(ctx, &out, qExport, subscriberID); err != nil {
-		return nil, fmt.Errorf("export invoices: %w", err)
-	}
-	return json.RawMessage(out), nil
+func ExportSubscriber(ctx context.Context, q db.Executor, subscriberID int64) (json.RawMessage, error) {
+	return db.Export(ctx, q, "invoices", qExport, subscriberID)
 }

@@ -142,8 +142,8 @@ func (s *Store) erase(ctx context.Context, find func(tx *sqlx.Tx) (int64, error)
 			{"identities", qEraseIdentities},
 			{"events", qEraseEvents},
 		} {
-			if _, err := tx.ExecContext(ctx, st.query, id); err != nil {
-				return fmt.Errorf("erase %s: %w", st.what, err)
+			if err := db.Erase(ctx, tx, st.what, st.query, id); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -186,8 +186,8 @@ func (s *Store) Export(ctx context.Context, externalID string) (Export, error) {
 			return err
 		}
 		out = Export{Subscriber: sub, Parts: map[string]any{}}
-		if err := tx.GetContext(ctx, &out.Events, qExportEvents, sub.ID); err != nil {
-			return fmt.Errorf("export events: %w", err)
+		if out.Events, err = db.Export(ctx, tx, "events", qExportEvents, sub.ID); err != nil {
+			return err
 		}
 		if out.Consent, err = consent.ExportSubscriber(ctx, tx, sub.ID); err != nil {
 			return err

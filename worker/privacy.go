@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/nudge-engine/nudge/internal/db"
@@ -49,13 +48,10 @@ SELECT coalesce(json_agg(json_build_object('id', id, 'campaign_id', campaign_id,
 // still in flight end at `at` without sending, and the texts, addresses and
 // provider ids of their messages are scrubbed. q is the erasing transaction.
 func EraseSubscriber(ctx context.Context, q db.Executor, subscriberID int64, at time.Time) error {
-	if _, err := q.ExecContext(ctx, qEraseRuns, subscriberID, at); err != nil {
-		return fmt.Errorf("erase flow runs: %w", err)
+	if err := db.Erase(ctx, q, "flow runs", qEraseRuns, subscriberID, at); err != nil {
+		return err
 	}
-	if _, err := q.ExecContext(ctx, qEraseMessages, subscriberID); err != nil {
-		return fmt.Errorf("erase messages: %w", err)
-	}
-	return nil
+	return db.Erase(ctx, q, "messages", qEraseMessages, subscriberID)
 }
 
 // Export is what the worker holds about one subscriber.
@@ -68,11 +64,12 @@ type Export struct {
 // request.
 func ExportSubscriber(ctx context.Context, q db.Executor, subscriberID int64) (Export, error) {
 	var e Export
-	if err := q.GetContext(ctx, &e.Messages, qExportMessages, subscriberID); err != nil {
-		return e, fmt.Errorf("export messages: %w", err)
+	var err error
+	if e.Messages, err = db.Export(ctx, q, "messages", qExportMessages, subscriberID); err != nil {
+		return e, err
 	}
-	if err := q.GetContext(ctx, &e.Runs, qExportRuns, subscriberID); err != nil {
-		return e, fmt.Errorf("export runs: %w", err)
+	if e.Runs, err = db.Export(ctx, q, "runs", qExportRuns, subscriberID); err != nil {
+		return e, err
 	}
 	return e, nil
 }
