@@ -225,12 +225,8 @@ func (cs *Codes) get(ctx context.Context, q db.Executor, code, query string) (*C
 		return nil, ErrCodeNotFound
 	}
 	var c Code
-	err := q.GetContext(ctx, &c, query, code)
-	if db.IsNoRows(err) {
-		return nil, ErrCodeNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read opt-in code: %w", err)
+	if err := db.Get(ctx, q, &c, ErrCodeNotFound, "read opt-in code", query, code); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }

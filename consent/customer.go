@@ -33,12 +33,8 @@ func EnsureSubscriber(ctx context.Context, q db.Executor, c Customer) (int64, er
 // SubscriberByExternalID returns the id of the subscriber with external id ext.
 func SubscriberByExternalID(ctx context.Context, q db.Executor, ext string) (int64, error) {
 	var id int64
-	err := q.GetContext(ctx, &id, sqlSubscriberByExternal, ext)
-	if db.IsNoRows(err) {
-		return 0, ErrSubscriberNotFound
-	}
-	if err != nil {
-		return 0, fmt.Errorf("read subscriber: %w", err)
+	if err := db.Get(ctx, q, &id, ErrSubscriberNotFound, "read subscriber", sqlSubscriberByExternal, ext); err != nil {
+		return 0, err
 	}
 	return id, nil
 }

@@ -252,14 +252,8 @@ func (s *Store) List(ctx context.Context) ([]Endpoint, error) {
 // Get returns one endpoint.
 func (s *Store) Get(ctx context.Context, id int64) (Endpoint, error) {
 	var e Endpoint
-	err := s.db.GetContext(ctx, &e, qGetEndpoint, id)
-	if db.IsNoRows(err) {
-		return e, ErrNotFound
-	}
-	if err != nil {
-		return e, fmt.Errorf("hooks: get endpoint: %w", err)
-	}
-	return e, nil
+	err := db.Get(ctx, s.db, &e, ErrNotFound, "hooks: get endpoint", qGetEndpoint, id)
+	return e, err
 }
 
 // Update replaces an endpoint's settings (not its secret). Enabling a
@@ -271,13 +265,9 @@ func (s *Store) Update(ctx context.Context, id int64, in EndpointInput) (Endpoin
 	var e Endpoint
 	err := db.WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		now := s.now()
-		err := tx.GetContext(ctx, &e, qUpdateEndpoint, id, in.URL, pq.StringArray(in.Events), in.Description,
-			in.Enabled == nil || *in.Enabled, now, audit.By(ctx))
-		if db.IsNoRows(err) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return fmt.Errorf("hooks: update endpoint: %w", err)
+		if err := db.Get(ctx, tx, &e, ErrNotFound, "hooks: update endpoint", qUpdateEndpoint, id, in.URL, pq.StringArray(in.Events), in.Description,
+			in.Enabled == nil || *in.Enabled, now, audit.By(ctx)); err != nil {
+			return err
 		}
 		if e.Enabled {
 			if _, err := tx.ExecContext(ctx, qNotify); err != nil {
@@ -359,12 +349,8 @@ func (s *Store) Delivery(ctx context.Context, id int64) (DeliveryDetail, error) 
 		Data       json.RawMessage `db:"data"`
 		EventAt    time.Time       `db:"event_at"`
 	}
-	err := s.db.GetContext(ctx, &row, qGetDelivery, id)
-	if db.IsNoRows(err) {
-		return DeliveryDetail{}, ErrNotFound
-	}
-	if err != nil {
-		return DeliveryDetail{}, fmt.Errorf("hooks: get delivery: %w", err)
+	if err := db.Get(ctx, s.db, &row, ErrNotFound, "hooks: get delivery", qGetDelivery, id); err != nil {
+		return DeliveryDetail{}, err
 	}
 	body, err := envelope(row.EventID, row.Type, row.EventAt, row.SubscriberID, row.ExternalID, row.Data)
 	return DeliveryDetail{Delivery: row.Delivery, Body: body}, err
@@ -376,12 +362,8 @@ func (s *Store) Replay(ctx context.Context, id int64) (int64, error) {
 	var nid int64
 	err := db.WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		now := s.now()
-		err := tx.GetContext(ctx, &nid, qReplay, id, now)
-		if db.IsNoRows(err) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return fmt.Errorf("hooks: replay: %w", err)
+		if err := db.Get(ctx, tx, &nid, ErrNotFound, "hooks: replay", qReplay, id, now); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, qNotify); err != nil {
 			return fmt.Errorf("hooks: notify: %w", err)

@@ -45,12 +45,8 @@ func (s *Service) access(ctx context.Context, id int64) (int64, error) {
 		SubscriberID int64  `db:"subscriber_id"`
 		Queue        string `db:"queue"`
 	}
-	err := s.db.GetContext(ctx, &row, qConvAccess, id)
-	if db.IsNoRows(err) {
-		return 0, ErrNotFound
-	}
-	if err != nil {
-		return 0, fmt.Errorf("inbox: conversation %d: %w", id, err)
+	if err := db.Get(ctx, s.db, &row, ErrNotFound, fmt.Sprintf("inbox: conversation %d", id), qConvAccess, id); err != nil {
+		return 0, err
 	}
 	if lim := queueLimit(ctx); lim != nil && !slices.Contains(lim, row.Queue) {
 		return 0, ErrNotFound

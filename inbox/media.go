@@ -154,14 +154,8 @@ func (s *Service) Media(ctx context.Context, id int64) (Media, error) {
 	if err := s.mediaAccess(ctx, id); err != nil {
 		return m, err
 	}
-	err := s.db.GetContext(ctx, &m, qMedia, id)
-	if db.IsNoRows(err) {
-		return m, ErrNotFound
-	}
-	if err != nil {
-		return m, fmt.Errorf("inbox: media %d: %w", id, err)
-	}
-	return m, nil
+	err := db.Get(ctx, s.db, &m, ErrNotFound, fmt.Sprintf("inbox: media %d", id), qMedia, id)
+	return m, err
 }
 
 func decodeMedia(raw []byte) ([]MediaRef, error) {

@@ -155,12 +155,9 @@ func (s *Service) Get(ctx context.Context, id int64) (Detail, error) {
 	if _, err := s.access(ctx, id); err != nil {
 		return d, err
 	}
-	err := s.db.GetContext(ctx, &d.Summary, qGet, id, s.now().Add(-s.SLA))
-	if db.IsNoRows(err) {
-		return d, ErrNotFound
-	}
+	err := db.Get(ctx, s.db, &d.Summary, ErrNotFound, "inbox: get", qGet, id, s.now().Add(-s.SLA))
 	if err != nil {
-		return d, fmt.Errorf("inbox: get: %w", err)
+		return d, err
 	}
 	d.History = []Entry{}
 	if err := s.db.SelectContext(ctx, &d.History, qHistory, d.SubscriberID); err != nil {

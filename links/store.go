@@ -123,14 +123,8 @@ func (s *Service) Get(ctx context.Context, code string) (Click, error) {
 	if !validCode(code) {
 		return c, ErrNotFound
 	}
-	err := s.db.GetContext(ctx, &c, qGet, code)
-	if db.IsNoRows(err) {
-		return c, ErrNotFound
-	}
-	if err != nil {
-		return c, fmt.Errorf("links: get: %w", err)
-	}
-	return c, nil
+	err := db.Get(ctx, s.db, &c, ErrNotFound, "links: get", qGet, code)
+	return c, err
 }
 
 // Follow records a click on code (a bot's apart) and returns its target;

@@ -71,11 +71,8 @@ func (s *Store) Erase(ctx context.Context, externalID string) (string, error) {
 	}
 	return s.erase(ctx, func(tx *sqlx.Tx) (int64, error) {
 		var id int64
-		if err := tx.GetContext(ctx, &id, qIDByExternalID, externalID); err != nil {
-			if db.IsNoRows(err) {
-				return 0, ErrNotFound
-			}
-			return 0, fmt.Errorf("find subscriber: %w", err)
+		if err := db.Get(ctx, tx, &id, ErrNotFound, "find subscriber", qIDByExternalID, externalID); err != nil {
+			return 0, err
 		}
 		return id, nil
 	})

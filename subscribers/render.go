@@ -66,11 +66,8 @@ func ForTemplates(ctx context.Context, q db.Executor, ids []int64) (map[int64]te
 // none.
 func ForTemplatesByExternalID(ctx context.Context, q db.Executor, externalID string) (templates.Subscriber, error) {
 	var r templateRow
-	if err := q.GetContext(ctx, &r, qTemplateByExternalID, externalID); err != nil {
-		if db.IsNoRows(err) {
-			return templates.Subscriber{}, ErrNotFound
-		}
-		return templates.Subscriber{}, fmt.Errorf("load subscriber: %w", err)
+	if err := db.Get(ctx, q, &r, ErrNotFound, "load subscriber", qTemplateByExternalID, externalID); err != nil {
+		return templates.Subscriber{}, err
 	}
 	return r.forTemplates()
 }

@@ -203,11 +203,8 @@ func (s *Store) GetByID(ctx context.Context, id int64) (Subscriber, error) {
 
 func (s *Store) load(ctx context.Context, q db.Executor, query string, arg any) (Subscriber, error) {
 	var r subscriberRow
-	if err := q.GetContext(ctx, &r, query, arg); err != nil {
-		if db.IsNoRows(err) {
-			return Subscriber{}, ErrNotFound
-		}
-		return Subscriber{}, fmt.Errorf("get subscriber: %w", err)
+	if err := db.Get(ctx, q, &r, ErrNotFound, "get subscriber", query, arg); err != nil {
+		return Subscriber{}, err
 	}
 	sub, err := r.subscriber()
 	if err != nil {

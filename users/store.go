@@ -149,12 +149,8 @@ func (s *Store) SetAccess(ctx context.Context, email string, role *Role, queues 
 		q = pq.StringArray(queues)
 	}
 	var u User
-	err = s.db.QueryRowxContext(ctx, qSetAccess, email, role, q).StructScan(&u)
-	if db.IsNoRows(err) {
-		return User{}, ErrNotFound
-	}
-	if err != nil {
-		return User{}, fmt.Errorf("set access: %w", err)
+	if err := db.Get(ctx, s.db, &u, ErrNotFound, "set access", qSetAccess, email, role, q); err != nil {
+		return User{}, err
 	}
 	return u, nil
 }
@@ -246,12 +242,8 @@ func (s *Store) Session(ctx context.Context, tok string) (Session, error) {
 		CSRF      string    `db:"csrf_token"`
 		ExpiresAt time.Time `db:"expires_at"`
 	}
-	err := s.db.QueryRowxContext(ctx, qSession, hashToken(tok), s.now()).StructScan(&row)
-	if db.IsNoRows(err) {
-		return Session{}, ErrNoSession
-	}
-	if err != nil {
-		return Session{}, fmt.Errorf("session: %w", err)
+	if err := db.Get(ctx, s.db, &row, ErrNoSession, "session", qSession, hashToken(tok), s.now()); err != nil {
+		return Session{}, err
 	}
 	return Session{User: row.User, CSRF: row.CSRF, ExpiresAt: row.ExpiresAt}, nil
 }

@@ -96,3 +96,17 @@ func WithTx(ctx context.Context, d *sqlx.DB, fn func(tx *sqlx.Tx) error) (err er
 
 // IsNoRows reports whether err means a query found nothing.
 func IsNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+// Get scans the one row query returns into dest, as GetContext does; it
+// returns notFound when there is no row, and other errors wrapped as
+// "what: err".
+func Get(ctx context.Context, q Executor, dest any, notFound error, what, query string, args ...any) error {
+	err := q.GetContext(ctx, dest, query, args...)
+	if IsNoRows(err) {
+		return notFound
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
