@@ -421,30 +421,40 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	return c, nil
 }
 
+// refusals maps the parser's errors to reasons. Order matters: a token can
+// fail several checks; the first entry it matches, the most basic, wins.
+// With claim, the detail goes on with the claim's part of the error.
+var refusals = []struct {
+	errs   []error
+	reason Reason
+	detail string
+	claim  bool
+}{
+	{[]error{jwt.ErrTokenMalformed}, ReasonMalformed, "the token cannot be decoded", false},
+	{[]error{jwt.ErrTokenSignatureInvalid}, ReasonSignature, "the signature does not match the key", false},
+	{[]error{jwt.ErrTokenUnverifiable}, ReasonAlgorithm, "the token's algorithm is not allowed for its key", false},
+	{[]error{jwt.ErrTokenRequiredClaimMissing}, ReasonMissingClaim, "a required claim is missing: ", true},
+	{[]error{jwt.ErrTokenInvalidAudience}, ReasonAudience, "the token is meant for another audience", false},
+	{[]error{jwt.ErrTokenInvalidIssuer}, ReasonIssuer, "the token comes from another issuer", false},
+	{[]error{jwt.ErrTokenExpired}, ReasonExpired, "the link has expired", false},
+	{[]error{jwt.ErrTokenNotValidYet}, ReasonNotYetValid, "the link is not valid yet", false},
+	{[]error{jwt.ErrTokenInvalidClaims, jwt.ErrTokenInvalidSubject, jwt.ErrTokenInvalidId}, ReasonInvalidClaim, "a claim is invalid: ", true},
+}
+
 func classify(err error) *Error {
-	// Order matters: a token can fail several checks; report the most basic.
-	switch {
-	case errors.Is(err, jwt.ErrTokenMalformed):
-		return &Error{Reason: ReasonMalformed, Detail: "the token cannot be decoded", Err: err}
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return &Error{Reason: ReasonSignature, Detail: "the signature does not match the key", Err: err}
-	case errors.Is(err, jwt.ErrTokenUnverifiable):
-		return &Error{Reason: ReasonAlgorithm, Detail: "the token's algorithm is not allowed for its key", Err: err}
-	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return &Error{Reason: ReasonMissingClaim, Detail: "a required claim is missing: " + claimDetail(err), Err: err}
-	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		return &Error{Reason: ReasonAudience, Detail: "the token is meant for another audience", Err: err}
-	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		return &Error{Reason: ReasonIssuer, Detail: "the token comes from another issuer", Err: err}
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return &Error{Reason: ReasonExpired, Detail: "the link has expired", Err: err}
-	case errors.Is(err, jwt.ErrTokenNotValidYet):
-		return &Error{Reason: ReasonNotYetValid, Detail: "the link is not valid yet", Err: err}
-	case errors.Is(err, jwt.ErrTokenInvalidClaims), errors.Is(err, jwt.ErrTokenInvalidSubject), errors.Is(err, jwt.ErrTokenInvalidId):
-		return &Error{Reason: ReasonInvalidClaim, Detail: "a claim is invalid: " + claimDetail(err), Err: err}
-	default:
-		return &Error{Reason: ReasonMalformed, Detail: "the token cannot be verified", Err: err}
+	for _, r := range refusals {
+		for _, e := range r.errs {
+			if !errors.Is(err, e) {
+				continue
+			}
+			detail := r.detail
+			if r.claim {
+				detail += claimDetail(err)
+			}
+			return &Error{Reason: r.reason, Detail: detail, Err: err}
+		}
 	}
+	return &Error{Reason: ReasonMalformed, Detail: "the token cannot be verified", Err: err}
 }
 
 // claimDetail keeps the claim-specific part of a parser error (our own
