@@ -2,9 +2,9 @@ package audit
 
 import (
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/nudge-engine/nudge/internal/db"
@@ -22,12 +22,8 @@ func ParseFilter(q url.Values) (Filter, error) {
 		name string
 		dst  *int64
 	}{{"subscriber_id", &f.SubscriberID}, {"before", &f.Before}} {
-		if v := q.Get(p.name); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 {
-				return f, httpx.Errorf(httpx.CodeInvalid, p.name, "must be a positive integer")
-			}
-			*p.dst = n
+		if err := httpx.QueryInt(q, p.name, 0, math.MaxInt64, "must be a positive integer", p.dst); err != nil {
+			return f, err
 		}
 	}
 	for _, p := range []struct {
@@ -42,12 +38,8 @@ func ParseFilter(q url.Values) (Filter, error) {
 			*p.dst = t
 		}
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 || n > 1000 {
-			return f, httpx.Errorf(httpx.CodeInvalid, "limit", "must be 1 to 1000")
-		}
-		f.Limit = n
+	if err := httpx.QueryInt(q, "limit", 1, 1000, "must be 1 to 1000", &f.Limit); err != nil {
+		return f, err
 	}
 	return f, nil
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
-	"strconv"
 
 	"github.com/nudge-engine/nudge/internal/httpx"
 	"github.com/nudge-engine/nudge/internal/server"
@@ -123,20 +123,12 @@ func ParseDeliveryFilter(r *http.Request) (DeliveryFilter, error) {
 		name string
 		dst  *int64
 	}{{"endpoint_id", &f.EndpointID}, {"before", &f.Before}} {
-		if v := q.Get(p.name); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n <= 0 {
-				return f, httpx.Errorf(httpx.CodeInvalid, p.name, "must be a positive integer")
-			}
-			*p.dst = n
+		if err := httpx.QueryInt(q, p.name, 1, math.MaxInt64, "must be a positive integer", p.dst); err != nil {
+			return f, err
 		}
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 || n > 500 {
-			return f, httpx.Errorf(httpx.CodeInvalid, "limit", "must be 1 to 500")
-		}
-		f.Limit = n
+	if err := httpx.QueryInt(q, "limit", 1, 500, "must be 1 to 500", &f.Limit); err != nil {
+		return f, err
 	}
 	return f, nil
 }

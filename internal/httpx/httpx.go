@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -153,6 +154,22 @@ func PathID(r *http.Request, what string) (int64, error) {
 		return 0, Errorf(CodeInvalid, "id", "must be %s", what)
 	}
 	return id, nil
+}
+
+// QueryInt sets *dst to the whole-number query parameter name when q has
+// it; a value that is not a number from lo to hi is an invalid-field error
+// on name saying must (e.g. "must be 1 to 500").
+func QueryInt[T int | int64](q url.Values, name string, lo, hi T, must string, dst *T) error {
+	v := q.Get(name)
+	if v == "" {
+		return nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < int64(lo) || n > int64(hi) {
+		return Errorf(CodeInvalid, name, "%s", must)
+	}
+	*dst = T(n)
+	return nil
 }
 
 // ByID is the handler of a request that names a resource by PathID (what

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 )
 
@@ -52,4 +53,30 @@ func equalJSON(a, b any) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
+}
+
+// QueryInt keeps dst when the parameter is absent, sets it within bounds,
+// and refuses anything else with an invalid-field error saying must.
+func TestQueryInt(t *testing.T) {
+	for _, tc := range []struct {
+		query string
+		want  int
+		ok    bool
+	}{
+		{"", 7, true}, {"limit=1", 1, true}, {"limit=500", 500, true},
+		{"limit=0", 7, false}, {"limit=501", 7, false}, {"limit=x", 7, false}, {"limit=-3", 7, false},
+	} {
+		q, _ := url.ParseQuery(tc.query)
+		got := 7
+		err := QueryInt(q, "limit", 1, 500, "must be 1 to 500", &got)
+		var e *Error
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%q: %v", tc.query, err)
+		case !tc.ok && (!errors.As(err, &e) || e.Code != CodeInvalid || e.Field != "limit" || e.Message != "must be 1 to 500"):
+			t.Errorf("%q: error %#v, want an invalid limit", tc.query, err)
+		case got != tc.want:
+			t.Errorf("%q: %d, want %d", tc.query, got, tc.want)
+		}
+	}
 }
