@@ -176,40 +176,31 @@ func (s *Service) Get(ctx context.Context, id int64) (Detail, error) {
 
 // Claim assigns an unassigned conversation to the user.
 func (s *Service) Claim(ctx context.Context, id, userID int64) error {
-	sub, err := s.access(ctx, id)
-	if err != nil {
-		return err
-	}
-	return db.WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, qClaim, id, userID)
-		if err != nil {
-			return fmt.Errorf("inbox: claim: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrTaken
-		}
-		if err := record(ctx, tx, s.now(), "inbox.claim", id, sub, nil); err != nil {
-			return err
-		}
-		return notify(ctx, tx, id, "assigned")
-	})
+	return s.assign(ctx, id, userID, qClaim, "claim", ErrTaken, nil)
 }
 
 // Assign gives the conversation to a user.
 func (s *Service) Assign(ctx context.Context, id, userID int64) error {
+	return s.assign(ctx, id, userID, qAssign, "assign", ErrNotFound, map[string]any{"assignee_id": userID})
+}
+
+// assign runs query, which makes userID the assignee of conversation id or
+// changes no row (then it fails with none), records "inbox.<verb>" with
+// detail and tells the inbox pages.
+func (s *Service) assign(ctx context.Context, id, userID int64, query, verb string, none error, detail map[string]any) error {
 	sub, err := s.access(ctx, id)
 	if err != nil {
 		return err
 	}
 	return db.WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, qAssign, id, userID)
+		res, err := tx.ExecContext(ctx, query, id, userID)
 		if err != nil {
-			return fmt.Errorf("inbox: assign: %w", err)
+			return fmt.Errorf("inbox: %s: %w", verb, err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
+			return none
 		}
-		if err := record(ctx, tx, s.now(), "inbox.assign", id, sub, map[string]any{"assignee_id": userID}); err != nil {
+		if err := record(ctx, tx, s.now(), "inbox."+verb, id, sub, detail); err != nil {
 			return err
 		}
 		return notify(ctx, tx, id, "assigned")
