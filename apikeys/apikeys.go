@@ -15,6 +15,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/users"
 )
 
@@ -121,14 +122,11 @@ func (s *Store) List(ctx context.Context) ([]Key, error) {
 
 // Revoke revokes the live key with this name or prefix.
 func (s *Store) Revoke(ctx context.Context, nameOrPrefix string) error {
-	res, err := s.db.ExecContext(ctx, qRevoke, nameOrPrefix, s.now())
-	if err != nil {
-		return fmt.Errorf("revoke api key: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	n, err := db.Exec(ctx, s.db, "revoke api key", qRevoke, nameOrPrefix, s.now())
+	if err == nil && n == 0 {
 		return ErrNotFound
 	}
-	return nil
+	return err
 }
 
 // Verify returns the live key whose secret is secret, or ErrInvalid.

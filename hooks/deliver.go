@@ -355,12 +355,8 @@ func (d *Deliverer) postHead(ctx context.Context, l line) (bool, error) {
 	var delivered bool
 	err = db.WithTx(rctx, d.cfg.DB, func(tx *sqlx.Tx) error {
 		if perr == nil {
-			res, err := tx.ExecContext(rctx, qDelivered, h.ID, now, status, ms, h.Lease)
-			if err != nil {
-				return fmt.Errorf("hooks: record delivery: %w", err)
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				return nil // the lease lapsed: the head is another task's now
+			if n, err := db.Exec(rctx, tx, "hooks: record delivery", qDelivered, h.ID, now, status, ms, h.Lease); err != nil || n == 0 {
+				return err // none: the lease lapsed, the head is another task's now
 			}
 			if _, err := tx.ExecContext(rctx, qEndpointOK, l.Endpoint); err != nil {
 				return fmt.Errorf("hooks: endpoint ok: %w", err)
@@ -373,12 +369,8 @@ func (d *Deliverer) postHead(ctx context.Context, l line) (bool, error) {
 			st = status
 		}
 		next := now.Add(d.Backoff(h.Attempts + 1))
-		res, err := tx.ExecContext(rctx, qFailed, h.ID, now, next, st, truncate(perr.Error(), 300), ms, h.Lease)
-		if err != nil {
-			return fmt.Errorf("hooks: record failure: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil
+		if n, err := db.Exec(rctx, tx, "hooks: record failure", qFailed, h.ID, now, next, st, truncate(perr.Error(), 300), ms, h.Lease); err != nil || n == 0 {
+			return err
 		}
 		d.cfg.Log.WarnContext(ctx, "webhook delivery failed", "endpoint_id", l.Endpoint, "delivery_id", h.ID,
 			"attempt", h.Attempts+1, "status", status, "err", perr)
@@ -402,12 +394,8 @@ func (d *Deliverer) failing(ctx context.Context, tx *sqlx.Tx, endpoint int64, no
 		return nil
 	}
 	reason := "failed for 24 hours without a success since " + f.Since.UTC().Format(time.RFC3339)
-	res, err := tx.ExecContext(ctx, qDisable, endpoint, now, reason)
-	if err != nil {
-		return fmt.Errorf("hooks: disable endpoint: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil
+	if n, err := db.Exec(ctx, tx, "hooks: disable endpoint", qDisable, endpoint, now, reason); err != nil || n == 0 {
+		return err
 	}
 	d.cfg.Log.ErrorContext(ctx, "webhook endpoint disabled", "endpoint_id", endpoint, "failing_since", f.Since)
 	return audit.Record(ctx, tx, now, audit.Event{Action: "webhook.disabled", Subject: subject(endpoint),

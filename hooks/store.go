@@ -283,11 +283,11 @@ func (s *Store) Update(ctx context.Context, id int64, in EndpointInput) (Endpoin
 // Delete removes an endpoint with its delivery log.
 func (s *Store) Delete(ctx context.Context, id int64) error {
 	return db.WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, qDeleteEndpoint, id)
+		n, err := db.Exec(ctx, tx, "hooks: delete endpoint", qDeleteEndpoint, id)
 		if err != nil {
-			return fmt.Errorf("hooks: delete endpoint: %w", err)
+			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if n == 0 {
 			return ErrNotFound
 		}
 		return audit.Record(ctx, tx, s.now(), audit.Event{Action: "webhook.delete", Subject: subject(id)})

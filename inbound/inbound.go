@@ -180,16 +180,8 @@ func (s *Sink) Accept(ctx context.Context, events []channels.Event) (channels.Ac
 // batch renew their claim first so that Reconcile does not take them over.
 func (s *Sink) processClaimed(ctx context.Context, c claimed) error {
 	if now := s.now(); now.After(c.until.Add(-s.ClaimFor / 2)) {
-		res, err := s.db.ExecContext(ctx, qRenew, c.id, now.Add(s.ClaimFor), c.until)
-		if err != nil {
-			return fmt.Errorf("renew claim: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("renew claim: %w", err)
-		}
-		if n == 0 {
-			return nil // the claim expired and Reconcile took the event
+		if n, err := db.Exec(ctx, s.db, "renew claim", qRenew, c.id, now.Add(s.ClaimFor), c.until); err != nil || n == 0 {
+			return err // none: the claim expired and Reconcile took the event
 		}
 	}
 	return s.handle(ctx, c.id, c.ev)

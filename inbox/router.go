@@ -326,17 +326,13 @@ func (r *Router) store(ctx context.Context, q db.Executor, rec replyRow, convID 
 	if err != nil {
 		return fmt.Errorf("inbox: reply event: %w", err)
 	}
-	res, err := q.ExecContext(ctx, qInsertReply, rec.ev.Channel, rec.ev.ProviderEventID, rec.subscriberID, runID,
+	n, err := db.Exec(ctx, q, "inbox: store reply", qInsertReply, rec.ev.Channel, rec.ev.ProviderEventID, rec.subscriberID, runID,
 		campaignID, version, stepID, rec.ev.Text, rec.ev.Payload, string(rec.result.Sentiment),
 		rec.result.Rule, rec.result.Detail, rec.outcome, rec.gotoStep, convID, rec.ev.At, rec.ev.At.Truncate(time.Microsecond), rec.label(), string(ev))
 	if err != nil {
-		return fmt.Errorf("inbox: store reply: %w", err)
+		return err
 	}
 	// One row per reply inserted (its webhook event); none: routed before.
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("inbox: store reply: %w", err)
-	}
 	if n == 0 {
 		return errRoutedBefore
 	}

@@ -193,11 +193,11 @@ func (s *Service) assign(ctx context.Context, id, userID int64, query, verb stri
 		return err
 	}
 	return db.WithTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, query, id, userID)
+		n, err := db.Exec(ctx, tx, "inbox: "+verb, query, id, userID)
 		if err != nil {
-			return fmt.Errorf("inbox: %s: %w", verb, err)
+			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if n == 0 {
 			return none
 		}
 		if err := record(ctx, tx, s.now(), "inbox."+verb, id, sub, detail); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/subscribers"
 	"github.com/nudge-engine/nudge/templates"
 )
@@ -177,11 +178,11 @@ func (s *Service) Paid(ctx context.Context, p channels.Payment) error {
 		return fmt.Errorf("record payment: %w", err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, qPaid, p.Payload, p.ChargeID, p.ProviderChargeID, now)
+	n, err := db.Exec(ctx, tx, "record payment", qPaid, p.Payload, p.ChargeID, p.ProviderChargeID, now)
 	if err != nil {
-		return fmt.Errorf("record payment: %w", err)
+		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		// Paid before: this charge again (a redelivery), or a second charge
 		// of one invoice, which the provider should not make; keep the first.
 		if !inv.ChargeID.Valid || inv.ChargeID.String != p.ChargeID {

@@ -106,11 +106,11 @@ func (s *Store) erase(ctx context.Context, find func(tx *sqlx.Tx) (int64, error)
 		if err := consent.Lock(ctx, tx, []int64{id}); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, qEraseSubscriber, id, pseudonym, now)
+		n, err := db.Exec(ctx, tx, "erase subscriber", qEraseSubscriber, id, pseudonym, now)
 		if err != nil {
-			return fmt.Errorf("erase subscriber: %w", err)
+			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if n == 0 {
 			return ErrNotFound // no such subscriber, or erased already (concurrently)
 		}
 		subject := Subject{ID: id}

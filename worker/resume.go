@@ -48,13 +48,6 @@ func (e *Engine) MoveRun(ctx context.Context, q db.Executor, runID int64, seq in
 // PauseRun pauses run, if its step_seq is still seq, at its step until a
 // person resolves its hand-off (the hand-off step does the same).
 func (e *Engine) PauseRun(ctx context.Context, q db.Executor, runID int64, seq int) (bool, error) {
-	res, err := q.ExecContext(ctx, qPauseRun, runID, seq)
-	if err != nil {
-		return false, fmt.Errorf("pause run %d: %w", runID, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("pause run %d: %w", runID, err)
-	}
-	return n == 1, nil
+	n, err := db.Exec(ctx, q, fmt.Sprintf("pause run %d", runID), qPauseRun, runID, seq)
+	return err == nil && n == 1, err
 }

@@ -110,3 +110,18 @@ func Get(ctx context.Context, q Executor, dest any, notFound error, what, query 
 	}
 	return nil
 }
+
+// Exec runs stmt and returns how many rows it changed, errors wrapped as
+// "what: err": for the statements whose callers branch on "none changed"
+// (not found, lease lapsed, sent before).
+func Exec(ctx context.Context, q Executor, what, stmt string, args ...any) (int64, error) {
+	res, err := q.ExecContext(ctx, stmt, args...)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	return n, nil
+}

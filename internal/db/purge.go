@@ -14,13 +14,5 @@ func PurgeBatch(ctx context.Context, q Executor, what, stmt string, before time.
 	if limit <= 0 {
 		return 0, fmt.Errorf("purge %s: batch size %d is not positive", what, limit)
 	}
-	res, err := q.ExecContext(ctx, stmt, before, limit)
-	if err != nil {
-		return 0, fmt.Errorf("purge %s: %w", what, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("purge %s: %w", what, err)
-	}
-	return n, nil
+	return Exec(ctx, q, "purge "+what, stmt, before, limit)
 }
