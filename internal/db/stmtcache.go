@@ -87,46 +87,43 @@ func (c *cachedConn) stmt(ctx context.Context, query string) (driver.Stmt, error
 
 // QueryContext implements driver.QueryerContext.
 func (c *cachedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	if len(args) == 0 || strings.HasPrefix(query, Unprepared) {
-		q, ok := c.Conn.(driver.QueryerContext)
-		if !ok {
-			return nil, errNoContext
-		}
-		return q.QueryContext(ctx, query, args)
-	}
-	st, err := c.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	q, ok := st.(driver.StmtQueryContext)
-	if !ok {
-		return nil, errNoContext
-	}
-	rows, err := q.QueryContext(ctx, args)
-	c.forgetIfStale(query, err)
-	return rows, err
+	return send(ctx, c, query, args,
+		func(q driver.QueryerContext) (driver.Rows, error) { return q.QueryContext(ctx, query, args) },
+		func(q driver.StmtQueryContext) (driver.Rows, error) { return q.QueryContext(ctx, args) })
 }
 
 // ExecContext implements driver.ExecerContext.
 func (c *cachedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	return send(ctx, c, query, args,
+		func(x driver.ExecerContext) (driver.Result, error) { return x.ExecContext(ctx, query, args) },
+		func(x driver.StmtExecContext) (driver.Result, error) { return x.ExecContext(ctx, args) })
+}
+
+// send runs query on c the one way a query or an exec goes: through the
+// connection itself (direct, with C its context method) when it has no
+// parameters or is Unprepared, else through its cached statement (prepared,
+// with S the statement's context method), forgetting the statement when the
+// server no longer accepts it.
+func send[C, S, R any](ctx context.Context, c *cachedConn, query string, args []driver.NamedValue, direct func(C) (R, error), prepared func(S) (R, error)) (R, error) {
+	var none R
 	if len(args) == 0 || strings.HasPrefix(query, Unprepared) {
-		x, ok := c.Conn.(driver.ExecerContext)
+		x, ok := c.Conn.(C)
 		if !ok {
-			return nil, errNoContext
+			return none, errNoContext
 		}
-		return x.ExecContext(ctx, query, args)
+		return direct(x)
 	}
 	st, err := c.stmt(ctx, query)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
-	x, ok := st.(driver.StmtExecContext)
+	x, ok := st.(S)
 	if !ok {
-		return nil, errNoContext
+		return none, errNoContext
 	}
-	res, err := x.ExecContext(ctx, args)
+	r, err := prepared(x)
 	c.forgetIfStale(query, err)
-	return res, err
+	return r, err
 }
 
 // forgetIfStale drops a statement the server no longer accepts: its table
