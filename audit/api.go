@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"log/slog"
 	"math"
 	"net/http"
@@ -52,23 +53,25 @@ type API struct {
 
 // Register mounts the route.
 func (a *API) Register(mux *server.Mux) {
-	mux.HandleFunc("GET /v1/audit", users.AuditRead, a.list)
+	mux.HandleFunc("GET /v1/audit", users.AuditRead, httpx.Handle(http.StatusOK, a.fail, queryFilter, a.list))
 }
 
-func (a *API) list(w http.ResponseWriter, r *http.Request) {
-	f, err := ParseFilter(r.URL.Query())
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	httpx.WriteError(w, r, a.Log, err)
+}
+
+func queryFilter(_ http.ResponseWriter, r *http.Request) (Filter, error) {
+	return ParseFilter(r.URL.Query())
+}
+
+func (a *API) list(ctx context.Context, f Filter) (map[string]any, error) {
+	es, err := List(ctx, a.DB, f)
 	if err != nil {
-		httpx.WriteError(w, r, a.Log, err)
-		return
-	}
-	es, err := List(r.Context(), a.DB, f)
-	if err != nil {
-		httpx.WriteError(w, r, a.Log, err)
-		return
+		return nil, err
 	}
 	body := map[string]any{"entries": es}
 	if n := len(es); n > 0 && n == f.limit() {
 		body["next_before"] = es[n-1].ID // more may follow: ?before= this
 	}
-	httpx.WriteJSON(w, http.StatusOK, body)
+	return body, nil
 }

@@ -21,11 +21,11 @@ type API struct {
 // Register mounts the routes.
 func (a *API) Register(mux *server.Mux) {
 	mux.HandleFunc("GET /v1/webhooks/endpoints", users.Settings, a.list)
-	mux.HandleFunc("POST /v1/webhooks/endpoints", users.Settings, a.create)
+	mux.HandleFunc("POST /v1/webhooks/endpoints", users.Settings, httpx.Handle(http.StatusCreated, a.fail, httpx.JSONBody[EndpointInput](0), a.create))
 	mux.HandleFunc("GET /v1/webhooks/endpoints/{id}", users.Settings, httpx.ByID(anID, http.StatusOK, a.fail, a.Store.Get))
 	mux.HandleFunc("PUT /v1/webhooks/endpoints/{id}", users.Settings, a.update)
 	mux.HandleFunc("DELETE /v1/webhooks/endpoints/{id}", users.Settings, a.delete)
-	mux.HandleFunc("GET /v1/webhooks/deliveries", users.Settings, a.deliveries)
+	mux.HandleFunc("GET /v1/webhooks/deliveries", users.Settings, httpx.Handle(http.StatusOK, a.fail, queryDeliveryFilter, a.deliveries))
 	mux.HandleFunc("GET /v1/webhooks/deliveries/{id}", users.Settings, httpx.ByID(anID, http.StatusOK, a.fail, a.Store.Delivery))
 	mux.HandleFunc("POST /v1/webhooks/deliveries/{id}/replay", users.Settings, httpx.ByID(anID, http.StatusAccepted, a.fail, a.replay))
 }
@@ -65,18 +65,9 @@ type created struct {
 	Secret string `json:"secret"`
 }
 
-func (a *API) create(w http.ResponseWriter, r *http.Request) {
-	var in EndpointInput
-	if err := httpx.DecodeJSON(w, r, 0, &in); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	e, err := a.Store.Create(r.Context(), in)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusCreated, created{e, e.Secret})
+func (a *API) create(ctx context.Context, in EndpointInput) (created, error) {
+	e, err := a.Store.Create(ctx, in)
+	return created{e, e.Secret}, err
 }
 
 func (a *API) update(w http.ResponseWriter, r *http.Request) {
@@ -133,22 +124,20 @@ func ParseDeliveryFilter(r *http.Request) (DeliveryFilter, error) {
 	return f, nil
 }
 
-func (a *API) deliveries(w http.ResponseWriter, r *http.Request) {
-	f, err := ParseDeliveryFilter(r)
+func queryDeliveryFilter(_ http.ResponseWriter, r *http.Request) (DeliveryFilter, error) {
+	return ParseDeliveryFilter(r)
+}
+
+func (a *API) deliveries(ctx context.Context, f DeliveryFilter) (map[string]any, error) {
+	ds, err := a.Store.Deliveries(ctx, f)
 	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	ds, err := a.Store.Deliveries(r.Context(), f)
-	if err != nil {
-		a.fail(w, r, err)
-		return
+		return nil, err
 	}
 	body := map[string]any{"deliveries": ds}
 	if n := len(ds); n > 0 && (f.Limit == 0 && n == 50 || n == f.Limit) {
 		body["next_before"] = ds[n-1].ID
 	}
-	httpx.WriteJSON(w, http.StatusOK, body)
+	return body, nil
 }
 
 // replay queues the delivery id again and names the new delivery.

@@ -23,7 +23,7 @@ type BroadcastAPI struct {
 func (a *BroadcastAPI) Register(mux *server.Mux) {
 	mux.HandleFunc("GET /v1/broadcasts", users.CampaignsRead, a.list)
 	mux.HandleFunc("POST /v1/broadcasts", users.CampaignsWrite, a.create)
-	mux.HandleFunc("POST /v1/broadcasts/dry-run", users.CampaignsRead, a.dryRun)
+	mux.HandleFunc("POST /v1/broadcasts/dry-run", users.CampaignsRead, httpx.Handle(http.StatusOK, a.fail, httpx.JSONBody[BroadcastRequest](httpx.MaxBody), a.B.DryRun))
 	mux.HandleFunc("GET /v1/broadcasts/{id}", users.CampaignsRead, a.steer((*Broadcasts).Get))
 	mux.HandleFunc("POST /v1/broadcasts/{id}/cancel", users.CampaignsWrite, a.steer((*Broadcasts).Cancel))
 	mux.HandleFunc("POST /v1/broadcasts/{id}/pause", users.CampaignsWrite, a.steer((*Broadcasts).Pause))
@@ -68,20 +68,6 @@ func (a *BroadcastAPI) create(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	httpx.WriteJSON(w, status, b)
-}
-
-func (a *BroadcastAPI) dryRun(w http.ResponseWriter, r *http.Request) {
-	var req BroadcastRequest
-	if err := httpx.DecodeJSON(w, r, httpx.MaxBody, &req); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	d, err := a.B.DryRun(r.Context(), req)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, d)
 }
 
 // steer answers op on the broadcast the path names (get, cancel, pause,

@@ -56,12 +56,13 @@ func NewAPI(cfg APIConfig) *API {
 // Register mounts the routes on mux.
 func (a *API) Register(mux *server.Mux) {
 	mux.HandleFunc("POST /v1/subscribers", users.SubscribersWrite, a.upsert)
-	mux.HandleFunc("GET /v1/subscribers", users.SubscribersRead, a.list)
-	mux.HandleFunc("GET /v1/subscribers/{external_id}", users.SubscribersRead, a.get)
+	mux.HandleFunc("GET /v1/subscribers", users.SubscribersRead, httpx.Handle(http.StatusOK, a.fail, queryFilter, a.cfg.Store.List))
+	mux.HandleFunc("GET /v1/subscribers/{external_id}", users.SubscribersRead, httpx.Handle(http.StatusOK, a.fail, pathExternalID, a.cfg.Store.Get))
 	mux.HandleFunc("DELETE /v1/subscribers/{external_id}", users.SubscribersErase, a.erase)
-	mux.HandleFunc("GET /v1/subscribers/{external_id}/export", users.SubscribersErase, a.export)
+	// An access request: everything held about the subscriber.
+	mux.HandleFunc("GET /v1/subscribers/{external_id}/export", users.SubscribersErase, httpx.Handle(http.StatusOK, a.fail, pathExternalID, a.cfg.Store.Export))
 	mux.HandleFunc("POST /v1/subscribers/{external_id}/events", users.SubscribersWrite, a.postEvent)
-	mux.HandleFunc("POST /v1/events", users.SubscribersWrite, a.postEvents)
+	mux.HandleFunc("POST /v1/events", users.SubscribersWrite, httpx.Handle(http.StatusAccepted, a.fail, a.decodeEvents, a.cfg.Store.AddEvents))
 	mux.HandleFunc("POST /v1/subscribers/import", users.SubscribersWrite, a.importFile)
 }
 
@@ -135,18 +136,10 @@ func (a *API) upsert(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, status, s)
 }
 
-func (a *API) get(w http.ResponseWriter, r *http.Request) {
+// pathExternalID reads and checks the path's external_id.
+func pathExternalID(_ http.ResponseWriter, r *http.Request) (string, error) {
 	id := r.PathValue("external_id")
-	if err := ValidExternalID("external_id", id); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	s, err := a.cfg.Store.Get(r.Context(), id)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, s)
+	return id, ValidExternalID("external_id", id)
 }
 
 // parseFilter reads list query parameters; unknown ones are an error.
@@ -193,18 +186,9 @@ func parseFilter(q url.Values) (Filter, error) {
 	return f, f.Validate()
 }
 
-func (a *API) list(w http.ResponseWriter, r *http.Request) {
-	f, err := parseFilter(r.URL.Query())
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	p, err := a.cfg.Store.List(r.Context(), f)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, p)
+// queryFilter reads the list query parameters.
+func queryFilter(_ http.ResponseWriter, r *http.Request) (Filter, error) {
+	return parseFilter(r.URL.Query())
 }
 
 func (a *API) erase(w http.ResponseWriter, r *http.Request) {
@@ -214,16 +198,6 @@ func (a *API) erase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// export answers an access request: everything held about the subscriber.
-func (a *API) export(w http.ResponseWriter, r *http.Request) {
-	e, err := a.cfg.Store.Export(r.Context(), r.PathValue("external_id"))
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, e)
 }
 
 func (a *API) postEvent(w http.ResponseWriter, r *http.Request) {
@@ -318,18 +292,9 @@ func decodeEvents(w http.ResponseWriter, r *http.Request, limit int64) ([]Event,
 	return evs, nil
 }
 
-func (a *API) postEvents(w http.ResponseWriter, r *http.Request) {
-	evs, err := decodeEvents(w, r, a.cfg.MaxEventsBody)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	res, err := a.cfg.Store.AddEvents(r.Context(), evs)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusAccepted, res)
+// decodeEvents reads the batch body of POST /v1/events.
+func (a *API) decodeEvents(w http.ResponseWriter, r *http.Request) ([]Event, error) {
+	return decodeEvents(w, r, a.cfg.MaxEventsBody)
 }
 
 // importFile streams the request body through the importer. ?format=csv|txt

@@ -177,17 +177,35 @@ func QueryInt[T int | int64](q url.Values, name string, lo, hi T, must string, d
 // JSON with status, or the id's or call's error through fail, the API's
 // mapping of its errors.
 func ByID[T any](what string, status int, fail func(http.ResponseWriter, *http.Request, error), call func(ctx context.Context, id int64) (T, error)) http.HandlerFunc {
+	return Handle(status, fail, func(_ http.ResponseWriter, r *http.Request) (int64, error) { return PathID(r, what) }, call)
+}
+
+// Handle is the handler of a request that parse reads into an input (its
+// path, query or body): it answers what call returns for the input as JSON
+// with status, or parse's or call's error through fail, the API's mapping
+// of its errors.
+func Handle[In, Out any](status int, fail func(http.ResponseWriter, *http.Request, error), parse func(http.ResponseWriter, *http.Request) (In, error), call func(ctx context.Context, in In) (Out, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := PathID(r, what)
+		in, err := parse(w, r)
 		if err != nil {
 			fail(w, r, err)
 			return
 		}
-		v, err := call(r.Context(), id)
+		v, err := call(r.Context(), in)
 		if err != nil {
 			fail(w, r, err)
 			return
 		}
 		WriteJSON(w, status, v)
+	}
+}
+
+// JSONBody is the parse for Handle of a JSON body: DecodeJSON into a T with
+// limit.
+func JSONBody[T any](limit int64) func(http.ResponseWriter, *http.Request) (T, error) {
+	return func(w http.ResponseWriter, r *http.Request) (T, error) {
+		var v T
+		err := DecodeJSON(w, r, limit, &v)
+		return v, err
 	}
 }
