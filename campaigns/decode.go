@@ -304,9 +304,8 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string, at Pos, depth
 		}
 		v.SetString(s)
 	case reflect.Int:
-		in, ok := n.(*ast.IntegerNode)
+		in, ok := nodeAs[*ast.IntegerNode](d, n, p, "", path, "an integer")
 		if !ok {
-			d.errorf(p, "invalid-value", "", "%s: must be an integer, got %s", path, kindName(n))
 			return
 		}
 		switch x := in.Value.(type) {
@@ -340,16 +339,14 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string, at Pos, depth
 			d.errorf(p, "invalid-value", "", "%s: must be a number, got %s", path, kindName(n))
 		}
 	case reflect.Bool:
-		b, ok := n.(*ast.BoolNode)
+		b, ok := nodeAs[*ast.BoolNode](d, n, p, "", path, "true or false")
 		if !ok {
-			d.errorf(p, "invalid-value", "", "%s: must be true or false, got %s", path, kindName(n))
 			return
 		}
 		v.SetBool(b.Value)
 	case reflect.Slice:
-		seq, ok := n.(*ast.SequenceNode)
+		seq, ok := nodeAs[*ast.SequenceNode](d, n, p, "write a list: one \"- item\" per line", path, "a list")
 		if !ok {
-			d.errorf(p, "invalid-value", "write a list: one \"- item\" per line", "%s: must be a list, got %s", path, kindName(n))
 			return
 		}
 		s := reflect.MakeSlice(t, len(seq.Values), len(seq.Values))
@@ -362,9 +359,8 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string, at Pos, depth
 		}
 		v.Set(s)
 	case reflect.Map:
-		m, ok := n.(*ast.MappingNode)
+		m, ok := nodeAs[*ast.MappingNode](d, n, p, "", path, "a mapping")
 		if !ok {
-			d.errorf(p, "invalid-value", "", "%s: must be a mapping, got %s", path, kindName(n))
 			return
 		}
 		mv := reflect.MakeMap(t)
@@ -377,15 +373,24 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string, at Pos, depth
 		}
 		v.Set(mv)
 	case reflect.Struct:
-		m, ok := n.(*ast.MappingNode)
+		m, ok := nodeAs[*ast.MappingNode](d, n, p, "", pathOrRoot(path), "a mapping")
 		if !ok {
-			d.errorf(p, "invalid-value", "", "%s: must be a mapping, got %s", pathOrRoot(path), kindName(n))
 			return
 		}
 		d.decodeStruct(m, v, path, at, depth)
 	default:
 		d.errorf(p, "invalid-value", "", "%s: unsupported type %s", path, t)
 	}
+}
+
+// nodeAs returns n as the node type T a field of its kind needs; otherwise
+// it reports at p that path must be want (with hint) and returns false.
+func nodeAs[T ast.Node](d *decoder, n ast.Node, p Pos, hint, path, want string) (T, bool) {
+	x, ok := n.(T)
+	if !ok {
+		d.errorf(p, "invalid-value", hint, "%s: must be %s, got %s", path, want, kindName(n))
+	}
+	return x, ok
 }
 
 type fieldInfo struct {
