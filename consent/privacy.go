@@ -44,12 +44,9 @@ type Export struct {
 // codes of subscriberID, for an access request.
 func ExportSubscriber(ctx context.Context, q db.Executor, subscriberID int64) (Export, error) {
 	var e Export
-	var err error
-	if e.History, err = db.Export(ctx, q, "consent history", sqlExportEvents, subscriberID); err != nil {
-		return e, err
-	}
-	if e.Codes, err = db.Export(ctx, q, "opt-in codes", sqlExportCodes, subscriberID); err != nil {
-		return e, err
-	}
-	return e, nil
+	err := db.ExportSections(ctx, q, []db.Section{
+		{What: "consent history", Query: sqlExportEvents, Dst: &e.History},
+		{What: "opt-in codes", Query: sqlExportCodes, Dst: &e.Codes},
+	}, subscriberID)
+	return e, err
 }

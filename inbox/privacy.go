@@ -64,19 +64,10 @@ type Export struct {
 // hand-offs, for an access request.
 func ExportSubscriber(ctx context.Context, q db.Executor, subscriberID int64) (Export, error) {
 	var e Export
-	for _, st := range []struct {
-		what  string
-		query string
-		dst   *json.RawMessage
-	}{
-		{"conversations", qExportConversations, &e.Conversations},
-		{"replies", qExportReplies, &e.Replies},
-		{"hand-offs", qExportHandoffs, &e.Handoffs},
-	} {
-		var err error
-		if *st.dst, err = db.Export(ctx, q, st.what, st.query, subscriberID); err != nil {
-			return e, err
-		}
-	}
-	return e, nil
+	err := db.ExportSections(ctx, q, []db.Section{
+		{What: "conversations", Query: qExportConversations, Dst: &e.Conversations},
+		{What: "replies", Query: qExportReplies, Dst: &e.Replies},
+		{What: "hand-offs", Query: qExportHandoffs, Dst: &e.Handoffs},
+	}, subscriberID)
+	return e, err
 }

@@ -64,12 +64,9 @@ type Export struct {
 // request.
 func ExportSubscriber(ctx context.Context, q db.Executor, subscriberID int64) (Export, error) {
 	var e Export
-	var err error
-	if e.Messages, err = db.Export(ctx, q, "messages", qExportMessages, subscriberID); err != nil {
-		return e, err
-	}
-	if e.Runs, err = db.Export(ctx, q, "runs", qExportRuns, subscriberID); err != nil {
-		return e, err
-	}
-	return e, nil
+	err := db.ExportSections(ctx, q, []db.Section{
+		{What: "messages", Query: qExportMessages, Dst: &e.Messages},
+		{What: "runs", Query: qExportRuns, Dst: &e.Runs},
+	}, subscriberID)
+	return e, err
 }

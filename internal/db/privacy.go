@@ -25,3 +25,23 @@ func Export(ctx context.Context, q Executor, what, query string, args ...any) (j
 	}
 	return out, nil
 }
+
+// Section is one query of an export (a json_agg of a subscriber's rows)
+// and the field of the export its JSON goes to; What names the rows.
+type Section struct {
+	What  string
+	Query string
+	Dst   *json.RawMessage
+}
+
+// ExportSections fills each section's Dst with Export, in order, stopping
+// at the first error.
+func ExportSections(ctx context.Context, q Executor, sections []Section, args ...any) error {
+	for _, s := range sections {
+		var err error
+		if *s.Dst, err = Export(ctx, q, s.What, s.Query, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
