@@ -11,7 +11,6 @@ import (
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
-	"github.com/nudge-engine/nudge/internal/db"
 )
 
 // Funnel is one campaign version's numbers.
@@ -370,16 +369,13 @@ func uplift(k1, n1, k2, n2 int) (d, lo, hi *float64) {
 // definition returns a campaign version's definition ("" = the current
 // version), nil for an unknown campaign or version (an empty funnel).
 func (s *Store) definition(ctx context.Context, campaignID, version string) (*campaigns.Definition, error) {
+	var def *campaigns.Definition
+	var err error
 	if version == "" {
-		err := s.db.GetContext(ctx, &version, qCurrentVersion, campaignID)
-		if db.IsNoRows(err) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("analytics: current version of %s: %w", campaignID, err)
-		}
+		def, err = s.versions.Current(ctx, campaignID)
+	} else {
+		def, err = s.versions.Get(ctx, campaignID, version)
 	}
-	def, err := s.versions.Get(ctx, campaignID, version)
 	if errors.Is(err, campaigns.ErrNotFound) {
 		return nil, nil
 	}

@@ -23,7 +23,6 @@ const (
 	qVersions = `SELECT v.version, v.number, v.created_at,
 	                    (SELECT count(*) FROM flow_runs r WHERE r.campaign_id = v.campaign_id AND r.campaign_version = v.version) AS runs
 	               FROM campaign_versions v WHERE v.campaign_id = $1 ORDER BY v.number DESC`
-	qCurrentVersion = `SELECT coalesce(current_version, '') FROM campaigns WHERE id = $1`
 
 	// One row per run with what happened to it, then counted.
 	qFunnel = `WITH runs AS (SELECT r.id, r.holdout ` + runsOf + `),

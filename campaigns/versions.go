@@ -11,7 +11,10 @@ import (
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
-const qVersionDefinition = `SELECT definition FROM campaign_versions WHERE campaign_id = $1 AND version = $2`
+const (
+	qVersionDefinition = `SELECT definition FROM campaign_versions WHERE campaign_id = $1 AND version = $2`
+	qCurrentVersion    = `SELECT coalesce(current_version, '') FROM campaigns WHERE id = $1`
+)
 
 // Versions is the cache of immutable campaign versions the runtime reads
 // (the worker's claims, the inbox's router, analytics): a version is read
@@ -47,4 +50,19 @@ func (v *Versions) Get(ctx context.Context, campaignID, version string) (*Defini
 	}
 	d, _ := v.defs.LoadOrStore(key, &def)
 	return d.(*Definition), nil
+}
+
+// Current returns the definition of the campaign's current version (read
+// each time: applying moves it); ErrNotFound for an unknown campaign or one
+// without a current version.
+func (v *Versions) Current(ctx context.Context, campaignID string) (*Definition, error) {
+	var version string
+	err := v.d.GetContext(ctx, &version, qCurrentVersion, campaignID)
+	if db.IsNoRows(err) {
+		return nil, fmt.Errorf("campaign %s: %w", campaignID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("current version of %s: %w", campaignID, err)
+	}
+	return v.Get(ctx, campaignID, version)
 }

@@ -30,3 +30,20 @@ func TestVersionsCacheReadsOnce(t *testing.T) {
 		t.Fatalf("unknown version: %v, want ErrNotFound", err)
 	}
 }
+
+func TestVersionsCurrent(t *testing.T) {
+	d := testenv.DB(t)
+	ctx := context.Background()
+	raw, _ := json.Marshal(Definition{ID: "c", Name: "first"})
+	d.MustExec(`INSERT INTO campaigns (id, current_version) VALUES ('c', 'v1'), ('none', NULL)`)
+	d.MustExec(`INSERT INTO campaign_versions (campaign_id, version, number, definition, source) VALUES ('c', 'v1', 1, $1, '')`, raw)
+	v := NewVersions(d)
+	if def, err := v.Current(ctx, "c"); err != nil || def.Name != "first" {
+		t.Fatalf("current: %+v %v", def, err)
+	}
+	for _, id := range []string{"none", "unknown"} {
+		if _, err := v.Current(ctx, id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("current of %s: %v, want ErrNotFound", id, err)
+		}
+	}
+}
