@@ -11,6 +11,7 @@ import (
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/internal/db"
 )
 
 // Funnel is one campaign version's numbers.
@@ -188,11 +189,7 @@ func New(d *sqlx.DB) *Store { return &Store{db: d, versions: campaigns.NewVersio
 
 // Campaigns lists campaigns with their run counts.
 func (s *Store) Campaigns(ctx context.Context) ([]Campaign, error) {
-	out := []Campaign{}
-	if err := s.db.SelectContext(ctx, &out, qCampaigns); err != nil {
-		return nil, fmt.Errorf("analytics: campaigns: %w", err)
-	}
-	return out, nil
+	return db.Select[Campaign](ctx, s.db, "analytics: campaigns", qCampaigns)
 }
 
 // Headline is a campaign's name and the funnel of its runs in a period.
@@ -233,11 +230,7 @@ func (s *Store) Headlines(ctx context.Context, since time.Time) ([]Headline, err
 
 // Versions lists a campaign's versions, newest first.
 func (s *Store) Versions(ctx context.Context, campaignID string) ([]Version, error) {
-	out := []Version{}
-	if err := s.db.SelectContext(ctx, &out, qVersions, campaignID); err != nil {
-		return nil, fmt.Errorf("analytics: versions: %w", err)
-	}
-	return out, nil
+	return db.Select[Version](ctx, s.db, "analytics: versions", qVersions, campaignID)
 }
 
 // Funnel computes the funnel of a campaign version ("" = all versions).
@@ -406,11 +399,7 @@ func (s *Store) Reactions(ctx context.Context, campaignID, version string) (Reac
 
 // Channels returns channel use (first attempt and fallbacks) of a campaign.
 func (s *Store) Channels(ctx context.Context, campaignID, version string) ([]ChannelUse, error) {
-	out := []ChannelUse{}
-	if err := s.db.SelectContext(ctx, &out, qChannels, campaignID, version); err != nil {
-		return nil, fmt.Errorf("analytics: channels: %w", err)
-	}
-	return out, nil
+	return db.Select[ChannelUse](ctx, s.db, "analytics: channels", qChannels, campaignID, version)
 }
 
 // Sources counts subscribers by the source of their first opt-in (the
@@ -418,9 +407,5 @@ func (s *Store) Channels(ctx context.Context, campaignID, version string) ([]Cha
 // source), for subscribers whose first opt-in came at or after since. Each
 // subscriber counts once, however many channels and topics they granted.
 func (s *Store) Sources(ctx context.Context, since time.Time) ([]Source, error) {
-	out := []Source{}
-	if err := s.db.SelectContext(ctx, &out, qSources, since); err != nil {
-		return nil, fmt.Errorf("analytics: sources: %w", err)
-	}
-	return out, nil
+	return db.Select[Source](ctx, s.db, "analytics: sources", qSources, since)
 }

@@ -113,11 +113,7 @@ func List(ctx context.Context, q db.Executor, f Filter) ([]Entry, error) {
 	if !f.Until.IsZero() {
 		until = f.Until
 	}
-	out := []Entry{}
-	if err := q.SelectContext(ctx, &out, qList, f.Actor, f.Action, f.Subject, f.SubscriberID, since, until, f.Before, f.limit()); err != nil {
-		return nil, fmt.Errorf("list audit log: %w", err)
-	}
-	return out, nil
+	return db.Select[Entry](ctx, q, "list audit log", qList, f.Actor, f.Action, f.Subject, f.SubscriberID, since, until, f.Before, f.limit())
 }
 
 // Pseudonymise rewrites the rows about subscriberID, inside the erasing

@@ -283,11 +283,7 @@ func (s *Store) Active(ctx context.Context) ([]Version, error) {
 
 // List returns every campaign with its current version.
 func (s *Store) List(ctx context.Context) ([]Summary, error) {
-	out := []Summary{}
-	if err := s.d.SelectContext(ctx, &out, qList); err != nil {
-		return nil, fmt.Errorf("list campaigns: %w", err)
-	}
-	return out, nil
+	return db.Select[Summary](ctx, s.d, "list campaigns", qList)
 }
 
 // Versions lists the versions of one campaign, oldest first.

@@ -242,11 +242,7 @@ func subject(id int64) string { return "webhook:" + strconv.FormatInt(id, 10) }
 
 // List returns every endpoint.
 func (s *Store) List(ctx context.Context) ([]Endpoint, error) {
-	out := []Endpoint{}
-	if err := s.db.SelectContext(ctx, &out, qListEndpoints); err != nil {
-		return nil, fmt.Errorf("hooks: list endpoints: %w", err)
-	}
-	return out, nil
+	return db.Select[Endpoint](ctx, s.db, "hooks: list endpoints", qListEndpoints)
 }
 
 // Get returns one endpoint.
@@ -328,11 +324,7 @@ func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, e
 		limit = 50
 	}
 	limit = min(limit, 500)
-	out := []Delivery{}
-	if err := s.db.SelectContext(ctx, &out, qListDeliveries, f.EndpointID, f.State, f.Before, limit); err != nil {
-		return nil, fmt.Errorf("hooks: list deliveries: %w", err)
-	}
-	return out, nil
+	return db.Select[Delivery](ctx, s.db, "hooks: list deliveries", qListDeliveries, f.EndpointID, f.State, f.Before, limit)
 }
 
 // DeliveryDetail is a delivery with the body it sends.

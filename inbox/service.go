@@ -142,11 +142,7 @@ func (s *Service) List(ctx context.Context, view string, userID int64, queue str
 	if limit <= 0 || limit > 500 {
 		limit = 100
 	}
-	out := []Summary{}
-	if err := s.db.SelectContext(ctx, &out, qList, view, userID, queue, limit, s.now().Add(-s.SLA), queuesArg(ctx)); err != nil {
-		return nil, fmt.Errorf("inbox: list: %w", err)
-	}
-	return out, nil
+	return db.Select[Summary](ctx, s.db, "inbox: list", qList, view, userID, queue, limit, s.now().Add(-s.SLA), queuesArg(ctx))
 }
 
 // Get returns a conversation with the subscriber's full history.

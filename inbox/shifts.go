@@ -67,9 +67,5 @@ func (s *Service) ShiftOf(ctx context.Context, userID int64) (Shift, bool, error
 
 // OnShift lists the managers on shift.
 func (s *Service) OnShift(ctx context.Context) ([]Shift, error) {
-	out := []Shift{}
-	if err := s.db.SelectContext(ctx, &out, qOnShift); err != nil {
-		return nil, fmt.Errorf("inbox: on shift: %w", err)
-	}
-	return out, nil
+	return db.Select[Shift](ctx, s.db, "inbox: on shift", qOnShift)
 }

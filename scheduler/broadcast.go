@@ -322,11 +322,7 @@ func (b *Broadcasts) List(ctx context.Context, limit int) ([]Broadcast, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	out := []Broadcast{}
-	if err := b.db.SelectContext(ctx, &out, qBroadcastList, limit); err != nil {
-		return nil, fmt.Errorf("list broadcasts: %w", err)
-	}
-	return out, nil
+	return db.Select[Broadcast](ctx, b.db, "list broadcasts", qBroadcastList, limit)
 }
 
 // Cancel stops a broadcast that has not started.

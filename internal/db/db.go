@@ -125,3 +125,14 @@ func Exec(ctx context.Context, q Executor, what, stmt string, args ...any) (int6
 	}
 	return n, nil
 }
+
+// Select returns the rows query returns as Ts, as SelectContext scans them:
+// an empty, non-nil slice when there are none (a JSON [] rather than
+// null), errors wrapped as "what: err".
+func Select[T any](ctx context.Context, q Executor, what, query string, args ...any) ([]T, error) {
+	out := []T{}
+	if err := q.SelectContext(ctx, &out, query, args...); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
