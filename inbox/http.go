@@ -171,7 +171,7 @@ func (a *API) resolve(w http.ResponseWriter, r *http.Request, id, uid int64) err
 }
 
 func (a *API) stats(w http.ResponseWriter, r *http.Request, _ int64) error {
-	since := time.Now().Add(-30 * 24 * time.Hour)
+	since := a.Svc.now().Add(-30 * 24 * time.Hour) // the flow clock, as every inbox figure
 	if s := r.URL.Query().Get("since"); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
