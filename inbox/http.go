@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/lib/pq"
@@ -81,10 +80,15 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, uid int64) error {
 	if view == "" {
 		view = ViewAll
 	}
-	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	var limit int
+	if err := httpx.QueryInt(r.URL.Query(), "limit", 1, 500, "must be 1 to 500", &limit); err != nil {
+		return err
+	}
 	list, err := a.Svc.List(r.Context(), view, uid, r.URL.Query().Get("queue"), limit)
-	if err != nil {
+	if errors.Is(err, ErrUnknownView) {
 		return httpx.Errorf(httpx.CodeInvalid, "view", "must be one of all, mine, unassigned, overdue, resolved")
+	} else if err != nil {
+		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"conversations": list})
 	return nil

@@ -23,6 +23,8 @@ var (
 	ErrClosed   = errors.New("inbox: conversation is resolved")
 	ErrTaken    = errors.New("inbox: conversation is assigned to someone else")
 	ErrEmpty    = errors.New("inbox: text is empty")
+	// ErrUnknownView: List was asked for a view other than the View* ones.
+	ErrUnknownView = errors.New("inbox: unknown view")
 )
 
 // WindowError says the channel's rules forbid a free-form reply now, and
@@ -137,7 +139,7 @@ func (s *Service) List(ctx context.Context, view string, userID int64, queue str
 	switch view {
 	case ViewAll, ViewMine, ViewUnassigned, ViewOverdue, ViewResolved:
 	default:
-		return nil, fmt.Errorf("inbox: unknown view %q", view)
+		return nil, fmt.Errorf("%w %q", ErrUnknownView, view)
 	}
 	if limit <= 0 || limit > 500 {
 		limit = 100

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/nudge-engine/nudge/internal/httpx"
 	"github.com/nudge-engine/nudge/internal/server"
@@ -42,7 +41,11 @@ func (a *BroadcastAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (a *BroadcastAPI) list(w http.ResponseWriter, r *http.Request) {
-	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	var limit int
+	if err := httpx.QueryInt(r.URL.Query(), "limit", 1, 1000, "must be 1 to 1000", &limit); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	list, err := a.B.List(r.Context(), limit)
 	if err != nil {
 		a.fail(w, r, err)

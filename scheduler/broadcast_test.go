@@ -121,6 +121,8 @@ func TestBroadcastAPIErrors(t *testing.T) {
 		{"bad key", bcCall{"POST", "/v1/broadcasts", "a key", `{"campaign": "promo"}`, ""}, 400, IdempotencyHeader},
 		{"dry run of nothing", bcCall{"POST", "/v1/broadcasts/dry-run", "", `{"campaign": ""}`, ""}, 400, "campaign"},
 		{"no such broadcast", bcCall{"GET", "/v1/broadcasts/999", "", "", ""}, 404, "id"},
+		{"limit not a number", bcCall{"GET", "/v1/broadcasts?limit=ten", "", "", ""}, 400, "limit"},
+		{"limit over 1000", bcCall{"GET", "/v1/broadcasts?limit=1001", "", "", ""}, 400, "limit"},
 		{"not an id", bcCall{"POST", "/v1/broadcasts/x/cancel", "", "", ""}, 400, "id"},
 		// Roles: a viewer reads no campaigns, a manager neither; a marketer may.
 		{"viewer lists", bcCall{"GET", "/v1/broadcasts", "", "", users.Viewer}, 403, ""},
