@@ -23,7 +23,7 @@ func ParseFilter(q url.Values) (Filter, error) {
 		name string
 		dst  *int64
 	}{{"subscriber_id", &f.SubscriberID}, {"before", &f.Before}} {
-		if err := httpx.QueryInt(q, p.name, 0, math.MaxInt64, "must be a positive integer", p.dst); err != nil {
+		if err := httpx.QueryInt(q, p.name, 1, math.MaxInt64, "must be a positive integer", p.dst); err != nil {
 			return f, err
 		}
 	}

@@ -80,8 +80,10 @@ func TestAuditLogOverAPIAndPage(t *testing.T) {
 			t.Errorf("?%s: %v, want %d entries", q, v, want)
 		}
 	}
-	if code, _ := call(admin, "GET", "/v1/audit?since=yesterday", ""); code != 400 {
-		t.Errorf("bad since: %d", code)
+	for _, q := range []string{"since=yesterday", "before=0", "subscriber_id=-1", "limit=1001"} {
+		if code, _ := call(admin, "GET", "/v1/audit?"+q, ""); code != 400 {
+			t.Errorf("?%s: %d, want 400", q, code)
+		}
 	}
 
 	// The page, in Chromium: the admin's sign-in is the newest row; the
