@@ -131,6 +131,9 @@ func (a *App) buildStack(c stackConfig, d *sqlx.DB, hc *http.Client) (*stack, er
 	if c.clock == nil {
 		return nil, fmt.Errorf("buildStack: no clock")
 	}
+	// API keys and sign-in sessions keep the wall clock on purpose: they are
+	// security, not flow; under the demo's scaled clock a session would
+	// otherwise expire within seconds.
 	s := &stack{a: a, core: c.core, st: c.st, clock: c.clock, ccfg: c.consent, db: d, keys: apikeys.NewStore(d, nil)}
 	s.retention = newRetention(d, a.Log, c.clock, c.retentionRaw, c.retentionBodies)
 	clk := c.clock
