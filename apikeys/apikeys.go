@@ -15,6 +15,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/users"
 )
@@ -71,10 +72,7 @@ type Store struct {
 
 // NewStore returns a store on d; now is the clock (nil = time.Now).
 func NewStore(d *sqlx.DB, now func() time.Time) *Store {
-	if now == nil {
-		now = time.Now
-	}
-	return &Store{db: d, now: now}
+	return &Store{db: d, now: clock.NowOr(now)}
 }
 
 func hash(secret string) []byte {

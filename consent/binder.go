@@ -13,6 +13,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -28,9 +29,7 @@ type Binder struct {
 
 // NewBinder returns a binder on d; now is the clock (nil = time.Now).
 func NewBinder(d *sqlx.DB, log *slog.Logger, now func() time.Time) *Binder {
-	if now == nil {
-		now = time.Now
-	}
+	now = clock.NowOr(now)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -164,10 +165,7 @@ type Codes struct {
 
 // NewCodes returns the code store; now is the clock (nil = time.Now).
 func NewCodes(now func() time.Time) *Codes {
-	if now == nil {
-		now = time.Now
-	}
-	return &Codes{now: now}
+	return &Codes{now: clock.NowOr(now)}
 }
 
 // Create mints a code.

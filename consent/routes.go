@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/consent/jwtlink"
+	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/users"
 )
@@ -44,9 +45,7 @@ type Routes struct {
 func NewRoutes(rc RoutesConfig) *Routes {
 	cfg := rc.Config.WithDefaults()
 	now := rc.Now
-	if now == nil {
-		now = time.Now
-	}
+	now = clock.NowOr(now)
 	log := rc.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/consent"
+	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/subscribers"
 )
@@ -63,9 +64,7 @@ type Sink struct {
 // New returns a sink on d; now is the clock (nil = time.Now). It stores
 // events at once but routes them only once Connect has given it routes.
 func New(d *sqlx.DB, log *slog.Logger, now func() time.Time) *Sink {
-	if now == nil {
-		now = time.Now
-	}
+	now = clock.NowOr(now)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/classify"
+	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/subscribers"
 )
@@ -67,10 +68,7 @@ func (r *Router) definition(ctx context.Context, campaignID, version string) (*c
 
 // NewRouter returns a router on the engine's clock (now).
 func NewRouter(d *sqlx.DB, c *classify.Classifier, r Runs, log *slog.Logger, now func() time.Time) *Router {
-	if now == nil {
-		now = time.Now
-	}
-	return &Router{db: d, classify: c, runs: r, log: log, now: now, HandoffQueue: "general", versions: campaigns.NewVersions(d)}
+	return &Router{db: d, classify: c, runs: r, log: log, now: clock.NowOr(now), HandoffQueue: "general", versions: campaigns.NewVersions(d)}
 }
 
 type waitingRun struct {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/policy"
 )
@@ -67,10 +68,7 @@ type Service struct {
 
 // NewService returns the manager service.
 func NewService(d *sqlx.DB, o Outbox, r Runs, log *slog.Logger, now func() time.Time) *Service {
-	if now == nil {
-		now = time.Now
-	}
-	return &Service{db: d, outbox: o, runs: r, versions: campaigns.NewVersions(d), log: log, now: now, SLA: 15 * time.Minute,
+	return &Service{db: d, outbox: o, runs: r, versions: campaigns.NewVersions(d), log: log, now: clock.NowOr(now), SLA: 15 * time.Minute,
 		WhatsAppTemplate: channels.TemplateRef{Name: "manager_followup", Language: "ru"}}
 }
 

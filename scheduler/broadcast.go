@@ -18,6 +18,7 @@ import (
 
 	"github.com/nudge-engine/nudge/audit"
 	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/internal/httpx"
 	"github.com/nudge-engine/nudge/policy"
@@ -180,9 +181,7 @@ func NewBroadcasts(d *sqlx.DB, now func() time.Time, log *slog.Logger, defaultZo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if now == nil {
-		now = time.Now
-	}
+	now = clock.NowOr(now)
 	def, err := time.LoadLocation(defaultZone)
 	if err != nil || defaultZone == "" {
 		def, _ = time.LoadLocation(Config{}.WithDefaults().DefaultTimeZone)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/config"
 )
 
@@ -151,9 +152,7 @@ func New(d *sqlx.DB, now func() time.Time, log *slog.Logger, cfg Config) *Schedu
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if now == nil {
-		now = time.Now
-	}
+	now = clock.NowOr(now)
 	def, err := time.LoadLocation(cfg.DefaultTimeZone)
 	if err != nil {
 		log.Warn("scheduler default time zone unknown, using UTC", "time_zone", cfg.DefaultTimeZone)

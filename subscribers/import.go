@@ -14,6 +14,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/internal/clock"
 )
 
 // Format is an import file format.
@@ -78,10 +79,7 @@ type Importer struct {
 
 // NewImporter returns an importer on d; now is the clock (nil = time.Now).
 func NewImporter(d *sqlx.DB, now func() time.Time) *Importer {
-	if now == nil {
-		now = time.Now
-	}
-	return &Importer{db: d, now: now}
+	return &Importer{db: d, now: clock.NowOr(now)}
 }
 
 // ParseFormat reads a format name.

@@ -14,6 +14,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -95,10 +96,7 @@ type Store struct {
 
 // NewStore returns a store on d; now is the clock (nil = time.Now).
 func NewStore(d *sqlx.DB, now func() time.Time) *Store {
-	if now == nil {
-		now = time.Now
-	}
-	return &Store{db: d, now: now}
+	return &Store{db: d, now: clock.NowOr(now)}
 }
 
 // subscriberRow is the whole row: what templates see, and more.

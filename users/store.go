@@ -15,6 +15,7 @@ import (
 	"github.com/lib/pq"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -59,10 +60,7 @@ type Store struct {
 
 // NewStore returns a store; now may be nil (time.Now).
 func NewStore(d *sqlx.DB, now func() time.Time) *Store {
-	if now == nil {
-		now = time.Now
-	}
-	return &Store{db: d, now: now, SessionTTL: 12 * time.Hour, FailWindow: 15 * time.Minute, MaxFailures: 5, cost: bcrypt.DefaultCost}
+	return &Store{db: d, now: clock.NowOr(now), SessionTTL: 12 * time.Hour, FailWindow: 15 * time.Minute, MaxFailures: 5, cost: bcrypt.DefaultCost}
 }
 
 const (

@@ -18,6 +18,7 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/whatsapp/catalogue"
+	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/policy"
 	"github.com/nudge-engine/nudge/subscribers"
@@ -47,9 +48,7 @@ type Previewer struct {
 
 // New returns a previewer reading through q.
 func New(cs *campaigns.Store, q db.Executor, r *templates.Renderer, now func() time.Time) *Previewer {
-	if now == nil {
-		now = time.Now
-	}
+	now = clock.NowOr(now)
 	if r == nil {
 		r = templates.NewRenderer()
 	}

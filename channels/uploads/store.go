@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/nudge-engine/nudge/internal/clock"
 )
 
 // Store is the Postgres cache of uploaded media.
@@ -18,10 +20,7 @@ type Store struct {
 
 // New returns a store on d; now stamps uploads (nil: time.Now).
 func New(d *sqlx.DB, now func() time.Time) *Store {
-	if now == nil {
-		now = time.Now
-	}
-	return &Store{db: d, now: now}
+	return &Store{db: d, now: clock.NowOr(now)}
 }
 
 const (

@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/nudge-engine/nudge/internal/clock"
 )
 
 // Algorithms a key may be pinned to.
@@ -349,10 +351,7 @@ type Verifier struct {
 // every token must name both. now is the clock (nil = time.Now); leeway
 // tolerates clock skew between the shop and Nudge on exp and nbf.
 func NewVerifier(keys *Keys, audience, issuer string, leeway time.Duration, now func() time.Time) *Verifier {
-	if now == nil {
-		now = time.Now
-	}
-	return &Verifier{keys: keys, audience: audience, issuer: issuer, leeway: leeway, now: now}
+	return &Verifier{keys: keys, audience: audience, issuer: issuer, leeway: leeway, now: clock.NowOr(now)}
 }
 
 // Issuer is the issuer tokens must name.

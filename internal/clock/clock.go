@@ -22,6 +22,16 @@ type Real struct{}
 // Now returns time.Now().
 func (Real) Now() time.Time { return time.Now() }
 
+// NowOr returns now, or time.Now when now is nil: the default of every
+// constructor that takes a clock function (production passes the flow
+// clock's Now; a nil one is the wall clock).
+func NowOr(now func() time.Time) func() time.Time {
+	if now == nil {
+		return time.Now
+	}
+	return now
+}
+
 // Func adapts a function to Clock.
 type Func func() time.Time
 

@@ -128,3 +128,14 @@ func clockFrom(t *testing.T, vars map[string]string) Clock {
 	}
 	return c.Clock()
 }
+
+func TestNowOrDefaultsToTheWallClock(t *testing.T) {
+	fixed := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	if got := NowOr(func() time.Time { return fixed })(); !got.Equal(fixed) {
+		t.Fatalf("NowOr(f)() = %v, want f's %v", got, fixed)
+	}
+	before := time.Now()
+	if got := NowOr(nil)(); got.Before(before) || got.After(time.Now()) {
+		t.Fatalf("NowOr(nil)() = %v, want the wall clock's now", got)
+	}
+}
