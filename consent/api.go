@@ -141,11 +141,5 @@ func (rt *Routes) writeState(w http.ResponseWriter, r *http.Request, ext string,
 		rt.fail(w, r, err)
 		return
 	}
-	if st == nil {
-		st = []State{}
-	}
-	if h == nil {
-		h = []Event{}
-	}
 	httpx.WriteJSON(w, status, StateResponse{ExternalID: ext, SubscriberID: sub, Current: st, History: h})
 }

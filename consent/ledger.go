@@ -179,22 +179,15 @@ func (l *Ledger) Current(ctx context.Context, q db.Executor, subscriberID int64,
 	return granted, nil
 }
 
-// State returns the newest event per (channel, topic) of subscriberID.
+// State returns the newest event per (channel, topic) of subscriberID
+// (never nil).
 func (l *Ledger) State(ctx context.Context, q db.Executor, subscriberID int64) ([]State, error) {
-	var st []State
-	if err := q.SelectContext(ctx, &st, sqlState, subscriberID); err != nil {
-		return nil, fmt.Errorf("consent state: %w", err)
-	}
-	return st, nil
+	return db.Select[State](ctx, q, "consent state", sqlState, subscriberID)
 }
 
-// History returns every event of subscriberID, oldest first.
+// History returns every event of subscriberID, oldest first (never nil).
 func (l *Ledger) History(ctx context.Context, q db.Executor, subscriberID int64) ([]Event, error) {
-	var evs []Event
-	if err := q.SelectContext(ctx, &evs, sqlHistory, subscriberID); err != nil {
-		return nil, fmt.Errorf("consent history: %w", err)
-	}
-	return evs, nil
+	return db.Select[Event](ctx, q, "consent history", sqlHistory, subscriberID)
 }
 
 // grantedOn returns the topics subscriberID currently consents to on channel.
