@@ -111,11 +111,7 @@ func (s *Store) Create(ctx context.Context, name string, role users.Role) (Key, 
 
 // List returns every key, revoked ones included.
 func (s *Store) List(ctx context.Context) ([]Key, error) {
-	var ks []Key
-	if err := s.db.SelectContext(ctx, &ks, qList); err != nil {
-		return nil, fmt.Errorf("list api keys: %w", err)
-	}
-	return ks, nil
+	return db.Select[Key](ctx, s.db, "list api keys", qList)
 }
 
 // Revoke revokes the live key with this name or prefix.

@@ -274,11 +274,7 @@ func (s *Store) Current(ctx context.Context, campaignID string) (Version, *Defin
 
 // Active returns the current versions of campaigns that are not archived.
 func (s *Store) Active(ctx context.Context) ([]Version, error) {
-	var out []Version
-	if err := s.d.SelectContext(ctx, &out, qActive); err != nil {
-		return nil, fmt.Errorf("active campaigns: %w", err)
-	}
-	return out, nil
+	return db.Select[Version](ctx, s.d, "active campaigns", qActive)
 }
 
 // List returns every campaign with its current version.

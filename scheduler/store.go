@@ -106,11 +106,7 @@ func (c *campaignRow) decode() error {
 }
 
 func loadCampaigns(ctx context.Context, q db.Executor) ([]*campaignRow, error) {
-	var rows []*campaignRow
-	if err := q.SelectContext(ctx, &rows, qActiveCampaigns); err != nil {
-		return nil, fmt.Errorf("load campaigns: %w", err)
-	}
-	return rows, nil
+	return db.Select[*campaignRow](ctx, q, "load campaigns", qActiveCampaigns)
 }
 
 // runSpec describes one set-based creation of runs: the rows of From (which

@@ -175,11 +175,7 @@ func (s *Store) SetPassword(ctx context.Context, email, password string) error {
 
 // List returns active users.
 func (s *Store) List(ctx context.Context) ([]User, error) {
-	var us []User
-	if err := s.db.SelectContext(ctx, &us, qListUsers); err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	return us, nil
+	return db.Select[User](ctx, s.db, "list users", qListUsers)
 }
 
 // dummyHash keeps the time of a login for an unknown email close to a known one.
