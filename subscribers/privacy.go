@@ -34,9 +34,11 @@ type Subject struct {
 type Part struct {
 	Name string // the export's section
 	// Erase scrubs the part's tables inside the erasing transaction q. It
-	// runs before the subscriber's identities are deleted.
+	// runs before the subscriber's identities are deleted. Its errors say
+	// what they failed to erase (db.Erase); the store adds the part's Name.
 	Erase func(ctx context.Context, q db.Executor, s Subject, pseudonym string, at time.Time) error
-	// Export returns the part's data as JSON-encodable; nil = nothing to export.
+	// Export returns the part's data as JSON-encodable; nil = nothing to
+	// export. Its errors say what they failed to read (db.Export).
 	Export func(ctx context.Context, q db.Executor, s Subject) (any, error)
 }
 
@@ -122,7 +124,7 @@ func (s *Store) erase(ctx context.Context, find func(tx *sqlx.Tx) (int64, error)
 				continue
 			}
 			if err := p.Erase(ctx, tx, subject, pseudonym, now); err != nil {
-				return fmt.Errorf("erase %s: %w", p.Name, err)
+				return fmt.Errorf("%s: %w", p.Name, err)
 			}
 		}
 		if err := consent.EraseSubscriber(ctx, tx, id, pseudonym); err != nil {
@@ -196,7 +198,7 @@ func (s *Store) Export(ctx context.Context, externalID string) (Export, error) {
 			}
 			v, err := p.Export(ctx, tx, subject)
 			if err != nil {
-				return fmt.Errorf("export %s: %w", p.Name, err)
+				return fmt.Errorf("%s: %w", p.Name, err)
 			}
 			if v != nil {
 				out.Parts[p.Name] = v

@@ -2,14 +2,17 @@ package subscribers_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/internal/testenv"
 	"github.com/nudge-engine/nudge/subscribers"
 )
@@ -372,5 +375,34 @@ func TestUpsertIdentityAccounts(t *testing.T) {
 	var fe *subscribers.FieldError
 	if !errors.As(err, &fe) || fe.Field != "identities[0].account" {
 		t.Fatalf("bad account: %v", err)
+	}
+}
+
+// A part's error reaches the caller once named: the part, then what its
+// statement failed to erase or read (db.Erase, db.Export), not the verb twice.
+func TestPartErrorsNameThePartOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	if _, _, err := b.store.Upsert(ctx, subscribers.Input{ExternalID: "c-10", Name: ptr("Олег")}); err != nil {
+		t.Fatal(err)
+	}
+	broken := b.store.WithParts(subscribers.PartByID("links",
+		func(ctx context.Context, q db.Executor, id int64) error {
+			return db.Erase(ctx, q, "links", `DELETE FROM no_such_table WHERE id = $1`, id)
+		},
+		func(ctx context.Context, q db.Executor, id int64) (json.RawMessage, error) {
+			return db.Export(ctx, q, "links", `SELECT x FROM no_such_table WHERE id = $1`, id)
+		}))
+	_, err := broken.Export(ctx, "c-10")
+	if err == nil || !strings.Contains(err.Error(), "links: export links: ") || strings.Contains(err.Error(), "export links: export links") {
+		t.Errorf("export: %v, want it to name the part, then the rows, once", err)
+	}
+	_, err = broken.Erase(ctx, "c-10")
+	if err == nil || !strings.Contains(err.Error(), "links: erase links: ") || strings.Contains(err.Error(), "erase links: erase links") {
+		t.Errorf("erase: %v, want it to name the part, then the rows, once", err)
+	}
+	if _, err := b.store.Get(ctx, "c-10"); err != nil {
+		t.Fatalf("a failed erase left the subscriber changed: %v", err)
 	}
 }
