@@ -10,6 +10,7 @@ import (
 
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/users"
+	"github.com/nudge-engine/nudge/users/userstest"
 )
 
 // GET /v1/inbox/stats without ?since covers the last 30 days of flow time,
@@ -82,9 +83,7 @@ func TestListAPIRefusesABadLimitOrView(t *testing.T) {
 
 // managerGet serves GET path to a signed-in manager.
 func managerGet(mux *server.Mux, path string) *httptest.ResponseRecorder {
-	r := httptest.NewRequest(http.MethodGet, path, nil)
-	r = r.WithContext(users.WithActor(r.Context(), users.Actor{Kind: "user", ID: 1, Role: users.Manager}))
 	w := httptest.NewRecorder()
-	mux.ServeHTTP(w, r)
+	userstest.As(users.Actor{Kind: "user", ID: 1, Role: users.Manager}, mux).ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
 	return w
 }
