@@ -14,6 +14,7 @@ import (
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/users"
+	"github.com/nudge-engine/nudge/users/userstest"
 )
 
 var bcNow = time.Date(2026, 12, 10, 6, 0, 0, 0, time.UTC)
@@ -45,9 +46,8 @@ func (c bcCall) do(t *testing.T, h http.Handler) (int, map[string]any, http.Head
 	if c.role == "" {
 		c.role = users.Marketer
 	}
-	r = r.WithContext(users.WithActor(r.Context(), users.Actor{Kind: "key", Name: "shop", Role: c.role}))
 	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
+	userstest.As(users.Actor{Kind: "key", Name: "shop", Role: c.role}, h).ServeHTTP(w, r)
 	var m map[string]any
 	_ = json.Unmarshal(w.Body.Bytes(), &m)
 	return w.Code, m, w.Header()
