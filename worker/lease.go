@@ -399,10 +399,7 @@ func (e *Engine) sendChunks(ctx context.Context, bs BatchSender, ch string, msgs
 			}
 		}
 		end := start + size
-		began := time.Now()
-		r, es := bs.SendBatch(bctx, msgs[start:end])
-		took := time.Since(began)
-		e.cfg.Metrics.Sent(ch, took)
+		r, es, took := e.callBatch(bctx, bs, ch, msgs[start:end])
 		held := bctx.Err() == nil || ctx.Err() != nil
 		for k := range r {
 			rs[start+k], errs[start+k] = r[k], es[k]

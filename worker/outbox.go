@@ -217,10 +217,9 @@ func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final 
 	}
 	for _, ch := range order {
 		idx := byChannel[ch]
-		s, ok := e.senders[channels.Kind(ch)]
-		if !ok {
+		if _, ok := e.senders[channels.Kind(ch)]; !ok {
 			for _, i := range idx {
-				record(i, channels.Result{}, &channels.Error{Kind: channels.Invalid, Code: "no_sender", Message: "no sender configured for channel " + ch})
+				record(i, channels.Result{}, noSender(ch))
 			}
 			continue
 		}
@@ -241,7 +240,7 @@ func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final 
 		if err := l.check(ctx); err != nil {
 			return nil, err
 		}
-		rs, err := e.sendPaced(ctx, s, ch, jobs, idx, p)
+		rs, err := e.sendPaced(ctx, ch, jobs, idx, p)
 		if err != nil {
 			return nil, err
 		}
@@ -262,9 +261,7 @@ func (e *Engine) sendJobs(ctx context.Context, jobs []job, now time.Time, final 
 		}
 		jobs[i].msg, retried[i] = *jobs[i].retry, true
 		e.log.InfoContext(ctx, "window closed, retrying with the template or tag", "message_key", jobs[i].m.Key, "channel", jobs[i].m.Channel)
-		start := time.Now()
-		r, err := e.senders[channels.Kind(jobs[i].m.Channel)].Send(ctx, jobs[i].msg)
-		e.cfg.Metrics.Sent(jobs[i].m.Channel, time.Since(start))
+		r, err := e.call(ctx, jobs[i].m.Channel, jobs[i].msg)
 		record(i, r, err)
 		outs[i].r = ReasonWindowClosedRetried
 	}

@@ -42,12 +42,12 @@ type sendResult struct {
 	err error
 }
 
-// sendPaced sends jobs[idx] of channel ch through s at the slots the
+// sendPaced sends jobs[idx] of channel ch at the slots the
 // limiter reserves, as p allows. Results are in idx's
 // order. A message without a slot gets a RateLimited error whose
 // RetryAfter is when its slot would have been. It returns an error only
 // when the limiter fails or ctx ends (after the sends under way return).
-func (e *Engine) sendPaced(ctx context.Context, s channels.Sender, ch string, jobs []job, idx []int, p pacing) ([]sendResult, error) {
+func (e *Engine) sendPaced(ctx context.Context, ch string, jobs []job, idx []int, p pacing) ([]sendResult, error) {
 	res := make([]sendResult, len(idx))
 	type planned struct {
 		k  int // position in idx
@@ -119,9 +119,7 @@ func (e *Engine) sendPaced(ctx context.Context, s channels.Sender, ch string, jo
 		go func(k int) {
 			defer wg.Done()
 			defer func() { <-inFlight }()
-			start := time.Now()
-			r, err := s.Send(ctx, jobs[idx[k]].msg)
-			e.cfg.Metrics.Sent(ch, time.Since(start))
+			r, err := e.call(ctx, ch, jobs[idx[k]].msg)
 			res[k] = sendResult{r: r, err: err}
 		}(next.k)
 	}

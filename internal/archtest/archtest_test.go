@@ -150,6 +150,11 @@ func TestSendCallers(t *testing.T) {
 			t.Errorf("stale pending Send caller: %s no longer calls Send (%s): remove it", pkg, why)
 		}
 	}
+	// Inside the worker, too, one place calls: Engine.call, which times
+	// and counts every call the same way.
+	if len(places) > 1 {
+		t.Errorf("%d places call a provider's Send, want 1 (worker/call.go): %v", len(places), places)
+	}
 	t.Logf("places calling a provider's Send: %d (%d packages): %v", len(places), len(callers), places)
 }
 
