@@ -3,7 +3,6 @@ package audit
 import (
 	"context"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/url"
 	"time"
@@ -19,13 +18,8 @@ import (
 // before (an entry id) and limit.
 func ParseFilter(q url.Values) (Filter, error) {
 	f := Filter{Actor: q.Get("actor"), Action: q.Get("action"), Subject: q.Get("subject")}
-	for _, p := range []struct {
-		name string
-		dst  *int64
-	}{{"subscriber_id", &f.SubscriberID}, {"before", &f.Before}} {
-		if err := httpx.QueryInt(q, p.name, 1, math.MaxInt64, "must be a positive integer", p.dst); err != nil {
-			return f, err
-		}
+	if err := httpx.QueryIDs(q, httpx.IDParam{Name: "subscriber_id", Dst: &f.SubscriberID}, httpx.IDParam{Name: "before", Dst: &f.Before}); err != nil {
+		return f, err
 	}
 	for _, p := range []struct {
 		name string

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math"
 	"net/http"
 
 	"github.com/nudge-engine/nudge/internal/httpx"
@@ -110,13 +109,8 @@ func ParseDeliveryFilter(r *http.Request) (DeliveryFilter, error) {
 	if f.State != "" && f.State != "pending" && f.State != "delivered" {
 		return f, httpx.Errorf(httpx.CodeInvalid, "state", "must be pending or delivered")
 	}
-	for _, p := range []struct {
-		name string
-		dst  *int64
-	}{{"endpoint_id", &f.EndpointID}, {"before", &f.Before}} {
-		if err := httpx.QueryInt(q, p.name, 1, math.MaxInt64, "must be a positive integer", p.dst); err != nil {
-			return f, err
-		}
+	if err := httpx.QueryIDs(q, httpx.IDParam{Name: "endpoint_id", Dst: &f.EndpointID}, httpx.IDParam{Name: "before", Dst: &f.Before}); err != nil {
+		return f, err
 	}
 	if err := httpx.QueryInt(q, "limit", 1, 500, "must be 1 to 500", &f.Limit); err != nil {
 		return f, err

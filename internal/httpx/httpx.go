@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -169,6 +170,25 @@ func QueryInt[T int | int64](q url.Values, name string, lo, hi T, must string, d
 		return Errorf(CodeInvalid, name, "%s", must)
 	}
 	*dst = T(n)
+	return nil
+}
+
+// IDParam is a query parameter that holds an id (a positive integer) and
+// where QueryIDs puts it.
+type IDParam struct {
+	Name string
+	Dst  *int64
+}
+
+// QueryIDs sets each parameter's Dst as QueryInt does for a positive
+// integer, in order, returning the first invalid-field error: the filters'
+// id parameters (an owner's id, a "before" cursor) read alike.
+func QueryIDs(q url.Values, params ...IDParam) error {
+	for _, p := range params {
+		if err := QueryInt(q, p.Name, 1, math.MaxInt64, "must be a positive integer", p.Dst); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -80,3 +80,18 @@ func TestQueryInt(t *testing.T) {
 		}
 	}
 }
+
+// QueryIDs reads every id parameter it is given and reports the first bad
+// one, in the order given.
+func TestQueryIDs(t *testing.T) {
+	q, _ := url.ParseQuery("owner_id=12&before=0&after=x")
+	var owner, before, after int64
+	err := QueryIDs(q, IDParam{Name: "owner_id", Dst: &owner}, IDParam{Name: "before", Dst: &before}, IDParam{Name: "after", Dst: &after})
+	var e *Error
+	if !errors.As(err, &e) || e.Field != "before" || e.Message != "must be a positive integer" || owner != 12 {
+		t.Fatalf("owner %d, error %#v; want owner 12 and an invalid before", owner, err)
+	}
+	if err := QueryIDs(url.Values{}, IDParam{Name: "before", Dst: &before}); err != nil || before != 0 {
+		t.Fatalf("absent before: %d, %v", before, err)
+	}
+}
