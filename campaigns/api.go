@@ -1,6 +1,7 @@
 package campaigns
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -38,11 +39,11 @@ func NewAPI(cfg APIConfig) *API {
 // neither is registered here.
 func (a *API) Register(mux *server.Mux) {
 	mux.HandleFunc("GET /v1/campaigns", users.CampaignsRead, a.list)
-	mux.HandleFunc("POST /v1/campaigns", users.CampaignsWrite, a.apply)
+	mux.HandleFunc("POST /v1/campaigns", users.CampaignsWrite, a.apply())
 	mux.HandleFunc("GET /v1/campaigns/{id}", users.CampaignsRead, a.current)
 	mux.HandleFunc("GET /v1/campaigns/{id}/versions/{version}", users.CampaignsRead, a.version)
 	mux.HandleFunc("POST /v1/campaigns/{id}/archive", users.CampaignsWrite, a.archive)
-	mux.HandleFunc("POST /v1/segments", users.CampaignsWrite, a.applySegment)
+	mux.HandleFunc("POST /v1/segments", users.CampaignsWrite, a.applySegment())
 }
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -144,44 +145,45 @@ func (a *API) applied(w http.ResponseWriter, r *http.Request, err error, created
 	return http.StatusOK, true
 }
 
-// applySegment takes a segment YAML body (kind: segment).
-func (a *API) applySegment(w http.ResponseWriter, r *http.Request) {
-	f, ok := a.readFile(w, r, "segment.yaml", "file")
-	if !ok {
-		return
+// applyFile is the handler of a POST of one YAML file (?file= names it in
+// problem positions, default def; what names it when too large): apply
+// stores it, a file of the other kind is refused on "kind" saying
+// wrongKind, and the answer is what reply makes of the version (logging
+// it), 201 when it was created, 200 when the file was unchanged.
+func applyFile[V any](a *API, def, what, wrongKind string, apply func(context.Context, *File) (V, bool, error), reply func(ctx context.Context, v V, created bool) any) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		f, ok := a.readFile(w, r, def, what)
+		if !ok {
+			return
+		}
+		v, created, err := apply(r.Context(), f)
+		if errors.Is(err, ErrNotASegment) {
+			err = httpx.Errorf(httpx.CodeInvalid, "kind", "%s", wrongKind)
+		}
+		status, ok := a.applied(w, r, err, created)
+		if !ok {
+			return
+		}
+		httpx.WriteJSON(w, status, reply(r.Context(), v, created))
 	}
-	if !f.IsSegment() && len(f.Problems) == 0 {
-		a.fail(w, r, httpx.Errorf(httpx.CodeInvalid, "kind", "not a segment: the file needs kind: segment"))
-		return
-	}
-	v, created, err := a.cfg.Store.ApplySegment(r.Context(), f)
-	if errors.Is(err, ErrNotASegment) {
-		err = httpx.Errorf(httpx.CodeInvalid, "kind", "not a segment: the file needs kind: segment")
-	}
-	status, ok := a.applied(w, r, err, created)
-	if !ok {
-		return
-	}
-	a.log.InfoContext(r.Context(), "segment applied", "segment_id", v.ID, "version", v.Version, "number", v.Number, "created", created)
-	httpx.WriteJSON(w, status, map[string]any{"id": v.ID, "version": v.Version, "number": v.Number, "created": created})
 }
 
-// apply takes a campaign YAML body. ?file= names it in problem positions.
-func (a *API) apply(w http.ResponseWriter, r *http.Request) {
-	f, ok := a.readFile(w, r, "campaign.yaml", "campaign file")
-	if !ok {
-		return
-	}
-	v, created, err := a.cfg.Store.Apply(r.Context(), f)
-	if errors.Is(err, ErrNotASegment) {
-		err = httpx.Errorf(httpx.CodeInvalid, "kind", "a segment file: POST it to /v1/segments")
-	}
-	status, ok := a.applied(w, r, err, created)
-	if !ok {
-		return
-	}
-	a.log.InfoContext(r.Context(), "campaign applied", "campaign_id", v.CampaignID, "version", v.Version, "number", v.Number, "created", created)
-	httpx.WriteJSON(w, status, applyResponse{Version: v, Created: created})
+// applySegment takes a segment YAML body (kind: segment).
+func (a *API) applySegment() http.HandlerFunc {
+	return applyFile(a, "segment.yaml", "file", "not a segment: the file needs kind: segment", a.cfg.Store.ApplySegment,
+		func(ctx context.Context, v SegmentVersion, created bool) any {
+			a.log.InfoContext(ctx, "segment applied", "segment_id", v.ID, "version", v.Version, "number", v.Number, "created", created)
+			return map[string]any{"id": v.ID, "version": v.Version, "number": v.Number, "created": created}
+		})
+}
+
+// apply takes a campaign YAML body.
+func (a *API) apply() http.HandlerFunc {
+	return applyFile(a, "campaign.yaml", "campaign file", "a segment file: POST it to /v1/segments", a.cfg.Store.Apply,
+		func(ctx context.Context, v Version, created bool) any {
+			a.log.InfoContext(ctx, "campaign applied", "campaign_id", v.CampaignID, "version", v.Version, "number", v.Number, "created", created)
+			return applyResponse{Version: v, Created: created}
+		})
 }
 
 func (a *API) archive(w http.ResponseWriter, r *http.Request) {

@@ -44,7 +44,7 @@ const (
 	qSegmentExists = `SELECT EXISTS (SELECT 1 FROM segments WHERE id = $1 AND current_version IS NOT NULL)`
 )
 
-var segmentSQL = versionSQL{qLockSegment, qSegmentForUpd, qFindSegmentVer, qNextSegmentNum, qInsSegmentVer, qSetSegmentCurrent, "segment.apply"}
+var segmentSQL = versionSQL{qLockSegment, qSegmentForUpd, qFindSegmentVer, qNextSegmentNum, qInsSegmentVer, qSetSegmentCurrent, "segment.apply", "segment"}
 
 type segmentRow struct {
 	SegmentVersion
@@ -71,15 +71,9 @@ func (s *Store) ApplySegment(ctx context.Context, f *File) (SegmentVersion, bool
 	if errs := Errors(s.linter.Lint([]*File{f})); len(errs) > 0 {
 		return SegmentVersion{}, false, Problems(errs)
 	}
-	def, err := json.Marshal(f.Segment)
+	out, created, err := apply(ctx, s, segmentSQL, f.Segment.ID, f, f.Segment, func(v SegmentVersion) int { return v.Number })
 	if err != nil {
-		return SegmentVersion{}, false, fmt.Errorf("apply segment %s: %w", f.Segment.ID, err)
-	}
-	id := f.Segment.ID
-	var out SegmentVersion
-	created, err := s.applyVersion(ctx, segmentSQL, id, f, def, &out, func() int { return out.Number })
-	if err != nil {
-		return SegmentVersion{}, false, fmt.Errorf("apply segment %s: %w", id, err)
+		return SegmentVersion{}, false, err
 	}
 	out.Def = f.Segment
 	return out, created, nil

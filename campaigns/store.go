@@ -146,27 +146,35 @@ func (s *Store) Apply(ctx context.Context, f *File) (Version, bool, error) {
 				Msg: fmt.Sprintf("no segment %q has been applied", seg), Hint: "apply its kind: segment file first"}}
 		}
 	}
-	def, err := json.Marshal(f.Def)
-	if err != nil {
-		return Version{}, false, fmt.Errorf("apply %s: %w", f.Def.ID, err)
-	}
-	id := f.Def.ID
-	var out Version
-	created, err := s.applyVersion(ctx, campaignSQL, id, f, def, &out, func() int { return out.Number })
-	if err != nil {
-		return Version{}, false, fmt.Errorf("apply campaign %s: %w", id, err)
-	}
-	return out, created, nil
+	return apply(ctx, s, campaignSQL, f.Def.ID, f, f.Def, func(v Version) int { return v.Number })
 }
 
 // versionSQL are the statements that keep one kind of versioned document
-// (campaigns, segments) and the audit action of applying one.
+// (campaigns, segments), the audit action of applying one and the kind's
+// name in errors.
 type versionSQL struct {
 	lock, forUpdate, find, nextNumber, insert, setCurrent string
-	action                                                string
+	action, kind                                          string
 }
 
-var campaignSQL = versionSQL{qLockCampaign, qSelectForUpd, qFindVersion, qNextNumber, qInsVersion, qSetCurrent, "campaign.apply"}
+var campaignSQL = versionSQL{qLockCampaign, qSelectForUpd, qFindVersion, qNextNumber, qInsVersion, qSetCurrent, "campaign.apply", "campaign"}
+
+// apply stores doc, the definition of f's document id, with applyVersion
+// and returns the version row it stored or found (number reads its number)
+// and whether it was created; errors name the kind and id.
+func apply[V any](ctx context.Context, s *Store, q versionSQL, id string, f *File, doc any, number func(V) int) (V, bool, error) {
+	var out V
+	def, err := json.Marshal(doc)
+	if err != nil {
+		return out, false, fmt.Errorf("apply %s %s: %w", q.kind, id, err)
+	}
+	created, err := s.applyVersion(ctx, q, id, f, def, &out, func() int { return number(out) })
+	if err != nil {
+		var zero V
+		return zero, false, fmt.Errorf("apply %s %s: %w", q.kind, id, err)
+	}
+	return out, created, nil
+}
 
 // applyVersion stores the source of document id (def its definition as
 // JSON) as the version its content hash names, makes it current and
