@@ -1,7 +1,6 @@
 package viber_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -251,29 +250,22 @@ func TestWebhookFlow(t *testing.T) {
 
 func TestParseFixtures(t *testing.T) {
 	t.Parallel()
-	cases := []struct {
-		file                 string
-		typ                  channels.EventType
-		text, payload, code  string
-		msgID, id, corr, err string
-	}{
-		{"message_text.json", channels.EventText, "a message to the service", "", "", "", "message:4912661846655238145", "tracking data", ""},
-		{"message_button.json", channels.EventButton, "", "like_yes", "", "", "message:5741311803571729001", "run42:ask", ""},
-		{"conversation_started.json", channels.EventStart, "", "", "c_7Hq2xLmP", "", "conversation_started:4912661846655238145", "", ""},
-		{"subscribed.json", channels.EventStart, "", "", "", "", "subscribed:4912661846655238145", "", ""},
-		{"unsubscribed.json", channels.EventOptOut, "", "", "", "", "unsubscribed:4912661846655238145", "", ""},
-		{"delivered.json", channels.EventDelivered, "", "", "", "4912661846655238145", "delivered:4912661846655238145", "", ""},
-		{"seen.json", channels.EventRead, "", "", "", "4912661846655238145", "seen:4912661846655238145", "", ""},
-		{"failed.json", channels.EventFailed, "", "", "", "4912661846655238145", "failed:4912661846655238145", "", "failure description"},
-		{"webhook_probe.json", "", "", "", "", "", "", "", ""},
-	}
-	for _, tc := range cases {
-		e, body, ok := channeltest.FixtureEvent(t, tc.file, tc.typ, parse)
-		if ok && (e.From != "01234567890A=" || e.Text != tc.text || e.Payload != tc.payload || e.Code != tc.code ||
-			e.ProviderMessageID != tc.msgID || e.ProviderEventID != tc.id || e.Correlation != tc.corr || e.ErrorMessage != tc.err || e.ProviderAt.IsZero() || !bytes.Equal(e.Raw, body)) {
-			t.Errorf("%s: %+v", tc.file, e)
+	const user = "01234567890A="
+	channeltest.ParseFixtures(t, parse, []channeltest.Fixture{
+		{File: "message_text.json", Want: channeltest.Fields{Type: channels.EventText, From: user, Locale: "en", Text: "a message to the service", EventID: "message:4912661846655238145", Correlation: "tracking data"}},
+		{File: "message_button.json", Want: channeltest.Fields{Type: channels.EventButton, From: user, Locale: "ru", Payload: "like_yes", EventID: "message:5741311803571729001", Correlation: "run42:ask"}},
+		{File: "conversation_started.json", Want: channeltest.Fields{Type: channels.EventStart, From: user, Locale: "en", Code: "c_7Hq2xLmP", EventID: "conversation_started:4912661846655238145"}},
+		{File: "subscribed.json", Want: channeltest.Fields{Type: channels.EventStart, From: user, Locale: "en", EventID: "subscribed:4912661846655238145"}},
+		{File: "unsubscribed.json", Want: channeltest.Fields{Type: channels.EventOptOut, From: user, EventID: "unsubscribed:4912661846655238145"}},
+		{File: "delivered.json", Want: channeltest.Fields{Type: channels.EventDelivered, From: user, MessageID: "4912661846655238145", EventID: "delivered:4912661846655238145"}},
+		{File: "seen.json", Want: channeltest.Fields{Type: channels.EventRead, From: user, MessageID: "4912661846655238145", EventID: "seen:4912661846655238145"}},
+		{File: "failed.json", Want: channeltest.Fields{Type: channels.EventFailed, From: user, MessageID: "4912661846655238145", EventID: "failed:4912661846655238145", Error: "failure description"}},
+		{File: "webhook_probe.json", Want: channeltest.Fields{}},
+	}, func(f channeltest.Fixture, e channels.Event) {
+		if e.ProviderAt.IsZero() {
+			t.Errorf("%s: no provider time", f.File)
 		}
-	}
+	})
 	for _, bad := range []string{``, `{}`, `{"event":"message"}`, `{"event":"delivered","message_token":1}`, `{"event":"seen","user_id":"u"}`} {
 		if _, _, err := viber.ParseCallback("", []byte(bad)); err == nil {
 			t.Errorf("%q parsed", bad)

@@ -292,28 +292,18 @@ func TestCallbackFlow(t *testing.T) {
 func TestParseFixtures(t *testing.T) {
 	t.Parallel()
 	cfg := vk.Config{GroupID: 229876543, Secret: "nudgeSecret42"}
-	cases := []struct {
-		file                      string
-		typ                       channels.EventType
-		from, text, payload, code string
-		msgID, id, locale         string
-	}{
-		{"message_new_text.json", channels.EventText, "493756402", "Всё было вкусно, спасибо!", "", "", "", "5c1a9f4bd3b65f1e41a1d4b5e0f1b0a3c2e8d7f6", "ru"},
-		{"message_new_button.json", channels.EventButton, "493756402", "", "like_yes", "", "", "9a8b7c6d5e4f30211a2b3c4d5e6f708192a3b4c5", "en"},
-		{"message_new_ref.json", channels.EventStart, "493756402", "", "", "c_7Hq2xLmP", "", "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c", "ru"},
-		{"message_new_start.json", channels.EventStart, "493756403", "", "", "", "", "1f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c", "ru"},
-		{"message_event.json", channels.EventButton, "493756402", "", "like_no", "", "", "7e6d5c4b3a291807f6e5d4c3b2a1908f7e6d5c4b", ""},
-		{"message_allow.json", channels.EventStart, "493756402", "", "", "c_7Hq2xLmP", "", "6e6d5c4b3a291807f6e5d4c3b2a1908f7e6d5c4b", ""},
-		{"message_deny.json", channels.EventOptOut, "493756402", "", "", "", "", "5e6d5c4b3a291807f6e5d4c3b2a1908f7e6d5c4b", ""},
-		{"message_read.json", channels.EventRead, "493756402", "", "", "", "1210", "4e6d5c4b3a291807f6e5d4c3b2a1908f7e6d5c4b", ""},
-		{"message_typing_state.json", "", "", "", "", "", "", "", ""},
-	}
-	for _, tc := range cases {
-		e, body, ok := channeltest.FixtureEvent(t, tc.file, tc.typ, verified(cfg))
-		if ok && (e.From != tc.from || e.Text != tc.text || e.Payload != tc.payload || e.Code != tc.code || e.ProviderMessageID != tc.msgID || e.ProviderEventID != tc.id || e.Locale != tc.locale || !bytes.Equal(e.Raw, body)) {
-			t.Errorf("%s: %+v", tc.file, e)
-		}
-	}
+	const user = "493756402"
+	channeltest.ParseFixtures(t, verified(cfg), []channeltest.Fixture{
+		{File: "message_new_text.json", Want: channeltest.Fields{Type: channels.EventText, From: user, Text: "Всё было вкусно, спасибо!", EventID: "5c1a9f4bd3b65f1e41a1d4b5e0f1b0a3c2e8d7f6", Locale: "ru"}},
+		{File: "message_new_button.json", Want: channeltest.Fields{Type: channels.EventButton, From: user, Payload: "like_yes", EventID: "9a8b7c6d5e4f30211a2b3c4d5e6f708192a3b4c5", Locale: "en"}},
+		{File: "message_new_ref.json", Want: channeltest.Fields{Type: channels.EventStart, From: user, Code: "c_7Hq2xLmP", EventID: "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c", Locale: "ru"}},
+		{File: "message_new_start.json", Want: channeltest.Fields{Type: channels.EventStart, From: "493756403", EventID: "1f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c", Locale: "ru"}},
+		{File: "message_event.json", Want: channeltest.Fields{Type: channels.EventButton, From: user, Payload: "like_no", EventID: "7e6d5c4b3a291807f6e5d4c3b2a1908f7e6d5c4b"}},
+		{File: "message_allow.json", Want: channeltest.Fields{Type: channels.EventStart, From: user, Code: "c_7Hq2xLmP", EventID: "6e6d5c4b3a291807f6e5d4c3b2a1908f7e6d5c4b"}},
+		{File: "message_deny.json", Want: channeltest.Fields{Type: channels.EventOptOut, From: user, EventID: "5e6d5c4b3a291807f6e5d4c3b2a1908f7e6d5c4b"}},
+		{File: "message_read.json", Want: channeltest.Fields{Type: channels.EventRead, From: user, MessageID: "1210", EventID: "4e6d5c4b3a291807f6e5d4c3b2a1908f7e6d5c4b"}},
+		{File: "message_typing_state.json", Want: channeltest.Fields{}},
+	}, nil)
 	body := channeltest.Testdata(t, "confirmation.json")
 	if env, st := vk.Verify(cfg, body); st != 0 || env.Type != "confirmation" {
 		t.Errorf("confirmation: %d %+v", st, env)
