@@ -57,8 +57,8 @@ func TestRegistryDispatchesByAccount(t *testing.T) {
 	defer b.Close()
 	b.Token = "7098765432:BBFh3kQ9xYvZ2mN8pL4rT6sW1uE5oI7cB0d"
 	reg := channels.NewRegistry()
-	reg.AddAccount("brand-b", telegram.New(telegram.Config{Account: "brand-b", Token: b.Token, APIURL: b.URL}, nil))
-	reg.Add(telegram.New(telegram.Config{Token: a.Token, APIURL: a.URL}, nil))
+	reg.AddAccount("brand-b", telegram.New(telegram.Config{Bot: channels.Bot{Account: "brand-b", Token: b.Token, APIURL: b.URL}}, nil))
+	reg.Add(telegram.New(telegram.Config{Bot: channels.Bot{Token: a.Token, APIURL: a.URL}}, nil))
 	if got := strings.Join(reg.Accounts(channels.Telegram), " "); got != "main brand-b" {
 		t.Errorf("accounts %q", got)
 	}
@@ -88,8 +88,8 @@ func TestRegistryDispatchesByAccount(t *testing.T) {
 	// The worker gets one sender per channel: the dispatcher where a
 	// channel has several accounts, the account's own sender (with what
 	// else it implements) where it has only main.
-	reg.Add(telegram.New(telegram.Config{Token: a.Token, APIURL: a.URL}, nil))
-	viberless := channels.NewRegistry(telegram.New(telegram.Config{Token: a.Token, APIURL: a.URL}, nil))
+	reg.Add(telegram.New(telegram.Config{Bot: channels.Bot{Token: a.Token, APIURL: a.URL}}, nil))
+	viberless := channels.NewRegistry(telegram.New(telegram.Config{Bot: channels.Bot{Token: a.Token, APIURL: a.URL}}, nil))
 	if ss := viberless.Senders(); len(ss) != 1 {
 		t.Errorf("senders %v", ss)
 	} else if _, isClient := ss[0].(*telegram.Client); !isClient {

@@ -18,23 +18,17 @@ var (
 	secretRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
 )
 
-// Config is one Telegram bot.
+// Config is one Telegram bot. Its Token is 123456789:AA… from @BotFather,
+// its APIURL the Bot API base without /bot<token>, its Rate DefaultRate with
+// NUDGE_TELEGRAM_RATE.
 type Config struct {
-	Account       string // "" = default bot
-	Token         string // 123456789:AA…  (NUDGE_TELEGRAM_TOKEN)
+	channels.Bot
 	WebhookSecret string // secret_token given to setWebhook and checked on every update
-	APIURL        string // Bot API base URL without /bot<token>; the fake's URL in tests
-	// Rate is the account's sending limit: DefaultRate with the account-wide
-	// rate from NUDGE_TELEGRAM_RATE (channels.LoadRate).
-	Rate channels.Rate
 	// PaymentProviderToken is the payment provider's token from @BotFather
 	// (NUDGE_TELEGRAM_PAYMENT_PROVIDER_TOKEN), needed for invoices in any
 	// currency but Telegram Stars (XTR).
 	PaymentProviderToken string
 }
-
-// Enabled reports whether a token is configured.
-func (c Config) Enabled() bool { return c.Token != "" }
 
 // EnvName is the variable holding setting for account: NUDGE_TELEGRAM_<SETTING>
 // for the default account, NUDGE_TELEGRAM_<ACCOUNT>_<SETTING> otherwise.
@@ -47,11 +41,8 @@ func EnvName(account, setting string) string { return channels.EnvVar("TELEGRAM"
 // optional: with no token the config is disabled and nothing else is checked.
 func LoadConfig(e *config.Env, account string) Config {
 	c := Config{
-		Account:              account,
-		Token:                e.String(EnvName(account, "TOKEN"), ""),
+		Bot:                  channels.LoadBot(e, "TELEGRAM", account, DefaultAPIURL, DefaultRate),
 		WebhookSecret:        e.String(EnvName(account, "WEBHOOK_SECRET"), ""),
-		APIURL:               channels.LoadAPIURL(e, EnvName(account, "API_URL"), DefaultAPIURL),
-		Rate:                 channels.LoadRate(e, EnvName(account, "RATE"), DefaultRate),
 		PaymentProviderToken: e.String(EnvName(account, "PAYMENT_PROVIDER_TOKEN"), ""),
 	}
 	if !c.Enabled() {

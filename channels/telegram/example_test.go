@@ -15,7 +15,7 @@ import (
 func Example() {
 	fake := telegramfake.New()
 	defer fake.Close()
-	cfg := telegram.Config{Token: telegramfake.Token, WebhookSecret: "demo-secret", APIURL: fake.URL}
+	cfg := telegram.Config{Bot: channels.Bot{Token: telegramfake.Token, APIURL: fake.URL}, WebhookSecret: "demo-secret"}
 	client := telegram.New(cfg, nil)
 	sink := channels.SinkFunc(func(_ context.Context, evs []channels.Event) (channels.Ack, error) {
 		for _, e := range evs {

@@ -25,7 +25,7 @@ func setup(t testing.TB) (*telegramfake.Server, *telegram.Client, telegram.Confi
 	t.Helper()
 	fake := telegramfake.New()
 	t.Cleanup(fake.Close)
-	cfg := telegram.Config{Token: telegramfake.Token, WebhookSecret: secret, APIURL: fake.URL}
+	cfg := telegram.Config{Bot: channels.Bot{Token: telegramfake.Token, APIURL: fake.URL}, WebhookSecret: secret}
 	return fake, telegram.New(cfg, nil), cfg
 }
 
@@ -122,13 +122,13 @@ func TestErrorClassification(t *testing.T) {
 			t.Errorf("%s: kind %s (%v), want %s", tc.name, k, err, tc.want)
 		}
 	}
-	bad := telegram.New(telegram.Config{Token: "1:" + strings.Repeat("x", 35), APIURL: fake.URL}, nil)
+	bad := telegram.New(telegram.Config{Bot: channels.Bot{Token: "1:" + strings.Repeat("x", 35), APIURL: fake.URL}}, nil)
 	if _, err := bad.Send(context.Background(), channels.Message{To: "1", Text: "x"}); channels.KindOf(err) != channels.Invalid {
 		t.Errorf("wrong token: %v", err)
 	}
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
-	down := telegram.New(telegram.Config{Token: telegramfake.Token, APIURL: dead.URL}, nil)
+	down := telegram.New(telegram.Config{Bot: channels.Bot{Token: telegramfake.Token, APIURL: dead.URL}}, nil)
 	_, err := down.Send(context.Background(), channels.Message{To: "1", Text: "x"})
 	if channels.KindOf(err) != channels.Transient {
 		t.Errorf("server down: %v", err)
@@ -223,7 +223,7 @@ func TestWebhookRejectsBadSecret(t *testing.T) {
 		}
 	}
 	// No secret configured: nothing is accepted, even a request without the header.
-	open := channeltest.Serve(t, telegram.NewWebhook(telegram.Config{Token: telegramfake.Token, APIURL: fake.URL}, sink, nil))
+	open := channeltest.Serve(t, telegram.NewWebhook(telegram.Config{Bot: channels.Bot{Token: telegramfake.Token, APIURL: fake.URL}}, sink, nil))
 	if st, _ := fake.PostTo(context.Background(), open.URL, "anything", body); st != 403 {
 		t.Errorf("unconfigured secret: %d", st)
 	}

@@ -14,23 +14,17 @@ const DefaultAPIURL = "https://chatapi.viber.com/pa"
 // MaxWebhookBody caps an inbound callback.
 const MaxWebhookBody = 1 << 20
 
-// Config is one Viber bot (public account).
+// Config is one Viber bot (public account). Its Token is the
+// X-Viber-Auth-Token and also the HMAC key of webhook signatures, its APIURL
+// the base without /send_message, its Rate DefaultRate with NUDGE_VIBER_RATE.
 type Config struct {
-	Account      string
-	Token        string // X-Viber-Auth-Token; also the HMAC key of webhook signatures
-	APIURL       string // base URL without /send_message; the fake's URL in tests
+	channels.Bot
 	SenderName   string // ≤28 characters, shown as the message sender
 	SenderAvatar string // optional avatar URL
 	// RateLimitBackoff is the RetryAfter of status 12 (Viber gives none; the
 	// per-user counter resets when the user replies or after an hour).
 	RateLimitBackoff time.Duration
-	// Rate is the account's sending limit: DefaultRate with the account-wide
-	// rate from NUDGE_VIBER_RATE (channels.LoadRate).
-	Rate channels.Rate
 }
-
-// Enabled reports whether a token is configured.
-func (c Config) Enabled() bool { return c.Token != "" }
 
 // EnvName is NUDGE_VIBER_<SETTING> for the default account and
 // NUDGE_VIBER_<ACCOUNT>_<SETTING> otherwise.
@@ -42,13 +36,10 @@ func EnvName(account, setting string) string { return channels.EnvVar("VIBER", a
 // NUDGE_VIBER_<ACCOUNT>_… forms. Without a token the bot is disabled.
 func LoadConfig(e *config.Env, account string) Config {
 	c := Config{
-		Account:          account,
-		Token:            e.String(EnvName(account, "TOKEN"), ""),
-		APIURL:           channels.LoadAPIURL(e, EnvName(account, "API_URL"), DefaultAPIURL),
+		Bot:              channels.LoadBot(e, "VIBER", account, DefaultAPIURL, DefaultRate),
 		SenderName:       e.String(EnvName(account, "SENDER_NAME"), "Nudge"),
 		SenderAvatar:     e.URL(EnvName(account, "SENDER_AVATAR"), "", "http", "https"),
 		RateLimitBackoff: e.Duration(EnvName(account, "RATE_LIMIT_BACKOFF"), 10*time.Minute),
-		Rate:             channels.LoadRate(e, EnvName(account, "RATE"), DefaultRate),
 	}
 	if n := utf8.RuneCountInString(c.SenderName); c.Enabled() && (n == 0 || n > MaxSenderName) {
 		e.Fail(EnvName(account, "SENDER_NAME"), "must be 1-%d characters", MaxSenderName)

@@ -16,7 +16,7 @@ import (
 func Example() {
 	fake := viberfake.New()
 	defer fake.Close()
-	cfg := viber.Config{Token: viberfake.Token, APIURL: fake.URL, SenderName: "GrowFood"}
+	cfg := viber.Config{Bot: channels.Bot{Token: viberfake.Token, APIURL: fake.URL}, SenderName: "GrowFood"}
 	client := viber.New(cfg, nil)
 	sink := channels.SinkFunc(func(_ context.Context, evs []channels.Event) (channels.Ack, error) {
 		e := evs[0]

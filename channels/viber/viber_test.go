@@ -18,7 +18,7 @@ func setup(t testing.TB) (*viberfake.Server, *viber.Client, viber.Config) {
 	t.Helper()
 	fake := viberfake.New()
 	t.Cleanup(fake.Close)
-	cfg := viber.Config{Token: viberfake.Token, APIURL: fake.URL, SenderName: "GrowFood"}
+	cfg := viber.Config{Bot: channels.Bot{Token: viberfake.Token, APIURL: fake.URL}, SenderName: "GrowFood"}
 	return fake, viber.New(cfg, nil), cfg
 }
 
@@ -108,7 +108,7 @@ func TestErrorClassification(t *testing.T) {
 			t.Errorf("status %d: %s (%v), want %s", status, k, err, want)
 		}
 	}
-	bad := viber.New(viber.Config{Token: "wrong", APIURL: fake.URL}, nil)
+	bad := viber.New(viber.Config{Bot: channels.Bot{Token: "wrong", APIURL: fake.URL}}, nil)
 	if _, err := bad.Send(context.Background(), channels.Message{To: "u", Text: "x"}); channels.KindOf(err) != channels.Invalid {
 		t.Errorf("bad token: %v", err)
 	}
@@ -124,7 +124,7 @@ func TestErrorClassification(t *testing.T) {
 		}
 	}
 	down := channeltest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
-	if _, err := viber.New(viber.Config{Token: "t", APIURL: down.URL}, nil).Send(context.Background(), channels.Message{To: "u", Text: "x"}); channels.KindOf(err) != channels.Transient {
+	if _, err := viber.New(viber.Config{Bot: channels.Bot{Token: "t", APIURL: down.URL}}, nil).Send(context.Background(), channels.Message{To: "u", Text: "x"}); channels.KindOf(err) != channels.Transient {
 		t.Errorf("503: %v", err)
 	}
 }

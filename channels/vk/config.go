@@ -14,21 +14,15 @@ const Version = "5.199"
 // MaxWebhookBody caps an inbound callback.
 const MaxWebhookBody = 1 << 20
 
-// Config is one VK community.
+// Config is one VK community. Its Token is the community access token, its
+// APIURL the base without /messages.send, its Rate DefaultRate with
+// NUDGE_VK_RATE.
 type Config struct {
-	Account      string
-	Token        string // community access token
+	channels.Bot
 	GroupID      int64  // community id; callbacks for another group are refused
 	Secret       string // Callback API secret key
 	Confirmation string // string answered to the "confirmation" callback
-	APIURL       string // base URL without /messages.send; the fake's URL in tests
-	// Rate is the account's sending limit: DefaultRate with the account-wide
-	// rate from NUDGE_VK_RATE (channels.LoadRate).
-	Rate channels.Rate
 }
-
-// Enabled reports whether a token is configured.
-func (c Config) Enabled() bool { return c.Token != "" }
 
 // EnvName is NUDGE_VK_<SETTING> for the default account and
 // NUDGE_VK_<ACCOUNT>_<SETTING> otherwise.
@@ -39,12 +33,7 @@ func EnvName(account, setting string) string { return channels.EnvVar("VK", acco
 // Without a token the community is disabled; with one, the others except
 // the API URL are required.
 func LoadConfig(e *config.Env, account string) Config {
-	c := Config{
-		Account: account,
-		Token:   e.String(EnvName(account, "TOKEN"), ""),
-		APIURL:  channels.LoadAPIURL(e, EnvName(account, "API_URL"), DefaultAPIURL),
-		Rate:    channels.LoadRate(e, EnvName(account, "RATE"), DefaultRate),
-	}
+	c := Config{Bot: channels.LoadBot(e, "VK", account, DefaultAPIURL, DefaultRate)}
 	if !c.Enabled() {
 		return c
 	}

@@ -15,7 +15,7 @@ import (
 func Example() {
 	fake := vkfake.New()
 	defer fake.Close()
-	cfg := vk.Config{Token: vkfake.Token, GroupID: vkfake.GroupID, Secret: fake.Secret, Confirmation: fake.Confirmation, APIURL: fake.APIURL()}
+	cfg := vk.Config{Bot: channels.Bot{Token: vkfake.Token, APIURL: fake.APIURL()}, GroupID: vkfake.GroupID, Secret: fake.Secret, Confirmation: fake.Confirmation}
 	client := vk.New(cfg, nil)
 	sink := channels.SinkFunc(func(_ context.Context, evs []channels.Event) (channels.Ack, error) {
 		fmt.Printf("%s from=%s code=%q\n", evs[0].Type, evs[0].From, evs[0].Code)

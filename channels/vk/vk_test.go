@@ -22,7 +22,7 @@ func setup(t testing.TB) (*vkfake.Server, *vk.Client, vk.Config) {
 	t.Helper()
 	fake := vkfake.New()
 	t.Cleanup(fake.Close)
-	cfg := vk.Config{Token: vkfake.Token, GroupID: vkfake.GroupID, Secret: fake.Secret, Confirmation: fake.Confirmation, APIURL: fake.APIURL()}
+	cfg := vk.Config{Bot: channels.Bot{Token: vkfake.Token, APIURL: fake.APIURL()}, GroupID: vkfake.GroupID, Secret: fake.Secret, Confirmation: fake.Confirmation}
 	return fake, vk.New(cfg, nil), cfg
 }
 
@@ -138,7 +138,7 @@ func TestErrorClassification(t *testing.T) {
 			t.Errorf("code %d: %s (%v), want %s", code, k, err, want)
 		}
 	}
-	bad := vk.New(vk.Config{Token: "vk1.a.wrong", APIURL: fake.APIURL()}, nil)
+	bad := vk.New(vk.Config{Bot: channels.Bot{Token: "vk1.a.wrong", APIURL: fake.APIURL()}}, nil)
 	if _, err := bad.Send(context.Background(), channels.Message{To: "1", Text: "x"}); channels.KindOf(err) != channels.Invalid {
 		t.Errorf("bad token: %v", err)
 	}
