@@ -17,28 +17,16 @@ import (
 
 // setup is an adapter wired to its fake both ways: sends go to the fake's
 // /<IG_ID>/messages, the fake's signed webhooks to the adapter's handler.
-type setup struct {
-	fake   *instagramfake.Server
-	client *instagram.Client
-	cfg    instagram.Config
-	sink   *channeltest.Sink
-	hook   string
-	q      *channeltest.Timers
-}
+type setup = channeltest.Rig[*instagramfake.Server, *instagram.Client, instagram.Config]
 
 func newSetup(t *testing.T) *setup {
-	t.Helper()
 	q := &channeltest.Timers{}
-	f := instagramfake.New(instagramfake.Options{After: q.After})
-	t.Cleanup(f.Close)
-	o := f.Options()
-	cfg := instagram.Config{Account: "ig1", APIURL: f.URL(), Token: o.PageToken, AccountID: o.PageID, AppSecret: o.AppSecret, VerifyToken: "v"}
-	sink, hook := channeltest.Webhook(t, instagram.NewWebhook, cfg)
-	f.SetWebhook(hook.URL)
-	return &setup{fake: f, client: instagram.New(cfg, nil), cfg: cfg, sink: sink, hook: hook.URL, q: q}
+	s := channeltest.NewRig[*instagram.Client, instagram.Config](t, q, instagramfake.New(instagramfake.Options{After: q.After}))
+	o := s.Fake.Options()
+	s.Wire(instagram.Config{Account: "ig1", APIURL: s.Fake.URL(), Token: o.PageToken, AccountID: o.PageID, AppSecret: o.AppSecret, VerifyToken: "v"}, instagram.NewWebhook, instagram.New)
+	s.Fake.SetWebhook(s.Hook.URL)
+	return s
 }
-
-func (s *setup) sent() int { return len(s.fake.Sent()) }
 
 func message(t *testing.T, sent instagramfake.Sent) map[string]any {
 	t.Helper()
@@ -52,8 +40,8 @@ func message(t *testing.T, sent instagramfake.Sent) map[string]any {
 func TestSendShapes(t *testing.T) {
 	channeltest.SendShapes(t, func(t *testing.T) (channels.Sender, func() []instagramfake.Sent) {
 		s := newSetup(t)
-		s.fake.CloseWindow("closed")
-		return s.client, s.fake.Sent
+		s.Fake.CloseWindow("closed")
+		return s.Client, s.Fake.Sent
 	}, func(m instagramfake.Sent) string { return m.MID }, []channeltest.Shape[instagramfake.Sent]{
 		{Name: "quick replies inside the window", Msg: channels.Message{To: "igsid1", Text: "Как вам ужин?",
 			Buttons: []channels.Button{{ID: "yes", Text: "Да"}, {ID: "no", Text: "Нет"}}}, Parts: 1,
@@ -90,10 +78,7 @@ func TestSendShapes(t *testing.T) {
 
 func TestSendErrors(t *testing.T) {
 	long := strings.Repeat("ж", 501) // 1002 bytes, 501 characters
-	channeltest.SendErrors(t, func(t *testing.T) (*instagramfake.Server, channels.Sender, func() int) {
-		s := newSetup(t)
-		return s.fake, s.client, s.sent
-	}, []channeltest.SendError[*instagramfake.Server]{
+	channeltest.SendErrors(t, newSetup, []channeltest.SendError[*instagramfake.Server]{
 		{Name: "window closed (403 IGApiException)", Script: func(f *instagramfake.Server) { f.CloseWindow("w") }, Msg: channels.Message{To: "w", Text: "x"}, Kind: channels.WindowClosed, Code: "10/2534022"},
 		{Name: "blocked", Script: func(f *instagramfake.Server) { f.Block("b") }, Msg: channels.Message{To: "b", Text: "x"}, Kind: channels.Blocked, Code: "551/1545041"},
 		{Name: "no matching user", Script: func(f *instagramfake.Server) { f.Unknown("u") }, Msg: channels.Message{To: "u", Text: "x"}, Kind: channels.NotReachable, Code: "100/2018001"},
@@ -106,7 +91,7 @@ func TestSendErrors(t *testing.T) {
 // The adapter's byte limit is the fake's: 1000 bytes of Cyrillic pass both.
 func TestTextAtTheByteLimit(t *testing.T) {
 	s := newSetup(t)
-	channeltest.Send(t, s.client, channels.Message{To: "t", Text: strings.Repeat("ж", 500)})
+	channeltest.Send(t, s.Client, channels.Message{To: "t", Text: strings.Repeat("ж", 500)})
 }
 
 // A rate limit is retried once and sent once, whether Graph answers it with
@@ -120,8 +105,8 @@ func TestSendRateLimitedThenSentNoDuplicate(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := newSetup(t)
-			refuse(s.fake)
-			channeltest.RateLimitedThenSent(t, s.client, channels.Message{To: "igsid2", Text: "Напоминание"}, "613", 0, s.sent)
+			refuse(s.Fake)
+			channeltest.RateLimitedThenSent(t, s.Client, channels.Message{To: "igsid2", Text: "Напоминание"}, "613", 0, s.Fake.Accepted)
 		})
 	}
 }
@@ -129,19 +114,19 @@ func TestSendRateLimitedThenSentNoDuplicate(t *testing.T) {
 func TestInboundThroughFake(t *testing.T) {
 	s := newSetup(t)
 	ctx := context.Background()
-	s.fake.SetPlan("ig9", instagramfake.Plan{Delivered: time.Second, Read: time.Minute})
-	res := channeltest.Send(t, s.client, channels.Message{To: "ig9", Text: "Меню"})
-	s.q.Run()
+	s.Fake.SetPlan("ig9", instagramfake.Plan{Delivered: time.Second, Read: time.Minute})
+	res := channeltest.Send(t, s.Client, channels.Message{To: "ig9", Text: "Меню"})
+	s.Timers.Run()
 	steps := []func() error{
-		func() error { return s.fake.OpenLink(ctx, "ig10", "GF-7K2Q", true) },
-		func() error { return s.fake.OpenLink(ctx, "ig11", "GF-AAAA", false) },
-		func() error { _, err := s.fake.QuickReply(ctx, "ig9", "Нет", "no"); return err },
+		func() error { return s.Fake.OpenLink(ctx, "ig10", "GF-7K2Q", true) },
+		func() error { return s.Fake.OpenLink(ctx, "ig11", "GF-AAAA", false) },
+		func() error { _, err := s.Fake.QuickReply(ctx, "ig9", "Нет", "no"); return err },
 		func() error {
-			_, err := s.fake.StoryReply(ctx, "ig9", "вкусно", "https://lookaside.example/story1")
+			_, err := s.Fake.StoryReply(ctx, "ig9", "вкусно", "https://lookaside.example/story1")
 			return err
 		},
 		func() error {
-			_, err := s.fake.StoryMention(ctx, "ig12", "https://lookaside.example/story2")
+			_, err := s.Fake.StoryMention(ctx, "ig12", "https://lookaside.example/story2")
 			return err
 		},
 	}
@@ -150,7 +135,7 @@ func TestInboundThroughFake(t *testing.T) {
 			t.Fatalf("step %d: %v", i, err)
 		}
 	}
-	if errs := s.fake.WebhookErrors(); len(errs) > 0 {
+	if errs := s.Fake.WebhookErrors(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	type got struct {
@@ -166,7 +151,7 @@ func TestInboundThroughFake(t *testing.T) {
 		{typ: channels.EventText, from: "ig9", text: "вкусно", story: "reply https://lookaside.example/story1"},
 		{typ: channels.EventText, from: "ig12", story: "mention https://lookaside.example/story2"},
 	}
-	evs := s.sink.Events()
+	evs := s.Sink.Events()
 	channeltest.WantEvents(t, evs, want, func(e channels.Event) got {
 		g := got{e.Type, e.From, e.Code, e.Payload, e.ProviderMessageID, e.Text, ""}
 		for _, a := range e.Attachments {
@@ -185,11 +170,11 @@ func TestInboundThroughFake(t *testing.T) {
 
 func TestWebhookRefusesBadSignaturesAndAnswersHandshake(t *testing.T) {
 	s := newSetup(t)
-	channeltest.WantSignedOnly(t, s.hook, meta.SignatureHeader, channeltest.Testdata(t, "text.json"), s.cfg.AppSecret, meta.Sign)
-	if evs, calls := s.sink.Got(); calls != 1 || len(evs) != 1 || evs[0].Channel != channels.Instagram {
+	channeltest.WantSignedOnly(t, s.Hook.URL, meta.SignatureHeader, channeltest.Testdata(t, "text.json"), s.Cfg.AppSecret, meta.Sign)
+	if evs, calls := s.Sink.Got(); calls != 1 || len(evs) != 1 || evs[0].Channel != channels.Instagram {
 		t.Fatalf("sink: %d calls, %+v", calls, evs)
 	}
-	resp, err := http.Get(s.hook + "?hub.mode=subscribe&hub.verify_token=v&hub.challenge=1158201444")
+	resp, err := http.Get(s.Hook.URL + "?hub.mode=subscribe&hub.verify_token=v&hub.challenge=1158201444")
 	if err != nil {
 		t.Fatal(err)
 	}

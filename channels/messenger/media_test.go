@@ -56,11 +56,11 @@ func TestAttachmentWebhookAndFetch(t *testing.T) {
 		{"audio", "audio/mp4", "audioclip-1.mp4", []byte("....ftypM4A "), channels.Audio, ""},
 	}
 	for i, tc := range cases {
-		u := s.fake.AddFile(tc.mime, tc.name, tc.data)
-		if _, err := s.fake.Attachment(ctx, "6251234567890123", tc.typ, u, 0); err != nil {
+		u := s.Fake.AddFile(tc.mime, tc.name, tc.data)
+		if _, err := s.Fake.Attachment(ctx, "6251234567890123", tc.typ, u, 0); err != nil {
 			t.Fatalf("%s webhook: %v", tc.typ, err)
 		}
-		evs := s.sink.Events()
+		evs := s.Sink.Events()
 		if len(evs) != i+1 || len(evs[i].Attachments) != 1 {
 			t.Fatalf("events after %s: %+v", tc.typ, evs)
 		}
@@ -68,18 +68,18 @@ func TestAttachmentWebhookAndFetch(t *testing.T) {
 		if a.Kind != tc.kind || a.URL != u || a.Name != tc.wantName {
 			t.Errorf("%s attachment %+v", tc.typ, a)
 		}
-		channeltest.WantFile(t, s.client, a, tc.data, tc.mime, tc.wantName)
+		channeltest.WantFile(t, s.Client, a, tc.data, tc.mime, tc.wantName)
 	}
-	if n := s.fake.FileDownloads(); n != len(cases) {
+	if n := s.Fake.FileDownloads(); n != len(cases) {
 		t.Errorf("downloads = %d, want %d", n, len(cases))
 	}
-	photo := s.sink.Events()[0].Attachments[0]
+	photo := s.Sink.Events()[0].Attachments[0]
 	// Messenger states no size: the download stops at the cap.
-	channeltest.WantTooLarge(t, s.client, photo, 100, 0)
+	channeltest.WantTooLarge(t, s.Client, photo, 100, 0)
 	// An expired or tampered link is the CDN's 403: not worth a retry.
 	bad := photo
 	bad.URL = photo.URL[:len(photo.URL)-len("&oe=6760A1B2")-2] + "xx&oe=6760A1B2"
-	if _, err := s.client.Fetch(ctx, bad, 1<<20); channels.KindOf(err) != channels.Invalid {
+	if _, err := s.Client.Fetch(ctx, bad, 1<<20); channels.KindOf(err) != channels.Invalid {
 		t.Errorf("bad signature: %v", err)
 	}
 }

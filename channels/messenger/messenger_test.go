@@ -3,7 +3,6 @@ package messenger_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -14,35 +13,22 @@ import (
 	"github.com/nudge-engine/nudge/channels/meta"
 )
 
-type setup struct {
-	fake   *messengerfake.Server
-	client *messenger.Client
-	cfg    messenger.Config
-	sink   *channeltest.Sink
-	hook   *httptest.Server
-	q      *channeltest.Timers
-}
+type setup = channeltest.Rig[*messengerfake.Server, *messenger.Client, messenger.Config]
 
 func newSetup(t *testing.T) *setup {
-	t.Helper()
 	q := &channeltest.Timers{}
-	f := messengerfake.New(messengerfake.Options{After: q.After})
-	t.Cleanup(f.Close)
-	o := f.Options()
-	cfg := messenger.Config{Account: "page1", APIURL: f.URL(), PageToken: o.PageToken, AppSecret: o.AppSecret, VerifyToken: "v"}
-	sink, hook := channeltest.Webhook(t, messenger.NewWebhook, cfg)
-	f.SetWebhook(hook.URL)
-	return &setup{fake: f, client: messenger.New(cfg, nil), cfg: cfg, sink: sink, hook: hook, q: q}
+	s := channeltest.NewRig[*messenger.Client, messenger.Config](t, q, messengerfake.New(messengerfake.Options{After: q.After}))
+	o := s.Fake.Options()
+	s.Wire(messenger.Config{Account: "page1", APIURL: s.Fake.URL(), PageToken: o.PageToken, AppSecret: o.AppSecret, VerifyToken: "v"}, messenger.NewWebhook, messenger.New)
+	s.Fake.SetWebhook(s.Hook.URL)
+	return s
 }
-
-// sent counts the messages the fake accepted.
-func (s *setup) sent() int { return len(s.fake.Sent()) }
 
 func TestSendQuickReplies(t *testing.T) {
 	s := newSetup(t)
-	res := channeltest.Send(t, s.client, channels.Message{To: "psid1", Text: "Как вам ужин?",
+	res := channeltest.Send(t, s.Client, channels.Message{To: "psid1", Text: "Как вам ужин?",
 		Buttons: []channels.Button{{ID: "yes", Text: "Да"}, {ID: "no", Text: "Нет"}}})
-	sent := s.fake.Sent()
+	sent := s.Fake.Sent()
 	if len(sent) != 1 || sent[0].MID != res.ProviderID || sent[0].MessagingType != "UPDATE" {
 		t.Fatalf("%+v", sent)
 	}
@@ -55,7 +41,7 @@ func TestSendQuickReplies(t *testing.T) {
 func TestSendShapes(t *testing.T) {
 	channeltest.SendShapes(t, func(t *testing.T) (channels.Sender, func() []messengerfake.Sent) {
 		s := newSetup(t)
-		return s.client, s.fake.Sent
+		return s.Client, s.Fake.Sent
 	}, func(m messengerfake.Sent) string { return m.MID }, []channeltest.Shape[messengerfake.Sent]{
 		{Name: "link and postback buttons use a button template", Msg: channels.Message{To: "p", Text: "Меню недели",
 			Buttons: []channels.Button{{Text: "Открыть", URL: "https://growfood.example/menu"}, {ID: "renew", Text: "Продлить"}}}, Parts: 1,
@@ -82,15 +68,12 @@ func TestSendShapes(t *testing.T) {
 
 func TestSendRateLimitedThenSuccessNoDuplicate(t *testing.T) {
 	s := newSetup(t)
-	s.fake.FailNext(613, 0, "(#613) Calls to this api have exceeded the rate limit.")
-	channeltest.RateLimitedThenSent(t, s.client, channels.Message{To: "psid2", Text: "Напоминание"}, "613", 0, s.sent)
+	s.Fake.FailNext(613, 0, "(#613) Calls to this api have exceeded the rate limit.")
+	channeltest.RateLimitedThenSent(t, s.Client, channels.Message{To: "psid2", Text: "Напоминание"}, "613", 0, s.Fake.Accepted)
 }
 
 func TestSendErrors(t *testing.T) {
-	channeltest.SendErrors(t, func(t *testing.T) (*messengerfake.Server, channels.Sender, func() int) {
-		s := newSetup(t)
-		return s.fake, s.client, s.sent
-	}, []channeltest.SendError[*messengerfake.Server]{
+	channeltest.SendErrors(t, newSetup, []channeltest.SendError[*messengerfake.Server]{
 		{Name: "blocked", Script: func(f *messengerfake.Server) { f.Block("b") }, Msg: channels.Message{To: "b", Text: "x"}, Kind: channels.Blocked, Code: "551/1545041"},
 		{Name: "window closed", Script: func(f *messengerfake.Server) { f.CloseWindow("w") }, Msg: channels.Message{To: "w", Text: "x"}, Kind: channels.WindowClosed, Code: "10/2018278"},
 		{Name: "no matching user", Script: func(f *messengerfake.Server) { f.Unknown("u") }, Msg: channels.Message{To: "u", Text: "x"}, Kind: channels.NotReachable, Code: "100/2018001"},
@@ -111,29 +94,29 @@ func make14() []channels.Button {
 
 func TestTagPassesClosedWindow(t *testing.T) {
 	s := newSetup(t)
-	s.fake.CloseWindow("w")
-	channeltest.Send(t, s.client, channels.Message{To: "w", Text: "Ответ менеджера", Tag: "HUMAN_AGENT"})
+	s.Fake.CloseWindow("w")
+	channeltest.Send(t, s.Client, channels.Message{To: "w", Text: "Ответ менеджера", Tag: "HUMAN_AGENT"})
 }
 
 func TestReceiptsAndInboundThroughFake(t *testing.T) {
 	s := newSetup(t)
 	ctx := context.Background()
-	s.fake.SetPlan("p9", messengerfake.Plan{Delivered: time.Second, Read: time.Minute})
-	res := channeltest.Send(t, s.client, channels.Message{To: "p9", Text: "Меню"})
-	s.q.Run()
-	if _, err := s.fake.Postback(ctx, "p10", "Начать", "GET_STARTED", "GF-7K2Q"); err != nil {
+	s.Fake.SetPlan("p9", messengerfake.Plan{Delivered: time.Second, Read: time.Minute})
+	res := channeltest.Send(t, s.Client, channels.Message{To: "p9", Text: "Меню"})
+	s.Timers.Run()
+	if _, err := s.Fake.Postback(ctx, "p10", "Начать", "GET_STARTED", "GF-7K2Q"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.fake.Referral(ctx, "p11", "GF-AAAA"); err != nil {
+	if err := s.Fake.Referral(ctx, "p11", "GF-AAAA"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.fake.QuickReply(ctx, "p9", "Да", "yes"); err != nil {
+	if _, err := s.Fake.QuickReply(ctx, "p9", "Да", "yes"); err != nil {
 		t.Fatal(err)
 	}
-	if errs := s.fake.WebhookErrors(); len(errs) > 0 {
+	if errs := s.Fake.WebhookErrors(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	evs, _ := s.sink.Got()
+	evs, _ := s.Sink.Got()
 	type got struct {
 		typ                  channels.EventType
 		from, code, pl, pmid string
@@ -155,8 +138,8 @@ func TestReceiptsAndInboundThroughFake(t *testing.T) {
 
 func TestWebhookRefusesBadSignatures(t *testing.T) {
 	s := newSetup(t)
-	channeltest.WantSignedOnly(t, s.hook.URL, meta.SignatureHeader, channeltest.Testdata(t, "text.json"), s.cfg.AppSecret, meta.Sign)
-	if _, calls := s.sink.Got(); calls != 1 {
+	channeltest.WantSignedOnly(t, s.Hook.URL, meta.SignatureHeader, channeltest.Testdata(t, "text.json"), s.Cfg.AppSecret, meta.Sign)
+	if _, calls := s.Sink.Got(); calls != 1 {
 		t.Fatalf("sink called %d times, want 1 (only the signed request)", calls)
 	}
 }

@@ -15,9 +15,9 @@ import (
 // its quick replies, whose mid is the result.
 func TestSendCarouselAndFile(t *testing.T) {
 	s := newSetup(t)
-	res := channeltest.Send(t, s.client, channels.Message{To: "psid1", Text: "Меню недели", Images: channeltest.ImageURLs(3),
+	res := channeltest.Send(t, s.Client, channels.Message{To: "psid1", Text: "Меню недели", Images: channeltest.ImageURLs(3),
 		Document: &channels.DocumentRef{URL: "https://shop.example/r/A-42.pdf"}, Buttons: []channels.Button{{ID: "renew", Text: "Продлить"}}})
-	sent := s.fake.Sent()
+	sent := s.Fake.Sent()
 	if len(sent) != 3 || res.ProviderID != sent[2].MID {
 		t.Fatalf("%d parts, result %+v: %+v", len(sent), res, sent)
 	}
@@ -46,7 +46,7 @@ func TestSendCarouselAndFile(t *testing.T) {
 // refuses in a generic template (no title, eleven elements, a relative image).
 func TestCarouselLimits(t *testing.T) {
 	s := newSetup(t)
-	channeltest.WantRefused(t, s.client, channels.Message{To: "p", Text: "x", Images: channeltest.ImageURLs(11)}, channels.Invalid, "nudge_limits", s.sent)
+	channeltest.WantRefused(t, s.Client, channels.Message{To: "p", Text: "x", Images: channeltest.ImageURLs(11)}, channels.Invalid, "nudge_limits", s.Fake.Accepted)
 	for _, tc := range []struct {
 		els  []map[string]any
 		want string
@@ -59,12 +59,12 @@ func TestCarouselLimits(t *testing.T) {
 		body := map[string]any{"recipient": map[string]string{"id": "p"}, "messaging_type": "UPDATE", "message": map[string]any{
 			"attachment": map[string]any{"type": "template", "payload": map[string]any{"template_type": "generic", "elements": tc.els}}}}
 		b, _ := json.Marshal(body)
-		st, raw := channeltest.Post(t, s.fake.URL()+"/me/messages?access_token="+s.cfg.PageToken, "application/json", b, nil)
+		st, raw := channeltest.Post(t, s.Fake.URL()+"/me/messages?access_token="+s.Cfg.PageToken, "application/json", b, nil)
 		if st != 400 || !strings.Contains(string(raw), tc.want) {
 			t.Errorf("%v: %d %s, want %q", tc.els, st, raw, tc.want)
 		}
 	}
-	if s.sent() != 0 {
-		t.Errorf("%d sent", s.sent())
+	if s.Fake.Accepted() != 0 {
+		t.Errorf("%d sent", s.Fake.Accepted())
 	}
 }

@@ -3,7 +3,6 @@ package sms_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -15,39 +14,23 @@ import (
 	"github.com/nudge-engine/nudge/channels/sms/smsfake"
 )
 
-type setup struct {
-	fake   *smsfake.Server
-	client *sms.Client
-	cfg    sms.Config
-	sink   *channeltest.Sink
-	hook   *httptest.Server
-	q      *channeltest.Timers
-}
+type setup = channeltest.Rig[*smsfake.Server, *sms.Client, sms.Config]
 
 func newSetup(t *testing.T) *setup {
-	t.Helper()
 	q := &channeltest.Timers{}
-	f := smsfake.New(smsfake.Options{After: q.After})
-	t.Cleanup(f.Close)
-	sink := &channeltest.Sink{}
-	var h http.Handler
-	hook := channeltest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
-	o := f.Options()
-	cfg := sms.Config{Account: "main", APIURL: f.URL(), AccountSID: o.AccountSID, AuthToken: o.AuthToken, From: o.From,
-		StatusCallbackURL: hook.URL + "/webhooks/sms/main"}
-	h = sms.NewWebhook(cfg, sink, nil)
-	f.SetInboundURL(hook.URL + "/webhooks/sms/main")
-	return &setup{fake: f, client: sms.New(cfg, nil), cfg: cfg, sink: sink, hook: hook, q: q}
+	s := channeltest.NewRig[*sms.Client, sms.Config](t, q, smsfake.New(smsfake.Options{After: q.After}))
+	o := s.Fake.Options()
+	s.Wire(sms.Config{Account: "main", APIURL: s.Fake.URL(), AccountSID: o.AccountSID, AuthToken: o.AuthToken, From: o.From,
+		StatusCallbackURL: s.Hook.URL + "/webhooks/sms/main"}, sms.NewWebhook, sms.New)
+	s.Fake.SetInboundURL(s.Hook.URL + "/webhooks/sms/main")
+	return s
 }
-
-// sent counts the messages the fake accepted.
-func (s *setup) sent() int { return len(s.fake.Sent()) }
 
 func TestSendWithLinkButton(t *testing.T) {
 	s := newSetup(t)
-	res := channeltest.Send(t, s.client, channels.Message{To: "+79161234567", Text: "Ваше меню на следующую неделю уже готово — загляните!",
+	res := channeltest.Send(t, s.Client, channels.Message{To: "+79161234567", Text: "Ваше меню на следующую неделю уже готово — загляните!",
 		Correlation: "run:1/step:menu", Buttons: []channels.Button{{ID: "yes", Text: "Да"}, {Text: "Меню", URL: "https://gf.example/m"}}})
-	sent := s.fake.Sent()
+	sent := s.Fake.Sent()
 	if len(sent) != 1 || sent[0].SID != res.ProviderID || !strings.HasSuffix(sent[0].Body, "\nМеню: https://gf.example/m") {
 		t.Fatalf("%+v", sent)
 	}
@@ -61,26 +44,23 @@ func TestSendWithLinkButton(t *testing.T) {
 
 func TestSendRateLimitedThenSuccessNoDuplicate(t *testing.T) {
 	s := newSetup(t)
-	s.fake.FailNext(http.StatusTooManyRequests, 20429, "Too Many Requests")
-	channeltest.RateLimitedThenSent(t, s.client, channels.Message{To: "+79160000001", Text: "Напоминание"}, "20429", time.Second, s.sent)
+	s.Fake.FailNext(http.StatusTooManyRequests, 20429, "Too Many Requests")
+	channeltest.RateLimitedThenSent(t, s.Client, channels.Message{To: "+79160000001", Text: "Напоминание"}, "20429", time.Second, s.Fake.Accepted)
 }
 
 func TestSendErrors(t *testing.T) {
-	channeltest.SendErrors(t, func(t *testing.T) (*smsfake.Server, channels.Sender, func() int) {
-		s := newSetup(t)
-		return s.fake, s.client, s.sent
-	}, []channeltest.SendError[*smsfake.Server]{
+	channeltest.SendErrors(t, newSetup, []channeltest.SendError[*smsfake.Server]{
 		{Name: "unsubscribed", Script: func(f *smsfake.Server) { f.Unsubscribe("+79160000002") }, Msg: channels.Message{To: "+79160000002", Text: "x"}, Kind: channels.Blocked, Code: "21610"},
 		{Name: "landline", Script: func(f *smsfake.Server) { f.Landline("+74950000000") }, Msg: channels.Message{To: "+74950000000", Text: "x"}, Kind: channels.NotReachable, Code: "21614"},
 		{Name: "invalid number", Msg: channels.Message{To: "8-916-000", Text: "x"}, Kind: channels.Invalid, Code: "21211"},
 		{Name: "server error", Script: func(f *smsfake.Server) { f.FailNext(503, 0, "") }, Msg: channels.Message{To: "+79160000003", Text: "x"}, Kind: channels.Transient, Code: "503"},
 	})
 	s := newSetup(t)
-	_, err := s.client.Send(context.Background(), channels.Message{To: "+79160000004", Text: strings.Repeat("я", 1601)})
-	if channels.KindOf(err) != channels.Invalid || s.fake.Requests() != 0 {
-		t.Fatalf("over-long body: %v, %d requests", err, s.fake.Requests())
+	_, err := s.Client.Send(context.Background(), channels.Message{To: "+79160000004", Text: strings.Repeat("я", 1601)})
+	if channels.KindOf(err) != channels.Invalid || s.Fake.Requests() != 0 {
+		t.Fatalf("over-long body: %v, %d requests", err, s.Fake.Requests())
 	}
-	bad := sms.New(sms.Config{APIURL: s.cfg.APIURL, AccountSID: s.cfg.AccountSID, AuthToken: "wrong", From: s.cfg.From}, nil)
+	bad := sms.New(sms.Config{APIURL: s.Cfg.APIURL, AccountSID: s.Cfg.AccountSID, AuthToken: "wrong", From: s.Cfg.From}, nil)
 	if _, err := bad.Send(context.Background(), channels.Message{To: "+79160000005", Text: "x"}); channels.KindOf(err) != channels.Invalid {
 		t.Fatalf("bad credentials: %v", err)
 	}
@@ -88,15 +68,15 @@ func TestSendErrors(t *testing.T) {
 
 func TestStatusCallbacksThroughFake(t *testing.T) {
 	s := newSetup(t)
-	s.fake.SetPlan("+79160000010", smsfake.Plan{Delivered: time.Minute})
-	s.fake.SetPlan("+79160000011", smsfake.Plan{Delivered: time.Minute, ErrorCode: "30003"})
-	r1 := channeltest.Send(t, s.client, channels.Message{To: "+79160000010", Text: "a", Correlation: "k1"})
-	r2 := channeltest.Send(t, s.client, channels.Message{To: "+79160000011", Text: "b", IdempotencyKey: "run:2/step:x/sms"})
-	s.q.Run()
-	if errs := s.fake.WebhookErrors(); len(errs) > 0 {
+	s.Fake.SetPlan("+79160000010", smsfake.Plan{Delivered: time.Minute})
+	s.Fake.SetPlan("+79160000011", smsfake.Plan{Delivered: time.Minute, ErrorCode: "30003"})
+	r1 := channeltest.Send(t, s.Client, channels.Message{To: "+79160000010", Text: "a", Correlation: "k1"})
+	r2 := channeltest.Send(t, s.Client, channels.Message{To: "+79160000011", Text: "b", IdempotencyKey: "run:2/step:x/sms"})
+	s.Timers.Run()
+	if errs := s.Fake.WebhookErrors(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	evs, calls := s.sink.Got()
+	evs, calls := s.Sink.Got()
 	if calls != 2 || len(evs) != 2 { // "sent" callbacks produce no events and do not reach the sink
 		t.Fatalf("%d calls, events %+v", calls, evs)
 	}
@@ -112,17 +92,17 @@ func TestStatusCallbacksThroughFake(t *testing.T) {
 func TestInboundStopThroughFake(t *testing.T) {
 	s := newSetup(t)
 	ctx := context.Background()
-	if _, err := s.fake.Inbound(ctx, "+79160000020", "Когда доставка?"); err != nil {
+	if _, err := s.Fake.Inbound(ctx, "+79160000020", "Когда доставка?"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.fake.Inbound(ctx, "+79160000020", " stop "); err != nil {
+	if _, err := s.Fake.Inbound(ctx, "+79160000020", " stop "); err != nil {
 		t.Fatal(err)
 	}
-	evs, _ := s.sink.Got()
+	evs, _ := s.Sink.Got()
 	if len(evs) != 2 || evs[0].Type != channels.EventText || evs[0].Text != "Когда доставка?" || evs[1].Type != channels.EventOptOut || evs[1].From != "+79160000020" {
 		t.Fatalf("%+v", evs)
 	}
-	_, err := s.client.Send(ctx, channels.Message{To: "+79160000020", Text: "x"})
+	_, err := s.Client.Send(ctx, channels.Message{To: "+79160000020", Text: "x"})
 	if channels.KindOf(err) != channels.Blocked {
 		t.Fatalf("send after STOP: %v", err)
 	}
@@ -139,7 +119,7 @@ func postForm(t *testing.T, target, sig string, form url.Values) int {
 func TestWebhookRefusesBadSignatures(t *testing.T) {
 	s := newSetup(t)
 	form := url.Values{"MessageSid": {"SM1"}, "MessageStatus": {"delivered"}, "To": {"+7916"}}
-	target := s.hook.URL + "/webhooks/sms/main?c=k"
+	target := s.Hook.URL + "/webhooks/sms/main?c=k"
 	for _, tc := range []struct {
 		name   string
 		sig    string
@@ -147,7 +127,7 @@ func TestWebhookRefusesBadSignatures(t *testing.T) {
 	}{
 		{"missing", "", http.StatusUnauthorized},
 		{"other token", sms.Sign("other", target, form), http.StatusForbidden},
-		{"other url", sms.Sign(s.cfg.AuthToken, target+"x", form), http.StatusForbidden},
+		{"other url", sms.Sign(s.Cfg.AuthToken, target+"x", form), http.StatusForbidden},
 		{"garbage", "!!!", http.StatusForbidden},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -156,7 +136,7 @@ func TestWebhookRefusesBadSignatures(t *testing.T) {
 			}
 		})
 	}
-	if _, calls := s.sink.Got(); calls != 0 {
+	if _, calls := s.Sink.Got(); calls != 0 {
 		t.Fatalf("sink called %d times", calls)
 	}
 }

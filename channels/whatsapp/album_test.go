@@ -25,10 +25,10 @@ func imageLink(s whatsappfake.Sent) (link, caption string) {
 func TestSendAlbumImageByImage(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{PairBurst: 10})
 	imgs := channeltest.ImageURLs(3)
-	channeltest.Send(t, s.client, channels.Message{To: "79161234567", Text: "Меню недели", Images: imgs, Correlation: "k1"})
-	res := channeltest.Send(t, s.client, channels.Message{To: "79161234568", Text: "Меню недели", Images: imgs[:2],
+	channeltest.Send(t, s.Client, channels.Message{To: "79161234567", Text: "Меню недели", Images: imgs, Correlation: "k1"})
+	res := channeltest.Send(t, s.Client, channels.Message{To: "79161234568", Text: "Меню недели", Images: imgs[:2],
 		Buttons: []channels.Button{{ID: "renew", Text: "Продлить"}}})
-	sent := s.fake.Sent()
+	sent := s.Fake.Sent()
 	if len(sent) != 6 {
 		t.Fatalf("%d messages: %+v", len(sent), sent)
 	}
@@ -57,7 +57,7 @@ func TestSendAlbumImageByImage(t *testing.T) {
 func TestAlbumResumesAfterThePairLimit(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{})
 	m := channels.Message{To: "79161234567", Text: "Меню", Images: channeltest.ImageURLs(2)}
-	_, err := s.client.Send(context.Background(), m)
+	_, err := s.Client.Send(context.Background(), m)
 	var ce *channels.Error
 	if !errors.As(err, &ce) || ce.PartsSent != 1 {
 		t.Fatalf("first try: %v", err)
@@ -65,12 +65,12 @@ func TestAlbumResumesAfterThePairLimit(t *testing.T) {
 	// A retry later (a fresh pair window: a fake without the limit).
 	s2 := newSetup(t, whatsappfake.Options{PairInterval: -1})
 	m.SkipParts = ce.PartsSent
-	channeltest.Send(t, s2.client, m)
-	if len(s.fake.Sent()) != 1 || len(s2.fake.Sent()) != 1 {
-		t.Fatalf("sent %d then %d, want 1 and 1", len(s.fake.Sent()), len(s2.fake.Sent()))
+	channeltest.Send(t, s2.Client, m)
+	if len(s.Fake.Sent()) != 1 || len(s2.Fake.Sent()) != 1 {
+		t.Fatalf("sent %d then %d, want 1 and 1", len(s.Fake.Sent()), len(s2.Fake.Sent()))
 	}
-	if link, _ := imageLink(s2.fake.Sent()[0]); link != m.Images[1] {
-		t.Errorf("resumed with %+v", s2.fake.Sent()[0].Body)
+	if link, _ := imageLink(s2.Fake.Sent()[0]); link != m.Images[1] {
+		t.Errorf("resumed with %+v", s2.Fake.Sent()[0].Body)
 	}
 }
 
@@ -82,15 +82,15 @@ func TestAlbumResumesAfterThePairLimit(t *testing.T) {
 func TestCarouselTemplate(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{PairInterval: -1})
 	card := whatsappfake.Card{Body: "{{1}} за {{2}} ₽", QuickReplies: []string{"Хочу"}}
-	s.fake.AddTemplate(whatsappfake.Template{Name: "weekly_menu", Language: "ru", Category: "MARKETING", Body: "Меню недели, {{1}}",
+	s.Fake.AddTemplate(whatsappfake.Template{Name: "weekly_menu", Language: "ru", Category: "MARKETING", Body: "Меню недели, {{1}}",
 		Cards: []whatsappfake.Card{card, card, card}})
-	s.fake.CloseWindow("79161234567")
+	s.Fake.CloseWindow("79161234567")
 	imgs := channeltest.ImageURLs(3)
 	cards := [][]string{{"Борщ", "350"}, {"Плов", "420"}, {"Сырники", "290"}}
 	tpl := &channels.TemplateRef{Name: "weekly_menu", Language: "ru", Params: []string{"Аня"}, Carousel: true, Cards: cards}
 	want := []channels.Button{{ID: "want", Text: "Хочу"}}
-	channeltest.Send(t, s.client, channels.Message{To: "79161234567", Text: "x", Images: imgs, Template: tpl, Buttons: want})
-	sent := s.fake.Sent()
+	channeltest.Send(t, s.Client, channels.Message{To: "79161234567", Text: "x", Images: imgs, Template: tpl, Buttons: want})
+	sent := s.Fake.Sent()
 	if len(sent) != 1 || sent[0].Type != "template" {
 		t.Fatalf("sent %+v", sent)
 	}
@@ -132,22 +132,22 @@ func TestCarouselTemplate(t *testing.T) {
 		{"a card without its parameters", channels.Message{Images: imgs, Template: &channels.TemplateRef{Name: "weekly_menu", Language: "ru", Params: []string{"Аня"}, Carousel: true, Cards: cards[:2]}}, "132000"},
 	} {
 		tc.m.To = "79161234567"
-		_, err := s.client.Send(context.Background(), tc.m)
+		_, err := s.Client.Send(context.Background(), tc.m)
 		var ce *channels.Error
 		if !errors.As(err, &ce) || ce.Kind != channels.Invalid || ce.Code != tc.code {
 			t.Errorf("%s: %v, want Invalid %s", tc.name, err, tc.code)
 		}
 	}
-	if _, err := s.client.Send(context.Background(), channels.Message{To: "79161234567", Images: imgs[:1], Template: tpl}); channels.KindOf(err) != channels.Invalid || len(s.fake.Sent()) != 1 {
-		t.Errorf("a one-card carousel: %v, %d sent", err, len(s.fake.Sent()))
+	if _, err := s.Client.Send(context.Background(), channels.Message{To: "79161234567", Images: imgs[:1], Template: tpl}); channels.KindOf(err) != channels.Invalid || len(s.Fake.Sent()) != 1 {
+		t.Errorf("a one-card carousel: %v, %d sent", err, len(s.Fake.Sent()))
 	}
 	bad := map[string]any{"messaging_product": "whatsapp", "to": "79161234567", "type": "template", "template": map[string]any{
 		"name": "weekly_menu", "language": map[string]string{"code": "ru"}, "components": []map[string]any{
 			{"type": "body", "parameters": []map[string]string{{"type": "text", "text": "Аня"}}},
 			{"type": "carousel", "cards": []map[string]any{{"card_index": 0, "components": []map[string]any{}}, {"card_index": 1}}}}}}
 	b, _ := json.Marshal(bad)
-	o := s.fake.Options()
-	code, _ := channeltest.Post(t, s.fake.URL()+"/"+o.PhoneNumberID+"/messages", "application/json", b,
+	o := s.Fake.Options()
+	code, _ := channeltest.Post(t, s.Fake.URL()+"/"+o.PhoneNumberID+"/messages", "application/json", b,
 		map[string]string{"Authorization": "Bearer " + o.Token})
 	if code != 400 {
 		t.Errorf("carousel without headers: HTTP %d, want 400", code)

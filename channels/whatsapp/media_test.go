@@ -54,11 +54,11 @@ func TestMediaWebhookAndFetch(t *testing.T) {
 		{"video", "", false, "video/mp4", "", []byte("....ftypmp42"), channels.Video},
 	}
 	for i, tc := range cases {
-		id := s.fake.AddMedia(tc.mime, tc.name, tc.data)
-		if _, err := s.fake.Media(ctx, "79161234567", "Анна", tc.typ, id, tc.caption, tc.voice); err != nil {
+		id := s.Fake.AddMedia(tc.mime, tc.name, tc.data)
+		if _, err := s.Fake.Media(ctx, "79161234567", "Анна", tc.typ, id, tc.caption, tc.voice); err != nil {
 			t.Fatalf("%s webhook: %v", tc.typ, err)
 		}
-		evs := s.sink.Events()
+		evs := s.Sink.Events()
 		if len(evs) != i+1 {
 			t.Fatalf("%d events after %s", len(evs), tc.typ)
 		}
@@ -70,26 +70,26 @@ func TestMediaWebhookAndFetch(t *testing.T) {
 		if a.Kind != tc.kind || a.ProviderFileID != id || a.Name != tc.name {
 			t.Errorf("%s attachment %+v", tc.typ, a)
 		}
-		channeltest.WantFile(t, s.client, a, tc.data, tc.mime, tc.name)
+		channeltest.WantFile(t, s.Client, a, tc.data, tc.mime, tc.name)
 	}
-	if n := s.fake.MediaCalls(); n != len(cases) {
+	if n := s.Fake.MediaCalls(); n != len(cases) {
 		t.Errorf("media node calls = %d, want %d", n, len(cases))
 	}
 
-	photo := s.sink.Events()[0].Attachments[0]
+	photo := s.Sink.Events()[0].Attachments[0]
 	// Over the cap: refused by the size on the media node, nothing downloaded.
-	before := s.fake.Requests()
-	channeltest.WantTooLarge(t, s.client, photo, 100, int64(len(jpeg)))
-	if n := s.fake.Requests() - before; n != 1 {
+	before := s.Fake.Requests()
+	channeltest.WantTooLarge(t, s.Client, photo, 100, int64(len(jpeg)))
+	if n := s.Fake.Requests() - before; n != 1 {
 		t.Errorf("an oversize file was downloaded: %d requests", n)
 	}
 	// An unknown media id is Graph's 400 (code 100): not worth a retry.
-	_, err := s.client.Fetch(ctx, channels.Attachment{Kind: channels.Photo, ProviderFileID: "999"}, 100)
+	_, err := s.Client.Fetch(ctx, channels.Attachment{Kind: channels.Photo, ProviderFileID: "999"}, 100)
 	if channels.KindOf(err) != channels.Invalid {
 		t.Errorf("unknown media: %v", err)
 	}
 	// A wrong token is refused before any bytes are served.
-	cfg := s.cfg
+	cfg := s.Cfg
 	cfg.Token = "wrong"
 	if _, err := whatsapp.New(cfg, nil).Fetch(ctx, photo, 1<<20); channels.KindOf(err) != channels.Invalid {
 		t.Errorf("wrong token: %v", err)

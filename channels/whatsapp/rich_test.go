@@ -20,9 +20,9 @@ func TestSendDocument(t *testing.T) {
 		{To: "79161234567", Text: "Ваш чек", Document: doc, ImageURL: "https://static.example/m.jpg"},
 		{To: "79161234567", Document: doc},
 	} {
-		channeltest.Send(t, s.client, m)
+		channeltest.Send(t, s.Client, m)
 	}
-	sent := s.fake.Sent()
+	sent := s.Fake.Sent()
 	if len(sent) != 3 {
 		t.Fatalf("%d messages: %+v", len(sent), sent)
 	}
@@ -44,19 +44,19 @@ func TestSendDocument(t *testing.T) {
 // refuses a document without a link and a header of an unknown type.
 func TestDocumentLimits(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{})
-	channeltest.WantRefused(t, s.client, channels.Message{To: "79161234567", Text: strings.Repeat("ч", 1025),
-		Document: &channels.DocumentRef{URL: "https://shop.example/r.pdf"}}, channels.Invalid, "nudge_limits", s.sent)
+	channeltest.WantRefused(t, s.Client, channels.Message{To: "79161234567", Text: strings.Repeat("ч", 1025),
+		Document: &channels.DocumentRef{URL: "https://shop.example/r.pdf"}}, channels.Invalid, "nudge_limits", s.Fake.Accepted)
 	for _, body := range []string{
 		`{"messaging_product":"whatsapp","to":"79161234567","type":"document","document":{"filename":"a.pdf"}}`,
 		`{"messaging_product":"whatsapp","to":"79161234567","type":"interactive","interactive":{"type":"button","header":{"type":"sticker"},"body":{"text":"x"},"action":{"buttons":[{"type":"reply","reply":{"id":"a","title":"A"}}]}}}`,
 	} {
-		st, raw := channeltest.Post(t, s.fake.URL()+"/"+s.cfg.PhoneNumberID+"/messages", "application/json", []byte(body),
-			map[string]string{"Authorization": "Bearer " + s.cfg.Token})
+		st, raw := channeltest.Post(t, s.Fake.URL()+"/"+s.Cfg.PhoneNumberID+"/messages", "application/json", []byte(body),
+			map[string]string{"Authorization": "Bearer " + s.Cfg.Token})
 		if st != 400 {
 			t.Errorf("%s: %d %s", body, st, raw)
 		}
 	}
-	if s.sent() != 0 {
-		t.Errorf("%d sent", s.sent())
+	if s.Fake.Accepted() != 0 {
+		t.Errorf("%d sent", s.Fake.Accepted())
 	}
 }

@@ -19,16 +19,16 @@ func TestTemplatesFollowPaging(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{})
 	// 230 templates: three pages of 100, the last without paging.next.
 	for i := range 230 {
-		s.fake.AddTemplate(whatsappfake.Template{Name: fmt.Sprintf("t%03d", i), Language: "ru", Body: "Hi {{1}}"})
+		s.Fake.AddTemplate(whatsappfake.Template{Name: fmt.Sprintf("t%03d", i), Language: "ru", Body: "Hi {{1}}"})
 	}
-	s.fake.AddTemplate(whatsappfake.Template{Name: "receipt", Language: "en", Status: "PAUSED", Category: "MARKETING",
+	s.Fake.AddTemplate(whatsappfake.Template{Name: "receipt", Language: "en", Status: "PAUSED", Category: "MARKETING",
 		Header: "Order {{1}}", Body: "Total {{1}}, {{2}} and again {{1}}", URL: "https://x.example/r/{{1}}", QuickReplies: []string{"Stop"}})
-	ts, err := s.client.Templates(context.Background())
+	ts, err := s.Client.Templates(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ts) != 231 || s.fake.TemplateRequests() != 3 {
-		t.Fatalf("got %d templates in %d requests, want 231 in 3", len(ts), s.fake.TemplateRequests())
+	if len(ts) != 231 || s.Fake.TemplateRequests() != 3 {
+		t.Fatalf("got %d templates in %d requests, want 231 in 3", len(ts), s.Fake.TemplateRequests())
 	}
 	last := ts[230]
 	if last.Name != "receipt" || last.Status != "PAUSED" || last.Category != "MARKETING" {
@@ -44,7 +44,7 @@ func TestTemplatesFollowPaging(t *testing.T) {
 
 func TestTemplatesNeedWABA(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{})
-	cfg := s.cfg
+	cfg := s.Cfg
 	cfg.WABAID = ""
 	if _, err := whatsapp.New(cfg, nil).Templates(context.Background()); !errors.Is(err, whatsapp.ErrNoWABA) {
 		t.Fatalf("err = %v, want ErrNoWABA", err)
@@ -59,13 +59,13 @@ func TestTemplateSendsCheckedLikeMeta(t *testing.T) {
 	tpl := func(name, lang string, params ...string) channels.Message {
 		return channels.Message{To: "400", Template: &channels.TemplateRef{Name: name, Language: lang, Params: params}}
 	}
-	channeltest.SendErrors(t, func(t *testing.T) (*whatsappfake.Server, channels.Sender, func() int) {
+	channeltest.SendErrors(t, func(t *testing.T) *setup {
 		s := newSetup(t, whatsappfake.Options{})
-		s.fake.AddTemplate(whatsappfake.Template{Name: "renewal", Language: "ru", Body: "Привет, {{1}}!"})
-		s.fake.AddTemplate(whatsappfake.Template{Name: "paused", Language: "ru", Body: "x", Status: "PAUSED"})
-		s.fake.AddTemplate(whatsappfake.Template{Name: "disabled", Language: "ru", Body: "x", Status: "DISABLED"})
-		s.fake.AddTemplate(whatsappfake.Template{Name: "pending", Language: "ru", Body: "x", Status: "PENDING"})
-		return s.fake, s.client, s.sent
+		s.Fake.AddTemplate(whatsappfake.Template{Name: "renewal", Language: "ru", Body: "Привет, {{1}}!"})
+		s.Fake.AddTemplate(whatsappfake.Template{Name: "paused", Language: "ru", Body: "x", Status: "PAUSED"})
+		s.Fake.AddTemplate(whatsappfake.Template{Name: "disabled", Language: "ru", Body: "x", Status: "DISABLED"})
+		s.Fake.AddTemplate(whatsappfake.Template{Name: "pending", Language: "ru", Body: "x", Status: "PENDING"})
+		return s
 	}, []channeltest.SendError[*whatsappfake.Server]{
 		{Name: "unknown name", Msg: tpl("renewl", "ru", "Ада"), Kind: channels.Invalid, Code: "132001"},
 		{Name: "wrong language", Msg: tpl("renewal", "en", "Ada"), Kind: channels.Invalid, Code: "132001"},
@@ -75,8 +75,8 @@ func TestTemplateSendsCheckedLikeMeta(t *testing.T) {
 		{Name: "not approved", Msg: tpl("pending", "ru"), Kind: channels.Invalid, Code: "132001"},
 	})
 	s := newSetup(t, whatsappfake.Options{})
-	s.fake.AddTemplate(whatsappfake.Template{Name: "renewal", Language: "ru", Body: "Привет, {{1}}!"})
-	if _, err := s.client.Send(context.Background(), tpl("renewal", "ru", "Ада")); err != nil {
+	s.Fake.AddTemplate(whatsappfake.Template{Name: "renewal", Language: "ru", Body: "Привет, {{1}}!"})
+	if _, err := s.Client.Send(context.Background(), tpl("renewal", "ru", "Ада")); err != nil {
 		t.Fatalf("approved template with its parameter: %v", err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -18,41 +17,30 @@ import (
 	"github.com/nudge-engine/nudge/internal/config"
 )
 
-type setup struct {
-	fake   *whatsappfake.Server
-	client *whatsapp.Client
-	cfg    whatsapp.Config
-	sink   *channeltest.Sink
-	hook   *httptest.Server
-	q      *channeltest.Timers
-}
+type setup = channeltest.Rig[*whatsappfake.Server, *whatsapp.Client, whatsapp.Config]
 
+// newSetup wires the adapter to a fake of opt, whose receipts wait in the
+// rig's Timers unless opt schedules them itself.
 func newSetup(t *testing.T, opt whatsappfake.Options) *setup {
-	t.Helper()
 	q := &channeltest.Timers{}
 	if opt.After == nil {
 		opt.After = q.After
 	}
-	f := whatsappfake.New(opt)
-	t.Cleanup(f.Close)
-	o := f.Options()
-	cfg := whatsapp.Config{APIURL: f.URL(), Token: o.Token, PhoneNumberID: o.PhoneNumberID, WABAID: o.WABAID, AppSecret: o.AppSecret, VerifyToken: "verify-me", Account: "main"}
-	sink, hook := channeltest.Webhook(t, whatsapp.NewWebhook, cfg)
-	f.SetWebhook(hook.URL)
-	return &setup{fake: f, client: whatsapp.New(cfg, nil), cfg: cfg, sink: sink, hook: hook, q: q}
+	s := channeltest.NewRig[*whatsapp.Client, whatsapp.Config](t, q, whatsappfake.New(opt))
+	o := s.Fake.Options()
+	s.Wire(whatsapp.Config{APIURL: s.Fake.URL(), Token: o.Token, PhoneNumberID: o.PhoneNumberID, WABAID: o.WABAID, AppSecret: o.AppSecret, VerifyToken: "verify-me", Account: "main"}, whatsapp.NewWebhook, whatsapp.New)
+	s.Fake.SetWebhook(s.Hook.URL)
+	return s
 }
-
-// sent counts the messages the fake accepted.
-func (s *setup) sent() int { return len(s.fake.Sent()) }
 
 func TestSendButtonsWithImage(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{})
-	res := channeltest.Send(t, s.client, channels.Message{
+	res := channeltest.Send(t, s.Client, channels.Message{
 		To: "+79161234567", Text: "Как вам ужин? / Did you like dinner?", ImageURL: "https://cdn.example/menu.jpg",
 		Correlation: "run:1/step:ask",
 		Buttons:     []channels.Button{{ID: "yes", Text: "Да 👍"}, {ID: "no", Text: "Нет"}, {Text: "Меню", URL: "https://growfood.example/menu"}},
 	})
-	sent := s.fake.Sent()
+	sent := s.Fake.Sent()
 	if len(sent) != 1 || sent[0].ID != res.ProviderID || sent[0].To != "79161234567" || sent[0].Type != "interactive" {
 		t.Fatalf("sent %+v, result %+v", sent, res)
 	}
@@ -84,8 +72,8 @@ func TestSendKinds(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSetup(t, whatsappfake.Options{})
-			channeltest.Send(t, s.client, tc.msg)
-			sent := s.fake.Sent()
+			channeltest.Send(t, s.Client, tc.msg)
+			sent := s.Fake.Sent()
 			if len(sent) != 1 || sent[0].Type != tc.typ {
 				t.Fatalf("sent %+v", sent)
 			}
@@ -95,15 +83,12 @@ func TestSendKinds(t *testing.T) {
 
 func TestSendRateLimitedThenSuccessNoDuplicate(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{})
-	s.fake.FailNext(130429, "Rate limit hit")
-	channeltest.RateLimitedThenSent(t, s.client, channels.Message{To: "79160000001", Text: "Напоминание о продлении"}, "130429", 0, s.sent)
+	s.Fake.FailNext(130429, "Rate limit hit")
+	channeltest.RateLimitedThenSent(t, s.Client, channels.Message{To: "79160000001", Text: "Напоминание о продлении"}, "130429", 0, s.Fake.Accepted)
 }
 
 func TestSendErrors(t *testing.T) {
-	channeltest.SendErrors(t, func(t *testing.T) (*whatsappfake.Server, channels.Sender, func() int) {
-		s := newSetup(t, whatsappfake.Options{})
-		return s.fake, s.client, s.sent
-	}, []channeltest.SendError[*whatsappfake.Server]{
+	channeltest.SendErrors(t, func(t *testing.T) *setup { return newSetup(t, whatsappfake.Options{}) }, []channeltest.SendError[*whatsappfake.Server]{
 		{Name: "blocked", Script: func(f *whatsappfake.Server) { f.Block("200") }, Msg: channels.Message{To: "200", Text: "x"}, Kind: channels.Blocked, Code: "131050"},
 		{Name: "window closed", Script: func(f *whatsappfake.Server) { f.CloseWindow("201") }, Msg: channels.Message{To: "201", Text: "x"}, Kind: channels.WindowClosed, Code: "131047"},
 		{Name: "token", Script: func(f *whatsappfake.Server) { f.FailNext(190, "token expired") }, Msg: channels.Message{To: "202", Text: "x"}, Kind: channels.Invalid, Code: "190"},
@@ -115,35 +100,35 @@ func TestSendErrors(t *testing.T) {
 
 func TestTemplateAllowedOutsideWindow(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{})
-	s.fake.CloseWindow("300")
-	channeltest.Send(t, s.client, channels.Message{To: "300", Template: &channels.TemplateRef{Name: "renewal", Language: "ru"}})
+	s.Fake.CloseWindow("300")
+	channeltest.Send(t, s.Client, channels.Message{To: "300", Template: &channels.TemplateRef{Name: "renewal", Language: "ru"}})
 }
 
 func TestPairRateLimit(t *testing.T) {
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	s := newSetup(t, whatsappfake.Options{Now: func() time.Time { return now }})
 	m := channels.Message{To: "400", Text: "one"}
-	channeltest.Send(t, s.client, m)
-	_, err := s.client.Send(context.Background(), m)
+	channeltest.Send(t, s.Client, m)
+	_, err := s.Client.Send(context.Background(), m)
 	var ce *channels.Error
 	if !errors.As(err, &ce) || ce.Kind != channels.RateLimited || ce.Code != "131056" || ce.RetryAfter != 6*time.Second {
 		t.Fatalf("second send: %v", err)
 	}
 	now = now.Add(6 * time.Second)
-	channeltest.Send(t, s.client, m)
+	channeltest.Send(t, s.Client, m)
 }
 
 func TestStatusesThroughFake(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{})
-	s.fake.SetPlan("500", whatsappfake.Plan{Delivered: time.Second, Read: time.Minute})
-	s.fake.Unknown("501")
-	r1 := channeltest.Send(t, s.client, channels.Message{To: "500", Text: "a", Correlation: "c1"})
-	r2 := channeltest.Send(t, s.client, channels.Message{To: "501", Text: "b"})
-	s.q.Run()
-	if errs := s.fake.WebhookErrors(); len(errs) > 0 {
+	s.Fake.SetPlan("500", whatsappfake.Plan{Delivered: time.Second, Read: time.Minute})
+	s.Fake.Unknown("501")
+	r1 := channeltest.Send(t, s.Client, channels.Message{To: "500", Text: "a", Correlation: "c1"})
+	r2 := channeltest.Send(t, s.Client, channels.Message{To: "501", Text: "b"})
+	s.Timers.Run()
+	if errs := s.Fake.WebhookErrors(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	evs, _ := s.sink.Got()
+	evs, _ := s.Sink.Got()
 	want := map[string]channels.EventType{r1.ProviderID + ":delivered": channels.EventDelivered, r1.ProviderID + ":read": channels.EventRead, r2.ProviderID + ":failed": channels.EventFailed}
 	if len(evs) != len(want) {
 		t.Fatalf("events %+v", evs)
@@ -164,13 +149,13 @@ func TestStatusesThroughFake(t *testing.T) {
 func TestInboundThroughFake(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{})
 	ctx := context.Background()
-	if _, err := s.fake.Text(ctx, "79161234567", "Анна", "Подписаться GF-7K2Q"); err != nil {
+	if _, err := s.Fake.Text(ctx, "79161234567", "Анна", "Подписаться GF-7K2Q"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.fake.PressButton(ctx, "79161234567", "wamid.X", "yes", "Да"); err != nil {
+	if _, err := s.Fake.PressButton(ctx, "79161234567", "wamid.X", "yes", "Да"); err != nil {
 		t.Fatal(err)
 	}
-	evs, _ := s.sink.Got()
+	evs, _ := s.Sink.Got()
 	if len(evs) != 2 || evs[0].Type != channels.EventText || evs[0].Text != "Подписаться GF-7K2Q" || evs[0].Name != "Анна" ||
 		evs[1].Type != channels.EventButton || evs[1].Payload != "yes" || evs[1].ProviderMessageID != "wamid.X" {
 		t.Fatalf("events %+v", evs)
@@ -179,17 +164,17 @@ func TestInboundThroughFake(t *testing.T) {
 
 func TestWebhookRefusesBadSignatures(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{})
-	channeltest.WantSignedOnly(t, s.hook.URL, meta.SignatureHeader, channeltest.Testdata(t, "text.json"), s.cfg.AppSecret, meta.Sign,
+	channeltest.WantSignedOnly(t, s.Hook.URL, meta.SignatureHeader, channeltest.Testdata(t, "text.json"), s.Cfg.AppSecret, meta.Sign,
 		"sha256=zz", "sha1=abc") // not hex, SHA-1 style
-	if _, calls := s.sink.Got(); calls != 1 {
+	if _, calls := s.Sink.Got(); calls != 1 {
 		t.Fatalf("sink called %d times, want 1 (only the good request)", calls)
 	}
 }
 
 func TestWebhookSinkFailureAsksForRedelivery(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{})
-	s.sink.Err = errors.New("db down")
-	if _, err := s.fake.Text(context.Background(), "1", "", "hi"); err == nil {
+	s.Sink.Err = errors.New("db down")
+	if _, err := s.Fake.Text(context.Background(), "1", "", "hi"); err == nil {
 		t.Fatal("webhook answered 2xx although the sink failed")
 	}
 }
@@ -205,7 +190,7 @@ func TestHandshake(t *testing.T) {
 		{"hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1", 403, ""},
 		{"hub.mode=unsubscribe&hub.verify_token=verify-me&hub.challenge=1", 403, ""},
 	} {
-		resp, err := http.Get(s.hook.URL + "?" + tc.query)
+		resp, err := http.Get(s.Hook.URL + "?" + tc.query)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -204,17 +204,17 @@ type SendError[F any] struct {
 	Code   string
 }
 
-// SendErrors runs each case as a subtest with WantRefused, on a fresh fake
-// and client from setup (sent counts what that fake accepted).
-func SendErrors[F any](t *testing.T, setup func(t *testing.T) (fake F, c channels.Sender, sent func() int), cases []SendError[F]) {
+// SendErrors runs each case as a subtest with WantRefused, on a fresh rig
+// from setup: nothing may reach its fake.
+func SendErrors[F interface{ Accepted() int }, C channels.Sender, Cfg any](t *testing.T, setup func(t *testing.T) *Rig[F, C, Cfg], cases []SendError[F]) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.Name, func(t *testing.T) {
-			fake, c, sent := setup(t)
+			r := setup(t)
 			if tc.Script != nil {
-				tc.Script(fake)
+				tc.Script(r.Fake)
 			}
-			WantRefused(t, c, tc.Msg, tc.Kind, tc.Code, sent)
+			WantRefused(t, r.Client, tc.Msg, tc.Kind, tc.Code, r.Fake.Accepted)
 		})
 	}
 }

@@ -32,6 +32,9 @@ func (v *Served[S]) Record(m S) { v.sent.Add(m) }
 // Sent returns the accepted messages in order.
 func (v *Served[S]) Sent() []S { return v.sent.All() }
 
+// Accepted counts the accepted messages.
+func (v *Served[S]) Accepted() int { return len(v.sent.All()) }
+
 // SentWhere returns the accepted messages keep accepts, in order.
 func (v *Served[S]) SentWhere(keep func(S) bool) []S { return v.sent.Where(keep) }
 
