@@ -3,6 +3,7 @@ package viber_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/nudge-engine/nudge/channels"
@@ -44,37 +45,31 @@ func TestMediaWebhookAndFetch(t *testing.T) {
 	ctx := context.Background()
 	user := viberfake.UserID(3)
 	jpeg := append([]byte{0xff, 0xd8, 0xff, 0xe0}, bytes.Repeat([]byte{7}, 2000)...)
-	cases := []struct {
-		typ, caption, mime, name string
-		data                     []byte
-		kind                     channels.AttachmentKind
-	}{
-		{"picture", "Котлета сгорела", "image/jpeg", "IMG_1.jpg", jpeg, channels.Photo},
-		{"file", "", "application/pdf", "чек.pdf", []byte("%PDF-1.4 receipt"), channels.Document},
-		{"video", "", "video/mp4", "", []byte("....ftypmp42"), channels.Video},
+	uploads := []channeltest.Upload{
+		{Type: "picture", Caption: "Котлета сгорела", MIME: "image/jpeg", Name: "IMG_1.jpg", Data: jpeg, Kind: channels.Photo},
+		{Type: "file", MIME: "application/pdf", Name: "чек.pdf", Data: []byte("%PDF-1.4 receipt"), Kind: channels.Document},
+		{Type: "video", MIME: "video/mp4", Data: []byte("....ftypmp42"), Kind: channels.Video},
 	}
-	for i, tc := range cases {
-		u := fake.AddFile(tc.mime, tc.name, tc.data)
-		if st, _, err := fake.PostTo(ctx, hook.URL, fake.MediaMessage(user, tc.typ, u, tc.caption)); err != nil || st != 200 {
-			t.Fatalf("%s webhook: %d %v", tc.typ, st, err)
+	atts := channeltest.WantUploads(t, sink, c, uploads, func(u channeltest.Upload) (string, error) {
+		url := fake.AddFile(u.MIME, u.Name, u.Data)
+		st, _, err := fake.PostTo(ctx, hook.URL, fake.MediaMessage(user, u.Type, url, u.Caption))
+		if err == nil && st != 200 {
+			err = fmt.Errorf("status %d", st)
 		}
-		evs := sink.Events()
-		if len(evs) != i+1 || len(evs[i].Attachments) != 1 || evs[i].Text != tc.caption {
-			t.Fatalf("events after %s: %+v", tc.typ, evs)
+		return url, err
+	}, func(a channels.Attachment) string { return a.URL })
+	for i, a := range atts {
+		if a.Size != int64(len(uploads[i].Data)) {
+			t.Errorf("%s: size %d, want the callback's %d", uploads[i].Type, a.Size, len(uploads[i].Data))
 		}
-		a := evs[i].Attachments[0]
-		if a.Kind != tc.kind || a.URL != u || a.Name != tc.name || a.Size != int64(len(tc.data)) {
-			t.Errorf("%s attachment %+v", tc.typ, a)
-		}
-		channeltest.WantFile(t, c, a, tc.data, tc.mime, tc.name)
 	}
-	if n := fake.Downloads(); n != len(cases) {
-		t.Errorf("downloads = %d, want %d", n, len(cases))
+	if n := fake.Downloads(); n != len(uploads) {
+		t.Errorf("downloads = %d, want %d", n, len(uploads))
 	}
-	photo := sink.Events()[0].Attachments[0]
+	photo := atts[0]
 	// Over the cap by the size in the callback: nothing downloaded.
 	channeltest.WantTooLarge(t, c, photo, 100, int64(len(jpeg)))
-	if n := fake.Downloads(); n != len(cases) {
+	if n := fake.Downloads(); n != len(uploads) {
 		t.Errorf("an oversize file was downloaded: %d downloads", n)
 	}
 	// Without a size, the download stops at the cap.

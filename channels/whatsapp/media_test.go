@@ -41,42 +41,22 @@ func TestMediaWebhookAndFetch(t *testing.T) {
 	s := newSetup(t, whatsappfake.Options{})
 	ctx := context.Background()
 	jpeg := append([]byte{0xff, 0xd8, 0xff, 0xe0}, bytes.Repeat([]byte{7}, 2000)...)
-	cases := []struct {
-		typ, caption string
-		voice        bool
-		mime, name   string
-		data         []byte
-		kind         channels.AttachmentKind
-	}{
-		{"image", "Котлета сгорела", false, "image/jpeg", "", jpeg, channels.Photo},
-		{"document", "", false, "application/pdf", "чек.pdf", []byte("%PDF-1.4 receipt"), channels.Document},
-		{"audio", "", true, "audio/ogg", "", []byte("OggS voice"), channels.Voice},
-		{"video", "", false, "video/mp4", "", []byte("....ftypmp42"), channels.Video},
+	uploads := []channeltest.Upload{
+		{Type: "image", Caption: "Котлета сгорела", MIME: "image/jpeg", Data: jpeg, Kind: channels.Photo},
+		{Type: "document", MIME: "application/pdf", Name: "чек.pdf", Data: []byte("%PDF-1.4 receipt"), Kind: channels.Document},
+		{Type: "audio", MIME: "audio/ogg", Data: []byte("OggS voice"), Kind: channels.Voice}, // a voice note
+		{Type: "video", MIME: "video/mp4", Data: []byte("....ftypmp42"), Kind: channels.Video},
 	}
-	for i, tc := range cases {
-		id := s.Fake.AddMedia(tc.mime, tc.name, tc.data)
-		if _, err := s.Fake.Media(ctx, "79161234567", "Анна", tc.typ, id, tc.caption, tc.voice); err != nil {
-			t.Fatalf("%s webhook: %v", tc.typ, err)
-		}
-		evs := s.Sink.Events()
-		if len(evs) != i+1 {
-			t.Fatalf("%d events after %s", len(evs), tc.typ)
-		}
-		ev := evs[i]
-		if ev.Type != channels.EventText || ev.Text != tc.caption || len(ev.Attachments) != 1 {
-			t.Fatalf("%s event %+v", tc.typ, ev)
-		}
-		a := ev.Attachments[0]
-		if a.Kind != tc.kind || a.ProviderFileID != id || a.Name != tc.name {
-			t.Errorf("%s attachment %+v", tc.typ, a)
-		}
-		channeltest.WantFile(t, s.Client, a, tc.data, tc.mime, tc.name)
-	}
-	if n := s.Fake.MediaCalls(); n != len(cases) {
-		t.Errorf("media node calls = %d, want %d", n, len(cases))
+	atts := channeltest.WantUploads(t, s.Sink, s.Client, uploads, func(u channeltest.Upload) (string, error) {
+		id := s.Fake.AddMedia(u.MIME, u.Name, u.Data)
+		_, err := s.Fake.Media(ctx, "79161234567", "Анна", u.Type, id, u.Caption, u.Kind == channels.Voice)
+		return id, err
+	}, func(a channels.Attachment) string { return a.ProviderFileID })
+	if n := s.Fake.MediaCalls(); n != len(uploads) {
+		t.Errorf("media node calls = %d, want %d", n, len(uploads))
 	}
 
-	photo := s.Sink.Events()[0].Attachments[0]
+	photo := atts[0]
 	// Over the cap: refused by the size on the media node, nothing downloaded.
 	before := s.Fake.Requests()
 	channeltest.WantTooLarge(t, s.Client, photo, 100, int64(len(jpeg)))
