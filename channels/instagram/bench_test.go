@@ -9,6 +9,7 @@ import (
 	"github.com/nudge-engine/nudge/channels/instagram"
 	"github.com/nudge-engine/nudge/channels/instagram/instagramfake"
 	"github.com/nudge-engine/nudge/channels/internal/channeltest"
+	"github.com/nudge-engine/nudge/channels/meta"
 )
 
 // BenchmarkSend sends the feedback question with quick replies through the
@@ -17,7 +18,7 @@ func BenchmarkSend(b *testing.B) {
 	f := instagramfake.New(instagramfake.Options{PerSecond: -1})
 	defer f.Close()
 	o := f.Options()
-	c := instagram.New(instagram.Config{APIURL: f.URL(), Token: o.PageToken, AccountID: o.PageID}, nil)
+	c := instagram.New(instagram.Config{App: meta.App{APIURL: f.URL()}, Token: o.PageToken, AccountID: o.PageID}, nil)
 	ask := channels.Message{Text: "Как вам ужин?", Buttons: []channels.Button{{ID: "like", Text: "👍"}, {ID: "dislike", Text: "👎"}}}
 	channeltest.BenchSend(b, c, ask, func(m *channels.Message, i int) { m.To = "igsid" + strconv.Itoa(i) })
 }

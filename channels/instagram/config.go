@@ -10,12 +10,10 @@ import (
 
 // Config is one Instagram professional account linked to a Facebook page.
 type Config struct {
-	Account     string // "" = the default account
-	APIURL      string // Graph base with version; a fake's URL in tests
-	Token       string // the linked page's access token (instagram_manage_messages)
-	AccountID   string // the IG professional account id (IG_ID); "" sends to /me/messages
-	AppSecret   string // Meta app secret: webhook signatures
-	VerifyToken string // hub.verify_token of the subscription handshake
+	Account   string // "" = the default account
+	meta.App         // the Meta app's Graph base (a fake's URL in tests), app secret and verify token
+	Token     string // the linked page's access token (instagram_manage_messages)
+	AccountID string // the IG professional account id (IG_ID); "" sends to /me/messages
 	// Rate is the account's sending limit: DefaultRate with the account-wide
 	// rate from NUDGE_INSTAGRAM_RATE (channels.LoadRate).
 	Rate channels.Rate
@@ -43,17 +41,14 @@ var accountIDRE = regexp.MustCompile(`^[0-9]{1,32}$`)
 func LoadConfig(e *config.Env, account string) Config {
 	tokenVar := channels.EnvVar("INSTAGRAM", account, "TOKEN")
 	idVar := channels.EnvVar("INSTAGRAM", account, "ACCOUNT_ID")
-	app := meta.LoadApp(e, "INSTAGRAM")
 	c := Config{
-		Account:     account,
-		APIURL:      app.APIURL,
-		Token:       e.String(tokenVar, ""),
-		AccountID:   e.String(idVar, ""),
-		Rate:        channels.LoadRate(e, channels.EnvVar("INSTAGRAM", account, "RATE"), DefaultRate),
-		AppSecret:   app.AppSecret,
-		VerifyToken: app.VerifyToken,
+		Account:   account,
+		App:       meta.LoadApp(e, "INSTAGRAM"),
+		Token:     e.String(tokenVar, ""),
+		AccountID: e.String(idVar, ""),
+		Rate:      channels.LoadRate(e, channels.EnvVar("INSTAGRAM", account, "RATE"), DefaultRate),
 	}
-	app.RequireSecret(e, tokenVar, c.Token)
+	c.RequireSecret(e, tokenVar, c.Token)
 	if c.AccountID != "" && !accountIDRE.MatchString(c.AccountID) {
 		e.Fail(idVar, "%q is not an Instagram account id (digits only)", c.AccountID)
 	}

@@ -23,7 +23,7 @@ func newSetup(t *testing.T) *setup {
 	q := &channeltest.Timers{}
 	s := channeltest.NewRig[*instagram.Client, instagram.Config](t, q, instagramfake.New(instagramfake.Options{After: q.After}))
 	o := s.Fake.Options()
-	s.Wire(instagram.Config{Account: "ig1", APIURL: s.Fake.URL(), Token: o.PageToken, AccountID: o.PageID, AppSecret: o.AppSecret, VerifyToken: "v"}, instagram.NewWebhook, instagram.New)
+	s.Wire(instagram.Config{Account: "ig1", App: meta.App{APIURL: s.Fake.URL(), AppSecret: o.AppSecret, VerifyToken: "v"}, Token: o.PageToken, AccountID: o.PageID}, instagram.NewWebhook, instagram.New)
 	s.Fake.SetWebhook(s.Hook.URL)
 	return s
 }

@@ -10,12 +10,10 @@ import (
 
 // Config is one Facebook page.
 type Config struct {
-	Account     string // "" = the default page
-	APIURL      string // Graph base with version; a fake's URL in tests
-	PageToken   string // page access token
-	PageID      string // the page's id: events Meta posts for it are attributed to this account
-	AppSecret   string // Meta app secret: webhook signatures
-	VerifyToken string // hub.verify_token of the subscription handshake
+	Account   string // "" = the default page
+	meta.App         // the Meta app's Graph base (a fake's URL in tests), app secret and verify token
+	PageToken string // page access token
+	PageID    string // the page's id: events Meta posts for it are attributed to this account
 	// Rate is the account's sending limit: DefaultRate with the account-wide
 	// rate from NUDGE_MESSENGER_RATE (channels.LoadRate).
 	Rate channels.Rate
@@ -38,21 +36,18 @@ func (c Config) Enabled() bool { return c.PageToken != "" }
 //	NUDGE_MESSENGER_PAGE_ID     the page's id (digits), to attribute the events
 //	                            one Meta app posts for several pages
 func LoadConfig(e *config.Env, account string) Config {
-	app := meta.LoadApp(e, "MESSENGER")
 	tokenVar, idVar := channels.EnvVar("MESSENGER", account, "PAGE_TOKEN"), channels.EnvVar("MESSENGER", account, "PAGE_ID")
 	c := Config{
-		Account:     account,
-		APIURL:      app.APIURL,
-		PageToken:   e.String(tokenVar, ""),
-		PageID:      e.String(idVar, ""),
-		Rate:        channels.LoadRate(e, channels.EnvVar("MESSENGER", account, "RATE"), DefaultRate),
-		AppSecret:   app.AppSecret,
-		VerifyToken: app.VerifyToken,
+		Account:   account,
+		App:       meta.LoadApp(e, "MESSENGER"),
+		PageToken: e.String(tokenVar, ""),
+		PageID:    e.String(idVar, ""),
+		Rate:      channels.LoadRate(e, channels.EnvVar("MESSENGER", account, "RATE"), DefaultRate),
 	}
 	if c.PageID != "" && strings.Trim(c.PageID, "0123456789") != "" {
 		e.Fail(idVar, "%q is not a page id (digits only)", c.PageID)
 	}
-	app.RequireSecret(e, tokenVar, c.PageToken)
+	c.RequireSecret(e, tokenVar, c.PageToken)
 	return c
 }
 

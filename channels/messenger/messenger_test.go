@@ -19,7 +19,7 @@ func newSetup(t *testing.T) *setup {
 	q := &channeltest.Timers{}
 	s := channeltest.NewRig[*messenger.Client, messenger.Config](t, q, messengerfake.New(messengerfake.Options{After: q.After}))
 	o := s.Fake.Options()
-	s.Wire(messenger.Config{Account: "page1", APIURL: s.Fake.URL(), PageToken: o.PageToken, AppSecret: o.AppSecret, VerifyToken: "v"}, messenger.NewWebhook, messenger.New)
+	s.Wire(messenger.Config{Account: "page1", App: meta.App{APIURL: s.Fake.URL(), AppSecret: o.AppSecret, VerifyToken: "v"}, PageToken: o.PageToken}, messenger.NewWebhook, messenger.New)
 	s.Fake.SetWebhook(s.Hook.URL)
 	return s
 }
@@ -198,7 +198,7 @@ func TestWebhookAttributesEachPagesEvents(t *testing.T) {
 		{meta.Routes{"105791231234567": "brand-b"}, "brand-b"},
 		{meta.Routes{"1": "brand-b"}, "main"},
 	} {
-		cfg := messenger.Config{Account: "main", AppSecret: "s3cret", VerifyToken: "v", Routes: tc.routes}
+		cfg := messenger.Config{Account: "main", App: meta.App{AppSecret: "s3cret", VerifyToken: "v"}, Routes: tc.routes}
 		sink, hook := channeltest.Webhook(t, messenger.NewWebhook, cfg)
 		if st, _ := channeltest.Post(t, hook.URL, "", body, map[string]string{meta.SignatureHeader: meta.Sign("s3cret", body)}); st != http.StatusOK {
 			t.Fatalf("status %d", st)

@@ -21,7 +21,7 @@ func BenchmarkSend(b *testing.B) {
 	f := whatsappfake.New(whatsappfake.Options{PerSecond: -1, PairInterval: -1})
 	defer f.Close()
 	o := f.Options()
-	c := whatsapp.New(whatsapp.Config{APIURL: f.URL(), Token: o.Token, PhoneNumberID: o.PhoneNumberID}, nil)
+	c := whatsapp.New(whatsapp.Config{App: meta.App{APIURL: f.URL()}, Token: o.Token, PhoneNumberID: o.PhoneNumberID}, nil)
 	m := channels.Message{Text: "Как вам ужин?", Buttons: []channels.Button{{ID: "yes", Text: "Да"}, {ID: "no", Text: "Нет"}}}
 	channeltest.BenchSend(b, c, m, func(m *channels.Message, i int) { m.To = strconv.Itoa(79160000000 + i) })
 }
@@ -29,7 +29,7 @@ func BenchmarkSend(b *testing.B) {
 // BenchmarkWebhook measures signature check + parse + sink for a status batch.
 func BenchmarkWebhook(b *testing.B) {
 	body := channeltest.Testdata(b, "statuses.json")
-	cfg := whatsapp.Config{AppSecret: "s"}
+	cfg := whatsapp.Config{App: meta.App{AppSecret: "s"}}
 	h := whatsapp.NewWebhook(cfg, channels.SinkFunc(func(context.Context, []channels.Event) (channels.Ack, error) { return channels.Ack{}, nil }), nil)
 	sig := meta.Sign("s", body)
 	b.SetBytes(int64(len(body)))

@@ -9,12 +9,10 @@ import (
 // Config is one WhatsApp business phone number.
 type Config struct {
 	Account       string // "" = the default account
-	APIURL        string // Graph base with version; a fake's URL in tests
+	meta.App             // the Meta app's Graph base (a fake's URL in tests), app secret and verify token
 	Token         string // system-user access token
 	PhoneNumberID string // the sending number's Graph id
 	WABAID        string // the WhatsApp Business Account owning the number: its message templates
-	AppSecret     string // Meta app secret: webhook signatures
-	VerifyToken   string // hub.verify_token of the subscription handshake
 	// Rate is the account's sending limit: DefaultRate with the account-wide
 	// rate from NUDGE_WHATSAPP_RATE (channels.LoadRate).
 	Rate channels.Rate
@@ -39,22 +37,19 @@ func (c Config) Enabled() bool { return c.Token != "" }
 //	NUDGE_META_VERIFY_TOKEN         hub.verify_token for the handshake
 //	NUDGE_WHATSAPP_RATE             messages a second of the number (default 80)
 func LoadConfig(e *config.Env, account string) Config {
-	app := meta.LoadApp(e, "WHATSAPP")
 	tokenVar, phoneVar := channels.EnvVar("WHATSAPP", account, "TOKEN"), channels.EnvVar("WHATSAPP", account, "PHONE_NUMBER_ID")
 	c := Config{
 		Account:       account,
-		APIURL:        app.APIURL,
+		App:           meta.LoadApp(e, "WHATSAPP"),
 		Token:         e.String(tokenVar, ""),
 		PhoneNumberID: e.String(phoneVar, ""),
 		WABAID:        e.String(channels.EnvVar("WHATSAPP", account, "WABA_ID"), ""),
-		AppSecret:     app.AppSecret,
-		VerifyToken:   app.VerifyToken,
 		Rate:          channels.LoadRate(e, channels.EnvVar("WHATSAPP", account, "RATE"), DefaultRate),
 	}
 	if c.Token != "" && c.PhoneNumberID == "" {
 		e.Fail(phoneVar, "is required when %s is set", tokenVar)
 	}
-	app.RequireSecret(e, tokenVar, c.Token)
+	c.RequireSecret(e, tokenVar, c.Token)
 	return c
 }
 

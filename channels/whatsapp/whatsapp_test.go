@@ -28,7 +28,7 @@ func newSetup(t *testing.T, opt whatsappfake.Options) *setup {
 	}
 	s := channeltest.NewRig[*whatsapp.Client, whatsapp.Config](t, q, whatsappfake.New(opt))
 	o := s.Fake.Options()
-	s.Wire(whatsapp.Config{APIURL: s.Fake.URL(), Token: o.Token, PhoneNumberID: o.PhoneNumberID, WABAID: o.WABAID, AppSecret: o.AppSecret, VerifyToken: "verify-me", Account: "main"}, whatsapp.NewWebhook, whatsapp.New)
+	s.Wire(whatsapp.Config{App: meta.App{APIURL: s.Fake.URL(), AppSecret: o.AppSecret, VerifyToken: "verify-me"}, Token: o.Token, PhoneNumberID: o.PhoneNumberID, WABAID: o.WABAID, Account: "main"}, whatsapp.NewWebhook, whatsapp.New)
 	s.Fake.SetWebhook(s.Hook.URL)
 	return s
 }
@@ -286,7 +286,7 @@ func TestWebhookAttributesEachNumbersEvents(t *testing.T) {
 		{"an unknown number", meta.Routes{"999": "brand-b"}, "main"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := whatsapp.Config{Account: "main", AppSecret: "s3cret", VerifyToken: "v", Routes: tc.routes}
+			cfg := whatsapp.Config{Account: "main", App: meta.App{AppSecret: "s3cret", VerifyToken: "v"}, Routes: tc.routes}
 			sink, hook := channeltest.Webhook(t, whatsapp.NewWebhook, cfg)
 			if st, _ := channeltest.Post(t, hook.URL, "", body, map[string]string{meta.SignatureHeader: meta.Sign("s3cret", body)}); st != http.StatusOK {
 				t.Fatalf("status %d", st)

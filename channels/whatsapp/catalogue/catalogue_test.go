@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/channels/meta"
 	"github.com/nudge-engine/nudge/channels/whatsapp"
 	"github.com/nudge-engine/nudge/channels/whatsapp/catalogue"
 	"github.com/nudge-engine/nudge/channels/whatsapp/whatsappfake"
@@ -23,7 +24,7 @@ func newFake(t *testing.T) (*whatsappfake.Server, *whatsapp.Client) {
 	f := whatsappfake.New(whatsappfake.Options{})
 	t.Cleanup(f.Close)
 	o := f.Options()
-	return f, whatsapp.New(whatsapp.Config{APIURL: f.URL(), Token: o.Token, PhoneNumberID: o.PhoneNumberID, WABAID: o.WABAID}, nil)
+	return f, whatsapp.New(whatsapp.Config{App: meta.App{APIURL: f.URL()}, Token: o.Token, PhoneNumberID: o.PhoneNumberID, WABAID: o.WABAID}, nil)
 }
 
 // setup is a test's database, its clock and a WhatsApp fake with a client.
@@ -107,7 +108,7 @@ func TestSyncFailureKeepsTheCopy(t *testing.T) {
 	if _, err := catalogue.Sync(ctx, d, "main", o.WABAID, good, now); err != nil {
 		t.Fatal(err)
 	}
-	bad := whatsapp.New(whatsapp.Config{APIURL: f.URL(), Token: "wrong", WABAID: o.WABAID}, nil)
+	bad := whatsapp.New(whatsapp.Config{App: meta.App{APIURL: f.URL()}, Token: "wrong", WABAID: o.WABAID}, nil)
 	if _, err := catalogue.Sync(ctx, d, "main", o.WABAID, bad, now); err == nil {
 		t.Fatal("a sync with a bad token succeeded")
 	}
