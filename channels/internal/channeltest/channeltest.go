@@ -1,9 +1,10 @@
 // Package channeltest holds what the adapters' tests share: a Sink that
 // records the events a webhook hands on, Timers that hold a fake's scheduled
-// receipts until the test runs them, a webhook server per test, and the
-// checks every adapter must pass alike (sends, refused and rate-limited
-// sends, signed webhooks, parsed events, attachment downloads) and its send
-// and parse benchmarks.
+// receipts until the test runs them, a webhook server per test, a Rig that
+// wires an adapter to its fake both ways, and the checks every adapter must
+// pass alike (sends, refused and rate-limited sends, signed webhooks, parsed
+// events and fixture tables, files users send and their downloads) and its
+// send and parse benchmarks.
 package channeltest
 
 import (
