@@ -79,7 +79,7 @@ func rateRun(b *testing.B, limit float64, n int) rateResult {
 	defer fake.Close()
 	fake.PerSecond, fake.PerChatPerSecond = int(limit), 1
 	// The client `nudge worker` gives its adapters.
-	tg := telegram.New(telegram.Config{Token: telegramfake.Token, APIURL: fake.URL}, channels.NewHTTPClient())
+	tg := telegram.New(telegram.Config{Bot: channels.Bot{Token: telegramfake.Token, APIURL: fake.URL}}, channels.NewHTTPClient())
 
 	ropt, err := asynq.ParseRedisURI(redisURL)
 	if err != nil {

@@ -30,8 +30,8 @@ func TestManagerReplyGoesThroughTheConversationsAccount(t *testing.T) {
 	t.Cleanup(botB.Close)
 	botB.Token = "7098765432:BBFh3kQ9xYvZ2mN8pL4rT6sW1uE5oI7cB0d"
 	bots := map[string]*telegram.Client{
-		"main":    telegram.New(telegram.Config{Token: botA.Token, APIURL: botA.URL}, nil),
-		"brand-b": telegram.New(telegram.Config{Token: botB.Token, APIURL: botB.URL}, nil),
+		"main":    telegram.New(telegram.Config{Bot: channels.Bot{Token: botA.Token, APIURL: botA.URL}}, nil),
+		"brand-b": telegram.New(telegram.Config{Bot: channels.Bot{Token: botB.Token, APIURL: botB.URL}}, nil),
 	}
 	e.svc.outbox = outboxFunc{db: e.db, f: func(ctx context.Context, m channels.Message) error {
 		_, err := bots[channels.Account(m.Account)].Send(ctx, m)

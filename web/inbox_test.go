@@ -66,7 +66,7 @@ func TestBrowserConversationShowsPhotoAndButtonLabel(t *testing.T) {
 
 	fake := telegramfake.New()
 	t.Cleanup(fake.Close)
-	cfg := telegram.Config{Token: telegramfake.Token, WebhookSecret: "hook-secret", APIURL: fake.URL}
+	cfg := telegram.Config{Bot: channels.Bot{Token: telegramfake.Token, APIURL: fake.URL}, WebhookSecret: "hook-secret"}
 	client := telegram.New(cfg, nil)
 	s.router.Media = telegramFetcher{client}
 	sink := inbound.New(s.db, log, nil)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/lib/pq"
 
+	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/sandbox"
 	"github.com/nudge-engine/nudge/channels/vk"
 	"github.com/nudge-engine/nudge/channels/vk/vkfake"
@@ -21,7 +22,7 @@ func TestDeduplicatingProviderWritesEachMessageOnce(t *testing.T) {
 	vkf.RatePerSecond = 0
 	t.Cleanup(vkf.Close)
 	h := setup(t, func(_ *harness, c *Config, _ *sandbox.Config) {
-		c.Senders = append(c.Senders, vk.New(vk.Config{Token: vkfake.Token, GroupID: vkfake.GroupID, APIURL: vkf.APIURL()}, nil))
+		c.Senders = append(c.Senders, vk.New(vk.Config{Bot: channels.Bot{Token: vkfake.Token, APIURL: vkf.APIURL()}, GroupID: vkfake.GroupID}, nil))
 	})
 	h.exec(`CREATE TABLE test_message_updates (id bigint NOT NULL)`)
 	h.exec(`CREATE FUNCTION test_count_update() RETURNS trigger LANGUAGE plpgsql AS $$

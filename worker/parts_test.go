@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/meta"
 	"github.com/nudge-engine/nudge/channels/telegram"
 	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
 	"github.com/nudge-engine/nudge/channels/whatsapp"
@@ -18,7 +20,7 @@ import (
 func TestMultiPartRetryResumesAtTheFailedPart(t *testing.T) {
 	tg := telegramfake.New()
 	t.Cleanup(tg.Close)
-	h := setup(t, withSender(telegram.New(telegram.Config{Token: telegramfake.Token, APIURL: tg.URL}, nil)))
+	h := setup(t, withSender(telegram.New(telegram.Config{Bot: channels.Bot{Token: telegramfake.Token, APIURL: tg.URL}}, nil)))
 	album := []string{"https://static.example/1.jpg", "https://static.example/2.jpg", "https://static.example/3.jpg"}
 	variants := map[string]campaigns.Variant{
 		"album": {Text: "Меню недели", Images: album, Buttons: []campaigns.Button{{ID: "renew", Text: "Продлить"}}},
@@ -89,8 +91,8 @@ func TestWhatsAppAlbumThroughThePairLimit(t *testing.T) {
 	wa := whatsappfake.New(whatsappfake.Options{Now: func() time.Time { return now() }})
 	t.Cleanup(wa.Close)
 	o := wa.Options()
-	h := setup(t, withSender(whatsapp.New(whatsapp.Config{APIURL: wa.URL(), Token: o.Token, PhoneNumberID: o.PhoneNumberID,
-		WABAID: o.WABAID, AppSecret: o.AppSecret, VerifyToken: "v", Account: "main"}, nil)))
+	h := setup(t, withSender(whatsapp.New(whatsapp.Config{App: meta.App{APIURL: wa.URL(), AppSecret: o.AppSecret, VerifyToken: "v"}, Token: o.Token, PhoneNumberID: o.PhoneNumberID,
+		WABAID: o.WABAID, Account: "main"}, nil)))
 	now = h.clock.Now
 	album := []string{"https://static.example/1.jpg", "https://static.example/2.jpg", "https://static.example/3.jpg"}
 	def := sendDef("wa-album")

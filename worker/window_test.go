@@ -10,6 +10,7 @@ import (
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/messenger"
 	"github.com/nudge-engine/nudge/channels/messenger/messengerfake"
+	"github.com/nudge-engine/nudge/channels/meta"
 	"github.com/nudge-engine/nudge/channels/sandbox"
 )
 
@@ -25,7 +26,7 @@ func setupMessenger(t *testing.T) (*harness, *messengerfake.Server) {
 	fb := messengerfake.New(messengerfake.Options{})
 	t.Cleanup(fb.Close)
 	o := fb.Options()
-	return setup(t, withSender(messenger.New(messenger.Config{APIURL: fb.URL(), PageToken: o.PageToken, AppSecret: o.AppSecret}, nil))), fb
+	return setup(t, withSender(messenger.New(messenger.Config{App: meta.App{APIURL: fb.URL(), AppSecret: o.AppSecret}, PageToken: o.PageToken}, nil))), fb
 }
 
 // startTaggedAndPlain starts two service campaigns with settings s, one new

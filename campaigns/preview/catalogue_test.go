@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/meta"
 	"github.com/nudge-engine/nudge/channels/whatsapp"
 	"github.com/nudge-engine/nudge/channels/whatsapp/catalogue"
 	"github.com/nudge-engine/nudge/channels/whatsapp/whatsappfake"
@@ -32,7 +33,7 @@ func TestPreviewChecksTheTemplate(t *testing.T) {
 	t.Cleanup(f.Close)
 	f.AddTemplate(whatsappfake.Template{Name: "growfood_feedback_v1", Language: "ru", Body: "{{1}}, {{2}}?", Category: "MARKETING"})
 	o := f.Options()
-	client := whatsapp.New(whatsapp.Config{APIURL: f.URL(), Token: o.Token, WABAID: o.WABAID}, nil)
+	client := whatsapp.New(whatsapp.Config{App: meta.App{APIURL: f.URL()}, Token: o.Token, WABAID: o.WABAID}, nil)
 	if _, err := catalogue.Sync(ctx, fx.d, "main", o.WABAID, client, friday); err != nil {
 		t.Fatal(err)
 	}

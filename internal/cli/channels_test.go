@@ -76,7 +76,7 @@ func TestChannelsSetupViber(t *testing.T) {
 	fake := viberfake.New()
 	defer fake.Close()
 	sink := channels.SinkFunc(func(context.Context, []channels.Event) (channels.Ack, error) { return channels.Ack{}, nil })
-	cfg := viber.Config{Token: viberfake.Token}
+	cfg := viber.Config{Bot: channels.Bot{Token: viberfake.Token}}
 	hook := httptest.NewServer(viber.NewWebhook(cfg, sink, nil))
 	defer hook.Close()
 	vars := map[string]string{"NUDGE_VIBER_TOKEN": viberfake.Token, "NUDGE_VIBER_API_URL": fake.URL}
@@ -88,7 +88,7 @@ func TestChannelsSetupViber(t *testing.T) {
 		t.Errorf("registered %q %v", u, ev)
 	}
 	// A webhook that refuses the probe (wrong token) is not registered.
-	bad := httptest.NewServer(viber.NewWebhook(viber.Config{Token: "other"}, sink, nil))
+	bad := httptest.NewServer(viber.NewWebhook(viber.Config{Bot: channels.Bot{Token: "other"}}, sink, nil))
 	defer bad.Close()
 	if out, err := runWith(t, vars, "channels", "setup", "viber", "--url", bad.URL); err == nil || !strings.Contains(err.Error(), "set_webhook") {
 		t.Errorf("refused probe: %v %s", err, out)
