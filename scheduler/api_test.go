@@ -33,6 +33,14 @@ func (c apiCall) do(t *testing.T, h http.Handler) (*httptest.ResponseRecorder, m
 	return w, m
 }
 
+// want makes the call and fails t, with what, unless it answers code.
+func (c apiCall) want(t *testing.T, h http.Handler, code int, what string) {
+	t.Helper()
+	if w, _ := c.do(t, h); w.Code != code {
+		t.Fatalf("%s: %d %s", what, w.Code, w.Body)
+	}
+}
+
 func apiSetup(t *testing.T) (fixture, http.Handler, *clock.Manual) {
 	f := setup(t)
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
@@ -83,9 +91,7 @@ func TestTriggerAPI(t *testing.T) {
 		t.Fatalf("mismatch: %d %s", w.Code, w.Body)
 	}
 	// Same key on another campaign is another request too.
-	if w, _ = (apiCall{"weekly", "k-1", body}).do(t, h); w.Code != http.StatusUnprocessableEntity {
-		t.Fatalf("other campaign: %d %s", w.Code, w.Body)
-	}
+	apiCall{"weekly", "k-1", body}.want(t, h, http.StatusUnprocessableEntity, "other campaign")
 	if n := len(f.runs("receipt")); n != 1 {
 		t.Fatalf("%d runs after replays", n)
 	}
@@ -97,9 +103,7 @@ func TestTriggerAPI(t *testing.T) {
 	}
 	// Without a key every call is a new run.
 	for i := 0; i < 2; i++ {
-		if w, _ := (apiCall{"receipt", "", body}).do(t, h); w.Code != http.StatusCreated {
-			t.Fatalf("no key: %d %s", w.Code, w.Body)
-		}
+		apiCall{"receipt", "", body}.want(t, h, http.StatusCreated, "no key")
 	}
 	if n := len(f.runs("receipt")); n != 3 {
 		t.Fatalf("%d runs, want 3", n)
@@ -137,15 +141,11 @@ func TestTriggerAPIErrors(t *testing.T) {
 		})
 	}
 	// A failed call stores nothing: the same key works once the problem is fixed.
-	if w, _ := (apiCall{"receipt", "retry-me", `{"subscriber":"no-consent"}`}).do(t, h); w.Code != 409 {
-		t.Fatalf("%d", w.Code)
-	}
+	apiCall{"receipt", "retry-me", `{"subscriber":"no-consent"}`}.want(t, h, http.StatusConflict, "no consent")
 	var id int64
 	_ = f.db.Get(&id, `SELECT id FROM subscribers WHERE external_id = 'no-consent'`)
 	f.consent(id, "*", "service", true)
-	if w, _ := (apiCall{"receipt", "retry-me", `{"subscriber":"no-consent"}`}).do(t, h); w.Code != 201 {
-		t.Fatalf("retry after fix: %d %s", w.Code, w.Body)
-	}
+	apiCall{"receipt", "retry-me", `{"subscriber":"no-consent"}`}.want(t, h, http.StatusCreated, "retry after fix")
 	if n := len(f.runs("receipt")); n != 1 {
 		t.Fatalf("%d runs", n)
 	}
