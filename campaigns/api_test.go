@@ -41,16 +41,8 @@ func TestAPI(t *testing.T) {
 		status                   int
 		check                    func(t *testing.T, v map[string]any)
 	}{
-		{"apply new", "POST", "/v1/campaigns", base, 201, func(t *testing.T, v map[string]any) {
-			if v["campaign_id"] != "c" || v["number"] != 1.0 || v["created"] != true {
-				t.Errorf("%v", v)
-			}
-		}},
-		{"apply same", "POST", "/v1/campaigns", base, 200, func(t *testing.T, v map[string]any) {
-			if v["created"] != false {
-				t.Errorf("%v", v)
-			}
-		}},
+		{"apply new", "POST", "/v1/campaigns", base, 201, fields{"campaign_id": "c", "number": 1.0, "created": true}.check},
+		{"apply same", "POST", "/v1/campaigns", base, 200, fields{"created": false}.check},
 		{"apply with problems", "POST", "/v1/campaigns?file=bad.yaml", strings.Replace(base, "{template: t}", "{template: x}", 1), 400, func(t *testing.T, v map[string]any) {
 			ps, _ := v["problems"].([]any)
 			if len(ps) != 1 {
@@ -76,30 +68,14 @@ func TestAPI(t *testing.T) {
 				t.Errorf("%v", v)
 			}
 		}},
-		{"version by number", "GET", "/v1/campaigns/c/versions/1", "", 200, func(t *testing.T, v map[string]any) {
-			if v["number"] != 1.0 {
-				t.Errorf("%v", v)
-			}
-		}},
+		{"version by number", "GET", "/v1/campaigns/c/versions/1", "", 200, fields{"number": 1.0}.check},
 		{"unknown version", "GET", "/v1/campaigns/c/versions/ffffffffffff", "", 404, nil},
 		{"unknown campaign", "GET", "/v1/campaigns/nope", "", 404, nil},
-		{"archive", "POST", "/v1/campaigns/c/archive", "", 200, func(t *testing.T, v map[string]any) {
-			if v["archived"] != true {
-				t.Errorf("%v", v)
-			}
-		}},
+		{"archive", "POST", "/v1/campaigns/c/archive", "", 200, fields{"archived": true}.check},
 		{"archive unknown", "POST", "/v1/campaigns/nope/archive", "", 404, nil},
 		{"too large", "POST", "/v1/campaigns", strings.Repeat("#", MaxFileSize+1), 413, nil},
-		{"segment new", "POST", "/v1/segments", segmentBase, 201, func(t *testing.T, v map[string]any) {
-			if v["id"] != "weekly-eaters" || v["number"] != 1.0 || v["created"] != true {
-				t.Errorf("%v", v)
-			}
-		}},
-		{"segment same", "POST", "/v1/segments", segmentBase, 200, func(t *testing.T, v map[string]any) {
-			if v["created"] != false {
-				t.Errorf("%v", v)
-			}
-		}},
+		{"segment new", "POST", "/v1/segments", segmentBase, 201, fields{"id": "weekly-eaters", "number": 1.0, "created": true}.check},
+		{"segment same", "POST", "/v1/segments", segmentBase, 200, fields{"created": false}.check},
 		{"segment with problems", "POST", "/v1/segments?file=seg.yaml", strings.Replace(segmentBase, "[telegram, sms]", "[telegram, smss]", 1), 400, func(t *testing.T, v map[string]any) {
 			ps, _ := v["problems"].([]any)
 			if len(ps) != 1 || ps[0].(map[string]any)["file"] != "seg.yaml" || ps[0].(map[string]any)["line"] != 5.0 {
@@ -126,5 +102,18 @@ func TestAPI(t *testing.T) {
 				tt.check(t, v)
 			}
 		})
+	}
+}
+
+// fields is what a JSON answer must hold at its top level (numbers as
+// float64); check fails t with the whole answer otherwise.
+type fields map[string]any
+
+func (want fields) check(t *testing.T, v map[string]any) {
+	t.Helper()
+	for k, w := range want {
+		if v[k] != w {
+			t.Errorf("%s = %v, want %v: %v", k, v[k], w, v)
+		}
 	}
 }
