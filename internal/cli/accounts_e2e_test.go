@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -210,17 +209,8 @@ func TestTwoTelegramBotsEndToEnd(t *testing.T) {
 	}
 
 	// The shop triggers the campaign for Anna: bot B asks, bot A says nothing.
-	req, _ := http.NewRequest(http.MethodPost, base+"/v1/campaigns/two-bots/trigger", bytes.NewReader([]byte(`{"subscriber":"anna"}`)))
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		t.Fatalf("trigger: %d", resp.StatusCode)
-	}
+	api := &adminAPI{t: t, base: base, key: key}
+	api.do(http.MethodPost, "/v1/campaigns/two-bots/trigger", map[string]any{"subscriber": "anna"}, 0, nil)
 	var ask telegramfake.Sent
 	proc.WaitFor("the question through bot B", patience, func() bool {
 		for _, m := range botB.SentTo(chat) {

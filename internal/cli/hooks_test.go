@@ -568,16 +568,9 @@ steps:
   - id: done
     end:
 `
-	req, _ := http.NewRequest("POST", e.base+"/v1/campaigns", strings.NewReader(camp))
-	req.Header.Set("Authorization", "Bearer "+api.key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	if code, b := api.applyCampaign(camp); code/100 != 2 {
+		t.Fatalf("apply: %d %s", code, b)
 	}
-	if b, _ := io.ReadAll(resp.Body); resp.StatusCode/100 != 2 {
-		t.Fatalf("apply: %d %s", resp.StatusCode, b)
-	}
-	resp.Body.Close()
 	api.do("POST", "/v1/subscribers", map[string]any{"external_id": "buyer"}, 0, nil)
 	api.do("POST", "/v1/consent", map[string]any{"external_id": "buyer", "action": "grant", "channel": "*", "topics": []string{"service"}}, http.StatusOK, nil)
 	api.do("POST", "/v1/subscribers/buyer/events", map[string]any{"name": "trial.started"}, 0, nil)

@@ -2,11 +2,9 @@ package cli
 
 import (
 	"context"
-	"net/http"
 	"net/url"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -40,15 +38,8 @@ func TestBrowserInstagramHandoffHumanAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest("POST", e.base+"/v1/campaigns", strings.NewReader(string(yaml)))
-	req.Header.Set("Authorization", "Bearer "+api.key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		t.Fatalf("apply campaign: %d", resp.StatusCode)
+	if code, b := api.applyCampaign(string(yaml)); code/100 != 2 {
+		t.Fatalf("apply campaign: %d %s", code, b)
 	}
 	api.do("POST", "/v1/subscribers", map[string]any{"external_id": "ig-unhappy", "name": "Вера", "locale": "ru", "time_zone": "Europe/Moscow"}, 0, nil)
 	sub := e.count(`SELECT id FROM subscribers WHERE external_id = 'ig-unhappy'`)
