@@ -18,26 +18,17 @@ func (a *App) usersCmd() *cobra.Command {
 	// add and set keep their own flag variables: a shared one would take
 	// the default of whichever command registers its flag last.
 	var role, queues, setRole, setQueues string
-	var fromStdin bool
-	add := &cobra.Command{
-		Use:   "add EMAIL",
-		Short: "Create an account; prints a one-time password unless --password-stdin is given",
-		Args:  cobra.ExactArgs(1),
-		RunE: a.withDB(func(ctx context.Context, d *sqlx.DB, args []string) error {
-			return a.setPassword(fromStdin, func(pw string) error {
-				u, err := users.NewStore(d, nil).Add(ctx, args[0], users.Role(role), pw, users.ParseQueues(queues))
-				if err != nil {
-					return err
-				}
-				if err := audit.Record(ctx, d, a.flowClock().Now(), audit.Event{Action: "user.add", Subject: "user:" + u.Email,
-					Detail: map[string]any{"role": u.Role, "queues": u.Queues}}); err != nil {
-					return err
-				}
-				fmt.Fprintf(a.Stdout, "created %s (%s)\n", u.Email, u.Role)
-				return nil
-			})
-		}),
-	}
+	add := a.passwordCmd("add", "Create an account", func(ctx context.Context, d *sqlx.DB, email, pw string) error {
+		u, err := users.NewStore(d, nil).Add(ctx, email, users.Role(role), pw, users.ParseQueues(queues))
+		if err != nil {
+			return err
+		}
+		if err := a.auditAccess(ctx, d, "user.add", u); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.Stdout, "created %s (%s)\n", u.Email, u.Role)
+		return nil
+	})
 	add.Flags().StringVar(&role, "role", "manager", "admin, marketer, manager or viewer")
 	add.Flags().StringVar(&queues, "queues", "", "a manager's inbox queues, comma-separated (default: every queue)")
 	set := &cobra.Command{
@@ -62,8 +53,7 @@ func (a *App) usersCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if err := audit.Record(ctx, d, a.flowClock().Now(), audit.Event{Action: "user.set", Subject: "user:" + u.Email,
-					Detail: map[string]any{"role": u.Role, "queues": u.Queues}}); err != nil {
+				if err := a.auditAccess(ctx, d, "user.set", u); err != nil {
 					return err
 				}
 				fmt.Fprintln(a.Stdout, strings.TrimSpace(fmt.Sprintf("%s: %s %s", u.Email, u.Role, queueList(u.Queues))))
@@ -73,21 +63,12 @@ func (a *App) usersCmd() *cobra.Command {
 	}
 	set.Flags().StringVar(&setRole, "role", "", "admin, marketer, manager or viewer")
 	set.Flags().StringVar(&setQueues, "queues", "", "a manager's inbox queues, comma-separated (\"\" = every queue)")
-	add.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from standard input")
-	passwd := &cobra.Command{
-		Use:   "passwd EMAIL",
-		Short: "Set a new password; prints a one-time password unless --password-stdin is given",
-		Args:  cobra.ExactArgs(1),
-		RunE: a.withDB(func(ctx context.Context, d *sqlx.DB, args []string) error {
-			return a.setPassword(fromStdin, func(pw string) error {
-				if err := users.NewStore(d, nil).SetPassword(ctx, args[0], pw); err != nil {
-					return err
-				}
-				return audit.Record(ctx, d, a.flowClock().Now(), audit.Event{Action: "user.passwd", Subject: "user:" + strings.ToLower(args[0])})
-			})
-		}),
-	}
-	passwd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from standard input")
+	passwd := a.passwordCmd("passwd", "Set a new password", func(ctx context.Context, d *sqlx.DB, email, pw string) error {
+		if err := users.NewStore(d, nil).SetPassword(ctx, email, pw); err != nil {
+			return err
+		}
+		return audit.Record(ctx, d, a.flowClock().Now(), audit.Event{Action: "user.passwd", Subject: "user:" + strings.ToLower(email)})
+	})
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List accounts",
@@ -107,20 +88,37 @@ func (a *App) usersCmd() *cobra.Command {
 	return cmd
 }
 
-// setPassword hands set the password read from standard input (fromStdin)
-// or a generated one, and prints a generated one once set has stored it.
-func (a *App) setPassword(fromStdin bool, set func(pw string) error) error {
-	pw, generated, err := a.password(fromStdin)
-	if err != nil {
-		return err
+// auditAccess records action on account u with the role and queues it has now.
+func (a *App) auditAccess(ctx context.Context, d *sqlx.DB, action string, u users.User) error {
+	return audit.Record(ctx, d, a.flowClock().Now(), audit.Event{Action: action, Subject: "user:" + u.Email,
+		Detail: map[string]any{"role": u.Role, "queues": u.Queues}})
+}
+
+// passwordCmd is a users command on one EMAIL that stores a password with
+// store: the one --password-stdin reads, or a generated one it prints once
+// store has taken it.
+func (a *App) passwordCmd(use, short string, store func(ctx context.Context, d *sqlx.DB, email, pw string) error) *cobra.Command {
+	var fromStdin bool
+	cmd := &cobra.Command{
+		Use:   use + " EMAIL",
+		Short: short + "; prints a one-time password unless --password-stdin is given",
+		Args:  cobra.ExactArgs(1),
+		RunE: a.withDB(func(ctx context.Context, d *sqlx.DB, args []string) error {
+			pw, generated, err := a.password(fromStdin)
+			if err != nil {
+				return err
+			}
+			if err := store(ctx, d, args[0], pw); err != nil {
+				return err
+			}
+			if generated {
+				fmt.Fprintf(a.Stdout, "one-time password: %s\n", pw)
+			}
+			return nil
+		}),
 	}
-	if err := set(pw); err != nil {
-		return err
-	}
-	if generated {
-		fmt.Fprintf(a.Stdout, "one-time password: %s\n", pw)
-	}
-	return nil
+	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from standard input")
+	return cmd
 }
 
 func (a *App) password(fromStdin bool) (pw string, generated bool, err error) {
