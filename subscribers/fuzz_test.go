@@ -78,23 +78,31 @@ func FuzzTXTLine(f *testing.F) {
 	})
 }
 
+// fuzzDecode fuzzes decode, the body decoder of POST path, seeded with
+// seeds: any body ends in a value or an error that names a status, never a
+// panic; check sees each value decode accepts.
+func fuzzDecode[T any](f *testing.F, path string, decode func(http.ResponseWriter, *http.Request, int64) (T, error), seeds []string, check func(*testing.T, T)) {
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		v, err := decode(httptest.NewRecorder(), r, 1<<16)
+		if err != nil {
+			return
+		}
+		check(t, v)
+	})
+}
+
 // FuzzDecodeUpsert: the API body decode and validation of POST /v1/subscribers.
-// Any input ends in a value or an error that names a status; never a panic.
 func FuzzDecodeUpsert(f *testing.F) {
-	for _, s := range []string{
+	fuzzDecode(f, "/v1/subscribers", decodeUpsert, []string{
 		`{"external_id":"c-1","name":"Анна","locale":"ru","time_zone":"Europe/Moscow","attributes":{"plan":"weekly","n":1,"x":null},"identities":[{"channel":"telegram","address":"1"},{"channel":"whatsapp","address":"+79990000001"}]}`,
 		`{"external_id":"c-1","identities":[{"channel":"email","address":"a@b.c"},{"channel":"email","address":"A@B.C"}]}`,
 		`{"external_id":""}`, `[]`, `null`, `{"external_id":"x","time_zone":"../../../../etc/passwd"}`,
 		`{"external_id":"x","attributes":{"":1}}`, `{"external_id":"x","identities":[null]}`, `{"external_id":"x"} trailing`,
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, body string) {
-		r := httptest.NewRequest(http.MethodPost, "/v1/subscribers", strings.NewReader(body))
-		in, err := decodeUpsert(httptest.NewRecorder(), r, 1<<16)
-		if err != nil {
-			return
-		}
+	}, func(t *testing.T, in Input) {
 		if in.ExternalID == "" {
 			t.Fatal("accepted an empty external_id")
 		}
@@ -108,18 +116,10 @@ func FuzzDecodeUpsert(f *testing.F) {
 
 // FuzzDecodeEvents: the batch events body and per-item validation.
 func FuzzDecodeEvents(f *testing.F) {
-	for _, s := range []string{
+	fuzzDecode(f, "/v1/events", decodeEvents, []string{
 		`{"events":[{"external_id":"c-1","name":"order.delivered","occurred_at":"2026-03-01T10:00:00Z","payload":{"a":1},"idempotency_key":"k"}]}`,
 		`{"events":[]}`, `{"events":null}`, `{"events":[{"name":"x","occurred_at":"0001-01-01T00:00:00Z"}]}`, `{"events":[{}]}`,
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, body string) {
-		r := httptest.NewRequest(http.MethodPost, "/v1/events", strings.NewReader(body))
-		evs, err := decodeEvents(httptest.NewRecorder(), r, 1<<16)
-		if err != nil {
-			return
-		}
+	}, func(t *testing.T, evs []Event) {
 		for i := range evs {
 			_ = evs[i].Validate("events[0].")
 		}
