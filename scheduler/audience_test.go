@@ -191,9 +191,7 @@ func TestAudienceInjection(t *testing.T) {
 			}
 		}
 	}
-	if n := f.count(`SELECT count(*) FROM subscribers`); n != 1 {
-		t.Fatalf("subscribers = %d", n)
-	}
+	f.wantCount("subscribers", 1, `SELECT count(*) FROM subscribers`)
 }
 
 func TestAudienceErrors(t *testing.T) {

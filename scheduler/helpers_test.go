@@ -152,6 +152,12 @@ func (f fixture) count(query string, args ...any) int {
 	return testenv.Count(f.t, context.Background(), f.db, query, args...)
 }
 
+// wantCount fails the test unless query counts want; what names the number.
+func (f fixture) wantCount(what string, want int, query string, args ...any) {
+	f.t.Helper()
+	testenv.WantCount(f.t, context.Background(), f.db, what, want, query, args...)
+}
+
 func mustLoc(t testing.TB, name string) *time.Location {
 	t.Helper()
 	l, err := time.LoadLocation(name)

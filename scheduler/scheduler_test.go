@@ -235,15 +235,9 @@ func TestConcurrentSchedulers(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if n := f.count(`SELECT count(*) FROM flow_runs WHERE campaign_id = 'renewal'`); n != 3000 {
-		t.Fatalf("renewal runs = %d, want 3000", n)
-	}
-	if n := f.count(`SELECT count(DISTINCT subscriber_id) FROM flow_runs WHERE campaign_id = 'renewal'`); n != 3000 {
-		t.Fatalf("renewal subscribers = %d", n)
-	}
-	if n := f.count(`SELECT count(*) FROM flow_runs WHERE campaign_id = 'feedback'`); n != 3000 {
-		t.Fatalf("feedback runs = %d, want 3000", n)
-	}
+	f.wantCount("renewal runs", 3000, `SELECT count(*) FROM flow_runs WHERE campaign_id = 'renewal'`)
+	f.wantCount("renewal subscribers", 3000, `SELECT count(DISTINCT subscriber_id) FROM flow_runs WHERE campaign_id = 'renewal'`)
+	f.wantCount("feedback runs", 3000, `SELECT count(*) FROM flow_runs WHERE campaign_id = 'feedback'`)
 	if n := f.count(`SELECT count(*) FROM scheduler_occurrences`); n != 3 {
 		t.Fatalf("occurrences = %d, want one per zone", n)
 	}

@@ -99,9 +99,7 @@ func TestFeedbackFlowRepliesHandoffAndTimeout(t *testing.T) {
 	yes, no, words, silent := subs[0], subs[1], subs[2], subs[3]
 	h.start("feedback", v, subs, t0)
 	h.settle()
-	if n := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'waiting' AND step_id = 'answer'`); n != 4 {
-		t.Fatalf("runs waiting for a reply = %d, want 4", n)
-	}
+	h.wantCount("runs waiting for a reply", 4, `SELECT count(*) FROM flow_runs WHERE state = 'waiting' AND step_id = 'answer'`)
 	for _, c := range []struct {
 		sub          int64
 		button, text string
@@ -116,9 +114,7 @@ func TestFeedbackFlowRepliesHandoffAndTimeout(t *testing.T) {
 		}
 	}
 	h.settle()
-	if n := h.count(`SELECT count(*) FROM messages WHERE step_id = 'thanks' AND status = 'sent'`); n != 2 {
-		t.Fatalf("thanks sent = %d, want 2", n)
-	}
+	h.wantCount("thanks sent", 2, `SELECT count(*) FROM messages WHERE step_id = 'thanks' AND status = 'sent'`)
 	var liked bool
 	if err := h.db.Get(&liked, `SELECT (attributes->>'liked')::bool FROM subscribers WHERE id = $1`, yes); err != nil || !liked {
 		t.Fatalf("set step: liked = %v (%v)", liked, err)
@@ -130,23 +126,17 @@ func TestFeedbackFlowRepliesHandoffAndTimeout(t *testing.T) {
 	if n := h.count(`SELECT count(*) FROM flow_runs WHERE subscriber_id = $1 AND state = 'done'`, yes); n != 1 {
 		t.Fatalf("second reply moved the finished run")
 	}
-	if n := h.count(`SELECT count(*) FROM handoffs WHERE subscriber_id = $1 AND queue = 'care' AND resolved_at IS NULL`, no); n != 1 {
-		t.Fatalf("open hand-offs for the negative answer = %d, want 1", n)
-	}
+	h.wantCount("open hand-offs for the negative answer", 1, `SELECT count(*) FROM handoffs WHERE subscriber_id = $1 AND queue = 'care' AND resolved_at IS NULL`, no)
 	if n := h.count(`SELECT count(*) FROM flow_runs WHERE subscriber_id = $1 AND state = 'paused'`, no); n != 1 {
 		t.Fatalf("handed-off run not paused")
 	}
 	// The silent one times out after 48h and gets the reminder.
 	h.clock.Advance(49 * time.Hour)
 	h.settle()
-	if n := h.count(`SELECT count(*) FROM messages WHERE step_id = 'remind' AND subscriber_id = $1`, silent); n != 1 {
-		t.Fatalf("reminders to the silent subscriber = %d, want 1", n)
-	}
+	h.wantCount("reminders to the silent subscriber", 1, `SELECT count(*) FROM messages WHERE step_id = 'remind' AND subscriber_id = $1`, silent)
 	// The hand-off opened an inbox conversation (trigger on handoffs), which
 	// pauses marketing for the subscriber until a manager resolves it.
-	if n := h.count(`SELECT count(*) FROM conversations WHERE subscriber_id = $1 AND state = 'open' AND queue = 'care'`, no); n != 1 {
-		t.Fatalf("open conversations for the hand-off = %d, want 1", n)
-	}
+	h.wantCount("open conversations for the hand-off", 1, `SELECT count(*) FROM conversations WHERE subscriber_id = $1 AND state = 'open' AND queue = 'care'`, no)
 	// The manager resolves: the conversation closes, the hand-off is
 	// resolved and the run continues after the hand-off step.
 	if err := in.resolve(no, false); err != nil {
@@ -161,12 +151,8 @@ func TestFeedbackFlowRepliesHandoffAndTimeout(t *testing.T) {
 		t.Fatalf("second resolve: %v, want inbox.ErrClosed", err)
 	}
 	h.settle()
-	if n := h.count(`SELECT count(*) FROM messages WHERE step_id = 'sorry' AND subscriber_id = $1 AND status = 'sent'`, no); n != 1 {
-		t.Fatalf("message after resolve = %d, want 1", n)
-	}
-	if n := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`); n != 4 {
-		t.Fatalf("done runs = %d, want 4", n)
-	}
+	h.wantCount("message after resolve", 1, `SELECT count(*) FROM messages WHERE step_id = 'sorry' AND subscriber_id = $1 AND status = 'sent'`, no)
+	h.wantCount("done runs", 4, `SELECT count(*) FROM flow_runs WHERE state = 'done'`)
 }
 
 // A reply no branch matches (and no on_other) hands the dialogue to a person:
@@ -203,15 +189,11 @@ func TestUnmatchedReplyAndResolveWithEnd(t *testing.T) {
 	}
 	h.settle()
 	// Resumed after the wait_reply step: liked, then thanks.
-	if n := h.count(`SELECT count(*) FROM messages WHERE subscriber_id = $1 AND step_id = 'thanks' AND status = 'sent'`, unmatched); n != 1 {
-		t.Fatalf("resumed run: thanks = %d, want 1", n)
-	}
+	h.wantCount("resumed run: thanks", 1, `SELECT count(*) FROM messages WHERE subscriber_id = $1 AND step_id = 'thanks' AND status = 'sent'`, unmatched)
 	if n := h.count(`SELECT count(*) FROM messages WHERE subscriber_id = $1 AND step_id = 'sorry'`, ended); n != 0 {
 		t.Fatalf("ended run sent %d messages after the hand-off", n)
 	}
-	if n := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done' AND context ? 'handoff'`); n != 2 {
-		t.Fatalf("done runs with their hand-off recorded = %d, want 2", n)
-	}
+	h.wantCount("done runs with their hand-off recorded", 2, `SELECT count(*) FROM flow_runs WHERE state = 'done' AND context ? 'handoff'`)
 }
 
 // A reply racing its own timeout takes exactly one branch.
@@ -307,9 +289,7 @@ func TestWaitGoalAndBranchOnEvents(t *testing.T) {
 	}
 	h.clock.Set(time.Date(2026, 3, 7, 0, 0, 0, 0, time.UTC)) // after both Fridays 18:00
 	h.settle()
-	if n := h.count(`SELECT count(*) FROM messages WHERE step_id = 'menu' AND status = 'sent'`); n != 2 {
-		t.Fatalf("menus sent = %d", n)
-	}
+	h.wantCount("menus sent", 2, `SELECT count(*) FROM messages WHERE step_id = 'menu' AND status = 'sent'`)
 	h.exec(`INSERT INTO subscriber_events (subscriber_id, name, occurred_at) VALUES ($1, 'order.created', $2)`, berlin[0], h.clock.Now().Add(time.Hour))
 	h.clock.Advance(2*24*time.Hour + time.Minute)
 	h.settle()
@@ -326,12 +306,8 @@ func TestWaitGoalAndBranchOnEvents(t *testing.T) {
 	if !rc.Goal.Converted {
 		t.Fatalf("goal not recorded as converted: %s", raw)
 	}
-	if n := h.count(`SELECT count(*) FROM messages WHERE step_id = 'thanks' AND subscriber_id = $1`, berlin[0]); n != 1 {
-		t.Fatalf("converted subscriber thanks = %d", n)
-	}
-	if n := h.count(`SELECT count(*) FROM messages WHERE step_id = 'remind' AND subscriber_id = $1`, ny[0]); n != 1 {
-		t.Fatalf("unconverted subscriber reminders = %d", n)
-	}
+	h.wantCount("converted subscriber thanks", 1, `SELECT count(*) FROM messages WHERE step_id = 'thanks' AND subscriber_id = $1`, berlin[0])
+	h.wantCount("unconverted subscriber reminders", 1, `SELECT count(*) FROM messages WHERE step_id = 'remind' AND subscriber_id = $1`, ny[0])
 }
 
 func TestWaitTimeAcrossDST(t *testing.T) {

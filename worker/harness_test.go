@@ -115,6 +115,12 @@ func (h *harness) count(q string, args ...any) int {
 	return testenv.Count(h.t, context.Background(), h.db, q, args...)
 }
 
+// wantCount fails the test unless q counts want; what names the number.
+func (h *harness) wantCount(what string, want int, q string, args ...any) {
+	h.t.Helper()
+	testenv.WantCount(h.t, context.Background(), h.db, what, want, q, args...)
+}
+
 // claimAside starts a claim in its own goroutine, as a worker would; the
 // test cancels it to end the claim (a worker dying or shutting down) and
 // reads what the claim returned on done.

@@ -64,15 +64,9 @@ func TestSlowClaimKeepsItsLease(t *testing.T) {
 	if took := time.Since(start); took < time.Second {
 		t.Fatalf("the claim took %v: not longer than twice the idle timeout, the test proves nothing", took)
 	}
-	if got := h.count(`SELECT count(*) FROM messages WHERE status = 'sent'`); got != 10 {
-		t.Fatalf("sent messages = %d, want 10", got)
-	}
-	if got := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`); got != 10 {
-		t.Fatalf("done runs = %d, want 10", got)
-	}
-	if got := h.count(`SELECT count(*) FROM sandbox_sends`); got != 10 {
-		t.Fatalf("provider calls = %d, want 10", got)
-	}
+	h.wantCount("sent messages", 10, `SELECT count(*) FROM messages WHERE status = 'sent'`)
+	h.wantCount("done runs", 10, `SELECT count(*) FROM flow_runs WHERE state = 'done'`)
+	h.wantCount("provider calls", 10, `SELECT count(*) FROM sandbox_sends`)
 }
 
 // A claim whose session ends under it (the server's idle timeout after a

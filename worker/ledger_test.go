@@ -53,9 +53,7 @@ func crashMidGroup(t *testing.T, onUnknown string) (*harness, int64) {
 	if n, err := h.engine.workDue(context.Background()); err != nil || n != 30 {
 		t.Fatalf("claim after the crash: %d runs, %v", n, err)
 	}
-	if got := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`); got != 30 {
-		t.Fatalf("done runs = %d, want 30", got)
-	}
+	h.wantCount("done runs", 30, `SELECT count(*) FROM flow_runs WHERE state = 'done'`)
 	return h, hang
 }
 
@@ -71,9 +69,7 @@ func TestInFlightGroupOfACrashIsUnknown(t *testing.T) {
 	if got := h.count(`SELECT count(*) FROM messages WHERE status = 'unknown' AND subscriber_id = $1`, hang); got != 1 {
 		t.Fatal("the message in flight at the crash is not unknown")
 	}
-	if got := h.count(`SELECT count(*) FROM messages WHERE status = 'sent'`); got != 30-inFlightGroup {
-		t.Fatalf("sent messages = %d, want %d", got, 30-inFlightGroup)
-	}
+	h.wantCount("sent messages", 30-inFlightGroup, `SELECT count(*) FROM messages WHERE status = 'sent'`)
 	// Every provider call happened once: the nine of the crashed group that
 	// went out before it were not sent again, the hanging one never.
 	if got := h.count(`SELECT count(*) FROM sandbox_sends`); got != 30-1 {
@@ -82,10 +78,8 @@ func TestInFlightGroupOfACrashIsUnknown(t *testing.T) {
 	if got := h.count(`SELECT count(*) FROM sandbox_sends WHERE address = $1`, fmt.Sprintf("u%d@example.com", hang)); got != 0 {
 		t.Fatalf("the hanging send was made again after the crash")
 	}
-	if got := h.count(`SELECT count(*) FROM messages m JOIN sandbox_sends s ON s.idempotency_key = m.idempotency_key
-WHERE m.status = 'sent' AND m.provider_id = s.provider_id`); got != 30-inFlightGroup {
-		t.Fatalf("sent rows with the provider's id = %d, want %d", got, 30-inFlightGroup)
-	}
+	h.wantCount("sent rows with the provider's id", 30-inFlightGroup, `SELECT count(*) FROM messages m JOIN sandbox_sends s ON s.idempotency_key = m.idempotency_key
+WHERE m.status = 'sent' AND m.provider_id = s.provider_id`)
 	f, err := analytics.New(h.db).Funnel(context.Background(), "inflight", "")
 	if err != nil {
 		t.Fatal(err)
@@ -98,9 +92,7 @@ WHERE m.status = 'sent' AND m.provider_id = s.provider_id`); got != 30-inFlightG
 // on_unknown: resend sends a crashed group again: every message ends sent.
 func TestInFlightGroupResentWhenTheCampaignSaysSo(t *testing.T) {
 	h, hang := crashMidGroup(t, campaigns.OnUnknownResend)
-	if got := h.count(`SELECT count(*) FROM messages WHERE status = 'sent'`); got != 30 {
-		t.Fatalf("sent messages = %d, want 30", got)
-	}
+	h.wantCount("sent messages", 30, `SELECT count(*) FROM messages WHERE status = 'sent'`)
 	if got := h.count(`SELECT count(*) FROM sandbox_sends WHERE address = $1`, fmt.Sprintf("u%d@example.com", hang)); got != 1 {
 		t.Fatalf("the message in flight at the crash was not sent again")
 	}
@@ -142,9 +134,7 @@ func TestRetriedMessageGoesInFlightAndIsUnknownAfterACrash(t *testing.T) {
 	h.email.Script(addr, sandbox.Behavior{Fail: channels.Transient})
 	h.start("retryflight", v, subs, t0.Add(-time.Minute))
 	_, _ = h.engine.workDue(context.Background()) // the transient failure asks for a retry
-	if got := h.count(`SELECT count(*) FROM messages WHERE status = 'pending' AND tries = 1`); got != 1 {
-		t.Fatalf("pending messages after a transient failure = %d, want 1", got)
-	}
+	h.wantCount("pending messages after a transient failure", 1, `SELECT count(*) FROM messages WHERE status = 'pending' AND tries = 1`)
 	h.email.Script(addr, sandbox.Behavior{Delay: time.Minute})
 	h.clock.Advance(retryBackoff(1) + time.Second)
 	cancel, done := h.claimAside()
@@ -170,9 +160,7 @@ func TestRetriedMessageGoesInFlightAndIsUnknownAfterACrash(t *testing.T) {
 	if got := h.count(`SELECT count(*) FROM sandbox_sends WHERE address = $1`, addr); got != 0 {
 		t.Fatalf("the retry in flight at the crash was sent again (%d calls)", got)
 	}
-	if got := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`); got != 1 {
-		t.Fatalf("done runs = %d, want 1", got)
-	}
+	h.wantCount("done runs", 1, `SELECT count(*) FROM flow_runs WHERE state = 'done'`)
 }
 
 // A retried message whose send goes through is settled sent with the

@@ -33,9 +33,7 @@ func TestPacedBusyChatStaysPending(t *testing.T) {
 	if took := time.Since(start); took > claimPacing.wait {
 		t.Errorf("the claim took %v: it waited for the busy chat", took)
 	}
-	if n := h.count(`SELECT count(*) FROM sandbox_sends WHERE address <> $1`, busy); n != 4 {
-		t.Fatalf("sends to the free chats = %d, want 4", n)
-	}
+	h.wantCount("sends to the free chats", 4, `SELECT count(*) FROM sandbox_sends WHERE address <> $1`, busy)
 	if n := h.count(`SELECT count(*) FROM sandbox_sends WHERE address = $1`, busy); n != 0 {
 		t.Fatalf("the busy chat got %d sends before its slot", n)
 	}

@@ -41,12 +41,8 @@ func TestMultiPartRetryResumesAtTheFailedPart(t *testing.T) {
 		h.start(id, v, subs[i:i+1], t0)
 	}
 	h.settle()
-	if n := h.count(`SELECT count(*) FROM message_parts WHERE parts_sent = 1`); n != 2 {
-		t.Fatalf("message_parts rows after the failed tries = %d, want 2", n)
-	}
-	if n := h.count(`SELECT count(*) FROM messages WHERE status = 'pending' AND tries = 1`); n != 2 {
-		t.Fatalf("pending messages after the failed tries = %d, want 2", n)
-	}
+	h.wantCount("message_parts rows after the failed tries", 2, `SELECT count(*) FROM message_parts WHERE parts_sent = 1`)
+	h.wantCount("pending messages after the failed tries", 2, `SELECT count(*) FROM messages WHERE status = 'pending' AND tries = 1`)
 	h.clock.Advance(time.Minute)
 	h.settle()
 

@@ -17,18 +17,10 @@ func TestBlastSendsExactlyOnePerSubscriber(t *testing.T) {
 	h := setup(t)
 	_, subs := h.blastDef(sendDef("blast"), 730, "Europe/Moscow", t0)
 	h.settle()
-	if n := h.count(`SELECT count(*) FROM sandbox_sends`); n != len(subs) {
-		t.Fatalf("sandbox sends = %d, want %d", n, len(subs))
-	}
-	if n := h.count(`SELECT count(DISTINCT address) FROM sandbox_sends`); n != len(subs) {
-		t.Fatalf("distinct recipients = %d, want %d", n, len(subs))
-	}
-	if n := h.count(`SELECT count(*) FROM messages WHERE status = 'sent' AND provider_id IS NOT NULL`); n != len(subs) {
-		t.Fatalf("sent messages = %d, want %d", n, len(subs))
-	}
-	if n := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done' AND ended_at IS NOT NULL`); n != len(subs) {
-		t.Fatalf("done runs = %d, want %d", n, len(subs))
-	}
+	h.wantCount("sandbox sends", len(subs), `SELECT count(*) FROM sandbox_sends`)
+	h.wantCount("distinct recipients", len(subs), `SELECT count(DISTINCT address) FROM sandbox_sends`)
+	h.wantCount("sent messages", len(subs), `SELECT count(*) FROM messages WHERE status = 'sent' AND provider_id IS NOT NULL`)
+	h.wantCount("done runs", len(subs), `SELECT count(*) FROM flow_runs WHERE state = 'done' AND ended_at IS NOT NULL`)
 	var text string
 	if err := h.db.Get(&text, `SELECT text FROM sandbox_sends WHERE address = 'sb' || $1`, subs[0]); err != nil {
 		t.Fatal(err)
@@ -39,9 +31,7 @@ func TestBlastSendsExactlyOnePerSubscriber(t *testing.T) {
 	// A second dispatch of everything (as after a crash) changes nothing.
 	h.exec(`UPDATE flow_runs SET state = 'active', step_id = 'hello', step_seq = step_seq - 1, next_at = $1`, t0)
 	h.settle()
-	if n := h.count(`SELECT count(*) FROM sandbox_sends`); n != len(subs) {
-		t.Fatalf("after replay sandbox sends = %d, want %d", n, len(subs))
-	}
+	h.wantCount("after replay sandbox sends", len(subs), `SELECT count(*) FROM sandbox_sends`)
 }
 
 func TestPolicySkipsAndDefers(t *testing.T) {
@@ -84,12 +74,8 @@ func TestPolicySkipsAndDefers(t *testing.T) {
 	// Morning in Berlin: Berlin and Moscow go out, Tokyo is still quiet-free? (17:00 there: yes).
 	h.clock.Set(time.Date(2026, 3, 3, 8, 0, 0, 0, time.UTC))
 	h.settle()
-	if n := h.count(`SELECT count(*) FROM sandbox_sends`); n != 6 {
-		t.Fatalf("sends after quiet hours = %d, want 6", n)
-	}
-	if n := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`); n != len(all) {
-		t.Fatalf("done runs = %d, want %d", n, len(all))
-	}
+	h.wantCount("sends after quiet hours", 6, `SELECT count(*) FROM sandbox_sends`)
+	h.wantCount("done runs", len(all), `SELECT count(*) FROM flow_runs WHERE state = 'done'`)
 }
 
 func TestRateLimitedSendIsRetriedOnceWithoutDuplicate(t *testing.T) {
@@ -102,20 +88,12 @@ func TestRateLimitedSendIsRetriedOnceWithoutDuplicate(t *testing.T) {
 	if n := h.count(`SELECT count(*) FROM sandbox_sends`); n != 2 {
 		t.Fatalf("sends = %d, want 2 (one rate-limited)", n)
 	}
-	if n := h.count(`SELECT count(*) FROM messages WHERE status = 'pending'`); n != 1 {
-		t.Fatalf("pending messages = %d, want 1", n)
-	}
+	h.wantCount("pending messages", 1, `SELECT count(*) FROM messages WHERE status = 'pending'`)
 	h.clock.Advance(31 * time.Second)
 	h.settle()
-	if n := h.count(`SELECT count(*) FROM sandbox_sends`); n != 3 {
-		t.Fatalf("sends after retry-after = %d, want 3", n)
-	}
-	if n := h.count(`SELECT count(*) FROM messages`); n != 3 {
-		t.Fatalf("message rows = %d, want 3", n)
-	}
-	if n := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`); n != 3 {
-		t.Fatalf("done runs = %d", n)
-	}
+	h.wantCount("sends after retry-after", 3, `SELECT count(*) FROM sandbox_sends`)
+	h.wantCount("message rows", 3, `SELECT count(*) FROM messages`)
+	h.wantCount("done runs", 3, `SELECT count(*) FROM flow_runs WHERE state = 'done'`)
 }
 
 func TestFallbackLadderExactlyOnce(t *testing.T) {
@@ -158,12 +136,8 @@ func TestFallbackLadderExactlyOnce(t *testing.T) {
 	deliverReports(t, h)
 	h.exec(`UPDATE messages SET fallback_at = $1 WHERE attempt = 0 AND status <> 'skipped'`, h.clock.Now())
 	h.settle()
-	if n := h.count(`SELECT count(*) FROM sandbox_sends WHERE channel = 'email'`); n != 3 {
-		t.Fatalf("email sends after replay = %d, want 3", n)
-	}
-	if n := h.count(`SELECT count(*) FROM messages WHERE attempt = 1`); n != 3 {
-		t.Fatalf("attempt-1 rows = %d, want 3", n)
-	}
+	h.wantCount("email sends after replay", 3, `SELECT count(*) FROM sandbox_sends WHERE channel = 'email'`)
+	h.wantCount("attempt-1 rows", 3, `SELECT count(*) FROM messages WHERE attempt = 1`)
 	var st string
 	if err := h.db.Get(&st, `SELECT status FROM messages WHERE subscriber_id = $1 AND attempt = 0`, delivered); err != nil || st != "delivered" {
 		t.Fatalf("delivered subscriber's message status = %q (%v)", st, err)
@@ -229,9 +203,7 @@ func TestStatusesMoveForwardOnly(t *testing.T) {
 	if err := h.engine.Statuses.Apply(ctx, channels.Event{Type: channels.EventRead, Channel: channels.Sandbox, From: "sb" + itoa(h2[0]), Watermark: h.clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	if n := h.count(`SELECT count(*) FROM messages WHERE status = 'read'`); n != 2 {
-		t.Fatalf("read after watermark = %d, want 2", n)
-	}
+	h.wantCount("read after watermark", 2, `SELECT count(*) FROM messages WHERE status = 'read'`)
 }
 
 func TestOptOutsDuringBlastStopSends(t *testing.T) {
@@ -259,9 +231,7 @@ func TestRateLimiterPacesSends(t *testing.T) {
 	var first, last time.Time
 	_ = h.db.QueryRow(`SELECT min(created_at), max(created_at) FROM sandbox_sends`).Scan(&first, &last)
 	span = last.Sub(first)
-	if n := h.count(`SELECT count(*) FROM sandbox_sends`); n != 30 {
-		t.Fatalf("sends = %d", n)
-	}
+	h.wantCount("sends", 30, `SELECT count(*) FROM sandbox_sends`)
 	// 30 sends at 20/s cannot be faster than 29 intervals of 50ms.
 	if span < 1400*time.Millisecond {
 		t.Fatalf("30 sends at 20/s took %v, faster than the limit", span)
@@ -291,20 +261,14 @@ func TestTransientFailureRetriedOnce(t *testing.T) {
 	h.sandbox.Script(broken, sandbox.Behavior{Fail: channels.Transient})
 	h.start("flaky", v, subs, t0)
 	h.settle()
-	if n := h.count(`SELECT count(*) FROM messages WHERE status = 'pending' AND tries = 1 AND error_kind = 'transient'`); n != 2 {
-		t.Fatalf("pending after one failed try = %d, want 2", n)
-	}
-	if n := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'active' AND next_at = $1`, t0.Add(retryBackoff(1))); n != 2 {
-		t.Fatalf("runs deferred by the backoff = %d, want 2", n)
-	}
+	h.wantCount("pending after one failed try", 2, `SELECT count(*) FROM messages WHERE status = 'pending' AND tries = 1 AND error_kind = 'transient'`)
+	h.wantCount("runs deferred by the backoff", 2, `SELECT count(*) FROM flow_runs WHERE state = 'active' AND next_at = $1`, t0.Add(retryBackoff(1)))
 	h.sandbox.Script(flaky, sandbox.Behavior{})
 	for i := 0; i < maxRetry; i++ {
 		h.clock.Advance(retryBackoff(maxRetry) + time.Second)
 		h.settle()
 	}
-	if n := h.count(`SELECT count(*) FROM sandbox_sends WHERE address = $1`, flaky); n != 1 {
-		t.Fatalf("sends to the flaky address = %d, want 1", n)
-	}
+	h.wantCount("sends to the flaky address", 1, `SELECT count(*) FROM sandbox_sends WHERE address = $1`, flaky)
 	if n := h.count(`SELECT count(*) FROM messages WHERE status = 'sent'`); n != 2 {
 		var dump []string
 		_ = h.db.Select(&dump, `SELECT idempotency_key || ' ' || status || ' ' || tries || ' ' || coalesce(error_message, '') FROM messages`)
@@ -313,9 +277,7 @@ func TestTransientFailureRetriedOnce(t *testing.T) {
 	if n := h.count(`SELECT count(*) FROM messages WHERE status = 'failed' AND tries = $1 - 1 AND address = $2`, maxRetry, broken); n != 1 {
 		t.Fatalf("messages failed for good after %d tries = %d, want 1", maxRetry, n)
 	}
-	if n := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`); n != 3 {
-		t.Fatalf("runs done = %d, want 3", n)
-	}
+	h.wantCount("runs done", 3, `SELECT count(*) FROM flow_runs WHERE state = 'done'`)
 }
 
 // A run whose message is already recorded pending (by a deferred try, or by
@@ -335,21 +297,15 @@ func TestRecordedMessageWithoutFlagIsSentOnce(t *testing.T) {
 	        VALUES ($1, $2, 'legacy', $3, $4, 'hello', 'marketing', 'sandbox', $5, 'pending', '{"text": "recorded"}')`,
 		MessageKey(run, "hello", 0, 0), subs[0], v, run, "sb"+itoa(subs[0]))
 	h.settle()
-	if n := h.count(`SELECT count(*) FROM sandbox_sends`); n != 2 {
-		t.Fatalf("sends = %d, want 2", n)
-	}
+	h.wantCount("sends", 2, `SELECT count(*) FROM sandbox_sends`)
 	var dump []string
 	_ = h.db.Select(&dump, `SELECT idempotency_key || ' ' || status || ' ' || content::text FROM messages UNION ALL SELECT idempotency_key || ' sbx ' || text FROM sandbox_sends`)
 	t.Log(dump)
 	if n := h.count(`SELECT count(*) FROM sandbox_sends WHERE text = 'recorded'`); n != 1 {
 		t.Fatalf("the recorded message was sent %d times, want 1", n)
 	}
-	if n := h.count(`SELECT count(*) FROM messages WHERE status = 'sent'`); n != 2 {
-		t.Fatalf("sent rows = %d, want 2", n)
-	}
-	if n := h.count(`SELECT count(*) FROM flow_runs WHERE state = 'done'`); n != 2 {
-		t.Fatalf("runs done = %d, want 2", n)
-	}
+	h.wantCount("sent rows", 2, `SELECT count(*) FROM messages WHERE status = 'sent'`)
+	h.wantCount("runs done", 2, `SELECT count(*) FROM flow_runs WHERE state = 'done'`)
 }
 
 // A fallback rung renders its step's template with the run's trigger
@@ -379,9 +335,7 @@ func TestFallbackRungRendersWithTheRunPayload(t *testing.T) {
 	if !strings.Contains(text, "Заказ A-17 принят") {
 		t.Fatalf("email fallback text %q, want the order id from the run's payload", text)
 	}
-	if n := h.count(`SELECT count(*) FROM messages WHERE attempt = 1 AND status = 'sent'`); n != 1 {
-		t.Fatalf("sent attempt-1 messages = %d, want 1", n)
-	}
+	h.wantCount("sent attempt-1 messages", 1, `SELECT count(*) FROM messages WHERE attempt = 1 AND status = 'sent'`)
 }
 
 // A manager's reply (inbox.Outbox) goes through the outbox: recorded once
@@ -397,9 +351,7 @@ func TestPersonMessageThroughTheOutbox(t *testing.T) {
 			t.Fatalf("send %d: sent %v, %v", i+1, sent, err)
 		}
 	}
-	if n := h.count(`SELECT count(*) FROM sandbox_sends WHERE idempotency_key = 'manager:1:a'`); n != 1 {
-		t.Fatalf("provider sends = %d, want 1", n)
-	}
+	h.wantCount("provider sends", 1, `SELECT count(*) FROM sandbox_sends WHERE idempotency_key = 'manager:1:a'`)
 	var st, text string
 	if err := h.db.QueryRow(`SELECT status, content->>'text' FROM messages WHERE idempotency_key = 'manager:1:a'`).Scan(&st, &text); err != nil ||
 		st != "sent" || text != "Здравствуйте" {
@@ -411,9 +363,7 @@ func TestPersonMessageThroughTheOutbox(t *testing.T) {
 	if channels.KindOf(err) != channels.Blocked {
 		t.Fatalf("blocked send: %v", err)
 	}
-	if n := h.count(`SELECT count(*) FROM channel_identities WHERE subscriber_id = $1 AND blocked_at IS NOT NULL`, subs[1]); n != 1 {
-		t.Fatalf("blocked identities = %d, want 1", n)
-	}
+	h.wantCount("blocked identities", 1, `SELECT count(*) FROM channel_identities WHERE subscriber_id = $1 AND blocked_at IS NOT NULL`, subs[1])
 	if _, _, err := h.engine.SendText(ctx, subs[1], channels.Message{Channel: channels.Sandbox, To: "x"}); err == nil {
 		t.Fatal("a message without a key was accepted")
 	}

@@ -272,6 +272,15 @@ func Count(t testing.TB, ctx context.Context, d sqlx.QueryerContext, q string, a
 	return n
 }
 
+// WantCount fails t unless q, a query for one number, counts want; what names
+// the number in the failure, as "what = got, want want".
+func WantCount(t testing.TB, ctx context.Context, d sqlx.QueryerContext, what string, want int, q string, args ...any) {
+	t.Helper()
+	if n := Count(t, ctx, d, q, args...); n != want {
+		t.Fatalf("%s = %d, want %d", what, n, want)
+	}
+}
+
 // redisLease is how long a test's claim on a Redis database lasts unless
 // renewed; Redis renews it every third of that while the test runs.
 const redisLease = 15 * time.Minute
