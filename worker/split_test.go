@@ -11,39 +11,9 @@ import (
 	"github.com/nudge-engine/nudge/analytics"
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/campaigns/channelcheck"
+	"github.com/nudge-engine/nudge/internal/testenv"
 	"github.com/nudge-engine/nudge/scheduler"
 )
-
-const splitCampaign = `id: renew-ab
-name: Renewal offer A/B
-topic: marketing
-trigger:
-  api: {}
-settings:
-  channels: [sandbox]
-steps:
-  - id: ab
-    split:
-      variants:
-        - {id: menu, weight: 50, goto: menu}
-        - {id: discount, weight: 50, goto: discount}
-  - id: menu
-    send: {template: menu}
-    next: renewed
-  - id: discount
-    send: {template: discount}
-  - id: renewed
-    goal: {event: subscription.renewed, within: 3d}
-templates:
-  menu:
-    default:
-      ru: {text: "Меню на следующую неделю готово"}
-      en: {text: "Next week's menu is ready"}
-  discount:
-    default:
-      ru: {text: "Скидка 10% на следующую неделю"}
-      en: {text: "10% off next week"}
-`
 
 // TestSplitEndToEnd: a campaign with a 50/50 split, applied as the CLI and
 // the API apply it and triggered through the trigger API, is worked by the
@@ -53,7 +23,7 @@ templates:
 func TestSplitEndToEnd(t *testing.T) {
 	h := setup(t)
 	ctx := context.Background()
-	f, err := campaigns.Parse("renew-ab.yaml", []byte(splitCampaign))
+	f, err := campaigns.Parse("renew-ab.yaml", []byte(testenv.SplitCampaign))
 	if err != nil {
 		t.Fatal(err)
 	}

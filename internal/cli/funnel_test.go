@@ -15,37 +15,10 @@ import (
 	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
-const funnelCampaign = `id: renew-ab
-name: Renewal offer A/B
-topic: marketing
-trigger:
-  api: {}
-settings:
-  channels: [telegram]
-  holdout_percent: 10
-steps:
-  - id: ab
-    split:
-      variants:
-        - {id: menu, weight: 1, goto: menu}
-        - {id: discount, weight: 1, goto: discount}
-  - id: menu
-    send: {template: menu}
-    next: renewed
-  - id: discount
-    send: {template: discount}
-  - id: renewed
-    goal: {event: subscription.renewed, within: 3d}
-templates:
-  menu:
-    telegram:
-      ru: {text: "Меню на следующую неделю готово"}
-      en: {text: "Next week's menu is ready"}
-  discount:
-    telegram:
-      ru: {text: "Скидка 10% на следующую неделю"}
-      en: {text: "10% off next week"}
-`
+// funnelCampaign is the split tests' A/B campaign with a 10% holdout.
+func funnelCampaign() string {
+	return strings.Replace(testenv.SplitCampaign, "settings:\n", "settings:\n  holdout_percent: 10\n", 1)
+}
 
 // TestCampaignFunnelCLI: `nudge campaign funnel` prints the funnel, the
 // goal against the holdout and a row per split variant with the difference
@@ -54,7 +27,7 @@ func TestCampaignFunnelCLI(t *testing.T) {
 	url := testenv.DBURL(t)
 	env := map[string]string{"NUDGE_DATABASE_URL": url}
 	path := filepath.Join(t.TempDir(), "renew-ab.yaml")
-	if err := os.WriteFile(path, []byte(funnelCampaign), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(funnelCampaign()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if code, out, errOut := runCLI(t, env, "campaign", "apply", path); code != 0 {
