@@ -103,27 +103,27 @@ func TestAudienceConsent(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	now := time.Now()
-	// granted on telegram
-	tgOnly := f.subscriber(sub{ext: "tg"})
-	f.consent(tgOnly, "telegram", "marketing", true)
-	// all channels
-	star := f.subscriber(sub{ext: "star"})
-	f.consent(star, "*", "marketing", true)
-	// all channels, then telegram revoked: the campaign uses telegram and sms, sms still granted
-	starRevTg := f.subscriber(sub{ext: "star-rev-tg"})
-	f.consent(starRevTg, "*", "marketing", true)
-	f.consent(starRevTg, "telegram", "marketing", false)
-	// telegram granted, then everything revoked
-	revAll := f.subscriber(sub{ext: "rev-all"})
-	f.consent(revAll, "telegram", "marketing", true)
-	f.consent(revAll, "*", "marketing", false)
-	// service only
-	svc := f.subscriber(sub{ext: "svc"})
-	f.consent(svc, "telegram", "service", true)
-	// revoked then granted again
-	again := f.subscriber(sub{ext: "again"})
-	f.consent(again, "sms", "marketing", false)
-	f.consent(again, "sms", "marketing", true)
+	type grant struct {
+		channel, topic string
+		granted        bool
+	}
+	for _, s := range []struct {
+		ext    string
+		events []grant // in order
+	}{
+		{"tg", []grant{{"telegram", "marketing", true}}},
+		{"star", []grant{{"*", "marketing", true}}},
+		// telegram revoked after all channels: sms, which the campaign also uses, stays granted
+		{"star-rev-tg", []grant{{"*", "marketing", true}, {"telegram", "marketing", false}}},
+		{"rev-all", []grant{{"telegram", "marketing", true}, {"*", "marketing", false}}},
+		{"svc", []grant{{"telegram", "service", true}}},
+		{"again", []grant{{"sms", "marketing", false}, {"sms", "marketing", true}}},
+	} {
+		id := f.subscriber(sub{ext: s.ext})
+		for _, g := range s.events {
+			f.consent(id, g.channel, g.topic, g.granted)
+		}
+	}
 
 	tests := []struct {
 		name string
