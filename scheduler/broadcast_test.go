@@ -233,7 +233,7 @@ func TestBroadcastCancelPauseResume(t *testing.T) {
 		t.Fatalf("runs after the pause: %s", got)
 	}
 	var due int
-	if err := f.db.Get(&due, `SELECT count(*) FROM nudge_claim_runs($1, 100)`, clk.Now()); err != nil || due != 1 {
+	if err := f.db.Get(&due, `SELECT count(*) FROM nudge_claim_runs($1, 100, 0)`, clk.Now()); err != nil || due != 1 {
 		t.Fatalf("claimable while paused: %d (%v), want only the run in flight", due, err)
 	}
 	if st := pass(); st.BroadcastRuns != 0 || state(id) != "paused/20" {

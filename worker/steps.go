@@ -1,10 +1,13 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -70,12 +73,17 @@ func (e *Engine) workDue(ctx context.Context) (int, error) {
 	var claimed []runRow
 	err := e.withLeasedTx(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		claimed = claimed[:0]
-		if err := tx.SelectContext(ctx, &claimed, qClaimRuns, now, e.claimLimit()); err != nil {
+		if err := tx.SelectContext(ctx, &claimed, qClaimRuns, now, e.claimLimit(), rand.IntN(claimSlots)); err != nil {
 			return fmt.Errorf("claim runs: %w", err)
 		}
 		if len(claimed) == 0 {
 			return nil
 		}
+		// A claim spans slots; it works its runs oldest first, as they
+		// became due.
+		slices.SortFunc(claimed, func(a, b runRow) int {
+			return cmp.Or(a.NextAt.Compare(*b.NextAt), cmp.Compare(a.ID, b.ID))
+		})
 		return e.workRuns(ctx, tx, claimed, now)
 	})
 	if errors.Is(err, errLeaseLost) {
@@ -103,6 +111,11 @@ func (e *Engine) workDue(ctx context.Context) (int, error) {
 	}
 	return len(claimed), err
 }
+
+// claimSlots is how many slots due runs are spread over (id % claimSlots,
+// migration 00034). A claim starts at a random slot, so concurrent claims
+// mostly start at different index entries instead of racing for the oldest.
+const claimSlots = 16
 
 // failedClaimDelay is how long runs whose claim failed wait before the next try.
 const failedClaimDelay = 5 * time.Second

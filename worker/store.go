@@ -8,21 +8,27 @@ import "github.com/nudge-engine/nudge/internal/db"
 // the injected clock ($-parameters); leases use the database's now() because
 // Asynq's own timing is wall time.
 const (
-	// Whether any run is due (the first entry of flow_runs_work decides).
+	// Whether any run is due: the first entry of each slot of
+	// flow_runs_work_slot decides (one probe a slot, migration 00034).
 	qDueExists = db.Unprepared + `
-SELECT EXISTS (SELECT 1 FROM flow_runs WHERE state IN ('active', 'waiting') AND next_at <= $1)`
+SELECT EXISTS (SELECT 1 FROM flow_runs
+                WHERE state IN ('active', 'waiting') AND next_at <= $1 AND id % 16 = ANY(` + allSlots + `))`
 
 	// Due runs, counted up to $2, for the metrics gauge.
 	qCountDue = db.Unprepared + `
 SELECT count(*) FROM (SELECT 1 FROM flow_runs
-                       WHERE state IN ('active', 'waiting') AND next_at <= $1 LIMIT $2) d`
+                       WHERE state IN ('active', 'waiting') AND next_at <= $1 AND id % 16 = ANY(` + allSlots + `)
+                       LIMIT $2) d`
 
-	// A claim (SQL function nudge_claim_runs, migration 00007): the oldest
+	// allSlots are the claim slots of migration 00034 (id % claimSlots).
+	allSlots = `'{0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15}'::bigint[]`
+
+	// A claim (SQL function nudge_claim_runs, migrations 00007 and 00034):
 	// due runs not claimed by another worker, locked until the claiming
-	// transaction ends.
+	// transaction ends, oldest first within each slot, from slot $3 on.
 	qClaimRuns = `
 SELECT id, campaign_id, campaign_version, subscriber_id, step_id, step_seq, state, holdout, context, next_at
-  FROM nudge_claim_runs($1, $2)`
+  FROM nudge_claim_runs($1, $2, $3)`
 
 	qLeaseFallbacks = db.Unprepared + `
 WITH due AS (

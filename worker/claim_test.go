@@ -1,0 +1,91 @@
+package worker
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// The claim statement (nudge_claim_runs, migration 00034): a claim starts
+// at its slot and moves on to the next slots only to fill up, serves each
+// slot oldest first, never returns a run another open claim holds, and a
+// claim large enough reaches every due run whatever slot it starts at.
+func TestClaimSlots(t *testing.T) {
+	h := setup(t)
+	subs := h.blast("slots", 40, t0.Add(-time.Hour))
+	// Due at different times, newest ids oldest, so id order and due order differ.
+	h.exec(`UPDATE flow_runs SET next_at = $1::timestamptz - make_interval(secs => id) WHERE campaign_id = 'slots'`, t0)
+	ctx := context.Background()
+	claim := func(tx *sqlx.Tx, n, slot int) []runRow {
+		t.Helper()
+		var rs []runRow
+		if err := tx.SelectContext(ctx, &rs, qClaimRuns, t0, n, slot); err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	begin := func() *sqlx.Tx {
+		t.Helper()
+		tx, err := h.db.BeginTxx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tx.Rollback() })
+		return tx
+	}
+
+	a := begin()
+	first := claim(a, 5, 3)
+	if len(first) != 5 {
+		t.Fatalf("claim of 5 got %d runs", len(first))
+	}
+	// Slots in order from 3 (wrapping), each slot's runs oldest first.
+	for i, r := range first {
+		if i == 0 && r.ID%claimSlots != 3 {
+			t.Errorf("claim from slot 3 began with run %d of slot %d", r.ID, r.ID%claimSlots)
+		}
+		if i == 0 {
+			continue
+		}
+		prev := first[i-1]
+		dist := func(id int64) int64 { return (id%claimSlots - 3 + claimSlots) % claimSlots }
+		switch {
+		case dist(r.ID) < dist(prev.ID):
+			t.Errorf("run %d (slot %d) after run %d (slot %d): slots out of order", r.ID, r.ID%claimSlots, prev.ID, prev.ID%claimSlots)
+		case dist(r.ID) == dist(prev.ID) && r.NextAt.Before(*prev.NextAt):
+			t.Errorf("run %d due %v after run %d due %v in one slot: not oldest first", r.ID, r.NextAt, prev.ID, prev.NextAt)
+		}
+	}
+
+	// A second claim, open at the same time, from the same slot: it gets
+	// the other 35, none of the first claim's.
+	b := begin()
+	rest := claim(b, 100, 3)
+	if len(rest) != len(subs)-len(first) {
+		t.Errorf("second claim got %d runs, want %d", len(rest), len(subs)-len(first))
+	}
+	held := map[int64]bool{}
+	for _, r := range first {
+		held[r.ID] = true
+	}
+	for _, r := range rest {
+		if held[r.ID] {
+			t.Errorf("run %d claimed twice", r.ID)
+		}
+	}
+	a.Rollback()
+	b.Rollback()
+
+	// Whatever slot a claim starts at, a large one reaches every due run;
+	// nothing not yet due is claimed.
+	h.exec(`UPDATE flow_runs SET next_at = $1::timestamptz + interval '1 minute' WHERE id = (SELECT min(id) FROM flow_runs WHERE campaign_id = 'slots')`, t0)
+	for _, slot := range []int{0, 9, 15} {
+		c := begin()
+		if got := len(claim(c, 100, slot)); got != len(subs)-1 {
+			t.Errorf("claim from slot %d got %d runs, want %d", slot, got, len(subs)-1)
+		}
+		c.Rollback()
+	}
+}
