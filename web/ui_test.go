@@ -2,7 +2,9 @@ package web
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -63,9 +65,15 @@ type recorder struct {
 // SendText records a manager's reply as worker.Engine.SendText does (once
 // per key) and keeps it.
 func (r *recorder) SendText(ctx context.Context, sub int64, m channels.Message) (int64, bool, error) {
-	id, created, err := testenv.RecordText(ctx, r.db, sub, m)
-	if err != nil || !created {
-		return id, created, err
+	var id int64
+	err := r.db.GetContext(ctx, &id, `INSERT INTO messages (idempotency_key, subscriber_id, topic, channel, address, status, content)
+		VALUES ($1, $2, 'service', $3, $4, 'sent', json_build_object('text', $5::text)) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
+		m.IdempotencyKey, sub, m.Channel, m.To, m.Text)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
