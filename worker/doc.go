@@ -8,8 +8,10 @@
 // Postgres is the truth, Asynq carries the work. A run is due when its
 // state is active or waiting and next_at has come. Workers claim due runs
 // themselves: a claim task (TypeClaim) runs SELECT … FOR NO KEY UPDATE SKIP LOCKED
-// on the oldest due runs (SQL function nudge_claim_runs, up to
-// Config.BatchSize) and works them in that same transaction, grouped by
+// on due runs (SQL function nudge_claim_runs, up to Config.BatchSize; oldest
+// first within one of 16 slots of the work index, starting at a random slot
+// so concurrent claims do not race for the same runs) and works them in that
+// same transaction, oldest first, grouped by
 // campaign version, step and state; then it claims again, until nothing is
 // due. Locked rows are the lease: a crashed worker's transaction aborts, its
 // runs are due again at once, and no run is ever marked "dispatched" only to
