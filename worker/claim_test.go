@@ -8,9 +8,9 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// The claim statement (nudge_claim_runs, migration 00034): a claim starts
+// The claim statement (nudge_claim_runs, migrations 00034 and 00035): a claim starts
 // at its slot and moves on to the next slots only to fill up, serves each
-// slot oldest first, never returns a run another open claim holds, and a
+// slot oldest first, passes over slots another open claim holds, and a
 // claim large enough reaches every due run whatever slot it starts at.
 func TestClaimSlots(t *testing.T) {
 	h := setup(t)
@@ -59,23 +59,40 @@ func TestClaimSlots(t *testing.T) {
 		}
 	}
 
-	// A second claim, open at the same time, from the same slot: it gets
-	// the other 35, none of the first claim's.
-	b := begin()
-	rest := claim(b, 100, 3)
-	if len(rest) != len(subs)-len(first) {
-		t.Errorf("second claim got %d runs, want %d", len(rest), len(subs)-len(first))
-	}
-	held := map[int64]bool{}
+	// A second claim, open at the same time, from the same slot: it passes
+	// over the slots the first holds (migration 00035) and gets every due
+	// run of the others, none of the first claim's.
+	aSlots := map[int64]bool{}
 	for _, r := range first {
-		held[r.ID] = true
+		aSlots[r.ID%claimSlots] = true
 	}
-	for _, r := range rest {
-		if held[r.ID] {
-			t.Errorf("run %d claimed twice", r.ID)
+	inASlots := 0
+	var ids []int64
+	if err := h.db.SelectContext(ctx, &ids, `SELECT id FROM flow_runs WHERE campaign_id = 'slots'`); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if aSlots[id%claimSlots] {
+			inASlots++
 		}
 	}
+	b := begin()
+	rest := claim(b, 100, 3)
+	if len(rest) != len(ids)-inASlots {
+		t.Errorf("second claim got %d runs, want %d (all but the %d in the first claim's slots)", len(rest), len(ids)-inASlots, inASlots)
+	}
+	for _, r := range rest {
+		if aSlots[r.ID%claimSlots] {
+			t.Errorf("run %d of slot %d, held by the first claim, claimed by the second", r.ID, r.ID%claimSlots)
+		}
+	}
+	// Once the first claim ends, its slots are free for the next one.
 	a.Rollback()
+	c := begin()
+	if got := len(claim(c, 100, 3)); got != inASlots {
+		t.Errorf("claim after the first ended got %d runs, want the %d of its slots", got, inASlots)
+	}
+	c.Rollback()
 	b.Rollback()
 
 	// Whatever slot a claim starts at, a large one reaches every due run;
