@@ -161,10 +161,14 @@ func (w pgWork) perMessage(before pgWork, n int) map[string]float64 {
 func fmtPer(m map[string]float64, k string) string { return fmt.Sprintf("%.2f", m[k]) }
 
 // claimStats is what pg_stat_user_functions says of nudge_claim_runs, the
-// worker's claim of due runs.
+// worker's claim of due runs, and pg_stat_user_indexes of the work index
+// it reads: entries read against live rows fetched is how many entries of
+// runs already finished (or held) a claim walked past.
 type claimStats struct {
 	Calls   int64   `db:"calls"`
 	TotalMS float64 `db:"total_time"`
+	Read    int64   `db:"idx_tup_read"`
+	Fetched int64   `db:"idx_tup_fetch"`
 }
 
 // MeanMS is the mean time of one claim inside Postgres.
@@ -176,7 +180,8 @@ func (c claimStats) MeanMS() float64 {
 }
 
 func (c claimStats) since(before claimStats) claimStats {
-	return claimStats{Calls: c.Calls - before.Calls, TotalMS: c.TotalMS - before.TotalMS}
+	return claimStats{Calls: c.Calls - before.Calls, TotalMS: c.TotalMS - before.TotalMS,
+		Read: c.Read - before.Read, Fetched: c.Fetched - before.Fetched}
 }
 
 // trackClaims makes the database's new sessions time PL/pgSQL functions
@@ -199,7 +204,9 @@ func readClaims(b *testing.B, d *sqlx.DB) claimStats {
 	if _, err := d.Exec(`SELECT pg_stat_clear_snapshot()`); err != nil {
 		b.Fatal(err)
 	}
-	if err := d.Get(&c, `SELECT coalesce(sum(calls), 0) AS calls, coalesce(sum(total_time), 0) AS total_time
+	if err := d.Get(&c, `SELECT coalesce(sum(calls), 0) AS calls, coalesce(sum(total_time), 0) AS total_time,
+       (SELECT coalesce(sum(idx_tup_read), 0) FROM pg_stat_user_indexes WHERE indexrelname = 'flow_runs_work_slot') AS idx_tup_read,
+       (SELECT coalesce(sum(idx_tup_fetch), 0) FROM pg_stat_user_indexes WHERE indexrelname = 'flow_runs_work_slot') AS idx_tup_fetch
   FROM pg_stat_user_functions WHERE funcname = 'nudge_claim_runs'`); err != nil {
 		b.Fatal(err)
 	}

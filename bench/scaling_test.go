@@ -26,6 +26,9 @@ func BenchmarkWorkers4(b *testing.B) {
 		Seconds, Rate, ClaimMeanMS  float64
 		Claims                      int64
 		RunsPerClaim, ClaimMSPerRun float64
+		// EntriesPerRun is work-index entries read per run (1: a claim
+		// walked past nothing); FetchedPerRun the live rows fetched.
+		EntriesPerRun, FetchedPerRun float64
 	}
 	measure := func(workers int) side {
 		r := blastWith(b, n, redisURL, blastOpts{Workers: workers, Rate: rate})
@@ -35,8 +38,9 @@ func BenchmarkWorkers4(b *testing.B) {
 			s.RunsPerClaim = float64(n) / float64(r.Claims.Calls)
 			s.ClaimMSPerRun = r.Claims.TotalMS / float64(n)
 		}
-		fmt.Printf("%d worker(s): %.0f msg/s in %.2fs; %d claims, %.2f ms mean, %.1f runs per claim\n",
-			workers, s.Rate, s.Seconds, s.Claims, s.ClaimMeanMS, s.RunsPerClaim)
+		s.EntriesPerRun, s.FetchedPerRun = float64(r.Claims.Read)/float64(n), float64(r.Claims.Fetched)/float64(n)
+		fmt.Printf("%d worker(s): %.0f msg/s in %.2fs; %d claims, %.2f ms mean, %.1f runs per claim, %.1f index entries read and %.1f rows fetched per run\n",
+			workers, s.Rate, s.Seconds, s.Claims, s.ClaimMeanMS, s.RunsPerClaim, s.EntriesPerRun, s.FetchedPerRun)
 		return s
 	}
 	one, four := measure(1), measure(4)
@@ -55,6 +59,7 @@ func BenchmarkWorkers4(b *testing.B) {
 		[2]string{"claim time 4/1 (target <= 1.1)", fmt.Sprintf("%.2f", ratio)},
 		[2]string{"claim ms per run, 1 / 4", fmt.Sprintf("%.3f / %.3f", one.ClaimMSPerRun, four.ClaimMSPerRun)},
 		[2]string{"runs per claim, 1 / 4", fmt.Sprintf("%.1f / %.1f", one.RunsPerClaim, four.RunsPerClaim)},
+		[2]string{"work-index entries read per run, 1 / 4", fmt.Sprintf("%.1f / %.1f", one.EntriesPerRun, four.EntriesPerRun)},
 		[2]string{"rate 4/1 (target >= 0.97)", fmt.Sprintf("%.2f", four.Rate/one.Rate)})
 	writeResult(b, "workers4", map[string]any{"subscribers": n, "rate_per_second": rate, "one": one, "four": four,
 		"claim_mean_ratio_4_to_1": ratio, "target_claim_mean_ratio": 1.1,

@@ -26,16 +26,17 @@ type Dispatcher struct {
 	stop  chan struct{}
 	wg    sync.WaitGroup
 
-	insp      *asynq.Inspector
-	lastDepth time.Time
-	direct    direct // claimers working without Redis (direct.go)
+	insp   *asynq.Inspector
+	direct direct // claimers working without Redis (direct.go)
 }
 
 // Dispatcher returns the engine's dispatcher. dbURL enables LISTEN nudge_due
 // and nudge_runs (replies, new runs wake it at once); "" polls only.
 func (e *Engine) Dispatcher(dbURL string) *Dispatcher {
-	return &Dispatcher{e: e, dbURL: dbURL, kick: make(chan struct{}, 1), stop: make(chan struct{}),
+	d := &Dispatcher{e: e, dbURL: dbURL, kick: make(chan struct{}, 1), stop: make(chan struct{}),
 		insp: asynq.NewInspector(e.cfg.Redis)}
+	e.cfg.Metrics.OnScrape(d.queueDepth)
+	return d
 }
 
 // Kick asks for a pass now.
@@ -63,14 +64,11 @@ func (d *Dispatcher) Stop() {
 	d.insp.Close()
 }
 
-// queueDepth refreshes the queue and due-run gauges at most every 5 seconds
-// (the inspector's queue info samples memory usage, and counting due runs
-// reads them: too heavy for every pass).
+// queueDepth refreshes the queue and due-run gauges when /metrics is
+// scraped (metrics.OnScrape, at most every metrics.ScrapeRefresh): the
+// inspector's queue info samples memory usage, and counting due runs reads
+// them, so no process does either unless someone looks.
 func (d *Dispatcher) queueDepth(ctx context.Context) {
-	if d.e.cfg.Metrics == nil || time.Since(d.lastDepth) < 5*time.Second {
-		return
-	}
-	d.lastDepth = time.Now()
 	var due int
 	if err := d.e.db.GetContext(ctx, &due, qCountDue, d.e.clock.Now(), dueGaugeCap); err == nil {
 		d.e.cfg.Metrics.DueRuns.Set(float64(due))
@@ -127,7 +125,6 @@ func (d *Dispatcher) loop() {
 		if err != nil && ctx.Err() == nil {
 			d.e.log.Error("dispatcher pass", "error", err)
 		}
-		d.queueDepth(ctx)
 		wait := (<-chan time.Time)(t.C)
 		if n > 0 { // a backlog: look again soon, claims may need company
 			wait = time.After(100 * time.Millisecond)

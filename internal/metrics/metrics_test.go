@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -29,4 +30,32 @@ func TestHandlerExposesCollectors(t *testing.T) {
 	}
 	var nilM *Metrics
 	nilM.Message("x", "y") // must not panic
+}
+
+// Gauges that cost a query are read when /metrics is scraped, at most every
+// ScrapeRefresh, and never without a scrape.
+func TestOnScrapeRunsAtScrapeOnly(t *testing.T) {
+	m := New()
+	calls := 0
+	m.OnScrape(func(context.Context) { calls++; m.DueRuns.Set(float64(40 + calls)) })
+	if calls != 0 {
+		t.Fatalf("OnScrape ran %d times before any scrape", calls)
+	}
+	scrape := func() string {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		return rec.Body.String()
+	}
+	if body := scrape(); !strings.Contains(body, "nudge_due_runs 41") {
+		t.Errorf("first scrape: nudge_due_runs not refreshed before the read:\n%s", body)
+	}
+	if body := scrape(); calls != 1 || !strings.Contains(body, "nudge_due_runs 41") {
+		t.Errorf("a second scrape within %v refreshed again (%d calls)", ScrapeRefresh, calls)
+	}
+	m.refreshed = m.refreshed.Add(-ScrapeRefresh)
+	if body := scrape(); calls != 2 || !strings.Contains(body, "nudge_due_runs 42") {
+		t.Errorf("a scrape after %v did not refresh (%d calls)", ScrapeRefresh, calls)
+	}
+	var nilM *Metrics
+	nilM.OnScrape(func(context.Context) {}) // must not panic
 }
