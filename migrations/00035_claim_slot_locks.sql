@@ -1,14 +1,17 @@
--- One claimer per slot at a time (issue 19 item 7, docs/scaling.md "the
--- claim's hot spot"). With 00034 two claims that started at the same slot
--- still met there: the second walked every run the first held (SKIP
--- LOCKED skips a row only after reading it and asking whether its locker
--- is still running), and the more claimers, the more such runs each claim
--- walked. A claim now takes a slot's transaction-scoped advisory lock
--- (two-int key: the class hashtext('nudge_claim_slot'), the slot) before
--- it reads the slot, and passes over slots another open claim holds, so
--- claims never walk each other's runs. A claim holds the slots it read
--- until it commits; a slot it found empty is held too, which only defers a
--- run that becomes due there meanwhile to the next claim.
+-- A slot with a backlog has one claim at a time (issue 19 item 7,
+-- docs/scaling.md "the claim's hot spot"). With 00034 two claims that
+-- started at the same slot still met there: the second walked every run
+-- the first held (SKIP LOCKED skips a row only after reading it and asking
+-- whether its locker still runs), and the more claimers, the more such runs
+-- each claim walked. A claim now takes a slot's transaction-scoped advisory
+-- lock (two-int key: the class hashtext('nudge_claim_slot'), the slot)
+-- before it reads the slot: shared, which fails only when another claim
+-- owns the slot (then it passes over it unread), and exclusive as well when
+-- the slot has a backlog (32 due runs or more) and no other claim shares it:
+-- the claim owns the slot until it commits. Claims share sparse slots and
+-- skip each other's runs there as before. Owning every slot a claim reads
+-- would keep the other claimers off all of them while replies make runs
+-- due a few at a time; sharing every slot brings the walk back at a blast.
 
 -- +goose Up
 -- +goose StatementBegin
@@ -20,6 +23,8 @@ SET enable_seqscan = off
 AS $$
 DECLARE
     class int := hashtext('nudge_claim_slot');
+    backlog int := 32;
+    due int;
     got int := 0;
     k int;
     s int;
@@ -27,7 +32,17 @@ DECLARE
 BEGIN
     FOR k IN 0..15 LOOP
         s := (first_slot + k) % 16;
-        CONTINUE WHEN NOT pg_try_advisory_xact_lock(class, s);
+        -- Another claim owns it: pass over it without reading it.
+        CONTINUE WHEN NOT pg_try_advisory_xact_lock_shared(class, s);
+        SELECT count(*) INTO due FROM (SELECT 1 FROM flow_runs
+                                        WHERE state IN ('active', 'waiting') AND next_at <= due_by
+                                          AND id % 16 = s::bigint
+                                        LIMIT backlog) d;
+        CONTINUE WHEN due = 0;
+        IF due >= backlog THEN
+            -- Own it unless another claim shares it already.
+            PERFORM pg_try_advisory_xact_lock(class, s);
+        END IF;
         RETURN QUERY
         SELECT * FROM flow_runs
          WHERE state IN ('active', 'waiting') AND next_at <= due_by

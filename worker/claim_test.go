@@ -10,7 +10,7 @@ import (
 
 // The claim statement (nudge_claim_runs, migrations 00034 and 00035): a claim starts
 // at its slot and moves on to the next slots only to fill up, serves each
-// slot oldest first, passes over slots another open claim holds, and a
+// slot oldest first, never returns a run another open claim holds, and a
 // claim large enough reaches every due run whatever slot it starts at.
 func TestClaimSlots(t *testing.T) {
 	h := setup(t)
@@ -59,40 +59,24 @@ func TestClaimSlots(t *testing.T) {
 		}
 	}
 
-	// A second claim, open at the same time, from the same slot: it passes
-	// over the slots the first holds (migration 00035) and gets every due
-	// run of the others, none of the first claim's.
-	aSlots := map[int64]bool{}
-	for _, r := range first {
-		aSlots[r.ID%claimSlots] = true
-	}
-	inASlots := 0
-	var ids []int64
-	if err := h.db.SelectContext(ctx, &ids, `SELECT id FROM flow_runs WHERE campaign_id = 'slots'`); err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range ids {
-		if aSlots[id%claimSlots] {
-			inASlots++
-		}
-	}
+	// A second claim, open at the same time, from the same slot: slots
+	// without a backlog are shared, so it gets the other 35, none of the
+	// first claim's.
 	b := begin()
 	rest := claim(b, 100, 3)
-	if len(rest) != len(ids)-inASlots {
-		t.Errorf("second claim got %d runs, want %d (all but the %d in the first claim's slots)", len(rest), len(ids)-inASlots, inASlots)
+	if len(rest) != len(subs)-len(first) {
+		t.Errorf("second claim got %d runs, want %d", len(rest), len(subs)-len(first))
+	}
+	held := map[int64]bool{}
+	for _, r := range first {
+		held[r.ID] = true
 	}
 	for _, r := range rest {
-		if aSlots[r.ID%claimSlots] {
-			t.Errorf("run %d of slot %d, held by the first claim, claimed by the second", r.ID, r.ID%claimSlots)
+		if held[r.ID] {
+			t.Errorf("run %d claimed twice", r.ID)
 		}
 	}
-	// Once the first claim ends, its slots are free for the next one.
 	a.Rollback()
-	c := begin()
-	if got := len(claim(c, 100, 3)); got != inASlots {
-		t.Errorf("claim after the first ended got %d runs, want the %d of its slots", got, inASlots)
-	}
-	c.Rollback()
 	b.Rollback()
 
 	// Whatever slot a claim starts at, a large one reaches every due run;
@@ -104,5 +88,57 @@ func TestClaimSlots(t *testing.T) {
 			t.Errorf("claim from slot %d got %d runs, want %d", slot, got, len(subs)-1)
 		}
 		c.Rollback()
+	}
+}
+
+// A slot with a backlog (32 due runs or more, migration 00035) has one
+// claim at a time: a second claim passes over it instead of walking the
+// runs the first holds there, owns the next one, and a third claim gets
+// every due run but those of the two owned slots.
+func TestClaimSlotOwners(t *testing.T) {
+	h := setup(t)
+	const perSlot = 70
+	h.blast("owners", perSlot*claimSlots, t0.Add(-time.Hour))
+	ctx := context.Background()
+	claim := func(n, slot int) []runRow {
+		t.Helper()
+		tx, err := h.db.BeginTxx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tx.Rollback() })
+		var rs []runRow
+		if err := tx.SelectContext(ctx, &rs, qClaimRuns, t0, n, slot); err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	slotsOf := func(rs []runRow) map[int64]int {
+		m := map[int64]int{}
+		for _, r := range rs {
+			m[r.ID%claimSlots]++
+		}
+		return m
+	}
+	if got := slotsOf(claim(10, 3)); got[3] != 10 || len(got) != 1 {
+		t.Fatalf("first claim of 10 from slot 3 took runs of slots %v, want 10 of slot 3", got)
+	}
+	if got := slotsOf(claim(10, 3)); got[4] != 10 || len(got) != 1 {
+		t.Errorf("second claim of 10 from slot 3 took runs of slots %v, want 10 of slot 4 (slot 3 is owned)", got)
+	}
+	var inSlot [claimSlots]int
+	var ids []int64
+	if err := h.db.SelectContext(ctx, &ids, `SELECT id FROM flow_runs WHERE campaign_id = 'owners'`); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		inSlot[id%claimSlots]++
+	}
+	third := claim(len(ids), 3)
+	if got := slotsOf(third); got[3] != 0 || got[4] != 0 {
+		t.Errorf("third claim took runs of the owned slots: %v", got)
+	}
+	if want := len(ids) - inSlot[3] - inSlot[4]; len(third) != want {
+		t.Errorf("third claim got %d runs, want the %d outside the owned slots", len(third), want)
 	}
 }
