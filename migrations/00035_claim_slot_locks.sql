@@ -5,11 +5,14 @@
 -- whether its locker still runs), and the more claimers, the more such runs
 -- each claim walked. A claim now takes a slot's transaction-scoped advisory
 -- lock (two-int key: the class hashtext('nudge_claim_slot'), the slot)
--- before it reads the slot: shared, which fails only when another claim
--- owns the slot (then it passes over it unread), and exclusive as well when
--- the slot has a backlog (32 due runs or more) and no other claim shares it:
--- the claim owns the slot until it commits. Claims share sparse slots and
--- skip each other's runs there as before. Owning every slot a claim reads
+-- before it reads the slot: exclusive when the slot has a backlog (32 due
+-- runs or more; the claim owns the slot until it commits, and passes over
+-- it when another claim holds the lock in either mode), shared otherwise
+-- (claims share sparse slots and skip each other's runs there as before,
+-- and pass over slots another claim owns). Taking the shared lock first
+-- and owning a backlog after let two claims that arrived together share a
+-- backlog slot for their whole transactions, and the claims after them
+-- join in. Owning every slot a claim reads
 -- would keep the other claimers off all of them while replies make runs
 -- due a few at a time; sharing every slot brings the walk back at a blast.
 
@@ -32,16 +35,18 @@ DECLARE
 BEGIN
     FOR k IN 0..15 LOOP
         s := (first_slot + k) % 16;
-        -- Another claim owns it: pass over it without reading it.
-        CONTINUE WHEN NOT pg_try_advisory_xact_lock_shared(class, s);
         SELECT count(*) INTO due FROM (SELECT 1 FROM flow_runs
                                         WHERE state IN ('active', 'waiting') AND next_at <= due_by
                                           AND id % 16 = s::bigint
                                         LIMIT backlog) d;
         CONTINUE WHEN due = 0;
         IF due >= backlog THEN
-            -- Own it unless another claim shares it already.
-            PERFORM pg_try_advisory_xact_lock(class, s);
+            -- Own it, or pass over it: another claim owns it, or claims
+            -- that found it sparse still share it and end soon.
+            CONTINUE WHEN NOT pg_try_advisory_xact_lock(class, s);
+        ELSE
+            -- Share it, unless another claim owns it.
+            CONTINUE WHEN NOT pg_try_advisory_xact_lock_shared(class, s);
         END IF;
         RETURN QUERY
         SELECT * FROM flow_runs

@@ -10,7 +10,9 @@
 // themselves: a claim task (TypeClaim) runs SELECT … FOR NO KEY UPDATE SKIP LOCKED
 // on due runs (SQL function nudge_claim_runs, up to Config.BatchSize; oldest
 // first within one of 16 slots of the work index, starting at a random slot
-// so concurrent claims do not race for the same runs) and works them in that
+// so concurrent claims do not race for the same runs; a slot with a backlog
+// is owned by one claim at a time through an advisory lock, so claims do
+// not walk the runs another holds) and works them in that
 // same transaction, oldest first, grouped by
 // campaign version, step and state; then it claims again, until nothing is
 // due. Locked rows are the lease: a crashed worker's transaction aborts, its
