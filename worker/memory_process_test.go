@@ -3,7 +3,6 @@ package worker
 import (
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -31,12 +30,7 @@ func TestWorkerSetsItsMemoryLimit(t *testing.T) {
 		{"GOMEMLIMIT wins", []string{"GOMEMLIMIT=100MiB", "NUDGE_WORKER_MEMORY_LIMIT_MB=48"}, 100 << 20},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := ln.Addr().String()
-			ln.Close()
+			addr := testenv.FreeAddr(t)
 			w := h.startWorker(append(c.env, "NUDGE_WORKER_METRICS_ADDR="+addr)...)
 			defer func() { _ = w.Process.Kill(); _ = w.Wait() }()
 			var got float64

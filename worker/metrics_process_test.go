@@ -2,7 +2,6 @@ package worker
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -19,12 +18,7 @@ func TestDueRunsGaugeOnScrape(t *testing.T) {
 	h := setup(t)
 	const n = 200
 	h.blast("gauge", n, time.Now().Add(-time.Minute))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testenv.FreeAddr(t)
 	h.startWorker("NUDGE_SANDBOX_DELAY=200ms", "NUDGE_WORKER_CONCURRENCY=1", "NUDGE_WORKER_BATCH=5",
 		"NUDGE_WORKER_METRICS_ADDR="+addr)
 	gauge := regexp.MustCompile(`(?m)^nudge_due_runs (\S+)$`)

@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"testing"
@@ -38,12 +37,7 @@ func redisOutage(t *testing.T, pause bool) {
 	const n = 12000
 	h.blast("outage", n, time.Now().Add(-time.Minute))
 	h.countProviderCalls()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metricsAddr := ln.Addr().String()
-	ln.Close()
+	metricsAddr := testenv.FreeAddr(t)
 	w := h.startWorker("NUDGE_SANDBOX_DELAY=20ms", "NUDGE_WORKER_CONCURRENCY=4", "NUDGE_WORKER_POLL=500ms",
 		"NUDGE_WORKER_METRICS_ADDR="+metricsAddr)
 	// directClaims reads the worker's nudge_direct_claims gauge.

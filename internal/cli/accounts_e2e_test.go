@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -87,12 +86,7 @@ func TestTwoTelegramBotsEndToEnd(t *testing.T) {
 	t.Cleanup(botA.Close)
 	t.Cleanup(botB.Close)
 	botB.Token = brandBToken
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // the process listens there
+	addr := testenv.FreeAddr(t) // the process listens there
 	base := "http://" + addr
 	dbURL := testenv.DBURL(t)
 	vars := map[string]string{

@@ -131,6 +131,13 @@ func (r *RedisProc) Log() string {
 	return "(no log)"
 }
 
+// FreeAddr is a free "127.0.0.1:port" for a process under test to listen
+// on (a worker's metrics, a served stack).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return "127.0.0.1:" + strconv.Itoa(freePort(t))
+}
+
 // freePort asks the kernel for a free TCP port on 127.0.0.1.
 func freePort(t testing.TB) int {
 	t.Helper()
