@@ -23,9 +23,16 @@ var (
 	riverBin  string
 )
 
+// riverResult is one River burn-down: jobs worked per second once inserted,
+// and the seconds its InsertMany of the n jobs took before.
+type riverResult struct {
+	JobsPerSecond float64 `json:"jobs_per_second"`
+	InsertSeconds float64 `json:"insert_seconds"`
+}
+
 // riverBurnDown runs the peer baseline (bench/river, River as a library) on
-// an empty database of the same Postgres and returns its jobs per second.
-func riverBurnDown(b *testing.B, n int) float64 {
+// an empty database of the same Postgres.
+func riverBurnDown(b *testing.B, n int) riverResult {
 	b.Helper()
 	riverOnce.Do(func() {
 		dir, _ := os.MkdirTemp("", "river-burndown-")
@@ -42,13 +49,11 @@ func riverBurnDown(b *testing.B, n int) float64 {
 	if err := cmd.Run(); err != nil {
 		b.Fatalf("river burn-down: %v", err)
 	}
-	var res struct {
-		JobsPerSecond float64 `json:"jobs_per_second"`
-	}
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil || res.JobsPerSecond <= 0 {
+	var res riverResult
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil || res.JobsPerSecond <= 0 || res.InsertSeconds <= 0 {
 		b.Fatalf("river burn-down printed %q: %v", out.String(), err)
 	}
-	return res.JobsPerSecond
+	return res
 }
 
 // bulkMinimum is what Postgres needs at the least for a blast of n: on a

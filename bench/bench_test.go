@@ -118,10 +118,13 @@ SELECT $1, 'v1', id, 'blast', '', now() - interval '1 second' FROM subscribers`
 // blastResult is what one blast through `nudge worker` processes measured.
 type blastResult struct {
 	Elapsed time.Duration
-	RSS     int64              // the first worker's peak RSS
-	CPU     float64            // the first worker's CPU seconds (-1: unknown)
-	PG      map[string]float64 // Postgres work per message (pgWork.perMessage)
-	Claims  claimStats         // nudge_claim_runs calls and time
+	// Create is the part of Elapsed that created the runs (the audience →
+	// runs insert), the counterpart of River's InsertMany.
+	Create time.Duration
+	RSS    int64              // the first worker's peak RSS
+	CPU    float64            // the first worker's CPU seconds (-1: unknown)
+	PG     map[string]float64 // Postgres work per message (pgWork.perMessage)
+	Claims claimStats         // nudge_claim_runs calls and time
 	// WAL is the blast's WAL range and its database's OID, for pg_waldump
 	// (records of relations "rel 1663/<oid>/…" are the blast's own).
 	WAL      walRange
@@ -190,6 +193,7 @@ func blastWith(b *testing.B, n int, redisURL string, opt blastOpts) blastResult 
 	if _, err := d.Exec(createRuns, "blast"); err != nil {
 		b.Fatal(err)
 	}
+	created := time.Since(start)
 	if _, err := d.Exec(`SELECT pg_notify('nudge_due', '')`); err != nil {
 		b.Fatal(err)
 	}
@@ -210,7 +214,7 @@ func blastWith(b *testing.B, n int, redisURL string, opt blastOpts) blastResult 
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	res := blastResult{Elapsed: time.Since(start), RSS: peakRSS(cmds[0].Process.Pid), CPU: -1}
+	res := blastResult{Elapsed: time.Since(start), Create: created, RSS: peakRSS(cmds[0].Process.Pid), CPU: -1}
 	if cpu, ok := testenv.ProcessCPU(cmds[0].Process.Pid); ok {
 		res.CPU = cpu
 	}
@@ -323,11 +327,15 @@ func BenchmarkBlast100k(b *testing.B) {
 	conc, noopN, rounds := worker.DefaultConcurrency(), testenv.EnvInt("BENCH_NOOP_N", 30_000), testenv.EnvInt("BENCH_BLAST_ROUNDS", 3)
 	type round struct {
 		Rate, River, Bulk, Noop, RatioRiver, RatioBulk, RatioNoop, Elapsed float64
-		RSS                                                                int64
-		CPU                                                                float64 // the worker's CPU seconds
-		PG                                                                 map[string]float64
-		WAL                                                                []walKind
-		Load                                                               [2]string // load averages before and after the blast
+		// Like for like with River's two phases: the blast after its runs
+		// exist against River's burn-down (SendPhase), and the whole blast
+		// against River's InsertMany and burn-down (WithInserts).
+		Create, RiverInsert, SendPhaseRatio, WithInsertsRatio float64
+		RSS                                                   int64
+		CPU                                                   float64 // the worker's CPU seconds
+		PG                                                    map[string]float64
+		WAL                                                   []walKind
+		Load                                                  [2]string // load averages before and after the blast
 	}
 	var rs []round
 	redisURL := testenv.Redis(b)
@@ -337,12 +345,15 @@ func BenchmarkBlast100k(b *testing.B) {
 		noop := noopThroughput(b, redisURL, noopN, conc)
 		loadBefore := testenv.LoadAverage()
 		res := blastProcess(b, n, redisURL)
-		r := round{Rate: float64(n) / res.Elapsed.Seconds(), River: river, Bulk: bulk, Noop: noop,
-			Elapsed: res.Elapsed.Seconds(), RSS: res.RSS, CPU: res.CPU, PG: res.PG, WAL: res.WALKinds, Load: [2]string{loadBefore, testenv.LoadAverage()}}
+		r := round{Rate: float64(n) / res.Elapsed.Seconds(), River: river.JobsPerSecond, Bulk: bulk, Noop: noop,
+			Elapsed: res.Elapsed.Seconds(), RSS: res.RSS, CPU: res.CPU, PG: res.PG, WAL: res.WALKinds, Load: [2]string{loadBefore, testenv.LoadAverage()},
+			Create: res.Create.Seconds(), RiverInsert: river.InsertSeconds}
 		r.RatioRiver, r.RatioBulk, r.RatioNoop = r.Rate/r.River, r.Rate/r.Bulk, r.Rate/r.Noop
-		fmt.Printf("round %d (load %s .. %s): %.0f msg/s in %.2fs; River %.0f jobs/s (ratio %.2f), bulk minimum %.0f rows/s (%.2f), no-op Asynq %.0f/s (%.2f); per message %s WAL bytes, %s WAL records (%s)\n",
-			i+1, r.Load[0], r.Load[1], r.Rate, r.Elapsed, r.River, r.RatioRiver, r.Bulk, r.RatioBulk, r.Noop, r.RatioNoop,
-			fmtPer(r.PG, "wal_bytes"), fmtPer(r.PG, "wal_records"), res.WAL)
+		r.SendPhaseRatio = float64(n) / (r.Elapsed - r.Create) / r.River
+		r.WithInsertsRatio = (float64(n)/r.River + r.RiverInsert) / r.Elapsed
+		fmt.Printf("round %d (load %s .. %s): %.0f msg/s in %.2fs (runs created in %.2fs); River %.0f jobs/s (ratio %.2f; inserted in %.2fs), bulk minimum %.0f rows/s (%.2f), no-op Asynq %.0f/s (%.2f); like for like with River: sends %.2f, with inserts %.2f; per message %s WAL bytes, %s WAL records (%s)\n",
+			i+1, r.Load[0], r.Load[1], r.Rate, r.Elapsed, r.Create, r.River, r.RatioRiver, r.RiverInsert, r.Bulk, r.RatioBulk, r.Noop, r.RatioNoop,
+			r.SendPhaseRatio, r.WithInsertsRatio, fmtPer(r.PG, "wal_bytes"), fmtPer(r.PG, "wal_records"), res.WAL)
 		rs = append(rs, r)
 	}
 	sort.Slice(rs, func(i, j int) bool { return rs[i].RatioRiver < rs[j].RatioRiver })
@@ -361,6 +372,9 @@ func BenchmarkBlast100k(b *testing.B) {
 		[2]string{"ratio to bulk (target >= 0.6)", fmt.Sprintf("%.2f", med.RatioBulk)},
 		[2]string{fmt.Sprintf("ratio to no-op Asynq (conc. %d)", conc), fmt.Sprintf("%.2f", med.RatioNoop)},
 		[2]string{"ratios to River min .. max", fmt.Sprintf("%.2f .. %.2f", rs[0].RatioRiver, rs[len(rs)-1].RatioRiver)},
+		[2]string{"runs created / River inserted", fmt.Sprintf("%.2fs / %.2fs", med.Create, med.RiverInsert)},
+		[2]string{"ratio to River, sends only", fmt.Sprintf("%.2f", med.SendPhaseRatio)},
+		[2]string{"ratio to River, with inserts", fmt.Sprintf("%.2f", med.WithInsertsRatio)},
 		[2]string{"WAL bytes per message", fmtPer(med.PG, "wal_bytes")},
 		[2]string{"WAL records per message", fmtPer(med.PG, "wal_records")},
 		[2]string{"tuples ins./upd. per message", fmtPer(med.PG, "tuples_inserted") + " / " + fmtPer(med.PG, "tuples_updated")},
@@ -375,6 +389,8 @@ func BenchmarkBlast100k(b *testing.B) {
 	writeResult(b, "blast", map[string]any{"subscribers": n, "rounds": rs, "concurrency": conc, "provider": "vk fake (in memory, dedupes random_id)",
 		"elapsed_seconds": med.Elapsed, "messages_per_second": med.Rate,
 		"river_jobs_per_second": med.River, "ratio_to_river": med.RatioRiver, "target_ratio_to_river": 1.5,
+		"runs_created_seconds": med.Create, "river_insert_seconds": med.RiverInsert,
+		"ratio_to_river_sends_only": med.SendPhaseRatio, "ratio_to_river_with_inserts": med.WithInsertsRatio,
 		"bulk_minimum_rows_per_second": med.Bulk, "ratio_to_bulk_minimum": med.RatioBulk, "target_ratio_to_bulk_minimum": 0.6,
 		"asynq_noop_tasks_per_second": med.Noop, "ratio_to_asynq_noop": med.RatioNoop,
 		"postgres_per_message": med.PG, "wal_breakdown": med.WAL, "worker_peak_rss_bytes": med.RSS, "worker_cpu_seconds": med.CPU,
