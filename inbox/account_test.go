@@ -29,14 +29,10 @@ func TestManagerReplyGoesThroughTheConversationsAccount(t *testing.T) {
 	t.Cleanup(botA.Close)
 	t.Cleanup(botB.Close)
 	botB.Token = "7098765432:BBFh3kQ9xYvZ2mN8pL4rT6sW1uE5oI7cB0d"
-	bots := map[string]*telegram.Client{
-		"main":    telegram.New(telegram.Config{Bot: channels.Bot{Token: botA.Token, APIURL: botA.URL}}, nil),
-		"brand-b": telegram.New(telegram.Config{Bot: channels.Bot{Token: botB.Token, APIURL: botB.URL}}, nil),
-	}
-	e.svc.outbox = outboxFunc{db: e.db, f: func(ctx context.Context, m channels.Message) error {
-		_, err := bots[channels.Account(m.Account)].Send(ctx, m)
-		return err
-	}}
+	bots := channels.NewRegistry()
+	bots.AddAccount("main", telegram.New(telegram.Config{Bot: channels.Bot{Token: botA.Token, APIURL: botA.URL}}, nil))
+	bots.AddAccount("brand-b", telegram.New(telegram.Config{Bot: channels.Bot{Token: botB.Token, APIURL: botB.URL}}, nil))
+	e.svc.outbox = engineOutbox(t, e.db, e.now, bots.Senders()...)
 	var mgr int64
 	e.db.QueryRow(`INSERT INTO users (email, role, password_hash) VALUES ('m@x.example', 'manager', 'x') RETURNING id`).Scan(&mgr)
 	const chat = 770001

@@ -2,7 +2,6 @@ package inbox
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,58 +11,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/classify"
+	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/internal/testenv"
+	"github.com/nudge-engine/nudge/worker"
 )
-
-// sqlRuns moves runs the way the runtime does: a compare-and-set on the
-// run's step sequence in the caller's executor, so a reply and a timeout can
-// never both win. It records the moves and wakes.
-type sqlRuns struct {
-	mu    sync.Mutex
-	moves []string // "run>step"
-	woken int
-}
-
-func (r *sqlRuns) MoveRun(ctx context.Context, q db.Executor, runID int64, seq int, to string, note map[string]any) (bool, bool, error) {
-	b, err := json.Marshal(note)
-	if err != nil {
-		return false, false, err
-	}
-	res, err := q.ExecContext(ctx, `UPDATE flow_runs SET step_id = $3, step_seq = step_seq + 1,
-		state = CASE WHEN $3 = '' THEN 'done' ELSE 'active' END, context = context || $4::jsonb
-		WHERE id = $1 AND step_seq = $2`, runID, seq, to, string(b))
-	if err != nil {
-		return false, false, err
-	}
-	n, _ := res.RowsAffected()
-	if n == 1 {
-		r.mu.Lock()
-		r.moves = append(r.moves, fmt.Sprintf("%d>%s", runID, to))
-		r.mu.Unlock()
-	}
-	return n == 1, n == 1 && to != "", nil
-}
-
-func (r *sqlRuns) PauseRun(ctx context.Context, q db.Executor, runID int64, seq int) (bool, error) {
-	res, err := q.ExecContext(ctx, `UPDATE flow_runs SET state = 'paused', step_seq = step_seq + 1 WHERE id = $1 AND step_seq = $2`, runID, seq)
-	if err != nil {
-		return false, err
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
-}
-
-func (r *sqlRuns) Wake(context.Context) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.woken++
-}
 
 func timeout(t *testing.T, d *sqlx.DB, runID int64, seq int) bool {
 	res, err := d.Exec(`UPDATE flow_runs SET step_id = 'reminder', step_seq = step_seq + 1, state = 'active'
@@ -94,30 +52,55 @@ type env struct {
 	db     *sqlx.DB
 	router *Router
 	svc    *Service
-	runs   *sqlRuns
-	sent   *[]channels.Message
-	now    *time.Time
+	// runs is the engine production gives the inbox (internal/cli
+	// stack.go): it moves runs and is the outbox.
+	runs  *worker.Engine
+	redis string // the engine's Redis: Wake puts a claim task on its queue
+	sent  *[]channels.Message
+	now   *time.Time
 }
 
-// outboxFunc is the engine's outbox as the inbox sees it: it records the
-// message as worker.Engine.SendText does (once per key) and hands it to f.
-type outboxFunc struct {
-	db *sqlx.DB
-	f  func(context.Context, channels.Message) error
+// recordingSender is a provider that keeps what it is handed, behind the
+// production outbox (engineOutbox).
+type recordingSender struct {
+	kind channels.Kind
+	mu   *sync.Mutex
+	sent *[]channels.Message
 }
 
-func (o outboxFunc) SendText(ctx context.Context, sub int64, m channels.Message) (int64, bool, error) {
-	var id int64
-	err := o.db.GetContext(ctx, &id, `INSERT INTO messages (idempotency_key, subscriber_id, topic, channel, address, status, content)
-		VALUES ($1, $2, 'service', $3, $4, 'sent', json_build_object('text', $5::text)) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
-		m.IdempotencyKey, sub, m.Channel, m.To, m.Text)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
-	}
+func (s recordingSender) Kind() channels.Kind { return s.kind }
+
+func (s recordingSender) Send(_ context.Context, m channels.Message) (channels.Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	*s.sent = append(*s.sent, m)
+	return channels.Result{ProviderID: "rec-" + m.IdempotencyKey}, nil
+}
+
+// engineOutbox is the outbox production gives the inbox: a worker.Engine
+// (its SendText records the message once per key and sends it through ss)
+// on the test's clock.
+func engineOutbox(t *testing.T, d *sqlx.DB, now *time.Time, ss ...channels.Sender) *worker.Engine {
+	t.Helper()
+	eng, _ := engineOn(t, d, now, ss...)
+	return eng
+}
+
+// engineOn is engineOutbox, with the URL of its Redis database.
+func engineOn(t *testing.T, d *sqlx.DB, now *time.Time, ss ...channels.Sender) (*worker.Engine, string) {
+	t.Helper()
+	url := testenv.Redis(t)
+	ropt, err := asynq.ParseRedisURI(url)
 	if err != nil {
-		return 0, false, err
+		t.Fatal(err)
 	}
-	return id, true, o.f(ctx, m)
+	eng, err := worker.New(worker.Config{DB: d, Redis: ropt, Clock: clock.Func(func() time.Time { return *now }),
+		Handoffs: Handoffs{}, Senders: ss})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Close() })
+	return eng, url
 }
 
 func setup(t *testing.T) env {
@@ -125,20 +108,18 @@ func setup(t *testing.T) env {
 	d := testenv.DB(t)
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	res := &sqlRuns{}
-	var sent []channels.Message
+	sent := &[]channels.Message{}
 	var mu sync.Mutex
-	out := outboxFunc{db: d, f: func(_ context.Context, m channels.Message) error {
-		mu.Lock()
-		defer mu.Unlock()
-		sent = append(sent, m)
-		return nil
-	}}
+	var senders []channels.Sender
+	for _, k := range channels.Kinds {
+		senders = append(senders, recordingSender{kind: k, mu: &mu, sent: sent})
+	}
+	eng, url := engineOn(t, d, &now, senders...)
 	def, _ := json.Marshal(feedback)
 	d.MustExec(`INSERT INTO campaigns (id, current_version) VALUES ('weekly-feedback', 'v1')`)
 	d.MustExec(`INSERT INTO campaign_versions (campaign_id, version, number, definition, source) VALUES ('weekly-feedback', 'v1', 1, $1, '')`, def)
-	return env{db: d, router: NewRouter(d, classify.New(nil), res, log, func() time.Time { return now }),
-		svc: NewService(d, out, res, log, func() time.Time { return now }), runs: res, sent: &sent, now: &now}
+	return env{db: d, router: NewRouter(d, classify.New(nil), eng, log, func() time.Time { return now }),
+		svc: NewService(d, eng, eng, log, func() time.Time { return now }), runs: eng, redis: url, sent: sent, now: &now}
 }
 
 // subscriber with a Telegram identity and a run waiting in "wait", plus the
@@ -332,8 +313,17 @@ func TestManagerWorkflow(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The run continues after its hand-off step, "care": "reminder".
-	if want := fmt.Sprintf("%d>reminder", run); len(e.runs.moves) != 1 || e.runs.moves[0] != want || e.runs.woken != 1 {
-		t.Fatalf("moves %v (woken %d), want [%s]", e.runs.moves, e.runs.woken, want)
+	var step, state string
+	e.db.QueryRow(`SELECT step_id, state FROM flow_runs WHERE id = $1`, run).Scan(&step, &state)
+	if step != "reminder" || state != "active" {
+		t.Fatalf("run at %q (%s), want reminder (active)", step, state)
+	}
+	// ... and the engine was woken to work it: a claim task is queued.
+	ropt, _ := asynq.ParseRedisURI(e.redis)
+	insp := asynq.NewInspector(ropt)
+	defer insp.Close()
+	if q, err := insp.GetQueueInfo(worker.Queue); err != nil || q.Size == 0 {
+		t.Fatalf("no claim task queued after the resolve: %+v %v", q, err)
 	}
 	var resolved time.Time
 	e.db.QueryRow(`SELECT resolved_at FROM handoffs WHERE run_id = $1`, run).Scan(&resolved)

@@ -9,6 +9,7 @@ import (
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/hooks"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/worker"
 )
 
 // eagerRuns is the flow runtime at its fastest: the moment a move is
@@ -17,14 +18,14 @@ import (
 // move not yet visible is worked at Wake, which the router calls after its
 // commit.
 type eagerRuns struct {
-	sqlRuns
+	*worker.Engine
 	e       env
 	t       *testing.T
 	pending []int64 // runs moved but not yet visible
 }
 
 func (r *eagerRuns) MoveRun(ctx context.Context, q db.Executor, runID int64, seq int, to string, note map[string]any) (bool, bool, error) {
-	moved, due, err := r.sqlRuns.MoveRun(ctx, q, runID, seq, to, note)
+	moved, due, err := r.Engine.MoveRun(ctx, q, runID, seq, to, note)
 	if err != nil || !moved {
 		return moved, due, err
 	}
@@ -67,7 +68,7 @@ func TestReplyEventPrecedesTheHandoffItCauses(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
 	hookAll(t, e)
-	runs := &eagerRuns{e: e, t: t}
+	runs := &eagerRuns{Engine: e.runs, e: e, t: t}
 	router := NewRouter(e.db, e.router.classify, runs, e.router.log, e.router.now)
 	sub, _ := e.waitingSubscriber(t, "100", e.now.Add(-time.Hour))
 	if err := router.Reply(ctx, channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: "100",

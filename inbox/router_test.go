@@ -60,8 +60,8 @@ func countingDB(t *testing.T, d *sqlx.DB) (*sqlx.DB, *statementLog) {
 
 // TestStatementsPerReply counts what the sink and the router send to Postgres
 // for one inbound reply. The run's move runs on the router's executor, so it
-// is counted: the test's stand-in is one statement (the worker's MoveRun is
-// two, its load and its compare-and-set, as ResumeReply's were before).
+// is counted: the worker's MoveRun, as production wires it, is two
+// statements (the run's load and its compare-and-set).
 func TestStatementsPerReply(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
@@ -89,7 +89,7 @@ func TestStatementsPerReply(t *testing.T) {
 		// BEGIN and COMMIT around the move and the reply: they commit
 		// together, so the branch's own events follow the reply's.
 		{"button resumes a waiting run", channels.Event{Type: channels.EventButton, Channel: channels.Telegram, From: "100",
-			ProviderEventID: "1", Payload: "like"}, 7},
+			ProviderEventID: "1", Payload: "like"}, 8},
 		// One more: a reply nobody waits for first waits out a claim that may
 		// be sending the question it answers (afterClaims).
 		{"text with nobody waiting opens a conversation", text("200", "2", "где мой заказ?", time.Time{}), 9},

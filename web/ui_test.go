@@ -2,84 +2,34 @@ package web
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/analytics"
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/channels/telegram"
+	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
 	"github.com/nudge-engine/nudge/classify"
 	"github.com/nudge-engine/nudge/inbox"
 	"github.com/nudge-engine/nudge/internal/browsertest"
 	"github.com/nudge-engine/nudge/internal/clock"
-	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/internal/testenv"
 	"github.com/nudge-engine/nudge/users"
+	"github.com/nudge-engine/nudge/worker"
 )
-
-// runMover moves runs like the runtime: compare-and-set on step_seq, in the
-// caller's executor.
-type runMover struct{}
-
-func (runMover) MoveRun(ctx context.Context, q db.Executor, runID int64, seq int, to string, _ map[string]any) (bool, bool, error) {
-	res, err := q.ExecContext(ctx, `UPDATE flow_runs SET step_id = $3, step_seq = step_seq + 1,
-		state = CASE WHEN $3 = '' THEN 'done' ELSE 'active' END WHERE id = $1 AND step_seq = $2`, runID, seq, to)
-	if err != nil {
-		return false, false, err
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, false, nil
-}
-
-func (runMover) PauseRun(ctx context.Context, q db.Executor, runID int64, seq int) (bool, error) {
-	res, err := q.ExecContext(ctx, `UPDATE flow_runs SET state = 'paused', step_seq = step_seq + 1 WHERE id = $1 AND step_seq = $2`, runID, seq)
-	if err != nil {
-		return false, err
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
-}
-
-func (runMover) Wake(context.Context) {}
-
-type recorder struct {
-	db   *sqlx.DB
-	mu   sync.Mutex
-	sent []channels.Message
-}
-
-// SendText records a manager's reply as worker.Engine.SendText does (once
-// per key) and keeps it.
-func (r *recorder) SendText(ctx context.Context, sub int64, m channels.Message) (int64, bool, error) {
-	var id int64
-	err := r.db.GetContext(ctx, &id, `INSERT INTO messages (idempotency_key, subscriber_id, topic, channel, address, status, content)
-		VALUES ($1, $2, 'service', $3, $4, 'sent', json_build_object('text', $5::text)) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
-		m.IdempotencyKey, sub, m.Channel, m.To, m.Text)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.sent = append(r.sent, m)
-	return id, true, nil
-}
 
 // testNow is the engine clock of the test site: the dashboard's "last 7
 // days" count back from it, never from today.
@@ -89,7 +39,9 @@ type site struct {
 	srv    *httptest.Server
 	db     *sqlx.DB
 	router *inbox.Router
-	out    *recorder
+	// bot is the Telegram fake behind the engine's outbox: a manager's
+	// reply goes through worker.Engine.SendText and the Telegram adapter.
+	bot *telegramfake.Server
 }
 
 // newWeb gives a fresh database, its user store and the web UI on them,
@@ -108,9 +60,22 @@ func newWeb(t *testing.T) (*sqlx.DB, *slog.Logger, *users.Store, *Web) {
 
 func newFullSite(t *testing.T, canned ...*inbox.Canned) site {
 	d, log, st, w := newWeb(t)
-	out := &recorder{db: d}
-	res := runMover{}
-	svc := inbox.NewService(d, out, res, log, nil)
+	clk := clock.NewManual(testNow)
+	bot := telegramfake.New()
+	t.Cleanup(bot.Close)
+	// The engine moves runs and sends the managers' replies, as in
+	// production (internal/cli stack.go).
+	ropt, err := asynq.ParseRedisURI(testenv.Redis(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := worker.New(worker.Config{DB: d, Redis: ropt, Clock: clk, Handoffs: inbox.Handoffs{},
+		Senders: []channels.Sender{telegram.New(telegram.Config{Bot: channels.Bot{Token: telegramfake.Token, APIURL: bot.URL}}, nil)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Close() })
+	svc := inbox.NewService(d, eng, eng, log, nil)
 	var c *inbox.Canned
 	if len(canned) > 0 {
 		c = canned[0]
@@ -124,7 +89,6 @@ func newFullSite(t *testing.T, canned ...*inbox.Canned) site {
 	if err := w.EnableSegments(d); err != nil {
 		t.Fatal(err)
 	}
-	clk := clock.NewManual(testNow)
 	w.UseClock(clk)
 	mux := server.NewMux()
 	w.Register(mux)
@@ -145,7 +109,7 @@ func newFullSite(t *testing.T, canned ...*inbox.Canned) site {
 	if _, err := st.Add(ctx, "marketer@shop.example", users.Marketer, "marketer-password-1", nil); err != nil {
 		t.Fatal(err)
 	}
-	return site{srv: srv, db: d, router: inbox.NewRouter(d, classify.New(nil), res, log, nil), out: out}
+	return site{srv: srv, db: d, router: inbox.NewRouter(d, classify.New(nil), eng, log, nil), bot: bot}
 }
 
 func TestBrowserInboxLiveReplyResolve(t *testing.T) {
@@ -200,8 +164,8 @@ func TestBrowserInboxLiveReplyResolve(t *testing.T) {
 		browsertest.ReplyInInbox("Извините! Вернём деньги за суп."),
 		chromedp.Text(`#live`, &history, chromedp.ByID),
 	)
-	if len(s.out.sent) != 1 || s.out.sent[0].To != "5001" || !strings.Contains(history, "Вернём деньги") {
-		t.Fatalf("reply: sent %+v, history %q", s.out.sent, history)
+	if sent := s.bot.SentTo(5001); len(sent) != 1 || !strings.Contains(history, "Вернём деньги") {
+		t.Fatalf("reply: sent %+v, history %q", sent, history)
 	}
 	browsertest.Screenshot(t, ctx, "conversation.png")
 	browsertest.Run(t, ctx, 30*time.Second,
