@@ -293,3 +293,48 @@ func TestSlowBatchKeepsItsClaims(t *testing.T) {
 		t.Fatalf("%d events left", pending)
 	}
 }
+
+// TestOutcomeCommitsAsynchronously: the statement that records an event's
+// outcome turns synchronous_commit off for its own transaction and for no
+// other on its connection.
+func TestOutcomeCommitsAsynchronously(t *testing.T) {
+	t.Parallel()
+	d := testenv.DB(t)
+	c := &routes{}
+	s := connected(t, d, c, nil)
+	ctx := context.Background()
+	ev := channels.Event{Type: channels.EventText, Channel: channels.Telegram, ProviderEventID: "a1", From: "42", Text: "да"}
+	if _, err := s.Accept(ctx, []channels.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	if err := d.Get(&id, `SELECT id FROM inbound_events WHERE provider_event_id = 'a1' AND processed_at IS NOT NULL`); err != nil {
+		t.Fatalf("the event's outcome: %v", err)
+	}
+	conn, err := d.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, qDone, id, time.Now(), "reply"); err != nil {
+		t.Fatal(err)
+	}
+	var in, after string
+	if err := tx.GetContext(ctx, &in, `SHOW synchronous_commit`); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.GetContext(ctx, &after, `SHOW synchronous_commit`); err != nil {
+		t.Fatal(err)
+	}
+	if in != "off" || after != "on" {
+		t.Fatalf("synchronous_commit %q in the outcome's transaction, %q after it; want off, then on", in, after)
+	}
+}
