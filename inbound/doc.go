@@ -12,7 +12,8 @@
 // Reconciler loop, so an acknowledged event is never lost.
 //
 // Routes may see an event twice (a crash between their effect and the
-// processed mark), so each must be idempotent: consent writes are harmless to
-// repeat, statuses only move forward, and replies resume a run by
-// compare-and-set on its step sequence.
+// processed mark, which commits asynchronously: a crash of Postgres may lose
+// it), so each must be idempotent: consent writes are harmless to repeat,
+// statuses only move forward, and replies resume a run by compare-and-set on
+// its step sequence.
 package inbound
