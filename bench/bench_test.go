@@ -136,6 +136,8 @@ type blastResult struct {
 type blastOpts struct {
 	Workers int
 	Rate    int
+	// Concurrency is each worker's NUDGE_WORKER_CONCURRENCY (0: its default).
+	Concurrency int
 }
 
 // blastProcess runs a blast of n through a `nudge worker` process and the
@@ -165,6 +167,9 @@ func blastWith(b *testing.B, n int, redisURL string, opt blastOpts) blastResult 
 			"NUDGE_VK_TOKEN="+vkfake.Token, "NUDGE_VK_GROUP_ID="+strconv.Itoa(vkfake.GroupID),
 			"NUDGE_VK_SECRET="+vkf.Secret, "NUDGE_VK_CONFIRMATION="+vkf.Confirmation,
 			"NUDGE_VK_API_URL="+vkf.APIURL(), "NUDGE_VK_RATE="+strconv.Itoa(opt.Rate))
+		if opt.Concurrency > 0 {
+			cmd.Env = append(cmd.Env, "NUDGE_WORKER_CONCURRENCY="+strconv.Itoa(opt.Concurrency))
+		}
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
