@@ -32,7 +32,7 @@ func TestManagerReplyGoesThroughTheConversationsAccount(t *testing.T) {
 	bots := channels.NewRegistry()
 	bots.AddAccount("main", telegram.New(telegram.Config{Bot: channels.Bot{Token: botA.Token, APIURL: botA.URL}}, nil))
 	bots.AddAccount("brand-b", telegram.New(telegram.Config{Bot: channels.Bot{Token: botB.Token, APIURL: botB.URL}}, nil))
-	e.svc.outbox = engineOutbox(t, e.db, e.now, bots.Senders()...)
+	e.svc.outbox, _ = engineOn(t, e.db, e.now, bots.Senders()...)
 	var mgr int64
 	e.db.QueryRow(`INSERT INTO users (email, role, password_hash) VALUES ('m@x.example', 'manager', 'x') RETURNING id`).Scan(&mgr)
 	const chat = 770001

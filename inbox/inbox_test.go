@@ -61,7 +61,7 @@ type env struct {
 }
 
 // recordingSender is a provider that keeps what it is handed, behind the
-// production outbox (engineOutbox).
+// production outbox (engineOn).
 type recordingSender struct {
 	kind channels.Kind
 	mu   *sync.Mutex
@@ -77,16 +77,10 @@ func (s recordingSender) Send(_ context.Context, m channels.Message) (channels.R
 	return channels.Result{ProviderID: "rec-" + m.IdempotencyKey}, nil
 }
 
-// engineOutbox is the outbox production gives the inbox: a worker.Engine
-// (its SendText records the message once per key and sends it through ss)
-// on the test's clock.
-func engineOutbox(t *testing.T, d *sqlx.DB, now *time.Time, ss ...channels.Sender) *worker.Engine {
-	t.Helper()
-	eng, _ := engineOn(t, d, now, ss...)
-	return eng
-}
-
-// engineOn is engineOutbox, with the URL of its Redis database.
+// engineOn is what production gives the inbox as its runs and its outbox
+// (internal/cli stack.go): a worker.Engine, whose SendText records a
+// message once per key and sends it through ss, on the test's clock. It
+// also returns the URL of the engine's Redis database.
 func engineOn(t *testing.T, d *sqlx.DB, now *time.Time, ss ...channels.Sender) (*worker.Engine, string) {
 	t.Helper()
 	url := testenv.Redis(t)
