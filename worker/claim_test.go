@@ -142,3 +142,48 @@ func TestClaimSlotOwners(t *testing.T) {
 		t.Errorf("third claim got %d runs, want the %d outside the owned slots", len(third), want)
 	}
 }
+
+// A claim passes over a slot another claim owns without reading it
+// (migration 00037): with every slot but one owned, a claim reads the free
+// slot's entries only, where counting each owned slot's due runs first
+// read 32 entries of runs the owner holds in each.
+func TestClaimPassesOwnedSlotsUnread(t *testing.T) {
+	h := setup(t)
+	const perSlot = 40
+	h.blast("unread", perSlot*claimSlots, t0.Add(-time.Hour))
+	ctx := context.Background()
+	begin := func() *sqlx.Tx {
+		t.Helper()
+		tx, err := h.db.BeginTxx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tx.Rollback() })
+		return tx
+	}
+	for s := 0; s < claimSlots-1; s++ {
+		var rs []runRow
+		if err := begin().SelectContext(ctx, &rs, qClaimRuns, t0, 5, s); err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) != 5 || rs[0].ID%claimSlots != int64(s) {
+			t.Fatalf("claim from slot %d did not own it: %d runs", s, len(rs))
+		}
+	}
+	tx := begin()
+	var rs []runRow
+	if err := tx.SelectContext(ctx, &rs, qClaimRuns, t0, 5, 0); err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 5 || rs[0].ID%claimSlots != claimSlots-1 {
+		t.Fatalf("claim from slot 0 got %d runs, want 5 of the one free slot %d", len(rs), claimSlots-1)
+	}
+	var read int
+	if err := tx.GetContext(ctx, &read, `SELECT pg_stat_get_xact_tuples_returned('flow_runs_work_slot'::regclass)`); err != nil {
+		t.Fatal(err)
+	}
+	// The free slot: its count (up to 32) and its 5 runs.
+	if read > 32+5 {
+		t.Errorf("the claim read %d work-index entries, want at most %d (the owned slots unread)", read, 32+5)
+	}
+}
