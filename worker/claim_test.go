@@ -187,3 +187,56 @@ func TestClaimPassesOwnedSlotsUnread(t *testing.T) {
 		t.Errorf("the claim read %d work-index entries, want at most %d (the owned slots unread)", read, 32+5)
 	}
 }
+
+// A pass right after a claim of this process found every due run held by
+// other claims queues no claims (they would find nothing as well: at the
+// end of a blast idle claimers polled the work index for nothing); the
+// pass after it queues them again, so runs that fall due meanwhile wait
+// one pass at most.
+func TestPassAfterAnEmptyClaimQueuesNone(t *testing.T) {
+	h := setup(t, withoutServer())
+	h.blast("held", 10, t0.Add(-time.Minute))
+	ctx := context.Background()
+	pending := func() int {
+		t.Helper()
+		n, err := h.engine.rdb.LLen(ctx, pendingKey).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int(n)
+	}
+	pass := func() {
+		t.Helper()
+		if n, err := h.disp.Pass(ctx); err != nil || n != 1 {
+			t.Fatalf("pass: %d, %v; want 1 (runs are due)", n, err)
+		}
+	}
+	pass()
+	if got, want := pending(), h.engine.cfg.Concurrency; got != want {
+		t.Fatalf("first pass queued %d claims, want %d", got, want)
+	}
+	if _, err := h.insp.DeleteAllPendingTasks(Queue); err != nil {
+		t.Fatal(err)
+	}
+	// Another claim holds every due run.
+	tx, err := h.db.BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var held []runRow
+	if err := tx.SelectContext(ctx, &held, qClaimRuns, t0, 100, 0); err != nil || len(held) != 10 {
+		t.Fatalf("holding claim: %d runs, %v", len(held), err)
+	}
+	if n, err := h.engine.workDue(ctx); err != nil || n != 0 {
+		t.Fatalf("claim beside the holder: %d runs, %v; want none", n, err)
+	}
+	pass()
+	if got := pending(); got != 0 {
+		t.Errorf("the pass after an empty claim queued %d claims, want none", got)
+	}
+	pass()
+	if got, want := pending(), h.engine.cfg.Concurrency; got != want {
+		t.Errorf("the pass after that queued %d claims, want %d", got, want)
+	}
+}

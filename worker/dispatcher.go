@@ -28,6 +28,8 @@ type Dispatcher struct {
 
 	insp   *asynq.Inspector
 	direct direct // claimers working without Redis (direct.go)
+	// passed is when the last pass began (UnixNano).
+	passed atomic.Int64
 }
 
 // Dispatcher returns the engine's dispatcher. dbURL enables LISTEN nudge_due
@@ -152,10 +154,19 @@ func (d *Dispatcher) Pass(ctx context.Context) (int, error) {
 	}
 	var errs []error
 	n := 0
+	// A claim of this process that found nothing since the last pass
+	// began saw every due run held by claims under way; those work them
+	// and ask for companions while they come back full. Claims queued now
+	// would find nothing as well (at the end of a blast idle claimers read
+	// the work index 40 times a second for nothing), so this pass only
+	// looks again soon.
+	held := e.emptyClaim.Load() > d.passed.Swap(time.Now().UnixNano())
 	// While direct claimers run (Redis was unreachable) they watch for its
 	// return themselves; asking Redis here as well would only add errors.
 	if due && d.direct.running.Load() == 0 {
 		n = 1
+	}
+	if n == 1 && !held {
 		if err := e.ensureClaims(ctx, e.cfg.Concurrency); err != nil {
 			// The runs are in Postgres: claim them here, without the queue
 			// (claimDirectly logs the cause once).

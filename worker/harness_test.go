@@ -36,6 +36,7 @@ type harness struct {
 	engine   *Engine
 	disp     *Dispatcher
 	insp     *asynq.Inspector
+	noServer bool // no Asynq server works the queue (withoutServer)
 }
 
 type option func(*harness, *Config, *sandbox.Config)
@@ -70,18 +71,21 @@ func setup(t *testing.T, opts ...option) *harness {
 	}
 	h.engine = e
 	h.disp = e.Dispatcher("")
+	h.insp = asynq.NewInspector(ropt)
+	t.Cleanup(func() {
+		h.insp.Close()
+		e.Close()
+	})
+	if h.noServer {
+		return h
+	}
 	srv := e.Server()
 	mux := asynq.NewServeMux()
 	e.Register(mux)
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)
 	}
-	h.insp = asynq.NewInspector(ropt)
-	t.Cleanup(func() {
-		srv.Shutdown()
-		h.insp.Close()
-		e.Close()
-	})
+	t.Cleanup(srv.Shutdown)
 	return h
 }
 
@@ -97,6 +101,11 @@ func withLimiter(rates map[string]ratelimit.Rate) option {
 	return func(h *harness, c *Config, _ *sandbox.Config) {
 		c.Limiter = ratelimit.New(testenv.RedisClientAt(h.t, h.redisURL), rates)
 	}
+}
+
+// withoutServer leaves the queue's tasks where they are, to be counted.
+func withoutServer() option {
+	return func(h *harness, _ *Config, _ *sandbox.Config) { h.noServer = true }
 }
 
 func withSandbox(b sandbox.Behavior) option {
