@@ -12,7 +12,7 @@
 // first within one of 16 slots of the work index, starting at a random slot
 // so concurrent claims do not race for the same runs; a slot with a backlog
 // is owned by one claim at a time through an advisory lock, so claims do
-// not walk the runs another holds) and works them in that
+// not walk the runs another holds, nor count them first) and works them in that
 // same transaction, oldest first, grouped by
 // campaign version, step and state; then it claims again, until nothing is
 // due. Locked rows are the lease: a crashed worker's transaction aborts, its
@@ -22,8 +22,9 @@
 //
 // The Dispatcher (dispatcher.go) keeps claims on the queue: woken by its poll
 // interval and by LISTEN nudge_runs (the scheduler's new runs) and nudge_due,
-// it counts due runs and enqueues claims while none is waiting in Asynq's
-// pending list. It is also the reconciler: after Redis lost the queue
+// it asks whether a run is due and enqueues claims while none is waiting in
+// Asynq's pending list, except right after a claim of its process found
+// every due run held by others (those claims work them). It is also the reconciler: after Redis lost the queue
 // (FLUSHALL, restart) the runs are still due in Postgres and its next pass
 // queues claims for them. While Redis is unreachable the dispatcher claims
 // due runs itself, straight from Postgres, until Redis answers again
