@@ -192,7 +192,7 @@ func TestClaimPassesOwnedSlotsUnread(t *testing.T) {
 // other claims queues no claims (they would find nothing as well: at the
 // end of a blast idle claimers polled the work index for nothing); the
 // pass after it queues them again, so runs that fall due meanwhile wait
-// one pass at most.
+// one pass at most, and a kick (runs committed since) is never passed over.
 func TestPassAfterAnEmptyClaimQueuesNone(t *testing.T) {
 	h := setup(t, withoutServer())
 	h.blast("held", 10, t0.Add(-time.Minute))
@@ -238,5 +238,18 @@ func TestPassAfterAnEmptyClaimQueuesNone(t *testing.T) {
 	pass()
 	if got, want := pending(), h.engine.cfg.Concurrency; got != want {
 		t.Errorf("the pass after that queued %d claims, want %d", got, want)
+	}
+	// Runs committed after the empty claim (their NOTIFY kicks the
+	// dispatcher) are nobody's: the pass queues claims for them.
+	if _, err := h.insp.DeleteAllPendingTasks(Queue); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := h.engine.workDue(ctx); err != nil || n != 0 {
+		t.Fatalf("claim beside the holder: %d runs, %v; want none", n, err)
+	}
+	h.disp.Kick()
+	pass()
+	if got, want := pending(), h.engine.cfg.Concurrency; got != want {
+		t.Errorf("the pass after a kick queued %d claims, want %d", got, want)
 	}
 }

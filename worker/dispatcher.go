@@ -28,8 +28,9 @@ type Dispatcher struct {
 
 	insp   *asynq.Inspector
 	direct direct // claimers working without Redis (direct.go)
-	// passed is when the last pass began (UnixNano).
-	passed atomic.Int64
+	// passed is when the last pass began, kicked when Kick was last
+	// called (UnixNano).
+	passed, kicked atomic.Int64
 }
 
 // Dispatcher returns the engine's dispatcher. dbURL enables LISTEN nudge_due
@@ -43,6 +44,7 @@ func (e *Engine) Dispatcher(dbURL string) *Dispatcher {
 
 // Kick asks for a pass now.
 func (d *Dispatcher) Kick() {
+	d.kicked.Store(time.Now().UnixNano())
 	select {
 	case d.kick <- struct{}{}:
 	default:
@@ -159,8 +161,10 @@ func (d *Dispatcher) Pass(ctx context.Context) (int, error) {
 	// and ask for companions while they come back full. Claims queued now
 	// would find nothing as well (at the end of a blast idle claimers read
 	// the work index 40 times a second for nothing), so this pass only
-	// looks again soon.
-	held := e.emptyClaim.Load() > d.passed.Swap(time.Now().UnixNano())
+	// looks again soon, unless runs were committed since that claim (the
+	// scheduler's new runs and replies notify, and Kick).
+	empty := e.emptyClaim.Load()
+	held := empty > d.passed.Swap(time.Now().UnixNano()) && empty > d.kicked.Load()
 	// While direct claimers run (Redis was unreachable) they watch for its
 	// return themselves; asking Redis here as well would only add errors.
 	if due && d.direct.running.Load() == 0 {
