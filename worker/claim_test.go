@@ -26,17 +26,8 @@ func TestClaimSlots(t *testing.T) {
 		}
 		return rs
 	}
-	begin := func() *sqlx.Tx {
-		t.Helper()
-		tx, err := h.db.BeginTxx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { tx.Rollback() })
-		return tx
-	}
 
-	a := begin()
+	a := h.begin()
 	first := claim(a, 5, 3)
 	if len(first) != 5 {
 		t.Fatalf("claim of 5 got %d runs", len(first))
@@ -62,7 +53,7 @@ func TestClaimSlots(t *testing.T) {
 	// A second claim, open at the same time, from the same slot: slots
 	// without a backlog are shared, so it gets the other 35, none of the
 	// first claim's.
-	b := begin()
+	b := h.begin()
 	rest := claim(b, 100, 3)
 	if len(rest) != len(subs)-len(first) {
 		t.Errorf("second claim got %d runs, want %d", len(rest), len(subs)-len(first))
@@ -83,7 +74,7 @@ func TestClaimSlots(t *testing.T) {
 	// nothing not yet due is claimed.
 	h.exec(`UPDATE flow_runs SET next_at = $1::timestamptz + interval '1 minute' WHERE id = (SELECT min(id) FROM flow_runs WHERE campaign_id = 'slots')`, t0)
 	for _, slot := range []int{0, 9, 15} {
-		c := begin()
+		c := h.begin()
 		if got := len(claim(c, 100, slot)); got != len(subs)-1 {
 			t.Errorf("claim from slot %d got %d runs, want %d", slot, got, len(subs)-1)
 		}
@@ -102,13 +93,8 @@ func TestClaimSlotOwners(t *testing.T) {
 	ctx := context.Background()
 	claim := func(n, slot int) []runRow {
 		t.Helper()
-		tx, err := h.db.BeginTxx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { tx.Rollback() })
 		var rs []runRow
-		if err := tx.SelectContext(ctx, &rs, qClaimRuns, t0, n, slot); err != nil {
+		if err := h.begin().SelectContext(ctx, &rs, qClaimRuns, t0, n, slot); err != nil {
 			t.Fatal(err)
 		}
 		return rs
@@ -152,25 +138,16 @@ func TestClaimPassesOwnedSlotsUnread(t *testing.T) {
 	const perSlot = 40
 	h.blast("unread", perSlot*claimSlots, t0.Add(-time.Hour))
 	ctx := context.Background()
-	begin := func() *sqlx.Tx {
-		t.Helper()
-		tx, err := h.db.BeginTxx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { tx.Rollback() })
-		return tx
-	}
 	for s := 0; s < claimSlots-1; s++ {
 		var rs []runRow
-		if err := begin().SelectContext(ctx, &rs, qClaimRuns, t0, 5, s); err != nil {
+		if err := h.begin().SelectContext(ctx, &rs, qClaimRuns, t0, 5, s); err != nil {
 			t.Fatal(err)
 		}
 		if len(rs) != 5 || rs[0].ID%claimSlots != int64(s) {
 			t.Fatalf("claim from slot %d did not own it: %d runs", s, len(rs))
 		}
 	}
-	tx := begin()
+	tx := h.begin()
 	var rs []runRow
 	if err := tx.SelectContext(ctx, &rs, qClaimRuns, t0, 5, 0); err != nil {
 		t.Fatal(err)
@@ -219,13 +196,8 @@ func TestPassAfterAnEmptyClaimQueuesNone(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another claim holds every due run.
-	tx, err := h.db.BeginTxx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
 	var held []runRow
-	if err := tx.SelectContext(ctx, &held, qClaimRuns, t0, 100, 0); err != nil || len(held) != 10 {
+	if err := h.begin().SelectContext(ctx, &held, qClaimRuns, t0, 100, 0); err != nil || len(held) != 10 {
 		t.Fatalf("holding claim: %d runs, %v", len(held), err)
 	}
 	if n, err := h.engine.workDue(ctx); err != nil || n != 0 {
@@ -252,4 +224,16 @@ func TestPassAfterAnEmptyClaimQueuesNone(t *testing.T) {
 	if got, want := pending(), h.engine.cfg.Concurrency; got != want {
 		t.Errorf("the pass after a kick queued %d claims, want %d", got, want)
 	}
+}
+
+// begin opens a transaction, rolled back when the test ends: a claim held
+// open beside the others.
+func (h *harness) begin() *sqlx.Tx {
+	h.t.Helper()
+	tx, err := h.db.BeginTxx(context.Background(), nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { tx.Rollback() })
+	return tx
 }
