@@ -28,9 +28,10 @@ type Dispatcher struct {
 
 	insp   *asynq.Inspector
 	direct direct // claimers working without Redis (direct.go)
-	// passed is when the last pass began, kicked when Kick was last
-	// called (UnixNano).
-	passed, kicked atomic.Int64
+	// emptySeen is the engine's count of empty claims at the last pass;
+	// kicked is set by Kick and taken by the next pass.
+	emptySeen atomic.Int64
+	kicked    atomic.Bool
 }
 
 // Dispatcher returns the engine's dispatcher. dbURL enables LISTEN nudge_due
@@ -44,7 +45,7 @@ func (e *Engine) Dispatcher(dbURL string) *Dispatcher {
 
 // Kick asks for a pass now.
 func (d *Dispatcher) Kick() {
-	d.kicked.Store(time.Now().UnixNano())
+	d.kicked.Store(true)
 	select {
 	case d.kick <- struct{}{}:
 	default:
@@ -161,20 +162,21 @@ func (d *Dispatcher) Pass(ctx context.Context) (int, error) {
 	// and ask for companions while they come back full. Claims queued now
 	// would find nothing as well (at the end of a blast idle claimers read
 	// the work index 40 times a second for nothing), so this pass only
-	// looks again soon, unless runs were committed since that claim (the
-	// scheduler's new runs and replies notify, and Kick).
-	empty := e.emptyClaim.Load()
-	held := empty > d.passed.Swap(time.Now().UnixNano()) && empty > d.kicked.Load()
+	// looks again soon, unless the dispatcher was kicked since the last
+	// pass (the scheduler's new runs and replies notify): runs committed
+	// after that claim are nobody's.
+	empties, kicked := e.emptyClaims.Load(), d.kicked.Swap(false)
+	held := d.emptySeen.Swap(empties) != empties && !kicked
 	// While direct claimers run (Redis was unreachable) they watch for its
 	// return themselves; asking Redis here as well would only add errors.
 	if due && d.direct.running.Load() == 0 {
 		n = 1
-	}
-	if n == 1 && !held {
-		if err := e.ensureClaims(ctx, e.cfg.Concurrency); err != nil {
-			// The runs are in Postgres: claim them here, without the queue
-			// (claimDirectly logs the cause once).
-			d.claimDirectly(err)
+		if !held {
+			if err := e.ensureClaims(ctx, e.cfg.Concurrency); err != nil {
+				// The runs are in Postgres: claim them here, without the
+				// queue (claimDirectly logs the cause once).
+				d.claimDirectly(err)
+			}
 		}
 	}
 	var fb []int64

@@ -151,9 +151,9 @@ type Engine struct {
 	// could work fewer than BatchSize (paced channels work paceRuns of
 	// them; claimLimit). 0: BatchSize.
 	claimHint atomic.Int64
-	// emptyClaim is when a claim of this process last found nothing to
-	// claim (UnixNano): every due run was another claim's then.
-	emptyClaim atomic.Int64
+	// emptyClaims counts the claims of this process that found nothing:
+	// every due run was another claim's then (Dispatcher.Pass).
+	emptyClaims atomic.Int64
 
 	Statuses *Statuses
 }

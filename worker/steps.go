@@ -77,7 +77,7 @@ func (e *Engine) workDue(ctx context.Context) (int, error) {
 			return fmt.Errorf("claim runs: %w", err)
 		}
 		if len(claimed) == 0 {
-			e.emptyClaim.Store(time.Now().UnixNano())
+			e.emptyClaims.Add(1)
 			return nil
 		}
 		// A claim spans slots; it works its runs oldest first, as they
