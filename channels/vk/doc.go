@@ -7,6 +7,13 @@
 // built-in limiter would also hide 429-like waits that the worker's Redis
 // limiter should own.
 //
+// Batches: SendBatch (execute.go) sends up to MaxExecuteCalls messages in
+// one execute request, `return [API.messages.send({…}),…];`, each call's
+// parameters those of Send as a JSON object of strings (the form vk-io's
+// getExecuteMethod gives them). VK counts an execute as one request against
+// the community's limit; a failed call is false in "response" and its error
+// the next messages.send entry of "execute_errors", in call order.
+//
 // Idempotency: random_id = RandomID(Message.IdempotencyKey), a non-zero
 // positive int32 (FNV-1a), so a retried send of the same intent is deduped by
 // VK itself (VK answers with the first message's id).

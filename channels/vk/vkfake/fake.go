@@ -1,5 +1,6 @@
 // Package vkfake is an in-process VK API and Callback API peer for tests,
-// the demo and benchmarks. It serves /method/messages.send and
+// the demo and benchmarks. It serves /method/messages.send,
+// /method/execute (batched messages.send calls, execute.go) and
 // /method/messages.sendMessageEventAnswer (form-encoded or query, token as
 // access_token or Authorization: Bearer, v required), answers HTTP 200 with
 // {"response":…} or {"error":{…}} like VK, dedupes random_id per peer for an
@@ -230,6 +231,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	switch method {
 	case "messages.send":
 		s.send(w, p, now)
+	case "execute":
+		s.execute(w, p, now)
 	case "messages.sendMessageEventAnswer":
 		uid, _ := strconv.ParseInt(p["user_id"], 10, 64)
 		pid, _ := strconv.ParseInt(p["peer_id"], 10, 64)
@@ -257,59 +260,61 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 var attachmentRe = regexp.MustCompile(`^(photo|doc|video|audio|wall)-?\d+_\d+(_[0-9a-f]+)?$`)
 
 func (s *Server) send(w http.ResponseWriter, p map[string]string, now time.Time) {
+	id, code := s.sendCall(p, now)
+	if code != 0 {
+		vkError(w, code, p)
+		return
+	}
+	writeJSON(w, map[string]any{"response": id})
+}
+
+// sendCall is one messages.send, alone or inside execute: the message id,
+// or the VK error code it fails with.
+func (s *Server) sendCall(p map[string]string, now time.Time) (int64, int) {
 	peer, err := strconv.ParseInt(p["peer_id"], 10, 64)
 	if err != nil || peer == 0 {
 		peer, err = strconv.ParseInt(p["user_id"], 10, 64)
 	}
 	if err != nil || peer == 0 {
-		vkError(w, 100, p)
-		return
+		return 0, 100
 	}
 	rid, err := strconv.ParseInt(p["random_id"], 10, 64)
 	if err != nil || rid < -1<<31 || rid > 1<<31-1 {
-		vkError(w, 100, p)
-		return
+		return 0, 100
 	}
 	text, att := p["message"], p["attachment"]
 	if text == "" && att == "" {
-		vkError(w, 100, p)
-		return
+		return 0, 100
 	}
 	if utf8.RuneCountInString(text) > MaxText {
-		vkError(w, 914, p)
-		return
+		return 0, 914
 	}
 	for _, a := range strings.Split(att, ",") {
 		if a != "" && (!attachmentRe.MatchString(a) || !s.knownPhoto(a)) {
-			vkError(w, 100, p)
-			return
+			return 0, 100
 		}
 	}
 	m := Sent{PeerID: peer, RandomID: rid, Text: text, Attachment: att, At: now}
 	if kb := p["keyboard"]; kb != "" {
 		rows, inline, ok := checkKeyboard(kb)
 		if !ok {
-			vkError(w, 911, p)
-			return
+			return 0, 911
 		}
 		m.Keyboard, m.Inline = rows, inline
 	}
 	s.mu.Lock()
 	if code, bad := s.fails.For(peer); bad {
 		s.mu.Unlock()
-		vkError(w, code, p)
-		return
+		return 0, code
 	}
 	if ok, known := s.allowed[peer]; (known && !ok) || (!known && s.RequireAllowed) {
 		s.mu.Unlock()
-		vkError(w, 901, p)
-		return
+		return 0, 901
 	}
 	key := [2]int64{peer, rid}
 	if prev, dup := s.dedupe[key]; dup && rid != 0 && now.Sub(prev.At) < DedupeWindow {
 		s.mu.Unlock()
-		writeJSON(w, map[string]any{"response": prev.MessageID})
-		return
+		return prev.MessageID, 0
 	}
 	s.nextID++
 	m.MessageID = s.nextID
@@ -319,7 +324,6 @@ func (s *Server) send(w http.ResponseWriter, p map[string]string, now time.Time)
 	}
 	plan := s.readPlan
 	s.mu.Unlock()
-	writeJSON(w, map[string]any{"response": m.MessageID})
 	if plan > 0 {
 		s.After(plan, func() {
 			if _, _, err := s.Post(context.Background(), s.MessageRead(peer, m.MessageID)); err != nil && s.OnReceiptError != nil {
@@ -327,6 +331,7 @@ func (s *Server) send(w http.ResponseWriter, p map[string]string, now time.Time)
 			}
 		})
 	}
+	return m.MessageID, 0
 }
 
 func checkKeyboard(raw string) ([][]Button, bool, bool) {
