@@ -22,6 +22,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nudge-engine/nudge/campaigns"
+	"github.com/nudge-engine/nudge/channels/vk"
 	"github.com/nudge-engine/nudge/channels/vk/vkfake"
 	"github.com/nudge-engine/nudge/internal/testenv"
 	"github.com/nudge-engine/nudge/worker"
@@ -132,7 +133,8 @@ type blastResult struct {
 }
 
 // blastOpts shapes a blast: the worker processes and the VK account's rate
-// (0 = unlimited), shared by the workers through the Redis limiter.
+// in messages a second (0 = unlimited), shared by the workers through the
+// Redis limiter.
 type blastOpts struct {
 	Workers int
 	Rate    int
@@ -147,6 +149,13 @@ type blastOpts struct {
 // every run done.
 func blastProcess(b *testing.B, n int, redisURL string) blastResult {
 	return blastWith(b, n, redisURL, blastOpts{Workers: 1})
+}
+
+// vkRate is NUDGE_VK_RATE for perSecond messages a second: VK's rate
+// counts requests, and the worker sends execute requests of
+// vk.MaxExecuteCalls messages at a rate.
+func vkRate(perSecond int) string {
+	return strconv.FormatFloat(float64(perSecond)/vk.MaxExecuteCalls, 'f', -1, 64)
 }
 
 // blastWith is blastProcess with opt.Workers worker processes and a rate.
@@ -166,7 +175,7 @@ func blastWith(b *testing.B, n int, redisURL string, opt blastOpts) blastResult 
 			"NUDGE_LOG_LEVEL=warn", "NUDGE_WORKER_POLL=100ms", "NUDGE_WORKER_LEASE=120s",
 			"NUDGE_VK_TOKEN="+vkfake.Token, "NUDGE_VK_GROUP_ID="+strconv.Itoa(vkfake.GroupID),
 			"NUDGE_VK_SECRET="+vkf.Secret, "NUDGE_VK_CONFIRMATION="+vkf.Confirmation,
-			"NUDGE_VK_API_URL="+vkf.APIURL(), "NUDGE_VK_RATE="+strconv.Itoa(opt.Rate))
+			"NUDGE_VK_API_URL="+vkf.APIURL(), "NUDGE_VK_RATE="+vkRate(opt.Rate))
 		if opt.Concurrency > 0 {
 			cmd.Env = append(cmd.Env, "NUDGE_WORKER_CONCURRENCY="+strconv.Itoa(opt.Concurrency))
 		}

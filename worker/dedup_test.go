@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"net/http"
+	"sync/atomic"
 	"testing"
 
 	"github.com/lib/pq"
@@ -9,6 +11,7 @@ import (
 	"github.com/nudge-engine/nudge/channels/sandbox"
 	"github.com/nudge-engine/nudge/channels/vk"
 	"github.com/nudge-engine/nudge/channels/vk/vkfake"
+	"github.com/nudge-engine/nudge/internal/ratelimit"
 )
 
 // TestDeduplicatingProviderWritesEachMessageOnce: a blast through VK's
@@ -56,4 +59,56 @@ BEGIN INSERT INTO test_message_updates VALUES (NEW.id); RETURN NULL; END $$`)
 	if got := h.count(`SELECT count(*) FROM flow_runs WHERE campaign_id = $1 AND state = 'done'`, def.ID); got != n {
 		t.Fatalf("%d runs done, want %d", got, n)
 	}
+}
+
+// TestRateLimitedVKSendsRequestsOfManyMessages: at an account rate, VK's
+// messages go in execute requests of 25, one limiter slot per request, so a
+// community's 20 requests a second carry 500 messages, not 20. The fake
+// enforces its own 20 requests a second (error 6 beyond it); every
+// subscriber gets one message, none refused, in about messages / 25 requests.
+func TestRateLimitedVKSendsRequestsOfManyMessages(t *testing.T) {
+	vkf := vkfake.New() // RatePerSecond 20, as VK's community tokens
+	t.Cleanup(vkf.Close)
+	var requests atomic.Int64
+	hc := &http.Client{Transport: countRequests{&requests, http.DefaultTransport}}
+	h := setup(t, withLimiter(map[string]ratelimit.Rate{"vk": {PerSecond: vk.DefaultRate.PerSecond}}), func(_ *harness, c *Config, _ *sandbox.Config) {
+		c.Senders = append(c.Senders, vk.New(vk.Config{Bot: channels.Bot{Token: vkfake.Token, APIURL: vkf.APIURL()}, GroupID: vkfake.GroupID}, hc))
+	})
+	def := sendDef("vk-paced")
+	def.Settings.Channels = []string{"vk"}
+	v := h.campaign(def)
+	const n = 200 // claims of up to 50 (the harness's BatchSize), two requests of 25 each
+	subs := h.subscribers(n, "UTC")
+	h.exec(`INSERT INTO channel_identities (subscriber_id, channel, address) SELECT id, 'vk', id::text FROM unnest($1::bigint[]) id`, pq.Array(subs))
+	h.start(def.ID, v, subs, t0)
+	h.settle()
+
+	perPeer := map[int64]int{}
+	for _, m := range vkf.Sent() {
+		perPeer[m.PeerID]++
+	}
+	for _, s := range subs {
+		if perPeer[s] != 1 {
+			t.Fatalf("subscriber %d got %d messages, want 1", s, perPeer[s])
+		}
+	}
+	if got := h.count(`SELECT count(*) FROM messages WHERE channel = 'vk' AND status = 'sent' AND tries = 0`); got != n {
+		t.Fatalf("%d messages sent at the first try, want %d (none refused by the fake's rate)", got, n)
+	}
+	// n/25 when every claim holds whole requests; claims that split the
+	// runs otherwise (concurrent claims) end in a part-filled one.
+	if got, most := requests.Load(), int64(2*n/vk.MaxExecuteCalls); got > most {
+		t.Fatalf("%d requests for %d messages, want at most %d", got, n, most)
+	}
+}
+
+// countRequests counts the HTTP requests made through it.
+type countRequests struct {
+	n    *atomic.Int64
+	next http.RoundTripper
+}
+
+func (c countRequests) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.RoundTrip(r)
 }

@@ -51,7 +51,9 @@
 // one that comes later waits for the call under way only — about 50 ms of a
 // batch (the rest yields), or one ledger group of what an account sends in
 // 100 ms — never for the claim.
-// Quiet hours and provider rate limits defer the run (never drop); a
+// Quiet hours and provider rate limits defer the run (never drop). A rate
+// slot is one message, or one request of a provider that takes many in one
+// and counts it once (RequestBatcher: VK's execute of 25); a
 // transient provider failure records the message pending with its try
 // counted and defers the run by a backoff, until maxRetry tries fail it
 // for good.

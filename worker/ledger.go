@@ -69,7 +69,8 @@ const dedupGroup = 32
 
 // groupEnd is where the ledger group starting at jobs[start] ends: up to
 // inFlightGroup messages of one batch channel, or what the channel's account
-// sends in inFlightSpan (at least one, at most maxInFlight). When the
+// sends in inFlightSpan (at least one, at most maxInFlight calls, whole
+// requests of a RequestBatcher). When the
 // account has no rate: inFlightGroup where a crash could send the group
 // twice, dedupGroup where the provider deduplicates (only the consent hold
 // is at stake, and it lasts as long as the group's concurrent calls; each
@@ -78,9 +79,13 @@ func (e *Engine) groupEnd(jobs []job, start int) int {
 	ch := jobs[start].m.Channel
 	size := inFlightGroup
 	if _, ok := e.batchSender(ch); !ok {
-		switch r := e.cfg.Limiter.Rate(ch).PerSecond; {
+		switch r := e.messageRate(ch); {
 		case r > 0:
-			size = min(max(int(r*inFlightSpan.Seconds()), 1), maxInFlight)
+			// Whole requests where a request carries many messages
+			// (requestBatch): a part-filled one spends a slot for less.
+			_, per := e.requestBatch(ch)
+			size = min(max(int(r*inFlightSpan.Seconds()), 1), maxInFlight*per)
+			size = max(size-size%per, 1)
 		case !ledgered(ch):
 			size = dedupGroup
 		}

@@ -12,7 +12,9 @@ import (
 // Pacing of rate-limited channels: sendJobs reserves a slot for each of a
 // batch's messages in one limiter call per account, then sends each at its
 // slot with at most maxInFlight provider calls open, so a slow provider
-// reply does not hold the next slot back.
+// reply does not hold the next slot back. A provider that counts a request
+// of many messages once (RequestBatcher: VK's execute) gets a slot per
+// request of CallsPerRequest messages.
 
 // maxInFlight bounds the provider calls one batch has open at once.
 const maxInFlight = 128
@@ -36,6 +38,26 @@ var (
 	replyPacing = pacing{wait: 3 * time.Second, hold: true}
 )
 
+// requestBatch returns ch's sender and how many messages one of its
+// rate-limited requests carries: CallsPerRequest of a RequestBatcher whose
+// rate has no per-chat part (one request cannot take many chats' slots),
+// else 1.
+func (e *Engine) requestBatch(ch string) (RequestBatcher, int) {
+	rb, ok := e.senders[channels.Kind(ch)].(RequestBatcher)
+	if !ok || e.cfg.Limiter.Rate(ch).PerChatPerSecond > 0 {
+		return nil, 1
+	}
+	return rb, max(rb.CallsPerRequest(), 1)
+}
+
+// messageRate is ch's account rate in messages a second: its rate (of
+// requests) times the messages a request carries (requestBatch). Claims
+// and ledger groups are sized by it.
+func (e *Engine) messageRate(ch string) float64 {
+	_, n := e.requestBatch(ch)
+	return e.cfg.Limiter.Rate(ch).PerSecond * float64(n)
+}
+
 // sendResult is a provider's answer to one message.
 type sendResult struct {
 	r   channels.Result
@@ -43,14 +65,16 @@ type sendResult struct {
 }
 
 // sendPaced sends jobs[idx] of channel ch at the slots the
-// limiter reserves, as p allows. Results are in idx's
+// limiter reserves, as p allows, a message or a request (requestBatch) at
+// each slot. Results are in idx's
 // order. A message without a slot gets a RateLimited error whose
 // RetryAfter is when its slot would have been. It returns an error only
 // when the limiter fails or ctx ends (after the sends under way return).
 func (e *Engine) sendPaced(ctx context.Context, ch string, jobs []job, idx []int, p pacing) ([]sendResult, error) {
 	res := make([]sendResult, len(idx))
+	// A planned call: one message, or one request of a RequestBatcher.
 	type planned struct {
-		k  int // position in idx
+		ks []int // positions in idx
 		at time.Time
 	}
 	var plan []planned
@@ -63,23 +87,30 @@ func (e *Engine) sendPaced(ctx context.Context, ch string, jobs []job, idx []int
 		}
 		byAccount[a] = append(byAccount[a], k)
 	}
+	rb, per := e.requestBatch(ch)
 	for _, a := range accounts {
 		ks := byAccount[a]
-		chats := make([]string, len(ks))
-		for n, k := range ks {
-			chats[n] = jobs[idx[k]].m.Address
+		var calls [][]int
+		for start := 0; start < len(ks); start += per {
+			calls = append(calls, ks[start:min(start+per, len(ks))])
+		}
+		chats := make([]string, len(calls))
+		for n, c := range calls {
+			chats[n] = jobs[idx[c[0]]].m.Address // a request's chats are not limited (requestBatch)
 		}
 		slots, err := e.cfg.Limiter.Reserve(ctx, ch, a, chats, p.wait, p.hold)
 		if err != nil {
 			return nil, err
 		}
-		for n, k := range ks {
+		for n, c := range calls {
 			if slots[n].OK {
-				plan = append(plan, planned{k: k, at: slots[n].At})
+				plan = append(plan, planned{ks: c, at: slots[n].At})
 				continue
 			}
-			res[k].err = &channels.Error{Kind: channels.RateLimited, Code: "no_slot",
-				Message: "no send slot within " + p.wait.String(), RetryAfter: time.Until(slots[n].At)}
+			for _, k := range c {
+				res[k].err = &channels.Error{Kind: channels.RateLimited, Code: "no_slot",
+					Message: "no send slot within " + p.wait.String(), RetryAfter: time.Until(slots[n].At)}
+			}
 		}
 	}
 	sort.SliceStable(plan, func(a, b int) bool { return plan[a].at.Before(plan[b].at) })
@@ -111,17 +142,30 @@ func (e *Engine) sendPaced(ctx context.Context, ch string, jobs []job, idx []int
 		if err := fresh(ctx); err != nil {
 			<-inFlight
 			for _, rest := range plan[n:] {
-				res[rest.k].err = err
+				for _, k := range rest.ks {
+					res[k].err = err
+				}
 			}
 			break
 		}
 		wg.Add(1)
-		go func(k int) {
+		go func(ks []int) {
 			defer wg.Done()
 			defer func() { <-inFlight }()
-			r, err := e.call(ctx, ch, jobs[idx[k]].msg)
-			res[k] = sendResult{r: r, err: err}
-		}(next.k)
+			if rb == nil {
+				r, err := e.call(ctx, ch, jobs[idx[ks[0]]].msg)
+				res[ks[0]] = sendResult{r: r, err: err}
+				return
+			}
+			msgs := make([]channels.Message, len(ks))
+			for m, k := range ks {
+				msgs[m] = jobs[idx[k]].msg
+			}
+			rs, errs, _ := e.callBatch(ctx, rb, ch, msgs)
+			for m, k := range ks {
+				res[k] = sendResult{r: rs[m], err: errs[m]}
+			}
+		}(next.ks)
 	}
 	wg.Wait()
 	return res, nil

@@ -155,7 +155,7 @@ func (e *Engine) paceRuns(def *campaigns.Definition) int {
 			continue
 		}
 		paced = true
-		perSpan := int(e.cfg.Limiter.Rate(ch).PerSecond * paceSpan.Seconds())
+		perSpan := int(e.messageRate(ch) * paceSpan.Seconds())
 		if perSpan <= 0 { // no account rate: sent one by one, keep the claim short
 			perSpan = paceLimit
 		}

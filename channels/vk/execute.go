@@ -72,6 +72,13 @@ func (c *Client) SendBatch(ctx context.Context, msgs []channels.Message) ([]chan
 	return res, errs
 }
 
+// CallsPerRequest is how many messages one SendBatch request carries
+// (MaxExecuteCalls): the worker reserves one slot of the community's rate per
+// request. A request whose code would pass maxExecuteCode goes as two, so 25
+// very long texts may take two of VK's requests for one slot (VK answers
+// those beyond its limit with error 6, retried a second later).
+func (c *Client) CallsPerRequest() int { return MaxExecuteCalls }
+
 // executeCall is m as one VKScript call, API.messages.send({…}), its
 // parameters those of Send (images uploaded first) as a JSON object of
 // strings, the form vk-io's getExecuteMethod gives them.
