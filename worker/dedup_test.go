@@ -7,6 +7,7 @@ import (
 
 	"github.com/lib/pq"
 
+	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/sandbox"
 	"github.com/nudge-engine/nudge/channels/vk"
@@ -31,24 +32,8 @@ func TestDeduplicatingProviderWritesEachMessageOnce(t *testing.T) {
 	h.exec(`CREATE FUNCTION test_count_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN INSERT INTO test_message_updates VALUES (NEW.id); RETURN NULL; END $$`)
 	h.exec(`CREATE TRIGGER test_count_update AFTER UPDATE ON messages FOR EACH ROW EXECUTE FUNCTION test_count_update()`)
-	def := sendDef("vk-blast")
-	def.Settings.Channels = []string{"vk"}
-	v := h.campaign(def)
 	const n = 150 // claims of 50 (the harness's BatchSize): groups of 32 and 18
-	subs := h.subscribers(n, "UTC")
-	h.exec(`INSERT INTO channel_identities (subscriber_id, channel, address) SELECT id, 'vk', id::text FROM unnest($1::bigint[]) id`, pq.Array(subs))
-	h.start(def.ID, v, subs, t0)
-	h.settle()
-
-	perPeer := map[int64]int{}
-	for _, m := range vkf.Sent() {
-		perPeer[m.PeerID]++
-	}
-	for _, s := range subs {
-		if perPeer[s] != 1 {
-			t.Fatalf("subscriber %d got %d messages, want 1", s, perPeer[s])
-		}
-	}
+	def := vkBlast(h, vkf, "vk-blast", n)
 	if got := h.count(`SELECT count(*) FROM messages WHERE channel = 'vk' AND status = 'sent'
 	                    AND provider_id IS NOT NULL AND sent_at IS NOT NULL`); got != n {
 		t.Fatalf("%d messages recorded sent with their provider id, want %d", got, n)
@@ -74,24 +59,8 @@ func TestRateLimitedVKSendsRequestsOfManyMessages(t *testing.T) {
 	h := setup(t, withLimiter(map[string]ratelimit.Rate{"vk": {PerSecond: vk.DefaultRate.PerSecond}}), func(_ *harness, c *Config, _ *sandbox.Config) {
 		c.Senders = append(c.Senders, vk.New(vk.Config{Bot: channels.Bot{Token: vkfake.Token, APIURL: vkf.APIURL()}, GroupID: vkfake.GroupID}, hc))
 	})
-	def := sendDef("vk-paced")
-	def.Settings.Channels = []string{"vk"}
-	v := h.campaign(def)
 	const n = 200 // claims of up to 50 (the harness's BatchSize), two requests of 25 each
-	subs := h.subscribers(n, "UTC")
-	h.exec(`INSERT INTO channel_identities (subscriber_id, channel, address) SELECT id, 'vk', id::text FROM unnest($1::bigint[]) id`, pq.Array(subs))
-	h.start(def.ID, v, subs, t0)
-	h.settle()
-
-	perPeer := map[int64]int{}
-	for _, m := range vkf.Sent() {
-		perPeer[m.PeerID]++
-	}
-	for _, s := range subs {
-		if perPeer[s] != 1 {
-			t.Fatalf("subscriber %d got %d messages, want 1", s, perPeer[s])
-		}
-	}
+	vkBlast(h, vkf, "vk-paced", n)
 	if got := h.count(`SELECT count(*) FROM messages WHERE channel = 'vk' AND status = 'sent' AND tries = 0`); got != n {
 		t.Fatalf("%d messages sent at the first try, want %d (none refused by the fake's rate)", got, n)
 	}
@@ -100,6 +69,30 @@ func TestRateLimitedVKSendsRequestsOfManyMessages(t *testing.T) {
 	if got, most := requests.Load(), int64(2*n/vk.MaxExecuteCalls); got > most {
 		t.Fatalf("%d requests for %d messages, want at most %d", got, n, most)
 	}
+}
+
+// vkBlast sends a campaign of one VK message to n new subscribers, waits
+// until the engine settles and checks that VK's fake got one message for
+// each; it returns the campaign.
+func vkBlast(h *harness, vkf *vkfake.Server, id string, n int) campaigns.Definition {
+	h.t.Helper()
+	def := sendDef(id)
+	def.Settings.Channels = []string{"vk"}
+	v := h.campaign(def)
+	subs := h.subscribers(n, "UTC")
+	h.exec(`INSERT INTO channel_identities (subscriber_id, channel, address) SELECT id, 'vk', id::text FROM unnest($1::bigint[]) id`, pq.Array(subs))
+	h.start(def.ID, v, subs, t0)
+	h.settle()
+	perPeer := map[int64]int{}
+	for _, m := range vkf.Sent() {
+		perPeer[m.PeerID]++
+	}
+	for _, s := range subs {
+		if perPeer[s] != 1 {
+			h.t.Fatalf("subscriber %d got %d messages, want 1", s, perPeer[s])
+		}
+	}
+	return def
 }
 
 // countRequests counts the HTTP requests made through it.
