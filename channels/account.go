@@ -114,9 +114,83 @@ func (d *Dispatcher) Send(ctx context.Context, m Message) (Result, error) {
 	acc := Account(m.Account)
 	s, ok := d.accounts[acc]
 	if !ok {
-		return Result{}, &Error{Kind: Invalid, Code: "unknown_account",
-			Message: fmt.Sprintf("no %s account %q is configured", d.kind, acc)}
+		return Result{}, d.unknown(acc)
 	}
 	m.Account = acc
 	return s.Send(ctx, m)
+}
+
+func (d *Dispatcher) unknown(acc string) error {
+	return &Error{Kind: Invalid, Code: "unknown_account", Message: fmt.Sprintf("no %s account %q is configured", d.kind, acc)}
+}
+
+// requestBatcher is a sender that takes many messages in one request which
+// its provider counts once (VK's execute; the worker's RequestBatcher).
+type requestBatcher interface {
+	SendBatch(ctx context.Context, msgs []Message) ([]Result, []error)
+	CallsPerRequest() int
+}
+
+// RequestBatchDispatcher is the Dispatcher of a channel whose every account's
+// sender is a request batcher (VK): it sends each account's messages of a
+// batch through that account's SendBatch, so several communities are batched
+// and paced by request as one is.
+type RequestBatchDispatcher struct {
+	*Dispatcher
+	per int
+}
+
+// requestBatching returns d as a RequestBatchDispatcher when every account
+// batches requests.
+func (d *Dispatcher) requestBatching() (*RequestBatchDispatcher, bool) {
+	per := 0
+	for _, s := range d.accounts {
+		rb, ok := s.(requestBatcher)
+		if !ok {
+			return nil, false
+		}
+		if n := rb.CallsPerRequest(); per == 0 || n < per {
+			per = n
+		}
+	}
+	return &RequestBatchDispatcher{Dispatcher: d, per: per}, per > 0
+}
+
+// CallsPerRequest is the fewest messages a request of any account carries.
+func (d *RequestBatchDispatcher) CallsPerRequest() int { return d.per }
+
+// SendBatch sends msgs through their accounts' SendBatch, an account's
+// messages in one call, results in msgs' order; a message of an account that
+// is not configured fails as Send's does.
+func (d *RequestBatchDispatcher) SendBatch(ctx context.Context, msgs []Message) ([]Result, []error) {
+	res, errs := make([]Result, len(msgs)), make([]error, len(msgs))
+	byAccount := map[string][]int{}
+	var order []string
+	for i, m := range msgs {
+		acc := Account(m.Account)
+		if _, seen := byAccount[acc]; !seen {
+			order = append(order, acc)
+		}
+		byAccount[acc] = append(byAccount[acc], i)
+	}
+	for _, acc := range order {
+		idx := byAccount[acc]
+		s, ok := d.accounts[acc]
+		if !ok {
+			for _, i := range idx {
+				errs[i] = d.unknown(acc)
+			}
+			continue
+		}
+		part := make([]Message, len(idx))
+		for k, i := range idx {
+			part[k] = msgs[i]
+			part[k].Account = acc
+		}
+		rs, es := s.(requestBatcher).SendBatch(ctx, part)
+		for k, i := range idx {
+			res[i], errs[i] = rs[k], es[k]
+		}
+	}
+	return res, errs
 }

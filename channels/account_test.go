@@ -9,6 +9,8 @@ import (
 	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/telegram"
 	"github.com/nudge-engine/nudge/channels/telegram/telegramfake"
+	"github.com/nudge-engine/nudge/channels/vk"
+	"github.com/nudge-engine/nudge/channels/vk/vkfake"
 )
 
 func TestLoadAccounts(t *testing.T) {
@@ -132,5 +134,39 @@ func TestCheckUnlistedSkipsSettingsEndingInTheKey(t *testing.T) {
 	channels.CheckUnlisted(e, "TELEGRAM", "TOKEN", channels.LoadAccounts(e, "TELEGRAM"))
 	if err := e.Err(); err == nil || !strings.Contains(err.Error(), "payment-provider") {
 		t.Fatalf("without the setting named, the token reads as an account: %v", err)
+	}
+}
+
+// Several VK communities are batched and paced by request as one is: the
+// worker gets a RequestBatchDispatcher, and a batch of mixed accounts goes to
+// each community's execute.
+func TestVKAccountsBatchByRequest(t *testing.T) {
+	a, b := vkfake.New(), vkfake.New()
+	defer a.Close()
+	defer b.Close()
+	cfg := func(f *vkfake.Server, account string) vk.Config {
+		return vk.Config{Bot: channels.Bot{Account: account, Token: vkfake.Token, APIURL: f.APIURL()}, GroupID: vkfake.GroupID}
+	}
+	reg := channels.NewRegistry(vk.New(cfg(a, ""), nil))
+	reg.AddAccount("brand-b", vk.New(cfg(b, "brand-b"), nil))
+	ss := reg.Senders()
+	d, ok := ss[0].(*channels.RequestBatchDispatcher)
+	if len(ss) != 1 || !ok || d.CallsPerRequest() != vk.MaxExecuteCalls {
+		t.Fatalf("senders %T", ss[0])
+	}
+	res, errs := d.SendBatch(context.Background(), []channels.Message{
+		{IdempotencyKey: "1", To: "1", Text: "main 1"}, {IdempotencyKey: "2", Account: "brand-b", To: "2", Text: "b 2"},
+		{IdempotencyKey: "3", Account: "main", To: "3", Text: "main 3"}, {IdempotencyKey: "4", Account: "shop9", To: "4", Text: "x"},
+	})
+	for i, err := range errs[:3] {
+		if err != nil || res[i].ProviderID == "" {
+			t.Errorf("message %d: %v %+v", i, err, res[i])
+		}
+	}
+	if channels.KindOf(errs[3]) != channels.Invalid || !strings.Contains(errs[3].Error(), `"shop9"`) {
+		t.Errorf("unknown account: %v", errs[3])
+	}
+	if len(a.SentTo(1)) != 1 || len(a.SentTo(3)) != 1 || len(b.SentTo(2)) != 1 || a.Accepted()+b.Accepted() != 3 {
+		t.Errorf("main got %+v, brand-b %+v", a.Sent(), b.Sent())
 	}
 }

@@ -52,7 +52,8 @@ func (r *Registry) Dispatcher(k Kind) (*Dispatcher, bool) {
 
 // Senders returns one sender per configured channel, in Kinds order: the
 // account's own sender when the channel has only DefaultAccount (keeping
-// what else it implements, such as a batch send), otherwise its Dispatcher.
+// what else it implements, such as a batch send), otherwise its Dispatcher
+// (a RequestBatchDispatcher when every account batches requests).
 func (r *Registry) Senders() []Sender {
 	var out []Sender
 	for _, k := range r.Kinds() {
@@ -61,6 +62,10 @@ func (r *Registry) Senders() []Sender {
 			continue
 		}
 		d, _ := r.Dispatcher(k)
+		if rb, ok := d.requestBatching(); ok {
+			out = append(out, rb)
+			continue
+		}
 		out = append(out, d)
 	}
 	return out
