@@ -1,8 +1,6 @@
 package worker
 
 import (
-	"net/http"
-	"sync/atomic"
 	"testing"
 
 	"github.com/lib/pq"
@@ -13,6 +11,7 @@ import (
 	"github.com/nudge-engine/nudge/channels/vk"
 	"github.com/nudge-engine/nudge/channels/vk/vkfake"
 	"github.com/nudge-engine/nudge/internal/ratelimit"
+	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
 // TestDeduplicatingProviderWritesEachMessageOnce: a blast through VK's
@@ -54,10 +53,9 @@ BEGIN INSERT INTO test_message_updates VALUES (NEW.id); RETURN NULL; END $$`)
 func TestRateLimitedVKSendsRequestsOfManyMessages(t *testing.T) {
 	vkf := vkfake.New() // RatePerSecond 20, as VK's community tokens
 	t.Cleanup(vkf.Close)
-	var requests atomic.Int64
-	hc := &http.Client{Transport: countRequests{&requests, http.DefaultTransport}}
+	var requests testenv.HTTPCalls
 	h := setup(t, withLimiter(map[string]ratelimit.Rate{"vk": {PerSecond: vk.DefaultRate.PerSecond}}), func(_ *harness, c *Config, _ *sandbox.Config) {
-		c.Senders = append(c.Senders, vk.New(vk.Config{Bot: channels.Bot{Token: vkfake.Token, APIURL: vkf.APIURL()}, GroupID: vkfake.GroupID}, hc))
+		c.Senders = append(c.Senders, vk.New(vk.Config{Bot: channels.Bot{Token: vkfake.Token, APIURL: vkf.APIURL()}, GroupID: vkfake.GroupID}, requests.Client()))
 	})
 	const n = 200 // claims of up to 50 (the harness's BatchSize), two requests of 25 each
 	vkBlast(h, vkf, "vk-paced", n)
@@ -66,7 +64,7 @@ func TestRateLimitedVKSendsRequestsOfManyMessages(t *testing.T) {
 	}
 	// n/25 when every claim holds whole requests; claims that split the
 	// runs otherwise (concurrent claims) end in a part-filled one.
-	if got, most := requests.Load(), int64(2*n/vk.MaxExecuteCalls); got > most {
+	if got, most := requests.N(), int64(2*n/vk.MaxExecuteCalls); got > most {
 		t.Fatalf("%d requests for %d messages, want at most %d", got, n, most)
 	}
 }
@@ -93,15 +91,4 @@ func vkBlast(h *harness, vkf *vkfake.Server, id string, n int) campaigns.Definit
 		}
 	}
 	return def
-}
-
-// countRequests counts the HTTP requests made through it.
-type countRequests struct {
-	n    *atomic.Int64
-	next http.RoundTripper
-}
-
-func (c countRequests) RoundTrip(r *http.Request) (*http.Response, error) {
-	c.n.Add(1)
-	return c.next.RoundTrip(r)
 }

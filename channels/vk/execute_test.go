@@ -7,34 +7,22 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/channels/internal/channeltest"
 	"github.com/nudge-engine/nudge/channels/vk"
 	"github.com/nudge-engine/nudge/channels/vk/vkfake"
+	"github.com/nudge-engine/nudge/internal/testenv"
 )
-
-// countingClient counts the HTTP requests made through it.
-func countingClient(n *atomic.Int64) *http.Client {
-	return &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		n.Add(1)
-		return http.DefaultTransport.RoundTrip(r)
-	})}
-}
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestSendBatchUsesExecute(t *testing.T) {
 	t.Parallel()
 	fake := vkfake.New()
 	t.Cleanup(fake.Close)
 	fake.RatePerSecond = 0
-	var requests atomic.Int64
-	c := vk.New(vk.Config{Bot: channels.Bot{Token: vkfake.Token, APIURL: fake.APIURL()}, GroupID: vkfake.GroupID}, countingClient(&requests))
+	var requests testenv.HTTPCalls
+	c := vk.New(vk.Config{Bot: channels.Bot{Token: vkfake.Token, APIURL: fake.APIURL()}, GroupID: vkfake.GroupID}, requests.Client())
 	fake.SetPeer(1007, 901) // never allowed messages: this call fails inside execute
 	// Texts that a JS string literal must carry exactly: quotes, a
 	// backslash, a newline, HTML-ish characters, emoji.
@@ -53,7 +41,7 @@ func TestSendBatchUsesExecute(t *testing.T) {
 	msgs[5].Text = strings.Repeat("ж", 4097) // refused before any call
 	res, errs := c.SendBatch(context.Background(), msgs)
 	// 58 calls: 25 + 25 + 8.
-	if n := requests.Load(); n != 3 {
+	if n := requests.N(); n != 3 {
 		t.Errorf("%d requests for 58 calls, want 3", n)
 	}
 	for i, m := range msgs {
