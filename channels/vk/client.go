@@ -179,14 +179,7 @@ func Params(m channels.Message) (url.Values, error) {
 // calls messages.send with them as attachments; Result.ProviderID is the VK
 // message id.
 func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result, error) {
-	if _, err := strconv.ParseInt(m.To, 10, 64); err != nil {
-		return channels.Result{}, invalid("peer id %q is not a number", m.To)
-	}
-	m, err := c.uploadMedia(ctx, m)
-	if err != nil {
-		return channels.Result{}, err
-	}
-	v, err := Params(m)
+	v, err := c.sendParams(ctx, m)
 	if err != nil {
 		return channels.Result{}, err
 	}
@@ -195,6 +188,19 @@ func (c *Client) Send(ctx context.Context, m channels.Message) (channels.Result,
 		return channels.Result{}, err
 	}
 	return channels.Result{ProviderID: strconv.FormatInt(id, 10), SentAt: c.api.Now()}, nil
+}
+
+// sendParams is m's messages.send parameters, its images uploaded first
+// (Send and SendBatch alike).
+func (c *Client) sendParams(ctx context.Context, m channels.Message) (url.Values, error) {
+	if _, err := strconv.ParseInt(m.To, 10, 64); err != nil {
+		return nil, invalid("peer id %q is not a number", m.To)
+	}
+	m, err := c.uploadMedia(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return Params(m)
 }
 
 // AnswerEvent stops the spinner of a callback button press.

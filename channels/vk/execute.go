@@ -80,17 +80,10 @@ func (c *Client) SendBatch(ctx context.Context, msgs []channels.Message) ([]chan
 func (c *Client) CallsPerRequest() int { return MaxExecuteCalls }
 
 // executeCall is m as one VKScript call, API.messages.send({…}), its
-// parameters those of Send (images uploaded first) as a JSON object of
-// strings, the form vk-io's getExecuteMethod gives them.
+// parameters those of Send (sendParams) as a JSON object of strings, the
+// form vk-io's getExecuteMethod gives them.
 func (c *Client) executeCall(ctx context.Context, m channels.Message) ([]byte, error) {
-	if _, err := strconv.ParseInt(m.To, 10, 64); err != nil {
-		return nil, invalid("peer id %q is not a number", m.To)
-	}
-	m, err := c.uploadMedia(ctx, m)
-	if err != nil {
-		return nil, err
-	}
-	v, err := Params(m)
+	v, err := c.sendParams(ctx, m)
 	if err != nil {
 		return nil, err
 	}

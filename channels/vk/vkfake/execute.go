@@ -22,23 +22,20 @@ const MaxExecuteCalls = 25
 func (s *Server) execute(w http.ResponseWriter, p map[string]string, now time.Time) {
 	calls, list, err := ParseExecute(p["code"])
 	if err != nil {
-		writeJSON(w, map[string]any{"error": map[string]any{"error_code": 12, "error_msg": "Unable to compile code: " + err.Error()}})
+		vkError(w, 12, p)
 		return
 	}
 	if len(calls) > MaxExecuteCalls {
-		writeJSON(w, map[string]any{"error": map[string]any{"error_code": 13,
-			"error_msg": "Runtime error occurred during code invocation: Too many API calls"}})
+		vkError(w, 13, p)
 		return
 	}
 	results := make([]any, len(calls))
 	var errs []map[string]any
 	for i, c := range calls {
-		if c.Method != "messages.send" {
-			results[i] = false
-			errs = append(errs, map[string]any{"method": c.Method, "error_code": 3, "error_msg": "Unknown method passed"})
-			continue
+		id, code := int64(0), 3 // only messages.send is known
+		if c.Method == "messages.send" {
+			id, code = s.sendCall(c.Params, now)
 		}
-		id, code := s.sendCall(c.Params, now)
 		if code != 0 {
 			results[i] = false
 			errs = append(errs, map[string]any{"method": c.Method, "error_code": code, "error_msg": errMessages[code]})

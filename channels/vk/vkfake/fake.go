@@ -48,8 +48,9 @@ const (
 )
 
 var errMessages = map[int]string{
-	1: "Unknown error occurred", 5: "User authorization failed: invalid access_token (4).", 6: "Too many requests per second",
-	8: "Invalid request: v (version) is required", 9: "Flood control", 10: "Internal server error", 29: "Rate limit reached",
+	1: "Unknown error occurred", 3: "Unknown method passed", 5: "User authorization failed: invalid access_token (4).", 6: "Too many requests per second",
+	8: "Invalid request: v (version) is required", 9: "Flood control", 10: "Internal server error",
+	12: "Unable to compile code", 13: "Runtime error occurred during code invocation: Too many API calls", 29: "Rate limit reached",
 	100: "One of the parameters specified was missing or invalid", 900: "Can't send messages for users from blacklist",
 	901: "Can't send messages for users without permission", 902: "Can't send messages to this user due to their privacy settings",
 	911: "Keyboard format is invalid", 914: "Message is too long",
@@ -253,7 +254,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case "groups.getCallbackConfirmationCode":
 		writeJSON(w, map[string]any{"response": map[string]string{"code": s.Confirmation}})
 	default:
-		writeJSON(w, map[string]any{"error": map[string]any{"error_code": 3, "error_msg": "Unknown method passed"}})
+		vkError(w, 3, p)
 	}
 }
 
