@@ -372,7 +372,7 @@ func BenchmarkBlast100k(b *testing.B) {
 	}
 	sort.Slice(rs, func(i, j int) bool { return rs[i].RatioRiver < rs[j].RatioRiver })
 	med := rs[len(rs)/2]
-	printWAL(med.WAL)
+	printWAL(med.WAL, "the blast's own relations", "message")
 	b.ReportMetric(med.Rate, "msgs/s")
 	b.ReportMetric(med.RatioRiver, "ratio-to-river")
 	b.ReportMetric(med.RatioBulk, "ratio-to-bulk")

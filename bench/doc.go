@@ -5,6 +5,7 @@
 // with the bulk minimum (COPY of the message rows, UPDATE of the runs) and
 // with raw Asynq no-op throughput, reporting Postgres's WAL and tuples per
 // message; the peak RSS of a `nudge worker` process during a 1M blast,
-// and the rate fidelity of the Redis limiter through the Telegram adapter
-// and its fake enforcing the same limit. Each prints a table row and writes bench/results/<name>.json.
+// the rate fidelity of the Redis limiter through the Telegram adapter
+// and its fake enforcing the same limit; and the WAL of a one-message run
+// written as the engine writes it against written once (BenchmarkRunWrites). Each prints a table row and writes bench/results/<name>.json.
 package bench

@@ -127,10 +127,11 @@ func walTotals(list []walKind) (recs, total float64) {
 	return recs, total
 }
 
-// printWAL prints the kinds that make up most of the bytes.
-func printWAL(list []walKind) {
+// printWAL prints the kinds that make up most of the bytes, per unit
+// ("message", "run").
+func printWAL(list []walKind, what, unit string) {
 	recs, total := walTotals(list)
-	fmt.Printf("WAL of the blast's own relations: %.1f records, %.0f bytes per message\n", recs, total)
+	fmt.Printf("WAL of %s: %.1f records, %.0f bytes per %s\n", what, recs, total, unit)
 	for i, k := range list {
 		if i == 15 {
 			break
