@@ -57,7 +57,9 @@ templates:
 // inbound sink accepting a button press (what a webhook does after checking
 // the signature) to the next step's message sent on the sandbox channel, at
 // a sustained rate (NUDGE_BENCH_REPLY_RATE per second, default 1,000, for
-// NUDGE_BENCH_REPLY_SECONDS, default 60). It reports p50/p99 and writes
+// NUDGE_BENCH_REPLY_SECONDS, default 60) from NUDGE_BENCH_REPLY_SENDERS
+// concurrent senders (default 32), each waiting for its event to be stored
+// and routed, as a provider's webhook connections do. It reports p50/p99 and writes
 // bench/results/reply_path.json. Target (issue 19 item 4): p99 ≤ 2× the p99
 // of a bare Asynq enqueue → handler round trip at the same rate, measured
 // first in the same run (asynqRoundTrip).
@@ -103,7 +105,7 @@ func BenchmarkReplyPath(b *testing.B) {
 	var mu sync.Mutex
 	var acceptMax time.Duration
 	accepts := make([]time.Duration, 0, n)
-	for w := 0; w < 32; w++ {
+	for w := 0; w < testenv.EnvInt("NUDGE_BENCH_REPLY_SENDERS", 32); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
