@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,6 +128,9 @@ type blastResult struct {
 	CPU    float64            // the first worker's CPU seconds (-1: unknown)
 	PG     map[string]float64 // Postgres work per message (pgWork.perMessage)
 	Claims claimStats         // nudge_claim_runs calls and time
+	// Statements is what the workers sent to Postgres during the blast
+	// (their nudge_db_statements_total, scraped before and after).
+	Statements int64
 	// WAL is the blast's WAL range and its database's OID, for pg_waldump
 	// (records of relations "rel 1663/<oid>/…" are the blast's own).
 	WAL      walRange
@@ -169,9 +174,12 @@ func blastWith(b *testing.B, n int, redisURL string, opt blastOpts) blastResult 
 	defer vkf.Close()
 	trackClaims(b, d)
 	var cmds []*exec.Cmd
+	var metricsAddrs []string
 	for i := 0; i < max(opt.Workers, 1); i++ {
 		cmd := exec.Command(nudge(b), "worker")
-		cmd.Env = append(os.Environ(), "NUDGE_DATABASE_URL="+dbURL, "NUDGE_REDIS_URL="+redisURL,
+		addr := testenv.FreeAddr(b)
+		metricsAddrs = append(metricsAddrs, addr)
+		cmd.Env = append(os.Environ(), "NUDGE_DATABASE_URL="+dbURL, "NUDGE_REDIS_URL="+redisURL, "NUDGE_WORKER_METRICS_ADDR="+addr,
 			"NUDGE_LOG_LEVEL=warn", "NUDGE_WORKER_POLL=100ms", "NUDGE_WORKER_LEASE=120s",
 			"NUDGE_VK_TOKEN="+vkfake.Token, "NUDGE_VK_GROUP_ID="+strconv.Itoa(vkfake.GroupID),
 			"NUDGE_VK_SECRET="+vkf.Secret, "NUDGE_VK_CONFIRMATION="+vkf.Confirmation,
@@ -202,6 +210,7 @@ func blastWith(b *testing.B, n int, redisURL string, opt blastOpts) blastResult 
 	time.Sleep(500 * time.Millisecond) // the worker is up
 	release := reserveWAL(b, d)
 	defer release()
+	stmtsBefore := workerStatements(b, metricsAddrs)
 	before, claimsBefore, walStart := readPGWork(b, d), readClaims(b, d), readWALRange(b, d)
 	start := time.Now()
 	if _, err := d.Exec(createRuns, "blast"); err != nil {
@@ -229,6 +238,7 @@ func blastWith(b *testing.B, n int, redisURL string, opt blastOpts) blastResult 
 		time.Sleep(100 * time.Millisecond)
 	}
 	res := blastResult{Elapsed: time.Since(start), Create: created, RSS: peakRSS(cmds[0].Process.Pid), CPU: -1}
+	res.Statements = workerStatements(b, metricsAddrs) - stmtsBefore
 	if cpu, ok := testenv.ProcessCPU(cmds[0].Process.Pid); ok {
 		res.CPU = cpu
 	}
@@ -250,6 +260,45 @@ func blastWith(b *testing.B, n int, redisURL string, opt blastOpts) blastResult 
 		b.Fatalf("messages at the VK fake = %d, want %d", sent, n)
 	}
 	return res
+}
+
+// workerStatements sums nudge_db_statements_total over the workers'
+// /metrics listeners, waiting up to 10 s for one that is not up yet.
+func workerStatements(b *testing.B, addrs []string) int64 {
+	b.Helper()
+	var sum float64
+	for _, addr := range addrs {
+		var body []byte
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			resp, err := http.Get("http://" + addr + "/metrics")
+			if err == nil {
+				body, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err == nil && resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("worker metrics at %s: %v", addr, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		found := false
+		for line := range strings.Lines(string(body)) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "nudge_db_statements_total "); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					b.Fatalf("worker metrics at %s: %q: %v", addr, line, err)
+				}
+				sum, found = sum+f, true
+			}
+		}
+		if !found {
+			b.Fatalf("worker metrics at %s: no nudge_db_statements_total", addr)
+		}
+	}
+	return int64(sum)
 }
 
 // peakRSS reads VmHWM (peak resident set) of a process, in bytes.
@@ -350,6 +399,9 @@ func BenchmarkBlast100k(b *testing.B) {
 		PG                                                    map[string]float64
 		WAL                                                   []walKind
 		Load                                                  [2]string // load averages before and after the blast
+		// Statements the worker sent to Postgres, per claim (every
+		// nudge_claim_runs call, empty ones too) and per message.
+		StatementsPerClaim, StatementsPerMessage float64
 	}
 	var rs []round
 	redisURL := testenv.Redis(b)
@@ -363,6 +415,10 @@ func BenchmarkBlast100k(b *testing.B) {
 			Elapsed: res.Elapsed.Seconds(), RSS: res.RSS, CPU: res.CPU, PG: res.PG, WAL: res.WALKinds, Load: [2]string{loadBefore, testenv.LoadAverage()},
 			Create: res.Create.Seconds(), RiverInsert: river.InsertSeconds}
 		r.RatioRiver, r.RatioBulk, r.RatioNoop = r.Rate/r.River, r.Rate/r.Bulk, r.Rate/r.Noop
+		r.StatementsPerMessage = float64(res.Statements) / float64(n)
+		if res.Claims.Calls > 0 {
+			r.StatementsPerClaim = float64(res.Statements) / float64(res.Claims.Calls)
+		}
 		r.SendPhaseRatio = float64(n) / (r.Elapsed - r.Create) / r.River
 		r.WithInsertsRatio = (float64(n)/r.River + r.RiverInsert) / r.Elapsed
 		fmt.Printf("round %d (load %s .. %s): %.0f msg/s in %.2fs (runs created in %.2fs); River %.0f jobs/s (ratio %.2f; inserted in %.2fs), bulk minimum %.0f rows/s (%.2f), no-op Asynq %.0f/s (%.2f); like for like with River: sends %.2f, with inserts %.2f; per message %s WAL bytes, %s WAL records (%s)\n",
@@ -394,6 +450,7 @@ func BenchmarkBlast100k(b *testing.B) {
 		[2]string{"tuples ins./upd. per message", fmtPer(med.PG, "tuples_inserted") + " / " + fmtPer(med.PG, "tuples_updated")},
 		[2]string{"commits per message", fmtPer(med.PG, "commits")},
 		[2]string{"HOT updates per message", fmtPer(med.PG, "hot_updates")},
+		[2]string{"statements per claim / message", fmt.Sprintf("%.1f / %.3f", med.StatementsPerClaim, med.StatementsPerMessage)},
 		[2]string{"load average before", med.Load[0]},
 		[2]string{"load average after", med.Load[1]},
 		[2]string{"worker peak RSS", fmt.Sprintf("%.1f MB", float64(med.RSS)/1e6)})
@@ -408,7 +465,8 @@ func BenchmarkBlast100k(b *testing.B) {
 		"bulk_minimum_rows_per_second": med.Bulk, "ratio_to_bulk_minimum": med.RatioBulk, "target_ratio_to_bulk_minimum": 0.6,
 		"asynq_noop_tasks_per_second": med.Noop, "ratio_to_asynq_noop": med.RatioNoop,
 		"postgres_per_message": med.PG, "wal_breakdown": med.WAL, "worker_peak_rss_bytes": med.RSS, "worker_cpu_seconds": med.CPU,
-		"load_average": med.Load, "own_wal_records_per_message": ownRecs, "own_wal_bytes_per_message": ownBytes})
+		"load_average": med.Load, "own_wal_records_per_message": ownRecs, "own_wal_bytes_per_message": ownBytes,
+		"statements_per_claim": med.StatementsPerClaim, "statements_per_message": med.StatementsPerMessage})
 }
 
 // BenchmarkMemory1M: peak RSS of the `nudge worker` process during a blast

@@ -7,6 +7,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -28,6 +29,17 @@ const DriverName = "nudge-postgres"
 
 // stmtCacheSize is the number of prepared statements a connection keeps.
 const stmtCacheSize = 256
+
+// statements counts the statements this process sent (Statements).
+var statements atomic.Int64
+
+// Statements is how many SQL statements this process has sent through
+// DriverName: each query and exec, each BEGIN, COMMIT and ROLLBACK, and each
+// COPY (its rows are data, not statements; COPY is the only statement the
+// engine prepares by hand). Preparing a statement for the cache is not
+// counted: it is part of the statement's first run. /metrics exports it as
+// nudge_db_statements_total, and the blast benchmark divides it by claims.
+func Statements() int64 { return statements.Load() }
 
 func init() {
 	sql.Register(DriverName, cachingDriver{})
@@ -72,7 +84,7 @@ func (c *cachedConn) stmt(ctx context.Context, query string) (driver.Stmt, error
 		c.lru.MoveToFront(e)
 		return e.Value.(*cachedStmt).st, nil
 	}
-	st, err := c.PrepareContext(ctx, query)
+	st, err := c.prepare(ctx, query)
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +99,7 @@ func (c *cachedConn) stmt(ctx context.Context, query string) (driver.Stmt, error
 
 // QueryContext implements driver.QueryerContext.
 func (c *cachedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	statements.Add(1)
 	return send(ctx, c, query, args,
 		func(q driver.QueryerContext) (driver.Rows, error) { return q.QueryContext(ctx, query, args) },
 		func(q driver.StmtQueryContext) (driver.Rows, error) { return q.QueryContext(ctx, args) })
@@ -94,6 +107,7 @@ func (c *cachedConn) QueryContext(ctx context.Context, query string, args []driv
 
 // ExecContext implements driver.ExecerContext.
 func (c *cachedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	statements.Add(1)
 	return send(ctx, c, query, args,
 		func(x driver.ExecerContext) (driver.Result, error) { return x.ExecContext(ctx, query, args) },
 		func(x driver.StmtExecContext) (driver.Result, error) { return x.ExecContext(ctx, args) })
@@ -140,8 +154,14 @@ func (c *cachedConn) forgetIfStale(query string, err error) {
 	}
 }
 
-// PrepareContext implements driver.ConnPrepareContext (COPY goes through here).
+// PrepareContext implements driver.ConnPrepareContext (COPY goes through
+// here: lib/pq sends the COPY when it prepares it).
 func (c *cachedConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	statements.Add(1)
+	return c.prepare(ctx, query)
+}
+
+func (c *cachedConn) prepare(ctx context.Context, query string) (driver.Stmt, error) {
 	p, ok := c.Conn.(driver.ConnPrepareContext)
 	if !ok {
 		return nil, errNoContext
@@ -155,8 +175,19 @@ func (c *cachedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver
 	if !ok {
 		return nil, errNoContext
 	}
-	return b.BeginTx(ctx, opts)
+	statements.Add(1)
+	tx, err := b.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return countedTx{tx}, nil
 }
+
+// countedTx counts its COMMIT or ROLLBACK.
+type countedTx struct{ driver.Tx }
+
+func (t countedTx) Commit() error   { statements.Add(1); return t.Tx.Commit() }
+func (t countedTx) Rollback() error { statements.Add(1); return t.Tx.Rollback() }
 
 // Ping implements driver.Pinger.
 func (c *cachedConn) Ping(ctx context.Context) error {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/lib/pq"
+
 	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/internal/testenv"
 )
@@ -78,5 +80,54 @@ func TestStatementCacheUnprepared(t *testing.T) {
 	}
 	if prepared != 0 {
 		t.Fatalf("unprepared statement was prepared %d times", prepared)
+	}
+}
+
+// Statements counts what a connection sends: queries and execs, BEGIN,
+// COMMIT and ROLLBACK, a COPY once whatever its rows; not the preparing of
+// cached statements.
+func TestStatementsCounted(t *testing.T) {
+	d := testenv.DB(t)
+	db.SetPool(d, 1)
+	ctx := context.Background()
+	if _, err := d.ExecContext(ctx, `CREATE TABLE counted (id int PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	before := db.Statements()
+	if _, err := d.ExecContext(ctx, `INSERT INTO counted (id) VALUES ($1)`, 1); err != nil { // 1, prepared for the cache
+		t.Fatal(err)
+	}
+	var n int
+	if err := d.GetContext(ctx, &n, `SELECT count(*) FROM counted`); err != nil || n != 1 { // 2, simple protocol
+		t.Fatalf("count = %d, %v", n, err)
+	}
+	tx := d.MustBeginTx(ctx, nil) // 3
+	if _, err := tx.ExecContext(ctx, `INSERT INTO counted (id) VALUES ($1)`, 2); err != nil { // 4
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil { // 5
+		t.Fatal(err)
+	}
+	tx = d.MustBeginTx(ctx, nil) // 6
+	st, err := tx.PrepareContext(ctx, pq.CopyIn("counted", "id")) // 7
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := 10; id < 15; id++ {
+		if _, err := st.ExecContext(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.ExecContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(); err != nil { // 8
+		t.Fatal(err)
+	}
+	if got := db.Statements() - before; got != 8 {
+		t.Fatalf("statements counted = %d, want 8", got)
 	}
 }

@@ -1,6 +1,7 @@
 // Package metrics holds the engine's Prometheus collectors on a registry of
 // its own (no global default registry): messages by channel and status, send
-// latency, queue depth and the scheduler's lag, served at /metrics.
+// latency, queue depth, the scheduler's lag and the statements sent to
+// Postgres, served at /metrics.
 package metrics
 
 import (
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/users"
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,7 +62,10 @@ func New() *Metrics {
 			Name: "nudge_direct_claims", Help: "1 while Redis is unreachable and the worker claims due runs straight from Postgres.",
 		}),
 	}
-	r.MustRegister(m.Messages, m.SendLatency, m.QueueDepth, m.SchedulerLag, m.DueRuns, m.DirectClaims,
+	statements := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "nudge_db_statements_total", Help: "SQL statements this process sent to Postgres (queries, execs, BEGIN, COMMIT, ROLLBACK, COPY).",
+	}, func() float64 { return float64(db.Statements()) })
+	r.MustRegister(m.Messages, m.SendLatency, m.QueueDepth, m.SchedulerLag, m.DueRuns, m.DirectClaims, statements,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

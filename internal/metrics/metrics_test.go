@@ -23,6 +23,7 @@ func TestHandlerExposesCollectors(t *testing.T) {
 		`nudge_scheduler_lag_seconds 3`,
 		`nudge_queue_depth{queue="default",state="pending"} 7`,
 		`nudge_send_seconds_count{channel="telegram"} 1`,
+		"nudge_db_statements_total ",
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics output lacks %q", want)
