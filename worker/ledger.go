@@ -258,8 +258,7 @@ func (e *Engine) verdict(j job, held, may bool, now time.Time) (o outcome, send 
 func (e *Engine) sendHeld(ctx context.Context, jobs []job, now time.Time, final bool) ([]outcome, error) {
 	outs := make([]outcome, len(jobs))
 	err := e.underConsent(ctx, jobs, func(hctx context.Context, held, may []bool) error {
-		var idx []int
-		var toSend []job
+		idx, toSend := make([]int, 0, len(jobs)), make([]job, 0, len(jobs))
 		for i, j := range jobs {
 			o, ok := e.verdict(j, held[i], may[i], now)
 			outs[i] = o
