@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/channels"
 	"github.com/nudge-engine/nudge/hooks"
 	"github.com/nudge-engine/nudge/internal/db"
@@ -26,6 +27,17 @@ type eagerRuns struct {
 
 func (r *eagerRuns) MoveRun(ctx context.Context, q db.Executor, runID int64, seq int, to string, note map[string]any) (bool, bool, error) {
 	moved, due, err := r.Engine.MoveRun(ctx, q, runID, seq, to, note)
+	return r.moved(ctx, runID, seq, moved, due, err)
+}
+
+func (r *eagerRuns) MoveRead(ctx context.Context, q db.Executor, runID int64, seq int, def *campaigns.Definition, timeZone, to string, note map[string]any) (bool, bool, error) {
+	moved, due, err := r.Engine.MoveRead(ctx, q, runID, seq, def, timeZone, to, note)
+	return r.moved(ctx, runID, seq, moved, due, err)
+}
+
+// moved works the step a committed move reached at once, or at Wake when
+// the move is not visible yet.
+func (r *eagerRuns) moved(ctx context.Context, runID int64, seq int, moved, due bool, err error) (bool, bool, error) {
 	if err != nil || !moved {
 		return moved, due, err
 	}

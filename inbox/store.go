@@ -36,12 +36,15 @@ const (
 	// The sender of a reply in one round trip: it opens the channel's 24h
 	// window (last_inbound_at) and returns the subscriber, their open
 	// conversation, and the newest runs (at most 5) that wait for a reply,
-	// newest first. No row: the address is unknown (subscribers.Anonymous).
+	// newest first, with the subscriber's time zone (the runs' next steps
+	// are timed in it: Runs.MoveRead). No row: the address is unknown
+	// (subscribers.Anonymous).
 	qSender = `WITH i AS (
 	               UPDATE channel_identities SET last_inbound_at = greatest(coalesce(last_inbound_at, $3), $3)
 	                WHERE channel = $1 AND address = $2 AND account = $4
 	               RETURNING subscriber_id)
 	           SELECT i.subscriber_id,
+	                  (SELECT s.time_zone FROM subscribers s WHERE s.id = i.subscriber_id) AS time_zone,
 	                  (SELECT c.id FROM conversations c WHERE c.subscriber_id = i.subscriber_id AND c.state = 'open') AS conversation_id,
 	                  (SELECT coalesce(json_agg(w ORDER BY w.updated_at DESC), '[]')
 	                     FROM (SELECT r.id, r.campaign_id, r.campaign_version, r.step_id, r.step_seq, r.updated_at

@@ -339,3 +339,44 @@ func TestWaitTimeAcrossDST(t *testing.T) {
 		t.Error("unknown weekday accepted")
 	}
 }
+
+// A reply's branch is timed in the subscriber's zone: the router hands the
+// engine the zone it read with the waiting runs (MoveRead), and a wait
+// until 10:00 after the answer is 10:00 where each customer lives.
+func TestReplyBranchWaitsInSubscribersZone(t *testing.T) {
+	h := setup(t)
+	in := h.inbox()
+	v := h.campaign(sendDef("menuweek",
+		campaigns.Step{ID: "ask", Send: &campaigns.SendStep{Template: "ask"}},
+		campaigns.Step{ID: "answer", WaitReply: &campaigns.WaitReplyStep{Timeout: dur("48h"), OnTimeout: "done",
+			Branches: []campaigns.ReplyBranch{{Button: "yes", Goto: "morning"}}}},
+		campaigns.Step{ID: "morning", Wait: &campaigns.WaitStep{Until: "10:00"}},
+		campaigns.Step{ID: "menu", Send: &campaigns.SendStep{Template: "hello"}},
+		campaigns.Step{ID: "done", End: &campaigns.EndStep{}},
+	))
+	vvo := h.subscribers(1, "Asia/Vladivostok")
+	ny := h.subscribers(1, "America/New_York")
+	h.start("menuweek", v, append(vvo, ny...), t0)
+	h.settle()
+	h.wantCount("runs waiting for a reply", 2, `SELECT count(*) FROM flow_runs WHERE state = 'waiting' AND step_id = 'answer'`)
+	vvoLoc, _ := time.LoadLocation("Asia/Vladivostok")
+	nyLoc, _ := time.LoadLocation("America/New_York")
+	for _, c := range []struct {
+		sub  int64
+		want time.Time
+	}{
+		{vvo[0], time.Date(2026, 3, 3, 10, 0, 0, 0, vvoLoc)}, // Monday 22:00 there at t0
+		{ny[0], time.Date(2026, 3, 2, 10, 0, 0, 0, nyLoc)},   // Monday 07:00 there
+	} {
+		if outcome, to := in.reply(c.sub, "yes", ""); outcome != "branch" || to != "morning" {
+			t.Fatalf("reply of %d: %s to %q, want branch to morning", c.sub, outcome, to)
+		}
+		var next time.Time
+		if err := h.db.Get(&next, `SELECT next_at FROM flow_runs WHERE subscriber_id = $1 AND step_id = 'menu'`, c.sub); err != nil {
+			t.Fatal(err)
+		}
+		if !next.Equal(c.want) {
+			t.Fatalf("after the reply of %d the menu waits until %v, want %v", c.sub, next.UTC(), c.want.UTC())
+		}
+	}
+}

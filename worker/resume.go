@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/internal/db"
 )
 
@@ -21,7 +22,6 @@ import (
 // run's timeout holds the row, so the UPDATE waits for that commit and then
 // finds the seq moved.
 func (e *Engine) MoveRun(ctx context.Context, q db.Executor, runID int64, seq int, to string, note map[string]any) (moved, due bool, err error) {
-	now := e.clock.Now()
 	var run runToMove
 	if err := q.GetContext(ctx, &run, qRunToMove, runID); err != nil {
 		if db.IsNoRows(err) {
@@ -36,7 +36,18 @@ func (e *Engine) MoveRun(ctx context.Context, q db.Executor, runID int64, seq in
 	if err != nil {
 		return false, false, err
 	}
-	tr := settle(def, runID, seq, to, now, zone(run.TimeZone))
+	return e.MoveRead(ctx, q, runID, seq, def, run.TimeZone, to, note)
+}
+
+// MoveRead is MoveRun for a caller that has read the run already: def is
+// its campaign version and timeZone its subscriber's (the zone its next
+// step is timed in). The inbox's router reads a sender's waiting runs and
+// zone in one statement, so a reply costs one statement less. The
+// compare-and-set on seq is the same: a run that moved on after the
+// caller's read stays where it is.
+func (e *Engine) MoveRead(ctx context.Context, q db.Executor, runID int64, seq int, def *campaigns.Definition, timeZone, to string, note map[string]any) (moved, due bool, err error) {
+	now := e.clock.Now()
+	tr := settle(def, runID, seq, to, now, zone(timeZone))
 	tr.Ctx = mergeCtx(tr.Ctx, note)
 	m, err := e.applyTransitions(ctx, q, []transition{tr})
 	if err != nil {
