@@ -14,6 +14,7 @@ import (
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/campaigns/channelcheck"
 	"github.com/nudge-engine/nudge/channels"
+	"github.com/nudge-engine/nudge/internal/db"
 	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
@@ -99,6 +100,7 @@ func BenchmarkReplyPath(b *testing.B) {
 	load := testenv.LoadAverage()
 	baseP50, baseP99 := asynqRoundTrip(b, rate, n)
 	b.ResetTimer()
+	stmtsBefore := db.Statements() // the engine runs in this process
 	// Replies at the target rate, from a pool of senders.
 	jobs := make(chan int, n)
 	var wg sync.WaitGroup
@@ -135,6 +137,7 @@ func BenchmarkReplyPath(b *testing.B) {
 		return e.count(`SELECT count(*) FROM messages WHERE step_id = 'menu' AND sent_at IS NOT NULL`) == n
 	})
 	b.StopTimer()
+	perReply := float64(db.Statements()-stmtsBefore) / float64(n)
 	var res struct {
 		P50 float64 `db:"p50"`
 		P90 float64 `db:"p90"`
@@ -154,14 +157,15 @@ func BenchmarkReplyPath(b *testing.B) {
 	b.ReportMetric(res.P99, "p99_ms")
 	b.ReportMetric(achieved, "replies/s")
 	b.ReportMetric(ratio, "p99_vs_asynq")
+	b.ReportMetric(perReply, "stmts/reply")
 	out := map[string]any{"benchmark": "reply_path", "replies": n, "target_rate_per_s": rate, "achieved_rate_per_s": achieved,
 		"seconds": offered.Seconds(), "p50_ms": res.P50, "p90_ms": res.P90, "p99_ms": res.P99, "max_ms": res.Max,
 		"accept_max_ms": float64(acceptMax.Microseconds()) / 1000, "asynq_p50_ms": baseP50, "asynq_p99_ms": baseP99,
 		"p99_ratio_to_asynq": ratio, "target_p99_ratio": 2, "measured_at": time.Now().UTC().Format(time.RFC3339),
-		"load_average_at_start": load}
+		"load_average_at_start": load, "statements_per_reply": perReply}
 	fmt.Printf("reply path: %d replies at %.0f/s (target %d/s): p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms; "+
-		"bare asynq round trip p50 %.1f ms, p99 %.1f ms; p99 ratio %.2f (target ≤ 2)\n",
-		n, achieved, rate, res.P50, res.P90, res.P99, res.Max, baseP50, baseP99, ratio)
+		"bare asynq round trip p50 %.1f ms, p99 %.1f ms; p99 ratio %.2f (target ≤ 2); %.1f statements per reply\n",
+		n, achieved, rate, res.P50, res.P90, res.P99, res.Max, baseP50, baseP99, ratio, perReply)
 	if dir, err := filepath.Abs("../../bench/results"); err == nil {
 		if os.MkdirAll(dir, 0o755) == nil {
 			body, _ := json.MarshalIndent(out, "", "  ")
