@@ -24,9 +24,13 @@ import (
 // they are 1.3x (identities) and 4.7x (cap count) faster. Consent is read
 // through consent.Current, which owns the rule and its query.
 const (
+	// The subscribers, each with whether a manager's conversation with them
+	// is open (the inbox keeps at most one open per subscriber:
+	// conversations_one_open), in one statement.
 	sqlSubscribers = `
-SELECT id, time_zone, erased_at IS NOT NULL AS erased
-  FROM subscribers WHERE id = ANY($1::bigint[])`
+SELECT s.id, s.time_zone, s.erased_at IS NOT NULL AS erased,
+       EXISTS (SELECT 1 FROM conversations c WHERE c.subscriber_id = s.id AND c.state = 'open') AS handoff_open
+  FROM subscribers s WHERE s.id = ANY($1::bigint[])`
 
 	// One identity per (subscriber, channel), of the account the campaign
 	// sends through on that channel ($2/$3 pair channels with accounts; any
@@ -54,13 +58,6 @@ SELECT u.id, c.n
         WHERE m.subscriber_id = u.id AND m.topic = $2 AND m.sent_at > $3 AND m.sent_at <= $4) c
  WHERE c.n > 0`
 )
-
-// Subscribers with an open manager conversation (the inbox keeps at most
-// one open per subscriber: conversations_one_open).
-const sqlHandoffOpen = `
-SELECT u.id
-  FROM unnest($1::bigint[]) AS u(id)
- WHERE EXISTS (SELECT 1 FROM conversations c WHERE c.subscriber_id = u.id AND c.state = 'open')`
 
 // ErrNotFound: Load was asked about a subscriber that does not exist.
 var ErrNotFound = errors.New("policy: subscriber not found")
@@ -112,8 +109,8 @@ func (s *Store) load(ctx context.Context, ids []int64, topic campaigns.Topic, st
 	err := s.eachRow(ctx, "load subscribers", "subscriber", func(rows *sqlx.Rows) error {
 		var id int64
 		var zone string
-		var gone bool
-		if err := rows.Scan(&id, &zone, &gone); err != nil {
+		var gone, handoff bool
+		if err := rows.Scan(&id, &zone, &gone, &handoff); err != nil {
 			return err
 		}
 		loc, ok := zones[zone]
@@ -126,7 +123,7 @@ func (s *Store) load(ctx context.Context, ids []int64, topic campaigns.Topic, st
 		}
 		erased[id] = gone
 		out[id] = Input{
-			Topic: topic, Settings: st, Now: now, Location: loc,
+			Topic: topic, Settings: st, Now: now, Location: loc, HandoffOpen: handoff,
 			Consent:    make(map[channels.Kind]bool, len(channels.Kinds)),
 			Identities: make(map[channels.Kind]Identity, 2),
 		}
@@ -163,21 +160,6 @@ func (s *Store) load(ctx context.Context, ids []int64, topic campaigns.Topic, st
 		}
 		return nil
 	}, sqlIdentities, arr, pq.Array(accChs), pq.Array(accs))
-	if err != nil {
-		return err
-	}
-
-	err = s.eachRow(ctx, "load open conversations", "open conversation", func(rows *sqlx.Rows) error {
-		var sid int64
-		if err := rows.Scan(&sid); err != nil {
-			return err
-		}
-		if in, ok := out[sid]; ok {
-			in.HandoffOpen = true
-			out[sid] = in
-		}
-		return nil
-	}, sqlHandoffOpen, arr)
 	if err != nil {
 		return err
 	}
