@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -124,7 +123,6 @@ func (s *Store) load(ctx context.Context, ids []int64, topic campaigns.Topic, st
 		erased[id] = gone
 		out[id] = Input{
 			Topic: topic, Settings: st, Now: now, Location: loc, HandoffOpen: handoff,
-			Consent:    make(map[channels.Kind]bool, len(channels.Kinds)),
 			Identities: make(map[channels.Kind]Identity, 2),
 		}
 		return nil
@@ -137,9 +135,12 @@ func (s *Store) load(ctx context.Context, ids []int64, topic campaigns.Topic, st
 	if err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}
+	// Consent stays nil (no consent anywhere) for a subscriber without
+	// grants or erased: Decide only reads it.
 	for sid, g := range grants {
 		if in, ok := out[sid]; ok && !erased[sid] {
-			maps.Copy(in.Consent, g.Map(channels.Kinds))
+			in.Consent = g.Map(channels.Kinds)
+			out[sid] = in
 		}
 	}
 
