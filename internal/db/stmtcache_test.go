@@ -101,14 +101,14 @@ func TestStatementsCounted(t *testing.T) {
 	if err := d.GetContext(ctx, &n, `SELECT count(*) FROM counted`); err != nil || n != 1 { // 2, simple protocol
 		t.Fatalf("count = %d, %v", n, err)
 	}
-	tx := d.MustBeginTx(ctx, nil) // 3
+	tx := d.MustBeginTx(ctx, nil)                                                             // 3
 	if _, err := tx.ExecContext(ctx, `INSERT INTO counted (id) VALUES ($1)`, 2); err != nil { // 4
 		t.Fatal(err)
 	}
 	if err := tx.Commit(); err != nil { // 5
 		t.Fatal(err)
 	}
-	tx = d.MustBeginTx(ctx, nil) // 6
+	tx = d.MustBeginTx(ctx, nil)                                  // 6
 	st, err := tx.PrepareContext(ctx, pq.CopyIn("counted", "id")) // 7
 	if err != nil {
 		t.Fatal(err)
