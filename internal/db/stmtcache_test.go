@@ -94,22 +94,26 @@ func TestStatementsCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := db.Statements()
-	if _, err := d.ExecContext(ctx, `INSERT INTO counted (id) VALUES ($1)`, 1); err != nil { // 1, prepared for the cache
+	// 1: prepared for the cache on its first run, counted once.
+	if _, err := d.ExecContext(ctx, `INSERT INTO counted (id) VALUES ($1)`, 1); err != nil {
 		t.Fatal(err)
 	}
+	// 2: no parameters, lib/pq's simple protocol.
 	var n int
-	if err := d.GetContext(ctx, &n, `SELECT count(*) FROM counted`); err != nil || n != 1 { // 2, simple protocol
+	if err := d.GetContext(ctx, &n, `SELECT count(*) FROM counted`); err != nil || n != 1 {
 		t.Fatalf("count = %d, %v", n, err)
 	}
-	tx := d.MustBeginTx(ctx, nil)                                                             // 3
-	if _, err := tx.ExecContext(ctx, `INSERT INTO counted (id) VALUES ($1)`, 2); err != nil { // 4
+	// 3, 4, 5: BEGIN, the insert, COMMIT.
+	tx := d.MustBeginTx(ctx, nil)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO counted (id) VALUES ($1)`, 2); err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.Commit(); err != nil { // 5
+	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	tx = d.MustBeginTx(ctx, nil)                                  // 6
-	st, err := tx.PrepareContext(ctx, pq.CopyIn("counted", "id")) // 7
+	// 6, 7, 8: BEGIN, the COPY whatever its rows, ROLLBACK.
+	tx = d.MustBeginTx(ctx, nil)
+	st, err := tx.PrepareContext(ctx, pq.CopyIn("counted", "id"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +128,7 @@ func TestStatementsCounted(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.Rollback(); err != nil { // 8
+	if err := tx.Rollback(); err != nil {
 		t.Fatal(err)
 	}
 	if got := db.Statements() - before; got != 8 {
