@@ -124,9 +124,11 @@ func (d *Dispatcher) unknown(acc string) error {
 	return &Error{Kind: Invalid, Code: "unknown_account", Message: fmt.Sprintf("no %s account %q is configured", d.kind, acc)}
 }
 
-// requestBatcher is a sender that takes many messages in one request which
-// its provider counts once (VK's execute; the worker's RequestBatcher).
-type requestBatcher interface {
+// RequestBatcher is a sender whose provider takes up to CallsPerRequest
+// messages in one request and counts that request once against the
+// account's rate (VK's execute): at a rate, the worker reserves one limiter
+// slot per request instead of one per message.
+type RequestBatcher interface {
 	SendBatch(ctx context.Context, msgs []Message) ([]Result, []error)
 	CallsPerRequest() int
 }
@@ -145,7 +147,7 @@ type RequestBatchDispatcher struct {
 func (d *Dispatcher) requestBatching() (*RequestBatchDispatcher, bool) {
 	per := 0
 	for _, s := range d.accounts {
-		rb, ok := s.(requestBatcher)
+		rb, ok := s.(RequestBatcher)
 		if !ok {
 			return nil, false
 		}
@@ -187,7 +189,7 @@ func (d *RequestBatchDispatcher) SendBatch(ctx context.Context, msgs []Message) 
 			part[k] = msgs[i]
 			part[k].Account = acc
 		}
-		rs, es := s.(requestBatcher).SendBatch(ctx, part)
+		rs, es := s.(RequestBatcher).SendBatch(ctx, part)
 		for k, i := range idx {
 			res[i], errs[i] = rs[k], es[k]
 		}

@@ -53,7 +53,7 @@
 // 100 ms — never for the claim.
 // Quiet hours and provider rate limits defer the run (never drop). A rate
 // slot is one message, or one request of a provider that takes many in one
-// and counts it once (RequestBatcher: VK's execute of 25); a
+// and counts it once (channels.RequestBatcher: VK's execute of 25); a
 // transient provider failure records the message pending with its try
 // counted and defers the run by a backoff, until maxRetry tries fail it
 // for good.

@@ -70,7 +70,7 @@ const dedupGroup = 32
 // groupEnd is where the ledger group starting at jobs[start] ends: up to
 // inFlightGroup messages of one batch channel, or what the channel's account
 // sends in inFlightSpan (at least one, at most maxInFlight calls, whole
-// requests of a RequestBatcher). When the
+// requests of a channels.RequestBatcher). When the
 // account has no rate: inFlightGroup where a crash could send the group
 // twice, dedupGroup where the provider deduplicates (only the consent hold
 // is at stake, and it lasts as long as the group's concurrent calls; each

@@ -13,7 +13,7 @@ import (
 // batch's messages in one limiter call per account, then sends each at its
 // slot with at most maxInFlight provider calls open, so a slow provider
 // reply does not hold the next slot back. A provider that counts a request
-// of many messages once (RequestBatcher: VK's execute) gets a slot per
+// of many messages once (channels.RequestBatcher: VK's execute) gets a slot per
 // request of CallsPerRequest messages.
 
 // maxInFlight bounds the provider calls one batch has open at once.
@@ -39,11 +39,11 @@ var (
 )
 
 // requestBatch returns ch's sender and how many messages one of its
-// rate-limited requests carries: CallsPerRequest of a RequestBatcher whose
+// rate-limited requests carries: CallsPerRequest of a channels.RequestBatcher whose
 // rate has no per-chat part (one request cannot take many chats' slots),
 // else 1.
-func (e *Engine) requestBatch(ch string) (RequestBatcher, int) {
-	rb, ok := e.senders[channels.Kind(ch)].(RequestBatcher)
+func (e *Engine) requestBatch(ch string) (channels.RequestBatcher, int) {
+	rb, ok := e.senders[channels.Kind(ch)].(channels.RequestBatcher)
 	if !ok || e.cfg.Limiter.Rate(ch).PerChatPerSecond > 0 {
 		return nil, 1
 	}
@@ -72,7 +72,7 @@ type sendResult struct {
 // when the limiter fails or ctx ends (after the sends under way return).
 func (e *Engine) sendPaced(ctx context.Context, ch string, jobs []job, idx []int, p pacing) ([]sendResult, error) {
 	res := make([]sendResult, len(idx))
-	// A planned call: one message, or one request of a RequestBatcher.
+	// A planned call: one message, or one request of a channels.RequestBatcher.
 	type planned struct {
 		ks []int // positions in idx
 		at time.Time

@@ -79,12 +79,3 @@ func zone(name string) *time.Location { return templates.Zone(name) }
 type BatchSender interface {
 	SendBatch(ctx context.Context, msgs []channels.Message) (res []channels.Result, errs []error)
 }
-
-// RequestBatcher is a BatchSender whose provider counts one request of up
-// to CallsPerRequest messages once against the account's rate (VK's
-// execute): at a rate, the worker reserves one limiter slot per request
-// instead of one per message (sendPaced).
-type RequestBatcher interface {
-	BatchSender
-	CallsPerRequest() int
-}
