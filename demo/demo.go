@@ -37,6 +37,7 @@ import (
 	"github.com/nudge-engine/nudge/internal/clock"
 	"github.com/nudge-engine/nudge/internal/config"
 	"github.com/nudge-engine/nudge/internal/db"
+	"github.com/nudge-engine/nudge/internal/server"
 	"github.com/nudge-engine/nudge/subscribers"
 	"github.com/nudge-engine/nudge/users"
 )
@@ -157,10 +158,13 @@ func (a *demo) run(ctx context.Context, o Options) error {
 	if !o.Fresh && (o.Database != "" || o.RedisDB >= 0) {
 		return fmt.Errorf("--database and --redis-db name what --fresh makes: add --fresh")
 	}
-	addr, note, err := listenAddr(o, core.HTTPAddr)
+	ln, note, err := listen(o, core.HTTPAddr)
 	if err != nil {
 		return err
 	}
+	// Serve closes ln once it has it; until then (an error below) this does.
+	defer ln.Close()
+	addr := ln.Addr().String()
 	var st *store
 	if o.Fresh {
 		if st, err = defaultStore(o, addr); err != nil {
@@ -272,7 +276,7 @@ func (a *demo) run(ctx context.Context, o Options) error {
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		if err := a.engine(gctx, lookup, logFile); err != nil {
+		if err := a.engine(server.WithListener(gctx, ln), lookup, logFile); err != nil {
 			return fmt.Errorf("%w (see %s)", err, logPath)
 		}
 		return nil

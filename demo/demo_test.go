@@ -475,3 +475,45 @@ func TestDemoFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoHoldsItsPortUntilTheEngineServes: the demo names its address in
+// links and its store before the engine starts (migrations, the fakes), so
+// it keeps the port bound from the moment it picks it. A port closed and
+// bound again later is free in between for any other program (a parallel
+// test package took one once, and the engine failed with "address already
+// in use").
+func TestDemoHoldsItsPortUntilTheEngineServes(t *testing.T) {
+	t.Setenv("NUDGE_DATABASE_URL", testenv.DBURL(t))
+	t.Setenv("NUDGE_REDIS_URL", testenv.Redis(t))
+	t.Setenv("NUDGE_BASE_URL", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var held error
+	engine := func(ctx context.Context, lookup func(string) (string, bool), logs io.Writer) error {
+		// Another program asks for the demo's port just before the engine
+		// starts: the port must be taken.
+		addr, _ := lookup("NUDGE_HTTP_ADDR")
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			held = fmt.Errorf("%s was free before the engine started", addr)
+		}
+		if code := cli.MainEnv(ctx, []string{"run", "--migrate"}, lookup, nil, logs, logs); code != 0 {
+			return fmt.Errorf("nudge run exited %d", code)
+		}
+		return nil
+	}
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- demo.Main(ctx, []string{"--addr", "127.0.0.1:0", "--days", "0", "--log", filepath.Join(t.TempDir(), "demo.log")},
+			&config.Env{}, &out, &errb, engine)
+	}()
+	waitFor(t, "Serving until Ctrl-C", &out, &errb, done)
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("demo exited %d after Ctrl-C: %s", code, errb.String())
+	}
+	if held != nil {
+		t.Error(held)
+	}
+}

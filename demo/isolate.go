@@ -19,44 +19,43 @@ import (
 	"github.com/nudge-engine/nudge/internal/redislease"
 )
 
-// listenAddr picks the address the demo serves on: --addr or --port as
-// given, else NUDGE_HTTP_ADDR (default :8080) and, when another program has
-// that port, a free one on the same host. note says which, "" when the
-// configured address was free.
-func listenAddr(o Options, configured string) (addr, note string, err error) {
+// listen binds the address the demo serves on: --addr or --port as given,
+// else NUDGE_HTTP_ADDR (default :8080) and, when another program has that
+// port, a free one on the same host. The listener stays bound until the
+// engine serves on it (server.WithListener), so no other program can take
+// the port in between. note says which address, "" when the configured one
+// was free.
+func listen(o Options, configured string) (ln net.Listener, note string, err error) {
 	switch {
 	case o.Addr != "" && o.Port != 0:
-		return "", "", errors.New("give --addr or --port, not both")
+		return nil, "", errors.New("give --addr or --port, not both")
 	case o.Port < 0 || o.Port > 65535:
-		return "", "", fmt.Errorf("--port %d is not a TCP port (1–65535)", o.Port)
+		return nil, "", fmt.Errorf("--port %d is not a TCP port (1–65535)", o.Port)
 	case o.Port != 0:
 		host, _, _ := net.SplitHostPort(configured)
-		addr, err = freeAddr(net.JoinHostPort(host, strconv.Itoa(o.Port)))
-		return addr, "", err
+		ln, err = bind(net.JoinHostPort(host, strconv.Itoa(o.Port)))
+		return ln, "", err
 	case o.Addr != "":
-		addr, err = freeAddr(o.Addr)
-		return addr, "", err
+		ln, err = bind(o.Addr)
+		return ln, "", err
 	}
-	addr, err = freeAddr(configured)
+	ln, err = bind(configured)
 	if err == nil || !errors.Is(err, syscall.EADDRINUSE) {
-		return addr, "", err
+		return ln, "", err
 	}
 	host, _, _ := net.SplitHostPort(configured)
-	if addr, err = freeAddr(net.JoinHostPort(host, "0")); err != nil {
-		return "", "", err
+	if ln, err = bind(net.JoinHostPort(host, "0")); err != nil {
+		return nil, "", err
 	}
-	return addr, fmt.Sprintf("%s is taken: serving on %s instead (--port chooses one).", configured, addr), nil
+	return ln, fmt.Sprintf("%s is taken: serving on %s instead (--port chooses one).", configured, ln.Addr()), nil
 }
 
-// freeAddr resolves a ":0" port to a free one, so links can name it before
-// the server starts.
-func freeAddr(addr string) (string, error) {
+func bind(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return "", fmt.Errorf("listen %s: %w", addr, err)
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return ln, nil
 }
 
 // port is the port of a resolved listen address.

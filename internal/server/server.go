@@ -121,9 +121,9 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 // Serve listens on addr until ctx ends, then shuts down gracefully. ready, if
 // not nil, receives the bound address (useful with ":0").
 func (s *Server) Serve(ctx context.Context, addr string, ready chan<- string) error {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen(ctx, addr)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", addr, err)
+		return err
 	}
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
@@ -154,4 +154,28 @@ func (s *Server) Serve(ctx context.Context, addr string, ready chan<- string) er
 		return err
 	}
 	return nil
+}
+
+type listenerKey struct{}
+
+// WithListener hands Serve a listener bound already. A caller that must name
+// its address before the engine starts (the demo prints links, names its
+// store after the port) keeps the port bound from then on: closing it and
+// letting Serve bind again would leave the port free for any other program
+// in between.
+func WithListener(ctx context.Context, ln net.Listener) context.Context {
+	return context.WithValue(ctx, listenerKey{}, ln)
+}
+
+// listen is the listener WithListener put in ctx when it is bound to addr,
+// else a new one on addr.
+func listen(ctx context.Context, addr string) (net.Listener, error) {
+	if ln, ok := ctx.Value(listenerKey{}).(net.Listener); ok && ln.Addr().String() == addr {
+		return ln, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return ln, nil
 }

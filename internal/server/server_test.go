@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"testing"
 
@@ -54,5 +55,56 @@ func TestShutdownEndsStreams(t *testing.T) {
 func TestStoppingOutsideAServerNeverCloses(t *testing.T) {
 	if ch := Stopping(context.Background()); ch != nil {
 		t.Fatalf("Stopping outside a server = %v, want nil", ch)
+	}
+}
+
+// TestServeAdoptsTheListener: Serve on the address of a listener the context
+// carries serves on that listener (binding the address again would fail:
+// the listener holds it) and closes it at shutdown; on another address it
+// binds its own.
+func TestServeAdoptsTheListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s := New(slog.New(slog.DiscardHandler), nil, streamRoute{})
+	ctx, cancel := context.WithCancel(WithListener(context.Background(), ln))
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln.Addr().String(), ready) }()
+	select {
+	case got := <-ready:
+		if got != ln.Addr().String() {
+			t.Fatalf("Serve bound %s, want the given listener's %s", got, ln.Addr())
+		}
+	case err := <-done:
+		t.Fatalf("Serve did not take the given listener: %v", err)
+	}
+	resp, err := http.Get("http://" + ln.Addr().String() + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve after shutdown: %v", err)
+	}
+	again, err := net.Listen("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("the adopted listener is still open after shutdown: %v", err)
+	}
+	again.Close()
+
+	other := New(slog.New(slog.DiscardHandler), nil, streamRoute{})
+	ctx, cancel = context.WithCancel(WithListener(context.Background(), ln))
+	defer cancel()
+	go func() { done <- other.Serve(ctx, "127.0.0.1:0", ready) }()
+	if got := <-ready; got == ln.Addr().String() {
+		t.Fatalf("Serve on another address took the context's listener")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve after shutdown: %v", err)
 	}
 }
