@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -208,7 +207,7 @@ func deploy(t *testing.T) *rehearsal {
 
 	// The public URL: a TLS reverse proxy that forwards to serve's own
 	// address and, as proxies do, sets Host to it.
-	listen := freeAddr(t)
+	listen := testenv.FreeAddr(t)
 	target, _ := url.Parse("http://" + listen)
 	proxy := httptest.NewTLSServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
 		pr.SetURL(target)
@@ -489,16 +488,6 @@ func (r *rehearsal) wait(what string, ok func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func moduleRoot(t *testing.T) string {

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -138,15 +139,47 @@ func FreeAddr(t testing.TB) string {
 	return "127.0.0.1:" + strconv.Itoa(freePort(t))
 }
 
-// freePort asks the kernel for a free TCP port on 127.0.0.1.
+// freePort is a free TCP port on 127.0.0.1 for a process the test starts,
+// which binds it later. The kernel hands out ports of its ephemeral range to
+// every ":0" listener and outgoing connection of every process on the host,
+// so a port it picked may be taken again before the child binds it (a
+// parallel package's server did that once). freePort picks from below that
+// range instead, where only other tests' picks can land.
 func freePort(t testing.TB) int {
 	t.Helper()
+	if lo, ok := ephemeralLow(); ok && lo > portsFrom+1000 {
+		for range 100 {
+			p := portsFrom + rand.IntN(lo-portsFrom)
+			if ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p)); err == nil {
+				ln.Close()
+				return p
+			}
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("testenv: free port: %v", err)
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// portsFrom is the lowest port freePort picks: above the registered ports
+// of common local services.
+const portsFrom = 20000
+
+// ephemeralLow is the first port of the kernel's ephemeral range.
+func ephemeralLow() (int, bool) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, false
+	}
+	lo, err := strconv.Atoi(f[0])
+	return lo, err == nil
 }
 
 // SentinelSet is a master, one replica and a Sentinel watching them: the

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"net"
 	"testing"
 )
 
@@ -30,5 +31,25 @@ func TestRedisIsIsolated(t *testing.T) {
 	}
 	if n, _ := b.Exists(ctx, "k").Result(); n != 0 {
 		t.Fatal("redis databases are not isolated")
+	}
+}
+
+// TestFreeAddrIsOutsideTheKernelsRange: FreeAddr's port is bindable and,
+// where the kernel says its ephemeral range, below it, so no ":0" listener
+// or outgoing connection elsewhere on the host can take it before the
+// test's process binds it.
+func TestFreeAddrIsOutsideTheKernelsRange(t *testing.T) {
+	lo, ok := ephemeralLow()
+	for range 20 {
+		addr := FreeAddr(t)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("FreeAddr %s: %v", addr, err)
+		}
+		p := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if ok && (p >= lo || p < portsFrom) {
+			t.Fatalf("FreeAddr %s: want a port in %d–%d", addr, portsFrom, lo-1)
+		}
 	}
 }
