@@ -16,7 +16,13 @@ const eventsCursor = "events"
 // events reads subscriber_events after the cursor in batches and creates
 // runs for every active event-triggered campaign whose trigger names the
 // event. Each batch's run inserts and the cursor advance commit together.
-func (s *Scheduler) events(ctx context.Context, now time.Time, cs []*campaignRow, st *Stats) error {
+//
+// A batch reads its campaigns after its events, in its own transaction: a
+// campaign applied before an event was committed is then always among
+// them. The pass's own list is older; a campaign applied while the pass
+// was scheduling would miss the events that arrived meanwhile, and the
+// cursor never comes back for them.
+func (s *Scheduler) events(ctx context.Context, now time.Time, st *Stats) error {
 	if _, err := s.db.ExecContext(ctx, qCursorInit, eventsCursor); err != nil {
 		return fmt.Errorf("init event cursor: %w", err)
 	}
@@ -35,6 +41,11 @@ func (s *Scheduler) events(ctx context.Context, now time.Time, cs []*campaignRow
 				return nil
 			}
 			read = n
+			rows, err := loadCampaigns(ctx, tx)
+			if err != nil {
+				return err
+			}
+			_, cs := s.byTrigger(rows)
 			for _, c := range cs {
 				k, err := s.eventRuns(ctx, tx, now, c, last, upTo)
 				if err != nil {

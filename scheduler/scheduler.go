@@ -265,7 +265,29 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
-	var sched, events []*campaignRow
+	sched, _ := s.byTrigger(rows)
+	var errs []error
+	if len(sched) > 0 {
+		if err := s.schedules(ctx, now, sched, &st); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := s.events(ctx, now, &st); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.broadcasts(ctx, now, &st); err != nil {
+		errs = append(errs, err)
+	}
+	// Idempotency keys of the trigger API older than a day are never honoured again.
+	if _, err := s.db.ExecContext(ctx, qIdemGC, now.Add(-IdempotencyTTL)); err != nil {
+		errs = append(errs, fmt.Errorf("expire idempotency keys: %w", err))
+	}
+	return st, errors.Join(errs...)
+}
+
+// byTrigger decodes active campaign versions and sorts them by trigger;
+// a version that does not decode is skipped (and logged once).
+func (s *Scheduler) byTrigger(rows []*campaignRow) (sched, events []*campaignRow) {
 	for _, c := range rows {
 		if err := c.decode(); err != nil {
 			s.skip(c, err)
@@ -278,23 +300,7 @@ func (s *Scheduler) RunOnce(ctx context.Context) (Stats, error) {
 			events = append(events, c)
 		}
 	}
-	var errs []error
-	if len(sched) > 0 {
-		if err := s.schedules(ctx, now, sched, &st); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := s.events(ctx, now, events, &st); err != nil {
-		errs = append(errs, err)
-	}
-	if err := s.broadcasts(ctx, now, &st); err != nil {
-		errs = append(errs, err)
-	}
-	// Idempotency keys of the trigger API older than a day are never honoured again.
-	if _, err := s.db.ExecContext(ctx, qIdemGC, now.Add(-IdempotencyTTL)); err != nil {
-		errs = append(errs, fmt.Errorf("expire idempotency keys: %w", err))
-	}
-	return st, errors.Join(errs...)
+	return sched, events
 }
 
 func (s *Scheduler) location(name string) *time.Location {

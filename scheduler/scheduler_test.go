@@ -15,6 +15,7 @@ import (
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/internal/clock"
+	"github.com/nudge-engine/nudge/internal/testenv"
 )
 
 func weekly(id string, zone string) campaigns.Definition {
@@ -404,4 +405,55 @@ func TestArchivedAndBrokenCampaignsAreSkipped(t *testing.T) {
 	if n := f.count(`SELECT count(*) FROM flow_runs`); n != 1 || len(f.runs("good")) != 1 {
 		t.Fatalf("runs = %d", n)
 	}
+}
+
+// TestCampaignAppliedDuringAPassGetsItsEvents: a pass loads the campaigns
+// and schedules; meanwhile an event-triggered campaign is applied and its
+// events arrive. The pass then reads those events: it must match them to
+// the new campaign, since its cursor moves past them for good. (The pass
+// here is held in its scheduling by a lock on flow_runs; without the events
+// loop reading its own campaigns it created no runs, and
+// TestTwoLeadersAtOnce failed now and then for this.)
+func TestCampaignAppliedDuringAPassGetsItsEvents(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if _, err := f.db.Exec(`INSERT INTO subscribers (external_id, time_zone) SELECT 'p' || g, 'Europe/Berlin' FROM generate_series(1, 20) g`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.Exec(`INSERT INTO consent_events (subscriber_id, channel, topic, granted, source) SELECT id, '*', 'marketing', true, 'import' FROM subscribers`); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 27, 18, 30, 0, 0, time.UTC) // Friday 18:00 in Berlin was 1.5h ago
+	f.campaign(weekly("renewal", ZoneSubscriber), now.Add(-7*24*time.Hour))
+	s := New(f.db, clock.NewManual(now).Now, testLog(t), Config{MaxLateness: 8 * time.Hour})
+	ctx := context.Background()
+
+	lock, err := f.db.BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback()
+	if _, err := lock.Exec(`LOCK TABLE flow_runs IN EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.RunOnce(ctx)
+		done <- err
+	}()
+	testenv.WaitFor(t, "the pass to wait on flow_runs", time.Minute, func() bool {
+		return f.count(`SELECT count(*) FROM pg_locks WHERE relation = 'flow_runs'::regclass AND NOT granted`) > 0
+	})
+	f.campaign(campaigns.Definition{ID: "ev", Trigger: campaigns.Trigger{Event: &campaigns.EventTrigger{Name: "x"}}}, now)
+	if _, err := f.db.Exec(`INSERT INTO subscriber_events (subscriber_id, name, occurred_at) SELECT id, 'x', $1 FROM subscribers`, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := lock.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	f.wantCount("renewal runs", 20, `SELECT count(*) FROM flow_runs WHERE campaign_id = 'renewal'`)
+	f.wantCount("event runs", 20, `SELECT count(*) FROM flow_runs WHERE campaign_id = 'ev'`)
 }
