@@ -293,10 +293,10 @@ func fresh(ctx context.Context) error {
 // batchContext is the context of one batch call under ctx's hold (a batch
 // sender may hand its messages over one by one, for as long as it takes):
 // a keepalive asks the session every half leaseProbe meanwhile (askWriters),
-// and the context ends when it is next looked at (Done, Err: before a
-// message is handed over) with the hold lost or its session's last answer
-// leaseProbe old — after a freeze or a starved keepalive, the next message
-// does not go.
+// and the context ends when its Err is next asked (a batch sender asks
+// before it hands each message over) with the hold lost or its session's
+// last answer leaseProbe old — after a freeze or a starved keepalive, the
+// next message does not go.
 // stop ends the keepalive. Without a hold it returns ctx.
 func batchContext(ctx context.Context) (context.Context, func()) {
 	h := holdOf(ctx)
@@ -336,8 +336,12 @@ func batchContext(ctx context.Context) (context.Context, func()) {
 	}
 }
 
-// heldContext is batchContext's context: its Done and Err first end it
-// when the hold is stale or lost.
+// heldContext is batchContext's context: its Err first ends it when the
+// hold is stale or lost. Done does not: database/sql and net/http look at
+// Done once a statement or request is under way (database/sql again after
+// the statement, before it reads the rows), and ending the context then
+// loses whether a message the provider took got through; it was recorded
+// pending and handed over again.
 type heldContext struct {
 	context.Context
 	h      *consentHold
@@ -348,11 +352,6 @@ func (c *heldContext) check() {
 	if c.h.stale() {
 		c.cancel()
 	}
-}
-
-func (c *heldContext) Done() <-chan struct{} {
-	c.check()
-	return c.Context.Done()
 }
 
 func (c *heldContext) Err() error {

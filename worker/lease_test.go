@@ -210,3 +210,64 @@ func TestBatchYieldsToAnOptOut(t *testing.T) {
 	}
 	t.Logf("%d sent before the opt-out, %d yielded", sent, yielded)
 }
+
+// handOver is a batch sender that, like the sandbox and VK, asks its
+// context before it hands each message over; the hold ends while the
+// provider answers, and then it looks at the context as database/sql does
+// once its statement is done (Rows.initContextClose).
+type handOver struct {
+	h    *consentHold
+	took []string
+}
+
+func (f *handOver) SendBatch(ctx context.Context, msgs []channels.Message) ([]channels.Result, []error) {
+	rs, errs := make([]channels.Result, len(msgs)), make([]error, len(msgs))
+	for i, m := range msgs {
+		if err := ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		f.took = append(f.took, m.IdempotencyKey)
+		f.h.mu.Lock()
+		f.h.lose(errors.New("a consent writer ended the session"))
+		f.h.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			errs[i] = ctx.Err()
+		default:
+			rs[i] = channels.Result{ProviderID: "p-" + m.IdempotencyKey}
+		}
+	}
+	return rs, errs
+}
+
+// A call under way is never cut short by its consent hold ending: the
+// message the provider took is sent, the ones after it yield. Cutting the
+// call short after the hand-over (database/sql and net/http look at their
+// context then) recorded a message the provider had taken as pending, and
+// it was handed over again later (the sandbox's and chaos' duplicate
+// calls in an opt-out race).
+func TestCallUnderWayOutlivesItsHold(t *testing.T) {
+	h := setup(t)
+	tx, err := h.db.Beginx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	hold := newHold(tx, nil, time.Now())
+	ctx := context.WithValue(context.Background(), holdKey{}, hold)
+	f := &handOver{h: hold}
+	msgs := []channels.Message{{IdempotencyKey: "a"}, {IdempotencyKey: "b"}, {IdempotencyKey: "c"}}
+	rs, errs := h.engine.sendChunks(ctx, f, "sandbox", msgs)
+	if len(f.took) != 1 || f.took[0] != "a" {
+		t.Fatalf("the provider took %q, want the first message only", f.took)
+	}
+	if errs[0] != nil || rs[0].ProviderID != "p-a" {
+		t.Fatalf("the message the provider took: %+v, %v; want it sent", rs[0], errs[0])
+	}
+	for i := 1; i < len(msgs); i++ {
+		if !errors.Is(errs[i], errConsentLocksLost) {
+			t.Fatalf("message %d, not handed over: %v; want it to yield (%v)", i, errs[i], errConsentLocksLost)
+		}
+	}
+}

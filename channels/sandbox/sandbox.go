@@ -143,6 +143,12 @@ func (s *Sandbox) Send(ctx context.Context, m channels.Message) (channels.Result
 	default:
 		return channels.Result{}, &channels.Error{Kind: b.Fail, Code: "500", Message: "scripted failure"}
 	}
+	// Last look before the hand-over: once the insert is under way its
+	// outcome stands (a sender's context may end a batch between messages,
+	// never in the middle of one).
+	if err := ctx.Err(); err != nil {
+		return channels.Result{}, &channels.Error{Kind: channels.Transient, Code: "timeout", Message: err.Error()}
+	}
 	content := recorded(m)
 	pid := "sbx-" + m.IdempotencyKey
 	var res struct {
@@ -275,6 +281,12 @@ func (s *Sandbox) SendBatch(ctx context.Context, msgs []channels.Message) ([]cha
 		keys[j], accts[j], addrs[j], texts[j], contents[j], pids[j] = m.IdempotencyKey, m.Account, m.To, m.Text, string(c), "sbx-"+m.IdempotencyKey
 	}
 	now := s.cfg.Now()
+	if n > 0 && ctx.Err() != nil {
+		for _, i := range bulk {
+			errs[i] = &channels.Error{Kind: channels.Transient, Code: "timeout", Message: ctx.Err().Error()}
+		}
+		n = 0
+	}
 	if n > 0 {
 		var inserted []string
 		err := s.cfg.DB.SelectContext(ctx, &inserted, insertSends, pq.Array(keys), pq.Array(accts), pq.Array(addrs),

@@ -84,3 +84,32 @@ func TestSendBatchRecordsOnce(t *testing.T) {
 		t.Fatalf("recorded = %d (%v), want 2", n, err)
 	}
 }
+
+// ended is a context whose Err says it ended while its Done stays open, as
+// a worker's batch context does once its consent hold ends: a sender hands
+// nothing more over, and a call already under way is not cut short.
+type ended struct{ context.Context }
+
+func (ended) Err() error { return context.Canceled }
+
+// TestSendsAskTheContextBeforeTheHandOver: neither Send nor SendBatch (bulk
+// or one by one) records a message once its context says it ended.
+func TestSendsAskTheContextBeforeTheHandOver(t *testing.T) {
+	d := testenv.DB(t)
+	s := New(Config{DB: d, Now: time.Now})
+	s.Script("scripted", Behavior{Report: channels.EventRead})
+	ctx := ended{context.Background()}
+	if _, err := s.Send(ctx, channels.Message{IdempotencyKey: "one", To: "a", Text: "x"}); channels.KindOf(err) != channels.Transient {
+		t.Errorf("Send: %v, want a transient error", err)
+	}
+	_, errs := s.SendBatch(ctx, []channels.Message{{IdempotencyKey: "bulk", To: "b", Text: "x"}, {IdempotencyKey: "alone", To: "scripted", Text: "x"}})
+	for i, err := range errs {
+		if channels.KindOf(err) != channels.Transient {
+			t.Errorf("SendBatch message %d: %v, want a transient error", i, err)
+		}
+	}
+	var n int
+	if err := d.Get(&n, `SELECT count(*) FROM sandbox_sends`); err != nil || n != 0 {
+		t.Fatalf("%d messages recorded (%v), want none", n, err)
+	}
+}

@@ -40,6 +40,15 @@ func (c *Client) SendBatch(ctx context.Context, msgs []channels.Message) ([]chan
 		if len(idx) == 0 {
 			return
 		}
+		// A request not made yet when ctx ends is not made (a worker's
+		// batch context ends between requests, never during one).
+		if err := ctx.Err(); err != nil {
+			for _, i := range idx {
+				errs[i] = err
+			}
+			idx, code = idx[:0], bytes.Buffer{}
+			return
+		}
 		code.WriteString("];")
 		ids, callErrs := c.execute(ctx, code.String(), len(idx))
 		for k, i := range idx {

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/nudge-engine/nudge/channels"
@@ -178,5 +179,57 @@ func TestFakeExecuteRefusesBadCode(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if !strings.Contains(string(body), `"error_code":13`) || fake.Accepted() != 0 {
 		t.Errorf("26 calls: %s, %d sent", body, fake.Accepted())
+	}
+}
+
+// endedAfter is a context whose Err reports it ended once a request was
+// answered, while its Done stays open, as a worker's batch context does
+// when its consent hold ends during a request (worker/lease.go): the request
+// under way finishes, and none is made after it.
+type endedAfter struct {
+	context.Context
+	answered *atomic.Bool
+}
+
+func (c endedAfter) Err() error {
+	if c.answered.Load() {
+		return context.Canceled
+	}
+	return nil
+}
+
+// TestSendBatchStopsBetweenRequests: SendBatch asks its context before each
+// request; the messages of the requests not made carry its error.
+func TestSendBatchStopsBetweenRequests(t *testing.T) {
+	t.Parallel()
+	var answered atomic.Bool
+	requests := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests++
+		n := strings.Count(r.FormValue("code"), "API.messages.send(")
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = strconv.Itoa(100 + i)
+		}
+		_, _ = w.Write([]byte(`{"response":[` + strings.Join(ids, ",") + `]}`))
+		answered.Store(true)
+	}))
+	defer srv.Close()
+	c := vk.New(vk.Config{Bot: channels.Bot{Token: vkfake.Token, APIURL: srv.URL + "/method"}}, nil)
+	msgs := make([]channels.Message, 30)
+	for i := range msgs {
+		msgs[i] = channels.Message{IdempotencyKey: strconv.Itoa(i), To: strconv.Itoa(i + 1), Text: "x"}
+	}
+	res, errs := c.SendBatch(endedAfter{context.Background(), &answered}, msgs)
+	if requests != 1 {
+		t.Fatalf("%d requests, want 1: none after the context ended", requests)
+	}
+	for i := range msgs {
+		switch {
+		case i < vk.MaxExecuteCalls && (errs[i] != nil || res[i].ProviderID == ""):
+			t.Errorf("message %d of the request made: %v %+v, want sent", i, errs[i], res[i])
+		case i >= vk.MaxExecuteCalls && errs[i] != context.Canceled:
+			t.Errorf("message %d of the request not made: %v, want %v", i, errs[i], context.Canceled)
+		}
 	}
 }
