@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/nudge-engine/nudge/campaigns"
 	"github.com/nudge-engine/nudge/internal/testenv"
@@ -165,4 +166,19 @@ func mustLoc(t testing.TB, name string) *time.Location {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// consenting creates n subscribers (external ids prefix1…prefixN), the i-th
+// in zones[i % len(zones)], each with marketing consent on channel ("*"
+// for every channel).
+func (f fixture) consenting(prefix string, n int, channel string, zones ...string) {
+	f.t.Helper()
+	if _, err := f.db.Exec(`INSERT INTO subscribers (external_id, time_zone)
+		SELECT $1 || g, ($2::text[])[1 + g % cardinality($2::text[])] FROM generate_series(1, $3) g`, prefix, pq.Array(zones), n); err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := f.db.Exec(`INSERT INTO consent_events (subscriber_id, channel, topic, granted, source)
+		SELECT id, $1, 'marketing', true, 'import' FROM subscribers WHERE external_id LIKE $2 || '%'`, channel, prefix); err != nil {
+		f.t.Fatal(err)
+	}
 }

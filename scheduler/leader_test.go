@@ -167,13 +167,7 @@ func TestHandOverWhenLeaderProcessIsKilled(t *testing.T) {
 func TestTwoLeadersAtOnce(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	if _, err := f.db.Exec(`INSERT INTO subscribers (external_id, time_zone)
-		SELECT 'l' || g, (ARRAY['Europe/Berlin','America/New_York'])[1 + g % 2] FROM generate_series(1, 500) g`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.db.Exec(`INSERT INTO consent_events (subscriber_id, channel, topic, granted, source) SELECT id, '*', 'marketing', true, 'import' FROM subscribers`); err != nil {
-		t.Fatal(err)
-	}
+	f.consenting("l", 500, "*", "Europe/Berlin", "America/New_York")
 	now := time.Date(2026, 11, 28, 0, 30, 0, 0, time.UTC) // Friday 18:00 was 1.5h ago in New York, 7.5h ago in Berlin
 	f.campaign(weekly("renewal", ZoneSubscriber), now.Add(-7*24*time.Hour))
 	clk := clock.NewManual(now)

@@ -152,12 +152,7 @@ func TestScheduleFixedZoneCatchUpAndLateness(t *testing.T) {
 func TestHoldoutRuns(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	if _, err := f.db.Exec(`INSERT INTO subscribers (external_id, time_zone) SELECT 'h' || g, 'Europe/Berlin' FROM generate_series(1, 2000) g`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.db.Exec(`INSERT INTO consent_events (subscriber_id, channel, topic, granted, source) SELECT id, 'sms', 'marketing', true, 'import' FROM subscribers`); err != nil {
-		t.Fatal(err)
-	}
+	f.consenting("h", 2000, "sms", "Europe/Berlin")
 	def := weekly("promo", "Europe/Berlin")
 	def.Settings.HoldoutPercent = 20
 	applied := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
@@ -200,13 +195,7 @@ func TestHoldoutRuns(t *testing.T) {
 func TestConcurrentSchedulers(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	if _, err := f.db.Exec(`INSERT INTO subscribers (external_id, time_zone)
-		SELECT 'c' || g, (ARRAY['Europe/Berlin','America/New_York','Asia/Kolkata'])[1 + g % 3] FROM generate_series(1, 3000) g`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.db.Exec(`INSERT INTO consent_events (subscriber_id, channel, topic, granted, source) SELECT id, '*', 'marketing', true, 'import' FROM subscribers`); err != nil {
-		t.Fatal(err)
-	}
+	f.consenting("c", 3000, "*", "Europe/Berlin", "America/New_York", "Asia/Kolkata")
 	applied := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	f.campaign(weekly("renewal", ZoneSubscriber), applied)
 	f.campaign(campaigns.Definition{ID: "feedback", Trigger: campaigns.Trigger{Event: &campaigns.EventTrigger{Name: "order.delivered", Delay: campaigns.Duration(7 * 24 * time.Hour)}}}, applied)
@@ -417,12 +406,7 @@ func TestArchivedAndBrokenCampaignsAreSkipped(t *testing.T) {
 func TestCampaignAppliedDuringAPassGetsItsEvents(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	if _, err := f.db.Exec(`INSERT INTO subscribers (external_id, time_zone) SELECT 'p' || g, 'Europe/Berlin' FROM generate_series(1, 20) g`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.db.Exec(`INSERT INTO consent_events (subscriber_id, channel, topic, granted, source) SELECT id, '*', 'marketing', true, 'import' FROM subscribers`); err != nil {
-		t.Fatal(err)
-	}
+	f.consenting("p", 20, "*", "Europe/Berlin")
 	now := time.Date(2026, 11, 27, 18, 30, 0, 0, time.UTC) // Friday 18:00 in Berlin was 1.5h ago
 	f.campaign(weekly("renewal", ZoneSubscriber), now.Add(-7*24*time.Hour))
 	s := New(f.db, clock.NewManual(now).Now, testLog(t), Config{MaxLateness: 8 * time.Hour})
