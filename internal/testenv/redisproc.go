@@ -255,17 +255,21 @@ func StartCluster(t testing.TB, n int) (string, []*RedisProc) {
 	ctx := context.Background()
 	nodes := make([]*RedisProc, n)
 	addrs := make([]string, n)
+	bus := make([]int, n)
 	for i := range nodes {
+		// A free bus port too: by default it is the port + 10000, which
+		// may be taken (or above 65535).
+		bus[i] = freePort(t)
 		nodes[i] = StartRedisServer(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "2000")
+			"--cluster-node-timeout", "2000", "--cluster-port", strconv.Itoa(bus[i]))
 		addrs[i] = nodes[i].Addr
 		first, last := i*slots/n, (i+1)*slots/n-1
 		if err := nodes[i].Client().Do(ctx, "CLUSTER", "ADDSLOTSRANGE", first, last).Err(); err != nil {
 			t.Fatalf("testenv: cluster slots %d-%d on %s: %v", first, last, nodes[i].Addr, err)
 		}
 	}
-	for _, nd := range nodes[1:] {
-		if err := nodes[0].Client().ClusterMeet(ctx, "127.0.0.1", strconv.Itoa(nd.Port)).Err(); err != nil {
+	for i, nd := range nodes[1:] {
+		if err := nodes[0].Client().Do(ctx, "CLUSTER", "MEET", "127.0.0.1", nd.Port, bus[i+1]).Err(); err != nil {
 			t.Fatalf("testenv: cluster meet %s: %v", nd.Addr, err)
 		}
 	}
