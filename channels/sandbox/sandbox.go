@@ -123,7 +123,7 @@ func (s *Sandbox) Send(ctx context.Context, m channels.Message) (channels.Result
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return channels.Result{}, &channels.Error{Kind: channels.Transient, Code: "timeout", Message: ctx.Err().Error()}
+			return channels.Result{}, notHandedOver(ctx.Err())
 		case <-t.C:
 		}
 	}
@@ -147,7 +147,7 @@ func (s *Sandbox) Send(ctx context.Context, m channels.Message) (channels.Result
 	// outcome stands (a sender's context may end a batch between messages,
 	// never in the middle of one).
 	if err := ctx.Err(); err != nil {
-		return channels.Result{}, &channels.Error{Kind: channels.Transient, Code: "timeout", Message: err.Error()}
+		return channels.Result{}, notHandedOver(err)
 	}
 	content := recorded(m)
 	pid := "sbx-" + m.IdempotencyKey
@@ -164,6 +164,11 @@ func (s *Sandbox) Send(ctx context.Context, m channels.Message) (channels.Result
 		s.schedule(m, res.ProviderID, b, now)
 	}
 	return channels.Result{ProviderID: res.ProviderID, SentAt: now}, nil
+}
+
+// notHandedOver is a send's error when its context ended before the hand-over.
+func notHandedOver(err error) error {
+	return &channels.Error{Kind: channels.Transient, Code: "timeout", Message: err.Error()}
 }
 
 func (s *Sandbox) schedule(m channels.Message, pid string, b Behavior, now time.Time) {
@@ -283,7 +288,7 @@ func (s *Sandbox) SendBatch(ctx context.Context, msgs []channels.Message) ([]cha
 	now := s.cfg.Now()
 	if n > 0 && ctx.Err() != nil {
 		for _, i := range bulk {
-			errs[i] = &channels.Error{Kind: channels.Transient, Code: "timeout", Message: ctx.Err().Error()}
+			errs[i] = notHandedOver(ctx.Err())
 		}
 		n = 0
 	}

@@ -40,13 +40,13 @@ func (c *Client) SendBatch(ctx context.Context, msgs []channels.Message) ([]chan
 		if len(idx) == 0 {
 			return
 		}
+		defer func() { idx, code = idx[:0], bytes.Buffer{} }()
 		// A request not made yet when ctx ends is not made (a worker's
 		// batch context ends between requests, never during one).
 		if err := ctx.Err(); err != nil {
 			for _, i := range idx {
 				errs[i] = err
 			}
-			idx, code = idx[:0], bytes.Buffer{}
 			return
 		}
 		code.WriteString("];")
@@ -58,7 +58,6 @@ func (c *Client) SendBatch(ctx context.Context, msgs []channels.Message) ([]chan
 			}
 			res[i] = channels.Result{ProviderID: strconv.FormatInt(ids[k], 10), SentAt: c.api.Now()}
 		}
-		idx, code = idx[:0], bytes.Buffer{}
 	}
 	for i, m := range msgs {
 		call, err := c.executeCall(ctx, m)
